@@ -1,0 +1,124 @@
+"""Small protocol helpers shared by the ASGI and WSGI shells (no policy lives here).
+
+Conventions every shell follows:
+- the request id is kept in ``scope["state"]["request_id"]`` (ASGI; Starlette's ``request.state``) and in
+  ``environ["backend_guard.request_id"]`` (WSGI);
+- per-request values for later middlewares (the CSP nonce, a per-route policy override) live in
+  ``scope["state"]`` under ``backend_guard.*`` keys, and in the environ under the same keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+from .errors import problem_response
+
+__all__ = [
+    "ASGIApp",
+    "Message",
+    "Receive",
+    "Scope",
+    "Send",
+    "WSGIApp",
+    "asgi_problem",
+    "get_header",
+    "merge_vary",
+    "request_id_from_environ",
+    "request_id_from_scope",
+    "scope_state",
+    "wsgi_problem",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+REQUEST_ID_KEY = "request_id"
+ENVIRON_REQUEST_ID = "backend_guard.request_id"
+
+
+def scope_state(scope: Scope) -> dict[str, Any]:
+    """The scope's ``state`` dict (made when missing), shared with Starlette's ``request.state``."""
+    state = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
+    return state
+
+
+def request_id_from_scope(scope: Mapping[str, Any]) -> str | None:
+    """The request id a RequestIdMiddleware put on the scope, if any."""
+    state = scope.get("state")
+    return state.get(REQUEST_ID_KEY) if state else None
+
+
+def request_id_from_environ(environ: Mapping[str, Any]) -> str | None:
+    """The request id a WSGI RequestIdMiddleware put on the environ, if any."""
+    return environ.get(ENVIRON_REQUEST_ID)
+
+
+def get_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower-case bytes) in ASGI header pairs."""
+    for k, v in headers:
+        if k == name or k.lower() == name:
+            return v
+    return None
+
+
+def merge_vary(existing: str | None, add: Iterable[str]) -> str:
+    """``existing`` Vary value with ``add`` merged in, without duplicates (case-insensitive), order kept.
+
+    Example::
+
+        >>> merge_vary("Accept-Encoding, origin", ["Origin", "Access-Control-Request-Method"])
+        'Accept-Encoding, origin, Access-Control-Request-Method'
+    """
+    items = [v.strip() for v in (existing or "").split(",") if v.strip()]
+    if "*" in items:
+        return "*"
+    seen = {v.lower() for v in items}
+    for value in add:
+        if value.lower() not in seen:
+            items.append(value)
+            seen.add(value.lower())
+    return ", ".join(items)
+
+
+async def asgi_problem(
+    send: Send,
+    exc_or_status: BaseException | int,
+    *,
+    scope: Mapping[str, Any] | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    detail: str | None = None,
+) -> None:
+    """Send a whole problem+json response on an ASGI ``send`` (the response must not have started)."""
+    status, base, body = problem_response(
+        exc_or_status, detail=detail, request_id=request_id_from_scope(scope) if scope else None
+    )
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*base, *headers)]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def wsgi_problem(
+    start_response: StartResponse,
+    exc_or_status: BaseException | int,
+    *,
+    environ: Mapping[str, Any] | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    detail: str | None = None,
+    exc_info: Any = None,
+) -> list[bytes]:
+    """Start a problem+json response on a WSGI ``start_response`` and return its body iterable."""
+    status, base, body = problem_response(
+        exc_or_status, detail=detail, request_id=request_id_from_environ(environ) if environ else None
+    )
+    from .errors import status_title
+
+    start_response(f"{status} {status_title(status)}", [*base, *headers], exc_info)
+    return [body]

@@ -1,0 +1,79 @@
+"""Storage backends behind one small protocol: ``memory://`` (the default) and Redis.
+
+Choose a backend with a URL, or pass a ready store object::
+
+    open_store("memory://")                         # embedded, per process
+    open_store("memory://?max_keys=50000")
+    open_store("redis://127.0.0.1:6379/0")          # shared across processes and hosts
+    open_store("redis+sentinel://h1:26379,h2:26379/mymaster")
+    open_store("redis+cluster://node1:6379")
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from ..exceptions import ConfigurationError
+from .base import Script, Store, escape_key_part, make_key
+from .memory import MemoryStore, MemoryView
+from .redis import RedisStore
+
+__all__ = [
+    "MemoryStore",
+    "MemoryView",
+    "RedisStore",
+    "Script",
+    "Store",
+    "StoreLike",
+    "escape_key_part",
+    "make_key",
+    "open_store",
+]
+
+StoreLike = str | Store | None
+
+_shared: dict[tuple[str, str], Store] = {}
+
+
+def open_store(store: StoreLike = None, *, prefix: str = "bg") -> Store:
+    """Return a store for a URL string, pass a store object through, or make the memory default for None.
+
+    Query options: ``prefix`` (key prefix), ``max_keys`` (memory), ``socket_timeout`` and
+    ``connect_timeout`` (Redis, seconds). A URL names a *new* store; share one object between parts when they
+    should share one memory store.
+
+    Example::
+
+        store = open_store("redis://127.0.0.1:6379/0?prefix=myapp")
+        lock = bg.Lockout(store=store)
+        limiter = bg.RateLimiter(store=store)
+    """
+    if store is None:
+        return MemoryStore(prefix=prefix)
+    if not isinstance(store, str):
+        if not isinstance(store, Store):
+            raise ConfigurationError(f"store must be a URL or a storage object, not {type(store).__name__}.")
+        return store
+    parts = urlsplit(store)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    prefix = query.pop("prefix", prefix)
+    try:
+        if parts.scheme == "memory":
+            max_keys = int(query.pop("max_keys", "100000"))
+            if query:
+                raise ConfigurationError(f"Unknown memory:// options: {', '.join(sorted(query))}.")
+            return MemoryStore(prefix=prefix, max_keys=max_keys)
+        if parts.scheme.startswith(("redis", "rediss", "unix")):
+            socket_timeout = float(query.pop("socket_timeout", "0.25"))
+            connect_timeout = float(query.pop("connect_timeout", "0.25"))
+            rest = "&".join(f"{k}={v}" for k, v in query.items())
+            url = parts._replace(query=rest).geturl()
+            return RedisStore(url, prefix=prefix, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
+    except ValueError as exc:
+        if isinstance(exc, ConfigurationError):
+            raise
+        raise ConfigurationError(f"Invalid store URL option: {exc}") from exc
+    raise ConfigurationError(
+        f"Unknown store URL scheme {parts.scheme!r}: use memory://, redis://, rediss://, "
+        "redis+sentinel:// or redis+cluster://."
+    )

@@ -1,0 +1,158 @@
+"""The storage protocol: atomic scripts, a safe key scheme, and the contract on failure.
+
+Every stateful part (rate limits, lockout, refresh rotation, one-time tokens) expresses each read-modify-write
+decision as one :class:`Script`: a Lua body for Redis and a Python function for the memory store, with the same
+keys, arguments and result shape. A store runs a script atomically, in one round trip, timed by its own clock
+(the Redis server clock on Redis). The two implementations of a script are tested against each other by running
+one suite over both backends.
+
+Failure contract: a store raises :class:`~backend_guard.exceptions.StorageError` for every backend failure
+(connection refused, timeout, a script error). It never decides fail-open or fail-closed itself: the part that
+called it does, from its own ``on_storage_error`` setting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .memory import MemoryView
+
+__all__ = ["Script", "Store", "escape_key_part", "make_key"]
+
+_LUA_DIR = Path(__file__).with_name("lua")
+
+#: Key parts longer than this (in UTF-8 bytes) are replaced by a digest, so untrusted input cannot make huge keys.
+MAX_KEY_PART = 64
+
+_ESCAPES = {"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D", "#": "%23"}
+
+
+def escape_key_part(part: object) -> str:
+    """Return ``part`` as one key segment that can never collide with another part sequence.
+
+    ``%``, ``:``, ``{``, ``}`` and ``#`` are percent-escaped, control and non-ASCII characters too; a part
+    longer than :data:`MAX_KEY_PART` bytes (or one that would be after escaping) becomes ``#`` and a SHA-256
+    digest. An escaped part never holds a raw ``#``, so the two forms cannot meet.
+
+    Example::
+
+        >>> escape_key_part("a:b")
+        'a%3Ab'
+    """
+    text = part if isinstance(part, str) else str(part)
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= MAX_KEY_PART:
+        out = []
+        for ch in text:
+            if ch in _ESCAPES:
+                out.append(_ESCAPES[ch])
+            elif " " < ch < "\x7f":
+                out.append(ch)
+            else:
+                out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+        escaped = "".join(out)
+        if len(escaped) <= MAX_KEY_PART * 3:
+            return escaped
+    return "#" + hashlib.sha256(raw).hexdigest()[:40]
+
+
+def make_key(prefix: str, namespace: str, parts: Sequence[object], tag: object | None = None) -> str:
+    """Build ``prefix:namespace[:{tag}]:part:...`` from escaped parts.
+
+    ``tag`` becomes a Redis Cluster hash tag, so every key that one script touches can share a slot.
+
+    Example::
+
+        >>> make_key("bg", "rl", ["/users/{id}", "1.2.3.4"])
+        'bg:rl:/users/%7Bid%7D:1.2.3.4'
+    """
+    segments = [prefix, namespace]
+    if tag is not None:
+        segments.append("{" + escape_key_part(tag) + "}")
+    segments.extend(escape_key_part(p) for p in parts)
+    return ":".join(segments)
+
+
+MemoryFunction = Callable[["MemoryView", Sequence[str], Sequence[Any]], Any]
+
+
+@dataclass(frozen=True)
+class Script:
+    """One atomic operation, in Lua for Redis and in Python for the memory store.
+
+    ``lua`` is the script body (or ``lua_file``, a name in ``storage/lua/``); ``memory`` gets a
+    :class:`~backend_guard.storage.memory.MemoryView` (the store's data under its lock, with ``now_ms``), the
+    keys and the arguments, and must return what the Lua body returns, in Redis's reply shape (integers,
+    strings, nested lists; never floats: Lua numbers reach Python truncated to integers).
+
+    Example::
+
+        incr = Script(
+            name="incr",
+            lua="return redis.call('INCR', KEYS[1])",
+            memory=lambda db, keys, args: db.incr(keys[0]),
+        )
+        store.run(incr, [store.key("demo", "x")], [])
+    """
+
+    name: str
+    memory: MemoryFunction
+    lua: str = ""
+    lua_file: str = ""
+    _source: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def source(self) -> str:
+        """The Lua source, read once from ``lua_file`` when given."""
+        if not self._source:
+            self._source.append(self.lua or (_LUA_DIR / self.lua_file).read_text(encoding="utf-8"))
+        return self._source[0]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What every storage backend offers: atomic scripts, keys, and a scan, on sync and async paths.
+
+    Example::
+
+        store = open_store("memory://")
+        store.run(script, [store.key("ns", "part")], [1])
+        await store.arun(script, [store.key("ns", "part")], [1])
+    """
+
+    prefix: str
+
+    def key(self, namespace: str, *parts: object, tag: object | None = None) -> str:
+        """A safe key for ``parts`` under this store's prefix and ``namespace``."""
+
+    def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run ``script`` atomically; raises StorageError on failure."""
+
+    async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run ``script`` atomically without blocking the event loop; raises StorageError on failure."""
+
+    def scan(self, match: str, count: int = 500) -> list[str]:
+        """Keys matching a glob ``match`` (never KEYS on Redis), at most ``count``."""
+
+    async def ascan(self, match: str, count: int = 500) -> list[str]:
+        """Async twin of :meth:`scan`."""
+
+    def delete(self, *keys: str) -> int:
+        """Delete keys; returns how many existed."""
+
+    async def adelete(self, *keys: str) -> int:
+        """Async twin of :meth:`delete`."""
+
+    def ping(self) -> bool:
+        """True when the backend answers."""
+
+    def close(self) -> None:
+        """Release connections (sync path)."""
+
+    async def aclose(self) -> None:
+        """Release connections (async path)."""

@@ -1,0 +1,222 @@
+"""The embedded default store: in-process, thread- and task-safe, bounded, with expiring keys.
+
+It runs each :class:`~backend_guard.storage.base.Script`'s Python body under one lock, which makes every
+script atomic as a Lua script is on Redis. State lives in this process only: several workers need Redis.
+
+Bounded: at most ``max_keys`` live keys. Expired keys are dropped lazily and by a sweep; when a flood of
+distinct keys still fills the store, the least recently used keys are evicted. That keeps memory flat under
+attack at the price of forgetting the oldest idle counters (documented in docs/storage.md).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..exceptions import ConfigurationError, StorageError
+from .base import Script, make_key
+
+__all__ = ["MemoryStore", "MemoryView"]
+
+_Entry = tuple[Any, float | None]  # value, absolute expiry in ms (None: no expiry)
+
+
+class MemoryView:
+    """The memory store's data as seen by a script's Python body, under the store's lock.
+
+    Values are Python objects (ints, strings, dicts); ``now_ms`` is the store's clock in milliseconds,
+    fixed for the duration of one script, as ``redis.call('TIME')`` is within one Lua script.
+
+    Example::
+
+        def body(db: MemoryView, keys, args):
+            n = db.incr(keys[0])
+            db.pexpire(keys[0], 1000)
+            return n
+    """
+
+    __slots__ = ("_store", "now_ms")
+
+    def __init__(self, store: MemoryStore, now_ms: float) -> None:
+        self._store = store
+        self.now_ms = now_ms
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The live value of ``key``, or ``default``."""
+        entry = self._store._live(key, self.now_ms)
+        return default if entry is None else entry[0]
+
+    def set(self, key: str, value: Any, px: float | None = None, keepttl: bool = False) -> None:
+        """Set ``key`` (``px``: milliseconds to live; ``keepttl``: keep the current expiry)."""
+        expires: float | None = None
+        if keepttl:
+            entry = self._store._live(key, self.now_ms)
+            expires = entry[1] if entry is not None else None
+        elif px is not None:
+            expires = self.now_ms + max(px, 1.0)
+        self._store._put(key, (value, expires))
+
+    def delete(self, *keys: str) -> int:
+        """Delete keys; how many were live."""
+        n = 0
+        for key in keys:
+            if self._store._live(key, self.now_ms) is not None:
+                n += 1
+            self._store._data.pop(key, None)
+        return n
+
+    def exists(self, key: str) -> bool:
+        """True when ``key`` is live."""
+        return self._store._live(key, self.now_ms) is not None
+
+    def pttl(self, key: str) -> int:
+        """Milliseconds to live: -2 when missing, -1 when it never expires (as Redis PTTL)."""
+        entry = self._store._live(key, self.now_ms)
+        if entry is None:
+            return -2
+        if entry[1] is None:
+            return -1
+        return max(0, int(entry[1] - self.now_ms))
+
+    def pexpire(self, key: str, px: float) -> bool:
+        """Set the time to live of an existing key, in milliseconds."""
+        entry = self._store._live(key, self.now_ms)
+        if entry is None:
+            return False
+        self._store._put(key, (entry[0], self.now_ms + max(px, 1.0)))
+        return True
+
+    def incr(self, key: str, by: int = 1) -> int:
+        """Add ``by`` to an integer value (0 when missing), keeping its expiry."""
+        entry = self._store._live(key, self.now_ms)
+        value = (int(entry[0]) if entry is not None else 0) + by
+        self._store._put(key, (value, entry[1] if entry is not None else None))
+        return value
+
+
+class MemoryStore:
+    """In-process store: the embedded default (``"memory://"``), no server needed.
+
+    Thread-safe (one lock; scripts are short and do no I/O) and usable from asyncio tasks (``arun`` runs the
+    script inline: holding a lock for microseconds is cheaper than a thread hop). ``clock`` returns seconds
+    and can be replaced in tests.
+
+    Example::
+
+        store = MemoryStore(max_keys=10_000)
+        result = store.run(script, [store.key("rl", "alice")], [5])
+    """
+
+    def __init__(
+        self,
+        *,
+        prefix: str = "bg",
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_keys < 1:
+            raise ConfigurationError("max_keys must be at least 1.")
+        self.prefix = prefix
+        self.max_keys = max_keys
+        self.clock = clock
+        self._data: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._next_sweep = 0.0
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(prefix={self.prefix!r}, max_keys={self.max_keys})"
+
+    # -- internals used by MemoryView (always under the lock) ---------------------------------------------
+
+    def _live(self, key: str, now_ms: float) -> _Entry | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        if entry[1] is not None and entry[1] <= now_ms:
+            del self._data[key]
+            return None
+        self._data.move_to_end(key)
+        return entry
+
+    def _put(self, key: str, entry: _Entry) -> None:
+        self._data[key] = entry
+        self._data.move_to_end(key)
+
+    def _sweep(self, now_ms: float) -> None:
+        """Drop expired keys, then the least recently used ones while over ``max_keys``."""
+        if now_ms >= self._next_sweep:
+            expired = [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now_ms]
+            for k in expired:
+                del self._data[k]
+            self._next_sweep = now_ms + 10_000.0
+        while len(self._data) > self.max_keys:
+            self._data.popitem(last=False)
+
+    # -- the Store protocol ---------------------------------------------------------------------------------
+
+    def key(self, namespace: str, *parts: object, tag: object | None = None) -> str:
+        """A safe key under this store's prefix (see :func:`~backend_guard.storage.base.make_key`)."""
+        return make_key(self.prefix, namespace, parts, tag)
+
+    def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run the script's Python body atomically."""
+        with self._lock:
+            now_ms = self.clock() * 1000.0
+            try:
+                result = script.memory(MemoryView(self, now_ms), keys, args)
+            except (ValueError, TypeError, KeyError) as exc:  # a script bug or bad argument, as a Lua error
+                raise StorageError(f"script {script.name!r} failed", original=exc) from exc
+            finally:
+                self._sweep(now_ms)
+            return result
+
+    async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Same as :meth:`run`: no I/O, so no thread hop."""
+        return self.run(script, keys, args)
+
+    def scan(self, match: str, count: int = 500) -> list[str]:
+        """Live keys matching the glob ``match``, at most ``count``."""
+        with self._lock:
+            now_ms = self.clock() * 1000.0
+            out: list[str] = []
+            for k, (_, exp) in list(self._data.items()):
+                if (exp is None or exp > now_ms) and fnmatch.fnmatchcase(k, match):
+                    out.append(k)
+                    if len(out) >= count:
+                        break
+            return out
+
+    async def ascan(self, match: str, count: int = 500) -> list[str]:
+        """Async twin of :meth:`scan`."""
+        return self.scan(match, count)
+
+    def delete(self, *keys: str) -> int:
+        """Delete keys; how many were live."""
+        with self._lock:
+            return MemoryView(self, self.clock() * 1000.0).delete(*keys)
+
+    async def adelete(self, *keys: str) -> int:
+        """Async twin of :meth:`delete`."""
+        return self.delete(*keys)
+
+    def ping(self) -> bool:
+        """Always True: the memory store cannot be down."""
+        return True
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        """Forget everything (tests, or a reset from an admin command)."""
+        with self._lock:
+            self._data.clear()

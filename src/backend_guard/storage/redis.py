@@ -1,0 +1,332 @@
+"""The Redis store: state shared across processes and hosts, one atomic Lua script per decision.
+
+One store object serves both call paths: a sync redis-py client for WSGI and threads, and one asyncio client
+per running event loop (redis-py's asyncio connections belong to the loop that made them). Both run the same
+Lua source through redis-py's script objects (EVALSHA, falling back to EVAL on NOSCRIPT, so a flushed or
+restarted server is handled without a restart of the app).
+
+Timeouts are short by default (250 ms): a security check that hangs is worse than one that answers "store
+unavailable" and lets the part apply its fail-open/fail-closed setting. A circuit breaker stops dialling a dead
+server on every request: after a connection failure, calls fail fast for ``breaker_cooldown`` seconds, then
+one call probes again. An outage is logged once when it starts and once when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ..exceptions import ConfigurationError, StorageError
+from .base import Script, make_key
+
+__all__ = ["RedisStore"]
+
+log = logging.getLogger("backend_guard.storage")
+
+
+class _Breaker:
+    """Fail fast while the server is known to be down; probe again after a cooldown."""
+
+    def __init__(self, cooldown: float, url: str) -> None:
+        self.cooldown = cooldown
+        self.url = url
+        self._open_until = 0.0
+        self._down = False
+        self._lock = threading.Lock()
+
+    def before(self) -> None:
+        if self._down and time.monotonic() < self._open_until:
+            raise StorageError("The backing store is unavailable (circuit open).")
+
+    def failure(self, exc: BaseException) -> None:
+        with self._lock:
+            self._open_until = time.monotonic() + self.cooldown
+            if not self._down:
+                self._down = True
+                log.warning("Redis store %s unavailable: %s: %s", self.url, type(exc).__name__, exc)
+
+    def success(self) -> None:
+        if self._down:
+            with self._lock:
+                if self._down:
+                    self._down = False
+                    log.warning("Redis store %s available again", self.url)
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for logs and reprs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+
+
+class RedisStore:
+    """Store on a Redis server (``redis://``, ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``).
+
+    ``socket_timeout`` and ``connect_timeout`` bound every call (seconds). ``client``/``async_client`` let you
+    pass ready redis-py clients instead of a URL. Sentinel URLs name the service as the path:
+    ``redis+sentinel://host1:26379,host2:26379/mymaster/0``.
+
+    Example::
+
+        store = RedisStore("redis://127.0.0.1:6379/0", prefix="myapp")
+        limiter = bg.RateLimiter(store=store)
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "bg",
+        socket_timeout: float = 0.25,
+        connect_timeout: float = 0.25,
+        breaker_cooldown: float = 1.0,
+        client: Any = None,
+        async_client: Any = None,
+    ) -> None:
+        try:
+            import redis  # noqa: F401
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ConfigurationError("The Redis store needs redis-py: pip install 'backend-guard[redis]'.") from exc
+        scheme = urlsplit(url).scheme
+        if scheme not in (
+            "redis",
+            "rediss",
+            "unix",
+            "redis+sentinel",
+            "rediss+sentinel",
+            "redis+cluster",
+            "rediss+cluster",
+        ):
+            raise ConfigurationError(f"Unsupported Redis URL scheme {scheme!r}.")
+        if socket_timeout <= 0 or connect_timeout <= 0:
+            raise ConfigurationError("Redis timeouts must be positive.")
+        self.url = url
+        self.prefix = prefix
+        self.socket_timeout = socket_timeout
+        self.connect_timeout = connect_timeout
+        self._breaker = _Breaker(breaker_cooldown, _redact(url))
+        self._client = client
+        self._scripts: dict[str, Any] = {}
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._given_async = async_client
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RedisStore({_redact(self.url)!r}, prefix={self.prefix!r})"
+
+    # -- clients ------------------------------------------------------------------------------------------
+
+    def _options(self) -> dict[str, Any]:
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        return {
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.connect_timeout,
+            # One immediate retry on a broken connection (a restarted server), never on a timeout: a slow
+            # server must cost one timeout, not several.
+            "_retry": (NoBackoff(), 1, (RedisConnectionError,)),
+        }
+
+    def _make_client(self, asynchronous: bool) -> Any:
+        opts = self._options()
+        backoff, retries, errors = opts.pop("_retry")
+        if asynchronous:
+            import redis.asyncio as aredis
+            from redis.asyncio.retry import Retry as ARetry
+
+            opts["retry"] = ARetry(backoff, retries, errors)
+            return self._build(aredis, opts, asynchronous=True)
+        import redis
+        from redis.retry import Retry
+
+        opts["retry"] = Retry(backoff, retries, errors)
+        return self._build(redis, opts, asynchronous=False)
+
+    def _build(self, module: Any, opts: dict[str, Any], *, asynchronous: bool) -> Any:
+        parts = urlsplit(self.url)
+        scheme = parts.scheme
+        if scheme.endswith("+sentinel"):
+            hosts = []
+            for hostport in parts.netloc.rsplit("@", 1)[-1].split(","):
+                host, _, port = hostport.rpartition(":")
+                hosts.append((host or hostport, int(port or 26379)))
+            path = [p for p in parts.path.split("/") if p]
+            if not path:
+                raise ConfigurationError("A sentinel URL must name the service: redis+sentinel://h:26379/name")
+            service, db = path[0], int(path[1]) if len(path) > 1 else 0
+            sentinel_mod = module.sentinel
+            password = unquote(parts.password) if parts.password else None
+            sentinel = sentinel_mod.Sentinel(
+                hosts,
+                socket_timeout=self.socket_timeout,
+                socket_connect_timeout=self.connect_timeout,
+                sentinel_kwargs={"socket_timeout": self.socket_timeout, "password": password},
+                ssl=scheme.startswith("rediss"),
+            )
+            return sentinel.master_for(service, db=db, password=password, **opts)
+        if scheme.endswith("+cluster"):
+            url = parts._replace(scheme="rediss" if scheme.startswith("rediss") else "redis").geturl()
+            return module.cluster.RedisCluster.from_url(url, **opts)
+        query = parse_qs(parts.query)
+        if "decode_responses" in query:
+            raise ConfigurationError("decode_responses is managed by backend_guard; remove it from the URL.")
+        return module.Redis.from_url(self.url, **opts)
+
+    @property
+    def client(self) -> Any:
+        """The sync redis-py client (made on first use)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client(asynchronous=False)
+        return self._client
+
+    def _async_state(self) -> tuple[Any, dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        state = self._async.get(loop)
+        if state is None:
+            client = self._given_async if self._given_async is not None else self._make_client(True)
+            state = (client, {})
+            self._async[loop] = state
+        return state
+
+    # -- the Store protocol ---------------------------------------------------------------------------------
+
+    def key(self, namespace: str, *parts: object, tag: object | None = None) -> str:
+        """A safe key under this store's prefix (see :func:`~backend_guard.storage.base.make_key`)."""
+        return make_key(self.prefix, namespace, parts, tag)
+
+    def _wrap(self, exc: BaseException, what: str) -> StorageError:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)):
+            self._breaker.failure(exc)
+            return StorageError(f"Redis unavailable during {what}.", original=exc)
+        return StorageError(f"Redis error during {what}.", original=exc)
+
+    def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run the script's Lua body (EVALSHA, EVAL on NOSCRIPT) in one round trip."""
+        from redis.exceptions import RedisError
+
+        self._breaker.before()
+        try:
+            runner = self._scripts.get(script.name)
+            if runner is None:
+                runner = self._scripts[script.name] = self.client.register_script(script.source)
+            result = runner(keys=list(keys), args=list(args))
+        except (RedisError, OSError) as exc:
+            raise self._wrap(exc, script.name) from exc
+        self._breaker.success()
+        return result
+
+    async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Async twin of :meth:`run`, on this event loop's client."""
+        from redis.exceptions import RedisError
+
+        self._breaker.before()
+        try:
+            client, scripts = self._async_state()
+            runner = scripts.get(script.name)
+            if runner is None:
+                runner = scripts[script.name] = client.register_script(script.source)
+            result = await runner(keys=list(keys), args=list(args))
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise self._wrap(exc, script.name) from exc
+        self._breaker.success()
+        return result
+
+    def scan(self, match: str, count: int = 500) -> list[str]:
+        """Keys matching ``match`` via SCAN (never KEYS), at most ``count``."""
+        from redis.exceptions import RedisError
+
+        self._breaker.before()
+        out: list[str] = []
+        try:
+            for raw in self.client.scan_iter(match=match, count=500):
+                out.append(raw.decode() if isinstance(raw, bytes) else raw)
+                if len(out) >= count:
+                    break
+        except (RedisError, OSError) as exc:
+            raise self._wrap(exc, "scan") from exc
+        return out
+
+    async def ascan(self, match: str, count: int = 500) -> list[str]:
+        """Async twin of :meth:`scan`."""
+        from redis.exceptions import RedisError
+
+        self._breaker.before()
+        out: list[str] = []
+        try:
+            client, _ = self._async_state()
+            async for raw in client.scan_iter(match=match, count=500):
+                out.append(raw.decode() if isinstance(raw, bytes) else raw)
+                if len(out) >= count:
+                    break
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise self._wrap(exc, "scan") from exc
+        return out
+
+    def delete(self, *keys: str) -> int:
+        """Delete keys; how many existed."""
+        from redis.exceptions import RedisError
+
+        if not keys:
+            return 0
+        self._breaker.before()
+        try:
+            return int(self.client.delete(*keys))
+        except (RedisError, OSError) as exc:
+            raise self._wrap(exc, "delete") from exc
+
+    async def adelete(self, *keys: str) -> int:
+        """Async twin of :meth:`delete`."""
+        from redis.exceptions import RedisError
+
+        if not keys:
+            return 0
+        self._breaker.before()
+        try:
+            client, _ = self._async_state()
+            return int(await client.delete(*keys))
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise self._wrap(exc, "delete") from exc
+
+    def ping(self) -> bool:
+        """True when the server answers a PING within the timeout."""
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(self.client.ping())
+        except (RedisError, OSError):
+            return False
+
+    def close(self) -> None:
+        """Close the sync client's connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._scripts.clear()
+
+    async def aclose(self) -> None:
+        """Close this event loop's async client."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover
+            return
+        state = self._async.pop(loop, None)
+        if state is not None and self._given_async is None:
+            await state[0].aclose()

@@ -1,0 +1,193 @@
+"""One suite over the memory store and the real Redis: atomic scripts, keys, scan, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backend_guard.exceptions import ConfigurationError, StorageError
+from backend_guard.storage import MemoryStore, MemoryView, RedisStore, Script, Store, escape_key_part, make_key, open_store
+
+from .conftest import FrozenClock
+
+
+def _incr_body(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    n = db.incr(keys[0], int(args[0]))
+    if db.pttl(keys[0]) == -1:
+        db.pexpire(keys[0], float(args[1]))
+    return [n, db.pttl(keys[0])]
+
+
+INCR = Script(
+    name="test_incr",
+    lua="""
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {n, redis.call('PTTL', KEYS[1])}
+""",
+    memory=_incr_body,
+)
+
+
+def test_script_same_result_on_each_backend(store: Store) -> None:
+    key = store.key("t", "counter")
+    first = store.run(INCR, [key], [2, 60_000])
+    second = store.run(INCR, [key], [3, 60_000])
+    assert first[0] == 2
+    assert second[0] == 5
+    assert 0 < second[1] <= 60_000
+
+
+def test_concurrent_threads_are_atomic(store: Store) -> None:
+    key = store.key("t", "threads")
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(25):
+            n = store.run(INCR, [key], [1, 60_000])[0]
+            with lock:
+                results.append(n)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == list(range(1, 201))
+
+
+async def test_concurrent_tasks_are_atomic(astore: Store) -> None:
+    key = astore.key("t", "tasks")
+    results = await asyncio.gather(*(astore.arun(INCR, [key], [1, 60_000]) for _ in range(100)))
+    assert sorted(r[0] for r in results) == list(range(1, 101))
+
+
+def test_scan_and_delete(store: Store) -> None:
+    keys = [store.key("scan", str(i)) for i in range(5)]
+    for k in keys:
+        store.run(INCR, [k], [1, 60_000])
+    found = store.scan(f"{store.prefix}:scan:*")
+    assert sorted(found) == sorted(keys)
+    assert store.delete(*keys) == 5
+    assert store.scan(f"{store.prefix}:scan:*") == []
+
+
+async def test_async_scan_and_delete(astore: Store) -> None:
+    key = astore.key("ascan", "x")
+    await astore.arun(INCR, [key], [1, 60_000])
+    assert await astore.ascan(f"{astore.prefix}:ascan:*") == [key]
+    assert await astore.adelete(key) == 1
+
+
+def test_memory_expiry_with_clock(clock: FrozenClock) -> None:
+    store = MemoryStore(clock=clock)
+    key = store.key("t", "exp")
+    assert store.run(INCR, [key], [1, 1000])[0] == 1
+    clock.advance(0.999)
+    assert store.run(INCR, [key], [1, 1000])[0] == 2
+    clock.advance(0.002)
+    assert store.run(INCR, [key], [1, 1000])[0] == 1
+
+
+def test_memory_is_bounded_under_a_flood_of_keys() -> None:
+    store = MemoryStore(max_keys=100)
+    for i in range(5000):
+        store.run(INCR, [store.key("flood", str(i))], [1, 60_000])
+    assert len(store) <= 100
+    # The most recent keys survive; the oldest idle ones were evicted.
+    assert store.run(INCR, [store.key("flood", "4999")], [1, 60_000])[0] == 2
+
+
+def test_memory_script_errors_become_storage_errors() -> None:
+    def broken(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        raise ValueError("boom")
+
+    with pytest.raises(StorageError) as info:
+        MemoryStore().run(Script(name="broken", memory=broken, lua="return 1"), ["k"], [])
+    assert isinstance(info.value.original, ValueError)
+
+
+@pytest.mark.redis
+def test_redis_script_error_is_storage_error(redis_store: RedisStore) -> None:
+    bad = Script(name="bad", lua="return redis.call('NOPE')", memory=lambda db, k, a: None)
+    with pytest.raises(StorageError):
+        redis_store.run(bad, [redis_store.key("bad")], [])
+
+
+@pytest.mark.redis
+def test_redis_reloads_scripts_after_flush(redis_store: RedisStore) -> None:
+    key = redis_store.key("t", "flush")
+    redis_store.run(INCR, [key], [1, 60_000])
+    redis_store.client.script_flush()
+    assert redis_store.run(INCR, [key], [1, 60_000])[0] == 2
+
+
+def test_unreachable_redis_raises_storage_error_fast_then_breaks_circuit(caplog: pytest.LogCaptureFixture) -> None:
+    from .conftest import free_port
+
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", breaker_cooldown=30)
+    with pytest.raises(StorageError) as first:
+        store.run(INCR, ["k"], [1, 1000])
+    assert first.value.original is not None
+    with pytest.raises(StorageError, match="circuit open"):
+        store.run(INCR, ["k"], [1, 1000])
+    outage_logs = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(outage_logs) == 1
+    assert store.ping() is False
+
+
+def test_redis_url_password_is_not_in_repr() -> None:
+    store = RedisStore("redis://user:s3cret-pw@127.0.0.1:6379/0")
+    assert "s3cret-pw" not in repr(store)
+
+
+def test_key_parts_never_collide() -> None:
+    assert make_key("p", "ns", ["a/b", "c"]) != make_key("p", "ns", ["a", "b/c"])
+    assert make_key("p", "ns", ["a:b", "c"]) != make_key("p", "ns", ["a", "b:c"])
+    assert make_key("p", "ns", ["x"], tag="t") == "p:ns:{t}:x"
+
+
+def test_huge_key_parts_are_hashed() -> None:
+    key = make_key("p", "ns", ["x" * 100_000])
+    assert len(key) < 100
+
+
+@given(st.lists(st.text(max_size=80), min_size=1, max_size=4), st.lists(st.text(max_size=80), min_size=1, max_size=4))
+def test_key_scheme_is_injective(a: list[str], b: list[str]) -> None:
+    if a != b:
+        assert make_key("p", "ns", a) != make_key("p", "ns", b)
+
+
+@given(st.text())
+def test_escaped_part_has_no_separator_or_hash_tag(part: str) -> None:
+    escaped = escape_key_part(part)
+    assert ":" not in escaped
+    assert "{" not in escaped
+    assert "}" not in escaped
+    assert len(escaped) <= 192
+
+
+def test_open_store_urls() -> None:
+    assert isinstance(open_store(None), MemoryStore)
+    mem = open_store("memory://?max_keys=10&prefix=x")
+    assert isinstance(mem, MemoryStore)
+    assert mem.prefix == "x"
+    assert mem.max_keys == 10
+    red = open_store("redis://127.0.0.1:6379/0?prefix=app&socket_timeout=0.5")
+    assert isinstance(red, RedisStore)
+    assert red.prefix == "app"
+    assert red.socket_timeout == 0.5
+    assert open_store(mem) is mem
+    with pytest.raises(ConfigurationError):
+        open_store("ftp://nope")
+    with pytest.raises(ConfigurationError):
+        open_store("memory://?max_keys=lots")
+    with pytest.raises(ConfigurationError):
+        open_store("memory://?bogus=1")
