@@ -1,0 +1,360 @@
+"""One mechanism for per-route decorators in FastAPI, Starlette, Flask and Django, sync and async.
+
+A part (rate limits, lockout, authentication, a per-route header policy) writes a :class:`RouteHooks` with
+plain logic over a :class:`RouteCall`; :func:`guard_route` turns it into a decorator that works on any of the
+four frameworks' route functions:
+
+- the route does not need a ``request`` parameter: Starlette and Django pass the request as an argument,
+  Flask has its request context, and for FastAPI the wrapper's ``__signature__`` gains two keyword-only
+  parameters typed ``Request`` and ``Response``, which FastAPI fills and leaves out of the OpenAPI schema;
+- a sync route gets a sync wrapper (run in FastAPI's threadpool, so the sync hooks may block) and an async
+  route an async wrapper (the async hooks never block the loop);
+- a :class:`~backend_guard.exceptions.GuardError` raised by a hook becomes a problem+json response in the
+  framework's own response type, so the decorator works even where no error handler is installed;
+- the route template (``/users/{id}``, ``/users/<int:id>``, ``users/<int:id>/``) is on ``call.view.route``.
+
+Decorators stack: only the innermost wrapper removes the injected FastAPI parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from .clientip import ClientIP
+from .errors import problem_response
+from .exceptions import GuardError
+from .request import RequestView, framework_of, view_from_request
+
+__all__ = ["RouteCall", "RouteHooks", "fastapi_dependency", "guard_route", "native_problem", "status_of_exception"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_REQ = "bg_request__"
+_RESP = "bg_response__"
+_GUARDED = "__backend_guard_route__"
+
+
+@dataclass
+class RouteCall:
+    """One call of a guarded route, as the hooks see it.
+
+    ``view`` is the plain :class:`~backend_guard.request.RequestView`; ``request`` the framework's own request
+    object; ``framework`` is ``"starlette"`` (FastAPI too), ``"flask"`` or ``"django"``; ``state`` is scratch
+    space shared by ``before`` and ``after``; headers added with :meth:`add_header` go on the response
+    (success or refusal).
+
+    Example::
+
+        class Audit(RouteHooks):
+            def before(self, call: RouteCall) -> None:
+                call.add_header("X-Route", call.view.route_or_path)
+    """
+
+    view: RequestView
+    request: Any
+    framework: str
+    state: dict[str, Any] = field(default_factory=dict)
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def add_header(self, name: str, value: str) -> None:
+        """Put ``name: value`` on this route's response (replacing a header of the same name)."""
+        self.response_headers.append((name, value))
+
+    def set_attr(self, name: str, value: Any) -> None:
+        """Offer a value to the route: ``request.state.name``, ``flask.g.name`` or Django's ``request.name``."""
+        if self.framework == "starlette":
+            setattr(self.request.state, name, value)
+        elif self.framework == "flask":
+            setattr(sys.modules["flask"].g, name, value)
+        else:
+            setattr(self.request, name, value)
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Leave a value for the middlewares (``scope["state"][key]`` on ASGI, ``environ[key]`` on WSGI)."""
+        scope = getattr(self.request, "scope", None)
+        if isinstance(scope, dict):
+            scope.setdefault("state", {})[key] = value
+        environ = getattr(self.request, "environ", None)
+        if environ is None and self.framework == "django":
+            environ = getattr(self.request, "META", None)
+        if isinstance(environ, dict):
+            environ[key] = value
+
+    def request_id(self) -> str | None:
+        """The request id set by a RequestIdMiddleware, if any."""
+        scope = getattr(self.request, "scope", None)
+        if isinstance(scope, dict) and scope.get("state"):
+            rid = scope["state"].get("request_id")
+            if rid:
+                return str(rid)
+        environ = getattr(self.request, "environ", None) or getattr(self.request, "META", None) or {}
+        rid = environ.get("backend_guard.request_id") or getattr(self.request, "request_id", None)
+        return str(rid) if rid else None
+
+
+class RouteHooks:
+    """What a part does around a route; override what you need (the defaults do nothing).
+
+    ``before`` runs before the route and may raise a GuardError to refuse the request; ``after`` gets the
+    response status (or the status the route's exception maps to) and returns headers to add. The async
+    twins default to calling the sync ones; override them when the work does I/O.
+
+    Example::
+
+        class OnlyJson(RouteHooks):
+            def before(self, call: RouteCall) -> None:
+                if "json" not in (call.view.header("content-type") or ""):
+                    raise bg.GuardError("JSON only")
+    """
+
+    def before(self, call: RouteCall) -> None:
+        """Runs before a sync route."""
+
+    async def abefore(self, call: RouteCall) -> None:
+        """Runs before an async route."""
+        self.before(call)
+
+    def after(self, call: RouteCall, status: int) -> list[tuple[str, str]]:
+        """Runs after a sync route; returns headers to add."""
+        return []
+
+    async def aafter(self, call: RouteCall, status: int) -> list[tuple[str, str]]:
+        """Runs after an async route; returns headers to add."""
+        return self.after(call, status)
+
+
+def status_of_exception(exc: BaseException) -> int:
+    """The status a framework will answer for ``exc`` (HTTPException codes, Django's 404/403/400, else 500)."""
+    if isinstance(exc, GuardError):
+        return exc.status
+    for attr in ("status_code", "code"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int) and 100 <= value <= 599:
+            return value
+    name = type(exc).__name__
+    return {"Http404": 404, "PermissionDenied": 403, "SuspiciousOperation": 400, "BadRequest": 400}.get(name, 500)
+
+
+def _flask_request() -> Any:
+    flask = sys.modules.get("flask")
+    if flask is not None and flask.has_request_context():
+        return flask.request
+    return None
+
+
+def _find_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+    injected = kwargs.get(_REQ)
+    if injected is not None:
+        return injected, "starlette"
+    for arg in args[:2]:
+        kind = framework_of(arg)
+        if kind is not None:
+            return arg, kind
+    flask_request = _flask_request()
+    if flask_request is not None:
+        return flask_request, "flask"
+    return None, None
+
+
+def native_problem(
+    framework: str, exc: GuardError, request_id: str | None, extra: list[tuple[str, str]] | None = None
+) -> Any:
+    """A problem+json response in the framework's own type.
+
+    Example::
+
+        return native_problem("flask", bg.RateLimited(retry_after=3), request_id=None)
+    """
+    status, headers, body = problem_response(exc, request_id=request_id)
+    headers = [h for h in headers if h[0] != "content-length"] + list(extra or [])
+    if framework == "starlette":
+        from starlette.responses import Response as StarletteResponse
+
+        resp: Any = StarletteResponse(content=body, status_code=status)
+        for k, v in headers:
+            resp.headers[k] = v
+        return resp
+    if framework == "flask":
+        resp = sys.modules["flask"].Response(body, status=status)
+        for k, v in headers:
+            resp.headers[k] = v
+        return resp
+    from django.http import HttpResponse
+
+    resp = HttpResponse(body, status=status)
+    for k, v in headers:
+        resp[k] = v
+    return resp
+
+
+def _status_and_target(framework: str, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
+    """(status, response object to put headers on, the result to return)."""
+    if framework == "flask":
+        resp = sys.modules["flask"].make_response(result)
+        return int(resp.status_code), resp, resp
+    status = getattr(result, "status_code", None)
+    if isinstance(status, int):
+        return status, result, result
+    if injected_response is not None:  # FastAPI: a model or dict was returned; headers go on the injected Response
+        code = getattr(injected_response, "status_code", None)
+        return (int(code) if code else 200), injected_response, result
+    return 200, None, result
+
+
+def _set_headers(framework: str, target: Any, headers: list[tuple[str, str]]) -> None:
+    if target is None:
+        return
+    for k, v in headers:
+        if framework == "django":
+            target[k] = v
+        else:
+            target.headers[k] = v
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """The route's signature plus the injected FastAPI parameters (annotations resolved in the route's module)."""
+    if "starlette" not in sys.modules and "fastapi" not in sys.modules:
+        try:
+            import starlette  # noqa: F401
+        except ImportError:
+            return None
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    try:
+        sig = inspect.signature(func, eval_str=True)
+    except (NameError, TypeError, ValueError):
+        try:
+            sig = inspect.signature(func)
+        except (TypeError, ValueError):
+            return None
+    params = list(sig.parameters.values())
+    names = {p.name for p in params}
+    extra = []
+    if _REQ not in names:
+        extra.append(inspect.Parameter(_REQ, inspect.Parameter.KEYWORD_ONLY, annotation=Request))
+    if _RESP not in names:
+        extra.append(inspect.Parameter(_RESP, inspect.Parameter.KEYWORD_ONLY, annotation=Response))
+    if not extra:
+        return sig
+    var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
+    params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD] + extra + var_kw
+    return sig.replace(parameters=params)
+
+
+def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Callable[[F], F]:
+    """Turn ``hooks`` into a decorator for FastAPI, Starlette, Flask and Django routes, sync or async.
+
+    Example::
+
+        def limit(self, rate: str) -> Callable[[F], F]:
+            return guard_route(_LimitHooks(self, rate), client_ip=self.client_ip)
+
+        @app.get("/items/{id}")
+        @limiter.limit("5/minute")
+        async def item(id: int): ...
+    """
+
+    def decorate(func: F) -> F:
+        inner_guarded = getattr(func, _GUARDED, False)
+        sig = _signature(func)
+
+        def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
+            request, framework = _find_request(args, kwargs)
+            if request is None or framework is None:
+                raise TypeError(
+                    f"{getattr(func, '__qualname__', func)!r} was called without a request that backend_guard "
+                    "knows (FastAPI, Starlette, Flask or Django)."
+                )
+            injected_response = kwargs.get(_RESP)
+            if not inner_guarded:
+                kwargs.pop(_REQ, None)
+                kwargs.pop(_RESP, None)
+            view = view_from_request(request, client_ip)
+            return RouteCall(view=view, request=request, framework=framework), injected_response
+
+        def finish(call: RouteCall, result: Any, injected: Any, status: int, headers: list[tuple[str, str]]) -> Any:
+            _, target, out = _status_and_target(call.framework, result, injected)
+            _set_headers(call.framework, target, call.response_headers + headers)
+            return out
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                call, injected = prepare(args, kwargs)
+                try:
+                    await hooks.abefore(call)
+                except GuardError as exc:
+                    return native_problem(call.framework, exc, call.request_id(), call.response_headers)
+                try:
+                    result = await cast(Callable[..., Awaitable[Any]], func)(*args, **kwargs)
+                except BaseException as exc:
+                    await hooks.aafter(call, status_of_exception(exc))
+                    raise
+                status, _, _ = _status_and_target(call.framework, result, injected)
+                return finish(call, result, injected, status, await hooks.aafter(call, status))
+
+            wrapper: Any = async_wrapper
+        else:
+
+            @functools.wraps(func)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                call, injected = prepare(args, kwargs)
+                try:
+                    hooks.before(call)
+                except GuardError as exc:
+                    return native_problem(call.framework, exc, call.request_id(), call.response_headers)
+                try:
+                    result = func(*args, **kwargs)
+                except BaseException as exc:
+                    hooks.after(call, status_of_exception(exc))
+                    raise
+                if call.framework == "flask":
+                    result = sys.modules["flask"].make_response(result)
+                status, _, _ = _status_and_target(call.framework, result, injected)
+                return finish(call, result, injected, status, hooks.after(call, status))
+
+            wrapper = sync_wrapper
+        if sig is not None:
+            wrapper.__signature__ = sig
+        setattr(wrapper, _GUARDED, True)
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Callable[..., Awaitable[None]]:
+    """A FastAPI dependency running ``hooks.abefore``: ``Depends(fastapi_dependency(hooks))``.
+
+    A refusal is raised as a Starlette ``HTTPException`` carrying the GuardError's status and headers (and the
+    GuardError itself as ``.guard_error``, which backend_guard's exception handlers render as problem+json).
+
+    Example::
+
+        @app.get("/search", dependencies=[Depends(limiter.dependency("10/second"))])
+        async def search(q: str): ...
+    """
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    async def dependency(request: Request, response: Response) -> None:
+        call = RouteCall(view=view_from_request(request, client_ip), request=request, framework="starlette")
+        try:
+            await hooks.abefore(call)
+        except GuardError as exc:
+            headers = dict(exc.headers)
+            headers.update(dict(call.response_headers))
+            http_exc = HTTPException(exc.status, detail=exc.detail, headers=headers)
+            http_exc.guard_error = exc  # type: ignore[attr-defined]
+            raise http_exc from None
+        for k, v in call.response_headers:
+            response.headers[k] = v
+
+    return dependency
