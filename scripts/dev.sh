@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The project's two entry points, from a fresh clone on a fresh machine:
+#   bash scripts/dev.sh demo   -> set up, then serve the demo app on http://127.0.0.1:8000 (memory store)
+#   bash scripts/dev.sh test   -> set up, then lint, type-check, build the docs and run the whole test suite
+# Set-up is idempotent: a virtual environment in .venv (override with VENV=...), the package in editable mode
+# with the extras the command needs, and, for tests, a Redis answering on 127.0.0.1:6379.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PY="${PYTHON:-python3}"
+
+setup() {
+  local extras="$1"
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+  fi
+  "$VENV/bin/python" -m pip install -q -e ".[$extras]"
+}
+
+ensure_redis() {
+  if "$VENV/bin/python" - <<'PY' 2>/dev/null; then return 0; fi
+import socket, sys
+s = socket.create_connection(("127.0.0.1", 6379), timeout=1)
+s.sendall(b"PING\r\n")
+sys.exit(0 if s.recv(16).startswith(b"+PONG") else 1)
+PY
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "redis-server missing: installing Debian's redis-server" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null
+  fi
+  echo "starting redis-server on 127.0.0.1:6379" >&2
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 50); do
+    redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "redis-server did not answer on 127.0.0.1:6379" >&2
+  return 1
+}
+
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+  demo)
+    setup "all"
+    exec "$VENV/bin/backend-guard" demo "$@"
+    ;;
+  test)
+    setup "dev,docs"
+    ensure_redis
+    "$VENV/bin/ruff" check src tests benchmarks examples
+    "$VENV/bin/ruff" format --check src tests benchmarks examples
+    "$VENV/bin/mypy" --strict src
+    NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$(mktemp -d)"
+    "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: bash scripts/dev.sh demo|test [args]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,164 @@
+"""Client address resolution: trusted proxies only, right to left, garbage never believed."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backend_guard.clientip import ClientIP, address_bucket, normalize_address
+from backend_guard.exceptions import ConfigurationError
+from backend_guard.request import view_from_environ, view_from_scope
+
+PROXY = "10.0.0.5"
+cip = ClientIP(trusted_proxies=["10.0.0.0/8", "::1"])
+
+
+def test_no_trusted_proxies_ignores_headers() -> None:
+    plain = ClientIP()
+    assert plain.resolve("203.0.113.9", {"x-forwarded-for": "1.2.3.4"}).address == "203.0.113.9"
+
+
+def test_untrusted_peer_headers_are_never_believed() -> None:
+    resolved = cip.resolve("198.51.100.1", {"x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "https"})
+    assert resolved.address == "198.51.100.1"
+    assert resolved.scheme == "http"
+    assert not resolved.proxied
+
+
+def test_walks_right_to_left_and_stops_at_first_untrusted_hop() -> None:
+    # The client forged "6.6.6.6"; our proxy 10.0.0.9 appended the real client 203.0.113.7.
+    headers = {"x-forwarded-for": "6.6.6.6, 203.0.113.7, 10.0.0.9"}
+    assert cip.resolve(PROXY, headers).address == "203.0.113.7"
+
+
+def test_all_hops_trusted_gives_leftmost() -> None:
+    assert cip.resolve(PROXY, {"x-forwarded-for": "10.1.1.1, 10.2.2.2"}).address == "10.1.1.1"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["unknown", "_hidden", "garbage", "1.2.3.4.5", "[::1", "999.1.1.1", "", " , ,", "1.2.3.4:http", "fe80::1%eth0"],
+)
+def test_garbage_falls_back_to_the_proxy_that_reported_it(value: str) -> None:
+    assert cip.resolve(PROXY, {"x-forwarded-for": value}).address == PROXY
+
+
+def test_garbage_deeper_in_the_chain_stops_at_the_last_good_trusted_hop() -> None:
+    assert cip.resolve(PROXY, {"x-forwarded-for": "1.1.1.1, _x, 10.0.0.7"}).address == "10.0.0.7"
+
+
+def test_ports_brackets_and_ipv6_are_normalised() -> None:
+    assert cip.resolve(PROXY, {"x-forwarded-for": "203.0.113.7:5555"}).address == "203.0.113.7"
+    assert cip.resolve(PROXY, {"x-forwarded-for": "[2001:DB8::0:1]:80"}).address == "2001:db8::1"
+    assert cip.resolve(PROXY, {"x-forwarded-for": "2001:db8:0:0::2"}).address == "2001:db8::2"
+    assert cip.resolve(PROXY, {"x-forwarded-for": "::ffff:198.51.100.3"}).address == "198.51.100.3"
+
+
+def test_rfc7239_forwarded() -> None:
+    fwd = ClientIP(["10.0.0.0/8"], forwarded_header="forwarded")
+    headers = {"forwarded": 'for=6.6.6.6, for="[2001:db8::7]:4711";proto=https;host=api.example.com'}
+    resolved = fwd.resolve(PROXY, headers)
+    assert resolved.address == "2001:db8::7"
+    assert resolved.scheme == "https"
+    assert resolved.host == "api.example.com"
+    assert fwd.resolve(PROXY, {"forwarded": "for=_hidden"}).address == PROXY
+    assert fwd.resolve(PROXY, {"forwarded": "for=unknown;proto=https"}).scheme == "http"
+
+
+def test_any_prefers_forwarded_when_present() -> None:
+    both = ClientIP(["10.0.0.0/8"], forwarded_header="any")
+    assert both.resolve(PROXY, {"forwarded": "for=1.1.1.1", "x-forwarded-for": "2.2.2.2"}).address == "1.1.1.1"
+    assert both.resolve(PROXY, {"x-forwarded-for": "2.2.2.2"}).address == "2.2.2.2"
+
+
+def test_scheme_and_host_only_through_trusted_proxy() -> None:
+    headers = {"x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "http, https", "x-forwarded-host": "a.example"}
+    resolved = cip.resolve(PROXY, headers, scheme="http", host="internal")
+    assert resolved.scheme == "https"
+    assert resolved.host == "a.example"
+    bad = cip.resolve(PROXY, {"x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "javascript"}, scheme="http")
+    assert bad.scheme == "http"
+    evil_host = cip.resolve(PROXY, {"x-forwarded-for": "1.2.3.4", "x-forwarded-host": "a.com/\r\nx"}, host="h")
+    assert evil_host.host == "h"
+
+
+def test_huge_header_is_not_read() -> None:
+    assert cip.resolve(PROXY, {"x-forwarded-for": "1.2.3.4," * 5000}).address == PROXY
+
+
+def test_bad_trusted_proxy_setting_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="not-a-network"):
+        ClientIP(["not-a-network"])
+    with pytest.raises(ConfigurationError):
+        ClientIP([], forwarded_header="x-real-ip")
+
+
+def test_unix_socket_peer() -> None:
+    unix = ClientIP(["unix"])
+    assert unix.resolve(None, {"x-forwarded-for": "1.2.3.4"}).address == "1.2.3.4"
+    assert ClientIP(["10.0.0.0/8"]).resolve(None, {"x-forwarded-for": "1.2.3.4"}).address == ""
+
+
+def test_from_scope_and_environ_with_repeated_headers() -> None:
+    scope = {
+        "type": "http",
+        "client": (PROXY, 1234),
+        "scheme": "http",
+        "headers": [
+            (b"x-forwarded-for", b"6.6.6.6"),
+            (b"x-forwarded-for", b"203.0.113.7"),
+            (b"x-forwarded-proto", b"https"),
+            (b"host", b"svc"),
+        ],
+    }
+    assert cip.from_scope(scope) == "203.0.113.7"
+    view = view_from_scope(scope, cip)
+    assert view.secure
+    assert view.client == "203.0.113.7"
+    environ = {"REMOTE_ADDR": PROXY, "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.7", "wsgi.url_scheme": "http"}
+    assert cip.from_environ(environ) == "203.0.113.7"
+    assert view_from_environ(environ, cip).client == "203.0.113.7"
+    assert ClientIP().from_environ(environ) == PROXY
+
+
+def test_address_bucket() -> None:
+    assert address_bucket("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert address_bucket("2001:db8:1:2:3:4:5:6", 128) == "2001:db8:1:2:3:4:5:6"
+    assert address_bucket("198.51.100.7") == "198.51.100.7"
+    assert normalize_address("nonsense") is None
+
+
+ips = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)).map(str)
+
+
+@given(st.text(max_size=300))
+def test_any_header_text_resolves_to_a_real_address(text: str) -> None:
+    resolved = cip.resolve(PROXY, {"x-forwarded-for": text, "forwarded": text, "x-forwarded-proto": text})
+    ipaddress.ip_address(resolved.address)
+    fwd = ClientIP(["10.0.0.0/8"], forwarded_header="forwarded").resolve(PROXY, {"forwarded": text})
+    ipaddress.ip_address(fwd.address)
+
+
+@given(st.lists(ips, min_size=1, max_size=6), ips)
+def test_result_is_the_rightmost_untrusted_hop(chain: list[str], peer: str) -> None:
+    trusted = ClientIP(["10.0.0.0/8"])
+    resolved = trusted.resolve(peer, {"x-forwarded-for": ", ".join(chain)})
+    if not trusted.is_trusted(peer):
+        assert resolved.address == ipaddress.ip_address(peer).compressed or resolved.address == normalize_address(peer)
+        return
+    expected = None
+    for hop in reversed(chain):
+        expected = normalize_address(hop)
+        if not trusted.is_trusted(hop):
+            break
+    assert resolved.address == expected
+
+
+@given(ips)
+def test_untrusted_peer_is_always_the_answer(peer: str) -> None:
+    trusted = ClientIP(["10.0.0.0/8"])
+    if not trusted.is_trusted(peer):
+        assert trusted.resolve(peer, {"x-forwarded-for": "1.2.3.4"}).address == normalize_address(peer)
