@@ -1,0 +1,706 @@
+"""CORS: a policy compiled once, origins compared structurally, and decisions as plain results (sans-IO).
+
+What lives here: parsing origins into ``(scheme, host, port)``, matching them against the configured origins,
+subdomain patterns and an optional full-match regex, and deciding what a preflight or an actual response gets.
+No framework and no I/O: the ASGI and WSGI middlewares (``backend_guard.asgi``/``backend_guard.wsgi``) only read
+headers, ask the policy and write headers back.
+
+Why structural matching: comparing strings with prefixes or loose regexes is how CORS filters get fooled
+(``https://example.com.evil.net``, ``https://example.com@evil.net``, ``https://evilexample.com``). An origin
+here is parsed by a strict grammar first; anything that is not exactly ``scheme://host[:port]`` is never allowed,
+and a match compares the scheme, the host and the port as separate values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import urlsplit
+
+from .exceptions import ConfigurationError
+
+__all__ = ["CORSDecision", "CORSPolicy", "Origin", "cors_headers", "cors_route", "parse_origin"]
+
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
+# Browsers send these without a preflight for simple values; a JSON body still asks for content-type, so they
+# are always allowed when requested (as Starlette and django-cors-headers do).
+SAFELISTED_HEADERS = ("accept", "accept-language", "content-language", "content-type")
+ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+PREFLIGHT_VARY = ("Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers")
+PNA_VARY = "Access-Control-Request-Private-Network"
+ACTUAL_VARY = ("Origin",)
+F = TypeVar("F", bound=Callable[..., Any])
+STATE_KEY = "backend_guard.cors"  # scope["state"][...] / environ[...]: a per-route CORSPolicy override
+
+MAX_ORIGIN_LENGTH = 512  # longer than any real origin (a host is at most 253 characters)
+MAX_REQUEST_HEADERS_LENGTH = 4096
+_CACHE_SIZE = 1024
+
+_SCHEME = r"[a-z][a-z0-9+.\-]*"
+_LABEL = r"[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?"
+_HOST = rf"{_LABEL}(?:\.{_LABEL})*"
+_ORIGIN_RE = re.compile(rf"({_SCHEME})://({_HOST}|\[[0-9a-f:.]+\])(?::([0-9]{{1,5}}))?", re.ASCII)
+_PATTERN_RE = re.compile(rf"({_SCHEME})://\*\.({_HOST})(?::([0-9]{{1,5}}|\*))?", re.ASCII)
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
+
+
+class Origin(NamedTuple):
+    """A parsed origin: lower-case scheme, lower-case ASCII host (IDNA), and the port (default filled in).
+
+    Example::
+
+        >>> parse_origin("HTTPS://Example.COM:443")
+        Origin(scheme='https', host='example.com', port=443)
+        >>> parse_origin("https://example.com:443").serialize()
+        'https://example.com'
+    """
+
+    scheme: str
+    host: str
+    port: int | None
+
+    def serialize(self) -> str:
+        """The origin as a browser writes it in the ``Origin`` header (default port left out)."""
+        if self.port is None or DEFAULT_PORTS.get(self.scheme) == self.port:
+            return f"{self.scheme}://{self.host}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def _finish(scheme: str, host: str, port_text: str | None) -> Origin | None:
+    if host.startswith("["):
+        try:
+            host = f"[{ipaddress.IPv6Address(host[1:-1]).compressed}]"
+        except ValueError:
+            return None
+    elif len(host) > 253:
+        return None
+    port: int | None = DEFAULT_PORTS.get(scheme)
+    if port_text is not None:
+        port = int(port_text)
+        if not 0 < port < 65536:
+            return None
+    return Origin(scheme, host, port)
+
+
+def parse_origin(value: str | bytes) -> Origin | None:
+    """Parse a request's ``Origin`` value; None when it is not exactly ``scheme://host[:port]`` (or is ``null``).
+
+    Strict on purpose: no path, no userinfo, no whitespace, ASCII only (browsers send IDNA hosts as
+    ``xn--``), at most 512 characters. Case and default ports are normalised.
+
+    Example::
+
+        >>> parse_origin("https://example.com@evil.net") is None
+        True
+        >>> parse_origin("http://localhost:8000")
+        Origin(scheme='http', host='localhost', port=8000)
+    """
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    if len(value) > MAX_ORIGIN_LENGTH or not value.isascii():
+        return None
+    m = _ORIGIN_RE.fullmatch(value.lower())
+    if m is None:
+        return None
+    return _finish(m.group(1), m.group(2), m.group(3))
+
+
+def _config_origin(text: str) -> Origin:
+    """Parse a configured origin, explaining what is wrong (IDNA hosts allowed here)."""
+    if not isinstance(text, str) or not text:
+        raise ConfigurationError(f"CORS origin must be a non-empty string, got {text!r}.")
+    if "://" not in text:
+        raise ConfigurationError(f"CORS origin {text!r} has no scheme; write it as 'https://host[:port]'.")
+    parts = urlsplit(text)
+    if "@" in parts.netloc:
+        raise ConfigurationError(f"CORS origin {text!r} has userinfo ('user@'); an origin never has one.")
+    if parts.path or parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise ConfigurationError(
+            f"CORS origin {text!r} has a path, query or fragment; an origin is only 'scheme://host[:port]'"
+            " (no trailing slash)."
+        )
+    scheme, _, rest = text.partition("://")
+    host, port_text = rest, None
+    if ("]:" in rest) if rest.startswith("[") else (":" in rest):
+        host, _, port_text = rest.rpartition(":")
+    try:
+        ascii_host = host.lower() if host.isascii() else host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ConfigurationError(f"CORS origin {text!r} has a host that is not a valid IDNA name.") from None
+    candidate = f"{scheme.lower()}://{ascii_host}" + (f":{port_text}" if port_text is not None else "")
+    origin = parse_origin(candidate)
+    if origin is None:
+        raise ConfigurationError(f"CORS origin {text!r} is not a valid 'scheme://host[:port]' origin.")
+    return origin
+
+
+@dataclass(frozen=True, slots=True)
+class _HostPattern:
+    scheme: str
+    suffix: str  # ".example.com": any subdomain, at any depth
+    port: int | None  # None with any_port
+    any_port: bool
+
+    def matches(self, origin: Origin) -> bool:
+        return (
+            origin.scheme == self.scheme
+            and origin.host.endswith(self.suffix)
+            and (self.any_port or origin.port == self.port)
+            and not origin.host.startswith("[")
+        )
+
+
+def _config_pattern(text: str) -> _HostPattern:
+    if not isinstance(text, str) or "://" not in text:
+        raise ConfigurationError(f"CORS origin pattern {text!r} has no scheme; write 'https://*.example.com'.")
+    scheme, _, rest = text.partition("://")
+    if not rest.startswith("*."):
+        raise ConfigurationError(
+            f"CORS origin pattern {text!r}: the only wildcard is a leading '*.' label ('https://*.example.com')."
+        )
+    base_host, port_text = rest[2:], None
+    if ":" in base_host:
+        base_host, _, port_text = base_host.rpartition(":")
+    if port_text == "*":
+        base = _config_origin(f"{scheme}://{base_host}")
+    else:
+        base = _config_origin(f"{scheme}://{base_host}" + (f":{port_text}" if port_text is not None else ""))
+    if base.host.startswith("[") or ("." not in base.host and base.host != "localhost"):
+        raise ConfigurationError(
+            f"CORS origin pattern {text!r} would admit a whole top-level domain; name a registrable domain."
+        )
+    return _HostPattern(base.scheme, "." + base.host, None if port_text == "*" else base.port, port_text == "*")
+
+
+def _check_regex(text: str) -> re.Pattern[str]:
+    """Compile a raw origin regex, refusing unescaped dots outside character classes."""
+    in_class = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            if ch == "]":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            if text[i + 1 : i + 2] == "]":  # a ']' first in a class is literal
+                i += 1
+        elif ch == ".":
+            raise ConfigurationError(
+                f"CORS origin regex {text!r} has an unescaped '.', which matches any character"
+                " ('https://app.example.com' would admit 'https://appxexample.com'); write '\\.' or a class"
+                " such as '[a-z0-9-]+'."
+            )
+        i += 1
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise ConfigurationError(f"CORS origin regex {text!r} does not compile: {exc}.") from None
+
+
+def _compile_path(spec: str) -> re.Pattern[str] | str:
+    if not isinstance(spec, str) or not spec.startswith("/"):
+        raise ConfigurationError(f"CORS path {spec!r} must start with '/'.")
+    if "*" not in spec:
+        return spec.rstrip("/")  # a prefix at a segment boundary; "/" -> "" covers everything
+    out = []
+    for part in re.split(r"(\*\*|\*)", spec):
+        out.append(".*" if part == "**" else "[^/]*" if part == "*" else re.escape(part))
+    return re.compile("".join(out))
+
+
+def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise ConfigurationError(f"CORS {what} must be a list of strings, not one string.")
+    out: list[str] = []
+    for v in values:
+        if not isinstance(v, str) or (v != "*" and _TOKEN_RE.fullmatch(v) is None):
+            raise ConfigurationError(f"CORS {what}: {v!r} is not a valid name.")
+        if v not in out:
+            out.append(v)
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class CORSDecision:
+    """What CORS adds to one response: a plain result any shell can write out.
+
+    ``headers`` are the ``Access-Control-*`` headers to set (none when refused); ``vary`` are names to merge
+    into the response's ``Vary`` (always, allowed or not). For a preflight, ``status`` is the status of the
+    whole response the shell answers with (204 allowed, 403 refused); for an actual request it is None (the
+    app's response goes on). ``reason`` says what was refused (``"origin"``, ``"method"``, ``"headers"``).
+
+    Example::
+
+        d = policy.preflight("https://app.example.com", "PUT", "content-type")
+        if d.preflight:
+            respond(d.status, d.headers + [("Vary", ", ".join(d.vary))])
+    """
+
+    allowed: bool
+    preflight: bool
+    headers: tuple[tuple[str, str], ...] = ()
+    vary: tuple[str, ...] = ACTUAL_VARY
+    status: int | None = None
+    reason: str | None = None
+
+
+RawHeaders = tuple[tuple[bytes, bytes], ...]
+_NOTHING: RawHeaders = ()
+
+
+class CORSPolicy:
+    """A CORS policy, validated and compiled when built (``ConfigurationError`` on unsafe settings).
+
+    ``allow_origins`` are exact origins (``"*"`` for any, ``"null"`` only on purpose); ``allow_origin_patterns``
+    are ``"https://*.example.com"`` (any subdomain, never the bare domain; ``:*`` for any port);
+    ``allow_origin_regex`` is a full-match regex over the normalised origin with no unescaped dots.
+    ``allow_methods``/``allow_headers`` may be ``["*"]`` (any method; any header but ``Authorization``, which
+    must be listed). ``paths`` limits the policy to path prefixes (``"/api"``) or patterns (``"/v*/public/**"``);
+    None covers every path. Frozen: build a new one to change it.
+
+    Example::
+
+        policy = bg.CORSPolicy(
+            allow_origins=["https://app.example.com"],
+            allow_origin_patterns=["https://*.preview.example.com"],
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "x-request-id"],
+            allow_credentials=True,
+            paths=["/api"],
+        )
+        policy.is_allowed_origin("https://app.example.com")        # True
+        policy.is_allowed_origin("https://app.example.com.evil.net")  # False
+    """
+
+    __slots__ = (
+        "_actual_cache",
+        "_allow_all",
+        "_allowed_headers",
+        "_any_header",
+        "_any_method",
+        "_exact",
+        "_methods",
+        "_path_patterns",
+        "_path_prefixes",
+        "_patterns",
+        "_preflight_common",
+        "_regex",
+        "_simple_tail",
+        "allow_credentials",
+        "allow_headers",
+        "allow_methods",
+        "allow_null",
+        "allow_origin_patterns",
+        "allow_origin_regex",
+        "allow_origins",
+        "allow_private_network",
+        "expose_headers",
+        "max_age",
+        "paths",
+        "preflight_status",
+    )
+
+    allow_origins: tuple[str, ...]
+    allow_origin_patterns: tuple[str, ...]
+    allow_origin_regex: str | None
+    allow_methods: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    expose_headers: tuple[str, ...]
+    allow_credentials: bool
+    max_age: int
+    allow_private_network: bool
+    allow_null: bool
+    paths: tuple[str, ...] | None
+    preflight_status: int
+    _actual_cache: dict[bytes, RawHeaders]
+    _allow_all: bool
+    _allowed_headers: frozenset[str]
+    _any_header: bool
+    _any_method: bool
+    _exact: dict[Origin, str]
+    _methods: frozenset[str]
+    _path_patterns: tuple[re.Pattern[str], ...]
+    _path_prefixes: tuple[str, ...]
+    _patterns: tuple[_HostPattern, ...]
+    _preflight_common: RawHeaders
+    _regex: re.Pattern[str] | None
+    _simple_tail: RawHeaders
+
+    def __init__(
+        self,
+        allow_origins: Sequence[str] = (),
+        allow_origin_patterns: Sequence[str] = (),
+        allow_methods: Sequence[str] = ("GET", "HEAD", "POST"),
+        allow_headers: Sequence[str] = (),
+        expose_headers: Sequence[str] = (),
+        allow_credentials: bool = False,
+        max_age: int = 600,
+        allow_private_network: bool = False,
+        *,
+        allow_origin_regex: str | None = None,
+        paths: Sequence[str] | None = None,
+        preflight_status: int = 204,
+    ) -> None:
+        s = object.__setattr__
+        if isinstance(allow_origins, str) or isinstance(allow_origin_patterns, str):
+            raise ConfigurationError("CORS allow_origins/allow_origin_patterns must be lists, not one string.")
+        origins = tuple(allow_origins)
+        allow_all = "*" in origins
+        allow_null = "null" in origins
+        if not isinstance(allow_credentials, bool):
+            raise ConfigurationError("CORS allow_credentials must be True or False.")
+        if allow_all and allow_credentials:
+            raise ConfigurationError(
+                "CORS allow_origins=['*'] with allow_credentials=True would let any site read credentialed"
+                " responses; list the origins instead."
+            )
+        if allow_all and (len(origins) > 1 or allow_origin_patterns or allow_origin_regex):
+            raise ConfigurationError("CORS allow_origins=['*'] already allows every origin; list nothing else.")
+        if allow_null and allow_credentials:
+            raise ConfigurationError(
+                "CORS origin 'null' with allow_credentials=True: sandboxed iframes and data: URLs of any site"
+                " send 'null', so this admits everyone with the user's credentials."
+            )
+        exact: dict[Origin, str] = {}
+        for text in origins:
+            if text in ("*", "null"):
+                continue
+            origin = _config_origin(text)
+            exact[origin] = origin.serialize()
+        patterns = tuple(_config_pattern(p) for p in allow_origin_patterns)
+        regex = _check_regex(allow_origin_regex) if allow_origin_regex is not None else None
+
+        methods = tuple(m.upper() for m in _names(allow_methods, "allow_methods"))
+        any_method = "*" in methods
+        headers = tuple(h.lower() for h in _names(allow_headers, "allow_headers"))
+        any_header = "*" in headers
+        expose = _names(expose_headers, "expose_headers")
+        if "*" in expose and allow_credentials:
+            raise ConfigurationError(
+                "CORS expose_headers=['*'] is taken literally by browsers on credentialed requests; list names."
+            )
+        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+            raise ConfigurationError(f"CORS max_age must be a whole number of seconds >= 0, got {max_age!r}.")
+        if preflight_status not in (200, 204):
+            raise ConfigurationError("CORS preflight_status must be 200 or 204.")
+        if paths is not None and isinstance(paths, str):
+            raise ConfigurationError("CORS paths must be a list of prefixes or patterns, not one string.")
+        compiled_paths = [_compile_path(p) for p in paths] if paths is not None else []
+
+        s(self, "allow_origins", origins)
+        s(self, "allow_origin_patterns", tuple(allow_origin_patterns))
+        s(self, "allow_origin_regex", allow_origin_regex)
+        s(self, "allow_methods", methods)
+        s(self, "allow_headers", headers)
+        s(self, "expose_headers", expose)
+        s(self, "allow_credentials", allow_credentials)
+        s(self, "max_age", max_age)
+        s(self, "allow_private_network", bool(allow_private_network))
+        s(self, "allow_null", allow_null)
+        s(self, "paths", tuple(paths) if paths is not None else None)
+        s(self, "preflight_status", preflight_status)
+        s(self, "_allow_all", allow_all)
+        s(self, "_exact", exact)
+        s(self, "_patterns", patterns)
+        s(self, "_regex", regex)
+        s(self, "_methods", frozenset(methods) | SAFELISTED_METHODS)
+        s(self, "_any_method", any_method)
+        s(self, "_allowed_headers", frozenset(headers) | frozenset(SAFELISTED_HEADERS))
+        s(self, "_any_header", any_header)
+        s(self, "_path_prefixes", tuple(p for p in compiled_paths if isinstance(p, str)))
+        s(self, "_path_patterns", tuple(p for p in compiled_paths if not isinstance(p, str)))
+        tail: list[tuple[bytes, bytes]] = []
+        if allow_credentials:
+            tail.append((b"access-control-allow-credentials", b"true"))
+        if expose:
+            tail.append((b"access-control-expose-headers", ", ".join(expose).encode("latin-1")))
+        s(self, "_simple_tail", tuple(tail))
+        common = list(tail[:1])
+        if not any_method:
+            common.append((b"access-control-allow-methods", ", ".join(methods).encode("latin-1")))
+        common.append((b"access-control-max-age", str(max_age).encode("latin-1")))
+        s(self, "_preflight_common", tuple(common))
+        s(self, "_actual_cache", {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("CORSPolicy is frozen; build a new one")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("CORSPolicy is frozen; build a new one")
+
+    def __repr__(self) -> str:
+        return (
+            f"CORSPolicy(allow_origins={list(self.allow_origins)!r}, "
+            f"allow_origin_patterns={list(self.allow_origin_patterns)!r}, allow_methods={list(self.allow_methods)!r}, "
+            f"allow_credentials={self.allow_credentials!r}, paths={self.paths!r})"
+        )
+
+    # -- matching ---------------------------------------------------------------------------------------
+
+    def applies_to(self, path: str) -> bool:
+        """True when this policy covers ``path`` (always, without ``paths``).
+
+        Example::
+
+            >>> CORSPolicy(allow_origins=["https://a.example"], paths=["/api"]).applies_to("/api/users")
+            True
+        """
+        if self.paths is None:
+            return True
+        for prefix in self._path_prefixes:
+            if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+                return True
+        return any(p.fullmatch(path) for p in self._path_patterns)
+
+    def match_origin(self, origin: str | bytes | None) -> str | None:
+        """The value for ``Access-Control-Allow-Origin`` when ``origin`` is allowed, else None.
+
+        ``"*"`` for a policy allowing any origin; otherwise the normalised origin (``"null"`` when listed).
+
+        Example::
+
+            >>> CORSPolicy(allow_origins=["https://example.com"]).match_origin("https://example.com:443")
+            'https://example.com'
+        """
+        if origin is None:
+            return None
+        if origin in ("null", b"null"):
+            return "null" if self.allow_null else ("*" if self._allow_all else None)
+        parsed = parse_origin(origin)
+        if parsed is None:
+            return None
+        if self._allow_all:
+            return "*"
+        found = self._exact.get(parsed)
+        if found is not None:
+            return found
+        for pattern in self._patterns:
+            if pattern.matches(parsed):
+                return parsed.serialize()
+        if self._regex is not None:
+            text = parsed.serialize()
+            if self._regex.fullmatch(text):
+                return text
+        return None
+
+    def is_allowed_origin(self, origin: str | bytes | None) -> bool:
+        """True when ``origin`` (a request's ``Origin`` value) is allowed by this policy.
+
+        Example::
+
+            >>> CORSPolicy(allow_origin_patterns=["https://*.example.com"]).is_allowed_origin("https://example.com")
+            False
+        """
+        return self.match_origin(origin) is not None
+
+    # -- decisions -----------------------------------------------------------------------------------------
+
+    def actual_raw(self, origin: bytes | None) -> RawHeaders:
+        """``Access-Control-*`` header pairs (lower-case bytes) for an actual response; () when not allowed.
+
+        The shells' hot path: the answer for an origin is computed once and cached (bounded).
+
+        Example::
+
+            policy.actual_raw(b"https://app.example.com")
+            # ((b'access-control-allow-origin', b'https://app.example.com'),)
+        """
+        if origin is None:
+            return _NOTHING
+        cache = self._actual_cache
+        found = cache.get(origin)
+        if found is not None:
+            return found
+        value = self.match_origin(origin)
+        result: RawHeaders = (
+            _NOTHING if value is None else ((b"access-control-allow-origin", value.encode("ascii")), *self._simple_tail)
+        )
+        if len(origin) <= MAX_ORIGIN_LENGTH:
+            if len(cache) >= _CACHE_SIZE:
+                cache.clear()
+            cache[origin] = result
+        return result
+
+    def actual(self, origin: str | None) -> CORSDecision:
+        """The decision for an actual (non-preflight) response to a request with this ``Origin``.
+
+        Example::
+
+            d = policy.actual("https://app.example.com")
+            d.allowed, d.headers, d.vary   # True, (("Access-Control-Allow-Origin", ...), ...), ("Origin",)
+        """
+        raw = self.actual_raw(origin.encode("latin-1", "replace") if origin is not None else None)
+        return CORSDecision(allowed=bool(raw), preflight=False, headers=_title(raw), vary=ACTUAL_VARY)
+
+    def preflight_vary(self) -> tuple[str, ...]:
+        """Names a preflight response varies on (the private-network one only when enabled)."""
+        return (*PREFLIGHT_VARY, PNA_VARY) if self.allow_private_network else PREFLIGHT_VARY
+
+    def preflight_raw(
+        self,
+        origin: str | bytes | None,
+        method: str | bytes | None,
+        request_headers: str | bytes | None = None,
+        private_network: bool = False,
+    ) -> tuple[bool, RawHeaders, str | None]:
+        """``(allowed, Access-Control-* pairs, refusal reason)`` for a preflight; the shells' form.
+
+        Example::
+
+            allowed, headers, reason = policy.preflight_raw(b"https://a.example", b"PUT", b"content-type")
+        """
+        value = self.match_origin(origin)
+        if value is None:
+            return False, _NOTHING, "origin"
+        if isinstance(method, bytes):
+            method = method.decode("latin-1")
+        if not method or _TOKEN_RE.fullmatch(method) is None:
+            return False, _NOTHING, "method"
+        if not self._any_method and method not in self._methods:
+            return False, _NOTHING, "method"
+        asked: list[str] = []
+        if request_headers:
+            if isinstance(request_headers, bytes):
+                request_headers = request_headers.decode("latin-1")
+            if len(request_headers) > MAX_REQUEST_HEADERS_LENGTH:
+                return False, _NOTHING, "headers"
+            for item in request_headers.split(","):
+                name = item.strip().lower()
+                if not name:
+                    continue
+                if _TOKEN_RE.fullmatch(name) is None:
+                    return False, _NOTHING, "headers"
+                if name not in self._allowed_headers and not (self._any_header and name != "authorization"):
+                    return False, _NOTHING, "headers"
+                if name not in asked:
+                    asked.append(name)
+        out: list[tuple[bytes, bytes]] = [(b"access-control-allow-origin", value.encode("ascii"))]
+        out.extend(self._preflight_common)
+        if self._any_method:
+            out.append((b"access-control-allow-methods", method.encode("latin-1")))
+        if asked:
+            out.append((b"access-control-allow-headers", ", ".join(asked).encode("latin-1")))
+        if private_network and self.allow_private_network:
+            out.append((b"access-control-allow-private-network", b"true"))
+        return True, tuple(out), None
+
+    def preflight(
+        self,
+        origin: str | None,
+        method: str | None,
+        request_headers: str | None = None,
+        private_network: bool = False,
+    ) -> CORSDecision:
+        """The decision for a preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``).
+
+        ``request_headers`` is the ``Access-Control-Request-Headers`` value; ``private_network`` whether
+        ``Access-Control-Request-Private-Network: true`` was sent. Refused -> ``status`` 403 and no
+        ``Access-Control-*`` header at all.
+
+        Example::
+
+            d = policy.preflight("https://app.example.com", "DELETE", "authorization")
+            d.status   # 204 (allowed) or 403 (refused)
+        """
+        allowed, raw, reason = self.preflight_raw(origin, method, request_headers, private_network)
+        return CORSDecision(
+            allowed=allowed,
+            preflight=True,
+            headers=_title(raw),
+            vary=self.preflight_vary(),
+            status=self.preflight_status if allowed else 403,
+            reason=reason,
+        )
+
+
+_TITLES = {
+    b"access-control-allow-origin": "Access-Control-Allow-Origin",
+    b"access-control-allow-credentials": "Access-Control-Allow-Credentials",
+    b"access-control-expose-headers": "Access-Control-Expose-Headers",
+    b"access-control-allow-methods": "Access-Control-Allow-Methods",
+    b"access-control-allow-headers": "Access-Control-Allow-Headers",
+    b"access-control-max-age": "Access-Control-Max-Age",
+    b"access-control-allow-private-network": "Access-Control-Allow-Private-Network",
+}
+
+
+def _title(raw: RawHeaders) -> tuple[tuple[str, str], ...]:
+    return tuple((_TITLES[k], v.decode("latin-1")) for k, v in raw)
+
+
+def _lookup(request_headers: Mapping[str, str] | Iterable[tuple[str, str]], name: str) -> str | None:
+    items = request_headers.items() if isinstance(request_headers, Mapping) else request_headers
+    for k, v in items:
+        if k.lower() == name:
+            return v
+    return None
+
+
+def cors_headers(
+    policy: CORSPolicy,
+    method: str,
+    origin: str | None,
+    request_headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+) -> CORSDecision:
+    """The CORS decision for one request, for code that is neither ASGI nor WSGI.
+
+    A preflight is an ``OPTIONS`` with an ``Origin`` and ``Access-Control-Request-Method`` (read from
+    ``request_headers``); anything else is an actual request. Write ``decision.headers`` onto the response
+    and merge ``decision.vary`` into its ``Vary``; for a preflight, answer with ``decision.status`` yourself.
+
+    Example::
+
+        d = bg.cors_headers(policy, "GET", request.headers.get("origin"), request.headers)
+        for name, value in d.headers:
+            response.headers[name] = value
+        response.headers["Vary"] = merge_vary(response.headers.get("Vary"), d.vary)
+    """
+    if method == "OPTIONS" and origin is not None:
+        acrm = _lookup(request_headers, "access-control-request-method")
+        if acrm is not None:
+            pna = _lookup(request_headers, "access-control-request-private-network")
+            return policy.preflight(
+                origin,
+                acrm,
+                _lookup(request_headers, "access-control-request-headers"),
+                private_network=(pna or "").strip().lower() == "true",
+            )
+    return policy.actual(origin)
+
+
+def cors_route(policy: CORSPolicy) -> Callable[[F], F]:
+    """A decorator giving one route its own CORS policy for actual responses (FastAPI, Starlette, Flask, Django).
+
+    The route leaves ``policy`` where the CORS middleware looks when the response starts
+    (``scope["state"]["backend_guard.cors"]`` / ``environ["backend_guard.cors"]``); the middleware must be
+    installed. Preflights are answered before any route runs, so give the route's path its own preflight rules
+    with a path-scoped policy in the middleware's list (``CORSMiddleware(app, policy=[route_policy, default])``).
+
+    Example::
+
+        public = bg.CORSPolicy(allow_origins=["*"], paths=["/public"])
+
+        @app.get("/public/feed")
+        @bg.cors_route(public)
+        async def feed(): ...
+    """
+    if not isinstance(policy, CORSPolicy):
+        raise ConfigurationError("cors_route needs a CORSPolicy.")
+    from ._routes import RouteCall, RouteHooks, guard_route
+
+    class _CORSHooks(RouteHooks):
+        def before(self, call: RouteCall) -> None:
+            call.set_state(STATE_KEY, policy)
+
+    return guard_route(_CORSHooks())

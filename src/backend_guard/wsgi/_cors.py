@@ -1,0 +1,101 @@
+"""WSGI CORS middleware: the same CORSPolicy decisions as the ASGI shell, over an environ and start_response.
+
+Note: a WSGI server joins repeated ``Origin`` headers with ``","``, which never parses as an origin, so several
+``Origin`` headers are refused here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .._http import StartResponse, WSGIApp, merge_vary, wsgi_problem
+from ..asgi._cors import _policies
+from ..cors import STATE_KEY, CORSPolicy
+
+__all__ = ["CORSMiddleware"]
+
+
+class CORSMiddleware:
+    """WSGI middleware applying a :class:`~backend_guard.CORSPolicy` (answers preflights itself).
+
+    Same arguments as the ASGI one: ``policy`` (or a list of path-scoped policies, the first covering the path
+    decides) or CORSPolicy keyword arguments. A per-route override for actual responses is read from
+    ``environ["backend_guard.cors"]`` when the response starts.
+
+    Example::
+
+        app.wsgi_app = CORSMiddleware(app.wsgi_app, policy=bg.CORSPolicy(allow_origins=["https://app.example.com"]))
+    """
+
+    def __init__(
+        self, app: WSGIApp, policy: CORSPolicy | Sequence[CORSPolicy] | None = None, **policy_kwargs: Any
+    ) -> None:
+        self.app = app
+        self.policies = _policies(policy, policy_kwargs)
+        self._single = self.policies[0] if len(self.policies) == 1 and self.policies[0].paths is None else None
+
+    def _policy_for(self, path: str) -> CORSPolicy | None:
+        for p in self.policies:
+            if p.applies_to(path):
+                return p
+        return None
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        policy = self._single or self._policy_for(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+        if policy is None:
+            return self.app(environ, start_response)
+        origin_text: str | None = environ.get("HTTP_ORIGIN")
+        # PEP 3333: header values are latin-1 decoded str; back to the bytes the client sent.
+        origin = origin_text.encode("latin-1", "replace") if origin_text is not None else None
+        if environ.get("REQUEST_METHOD") == "OPTIONS" and origin is not None:
+            acrm = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+            if acrm is not None:
+                return self._preflight(policy, environ, start_response, origin, acrm)
+
+        def start_with_cors(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            chosen = policy
+            override = environ.get(STATE_KEY)
+            if isinstance(override, CORSPolicy):
+                chosen = override
+            extra = chosen.actual_raw(origin)
+            for name, _ in headers:
+                lower = name.lower()
+                if lower == "vary" or (extra and lower.startswith("access-control-")):
+                    break
+            else:  # the common case: nothing to merge
+                keep = [*headers, ("Vary", "Origin")]
+                keep.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in extra)
+                return start_response(status, keep, exc_info)
+            existing: list[str] = []
+            keep = []
+            for name, value in headers:
+                lower = name.lower()
+                if lower == "vary":
+                    existing.append(value)
+                elif not (extra and lower.startswith("access-control-")):
+                    keep.append((name, value))
+            keep.append(("Vary", merge_vary(", ".join(existing) if existing else None, ("Origin",))))
+            keep.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in extra)
+            return start_response(status, keep, exc_info)
+
+        return self.app(environ, start_with_cors)
+
+    def _preflight(
+        self, policy: CORSPolicy, environ: dict[str, Any], start_response: StartResponse, origin: bytes, acrm: str
+    ) -> Iterable[bytes]:
+        pna = environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK", "").strip().lower() == "true"
+        allowed, raw, _reason = policy.preflight_raw(
+            origin, acrm, environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS"), pna
+        )
+        vary = merge_vary(None, policy.preflight_vary())
+        if not allowed:
+            return wsgi_problem(
+                start_response, 403, environ=environ, headers=[("Vary", vary)], detail="CORS preflight refused."
+            )
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+        headers.append(("Vary", vary))
+        headers.append(("Content-Length", "0"))
+        status = "204 No Content" if policy.preflight_status == 204 else "200 OK"
+        start_response(status, headers)
+        return [b""]
