@@ -266,3 +266,28 @@ def test_calling_without_a_request_is_a_clear_type_error() -> None:
 
     with pytest.raises(TypeError, match="without a request"):
         lonely()
+
+
+def test_fastapi_dependency_refuses_and_adds_headers() -> None:
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    from backend_guard._routes import fastapi_dependency
+
+    hooks = Recorder()
+    app = FastAPI()
+
+    @app.get("/dep/{x}", dependencies=[Depends(fastapi_dependency(hooks))])
+    async def dep(x: int) -> dict[str, int]:
+        return {"x": x}
+
+    with TestClient(app) as client:
+        r = client.get("/dep/3")
+        assert r.status_code == 200
+        assert r.json() == {"x": 3}
+        assert r.headers["x-guard"] == "on"
+        r = client.get("/dep/3", headers={"x-deny": "1"})
+        assert r.status_code == 429
+        assert r.headers["retry-after"] == "7"
+    assert hooks.routes == ["/dep/{x}", "/dep/{x}"]
+    assert "bg_request__" not in str(app.openapi())

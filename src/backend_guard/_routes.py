@@ -357,4 +357,7 @@ def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) 
         for k, v in call.response_headers:
             response.headers[k] = v
 
+    # This module uses postponed annotations; FastAPI resolves them in the function's globals, where the
+    # locally imported Request/Response are not, so give it the real classes.
+    dependency.__annotations__ = {"request": Request, "response": Response, "return": None}
     return dependency

@@ -1,0 +1,108 @@
+"""``RateLimiter.limit`` and ``RateLimiter.dependency``: the rate limiter on the shared route mechanism.
+
+The hooks charge the route's limits before the route runs (a refusal is a 429 problem document) and add the
+``RateLimit`` fields to the response; the bucket is the route template and method (never the concrete URL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
+from .clientip import ClientIP
+from .exceptions import StorageError
+
+if TYPE_CHECKING:
+    from .ratelimit import KeyFunc, Rate, RateLimiter, RateLimitResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STATE_KEY = "backend_guard.ratelimit"
+
+
+class _LimitHooks(RouteHooks):
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        rates: tuple[Rate, ...],
+        key: KeyFunc | str | None,
+        cost: int,
+        scope: str | None,
+        name: str | None,
+        client_ip: ClientIP | None,
+    ) -> None:
+        from .ratelimit import KeyResolver
+
+        self.limiter = limiter
+        self.rates = rates
+        self.resolver = KeyResolver(key, client_ip)
+        self.cost = cost
+        self.scope = scope
+        self.name = name
+
+    def _charges(self, call: RouteCall) -> list[Any]:
+        from .ratelimit import Charge
+
+        key = self.resolver.from_view(call.view)
+        if key is None:
+            return []
+        scope = self.scope or f"{call.view.method} {call.view.route_or_path}"
+        return [Charge(key, self.rates, self.cost, scope, self.name)]
+
+    def _apply(self, call: RouteCall, result: RateLimitResult) -> None:
+        call.set_state(STATE_KEY, result)
+        if not result.allowed:
+            if result.degraded:
+                raise StorageError()
+            for k, v in result.headers(legacy=self.limiter.legacy_headers):
+                call.add_header(k, v)
+            raise result.error()
+        if self.limiter.headers:
+            for k, v in result.headers(legacy=self.limiter.legacy_headers):
+                call.add_header(k, v)
+
+    def before(self, call: RouteCall) -> None:
+        charges = self._charges(call)
+        if charges:
+            self._apply(call, self.limiter.hit_all(charges))
+
+    async def abefore(self, call: RouteCall) -> None:
+        charges = self._charges(call)
+        if charges:
+            self._apply(call, await self.limiter.ahit_all(charges))
+
+
+def limit_decorator(
+    limiter: RateLimiter,
+    rates: tuple[Rate, ...],
+    key: KeyFunc | str | None,
+    cost: int,
+    scope: str | None,
+    name: str | None,
+    client_ip: ClientIP | None,
+) -> Callable[[F], F]:
+    """The decorator behind :meth:`RateLimiter.limit`."""
+    return guard_route(_LimitHooks(limiter, rates, key, cost, scope, name, client_ip), client_ip=client_ip)
+
+
+def limit_dependency(
+    limiter: RateLimiter,
+    rates: tuple[Rate, ...],
+    key: KeyFunc | str | None,
+    cost: int,
+    scope: str | None,
+    name: str | None,
+    client_ip: ClientIP | None,
+) -> Callable[..., Any]:
+    """The FastAPI dependency behind :meth:`RateLimiter.dependency`."""
+    dependency = fastapi_dependency(_LimitHooks(limiter, rates, key, cost, scope, name, client_ip), client_ip=client_ip)
+    annotations = getattr(dependency, "__annotations__", {})
+    if any(isinstance(v, str) for v in annotations.values()):
+        # The shared helper's annotations are strings naming locally imported classes, which FastAPI cannot
+        # resolve; give it the classes themselves.
+        from starlette.requests import Request
+        from starlette.responses import Response
+
+        dependency.__annotations__ = {"request": Request, "response": Response, "return": None}
+    return dependency

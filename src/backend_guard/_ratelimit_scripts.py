@@ -1,0 +1,169 @@
+"""The rate limiter's atomic decisions: one :class:`~backend_guard.storage.Script` per strategy.
+
+Each script decides for *several* limits at once and charges them all or none (a request refused by one limit
+spends none of the others), in one round trip, timed by the store's clock (``redis.call('TIME')`` on Redis).
+The Lua bodies live in ``storage/lua/ratelimit_*.lua``; the Python functions below are their twins for the
+memory store and must return exactly what the Lua returns. Both are run by one test suite over both backends.
+
+Calling convention, shared by every strategy:
+
+- ``KEYS[i]``: the state of limit ``i``;
+- ``ARGV[1]``: ``1`` to spend, ``0`` to peek; then per limit three numbers: amount, window in ms, cost;
+- reply: ``[allowed, remaining_1, reset_ms_1, retry_ms_1, remaining_2, ...]`` (integers only).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from .storage import MemoryView, Script
+
+__all__ = ["SCRIPTS"]
+
+_EPS = 1e-9
+_TOL = 1.0  # GCRA: one microsecond of slack for the rounding of the stored arrival time
+
+
+def _limits(args: Sequence[Any]) -> list[tuple[int, int, int]]:
+    """(amount, window_ms, cost) per limit from the flat argument list."""
+    return [(int(args[i]), int(args[i + 1]), int(args[i + 2])) for i in range(1, len(args), 3)]
+
+
+def _fixed_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    spend = int(args[0]) == 1
+    specs = _limits(args)
+    counts: list[int] = []
+    ttls: list[int] = []
+    blocked: list[bool] = []
+    for key, (amount, window, cost) in zip(keys, specs, strict=True):
+        count = int(db.get(key, 0))
+        ttl = db.pttl(key)
+        if ttl < 0:
+            ttl = window
+        counts.append(count)
+        ttls.append(ttl)
+        blocked.append(count + cost > amount)
+    ok = not any(blocked)
+    out = [1 if ok else 0]
+    for i, (key, (amount, window, cost)) in enumerate(zip(keys, specs, strict=True)):
+        count = counts[i]
+        if ok and spend and cost > 0:
+            count = db.incr(key, cost)
+            if db.pttl(key) < 0:
+                db.pexpire(key, window)
+        # PTTL rounds down and a key lives through its last millisecond: retry one ms later.
+        out += [max(0, amount - count), ttls[i], ttls[i] + 1 if blocked[i] else 0]
+    return out
+
+
+def _sliding_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    now = float(round(db.now_ms * 1000.0))
+    spend = int(args[0]) == 1
+    state: list[tuple[int, float, int, int, int, int, float, bool]] = []
+    for key, (amount, window, cost) in zip(keys, _limits(args), strict=True):
+        span = window * 1000.0
+        w = math.floor(now / span)
+        stored = db.get(key)
+        c = p = 0
+        if stored is not None:
+            sw, sc, sp = stored
+            if sw == w:
+                c, p = sc, sp
+            elif sw == w - 1:
+                p = sc
+        elapsed = now - w * span
+        est = c + p * (span - elapsed) / span
+        state.append((amount, span, cost, w, c, p, elapsed, est + cost > amount + _EPS))
+    ok = not any(s[-1] for s in state)
+    out = [1 if ok else 0]
+    for key, (amount, span, cost, w, c, p, elapsed, blocked) in zip(keys, state, strict=True):
+        if ok and spend and cost > 0:
+            c += cost
+            db.set(key, (w, c, p), px=math.ceil((w * span + 2 * span - now) / 1000))
+        est = c + p * (span - elapsed) / span
+        retry = 0.0
+        if blocked:
+            need = amount - cost
+            if need < 0:
+                retry = 2 * span - elapsed
+            elif c <= need and p > 0:
+                retry = span - span * (need - c) / p - elapsed
+            else:
+                retry = 2 * span - elapsed - span * need / c
+        reset = 0.0
+        if c > 0:
+            reset = 2 * span - elapsed
+        elif p > 0:
+            reset = span - elapsed
+        out += [max(0, math.floor(amount - est + _EPS)), math.ceil(reset / 1000), math.ceil(max(0.0, retry) / 1000)]
+    return out
+
+
+def _moving_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    now = float(round(db.now_ms * 1000.0))
+    spend = int(args[0]) == 1
+    specs = _limits(args)
+    logs: list[list[float]] = []
+    blocked: list[bool] = []
+    for key, (amount, window, cost) in zip(keys, specs, strict=True):
+        log: list[float] = db.get(key) or []
+        del log[: bisect.bisect_right(log, now - window * 1000.0)]
+        logs.append(log)
+        blocked.append(len(log) + cost > amount)
+    ok = not any(blocked)
+    out = [1 if ok else 0]
+    for i, (key, (amount, window, cost)) in enumerate(zip(keys, specs, strict=True)):
+        span = window * 1000.0
+        log = logs[i]
+        if ok and spend and cost > 0:
+            for _ in range(cost):
+                bisect.insort(log, now)
+            db.set(key, log, px=window)
+        elif log:
+            db.set(key, log, keepttl=True)
+        count = len(log)
+        retry = 0.0
+        if blocked[i]:
+            retry = span if cost > amount else log[count + cost - amount - 1] + span - now
+        reset = log[-1] + span - now if log else 0.0
+        out += [max(0, amount - count), math.ceil(reset / 1000), math.ceil(max(0.0, retry) / 1000)]
+    return out
+
+
+def _gcra(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    now = float(round(db.now_ms * 1000.0))
+    spend = int(args[0]) == 1
+    state: list[tuple[int, float, int, float, float, float, bool]] = []
+    for key, (amount, window, cost) in zip(keys, _limits(args), strict=True):
+        span = window * 1000.0
+        interval = span / amount
+        tat = max(float(db.get(key, 0.0)), now)
+        new = tat + cost * interval
+        state.append((amount, span, cost, interval, tat, new, new - now > span + _TOL))
+    ok = not any(s[-1] for s in state)
+    out = [1 if ok else 0]
+    for key, (amount, span, cost, interval, tat, new, blocked) in zip(keys, state, strict=True):
+        if ok and spend and cost > 0:
+            tat = float(f"{new:.0f}")
+            db.set(key, tat, px=max(1, math.ceil((tat - now) / 1000)))
+        retry = 0.0
+        if blocked:
+            retry = span if cost > amount else new - span - now
+        remaining = math.floor((span - (tat - now) + _TOL) / interval)
+        out += [max(0, min(amount, remaining)), math.ceil((tat - now) / 1000), math.ceil(max(0.0, retry) / 1000)]
+    return out
+
+
+SCRIPTS: dict[str, Script] = {
+    "fixed-window": Script(name="ratelimit_fixed_window", lua_file="ratelimit_fixed_window.lua", memory=_fixed_window),
+    "sliding-window-counter": Script(
+        name="ratelimit_sliding_window", lua_file="ratelimit_sliding_window.lua", memory=_sliding_window
+    ),
+    "moving-window": Script(
+        name="ratelimit_moving_window", lua_file="ratelimit_moving_window.lua", memory=_moving_window
+    ),
+    "gcra": Script(name="ratelimit_gcra", lua_file="ratelimit_gcra.lua", memory=_gcra),
+}

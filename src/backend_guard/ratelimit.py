@@ -1,0 +1,845 @@
+"""Rate limiting (sans-IO core): limits, strategies, decisions, results and their header values.
+
+What must live here: parsing rate strings (through ``limits``), the choice of strategy, turning a set of
+charges into one atomic store call (:mod:`backend_guard._ratelimit_scripts`) and its reply into a
+:class:`RateLimitResult`, the ``RateLimit``/``RateLimit-Policy`` header values, and the rule matching used by
+the ASGI and WSGI shells. No framework is imported here.
+
+Every call to :meth:`RateLimiter.hit` decides for all its limits at once: one script, one round trip, timed by
+the store's clock; a request refused by one limit spends none of the others.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from ._ratelimit_scripts import SCRIPTS
+from .exceptions import ConfigurationError, RateLimited, StorageError
+from .storage import Script, Store, StoreLike, open_store
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+
+    from .clientip import ClientIP
+    from .request import RequestView
+
+__all__ = [
+    "DEFAULT_STRATEGY",
+    "STRATEGIES",
+    "Charge",
+    "KeyFunc",
+    "KeyResolver",
+    "LimitState",
+    "Rate",
+    "RateLimitResult",
+    "RateLimitRule",
+    "RateLimiter",
+    "RulePlan",
+    "RuleSet",
+    "compile_path",
+    "format_headers",
+    "merge_header_fields",
+    "parse_limits",
+]
+
+log = logging.getLogger("backend_guard.ratelimit")
+
+Strategy = Literal["sliding-window-counter", "fixed-window", "moving-window", "gcra"]
+
+#: The strategies, by name. ``"token-bucket"`` is accepted as an alias of ``"gcra"``.
+STRATEGIES: tuple[str, ...] = ("sliding-window-counter", "fixed-window", "moving-window", "gcra")
+#: The default: O(1) state per key, no burst of twice the limit at a window edge (see docs/ratelimit.md).
+DEFAULT_STRATEGY: Strategy = "sliding-window-counter"
+
+_ALIASES = {"token-bucket": "gcra", "sliding-window": "sliding-window-counter"}
+_CODES = {"sliding-window-counter": "sw", "fixed-window": "fw", "moving-window": "mw", "gcra": "gc"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """One limit: ``amount`` hits per ``window`` seconds, parsed from a rate string by ``limits``.
+
+    ``name`` is the policy name used in the ``RateLimit`` header fields (None: a name is derived).
+
+    Example::
+
+        Rate.parse("5/minute")     # (Rate(amount=5, window=60.0, ...),)
+    """
+
+    amount: int
+    window: float
+    text: str
+    name: str | None = None
+
+    @property
+    def window_ms(self) -> int:
+        """The window in whole milliseconds."""
+        return round(self.window * 1000)
+
+    @property
+    def ident(self) -> str:
+        """The part of the storage key that names this limit (amount and window)."""
+        return f"{self.amount}/{self.window_ms}"
+
+    @classmethod
+    def from_item(cls, item: RateLimitItem, name: str | None = None) -> Rate:
+        """A Rate from a ``limits.RateLimitItem``."""
+        return cls(int(item.amount), float(item.get_expiry()), str(item), name)
+
+    @classmethod
+    def parse(cls, spec: str, name: str | None = None) -> tuple[Rate, ...]:
+        """Every limit in ``spec`` (``"5/minute;100/hour"``, ``"10 per 2 seconds"``), or ConfigurationError."""
+        from limits import parse_many
+
+        try:
+            items = parse_many(spec)
+        except ValueError as exc:
+            raise ConfigurationError(f"Invalid rate limit {spec!r}: {exc}") from exc
+        rates = tuple(cls.from_item(item, name) for item in items)
+        for rate in rates:
+            if rate.amount < 1 or rate.window <= 0:
+                raise ConfigurationError(f"Invalid rate limit {spec!r}: the amount and window must be positive.")
+        return rates
+
+
+LimitSpec = str | Rate | Any  # Any: a limits.RateLimitItem
+
+_parse_cache: dict[str, tuple[Rate, ...]] = {}
+
+
+def parse_limits(specs: Iterable[LimitSpec]) -> tuple[Rate, ...]:
+    """Rates from rate strings, :class:`Rate` objects or ``limits.RateLimitItem`` objects.
+
+    Example::
+
+        >>> [r.amount for r in parse_limits(["5/minute;100/hour"])]
+        [5, 100]
+    """
+    out: list[Rate] = []
+    for spec in specs:
+        if isinstance(spec, Rate):
+            out.append(spec)
+        elif isinstance(spec, str):
+            cached = _parse_cache.get(spec)
+            if cached is None:
+                cached = Rate.parse(spec)
+                if len(_parse_cache) < 1024:
+                    _parse_cache[spec] = cached
+            out.extend(cached)
+        elif hasattr(spec, "amount") and hasattr(spec, "get_expiry"):
+            out.append(Rate.from_item(spec))
+        else:
+            raise ConfigurationError(f"A limit must be a rate string or a RateLimitItem, not {type(spec).__name__}.")
+    if not out:
+        raise ConfigurationError("At least one limit is needed.")
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What one request costs against one key: the limits, the cost and a scope separating buckets.
+
+    Two charges with the same ``key`` and ``scope`` share counters; a different ``scope`` (a route, a rule
+    name) counts separately. :meth:`RateLimiter.hit_all` decides several charges in one atomic call.
+
+    Example::
+
+        limiter.hit_all([Charge("1.2.3.4", parse_limits(["100/minute"])),
+                         Charge("1.2.3.4", parse_limits(["5/minute"]), scope="POST /login")])
+    """
+
+    key: str
+    rates: tuple[Rate, ...]
+    cost: int = 1
+    scope: str = ""
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """The state of one limit after a decision (also what its ``RateLimit`` header item says).
+
+    Example::
+
+        for state in result.limits:
+            print(state.name, state.remaining, "of", state.limit)
+    """
+
+    name: str
+    limit: int
+    window: float
+    remaining: int
+    reset_after: float
+    retry_after: float
+    allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitResult:
+    """The decision for a request: allowed or not, and the numbers a client should see.
+
+    ``limit``, ``remaining`` and ``reset_after`` describe the binding limit (the one closest to refusing);
+    ``retry_after`` is 0 when allowed, else the seconds after which the same request can pass. ``limits``
+    holds every limit's :class:`LimitState`. ``degraded`` is True when the store failed and the limiter's
+    ``on_storage_error`` answered instead (then ``limits`` is empty).
+
+    Example::
+
+        result = limiter.hit("user:42", "5/minute", "100/hour")
+        if not result.allowed:
+            raise bg.RateLimited(result.retry_after)
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: float
+    retry_after: float
+    limits: tuple[LimitState, ...] = ()
+    degraded: bool = False
+
+    def headers(self, *, policy: bool = True, legacy: bool = False) -> list[tuple[str, str]]:
+        """``RateLimit-Policy``/``RateLimit`` (and optionally ``X-RateLimit-*``) header pairs for this result."""
+        return format_headers(self, policy=policy, legacy=legacy)
+
+    def error(self) -> RateLimited:
+        """The :class:`~backend_guard.exceptions.RateLimited` error for a refused request."""
+        return RateLimited(self.retry_after)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sf_string(text: str) -> str:
+    """``text`` as a structured-field String (RFC 8941): printable ASCII, quotes and backslashes escaped."""
+    clean = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+    return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_headers(result: RateLimitResult, *, policy: bool = True, legacy: bool = False) -> list[tuple[str, str]]:
+    """Header pairs for ``result`` per draft-ietf-httpapi-ratelimit-headers-10, one field each.
+
+    ``RateLimit-Policy: "name";q=100;w=60`` lists every policy; ``RateLimit: "name";r=98;t=30`` the state of
+    each (``t`` in whole seconds, rounded up). ``legacy`` adds ``X-RateLimit-Limit``, ``-Remaining`` and
+    ``-Reset`` (seconds) of the binding limit. A degraded result (store down) has no headers.
+
+    Example::
+
+        >>> r = RateLimitResult(True, 100, 98, 30.0, 0.0, (LimitState("default", 100, 60.0, 98, 30.0, 0.0, True),))
+        >>> format_headers(r)
+        [('RateLimit-Policy', '"default";q=100;w=60'), ('RateLimit', '"default";r=98;t=30')]
+    """
+    if not result.limits:
+        return []
+    out: list[tuple[str, str]] = []
+    if policy:
+        out.append(
+            (
+                "RateLimit-Policy",
+                ", ".join(f"{_sf_string(s.name)};q={s.limit};w={_secs(s.window)}" for s in result.limits),
+            )
+        )
+    out.append(
+        (
+            "RateLimit",
+            ", ".join(f"{_sf_string(s.name)};r={s.remaining};t={_secs(s.reset_after)}" for s in result.limits),
+        )
+    )
+    if legacy:
+        out += [
+            ("X-RateLimit-Limit", str(result.limit)),
+            ("X-RateLimit-Remaining", str(result.remaining)),
+            ("X-RateLimit-Reset", str(_secs(result.reset_after))),
+        ]
+    return out
+
+
+def _secs(value: float) -> int:
+    return max(0, math.ceil(value - 1e-9))
+
+
+def _policy_names(charge: Charge) -> list[str]:
+    base = charge.name or charge.scope or "default"
+    if len(charge.rates) == 1:
+        return [charge.rates[0].name or base]
+    return [r.name or f"{base}-{r.amount}-per-{_secs(r.window)}s" for r in charge.rates]
+
+
+_GLOB_SPECIAL = re.compile(r"([*?\[\]])")
+
+
+class RateLimiter:
+    """Rate limits over a store, decided atomically for all of a request's limits in one round trip.
+
+    ``store``: a URL (``"memory://"``, ``"redis://..."``) or a store object. ``strategy``: one of
+    :data:`STRATEGIES` (default :data:`DEFAULT_STRATEGY`). ``key_prefix`` separates limiters sharing a store.
+    ``on_storage_error``: ``"allow"`` (fail open, the default), ``"deny"`` (fail closed) or ``"raise"``
+    (:class:`~backend_guard.exceptions.StorageError` propagates); the outage is logged once.
+    ``headers``/``legacy_headers``: whether middlewares and decorators add ``RateLimit``/``RateLimit-Policy``
+    (and ``X-RateLimit-*``) on allowed responses; refusals always carry them.
+
+    Example::
+
+        limiter = bg.RateLimiter(store="redis://127.0.0.1:6379/0")
+        result = limiter.hit(f"login:{ip}", "5/minute", "100/hour")
+        if not result.allowed:
+            raise result.error()
+    """
+
+    def __init__(
+        self,
+        store: StoreLike = "memory://",
+        *,
+        strategy: str = DEFAULT_STRATEGY,
+        key_prefix: str = "",
+        on_storage_error: Literal["allow", "deny", "raise"] = "allow",
+        headers: bool = True,
+        legacy_headers: bool = False,
+        client_ip: ClientIP | None = None,
+    ) -> None:
+        strategy = _ALIASES.get(strategy, strategy)
+        if strategy not in SCRIPTS:
+            raise ConfigurationError(f"Unknown rate limit strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
+        if on_storage_error not in ("allow", "deny", "raise"):
+            raise ConfigurationError("on_storage_error must be 'allow', 'deny' or 'raise'.")
+        self.store: Store = open_store(store)
+        self.strategy: str = strategy
+        self.key_prefix = key_prefix
+        self.on_storage_error = on_storage_error
+        self.headers = headers
+        self.legacy_headers = legacy_headers
+        self.client_ip = client_ip
+        self._script: Script = SCRIPTS[strategy]
+        self._code = _CODES[strategy]
+        self._keys: dict[tuple[str, str, str], str] = {}
+        self._plans: dict[tuple[tuple[Charge, ...], bool], tuple[list[str], list[int], list[str]]] = {}
+        self._outage = False
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(store={self.store!r}, strategy={self.strategy!r})"
+
+    # -- the sans-IO halves of a decision -------------------------------------------------------------------
+
+    def _key(self, key: str, scope: str, rate: Rate) -> str:
+        cache_key = (key, scope, rate.ident)
+        found = self._keys.get(cache_key)
+        if found is None:
+            parts: list[object] = [self._code, rate.ident]
+            if scope:
+                parts.insert(0, scope)
+            if self.key_prefix:
+                parts.insert(0, self.key_prefix)
+            found = self.store.key("rl", *parts, tag=key)
+            if len(self._keys) >= 4096:  # bounded: keys come from clients
+                self._keys.clear()
+            self._keys[cache_key] = found
+        return found
+
+    def _prepare(self, charges: Sequence[Charge], spend: bool) -> tuple[list[str], list[int], list[str]]:
+        plan_key = (tuple(charges), spend)
+        plan = self._plans.get(plan_key)
+        if plan is None:
+            plan = self._build(charges, spend)
+            if len(self._plans) >= 4096:  # bounded: keys come from clients
+                self._plans.clear()
+            self._plans[plan_key] = plan
+        return plan
+
+    def _build(self, charges: Sequence[Charge], spend: bool) -> tuple[list[str], list[int], list[str]]:
+        keys: list[str] = []
+        args: list[int] = [1 if spend else 0]
+        names: list[str] = []
+        for charge in charges:
+            if charge.cost < 0:
+                raise ConfigurationError("cost must not be negative.")
+            names.extend(_policy_names(charge))
+            for rate in charge.rates:
+                keys.append(self._key(charge.key, charge.scope, rate))
+                args += (rate.amount, rate.window_ms, charge.cost)
+        return keys, args, names
+
+    @staticmethod
+    def _result(charges: Sequence[Charge], names: list[str], reply: Sequence[Any]) -> RateLimitResult:
+        allowed = int(reply[0]) == 1
+        states: list[LimitState] = []
+        i = 1
+        n = 0
+        for charge in charges:
+            for rate in charge.rates:
+                remaining, reset_ms, retry_ms = int(reply[i]), int(reply[i + 1]), int(reply[i + 2])
+                states.append(
+                    LimitState(
+                        names[n], rate.amount, rate.window, remaining, reset_ms / 1000, retry_ms / 1000, retry_ms == 0
+                    )
+                )
+                i += 3
+                n += 1
+        if allowed:
+            binding = min(states, key=lambda s: (s.remaining, -s.reset_after))
+            retry = 0.0
+        else:
+            binding = max(states, key=lambda s: s.retry_after)
+            retry = binding.retry_after
+        return RateLimitResult(allowed, binding.limit, binding.remaining, binding.reset_after, retry, tuple(states))
+
+    def _failed(self, exc: StorageError) -> RateLimitResult:
+        if not self._outage:
+            self._outage = True
+            log.warning(
+                "Rate limiter store unavailable; answering on_storage_error=%r until it recovers (%s)",
+                self.on_storage_error,
+                exc.detail,
+            )
+        if self.on_storage_error == "raise":
+            raise exc
+        if self.on_storage_error == "allow":
+            return RateLimitResult(True, 0, 0, 0.0, 0.0, (), degraded=True)
+        return RateLimitResult(False, 0, 0, 0.0, 1.0, (), degraded=True)
+
+    def _recovered(self) -> None:
+        if self._outage:
+            self._outage = False
+            log.warning("Rate limiter store available again")
+
+    # -- decisions ------------------------------------------------------------------------------------------
+
+    def hit_all(self, charges: Sequence[Charge], *, spend: bool = True) -> RateLimitResult:
+        """Decide several charges at once, all or nothing, in one store call (``spend=False``: only peek).
+
+        Example::
+
+            limiter.hit_all([Charge(ip, parse_limits(["100/minute"]), scope="global"),
+                             Charge(ip, parse_limits(["5/minute"]), scope="POST /login")])
+        """
+        if not charges:
+            return RateLimitResult(True, 0, 0, 0.0, 0.0)
+        keys, args, names = self._prepare(charges, spend)
+        try:
+            reply = self.store.run(self._script, keys, args)
+        except StorageError as exc:
+            return self._failed(exc)
+        if self._outage:
+            self._recovered()
+        return self._result(charges, names, reply)
+
+    async def ahit_all(self, charges: Sequence[Charge], *, spend: bool = True) -> RateLimitResult:
+        """Async twin of :meth:`hit_all` (never blocks the event loop on Redis).
+
+        Example::
+
+            result = await limiter.ahit_all([Charge(ip, parse_limits(["100/minute"]))])
+        """
+        if not charges:
+            return RateLimitResult(True, 0, 0, 0.0, 0.0)
+        keys, args, names = self._prepare(charges, spend)
+        try:
+            reply = await self.store.arun(self._script, keys, args)
+        except StorageError as exc:
+            return self._failed(exc)
+        if self._outage:
+            self._recovered()
+        return self._result(charges, names, reply)
+
+    def hit(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
+        """Charge ``cost`` against every limit for ``key``, all or nothing; the decision and header numbers.
+
+        Example::
+
+            result = limiter.hit("user:42", "5/minute", "100/hour")
+            result.allowed, result.remaining, result.retry_after
+        """
+        return self.hit_all([Charge(key, parse_limits(limits), cost, scope)])
+
+    async def ahit(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
+        """Async twin of :meth:`hit`.
+
+        Example::
+
+            result = await limiter.ahit("user:42", "5/minute")
+        """
+        return await self.ahit_all([Charge(key, parse_limits(limits), cost, scope)])
+
+    def test(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
+        """Whether a hit of ``cost`` would pass now, without spending anything.
+
+        Example::
+
+            if not limiter.test("user:42", "5/minute").allowed:
+                ...
+        """
+        return self.hit_all([Charge(key, parse_limits(limits), cost, scope)], spend=False)
+
+    async def atest(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
+        """Async twin of :meth:`test`.
+
+        Example::
+
+            result = await limiter.atest("user:42", "5/minute")
+        """
+        return await self.ahit_all([Charge(key, parse_limits(limits), cost, scope)], spend=False)
+
+    def _reset_target(self, key: str, limits: Sequence[LimitSpec], scope: str) -> tuple[list[str], str | None]:
+        if limits:
+            return [self._key(key, scope, r) for r in parse_limits(limits)], None
+        probe = self.store.key("rl", tag=key)  # prefix:rl:{tag}
+        return [], _GLOB_SPECIAL.sub(r"[\1]", probe) + ":*"
+
+    def reset(self, key: str, *limits: LimitSpec, scope: str = "") -> int:
+        """Forget the counters of ``key`` (for ``limits`` in ``scope``; with no limits, every one of the key's).
+
+        Example::
+
+            limiter.reset("user:42")            # e.g. after a successful CAPTCHA
+        """
+        keys, pattern = self._reset_target(key, limits, scope)
+        if pattern is not None:
+            keys = self.store.scan(pattern, count=10_000)
+        return self.store.delete(*keys) if keys else 0
+
+    async def areset(self, key: str, *limits: LimitSpec, scope: str = "") -> int:
+        """Async twin of :meth:`reset`.
+
+        Example::
+
+            await limiter.areset("user:42")
+        """
+        keys, pattern = self._reset_target(key, limits, scope)
+        if pattern is not None:
+            keys = await self.store.ascan(pattern, count=10_000)
+        return await self.store.adelete(*keys) if keys else 0
+
+    # -- route decorators -----------------------------------------------------------------------------------
+
+    def limit(
+        self,
+        *limits: LimitSpec,
+        key: KeyFunc | str | None = None,
+        cost: int = 1,
+        scope: str | None = None,
+        name: str | None = None,
+        client_ip: ClientIP | None = None,
+    ) -> Callable[[F], F]:
+        """Decorate a FastAPI, Starlette, Flask or Django route (sync or async) with limits.
+
+        The bucket is the route template (``/users/{id}``, never the concrete URL) and method, or ``scope``
+        when given (routes with the same scope share limits). ``key``: ``"ip"`` (default, through
+        ``client_ip``'s trusted proxies, IPv6 per /64), ``"header:X-API-Key"``, or a callable taking the
+        :class:`~backend_guard.request.RequestView` (returning None exempts the request).
+
+        Example::
+
+            @app.get("/search")
+            @limiter.limit("10/second;100/minute")
+            async def search(q: str): ...
+        """
+        from ._ratelimit_routes import limit_decorator
+
+        return limit_decorator(self, parse_limits(limits), key, cost, scope, name, client_ip or self.client_ip)
+
+    def dependency(
+        self,
+        *limits: LimitSpec,
+        key: KeyFunc | str | None = None,
+        cost: int = 1,
+        scope: str | None = None,
+        name: str | None = None,
+        client_ip: ClientIP | None = None,
+    ) -> Callable[..., Any]:
+        """A FastAPI dependency applying limits: ``dependencies=[Depends(limiter.dependency("5/minute"))]``.
+
+        Example::
+
+            @app.post("/login", dependencies=[Depends(limiter.dependency("5/minute"))])
+            async def login(form: LoginForm): ...
+        """
+        from ._ratelimit_routes import limit_dependency
+
+        return limit_dependency(self, parse_limits(limits), key, cost, scope, name, client_ip or self.client_ip)
+
+
+KeyFunc = Callable[["RequestView"], "str | None"]
+
+# -- rules for the middlewares (sans-IO matching) ---------------------------------------------------------
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([A-Za-z]+))?\}")
+
+
+def compile_path(pattern: str) -> re.Pattern[str]:
+    """A regex for a path pattern: ``{name}`` is one segment, ``{name:path}`` the rest, a final ``*`` any tail.
+
+    Example::
+
+        >>> bool(compile_path("/users/{id}").match("/users/42"))
+        True
+    """
+    if pattern in ("*", "/*"):
+        return re.compile(r".*")
+    out = ["^"]
+    pos = 0
+    tail = pattern.endswith("*")
+    body = pattern[:-1] if tail else pattern
+    for m in _PARAM.finditer(body):
+        out.append(re.escape(body[pos : m.start()]))
+        out.append(".*" if m.group(2) == "path" else "[^/]+")
+        pos = m.end()
+    out.append(re.escape(body[pos:]))
+    out.append(".*$" if tail else "/?$")
+    return re.compile("".join(out))
+
+
+@dataclass(frozen=True)
+class RateLimitRule:
+    """Limits for requests whose path matches ``path`` (and method one of ``methods``; None: any).
+
+    ``path``: ``"/users/{id}"`` (one bucket for the route, never per concrete URL), ``"/api/*"`` or ``"*"``.
+    ``key`` overrides the middleware's key for this rule. Rules with the same ``scope`` share counters (a
+    limit shared by several routes); the default scope is the method list and pattern. ``exempt=True``
+    lets matching requests through unlimited. ``name`` is the policy name in the headers.
+
+    Example::
+
+        rules = [RateLimitRule("*", "1000/hour", name="global"),
+                 RateLimitRule("/login", "5/minute", methods=["POST"]),
+                 RateLimitRule("/health", exempt=True)]
+    """
+
+    path: str
+    limits: str | Sequence[LimitSpec] = ()
+    methods: Iterable[str] | None = None
+    key: KeyFunc | str | None = None
+    scope: str | None = None
+    cost: int = 1
+    exempt: bool = False
+    name: str | None = None
+    rates: tuple[Rate, ...] = field(init=False, repr=False)
+    method_set: frozenset[str] | None = field(init=False, repr=False)
+    regex: re.Pattern[str] = field(init=False, repr=False)
+    bucket: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        specs = [self.limits] if isinstance(self.limits, str) else list(self.limits)
+        rates = () if self.exempt and not specs else parse_limits(specs)
+        methods = None if self.methods is None else frozenset(m.upper() for m in self.methods)
+        if self.cost < 0:
+            raise ConfigurationError("A rule's cost must not be negative.")
+        set_ = object.__setattr__
+        set_(self, "rates", rates)
+        set_(self, "method_set", methods)
+        set_(self, "regex", compile_path(self.path))
+        label = ",".join(sorted(methods)) if methods else "*"
+        set_(self, "bucket", self.scope or f"{label} {self.path}")
+
+    def matches(self, method: str, path: str) -> bool:
+        """True when this rule applies to ``method`` and ``path``."""
+        if self.method_set is not None and method not in self.method_set:
+            return False
+        return self.regex.match(path) is not None
+
+
+class RuleSet:
+    """Compiled rules: which apply to a request (every matching rule applies; an exempt match wins).
+
+    Example::
+
+        RuleSet([RateLimitRule("*", "100/minute")]).match("GET", "/x")
+    """
+
+    def __init__(self, rules: Iterable[RateLimitRule]) -> None:
+        self.rules = tuple(rules)
+        self._cache: dict[tuple[str, str], tuple[RateLimitRule, ...]] = {}
+
+    def match(self, method: str, path: str) -> tuple[RateLimitRule, ...]:
+        """The rules for this request: empty when none applies or an exempt rule matches."""
+        cache_key = (method, path)
+        found = self._cache.get(cache_key)
+        if found is None:
+            matched = [r for r in self.rules if r.matches(method, path)]
+            found = () if any(r.exempt for r in matched) else tuple(matched)
+            if len(self._cache) >= 2048:  # bounded: paths come from clients
+                self._cache.clear()
+            self._cache[cache_key] = found
+        return found
+
+
+class KeyResolver:
+    """Turns a key spec into the rate limit key of a request (an ASGI scope, a WSGI environ or a view).
+
+    ``"ip"`` (default): the client address through ``client_ip`` (trusted proxies only; a spoofed
+    ``X-Forwarded-For`` from anyone else is ignored), IPv6 bucketed by ``/ipv6_prefix``. ``"header:NAME"``:
+    a digest of that header's value (an API key never lands in the store in clear), falling back to the
+    address when the header is missing. A callable gets the :class:`~backend_guard.request.RequestView` and
+    returns the key, or None to exempt the request.
+
+    Example::
+
+        KeyResolver("header:X-API-Key").from_scope(scope)   # 'hdr:3f1c...'
+    """
+
+    def __init__(self, spec: KeyFunc | str | None = None, client_ip: ClientIP | None = None, ipv6_prefix: int = 64):
+        from .clientip import ClientIP
+
+        self.client_ip = client_ip or ClientIP()
+        self.ipv6_prefix = ipv6_prefix
+        self.func: KeyFunc | None = None
+        self.header: str | None = None
+        if spec is None or spec == "ip":
+            pass
+        elif callable(spec):
+            self.func = spec
+        elif isinstance(spec, str) and spec.lower().startswith("header:") and len(spec) > 7:
+            self.header = spec[7:].strip().lower()
+        else:
+            raise ConfigurationError("key must be 'ip', 'header:<name>' or a callable taking a RequestView.")
+        self._header_bytes = self.header.encode("latin-1") if self.header else b""
+        self._environ_key = "HTTP_" + self.header.upper().replace("-", "_") if self.header else ""
+        self._ips: dict[str, str] = {}
+
+    def _ip(self, address: str) -> str:
+        found = self._ips.get(address)
+        if found is None:
+            from .clientip import address_bucket, normalize_address
+
+            found = "ip:" + address_bucket(normalize_address(address) or address, self.ipv6_prefix)
+            if len(self._ips) >= 8192:  # bounded: addresses come from clients
+                self._ips.clear()
+            self._ips[address] = found
+        return found
+
+    @staticmethod
+    def _digest(value: str) -> str:
+        import hashlib
+
+        return "hdr:" + hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+    def from_scope(self, scope: Any) -> str | None:
+        """The key for an ASGI scope."""
+        if self.func is not None:
+            from .request import view_from_scope
+
+            return self.func(view_from_scope(scope, self.client_ip))
+        if self.header is not None:
+            for name, value in scope.get("headers", ()):
+                if name == self._header_bytes or name.lower() == self._header_bytes:
+                    return self._digest(value.decode("latin-1"))
+        if not self.client_ip.enabled:  # no trusted proxy: the peer is the client (skip header parsing)
+            peer = scope.get("client")
+            return self._ip(peer[0] if peer else "")
+        return self._ip(self.client_ip.resolve_scope(scope).address)
+
+    def from_environ(self, environ: Any) -> str | None:
+        """The key for a WSGI environ."""
+        if self.func is not None:
+            from .request import view_from_environ
+
+            return self.func(view_from_environ(environ, self.client_ip))
+        if self.header is not None:
+            value = environ.get(self._environ_key)
+            if value:
+                return self._digest(value)
+        if not self.client_ip.enabled:
+            return self._ip(environ.get("REMOTE_ADDR") or "")
+        return self._ip(self.client_ip.resolve_environ(environ).address)
+
+    def from_view(self, view: RequestView) -> str | None:
+        """The key for a :class:`~backend_guard.request.RequestView` (its ``client`` is already resolved)."""
+        if self.func is not None:
+            return self.func(view)
+        if self.header is not None:
+            value = view.header(self.header)
+            if value:
+                return self._digest(value)
+        return self._ip(view.client)
+
+
+def merge_header_fields(
+    existing: list[tuple[bytes, bytes]], ours: list[tuple[str, str]], *, lower: bool = True
+) -> list[tuple[bytes, bytes]]:
+    """Add ``ours`` to response headers without duplicating a field: list fields are joined into one.
+
+    A route's own ``RateLimit``/``RateLimit-Policy`` items come first; legacy ``X-RateLimit-*`` already set by
+    the route are kept as they are (the route's limit is the narrower one). ``lower``: add new names in lower
+    case (ASGI); WSGI keeps their case.
+
+    Example::
+
+        merge_header_fields([(b"ratelimit", b'"route";r=1;t=5')], [("RateLimit", '"global";r=99;t=60')])
+    """
+    out = list(existing)
+    index = {k.lower(): i for i, (k, _) in enumerate(out)}
+    for name, value in ours:
+        lname = name.lower().encode("latin-1")
+        i = index.get(lname)
+        if i is None:
+            out.append((lname if lower else name.encode("latin-1"), value.encode("latin-1")))
+        elif lname in (b"ratelimit", b"ratelimit-policy"):
+            out[i] = (out[i][0], out[i][1] + b", " + value.encode("latin-1"))
+    return out
+
+
+class RulePlan:
+    """The compiled configuration of a rate limit middleware: rules, their keys, and the charges of a request.
+
+    ``limits`` (optional) is a global limit on every path (a ``"*"`` rule named ``"global"``), applied with the
+    route rules in the same atomic decision; ``key``, ``client_ip`` and ``ipv6_prefix`` build the default
+    :class:`KeyResolver` (a rule may name its own ``key``).
+
+    Example::
+
+        plan = RulePlan([RateLimitRule("/login", "5/minute", methods=["POST"])], limits="1000/hour")
+        plan.charges_for_scope(scope)
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[RateLimitRule] = (),
+        *,
+        limits: str | Sequence[LimitSpec] | None = None,
+        key: KeyFunc | str | None = None,
+        client_ip: ClientIP | None = None,
+        ipv6_prefix: int = 64,
+    ) -> None:
+        all_rules = list(rules)
+        if limits:
+            all_rules.insert(0, RateLimitRule("*", limits, scope="global", name="global"))
+        if not all_rules:
+            raise ConfigurationError("A rate limit middleware needs rules or limits.")
+        self.rules = RuleSet(all_rules)
+        self.default = KeyResolver(key, client_ip, ipv6_prefix)
+        self._resolvers: dict[int, KeyResolver] = {
+            id(r): (KeyResolver(r.key, client_ip, ipv6_prefix) if r.key is not None else self.default)
+            for r in all_rules
+        }
+
+    def _charges(self, rules: tuple[RateLimitRule, ...], key_of: Callable[[KeyResolver], str | None]) -> list[Charge]:
+        out: list[Charge] = []
+        seen: dict[int, str | None] = {}
+        for rule in rules:
+            resolver = self._resolvers[id(rule)]
+            rid = id(resolver)
+            if rid not in seen:
+                seen[rid] = key_of(resolver)
+            key = seen[rid]
+            if key is not None:
+                out.append(Charge(key, rule.rates, rule.cost, rule.bucket, rule.name))
+        return out
+
+    def charges_for_scope(self, scope: Any) -> list[Charge]:
+        """The charges of an ASGI request (empty: not limited)."""
+        rules = self.rules.match(scope.get("method", "GET"), scope.get("path", "/"))
+        if not rules:
+            return []
+        return self._charges(rules, lambda r: r.from_scope(scope))
+
+    def charges_for_environ(self, environ: Any) -> list[Charge]:
+        """The charges of a WSGI request (empty: not limited)."""
+        path = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/")
+        rules = self.rules.match(environ.get("REQUEST_METHOD", "GET"), path)
+        if not rules:
+            return []
+        return self._charges(rules, lambda r: r.from_environ(environ))

@@ -1,0 +1,47 @@
+-- Fixed window, several limits charged all-or-nothing (backend_guard.ratelimit).
+-- KEYS[i]: one counter per limit. ARGV[1]: 1 = spend, 0 = peek.
+-- ARGV[2+3(i-1)..]: amount, window in ms, cost of limit i.
+-- Returns {allowed, remaining_1, reset_ms_1, retry_ms_1, remaining_2, ...}.
+-- A window starts at the first hit of its key and lasts `window` ms (the key's time to live).
+local spend = ARGV[1] == '1'
+local n = #KEYS
+local counts, ttls, blocked = {}, {}, {}
+local ok = true
+for i = 1, n do
+  local amount = tonumber(ARGV[3 * i - 1])
+  local window = tonumber(ARGV[3 * i])
+  local cost = tonumber(ARGV[3 * i + 1])
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local ttl = redis.call('PTTL', KEYS[i])
+  if ttl < 0 then
+    ttl = window
+  end
+  counts[i] = count
+  ttls[i] = ttl
+  blocked[i] = count + cost > amount
+  if blocked[i] then
+    ok = false
+  end
+end
+local out = {ok and 1 or 0}
+for i = 1, n do
+  local amount = tonumber(ARGV[3 * i - 1])
+  local window = tonumber(ARGV[3 * i])
+  local cost = tonumber(ARGV[3 * i + 1])
+  local count = counts[i]
+  if ok and spend and cost > 0 then
+    count = redis.call('INCRBY', KEYS[i], cost)
+    if redis.call('PTTL', KEYS[i]) < 0 then
+      redis.call('PEXPIRE', KEYS[i], window)
+    end
+  end
+  local retry = 0
+  if blocked[i] then
+    -- PTTL rounds down and a key lives through its last millisecond: retry one ms later.
+    retry = ttls[i] + 1
+  end
+  out[#out + 1] = math.max(0, amount - count)
+  out[#out + 1] = ttls[i]
+  out[#out + 1] = retry
+end
+return out

@@ -1,0 +1,64 @@
+-- Sliding-window counter, several limits charged all-or-nothing (backend_guard.ratelimit).
+-- KEYS[i]: a hash {w = window number, c = count in that window, p = count in the window before}.
+-- ARGV as in ratelimit_fixed_window.lua; times are computed in microseconds from the Redis clock.
+-- The estimate of hits in the last `window` is c + p * (share of the previous window still inside it).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local spend = ARGV[1] == '1'
+local n = #KEYS
+local eps = 1e-9
+local st = {}
+local ok = true
+for i = 1, n do
+  local amount = tonumber(ARGV[3 * i - 1])
+  local span = tonumber(ARGV[3 * i]) * 1000
+  local cost = tonumber(ARGV[3 * i + 1])
+  local w = math.floor(now / span)
+  local v = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
+  local sw, c, p = tonumber(v[1]), tonumber(v[2]) or 0, tonumber(v[3]) or 0
+  if sw == nil then
+    c, p = 0, 0
+  elseif sw == w - 1 then
+    p, c = c, 0
+  elseif sw ~= w then
+    c, p = 0, 0
+  end
+  local elapsed = now - w * span
+  local est = c + p * (span - elapsed) / span
+  local blocked = est + cost > amount + eps
+  if blocked then
+    ok = false
+  end
+  st[i] = {amount, span, cost, w, c, p, elapsed, blocked}
+end
+local out = {ok and 1 or 0}
+for i = 1, n do
+  local amount, span, cost, w, c, p, elapsed, blocked = unpack(st[i])
+  if ok and spend and cost > 0 then
+    c = c + cost
+    redis.call('HSET', KEYS[i], 'w', w, 'c', c, 'p', p)
+    redis.call('PEXPIRE', KEYS[i], math.ceil((w * span + 2 * span - now) / 1000))
+  end
+  local est = c + p * (span - elapsed) / span
+  local retry = 0
+  if blocked then
+    local need = amount - cost
+    if need < 0 then
+      retry = 2 * span - elapsed
+    elseif c <= need and p > 0 then
+      retry = span - span * (need - c) / p - elapsed
+    else
+      retry = 2 * span - elapsed - span * need / c
+    end
+  end
+  local reset = 0
+  if c > 0 then
+    reset = 2 * span - elapsed
+  elseif p > 0 then
+    reset = span - elapsed
+  end
+  out[#out + 1] = math.max(0, math.floor(amount - est + eps))
+  out[#out + 1] = math.ceil(reset / 1000)
+  out[#out + 1] = math.ceil(math.max(0, retry) / 1000)
+end
+return out

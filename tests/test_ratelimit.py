@@ -1,0 +1,466 @@
+"""The rate limiter core over the memory store and the real Redis: exactness, all-or-nothing, window maths."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import re
+import threading
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from backend_guard.exceptions import ConfigurationError, StorageError
+from backend_guard.ratelimit import (
+    STRATEGIES,
+    Charge,
+    LimitState,
+    Rate,
+    RateLimiter,
+    RateLimitResult,
+    format_headers,
+    parse_limits,
+)
+from backend_guard.storage import MemoryStore, RedisStore, Store
+
+from .conftest import REDIS_URL, FrozenClock, free_port
+
+# A long window: the exactness tests must never straddle a sliding-window edge.
+FIFTY = "50 per 1000 days"
+ALIGNED = 1_699_999_980.0  # a multiple of 60 s: minute windows start here
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_two_limits_all_or_nothing(store: Store, strategy: str) -> None:
+    limiter = RateLimiter(store, strategy=strategy)
+    results = [limiter.hit("client", "100/minute", "2/minute") for _ in range(5)]
+    assert [r.allowed for r in results] == [True, True, False, False, False]
+    large, small = results[-1].limits
+    assert (large.limit, large.remaining) == (100, 98)
+    assert (small.limit, small.remaining) == (2, 0)
+    assert results[-1].limit == 2
+    assert results[-1].retry_after > 0
+    assert results[1].retry_after == 0
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_peek_spends_nothing_and_reset_forgets(store: Store, strategy: str) -> None:
+    limiter = RateLimiter(store, strategy=strategy)
+    assert limiter.hit("k", "3/minute").remaining == 2
+    for _ in range(3):
+        peek = limiter.test("k", "3/minute")
+        assert peek.allowed
+        assert peek.remaining == 2
+    assert not limiter.test("k", "3/minute", cost=3).allowed
+    assert limiter.hit("k", "3/minute", cost=2).remaining == 0
+    assert not limiter.hit("k", "3/minute").allowed
+    assert limiter.hit("other", "3/minute").allowed
+    assert limiter.reset("k", "3/minute") == 1
+    assert limiter.hit("k", "3/minute").remaining == 2
+    limiter.hit("k", "10/hour", scope="route")
+    assert limiter.reset("k") == 2
+    assert limiter.hit("other", "3/minute").remaining == 1  # another key is untouched
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+async def test_async_twins(astore: Store, strategy: str) -> None:
+    limiter = RateLimiter(astore, strategy=strategy)
+    first = await limiter.ahit("k", "2/minute")
+    second = await limiter.ahit("k", "2/minute")
+    third = await limiter.ahit("k", "2/minute")
+    assert (first.remaining, second.remaining, third.allowed) == (1, 0, False)
+    assert not (await limiter.atest("k", "2/minute")).allowed
+    assert await limiter.areset("k") == 1
+    assert (await limiter.ahit("k", "2/minute")).allowed
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_concurrent_threads_admit_exactly_the_limit(store: Store, strategy: str) -> None:
+    limiter = RateLimiter(store, strategy=strategy)
+    admitted: list[bool] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(25):
+            ok = limiter.hit("shared", FIFTY).allowed
+            with lock:
+                admitted.append(ok)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(admitted) == 200
+    assert sum(admitted) == 50
+
+
+def _process_worker(job: tuple[str, str, str, int]) -> int:
+    url, prefix, strategy, n = job
+    store = RedisStore(url, prefix=prefix, socket_timeout=5, connect_timeout=5)
+    try:
+        limiter = RateLimiter(store, strategy=strategy)
+        return sum(limiter.hit("shared", FIFTY).allowed for _ in range(n))
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_concurrent_processes_admit_exactly_the_limit_on_redis(redis_store: RedisStore) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    jobs = [(REDIS_URL, f"{redis_store.prefix}:{strategy}", strategy, 25) for strategy in STRATEGIES for _ in range(8)]
+    with ctx.Pool(4) as pool:
+        counts = pool.map(_process_worker, jobs, chunksize=1)
+    for i, strategy in enumerate(STRATEGIES):
+        assert sum(counts[i * 8 : (i + 1) * 8]) == 50, strategy
+
+
+def test_a_cost_larger_than_the_limit_is_refused_and_spends_nothing(store: Store) -> None:
+    limiter = RateLimiter(store)
+    result = limiter.hit("k", "5/minute", cost=6)
+    assert not result.allowed
+    assert result.retry_after > 0
+    assert limiter.hit("k", "5/minute").remaining == 4
+
+
+def test_cost_zero_is_a_free_pass() -> None:
+    limiter = RateLimiter()
+    assert limiter.hit("k", "1/minute", cost=0).allowed
+    assert limiter.hit("k", "1/minute").allowed
+    with pytest.raises(ConfigurationError):
+        limiter.hit("k", "1/minute", cost=-1)
+
+
+# -- window maths on a frozen clock ------------------------------------------------------------------------------
+
+
+def _limiter(clock: FrozenClock, strategy: str) -> RateLimiter:
+    return RateLimiter(MemoryStore(clock=clock), strategy=strategy)
+
+
+def test_fixed_window_starts_at_first_hit(clock: FrozenClock) -> None:
+    rl = _limiter(clock, "fixed-window")
+    assert [rl.hit("k", "3/minute").allowed for _ in range(4)] == [True, True, True, False]
+    clock.advance(45)
+    denied = rl.hit("k", "3/minute")
+    assert not denied.allowed
+    assert denied.retry_after == pytest.approx(15, abs=0.002)
+    clock.advance(15)
+    fresh = rl.hit("k", "3/minute")
+    assert fresh.allowed
+    assert fresh.remaining == 2
+    assert fresh.reset_after == pytest.approx(60, abs=0.002)
+
+
+def test_sliding_window_counter_weighs_the_previous_window() -> None:
+    clock = FrozenClock(ALIGNED)
+    rl = _limiter(clock, "sliding-window-counter")
+    for _ in range(10):
+        assert rl.hit("k", "10/minute").allowed
+    assert not rl.hit("k", "10/minute").allowed
+    clock.advance(60 + 15)  # next window, 25 % in: the previous 10 weigh 7.5
+    peek = rl.test("k", "10/minute")
+    assert peek.remaining == 2
+    assert [rl.hit("k", "10/minute").allowed for _ in range(3)] == [True, True, False]
+    denied = rl.hit("k", "10/minute")
+    # 2 + 10 * (1 - e) + 1 <= 10  ->  e >= 0.3: 3 s from now
+    assert denied.retry_after == pytest.approx(3, abs=0.002)
+    clock.advance(denied.retry_after)
+    assert rl.hit("k", "10/minute").allowed
+
+
+def test_moving_window_is_an_exact_log(clock: FrozenClock) -> None:
+    rl = _limiter(clock, "moving-window")
+    for _ in range(3):
+        assert rl.hit("k", "3/minute").allowed
+        clock.advance(10)
+    denied = rl.hit("k", "3/minute")
+    assert not denied.allowed
+    assert denied.retry_after == pytest.approx(30, abs=0.002)
+    clock.advance(30)
+    ok = rl.hit("k", "3/minute")
+    assert ok.allowed
+    assert ok.remaining == 0
+    assert ok.reset_after == pytest.approx(60, abs=0.002)
+
+
+def test_gcra_allows_a_burst_then_the_rate(clock: FrozenClock) -> None:
+    rl = _limiter(clock, "gcra")
+    assert [rl.hit("k", "3/minute").allowed for _ in range(4)] == [True, True, True, False]
+    denied = rl.test("k", "3/minute")
+    assert denied.retry_after == pytest.approx(20, abs=0.002)
+    assert denied.reset_after == pytest.approx(60, abs=0.002)
+    clock.advance(20)
+    assert rl.hit("k", "3/minute").allowed
+    assert not rl.hit("k", "3/minute").allowed
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@settings(max_examples=25, deadline=None)
+@given(gaps=st.lists(st.integers(0, 30_000), min_size=1, max_size=30), cost=st.integers(1, 3))
+def test_retry_after_is_honest(strategy: str, gaps: list[int], cost: int) -> None:
+    """After waiting the advertised retry_after, the same request passes."""
+    ms = int(ALIGNED * 1000)
+    clock = FrozenClock(ALIGNED)
+    rl = _limiter(clock, strategy)
+    for gap in gaps:
+        ms += gap  # whole milliseconds, so the float clock never drifts below the advertised instant
+        clock.now = ms / 1000
+        result = rl.hit("k", "5/10 seconds", "8/minute", cost=cost)
+        if not result.allowed:
+            ms += round(result.retry_after * 1000)
+            clock.now = ms / 1000
+            assert rl.test("k", "5/10 seconds", "8/minute", cost=cost).allowed
+
+
+# -- a model of the limiter, checked by a state machine -----------------------------------------------------------
+
+MODEL_LIMITS = ((4, 8_000), (5, 60_000))  # amount, window in ms: windows divide evenly (exact GCRA intervals)
+MODEL_SPECS = ("4 per 8 seconds", "5/minute")
+
+
+class LimiterMachine(RuleBasedStateMachine):
+    """The memory-store limiter against a plain model of each strategy (time in whole ms)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = FrozenClock(1_700_000_000.0)
+        self.now = 1_700_000_000_000
+        self.strategy = ""
+        self.limiter: RateLimiter | None = None
+        self.fixed: list[tuple[int, int]] = [(0, 0)] * 2  # (count, window end)
+        self.log: list[list[int]] = [[], []]
+        self.tat: list[Fraction] = [Fraction(0)] * 2
+
+    @initialize(strategy=st.sampled_from(["fixed-window", "moving-window", "gcra"]))
+    def setup(self, strategy: str) -> None:
+        self.strategy = strategy
+        self.limiter = RateLimiter(MemoryStore(clock=self.clock), strategy=strategy)
+
+    def _model(self, cost: int, spend: bool) -> tuple[bool, list[int]]:
+        oks, remaining = [], []
+        for i, (amount, window) in enumerate(MODEL_LIMITS):
+            if self.strategy == "fixed-window":
+                count, end = self.fixed[i]
+                if self.now >= end:
+                    count = 0
+                oks.append(count + cost <= amount)
+            elif self.strategy == "moving-window":
+                live = [t for t in self.log[i] if t > self.now - window]
+                oks.append(len(live) + cost <= amount)
+            else:
+                interval = Fraction(window, amount)
+                tat = max(self.tat[i], Fraction(self.now))
+                oks.append(tat + cost * interval - self.now <= window)
+        ok = all(oks)
+        for i, (amount, window) in enumerate(MODEL_LIMITS):
+            if self.strategy == "fixed-window":
+                count, end = self.fixed[i]
+                if self.now >= end:
+                    count, end = 0, self.now + window
+                if ok and spend:
+                    count += cost
+                    self.fixed[i] = (count, end)
+                remaining.append(amount - count)
+            elif self.strategy == "moving-window":
+                live = [t for t in self.log[i] if t > self.now - window]
+                if ok and spend:
+                    live += [self.now] * cost
+                    self.log[i] = live
+                remaining.append(amount - len(live))
+            else:
+                interval = Fraction(window, amount)
+                tat = max(self.tat[i], Fraction(self.now))
+                if ok and spend:
+                    tat += cost * interval
+                    self.tat[i] = tat
+                remaining.append(min(amount, int((window - (tat - self.now)) // interval)))
+        return ok, remaining
+
+    def _check(self, result: RateLimitResult, ok: bool, remaining: list[int]) -> None:
+        assert result.allowed == ok
+        assert [s.remaining for s in result.limits] == remaining
+
+    @rule(cost=st.integers(1, 3))
+    def hit(self, cost: int) -> None:
+        assert self.limiter is not None
+        result = self.limiter.hit("k", *MODEL_SPECS, cost=cost)
+        self._check(result, *self._model(cost, spend=True))
+
+    @rule(cost=st.integers(1, 6))
+    def peek(self, cost: int) -> None:
+        assert self.limiter is not None
+        result = self.limiter.test("k", *MODEL_SPECS, cost=cost)
+        self._check(result, *self._model(cost, spend=False))
+
+    @rule(ms=st.sampled_from([0, 1, 500, 1_000, 2_000, 4_000, 7_999, 8_000, 30_000, 61_000]))
+    def advance(self, ms: int) -> None:
+        self.now += ms
+        self.clock.now = self.now / 1000
+
+    @precondition(lambda self: self.limiter is not None)
+    @rule()
+    def reset(self) -> None:
+        assert self.limiter is not None
+        self.limiter.reset("k")
+        self.fixed = [(0, 0)] * 2
+        self.log = [[], []]
+        self.tat = [Fraction(0)] * 2
+
+    @invariant()
+    def never_more_than_the_limit_in_a_window(self) -> None:
+        for i, (amount, window) in enumerate(MODEL_LIMITS):
+            if self.strategy == "moving-window":
+                assert len([t for t in self.log[i] if t > self.now - window]) <= amount
+
+
+LimiterMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestLimiterMachine = LimiterMachine.TestCase
+
+
+# -- storage failures ---------------------------------------------------------------------------------------------
+
+
+def _dead_store() -> RedisStore:
+    return RedisStore(f"redis://127.0.0.1:{free_port()}/0", breaker_cooldown=30)
+
+
+@pytest.mark.parametrize(("mode", "allowed"), [("allow", True), ("deny", False)])
+def test_dead_store_gives_the_configured_answer_logged_once(
+    mode: str, allowed: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    limiter = RateLimiter(_dead_store(), on_storage_error=mode)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING):
+        results = [limiter.hit("k", "5/minute") for _ in range(5)]
+    assert all(r.allowed is allowed and r.degraded for r in results)
+    assert all(r.headers() == [] for r in results)
+    mine = [r for r in caplog.records if r.name == "backend_guard.ratelimit"]
+    assert len(mine) == 1
+    assert mode in mine[0].getMessage()
+
+
+async def test_dead_store_async_and_raise_mode() -> None:
+    limiter = RateLimiter(_dead_store(), on_storage_error="raise")
+    with pytest.raises(StorageError):
+        await limiter.ahit("k", "5/minute")
+    deny = RateLimiter(_dead_store(), on_storage_error="deny")
+    result = await deny.ahit("k", "5/minute")
+    assert not result.allowed
+    assert result.retry_after > 0
+
+
+@pytest.mark.redis
+def test_recovery_without_restart(redis_url: str, prefix: str, caplog: pytest.LogCaptureFixture) -> None:
+    store = RedisStore(redis_url, prefix=prefix, breaker_cooldown=0.01)
+    limiter = RateLimiter(store, on_storage_error="deny")
+    try:
+        limiter._failed(StorageError("simulated"))  # an outage as seen by the limiter
+        with caplog.at_level(logging.WARNING):
+            assert limiter.hit("k", "5/minute").allowed
+        assert any("available again" in r.getMessage() for r in caplog.records)
+    finally:
+        store.delete(*store.scan(f"{prefix}:*"))
+        store.close()
+
+
+def test_memory_store_stays_bounded_under_a_flood_of_keys() -> None:
+    store = MemoryStore(max_keys=200)
+    limiter = RateLimiter(store)
+    for i in range(5_000):
+        limiter.hit(f"ip:{i}", "5/minute", "100/hour")
+    assert len(store) <= 200
+
+
+# -- configuration, keys and headers ------------------------------------------------------------------------------
+
+
+def test_bad_configuration_is_refused_at_start() -> None:
+    with pytest.raises(ConfigurationError):
+        RateLimiter(strategy="leaky")
+    with pytest.raises(ConfigurationError):
+        RateLimiter(on_storage_error="maybe")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        parse_limits(["lots/minute"])
+    with pytest.raises(ConfigurationError):
+        parse_limits([])
+    with pytest.raises(ConfigurationError):
+        parse_limits([3.5])
+    assert RateLimiter(strategy="token-bucket").strategy == "gcra"
+
+
+def test_keys_of_one_decision_share_a_cluster_hash_tag() -> None:
+    store = MemoryStore(prefix="p")
+    limiter = RateLimiter(store, key_prefix="api")
+    limiter.hit("user:{42}", "5/minute", "100/hour", scope="GET /x")
+    keys = store.scan("p:*")
+    assert len(keys) == 2
+    tags = {re.search(r"\{[^}]*\}", k).group(0) for k in keys}  # type: ignore[union-attr]
+    assert len(tags) == 1
+    assert all(k.startswith("p:rl:") and ":api:" in k for k in keys)
+
+
+def test_limits_items_and_rates_are_accepted() -> None:
+    from limits import RateLimitItemPerMinute
+
+    limiter = RateLimiter()
+    result = limiter.hit("k", RateLimitItemPerMinute(3), Rate(10, 3600.0, "10/hour", name="hourly"))
+    assert [s.limit for s in result.limits] == [3, 10]
+    assert result.limits[1].name == "hourly"
+
+
+@settings(max_examples=50)
+@given(
+    amount=st.integers(1, 10_000),
+    multiples=st.integers(1, 100),
+    unit=st.sampled_from([("second", 1), ("minute", 60), ("hour", 3600), ("day", 86400)]),
+)
+def test_rate_strings_round_trip(amount: int, multiples: int, unit: tuple[str, int]) -> None:
+    (rate,) = Rate.parse(f"{amount} per {multiples} {unit[0]}")
+    assert rate.amount == amount
+    assert rate.window == multiples * unit[1]
+    assert Rate.parse(rate.text) == (rate,)
+
+
+def test_headers_follow_the_latest_draft() -> None:
+    state = LimitState("default", 100, 60.0, 98, 29.2, 0.0, True)
+    result = RateLimitResult(True, 100, 98, 29.2, 0.0, (state,))
+    assert format_headers(result) == [
+        ("RateLimit-Policy", '"default";q=100;w=60'),
+        ("RateLimit", '"default";r=98;t=30'),
+    ]
+    legacy = dict(result.headers(legacy=True, policy=False))
+    assert "RateLimit-Policy" not in legacy
+    assert legacy["X-RateLimit-Remaining"] == "98"
+    assert legacy["X-RateLimit-Reset"] == "30"
+
+
+_SF_ITEM = re.compile(r'^"((?:[^"\\]|\\["\\])*)";q=(\d+);w=(\d+)$')
+
+
+@given(name=st.text(max_size=30), q=st.integers(1, 10**6), w=st.integers(1, 10**6))
+def test_policy_names_are_always_valid_structured_strings(name: str, q: int, w: int) -> None:
+    state = LimitState(name, q, float(w), 0, 1.0, 0.0, True)
+    value = dict(format_headers(RateLimitResult(True, q, 0, 1.0, 0.0, (state,))))["RateLimit-Policy"]
+    match = _SF_ITEM.match(value)
+    assert match is not None
+    assert all(" " <= ch <= "~" for ch in value)
+    assert (int(match.group(2)), int(match.group(3))) == (q, w)
+
+
+def test_hit_all_names_policies_per_charge() -> None:
+    limiter = RateLimiter()
+    result = limiter.hit_all(
+        [
+            Charge("ip:1", parse_limits(["100/minute"]), scope="global", name="global"),
+            Charge("ip:1", parse_limits(["5/minute;50/hour"]), scope="POST /login"),
+        ]
+    )
+    assert [s.name for s in result.limits] == ["global", "POST /login-5-per-60s", "POST /login-50-per-3600s"]
+    assert result.remaining == 4
+    assert limiter.hit_all([]).allowed

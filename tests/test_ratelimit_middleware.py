@@ -1,0 +1,280 @@
+"""RateLimitMiddleware (ASGI and WSGI) and ``@limiter.limit`` on routes: buckets, keys, headers, failures."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+import pytest
+from werkzeug.test import Client
+
+from backend_guard.asgi import RateLimitMiddleware
+from backend_guard.clientip import ClientIP
+from backend_guard.ratelimit import RateLimiter, RateLimitRule
+from backend_guard.storage import MemoryStore, RedisStore, Store
+from backend_guard.wsgi import RateLimitMiddleware as WSGIRateLimitMiddleware
+
+from .conftest import free_port
+
+# -- tiny apps -----------------------------------------------------------------------------------------------------
+
+
+async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await send({"type": "lifespan.startup.complete"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    for chunk in (b"one ", b"two ", b"three"):  # streamed in chunks
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return iter([b"one ", b"two ", b"three"])
+
+
+class Both:
+    """One interface over the ASGI and WSGI middleware: ``get(path, peer=..., headers=...)``."""
+
+    def __init__(self, kind: str, limiter: RateLimiter, **options: Any) -> None:
+        self.kind = kind
+        if kind == "asgi":
+            self.asgi = RateLimitMiddleware(asgi_app, limiter=limiter, **options)
+        else:
+            self.wsgi = Client(WSGIRateLimitMiddleware(wsgi_app, limiter=limiter, **options))
+
+    async def request(
+        self, method: str, path: str, peer: str = "203.0.113.9", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes, list[str]]:
+        if self.kind == "asgi":
+            transport = httpx.ASGITransport(app=self.asgi, client=(peer, 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                resp = await client.request(method, path, headers=headers)
+            names = [k.decode().lower() for k, _ in resp.headers.raw]
+            return resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, resp.content, names
+        wresp = self.wsgi.open(path, method=method, headers=headers or {}, environ_base={"REMOTE_ADDR": peer})
+        names = [k.lower() for k, _ in wresp.headers.items()]
+        return wresp.status_code, {k.lower(): v for k, v in wresp.headers.items()}, wresp.get_data(), names
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, dict[str, str], bytes, list[str]]:
+        return await self.request("GET", path, **kw)
+
+
+KINDS = ["asgi", "wsgi"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_route_pattern_is_one_bucket_and_429_is_a_problem(astore: Store, kind: str) -> None:
+    mw = Both(kind, RateLimiter(astore), rules=[RateLimitRule("/users/{id}", "2/minute")])
+    assert (await mw.get("/users/1"))[0] == 200
+    assert (await mw.get("/users/2"))[0] == 200
+    status, headers, body, names = await mw.get("/users/3")
+    assert status == 429
+    assert headers["content-type"] == "application/problem+json"
+    assert int(headers["retry-after"]) > 0
+    doc = json.loads(body)
+    assert doc["code"] == "rate-limited"
+    assert doc["retry_after"] == int(headers["retry-after"])
+    assert headers["ratelimit"].endswith(";r=0;t=" + headers["ratelimit"].rsplit("t=", 1)[1])
+    assert names.count("ratelimit") == 1
+    assert (await mw.get("/other"))[0] == 200  # no rule: not limited
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_global_and_route_limits_one_header_each_and_streaming_intact(kind: str) -> None:
+    mw = Both(
+        kind,
+        RateLimiter(),
+        limits="100/minute",
+        rules=[RateLimitRule("/login", "5/minute", methods=["POST"], name="login")],
+    )
+    status, headers, body, names = await mw.request("POST", "/login")
+    assert status == 200
+    assert body == b"one two three"
+    assert names.count("ratelimit") == 1
+    assert names.count("ratelimit-policy") == 1
+    assert headers["ratelimit-policy"] == '"global";q=100;w=60, "login";q=5;w=60'
+    assert headers["ratelimit"].startswith('"global";r=99;t=')
+    assert '"login";r=4;t=' in headers["ratelimit"]
+    status, headers, _, _ = await mw.request("GET", "/login")  # method filter: only the global limit
+    assert headers["ratelimit-policy"] == '"global";q=100;w=60'
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_all_or_nothing_across_rules(kind: str) -> None:
+    limiter = RateLimiter()
+    mw = Both(kind, limiter, limits="100/minute", rules=[RateLimitRule("/x", "2/minute", name="x")])
+    statuses = [(await mw.get("/x"))[0] for _ in range(5)]
+    assert statuses == [200, 200, 429, 429, 429]
+    headers = (await mw.get("/y"))[1]
+    assert headers["ratelimit"].startswith('"global";r=97;')  # the refused requests spent no global quota
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_change_the_key(kind: str) -> None:
+    mw = Both(kind, RateLimiter(), limits="2/minute", client_ip=ClientIP(["10.0.0.0/8"]))
+    for i in range(2):
+        assert (await mw.get("/", peer="198.51.100.7", headers={"x-forwarded-for": f"1.1.1.{i}"}))[0] == 200
+    assert (await mw.get("/", peer="198.51.100.7", headers={"x-forwarded-for": "1.1.1.9"}))[0] == 429
+    # Through a trusted proxy, the forwarded client is the key.
+    for i in range(3):
+        assert (await mw.get("/", peer="10.0.0.2", headers={"x-forwarded-for": f"1.1.1.{i}"}))[0] == 200
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_ipv6_clients_share_their_64(kind: str) -> None:
+    mw = Both(kind, RateLimiter(), limits="2/minute")
+    assert (await mw.get("/", peer="2001:db8:1:2::1"))[0] == 200
+    assert (await mw.get("/", peer="2001:db8:1:2:ffff::9"))[0] == 200
+    assert (await mw.get("/", peer="2001:db8:1:2::77"))[0] == 429
+    assert (await mw.get("/", peer="2001:db8:1:3::1"))[0] == 200
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_api_key_header_and_callable_keys(kind: str) -> None:
+    store = MemoryStore()
+    mw = Both(kind, RateLimiter(store), limits="1/minute", key="header:X-API-Key")
+    assert (await mw.get("/", headers={"x-api-key": "secret-one"}))[0] == 200
+    assert (await mw.get("/", headers={"x-api-key": "secret-one"}))[0] == 429
+    assert (await mw.get("/", headers={"x-api-key": "secret-two"}))[0] == 200
+    assert not any("secret" in k for k in store.scan("*"))  # API keys never land in the store in clear
+
+    def user_key(view: Any) -> str | None:
+        user = view.header("x-user")
+        return None if user == "admin" else f"user:{user}"
+
+    mw2 = Both(kind, RateLimiter(), limits="1/minute", key=user_key)
+    assert (await mw2.get("/", headers={"x-user": "ann"}))[0] == 200
+    assert (await mw2.get("/", headers={"x-user": "ann"}))[0] == 429
+    assert [(await mw2.get("/", headers={"x-user": "admin"}))[0] for _ in range(3)] == [200] * 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_exempt_rules_shared_scopes_and_headers_off(kind: str) -> None:
+    limiter = RateLimiter(headers=False, legacy_headers=True)
+    mw = Both(
+        kind,
+        limiter,
+        limits="100/minute",
+        rules=[
+            RateLimitRule("/health", exempt=True),
+            RateLimitRule("/a", "2/minute", scope="ab"),
+            RateLimitRule("/b", "2/minute", scope="ab"),
+        ],
+    )
+    assert [(await mw.get("/health"))[0] for _ in range(3)] == [200] * 3
+    status, headers, _, _ = await mw.get("/a")
+    assert status == 200
+    assert "ratelimit" not in headers
+    assert (await mw.get("/b"))[0] == 200
+    status, headers, _, _ = await mw.get("/b")
+    assert status == 429
+    assert headers["x-ratelimit-remaining"] == "0"  # refusals always carry the fields
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("mode", "expected"), [("allow", 200), ("deny", 503)])
+async def test_dead_redis_gives_the_configured_answer_without_traceback(
+    kind: str, mode: str, expected: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", breaker_cooldown=30)
+    mw = Both(kind, RateLimiter(store, on_storage_error=mode), limits="5/minute")  # type: ignore[arg-type]
+    try:
+        with caplog.at_level(logging.WARNING):
+            results = [await mw.get("/") for _ in range(3)]
+    finally:
+        await store.aclose()
+        store.close()
+    assert [r[0] for r in results] == [expected] * 3
+    if expected == 503:
+        assert results[0][1]["retry-after"] == "1"
+        assert json.loads(results[0][2])["code"] == "storage-unavailable"
+    assert not any(r.exc_info for r in caplog.records)
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
+    assert len([r for r in caplog.records if r.name == "backend_guard.ratelimit"]) == 1
+
+
+async def test_lifespan_and_unmatched_requests_pass_through() -> None:
+    mw = RateLimitMiddleware(asgi_app, limiter=RateLimiter(), rules=[RateLimitRule("/x", "1/minute")])
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await mw({"type": "lifespan"}, receive, send)
+    assert sent == [{"type": "lifespan.startup.complete"}]
+
+
+def test_middleware_needs_rules() -> None:
+    from backend_guard.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        RateLimitMiddleware(asgi_app, limiter=RateLimiter())
+    with pytest.raises(ConfigurationError):
+        RateLimitMiddleware(asgi_app, limiter=RateLimiter(), limits="1/minute", key="cookie:sid")
+
+
+# -- @limiter.limit on routes ----------------------------------------------------------------------------------------
+
+
+async def test_fastapi_decorator_and_dependency_share_nothing_and_keep_openapi() -> None:
+    from fastapi import Depends, FastAPI
+
+    limiter = RateLimiter()
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    @limiter.limit("2/minute")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.get("/sync")
+    @limiter.limit("1/minute")
+    def sync_route() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @app.get("/dep", dependencies=[Depends(limiter.dependency("1/minute"))])
+    async def dep() -> dict[str, str]:
+        return {"ok": "dep"}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r1 = await client.get("/items/1")
+        r2 = await client.get("/items/2")
+        r3 = await client.get("/items/3")
+        assert (r1.status_code, r2.status_code, r3.status_code) == (200, 200, 429)
+        assert r1.json() == {"id": 1}
+        assert r1.headers["ratelimit"].startswith('"GET /items/{item_id}";r=1;t=')
+        assert r3.headers["content-type"] == "application/problem+json"
+        assert [(await client.get("/sync")).status_code for _ in range(2)] == [200, 429]
+        assert [(await client.get("/dep")).status_code for _ in range(2)] == [200, 429]
+        schema = (await client.get("/openapi.json")).json()
+    params = schema["paths"]["/items/{item_id}"]["get"]["parameters"]
+    assert [p["name"] for p in params] == ["item_id"]
+
+
+def test_flask_decorator_uses_the_route_template() -> None:
+    from flask import Flask
+
+    limiter = RateLimiter(legacy_headers=True)
+    app = Flask(__name__)
+
+    @app.get("/users/<int:uid>")
+    @limiter.limit("2/minute")
+    def user(uid: int) -> dict[str, int]:
+        return {"id": uid}
+
+    client = app.test_client()
+    statuses = [client.get(f"/users/{i}").status_code for i in range(3)]
+    assert statuses == [200, 200, 429]
+    resp = client.get("/users/9")
+    assert resp.headers["X-RateLimit-Remaining"] == "0"
+    assert resp.json is not None
+    assert resp.json["code"] == "rate-limited"
