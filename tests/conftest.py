@@ -30,7 +30,7 @@ def _redis_answers() -> str | None:
     return None
 
 
-_REDIS_PROBLEM: str | None | bool = False  # False: not probed yet
+_REDIS_PROBLEM: str | bool | None = False  # False: not probed yet
 
 
 def require_redis() -> None:

@@ -12,7 +12,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend_guard.exceptions import ConfigurationError, StorageError
-from backend_guard.storage import MemoryStore, MemoryView, RedisStore, Script, Store, escape_key_part, make_key, open_store
+from backend_guard.storage import (
+    MemoryStore,
+    MemoryView,
+    RedisStore,
+    Script,
+    Store,
+    escape_key_part,
+    make_key,
+    open_store,
+)
 
 from .conftest import FrozenClock
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -56,7 +57,7 @@ async def test_async_path_recovers_after_restart() -> None:
                 break
             except StorageError:
                 assert time.monotonic() < deadline
-                time.sleep(0.05)
+                await asyncio.sleep(0.05)
         assert result[0] == 1
         await store.aclose()
 

@@ -96,13 +96,4 @@ def limit_dependency(
     client_ip: ClientIP | None,
 ) -> Callable[..., Any]:
     """The FastAPI dependency behind :meth:`RateLimiter.dependency`."""
-    dependency = fastapi_dependency(_LimitHooks(limiter, rates, key, cost, scope, name, client_ip), client_ip=client_ip)
-    annotations = getattr(dependency, "__annotations__", {})
-    if any(isinstance(v, str) for v in annotations.values()):
-        # The shared helper's annotations are strings naming locally imported classes, which FastAPI cannot
-        # resolve; give it the classes themselves.
-        from starlette.requests import Request
-        from starlette.responses import Response
-
-        dependency.__annotations__ = {"request": Request, "response": Response, "return": None}
-    return dependency
+    return fastapi_dependency(_LimitHooks(limiter, rates, key, cost, scope, name, client_ip), client_ip=client_ip)
