@@ -1,0 +1,162 @@
+"""The current request id for log records, and the one place server errors are logged.
+
+:data:`request_id_var` holds the id of the request being served (set by the RequestId middlewares, in the
+task or thread serving it); :class:`RequestIdFilter` copies it onto every log record as ``record.request_id``
+so a format string can use ``%(request_id)s``. :func:`log_server_error` logs a 5xx once, with the request
+id, method, route, status and traceback, and never a header, a body or a query string.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from contextvars import ContextVar
+
+from .exceptions import ConfigurationError
+
+__all__ = [
+    "RequestIdFilter",
+    "RequestIdPolicy",
+    "current_request_id",
+    "is_valid_request_id",
+    "log_server_error",
+    "new_request_id",
+    "request_id_var",
+]
+
+MAX_REQUEST_ID_LENGTH = 128
+_VALID_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+#: The id of the request this task/thread is serving (None outside a request).
+request_id_var: ContextVar[str | None] = ContextVar("backend_guard_request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served, or None outside a request.
+
+    Example::
+
+        log.info("charging card", extra={"order": order_id})   # or: current_request_id()
+    """
+    return request_id_var.get()
+
+
+class RequestIdFilter(logging.Filter):
+    """A logging filter that adds ``request_id`` (``"-"`` outside a request) to every record it sees.
+
+    Attach it to a handler so every record, including other libraries', carries the id.
+
+    Example::
+
+        handler = logging.StreamHandler()
+        handler.addFilter(RequestIdFilter())
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(request_id)s] %(message)s"))
+    """
+
+    def __init__(self, name: str = "", default: str = "-") -> None:
+        super().__init__(name)
+        self.default = default
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get() or self.default
+        return True
+
+
+def log_server_error(
+    exc: BaseException,
+    *,
+    logger: str | logging.Logger = "backend_guard.errors",
+    request_id: str | None,
+    method: str,
+    route: str,
+    status: int,
+    after_start: bool = False,
+) -> None:
+    """Log an unexpected exception once, server side: request id, method, route, status and traceback.
+
+    Only these values are logged; headers (``Authorization``, ``Cookie``), bodies and query strings never.
+
+    Example::
+
+        log_server_error(exc, request_id=rid, method="GET", route="/users/{id}", status=500)
+    """
+    log = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
+    what = "after the response started; connection closed" if after_start else f"answered {status}"
+    log.error(
+        "Unhandled %s in %s %s (%s) [request_id=%s]",
+        type(exc).__name__,
+        method,
+        route,
+        what,
+        request_id or "-",
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={
+            "request_id": request_id,
+            "http_method": method,
+            "http_route": route,
+            "http_status": status,
+        },
+    )
+
+
+def new_request_id() -> str:
+    """A fresh request id: 32 random hex characters (128 bits), cheap to make.
+
+    Example::
+
+        >>> len(new_request_id())
+        32
+    """
+    return os.urandom(16).hex()
+
+
+def is_valid_request_id(value: str | bytes) -> bool:
+    """True when an incoming id is 1-128 characters of ``[A-Za-z0-9._:-]`` (safe in logs and headers).
+
+    Example::
+
+        >>> is_valid_request_id("abc-123"), is_valid_request_id("a b"), is_valid_request_id("x" * 129)
+        (True, False, False)
+    """
+    raw = value.encode("latin-1", "replace") if isinstance(value, str) else value
+    return _VALID_ID.fullmatch(raw) is not None
+
+
+class RequestIdPolicy:
+    """Which request id a request gets: the incoming header's when trusted and safe, else a new one.
+
+    Example::
+
+        policy = RequestIdPolicy(trust_incoming=True)
+        policy.choose(b"abc-123")   # 'abc-123'
+        policy.choose(b"<script>")  # a fresh id
+    """
+
+    __slots__ = ("generator", "header", "trust_incoming")
+
+    def __init__(
+        self,
+        *,
+        header: str = "X-Request-ID",
+        trust_incoming: bool = True,
+        generator: Callable[[], str] | None = None,
+    ) -> None:
+        if not _TOKEN.fullmatch(header):
+            raise ConfigurationError("The request id header must be a valid HTTP header name.")
+        self.header = header
+        self.trust_incoming = trust_incoming
+        self.generator = generator or new_request_id
+
+    def choose(self, incoming: bytes | str | None) -> str:
+        """The id for a request whose incoming header value is ``incoming`` (None when absent)."""
+        if incoming and self.trust_incoming:
+            raw = incoming.encode("latin-1", "replace") if isinstance(incoming, str) else incoming
+            if _VALID_ID.fullmatch(raw) is not None:
+                return raw.decode("ascii")
+        rid = self.generator()
+        # A custom generator making unsafe ids must not put them in headers and logs.
+        return rid if is_valid_request_id(rid) else new_request_id()

@@ -1,0 +1,121 @@
+"""ErrorEnvelopeMiddleware (ASGI): every error below it becomes one safe document, the success path untouched.
+
+- an exception before the response started: a problem document (or the policy's format) with its status;
+  5xx logged once with the request id, method, route, status and traceback;
+- an exception after the response started: nothing more is sent (no second ``http.response.start``); the
+  error is logged and :class:`~backend_guard.errors.ResponseAborted` is raised so the server closes the
+  connection (uvicorn does exactly that) and the client sees a truncated response;
+- a framework's own plain-text/HTML 4xx/5xx page (Starlette's 404/405 text, for instance) is replaced with a
+  problem document for API clients, keeping its status and headers such as ``Allow``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from .._http import ASGIApp, Message, Receive, Scope, Send, get_header, request_id_from_scope
+from .._logging import log_server_error
+from ..errors import ErrorInfo, ErrorPolicy, ResponseAborted
+from ..request import _scope_route
+
+__all__ = ["ErrorEnvelopeMiddleware"]
+
+# Headers of the replaced body; everything else (Allow, Retry-After, WWW-Authenticate, Vary...) is kept.
+_ENTITY = frozenset(
+    {b"content-type", b"content-length", b"content-encoding", b"transfer-encoding", b"etag", b"last-modified"}
+)
+
+
+class ErrorEnvelopeMiddleware:
+    """Pure ASGI middleware turning every exception and framework error page below it into a safe document.
+
+    Takes an :class:`~backend_guard.errors.ErrorPolicy` as ``policy`` (or its fields as keywords). Place it
+    inside RequestId, SecureHeaders and CORS so error responses carry their headers too.
+
+    Example::
+
+        app.add_middleware(ErrorEnvelopeMiddleware)                       # Starlette / FastAPI
+        app = ErrorEnvelopeMiddleware(app, policy=ErrorPolicy(format="envelope"))
+    """
+
+    def __init__(self, app: ASGIApp, policy: ErrorPolicy | None = None, **options: Any) -> None:
+        self.app = app
+        self.policy = policy if policy is not None else ErrorPolicy(**options)
+        self._rewrite = self.policy.rewrite_plain_errors != "never"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False  # an http.response.start went downstream
+        held: Message | None = None  # a framework error page being replaced
+        rewrite = self._rewrite
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started, held
+            if held is not None:
+                if message["type"] == "http.response.body" and not message.get("more_body", False):
+                    start, held = held, None
+                    keep = [(k, v) for k, v in start.get("headers", ()) if k.lower() not in _ENTITY]
+                    await self._send_error(send, scope, start["status"], keep)
+                    started = True
+                return
+            if message["type"] == "http.response.start":
+                if rewrite and message["status"] >= 400 and self._replace(scope, message):
+                    held = message
+                    return
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, guarded_send)
+        except Exception as exc:
+            if started:
+                self._log(exc, scope, 500, after_start=True)
+                raise ResponseAborted("the application failed after the response started") from None
+            await self._send_error(send, scope, exc, [])
+
+    def _replace(self, scope: Scope, start: Message) -> bool:
+        headers = start.get("headers", ())
+        ctype = get_header(headers, b"content-type")
+        accept = get_header(scope.get("headers", ()), b"accept")
+        return self.policy.wants_rewrite(
+            start["status"],
+            ctype.decode("latin-1") if ctype is not None else None,
+            accept.decode("latin-1") if accept is not None else None,
+        )
+
+    def _log(self, exc: BaseException, scope: Scope, status: int, *, after_start: bool = False) -> None:
+        with contextlib.suppress(Exception):  # a broken log handler must not break the error response
+            log_server_error(
+                exc,
+                logger=self.policy.logger,
+                request_id=request_id_from_scope(scope),
+                method=str(scope.get("method", "")),
+                route=_scope_route(scope) or str(scope.get("path", "")),
+                status=status,
+                after_start=after_start,
+            )
+
+    async def _send_error(
+        self, send: Send, scope: Scope, error: BaseException | int, headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        request_id = request_id_from_scope(scope)
+        info: ErrorInfo | int
+        if isinstance(error, BaseException):
+            try:
+                info = self.policy.info(error)
+            except Exception:
+                info = 500
+            if isinstance(info, int) or info.server_error:
+                self._log(error, scope, 500 if isinstance(info, int) else info.status)
+        else:
+            info = error
+        status, base, body = self.policy.render(info, request_id=request_id, path=scope.get("path"))
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in base]
+        raw.extend(headers)
+        if request_id is not None and not any(k == b"x-request-id" for k, _ in raw):
+            raw.append((b"x-request-id", request_id.encode("latin-1")))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,59 @@
+"""RequestIdMiddleware (ASGI): one id per request, on the scope, in log records and on every response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .._http import ASGIApp, Message, Receive, Scope, Send, get_header, scope_state
+from .._logging import RequestIdPolicy, request_id_var
+
+__all__ = ["RequestIdMiddleware"]
+
+
+class RequestIdMiddleware:
+    """Pure ASGI middleware giving each request an id: the incoming ``X-Request-ID`` when it is safe, else new.
+
+    The id is put in ``scope["state"]["request_id"]`` (``request.state.request_id`` in Starlette/FastAPI),
+    in :data:`backend_guard._logging.request_id_var` (log records via ``RequestIdFilter``) and on every
+    response, 500s included: keep it outermost (``RequestId -> SecureHeaders -> CORS -> ErrorEnvelope``).
+
+    Example::
+
+        app.add_middleware(RequestIdMiddleware)           # added last = outermost in Starlette
+        app = RequestIdMiddleware(app, trust_incoming=False)
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        policy: RequestIdPolicy | None = None,
+        *,
+        header: str = "X-Request-ID",
+        trust_incoming: bool = True,
+        generator: Callable[[], str] | None = None,
+    ) -> None:
+        self.app = app
+        self.policy = policy or RequestIdPolicy(header=header, trust_incoming=trust_incoming, generator=generator)
+        self._name = self.policy.header.lower().encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        rid = self.policy.choose(get_header(scope.get("headers", ()), self._name))
+        scope_state(scope)["request_id"] = rid
+        name, value = self._name, rid.encode("ascii")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start" or message["type"] == "websocket.accept":
+                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != name]
+                headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        token = request_id_var.set(rid)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)

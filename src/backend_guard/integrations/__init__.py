@@ -1,0 +1,1 @@
+"""Framework integrations (FastAPI/Starlette, Flask, Django): thin handlers over the sans-IO core."""

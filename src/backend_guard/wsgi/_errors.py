@@ -1,0 +1,147 @@
+"""ErrorEnvelopeMiddleware (WSGI): every error below it becomes one safe document.
+
+- an exception while calling the app or before the first body chunk went out: a problem document (or the
+  policy's format); a 5xx is logged once with the request id, method, route and traceback;
+- an exception after the first chunk went out: nothing more can be sent; the error is logged and
+  :class:`~backend_guard.errors.ResponseAborted` raised so the server closes the connection;
+- a framework's own plain-text/HTML 4xx/5xx page is replaced by a problem document for API clients.
+
+The body is produced by a generator so that errors raised while the app's iterable is consumed are caught
+too; the app's iterable is always closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .._http import StartResponse, WSGIApp, request_id_from_environ
+from .._logging import log_server_error
+from ..errors import ErrorInfo, ErrorPolicy, ResponseAborted, status_title
+from ..request import _wsgi_text
+
+__all__ = ["ErrorEnvelopeMiddleware"]
+
+_ENTITY = frozenset({"content-type", "content-length", "content-encoding", "transfer-encoding", "etag"})
+
+
+def _discard(data: bytes) -> None:
+    """The ``write`` callable handed out while a framework error page is being replaced."""
+
+
+class _State:
+    __slots__ = ("held", "started", "yielded")
+
+    def __init__(self) -> None:
+        self.held: tuple[int, list[tuple[str, str]]] | None = None
+        self.started = False
+        self.yielded = False
+
+
+class ErrorEnvelopeMiddleware:
+    """WSGI middleware turning every exception and framework error page below it into a safe document.
+
+    Takes an :class:`~backend_guard.errors.ErrorPolicy` as ``policy`` (or its fields as keywords).
+
+    Example::
+
+        app.wsgi_app = ErrorEnvelopeMiddleware(app.wsgi_app)                  # Flask
+        application = ErrorEnvelopeMiddleware(application, format="envelope")  # any WSGI app
+    """
+
+    def __init__(self, app: WSGIApp, policy: ErrorPolicy | None = None, **options: Any) -> None:
+        self.app = app
+        self.policy = policy if policy is not None else ErrorPolicy(**options)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        return self._run(environ, start_response)
+
+    def _run(self, environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+        state = _State()
+        policy = self.policy
+
+        def guarded_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if exc_info is not None and state.yielded:
+                raise exc_info[1].with_traceback(exc_info[2])
+            code = int(status[:3])
+            if code >= 400 and policy.rewrite_plain_errors != "never":
+                ctype = next((v for k, v in headers if k.lower() == "content-type"), None)
+                if policy.wants_rewrite(code, ctype, environ.get("HTTP_ACCEPT")):
+                    state.held = (code, headers)
+                    return _discard
+            state.held = None
+            write = start_response(status, headers, exc_info if state.started else None)
+            state.started = True
+            return write
+
+        result: Iterable[bytes] | None = None
+        try:
+            result = self.app(environ, guarded_start)
+            for chunk in result:
+                if state.held is not None:
+                    continue
+                state.yielded = True
+                yield chunk
+            if state.held is not None:
+                code, headers = state.held
+                keep = [(k, v) for k, v in headers if k.lower() not in _ENTITY]
+                yield self._error(environ, start_response, code, keep, state)
+        except Exception as exc:
+            if state.yielded:
+                self._log(exc, environ, 500, after_start=True)
+                raise ResponseAborted("the application failed after the response started") from None
+            yield self._error(environ, start_response, exc, [], state)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+    def _log(self, exc: BaseException, environ: dict[str, Any], status: int, *, after_start: bool = False) -> None:
+        with contextlib.suppress(Exception):  # a broken log handler must not break the error response
+            path = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/")
+            log_server_error(
+                exc,
+                logger=self.policy.logger,
+                request_id=request_id_from_environ(environ),
+                method=str(environ.get("REQUEST_METHOD", "")),
+                route=str(environ.get("backend_guard.route") or _wsgi_text(path)),
+                status=status,
+                after_start=after_start,
+            )
+
+    def _error(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        error: BaseException | int,
+        headers: list[tuple[str, str]],
+        state: _State,
+    ) -> bytes:
+        info: ErrorInfo | int
+        if isinstance(error, BaseException):
+            try:
+                info = self.policy.info(error)
+            except Exception:
+                info = 500
+            if isinstance(info, int) or info.server_error:
+                self._log(error, environ, 500 if isinstance(info, int) else info.status)
+        else:
+            info = error
+        request_id = request_id_from_environ(environ)
+        status, base, body = self.policy.render(
+            info, request_id=request_id, path=_wsgi_text(environ.get("PATH_INFO", "") or "/")
+        )
+        out = [*base, *headers]
+        if request_id is not None and not any(k.lower() == "x-request-id" for k, _ in out):
+            out.append(("x-request-id", request_id))
+        # A start_response already went to the server (headers not sent yet): replace it, as PEP 3333 allows.
+        exc_info: Any = None
+        if state.started:
+            exc_info = sys.exc_info()
+            if exc_info[0] is None:
+                exc_info = (RuntimeError, RuntimeError("replacing the response headers"), None)
+        start_response(f"{status} {status_title(status)}", out, exc_info)
+        state.started = True
+        return body

@@ -1,0 +1,416 @@
+"""The error core (problem documents, formats, redaction) and the ASGI/WSGI ErrorEnvelope middlewares."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backend_guard._redact import REDACTED, is_sensitive_key, redact_headers, redact_mapping
+from backend_guard.asgi._errors import ErrorEnvelopeMiddleware
+from backend_guard.errors import (
+    MINIMAL_500_BODY,
+    ErrorPolicy,
+    FieldError,
+    ResponseAborted,
+    error_info,
+    problem_document,
+    problem_response,
+    validation_field_errors,
+)
+from backend_guard.exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    InvalidToken,
+    RateLimited,
+    StorageError,
+)
+from backend_guard.wsgi._errors import ErrorEnvelopeMiddleware as WSGIErrorEnvelope
+
+SECRET = "secret-123"
+
+
+# --- problem documents -------------------------------------------------------------------------------------
+
+
+def test_foreign_exception_is_a_generic_500_without_its_message() -> None:
+    status, headers, body = problem_response(RuntimeError(SECRET))
+    doc = json.loads(body)
+    assert status == 500 == doc["status"]
+    assert doc["code"] == "internal-error"
+    assert SECRET not in body.decode()
+    assert "Traceback" not in body.decode()
+    assert ("content-type", "application/problem+json") in headers
+    assert ("cache-control", "no-store") in headers
+
+
+def test_expose_exception_details_is_explicit() -> None:
+    try:
+        raise RuntimeError(SECRET)
+    except RuntimeError as exc:
+        doc = problem_document(exc, expose_exception_details=True)
+    assert SECRET in doc["detail"]
+    assert any("RuntimeError" in line for line in doc["traceback"])
+
+
+def test_guard_error_keeps_its_headers_and_extensions() -> None:
+    status, headers, body = problem_response(RateLimited(retry_after=2.1), request_id="rid-1")
+    doc = json.loads(body)
+    assert status == 429 == doc["status"]
+    assert doc["retry_after"] == 3
+    assert doc["request_id"] == "rid-1"
+    assert ("retry-after", "3") in headers
+    status, headers, _ = problem_response(InvalidToken())
+    assert status == 401
+    assert ("www-authenticate", 'Bearer error="invalid_token"') in headers
+
+
+def test_server_side_guard_errors_are_marked_for_logging() -> None:
+    assert error_info(StorageError()).server_error
+    assert not error_info(AuthenticationError()).server_error
+
+
+@pytest.mark.parametrize("status", [400, 404, 418, 503, 599])
+def test_bare_status(status: int) -> None:
+    code, _, body = problem_response(status)
+    assert code == status == json.loads(body)["status"]
+
+
+@given(
+    st.integers(min_value=400, max_value=599),
+    st.dictionaries(st.sampled_from(["status", "type", "title", "x", "code"]), st.integers()),
+)
+def test_body_status_always_equals_http_status(status: int, extensions: dict[str, int]) -> None:
+    for fmt in ("problem", "envelope"):
+        code, _, body = problem_response(status, extensions=extensions, format=fmt)  # type: ignore[arg-type]
+        assert code == status
+        if fmt == "problem":
+            assert json.loads(body)["status"] == status
+
+
+def test_envelope_format() -> None:
+    errors = [{"loc": ("body", "email"), "msg": "Field required", "type": "missing"}]
+    pydantic = pytest.importorskip("pydantic")
+
+    class M(pydantic.BaseModel):
+        email: str
+
+    with pytest.raises(pydantic.ValidationError) as caught:
+        M.model_validate({"password": "hunter2"})
+    status, headers, body = problem_response(caught.value, request_id="r1", format="envelope", now=0.5)
+    doc = json.loads(body)
+    assert status == 422
+    assert ("content-type", "application/json") in headers
+    assert doc == {
+        "success": False,
+        "error": {
+            "code": "validation-failed",
+            "message": "The request is not valid.",
+            "details": [{"field": "/email", "message": "Field required"}],
+        },
+        "meta": {"timestamp": "1970-01-01T00:00:00.500Z", "request_id": "r1"},
+    }
+    assert "hunter2" not in body.decode()
+    assert validation_field_errors(errors)[0].pointer == "/body/email"
+
+
+def test_custom_renderer_and_broken_renderer() -> None:
+    status, _, body = problem_response(404, format=lambda doc: {"err": doc["code"]})
+    assert (status, json.loads(body)) == (404, {"err": "not-found"})
+
+    def broken(doc: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError(SECRET)
+
+    status, _headers, body = problem_response(RuntimeError(SECRET), format=broken)
+    assert (status, body) == (500, MINIMAL_500_BODY)
+    assert json.loads(body)["status"] == 500
+
+
+def test_unserialisable_extension_still_renders() -> None:
+    status, _, body = problem_response(400, extensions={"x": object()})
+    assert status == 400
+    assert json.loads(body)["status"] == 400
+
+
+def test_validation_errors_drop_input_and_ctx() -> None:
+    items = [
+        {"loc": ("body", "a/b", 0), "msg": "bad", "type": "t", "input": "hunter2", "ctx": {"k": "hunter2"}},
+        {"loc": ("body", "pw"), "msg": "Value error, hunter2 is weak", "type": "value_error", "input": "hunter2"},
+    ]
+    out = validation_field_errors(items)
+    assert out[0] == FieldError(pointer="/body/a~1b/0", message="bad", type="t")
+    assert "hunter2" not in out[1].message
+    assert "hunter2" not in json.dumps([e.as_dict() for e in out])
+
+
+@given(st.lists(st.one_of(st.text(max_size=20), st.integers()), max_size=5))
+def test_json_pointer_round_trip(loc: list[Any]) -> None:
+    (err,) = validation_field_errors([{"loc": tuple(loc), "msg": "m", "type": "t"}])
+    if not loc:
+        assert err.pointer == ""
+        return
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in err.pointer[1:].split("/")]
+    assert parts == [str(p) for p in loc]
+
+
+def test_framework_exceptions_map_to_their_status() -> None:
+    from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+    from django.http import Http404
+    from starlette.exceptions import HTTPException
+    from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+    assert error_info(Http404("/secret/path")).status == 404
+    assert error_info(PermissionDenied(SECRET)).status == 403
+    assert error_info(SuspiciousOperation(SECRET)).status == 400
+    assert error_info(BadRequest(SECRET)).status == 400
+    assert SECRET not in json.dumps(problem_document(PermissionDenied(SECRET)))
+    info = error_info(HTTPException(409, "Already there", headers={"X-A": "1"}))
+    assert (info.status, info.detail, info.headers) == (409, "Already there", (("X-A", "1"),))
+    info = error_info(MethodNotAllowed(valid_methods=["GET"]))
+    assert info.status == 405
+    assert ("Allow", "GET") in info.headers
+    assert error_info(NotFound()).detail is None  # werkzeug's stock description is not repeated
+
+
+def test_policy_validates() -> None:
+    with pytest.raises(ConfigurationError):
+        ErrorPolicy(format="xml")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        ErrorPolicy(rewrite_plain_errors="sometimes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mode", "ctype", "accept", "expected"),
+    [
+        ("api", "text/plain; charset=utf-8", "*/*", True),
+        ("api", "text/html", "text/html,application/xhtml+xml", False),
+        ("api", "application/json", "*/*", False),
+        ("always", "text/html", "text/html", True),
+        ("never", "text/plain", None, False),
+    ],
+)
+def test_wants_rewrite(mode: Any, ctype: str, accept: str | None, expected: bool) -> None:
+    assert ErrorPolicy(rewrite_plain_errors=mode).wants_rewrite(404, ctype, accept) is expected
+
+
+# --- redaction ---------------------------------------------------------------------------------------------
+
+
+def test_redact_headers_str_and_bytes() -> None:
+    pairs = [("Authorization", "Bearer t"), ("Cookie", "s=1"), ("Set-Cookie", "a"), ("Accept", "*/*")]
+    assert redact_headers(pairs) == [
+        ("Authorization", REDACTED),
+        ("Cookie", REDACTED),
+        ("Set-Cookie", REDACTED),
+        ("Accept", "*/*"),
+    ]
+    assert redact_headers([(b"proxy-authorization", b"Basic x")]) == [(b"proxy-authorization", REDACTED.encode())]
+
+
+def test_redact_mapping_nested() -> None:
+    data = {"user": {"email": "a@b", "password": "p"}, "items": [{"api_key": "k"}], "refresh_token": "t"}
+    out = redact_mapping(data)
+    assert out == {
+        "user": {"email": "a@b", "password": REDACTED},
+        "items": [{"api_key": REDACTED}],
+        "refresh_token": REDACTED,
+    }
+    assert data["user"]["password"] == "p"  # the original is untouched
+    assert not is_sensitive_key("email")
+
+
+# --- ASGI middleware ---------------------------------------------------------------------------------------
+
+
+async def call_asgi(
+    app: Any, path: str = "/", headers: list[tuple[bytes, bytes]] | None = None
+) -> list[dict[str, Any]]:
+    scope = {"type": "http", "method": "GET", "path": path, "headers": headers or [], "state": {"request_id": "rid-7"}}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_asgi_exception_becomes_problem(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError(SECRET)
+
+    with caplog.at_level(logging.ERROR, logger="backend_guard.errors"):
+        sent = await call_asgi(ErrorEnvelopeMiddleware(app), headers=[(b"authorization", b"Bearer tok-9")])
+    start, body = sent
+    assert start["status"] == 500
+    assert (b"x-request-id", b"rid-7") in start["headers"]
+    doc = json.loads(body["body"])
+    assert doc["request_id"] == "rid-7"
+    assert SECRET not in body["body"].decode()
+    (record,) = caplog.records
+    assert record.request_id == "rid-7"  # type: ignore[attr-defined]
+    assert record.http_status == 500  # type: ignore[attr-defined]
+    assert record.exc_info is not None
+    assert "tok-9" not in caplog.text
+
+
+async def test_asgi_exception_after_start_sends_no_second_start(caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise RuntimeError(SECRET)
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    with caplog.at_level(logging.ERROR, logger="backend_guard.errors"), pytest.raises(ResponseAborted) as caught:
+        await ErrorEnvelopeMiddleware(app)({"type": "http", "method": "GET", "path": "/s"}, receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+    assert len(caplog.records) == 1
+
+
+async def test_asgi_plain_framework_error_is_rewritten_keeping_headers() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"allow", b"GET"), (b"content-length", b"18")]
+        await send({"type": "http.response.start", "status": 405, "headers": headers})
+        await send({"type": "http.response.body", "body": b"Method Not Allowed"})
+
+    start, body = await call_asgi(ErrorEnvelopeMiddleware(app))
+    assert start["status"] == 405
+    assert (b"allow", b"GET") in start["headers"]
+    assert (b"content-type", b"application/problem+json") in start["headers"]
+    assert json.loads(body["body"])["status"] == 405
+    # a browser keeps the framework's page
+    start, body = await call_asgi(ErrorEnvelopeMiddleware(app), headers=[(b"accept", b"text/html")])
+    assert body["body"] == b"Method Not Allowed"
+
+
+async def test_asgi_app_json_errors_and_successes_pass_untouched() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"mine":1}'})
+
+    _, body = await call_asgi(ErrorEnvelopeMiddleware(app))
+    assert body["body"] == b'{"mine":1}'
+
+
+async def test_asgi_non_http_scopes_pass_through() -> None:
+    seen = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+        raise RuntimeError("lifespan failure propagates")
+
+    with pytest.raises(RuntimeError):
+        await ErrorEnvelopeMiddleware(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["lifespan"]
+
+
+async def test_asgi_broken_renderer_gives_minimal_500() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError(SECRET)
+
+    def renderer(doc: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError(SECRET)
+
+    start, body = await call_asgi(ErrorEnvelopeMiddleware(app, format=renderer))
+    assert start["status"] == 500
+    assert body["body"] == MINIMAL_500_BODY
+
+
+# --- WSGI middleware ---------------------------------------------------------------------------------------
+
+
+def call_wsgi(app: Any, environ: dict[str, Any] | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        if "status" in captured and exc_info is None:
+            raise AssertionError("headers already set")
+        captured["status"], captured["headers"] = status, headers
+        return lambda data: None
+
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/x", "backend_guard.request_id": "rid-w", **(environ or {})}
+    result = app(env, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        getattr(result, "close", lambda: None)()
+    return captured["status"], captured["headers"], body
+
+
+def test_wsgi_exception_becomes_problem() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        raise RuntimeError(SECRET)
+
+    status, headers, body = call_wsgi(WSGIErrorEnvelope(app))
+    assert status.startswith("500 ")
+    assert ("x-request-id", "rid-w") in headers
+    assert json.loads(body)["request_id"] == "rid-w"
+    assert SECRET not in body.decode()
+
+
+def test_wsgi_exception_in_first_chunk_replaces_started_headers() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield from ()
+        raise RuntimeError(SECRET)
+
+    status, _, body = call_wsgi(WSGIErrorEnvelope(app))
+    assert status.startswith("500 ")
+    assert json.loads(body)["status"] == 500
+
+
+def test_wsgi_exception_after_first_chunk_aborts() -> None:
+    closed = []
+
+    class Body:
+        def __iter__(self) -> Any:
+            yield b"part"
+            raise RuntimeError(SECRET)
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body()
+
+    with pytest.raises(ResponseAborted):
+        call_wsgi(WSGIErrorEnvelope(app))
+    assert closed == [True]
+
+
+def test_wsgi_html_404_rewritten_for_api_clients_only() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("404 NOT FOUND", [("Content-Type", "text/html"), ("X-Keep", "1")])
+        return [b"<h1>Not Found</h1>"]
+
+    status, headers, body = call_wsgi(WSGIErrorEnvelope(app), {"HTTP_ACCEPT": "application/json"})
+    assert status.startswith("404 ")
+    assert ("X-Keep", "1") in headers
+    assert json.loads(body)["status"] == 404
+    _, _, body = call_wsgi(WSGIErrorEnvelope(app), {"HTTP_ACCEPT": "text/html"})
+    assert body == b"<h1>Not Found</h1>"
+
+
+def test_wsgi_success_untouched() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"a", b"b"]
+
+    assert call_wsgi(WSGIErrorEnvelope(app)) == ("200 OK", [("Content-Type", "text/plain")], b"ab")

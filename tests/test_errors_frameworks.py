@@ -1,0 +1,456 @@
+"""Error documents and request ids through real servers: uvicorn (FastAPI, Starlette, Django ASGI) and
+waitress (Flask, Django WSGI)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from backend_guard.asgi._errors import ErrorEnvelopeMiddleware
+from backend_guard.asgi._request_id import RequestIdMiddleware
+from backend_guard.exceptions import RateLimited
+from backend_guard.integrations._errors_fastapi import install_fastapi_error_handlers
+from backend_guard.integrations._errors_flask import install_flask_error_handlers, install_flask_request_id
+
+from .servers import run_asgi, run_wsgi
+
+pytestmark = pytest.mark.server
+
+SECRET = "secret-123"
+PROBLEM = "application/problem+json"
+
+
+class User(BaseModel):  # module level: FastAPI resolves the route's string annotations here
+    email: str
+    password: str
+
+
+def error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "backend_guard.errors"]
+
+
+def assert_secret_500(response: httpx.Response, caplog: pytest.LogCaptureFixture, route: str) -> None:
+    assert response.status_code == 500
+    assert response.headers["content-type"] == PROBLEM
+    doc = response.json()
+    assert doc["status"] == 500
+    rid = response.headers["x-request-id"]
+    assert doc["request_id"] == rid
+    assert SECRET not in response.text
+    assert "Traceback" not in response.text
+    (record,) = [r for r in error_records(caplog) if getattr(r, "request_id", None) == rid]
+    assert record.http_route == route  # type: ignore[attr-defined]
+    assert record.http_method == "GET"  # type: ignore[attr-defined]
+    assert record.exc_info is not None
+    assert "tok-abc" not in caplog.text  # the Authorization header never reaches the log
+
+
+# --- FastAPI ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fastapi_url() -> Iterator[str]:
+    from fastapi import FastAPI, HTTPException
+    from fastapi.responses import StreamingResponse
+
+    app = FastAPI()
+    install_fastapi_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/boom/{item}")
+    def boom(item: int) -> None:
+        raise RuntimeError(SECRET)
+
+    @app.post("/users")
+    def create(user: User) -> dict[str, str]:
+        return {"email": user.email}
+
+    @app.get("/conflict")
+    def conflict() -> None:
+        raise HTTPException(409, "Already there", headers={"X-Extra": "1"})
+
+    @app.get("/limited")
+    async def limited() -> None:
+        raise RateLimited(retry_after=4.2)
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        async def body() -> Any:
+            yield b"first chunk\n"
+            raise RuntimeError(SECRET)
+
+        return StreamingResponse(body(), media_type="text/plain")
+
+    @app.get("/ok")
+    async def ok() -> dict[str, bool]:
+        return {"ok": True}
+
+    with run_asgi(app) as url:
+        yield url
+
+
+def test_fastapi_500(fastapi_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        r = httpx.get(fastapi_url + "/boom/7", headers={"Authorization": "Bearer tok-abc"})
+    assert_secret_500(r, caplog, "/boom/{item}")
+
+
+def test_fastapi_422_has_pointer_not_input(fastapi_url: str) -> None:
+    r = httpx.post(fastapi_url + "/users", json={"password": "hunter2"})
+    assert r.status_code == 422
+    doc = r.json()
+    assert doc["status"] == 422
+    assert [e["pointer"] for e in doc["errors"]] == ["/body/email"]
+    assert "hunter2" not in r.text
+    assert "input" not in r.text
+    assert "ctx" not in r.text
+    assert doc["request_id"] == r.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"email": "a@b", "password": ', b'{"email": "\xff\xfe", "password": "x"}', b"[" * 5000]
+)
+def test_fastapi_malformed_bodies_are_clean_problems(fastapi_url: str, content: bytes) -> None:
+    r = httpx.post(fastapi_url + "/users", content=content, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422)
+    assert r.headers["content-type"] == PROBLEM
+    assert r.json()["status"] == r.status_code
+    assert "\\ufffd" not in r.text
+
+
+def test_fastapi_http_exception_headers_survive(fastapi_url: str) -> None:
+    r = httpx.get(fastapi_url + "/conflict")
+    assert r.status_code == 409
+    assert r.headers["x-extra"] == "1"
+    assert r.json()["detail"] == "Already there"
+    r = httpx.get(fastapi_url + "/limited")
+    assert (r.status_code, r.headers["retry-after"], r.json()["retry_after"]) == (429, "5", 5)
+
+
+def test_fastapi_own_404_and_405(fastapi_url: str) -> None:
+    r = httpx.get(fastapi_url + "/nope")
+    assert (r.status_code, r.headers["content-type"], r.json()["status"]) == (404, PROBLEM, 404)
+    r = httpx.delete(fastapi_url + "/ok")
+    assert (r.status_code, r.headers["allow"], r.json()["status"]) == (405, "GET", 405)
+
+
+def test_fastapi_stream_error_closes_connection(fastapi_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR), httpx.Client() as client:
+        with client.stream("GET", fastapi_url + "/stream") as r:
+            assert r.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                for _ in r.iter_bytes():
+                    pass
+        # the server keeps serving
+        assert client.get(fastapi_url + "/ok").json() == {"ok": True}
+    records = error_records(caplog)
+    assert len(records) == 1
+    assert records[0].request_id == r.headers["x-request-id"]  # type: ignore[attr-defined]
+
+
+# --- Starlette, plain: only the ASGI middlewares ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def starlette_url() -> Iterator[str]:
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.routing import Route
+
+    async def boom(request: Request) -> None:
+        raise RuntimeError(SECRET)
+
+    async def conflict(request: Request) -> None:
+        raise HTTPException(409, headers={"X-Extra": "1"})
+
+    async def stream(request: Request) -> StreamingResponse:
+        async def body() -> Any:
+            yield b"first chunk\n"
+            raise RuntimeError(SECRET)
+
+        return StreamingResponse(body())
+
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse({"request_id": request.state.request_id})
+
+    app = Starlette(
+        routes=[
+            Route("/boom", boom),
+            Route("/conflict", conflict),
+            Route("/stream", stream),
+            Route("/whoami", whoami),
+        ]
+    )
+    app.add_middleware(ErrorEnvelopeMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    starts: list[int] = []
+
+    async def recorder(scope: Any, receive: Any, send: Any) -> None:
+        async def recording_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                starts.append(message["status"])
+            await send(message)
+
+        await app(scope, receive, recording_send)
+
+    recorder.starts = starts  # type: ignore[attr-defined]
+    with run_asgi(recorder) as url:
+        yield url
+
+
+def test_starlette_500(starlette_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        r = httpx.get(starlette_url + "/boom", headers={"Authorization": "Bearer tok-abc", "Cookie": "s=tok-abc"})
+    assert_secret_500(r, caplog, "/boom")
+
+
+def test_starlette_plain_text_errors_become_problems(starlette_url: str) -> None:
+    r = httpx.get(starlette_url + "/conflict")
+    assert (r.status_code, r.headers["x-extra"], r.headers["content-type"]) == (409, "1", PROBLEM)
+    r = httpx.post(starlette_url + "/whoami")
+    assert (r.status_code, r.json()["status"]) == (405, 405)
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD"}
+    r = httpx.get(starlette_url + "/nope", headers={"Accept": "text/html"})
+    assert (r.status_code, r.text) == (404, "Not Found")  # a browser keeps the framework's page
+
+
+def test_starlette_request_id_in_state_and_header(starlette_url: str) -> None:
+    r = httpx.get(starlette_url + "/whoami", headers={"X-Request-ID": "abc:1"})
+    assert r.json() == {"request_id": "abc:1"}
+    assert r.headers["x-request-id"] == "abc:1"
+    r = httpx.get(starlette_url + "/whoami", headers={"X-Request-ID": "x" * 129})
+    assert r.json()["request_id"] == r.headers["x-request-id"] != "x" * 129
+
+
+def test_starlette_stream_error_single_start(starlette_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR), httpx.Client() as client:
+        with client.stream("GET", starlette_url + "/stream") as r, pytest.raises(httpx.RemoteProtocolError):
+            for _ in r.iter_bytes():
+                pass
+        assert client.get(starlette_url + "/whoami").status_code == 200
+    assert len(error_records(caplog)) == 1
+
+
+# --- Flask (waitress) ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flask_url() -> Iterator[str]:
+    from flask import Flask, Response, abort, g, request
+
+    app = Flask(__name__)
+    install_flask_error_handlers(app)
+    install_flask_request_id(app)
+
+    @app.get("/boom/<int:item>")
+    def boom(item: int) -> None:
+        raise RuntimeError(SECRET)
+
+    @app.post("/users")
+    def create() -> dict[str, str]:
+        return {"email": User.model_validate(request.get_json()).email}
+
+    @app.get("/conflict")
+    def conflict() -> None:
+        abort(Response("x", status=409, headers={"X-Extra": "1"}))
+
+    @app.get("/limited")
+    def limited() -> None:
+        raise RateLimited(retry_after=5)
+
+    @app.get("/stream")
+    def stream() -> Response:
+        def body() -> Any:
+            yield b"first chunk\n"
+            raise RuntimeError(SECRET)
+
+        return Response(body())
+
+    @app.get("/whoami")
+    def whoami() -> dict[str, str]:
+        return {"request_id": g.request_id}
+
+    with run_wsgi(app) as url:
+        yield url
+
+
+def test_flask_500(flask_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        r = httpx.get(flask_url + "/boom/3", headers={"Authorization": "Bearer tok-abc"})
+    assert_secret_500(r, caplog, "/boom/<int:item>")
+    assert not [rec for rec in caplog.records if rec.name.startswith("flask")]  # logged once, by us
+
+
+def test_flask_422_and_malformed_json(flask_url: str) -> None:
+    r = httpx.post(flask_url + "/users", json={"password": "hunter2"})
+    assert r.status_code == 422
+    assert [e["pointer"] for e in r.json()["errors"]] == ["/email"]
+    assert "hunter2" not in r.text
+    r = httpx.post(flask_url + "/users", content=b'{"email": \xff', headers={"content-type": "application/json"})
+    assert (r.status_code, r.headers["content-type"], r.json()["status"]) == (400, PROBLEM, 400)
+
+
+def test_flask_errors_keep_headers(flask_url: str) -> None:
+    r = httpx.get(flask_url + "/limited")
+    assert (r.status_code, r.headers["retry-after"]) == (429, "5")
+    r = httpx.post(flask_url + "/whoami")
+    assert (r.status_code, r.headers["content-type"]) == (405, PROBLEM)
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    r = httpx.get(flask_url + "/conflict")  # abort(Response(...)): the app's own response, kept as is
+    assert (r.status_code, r.headers["x-extra"], r.text) == (409, "1", "x")
+    r = httpx.get(flask_url + "/nope")
+    assert (r.status_code, r.json()["status"]) == (404, 404)
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+    r = httpx.get(flask_url + "/nope", headers={"Accept": "text/html"})
+    assert r.headers["content-type"].startswith("text/html")
+
+
+def test_flask_request_id_on_g(flask_url: str) -> None:
+    r = httpx.get(flask_url + "/whoami", headers={"X-Request-ID": "req.9"})
+    assert r.json() == {"request_id": "req.9"}
+    assert r.headers["x-request-id"] == "req.9"
+
+
+def test_flask_stream_error(flask_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR), httpx.Client() as client:
+        with client.stream("GET", flask_url + "/stream") as r:
+            assert r.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                for _ in r.iter_bytes():
+                    pass
+        assert client.get(flask_url + "/whoami").status_code == 200
+    assert len(error_records(caplog)) == 1
+
+
+# --- Django (waitress for WSGI, uvicorn for ASGI) ------------------------------------------------------------
+
+MIDDLEWARE = [
+    "backend_guard.integrations._errors_django.DjangoRequestIdMiddleware",
+    "backend_guard.integrations._errors_django.DjangoErrorEnvelopeMiddleware",
+]
+
+
+def _django_urls() -> None:
+    from django.core.exceptions import PermissionDenied, SuspiciousOperation
+    from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+    from django.urls import path
+
+    from .django_app import add_urls
+
+    def boom(request: HttpRequest, item: int) -> None:
+        raise RuntimeError(SECRET)
+
+    def denied(request: HttpRequest) -> None:
+        raise PermissionDenied(SECRET)
+
+    def suspicious(request: HttpRequest) -> None:
+        raise SuspiciousOperation(SECRET)
+
+    def limited(request: HttpRequest) -> None:
+        raise RateLimited(retry_after=5)
+
+    def whoami(request: HttpRequest) -> JsonResponse:
+        return JsonResponse({"request_id": request.request_id})  # type: ignore[attr-defined]
+
+    def stream(request: HttpRequest) -> StreamingHttpResponse:
+        def body() -> Any:
+            yield b"first chunk\n"
+            raise RuntimeError(SECRET)
+
+        return StreamingHttpResponse(body())
+
+    add_urls(
+        path("errors/boom/<int:item>", boom),
+        path("errors/denied", denied),
+        path("errors/suspicious", suspicious),
+        path("errors/limited", limited),
+        path("errors/whoami", whoami),
+        path("errors/stream", stream),
+    )
+
+
+@pytest.fixture(scope="module")
+def django_url() -> Iterator[str]:
+    from backend_guard.wsgi._errors import ErrorEnvelopeMiddleware as WSGIErrorEnvelope
+
+    from .django_app import wsgi_app
+
+    _django_urls()
+    # The WSGI ErrorEnvelope around Django catches what Django's middlewares cannot: streamed-body errors.
+    with run_wsgi(WSGIErrorEnvelope(wsgi_app(MIDDLEWARE))) as url:
+        yield url
+
+
+def test_django_500(django_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR):
+        r = httpx.get(django_url + "/errors/boom/4", headers={"Authorization": "Bearer tok-abc"})
+    assert_secret_500(r, caplog, "/errors/boom/<int:item>")
+    assert not [rec for rec in caplog.records if rec.name == "django.request"]  # logged once, by us
+
+
+@pytest.mark.parametrize(("path", "status"), [("/errors/denied", 403), ("/errors/suspicious", 400), ("/nope", 404)])
+def test_django_exceptions(django_url: str, path: str, status: int) -> None:
+    r = httpx.get(django_url + path)
+    assert (r.status_code, r.headers["content-type"], r.json()["status"]) == (status, PROBLEM, status)
+    assert SECRET not in r.text
+    assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+def test_django_html_404_for_browsers_and_headers(django_url: str) -> None:
+    r = httpx.get(django_url + "/nope", headers={"Accept": "text/html"})
+    assert (r.status_code, r.headers["content-type"].split(";")[0]) == (404, "text/html")
+    r = httpx.get(django_url + "/errors/limited")
+    assert (r.status_code, r.headers["retry-after"]) == (429, "5")
+    r = httpx.get(django_url + "/errors/whoami", headers={"X-Request-ID": "dj-1"})
+    assert r.json() == {"request_id": "dj-1"}
+
+
+def test_django_stream_error(django_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR), httpx.Client() as client:
+        with client.stream("GET", django_url + "/errors/stream") as r:
+            assert r.status_code == 200
+            with pytest.raises(httpx.RemoteProtocolError):
+                for _ in r.iter_bytes():
+                    pass
+        assert client.get(django_url + "/errors/whoami").status_code == 200
+    assert len(error_records(caplog)) == 1
+
+
+def test_django_asgi_500(caplog: pytest.LogCaptureFixture) -> None:
+    from .django_app import asgi_app
+
+    _django_urls()
+    with run_asgi(asgi_app(MIDDLEWARE)) as url, caplog.at_level(logging.ERROR):
+        r = httpx.get(url + "/errors/boom/5", headers={"Authorization": "Bearer tok-abc"})
+        assert_secret_500(r, caplog, "/errors/boom/<int:item>")
+        r = httpx.get(url + "/errors/whoami", headers={"X-Request-ID": "dj-2"})
+        assert r.json() == {"request_id": "dj-2"}
+
+
+def test_envelope_format_through_a_server() -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    install_fastapi_error_handlers(app, format="envelope")
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError(SECRET)
+
+    with run_asgi(app) as url:
+        r = httpx.get(url + "/boom")
+    doc = r.json()
+    assert r.status_code == 500
+    assert doc["success"] is False
+    assert doc["error"]["code"] == "internal-error"
+    assert doc["meta"]["request_id"] == r.headers["x-request-id"]
+    assert SECRET not in json.dumps(doc)

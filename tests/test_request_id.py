@@ -1,0 +1,140 @@
+"""Request ids: validation of incoming ids, the ASGI/WSGI middlewares, the logging context and filter."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backend_guard._logging import (
+    RequestIdFilter,
+    RequestIdPolicy,
+    current_request_id,
+    is_valid_request_id,
+    new_request_id,
+    request_id_var,
+)
+from backend_guard.asgi._errors import ErrorEnvelopeMiddleware
+from backend_guard.asgi._request_id import RequestIdMiddleware
+from backend_guard.exceptions import ConfigurationError
+from backend_guard.wsgi._errors import ErrorEnvelopeMiddleware as WSGIErrorEnvelope
+from backend_guard.wsgi._request_id import RequestIdMiddleware as WSGIRequestId
+
+SAFE = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-", min_size=1, max_size=128)
+
+
+@given(SAFE)
+def test_safe_ids_are_kept(value: str) -> None:
+    assert RequestIdPolicy().choose(value.encode()) == value
+
+
+@given(st.binary(max_size=200))
+def test_any_incoming_value_gives_a_safe_id(raw: bytes) -> None:
+    rid = RequestIdPolicy().choose(raw)
+    assert is_valid_request_id(rid)
+    if rid.encode() != raw:
+        assert len(rid) == 32
+
+
+@pytest.mark.parametrize("bad", [b"x" * 129, b"a b", b"<script>", b"id\r\nx: y", "é".encode(), b""])
+def test_unsafe_incoming_ids_are_replaced(bad: bytes) -> None:
+    rid = RequestIdPolicy().choose(bad)
+    assert rid != bad.decode("latin-1")
+    assert len(rid) == 32
+
+
+def test_untrusted_incoming_and_custom_generator() -> None:
+    assert RequestIdPolicy(trust_incoming=False, generator=lambda: "fixed").choose(b"abc") == "fixed"
+    assert len(RequestIdPolicy(generator=lambda: "bad id!").choose(None)) == 32  # unsafe generator output
+    assert new_request_id() != new_request_id()
+    with pytest.raises(ConfigurationError):
+        RequestIdPolicy(header="X Bad")
+
+
+def test_filter_adds_request_id() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    token = request_id_var.set("r-1")
+    try:
+        assert RequestIdFilter().filter(record)
+        assert record.request_id == "r-1"  # type: ignore[attr-defined]
+    finally:
+        request_id_var.reset(token)
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    RequestIdFilter().filter(record)
+    assert record.request_id == "-"  # type: ignore[attr-defined]
+    assert current_request_id() is None
+
+
+async def run(app: Any, headers: list[tuple[bytes, bytes]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/", "headers": headers}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return scope, sent
+
+
+async def test_asgi_request_id_everywhere() -> None:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen["state"] = scope["state"]["request_id"]
+        seen["var"] = current_request_id()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-request-id", b"app-set")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    _, sent = await run(RequestIdMiddleware(app), [(b"x-request-id", b"abc-1")])
+    assert seen == {"state": "abc-1", "var": "abc-1"}
+    assert [v for k, v in sent[0]["headers"] if k == b"x-request-id"] == [b"abc-1"]
+    assert current_request_id() is None  # reset after the request
+
+
+async def test_asgi_request_id_on_500_from_error_middleware() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    _, sent = await run(RequestIdMiddleware(ErrorEnvelopeMiddleware(app)), [(b"x-request-id", b"bad id")])
+    rid = json.loads(sent[1]["body"])["request_id"]
+    assert [v for k, v in sent[0]["headers"] if k == b"x-request-id"] == [rid.encode()]
+    assert len(rid) == 32
+
+
+async def test_asgi_lifespan_passes_through() -> None:
+    seen = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append("state" in scope)
+
+    await RequestIdMiddleware(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    assert seen == [False]
+
+
+def test_wsgi_request_id_and_reset_on_close() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        raise RuntimeError("boom")
+
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured["status"], captured["headers"] = status, headers
+
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_REQUEST_ID": "given:1"}
+    result = WSGIRequestId(WSGIErrorEnvelope(app))(environ, start_response)
+    body = b"".join(result)
+    during = current_request_id()
+    result.close()  # type: ignore[attr-defined]
+    assert during == "given:1"
+    assert current_request_id() is None
+    assert captured["status"].startswith("500")
+    assert ("X-Request-ID", "given:1") in captured["headers"]
+    assert json.loads(body)["request_id"] == "given:1"
+    assert environ["backend_guard.request_id"] == "given:1"
