@@ -1,0 +1,62 @@
+"""Pure ASGI shell for :class:`~backend_guard.headers.SecureHeaders`: only ``http.response.start`` is touched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._http import ASGIApp, Message, Receive, Scope, Send
+from ..clientip import ClientIP
+from ..headers import NONCE_KEY, OVERRIDE_KEY, SecureHeaders
+
+__all__ = ["SecureHeadersMiddleware"]
+
+_SECURE_SCHEMES = frozenset({"https", "wss"})
+
+
+class SecureHeadersMiddleware:
+    """Add security headers to every HTTP response (200s, 404s, 405s, 429s and 500s from inner layers alike).
+
+    ``policy`` defaults to ``SecureHeaders()`` (the ``"api"`` preset). ``client_ip`` decides whether a
+    request came over HTTPS behind your proxies (``X-Forwarded-Proto`` from a trusted peer); without it the
+    server's scheme is used. The response's nonce (made lazily by :func:`~backend_guard.csp_nonce`) and a
+    per-route override (``scope["state"]["backend_guard.secure_headers"]``) are read when the response starts.
+
+    Example::
+
+        app.add_middleware(SecureHeadersMiddleware, policy=bg.SecureHeaders(preset="web"))
+    """
+
+    def __init__(self, app: ASGIApp, policy: SecureHeaders | None = None, client_ip: ClientIP | None = None) -> None:
+        self.app = app
+        self.policy = policy if policy is not None else SecureHeaders()
+        self.client_ip = client_ip if client_ip is not None and client_ip.enabled else None
+
+    def _secure(self, scope: Scope) -> bool:
+        if self.client_ip is not None:
+            return self.client_ip.resolve_scope(scope).scheme in _SECURE_SCHEMES
+        return scope.get("scheme") in _SECURE_SCHEMES
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] | None = scope.get("state")
+        if state is None:
+            # made now so that a nonce or override set deeper in the stack lands where we look for it
+            state = scope["state"] = {}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                policy = state.get(OVERRIDE_KEY) or self.policy
+                if not isinstance(policy, SecureHeaders):
+                    policy = self.policy
+                message["headers"] = policy.merge_raw(
+                    message.get("headers", ()),
+                    secure=policy.needs_scheme and self._secure(scope),
+                    path=scope.get("path", "/"),
+                    nonce=state.get(NONCE_KEY),
+                    replace=policy is not self.policy,
+                )
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

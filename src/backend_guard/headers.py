@@ -1,0 +1,1077 @@
+"""Security response headers: a validated CSP builder, a Permissions-Policy builder, and ``SecureHeaders``.
+
+What must live here (sans-IO): every decision about which header goes on a response. A policy is validated
+and compiled once, at construction, into header bytes; per request the shells pass plain values (is the
+request secure, its path, this response's nonce if one was used, the headers the app already set) and get
+back the merged header list. The ASGI and WSGI middlewares and the route decorator only translate.
+
+Nonces are lazy: :func:`csp_nonce` makes one (144 bits from :mod:`secrets`) the first time a request asks for
+it and keeps it on the request (``scope["state"]``, the WSGI environ, Django's ``request.csp_nonce``); the
+middleware adds it to the CSP only for responses that asked. Policies write the nonce as the placeholder
+source ``'nonce'`` (:attr:`ContentSecurityPolicy.NONCE`). A response that used no nonce gets the policy
+without it; a directive left with ``'strict-dynamic'`` and no nonce or hash then becomes ``'none'``, which is
+what a CSP3 browser would enforce anyway, written so that every browser and checker reads it the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import secrets
+import sys
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from typing import Any, Final, TypeVar
+
+from ._routes import RouteCall, RouteHooks, guard_route
+from .exceptions import ConfigurationError
+
+__all__ = [
+    "DISCLOSURE_HEADERS",
+    "ENVIRON_NONCE_KEY",
+    "ENVIRON_OVERRIDE_KEY",
+    "NONCE_KEY",
+    "OVERRIDE_KEY",
+    "ContentSecurityPolicy",
+    "PermissionsPolicy",
+    "SecureHeaders",
+    "csp_nonce",
+    "peek_nonce",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Where the lazily made nonce is kept: ``scope["state"][NONCE_KEY]`` (ASGI) and ``environ[NONCE_KEY]`` (WSGI).
+NONCE_KEY: Final = "backend_guard.csp_nonce"
+ENVIRON_NONCE_KEY: Final = NONCE_KEY
+#: Where a per-route :class:`SecureHeaders` that replaces the middleware's policy is kept.
+OVERRIDE_KEY: Final = "backend_guard.secure_headers"
+ENVIRON_OVERRIDE_KEY: Final = OVERRIDE_KEY
+
+#: Headers that only tell an attacker what software answers; removed from every response by default.
+DISCLOSURE_HEADERS: Final = (
+    "Server",
+    "X-Powered-By",
+    "X-AspNet-Version",
+    "X-AspNetMvc-Version",
+    "X-Generator",
+    "X-Runtime",
+    "X-Version",
+    "X-Backend-Server",
+)
+
+_NONCE_RE = re.compile(r"[A-Za-z0-9+/_-]{16,128}={0,2}")
+_NONCE_MATCH = _NONCE_RE.fullmatch
+_CTL_RE = re.compile(r"[\x00-\x1f\x7f;,]")
+
+# --------------------------------------------------------------------------------------------------------------
+# Content-Security-Policy
+# --------------------------------------------------------------------------------------------------------------
+
+_FETCH_DIRECTIVES = frozenset(
+    {
+        "default-src",
+        "child-src",
+        "connect-src",
+        "fenced-frame-src",
+        "font-src",
+        "frame-src",
+        "img-src",
+        "manifest-src",
+        "media-src",
+        "object-src",
+        "script-src",
+        "script-src-elem",
+        "script-src-attr",
+        "style-src",
+        "style-src-elem",
+        "style-src-attr",
+        "worker-src",
+    }
+)
+_SOURCE_LIST_DIRECTIVES = _FETCH_DIRECTIVES | {"base-uri", "form-action", "frame-ancestors"}
+_BOOLEAN_DIRECTIVES = frozenset({"upgrade-insecure-requests", "block-all-mixed-content"})
+_OTHER_DIRECTIVES = frozenset(
+    {"sandbox", "report-uri", "report-to", "require-trusted-types-for", "trusted-types", "webrtc"}
+)
+_ALL_DIRECTIVES = _SOURCE_LIST_DIRECTIVES | _BOOLEAN_DIRECTIVES | _OTHER_DIRECTIVES
+
+_KEYWORDS = frozenset(
+    {
+        "self",
+        "none",
+        "unsafe-inline",
+        "unsafe-eval",
+        "strict-dynamic",
+        "unsafe-hashes",
+        "report-sample",
+        "wasm-unsafe-eval",
+        "unsafe-allow-redirects",
+        "inline-speculation-rules",
+        "trusted-types-eval",
+    }
+)
+_SANDBOX_TOKENS = frozenset(
+    {
+        "allow-downloads",
+        "allow-forms",
+        "allow-modals",
+        "allow-orientation-lock",
+        "allow-pointer-lock",
+        "allow-popups",
+        "allow-popups-to-escape-sandbox",
+        "allow-presentation",
+        "allow-same-origin",
+        "allow-scripts",
+        "allow-storage-access-by-user-activation",
+        "allow-top-navigation",
+        "allow-top-navigation-by-user-activation",
+        "allow-top-navigation-to-custom-protocols",
+    }
+)
+_HASH_RE = re.compile(r"'(?:sha256|sha384|sha512)-[A-Za-z0-9+/_-]+={0,2}'")
+_NONCE_SOURCE_RE = re.compile(r"'nonce-[A-Za-z0-9+/_-]+={0,2}'")
+_SCHEME_SOURCE_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_HOST_SOURCE_RE = re.compile(
+    r"(?:[A-Za-z][A-Za-z0-9+.-]*://)?"
+    r"(?:\*|(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?:[0-9]{1,5}|\*))?"
+    r"(?:/[A-Za-z0-9._~!$&()*+=:@%/-]*)?"
+)
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]+")
+_TT_NAME_RE = re.compile(r"[A-Za-z0-9\-#=_/@.%]+|\*|'none'|'allow-duplicates'")
+_URI_RE = re.compile(r"(?:https?://[^\s;,'\"]+|/[^\s;,'\"]*)")
+
+CSPValue = Iterable[str] | str | bool
+
+
+def _directive_name(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _as_list(name: str, value: CSPValue) -> tuple[str, ...]:
+    if isinstance(value, bool):
+        raise ConfigurationError(f"CSP {name}: expected a list of sources, got {value!r}.")
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _check_text(name: str, item: object) -> str:
+    if not isinstance(item, str):
+        raise ConfigurationError(f"CSP {name}: every source must be a string, got {type(item).__name__}.")
+    if not item:
+        raise ConfigurationError(f"CSP {name}: empty source.")
+    if _CTL_RE.search(item) or any(c.isspace() for c in item):
+        raise ConfigurationError(
+            f"CSP {name}: {item!r} holds a space, ';', ',' or a control character; give one source per item."
+        )
+    if not item.isascii():
+        raise ConfigurationError(f"CSP {name}: {item!r} is not ASCII (punycode host names).")
+    return item
+
+
+def _check_source(name: str, item: str) -> None:
+    lowered = item.lower()
+    if lowered in _KEYWORDS or lowered.startswith(("nonce-", "sha256-", "sha384-", "sha512-")):
+        raise ConfigurationError(f"CSP {name}: the keyword {item!r} must be quoted: write \"'{item}'\".")
+    if item.startswith("'") or item.endswith("'"):
+        if item == ContentSecurityPolicy.NONCE:
+            return
+        if item[1:-1].lower() in _KEYWORDS and len(item) > 2 and item[0] == item[-1] == "'":
+            return
+        if _HASH_RE.fullmatch(item) or _NONCE_SOURCE_RE.fullmatch(item):
+            if lowered.startswith("'nonce-"):
+                raise ConfigurationError(
+                    f"CSP {name}: a fixed nonce defeats its purpose; use the placeholder "
+                    f"{ContentSecurityPolicy.NONCE!r} and backend_guard makes one per response."
+                )
+            return
+        raise ConfigurationError(f"CSP {name}: unknown quoted source {item!r}.")
+    if _SCHEME_SOURCE_RE.fullmatch(item) or _HOST_SOURCE_RE.fullmatch(item):
+        return
+    raise ConfigurationError(f"CSP {name}: {item!r} is not a valid source expression.")
+
+
+def _is_nonce_or_hash(item: str) -> bool:
+    return item == ContentSecurityPolicy.NONCE or bool(_HASH_RE.fullmatch(item))
+
+
+class ContentSecurityPolicy:
+    """A Content-Security-Policy, validated when built; renders the header value with or without a nonce.
+
+    Directives are keyword arguments with ``_`` for ``-`` (``default_src=["'self'"]``) or a mapping given
+    first (``{"default-src": ["'self'"]}``); boolean directives take ``True``. The placeholder source
+    ``'nonce'`` (:attr:`NONCE`) stands for this response's nonce. Refused with
+    :class:`~backend_guard.exceptions.ConfigurationError`: unquoted keywords (``self``, ``none``, ...), fixed
+    nonces, spaces, ``;``, ``,`` or control characters inside a source, unknown or duplicate directives, a
+    missing ``default-src`` (unless ``allow_missing_default_src=True``), ``'none'`` beside other sources, and
+    ``'strict-dynamic'`` without a nonce or hash source in the same directive.
+
+    Example::
+
+        csp = ContentSecurityPolicy(
+            default_src=["'self'"],
+            script_src=[ContentSecurityPolicy.NONCE, "'strict-dynamic'"],
+            object_src=["'none'"],
+            base_uri=["'none'"],
+        )
+        csp.header_value()            # "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'"
+        csp.header_value("abc...")    # "... script-src 'nonce-abc...' 'strict-dynamic'; ..."
+    """
+
+    #: Placeholder source replaced by this response's nonce (``'nonce-...'``), or dropped when none was used.
+    NONCE: Final = "'nonce'"
+
+    __slots__ = ("_directives", "_no_nonce", "_parts")
+
+    def __init__(
+        self,
+        directives: Mapping[str, CSPValue] | None = None,
+        /,
+        *,
+        allow_missing_default_src: bool = False,
+        **kwargs: CSPValue,
+    ) -> None:
+        merged: dict[str, CSPValue] = {}
+        for source in (directives or {}, kwargs):
+            for raw_name, value in source.items():
+                name = _directive_name(raw_name)
+                if name in merged:
+                    raise ConfigurationError(f"CSP directive {name!r} is given twice.")
+                merged[name] = value
+        self._directives: dict[str, tuple[str, ...]] = {}
+        for name, value in merged.items():
+            self._directives[name] = self._validate(name, value)
+        if not self._directives:
+            raise ConfigurationError("A ContentSecurityPolicy needs at least one directive.")
+        if "default-src" not in self._directives and not allow_missing_default_src:
+            raise ConfigurationError(
+                "CSP without default-src leaves every other fetch unrestricted; add default_src "
+                "(e.g. [\"'self'\"] or [\"'none'\"]) or pass allow_missing_default_src=True."
+            )
+        self._no_nonce = self._render(None)
+        self._parts = tuple(self._render(None, split=True).split("\x00")) if self.uses_nonce else ()
+
+    @staticmethod
+    def _validate(name: str, value: CSPValue) -> tuple[str, ...]:
+        if name not in _ALL_DIRECTIVES:
+            close = difflib.get_close_matches(name, sorted(_ALL_DIRECTIVES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigurationError(f"Unknown CSP directive {name!r}{hint}.")
+        if name in _BOOLEAN_DIRECTIVES:
+            if value is not True:
+                raise ConfigurationError(f"CSP {name} takes True (present) and no sources.")
+            return ()
+        items = tuple(_check_text(name, item) for item in _as_list(name, value))
+        if name in _SOURCE_LIST_DIRECTIVES:
+            if not items:
+                raise ConfigurationError(f"CSP {name}: an empty source list; write [\"'none'\"] to allow nothing.")
+            for item in items:
+                _check_source(name, item)
+            if len(set(items)) != len(items):
+                raise ConfigurationError(f"CSP {name}: a source is listed twice.")
+            if "'none'" in items and len(items) > 1:
+                raise ConfigurationError(f"CSP {name}: 'none' cannot be combined with other sources.")
+            if "'strict-dynamic'" in items and not any(_is_nonce_or_hash(i) for i in items):
+                raise ConfigurationError(
+                    f"CSP {name}: 'strict-dynamic' needs a nonce ({ContentSecurityPolicy.NONCE!r}) or hash source "
+                    "beside it; without one no script may run."
+                )
+        elif name == "sandbox":
+            for item in items:
+                if item not in _SANDBOX_TOKENS:
+                    raise ConfigurationError(f"CSP sandbox: unknown token {item!r}.")
+        elif name == "report-uri":
+            if not items:
+                raise ConfigurationError("CSP report-uri needs at least one URI.")
+            for item in items:
+                if not _URI_RE.fullmatch(item):
+                    raise ConfigurationError(f"CSP report-uri: {item!r} is not an absolute http(s) URL or a path.")
+        elif name == "report-to":
+            if len(items) != 1 or not _TOKEN_RE.fullmatch(items[0]):
+                raise ConfigurationError("CSP report-to takes exactly one endpoint name (letters, digits, - and _).")
+        elif name == "require-trusted-types-for":
+            if items != ("'script'",):
+                raise ConfigurationError("CSP require-trusted-types-for takes exactly \"'script'\".")
+        elif name == "trusted-types":
+            for item in items:
+                if not _TT_NAME_RE.fullmatch(item):
+                    raise ConfigurationError(f"CSP trusted-types: {item!r} is not a policy name.")
+        elif name == "webrtc" and items not in (("'allow'",), ("'block'",)):
+            raise ConfigurationError("CSP webrtc takes \"'allow'\" or \"'block'\".")
+        return items
+
+    @classmethod
+    def parse(cls, text: str, *, allow_missing_default_src: bool = False) -> ContentSecurityPolicy:
+        """A policy from header text (``"default-src 'self'; img-src https:"``), validated the same way.
+
+        Example::
+
+            csp = ContentSecurityPolicy.parse("default-src 'none'; frame-ancestors 'none'")
+        """
+        if not isinstance(text, str) or re.search(r"[\x00-\x08\x0a-\x1f\x7f,]", text):
+            raise ConfigurationError("CSP text must be one line without ',' or control characters.")
+        directives: dict[str, CSPValue] = {}
+        for chunk in text.split(";"):
+            tokens = chunk.split()
+            if not tokens:
+                continue
+            name = tokens[0].lower()
+            if name in directives:
+                raise ConfigurationError(f"CSP directive {name!r} is given twice.")
+            directives[name] = True if name in _BOOLEAN_DIRECTIVES and len(tokens) == 1 else tokens[1:]
+        return cls(directives, allow_missing_default_src=allow_missing_default_src)
+
+    @property
+    def directives(self) -> dict[str, tuple[str, ...]]:
+        """The directives as ``{name: sources}`` (a copy; boolean directives have no sources)."""
+        return dict(self._directives)
+
+    @property
+    def uses_nonce(self) -> bool:
+        """True when some directive holds the :attr:`NONCE` placeholder."""
+        return any(self.NONCE in items for items in self._directives.values())
+
+    @property
+    def has_reporting(self) -> bool:
+        """True when the policy names a ``report-to`` endpoint or a ``report-uri``."""
+        return "report-to" in self._directives or "report-uri" in self._directives
+
+    @property
+    def report_to(self) -> str | None:
+        """The ``report-to`` endpoint name, if any."""
+        items = self._directives.get("report-to")
+        return items[0] if items else None
+
+    def _render(self, nonce: str | None, *, split: bool = False) -> str:
+        out = []
+        for name, items in self._directives.items():
+            if not items:
+                out.append(name)
+                continue
+            if self.NONCE in items:
+                if split:
+                    items = tuple("'nonce-\x00'" if i == self.NONCE else i for i in items)
+                elif nonce is None:
+                    items = tuple(i for i in items if i != self.NONCE)
+                    if ("'strict-dynamic'" in items and not any(_HASH_RE.fullmatch(i) for i in items)) or not items:
+                        items = ("'none'",)
+                else:
+                    items = tuple(f"'nonce-{nonce}'" if i == self.NONCE else i for i in items)
+            out.append(name + " " + " ".join(items))
+        return "; ".join(out)
+
+    def header_value(self, nonce: str | None = None) -> str:
+        """The header value, with ``nonce`` in place of the placeholder (or without it when None).
+
+        Example::
+
+            csp.header_value(csp_nonce(request))
+        """
+        if nonce is None or not self._parts:
+            return self._no_nonce
+        if not _NONCE_RE.fullmatch(nonce):
+            raise ConfigurationError("A CSP nonce must be 16-128 base64 characters.")
+        return nonce.join(self._parts)
+
+    def __str__(self) -> str:
+        return self._render(None, split=True).replace("'nonce-\x00'", self.NONCE)
+
+    def __repr__(self) -> str:
+        return f"ContentSecurityPolicy.parse({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ContentSecurityPolicy):
+            return NotImplemented
+        return self._directives == other._directives
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._directives.items()))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Permissions-Policy
+# --------------------------------------------------------------------------------------------------------------
+
+#: Feature names browsers know (W3C Permissions Policy registry and the features Chromium/Firefox ship).
+PERMISSIONS_FEATURES: Final = frozenset(
+    {
+        "accelerometer",
+        "ambient-light-sensor",
+        "attribution-reporting",
+        "autoplay",
+        "bluetooth",
+        "browsing-topics",
+        "camera",
+        "captured-surface-control",
+        "ch-ua",
+        "compute-pressure",
+        "cross-origin-isolated",
+        "deferred-fetch",
+        "digital-credentials-get",
+        "direct-sockets",
+        "display-capture",
+        "encrypted-media",
+        "execution-while-not-rendered",
+        "execution-while-out-of-viewport",
+        "fullscreen",
+        "gamepad",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "identity-credentials-get",
+        "idle-detection",
+        "keyboard-map",
+        "local-fonts",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "otp-credentials",
+        "payment",
+        "picture-in-picture",
+        "private-state-token-issuance",
+        "private-state-token-redemption",
+        "publickey-credentials-create",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "speaker-selection",
+        "storage-access",
+        "sync-xhr",
+        "unload",
+        "usb",
+        "web-share",
+        "window-management",
+        "xr-spatial-tracking",
+        "clipboard-read",
+        "clipboard-write",
+    }
+)
+_ORIGIN_RE = re.compile(
+    r"https?://(?:\*\.)?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"(?::[0-9]{1,5})?"
+)
+
+
+class PermissionsPolicy:
+    """A Permissions-Policy header: feature name -> allowlist, with names and origins validated.
+
+    An allowlist is ``[]`` (disabled everywhere), ``"self"``, ``"*"``, or a list of ``"self"``, ``"src"`` and
+    origins (``"https://maps.example"``). Keyword arguments use ``_`` for ``-``; a mapping may come first.
+
+    Example::
+
+        PermissionsPolicy(camera=[], geolocation=["self", "https://maps.example"], fullscreen="self")
+        # camera=(), geolocation=(self "https://maps.example"), fullscreen=(self)
+    """
+
+    __slots__ = ("_features", "_value")
+
+    def __init__(self, features: Mapping[str, Iterable[str] | str] | None = None, /, **kwargs: Iterable[str] | str):
+        merged: dict[str, tuple[str, ...]] = {}
+        for source in (features or {}, kwargs):
+            for raw_name, allow in source.items():
+                name = raw_name.strip().lower().replace("_", "-")
+                if name not in PERMISSIONS_FEATURES:
+                    close = difflib.get_close_matches(name, sorted(PERMISSIONS_FEATURES), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise ConfigurationError(f"Unknown Permissions-Policy feature {name!r}{hint}.")
+                if name in merged:
+                    raise ConfigurationError(f"Permissions-Policy feature {name!r} is given twice.")
+                merged[name] = self._allowlist(name, allow)
+        if not merged:
+            raise ConfigurationError("A PermissionsPolicy needs at least one feature.")
+        self._features = merged
+        self._value = ", ".join(self._render(n, a) for n, a in merged.items())
+
+    @staticmethod
+    def _allowlist(name: str, allow: Iterable[str] | str) -> tuple[str, ...]:
+        items = (allow,) if isinstance(allow, str) else tuple(allow)
+        for item in items:
+            if not isinstance(item, str):
+                raise ConfigurationError(f"Permissions-Policy {name}: allowlist items must be strings.")
+            if item in ("self", "src", "*"):
+                continue
+            if item in ("'self'", "'src'", "none", "'none'"):
+                raise ConfigurationError(
+                    f"Permissions-Policy {name}: write self/src unquoted and [] for none (got {item!r})."
+                )
+            if not _ORIGIN_RE.fullmatch(item):
+                raise ConfigurationError(f"Permissions-Policy {name}: {item!r} is not an http(s) origin.")
+        if "*" in items and len(items) > 1:
+            raise ConfigurationError(f"Permissions-Policy {name}: '*' cannot be combined with other entries.")
+        return items
+
+    @staticmethod
+    def _render(name: str, items: tuple[str, ...]) -> str:
+        if items == ("*",):
+            return f"{name}=*"
+        inner = " ".join(i if i in ("self", "src") else f'"{i}"' for i in items)
+        return f"{name}=({inner})"
+
+    @property
+    def features(self) -> dict[str, tuple[str, ...]]:
+        """The features as ``{name: allowlist}`` (a copy)."""
+        return dict(self._features)
+
+    def header_value(self) -> str:
+        """The header value.
+
+        Example::
+
+            PermissionsPolicy(camera=[]).header_value()   # 'camera=()'
+        """
+        return self._value
+
+    def __str__(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"PermissionsPolicy({self._features!r})"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# SecureHeaders
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _Preset:
+    """Marks a keyword left to the preset."""
+
+    def __repr__(self) -> str:
+        return "PRESET"
+
+
+PRESET: Final = _Preset()
+
+_DISABLED_FEATURES = (
+    "accelerometer",
+    "camera",
+    "display-capture",
+    "geolocation",
+    "gyroscope",
+    "hid",
+    "magnetometer",
+    "microphone",
+    "midi",
+    "payment",
+    "serial",
+    "usb",
+)
+
+
+def _preset_values(preset: str) -> dict[str, Any]:
+    if preset == "api":
+        return {
+            "csp": ContentSecurityPolicy(
+                default_src=["'none'"], base_uri=["'none'"], form_action=["'none'"], frame_ancestors=["'none'"]
+            ),
+            "referrer_policy": "no-referrer",
+            "permissions_policy": PermissionsPolicy(dict.fromkeys(_DISABLED_FEATURES, ())),
+        }
+    if preset == "web":
+        nonce = ContentSecurityPolicy.NONCE
+        return {
+            "csp": ContentSecurityPolicy(
+                default_src=["'self'"],
+                script_src=[nonce, "'strict-dynamic'"],
+                style_src=["'self'", nonce],
+                img_src=["'self'", "data:"],
+                object_src=["'none'"],
+                base_uri=["'none'"],
+                form_action=["'self'"],
+                frame_ancestors=["'none'"],
+                upgrade_insecure_requests=True,
+            ),
+            "referrer_policy": "strict-origin-when-cross-origin",
+            "permissions_policy": PermissionsPolicy(dict.fromkeys(_DISABLED_FEATURES, ())),
+        }
+    raise ConfigurationError(f"Unknown SecureHeaders preset {preset!r}: use 'api' or 'web'.")
+
+
+_REFERRER_POLICIES = frozenset(
+    {
+        "no-referrer",
+        "no-referrer-when-downgrade",
+        "origin",
+        "origin-when-cross-origin",
+        "same-origin",
+        "strict-origin",
+        "strict-origin-when-cross-origin",
+        "unsafe-url",
+    }
+)
+_CHOICES: dict[str, frozenset[str]] = {
+    "X-Frame-Options": frozenset({"DENY", "SAMEORIGIN"}),
+    "Cross-Origin-Opener-Policy": frozenset(
+        {"same-origin", "same-origin-allow-popups", "noopener-allow-popups", "unsafe-none"}
+    ),
+    "Cross-Origin-Embedder-Policy": frozenset({"require-corp", "credentialless", "unsafe-none"}),
+    "Cross-Origin-Resource-Policy": frozenset({"same-origin", "same-site", "cross-origin"}),
+    "X-Permitted-Cross-Domain-Policies": frozenset(
+        {"none", "master-only", "by-content-type", "by-ftp-filename", "all"}
+    ),
+    "X-DNS-Prefetch-Control": frozenset({"on", "off"}),
+    "X-XSS-Protection": frozenset({"0", "1", "1; mode=block"}),
+}
+
+_RawHeaders = list[tuple[bytes, bytes]]
+# A compiled variant: (header pairs, their lower-case names, CSP templates to fill with a nonce)
+_Variant = tuple[tuple[tuple[bytes, bytes], ...], frozenset[bytes], tuple[tuple[bytes, tuple[bytes, ...]], ...]]
+
+
+def _choice(header: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value not in _CHOICES[header]:
+        raise ConfigurationError(f"{header}: {value!r} is not one of {sorted(_CHOICES[header])}.")
+    return value
+
+
+def _as_csp(value: ContentSecurityPolicy | str | None, label: str) -> ContentSecurityPolicy | None:
+    if value is None or isinstance(value, ContentSecurityPolicy):
+        return value
+    if isinstance(value, str):
+        return ContentSecurityPolicy.parse(value)
+    raise ConfigurationError(f"{label} must be a ContentSecurityPolicy, its text, or None.")
+
+
+def _endpoint_url(name: str, url: str) -> str:
+    if not _TOKEN_RE.fullmatch(name):
+        raise ConfigurationError(f"Reporting endpoint name {name!r} must be letters, digits, - and _.")
+    if not isinstance(url, str) or _CTL_RE.search(url) or '"' in url or " " in url:
+        raise ConfigurationError(f"Reporting endpoint {name!r}: the URL holds a forbidden character.")
+    if not (url.startswith("https://") or url.startswith("/")):
+        raise ConfigurationError(f"Reporting endpoint {name!r}: browsers only report to https:// URLs (or a path).")
+    return url
+
+
+class SecureHeaders:
+    """A compiled set of security response headers; ``preset="api"`` (the default) or ``"web"``.
+
+    Every keyword overrides the preset; ``None`` turns a header off. The header bytes are computed here,
+    once; per request only the nonce (when the response used one) and the merge with the app's headers
+    remain. Headers the app set itself win, except when this policy is a per-route override
+    (``replace=True`` in :meth:`merge_raw`, used by :meth:`route`), which replaces them: never two CSPs.
+
+    - ``api``: ``default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'``,
+      ``Referrer-Policy: no-referrer``.
+    - ``web``: a strict nonce CSP (``script-src 'nonce-…' 'strict-dynamic'``, ``object-src 'none'``,
+      ``base-uri 'none'``, ``frame-ancestors 'none'``, ``upgrade-insecure-requests``),
+      ``Referrer-Policy: strict-origin-when-cross-origin``.
+    - both: HSTS (two years, subdomains; sent only on HTTPS as resolved through trusted proxies unless
+      ``force_hsts``), ``nosniff``, ``X-Frame-Options: DENY``, a Permissions-Policy disabling powerful
+      features, COOP and CORP ``same-origin``, ``Origin-Agent-Cluster: ?1``,
+      ``X-Permitted-Cross-Domain-Policies: none``, ``X-DNS-Prefetch-Control: off``, ``X-XSS-Protection: 0``,
+      and :data:`DISCLOSURE_HEADERS` removed.
+
+    Example::
+
+        policy = SecureHeaders(
+            preset="web",
+            no_store_paths=["/account", "/auth"],
+            reporting_endpoints={"csp": "https://example.com/csp-reports"},
+            csp_report_only=ContentSecurityPolicy(default_src=["'self'"], report_to="csp"),
+        )
+        policy.headers_for(secure=True, path="/account/keys")   # [("Content-Security-Policy", ...), ...]
+    """
+
+    def __init__(
+        self,
+        preset: str = "api",
+        *,
+        csp: ContentSecurityPolicy | str | _Preset | None = PRESET,
+        csp_report_only: ContentSecurityPolicy | str | None = None,
+        hsts: bool = True,
+        hsts_max_age: int = 63_072_000,
+        hsts_include_subdomains: bool = True,
+        hsts_preload: bool = False,
+        force_hsts: bool = False,
+        x_content_type_options: bool = True,
+        x_frame_options: str | None = "DENY",
+        referrer_policy: str | _Preset | None = PRESET,
+        permissions_policy: PermissionsPolicy | str | _Preset | None = PRESET,
+        cross_origin_opener_policy: str | None = "same-origin",
+        cross_origin_embedder_policy: str | None = None,
+        cross_origin_resource_policy: str | None = "same-origin",
+        origin_agent_cluster: bool = True,
+        x_permitted_cross_domain_policies: str | None = "none",
+        x_dns_prefetch_control: str | None = "off",
+        x_xss_protection: str | None = "0",
+        no_store_paths: Iterable[str] = (),
+        reporting_endpoints: Mapping[str, str] | None = None,
+        remove_headers: Iterable[str] = DISCLOSURE_HEADERS,
+    ) -> None:
+        defaults = _preset_values(preset)
+        self.preset = preset
+        self.csp = _as_csp(defaults["csp"] if isinstance(csp, _Preset) else csp, "csp")
+        self.csp_report_only = _as_csp(csp_report_only, "csp_report_only")
+        if self.csp_report_only is not None and not self.csp_report_only.has_reporting:
+            raise ConfigurationError(
+                "csp_report_only without report-to or report-uri reports nowhere; add report_to=... "
+                "(with reporting_endpoints) or report_uri=[...]."
+            )
+        endpoints = {name: _endpoint_url(name, url) for name, url in (reporting_endpoints or {}).items()}
+        for policy in (self.csp, self.csp_report_only):
+            target = policy.report_to if policy is not None else None
+            if target is not None and target not in endpoints:
+                raise ConfigurationError(
+                    f"CSP report-to {target!r} names no endpoint in reporting_endpoints; add it there."
+                )
+
+        headers: list[tuple[str, str]] = []
+        if x_content_type_options:
+            headers.append(("X-Content-Type-Options", "nosniff"))
+        if (value := _choice("X-Frame-Options", x_frame_options)) is not None:
+            headers.append(("X-Frame-Options", value))
+        referrer = defaults["referrer_policy"] if isinstance(referrer_policy, _Preset) else referrer_policy
+        if referrer is not None:
+            tokens = [t.strip() for t in referrer.split(",")]
+            if not all(t in _REFERRER_POLICIES for t in tokens):
+                raise ConfigurationError(f"Referrer-Policy: {referrer!r} is not a referrer policy.")
+            headers.append(("Referrer-Policy", ", ".join(tokens)))
+        perms = defaults["permissions_policy"] if isinstance(permissions_policy, _Preset) else permissions_policy
+        if isinstance(perms, str):
+            if not perms or re.search(r"[\x00-\x1f\x7f;]", perms):
+                raise ConfigurationError("Permissions-Policy text is empty or holds a control character or ';'.")
+            headers.append(("Permissions-Policy", perms))
+        elif isinstance(perms, PermissionsPolicy):
+            headers.append(("Permissions-Policy", perms.header_value()))
+        elif perms is not None:
+            raise ConfigurationError("permissions_policy must be a PermissionsPolicy, its text, or None.")
+        for header, value in (
+            ("Cross-Origin-Opener-Policy", cross_origin_opener_policy),
+            ("Cross-Origin-Embedder-Policy", cross_origin_embedder_policy),
+            ("Cross-Origin-Resource-Policy", cross_origin_resource_policy),
+            ("X-Permitted-Cross-Domain-Policies", x_permitted_cross_domain_policies),
+            ("X-DNS-Prefetch-Control", x_dns_prefetch_control),
+            ("X-XSS-Protection", x_xss_protection),
+        ):
+            if (checked := _choice(header, value)) is not None:
+                headers.append((header, checked))
+        if origin_agent_cluster:
+            headers.append(("Origin-Agent-Cluster", "?1"))
+        if endpoints:
+            headers.append(("Reporting-Endpoints", ", ".join(f'{n}="{u}"' for n, u in endpoints.items())))
+
+        hsts_value: str | None = None
+        if hsts:
+            if not isinstance(hsts_max_age, int) or hsts_max_age < 0:
+                raise ConfigurationError("hsts_max_age must be a non-negative number of seconds.")
+            if hsts_preload and (hsts_max_age < 31_536_000 or not hsts_include_subdomains):
+                raise ConfigurationError("hsts_preload needs hsts_max_age >= 31536000 and hsts_include_subdomains.")
+            hsts_value = f"max-age={hsts_max_age}"
+            if hsts_include_subdomains:
+                hsts_value += "; includeSubDomains"
+            if hsts_preload:
+                hsts_value += "; preload"
+        self.force_hsts = force_hsts
+        #: True when the per-request "is it HTTPS?" answer changes the headers (HSTS on and not forced).
+        self.needs_scheme = hsts_value is not None and not force_hsts
+
+        prefixes = []
+        for prefix in no_store_paths:
+            if not isinstance(prefix, str) or not prefix.startswith("/"):
+                raise ConfigurationError(f"no_store_paths: {prefix!r} must be a path starting with '/'.")
+            prefixes.append(prefix.rstrip("/"))
+        self._no_store_exact = frozenset(p or "/" for p in prefixes)
+        self._no_store_prefixes = tuple(p + "/" for p in prefixes)
+
+        self.removed = frozenset(h.strip().lower() for h in remove_headers)
+        self._removed_raw = frozenset(h.encode("latin-1") for h in self.removed)
+
+        # Every combination of (secure, no-store, nonce used) compiled now: per request one index.
+        csp_policies = [
+            ("Content-Security-Policy", self.csp),
+            ("Content-Security-Policy-Report-Only", self.csp_report_only),
+        ]
+        self._variants: list[_Variant] = []
+        self._touched: list[frozenset[bytes]] = []  # names whose presence leaves the fast path
+        self._str_variants: list[tuple[tuple[str, str], ...]] = []
+        for index in range(8):
+            secure, no_store, with_nonce = bool(index & 4), bool(index & 2), bool(index & 1)
+            pairs: list[tuple[str, str]] = []
+            templates: list[tuple[bytes, tuple[bytes, ...]]] = []
+            for name, policy in csp_policies:
+                if policy is None:
+                    continue
+                if with_nonce and policy.uses_nonce:
+                    templates.append((name.lower().encode(), tuple(p.encode() for p in policy._parts)))
+                else:
+                    pairs.append((name, policy.header_value()))
+            if (secure or force_hsts) and hsts_value is not None:
+                pairs.append(("Strict-Transport-Security", hsts_value))
+            pairs.extend(headers)
+            if no_store:
+                pairs.append(("Cache-Control", "no-store"))
+            raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs)
+            names = frozenset(k for k, _ in raw) | frozenset(t[0] for t in templates)
+            self._variants.append((raw, names, tuple(templates)))
+            self._touched.append(names | self._removed_raw)
+            self._str_variants.append(tuple(pairs))
+        #: Lower-case names of every header this policy may add.
+        self.header_names = frozenset(n.decode() for n in self._variants[5][1] | self._variants[4][1])
+        if self._no_store_prefixes:
+            self.header_names |= {"cache-control"}
+
+    # -- per request ---------------------------------------------------------------------------------------
+
+    def _index(self, secure: bool, path: str, nonce: str | None) -> int:
+        index = 4 if secure else 0
+        if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
+            index |= 2
+        if nonce is not None:
+            index |= 1
+        return index
+
+    def merge_raw(
+        self,
+        headers: Iterable[tuple[bytes, bytes]],
+        *,
+        secure: bool,
+        path: str,
+        nonce: str | None = None,
+        replace: bool = False,
+    ) -> _RawHeaders:
+        """ASGI header pairs with this policy merged in: disclosure headers dropped, ours added.
+
+        The app's own headers win (ours are only added when missing), unless ``replace`` (a per-route override)
+        drops the app's headers of the same names first. A malformed ``nonce`` is ignored, never echoed.
+
+        Example::
+
+            message["headers"] = policy.merge_raw(message.get("headers", []), secure=True, path="/")
+        """
+        # the hot path of every response: one variant lookup, one set of names, one disjointness test
+        index = 4 if secure else 0
+        if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
+            index |= 2
+        if nonce is not None:
+            if _NONCE_MATCH(nonce):
+                index |= 1
+            else:
+                nonce = None
+        pairs, names, templates = self._variants[index]
+        present = {k.lower() for k, _ in headers}
+        if present.isdisjoint(self._touched[index]):
+            if not templates:
+                return [*headers, *pairs]
+            encoded = nonce.encode() if nonce is not None else b""
+            fast = [*headers, *pairs]
+            for name, parts in templates:
+                fast.append((name, encoded.join(parts)))
+            return fast
+        out = list(headers)
+        if not present.isdisjoint(self._removed_raw):
+            out = [h for h in out if h[0].lower() not in self._removed_raw]
+        if replace:
+            if not present.isdisjoint(names):
+                out = [h for h in out if h[0].lower() not in names]
+            out.extend(pairs)
+            present = set()
+        elif present.isdisjoint(names):
+            out.extend(pairs)
+        else:
+            out.extend(p for p in pairs if p[0] not in present)
+        if templates:
+            encoded = nonce.encode() if nonce is not None else b""
+            for name, parts in templates:
+                if name not in present:
+                    out.append((name, encoded.join(parts)))
+        return out
+
+    def merge_str(
+        self,
+        headers: Iterable[tuple[str, str]],
+        *,
+        secure: bool,
+        path: str,
+        nonce: str | None = None,
+        replace: bool = False,
+    ) -> list[tuple[str, str]]:
+        """WSGI header pairs with this policy merged in (same rules as :meth:`merge_raw`).
+
+        Example::
+
+            start_response(status, policy.merge_str(headers, secure=False, path="/"))
+        """
+        if nonce is not None and not _NONCE_RE.fullmatch(nonce):
+            nonce = None
+        ours = self.headers_for(secure=secure, path=path, nonce=nonce)
+        ours_lower = {k.lower() for k, _ in ours}
+        out = [h for h in headers if h[0].lower() not in self.removed]
+        if replace:
+            out = [h for h in out if h[0].lower() not in ours_lower]
+            out.extend(ours)
+            return out
+        present = {k.lower() for k, _ in out}
+        out.extend(h for h in ours if h[0].lower() not in present)
+        return out
+
+    def headers_for(
+        self,
+        *,
+        secure: bool,
+        path: str = "/",
+        nonce: str | None = None,
+        existing: Iterable[str] = (),
+    ) -> list[tuple[str, str]]:
+        """The headers to add to one response (a standalone helper for any framework).
+
+        ``secure``: the request came over HTTPS (as resolved through your trusted proxies); ``path`` decides
+        ``Cache-Control: no-store``; ``nonce`` is this response's nonce if it used one; headers named in
+        ``existing`` (the app's own, case-insensitive) are left out. Names in :attr:`removed` should be taken
+        off the response.
+
+        Example::
+
+            for name, value in policy.headers_for(secure=request.is_secure(), path=request.path,
+                                                  existing=response.headers.keys()):
+                response[name] = value
+        """
+        if nonce is not None and not _NONCE_RE.fullmatch(nonce):
+            raise ConfigurationError("A CSP nonce must be 16-128 base64 characters.")
+        index = self._index(secure, path, nonce)
+        skip = {e.lower() for e in existing}
+        out = [(k, v) for k, v in self._str_variants[index] if k.lower() not in skip]
+        if nonce is not None:
+            for name, policy in (
+                ("Content-Security-Policy", self.csp),
+                ("Content-Security-Policy-Report-Only", self.csp_report_only),
+            ):
+                if policy is not None and policy.uses_nonce and name.lower() not in skip:
+                    out.insert(0 if name == "Content-Security-Policy" else 1, (name, policy.header_value(nonce)))
+        return out
+
+    def route(self) -> Callable[[F], F]:
+        """A decorator that gives one route this policy instead of the middleware's (replacing, never adding).
+
+        Works on FastAPI, Starlette, Flask and Django routes, sync or async. With the middleware installed,
+        it replaces the middleware's policy for that response; without it, the route's response gets this
+        policy's headers directly.
+
+        Example::
+
+            docs_policy = SecureHeaders(preset="web", csp=ContentSecurityPolicy(default_src=["'self'"],
+                                                                                 script_src=["'self'", "https://cdn.example"]))
+
+            @app.get("/docs")
+            @docs_policy.route()
+            async def docs(): ...
+        """
+        return guard_route(_OverrideHooks(self))
+
+    def __repr__(self) -> str:
+        return f"SecureHeaders(preset={self.preset!r}, headers={sorted(self.header_names)!r})"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Nonces
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _new_nonce() -> str:
+    return secrets.token_urlsafe(18)  # 144 bits, 24 characters, valid CSP base64
+
+
+def _scope_state(scope: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    state = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
+    return state
+
+
+def _nonce_in(store: MutableMapping[str, Any]) -> str:
+    nonce = store.get(NONCE_KEY)
+    if not isinstance(nonce, str):
+        nonce = store[NONCE_KEY] = _new_nonce()
+    return nonce
+
+
+def peek_nonce(carrier: Any) -> str | None:
+    """This request's nonce if one was made already (never makes one): ASGI scope, WSGI environ or request.
+
+    Example::
+
+        peek_nonce(scope)   # None until something called csp_nonce(...)
+    """
+    if isinstance(carrier, Mapping):
+        if "type" in carrier and "REQUEST_METHOD" not in carrier:
+            state = carrier.get("state")
+            value = state.get(NONCE_KEY) if state else None
+        else:
+            value = carrier.get(NONCE_KEY)
+        return value if isinstance(value, str) else None
+    scope = getattr(carrier, "scope", None)
+    if isinstance(scope, Mapping):
+        return peek_nonce(scope)
+    environ = getattr(carrier, "environ", None)
+    if environ is None:
+        environ = getattr(carrier, "META", None)
+    if isinstance(environ, Mapping):
+        return peek_nonce(environ)
+    return None
+
+
+def csp_nonce(request: Any = None) -> str:
+    """This response's CSP nonce, made on first use (>= 128 bits from :mod:`secrets`) and then reused.
+
+    Accepts a Starlette/FastAPI request, a Django request, an ASGI scope or a WSGI environ; in Flask call it
+    with no argument inside a request (it is also set as ``g.csp_nonce``). Django's request also gets it as
+    ``request.csp_nonce``. The security-headers middleware adds it to the CSP of this response only.
+
+    Example::
+
+        @app.get("/")
+        async def home(request: Request):
+            return templates.TemplateResponse(request, "home.html", {"nonce": bg.csp_nonce(request)})
+    """
+    if request is None:
+        flask = sys.modules.get("flask")
+        if flask is None or not flask.has_request_context():
+            raise RuntimeError("csp_nonce() without a request works only inside a Flask request.")
+        nonce = _nonce_in(flask.request.environ)
+        flask.g.csp_nonce = nonce
+        return nonce
+    if isinstance(request, MutableMapping):
+        if "type" in request and "REQUEST_METHOD" not in request:
+            return _nonce_in(_scope_state(request))
+        return _nonce_in(request)
+    from .request import framework_of
+
+    kind = framework_of(request)
+    if kind == "starlette":
+        return _nonce_in(_scope_state(request.scope))
+    if kind == "flask":
+        nonce = _nonce_in(request.environ)
+        flask = sys.modules.get("flask")
+        if flask is not None and flask.has_request_context():
+            flask.g.csp_nonce = nonce
+        return nonce
+    if kind == "django":
+        scope = getattr(request, "scope", None)
+        nonce = _nonce_in(_scope_state(scope) if isinstance(scope, MutableMapping) else request.META)
+        request.csp_nonce = nonce
+        return nonce
+    raise TypeError(f"csp_nonce() needs a request, an ASGI scope or a WSGI environ, not {type(request).__name__}.")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Per-route override
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _OverrideHooks(RouteHooks):
+    """Marks the request for the middleware and puts the override's headers on the route's response."""
+
+    def __init__(self, policy: SecureHeaders) -> None:
+        self.policy = policy
+
+    def before(self, call: RouteCall) -> None:
+        call.set_state(OVERRIDE_KEY, self.policy)
+
+    def after(self, call: RouteCall, status: int) -> list[tuple[str, str]]:
+        return self.policy.headers_for(
+            secure=call.view.secure or self.policy.force_hsts, path=call.view.path, nonce=peek_nonce(call.request)
+        )

@@ -1,0 +1,565 @@
+"""SecureHeaders core: CSP and Permissions-Policy builders, presets, the merge, nonces."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backend_guard.exceptions import ConfigurationError
+from backend_guard.headers import (
+    NONCE_KEY,
+    ContentSecurityPolicy,
+    PermissionsPolicy,
+    SecureHeaders,
+    csp_nonce,
+    peek_nonce,
+)
+
+NONCE = ContentSecurityPolicy.NONCE
+N = "abcdefghijklmnopqrstuvwx"  # a well-formed 24-character nonce
+
+
+def as_dict(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in pairs:
+        assert k.lower() not in out, f"duplicate header {k}"
+        out[k.lower()] = v
+    return out
+
+
+def raw_dict(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return as_dict([(k.decode(), v.decode()) for k, v in pairs])
+
+
+# -- ContentSecurityPolicy -----------------------------------------------------------------------------------------
+
+
+def test_csp_renders_directives_in_order() -> None:
+    csp = ContentSecurityPolicy(
+        default_src=["'self'"], img_src=["'self'", "https://img.example", "data:"], upgrade_insecure_requests=True
+    )
+    assert (
+        csp.header_value() == "default-src 'self'; img-src 'self' https://img.example data:; upgrade-insecure-requests"
+    )
+    assert str(csp) == csp.header_value()
+    assert not csp.uses_nonce
+
+
+def test_csp_mapping_form_and_kwargs_merge() -> None:
+    csp = ContentSecurityPolicy({"default-src": ["'none'"]}, frame_ancestors=["'none'"])
+    assert csp.directives == {"default-src": ("'none'",), "frame-ancestors": ("'none'",)}
+
+
+def test_csp_nonce_placeholder_rendering() -> None:
+    csp = ContentSecurityPolicy(
+        default_src=["'self'"], script_src=[NONCE, "'strict-dynamic'"], style_src=["'self'", NONCE]
+    )
+    assert csp.uses_nonce
+    assert csp.header_value(N) == (
+        f"default-src 'self'; script-src 'nonce-{N}' 'strict-dynamic'; style-src 'self' 'nonce-{N}'"
+    )
+    # no nonce used: strict-dynamic alone would be invalid, so the directive becomes 'none'
+    assert csp.header_value() == "default-src 'self'; script-src 'none'; style-src 'self'"
+    assert str(csp) == f"default-src 'self'; script-src {NONCE} 'strict-dynamic'; style-src 'self' {NONCE}"
+
+
+def test_csp_hash_keeps_strict_dynamic_without_nonce() -> None:
+    digest = "'sha256-" + "A" * 43 + "='"
+    csp = ContentSecurityPolicy(default_src=["'self'"], script_src=[NONCE, digest, "'strict-dynamic'"])
+    assert csp.header_value() == f"default-src 'self'; script-src {digest} 'strict-dynamic'"
+
+
+def test_csp_refuses_a_malformed_nonce() -> None:
+    csp = ContentSecurityPolicy(default_src=["'self'"], script_src=[NONCE])
+    with pytest.raises(ConfigurationError):
+        csp.header_value("bad nonce\r\nX-Evil: 1")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"default_src": ["self"]}, "must be quoted"),
+        ({"default_src": ["none"]}, "must be quoted"),
+        ({"default_src": ["'self'"], "script_src": ["strict-dynamic", NONCE]}, "must be quoted"),
+        ({"default_src": ["'self'"], "script_src": ["unsafe-inline"]}, "must be quoted"),
+        ({"default_src": ["'self'"], "script_src": ["nonce-abc"]}, "must be quoted"),
+        ({"default_src": ["'self'"], "script_src": ["sha256-abc"]}, "must be quoted"),
+        ({"default_src": ["'self'"], "script_src": ["'nonce-abcdefghijklmnop'"]}, "fixed nonce"),
+        ({"default_src": ["'self'"], "script_src": ["'strict-dynamic'"]}, "strict-dynamic"),
+        ({"default_src": ["'self'"], "script_src": ["'strict-dynamic'", "'self'"]}, "strict-dynamic"),
+        ({"default_src": ["'self'; script-src *"]}, "';'"),
+        ({"default_src": ["'self'", "a.example,b.example"]}, "','"),
+        ({"default_src": ["https://a.example\r\nX-Evil: 1"]}, "control"),
+        ({"default_src": ["'self' https:"]}, "space"),
+        ({"default_src": ["'self'"], "scrpt_src": ["'self'"]}, "did you mean 'script-src'"),
+        ({"script_src": ["'self'"]}, "default-src"),
+        ({"default_src": []}, "empty"),
+        ({"default_src": ["'none'", "'self'"]}, "cannot be combined"),
+        ({"default_src": ["'self'", "'self'"]}, "twice"),
+        ({"default_src": ["'bogus'"]}, "unknown quoted"),
+        ({"default_src": ["'self'"], "upgrade_insecure_requests": ["x"]}, "takes True"),
+        ({"default_src": ["'self'"], "sandbox": ["allow-everything"]}, "sandbox"),
+        ({"default_src": ["'self'"], "report_to": ["a", "b"]}, "exactly one"),
+        ({"default_src": ["'self'"], "report_uri": ["javascript:alert(1)"]}, "report-uri"),
+        ({"default_src": ["'self'"], "webrtc": ["'maybe'"]}, "webrtc"),
+        ({"default_src": ["'self'"], "require_trusted_types_for": ["script"]}, "'script'"),
+        ({"default_src": ["https://bad host"]}, "space"),
+        ({"default_src": ["ht tp://x"]}, "space"),
+        ({"default_src": ["https://ex\u00e4mple.com"]}, "ASCII"),
+        ({"default_src": [1]}, "string"),
+        ({"default_src": True}, "list of sources"),
+        ({}, "at least one"),
+    ],
+)
+def test_csp_refuses_unsafe_or_invalid(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        ContentSecurityPolicy(**kwargs)
+
+
+def test_csp_duplicate_directive_through_both_spellings() -> None:
+    with pytest.raises(ConfigurationError, match="twice"):
+        ContentSecurityPolicy({"default-src": ["'self'"]}, default_src=["'none'"])
+    with pytest.raises(ConfigurationError, match="twice"):
+        ContentSecurityPolicy.parse("default-src 'self'; img-src *; default-src 'none'")
+
+
+def test_csp_missing_default_src_may_be_allowed_explicitly() -> None:
+    csp = ContentSecurityPolicy(frame_ancestors=["'none'"], allow_missing_default_src=True)
+    assert csp.header_value() == "frame-ancestors 'none'"
+
+
+def test_csp_parse_and_errors() -> None:
+    csp = ContentSecurityPolicy.parse("default-src 'none';  frame-ancestors 'none' ; upgrade-insecure-requests;")
+    assert csp == ContentSecurityPolicy(
+        default_src=["'none'"], frame_ancestors=["'none'"], upgrade_insecure_requests=True
+    )
+    assert hash(csp) == hash(ContentSecurityPolicy.parse(str(csp)))
+    with pytest.raises(ConfigurationError):
+        ContentSecurityPolicy.parse("default-src 'self'\r\nX-Evil: 1")
+    with pytest.raises(ConfigurationError):
+        ContentSecurityPolicy.parse("default-src 'self', img-src *")
+    assert "default-src" in repr(csp)
+
+
+_SOURCES = st.sampled_from(
+    [
+        "'self'",
+        "https:",
+        "data:",
+        "https://cdn.example.com",
+        "*.example.org",
+        "wss://ws.example.com:8443/path/x.js",
+        "'unsafe-hashes'",
+        "'report-sample'",
+        "'sha256-" + "B" * 43 + "='",
+        NONCE,
+    ]
+)
+_NAMES = st.sampled_from(["script-src", "style-src", "img-src", "connect-src", "font-src", "worker-src"])
+
+
+@given(st.dictionaries(_NAMES, st.lists(_SOURCES, min_size=1, max_size=4, unique=True), max_size=5))
+def test_csp_text_round_trip(extra: dict[str, list[str]]) -> None:
+    csp = ContentSecurityPolicy({"default-src": ["'self'"], **extra})
+    again = ContentSecurityPolicy.parse(str(csp))
+    assert again == csp
+    assert again.header_value(N) == csp.header_value(N)
+    value = csp.header_value(N)
+    assert not re.search(r"[\x00-\x1f\x7f]", value)
+    assert (f"'nonce-{N}'" in value) == csp.uses_nonce
+    assert "'nonce" not in csp.header_value()
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=40))
+def test_csp_any_source_text_is_refused_or_harmless(text: str) -> None:
+    try:
+        csp = ContentSecurityPolicy(default_src=["'self'", text])
+    except ConfigurationError:
+        return
+    value = csp.header_value()
+    assert value.count(";") == 0
+    assert not re.search(r"[\x00-\x1f\x7f,\s]", text)
+    assert value.isascii()
+
+
+@given(st.text(max_size=60))
+def test_csp_parse_never_raises_anything_but_configuration_error(text: str) -> None:
+    try:
+        csp = ContentSecurityPolicy.parse(text)
+    except ConfigurationError:
+        return
+    assert ContentSecurityPolicy.parse(str(csp)) == csp
+
+
+# -- PermissionsPolicy ---------------------------------------------------------------------------------------------
+
+
+def test_permissions_policy_renders() -> None:
+    pp = PermissionsPolicy(
+        {"xr-spatial-tracking": []}, camera=[], geolocation=["self", "https://maps.example"], fullscreen="*"
+    )
+    assert pp.header_value() == (
+        'xr-spatial-tracking=(), camera=(), geolocation=(self "https://maps.example"), fullscreen=*'
+    )
+    assert str(pp) == pp.header_value()
+    assert pp.features["camera"] == ()
+    assert "camera" in repr(pp)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"camra": []}, "did you mean 'camera'"),
+        ({"interest_cohorts": []}, "Unknown"),
+        ({"camera": ["'self'"]}, "unquoted"),
+        ({"camera": "none"}, "unquoted"),
+        ({"camera": ["ftp://x.example"]}, "origin"),
+        ({"camera": ['https://x.example")']}, "origin"),
+        ({"camera": ["*", "self"]}, "combined"),
+        ({"camera": [3]}, "strings"),
+        ({}, "at least one"),
+    ],
+)
+def test_permissions_policy_refuses(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        PermissionsPolicy(**kwargs)
+
+
+def test_permissions_policy_duplicate() -> None:
+    with pytest.raises(ConfigurationError, match="twice"):
+        PermissionsPolicy({"sync-xhr": []}, sync_xhr=[])
+
+
+# -- SecureHeaders presets and options -----------------------------------------------------------------------------
+
+
+def test_default_is_the_api_preset() -> None:
+    h = as_dict(SecureHeaders().headers_for(secure=True))
+    assert h == as_dict(SecureHeaders(preset="api").headers_for(secure=True))
+    assert h["content-security-policy"] == (
+        "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+    assert h["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+    assert h["x-content-type-options"] == "nosniff"
+    assert h["x-frame-options"] == "DENY"
+    assert h["referrer-policy"] == "no-referrer"
+    assert h["permissions-policy"].startswith("accelerometer=(), camera=()")
+    assert h["cross-origin-opener-policy"] == "same-origin"
+    assert h["cross-origin-resource-policy"] == "same-origin"
+    assert h["origin-agent-cluster"] == "?1"
+    assert h["x-permitted-cross-domain-policies"] == "none"
+    assert h["x-dns-prefetch-control"] == "off"
+    assert h["x-xss-protection"] == "0"
+    assert "cross-origin-embedder-policy" not in h
+    assert "cache-control" not in h
+
+
+def test_web_preset_is_a_strict_nonce_policy() -> None:
+    policy = SecureHeaders(preset="web")
+    with_nonce = as_dict(policy.headers_for(secure=True, nonce=N))["content-security-policy"]
+    assert f"script-src 'nonce-{N}' 'strict-dynamic'" in with_nonce
+    assert "object-src 'none'" in with_nonce
+    assert "base-uri 'none'" in with_nonce
+    assert "frame-ancestors 'none'" in with_nonce
+    without = as_dict(policy.headers_for(secure=True))["content-security-policy"]
+    assert "nonce" not in without
+    assert "script-src 'none'" in without
+    assert as_dict(policy.headers_for(secure=True))["referrer-policy"] == "strict-origin-when-cross-origin"
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ConfigurationError, match="preset"):
+        SecureHeaders(preset="html")
+
+
+def test_every_header_can_be_configured_or_turned_off() -> None:
+    policy = SecureHeaders(
+        csp="default-src 'self'",
+        hsts_max_age=31_536_000,
+        hsts_preload=True,
+        x_frame_options="SAMEORIGIN",
+        referrer_policy="same-origin",
+        permissions_policy=PermissionsPolicy(camera=["self"]),
+        cross_origin_opener_policy="same-origin-allow-popups",
+        cross_origin_embedder_policy="require-corp",
+        cross_origin_resource_policy="same-site",
+        x_permitted_cross_domain_policies="master-only",
+        x_dns_prefetch_control="on",
+        x_xss_protection=None,
+    )
+    h = as_dict(policy.headers_for(secure=True))
+    assert h["content-security-policy"] == "default-src 'self'"
+    assert h["strict-transport-security"] == "max-age=31536000; includeSubDomains; preload"
+    assert h["x-frame-options"] == "SAMEORIGIN"
+    assert h["permissions-policy"] == "camera=(self)"
+    assert h["cross-origin-embedder-policy"] == "require-corp"
+    assert h["cross-origin-resource-policy"] == "same-site"
+    assert "x-xss-protection" not in h
+    off = SecureHeaders(
+        csp=None,
+        hsts=False,
+        x_content_type_options=False,
+        x_frame_options=None,
+        referrer_policy=None,
+        permissions_policy=None,
+        cross_origin_opener_policy=None,
+        cross_origin_resource_policy=None,
+        origin_agent_cluster=False,
+        x_permitted_cross_domain_policies=None,
+        x_dns_prefetch_control=None,
+        x_xss_protection=None,
+    )
+    assert off.headers_for(secure=True, nonce=N) == []
+    assert off.header_names == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"x_frame_options": "ALLOW-FROM https://x"}, "X-Frame-Options"),
+        ({"referrer_policy": "never"}, "Referrer-Policy"),
+        ({"cross_origin_embedder_policy": "require_corp"}, "Cross-Origin-Embedder-Policy"),
+        ({"hsts_preload": True, "hsts_max_age": 86400}, "preload"),
+        ({"hsts_preload": True, "hsts_include_subdomains": False}, "preload"),
+        ({"hsts_max_age": -1}, "hsts_max_age"),
+        ({"no_store_paths": ["account"]}, "starting with '/'"),
+        ({"csp_report_only": "default-src 'self'"}, "reports nowhere"),
+        ({"csp": "default-src 'self'; report-to csp"}, "names no endpoint"),
+        ({"reporting_endpoints": {"csp": "http://insecure.example/r"}}, "https"),
+        ({"reporting_endpoints": {"bad name": "https://x.example/r"}}, "name"),
+        ({"reporting_endpoints": {"csp": 'https://x.example/"r'}}, "forbidden"),
+        ({"permissions_policy": "camera=()\r\nX-Evil: 1"}, "control"),
+        ({"permissions_policy": 5}, "PermissionsPolicy"),
+        ({"csp": 5}, "ContentSecurityPolicy"),
+    ],
+)
+def test_secure_headers_refuses(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        SecureHeaders(**kwargs)
+
+
+def test_enforce_and_report_only_together_with_reporting_endpoints() -> None:
+    policy = SecureHeaders(
+        preset="web",
+        csp_report_only=ContentSecurityPolicy(
+            default_src=["'self'"],
+            script_src=[NONCE, "'strict-dynamic'"],
+            require_trusted_types_for=["'script'"],
+            report_to="csp",
+        ),
+        reporting_endpoints={"csp": "https://reports.example/csp", "default": "/reports"},
+    )
+    h = as_dict(policy.headers_for(secure=False, nonce=N))
+    assert f"'nonce-{N}'" in h["content-security-policy"]
+    assert h["content-security-policy-report-only"] == (
+        f"default-src 'self'; script-src 'nonce-{N}' 'strict-dynamic'; require-trusted-types-for 'script'; "
+        "report-to csp"
+    )
+    assert h["reporting-endpoints"] == 'csp="https://reports.example/csp", default="/reports"'
+    raw = raw_dict(policy.merge_raw([], secure=False, path="/", nonce=N))
+    assert raw == h
+
+
+# -- the merge -----------------------------------------------------------------------------------------------------
+
+
+def test_hsts_only_on_secure_requests_unless_forced() -> None:
+    policy = SecureHeaders()
+    assert "strict-transport-security" not in raw_dict(policy.merge_raw([], secure=False, path="/"))
+    assert "strict-transport-security" in raw_dict(policy.merge_raw([], secure=True, path="/"))
+    assert policy.needs_scheme
+    forced = SecureHeaders(force_hsts=True)
+    assert not forced.needs_scheme
+    assert "strict-transport-security" in raw_dict(forced.merge_raw([], secure=False, path="/"))
+    assert "strict-transport-security" in as_dict(forced.headers_for(secure=False))
+
+
+def test_app_set_headers_win() -> None:
+    policy = SecureHeaders(preset="web")
+    app = [(b"x-frame-options", b"SAMEORIGIN"), (b"Content-Security-Policy", b"default-src 'self'")]
+    out = policy.merge_raw(app, secure=True, path="/", nonce=N)
+    names = [k.lower() for k, _ in out]
+    assert names.count(b"x-frame-options") == 1
+    assert names.count(b"content-security-policy") == 1
+    h = {k.lower(): v for k, v in out}
+    assert h[b"x-frame-options"] == b"SAMEORIGIN"
+    assert h[b"content-security-policy"] == b"default-src 'self'"
+    assert h[b"x-content-type-options"] == b"nosniff"
+    s = policy.merge_str([("X-Frame-Options", "SAMEORIGIN")], secure=True, path="/")
+    assert [k.lower() for k, _ in s].count("x-frame-options") == 1
+    assert dict(s)["X-Frame-Options"] == "SAMEORIGIN"
+    helper = as_dict(policy.headers_for(secure=True, existing=["x-frame-options", "Content-Security-Policy"]))
+    assert "x-frame-options" not in helper
+    assert "content-security-policy" not in helper
+
+
+def test_replace_mode_never_leaves_two_policies() -> None:
+    policy = SecureHeaders(preset="web")
+    app = [(b"content-security-policy", b"default-src *"), (b"X-Frame-Options", b"SAMEORIGIN"), (b"etag", b'"1"')]
+    out = policy.merge_raw(app, secure=True, path="/", nonce=N, replace=True)
+    names = [k.lower() for k, _ in out]
+    assert names.count(b"content-security-policy") == 1
+    assert names.count(b"x-frame-options") == 1
+    h = dict(out)
+    assert f"'nonce-{N}'".encode() in h[b"content-security-policy"]
+    assert h[b"x-frame-options"] == b"DENY"
+    assert h[b"etag"] == b'"1"'
+    s = policy.merge_str([("Content-Security-Policy", "default-src *")], secure=True, path="/", replace=True)
+    assert [k.lower() for k, _ in s].count("content-security-policy") == 1
+    assert "default-src *" not in dict(s).values()
+
+
+def test_disclosure_headers_are_removed_case_insensitively() -> None:
+    policy = SecureHeaders()
+    app = [(b"Server", b"gunicorn/21"), (b"x-powered-by", b"PHP"), (b"X-AspNet-Version", b"4"), (b"etag", b"1")]
+    out = raw_dict(policy.merge_raw(app, secure=False, path="/"))
+    assert not {"server", "x-powered-by", "x-aspnet-version"} & set(out)
+    assert out["etag"] == "1"
+    s = as_dict(policy.merge_str([("Server", "x"), ("X-Powered-By", "y")], secure=False, path="/"))
+    assert "server" not in s
+    assert "x-powered-by" not in s
+    keep = SecureHeaders(remove_headers=())
+    assert "server" in raw_dict(keep.merge_raw([(b"server", b"x")], secure=False, path="/"))
+    assert "server" in policy.removed
+
+
+@pytest.mark.parametrize(
+    ("path", "no_store"),
+    [
+        ("/account", True),
+        ("/account/", True),
+        ("/account/keys", True),
+        ("/accounts", False),
+        ("/auth/login", True),
+        ("/authors", False),
+        ("/", False),
+        ("/public/account", False),
+    ],
+)
+def test_no_store_for_sensitive_prefixes(path: str, no_store: bool) -> None:
+    policy = SecureHeaders(no_store_paths=["/account/", "/auth"])
+    h = raw_dict(policy.merge_raw([], secure=False, path=path))
+    assert (h.get("cache-control") == "no-store") is no_store
+    assert "cache-control" in policy.header_names
+    # the app's own Cache-Control wins
+    app = raw_dict(policy.merge_raw([(b"cache-control", b"private, max-age=5")], secure=False, path=path))
+    assert app["cache-control"] == "private, max-age=5"
+
+
+def test_root_prefix_covers_everything() -> None:
+    policy = SecureHeaders(no_store_paths=["/"])
+    assert raw_dict(policy.merge_raw([], secure=False, path="/x/y"))["cache-control"] == "no-store"
+
+
+def test_a_malformed_nonce_is_ignored_never_echoed() -> None:
+    policy = SecureHeaders(preset="web")
+    evil = "x\r\nSet-Cookie: a=b"
+    out = raw_dict(policy.merge_raw([], secure=False, path="/", nonce=evil))
+    assert "set-cookie" not in out
+    assert "nonce" not in out["content-security-policy"]
+    assert "nonce" not in as_dict(policy.merge_str([], secure=False, path="/", nonce=evil))["content-security-policy"]
+    with pytest.raises(ConfigurationError):
+        policy.headers_for(secure=False, nonce=evil)
+
+
+def test_nonce_only_added_to_policies_with_the_placeholder() -> None:
+    out = raw_dict(SecureHeaders().merge_raw([], secure=False, path="/", nonce=N))
+    assert "nonce" not in out["content-security-policy"]
+
+
+def test_repr_names_the_preset() -> None:
+    assert "preset='web'" in repr(SecureHeaders(preset="web"))
+
+
+# -- nonces --------------------------------------------------------------------------------------------------------
+
+
+def test_nonce_on_an_asgi_scope_is_lazy_stable_and_strong() -> None:
+    scope: dict[str, Any] = {"type": "http", "path": "/"}
+    assert peek_nonce(scope) is None
+    first = csp_nonce(scope)
+    assert scope["state"][NONCE_KEY] == first
+    assert csp_nonce(scope) == first
+    assert peek_nonce(scope) == first
+    assert re.fullmatch(r"[A-Za-z0-9_-]{24}", first)  # 144 bits of token_urlsafe
+    other: dict[str, Any] = {"type": "http", "state": {}}
+    assert csp_nonce(other) != first
+
+
+def test_nonces_are_never_shared() -> None:
+    seen = {csp_nonce({"type": "http"}) for _ in range(2000)}
+    assert len(seen) == 2000
+
+
+def test_nonce_on_a_wsgi_environ() -> None:
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+    assert peek_nonce(environ) is None
+    nonce = csp_nonce(environ)
+    assert environ[NONCE_KEY] == nonce
+    assert peek_nonce(environ) == nonce
+
+
+def test_nonce_on_a_starlette_request() -> None:
+    from starlette.requests import Request
+
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    nonce = csp_nonce(request)
+    assert request.scope["state"][NONCE_KEY] == nonce
+    assert peek_nonce(request) == nonce
+
+
+def test_nonce_in_flask_without_arguments() -> None:
+    import flask
+
+    app = flask.Flask(__name__)
+    with app.test_request_context("/"):
+        nonce = csp_nonce()
+        assert flask.g.csp_nonce == nonce
+        assert flask.request.environ[NONCE_KEY] == nonce
+        assert csp_nonce(flask.request) == nonce
+        assert peek_nonce(flask.request) == nonce
+    with pytest.raises(RuntimeError, match="Flask"):
+        csp_nonce()
+
+
+def _django_ready() -> None:
+    import django
+    from django.conf import settings
+
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False,
+            SECRET_KEY="test-only-not-secret",
+            ALLOWED_HOSTS=["*"],
+            ROOT_URLCONF="tests.test_headers",
+            MIDDLEWARE=[],
+            INSTALLED_APPS=[],
+            USE_TZ=True,
+        )
+        django.setup()
+
+
+def test_nonce_on_a_django_request_and_the_lazy_context_processor() -> None:
+    _django_ready()
+    from django.test import RequestFactory
+
+    from backend_guard.integrations._headers_django import csp_nonce_context
+
+    request = RequestFactory().get("/")
+    context = csp_nonce_context(request)
+    assert peek_nonce(request) is None  # not made until a template renders it
+    rendered = str(context["csp_nonce"])
+    assert request.csp_nonce == rendered  # type: ignore[attr-defined]
+    assert request.META[NONCE_KEY] == rendered
+    assert csp_nonce(request) == rendered
+
+
+def test_nonce_refuses_unknown_objects() -> None:
+    with pytest.raises(TypeError):
+        csp_nonce(object())
+    assert peek_nonce(object()) is None
