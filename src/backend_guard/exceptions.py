@@ -20,6 +20,7 @@ __all__ = [
     "ConfigurationError",
     "Forbidden",
     "GuardError",
+    "InvalidCredentials",
     "InvalidHash",
     "InvalidPassword",
     "InvalidToken",
@@ -198,6 +199,22 @@ class TokenReused(InvalidToken):
 
     code = "token-reused"
     title = "Token Reused"
+
+
+class InvalidCredentials(AuthenticationError):
+    """401: a wrong account name or password; in ``generic`` mode also what a locked account answers.
+
+    Raise ``lock.invalid_credentials()`` on a wrong password, and a ``Lockout(generic=True)`` raises the very
+    same error for a locked account, so the two responses cannot be told apart.
+
+    Example::
+
+        if not hasher.verify(stored, password):
+            raise lock.invalid_credentials()
+    """
+
+    code = "invalid-credentials"
+    title = "Invalid Credentials"
 
 
 class Forbidden(GuardError):

@@ -1,0 +1,779 @@
+"""Account lockout: failed-login counters that are exact under parallel attacks and no weapon against users.
+
+What must live here: the policy (thresholds, windows, backoff), the identifiers and keys, and turning script
+replies into decisions and audit events. The read-modify-write logic itself is two atomic scripts
+(``_lockout_scripts.py``), so a decision is one round trip on Redis, timed by the Redis clock.
+
+Four counters ("scopes"), each with a threshold, an observation window and a lock with progressive backoff:
+
+``pair``      failures of one account from one client address (``max_failures``, default 5).
+``account``   failures of one account from every address (``account_max_failures``, default 20). Its lock does
+              not apply to addresses the account recently logged in from, so strangers cannot lock a user out
+              of the places they log in from.
+``ceiling``   consecutive failures of one account from every address (``account_ceiling``, at most 100, as
+              NIST SP 800-63B asks). Its lock applies to everyone; only a successful login resets it.
+``address``   failures from one address over every account (``address_max_failures``, off by default).
+
+An attempt is *reserved* (counted as a failure) before the password is checked, in the same atomic step that
+checks the locks; a success then takes its reservation back. So 100 parallel guesses against a threshold of 5
+let exactly 5 reach the password verifier.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import logging
+import math
+import unicodedata
+from collections.abc import AsyncIterator, Callable, Container, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from ._lockout_scripts import PEEK, RESERVE, SUCCESS
+from .clientip import ClientIP, address_bucket
+from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
+from .storage import Store, StoreLike, open_store
+
+__all__ = [
+    "Attempt",
+    "InvalidCredentials",
+    "LockRecord",
+    "Lockout",
+    "LockoutEvent",
+    "LockoutStatus",
+    "normalize_identifier",
+]
+
+log = logging.getLogger("backend_guard.lockout")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: NIST SP 800-63B: no more than 100 consecutive failed attempts on one account.
+NIST_CEILING = 100
+_SCOPES = ("pair", "account", "ceiling", "address")
+_DEFAULT_KEY = b"backend_guard.lockout.v1"
+
+
+def normalize_identifier(account: str | bytes) -> str:
+    """The canonical form of an account identifier: NFKC, case-folded, stripped of surrounding white space.
+
+    ``"  Alice@Example.COM "``, ``"alice@example.com"`` and the same name typed in full-width letters are
+    one account. Bytes are decoded as UTF-8 (undecodable bytes replaced).
+
+    Example::
+
+        >>> normalize_identifier("  ÅLICE ")
+        'ålice'
+    """
+    text = account.decode("utf-8", "replace") if isinstance(account, bytes) else str(account)
+    # NFKC again after case folding: folding can produce sequences that NFKC composes, and the result must be
+    # a fixed point, so a name that was normalised once (say, before it was stored) keys the same counters.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutStatus:
+    """A lockout decision: whether the account is locked for this address, and for how long.
+
+    ``retry_after`` is in seconds (0 when not locked); ``remaining`` is how many more failures this account
+    may have from this address before a lock; ``scope`` names the lock that refuses (``"pair"``,
+    ``"account"``, ``"ceiling"`` or ``"address"``); ``degraded`` is True when the store failed and
+    ``on_storage_error="allow"`` let the attempt through unchecked.
+
+    Example::
+
+        status = lock.check("alice", "203.0.113.7")
+        if status.locked:
+            raise bg.AccountLocked(retry_after=status.retry_after)
+    """
+
+    locked: bool
+    retry_after: float = 0.0
+    remaining: int | None = None
+    scope: str | None = None
+    known_address: bool = False
+    degraded: bool = False
+
+    def error(self) -> AccountLocked:
+        """The :class:`~backend_guard.exceptions.AccountLocked` error for this status.
+
+        Example::
+
+            raise status.error()
+        """
+        return AccountLocked(retry_after=self.retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class LockoutEvent:
+    """An audit event: ``kind`` is ``"failure"``, ``"lockout"``, ``"unlock"`` or ``"success_after_failures"``.
+
+    ``account_id`` is the keyed hash of the account (never the name unless ``log_identifiers=True`` puts it in
+    ``account``), ``address`` the client address bucket, ``scope`` the lock's scope for lockouts.
+
+    Example::
+
+        def audit(event: bg.LockoutEvent) -> None:
+            siem.send(event.kind, event.account_id, event.address)
+
+        lock = bg.Lockout(on_event=audit)
+    """
+
+    kind: str
+    account_id: str
+    address: str | None = None
+    scope: str | None = None
+    retry_after: float = 0.0
+    failures: int = 0
+    account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LockRecord:
+    """One live lock found by :meth:`Lockout.locked_accounts`: the account's hash, the scope, the time left.
+
+    Compare ``account_id`` with ``lock.account_id(name)`` to find a given account.
+
+    Example::
+
+        for rec in lock.locked_accounts():
+            print(rec.account_id, rec.scope, rec.retry_after)
+    """
+
+    account_id: str
+    scope: str
+    retry_after: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    keys: list[str]
+    policy: str
+    member: str
+    account_id: str
+    address: str
+    account: str
+
+
+class Attempt:
+    """One login attempt reserved by :meth:`Lockout.attempt`: mark it ``succeeded()`` after a good password.
+
+    An attempt not marked succeeded counts as a failure (it was counted when reserved), including one whose
+    block raised an exception.
+
+    Example::
+
+        with lock.attempt(username, client_ip) as attempt:
+            if hasher.verify(stored_hash, password):
+                attempt.succeeded()
+    """
+
+    __slots__ = ("_counted", "_newly", "_ok", "_plan", "status")
+
+    def __init__(self, plan: _Plan | None, status: LockoutStatus, counted: int, newly: int) -> None:
+        self._plan = plan
+        self.status = status
+        self._counted = counted
+        self._newly = newly
+        self._ok = False
+
+    def succeeded(self) -> None:
+        """Mark the password as correct: the attempt is taken back and the address remembered."""
+        self._ok = True
+
+    def failed(self) -> None:
+        """Mark the password as wrong (the default for an attempt not marked succeeded)."""
+        self._ok = False
+
+    @property
+    def ok(self) -> bool:
+        """True once :meth:`succeeded` was called."""
+        return self._ok
+
+
+OnStorageError = Literal["allow", "deny"]
+
+
+class Lockout:
+    """Account lockout policy over a store: counters, thresholds, progressive locks, and the login helper.
+
+    ``max_failures`` failures of one account from one address within ``window`` seconds lock that pair for
+    ``lockout_duration`` seconds; each further lock within ``backoff_reset`` seconds lasts ``backoff_factor``
+    times longer, up to ``max_lockout_duration``. After a lock ends, the next failure within ``window`` locks
+    again (for longer); ``window`` seconds without a failure start the count over. The ``account``,
+    ``ceiling`` and ``address`` scopes follow the same rules with their own thresholds (see the module doc).
+
+    ``secret`` keys the HMAC that hashes identifiers in storage keys (set one per deployment; without it a
+    fixed key is used, which still hides the names in key listings but not from a dictionary attack).
+    ``generic=True`` makes a locked account answer exactly as a wrong password (:class:`InvalidCredentials`).
+    ``on_storage_error``: ``"deny"`` (fail closed: a :class:`~backend_guard.exceptions.StorageError`, a 503,
+    never a 500) or ``"allow"`` (fail open: the attempt goes through unchecked and is logged).
+
+    Example::
+
+        lock = bg.Lockout(store="redis://127.0.0.1:6379/0", max_failures=5, secret=settings.LOCKOUT_KEY)
+        with lock.attempt(form["username"], client_ip) as attempt:
+            if hasher.verify(user.password_hash, form["password"]):
+                attempt.succeeded()
+            else:
+                raise lock.invalid_credentials()
+    """
+
+    def __init__(
+        self,
+        store: StoreLike = "memory://",
+        max_failures: int = 5,
+        *,
+        window: float = 900.0,
+        lockout_duration: float = 300.0,
+        backoff_factor: float = 2.0,
+        max_lockout_duration: float = 3600.0,
+        backoff_reset: float = 86_400.0,
+        account_max_failures: int | None = 20,
+        account_ceiling: int = NIST_CEILING,
+        ceiling_window: float = 86_400.0,
+        address_max_failures: int | None = None,
+        remember_addresses_for: float = 30 * 86_400.0,
+        max_remembered_addresses: int = 10,
+        ipv6_prefix: int = 64,
+        extend_while_locked: bool = False,
+        generic: bool = False,
+        generic_detail: str = "Invalid account name or password.",
+        on_storage_error: OnStorageError = "deny",
+        secret: str | bytes | None = None,
+        on_event: Callable[[LockoutEvent], None] | None = None,
+        log_identifiers: bool = False,
+        namespace: str = "lockout",
+    ) -> None:
+        def positive(name: str, value: float) -> int:
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigurationError(f"{name} must be a positive number of seconds.")
+            return max(1, round(value * 1000))
+
+        def threshold(name: str, value: int) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= NIST_CEILING:
+                raise ConfigurationError(f"{name} must be an integer from 1 to {NIST_CEILING}.")
+            return value
+
+        threshold("max_failures", max_failures)
+        threshold("account_ceiling", account_ceiling)
+        if account_max_failures is not None:
+            threshold("account_max_failures", account_max_failures)
+        if address_max_failures is not None and (
+            isinstance(address_max_failures, bool)
+            or not isinstance(address_max_failures, int)
+            or address_max_failures < 1
+        ):
+            raise ConfigurationError("address_max_failures must be a positive integer or None.")
+        if max_failures > account_ceiling:
+            raise ConfigurationError("max_failures cannot exceed account_ceiling.")
+        if not (isinstance(backoff_factor, (int, float)) and 1.0 <= backoff_factor <= 100.0):
+            raise ConfigurationError("backoff_factor must be between 1 and 100.")
+        if on_storage_error not in ("allow", "deny"):
+            raise ConfigurationError('on_storage_error must be "allow" or "deny".')
+        if not (isinstance(max_remembered_addresses, int) and 0 <= max_remembered_addresses <= 1000):
+            raise ConfigurationError("max_remembered_addresses must be between 0 and 1000.")
+        if not (isinstance(ipv6_prefix, int) and 0 < ipv6_prefix <= 128):
+            raise ConfigurationError("ipv6_prefix must be between 1 and 128.")
+        window_ms = positive("window", window)
+        base_ms = positive("lockout_duration", lockout_duration)
+        max_ms = positive("max_lockout_duration", max_lockout_duration)
+        if max_ms < base_ms:
+            raise ConfigurationError("max_lockout_duration cannot be shorter than lockout_duration.")
+        reset_ms = positive("backoff_reset", backoff_reset)
+        ceiling_ms = positive("ceiling_window", ceiling_window)
+        self._remember_ms = positive("remember_addresses_for", remember_addresses_for)
+
+        self.store: Store = open_store(store)
+        self.max_failures = max_failures
+        self.window = window
+        self.lockout_duration = lockout_duration
+        self.backoff_factor = backoff_factor
+        self.max_lockout_duration = max_lockout_duration
+        self.account_max_failures = account_max_failures
+        self.account_ceiling = account_ceiling
+        self.address_max_failures = address_max_failures
+        self.max_remembered_addresses = max_remembered_addresses
+        self.ipv6_prefix = ipv6_prefix
+        self.extend_while_locked = extend_while_locked
+        self.generic = generic
+        self.generic_detail = generic_detail
+        self.on_storage_error: OnStorageError = on_storage_error
+        self.on_event = on_event
+        self.log_identifiers = log_identifiers
+        self.namespace = namespace
+        if secret is None:
+            self._key = _DEFAULT_KEY
+        else:
+            self._key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+            if len(self._key) < 16:
+                raise ConfigurationError("secret must be at least 16 bytes.")
+        factor = round(backoff_factor * 1000)
+
+        def rule(limit: int | None, win: int) -> list[int]:
+            if limit is None:
+                return [0, 1, 1, 1, 1000, 1, 1]
+            return [1, limit, win, base_ms, factor, max_ms, reset_ms]
+
+        rules = {
+            "pair": rule(max_failures, window_ms),
+            "account": rule(account_max_failures, window_ms),
+            "ceiling": rule(account_ceiling, ceiling_ms),
+            "address": rule(address_max_failures, window_ms),
+        }
+        self._policy = ",".join(str(n) for scope in _SCOPES for n in rules[scope])
+        rules["account"] = rules["ceiling"] = rule(None, 1)
+        self._policy_nameless = ",".join(str(n) for scope in _SCOPES for n in rules[scope])
+        self._key_base = self.store.key(namespace)
+
+    def __repr__(self) -> str:
+        return f"Lockout(store={self.store!r}, max_failures={self.max_failures})"
+
+    # -- identifiers and keys ------------------------------------------------------------------------------
+
+    def _digest(self, domain: bytes, text: str) -> str:
+        mac = hmac.new(self._key, domain + b"\x00" + text.encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return mac.hexdigest()[:32]
+
+    def account_id(self, account: str | bytes) -> str:
+        """The keyed hash that stands for ``account`` in storage keys, audit events and :class:`LockRecord`.
+
+        Example::
+
+            lock.account_id("Alice") == lock.account_id(" alice ")   # True
+        """
+        return self._digest(b"account", normalize_identifier(account))
+
+    def _plan(self, account: str | bytes, ip: str | None) -> _Plan:
+        name = normalize_identifier(account)
+        address = _bucket(ip.strip(), self.ipv6_prefix) if ip else ""
+        aid = self._digest(b"account", name)
+        addr_id = self._digest(b"address", address)
+        # Hex digests are key-safe as they are, so the keys are formatted directly: the same strings as
+        # store.key(ns, "p", addr_id, tag=aid) and so on, without escaping work on every decision.
+        base = f"{self._key_base}:{{{aid}}}:"
+        keys = [base + "p:" + addr_id, base + "a", base + "c", base + "g"]
+        if self.address_max_failures is not None:
+            keys.append(f"{self._key_base}:ip:{addr_id}")
+        # An empty identifier is nobody's account: it is counted per address only, so it can never become a
+        # lock shared by every client that sends an empty name.
+        policy = self._policy if name else self._policy_nameless
+        return _Plan(keys, policy, addr_id if name and address else "", aid, address, name)
+
+    def _reserve_args(self, plan: _Plan, mode: int) -> list[Any]:
+        return [plan.member, self._remember_ms, int(self.extend_while_locked), mode, plan.policy]
+
+    def _success_args(self, plan: _Plan, counted: int, newly: int) -> list[Any]:
+        keep = self.max_remembered_addresses
+        return [plan.member if keep else "", self._remember_ms, keep, counted, newly, plan.policy]
+
+    # -- replies to decisions, audit -----------------------------------------------------------------------
+
+    def _status(self, reply: Sequence[Any]) -> LockoutStatus:
+        allowed, retry_ms, refusing, _, _, remaining, known = (int(x) for x in reply[:7])
+        if not allowed:
+            return LockoutStatus(True, retry_ms / 1000.0, 0, _SCOPES[refusing - 1], bool(known))
+        return LockoutStatus(False, 0.0, max(0, remaining), None, bool(known))
+
+    def _emit(self, kind: str, plan: _Plan, **extra: Any) -> None:
+        event = LockoutEvent(
+            kind,
+            plan.account_id,
+            plan.address or None,
+            account=plan.account if self.log_identifiers else None,
+            **extra,
+        )
+        level = logging.WARNING if kind == "lockout" else logging.INFO
+        log.log(
+            level,
+            "lockout %s account_id=%s address=%s scope=%s",
+            kind,
+            event.account_id,
+            event.address,
+            event.scope,
+            extra={"lockout_event": kind, "account_id": event.account_id, "client_address": event.address},
+        )
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception:  # an audit sink must not break a login
+                log.exception("lockout on_event callback failed")
+
+    def _after_reserve(self, plan: _Plan, reply: Sequence[Any]) -> tuple[LockoutStatus, int, int]:
+        return self._status(reply), int(reply[4]), int(reply[3])
+
+    def _failed(self, plan: _Plan, reply: Sequence[Any]) -> None:
+        """Audit a failure that counted, and the locks it set (after the attempt settled as a failure)."""
+        self._emit("failure", plan)
+        newly = int(reply[3])
+        if newly:
+            scopes = ",".join(scope for i, scope in enumerate(_SCOPES) if newly & (1 << i))
+            self._emit("lockout", plan, scope=scopes, retry_after=int(reply[7]) / 1000.0)
+
+    def _after_success(self, plan: _Plan, reply: Sequence[Any]) -> None:
+        had_n, had_lock = int(reply[0]), int(reply[1])
+        if had_n or had_lock:
+            self._emit("success_after_failures", plan, failures=had_n)
+
+    def _degraded(self, exc: StorageError, what: str) -> LockoutStatus:
+        if self.on_storage_error == "deny":
+            raise exc
+        log.warning("lockout %s skipped: store unavailable (on_storage_error=allow)", what)
+        return LockoutStatus(False, 0.0, None, None, False, True)
+
+    def _refusal(self, status: LockoutStatus) -> Exception:
+        if self.generic:
+            return self.invalid_credentials()
+        return status.error()
+
+    def invalid_credentials(self) -> InvalidCredentials:
+        """The error to raise on a wrong password; in ``generic`` mode a locked account raises the same.
+
+        Example::
+
+            raise lock.invalid_credentials()
+        """
+        return InvalidCredentials(self.generic_detail)
+
+    # -- sync API ------------------------------------------------------------------------------------------
+
+    def check(self, account: str | bytes, ip: str | None = None) -> LockoutStatus:
+        """Whether ``account`` is locked for the address ``ip``, without counting anything.
+
+        Example::
+
+            if lock.check("alice", "203.0.113.7").locked: ...
+        """
+        plan = self._plan(account, ip)
+        try:
+            reply = self.store.run(RESERVE, plan.keys, self._reserve_args(plan, 0))
+        except StorageError as exc:
+            return self._degraded(exc, "check")
+        return self._status(reply)
+
+    def record_failure(self, account: str | bytes, ip: str | None = None) -> LockoutStatus:
+        """Count one failed login (when you verify first and record after); returns the status after it.
+
+        A failure while locked is not counted and does not extend the lock (unless ``extend_while_locked``).
+        Prefer :meth:`attempt`, which reserves before the check and so stays exact under parallel guesses.
+
+        Example::
+
+            status = lock.record_failure("alice", "203.0.113.7")
+        """
+        plan = self._plan(account, ip)
+        try:
+            reply = self.store.run(RESERVE, plan.keys, self._reserve_args(plan, 1))
+        except StorageError as exc:
+            return self._degraded(exc, "record_failure")
+        status = self._status(reply)
+        if not status.locked:
+            self._failed(plan, reply)
+        return status
+
+    def record_success(self, account: str | bytes, ip: str | None = None) -> None:
+        """Record a successful login: clears this (account, address) pair and remembers the address.
+
+        Never clears an address-wide counter. A store failure here is logged and ignored (the login already
+        succeeded).
+
+        Example::
+
+            lock.record_success("alice", "203.0.113.7")
+        """
+        plan = self._plan(account, ip)
+        try:
+            reply = self.store.run(SUCCESS, plan.keys, self._success_args(plan, 0, 0))
+        except StorageError:
+            log.warning("lockout record_success skipped: store unavailable")
+            return
+        self._after_success(plan, reply)
+
+    def _unlock_keys(self, account: str | bytes | None, ip: str | None, found: list[str]) -> tuple[list[str], _Plan]:
+        plan = self._plan(account or "", ip)
+        if account is None:
+            return ([plan.keys[4]] if len(plan.keys) > 4 else []), plan
+        if ip is not None:
+            return [plan.keys[0]], plan
+        return [plan.keys[1], plan.keys[2], *found], plan
+
+    def _pair_pattern(self, account: str | bytes) -> str:
+        aid = self.account_id(account)
+        return _glob_escape(self.store.key(self.namespace, "p", "x", tag=aid)[:-1]) + "*"
+
+    def unlock(self, account: str | bytes, ip: str | None = None) -> None:
+        """Lift every lock and counter of ``account`` (or only its pair with ``ip``); raises StorageError.
+
+        Example::
+
+            lock.unlock("alice")
+        """
+        found = self.store.scan(self._pair_pattern(account), count=10_000) if ip is None else []
+        keys, plan = self._unlock_keys(account, ip, found)
+        self.store.delete(*keys)
+        self._emit("unlock", plan)
+
+    def unlock_address(self, ip: str) -> None:
+        """Lift the address-wide lock and counter of ``ip`` (``address_max_failures``).
+
+        Example::
+
+            lock.unlock_address("203.0.113.7")
+        """
+        keys, plan = self._unlock_keys(None, ip, [])
+        self.store.delete(*keys)
+        self._emit("unlock", plan, scope="address")
+
+    @contextmanager
+    def attempt(self, account: str | bytes, ip: str | None = None) -> Iterator[Attempt]:
+        """Reserve one login attempt before the password check; raise AccountLocked when locked.
+
+        The reservation counts as a failure unless the block calls ``attempt.succeeded()``. In ``generic``
+        mode a locked account raises :class:`InvalidCredentials` instead, exactly as a wrong password.
+
+        Example::
+
+            with lock.attempt(username, client_ip) as attempt:
+                if hasher.verify(stored_hash, password):
+                    attempt.succeeded()
+        """
+        plan = self._plan(account, ip)
+        try:
+            first = self.store.run(RESERVE, plan.keys, self._reserve_args(plan, 1))
+        except StorageError as exc:
+            status = self._degraded(exc, "attempt")
+            yield Attempt(None, status, 0, 0)
+            return
+        status, counted, newly = self._after_reserve(plan, first)
+        if status.locked:
+            raise self._refusal(status)
+        att = Attempt(plan, status, counted, newly)
+        try:
+            yield att
+        finally:
+            if att.ok:
+                try:
+                    reply = self.store.run(SUCCESS, plan.keys, self._success_args(plan, counted, newly))
+                except StorageError:
+                    log.warning("lockout success not recorded: store unavailable")
+                else:
+                    self._after_success(plan, reply)
+            else:
+                self._failed(plan, first)
+
+    def locked_accounts(self, limit: int = 1000) -> list[LockRecord]:
+        """Live account-wide and ceiling locks (and pair locks), found with SCAN (never KEYS).
+
+        Example::
+
+            for rec in lock.locked_accounts():
+                print(rec.account_id, rec.scope, rec.retry_after)
+        """
+        out: list[LockRecord] = []
+        for key in self.store.scan(self._lock_pattern(), count=limit * 4):
+            rec = self._record(key, self.store.run(PEEK, [key], []))
+            if rec is not None:
+                out.append(rec)
+                if len(out) >= limit:
+                    break
+        return out
+
+    # -- async API -----------------------------------------------------------------------------------------
+
+    async def acheck(self, account: str | bytes, ip: str | None = None) -> LockoutStatus:
+        """Async twin of :meth:`check`.
+
+        Example::
+
+            status = await lock.acheck("alice", "203.0.113.7")
+        """
+        plan = self._plan(account, ip)
+        try:
+            reply = await self.store.arun(RESERVE, plan.keys, self._reserve_args(plan, 0))
+        except StorageError as exc:
+            return self._degraded(exc, "check")
+        return self._status(reply)
+
+    async def arecord_failure(self, account: str | bytes, ip: str | None = None) -> LockoutStatus:
+        """Async twin of :meth:`record_failure`.
+
+        Example::
+
+            status = await lock.arecord_failure("alice", "203.0.113.7")
+        """
+        plan = self._plan(account, ip)
+        try:
+            reply = await self.store.arun(RESERVE, plan.keys, self._reserve_args(plan, 1))
+        except StorageError as exc:
+            return self._degraded(exc, "record_failure")
+        status = self._status(reply)
+        if not status.locked:
+            self._failed(plan, reply)
+        return status
+
+    async def arecord_success(self, account: str | bytes, ip: str | None = None) -> None:
+        """Async twin of :meth:`record_success`.
+
+        Example::
+
+            await lock.arecord_success("alice", "203.0.113.7")
+        """
+        plan = self._plan(account, ip)
+        try:
+            reply = await self.store.arun(SUCCESS, plan.keys, self._success_args(plan, 0, 0))
+        except StorageError:
+            log.warning("lockout record_success skipped: store unavailable")
+            return
+        self._after_success(plan, reply)
+
+    async def aunlock(self, account: str | bytes, ip: str | None = None) -> None:
+        """Async twin of :meth:`unlock`.
+
+        Example::
+
+            await lock.aunlock("alice")
+        """
+        found = await self.store.ascan(self._pair_pattern(account), count=10_000) if ip is None else []
+        keys, plan = self._unlock_keys(account, ip, found)
+        await self.store.adelete(*keys)
+        self._emit("unlock", plan)
+
+    async def aunlock_address(self, ip: str) -> None:
+        """Async twin of :meth:`unlock_address`.
+
+        Example::
+
+            await lock.aunlock_address("203.0.113.7")
+        """
+        keys, plan = self._unlock_keys(None, ip, [])
+        await self.store.adelete(*keys)
+        self._emit("unlock", plan, scope="address")
+
+    @asynccontextmanager
+    async def aattempt(self, account: str | bytes, ip: str | None = None) -> AsyncIterator[Attempt]:
+        """Async twin of :meth:`attempt`.
+
+        Example::
+
+            async with lock.aattempt(username, client_ip) as attempt:
+                if await hasher.averify(stored_hash, password):
+                    attempt.succeeded()
+        """
+        plan = self._plan(account, ip)
+        try:
+            first = await self.store.arun(RESERVE, plan.keys, self._reserve_args(plan, 1))
+        except StorageError as exc:
+            status = self._degraded(exc, "attempt")
+            yield Attempt(None, status, 0, 0)
+            return
+        status, counted, newly = self._after_reserve(plan, first)
+        if status.locked:
+            raise self._refusal(status)
+        att = Attempt(plan, status, counted, newly)
+        try:
+            yield att
+        finally:
+            if att.ok:
+                try:
+                    reply = await self.store.arun(SUCCESS, plan.keys, self._success_args(plan, counted, newly))
+                except StorageError:
+                    log.warning("lockout success not recorded: store unavailable")
+                else:
+                    self._after_success(plan, reply)
+            else:
+                self._failed(plan, first)
+
+    async def alocked_accounts(self, limit: int = 1000) -> list[LockRecord]:
+        """Async twin of :meth:`locked_accounts`.
+
+        Example::
+
+            records = await lock.alocked_accounts()
+        """
+        out: list[LockRecord] = []
+        for key in await self.store.ascan(self._lock_pattern(), count=limit * 4):
+            rec = self._record(key, await self.store.arun(PEEK, [key], []))
+            if rec is not None:
+                out.append(rec)
+                if len(out) >= limit:
+                    break
+        return out
+
+    # -- framework integration -----------------------------------------------------------------------------
+
+    def protect(
+        self,
+        *,
+        field: str = "username",
+        account: Callable[[Any], str | None] | None = None,
+        success_statuses: Container[int] = range(200, 400),
+        client_ip: ClientIP | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator for a login route in FastAPI, Starlette, Flask or Django (sync or async).
+
+        Reads the account from the form field or JSON member ``field`` (or ``account(call)``), reserves an
+        attempt before the route runs (a locked account gets the 429 ``account-locked`` problem document with
+        ``Retry-After``, or in ``generic`` mode the :class:`InvalidCredentials` 401), and counts the attempt as
+        a failure unless the route answers a status in ``success_statuses``. Pass the same ``client_ip`` as
+        the rest of the app so proxies are trusted the same way. Raise ``lock.invalid_credentials()`` on a
+        wrong password so generic mode's answer is the same.
+
+        Example::
+
+            @app.post("/login")
+            @lock.protect(field="username")
+            async def login(form: LoginForm):
+                if not await hasher.averify(users[form.username].hash, form.password):
+                    raise lock.invalid_credentials()
+                return {"ok": True}
+        """
+        from ._lockout_routes import protect_login
+
+        return protect_login(self, field=field, account=account, success_statuses=success_statuses, client_ip=client_ip)
+
+    def dependency(
+        self, *, field: str = "username", client_ip: ClientIP | None = None
+    ) -> Callable[..., AsyncIterator[Attempt]]:
+        """A FastAPI dependency that reserves an attempt for the request's account and yields it.
+
+        Mark ``attempt.succeeded()`` after a good password; an attempt not marked counts as a failure. A
+        locked account is refused before the route runs.
+
+        Example::
+
+            @app.post("/login")
+            async def login(form: LoginForm, attempt: bg.Attempt = Depends(lock.dependency())):
+                if await hasher.averify(users[form.username].hash, form.password):
+                    attempt.succeeded()
+        """
+        from ._lockout_routes import lockout_dependency
+
+        return lockout_dependency(self, field=field, client_ip=client_ip)
+
+    # -- listing -------------------------------------------------------------------------------------------
+
+    def _lock_pattern(self) -> str:
+        return _glob_escape(f"{self.store.prefix}:{self.namespace}:") + "{*}:[apc]*"
+
+    def _record(self, key: str, reply: Any) -> LockRecord | None:
+        left = int(reply)
+        if left <= 0:
+            return None
+        head, _, rest = key.rpartition("}:")
+        aid = head.rsplit("{", 1)[-1]
+        scope = {"a": "account", "c": "ceiling", "p": "pair"}.get(rest[:1], "")
+        if not scope:
+            return None
+        return LockRecord(aid, scope, left / 1000.0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bucket(ip: str, ipv6_prefix: int) -> str:
+    return address_bucket(ip, ipv6_prefix)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` as a literal in a glob that both Redis SCAN MATCH and fnmatch read alike."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text)
