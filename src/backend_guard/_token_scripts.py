@@ -1,0 +1,168 @@
+"""The atomic store operations of refresh rotation and one-time tokens: Lua for Redis, Python for memory.
+
+Each :class:`~backend_guard.storage.Script` here is one round trip and the only place its decision is made.
+The Python bodies mirror the Lua bodies line for line; one test suite runs over both backends.
+
+Data model (all keys of one subject share a Redis Cluster hash tag, the subject):
+
+- ``tok:fam:{sub}:<sid>``: a hash per token family (one login): ``cur`` (SHA-256 digest of the current
+  refresh token), ``prev`` (the previous digest), ``pu`` (end of its grace window, ms), ``pd`` ("1" once the
+  grace replay was used), ``sealed`` (the successor, encrypted under a key derived from the previous token).
+  A family revoked for reuse keeps only ``rv`` until its expiry. The key expires at the family's absolute
+  expiry: rotation never touches the TTL.
+- ``tok:sub:{sub}``: the set of the subject's family ids, for "log out everywhere".
+- ``ot:<purpose>:<nonce>``: a one-time token already consumed, until the token could no longer verify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .storage import MemoryView, Script
+
+__all__ = ["ALIVE", "CONSUME_ONCE", "ISSUE", "REVOKE_FAMILY", "REVOKE_SUBJECT", "ROTATE", "text"]
+
+
+def text(value: Any) -> str:
+    """A reply value as ``str`` (Redis replies are bytes, memory replies are already str)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return "" if value is None else str(value)
+
+
+# -- issue: a new family ---------------------------------------------------------------------------------
+
+_ISSUE_LUA = """
+redis.call('HSET', KEYS[1], 'cur', ARGV[1], 'prev', '', 'pu', '0', 'pd', '1', 'sealed', '')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local members = redis.call('SMEMBERS', KEYS[2])
+for _, sid in ipairs(members) do
+  if redis.call('EXISTS', ARGV[4] .. sid) == 0 then redis.call('SREM', KEYS[2], sid) end
+end
+redis.call('SADD', KEYS[2], ARGV[3])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1
+"""
+
+
+def _issue_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    fam_key, sub_key = keys
+    digest, ttl_ms, sid, fam_prefix = str(args[0]), float(args[1]), str(args[2]), str(args[3])
+    db.set(fam_key, {"cur": digest, "prev": "", "pu": "0", "pd": "1", "sealed": ""}, px=ttl_ms)
+    members = set(db.get(sub_key, set()))
+    members = {m for m in members if db.exists(fam_prefix + m)}
+    members.add(sid)
+    ttl = db.pttl(sub_key)
+    db.set(sub_key, members, keepttl=True)
+    if ttl < ttl_ms:
+        db.pexpire(sub_key, ttl_ms)
+    return 1
+
+
+ISSUE = Script(name="bg_tokens_issue", lua=_ISSUE_LUA, memory=_issue_memory)
+
+
+# -- rotate: one step of a family (Lua in storage/lua/tokens_rotate.lua) -----------------------------------
+
+
+def _rotate_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    fam_key, sub_key = keys
+    old, new, sealed, grace_ms, sid = str(args[0]), str(args[1]), str(args[2]), float(args[3]), str(args[4])
+    fam = db.get(fam_key)
+    if fam is not None and "rv" in fam:
+        return [3]
+    if fam is None or "cur" not in fam:
+        return [0]
+    now = int(db.now_ms)
+    if fam["cur"] == old:
+        fam.update({"cur": new, "prev": old, "pu": str(int(now + grace_ms)), "pd": "0", "sealed": sealed})
+        db.set(fam_key, fam, keepttl=True)
+        return [1]
+    if fam["prev"] == old and fam["pd"] == "0" and fam["sealed"] and now < int(fam["pu"]):
+        stored = fam["sealed"]
+        fam.update({"pd": "1", "sealed": ""})
+        db.set(fam_key, fam, keepttl=True)
+        return [2, stored]
+    db.set(fam_key, {"rv": "1"}, keepttl=True)
+    members = db.get(sub_key)
+    if members is not None:
+        db.set(sub_key, set(members) - {sid}, keepttl=True)
+    return [3]
+
+
+ROTATE = Script(name="bg_tokens_rotate", lua_file="tokens_rotate.lua", memory=_rotate_memory)
+
+
+# -- revoke one family (log out) ---------------------------------------------------------------------------
+
+_REVOKE_FAMILY_LUA = """
+local n = redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return n
+"""
+
+
+def _revoke_family_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    n = db.delete(keys[0])
+    members = db.get(keys[1])
+    if members is not None:
+        db.set(keys[1], set(members) - {str(args[0])}, keepttl=True)
+    return n
+
+
+REVOKE_FAMILY = Script(name="bg_tokens_revoke_family", lua=_REVOKE_FAMILY_LUA, memory=_revoke_family_memory)
+
+
+# -- revoke every family of a subject (log out everywhere) ---------------------------------------------------
+
+_REVOKE_SUBJECT_LUA = """
+local n = 0
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  n = n + redis.call('DEL', ARGV[1] .. sid)
+end
+redis.call('DEL', KEYS[1])
+return n
+"""
+
+
+def _revoke_subject_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    n = 0
+    for sid in db.get(keys[0], set()):
+        n += db.delete(str(args[0]) + sid)
+    db.delete(keys[0])
+    return n
+
+
+REVOKE_SUBJECT = Script(name="bg_tokens_revoke_subject", lua=_REVOKE_SUBJECT_LUA, memory=_revoke_subject_memory)
+
+
+# -- is a family still alive (revocation checking of access tokens) -----------------------------------------
+
+_ALIVE_LUA = "return redis.call('HEXISTS', KEYS[1], 'cur')"
+
+
+def _alive_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    fam = db.get(keys[0])
+    return 1 if fam is not None and "cur" in fam else 0
+
+
+ALIVE = Script(name="bg_tokens_alive", lua=_ALIVE_LUA, memory=_alive_memory)
+
+
+# -- one-time tokens: mark a nonce used, once ---------------------------------------------------------------
+
+_CONSUME_ONCE_LUA = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+"""
+
+
+def _consume_once_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    if db.exists(keys[0]):
+        return 0
+    db.set(keys[0], "1", px=float(args[0]))
+    return 1
+
+
+CONSUME_ONCE = Script(name="bg_onetime_consume", lua=_CONSUME_ONCE_LUA, memory=_consume_once_memory)

@@ -1,0 +1,247 @@
+"""Single-use signed tokens for links sent by mail: password reset, email verification, magic login.
+
+What lives here: the shape and checks of a one-time token. Signing and the timestamp are itsdangerous's
+(HMAC-SHA256, a salt per purpose, a list of secrets oldest to newest: sign with the newest, verify with all);
+"single use" is one atomic store step that marks the token's nonce as consumed until it could no longer
+verify anyway, so the store prunes itself.
+
+Binding to user state: with ``fingerprint=``, the token carries a short keyed MAC of a value of the user's
+current state (typically the password hash). When that state changes (the password was reset), every
+outstanding token dies, and the readable payload never holds any hash material.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from . import _token_scripts as scripts
+from .exceptions import ConfigurationError, InvalidToken, TokenExpired
+from .storage import Store, StoreLike, open_store
+
+__all__ = ["OneTimePayload", "OneTimeTokens"]
+
+MIN_SECRET_BYTES = 32
+
+FingerprintValue = str | bytes | None
+Fingerprint = Callable[[str], FingerprintValue | Awaitable[FingerprintValue]]
+
+
+@dataclass(frozen=True)
+class OneTimePayload:
+    """What a consumed one-time token carried: its subject, the caller's data and when it was made (epoch s).
+
+    Example::
+
+        payload = ot.consume(token)
+        user = users.get(payload.subject)
+    """
+
+    subject: str
+    data: Any
+    issued_at: float
+
+
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous' timestamp signer on a replaceable clock."""
+
+    def __init__(self, *args: Any, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock())
+
+
+class OneTimeTokens:
+    """Makes and consumes single-use, expiring tokens bound to one ``purpose``.
+
+    ``secret_keys`` is one secret or a list, oldest to newest (each at least 32 bytes): new tokens are signed
+    with the newest, and tokens signed with any listed secret still verify, which is how secrets rotate.
+    ``max_age`` is the lifetime in seconds. ``store`` records consumed tokens (a URL or a store object;
+    share Redis between processes, or a token could be used once per process). ``fingerprint`` optionally
+    maps a subject to a value of its current state (sync, or async for :meth:`aconsume`); a token dies when
+    that value changes.
+
+    Example::
+
+        resets = OneTimeTokens([os.environ["RESET_SECRET"]], purpose="password-reset", max_age=3600,
+                               store="redis://127.0.0.1:6379/0",
+                               fingerprint=lambda user_id: users.get(user_id).password_hash)
+        link = f"https://app.example/reset?token={resets.create(user.id)}"
+        payload = resets.consume(token)      # raises InvalidToken when used twice, TokenExpired when late
+    """
+
+    def __init__(
+        self,
+        secret_keys: str | bytes | Sequence[str | bytes],
+        *,
+        purpose: str,
+        max_age: float = 3600.0,
+        store: StoreLike = None,
+        fingerprint: Fingerprint | None = None,
+        max_token_length: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        keys = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys)
+        if not keys:
+            raise ConfigurationError("OneTimeTokens needs at least one secret key.")
+        raw_keys = [k.encode("utf-8") if isinstance(k, str) else bytes(k) for k in keys]
+        if any(len(k) < MIN_SECRET_BYTES for k in raw_keys):
+            raise ConfigurationError(f"One-time token secrets must be at least {MIN_SECRET_BYTES} bytes.")
+        if not isinstance(purpose, str) or not purpose:
+            raise ConfigurationError("purpose must be a non-empty string.")
+        if not 0 < max_age <= 30 * 86400:
+            raise ConfigurationError("max_age must be positive and at most 30 days.")
+        self.purpose = purpose
+        self.max_age = int(max_age)
+        self.store: Store = open_store(store)
+        self.fingerprint = fingerprint
+        self.max_token_length = max_token_length
+        self.clock = clock
+        self._serializer = URLSafeTimedSerializer(
+            raw_keys,
+            salt=f"backend_guard.onetime:{purpose}",
+            signer=_ClockedSigner,
+            signer_kwargs={"clock": clock, "digest_method": hashlib.sha256},
+        )
+        # Fingerprint MAC keys, newest first, derived per secret so that secret rotation keeps tokens valid.
+        self._mac_keys = [
+            hmac.new(k, b"backend_guard.onetime.fingerprint:" + purpose.encode("utf-8"), hashlib.sha256).digest()
+            for k in reversed(raw_keys)
+        ]
+
+    def __repr__(self) -> str:
+        return f"OneTimeTokens(purpose={self.purpose!r}, max_age={self.max_age})"
+
+    def _tag(self, mac_key: bytes, subject: str, state: FingerprintValue) -> str:
+        value = state.encode("utf-8") if isinstance(state, str) else (state or b"")
+        msg = subject.encode("utf-8") + b"\x00" + value
+        return hmac.new(mac_key, msg, hashlib.sha256).hexdigest()[:32]
+
+    def _build(self, subject: str, data: Any, state: FingerprintValue) -> str:
+        if not isinstance(subject, str) or not subject:
+            raise ConfigurationError("subject must be a non-empty string.")
+        payload: dict[str, Any] = {"s": subject, "n": secrets.token_urlsafe(16)}
+        if data is not None:
+            payload["d"] = data
+        if self.fingerprint is not None:
+            payload["f"] = self._tag(self._mac_keys[0], subject, state)
+        token = self._serializer.dumps(payload)
+        if len(token) > self.max_token_length:
+            raise ConfigurationError("The one-time token would be too long: keep its data small.")
+        return token
+
+    def _fingerprint_sync(self, subject: str) -> FingerprintValue:
+        assert self.fingerprint is not None
+        value = self.fingerprint(subject)
+        if inspect.isawaitable(value):
+            if inspect.iscoroutine(value):
+                value.close()  # never awaited on this path: close it rather than leak a warning
+            raise ConfigurationError("An async fingerprint needs acreate()/aconsume().")
+        return value
+
+    def create(self, subject: str, data: Any = None) -> str:
+        """A new URL-safe token for ``subject`` carrying ``data`` (small, JSON-serialisable, readable by the user).
+
+        Example::
+
+            token = ot.create("user-42", {"email": "a@example.com"})
+        """
+        state = self._fingerprint_sync(subject) if self.fingerprint is not None else None
+        return self._build(subject, data, state)
+
+    async def acreate(self, subject: str, data: Any = None) -> str:
+        """Async twin of :meth:`create` (awaits an async ``fingerprint``).
+
+        Example::
+
+            token = await ot.acreate("user-42")
+        """
+        state: FingerprintValue = None
+        if self.fingerprint is not None:
+            value = self.fingerprint(subject)
+            state = await value if inspect.isawaitable(value) else value
+        return self._build(subject, data, state)
+
+    def _verify(self, token: Any) -> tuple[dict[str, Any], float]:
+        if isinstance(token, bytes):
+            try:
+                token = token.decode("ascii")
+            except UnicodeDecodeError:
+                raise InvalidToken("The token is malformed.") from None
+        if not isinstance(token, str) or not token or len(token) > self.max_token_length:
+            raise InvalidToken("The token is malformed.")
+        try:
+            payload, signed_at = self._serializer.loads(token, max_age=self.max_age, return_timestamp=True)
+        except SignatureExpired as exc:
+            raise TokenExpired("The link has expired.") from exc
+        except (BadData, ValueError, TypeError, OverflowError) as exc:
+            raise InvalidToken("The token is invalid.") from exc
+        if (
+            not isinstance(payload, dict)
+            or not isinstance(payload.get("s"), str)
+            or not isinstance(payload.get("n"), str)
+        ):
+            raise InvalidToken("The token is invalid.")
+        return payload, signed_at.timestamp()
+
+    def _check_fingerprint(self, payload: dict[str, Any], state: FingerprintValue) -> None:
+        tag = payload.get("f")
+        if not isinstance(tag, str):
+            raise InvalidToken("The token is invalid.")
+        ok = False
+        for mac_key in self._mac_keys:
+            ok |= hmac.compare_digest(self._tag(mac_key, payload["s"], state), tag)
+        if not ok:
+            raise InvalidToken("The token is no longer valid.")
+
+    def _once_args(self, payload: dict[str, Any]) -> tuple[list[str], list[Any]]:
+        key = self.store.key("ot", self.purpose, payload["n"])
+        # Remembered until the token could no longer verify, plus a margin: the store prunes itself.
+        return [key], [(self.max_age + 60) * 1000]
+
+    def _result(self, payload: dict[str, Any], issued_at: float, fresh: Any) -> OneTimePayload:
+        if not int(fresh):
+            raise InvalidToken("The token was already used.")
+        return OneTimePayload(subject=payload["s"], data=payload.get("d"), issued_at=issued_at)
+
+    def consume(self, token: str | bytes) -> OneTimePayload:
+        """Check ``token`` and mark it used, atomically; the second call with the same token raises InvalidToken.
+
+        Raises TokenExpired after ``max_age``, InvalidToken when tampered with, of another purpose, already
+        used, or (with ``fingerprint``) when the subject's state changed since it was made.
+
+        Example::
+
+            payload = ot.consume(request.args["token"])
+            users.set_password(payload.subject, new_password)
+        """
+        payload, issued_at = self._verify(token)
+        if self.fingerprint is not None:
+            self._check_fingerprint(payload, self._fingerprint_sync(payload["s"]))
+        keys, args = self._once_args(payload)
+        return self._result(payload, issued_at, self.store.run(scripts.CONSUME_ONCE, keys, args))
+
+    async def aconsume(self, token: str | bytes) -> OneTimePayload:
+        """Async twin of :meth:`consume` (awaits an async ``fingerprint``).
+
+        Example::
+
+            payload = await ot.aconsume(token)
+        """
+        payload, issued_at = self._verify(token)
+        if self.fingerprint is not None:
+            value = self.fingerprint(payload["s"])
+            state = await value if inspect.isawaitable(value) else value
+            self._check_fingerprint(payload, state)
+        keys, args = self._once_args(payload)
+        return self._result(payload, issued_at, await self.store.arun(scripts.CONSUME_ONCE, keys, args))

@@ -1,0 +1,599 @@
+"""JWT access tokens and rotating refresh tokens with reuse detection, on PyJWT.
+
+What lives here: the decisions about tokens (which claims, which header, which key, when a refresh token may
+rotate). Signing and signature checks are PyJWT's; keys are :mod:`backend_guard._keys`; the one atomic step of
+rotation is a store script (:mod:`backend_guard._token_scripts`). No framework is imported.
+
+Access tokens (``typ: at+jwt``, RFC 9068) and refresh tokens (``typ: rt+jwt``) are both JWTs signed by the
+manager's key ring, and each kind is only accepted where it belongs. Every token carries ``iss``, ``aud``,
+``sub``, ``exp``, ``iat``, ``nbf``, ``jti`` and ``sid`` (the id of the login, the *family* of refresh tokens).
+The store keeps only SHA-256 digests of refresh tokens, per family, with a TTL at the family's absolute expiry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import jwt
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from . import _token_scripts as scripts
+from ._keys import KeyRing, SigningKey
+from ._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
+from .exceptions import AuthenticationError, ConfigurationError, Forbidden, InvalidToken, TokenExpired, TokenReused
+from .storage import Store, StoreLike, open_store
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+__all__ = ["ACCESS_TOKEN_TYPE", "REFRESH_TOKEN_TYPE", "TokenManager", "TokenPair"]
+
+#: ``typ`` header of access tokens (RFC 9068).
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
+#: ``typ`` header of refresh tokens: never accepted as an access token, and the reverse.
+REFRESH_TOKEN_TYPE = "rt+jwt"  # noqa: S105 - a media type, not a secret
+
+_REQUIRED = ["iss", "aud", "sub", "exp", "iat", "nbf", "jti"]
+_RESERVED = frozenset({*_REQUIRED, "sid", "ext", "typ"})
+_HEADER_KEYS = frozenset({"alg", "typ", "kid"})
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_SID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_SEAL_INFO = b"backend_guard refresh grace seal v1"
+_HEAD_CACHE_SIZE = 256
+_MAX_LEEWAY = 300.0
+_MAX_GRACE = 300.0
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What a login or a refresh returns: an access token, a refresh token, ``Bearer`` and seconds to live.
+
+    The tokens are left out of ``repr`` so a pair never ends up in a log by accident; :meth:`as_dict` is the
+    OAuth 2.0 token response body (RFC 6749 section 5.1).
+
+    Example::
+
+        pair = tm.issue("user-42")
+        return JSONResponse(pair.as_dict())
+    """
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The token response body: ``access_token``, ``refresh_token``, ``token_type``, ``expires_in``.
+
+        Example::
+
+            body = pair.as_dict()
+        """
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+        }
+
+
+@dataclass(frozen=True)
+class _Head:
+    """A verified-shape header: its kind and the key (and allow list) it names."""
+
+    typ: str
+    key: SigningKey
+    algorithms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _RotatePlan:
+    keys: list[str]
+    args: list[Any]
+    pair: TokenPair
+    old_token: bytes
+    sid: str
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(text: str) -> bytes:
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidToken("The token has a malformed time claim.")
+    return float(value)
+
+
+def _digest(token: bytes) -> str:
+    return hashlib.sha256(token).hexdigest()
+
+
+def _seal_key(old_token: bytes) -> bytes:
+    # Derived from the presented token itself (not from its stored digest): only a holder of the old token can
+    # open the successor kept for the grace window, so the store never holds a usable token.
+    return hmac.new(old_token, _SEAL_INFO, hashlib.sha256).digest()
+
+
+class TokenManager:
+    """Issues, verifies, rotates and revokes JWT access/refresh token pairs for one issuer and audience.
+
+    ``key`` is an HMAC secret, a PEM private (or public, verify-only) key, a ``cryptography`` key object, a
+    :class:`~backend_guard._keys.SigningKey` or a :class:`~backend_guard._keys.KeyRing`; ``algorithm`` is
+    one of ``EdDSA`` (default), ``ES256``, ``RS256``, ``HS256``, ``HS384``, ``HS512``. One manager holds one
+    algorithm family: HMAC and asymmetric keys are never mixed.
+
+    ``access_ttl`` and ``refresh_ttl`` are seconds; ``refresh_ttl`` is the *absolute* lifetime of a login
+    (a family of refresh tokens): rotation never extends it. ``grace_window`` (seconds) lets the immediately
+    previous refresh token, presented again shortly after a rotation (a lost response, two tabs), get the
+    same successor back once. ``leeway`` (seconds) absorbs clock skew on ``exp``/``nbf``/``iat``.
+    ``check_revocation=True`` makes :meth:`verify_access` ask the store whether the token's login is still
+    alive (one store round trip per verification) so logout and reuse detection also end access tokens at
+    once; otherwise they live until their short ``exp``. ``clock`` returns seconds (tests freeze it).
+
+    Example::
+
+        tm = TokenManager(pem, "EdDSA", issuer="https://auth.example", audience="https://api.example",
+                          store="redis://127.0.0.1:6379/0")
+        pair = tm.issue("user-42", {"scope": "read write"})
+        claims = tm.verify_access(pair.access_token)
+        pair = tm.rotate(pair.refresh_token)
+    """
+
+    def __init__(
+        self,
+        key: Any,
+        algorithm: str = "EdDSA",
+        *,
+        issuer: str,
+        audience: str,
+        store: StoreLike = None,
+        access_ttl: float = 900.0,
+        refresh_ttl: float = 14 * 86400.0,
+        leeway: float = 30.0,
+        grace_window: float = 10.0,
+        check_revocation: bool = False,
+        max_token_length: int = 8192,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if isinstance(key, KeyRing):
+            ring = key
+        elif isinstance(key, SigningKey):
+            ring = KeyRing([key])
+        else:
+            ring = KeyRing([key], algorithm)
+        for name, value in (("issuer", issuer), ("audience", audience)):
+            if not isinstance(value, str) or not value:
+                raise ConfigurationError(f"{name} must be a non-empty string.")
+        if not 0 < access_ttl <= refresh_ttl:
+            raise ConfigurationError("access_ttl must be positive and not longer than refresh_ttl.")
+        if not 0 <= leeway <= _MAX_LEEWAY:
+            raise ConfigurationError(f"leeway must be between 0 and {_MAX_LEEWAY:g} seconds.")
+        if not 0 <= grace_window <= _MAX_GRACE:
+            raise ConfigurationError(f"grace_window must be between 0 and {_MAX_GRACE:g} seconds.")
+        if not 512 <= max_token_length <= 65536:
+            raise ConfigurationError("max_token_length must be between 512 and 65536 characters.")
+        self.keys = ring
+        self.issuer = issuer
+        self.audience = audience
+        self.store: Store = open_store(store)
+        self.access_ttl = int(access_ttl)
+        self.refresh_ttl = int(refresh_ttl)
+        self.leeway = float(leeway)
+        self.grace_window = float(grace_window)
+        self.check_revocation = check_revocation
+        self.max_token_length = max_token_length
+        self.clock = clock
+        # Time claims are checked here with ``clock``; PyJWT checks signature, aud (exact), iss (exact), presence.
+        self._jwt = jwt.PyJWT(
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "require": list(_REQUIRED),
+                "strict_aud": True,
+            }
+        )
+        self._heads: dict[str, _Head] = {}
+
+    def __repr__(self) -> str:
+        return f"TokenManager(keys={self.keys!r}, issuer={self.issuer!r}, audience={self.audience!r})"
+
+    # -- issuing ----------------------------------------------------------------------------------------------
+
+    def _sign(self, claims: dict[str, Any], typ: str) -> str:
+        key = self.keys.signing_key
+        if key is None:
+            raise ConfigurationError("This key ring has no active private key: it can verify but not sign.")
+        return jwt.encode(claims, key.signing, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ})
+
+    def _make_pair(
+        self, subject: str, sid: str, family_exp: int, extra: Mapping[str, Any] | None, now: int
+    ) -> tuple[TokenPair, int]:
+        base = {"iss": self.issuer, "aud": self.audience, "sub": subject, "iat": now, "nbf": now, "sid": sid}
+        access_exp = min(now + self.access_ttl, family_exp)
+        access: dict[str, Any] = dict(extra or {})
+        access.update(base)
+        access.update(exp=access_exp, jti=secrets.token_urlsafe(16))
+        refresh = dict(base, exp=family_exp, jti=secrets.token_urlsafe(16))
+        if extra:
+            refresh["ext"] = dict(extra)
+        pair = TokenPair(
+            access_token=self._sign(access, ACCESS_TOKEN_TYPE),
+            refresh_token=self._sign(refresh, REFRESH_TOKEN_TYPE),
+            expires_in=max(0, access_exp - now),
+        )
+        return pair, access_exp
+
+    def _family_keys(self, subject: str, sid: str) -> tuple[str, str, str]:
+        fam_prefix = self.store.key("tok", "fam", tag=subject) + ":"
+        return fam_prefix + sid, self.store.key("tok", "sub", tag=subject), fam_prefix
+
+    def _plan_issue(self, subject: str, claims: Mapping[str, Any] | None) -> tuple[TokenPair, list[str], list[Any]]:
+        if not isinstance(subject, str) or not subject:
+            raise ConfigurationError("subject must be a non-empty string.")
+        if claims:
+            clash = _RESERVED.intersection(claims)
+            if clash:
+                raise ConfigurationError(f"Reserved claims cannot be set by the caller: {', '.join(sorted(clash))}.")
+        now = int(self.clock())
+        sid = secrets.token_urlsafe(18)
+        pair, _ = self._make_pair(subject, sid, now + self.refresh_ttl, claims, now)
+        fam_key, sub_key, fam_prefix = self._family_keys(subject, sid)
+        args: list[Any] = [_digest(pair.refresh_token.encode("ascii")), self.refresh_ttl * 1000, sid, fam_prefix]
+        return pair, [fam_key, sub_key], args
+
+    def issue(self, subject: str, claims: Mapping[str, Any] | None = None) -> TokenPair:
+        """Start a login for ``subject``: a new token family, an access token and its first refresh token.
+
+        ``claims`` (for example ``{"scope": "read write"}``) go into every access token of this login; the
+        registered claims are set by the manager and cannot be overridden.
+
+        Example::
+
+            pair = tm.issue("user-42", {"scope": "read"})
+        """
+        pair, keys, args = self._plan_issue(subject, claims)
+        self.store.run(scripts.ISSUE, keys, args)
+        return pair
+
+    async def aissue(self, subject: str, claims: Mapping[str, Any] | None = None) -> TokenPair:
+        """Async twin of :meth:`issue`.
+
+        Example::
+
+            pair = await tm.aissue("user-42")
+        """
+        pair, keys, args = self._plan_issue(subject, claims)
+        await self.store.arun(scripts.ISSUE, keys, args)
+        return pair
+
+    # -- verifying ----------------------------------------------------------------------------------------------
+
+    def _parse_head(self, head: str) -> _Head:
+        try:
+            header = json.loads(_b64url_decode(head))
+        except (ValueError, RecursionError, binascii.Error) as exc:
+            raise InvalidToken("The token is malformed.") from exc
+        if not isinstance(header, dict) or not _HEADER_KEYS.issuperset(header):
+            # Refuses crit, jku, jwk, x5u, x5c, b64...: this manager issues none of them and fetches nothing.
+            raise InvalidToken("The token header is not accepted.")
+        typ, kid, alg = header.get("typ"), header.get("kid"), header.get("alg")
+        if not isinstance(typ, str) or typ.lower() not in (ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE):
+            raise InvalidToken("The token type is not accepted.")
+        if not isinstance(kid, str) or not isinstance(alg, str):
+            raise InvalidToken("The token header is not accepted.")
+        key = self.keys._by_kid.get(kid)
+        if key is None:
+            raise InvalidToken("The token was signed by an unknown key.")
+        if alg != key.algorithm:
+            raise InvalidToken("The token algorithm is not allowed.")
+        return _Head(typ.lower(), key, (key.algorithm,))
+
+    def _decode(self, token: Any, typ: str, *, verify_exp: bool = True) -> dict[str, Any]:
+        """Check one token of kind ``typ`` completely and return its claims; InvalidToken/TokenExpired otherwise."""
+        if isinstance(token, bytes):
+            try:
+                token = token.decode("ascii")
+            except UnicodeDecodeError:
+                raise InvalidToken("The token is malformed.") from None
+        if not isinstance(token, str) or not token:
+            raise InvalidToken("The token is malformed.")
+        if len(token) > self.max_token_length:
+            raise InvalidToken("The token is too long.")
+        head = token.partition(".")[0]
+        parsed = self._heads.get(head)
+        if parsed is None:
+            parsed = self._parse_head(head)
+            if len(self._heads) >= _HEAD_CACHE_SIZE:
+                self._heads.clear()
+            self._heads[head] = parsed
+        if parsed.typ != typ:
+            raise InvalidToken("The token is not of the expected kind.")
+        key = parsed.key
+        now = self.clock()
+        if key.verify_until is not None and now >= key.verify_until:
+            raise InvalidToken("The token was signed by an unknown key.")
+        try:
+            claims: dict[str, Any] = self._jwt.decode(
+                token, key.verifying, algorithms=parsed.algorithms, audience=self.audience, issuer=self.issuer
+            )
+        except Exception as exc:  # every failure of untrusted input is a 401, never a 500
+            raise InvalidToken("The token is invalid.") from exc
+        leeway = self.leeway
+        if verify_exp and _number(claims["exp"]) <= now - leeway:
+            raise TokenExpired("The token has expired.")
+        if _number(claims["nbf"]) > now + leeway or _number(claims["iat"]) > now + leeway:
+            raise InvalidToken("The token is not valid yet.")
+        sid = claims.get("sid")
+        if not isinstance(sid, str) or not _SID.fullmatch(sid):
+            raise InvalidToken("The token is invalid.")
+        return claims
+
+    def verify_access(self, token: str | bytes) -> dict[str, Any]:
+        """The claims of a valid access token; InvalidToken (or TokenExpired) otherwise, never another error.
+
+        Checked: length (before any decoding), header shape (``alg``/``typ``/``kid`` only), ``typ`` is
+        ``at+jwt``, ``kid`` names a key of the ring whose algorithm is the header's ``alg``, the signature,
+        exact ``iss`` and ``aud``, every required claim, ``exp``/``nbf``/``iat`` with the leeway, and with
+        ``check_revocation`` that the login was not ended.
+
+        Example::
+
+            claims = tm.verify_access(bearer_token)
+            user_id = claims["sub"]
+        """
+        claims = self._decode(token, ACCESS_TOKEN_TYPE)
+        if self.check_revocation:
+            fam_key = self._family_keys(claims["sub"], claims["sid"])[0]
+            if not self.store.run(scripts.ALIVE, [fam_key], []):
+                raise InvalidToken("The session of this token has ended.")
+        return claims
+
+    async def averify_access(self, token: str | bytes) -> dict[str, Any]:
+        """Async twin of :meth:`verify_access` (the revocation check, when on, does not block the loop).
+
+        Example::
+
+            claims = await tm.averify_access(bearer_token)
+        """
+        claims = self._decode(token, ACCESS_TOKEN_TYPE)
+        if self.check_revocation:
+            fam_key = self._family_keys(claims["sub"], claims["sid"])[0]
+            if not await self.store.arun(scripts.ALIVE, [fam_key], []):
+                raise InvalidToken("The session of this token has ended.")
+        return claims
+
+    # -- rotating -----------------------------------------------------------------------------------------------
+
+    def _plan_rotate(self, refresh_token: str | bytes, claims: Mapping[str, Any] | None) -> _RotatePlan:
+        old = self._decode(refresh_token, REFRESH_TOKEN_TYPE)
+        raw = refresh_token.encode("ascii") if isinstance(refresh_token, str) else bytes(refresh_token)
+        subject, sid, family_exp = old["sub"], old["sid"], int(_number(old["exp"]))
+        extra = claims if claims is not None else old.get("ext")
+        if extra is not None and not isinstance(extra, Mapping):
+            raise InvalidToken("The token is invalid.")
+        if claims:
+            clash = _RESERVED.intersection(claims)
+            if clash:
+                raise ConfigurationError(f"Reserved claims cannot be set by the caller: {', '.join(sorted(clash))}.")
+        now = int(self.clock())
+        pair, access_exp = self._make_pair(subject, sid, family_exp, extra, now)
+        sealed = ""
+        if self.grace_window > 0:
+            nonce = os.urandom(12)
+            body = json.dumps({"a": pair.access_token, "r": pair.refresh_token, "e": access_exp}).encode("utf-8")
+            sealed = _b64url(nonce + AESGCM(_seal_key(raw)).encrypt(nonce, body, sid.encode("ascii")))
+        fam_key, sub_key, _ = self._family_keys(subject, sid)
+        args: list[Any] = [
+            _digest(raw),
+            _digest(pair.refresh_token.encode("ascii")),
+            sealed,
+            int(self.grace_window * 1000),
+            sid,
+        ]
+        return _RotatePlan([fam_key, sub_key], args, pair, raw, sid)
+
+    def _finish_rotate(self, plan: _RotatePlan, result: Any) -> TokenPair:
+        outcome = int(result[0])
+        if outcome == 1:
+            return plan.pair
+        if outcome == 2:
+            try:
+                blob = _b64url_decode(scripts.text(result[1]))
+                body = AESGCM(_seal_key(plan.old_token)).decrypt(blob[:12], blob[12:], plan.sid.encode("ascii"))
+                data = json.loads(body)
+                return TokenPair(
+                    access_token=data["a"],
+                    refresh_token=data["r"],
+                    expires_in=max(0, int(data["e"]) - int(self.clock())),
+                )
+            except (ValueError, KeyError, TypeError, InvalidTag) as exc:
+                raise InvalidToken("The refresh token could not be rotated.") from exc
+        if outcome == 3:
+            raise TokenReused("This refresh token was already used; its session has been revoked.")
+        raise InvalidToken("The session of this refresh token has ended.")
+
+    def rotate(self, refresh_token: str | bytes, claims: Mapping[str, Any] | None = None) -> TokenPair:
+        """Exchange the current refresh token of a login for a new pair, in one atomic store step.
+
+        Only the family's current token rotates. Its immediate predecessor, presented again within
+        ``grace_window``, gets the same successor back, once. Any other refresh token of the family raises
+        :class:`~backend_guard.exceptions.TokenReused` and revokes the whole family (and, with
+        ``check_revocation``, its access tokens). The new refresh token expires with the family: rotation never
+        extends a login. ``claims`` replaces the extra access-token claims (default: those of the login).
+
+        Example::
+
+            try:
+                pair = tm.rotate(request_body["refresh_token"])
+            except bg.TokenReused:
+                alert_security_team()
+                raise
+        """
+        plan = self._plan_rotate(refresh_token, claims)
+        return self._finish_rotate(plan, self.store.run(scripts.ROTATE, plan.keys, plan.args))
+
+    async def arotate(self, refresh_token: str | bytes, claims: Mapping[str, Any] | None = None) -> TokenPair:
+        """Async twin of :meth:`rotate`.
+
+        Example::
+
+            pair = await tm.arotate(refresh_token)
+        """
+        plan = self._plan_rotate(refresh_token, claims)
+        return self._finish_rotate(plan, await self.store.arun(scripts.ROTATE, plan.keys, plan.args))
+
+    # -- revoking -----------------------------------------------------------------------------------------------
+
+    def _plan_revoke(self, refresh_token: str | bytes) -> tuple[list[str], list[Any]]:
+        claims = self._decode(refresh_token, REFRESH_TOKEN_TYPE, verify_exp=False)
+        fam_key, sub_key, _ = self._family_keys(claims["sub"], claims["sid"])
+        return [fam_key, sub_key], [claims["sid"]]
+
+    def revoke(self, refresh_token: str | bytes) -> bool:
+        """End the login of ``refresh_token`` (log out): its family can no longer rotate. True if it was alive.
+
+        An expired token is accepted (its login is gone anyway); a forged or malformed one raises InvalidToken.
+
+        Example::
+
+            tm.revoke(refresh_token)
+        """
+        keys, args = self._plan_revoke(refresh_token)
+        return bool(self.store.run(scripts.REVOKE_FAMILY, keys, args))
+
+    async def arevoke(self, refresh_token: str | bytes) -> bool:
+        """Async twin of :meth:`revoke`.
+
+        Example::
+
+            await tm.arevoke(refresh_token)
+        """
+        keys, args = self._plan_revoke(refresh_token)
+        return bool(await self.store.arun(scripts.REVOKE_FAMILY, keys, args))
+
+    def _plan_revoke_subject(self, subject: str) -> tuple[list[str], list[Any]]:
+        if not isinstance(subject, str) or not subject:
+            raise ConfigurationError("subject must be a non-empty string.")
+        _, sub_key, fam_prefix = self._family_keys(subject, "x")
+        return [sub_key], [fam_prefix]
+
+    def revoke_subject(self, subject: str) -> int:
+        """End every login of ``subject`` (log out everywhere, after a password change); how many ended.
+
+        Example::
+
+            tm.revoke_subject("user-42")
+        """
+        keys, args = self._plan_revoke_subject(subject)
+        return int(self.store.run(scripts.REVOKE_SUBJECT, keys, args))
+
+    async def arevoke_subject(self, subject: str) -> int:
+        """Async twin of :meth:`revoke_subject`.
+
+        Example::
+
+            await tm.arevoke_subject("user-42")
+        """
+        keys, args = self._plan_revoke_subject(subject)
+        return int(await self.store.arun(scripts.REVOKE_SUBJECT, keys, args))
+
+    # -- routes -------------------------------------------------------------------------------------------------
+
+    def require_auth(self, scopes: str | Sequence[str] = ()) -> Callable[[_F], _F]:
+        """A decorator for FastAPI, Starlette, Flask and Django routes: a valid access token with ``scopes``.
+
+        Reads ``Authorization: Bearer <token>``; no or a malformed header is a 401 with ``WWW-Authenticate:
+        Bearer``, a bad token a 401 with ``error="invalid_token"``, a missing scope (the space-separated
+        ``scope`` claim, RFC 9068) a 403 with ``error="insufficient_scope"``. The claims are offered to the
+        route as ``request.state.auth`` (Starlette/FastAPI), ``flask.g.auth`` or ``request.auth`` (Django).
+
+        Example::
+
+            @app.get("/admin")
+            @tm.require_auth(scopes=["admin"])
+            async def admin(request: Request):
+                return {"user": request.state.auth["sub"]}
+        """
+        return guard_route(_AuthHooks(self, scopes))
+
+    def dependency(self, scopes: str | Sequence[str] = ()) -> Callable[..., Any]:
+        """The FastAPI dependency twin of :meth:`require_auth`; it returns the claims.
+
+        Example::
+
+            @app.get("/me")
+            async def me(claims: dict = Depends(tm.dependency(scopes="read"))):
+                return {"user": claims["sub"]}
+        """
+        from starlette.requests import Request
+        from starlette.responses import Response
+
+        inner = fastapi_dependency(_AuthHooks(self, scopes))
+
+        async def dependency(request: Request, response: Response) -> dict[str, Any]:
+            await inner(request, response)
+            claims: dict[str, Any] = request.state.auth
+            return claims
+
+        dependency.__annotations__ = {"request": Request, "response": Response, "return": dict[str, Any]}
+        return dependency
+
+    def jwks(self) -> dict[str, Any]:
+        """The JWK Set of this manager's public keys still in their verification window.
+
+        Example::
+
+            @app.get("/.well-known/jwks.json")
+            def jwks():
+                return tm.jwks()
+        """
+        return self.keys.jwks(self.clock())
+
+
+class _AuthHooks(RouteHooks):
+    """Route hooks of :meth:`TokenManager.require_auth` (built on the shared ``_routes`` mechanism)."""
+
+    def __init__(self, tm: TokenManager, scopes: str | Sequence[str]) -> None:
+        self.tm = tm
+        self.scopes = tuple(scopes.split() if isinstance(scopes, str) else scopes)
+
+    def _token(self, call: RouteCall) -> str:
+        value = call.view.header("authorization") or ""
+        scheme, _, token = value.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or " " in token:
+            raise AuthenticationError("A bearer token is required.")
+        return token
+
+    def _grant(self, call: RouteCall, claims: dict[str, Any]) -> None:
+        if self.scopes:
+            granted = claims.get("scope")
+            have = set(granted.split()) if isinstance(granted, str) else set()
+            if not have.issuperset(self.scopes):
+                raise Forbidden("The token lacks a required scope.", scope=" ".join(self.scopes))
+        call.set_attr("auth", claims)
+
+    def before(self, call: RouteCall) -> None:
+        self._grant(call, self.tm.verify_access(self._token(call)))
+
+    async def abefore(self, call: RouteCall) -> None:
+        self._grant(call, await self.tm.averify_access(self._token(call)))

@@ -1,0 +1,327 @@
+"""Refresh rotation over the memory store and the real Redis: grace window, reuse, revocation, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+import redis
+
+from backend_guard import _token_scripts as scripts
+from backend_guard._keys import generate_key
+from backend_guard.exceptions import InvalidToken, TokenExpired, TokenReused
+from backend_guard.storage import MemoryStore, RedisStore, Store
+from backend_guard.tokens import TokenManager, TokenPair
+
+from .conftest import FrozenClock
+
+PEM, _ = generate_key("EdDSA")
+
+
+def _tm(store: Store, clock: FrozenClock | None = None, **kw: Any) -> TokenManager:
+    return TokenManager(
+        PEM, "EdDSA", issuer="https://auth.example", audience="api", store=store, clock=clock or FrozenClock(), **kw
+    )
+
+
+def _memory(clock: FrozenClock) -> MemoryStore:
+    return MemoryStore(clock=clock)
+
+
+def test_rotation_replaces_the_current_token(store: Store) -> None:
+    tm = _tm(store, grace_window=0)
+    first = tm.issue("u", {"scope": "read"})
+    second = tm.rotate(first.refresh_token)
+    assert second.refresh_token != first.refresh_token
+    assert second.access_token != first.access_token
+    claims = tm.verify_access(second.access_token)
+    assert claims["scope"] == "read"
+    assert claims["sid"] == tm.verify_access(first.access_token)["sid"]
+    third = tm.rotate(second.refresh_token, claims={"scope": "admin"})
+    assert tm.verify_access(third.access_token)["scope"] == "admin"
+
+
+def test_grace_window_returns_the_same_successor_once(store: Store) -> None:
+    tm = _tm(store, grace_window=30)
+    first = tm.issue("u")
+    successor = tm.rotate(first.refresh_token)
+    replay = tm.rotate(first.refresh_token)
+    assert replay.refresh_token == successor.refresh_token
+    assert replay.access_token == successor.access_token
+    with pytest.raises(TokenReused):
+        tm.rotate(first.refresh_token)
+    # Reuse revoked the whole family: the successor is dead too.
+    with pytest.raises(TokenReused):
+        tm.rotate(successor.refresh_token)
+
+
+def test_without_grace_the_previous_token_is_reuse(store: Store) -> None:
+    tm = _tm(store, grace_window=0)
+    first = tm.issue("u")
+    successor = tm.rotate(first.refresh_token)
+    with pytest.raises(TokenReused):
+        tm.rotate(first.refresh_token)
+    with pytest.raises(TokenReused):
+        tm.rotate(successor.refresh_token)
+
+
+def test_grace_window_ends_on_the_store_clock(clock: FrozenClock) -> None:
+    tm = _tm(_memory(clock), clock, grace_window=5)
+    first = tm.issue("u")
+    successor = tm.rotate(first.refresh_token)
+    clock.advance(4.999)
+    assert tm.rotate(first.refresh_token).refresh_token == successor.refresh_token
+    tm2 = _tm(_memory(clock), clock, grace_window=5)
+    first2 = tm2.issue("u")
+    tm2.rotate(first2.refresh_token)
+    clock.advance(5)
+    with pytest.raises(TokenReused):
+        tm2.rotate(first2.refresh_token)
+
+
+def test_grace_never_chains(store: Store) -> None:
+    tm = _tm(store, grace_window=30)
+    first = tm.issue("u")
+    second = tm.rotate(first.refresh_token)
+    third = tm.rotate(second.refresh_token)
+    # first is no longer the immediate predecessor: reuse, even inside the window.
+    with pytest.raises(TokenReused):
+        tm.rotate(first.refresh_token)
+    with pytest.raises(TokenReused):
+        tm.rotate(third.refresh_token)
+
+
+def test_rotation_never_extends_the_family_lifetime(clock: FrozenClock) -> None:
+    store = _memory(clock)
+    tm = _tm(store, clock, access_ttl=60, refresh_ttl=1000, grace_window=0)
+    pair = tm.issue("u")
+    first_exp = tm._decode(pair.refresh_token, "rt+jwt")["exp"]
+    for _ in range(5):
+        clock.advance(199)
+        pair = tm.rotate(pair.refresh_token)
+        assert tm._decode(pair.refresh_token, "rt+jwt")["exp"] == first_exp
+        assert tm.verify_access(pair.access_token)["exp"] <= first_exp
+    assert pair.expires_in == 5  # the last access token is cut at the family's end
+    clock.advance(6)
+    with pytest.raises(InvalidToken, match="ended"):  # inside the leeway, but the store already pruned it
+        tm.rotate(pair.refresh_token)
+    clock.advance(30)
+    with pytest.raises(TokenExpired):
+        tm.rotate(pair.refresh_token)
+
+
+@pytest.mark.redis
+def test_redis_rotation_keeps_the_family_ttl(redis_store: RedisStore) -> None:
+    tm = _tm(redis_store, refresh_ttl=1000, access_ttl=100)
+    pair = tm.issue("u")
+    sid = tm.verify_access(pair.access_token)["sid"]
+    fam_key = tm._family_keys("u", sid)[0]
+    client = redis_store.client
+    before = client.pttl(fam_key)
+    assert 0 < before <= 1_000_000
+    for _ in range(3):
+        pair = tm.rotate(pair.refresh_token)
+    assert 0 < client.pttl(fam_key) <= before
+
+
+def test_reuse_revokes_access_tokens_when_revocation_checking_is_on(store: Store) -> None:
+    tm = _tm(store, grace_window=0, check_revocation=True)
+    first = tm.issue("u")
+    second = tm.rotate(first.refresh_token)
+    assert tm.verify_access(second.access_token)["sub"] == "u"
+    with pytest.raises(TokenReused):
+        tm.rotate(first.refresh_token)
+    for token in (first.access_token, second.access_token):
+        with pytest.raises(InvalidToken, match="ended"):
+            tm.verify_access(token)
+
+
+def test_without_revocation_checking_access_tokens_live_until_exp(store: Store) -> None:
+    tm = _tm(store, grace_window=0)
+    first = tm.issue("u")
+    tm.rotate(first.refresh_token)
+    with pytest.raises(TokenReused):
+        tm.rotate(first.refresh_token)
+    assert tm.verify_access(first.access_token)["sub"] == "u"
+
+
+def test_revoke_and_revoke_subject(store: Store) -> None:
+    tm = _tm(store, check_revocation=True)
+    a = tm.issue("alice")
+    b = tm.issue("alice")
+    c = tm.issue("bob")
+    assert tm.revoke(a.refresh_token) is True
+    assert tm.revoke(a.refresh_token) is False
+    with pytest.raises(InvalidToken, match="ended"):
+        tm.rotate(a.refresh_token)
+    with pytest.raises(InvalidToken):
+        tm.verify_access(a.access_token)
+    assert tm.verify_access(b.access_token)["sub"] == "alice"
+    d = tm.issue("alice")
+    assert tm.revoke_subject("alice") == 2
+    for pair in (b, d):
+        with pytest.raises(InvalidToken):
+            tm.rotate(pair.refresh_token)
+        with pytest.raises(InvalidToken):
+            tm.verify_access(pair.access_token)
+    assert tm.verify_access(c.access_token)["sub"] == "bob"
+    assert tm.rotate(c.refresh_token).token_type == "Bearer"
+    assert tm.revoke_subject("nobody") == 0
+
+
+async def test_async_twins(astore: Store) -> None:
+    tm = _tm(astore, check_revocation=True)
+    pair = await tm.aissue("carol")
+    assert (await tm.averify_access(pair.access_token))["sub"] == "carol"
+    pair = await tm.arotate(pair.refresh_token)
+    assert await tm.arevoke(pair.refresh_token) is True
+    with pytest.raises(InvalidToken):
+        await tm.averify_access(pair.access_token)
+    await tm.aissue("carol")
+    other = await tm.aissue("carol")
+    assert await tm.arevoke_subject("carol") == 2
+    with pytest.raises(InvalidToken):
+        await tm.arotate(other.refresh_token)
+
+
+def test_revoke_refuses_forged_tokens_and_accepts_expired_ones(clock: FrozenClock) -> None:
+    tm = _tm(_memory(clock), clock, refresh_ttl=100, access_ttl=10)
+    pair = tm.issue("u")
+    with pytest.raises(InvalidToken):
+        tm.revoke(pair.refresh_token[:-4] + "AAAA")
+    with pytest.raises(InvalidToken):
+        tm.revoke(pair.access_token)
+    clock.advance(1000)
+    assert tm.revoke(pair.refresh_token) is False
+
+
+def test_issue_prunes_ended_logins_from_the_subject_index(clock: FrozenClock) -> None:
+    store = _memory(clock)
+    tm = _tm(store, clock, refresh_ttl=100, access_ttl=10)
+    tm.issue("u")
+    clock.advance(50)
+    tm.issue("u")
+    clock.advance(60)
+    tm.issue("u")
+    sub_key = tm._family_keys("u", "x")[1]
+    assert store.scan(sub_key) == [sub_key]
+    assert tm.revoke_subject("u") == 2
+
+
+def _rotate_concurrently(tm: TokenManager, token: str, n: int = 50) -> tuple[list[TokenPair], list[Exception]]:
+    barrier = threading.Barrier(n)
+    ok: list[TokenPair] = []
+    errors: list[Exception] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            result = tm.rotate(token)
+        except InvalidToken as exc:
+            with lock:
+                errors.append(exc)
+        else:
+            with lock:
+                ok.append(result)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return ok, errors
+
+
+@pytest.mark.parametrize("grace", [0, 30])
+def test_fifty_concurrent_rotations_yield_one_successor_threads(store: Store, grace: int) -> None:
+    tm = _tm(store, grace_window=grace)
+    pair = tm.issue("u")
+    ok, errors = _rotate_concurrently(tm, pair.refresh_token)
+    assert len({p.refresh_token for p in ok}) == 1
+    assert len(ok) == (2 if grace else 1)  # the winner, plus the one grace replay
+    assert len(errors) == 50 - len(ok)
+    assert all(isinstance(e, TokenReused) for e in errors)
+
+
+@pytest.mark.parametrize("grace", [0, 30])
+async def test_fifty_concurrent_rotations_yield_one_successor_tasks(astore: Store, grace: int) -> None:
+    tm = _tm(astore, grace_window=grace)
+    pair = await tm.aissue("u")
+    results = await asyncio.gather(*(tm.arotate(pair.refresh_token) for _ in range(50)), return_exceptions=True)
+    ok = [r for r in results if isinstance(r, TokenPair)]
+    errors = [r for r in results if not isinstance(r, TokenPair)]
+    assert len({p.refresh_token for p in ok}) == 1
+    assert len(ok) == (2 if grace else 1)
+    assert all(isinstance(e, TokenReused) for e in errors)
+
+
+def test_single_caller_rotation_chain_under_threads(store: Store) -> None:
+    """Many logins rotating in parallel never disturb each other."""
+    tm = _tm(store, grace_window=0)
+    failures: list[BaseException] = []
+
+    def login(i: int) -> None:
+        try:
+            pair = tm.issue(f"user-{i % 3}")
+            for _ in range(10):
+                pair = tm.rotate(pair.refresh_token)
+            tm.verify_access(pair.access_token)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=login, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
+@pytest.mark.redis
+def test_redis_holds_only_digests(redis_store: RedisStore, redis_url: str) -> None:
+    tm = _tm(redis_store, grace_window=30)
+    pair = tm.issue("dave")
+    successor = tm.rotate(pair.refresh_token)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        dump = b""
+        for key in client.scan_iter(match=f"{redis_store.prefix}:*"):
+            kind = client.type(key)
+            if kind == b"hash":
+                dump += b"".join(k + v for k, v in client.hgetall(key).items())
+            elif kind == b"set":
+                dump += b"".join(client.smembers(key))
+            else:
+                dump += client.dump(key) or b""
+    finally:
+        client.close()
+    assert dump
+    for token in (pair.refresh_token, successor.refresh_token, successor.access_token, pair.access_token):
+        for segment in token.split("."):
+            assert segment.encode() not in dump
+
+
+def test_unknown_family_is_invalid_not_reuse(store: Store) -> None:
+    tm = _tm(store)
+    pair = tm.issue("erin")
+    store.delete(tm._family_keys("erin", tm.verify_access(pair.access_token)["sid"])[0])
+    with pytest.raises(InvalidToken, match="ended") as info:
+        tm.rotate(pair.refresh_token)
+    assert not isinstance(info.value, TokenReused)
+
+
+def test_scripts_agree_on_reply_shapes(store: Store) -> None:
+    fam = store.key("tok", "fam", "s" * 24, tag="x")
+    sub = store.key("tok", "sub", tag="x")
+    prefix = store.key("tok", "fam", tag="x") + ":"
+    assert int(store.run(scripts.ISSUE, [fam, sub], ["d1", 60_000, "s" * 24, prefix])) == 1
+    assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d1", "d2", "blob", 10_000, "s" * 24])] == [1]
+    replay = store.run(scripts.ROTATE, [fam, sub], ["d1", "d3", "other", 10_000, "s" * 24])
+    assert int(replay[0]) == 2
+    assert scripts.text(replay[1]) == "blob"
+    assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d1", "d4", "x", 10_000, "s" * 24])] == [3]
+    assert int(store.run(scripts.ALIVE, [fam], [])) == 0
+    assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d2", "d5", "x", 10_000, "s" * 24])] == [3]
