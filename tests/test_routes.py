@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
 
 from backend_guard._routes import RouteCall, RouteHooks, guard_route
 from backend_guard.exceptions import RateLimited
@@ -122,7 +124,6 @@ def test_stacked_decorators_each_run_once() -> None:
 
 def test_starlette_routes_sync_and_async() -> None:
     from starlette.applications import Starlette
-    from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
     from starlette.testclient import TestClient
@@ -291,3 +292,30 @@ def test_fastapi_dependency_refuses_and_adds_headers() -> None:
         assert r.headers["retry-after"] == "7"
     assert hooks.routes == ["/dep/{x}", "/dep/{x}"]
     assert "bg_request__" not in str(app.openapi())
+
+
+def test_fastapi_route_with_its_own_request_and_response_parameters() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    hooks = Recorder()
+    app = FastAPI()
+
+    @app.get("/own/{x}")
+    @guard_route(hooks)
+    async def own(x: int, request: Request, response: Response) -> dict[str, Any]:
+        response.headers["x-own"] = "1"
+        return {"x": x, "seen": request.state.guard_seen}
+
+    @app.get("/own-sync")
+    @guard_route(hooks)
+    def own_sync(req: Request) -> dict[str, str]:
+        return {"path": req.url.path}
+
+    with TestClient(app) as client:
+        r = client.get("/own/2")
+        assert r.json() == {"x": 2, "seen": True}
+        assert r.headers["x-own"] == "1"
+        assert r.headers["x-guard"] == "on"
+        assert client.get("/own-sync").json() == {"path": "/own-sync"}
+    assert hooks.routes == ["/own/{x}", "/own-sync"]

@@ -147,8 +147,8 @@ def _flask_request() -> Any:
     return None
 
 
-def _find_request(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, str | None]:
-    injected = kwargs.get(_REQ)
+def _find_request(args: tuple[Any, ...], kwargs: dict[str, Any], req_name: str = _REQ) -> tuple[Any, str | None]:
+    injected = kwargs.get(req_name)
     if injected is not None:
         return injected, "starlette"
     for arg in args[:2]:
@@ -216,13 +216,25 @@ def _set_headers(framework: str, target: Any, headers: list[tuple[str, str]]) ->
             target.headers[k] = v
 
 
-def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
-    """The route's signature plus the injected FastAPI parameters (annotations resolved in the route's module)."""
+def _annotated(params: list[inspect.Parameter], cls: type) -> str | None:
+    """The name of the route's own parameter annotated ``cls`` (or a subclass), if it has one."""
+    for p in params:
+        if isinstance(p.annotation, type) and issubclass(p.annotation, cls):
+            return p.name
+    return None
+
+
+def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature | None, str, str]:
+    """The route's signature plus the injected FastAPI parameters (annotations resolved in the route's module).
+
+    FastAPI fills only one ``Request`` and one ``Response`` parameter per route, so when the route declares
+    its own, that one is used and nothing is injected for it. Returns (signature, request name, response name).
+    """
     if "starlette" not in sys.modules and "fastapi" not in sys.modules:
         try:
             import starlette  # noqa: F401
         except ImportError:
-            return None
+            return None, _REQ, _RESP
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -232,19 +244,21 @@ def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
         try:
             sig = inspect.signature(func)
         except (TypeError, ValueError):
-            return None
+            return None, _REQ, _RESP
     params = list(sig.parameters.values())
+    req_name = _annotated(params, Request) or _REQ
+    resp_name = _annotated(params, Response) or _RESP
     names = {p.name for p in params}
     extra = []
-    if _REQ not in names:
-        extra.append(inspect.Parameter(_REQ, inspect.Parameter.KEYWORD_ONLY, annotation=Request))
-    if _RESP not in names:
-        extra.append(inspect.Parameter(_RESP, inspect.Parameter.KEYWORD_ONLY, annotation=Response))
+    if req_name not in names:
+        extra.append(inspect.Parameter(req_name, inspect.Parameter.KEYWORD_ONLY, annotation=Request))
+    if resp_name not in names:
+        extra.append(inspect.Parameter(resp_name, inspect.Parameter.KEYWORD_ONLY, annotation=Response))
     if not extra:
-        return sig
+        return sig, req_name, resp_name
     var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
     params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD] + extra + var_kw
-    return sig.replace(parameters=params)
+    return sig.replace(parameters=params), req_name, resp_name
 
 
 def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Callable[[F], F]:
@@ -262,19 +276,21 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
 
     def decorate(func: F) -> F:
         inner_guarded = getattr(func, _GUARDED, False)
-        sig = _signature(func)
+        sig, req_name, resp_name = _signature(func)
 
         def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
-            request, framework = _find_request(args, kwargs)
+            request, framework = _find_request(args, kwargs, req_name)
             if request is None or framework is None:
                 raise TypeError(
                     f"{getattr(func, '__qualname__', func)!r} was called without a request that backend_guard "
                     "knows (FastAPI, Starlette, Flask or Django)."
                 )
-            injected_response = kwargs.get(_RESP)
-            if not inner_guarded:
-                kwargs.pop(_REQ, None)
-                kwargs.pop(_RESP, None)
+            injected_response = kwargs.get(resp_name)
+            if not inner_guarded:  # the route itself must not see the parameters we injected
+                if req_name == _REQ:
+                    kwargs.pop(_REQ, None)
+                if resp_name == _RESP:
+                    kwargs.pop(_RESP, None)
             view = view_from_request(request, client_ip)
             return RouteCall(view=view, request=request, framework=framework), injected_response
 
