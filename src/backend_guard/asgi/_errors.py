@@ -49,28 +49,36 @@ class ErrorEnvelopeMiddleware:
             await self.app(scope, receive, send)
             return
         started = False  # an http.response.start went downstream
+        completed = False  # the whole response went downstream
         held: Message | None = None  # a framework error page being replaced
         rewrite = self._rewrite
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started, held
+            nonlocal started, completed, held
             if held is not None:
                 if message["type"] == "http.response.body" and not message.get("more_body", False):
                     start, held = held, None
                     keep = [(k, v) for k, v in start.get("headers", ()) if k.lower() not in _ENTITY]
                     await self._send_error(send, scope, start["status"], keep)
-                    started = True
+                    started = completed = True
                 return
             if message["type"] == "http.response.start":
                 if rewrite and message["status"] >= 400 and self._replace(scope, message):
                     held = message
                     return
                 started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                completed = True
             await send(message)
 
         try:
             await self.app(scope, receive, guarded_send)
         except Exception as exc:
+            if completed:
+                # A framework that answered the error itself and re-raised so the server can log it (Starlette's
+                # ServerErrorMiddleware does): the response is whole, so log it here and keep the connection.
+                self._log(exc, scope, 500)
+                return
             if started:
                 self._log(exc, scope, 500, after_start=True)
                 raise ResponseAborted("the application failed after the response started") from None

@@ -1,0 +1,467 @@
+"""Settings for the whole stack: pydantic models, validated when built, loadable from the environment.
+
+Each section maps onto one part's constructor. Only the fields you set are passed on, so every default lives
+in one place: the part itself. Building a :class:`GuardSettings` also builds every enabled part's policy once,
+so an unsafe or invalid value (CORS ``*`` with credentials, a CSP keyword without quotes, a rate string that
+does not parse) fails at start-up with a :class:`~backend_guard.exceptions.ConfigurationError` that names the
+setting. After that, the request path never touches pydantic: shells get compiled policy objects.
+
+Environment variables: ``BACKEND_GUARD_<FIELD>`` for top-level fields and ``BACKEND_GUARD_<SECTION>__<FIELD>``
+for section fields (``BACKEND_GUARD_CORS__ALLOW_ORIGINS='["https://app.example.com"]'``). Values are JSON
+when they parse as JSON, plain strings otherwise; lists may also be written comma-separated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from .clientip import ClientIP
+from .exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from .cors import CORSPolicy
+    from .errors import ErrorPolicy
+    from .headers import SecureHeaders
+    from .lockout import Lockout
+    from .passwords import PasswordHasher
+    from .ratelimit import RateLimiter, RateLimitRule
+    from .storage import Store
+    from .tokens import TokenManager
+
+__all__ = [
+    "CORSSettings",
+    "ErrorSettings",
+    "GuardSettings",
+    "LockoutSettings",
+    "PasswordSettings",
+    "RateLimitRuleSettings",
+    "RateLimitSettings",
+    "RequestIdSettings",
+    "SecureHeadersSettings",
+    "TokenSettings",
+]
+
+ENV_PREFIX = "BACKEND_GUARD_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    def _kwargs(self, *exclude: str) -> dict[str, Any]:
+        """The fields the user set, minus ``exclude`` and ``enabled``, as plain values."""
+        out = {}
+        for name in self.model_fields_set - {"enabled", *exclude}:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            out[name] = value
+        return out
+
+
+class RequestIdSettings(_Section):
+    """Request ids: accept a safe incoming ``X-Request-ID`` or make one; on every response and log record.
+
+    Example::
+
+        RequestIdSettings(header="X-Correlation-ID", trust_incoming=False)
+    """
+
+    enabled: bool = True
+    header: str = "X-Request-ID"
+    trust_incoming: bool = True
+
+
+class SecureHeadersSettings(_Section):
+    """Security headers (see :class:`~backend_guard.headers.SecureHeaders`); unset fields keep the preset's.
+
+    Example::
+
+        SecureHeadersSettings(preset="web", no_store_paths=["/account"])
+    """
+
+    enabled: bool = True
+    preset: Literal["api", "web"] = "api"
+    csp: str | None = None
+    csp_report_only: str | None = None
+    hsts: bool = True
+    hsts_max_age: int = Field(63_072_000, ge=0)
+    hsts_include_subdomains: bool = True
+    hsts_preload: bool = False
+    force_hsts: bool = False
+    x_frame_options: str | None = "DENY"
+    referrer_policy: str | None = None
+    permissions_policy: str | None = None
+    cross_origin_opener_policy: str | None = "same-origin"
+    cross_origin_embedder_policy: str | None = None
+    cross_origin_resource_policy: str | None = "same-origin"
+    no_store_paths: list[str] = []
+    reporting_endpoints: dict[str, str] = {}
+
+    def build(self) -> SecureHeaders:
+        """The compiled :class:`~backend_guard.headers.SecureHeaders`."""
+        from .headers import ContentSecurityPolicy, SecureHeaders
+
+        kwargs = self._kwargs()
+        for name in ("csp", "csp_report_only"):
+            if isinstance(kwargs.get(name), str):
+                kwargs[name] = ContentSecurityPolicy.parse(kwargs[name])
+        return SecureHeaders(**kwargs)
+
+
+class CORSSettings(_Section):
+    """CORS (see :class:`~backend_guard.cors.CORSPolicy`); on when any origin is configured.
+
+    Example::
+
+        CORSSettings(allow_origins=["https://app.example.com"], allow_credentials=True)
+    """
+
+    enabled: bool | None = None
+    allow_origins: list[str] = []
+    allow_origin_patterns: list[str] = []
+    allow_origin_regex: str | None = None
+    allow_methods: list[str] = ["GET", "HEAD", "POST"]
+    allow_headers: list[str] = []
+    expose_headers: list[str] = []
+    allow_credentials: bool = False
+    max_age: int = Field(600, ge=0)
+    allow_private_network: bool = False
+    paths: list[str] | None = None
+
+    @property
+    def active(self) -> bool:
+        """True when CORS is on: explicitly, or by configuring any origin."""
+        if self.enabled is not None:
+            return self.enabled
+        return bool(self.allow_origins or self.allow_origin_patterns or self.allow_origin_regex)
+
+    def build(self) -> CORSPolicy:
+        """The compiled :class:`~backend_guard.cors.CORSPolicy`."""
+        from .cors import CORSPolicy
+
+        return CORSPolicy(**self._kwargs())
+
+
+class ErrorSettings(_Section):
+    """Error documents (see :class:`~backend_guard.errors.ErrorPolicy`).
+
+    Example::
+
+        ErrorSettings(format="envelope")
+    """
+
+    enabled: bool = True
+    format: Literal["problem", "envelope"] = "problem"
+    expose_exception_details: bool = False
+    rewrite_plain_errors: Literal["api", "always", "never"] = "api"
+    include_instance: bool = False
+
+    def build(self) -> ErrorPolicy:
+        """The :class:`~backend_guard.errors.ErrorPolicy`."""
+        from .errors import ErrorPolicy
+
+        return ErrorPolicy(**self._kwargs())
+
+
+class RateLimitRuleSettings(_Section):
+    """One rate limit rule: a path pattern (``/users/{id}``), its limits, methods and key.
+
+    Example::
+
+        RateLimitRuleSettings(path="/login", limits="5/minute;20/hour", methods=["POST"])
+    """
+
+    path: str
+    limits: str = ""
+    methods: list[str] | None = None
+    key: str | None = None
+    scope: str | None = None
+    cost: int = Field(1, ge=0)
+    exempt: bool = False
+    name: str | None = None
+
+    def build(self) -> RateLimitRule:
+        """The :class:`~backend_guard.ratelimit.RateLimitRule`."""
+        from .ratelimit import RateLimitRule
+
+        return RateLimitRule(**self._kwargs())
+
+
+class RateLimitSettings(_Section):
+    """Rate limiting (see :class:`~backend_guard.ratelimit.RateLimiter`): a global limit and path rules.
+
+    Example::
+
+        RateLimitSettings(default_limits="100/minute", rules=[{"path": "/login", "limits": "5/minute"}])
+    """
+
+    enabled: bool = True
+    store: str | None = None
+    strategy: str | None = None
+    default_limits: str | None = None
+    key: str | None = None
+    rules: list[RateLimitRuleSettings] = []
+    on_storage_error: Literal["allow", "deny", "raise"] = "allow"
+    headers: bool = True
+    legacy_headers: bool = False
+    ipv6_prefix: int = Field(64, ge=1, le=128)
+
+    @property
+    def active(self) -> bool:
+        """True when there is something to limit."""
+        return self.enabled and bool(self.default_limits or self.rules)
+
+    def build_limiter(self, store: Store | str, client_ip: ClientIP) -> RateLimiter:
+        """The :class:`~backend_guard.ratelimit.RateLimiter`."""
+        from .ratelimit import RateLimiter
+
+        kwargs = self._kwargs("store", "default_limits", "key", "rules", "ipv6_prefix")
+        if kwargs.get("strategy") is None:
+            kwargs.pop("strategy", None)
+        return RateLimiter(self.store or store, client_ip=client_ip, **kwargs)
+
+    def check_default_limits(self) -> None:
+        """Parse ``default_limits`` (raises ConfigurationError when it does not parse)."""
+        from .ratelimit import parse_limits
+
+        if self.default_limits:
+            parse_limits([self.default_limits])
+
+    def build_rules(self) -> list[RateLimitRule]:
+        """The compiled rules."""
+        return [rule.build() for rule in self.rules]
+
+
+class LockoutSettings(_Section):
+    """Account lockout (see :class:`~backend_guard.lockout.Lockout`); unset fields keep its defaults.
+
+    Example::
+
+        LockoutSettings(max_failures=5, lockout_duration=600, generic=True)
+    """
+
+    enabled: bool = True
+    store: str | None = None
+    max_failures: int = Field(5, ge=1)
+    window: float = Field(900.0, gt=0)
+    lockout_duration: float = Field(300.0, gt=0)
+    backoff_factor: float = Field(2.0, ge=1)
+    max_lockout_duration: float = Field(3600.0, gt=0)
+    account_max_failures: int | None = 20
+    account_ceiling: int = Field(100, ge=1, le=100)
+    address_max_failures: int | None = None
+    extend_while_locked: bool = False
+    generic: bool = False
+    on_storage_error: Literal["allow", "deny"] = "deny"
+    secret: SecretStr | None = None
+
+    def build(self, store: Store | str, client_ip: ClientIP | None = None) -> Lockout:
+        """The :class:`~backend_guard.lockout.Lockout`."""
+        from .lockout import Lockout
+
+        return Lockout(self.store or store, **self._kwargs("store"))
+
+
+class TokenSettings(_Section):
+    """JWT access/refresh tokens (see :class:`~backend_guard.tokens.TokenManager`); off until a key is set.
+
+    ``key`` is an HMAC secret or a PEM private key (keep it in the environment:
+    ``BACKEND_GUARD_TOKENS__KEY``).
+
+    Example::
+
+        TokenSettings(key=os.environ["JWT_SECRET"], algorithm="HS256", issuer="https://api", audience="app")
+    """
+
+    key: SecretStr | None = None
+    algorithm: str = "EdDSA"
+    issuer: str = "backend-guard"
+    audience: str = "backend-guard"
+    store: str | None = None
+    access_ttl: float = Field(900.0, gt=0)
+    refresh_ttl: float = Field(14 * 86400.0, gt=0)
+    leeway: float = Field(30.0, ge=0)
+    grace_window: float = Field(10.0, ge=0)
+    check_revocation: bool = False
+
+    @property
+    def active(self) -> bool:
+        """True when a signing key is configured."""
+        return self.key is not None
+
+    def build(self, store: Store | str) -> TokenManager:
+        """The :class:`~backend_guard.tokens.TokenManager` (needs ``key``)."""
+        from .tokens import TokenManager
+
+        if self.key is None:
+            raise ConfigurationError("tokens.key: a signing key is required to build a TokenManager.")
+        kwargs = self._kwargs("store", "key", "algorithm", "issuer", "audience")
+        return TokenManager(
+            self.key.get_secret_value(),
+            self.algorithm,
+            issuer=self.issuer,
+            audience=self.audience,
+            store=self.store or store,
+            **kwargs,
+        )
+
+
+class PasswordSettings(_Section):
+    """Password hashing (see :class:`~backend_guard.passwords.PasswordHasher`).
+
+    Example::
+
+        PasswordSettings(memory_cost=65536, time_cost=3)
+    """
+
+    memory_cost: int | None = Field(None, ge=8)
+    time_cost: int | None = Field(None, ge=1)
+    parallelism: int | None = Field(None, ge=1)
+    normalize: Literal["NFC", "NFKC", "NFD", "NFKD"] | None = "NFKC"
+    max_password_bytes: int = Field(1024, ge=8)
+    accept_legacy: bool = True
+
+    def build(self) -> PasswordHasher:
+        """The :class:`~backend_guard.passwords.PasswordHasher`."""
+        import dataclasses
+
+        from .passwords import DEFAULT_PARAMETERS, PasswordHasher
+
+        params = DEFAULT_PARAMETERS
+        changes = {k: getattr(self, k) for k in ("memory_cost", "time_cost", "parallelism") if getattr(self, k)}
+        if changes:
+            params = dataclasses.replace(params, **changes)
+        return PasswordHasher(params, **self._kwargs("memory_cost", "time_cost", "parallelism"))
+
+
+class GuardSettings(BaseModel):
+    """Settings for the whole stack; every section can be switched off or given its own values.
+
+    Building one validates everything (and builds each enabled policy once), raising ConfigurationError with
+    the setting's name on any invalid or unsafe value. ``GuardSettings.from_env()`` reads
+    ``BACKEND_GUARD_...`` variables.
+
+    Example::
+
+        settings = bg.GuardSettings(
+            trusted_proxies=["10.0.0.0/8"],
+            cors={"allow_origins": ["https://app.example.com"]},
+            rate_limit={"default_limits": "100/minute"},
+        )
+        app = backend_guard.asgi.Guard(app, settings)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    store: str = "memory://"
+    trusted_proxies: list[str] = []
+    forwarded_header: Literal["x-forwarded-for", "forwarded", "any"] = "x-forwarded-for"
+    request_id: RequestIdSettings = RequestIdSettings()
+    secure_headers: SecureHeadersSettings = SecureHeadersSettings()
+    cors: CORSSettings = CORSSettings()
+    errors: ErrorSettings = ErrorSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    lockout: LockoutSettings = LockoutSettings()
+    tokens: TokenSettings = TokenSettings()
+    passwords: PasswordSettings = PasswordSettings()
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigurationError(_explain(exc)) from None
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "redis+", "rediss+", "unix://")):
+            raise ValueError("must be memory://, redis://, rediss://, redis+sentinel:// or redis+cluster://")
+        return value
+
+    @model_validator(mode="after")
+    def _build_policies(self) -> GuardSettings:
+        """Build every enabled policy once, so invalid values fail now and name their setting."""
+        checks: list[tuple[str, Any]] = [("trusted_proxies", self.client_ip)]
+        if self.secure_headers.enabled:
+            checks.append(("secure_headers", self.secure_headers.build))
+        if self.cors.active:
+            checks.append(("cors", self.cors.build))
+        if self.errors.enabled:
+            checks.append(("errors", self.errors.build))
+        if self.rate_limit.active:
+            checks.append(("rate_limit", self.rate_limit.build_rules))
+            checks.append(("rate_limit.default_limits", self.rate_limit.check_default_limits))
+            checks.append(("rate_limit", lambda: self.rate_limit.build_limiter("memory://", self.client_ip())))
+        for section, build in checks:
+            try:
+                build()
+            except ConfigurationError as exc:
+                raise ValueError(f"{section}: {exc.detail}") from None
+        return self
+
+    def client_ip(self) -> ClientIP:
+        """The :class:`~backend_guard.clientip.ClientIP` for ``trusted_proxies``."""
+        return ClientIP(self.trusted_proxies, forwarded_header=self.forwarded_header)
+
+    def open_store(self) -> Store:
+        """The store named by ``store`` (one object, to share between the parts)."""
+        from .storage import open_store
+
+        return open_store(self.store)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, prefix: str = ENV_PREFIX) -> GuardSettings:
+        """Settings from ``BACKEND_GUARD_...`` variables (nested sections with ``__``).
+
+        Example::
+
+            # BACKEND_GUARD_STORE=redis://cache:6379/0
+            # BACKEND_GUARD_CORS__ALLOW_ORIGINS=https://a.example.com,https://b.example.com
+            # BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS=100/minute
+            settings = GuardSettings.from_env()
+        """
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        sections = {name for name, f in cls.model_fields.items() if isinstance(f.default, BaseModel)}
+        for raw_name, raw_value in env.items():
+            if not raw_name.startswith(prefix):
+                continue
+            path = raw_name[len(prefix) :].lower().split("__")
+            if len(path) == 1 and path[0] in cls.model_fields and path[0] not in sections:
+                data[path[0]] = _env_value(raw_value, cls.model_fields[path[0]].annotation)
+            elif len(path) == 2 and path[0] in sections:
+                model = cls.model_fields[path[0]].annotation
+                fields = getattr(model, "model_fields", {})
+                if path[1] not in fields:
+                    raise ConfigurationError(f"{raw_name}: {path[0]} has no setting {path[1]!r}.")
+                data.setdefault(path[0], {})[path[1]] = _env_value(raw_value, fields[path[1]].annotation)
+            else:
+                raise ConfigurationError(f"{raw_name}: not a backend_guard setting.")
+        return cls(**data)
+
+
+def _env_value(raw: str, annotation: Any) -> Any:
+    """JSON when it parses (lists, numbers, booleans, objects), comma-separated for list fields, else text."""
+    text = raw.strip()
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if "list" in str(annotation) and not text.startswith("["):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return raw
+
+
+def _explain(exc: ValidationError) -> str:
+    """One line per problem: the setting's dotted name and what is wrong (never the value: it may be secret)."""
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}")
+    return "Invalid backend_guard settings: " + "; ".join(lines)

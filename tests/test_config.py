@@ -1,0 +1,123 @@
+"""GuardSettings: validated at start-up, unsafe values named, loadable from the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+import backend_guard as bg
+from backend_guard._stack import StackParts
+
+
+def test_defaults_build_a_secure_stack() -> None:
+    settings = bg.GuardSettings()
+    parts = StackParts.build(settings)
+    assert parts.secure_headers is not None
+    assert parts.errors is not None
+    assert parts.request_id is not None
+    assert parts.cors is None  # CORS is off until an origin is configured
+    assert parts.limiter is None  # nothing to limit until a limit is configured
+    assert isinstance(parts.store, bg.MemoryStore)
+
+
+def test_settings_are_frozen() -> None:
+    settings = bg.GuardSettings()
+    with pytest.raises(Exception, match="frozen"):
+        settings.store = "redis://x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("data", "names"),
+    [
+        ({"cors": {"allow_origins": ["*"], "allow_credentials": True}}, "cors"),
+        ({"cors": {"allow_origins": ["https://a.example/path"]}}, "cors"),
+        ({"secure_headers": {"csp": "default-src self"}}, "secure_headers"),
+        ({"rate_limit": {"default_limits": "lots per fortnight"}}, "rate_limit"),
+        ({"trusted_proxies": ["not-a-cidr"]}, "trusted_proxies"),
+        ({"store": "ftp://x"}, "store"),
+        ({"lockout": {"max_failures": 0}}, "lockout.max_failures"),
+        ({"lockout": {"account_ceiling": 500}}, "lockout.account_ceiling"),
+        ({"cors": {"allow_originz": ["https://a"]}}, "cors.allow_originz"),
+    ],
+)
+def test_invalid_or_unsafe_settings_fail_with_the_setting_named(data: dict[str, object], names: str) -> None:
+    with pytest.raises(bg.ConfigurationError) as info:
+        bg.GuardSettings(**data)  # type: ignore[arg-type]
+    assert names in str(info.value)
+
+
+def test_error_messages_never_echo_secret_values() -> None:
+    with pytest.raises(bg.ConfigurationError) as info:
+        bg.GuardSettings(tokens={"key": "s3cret-value", "access_ttl": -1})  # type: ignore[arg-type]
+    assert "s3cret-value" not in str(info.value)
+    assert "tokens.access_ttl" in str(info.value)
+
+
+def test_from_env_reads_nested_sections() -> None:
+    env = {
+        "BACKEND_GUARD_STORE": "memory://?max_keys=1000",
+        "BACKEND_GUARD_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.0.0/16",
+        "BACKEND_GUARD_CORS__ALLOW_ORIGINS": '["https://app.example.com"]',
+        "BACKEND_GUARD_CORS__ALLOW_CREDENTIALS": "true",
+        "BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS": "100/minute",
+        "BACKEND_GUARD_RATE_LIMIT__RULES": '[{"path": "/login", "limits": "5/minute", "methods": ["POST"]}]',
+        "BACKEND_GUARD_SECURE_HEADERS__PRESET": "web",
+        "BACKEND_GUARD_LOCKOUT__MAX_FAILURES": "7",
+        "BACKEND_GUARD_TOKENS__KEY": "x" * 40,
+        "BACKEND_GUARD_TOKENS__ALGORITHM": "HS256",
+        "OTHER_VARIABLE": "ignored",
+    }
+    settings = bg.GuardSettings.from_env(env)
+    assert settings.trusted_proxies == ["10.0.0.0/8", "192.168.0.0/16"]
+    assert settings.cors.allow_origins == ["https://app.example.com"]
+    assert settings.cors.allow_credentials is True
+    assert settings.rate_limit.rules[0].path == "/login"
+    assert settings.secure_headers.preset == "web"
+    assert settings.lockout.max_failures == 7
+    parts = StackParts.build(settings)
+    assert parts.cors is not None
+    assert parts.cors.is_allowed_origin("https://app.example.com")
+    assert parts.limiter is not None
+    tm = parts.tokens()
+    assert tm.verify_access(tm.issue("alice").access_token)["sub"] == "alice"
+    assert parts.lockout().check("alice", "1.2.3.4").locked is False
+    assert "x" * 40 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"BACKEND_GUARD_CORS__ALLOW_ORIGINS": "*", "BACKEND_GUARD_CORS__ALLOW_CREDENTIALS": "true"}, "cors"),
+        ({"BACKEND_GUARD_CORS__NOPE": "1"}, "BACKEND_GUARD_CORS__NOPE"),
+        ({"BACKEND_GUARD_NOPE": "1"}, "BACKEND_GUARD_NOPE"),
+        ({"BACKEND_GUARD_LOCKOUT__MAX_FAILURES": "many"}, "lockout.max_failures"),
+    ],
+)
+def test_from_env_errors_name_the_setting(env: dict[str, str], named: str) -> None:
+    with pytest.raises(bg.ConfigurationError) as info:
+        bg.GuardSettings.from_env(env)
+    assert named in str(info.value)
+
+
+def test_each_part_can_be_switched_off() -> None:
+    settings = bg.GuardSettings(
+        request_id={"enabled": False},
+        secure_headers={"enabled": False},
+        errors={"enabled": False},
+        cors={"enabled": False, "allow_origins": ["https://a.example"]},
+        rate_limit={"enabled": False, "default_limits": "1/minute"},
+    )
+    parts = StackParts.build(settings)
+    assert (parts.request_id, parts.secure_headers, parts.errors, parts.cors, parts.limiter) == (
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+def test_password_settings_raise_the_policy() -> None:
+    hasher = bg.GuardSettings(passwords={"memory_cost": 65536, "time_cost": 3}).passwords.build()
+    assert not hasher.needs_rehash(hasher.hash("pw-1234567"))
+    with pytest.raises(bg.ConfigurationError):
+        bg.GuardSettings(passwords={"memory_cost": 1024, "time_cost": 1}).passwords.build()
