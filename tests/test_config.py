@@ -88,7 +88,7 @@ def test_from_env_reads_nested_sections() -> None:
     [
         ({"BACKEND_GUARD_CORS__ALLOW_ORIGINS": "*", "BACKEND_GUARD_CORS__ALLOW_CREDENTIALS": "true"}, "cors"),
         ({"BACKEND_GUARD_CORS__NOPE": "1"}, "BACKEND_GUARD_CORS__NOPE"),
-        ({"BACKEND_GUARD_NOPE": "1"}, "BACKEND_GUARD_NOPE"),
+        ({"BACKEND_GUARD_NOPE__X": "1"}, "BACKEND_GUARD_NOPE__X"),
         ({"BACKEND_GUARD_LOCKOUT__MAX_FAILURES": "many"}, "lockout.max_failures"),
     ],
 )
@@ -121,3 +121,11 @@ def test_password_settings_raise_the_policy() -> None:
     assert not hasher.needs_rehash(hasher.hash("pw-1234567"))
     with pytest.raises(bg.ConfigurationError):
         bg.GuardSettings(passwords={"memory_cost": 1024, "time_cost": 1}).passwords.build()
+
+
+def test_from_env_ignores_tool_variables_and_warns_on_unknown_top_level(caplog: pytest.LogCaptureFixture) -> None:
+    env = {"BACKEND_GUARD_REQUIRE_REDIS": "1", "BACKEND_GUARD_DEMO_STORE": "memory://", "BACKEND_GUARD_STOER": "x"}
+    settings = bg.GuardSettings.from_env(env)
+    assert settings.store == "memory://"
+    warnings = [r.getMessage() for r in caplog.records if r.name == "backend_guard.config"]
+    assert warnings == ["BACKEND_GUARD_STOER is not a backend_guard setting; ignored."]

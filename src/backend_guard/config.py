@@ -14,6 +14,7 @@ when they parse as JSON, plain strings otherwise; lists may also be written comm
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 ENV_PREFIX = "BACKEND_GUARD_"
+#: Variables under the prefix that belong to the tests, CI and the demo, not to the settings.
+_NOT_SETTINGS = ("require_", "demo_")
+
+log = logging.getLogger("backend_guard.config")
 
 
 class _Section(BaseModel):
@@ -440,7 +445,10 @@ class GuardSettings(BaseModel):
                 if path[1] not in fields:
                     raise ConfigurationError(f"{raw_name}: {path[0]} has no setting {path[1]!r}.")
                 data.setdefault(path[0], {})[path[1]] = _env_value(raw_value, fields[path[1]].annotation)
-            else:
+            elif len(path) == 1 and not path[0].startswith(_NOT_SETTINGS):
+                # Top-level names are shared with tools (BACKEND_GUARD_REQUIRE_REDIS...): warn, don't fail.
+                log.warning("%s is not a backend_guard setting; ignored.", raw_name)
+            elif len(path) != 1:
                 raise ConfigurationError(f"{raw_name}: not a backend_guard setting.")
         return cls(**data)
 

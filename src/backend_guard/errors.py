@@ -258,6 +258,9 @@ def error_info(exc_or_status: BaseException | int, *, expose_exception_details: 
         >>> error_info(RuntimeError("secret-123")).detail
         'The server could not complete the request.'
     """
+    wrapped = getattr(exc_or_status, "guard_error", None)  # a framework HTTPException carrying our error
+    if isinstance(wrapped, GuardError):
+        exc_or_status = wrapped
     if isinstance(exc_or_status, GuardError):
         exc = exc_or_status
         return ErrorInfo(

@@ -26,14 +26,23 @@ class Guard:
         # or, in Starlette/FastAPI:  app.add_middleware(Guard, settings=settings)
     """
 
-    def __init__(self, app: ASGIApp, settings: GuardSettings | None = None, *, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: GuardSettings | None = None,
+        *,
+        store: Store | None = None,
+        parts: StackParts | None = None,
+    ) -> None:
         from ._cors import CORSMiddleware
         from ._errors import ErrorEnvelopeMiddleware
         from ._headers import SecureHeadersMiddleware
         from ._ratelimit import RateLimitMiddleware
         from ._request_id import RequestIdMiddleware
 
-        self.parts = parts = StackParts.build(settings, store=store)
+        if parts is None:
+            parts = StackParts.build(settings, store=store)
+        self.parts = parts
         inner: ASGIApp = app
         if parts.limiter is not None:
             inner = RateLimitMiddleware(inner, **parts.rate_limit_options())

@@ -1,0 +1,107 @@
+"""Flask integration: an extension that puts the whole stack on an app, configured from ``app.config``.
+
+Example::
+
+    from flask import Flask
+    import backend_guard.flask
+
+    app = Flask(__name__)
+    app.config["BACKEND_GUARD"] = {"cors": {"allow_origins": ["https://app.example.com"]}}
+    guard = backend_guard.flask.Guard(app)     # or Guard() and guard.init_app(app) in a factory
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from ._http import ENVIRON_REQUEST_ID
+from ._stack import StackParts
+from .config import GuardSettings
+from .errors import ErrorPolicy
+from .integrations._errors_flask import install_flask_error_handlers, install_flask_request_id
+from .storage import Store
+
+__all__ = ["Guard", "install_error_handlers", "install_request_id"]
+
+CONFIG_KEY = "BACKEND_GUARD"
+
+
+def _settings_from(value: Any) -> GuardSettings:
+    if value is None:
+        return GuardSettings()
+    if isinstance(value, GuardSettings):
+        return value
+    if isinstance(value, dict):
+        return GuardSettings(**value)
+    raise TypeError(f"app.config['{CONFIG_KEY}'] must be a dict or a GuardSettings, not {type(value).__name__}.")
+
+
+class Guard:
+    """The Flask extension: RequestId, SecureHeaders, CORS, error handlers + ErrorEnvelope and RateLimit.
+
+    Settings come from ``settings=`` or ``app.config["BACKEND_GUARD"]`` (a dict or a GuardSettings). After
+    ``init_app``, ``g.request_id`` and the Jinja global ``csp_nonce()`` are available in requests, and the parts
+    are at ``app.extensions["backend_guard"]`` (``.limiter``, ``.store``, ``.lockout()``, ``.tokens()``).
+
+    Example::
+
+        guard = backend_guard.flask.Guard()
+
+        def create_app():
+            app = Flask(__name__)
+            app.config["BACKEND_GUARD"] = {"rate_limit": {"default_limits": "100/minute"}}
+            guard.init_app(app)
+            return app
+    """
+
+    def __init__(self, app: Any = None, settings: GuardSettings | None = None, *, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.parts: StackParts | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Any) -> StackParts:
+        """Install the stack on ``app``; returns its parts."""
+        from flask import g, request
+
+        from .integrations._headers_jinja import init_flask
+        from .wsgi import Guard as WSGIGuard
+
+        settings = self.settings if self.settings is not None else _settings_from(app.config.get(CONFIG_KEY))
+        parts = StackParts.build(settings, store=self.store)
+        if parts.errors is not None:
+            install_flask_error_handlers(app, parts.errors, middleware=False)
+            # Flask's handlers already shape every error; the middleware only catches what escapes Flask.
+            parts.errors = replace(parts.errors, rewrite_plain_errors="never")
+        app.wsgi_app = WSGIGuard(app.wsgi_app, parts=parts)
+
+        def expose_request_id() -> None:
+            g.request_id = request.environ.get(ENVIRON_REQUEST_ID)
+
+        app.before_request(expose_request_id)
+        init_flask(app)
+        app.extensions["backend_guard"] = parts
+        self.parts = parts
+        return parts
+
+
+def install_error_handlers(app: Any, policy: ErrorPolicy | None = None, **options: Any) -> ErrorPolicy:
+    """Only the problem-document error handlers on a Flask app (``options``: ErrorPolicy fields).
+
+    Example::
+
+        backend_guard.flask.install_error_handlers(app, format="envelope")
+    """
+    return install_flask_error_handlers(app, policy, **options)
+
+
+def install_request_id(app: Any, **options: Any) -> Any:
+    """Only request ids on a Flask app: ``g.request_id``, the response header, log records.
+
+    Example::
+
+        backend_guard.flask.install_request_id(app, trust_incoming=False)
+    """
+    return install_flask_request_id(app, **options)
