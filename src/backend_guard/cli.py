@@ -107,14 +107,14 @@ def grade_headers(headers: dict[str, str], *, https: bool) -> Report:
     """
     r = Report()
     csp = headers.get("content-security-policy", "")
+    lowered = csp.lower()
+    if "frame-ancestors" not in lowered and "x-frame-options" not in headers:
+        r.fail(20, "Forbid framing: CSP frame-ancestors 'none' or X-Frame-Options: DENY.")
     if not csp:
         r.fail(25, "Add a Content-Security-Policy (bg.SecureHeaders() does, with a strict default).")
     else:
-        lowered = csp.lower()
         if "'unsafe-inline'" in lowered and "'nonce-" not in lowered and "'strict-dynamic'" not in lowered:
             r.fail(20, "CSP allows 'unsafe-inline' scripts: use nonces (bg.csp_nonce) instead.")
-        if "frame-ancestors" not in lowered and "x-frame-options" not in headers:
-            r.fail(20, "Forbid framing: CSP frame-ancestors 'none' or X-Frame-Options: DENY.")
         if "default-src" not in lowered:
             r.fail(10, "CSP has no default-src fallback.")
         else:
