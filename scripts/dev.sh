@@ -76,8 +76,8 @@ case "$cmd" in
     setup "dev,docs"
     ensure_redis
     ensure_tools
-    "$VENV/bin/ruff" check src tests benchmarks examples
-    "$VENV/bin/ruff" format --check src tests benchmarks examples
+    "$VENV/bin/ruff" check src tests benchmarks scripts
+    "$VENV/bin/ruff" format --check src tests benchmarks scripts
     "$VENV/bin/mypy" --strict src
     NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$(mktemp -d)"
     "$VENV/bin/python" -m pytest "$@"
