@@ -13,6 +13,9 @@ from backend_guard.storage import MemoryStore, RedisStore, Store
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRE_REDIS = os.environ.get("BACKEND_GUARD_REQUIRE_REDIS") == "1"
+#: The correctness suites run on a loaded 2-core machine with hundreds of concurrent clients: generous timeouts
+#: there; the fault tests set short ones on purpose.
+TEST_TIMEOUTS = {"socket_timeout": 5.0, "connect_timeout": 5.0}
 
 
 def _redis_answers() -> str | None:
@@ -91,7 +94,7 @@ def _cleanup(prefix: str) -> None:
 @pytest.fixture
 def redis_store(redis_url: str, prefix: str) -> Iterator[RedisStore]:
     """A RedisStore on the real server under this test's prefix; its keys are deleted afterwards."""
-    store = RedisStore(redis_url, prefix=prefix)
+    store = RedisStore(redis_url, prefix=prefix, **TEST_TIMEOUTS)
     try:
         yield store
     finally:
@@ -102,7 +105,7 @@ def redis_store(redis_url: str, prefix: str) -> Iterator[RedisStore]:
 @pytest.fixture
 async def aredis_store(redis_url: str, prefix: str) -> AsyncIterator[RedisStore]:
     """Like redis_store, closing the async client of the test's event loop too."""
-    store = RedisStore(redis_url, prefix=prefix)
+    store = RedisStore(redis_url, prefix=prefix, **TEST_TIMEOUTS)
     try:
         yield store
     finally:
@@ -118,7 +121,7 @@ def store(request: pytest.FixtureRequest, prefix: str) -> Iterator[Store]:
         yield MemoryStore(prefix=prefix)
         return
     require_redis()
-    rstore = RedisStore(REDIS_URL, prefix=prefix)
+    rstore = RedisStore(REDIS_URL, prefix=prefix, **TEST_TIMEOUTS)
     try:
         yield rstore
     finally:
@@ -140,7 +143,7 @@ async def astore(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[S
         yield MemoryStore(prefix=prefix)
         return
     require_redis()
-    rstore = RedisStore(REDIS_URL, prefix=prefix)
+    rstore = RedisStore(REDIS_URL, prefix=prefix, **TEST_TIMEOUTS)
     try:
         yield rstore
     finally:

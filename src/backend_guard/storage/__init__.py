@@ -65,7 +65,7 @@ def open_store(store: StoreLike = None, *, prefix: str = "bg") -> Store:
             return MemoryStore(prefix=prefix, max_keys=max_keys)
         if parts.scheme.startswith(("redis", "rediss", "unix")):
             socket_timeout = float(query.pop("socket_timeout", "0.25"))
-            connect_timeout = float(query.pop("connect_timeout", "0.25"))
+            connect_timeout = float(query.pop("connect_timeout", "1.0"))
             rest = "&".join(f"{k}={v}" for k, v in query.items())
             url = parts._replace(query=rest).geturl()
             return RedisStore(url, prefix=prefix, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
