@@ -7,9 +7,9 @@ restarted server is handled without a restart of the app).
 
 Timeouts are short by default (250 ms a call, 1 s to connect): a security check that hangs is worse than one
 that answers "store unavailable" and lets the part apply its fail-open/fail-closed setting. A circuit breaker
-stops dialling a dead server on every request: after a connection failure, calls fail fast for ``breaker_cooldown`` seconds, then
-one call probes again. An outage is logged once when it starts and once when it ends.
-"""
+stops dialling a dead server on every request: after a connection failure, calls fail fast for
+``breaker_cooldown`` seconds, then one call probes again. An outage is logged once when it starts and once when
+it ends. """
 
 from __future__ import annotations
 
