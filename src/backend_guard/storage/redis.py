@@ -9,7 +9,8 @@ Timeouts are short by default (250 ms a call, 1 s to connect): a security check 
 that answers "store unavailable" and lets the part apply its fail-open/fail-closed setting. A circuit breaker
 stops dialling a dead server on every request: after a connection failure, calls fail fast for
 ``breaker_cooldown`` seconds, then one call probes again. An outage is logged once when it starts and once when
-it ends. """
+it ends.
+"""
 
 from __future__ import annotations
 
