@@ -70,6 +70,27 @@ class StackParts:
             rules=rl.build_rules() if rl.active else [],
         )
 
+    def wrap(self, app: Any, shells: Any) -> Any:
+        """Wrap ``app`` in the enabled shells of ``shells`` (the ``asgi`` or ``wsgi`` package), in stack order.
+
+        Example::
+
+            from backend_guard import asgi
+            app = parts.wrap(app, asgi)
+        """
+        inner = app
+        if self.limiter is not None:
+            inner = shells.RateLimitMiddleware(inner, **self.rate_limit_options())
+        if self.errors is not None:
+            inner = shells.ErrorEnvelopeMiddleware(inner, policy=self.errors)
+        if self.cors is not None:
+            inner = shells.CORSMiddleware(inner, policy=self.cors)
+        if self.secure_headers is not None:
+            inner = shells.SecureHeadersMiddleware(inner, policy=self.secure_headers, client_ip=self.client_ip)
+        if self.request_id is not None:
+            inner = shells.RequestIdMiddleware(inner, **self.request_id)
+        return inner
+
     def rate_limit_options(self) -> dict[str, Any]:
         """Keyword arguments for a RateLimitMiddleware (ASGI or WSGI)."""
         rl = self.settings.rate_limit

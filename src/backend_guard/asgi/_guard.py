@@ -34,27 +34,12 @@ class Guard:
         store: Store | None = None,
         parts: StackParts | None = None,
     ) -> None:
-        from ._cors import CORSMiddleware
-        from ._errors import ErrorEnvelopeMiddleware
-        from ._headers import SecureHeadersMiddleware
-        from ._ratelimit import RateLimitMiddleware
-        from ._request_id import RequestIdMiddleware
+        from .. import asgi as shells
 
         if parts is None:
             parts = StackParts.build(settings, store=store)
         self.parts = parts
-        inner: ASGIApp = app
-        if parts.limiter is not None:
-            inner = RateLimitMiddleware(inner, **parts.rate_limit_options())
-        if parts.errors is not None:
-            inner = ErrorEnvelopeMiddleware(inner, policy=parts.errors)
-        if parts.cors is not None:
-            inner = CORSMiddleware(inner, policy=parts.cors)
-        if parts.secure_headers is not None:
-            inner = SecureHeadersMiddleware(inner, policy=parts.secure_headers, client_ip=parts.client_ip)
-        if parts.request_id is not None:
-            inner = RequestIdMiddleware(inner, **parts.request_id)
-        self.app = inner
+        self.app: ASGIApp = parts.wrap(app, shells)
         self.settings = parts.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,29 +1,23 @@
 """Pure WSGI middlewares: one per part, and ``Guard`` that stacks them in the documented order.
 
-Order (outermost first): RequestId -> SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit -> app.
+Order (outermost first): RequestId -> SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit -> app. Every
+middleware takes the wrapped app first and its policy as ``policy`` (the rate limiter as ``limiter``).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ._cors import CORSMiddleware
+from ._errors import ErrorEnvelopeMiddleware
+from ._guard import Guard
+from ._headers import SecureHeadersMiddleware
+from ._ratelimit import RateLimitMiddleware
+from ._request_id import RequestIdMiddleware
 
-_EXPORTS = {
-    "CORSMiddleware": "._cors",
-    "ErrorEnvelopeMiddleware": "._errors",
-    "Guard": "._guard",
-    "RateLimitMiddleware": "._ratelimit",
-    "RequestIdMiddleware": "._request_id",
-    "SecureHeadersMiddleware": "._headers",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__all__ = [
+    "CORSMiddleware",
+    "ErrorEnvelopeMiddleware",
+    "Guard",
+    "RateLimitMiddleware",
+    "RequestIdMiddleware",
+    "SecureHeadersMiddleware",
+]
