@@ -125,3 +125,35 @@ def test_incoming_request_id_kept_when_safe(base_url: str) -> None:
         assert client.get("/ok", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
         for bad in ("a" * 300, "<script>", "id with spaces"):
             assert client.get("/ok", headers={"X-Request-ID": bad}).headers["x-request-id"] != bad
+
+
+def test_guard_error_raised_in_a_plain_starlette_route_keeps_its_status() -> None:
+    """Starlette sends its own 500 page and then re-raises; the exception must decide the answer."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def limited(request: Request) -> JSONResponse:
+        raise bg.RateLimited(retry_after=5)
+
+    async def denied(request: Request) -> JSONResponse:
+        raise bg.InvalidCredentials()
+
+    async def deliberate(request: Request) -> JSONResponse:
+        return JSONResponse({"maintenance": True}, status_code=503)
+
+    app = Starlette(routes=[Route("/limited", limited), Route("/denied", denied), Route("/down", deliberate)])
+    with run_asgi(bg_asgi.Guard(app)) as url, httpx.Client(base_url=url) as client:
+        r = client.get("/limited")
+        assert r.status_code == 429
+        assert r.headers["retry-after"] == "5"
+        assert r.json()["code"] == "rate-limited"
+        r = client.get("/denied")
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        r = client.get("/down")
+        assert r.status_code == 503
+        assert r.json() == {"maintenance": True}  # the app's own JSON 5xx is left alone
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert client.get("/limited").status_code == 429  # the connection is still good

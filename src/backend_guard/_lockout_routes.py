@@ -46,7 +46,7 @@ def _json_field(body: bytes, field: str) -> str | None:
         return None
     try:
         return _from_mapping(json.loads(body), field)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deeply nested JSON from a client
         return None
 
 
@@ -64,7 +64,11 @@ def _sync_field(call: RouteCall, field: str) -> str | None:
     request = call.request
     if call.framework == "flask":
         if _is_json(request.headers.get("Content-Type")):
-            return _from_mapping(request.get_json(silent=True), field)
+            try:
+                data = request.get_json(silent=True)  # silent covers ValueError only
+            except RecursionError:
+                return None
+            return _from_mapping(data, field)
         return _from_mapping(request.form, field)
     if call.framework == "django":
         if _is_json(request.META.get("CONTENT_TYPE")):

@@ -50,11 +50,18 @@ class ErrorEnvelopeMiddleware:
             return
         started = False  # an http.response.start went downstream
         completed = False  # the whole response went downstream
-        held: Message | None = None  # a framework error page being replaced
+        held: Message | None = None  # a framework 4xx page being replaced
+        # A 5xx response is held back whole until the app returns or raises: frameworks such as Starlette send
+        # their own 500 page and only then re-raise, and the exception (a GuardError keeps its own status)
+        # must decide the answer, not the page.
+        held5xx: list[Message] | None = None
         rewrite = self._rewrite
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started, completed, held
+            nonlocal started, completed, held, held5xx
+            if held5xx is not None:
+                held5xx.append(message)
+                return
             if held is not None:
                 if message["type"] == "http.response.body" and not message.get("more_body", False):
                     start, held = held, None
@@ -63,6 +70,9 @@ class ErrorEnvelopeMiddleware:
                     started = completed = True
                 return
             if message["type"] == "http.response.start":
+                if message["status"] >= 500:
+                    held5xx = [message]
+                    return
                 if rewrite and message["status"] >= 400 and self._replace(scope, message):
                     held = message
                     return
@@ -74,15 +84,27 @@ class ErrorEnvelopeMiddleware:
         try:
             await self.app(scope, receive, guarded_send)
         except Exception as exc:
+            if held5xx is not None:
+                await self._send_error(send, scope, exc, [])
+                return
             if completed:
-                # A framework that answered the error itself and re-raised so the server can log it (Starlette's
-                # ServerErrorMiddleware does): the response is whole, so log it here and keep the connection.
+                # The response is whole (an app that answered and then failed in a background step): log the
+                # error here and keep the connection.
                 self._log(exc, scope, 500)
                 return
             if started:
                 self._log(exc, scope, 500, after_start=True)
                 raise ResponseAborted("the application failed after the response started") from None
             await self._send_error(send, scope, exc, [])
+            return
+        if held5xx is not None:  # a deliberate 5xx from the app: send it (rewritten for API clients)
+            first = held5xx[0]
+            if rewrite and self._replace(scope, first):
+                keep = [(k, v) for k, v in first.get("headers", ()) if k.lower() not in _ENTITY]
+                await self._send_error(send, scope, first["status"], keep)
+            else:
+                for message in held5xx:
+                    await send(message)
 
     def _replace(self, scope: Scope, start: Message) -> bool:
         headers = start.get("headers", ())

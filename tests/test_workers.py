@@ -1,0 +1,163 @@
+"""Several real uvicorn worker processes sharing the real Redis: limits, lockout and rotation stay exact.
+
+The app is tests/worker_app.py, served by ``python -m uvicorn tests.worker_app:app --workers 3`` in a
+subprocess under a per-test key prefix. A bounded thread pool sends the requests concurrently; the
+subprocess is always terminated, and every key under the prefix is deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import _cleanup, free_port
+
+pytestmark = [pytest.mark.redis, pytest.mark.server, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 3
+
+
+def start_server(env_extra: dict[str, str], workers: int = WORKERS) -> tuple[subprocess.Popen[bytes], str]:
+    """Start uvicorn with ``workers`` processes on a free port; wait until several distinct workers answer."""
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **env_extra)
+    proc = subprocess.Popen(  # noqa: S603 - our own app, loopback only
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.worker_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("uvicorn exited: " + (proc.stderr.read() if proc.stderr else b"").decode()[-2000:])
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        stop_server(proc)
+        raise RuntimeError("uvicorn workers did not start")
+    return proc, url
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the uvicorn process group (the supervisor and its workers), then reap it."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+@pytest.fixture
+def server(redis_url: str, prefix: str) -> Iterator[str]:
+    proc, url = start_server(
+        {
+            "BG_WORKER_STORE": redis_url,
+            "BG_WORKER_PREFIX": prefix,
+            "BG_WORKER_LIMIT": "50/minute",
+            "BG_WORKER_MAX_FAILURES": "5",
+        }
+    )
+    try:
+        yield url
+    finally:
+        stop_server(proc)
+        _cleanup(prefix)
+
+
+def _pids(url: str, tries: int = 60) -> set[int]:
+    with httpx.Client(timeout=5) as client:
+        return {client.get(url + "/health", headers={"Connection": "close"}).json()["pid"] for _ in range(tries)}
+
+
+def _fan_out(n: int, send: object) -> list[httpx.Response]:
+    assert callable(send)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(lambda _: send(), range(n)))
+
+
+def test_requests_reach_several_workers(server: str) -> None:
+    # Fresh connections are spread by the kernel over the workers' shared socket; at least two must answer.
+    assert len(_pids(server)) >= 2
+
+
+def test_rate_limit_is_exact_across_workers(server: str) -> None:
+    def send() -> httpx.Response:
+        return httpx.get(server + "/limited", headers={"Connection": "close"}, timeout=10)
+
+    codes = Counter(r.status_code for r in _fan_out(120, send))
+    assert codes == {200: 50, 429: 70}, codes
+
+
+def test_lockout_is_exact_across_workers(server: str) -> None:
+    def send() -> httpx.Response:
+        return httpx.post(
+            server + "/login",
+            json={"username": "alice", "password": "guess"},
+            headers={"Connection": "close"},
+            timeout=10,
+        )
+
+    responses = _fan_out(40, send)
+    codes = Counter(r.status_code for r in responses)
+    assert 500 not in codes, codes
+    assert 503 not in codes, codes
+    # Exactly max_failures attempts reached the verifier; every other one was refused before it.
+    count = httpx.get(server + "/count", timeout=5).json()["count"]
+    assert count == 5, (count, codes)
+    assert codes[401] == 5, codes
+    assert codes[429] == 35, codes
+
+
+def test_rotation_yields_one_successor_across_workers(server: str) -> None:
+    pair = httpx.post(server + "/issue", timeout=5).json()
+    old = pair["refresh_token"]
+
+    def send() -> httpx.Response:
+        return httpx.post(server + "/rotate", content=old, headers={"Connection": "close"}, timeout=10)
+
+    responses = _fan_out(30, send)
+    codes = Counter(r.status_code for r in responses)
+    winners = [r.json()["refresh_token"] for r in responses if r.status_code == 200]
+    # One rotation wins; every other presentation of the same token is reuse (401) and revokes the family.
+    assert len(winners) == 1, codes
+    assert codes[401] == 29, codes
+    # The family is revoked by the reuse: even the one successor is dead now.
+    again = httpx.post(server + "/rotate", content=winners[0], timeout=5)
+    assert again.status_code == 401
+    assert again.json()["code"] == "token-reused"
