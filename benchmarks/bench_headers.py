@@ -2,8 +2,9 @@
 
 Each variant wraps the same tiny ASGI app (one ``http.response.start`` with a few headers, one body) and is
 called directly on one event loop (no server, no network), so the numbers are the middleware's own cost.
-Rounds are interleaved (every variant once per round) and medians reported, with the overhead over the
-passthrough in µs and the ratio to it. Budgets: <= 2 µs a request without a nonce, <= 4 µs with one.
+Rounds are interleaved in a shuffled order (``_harness.compare``) and medians reported, with the overhead over
+the passthrough in µs and the ratio to it. The nonce generators are compared too (144 bits each).
+Budgets: <= 2 µs a request without a nonce, <= 4 µs with one.
 
     python benchmarks/bench_headers.py            # full run
     python benchmarks/bench_headers.py --quick    # a few seconds
@@ -14,17 +15,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import os
 import platform
-import statistics
+import secrets
 import sys
-import time
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import compare, table
+
 from backend_guard.asgi._headers import SecureHeadersMiddleware
-from backend_guard.headers import SecureHeaders, csp_nonce
+from backend_guard.headers import SecureHeaders, _new_nonce, csp_nonce
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -107,15 +114,16 @@ SCOPE = {
 }
 
 
-async def run_batch(app: App, n: int) -> float:
-    """Seconds per request over ``n`` requests (a fresh scope and state each, as a server gives)."""
-    scope_template = SCOPE
-    start = time.perf_counter()
-    for _ in range(n):
-        scope = dict(scope_template)
+def _case(app: App) -> Callable[[], Awaitable[None]]:
+    """One request (a fresh scope and state each, as a server gives)."""
+    template = SCOPE
+
+    async def call() -> None:
+        scope = dict(template)
         scope["state"] = {}
         await app(scope, _receive, _send)
-    return (time.perf_counter() - start) / n
+
+    return call
 
 
 def check_output() -> None:
@@ -158,35 +166,44 @@ def main() -> None:
     else:
         print("`secure` is not installed (pip install -e '.[bench]'): its row is skipped")
 
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-
-    async def measure() -> None:
-        for app in variants.values():  # warm up
-            await run_batch(app, n // 10)
-        for _ in range(rounds):
-            for name, app in variants.items():
-                samples[name].append(await run_batch(app, n))
-
-    asyncio.run(measure())
-    med = {name: statistics.median(v) for name, v in samples.items()}
-    base, base_nonce = med["asgi_passthrough"], med["passthrough_app_nonce"]
+    timed = compare(
+        {name: _case(app) for name, app in variants.items()}, "asgi_passthrough", rounds=rounds, calls=n, is_async=True
+    )
+    # backend_guard_web_nonce against the passthrough whose app made a nonce too: the same round, the same app
+    nonce_mw = compare(
+        {
+            "passthrough_app_nonce": _case(variants["passthrough_app_nonce"]),
+            "backend_guard_web_nonce": _case(variants["backend_guard_web_nonce"]),
+        },
+        "passthrough_app_nonce",
+        rounds=rounds,
+        calls=n,
+        is_async=True,
+        seed=99,
+    )["backend_guard_web_nonce"]
     results: dict[str, Any] = {}
-    for name, value in med.items():
-        floor = base_nonce if name == "backend_guard_web_nonce" else base
-        results[name] = {
-            "median_us": round(value * 1e6, 3),
-            "overhead_us": round((value - floor) * 1e6, 3),
-            "ratio_to_passthrough": round(value / floor, 3),
-        }
+    for name, r in timed.items():
+        results[name] = {"median_us": r.median_us, "overhead_us": r.overhead_us, "ratio_to_passthrough": r.ratio}
+    results["backend_guard_web_nonce"]["overhead_vs_app_nonce_us"] = nonce_mw.overhead_us
+    nonce_gen = compare(
+        {
+            "secrets.token_urlsafe(18)": lambda: secrets.token_urlsafe(18),
+            "base64.b64encode(os.urandom(18))": lambda: base64.b64encode(os.urandom(18)).decode(),
+            "ours: b2a_base64(urandom(18)) + translate": _new_nonce,
+        },
+        "secrets.token_urlsafe(18)",
+        rounds=rounds,
+        calls=n,
+    )
     budgets = {
         "no_nonce_overhead_us": max(
             results["backend_guard_api"]["overhead_us"], results["backend_guard_web_no_nonce"]["overhead_us"]
         ),
         "no_nonce_budget_us": 2.0,
         # the middleware's cost for a response that used a nonce (the app made it in both rows) ...
-        "nonce_middleware_overhead_us": results["backend_guard_web_nonce"]["overhead_us"],
+        "nonce_middleware_overhead_us": nonce_mw.overhead_us,
         # ... and everything a nonce costs over a plain passthrough, making the nonce included
-        "nonce_total_overhead_us": round((med["backend_guard_web_nonce"] - base) * 1e6, 3),
+        "nonce_total_overhead_us": results["backend_guard_web_nonce"]["overhead_us"],
         "nonce_budget_us": 4.0,
     }
     budgets["within_budget"] = budgets["no_nonce_overhead_us"] <= 2.0 and budgets["nonce_total_overhead_us"] <= 4.0
@@ -197,19 +214,22 @@ def main() -> None:
         "requests_per_round": n,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "note": "backend_guard_web_nonce's overhead is against passthrough_app_nonce (same app, nonce made in both);"
-        " budgets.nonce_total_overhead_us is against the plain passthrough, making the nonce included",
+        "note": "overheads are medians over interleaved shuffled rounds of (case - asgi_passthrough) (see"
+        " _harness.py); budgets.nonce_middleware_overhead_us is against passthrough_app_nonce (same app, nonce made"
+        " in both); budgets.nonce_total_overhead_us is against the plain passthrough, making the nonce included",
         "results": results,
+        "nonce_generation": nonce_gen,
         "budgets": budgets,
         "secure_package": sec is not None,
     }
     print(f"{'variant':30} {'median µs':>10} {'overhead µs':>12} {'ratio':>7}")
     for name, r in results.items():
         print(f"{name:30} {r['median_us']:>10.3f} {r['overhead_us']:>12.3f} {r['ratio_to_passthrough']:>7.2f}")
+    print(table(nonce_gen, "secrets.token_urlsafe(18)", "Nonce generation (144 bits)"))
     print(json.dumps(budgets))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.write_text(json.dumps(report, indent=2, default=lambda o: asdict(o)) + "\n")
     print(f"wrote {out}")
 
 

@@ -8,7 +8,8 @@
 4. Round trips per decision, counted from the server's ``INFO commandstats`` (delta of calls of every
    command, minus the INFO calls themselves) for ours and for ``limits``. The server may be shared with other
    clients, so the lowest delta of a few tries is kept.
-5. slowapi, when importable (skipped gracefully otherwise).
+5. The same Starlette route with slowapi, our middleware and our decorator; the same Flask route with
+   Flask-Limiter, our WSGI middleware and our decorator (memory mode, headers on, one limit, in the same run).
 
 Interleaved shuffled rounds, medians and ratios (see _harness.py).
 
@@ -200,9 +201,17 @@ def bench_redis(rounds: int, calls: int) -> tuple[dict[str, Any], str]:
         lim_sw.hit(item, "bench")
         return lim_sw.get_window_stats(item, "bench")
 
+    # Floors on the same client: any EVALSHA (an empty script), and a script reading the Redis clock and
+    # returning four integers (what a decision must at least do), to show where a decision's time goes.
+    empty = client.register_script("return 1")
+    clock_only = client.register_script("local t = redis.call('TIME') return {1, tonumber(t[2]), 3, 4}")
+    empty()
+    clock_only()
     try:
         cases = {
             "redis PING": client.ping,
+            "floor: EVALSHA of `return 1`": empty,
+            "floor: EVALSHA of TIME + 4-integer reply": clock_only,
             "ours sliding-window-counter hit (1 limit)": lambda: ours.hit("ip", BIG),
             "ours sliding-window-counter hit (2 limits)": lambda: ours_two.hit("ip", BIG, "2000000000/day"),
             "ours fixed-window hit (1 limit)": lambda: ours_fw.hit("ip", BIG),
@@ -240,12 +249,154 @@ def bench_redis(rounds: int, calls: int) -> tuple[dict[str, Any], str]:
     return {"redis": results, "redis_commands_per_call": trips}, md
 
 
-def bench_slowapi() -> tuple[dict[str, Any], str]:
-    try:
-        import slowapi  # noqa: F401
-    except ImportError:
-        return {"slowapi": "not installed: skipped"}, "\nslowapi: not installed, skipped.\n"
-    return {"slowapi": "installed, comparison not implemented"}, "\nslowapi: comparison not implemented.\n"
+def _starlette_app(endpoint: Any, *, middleware: Any = None) -> Any:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    app = Starlette(routes=[Route("/users/{id}", endpoint)])
+    return middleware(app) if middleware is not None else app
+
+
+def bench_starlette(rounds: int, calls: int) -> tuple[dict[str, Any], str]:
+    """slowapi vs our middleware vs our decorator on the same Starlette route, memory mode, headers on."""
+    from slowapi import Limiter, _rate_limit_exceeded_handler
+    from slowapi.errors import RateLimitExceeded
+    from slowapi.util import get_remote_address
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    async def plain(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    slow = Limiter(key_func=get_remote_address, storage_uri="memory://", headers_enabled=True)
+
+    @slow.limit(BIG)
+    async def with_slowapi(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    slowapi_app = _starlette_app(with_slowapi)
+    slowapi_app.state.limiter = slow
+    slowapi_app.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded_handler)
+
+    ours = RateLimiter(MemoryStore())
+
+    @ours.limit(BIG)
+    async def with_decorator(request: Request) -> JSONResponse:
+        return JSONResponse({})
+
+    sink: list[Any] = []
+    apps = {
+        "Starlette app (no limit)": _starlette_app(plain),
+        "slowapi @limit (memory)": slowapi_app,
+        "ours: RateLimitMiddleware (memory)": _starlette_app(
+            plain, middleware=lambda app: RateLimitMiddleware(app, limiter=RateLimiter(MemoryStore()), limits=BIG)
+        ),
+        "ours: @limiter.limit (memory)": _starlette_app(with_decorator),
+    }
+    cases = {name: asgi_case(app, sink) for name, app in apps.items()}
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    for name in list(apps)[1:]:  # each really decided and said so in its headers
+        loop.run_until_complete(cases[name]())
+        start = sink[0]
+        assert start["status"] == 200, (name, start)
+        names = {k.lower() for k, _ in start["headers"]}
+        assert names & {b"ratelimit", b"x-ratelimit-remaining"}, (name, names)
+    loop.close()
+    base = "Starlette app (no limit)"
+    results = compare(cases, base, rounds=rounds, calls=calls, is_async=True)
+    return {"starlette": results}, table(results, base, "Starlette route, memory store: slowapi vs ours")
+
+
+def bench_flask(rounds: int, calls: int) -> tuple[dict[str, Any], str]:
+    """Flask-Limiter vs our WSGI middleware vs our decorator on the same Flask route, memory mode, headers on."""
+    import io
+
+    from flask import Flask
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    from backend_guard.wsgi import RateLimitMiddleware as WSGIRateLimitMiddleware
+
+    def make(name: str) -> Flask:
+        app = Flask(name)
+        app.logger.disabled = True
+        return app
+
+    plain = make("plain")
+    plain.add_url_rule("/users/<int:id>", "user", lambda id: {})
+
+    fl_app = make("flask_limiter")
+    fl = Limiter(get_remote_address, app=fl_app, storage_uri="memory://", headers_enabled=True)
+    fl_app.add_url_rule("/users/<int:id>", "user", fl.limit(BIG)(lambda id: {}))
+
+    mw_app = make("ours_middleware")
+    mw_app.add_url_rule("/users/<int:id>", "user", lambda id: {})
+    mw_app.wsgi_app = WSGIRateLimitMiddleware(  # type: ignore[method-assign]
+        mw_app.wsgi_app, limiter=RateLimiter(MemoryStore()), limits=BIG
+    )
+
+    ours = RateLimiter(MemoryStore())
+    dec_app = make("ours_decorator")
+
+    @ours.limit(BIG)
+    def user(id: int) -> dict[str, Any]:
+        return {}
+
+    dec_app.add_url_rule("/users/<int:id>", "user", user)
+
+    base_environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/users/42",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "api.example.com",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.9",
+        "HTTP_HOST": "api.example.com",
+        "HTTP_ACCEPT": "application/json",
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    seen: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        seen[:] = [status, headers]
+
+    def wsgi_case(app: Flask) -> Callable[[], Any]:
+        def call() -> None:
+            environ = dict(base_environ)
+            environ["wsgi.input"] = io.BytesIO(b"")
+            body = app(environ, start_response)
+            for _ in body:
+                pass
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+        return call
+
+    apps = {
+        "Flask app (no limit)": plain,
+        "Flask-Limiter @limit (memory)": fl_app,
+        "ours: WSGI RateLimitMiddleware (memory)": mw_app,
+        "ours: @limiter.limit (memory)": dec_app,
+    }
+    cases = {name: wsgi_case(app) for name, app in apps.items()}
+    for name in list(apps)[1:]:
+        cases[name]()
+        assert seen[0].startswith("200"), (name, seen)
+        names = {k.lower() for k, _ in seen[1]}
+        assert names & {"ratelimit", "x-ratelimit-remaining"}, (name, names)
+    base = "Flask app (no limit)"
+    results = compare(cases, base, rounds=rounds, calls=calls)
+    return {"flask": results}, table(results, base, "Flask route, memory store: Flask-Limiter vs ours")
 
 
 def main() -> None:
@@ -255,7 +406,7 @@ def main() -> None:
     rounds, calls, redis_calls = (3, 300, 100) if args.quick else (15, 3000, 500)
     payload: dict[str, Any] = {"quick": args.quick}
     parts: list[str] = []
-    for fn in (bench_middleware, bench_core_memory):
+    for fn in (bench_middleware, bench_core_memory, bench_starlette, bench_flask):
         data, md = fn(rounds, calls)
         payload.update(data)
         parts.append(md)
@@ -270,9 +421,6 @@ def main() -> None:
         data, md = bench_redis(rounds, redis_calls)
         payload.update(data)
         parts.append(md)
-    data, md = bench_slowapi()
-    payload.update(data)
-    parts.append(md)
     markdown = "\n".join(parts)
     print(markdown)
     print("written:", save("ratelimit", payload, markdown))

@@ -563,3 +563,29 @@ def test_nonce_refuses_unknown_objects() -> None:
     with pytest.raises(TypeError):
         csp_nonce(object())
     assert peek_nonce(object()) is None
+
+
+def test_nonces_are_144_random_bits_in_csp_base64() -> None:
+    import base64
+
+    for nonce in (csp_nonce({"type": "http"}) for _ in range(500)):
+        assert len(nonce) == 24
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24}", nonce)  # URL-safe base64, a CSP base64-value, no padding
+        assert len(base64.urlsafe_b64decode(nonce)) == 18
+        assert ContentSecurityPolicy(default_src=["'self'"], script_src=[NONCE]).header_value(nonce)
+
+
+def test_nonce_fast_path_on_a_scope_dict_and_the_general_path_on_other_mappings() -> None:
+    from collections import UserDict
+
+    scope: dict[str, Any] = {"type": "http"}  # no state yet: made
+    nonce = csp_nonce(scope)
+    assert scope["state"][NONCE_KEY] == nonce
+    assert csp_nonce(scope) == nonce  # reused
+    scope["state"][NONCE_KEY] = 123  # garbage in the slot is replaced, never used
+    assert isinstance(csp_nonce(scope), str)
+    assert scope["state"][NONCE_KEY] != 123
+    other: Any = UserDict({"type": "http", "state": {}})  # a mapping that is not a dict: the general path
+    assert csp_nonce(other) == other["state"][NONCE_KEY]
+    environ = {"REQUEST_METHOD": "GET", "type": "not-a-scope"}  # an environ holding a "type" key
+    assert csp_nonce(environ) == environ[NONCE_KEY]

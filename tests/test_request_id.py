@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
 from typing import Any
 
 import pytest
@@ -138,3 +140,74 @@ def test_wsgi_request_id_and_reset_on_close() -> None:
     assert ("X-Request-ID", "given:1") in captured["headers"]
     assert json.loads(body)["request_id"] == "given:1"
     assert environ["backend_guard.request_id"] == "given:1"
+
+
+def test_new_ids_are_a_process_prefix_and_a_counter() -> None:
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 32 and re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len({i[:16] for i in ids}) == 1  # one random prefix per process
+    counters = [int(i[16:], 16) for i in ids]
+    assert counters == list(range(counters[0], counters[0] + 1000))
+    assert RequestIdPolicy().choose(None)[:16] == ids[0][:16]  # the policy's fast path makes the same kind
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_draws_a_new_prefix() -> None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.write(write_end, new_request_id().encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    child = os.read(read_end, 64).decode()
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    parent = new_request_id()
+    assert len(child) == 32
+    assert child[:16] != parent[:16]
+
+
+def test_a_generator_set_after_construction_is_used_and_validated() -> None:
+    policy = RequestIdPolicy()
+    policy.generator = lambda: "custom-1"
+    assert policy.choose(None) == "custom-1"
+    policy.generator = lambda: "not safe!"
+    assert len(policy.choose(None)) == 32
+
+
+async def test_asgi_replaces_an_app_set_id_and_keeps_other_headers() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"X-Request-ID", b"from-app"), (b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    scope, sent = await run(RequestIdMiddleware(app), [(b"X-REQUEST-ID", b"given-2"), (b"accept", b"*/*")])
+    assert scope["state"]["request_id"] == "given-2"  # a header name in any case is found
+    assert sent[0]["headers"] == [(b"content-type", b"text/plain"), (b"x-request-id", b"given-2")]
+
+    async def plain(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": ((b"etag", b'"1"'),)})
+        await send({"type": "http.response.body", "body": b""})
+
+    scope, sent = await run(RequestIdMiddleware(plain), [])
+    rid = scope["state"]["request_id"]
+    assert sent[0]["headers"] == [(b"etag", b'"1"'), (b"x-request-id", rid.encode())]
+
+
+def test_wsgi_replaces_an_app_set_id() -> None:
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [("x-request-id", "from-app"), ("Content-Type", "text/plain")])
+        return [b""]
+
+    captured: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured["headers"] = headers
+
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+    WSGIRequestId(app)(environ, start_response).close()  # type: ignore[attr-defined]
+    rid = environ["backend_guard.request_id"]
+    assert captured["headers"] == [("Content-Type", "text/plain"), ("X-Request-ID", rid)]

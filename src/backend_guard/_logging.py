@@ -8,6 +8,7 @@ id, method, route, status and traceback, and never a header, a body or a query s
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -103,15 +104,43 @@ def log_server_error(
     )
 
 
+def _new_counter() -> itertools.count[int]:
+    # hex() of a number between 2**128 and 2**129 is "0x1" and 32 hex digits: dropping the first three
+    # characters leaves the 64-bit random prefix and the 64-bit counter, zero-padded, in one cheap call.
+    return itertools.count((1 << 128) | (int.from_bytes(os.urandom(8), "big") << 64))
+
+
+# A request id needs to be unique, not secret: 64 random bits drawn once per process (and again in every
+# forked child) followed by a 64-bit counter. Two processes share a prefix with probability about
+# n**2 / 2**65 for n processes ever started; within a process the counter does not repeat (2**64 ids).
+# Making one costs a counter step and a hex(), not a system call. Ids reveal the order of requests within a
+# process: never use a request id as a secret or a token.
+_counter = _new_counter()
+
+
+def _reseed() -> None:
+    """In a forked child: a new prefix, so parent and children never make the same id."""
+    global _counter
+    _counter = _new_counter()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - absent on Windows, where there is no fork
+    os.register_at_fork(after_in_child=_reseed)
+
+
 def new_request_id() -> str:
-    """A fresh request id: 32 random hex characters (128 bits), cheap to make.
+    """A fresh request id: 32 hex characters, a random per-process prefix and a counter (unique, not secret).
+
+    The first 16 characters are 64 random bits drawn once per process (again after a fork), the last 16 a
+    counter, so ids are unique across processes and hosts without a system call per id; they are not
+    unguessable and must never be used as secrets.
 
     Example::
 
         >>> len(new_request_id())
         32
     """
-    return os.urandom(16).hex()
+    return hex(next(_counter))[3:]
 
 
 def is_valid_request_id(value: str | bytes) -> bool:
@@ -157,6 +186,9 @@ class RequestIdPolicy:
             raw = incoming.encode("latin-1", "replace") if isinstance(incoming, str) else incoming
             if _VALID_ID.fullmatch(raw) is not None:
                 return raw.decode("ascii")
-        rid = self.generator()
+        generator = self.generator
+        if generator is new_request_id:  # our own ids are always safe: no need to validate them
+            return new_request_id()
+        rid = generator()
         # A custom generator making unsafe ids must not put them in headers and logs.
         return rid if is_valid_request_id(rid) else new_request_id()

@@ -41,14 +41,15 @@ class _LimitHooks(RouteHooks):
         self.scope = scope
         self.name = name
 
-    def _charges(self, call: RouteCall) -> list[Any]:
+    def _plan(self, call: RouteCall) -> Any:
+        """The limiter's compiled plan for this call (cached per key and route), or None when exempt."""
         from .ratelimit import Charge
 
         key = self.resolver.from_view(call.view)
         if key is None:
-            return []
+            return None
         scope = self.scope or f"{call.view.method} {call.view.route_or_path}"
-        return [Charge(key, self.rates, self.cost, scope, self.name)]
+        return self.limiter._cached((self, key, scope), lambda: [Charge(key, self.rates, self.cost, scope, self.name)])
 
     def _apply(self, call: RouteCall, result: RateLimitResult) -> None:
         call.set_state(STATE_KEY, result)
@@ -63,14 +64,14 @@ class _LimitHooks(RouteHooks):
                 call.add_header(k, v)
 
     def before(self, call: RouteCall) -> None:
-        charges = self._charges(call)
-        if charges:
-            self._apply(call, self.limiter.hit_all(charges))
+        plan = self._plan(call)
+        if plan is not None:
+            self._apply(call, self.limiter._decide(plan))
 
     async def abefore(self, call: RouteCall) -> None:
-        charges = self._charges(call)
-        if charges:
-            self._apply(call, await self.limiter.ahit_all(charges))
+        plan = self._plan(call)
+        if plan is not None:
+            self._apply(call, await self.limiter._adecide(plan))
 
 
 def limit_decorator(

@@ -10,6 +10,11 @@ Calling convention, shared by every strategy:
 - ``KEYS[i]``: the state of limit ``i``;
 - ``ARGV[1]``: ``1`` to spend, ``0`` to peek; then per limit three numbers: amount, window in ms, cost;
 - reply: ``[allowed, remaining_1, reset_ms_1, retry_ms_1, remaining_2, ...]`` (integers only).
+
+Most requests are charged against one limit, so each Python twin has a single-limit fast path
+(``_*_one``: no per-limit lists or tuples, the spend-or-peek branch taken once) beside the general body
+(``_*_many``); the script's entry point picks one by the number of keys. Both compute the same numbers in the
+same order of operations, and a property test runs them side by side.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from .storage import MemoryView, Script
 
 __all__ = ["SCRIPTS"]
 
+_floor = math.floor
+_ceil = math.ceil
 _EPS = 1e-9
 _TOL = 1.0  # GCRA: one microsecond of slack for the rounding of the stored arrival time
 
@@ -33,6 +40,26 @@ def _limits(args: Sequence[Any]) -> list[tuple[int, int, int]]:
 
 
 def _fixed_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    if len(keys) == 1:
+        return _fixed_window_one(db, keys[0], int(args[0]) == 1, int(args[1]), int(args[2]), int(args[3]))
+    return _fixed_window_many(db, keys, args)
+
+
+def _fixed_window_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+    count = int(db.get(key, 0))
+    ttl = db.pttl(key)
+    if ttl < 0:
+        ttl = window
+    if count + cost > amount:
+        return [0, max(0, amount - count), ttl, ttl + 1]
+    if spend and cost > 0:
+        count = db.incr(key, cost)
+        if db.pttl(key) < 0:
+            db.pexpire(key, window)
+    return [1, max(0, amount - count), ttl, 0]
+
+
+def _fixed_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
     spend = int(args[0]) == 1
     specs = _limits(args)
     counts: list[int] = []
@@ -60,6 +87,54 @@ def _fixed_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> l
 
 
 def _sliding_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    if len(keys) == 1:
+        return _sliding_window_one(db, keys[0], int(args[0]) == 1, int(args[1]), int(args[2]), int(args[3]))
+    return _sliding_window_many(db, keys, args)
+
+
+def _sliding_window_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+    now = float((db.now_ms * 1000.0).__round__())  # round(), without the builtin's lookup
+    span = window * 1000.0
+    w = _floor(now / span)
+    elapsed = now - w * span
+    stored = db.get(key)
+    c = p = 0
+    if stored is not None:
+        sw, sc, sp = stored
+        if sw == w:
+            c, p = sc, sp
+        elif sw == w - 1:
+            p = sc
+    # With nothing carried over from the previous window the estimate is the integer count: the same
+    # comparisons as the float ones (integers far below 2**53), without the float work.
+    carried = p * (span - elapsed) / span if p else 0.0
+    blocked = (c + carried + cost > amount + _EPS) if p else (c + cost > amount)
+    retry_ms = 0
+    if not blocked:
+        if spend and cost > 0:
+            c += cost
+            db.set(key, (w, c, p), px=_ceil((w * span + 2 * span - now) / 1000))
+    else:
+        need = amount - cost
+        if need < 0:
+            retry = 2 * span - elapsed
+        elif c <= need and p > 0:
+            retry = span - span * (need - c) / p - elapsed
+        else:
+            retry = 2 * span - elapsed - span * need / c
+        if retry > 0.0:
+            retry_ms = _ceil(retry / 1000)
+    if c > 0:
+        reset_ms = _ceil((2 * span - elapsed) / 1000)
+    elif p > 0:
+        reset_ms = _ceil((span - elapsed) / 1000)
+    else:
+        reset_ms = 0
+    remaining = _floor(amount - (c + carried) + _EPS) if p else amount - c
+    return [0 if blocked else 1, remaining if remaining > 0 else 0, reset_ms, retry_ms]
+
+
+def _sliding_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
     now = float(round(db.now_ms * 1000.0))
     spend = int(args[0]) == 1
     state: list[tuple[int, float, int, int, int, int, float, bool]] = []
@@ -134,6 +209,29 @@ def _moving_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> 
 
 
 def _gcra(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    if len(keys) == 1:
+        return _gcra_one(db, keys[0], int(args[0]) == 1, int(args[1]), int(args[2]), int(args[3]))
+    return _gcra_many(db, keys, args)
+
+
+def _gcra_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+    now = float(round(db.now_ms * 1000.0))
+    span = window * 1000.0
+    interval = span / amount
+    tat = max(float(db.get(key, 0.0)), now)
+    new = tat + cost * interval
+    blocked = new - now > span + _TOL
+    retry = 0.0
+    if blocked:
+        retry = span if cost > amount else max(0.0, new - span - now)
+    elif spend and cost > 0:
+        tat = float(f"{new:.0f}")
+        db.set(key, tat, px=max(1, _ceil((tat - now) / 1000)))
+    remaining = _floor((span - (tat - now) + _TOL) / interval)
+    return [0 if blocked else 1, max(0, min(amount, remaining)), _ceil((tat - now) / 1000), _ceil(retry / 1000)]
+
+
+def _gcra_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
     now = float(round(db.now_ms * 1000.0))
     spend = int(args[0]) == 1
     state: list[tuple[int, float, int, float, float, float, bool]] = []

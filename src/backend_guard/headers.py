@@ -5,21 +5,23 @@ and compiled once, at construction, into header bytes; per request the shells pa
 request secure, its path, this response's nonce if one was used, the headers the app already set) and get
 back the merged header list. The ASGI and WSGI middlewares and the route decorator only translate.
 
-Nonces are lazy: :func:`csp_nonce` makes one (144 bits from :mod:`secrets`) the first time a request asks for
-it and keeps it on the request (``scope["state"]``, the WSGI environ, Django's ``request.csp_nonce``); the
-middleware adds it to the CSP only for responses that asked. Policies write the nonce as the placeholder
-source ``'nonce'`` (:attr:`ContentSecurityPolicy.NONCE`). A response that used no nonce gets the policy
-without it; a directive left with ``'strict-dynamic'`` and no nonce or hash then becomes ``'none'``, which is
-what a CSP3 browser would enforce anyway, written so that every browser and checker reads it the same way.
+Nonces are lazy: :func:`csp_nonce` makes one (144 bits from ``os.urandom``, the CSPRNG behind :mod:`secrets`)
+the first time a request asks for it and keeps it on the request (``scope["state"]``, the WSGI environ,
+Django's ``request.csp_nonce``); the middleware adds it to the CSP only for responses that asked. Policies
+write the nonce as the placeholder source ``'nonce'`` (:attr:`ContentSecurityPolicy.NONCE`). A response that
+used no nonce gets the policy without it; a directive left with ``'strict-dynamic'`` and no nonce or hash then
+becomes ``'none'``, which is what a CSP3 browser would enforce anyway, written so that every browser and
+checker reads it the same way.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-import secrets
 import sys
+from binascii import b2a_base64 as _b2a_base64
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from os import urandom as _urandom
 from typing import Any, Final, TypeVar
 
 from ._routes import RouteCall, RouteHooks, guard_route
@@ -971,8 +973,13 @@ class SecureHeaders:
 # --------------------------------------------------------------------------------------------------------------
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _new_nonce() -> str:
-    return secrets.token_urlsafe(18)  # 144 bits, 24 characters, valid CSP base64
+    # What secrets.token_urlsafe(18) returns (144 bits from os.urandom, 24 URL-safe base64 characters, no
+    # padding since 18 bytes encode exactly; a valid CSP base64-value), made with fewer intermediate steps.
+    return _b2a_base64(_urandom(18), newline=False).translate(_URLSAFE).decode("ascii")
 
 
 def _scope_state(scope: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -1015,7 +1022,7 @@ def peek_nonce(carrier: Any) -> str | None:
 
 
 def csp_nonce(request: Any = None) -> str:
-    """This response's CSP nonce, made on first use (>= 128 bits from :mod:`secrets`) and then reused.
+    """This response's CSP nonce, made on first use (144 bits from ``os.urandom``) and then reused.
 
     Accepts a Starlette/FastAPI request, a Django request, an ASGI scope or a WSGI environ; in Flask call it
     with no argument inside a request (it is also set as ``g.csp_nonce``). Django's request also gets it as
@@ -1034,6 +1041,15 @@ def csp_nonce(request: Any = None) -> str:
         nonce = _nonce_in(flask.request.environ)
         flask.g.csp_nonce = nonce
         return nonce
+    if type(request) is dict and "type" in request and "REQUEST_METHOD" not in request:  # an ASGI scope (hot)
+        state = request.get("state")
+        if state is None:
+            state = request["state"] = {}
+        found = state.get(NONCE_KEY)
+        if isinstance(found, str):
+            return found
+        made = state[NONCE_KEY] = _new_nonce()
+        return made
     if isinstance(request, MutableMapping):
         if "type" in request and "REQUEST_METHOD" not in request:
             return _nonce_in(_scope_state(request))

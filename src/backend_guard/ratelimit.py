@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._ratelimit_scripts import SCRIPTS
 from .exceptions import ConfigurationError, RateLimited, StorageError
-from .storage import Script, Store, StoreLike, open_store
+from .storage import MemoryStore, Script, Store, StoreLike, open_store
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -45,6 +45,8 @@ __all__ = [
     "compile_path",
     "format_headers",
     "merge_header_fields",
+    "merge_raw_fields",
+    "merge_str_fields",
     "parse_limits",
 ]
 
@@ -274,6 +276,69 @@ def _policy_names(charge: Charge) -> list[str]:
 _GLOB_SPECIAL = re.compile(r"([*?\[\]])")
 
 
+def _reset_secs(reset_ms: int) -> int:
+    """``_secs(reset_ms / 1000)`` in integer arithmetic: whole seconds, rounded up, never negative."""
+    return max(0, -(-int(reset_ms) // 1000))
+
+
+class _Prepared:
+    """One decision compiled once per distinct set of charges (then reused from a bounded cache).
+
+    It holds the store keys and arguments of the script and the parts of the ``RateLimit`` header fields
+    that do not change between requests: the whole ``RateLimit-Policy`` value and, per limit, a template
+    for its ``RateLimit`` item. A request then costs one script call and one string formatting.
+    """
+
+    __slots__ = (
+        "args",
+        "charges",
+        "keys",
+        "names",
+        "policy",
+        "policy_raw",
+        "rates",
+        "raw_template",
+        "single",
+        "templates",
+    )
+
+    def __init__(self, charges: tuple[Charge, ...], keys: list[str], args: list[int], names: list[str]) -> None:
+        rates = [rate for charge in charges for rate in charge.rates]
+        self.charges = charges
+        self.keys = keys
+        self.args = args
+        self.names = names
+        self.rates: tuple[tuple[int, float], ...] = tuple((r.amount, r.window) for r in rates)
+        self.policy = ", ".join(
+            f"{_sf_string(n)};q={r.amount};w={_secs(r.window)}" for n, r in zip(names, rates, strict=True)
+        )
+        self.policy_raw = self.policy.encode("latin-1")
+        self.templates = tuple(_sf_string(n).replace("%", "%%") + ";r=%d;t=%d" for n in names)
+        self.raw_template = self.templates[0].encode("latin-1") if len(rates) == 1 else b""
+        self.single = len(rates) == 1
+
+    def ratelimit_value(self, reply: Sequence[Any]) -> str:
+        """The ``RateLimit`` field value for a store reply (what :func:`format_headers` writes)."""
+        if self.single:
+            return self.templates[0] % (int(reply[1]), _reset_secs(reply[2]))
+        return ", ".join(
+            t % (int(reply[3 * i + 1]), _reset_secs(reply[3 * i + 2])) for i, t in enumerate(self.templates)
+        )
+
+    def raw_fields(self, reply: Sequence[Any]) -> list[tuple[bytes, bytes]]:
+        """``RateLimit-Policy`` and ``RateLimit`` as ASGI header pairs (lower-case names)."""
+        if self.single:
+            reset = -(-int(reply[2]) // 1000)
+            value = self.raw_template % (int(reply[1]), reset if reset > 0 else 0)
+        else:
+            value = self.ratelimit_value(reply).encode("latin-1")
+        return [(b"ratelimit-policy", self.policy_raw), (b"ratelimit", value)]
+
+    def str_fields(self, reply: Sequence[Any]) -> list[tuple[str, str]]:
+        """``RateLimit-Policy`` and ``RateLimit`` as WSGI header pairs."""
+        return [("RateLimit-Policy", self.policy), ("RateLimit", self.ratelimit_value(reply))]
+
+
 class RateLimiter:
     """Rate limits over a store, decided atomically for all of a request's limits in one round trip.
 
@@ -316,9 +381,12 @@ class RateLimiter:
         self.legacy_headers = legacy_headers
         self.client_ip = client_ip
         self._script: Script = SCRIPTS[strategy]
+        # The memory store does no I/O (its arun only calls run): the async path can skip a coroutine.
+        self._inline = type(self.store) is MemoryStore
         self._code = _CODES[strategy]
         self._keys: dict[tuple[str, str, str], str] = {}
-        self._plans: dict[tuple[tuple[Charge, ...], bool], tuple[list[str], list[int], list[str]]] = {}
+        self._plans: dict[tuple[tuple[Charge, ...], bool], _Prepared] = {}
+        self._fast: dict[tuple[Any, ...], _Prepared] = {}
         self._outage = False
 
     def __repr__(self) -> str:
@@ -341,7 +409,7 @@ class RateLimiter:
             self._keys[cache_key] = found
         return found
 
-    def _prepare(self, charges: Sequence[Charge], spend: bool) -> tuple[list[str], list[int], list[str]]:
+    def _prepare(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
         plan_key = (tuple(charges), spend)
         plan = self._plans.get(plan_key)
         if plan is None:
@@ -351,7 +419,21 @@ class RateLimiter:
             self._plans[plan_key] = plan
         return plan
 
-    def _build(self, charges: Sequence[Charge], spend: bool) -> tuple[list[str], list[int], list[str]]:
+    def _cached(self, cache_key: tuple[Any, ...], charges: Callable[[], Sequence[Charge]]) -> _Prepared | None:
+        """The spending plan under ``cache_key`` (its first item: the object owning the key scheme); None when
+        ``charges()`` is empty. Cheaper than :meth:`_prepare` on a hit: no Charge is built or hashed."""
+        plan = self._fast.get(cache_key)
+        if plan is None:
+            found = charges()
+            if not found:
+                return None
+            plan = self._build(found, True)
+            if len(self._fast) >= 4096:  # bounded: keys come from clients
+                self._fast.clear()
+            self._fast[cache_key] = plan
+        return plan
+
+    def _build(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
         keys: list[str] = []
         args: list[int] = [1 if spend else 0]
         names: list[str] = []
@@ -362,31 +444,55 @@ class RateLimiter:
             for rate in charge.rates:
                 keys.append(self._key(charge.key, charge.scope, rate))
                 args += (rate.amount, rate.window_ms, charge.cost)
-        return keys, args, names
+        return _Prepared(tuple(charges), keys, args, names)
 
     @staticmethod
-    def _result(charges: Sequence[Charge], names: list[str], reply: Sequence[Any]) -> RateLimitResult:
+    def _result(plan: _Prepared, reply: Sequence[Any]) -> RateLimitResult:
         allowed = int(reply[0]) == 1
         states: list[LimitState] = []
         i = 1
-        n = 0
-        for charge in charges:
-            for rate in charge.rates:
-                remaining, reset_ms, retry_ms = int(reply[i]), int(reply[i + 1]), int(reply[i + 2])
-                states.append(
-                    LimitState(
-                        names[n], rate.amount, rate.window, remaining, reset_ms / 1000, retry_ms / 1000, retry_ms == 0
-                    )
-                )
-                i += 3
-                n += 1
-        if allowed:
+        for name, (amount, window) in zip(plan.names, plan.rates, strict=True):
+            remaining, reset_ms, retry_ms = int(reply[i]), int(reply[i + 1]), int(reply[i + 2])
+            states.append(LimitState(name, amount, window, remaining, reset_ms / 1000, retry_ms / 1000, retry_ms == 0))
+            i += 3
+        if len(states) == 1:
+            binding = states[0]
+        elif allowed:
             binding = min(states, key=lambda s: (s.remaining, -s.reset_after))
-            retry = 0.0
         else:
             binding = max(states, key=lambda s: s.retry_after)
-            retry = binding.retry_after
+        retry = 0.0 if allowed else binding.retry_after
         return RateLimitResult(allowed, binding.limit, binding.remaining, binding.reset_after, retry, tuple(states))
+
+    def _run(self, plan: _Prepared) -> Sequence[Any] | RateLimitResult:
+        """The store's reply for ``plan``, or the degraded result when the store failed."""
+        try:
+            reply: Sequence[Any] = self.store.run(self._script, plan.keys, plan.args)
+        except StorageError as exc:
+            return self._failed(exc)
+        if self._outage:
+            self._recovered()
+        return reply
+
+    async def _arun(self, plan: _Prepared) -> Sequence[Any] | RateLimitResult:
+        """Async twin of :meth:`_run`."""
+        if self._inline:
+            return self._run(plan)
+        try:
+            reply: Sequence[Any] = await self.store.arun(self._script, plan.keys, plan.args)
+        except StorageError as exc:
+            return self._failed(exc)
+        if self._outage:
+            self._recovered()
+        return reply
+
+    def _decide(self, plan: _Prepared) -> RateLimitResult:
+        reply = self._run(plan)
+        return reply if isinstance(reply, RateLimitResult) else self._result(plan, reply)
+
+    async def _adecide(self, plan: _Prepared) -> RateLimitResult:
+        reply = await self._arun(plan)
+        return reply if isinstance(reply, RateLimitResult) else self._result(plan, reply)
 
     def _failed(self, exc: StorageError) -> RateLimitResult:
         if not self._outage:
@@ -419,14 +525,7 @@ class RateLimiter:
         """
         if not charges:
             return RateLimitResult(True, 0, 0, 0.0, 0.0)
-        keys, args, names = self._prepare(charges, spend)
-        try:
-            reply = self.store.run(self._script, keys, args)
-        except StorageError as exc:
-            return self._failed(exc)
-        if self._outage:
-            self._recovered()
-        return self._result(charges, names, reply)
+        return self._decide(self._prepare(charges, spend))
 
     async def ahit_all(self, charges: Sequence[Charge], *, spend: bool = True) -> RateLimitResult:
         """Async twin of :meth:`hit_all` (never blocks the event loop on Redis).
@@ -437,14 +536,7 @@ class RateLimiter:
         """
         if not charges:
             return RateLimitResult(True, 0, 0, 0.0, 0.0)
-        keys, args, names = self._prepare(charges, spend)
-        try:
-            reply = await self.store.arun(self._script, keys, args)
-        except StorageError as exc:
-            return self._failed(exc)
-        if self._outage:
-            self._recovered()
-        return self._result(charges, names, reply)
+        return await self._adecide(self._prepare(charges, spend))
 
     def hit(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
         """Charge ``cost`` against every limit for ``key``, all or nothing; the decision and header numbers.
@@ -454,7 +546,21 @@ class RateLimiter:
             result = limiter.hit("user:42", "5/minute", "100/hour")
             result.allowed, result.remaining, result.retry_after
         """
-        return self.hit_all([Charge(key, parse_limits(limits), cost, scope)])
+        return self._decide(self._hit_plan(key, limits, cost, scope, True))
+
+    def _hit_plan(self, key: str, limits: tuple[LimitSpec, ...], cost: int, scope: str, spend: bool) -> _Prepared:
+        """The plan of a :meth:`hit`/:meth:`test` call, cached by its arguments (no Charge built on a hit)."""
+        cache_key = (self, key, limits, cost, scope, spend)
+        try:
+            plan = self._fast.get(cache_key)
+        except TypeError:  # an unhashable limit object: no caching
+            return self._prepare([Charge(key, parse_limits(limits), cost, scope)], spend)
+        if plan is None:
+            plan = self._build([Charge(key, parse_limits(limits), cost, scope)], spend)
+            if len(self._fast) >= 4096:  # bounded: keys come from clients
+                self._fast.clear()
+            self._fast[cache_key] = plan
+        return plan
 
     async def ahit(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
         """Async twin of :meth:`hit`.
@@ -463,7 +569,7 @@ class RateLimiter:
 
             result = await limiter.ahit("user:42", "5/minute")
         """
-        return await self.ahit_all([Charge(key, parse_limits(limits), cost, scope)])
+        return await self._adecide(self._hit_plan(key, limits, cost, scope, True))
 
     def test(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
         """Whether a hit of ``cost`` would pass now, without spending anything.
@@ -473,7 +579,7 @@ class RateLimiter:
             if not limiter.test("user:42", "5/minute").allowed:
                 ...
         """
-        return self.hit_all([Charge(key, parse_limits(limits), cost, scope)], spend=False)
+        return self._decide(self._hit_plan(key, limits, cost, scope, False))
 
     async def atest(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
         """Async twin of :meth:`test`.
@@ -482,7 +588,7 @@ class RateLimiter:
 
             result = await limiter.atest("user:42", "5/minute")
         """
-        return await self.ahit_all([Charge(key, parse_limits(limits), cost, scope)], spend=False)
+        return await self._adecide(self._hit_plan(key, limits, cost, scope, False))
 
     def _reset_target(self, key: str, limits: Sequence[LimitSpec], scope: str) -> tuple[list[str], str | None]:
         if limits:
@@ -699,6 +805,8 @@ class KeyResolver:
         self._header_bytes = self.header.encode("latin-1") if self.header else b""
         self._environ_key = "HTTP_" + self.header.upper().replace("-", "_") if self.header else ""
         self._ips: dict[str, str] = {}
+        # The common case: the key is the peer address (no callable, no header, no trusted proxy to believe).
+        self._peer_only = self.func is None and self.header is None and not self.client_ip.enabled
 
     def _ip(self, address: str) -> str:
         found = self._ips.get(address)
@@ -719,6 +827,11 @@ class KeyResolver:
 
     def from_scope(self, scope: Any) -> str | None:
         """The key for an ASGI scope."""
+        if self._peer_only:
+            peer = scope.get("client")
+            address = peer[0] if peer else ""
+            found = self._ips.get(address)
+            return found if found is not None else self._ip(address)
         if self.func is not None:
             from .request import view_from_scope
 
@@ -734,6 +847,10 @@ class KeyResolver:
 
     def from_environ(self, environ: Any) -> str | None:
         """The key for a WSGI environ."""
+        if self._peer_only:
+            address = environ.get("REMOTE_ADDR") or ""
+            found = self._ips.get(address)
+            return found if found is not None else self._ip(address)
         if self.func is not None:
             from .request import view_from_environ
 
@@ -757,6 +874,12 @@ class KeyResolver:
         return self._ip(view.client)
 
 
+_RL_NAMES = ("ratelimit", "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
+_RL_FIELDS_ALL = frozenset(n.encode("latin-1") for n in _RL_NAMES)
+_RL_STR_FIELDS = frozenset(_RL_NAMES)
+_RL_LIST_FIELDS = (b"ratelimit", b"ratelimit-policy")
+
+
 def merge_header_fields(
     existing: list[tuple[bytes, bytes]], ours: list[tuple[str, str]], *, lower: bool = True
 ) -> list[tuple[bytes, bytes]]:
@@ -770,15 +893,64 @@ def merge_header_fields(
 
         merge_header_fields([(b"ratelimit", b'"route";r=1;t=5')], [("RateLimit", '"global";r=99;t=60')])
     """
+    raw = [
+        (name.lower().encode("latin-1") if lower else name.encode("latin-1"), value.encode("latin-1"))
+        for name, value in ours
+    ]
+    return merge_raw_fields(existing, raw)
+
+
+def merge_raw_fields(
+    existing: Iterable[tuple[bytes, bytes]], ours: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """:func:`merge_header_fields` for header pairs already encoded (as the ASGI shell keeps them).
+
+    The common case (the response has no rate limit field yet) is a plain append.
+
+    Example::
+
+        merge_raw_fields([(b"content-type", b"text/plain")], [(b"ratelimit", b'"global";r=99;t=60')])
+    """
     out = list(existing)
+    for name, _ in out:
+        if name.lower() in _RL_FIELDS_ALL:
+            break
+    else:
+        out += ours
+        return out
     index = {k.lower(): i for i, (k, _) in enumerate(out)}
     for name, value in ours:
-        lname = name.lower().encode("latin-1")
+        lname = name.lower()
         i = index.get(lname)
         if i is None:
-            out.append((lname if lower else name.encode("latin-1"), value.encode("latin-1")))
-        elif lname in (b"ratelimit", b"ratelimit-policy"):
-            out[i] = (out[i][0], out[i][1] + b", " + value.encode("latin-1"))
+            out.append((name, value))
+        elif lname in _RL_LIST_FIELDS:
+            out[i] = (out[i][0], out[i][1] + b", " + value)
+    return out
+
+
+def merge_str_fields(existing: Iterable[tuple[str, str]], ours: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """:func:`merge_raw_fields` for WSGI header pairs (text); new names keep their case.
+
+    Example::
+
+        merge_str_fields([("Content-Type", "text/plain")], [("RateLimit", '"global";r=99;t=60')])
+    """
+    out = list(existing)
+    for name, _ in out:
+        if name.lower() in _RL_STR_FIELDS:
+            break
+    else:
+        out += ours
+        return out
+    index = {k.lower(): i for i, (k, _) in enumerate(out)}
+    for name, value in ours:
+        lname = name.lower()
+        i = index.get(lname)
+        if i is None:
+            out.append((name, value))
+        elif lname in ("ratelimit", "ratelimit-policy"):
+            out[i] = (out[i][0], out[i][1] + ", " + value)
     return out
 
 
@@ -815,6 +987,8 @@ class RulePlan:
             id(r): (KeyResolver(r.key, client_ip, ipv6_prefix) if r.key is not None else self.default)
             for r in all_rules
         }
+        self._routes: dict[tuple[str, str], _Route | None] = {}
+        self._interned: dict[tuple[int, ...], _Route] = {}
 
     def _charges(self, rules: tuple[RateLimitRule, ...], key_of: Callable[[KeyResolver], str | None]) -> list[Charge]:
         out: list[Charge] = []
@@ -843,3 +1017,100 @@ class RulePlan:
         if not rules:
             return []
         return self._charges(rules, lambda r: r.from_environ(environ))
+
+    # -- the request path of the middlewares: cached routes and plans ----------------------------------------
+
+    def _route(self, method: str, path: str) -> _Route | None:
+        cache_key = (method, path)
+        if cache_key in self._routes:
+            return self._routes[cache_key]
+        rules = self.rules.match(method, path)
+        route: _Route | None = None
+        if rules:
+            ident = tuple(map(id, rules))
+            route = self._interned.get(ident)
+            if route is None:
+                if len(self._interned) >= 1024:  # bounded (routes still cached below stay valid)
+                    self._interned.clear()
+                route = self._interned[ident] = _Route(self, rules)
+        if len(self._routes) >= 2048:  # bounded: paths come from clients
+            self._routes.clear()
+        self._routes[cache_key] = route
+        return route
+
+    def _plan(self, route: _Route, keys: tuple[str | None, ...], limiter: RateLimiter) -> _Prepared | None:
+        if route.resolver is not None:  # one key for every rule of the route
+            return limiter._cached((route, keys[0]), lambda: route.charges(keys))
+        if not any(k is not None for k in keys):
+            return None
+        return limiter._cached((route, keys), lambda: route.charges(keys))
+
+    def plan_for_scope(self, scope: Any, limiter: RateLimiter) -> _Prepared | None:
+        """What ``limiter`` must decide for an ASGI request, compiled once and cached (None: not limited).
+
+        Same charges as :meth:`charges_for_scope`, without building them on every request.
+
+        Example::
+
+            plan = rule_plan.plan_for_scope(scope, limiter)
+        """
+        method_path = (scope.get("method", "GET"), scope.get("path", "/"))
+        route = self._routes.get(method_path)
+        if route is None:
+            route = self._route(*method_path)
+            if route is None:
+                return None
+        resolver = route.resolver
+        if resolver is not None:
+            key = resolver.from_scope(scope)
+            if key is None:
+                return None
+            plan = limiter._fast.get((route, key))
+            return plan if plan is not None else self._plan(route, (key,), limiter)
+        return self._plan(route, tuple(r.from_scope(scope) for r in route.resolvers), limiter)
+
+    def plan_for_environ(self, environ: Any, limiter: RateLimiter) -> _Prepared | None:
+        """What ``limiter`` must decide for a WSGI request (see :meth:`plan_for_scope`).
+
+        Example::
+
+            plan = rule_plan.plan_for_environ(environ, limiter)
+        """
+        script_name = environ.get("SCRIPT_NAME")
+        path = environ.get("PATH_INFO") or "/"
+        route = self._route(environ.get("REQUEST_METHOD", "GET"), script_name + path if script_name else path)
+        if route is None:
+            return None
+        resolver = route.resolver
+        if resolver is not None:
+            key = resolver.from_environ(environ)
+            return None if key is None else self._plan(route, (key,), limiter)
+        return self._plan(route, tuple(r.from_environ(environ) for r in route.resolvers), limiter)
+
+
+class _Route:
+    """The rules matching a request path, with their key resolvers in a fixed order (interned per rule set)."""
+
+    __slots__ = ("resolver", "resolvers", "rules", "slots")
+
+    def __init__(self, plan: RulePlan, rules: tuple[RateLimitRule, ...]) -> None:
+        self.rules = rules
+        resolvers: list[KeyResolver] = []
+        slots: list[int] = []
+        for rule in rules:
+            resolver = plan._resolvers[id(rule)]
+            if resolver not in resolvers:
+                resolvers.append(resolver)
+            slots.append(resolvers.index(resolver))
+        self.resolvers = tuple(resolvers)
+        self.slots = tuple(slots)  # per rule: the index of its resolver's key
+        self.resolver = resolvers[0] if len(resolvers) == 1 else None
+
+    def charges(self, keys: tuple[str | None, ...]) -> list[Charge]:
+        """The charges of a request whose resolvers gave ``keys`` (None: that resolver exempts it)."""
+        out: list[Charge] = []
+        for rule, slot in zip(self.rules, self.slots, strict=True):
+            key = keys[slot]
+            if key is not None:
+                out.append(Charge(key, rule.rates, rule.cost, rule.bucket, rule.name))
+        return out

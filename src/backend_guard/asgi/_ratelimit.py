@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem
 from ..clientip import ClientIP
 from ..exceptions import StorageError
-from ..ratelimit import KeyFunc, LimitSpec, RateLimiter, RateLimitRule, RulePlan, merge_header_fields
+from ..ratelimit import KeyFunc, LimitSpec, RateLimiter, RateLimitResult, RateLimitRule, RulePlan, merge_raw_fields
 
 __all__ = ["RateLimitMiddleware"]
 
@@ -55,25 +55,36 @@ class RateLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        charges = self.plan.charges_for_scope(scope)
-        if not charges:
+        limiter = self.limiter
+        plan = self.plan.plan_for_scope(scope, limiter)
+        if plan is None:
             await self.app(scope, receive, send)
             return
-        result = await self.limiter.ahit_all(charges)
-        if not result.allowed:
-            if result.degraded:
-                await asgi_problem(send, StorageError(), scope=scope, headers=[("retry-after", "1")])
+        reply = limiter._run(plan) if limiter._inline else await limiter._arun(plan)
+        if isinstance(reply, RateLimitResult):  # the store failed: on_storage_error decided
+            if reply.allowed:
+                await self.app(scope, receive, send)
             else:
-                await asgi_problem(send, result.error(), scope=scope, headers=result.headers(legacy=self.legacy))
+                await asgi_problem(send, StorageError(), scope=scope, headers=[("retry-after", "1")])
             return
-        if not self.send_headers or not result.limits:
+        if int(reply[0]) != 1:
+            result = limiter._result(plan, reply)
+            await asgi_problem(send, result.error(), scope=scope, headers=result.headers(legacy=self.legacy))
+            return
+        if not self.send_headers:
             await self.app(scope, receive, send)
             return
-        extra = result.headers(legacy=self.legacy)
+        if self.legacy:
+            extra = [
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in limiter._result(plan, reply).headers(legacy=True)
+            ]
+        else:
+            extra = plan.raw_fields(reply)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = merge_header_fields(list(message.get("headers", ())), extra)
+                message["headers"] = merge_raw_fields(message.get("headers", ()), extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._http import ASGIApp, Message, Receive, Scope, Send, get_header, scope_state
+from .._http import ASGIApp, Message, Receive, Scope, Send
 from .._logging import RequestIdPolicy, request_id_var
 
 __all__ = ["RequestIdMiddleware"]
@@ -41,14 +41,32 @@ class RequestIdMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        rid = self.policy.choose(get_header(scope.get("headers", ()), self._name))
-        scope_state(scope)["request_id"] = rid
-        name, value = self._name, rid.encode("ascii")
+        name = self._name
+        size = len(name)
+        incoming = None
+        for k, v in scope.get("headers", ()):
+            if len(k) == size and (k == name or k.lower() == name):  # the length test skips most lower() calls
+                incoming = v
+                break
+        rid = self.policy.choose(incoming)
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = {"request_id": rid}
+        else:
+            state["request_id"] = rid
+        value = rid.encode("ascii")
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start" or message["type"] == "websocket.accept":
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != name]
-                headers.append((name, value))
+            kind = message["type"]
+            if kind == "http.response.start" or kind == "websocket.accept":
+                headers = message.get("headers", ())
+                for k, _ in headers:
+                    if len(k) == size and k.lower() == name:  # the app set one: ours replaces it
+                        headers = [(k, v) for k, v in headers if k.lower() != name]
+                        headers.append((name, value))
+                        break
+                else:
+                    headers = [*headers, (name, value)]
                 message["headers"] = headers
             await send(message)
 

@@ -8,7 +8,7 @@ from typing import Any
 from .._http import StartResponse, WSGIApp, wsgi_problem
 from ..clientip import ClientIP
 from ..exceptions import StorageError
-from ..ratelimit import KeyFunc, LimitSpec, RateLimiter, RateLimitRule, RulePlan, merge_header_fields
+from ..ratelimit import KeyFunc, LimitSpec, RateLimiter, RateLimitResult, RateLimitRule, RulePlan, merge_str_fields
 
 __all__ = ["RateLimitMiddleware"]
 
@@ -48,24 +48,25 @@ class RateLimitMiddleware:
         self.legacy = self.limiter.legacy_headers if legacy_headers is None else legacy_headers
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        charges = self.plan.charges_for_environ(environ)
-        if not charges:
+        limiter = self.limiter
+        plan = self.plan.plan_for_environ(environ, limiter)
+        if plan is None:
             return self.app(environ, start_response)
-        result = self.limiter.hit_all(charges)
-        if not result.allowed:
-            if result.degraded:
-                return wsgi_problem(start_response, StorageError(), environ=environ, headers=[("Retry-After", "1")])
+        reply = limiter._run(plan)
+        if isinstance(reply, RateLimitResult):  # the store failed: on_storage_error decided
+            if reply.allowed:
+                return self.app(environ, start_response)
+            return wsgi_problem(start_response, StorageError(), environ=environ, headers=[("Retry-After", "1")])
+        if int(reply[0]) != 1:
+            result = limiter._result(plan, reply)
             return wsgi_problem(
                 start_response, result.error(), environ=environ, headers=result.headers(legacy=self.legacy)
             )
-        if not self.send_headers or not result.limits:
+        if not self.send_headers:
             return self.app(environ, start_response)
-        extra = result.headers(legacy=self.legacy)
+        extra = limiter._result(plan, reply).headers(legacy=True) if self.legacy else plan.str_fields(reply)
 
         def start_with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-            merged = merge_header_fields(raw, extra, lower=False)
-            out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in merged]
-            return start_response(status, out, exc_info)
+            return start_response(status, merge_str_fields(headers, extra), exc_info)
 
         return self.app(environ, start_with_headers)

@@ -64,9 +64,16 @@ class RequestIdMiddleware:
         environ[ENVIRON_REQUEST_ID] = rid
         header, lname = self.policy.header, self._lname
 
+        size = len(lname)
+
         def start_with_id(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            headers = [(k, v) for k, v in headers if k.lower() != lname]
-            headers.append((header, rid))
+            for k, _ in headers:
+                if len(k) == size and k.lower() == lname:  # the app set one: ours replaces it
+                    headers = [(k, v) for k, v in headers if k.lower() != lname]
+                    headers.append((header, rid))
+                    break
+            else:
+                headers = [*headers, (header, rid)]
             return start_response(status, headers, exc_info)
 
         token = request_id_var.set(rid)
