@@ -78,6 +78,21 @@ def normalize_address(text: str) -> str | None:
     return None if addr is None else addr.compressed
 
 
+_PEERS: dict[str, str] = {}
+_PEER_CACHE_SIZE = 8192
+
+
+def _normalized_peer(peer: str) -> str:
+    """``normalize_address`` for peer addresses, cached (bounded: the cache is dropped when full)."""
+    found = _PEERS.get(peer)
+    if found is None:
+        found = normalize_address(peer) or peer
+        if len(_PEERS) >= _PEER_CACHE_SIZE:
+            _PEERS.clear()
+        _PEERS[peer] = found
+    return found
+
+
 def address_bucket(address: str, ipv6_prefix: int = 64) -> str:
     """The bucket an address counts in: IPv4 as it is, IPv6 by its ``/ipv6_prefix`` network.
 
@@ -193,7 +208,7 @@ class ClientIP:
 
             cip.resolve("10.0.0.5", {"x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "https"})
         """
-        peer_text = "" if peer is None else (normalize_address(peer) or peer)
+        peer_text = "" if peer is None else _normalized_peer(peer)
         if not self.enabled or not self.is_trusted(peer):
             return ResolvedClient(peer_text, scheme, host)
 

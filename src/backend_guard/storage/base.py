@@ -110,8 +110,16 @@ class Script:
     def source(self) -> str:
         """The Lua source, read once from ``lua_file`` when given."""
         if not self._source:
-            self._source.append(self.lua or (_LUA_DIR / self.lua_file).read_text(encoding="utf-8"))
+            text = self.lua or (_LUA_DIR / self.lua_file).read_text(encoding="utf-8")
+            self._source.extend((text, hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()))
         return self._source[0]
+
+    @property
+    def sha(self) -> str:
+        """The SHA-1 digest Redis names the script by (EVALSHA)."""
+        if not self._source:
+            _ = self.source
+        return self._source[1]
 
 
 @runtime_checkable

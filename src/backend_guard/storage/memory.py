@@ -171,7 +171,8 @@ class MemoryStore:
             except (ValueError, TypeError, KeyError) as exc:  # a script bug or bad argument, as a Lua error
                 raise StorageError(f"script {script.name!r} failed", original=exc) from exc
             finally:
-                self._sweep(now_ms)
+                if now_ms >= self._next_sweep or len(self._data) > self.max_keys:
+                    self._sweep(now_ms)
             return result
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:

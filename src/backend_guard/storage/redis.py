@@ -117,10 +117,7 @@ class RedisStore:
         self.connect_timeout = connect_timeout
         self._breaker = _Breaker(breaker_cooldown, _redact(url))
         self._client = client
-        self._scripts: dict[str, Any] = {}
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, dict[str, Any]]] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._given_async = async_client
         self._lock = threading.Lock()
 
@@ -195,14 +192,14 @@ class RedisStore:
                     self._client = self._make_client(asynchronous=False)
         return self._client
 
-    def _async_state(self) -> tuple[Any, dict[str, Any]]:
+    def _async_client(self) -> Any:
+        """This event loop's asyncio client (redis-py's asyncio connections belong to one loop)."""
         loop = asyncio.get_running_loop()
-        state = self._async.get(loop)
-        if state is None:
+        client = self._async.get(loop)
+        if client is None:
             client = self._given_async if self._given_async is not None else self._make_client(True)
-            state = (client, {})
-            self._async[loop] = state
-        return state
+            self._async[loop] = client
+        return client
 
     # -- the Store protocol ---------------------------------------------------------------------------------
 
@@ -221,14 +218,15 @@ class RedisStore:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run the script's Lua body (EVALSHA, EVAL on NOSCRIPT) in one round trip."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import NoScriptError, RedisError
 
         self._breaker.before()
+        client = self.client
         try:
-            runner = self._scripts.get(script.name)
-            if runner is None:
-                runner = self._scripts[script.name] = self.client.register_script(script.source)
-            result = runner(keys=list(keys), args=list(args))
+            try:
+                result = client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:  # a new, flushed or restarted server: EVAL loads it for the next EVALSHA
+                result = client.eval(script.source, len(keys), *keys, *args)
         except (RedisError, OSError) as exc:
             raise self._wrap(exc, script.name) from exc
         self._breaker.success()
@@ -236,15 +234,15 @@ class RedisStore:
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Async twin of :meth:`run`, on this event loop's client."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import NoScriptError, RedisError
 
         self._breaker.before()
         try:
-            client, scripts = self._async_state()
-            runner = scripts.get(script.name)
-            if runner is None:
-                runner = scripts[script.name] = client.register_script(script.source)
-            result = await runner(keys=list(keys), args=list(args))
+            client = self._async_client()
+            try:
+                result = await client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                result = await client.eval(script.source, len(keys), *keys, *args)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise self._wrap(exc, script.name) from exc
         self._breaker.success()
@@ -272,7 +270,7 @@ class RedisStore:
         self._breaker.before()
         out: list[str] = []
         try:
-            client, _ = self._async_state()
+            client = self._async_client()
             async for raw in client.scan_iter(match=match, count=500):
                 out.append(raw.decode() if isinstance(raw, bytes) else raw)
                 if len(out) >= count:
@@ -301,7 +299,7 @@ class RedisStore:
             return 0
         self._breaker.before()
         try:
-            client, _ = self._async_state()
+            client = self._async_client()
             return int(await client.delete(*keys))
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise self._wrap(exc, "delete") from exc
@@ -320,7 +318,6 @@ class RedisStore:
         if self._client is not None:
             self._client.close()
             self._client = None
-            self._scripts.clear()
 
     async def aclose(self) -> None:
         """Close this event loop's async client."""
@@ -328,6 +325,6 @@ class RedisStore:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover
             return
-        state = self._async.pop(loop, None)
-        if state is not None and self._given_async is None:
-            await state[0].aclose()
+        client = self._async.pop(loop, None)
+        if client is not None and self._given_async is None:
+            await client.aclose()
