@@ -1,0 +1,322 @@
+"""Benchmark a real server: uvicorn on loopback driven by ``wrk``, bare Starlette vs our stack vs the peer stack.
+
+The app is the one of ``bench_stack.py`` (Starlette, one JSON route): ``bare``, ``ours`` (``Guard`` with CORS and
+a memory rate limit) and ``peer`` (Starlette's CORSMiddleware + ``secure``'s SecureASGIMiddleware + slowapi's
+pure-ASGI middleware). Each server runs alone, in its own subprocess (one uvicorn worker, access log off), and
+is checked once (status and headers of one cross-origin GET) before ``wrk`` drives it with an ``Origin``
+header for a bounded time. Rounds are interleaved in a shuffled order (a fresh server each time); per round
+we keep requests/s, latency percentiles, and the ratio of requests/s to bare's in the same round; we report
+medians. Any non-2xx answer or socket error invalidates the run (a short-circuit must never look fast).
+
+``wrk`` and the server share the machine: the figures are for comparison side by side, not capacity planning.
+Target: our stack keeps at least 0.85x bare Starlette's requests/s.
+
+Usage::
+
+    python benchmarks/bench_server.py            # full run: 5 rounds of wrk -t2 -c32 -d5s per server
+    python benchmarks/bench_server.py --quick    # smoke run: 1 round of -d1s
+    python benchmarks/bench_server.py --http h11 # uvicorn's parser: auto (default), h11 or httptools
+    WRK=/path/to/wrk python benchmarks/bench_server.py
+
+Needs ``wrk`` (Debian/Ubuntu: ``apt-get install wrk``); without it the script exits with status 2.
+Results are printed and written to benchmarks/results/server.json (and server.md); ``--quick`` writes
+server-quick.json (and .md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import save
+
+VARIANTS = ("bare", "ours", "peer")
+TARGET_RPS_RATIO = 0.85
+MUST = {
+    "bare": [],
+    "ours": ["x-request-id", "x-content-type-options", "access-control-allow-origin", "ratelimit"],
+    "peer": ["x-content-type-options", "access-control-allow-origin", "x-ratelimit-limit"],
+}
+WRK_SCRIPT = r"""
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latency_us":{"mean":%.1f,"p50":%d,"p90":%d,"p99":%d,"max":%d}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+
+def build_app(variant: str) -> Any:
+    """The ASGI app of one variant (the same builders as bench_stack.py)."""
+    import bench_stack
+    from starlette.middleware import Middleware
+
+    from backend_guard.asgi import Guard
+
+    if variant == "bare":
+        return bench_stack.starlette_app([])
+    if variant == "ours":
+        return bench_stack.starlette_app([Middleware(Guard, settings=bench_stack.guard_settings())])
+    if variant == "peer":
+        return bench_stack.peer_asgi_app()
+    raise SystemExit(f"unknown variant {variant!r}")
+
+
+def serve(variant: str, port: int, http: str) -> None:
+    """Run one uvicorn server in this process (the parent starts it in a subprocess)."""
+    import uvicorn
+
+    uvicorn.run(build_app(variant), host="127.0.0.1", port=port, log_level="warning", access_log=False, http=http)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """One uvicorn server in a subprocess, up until ``stop``."""
+
+    def __init__(self, variant: str, http: str) -> None:
+        self.variant = variant
+        self.port = free_port()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (open while the server runs)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--serve",
+                variant,
+                "--port",
+                str(self.port),
+                "--http",
+                http,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}/items"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.variant} server exited {self.proc.returncode}: {self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.variant} server did not listen within {timeout} s: {self.output()}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+
+def check(server: Server, origin: str) -> None:
+    """One cross-origin GET: a 200 with the headers this variant must add."""
+    request = urllib.request.Request(server.url, headers={"Origin": origin, "Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+        assert response.status == 200, (server.variant, response.status)
+        names = {k.lower(): v for k, v in response.headers.items()}
+        response.read()
+    missing = [h for h in MUST[server.variant] if h not in names]
+    assert not missing, f"{server.variant}: missing response headers {missing}"
+    if "access-control-allow-origin" in MUST[server.variant]:
+        assert names["access-control-allow-origin"] == origin, (server.variant, names)
+
+
+def run_wrk(wrk: str, url: str, origin: str, threads: int, connections: int, duration: int, script: str) -> Any:
+    cmd = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "5s",
+        "-H",
+        f"Origin: {origin}",
+        "-s",
+        script,
+        url,
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("WRKJSON "):
+            data = json.loads(line[len("WRKJSON ") :])
+            data["rps"] = round(data["requests"] / (data["duration_us"] / 1e6), 1)
+            return data
+    raise RuntimeError(f"no summary in wrk output: {out[-2000:]}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="smoke run: one round of 1 s per server")
+    parser.add_argument("--rounds", type=int, help="rounds (default 5, quick 1)")
+    parser.add_argument("--duration", type=int, help="seconds of wrk per measurement (default 5, quick 1)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto", help="uvicorn's HTTP parser")
+    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.http)
+        return 0
+
+    import bench_stack
+
+    origin = bench_stack.ORIGIN
+    wrk = os.environ.get("WRK") or shutil.which("wrk")
+    if not wrk:
+        print("wrk is not installed (Debian/Ubuntu: apt-get install wrk): nothing measured", file=sys.stderr)
+        return 2
+    rounds = args.rounds or (1 if args.quick else 5)
+    duration = args.duration or (1 if args.quick else 5)
+    warmup = 0 if args.quick else 1
+    rng = random.Random(1234)
+    samples: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT)
+        script = f.name
+    try:
+        for r in range(rounds):
+            order = list(VARIANTS)
+            rng.shuffle(order)
+            for variant in order:
+                server = Server(variant, args.http)
+                try:
+                    server.wait_ready()
+                    check(server, origin)
+                    if warmup:
+                        run_wrk(wrk, server.url, origin, args.threads, args.connections, warmup, script)
+                    data = run_wrk(wrk, server.url, origin, args.threads, args.connections, duration, script)
+                finally:
+                    server.stop()
+                errors = data["errors"]
+                if any(errors.values()):
+                    raise RuntimeError(f"{variant}: wrk saw errors or non-2xx answers: {errors}")
+                samples[variant].append(data)
+                lat = data["latency_us"]
+                print(
+                    f"round {r + 1}/{rounds} {variant:5} {data['rps']:9.1f} req/s  "
+                    f"p50 {lat['p50'] / 1000:6.2f} ms  p99 {lat['p99'] / 1000:6.2f} ms"
+                )
+    finally:
+        os.unlink(script)
+
+    def per_round_ratio(variant: str) -> float:
+        return round(
+            float(
+                statistics.median(s["rps"] / b["rps"] for s, b in zip(samples[variant], samples["bare"], strict=True))
+            ),
+            3,
+        )
+
+    results: dict[str, Any] = {}
+    for variant in VARIANTS:
+        runs = samples[variant]
+        results[variant] = {
+            "rps": round(statistics.median(s["rps"] for s in runs), 1),
+            "rps_ratio_to_bare": per_round_ratio(variant),
+            "latency_p50_ms": round(statistics.median(s["latency_us"]["p50"] for s in runs) / 1000, 3),
+            "latency_p90_ms": round(statistics.median(s["latency_us"]["p90"] for s in runs) / 1000, 3),
+            "latency_p99_ms": round(statistics.median(s["latency_us"]["p99"] for s in runs) / 1000, 3),
+            "rounds": runs,
+        }
+    ratio = results["ours"]["rps_ratio_to_bare"]
+    targets = {"ours_rps_ratio_to_bare": ratio, "target": TARGET_RPS_RATIO, "met": ratio >= TARGET_RPS_RATIO}
+    lines = [
+        "## Real server: uvicorn + wrk on loopback",
+        "",
+        f"One uvicorn worker ({_loop_and_http(args.http)}),"
+        f" `wrk -t{args.threads} -c{args.connections} -d{duration}s` with an `Origin` header;"
+        f" median of {rounds} interleaved rounds, a fresh server each time.",
+        "",
+        "| server | requests/s | ratio to bare | p50 ms | p90 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for variant, r in results.items():
+        lines.append(
+            f"| {variant} | {r['rps']:.0f} | {r['rps_ratio_to_bare']:.3f}x | {r['latency_p50_ms']:.2f} |"
+            f" {r['latency_p90_ms']:.2f} | {r['latency_p99_ms']:.2f} |"
+        )
+    lines += [
+        "",
+        f"Target: ours >= {TARGET_RPS_RATIO}x bare requests/s: {ratio:.3f}x, {'met' if targets['met'] else 'NOT met'}.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    payload = {
+        "benchmark": "server",
+        "quick": args.quick,
+        "wrk": {
+            "threads": args.threads,
+            "connections": args.connections,
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "rounds": rounds,
+        },
+        "server": "uvicorn, one worker, " + _loop_and_http(args.http),
+        "versions": bench_stack.versions() | {"uvicorn": _version("uvicorn")},
+        "results": results,
+        "targets": targets,
+    }
+    print("written:", save("server-quick" if args.quick else "server", payload, text))
+    return 0
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def _loop_and_http(http: str) -> str:
+    """Which event loop and HTTP parser uvicorn uses here ("auto" picks uvloop and httptools when installed)."""
+    import importlib.util
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    if http == "auto":
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"{loop} loop, {http} parser"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,486 @@
+"""Run every benchmark in one go and collect the figures: ``python benchmarks/run.py``.
+
+Runs each ``benchmarks/bench_*.py`` in its own subprocess, one after the other (never two at once: they would
+skew each other), then gathers the JSON they wrote into ``results/summary.json`` and ``results/summary.md``
+(the headline figures against their targets first, then every benchmark's own tables) and draws
+``docs/img/benchmarks.png`` when matplotlib is installed.
+
+``--quick`` is the smoke mode CI runs (about half a minute): every script with ``--quick``, in a scratch copy
+of this folder (a temporary directory, or ``--out DIR``), so a smoke run never overwrites the committed figures
+of a full run. Only a full run writes ``benchmarks/results/`` and the docs plot.
+
+A script that needs the shared Redis (``REDIS_URL``, default ``redis://127.0.0.1:6379/0``) is skipped when no
+Redis answers, and ``bench_server.py`` when ``wrk`` is not installed; ``BACKEND_GUARD_REQUIRE_REDIS=1`` /
+``BACKEND_GUARD_REQUIRE_WRK=1`` turn those skips into failures. The exit status is 1 when any script failed.
+
+Usage::
+
+    python benchmarks/run.py                        # full run, about 10 minutes on 2 cores
+    python benchmarks/run.py --quick                # smoke run into a temporary directory
+    python benchmarks/run.py --quick --out /tmp/b   # smoke run into /tmp/b (results in /tmp/b/results)
+    python benchmarks/run.py --only stack server    # some benchmarks only (names without bench_)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PLOT = ROOT / "docs" / "img" / "benchmarks.png"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+NEEDS_WRK = {"server"}
+NEEDS_REDIS_MARKERS = ("RedisStore", "REDIS_URL")
+
+
+def scripts(only: list[str] | None) -> dict[str, Path]:
+    """The benchmark scripts by short name (``bench_stack.py`` -> ``stack``), in a stable order."""
+    found = {p.stem.removeprefix("bench_"): p for p in sorted(HERE.glob("bench_*.py"))}
+    if only:
+        unknown = sorted(set(only) - set(found))
+        if unknown:
+            raise SystemExit(f"unknown benchmark(s) {unknown}; known: {sorted(found)}")
+        return {name: found[name] for name in only}
+    return found
+
+
+def redis_problem() -> str | None:
+    """Why the shared Redis cannot be used, or None when it answers."""
+    try:
+        import redis
+    except ImportError:
+        return "redis-py is not installed"
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:
+        return f"no Redis answers at {REDIS_URL} ({type(exc).__name__})"
+    return None
+
+
+def skip_reason(name: str, path: Path, redis_issue: str | None) -> tuple[str | None, bool]:
+    """(reason to skip, whether the skip must count as a failure)."""
+    if name in NEEDS_WRK and not (os.environ.get("WRK") or shutil.which("wrk")):
+        return "wrk is not installed (apt-get install wrk)", os.environ.get("BACKEND_GUARD_REQUIRE_WRK") == "1"
+    if redis_issue and any(marker in path.read_text() for marker in NEEDS_REDIS_MARKERS):
+        return redis_issue, os.environ.get("BACKEND_GUARD_REQUIRE_REDIS") == "1"
+    return None, False
+
+
+def snapshot(folder: Path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime for p in folder.glob("*")} if folder.is_dir() else {}
+
+
+def run_all(selected: dict[str, Path], workdir: Path, quick: bool, timeout: float | None) -> dict[str, Any]:
+    """Run each script from ``workdir``; return per benchmark its status, time and the files it wrote."""
+    results_dir = workdir / "results"
+    redis_issue = redis_problem()
+    env = dict(os.environ)
+    # the scripts may import the repository's tests (bench_faults does), wherever they are copied to
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    report: dict[str, Any] = {}
+    for name, original in selected.items():
+        reason, fatal = skip_reason(name, original, redis_issue)
+        if reason:
+            status = "failed" if fatal else "skipped"
+            print(f"--- {name}: {status}: {reason}", flush=True)
+            report[name] = {"status": status, "reason": reason, "files": []}
+            continue
+        script = workdir / original.name
+        cmd = [sys.executable, str(script), *(["--quick"] if quick else [])]
+        print(f"--- {name}: {' '.join(cmd[1:])}", flush=True)
+        before = snapshot(results_dir)
+        start = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, cwd=workdir, env=env, timeout=timeout, capture_output=True, text=True)
+            code: int | None = proc.returncode
+            output = proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            code = None
+            output = f"timed out after {timeout} s\n" + _text(exc.stdout) + _text(exc.stderr)
+        seconds = round(time.perf_counter() - start, 1)
+        after = snapshot(results_dir)
+        # a script names its files after itself (stack.json, errors-quick.md); others may write meanwhile
+        files = sorted(
+            f for f, mtime in after.items() if before.get(f) != mtime and f.split(".")[0].split("-")[0] == name
+        )
+        entry: dict[str, Any] = {"status": "ok" if code == 0 else "failed", "seconds": seconds, "files": files}
+        if code != 0:
+            entry["reason"] = f"exit status {code}" if code is not None else f"timed out after {timeout} s"
+            entry["output_tail"] = output[-3000:]
+            print(output[-3000:], file=sys.stderr)
+        print(f"    {entry['status']} in {seconds} s, wrote {files}", flush=True)
+        report[name] = entry
+    return report
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+
+def load(results_dir: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """The JSON files a benchmark wrote, by file name."""
+    out: dict[str, Any] = {}
+    for f in entry.get("files", []):
+        if f.endswith(".json"):
+            try:
+                out[f] = json.loads((results_dir / f).read_text())
+            except (OSError, ValueError) as exc:
+                out[f] = {"unreadable": str(exc)}
+    return out
+
+
+def first(data: dict[str, Any], *names: str) -> dict[str, Any] | None:
+    for name in names:
+        if name in data and isinstance(data[name], dict):
+            return data[name]  # type: ignore[no-any-return]
+    return None
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def headline(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The claimed figures against their targets, from whatever results exist (each read defensively)."""
+    rows: list[dict[str, Any]] = []
+
+    def row(figure: str, value: Any, target: str, met: Any, unit: str = "") -> None:
+        if value is not None:
+            rows.append({"figure": figure, "measured": value, "unit": unit, "target": target, "met": met})
+
+    stack = first(data.get("stack", {}), "stack.json", "stack-quick.json")
+    if stack:
+        t = stack.get("targets", {})
+        met = t.get("met", {})
+        row(
+            "ASGI: our full stack, overhead over bare Starlette",
+            t.get("asgi_guard_overhead_us"),
+            "<= 15 µs",
+            met.get("asgi_overhead"),
+            "µs",
+        )
+        row(
+            "ASGI: peer stack (Starlette CORS + secure + slowapi), overhead",
+            t.get("asgi_peer_overhead_us"),
+            "",
+            None,
+            "µs",
+        )
+        row("ASGI: our overhead / peer stack's", t.get("asgi_ours_over_peer"), "<= 0.25x", met.get("asgi_ratio"), "x")
+        row(
+            "WSGI: our overhead / Flask peer stack's",
+            t.get("wsgi_ours_over_peer"),
+            "<= 0.25x",
+            met.get("wsgi_ratio"),
+            "x",
+        )
+    server = first(data.get("server", {}), "server.json", "server-quick.json")
+    if server:
+        t = server.get("targets", {})
+        row(
+            "uvicorn + wrk: our requests/s / bare Starlette's",
+            t.get("ours_rps_ratio_to_bare"),
+            ">= 0.85x",
+            t.get("met"),
+            "x",
+        )
+        row(
+            "uvicorn + wrk: peer requests/s / bare Starlette's",
+            _get(server, "results", "peer", "rps_ratio_to_bare"),
+            "",
+            None,
+            "x",
+        )
+    errors = first(data.get("errors", {}), "errors.json", "errors-quick.json")
+    if errors:
+        value = _get(errors, "results", "ErrorEnvelopeMiddleware", "overhead_us")
+        budget = errors.get("budget_us")
+        row(
+            "ErrorEnvelopeMiddleware, success path, over a passthrough",
+            value,
+            f"<= {budget} µs",
+            None if value is None or budget is None else value <= budget,
+            "µs",
+        )
+    headers = first(data.get("headers", {}), "headers.json")
+    if headers:
+        b = headers.get("budgets", {})
+        value = b.get("no_nonce_overhead_us")
+        row(
+            "SecureHeadersMiddleware (no nonce), over a passthrough",
+            value,
+            "<= 2 µs",
+            None if value is None else value <= b.get("no_nonce_budget_us", 2.0),
+            "µs",
+        )
+        value = b.get("nonce_total_overhead_us")
+        row(
+            "SecureHeadersMiddleware with a CSP nonce, over a passthrough",
+            value,
+            "<= 4 µs",
+            None if value is None else value <= b.get("nonce_budget_us", 4.0),
+            "µs",
+        )
+    cors = first(data.get("cors", {}), "cors.json")
+    if cors:
+        row(
+            "CORS simple request: ours, over a bare ASGI app",
+            _get(cors, "asgi_simple", "ours", "overhead_us"),
+            "",
+            None,
+            "µs",
+        )
+        row(
+            "CORS simple request: Starlette's, over a bare ASGI app",
+            _get(cors, "asgi_simple", "starlette", "overhead_us"),
+            "",
+            None,
+            "µs",
+        )
+    passwords = first(data.get("passwords", {}), "passwords.json")
+    if passwords:
+        row(
+            "PasswordHasher.verify / raw argon2-cffi",
+            _get(passwords, "overhead", "verify", "ratio_vs_argon2_cffi", "backend_guard"),
+            "",
+            None,
+            "x",
+        )
+        row(
+            "event loop: max lateness with 8 concurrent averify",
+            _get(passwords, "event_loop", "averify", "max_late_ms"),
+            f"<= {_get(passwords, 'event_loop', 'limit_ms')} ms",
+            _get(passwords, "event_loop", "within_limit"),
+            "ms",
+        )
+    tokens = first(data.get("tokens", {}), "tokens.json")
+    if tokens:
+        for alg, cases in (tokens.get("verify_access") or {}).items():
+            row(
+                f"verify_access / jwt.decode, {alg}",
+                _get(cases, "verify_access", "ratio"),
+                "<= 1.10x",
+                None if _get(cases, "verify_access", "ratio") is None else cases["verify_access"]["ratio"] <= 1.10,
+                "x",
+            )
+        row(
+            "rotate: Redis script calls per rotation",
+            _get(tokens, "rotate_redis", "script_calls_per_rotation"),
+            "1",
+            None,
+        )
+    lockout = first(data.get("lockout", {}), "lockout.json")
+    if lockout:
+        row("lockout check-and-reserve: Redis round trips", lockout.get("script_round_trips_per_reserve"), "1", None)
+    return rows
+
+
+def _fmt(value: Any, unit: str) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}{unit}" if unit == "x" else f"{value:.2f} {unit}".strip()
+    return f"{value} {unit}".strip()
+
+
+def summary_markdown(summary: dict[str, Any], results_dir: Path) -> str:
+    env = summary["environment"]
+    lines = [
+        "# Benchmark summary",
+        "",
+        f"{'Quick (smoke) run: few rounds, figures are not meaningful.' if summary['quick'] else 'Full run.'}"
+        f" Python {env.get('python')}, {env.get('cpus')} CPUs, {env.get('platform')}, {env.get('when')}.",
+        f" Load average before/after: {summary['load_avg_before']} / {summary['load_avg_after']}.",
+        "",
+        "## Headline figures",
+        "",
+        "| figure | measured | target | met |",
+        "|---|---:|---:|:---:|",
+    ]
+    for r in summary["headline"]:
+        met = {True: "yes", False: "**no**", None: ""}.get(r["met"], str(r["met"]))
+        lines.append(f"| {r['figure']} | {_fmt(r['measured'], r['unit'])} | {r['target']} | {met} |")
+    lines += ["", "## Runs", "", "| benchmark | status | seconds | files |", "|---|---|---:|---|"]
+    for name, entry in summary["benchmarks"].items():
+        status = entry["status"] + (f" ({entry['reason']})" if entry.get("reason") else "")
+        lines.append(f"| {name} | {status} | {entry.get('seconds', '')} | {', '.join(entry['files'])} |")
+    for name, entry in summary["benchmarks"].items():
+        tables = [f for f in entry["files"] if f.endswith(".md")]
+        jsons = [f for f in entry["files"] if f.endswith(".json")]
+        if not tables and not jsons:
+            continue
+        lines += ["", f"## {name}", ""]
+        if tables:
+            for f in tables:
+                lines.append(_demote((results_dir / f).read_text()).rstrip())
+                lines.append("")
+        else:
+            for f in jsons:
+                lines += [f"Figures from `{f}`:", "", "```", *_flatten(summary["data"][name].get(f, {})), "```"]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _demote(text: str) -> str:
+    """Nest a benchmark's own markdown under its section (headings one level down, at least ###)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            line = "#" * max(3, level + 1) + line[level:]
+        out.append(line)
+    return "\n".join(out)
+
+
+def _flatten(data: Any, prefix: str = "") -> list[str]:
+    """Numeric and boolean leaves as ``path = value`` lines (lists of samples left out)."""
+    lines: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key in {"environment", "samples_us"}:
+                continue
+            lines += _flatten(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(data, (int, float, bool)) or data is None:
+        lines.append(f"{prefix} = {data}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------- plot
+
+
+def plot(data: dict[str, dict[str, Any]], path: Path) -> bool:
+    """Draw the in-process overheads and the server requests/s; False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    stack = first(data.get("stack", {}), "stack.json", "stack-quick.json")
+    server = first(data.get("server", {}), "server.json", "server-quick.json")
+    panels = [p for p in (stack and "asgi", stack and "wsgi", server and "server") if p]
+    if not panels:
+        return False
+    ratios = [11 if p == "asgi" else 3 for p in panels]
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(9, 1.2 + 0.45 * sum(ratios)), squeeze=False, gridspec_kw={"height_ratios": ratios}
+    )
+
+    def colour(name: str) -> str:
+        if name.startswith(("ours", "flask_ours")) or name == "ours":
+            return "#2a9d8f"
+        if name.startswith(("peer", "flask_peer")) or name == "peer":
+            return "#e76f51"
+        return "#8d99ae"
+
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        if panel in ("asgi", "wsgi") and stack:
+            part = stack[panel]
+            rows = [(n, r["overhead_us"]) for n, r in part["results"].items() if n != part["baseline"]]
+            rows.reverse()
+            names = [n for n, _ in rows]
+            values = [max(v, 0.0) for _, v in rows]
+            ax.barh(names, values, color=[colour(n) for n in names])
+            if panel == "asgi":
+                ax.set_xscale("log")
+            scale = " (log scale)" if panel == "asgi" else ""
+            ax.set_xlabel(f"µs added per request over {part['baseline']}{scale}, median of interleaved rounds")
+            ax.set_title(f"{panel.upper()} in-process: overhead per request")
+            for i, v in enumerate(values):
+                ax.text(v, i, f" {v:.1f}", va="center", fontsize=8)
+        elif panel == "server" and server:
+            res = server["results"]
+            names = list(res)[::-1]
+            values = [res[n]["rps"] for n in names]
+            ax.barh(names, values, color=[colour(n) for n in names])
+            ax.set_xlabel("requests/s (uvicorn, one worker, wrk on loopback; higher is better)")
+            ax.set_title("Real server")
+            for i, n in enumerate(names):
+                ax.text(values[i], i, f" {values[i]:.0f} ({res[n]['rps_ratio_to_bare']:.2f}x)", va="center", fontsize=8)
+        ax.margins(x=0.15)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+# --------------------------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="smoke run of every script, in a scratch directory")
+    parser.add_argument("--out", type=Path, help="scratch directory for --quick (default: a temporary one)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks (e.g. stack server)")
+    parser.add_argument("--timeout", type=float, help="seconds allowed per script (default: 180 quick, none full)")
+    args = parser.parse_args()
+    if args.out and not args.quick:
+        parser.error("--out is for --quick runs (a full run writes benchmarks/results/)")
+    selected = scripts(args.only)
+
+    if args.quick:
+        workdir = args.out if args.out else Path(tempfile.mkdtemp(prefix="backend-guard-bench-"))
+        workdir.mkdir(parents=True, exist_ok=True)
+        for p in [*HERE.glob("*.py")]:
+            shutil.copy2(p, workdir / p.name)
+        plot_path = workdir / "results" / "benchmarks.png"
+    else:
+        workdir = HERE
+        plot_path = PLOT
+    results_dir = workdir / "results"
+    timeout = args.timeout if args.timeout else (180.0 if args.quick else None)
+
+    sys.path.insert(0, str(workdir))
+    from _harness import environment
+
+    load_before = round(os.getloadavg()[0], 2)
+    report = run_all(selected, workdir, args.quick, timeout)
+    data = {name: load(results_dir, entry) for name, entry in report.items()}
+    summary: dict[str, Any] = {
+        "environment": environment(),
+        "quick": args.quick,
+        "load_avg_before": load_before,
+        "load_avg_after": round(os.getloadavg()[0], 2),
+        "benchmarks": report,
+        "headline": headline(data),
+        "data": data,
+    }
+    results_dir.mkdir(parents=True, exist_ok=True)
+    summary["plot"] = str(plot_path) if plot(data, plot_path) else None
+    (results_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    markdown = summary_markdown(summary, results_dir)
+    (results_dir / "summary.md").write_text(markdown)
+    print()
+    print(markdown.split("## Runs")[0].rstrip())
+    print()
+    print(f"summary: {results_dir / 'summary.json'} and summary.md; plot: {summary['plot'] or 'not drawn'}")
+    failed = [name for name, entry in report.items() if entry["status"] == "failed"]
+    if failed:
+        print(f"FAILED: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
