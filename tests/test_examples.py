@@ -25,9 +25,14 @@ pytestmark = pytest.mark.server
 ORIGIN = "https://app.example.com"
 PASSWORD = "correct horse battery staple"
 
-# name -> (module, "asgi" | "wsgi"); every module has create_app(settings, service) returning the app to serve.
-APPS = {
+# name -> (module, "asgi" | "wsgi"[, factory]); the factory (default create_app) takes (settings, service) and
+# returns the app to serve.
+APPS: dict[str, tuple[str, ...]] = {
     "fastapi": ("backend_guard.examples.fastapi_app", "asgi"),
+    "starlette": ("backend_guard.examples.starlette_app", "asgi"),
+    "flask": ("backend_guard.examples.flask_app", "wsgi"),
+    "django": ("backend_guard.examples.django_app", "wsgi"),
+    "django-asgi": ("backend_guard.examples.django_app", "asgi", "create_asgi_app"),
 }
 
 
@@ -39,11 +44,16 @@ def _settings() -> bg.GuardSettings:
 def serve(name: str) -> Iterator[httpx.Client]:
     os.environ["BACKEND_GUARD_DEMO_FAST_HASH"] = "1"
     try:
-        module_name, kind = APPS[name]
+        module_name, kind, *factory = APPS[name]
+        if name.startswith("django"):
+            from .django_app import setup
+
+            setup()  # the test project's settings (other tests share the process); the example adds its own
         module = importlib.import_module(module_name)
         from backend_guard.examples.service import AuthService
 
-        app: Any = module.create_app(_settings(), AuthService.create())
+        create_app = getattr(module, factory[0] if factory else "create_app")
+        app: Any = create_app(_settings(), AuthService.create())
     finally:
         del os.environ["BACKEND_GUARD_DEMO_FAST_HASH"]
     runner = run_asgi if kind == "asgi" else run_wsgi

@@ -27,6 +27,7 @@ from typing import Any
 from ._http import ENVIRON_REQUEST_ID
 from ._stack import StackParts
 from .config import GuardSettings
+from .exceptions import ConfigurationError
 from .headers import NONCE_KEY
 from .integrations._errors_django import DjangoErrorEnvelopeMiddleware, DjangoRequestIdMiddleware
 
@@ -56,9 +57,12 @@ def settings() -> GuardSettings:
     if isinstance(value, GuardSettings):
         return value
     if isinstance(value, dict):
-        known = set(GuardSettings.model_fields)
-        return GuardSettings(**{k: v for k, v in value.items() if k in known})
-    raise TypeError("settings.BACKEND_GUARD must be a dict or a GuardSettings.")
+        try:
+            # Unknown keys fail too: a misspelt section would otherwise leave its part silently on defaults.
+            return GuardSettings(**value)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"settings.BACKEND_GUARD: {exc.detail}") from None
+    raise TypeError(f"settings.BACKEND_GUARD must be a dict or a GuardSettings, not {type(value).__name__}.")
 
 
 def csp_nonce_context(request: Any) -> dict[str, Any]:

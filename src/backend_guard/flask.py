@@ -19,6 +19,7 @@ from ._http import ENVIRON_REQUEST_ID
 from ._stack import StackParts
 from .config import GuardSettings
 from .errors import ErrorPolicy
+from .exceptions import ConfigurationError
 from .integrations._errors_flask import install_flask_error_handlers, install_flask_request_id
 from .storage import Store
 
@@ -33,7 +34,10 @@ def _settings_from(value: Any) -> GuardSettings:
     if isinstance(value, GuardSettings):
         return value
     if isinstance(value, dict):
-        return GuardSettings(**value)
+        try:
+            return GuardSettings(**value)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"app.config['{CONFIG_KEY}']: {exc.detail}") from None
     raise TypeError(f"app.config['{CONFIG_KEY}'] must be a dict or a GuardSettings, not {type(value).__name__}.")
 
 

@@ -96,8 +96,16 @@ def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None)
         scheme=resolved.scheme,
         host=host,
         route=_scope_route(scope),
-        query=scope.get("query_string", b"").decode("latin-1"),
+        query=_scope_query(scope),
     )
+
+
+def _scope_query(scope: Mapping[str, Any]) -> str:
+    """The query string of a scope: bytes per the ASGI spec; Django's own AsyncClient puts a str there."""
+    query = scope.get("query_string", b"")
+    if isinstance(query, str):
+        return query
+    return bytes(query).decode("latin-1")
 
 
 def _environ_headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
