@@ -9,6 +9,7 @@ answer, yield the base URL (``http://127.0.0.1:PORT``) and shut the server down 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -73,10 +74,13 @@ def run_wsgi(app: Any, *, server: str = "waitress", threads: int = 4) -> Iterato
         _wait_listening(port)
         yield f"http://127.0.0.1:{port}"
     finally:
-        # Close every channel from inside the loop's own thread; the loop ends when its map is empty.
-        srv.trigger.pull_trigger(lambda: wasyncore.close_all(srv._map))
+        # First let the worker threads finish what they are doing (a worker that finishes a request pulls the
+        # loop's trigger, which must still be open), then close every channel from inside the loop's own
+        # thread; the loop ends when its map is empty.
+        srv.task_dispatcher.shutdown(timeout=STARTUP_TIMEOUT)
+        with contextlib.suppress(OSError):  # the loop already closed its trigger: it is ending by itself
+            srv.trigger.pull_trigger(lambda: wasyncore.close_all(srv._map))
         thread.join(STARTUP_TIMEOUT)
-        srv.task_dispatcher.shutdown()
 
 
 def _run_wsgiref(app: Any) -> Iterator[str]:

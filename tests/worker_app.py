@@ -31,7 +31,7 @@ from starlette.routing import Route
 import backend_guard as bg
 from backend_guard.asgi import Guard
 from backend_guard.fastapi import install_error_handlers
-from backend_guard.storage import MemoryStore, RedisStore, Store
+from backend_guard.storage import MemoryStore, RedisStore, Script, Store
 
 SECRET = b"worker-app-test-secret-0123456789abcdef"
 MAX_BODY = 1 << 20
@@ -56,24 +56,25 @@ LOCK = bg.Lockout(
 TOKENS = bg.TokenManager(SECRET, "HS256", issuer="https://worker.test", audience="api", store=STORE, grace_window=0)
 
 
+_INCR = Script(
+    name="worker_verifier_incr",
+    lua="return redis.call('INCR', KEYS[1])",
+    memory=lambda db, keys, args: db.incr(keys[0]),
+)
+_GET = Script(
+    name="worker_verifier_get",
+    lua="return tonumber(redis.call('GET', KEYS[1]) or '0')",
+    memory=lambda db, keys, args: int(db.get(keys[0], 0)),
+)
+
+
 async def _count_verifier() -> int:
-    """Increment and return the verifier counter, in the shared store (Redis INCR, or memory)."""
-    if isinstance(STORE, RedisStore):
-        client, _ = STORE._async_state()
-        return int(await client.incr(f"{STORE.prefix}:verifier"))
-    global _VERIFIER_CALLS
-    _VERIFIER_CALLS += 1
-    return _VERIFIER_CALLS
-
-
-_VERIFIER_CALLS = 0
+    """Increment and return the verifier counter, in the shared store (through the public Store API)."""
+    return int(await STORE.arun(_INCR, [f"{STORE.prefix}:verifier"], []))
 
 
 async def _read_count() -> int:
-    if isinstance(STORE, RedisStore):
-        client, _ = STORE._async_state()
-        return int(await client.get(f"{STORE.prefix}:verifier") or 0)
-    return _VERIFIER_CALLS
+    return int(await STORE.arun(_GET, [f"{STORE.prefix}:verifier"], []))
 
 
 async def limited(request: Request) -> JSONResponse:
