@@ -409,6 +409,28 @@ class GuardSettings(BaseModel):
                 raise ValueError(f"{section}: {exc.detail}") from None
         return self
 
+    @classmethod
+    def coerce(cls, value: Any, where: str) -> GuardSettings:
+        """Settings from a framework's config value: None (defaults), a dict, or a GuardSettings.
+
+        ``where`` names the source in error messages (``"settings.BACKEND_GUARD"``). Unknown keys fail too:
+        a misspelt section would otherwise leave its part silently on its defaults.
+
+        Example::
+
+            GuardSettings.coerce(app.config.get("BACKEND_GUARD"), "app.config['BACKEND_GUARD']")
+        """
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            try:
+                return cls(**value)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{where}: {exc.detail}") from None
+        raise TypeError(f"{where} must be a dict or a GuardSettings, not {type(value).__name__}.")
+
     def client_ip(self) -> ClientIP:
         """The :class:`~backend_guard.clientip.ClientIP` for ``trusted_proxies``."""
         return ClientIP(self.trusted_proxies, forwarded_header=self.forwarded_header)

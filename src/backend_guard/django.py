@@ -27,7 +27,6 @@ from typing import Any
 from ._http import ENVIRON_REQUEST_ID
 from ._stack import StackParts
 from .config import GuardSettings
-from .exceptions import ConfigurationError
 from .headers import NONCE_KEY
 from .integrations._errors_django import DjangoErrorEnvelopeMiddleware, DjangoRequestIdMiddleware
 
@@ -51,18 +50,7 @@ def settings() -> GuardSettings:
     """
     from django.conf import settings as django_settings
 
-    value = getattr(django_settings, "BACKEND_GUARD", None)
-    if value is None:
-        return GuardSettings()
-    if isinstance(value, GuardSettings):
-        return value
-    if isinstance(value, dict):
-        try:
-            # Unknown keys fail too: a misspelt section would otherwise leave its part silently on defaults.
-            return GuardSettings(**value)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"settings.BACKEND_GUARD: {exc.detail}") from None
-    raise TypeError(f"settings.BACKEND_GUARD must be a dict or a GuardSettings, not {type(value).__name__}.")
+    return GuardSettings.coerce(getattr(django_settings, "BACKEND_GUARD", None), "settings.BACKEND_GUARD")
 
 
 def csp_nonce_context(request: Any) -> dict[str, Any]:

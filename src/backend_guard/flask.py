@@ -19,26 +19,12 @@ from ._http import ENVIRON_REQUEST_ID
 from ._stack import StackParts
 from .config import GuardSettings
 from .errors import ErrorPolicy
-from .exceptions import ConfigurationError
 from .integrations._errors_flask import install_flask_error_handlers, install_flask_request_id
 from .storage import Store
 
 __all__ = ["Guard", "install_error_handlers", "install_request_id"]
 
 CONFIG_KEY = "BACKEND_GUARD"
-
-
-def _settings_from(value: Any) -> GuardSettings:
-    if value is None:
-        return GuardSettings()
-    if isinstance(value, GuardSettings):
-        return value
-    if isinstance(value, dict):
-        try:
-            return GuardSettings(**value)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"app.config['{CONFIG_KEY}']: {exc.detail}") from None
-    raise TypeError(f"app.config['{CONFIG_KEY}'] must be a dict or a GuardSettings, not {type(value).__name__}.")
 
 
 class Guard:
@@ -73,7 +59,11 @@ class Guard:
         from .integrations._headers_jinja import init_flask
         from .wsgi import Guard as WSGIGuard
 
-        settings = self.settings if self.settings is not None else _settings_from(app.config.get(CONFIG_KEY))
+        settings = (
+            self.settings
+            if self.settings is not None
+            else GuardSettings.coerce(app.config.get(CONFIG_KEY), f"app.config[{CONFIG_KEY!r}]")
+        )
         parts = StackParts.build(settings, store=self.store)
         if parts.errors is not None:
             install_flask_error_handlers(app, parts.errors, middleware=False)
