@@ -232,6 +232,9 @@ def _django_urls() -> Any:
     async def async_limited(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"ok": True})
 
+    def boom(request: HttpRequest) -> HttpResponse:
+        raise RuntimeError("secret-123")
+
     class URLs:
         urlpatterns = [
             path("rid", rid),
@@ -241,6 +244,7 @@ def _django_urls() -> Any:
             path("me", Me.as_view()),
             path("async-me", async_me),
             path("async-limited", async_limited),
+            path("boom", boom),
         ]
 
     return URLs
@@ -382,3 +386,86 @@ def test_django_settings_accepts_a_guard_settings_object() -> None:
         assert bg_django.settings() is given
     with override_settings(BACKEND_GUARD=None):
         assert bg_django.settings() == bg.GuardSettings()
+
+
+def test_fastapi_docs_pages_get_their_own_policy_and_other_routes_keep_the_strict_one() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    import backend_guard.fastapi as bg_fastapi
+
+    app = FastAPI()
+
+    @app.get("/items")
+    def items() -> list[int]:
+        return [1]
+
+    bg_fastapi.install(app)
+    with TestClient(app) as client:
+        docs = client.get("/docs")
+        assert docs.status_code == 200
+        csp = docs.headers["content-security-policy"]
+        assert "https://cdn.jsdelivr.net" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert client.get("/redoc").headers["content-security-policy"] == csp
+        strict = client.get("/items").headers["content-security-policy"]
+        assert "cdn.jsdelivr.net" not in strict
+        assert "default-src 'none'" in strict
+        assert client.get("/openapi.json").status_code == 200
+
+
+def _assert_500_carries_everything(status: int, headers: dict[str, str], body: bytes) -> None:
+    assert status == 500
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert lowered["content-type"].startswith("application/problem+json")
+    assert lowered["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" in lowered
+    assert lowered["access-control-allow-origin"] == "https://app.example.com"
+    assert "x-request-id" in lowered
+    assert b"secret-123" not in body
+
+
+_CORS = {"cors": {"allow_origins": ["https://app.example.com"]}}
+
+
+def test_fastapi_install_500_carries_every_header() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    import backend_guard as bg
+    import backend_guard.fastapi as bg_fastapi
+
+    app = FastAPI()
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret-123")
+
+    bg_fastapi.install(app, bg.GuardSettings(**_CORS))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/boom", headers={"Origin": "https://app.example.com"})
+        _assert_500_carries_everything(r.status_code, dict(r.headers), r.content)
+
+
+def test_flask_guard_500_carries_every_header() -> None:
+    from flask import Flask
+
+    import backend_guard.flask as bg_flask
+
+    app = Flask(__name__)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret-123")
+
+    app.config["BACKEND_GUARD"] = _CORS
+    bg_flask.Guard(app)
+    r = app.test_client().get("/boom", headers={"Origin": "https://app.example.com"})
+    _assert_500_carries_everything(r.status_code, dict(r.headers), r.data)
+
+
+def test_django_guard_middleware_500_carries_every_header(django_settings: None) -> None:
+    from django.test import Client
+
+    r = Client(raise_request_exception=False).get("/boom", HTTP_ORIGIN=ORIGIN, HTTP_ACCEPT="application/json")
+    _assert_500_carries_everything(r.status_code, dict(r.items()), r.content)

@@ -23,10 +23,11 @@ from typing import Any
 from ._stack import StackParts
 from .config import GuardSettings
 from .errors import ErrorPolicy, status_title
+from .headers import OVERRIDE_KEY, ContentSecurityPolicy, SecureHeaders
 from .integrations._errors_fastapi import install_fastapi_error_handlers
 from .storage import Store
 
-__all__ = ["PROBLEM_SCHEMA", "document_problem_responses", "install", "install_error_handlers"]
+__all__ = ["PROBLEM_SCHEMA", "docs_headers", "document_problem_responses", "install", "install_error_handlers"]
 
 #: JSON Schema of an RFC 9457 problem document as backend_guard writes it.
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -59,19 +60,67 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 _DEFAULT_STATUSES = (401, 403, 422, 429, 500)
 
 
+def docs_headers() -> SecureHeaders:
+    """The security headers for FastAPI's own ``/docs`` and ``/redoc`` pages.
+
+    Those pages load Swagger UI / ReDoc from ``cdn.jsdelivr.net`` and start them with an inline script that
+    FastAPI writes, so the strict stack policy would leave them blank. This policy allows exactly those
+    origins and inline code on those pages only; every other route keeps the stack's policy.
+
+    Example::
+
+        backend_guard.fastapi.install(app, settings, docs_policy=backend_guard.fastapi.docs_headers())
+    """
+    return SecureHeaders(
+        preset="web",
+        csp=ContentSecurityPolicy(
+            {
+                "default-src": ["'self'"],
+                "script-src": ["'self'", "https://cdn.jsdelivr.net", "'unsafe-inline'"],
+                "style-src": ["'self'", "https://cdn.jsdelivr.net", "https://fonts.googleapis.com", "'unsafe-inline'"],
+                "img-src": ["'self'", "https://fastapi.tiangolo.com", "https://cdn.redoc.ly", "data:"],
+                "font-src": ["https://fonts.gstatic.com"],
+                "worker-src": ["blob:"],
+                "connect-src": ["'self'"],
+                "frame-ancestors": ["'none'"],
+                "base-uri": ["'none'"],
+                "object-src": ["'none'"],
+            }
+        ),
+    )
+
+
+def _relax_docs(app: Any, policy: SecureHeaders) -> None:
+    """Give FastAPI's docs routes ``policy`` (a per-route override read by SecureHeadersMiddleware)."""
+    paths = {getattr(app, name, None) for name in ("docs_url", "redoc_url", "swagger_ui_oauth2_redirect_url")}
+    paths.discard(None)
+    for route in getattr(app, "routes", ()):
+        if getattr(route, "path", None) in paths:
+            inner = route.app
+
+            async def docs_page(scope: Any, receive: Any, send: Any, inner: Any = inner) -> None:
+                scope.setdefault("state", {})[OVERRIDE_KEY] = policy
+                await inner(scope, receive, send)
+
+            route.app = docs_page
+
+
 def install(
     app: Any,
     settings: GuardSettings | None = None,
     *,
     store: Store | None = None,
     openapi: bool = True,
+    docs_policy: SecureHeaders | None = None,
 ) -> StackParts:
     """Put the whole stack on a FastAPI or Starlette ``app``, in the documented order; return its parts.
 
     Adds (outermost first) RequestId, SecureHeaders, CORS, the error handlers and ErrorEnvelope, and RateLimit,
     each when enabled in ``settings``; documents the 401/403/422/429/500 problem responses in FastAPI's OpenAPI
-    (``openapi=False`` to skip). The returned :class:`~backend_guard._stack.StackParts` holds the shared store,
-    the limiter and factories for the lockout and token parts on the same store; it is also
+    (``openapi=False`` to skip). FastAPI's own ``/docs`` and ``/redoc`` pages get ``docs_policy`` (default:
+    :func:`docs_headers`, which lets Swagger UI and ReDoc load; disable the docs in production with
+    ``FastAPI(docs_url=None, redoc_url=None)``). The returned :class:`~backend_guard._stack.StackParts` holds
+    the shared store, the limiter and factories for the lockout and token parts on the same store; it is also
     ``app.state.backend_guard``.
 
     Example::
@@ -92,6 +141,7 @@ def install(
         app.add_middleware(CORSMiddleware, policy=parts.cors)
     if parts.secure_headers is not None:
         app.add_middleware(SecureHeadersMiddleware, policy=parts.secure_headers, client_ip=parts.client_ip)
+        _relax_docs(app, docs_policy if docs_policy is not None else docs_headers())
     if parts.request_id is not None:
         app.add_middleware(RequestIdMiddleware, **parts.request_id)
     if openapi and hasattr(app, "openapi_schema"):
