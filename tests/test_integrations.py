@@ -469,3 +469,31 @@ def test_django_guard_middleware_500_carries_every_header(django_settings: None)
 
     r = Client(raise_request_exception=False).get("/boom", HTTP_ORIGIN=ORIGIN, HTTP_ACCEPT="application/json")
     _assert_500_carries_everything(r.status_code, dict(r.items()), r.content)
+
+
+def test_django_one_class_per_part(django_settings: None) -> None:
+    from django.test import Client, override_settings
+
+    parts = [
+        "backend_guard.django.RequestIdMiddleware",
+        "backend_guard.django.SecureHeadersMiddleware",
+        "backend_guard.django.CORSMiddleware",
+    ]
+    with override_settings(MIDDLEWARE=parts):
+        r = Client().get("/rid", HTTP_ORIGIN=ORIGIN)
+        assert r.status_code == 200
+        assert r["X-Content-Type-Options"] == "nosniff"
+        assert r["Access-Control-Allow-Origin"] == ORIGIN
+        assert r.json()["request_id"] == r["X-Request-ID"]
+    with override_settings(MIDDLEWARE=["backend_guard.django.SecureHeadersMiddleware"]):
+        r = Client().get("/quiet", HTTP_ORIGIN=ORIGIN)
+        assert "Access-Control-Allow-Origin" not in r
+        assert "X-Request-ID" not in r
+        assert "Content-Security-Policy" in r
+    rules = {"rate_limit": {"rules": [{"path": "/quiet", "limits": "1/minute"}]}}
+    with override_settings(MIDDLEWARE=["backend_guard.django.RateLimitMiddleware"], BACKEND_GUARD=rules):
+        client = Client()
+        assert client.get("/quiet").status_code == 200
+        limited = client.get("/quiet")
+        assert limited.status_code == 429
+        assert "Content-Security-Policy" not in limited

@@ -30,7 +30,16 @@ from .config import GuardSettings
 from .headers import NONCE_KEY
 from .integrations._errors_django import DjangoErrorEnvelopeMiddleware, DjangoRequestIdMiddleware
 
-__all__ = ["ErrorEnvelopeMiddleware", "GuardMiddleware", "RequestIdMiddleware", "csp_nonce_context", "settings"]
+__all__ = [
+    "CORSMiddleware",
+    "ErrorEnvelopeMiddleware",
+    "GuardMiddleware",
+    "RateLimitMiddleware",
+    "RequestIdMiddleware",
+    "SecureHeadersMiddleware",
+    "csp_nonce_context",
+    "settings",
+]
 
 ErrorEnvelopeMiddleware = DjangoErrorEnvelopeMiddleware
 RequestIdMiddleware = DjangoRequestIdMiddleware
@@ -85,19 +94,25 @@ class GuardMiddleware:
     sync_capable = True
     async_capable = False
     parts: StackParts | None = None
+    #: The stack sections this class runs (None: every enabled one); the one-part classes below narrow it.
+    only: tuple[str, ...] | None = None
 
     def __init__(self, get_response: Any) -> None:
         from .wsgi import Guard as WSGIGuard
 
         self.get_response = get_response
-        parts = StackParts.build(settings())
+        config = settings()
+        if self.only is not None:
+            off = {name: {"enabled": False} for name in _SECTIONS if name not in self.only}
+            config = GuardSettings(**{**config.model_dump(exclude_unset=True), **off})
+        parts = StackParts.build(config)
         if parts.errors is not None:
             # Django turns view exceptions into responses itself: process_exception shapes them, and the shell
             # rewrites what Django's own handlers produced (its HTML 404/500 pages) for API clients.
             self.errors = DjangoErrorEnvelopeMiddleware(get_response, parts.errors)
         self.stack = WSGIGuard(self._inner, parts=parts)
         self.parts = parts
-        GuardMiddleware.parts = parts
+        type(self).parts = parts
 
     def _inner(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = environ[_REQUEST]
@@ -156,3 +171,39 @@ class GuardMiddleware:
         """Shape a view's exception as a problem document (logged once, never leaked)."""
         errors = getattr(self, "errors", None)
         return None if errors is None else errors.process_exception(request, exception)
+
+
+_SECTIONS = ("request_id", "secure_headers", "cors", "errors", "rate_limit")
+
+
+class SecureHeadersMiddleware(GuardMiddleware):
+    """Only the security headers of ``settings.BACKEND_GUARD["secure_headers"]``.
+
+    Example::
+
+        MIDDLEWARE = ["backend_guard.django.SecureHeadersMiddleware", ...]
+    """
+
+    only = ("secure_headers",)
+
+
+class CORSMiddleware(GuardMiddleware):
+    """Only CORS, from ``settings.BACKEND_GUARD["cors"]``.
+
+    Example::
+
+        MIDDLEWARE = ["backend_guard.django.CORSMiddleware", ...]
+    """
+
+    only = ("cors",)
+
+
+class RateLimitMiddleware(GuardMiddleware):
+    """Only the rate limit rules of ``settings.BACKEND_GUARD["rate_limit"]``.
+
+    Example::
+
+        MIDDLEWARE = ["backend_guard.django.RateLimitMiddleware", ...]
+    """
+
+    only = ("rate_limit",)
