@@ -36,6 +36,7 @@ from ._lockout_scripts import PEEK, RESERVE, SUCCESS
 from .clientip import ClientIP, address_bucket
 from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
 from .storage import Store, StoreLike, open_store
+from .storage.base import is_cluster
 
 __all__ = [
     "Attempt",
@@ -287,6 +288,13 @@ class Lockout:
         self._remember_ms = positive("remember_addresses_for", remember_addresses_for)
 
         self.store: Store = open_store(store)
+        if address_max_failures is not None and is_cluster(self.store):
+            # The address counter is shared by every account, so it cannot share a hash slot with each
+            # account's keys, and the reservation must be one atomic script over all of them.
+            raise ConfigurationError(
+                "address_max_failures cannot be used on Redis Cluster: the address-wide counter would be in "
+                "another hash slot than the account's counters. Limit addresses with a RateLimiter instead."
+            )
         self.max_failures = max_failures
         self.window = window
         self.lockout_duration = lockout_duration

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from .memory import MemoryView
 
-__all__ = ["Script", "Store", "escape_key_part", "make_key"]
+__all__ = ["Script", "Store", "escape_key_part", "is_cluster", "make_key"]
 
 _LUA_DIR = Path(__file__).with_name("lua")
 
@@ -76,6 +76,20 @@ def make_key(prefix: str, namespace: str, parts: Sequence[object], tag: object |
         segments.append("{" + escape_key_part(tag) + "}")
     segments.extend(escape_key_part(p) for p in parts)
     return ":".join(segments)
+
+
+def is_cluster(store: object) -> bool:
+    """True when ``store`` is on Redis Cluster, where every key one script touches must share a hash slot.
+
+    A store says so with a true ``cluster`` attribute (:class:`~backend_guard.storage.RedisStore` does for
+    ``redis+cluster://`` URLs and cluster clients); keys built with the same ``tag=`` always share a slot.
+
+    Example::
+
+        if is_cluster(store) and len({charge.key for charge in charges}) > 1:
+            raise ConfigurationError("...")
+    """
+    return bool(getattr(store, "cluster", False))
 
 
 MemoryFunction = Callable[["MemoryView", Sequence[str], Sequence[Any]], Any]

@@ -28,6 +28,17 @@ from .base import Script, make_key
 
 __all__ = ["RedisStore"]
 
+_CROSS_SLOT = ("CROSSSLOT", "same key slot", "hash to the same slot", "non local key")
+
+
+def _cross_slot(exc: BaseException) -> bool:
+    """True for Redis Cluster's refusal of keys in several slots (server CROSSSLOT or redis-py's own check)."""
+    if type(exc).__name__ == "ClusterCrossSlotError":
+        return True
+    text = str(exc)
+    return any(marker in text for marker in _CROSS_SLOT)
+
+
 log = logging.getLogger("backend_guard.storage")
 
 
@@ -120,6 +131,17 @@ class RedisStore:
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._given_async = async_client
         self._lock = threading.Lock()
+        # Sentinel clients behind the sync client and behind each loop's async client, closed with them.
+        self._sentinel: Any = None
+        #: True on Redis Cluster (a ``+cluster`` URL or a given cluster client): every key one script touches
+        #: must then share a hash slot; the parts put a ``tag=`` in their keys for that.
+        self.cluster: bool = scheme.endswith("+cluster") or any(
+            cls.__name__ == "RedisCluster" for given in (client, async_client) for cls in type(given).__mro__
+        )
+        self._asentinels: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._aready: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock | None] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __repr__(self) -> str:
         return f"RedisStore({_redact(self.url)!r}, prefix={self.prefix!r})"
@@ -138,7 +160,7 @@ class RedisStore:
             "_retry": (NoBackoff(), 1, (RedisConnectionError,)),
         }
 
-    def _make_client(self, asynchronous: bool) -> Any:
+    def _make_client(self, asynchronous: bool) -> tuple[Any, Any]:
         opts = self._options()
         backoff, retries, errors = opts.pop("_retry")
         if asynchronous:
@@ -153,7 +175,8 @@ class RedisStore:
         opts["retry"] = Retry(backoff, retries, errors)
         return self._build(redis, opts, asynchronous=False)
 
-    def _build(self, module: Any, opts: dict[str, Any], *, asynchronous: bool) -> Any:
+    def _build(self, module: Any, opts: dict[str, Any], *, asynchronous: bool) -> tuple[Any, Any]:
+        """The client for this URL, and the Sentinel object behind it (None unless a sentinel URL)."""
         parts = urlsplit(self.url)
         scheme = parts.scheme
         if scheme.endswith("+sentinel"):
@@ -174,14 +197,14 @@ class RedisStore:
                 sentinel_kwargs={"socket_timeout": self.socket_timeout, "password": password},
                 ssl=scheme.startswith("rediss"),
             )
-            return sentinel.master_for(service, db=db, password=password, **opts)
+            return sentinel.master_for(service, db=db, password=password, **opts), sentinel
         if scheme.endswith("+cluster"):
             url = parts._replace(scheme="rediss" if scheme.startswith("rediss") else "redis").geturl()
-            return module.cluster.RedisCluster.from_url(url, **opts)
+            return module.cluster.RedisCluster.from_url(url, **opts), None
         query = parse_qs(parts.query)
         if "decode_responses" in query:
             raise ConfigurationError("decode_responses is managed by backend_guard; remove it from the URL.")
-        return module.Redis.from_url(self.url, **opts)
+        return module.Redis.from_url(self.url, **opts), None
 
     @property
     def client(self) -> Any:
@@ -189,7 +212,7 @@ class RedisStore:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._make_client(asynchronous=False)
+                    self._client, self._sentinel = self._make_client(asynchronous=False)
         return self._client
 
     def _async_client(self) -> Any:
@@ -197,9 +220,33 @@ class RedisStore:
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
-            client = self._given_async if self._given_async is not None else self._make_client(True)
+            if self._given_async is not None:
+                client = self._given_async
+            else:
+                client, sentinel = self._make_client(True)
+                if sentinel is not None:
+                    self._asentinels[loop] = sentinel
             self._async[loop] = client
         return client
+
+    async def _acluster_ready(self, client: Any) -> None:
+        """Initialise this loop's async cluster client once, before its first command.
+
+        redis-py's asyncio cluster client initialises itself lazily; a burst of concurrent first commands
+        (say, an asyncio.gather of scripts) can then see connections closed under them and retry scripts that
+        already ran. One explicit initialisation, under a lock, before the first command avoids that.
+        """
+        loop = asyncio.get_running_loop()
+        lock = self._aready.get(loop, False)
+        if lock is None:  # initialised
+            return
+        if lock is False:
+            lock = self._aready[loop] = asyncio.Lock()
+        assert isinstance(lock, asyncio.Lock)
+        async with lock:
+            if self._aready.get(loop) is not None:
+                await client.initialize()
+                self._aready[loop] = None
 
     # -- the Store protocol ---------------------------------------------------------------------------------
 
@@ -211,6 +258,12 @@ class RedisStore:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
+        if _cross_slot(exc):
+            # Never transient and never a reason to fail open: keys that cannot share a slot are a bug in how
+            # they were built (or a part used on a cluster in a configuration it cannot support there).
+            raise ConfigurationError(
+                f"Redis Cluster refused {what}: the keys of one atomic operation are in different hash slots."
+            ) from exc
         if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)):
             self._breaker.failure(exc)
             return StorageError(f"Redis unavailable during {what}.", original=exc)
@@ -218,99 +271,106 @@ class RedisStore:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run the script's Lua body (EVALSHA, EVAL on NOSCRIPT) in one round trip."""
-        from redis.exceptions import NoScriptError, RedisError
+        from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
         self._breaker.before()
-        client = self.client
         try:
+            client = self.client  # a cluster client connects (and may fail) when it is made
             try:
                 result = client.evalsha(script.sha, len(keys), *keys, *args)
             except NoScriptError:  # a new, flushed or restarted server: EVAL loads it for the next EVALSHA
                 result = client.eval(script.source, len(keys), *keys, *args)
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise self._wrap(exc, script.name) from exc
         self._breaker.success()
         return result
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Async twin of :meth:`run`, on this event loop's client."""
-        from redis.exceptions import NoScriptError, RedisError
+        from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
         self._breaker.before()
         try:
             client = self._async_client()
+            if self.cluster:
+                await self._acluster_ready(client)
             try:
                 result = await client.evalsha(script.sha, len(keys), *keys, *args)
             except NoScriptError:
                 result = await client.eval(script.source, len(keys), *keys, *args)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, asyncio.TimeoutError) as exc:
             raise self._wrap(exc, script.name) from exc
         self._breaker.success()
         return result
 
     def scan(self, match: str, count: int = 500) -> list[str]:
         """Keys matching ``match`` via SCAN (never KEYS), at most ``count``."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisClusterException, RedisError
 
         self._breaker.before()
         out: list[str] = []
         try:
+            # On a cluster, redis-py's scan_iter walks every primary node in turn, one cursor per node.
             for raw in self.client.scan_iter(match=match, count=500):
                 out.append(raw.decode() if isinstance(raw, bytes) else raw)
                 if len(out) >= count:
                     break
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise self._wrap(exc, "scan") from exc
         return out
 
     async def ascan(self, match: str, count: int = 500) -> list[str]:
         """Async twin of :meth:`scan`."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisClusterException, RedisError
 
         self._breaker.before()
         out: list[str] = []
         try:
             client = self._async_client()
+            if self.cluster:
+                await self._acluster_ready(client)
             async for raw in client.scan_iter(match=match, count=500):
                 out.append(raw.decode() if isinstance(raw, bytes) else raw)
                 if len(out) >= count:
                     break
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, asyncio.TimeoutError) as exc:
             raise self._wrap(exc, "scan") from exc
         return out
 
     def delete(self, *keys: str) -> int:
         """Delete keys; how many existed."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisClusterException, RedisError
 
         if not keys:
             return 0
         self._breaker.before()
         try:
             return int(self.client.delete(*keys))
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise self._wrap(exc, "delete") from exc
 
     async def adelete(self, *keys: str) -> int:
         """Async twin of :meth:`delete`."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisClusterException, RedisError
 
         if not keys:
             return 0
         self._breaker.before()
         try:
             client = self._async_client()
+            if self.cluster:
+                await self._acluster_ready(client)
             return int(await client.delete(*keys))
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, asyncio.TimeoutError) as exc:
             raise self._wrap(exc, "delete") from exc
 
     def ping(self) -> bool:
         """True when the server answers a PING within the timeout."""
-        from redis.exceptions import RedisError
+        from redis.exceptions import RedisClusterException, RedisError
 
         try:
             return bool(self.client.ping())
-        except (RedisError, OSError):
+        except (RedisError, RedisClusterException, OSError):
             return False
 
     def close(self) -> None:
@@ -318,6 +378,9 @@ class RedisStore:
         if self._client is not None:
             self._client.close()
             self._client = None
+        sentinel, self._sentinel = self._sentinel, None
+        for client in getattr(sentinel, "sentinels", ()):
+            client.close()
 
     async def aclose(self) -> None:
         """Close this event loop's async client."""
@@ -326,5 +389,9 @@ class RedisStore:
         except RuntimeError:  # pragma: no cover
             return
         client = self._async.pop(loop, None)
+        self._aready.pop(loop, None)
         if client is not None and self._given_async is None:
             await client.aclose()
+        sentinel = self._asentinels.pop(loop, None)
+        for sclient in getattr(sentinel, "sentinels", ()):
+            await sclient.aclose()
