@@ -167,12 +167,11 @@ def asgi_apps() -> dict[str, tuple[Any, list[bytes]]]:
         "basehttp_empty": (starlette_app([Middleware(empty_basehttp())]), []),
         "ours_request_id": (starlette_app([Middleware(RequestIdMiddleware)]), [b"x-request-id"]),
         "ours_secure_headers": (starlette_app([Middleware(SecureHeadersMiddleware)]), secure_names),
-        # (the ignores: a middleware taking **options does not match Starlette's _MiddlewareFactory for mypy)
         "ours_cors": (
-            starlette_app([Middleware(CORSMiddleware, policy=cors)]),  # type: ignore[arg-type]
+            starlette_app([Middleware(CORSMiddleware, policy=cors)]),
             [b"access-control-allow-origin"],
         ),
-        "ours_errors": (starlette_app([Middleware(ErrorEnvelopeMiddleware)]), []),  # type: ignore[arg-type]
+        "ours_errors": (starlette_app([Middleware(ErrorEnvelopeMiddleware)]), []),
         "ours_ratelimit": (
             starlette_app([Middleware(RateLimitMiddleware, limiter=limiter, limits=LIMIT)]),
             [b"ratelimit", b"ratelimit-policy"],

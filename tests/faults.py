@@ -125,7 +125,7 @@ class FaultProxy:
                     if not data:
                         return
                     (b if src is a else a).sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # cut() closed the sockets under us (select then sees fd -1)
             return
         finally:
             for s in (a, b):

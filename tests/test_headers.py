@@ -248,15 +248,44 @@ def test_default_is_the_api_preset() -> None:
     assert h["x-content-type-options"] == "nosniff"
     assert h["x-frame-options"] == "DENY"
     assert h["referrer-policy"] == "no-referrer"
-    assert h["permissions-policy"].startswith("accelerometer=(), camera=()")
     assert h["cross-origin-opener-policy"] == "same-origin"
     assert h["cross-origin-resource-policy"] == "same-origin"
+    # the headers that only act on HTML documents are left to the "web" preset (docs/headers.md)
+    for name in (
+        "permissions-policy",
+        "origin-agent-cluster",
+        "x-permitted-cross-domain-policies",
+        "x-dns-prefetch-control",
+        "x-xss-protection",
+    ):
+        assert name not in h, name
+    assert "cross-origin-embedder-policy" not in h
+    assert "cache-control" not in h
+
+
+def test_web_preset_keeps_the_document_headers_and_api_can_opt_in() -> None:
+    h = as_dict(SecureHeaders(preset="web").headers_for(secure=True))
+    assert h["permissions-policy"].startswith("accelerometer=(), camera=()")
     assert h["origin-agent-cluster"] == "?1"
     assert h["x-permitted-cross-domain-policies"] == "none"
     assert h["x-dns-prefetch-control"] == "off"
     assert h["x-xss-protection"] == "0"
-    assert "cross-origin-embedder-policy" not in h
-    assert "cache-control" not in h
+    opted = SecureHeaders(
+        permissions_policy=PermissionsPolicy(camera=[]),
+        origin_agent_cluster=True,
+        x_permitted_cross_domain_policies="none",
+        x_dns_prefetch_control="off",
+        x_xss_protection="0",
+    )
+    a = as_dict(opted.headers_for(secure=True))
+    assert a["permissions-policy"] == "camera=()"
+    assert (a["origin-agent-cluster"], a["x-xss-protection"]) == ("?1", "0")
+    assert (a["x-permitted-cross-domain-policies"], a["x-dns-prefetch-control"]) == ("none", "off")
+    off = as_dict(
+        SecureHeaders(preset="web", origin_agent_cluster=False, x_xss_protection=None).headers_for(secure=True)
+    )
+    assert "origin-agent-cluster" not in off
+    assert "x-xss-protection" not in off
 
 
 def test_web_preset_is_a_strict_nonce_policy() -> None:

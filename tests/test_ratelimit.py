@@ -464,3 +464,71 @@ def test_hit_all_names_policies_per_charge() -> None:
     assert [s.name for s in result.limits] == ["global", "POST /login-5-per-60s", "POST /login-50-per-3600s"]
     assert result.remaining == 4
     assert limiter.hit_all([]).allowed
+
+
+# -- the RateLimit "t" parameter of the sliding-window counter ------------------------------------------------
+# draft-ietf-httpapi-ratelimit-headers-10: "t" is the number of seconds until additional quota is made
+# available (with sliding windows that can come before the window ends), not until every count has decayed.
+
+
+def test_sliding_window_reset_is_when_more_quota_comes_not_two_windows() -> None:
+    hour = 3600.0
+    clock = FrozenClock(1_699_999_200.0 + 2582)  # 2582 s into an hour window (hour-aligned start)
+    rl = _limiter(clock, "sliding-window-counter")
+    result = rl.hit("k", "1000/hour")
+    # before the fix: t = 2 * 3600 - 2582 = 4618 s, more than the window (6182 s seen in a trace); now the
+    # window's end, when this window's count starts to decay and quota comes back
+    assert result.remaining == 999
+    assert result.reset_after == pytest.approx(hour - 2582, abs=0.002)
+    assert result.headers()[1] == ("RateLimit", f'"default";r=999;t={-(-int(result.reset_after * 1000) // 1000)}')
+    fresh = _limiter(FrozenClock(1_699_999_200.0), "sliding-window-counter").test("k", "1000/hour")
+    assert fresh.remaining == 1000
+    assert fresh.reset_after == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    amount=st.integers(1, 50),
+    hits_before=st.integers(0, 60),
+    hits_now=st.integers(0, 60),
+    offset=st.integers(0, 59_999),
+)
+def test_sliding_window_reset_is_the_next_unit(amount: int, hits_before: int, hits_now: int, offset: int) -> None:
+    clock = FrozenClock(ALIGNED)
+    rl = _limiter(clock, "sliding-window-counter")
+    for _ in range(hits_before):
+        rl.hit("k", f"{amount}/minute")
+    clock.advance(60 + offset / 1000)  # into the next window
+    for _ in range(hits_now):
+        rl.hit("k", f"{amount}/minute")
+    now = rl.test("k", f"{amount}/minute")
+    if now.remaining == amount:
+        assert now.reset_after == 0
+        return
+    assert 0 < now.reset_after <= 60
+    end_of_window = 60 - offset / 1000
+    if now.reset_after < end_of_window - 0.001:
+        # the previous window's decay frees a whole unit before this window ends: exactly then
+        clock.advance(now.reset_after - 0.002)
+        assert rl.test("k", f"{amount}/minute").remaining == now.remaining
+        clock.advance(0.002)
+        assert rl.test("k", f"{amount}/minute").remaining >= now.remaining + 1
+    else:
+        # else quota starts coming back when this window ends (its count begins to decay)
+        assert now.reset_after == pytest.approx(end_of_window, abs=0.0011)
+        clock.advance(end_of_window + 60)  # a whole window later every unit of it is back
+        assert rl.test("k", f"{amount}/minute").remaining == amount
+
+
+@pytest.mark.parametrize("limits", [("1000/hour",), ("1000/hour", "50/minute")])
+def test_sliding_window_reset_never_exceeds_the_window_on_every_store(store: Store, limits: tuple[str, ...]) -> None:
+    # memory (Python twin) and Redis (Lua) alike
+    limiter = RateLimiter(store, strategy="sliding-window-counter")
+    fresh = limiter.test("t-client", *limits)
+    assert all(state.reset_after == 0 for state in fresh.limits)
+    result = limiter.hit("t-client", *limits)
+    for state in result.limits:
+        assert 0 < state.reset_after <= state.window
+    header = dict(result.headers())["RateLimit"]
+    for item in header.split(", "):
+        assert int(item.rsplit(";t=", 1)[1]) <= 3600

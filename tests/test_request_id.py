@@ -132,14 +132,40 @@ def test_wsgi_request_id_and_reset_on_close() -> None:
     environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_REQUEST_ID": "given:1"}
     result = WSGIRequestId(WSGIErrorEnvelope(app))(environ, start_response)
     body = b"".join(result)
-    during = current_request_id()
     result.close()  # type: ignore[attr-defined]
-    assert during == "given:1"
     assert current_request_id() is None
     assert captured["status"].startswith("500")
     assert ("X-Request-ID", "given:1") in captured["headers"]
     assert json.loads(body)["request_id"] == "given:1"
     assert environ["backend_guard.request_id"] == "given:1"
+
+
+def test_wsgi_request_id_is_set_while_the_app_runs_and_never_leaks() -> None:
+    seen: list[str | None] = []
+
+    class Body:
+        def __iter__(self) -> Any:
+            seen.append(current_request_id())
+            yield b"a"
+            seen.append(current_request_id())
+            yield b"b"
+
+        def close(self) -> None:
+            seen.append(current_request_id())
+
+    def app(environ: Any, start_response: Any) -> Any:
+        seen.append(current_request_id())
+        start_response("200 OK", [])
+        return Body()
+
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_REQUEST_ID": "given:2"}
+    result = WSGIRequestId(app)(environ, lambda *a: None)
+    assert current_request_id() is None  # between the call and the body: nothing leaks
+    assert b"".join(result) == b"ab"
+    assert current_request_id() is None  # a server that never closes the body leaks nothing either
+    result.close()  # type: ignore[attr-defined]
+    assert seen == ["given:2", "given:2", "given:2", "given:2"]
+    assert current_request_id() is None
 
 
 def test_new_ids_are_a_process_prefix_and_a_counter() -> None:

@@ -67,6 +67,18 @@ def start_server(env_extra: dict[str, str], workers: int = WORKERS) -> tuple[sub
     else:
         stop_server(proc)
         raise RuntimeError("uvicorn workers did not start")
+    # One answer means one worker is up; the others may still be importing on a busy machine. Wait (bounded)
+    # until several distinct workers answer, so the exactness tests really span processes.
+    seen: set[int] = set()
+    while len(seen) < min(2, workers):
+        if time.monotonic() > deadline:
+            stop_server(proc)
+            raise RuntimeError(f"only {len(seen)} uvicorn worker(s) answered")
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            replies = pool.map(
+                lambda _: httpx.get(url + "/health", headers={"Connection": "close"}, timeout=5), range(16)
+            )
+            seen.update(r.json()["pid"] for r in replies if r.status_code == 200)
     return proc, url
 
 

@@ -124,14 +124,24 @@ def _sliding_window_one(db: MemoryView, key: str, spend: bool, amount: int, wind
             retry = 2 * span - elapsed - span * need / c
         if retry > 0.0:
             retry_ms = _ceil(retry / 1000)
-    if c > 0:
-        reset_ms = _ceil((2 * span - elapsed) / 1000)
-    elif p > 0:
-        reset_ms = _ceil((span - elapsed) / 1000)
-    else:
-        reset_ms = 0
     remaining = _floor(amount - (c + carried) + _EPS) if p else amount - c
-    return [0 if blocked else 1, remaining if remaining > 0 else 0, reset_ms, retry_ms]
+    if remaining < 0:
+        remaining = 0
+    # reset (the RateLimit "t"): until additional quota is made available (draft-ietf-httpapi-ratelimit-headers):
+    # the next whole unit when the previous window's decay frees it within this window, else the end of this
+    # window, when this window's count starts to decay; 0 when the whole quota is available. Never over a window.
+    reset_ms = 0
+    if remaining < amount:
+        g = amount - remaining - 1
+        if p > 0 and c <= g:
+            reset = span - span * (g - c) / p - elapsed
+        elif c > 0:
+            reset = span - elapsed
+        else:
+            reset = 0.0
+        if reset > 0.0:
+            reset_ms = _ceil(reset / 1000)
+    return [0 if blocked else 1, remaining, reset_ms, retry_ms]
 
 
 def _sliding_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
@@ -168,12 +178,15 @@ def _sliding_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any
                 retry = span - span * (need - c) / p - elapsed
             else:
                 retry = 2 * span - elapsed - span * need / c
+        remaining = max(0, math.floor(amount - est + _EPS))
         reset = 0.0
-        if c > 0:
-            reset = 2 * span - elapsed
-        elif p > 0:
-            reset = span - elapsed
-        out += [max(0, math.floor(amount - est + _EPS)), math.ceil(reset / 1000), math.ceil(max(0.0, retry) / 1000)]
+        if remaining < amount:
+            g = amount - remaining - 1
+            if p > 0 and c <= g:
+                reset = span - span * (g - c) / p - elapsed
+            elif c > 0:
+                reset = span - elapsed
+        out += [remaining, math.ceil(max(0.0, reset) / 1000), math.ceil(max(0.0, retry) / 1000)]
     return out
 
 

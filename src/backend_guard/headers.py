@@ -570,7 +570,13 @@ def _preset_values(preset: str) -> dict[str, Any]:
                 default_src=["'none'"], base_uri=["'none'"], form_action=["'none'"], frame_ancestors=["'none'"]
             ),
             "referrer_policy": "no-referrer",
-            "permissions_policy": PermissionsPolicy(dict.fromkeys(_DISABLED_FEATURES, ())),
+            # Only meaningful for HTML documents (see docs/headers.md): off for API responses, which a
+            # browser never runs as a page (and the CSP above forbids every script and feature anyway).
+            "permissions_policy": None,
+            "origin_agent_cluster": False,
+            "x_permitted_cross_domain_policies": None,
+            "x_dns_prefetch_control": None,
+            "x_xss_protection": None,
         }
     if preset == "web":
         nonce = ContentSecurityPolicy.NONCE
@@ -588,6 +594,10 @@ def _preset_values(preset: str) -> dict[str, Any]:
             ),
             "referrer_policy": "strict-origin-when-cross-origin",
             "permissions_policy": PermissionsPolicy(dict.fromkeys(_DISABLED_FEATURES, ())),
+            "origin_agent_cluster": True,
+            "x_permitted_cross_domain_policies": "none",
+            "x_dns_prefetch_control": "off",
+            "x_xss_protection": "0",
         }
     raise ConfigurationError(f"Unknown SecureHeaders preset {preset!r}: use 'api' or 'web'.")
 
@@ -658,15 +668,15 @@ class SecureHeaders:
     (``replace=True`` in :meth:`merge_raw`, used by :meth:`route`), which replaces them: never two CSPs.
 
     - ``api``: ``default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'``,
-      ``Referrer-Policy: no-referrer``.
+      ``Referrer-Policy: no-referrer``; none of the headers that only act on HTML documents (below).
     - ``web``: a strict nonce CSP (``script-src 'nonce-…' 'strict-dynamic'``, ``object-src 'none'``,
       ``base-uri 'none'``, ``frame-ancestors 'none'``, ``upgrade-insecure-requests``),
-      ``Referrer-Policy: strict-origin-when-cross-origin``.
+      ``Referrer-Policy: strict-origin-when-cross-origin``, and for documents a Permissions-Policy disabling
+      powerful features, ``Origin-Agent-Cluster: ?1``, ``X-Permitted-Cross-Domain-Policies: none``,
+      ``X-DNS-Prefetch-Control: off``, ``X-XSS-Protection: 0`` (each can be turned on for ``api`` too).
     - both: HSTS (two years, subdomains; sent only on HTTPS as resolved through trusted proxies unless
-      ``force_hsts``), ``nosniff``, ``X-Frame-Options: DENY``, a Permissions-Policy disabling powerful
-      features, COOP and CORP ``same-origin``, ``Origin-Agent-Cluster: ?1``,
-      ``X-Permitted-Cross-Domain-Policies: none``, ``X-DNS-Prefetch-Control: off``, ``X-XSS-Protection: 0``,
-      and :data:`DISCLOSURE_HEADERS` removed.
+      ``force_hsts``), ``nosniff``, ``X-Frame-Options: DENY``, COOP and CORP ``same-origin``, and
+      :data:`DISCLOSURE_HEADERS` removed.
 
     Example::
 
@@ -697,16 +707,30 @@ class SecureHeaders:
         cross_origin_opener_policy: str | None = "same-origin",
         cross_origin_embedder_policy: str | None = None,
         cross_origin_resource_policy: str | None = "same-origin",
-        origin_agent_cluster: bool = True,
-        x_permitted_cross_domain_policies: str | None = "none",
-        x_dns_prefetch_control: str | None = "off",
-        x_xss_protection: str | None = "0",
+        origin_agent_cluster: bool | _Preset = PRESET,
+        x_permitted_cross_domain_policies: str | _Preset | None = PRESET,
+        x_dns_prefetch_control: str | _Preset | None = PRESET,
+        x_xss_protection: str | _Preset | None = PRESET,
         no_store_paths: Iterable[str] = (),
         reporting_endpoints: Mapping[str, str] | None = None,
         remove_headers: Iterable[str] = DISCLOSURE_HEADERS,
     ) -> None:
         defaults = _preset_values(preset)
         self.preset = preset
+        agent_cluster: bool = (
+            defaults["origin_agent_cluster"] if isinstance(origin_agent_cluster, _Preset) else origin_agent_cluster
+        )
+        cross_domain: str | None = (
+            defaults["x_permitted_cross_domain_policies"]
+            if isinstance(x_permitted_cross_domain_policies, _Preset)
+            else x_permitted_cross_domain_policies
+        )
+        dns_prefetch: str | None = (
+            defaults["x_dns_prefetch_control"]
+            if isinstance(x_dns_prefetch_control, _Preset)
+            else x_dns_prefetch_control
+        )
+        xss: str | None = defaults["x_xss_protection"] if isinstance(x_xss_protection, _Preset) else x_xss_protection
         self.csp = _as_csp(defaults["csp"] if isinstance(csp, _Preset) else csp, "csp")
         self.csp_report_only = _as_csp(csp_report_only, "csp_report_only")
         if self.csp_report_only is not None and not self.csp_report_only.has_reporting:
@@ -746,13 +770,13 @@ class SecureHeaders:
             ("Cross-Origin-Opener-Policy", cross_origin_opener_policy),
             ("Cross-Origin-Embedder-Policy", cross_origin_embedder_policy),
             ("Cross-Origin-Resource-Policy", cross_origin_resource_policy),
-            ("X-Permitted-Cross-Domain-Policies", x_permitted_cross_domain_policies),
-            ("X-DNS-Prefetch-Control", x_dns_prefetch_control),
-            ("X-XSS-Protection", x_xss_protection),
+            ("X-Permitted-Cross-Domain-Policies", cross_domain),
+            ("X-DNS-Prefetch-Control", dns_prefetch),
+            ("X-XSS-Protection", xss),
         ):
             if (checked := _choice(header, value)) is not None:
                 headers.append((header, checked))
-        if origin_agent_cluster:
+        if agent_cluster:
             headers.append(("Origin-Agent-Cluster", "?1"))
         if endpoints:
             headers.append(("Reporting-Endpoints", ", ".join(f'{n}="{u}"' for n, u in endpoints.items())))

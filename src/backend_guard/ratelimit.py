@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from ._ratelimit_scripts import SCRIPTS
 from .exceptions import ConfigurationError, RateLimited, StorageError
 from .storage import MemoryStore, Script, Store, StoreLike, open_store
+from .storage.base import is_cluster
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -434,6 +435,13 @@ class RateLimiter:
         return plan
 
     def _build(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
+        if len(charges) > 1 and is_cluster(self.store) and len({c.key for c in charges}) > 1:
+            # Every counter of a key shares the key's hash tag; one atomic decision cannot span two slots.
+            raise ConfigurationError(
+                "On Redis Cluster, limits decided together must share one key: these rules key requests "
+                f"differently ({', '.join(sorted({c.name or c.scope or 'limit' for c in charges}))}). Give them "
+                "the same key, or use one limiter (middleware) per key."
+            )
         keys: list[str] = []
         args: list[int] = [1 if spend else 0]
         names: list[str] = []
@@ -593,7 +601,8 @@ class RateLimiter:
     def _reset_target(self, key: str, limits: Sequence[LimitSpec], scope: str) -> tuple[list[str], str | None]:
         if limits:
             return [self._key(key, scope, r) for r in parse_limits(limits)], None
-        probe = self.store.key("rl", tag=key)  # prefix:rl:{tag}
+        # prefix:rl:{tag}[:key_prefix]: only this limiter's counters when limiters share a store.
+        probe = self.store.key("rl", self.key_prefix, tag=key) if self.key_prefix else self.store.key("rl", tag=key)
         return [], _GLOB_SPECIAL.sub(r"[\1]", probe) + ":*"
 
     def reset(self, key: str, *limits: LimitSpec, scope: str = "") -> int:

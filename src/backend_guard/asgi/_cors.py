@@ -8,18 +8,39 @@ answered here and never reach the app.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem, merge_vary
 from ..cors import STATE_KEY, CORSPolicy
 from ..exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from typing_extensions import Unpack
+
+    class _CORSPolicyOptions(TypedDict, total=False):
+        """CORSPolicy's arguments as keywords: named, so Starlette's ``_MiddlewareFactory`` type-checks."""
+
+        allow_origins: Sequence[str]
+        allow_origin_patterns: Sequence[str]
+        allow_methods: Sequence[str]
+        allow_headers: Sequence[str]
+        expose_headers: Sequence[str]
+        allow_credentials: bool
+        max_age: int
+        allow_private_network: bool
+        allow_origin_regex: str | None
+        paths: Sequence[str] | None
+        preflight_status: int
+
 
 __all__ = ["CORSMiddleware"]
 
 _INVALID = b"\x00"  # stands for "several Origin headers": never parses, so never allowed
 
 
-def _policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: dict[str, Any]) -> tuple[CORSPolicy, ...]:
+def _policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: Any) -> tuple[CORSPolicy, ...]:
     if policy is None:
         if not kwargs:
             raise ConfigurationError("CORSMiddleware needs policy=CORSPolicy(...) (or CORSPolicy keyword arguments).")
@@ -63,6 +84,18 @@ def _add_headers(
 _ORIGIN = ("Origin",)
 
 
+def _actual(
+    policy: CORSPolicy, scope: Scope, origin: bytes | None, headers: Iterable[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """An actual (non-preflight) response's headers with the CORS answer merged in (a route override wins)."""
+    state = scope.get("state")
+    if state:
+        override = state.get(STATE_KEY)
+        if isinstance(override, CORSPolicy):
+            policy = override
+    return _add_headers(headers, policy.actual_raw(origin))
+
+
 class CORSMiddleware:
     """Pure ASGI middleware applying a :class:`~backend_guard.CORSPolicy` (answers preflights itself).
 
@@ -79,7 +112,10 @@ class CORSMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, policy: CORSPolicy | Sequence[CORSPolicy] | None = None, **policy_kwargs: Any
+        self,
+        app: ASGIApp,
+        policy: CORSPolicy | Sequence[CORSPolicy] | None = None,
+        **policy_kwargs: Unpack[_CORSPolicyOptions],
     ) -> None:
         self.app = app
         self.policies = _policies(policy, policy_kwargs)
@@ -115,13 +151,7 @@ class CORSMiddleware:
 
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                chosen = policy
-                state = scope.get("state")
-                if state:
-                    override = state.get(STATE_KEY)
-                    if isinstance(override, CORSPolicy):
-                        chosen = override
-                message["headers"] = _add_headers(message.get("headers", ()), chosen.actual_raw(origin))
+                message["headers"] = _actual(policy, scope, origin, message.get("headers", ()))
             await send(message)
 
         await self.app(scope, receive, send_with_cors)

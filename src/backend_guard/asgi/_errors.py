@@ -12,12 +12,30 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, get_header, request_id_from_scope
 from .._logging import log_server_error
 from ..errors import ErrorInfo, ErrorPolicy, ResponseAborted
+from ..ratelimit import merge_raw_fields
 from ..request import _scope_route
+
+if TYPE_CHECKING:
+    from typing import Literal, TypedDict
+
+    from typing_extensions import Unpack
+
+    from ..errors import ErrorFormat
+
+    class _ErrorPolicyOptions(TypedDict, total=False):
+        """ErrorPolicy's fields as keywords: named, so Starlette's ``_MiddlewareFactory`` type-checks."""
+
+        format: ErrorFormat
+        expose_exception_details: bool
+        rewrite_plain_errors: Literal["api", "always", "never"]
+        include_instance: bool
+        logger: str
+
 
 __all__ = ["ErrorEnvelopeMiddleware"]
 
@@ -39,7 +57,7 @@ class ErrorEnvelopeMiddleware:
         app = ErrorEnvelopeMiddleware(app, policy=ErrorPolicy(format="envelope"))
     """
 
-    def __init__(self, app: ASGIApp, policy: ErrorPolicy | None = None, **options: Any) -> None:
+    def __init__(self, app: ASGIApp, policy: ErrorPolicy | None = None, **options: Unpack[_ErrorPolicyOptions]) -> None:
         self.app = app
         self.policy = policy if policy is not None else ErrorPolicy(**options)
         self._rewrite = self.policy.rewrite_plain_errors != "never"
@@ -48,6 +66,13 @@ class ErrorEnvelopeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self._guard(self.app, scope, receive, send, None)
+
+    async def _guard(
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]] | None
+    ) -> None:
+        """Run ``app`` under the envelope; ``extra`` (rate limit fields, from a fused Guard) is merged into
+        the app's response start first, as the RateLimitMiddleware inside this one would have done."""
         started = False  # an http.response.start went downstream
         completed = False  # the whole response went downstream
         held: Message | None = None  # a framework 4xx page being replaced
@@ -59,6 +84,8 @@ class ErrorEnvelopeMiddleware:
 
         async def guarded_send(message: Message) -> None:
             nonlocal started, completed, held, held5xx
+            if extra is not None and message["type"] == "http.response.start":
+                message["headers"] = merge_raw_fields(message.get("headers", ()), extra)
             if held5xx is not None:
                 held5xx.append(message)
                 return
@@ -82,7 +109,7 @@ class ErrorEnvelopeMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, guarded_send)
+            await app(scope, receive, guarded_send)
         except Exception as exc:
             if held5xx is not None:
                 await self._send_error(send, scope, exc, [])

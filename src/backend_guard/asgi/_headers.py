@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send
@@ -47,16 +48,22 @@ class SecureHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                policy = state.get(OVERRIDE_KEY) or self.policy
-                if not isinstance(policy, SecureHeaders):
-                    policy = self.policy
-                message["headers"] = policy.merge_raw(
-                    message.get("headers", ()),
-                    secure=policy.needs_scheme and self._secure(scope),
-                    path=scope.get("path", "/"),
-                    nonce=state.get(NONCE_KEY),
-                    replace=policy is not self.policy,
-                )
+                message["headers"] = self._apply(state, scope, message.get("headers", ()))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _apply(
+        self, state: dict[str, Any], scope: Scope, headers: Iterable[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """The response's header list with this request's security headers merged in."""
+        policy = state.get(OVERRIDE_KEY) or self.policy
+        if not isinstance(policy, SecureHeaders):
+            policy = self.policy
+        return policy.merge_raw(
+            headers,
+            secure=policy.needs_scheme and self._secure(scope),
+            path=scope.get("path", "/"),
+            nonce=state.get(NONCE_KEY),
+            replace=policy is not self.policy,
+        )

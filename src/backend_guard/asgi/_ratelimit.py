@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem
 from ..clientip import ClientIP
 from ..exceptions import StorageError
-from ..ratelimit import KeyFunc, LimitSpec, RateLimiter, RateLimitResult, RateLimitRule, RulePlan, merge_raw_fields
+from ..ratelimit import (
+    KeyFunc,
+    LimitSpec,
+    RateLimiter,
+    RateLimitResult,
+    RateLimitRule,
+    RulePlan,
+    _Prepared,
+    merge_raw_fields,
+)
 
 __all__ = ["RateLimitMiddleware"]
 
@@ -61,26 +71,13 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         reply = limiter._run(plan) if limiter._inline else await limiter._arun(plan)
-        if isinstance(reply, RateLimitResult):  # the store failed: on_storage_error decided
-            if reply.allowed:
-                await self.app(scope, receive, send)
-            else:
-                await asgi_problem(send, StorageError(), scope=scope, headers=[("retry-after", "1")])
+        answer, extra = self._outcome(plan, reply)
+        if answer is not None:
+            await answer(scope, receive, send)
             return
-        if int(reply[0]) != 1:
-            result = limiter._result(plan, reply)
-            await asgi_problem(send, result.error(), scope=scope, headers=result.headers(legacy=self.legacy))
-            return
-        if not self.send_headers:
+        if extra is None:
             await self.app(scope, receive, send)
             return
-        if self.legacy:
-            extra = [
-                (k.lower().encode("latin-1"), v.encode("latin-1"))
-                for k, v in limiter._result(plan, reply).headers(legacy=True)
-            ]
-        else:
-            extra = plan.raw_fields(reply)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -88,3 +85,32 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _outcome(
+        self, plan: _Prepared, reply: Sequence[Any] | RateLimitResult
+    ) -> tuple[ASGIApp | None, list[tuple[bytes, bytes]] | None]:
+        """What a decision means for the request: (an app answering instead of the wrapped one, or None;
+        the header fields to add to the wrapped app's response, or None)."""
+        limiter = self.limiter
+        if isinstance(reply, RateLimitResult):  # the store failed: on_storage_error decided
+            return (None if reply.allowed else _storage_unavailable), None
+        if int(reply[0]) != 1:
+            result = limiter._result(plan, reply)
+            legacy = self.legacy
+
+            async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+                await asgi_problem(send, result.error(), scope=scope, headers=result.headers(legacy=legacy))
+
+            return refuse, None
+        if not self.send_headers:
+            return None, None
+        if self.legacy:
+            return None, [
+                (k.lower().encode("latin-1"), v.encode("latin-1"))
+                for k, v in limiter._result(plan, reply).headers(legacy=True)
+            ]
+        return None, plan.raw_fields(reply)
+
+
+async def _storage_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    await asgi_problem(send, StorageError(), scope=scope, headers=[("retry-after", "1")])

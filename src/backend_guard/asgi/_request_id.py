@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from .._http import ASGIApp, Message, Receive, Scope, Send
 from .._logging import RequestIdPolicy, request_id_var
 
 __all__ = ["RequestIdMiddleware"]
+
+
+def _stamp(headers: Iterable[tuple[bytes, bytes]], name: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
+    """A new header list with ``name: value`` added, replacing the app's own ``name`` header if it set one."""
+    size = len(name)
+    for k, _ in headers:
+        if len(k) == size and k.lower() == name:  # the app set one: ours replaces it
+            out = [(k, v) for k, v in headers if k.lower() != name]
+            out.append((name, value))
+            return out
+    return [*headers, (name, value)]
 
 
 class RequestIdMiddleware:
@@ -36,6 +47,16 @@ class RequestIdMiddleware:
         self.policy = policy or RequestIdPolicy(header=header, trust_incoming=trust_incoming, generator=generator)
         self._name = self.policy.header.lower().encode("latin-1")
 
+    def _begin(self, scope: Scope, incoming: bytes | None) -> str:
+        """Choose this request's id (from the incoming header value, if any) and put it on the scope."""
+        rid = self.policy.choose(incoming)
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = {"request_id": rid}
+        else:
+            state["request_id"] = rid
+        return rid
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
@@ -48,26 +69,13 @@ class RequestIdMiddleware:
             if len(k) == size and (k == name or k.lower() == name):  # the length test skips most lower() calls
                 incoming = v
                 break
-        rid = self.policy.choose(incoming)
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = {"request_id": rid}
-        else:
-            state["request_id"] = rid
+        rid = self._begin(scope, incoming)
         value = rid.encode("ascii")
 
         async def send_with_id(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start" or kind == "websocket.accept":
-                headers = message.get("headers", ())
-                for k, _ in headers:
-                    if len(k) == size and k.lower() == name:  # the app set one: ours replaces it
-                        headers = [(k, v) for k, v in headers if k.lower() != name]
-                        headers.append((name, value))
-                        break
-                else:
-                    headers = [*headers, (name, value)]
-                message["headers"] = headers
+                message["headers"] = _stamp(message.get("headers", ()), name, value)
             await send(message)
 
         token = request_id_var.set(rid)

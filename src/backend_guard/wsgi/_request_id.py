@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -12,25 +11,40 @@ from .._logging import RequestIdPolicy, request_id_var
 __all__ = ["RequestIdMiddleware"]
 
 
-class _ResetOnClose:
-    """The app's body iterable, resetting the request id context variable when the server closes it."""
+class _WithRequestId:
+    """The app's body iterable, run with the request id in the logging context variable.
 
-    __slots__ = ("_reset", "_result")
+    The variable is set only while the app runs (its call, each step of its body, its ``close``) and reset
+    right after, so an id never outlives its request in a server thread, even if nobody closes the body.
+    """
 
-    def __init__(self, result: Iterable[bytes], reset: Callable[[], None]) -> None:
+    __slots__ = ("_iterator", "_result", "_rid")
+
+    def __init__(self, result: Iterable[bytes], rid: str) -> None:
         self._result = result
-        self._reset = reset
+        self._rid = rid
+        self._iterator: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._result)
+        return self
+
+    def __next__(self) -> bytes:
+        token = request_id_var.set(self._rid)
+        try:
+            if self._iterator is None:
+                self._iterator = iter(self._result)
+            return next(self._iterator)
+        finally:
+            request_id_var.reset(token)
 
     def close(self) -> None:
-        try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            token = request_id_var.set(self._rid)
+            try:
                 close()
-        finally:
-            self._reset()
+            finally:
+                request_id_var.reset(token)
 
 
 class RequestIdMiddleware:
@@ -77,14 +91,8 @@ class RequestIdMiddleware:
             return start_response(status, headers, exc_info)
 
         token = request_id_var.set(rid)
-
-        def reset() -> None:
-            with contextlib.suppress(ValueError):  # closed from another context: nothing of ours to undo
-                request_id_var.reset(token)
-
         try:
             result = self.app(environ, start_with_id)
-        except BaseException:
-            reset()
-            raise
-        return _ResetOnClose(result, reset)
+        finally:
+            request_id_var.reset(token)
+        return _WithRequestId(result, rid)

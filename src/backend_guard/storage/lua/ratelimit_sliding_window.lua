@@ -51,14 +51,20 @@ for i = 1, n do
       retry = 2 * span - elapsed - span * need / c
     end
   end
+  -- reset (the RateLimit "t"): until additional quota is made available: the next whole unit when the
+  -- previous window's decay frees it within this window, else this window's end; 0 when all of it is
+  local remaining = math.max(0, math.floor(amount - est + eps))
   local reset = 0
-  if c > 0 then
-    reset = 2 * span - elapsed
-  elseif p > 0 then
-    reset = span - elapsed
+  if remaining < amount then
+    local g = amount - remaining - 1
+    if p > 0 and c <= g then
+      reset = span - span * (g - c) / p - elapsed
+    elseif c > 0 then
+      reset = span - elapsed
+    end
   end
-  out[#out + 1] = math.max(0, math.floor(amount - est + eps))
-  out[#out + 1] = math.ceil(reset / 1000)
+  out[#out + 1] = remaining
+  out[#out + 1] = math.ceil(math.max(0, reset) / 1000)
   out[#out + 1] = math.ceil(math.max(0, retry) / 1000)
 end
 return out
