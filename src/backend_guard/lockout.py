@@ -140,7 +140,7 @@ class LockRecord:
     Example::
 
         for rec in lock.locked_accounts():
-            print(rec.account_id, rec.scope, rec.retry_after)
+            log.info("locked %s (%s) for %.0f s", rec.account_id, rec.scope, rec.retry_after)
     """
 
     account_id: str
@@ -577,7 +577,7 @@ class Lockout:
         Example::
 
             for rec in lock.locked_accounts():
-                print(rec.account_id, rec.scope, rec.retry_after)
+                log.info("locked %s (%s) for %.0f s", rec.account_id, rec.scope, rec.retry_after)
         """
         out: list[LockRecord] = []
         for key in self.store.scan(self._lock_pattern(), count=limit * 4):

@@ -173,7 +173,7 @@ class LimitState:
     Example::
 
         for state in result.limits:
-            print(state.name, state.remaining, "of", state.limit)
+            log.info("%s: %d of %d left", state.name, state.remaining, state.limit)
     """
 
     name: str
