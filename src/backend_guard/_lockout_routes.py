@@ -37,8 +37,12 @@ def _from_mapping(data: Any, field: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _is_json(content_type: str | None) -> bool:
-    return "json" in (content_type or "").lower()
+def _form_kind(content_type: str | None) -> str:
+    """``"urlencoded"``, ``"multipart"`` or ``""`` (not a form: the body is tried as JSON)."""
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    if ctype == "multipart/form-data":
+        return "multipart"
+    return "urlencoded" if ctype == "application/x-www-form-urlencoded" else ""
 
 
 def _json_field(body: bytes, field: str) -> str | None:
@@ -50,30 +54,46 @@ def _json_field(body: bytes, field: str) -> str | None:
         return None
 
 
+# Any body that is not a form is tried as JSON, whatever its Content-Type says (or when it has none): the
+# route may well parse it as JSON anyway (FastAPI without strict_content_type does so for a body without
+# Content-Type; Django views often json.loads(request.body)), and an account name the lockout did not see
+# would be guessed at without ever counting against the account. A urlencoded form without the field falls
+# back to the same for the same reason; a multipart body is only ever a form.
+
+
 async def _starlette_field(request: Any, field: str) -> str | None:
-    if _is_json(request.headers.get("content-type")):
-        return _json_field(await request.body(), field)
+    kind = _form_kind(request.headers.get("content-type"))
+    body = b""
+    if kind != "multipart":
+        body = await request.body()  # cached: form() and the route read the same bytes again
+        if not kind:
+            return _json_field(body, field)
     try:
         form = await request.form()
-    except Exception:  # a malformed or non-form body: no account name (counted per address only)
+    except Exception:  # a malformed form body: no account name (counted per address only)
         return None
-    return _from_mapping(form, field)
+    name = _from_mapping(form, field)
+    return name if name is not None or kind == "multipart" else _json_field(body, field)
 
 
 def _sync_field(call: RouteCall, field: str) -> str | None:
     request = call.request
     if call.framework == "flask":
-        if _is_json(request.headers.get("Content-Type")):
-            try:
-                data = request.get_json(silent=True)  # silent covers ValueError only
-            except RecursionError:
-                return None
-            return _from_mapping(data, field)
-        return _from_mapping(request.form, field)
+        kind = _form_kind(request.headers.get("Content-Type"))
+        # Cached before the form is parsed (werkzeug then parses the cached bytes): the view can read both.
+        body = b"" if kind == "multipart" else request.get_data(cache=True)
+        if kind:
+            name = _from_mapping(request.form, field)
+            if name is not None or kind == "multipart":
+                return name
+        return _json_field(body, field)
     if call.framework == "django":
-        if _is_json(request.META.get("CONTENT_TYPE")):
-            return _json_field(request.body, field)
-        return _from_mapping(request.POST, field)
+        kind = _form_kind(request.META.get("CONTENT_TYPE"))
+        if kind:
+            name = _from_mapping(request.POST, field)
+            if name is not None or kind == "multipart":
+                return name
+        return _json_field(request.body, field)
     # A sync Starlette/FastAPI route runs in a worker thread: borrow the event loop to read the cached body.
     import anyio.from_thread
 

@@ -35,6 +35,8 @@ ARGON2_ID = "argon2id"
 BCRYPT_MAX_BYTES = 72
 #: Upper bound on a stored PBKDF2 iteration count (Django 5.2 uses 1,000,000): beyond it the hash is unusable.
 PBKDF2_MAX_ITERATIONS = 10_000_000
+#: Upper bound on a stored bcrypt cost (2**16 rounds, seconds of work): ``$2b$31$`` would take a day or more.
+BCRYPT_MAX_COST = 16
 #: A pepper id goes into the PHC ``keyid`` parameter, so it keeps to a plain, PHC-safe alphabet.
 PEPPER_ID_RE = re.compile(r"[A-Za-z0-9]{1,16}")
 MIN_PEPPER_BYTES = 16
@@ -171,6 +173,8 @@ def add_keyid(encoded: str, pepper_id: str) -> str:
 
 
 def _bcrypt_check(password: bytes, body: str) -> bool:
+    if int(body[4:6]) > BCRYPT_MAX_COST:  # "$2b$NN$...": parse_hash matched exactly this shape
+        raise ValueError("cost out of range")
     import bcrypt  # optional dependency, imported on first use
 
     too_long = len(password) > BCRYPT_MAX_BYTES

@@ -25,7 +25,7 @@ __all__ = ["ClientIP", "ResolvedClient", "address_bucket", "normalize_address"]
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-#: Forwarding headers longer than this are not read (the peer is used): no legitimate chain is this long.
+#: Of a longer forwarding header only the right-hand end of this length is read (whole items only).
 MAX_HEADER_LENGTH = 2048
 #: At most this many hops are examined.
 MAX_HOPS = 20
@@ -216,7 +216,11 @@ class ClientIP:
             self.forwarded_header == "any" and "forwarded" in headers
         )
         raw = headers.get("forwarded" if use_forwarded else "x-forwarded-for")
-        if not raw or len(raw) > MAX_HEADER_LENGTH:
+        if raw and len(raw) > MAX_HEADER_LENGTH:
+            # Our proxies append on the right: keep the right-hand end, dropping the item the cut fell in. (Not
+            # reading the header at all would let any client choose to be counted as the proxy itself.)
+            raw = raw[-MAX_HEADER_LENGTH:].partition(",")[2]
+        if not raw:
             return ResolvedClient(peer_text, scheme, host)
 
         if use_forwarded:

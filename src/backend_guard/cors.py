@@ -45,6 +45,7 @@ _LABEL = r"[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?"
 _HOST = rf"{_LABEL}(?:\.{_LABEL})*"
 _ORIGIN_RE = re.compile(rf"({_SCHEME})://({_HOST}|\[[0-9a-f:.]+\])(?::([0-9]{{1,5}}))?", re.ASCII)
 _PATTERN_RE = re.compile(rf"({_SCHEME})://\*\.({_HOST})(?::([0-9]{{1,5}}|\*))?", re.ASCII)
+_IDNA_DEVIATIONS = frozenset("\u00df\u1e9e\u03c2\u200c\u200d")  # UTS 46 deviations (and capitals)
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
 
 
@@ -130,6 +131,13 @@ def _config_origin(text: str) -> Origin:
     host, port_text = rest, None
     if ("]:" in rest) if rest.startswith("[") else (":" in rest):
         host, _, port_text = rest.rpartition(":")
+    if not host.isascii() and any(ch in _IDNA_DEVIATIONS for ch in host):
+        # Python's codec (IDNA 2003) maps these ("faß" -> "fass"), browsers (UTS 46 non-transitional) keep them
+        # ("xn--fa-hia"): the policy would allow another registrant's domain and not the one meant.
+        raise ConfigurationError(
+            f"CORS origin {text!r} has a character IDNA 2003 and browsers encode differently (ß, ς, ZWJ, ZWNJ);"
+            " write the host in its 'xn--' form."
+        )
     try:
         ascii_host = host.lower() if host.isascii() else host.encode("idna").decode("ascii").lower()
     except UnicodeError:

@@ -57,11 +57,27 @@ _SCOPES = ("pair", "account", "ceiling", "address")
 _DEFAULT_KEY = b"backend_guard.lockout.v1"
 
 
+_IGNORABLE_EXTRA = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u3164\uffa0")
+
+
+def _ignorable(ch: str) -> bool:
+    """A default-ignorable code point (Unicode DerivedCoreProperties): format characters and fillers."""
+    return (
+        unicodedata.category(ch) == "Cf"
+        or ch in _IGNORABLE_EXTRA
+        or "\ufe00" <= ch <= "\ufe0f"
+        or "\U000e0100" <= ch <= "\U000e01ef"
+    )
+
+
 def normalize_identifier(account: str | bytes) -> str:
     """The canonical form of an account identifier: NFKC, case-folded, stripped of surrounding white space.
 
-    ``"  Alice@Example.COM "``, ``"alice@example.com"`` and the same name typed in full-width letters are
-    one account. Bytes are decoded as UTF-8 (undecodable bytes replaced).
+    ``"  Alice@Example.COM "``, ``"alice@example.com"``, the same name typed in full-width letters and the
+    same name with invisible characters (zero-width space, joiners, BOM, soft hyphen) are one account.
+    Look-alike letters of other scripts (a Cyrillic ``U+0430`` for a Latin ``a``) are *not* folded: they are
+    other names, and a user store that does not fold them either has no account to guess there. Bytes are
+    decoded as UTF-8 (undecodable bytes replaced).
 
     Example::
 
@@ -69,6 +85,11 @@ def normalize_identifier(account: str | bytes) -> str:
         'ålice'
     """
     text = account.decode("utf-8", "replace") if isinstance(account, bytes) else str(account)
+    if not text.isascii():
+        # Invisible characters (zero-width space/joiners, word joiner, BOM, soft hyphen, variation selectors,
+        # bidi marks...) are dropped first: many user stores (MySQL's *_ci collations, for one) ignore them,
+        # so "alice\u200b" would log in as alice while counting against a fresh, never-locked name.
+        text = "".join(ch for ch in text if not _ignorable(ch))
     # NFKC again after case folding: folding can produce sequences that NFKC composes, and the result must be
     # a fixed point, so a name that was normalised once (say, before it was stored) keys the same counters.
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()).strip()

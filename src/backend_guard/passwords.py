@@ -58,6 +58,8 @@ _ARGON2_VERSION = 0x13
 _TYPES = {"argon2id": Type.ID, "argon2i": Type.I, "argon2d": Type.D}
 # OWASP Password Storage Cheat Sheet, argon2id: equivalent (memory KiB, iterations) pairs, parallelism 1.
 _OWASP_TABLE = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
+# The most lanes (threads, in libargon2) a stored hash may ask for: the policy's own upper bound.
+_MAX_VERIFY_LANES = 255
 
 
 def _owasp_min_time_cost(memory_cost: int) -> int | None:
@@ -165,6 +167,9 @@ class PasswordHasher:
     bounds the UTF-8 length, checked before any hashing. The async methods run in a pool of at most
     ``max_concurrency`` threads, by default ``memory_budget_kib // memory_cost`` capped at the CPU count
     minus one (at least 1), so concurrent hashing stays within the memory budget and leaves a CPU free.
+    ``max_verify_memory_kib`` bounds what a *stored* hash may ask for: more memory, more than four times that
+    memory in memory x iterations, more than 255 lanes, a bcrypt cost above 16 or PBKDF2 above 10 million
+    iterations make it :class:`~backend_guard.exceptions.InvalidHash` instead of tying a worker up.
 
     Example::
 
@@ -210,6 +215,8 @@ class PasswordHasher:
         self.max_password_bytes = max_password_bytes
         self.accept_legacy = accept_legacy
         self.max_verify_memory_kib = max_verify_memory_kib
+        # Memory (KiB) times iterations a stored hash may ask for: see _check_work.
+        self._max_verify_work = max(4 * max_verify_memory_kib, parameters.memory_cost * parameters.time_cost)
         if max_concurrency is None:
             # One CPU stays free for the event loop and the rest of the server (see docs/passwords.md).
             by_memory = max(1, memory_budget_kib // parameters.memory_cost)
@@ -300,19 +307,35 @@ class PasswordHasher:
     def _dummy_work(self, secret: _Secret) -> None:
         self._argon2_check(self._dummy_hash(), secret.normalized)
 
+    def _check_work(self, parsed: ParsedArgon2) -> None:
+        """Refuse (as unusable) a stored argon2 hash whose parameters would tie a worker up or exhaust memory.
+
+        A stored hash is data: one row with ``t=4294967295`` or ``p=999`` must not cost hours or a thousand
+        threads. Allowed: memory up to ``max_verify_memory_kib``, lanes up to 255 (as the policy), and memory
+        times iterations up to four times ``max_verify_memory_kib`` (or the policy's own, if larger).
+        """
+        if parsed.memory_cost > self.max_verify_memory_kib:
+            raise _Unusable("The stored argon2 hash asks for more memory than max_verify_memory_kib.")
+        if parsed.parallelism > _MAX_VERIFY_LANES or parsed.time_cost * parsed.memory_cost > self._max_verify_work:
+            raise _Unusable("The stored argon2 hash asks for more work than this hasher verifies.")
+
     def _check(self, parsed: ParsedArgon2 | ParsedLegacy, secret: _Secret) -> tuple[bool, bool]:
         """(password matches, matched only in its un-normalised form). Raises _Unusable."""
         if isinstance(parsed, ParsedLegacy):
             if not self.accept_legacy:
                 raise _Unusable("Legacy hash schemes are disabled.")
+            if parsed.scheme == "django_argon2":
+                inner = parse_hash(parsed.body)
+                if not isinstance(inner, ParsedArgon2):  # pragma: no cover - parse_hash checked the same body
+                    raise _Unusable("The stored legacy hash cannot be verified.")
+                self._check_work(inner)
             try:
                 return verify_legacy(parsed, secret.raw), False
             except ImportError:
                 raise _Unusable("A bcrypt hash needs the 'bcrypt' package (backend-guard[bcrypt]).") from None
             except ValueError:
                 raise _Unusable("The stored legacy hash cannot be verified.") from None
-        if parsed.memory_cost > self.max_verify_memory_kib:
-            raise _Unusable("The stored argon2 hash asks for more memory than max_verify_memory_kib.")
+        self._check_work(parsed)
         if self._argon2_check(parsed, secret.normalized):
             return True, False
         if parsed.pepper_id is None and secret.raw != secret.normalized:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
 import os
 import re
@@ -27,7 +26,9 @@ from typing import Any, TypeVar
 
 import jwt
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import _token_scripts as scripts
 from ._keys import KeyRing, SigningKey
@@ -49,7 +50,12 @@ _RESERVED = frozenset({*_REQUIRED, "sid", "ext", "typ"})
 _HEADER_KEYS = frozenset({"alg", "typ", "kid"})
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _SID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-_SEAL_INFO = b"backend_guard refresh grace seal v1"
+# A compact JWS exactly as this manager writes it: three unpadded base64url segments, nothing else.
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+# The last character of a canonical unpadded base64url segment, by ``len % 4``: its unused low bits are zero.
+_LAST_CHAR = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+_SEAL_SALT = b"backend_guard refresh grace seal"
+_SEAL_INFO = b"backend_guard refresh grace seal v2"
 _HEAD_CACHE_SIZE = 256
 _MAX_LEEWAY = 300.0
 _MAX_GRACE = 300.0
@@ -126,10 +132,24 @@ def _digest(token: bytes) -> str:
     return hashlib.sha256(token).hexdigest()
 
 
-def _seal_key(old_token: bytes) -> bytes:
-    # Derived from the presented token itself (not from its stored digest): only a holder of the old token can
-    # open the successor kept for the grace window, so the store never holds a usable token.
-    return hmac.new(old_token, _SEAL_INFO, hashlib.sha256).digest()
+def _canonical(token: str) -> bool:
+    """True when ``token`` is three canonical unpadded base64url segments (one spelling per token)."""
+    if not _COMPACT.fullmatch(token):
+        return False
+    for segment in token.split("."):
+        rest = len(segment) % 4
+        if rest == 1 or (rest and segment[-1] not in _LAST_CHAR[rest]):
+            return False
+    return True
+
+
+def _seal_key(old_token: bytes, sid: str) -> bytes:
+    # Derived from the presented token itself, with the token as HKDF *input* keying material under a fixed
+    # salt: only a holder of the old token can open the successor kept for the grace window. (Never the token
+    # as an HMAC *key*: HMAC first hashes keys longer than a block, so HMAC(token, info) equals
+    # HMAC(SHA-256(token), info), and SHA-256(token) is exactly the digest the store keeps.)
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SEAL_SALT, info=_SEAL_INFO + b":" + sid.encode("ascii"))
+    return hkdf.derive(old_token)
 
 
 class TokenManager:
@@ -318,6 +338,10 @@ class TokenManager:
             raise InvalidToken("The token is malformed.")
         if len(token) > self.max_token_length:
             raise InvalidToken("The token is too long.")
+        if not _canonical(token):
+            # One spelling per token: padding, junk or non-canonical trailing bits that a lenient base64
+            # decoder ignores would give one signed token many digests (and non-ASCII ones a crash).
+            raise InvalidToken("The token is malformed.")
         head = token.partition(".")[0]
         parsed = self._heads.get(head)
         if parsed is None:
@@ -400,7 +424,7 @@ class TokenManager:
         if self.grace_window > 0:
             nonce = os.urandom(12)
             body = json.dumps({"a": pair.access_token, "r": pair.refresh_token, "e": access_exp}).encode("utf-8")
-            sealed = _b64url(nonce + AESGCM(_seal_key(raw)).encrypt(nonce, body, sid.encode("ascii")))
+            sealed = _b64url(nonce + AESGCM(_seal_key(raw, sid)).encrypt(nonce, body, sid.encode("ascii")))
         fam_key, sub_key, _ = self._family_keys(subject, sid)
         args: list[Any] = [
             _digest(raw),
@@ -418,7 +442,9 @@ class TokenManager:
         if outcome == 2:
             try:
                 blob = _b64url_decode(scripts.text(result[1]))
-                body = AESGCM(_seal_key(plan.old_token)).decrypt(blob[:12], blob[12:], plan.sid.encode("ascii"))
+                body = AESGCM(_seal_key(plan.old_token, plan.sid)).decrypt(
+                    blob[:12], blob[12:], plan.sid.encode("ascii")
+                )
                 data = json.loads(body)
                 return TokenPair(
                     access_token=data["a"],
