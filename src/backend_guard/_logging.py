@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Callable
 from contextvars import ContextVar
+from typing import Generic, TypeVar
 
 from .exceptions import ConfigurationError
 
@@ -86,6 +87,9 @@ def log_server_error(
         log_server_error(exc, request_id=rid, method="GET", route="/users/{id}", status=500)
     """
     log = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
+    # The method and the route (the raw path when no route template matched) come from the request: a
+    # percent-encoded CR/LF in a path would otherwise forge log lines.
+    method, route = _printable(method, 32), _printable(route, 512)
     what = "after the response started; connection closed" if after_start else f"answered {status}"
     log.error(
         "Unhandled %s in %s %s (%s) [request_id=%s]",
@@ -102,6 +106,19 @@ def log_server_error(
             "http_status": status,
         },
     )
+
+
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e\xa0-\ud7ff\ue000-\U0010ffff]|[\u2028\u2029]")
+
+
+def _printable(text: object, limit: int) -> str:
+    """``text`` on one line: control characters escaped (``\\n``, ``\\x1b``), at most ``limit`` characters."""
+    value = str(text)
+    if len(value) > limit:
+        value = value[:limit] + "..."
+    if _UNPRINTABLE.search(value) is None:
+        return value
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
 
 
 def _new_counter() -> itertools.count[int]:
@@ -192,3 +209,36 @@ class RequestIdPolicy:
         rid = generator()
         # A custom generator making unsafe ids must not put them in headers and logs.
         return rid if is_valid_request_id(rid) else new_request_id()
+
+
+App = TypeVar("App")  # an ASGI or a WSGI app
+
+
+class RequestIdShell(Generic[App]):
+    """What both ``RequestIdMiddleware`` shells share (ASGI and WSGI): each keeps only its protocol.
+
+    The :class:`RequestIdPolicy` (``policy``, or its arguments as keywords); a shell precomputes what it
+    needs from it in :meth:`_compile`.
+
+    Example::
+
+        class RequestIdMiddleware(RequestIdShell[WSGIApp]):
+            def _compile(self) -> None:
+                self._environ_key = "HTTP_" + self.policy.header.upper().replace("-", "_")
+    """
+
+    def __init__(
+        self,
+        app: App,
+        policy: RequestIdPolicy | None = None,
+        *,
+        header: str = "X-Request-ID",
+        trust_incoming: bool = True,
+        generator: Callable[[], str] | None = None,
+    ) -> None:
+        self.app = app
+        self.policy = policy or RequestIdPolicy(header=header, trust_incoming=trust_incoming, generator=generator)
+        self._compile()
+
+    def _compile(self) -> None:
+        """Precompute the shell's per-request constants from ``self.policy`` (header name bytes, environ key)."""

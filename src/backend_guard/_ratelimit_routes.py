@@ -1,22 +1,22 @@
 """``RateLimiter.limit`` and ``RateLimiter.dependency``: the rate limiter on the shared route mechanism.
 
+:class:`_LimitHooks` are handed to :func:`~backend_guard._routes.guard_route` (the decorator) or
+:func:`~backend_guard._routes.fastapi_dependency` (the dependency).
+
 The hooks charge the route's limits before the route runs (a refusal is a 429 problem document) and add the
 ``RateLimit`` fields to the response; the bucket is the route template and method (never the concrete URL).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from ._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
+from ._routes import RouteCall, RouteHooks
 from .clientip import ClientIP
 from .exceptions import StorageError
 
 if TYPE_CHECKING:
     from .ratelimit import KeyFunc, Rate, RateLimiter, RateLimitResult
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 STATE_KEY = "backend_guard.ratelimit"
 
@@ -72,29 +72,3 @@ class _LimitHooks(RouteHooks):
         plan = self._plan(call)
         if plan is not None:
             self._apply(call, await self.limiter._adecide(plan))
-
-
-def limit_decorator(
-    limiter: RateLimiter,
-    rates: tuple[Rate, ...],
-    key: KeyFunc | str | None,
-    cost: int,
-    scope: str | None,
-    name: str | None,
-    client_ip: ClientIP | None,
-) -> Callable[[F], F]:
-    """The decorator behind :meth:`RateLimiter.limit`."""
-    return guard_route(_LimitHooks(limiter, rates, key, cost, scope, name, client_ip), client_ip=client_ip)
-
-
-def limit_dependency(
-    limiter: RateLimiter,
-    rates: tuple[Rate, ...],
-    key: KeyFunc | str | None,
-    cost: int,
-    scope: str | None,
-    name: str | None,
-    client_ip: ClientIP | None,
-) -> Callable[..., Any]:
-    """The FastAPI dependency behind :meth:`RateLimiter.dependency`."""
-    return fastapi_dependency(_LimitHooks(limiter, rates, key, cost, scope, name, client_ip), client_ip=client_ip)

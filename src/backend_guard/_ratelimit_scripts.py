@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .storage import MemoryView, Script
@@ -34,15 +34,24 @@ _EPS = 1e-9
 _TOL = 1.0  # GCRA: one microsecond of slack for the rounding of the stored arrival time
 
 
+_One = Callable[[MemoryView, str, bool, int, int, int], list[int]]
+_Many = Callable[[MemoryView, Sequence[str], Sequence[Any]], list[int]]
+
+
+def _by_count(one: _One, many: _Many) -> _Many:
+    """A script body: ``one`` (key, spend, amount, window_ms, cost) for a single limit, else ``many``."""
+
+    def body(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+        if len(keys) == 1:
+            return one(db, keys[0], int(args[0]) == 1, int(args[1]), int(args[2]), int(args[3]))
+        return many(db, keys, args)
+
+    return body
+
+
 def _limits(args: Sequence[Any]) -> list[tuple[int, int, int]]:
     """(amount, window_ms, cost) per limit from the flat argument list."""
     return [(int(args[i]), int(args[i + 1]), int(args[i + 2])) for i in range(1, len(args), 3)]
-
-
-def _fixed_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-    if len(keys) == 1:
-        return _fixed_window_one(db, keys[0], int(args[0]) == 1, int(args[1]), int(args[2]), int(args[3]))
-    return _fixed_window_many(db, keys, args)
 
 
 def _fixed_window_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
@@ -86,12 +95,6 @@ def _fixed_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any])
     return out
 
 
-def _sliding_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-    if len(keys) == 1:
-        return _sliding_window_one(db, keys[0], int(args[0]) == 1, int(args[1]), int(args[2]), int(args[3]))
-    return _sliding_window_many(db, keys, args)
-
-
 def _sliding_window_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
     now = float((db.now_ms * 1000.0).__round__())  # round(), without the builtin's lookup
     span = window * 1000.0
@@ -113,7 +116,7 @@ def _sliding_window_one(db: MemoryView, key: str, spend: bool, amount: int, wind
     if not blocked:
         if spend and cost > 0:
             c += cost
-            db.set(key, (w, c, p), px=_ceil((w * span + 2 * span - now) / 1000))
+            db.set(key, (w, c, p), _ceil((w * span + 2 * span - now) / 1000))  # px
     else:
         need = amount - cost
         if need < 0:
@@ -221,12 +224,6 @@ def _moving_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> 
     return out
 
 
-def _gcra(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-    if len(keys) == 1:
-        return _gcra_one(db, keys[0], int(args[0]) == 1, int(args[1]), int(args[2]), int(args[3]))
-    return _gcra_many(db, keys, args)
-
-
 def _gcra_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
     now = float(round(db.now_ms * 1000.0))
     span = window * 1000.0
@@ -267,6 +264,10 @@ def _gcra_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list
         out += [max(0, min(amount, remaining)), math.ceil((tat - now) / 1000), math.ceil(max(0.0, retry) / 1000)]
     return out
 
+
+_fixed_window = _by_count(_fixed_window_one, _fixed_window_many)
+_sliding_window = _by_count(_sliding_window_one, _sliding_window_many)
+_gcra = _by_count(_gcra_one, _gcra_many)
 
 SCRIPTS: dict[str, Script] = {
     "fixed-window": Script(name="ratelimit_fixed_window", lua_file="ratelimit_fixed_window.lua", memory=_fixed_window),

@@ -20,9 +20,24 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from .exceptions import GuardError
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from typing_extensions import Unpack
+
+    class _ErrorPolicyOptions(TypedDict, total=False):
+        """ErrorPolicy's fields as keywords: named, so Starlette's ``_MiddlewareFactory`` type-checks."""
+
+        format: ErrorFormat
+        expose_exception_details: bool
+        rewrite_plain_errors: Literal["api", "always", "never"]
+        include_instance: bool
+        logger: str
+
 
 __all__ = [
     "PROBLEM_JSON",
@@ -532,3 +547,38 @@ def prefers_html(accept: str | None) -> bool:
         return False
     value = accept.lower()
     return "text/html" in value and "json" not in value
+
+
+App = TypeVar("App")  # an ASGI or a WSGI app
+
+
+class ErrorEnvelopeShell(Generic[App]):
+    """What both ``ErrorEnvelopeMiddleware`` shells share (ASGI and WSGI): each keeps only its protocol.
+
+    The :class:`ErrorPolicy` (``policy``, or its fields as keywords) and the step from an exception to
+    what is rendered.
+
+    Example::
+
+        class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
+            def __call__(self, environ, start_response): ...
+    """
+
+    def __init__(self, app: App, policy: ErrorPolicy | None = None, **options: Unpack[_ErrorPolicyOptions]) -> None:
+        self.app = app
+        self.policy = policy if policy is not None else ErrorPolicy(**options)
+        self._rewrite = self.policy.rewrite_plain_errors != "never"
+
+    def _info(self, error: BaseException | int, log: Callable[[BaseException, int], None]) -> ErrorInfo | int:
+        """What to render for ``error`` (500 when even that failed); a server error is first passed to
+        ``log`` with its status."""
+        if not isinstance(error, BaseException):
+            return error
+        info: ErrorInfo | int
+        try:
+            info = self.policy.info(error)
+        except Exception:
+            info = 500
+        if isinstance(info, int) or info.server_error:
+            log(error, 500 if isinstance(info, int) else info.status)
+        return info

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._ratelimit_scripts import SCRIPTS
 from .exceptions import ConfigurationError, RateLimited, StorageError
@@ -27,6 +27,7 @@ from .storage.base import is_cluster
 if TYPE_CHECKING:
     from limits import RateLimitItem
 
+    from ._routes import RouteHooks
     from .clientip import ClientIP
     from .request import RequestView
 
@@ -64,6 +65,7 @@ _ALIASES = {"token-bucket": "gcra", "sliding-window": "sliding-window-counter"}
 _CODES = {"sliding-window-counter": "sw", "fixed-window": "fw", "moving-window": "mw", "gcra": "gc"}
 
 F = TypeVar("F", bound=Callable[..., Any])
+App = TypeVar("App")  # an ASGI or a WSGI app: the shells below share their configuration
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,9 +655,10 @@ class RateLimiter:
             @limiter.limit("10/second;100/minute")
             async def search(q: str): ...
         """
-        from ._ratelimit_routes import limit_decorator
+        from ._routes import guard_route
 
-        return limit_decorator(self, parse_limits(limits), key, cost, scope, name, client_ip or self.client_ip)
+        client_ip = client_ip or self.client_ip
+        return guard_route(self._route_hooks(limits, key, cost, scope, name, client_ip), client_ip=client_ip)
 
     def dependency(
         self,
@@ -673,9 +676,24 @@ class RateLimiter:
             @app.post("/login", dependencies=[Depends(limiter.dependency("5/minute"))])
             async def login(form: LoginForm): ...
         """
-        from ._ratelimit_routes import limit_dependency
+        from ._routes import fastapi_dependency
 
-        return limit_dependency(self, parse_limits(limits), key, cost, scope, name, client_ip or self.client_ip)
+        client_ip = client_ip or self.client_ip
+        return fastapi_dependency(self._route_hooks(limits, key, cost, scope, name, client_ip), client_ip=client_ip)
+
+    def _route_hooks(
+        self,
+        limits: tuple[LimitSpec, ...],
+        key: KeyFunc | str | None,
+        cost: int,
+        scope: str | None,
+        name: str | None,
+        client_ip: ClientIP | None,
+    ) -> RouteHooks:
+        """The route hooks behind :meth:`limit` and :meth:`dependency`."""
+        from ._ratelimit_routes import _LimitHooks
+
+        return _LimitHooks(self, parse_limits(limits), key, cost, scope, name, client_ip)
 
 
 KeyFunc = Callable[["RequestView"], "str | None"]
@@ -887,6 +905,7 @@ _RL_NAMES = ("ratelimit", "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-
 _RL_FIELDS_ALL = frozenset(n.encode("latin-1") for n in _RL_NAMES)
 _RL_STR_FIELDS = frozenset(_RL_NAMES)
 _RL_LIST_FIELDS = (b"ratelimit", b"ratelimit-policy")
+_RL_STR_LIST_FIELDS = ("ratelimit", "ratelimit-policy")
 
 
 def merge_header_fields(
@@ -920,22 +939,7 @@ def merge_raw_fields(
 
         merge_raw_fields([(b"content-type", b"text/plain")], [(b"ratelimit", b'"global";r=99;t=60')])
     """
-    out = list(existing)
-    for name, _ in out:
-        if name.lower() in _RL_FIELDS_ALL:
-            break
-    else:
-        out += ours
-        return out
-    index = {k.lower(): i for i, (k, _) in enumerate(out)}
-    for name, value in ours:
-        lname = name.lower()
-        i = index.get(lname)
-        if i is None:
-            out.append((name, value))
-        elif lname in _RL_LIST_FIELDS:
-            out[i] = (out[i][0], out[i][1] + b", " + value)
-    return out
+    return _merge_fields(existing, ours, _RL_FIELDS_ALL, _RL_LIST_FIELDS, b", ")
 
 
 def merge_str_fields(existing: Iterable[tuple[str, str]], ours: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -945,11 +949,25 @@ def merge_str_fields(existing: Iterable[tuple[str, str]], ours: list[tuple[str, 
 
         merge_str_fields([("Content-Type", "text/plain")], [("RateLimit", '"global";r=99;t=60')])
     """
+    return _merge_fields(existing, ours, _RL_STR_FIELDS, _RL_STR_LIST_FIELDS, ", ")
+
+
+_S = TypeVar("_S", str, bytes)
+
+
+def _merge_fields(
+    existing: Iterable[tuple[_S, _S]],
+    ours: list[tuple[_S, _S]],
+    names: frozenset[_S],
+    list_names: tuple[_S, ...],
+    sep: _S,
+) -> list[tuple[_S, _S]]:
+    """``existing`` with ``ours`` added: a name already there is joined (``list_names``) or kept as it is."""
     out = list(existing)
     for name, _ in out:
-        if name.lower() in _RL_STR_FIELDS:
+        if name.lower() in names:
             break
-    else:
+    else:  # the common case: no rate limit field yet, a plain append
         out += ours
         return out
     index = {k.lower(): i for i, (k, _) in enumerate(out)}
@@ -958,8 +976,8 @@ def merge_str_fields(existing: Iterable[tuple[str, str]], ours: list[tuple[str, 
         i = index.get(lname)
         if i is None:
             out.append((name, value))
-        elif lname in ("ratelimit", "ratelimit-policy"):
-            out[i] = (out[i][0], out[i][1] + ", " + value)
+        elif lname in list_names:
+            out[i] = (out[i][0], out[i][1] + sep + value)
     return out
 
 
@@ -1095,6 +1113,58 @@ class RulePlan:
             key = resolver.from_environ(environ)
             return None if key is None else self._plan(route, (key,), limiter)
         return self._plan(route, tuple(r.from_environ(environ) for r in route.resolvers), limiter)
+
+
+class RateLimitShell(Generic[App]):
+    """The configuration both ``RateLimitMiddleware`` shells share (ASGI and WSGI): each keeps only its protocol.
+
+    ``limiter`` (a memory one by default), the compiled :class:`RulePlan` on ``plan``, and whether allowed
+    responses get the ``RateLimit`` fields (``send_headers``) and the legacy ``X-RateLimit-*`` ones
+    (``legacy``), from the limiter unless given.
+
+    Example::
+
+        class RateLimitMiddleware(RateLimitShell[WSGIApp]):
+            def __call__(self, environ, start_response):
+                plan = self.plan.plan_for_environ(environ, self.limiter)
+                ...
+    """
+
+    def __init__(
+        self,
+        app: App,
+        limiter: RateLimiter | None = None,
+        rules: Iterable[RateLimitRule] = (),
+        *,
+        limits: str | Sequence[LimitSpec] | None = None,
+        key: KeyFunc | str | None = None,
+        client_ip: ClientIP | None = None,
+        ipv6_prefix: int = 64,
+        headers: bool | None = None,
+        legacy_headers: bool | None = None,
+    ) -> None:
+        self.app = app
+        self.limiter = limiter if limiter is not None else RateLimiter()
+        self.plan = RulePlan(
+            rules, limits=limits, key=key, client_ip=client_ip or self.limiter.client_ip, ipv6_prefix=ipv6_prefix
+        )
+        self.send_headers = self.limiter.headers if headers is None else headers
+        self.legacy = self.limiter.legacy_headers if legacy_headers is None else legacy_headers
+
+    def _refusal(
+        self, plan: _Prepared, reply: Sequence[Any] | RateLimitResult
+    ) -> tuple[RateLimitResult | None, Sequence[Any] | None]:
+        """What a decision means, protocol aside: (the result of a refusal, or None; the store's reply when
+        the allowed response gets header fields, or None). A degraded refusal is the store failing closed."""
+        if isinstance(reply, RateLimitResult):  # the store failed: on_storage_error decided
+            return (None if reply.allowed else reply), None
+        if int(reply[0]) != 1:
+            return self.limiter._result(plan, reply), None
+        return None, reply if self.send_headers else None
+
+    def _legacy_fields(self, plan: _Prepared, reply: Sequence[Any]) -> list[tuple[str, str]]:
+        """The fields of an allowed response with the legacy ``X-RateLimit-*`` ones (``legacy`` on)."""
+        return self.limiter._result(plan, reply).headers(legacy=True)
 
 
 class _Route:

@@ -12,32 +12,32 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, get_header, request_id_from_scope
 from .._logging import log_server_error
-from ..errors import ErrorInfo, ErrorPolicy, ResponseAborted
+from ..errors import ErrorEnvelopeShell, ResponseAborted
 from ..ratelimit import merge_raw_fields
 from ..request import _scope_route
 
-if TYPE_CHECKING:
-    from typing import Literal, TypedDict
-
-    from typing_extensions import Unpack
-
-    from ..errors import ErrorFormat
-
-    class _ErrorPolicyOptions(TypedDict, total=False):
-        """ErrorPolicy's fields as keywords: named, so Starlette's ``_MiddlewareFactory`` type-checks."""
-
-        format: ErrorFormat
-        expose_exception_details: bool
-        rewrite_plain_errors: Literal["api", "always", "never"]
-        include_instance: bool
-        logger: str
-
-
 __all__ = ["ErrorEnvelopeMiddleware"]
+
+#: A fused Guard's work on a response start: (its per-request context, the app's headers, rate limit fields
+#: or None) -> the headers sent.
+Finish = Callable[[Any, Iterable[tuple[bytes, bytes]], "list[tuple[bytes, bytes]] | None"], list[tuple[bytes, bytes]]]
+
+
+def _finishing(send: Send, finish: Finish, ctx: Any) -> Send:
+    """``send`` with ``finish`` applied to the response start (the rare paths of a fused Guard)."""
+
+    async def finishing_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = finish(ctx, message.get("headers", ()), None)
+        await send(message)
+
+    return finishing_send
+
 
 # Headers of the replaced body; everything else (Allow, Retry-After, WWW-Authenticate, Vary...) is kept.
 _ENTITY = frozenset(
@@ -45,7 +45,7 @@ _ENTITY = frozenset(
 )
 
 
-class ErrorEnvelopeMiddleware:
+class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
     """Pure ASGI middleware turning every exception and framework error page below it into a safe document.
 
     Takes an :class:`~backend_guard.errors.ErrorPolicy` as ``policy`` (or its fields as keywords). Place it
@@ -57,11 +57,6 @@ class ErrorEnvelopeMiddleware:
         app = ErrorEnvelopeMiddleware(app, policy=ErrorPolicy(format="envelope"))
     """
 
-    def __init__(self, app: ASGIApp, policy: ErrorPolicy | None = None, **options: Unpack[_ErrorPolicyOptions]) -> None:
-        self.app = app
-        self.policy = policy if policy is not None else ErrorPolicy(**options)
-        self._rewrite = self.policy.rewrite_plain_errors != "never"
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -69,21 +64,48 @@ class ErrorEnvelopeMiddleware:
         await self._guard(self.app, scope, receive, send, None)
 
     async def _guard(
-        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]] | None
+        self,
+        app: ASGIApp,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        extra: list[tuple[bytes, bytes]] | None,
+        finish: Finish | None = None,
+        ctx: Any = None,
     ) -> None:
         """Run ``app`` under the envelope; ``extra`` (rate limit fields, from a fused Guard) is merged into
-        the app's response start first, as the RateLimitMiddleware inside this one would have done."""
-        started = False  # an http.response.start went downstream
-        completed = False  # the whole response went downstream
+        the app's response start first, as the RateLimitMiddleware inside this one would have done.
+
+        ``finish`` (from a fused Guard): the outer layers' work on a response start, done here instead of in
+        another ``send`` wrapper. Every start that goes downstream, the app's or one rendered here, gets
+        ``finish(ctx, headers, extra)``, ``extra`` being None once it is merged in already.
+        """
+        sent = 0  # downstream: 1 after an http.response.start, 2 once the whole response
         held: Message | None = None  # a framework 4xx page being replaced
         # A 5xx response is held back whole until the app returns or raises: frameworks such as Starlette send
         # their own 500 page and only then re-raise, and the exception (a GuardError keeps its own status)
         # must decide the answer, not the page.
         held5xx: list[Message] | None = None
-        rewrite = self._rewrite
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started, completed, held, held5xx
+            nonlocal sent, held, held5xx
+            if held5xx is None and held is None:  # the hot path: a success response passing through
+                kind = message["type"]
+                if kind == "http.response.start":
+                    if message["status"] < 400:
+                        if finish is not None:
+                            message["headers"] = finish(ctx, message.get("headers", ()), extra)
+                        elif extra is not None:
+                            message["headers"] = merge_raw_fields(message.get("headers", ()), extra)
+                        sent = 1
+                        await send(message)
+                        return
+                elif kind == "http.response.body":
+                    if not message.get("more_body", False):
+                        sent = 2
+                    await send(message)
+                    return
+            out = send if finish is None else _finishing(send, finish, ctx)
             if extra is not None and message["type"] == "http.response.start":
                 message["headers"] = merge_raw_fields(message.get("headers", ()), extra)
             if held5xx is not None:
@@ -93,45 +115,47 @@ class ErrorEnvelopeMiddleware:
                 if message["type"] == "http.response.body" and not message.get("more_body", False):
                     start, held = held, None
                     keep = [(k, v) for k, v in start.get("headers", ()) if k.lower() not in _ENTITY]
-                    await self._send_error(send, scope, start["status"], keep)
-                    started = completed = True
+                    await self._send_error(out, scope, start["status"], keep)
+                    sent = 2
                 return
             if message["type"] == "http.response.start":
                 if message["status"] >= 500:
                     held5xx = [message]
                     return
-                if rewrite and message["status"] >= 400 and self._replace(scope, message):
+                if self._rewrite and message["status"] >= 400 and self._replace(scope, message):
                     held = message
                     return
-                started = True
+                sent = 1
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                completed = True
-            await send(message)
+                sent = 2
+            await out(message)
 
         try:
             await app(scope, receive, guarded_send)
         except Exception as exc:
+            out = send if finish is None else _finishing(send, finish, ctx)
             if held5xx is not None:
-                await self._send_error(send, scope, exc, [])
+                await self._send_error(out, scope, exc, [])
                 return
-            if completed:
+            if sent == 2:
                 # The response is whole (an app that answered and then failed in a background step): log the
                 # error here and keep the connection.
                 self._log(exc, scope, 500)
                 return
-            if started:
+            if sent:
                 self._log(exc, scope, 500, after_start=True)
                 raise ResponseAborted("the application failed after the response started") from None
-            await self._send_error(send, scope, exc, [])
+            await self._send_error(out, scope, exc, [])
             return
         if held5xx is not None:  # a deliberate 5xx from the app: send it (rewritten for API clients)
+            out = send if finish is None else _finishing(send, finish, ctx)
             first = held5xx[0]
-            if rewrite and self._replace(scope, first):
+            if self._rewrite and self._replace(scope, first):
                 keep = [(k, v) for k, v in first.get("headers", ()) if k.lower() not in _ENTITY]
-                await self._send_error(send, scope, first["status"], keep)
+                await self._send_error(out, scope, first["status"], keep)
             else:
                 for message in held5xx:
-                    await send(message)
+                    await out(message)
 
     def _replace(self, scope: Scope, start: Message) -> bool:
         headers = start.get("headers", ())
@@ -159,16 +183,7 @@ class ErrorEnvelopeMiddleware:
         self, send: Send, scope: Scope, error: BaseException | int, headers: list[tuple[bytes, bytes]]
     ) -> None:
         request_id = request_id_from_scope(scope)
-        info: ErrorInfo | int
-        if isinstance(error, BaseException):
-            try:
-                info = self.policy.info(error)
-            except Exception:
-                info = 500
-            if isinstance(info, int) or info.server_error:
-                self._log(error, scope, 500 if isinstance(info, int) else info.status)
-        else:
-            info = error
+        info = self._info(error, lambda exc, status: self._log(exc, scope, status))
         status, base, body = self.policy.render(info, request_id=request_id, path=scope.get("path"))
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in base]
         raw.extend(headers)

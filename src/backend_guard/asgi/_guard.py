@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._http import ASGIApp, Message, Receive, Scope, Send
+from .._http import REQUEST_ID_KEY, ASGIApp, Receive, Scope, Send
 from .._logging import request_id_var
 from .._stack import StackParts
 from ..config import GuardSettings
-from ._cors import _INVALID, CORSMiddleware, _actual
-from ._errors import ErrorEnvelopeMiddleware
+from ..cors import STATE_KEY as _CORS_KEY
+from ..headers import OVERRIDE_KEY as _SH_KEY
+from ..ratelimit import _RL_FIELDS_ALL, merge_raw_fields
+from ._cors import _INVALID, _VARY_ORIGIN, CORSMiddleware, _actual
+from ._errors import ErrorEnvelopeMiddleware, _finishing
 from ._headers import SecureHeadersMiddleware
 from ._ratelimit import RateLimitMiddleware
 from ._request_id import RequestIdMiddleware, _stamp
 
 if TYPE_CHECKING:
+    from ..cors import CORSPolicy
     from ..storage import Store
+
+#: Per request, for Guard._finish: (scope, its state, the CORS policy or None, the Origin, the request id).
+_Context = tuple[Scope, dict[str, Any], "CORSPolicy | None", "bytes | None", bytes]
 
 
 class Guard:
@@ -31,9 +39,12 @@ class Guard:
         app = Guard(app, bg.GuardSettings(cors={"allow_origins": ["https://app.example.com"]}))
         # or, in Starlette/FastAPI:  app.add_middleware(Guard, settings=settings)
 
-    The stack is the nested middlewares on ``.app``; for HTTP requests that are not CORS preflights, the
-    outer three (RequestId, SecureHeaders, CORS) run fused in one call and one ``send`` wrapper, with the same
-    code and the same result as nested, to save two layers per request.
+    The stack is the nested middlewares on ``.app`` (which serves websockets and CORS preflights). Any
+    other HTTP request runs fused: Guard reads the request once, makes the rate limit decision itself and
+    hands the app to the ErrorEnvelope with one function that adds every layer's response headers, so one
+    coroutine layer and one ``send`` wrapper stand for five of each. The headers are computed by the same
+    functions as nested and the responses are the same (``tests/test_guard_fused.py`` checks it); when the
+    app's response holds no header a layer would merge, replace or drop, they are appended in one step.
     """
 
     def __init__(
@@ -64,19 +75,39 @@ class Guard:
         self._err = node if type(node) is ErrorEnvelopeMiddleware else None
         rl: Any = node.app if self._err is not None else None
         self._rl: RateLimitMiddleware | None = rl if type(rl) is RateLimitMiddleware else None
-        self._app: ASGIApp = self._rl.app if self._rl is not None else self._inner
+        self._app: ASGIApp = self._rl.app if self._rl is not None else (rl if self._err is not None else node)
+        self._name = self._rid._name if self._rid is not None else b""
+        self._conflicts = self._fast_conflicts()
+
+    def _fast_conflicts(self) -> frozenset[bytes] | None:
+        """Lower-case header names whose presence in the app's response leaves the fast path of ``finish``
+        (every layer would then do more than append); ``access-control-*`` names too. None when the layers
+        could touch each other's headers (a request-id header named like another layer's, a SecureHeaders
+        policy removing ``Vary``...): then every response takes the nested chain's path."""
+        names: set[bytes] = set(_RL_FIELDS_ALL) | {b"vary"}  # merged by ErrorEnvelope (rate limit) and CORS
+        if self._sh is not None:
+            policy = self._sh.policy
+            touched = {n.encode("latin-1") for n in (*policy.header_names, *policy.removed)}
+            if not touched.isdisjoint(names) or any(n.startswith(b"access-control-") for n in touched):
+                return None
+            names |= touched
+        if self._rid is not None:
+            if self._name in names or self._name.startswith(b"access-control-"):
+                return None
+            names.add(self._name)
+        return frozenset(names)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid_mw, sh, cors_mw = self._rid, self._sh, self._cors
+        rid_mw, cors_mw = self._rid, self._cors
         cors = None
         origin: bytes | None = None
         incoming: bytes | None = None
         if cors_mw is not None:
             cors = cors_mw._single or cors_mw._policy_for(scope["path"])
-        name = rid_mw._name if rid_mw is not None else b""
+        name = self._name
         size = len(name)
         if cors is not None:
             # CORSMiddleware's reading of the request (a preflight is left to the nested chain), and the
@@ -98,49 +129,78 @@ class Guard:
                 if len(k) == size and (k == name or k.lower() == name):
                     incoming = v
                     break
-        value = b""
-        rid: str | None = None
-        if rid_mw is not None:
-            rid = rid_mw._begin(scope, incoming)
-            value = rid.encode("ascii")
         state: dict[str, Any] | None = scope.get("state")
         if state is None:
             state = scope["state"] = {}
-
-        async def guard_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.get("headers", ())
-                if cors is not None:
-                    headers = _actual(cors, scope, origin, headers)
-                if sh is not None:
-                    headers = sh._apply(state, scope, headers)
-                if rid_mw is not None:
-                    headers = _stamp(headers, name, value)
-                message["headers"] = headers
-            await send(message)
-
-        token = request_id_var.set(rid) if rid is not None else None
+        value = b""
+        token = None
+        if rid_mw is not None:  # RequestIdMiddleware._begin, inlined
+            rid = rid_mw.policy.choose(incoming)
+            state[REQUEST_ID_KEY] = rid
+            value = rid.encode("ascii")
+            token = request_id_var.set(rid)
+        ctx: _Context = (scope, state, cors, origin, value)
         try:
-            err, rl = self._err, self._rl
-            if err is None or rl is None:
-                await self._inner(scope, receive, guard_send)
+            err = self._err
+            if err is None:
+                await self._inner(scope, receive, _finishing(send, self._finish, ctx))
                 return
             app = self._app
             extra: list[tuple[bytes, bytes]] | None = None
-            try:
-                limiter = rl.limiter
-                plan = rl.plan.plan_for_scope(scope, limiter)
-                if plan is not None:
-                    reply = limiter._run(plan) if limiter._inline else await limiter._arun(plan)
-                    answer, extra = rl._outcome(plan, reply)
-                    if answer is not None:
-                        app = answer
-            except Exception as exc:  # what the RateLimitMiddleware inside the envelope would have raised there
-                app = _raiser(exc)
-            await err._guard(app, scope, receive, guard_send, extra)
+            rl = self._rl
+            if rl is not None:
+                try:
+                    limiter = rl.limiter
+                    plan = rl.plan.plan_for_scope(scope, limiter)
+                    if plan is not None:
+                        reply = limiter._run(plan) if limiter._inline else await limiter._arun(plan)
+                        answer, extra = rl._outcome(plan, reply)
+                        if answer is not None:
+                            app = answer
+                except Exception as exc:  # what the RateLimitMiddleware inside the envelope would have raised
+                    app = _raiser(exc)
+            await err._guard(app, scope, receive, send, extra, self._finish, ctx)
         finally:
             if token is not None:
                 request_id_var.reset(token)
+
+    def _finish(
+        self, ctx: _Context, headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]] | None
+    ) -> list[tuple[bytes, bytes]]:
+        """A response start's headers with the rate limit fields (``extra``) and the outer three layers'
+        headers merged in: what ErrorEnvelope, CORS, SecureHeaders and RequestId would send, nested."""
+        scope, state, cors, origin, value = ctx
+        conflicts = self._conflicts
+        if conflicts is not None and _SH_KEY not in state:
+            # The common case, in one pass: the app set none of the names a layer merges, replaces or drops,
+            # so each layer would only append its headers.
+            for k, _ in headers:
+                lk = k.lower()
+                if lk in conflicts or lk.startswith(b"access-control-"):
+                    break
+            else:
+                out = [*headers, *extra] if extra else [*headers]
+                if cors is not None:
+                    current = scope.get("state")
+                    if current and _CORS_KEY in current:  # a route's own CORS policy
+                        out = _actual(cors, scope, origin, out)
+                    else:
+                        out.append(_VARY_ORIGIN)
+                        out += cors.actual_raw(origin)
+                if self._sh is not None:
+                    out += self._sh._added(state, scope)
+                if self._rid is not None:
+                    out.append((self._name, value))
+                return out
+        if extra is not None:
+            headers = merge_raw_fields(headers, extra)
+        if cors is not None:
+            headers = _actual(cors, scope, origin, headers)
+        if self._sh is not None:
+            headers = self._sh._apply(state, scope, headers)
+        if self._rid is not None:
+            headers = _stamp(headers, self._name, value)
+        return headers if isinstance(headers, list) else list(headers)
 
 
 def _raiser(exc: Exception) -> ASGIApp:

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem
-from ..clientip import ClientIP
 from ..exceptions import StorageError
-from ..ratelimit import (
-    KeyFunc,
-    LimitSpec,
-    RateLimiter,
-    RateLimitResult,
-    RateLimitRule,
-    RulePlan,
-    _Prepared,
-    merge_raw_fields,
-)
+from ..ratelimit import RateLimitResult, RateLimitShell, _Prepared, merge_raw_fields
 
 __all__ = ["RateLimitMiddleware"]
 
 
-class RateLimitMiddleware:
+class RateLimitMiddleware(RateLimitShell[ASGIApp]):
     """Pure ASGI middleware applying a :class:`~backend_guard.ratelimit.RateLimiter` by rules.
 
     Every rule matching a request (path pattern and method) is charged in one atomic decision; ``limits``
@@ -39,27 +29,6 @@ class RateLimitMiddleware:
                            rules=[bg.RateLimitRule("/login", "5/minute", methods=["POST"])],
                            client_ip=bg.ClientIP(["10.0.0.0/8"]))
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        limiter: RateLimiter | None = None,
-        rules: Iterable[RateLimitRule] = (),
-        *,
-        limits: str | Sequence[LimitSpec] | None = None,
-        key: KeyFunc | str | None = None,
-        client_ip: ClientIP | None = None,
-        ipv6_prefix: int = 64,
-        headers: bool | None = None,
-        legacy_headers: bool | None = None,
-    ) -> None:
-        self.app = app
-        self.limiter = limiter if limiter is not None else RateLimiter()
-        self.plan = RulePlan(
-            rules, limits=limits, key=key, client_ip=client_ip or self.limiter.client_ip, ipv6_prefix=ipv6_prefix
-        )
-        self.send_headers = self.limiter.headers if headers is None else headers
-        self.legacy = self.limiter.legacy_headers if legacy_headers is None else legacy_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,25 +60,25 @@ class RateLimitMiddleware:
     ) -> tuple[ASGIApp | None, list[tuple[bytes, bytes]] | None]:
         """What a decision means for the request: (an app answering instead of the wrapped one, or None;
         the header fields to add to the wrapped app's response, or None)."""
-        limiter = self.limiter
-        if isinstance(reply, RateLimitResult):  # the store failed: on_storage_error decided
-            return (None if reply.allowed else _storage_unavailable), None
-        if int(reply[0]) != 1:
-            result = limiter._result(plan, reply)
+        if reply.__class__ is list and reply[0] == 1 and self.send_headers and not self.legacy:
+            return None, plan.raw_fields(reply)  # the common case: allowed, with the standard fields
+        refused, allowed = self._refusal(plan, reply)
+        if refused is not None:
+            if refused.degraded:
+                return _storage_unavailable, None
             legacy = self.legacy
 
             async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
-                await asgi_problem(send, result.error(), scope=scope, headers=result.headers(legacy=legacy))
+                await asgi_problem(send, refused.error(), scope=scope, headers=refused.headers(legacy=legacy))
 
             return refuse, None
-        if not self.send_headers:
+        if allowed is None:
             return None, None
         if self.legacy:
             return None, [
-                (k.lower().encode("latin-1"), v.encode("latin-1"))
-                for k, v in limiter._result(plan, reply).headers(legacy=True)
+                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self._legacy_fields(plan, allowed)
             ]
-        return None, plan.raw_fields(reply)
+        return None, plan.raw_fields(allowed)
 
 
 async def _storage_unavailable(scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from .._http import ASGIApp, Message, Receive, Scope, Send
-from .._logging import RequestIdPolicy, request_id_var
+from .._logging import RequestIdShell, request_id_var
 
 __all__ = ["RequestIdMiddleware"]
 
@@ -21,7 +21,7 @@ def _stamp(headers: Iterable[tuple[bytes, bytes]], name: bytes, value: bytes) ->
     return [*headers, (name, value)]
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(RequestIdShell[ASGIApp]):
     """Pure ASGI middleware giving each request an id: the incoming ``X-Request-ID`` when it is safe, else new.
 
     The id is put in ``scope["state"]["request_id"]`` (``request.state.request_id`` in Starlette/FastAPI),
@@ -34,17 +34,7 @@ class RequestIdMiddleware:
         app = RequestIdMiddleware(app, trust_incoming=False)
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        policy: RequestIdPolicy | None = None,
-        *,
-        header: str = "X-Request-ID",
-        trust_incoming: bool = True,
-        generator: Callable[[], str] | None = None,
-    ) -> None:
-        self.app = app
-        self.policy = policy or RequestIdPolicy(header=header, trust_incoming=trust_incoming, generator=generator)
+    def _compile(self) -> None:
         self._name = self.policy.header.lower().encode("latin-1")
 
     def _begin(self, scope: Scope, incoming: bytes | None) -> str:

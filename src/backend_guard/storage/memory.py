@@ -31,6 +31,9 @@ class MemoryView:
     Values are Python objects (ints, strings, dicts); ``now_ms`` is the store's clock in milliseconds,
     fixed for the duration of one script, as ``redis.call('TIME')`` is within one Lua script.
 
+    Each store keeps one view and sets its ``now_ms`` under the lock before every script: a body uses the
+    view it is given for the duration of the call only.
+
     Example::
 
         def body(db: MemoryView, keys, args):
@@ -39,43 +42,69 @@ class MemoryView:
             return n
     """
 
-    __slots__ = ("_store", "now_ms")
+    __slots__ = ("_data", "_store", "now_ms")
 
     def __init__(self, store: MemoryStore, now_ms: float) -> None:
         self._store = store
+        self._data = store._data  # the same dict for the store's lifetime (clear() empties it in place)
         self.now_ms = now_ms
+
+    # Every method reads an entry the way ``_live`` does, inlined: a key past its expiry is dropped and
+    # reads as missing; a live key becomes the most recently used.
+
+    def _live(self, key: str) -> _Entry | None:
+        data = self._data
+        entry = data.get(key)
+        if entry is None:
+            return None
+        expires = entry[1]
+        if expires is not None and expires <= self.now_ms:
+            del data[key]
+            return None
+        data.move_to_end(key)
+        return entry
 
     def get(self, key: str, default: Any = None) -> Any:
         """The live value of ``key``, or ``default``."""
-        entry = self._store._live(key, self.now_ms)
-        return default if entry is None else entry[0]
+        data = self._data
+        entry = data.get(key)
+        if entry is None:
+            return default
+        expires = entry[1]
+        if expires is not None and expires <= self.now_ms:
+            del data[key]
+            return default
+        data.move_to_end(key)
+        return entry[0]
 
     def set(self, key: str, value: Any, px: float | None = None, keepttl: bool = False) -> None:
         """Set ``key`` (``px``: milliseconds to live; ``keepttl``: keep the current expiry)."""
         expires: float | None = None
         if keepttl:
-            entry = self._store._live(key, self.now_ms)
+            entry = self._live(key)
             expires = entry[1] if entry is not None else None
         elif px is not None:
-            expires = self.now_ms + max(px, 1.0)
-        self._store._put(key, (value, expires))
+            expires = self.now_ms + (1.0 if px < 1.0 else px)
+        data = self._data
+        data[key] = (value, expires)
+        data.move_to_end(key)
 
     def delete(self, *keys: str) -> int:
         """Delete keys; how many were live."""
         n = 0
         for key in keys:
-            if self._store._live(key, self.now_ms) is not None:
+            if self._live(key) is not None:
                 n += 1
-            self._store._data.pop(key, None)
+            self._data.pop(key, None)
         return n
 
     def exists(self, key: str) -> bool:
         """True when ``key`` is live."""
-        return self._store._live(key, self.now_ms) is not None
+        return self._live(key) is not None
 
     def pttl(self, key: str) -> int:
         """Milliseconds to live: -2 when missing, -1 when it never expires (as Redis PTTL)."""
-        entry = self._store._live(key, self.now_ms)
+        entry = self._live(key)
         if entry is None:
             return -2
         if entry[1] is None:
@@ -84,17 +113,18 @@ class MemoryView:
 
     def pexpire(self, key: str, px: float) -> bool:
         """Set the time to live of an existing key, in milliseconds."""
-        entry = self._store._live(key, self.now_ms)
+        entry = self._live(key)
         if entry is None:
             return False
-        self._store._put(key, (entry[0], self.now_ms + max(px, 1.0)))
+        self._data[key] = (entry[0], self.now_ms + (1.0 if px < 1.0 else px))  # already the most recent
         return True
 
     def incr(self, key: str, by: int = 1) -> int:
         """Add ``by`` to an integer value (0 when missing), keeping its expiry."""
-        entry = self._store._live(key, self.now_ms)
+        entry = self._live(key)
         value = (int(entry[0]) if entry is not None else 0) + by
-        self._store._put(key, (value, entry[1] if entry is not None else None))
+        # Already the most recently used: moved there by _live, or new (appended last).
+        self._data[key] = (value, entry[1] if entry is not None else None)
         return value
 
 
@@ -126,28 +156,14 @@ class MemoryStore:
         self._data: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._next_sweep = 0.0
+        # The one view every script gets (its now_ms set under the lock): no object made per call.
+        self._view = MemoryView(self, 0.0)
 
     def __repr__(self) -> str:
         return f"MemoryStore(prefix={self.prefix!r}, max_keys={self.max_keys})"
 
-    # -- internals used by MemoryView (always under the lock) ---------------------------------------------
-
-    def _live(self, key: str, now_ms: float) -> _Entry | None:
-        entry = self._data.get(key)
-        if entry is None:
-            return None
-        if entry[1] is not None and entry[1] <= now_ms:
-            del self._data[key]
-            return None
-        self._data.move_to_end(key)
-        return entry
-
-    def _put(self, key: str, entry: _Entry) -> None:
-        self._data[key] = entry
-        self._data.move_to_end(key)
-
     def _sweep(self, now_ms: float) -> None:
-        """Drop expired keys, then the least recently used ones while over ``max_keys``."""
+        """Drop expired keys (at most every 10 s), then the least recently used ones while over ``max_keys``."""
         if now_ms >= self._next_sweep:
             expired = [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now_ms]
             for k in expired:
@@ -164,16 +180,21 @@ class MemoryStore:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run the script's Python body atomically."""
-        with self._lock:
-            now_ms = self.clock() * 1000.0
+        lock = self._lock
+        lock.acquire()  # (cheaper than ``with``, on the path of every decision)
+        try:
+            view = self._view
+            now_ms = view.now_ms = self.clock() * 1000.0
             try:
-                result = script.memory(MemoryView(self, now_ms), keys, args)
+                result = script.memory(view, keys, args)
             except (ValueError, TypeError, KeyError) as exc:  # a script bug or bad argument, as a Lua error
                 raise StorageError(f"script {script.name!r} failed", original=exc) from exc
             finally:
                 if now_ms >= self._next_sweep or len(self._data) > self.max_keys:
                     self._sweep(now_ms)
             return result
+        finally:
+            lock.release()
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Same as :meth:`run`: no I/O, so no thread hop."""
@@ -198,7 +219,9 @@ class MemoryStore:
     def delete(self, *keys: str) -> int:
         """Delete keys; how many were live."""
         with self._lock:
-            return MemoryView(self, self.clock() * 1000.0).delete(*keys)
+            view = self._view
+            view.now_ms = self.clock() * 1000.0
+            return view.delete(*keys)
 
     async def adelete(self, *keys: str) -> int:
         """Async twin of :meth:`delete`."""

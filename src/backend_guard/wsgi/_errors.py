@@ -19,7 +19,7 @@ from typing import Any
 
 from .._http import StartResponse, WSGIApp, request_id_from_environ
 from .._logging import log_server_error
-from ..errors import ErrorInfo, ErrorPolicy, ResponseAborted, status_title
+from ..errors import ErrorEnvelopeShell, ResponseAborted, status_title
 from ..request import _wsgi_text
 
 __all__ = ["ErrorEnvelopeMiddleware"]
@@ -40,7 +40,7 @@ class _State:
         self.yielded = False
 
 
-class ErrorEnvelopeMiddleware:
+class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
     """WSGI middleware turning every exception and framework error page below it into a safe document.
 
     Takes an :class:`~backend_guard.errors.ErrorPolicy` as ``policy`` (or its fields as keywords).
@@ -50,10 +50,6 @@ class ErrorEnvelopeMiddleware:
         app.wsgi_app = ErrorEnvelopeMiddleware(app.wsgi_app)                  # Flask
         application = ErrorEnvelopeMiddleware(application, format="envelope")  # any WSGI app
     """
-
-    def __init__(self, app: WSGIApp, policy: ErrorPolicy | None = None, **options: Any) -> None:
-        self.app = app
-        self.policy = policy if policy is not None else ErrorPolicy(**options)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         return self._run(environ, start_response)
@@ -66,7 +62,7 @@ class ErrorEnvelopeMiddleware:
             if exc_info is not None and state.yielded:
                 raise exc_info[1].with_traceback(exc_info[2])
             code = int(status[:3])
-            if code >= 400 and policy.rewrite_plain_errors != "never":
+            if code >= 400 and self._rewrite:
                 ctype = next((v for k, v in headers if k.lower() == "content-type"), None)
                 if policy.wants_rewrite(code, ctype, environ.get("HTTP_ACCEPT")):
                     state.held = (code, headers)
@@ -119,16 +115,7 @@ class ErrorEnvelopeMiddleware:
         headers: list[tuple[str, str]],
         state: _State,
     ) -> bytes:
-        info: ErrorInfo | int
-        if isinstance(error, BaseException):
-            try:
-                info = self.policy.info(error)
-            except Exception:
-                info = 500
-            if isinstance(info, int) or info.server_error:
-                self._log(error, environ, 500 if isinstance(info, int) else info.status)
-        else:
-            info = error
+        info = self._info(error, lambda exc, status: self._log(exc, environ, status))
         request_id = request_id_from_environ(environ)
         status, base, body = self.policy.render(
             info, request_id=request_id, path=_wsgi_text(environ.get("PATH_INFO", "") or "/")

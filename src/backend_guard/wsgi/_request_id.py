@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .._http import ENVIRON_REQUEST_ID, StartResponse, WSGIApp
-from .._logging import RequestIdPolicy, request_id_var
+from .._logging import RequestIdShell, request_id_var
 
 __all__ = ["RequestIdMiddleware"]
 
@@ -47,7 +47,7 @@ class _WithRequestId:
                 request_id_var.reset(token)
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(RequestIdShell[WSGIApp]):
     """WSGI middleware giving each request an id: the incoming ``X-Request-ID`` when it is safe, else new.
 
     The id goes to ``environ["backend_guard.request_id"]``, to the logging context variable (for
@@ -59,17 +59,7 @@ class RequestIdMiddleware:
         application = RequestIdMiddleware(get_wsgi_application())
     """
 
-    def __init__(
-        self,
-        app: WSGIApp,
-        policy: RequestIdPolicy | None = None,
-        *,
-        header: str = "X-Request-ID",
-        trust_incoming: bool = True,
-        generator: Callable[[], str] | None = None,
-    ) -> None:
-        self.app = app
-        self.policy = policy or RequestIdPolicy(header=header, trust_incoming=trust_incoming, generator=generator)
+    def _compile(self) -> None:
         self._lname = self.policy.header.lower()
         self._environ_key = "HTTP_" + self.policy.header.upper().replace("-", "_")
 
