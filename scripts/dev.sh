@@ -73,7 +73,7 @@ case "$cmd" in
     exec "$VENV/bin/backend-guard" demo "$@"
     ;;
   test)
-    setup "dev,docs"
+    setup "dev,docs,bench"
     ensure_redis
     ensure_tools
     "$VENV/bin/ruff" check src tests benchmarks scripts
