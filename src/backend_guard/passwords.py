@@ -386,17 +386,8 @@ class PasswordHasher:
             if ok and new_hash:
                 user.password_hash = new_hash
         """
-        secret = self._prepare(password)
-        parsed = parse_hash(stored_hash)
-        if parsed is None:
-            self._dummy_work(secret)
-            raise InvalidHash("The stored hash is not in a recognised format.")
-        try:
-            ok, unnormalized = self._check(parsed, secret)
-        except _Unusable as exc:
-            self._dummy_work(secret)
-            raise InvalidHash(str(exc)) from None
-        if not ok or not secret.raw:
+        secret, parsed, ok, unnormalized = self._verified(stored_hash, password)
+        if not ok:
             return False, None
         if unnormalized or self._due(parsed):
             return True, self._make(secret.normalized)
@@ -410,17 +401,27 @@ class PasswordHasher:
             if not hasher.verify(user.password_hash, password):
                 raise bg.AuthenticationError()
         """
+        return self._verified(stored_hash, password)[2]
+
+    def _verified(
+        self, stored_hash: str, password: str | bytes
+    ) -> tuple[_Secret, ParsedArgon2 | ParsedLegacy, bool, bool]:
+        """The one verification path: (secret, parsed hash, matched, matched only un-normalised).
+
+        Garbage and unusable hashes cost the same work as a real check before InvalidHash is raised; an empty
+        password never matches.
+        """
         secret = self._prepare(password)
         parsed = parse_hash(stored_hash)
         if parsed is None:
             self._dummy_work(secret)
             raise InvalidHash("The stored hash is not in a recognised format.")
         try:
-            ok, _ = self._check(parsed, secret)
+            ok, unnormalized = self._check(parsed, secret)
         except _Unusable as exc:
             self._dummy_work(secret)
             raise InvalidHash(str(exc)) from None
-        return ok and bool(secret.raw)
+        return secret, parsed, ok and bool(secret.raw), unnormalized
 
     def needs_rehash(self, stored_hash: str) -> bool:
         """Whether a stored hash is weaker than the policy (a stronger one is kept); InvalidHash on garbage.
