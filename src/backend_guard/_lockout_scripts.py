@@ -3,188 +3,238 @@
 Both implementations take the same keys and arguments and return the same reply (see the comments at the top of
 ``storage/lua/lockout_reserve.lua`` and ``lockout_success.lua``); the lockout test suite runs over both stores
 so the twins cannot drift apart. Times are integer milliseconds from the store's clock.
+
+The policy (thresholds, windows, backoff) is part of each script, not of its arguments: :func:`scripts_for`
+puts it in front of the Lua body as constants, one script pair per policy. A decision then sends three short
+arguments and the server parses none of the policy; a different policy is a different script (its own SHA).
+Each scope's state is one string ``"n:w:u:s:x"`` read with one ``MGET`` and written with one ``SET ... PX``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .storage import MemoryView, Script
+from .storage.base import _LUA_DIR
 
-__all__ = ["PEEK", "RESERVE", "SCOPE_ARGS", "SUCCESS"]
+__all__ = ["PEEK", "LockoutPolicy", "ScopeRule", "scripts_for"]
 
-#: Numbers per scope in the policy string: enabled, threshold, window, base, factor*1000, max, strike ttl.
-SCOPE_ARGS = 7
 _KEY_INDEX = (0, 1, 2, 4)  # scope 1..4 -> index in KEYS (index 3 is the remembered-address set)
 
+State = tuple[int, int, int, int, int]  # n failures, w window end, u locked until, s strikes, x strikes end
+_EMPTY: State = (0, 0, 0, 0, 0)
 
-def _policy(text: Any) -> list[int]:
-    return [int(v) for v in str(text).split(",") if v]
+
+@dataclass(frozen=True, slots=True)
+class ScopeRule:
+    """One scope's numbers (ms): ``enabled`` False turns the scope off."""
+
+    enabled: bool = False
+    threshold: int = 1
+    window: int = 1
+    base: int = 1
+    factor_milli: int = 1000
+    max_lock: int = 1
+    strike_ttl: int = 1
 
 
-def _duration(cfg: Sequence[int], o: int, strikes: int) -> int:
-    d = cfg[o + 3] * (cfg[o + 4] / 1000.0) ** min(strikes - 1, 60)
-    return math.floor(min(float(cfg[o + 5]), d))
+@dataclass(frozen=True, slots=True)
+class LockoutPolicy:
+    """The whole policy of one :class:`~backend_guard.lockout.Lockout`: four scopes and the address memory."""
+
+    scopes: tuple[ScopeRule, ScopeRule, ScopeRule, ScopeRule]  # pair, account, ceiling, address
+    remember_ms: int
+    extend: bool
+    keep: int
+
+    def lua_constants(self) -> str:
+        def table(values: Sequence[int]) -> str:
+            return "{" + ", ".join(str(int(v)) for v in values) + "}"
+
+        s = self.scopes
+        return (
+            f"local EN = {table([int(r.enabled) for r in s])}\n"
+            f"local TH = {table([r.threshold for r in s])}\n"
+            f"local WIN = {table([r.window for r in s])}\n"
+            f"local BASE = {table([r.base for r in s])}\n"
+            f"local FAC = {table([r.factor_milli for r in s])}\n"
+            f"local MAXD = {table([r.max_lock for r in s])}\n"
+            f"local STRIKE = {table([r.strike_ttl for r in s])}\n"
+            f"local REMEMBER = {self.remember_ms}\n"
+            f"local EXTEND = {int(self.extend)}\n"
+            f"local KEEP = {self.keep}\n"
+        )
+
+
+def _duration(rule: ScopeRule, strikes: int) -> int:
+    d = rule.base * (rule.factor_milli / 1000.0) ** min(strikes - 1, 60)
+    return math.floor(min(float(rule.max_lock), d))
 
 
 def _now(db: MemoryView) -> int:
     return math.floor(db.now_ms)
 
 
-def _known(db: MemoryView, keys: Sequence[str], member: str, remember: int, now: int) -> bool:
-    if not member:
-        return False
-    good = db.get(keys[3]) or {}
-    score = good.get(member)
-    return score is not None and score > now - remember
+def _state(value: Any) -> State:
+    return value if isinstance(value, tuple) and len(value) == 5 else _EMPTY
 
 
-def _save(db: MemoryView, key: str, s: dict[str, int], now: int) -> None:
-    if s["n"] == 0 and s["u"] <= now and s["s"] == 0:
+def _save(db: MemoryView, key: str, s: list[int], now: int) -> None:
+    n, w, u, strikes, x = s[:5]
+    if n == 0 and u <= now and strikes == 0:
         db.delete(key)
         return
-    value = {k: s[k] for k in ("n", "w", "u", "s", "x")}
-    db.set(key, value, px=max(1, max(s["w"], s["u"], s["x"]) - now))
+    db.set(key, (n, w, u, strikes, x), px=max(1, max(w, u, x) - now))
 
 
-def _reserve(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
     now = _now(db)
     member = str(args[0])
-    extend = int(args[2])
-    mode = int(args[3])
-    cfg = _policy(args[4])
-    known = _known(db, keys, member, int(args[1]), now)
-    st: dict[int, dict[str, int]] = {}
+    count = str(args[1]) == "1"
+    named = str(args[2]) == "1"
+    known = False
+    if member:
+        good = db.get(keys[3]) or {}
+        score = good.get(member)
+        known = score is not None and score > now - policy.remember_ms
+    st: dict[int, list[int]] = {}
     exempt: dict[int, bool] = {}
     refused, refusing = 0, 0
-    for i in range(1, 5):
-        o = (i - 1) * SCOPE_ARGS
-        idx = _KEY_INDEX[i - 1]
-        if cfg[o] != 1 or idx >= len(keys):
+    for i, rule in enumerate(policy.scopes, 1):
+        if not rule.enabled or not (named or i in (1, 4)):
             continue
-        v = db.get(keys[idx]) or {}
-        s = {k: int(v.get(k, 0)) for k in ("n", "w", "u", "s", "x")}
-        s["o"] = o
-        if s["w"] <= now:
-            s["n"] = s["w"] = 0
-        if s["x"] <= now:
-            s["s"] = s["x"] = 0
-        if s["u"] <= now:
-            s["u"] = 0
-        exempt[i] = i in (2, 4) and known
-        if s["u"] > 0 and not exempt[i] and s["u"] - now > refused:
-            refused, refusing = s["u"] - now, i
-        st[i] = s
+        n, w, u, strikes, x = _state(db.get(keys[_KEY_INDEX[i - 1]]))
+        if w <= now:
+            n = w = 0
+        if x <= now:
+            strikes = x = 0
+        if u <= now:
+            u = 0
+        exempt[i] = known and i in (2, 4)
+        if u > 0 and not exempt[i] and u - now > refused:
+            refused, refusing = u - now, i
+        st[i] = [n, w, u, strikes, x]
 
     def remaining(newly: int) -> int:
         r = -1
         for i, s in st.items():
             if exempt[i]:
                 continue
-            left = cfg[s["o"] + 1] - s["n"]
-            if s["u"] > 0 or newly & (1 << (i - 1)):
+            left = policy.scopes[i - 1].threshold - s[0]
+            if s[2] > 0 or newly & (1 << (i - 1)):
                 left = 0
             if r < 0 or left < r:
                 r = left
         return r
 
+    k = int(known)
     if refused > 0:
-        if extend == 1 and mode == 1:
+        if policy.extend and count:
             for i, s in st.items():
-                if s["u"] > 0 and not exempt[i]:
-                    o = s["o"]
-                    s["u"] = max(s["u"], now + _duration(cfg, o, max(s["s"], 1)))
-                    s["w"] = max(s["w"], s["u"] + cfg[o + 2])
-                    s["x"] = max(s["x"], s["w"])
-                    refused = max(refused, s["u"] - now)
+                if s[2] > 0 and not exempt[i]:
+                    rule = policy.scopes[i - 1]
+                    s[2] = max(s[2], now + _duration(rule, max(s[3], 1)))
+                    s[1] = max(s[1], s[2] + rule.window)
+                    s[4] = max(s[4], s[1])
+                    refused = max(refused, s[2] - now)
                     _save(db, keys[_KEY_INDEX[i - 1]], s, now)
-        return [0, refused, refusing, 0, 0, 0, int(known), 0]
-    if mode == 0:
-        return [1, 0, 0, 0, 0, remaining(0), int(known), 0]
+        return [0, refused, refusing, 0, 0, 0, k, 0]
+    if not count:
+        return [1, 0, 0, 0, 0, remaining(0), k, 0]
 
     newly = counted = longest = 0
     for i, s in st.items():
-        if s["u"] != 0:
+        if s[2] != 0:
             continue
-        o = s["o"]
-        threshold, window = cfg[o + 1], cfg[o + 2]
-        if s["n"] == 0:
-            s["w"] = now + window
-        s["n"] += 1
+        rule = policy.scopes[i - 1]
+        if s[0] == 0:
+            s[1] = now + rule.window
+        s[0] += 1
         counted |= 1 << (i - 1)
-        if s["n"] >= threshold:
-            s["s"] += 1
-            s["u"] = now + _duration(cfg, o, s["s"])
-            s["n"] = threshold - 1
-            s["w"] = s["u"] + window
-            s["x"] = max(now + cfg[o + 6], s["w"])
+        if s[0] >= rule.threshold:
+            s[3] += 1
+            s[2] = now + _duration(rule, s[3])
+            s[0] = rule.threshold - 1
+            s[1] = s[2] + rule.window
+            s[4] = max(now + rule.strike_ttl, s[1])
             newly |= 1 << (i - 1)
-            longest = max(longest, s["u"] - now)
+            longest = max(longest, s[2] - now)
         _save(db, keys[_KEY_INDEX[i - 1]], s, now)
-    return [1, 0, 0, newly, counted, remaining(newly), int(known), longest]
+    return [1, 0, 0, newly, counted, remaining(newly), k, longest]
 
 
-def _success(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+def _success(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
     now = _now(db)
     member = str(args[0])
-    remember, keep = int(args[1]), int(args[2])
-    counted, newly = int(args[3]), int(args[4])
-    cfg = _policy(args[5])
-    pair = db.get(keys[0]) or {}
-    had_n = int(pair.get("n", 0)) if int(pair.get("w", 0)) > now else 0
-    had_lock = 1 if int(pair.get("u", 0)) > now else 0
+    counted, newly = int(args[1]), int(args[2])
+    named = str(args[3]) == "1"
+    pn, pw, pu, _, _ = _state(db.get(keys[0]))
+    had_n = pn if pw > now else 0
+    had_lock = 1 if pu > now else 0
     db.delete(keys[0])
-    if cfg[2 * SCOPE_ARGS] == 1:
+    if policy.scopes[2].enabled and named:
         db.delete(keys[2])
     for i in (2, 4):
-        o = (i - 1) * SCOPE_ARGS
+        rule = policy.scopes[i - 1]
         idx = _KEY_INDEX[i - 1]
         bit = 1 << (i - 1)
-        if idx >= len(keys) or cfg[o] != 1 or not counted & bit:
+        if idx >= len(keys) or not rule.enabled or not counted & bit:
             continue
-        v = db.get(keys[idx])
-        if v is None or int(v.get("w", 0)) <= now:
+        n, w, u, s, x = _state(db.get(keys[idx]))
+        if w <= now:
             continue
-        n, u, s, x = (int(v.get(k, 0)) for k in ("n", "u", "s", "x"))
         if newly & bit:
-            u, s, n = 0, max(0, s - 1), cfg[o + 1] - 1
+            u, s, n = 0, max(0, s - 1), rule.threshold - 1
         elif n > 0:
             n -= 1
         if n == 0 and u <= now and (s == 0 or x <= now):
             db.delete(keys[idx])
         else:
-            db.set(keys[idx], {**v, "n": n, "u": u, "s": s}, keepttl=True)
+            db.set(keys[idx], (n, w, u, s, x), keepttl=True)
     if member:
         good = dict(db.get(keys[3]) or {})
         good[member] = now
-        good = {m: sc for m, sc in good.items() if sc > now - remember}
-        if len(good) > keep:
-            good = dict(sorted(good.items(), key=lambda kv: (kv[1], kv[0]))[len(good) - keep :])
-        db.set(keys[3], good, px=remember)
+        good = {m: sc for m, sc in good.items() if sc > now - policy.remember_ms}
+        if len(good) > policy.keep:
+            good = dict(sorted(good.items(), key=lambda kv: (kv[1], kv[0]))[len(good) - policy.keep :])
+        db.set(keys[3], good, px=policy.remember_ms)
     return [had_n, had_lock]
 
 
-RESERVE = Script(name="lockout_reserve", lua_file="lockout_reserve.lua", memory=_reserve)
-SUCCESS = Script(name="lockout_success", lua_file="lockout_success.lua", memory=_success)
+@functools.lru_cache(maxsize=64)
+def scripts_for(policy: LockoutPolicy) -> tuple[Script, Script]:
+    """The (reserve, success) scripts of ``policy``: its constants in front of the shared Lua bodies."""
+    head = policy.lua_constants()
+    reserve = Script(
+        name="lockout_reserve",
+        lua=head + (_LUA_DIR / "lockout_reserve.lua").read_text(encoding="utf-8"),
+        memory=functools.partial(_reserve, policy),
+    )
+    success = Script(
+        name="lockout_success",
+        lua=head + (_LUA_DIR / "lockout_success.lua").read_text(encoding="utf-8"),
+        memory=functools.partial(_success, policy),
+    )
+    return reserve, success
 
 
 def _peek(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> int:
-    v = db.get(keys[0])
-    if not isinstance(v, dict):
-        return 0
-    return max(0, int(v.get("u", 0)) - _now(db))
+    return max(0, _state(db.get(keys[0]))[2] - _now(db))
 
 
-#: Milliseconds left on the lock held in one scope hash (0 when none): for listing locks.
+#: Milliseconds left on the lock held in one scope's state (0 when none): for listing locks.
 PEEK = Script(
     name="lockout_peek",
     lua="""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if redis.call('TYPE', KEYS[1])['ok'] ~= 'hash' then return 0 end
-local u = tonumber(redis.call('HGET', KEYS[1], 'u')) or 0
+local v = redis.pcall('GET', KEYS[1])
+if type(v) ~= 'string' then return 0 end
+local u = tonumber(string.match(v, '^%d+:%d+:(%d+):%d+:%d+$')) or 0
 return math.max(0, u - now)
 """,
     memory=_peek,

@@ -22,7 +22,6 @@ let exactly 5 reach the password verifier.
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import logging
 import math
@@ -32,7 +31,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from ._lockout_scripts import PEEK, RESERVE, SUCCESS
+from ._lockout_scripts import PEEK, LockoutPolicy, ScopeRule, scripts_for
 from .clientip import ClientIP, address_bucket
 from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
 from .storage import Store, StoreLike, open_store
@@ -172,7 +171,7 @@ class LockRecord:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     keys: list[str]
-    policy: str
+    named: str  # "1", or "0" for an empty identifier (counted per pair and address only)
     member: str
     account_id: str
     address: str
@@ -341,20 +340,23 @@ class Lockout:
                 raise ConfigurationError("secret must be at least 16 bytes.")
         factor = round(backoff_factor * 1000)
 
-        def rule(limit: int | None, win: int) -> list[int]:
+        def rule(limit: int | None, win: int) -> ScopeRule:
             if limit is None:
-                return [0, 1, 1, 1, 1000, 1, 1]
-            return [1, limit, win, base_ms, factor, max_ms, reset_ms]
+                return ScopeRule()
+            return ScopeRule(True, limit, win, base_ms, factor, max_ms, reset_ms)
 
-        rules = {
-            "pair": rule(max_failures, window_ms),
-            "account": rule(account_max_failures, window_ms),
-            "ceiling": rule(account_ceiling, ceiling_ms),
-            "address": rule(address_max_failures, window_ms),
-        }
-        self._policy = ",".join(str(n) for scope in _SCOPES for n in rules[scope])
-        rules["account"] = rules["ceiling"] = rule(None, 1)
-        self._policy_nameless = ",".join(str(n) for scope in _SCOPES for n in rules[scope])
+        self._script_policy = LockoutPolicy(
+            (
+                rule(max_failures, window_ms),
+                rule(account_max_failures, window_ms),
+                rule(account_ceiling, ceiling_ms),
+                rule(address_max_failures, window_ms),
+            ),
+            self._remember_ms,
+            bool(extend_while_locked),
+            max_remembered_addresses,
+        )
+        self._reserve_script, self._success_script = scripts_for(self._script_policy)
         self._key_base = self.store.key(namespace)
 
     def __repr__(self) -> str:
@@ -363,8 +365,7 @@ class Lockout:
     # -- identifiers and keys ------------------------------------------------------------------------------
 
     def _digest(self, domain: bytes, text: str) -> str:
-        mac = hmac.new(self._key, domain + b"\x00" + text.encode("utf-8", "surrogatepass"), hashlib.sha256)
-        return mac.hexdigest()[:32]
+        return hmac.digest(self._key, domain + b"\x00" + text.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
 
     def account_id(self, account: str | bytes) -> str:
         """The keyed hash that stands for ``account`` in storage keys, audit events and :class:`LockRecord`.
@@ -388,15 +389,13 @@ class Lockout:
             keys.append(f"{self._key_base}:ip:{addr_id}")
         # An empty identifier is nobody's account: it is counted per address only, so it can never become a
         # lock shared by every client that sends an empty name.
-        policy = self._policy if name else self._policy_nameless
-        return _Plan(keys, policy, addr_id if name and address else "", aid, address, name)
+        return _Plan(keys, "1" if name else "0", addr_id if name and address else "", aid, address, name)
 
     def _reserve_args(self, plan: _Plan, mode: int) -> list[Any]:
-        return [plan.member, self._remember_ms, int(self.extend_while_locked), mode, plan.policy]
+        return [plan.member, mode, plan.named]
 
     def _success_args(self, plan: _Plan, counted: int, newly: int) -> list[Any]:
-        keep = self.max_remembered_addresses
-        return [plan.member if keep else "", self._remember_ms, keep, counted, newly, plan.policy]
+        return [plan.member if self.max_remembered_addresses else "", counted, newly, plan.named]
 
     # -- replies to decisions, audit -----------------------------------------------------------------------
 
@@ -477,7 +476,7 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = self.store.run(RESERVE, plan.keys, self._reserve_args(plan, 0))
+            reply = self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 0))
         except StorageError as exc:
             return self._degraded(exc, "check")
         return self._status(reply)
@@ -494,7 +493,7 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = self.store.run(RESERVE, plan.keys, self._reserve_args(plan, 1))
+            reply = self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
         except StorageError as exc:
             return self._degraded(exc, "record_failure")
         status = self._status(reply)
@@ -514,7 +513,7 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = self.store.run(SUCCESS, plan.keys, self._success_args(plan, 0, 0))
+            reply = self.store.run(self._success_script, plan.keys, self._success_args(plan, 0, 0))
         except StorageError:
             log.warning("lockout record_success skipped: store unavailable")
             return
@@ -570,7 +569,7 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            first = self.store.run(RESERVE, plan.keys, self._reserve_args(plan, 1))
+            first = self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
         except StorageError as exc:
             status = self._degraded(exc, "attempt")
             yield Attempt(None, status, 0, 0)
@@ -584,7 +583,7 @@ class Lockout:
         finally:
             if att.ok:
                 try:
-                    reply = self.store.run(SUCCESS, plan.keys, self._success_args(plan, counted, newly))
+                    reply = self.store.run(self._success_script, plan.keys, self._success_args(plan, counted, newly))
                 except StorageError:
                     log.warning("lockout success not recorded: store unavailable")
                 else:
@@ -620,7 +619,7 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = await self.store.arun(RESERVE, plan.keys, self._reserve_args(plan, 0))
+            reply = await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 0))
         except StorageError as exc:
             return self._degraded(exc, "check")
         return self._status(reply)
@@ -634,7 +633,7 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = await self.store.arun(RESERVE, plan.keys, self._reserve_args(plan, 1))
+            reply = await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
         except StorageError as exc:
             return self._degraded(exc, "record_failure")
         status = self._status(reply)
@@ -651,7 +650,7 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = await self.store.arun(SUCCESS, plan.keys, self._success_args(plan, 0, 0))
+            reply = await self.store.arun(self._success_script, plan.keys, self._success_args(plan, 0, 0))
         except StorageError:
             log.warning("lockout record_success skipped: store unavailable")
             return
@@ -692,7 +691,7 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            first = await self.store.arun(RESERVE, plan.keys, self._reserve_args(plan, 1))
+            first = await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
         except StorageError as exc:
             status = self._degraded(exc, "attempt")
             yield Attempt(None, status, 0, 0)
@@ -706,7 +705,9 @@ class Lockout:
         finally:
             if att.ok:
                 try:
-                    reply = await self.store.arun(SUCCESS, plan.keys, self._success_args(plan, counted, newly))
+                    reply = await self.store.arun(
+                        self._success_script, plan.keys, self._success_args(plan, counted, newly)
+                    )
                 except StorageError:
                     log.warning("lockout success not recorded: store unavailable")
                 else:

@@ -5,7 +5,7 @@
 -- A window starts at the first hit of its key and lasts `window` ms (the key's time to live).
 local spend = ARGV[1] == '1'
 local n = #KEYS
-local counts, ttls, blocked = {}, {}, {}
+local counts, ttls, fresh, blocked = {}, {}, {}, {}
 local ok = true
 for i = 1, n do
   local amount = tonumber(ARGV[3 * i - 1])
@@ -13,7 +13,9 @@ for i = 1, n do
   local cost = tonumber(ARGV[3 * i + 1])
   local count = tonumber(redis.call('GET', KEYS[i]) or '0')
   local ttl = redis.call('PTTL', KEYS[i])
-  if ttl < 0 then
+  -- No time to live (a missing key): INCRBY below makes it, and it must then get one.
+  fresh[i] = ttl < 0
+  if fresh[i] then
     ttl = window
   end
   counts[i] = count
@@ -31,7 +33,7 @@ for i = 1, n do
   local count = counts[i]
   if ok and spend and cost > 0 then
     count = redis.call('INCRBY', KEYS[i], cost)
-    if redis.call('PTTL', KEYS[i]) < 0 then
+    if fresh[i] then
       redis.call('PEXPIRE', KEYS[i], window)
     end
   end

@@ -1,5 +1,6 @@
 -- Sliding-window counter, several limits charged all-or-nothing (backend_guard.ratelimit).
--- KEYS[i]: a hash {w = window number, c = count in that window, p = count in the window before}.
+-- KEYS[i]: a string 'w:c:p' (w the window number, c the count in that window, p the count in the window
+-- before), read for every limit with one MGET and written with one SET ... PX.
 -- ARGV as in ratelimit_fixed_window.lua; times are computed in microseconds from the Redis clock.
 -- The estimate of hits in the last `window` is c + p * (share of the previous window still inside it).
 local t = redis.call('TIME')
@@ -9,13 +10,17 @@ local n = #KEYS
 local eps = 1e-9
 local st = {}
 local ok = true
+local vals = redis.call('MGET', unpack(KEYS))
 for i = 1, n do
   local amount = tonumber(ARGV[3 * i - 1])
   local span = tonumber(ARGV[3 * i]) * 1000
   local cost = tonumber(ARGV[3 * i + 1])
   local w = math.floor(now / span)
-  local v = redis.call('HMGET', KEYS[i], 'w', 'c', 'p')
-  local sw, c, p = tonumber(v[1]), tonumber(v[2]) or 0, tonumber(v[3]) or 0
+  local sw, c, p
+  if vals[i] then
+    local a, b, d = string.match(vals[i], '^(%d+):(%d+):(%d+)$')
+    sw, c, p = tonumber(a), tonumber(b) or 0, tonumber(d) or 0
+  end
   if sw == nil then
     c, p = 0, 0
   elseif sw == w - 1 then
@@ -36,8 +41,7 @@ for i = 1, n do
   local amount, span, cost, w, c, p, elapsed, blocked = unpack(st[i])
   if ok and spend and cost > 0 then
     c = c + cost
-    redis.call('HSET', KEYS[i], 'w', w, 'c', c, 'p', p)
-    redis.call('PEXPIRE', KEYS[i], math.ceil((w * span + 2 * span - now) / 1000))
+    redis.call('SET', KEYS[i], string.format('%d:%d:%d', w, c, p), 'PX', math.ceil((w * span + 2 * span - now) / 1000))
   end
   local est = c + p * (span - elapsed) / span
   local retry = 0
