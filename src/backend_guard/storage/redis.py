@@ -41,6 +41,25 @@ def _cross_slot(exc: BaseException) -> bool:
 
 log = logging.getLogger("backend_guard.storage")
 
+# redis-py's exception classes, bound once (importing them inside every call costs a dictionary walk per call);
+# until redis-py is loaded they are placeholders that match nothing.
+_NoScriptError: type[BaseException] = type("_Unloaded", (Exception,), {})
+_FAILURES: tuple[type[BaseException], ...] = (OSError,)
+_AFAILURES: tuple[type[BaseException], ...] = (OSError, asyncio.TimeoutError)
+
+
+def _load_redis_errors() -> bool:
+    """Bind redis-py's exception classes; False when redis-py is not installed."""
+    global _NoScriptError, _FAILURES, _AFAILURES
+    try:
+        from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+    except ImportError:
+        return False
+    _NoScriptError = NoScriptError
+    _FAILURES = (RedisError, RedisClusterException, OSError)
+    _AFAILURES = (*_FAILURES, asyncio.TimeoutError)
+    return True
+
 
 class _Breaker:
     """Fail fast while the server is known to be down; probe again after a cooldown."""
@@ -105,10 +124,8 @@ class RedisStore:
         client: Any = None,
         async_client: Any = None,
     ) -> None:
-        try:
-            import redis  # noqa: F401
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ConfigurationError("The Redis store needs redis-py: pip install 'backend-guard[redis]'.") from exc
+        if not _load_redis_errors():  # pragma: no cover - depends on the install
+            raise ConfigurationError("The Redis store needs redis-py: pip install 'backend-guard[redis]'.")
         scheme = urlsplit(url).scheme
         if scheme not in (
             "redis",
@@ -271,24 +288,20 @@ class RedisStore:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run the script's Lua body (EVALSHA, EVAL on NOSCRIPT) in one round trip."""
-        from redis.exceptions import NoScriptError, RedisClusterException, RedisError
-
         self._breaker.before()
         try:
             client = self.client  # a cluster client connects (and may fail) when it is made
             try:
                 result = client.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:  # a new, flushed or restarted server: EVAL loads it for the next EVALSHA
+            except _NoScriptError:  # a new, flushed or restarted server: EVAL loads it for the next EVALSHA
                 result = client.eval(script.source, len(keys), *keys, *args)
-        except (RedisError, RedisClusterException, OSError) as exc:
+        except _FAILURES as exc:
             raise self._wrap(exc, script.name) from exc
         self._breaker.success()
         return result
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Async twin of :meth:`run`, on this event loop's client."""
-        from redis.exceptions import NoScriptError, RedisClusterException, RedisError
-
         self._breaker.before()
         try:
             client = self._async_client()
@@ -296,9 +309,9 @@ class RedisStore:
                 await self._acluster_ready(client)
             try:
                 result = await client.evalsha(script.sha, len(keys), *keys, *args)
-            except NoScriptError:
+            except _NoScriptError:
                 result = await client.eval(script.source, len(keys), *keys, *args)
-        except (RedisError, RedisClusterException, OSError, asyncio.TimeoutError) as exc:
+        except _AFAILURES as exc:
             raise self._wrap(exc, script.name) from exc
         self._breaker.success()
         return result
