@@ -400,12 +400,15 @@ class Lockout:
     # -- replies to decisions, audit -----------------------------------------------------------------------
 
     def _status(self, reply: Sequence[Any]) -> LockoutStatus:
-        allowed, retry_ms, refusing, _, _, remaining, known = (int(x) for x in reply[:7])
-        if not allowed:
-            return LockoutStatus(True, retry_ms / 1000.0, 0, _SCOPES[refusing - 1], bool(known))
-        return LockoutStatus(False, 0.0, max(0, remaining), None, bool(known))
+        known = int(reply[6]) == 1
+        if int(reply[0]) != 1:
+            return LockoutStatus(True, int(reply[1]) / 1000.0, 0, _SCOPES[int(reply[2]) - 1], known)
+        return LockoutStatus(False, 0.0, max(0, int(reply[5])), None, known)
 
     def _emit(self, kind: str, plan: _Plan, **extra: Any) -> None:
+        level = logging.WARNING if kind == "lockout" else logging.INFO
+        if self.on_event is None and not log.isEnabledFor(level):
+            return  # nobody listens: no event to build
         event = LockoutEvent(
             kind,
             plan.account_id,
@@ -413,7 +416,6 @@ class Lockout:
             account=plan.account if self.log_identifiers else None,
             **extra,
         )
-        level = logging.WARNING if kind == "lockout" else logging.INFO
         log.log(
             level,
             "lockout %s account_id=%s address=%s scope=%s",
