@@ -7,7 +7,8 @@ so the twins cannot drift apart. Times are integer milliseconds from the store's
 The policy (thresholds, windows, backoff) is part of each script, not of its arguments: :func:`scripts_for`
 puts it in front of the Lua body as constants, one script pair per policy. A decision then sends three short
 arguments and the server parses none of the policy; a different policy is a different script (its own SHA).
-Each scope's state is one string ``"n:w:u:s:x"`` read with one ``MGET`` and written with one ``SET ... PX``.
+Each scope's state is one value (five doubles packed by Lua's ``struct``: failures, window end, locked until,
+strikes, strikes end) read with one ``MGET`` and written with one ``SET ... PX``.
 """
 
 from __future__ import annotations
@@ -233,8 +234,8 @@ PEEK = Script(
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.pcall('GET', KEYS[1])
-if type(v) ~= 'string' then return 0 end
-local u = tonumber(string.match(v, '^%d+:%d+:(%d+):%d+:%d+$')) or 0
+if type(v) ~= 'string' or #v ~= 40 then return 0 end
+local _, _, u = struct.unpack('<ddddd', v)
 return math.max(0, u - now)
 """,
     memory=_peek,

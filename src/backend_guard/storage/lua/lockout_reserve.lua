@@ -5,8 +5,8 @@
 -- MAXD longest lock ms, STRIKE ms a strike is remembered; REMEMBER ms a good address counts as known;
 -- EXTEND 1 when a failure while locked extends the lock.
 -- KEYS: 1 pair (account, address), 2 account, 3 ceiling (account), 4 remembered good addresses (zset),
---       5 address (only when the address scope is on). Each scope is a string 'n:w:u:s:x': n failures,
---       w window end, u locked until, s strikes, x strikes forgotten at (all times in ms).
+--       5 address (only when the address scope is on). Each scope is five doubles packed by struct ('<ddddd':
+--       n failures, w window end, u locked until, s strikes, x strikes forgotten at; times in ms).
 -- ARGV: 1 address member ('' = none), 2 mode (0 check, 1 count), 3 named (0: an empty identifier, counted per
 --       pair and address only, never as an account).
 -- Returns {allowed, retry ms, refusing scope, newly locked mask, counted mask, remaining, known address,
@@ -38,10 +38,7 @@ for i = 1, 4 do
   if EN[i] == 1 and (named or i == 1 or i == 4) then
     local n, w, u, s, x = 0, 0, 0, 0, 0
     local v = vals[i]
-    if v then
-      local a, b, c, d, e = string.match(v, '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
-      if a then n, w, u, s, x = tonumber(a), tonumber(b), tonumber(c), tonumber(d), tonumber(e) end
-    end
+    if v and #v == 40 then n, w, u, s, x = struct.unpack('<ddddd', v) end
     if w <= now then n = 0; w = 0 end
     if x <= now then s = 0; x = 0 end
     if u <= now then u = 0 end
@@ -63,8 +60,7 @@ local function save(i, r)
   if n == 0 and u <= now and s == 0 then
     redis.call('DEL', KEYS[KI[i]])
   else
-    redis.call('SET', KEYS[KI[i]], string.format('%d:%d:%d:%d:%d', n, w, u, s, x),
-               'PX', math.max(1, math.max(w, u, x) - now))
+    redis.call('SET', KEYS[KI[i]], struct.pack('<ddddd', n, w, u, s, x), 'PX', math.max(1, math.max(w, u, x) - now))
   end
 end
 

@@ -16,9 +16,9 @@ local KI = {1, 2, 3, 5}
 local BIT = {1, 2, 4, 8}
 
 local function parse(v)
-  if v then
-    local a, b, c, d, e = string.match(v, '^(%d+):(%d+):(%d+):(%d+):(%d+)$')
-    if a then return tonumber(a), tonumber(b), tonumber(c), tonumber(d), tonumber(e) end
+  if v and #v == 40 then
+    local n, w, u, s, x = struct.unpack('<ddddd', v)
+    return n, w, u, s, x
   end
   return 0, 0, 0, 0, 0
 end
@@ -45,7 +45,7 @@ for _, i in ipairs({2, 4}) do
       if n == 0 and u <= now and (s == 0 or x <= now) then
         redis.call('DEL', key)
       else
-        redis.call('SET', key, string.format('%d:%d:%d:%d:%d', n, w, u, s, x), 'KEEPTTL')
+        redis.call('SET', key, struct.pack('<ddddd', n, w, u, s, x), 'KEEPTTL')
       end
     end
   end

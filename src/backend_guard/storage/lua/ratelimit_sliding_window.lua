@@ -1,6 +1,6 @@
 -- Sliding-window counter, several limits charged all-or-nothing (backend_guard.ratelimit).
--- KEYS[i]: a string 'w:c:p' (w the window number, c the count in that window, p the count in the window
--- before), read for every limit with one MGET and written with one SET ... PX.
+-- KEYS[i]: three doubles packed by struct ('<ddd': w the window number, c the count in that window, p the count
+-- in the window before; packing is cheaper than formatting and parsing text), written with one SET ... PX.
 -- ARGV as in ratelimit_fixed_window.lua; times are computed in microseconds from the Redis clock.
 -- The estimate of hits in the last `window` is c + p * (share of the previous window still inside it).
 local t = redis.call('TIME')
@@ -8,6 +8,53 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local spend = ARGV[1] == '1'
 local n = #KEYS
 local eps = 1e-9
+local floor, ceil, max = math.floor, math.ceil, math.max
+
+-- One limit (most requests): the same numbers as the general body below, without its per-limit tables.
+if n == 1 then
+  local amount, span, cost = tonumber(ARGV[2]), tonumber(ARGV[3]) * 1000, tonumber(ARGV[4])
+  local w = floor(now / span)
+  local c, p = 0, 0
+  local v = redis.call('GET', KEYS[1])
+  if v and #v == 24 then
+    local sw, sc, sp = struct.unpack('<ddd', v)
+    if sw == w then
+      c, p = sc, sp
+    elseif sw == w - 1 then
+      p = sc
+    end
+  end
+  local elapsed = now - w * span
+  local blocked = c + p * (span - elapsed) / span + cost > amount + eps
+  local retry = 0
+  if not blocked then
+    if spend and cost > 0 then
+      c = c + cost
+      redis.call('SET', KEYS[1], struct.pack('<ddd', w, c, p), 'PX', ceil((w * span + 2 * span - now) / 1000))
+    end
+  else
+    local need = amount - cost
+    if need < 0 then
+      retry = 2 * span - elapsed
+    elseif c <= need and p > 0 then
+      retry = span - span * (need - c) / p - elapsed
+    else
+      retry = 2 * span - elapsed - span * need / c
+    end
+  end
+  local remaining = max(0, floor(amount - (c + p * (span - elapsed) / span) + eps))
+  local reset = 0
+  if remaining < amount then
+    local g = amount - remaining - 1
+    if p > 0 and c <= g then
+      reset = span - span * (g - c) / p - elapsed
+    elseif c > 0 then
+      reset = span - elapsed
+    end
+  end
+  return {blocked and 0 or 1, remaining, ceil(max(0, reset) / 1000), ceil(max(0, retry) / 1000)}
+end
+
 local st = {}
 local ok = true
 local vals = redis.call('MGET', unpack(KEYS))
@@ -17,9 +64,8 @@ for i = 1, n do
   local cost = tonumber(ARGV[3 * i + 1])
   local w = math.floor(now / span)
   local sw, c, p
-  if vals[i] then
-    local a, b, d = string.match(vals[i], '^(%d+):(%d+):(%d+)$')
-    sw, c, p = tonumber(a), tonumber(b) or 0, tonumber(d) or 0
+  if vals[i] and #vals[i] == 24 then
+    sw, c, p = struct.unpack('<ddd', vals[i])
   end
   if sw == nil then
     c, p = 0, 0
@@ -41,7 +87,7 @@ for i = 1, n do
   local amount, span, cost, w, c, p, elapsed, blocked = unpack(st[i])
   if ok and spend and cost > 0 then
     c = c + cost
-    redis.call('SET', KEYS[i], string.format('%d:%d:%d', w, c, p), 'PX', math.ceil((w * span + 2 * span - now) / 1000))
+    redis.call('SET', KEYS[i], struct.pack('<ddd', w, c, p), 'PX', ceil((w * span + 2 * span - now) / 1000))
   end
   local est = c + p * (span - elapsed) / span
   local retry = 0
