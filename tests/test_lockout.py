@@ -752,3 +752,21 @@ def test_django_login_route() -> None:
     statuses = [client.post("/lockout-login/", {"username": "a", "password": "x"}).status_code for _ in range(3)]
     assert statuses == [401, 401, 429]
     assert client.post("/lockout-login/", {"username": "b", "password": PASSWORD}).status_code == 200
+
+
+def test_identifier_caches_stay_bounded_and_never_mix_accounts() -> None:
+    """Plans are cached per (account, address) for speed; a flood of names must not grow memory without bound,
+    and after the cache is cleared a name still maps to its own counters."""
+    lock = Lockout(MemoryStore(), max_failures=2)
+    for i in range(5000):
+        lock.check(f"flood-{i}", f"198.51.100.{i % 250}")
+    assert len(lock._plans) <= 2048
+    assert len(lock._addr_ids) <= 2048
+    lock.record_failure("Alice", "203.0.113.7")
+    for i in range(3000):  # push "Alice" out of the cache
+        lock.check(f"flood2-{i}", "203.0.113.7")
+    assert lock.record_failure(" ALICE ", "203.0.113.7").locked is False
+    assert lock.check("alice", "203.0.113.7").locked is True
+    assert lock.check("bob", "203.0.113.7").locked is False
+    assert lock.check(b"alice", "203.0.113.7").locked is True
+    assert lock.check(bytearray(b"carol"), "203.0.113.7").locked is False  # type: ignore[arg-type]  # not cached

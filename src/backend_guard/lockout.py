@@ -53,6 +53,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: NIST SP 800-63B: no more than 100 consecutive failed attempts on one account.
 NIST_CEILING = 100
 _SCOPES = ("pair", "account", "ceiling", "address")
+_PLAN_CACHE = 2048  # (account, address) plans and address digests kept per Lockout
 _DEFAULT_KEY = b"backend_guard.lockout.v1"
 
 
@@ -357,6 +358,8 @@ class Lockout:
             max_remembered_addresses,
         )
         self._reserve_script, self._success_script = scripts_for(self._script_policy)
+        self._plans: dict[tuple[str | bytes, str | None], _Plan] = {}
+        self._addr_ids: dict[str, str] = {}
         self._key_base = self.store.key(namespace)
 
     def __repr__(self) -> str:
@@ -377,10 +380,29 @@ class Lockout:
         return self._digest(b"account", normalize_identifier(account))
 
     def _plan(self, account: str | bytes, ip: str | None) -> _Plan:
+        """Keys and identifiers of ``(account, ip)``; cached (bounded), as a client usually retries as itself."""
+        cache_key = (account, ip)
+        try:
+            plan = self._plans.get(cache_key)
+        except TypeError:  # an unhashable identifier (say, a bytearray): no caching
+            return self._new_plan(account, ip)
+        if plan is None:
+            plan = self._new_plan(account, ip)
+            if len(self._plans) >= _PLAN_CACHE:  # bounded: identifiers come from clients
+                self._plans.clear()
+            self._plans[cache_key] = plan
+        return plan
+
+    def _new_plan(self, account: str | bytes, ip: str | None) -> _Plan:
         name = normalize_identifier(account)
         address = _bucket(ip.strip(), self.ipv6_prefix) if ip else ""
         aid = self._digest(b"account", name)
-        addr_id = self._digest(b"address", address)
+        addr_id = self._addr_ids.get(address)
+        if addr_id is None:
+            addr_id = self._digest(b"address", address)
+            if len(self._addr_ids) >= _PLAN_CACHE:
+                self._addr_ids.clear()
+            self._addr_ids[address] = addr_id
         # Hex digests are key-safe as they are, so the keys are formatted directly: the same strings as
         # store.key(ns, "p", addr_id, tag=aid) and so on, without escaping work on every decision.
         base = f"{self._key_base}:{{{aid}}}:"
