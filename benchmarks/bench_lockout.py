@@ -2,9 +2,10 @@
 
 Cases, in interleaved shuffled rounds with medians (see _harness.py):
 
-- Redis: ``PING`` (the floor of any round trip), ``Lockout.record_failure`` (check and reserve: the whole
-  Python path plus the script) and ``Lockout.check`` (the same script, read only), each on a fresh account so
-  no call is short-circuited by a lock.
+- Redis: ``PING`` (the floor of any round trip), two script floors on the same connection and keys (an empty
+  EVALSHA, and a script running the same commands as a reserve with no logic), ``Lockout.record_failure``
+  (check and reserve: the whole Python path plus the script) and ``Lockout.check`` (the same script, read
+  only), each on a fresh account so no call is short-circuited by a lock.
 - Memory store: the same two calls, in µs.
 
 Round trips are counted from ``INFO commandstats`` deltas (EVALSHA + EVAL calls per decision; the commands a
@@ -68,8 +69,24 @@ def main() -> None:
         per_decision = (script_calls(client) - before) / n
         payload["script_round_trips_per_reserve"] = round(per_decision, 3)
 
+        # Floors on the same connection, with the keys of a real decision: an EVALSHA that does nothing, and one
+        # running the very commands of a check-and-reserve of a fresh account (TIME, ZSCORE, MGET of three
+        # scopes, SET ... PX of three) with no logic: what any atomic reserve of three counters costs here.
+        probe_keys = lock._plan("floor-probe", IP).keys
+        empty = client.register_script("return 1")
+        same_commands = client.register_script(
+            "local t = redis.call('TIME') redis.call('ZSCORE', KEYS[4], ARGV[1]) "
+            "redis.call('MGET', KEYS[1], KEYS[2], KEYS[3]) "
+            "for i = 1, 3 do redis.call('SET', KEYS[i], ARGV[2], 'PX', 60000) end "
+            "return {1, 0, 0, 0, 7, 4, 0, 0}"
+        )
+        member, value = "0" * 32, "0" * 40
         cases = {
             "redis PING": lambda: client.ping(),
+            "floor: EVALSHA of `return 1` (same keys)": lambda: empty(keys=probe_keys),
+            "floor: EVALSHA of the same commands, no logic": lambda: same_commands(
+                keys=probe_keys, args=[member, value]
+            ),
             "check+reserve (record_failure)": lambda: lock.record_failure(next(names), IP),
             "check (read only)": lambda: lock.check(next(names), IP),
         }

@@ -201,17 +201,29 @@ def bench_redis(rounds: int, calls: int) -> tuple[dict[str, Any], str]:
         lim_sw.hit(item, "bench")
         return lim_sw.get_window_stats(item, "bench")
 
-    # Floors on the same client: any EVALSHA (an empty script), and a script reading the Redis clock and
-    # returning four integers (what a decision must at least do), to show where a decision's time goes.
-    empty = client.register_script("return 1")
-    clock_only = client.register_script("local t = redis.call('TIME') return {1, tonumber(t[2]), 3, 4}")
+    # The baseline is a PING on our store's own connection (same socket timeouts, same retry policy); a PING on
+    # a default redis-py client is listed beside it. Floors on the same connection: any EVALSHA (an empty
+    # script), a script reading the Redis clock and returning four integers, and a script running the very
+    # commands of a sliding-window decision (TIME, GET, SET ... PX) with no logic: what a decision must at least
+    # cost, to show where its time goes.
+    own = store.client
+    empty = own.register_script("return 1")
+    clock_only = own.register_script("local t = redis.call('TIME') return {1, tonumber(t[2]), 3, 4}")
+    same_commands = own.register_script(
+        "local t = redis.call('TIME') local v = redis.call('GET', KEYS[1]) "
+        "redis.call('SET', KEYS[1], '012345678901234567890123', 'PX', 60000) return {1, tonumber(t[2]), 3, 4}"
+    )
+    scratch = [f"{prefix}:floor"]
     empty()
     clock_only()
+    same_commands(keys=scratch)
     try:
         cases = {
-            "redis PING": client.ping,
+            "redis PING": own.ping,
+            "redis PING (default redis-py client)": client.ping,
             "floor: EVALSHA of `return 1`": empty,
             "floor: EVALSHA of TIME + 4-integer reply": clock_only,
+            "floor: EVALSHA of TIME, GET, SET PX (no logic)": lambda: same_commands(keys=scratch),
             "ours sliding-window-counter hit (1 limit)": lambda: ours.hit("ip", BIG),
             "ours sliding-window-counter hit (2 limits)": lambda: ours_two.hit("ip", BIG, "2000000000/day"),
             "ours fixed-window hit (1 limit)": lambda: ours_fw.hit("ip", BIG),
@@ -220,7 +232,7 @@ def bench_redis(rounds: int, calls: int) -> tuple[dict[str, Any], str]:
         }
         assert ours.hit("ip", BIG).allowed
         trips = {
-            "redis PING": round_trips(client, client.ping),
+            "redis PING": round_trips(client, own.ping),
             "ours sliding-window-counter hit (2 limits)": round_trips(
                 client, lambda: ours_two.hit("ip", BIG, "2000000000/day")
             ),
@@ -236,7 +248,7 @@ def bench_redis(rounds: int, calls: int) -> tuple[dict[str, Any], str]:
             client.delete(*keys)
         store.close()
         client.close()
-    md = table(results, "redis PING", "Redis: one decision vs one PING (sync, same connection kind)")
+    md = table(results, "redis PING", "Redis: one decision vs one PING on the same connection (sync)")
     md += (
         "\n### Per call: INFO commandstats deltas and client-side round trips\n\n"
         "| case | EVALSHA+EVAL | PING | all commands (incl. inside scripts) | round trips |\n"
