@@ -11,11 +11,18 @@ medians. Any non-2xx answer or socket error invalidates the run (a short-circuit
 ``wrk`` and the server share the machine: the figures are for comparison side by side, not capacity planning.
 Target: our stack keeps at least 0.85x bare Starlette's requests/s.
 
+``--floor`` adds a ``floor`` server: bare Starlette behind one pure-ASGI middleware appending, as constants, the
+very response headers ``ours`` adds (same names and values). It does no other work, so ``floor`` is the server's
+own cost of sending those headers (h11 validates and scans every header), the best any stack adding them can do.
+
 Usage::
 
-    python benchmarks/bench_server.py            # full run: 5 rounds of wrk -t2 -c32 -d5s per server
-    python benchmarks/bench_server.py --quick    # smoke run: 1 round of -d1s
-    python benchmarks/bench_server.py --http h11 # uvicorn's parser: auto (default), h11 or httptools
+    python benchmarks/bench_server.py             # full run: 5 rounds of wrk -t2 -c32 -d5s per server
+    python benchmarks/bench_server.py --quick     # smoke run: 1 round of -d1s
+    python benchmarks/bench_server.py --http h11  # uvicorn's parser: auto (default), h11 or httptools
+    python benchmarks/bench_server.py --http both # plain ``uvicorn`` (asyncio, h11) and ``uvicorn[standard]``
+                                                  # (uvloop, httptools; both must be installed), one after the other
+    python benchmarks/bench_server.py --floor     # with the ``floor`` server
     WRK=/path/to/wrk python benchmarks/bench_server.py
 
 Needs ``wrk`` (Debian/Ubuntu: ``apt-get install wrk``); without it the script exits with status 2.
@@ -45,11 +52,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import save
 
 VARIANTS = ("bare", "ours", "peer")
+ALL_VARIANTS = (*VARIANTS, "floor")
+#: ``--http both``: (label, uvicorn's http, uvicorn's loop) of a plain ``uvicorn`` and of ``uvicorn[standard]``.
+BOTH = (("uvicorn", "h11", "asyncio"), ("uvicorn[standard]", "httptools", "uvloop"))
 TARGET_RPS_RATIO = 0.85
 MUST = {
     "bare": [],
     "ours": ["x-request-id", "x-content-type-options", "access-control-allow-origin", "ratelimit"],
     "peer": ["x-content-type-options", "access-control-allow-origin", "x-ratelimit-limit"],
+    "floor": ["x-request-id", "x-content-type-options", "access-control-allow-origin", "ratelimit"],
 }
 WRK_SCRIPT = r"""
 done = function(summary, latency, requests)
@@ -78,14 +89,63 @@ def build_app(variant: str) -> Any:
         return bench_stack.starlette_app([Middleware(Guard, settings=bench_stack.guard_settings())])
     if variant == "peer":
         return bench_stack.peer_asgi_app()
+    if variant == "floor":
+        return bench_stack.starlette_app([Middleware(ConstantHeaders, headers=ours_added_headers())])
     raise SystemExit(f"unknown variant {variant!r}")
 
 
-def serve(variant: str, port: int, http: str) -> None:
+def ours_added_headers() -> list[tuple[bytes, bytes]]:
+    """The response headers ``ours`` adds to bare's, for a request like wrk's (plain HTTP, an allowed Origin)."""
+    import asyncio
+
+    import bench_stack
+
+    def start(variant: str) -> list[tuple[bytes, bytes]]:
+        scope = bench_stack.asgi_scope() | {"scheme": "http", "client": ("127.0.0.1", 50000), "state": {}}
+        sent: list[Any] = []
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        asyncio.run(build_app(variant)(scope, receive, send))
+        assert sent[0]["status"] == 200, sent[0]
+        return list(sent[0]["headers"])
+
+    bare = {k.lower() for k, _ in start("bare")}
+    return [(k.lower(), v) for k, v in start("ours") if k.lower() not in bare]
+
+
+class ConstantHeaders:
+    """A pure-ASGI middleware appending constant headers to every response start (the ``floor`` server)."""
+
+    def __init__(self, app: Any, headers: list[tuple[bytes, bytes]]) -> None:
+        self.app = app
+        self.headers = headers
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = self.headers
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def serve(variant: str, port: int, http: str, loop: str) -> None:
     """Run one uvicorn server in this process (the parent starts it in a subprocess)."""
     import uvicorn
 
-    uvicorn.run(build_app(variant), host="127.0.0.1", port=port, log_level="warning", access_log=False, http=http)
+    uvicorn.run(
+        build_app(variant), host="127.0.0.1", port=port, log_level="warning", access_log=False, http=http, loop=loop
+    )
 
 
 def free_port() -> int:
@@ -97,7 +157,7 @@ def free_port() -> int:
 class Server:
     """One uvicorn server in a subprocess, up until ``stop``."""
 
-    def __init__(self, variant: str, http: str) -> None:
+    def __init__(self, variant: str, http: str, loop: str = "auto") -> None:
         self.variant = variant
         self.port = free_port()
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (open while the server runs)
@@ -111,6 +171,8 @@ class Server:
                 str(self.port),
                 "--http",
                 http,
+                "--loop",
+                loop,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -180,43 +242,28 @@ def run_wrk(wrk: str, url: str, origin: str, threads: int, connections: int, dur
     raise RuntimeError(f"no summary in wrk output: {out[-2000:]}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smoke run: one round of 1 s per server")
-    parser.add_argument("--rounds", type=int, help="rounds (default 5, quick 1)")
-    parser.add_argument("--duration", type=int, help="seconds of wrk per measurement (default 5, quick 1)")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto", help="uvicorn's HTTP parser")
-    parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.port, args.http)
-        return 0
-
+def measure(
+    args: argparse.Namespace, wrk: str, http: str, loop: str, variants: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Interleaved rounds of every variant on one server setup: {variant: figures and rounds}."""
     import bench_stack
 
     origin = bench_stack.ORIGIN
-    wrk = os.environ.get("WRK") or shutil.which("wrk")
-    if not wrk:
-        print("wrk is not installed (Debian/Ubuntu: apt-get install wrk): nothing measured", file=sys.stderr)
-        return 2
     rounds = args.rounds or (1 if args.quick else 5)
     duration = args.duration or (1 if args.quick else 5)
     warmup = 0 if args.quick else 1
     rng = random.Random(1234)
-    samples: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    samples: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT)
         script = f.name
     try:
         for r in range(rounds):
-            order = list(VARIANTS)
+            order = list(variants)
             rng.shuffle(order)
             for variant in order:
-                server = Server(variant, args.http)
+                server = Server(variant, http, loop)
                 try:
                     server.wait_ready()
                     check(server, origin)
@@ -231,7 +278,7 @@ def main() -> int:
                 samples[variant].append(data)
                 lat = data["latency_us"]
                 print(
-                    f"round {r + 1}/{rounds} {variant:5} {data['rps']:9.1f} req/s  "
+                    f"{http:9} round {r + 1}/{rounds} {variant:5} {data['rps']:9.1f} req/s  "
                     f"p50 {lat['p50'] / 1000:6.2f} ms  p99 {lat['p99'] / 1000:6.2f} ms"
                 )
     finally:
@@ -246,55 +293,125 @@ def main() -> int:
         )
 
     results: dict[str, Any] = {}
-    for variant in VARIANTS:
+    for variant in variants:
         runs = samples[variant]
         results[variant] = {
             "rps": round(statistics.median(s["rps"] for s in runs), 1),
             "rps_ratio_to_bare": per_round_ratio(variant),
+            # server time per request, from requests/s (the server is one process on one core)
+            "us_per_request": round(1e6 / statistics.median(s["rps"] for s in runs), 1),
             "latency_p50_ms": round(statistics.median(s["latency_us"]["p50"] for s in runs) / 1000, 3),
             "latency_p90_ms": round(statistics.median(s["latency_us"]["p90"] for s in runs) / 1000, 3),
             "latency_p99_ms": round(statistics.median(s["latency_us"]["p99"] for s in runs) / 1000, 3),
             "rounds": runs,
         }
+    return results
+
+
+def report(results: dict[str, dict[str, Any]], setup: str, args: argparse.Namespace) -> tuple[list[str], Any]:
+    """Markdown lines and the targets of one setup's results."""
+    rounds = args.rounds or (1 if args.quick else 5)
+    duration = args.duration or (1 if args.quick else 5)
     ratio = results["ours"]["rps_ratio_to_bare"]
     targets = {"ours_rps_ratio_to_bare": ratio, "target": TARGET_RPS_RATIO, "met": ratio >= TARGET_RPS_RATIO}
     lines = [
         "## Real server: uvicorn + wrk on loopback",
         "",
-        f"One uvicorn worker ({_loop_and_http(args.http)}),"
+        f"One uvicorn worker ({setup}),"
         f" `wrk -t{args.threads} -c{args.connections} -d{duration}s` with an `Origin` header;"
         f" median of {rounds} interleaved rounds, a fresh server each time.",
         "",
-        "| server | requests/s | ratio to bare | p50 ms | p90 ms | p99 ms |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| server | requests/s | ratio to bare | µs/request | p50 ms | p90 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for variant, r in results.items():
         lines.append(
-            f"| {variant} | {r['rps']:.0f} | {r['rps_ratio_to_bare']:.3f}x | {r['latency_p50_ms']:.2f} |"
-            f" {r['latency_p90_ms']:.2f} | {r['latency_p99_ms']:.2f} |"
+            f"| {variant} | {r['rps']:.0f} | {r['rps_ratio_to_bare']:.3f}x | {r['us_per_request']:.1f} |"
+            f" {r['latency_p50_ms']:.2f} | {r['latency_p90_ms']:.2f} | {r['latency_p99_ms']:.2f} |"
         )
     lines += [
         "",
         f"Target: ours >= {TARGET_RPS_RATIO}x bare requests/s: {ratio:.3f}x, {'met' if targets['met'] else 'NOT met'}.",
-        "",
     ]
-    text = "\n".join(lines)
+    if "floor" in results:
+        floor = results["floor"]
+        lines.append(
+            f"The floor (bare + ours' response headers as constants, no other work) is"
+            f" {floor['rps_ratio_to_bare']:.3f}x bare: the server's own cost of those headers."
+        )
+    lines.append("")
+    return lines, targets
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="smoke run: one round of 1 s per server")
+    parser.add_argument("--rounds", type=int, help="rounds (default 5, quick 1)")
+    parser.add_argument("--duration", type=int, help="seconds of wrk per measurement (default 5, quick 1)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--http",
+        choices=["auto", "h11", "httptools", "both"],
+        default="auto",
+        help="uvicorn's HTTP parser; both: plain uvicorn (asyncio, h11) then uvicorn[standard] (uvloop, httptools)",
+    )
+    parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", action="store_true", help="add the floor server (ours' headers as constants)")
+    parser.add_argument("--serve", choices=ALL_VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.http, args.loop)
+        return 0
+
+    import importlib.util
+
+    import bench_stack
+
+    wrk = os.environ.get("WRK") or shutil.which("wrk")
+    if not wrk:
+        print("wrk is not installed (Debian/Ubuntu: apt-get install wrk): nothing measured", file=sys.stderr)
+        return 2
+    if args.http == "both":
+        missing = [m for m in ("httptools", "uvloop") if importlib.util.find_spec(m) is None]
+        if missing:
+            print(
+                f"--http both needs uvicorn[standard] ({', '.join(missing)} missing): nothing measured", file=sys.stderr
+            )
+            return 2
+        setups = [(label, http, loop) for label, http, loop in BOTH]
+    else:
+        setups = [("uvicorn", args.http, "auto")]
+    variants = (*VARIANTS, "floor") if args.floor else VARIANTS
+    configs: dict[str, Any] = {}
+    texts: list[str] = []
+    for label, http, loop in setups:
+        setup = _loop_and_http(http, loop)
+        results = measure(args, wrk, http, loop, variants)
+        lines, targets = report(results, setup, args)
+        texts.append("\n".join(lines))
+        configs[label] = {"server": "uvicorn, one worker, " + setup, "results": results, "targets": targets}
+    text = "\n".join(texts)
     print(text)
-    payload = {
+    first = next(iter(configs.values()))
+    payload: dict[str, Any] = {
         "benchmark": "server",
         "quick": args.quick,
         "wrk": {
             "threads": args.threads,
             "connections": args.connections,
-            "duration_s": duration,
-            "warmup_s": warmup,
-            "rounds": rounds,
+            "duration_s": args.duration or (1 if args.quick else 5),
+            "warmup_s": 0 if args.quick else 1,
+            "rounds": args.rounds or (1 if args.quick else 5),
         },
-        "server": "uvicorn, one worker, " + _loop_and_http(args.http),
+        "server": first["server"],
         "versions": bench_stack.versions() | {"uvicorn": _version("uvicorn")},
-        "results": results,
-        "targets": targets,
+        "results": first["results"],
+        "targets": first["targets"],
     }
+    if len(configs) > 1:
+        payload["setups"] = configs
     print("written:", save("server-quick" if args.quick else "server", payload, text))
     return 0
 
@@ -308,11 +425,12 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _loop_and_http(http: str) -> str:
+def _loop_and_http(http: str, loop: str = "auto") -> str:
     """Which event loop and HTTP parser uvicorn uses here ("auto" picks uvloop and httptools when installed)."""
     import importlib.util
 
-    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    if loop == "auto":
+        loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     if http == "auto":
         http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     return f"{loop} loop, {http} parser"

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._http import REQUEST_ID_KEY, ASGIApp, Receive, Scope, Send
-from .._logging import request_id_var
+from .._logging import new_request_id, request_id_var
 from .._stack import StackParts
 from ..config import GuardSettings
 from ..cors import STATE_KEY as _CORS_KEY
+from ..headers import NONCE_KEY as _NONCE_KEY
 from ..headers import OVERRIDE_KEY as _SH_KEY
 from ..ratelimit import _RL_FIELDS_ALL, merge_raw_fields
 from ._cors import _INVALID, _VARY_ORIGIN, CORSMiddleware, _actual
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
 
 #: Per request, for Guard._finish: (scope, its state, the CORS policy or None, the Origin, the request id).
 _Context = tuple[Scope, dict[str, Any], "CORSPolicy | None", "bytes | None", bytes]
+_Pairs = tuple[tuple[bytes, bytes], ...]
+
+#: Bounds of Guard's caches: the suffixes (one per CORS answer and scheme; CORS answers follow the Origin, which
+#: comes from clients) and the response header names known to need no merging (they come from the app).
+_SUFFIXES = 256
+_CLEAN_NAMES = 256
 
 
 class Guard:
@@ -78,6 +85,11 @@ class Guard:
         self._app: ASGIApp = self._rl.app if self._rl is not None else (rl if self._err is not None else node)
         self._name = self._rid._name if self._rid is not None else b""
         self._conflicts = self._fast_conflicts()
+        # The fast path of _finish: response header names (as the app spelled them) already found to be none
+        # of the conflicting ones, and the headers the layers append after the app's (Vary, the CORS answer,
+        # the security headers) by (CORS answer, is it HTTPS?), each built once.
+        self._clean: set[bytes] = set()
+        self._suffixes: dict[tuple[_Pairs | None, bool], _Pairs] = {}
 
     def _fast_conflicts(self) -> frozenset[bytes] | None:
         """Lower-case header names whose presence in the app's response leaves the fast path of ``finish``
@@ -135,7 +147,11 @@ class Guard:
         value = b""
         token = None
         if rid_mw is not None:  # RequestIdMiddleware._begin, inlined
-            rid = rid_mw.policy.choose(incoming)
+            policy = rid_mw.policy
+            # policy.choose, inlined for the common case: no incoming id and our own generator
+            rid = (
+                new_request_id() if incoming is None and policy.generator is new_request_id else policy.choose(incoming)
+            )
             state[REQUEST_ID_KEY] = rid
             value = rid.encode("ascii")
             token = request_id_var.set(rid)
@@ -154,9 +170,12 @@ class Guard:
                     plan = rl.plan.plan_for_scope(scope, limiter)
                     if plan is not None:
                         reply = limiter._run(plan) if limiter._inline else await limiter._arun(plan)
-                        answer, extra = rl._outcome(plan, reply)
-                        if answer is not None:
-                            app = answer
+                        if reply.__class__ is list and reply[0] == 1 and rl.send_headers and not rl.legacy:
+                            extra = plan.raw_fields(reply)  # rl._outcome's common case: allowed, standard fields
+                        else:
+                            answer, extra = rl._outcome(plan, reply)
+                            if answer is not None:
+                                app = answer
                 except Exception as exc:  # what the RateLimitMiddleware inside the envelope would have raised
                     app = _raiser(exc)
             await err._guard(app, scope, receive, send, extra, self._finish, ctx)
@@ -170,23 +189,26 @@ class Guard:
         """A response start's headers with the rate limit fields (``extra``) and the outer three layers'
         headers merged in: what ErrorEnvelope, CORS, SecureHeaders and RequestId would send, nested."""
         scope, state, cors, origin, value = ctx
-        conflicts = self._conflicts
-        if conflicts is not None and _SH_KEY not in state:
+        if self._conflicts is not None and _SH_KEY not in state:
             # The common case, in one pass: the app set none of the names a layer merges, replaces or drops,
             # so each layer would only append its headers.
+            clean = self._clean
             for k, _ in headers:
-                lk = k.lower()
-                if lk in conflicts or lk.startswith(b"access-control-"):
+                if k not in clean and not self._learn(k):
                     break
             else:
+                suffix = self._suffix(scope, state, cors, origin)
+                if suffix is not None:
+                    if self._rid is not None:
+                        return (
+                            [*headers, *extra, *suffix, (self._name, value)]
+                            if extra
+                            else [*headers, *suffix, (self._name, value)]
+                        )
+                    return [*headers, *extra, *suffix] if extra else [*headers, *suffix]
                 out = [*headers, *extra] if extra else [*headers]
                 if cors is not None:
-                    current = scope.get("state")
-                    if current and _CORS_KEY in current:  # a route's own CORS policy
-                        out = _actual(cors, scope, origin, out)
-                    else:
-                        out.append(_VARY_ORIGIN)
-                        out += cors.actual_raw(origin)
+                    out = _actual(cors, scope, origin, out)  # a route's own CORS policy (or a nonce...)
                 if self._sh is not None:
                     out += self._sh._added(state, scope)
                 if self._rid is not None:
@@ -201,6 +223,45 @@ class Guard:
         if self._rid is not None:
             headers = _stamp(headers, self._name, value)
         return headers if isinstance(headers, list) else list(headers)
+
+    def _learn(self, name: bytes) -> bool:
+        """True when a response header named ``name`` leaves ``_finish`` on its fast path (remembered, bounded)."""
+        conflicts = self._conflicts
+        lower = name.lower()
+        if conflicts is None or lower in conflicts or lower.startswith(b"access-control-"):
+            return False
+        if len(self._clean) < _CLEAN_NAMES:
+            self._clean.add(name)
+        return True
+
+    def _suffix(
+        self, scope: Scope, state: dict[str, Any], cors: CORSPolicy | None, origin: bytes | None
+    ) -> _Pairs | None:
+        """What the CORS and SecureHeaders layers append to a response holding none of their names: ``Vary:
+        Origin`` and the CORS answer for ``origin``, then the security headers; None when it depends on more
+        than the CORS answer and the scheme (a route's own CORS or security policy, a CSP nonce, a path)."""
+        cors_raw: _Pairs | None = None
+        if cors is not None:
+            current = scope.get("state")
+            if current and _CORS_KEY in current:  # a route's own CORS policy
+                return None
+            cors_raw = cors.actual_raw(origin)
+        sh = self._sh
+        secure = False
+        if sh is not None:
+            plain = sh._plain
+            if plain is None or sh.policy is not sh._plain_policy or state.get(_NONCE_KEY) is not None:
+                return None
+            secure = sh.policy.needs_scheme and sh._secure(scope)
+        key = (cors_raw, secure)
+        found = self._suffixes.get(key)
+        if found is None:
+            added: _Pairs = sh._plain[secure] if sh is not None and sh._plain is not None else ()
+            found = ((_VARY_ORIGIN, *cors_raw) if cors_raw is not None else ()) + added
+            if len(self._suffixes) >= _SUFFIXES:
+                self._suffixes.clear()
+            self._suffixes[key] = found
+        return found
 
 
 def _raiser(exc: Exception) -> ASGIApp:
