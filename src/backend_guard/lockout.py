@@ -54,6 +54,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 NIST_CEILING = 100
 _SCOPES = ("pair", "account", "ceiling", "address")
 _PLAN_CACHE = 2048  # (account, address) plans and address digests kept per Lockout
+_CACHED_LEN = 256  # identifiers and addresses longer than this are never cached: entries are bounded in size too
 _DEFAULT_KEY = b"backend_guard.lockout.v1"
 
 
@@ -381,11 +382,13 @@ class Lockout:
 
     def _plan(self, account: str | bytes, ip: str | None) -> _Plan:
         """Keys and identifiers of ``(account, ip)``; cached (bounded), as a client usually retries as itself."""
-        cache_key = (account, ip)
-        try:
-            plan = self._plans.get(cache_key)
-        except TypeError:  # an unhashable identifier (say, a bytearray): no caching
+        kind = type(account)
+        if (kind is not str and kind is not bytes) or len(account) > _CACHED_LEN or (ip and len(ip) > _CACHED_LEN):
+            # Not cached: a long identifier (2048 entries of a 1 MB name would hold gigabytes), and anything but a
+            # plain str or bytes (a bytearray is unhashable; equal keys such as 1 and True normalise differently).
             return self._new_plan(account, ip)
+        cache_key = (account, ip)
+        plan = self._plans.get(cache_key)
         if plan is None:
             plan = self._new_plan(account, ip)
             if len(self._plans) >= _PLAN_CACHE:  # bounded: identifiers come from clients
@@ -400,9 +403,10 @@ class Lockout:
         addr_id = self._addr_ids.get(address)
         if addr_id is None:
             addr_id = self._digest(b"address", address)
-            if len(self._addr_ids) >= _PLAN_CACHE:
-                self._addr_ids.clear()
-            self._addr_ids[address] = addr_id
+            if len(address) <= _CACHED_LEN:
+                if len(self._addr_ids) >= _PLAN_CACHE:
+                    self._addr_ids.clear()
+                self._addr_ids[address] = addr_id
         # Hex digests are key-safe as they are, so the keys are formatted directly: the same strings as
         # store.key(ns, "p", addr_id, tag=aid) and so on, without escaping work on every decision.
         base = f"{self._key_base}:{{{aid}}}:"

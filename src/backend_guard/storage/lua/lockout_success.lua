@@ -6,6 +6,8 @@
 -- addresses remembered. ARGV: 1 address member ('' = none), 2 counted mask, 3 newly locked mask (both from the
 -- reservation), 4 named (0/1).
 -- Returns {failures the pair had, 1 when the pair was locked}.
+-- State is read with MGET, never GET: MGET reads a key of another type (a hash left by an older version) as
+-- missing where GET would fail the whole script with WRONGTYPE; the SET below then replaces it.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local member = ARGV[1]
@@ -24,7 +26,7 @@ local function parse(v)
 end
 
 local had_n, had_lock = 0, 0
-local pn, pw, pu = parse(redis.call('GET', KEYS[1]))
+local pn, pw, pu = parse(redis.call('MGET', KEYS[1])[1])
 if pw > now then had_n = pn end
 if pu > now then had_lock = 1 end
 redis.call('DEL', KEYS[1])
@@ -33,7 +35,7 @@ if EN[3] == 1 and named then redis.call('DEL', KEYS[3]) end
 for _, i in ipairs({2, 4}) do
   local key = KEYS[KI[i]]
   if key and EN[i] == 1 and counted % (2 * BIT[i]) >= BIT[i] then
-    local n, w, u, s, x = parse(redis.call('GET', key))
+    local n, w, u, s, x = parse(redis.call('MGET', key)[1])
     if w > now then
       if newly % (2 * BIT[i]) >= BIT[i] then
         u = 0

@@ -15,7 +15,9 @@ if n == 1 then
   local amount, span, cost = tonumber(ARGV[2]), tonumber(ARGV[3]) * 1000, tonumber(ARGV[4])
   local w = floor(now / span)
   local c, p = 0, 0
-  local v = redis.call('GET', KEYS[1])
+  -- MGET, not GET: a key of another type (a hash left by an older version) reads as missing instead of failing
+  -- the script with WRONGTYPE (and the limiter with it) until the key expires; SET below replaces it.
+  local v = redis.call('MGET', KEYS[1])[1]
   if v and #v == 24 then
     local sw, sc, sp = struct.unpack('<ddd', v)
     if sw == w then
