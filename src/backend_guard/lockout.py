@@ -233,6 +233,8 @@ class Lockout:
     ``generic=True`` makes a locked account answer exactly as a wrong password (:class:`InvalidCredentials`).
     ``on_storage_error``: ``"deny"`` (fail closed: a :class:`~backend_guard.exceptions.StorageError`, a 503,
     never a 500) or ``"allow"`` (fail open: the attempt goes through unchecked and is logged).
+    The policy is compiled into the lockout's scripts when it is made: build a new ``Lockout`` to change it
+    (setting the attributes afterwards changes nothing).
 
     Example::
 
