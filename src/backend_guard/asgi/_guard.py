@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._http import REQUEST_ID_KEY, ASGIApp, Receive, Scope, Send
-from .._logging import new_request_id, request_id_var
+from .._logging import request_id_var
 from .._stack import StackParts
 from ..config import GuardSettings
 from ..cors import STATE_KEY as _CORS_KEY
@@ -147,11 +147,7 @@ class Guard:
         value = b""
         token = None
         if rid_mw is not None:  # RequestIdMiddleware._begin, inlined
-            policy = rid_mw.policy
-            # policy.choose, inlined for the common case: no incoming id and our own generator
-            rid = (
-                new_request_id() if incoming is None and policy.generator is new_request_id else policy.choose(incoming)
-            )
+            rid = rid_mw.policy.choose(incoming)
             state[REQUEST_ID_KEY] = rid
             value = rid.encode("ascii")
             token = request_id_var.set(rid)
@@ -170,12 +166,9 @@ class Guard:
                     plan = rl.plan.plan_for_scope(scope, limiter)
                     if plan is not None:
                         reply = limiter._run(plan) if limiter._inline else await limiter._arun(plan)
-                        if reply.__class__ is list and reply[0] == 1 and rl.send_headers and not rl.legacy:
-                            extra = plan.raw_fields(reply)  # rl._outcome's common case: allowed, standard fields
-                        else:
-                            answer, extra = rl._outcome(plan, reply)
-                            if answer is not None:
-                                app = answer
+                        answer, extra = rl._outcome(plan, reply)
+                        if answer is not None:
+                            app = answer
                 except Exception as exc:  # what the RateLimitMiddleware inside the envelope would have raised
                     app = _raiser(exc)
             await err._guard(app, scope, receive, send, extra, self._finish, ctx)
