@@ -2,8 +2,10 @@
 
 One store object serves both call paths: a sync redis-py client for WSGI and threads, and one asyncio client
 per running event loop (redis-py's asyncio connections belong to the loop that made them). Both run the same
-Lua source through redis-py's script objects (EVALSHA, falling back to EVAL on NOSCRIPT, so a flushed or
-restarted server is handled without a restart of the app).
+Lua source (EVALSHA, falling back to EVAL on NOSCRIPT, so a flushed or restarted server is handled without a
+restart of the app). On the pools the store makes itself (plain ``redis://``, ``rediss://`` and ``unix://`` URLs)
+the script call skips redis-py's per-command machinery and is sent straight on a pooled connection
+(:mod:`._redis_direct`); Sentinel, Cluster and clients the application passes in use redis-py's own path.
 
 Timeouts are short by default (250 ms a call, 1 s to connect): a security check that hangs is worse than one
 that answers "store unavailable" and lets the part apply its fail-open/fail-closed setting. A circuit breaker
@@ -24,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..exceptions import ConfigurationError, StorageError
+from ._redis_direct import AsyncDirect, Direct, direct_ok
 from .base import Script, make_key
 
 __all__ = ["RedisStore"]
@@ -90,6 +93,14 @@ class _Breaker:
                     log.warning("Redis store %s available again", self.url)
 
 
+def _caller(client: Any, direct: type[Direct] | type[AsyncDirect]) -> Any:
+    """How the store sends a script on a client it made: straight on its pool when plain, else redis-py's path."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None and getattr(client, "connection", None) is None and direct_ok(pool):
+        return direct(pool).call
+    return client.execute_command
+
+
 def _redact(url: str) -> str:
     """The URL without its password, for logs and reprs."""
     parts = urlsplit(url)
@@ -145,7 +156,10 @@ class RedisStore:
         self.connect_timeout = connect_timeout
         self._breaker = _Breaker(breaker_cooldown, _redact(url))
         self._client = client
+        # How scripts are sent: a given client's own execute_command, else set when the client is made.
+        self._call: Any = None if client is None else client.execute_command
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._acall: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._given_async = async_client
         self._lock = threading.Lock()
         # Sentinel clients behind the sync client and behind each loop's async client, closed with them.
@@ -229,7 +243,9 @@ class RedisStore:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client, self._sentinel = self._make_client(asynchronous=False)
+                    client, self._sentinel = self._make_client(asynchronous=False)
+                    self._call = _caller(client, Direct)
+                    self._client = client
         return self._client
 
     def _async_client(self) -> Any:
@@ -239,10 +255,12 @@ class RedisStore:
         if client is None:
             if self._given_async is not None:
                 client = self._given_async
+                self._acall[loop] = client.execute_command
             else:
                 client, sentinel = self._make_client(True)
                 if sentinel is not None:
                     self._asentinels[loop] = sentinel
+                self._acall[loop] = _caller(client, AsyncDirect)
             self._async[loop] = client
         return client
 
@@ -290,11 +308,14 @@ class RedisStore:
         """Run the script's Lua body (EVALSHA, EVAL on NOSCRIPT) in one round trip."""
         self._breaker.before()
         try:
-            client = self.client  # a cluster client connects (and may fail) when it is made
+            call = self._call
+            if call is None:
+                self.client  # noqa: B018 - made on first use (a cluster client connects, and may fail, then)
+                call = self._call
             try:
-                result = client.evalsha(script.sha, len(keys), *keys, *args)
+                result = call("EVALSHA", script.sha, len(keys), *keys, *args)
             except _NoScriptError:  # a new, flushed or restarted server: EVAL loads it for the next EVALSHA
-                result = client.eval(script.source, len(keys), *keys, *args)
+                result = call("EVAL", script.source, len(keys), *keys, *args)
         except _FAILURES as exc:
             raise self._wrap(exc, script.name) from exc
         self._breaker.success()
@@ -307,10 +328,11 @@ class RedisStore:
             client = self._async_client()
             if self.cluster:
                 await self._acluster_ready(client)
+            call = self._acall[asyncio.get_running_loop()]
             try:
-                result = await client.evalsha(script.sha, len(keys), *keys, *args)
+                result = await call("EVALSHA", script.sha, len(keys), *keys, *args)
             except _NoScriptError:
-                result = await client.eval(script.source, len(keys), *keys, *args)
+                result = await call("EVAL", script.source, len(keys), *keys, *args)
         except _AFAILURES as exc:
             raise self._wrap(exc, script.name) from exc
         self._breaker.success()
@@ -389,8 +411,9 @@ class RedisStore:
     def close(self) -> None:
         """Close the sync client's connections."""
         if self._client is not None:
-            self._client.close()
+            self._client.close()  # disconnects every connection of its pool, those in the free list included
             self._client = None
+            self._call = None
         sentinel, self._sentinel = self._sentinel, None
         for client in getattr(sentinel, "sentinels", ()):
             client.close()
@@ -402,6 +425,7 @@ class RedisStore:
         except RuntimeError:  # pragma: no cover
             return
         client = self._async.pop(loop, None)
+        self._acall.pop(loop, None)
         self._aready.pop(loop, None)
         if client is not None and self._given_async is None:
             await client.aclose()

@@ -1,0 +1,159 @@
+"""The Redis store's own send path (storage/_redis_direct.py): scripts sent straight on pooled connections.
+
+What must hold, on a private redis-server (and a fault proxy in front of it where a fault is needed): one
+connection is reused call after call; a Redis error reply leaves the connection clean; a call that times out or
+is cancelled mid-reply never hands its late reply to the next call; a client the application passes in keeps
+redis-py's own path (the store never holds the application's connections); a forked child never uses a
+connection its parent opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+import redis
+
+from backend_guard.exceptions import StorageError
+from backend_guard.storage import RedisStore, Script
+
+from .faults import fault_proxy, private_redis
+from .test_storage import INCR
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+ECHO = Script(name="echo", lua="return ARGV[1]", memory=lambda db, keys, args: args[0])
+
+
+def _accepted(url: str) -> int:
+    """How many connections the server has accepted so far (INFO stats), the one asking included."""
+    with redis.Redis.from_url(url) as admin:
+        return int(admin.info("stats")["total_connections_received"])
+
+
+def test_sequential_calls_reuse_one_connection() -> None:
+    with private_redis() as server:
+        store = RedisStore(server.url)
+        key = store.key("direct", "k")
+        before = _accepted(server.url)
+        replies = [store.run(INCR, [key], [1, 60_000])[0] for _ in range(50)]
+        assert replies == list(range(1, 51))
+        assert _accepted(server.url) - before - 1 == 1  # the store's one connection
+        store.close()
+
+
+async def test_async_sequential_calls_reuse_one_connection() -> None:
+    with private_redis() as server:
+        store = RedisStore(server.url)
+        key = store.key("direct", "a")
+        before = _accepted(server.url)
+        replies = [(await store.arun(INCR, [key], [1, 60_000]))[0] for _ in range(50)]
+        assert replies == list(range(1, 51))
+        assert _accepted(server.url) - before - 1 == 1
+        await store.aclose()
+
+
+def test_noscript_and_error_replies_leave_the_connection_clean() -> None:
+    with private_redis() as server:
+        store = RedisStore(server.url)
+        key = store.key("direct", "n")
+        assert store.run(INCR, [key], [1, 60_000])[0] == 1
+        before = _accepted(server.url)
+        with redis.Redis.from_url(server.url) as admin:
+            admin.script_flush()  # the next EVALSHA gets NOSCRIPT, then EVAL on the same connection
+            wrong = store.key("direct", "list")
+            admin.rpush(wrong, "x")
+        assert store.run(INCR, [key], [1, 60_000])[0] == 2
+        with pytest.raises(StorageError) as info:
+            store.run(INCR, [wrong], [1, 60_000])  # WRONGTYPE from inside the script
+        assert "unavailable" not in str(info.value)
+        assert store.run(ECHO, [key], ["after the error"]) == b"after the error"
+        assert _accepted(server.url) - before - 1 == 1  # the admin client above; the store opened none
+        store.close()
+
+
+def _until_ok(store: RedisStore, script: Script, keys: list[str], args: list[object], seconds: float = 5.0) -> object:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return store.run(script, keys, args)
+        except StorageError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_a_timed_out_call_never_hands_its_late_reply_to_the_next_call() -> None:
+    with private_redis() as server, fault_proxy(server.port) as proxy:
+        store = RedisStore(proxy.url, socket_timeout=0.2, breaker_cooldown=0.05)
+        key = store.key("direct", "t")
+        assert store.run(ECHO, [key], ["warm"]) == b"warm"
+        proxy.stall()
+        with pytest.raises(StorageError):
+            store.run(ECHO, [key], ["first"])
+        proxy.heal()  # no cut: the late reply to "first" is delivered to whoever reads that socket
+        assert _until_ok(store, ECHO, [key], ["second"]) == b"second"
+        assert store.run(ECHO, [key], ["third"]) == b"third"
+        store.close()
+
+
+async def test_a_cancelled_call_never_hands_its_late_reply_to_the_next_call() -> None:
+    with private_redis() as server, fault_proxy(server.port) as proxy:
+        store = RedisStore(proxy.url, socket_timeout=5)
+        key = store.key("direct", "c")
+        assert await store.arun(ECHO, [key], ["warm"]) == b"warm"
+        proxy.stall()
+        task = asyncio.create_task(store.arun(ECHO, [key], ["first"]))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        proxy.heal()
+        assert await store.arun(ECHO, [key], ["second"]) == b"second"
+        assert await store.arun(ECHO, [key], ["third"]) == b"third"
+        await store.aclose()
+
+
+def test_a_client_the_application_passes_keeps_its_connections() -> None:
+    with private_redis() as server:
+        pool = redis.BlockingConnectionPool.from_url(server.url, max_connections=1, timeout=1)
+        client = redis.Redis(connection_pool=pool)
+        store = RedisStore(server.url, client=client)
+        key = store.key("direct", "g")
+        assert store.run(INCR, [key], [1, 60_000])[0] == 1
+        # The application's single pooled connection is free again: its own command does not wait for it.
+        assert client.ping() is True
+        assert store.run(INCR, [key], [1, 60_000])[0] == 2
+        client.close()
+        pool.disconnect()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Python 3.12+: fork() with threads alive
+def test_a_forked_child_opens_its_own_connection() -> None:
+    with private_redis() as server:
+        store = RedisStore(server.url)
+        key = store.key("direct", "f")
+        assert store.run(INCR, [key], [1, 60_000])[0] == 1
+        before = _accepted(server.url)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                value = store.run(INCR, [key], [1, 60_000])[0]
+                os.write(write, str(value).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+        _, status = os.waitpid(pid, 0)
+        child = os.read(read, 64).decode()
+        os.close(read)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert child == "2"
+        assert store.run(INCR, [key], [1, 60_000])[0] == 3  # the parent's connection is still in step
+        assert _accepted(server.url) - before - 1 == 1  # the child's own; the parent reused its connection
+        store.close()
