@@ -157,3 +157,92 @@ def test_a_forked_child_opens_its_own_connection() -> None:
         assert store.run(INCR, [key], [1, 60_000])[0] == 3  # the parent's connection is still in step
         assert _accepted(server.url) - before - 1 == 1  # the child's own; the parent reused its connection
         store.close()
+
+
+def test_threads_sharing_the_store_each_get_their_own_replies() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with private_redis() as server:
+        store = RedisStore(server.url)
+        key = store.key("direct", "threads")
+
+        def worker(n: int) -> list[bool]:
+            return [store.run(ECHO, [key], [f"{n}-{i}"]) == f"{n}-{i}".encode() for i in range(100)]
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(worker, range(16)))
+        assert all(all(r) for r in results)
+        store.close()
+
+
+async def test_concurrent_tasks_each_get_their_own_replies() -> None:
+    with private_redis() as server:
+        store = RedisStore(server.url)
+        key = store.key("direct", "tasks")
+        args = [f"task-{i}" for i in range(200)]
+        replies = await asyncio.gather(*(store.arun(ECHO, [key], [a]) for a in args))
+        assert replies == [a.encode() for a in args]
+        # Connections come back to the free list: a second burst opens none.
+        before = _accepted(server.url)
+        replies = await asyncio.gather(*(store.arun(ECHO, [key], [a]) for a in args))
+        assert replies == [a.encode() for a in args]
+        assert _accepted(server.url) - before - 1 == 0
+        await store.aclose()
+
+
+async def test_a_burst_beyond_max_connections_queues_instead_of_failing() -> None:
+    with private_redis() as server:
+        store = RedisStore(server.url, max_connections=4, socket_timeout=2)
+        key = store.key("direct", "burst")
+        before = _accepted(server.url)
+        args = [f"burst-{i}" for i in range(300)]
+        replies = await asyncio.gather(*(store.arun(ECHO, [key], [a]) for a in args))
+        assert replies == [a.encode() for a in args]
+        assert _accepted(server.url) - before - 1 <= 4
+        await store.aclose()
+
+
+def test_threads_beyond_max_connections_queue_instead_of_failing() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with private_redis() as server:
+        store = RedisStore(server.url, max_connections=3, socket_timeout=2)
+        key = store.key("direct", "tburst")
+        before = _accepted(server.url)
+
+        def worker(n: int) -> list[bool]:
+            return [store.run(ECHO, [key], [f"{n}-{i}"]) == f"{n}-{i}".encode() for i in range(50)]
+
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            results = list(pool.map(worker, range(24)))
+        assert all(all(r) for r in results)
+        assert _accepted(server.url) - before - 1 <= 3
+        store.close()
+
+
+def test_a_saturated_pool_is_not_a_dead_server() -> None:
+    # The pool's one connection is in use elsewhere: a call waits its bounded time for it, then fails as "pool
+    # exhausted" without opening the circuit; once the connection is back, calls go through at once.
+    with private_redis() as server:
+        store = RedisStore(server.url, max_connections=1, socket_timeout=0.2)
+        key = store.key("direct", "sat")
+        pool = store.client.connection_pool
+        busy = pool.get_connection()
+        with pytest.raises(StorageError, match="pool exhausted"):
+            store.run(ECHO, [key], ["queued"])
+        pool.release(busy)
+        assert store.run(ECHO, [key], ["after"]) == b"after"  # not "circuit open"
+        store.close()
+
+
+async def test_async_saturated_pool_is_not_a_dead_server() -> None:
+    with private_redis() as server:
+        store = RedisStore(server.url, max_connections=1, socket_timeout=0.2)
+        key = store.key("direct", "asat")
+        pool = store._async_client().connection_pool
+        busy = await pool.get_connection()
+        with pytest.raises(StorageError, match="pool exhausted"):
+            await store.arun(ECHO, [key], ["queued"])
+        await pool.release(busy)
+        assert await store.arun(ECHO, [key], ["after"]) == b"after"
+        await store.aclose()

@@ -28,7 +28,10 @@ re-resolve the master, cluster clients route by slot, and client-side caching ne
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -85,32 +88,51 @@ def direct_ok(pool: Any) -> bool:
     return getattr(pool, "cache", None) is None
 
 
-class Direct:
-    """Send one packed command on a free connection of a sync redis-py pool (see the module docstring)."""
+def _saturation_error() -> type[BaseException]:
+    """redis-py's error for a pool at ``max_connections`` (redis-py 6+; before, a plain ConnectionError)."""
+    try:
+        from redis.exceptions import MaxConnectionsError
+    except ImportError:  # pragma: no cover - older redis-py
+        return type("_NeverRaised", (Exception,), {})
+    return MaxConnectionsError
 
-    def __init__(self, pool: Any) -> None:
+
+class Direct:
+    """Send one packed command on a free connection of a sync redis-py pool (see the module docstring).
+
+    When the pool is at ``max_connections``, a call waits (at most ``wait`` seconds) for another thread to give
+    a connection back, instead of failing at once: a burst of concurrent decisions queues, it never reads as a
+    dead server.
+    """
+
+    def __init__(self, pool: Any, wait: float = 0.25) -> None:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import ResponseError
 
         self._pool = pool
+        self._wait = wait
         self._free: deque[Any] = deque()
         self._forks = _forks
         self._broken = RedisConnectionError
         self._reply_error = ResponseError
+        self._saturated = _saturation_error()
         #: redis-py 6+ marks connections to move during server maintenance; older versions have no such flag.
         self._moved = hasattr(pool.connection_class, "should_reconnect")
         self._packer = _packer()
+        # Threads waiting for a connection while the pool is at max_connections: [event, connection or None].
+        self._waiters: deque[list[Any]] = deque()
+        self._lock = threading.Lock()
 
     def call(self, *args: Any) -> Any:
         """The reply to one command (a Redis error reply is raised as redis-py's ``ResponseError``)."""
         if self._forks != _forks:  # pragma: no cover - a forked child: the parent's connections are not ours
             self._free = deque()
+            self._waiters = deque()
             self._forks = _forks
-        free = self._free
         try:
-            conn = free.pop()
+            conn = self._free.pop()
         except IndexError:
-            conn = self._pool.get_connection()
+            conn = self._take()
         try:
             packed = _pack(self._packer, conn, args)
             try:
@@ -122,43 +144,90 @@ class Direct:
                 conn.send_packed_command(packed)
                 reply = conn.read_response()
         except self._reply_error:
-            free.append(conn)  # the error reply was read in full: the connection is clean
+            self._give(conn)  # the error reply was read in full: the connection is clean
             raise
         except BaseException:
             self._pool.release(conn)  # already disconnected by redis-py; the pool reconnects it when needed
+            self._give(None)
             raise
         if self._moved and conn.should_reconnect():
             self._pool.release(conn)
+            self._give(None)
         else:
-            free.append(conn)
+            self._give(conn)
         return reply
+
+    def _give(self, conn: Any) -> None:
+        """A connection is free (None: one went back to the pool): to the first waiter, else to the free list."""
+        if self._waiters:
+            with self._lock:
+                if self._waiters:
+                    waiter = self._waiters.popleft()
+                    waiter[1] = conn
+                    waiter[0].set()
+                    return
+        if conn is not None:
+            self._free.append(conn)
+
+    def _take(self) -> Any:
+        """A connection from the pool; while it is at max_connections, one given back by another call."""
+        deadline = time.monotonic() + self._wait
+        while True:
+            try:
+                return self._pool.get_connection()
+            except self._saturated:
+                pass
+            waiter: list[Any] = [threading.Event(), None]
+            with self._lock:
+                try:
+                    return self._free.pop()
+                except IndexError:
+                    self._waiters.append(waiter)
+            # Short waits: a connection given back between our look at the free list and our registering is
+            # found on the next turn, not after the whole wait.
+            waiter[0].wait(min(0.01, max(0.0, deadline - time.monotonic())))
+            with self._lock:
+                if not waiter[0].is_set():
+                    self._waiters.remove(waiter)
+            if waiter[1] is not None:
+                return waiter[1]
+            try:
+                return self._free.pop()
+            except IndexError:
+                pass
+            if time.monotonic() >= deadline:
+                raise self._saturated("Too many connections: no connection came free in time")
 
 
 class AsyncDirect:
     """Async twin of :class:`Direct` on an asyncio redis-py pool (one per event loop, like the pool)."""
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, wait: float = 0.25) -> None:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import ResponseError
 
         self._pool = pool
+        self._wait = wait
         self._free: deque[Any] = deque()
         self._broken = RedisConnectionError
         self._reply_error = ResponseError
+        self._saturated = _saturation_error()
         self._moved = hasattr(pool.connection_class, "should_reconnect")
         self._packer = _packer()
         self._forks = _forks
+        #: Tasks waiting for a connection while the pool is at max_connections (one loop: no lock needed).
+        self._waiters: deque[asyncio.Future[Any]] = deque()
 
     async def call(self, *args: Any) -> Any:
         """The reply to one command (a Redis error reply is raised as redis-py's ``ResponseError``)."""
         if self._forks != _forks:  # pragma: no cover - a forked child: the parent's connections are not ours
             self._free = deque()
+            self._waiters = deque()
             self._forks = _forks
-        free = self._free
         try:
-            conn = free.pop()
+            conn = self._free.pop()
         except IndexError:
-            conn = await self._pool.get_connection()
+            conn = await self._take()
         try:
             packed = _pack(self._packer, conn, args)
             try:
@@ -169,15 +238,61 @@ class AsyncDirect:
                 await conn.send_packed_command(packed)
                 reply = await conn.read_response()
         except self._reply_error:
-            free.append(conn)
+            self._give(conn)
             raise
         except BaseException:
             # redis-py disconnected it (a cancellation mid-reply included); hand it back to the pool.
             await conn.disconnect(nowait=True)
             await self._pool.release(conn)
+            self._give(None)
             raise
         if self._moved and conn.should_reconnect():
             await self._pool.release(conn)
+            self._give(None)
         else:
-            free.append(conn)
+            self._give(conn)
         return reply
+
+    def _give(self, conn: Any) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        if conn is not None:
+            self._free.append(conn)
+
+    async def _take(self) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait
+        while True:
+            try:
+                return await self._pool.get_connection()
+            except self._saturated:
+                pass
+            try:
+                return self._free.pop()
+            except IndexError:
+                pass
+            left = deadline - loop.time()
+            if left <= 0:
+                raise self._saturated("Too many connections: no connection came free in time")
+            waiter: asyncio.Future[Any] = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_later(left, _expire, waiter)
+            try:
+                conn = await waiter
+            except BaseException:
+                # Cancelled (or timed out) after a connection was handed over: never lose it.
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._give(waiter.result())
+                raise
+            finally:
+                timer.cancel()
+            if conn is not None:
+                return conn
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)  # the waiting call tries the pool and the free list once more, then gives up

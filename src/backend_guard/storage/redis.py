@@ -93,11 +93,11 @@ class _Breaker:
                     log.warning("Redis store %s available again", self.url)
 
 
-def _caller(client: Any, direct: type[Direct] | type[AsyncDirect]) -> Any:
+def _caller(client: Any, direct: type[Direct] | type[AsyncDirect], wait: float) -> Any:
     """How the store sends a script on a client it made: straight on its pool when plain, else redis-py's path."""
     pool = getattr(client, "connection_pool", None)
     if pool is not None and getattr(client, "connection", None) is None and direct_ok(pool):
-        return direct(pool).call
+        return direct(pool, wait).call
     return client.execute_command
 
 
@@ -114,7 +114,9 @@ def _redact(url: str) -> str:
 class RedisStore:
     """Store on a Redis server (``redis://``, ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``).
 
-    ``socket_timeout`` and ``connect_timeout`` bound every call (seconds). ``client``/``async_client`` let you
+    ``socket_timeout`` and ``connect_timeout`` bound every call (seconds). ``max_connections`` caps the pool
+    of each client the store makes (one sync, one per event loop); when that many calls are in flight, the next
+    waits up to ``socket_timeout`` for one to finish. ``client``/``async_client`` let you
     pass ready redis-py clients instead of a URL. Sentinel URLs name the service as the path:
     ``redis+sentinel://host1:26379,host2:26379/mymaster/0``.
 
@@ -132,6 +134,7 @@ class RedisStore:
         socket_timeout: float = 0.25,
         connect_timeout: float = 1.0,
         breaker_cooldown: float = 1.0,
+        max_connections: int = 100,
         client: Any = None,
         async_client: Any = None,
     ) -> None:
@@ -150,6 +153,9 @@ class RedisStore:
             raise ConfigurationError(f"Unsupported Redis URL scheme {scheme!r}.")
         if socket_timeout <= 0 or connect_timeout <= 0:
             raise ConfigurationError("Redis timeouts must be positive.")
+        if max_connections < 1:
+            raise ConfigurationError("max_connections must be at least 1.")
+        self.max_connections = max_connections
         self.url = url
         self.prefix = prefix
         self.socket_timeout = socket_timeout
@@ -186,6 +192,7 @@ class RedisStore:
         return {
             "socket_timeout": self.socket_timeout,
             "socket_connect_timeout": self.connect_timeout,
+            "max_connections": self.max_connections,
             # One immediate retry on a broken connection (a restarted server), never on a timeout: a slow
             # server must cost one timeout, not several.
             "_retry": (NoBackoff(), 1, (RedisConnectionError,)),
@@ -244,7 +251,7 @@ class RedisStore:
             with self._lock:
                 if self._client is None:
                     client, self._sentinel = self._make_client(asynchronous=False)
-                    self._call = _caller(client, Direct)
+                    self._call = _caller(client, Direct, self.socket_timeout)
                     self._client = client
         return self._client
 
@@ -260,7 +267,7 @@ class RedisStore:
                 client, sentinel = self._make_client(True)
                 if sentinel is not None:
                     self._asentinels[loop] = sentinel
-                self._acall[loop] = _caller(client, AsyncDirect)
+                self._acall[loop] = _caller(client, AsyncDirect, self.socket_timeout)
             self._async[loop] = client
         return client
 
@@ -299,6 +306,10 @@ class RedisStore:
             raise ConfigurationError(
                 f"Redis Cluster refused {what}: the keys of one atomic operation are in different hash slots."
             ) from exc
+        if type(exc).__name__ == "MaxConnectionsError" or str(exc).startswith("Too many connections"):
+            # The pool is full of calls in flight (a burst): this process is saturated, the server is not down,
+            # so the circuit stays closed.
+            return StorageError(f"Redis connection pool exhausted during {what}.", original=exc)
         if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)):
             self._breaker.failure(exc)
             return StorageError(f"Redis unavailable during {what}.", original=exc)
