@@ -226,7 +226,9 @@ def test_a_saturated_pool_is_not_a_dead_server() -> None:
     with private_redis() as server:
         store = RedisStore(server.url, max_connections=1, socket_timeout=0.2)
         key = store.key("direct", "sat")
-        pool = store.client.connection_pool
+        store.client  # noqa: B018 - made on first use
+        assert store._direct is not None
+        pool = store._direct._pool  # the scripts' own pool; its one connection is taken by "another call"
         busy = pool.get_connection()
         with pytest.raises(StorageError, match="pool exhausted"):
             store.run(ECHO, [key], ["queued"])
@@ -239,10 +241,84 @@ async def test_async_saturated_pool_is_not_a_dead_server() -> None:
     with private_redis() as server:
         store = RedisStore(server.url, max_connections=1, socket_timeout=0.2)
         key = store.key("direct", "asat")
-        pool = store._async_client().connection_pool
+        store._async_client()
+        pool = store._adirect[asyncio.get_running_loop()]._pool
         busy = await pool.get_connection()
         with pytest.raises(StorageError, match="pool exhausted"):
             await store.arun(ECHO, [key], ["queued"])
         await pool.release(busy)
         assert await store.arun(ECHO, [key], ["after"]) == b"after"
         await store.aclose()
+
+
+def test_ping_delete_and_scan_keep_working_when_the_scripts_hold_every_connection() -> None:
+    with private_redis() as server:
+        store = RedisStore(server.url, max_connections=1)
+        key = store.key("direct", "admin")
+        assert store.run(INCR, [key], [1, 60_000])[0] == 1  # the scripts' one connection stays on the free list
+        assert store.ping() is True
+        assert store.scan(store.key("direct", "*")) == [key]
+        assert store.delete(key) == 1
+        assert store.run(INCR, [key], [1, 60_000])[0] == 1
+        store.close()
+
+
+async def test_async_admin_calls_keep_working_after_a_burst() -> None:
+    with private_redis() as server:
+        store = RedisStore(server.url)
+        key = store.key("direct", "aadmin")
+        replies = await asyncio.gather(*(store.arun(INCR, [key], [1, 60_000]) for _ in range(150)))
+        assert sorted(r[0] for r in replies) == list(range(1, 151))
+        assert await store.ascan(store.key("direct", "*")) == [key]
+        assert await store.adelete(key) == 1
+        await store.aclose()
+
+
+def test_an_interrupt_while_waiting_for_a_connection_loses_no_connection() -> None:
+    import signal
+    import threading
+
+    with private_redis() as server, fault_proxy(server.port) as proxy:
+        store = RedisStore(proxy.url, max_connections=1, socket_timeout=2)
+        key = store.key("direct", "ki")
+        assert store.run(ECHO, [key], ["warm"]) == b"warm"
+        proxy.stall()
+        holder = threading.Thread(target=lambda: store.run(ECHO, [key], ["slow"]))
+        holder.start()
+        time.sleep(0.1)  # the holder has the only connection, waiting on the stalled proxy
+
+        def interrupt(*_: object) -> None:
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGALRM, interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                store.run(ECHO, [key], ["waiting"])  # waits for the connection, interrupted
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        proxy.heal()
+        holder.join(5)
+        assert store.run(ECHO, [key], ["after"]) == b"after"  # the holder's connection came back
+        store.close()
+
+
+async def test_a_task_cancelled_right_after_a_hand_off_passes_the_connection_on() -> None:
+    import redis.asyncio as aredis
+
+    from backend_guard.storage._redis_direct import AsyncDirect
+
+    with private_redis() as server:
+        pool = aredis.ConnectionPool.from_url(server.url, max_connections=1)
+        direct = AsyncDirect(pool, wait=2)
+        held = await pool.get_connection()
+        waiting = asyncio.create_task(direct.call("PING"))
+        await asyncio.sleep(0.05)
+        direct._give(held)  # handed to the waiting task's future...
+        waiting.cancel()  # ...which is cancelled before it runs
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await direct.call("PING") == b"PONG"
+        assert await asyncio.wait_for(direct.call("PING"), 1) == b"PONG"
+        await pool.disconnect()

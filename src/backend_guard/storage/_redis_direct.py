@@ -21,14 +21,21 @@ What redis-py's path guarantees is kept:
   back to the pool, which reconnects it, instead of to the free list. The pool's handlers still reach borrowed
   connections (the pool counts them as in use).
 
-Only pools the store made itself use this path (never a client the application passed in: its pool may be
-shared and bounded, and the free list would hold its connections), and only plain ones: Sentinel pools must
-re-resolve the master, cluster clients route by slot, and client-side caching needs redis-py's own path.
+The store gives this path a pool of its own, made from its URL beside its redis-py client (whose pool then serves
+only PING, DEL and SCAN, never starved by the free list). Only plain ``redis://``, ``rediss://`` and ``unix://``
+URLs get one: Sentinel pools must re-resolve the master, cluster clients route by slot, client-side caching needs
+redis-py's own path, and a client the application passes in keeps redis-py's path (its pool may be shared).
+
+When the pool is at ``max_connections``, a call waits (at most ``wait`` seconds) for another call to give a
+connection back instead of failing at once: a burst of concurrent decisions queues, it never reads as a dead
+server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import os
 import threading
 import time
@@ -78,44 +85,50 @@ def direct_ok(pool: Any) -> bool:
     import redis
     import redis.asyncio
 
-    if type(pool) not in (
-        redis.ConnectionPool,
-        redis.BlockingConnectionPool,
-        redis.asyncio.ConnectionPool,
-        redis.asyncio.BlockingConnectionPool,
-    ):
+    if type(pool) not in (redis.ConnectionPool, redis.asyncio.ConnectionPool):
         return False
     return getattr(pool, "cache", None) is None
 
 
-def _saturation_error() -> type[BaseException]:
-    """redis-py's error for a pool at ``max_connections`` (redis-py 6+; before, a plain ConnectionError)."""
+def _getter(pool: Any) -> Any:
+    """``pool.get_connection`` as a call without arguments (redis-py before 5.3 requires a command name)."""
     try:
-        from redis.exceptions import MaxConnectionsError
-    except ImportError:  # pragma: no cover - older redis-py
-        return type("_NeverRaised", (Exception,), {})
-    return MaxConnectionsError
+        params = list(inspect.signature(pool.get_connection).parameters.values())
+    except (TypeError, ValueError):  # pragma: no cover
+        params = []
+    if (
+        params
+        and params[0].default is inspect.Parameter.empty
+        and params[0].kind
+        in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        )
+    ):  # pragma: no cover - redis-py < 5.3
+        return functools.partial(pool.get_connection, "EVALSHA")
+    return pool.get_connection
+
+
+def _is_saturated(exc: BaseException) -> bool:
+    """True for a pool at ``max_connections`` (``MaxConnectionsError`` in newer redis-py; before, a plain
+    ``ConnectionError("Too many connections")``)."""
+    return type(exc).__name__ == "MaxConnectionsError" or str(exc).startswith("Too many connections")
 
 
 class Direct:
-    """Send one packed command on a free connection of a sync redis-py pool (see the module docstring).
-
-    When the pool is at ``max_connections``, a call waits (at most ``wait`` seconds) for another thread to give
-    a connection back, instead of failing at once: a burst of concurrent decisions queues, it never reads as a
-    dead server.
-    """
+    """Send one packed command on a free connection of a sync redis-py pool (see the module docstring)."""
 
     def __init__(self, pool: Any, wait: float = 0.25) -> None:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import ResponseError
 
         self._pool = pool
+        self._get = _getter(pool)
         self._wait = wait
         self._free: deque[Any] = deque()
         self._forks = _forks
         self._broken = RedisConnectionError
         self._reply_error = ResponseError
-        self._saturated = _saturation_error()
         #: redis-py 6+ marks connections to move during server maintenance; older versions have no such flag.
         self._moved = hasattr(pool.connection_class, "should_reconnect")
         self._packer = _packer()
@@ -123,11 +136,17 @@ class Direct:
         self._waiters: deque[list[Any]] = deque()
         self._lock = threading.Lock()
 
+    def close(self) -> None:
+        """Disconnect every connection of the pool (those on the free list included)."""
+        self._free.clear()
+        self._pool.disconnect()
+
     def call(self, *args: Any) -> Any:
         """The reply to one command (a Redis error reply is raised as redis-py's ``ResponseError``)."""
         if self._forks != _forks:  # pragma: no cover - a forked child: the parent's connections are not ours
             self._free = deque()
             self._waiters = deque()
+            self._lock = threading.Lock()
             self._forks = _forks
         try:
             conn = self._free.pop()
@@ -147,8 +166,12 @@ class Direct:
             self._give(conn)  # the error reply was read in full: the connection is clean
             raise
         except BaseException:
-            self._pool.release(conn)  # already disconnected by redis-py; the pool reconnects it when needed
-            self._give(None)
+            # Anything else may leave a reply unread (an interrupt between send and read): never reuse the socket.
+            try:
+                conn.disconnect()
+                self._pool.release(conn)
+            finally:
+                self._give(None)
             raise
         if self._moved and conn.should_reconnect():
             self._pool.release(conn)
@@ -169,34 +192,56 @@ class Direct:
         if conn is not None:
             self._free.append(conn)
 
+    def _from_pool(self) -> Any:
+        """A connection from the pool, or None while it is at max_connections."""
+        try:
+            return self._get()
+        except self._broken as exc:
+            if _is_saturated(exc):
+                return None
+            raise
+
+    def _unregister(self, waiter: list[Any]) -> bool:
+        """Stop waiting; True when a connection (or a None: one went back to the pool) was handed over."""
+        with self._lock:
+            if waiter[0].is_set():
+                return True
+            self._waiters.remove(waiter)
+            return False
+
     def _take(self) -> Any:
         """A connection from the pool; while it is at max_connections, one given back by another call."""
+        conn = self._from_pool()
+        if conn is not None:
+            return conn
         deadline = time.monotonic() + self._wait
         while True:
-            try:
-                return self._pool.get_connection()
-            except self._saturated:
-                pass
             waiter: list[Any] = [threading.Event(), None]
             with self._lock:
                 try:
                     return self._free.pop()
                 except IndexError:
                     self._waiters.append(waiter)
-            # Short waits: a connection given back between our look at the free list and our registering is
-            # found on the next turn, not after the whole wait.
-            waiter[0].wait(min(0.01, max(0.0, deadline - time.monotonic())))
-            with self._lock:
-                if not waiter[0].is_set():
-                    self._waiters.remove(waiter)
-            if waiter[1] is not None:
-                return waiter[1]
+            try:
+                # Short waits: a connection given back between our look at the free list and our registering
+                # is found on the next turn, not after the whole wait.
+                waiter[0].wait(min(0.01, max(0.0, deadline - time.monotonic())))
+            except BaseException:  # an interrupt while waiting: pass on what we were handed, never lose it
+                if self._unregister(waiter):
+                    self._give(waiter[1])
+                raise
+            if self._unregister(waiter):
+                if waiter[1] is not None:
+                    return waiter[1]
+                conn = self._from_pool()  # one went back to the pool
+                if conn is not None:
+                    return conn
             try:
                 return self._free.pop()
             except IndexError:
                 pass
             if time.monotonic() >= deadline:
-                raise self._saturated("Too many connections: no connection came free in time")
+                raise self._broken("Too many connections: no connection came free in time")
 
 
 class AsyncDirect:
@@ -207,16 +252,21 @@ class AsyncDirect:
         from redis.exceptions import ResponseError
 
         self._pool = pool
+        self._get = _getter(pool)
         self._wait = wait
         self._free: deque[Any] = deque()
         self._broken = RedisConnectionError
         self._reply_error = ResponseError
-        self._saturated = _saturation_error()
         self._moved = hasattr(pool.connection_class, "should_reconnect")
         self._packer = _packer()
         self._forks = _forks
         #: Tasks waiting for a connection while the pool is at max_connections (one loop: no lock needed).
         self._waiters: deque[asyncio.Future[Any]] = deque()
+
+    async def aclose(self) -> None:
+        """Disconnect every connection of the pool (those on the free list included)."""
+        self._free.clear()
+        await self._pool.disconnect()
 
     async def call(self, *args: Any) -> Any:
         """The reply to one command (a Redis error reply is raised as redis-py's ``ResponseError``)."""
@@ -241,14 +291,19 @@ class AsyncDirect:
             self._give(conn)
             raise
         except BaseException:
-            # redis-py disconnected it (a cancellation mid-reply included); hand it back to the pool.
-            await conn.disconnect(nowait=True)
-            await self._pool.release(conn)
-            self._give(None)
+            # redis-py disconnected it (a cancellation mid-reply included); hand it back to the pool, even when
+            # a second cancellation lands while we do.
+            try:
+                await conn.disconnect(nowait=True)
+                await self._pool.release(conn)
+            finally:
+                self._give(None)
             raise
         if self._moved and conn.should_reconnect():
-            await self._pool.release(conn)
-            self._give(None)
+            try:
+                await self._pool.release(conn)
+            finally:
+                self._give(None)
         else:
             self._give(conn)
         return reply
@@ -262,28 +317,35 @@ class AsyncDirect:
         if conn is not None:
             self._free.append(conn)
 
+    async def _from_pool(self) -> Any:
+        try:
+            return await self._get()
+        except self._broken as exc:
+            if _is_saturated(exc):
+                return None
+            raise
+
     async def _take(self) -> Any:
+        conn = await self._from_pool()
+        if conn is not None:
+            return conn
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
         while True:
-            try:
-                return await self._pool.get_connection()
-            except self._saturated:
-                pass
             try:
                 return self._free.pop()
             except IndexError:
                 pass
             left = deadline - loop.time()
             if left <= 0:
-                raise self._saturated("Too many connections: no connection came free in time")
+                raise self._broken("Too many connections: no connection came free in time")
             waiter: asyncio.Future[Any] = loop.create_future()
             self._waiters.append(waiter)
             timer = loop.call_later(left, _expire, waiter)
             try:
                 conn = await waiter
             except BaseException:
-                # Cancelled (or timed out) after a connection was handed over: never lose it.
+                # Cancelled after a connection was handed over: never lose it.
                 if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                     self._give(waiter.result())
                 raise
@@ -291,8 +353,12 @@ class AsyncDirect:
                 timer.cancel()
             if conn is not None:
                 return conn
+            if loop.time() < deadline:  # woken by a connection that went back to the pool
+                conn = await self._from_pool()
+                if conn is not None:
+                    return conn
 
 
 def _expire(waiter: asyncio.Future[Any]) -> None:
     if not waiter.done():
-        waiter.set_result(None)  # the waiting call tries the pool and the free list once more, then gives up
+        waiter.set_result(None)  # the waiting call looks at the free list once more, then gives up

@@ -3,8 +3,8 @@
 One store object serves both call paths: a sync redis-py client for WSGI and threads, and one asyncio client
 per running event loop (redis-py's asyncio connections belong to the loop that made them). Both run the same
 Lua source (EVALSHA, falling back to EVAL on NOSCRIPT, so a flushed or restarted server is handled without a
-restart of the app). On the pools the store makes itself (plain ``redis://``, ``rediss://`` and ``unix://`` URLs)
-the script call skips redis-py's per-command machinery and is sent straight on a pooled connection
+restart of the app). For plain ``redis://``, ``rediss://`` and ``unix://`` URLs the scripts have a pool of their
+own and skip redis-py's per-command machinery: each is sent straight on a pooled connection
 (:mod:`._redis_direct`); Sentinel, Cluster and clients the application passes in use redis-py's own path.
 
 Timeouts are short by default (250 ms a call, 1 s to connect): a security check that hangs is worse than one
@@ -93,14 +93,6 @@ class _Breaker:
                     log.warning("Redis store %s available again", self.url)
 
 
-def _caller(client: Any, direct: type[Direct] | type[AsyncDirect], wait: float) -> Any:
-    """How the store sends a script on a client it made: straight on its pool when plain, else redis-py's path."""
-    pool = getattr(client, "connection_pool", None)
-    if pool is not None and getattr(client, "connection", None) is None and direct_ok(pool):
-        return direct(pool, wait).call
-    return client.execute_command
-
-
 def _redact(url: str) -> str:
     """The URL without its password, for logs and reprs."""
     parts = urlsplit(url)
@@ -166,6 +158,8 @@ class RedisStore:
         self._call: Any = None if client is None else client.execute_command
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._acall: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._direct: Direct | None = None
+        self._adirect: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncDirect] = weakref.WeakKeyDictionary()
         self._given_async = async_client
         self._lock = threading.Lock()
         # Sentinel clients behind the sync client and behind each loop's async client, closed with them.
@@ -251,9 +245,31 @@ class RedisStore:
             with self._lock:
                 if self._client is None:
                     client, self._sentinel = self._make_client(asynchronous=False)
-                    self._call = _caller(client, Direct, self.socket_timeout)
+                    pool = self._direct_pool(asynchronous=False)
+                    self._direct = Direct(pool, self.socket_timeout) if pool is not None else None
+                    self._call = self._direct.call if self._direct is not None else client.execute_command
                     self._client = client
         return self._client
+
+    def _direct_pool(self, asynchronous: bool) -> Any:
+        """A pool of the store's own for sending scripts straight (``_redis_direct``), beside the client's pool;
+        None for Sentinel and Cluster URLs (and anything but a plain pool), which keep redis-py's path."""
+        if urlsplit(self.url).scheme not in ("redis", "rediss", "unix"):
+            return None
+        opts = self._options()
+        backoff, retries, errors = opts.pop("_retry")
+        pool: Any
+        if asynchronous:
+            import redis.asyncio as aredis
+            from redis.asyncio.retry import Retry as ARetry
+
+            pool = aredis.ConnectionPool.from_url(self.url, retry=ARetry(backoff, retries, errors), **opts)
+        else:
+            import redis
+            from redis.retry import Retry
+
+            pool = redis.ConnectionPool.from_url(self.url, retry=Retry(backoff, retries, errors), **opts)
+        return pool if direct_ok(pool) else None
 
     def _async_client(self) -> Any:
         """This event loop's asyncio client (redis-py's asyncio connections belong to one loop)."""
@@ -267,7 +283,12 @@ class RedisStore:
                 client, sentinel = self._make_client(True)
                 if sentinel is not None:
                     self._asentinels[loop] = sentinel
-                self._acall[loop] = _caller(client, AsyncDirect, self.socket_timeout)
+                pool = self._direct_pool(asynchronous=True)
+                if pool is not None:
+                    adirect = self._adirect[loop] = AsyncDirect(pool, self.socket_timeout)
+                    self._acall[loop] = adirect.call
+                else:
+                    self._acall[loop] = client.execute_command
             self._async[loop] = client
         return client
 
@@ -422,9 +443,12 @@ class RedisStore:
     def close(self) -> None:
         """Close the sync client's connections."""
         if self._client is not None:
-            self._client.close()  # disconnects every connection of its pool, those in the free list included
+            self._client.close()
             self._client = None
             self._call = None
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            direct.close()
         sentinel, self._sentinel = self._sentinel, None
         for client in getattr(sentinel, "sentinels", ()):
             client.close()
@@ -438,6 +462,9 @@ class RedisStore:
         client = self._async.pop(loop, None)
         self._acall.pop(loop, None)
         self._aready.pop(loop, None)
+        adirect = self._adirect.pop(loop, None)
+        if adirect is not None:
+            await adirect.aclose()
         if client is not None and self._given_async is None:
             await client.aclose()
         sentinel = self._asentinels.pop(loop, None)
