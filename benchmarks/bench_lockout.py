@@ -104,7 +104,8 @@ def main() -> None:
         }
         res = compare(cases, "redis PING", rounds=rounds, calls=calls)
         payload["redis"] = res
-        md.append(table(res, "redis PING", "Redis: one decision vs one PING (fresh account each call)"))
+        title = "Redis: one decision vs one PING through redis-py (fresh account each call)"
+        md.append(table(res, "redis PING", title))
         md.append(f"\nScript calls (EVALSHA/EVAL) per check+reserve, from INFO commandstats: {per_decision:.3f}\n")
     finally:
         batch = list(client.scan_iter(match=f"{prefix}:*", count=1000))

@@ -270,7 +270,9 @@ def bench_redis(rounds: int, calls: int) -> tuple[dict[str, Any], str]:
             client.delete(*keys)
         store.close()
         client.close()
-    md = table(results, "redis PING", "Redis: one decision vs one PING on the same connection (sync)")
+    md = table(
+        results, "redis PING", "Redis: one decision vs one PING sent through redis-py on the store's client (sync)"
+    )
     md += (
         "\n### Per call: INFO commandstats deltas and client-side round trips\n\n"
         "| case | EVALSHA+EVAL | PING | all commands (incl. inside scripts) | round trips |\n"

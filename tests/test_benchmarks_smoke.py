@@ -75,6 +75,15 @@ def test_run_quick_exits_zero_and_writes_the_summary(quick_run: dict[str, Any]) 
     assert "## Headline figures" in markdown
     for row in summary["headline"]:
         assert set(row) == {"figure", "measured", "unit", "target", "met"}
+    figures = {row["figure"] for row in summary["headline"]}
+    # every target the issues name has its row, read from the scripts' own JSON (a renamed case must not
+    # silently drop a figure from the summary)
+    assert "rate limit, memory: a decision through RateLimitMiddleware (headers on)" in figures
+    ratelimit = summary["data"].get("ratelimit", {}).get("ratelimit-quick.json", {})
+    if isinstance(ratelimit.get("redis"), dict):
+        assert "rate limit, Redis: sliding-window-counter hit (1 limit) / redis-py PING" in figures
+    if summary["benchmarks"]["lockout"]["status"] == "ok":
+        assert "lockout, Redis: check-and-reserve / redis-py PING" in figures
 
 
 def test_quick_run_never_touches_the_committed_results(quick_run: dict[str, Any]) -> None:
