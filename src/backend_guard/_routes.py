@@ -294,8 +294,7 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
             view = view_from_request(request, client_ip)
             return RouteCall(view=view, request=request, framework=framework), injected_response
 
-        def finish(call: RouteCall, result: Any, injected: Any, status: int, headers: list[tuple[str, str]]) -> Any:
-            _, target, out = _status_and_target(call.framework, result, injected)
+        def finish(call: RouteCall, target: Any, out: Any, headers: list[tuple[str, str]]) -> Any:
             _set_headers(call.framework, target, call.response_headers + headers)
             return out
 
@@ -313,8 +312,8 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
                 except BaseException as exc:
                     await hooks.aafter(call, status_of_exception(exc))
                     raise
-                status, _, _ = _status_and_target(call.framework, result, injected)
-                return finish(call, result, injected, status, await hooks.aafter(call, status))
+                status, target, out = _status_and_target(call.framework, result, injected)
+                return finish(call, target, out, await hooks.aafter(call, status))
 
             wrapper: Any = async_wrapper
         else:
@@ -331,10 +330,9 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
                 except BaseException as exc:
                     hooks.after(call, status_of_exception(exc))
                     raise
-                if call.framework == "flask":
-                    result = sys.modules["flask"].make_response(result)
-                status, _, _ = _status_and_target(call.framework, result, injected)
-                return finish(call, result, injected, status, hooks.after(call, status))
+                # One response object (Flask: make_response once), its status read and its headers set on it.
+                status, target, out = _status_and_target(call.framework, result, injected)
+                return finish(call, target, out, hooks.after(call, status))
 
             wrapper = sync_wrapper
         if sig is not None:
