@@ -18,6 +18,7 @@ import redis
 
 from backend_guard.exceptions import StorageError
 from backend_guard.storage import RedisStore, Script
+from backend_guard.storage._redis_direct import _getter
 
 from .faults import fault_proxy, private_redis
 from .test_storage import INCR
@@ -229,7 +230,7 @@ def test_a_saturated_pool_is_not_a_dead_server() -> None:
         store.client  # noqa: B018 - made on first use
         assert store._direct is not None
         pool = store._direct._pool  # the scripts' own pool; its one connection is taken by "another call"
-        busy = pool.get_connection()
+        busy = _getter(pool)()  # redis-py before 5.3 wants a command name
         with pytest.raises(StorageError, match="pool exhausted"):
             store.run(ECHO, [key], ["queued"])
         pool.release(busy)
@@ -243,7 +244,7 @@ async def test_async_saturated_pool_is_not_a_dead_server() -> None:
         key = store.key("direct", "asat")
         store._async_client()
         pool = store._adirect[asyncio.get_running_loop()]._pool
-        busy = await pool.get_connection()
+        busy = await _getter(pool)()
         with pytest.raises(StorageError, match="pool exhausted"):
             await store.arun(ECHO, [key], ["queued"])
         await pool.release(busy)
@@ -312,7 +313,7 @@ async def test_a_task_cancelled_right_after_a_hand_off_passes_the_connection_on(
     with private_redis() as server:
         pool = aredis.ConnectionPool.from_url(server.url, max_connections=1)
         direct = AsyncDirect(pool, wait=2)
-        held = await pool.get_connection()
+        held = await _getter(pool)()
         waiting = asyncio.create_task(direct.call("PING"))
         await asyncio.sleep(0.05)
         direct._give(held)  # handed to the waiting task's future...

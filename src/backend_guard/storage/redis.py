@@ -93,6 +93,12 @@ class _Breaker:
                     log.warning("Redis store %s available again", self.url)
 
 
+async def _aclose(client: Any) -> None:
+    """Close an asyncio redis-py client (``aclose`` since redis-py 5.0.1; ``close`` before)."""
+    close = getattr(client, "aclose", None) or client.close
+    await close()
+
+
 def _redact(url: str) -> str:
     """The URL without its password, for logs and reprs."""
     parts = urlsplit(url)
@@ -466,7 +472,7 @@ class RedisStore:
         if adirect is not None:
             await adirect.aclose()
         if client is not None and self._given_async is None:
-            await client.aclose()
+            await _aclose(client)
         sentinel = self._asentinels.pop(loop, None)
         for sclient in getattr(sentinel, "sentinels", ()):
-            await sclient.aclose()
+            await _aclose(sclient)
