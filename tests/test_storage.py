@@ -189,10 +189,13 @@ def test_open_store_urls() -> None:
     assert isinstance(mem, MemoryStore)
     assert mem.prefix == "x"
     assert mem.max_keys == 10
-    red = open_store("redis://127.0.0.1:6379/0?prefix=app&socket_timeout=0.5")
+    red = open_store("redis://127.0.0.1:6379/0?prefix=app&socket_timeout=0.5&max_connections=7")
     assert isinstance(red, RedisStore)
     assert red.prefix == "app"
     assert red.socket_timeout == 0.5
+    assert red.max_connections == 7
+    with pytest.raises(ConfigurationError):
+        open_store("redis://127.0.0.1:6379/0?max_connections=0")
     assert open_store(mem) is mem
     with pytest.raises(ConfigurationError):
         open_store("ftp://nope")

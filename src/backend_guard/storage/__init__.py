@@ -39,8 +39,8 @@ def open_store(store: StoreLike = None, *, prefix: str = "bg") -> Store:
     """Return a store for a URL string, pass a store object through, or make the memory default for None.
 
     Query options: ``prefix`` (key prefix), ``max_keys`` (memory), ``socket_timeout`` and
-    ``connect_timeout`` (Redis, seconds). A URL names a *new* store; share one object between parts when they
-    should share one memory store.
+    ``connect_timeout`` (Redis, seconds), ``max_connections`` (Redis, per pool). A URL names a *new* store;
+    share one object between parts when they should share one memory store.
 
     Example::
 
@@ -66,9 +66,16 @@ def open_store(store: StoreLike = None, *, prefix: str = "bg") -> Store:
         if parts.scheme.startswith(("redis", "rediss", "unix")):
             socket_timeout = float(query.pop("socket_timeout", "0.25"))
             connect_timeout = float(query.pop("connect_timeout", "1.0"))
+            max_connections = int(query.pop("max_connections", "100"))
             rest = "&".join(f"{k}={v}" for k, v in query.items())
             url = parts._replace(query=rest).geturl()
-            return RedisStore(url, prefix=prefix, socket_timeout=socket_timeout, connect_timeout=connect_timeout)
+            return RedisStore(
+                url,
+                prefix=prefix,
+                socket_timeout=socket_timeout,
+                connect_timeout=connect_timeout,
+                max_connections=max_connections,
+            )
     except ValueError as exc:
         if isinstance(exc, ConfigurationError):
             raise
