@@ -42,7 +42,7 @@ import time
 from collections import deque
 from typing import Any
 
-__all__ = ["AsyncDirect", "Direct", "direct_ok"]
+__all__ = ["AsyncDirect", "Direct", "direct_ok", "is_saturated"]
 
 #: How many forks this process has seen in a child; a free list made before the last fork is not used.
 _forks = 0
@@ -109,7 +109,7 @@ def _getter(pool: Any) -> Any:
     return pool.get_connection
 
 
-def _is_saturated(exc: BaseException) -> bool:
+def is_saturated(exc: BaseException) -> bool:
     """True for a pool at ``max_connections`` (``MaxConnectionsError`` in newer redis-py; before, a plain
     ``ConnectionError("Too many connections")``)."""
     return type(exc).__name__ == "MaxConnectionsError" or str(exc).startswith("Too many connections")
@@ -197,7 +197,7 @@ class Direct:
         try:
             return self._get()
         except self._broken as exc:
-            if _is_saturated(exc):
+            if is_saturated(exc):
                 return None
             raise
 
@@ -321,7 +321,7 @@ class AsyncDirect:
         try:
             return await self._get()
         except self._broken as exc:
-            if _is_saturated(exc):
+            if is_saturated(exc):
                 return None
             raise
 

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..exceptions import ConfigurationError, StorageError
-from ._redis_direct import AsyncDirect, Direct, direct_ok
+from ._redis_direct import AsyncDirect, Direct, direct_ok, is_saturated
 from .base import Script, make_key
 
 __all__ = ["RedisStore"]
@@ -333,7 +333,7 @@ class RedisStore:
             raise ConfigurationError(
                 f"Redis Cluster refused {what}: the keys of one atomic operation are in different hash slots."
             ) from exc
-        if type(exc).__name__ == "MaxConnectionsError" or str(exc).startswith("Too many connections"):
+        if is_saturated(exc):
             # The pool is full of calls in flight (a burst): this process is saturated, the server is not down,
             # so the circuit stays closed.
             return StorageError(f"Redis connection pool exhausted during {what}.", original=exc)
@@ -363,10 +363,13 @@ class RedisStore:
         """Async twin of :meth:`run`, on this event loop's client."""
         self._breaker.before()
         try:
-            client = self._async_client()
-            if self.cluster:
-                await self._acluster_ready(client)
-            call = self._acall[asyncio.get_running_loop()]
+            loop = asyncio.get_running_loop()
+            call = self._acall.get(loop)
+            if call is None or self.cluster:
+                client = self._async_client()
+                if self.cluster:
+                    await self._acluster_ready(client)
+                call = self._acall[loop]
             try:
                 result = await call("EVALSHA", script.sha, len(keys), *keys, *args)
             except _NoScriptError:
