@@ -325,3 +325,58 @@ def test_scripts_agree_on_reply_shapes(store: Store) -> None:
     assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d1", "d4", "x", 10_000, "s" * 24])] == [3]
     assert int(store.run(scripts.ALIVE, [fam], [])) == 0
     assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d2", "d5", "x", 10_000, "s" * 24])] == [3]
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_revocation_check_when_the_store_is_down_denies_or_allows_as_configured(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from backend_guard.exceptions import StorageError
+
+    from .faults import private_redis
+
+    with private_redis() as server:
+        store = RedisStore(server.url, breaker_cooldown=0.05)
+        deny = _tm(store, check_revocation=True)
+        allow = _tm(store, check_revocation=True, revocation_on_storage_error="allow")
+        pair = deny.issue("u")
+        ended = deny.issue("u")
+        deny.revoke(ended.refresh_token)
+        with pytest.raises(InvalidToken, match="ended"):
+            allow.verify_access(ended.access_token)
+        server.stop()
+        # deny (the default): the store's failure is the answer, never an accepted token
+        with pytest.raises(StorageError):
+            deny.verify_access(pair.access_token)
+        with pytest.raises(StorageError):
+            await deny.averify_access(pair.access_token)
+        # allow: signature and exp decide, as without the check; logged once for the outage
+        with caplog.at_level("WARNING", logger="backend_guard.tokens"):
+            assert allow.verify_access(pair.access_token)["sub"] == "u"
+            assert (await allow.averify_access(pair.access_token))["sub"] == "u"
+            assert allow.verify_access(ended.access_token)["sub"] == "u"  # the price of failing open
+        outage = [r for r in caplog.records if "without the revocation check" in r.getMessage()]
+        assert len(outage) == 1
+        assert pair.access_token not in caplog.text
+        # a bad token is still refused during the outage
+        with pytest.raises(InvalidToken):
+            allow.verify_access(pair.access_token[:-4] + "AAAA")
+        server.start()  # empty data: every login is gone, so the check refuses again once the store answers
+        deadline = asyncio.get_running_loop().time() + 5
+        while True:
+            try:
+                allow.verify_access(pair.access_token)
+            except InvalidToken:
+                break
+            assert asyncio.get_running_loop().time() < deadline, "the check never came back"
+            await asyncio.sleep(0.05)
+        store.close()
+        await store.aclose()
+
+
+def test_revocation_on_storage_error_is_validated() -> None:
+    from backend_guard.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="revocation_on_storage_error"):
+        _tm(MemoryStore(), revocation_on_storage_error="open")  # type: ignore[arg-type]

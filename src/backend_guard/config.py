@@ -293,6 +293,7 @@ class TokenSettings(_Section):
     leeway: float = Field(30.0, ge=0)
     grace_window: float = Field(10.0, ge=0)
     check_revocation: bool = False
+    revocation_on_storage_error: Literal["deny", "allow"] = "deny"
 
     @property
     def active(self) -> bool:

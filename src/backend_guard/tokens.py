@@ -16,13 +16,14 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import jwt
 from cryptography.exceptions import InvalidTag
@@ -33,8 +34,18 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from . import _token_scripts as scripts
 from ._keys import KeyRing, SigningKey
 from ._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
-from .exceptions import AuthenticationError, ConfigurationError, Forbidden, InvalidToken, TokenExpired, TokenReused
+from .exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    Forbidden,
+    InvalidToken,
+    StorageError,
+    TokenExpired,
+    TokenReused,
+)
 from .storage import Store, StoreLike, open_store
+
+log = logging.getLogger("backend_guard.tokens")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -166,7 +177,10 @@ class TokenManager:
     same successor back once. ``leeway`` (seconds) absorbs clock skew on ``exp``/``nbf``/``iat``.
     ``check_revocation=True`` makes :meth:`verify_access` ask the store whether the token's login is still
     alive (one store round trip per verification) so logout and reuse detection also end access tokens at
-    once; otherwise they live until their short ``exp``. ``clock`` returns seconds (tests freeze it).
+    once; otherwise they live until their short ``exp``. ``revocation_on_storage_error`` says what that check
+    does when the store cannot answer: ``"deny"`` (the default: :class:`~backend_guard.exceptions.StorageError`,
+    a 503) or ``"allow"`` (the token is accepted on its signature and ``exp`` alone, as without the check; logged
+    once per outage). Issuing, rotating and revoking never fail open. ``clock`` returns seconds (tests freeze it).
 
     Example::
 
@@ -190,6 +204,7 @@ class TokenManager:
         leeway: float = 30.0,
         grace_window: float = 10.0,
         check_revocation: bool = False,
+        revocation_on_storage_error: Literal["deny", "allow"] = "deny",
         max_token_length: int = 8192,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -208,6 +223,8 @@ class TokenManager:
             raise ConfigurationError(f"leeway must be between 0 and {_MAX_LEEWAY:g} seconds.")
         if not 0 <= grace_window <= _MAX_GRACE:
             raise ConfigurationError(f"grace_window must be between 0 and {_MAX_GRACE:g} seconds.")
+        if revocation_on_storage_error not in ("deny", "allow"):
+            raise ConfigurationError("revocation_on_storage_error must be 'deny' or 'allow'.")
         if not 512 <= max_token_length <= 65536:
             raise ConfigurationError("max_token_length must be between 512 and 65536 characters.")
         self.keys = ring
@@ -219,6 +236,8 @@ class TokenManager:
         self.leeway = float(leeway)
         self.grace_window = float(grace_window)
         self.check_revocation = check_revocation
+        self.revocation_on_storage_error = revocation_on_storage_error
+        self._revocation_outage = False
         self.max_token_length = max_token_length
         self.clock = clock
         # Time claims are checked here with ``clock``; PyJWT checks signature, aud (exact), iss (exact), presence.
@@ -387,7 +406,14 @@ class TokenManager:
         claims = self._decode(token, ACCESS_TOKEN_TYPE)
         if self.check_revocation:
             fam_key = self._family_keys(claims["sub"], claims["sid"])[0]
-            if not self.store.run(scripts.ALIVE, [fam_key], []):
+            try:
+                alive = self.store.run(scripts.ALIVE, [fam_key], [])
+            except StorageError as exc:
+                alive = self._revocation_unknown(exc)
+            else:
+                if self._revocation_outage:
+                    self._revocation_recovered()
+            if not alive:
                 raise InvalidToken("The session of this token has ended.")
         return claims
 
@@ -401,9 +427,33 @@ class TokenManager:
         claims = self._decode(token, ACCESS_TOKEN_TYPE)
         if self.check_revocation:
             fam_key = self._family_keys(claims["sub"], claims["sid"])[0]
-            if not await self.store.arun(scripts.ALIVE, [fam_key], []):
+            try:
+                alive = await self.store.arun(scripts.ALIVE, [fam_key], [])
+            except StorageError as exc:
+                alive = self._revocation_unknown(exc)
+            else:
+                if self._revocation_outage:
+                    self._revocation_recovered()
+            if not alive:
                 raise InvalidToken("The session of this token has ended.")
         return claims
+
+    def _revocation_unknown(self, exc: StorageError) -> bool:
+        """The revocation check could not ask the store: raise (``deny``) or accept the token (``allow``)."""
+        if self.revocation_on_storage_error == "deny":
+            raise exc
+        if not self._revocation_outage:
+            self._revocation_outage = True
+            log.warning(
+                "Token store unavailable: access tokens are accepted without the revocation check "
+                "(revocation_on_storage_error='allow') until it recovers (%s)",
+                exc.detail,
+            )
+        return True
+
+    def _revocation_recovered(self) -> None:
+        self._revocation_outage = False
+        log.warning("Token store available again: access tokens are checked for revocation")
 
     # -- rotating -----------------------------------------------------------------------------------------------
 
