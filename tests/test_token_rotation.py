@@ -318,13 +318,18 @@ def test_scripts_agree_on_reply_shapes(store: Store) -> None:
     sub = store.key("tok", "sub", tag="x")
     prefix = store.key("tok", "fam", tag="x") + ":"
     assert int(store.run(scripts.ISSUE, [fam, sub], ["d1", 60_000, "s" * 24, prefix])) == 1
-    assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d1", "d2", "blob", 10_000, "s" * 24])] == [1]
-    replay = store.run(scripts.ROTATE, [fam, sub], ["d1", "d3", "other", 10_000, "s" * 24])
+    assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d1", "d2", "blob", 10_000, "s" * 24, 0])] == [1]
+    replay = store.run(scripts.ROTATE, [fam, sub], ["d1", "d3", "other", 10_000, "s" * 24, 0])
     assert int(replay[0]) == 2
     assert scripts.text(replay[1]) == "blob"
-    assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d1", "d4", "x", 10_000, "s" * 24])] == [3]
+    assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d1", "d4", "x", 10_000, "s" * 24, 0])] == [3]
     assert int(store.run(scripts.ALIVE, [fam], [])) == 0
-    assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d2", "d5", "x", 10_000, "s" * 24])] == [3]
+    assert [int(v) for v in store.run(scripts.ROTATE, [fam, sub], ["d2", "d5", "x", 10_000, "s" * 24, 0])] == [3]
+    # the idle timeout (ARGV 6, ms): a family whose last use is older ends, deleted, as {4}
+    fam2 = store.key("tok", "fam", "t" * 24, tag="x")
+    assert int(store.run(scripts.ISSUE, [fam2, sub], ["e1", 60_000, "t" * 24, prefix])) == 1
+    assert [int(v) for v in store.run(scripts.ROTATE, [fam2, sub], ["e1", "e2", "", 0, "t" * 24, 60_000])] == [1]
+    assert int(store.run(scripts.ALIVE, [fam2], [])) == 1
 
 
 @pytest.mark.redis
@@ -380,3 +385,50 @@ def test_revocation_on_storage_error_is_validated() -> None:
 
     with pytest.raises(ConfigurationError, match="revocation_on_storage_error"):
         _tm(MemoryStore(), revocation_on_storage_error="open")  # type: ignore[arg-type]
+
+
+def test_refresh_idle_ends_a_login_left_unused(clock: FrozenClock) -> None:
+    store = _memory(clock)
+    tm = _tm(store, clock, grace_window=0, access_ttl=60, refresh_ttl=86400, refresh_idle=3600)
+    pair = tm.issue("idle")
+    for _ in range(5):  # used within the idle timeout: the login lives on, past several idle periods in all
+        clock.advance(3000)
+        pair = tm.rotate(pair.refresh_token)
+    clock.advance(3601)
+    with pytest.raises(TokenExpired, match="inactivity"):
+        tm.rotate(pair.refresh_token)
+    # the family is gone: the same token again is an ended login, not reuse
+    with pytest.raises(InvalidToken, match="ended") as info:
+        tm.rotate(pair.refresh_token)
+    assert not isinstance(info.value, TokenReused)
+    assert tm.revoke_subject("idle") == 0  # nothing left to end
+
+
+@pytest.mark.redis
+def test_refresh_idle_on_redis_uses_the_server_clock(redis_store: RedisStore) -> None:
+    import time
+
+    tm = TokenManager(
+        PEM,
+        "EdDSA",
+        issuer="https://auth.example",
+        audience="api",
+        store=redis_store,
+        access_ttl=1,
+        refresh_ttl=3600,
+        refresh_idle=1,
+        grace_window=0,
+    )
+    pair = tm.issue("idle")
+    pair = tm.rotate(pair.refresh_token)  # just used: well within the idle timeout
+    time.sleep(1.3)
+    with pytest.raises(TokenExpired, match="inactivity"):
+        tm.rotate(pair.refresh_token)
+
+
+def test_refresh_idle_is_validated() -> None:
+    from backend_guard.exceptions import ConfigurationError
+
+    for idle in (10, 90_000):  # shorter than an access token, longer than the login
+        with pytest.raises(ConfigurationError, match="refresh_idle"):
+            _tm(MemoryStore(), access_ttl=60, refresh_ttl=86400, refresh_idle=idle)

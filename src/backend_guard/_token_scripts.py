@@ -7,7 +7,8 @@ Data model (all keys of one subject share a Redis Cluster hash tag, the subject)
 
 - ``tok:fam:{sub}:<sid>``: a hash per token family (one login): ``cur`` (SHA-256 digest of the current
   refresh token), ``prev`` (the previous digest), ``pu`` (end of its grace window, ms), ``pd`` ("1" once the
-  grace replay was used), ``sealed`` (the successor, encrypted under a key derived from the previous token).
+  grace replay was used), ``sealed`` (the successor, encrypted under a key derived from the previous token),
+  ``lu`` (the last issue or rotation, ms: the idle timeout's clock).
   A family revoked for reuse keeps only ``rv`` until its expiry. The key expires at the family's absolute
   expiry: rotation never touches the TTL.
 - ``tok:sub:{sub}``: the set of the subject's family ids, for "log out everywhere".
@@ -34,7 +35,9 @@ def text(value: Any) -> str:
 # -- issue: a new family ---------------------------------------------------------------------------------
 
 _ISSUE_LUA = """
-redis.call('HSET', KEYS[1], 'cur', ARGV[1], 'prev', '', 'pu', '0', 'pd', '1', 'sealed', '')
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'cur', ARGV[1], 'prev', '', 'pu', '0', 'pd', '1', 'sealed', '', 'lu', tostring(now))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local members = redis.call('SMEMBERS', KEYS[2])
 for _, sid in ipairs(members) do
@@ -49,7 +52,8 @@ return 1
 def _issue_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
     fam_key, sub_key = keys
     digest, ttl_ms, sid, fam_prefix = str(args[0]), float(args[1]), str(args[2]), str(args[3])
-    db.set(fam_key, {"cur": digest, "prev": "", "pu": "0", "pd": "1", "sealed": ""}, px=ttl_ms)
+    now = str(int(db.now_ms))
+    db.set(fam_key, {"cur": digest, "prev": "", "pu": "0", "pd": "1", "sealed": "", "lu": now}, px=ttl_ms)
     members = set(db.get(sub_key, set()))
     members = {m for m in members if db.exists(fam_prefix + m)}
     members.add(sid)
@@ -69,14 +73,23 @@ ISSUE = Script(name="bg_tokens_issue", lua=_ISSUE_LUA, memory=_issue_memory)
 def _rotate_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
     fam_key, sub_key = keys
     old, new, sealed, grace_ms, sid = str(args[0]), str(args[1]), str(args[2]), float(args[3]), str(args[4])
+    idle = int(args[5])
     fam = db.get(fam_key)
     if fam is not None and "rv" in fam:
         return [3]
     if fam is None or "cur" not in fam:
         return [0]
     now = int(db.now_ms)
+    if idle > 0 and "lu" in fam and now - int(fam["lu"]) > idle:
+        db.delete(fam_key)
+        members = db.get(sub_key)
+        if members is not None:
+            db.set(sub_key, set(members) - {sid}, keepttl=True)
+        return [4]
     if fam["cur"] == old:
-        fam.update({"cur": new, "prev": old, "pu": str(int(now + grace_ms)), "pd": "0", "sealed": sealed})
+        fam.update(
+            {"cur": new, "prev": old, "pu": str(int(now + grace_ms)), "pd": "0", "sealed": sealed, "lu": str(now)}
+        )
         db.set(fam_key, fam, keepttl=True)
         return [1]
     if fam["prev"] == old and fam["pd"] == "0" and fam["sealed"] and now < int(fam["pu"]):

@@ -292,6 +292,7 @@ class TokenSettings(_Section):
     refresh_ttl: float = Field(14 * 86400.0, gt=0)
     leeway: float = Field(30.0, ge=0)
     grace_window: float = Field(10.0, ge=0)
+    refresh_idle: float | None = Field(None, gt=0)
     check_revocation: bool = False
     revocation_on_storage_error: Literal["deny", "allow"] = "deny"
 

@@ -174,7 +174,10 @@ class TokenManager:
     ``access_ttl`` and ``refresh_ttl`` are seconds; ``refresh_ttl`` is the *absolute* lifetime of a login
     (a family of refresh tokens): rotation never extends it. ``grace_window`` (seconds) lets the immediately
     previous refresh token, presented again shortly after a rotation (a lost response, two tabs), get the
-    same successor back once. ``leeway`` (seconds) absorbs clock skew on ``exp``/``nbf``/``iat``.
+    same successor back once. ``refresh_idle`` (seconds, optional) ends a login whose refresh token was not used
+    for that long (the store's clock; rotation raises :class:`~backend_guard.exceptions.TokenExpired` and drops the
+    family), however far its absolute expiry is. ``leeway`` (seconds) absorbs clock skew on
+    ``exp``/``nbf``/``iat``.
     ``check_revocation=True`` makes :meth:`verify_access` ask the store whether the token's login is still
     alive (one store round trip per verification) so logout and reuse detection also end access tokens at
     once; otherwise they live until their short ``exp``. ``revocation_on_storage_error`` says what that check
@@ -203,6 +206,7 @@ class TokenManager:
         refresh_ttl: float = 14 * 86400.0,
         leeway: float = 30.0,
         grace_window: float = 10.0,
+        refresh_idle: float | None = None,
         check_revocation: bool = False,
         revocation_on_storage_error: Literal["deny", "allow"] = "deny",
         max_token_length: int = 8192,
@@ -223,6 +227,8 @@ class TokenManager:
             raise ConfigurationError(f"leeway must be between 0 and {_MAX_LEEWAY:g} seconds.")
         if not 0 <= grace_window <= _MAX_GRACE:
             raise ConfigurationError(f"grace_window must be between 0 and {_MAX_GRACE:g} seconds.")
+        if refresh_idle is not None and not access_ttl <= refresh_idle <= refresh_ttl:
+            raise ConfigurationError("refresh_idle must be between access_ttl and refresh_ttl (seconds).")
         if revocation_on_storage_error not in ("deny", "allow"):
             raise ConfigurationError("revocation_on_storage_error must be 'deny' or 'allow'.")
         if not 512 <= max_token_length <= 65536:
@@ -235,6 +241,7 @@ class TokenManager:
         self.refresh_ttl = int(refresh_ttl)
         self.leeway = float(leeway)
         self.grace_window = float(grace_window)
+        self.refresh_idle = float(refresh_idle) if refresh_idle is not None else None
         self.check_revocation = check_revocation
         self.revocation_on_storage_error = revocation_on_storage_error
         self._revocation_outage = False
@@ -482,6 +489,7 @@ class TokenManager:
             sealed,
             int(self.grace_window * 1000),
             sid,
+            int(self.refresh_idle * 1000) if self.refresh_idle else 0,
         ]
         return _RotatePlan([fam_key, sub_key], args, pair, raw, sid)
 
@@ -505,6 +513,8 @@ class TokenManager:
                 raise InvalidToken("The refresh token could not be rotated.") from exc
         if outcome == 3:
             raise TokenReused("This refresh token was already used; its session has been revoked.")
+        if outcome == 4:
+            raise TokenExpired("The session of this refresh token ended after a period of inactivity.")
         raise InvalidToken("The session of this refresh token has ended.")
 
     def rotate(self, refresh_token: str | bytes, claims: Mapping[str, Any] | None = None) -> TokenPair:
