@@ -1,11 +1,12 @@
 """The lockout's atomic operations: one Lua script each for Redis, with a Python twin for the memory store.
 
-Both implementations take the same keys and arguments and return the same reply (see the comments at the top of
-``storage/lua/lockout_reserve.lua`` and ``lockout_success.lua``); the lockout test suite runs over both stores
-so the twins cannot drift apart. Times are integer milliseconds from the store's clock.
+Both implementations take the same keys and arguments and return the same reply (see ``_RESERVE_DOC`` below
+and the comments at the top of ``storage/lua/lockout_success.lua``); the lockout test suite runs over both
+stores so the twins cannot drift apart. Times are integer milliseconds from the store's clock.
 
-The policy (thresholds, windows, backoff) is part of each script, not of its arguments: :func:`scripts_for`
-puts it in front of the Lua body as constants, one script pair per policy. A decision then sends three short
+The policy (thresholds, windows, backoff) is part of each script, not of its arguments: the reserve script is
+generated per policy as straight-line Lua with the numbers as literals (:func:`reserve_lua`), and the success
+script has them as constants in front of its Lua body; one script pair per policy. A decision then sends three short
 arguments and the server parses none of the policy; a different policy is a different script (its own SHA).
 Each scope's state is one value (five doubles packed by Lua's ``struct``: failures, window end, locked until,
 strikes, strikes end) read with one ``MGET`` and written with one ``SET ... PX``.
@@ -206,13 +207,153 @@ def _success(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
     return [had_n, had_lock]
 
 
+#: The reserve script's documentation, put at the top of every generated script.
+_RESERVE_DOC = """\
+-- backend_guard lockout: check, and (mode 1) reserve one attempt, atomically, timed by the server clock.
+-- Generated for one policy by backend_guard._lockout_scripts.reserve_lua: only the enabled scopes appear, with
+-- their thresholds and times as literals, each scope's state in locals (no table, no closure per call).
+-- Scopes: 1 pair (account, address), 2 account, 3 ceiling (account), 4 address. An address the account logged
+-- in from recently (a "known" address) is exempt from the account and address scopes.
+-- KEYS: 1 pair, 2 account, 3 ceiling, 4 remembered good addresses (zset), 5 address (only when that scope is
+--       on). Each scope is five doubles packed by struct ('<ddddd': n failures, w window end, u locked until,
+--       s strikes, x strikes forgotten at; times in ms).
+-- ARGV: 1 address member ('' = none), 2 mode (0 check, 1 count), 3 named (0: an empty identifier, counted per
+--       pair and address only, never as an account).
+-- Returns {allowed, retry ms, refusing scope, newly locked mask, counted mask, remaining, known address,
+--          longest lock set now (ms)}.
+"""
+
+
+def reserve_lua(policy: LockoutPolicy) -> str:
+    """The reserve script of ``policy``, as straight-line Lua: the same replies as the Python twin ``_reserve``.
+
+    A scope's code is emitted only when the scope is on; scopes 2 and 3 run only for a named account; scopes 2
+    and 4 are skipped for a known address where the twin skips exempt scopes. Every lock and window is computed
+    with the same expressions as the twin (``_duration``), so both round the same way.
+    """
+    rules = policy.scopes
+    on = [i for i in range(1, 5) if rules[i - 1].enabled]
+    key = {1: 1, 2: 2, 3: 3, 4: 5}
+
+    def guard(i: int, *, exempt: bool) -> str:
+        """The condition under which scope ``i`` takes part (present and, with ``exempt``, not exempt)."""
+        parts = ["named"] if i in (2, 3) else []
+        if exempt and i in (2, 4):
+            parts.append("not known")
+        return " and ".join(parts)
+
+    def when(cond: str, expr: str) -> str:
+        return f"{cond} and {expr}" if cond else expr
+
+    def duration(i: int, strikes: str) -> str:
+        r = rules[i - 1]
+        return f"floor(min({r.max_lock}, {r.base} * ({r.factor_milli} / 1000) ^ min({strikes} - 1, 60)))"
+
+    def save(i: int) -> list[str]:
+        return [
+            f"  redis.call('SET', KEYS[{key[i]}], pack('<ddddd', n{i}, w{i}, u{i}, s{i}, x{i}), 'PX', "
+            f"max(1, max(w{i}, u{i}, x{i}) - now))"
+        ]
+
+    def remaining() -> list[str]:
+        out = ["local left = -1"]
+        for i in on:
+            cond = guard(i, exempt=True)
+            body = [
+                f"local l = {rules[i - 1].threshold} - n{i}",
+                f"if u{i} > 0 then l = 0 end",
+                "if left < 0 or l < left then left = l end",
+            ]
+            out += [f"if {cond} then" if cond else "do", *("  " + b for b in body), "end"]
+        return out
+
+    lua = [
+        _RESERVE_DOC.rstrip("\n"),
+        "local t = redis.call('TIME')",
+        "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)",
+        "local member = ARGV[1]",
+        "local count = ARGV[2] == '1'",
+        "local named = ARGV[3] == '1'",
+        "local floor, max, min, pack, unpack = math.floor, math.max, math.min, struct.pack, struct.unpack",
+        "local known = false",
+        "if member ~= '' then",
+        "  local score = redis.call('ZSCORE', KEYS[4], member)",
+        f"  if score and tonumber(score) > now - {policy.remember_ms} then known = true end",
+        "end",
+        "local k = known and 1 or 0",
+    ]
+    if on:
+        lua.append("local vals = redis.call('MGET', " + ", ".join(f"KEYS[{key[i]}]" for i in on) + ")")
+    lua.append("local v")
+    for j, i in enumerate(on, 1):
+        lua.append(f"local n{i}, w{i}, u{i}, s{i}, x{i} = 0, 0, 0, 0, 0")
+        read = [
+            f"v = vals[{j}]",
+            f"if v and #v == 40 then n{i}, w{i}, u{i}, s{i}, x{i} = unpack('<ddddd', v) end",
+            f"if w{i} <= now then n{i} = 0; w{i} = 0 end",
+            f"if x{i} <= now then s{i} = 0; x{i} = 0 end",
+            f"if u{i} <= now then u{i} = 0 end",
+        ]
+        lua += ["if named then", *("  " + r for r in read), "end"] if i in (2, 3) else read
+
+    # A lock in a scope that takes part refuses the attempt; the longest one is reported.
+    lua.append("local refused, refusing = 0, 0")
+    for i in on:
+        cond = when(guard(i, exempt=True), f"u{i} - now > refused")
+        lua.append(f"if {cond} then refused = u{i} - now; refusing = {i} end")
+    lua.append("if refused > 0 then")
+    if policy.extend:
+        lua.append("  if count then")
+        for i in on:
+            r = rules[i - 1]
+            cond = when(guard(i, exempt=True), f"u{i} > 0")
+            lua += [
+                f"    if {cond} then",
+                f"      u{i} = max(u{i}, now + {duration(i, f'max(s{i}, 1)')})",
+                f"      w{i} = max(w{i}, u{i} + {r.window})",
+                f"      x{i} = max(x{i}, w{i})",
+                f"      if u{i} - now > refused then refused = u{i} - now end",
+                *("    " + s for s in save(i)),
+                "    end",
+            ]
+        lua.append("  end")
+    lua += ["  return {0, refused, refusing, 0, 0, 0, k, 0}", "end"]
+    lua += ["if not count then", *("  " + r for r in remaining()), "  return {1, 0, 0, 0, 0, left, k, 0}", "end"]
+
+    # Count one failure in every scope that takes part and is not locked (an exempt scope counts too).
+    lua.append("local newly, counted, longest = 0, 0, 0")
+    for i in on:
+        r = rules[i - 1]
+        bit = 1 << (i - 1)
+        cond = when(guard(i, exempt=False), f"u{i} == 0")
+        lua += [
+            f"if {cond} then",
+            f"  if n{i} == 0 then w{i} = now + {r.window} end",
+            f"  n{i} = n{i} + 1",
+            f"  counted = counted + {bit}",
+            f"  if n{i} >= {r.threshold} then",
+            f"    s{i} = s{i} + 1",
+            f"    u{i} = now + {duration(i, f's{i}')}",
+            f"    n{i} = {r.threshold - 1}",
+            f"    w{i} = u{i} + {r.window}",
+            f"    x{i} = max(now + {r.strike_ttl}, w{i})",
+            f"    newly = newly + {bit}",
+            f"    if u{i} - now > longest then longest = u{i} - now end",
+            "  end",
+            *save(i),
+            "end",
+        ]
+    lua += [*remaining(), "return {1, 0, 0, newly, counted, left, k, longest}", ""]
+    return "\n".join(lua)
+
+
 @functools.lru_cache(maxsize=64)
 def scripts_for(policy: LockoutPolicy) -> tuple[Script, Script]:
     """The (reserve, success) scripts of ``policy``: its constants in front of the shared Lua bodies."""
     head = policy.lua_constants()
     reserve = Script(
         name="lockout_reserve",
-        lua=head + (_LUA_DIR / "lockout_reserve.lua").read_text(encoding="utf-8"),
+        lua=reserve_lua(policy),
         memory=functools.partial(_reserve, policy),
     )
     success = Script(

@@ -2,9 +2,10 @@
 -- Clears the (account, address) scope and the consecutive-failure ceiling, takes back this attempt's own
 -- reservation from the account and address scopes (undoing a lock that reservation set), and remembers the
 -- address as one the account logs in from. Never clears an address-wide counter.
--- The policy constants, KEYS and the scope format are those of lockout_reserve.lua; KEEP is the number of good
--- addresses remembered. ARGV: 1 address member ('' = none), 2 counted mask, 3 newly locked mask (both from the
--- reservation), 4 named (0/1).
+-- KEYS and the scope format are those of the reserve script (_RESERVE_DOC in backend_guard/_lockout_scripts.py);
+-- the policy constants come first; KEEP is the number of good addresses remembered.
+-- ARGV: 1 address member ('' = none), 2 counted mask, 3 newly locked mask (both from the reservation),
+-- 4 named (0/1).
 -- Returns {failures the pair had, 1 when the pair was locked}.
 -- State is read with MGET, never GET: MGET reads a key of another type (a hash left by an older version) as
 -- missing where GET would fail the whole script with WRONGTYPE; the SET below then replaces it.
