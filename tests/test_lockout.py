@@ -350,6 +350,27 @@ def test_secret_changes_the_hashed_ids() -> None:
         Lockout(secret="short")
 
 
+@pytest.mark.parametrize("size", [16, 64, 65, 1000])
+def test_secrets_of_any_length_key_the_ids(size: int, store: Store) -> None:
+    # BLAKE2b takes keys of at most 64 bytes: a longer secret is hashed first, never refused or truncated, so two
+    # long secrets that share their first 64 bytes still key different ids.
+    secret = b"k" * size
+    lock = Lockout(store=store, secret=secret, max_failures=2)
+    other = Lockout(store=store, secret=secret + b"x", max_failures=2)
+    assert lock.account_id("alice") == Lockout(secret=secret).account_id(" ALICE ")
+    assert lock.account_id("alice") != other.account_id("alice")
+    assert len(lock.account_id("alice")) == 32
+    lock.record_failure("alice", IP)
+    assert lock.record_failure("alice", IP).remaining == 0
+    assert lock.check("alice", IP).locked
+    assert not other.check("alice", IP).locked  # other ids, other counters
+
+
+def test_an_account_and_an_address_with_the_same_text_never_share_a_digest() -> None:
+    lock = Lockout()
+    assert lock._digest(b"account", "203.0.113.7") != lock._digest(b"address", "203.0.113.7")
+
+
 # -- generic mode ------------------------------------------------------------------------------------------------
 
 

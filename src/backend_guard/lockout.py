@@ -22,7 +22,7 @@ let exactly 5 reach the password verifier.
 from __future__ import annotations
 
 import functools
-import hmac
+import hashlib
 import logging
 import math
 import unicodedata
@@ -170,14 +170,22 @@ class LockRecord:
     retry_after: float
 
 
-@dataclass(frozen=True, slots=True)
 class _Plan:
-    keys: list[str]
-    named: str  # "1", or "0" for an empty identifier (counted per pair and address only)
-    member: str
-    account_id: str
-    address: str
-    account: str
+    """The keys and identifiers of one (account, address): made once, cached, never changed.
+
+    A plain slotted class rather than a frozen dataclass: one is made for every new (account, address), and a
+    frozen dataclass's ``__init__`` costs about twice as much (it sets each field through ``object.__setattr__``).
+    """
+
+    __slots__ = ("account", "account_id", "address", "keys", "member", "named")
+
+    def __init__(self, keys: list[str], named: str, member: str, account_id: str, address: str, account: str) -> None:
+        self.keys = keys
+        self.named = named  # "1", or "0" for an empty identifier (counted per pair and address only)
+        self.member = member
+        self.account_id = account_id
+        self.address = address
+        self.account = account
 
 
 class Attempt:
@@ -228,8 +236,9 @@ class Lockout:
     again (for longer); ``window`` seconds without a failure start the count over. The ``account``,
     ``ceiling`` and ``address`` scopes follow the same rules with their own thresholds (see the module doc).
 
-    ``secret`` keys the HMAC that hashes identifiers in storage keys (set one per deployment; without it a
-    fixed key is used, which still hides the names in key listings but not from a dictionary attack).
+    ``secret`` keys the MAC (keyed BLAKE2b) that hashes identifiers in storage keys (set one per deployment;
+    without it a fixed key is used, which still hides the names in key listings but not from a dictionary
+    attack).
     ``generic=True`` makes a locked account answer exactly as a wrong password (:class:`InvalidCredentials`).
     ``on_storage_error``: ``"deny"`` (fail closed: a :class:`~backend_guard.exceptions.StorageError`, a 503,
     never a 500) or ``"allow"`` (fail open: the attempt goes through unchecked and is logged).
@@ -342,6 +351,8 @@ class Lockout:
             self._key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
             if len(self._key) < 16:
                 raise ConfigurationError("secret must be at least 16 bytes.")
+            if len(self._key) > 64:  # BLAKE2b takes keys of at most 64 bytes: a longer secret is hashed to 64
+                self._key = hashlib.blake2b(self._key, digest_size=64, person=b"lockout.key").digest()
         factor = round(backoff_factor * 1000)
 
         def rule(limit: int | None, win: int) -> ScopeRule:
@@ -363,6 +374,7 @@ class Lockout:
         self._reserve_script, self._success_script = scripts_for(self._script_policy)
         self._plans: dict[tuple[str | bytes, str | None], _Plan] = {}
         self._addr_ids: dict[str, str] = {}
+        self._open: dict[tuple[int, bool], LockoutStatus] = {}
         self._key_base = self.store.key(namespace)
 
     def __repr__(self) -> str:
@@ -371,7 +383,11 @@ class Lockout:
     # -- identifiers and keys ------------------------------------------------------------------------------
 
     def _digest(self, domain: bytes, text: str) -> str:
-        return hmac.digest(self._key, domain + b"\x00" + text.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
+        # Keyed BLAKE2b (RFC 7693's MAC mode, a PRF like HMAC) with a 128-bit tag; the domain ("account",
+        # "address") is its personalisation, so an account and an address with the same text never share a digest.
+        return hashlib.blake2b(
+            text.encode("utf-8", "surrogatepass"), digest_size=16, key=self._key, person=domain
+        ).hexdigest()
 
     def account_id(self, account: str | bytes) -> str:
         """The keyed hash that stands for ``account`` in storage keys, audit events and :class:`LockRecord`.
@@ -431,7 +447,15 @@ class Lockout:
         known = int(reply[6]) == 1
         if int(reply[0]) != 1:
             return LockoutStatus(True, int(reply[1]) / 1000.0, 0, _SCOPES[int(reply[2]) - 1], known)
-        return LockoutStatus(False, 0.0, max(0, int(reply[5])), None, known)
+        # An open status is one of few values (remaining 0..max threshold, known or not) and immutable: each is
+        # made once and shared.
+        remaining = max(0, int(reply[5]))
+        status = self._open.get((remaining, known))
+        if status is None:
+            status = LockoutStatus(False, 0.0, remaining, None, known)
+            if len(self._open) < _PLAN_CACHE:
+                self._open[remaining, known] = status
+        return status
 
     def _emit(self, kind: str, plan: _Plan, **extra: Any) -> None:
         level = logging.WARNING if kind == "lockout" else logging.INFO
