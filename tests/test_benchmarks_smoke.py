@@ -149,12 +149,15 @@ def test_server_results_have_every_variant(quick_run: dict[str, Any]) -> None:
         pytest.skip("wrk is not installed (apt-get install wrk): the real-server benchmark cannot run")
     assert entry["status"] == "ok", entry.get("output_tail", entry)
     data = json.loads((quick_run["out"] / "results" / "server-quick.json").read_text())
-    assert set(data["results"]) == {"bare", "ours", "peer"}
+    # run.py always runs the floor server too: the target is read against it
+    assert set(data["results"]) == {"bare", "ours", "peer", "floor"}
     for variant in data["results"].values():
         assert set(variant) >= {"rps", "rps_ratio_to_bare", "latency_p50_ms", "latency_p99_ms", "rounds"}
         assert variant["rps"] > 0  # it served requests; how many is not asserted
         assert all(not any(r["errors"].values()) for r in variant["rounds"])
     assert set(data["targets"]) == {"ours_rps_ratio_to_bare", "target", "met"}
+    figures = {row["figure"] for row in quick_run["summary"]["headline"]}
+    assert "uvicorn + wrk: floor (bare + our headers as constants) / bare Starlette's" in figures
 
 
 def test_plot_is_drawn_when_matplotlib_is_installed(quick_run: dict[str, Any]) -> None:
