@@ -9,9 +9,16 @@ skew each other), then gathers the JSON they wrote into ``results/summary.json``
 of this folder (a temporary directory, or ``--out DIR``), so a smoke run never overwrites the committed figures
 of a full run. Only a full run writes ``benchmarks/results/`` and the docs plot.
 
-A script that needs the shared Redis (``REDIS_URL``, default ``redis://127.0.0.1:6379/0``) is skipped when no
-Redis answers, and ``bench_server.py`` when ``wrk`` is not installed; ``BACKEND_GUARD_REQUIRE_REDIS=1`` /
-``BACKEND_GUARD_REQUIRE_WRK=1`` turn those skips into failures. The exit status is 1 when any script failed.
+The Redis figures come from a private ``redis-server`` that this script starts on a free loopback port for the
+run and stops after it (``--redis private``, the default when ``redis-server`` is installed and ``REDIS_URL``
+is not set): a fresh server, the same for every run, holding nothing but what the benchmarks load. A shared
+server that has run the test suite holds hundreds of cached Lua scripts (one per lockout policy the tests
+drew), and Redis's Lua garbage collector then costs every script call microseconds that no production server
+pays. ``--redis shared`` uses ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) instead.
+
+A script that needs Redis is skipped when none answers, and ``bench_server.py`` when ``wrk`` is not installed;
+``BACKEND_GUARD_REQUIRE_REDIS=1`` / ``BACKEND_GUARD_REQUIRE_WRK=1`` turn those skips into failures. The exit
+status is 1 when any script failed.
 
 Usage::
 
@@ -19,18 +26,22 @@ Usage::
     python benchmarks/run.py --quick                # smoke run into a temporary directory
     python benchmarks/run.py --quick --out /tmp/b   # smoke run into /tmp/b (results in /tmp/b/results)
     python benchmarks/run.py --only stack server    # some benchmarks only (names without bench_)
+    python benchmarks/run.py --redis shared         # Redis figures on REDIS_URL, not a private server
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +67,42 @@ def scripts(only: list[str] | None) -> dict[str, Path]:
     return found
 
 
+@contextlib.contextmanager
+def private_redis() -> Iterator[str | None]:
+    """A fresh ``redis-server`` on a free loopback port for the run, stopped after it (its URL; None when
+    ``redis-server`` is not installed or did not answer, and the shared one is used)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            yield None
+            return
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def redis_problem() -> str | None:
     """Why the shared Redis cannot be used, or None when it answers."""
     try:
@@ -63,14 +110,19 @@ def redis_problem() -> str | None:
     except ImportError:
         return "redis-py is not installed"
     try:
-        client = redis.Redis.from_url(REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+        client = redis.Redis.from_url(redis_url(), socket_timeout=1, socket_connect_timeout=1)
         try:
             client.ping()
         finally:
             client.close()
     except Exception as exc:
-        return f"no Redis answers at {REDIS_URL} ({type(exc).__name__})"
+        return f"no Redis answers at {redis_url()} ({type(exc).__name__})"
     return None
+
+
+def redis_url() -> str:
+    """The Redis the benchmarks use: the private server's while one runs, else ``REDIS_URL``."""
+    return os.environ.get("REDIS_URL", REDIS_URL)
 
 
 def skip_reason(name: str, path: Path, redis_issue: str | None) -> tuple[str | None, bool]:
@@ -350,6 +402,7 @@ def summary_markdown(summary: dict[str, Any], results_dir: Path) -> str:
         f"{'Quick (smoke) run: few rounds, figures are not meaningful.' if summary['quick'] else 'Full run.'}"
         f" Python {env.get('python')}, {env.get('cpus')} CPUs, {env.get('platform')}, {env.get('when')}.",
         f" Load average before/after: {summary['load_avg_before']} / {summary['load_avg_after']}.",
+        f" Redis: {summary.get('redis', 'REDIS_URL')}.",
         "",
         "## Headline figures",
         "",
@@ -473,6 +526,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="scratch directory for --quick (default: a temporary one)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these benchmarks (e.g. stack server)")
     parser.add_argument("--timeout", type=float, help="seconds allowed per script (default: 180 quick, none full)")
+    parser.add_argument(
+        "--redis",
+        choices=("private", "shared"),
+        help="Redis for the Redis figures: a fresh private redis-server (default when it is installed and "
+        "REDIS_URL is not set) or REDIS_URL's",
+    )
     args = parser.parse_args()
     if args.out and not args.quick:
         parser.error("--out is for --quick runs (a full run writes benchmarks/results/)")
@@ -493,8 +552,14 @@ def main() -> int:
     sys.path.insert(0, str(workdir))
     from _harness import environment
 
+    mode = args.redis or ("shared" if "REDIS_URL" in os.environ else "private")
     load_before = round(os.getloadavg()[0], 2)
-    report = run_all(selected, workdir, args.quick, timeout)
+    with private_redis() if mode == "private" else contextlib.nullcontext(None) as url:
+        if url is not None:
+            os.environ["REDIS_URL"] = url  # the scripts read it; run_all passes the environment on
+        redis_used = "a private redis-server started for this run" if url is not None else redis_url()
+        print(f"Redis: {redis_used}", flush=True)
+        report = run_all(selected, workdir, args.quick, timeout)
     if args.only and not args.quick:
         # A partial full run: the benchmarks not run now keep their committed figures in the summary, marked
         # as from an earlier run (their own JSON says when).
@@ -508,6 +573,7 @@ def main() -> int:
         "quick": args.quick,
         "load_avg_before": load_before,
         "load_avg_after": round(os.getloadavg()[0], 2),
+        "redis": redis_used,
         "benchmarks": report,
         "headline": headline(data),
         "data": data,
