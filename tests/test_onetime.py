@@ -187,3 +187,42 @@ def test_round_trip_property(subject: str, data: Any) -> None:
 def test_garbage_is_always_invalid(token: str) -> None:
     with pytest.raises(InvalidToken):
         _ot().consume(token)
+
+
+def test_peek_checks_without_using_up(store: Store) -> None:
+    ot = _ot(store)
+    token = ot.create("user-7", {"email": "p@example.com"})
+    first = ot.peek(token)
+    assert (first.subject, first.data) == ("user-7", {"email": "p@example.com"})
+    assert ot.peek(token) == first  # a peek leaves the token usable, as often as asked
+    assert ot.consume(token) == first
+    with pytest.raises(InvalidToken, match="already used"):
+        ot.peek(token)
+    for bad in (token[:-2], "", "a.b.c"):
+        with pytest.raises(InvalidToken):
+            ot.peek(bad)
+
+
+async def test_apeek_checks_without_using_up(astore: Store) -> None:
+    ot = _ot(astore)
+    token = await ot.acreate("user-8")
+    assert (await ot.apeek(token)).subject == "user-8"
+    assert (await ot.aconsume(token)).subject == "user-8"
+    with pytest.raises(InvalidToken, match="already used"):
+        await ot.apeek(token)
+
+
+def test_peek_refuses_what_consume_refuses(clock: FrozenClock) -> None:
+    state = {"u": "hash-1"}
+    ot = _ot(clock=clock, fingerprint=lambda subject: state.get(subject))
+    token = ot.create("u")
+    assert ot.peek(token).subject == "u"
+    state["u"] = "hash-2"  # the password changed: the link is dead for peek and consume alike
+    with pytest.raises(InvalidToken, match="no longer valid"):
+        ot.peek(token)
+    state["u"] = "hash-1"
+    clock.advance(601)
+    with pytest.raises(TokenExpired):
+        ot.peek(token)
+    with pytest.raises(InvalidToken):
+        _ot(purpose="verify-email").peek(ot.create("u"))

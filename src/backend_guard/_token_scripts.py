@@ -22,7 +22,7 @@ from typing import Any
 
 from .storage import MemoryView, Script
 
-__all__ = ["ALIVE", "CONSUME_ONCE", "ISSUE", "REVOKE_FAMILY", "REVOKE_SUBJECT", "ROTATE", "text"]
+__all__ = ["ALIVE", "CONSUME_ONCE", "ISSUE", "NOT_CONSUMED", "REVOKE_FAMILY", "REVOKE_SUBJECT", "ROTATE", "text"]
 
 
 def text(value: Any) -> str:
@@ -179,3 +179,14 @@ def _consume_once_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any
 
 
 CONSUME_ONCE = Script(name="bg_onetime_consume", lua=_CONSUME_ONCE_LUA, memory=_consume_once_memory)
+
+
+# The same marker, read only: 1 while the nonce is unused (OneTimeTokens.peek). Same arguments as CONSUME_ONCE.
+_NOT_CONSUMED_LUA = "return 1 - redis.call('EXISTS', KEYS[1])"
+
+
+def _not_consumed_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    return 0 if db.exists(keys[0]) else 1
+
+
+NOT_CONSUMED = Script(name="bg_onetime_peek", lua=_NOT_CONSUMED_LUA, memory=_not_consumed_memory)

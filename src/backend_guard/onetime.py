@@ -214,6 +214,22 @@ class OneTimeTokens:
             raise InvalidToken("The token was already used.")
         return OneTimePayload(subject=payload["s"], data=payload.get("d"), issued_at=issued_at)
 
+    def _checked(self, token: Any) -> tuple[dict[str, Any], float, list[str], list[Any]]:
+        """The verified payload, its signing time, and the store keys and arguments of its single-use marker."""
+        payload, issued_at = self._verify(token)
+        if self.fingerprint is not None:
+            self._check_fingerprint(payload, self._fingerprint_sync(payload["s"]))
+        return payload, issued_at, *self._once_args(payload)
+
+    async def _achecked(self, token: Any) -> tuple[dict[str, Any], float, list[str], list[Any]]:
+        """Async twin of :meth:`_checked` (awaits an async ``fingerprint``)."""
+        payload, issued_at = self._verify(token)
+        if self.fingerprint is not None:
+            value = self.fingerprint(payload["s"])
+            state = await value if inspect.isawaitable(value) else value
+            self._check_fingerprint(payload, state)
+        return payload, issued_at, *self._once_args(payload)
+
     def consume(self, token: str | bytes) -> OneTimePayload:
         """Check ``token`` and mark it used, atomically; the second call with the same token raises InvalidToken.
 
@@ -225,10 +241,7 @@ class OneTimeTokens:
             payload = ot.consume(request.args["token"])
             users.set_password(payload.subject, new_password)
         """
-        payload, issued_at = self._verify(token)
-        if self.fingerprint is not None:
-            self._check_fingerprint(payload, self._fingerprint_sync(payload["s"]))
-        keys, args = self._once_args(payload)
+        payload, issued_at, keys, args = self._checked(token)
         return self._result(payload, issued_at, self.store.run(scripts.CONSUME_ONCE, keys, args))
 
     async def aconsume(self, token: str | bytes) -> OneTimePayload:
@@ -238,10 +251,31 @@ class OneTimeTokens:
 
             payload = await ot.aconsume(token)
         """
-        payload, issued_at = self._verify(token)
-        if self.fingerprint is not None:
-            value = self.fingerprint(payload["s"])
-            state = await value if inspect.isawaitable(value) else value
-            self._check_fingerprint(payload, state)
-        keys, args = self._once_args(payload)
+        payload, issued_at, keys, args = await self._achecked(token)
         return self._result(payload, issued_at, await self.store.arun(scripts.CONSUME_ONCE, keys, args))
+
+    def peek(self, token: str | bytes) -> OneTimePayload:
+        """Check ``token`` exactly as :meth:`consume` does, without using it up.
+
+        For the page a mailed link opens: check the link before showing the form (a used, expired or
+        tampered link gets its error page at once, and the user types no new password into a dead link),
+        then :meth:`consume` when the form is sent. Only ``consume`` is atomic: two tabs may both peek at
+        one token, but only one can consume it. Raises the same errors as ``consume``.
+
+        Example::
+
+            payload = resets.peek(request.args["token"])   # GET: show the form, or the error
+            payload = resets.consume(request.form["token"])  # POST: set the password
+        """
+        payload, issued_at, keys, args = self._checked(token)
+        return self._result(payload, issued_at, self.store.run(scripts.NOT_CONSUMED, keys, args))
+
+    async def apeek(self, token: str | bytes) -> OneTimePayload:
+        """Async twin of :meth:`peek` (awaits an async ``fingerprint``).
+
+        Example::
+
+            payload = await resets.apeek(token)
+        """
+        payload, issued_at, keys, args = await self._achecked(token)
+        return self._result(payload, issued_at, await self.store.arun(scripts.NOT_CONSUMED, keys, args))
