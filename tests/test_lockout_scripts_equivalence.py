@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from backend_guard._lockout_scripts import LockoutPolicy, ScopeRule, scripts_for
+from backend_guard.lockout import MAX_ADDRESS_FAILURES, MAX_DURATION, Lockout
 from backend_guard.storage import MemoryStore
 
 from .conftest import FrozenClock
@@ -231,8 +232,12 @@ def _old_policy(policy: LockoutPolicy, named: bool) -> str:
 class _Sim:
     """One random policy run three ways: old Lua, new Lua (both on Redis) and the new Python twin."""
 
-    def __init__(self, client: Any, prefix: str, policy: LockoutPolicy) -> None:
+    #: Clock steps (ms) the injected clock takes between calls: windows and locks of every length expire.
+    STEPS = (0, 0, 0, 1, 7, 60, 180, 499, 500, 501, 1500, 4000, 20_000)
+
+    def __init__(self, client: Any, prefix: str, policy: LockoutPolicy, steps: tuple[int, ...] = STEPS) -> None:
         self.client = client
+        self.steps = steps
         self.prefix = prefix
         self.policy = policy
         reserve, success = scripts_for(policy)
@@ -250,7 +255,7 @@ class _Sim:
     def tick(self, rng: random.Random) -> int:
         # The injected clock never runs slower than the real one, so a Redis key (timed by the real clock)
         # never expires before the injected clock says it should.
-        self.offset += rng.choice([0, 0, 0, 1, 7, 60, 180, 499, 500, 501, 1500, 4000, 20_000])
+        self.offset += rng.choice(self.steps)
         return int(time.time() * 1000) + self.offset
 
     def keys(self, version: str, account: str, address: str) -> list[str]:
@@ -292,24 +297,126 @@ def client(redis_url: str, prefix: str) -> Iterator[Any]:
         conn.close()
 
 
+def _run(
+    sim: _Sim,
+    rng: random.Random,
+    steps: int,
+    accounts: list[str],
+    addresses: list[str],
+    weights: tuple[int, int, int, int] = (2, 6, 1, 2),
+) -> int:
+    """``steps`` random operations run three ways, every reply compared; returns the mask of scopes that locked."""
+    locked = 0
+    for step in range(steps):
+        now = sim.tick(rng)
+        account, address = rng.choice(accounts), rng.choice(addresses)
+        op = rng.choices(["check", "fail", "success", "attempt_ok"], weights)[0]
+        if op == "success":
+            replies = sim.call("success", account, address, now, 0, 0, 0)
+        else:
+            replies = sim.call("reserve", account, address, now, 0 if op == "check" else 1, 0, 0)
+            locked |= int(replies[0][3])
+            if op == "attempt_ok" and replies[0][0] == 1:
+                counted, newly = int(replies[0][4]), int(replies[0][3])
+                replies = sim.call("success", account, address, sim.tick(rng), 0, counted, newly)
+        old, new, twin = ([int(x) for x in r] for r in replies)
+        assert new == old, f"step {step}: {op} {account!r}@{address!r} under {sim.policy}"
+        assert twin == old, f"step {step}: {op} {account!r}@{address!r} under {sim.policy} (memory twin)"
+    return locked
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_packed_scripts_answer_as_the_hash_scripts_did(client: Any, prefix: str, seed: int) -> None:
     rng = random.Random(seed)
     policy = _random_policy(rng)
     sim = _Sim(client, f"{prefix}:{seed}", policy)
-    accounts = ["alice", "bob", ""]
-    addresses = ["a1", "a2", "a3", ""]
-    for step in range(250):
-        now = sim.tick(rng)
-        account, address = rng.choice(accounts), rng.choice(addresses)
-        op = rng.choices(["check", "fail", "success", "attempt_ok"], [2, 6, 1, 2])[0]
-        if op == "success":
-            replies = sim.call("success", account, address, now, 0, 0, 0)
-        else:
-            replies = sim.call("reserve", account, address, now, 0 if op == "check" else 1, 0, 0)
-            if op == "attempt_ok" and replies[0][0] == 1:
-                counted, newly = int(replies[0][4]), int(replies[0][3])
-                replies = sim.call("success", account, address, sim.tick(rng), 0, counted, newly)
-        old, new, twin = ([int(x) for x in r] for r in replies)
-        assert new == old, f"step {step}: {op} {account!r}@{address!r} under {policy}"
-        assert twin == old, f"step {step}: {op} {account!r}@{address!r} under {policy} (memory twin)"
+    _run(sim, rng, 250, ["alice", "bob", ""], ["a1", "a2", "a3", ""])
+
+
+#: Mostly short clock steps, so counts climb to thresholds of 20 within a window, and now and then a long one
+#: that ends windows, locks and strikes.
+_CLIMB = (*(0, 0, 0, 1, 7, 60, 180, 500, 1500, 4000) * 4, 60_000, 700_000)
+#: Mostly one account at one address (whose pair must reach 20 between the successes that clear it), and others.
+_ACCOUNTS = ["alice", "alice", "alice", "bob", ""]
+_ADDRESSES = ["a1", "a1", "a1", "a2", ""]
+_CLIMBING = (2, 40, 1, 1)  # check, fail, success, attempt that succeeds
+
+
+def _combo_policy(rng: random.Random, combo: int) -> LockoutPolicy:
+    """The policy of one of the 16 combinations: bits 0-2 turn the account, ceiling and address scopes on, bit 3
+    extend-while-locked. Thresholds are 1-20, pair <= account <= ceiling as ``Lockout`` builds them; the largest
+    is 20, with a window long enough to reach it (the other scopes' locks are short, so they do not keep every
+    attempt out meanwhile)."""
+    on = [True, bool(combo & 1), bool(combo & 2), bool(combo & 4)]
+    thresholds = [*sorted(rng.randint(1, 20) for _ in range(3)), rng.randint(1, 20)]
+    high = max((i for i in range(4) if on[i]), key=lambda i: thresholds[i])
+    thresholds[high] = 20
+
+    def scope(i: int) -> ScopeRule:
+        if not on[i]:
+            return ScopeRule()
+        base = rng.choice([50, 1000, 30_000] if i == high else [50, 1000])
+        return ScopeRule(
+            True,
+            thresholds[i],
+            600_000 if i == high else rng.choice([3000, 120_000, 600_000]),
+            base,
+            rng.choice([1000, 1500, 2000, 100_000]),
+            base * rng.choice([1, 3, 20] if i == high else [1, 3]),
+            rng.choice([100, 10_000, 2_000_000]),
+        )
+
+    return LockoutPolicy(
+        (scope(0), scope(1), scope(2), scope(3)), rng.choice([300, 900_000]), bool(combo & 8), rng.randint(0, 3)
+    )
+
+
+@pytest.mark.parametrize("combo", range(16))
+def test_every_combination_of_scopes_and_extend_answers_alike(client: Any, prefix: str, combo: int) -> None:
+    """Each of the 16 on/off combinations of the account, ceiling and address scopes and extend-while-locked, with
+    thresholds up to 20: the generated Lua, the reference Lua and the memory twin give the same replies."""
+    rng = random.Random(1000 + combo)
+    policy = _combo_policy(rng, combo)
+    assert [int(r.enabled) for r in policy.scopes[1:]] + [int(policy.extend)] == [(combo >> b) & 1 for b in range(4)]
+    sim = _Sim(client, f"{prefix}:{combo}", policy, _CLIMB)
+    locked = _run(sim, rng, 600, _ACCOUNTS, _ADDRESSES, _CLIMBING)
+    reached = [r.threshold for i, r in enumerate(policy.scopes) if locked & (1 << i)]
+    assert max(reached, default=0) >= 10, f"no threshold of 10 or more was reached under {policy}"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_failures": 20, "account_max_failures": None},
+        {"max_failures": 7, "account_max_failures": 20, "account_ceiling": 20, "extend_while_locked": True},
+        {"max_failures": 3, "account_max_failures": 12, "address_max_failures": 18, "backoff_factor": 1.5},
+        {
+            "max_failures": 4,
+            "account_max_failures": None,
+            "address_max_failures": 9,
+            "extend_while_locked": True,
+            "max_remembered_addresses": 1,
+        },
+        # Every duration at the documented bound, the largest address threshold and backoff factor: the times
+        # Redis is sent (PX, PEXPIRE) stay integers it accepts.
+        {
+            "max_failures": 2,
+            "address_max_failures": MAX_ADDRESS_FAILURES,
+            "window": MAX_DURATION,
+            "lockout_duration": MAX_DURATION,
+            "max_lockout_duration": MAX_DURATION,
+            "backoff_reset": MAX_DURATION,
+            "ceiling_window": MAX_DURATION,
+            "remember_addresses_for": MAX_DURATION,
+            "backoff_factor": 100,
+            "extend_while_locked": True,
+        },
+    ],
+)
+def test_policies_built_by_lockout_answer_alike(client: Any, prefix: str, kwargs: dict[str, Any]) -> None:
+    """The policies ``Lockout`` itself builds (seconds to ms, factor to thousandths), run three ways."""
+    policy = Lockout(**{"window": 60, "lockout_duration": 5, "max_lockout_duration": 120, **kwargs})._script_policy
+    rng = random.Random(repr(sorted(kwargs.items())))
+    sim = _Sim(client, f"{prefix}:lockout", policy, _CLIMB)
+    locked = _run(sim, rng, 600, _ACCOUNTS, _ADDRESSES, _CLIMBING)
+    assert locked & 1, f"the pair scope never locked under {policy}"

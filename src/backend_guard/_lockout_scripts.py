@@ -16,14 +16,42 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .exceptions import ConfigurationError
 from .storage import MemoryView, Script
 from .storage.base import _LUA_DIR
 
-__all__ = ["PEEK", "LockoutPolicy", "ScopeRule", "scripts_for"]
+__all__ = ["MAX_MS", "MAX_THRESHOLD", "PEEK", "LockoutPolicy", "ScopeRule", "scripts_for"]
+
+#: The longest time a policy may hold (10 years, in ms). Every time a script sends Redis (a ``PX``, a
+#: ``PEXPIRE``) is at most two of these, far below 1e14: Lua prints a number with 14 significant digits, so a
+#: larger one would reach Redis as ``1e+17`` ("value is not an integer or out of range").
+MAX_MS = 10 * 365 * 86_400 * 1000
+#: The largest threshold (and remembered-address count) a policy may hold: exact in Lua's doubles.
+MAX_THRESHOLD = 1_000_000
+
+
+def _plain_int(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as a plain ``int`` (an int subclass, such as an ``IntEnum`` member, loses its class), in range.
+
+    Floats and bools are refused: a policy number is a whole count of milliseconds or failures.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"lockout policy: {name} must be an integer, not {type(value).__name__}.")
+    number = operator.index(value)  # an exact int, never a subclass's own __index__ or __int__
+    if not low <= number <= high:
+        raise ConfigurationError(f"lockout policy: {name} must be from {low} to {high}.")
+    return number
+
+
+def _lua_int(value: int) -> str:
+    """``value`` as a Lua number literal: digits (and a minus sign), whatever the value's class formats as."""
+    return int.__repr__(operator.index(value))
+
 
 _KEY_INDEX = (0, 1, 2, 4)  # scope 1..4 -> index in KEYS (index 3 is the remembered-address set)
 
@@ -33,7 +61,11 @@ _EMPTY: State = (0, 0, 0, 0, 0)
 
 @dataclass(frozen=True, slots=True)
 class ScopeRule:
-    """One scope's numbers (ms): ``enabled`` False turns the scope off."""
+    """One scope's numbers (ms): ``enabled`` False turns the scope off.
+
+    Every number is stored as a plain ``int`` in range (or :class:`ConfigurationError`): they are written into
+    the generated Lua, and the policy is the cache key of its scripts, so an equal policy must print the same.
+    """
 
     enabled: bool = False
     threshold: int = 1
@@ -42,6 +74,15 @@ class ScopeRule:
     factor_milli: int = 1000
     max_lock: int = 1
     strike_ttl: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "enabled", bool(self.enabled))
+        for name in ("threshold", "window", "base", "factor_milli", "max_lock", "strike_ttl"):
+            low, high = _RULE_RANGES.get(name, (1, MAX_MS))
+            object.__setattr__(self, name, _plain_int(name, getattr(self, name), low, high))
+
+
+_RULE_RANGES = {"threshold": (1, MAX_THRESHOLD), "factor_milli": (1000, 100_000)}  # the rest: times, 1..MAX_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +94,18 @@ class LockoutPolicy:
     extend: bool
     keep: int
 
+    def __post_init__(self) -> None:
+        scopes = tuple(self.scopes)
+        if len(scopes) != 4 or not all(type(r) is ScopeRule for r in scopes):
+            raise ConfigurationError("lockout policy: scopes must be four ScopeRule.")
+        object.__setattr__(self, "scopes", scopes)
+        object.__setattr__(self, "remember_ms", _plain_int("remember_ms", self.remember_ms, 1, MAX_MS))
+        object.__setattr__(self, "extend", bool(self.extend))
+        object.__setattr__(self, "keep", _plain_int("keep", self.keep, 0, MAX_THRESHOLD))
+
     def lua_constants(self) -> str:
         def table(values: Sequence[int]) -> str:
-            return "{" + ", ".join(str(int(v)) for v in values) + "}"
+            return "{" + ", ".join(_lua_int(v) for v in values) + "}"
 
         s = self.scopes
         return (
@@ -66,9 +116,9 @@ class LockoutPolicy:
             f"local FAC = {table([r.factor_milli for r in s])}\n"
             f"local MAXD = {table([r.max_lock for r in s])}\n"
             f"local STRIKE = {table([r.strike_ttl for r in s])}\n"
-            f"local REMEMBER = {self.remember_ms}\n"
-            f"local EXTEND = {int(self.extend)}\n"
-            f"local KEEP = {self.keep}\n"
+            f"local REMEMBER = {_lua_int(self.remember_ms)}\n"
+            f"local EXTEND = {_lua_int(self.extend)}\n"
+            f"local KEEP = {_lua_int(self.keep)}\n"
         )
 
 
@@ -247,7 +297,10 @@ def reserve_lua(policy: LockoutPolicy) -> str:
 
     def duration(i: int, strikes: str) -> str:
         r = rules[i - 1]
-        return f"floor(min({r.max_lock}, {r.base} * ({r.factor_milli} / 1000) ^ min({strikes} - 1, 60)))"
+        return (
+            f"floor(min({_lua_int(r.max_lock)}, {_lua_int(r.base)} * ({_lua_int(r.factor_milli)} / 1000) "
+            f"^ min({strikes} - 1, 60)))"
+        )
 
     def save(i: int) -> list[str]:
         return [
@@ -260,7 +313,7 @@ def reserve_lua(policy: LockoutPolicy) -> str:
         for i in on:
             cond = guard(i, exempt=True)
             body = [
-                f"local l = {rules[i - 1].threshold} - n{i}",
+                f"local l = {_lua_int(rules[i - 1].threshold)} - n{i}",
                 f"if u{i} > 0 then l = 0 end",
                 "if left < 0 or l < left then left = l end",
             ]
@@ -278,7 +331,7 @@ def reserve_lua(policy: LockoutPolicy) -> str:
         "local known = false",
         "if member ~= '' then",
         "  local score = redis.call('ZSCORE', KEYS[4], member)",
-        f"  if score and tonumber(score) > now - {policy.remember_ms} then known = true end",
+        f"  if score and tonumber(score) > now - {_lua_int(policy.remember_ms)} then known = true end",
         "end",
         "local k = known and 1 or 0",
     ]
@@ -310,7 +363,7 @@ def reserve_lua(policy: LockoutPolicy) -> str:
             lua += [
                 f"    if {cond} then",
                 f"      u{i} = max(u{i}, now + {duration(i, f'max(s{i}, 1)')})",
-                f"      w{i} = max(w{i}, u{i} + {r.window})",
+                f"      w{i} = max(w{i}, u{i} + {_lua_int(r.window)})",
                 f"      x{i} = max(x{i}, w{i})",
                 f"      if u{i} - now > refused then refused = u{i} - now end",
                 *("    " + s for s in save(i)),
@@ -328,15 +381,15 @@ def reserve_lua(policy: LockoutPolicy) -> str:
         cond = when(guard(i, exempt=False), f"u{i} == 0")
         lua += [
             f"if {cond} then",
-            f"  if n{i} == 0 then w{i} = now + {r.window} end",
+            f"  if n{i} == 0 then w{i} = now + {_lua_int(r.window)} end",
             f"  n{i} = n{i} + 1",
             f"  counted = counted + {bit}",
-            f"  if n{i} >= {r.threshold} then",
+            f"  if n{i} >= {_lua_int(r.threshold)} then",
             f"    s{i} = s{i} + 1",
             f"    u{i} = now + {duration(i, f's{i}')}",
-            f"    n{i} = {r.threshold - 1}",
-            f"    w{i} = u{i} + {r.window}",
-            f"    x{i} = max(now + {r.strike_ttl}, w{i})",
+            f"    n{i} = {_lua_int(operator.index(r.threshold) - 1)}",
+            f"    w{i} = u{i} + {_lua_int(r.window)}",
+            f"    x{i} = max(now + {_lua_int(r.strike_ttl)}, w{i})",
             f"    newly = newly + {bit}",
             f"    if u{i} - now > longest then longest = u{i} - now end",
             "  end",

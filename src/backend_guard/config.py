@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from .clientip import ClientIP
 from .exceptions import ConfigurationError
+from .lockout import MAX_ADDRESS_FAILURES, MAX_DURATION, NIST_CEILING
 
 if TYPE_CHECKING:
     from .cors import CORSPolicy
@@ -252,14 +253,14 @@ class LockoutSettings(_Section):
 
     enabled: bool = True
     store: str | None = None
-    max_failures: int = Field(5, ge=1)
-    window: float = Field(900.0, gt=0)
-    lockout_duration: float = Field(300.0, gt=0)
-    backoff_factor: float = Field(2.0, ge=1)
-    max_lockout_duration: float = Field(3600.0, gt=0)
-    account_max_failures: int | None = 20
-    account_ceiling: int = Field(100, ge=1, le=100)
-    address_max_failures: int | None = None
+    max_failures: int = Field(5, ge=1, le=NIST_CEILING)
+    window: float = Field(900.0, gt=0, le=MAX_DURATION)
+    lockout_duration: float = Field(300.0, gt=0, le=MAX_DURATION)
+    backoff_factor: float = Field(2.0, ge=1, le=100)
+    max_lockout_duration: float = Field(3600.0, gt=0, le=MAX_DURATION)
+    account_max_failures: int | None = Field(20, ge=1, le=NIST_CEILING)
+    account_ceiling: int = Field(NIST_CEILING, ge=1, le=NIST_CEILING)
+    address_max_failures: int | None = Field(None, ge=1, le=MAX_ADDRESS_FAILURES)
     extend_while_locked: bool = False
     generic: bool = False
     on_storage_error: Literal["allow", "deny"] = "deny"

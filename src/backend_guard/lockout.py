@@ -24,14 +24,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import math
+import operator
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Container, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from ._lockout_scripts import PEEK, LockoutPolicy, ScopeRule, scripts_for
+from ._lockout_scripts import MAX_MS, MAX_THRESHOLD, PEEK, LockoutPolicy, ScopeRule, scripts_for
 from .clientip import ClientIP, address_bucket
 from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
 from .storage import Store, StoreLike, open_store
@@ -52,6 +52,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: NIST SP 800-63B: no more than 100 consecutive failed attempts on one account.
 NIST_CEILING = 100
+#: The longest duration a Lockout accepts, in seconds (10 years): windows, locks, resets, remembered addresses.
+MAX_DURATION = MAX_MS / 1000
+#: The largest ``address_max_failures`` a Lockout accepts.
+MAX_ADDRESS_FAILURES = MAX_THRESHOLD
 _SCOPES = ("pair", "account", "ceiling", "address")
 _PLAN_CACHE = 2048  # (account, address) plans and address digests kept per Lockout
 _CACHED_LEN = 256  # identifiers and addresses longer than this are never cached: entries are bounded in size too
@@ -243,7 +247,10 @@ class Lockout:
     ``on_storage_error``: ``"deny"`` (fail closed: a :class:`~backend_guard.exceptions.StorageError`, a 503,
     never a 500) or ``"allow"`` (fail open: the attempt goes through unchecked and is logged).
     The policy is compiled into the lockout's scripts when it is made: build a new ``Lockout`` to change it
-    (setting the attributes afterwards changes nothing).
+    (setting the attributes afterwards changes nothing). Every duration is a number of seconds from 0.001 (shorter
+    ones count as 1 ms) up to ``MAX_DURATION`` (10 years); counts are integers (an ``IntEnum`` member counts as
+    its value; ``bool`` is refused); ``address_max_failures`` is at most ``MAX_ADDRESS_FAILURES`` (1,000,000).
+    Anything else raises :class:`~backend_guard.exceptions.ConfigurationError`.
 
     Example::
 
@@ -281,44 +288,52 @@ class Lockout:
         log_identifiers: bool = False,
         namespace: str = "lockout",
     ) -> None:
-        def positive(name: str, value: float) -> int:
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigurationError(f"{name} must be a positive number of seconds.")
+        # Every number is taken as a plain int or float before it is checked: these values are written into the
+        # scripts' Lua text, so an int subclass (an IntEnum member, one with its own __format__) must never get
+        # the chance to print itself there.
+        def seconds(name: str, value: float) -> float:
+            number = _real(value)
+            if number is None or not 0 < number <= MAX_DURATION:  # NaN and infinities fail the comparison
+                raise ConfigurationError(
+                    f"{name} must be a positive number of seconds, at most {MAX_DURATION:.0f} (10 years)."
+                )
+            return number
+
+        def ms(value: float) -> int:
             return max(1, round(value * 1000))
 
-        def threshold(name: str, value: int) -> int:
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= NIST_CEILING:
-                raise ConfigurationError(f"{name} must be an integer from 1 to {NIST_CEILING}.")
-            return value
+        def count(name: str, value: int, low: int, high: int) -> int:
+            number = _integer(value)
+            if number is None or not low <= number <= high:
+                raise ConfigurationError(f"{name} must be an integer from {low} to {high}.")
+            return number
 
-        threshold("max_failures", max_failures)
-        threshold("account_ceiling", account_ceiling)
+        max_failures = count("max_failures", max_failures, 1, NIST_CEILING)
+        account_ceiling = count("account_ceiling", account_ceiling, 1, NIST_CEILING)
         if account_max_failures is not None:
-            threshold("account_max_failures", account_max_failures)
-        if address_max_failures is not None and (
-            isinstance(address_max_failures, bool)
-            or not isinstance(address_max_failures, int)
-            or address_max_failures < 1
-        ):
-            raise ConfigurationError("address_max_failures must be a positive integer or None.")
+            account_max_failures = count("account_max_failures", account_max_failures, 1, NIST_CEILING)
+        if address_max_failures is not None:
+            address_max_failures = count("address_max_failures", address_max_failures, 1, MAX_ADDRESS_FAILURES)
         if max_failures > account_ceiling:
             raise ConfigurationError("max_failures cannot exceed account_ceiling.")
-        if not (isinstance(backoff_factor, (int, float)) and 1.0 <= backoff_factor <= 100.0):
+        factor = _real(backoff_factor)
+        if factor is None or not 1.0 <= factor <= 100.0:
             raise ConfigurationError("backoff_factor must be between 1 and 100.")
+        backoff_factor = factor
         if on_storage_error not in ("allow", "deny"):
             raise ConfigurationError('on_storage_error must be "allow" or "deny".')
-        if not (isinstance(max_remembered_addresses, int) and 0 <= max_remembered_addresses <= 1000):
-            raise ConfigurationError("max_remembered_addresses must be between 0 and 1000.")
+        max_remembered_addresses = count("max_remembered_addresses", max_remembered_addresses, 0, 1000)
         if not (isinstance(ipv6_prefix, int) and 0 < ipv6_prefix <= 128):
             raise ConfigurationError("ipv6_prefix must be between 1 and 128.")
-        window_ms = positive("window", window)
-        base_ms = positive("lockout_duration", lockout_duration)
-        max_ms = positive("max_lockout_duration", max_lockout_duration)
+        window = seconds("window", window)
+        lockout_duration = seconds("lockout_duration", lockout_duration)
+        max_lockout_duration = seconds("max_lockout_duration", max_lockout_duration)
+        window_ms, base_ms, max_ms = ms(window), ms(lockout_duration), ms(max_lockout_duration)
         if max_ms < base_ms:
             raise ConfigurationError("max_lockout_duration cannot be shorter than lockout_duration.")
-        reset_ms = positive("backoff_reset", backoff_reset)
-        ceiling_ms = positive("ceiling_window", ceiling_window)
-        self._remember_ms = positive("remember_addresses_for", remember_addresses_for)
+        reset_ms = ms(seconds("backoff_reset", backoff_reset))
+        ceiling_ms = ms(seconds("ceiling_window", ceiling_window))
+        self._remember_ms = ms(seconds("remember_addresses_for", remember_addresses_for))
 
         self.store: Store = open_store(store)
         if address_max_failures is not None and is_cluster(self.store):
@@ -353,12 +368,12 @@ class Lockout:
                 raise ConfigurationError("secret must be at least 16 bytes.")
             if len(self._key) > 64:  # BLAKE2b takes keys of at most 64 bytes: a longer secret is hashed to 64
                 self._key = hashlib.blake2b(self._key, digest_size=64, person=b"lockout.key").digest()
-        factor = round(backoff_factor * 1000)
+        factor_milli = round(factor * 1000)
 
         def rule(limit: int | None, win: int) -> ScopeRule:
             if limit is None:
                 return ScopeRule()
-            return ScopeRule(True, limit, win, base_ms, factor, max_ms, reset_ms)
+            return ScopeRule(True, limit, win, base_ms, factor_milli, max_ms, reset_ms)
 
         self._script_policy = LockoutPolicy(
             (
@@ -851,6 +866,20 @@ class Lockout:
         if not scope:
             return None
         return LockRecord(aid, scope, left / 1000.0)
+
+
+def _integer(value: Any) -> int | None:
+    """``value`` as a plain int (an int subclass loses its class and methods), or None: not an int, or a bool."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return operator.index(value)  # exact int: never calls a subclass's __index__ or __int__
+
+
+def _real(value: Any) -> float | None:
+    """``value`` as a plain int or float (subclasses lose their class), or None: not a number, or a bool."""
+    if isinstance(value, float):
+        return float.__float__(value)  # exact float, whatever a subclass's own __float__ does
+    return _integer(value)
 
 
 @functools.lru_cache(maxsize=4096)
