@@ -791,3 +791,17 @@ def test_identifier_caches_stay_bounded_and_never_mix_accounts() -> None:
     assert lock.check("bob", "203.0.113.7").locked is False
     assert lock.check(b"alice", "203.0.113.7").locked is True
     assert lock.check(bytearray(b"carol"), "203.0.113.7").locked is False  # type: ignore[arg-type]  # not cached
+
+
+def test_compiled_settings_are_read_only_and_call_time_settings_are_not() -> None:
+    lock = Lockout(store=MemoryStore(), max_failures=2)
+    for name, value in (("max_failures", 10), ("window", 5.0), ("extend_while_locked", True), ("namespace", "x")):
+        with pytest.raises(AttributeError, match="build a new Lockout"):
+            setattr(lock, name, value)
+    assert lock.max_failures == 2
+    lock.record_failure("alice", IP)
+    lock.record_failure("alice", IP)
+    assert lock.check("alice", IP).locked  # the policy it was made with still decides
+    lock.generic = True  # read on every call: may change
+    with pytest.raises(InvalidCredentials), lock.attempt("alice", IP):
+        pass

@@ -57,6 +57,24 @@ MAX_DURATION = MAX_MS / 1000
 #: The largest ``address_max_failures`` a Lockout accepts.
 MAX_ADDRESS_FAILURES = MAX_THRESHOLD
 _SCOPES = ("pair", "account", "ceiling", "address")
+#: Lockout's settings compiled into its scripts and keys when it is made: read-only afterwards.
+_COMPILED = frozenset(
+    {
+        "store",
+        "max_failures",
+        "window",
+        "lockout_duration",
+        "backoff_factor",
+        "max_lockout_duration",
+        "account_max_failures",
+        "account_ceiling",
+        "address_max_failures",
+        "max_remembered_addresses",
+        "ipv6_prefix",
+        "extend_while_locked",
+        "namespace",
+    }
+)
 _PLAN_CACHE = 2048  # (account, address) plans and address digests kept per Lockout
 _CACHED_LEN = 256  # identifiers and addresses longer than this are never cached: entries are bounded in size too
 _DEFAULT_KEY = b"backend_guard.lockout.v1"
@@ -246,10 +264,14 @@ class Lockout:
     ``generic=True`` makes a locked account answer exactly as a wrong password (:class:`InvalidCredentials`).
     ``on_storage_error``: ``"deny"`` (fail closed: a :class:`~backend_guard.exceptions.StorageError`, a 503,
     never a 500) or ``"allow"`` (fail open: the attempt goes through unchecked and is logged).
-    The policy is compiled into the lockout's scripts when it is made: build a new ``Lockout`` to change it
-    (setting the attributes afterwards changes nothing). Every duration is a number of seconds from 0.001 (shorter
-    ones count as 1 ms) up to ``MAX_DURATION`` (10 years); counts are integers (an ``IntEnum`` member counts as
-    its value; ``bool`` is refused); ``address_max_failures`` is at most ``MAX_ADDRESS_FAILURES`` (1,000,000).
+    The policy is compiled into the lockout's scripts and keys when it is made: its thresholds, windows,
+    durations, ``backoff_factor``, ``extend_while_locked``, ``max_remembered_addresses``, ``ipv6_prefix``,
+    ``namespace`` and ``store`` are read-only afterwards (setting one raises ``AttributeError``; build a new
+    ``Lockout`` to change them), while ``generic``, ``generic_detail``, ``on_storage_error``, ``on_event`` and
+    ``log_identifiers`` are read on every call and may be changed. Every duration is a number of seconds from
+    0.001 (shorter ones count as 1 ms) up to ``MAX_DURATION`` (10 years); counts are integers (an ``IntEnum``
+    member counts as its value; ``bool`` is refused); ``address_max_failures`` is at most
+    ``MAX_ADDRESS_FAILURES`` (1,000,000).
     Anything else raises :class:`~backend_guard.exceptions.ConfigurationError`.
 
     Example::
@@ -391,6 +413,15 @@ class Lockout:
         self._addr_ids: dict[str, str] = {}
         self._open: dict[tuple[int, bool], LockoutStatus] = {}
         self._key_base = self.store.key(namespace)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Only __init__ sets attributes; once the scripts exist, a compiled setting must not look changeable.
+        if name in _COMPILED and "_reserve_script" in self.__dict__:
+            raise AttributeError(
+                f"Lockout.{name} is compiled into its scripts and keys when it is made: build a new Lockout "
+                "to change it."
+            )
+        object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
         return f"Lockout(store={self.store!r}, max_failures={self.max_failures})"
