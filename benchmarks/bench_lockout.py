@@ -77,27 +77,28 @@ def main() -> None:
         # Floors, sent the way the store sends its scripts (straight on a pooled connection, see
         # storage/_redis_direct.py), with the keys of a real decision: a PING (the round trip itself), an EVALSHA
         # that does nothing, and one running the very commands of a check-and-reserve of a fresh account (TIME,
-        # ZSCORE, MGET of three scopes, SET ... PX of three) with no logic: what any atomic reserve of three
-        # counters costs here. The baseline is a PING through redis-py's command path on the store's client, as
-        # an application sends one.
+        # ZSCORE, MGET of the pair's and the account's keys, SET ... PX of both: the account's key holds the
+        # account-wide scope and the ceiling) with no logic: what any atomic reserve of three counters costs here.
+        # The baseline is a PING through redis-py's command path on the store's client, as an application sends
+        # one.
         probe_keys = lock._plan("floor-probe", IP).keys
         empty = Script(name="floor-empty", lua="return 1", memory=_unused)
         same_commands = Script(
             name="floor-same-commands",
-            lua="local t = redis.call('TIME') redis.call('ZSCORE', KEYS[4], ARGV[1]) "
-            "redis.call('MGET', KEYS[1], KEYS[2], KEYS[3]) "
-            "for i = 1, 3 do redis.call('SET', KEYS[i], ARGV[2], 'PX', 60000) end "
+            lua="local t = redis.call('TIME') redis.call('ZSCORE', KEYS[3], ARGV[1]) "
+            "redis.call('MGET', KEYS[1], KEYS[2]) "
+            "redis.call('SET', KEYS[1], ARGV[2], 'PX', 60000) redis.call('SET', KEYS[2], ARGV[3], 'PX', 60000) "
             "return {1, 0, 0, 0, 7, 4, 0, 0}",
             memory=_unused,
         )
-        member, value = "0" * 32, "0" * 40
+        member, value, account_value = "0" * 32, "0" * 40, "0" * 80
         call = store._call  # noqa: SLF001 - the benchmark measures the store's own send path
         cases = {
             "redis PING": lambda: client.ping(),
             "floor: PING on the store's own path": lambda: call("PING"),
             "floor: EVALSHA of `return 1` (same keys)": lambda: store.run(empty, probe_keys, []),
             "floor: EVALSHA of the same commands, no logic": lambda: store.run(
-                same_commands, probe_keys, [member, value]
+                same_commands, probe_keys, [member, value, account_value]
             ),
             "check+reserve (record_failure)": lambda: lock.record_failure(next(names), IP),
             "check (read only)": lambda: lock.check(next(names), IP),

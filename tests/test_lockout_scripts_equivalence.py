@@ -260,7 +260,10 @@ class _Sim:
 
     def keys(self, version: str, account: str, address: str) -> list[str]:
         base = f"{self.prefix}:{version}:{{{account}}}:"
+        # The old scripts kept the ceiling in a key of its own; the new ones keep it beside the account scope.
         keys = [f"{base}p:{address}", base + "a", base + "c", base + "g"]
+        if version != "old":
+            del keys[2]
         if self.policy.scopes[3].enabled:
             keys.append(f"{self.prefix}:{version}:ip:{address}")
         return keys

@@ -8,8 +8,10 @@ The policy (thresholds, windows, backoff) is part of each script, not of its arg
 generated per policy as straight-line Lua with the numbers as literals (:func:`reserve_lua`), and the success
 script has them as constants in front of its Lua body; one script pair per policy. A decision then sends three short
 arguments and the server parses none of the policy; a different policy is a different script (its own SHA).
-Each scope's state is one value (five doubles packed by Lua's ``struct``: failures, window end, locked until,
-strikes, strikes end) read with one ``MGET`` and written with one ``SET ... PX``.
+Each scope's state is five doubles packed by Lua's ``struct`` (failures, window end, locked until, strikes,
+strikes end). The account-wide scope and the ceiling, both per account and counted together, share one value
+of ten doubles under the account's key: a reserve reads the pair, the account and the address values with one
+``MGET`` and writes each with one ``SET ... PX``.
 """
 
 from __future__ import annotations
@@ -53,10 +55,15 @@ def _lua_int(value: int) -> str:
     return int.__repr__(operator.index(value))
 
 
-_KEY_INDEX = (0, 1, 2, 4)  # scope 1..4 -> index in KEYS (index 3 is the remembered-address set)
+#: KEYS of both scripts: 1 the pair (account, address), 2 the account (its account-wide scope, then its ceiling,
+#: in one value), 3 the remembered good addresses (a sorted set), 4 the address (only when that scope is on).
+#: Scope 1..4 -> (index in KEYS from 0, offset of its five numbers in that key's value).
+_SLOT = ((0, 0), (1, 0), (1, 5), (3, 0))
+_GOOD = 2  # index of the remembered-address set in KEYS
 
 State = tuple[int, int, int, int, int]  # n failures, w window end, u locked until, s strikes, x strikes end
 _EMPTY: State = (0, 0, 0, 0, 0)
+_EMPTY2 = _EMPTY + _EMPTY
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +142,18 @@ def _state(value: Any) -> State:
     return value if isinstance(value, tuple) and len(value) == 5 else _EMPTY
 
 
-def _save(db: MemoryView, key: str, s: list[int], now: int) -> None:
-    n, w, u, strikes, x = s[:5]
-    if n == 0 and u <= now and strikes == 0:
-        db.delete(key)
-        return
-    db.set(key, (n, w, u, strikes, x), px=max(1, max(w, u, x) - now))
+def _value(db: MemoryView, index: int, keys: Sequence[str]) -> tuple[int, ...]:
+    """The numbers stored under ``keys[index]``: ten for the account's key, five for the others."""
+    value = db.get(keys[index])
+    size = 10 if index == 1 else 5
+    if isinstance(value, tuple) and len(value) == size:
+        return value
+    return _EMPTY2 if size == 10 else _EMPTY
+
+
+def _dead(s: Sequence[int], now: int) -> bool:
+    """True when a scope's numbers hold nothing a later decision reads (no count, no lock, no live strikes)."""
+    return s[0] == 0 and s[2] <= now and (s[3] == 0 or s[4] <= now)
 
 
 def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
@@ -150,16 +163,20 @@ def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
     named = str(args[2]) == "1"
     known = False
     if member:
-        good = db.get(keys[3]) or {}
+        good = db.get(keys[_GOOD]) or {}
         score = good.get(member)
         known = score is not None and score > now - policy.remember_ms
+    raw: dict[int, list[int]] = {}  # key index -> the numbers stored there (a scope's five at its offset)
     st: dict[int, list[int]] = {}
     exempt: dict[int, bool] = {}
     refused, refusing = 0, 0
     for i, rule in enumerate(policy.scopes, 1):
         if not rule.enabled or not (named or i in (1, 4)):
             continue
-        n, w, u, strikes, x = _state(db.get(keys[_KEY_INDEX[i - 1]]))
+        index, at = _SLOT[i - 1]
+        if index not in raw:
+            raw[index] = list(_value(db, index, keys))
+        n, w, u, strikes, x = raw[index][at : at + 5]
         if w <= now:
             n = w = 0
         if x <= now:
@@ -170,6 +187,18 @@ def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
         if u > 0 and not exempt[i] and u - now > refused:
             refused, refusing = u - now, i
         st[i] = [n, w, u, strikes, x]
+
+    def save(changed: set[int]) -> None:
+        """Write the keys of the scopes in ``changed`` (the account's key once for both of its scopes)."""
+        for index in sorted({_SLOT[i - 1][0] for i in changed}):
+            value = raw[index]
+            for i, s in st.items():
+                slot, at = _SLOT[i - 1]
+                if slot == index:
+                    value[at : at + 5] = s
+            # Lives as long as the longest time it holds (each scope's window end, lock end and strikes end).
+            last = max(value[at + j] for at in range(0, len(value), 5) for j in (1, 2, 4))
+            db.set(keys[index], tuple(value), px=max(1, last - now))
 
     def remaining(newly: int) -> int:
         r = -1
@@ -186,6 +215,7 @@ def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
     k = int(known)
     if refused > 0:
         if policy.extend and count:
+            changed: set[int] = set()
             for i, s in st.items():
                 if s[2] > 0 and not exempt[i]:
                     rule = policy.scopes[i - 1]
@@ -193,12 +223,14 @@ def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
                     s[1] = max(s[1], s[2] + rule.window)
                     s[4] = max(s[4], s[1])
                     refused = max(refused, s[2] - now)
-                    _save(db, keys[_KEY_INDEX[i - 1]], s, now)
+                    changed.add(i)
+            save(changed)
         return [0, refused, refusing, 0, 0, 0, k, 0]
     if not count:
         return [1, 0, 0, 0, 0, remaining(0), k, 0]
 
     newly = counted = longest = 0
+    counted_scopes: set[int] = set()
     for i, s in st.items():
         if s[2] != 0:
             continue
@@ -207,6 +239,7 @@ def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
             s[1] = now + rule.window
         s[0] += 1
         counted |= 1 << (i - 1)
+        counted_scopes.add(i)
         if s[0] >= rule.threshold:
             s[3] += 1
             s[2] = now + _duration(rule, s[3])
@@ -215,7 +248,7 @@ def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
             s[4] = max(now + rule.strike_ttl, s[1])
             newly |= 1 << (i - 1)
             longest = max(longest, s[2] - now)
-        _save(db, keys[_KEY_INDEX[i - 1]], s, now)
+    save(counted_scopes)
     return [1, 0, 0, newly, counted, remaining(newly), k, longest]
 
 
@@ -228,32 +261,36 @@ def _success(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
     had_n = pn if pw > now else 0
     had_lock = 1 if pu > now else 0
     db.delete(keys[0])
-    if policy.scopes[2].enabled and named:
-        db.delete(keys[2])
     for i in (2, 4):
         rule = policy.scopes[i - 1]
-        idx = _KEY_INDEX[i - 1]
+        index, at = _SLOT[i - 1]
         bit = 1 << (i - 1)
-        if idx >= len(keys) or not rule.enabled or not counted & bit:
+        ceiling = i == 2 and named and policy.scopes[2].enabled  # the account's key holds the ceiling too
+        if index >= len(keys) or not (ceiling or (rule.enabled and counted & bit)):
             continue
-        n, w, u, s, x = _state(db.get(keys[idx]))
-        if w <= now:
+        value = list(_value(db, index, keys))
+        n, w, u, s, x = value[at : at + 5]
+        if rule.enabled and counted & bit and w > now:  # take back this attempt's own reservation
+            if newly & bit:
+                u, s, n = 0, max(0, s - 1), rule.threshold - 1
+            elif n > 0:
+                n -= 1
+            value[at : at + 5] = [n, w, u, s, x]
+        elif not ceiling:
             continue
-        if newly & bit:
-            u, s, n = 0, max(0, s - 1), rule.threshold - 1
-        elif n > 0:
-            n -= 1
-        if n == 0 and u <= now and (s == 0 or x <= now):
-            db.delete(keys[idx])
+        if ceiling:
+            value[5:10] = _EMPTY  # a login clears the consecutive-failure ceiling
+        if all(_dead(value[j : j + 5], now) for j in range(0, len(value), 5)):
+            db.delete(keys[index])
         else:
-            db.set(keys[idx], (n, w, u, s, x), keepttl=True)
+            db.set(keys[index], tuple(value), keepttl=True)
     if member:
-        good = dict(db.get(keys[3]) or {})
+        good = dict(db.get(keys[_GOOD]) or {})
         good[member] = now
         good = {m: sc for m, sc in good.items() if sc > now - policy.remember_ms}
         if len(good) > policy.keep:
             good = dict(sorted(good.items(), key=lambda kv: (kv[1], kv[0]))[len(good) - policy.keep :])
-        db.set(keys[3], good, px=policy.remember_ms)
+        db.set(keys[_GOOD], good, px=policy.remember_ms)
     return [had_n, had_lock]
 
 
@@ -264,9 +301,10 @@ _RESERVE_DOC = """\
 -- their thresholds and times as literals, each scope's state in locals (no table, no closure per call).
 -- Scopes: 1 pair (account, address), 2 account, 3 ceiling (account), 4 address. An address the account logged
 -- in from recently (a "known" address) is exempt from the account and address scopes.
--- KEYS: 1 pair, 2 account, 3 ceiling, 4 remembered good addresses (zset), 5 address (only when that scope is
---       on). Each scope is five doubles packed by struct ('<ddddd': n failures, w window end, u locked until,
---       s strikes, x strikes forgotten at; times in ms).
+-- KEYS: 1 pair, 2 account (the account scope then the ceiling), 3 remembered good addresses (zset), 4 address
+--       (only when that scope is on). Each scope is five doubles packed by struct ('<ddddd': n failures, w
+--       window end, u locked until, s strikes, x strikes forgotten at; times in ms); the account's key holds
+--       ten ('<dddddddddd'), its two scopes' in a row.
 -- ARGV: 1 address member ('' = none), 2 mode (0 check, 1 count), 3 named (0: an empty identifier, counted per
 --       pair and address only, never as an account).
 -- Returns {allowed, retry ms, refusing scope, newly locked mask, counted mask, remaining, known address,
@@ -283,7 +321,8 @@ def reserve_lua(policy: LockoutPolicy) -> str:
     """
     rules = policy.scopes
     on = [i for i in range(1, 5) if rules[i - 1].enabled]
-    key = {1: 1, 2: 2, 3: 3, 4: 5}
+    key = {i: _SLOT[i - 1][0] + 1 for i in range(1, 5)}  # scope -> its KEYS index (the account's two share 2)
+    account = [i for i in on if i in (2, 3)]  # the scopes kept in the account's key
 
     def guard(i: int, *, exempt: bool) -> str:
         """The condition under which scope ``i`` takes part (present and, with ``exempt``, not exempt)."""
@@ -303,9 +342,22 @@ def reserve_lua(policy: LockoutPolicy) -> str:
         )
 
     def save(i: int) -> list[str]:
+        """Write scope ``i``'s key; the account's key is only marked (``da``) and written once, by ``save_account``."""
+        if i in (2, 3):
+            return ["  da = true"]
         return [
             f"  redis.call('SET', KEYS[{key[i]}], pack('<ddddd', n{i}, w{i}, u{i}, s{i}, x{i}), 'PX', "
             f"max(1, max(w{i}, u{i}, x{i}) - now))"
+        ]
+
+    def save_account() -> list[str]:
+        if not account:
+            return []
+        return [
+            "if da then",
+            "  redis.call('SET', KEYS[2], pack('<dddddddddd', n2, w2, u2, s2, x2, n3, w3, u3, s3, x3), 'PX', "
+            "max(1, max(w2, u2, x2, w3, u3, x3) - now))",
+            "end",
         ]
 
     def remaining() -> list[str]:
@@ -330,24 +382,37 @@ def reserve_lua(policy: LockoutPolicy) -> str:
         "local floor, max, min, pack, unpack = math.floor, math.max, math.min, struct.pack, struct.unpack",
         "local known = false",
         "if member ~= '' then",
-        "  local score = redis.call('ZSCORE', KEYS[4], member)",
+        "  local score = redis.call('ZSCORE', KEYS[3], member)",
         f"  if score and tonumber(score) > now - {_lua_int(policy.remember_ms)} then known = true end",
         "end",
         "local k = known and 1 or 0",
     ]
+    read_keys = sorted({key[i] for i in on})
     if on:
-        lua.append("local vals = redis.call('MGET', " + ", ".join(f"KEYS[{key[i]}]" for i in on) + ")")
+        lua.append("local vals = redis.call('MGET', " + ", ".join(f"KEYS[{k}]" for k in read_keys) + ")")
     lua.append("local v")
-    for j, i in enumerate(on, 1):
-        lua.append(f"local n{i}, w{i}, u{i}, s{i}, x{i} = 0, 0, 0, 0, 0")
-        read = [
-            f"v = vals[{j}]",
-            f"if v and #v == 40 then n{i}, w{i}, u{i}, s{i}, x{i} = unpack('<ddddd', v) end",
+
+    def expire(i: int) -> list[str]:
+        return [
             f"if w{i} <= now then n{i} = 0; w{i} = 0 end",
             f"if x{i} <= now then s{i} = 0; x{i} = 0 end",
             f"if u{i} <= now then u{i} = 0 end",
         ]
-        lua += ["if named then", *("  " + r for r in read), "end"] if i in (2, 3) else read
+
+    for j, k in enumerate(read_keys, 1):
+        if k == 2:  # the account's key: both of its scopes' numbers, read only for a named account
+            lua.append("local n2, w2, u2, s2, x2, n3, w3, u3, s3, x3 = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0")
+            read = [
+                f"v = vals[{j}]",
+                "if v and #v == 80 then n2, w2, u2, s2, x2, n3, w3, u3, s3, x3 = unpack('<dddddddddd', v) end",
+                *(line for i in account for line in expire(i)),
+            ]
+            lua += ["if named then", *("  " + r for r in read), "end"]
+            continue
+        i = next(i for i in on if key[i] == k)
+        lua.append(f"local n{i}, w{i}, u{i}, s{i}, x{i} = 0, 0, 0, 0, 0")
+        lua += [f"v = vals[{j}]", f"if v and #v == 40 then n{i}, w{i}, u{i}, s{i}, x{i} = unpack('<ddddd', v) end"]
+        lua += expire(i)
 
     # A lock in a scope that takes part refuses the attempt; the longest one is reported.
     lua.append("local refused, refusing = 0, 0")
@@ -357,6 +422,8 @@ def reserve_lua(policy: LockoutPolicy) -> str:
     lua.append("if refused > 0 then")
     if policy.extend:
         lua.append("  if count then")
+        if account:
+            lua.append("    local da = false")
         for i in on:
             r = rules[i - 1]
             cond = when(guard(i, exempt=True), f"u{i} > 0")
@@ -369,12 +436,15 @@ def reserve_lua(policy: LockoutPolicy) -> str:
                 *("    " + s for s in save(i)),
                 "    end",
             ]
+        lua += ["    " + line for line in save_account()]
         lua.append("  end")
     lua += ["  return {0, refused, refusing, 0, 0, 0, k, 0}", "end"]
     lua += ["if not count then", *("  " + r for r in remaining()), "  return {1, 0, 0, 0, 0, left, k, 0}", "end"]
 
     # Count one failure in every scope that takes part and is not locked (an exempt scope counts too).
     lua.append("local newly, counted, longest = 0, 0, 0")
+    if account:
+        lua.append("local da = false")
     for i in on:
         r = rules[i - 1]
         bit = 1 << (i - 1)
@@ -396,6 +466,7 @@ def reserve_lua(policy: LockoutPolicy) -> str:
             *save(i),
             "end",
         ]
+    lua += save_account()
     lua += [*remaining(), "return {1, 0, 0, newly, counted, left, k, longest}", ""]
     return "\n".join(lua)
 
@@ -417,20 +488,32 @@ def scripts_for(policy: LockoutPolicy) -> tuple[Script, Script]:
     return reserve, success
 
 
-def _peek(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> int:
-    return max(0, _state(db.get(keys[0]))[2] - _now(db))
+def _peek(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    value = db.get(keys[0])
+    if not isinstance(value, tuple) or len(value) not in (5, 10):
+        return []
+    now = _now(db)
+    return [max(0, value[at + 2] - now) for at in range(0, len(value), 5)]
 
 
-#: Milliseconds left on the lock held in one scope's state (0 when none): for listing locks.
+#: Milliseconds left on each lock held in one key's value (the pair's one, or the account's two: its
+#: account-wide scope and its ceiling), 0 for none; an empty list for anything else. For listing locks.
 PEEK = Script(
     name="lockout_peek",
     lua="""
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = redis.pcall('GET', KEYS[1])
-if type(v) ~= 'string' or #v ~= 40 then return 0 end
-local _, _, u = struct.unpack('<ddddd', v)
-return math.max(0, u - now)
+if type(v) ~= 'string' then return {} end
+if #v == 40 then
+  local _, _, u = struct.unpack('<ddddd', v)
+  return {math.max(0, u - now)}
+end
+if #v == 80 then
+  local _, _, u, _, _, _, _, u3 = struct.unpack('<dddddddddd', v)
+  return {math.max(0, u - now), math.max(0, u3 - now)}
+end
+return {}
 """,
     memory=_peek,
 )

@@ -108,11 +108,12 @@ def normalize_identifier(account: str | bytes) -> str:
         'ålice'
     """
     text = account.decode("utf-8", "replace") if isinstance(account, bytes) else str(account)
-    if not text.isascii():
-        # Invisible characters (zero-width space/joiners, word joiner, BOM, soft hyphen, variation selectors,
-        # bidi marks...) are dropped first: many user stores (MySQL's *_ci collations, for one) ignore them,
-        # so "alice\u200b" would log in as alice while counting against a fresh, never-locked name.
-        text = "".join(ch for ch in text if not _ignorable(ch))
+    if text.isascii():
+        return text.casefold().strip()  # NFKC leaves ASCII as it is, and ASCII case-folds to ASCII
+    # Invisible characters (zero-width space/joiners, word joiner, BOM, soft hyphen, variation selectors,
+    # bidi marks...) are dropped first: many user stores (MySQL's *_ci collations, for one) ignore them,
+    # so "alice\u200b" would log in as alice while counting against a fresh, never-locked name.
+    text = "".join(ch for ch in text if not _ignorable(ch))
     # NFKC again after case folding: folding can produce sequences that NFKC composes, and the result must be
     # a fixed point, so a name that was normalised once (say, before it was stored) keys the same counters.
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold()).strip()
@@ -390,6 +391,7 @@ class Lockout:
                 raise ConfigurationError("secret must be at least 16 bytes.")
             if len(self._key) > 64:  # BLAKE2b takes keys of at most 64 bytes: a longer secret is hashed to 64
                 self._key = hashlib.blake2b(self._key, digest_size=64, person=b"lockout.key").digest()
+        self._macs = {d: hashlib.blake2b(digest_size=16, key=self._key, person=d) for d in (b"account", b"address")}
         factor_milli = round(factor * 1000)
 
         def rule(limit: int | None, win: int) -> ScopeRule:
@@ -431,9 +433,10 @@ class Lockout:
     def _digest(self, domain: bytes, text: str) -> str:
         # Keyed BLAKE2b (RFC 7693's MAC mode, a PRF like HMAC) with a 128-bit tag; the domain ("account",
         # "address") is its personalisation, so an account and an address with the same text never share a digest.
-        return hashlib.blake2b(
-            text.encode("utf-8", "surrogatepass"), digest_size=16, key=self._key, person=domain
-        ).hexdigest()
+        # Each domain's keyed state is made once and copied (the key fills a whole block: half the cost of a digest).
+        mac = self._macs[domain].copy()
+        mac.update(text.encode("utf-8", "surrogatepass"))
+        return mac.hexdigest()
 
     def account_id(self, account: str | bytes) -> str:
         """The keyed hash that stands for ``account`` in storage keys, audit events and :class:`LockRecord`.
@@ -474,7 +477,7 @@ class Lockout:
         # Hex digests are key-safe as they are, so the keys are formatted directly: the same strings as
         # store.key(ns, "p", addr_id, tag=aid) and so on, without escaping work on every decision.
         base = f"{self._key_base}:{{{aid}}}:"
-        keys = [base + "p:" + addr_id, base + "a", base + "c", base + "g"]
+        keys = [base + "p:" + addr_id, base + "a", base + "g"]  # pair, account (+ ceiling), good addresses
         if self.address_max_failures is not None:
             keys.append(f"{self._key_base}:ip:{addr_id}")
         # An empty identifier is nobody's account: it is counted per address only, so it can never become a
@@ -622,10 +625,10 @@ class Lockout:
     def _unlock_keys(self, account: str | bytes | None, ip: str | None, found: list[str]) -> tuple[list[str], _Plan]:
         plan = self._plan(account or "", ip)
         if account is None:
-            return ([plan.keys[4]] if len(plan.keys) > 4 else []), plan
+            return ([plan.keys[3]] if len(plan.keys) > 3 else []), plan
         if ip is not None:
             return [plan.keys[0]], plan
-        return [plan.keys[1], plan.keys[2], *found], plan
+        return [plan.keys[1], *found], plan
 
     def _pair_pattern(self, account: str | bytes) -> str:
         aid = self.account_id(account)
@@ -701,12 +704,10 @@ class Lockout:
         """
         out: list[LockRecord] = []
         for key in self.store.scan(self._lock_pattern(), count=limit * 4):
-            rec = self._record(key, self.store.run(PEEK, [key], []))
-            if rec is not None:
-                out.append(rec)
-                if len(out) >= limit:
-                    break
-        return out
+            out += self._records(key, self.store.run(PEEK, [key], []))
+            if len(out) >= limit:
+                break
+        return out[:limit]
 
     # -- async API -----------------------------------------------------------------------------------------
 
@@ -824,12 +825,10 @@ class Lockout:
         """
         out: list[LockRecord] = []
         for key in await self.store.ascan(self._lock_pattern(), count=limit * 4):
-            rec = self._record(key, await self.store.arun(PEEK, [key], []))
-            if rec is not None:
-                out.append(rec)
-                if len(out) >= limit:
-                    break
-        return out
+            out += self._records(key, await self.store.arun(PEEK, [key], []))
+            if len(out) >= limit:
+                break
+        return out[:limit]
 
     # -- framework integration -----------------------------------------------------------------------------
 
@@ -885,18 +884,20 @@ class Lockout:
     # -- listing -------------------------------------------------------------------------------------------
 
     def _lock_pattern(self) -> str:
-        return _glob_escape(f"{self.store.prefix}:{self.namespace}:") + "{*}:[apc]*"
+        return _glob_escape(f"{self.store.prefix}:{self.namespace}:") + "{*}:[ap]*"
 
-    def _record(self, key: str, reply: Any) -> LockRecord | None:
-        left = int(reply)
-        if left <= 0:
-            return None
+    def _records(self, key: str, reply: Any) -> list[LockRecord]:
+        """The live locks in one key's PEEK reply: the pair's, or the account's account-wide and ceiling ones."""
         head, _, rest = key.rpartition("}:")
         aid = head.rsplit("{", 1)[-1]
-        scope = {"a": "account", "c": "ceiling", "p": "pair"}.get(rest[:1], "")
-        if not scope:
-            return None
-        return LockRecord(aid, scope, left / 1000.0)
+        scopes = {"a": ("account", "ceiling"), "p": ("pair",)}.get(rest[:1], ())
+        if not isinstance(reply, list) or len(reply) != len(scopes):
+            return []
+        return [
+            LockRecord(aid, scope, int(left) / 1000.0)
+            for scope, left in zip(scopes, reply, strict=True)
+            if int(left) > 0
+        ]
 
 
 def _integer(value: Any) -> int | None:
