@@ -314,7 +314,7 @@ def test_empty_identifier_never_makes_a_shared_lock(store: Store) -> None:
     assert lock.check("", IP).locked  # counted per address ...
     assert lock.check("", OTHER_IP).locked is False  # ... never shared by every client
     assert lock.check(" ", OTHER_IP).locked is False
-    assert store.scan(f"{store.prefix}:lockout:*:a") == []
+    assert store.scan(f"{store.prefix}:lockout:*:ac") == []
 
 
 def test_huge_and_unicode_identifiers_make_short_keys(store: Store) -> None:
@@ -823,3 +823,16 @@ def test_account_id_is_keyed_blake2b_of_the_normalised_name() -> None:
     secret = "s" * 32
     expected = hashlib.blake2b(b"alice", digest_size=16, key=secret.encode(), person=b"account").hexdigest()
     assert Lockout(secret=secret).account_id(" Alice ") == expected
+
+
+def test_locked_accounts_lists_account_and_ceiling_locks_of_one_key(store: Store) -> None:
+    # Both per-account scopes live in the account's one key: each live lock in it is listed, under its scope.
+    lock = Lockout(store=store, max_failures=3, account_max_failures=3, account_ceiling=3)
+    for i in range(3):
+        fail(lock, "dora", f"10.1.{i}.1")
+    found = sorted((r.account_id, r.scope) for r in lock.locked_accounts())
+    assert found == [(lock.account_id("dora"), "account"), (lock.account_id("dora"), "ceiling")]
+    assert len(lock.locked_accounts(limit=1)) == 1
+    lock.unlock("dora")
+    assert lock.locked_accounts() == []
+    assert lock.check("dora", "10.1.9.1").locked is False

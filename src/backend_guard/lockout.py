@@ -477,7 +477,10 @@ class Lockout:
         # Hex digests are key-safe as they are, so the keys are formatted directly: the same strings as
         # store.key(ns, "p", addr_id, tag=aid) and so on, without escaping work on every decision.
         base = f"{self._key_base}:{{{aid}}}:"
-        keys = [base + "p:" + addr_id, base + "a", base + "g"]  # pair, account (+ ceiling), good addresses
+        # Pair, account (its account-wide scope and its ceiling in one value: named "ac", not the "a" and "c" of
+        # the layout before, so that during a rolling upgrade old and new workers never overwrite each other's
+        # values), good addresses.
+        keys = [base + "p:" + addr_id, base + "ac", base + "g"]
         if self.address_max_failures is not None:
             keys.append(f"{self._key_base}:ip:{addr_id}")
         # An empty identifier is nobody's account: it is counted per address only, so it can never become a
@@ -890,7 +893,7 @@ class Lockout:
         """The live locks in one key's PEEK reply: the pair's, or the account's account-wide and ceiling ones."""
         head, _, rest = key.rpartition("}:")
         aid = head.rsplit("{", 1)[-1]
-        scopes = {"a": ("account", "ceiling"), "p": ("pair",)}.get(rest[:1], ())
+        scopes = ("account", "ceiling") if rest == "ac" else ("pair",) if rest.startswith("p:") else ()
         if not isinstance(reply, list) or len(reply) != len(scopes):
             return []
         return [
