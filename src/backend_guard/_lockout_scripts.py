@@ -27,7 +27,7 @@ from .exceptions import ConfigurationError
 from .storage import MemoryView, Script
 from .storage.base import _LUA_DIR
 
-__all__ = ["MAX_MS", "MAX_THRESHOLD", "PEEK", "LockoutPolicy", "ScopeRule", "scripts_for"]
+__all__ = ["MAX_MS", "MAX_THRESHOLD", "PEEK", "LockoutPolicy", "ScopeRule", "plain_int", "scripts_for"]
 
 #: The longest time a policy may hold (10 years, in ms). Every time a script sends Redis (a ``PX``, a
 #: ``PEXPIRE``) is at most two of these, far below 1e14: Lua prints a number with 14 significant digits, so a
@@ -37,14 +37,20 @@ MAX_MS = 10 * 365 * 86_400 * 1000
 MAX_THRESHOLD = 1_000_000
 
 
-def _plain_int(name: str, value: Any, low: int, high: int) -> int:
-    """``value`` as a plain ``int`` (an int subclass, such as an ``IntEnum`` member, loses its class), in range.
-
-    Floats and bools are refused: a policy number is a whole count of milliseconds or failures.
-    """
+def plain_int(value: Any) -> int | None:
+    """``value`` as a plain ``int`` (an int subclass, such as an ``IntEnum`` member, loses its class and
+    methods), or None: not an int, or a bool."""
     if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return operator.index(value)  # an exact int, never a subclass's own __index__ or __int__
+
+
+def _plain_int(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as a plain ``int`` in range (:func:`plain_int`); floats and bools are refused: a policy number
+    is a whole count of milliseconds or failures."""
+    number = plain_int(value)
+    if number is None:
         raise ConfigurationError(f"lockout policy: {name} must be an integer, not {type(value).__name__}.")
-    number = operator.index(value)  # an exact int, never a subclass's own __index__ or __int__
     if not low <= number <= high:
         raise ConfigurationError(f"lockout policy: {name} must be from {low} to {high}.")
     return number

@@ -24,14 +24,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import operator
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Container, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from ._lockout_scripts import MAX_MS, MAX_THRESHOLD, PEEK, LockoutPolicy, ScopeRule, scripts_for
+from ._lockout_scripts import MAX_MS, MAX_THRESHOLD, PEEK, LockoutPolicy, ScopeRule, plain_int, scripts_for
 from .clientip import ClientIP, address_bucket
 from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
 from .storage import Store, StoreLike, open_store
@@ -326,7 +325,7 @@ class Lockout:
             return max(1, round(value * 1000))
 
         def count(name: str, value: int, low: int, high: int) -> int:
-            number = _integer(value)
+            number = plain_int(value)
             if number is None or not low <= number <= high:
                 raise ConfigurationError(f"{name} must be an integer from {low} to {high}.")
             return number
@@ -903,18 +902,11 @@ class Lockout:
         ]
 
 
-def _integer(value: Any) -> int | None:
-    """``value`` as a plain int (an int subclass loses its class and methods), or None: not an int, or a bool."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return operator.index(value)  # exact int: never calls a subclass's __index__ or __int__
-
-
 def _real(value: Any) -> float | None:
     """``value`` as a plain int or float (subclasses lose their class), or None: not a number, or a bool."""
     if isinstance(value, float):
         return float.__float__(value)  # exact float, whatever a subclass's own __float__ does
-    return _integer(value)
+    return plain_int(value)
 
 
 @functools.lru_cache(maxsize=4096)
