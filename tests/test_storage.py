@@ -106,12 +106,14 @@ def test_memory_expiry_with_clock(clock: FrozenClock) -> None:
 
 
 def test_memory_is_bounded_under_a_flood_of_keys() -> None:
+    # Counters (an evictable script's keys); security state is never evicted (tests/test_storage_retention.py).
+    counter = Script(name="test_incr_counter", lua=INCR.lua, memory=_incr_body, evictable=True)
     store = MemoryStore(max_keys=100)
     for i in range(5000):
-        store.run(INCR, [store.key("flood", str(i))], [1, 60_000])
+        store.run(counter, [store.key("flood", str(i))], [1, 60_000])
     assert len(store) <= 100
     # The most recent keys survive; the oldest idle ones were evicted.
-    assert store.run(INCR, [store.key("flood", "4999")], [1, 60_000])[0] == 2
+    assert store.run(counter, [store.key("flood", "4999")], [1, 60_000])[0] == 2
 
 
 def test_memory_script_errors_become_storage_errors() -> None:

@@ -269,13 +269,20 @@ _fixed_window = _by_count(_fixed_window_one, _fixed_window_many)
 _sliding_window = _by_count(_sliding_window_one, _sliding_window_many)
 _gcra = _by_count(_gcra_one, _gcra_many)
 
+#: Rate-limit counters are the one kind of state a store may evict (``evictable=True``): forgetting one under memory
+#: pressure at worst admits a few extra requests, while lockout, token and one-time-token state must stay.
 SCRIPTS: dict[str, Script] = {
-    "fixed-window": Script(name="ratelimit_fixed_window", lua_file="ratelimit_fixed_window.lua", memory=_fixed_window),
+    "fixed-window": Script(
+        name="ratelimit_fixed_window", lua_file="ratelimit_fixed_window.lua", memory=_fixed_window, evictable=True
+    ),
     "sliding-window-counter": Script(
-        name="ratelimit_sliding_window", lua_file="ratelimit_sliding_window.lua", memory=_sliding_window
+        name="ratelimit_sliding_window",
+        lua_file="ratelimit_sliding_window.lua",
+        memory=_sliding_window,
+        evictable=True,
     ),
     "moving-window": Script(
-        name="ratelimit_moving_window", lua_file="ratelimit_moving_window.lua", memory=_moving_window
+        name="ratelimit_moving_window", lua_file="ratelimit_moving_window.lua", memory=_moving_window, evictable=True
     ),
-    "gcra": Script(name="ratelimit_gcra", lua_file="ratelimit_gcra.lua", memory=_gcra),
+    "gcra": Script(name="ratelimit_gcra", lua_file="ratelimit_gcra.lua", memory=_gcra, evictable=True),
 }

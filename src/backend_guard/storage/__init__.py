@@ -3,7 +3,7 @@
 Choose a backend with a URL, or pass a ready store object::
 
     open_store("memory://")                         # embedded, per process
-    open_store("memory://?max_keys=50000")
+    open_store("memory://?max_keys=50000&max_state_keys=200000")
     open_store("redis://127.0.0.1:6379/0")          # shared across processes and hosts
     open_store("redis+sentinel://h1:26379,h2:26379/mymaster")
     open_store("redis+cluster://node1:6379")
@@ -38,9 +38,11 @@ _shared: dict[tuple[str, str], Store] = {}
 def open_store(store: StoreLike = None, *, prefix: str = "bg") -> Store:
     """Return a store for a URL string, pass a store object through, or make the memory default for None.
 
-    Query options: ``prefix`` (key prefix), ``max_keys`` (memory), ``socket_timeout`` and
-    ``connect_timeout`` (Redis, seconds), ``max_connections`` (Redis, per pool). A URL names a *new* store;
-    share one object between parts when they should share one memory store.
+    Query options: ``prefix`` (key prefix); ``max_keys`` (memory: rate-limit counters, least recently used evicted)
+    and ``max_state_keys`` (memory: security state, never evicted; default ``max_keys``); ``socket_timeout`` and
+    ``connect_timeout`` (Redis, seconds), ``max_connections`` (Redis, per pool), ``on_evicting_policy`` (Redis:
+    ``refuse``, the default, or ``warn`` when the server's ``maxmemory-policy`` can evict security state). A URL
+    names a *new* store; share one object between parts when they should share one memory store.
 
     Example::
 
@@ -60,13 +62,17 @@ def open_store(store: StoreLike = None, *, prefix: str = "bg") -> Store:
     try:
         if parts.scheme == "memory":
             max_keys = int(query.pop("max_keys", "100000"))
+            max_state_keys = int(query.pop("max_state_keys", str(max_keys)))
             if query:
                 raise ConfigurationError(f"Unknown memory:// options: {', '.join(sorted(query))}.")
-            return MemoryStore(prefix=prefix, max_keys=max_keys)
+            return MemoryStore(prefix=prefix, max_keys=max_keys, max_state_keys=max_state_keys)
         if parts.scheme.startswith(("redis", "rediss", "unix")):
             socket_timeout = float(query.pop("socket_timeout", "0.25"))
             connect_timeout = float(query.pop("connect_timeout", "1.0"))
             max_connections = int(query.pop("max_connections", "100"))
+            on_evicting_policy = query.pop("on_evicting_policy", "refuse")
+            if on_evicting_policy not in ("refuse", "warn"):
+                raise ConfigurationError('on_evicting_policy must be "refuse" or "warn".')
             rest = "&".join(f"{k}={v}" for k, v in query.items())
             url = parts._replace(query=rest).geturl()
             return RedisStore(
@@ -75,6 +81,7 @@ def open_store(store: StoreLike = None, *, prefix: str = "bg") -> Store:
                 socket_timeout=socket_timeout,
                 connect_timeout=connect_timeout,
                 max_connections=max_connections,
+                on_evicting_policy="warn" if on_evicting_policy == "warn" else "refuse",
             )
     except ValueError as exc:
         if isinstance(exc, ConfigurationError):

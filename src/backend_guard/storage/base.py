@@ -6,6 +6,11 @@ keys, arguments and result shape. A store runs a script atomically, in one round
 (the Redis server clock on Redis). The two implementations of a script are tested against each other by running
 one suite over both backends.
 
+Retention contract: a store never silently drops the keys of a script that is not
+:attr:`Script.evictable` (security state) before they expire. When it cannot keep them it says so: the memory
+store raises StorageError for a new key once its security state is full, and the Redis store refuses (or warns
+about) a server whose ``maxmemory-policy`` could evict them.
+
 Failure contract: a store raises :class:`~backend_guard.exceptions.StorageError` for every backend failure
 (connection refused, timeout, a script error). It never decides fail-open or fail-closed itself: the part that
 called it does, from its own ``on_storage_error`` setting.
@@ -104,6 +109,13 @@ class Script:
     keys and the arguments, and must return what the Lua body returns, in Redis's reply shape (integers,
     strings, nested lists; never floats: Lua numbers reach Python truncated to integers).
 
+    ``evictable`` says what losing the script's keys costs. True only for state a store may forget under memory
+    pressure at worst admitting a few extra requests (the rate limiter's counters). False (the default) for
+    security state: token families and subject indexes, used one-time tokens, lockout counters and locks. The
+    memory store keeps the two apart and never evicts security state (when full it refuses a new key with
+    StorageError); the Redis store refuses a ``maxmemory-policy`` that could evict security state before it runs
+    its first script that is not evictable.
+
     Example::
 
         incr = Script(
@@ -118,6 +130,7 @@ class Script:
     memory: MemoryFunction
     lua: str = ""
     lua_file: str = ""
+    evictable: bool = False
     _source: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @property

@@ -3,9 +3,16 @@
 It runs each :class:`~backend_guard.storage.base.Script`'s Python body under one lock, which makes every
 script atomic as a Lua script is on Redis. State lives in this process only: several workers need Redis.
 
-Bounded: at most ``max_keys`` live keys. Expired keys are dropped lazily and by a sweep; when a flood of
-distinct keys still fills the store, the least recently used keys are evicted. That keeps memory flat under
-attack at the price of forgetting the oldest idle counters (documented in docs/storage.md).
+Bounded, in two areas chosen by each script's :attr:`~backend_guard.storage.Script.evictable`:
+
+- **counters** (evictable scripts: the rate limiter's): at most ``max_keys`` live keys; when a flood of distinct
+  keys fills them, the least recently used are evicted. Forgetting a counter at worst admits a few extra requests.
+- **security state** (every other script: token families and subject indexes, used one-time tokens, lockout
+  counters and locks): at most ``max_state_keys`` live keys, never evicted. When it is full, a script that would
+  add a key raises :class:`~backend_guard.exceptions.StorageError` (its writes undone) and the part applies its
+  own ``on_storage_error``; forgetting a lock or a used token instead would silently fail open.
+
+Expired keys of both areas are dropped lazily and by a sweep (documented in docs/storage.md).
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from .base import Script, make_key
 __all__ = ["MemoryStore", "MemoryView"]
 
 _Entry = tuple[Any, float | None]  # value, absolute expiry in ms (None: no expiry)
+
+#: More keys than any one script adds: security state this close to ``max_state_keys`` runs scripts guarded.
+_SCRIPT_KEYS = 64
 
 
 class MemoryView:
@@ -42,12 +52,29 @@ class MemoryView:
             return n
     """
 
-    __slots__ = ("_data", "_store", "now_ms")
+    __slots__ = ("_cap", "_data", "_undo", "now_ms")
 
-    def __init__(self, store: MemoryStore, now_ms: float) -> None:
-        self._store = store
-        self._data = store._data  # the same dict for the store's lifetime (clear() empties it in place)
+    def __init__(self, data: OrderedDict[str, _Entry], now_ms: float, cap: int = 0) -> None:
+        self._data = data  # the same dict for the store's lifetime (clear() empties it in place)
         self.now_ms = now_ms
+        # While ``_undo`` is a dict (the store sets it when an area that must not be evicted is nearly full), every
+        # write first records the key's previous entry there, and a write that would add a key past ``_cap``
+        # raises StorageError; the store then puts the recorded entries back, so a refused script leaves nothing.
+        self._cap = cap
+        self._undo: dict[str, _Entry | None] | None = None
+
+    def _guard(self, key: str, adds: bool) -> None:
+        """Record ``key``'s entry for undoing; refuse a new key when the area is full (guarded runs only)."""
+        undo = self._undo
+        assert undo is not None
+        data = self._data
+        if key not in undo:
+            undo[key] = data.get(key)
+        if adds and key not in data and len(data) >= self._cap:
+            raise StorageError(
+                f"The memory store's security state is full ({self._cap} keys, max_state_keys): refusing to add a "
+                "key rather than forget a lock, a token family or a used one-time token."
+            )
 
     # Every method reads an entry the way ``_live`` does, inlined: a key past its expiry is dropped and
     # reads as missing; a live key becomes the most recently used.
@@ -79,6 +106,8 @@ class MemoryView:
 
     def set(self, key: str, value: Any, px: float | None = None, keepttl: bool = False) -> None:
         """Set ``key`` (``px``: milliseconds to live; ``keepttl``: keep the current expiry)."""
+        if self._undo is not None:
+            self._guard(key, True)
         expires: float | None = None
         if keepttl:
             entry = self._live(key)
@@ -93,6 +122,8 @@ class MemoryView:
         """Delete keys; how many were live."""
         n = 0
         for key in keys:
+            if self._undo is not None:
+                self._guard(key, False)
             if self._live(key) is not None:
                 n += 1
             self._data.pop(key, None)
@@ -113,6 +144,8 @@ class MemoryView:
 
     def pexpire(self, key: str, px: float) -> bool:
         """Set the time to live of an existing key, in milliseconds."""
+        if self._undo is not None:
+            self._guard(key, False)
         entry = self._live(key)
         if entry is None:
             return False
@@ -121,6 +154,8 @@ class MemoryView:
 
     def incr(self, key: str, by: int = 1) -> int:
         """Add ``by`` to an integer value (0 when missing), keeping its expiry."""
+        if self._undo is not None:
+            self._guard(key, True)
         entry = self._live(key)
         value = (int(entry[0]) if entry is not None else 0) + by
         # Already the most recently used: moved there by _live, or new (appended last).
@@ -135,9 +170,14 @@ class MemoryStore:
     script inline: holding a lock for microseconds is cheaper than a thread hop). ``clock`` returns seconds
     and can be replaced in tests.
 
+    Two bounded areas: counters of :attr:`~backend_guard.storage.Script.evictable` scripts (at most ``max_keys``,
+    least recently used evicted under a flood) and security state of every other script (at most
+    ``max_state_keys``, default ``max_keys``, never evicted: when full, a script that would add a key raises
+    :class:`~backend_guard.exceptions.StorageError` and changes nothing).
+
     Example::
 
-        store = MemoryStore(max_keys=10_000)
+        store = MemoryStore(max_keys=10_000, max_state_keys=50_000)
         result = store.run(script, [store.key("rl", "alice")], [5])
     """
 
@@ -146,31 +186,77 @@ class MemoryStore:
         *,
         prefix: str = "bg",
         max_keys: int = 100_000,
+        max_state_keys: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_keys < 1:
             raise ConfigurationError("max_keys must be at least 1.")
+        if max_state_keys is None:
+            max_state_keys = max_keys
+        if max_state_keys < 1:
+            raise ConfigurationError("max_state_keys must be at least 1.")
         self.prefix = prefix
         self.max_keys = max_keys
+        self.max_state_keys = max_state_keys
         self.clock = clock
-        self._data: OrderedDict[str, _Entry] = OrderedDict()
+        self._data: OrderedDict[str, _Entry] = OrderedDict()  # counters: least recently used first
+        self._state: OrderedDict[str, _Entry] = OrderedDict()  # security state: never evicted
         self._lock = threading.Lock()
         self._next_sweep = 0.0
-        # The one view every script gets (its now_ms set under the lock): no object made per call.
-        self._view = MemoryView(self, 0.0)
+        self._next_state_purge = 0.0
+        # Below this many state keys no script can reach ``max_state_keys`` (none adds _SCRIPT_KEYS keys), so
+        # scripts run unguarded; from it on, each runs guarded (writes recorded, a key past the bound refused).
+        self._guard_from = max(0, max_state_keys - _SCRIPT_KEYS)
+        # One view per area, for every script (its now_ms set under the lock): no object made per call.
+        self._view = MemoryView(self._data, 0.0)
+        self._state_view = MemoryView(self._state, 0.0, max_state_keys)
 
     def __repr__(self) -> str:
-        return f"MemoryStore(prefix={self.prefix!r}, max_keys={self.max_keys})"
+        return f"MemoryStore(prefix={self.prefix!r}, max_keys={self.max_keys}, max_state_keys={self.max_state_keys})"
 
     def _sweep(self, now_ms: float) -> None:
-        """Drop expired keys (at most every 10 s), then the least recently used ones while over ``max_keys``."""
+        """Drop expired keys of both areas (at most every 10 s), then the least recently used counters while over
+        ``max_keys``. Security state is never evicted."""
         if now_ms >= self._next_sweep:
-            expired = [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now_ms]
-            for k in expired:
-                del self._data[k]
+            for data in (self._data, self._state):
+                expired = [k for k, (_, exp) in data.items() if exp is not None and exp <= now_ms]
+                for k in expired:
+                    del data[k]
             self._next_sweep = now_ms + 10_000.0
         while len(self._data) > self.max_keys:
             self._data.popitem(last=False)
+
+    def _run_state(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a security-state script (under the lock): unguarded while far from full, else guarded."""
+        view = self._state_view
+        now_ms = view.now_ms = self.clock() * 1000.0
+        if now_ms >= self._next_sweep:
+            self._sweep(now_ms)
+        state = self._state
+        if len(state) < self._guard_from:
+            try:
+                return script.memory(view, keys, args)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise StorageError(f"script {script.name!r} failed", original=exc) from exc
+        if now_ms >= self._next_state_purge:  # nearly full: reclaim expired entries first (at most once a second)
+            for k in [k for k, (_, exp) in state.items() if exp is not None and exp <= now_ms]:
+                del state[k]
+            self._next_state_purge = now_ms + 1000.0
+        undo: dict[str, _Entry | None] = {}
+        view._undo = undo
+        try:
+            return script.memory(view, keys, args)
+        except BaseException as exc:
+            for k, entry in undo.items():  # nothing of a refused (or failed) script stays
+                if entry is None:
+                    state.pop(k, None)
+                else:
+                    state[k] = entry
+            if isinstance(exc, (ValueError, TypeError, KeyError)):
+                raise StorageError(f"script {script.name!r} failed", original=exc) from exc
+            raise
+        finally:
+            view._undo = None
 
     # -- the Store protocol ---------------------------------------------------------------------------------
 
@@ -183,6 +269,8 @@ class MemoryStore:
         lock = self._lock
         lock.acquire()  # (cheaper than ``with``, on the path of every decision)
         try:
+            if not script.evictable:
+                return self._run_state(script, keys, args)
             view = self._view
             now_ms = view.now_ms = self.clock() * 1000.0
             try:
@@ -205,11 +293,12 @@ class MemoryStore:
         with self._lock:
             now_ms = self.clock() * 1000.0
             out: list[str] = []
-            for k, (_, exp) in list(self._data.items()):
-                if (exp is None or exp > now_ms) and fnmatch.fnmatchcase(k, match):
-                    out.append(k)
-                    if len(out) >= count:
-                        break
+            for data in (self._state, self._data):
+                for k, (_, exp) in list(data.items()):
+                    if (exp is None or exp > now_ms) and fnmatch.fnmatchcase(k, match):
+                        out.append(k)
+                        if len(out) >= count:
+                            return out
             return out
 
     async def ascan(self, match: str, count: int = 500) -> list[str]:
@@ -219,9 +308,12 @@ class MemoryStore:
     def delete(self, *keys: str) -> int:
         """Delete keys; how many were live."""
         with self._lock:
-            view = self._view
-            view.now_ms = self.clock() * 1000.0
-            return view.delete(*keys)
+            now_ms = self.clock() * 1000.0
+            n = 0
+            for view in (self._state_view, self._view):
+                view.now_ms = now_ms
+                n += view.delete(*keys)
+            return n
 
     async def adelete(self, *keys: str) -> int:
         """Async twin of :meth:`delete`."""
@@ -238,9 +330,10 @@ class MemoryStore:
         """Nothing to release."""
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) + len(self._state)
 
     def clear(self) -> None:
         """Forget everything (tests, or a reset from an admin command)."""
         with self._lock:
             self._data.clear()
+            self._state.clear()

@@ -12,6 +12,12 @@ that answers "store unavailable" and lets the part apply its fail-open/fail-clos
 stops dialling a dead server on every request: after a connection failure, calls fail fast for
 ``breaker_cooldown`` seconds, then one call probes again. An outage is logged once when it starts and once when
 it ends.
+
+Retention: before the first script that is not :attr:`~backend_guard.storage.Script.evictable` (lockout, tokens,
+one-time tokens), the store reads the server's ``maxmemory-policy`` once. Any policy but ``noeviction`` can evict
+security state (``allkeys-*`` any key, ``volatile-*`` any key with a time to live, which all security keys have),
+so the store refuses it with ConfigurationError (or, with ``on_evicting_policy="warn"``, logs a warning once).
+A server that does not answer ``CONFIG GET`` (managed Redis, a renamed command) gets a warning once.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..exceptions import ConfigurationError, StorageError
@@ -43,6 +49,54 @@ def _cross_slot(exc: BaseException) -> bool:
 
 
 log = logging.getLogger("backend_guard.storage")
+
+OnEvictingPolicy = Literal["refuse", "warn"]
+
+#: The one ``maxmemory-policy`` that never evicts security state.
+SAFE_POLICY = "noeviction"
+
+
+def reported_policies(reply: Any) -> list[str]:
+    """The ``maxmemory-policy`` values in a ``CONFIG GET`` reply: one for a server, one per node for a cluster.
+
+    Example::
+
+        >>> reported_policies({"maxmemory-policy": "noeviction"})
+        ['noeviction']
+    """
+    out: list[str] = []
+    if isinstance(reply, dict):
+        for name, value in reply.items():
+            if isinstance(value, dict):
+                out += reported_policies(value)  # a cluster client answers per node
+            elif (name.decode() if isinstance(name, bytes) else str(name)) == "maxmemory-policy":
+                out.append(value.decode() if isinstance(value, bytes) else str(value))
+    return out
+
+
+def evicting_policy_problem(policies: Sequence[str]) -> str | None:
+    """Why these ``maxmemory-policy`` values are unsafe for security state, or None when they are all safe.
+
+    ``allkeys-*`` evicts any key; ``volatile-*`` evicts keys with a time to live, and every security key has one
+    (a token family lives until its absolute expiry, a lock until it ends). Only ``noeviction`` keeps them: a
+    full server then refuses writes with an error, which the part handles by its ``on_storage_error``.
+
+    Example::
+
+        >>> evicting_policy_problem(["noeviction"]) is None
+        True
+    """
+    bad = sorted({p for p in policies if p != SAFE_POLICY})
+    if not bad:
+        return None
+    return (
+        f"Redis maxmemory-policy is {', '.join(bad)}: the server may evict security state (token families, "
+        "used one-time tokens, lockout counters and locks) and so revive a used reset link or forget a lock. "
+        f"Set 'maxmemory-policy {SAFE_POLICY}' on this server (keep rate-limit counters on a server of their own "
+        "if you want allkeys-lru there), or accept the risk with on_evicting_policy='warn' "
+        "(store URL: ?on_evicting_policy=warn)."
+    )
+
 
 # redis-py's exception classes, bound once (importing them inside every call costs a dictionary walk per call);
 # until redis-py is loaded they are placeholders that match nothing.
@@ -112,6 +166,11 @@ def _redact(url: str) -> str:
 class RedisStore:
     """Store on a Redis server (``redis://``, ``rediss://``, ``redis+sentinel://``, ``redis+cluster://``).
 
+    ``on_evicting_policy``: ``"refuse"`` (default) raises ConfigurationError from the first script that is not
+    evictable (lockout, tokens, one-time tokens) when the server's ``maxmemory-policy`` is not ``noeviction``;
+    ``"warn"`` logs a warning once and goes on. Checked once per store (one ``CONFIG GET``), never per decision;
+    :meth:`check_retention` checks at start-up.
+
     ``socket_timeout`` and ``connect_timeout`` bound every call (seconds). ``max_connections`` caps the pool
     of each client the store makes (one sync, one per event loop); when that many calls are in flight, the next
     waits up to ``socket_timeout`` for one to finish. ``client``/``async_client`` let you
@@ -135,6 +194,7 @@ class RedisStore:
         max_connections: int = 100,
         client: Any = None,
         async_client: Any = None,
+        on_evicting_policy: OnEvictingPolicy = "refuse",
     ) -> None:
         if not _load_redis_errors():  # pragma: no cover - depends on the install
             raise ConfigurationError("The Redis store needs redis-py: pip install 'backend-guard[redis]'.")
@@ -153,6 +213,13 @@ class RedisStore:
             raise ConfigurationError("Redis timeouts must be positive.")
         if max_connections < 1:
             raise ConfigurationError("max_connections must be at least 1.")
+        if on_evicting_policy not in ("refuse", "warn"):
+            raise ConfigurationError('on_evicting_policy must be "refuse" or "warn".')
+        self.on_evicting_policy: OnEvictingPolicy = on_evicting_policy
+        # The server's maxmemory-policy, checked once before the first script that is not evictable: True once
+        # accepted (or warned about); ``_refused`` keeps the refusal, raised again without another round trip.
+        self._retention_ok = False
+        self._refused = ""
         self.max_connections = max_connections
         self.url = url
         self.prefix = prefix
@@ -344,6 +411,8 @@ class RedisStore:
 
     def run(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run the script's Lua body (EVALSHA, EVAL on NOSCRIPT) in one round trip."""
+        if not self._retention_ok and not script.evictable:
+            self.check_retention()
         self._breaker.before()
         try:
             call = self._call
@@ -361,6 +430,8 @@ class RedisStore:
 
     async def arun(self, script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Async twin of :meth:`run`, on this event loop's client."""
+        if not self._retention_ok and not script.evictable:
+            await self.acheck_retention()
         self._breaker.before()
         try:
             loop = asyncio.get_running_loop()
@@ -378,6 +449,80 @@ class RedisStore:
             raise self._wrap(exc, script.name) from exc
         self._breaker.success()
         return result
+
+    # -- retention ------------------------------------------------------------------------------------------
+
+    def _retention(self, reply: Any, error: BaseException | None) -> None:
+        """Decide from a ``CONFIG GET maxmemory-policy`` reply (or the server's refusal to answer it)."""
+        if error is not None:
+            log.warning(
+                "Redis store %s: cannot read maxmemory-policy (%s: %s); make sure it is noeviction, or security "
+                "state (token families, used one-time tokens, locks) may be evicted",
+                self._breaker.url,
+                type(error).__name__,
+                error,
+            )
+            self._retention_ok = True
+            return
+        problem = evicting_policy_problem(reported_policies(reply))
+        if problem is None:
+            self._retention_ok = True
+        elif self.on_evicting_policy == "warn":
+            log.warning("Redis store %s: %s", self._breaker.url, problem)
+            self._retention_ok = True
+        else:
+            self._refused = problem
+
+    def _every_primary(self) -> dict[str, str]:
+        """Ask every primary node of a cluster (each has its own policy), not one random node."""
+        return {"target_nodes": "primaries"} if self.cluster else {}
+
+    def check_retention(self) -> None:
+        """Check once that the server cannot evict security state; raise ConfigurationError when it can.
+
+        Runs by itself before the first script that is not evictable; call it at start-up to fail there instead.
+        An unreachable server raises StorageError and is checked again next time.
+
+        Example::
+
+            store = RedisStore("redis://127.0.0.1:6379/0")
+            store.check_retention()  # ConfigurationError under maxmemory-policy allkeys-lru
+        """
+        from redis.exceptions import ResponseError
+
+        if not self._retention_ok and not self._refused:
+            self._breaker.before()
+            try:
+                self._retention(self.client.config_get("maxmemory-policy", **self._every_primary()), None)
+            except ResponseError as exc:  # CONFIG disabled or renamed (managed Redis), or not permitted
+                self._retention(None, exc)
+            except _FAILURES as exc:
+                raise self._wrap(exc, "CONFIG GET maxmemory-policy") from exc
+        if self._refused:
+            raise ConfigurationError(self._refused)
+
+    async def acheck_retention(self) -> None:
+        """Async twin of :meth:`check_retention`, on this event loop's client.
+
+        Example::
+
+            await store.acheck_retention()
+        """
+        from redis.exceptions import ResponseError
+
+        if not self._retention_ok and not self._refused:
+            self._breaker.before()
+            try:
+                client = self._async_client()
+                if self.cluster:
+                    await self._acluster_ready(client)
+                self._retention(await client.config_get("maxmemory-policy", **self._every_primary()), None)
+            except ResponseError as exc:
+                self._retention(None, exc)
+            except _AFAILURES as exc:
+                raise self._wrap(exc, "CONFIG GET maxmemory-policy") from exc
+        if self._refused:
+            raise ConfigurationError(self._refused)
 
     def scan(self, match: str, count: int = 500) -> list[str]:
         """Keys matching ``match`` via SCAN (never KEYS), at most ``count``."""
