@@ -321,3 +321,22 @@ def test_sentinel_setup_names_its_master(tmp_path: Path) -> None:
     with private_sentinel(tmp_path) as setup:
         assert isinstance(setup, SentinelSetup)
         assert setup.master_port() == setup.master
+
+
+async def test_cluster_store_refuses_when_any_master_can_evict_security_state(cluster: ClusterSetup) -> None:
+    # Each node has its own maxmemory-policy: one evicting master is enough to lose families and used tokens.
+    redis_cli(cluster.ports[-1], "CONFIG", "SET", "maxmemory-policy", "volatile-lru")  # a private node
+    for path in ("sync", "async"):
+        store = RedisStore(cluster.url, prefix=f"bgtest:{uuid.uuid4().hex[:12]}", **TIMEOUTS)
+        ot = bg.OneTimeTokens(["k" * 32], purpose="password-reset", max_age=600, store=store)
+        token = ot.create("user-1")
+        try:
+            if path == "sync":
+                with pytest.raises(ConfigurationError, match="volatile-lru"):
+                    ot.consume(token)
+            else:
+                with pytest.raises(ConfigurationError, match="volatile-lru"):
+                    await ot.aconsume(token)
+        finally:
+            await store.aclose()
+            store.close()
