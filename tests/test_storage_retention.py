@@ -9,8 +9,10 @@ shared one is never reconfigured).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from backend_guard.storage.redis import evicting_policy_problem, reported_polici
 from backend_guard.tokens import TokenManager
 
 from .conftest import FrozenClock
-from .faults import ServerGroup
+from .faults import ServerGroup, redis_cli
 
 PEM, _ = generate_key("EdDSA")
 IP = "203.0.113.7"
@@ -305,3 +307,28 @@ def test_only_noeviction_is_safe_for_security_state() -> None:
     reply = {"n1": {"maxmemory-policy": "noeviction"}, "n2": {b"maxmemory-policy": b"allkeys-lru"}}
     assert reported_policies(reply) == ["noeviction", "allkeys-lru"]
     assert "allkeys-lru" in (evicting_policy_problem(reported_policies(reply)) or "")
+
+
+def _config_gets(port: int) -> int:
+    for line in redis_cli(port, "INFO", "commandstats").splitlines():
+        if line.startswith("cmdstat_config|get:"):
+            return int(line.split("calls=", 1)[1].split(",", 1)[0])
+    return 0
+
+
+@pytest.mark.redis
+async def test_a_burst_of_first_calls_reads_the_policy_once_per_store(servers: ServerGroup) -> None:
+    port = servers.start("--maxmemory-policy", "noeviction")
+    threaded, tasked = RedisStore(_url(port), prefix="ret"), RedisStore(_url(port), prefix="ret")
+    try:
+        ot = _one_time(threaded)  # type: ignore[arg-type]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda i: ot.consume(ot.create(f"thread-{i}")), range(40)))
+        assert _config_gets(port) == 1
+        aot = _one_time(tasked)  # type: ignore[arg-type]
+        await asyncio.gather(*(aot.aconsume(aot.create(f"task-{i}")) for i in range(50)))
+        assert _config_gets(port) == 2
+    finally:
+        await tasked.aclose()
+        threaded.close()
+        tasked.close()

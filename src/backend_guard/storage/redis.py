@@ -65,6 +65,8 @@ def reported_policies(reply: Any) -> list[str]:
         ['noeviction']
     """
     out: list[str] = []
+    if isinstance(reply, (list, tuple)):  # the raw reply, name and value in turn
+        reply = dict(zip(reply[::2], reply[1::2], strict=False))
     if isinstance(reply, dict):
         for name, value in reply.items():
             if isinstance(value, dict):
@@ -220,6 +222,11 @@ class RedisStore:
         # accepted (or warned about); ``_refused`` keeps the refusal, raised again without another round trip.
         self._retention_ok = False
         self._refused = ""
+        # A burst of first calls sends one CONFIG GET, not one each: the others wait for its answer.
+        self._retention_lock = threading.Lock()
+        self._aretention: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.max_connections = max_connections
         self.url = url
         self.prefix = prefix
@@ -488,18 +495,30 @@ class RedisStore:
             store = RedisStore("redis://127.0.0.1:6379/0")
             store.check_retention()  # ConfigurationError under maxmemory-policy allkeys-lru
         """
-        from redis.exceptions import ResponseError
-
         if not self._retention_ok and not self._refused:
-            self._breaker.before()
-            try:
-                self._retention(self.client.config_get("maxmemory-policy", **self._every_primary()), None)
-            except ResponseError as exc:  # CONFIG disabled or renamed (managed Redis), or not permitted
-                self._retention(None, exc)
-            except _FAILURES as exc:
-                raise self._wrap(exc, "CONFIG GET maxmemory-policy") from exc
+            with self._retention_lock:
+                if not self._retention_ok and not self._refused:
+                    self._read_policy()
         if self._refused:
             raise ConfigurationError(self._refused)
+
+    def _read_policy(self) -> None:
+        """One ``CONFIG GET maxmemory-policy`` on the sync path, decided by :meth:`_retention`."""
+        from redis.exceptions import ResponseError
+
+        self._breaker.before()
+        try:
+            client = self.client
+            if self._direct is not None:  # on the scripts' own connections: no other pool opened for it
+                reply = self._call("CONFIG", "GET", "maxmemory-policy")
+            else:
+                reply = client.config_get("maxmemory-policy", **self._every_primary())
+        except ResponseError as exc:  # CONFIG disabled or renamed (managed Redis), or not permitted
+            self._retention(None, exc)
+            return
+        except _FAILURES as exc:
+            raise self._wrap(exc, "CONFIG GET maxmemory-policy") from exc
+        self._retention(reply, None)
 
     async def acheck_retention(self) -> None:
         """Async twin of :meth:`check_retention`, on this event loop's client.
@@ -508,21 +527,41 @@ class RedisStore:
 
             await store.acheck_retention()
         """
-        from redis.exceptions import ResponseError
-
         if not self._retention_ok and not self._refused:
-            self._breaker.before()
+            # One check per loop, awaited by every call that arrives meanwhile (all resume together when it ends);
+            # shielded, so a cancelled caller does not cancel it for the others. A failed check is retried later.
+            loop = asyncio.get_running_loop()
+            task = self._aretention.get(loop)
+            if task is None:
+                task = self._aretention[loop] = loop.create_task(self._aread_policy(loop))
             try:
-                client = self._async_client()
-                if self.cluster:
-                    await self._acluster_ready(client)
-                self._retention(await client.config_get("maxmemory-policy", **self._every_primary()), None)
-            except ResponseError as exc:
-                self._retention(None, exc)
-            except _AFAILURES as exc:
-                raise self._wrap(exc, "CONFIG GET maxmemory-policy") from exc
+                await asyncio.shield(task)
+            finally:
+                if task.done() and self._aretention.get(loop) is task:
+                    del self._aretention[loop]
         if self._refused:
             raise ConfigurationError(self._refused)
+
+    async def _aread_policy(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Async twin of :meth:`_read_policy`."""
+        from redis.exceptions import ResponseError
+
+        self._breaker.before()
+        try:
+            client = self._async_client()
+            if self.cluster:
+                await self._acluster_ready(client)
+            adirect = self._adirect.get(loop)
+            if adirect is not None:
+                reply = await adirect.call("CONFIG", "GET", "maxmemory-policy")
+            else:
+                reply = await client.config_get("maxmemory-policy", **self._every_primary())
+        except ResponseError as exc:
+            self._retention(None, exc)
+            return
+        except _AFAILURES as exc:
+            raise self._wrap(exc, "CONFIG GET maxmemory-policy") from exc
+        self._retention(reply, None)
 
     def scan(self, match: str, count: int = 500) -> list[str]:
         """Keys matching ``match`` via SCAN (never KEYS), at most ``count``."""
