@@ -9,7 +9,7 @@ import threading
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -532,3 +532,51 @@ def test_sliding_window_reset_never_exceeds_the_window_on_every_store(store: Sto
     header = dict(result.headers())["RateLimit"]
     for item in header.split(", "):
         assert int(item.rsplit(";t=", 1)[1]) <= 3600
+
+
+# -- reset takes its key literally -------------------------------------------------------------------------------
+
+RESET_KEY = st.text(alphabet=st.sampled_from("ae\\[]*?^-:{}"), min_size=1, max_size=6)
+
+
+def _counts(limiter: RateLimiter, keys: list[str]) -> list[tuple[int, int]]:
+    """Per key: what is left of its unscoped limit and of its scoped one."""
+    return [(limiter.test(k, "10/minute").remaining, limiter.test(k, "20/hour", scope="route").remaining) for k in keys]
+
+
+@pytest.mark.redis
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    keys=st.lists(RESET_KEY, min_size=2, max_size=5, unique=True),
+    victim=st.integers(0, 4),
+    key_prefix=st.sampled_from(["", "api", "a*[", "\\"]),
+)
+@example(keys=["login:alice", "login:alic\\e"], victim=1, key_prefix="")
+@example(keys=["a", "*"], victim=1, key_prefix="")
+@example(keys=["]", "[]]"], victim=1, key_prefix="")
+def test_reset_forgets_exactly_its_own_key_on_every_store(
+    redis_store: RedisStore, keys: list[str], victim: int, key_prefix: str
+) -> None:
+    victim %= len(keys)
+    limiters = [
+        RateLimiter(MemoryStore(prefix=redis_store.prefix), key_prefix=key_prefix),
+        RateLimiter(redis_store, key_prefix=key_prefix),
+    ]
+    seen = []
+    try:
+        for limiter in limiters:
+            for i, k in enumerate(keys):
+                for _ in range(i + 1):
+                    limiter.hit(k, "10/minute")
+                limiter.hit(k, "20/hour", scope="route")
+            before = _counts(limiter, keys)
+            forgotten = limiter.reset(keys[victim])
+            after = _counts(limiter, keys)
+            expected = [(10, 20) if i == victim else counts for i, counts in enumerate(before)]
+            assert after == expected
+            seen.append((forgotten, after))
+        assert seen[0] == seen[1]  # the memory store and Redis agree
+        assert seen[0][0] == 2  # the key's two counters, and no other key's
+    finally:
+        for k in keys:
+            limiters[1].reset(k)

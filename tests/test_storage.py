@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend_guard.exceptions import ConfigurationError, StorageError
@@ -22,6 +22,7 @@ from backend_guard.storage import (
     make_key,
     open_store,
 )
+from backend_guard.storage.base import glob_escape
 
 from .conftest import FrozenClock
 
@@ -205,3 +206,35 @@ def test_open_store_urls() -> None:
         open_store("memory://?max_keys=lots")
     with pytest.raises(ConfigurationError):
         open_store("memory://?bogus=1")
+
+
+# -- scan patterns: Redis's glob rules on every store -------------------------------------------------------------
+
+SET = Script(
+    name="test_set",
+    lua="return redis.call('SET', KEYS[1], '1', 'PX', 60000)",
+    memory=lambda db, k, a: db.set(k[0], 1, 60_000),
+)
+GLOB_TEXT = st.text(alphabet=st.sampled_from("ae\\[]*?^-"), min_size=0, max_size=6)
+
+
+@pytest.mark.redis
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(GLOB_TEXT, min_size=1, max_size=6, unique=True), pattern=GLOB_TEXT)
+def test_scan_reads_a_pattern_as_redis_does_on_every_store(
+    redis_store: RedisStore, names: list[str], pattern: str
+) -> None:
+    # raw key texts and patterns full of glob characters: escapes, classes, ranges, negations, unclosed classes
+    memory = MemoryStore(prefix=redis_store.prefix)
+    head = f"{redis_store.prefix}:g:"
+    try:
+        for name in names:
+            for s in (memory, redis_store):
+                s.run(SET, [head + name], [])
+        match = glob_escape(head) + pattern
+        assert sorted(memory.scan(match)) == sorted(redis_store.scan(match))
+        for name in names:  # an escaped key finds itself and nothing else, on both
+            exact = glob_escape(head + name)
+            assert memory.scan(exact) == redis_store.scan(exact) == [head + name]
+    finally:
+        redis_store.delete(*[head + name for name in names])

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from ._ratelimit_scripts import SCRIPTS
 from .exceptions import ConfigurationError, RateLimited, StorageError
 from .storage import MemoryStore, Script, Store, StoreLike, open_store
-from .storage.base import is_cluster
+from .storage.base import glob_escape, is_cluster
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -274,9 +274,6 @@ def _policy_names(charge: Charge) -> list[str]:
     if len(charge.rates) == 1:
         return [charge.rates[0].name or base]
     return [r.name or f"{base}-{r.amount}-per-{_secs(r.window)}s" for r in charge.rates]
-
-
-_GLOB_SPECIAL = re.compile(r"([*?\[\]])")
 
 
 def _reset_secs(reset_ms: int) -> int:
@@ -603,12 +600,16 @@ class RateLimiter:
     def _reset_target(self, key: str, limits: Sequence[LimitSpec], scope: str) -> tuple[list[str], str | None]:
         if limits:
             return [self._key(key, scope, r) for r in parse_limits(limits)], None
-        # prefix:rl:{tag}[:key_prefix]: only this limiter's counters when limiters share a store.
+        # prefix:rl:{tag}[:key_prefix]: only this limiter's counters when limiters share a store. Every part of
+        # the probe is escaped (the key, and the store's prefix too): a reset never reads the key as a pattern.
         probe = self.store.key("rl", self.key_prefix, tag=key) if self.key_prefix else self.store.key("rl", tag=key)
-        return [], _GLOB_SPECIAL.sub(r"[\1]", probe) + ":*"
+        return [], glob_escape(probe) + ":*"
 
     def reset(self, key: str, *limits: LimitSpec, scope: str = "") -> int:
         """Forget the counters of ``key`` (for ``limits`` in ``scope``; with no limits, every one of the key's).
+
+        ``key`` is always taken literally, on every store: ``"login:a*"`` or ``"login:alic\\e"`` forget only
+        their own counters, never those of keys a glob would match.
 
         Example::
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from .memory import MemoryView
 
-__all__ = ["Script", "Store", "escape_key_part", "is_cluster", "make_key"]
+__all__ = ["Script", "Store", "escape_key_part", "glob_escape", "is_cluster", "make_key"]
 
 _LUA_DIR = Path(__file__).with_name("lua")
 
@@ -81,6 +81,24 @@ def make_key(prefix: str, namespace: str, parts: Sequence[object], tag: object |
         segments.append("{" + escape_key_part(tag) + "}")
     segments.extend(escape_key_part(p) for p in parts)
     return ":".join(segments)
+
+
+_GLOB_SPECIAL = frozenset("\\*?[]")
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal inside a :meth:`Store.scan` pattern: ``\\``, ``*``, ``?``, ``[`` and ``]`` escaped.
+
+    Every store reads scan patterns with Redis's glob rules (``SCAN MATCH``: a backslash makes the next
+    character literal), so an escaped key, or a key prefix, matches only itself on every backend.
+
+    Example::
+
+        >>> glob_escape("login:a*[b]")
+        'login:a\\\\*\\\\[b\\\\]'
+        >>> store.scan(glob_escape(store.key("rl", tag=user_key)) + ":*")   # doctest: +SKIP
+    """
+    return "".join("\\" + ch if ch in _GLOB_SPECIAL else ch for ch in text)
 
 
 def is_cluster(store: object) -> bool:
@@ -172,7 +190,11 @@ class Store(Protocol):
         """Run ``script`` atomically without blocking the event loop; raises StorageError on failure."""
 
     def scan(self, match: str, count: int = 500) -> list[str]:
-        """Keys matching a glob ``match`` (never KEYS on Redis), at most ``count``."""
+        """Keys matching a glob ``match`` (never KEYS on Redis), at most ``count``.
+
+        ``match`` follows Redis's ``SCAN MATCH`` rules on every backend (``*``, ``?``, ``[...]``, ``[^...]``
+        and a backslash escaping the next character): quote untrusted text with :func:`glob_escape`.
+        """
 
     async def ascan(self, match: str, count: int = 500) -> list[str]:
         """Async twin of :meth:`scan`."""

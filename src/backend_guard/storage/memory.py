@@ -17,7 +17,8 @@ Expired keys of both areas are dropped lazily and by a sweep (documented in docs
 
 from __future__ import annotations
 
-import fnmatch
+import functools
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -33,6 +34,53 @@ _Entry = tuple[Any, float | None]  # value, absolute expiry in ms (None: no expi
 
 #: More keys than any one script adds: security state this close to ``max_state_keys`` runs scripts guarded.
 _SCRIPT_KEYS = 64
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[bytes]:
+    """Redis's ``SCAN MATCH`` glob (``stringmatchlen``) as a regex over a key's UTF-8 bytes.
+
+    The same rules as Redis, so a pattern finds the same keys on both stores: ``*`` any bytes, ``?`` one byte,
+    ``[...]`` a class (``^`` first negates, ``a-z`` a range either way round, ``\\`` escapes; an unclosed
+    class runs to the end of the pattern), and outside a class a backslash makes the next character literal.
+    """
+    p = pattern.encode("utf-8", "surrogatepass")
+    n = len(p)
+    out: list[bytes] = []
+    i = 0
+    while i < n:
+        c = p[i]
+        if c == 0x2A:  # *
+            out.append(b".*")
+        elif c == 0x3F:  # ?
+            out.append(b".")
+        elif c == 0x5B:  # [
+            i += 1
+            negate = i < n and p[i] == 0x5E
+            if negate:
+                i += 1
+            items: list[bytes] = []
+            while i < n and p[i] != 0x5D:
+                if p[i] == 0x5C and i + 1 < n:
+                    i += 1
+                    items.append(b"\\x%02x" % p[i])
+                elif i + 2 < n and p[i + 1] == 0x2D:  # a range
+                    low, high = sorted((p[i], p[i + 2]))
+                    items.append(b"\\x%02x-\\x%02x" % (low, high))
+                    i += 2
+                else:
+                    items.append(b"\\x%02x" % p[i])
+                i += 1
+            if items:
+                out.append(b"[" + (b"^" if negate else b"") + b"".join(items) + b"]")
+            else:
+                out.append(b"." if negate else b"(?!)")
+        else:
+            if c == 0x5C and i + 1 < n:  # a backslash: the next byte is literal
+                i += 1
+            out.append(b"\\x%02x" % p[i])
+        i += 1
+    return re.compile(b"".join(out), re.DOTALL)
 
 
 class MemoryView:
@@ -289,13 +337,14 @@ class MemoryStore:
         return self.run(script, keys, args)
 
     def scan(self, match: str, count: int = 500) -> list[str]:
-        """Live keys matching the glob ``match``, at most ``count``."""
+        """Live keys matching the glob ``match`` (read as Redis reads SCAN MATCH), at most ``count``."""
+        matches = _glob(match).fullmatch
         with self._lock:
             now_ms = self.clock() * 1000.0
             out: list[str] = []
             for data in (self._state, self._data):
                 for k, (_, exp) in list(data.items()):
-                    if (exp is None or exp > now_ms) and fnmatch.fnmatchcase(k, match):
+                    if (exp is None or exp > now_ms) and matches(k.encode("utf-8", "surrogatepass")):
                         out.append(k)
                         if len(out) >= count:
                             return out
