@@ -157,3 +157,17 @@ def test_guard_error_raised_in_a_plain_starlette_route_keeps_its_status() -> Non
         assert r.json() == {"maintenance": True}  # the app's own JSON 5xx is left alone
         assert r.headers["x-content-type-options"] == "nosniff"
         assert client.get("/limited").status_code == 429  # the connection is still good
+
+
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_a_guard_rule_for_get_counts_head_in_the_same_bucket(kind: str) -> None:
+    settings = bg.GuardSettings(rate_limit={"rules": [{"path": "/limited", "limits": "2/minute", "methods": ["GET"]}]})
+    if kind == "asgi":
+        server = run_asgi(bg_asgi.Guard(_starlette_app(), settings))
+    else:
+        app = _flask_app()
+        app.wsgi_app = bg_wsgi.Guard(app.wsgi_app, settings)  # type: ignore[method-assign]
+        server = run_wsgi(app)
+    with server as url, httpx.Client(base_url=url) as client:
+        statuses = [client.request(method, "/limited").status_code for method in ("GET", "HEAD", "GET", "HEAD")]
+    assert statuses == [200, 200, 429, 429]

@@ -18,6 +18,7 @@ from backend_guard.storage import MemoryStore, RedisStore, Store
 from backend_guard.wsgi import RateLimitMiddleware as WSGIRateLimitMiddleware
 
 from .conftest import free_port
+from .servers import run_asgi, run_wsgi
 
 # -- tiny apps -----------------------------------------------------------------------------------------------------
 
@@ -251,7 +252,7 @@ async def test_fastapi_decorator_and_dependency_share_nothing_and_keep_openapi()
         r3 = await client.get("/items/3")
         assert (r1.status_code, r2.status_code, r3.status_code) == (200, 200, 429)
         assert r1.json() == {"id": 1}
-        assert r1.headers["ratelimit"].startswith('"GET /items/{item_id}";r=1;t=')
+        assert r1.headers["ratelimit"].startswith('"/items/{item_id}";r=1;t=')  # one bucket per route
         assert r3.headers["content-type"] == "application/problem+json"
         assert [(await client.get("/sync")).status_code for _ in range(2)] == [200, 429]
         assert [(await client.get("/dep")).status_code for _ in range(2)] == [200, 429]
@@ -278,3 +279,168 @@ def test_flask_decorator_uses_the_route_template() -> None:
     assert resp.headers["X-RateLimit-Remaining"] == "0"
     assert resp.json is not None
     assert resp.json["code"] == "rate-limited"
+
+
+# -- HEAD is GET: one bucket for a route's methods, through real servers -------------------------------------------
+# A HEAD request runs the GET handler (the server drops the body): counted apart, or not at all, it would let a
+# client alternate GET and HEAD for twice its quota on an expensive route.
+
+ALTERNATE = ["GET", "HEAD", "GET", "HEAD"]
+
+
+def _statuses(base: str, calls: list[tuple[str, str]]) -> list[int]:
+    with httpx.Client(base_url=base) as client:
+        return [client.request(method, path).status_code for method, path in calls]
+
+
+def _starlette_app(limiter: RateLimiter) -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    @limiter.limit("2/minute")
+    async def shared(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("shared")
+
+    @limiter.limit("2/minute", per_method=True)
+    async def apart(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("apart")
+
+    async def plain(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("plain")
+
+    return Starlette(
+        routes=[
+            Route("/shared/{item}", shared, methods=["GET", "POST"]),
+            Route("/apart", apart, methods=["GET", "POST"]),
+            Route("/rule/{item}", plain, methods=["GET", "POST"]),
+        ]
+    )
+
+
+@pytest.mark.server
+def test_starlette_get_and_head_share_one_bucket_through_decorator_and_middleware() -> None:
+    limiter = RateLimiter()
+    app = RateLimitMiddleware(
+        _starlette_app(limiter), limiter=limiter, rules=[RateLimitRule("/rule/{item}", "2/minute", methods=["GET"])]
+    )
+    with run_asgi(app) as url:
+        # the decorator: one bucket for the route, whatever the method (HEAD and POST count with GET)
+        assert _statuses(url, [(m, "/shared/1") for m in ALTERNATE]) == [200, 200, 429, 429]
+        assert _statuses(url, [("POST", "/shared/2")]) == [429]
+        # per_method=True: GET and POST apart, HEAD still GET's
+        assert _statuses(url, [(m, "/apart") for m in ALTERNATE]) == [200, 200, 429, 429]
+        assert _statuses(url, [("POST", "/apart"), ("POST", "/apart"), ("POST", "/apart")]) == [200, 200, 429]
+        # the middleware: a rule for GET counts HEAD in the same bucket, and leaves POST alone
+        assert _statuses(url, [(m, f"/rule/{i}") for i, m in enumerate(ALTERNATE)]) == [200, 200, 429, 429]
+        assert _statuses(url, [("POST", "/rule/1")] * 3) == [200, 200, 200]
+
+
+async def test_fastapi_get_and_head_share_the_decorators_bucket() -> None:
+    from fastapi import FastAPI
+
+    limiter = RateLimiter()
+    app = FastAPI()
+
+    @app.api_route("/items/{item_id}", methods=["GET", "HEAD"])
+    @limiter.limit("2/minute")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.api_route("/own", methods=["GET", "HEAD", "POST"])
+    @limiter.limit("1/minute", per_method=True)
+    async def own() -> dict[str, str]:
+        return {"ok": "own"}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        statuses = [(await client.request(m, f"/items/{i}")).status_code for i, m in enumerate(ALTERNATE)]
+        assert statuses == [200, 200, 429, 429]
+        own = [(await client.request(m, "/own")).status_code for m in ("HEAD", "GET", "POST", "POST")]
+        assert own == [200, 429, 200, 429]
+
+
+@pytest.mark.server
+def test_flask_get_and_head_share_one_bucket_through_decorator_and_middleware() -> None:
+    from flask import Flask
+
+    limiter = RateLimiter()
+    app = Flask(__name__)
+
+    @app.route("/shared/<int:item>", methods=["GET", "POST"])
+    @limiter.limit("2/minute")
+    def shared(item: int) -> str:
+        return "shared"
+
+    @app.route("/apart", methods=["GET", "POST"])
+    @limiter.limit("2/minute", per_method=True)
+    def apart() -> str:
+        return "apart"
+
+    @app.route("/rule/<int:item>", methods=["GET", "POST"])
+    def plain(item: int) -> str:
+        return "plain"
+
+    wrapped = WSGIRateLimitMiddleware(
+        app.wsgi_app, limiter=limiter, rules=[RateLimitRule("/rule/{item}", "2/minute", methods=["GET"])]
+    )
+    with run_wsgi(wrapped) as url:
+        assert _statuses(url, [(m, "/shared/1") for m in ALTERNATE]) == [200, 200, 429, 429]
+        assert _statuses(url, [("POST", "/shared/2")]) == [429]
+        assert _statuses(url, [(m, "/apart") for m in ALTERNATE]) == [200, 200, 429, 429]
+        assert _statuses(url, [("POST", "/apart")] * 3) == [200, 200, 429]
+        assert _statuses(url, [(m, f"/rule/{i}") for i, m in enumerate(ALTERNATE)]) == [200, 200, 429, 429]
+        assert _statuses(url, [("POST", "/rule/1")] * 3) == [200, 200, 200]
+
+
+@pytest.mark.server
+def test_django_get_and_head_share_the_decorators_bucket() -> None:
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    from .django_app import add_urls, wsgi_app
+
+    limiter = RateLimiter()
+
+    @limiter.limit("2/minute")
+    def shared(request: HttpRequest, item: int) -> HttpResponse:
+        return HttpResponse("shared")
+
+    @limiter.limit("2/minute", per_method=True)
+    def apart(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("apart")
+
+    add_urls(path("rl-head/shared/<int:item>", shared), path("rl-head/apart", apart))
+    with run_wsgi(wsgi_app([])) as url:
+        assert _statuses(url, [(m, f"/rl-head/shared/{i}") for i, m in enumerate(ALTERNATE)]) == [200, 200, 429, 429]
+        assert _statuses(url, [("POST", "/rl-head/shared/9")]) == [429]
+        assert _statuses(url, [(m, "/rl-head/apart") for m in ALTERNATE]) == [200, 200, 429, 429]
+        assert _statuses(url, [("POST", "/rl-head/apart")] * 3) == [200, 200, 429]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_rule_matches_its_methods_in_any_case(kind: str) -> None:
+    # Werkzeug and Django upper-case the method before routing: "post" runs the POST handler, and is counted.
+    rule = RateLimitRule("/login", "1/minute", methods=["post"])
+    assert rule.matches("POST", "/login")
+    assert rule.matches("post", "/login")
+    assert RateLimitRule("/x", "1/minute", methods=["GET"]).matches("head", "/x")
+    assert not RateLimitRule("/x", "1/minute", methods=["HEAD"]).matches("GET", "/x")
+    both = Both(kind, RateLimiter(), rules=[RateLimitRule("/login", "1/minute", methods=["POST"])])
+    assert (await both.request("POST", "/login"))[0] == 200
+    if kind == "asgi":  # raw ASGI: a server may hand the method over as the client spelled it
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "post", "path": "/login", "headers": [], "client": ("203.0.113.9", 1)}
+        await both.asgi(scope, receive, send)
+        assert sent[0]["status"] == 429
+    else:
+        environ = {"REQUEST_METHOD": "post", "REMOTE_ADDR": "203.0.113.9"}
+        assert both.wsgi.open("/login", environ_overrides=environ).status_code == 429

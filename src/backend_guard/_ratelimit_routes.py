@@ -4,7 +4,8 @@
 :func:`~backend_guard._routes.fastapi_dependency` (the dependency).
 
 The hooks charge the route's limits before the route runs (a refusal is a 429 problem document) and add the
-``RateLimit`` fields to the response; the bucket is the route template and method (never the concrete URL).
+``RateLimit`` fields to the response; the bucket is the route template (never the concrete URL), one for all
+its methods unless the decorator asks for one per method (HEAD then shares GET's: the same handler answers).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class _LimitHooks(RouteHooks):
         scope: str | None,
         name: str | None,
         client_ip: ClientIP | None,
+        per_method: bool = False,
     ) -> None:
         from .ratelimit import KeyResolver
 
@@ -40,6 +42,17 @@ class _LimitHooks(RouteHooks):
         self.cost = cost
         self.scope = scope
         self.name = name
+        self.per_method = per_method
+
+    def _bucket(self, call: RouteCall) -> str:
+        """The bucket of this call: the scope given, else the route template (and method, when per method)."""
+        from .ratelimit import bucket_method
+
+        if self.scope:
+            return self.scope
+        if self.per_method:
+            return f"{bucket_method(call.view.method)} {call.view.route_or_path}"
+        return call.view.route_or_path
 
     def _plan(self, call: RouteCall) -> Any:
         """The limiter's compiled plan for this call (cached per key and route), or None when exempt."""
@@ -48,7 +61,7 @@ class _LimitHooks(RouteHooks):
         key = self.resolver.from_view(call.view)
         if key is None:
             return None
-        scope = self.scope or f"{call.view.method} {call.view.route_or_path}"
+        scope = self._bucket(call)
         return self.limiter._cached((self, key, scope), lambda: [Charge(key, self.rates, self.cost, scope, self.name)])
 
     def _apply(self, call: RouteCall, result: RateLimitResult) -> None:

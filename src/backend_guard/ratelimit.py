@@ -44,6 +44,7 @@ __all__ = [
     "RateLimiter",
     "RulePlan",
     "RuleSet",
+    "bucket_method",
     "compile_path",
     "format_headers",
     "merge_header_fields",
@@ -642,13 +643,16 @@ class RateLimiter:
         scope: str | None = None,
         name: str | None = None,
         client_ip: ClientIP | None = None,
+        per_method: bool = False,
     ) -> Callable[[F], F]:
         """Decorate a FastAPI, Starlette, Flask or Django route (sync or async) with limits.
 
-        The bucket is the route template (``/users/{id}``, never the concrete URL) and method, or ``scope``
-        when given (routes with the same scope share limits). ``key``: ``"ip"`` (default, through
-        ``client_ip``'s trusted proxies, IPv6 per /64), ``"header:X-API-Key"``, or a callable taking the
-        :class:`~backend_guard.request.RequestView` (returning None exempts the request).
+        The bucket is the route template (``/users/{id}``, never the concrete URL), one for all the methods the
+        route answers, or ``scope`` when given (routes with the same scope share limits). ``per_method=True``
+        gives each method its own bucket (``GET /users/{id}``), HEAD sharing GET's (the same handler answers
+        both). ``key``: ``"ip"`` (default, through ``client_ip``'s trusted proxies, IPv6 per /64),
+        ``"header:X-API-Key"``, or a callable taking the :class:`~backend_guard.request.RequestView` (returning
+        None exempts the request).
 
         Example::
 
@@ -659,7 +663,8 @@ class RateLimiter:
         from ._routes import guard_route
 
         client_ip = client_ip or self.client_ip
-        return guard_route(self._route_hooks(limits, key, cost, scope, name, client_ip), client_ip=client_ip)
+        hooks = self._route_hooks(limits, key, cost, scope, name, client_ip, per_method)
+        return guard_route(hooks, client_ip=client_ip)
 
     def dependency(
         self,
@@ -669,8 +674,11 @@ class RateLimiter:
         scope: str | None = None,
         name: str | None = None,
         client_ip: ClientIP | None = None,
+        per_method: bool = False,
     ) -> Callable[..., Any]:
         """A FastAPI dependency applying limits: ``dependencies=[Depends(limiter.dependency("5/minute"))]``.
+
+        Buckets as for :meth:`limit`: the route template, one for all its methods unless ``per_method=True``.
 
         Example::
 
@@ -680,7 +688,8 @@ class RateLimiter:
         from ._routes import fastapi_dependency
 
         client_ip = client_ip or self.client_ip
-        return fastapi_dependency(self._route_hooks(limits, key, cost, scope, name, client_ip), client_ip=client_ip)
+        hooks = self._route_hooks(limits, key, cost, scope, name, client_ip, per_method)
+        return fastapi_dependency(hooks, client_ip=client_ip)
 
     def _route_hooks(
         self,
@@ -690,14 +699,30 @@ class RateLimiter:
         scope: str | None,
         name: str | None,
         client_ip: ClientIP | None,
+        per_method: bool,
     ) -> RouteHooks:
         """The route hooks behind :meth:`limit` and :meth:`dependency`."""
         from ._ratelimit_routes import _LimitHooks
 
-        return _LimitHooks(self, parse_limits(limits), key, cost, scope, name, client_ip)
+        return _LimitHooks(self, parse_limits(limits), key, cost, scope, name, client_ip, per_method)
 
 
 KeyFunc = Callable[["RequestView"], "str | None"]
+
+
+def bucket_method(method: str) -> str:
+    """The method a per-method rate limit bucket counts a request under: upper case, HEAD as GET.
+
+    HEAD runs the GET handler (the server drops the body), so counting it apart would double a client's quota.
+
+    Example::
+
+        >>> bucket_method("head"), bucket_method("POST")
+        ('GET', 'POST')
+    """
+    upper = method.upper()
+    return "GET" if upper == "HEAD" else upper
+
 
 # -- rules for the middlewares (sans-IO matching) ---------------------------------------------------------
 
@@ -730,6 +755,9 @@ def compile_path(pattern: str) -> re.Pattern[str]:
 @dataclass(frozen=True)
 class RateLimitRule:
     """Limits for requests whose path matches ``path`` (and method one of ``methods``; None: any).
+
+    Methods match in any case, and a rule for ``GET`` also counts ``HEAD`` (the same handler answers both), in
+    the same bucket: alternating GET and HEAD never doubles a client's quota.
 
     ``path``: ``"/users/{id}"`` (one bucket for the route, never per concrete URL), ``"/api/*"`` or ``"*"``.
     ``key`` overrides the middleware's key for this rule. Rules with the same ``scope`` share counters (a
@@ -764,14 +792,16 @@ class RateLimitRule:
             raise ConfigurationError("A rule's cost must not be negative.")
         set_ = object.__setattr__
         set_(self, "rates", rates)
-        set_(self, "method_set", methods)
+        # HEAD runs the GET handler: a rule for GET counts HEAD too (in the same bucket; the label, part of the
+        # storage key, stays the one of the methods as written).
+        set_(self, "method_set", methods | {"HEAD"} if methods is not None and "GET" in methods else methods)
         set_(self, "regex", compile_path(self.path))
         label = ",".join(sorted(methods)) if methods else "*"
         set_(self, "bucket", self.scope or f"{label} {self.path}")
 
     def matches(self, method: str, path: str) -> bool:
-        """True when this rule applies to ``method`` and ``path``."""
-        if self.method_set is not None and method not in self.method_set:
+        """True when this rule applies to ``method`` (any case; HEAD when the rule has GET) and ``path``."""
+        if self.method_set is not None and method.upper() not in self.method_set:
             return False
         return self.regex.match(path) is not None
 
