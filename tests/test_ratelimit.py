@@ -9,6 +9,7 @@ import threading
 from fractions import Fraction
 
 import pytest
+import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -187,7 +188,7 @@ def test_moving_window_is_an_exact_log(clock: FrozenClock) -> None:
     ok = rl.hit("k", "3/minute")
     assert ok.allowed
     assert ok.remaining == 0
-    assert ok.reset_after == pytest.approx(60, abs=0.002)
+    assert ok.reset_after == pytest.approx(10, abs=0.002)  # the hit 50 s ago leaves in 10 s
 
 
 def test_gcra_allows_a_burst_then_the_rate(clock: FrozenClock) -> None:
@@ -195,7 +196,7 @@ def test_gcra_allows_a_burst_then_the_rate(clock: FrozenClock) -> None:
     assert [rl.hit("k", "3/minute").allowed for _ in range(4)] == [True, True, True, False]
     denied = rl.test("k", "3/minute")
     assert denied.retry_after == pytest.approx(20, abs=0.002)
-    assert denied.reset_after == pytest.approx(60, abs=0.002)
+    assert denied.reset_after == pytest.approx(20, abs=0.002)  # one unit back, not the whole bucket (60 s)
     clock.advance(20)
     assert rl.hit("k", "3/minute").allowed
     assert not rl.hit("k", "3/minute").allowed
@@ -468,22 +469,33 @@ def test_hit_all_names_policies_per_charge() -> None:
 
 # -- the RateLimit "t" parameter of the sliding-window counter ------------------------------------------------
 # draft-ietf-httpapi-ratelimit-headers-10: "t" is the number of seconds until additional quota is made
-# available (with sliding windows that can come before the window ends), not until every count has decayed.
+# available: the next whole unit (with sliding windows that can come before the window ends), not the time until
+# every count has decayed, nor the window's end when no unit comes back then.
 
 
-def test_sliding_window_reset_is_when_more_quota_comes_not_two_windows() -> None:
+def test_sliding_window_t_is_the_next_unit_not_the_whole_quota() -> None:
+    clock = FrozenClock(ALIGNED)
+    rl = _limiter(clock, "sliding-window-counter")
+    rl.hit("k", "10/minute", cost=10)
+    clock.advance(60 + 15)  # next window, 25 % in: the previous 10 weigh 7.5, 2 left
+    peek = rl.test("k", "10/minute")
+    assert (peek.remaining, peek.reset_after) == (2, 3)  # 3 left when they weigh 7, at 30 %; all 10 in 45 s
+    assert peek.headers()[1] == ("RateLimit", '"default";r=2;t=3')
+    fresh = _limiter(FrozenClock(ALIGNED), "sliding-window-counter").test("k", "1000/hour")
+    assert (fresh.remaining, fresh.reset_after) == (1000, 0)
+
+
+def test_sliding_window_t_can_pass_the_windows_end_when_no_unit_comes_back_there() -> None:
     hour = 3600.0
     clock = FrozenClock(1_699_999_200.0 + 2582)  # 2582 s into an hour window (hour-aligned start)
     rl = _limiter(clock, "sliding-window-counter")
     result = rl.hit("k", "1000/hour")
-    # before the fix: t = 2 * 3600 - 2582 = 4618 s, more than the window (6182 s seen in a trace); now the
-    # window's end, when this window's count starts to decay and quota comes back
+    # 999 left; at the window's end that hit still weighs 1 and decays through the next window: the 1000th
+    # unit is back only when it has decayed fully (before the fix: t=1018, the window's end, a promise broken)
     assert result.remaining == 999
-    assert result.reset_after == pytest.approx(hour - 2582, abs=0.002)
-    assert result.headers()[1] == ("RateLimit", f'"default";r=999;t={-(-int(result.reset_after * 1000) // 1000)}')
-    fresh = _limiter(FrozenClock(1_699_999_200.0), "sliding-window-counter").test("k", "1000/hour")
-    assert fresh.remaining == 1000
-    assert fresh.reset_after == 0
+    assert result.reset_after == pytest.approx(2 * hour - 2582, abs=0.002)
+    clock.advance(hour - 2582)
+    assert rl.test("k", "1000/hour").remaining == 999
 
 
 @settings(max_examples=60, deadline=None)
@@ -505,33 +517,27 @@ def test_sliding_window_reset_is_the_next_unit(amount: int, hits_before: int, hi
     if now.remaining == amount:
         assert now.reset_after == 0
         return
-    assert 0 < now.reset_after <= 60
-    end_of_window = 60 - offset / 1000
-    if now.reset_after < end_of_window - 0.001:
-        # the previous window's decay frees a whole unit before this window ends: exactly then
-        clock.advance(now.reset_after - 0.002)
-        assert rl.test("k", f"{amount}/minute").remaining == now.remaining
-        clock.advance(0.002)
-        assert rl.test("k", f"{amount}/minute").remaining >= now.remaining + 1
-    else:
-        # else quota starts coming back when this window ends (its count begins to decay)
-        assert now.reset_after == pytest.approx(end_of_window, abs=0.0011)
-        clock.advance(end_of_window + 60)  # a whole window later every unit of it is back
-        assert rl.test("k", f"{amount}/minute").remaining == amount
+    assert 0 < now.reset_after <= 120
+    # whether the previous window's decay frees the unit within this window or this window's own count must
+    # decay in the next one: exactly then
+    clock.advance(now.reset_after - 0.002)
+    assert rl.test("k", f"{amount}/minute").remaining == now.remaining
+    clock.advance(0.002)
+    assert rl.test("k", f"{amount}/minute").remaining >= now.remaining + 1
 
 
 @pytest.mark.parametrize("limits", [("1000/hour",), ("1000/hour", "50/minute")])
-def test_sliding_window_reset_never_exceeds_the_window_on_every_store(store: Store, limits: tuple[str, ...]) -> None:
-    # memory (Python twin) and Redis (Lua) alike
+def test_sliding_window_t_after_one_hit_is_when_it_has_decayed_on_every_store(
+    store: Store, limits: tuple[str, ...]
+) -> None:
+    # memory (Python twin) and Redis (Lua) alike: one hit, so the next unit needs it to decay fully, which
+    # takes the rest of this window and the whole next one
     limiter = RateLimiter(store, strategy="sliding-window-counter")
     fresh = limiter.test("t-client", *limits)
     assert all(state.reset_after == 0 for state in fresh.limits)
     result = limiter.hit("t-client", *limits)
     for state in result.limits:
-        assert 0 < state.reset_after <= state.window
-    header = dict(result.headers())["RateLimit"]
-    for item in header.split(", "):
-        assert int(item.rsplit(";t=", 1)[1]) <= 3600
+        assert state.window < state.reset_after <= 2 * state.window
 
 
 # -- reset takes its key literally -------------------------------------------------------------------------------
@@ -580,3 +586,148 @@ def test_reset_forgets_exactly_its_own_key_on_every_store(
     finally:
         for k in keys:
             limiters[1].reset(k)
+
+
+# -- the RateLimit "t" of every strategy: until more quota is available ------------------------------------------
+# draft-ietf-httpapi-ratelimit-headers: "t" is the time until additional quota is made available; here, until a
+# request of remaining + 1 would pass (nothing spent meanwhile). 0 when the whole quota is available.
+
+
+def _t(result: RateLimitResult) -> str:
+    return dict(result.headers())["RateLimit"].rsplit(";t=", 1)[1]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_an_unused_key_has_no_time_to_wait_on_every_store(store: Store, strategy: str) -> None:
+    limiter = RateLimiter(store, strategy=strategy)
+    fresh = limiter.test("unused", "3/minute")
+    assert (fresh.remaining, fresh.reset_after, _t(fresh)) == (3, 0, "0")
+    used = limiter.hit("unused", "3/minute")
+    assert used.remaining == 2
+    assert 0 < used.reset_after <= 2 * 60  # the sliding counter: until that hit has decayed, in the next window
+
+
+def test_fixed_window_t_is_when_the_window_ends() -> None:
+    clock = FrozenClock(ALIGNED)
+    rl = _limiter(clock, "fixed-window")
+    assert rl.test("k", "3/minute").reset_after == 0  # before the fix: 60 for a key never used
+    rl.hit("k", "3/minute")
+    clock.advance(20)
+    peek = rl.test("k", "3/minute")
+    assert (peek.remaining, peek.reset_after) == (2, pytest.approx(40, abs=0.0011))
+
+
+def test_moving_window_t_is_when_the_oldest_hit_leaves() -> None:
+    clock = FrozenClock(ALIGNED)
+    rl = _limiter(clock, "moving-window")
+    for _ in range(3):
+        rl.hit("k", "3/minute")
+        clock.advance(10)
+    clock.advance(-5)  # 25 s after the first hit
+    peek = rl.test("k", "3/minute")
+    # before the fix: 55 s, when the newest hit leaves (the whole log is gone)
+    assert (peek.remaining, peek.reset_after, peek.retry_after) == (0, 35, 35)
+    assert _t(peek) == "35"
+    clock.advance(35)
+    assert rl.test("k", "3/minute").remaining == 1
+
+
+def test_gcra_t_is_when_one_more_unit_drips_back() -> None:
+    clock = FrozenClock(ALIGNED)
+    rl = _limiter(clock, "gcra")
+    rl.hit("k", "3/minute", cost=2)  # one unit per 20 s: the bucket is full again in 40 s
+    peek = rl.test("k", "3/minute")
+    assert (peek.remaining, peek.reset_after) == (1, 20)  # before the fix: 40
+    clock.advance(20)
+    assert rl.test("k", "3/minute").remaining == 2
+
+
+def test_sliding_window_t_waits_for_this_windows_count_to_decay_when_it_must() -> None:
+    clock = FrozenClock(ALIGNED)
+    rl = _limiter(clock, "sliding-window-counter")
+    rl.hit("k", "10/minute", cost=10)
+    clock.advance(30)
+    peek = rl.test("k", "10/minute")
+    # the window ends in 30 s, but then its 10 weigh fully; one unit is back 6 s later (10 * (1 - 6/60) = 9)
+    assert (peek.remaining, peek.reset_after) == (0, 36)  # before the fix: 30
+    clock.advance(36 - 0.001)
+    assert not rl.test("k", "10/minute").allowed
+    clock.advance(0.001)
+    assert rl.test("k", "10/minute").allowed
+
+
+SPECS = {"3/minute": 3, "5/10 seconds": 5, "7 per 45 seconds": 7}
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@settings(max_examples=80, deadline=None)
+@given(
+    spec=st.sampled_from(sorted(SPECS)),
+    steps=st.lists(st.tuples(st.integers(0, 20_000), st.integers(1, 4)), min_size=0, max_size=25),
+    last_gap=st.integers(0, 20_000),
+)
+def test_t_is_exactly_when_one_more_request_would_pass(
+    strategy: str, spec: str, steps: list[tuple[int, int]], last_gap: int
+) -> None:
+    """Waiting the reported t admits a request of remaining + 1; waiting one millisecond less does not."""
+    ms = int(ALIGNED * 1000)
+    clock = FrozenClock(ALIGNED)
+    rl = _limiter(clock, strategy)
+    for gap, cost in steps:
+        ms += gap  # whole milliseconds on the injected clock
+        clock.now = ms / 1000
+        rl.hit("k", spec, cost=cost)
+    ms += last_gap
+    clock.now = ms / 1000
+    state = rl.test("k", spec)
+    (limit,) = state.limits
+    t_ms = round(limit.reset_after * 1000)
+    assert _t(state) == str(-(-t_ms // 1000))
+    more = limit.remaining + 1
+    if limit.remaining == SPECS[spec]:
+        assert t_ms == 0
+        return
+    if t_ms > 0:  # earlier first: a peek may drop what has expired
+        clock.now = (ms + t_ms - 1) / 1000
+        assert not rl.test("k", spec, cost=more).allowed
+    clock.now = (ms + t_ms) / 1000
+    assert rl.test("k", spec, cost=more).allowed
+
+
+_REDIS_TIME = "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+_INJECTED = "local now = tonumber(ARGV[#ARGV])\n"  # the test's clock, in microseconds, as the last argument
+CLOCKED = ("sliding-window-counter", "moving-window", "gcra")  # fixed-window is timed by PTTL, not TIME
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("strategy", CLOCKED)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    limits=st.sampled_from([((3, 60_000),), ((5, 10_000),), ((7, 45_000), (4, 10_000))]),
+    steps=st.lists(st.tuples(st.integers(0, 20_000), st.integers(0, 4), st.booleans()), min_size=1, max_size=20),
+)
+def test_lua_and_memory_report_the_same_numbers_on_one_clock(
+    redis_store: RedisStore, strategy: str, limits: tuple[tuple[int, int], ...], steps: list[tuple[int, int, bool]]
+) -> None:
+    """Every reply number (t included) of the Lua script equals its Python twin's, on the same injected clock."""
+    from backend_guard._ratelimit_scripts import SCRIPTS
+
+    script = SCRIPTS[strategy]
+    assert _REDIS_TIME in script.source
+    lua = script.source.replace(_REDIS_TIME, _INJECTED)
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = [redis_store.key("eq", strategy, i) for i in range(len(limits))]
+    ms = int(ALIGNED * 1000)
+    clock = FrozenClock(ALIGNED)
+    memory = MemoryStore(clock=clock)
+    try:
+        for gap, cost, spend in steps:
+            ms += gap
+            clock.now = ms / 1000
+            args = [1 if spend else 0, *[n for amount, window in limits for n in (amount, window, cost)]]
+            ours = memory.run(script, keys, args)
+            theirs = client.eval(lua, len(keys), *keys, *args, ms * 1000)
+            assert [int(x) for x in theirs] == ours
+    finally:
+        client.delete(*keys)
+        client.close()

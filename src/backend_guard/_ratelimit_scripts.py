@@ -11,6 +11,11 @@ Calling convention, shared by every strategy:
 - ``ARGV[1]``: ``1`` to spend, ``0`` to peek; then per limit three numbers: amount, window in ms, cost;
 - reply: ``[allowed, remaining_1, reset_ms_1, retry_ms_1, remaining_2, ...]`` (integers only).
 
+``reset_ms`` (the ``RateLimit`` header's ``t``) is, for every strategy, the time until more quota is available
+on that limit: until a request of ``remaining + 1`` would pass (with nothing spent meanwhile), rounded up to
+the millisecond; 0 when the whole quota is available (an unused key). ``retry_ms`` is the same for this
+request's own cost, 0 when it passes.
+
 Most requests are charged against one limit, so each Python twin has a single-limit fast path
 (``_*_one``: no per-limit lists or tuples, the spend-or-peek branch taken once) beside the general body
 (``_*_many``); the script's entry point picks one by the number of keys. Both compute the same numbers in the
@@ -60,12 +65,13 @@ def _fixed_window_one(db: MemoryView, key: str, spend: bool, amount: int, window
     if ttl < 0:
         ttl = window
     if count + cost > amount:
-        return [0, max(0, amount - count), ttl, ttl + 1]
+        return [0, max(0, amount - count), ttl if count > 0 else 0, ttl + 1]
     if spend and cost > 0:
         count = db.incr(key, cost)
         if db.pttl(key) < 0:
             db.pexpire(key, window)
-    return [1, max(0, amount - count), ttl, 0]
+    # quota comes back all at once, when the window's counter expires (none used: nothing to wait for)
+    return [1, max(0, amount - count), ttl if count > 0 else 0, 0]
 
 
 def _fixed_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
@@ -91,7 +97,7 @@ def _fixed_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any])
             if db.pttl(key) < 0:
                 db.pexpire(key, window)
         # PTTL rounds down and a key lives through its last millisecond: retry one ms later.
-        out += [max(0, amount - count), ttls[i], ttls[i] + 1 if blocked[i] else 0]
+        out += [max(0, amount - count), ttls[i] if count > 0 else 0, ttls[i] + 1 if blocked[i] else 0]
     return out
 
 
@@ -130,16 +136,16 @@ def _sliding_window_one(db: MemoryView, key: str, spend: bool, amount: int, wind
     remaining = _floor(amount - (c + carried) + _EPS) if p else amount - c
     if remaining < 0:
         remaining = 0
-    # reset (the RateLimit "t"): until additional quota is made available (draft-ietf-httpapi-ratelimit-headers):
-    # the next whole unit when the previous window's decay frees it within this window, else the end of this
-    # window, when this window's count starts to decay; 0 when the whole quota is available. Never over a window.
+    # reset (the RateLimit "t"): until additional quota is made available (draft-ietf-httpapi-ratelimit-headers),
+    # i.e. until remaining + 1 would pass: within this window when the previous window's decay frees the next
+    # whole unit, else in the next one, as this window's count decays; 0 when the whole quota is available.
     reset_ms = 0
     if remaining < amount:
         g = amount - remaining - 1
         if p > 0 and c <= g:
             reset = span - span * (g - c) / p - elapsed
         elif c > 0:
-            reset = span - elapsed
+            reset = 2 * span - elapsed - span * g / c
         else:
             reset = 0.0
         if reset > 0.0:
@@ -188,7 +194,7 @@ def _sliding_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any
             if p > 0 and c <= g:
                 reset = span - span * (g - c) / p - elapsed
             elif c > 0:
-                reset = span - elapsed
+                reset = 2 * span - elapsed - span * g / c
         out += [remaining, math.ceil(max(0.0, reset) / 1000), math.ceil(max(0.0, retry) / 1000)]
     return out
 
@@ -219,7 +225,7 @@ def _moving_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> 
         retry = 0.0
         if blocked[i]:
             retry = span if cost > amount else log[count + cost - amount - 1] + span - now
-        reset = log[-1] + span - now if log else 0.0
+        reset = log[0] + span - now if log else 0.0  # more quota when the oldest hit leaves the window
         out += [max(0, amount - count), math.ceil(reset / 1000), math.ceil(max(0.0, retry) / 1000)]
     return out
 
@@ -237,8 +243,10 @@ def _gcra_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, c
     elif spend and cost > 0:
         tat = float(f"{new:.0f}")
         db.set(key, tat, px=max(1, _ceil((tat - now) / 1000)))
-    remaining = _floor((span - (tat - now) + _TOL) / interval)
-    return [0 if blocked else 1, max(0, min(amount, remaining)), _ceil((tat - now) / 1000), _ceil(retry / 1000)]
+    remaining = max(0, min(amount, _floor((span - (tat - now) + _TOL) / interval)))
+    # more quota when remaining + 1 would pass: its arrival time no more than span (+ tol) ahead of the clock
+    reset = tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
+    return [0 if blocked else 1, remaining, _ceil(max(0.0, reset) / 1000), _ceil(retry / 1000)]
 
 
 def _gcra_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
@@ -260,8 +268,9 @@ def _gcra_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list
         retry = 0.0
         if blocked:
             retry = span if cost > amount else new - span - now
-        remaining = math.floor((span - (tat - now) + _TOL) / interval)
-        out += [max(0, min(amount, remaining)), math.ceil((tat - now) / 1000), math.ceil(max(0.0, retry) / 1000)]
+        remaining = max(0, min(amount, math.floor((span - (tat - now) + _TOL) / interval)))
+        reset = tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
+        out += [remaining, math.ceil(max(0.0, reset) / 1000), math.ceil(max(0.0, retry) / 1000)]
     return out
 
 

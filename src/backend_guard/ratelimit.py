@@ -193,7 +193,9 @@ class RateLimitResult:
     """The decision for a request: allowed or not, and the numbers a client should see.
 
     ``limit``, ``remaining`` and ``reset_after`` describe the binding limit (the one closest to refusing);
-    ``retry_after`` is 0 when allowed, else the seconds after which the same request can pass. ``limits``
+    ``reset_after`` (the ``RateLimit`` header's ``t``) is the seconds until more quota is available, i.e. until
+    a request of ``remaining + 1`` would pass (0 when the whole quota is), for every strategy; ``retry_after``
+    is 0 when allowed, else the seconds after which the same request can pass. ``limits``
     holds every limit's :class:`LimitState`. ``degraded`` is True when the store failed and the limiter's
     ``on_storage_error`` answered instead (then ``limits`` is empty).
 

@@ -1,7 +1,8 @@
 -- Fixed window, several limits charged all-or-nothing (backend_guard.ratelimit).
 -- KEYS[i]: one counter per limit. ARGV[1]: 1 = spend, 0 = peek.
 -- ARGV[2+3(i-1)..]: amount, window in ms, cost of limit i.
--- Returns {allowed, remaining_1, reset_ms_1, retry_ms_1, remaining_2, ...}.
+-- Returns {allowed, remaining_1, reset_ms_1, retry_ms_1, remaining_2, ...}; reset_ms: until more quota is
+-- available (until remaining + 1 would pass; 0 when all of it is), retry_ms: until this request would pass.
 -- A window starts at the first hit of its key and lasts `window` ms (the key's time to live).
 local spend = ARGV[1] == '1'
 local n = #KEYS
@@ -42,8 +43,13 @@ for i = 1, n do
     -- PTTL rounds down and a key lives through its last millisecond: retry one ms later.
     retry = ttls[i] + 1
   end
+  -- reset: quota comes back all at once when the counter expires; an unused key has nothing to wait for
+  local reset = 0
+  if count > 0 then
+    reset = ttls[i]
+  end
   out[#out + 1] = math.max(0, amount - count)
-  out[#out + 1] = ttls[i]
+  out[#out + 1] = reset
   out[#out + 1] = retry
 end
 return out

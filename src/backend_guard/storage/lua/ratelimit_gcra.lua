@@ -41,9 +41,14 @@ for i = 1, n do
       retry = new - span - now
     end
   end
-  local remaining = math.floor((span - (tat - now) + tol) / interval)
-  out[#out + 1] = math.max(0, math.min(amount, remaining))
-  out[#out + 1] = math.ceil((tat - now) / 1000)
+  local remaining = math.max(0, math.min(amount, math.floor((span - (tat - now) + tol) / interval)))
+  -- reset: more quota when remaining + 1 would pass (its arrival time no more than span + tol ahead)
+  local reset = 0
+  if remaining < amount then
+    reset = tat + (remaining + 1) * interval - span - tol - now
+  end
+  out[#out + 1] = remaining
+  out[#out + 1] = math.ceil(math.max(0, reset) / 1000)
   out[#out + 1] = math.ceil(math.max(0, retry) / 1000)
 end
 return out

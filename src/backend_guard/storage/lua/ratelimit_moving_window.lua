@@ -43,10 +43,11 @@ for i = 1, n do
       retry = tonumber(oldest[2]) + span - now
     end
   end
+  -- reset: more quota when the oldest hit leaves the window
   local reset = 0
   if count > 0 then
-    local newest = redis.call('ZRANGE', KEYS[i], -1, -1, 'WITHSCORES')
-    reset = tonumber(newest[2]) + span - now
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    reset = tonumber(oldest[2]) + span - now
   end
   out[#out + 1] = math.max(0, amount - count)
   out[#out + 1] = math.ceil(reset / 1000)

@@ -42,8 +42,9 @@ local function numbers(amount, span, cost, c, p, elapsed, blocked)
       retry = 2 * span - elapsed - span * need / c
     end
   end
-  -- reset (the RateLimit "t"): until additional quota is made available: the next whole unit when the
-  -- previous window's decay frees it within this window, else this window's end; 0 when all of it is
+  -- reset (the RateLimit "t"): until additional quota is made available (until remaining + 1 would pass):
+  -- within this window when the previous window's decay frees the next whole unit, else in the next window as
+  -- this window's count decays; 0 when all of it is
   local remaining = max(0, floor(amount - (c + p * (span - elapsed) / span) + eps))
   local reset = 0
   if remaining < amount then
@@ -51,7 +52,7 @@ local function numbers(amount, span, cost, c, p, elapsed, blocked)
     if p > 0 and c <= g then
       reset = span - span * (g - c) / p - elapsed
     elseif c > 0 then
-      reset = span - elapsed
+      reset = 2 * span - elapsed - span * g / c
     end
   end
   return remaining, ceil(max(0, reset) / 1000), ceil(max(0, retry) / 1000)
