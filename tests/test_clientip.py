@@ -58,31 +58,41 @@ def test_ports_brackets_and_ipv6_are_normalised() -> None:
 
 
 def test_rfc7239_forwarded() -> None:
-    fwd = ClientIP(["10.0.0.0/8"], forwarded_header="forwarded")
+    fwd = ClientIP(["10.0.0.0/8"], forwarded_header="forwarded", forwarded_fields=("for", "proto", "host"))
     headers = {"forwarded": 'for=6.6.6.6, for="[2001:db8::7]:4711";proto=https;host=api.example.com'}
     resolved = fwd.resolve(PROXY, headers)
     assert resolved.address == "2001:db8::7"
     assert resolved.scheme == "https"
     assert resolved.host == "api.example.com"
     assert fwd.resolve(PROXY, {"forwarded": "for=_hidden"}).address == PROXY
-    assert fwd.resolve(PROXY, {"forwarded": "for=unknown;proto=https"}).scheme == "http"
+    # The element our proxy appended says https even though it hides the address: each value on its own.
+    hidden = fwd.resolve(PROXY, {"forwarded": "for=unknown;proto=https"})
+    assert (hidden.address, hidden.scheme) == (PROXY, "https")
 
 
-def test_any_prefers_forwarded_when_present() -> None:
-    both = ClientIP(["10.0.0.0/8"], forwarded_header="any")
-    assert both.resolve(PROXY, {"forwarded": "for=1.1.1.1", "x-forwarded-for": "2.2.2.2"}).address == "1.1.1.1"
-    assert both.resolve(PROXY, {"x-forwarded-for": "2.2.2.2"}).address == "2.2.2.2"
+def test_forwarded_proto_and_host_come_from_the_element_the_outermost_trusted_proxy_appended() -> None:
+    fwd = ClientIP(["10.0.0.0/8"], forwarded_header="forwarded", forwarded_fields=("for", "proto", "host"))
+    # The client wrote the first element; our edge proxy 10.0.0.9 appended the second; the peer the third.
+    value = "for=6.6.6.6;proto=https;host=evil.example, for=203.0.113.7;proto=http;host=a.example, for=10.0.0.9"
+    resolved = fwd.resolve(PROXY, {"forwarded": value}, scheme="http", host="internal")
+    assert (resolved.address, resolved.scheme, resolved.host) == ("203.0.113.7", "http", "a.example")
+
+
+def test_forwarded_header_any_is_refused_and_says_what_to_write_instead() -> None:
+    with pytest.raises(ConfigurationError, match=r"forwarded_header.*'x-forwarded-for' or 'forwarded'"):
+        ClientIP(["10.0.0.0/8"], forwarded_header="any")
 
 
 def test_scheme_and_host_only_through_trusted_proxy() -> None:
+    with_host = ClientIP(["10.0.0.0/8", "::1"], forwarded_fields=("for", "proto", "host"))
     headers = {"x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "http, https", "x-forwarded-host": "a.example"}
-    resolved = cip.resolve(PROXY, headers, scheme="http", host="internal")
+    resolved = with_host.resolve(PROXY, headers, scheme="http", host="internal")
     assert resolved.scheme == "https"
     assert resolved.host == "a.example"
     bad = cip.resolve(PROXY, {"x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "javascript"}, scheme="http")
     assert bad.scheme == "http"
-    evil_host = cip.resolve(PROXY, {"x-forwarded-for": "1.2.3.4", "x-forwarded-host": "a.com/\r\nx"}, host="h")
-    assert evil_host.host == "h"
+    evil = {"x-forwarded-for": "1.2.3.4", "x-forwarded-host": "a.com/\r\nx"}
+    assert with_host.resolve(PROXY, evil, host="h").host == "h"
 
 
 def test_huge_header_is_not_read() -> None:

@@ -8,19 +8,36 @@ address (``unknown``, obfuscated ``_hidden`` identifiers, garbage) ends the walk
 so garbage can never make up an address; it falls back to a real one.
 
 The scheme and host (used for HSTS and redirects) come from forwarding headers only through a trusted peer.
+Each forwarded value (the address, the scheme, the host) is applied on its own, from the one header family the
+proxy is declared to write (``X-Forwarded-*`` or RFC 7239 ``Forwarded``, never a mix), and only the values the
+proxy is declared to write (``forwarded_fields``): a header the proxy passes through untouched is the client's.
+
+Resolved once per request: the outermost layer that trusts proxies records its :class:`ResolvedClient` in the
+request (``scope[RESOLVED_KEY]`` / ``environ[RESOLVED_KEY]``) and rewrites the request the way werkzeug's
+ProxyFix does (ASGI ``client``, ``scheme`` and ``Host``; WSGI ``REMOTE_ADDR``, ``wsgi.url_scheme`` and
+``HTTP_HOST``), keeping the originals under ``ORIGINAL_KEY``. Every later resolution of that request returns
+the recorded result: forwarding headers are never applied twice.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import ConfigurationError
 
-__all__ = ["ClientIP", "ResolvedClient", "address_bucket", "normalize_address"]
+__all__ = [
+    "FIELDS",
+    "ORIGINAL_KEY",
+    "RESOLVED_KEY",
+    "ClientIP",
+    "ResolvedClient",
+    "address_bucket",
+    "normalize_address",
+]
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -29,6 +46,14 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_HEADER_LENGTH = 2048
 #: At most this many hops are examined.
 MAX_HOPS = 20
+
+#: The request key (ASGI scope, WSGI environ) holding the request's :class:`ResolvedClient`, once resolved.
+RESOLVED_KEY = "backend_guard.client"
+#: The request key holding the values the rewrite replaced (like werkzeug's ``werkzeug.proxy_fix.orig``):
+#: ASGI ``{"client", "scheme", "host"}``, WSGI ``{"REMOTE_ADDR", "wsgi.url_scheme", "HTTP_HOST"}``.
+ORIGINAL_KEY = "backend_guard.client.orig"
+#: The values a proxy may be declared to write: the client address, the scheme, the host.
+FIELDS = ("for", "proto", "host")
 
 _HOST_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::[0-9]{1,5})?$")
 _SCHEMES = frozenset({"http", "https", "ws", "wss"})
@@ -144,14 +169,18 @@ def _split_forwarded(value: str) -> list[dict[str, str]]:
 
 
 class ClientIP:
-    """Resolve the real client address from the peer address and forwarding headers.
+    """Resolve the real client address (and scheme, host) from the peer address and forwarding headers.
 
     ``trusted_proxies`` lists the addresses or CIDR networks of proxies you run (e.g. ``["10.0.0.0/8"]``);
     ``"unix"`` trusts a peer on a Unix socket (no address). With no trusted proxies (the default) forwarding
     headers are ignored and the peer address is the client.
 
-    ``forwarded_header``: ``"x-forwarded-for"`` (default), ``"forwarded"`` (RFC 7239) or ``"any"`` (RFC 7239
-    when present, else X-Forwarded-For).
+    ``forwarded_header`` names the one header family your proxy writes: ``"x-forwarded-for"`` (default:
+    ``X-Forwarded-For``, ``X-Forwarded-Proto``, ``X-Forwarded-Host``) or ``"forwarded"`` (RFC 7239). The other
+    family is never read: the proxy passes it through from the client. ``forwarded_fields`` names the values
+    the proxy writes, among :data:`FIELDS`: ``("for", "proto")`` by default (like werkzeug's ProxyFix); add
+    ``"host"`` only when the proxy sets ``X-Forwarded-Host`` (or ``host=``) itself. Each one is applied on its
+    own: a proxy that sets only ``X-Forwarded-Proto: https`` makes the request HTTPS.
 
     Example::
 
@@ -164,6 +193,7 @@ class ClientIP:
         trusted_proxies: Iterable[str] = (),
         *,
         forwarded_header: str = "x-forwarded-for",
+        forwarded_fields: Iterable[str] = ("for", "proto"),
     ) -> None:
         networks: list[_Network] = []
         self.trust_unix = False
@@ -175,14 +205,34 @@ class ClientIP:
                 networks.append(ipaddress.ip_network(entry.strip(), strict=False))
             except ValueError as exc:
                 raise ConfigurationError(f"trusted_proxies: {entry!r} is not an address or CIDR network.") from exc
-        if forwarded_header not in ("x-forwarded-for", "forwarded", "any"):
-            raise ConfigurationError("forwarded_header must be 'x-forwarded-for', 'forwarded' or 'any'.")
+        if forwarded_header == "any":
+            raise ConfigurationError(
+                "forwarded_header: 'any' is no longer accepted: it believed a client-written Forwarded header "
+                "that a proxy appending only X-Forwarded-For passes through. Set it to the header your proxy "
+                "writes: 'x-forwarded-for' or 'forwarded'."
+            )
+        if forwarded_header not in ("x-forwarded-for", "forwarded"):
+            raise ConfigurationError("forwarded_header must be 'x-forwarded-for' or 'forwarded'.")
+        fields = tuple(forwarded_fields)
+        if isinstance(forwarded_fields, str) or not set(fields) <= set(FIELDS):
+            raise ConfigurationError("forwarded_fields must list some of 'for', 'proto' and 'host'.")
         self.networks: tuple[_Network, ...] = tuple(networks)
         self.forwarded_header = forwarded_header
+        self.forwarded_fields: frozenset[str] = frozenset(fields)
         self.enabled = bool(networks) or self.trust_unix
+        # The header names this resolver reads: only what the declared proxy writes.
+        if forwarded_header == "forwarded":
+            names = {"forwarded"} if self.forwarded_fields else set()
+        else:
+            names = {_XF_HEADERS[f] for f in self.forwarded_fields}
+        self._names: frozenset[str] = frozenset(names)
+        self._environ_keys: tuple[tuple[str, str], ...] = tuple((n, _ENVIRON_KEYS[n]) for n in sorted(names))
 
     def __repr__(self) -> str:
-        return f"ClientIP(trusted_proxies={[str(n) for n in self.networks]!r})"
+        return (
+            f"ClientIP(trusted_proxies={[str(n) for n in self.networks]!r}, "
+            f"forwarded_header={self.forwarded_header!r}, forwarded_fields={sorted(self.forwarded_fields)!r})"
+        )
 
     def is_trusted(self, address: str | None) -> bool:
         """True when ``address`` is one of the trusted proxies (None: a Unix socket peer)."""
@@ -193,6 +243,23 @@ class ClientIP:
 
     def _is_trusted_ip(self, addr: _IPAddress) -> bool:
         return any(addr in net for net in self.networks)
+
+    def _walk(self, hops: list[str], peer_text: str) -> tuple[str, int]:
+        """(the client address, the index of the hop the walk stopped at) over ``hops``, right to left.
+
+        The stop index is the right-most hop that is not a trusted proxy's address (or garbage, or the
+        left-most when all are trusted): the item at that index was written by a proxy we trust."""
+        client = peer_text
+        index = len(hops) - 1
+        while index >= 0:
+            addr = _parse_ip(_strip_port(hops[index]))
+            if addr is None:
+                break  # garbage or an obfuscated hop: keep the proxy that reported it
+            client = addr.compressed
+            if not self._is_trusted_ip(addr) or index == 0:
+                break
+            index -= 1
+        return client, index
 
     def resolve(
         self,
@@ -211,89 +278,156 @@ class ClientIP:
         peer_text = "" if peer is None else _normalized_peer(peer)
         if not self.enabled or not self.is_trusted(peer):
             return ResolvedClient(peer_text, scheme, host)
-
-        use_forwarded = self.forwarded_header == "forwarded" or (
-            self.forwarded_header == "any" and "forwarded" in headers
-        )
-        raw = headers.get("forwarded" if use_forwarded else "x-forwarded-for")
-        if raw and len(raw) > MAX_HEADER_LENGTH:
-            # Our proxies append on the right: keep the right-hand end, dropping the item the cut fell in. (Not
-            # reading the header at all would let any client choose to be counted as the proxy itself.)
-            raw = raw[-MAX_HEADER_LENGTH:].partition(",")[2]
-        if not raw:
-            return ResolvedClient(peer_text, scheme, host)
-
-        if use_forwarded:
-            elements = _split_forwarded(raw)[-MAX_HOPS:]
-            hops = [e.get("for", "") for e in elements]
+        fields = self.forwarded_fields
+        if self.forwarded_header == "forwarded":
+            address, proto, fhost = self._from_forwarded(headers.get("forwarded"), peer_text)
         else:
-            elements = []
-            hops = raw.split(",")[-MAX_HOPS:]
-
-        client = peer_text
-        chosen = -1
-        for index in range(len(hops) - 1, -1, -1):
-            addr = _parse_ip(_strip_port(hops[index]))
-            if addr is None:
-                break  # garbage or an obfuscated hop: keep the proxy that reported it
-            client = addr.compressed
-            chosen = index
-            if not self._is_trusted_ip(addr):
-                break
-        if chosen == -1:
-            return ResolvedClient(peer_text, scheme, host)
-
+            address = peer_text
+            if "for" in fields:
+                raw = _tail(headers.get("x-forwarded-for"))
+                if raw:
+                    address = self._walk(raw.split(",")[-MAX_HOPS:], peer_text)[0]
+            # The right-most value: the one the trusted peer wrote (or passed on from our proxy before it).
+            proto = _last(headers.get("x-forwarded-proto")) if "proto" in fields else None
+            fhost = _last(headers.get("x-forwarded-host")) if "host" in fields else None
+        proxied = address != peer_text
         new_scheme, new_host = scheme, host
-        if use_forwarded:
-            params = elements[chosen]
-            proto, fhost = params.get("proto"), params.get("host")
-        else:
-            proto = _last(headers.get("x-forwarded-proto"))
-            fhost = _last(headers.get("x-forwarded-host"))
         if proto and proto.lower() in _SCHEMES:
             new_scheme = proto.lower()
+            proxied = True
         if fhost and len(fhost) <= 260 and _HOST_RE.match(fhost):
             new_host = fhost
-        return ResolvedClient(client, new_scheme, new_host, proxied=True)
+            proxied = True
+        return ResolvedClient(address, new_scheme, new_host, proxied=proxied)
+
+    def _from_forwarded(self, raw: str | None, peer_text: str) -> tuple[str, str | None, str | None]:
+        """(address, proto, host) from an RFC 7239 ``Forwarded`` header: the address walked right to left,
+        proto and host from the element the outermost trusted proxy appended (each only when declared)."""
+        raw = _tail(raw)
+        if not raw:
+            return peer_text, None, None
+        elements = _split_forwarded(raw)[-MAX_HOPS:]
+        fields = self.forwarded_fields
+        address, index = peer_text, len(elements) - 1
+        if "for" in fields:
+            address, index = self._walk([e.get("for", "") for e in elements], peer_text)
+        element = elements[index]
+        return (
+            address,
+            element.get("proto") if "proto" in fields else None,
+            element.get("host") if "host" in fields else None,
+        )
 
     def resolve_scope(self, scope: Mapping[str, Any]) -> ResolvedClient:
-        """Resolve from an ASGI ``http``/``websocket`` scope.
+        """Resolve from an ASGI ``http``/``websocket`` scope (the recorded result when a layer resolved it).
 
         Example::
 
             client = cip.resolve_scope(scope)
         """
+        found = scope.get(RESOLVED_KEY)
+        if isinstance(found, ResolvedClient):
+            return found
         peer = scope.get("client")
         peer_addr = peer[0] if peer else None
         scheme = scope.get("scheme", "http")
         host_header = None
         wanted: dict[str, str] = {}
         if self.enabled and self.is_trusted(peer_addr):
+            names = self._names
             for name, value in scope.get("headers", ()):
                 lname = name.decode("latin-1").lower()
-                if lname in _FORWARDING:
+                if lname in names:
                     text = value.decode("latin-1")
                     wanted[lname] = f"{wanted[lname]},{text}" if lname in wanted else text
                 elif lname == "host":
                     host_header = value.decode("latin-1")
-        return self.resolve(peer_addr, wanted, scheme=scheme, host=host_header)
+        resolved = self.resolve(peer_addr, wanted, scheme=scheme, host=host_header)
+        if scope.get("type") == "websocket" and resolved.scheme in _WS_SCHEMES:
+            resolved = ResolvedClient(resolved.address, _WS_SCHEMES[resolved.scheme], resolved.host, resolved.proxied)
+        return resolved
 
     def resolve_environ(self, environ: Mapping[str, Any]) -> ResolvedClient:
-        """Resolve from a WSGI ``environ``.
+        """Resolve from a WSGI ``environ`` (the recorded result when a layer resolved it).
 
         Example::
 
             client = cip.resolve_environ(environ)
         """
+        found = environ.get(RESOLVED_KEY)
+        if isinstance(found, ResolvedClient):
+            return found
         peer = environ.get("REMOTE_ADDR")
         scheme = environ.get("wsgi.url_scheme", "http")
         wanted: dict[str, str] = {}
         if self.enabled and self.is_trusted(peer):
-            for lname, key in _ENVIRON_KEYS.items():
+            for lname, key in self._environ_keys:
                 value = environ.get(key)
                 if value:
                     wanted[lname] = value
         return self.resolve(peer, wanted, scheme=scheme, host=environ.get("HTTP_HOST"))
+
+    def apply_scope(self, scope: MutableMapping[str, Any], resolved: ResolvedClient | None = None) -> ResolvedClient:
+        """Resolve an ASGI scope once, record the result and rewrite the scope (like uvicorn's proxy headers).
+
+        ``scope["client"]``, ``scope["scheme"]`` and the ``host`` header become the resolved values (the old
+        ones are kept under :data:`ORIGINAL_KEY`), and ``scope[RESOLVED_KEY]`` holds the
+        :class:`ResolvedClient` that every later layer, decorator and helper of the request uses. A scope
+        already resolved is left as it is; a ClientIP trusting no proxy changes nothing. ``resolved`` records
+        a result resolved elsewhere (the same request seen through another protocol).
+
+        Example::
+
+            cip.apply_scope(scope)
+            scope["client"]   # ('203.0.113.7', 0)
+        """
+        found = scope.get(RESOLVED_KEY)
+        if isinstance(found, ResolvedClient):
+            return found
+        if resolved is None:
+            resolved = self.resolve_scope(scope)
+        if not self.enabled:
+            return resolved
+        headers = scope.get("headers", ())
+        host = next((v for k, v in headers if k.lower() == b"host"), None)
+        scope[ORIGINAL_KEY] = {"client": scope.get("client"), "scheme": scope.get("scheme"), "host": host}
+        scope[RESOLVED_KEY] = resolved
+        if resolved.proxied:
+            peer = scope.get("client")
+            if not peer or peer[0] != resolved.address:
+                scope["client"] = (resolved.address, 0)
+            scope["scheme"] = resolved.scheme
+            new_host = None if resolved.host is None else resolved.host.encode("latin-1")
+            if new_host is not None and new_host != host:
+                scope["headers"] = [(k, v) for k, v in headers if k.lower() != b"host"] + [(b"host", new_host)]
+        return resolved
+
+    def apply_environ(self, environ: MutableMapping[str, Any]) -> ResolvedClient:
+        """Resolve a WSGI environ once, record the result and rewrite the environ (like werkzeug's ProxyFix).
+
+        ``REMOTE_ADDR``, ``wsgi.url_scheme`` and ``HTTP_HOST`` become the resolved values (the old ones are
+        kept under :data:`ORIGINAL_KEY`), and ``environ[RESOLVED_KEY]`` holds the :class:`ResolvedClient`. An
+        environ already resolved is left as it is; a ClientIP trusting no proxy changes nothing.
+
+        Example::
+
+            cip.apply_environ(environ)
+            environ["REMOTE_ADDR"]   # '203.0.113.7'
+        """
+        found = environ.get(RESOLVED_KEY)
+        if isinstance(found, ResolvedClient):
+            return found
+        resolved = self.resolve_environ(environ)
+        if not self.enabled:
+            return resolved
+        environ[ORIGINAL_KEY] = {key: environ.get(key) for key in ("REMOTE_ADDR", "wsgi.url_scheme", "HTTP_HOST")}
+        environ[RESOLVED_KEY] = resolved
+        if resolved.proxied:
+            environ["REMOTE_ADDR"] = resolved.address
+            environ["wsgi.url_scheme"] = resolved.scheme
+            if resolved.host is not None:
+                environ["HTTP_HOST"] = resolved.host
+        return resolved
 
     def from_scope(self, scope: Mapping[str, Any]) -> str:
         """The client address for an ASGI scope.
@@ -314,13 +448,24 @@ class ClientIP:
         return self.resolve_environ(environ).address
 
 
-_FORWARDING = frozenset({"x-forwarded-for", "forwarded", "x-forwarded-proto", "x-forwarded-host"})
+_XF_HEADERS = {"for": "x-forwarded-for", "proto": "x-forwarded-proto", "host": "x-forwarded-host"}
 _ENVIRON_KEYS = {
     "x-forwarded-for": "HTTP_X_FORWARDED_FOR",
     "forwarded": "HTTP_FORWARDED",
     "x-forwarded-proto": "HTTP_X_FORWARDED_PROTO",
     "x-forwarded-host": "HTTP_X_FORWARDED_HOST",
 }
+_WS_SCHEMES = {"http": "ws", "https": "wss"}
+
+
+def _tail(raw: str | None) -> str | None:
+    """``raw``, or of a header over :data:`MAX_HEADER_LENGTH` its right-hand end (whole items only).
+
+    Our proxies append on the right: keep that end, dropping the item the cut fell in. (Not reading the header
+    at all would let any client choose to be counted as the proxy itself.)"""
+    if raw and len(raw) > MAX_HEADER_LENGTH:
+        return raw[-MAX_HEADER_LENGTH:].partition(",")[2]
+    return raw
 
 
 def _last(value: str | None) -> str | None:

@@ -270,7 +270,7 @@ class LockoutSettings(_Section):
         """The :class:`~backend_guard.lockout.Lockout`."""
         from .lockout import Lockout
 
-        return Lockout(self.store or store, **self._kwargs("store"))
+        return Lockout(self.store or store, client_ip=client_ip, **self._kwargs("store"))
 
 
 class TokenSettings(_Section):
@@ -369,6 +369,7 @@ class GuardSettings(BaseModel):
     store: str = "memory://"
     trusted_proxies: list[str] = []
     forwarded_header: Literal["x-forwarded-for", "forwarded", "any"] = "x-forwarded-for"
+    forwarded_fields: list[Literal["for", "proto", "host"]] = ["for", "proto"]
     request_id: RequestIdSettings = RequestIdSettings()
     secure_headers: SecureHeadersSettings = SecureHeadersSettings()
     cors: CORSSettings = CORSSettings()
@@ -394,7 +395,8 @@ class GuardSettings(BaseModel):
     @model_validator(mode="after")
     def _build_policies(self) -> GuardSettings:
         """Build every enabled policy once, so invalid values fail now and name their setting."""
-        checks: list[tuple[str, Any]] = [("trusted_proxies", self.client_ip)]
+        # ClientIP's messages name their own setting (trusted_proxies, forwarded_header, forwarded_fields).
+        checks: list[tuple[str, Any]] = [("", self.client_ip)]
         if self.secure_headers.enabled:
             checks.append(("secure_headers", self.secure_headers.build))
         if self.cors.active:
@@ -409,7 +411,7 @@ class GuardSettings(BaseModel):
             try:
                 build()
             except ConfigurationError as exc:
-                raise ValueError(f"{section}: {exc.detail}") from None
+                raise ValueError(f"{section}: {exc.detail}" if section else exc.detail) from None
         return self
 
     @classmethod
@@ -436,7 +438,9 @@ class GuardSettings(BaseModel):
 
     def client_ip(self) -> ClientIP:
         """The :class:`~backend_guard.clientip.ClientIP` for ``trusted_proxies``."""
-        return ClientIP(self.trusted_proxies, forwarded_header=self.forwarded_header)
+        return ClientIP(
+            self.trusted_proxies, forwarded_header=self.forwarded_header, forwarded_fields=self.forwarded_fields
+        )
 
     def open_store(self) -> Store:
         """The store named by ``store`` (one object, to share between the parts)."""
