@@ -35,7 +35,8 @@ PINNED = [
 ]  # fmt: skip
 
 SHELLS = [
-    "CORSMiddleware", "ErrorEnvelopeMiddleware", "Guard", "RateLimitMiddleware", "RequestIdMiddleware",
+    "CORSMiddleware", "ErrorEnvelopeMiddleware", "Guard", "ProxyHeadersMiddleware", "RateLimitMiddleware",
+    "RequestIdMiddleware",
     "SecureHeadersMiddleware",
 ]  # fmt: skip
 

@@ -47,6 +47,8 @@ def start_server(env_extra: dict[str, str], workers: int = WORKERS) -> tuple[sub
             "--log-level",
             "warning",
             "--no-access-log",
+            # Forwarding headers are left to the app: uvicorn's own proxy headers would trust loopback.
+            "--no-proxy-headers",
         ],
         cwd=ROOT,
         env=env,
@@ -173,3 +175,52 @@ def test_rotation_yields_one_successor_across_workers(server: str) -> None:
     again = httpx.post(server + "/rotate", content=winners[0], timeout=5)
     assert again.status_code == 401
     assert again.json()["code"] == "token-reused"
+
+
+@pytest.fixture(params=["trusted", "untrusted"])
+def proxied_server(request: pytest.FixtureRequest, redis_url: str, prefix: str) -> Iterator[tuple[str, bool]]:
+    """The worker app behind a "load balancer" on loopback: Guard trusts 127.0.0.1, or only 10.0.0.0/8."""
+    trusted = request.param == "trusted"
+    proc, url = start_server(
+        {
+            "BG_WORKER_STORE": redis_url,
+            "BG_WORKER_PREFIX": prefix,
+            "BG_WORKER_LIMIT": "5/minute",
+            "BG_WORKER_MAX_FAILURES": "3",
+            "BG_WORKER_TRUSTED_PROXIES": "127.0.0.1" if trusted else "10.0.0.0/8",
+        }
+    )
+    try:
+        yield url, trusted
+    finally:
+        stop_server(proc)
+        _cleanup(prefix)
+
+
+CLIENT_A = {"X-Forwarded-For": "203.0.113.10", "Connection": "close"}
+CLIENT_B = {"X-Forwarded-For": "198.51.100.20", "Connection": "close"}
+
+
+def test_decorator_and_lockout_key_each_forwarded_client_across_workers(proxied_server: tuple[str, bool]) -> None:
+    url, trusted = proxied_server
+
+    def login(headers: dict[str, str]) -> int:
+        body = {"username": "alice", "password": "guess"}
+        return httpx.post(url + "/login", json=body, headers=headers, timeout=10).status_code
+
+    # Client A exhausts its decorator limit (5/minute) and locks alice from its address (3 failures).
+    a_limit = Counter(r.status_code for r in _fan_out(8, lambda: httpx.get(url + "/decorated", headers=CLIENT_A)))
+    a_login = Counter(login(CLIENT_A) for _ in range(4))
+    assert a_limit == {200: 5, 429: 3}, a_limit
+    assert a_login == {401: 3, 429: 1}, a_login
+    b_limit = httpx.get(url + "/decorated", headers=CLIENT_B, timeout=10)
+    b_login = login(CLIENT_B)
+    if trusted:
+        # Behind the trusted proxy each client has its own bucket and its own lock, in every worker.
+        assert b_limit.status_code == 200
+        assert b_limit.json() == {"client": "198.51.100.20"}
+        assert b_login == 401
+    else:
+        # From a peer that is not a trusted proxy the headers are ignored: everyone is the peer.
+        assert b_limit.status_code == 429
+        assert b_login == 429

@@ -10,11 +10,13 @@ Environment (the test sets every one of them):
 - ``BG_WORKER_PREFIX``: the per-test key prefix; every key lives under it.
 - ``BG_WORKER_LIMIT``: the rate limit of ``GET /limited`` (e.g. ``50/minute``).
 - ``BG_WORKER_MAX_FAILURES``: the lockout threshold of ``POST /login``.
+- ``BG_WORKER_TRUSTED_PROXIES`` (optional): Guard's ``trusted_proxies``, comma-separated.
 
-Routes: ``GET /limited`` (rate-limited by Guard's rule), ``POST /login`` (lockout-protected; the "password
-verifier" counts its calls in the store key ``<prefix>:verifier`` and always refuses), ``POST /issue`` and
-``POST /rotate`` (refresh rotation), ``GET /me`` (require_auth), ``POST /echo`` (parses a JSON body),
-``GET /count`` (the verifier count), ``GET /health``.
+Routes: ``GET /decorated`` (the limit through a ``RateLimiter(...).limit`` decorator built beside the Guard,
+with no client_ip of its own), ``GET /limited`` (rate-limited by Guard's rule), ``POST /login``
+(lockout-protected; the "password verifier" counts its calls in the store key ``<prefix>:verifier`` and always
+refuses), ``POST /issue`` and ``POST /rotate`` (refresh rotation), ``GET /me`` (require_auth), ``POST /echo``
+(parses a JSON body), ``GET /count`` (the verifier count), ``GET /health``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ LOCK = bg.Lockout(
     account_max_failures=None,
     secret=SECRET,
 )
+LIMITER = bg.RateLimiter(STORE, key_prefix="deco")
 TOKENS = bg.TokenManager(SECRET, "HS256", issuer="https://worker.test", audience="api", store=STORE, grace_window=0)
 
 
@@ -79,6 +82,11 @@ async def _read_count() -> int:
 
 async def limited(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
+
+
+@LIMITER.limit(os.environ.get("BG_WORKER_LIMIT", "50/minute"))
+async def decorated(request: Request) -> JSONResponse:
+    return JSONResponse({"client": request.client.host if request.client else None})
 
 
 @LOCK.protect(field="username")
@@ -126,6 +134,7 @@ def build() -> Guard:
     """The app: Starlette routes wrapped in the whole Guard stack on the shared store."""
     routes = [
         Route("/limited", limited),
+        Route("/decorated", decorated),
         Route("/login", login, methods=["POST"]),
         Route("/count", count),
         Route("/issue", issue, methods=["POST"]),
@@ -134,7 +143,9 @@ def build() -> Guard:
         Route("/echo", echo, methods=["POST"]),
         Route("/health", health),
     ]
+    proxies = [p for p in os.environ.get("BG_WORKER_TRUSTED_PROXIES", "").split(",") if p]
     settings = bg.GuardSettings(
+        trusted_proxies=proxies,
         rate_limit={
             "rules": [{"path": "/limited", "limits": os.environ.get("BG_WORKER_LIMIT", "50/minute")}],
             "on_storage_error": "deny",

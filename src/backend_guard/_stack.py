@@ -3,7 +3,8 @@
 Both ``asgi.Guard`` and ``wsgi.Guard`` (and the framework installers) take their policies from here, so the
 order and the wiring are written once: the shells only wrap.
 
-Order (outermost first): RequestId -> SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit -> app.
+Order (outermost first): ProxyHeaders (when ``trusted_proxies`` is set) -> RequestId ->
+SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit -> app.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class StackParts:
             inner = shells.SecureHeadersMiddleware(inner, policy=self.secure_headers, client_ip=self.client_ip)
         if self.request_id is not None:
             inner = shells.RequestIdMiddleware(inner, **self.request_id)
+        if self.client_ip.enabled:  # outermost: every layer inside uses the one resolved client
+            inner = shells.ProxyHeadersMiddleware(inner, client_ip=self.client_ip)
         return inner
 
     def rate_limit_options(self) -> dict[str, Any]:

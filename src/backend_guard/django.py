@@ -26,6 +26,7 @@ from typing import Any
 
 from ._http import ENVIRON_REQUEST_ID
 from ._stack import StackParts
+from .clientip import RESOLVED_KEY, ResolvedClient
 from .config import GuardSettings
 from .headers import NONCE_KEY
 from .integrations._errors_django import DjangoErrorEnvelopeMiddleware, DjangoRequestIdMiddleware
@@ -116,6 +117,11 @@ class GuardMiddleware:
 
     def _inner(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = environ[_REQUEST]
+        resolved = environ.get(RESOLVED_KEY)
+        asgi_scope = getattr(request, "scope", None)
+        if isinstance(resolved, ResolvedClient) and isinstance(asgi_scope, dict) and self.parts is not None:
+            # Under ASGI, Django reads the scheme from the scope: it gets the client the shells resolved.
+            self.parts.client_ip.apply_scope(asgi_scope, resolved)
         rid = environ.get(ENVIRON_REQUEST_ID)
         if rid is not None:
             request.request_id = rid

@@ -115,7 +115,9 @@ def install(
 ) -> StackParts:
     """Put the whole stack on a FastAPI or Starlette ``app``, in the documented order; return its parts.
 
-    Adds (outermost first) RequestId, SecureHeaders, CORS, the error handlers and ErrorEnvelope, and RateLimit,
+    Adds (outermost first) ProxyHeaders (with ``trusted_proxies``: the client address, scheme and host resolved
+    once and written into the request for every layer, decorator and ``request.client``), RequestId,
+    SecureHeaders, CORS, the error handlers and ErrorEnvelope, and RateLimit,
     each when enabled in ``settings``; documents the 401/403/422/429/500 problem responses in FastAPI's OpenAPI
     (``openapi=False`` to skip). FastAPI's own ``/docs`` and ``/redoc`` pages get ``docs_policy`` (default:
     :func:`docs_headers`, which lets Swagger UI and ReDoc load; disable the docs in production with
@@ -129,7 +131,13 @@ def install(
         guard = backend_guard.fastapi.install(app, bg.GuardSettings.from_env())
         lock = guard.lockout()
     """
-    from .asgi import CORSMiddleware, RateLimitMiddleware, RequestIdMiddleware, SecureHeadersMiddleware
+    from .asgi import (
+        CORSMiddleware,
+        ProxyHeadersMiddleware,
+        RateLimitMiddleware,
+        RequestIdMiddleware,
+        SecureHeadersMiddleware,
+    )
 
     parts = StackParts.build(settings, store=store)
     # Starlette puts the middleware added last outermost: add from the inside out.
@@ -144,6 +152,8 @@ def install(
         _relax_docs(app, docs_policy if docs_policy is not None else docs_headers())
     if parts.request_id is not None:
         app.add_middleware(RequestIdMiddleware, **parts.request_id)
+    if parts.client_ip.enabled:  # outermost: the client is resolved once, for every layer and route inside
+        app.add_middleware(ProxyHeadersMiddleware, client_ip=parts.client_ip)
     if openapi and hasattr(app, "openapi_schema"):
         document_problem_responses(app)
     app.state.backend_guard = parts

@@ -268,7 +268,9 @@ class Lockout:
     durations, ``backoff_factor``, ``extend_while_locked``, ``max_remembered_addresses``, ``ipv6_prefix``,
     ``namespace`` and ``store`` are read-only afterwards (setting one raises ``AttributeError``; build a new
     ``Lockout`` to change them), while ``generic``, ``generic_detail``, ``on_storage_error``, ``on_event`` and
-    ``log_identifiers`` are read on every call and may be changed. Every duration is a number of seconds from
+    ``log_identifiers`` are read on every call and may be changed. ``client_ip`` is the default trusted-proxy
+    resolver of :meth:`protect` and :meth:`dependency` (behind a Guard with trusted proxies they use the
+    address it resolved for the request, with or without one). Every duration is a number of seconds from
     0.001 (shorter ones count as 1 ms) up to ``MAX_DURATION`` (10 years); counts are integers (an ``IntEnum``
     member counts as its value; ``bool`` is refused); ``address_max_failures`` is at most
     ``MAX_ADDRESS_FAILURES`` (1,000,000).
@@ -309,6 +311,7 @@ class Lockout:
         on_event: Callable[[LockoutEvent], None] | None = None,
         log_identifiers: bool = False,
         namespace: str = "lockout",
+        client_ip: ClientIP | None = None,
     ) -> None:
         # Every number is taken as a plain int or float before it is checked: these values are written into the
         # scripts' Lua text, so an int subclass (an IntEnum member, one with its own __format__) must never get
@@ -381,6 +384,7 @@ class Lockout:
         self.on_storage_error: OnStorageError = on_storage_error
         self.on_event = on_event
         self.log_identifiers = log_identifiers
+        self.client_ip = client_ip
         self.namespace = namespace
         if secret is None:
             self._key = _DEFAULT_KEY
@@ -847,8 +851,10 @@ class Lockout:
         Reads the account from the form field or JSON member ``field`` (or ``account(call)``), reserves an
         attempt before the route runs (a locked account gets the 429 ``account-locked`` problem document with
         ``Retry-After``, or in ``generic`` mode the :class:`InvalidCredentials` 401), and counts the attempt as
-        a failure unless the route answers a status in ``success_statuses``. Pass the same ``client_ip`` as
-        the rest of the app so proxies are trusted the same way. Raise ``lock.invalid_credentials()`` on a
+        a failure unless the route answers a status in ``success_statuses``. The client address is the one
+        the outermost layer with trusted proxies resolved for the request (a Guard built from
+        ``GuardSettings(trusted_proxies=...)``); with no such layer, ``client_ip`` (default: the lockout's
+        own) resolves it. Raise ``lock.invalid_credentials()`` on a
         wrong password so generic mode's answer is the same.
 
         Example::
@@ -862,7 +868,13 @@ class Lockout:
         """
         from ._lockout_routes import protect_login
 
-        return protect_login(self, field=field, account=account, success_statuses=success_statuses, client_ip=client_ip)
+        return protect_login(
+            self,
+            field=field,
+            account=account,
+            success_statuses=success_statuses,
+            client_ip=client_ip or self.client_ip,
+        )
 
     def dependency(
         self, *, field: str = "username", client_ip: ClientIP | None = None
@@ -881,7 +893,7 @@ class Lockout:
         """
         from ._lockout_routes import lockout_dependency
 
-        return lockout_dependency(self, field=field, client_ip=client_ip)
+        return lockout_dependency(self, field=field, client_ip=client_ip or self.client_ip)
 
     # -- listing -------------------------------------------------------------------------------------------
 

@@ -1178,9 +1178,10 @@ class RateLimitShell(Generic[App]):
     ) -> None:
         self.app = app
         self.limiter = limiter if limiter is not None else RateLimiter()
-        self.plan = RulePlan(
-            rules, limits=limits, key=key, client_ip=client_ip or self.limiter.client_ip, ipv6_prefix=ipv6_prefix
-        )
+        client_ip = client_ip or self.limiter.client_ip
+        self.plan = RulePlan(rules, limits=limits, key=key, client_ip=client_ip, ipv6_prefix=ipv6_prefix)
+        #: Used alone with trusted proxies, the shell resolves the client once for everything inside it.
+        self.client_ip = client_ip if client_ip is not None and client_ip.enabled else None
         self.send_headers = self.limiter.headers if headers is None else headers
         self.legacy = self.limiter.legacy_headers if legacy_headers is None else legacy_headers
 

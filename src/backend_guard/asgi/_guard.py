@@ -16,6 +16,7 @@ from ..ratelimit import _RL_FIELDS_ALL, merge_raw_fields
 from ._cors import _INVALID, _VARY_ORIGIN, CORSMiddleware, _actual
 from ._errors import ErrorEnvelopeMiddleware, _finishing
 from ._headers import SecureHeadersMiddleware
+from ._proxy import ProxyHeadersMiddleware
 from ._ratelimit import RateLimitMiddleware
 from ._request_id import RequestIdMiddleware, _stamp
 
@@ -71,6 +72,9 @@ class Guard:
         self.settings = parts.settings
         # The outer shells, found on the chain parts.wrap built (exact types only: nothing else is fused).
         node = self.app
+        # With trusted proxies the client is resolved (and the scope rewritten) first, for every layer inside.
+        self._proxy = node.client_ip if type(node) is ProxyHeadersMiddleware else None
+        node = node.app if self._proxy is not None else node
         self._rid = node if type(node) is RequestIdMiddleware else None
         node = node.app if self._rid is not None else node
         self._sh = node if type(node) is SecureHeadersMiddleware else None
@@ -113,6 +117,8 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self._proxy is not None:
+            self._proxy.apply_scope(scope)
         rid_mw, cors_mw = self._rid, self._cors
         cors = None
         origin: bytes | None = None

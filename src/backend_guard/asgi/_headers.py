@@ -51,6 +51,8 @@ class SecureHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.client_ip is not None:
+            self.client_ip.apply_scope(scope)
         state: dict[str, Any] | None = scope.get("state")
         if state is None:
             # made now so that a nonce or override set deeper in the stack lands where we look for it

@@ -34,6 +34,8 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp]):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.client_ip is not None:
+            self.client_ip.apply_scope(scope)
         limiter = self.limiter
         plan = self.plan.plan_for_scope(scope, limiter)
         if plan is None:

@@ -1,7 +1,8 @@
 """Pure WSGI middlewares: one per part, and ``Guard`` that stacks them in the documented order.
 
-Order (outermost first): RequestId -> SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit -> app. Every
-middleware takes the wrapped app first and its policy as ``policy`` (the rate limiter as ``limiter``).
+Order (outermost first): ProxyHeaders (with trusted proxies) -> RequestId -> SecureHeaders -> CORS ->
+ErrorEnvelope -> RateLimit -> app. Every middleware takes the wrapped app first and its policy as ``policy``
+(the rate limiter as ``limiter``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from ._cors import CORSMiddleware
 from ._errors import ErrorEnvelopeMiddleware
 from ._guard import Guard
 from ._headers import SecureHeadersMiddleware
+from ._proxy import ProxyHeadersMiddleware
 from ._ratelimit import RateLimitMiddleware
 from ._request_id import RequestIdMiddleware
 
@@ -17,6 +19,7 @@ __all__ = [
     "CORSMiddleware",
     "ErrorEnvelopeMiddleware",
     "Guard",
+    "ProxyHeadersMiddleware",
     "RateLimitMiddleware",
     "RequestIdMiddleware",
     "SecureHeadersMiddleware",

@@ -37,6 +37,9 @@ class SecureHeadersMiddleware:
         return environ.get("wsgi.url_scheme") in _SECURE_SCHEMES
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if self.client_ip is not None:
+            self.client_ip.apply_environ(environ)
+
         def start_with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             override = environ.get(OVERRIDE_KEY)
             policy = override if isinstance(override, SecureHeaders) else self.policy

@@ -26,6 +26,8 @@ class RateLimitMiddleware(RateLimitShell[WSGIApp]):
     """
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if self.client_ip is not None:
+            self.client_ip.apply_environ(environ)
         limiter = self.limiter
         plan = self.plan.plan_for_environ(environ, limiter)
         if plan is None:

@@ -1,0 +1,34 @@
+"""The ASGI shell of :class:`~backend_guard.clientip.ClientIP`: resolve the client once, rewrite the scope."""
+
+from __future__ import annotations
+
+from .._http import ASGIApp, Receive, Scope, Send
+from ..clientip import ClientIP
+
+__all__ = ["ProxyHeadersMiddleware"]
+
+
+class ProxyHeadersMiddleware:
+    """Resolve the client address, scheme and host once through trusted proxies, for everything inside.
+
+    Like uvicorn's proxy headers middleware: ``scope["client"]``, ``scope["scheme"]`` and the ``host`` header
+    become the resolved values (the originals stay under ``scope[backend_guard.clientip.ORIGINAL_KEY]``), and
+    the :class:`~backend_guard.clientip.ResolvedClient` is recorded in the scope, so every inner layer, route
+    decorator and the framework's own ``request.client.host`` agree, and no one applies forwarding headers a
+    second time. ``Guard`` and ``backend_guard.fastapi.install`` put it outermost when ``trusted_proxies``
+    is set. Forwarding headers from a peer that is not a trusted proxy are ignored.
+
+    Example::
+
+        app = ProxyHeadersMiddleware(app, bg.ClientIP(["10.0.0.0/8"]))
+        # or, in Starlette/FastAPI:  app.add_middleware(ProxyHeadersMiddleware, client_ip=bg.ClientIP([...]))
+    """
+
+    def __init__(self, app: ASGIApp, client_ip: ClientIP) -> None:
+        self.app = app
+        self.client_ip = client_ip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            self.client_ip.apply_scope(scope)
+        await self.app(scope, receive, send)
