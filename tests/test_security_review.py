@@ -282,7 +282,7 @@ def test_server_error_log_escapes_control_characters(caplog: pytest.LogCaptureFi
 
 @pytest.mark.parametrize("header", ["x-forwarded-for", "forwarded"])
 def test_an_overlong_forwarding_header_still_yields_the_client(header: str) -> None:
-    cip = ClientIP(["10.0.0.0/8"], forwarded_header="any" if header == "forwarded" else "x-forwarded-for")
+    cip = ClientIP(["10.0.0.0/8"], forwarded_header=header)
     junk = ",".join(["1.1.1.1"] * (MAX_HEADER_LENGTH // 4))
     value = f"{junk}, 198.51.100.7" if header == "x-forwarded-for" else f"{junk}, for=198.51.100.7"
     assert len(value) > MAX_HEADER_LENGTH

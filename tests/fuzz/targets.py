@@ -15,7 +15,10 @@ from collections.abc import Callable
 from backend_guard.clientip import ClientIP
 from backend_guard.exceptions import ConfigurationError, GuardError
 
-_CIP = ClientIP(["10.0.0.0/8", "::1"], forwarded_header="any")
+_CIPS = tuple(
+    ClientIP(["10.0.0.0/8", "::1"], forwarded_header=family, forwarded_fields=("for", "proto", "host"))
+    for family in ("x-forwarded-for", "forwarded")
+)
 
 
 def _text(data: bytes) -> str:
@@ -25,9 +28,14 @@ def _text(data: bytes) -> str:
 def forwarding(data: bytes) -> None:
     text = _text(data)
     half = len(text) // 2
-    headers = {"x-forwarded-for": text[:half], "forwarded": text[half:], "x-forwarded-proto": text[::2]}
-    resolved = _CIP.resolve("10.0.0.1", headers)
-    ipaddress.ip_address(resolved.address)
+    headers = {
+        "x-forwarded-for": text[:half],
+        "forwarded": text[half:],
+        "x-forwarded-proto": text[::2],
+        "x-forwarded-host": text[1::2],
+    }
+    for cip in _CIPS:
+        ipaddress.ip_address(cip.resolve("10.0.0.1", headers).address)
 
 
 def origin(data: bytes) -> None:
