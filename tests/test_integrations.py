@@ -21,7 +21,7 @@ import backend_guard.fastapi as bg_fastapi
 import backend_guard.flask as bg_flask
 
 ORIGIN = "https://app.example.com"
-PROBLEM_STATUSES = ("401", "403", "422", "429", "500")
+PROBLEM_STATUSES = ("422", "429", "500")
 NONCE = re.compile(r"'nonce-([A-Za-z0-9+/_=-]+)'")
 
 
@@ -63,11 +63,84 @@ def test_fastapi_openapi_documents_problem_responses() -> None:
             assert responses[status]["content"] == {"application/problem+json": {"schema": ref}}, (path, status)
             assert responses[status]["description"]
         assert "200" in responses
+        assert "401" not in responses  # no guard on these routes answers 401 or 403
+        assert "403" not in responses
     # FastAPI's own 422 model is replaced, and the decorator's injected parameters stay out of the document.
     assert "HTTPValidationError" not in schema["components"]["schemas"]
     assert "bg_request__" not in str(schema)
     assert "bg_response__" not in str(schema)
     assert schema["paths"]["/items"]["post"]["requestBody"]["content"]["application/json"]
+
+
+def _fastapi_app_with_tokens() -> tuple[Any, bg.TokenManager]:
+    from fastapi import Depends, FastAPI
+
+    tm = bg.TokenManager(bg.generate_key("EdDSA")[0], issuer="https://auth.example", audience="api")
+    app = FastAPI()
+    bg_fastapi.install(app, bg.GuardSettings())
+
+    @app.get("/open")
+    async def open_route() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/me")
+    @tm.require_auth()
+    async def me() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @app.get("/admin")
+    @tm.require_auth(scopes=["admin"])
+    def admin() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @app.get("/reports")
+    async def reports(claims: dict[str, Any] = Depends(tm.dependency(scopes="read"))) -> dict[str, Any]:  # noqa: B008
+        return {"sub": claims["sub"]}
+
+    @app.get("/profile")
+    async def profile(claims: dict[str, Any] = Depends(tm.dependency())) -> dict[str, Any]:  # noqa: B008
+        return {"sub": claims["sub"]}
+
+    return app, tm
+
+
+def test_fastapi_token_routes_declare_a_bearer_scheme_and_only_they_document_401_and_403() -> None:
+    app, _ = _fastapi_app_with_tokens()
+    schema = app.openapi()
+    schemes = schema["components"]["securitySchemes"]
+    assert list(schemes.values()) == [
+        {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": schemes["bearerAuth"]["description"]}
+    ]
+    ops = {path: item["get"] for path, item in schema["paths"].items()}
+    assert ops["/me"]["security"] == [{"bearerAuth": []}]
+    assert ops["/admin"]["security"] == [{"bearerAuth": ["admin"]}]
+    assert ops["/reports"]["security"] == [{"bearerAuth": ["read"]}]
+    assert ops["/profile"]["security"] == [{"bearerAuth": []}]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path in ("/me", "/admin", "/reports", "/profile"):
+        assert ops[path]["responses"]["401"]["content"] == problem, path
+    for path in ("/admin", "/reports"):  # scopes required: a token without them is a 403
+        assert ops[path]["responses"]["403"]["content"] == problem, path
+    for path in ("/me", "/profile"):
+        assert "403" not in ops[path]["responses"], path
+    assert "security" not in ops["/open"]
+    assert "401" not in ops["/open"]["responses"]
+    assert "403" not in ops["/open"]["responses"]
+    assert "bg_bearer__" not in str(schema)
+
+
+def test_fastapi_token_routes_still_check_the_token_the_authorize_button_sends() -> None:
+    from fastapi.testclient import TestClient
+
+    app, tm = _fastapi_app_with_tokens()
+    reader = {"Authorization": f"Bearer {tm.issue(42, {'scope': ['read']}).access_token}"}
+    with TestClient(app) as client:
+        assert client.get("/me").status_code == 401
+        assert client.get("/me", headers=reader).json() == {"ok": "yes"}
+        assert client.get("/admin", headers=reader).status_code == 403
+        assert client.get("/reports", headers=reader).json() == {"sub": "42"}
+        assert client.get("/reports").status_code == 401
+        assert client.get("/profile", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
 def test_fastapi_install_without_openapi_leaves_the_document_alone() -> None:

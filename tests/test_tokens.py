@@ -452,7 +452,7 @@ def test_over_long_and_malformed_tokens(materials: dict[str, str]) -> None:
 _json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=20))
 _claims = st.dictionaries(
     st.text(min_size=1, max_size=10).filter(
-        lambda k: k not in {"iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "ext", "typ"}
+        lambda k: k not in {"iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "ext", "typ", "scope"}
     ),
     st.one_of(_json_leaf, st.lists(_json_leaf, max_size=3)),
     max_size=5,

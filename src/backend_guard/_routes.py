@@ -30,13 +30,22 @@ from .errors import problem_response
 from .exceptions import GuardError
 from .request import RequestView, framework_of, view_from_request
 
-__all__ = ["RouteCall", "RouteHooks", "fastapi_dependency", "guard_route", "native_problem", "status_of_exception"]
+__all__ = [
+    "RouteCall",
+    "RouteHooks",
+    "fastapi_dependency",
+    "guard_route",
+    "native_problem",
+    "problem_statuses",
+    "status_of_exception",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _REQ = "bg_request__"
 _RESP = "bg_response__"
 _GUARDED = "__backend_guard_route__"
+_STATUSES = "__backend_guard_statuses__"
 
 
 @dataclass
@@ -111,6 +120,16 @@ class RouteHooks:
                 if "json" not in (call.view.header("content-type") or ""):
                     raise bg.GuardError("JSON only")
     """
+
+    #: The error statuses this part can answer with on the routes it guards (documented in FastAPI's OpenAPI).
+    statuses: tuple[int, ...] = ()
+
+    def fastapi_parameters(self) -> list[inspect.Parameter]:
+        """Keyword-only parameters for FastAPI to fill on a guarded route (e.g. a ``Security`` declaration).
+
+        They only shape FastAPI's OpenAPI; their values are dropped before the route runs.
+        """
+        return []
 
     def before(self, call: RouteCall) -> None:
         """Runs before a sync route."""
@@ -224,17 +243,30 @@ def _annotated(params: list[inspect.Parameter], cls: type) -> str | None:
     return None
 
 
-def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature | None, str, str]:
+def problem_statuses(func: Callable[..., Any]) -> frozenset[int]:
+    """The error statuses the guards on a route function or a dependency can answer with (empty if none).
+
+    Example::
+
+        problem_statuses(route.endpoint)   # frozenset({401, 403}) under tm.require_auth(scopes="admin")
+    """
+    return frozenset(getattr(func, _STATUSES, ()))
+
+
+def _signature(
+    func: Callable[..., Any], hooks: RouteHooks | None = None
+) -> tuple[inspect.Signature | None, str, str, list[str]]:
     """The route's signature plus the injected FastAPI parameters (annotations resolved in the route's module).
 
     FastAPI fills only one ``Request`` and one ``Response`` parameter per route, so when the route declares
-    its own, that one is used and nothing is injected for it. Returns (signature, request name, response name).
+    its own, that one is used and nothing is injected for it. Returns (signature, request name, response name,
+    the names of the hooks' own parameters added here).
     """
     if "starlette" not in sys.modules and "fastapi" not in sys.modules:
         try:
             import starlette  # noqa: F401
         except ImportError:
-            return None, _REQ, _RESP
+            return None, _REQ, _RESP, []
     from starlette.requests import Request
     from starlette.responses import Response
 
@@ -244,7 +276,7 @@ def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature | None, str,
         try:
             sig = inspect.signature(func)
         except (TypeError, ValueError):
-            return None, _REQ, _RESP
+            return None, _REQ, _RESP, []
     params = list(sig.parameters.values())
     req_name = _annotated(params, Request) or _REQ
     resp_name = _annotated(params, Response) or _RESP
@@ -254,11 +286,13 @@ def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature | None, str,
         extra.append(inspect.Parameter(req_name, inspect.Parameter.KEYWORD_ONLY, annotation=Request))
     if resp_name not in names:
         extra.append(inspect.Parameter(resp_name, inspect.Parameter.KEYWORD_ONLY, annotation=Response))
+    own = [p for p in (hooks.fastapi_parameters() if hooks is not None else []) if p.name not in names]
+    extra.extend(own)
     if not extra:
-        return sig, req_name, resp_name
+        return sig, req_name, resp_name, []
     var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
     params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD] + extra + var_kw
-    return sig.replace(parameters=params), req_name, resp_name
+    return sig.replace(parameters=params), req_name, resp_name, [p.name for p in own]
 
 
 def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Callable[[F], F]:
@@ -276,7 +310,7 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
 
     def decorate(func: F) -> F:
         inner_guarded = getattr(func, _GUARDED, False)
-        sig, req_name, resp_name = _signature(func)
+        sig, req_name, resp_name, own_params = _signature(func, hooks)
 
         def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
             request, framework = _find_request(args, kwargs, req_name)
@@ -286,6 +320,8 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
                     "knows (FastAPI, Starlette, Flask or Django)."
                 )
             injected_response = kwargs.get(resp_name)
+            for name in own_params:  # declared for FastAPI's OpenAPI only
+                kwargs.pop(name, None)
             if not inner_guarded:  # the route itself must not see the parameters we injected
                 if req_name == _REQ:
                     kwargs.pop(_REQ, None)
@@ -338,6 +374,7 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
         if sig is not None:
             wrapper.__signature__ = sig
         setattr(wrapper, _GUARDED, True)
+        setattr(wrapper, _STATUSES, problem_statuses(func) | frozenset(hooks.statuses))
         return cast(F, wrapper)
 
     return decorate
@@ -358,7 +395,7 @@ def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) 
     from starlette.requests import Request
     from starlette.responses import Response
 
-    async def dependency(request: Request, response: Response) -> None:
+    async def dependency(request: Request, response: Response, **_declared: Any) -> None:
         call = RouteCall(view=view_from_request(request, client_ip), request=request, framework="starlette")
         try:
             await hooks.abefore(call)
@@ -372,6 +409,17 @@ def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) 
             response.headers[k] = v
 
     # This module uses postponed annotations; FastAPI resolves them in the function's globals, where the
-    # locally imported Request/Response are not, so give it the real classes.
+    # locally imported Request/Response are not, so give it the real classes (and the hooks' own parameters,
+    # which only shape the OpenAPI: their values land in ``_declared`` and are ignored).
     dependency.__annotations__ = {"request": Request, "response": Response, "return": None}
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    dependency.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter("response", keyword, annotation=Response),
+            *hooks.fastapi_parameters(),
+        ],
+        return_annotation=None,
+    )
+    setattr(dependency, _STATUSES, frozenset(hooks.statuses))
     return dependency

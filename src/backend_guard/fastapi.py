@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._routes import problem_statuses
 from ._stack import StackParts
 from .config import GuardSettings
 from .errors import ErrorPolicy, status_title
@@ -57,7 +58,9 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 
-_DEFAULT_STATUSES = (401, 403, 422, 429, 500)
+# On every operation. 401/403 and the like only where a guard can answer them (its hooks' ``statuses``), and
+# 401 wherever the operation has an OpenAPI security requirement, whoever declared it.
+_DEFAULT_STATUSES = (422, 429, 500)
 
 
 def docs_headers() -> SecureHeaders:
@@ -118,8 +121,9 @@ def install(
     Adds (outermost first) ProxyHeaders (with ``trusted_proxies``: the client address, scheme and host resolved
     once and written into the request for every layer, decorator and ``request.client``), RequestId,
     SecureHeaders, CORS, the error handlers and ErrorEnvelope, and RateLimit,
-    each when enabled in ``settings``; documents the 401/403/422/429/500 problem responses in FastAPI's OpenAPI
-    (``openapi=False`` to skip). FastAPI's own ``/docs`` and ``/redoc`` pages get ``docs_policy`` (default:
+    each when enabled in ``settings``; documents the problem responses in FastAPI's OpenAPI (422/429/500 on
+    every operation, 401/403 only where a guard can answer them; see :func:`document_problem_responses`;
+    ``openapi=False`` to skip). FastAPI's own ``/docs`` and ``/redoc`` pages get ``docs_policy`` (default:
     :func:`docs_headers`, which lets Swagger UI and ReDoc load; disable the docs in production with
     ``FastAPI(docs_url=None, redoc_url=None)``). The returned :class:`~backend_guard._stack.StackParts` holds
     the shared store, the limiter and factories for the lockout and token parts on the same store; it is also
@@ -172,12 +176,42 @@ def install_error_handlers(app: Any, policy: ErrorPolicy | None = None, **option
     return install_fastapi_error_handlers(app, policy, **options)
 
 
+def _guard_statuses(app: Any) -> dict[tuple[str, str], frozenset[int]]:
+    """(path, method) -> the statuses the backend_guard guards of that route can answer with.
+
+    Guards are found on the route function (decorators such as ``tm.require_auth``) and in its dependency
+    tree (``Depends(tm.dependency())``, router-level dependencies).
+    """
+    found: dict[tuple[str, str], frozenset[int]] = {}
+    for route in getattr(app, "routes", ()):
+        path = getattr(route, "path_format", None)
+        endpoint = getattr(route, "endpoint", None)
+        if path is None or endpoint is None:
+            continue
+        statuses = problem_statuses(endpoint)
+        pending = list(getattr(getattr(route, "dependant", None), "dependencies", ()))
+        while pending:
+            dependant = pending.pop()
+            call = getattr(dependant, "call", None)
+            if call is not None:
+                statuses |= problem_statuses(call)
+            pending.extend(getattr(dependant, "dependencies", ()))
+        for method in getattr(route, "methods", None) or ():
+            found[(path, method.lower())] = statuses
+    return found
+
+
 def document_problem_responses(app: Any, statuses: tuple[int, ...] = _DEFAULT_STATUSES) -> None:
-    """Declare ``application/problem+json`` responses for ``statuses`` on every operation of a FastAPI app.
+    """Declare ``application/problem+json`` responses in a FastAPI app's OpenAPI, where they can happen.
+
+    ``statuses`` (default 422, 429, 500) go on every operation. 401 and 403 go only on the operations that can
+    answer them: a route guarded by ``tm.require_auth`` or ``Depends(tm.dependency())`` gets 401, and 403 when
+    it requires scopes; any operation with an OpenAPI ``security`` requirement gets 401. Listing 401 or 403 in
+    ``statuses`` puts them on every operation.
 
     Example::
 
-        document_problem_responses(app, statuses=(401, 429))
+        document_problem_responses(app, statuses=(422, 429))
     """
     original = app.openapi
 
@@ -187,11 +221,15 @@ def document_problem_responses(app: Any, statuses: tuple[int, ...] = _DEFAULT_ST
         schema: dict[str, Any] = original()
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        for path_item in schema.get("paths", {}).values():
-            for operation in path_item.values():
+        guarded = _guard_statuses(app)
+        for path, path_item in schema.get("paths", {}).items():
+            for method, operation in path_item.items():
                 if not isinstance(operation, dict) or "responses" not in operation:
                     continue
-                for status in statuses:
+                own = set(guarded.get((path, method), ()))
+                if operation.get("security"):
+                    own.add(401)
+                for status in sorted({*statuses, *own}):
                     entry = operation["responses"].setdefault(str(status), {"description": status_title(status)})
                     entry["content"] = content
         schemas = schema["components"]["schemas"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -70,6 +71,8 @@ _SEAL_INFO = b"backend_guard refresh grace seal v2"
 _HEAD_CACHE_SIZE = 256
 _MAX_LEEWAY = 300.0
 _MAX_GRACE = 300.0
+# An OAuth scope-token (RFC 6749 section 3.3): printable ASCII except space, double quote and backslash.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,43 @@ def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidToken("The token has a malformed time claim.")
     return float(value)
+
+
+def _subject(subject: Any) -> str:
+    """The ``sub`` claim for a subject given as a string or an integer primary key (``42`` -> ``"42"``)."""
+    if isinstance(subject, bool) or not isinstance(subject, (str, int)):
+        raise ConfigurationError(f"subject must be a str or an int (a user id), not {type(subject).__name__}.")
+    text = str(int(subject)) if isinstance(subject, int) else subject
+    if not text:
+        raise ConfigurationError("subject must be a non-empty string.")
+    return text
+
+
+def _extra_claims(claims: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The caller's extra claims, checked: no registered claim, and ``scope`` as one space-separated string.
+
+    ``scope`` may be given as a string (``"read write"``) or a list of scope strings (``["read", "write"]``);
+    tokens always carry the RFC 9068 form, one space-separated string, which :meth:`TokenManager.require_auth`
+    reads.
+    """
+    if not claims:
+        return None
+    clash = _RESERVED.intersection(claims)
+    if clash:
+        raise ConfigurationError(f"Reserved claims cannot be set by the caller: {', '.join(sorted(clash))}.")
+    extra = dict(claims)
+    scope = extra.get("scope")
+    if scope is not None and not isinstance(scope, str):
+        if isinstance(scope, (bytes, bytearray, Mapping)) or not isinstance(scope, (Sequence, set, frozenset)):
+            raise ConfigurationError("The scope claim must be a string or a list of scope strings.")
+        items = sorted(scope) if isinstance(scope, (set, frozenset)) else list(scope)
+        for item in items:
+            if not isinstance(item, str) or not _SCOPE_TOKEN.fullmatch(item):
+                raise ConfigurationError(
+                    "Each scope in a scope list must be a non-empty string without spaces, quotes or backslashes."
+                )
+        extra["scope"] = " ".join(dict.fromkeys(items))
+    return extra
 
 
 def _digest(token: bytes) -> str:
@@ -292,35 +332,38 @@ class TokenManager:
         fam_prefix = self.store.key("tok", "fam", tag=subject) + ":"
         return fam_prefix + sid, self.store.key("tok", "sub", tag=subject), fam_prefix
 
-    def _plan_issue(self, subject: str, claims: Mapping[str, Any] | None) -> tuple[TokenPair, list[str], list[Any]]:
-        if not isinstance(subject, str) or not subject:
-            raise ConfigurationError("subject must be a non-empty string.")
-        if claims:
-            clash = _RESERVED.intersection(claims)
-            if clash:
-                raise ConfigurationError(f"Reserved claims cannot be set by the caller: {', '.join(sorted(clash))}.")
+    def _plan_issue(
+        self, subject: str | int, claims: Mapping[str, Any] | None
+    ) -> tuple[TokenPair, list[str], list[Any]]:
+        subject = _subject(subject)
+        extra = _extra_claims(claims)
         now = int(self.clock())
         sid = secrets.token_urlsafe(18)
-        pair, _ = self._make_pair(subject, sid, now + self.refresh_ttl, claims, now)
+        pair, _ = self._make_pair(subject, sid, now + self.refresh_ttl, extra, now)
         fam_key, sub_key, fam_prefix = self._family_keys(subject, sid)
         args: list[Any] = [_digest(pair.refresh_token.encode("ascii")), self.refresh_ttl * 1000, sid, fam_prefix]
         return pair, [fam_key, sub_key], args
 
-    def issue(self, subject: str, claims: Mapping[str, Any] | None = None) -> TokenPair:
+    def issue(self, subject: str | int, claims: Mapping[str, Any] | None = None) -> TokenPair:
         """Start a login for ``subject``: a new token family, an access token and its first refresh token.
 
-        ``claims`` (for example ``{"scope": "read write"}``) go into every access token of this login; the
-        registered claims are set by the manager and cannot be overridden.
+        ``subject`` is a string or an integer primary key; the ``sub`` claim is always its string form
+        (``42`` -> ``"42"``, RFC 7519), and anything else (``True``, ``None``, a UUID object) is a
+        ConfigurationError. ``claims`` (for example ``{"scope": "read write"}``) go into every access token
+        of this login; ``scope`` may also be a list of scope strings (``["read", "write"]``), stored as the
+        space-separated string of RFC 9068. The registered claims are set by the manager and cannot be
+        overridden.
 
         Example::
 
-            pair = tm.issue("user-42", {"scope": "read"})
+            pair = tm.issue(42, {"scope": ["read", "write"]})
+            tm.verify_access(pair.access_token)["sub"]   # "42"
         """
         pair, keys, args = self._plan_issue(subject, claims)
         self.store.run(scripts.ISSUE, keys, args)
         return pair
 
-    async def aissue(self, subject: str, claims: Mapping[str, Any] | None = None) -> TokenPair:
+    async def aissue(self, subject: str | int, claims: Mapping[str, Any] | None = None) -> TokenPair:
         """Async twin of :meth:`issue`.
 
         Example::
@@ -468,13 +511,9 @@ class TokenManager:
         old = self._decode(refresh_token, REFRESH_TOKEN_TYPE)
         raw = refresh_token.encode("ascii") if isinstance(refresh_token, str) else bytes(refresh_token)
         subject, sid, family_exp = old["sub"], old["sid"], int(_number(old["exp"]))
-        extra = claims if claims is not None else old.get("ext")
+        extra = _extra_claims(claims) if claims is not None else old.get("ext")
         if extra is not None and not isinstance(extra, Mapping):
             raise InvalidToken("The token is invalid.")
-        if claims:
-            clash = _RESERVED.intersection(claims)
-            if clash:
-                raise ConfigurationError(f"Reserved claims cannot be set by the caller: {', '.join(sorted(clash))}.")
         now = int(self.clock())
         pair, access_exp = self._make_pair(subject, sid, family_exp, extra, now)
         sealed = ""
@@ -576,13 +615,11 @@ class TokenManager:
         keys, args = self._plan_revoke(refresh_token)
         return bool(await self.store.arun(scripts.REVOKE_FAMILY, keys, args))
 
-    def _plan_revoke_subject(self, subject: str) -> tuple[list[str], list[Any]]:
-        if not isinstance(subject, str) or not subject:
-            raise ConfigurationError("subject must be a non-empty string.")
-        _, sub_key, fam_prefix = self._family_keys(subject, "x")
+    def _plan_revoke_subject(self, subject: str | int) -> tuple[list[str], list[Any]]:
+        _, sub_key, fam_prefix = self._family_keys(_subject(subject), "x")
         return [sub_key], [fam_prefix]
 
-    def revoke_subject(self, subject: str) -> int:
+    def revoke_subject(self, subject: str | int) -> int:
         """End every login of ``subject`` (log out everywhere, after a password change); how many ended.
 
         Example::
@@ -592,7 +629,7 @@ class TokenManager:
         keys, args = self._plan_revoke_subject(subject)
         return int(self.store.run(scripts.REVOKE_SUBJECT, keys, args))
 
-    async def arevoke_subject(self, subject: str) -> int:
+    async def arevoke_subject(self, subject: str | int) -> int:
         """Async twin of :meth:`revoke_subject`.
 
         Example::
@@ -611,6 +648,9 @@ class TokenManager:
         Bearer``, a bad token a 401 with ``error="invalid_token"``, a missing scope (the space-separated
         ``scope`` claim, RFC 9068) a 403 with ``error="insufficient_scope"``. The claims are offered to the
         route as ``request.state.auth`` (Starlette/FastAPI), ``flask.g.auth`` or ``request.auth`` (Django).
+        In FastAPI the route declares the ``bearerAuth`` security scheme (with ``scopes``) in the OpenAPI, so
+        ``/docs`` shows an "Authorize" button, and ``backend_guard.fastapi.install`` documents its 401 (and,
+        with scopes, 403) problem responses.
 
         Example::
 
@@ -624,23 +664,24 @@ class TokenManager:
     def dependency(self, scopes: str | Sequence[str] = ()) -> Callable[..., Any]:
         """The FastAPI dependency twin of :meth:`require_auth`; it returns the claims.
 
+        Its routes declare the ``bearerAuth`` security scheme in the OpenAPI, as with :meth:`require_auth`.
+
         Example::
 
             @app.get("/me")
             async def me(claims: dict = Depends(tm.dependency(scopes="read"))):
                 return {"user": claims["sub"]}
         """
+        from fastapi import Depends
         from starlette.requests import Request
-        from starlette.responses import Response
 
         inner = fastapi_dependency(_AuthHooks(self, scopes))
 
-        async def dependency(request: Request, response: Response) -> dict[str, Any]:
-            await inner(request, response)
+        async def dependency(request: Request, checked: Any = Depends(inner)) -> dict[str, Any]:  # noqa: B008
             claims: dict[str, Any] = request.state.auth
             return claims
 
-        dependency.__annotations__ = {"request": Request, "response": Response, "return": dict[str, Any]}
+        dependency.__annotations__ = {"request": Request, "checked": Any, "return": dict[str, Any]}
         return dependency
 
     def jwks(self) -> dict[str, Any]:
@@ -661,6 +702,14 @@ class _AuthHooks(RouteHooks):
     def __init__(self, tm: TokenManager, scopes: str | Sequence[str]) -> None:
         self.tm = tm
         self.scopes = tuple(scopes.split() if isinstance(scopes, str) else scopes)
+        self.statuses = (401, 403) if self.scopes else (401,)
+
+    def fastapi_parameters(self) -> list[inspect.Parameter]:
+        try:
+            from .integrations._fastapi_security import bearer_parameter
+        except ImportError:  # no FastAPI: nothing to declare
+            return []
+        return [bearer_parameter(self.scopes)]
 
     def _token(self, call: RouteCall) -> str:
         value = call.view.header("authorization") or ""

@@ -1,0 +1,104 @@
+"""TokenManager subjects and scopes as applications pass them: integer primary keys and lists of scopes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from backend_guard.exceptions import ConfigurationError, InvalidToken
+from backend_guard.storage import Store
+from backend_guard.tokens import TokenManager
+
+from .conftest import FrozenClock
+
+SECRET = "k" * 32
+
+
+def _manager(store: Store | None = None) -> TokenManager:
+    return TokenManager(SECRET, "HS256", issuer="https://a", audience="api", store=store, clock=FrozenClock())
+
+
+@pytest.fixture
+def tm(store: Store) -> TokenManager:
+    return _manager(store)
+
+
+def test_an_integer_primary_key_is_a_subject_and_comes_back_as_its_string(tm: TokenManager) -> None:
+    pair = tm.issue(42)
+    assert tm.verify_access(pair.access_token)["sub"] == "42"
+    rotated = tm.rotate(pair.refresh_token)
+    assert tm.verify_access(rotated.access_token)["sub"] == "42"
+    assert tm.revoke_subject(42) == 1  # the same login as issue(42), and as revoke_subject("42") would end
+    with pytest.raises(InvalidToken, match="ended"):
+        tm.rotate(rotated.refresh_token)
+
+
+@given(subject=st.integers())
+def test_any_integer_subject_round_trips_as_its_decimal_string(subject: int) -> None:
+    tm = _manager()
+    assert tm.verify_access(tm.issue(subject).access_token)["sub"] == str(subject)
+
+
+@pytest.mark.parametrize("subject", [True, False, None, 4.2, b"42", uuid.UUID(int=7), ["42"], ""])
+def test_subjects_other_than_str_or_int_are_a_clear_configuration_error(subject: Any) -> None:
+    tm = _manager()
+    with pytest.raises(ConfigurationError, match="subject must be"):
+        tm.issue(subject)
+    with pytest.raises(ConfigurationError, match="subject must be"):
+        tm.revoke_subject(subject)
+
+
+async def test_the_async_twins_take_integer_subjects_too() -> None:
+    tm = _manager()
+    pair = await tm.aissue(7)
+    assert (await tm.averify_access(pair.access_token))["sub"] == "7"
+    assert await tm.arevoke_subject(7) == 1
+
+
+@pytest.mark.parametrize(
+    ("scope", "stored"),
+    [
+        (["read", "write"], "read write"),
+        (("read",), "read"),
+        (frozenset({"write", "read"}), "read write"),
+        (["read", "read", "admin"], "read admin"),
+        ([], ""),
+        ("read write", "read write"),
+    ],
+)
+def test_a_scope_list_is_stored_as_the_oauth_space_separated_string(scope: Any, stored: str) -> None:
+    tm = _manager()
+    pair = tm.issue("u", {"scope": scope})
+    assert tm.verify_access(pair.access_token)["scope"] == stored
+    assert tm.verify_access(tm.rotate(pair.refresh_token).access_token)["scope"] == stored
+    assert tm.verify_access(tm.rotate(tm.issue("u").refresh_token, {"scope": scope}).access_token)["scope"] == stored
+
+
+@pytest.mark.parametrize("scope", [["read write"], ['re"ad'], [""], [1], [None], {"read": True}, b"read", 3])
+def test_a_scope_that_is_not_a_list_of_scope_strings_is_refused_at_issue_time(scope: Any) -> None:
+    with pytest.raises(ConfigurationError, match="scope"):
+        _manager().issue("u", {"scope": scope})
+
+
+def test_require_auth_grants_the_scopes_given_as_a_list_at_issue_time() -> None:
+    tm = _manager()
+
+    @tm.require_auth(scopes=["read", "write"])
+    async def edit(request: Request) -> JSONResponse:
+        return JSONResponse({"sub": request.state.auth["sub"]})
+
+    app = Starlette(routes=[Route("/edit", edit)])
+    both = tm.issue(42, {"scope": ["read", "write"]}).access_token
+    one = tm.issue(42, {"scope": ["read"]}).access_token
+    with TestClient(app) as client:
+        assert client.get("/edit", headers={"Authorization": f"Bearer {both}"}).json() == {"sub": "42"}
+        assert client.get("/edit", headers={"Authorization": f"Bearer {one}"}).status_code == 403
