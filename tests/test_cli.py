@@ -15,7 +15,7 @@ import pytest
 
 import backend_guard as bg
 from backend_guard import asgi as bg_asgi
-from backend_guard.cli import grade_headers, main
+from backend_guard.cli import build_parser, grade_headers, main
 
 from .conftest import free_port
 from .servers import run_asgi
@@ -27,7 +27,7 @@ def _run(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-@pytest.mark.parametrize("algorithm", ["EdDSA", "ES256", "HS256"])
+@pytest.mark.parametrize("algorithm", ["EdDSA", "ES256"])
 def test_keys_makes_a_usable_key_and_a_public_jwks(algorithm: str) -> None:
     code, text = _run("keys", "--algorithm", algorithm)
     assert code == 0
@@ -40,6 +40,112 @@ def test_keys_makes_a_usable_key_and_a_public_jwks(algorithm: str) -> None:
     for key in jwks["keys"]:
         assert "d" not in key
         assert "k" not in key
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+def test_keys_for_hmac_prints_a_usable_secret_and_no_public_jwks(algorithm: str) -> None:
+    code, text = _run("keys", "--algorithm", algorithm)
+    assert code == 0
+    secrets = [line for line in text.splitlines() if not line.startswith("#")]
+    assert len(secrets) == 1  # the secret alone: no empty JWKS, no JSON at all
+    assert "{" not in text
+    assert "no public key or JWKS to publish" in text
+    tm = bg.TokenManager(secrets[0], algorithm, issuer="https://i", audience="a")
+    assert tm.verify_access(tm.issue("u").access_token)["sub"] == "u"
+
+
+# Bad values for every option of every subcommand (numbers, choices, URLs, missing values, unknown commands).
+BAD_ARGUMENTS = [
+    ["calibrate", "--memory-kib", "1024"],
+    ["calibrate", "--memory-kib", "99999999999"],
+    ["calibrate", "--memory-kib", "-5"],
+    ["calibrate", "--memory-kib", "1e4"],
+    ["calibrate", "--memory-kib"],
+    ["calibrate", "--target-ms", "-3"],
+    ["calibrate", "--target-ms", "0"],
+    ["calibrate", "--target-ms", "nan"],
+    ["calibrate", "--target-ms", "inf"],
+    ["calibrate", "--target-ms", "fast"],
+    ["calibrate", "--parallelism", "0"],
+    ["calibrate", "--parallelism", "999"],
+    ["calibrate", "--parallelism", "two"],
+    ["calibrate", "--memory-kib", "8192", "--parallelism", "2000"],
+    ["demo", "--port", "0"],
+    ["demo", "--port", "70000"],
+    ["demo", "--port", "http"],
+    ["demo", "--host", ""],
+    ["demo", "--host", "no such host.invalid"],
+    ["demo", "--redis", "localhost:6379"],
+    ["demo", "--redis", "memory://?max_keys=lots"],
+    ["keys", "--algorithm", "none"],
+    ["keys", "--algorithm", "hs256"],
+    ["check", "ftp://127.0.0.1/"],
+    ["check", "127.0.0.1:8000"],
+    ["check", "http://"],
+    ["check", "http://127.0.0.1:99999/"],
+    ["check", "http://[::1/"],
+    ["check", "http://127.0.0.1/\nX-Injected: 1"],
+    ["check", "http://127.0.0.1/", "--origin", "https://a.example/path"],
+    ["check", "http://127.0.0.1/", "--origin", "a.example"],
+    ["check", "http://127.0.0.1/", "--method", "GET /x"],
+    ["check", "http://127.0.0.1/", "--method", ""],
+    ["check"],
+    ["calibrate", "--unknown"],
+    ["nope"],
+    [],
+]
+
+
+@pytest.mark.parametrize("argv", BAD_ARGUMENTS, ids=lambda argv: " ".join(argv) or "(none)")
+def test_bad_input_is_a_one_line_usage_error_with_status_2_never_a_traceback(argv: list[str]) -> None:
+    proc = subprocess.run(  # noqa: S603 - our own entry point, no network
+        [sys.executable, "-m", "backend_guard.cli", *argv], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("backend-guard"), lines[0]
+    assert "error:" in lines[0]
+
+
+def test_every_option_of_every_subcommand_has_help_text() -> None:
+    parser = build_parser()
+    assert set(parser.commands) == {"demo", "calibrate", "keys", "check"}
+    for command in [parser, *parser.commands.values()]:
+        assert command.description, command.prog
+        for action in command.options:
+            assert (action.help or "").strip(), (command.prog, action.dest)
+    assert {a.dest for a in parser.commands["calibrate"].options} >= {"target_ms", "memory_kib", "parallelism"}
+
+
+def test_an_unreachable_app_is_one_line_on_stderr_and_status_2() -> None:
+    port = free_port()  # nothing listens there
+    proc = subprocess.run(  # noqa: S603 - our own entry point, loopback only
+        [sys.executable, "-m", "backend_guard.cli", "check", f"http://127.0.0.1:{port}/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
+    assert "could not fetch" in proc.stderr
+
+
+def test_check_explains_its_score_scale_in_its_help() -> None:
+    help_text = " ".join(build_parser().commands["check"].format_help().split())
+    for part in ("starts at 100", "A+ is 100 with no advice", "A >= 90", "D >= 45", "F below", "Exit status 0"):
+        assert part in help_text
+
+
+def test_a_report_score_stays_on_its_0_to_100_scale() -> None:
+    report = grade_headers({"x-powered-by": "PHP/8", "server": "nginx/1.2"}, https=True)
+    report.fail(40, "CORS reflects an arbitrary Origin")
+    assert report.score == 0
+    assert report.grade == "F"
 
 
 def test_calibrate_prints_parameters_at_or_above_owasp() -> None:
@@ -76,6 +182,7 @@ def test_check_grades_a_guarded_app_above_a_bare_one() -> None:
         code, text = _run("check", url + "/", "--origin", "https://a.example")
     assert code == 0, text
     assert "Grade: A+" in text
+    assert "(score 100 of 100; the score starts at 100" in text  # the scale is explained in the output too
     assert "access-control-allow-origin: https://a.example" in text
     with run_asgi(bare) as url:
         code, text = _run("check", url + "/")

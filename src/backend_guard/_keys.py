@@ -74,6 +74,17 @@ def _as_bytes(material: str | bytes | bytearray) -> bytes:
     return material.encode("utf-8") if isinstance(material, str) else bytes(material)
 
 
+def _pem_text(raw: bytes) -> bytes:
+    """PEM text whose line breaks were written as the two characters ``\\n``, with real newlines.
+
+    One-line environment variables, ``.env`` files and JSON hold PEM keys that way. Only text that starts as a
+    PEM does (``-----BEGIN``); anything else is returned as it is.
+    """
+    if raw.lstrip().startswith(b"-----BEGIN") and b"\\n" in raw:
+        return raw.replace(b"\\r\\n", b"\n").replace(b"\\n", b"\n")
+    return raw
+
+
 def _load_pem(raw: bytes) -> Any:
     """A private key, else a public key, from PEM (or OpenSSH public) bytes."""
     try:
@@ -166,6 +177,9 @@ class SigningKey:
     ) -> SigningKey:
         """Load a secret (HS*), a PEM string/bytes or a ``cryptography`` key object; check its strength.
 
+        A PEM whose line breaks are the two characters ``\\n`` (as a one-line environment variable or a
+        ``.env`` file holds it) is read as if they were newlines.
+
         Raises ConfigurationError for an unsupported algorithm, a key of the wrong type for it (an RSA PEM
         given as an HMAC secret is refused: that is the algorithm-confusion mistake), an HMAC secret shorter
         than the hash output, or an RSA key under 2048 bits.
@@ -191,7 +205,7 @@ class SigningKey:
             derived = hmac.new(secret, b"backend_guard kid", hashlib.sha256).digest()
             return cls(algorithm, kid or _b64url(derived[:12]), secret, secret, until)
         if isinstance(material, (str, bytes, bytearray)):
-            raw = _as_bytes(material)
+            raw = _pem_text(_as_bytes(material))
             if not raw.lstrip().startswith(_PEM_MARKERS):
                 raise ConfigurationError(f"{algorithm} needs a PEM private or public key, not a plain secret.")
             key_obj = _load_pem(raw.strip())

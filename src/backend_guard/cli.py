@@ -12,22 +12,134 @@ Example::
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import math
 import os
+import re
+import socket
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, NoReturn, TextIO
 
-__all__ = ["Report", "grade_headers", "main"]
+from .exceptions import GuardError
+
+__all__ = ["CommandParser", "Report", "build_parser", "grade_headers", "main"]
+
+# -- arguments ----------------------------------------------------------------------------------------------------
+
+#: The grade scale of ``check``: (lowest score, letter), best first; A+ is a score of 100 with no advice.
+GRADES = ((90, "A"), (75, "B"), (60, "C"), (45, "D"))
+_SCALE = (
+    "the score starts at 100 and each finding takes points off (0 at worst); A+ is 100 with no advice, "
+    + ", ".join(f"{letter} >= {floor}" for floor, letter in GRADES)
+    + ", F below"
+)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method is a token (RFC 9110 section 5.6.2)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """``argparse`` for the ``backend-guard`` command: a usage error is one line on stderr and exit status 2.
+
+    Every option must have help text; ``options`` lists the options of this (sub)command and ``commands`` its
+    subcommands, so both can be walked.
+
+    Example::
+
+        parser = build_parser()
+        for name, command in parser.commands.items():
+            print(name, [action.option_strings for action in command.options])
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: list[argparse.Action] = []
+        self.commands: dict[str, CommandParser] = {}
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        """Add an option (``help`` is required), as ``argparse.ArgumentParser.add_argument``."""
+        if not kwargs.get("help"):
+            raise TypeError(f"backend-guard option {args!r} needs help text")
+        action = super().add_argument(*args, **kwargs)
+        self.options.append(action)
+        return action
+
+    def command(self, subparsers: Any, name: str, help: str, description: str = "") -> CommandParser:  # noqa: A002
+        """Add the subcommand ``name`` (a :class:`CommandParser`) through ``subparsers``."""
+        parser: CommandParser = subparsers.add_parser(name, help=help, description=description or help)
+        self.commands[name] = parser
+        return parser
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line, ``PROG: error: MESSAGE (see PROG --help)``, to stderr and exit with status 2."""
+        line = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {line} (see {self.prog} --help)\n")
+
+
+def _checked(kind: str, convert: Callable[[str], Any], ok: Callable[[Any], bool]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}")
+        return value
+
+    return parse
+
+
+_positive_ms = _checked("a positive number of milliseconds", float, lambda v: math.isfinite(v) and v > 0)
+_positive_int = _checked("a positive whole number", int, lambda v: v > 0)
+_port = _checked("a TCP port (1-65535)", int, lambda v: 1 <= v <= 65535)
+_host = _checked("a host name or address", str, lambda v: bool(v) and v.isprintable() and " " not in v)
+_method = _checked("an HTTP method (e.g. POST)", str, lambda v: _TOKEN.fullmatch(v) is not None)
+
+
+def _http_url(text: str) -> str:
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+    if (
+        not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not text.isascii()
+        or not text.isprintable()
+        or " " in text
+    ):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
+    return text
+
+
+def _origin(text: str) -> str:
+    from .cors import parse_origin
+
+    if parse_origin(text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an origin (scheme://host[:port], no path)")
+    return text
+
+
+# -- commands -----------------------------------------------------------------------------------------------------
 
 
 def _demo(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .storage import open_store
+
+    try:
+        socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        args.parser.error(f"argument --host: {args.host!r} does not resolve to an address")
     if args.redis:
+        open_store(args.redis).close()  # a bad URL is a usage error now, not a traceback in the app
         os.environ["BACKEND_GUARD_DEMO_STORE"] = args.redis
     print(f"backend_guard demo on http://{args.host}:{args.port}/  (store: {args.redis or 'memory://'})")
     print("  POST /register, POST /login, POST /refresh, GET /me, POST /logout-all, GET / (CSP nonce page)")
@@ -56,10 +168,23 @@ def _keys(args: argparse.Namespace, out: TextIO) -> int:
     from ._keys import generate_key
 
     secret, jwk = generate_key(args.algorithm)
+    if jwk.get("kty") == "oct":
+        print(
+            f"# {args.algorithm} shared secret: keep it secret (e.g. BACKEND_GUARD_TOKENS__KEY); never commit it.",
+            file=out,
+        )
+        print(secret, file=out)
+        print(
+            f"# {args.algorithm} is symmetric: there is no public key or JWKS to publish; every service that", file=out
+        )
+        print(
+            "# verifies tokens needs this same secret. Use EdDSA or ES256 to let others verify with a JWKS.", file=out
+        )
+        return 0
     print("# Private signing key: keep it secret (e.g. BACKEND_GUARD_TOKENS__KEY); never commit it.", file=out)
     print(secret, file=out)
     print("# Public JWKS (safe to publish):", file=out)
-    print(json.dumps({"keys": [jwk]} if jwk.get("kty") != "oct" else {"keys": []}, indent=2), file=out)
+    print(json.dumps({"keys": [jwk]}, indent=2), file=out)
     return 0
 
 
@@ -82,16 +207,17 @@ class Report:
 
     @property
     def grade(self) -> str:
-        """A+ (>= 100 with no advice) down to F."""
+        """A+ (100 with no advice), A (>= 90), B (>= 75), C (>= 60), D (>= 45), else F."""
         if self.score >= 100 and not self.advice:
             return "A+"
-        for floor, letter in ((90, "A"), (75, "B"), (60, "C"), (45, "D")):
+        for floor, letter in GRADES:
             if self.score >= floor:
                 return letter
         return "F"
 
     def fail(self, points: int, advice: str) -> None:
-        self.score -= points
+        """Take ``points`` off the score (never below 0) and record ``advice``."""
+        self.score = max(0, self.score - points)
         self.advice.append(advice)
 
     def ok(self, what: str) -> None:
@@ -142,6 +268,10 @@ def grade_headers(headers: dict[str, str], *, https: bool) -> Report:
     return r
 
 
+class _FetchFailed(Exception):
+    pass
+
+
 def _fetch(url: str, method: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
     request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - a URL the user gave
     try:
@@ -149,18 +279,21 @@ def _fetch(url: str, method: str, headers: dict[str, str]) -> tuple[int, dict[st
             return response.status, {k.lower(): v for k, v in response.headers.items()}
     except urllib.error.HTTPError as exc:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise _FetchFailed(f"could not fetch {url} ({method}): {exc}") from None
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
-    url: str = args.url
-    if not url.startswith(("http://", "https://")):
-        print("check needs an http:// or https:// URL", file=sys.stderr)
-        return 2
     try:
-        status, headers = _fetch(url, "GET", {"Accept": "*/*"})
-    except (OSError, ValueError) as exc:
-        print(f"could not fetch {url}: {exc}", file=sys.stderr)
+        return _grade(args, out)
+    except _FetchFailed as exc:
+        print("backend-guard check: " + " ".join(str(exc).split()), file=sys.stderr)
         return 2
+
+
+def _grade(args: argparse.Namespace, out: TextIO) -> int:
+    url: str = args.url
+    status, headers = _fetch(url, "GET", {"Accept": "*/*"})
     print(f"GET {url} -> {status}", file=out)
     for name in sorted(headers):
         print(f"  {name}: {headers[name]}", file=out)
@@ -182,44 +315,87 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
             print(f"  {name}: {pre[name]}", file=out)
         if "origin" not in pre.get("vary", "").lower() and pre.get("access-control-allow-origin", "*") != "*":
             report.fail(5, "Responses that depend on Origin must send Vary: Origin.")
-    print(f"\nGrade: {report.grade} (score {report.score})", file=out)
+    print(f"\nGrade: {report.grade} (score {report.score} of 100; {_SCALE})", file=out)
     for line in report.advice:
         print(f"  - {line}", file=out)
     return 0 if report.grade in ("A+", "A") else 1
 
 
+def build_parser() -> CommandParser:
+    """The ``backend-guard`` argument parser (its subcommands in ``.commands``, each one's options in ``.options``).
+
+    Example::
+
+        args = build_parser().parse_args(["calibrate", "--target-ms", "250"])
+    """
+    parser = CommandParser(prog="backend-guard", description="backend_guard tools")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=CommandParser, help="the tool to run"
+    )
+    demo = parser.command(sub, "demo", "serve the FastAPI example app on loopback (memory store by default)")
+    demo.add_argument("--host", type=_host, default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    demo.add_argument("--port", type=_port, default=8000, help="TCP port to listen on, 1-65535 (default: 8000)")
+    demo.add_argument("--redis", default=None, help="share state through this store URL, e.g. redis://127.0.0.1:6379/0")
+    cal = parser.command(sub, "calibrate", "argon2id parameters for a target hashing time on this host")
+    cal.add_argument(
+        "--target-ms", type=_positive_ms, default=100.0, help="hashing time to aim for, in ms (default: 100)"
+    )
+    cal.add_argument(
+        "--memory-kib",
+        type=_positive_int,
+        default=19456,
+        help="argon2 memory per hash in KiB, at least 7168 (OWASP) and at most 4 GiB (default: 19456)",
+    )
+    cal.add_argument("--parallelism", type=_positive_int, default=1, help="argon2 lanes per hash, 1-255 (default: 1)")
+    keys = parser.command(sub, "keys", "a new JWT signing key (and, for EdDSA/ES256/RS256, its public JWKS)")
+    keys.add_argument(
+        "--algorithm",
+        default="EdDSA",
+        choices=["EdDSA", "ES256", "RS256", "HS256", "HS384", "HS512"],
+        help="JWT algorithm; HS* give a shared secret with nothing to publish (default: EdDSA)",
+    )
+    check = parser.command(
+        sub,
+        "check",
+        "grade a running app's security headers and CORS answers: a score of 0-100 and a grade, A+ to F",
+        f"Grade a running app's security headers and CORS answers: {_SCALE}. Exit status 0 for A+ or A, 1 for a "
+        "lower grade, 2 when the app cannot be fetched.",
+    )
+    check.add_argument("url", type=_http_url, help="the http:// or https:// URL of a page of the app")
+    check.add_argument(
+        "--origin", type=_origin, default=None, help="an origin that should be allowed (adds a preflight check)"
+    )
+    check.add_argument(
+        "--method", type=_method, default="POST", help="the method of that preflight check (default: POST)"
+    )
+    for command in parser.commands.values():
+        command.set_defaults(parser=command)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Entry point of the ``backend-guard`` command.
+    """Entry point of the ``backend-guard`` command; bad input is a one-line usage error with exit status 2.
 
     Example::
 
         main(["keys", "--algorithm", "ES256"])
     """
     stream = out if out is not None else sys.stdout
-    parser = argparse.ArgumentParser(prog="backend-guard", description="backend_guard tools")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="serve the FastAPI example app")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--redis", default=None, help="share state through this Redis URL")
-    cal = sub.add_parser("calibrate", help="argon2id parameters for a target time on this host")
-    cal.add_argument("--target-ms", type=float, default=100.0)
-    cal.add_argument("--memory-kib", type=int, default=19456)
-    cal.add_argument("--parallelism", type=int, default=1)
-    keys = sub.add_parser("keys", help="a new signing key and its JWKS")
-    keys.add_argument("--algorithm", default="EdDSA", choices=["EdDSA", "ES256", "RS256", "HS256", "HS384", "HS512"])
-    check = sub.add_parser("check", help="grade a running app's security headers and CORS answers")
-    check.add_argument("url")
-    check.add_argument("--origin", default=None, help="an origin that should be allowed (preflight check)")
-    check.add_argument("--method", default="POST")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        return _demo(args)
-    if args.command == "calibrate":
-        return _calibrate(args, stream)
-    if args.command == "keys":
-        return _keys(args, stream)
-    return _check(args, stream)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            return _demo(args)
+        if args.command == "calibrate":
+            return _calibrate(args, stream)
+        if args.command == "keys":
+            return _keys(args, stream)
+        return _check(args, stream)
+    except GuardError as exc:  # a value the library refuses (ConfigurationError): a usage error, not a traceback
+        command: CommandParser = args.parser
+        command.error(exc.detail)
+    except KeyboardInterrupt:
+        print(f"backend-guard {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

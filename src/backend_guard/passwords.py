@@ -585,8 +585,8 @@ def calibrate(
     floor = _owasp_min_time_cost(memory_cost)
     if floor is None:
         raise ConfigurationError(f"memory_cost must be at least {_OWASP_TABLE[-1][0]} KiB to meet OWASP.")
-    if not target_ms > 0 or samples < 1:
-        raise ConfigurationError("target_ms and samples must be positive.")
+    if not 0 < target_ms < float("inf") or samples < 1:
+        raise ConfigurationError("target_ms and samples must be positive (and target_ms finite).")
     probe = Argon2Parameters(time_cost=floor, memory_cost=memory_cost, parallelism=parallelism)
     hasher = PasswordHasher(probe)
     hasher.hash("calibration warm-up")  # first-run effects (page faults, lazy imports) stay out of the median

@@ -1,4 +1,4 @@
-"""TokenManager subjects and scopes as applications pass them: integer primary keys and lists of scopes."""
+"""TokenManager inputs as applications pass them: integer primary keys, lists of scopes, one-line PEM keys."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+import backend_guard as bg
+from backend_guard._keys import generate_key
 from backend_guard.exceptions import ConfigurationError, InvalidToken
 from backend_guard.storage import Store
 from backend_guard.tokens import TokenManager
@@ -102,3 +104,28 @@ def test_require_auth_grants_the_scopes_given_as_a_list_at_issue_time() -> None:
     with TestClient(app) as client:
         assert client.get("/edit", headers={"Authorization": f"Bearer {both}"}).json() == {"sub": "42"}
         assert client.get("/edit", headers={"Authorization": f"Bearer {one}"}).status_code == 403
+
+
+@pytest.mark.parametrize("algorithm", ["EdDSA", "ES256", "RS256"])
+@pytest.mark.parametrize("newline", ["\\n", "\\r\\n"])
+def test_a_pem_key_with_literal_backslash_n_from_the_environment_works(algorithm: str, newline: str) -> None:
+    pem, _ = generate_key(algorithm)
+    one_line = pem.strip().replace("\n", newline)  # how a one-line env variable or a .env file holds it
+    assert "\n" not in one_line
+    direct = TokenManager(one_line, algorithm, issuer="https://a", audience="api")
+    settings = bg.GuardSettings.from_env(
+        {"BACKEND_GUARD_TOKENS__KEY": one_line, "BACKEND_GUARD_TOKENS__ALGORITHM": algorithm}
+    )
+    from_env = settings.tokens.build("memory://")
+    real = TokenManager(pem, algorithm, issuer="https://a", audience="api")
+    kids = {tm.keys.signing_key.kid for tm in (direct, from_env, real) if tm.keys.signing_key is not None}
+    assert len(kids) == 1  # the very same key, read three ways
+    pair = from_env.issue(42)
+    assert from_env.verify_access(pair.access_token)["sub"] == "42"
+
+
+def test_an_hmac_secret_with_backslash_n_is_taken_as_it_is() -> None:
+    secret = "a\\nb" * 10  # not a PEM: the two characters stay two characters
+    tm = TokenManager(secret, "HS256", issuer="https://a", audience="api")
+    assert tm.keys.signing_key is not None
+    assert tm.keys.signing_key.signing == secret.encode()
