@@ -182,7 +182,7 @@ def test_null_only_when_listed_on_purpose() -> None:
         ({"allow_origin_patterns": ["https://a.*.example.com"]}, "leading"),
         ({"allow_origin_patterns": ["*.example.com"]}, "scheme"),
         ({"allow_origin_patterns": ["https://*.example.com/x"]}, "path"),
-        ({"allow_origin_regex": r"https://.*\.example\.com"}, "unescaped"),
+        ({"allow_origin_regex": r"https://app.?example\.com"}, "unescaped"),
         ({"allow_origin_regex": r"https://app.example\.com"}, "unescaped"),
         ({"allow_origin_regex": r"https://(a"}, "compile"),
         ({"expose_headers": ["*"], "allow_credentials": True}, "literally"),

@@ -13,14 +13,20 @@ and a match compares the scheme, the host and the port as separate values.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
+from ._regex_samples import regex_samples
 from .exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 __all__ = ["CORSDecision", "CORSPolicy", "Origin", "cors_headers", "cors_route", "parse_origin"]
 
@@ -47,6 +53,15 @@ _ORIGIN_RE = re.compile(rf"({_SCHEME})://({_HOST}|\[[0-9a-f:.]+\])(?::([0-9]{{1,
 _PATTERN_RE = re.compile(rf"({_SCHEME})://\*\.({_HOST})(?::([0-9]{{1,5}}|\*))?", re.ASCII)
 _IDNA_DEVIATIONS = frozenset("\u00df\u1e9e\u03c2\u200c\u200d")  # UTS 46 deviations (and capitals)
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
+# Hosts no attacker can choose under a pattern or regex: the loopback name (browsers resolve "*.localhost" to
+# loopback), so "http://*.localhost:*" stays a fine development setting although "localhost" is no domain.
+_LOOPBACK_NAMES = frozenset({"localhost"})
+# Sites an attacker may own, tried against an origin regex besides the ones derived from what it matches.
+_FOREIGN_HOSTS = ("attacker.com", "evil.example", "attacker.com.evil.net", "attacker", "203.0.113.7")
+
+_SITES_READ = "those sites would read your users' data"
+
+log = logging.getLogger("backend_guard.cors")
 
 
 class Origin(NamedTuple):
@@ -165,7 +180,53 @@ class _HostPattern:
         )
 
 
-def _config_pattern(text: str) -> _HostPattern:
+@functools.cache
+def _psl() -> PublicSuffixList:
+    """The Public Suffix List shipped inside the ``publicsuffixlist`` package (read once; no network)."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _registrable(host: str) -> str:
+    """The part of ``host`` one registrant holds (``example.co.uk`` of ``app.example.co.uk``).
+
+    A host that is itself a public suffix (``github.io``, ``co.uk``, an unknown one-label name) is its own
+    answer, so that variations of its first label count as other registrants.
+    """
+    found = _psl().privatesuffix(host)
+    return found if found is not None else host
+
+
+def _refuse_or_warn(credentials: bool, message: str, instead: str, risk: str = _SITES_READ) -> None:
+    # With credentials another site reads the user's data: refused. Without, it reads what any client could
+    # fetch anonymously, as allow_origins=["*"] (accepted without credentials) would: a warning at start-up.
+    if credentials:
+        raise ConfigurationError(f"{message} With allow_credentials=True {risk}; {instead}")
+    log.warning("%s %s", message, instead)
+
+
+def _check_public_pattern(text: str, base_host: str, credentials: bool) -> None:
+    if base_host in _LOOPBACK_NAMES or _is_ip(base_host) or not _psl().is_public(base_host):
+        return
+    _refuse_or_warn(
+        credentials,
+        f"CORS allow_origin_patterns {text!r}: {base_host!r} is a public suffix, so '*.{base_host}' admits every"
+        f" site anyone registers under it (such as '{text.partition('://')[0]}://attacker.{base_host}').",
+        f"list your own origins in allow_origins, or narrow the pattern to a name you own"
+        f" ('{text.partition('://')[0]}://*.yourname.{base_host}').",
+    )
+
+
+def _config_pattern(text: str, credentials: bool = False) -> _HostPattern:
     if not isinstance(text, str) or "://" not in text:
         raise ConfigurationError(f"CORS origin pattern {text!r} has no scheme; write 'https://*.example.com'.")
     scheme, _, rest = text.partition("://")
@@ -184,6 +245,7 @@ def _config_pattern(text: str) -> _HostPattern:
         raise ConfigurationError(
             f"CORS origin pattern {text!r} would admit a whole top-level domain; name a registrable domain."
         )
+    _check_public_pattern(text, base.host, credentials)
     return _HostPattern(base.scheme, "." + base.host, None if port_text == "*" else base.port, port_text == "*")
 
 
@@ -203,7 +265,7 @@ def _check_regex(text: str) -> re.Pattern[str]:
             in_class = True
             if text[i + 1 : i + 2] == "]":  # a ']' first in a class is literal
                 i += 1
-        elif ch == ".":
+        elif ch == "." and text[i + 1 : i + 2] not in ("*", "+", "{"):  # a repeated '.' is a wildcard on purpose
             raise ConfigurationError(
                 f"CORS origin regex {text!r} has an unescaped '.', which matches any character"
                 " ('https://app.example.com' would admit 'https://appxexample.com'); write '\\.' or a class"
@@ -214,6 +276,72 @@ def _check_regex(text: str) -> re.Pattern[str]:
         return re.compile(text)
     except re.error as exc:
         raise ConfigurationError(f"CORS origin regex {text!r} does not compile: {exc}.") from None
+
+
+def _foreign_variants(host: str) -> list[str]:
+    """Hosts of other registrants made from ``host``: its registrable label changed (from its own characters,
+    so a loose character class admits them too), another suffix, and the whole host under an attacker's domain.
+    """
+    if host.startswith("[") or _is_ip(host):
+        return []
+    registrable = _registrable(host)
+    sub = host[: len(host) - len(registrable)]  # "app." of "app.example.com"
+    label, _, suffix = registrable.partition(".")
+    dot_suffix = f".{suffix}" if suffix else ""
+    out: list[str] = []
+    for other in (
+        "attacker",
+        "attacker" + label,
+        label + "attacker",
+        label + label,
+        label[0] + label,
+        label + label[-1],
+    ):
+        out += [sub + other + dot_suffix, other + dot_suffix]
+    if suffix:
+        out += [f"{sub}{label}.{other}" for other in (suffix + suffix[-1], "zz", "attacker")]
+    out += [host + ".attacker.zz", host + "zz"]
+    return out
+
+
+def _regex_escape(regex: re.Pattern[str]) -> tuple[str | None, str | None]:
+    """``(origin outside the domains the regex names that it admits, an origin it matched)``; the first is
+    None when none was found, the second None when no origin it matches could be made to check it with."""
+    samples: list[Origin] = []
+    for text in regex_samples(regex.pattern):
+        origin = parse_origin(text)
+        if origin is not None and origin not in samples and regex.fullmatch(origin.serialize()):
+            samples.append(origin)
+    bases = samples or [Origin("https", "example.com", 443), Origin("http", "example.com", 80)]
+    for origin in bases:
+        for host in (*_FOREIGN_HOSTS, *_foreign_variants(origin.host)):
+            probe = parse_origin(Origin(origin.scheme, host, origin.port).serialize())
+            if probe is not None and regex.fullmatch(probe.serialize()):
+                return probe.serialize(), (origin.serialize() if samples else None)
+    return None, (samples[0].serialize() if samples else None)
+
+
+def _check_regex_reach(text: str, regex: re.Pattern[str], credentials: bool) -> None:
+    instead = (
+        "name your own registrable domain with escaped dots after the wildcard part"
+        " ('https://[a-z0-9-]+\\.example\\.com'), or use allow_origin_patterns=['https://*.example.com']."
+    )
+    escape, sample = _regex_escape(regex)
+    if escape is not None:
+        matched = f" (besides {sample!r})" if sample else ""
+        _refuse_or_warn(
+            credentials,
+            f"CORS allow_origin_regex {text!r} admits {escape!r}{matched}, a site outside the domains it names.",
+            instead,
+        )
+    elif sample is None:
+        _refuse_or_warn(
+            credentials,
+            f"CORS allow_origin_regex {text!r} could not be checked: no origin it matches could be made from it"
+            " (back references, lookarounds, or no valid 'scheme://host[:port]' at all).",
+            "write it without back references or lookarounds, or list origins in allow_origins.",
+            "a regex must be checkable",
+        )
 
 
 def _compile_path(spec: str) -> re.Pattern[str] | str:
@@ -386,8 +514,11 @@ class CORSPolicy:
                 continue
             origin = _config_origin(text)
             exact[origin] = origin.serialize()
-        patterns = tuple(_config_pattern(p) for p in allow_origin_patterns)
-        regex = _check_regex(allow_origin_regex) if allow_origin_regex is not None else None
+        patterns = tuple(_config_pattern(p, allow_credentials) for p in allow_origin_patterns)
+        regex = None
+        if allow_origin_regex is not None:
+            regex = _check_regex(allow_origin_regex)
+            _check_regex_reach(allow_origin_regex, regex, allow_credentials)
 
         methods = tuple(m.upper() for m in _names(allow_methods, "allow_methods"))
         any_method = "*" in methods
