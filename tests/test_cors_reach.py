@@ -59,12 +59,15 @@ def test_a_wildcard_under_ones_own_name_below_a_public_suffix_stays_allowed(suff
 
 
 @pytest.mark.parametrize(
-    "pattern", ["https://*.example.com", "https://*.app.example.co.uk", "http://*.localhost:*", "https://*.me.github.io"]
+    "pattern",
+    ["https://*.example.com", "https://*.app.example.co.uk", "http://*.localhost:*", "https://*.me.github.io"],
 )
 def test_common_credentialed_wildcards_keep_working(pattern: str) -> None:
     policy = CORSPolicy(allow_origin_patterns=[pattern], allow_credentials=True)
     host = pattern.partition("*.")[2].partition(":")[0]
-    assert policy.is_allowed_origin(f"{pattern.partition('://')[0]}://preview.{host}" + (":5173" if ":*" in pattern else ""))
+    assert policy.is_allowed_origin(
+        f"{pattern.partition('://')[0]}://preview.{host}" + (":5173" if ":*" in pattern else "")
+    )
 
 
 def test_a_public_suffix_wildcard_without_credentials_is_accepted_with_a_warning(
@@ -73,7 +76,9 @@ def test_a_public_suffix_wildcard_without_credentials_is_accepted_with_a_warning
     with caplog.at_level(logging.WARNING, logger="backend_guard.cors"):
         policy = CORSPolicy(allow_origin_patterns=["https://*.github.io"])
     assert policy.is_allowed_origin("https://someone.github.io")
-    assert policy.actual("https://someone.github.io").headers == (("Access-Control-Allow-Origin", "https://someone.github.io"),)
+    assert policy.actual("https://someone.github.io").headers == (
+        ("Access-Control-Allow-Origin", "https://someone.github.io"),
+    )
     warnings = [r.getMessage() for r in caplog.records if r.name == "backend_guard.cors"]
     assert any("github.io" in w and "public suffix" in w for w in warnings)
 

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._cache import BoundedCache
 from .exceptions import ConfigurationError
 
 __all__ = [
@@ -103,18 +104,16 @@ def normalize_address(text: str) -> str | None:
     return None if addr is None else addr.compressed
 
 
-_PEERS: dict[str, str] = {}
 _PEER_CACHE_SIZE = 8192
+_PEERS: BoundedCache[str, str] = BoundedCache("clientip.peers", max_entries=_PEER_CACHE_SIZE, max_bytes=2 << 20)
 
 
 def _normalized_peer(peer: str) -> str:
-    """``normalize_address`` for peer addresses, cached (bounded: the cache is dropped when full)."""
+    """``normalize_address`` for peer addresses, cached (bounded by entries and bytes)."""
     found = _PEERS.get(peer)
     if found is None:
         found = normalize_address(peer) or peer
-        if len(_PEERS) >= _PEER_CACHE_SIZE:
-            _PEERS.clear()
-        _PEERS[peer] = found
+        _PEERS.put(peer, found)
     return found
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
+from ._cache import BoundedCache
 from ._regex_samples import regex_samples
 from .exceptions import ConfigurationError
 
@@ -45,6 +46,7 @@ STATE_KEY = "backend_guard.cors"  # scope["state"][...] / environ[...]: a per-ro
 MAX_ORIGIN_LENGTH = 512  # longer than any real origin (a host is at most 253 characters)
 MAX_REQUEST_HEADERS_LENGTH = 4096
 _CACHE_SIZE = 1024
+_CACHE_BYTES = 1 << 20  # origins are at most 512 characters: 1024 of them fit
 
 _SCHEME = r"[a-z][a-z0-9+.\-]*"
 _LABEL = r"[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?"
@@ -459,7 +461,7 @@ class CORSPolicy:
     allow_null: bool
     paths: tuple[str, ...] | None
     preflight_status: int
-    _actual_cache: dict[bytes, RawHeaders]
+    _actual_cache: BoundedCache[bytes, RawHeaders]
     _allow_all: bool
     _allowed_headers: frozenset[str]
     _any_header: bool
@@ -570,7 +572,7 @@ class CORSPolicy:
             common.append((b"access-control-allow-methods", ", ".join(methods).encode("latin-1")))
         common.append((b"access-control-max-age", str(max_age).encode("latin-1")))
         s(self, "_preflight_common", tuple(common))
-        s(self, "_actual_cache", {})
+        s(self, "_actual_cache", BoundedCache("cors.actual", max_entries=_CACHE_SIZE, max_bytes=_CACHE_BYTES))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("CORSPolicy is frozen; build a new one")
@@ -666,9 +668,7 @@ class CORSPolicy:
             _NOTHING if value is None else ((b"access-control-allow-origin", value.encode("ascii")), *self._simple_tail)
         )
         if len(origin) <= MAX_ORIGIN_LENGTH:
-            if len(cache) >= _CACHE_SIZE:
-                cache.clear()
-            cache[origin] = result
+            cache.put(origin, result)
         return result
 
     def actual(self, origin: str | None) -> CORSDecision:

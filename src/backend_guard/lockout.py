@@ -21,7 +21,6 @@ let exactly 5 reach the password verifier.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import unicodedata
@@ -30,6 +29,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from ._cache import BoundedCache, approx_size
 from ._lockout_scripts import MAX_MS, MAX_THRESHOLD, PEEK, LockoutPolicy, ScopeRule, plain_int, scripts_for
 from .clientip import ClientIP, address_bucket
 from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
@@ -76,6 +76,7 @@ _COMPILED = frozenset(
 )
 _PLAN_CACHE = 2048  # (account, address) plans and address digests kept per Lockout
 _CACHED_LEN = 256  # identifiers and addresses longer than this are never cached: entries are bounded in size too
+_PLAN_BYTES = 4 << 20  # a plan of two 256-character names and its keys is about 1.5 KB
 _DEFAULT_KEY = b"backend_guard.lockout.v1"
 
 
@@ -208,6 +209,11 @@ class _Plan:
         self.account_id = account_id
         self.address = address
         self.account = account
+
+    def __sizeof__(self) -> int:
+        # Everything a plan holds is its own: the store keys, the digests, the address and the identifier.
+        own = (self.keys, self.named, self.member, self.account_id, self.address, self.account)
+        return object.__sizeof__(self) + approx_size(own)
 
 
 class Attempt:
@@ -414,8 +420,12 @@ class Lockout:
             max_remembered_addresses,
         )
         self._reserve_script, self._success_script = scripts_for(self._script_policy)
-        self._plans: dict[tuple[str | bytes, str | None], _Plan] = {}
-        self._addr_ids: dict[str, str] = {}
+        self._plans: BoundedCache[tuple[str | bytes, str | None], _Plan] = BoundedCache(
+            "lockout.plans", max_entries=_PLAN_CACHE, max_bytes=_PLAN_BYTES
+        )
+        self._addr_ids: BoundedCache[str, str] = BoundedCache(
+            "lockout.addresses", max_entries=_PLAN_CACHE, max_bytes=_PLAN_BYTES // 4
+        )
         self._open: dict[tuple[int, bool], LockoutStatus] = {}
         self._key_base = self.store.key(namespace)
 
@@ -461,9 +471,7 @@ class Lockout:
         plan = self._plans.get(cache_key)
         if plan is None:
             plan = self._new_plan(account, ip)
-            if len(self._plans) >= _PLAN_CACHE:  # bounded: identifiers come from clients
-                self._plans.clear()
-            self._plans[cache_key] = plan
+            self._plans.put(cache_key, plan)  # bounded: identifiers come from clients
         return plan
 
     def _new_plan(self, account: str | bytes, ip: str | None) -> _Plan:
@@ -474,9 +482,7 @@ class Lockout:
         if addr_id is None:
             addr_id = self._digest(b"address", address)
             if len(address) <= _CACHED_LEN:
-                if len(self._addr_ids) >= _PLAN_CACHE:
-                    self._addr_ids.clear()
-                self._addr_ids[address] = addr_id
+                self._addr_ids.put(address, addr_id)
         # Hex digests are key-safe as they are, so the keys are formatted directly: the same strings as
         # store.key(ns, "p", addr_id, tag=aid) and so on, without escaping work on every decision.
         base = f"{self._key_base}:{{{aid}}}:"
@@ -921,9 +927,15 @@ def _real(value: Any) -> float | None:
     return plain_int(value)
 
 
-@functools.lru_cache(maxsize=4096)
+_BUCKETS: BoundedCache[tuple[str, int], str] = BoundedCache("lockout.buckets", max_entries=4096, max_bytes=1 << 20)
+
+
 def _bucket(ip: str, ipv6_prefix: int) -> str:
-    return address_bucket(ip, ipv6_prefix)
+    found = _BUCKETS.get((ip, ipv6_prefix))
+    if found is None:
+        found = address_bucket(ip, ipv6_prefix)
+        _BUCKETS.put((ip, ipv6_prefix), found)  # bounded: addresses come from clients
+    return found
 
 
 def _glob_escape(text: str) -> str:

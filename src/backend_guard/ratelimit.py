@@ -15,10 +15,12 @@ import functools
 import logging
 import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from ._cache import BoundedCache, approx_size
 from ._ratelimit_scripts import SCRIPTS
 from .exceptions import ConfigurationError, RateLimited, StorageError
 from .storage import MemoryStore, Script, Store, StoreLike, open_store
@@ -115,6 +117,8 @@ class Rate:
                 raise ConfigurationError(f"Invalid rate limit {spec!r}: the amount and window must be positive.")
         return rates
 
+
+_NO_ROUTE: Any = object()  # "not cached yet" in the route cache, whose values may be None (no rule applies)
 
 LimitSpec = str | Rate | Any  # Any: a limits.RateLimitItem
 
@@ -320,6 +324,12 @@ class _Prepared:
         self.raw_template = self.templates[0].encode("latin-1") if len(rates) == 1 else b""
         self.single = len(rates) == 1
 
+    def __sizeof__(self) -> int:
+        # What a cache of plans holds per entry: the store keys and the charges' keys (client-chosen), the
+        # header texts; the rates and rules are shared with other plans.
+        own = (self.keys, self.names, self.policy, self.policy_raw, self.templates, self.raw_template)
+        return object.__sizeof__(self) + approx_size(own) + sum(sys.getsizeof(c.key) for c in self.charges)
+
     def ratelimit_value(self, reply: Sequence[Any]) -> str:
         """The ``RateLimit`` field value for a store reply (what :func:`format_headers` writes)."""
         if self.single:
@@ -387,9 +397,15 @@ class RateLimiter:
         # The memory store does no I/O (its arun only calls run): the async path can skip a coroutine.
         self._inline = type(self.store) is MemoryStore
         self._code = _CODES[strategy]
-        self._keys: dict[tuple[str, str, str], str] = {}
-        self._plans: dict[tuple[tuple[Charge, ...], bool], _Prepared] = {}
-        self._fast: dict[tuple[Any, ...], _Prepared] = {}
+        self._keys: BoundedCache[tuple[str, str, str], str] = BoundedCache(
+            "ratelimit.keys", max_entries=4096, max_bytes=2 << 20
+        )
+        self._plans: BoundedCache[tuple[tuple[Charge, ...], bool], _Prepared] = BoundedCache(
+            "ratelimit.plans", max_entries=4096, max_bytes=8 << 20
+        )
+        self._fast: BoundedCache[tuple[Any, ...], _Prepared] = BoundedCache(
+            "ratelimit.fast_plans", max_entries=4096, max_bytes=8 << 20
+        )
         self._outage = False
 
     def __repr__(self) -> str:
@@ -407,9 +423,7 @@ class RateLimiter:
             if self.key_prefix:
                 parts.insert(0, self.key_prefix)
             found = self.store.key("rl", *parts, tag=key)
-            if len(self._keys) >= 4096:  # bounded: keys come from clients
-                self._keys.clear()
-            self._keys[cache_key] = found
+            self._keys.put(cache_key, found)  # bounded: keys come from clients
         return found
 
     def _prepare(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
@@ -417,9 +431,7 @@ class RateLimiter:
         plan = self._plans.get(plan_key)
         if plan is None:
             plan = self._build(charges, spend)
-            if len(self._plans) >= 4096:  # bounded: keys come from clients
-                self._plans.clear()
-            self._plans[plan_key] = plan
+            self._plans.put(plan_key, plan)  # bounded: keys come from clients
         return plan
 
     def _cached(self, cache_key: tuple[Any, ...], charges: Callable[[], Sequence[Charge]]) -> _Prepared | None:
@@ -431,9 +443,7 @@ class RateLimiter:
             if not found:
                 return None
             plan = self._build(found, True)
-            if len(self._fast) >= 4096:  # bounded: keys come from clients
-                self._fast.clear()
-            self._fast[cache_key] = plan
+            self._fast.put(cache_key, plan)  # bounded: keys come from clients
         return plan
 
     def _build(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
@@ -567,9 +577,7 @@ class RateLimiter:
             return self._prepare([Charge(key, parse_limits(limits), cost, scope)], spend)
         if plan is None:
             plan = self._build([Charge(key, parse_limits(limits), cost, scope)], spend)
-            if len(self._fast) >= 4096:  # bounded: keys come from clients
-                self._fast.clear()
-            self._fast[cache_key] = plan
+            self._fast.put(cache_key, plan)  # bounded: keys come from clients
         return plan
 
     async def ahit(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
@@ -818,7 +826,9 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[RateLimitRule]) -> None:
         self.rules = tuple(rules)
-        self._cache: dict[tuple[str, str], tuple[RateLimitRule, ...]] = {}
+        self._cache: BoundedCache[tuple[str, str], tuple[RateLimitRule, ...]] = BoundedCache(
+            "ratelimit.rules", max_entries=2048, max_bytes=1 << 20
+        )
 
     def match(self, method: str, path: str) -> tuple[RateLimitRule, ...]:
         """The rules for this request: empty when none applies or an exempt rule matches."""
@@ -827,9 +837,7 @@ class RuleSet:
         if found is None:
             matched = [r for r in self.rules if r.matches(method, path)]
             found = () if any(r.exempt for r in matched) else tuple(matched)
-            if len(self._cache) >= 2048:  # bounded: paths come from clients
-                self._cache.clear()
-            self._cache[cache_key] = found
+            self._cache.put(cache_key, found)  # bounded: paths come from clients
         return found
 
 
@@ -864,7 +872,7 @@ class KeyResolver:
             raise ConfigurationError("key must be 'ip', 'header:<name>' or a callable taking a RequestView.")
         self._header_bytes = self.header.encode("latin-1") if self.header else b""
         self._environ_key = "HTTP_" + self.header.upper().replace("-", "_") if self.header else ""
-        self._ips: dict[str, str] = {}
+        self._ips: BoundedCache[str, str] = BoundedCache("ratelimit.addresses", max_entries=8192, max_bytes=2 << 20)
         # The common case: the key is the peer address (no callable, no header, no trusted proxy to believe).
         self._peer_only = self.func is None and self.header is None and not self.client_ip.enabled
 
@@ -874,9 +882,7 @@ class KeyResolver:
             from .clientip import address_bucket, normalize_address
 
             found = "ip:" + address_bucket(normalize_address(address) or address, self.ipv6_prefix)
-            if len(self._ips) >= 8192:  # bounded: addresses come from clients
-                self._ips.clear()
-            self._ips[address] = found
+            self._ips.put(address, found)  # bounded: addresses come from clients
         return found
 
     @staticmethod
@@ -1047,7 +1053,9 @@ class RulePlan:
             id(r): (KeyResolver(r.key, client_ip, ipv6_prefix) if r.key is not None else self.default)
             for r in all_rules
         }
-        self._routes: dict[tuple[str, str], _Route | None] = {}
+        self._routes: BoundedCache[tuple[str, str], _Route | None] = BoundedCache(
+            "ratelimit.routes", max_entries=2048, max_bytes=1 << 20
+        )
         self._interned: dict[tuple[int, ...], _Route] = {}
 
     def _charges(self, rules: tuple[RateLimitRule, ...], key_of: Callable[[KeyResolver], str | None]) -> list[Charge]:
@@ -1082,8 +1090,9 @@ class RulePlan:
 
     def _route(self, method: str, path: str) -> _Route | None:
         cache_key = (method, path)
-        if cache_key in self._routes:
-            return self._routes[cache_key]
+        cached = self._routes.get(cache_key, _NO_ROUTE)
+        if cached is not _NO_ROUTE:
+            return cached
         rules = self.rules.match(method, path)
         route: _Route | None = None
         if rules:
@@ -1093,9 +1102,7 @@ class RulePlan:
                 if len(self._interned) >= 1024:  # bounded (routes still cached below stay valid)
                     self._interned.clear()
                 route = self._interned[ident] = _Route(self, rules)
-        if len(self._routes) >= 2048:  # bounded: paths come from clients
-            self._routes.clear()
-        self._routes[cache_key] = route
+        self._routes.put(cache_key, route)  # bounded: paths come from clients
         return route
 
     def _plan(self, route: _Route, keys: tuple[str | None, ...], limiter: RateLimiter) -> _Prepared | None:

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import _token_scripts as scripts
+from ._cache import BoundedCache
 from ._keys import KeyRing, SigningKey
 from ._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
 from .exceptions import (
@@ -69,6 +70,7 @@ _LAST_CHAR = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 _SEAL_SALT = b"backend_guard refresh grace seal"
 _SEAL_INFO = b"backend_guard refresh grace seal v2"
 _HEAD_CACHE_SIZE = 256
+_HEAD_CACHE_BYTES = 256 << 10  # a JWT header is a few dozen bytes; a client may send any
 _MAX_LEEWAY = 300.0
 _MAX_GRACE = 300.0
 # An OAuth scope-token (RFC 6749 section 3.3): printable ASCII except space, double quote and backslash.
@@ -297,7 +299,9 @@ class TokenManager:
                 "strict_aud": True,
             }
         )
-        self._heads: dict[str, _Head] = {}
+        self._heads: BoundedCache[str, _Head] = BoundedCache(
+            "tokens.heads", max_entries=_HEAD_CACHE_SIZE, max_bytes=_HEAD_CACHE_BYTES
+        )
 
     def __repr__(self) -> str:
         return f"TokenManager(keys={self.keys!r}, issuer={self.issuer!r}, audience={self.audience!r})"
@@ -415,9 +419,7 @@ class TokenManager:
         parsed = self._heads.get(head)
         if parsed is None:
             parsed = self._parse_head(head)
-            if len(self._heads) >= _HEAD_CACHE_SIZE:
-                self._heads.clear()
-            self._heads[head] = parsed
+            self._heads.put(head, parsed)
         if parsed.typ != typ:
             raise InvalidToken("The token is not of the expected kind.")
         key = parsed.key

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .._cache import BoundedCache
 from .._http import REQUEST_ID_KEY, ASGIApp, Receive, Scope, Send
 from .._logging import request_id_var
 from .._stack import StackParts
@@ -31,6 +32,7 @@ _Pairs = tuple[tuple[bytes, bytes], ...]
 #: Bounds of Guard's caches: the suffixes (one per CORS answer and scheme; CORS answers follow the Origin, which
 #: comes from clients) and the response header names known to need no merging (they come from the app).
 _SUFFIXES = 256
+_SUFFIXES_BYTES = 1 << 20  # keyed on the allowed origin's CORS headers: up to 256 origins of 512 characters
 _CLEAN_NAMES = 256
 
 
@@ -93,7 +95,9 @@ class Guard:
         # of the conflicting ones, and the headers the layers append after the app's (Vary, the CORS answer,
         # the security headers) by (CORS answer, is it HTTPS?), each built once.
         self._clean: set[bytes] = set()
-        self._suffixes: dict[tuple[_Pairs | None, bool], _Pairs] = {}
+        self._suffixes: BoundedCache[tuple[_Pairs | None, bool], _Pairs] = BoundedCache(
+            "guard.suffixes", max_entries=_SUFFIXES, max_bytes=_SUFFIXES_BYTES
+        )
 
     def _fast_conflicts(self) -> frozenset[bytes] | None:
         """Lower-case header names whose presence in the app's response leaves the fast path of ``finish``
@@ -257,9 +261,7 @@ class Guard:
         if found is None:
             added: _Pairs = sh._plain[secure] if sh is not None and sh._plain is not None else ()
             found = ((_VARY_ORIGIN, *cors_raw) if cors_raw is not None else ()) + added
-            if len(self._suffixes) >= _SUFFIXES:
-                self._suffixes.clear()
-            self._suffixes[key] = found
+            self._suffixes.put(key, found)
         return found
 
 

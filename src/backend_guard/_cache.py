@@ -1,0 +1,161 @@
+"""The one cache type for values keyed on request data: LRU, bounded by entries and by bytes.
+
+What lives here: :class:`BoundedCache`, used by every part that remembers a result per path, origin, client
+address, identifier or token header. Clients choose those keys, so a count bound alone lets a flood of distinct
+large keys (4,000 paths of 100 KB) hold hundreds of megabytes; here the approximate bytes of keys and values
+are bounded too, and an entry larger than a fraction of the budget is not cached at all (its value is computed
+each time, as on a miss).
+
+Reads take no lock (a dict lookup and a move to the end, each atomic); writes (misses) take one, so the byte
+total stays exact when threads insert and evict together.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, Generic, TypeVar, overload
+
+__all__ = ["BoundedCache", "approx_size", "bounded_caches"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+D = TypeVar("D")
+
+_MISSING: Any = object()
+_ALL: weakref.WeakSet[BoundedCache[Any, Any]] = weakref.WeakSet()
+
+
+def approx_size(obj: object, _depth: int = 0) -> int:
+    """Approximate bytes held by ``obj``: strings and bytes in full, tuples and lists with their items.
+
+    Other objects count as ``sys.getsizeof`` (their own ``__sizeof__``), so a cached object holding
+    per-entry strings says so by defining ``__sizeof__``.
+
+    Example::
+
+        >>> approx_size(("GET", "/x" * 1000)) > 2000
+        True
+    """
+    size = sys.getsizeof(obj)
+    if _depth < 4 and isinstance(obj, (tuple, list)):
+        size += sum(approx_size(item, _depth + 1) for item in obj)
+    return size
+
+
+class BoundedCache(Generic[K, V]):
+    """A least-recently-used cache holding at most ``max_entries`` entries and ``max_bytes`` of keys+values.
+
+    Sizes are approximate (:func:`approx_size`, or ``sizeof``); an entry over ``max_entry_bytes`` (a 64th
+    of ``max_bytes`` unless given) is not stored. ``name`` says which cache it is (in :func:`bounded_caches`).
+
+    Example::
+
+        cache: BoundedCache[str, int] = BoundedCache("example.lengths", max_entries=1024, max_bytes=1 << 20)
+        found = cache.get(path)
+        if found is None:
+            found = len(path)
+            cache.put(path, found)
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_data",
+        "_lock",
+        "_nbytes",
+        "_sizeof",
+        "max_bytes",
+        "max_entries",
+        "max_entry_bytes",
+        "name",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_entries: int,
+        max_bytes: int,
+        max_entry_bytes: int | None = None,
+        sizeof: Callable[[object], int] = approx_size,
+    ) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError("a bounded cache needs room for at least one entry and one byte")
+        self.name = name
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = max_entry_bytes if max_entry_bytes is not None else max(1, max_bytes // 64)
+        self._sizeof = sizeof
+        self._data: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._nbytes = 0
+        _ALL.add(self)
+
+    def __repr__(self) -> str:
+        used = f"entries={len(self._data)}/{self.max_entries}, bytes={self._nbytes}/{self.max_bytes}"
+        return f"BoundedCache({self.name!r}, {used})"
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(list(self._data))
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate bytes of the keys and values held now (never above ``max_bytes``)."""
+        return self._nbytes
+
+    @overload
+    def get(self, key: K) -> V | None: ...
+    @overload
+    def get(self, key: K, default: D) -> V | D: ...
+    def get(self, key: K, default: Any = None) -> Any:
+        """The value under ``key`` (now the most recently used), or ``default`` (None)."""
+        entry = self._data.get(key, _MISSING)
+        if entry is _MISSING:
+            return default
+        try:  # noqa: SIM105 (contextlib.suppress costs a context manager on every hit)
+            self._data.move_to_end(key)
+        except KeyError:  # evicted by another thread in between: the value read is still right
+            pass
+        return entry[0]
+
+    def put(self, key: K, value: V) -> bool:
+        """Remember ``value`` under ``key``, evicting the least recently used; False when it is too big to keep."""
+        size = self._sizeof(key) + self._sizeof(value)
+        with self._lock:
+            data = self._data
+            old = data.pop(key, None)  # an older value under this key never outlives a newer one
+            if old is not None:
+                self._nbytes -= old[1]
+            if size > self.max_entry_bytes:
+                return False
+            while data and (len(data) >= self.max_entries or self._nbytes + size > self.max_bytes):
+                self._nbytes -= data.popitem(last=False)[1][1]
+            data[key] = (value, size)
+            self._nbytes += size
+        return True
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._data.clear()
+            self._nbytes = 0
+
+
+def bounded_caches() -> Iterator[BoundedCache[Any, Any]]:
+    """Every live :class:`BoundedCache` (for tests and diagnostics: names, sizes, bounds).
+
+    Example::
+
+        >>> all(c.nbytes <= c.max_bytes for c in bounded_caches())
+        True
+    """
+    return iter(list(_ALL))

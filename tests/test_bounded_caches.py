@@ -1,0 +1,137 @@
+"""Caches keyed on request data are bounded by bytes as well as entries, and answers stay right under a flood."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import backend_guard as bg
+from backend_guard._cache import BoundedCache, approx_size, bounded_caches
+from backend_guard.asgi import Guard
+
+# --- the cache type ------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ops=st.lists(
+        st.tuples(st.booleans(), st.integers(0, 40), st.integers(0, 3000)),
+        max_size=300,
+    ),
+    max_entries=st.integers(1, 32),
+    max_bytes=st.integers(1, 40_000),
+)
+def test_a_bounded_cache_never_holds_more_than_its_entries_or_bytes_and_answers_what_was_put(
+    ops: list[tuple[bool, int, int]], max_entries: int, max_bytes: int
+) -> None:
+    cache: BoundedCache[str, str] = BoundedCache("test", max_entries=max_entries, max_bytes=max_bytes)
+    last: dict[str, str] = {}
+    for is_put, key_no, length in ops:
+        key = f"k{key_no}"
+        if is_put:
+            value = "v" * length
+            kept = cache.put(key, value)
+            assert kept == (approx_size(key) + approx_size(value) <= cache.max_entry_bytes)
+            if kept:
+                last[key] = value
+            else:
+                last.pop(key, None)
+                assert cache.get(key) is None  # not the older value either
+        else:
+            found = cache.get(key)
+            assert found is None or found == last[key]
+        assert len(cache) <= max_entries
+        assert cache.nbytes <= max_bytes
+        assert cache.nbytes == sum(approx_size(k) + approx_size(cache.get(k)) for k in cache)
+
+
+def test_the_least_recently_used_entry_goes_first() -> None:
+    cache: BoundedCache[str, int] = BoundedCache("test", max_entries=3, max_bytes=1 << 20)
+    for key in ("a", "b", "c"):
+        cache.put(key, 1)
+    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache.put("d", 1)
+    assert "b" not in cache
+    assert all(k in cache for k in ("a", "c", "d"))
+
+
+def test_an_entry_too_big_for_the_cache_is_not_kept() -> None:
+    cache: BoundedCache[str, str] = BoundedCache("test", max_entries=10, max_bytes=64 * 1024)
+    assert not cache.put("/x" * 50_000, "value")
+    assert len(cache) == 0
+    assert cache.nbytes == 0
+
+
+# --- a flood through the real middleware -----------------------------------------------------------------------
+
+
+def _call(app: Any, path: str, origin: str | None = None) -> tuple[int, dict[bytes, bytes]]:
+    headers = [(b"host", b"api.example.com")]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "https",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("203.0.113.9", 5000),
+        "server": ("10.0.0.1", 443),
+    }
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    return start["status"], dict(start["headers"])
+
+
+async def _ok(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_a_flood_of_distinct_large_paths_and_origins_keeps_every_cache_under_its_byte_bound() -> None:
+    before = {id(c) for c in bounded_caches()}
+    guard = Guard(
+        _ok,
+        bg.GuardSettings(
+            cors={"allow_origin_patterns": ["https://*.example.com"], "allow_credentials": True},
+            rate_limit={
+                "default_limits": "100000/hour",
+                "rules": [{"path": "/login", "limits": "2/minute"}],
+            },
+        ),
+    )
+    # Paths of 100 KB (never cached: over an entry's limit) and of 8 KB (cached until the bytes run out), and
+    # distinct allowed origins of about 250 characters.
+    for i in range(300):
+        size = 100_000 if i % 2 else 8_000
+        path = f"/flood/{i}/" + "p" * size
+        origin = f"https://{'o' * 60}.{i:0>60}.{'r' * 60}.example.com"
+        status, headers = _call(guard, path, origin)
+        assert status == 200
+        assert headers[b"access-control-allow-origin"] == origin.encode()  # answers stay right
+    mine = [c for c in bounded_caches() if id(c) not in before or c.name in ("clientip.peers", "lockout.buckets")]
+    assert {"ratelimit.rules", "ratelimit.routes", "cors.actual"} <= {c.name for c in mine}
+    for cache in mine:
+        assert cache.nbytes <= cache.max_bytes, cache
+        assert len(cache) <= cache.max_entries, cache
+    routes = next(c for c in mine if c.name == "ratelimit.routes")
+    assert routes.nbytes > routes.max_bytes // 2  # the 8 KB paths were cached, up to the byte bound
+    # Results after the flood: the login limit still counts, a foreign origin is still refused.
+    assert [_call(guard, "/login")[0] for _ in range(3)] == [200, 200, 429]
+    assert b"access-control-allow-origin" not in _call(guard, "/x", "https://attacker.com")[1]
