@@ -1,8 +1,10 @@
 """Redaction of secrets before anything reaches a log record, an error body or a repr.
 
 One helper every part uses: header pairs (``Authorization``, ``Cookie``, ``Set-Cookie``,
-``Proxy-Authorization``, API-key headers) and mappings whose keys look like passwords, tokens or secrets
-(recursively, through nested mappings and lists) have their values replaced by ``"[redacted]"``.
+``Proxy-Authorization``, ``X-JWT-Assertion``, ``DPoP``, API-key headers) and mappings whose keys name a secret
+(``password``, ``pw``, ``jwt``, ``bearer``, ``dsn``, ``database_url``, ``privkey``, ``mfa_code``, ...: matched by
+the words of the name, so ``author`` or ``passport`` are left alone), recursively through nested mappings and
+lists, have their values replaced by ``"[redacted]"``; so does any string value that is a URL with a password.
 """
 
 from __future__ import annotations
@@ -26,14 +28,39 @@ SENSITIVE_HEADERS = frozenset(
         "x-auth-token",
         "x-csrf-token",
         "x-xsrf-token",
+        "x-jwt-assertion",
+        "dpop",
     }
 )
 
-_SENSITIVE_KEY = re.compile(
-    r"pass(word|wd|phrase)?|pwd|secret|token|api[-_]?key|auth|cookie|session|credential|private[-_]?key|"
-    r"signature|otp|pin$",
-    re.IGNORECASE,
-)
+# A name is split into words (at separators and camelCase humps, lower-cased) and is secret when a word, or two
+# neighbouring words, name a secret. Words, not substrings: "author", "passport", "compass", "shipping" and
+# "public_key" are not secrets, "auth_token", "X-JWT-Assertion", "mfaCode" and "DATABASE_URL" are.
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+_PARTS = re.compile(r"[^a-z0-9]+")
+_SECRET_WORDS = frozenset(
+    {
+        "password", "passwd", "pwd", "pw", "pass", "passphrase", "passcode", "pin",
+        "secret", "secrets", "token", "tokens", "jwt", "jwe", "jws", "bearer", "dpop",
+        "auth", "authorization", "credential", "credentials", "creds", "cookie", "cookies", "session", "sessionid",
+        "csrf", "xsrf", "signature", "otp", "totp", "hotp", "dsn",
+        "apikey", "privkey", "privatekey", "secretkey", "accesskey", "signingkey", "setcookie", "mfacode",
+        "databaseurl",
+    }
+)  # fmt: skip
+# Glued spellings ("accesstoken", "clientsecret", "dbpassword"): a word ending in one of these.
+_SECRET_ENDINGS = ("token", "tokens", "secret", "password", "passwd", "apikey", "privkey", "privatekey", "cookie")
+_SECRET_PAIRS = frozenset(
+    {
+        ("api", "key"), ("private", "key"), ("priv", "key"), ("secret", "key"), ("access", "key"),
+        ("signing", "key"), ("encryption", "key"), ("master", "key"), ("client", "key"),
+        ("mfa", "code"), ("verification", "code"), ("recovery", "code"), ("backup", "code"),
+        ("database", "url"), ("db", "url"), ("database", "uri"), ("db", "uri"), ("connection", "string"),
+        ("set", "cookie"), ("session", "id"),
+    }
+)  # fmt: skip
+# A URL with a password in it ("postgres://app:s3cret@db/app"), under any name.
+_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s]*:[^/?#@\s]*@")
 
 S = TypeVar("S", str, bytes)
 
@@ -49,7 +76,16 @@ def is_sensitive_key(name: str | bytes) -> bool:
     text = name.decode("latin-1") if isinstance(name, bytes) else str(name)
     if text.lower() in SENSITIVE_HEADERS:
         return True
-    return _SENSITIVE_KEY.search(text) is not None
+    # Words at camelCase humps, and each separator-delimited part whole (so "DPoP" is "dpop", not "d po p").
+    words = [w.lower() for w in _WORDS.findall(text)]
+    if any(p in _SECRET_WORDS for p in _PARTS.split(text.lower())):
+        return True
+    for i, word in enumerate(words):
+        if word in _SECRET_WORDS or word.endswith(_SECRET_ENDINGS):
+            return True
+        if i and (words[i - 1], word) in _SECRET_PAIRS:
+            return True
+    return False
 
 
 def redact_headers(headers: Iterable[tuple[S, S]]) -> list[tuple[S, S]]:
@@ -77,6 +113,8 @@ def _redact_value(value: Any, depth: int) -> Any:
         return {k: (REDACTED if is_sensitive_key(str(k)) else _redact_value(v, depth + 1)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_redact_value(v, depth + 1) for v in value]
+    if isinstance(value, str) and _URL_WITH_PASSWORD.match(value):
+        return REDACTED
     return value
 
 

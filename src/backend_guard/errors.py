@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
+from ._redact import redact_mapping
 from .exceptions import GuardError
 
 if TYPE_CHECKING:
@@ -328,9 +329,11 @@ def _document(
         doc["request_id"] = request_id
     if info.errors:
         doc["errors"] = [e.as_dict() for e in info.errors]
-    doc.update(info.extensions)
+    # Extension members come from the app (an HTTPException's structured detail, its own extensions): values
+    # under secret-looking names (a token, a DSN, a password) never reach the body.
+    doc.update(redact_mapping(info.extensions))
     if extensions:
-        doc.update({k: v for k, v in extensions.items() if k not in ("status", "type", "title")})
+        doc.update(redact_mapping({k: v for k, v in extensions.items() if k not in ("status", "type", "title")}))
     doc["status"] = info.status  # the body's status always equals the HTTP status
     return doc
 
