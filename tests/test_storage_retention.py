@@ -10,7 +10,10 @@ shared one is never reconfigured).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import shutil
+import subprocess
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,7 +33,7 @@ from backend_guard.storage.redis import evicting_policy_problem, reported_polici
 from backend_guard.tokens import TokenManager
 
 from .conftest import FrozenClock
-from .faults import ServerGroup, redis_cli
+from .faults import ServerGroup, redis_cli, wait_until
 
 PEM, _ = generate_key("EdDSA")
 IP = "203.0.113.7"
@@ -332,3 +335,56 @@ async def test_a_burst_of_first_calls_reads_the_policy_once_per_store(servers: S
         await tasked.aclose()
         threaded.close()
         tasked.close()
+
+
+# A script that keeps the server busy (bounded: it stops by itself after 20 s), so every other command gets BUSY.
+_SPIN = "local s = tonumber(redis.call('TIME')[1]) while tonumber(redis.call('TIME')[1]) - s < 20 do end return 1"
+
+
+@contextlib.contextmanager
+def _busy(port: int) -> Iterator[None]:
+    """The server on ``port`` answering BUSY (a long script) inside the block; the script is killed after it."""
+    spin = subprocess.Popen(  # noqa: S603 - a fixed local binary, loopback only
+        [shutil.which("redis-cli") or "redis-cli", "-h", "127.0.0.1", "-p", str(port), "EVAL", _SPIN, "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: redis_cli(port, "PING").startswith("BUSY"), 10, "the server to answer BUSY")
+        yield
+    finally:
+        wait_until(lambda: redis_cli(port, "SCRIPT", "KILL").startswith("OK"), 10, "SCRIPT KILL")
+        spin.wait(10)
+
+
+@pytest.mark.redis
+def test_a_busy_server_during_the_policy_check_does_not_skip_the_check_for_good(servers: ServerGroup) -> None:
+    # BUSY (another client's long script) is an outage of a moment, not a server that cannot answer CONFIG GET:
+    # the check must fail like any outage and run again, so the evicting policy is still refused afterwards.
+    port = servers.start("--maxmemory-policy", "allkeys-lru", "--busy-reply-threshold", "20")
+    store = RedisStore(_url(port), prefix="ret", socket_timeout=2.0)
+    try:
+        with _busy(port), pytest.raises(StorageError):
+            store.check_retention()
+        ot = _one_time(store)  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match="allkeys-lru"):
+            ot.consume(ot.create("user-1"))
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+async def test_a_busy_server_during_the_async_policy_check_does_not_skip_the_check_for_good(
+    servers: ServerGroup,
+) -> None:
+    port = servers.start("--maxmemory-policy", "allkeys-lru", "--busy-reply-threshold", "20")
+    store = RedisStore(_url(port), prefix="ret", socket_timeout=2.0)
+    try:
+        with _busy(port), pytest.raises(StorageError):
+            await store.acheck_retention()
+        ot = _one_time(store)  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match="allkeys-lru"):
+            await ot.aconsume(ot.create("user-1"))
+    finally:
+        await store.aclose()
+        store.close()

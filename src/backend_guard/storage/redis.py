@@ -120,6 +120,14 @@ def _load_redis_errors() -> bool:
     return True
 
 
+def _transient_reply(exc: BaseException) -> bool:
+    """True for an error reply that says "not now" (BUSY with another script, TRYAGAIN, CLUSTERDOWN, MASTERDOWN),
+    not "never": the server will answer the same command later, so it is an outage of a moment."""
+    from redis.exceptions import ClusterDownError, TryAgainError
+
+    return isinstance(exc, (ClusterDownError, TryAgainError)) or str(exc).startswith(("BUSY ", "LOADING "))
+
+
 class _Breaker:
     """Fail fast while the server is known to be down; probe again after a cooldown."""
 
@@ -488,7 +496,8 @@ class RedisStore:
         """Check once that the server cannot evict security state; raise ConfigurationError when it can.
 
         Runs by itself before the first script that is not evictable; call it at start-up to fail there instead.
-        An unreachable server raises StorageError and is checked again next time.
+        An unreachable or busy server (BUSY, TRYAGAIN, CLUSTERDOWN, MASTERDOWN) raises StorageError and is checked
+        again next time.
 
         Example::
 
@@ -514,6 +523,8 @@ class RedisStore:
             else:
                 reply = client.config_get("maxmemory-policy", **self._every_primary())
         except ResponseError as exc:  # CONFIG disabled or renamed (managed Redis), or not permitted
+            if _transient_reply(exc):  # busy for a moment: checked again next time, never skipped for good
+                raise self._wrap(exc, "CONFIG GET maxmemory-policy") from exc
             self._retention(None, exc)
             return
         except _FAILURES as exc:
@@ -557,6 +568,8 @@ class RedisStore:
             else:
                 reply = await client.config_get("maxmemory-policy", **self._every_primary())
         except ResponseError as exc:
+            if _transient_reply(exc):
+                raise self._wrap(exc, "CONFIG GET maxmemory-policy") from exc
             self._retention(None, exc)
             return
         except _AFAILURES as exc:
