@@ -105,9 +105,9 @@ class MemoryView:
     def __init__(self, data: OrderedDict[str, _Entry], now_ms: float, cap: int = 0) -> None:
         self._data = data  # the same dict for the store's lifetime (clear() empties it in place)
         self.now_ms = now_ms
-        # While ``_undo`` is a dict (the store sets it when an area that must not be evicted is nearly full), every
-        # write first records the key's previous entry there, and a write that would add a key past ``_cap``
-        # raises StorageError; the store then puts the recorded entries back, so a refused script leaves nothing.
+        # While ``_undo`` is a dict (inside run_guarded, which the store uses when its state area is nearly full),
+        # every write first records the key's previous entry there, and a write that would add a key past ``_cap``
+        # raises StorageError; run_guarded then puts the recorded entries back, so a refused script leaves nothing.
         self._cap = cap
         self._undo: dict[str, _Entry | None] | None = None
 
@@ -123,6 +123,31 @@ class MemoryView:
                 f"The memory store's security state is full ({self._cap} keys, max_state_keys): refusing to add a "
                 "key rather than forget a lock, a token family or a used one-time token."
             )
+
+    def run_guarded(
+        self, body: Callable[[MemoryView, Sequence[str], Sequence[Any]], Any], keys: Sequence[str], args: Sequence[Any]
+    ) -> Any:
+        """Run a script's ``body`` with every write recorded, refusing a key that would pass the bound; when the
+        body raises (a refusal or a bug), put back every entry it wrote, so nothing of it stays, and re-raise.
+
+        Example::
+
+            view.run_guarded(script.memory, keys, args)  # StorageError when full, nothing written
+        """
+        undo: dict[str, _Entry | None] = {}
+        self._undo = undo
+        try:
+            return body(self, keys, args)
+        except BaseException:
+            data = self._data
+            for k, entry in undo.items():
+                if entry is None:
+                    data.pop(k, None)
+                else:
+                    data[k] = entry
+            raise
+        finally:
+            self._undo = None
 
     # Every method reads an entry the way ``_live`` does, inlined: a key past its expiry is dropped and
     # reads as missing; a live key becomes the most recently used.
@@ -290,21 +315,10 @@ class MemoryStore:
             for k in [k for k, (_, exp) in state.items() if exp is not None and exp <= now_ms]:
                 del state[k]
             self._next_state_purge = now_ms + 1000.0
-        undo: dict[str, _Entry | None] = {}
-        view._undo = undo
         try:
-            return script.memory(view, keys, args)
-        except BaseException as exc:
-            for k, entry in undo.items():  # nothing of a refused (or failed) script stays
-                if entry is None:
-                    state.pop(k, None)
-                else:
-                    state[k] = entry
-            if isinstance(exc, (ValueError, TypeError, KeyError)):
-                raise StorageError(f"script {script.name!r} failed", original=exc) from exc
-            raise
-        finally:
-            view._undo = None
+            return view.run_guarded(script.memory, keys, args)  # nothing of a refused (or failed) script stays
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StorageError(f"script {script.name!r} failed", original=exc) from exc
 
     # -- the Store protocol ---------------------------------------------------------------------------------
 
