@@ -13,7 +13,7 @@ from werkzeug.test import Client
 
 from backend_guard.asgi import RateLimitMiddleware
 from backend_guard.clientip import ClientIP
-from backend_guard.ratelimit import RateLimiter, RateLimitRule
+from backend_guard.ratelimit import RateLimiter, RateLimitRule, bucket_method
 from backend_guard.storage import MemoryStore, RedisStore, Store
 from backend_guard.wsgi import RateLimitMiddleware as WSGIRateLimitMiddleware
 
@@ -444,3 +444,28 @@ async def test_a_rule_matches_its_methods_in_any_case(kind: str) -> None:
     else:
         environ = {"REQUEST_METHOD": "post", "REMOTE_ADDR": "203.0.113.9"}
         assert both.wsgi.open("/login", environ_overrides=environ).status_code == 429
+
+
+@pytest.mark.server
+def test_a_per_method_bucket_cannot_be_multiplied_by_inventing_methods() -> None:
+    # A Django function view answers any method: with one bucket per method *name*, a client sending FOO, BAR,
+    # BAZ... to a per-method route got a fresh quota each time. Methods outside HTTP's standard ones share the
+    # route's one bucket.
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    from .django_app import add_urls, wsgi_app
+
+    limiter = RateLimiter()
+
+    @limiter.limit("2/minute", per_method=True)
+    def search(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("results")
+
+    add_urls(path("rl-invented/search", search))
+    with run_wsgi(wsgi_app([])) as url:
+        assert _statuses(url, [("GET", "/rl-invented/search")] * 3) == [200, 200, 429]
+        invented = [(m, "/rl-invented/search") for m in ("FOO", "BAR", "BAZ", "QUX", "PROPFIND")]
+        assert _statuses(url, invented) == [200, 200, 429, 429, 429]
+        assert _statuses(url, [("POST", "/rl-invented/search")] * 3) == [200, 200, 429]  # standard: its own
+    assert [bucket_method(m) for m in ("head", "Get", "post", "FOO", "get ")] == ["GET", "GET", "POST", None, None]

@@ -45,13 +45,15 @@ class _LimitHooks(RouteHooks):
         self.per_method = per_method
 
     def _bucket(self, call: RouteCall) -> str:
-        """The bucket of this call: the scope given, else the route template (and method, when per method)."""
+        """The bucket of this call: the scope given, else the route template (and standard method, when per method)."""
         from .ratelimit import bucket_method
 
         if self.scope:
             return self.scope
         if self.per_method:
-            return f"{bucket_method(call.view.method)} {call.view.route_or_path}"
+            method = bucket_method(call.view.method)
+            if method is not None:  # an invented method name gets no bucket of its own
+                return f"{method} {call.view.route_or_path}"
         return call.view.route_or_path
 
     def _plan(self, call: RouteCall) -> Any:

@@ -659,10 +659,10 @@ class RateLimiter:
 
         The bucket is the route template (``/users/{id}``, never the concrete URL), one for all the methods the
         route answers, or ``scope`` when given (routes with the same scope share limits). ``per_method=True``
-        gives each method its own bucket (``GET /users/{id}``), HEAD sharing GET's (the same handler answers
-        both). ``key``: ``"ip"`` (default, through ``client_ip``'s trusted proxies, IPv6 per /64),
-        ``"header:X-API-Key"``, or a callable taking the :class:`~backend_guard.request.RequestView` (returning
-        None exempts the request).
+        gives each standard method its own bucket (``GET /users/{id}``), HEAD sharing GET's (the same handler
+        answers both) and any other method the route's one bucket (see :func:`bucket_method`). ``key``:
+        ``"ip"`` (default, through ``client_ip``'s trusted proxies, IPv6 per /64), ``"header:X-API-Key"``, or a
+        callable taking the :class:`~backend_guard.request.RequestView` (returning None exempts the request).
 
         Example::
 
@@ -720,18 +720,26 @@ class RateLimiter:
 KeyFunc = Callable[["RequestView"], "str | None"]
 
 
-def bucket_method(method: str) -> str:
+#: The methods a per-method bucket is kept for (RFC 9110, and PATCH of RFC 5789); HEAD counts as GET.
+_BUCKET_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def bucket_method(method: str) -> str | None:
     """The method a per-method rate limit bucket counts a request under: upper case, HEAD as GET.
 
     HEAD runs the GET handler (the server drops the body), so counting it apart would double a client's quota.
+    Any other method than HTTP's standard ones gives None: it has no bucket of its own (a handler answering
+    any method, such as a Django function view, would otherwise give a fresh quota to every invented name).
 
     Example::
 
-        >>> bucket_method("head"), bucket_method("POST")
-        ('GET', 'POST')
+        >>> bucket_method("head"), bucket_method("POST"), bucket_method("FOO")
+        ('GET', 'POST', None)
     """
     upper = method.upper()
-    return "GET" if upper == "HEAD" else upper
+    if upper == "HEAD":
+        return "GET"
+    return upper if upper in _BUCKET_METHODS else None
 
 
 # -- rules for the middlewares (sans-IO matching) ---------------------------------------------------------
