@@ -288,6 +288,24 @@ def test_unlock_one_pair_or_the_whole_account(store: Store) -> None:
     assert lock.check("alice", OTHER_IP).locked is False
 
 
+def test_unlock_and_locked_accounts_find_locks_under_a_store_prefix_with_glob_characters(store: Store) -> None:
+    # the store's prefix is the operator's text: a backslash or a bracket in it is taken literally by the scans
+    # behind unlock() and locked_accounts(), on the memory store and Redis alike (both read Redis's glob rules)
+    odd: Store = (
+        RedisStore(REDIS_URL, prefix=store.prefix + ":a\\b*[c]", socket_timeout=10, connect_timeout=10)
+        if isinstance(store, RedisStore)
+        else MemoryStore(prefix=store.prefix + ":a\\b*[c]")
+    )
+    lock = Lockout(store=odd, max_failures=2)
+    for ip in (IP, OTHER_IP):
+        fail(lock, "alice", ip)
+        fail(lock, "alice", ip)
+    assert sorted(r.scope for r in lock.locked_accounts()) == ["pair", "pair"]
+    lock.unlock("alice")
+    assert not lock.check("alice", IP).locked
+    assert not lock.check("alice", OTHER_IP).locked
+
+
 # -- identifiers ------------------------------------------------------------------------------------------------
 
 

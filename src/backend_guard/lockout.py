@@ -34,7 +34,7 @@ from ._lockout_scripts import MAX_MS, MAX_THRESHOLD, PEEK, LockoutPolicy, ScopeR
 from .clientip import ClientIP, address_bucket
 from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
 from .storage import Store, StoreLike, open_store
-from .storage.base import is_cluster
+from .storage.base import glob_escape, is_cluster
 
 __all__ = [
     "Attempt",
@@ -644,7 +644,7 @@ class Lockout:
 
     def _pair_pattern(self, account: str | bytes) -> str:
         aid = self.account_id(account)
-        return _glob_escape(self.store.key(self.namespace, "p", "x", tag=aid)[:-1]) + "*"
+        return glob_escape(self.store.key(self.namespace, "p", "x", tag=aid)[:-1]) + "*"
 
     def unlock(self, account: str | bytes, ip: str | None = None) -> None:
         """Lift every lock and counter of ``account`` (or only its pair with ``ip``); raises StorageError.
@@ -904,7 +904,7 @@ class Lockout:
     # -- listing -------------------------------------------------------------------------------------------
 
     def _lock_pattern(self) -> str:
-        return _glob_escape(f"{self.store.prefix}:{self.namespace}:") + "{*}:[ap]*"
+        return glob_escape(f"{self.store.prefix}:{self.namespace}:") + "{*}:[ap]*"
 
     def _records(self, key: str, reply: Any) -> list[LockRecord]:
         """The live locks in one key's PEEK reply: the pair's, or the account's account-wide and ceiling ones."""
@@ -936,8 +936,3 @@ def _bucket(ip: str, ipv6_prefix: int) -> str:
         found = address_bucket(ip, ipv6_prefix)
         _BUCKETS.put((ip, ipv6_prefix), found)  # bounded: addresses come from clients
     return found
-
-
-def _glob_escape(text: str) -> str:
-    """``text`` as a literal in a glob that both Redis SCAN MATCH and fnmatch read alike."""
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in text)
