@@ -29,7 +29,7 @@ from backend_guard.cors import CORSPolicy
 from backend_guard.exceptions import ConfigurationError, InvalidHash, InvalidToken
 from backend_guard.lockout import Lockout, normalize_identifier
 from backend_guard.passwords import TEST, PasswordHasher
-from backend_guard.storage import MemoryStore
+from backend_guard.storage import MemoryStore, Script
 from backend_guard.tokens import TokenManager
 
 from .conftest import FrozenClock
@@ -54,7 +54,10 @@ def test_the_store_alone_cannot_open_the_grace_successor() -> None:
     first = tm.issue("mallory-victim")
     successor = tm.rotate(first.refresh_token)
     sid = tm.verify_access(successor.access_token)["sid"]
-    fam = store._data[tm._family_keys("mallory-victim", sid)[0]][0]
+    read = Script(
+        name="read-family", lua="return redis.call('GET', KEYS[1])", memory=lambda db, keys, args: db.get(keys[0])
+    )
+    fam = store.run(read, [tm._family_keys("mallory-victim", sid)[0]], [])
     # What an attacker reading the store (a dump, a replica, a backup) holds: the digests and the sealed blob.
     prev_digest = bytes.fromhex(fam["prev"])
     blob = _b64d(fam["sealed"])
