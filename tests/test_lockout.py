@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from pydantic import BaseModel
+from starlette.requests import Request
 
 from backend_guard.errors import problem_response
 from backend_guard.exceptions import AccountLocked, ConfigurationError, StorageError
@@ -655,13 +656,14 @@ def _fastapi_app(lock: Lockout) -> Any:
     # Async and sync routes (form bodies need python-multipart, not a dependency here: JSON bodies are used).
     @app.post("/login")
     @lock.protect()
-    async def login(body: Login) -> Any:
+    async def login(body: Login, request: Request) -> Any:
         if body.password != PASSWORD:
             raise lock.invalid_credentials()
+        request.state.login_attempt.succeeded()  # the route reports its outcome
         return {"ok": True}
 
     @app.post("/login-json")
-    @lock.protect(field="username")
+    @lock.protect(field="username", success_statuses=(200,))  # or the application names its success status
     def login_json(body: Login) -> Any:
         if body.password != PASSWORD:
             raise lock.invalid_credentials()
@@ -725,7 +727,6 @@ def test_fastapi_generic_mode_is_indistinguishable() -> None:
 
 def test_starlette_login_route() -> None:
     from starlette.applications import Starlette
-    from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
     from starlette.testclient import TestClient
@@ -735,6 +736,8 @@ def test_starlette_login_route() -> None:
     @lock.protect()
     async def login(request: Request) -> JSONResponse:
         ok = (await request.json())["password"] == PASSWORD  # still readable after the decorator read it
+        if ok:
+            request.state.login_attempt.succeeded()
         return JSONResponse({"ok": ok}, status_code=200 if ok else 401)
 
     client = TestClient(Starlette(routes=[Route("/login", login, methods=["POST"])]))
@@ -747,7 +750,7 @@ def test_starlette_login_route() -> None:
 
 
 def test_flask_login_route() -> None:
-    from flask import Flask, request
+    from flask import Flask, g, request
 
     lock = Lockout(max_failures=2)
     app = Flask(__name__)
@@ -756,7 +759,10 @@ def test_flask_login_route() -> None:
     @lock.protect(field="email")
     def login() -> Any:
         data = request.get_json() if request.is_json else request.form
-        return ({"ok": True}, 200) if data["password"] == PASSWORD else ({"ok": False}, 401)
+        if data["password"] != PASSWORD:
+            return {"ok": False}, 401
+        g.login_attempt.succeeded()
+        return {"ok": True}, 200
 
     client = app.test_client()
     assert [client.post("/login", data={"email": "A@x.org", "password": "x"}).status_code for _ in range(3)] == [
@@ -781,6 +787,8 @@ def test_django_login_route() -> None:
     @lock.protect()
     def login(request: HttpRequest) -> JsonResponse:
         ok = request.POST.get("password") == PASSWORD
+        if ok:
+            request.login_attempt.succeeded()  # type: ignore[attr-defined]
         return JsonResponse({"ok": ok}, status=200 if ok else 401)
 
     django_app.add_urls(path("lockout-login/", login))

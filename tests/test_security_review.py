@@ -175,27 +175,33 @@ def test_a_body_without_content_type_still_counts_against_the_account() -> None:
     assert client.post("/login", json={"username": "alice", "password": "right"}).status_code == 429
 
 
-def test_a_json_body_sent_as_a_form_still_counts_against_the_account() -> None:
+def test_a_json_body_sent_as_a_form_is_refused_before_the_route() -> None:
     import flask
 
     lock = Lockout(max_failures=2)
     app = flask.Flask(__name__)
     bg_flask = pytest.importorskip("backend_guard.flask")
     bg_flask.install_error_handlers(app)
+    checks: list[str] = []
 
     @app.post("/login")
     @lock.protect(field="username")
     def login() -> Any:
         data = json.loads(flask.request.get_data())  # a view that ignores the Content-Type
+        checks.append(data["username"])
         if data["password"] != "right":
             raise lock.invalid_credentials()
         return {"ok": True}
 
     client = app.test_client()
     body = json.dumps({"username": "bob", "password": "x"})
-    for _ in range(2):
+    for _ in range(4):
         r = client.post("/login", data=body, content_type="application/x-www-form-urlencoded")
-        assert r.status_code == 401
+        assert r.status_code == 415
+        assert r.headers["content-type"] == "application/problem+json"
+    assert checks == []  # the password check never ran for a name the lockout could not read
+    for _ in range(2):
+        assert client.post("/login", data=body, content_type="application/json").status_code == 401
     assert lock.check("bob", "127.0.0.1").locked
 
 

@@ -15,8 +15,10 @@ Environment (the test sets every one of them):
 Routes: ``GET /decorated`` (the limit through a ``RateLimiter(...).limit`` decorator built beside the Guard,
 with no client_ip of its own), ``GET /limited`` (rate-limited by Guard's rule), ``POST /login``
 (lockout-protected; the "password verifier" counts its calls in the store key ``<prefix>:verifier`` and always
-refuses), ``POST /issue`` and ``POST /rotate`` (refresh rotation), ``GET /me`` (require_auth), ``POST /echo``
-(parses a JSON body), ``GET /count`` (the verifier count), ``GET /health``.
+refuses), ``POST /issue`` and ``POST /rotate`` (refresh rotation),
+``POST /login-any`` (a second lockout with an account-wide threshold of 20 over a route that parses any body as
+JSON; its verifier counts alice's checks in ``<prefix>:verifier-any``), ``GET /me`` (require_auth),
+``POST /echo`` (parses a JSON body), ``GET /count?of=verifier-any`` (a verifier count), ``GET /health``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ LOCK = bg.Lockout(
     secret=SECRET,
 )
 LIMITER = bg.RateLimiter(STORE, key_prefix="deco")
+# A second lockout with an account-wide threshold, for guesses spread over many addresses (/login-any).
+LOCK_ANY = bg.Lockout(store=STORE, max_failures=5, account_max_failures=20, secret=SECRET, namespace="any")
 TOKENS = bg.TokenManager(SECRET, "HS256", issuer="https://worker.test", audience="api", store=STORE, grace_window=0)
 
 
@@ -71,13 +75,13 @@ _GET = Script(
 )
 
 
-async def _count_verifier() -> int:
+async def _count_verifier(name: str = "verifier") -> int:
     """Increment and return the verifier counter, in the shared store (through the public Store API)."""
-    return int(await STORE.arun(_INCR, [f"{STORE.prefix}:verifier"], []))
+    return int(await STORE.arun(_INCR, [f"{STORE.prefix}:{name}"], []))
 
 
-async def _read_count() -> int:
-    return int(await STORE.arun(_GET, [f"{STORE.prefix}:verifier"], []))
+async def _read_count(name: str = "verifier") -> int:
+    return int(await STORE.arun(_GET, [f"{STORE.prefix}:{name}"], []))
 
 
 async def limited(request: Request) -> JSONResponse:
@@ -95,8 +99,17 @@ async def login(request: Request) -> JSONResponse:
     raise LOCK.invalid_credentials()
 
 
+@LOCK_ANY.protect(field="username")
+async def login_any(request: Request) -> JSONResponse:
+    # The most permissive route: JSON whatever the Content-Type says, of any size.
+    data = json.loads(await request.body())
+    if data.get("username") == "alice":
+        await _count_verifier("verifier-any")
+    raise LOCK_ANY.invalid_credentials()
+
+
 async def count(request: Request) -> JSONResponse:
-    return JSONResponse({"count": await _read_count()})
+    return JSONResponse({"count": await _read_count(request.query_params.get("of", "verifier"))})
 
 
 async def issue(request: Request) -> JSONResponse:
@@ -136,6 +149,7 @@ def build() -> Guard:
         Route("/limited", limited),
         Route("/decorated", decorated),
         Route("/login", login, methods=["POST"]),
+        Route("/login-any", login_any, methods=["POST"]),
         Route("/count", count),
         Route("/issue", issue, methods=["POST"]),
         Route("/rotate", rotate, methods=["POST"]),

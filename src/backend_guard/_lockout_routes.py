@@ -2,103 +2,261 @@
 and a FastAPI dependency, both built on ``_routes`` (no framework detection of their own).
 
 The decorator reads the account from the request (a form field or a JSON member), reserves an attempt before
-the route runs, and settles it from the response status: a success status takes the reservation back, any
-other status leaves it counted as a failure. The request body is read through each framework's own cached
-accessors, so the route can still read it.
+the route runs, and settles it from what the route reports: ``login_attempt.succeeded()`` (offered to the route
+as ``request.state.login_attempt``, ``flask.g.login_attempt`` or Django's ``request.login_attempt``), Django's
+``user_logged_in`` / ``user_login_failed`` signals, or a status the application named in
+``success_statuses``. Anything not reported is a failure.
+
+The account name must be one the route cannot read differently: a request whose body the decorator cannot read
+one definite name from is refused before the route runs (413 too large, 415 not JSON or a form, 400 no single
+string name), so no body reaches the password check uncounted. The body is read through each framework's own
+cached accessors, so the route reads the very same bytes and form.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Container
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from urllib.parse import parse_qsl
 
-from ._routes import RouteCall, RouteHooks, guard_route
+from ._routes import RouteCall, RouteHooks, guard_route, status_of_exception
 from .clientip import ClientIP
 from .exceptions import GuardError
+from .lockout import normalize_identifier
 
 if TYPE_CHECKING:
     from .lockout import Attempt, Lockout
+    from .request import RequestView
 
-__all__ = ["lockout_dependency", "protect_login"]
+__all__ = [
+    "LoginRequestRefused",
+    "lockout_dependency",
+    "login_body_kind",
+    "name_from_form",
+    "name_from_json",
+    "protect_login",
+    "refuse_json_labelled_form",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 AccountGetter = Callable[[RouteCall], str | None]
-_MAX_JSON = 1 << 20
+BodyKind = Literal["none", "json", "urlencoded", "multipart"]
+
+#: The largest login body the decorator reads; a larger one is refused with 413 before the route runs.
+MAX_LOGIN_BODY = 1 << 20
+#: The name under which the route finds its reserved attempt (request.state / flask.g / Django request).
+ATTEMPT_ATTR = "login_attempt"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _from_mapping(data: Any, field: str) -> str | None:
-    if isinstance(data, dict):
-        value = data.get(field)
-        return value if isinstance(value, str) else None
-    getter = getattr(data, "get", None)
-    value = getter(field) if getter is not None else None
-    return value if isinstance(value, str) else None
+class LoginRequestRefused(GuardError):
+    """A login request the lockout cannot read one definite account name from (400); never reaches the route."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad-request"
+    title: ClassVar[str] = "Bad Request"
 
 
-def _form_kind(content_type: str | None) -> str:
-    """``"urlencoded"``, ``"multipart"`` or ``""`` (not a form: the body is tried as JSON)."""
-    ctype = (content_type or "").split(";", 1)[0].strip().lower()
-    if ctype == "multipart/form-data":
+class _TooLarge(LoginRequestRefused):
+    status: ClassVar[int] = 413
+    code: ClassVar[str] = "request-entity-too-large"
+    title: ClassVar[str] = "Request Entity Too Large"
+
+
+class _Unsupported(LoginRequestRefused):
+    status: ClassVar[int] = 415
+    code: ClassVar[str] = "unsupported-media-type"
+    title: ClassVar[str] = "Unsupported Media Type"
+
+
+def _no_name(field: str) -> LoginRequestRefused:
+    return LoginRequestRefused(f"The login request must carry exactly one non-empty {field!r} string.")
+
+
+def _too_large() -> LoginRequestRefused:
+    return _TooLarge(f"A login request body is limited to {MAX_LOGIN_BODY} bytes.")
+
+
+def _unsupported() -> LoginRequestRefused:
+    return _Unsupported("A login request body must be JSON, a URL-encoded form or a multipart form.")
+
+
+# -- the decision, on plain values ---------------------------------------------------------------------------
+
+
+def login_body_kind(view: RequestView, field: str) -> BodyKind:
+    """How to read the account name of this login request, or a refusal, from its method and headers alone.
+
+    ``"none"``: a GET/HEAD/OPTIONS without a body (a login page; not an attempt). A name in the query string
+    is refused (Flask's ``request.values`` and hand-written views read it there), as is a declared length over
+    :data:`MAX_LOGIN_BODY` (413, nothing read) and any media type other than JSON (or none) and the two forms
+    (415: a route might still parse such a body as JSON, and the lockout would not have counted it).
+    """
+    if any(key == field for key, _ in parse_qsl(view.query, keep_blank_values=True)):
+        raise LoginRequestRefused(f"Send {field!r} in the request body, not in the URL.")
+    length = view.header("content-length")
+    if view.method.upper() in _SAFE_METHODS and view.header("transfer-encoding") is None and length in (None, "0"):
+        return "none"
+    if length is not None:
+        try:
+            declared = int(length)
+        except ValueError:
+            raise LoginRequestRefused("The Content-Length header is not a number.") from None
+        if declared > MAX_LOGIN_BODY:
+            raise _too_large()
+    media = (view.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return "json"
+    if media == "application/x-www-form-urlencoded":
+        return "urlencoded"
+    if media == "multipart/form-data":
         return "multipart"
-    return "urlencoded" if ctype == "application/x-www-form-urlencoded" else ""
+    raise _unsupported()
 
 
-def _json_field(body: bytes, field: str) -> str | None:
-    if not body or len(body) > _MAX_JSON:
-        return None
+def _definite(value: Any, field: str) -> str:
+    """``value`` if it is a string naming an account (not empty once normalised, encodable), else refused."""
+    if not isinstance(value, str):
+        raise _no_name(field)
     try:
-        return _from_mapping(json.loads(body), field)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: deeply nested JSON from a client
-        return None
+        value.encode("utf-8")
+        empty = not normalize_identifier(value)
+    except (UnicodeError, ValueError):  # a lone surrogate from a JSON escape
+        raise _no_name(field) from None
+    if empty:
+        raise _no_name(field)
+    return value
 
 
-# Any body that is not a form is tried as JSON, whatever its Content-Type says (or when it has none): the
-# route may well parse it as JSON anyway (FastAPI without strict_content_type does so for a body without
-# Content-Type; Django views often json.loads(request.body)), and an account name the lockout did not see
-# would be guessed at without ever counting against the account. A urlencoded form without the field falls
-# back to the same for the same reason; a multipart body is only ever a form.
+def _parse_json(body: bytes, field: str) -> Any:
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        if sum(1 for key, _ in items if key == field) > 1:  # parsers disagree on which of two values wins
+            raise ValueError("repeated account member")
+        return dict(items)
+
+    # json.loads on bytes (UTF-8/16/32 detected) is what Starlette, Flask and json.loads(request.body) do.
+    return json.loads(body, object_pairs_hook=pairs)
 
 
-async def _starlette_field(request: Any, field: str) -> str | None:
-    kind = _form_kind(request.headers.get("content-type"))
-    body = b""
-    if kind != "multipart":
-        body = await request.body()  # cached: form() and the route read the same bytes again
-        if not kind:
-            return _json_field(body, field)
+def name_from_json(body: bytes, field: str) -> str:
+    """The account name of a JSON login body: a top-level object with exactly one string member ``field``.
+
+    Anything else (too large, not JSON, not UTF-8/16/32, too deeply nested, another type, the member twice,
+    an empty name) raises :class:`LoginRequestRefused`.
+
+    Example::
+
+        name_from_json(b'{"username": "alice", "password": "..."}', "username")  # "alice"
+    """
+    if len(body) > MAX_LOGIN_BODY:
+        raise _too_large()
     try:
-        form = await request.form()
-    except Exception:  # a malformed form body: no account name (counted per address only)
-        return None
-    name = _from_mapping(form, field)
-    return name if name is not None or kind == "multipart" else _json_field(body, field)
+        data = _parse_json(body, field)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: deep nesting
+        raise _no_name(field) from None
+    if not isinstance(data, dict):
+        raise _no_name(field)
+    return _definite(data.get(field), field)
 
 
-def _sync_field(call: RouteCall, field: str) -> str | None:
-    request = call.request
+def refuse_json_labelled_form(body: bytes) -> None:
+    """A URL-encoded body that is JSON is refused (415): a route that ignores the label reads another name."""
+    if len(body) > MAX_LOGIN_BODY:
+        raise _too_large()
+    try:
+        json.loads(body)
+    except (ValueError, RecursionError):
+        return
+    raise _unsupported()
+
+
+def name_from_form(values: list[Any], field: str) -> str:
+    """The account name of a form: exactly one value of ``field``, a non-empty string (not a file)."""
+    if len(values) != 1:
+        raise _no_name(field)
+    return _definite(values[0], field)
+
+
+def _refusal_of(exc: BaseException) -> LoginRequestRefused:
+    """A framework's error while parsing the body, as a refusal (413 for its size limits, else 400)."""
+    if isinstance(exc, LoginRequestRefused):
+        return exc
+    if status_of_exception(exc) == 413 or type(exc).__name__ == "RequestDataTooBig":
+        return _too_large()
+    return LoginRequestRefused("The login request body could not be read.")
+
+
+# -- reading the body through each framework's cached accessors -------------------------------------------
+
+
+async def _starlette_name(request: Any, kind: BodyKind, field: str) -> str:
+    try:
+        if kind == "multipart":
+            return name_from_form((await request.form()).getlist(field), field)
+        body = await request.body()  # cached: the route (and FastAPI before it) read these same bytes
+        if kind == "json":
+            return name_from_json(body, field)
+        refuse_json_labelled_form(body)
+        return name_from_form((await request.form()).getlist(field), field)
+    except Exception as exc:  # a malformed form, a client gone: never a 500, never uncounted
+        raise _refusal_of(exc) from None
+
+
+def _cap_flask(request: Any) -> None:
+    """Bound a body without Content-Length (chunked) too: werkzeug stops reading past the limit (Flask 3.1+)."""
+    current = request.max_content_length
+    # Flask 3.0 has no setter: the limit is the app's MAX_CONTENT_LENGTH there, and the length is checked after.
+    with contextlib.suppress(AttributeError):
+        request.max_content_length = MAX_LOGIN_BODY if current is None else min(current, MAX_LOGIN_BODY)
+
+
+def _flask_name(request: Any, kind: BodyKind, field: str) -> str:
+    try:
+        _cap_flask(request)
+        if kind == "multipart":
+            return name_from_form(request.form.getlist(field), field)
+        body = request.get_data(cache=True)  # cached before the form is parsed: werkzeug parses these bytes
+        if kind == "json":
+            return name_from_json(body, field)
+        refuse_json_labelled_form(body)
+        return name_from_form(request.form.getlist(field), field)
+    except Exception as exc:
+        raise _refusal_of(exc) from None
+
+
+def _django_name(request: Any, kind: BodyKind, field: str) -> str:
+    try:
+        if kind == "multipart":  # Django may have parsed it from the stream already (CSRF): no raw body then
+            return name_from_form(request.POST.getlist(field), field)
+        body = request.body  # Django parses request.POST from these cached bytes
+        if kind == "json":
+            return name_from_json(body, field)
+        refuse_json_labelled_form(body)
+        return name_from_form(request.POST.getlist(field), field)
+    except Exception as exc:
+        raise _refusal_of(exc) from None
+
+
+def _sync_name(call: RouteCall, kind: BodyKind, field: str) -> str:
     if call.framework == "flask":
-        kind = _form_kind(request.headers.get("Content-Type"))
-        # Cached before the form is parsed (werkzeug then parses the cached bytes): the view can read both.
-        body = b"" if kind == "multipart" else request.get_data(cache=True)
-        if kind:
-            name = _from_mapping(request.form, field)
-            if name is not None or kind == "multipart":
-                return name
-        return _json_field(body, field)
+        return _flask_name(call.request, kind, field)
     if call.framework == "django":
-        kind = _form_kind(request.META.get("CONTENT_TYPE"))
-        if kind:
-            name = _from_mapping(request.POST, field)
-            if name is not None or kind == "multipart":
-                return name
-        return _json_field(request.body, field)
+        return _django_name(call.request, kind, field)
     # A sync Starlette/FastAPI route runs in a worker thread: borrow the event loop to read the cached body.
     import anyio.from_thread
 
-    result: str | None = anyio.from_thread.run(_starlette_field, request, field)
-    return result
+    name: str = anyio.from_thread.run(_starlette_name, call.request, kind, field)
+    return name
+
+
+def _django_signals() -> None:
+    if "django" in sys.modules:
+        from .integrations._lockout_django import connect_auth_signals
+
+        connect_auth_signals()
 
 
 class _LoginHooks(RouteHooks):
@@ -108,29 +266,51 @@ class _LoginHooks(RouteHooks):
         self.account = account
         self.success = success
 
-    def _name(self, call: RouteCall) -> str:
-        if self.account is not None:
-            return self.account(call) or ""
-        return _sync_field(call, self.field) or ""
+    def _custom(self, call: RouteCall) -> str:
+        assert self.account is not None
+        # A getter that finds no name refuses the request: it would otherwise run uncounted.
+        return _definite(self.account(call), "account")
 
-    async def _aname(self, call: RouteCall) -> str:
+    def _name(self, call: RouteCall) -> str | None:
         if self.account is not None:
-            return self.account(call) or ""
+            return self._custom(call)
+        kind = login_body_kind(call.view, self.field)
+        return None if kind == "none" else _sync_name(call, kind, self.field)
+
+    async def _aname(self, call: RouteCall) -> str | None:
+        if self.account is not None:
+            return self._custom(call)
+        kind = login_body_kind(call.view, self.field)
+        if kind == "none":
+            return None
         if call.framework == "starlette":
-            return await _starlette_field(call.request, self.field) or ""
-        return _sync_field(call, self.field) or ""
+            return await _starlette_name(call.request, kind, self.field)
+        return _sync_name(call, kind, self.field)
+
+    def _offer(self, call: RouteCall, ctx: Any, attempt: Attempt) -> None:
+        call.state["lockout_attempt"] = (ctx, attempt)
+        call.set_attr(ATTEMPT_ATTR, attempt)
+        if call.framework == "django":
+            _django_signals()
 
     def before(self, call: RouteCall) -> None:
-        ctx = self.lock.attempt(self._name(call), call.view.client or None)
-        call.state["lockout_attempt"] = (ctx, ctx.__enter__())
+        name = self._name(call)
+        if name is None:
+            return
+        ctx = self.lock.attempt(name, call.view.client or None)
+        self._offer(call, ctx, ctx.__enter__())
 
     async def abefore(self, call: RouteCall) -> None:
-        actx = self.lock.aattempt(await self._aname(call), call.view.client or None)
-        call.state["lockout_attempt"] = (actx, await actx.__aenter__())
+        name = await self._aname(call)
+        if name is None:
+            return
+        actx = self.lock.aattempt(name, call.view.client or None)
+        self._offer(call, actx, await actx.__aenter__())
 
     def _settle(self, call: RouteCall, status: int) -> Any:
         pair = call.state.pop("lockout_attempt", None)
-        if pair is not None and status in self.success:
+        # A reported outcome wins; else only a status the application named counts as a success.
+        if pair is not None and not pair[1].reported and status in self.success:
             pair[1].succeeded()
         return pair
 
@@ -152,7 +332,7 @@ def protect_login(
     *,
     field: str = "username",
     account: AccountGetter | None = None,
-    success_statuses: Container[int] = range(200, 400),
+    success_statuses: Container[int] = (),
     client_ip: ClientIP | None = None,
 ) -> Callable[[F], F]:
     """Decorator for login routes (FastAPI, Starlette, Flask, Django; sync or async); see Lockout.protect."""
@@ -171,16 +351,23 @@ def lockout_dependency(
 
     from .request import view_from_request
 
+    def refuse(exc: GuardError) -> HTTPException:
+        http_exc = HTTPException(exc.status, detail=exc.detail, headers=dict(exc.headers))
+        http_exc.guard_error = exc  # type: ignore[attr-defined]
+        return http_exc
+
     async def dependency(request: Request) -> AsyncIterator[Attempt]:
         view = view_from_request(request, client_ip)
-        name = await _starlette_field(request, field) or ""
         try:
+            kind = login_body_kind(view, field)
+            if kind == "none":  # a route guarded by this dependency always takes a login attempt
+                raise _no_name(field)
+            name = await _starlette_name(request, kind, field)
             ctx = lock.aattempt(name, view.client or None)
             attempt = await ctx.__aenter__()
         except GuardError as exc:
-            http_exc = HTTPException(exc.status, detail=exc.detail, headers=dict(exc.headers))
-            http_exc.guard_error = exc  # type: ignore[attr-defined]
-            raise http_exc from None
+            raise refuse(exc) from None
+        request.state.login_attempt = attempt
         try:
             yield attempt
         finally:

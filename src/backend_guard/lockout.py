@@ -229,27 +229,38 @@ class Attempt:
                 attempt.succeeded()
     """
 
-    __slots__ = ("_counted", "_newly", "_ok", "_plan", "status")
+    __slots__ = ("_counted", "_newly", "_outcome", "_plan", "status")
 
     def __init__(self, plan: _Plan | None, status: LockoutStatus, counted: int, newly: int) -> None:
         self._plan = plan
         self.status = status
         self._counted = counted
         self._newly = newly
-        self._ok = False
+        self._outcome: bool | None = None  # None: nothing reported yet (settles as a failure)
 
     def succeeded(self) -> None:
         """Mark the password as correct: the attempt is taken back and the address remembered."""
-        self._ok = True
+        self._outcome = True
 
     def failed(self) -> None:
         """Mark the password as wrong (the default for an attempt not marked succeeded)."""
-        self._ok = False
+        self._outcome = False
 
     @property
     def ok(self) -> bool:
-        """True once :meth:`succeeded` was called."""
-        return self._ok
+        """True once :meth:`succeeded` was called (and not :meth:`failed` after it)."""
+        return self._outcome is True
+
+    @property
+    def reported(self) -> bool:
+        """True once the outcome was reported with :meth:`succeeded` or :meth:`failed`.
+
+        Example::
+
+            if not attempt.reported:
+                attempt.failed()
+        """
+        return self._outcome is not None
 
 
 OnStorageError = Literal["allow", "deny"]
@@ -849,27 +860,34 @@ class Lockout:
         *,
         field: str = "username",
         account: Callable[[Any], str | None] | None = None,
-        success_statuses: Container[int] = range(200, 400),
+        success_statuses: Container[int] = (),
         client_ip: ClientIP | None = None,
     ) -> Callable[[F], F]:
         """Decorator for a login route in FastAPI, Starlette, Flask or Django (sync or async).
 
         Reads the account from the form field or JSON member ``field`` (or ``account(call)``), reserves an
         attempt before the route runs (a locked account gets the 429 ``account-locked`` problem document with
-        ``Retry-After``, or in ``generic`` mode the :class:`InvalidCredentials` 401), and counts the attempt as
-        a failure unless the route answers a status in ``success_statuses``. The client address is the one
-        the outermost layer with trusted proxies resolved for the request (a Guard built from
+        ``Retry-After``, or in ``generic`` mode the :class:`InvalidCredentials` 401), and counts it as a
+        failure unless the route reports a success: ``login_attempt.succeeded()`` (``request.state``,
+        ``flask.g`` or Django's ``request``), Django's ``user_logged_in`` signal, or a status the application
+        lists in ``success_statuses`` (none by default; Django's ``user_login_failed`` wins over a status).
+        A body the lockout cannot read one account name from is refused before the route: 413 over 1 MiB,
+        415 neither JSON nor a form, 400 no single non-empty string name (or the name in the query string);
+        a GET, HEAD or OPTIONS without a body is not an attempt. A custom ``account`` getter that returns
+        None or an empty name refuses the request with 400. The client address is the one the outermost
+        layer with trusted proxies resolved for the request (a Guard built from
         ``GuardSettings(trusted_proxies=...)``); with no such layer, ``client_ip`` (default: the lockout's
-        own) resolves it. Raise ``lock.invalid_credentials()`` on a
-        wrong password so generic mode's answer is the same.
+        own) resolves it. Raise ``lock.invalid_credentials()`` on a wrong password so generic mode's answer is
+        the same.
 
         Example::
 
             @app.post("/login")
             @lock.protect(field="username")
-            async def login(form: LoginForm):
+            async def login(form: LoginForm, request: Request):
                 if not await hasher.averify(users[form.username].hash, form.password):
                     raise lock.invalid_credentials()
+                request.state.login_attempt.succeeded()
                 return {"ok": True}
         """
         from ._lockout_routes import protect_login

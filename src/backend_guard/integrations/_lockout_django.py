@@ -1,0 +1,55 @@
+"""Django's own login outcome for ``@lock.protect``: the ``django.contrib.auth`` signals settle the attempt.
+
+``user_logged_in`` for the very request that holds a reserved attempt marks it succeeded; ``user_login_failed``
+marks it failed, whatever status the view then answers (Django's ``LoginView`` answers a wrong password with
+200, and form views often redirect). A request whose view reports neither is counted as a failure.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+__all__ = ["connect_auth_signals"]
+
+_UID = "backend_guard.lockout"
+_connected = threading.Event()
+_lock = threading.Lock()
+
+
+def _attempt_of(request: Any) -> Any:
+    from ..lockout import Attempt
+
+    attempt = getattr(request, "login_attempt", None)
+    return attempt if isinstance(attempt, Attempt) else None
+
+
+def _logged_in(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
+    attempt = _attempt_of(request)
+    if attempt is not None:
+        attempt.succeeded()
+
+
+def _login_failed(sender: Any, credentials: Any = None, request: Any = None, **kwargs: Any) -> None:
+    attempt = _attempt_of(request)
+    if attempt is not None:
+        attempt.failed()
+
+
+def connect_auth_signals() -> None:
+    """Connect the two receivers once per process (weak=False: they are module functions).
+
+    Example::
+
+        connect_auth_signals()   # the login decorator does this on its first Django request
+    """
+    if _connected.is_set():
+        return
+    with _lock:
+        if _connected.is_set():
+            return
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        user_logged_in.connect(_logged_in, dispatch_uid=_UID + ".logged_in", weak=False)
+        user_login_failed.connect(_login_failed, dispatch_uid=_UID + ".login_failed", weak=False)
+        _connected.set()

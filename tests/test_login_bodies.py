@@ -1,0 +1,292 @@
+"""The login decorator counts the very name the route checks, or refuses the request before the route runs.
+
+Through real servers (FastAPI on uvicorn, Flask and Django on waitress) on the real Redis, guesses at one account
+from 30 loopback addresses in every body shape of tests/login_attacks.py reach the password check at most as
+often as the account-wide threshold allows, and the account locks. Hypothesis then runs body shapes and content
+types against the decorator: each request is either refused with 400/413/415 before the route, or the name the
+lockout counted is the name the route parses (as a form, and as JSON whatever the label says).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.requests import Request
+
+import backend_guard as bg
+from backend_guard.lockout import LockoutEvent, normalize_identifier
+from backend_guard.storage import RedisStore
+
+from .conftest import TEST_TIMEOUTS, _cleanup
+from .login_attacks import REFUSALS, flood
+from .servers import run_asgi, run_wsgi
+
+SECRET = b"login-bodies-test-secret-0123456789"
+THRESHOLD = 20  # account-wide: guesses from unknown addresses that reach the password check
+
+
+class Checks:
+    """Counts the route's password checks for alice (thread-safe: servers run routes in threads)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def saw(self, data: Any) -> None:
+        if isinstance(data, dict) and data.get("username") == "alice":
+            with self._lock:
+                self.n += 1
+
+
+def _lock(store: Any) -> bg.Lockout:
+    return bg.Lockout(store=store, max_failures=5, account_max_failures=THRESHOLD, secret=SECRET)
+
+
+@pytest.fixture
+def redis_lock(redis_url: str, prefix: str) -> Iterator[bg.Lockout]:
+    store = RedisStore(redis_url, prefix=prefix, **TEST_TIMEOUTS)
+    try:
+        yield _lock(store)
+    finally:
+        store.close()
+        _cleanup(prefix)
+
+
+def _fastapi(lock: bg.Lockout, checks: Checks) -> Any:
+    from fastapi import FastAPI
+
+    import backend_guard.fastapi as bgf
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        yield
+        await lock.store.aclose()  # the async client belongs to the server's loop: close it there
+
+    app = FastAPI(lifespan=lifespan)
+    bgf.install_error_handlers(app)
+
+    async def login(request: Request) -> Any:
+        checks.saw(json.loads(await request.body()))  # any body, as JSON, whatever its Content-Type
+        raise lock.invalid_credentials()
+
+    app.post("/login")(lock.protect()(login))
+    return app
+
+
+def _flask(lock: bg.Lockout, checks: Checks) -> Any:
+    import flask
+
+    import backend_guard.flask as bgfl
+
+    app = flask.Flask(__name__)
+    bgfl.install_error_handlers(app)
+
+    @app.post("/login")
+    @lock.protect()
+    def login() -> Any:
+        checks.saw(json.loads(flask.request.get_data()))
+        raise lock.invalid_credentials()
+
+    return app
+
+
+def _django(lock: bg.Lockout, checks: Checks) -> Any:
+    from django.urls import path
+
+    from . import django_app
+
+    django_app.setup()
+
+    @lock.protect()
+    def login(request: Any) -> Any:
+        checks.saw(json.loads(request.body))
+        raise lock.invalid_credentials()
+
+    # A fresh view per test under its own URL: the Django URL list is shared by the whole process.
+    route = f"login-bodies-{id(lock)}/"
+    django_app.add_urls(path(route, login))
+    return django_app.wsgi_app(["backend_guard.django.ErrorEnvelopeMiddleware"]), "/" + route
+
+
+def _assert_guarded(statuses: Any, checks: Checks, lock: bg.Lockout) -> None:
+    assert set(statuses) <= REFUSALS | {401, 429}, statuses
+    assert checks.n == THRESHOLD, (checks.n, statuses)
+    assert lock.check("alice", "127.0.0.250").locked
+    assert lock.check("alice", "127.0.0.250").scope == "account"
+
+
+@pytest.mark.redis
+@pytest.mark.server
+@pytest.mark.slow
+def test_fastapi_password_check_runs_no_more_than_the_account_threshold_whatever_the_body(
+    redis_lock: bg.Lockout,
+) -> None:
+    checks = Checks()
+    with run_asgi(_fastapi(redis_lock, checks), lifespan="on") as url:
+        statuses = flood(url + "/login")
+    _assert_guarded(statuses, checks, redis_lock)
+
+
+@pytest.mark.redis
+@pytest.mark.server
+@pytest.mark.slow
+def test_flask_password_check_runs_no_more_than_the_account_threshold_whatever_the_body(
+    redis_lock: bg.Lockout,
+) -> None:
+    checks = Checks()
+    with run_wsgi(_flask(redis_lock, checks)) as url:
+        statuses = flood(url + "/login")
+    _assert_guarded(statuses, checks, redis_lock)
+
+
+@pytest.mark.redis
+@pytest.mark.server
+@pytest.mark.slow
+def test_django_password_check_runs_no_more_than_the_account_threshold_whatever_the_body(
+    redis_lock: bg.Lockout,
+) -> None:
+    checks = Checks()
+    app, route = _django(redis_lock, checks)
+    with run_wsgi(app) as url:
+        statuses = flood(url + route)
+    _assert_guarded(statuses, checks, redis_lock)
+
+
+# -- the class of bodies, property-tested ---------------------------------------------------------------------
+
+NAMES = st.one_of(
+    st.sampled_from(["alice", "Alice ", "", " ", "\u200b", "bob"]),
+    st.text(max_size=8),
+    st.integers(),
+    st.none(),
+    st.lists(st.just("alice"), max_size=2),
+)
+
+
+@st.composite
+def json_bodies(draw: st.DrawFn) -> bytes:
+    members = [("username", draw(NAMES)) for _ in range(draw(st.integers(0, 2)))]
+    members += [("password", "x")]
+    text = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in members) + "}"
+    encoding = draw(st.sampled_from(["utf-8", "utf-16", "latin-1"]))
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+BODIES = st.one_of(
+    json_bodies(),
+    st.sampled_from(
+        [
+            b"username=alice&password=x",
+            b"username=alice&username=bob&password=x",
+            b"username=&password=x",
+            b"password=x",
+            b'"alice"',
+            b"[1, 2]",
+            b"\xff\xfe\x00",
+            b"--zzz\r\nContent-Disposition: form-data; name=username\r\n\r\nalice\r\n--zzz--\r\n",
+            b"--zzz\r\nContent-Disposition: form-data; name=username; filename=a\r\n\r\nalice\r\n--zzz--\r\n",
+            b"",
+            b"[" * 5000 + b"]" * 5000,
+        ]
+    ),
+    st.binary(max_size=40),
+)
+CONTENT_TYPES = st.sampled_from(
+    [
+        None,
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/ld+json",
+        "Application/JSON",
+        "application/x-www-form-urlencoded",
+        "application/x-www-form-urlencoded; charset=latin-1",
+        "multipart/form-data",
+        "multipart/form-data; boundary=zzz",
+        "text/plain",
+        "application/octet-stream",
+    ]
+)
+
+
+def _flask_probe() -> tuple[Any, bg.Lockout, list[str], list[str]]:
+    """A Flask route that parses the body both ways; returns (client, lock, route's names, counted ids)."""
+    import flask
+
+    import backend_guard.flask as bgfl
+
+    counted: list[str] = []
+
+    def on_event(event: LockoutEvent) -> None:
+        if event.kind == "failure":
+            counted.append(event.account_id)
+
+    lock = bg.Lockout(max_failures=100, account_max_failures=None, on_event=on_event)
+    seen: list[str] = []
+    app = flask.Flask(__name__)
+    bgfl.install_error_handlers(app)
+
+    @app.post("/login")
+    @lock.protect()
+    def login() -> Any:
+        names = flask.request.form.getlist("username")  # as a form...
+        try:
+            data = json.loads(flask.request.get_data())  # ...and as JSON, whatever the label says
+        except (ValueError, RecursionError):
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("username"), str):
+            names.append(data["username"])
+        seen.extend(names)
+        raise lock.invalid_credentials()
+
+    return app.test_client(), lock, seen, counted
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=BODIES, content_type=CONTENT_TYPES)
+def test_a_login_body_is_refused_or_counted_under_the_name_the_route_reads(
+    body: bytes, content_type: str | None
+) -> None:
+    client, lock, seen, counted = _flask_probe()
+    headers = {} if content_type is None else {"content-type": content_type}
+    response = client.post("/login", data=body, headers=headers)
+    if response.status_code in REFUSALS:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert seen == []  # refused before the route: nothing checked
+        assert counted == []
+        return
+    assert response.status_code == 401, response.status_code
+    assert len(counted) == 1
+    for name in seen:  # every name the route could read is the one the lockout counted
+        assert lock.account_id(name) == counted[0]
+        assert normalize_identifier(name)
+
+
+@given(body=st.one_of(json_bodies(), st.binary(max_size=60)))
+def test_the_json_reader_returns_the_member_json_loads_returns_or_refuses(body: bytes) -> None:
+    from backend_guard._lockout_routes import LoginRequestRefused, name_from_json
+
+    try:
+        name: str | int = name_from_json(body, "username")
+    except LoginRequestRefused as exc:
+        name = exc.status
+    if name != 400:
+        assert json.loads(body)["username"] == name
+
+
+def test_a_padded_json_body_is_refused_as_too_large() -> None:
+    from backend_guard._lockout_routes import LoginRequestRefused, name_from_json
+
+    body = json.dumps({"username": "alice", "pad": "x" * (1 << 20)}).encode()
+    with pytest.raises(LoginRequestRefused) as info:
+        name_from_json(body, "username")
+    assert info.value.status == 413
