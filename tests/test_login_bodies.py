@@ -10,6 +10,8 @@ lockout counted is the name the route parses (as a form, and as JSON whatever th
 from __future__ import annotations
 
 import json
+import os
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -290,3 +292,152 @@ def test_a_padded_json_body_is_refused_as_too_large() -> None:
     with pytest.raises(LoginRequestRefused) as info:
         name_from_json(body, "username")
     assert info.value.status == 413
+
+
+# -- the login outcome: Django's own LoginView ----------------------------------------------------------------
+
+
+@pytest.fixture
+def django_login_server(redis_url: str, prefix: str, tmp_path: Any) -> Iterator[str]:
+    import subprocess
+    import sys
+
+    from .test_workers import ROOT, start_server, stop_server
+
+    env = {"BG_DJ_DB": str(tmp_path / "auth.sqlite3"), "BG_WORKER_STORE": redis_url, "BG_WORKER_PREFIX": prefix}
+    subprocess.run(  # noqa: S603 - our own test app: tables and users, once, before the workers start
+        [sys.executable, "-m", "tests.django_login_app"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        check=True,
+        timeout=120,
+    )
+    proc, url = start_server(env, workers=2, app="tests.django_login_app:app")
+    try:
+        yield url
+    finally:
+        stop_server(proc)
+        _cleanup(prefix)
+
+
+def _post_login(client: Any, url: str, username: str, password: str) -> int:
+    page = client.get(url + "/login/")  # a GET is not an attempt: it only renders the form (and the CSRF token)
+    assert page.status_code == 200
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token is not None
+    data = {"csrfmiddlewaretoken": token.group(1), "username": username, "password": password}
+    return int(client.post(url + "/login/", data=data).status_code)
+
+
+@pytest.mark.redis
+@pytest.mark.server
+@pytest.mark.slow
+def test_django_login_view_failures_lock_the_account_and_never_make_the_address_known(
+    django_login_server: str,
+) -> None:
+    import httpx
+
+    url = django_login_server
+    with httpx.Client(timeout=10) as client:
+        # bob logs in (LoginView redirects: user_logged_in marks the attempt a success, the address is known) ...
+        assert _post_login(client, url, "bob", "right") == 302
+        # ... so the account-wide lock (5) never applies to his address: 10 typos all reach the password check.
+        assert [_post_login(client, url, "bob", "typo") for _ in range(10)] == [200] * 10
+        # LoginView answers alice's wrong passwords with 200: user_login_failed counts each as a failure, and
+        # after 5 the account is locked for this address, which never became "known".
+        statuses = [_post_login(client, url, "alice", "wrong") for _ in range(30)]
+        assert statuses == [200] * 5 + [429] * 25
+        assert _post_login(client, url, "alice", "right") == 429
+        checks = client.get(url + "/count").json()["count"]
+    assert checks == 1 + 10 + 5
+
+
+# -- the other ways in: custom getters, GET pages, the FastAPI dependency, statuses ---------------------------
+
+
+def _flask_route(lock: bg.Lockout, **options: Any) -> tuple[Any, list[str]]:
+    import flask
+
+    import backend_guard.flask as bgfl
+
+    app = flask.Flask(__name__)
+    bgfl.install_error_handlers(app)
+    ran: list[str] = []
+
+    @app.route("/login", methods=["GET", "POST"])
+    @lock.protect(**options)
+    def login() -> Any:
+        ran.append(flask.request.method)
+        body = flask.request.get_json(silent=True) or {}
+        if body.get("mark") == "ok":
+            flask.g.login_attempt.succeeded()
+        elif body.get("mark") == "failed":
+            flask.g.login_attempt.failed()
+        return {"page": True}
+
+    return app.test_client(), ran
+
+
+def test_a_custom_account_getter_that_finds_no_name_refuses_the_request() -> None:
+    lock = bg.Lockout(max_failures=2)
+    client, ran = _flask_route(lock, account=lambda call: call.view.header("x-user"))
+    for value in (None, "", "  ", "\u200b"):
+        headers = {} if value is None else {"x-user": value}
+        assert client.post("/login", json={}, headers=headers).status_code == 400
+    assert ran == []
+    assert client.post("/login", json={}, headers={"x-user": "alice"}).status_code == 200
+    assert ran == ["POST"]
+
+
+def test_a_login_page_get_is_not_an_attempt_but_a_name_in_the_url_is_refused() -> None:
+    lock = bg.Lockout(max_failures=2)
+    client, ran = _flask_route(lock)
+    assert [client.get("/login").status_code for _ in range(5)] == [200] * 5  # only renders the page
+    assert client.get("/login?username=alice").status_code == 400
+    assert client.post("/login?username=alice", json={"username": "bob"}).status_code == 400
+    assert client.post("/login", json={"password": "x"}).status_code == 400  # no name: not run uncounted
+    assert client.post("/login", data=b"").status_code == 400
+    assert ran == ["GET"] * 5
+
+
+def test_a_status_alone_is_a_success_only_when_the_application_names_it() -> None:
+    lock = bg.Lockout(max_failures=2)
+    client, _ = _flask_route(lock)
+    assert [client.post("/login", json={"username": "a"}).status_code for _ in range(3)] == [200, 200, 429]
+    named = bg.Lockout(max_failures=2)
+    client, _ = _flask_route(named, success_statuses=(200,))
+    assert [client.post("/login", json={"username": "a"}).status_code for _ in range(3)] == [200, 200, 200]
+    # A failure the route reports wins over a status named as success.
+    failed = [client.post("/login", json={"username": "b", "mark": "failed"}).status_code for _ in range(3)]
+    assert failed == [200, 200, 429]
+    marked = bg.Lockout(max_failures=2)
+    client, _ = _flask_route(marked)
+    assert [client.post("/login", json={"username": "a", "mark": "ok"}).status_code for _ in range(3)] == [200] * 3
+
+
+def test_the_fastapi_dependency_refuses_a_body_it_cannot_read_before_the_route() -> None:
+    from fastapi import Depends, FastAPI
+    from fastapi.testclient import TestClient
+
+    import backend_guard.fastapi as bgf
+
+    lock = bg.Lockout(max_failures=2)
+    app = FastAPI()
+    bgf.install_error_handlers(app)
+    ran: list[str] = []
+
+    @app.post("/login")
+    async def login(request: Request, attempt: bg.Attempt = Depends(lock.dependency())) -> Any:  # noqa: B008
+        ran.append(json.loads(await request.body())["username"])
+        raise lock.invalid_credentials()
+
+    client = TestClient(app)
+    body = json.dumps({"username": "alice", "password": "x"}).encode()
+    padded = json.dumps({"username": "alice", "pad": "x" * (1 << 20)}).encode()
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert client.post("/login", content=body, headers=form).status_code == 415
+    assert client.post("/login", content=body, headers={"content-type": "multipart/form-data"}).status_code == 400
+    assert client.post("/login", content=padded, headers={"content-type": "application/json"}).status_code == 413
+    assert ran == []
+    assert [client.post("/login", content=body).status_code for _ in range(3)] == [401, 401, 429]
+    assert ran == ["alice", "alice"]

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from .conftest import _cleanup, free_port
+from .login_attacks import REFUSALS, flood
 
 pytestmark = [pytest.mark.redis, pytest.mark.server, pytest.mark.slow]
 
@@ -28,7 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 3
 
 
-def start_server(env_extra: dict[str, str], workers: int = WORKERS) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    env_extra: dict[str, str], workers: int = WORKERS, app: str = "tests.worker_app:app"
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start uvicorn with ``workers`` processes on a free port; wait until several distinct workers answer."""
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), **env_extra)
@@ -37,7 +40,7 @@ def start_server(env_extra: dict[str, str], workers: int = WORKERS) -> tuple[sub
             sys.executable,
             "-m",
             "uvicorn",
-            "tests.worker_app:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -156,6 +159,18 @@ def test_lockout_is_exact_across_workers(server: str) -> None:
     assert count == 5, (count, codes)
     assert codes[401] == 5, codes
     assert codes[429] == 35, codes
+
+
+def test_lockout_counts_or_refuses_every_login_body_across_workers(server: str) -> None:
+    # 180 guesses at alice from 30 addresses, in every body shape: padded past the read limit, chunked, labelled
+    # as a form or text, the name twice or in the query. The route parses any body as JSON, so each guess the
+    # lockout did not count would reach the password check: only the account-wide threshold's 20 may.
+    statuses = flood(server + "/login-any")
+    assert set(statuses) <= REFUSALS | {401, 429}, statuses
+    count = httpx.get(server + "/count", params={"of": "verifier-any"}, timeout=5).json()["count"]
+    assert count == 20, (count, statuses)
+    late = httpx.post(server + "/login-any", json={"username": "alice", "password": "x"}, timeout=5)
+    assert late.status_code == 429  # the account is locked for every address it never logged in from
 
 
 def test_rotation_yields_one_successor_across_workers(server: str) -> None:
