@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import threading
 from typing import Any
 
+import jwt
 import pytest
 import redis
 
@@ -195,6 +198,41 @@ def test_revoke_refuses_forged_tokens_and_accepts_expired_ones(clock: FrozenCloc
         tm.revoke(pair.access_token)
     clock.advance(1000)
     assert tm.revoke(pair.refresh_token) is False
+
+
+def _resigned_with_raw_claim(tm: TokenManager, token: str, claim: str, raw_json: str) -> str:
+    """``token`` with ``claim`` replaced by the JSON text ``raw_json``, signed again with ``tm``'s own key."""
+    head, body, _ = token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload[claim] = "__raw_claim__"
+    text = json.dumps(payload).replace('"__raw_claim__"', raw_json)
+    signing_input = f"{head}.{base64.urlsafe_b64encode(text.encode()).rstrip(b'=').decode()}"
+    key = tm.keys.keys[0]
+    algorithm = jwt.algorithms.get_default_algorithms()[key.algorithm]
+    signature = algorithm.sign(signing_input.encode(), algorithm.prepare_key(key.signing))
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+@pytest.mark.parametrize(
+    "raw_json",
+    ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 400, "true", '"123"'],
+    ids=lambda v: v if len(v) < 20 else "int-of-401-digits",
+)
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+def test_refresh_tokens_with_non_finite_or_non_numeric_time_claims_never_rotate_or_revoke(
+    store: Store, claim: str, raw_json: str
+) -> None:
+    tm = _tm(store, grace_window=0)
+    pair = tm.issue("u")
+    forged = _resigned_with_raw_claim(tm, pair.refresh_token, claim, raw_json)
+    with pytest.raises(InvalidToken) as rotating:
+        tm.rotate(forged)
+    assert type(rotating.value) is InvalidToken  # not TokenExpired/TokenReused, not OverflowError/ValueError
+    with pytest.raises(InvalidToken) as revoking:
+        tm.revoke(forged)
+    assert type(revoking.value) is InvalidToken
+    # The login itself is untouched: its real refresh token still rotates.
+    assert tm.rotate(pair.refresh_token).refresh_token != pair.refresh_token
 
 
 def test_issue_prunes_ended_logins_from_the_subject_index(clock: FrozenClock) -> None:

@@ -424,6 +424,58 @@ def test_malformed_time_claims_are_refused(claim: str, materials: dict[str, str]
             tm.verify_access(token)
 
 
+# JSON texts a signed token may carry for a time claim that is no number a clock can be compared with: NaN
+# (every comparison false: never expires), infinities (literal or overflowing), integers beyond any date, bool
+# and strings. Each is spliced into the payload as raw JSON, then the token is signed with the manager's key.
+NON_FINITE_TIME_CLAIMS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1e400",
+    "1" + "0" * 400,
+    "1e300",
+    "true",
+    "false",
+    '"123"',
+    "null",
+]
+
+
+def _signed_with_raw_claim(tm: TokenManager, typ: str, claim: str, raw_json: str) -> str:
+    """A token of kind ``typ`` signed with ``tm``'s own key whose ``claim`` is the JSON text ``raw_json``."""
+    key = tm.keys.keys[0]
+    payload = _valid_payload(tm)
+    marker = "__raw_claim__"
+    payload[claim] = marker
+    body = json.dumps(payload).replace(json.dumps(marker), raw_json)
+    head = _b64(json.dumps({"alg": key.algorithm, "kid": key.kid, "typ": typ}).encode())
+    signing_input = f"{head}.{_b64(body.encode())}"
+    algorithm = jwt.algorithms.get_default_algorithms()[key.algorithm]
+    signature = algorithm.sign(signing_input.encode(), algorithm.prepare_key(key.signing))
+    return f"{signing_input}.{_b64(signature)}"
+
+
+@pytest.mark.parametrize("raw_json", NON_FINITE_TIME_CLAIMS, ids=lambda v: v if len(v) < 20 else "int-of-401-digits")
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("alg", ["EdDSA", "HS256"])
+def test_non_finite_or_non_numeric_time_claims_in_a_correctly_signed_access_token_are_invalid_token(
+    alg: str, claim: str, raw_json: str, materials: dict[str, str]
+) -> None:
+    tm = _manager(materials[alg], alg)
+    token = _signed_with_raw_claim(tm, "at+jwt", claim, raw_json)
+    with pytest.raises(InvalidToken) as caught:
+        tm.verify_access(token)
+    assert type(caught.value) is InvalidToken  # not TokenExpired, not an OverflowError or ValueError
+    assert problem_response(caught.value)[0] == 401
+
+
+def test_the_raw_claim_helper_makes_tokens_that_verify(materials: dict[str, str]) -> None:
+    tm = _manager(materials["EdDSA"])
+    token = _signed_with_raw_claim(tm, "at+jwt", "exp", str(int(tm.clock()) + 60))
+    assert tm.verify_access(token)["sub"] == "admin"
+
+
 def test_over_long_and_malformed_tokens(materials: dict[str, str]) -> None:
     tm = _manager(materials["HS256"], "HS256")
     with pytest.raises(InvalidToken, match="too long"):

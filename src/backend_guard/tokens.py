@@ -18,6 +18,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -71,6 +72,8 @@ _SEAL_SALT = b"backend_guard refresh grace seal"
 _SEAL_INFO = b"backend_guard refresh grace seal v2"
 _HEAD_CACHE_SIZE = 256
 _HEAD_CACHE_BYTES = 256 << 10  # a JWT header is a few dozen bytes; a client may send any
+#: Bound on a time claim's magnitude in seconds (2**53: the integers a float holds exactly, year ~285 million).
+_MAX_TIME_CLAIM = 2**53
 _MAX_LEEWAY = 300.0
 _MAX_GRACE = 300.0
 # An OAuth scope-token (RFC 6749 section 3.3): printable ASCII except space, double quote and backslash.
@@ -139,9 +142,19 @@ def _b64url_decode(text: str) -> bytes:
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidToken("The token has a malformed time claim.")
-    return float(value)
+    """A time claim (``exp``, ``nbf``, ``iat``) as a float; InvalidToken unless it is a plain, finite number.
+
+    JSON lets a signed token carry ``NaN``, ``Infinity`` or ``1e400`` (read as infinity) and integers of any
+    size: every comparison with NaN is false (a token that never expires) and ``int(inf)`` raises, so only
+    ints and finite floats within +-2**53 seconds (far beyond any real date) are time claims. bool is refused.
+    """
+    kind = type(value)
+    if kind is int:
+        if -_MAX_TIME_CLAIM <= value <= _MAX_TIME_CLAIM:
+            return float(value)
+    elif kind is float and math.isfinite(value) and -_MAX_TIME_CLAIM <= value <= _MAX_TIME_CLAIM:
+        return float(value)
+    raise InvalidToken("The token has a malformed time claim.")
 
 
 def _subject(subject: Any) -> str:
@@ -433,9 +446,12 @@ class TokenManager:
         except Exception as exc:  # every failure of untrusted input is a 401, never a 500
             raise InvalidToken("The token is invalid.") from exc
         leeway = self.leeway
-        if verify_exp and _number(claims["exp"]) <= now - leeway:
+        # Every time claim is checked for shape, also where its value is not compared (revoke): a malformed
+        # claim is a malformed token, never a later error.
+        exp, nbf, iat = _number(claims["exp"]), _number(claims["nbf"]), _number(claims["iat"])
+        if verify_exp and exp <= now - leeway:
             raise TokenExpired("The token has expired.")
-        if _number(claims["nbf"]) > now + leeway or _number(claims["iat"]) > now + leeway:
+        if nbf > now + leeway or iat > now + leeway:
             raise InvalidToken("The token is not valid yet.")
         sid = claims.get("sid")
         if not isinstance(sid, str) or not _SID.fullmatch(sid):
