@@ -6,7 +6,9 @@ Measures, at the default parameters (argon2id, m=19456 KiB, t=2, p=1):
    rounds (the order alternates each round), medians and ratios;
 2. event-loop lateness: a 1 ms ticker on the same loop while 8 ``averify`` calls run at once (and, for
    contrast, while the same 8 verifications run synchronously on the loop);
-3. timing of the failure paths: unknown user (``dummy_verify``), garbage stored hash, wrong password.
+3. timing of the failure paths: unknown user (``dummy_verify``), garbage stored hash, wrong password, each
+   for an ASCII guess and for a guess that NFKC normalisation changes (the ``fi`` ligature: two verifications
+   on every path), with the ratio of the slowest path to the fastest for each guess.
 
 Usage::
 
@@ -28,6 +30,7 @@ import platform
 import statistics
 import sys
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,8 @@ from backend_guard.passwords import DEFAULT_PARAMETERS, PasswordHasher
 
 PASSWORD = "correct horse battery staple"
 WRONG = "correct horse battery stapler"
+# A wrong guess that NFKC changes ("\ufb01" is the "fi" ligature): tried as normalised and as typed.
+WRONG_NFKC = "correct horse battery staple \ufb01"
 RESULTS = Path(__file__).resolve().parent / "results" / "passwords.json"
 
 
@@ -153,30 +158,37 @@ def bench_lateness(ours: PasswordHasher, batches: int) -> dict[str, Any]:
 
 
 def bench_paths(ours: PasswordHasher, rounds: int) -> dict[str, Any]:
+    """Unknown user, garbage stored hash and wrong password, for an ASCII guess and an NFKC-changing one."""
     stored = ours.hash(PASSWORD)
 
-    def garbage() -> None:
-        with contextlib.suppress(InvalidHash):
-            ours.verify("not-a-hash", PASSWORD)
+    def paths(guess: str) -> dict[str, Callable[[], object]]:
+        def garbage() -> None:
+            with contextlib.suppress(InvalidHash):
+                ours.verify("not-a-hash", guess)
 
-    medians = interleaved(
-        {
-            "unknown_user": lambda: ours.dummy_verify(PASSWORD),
+        return {
+            "unknown_user": lambda: ours.dummy_verify(guess),
             "garbage_hash": garbage,
-            "wrong_password": lambda: ours.verify(stored, WRONG),
-            "right_password": lambda: ours.verify(stored, PASSWORD),
-        },
-        rounds,
-    )
-    failure = [medians["unknown_user"], medians["garbage_hash"], medians["wrong_password"]]
-    spread = max(failure) / min(failure) - 1.0
-    return {
-        "rounds": rounds,
-        "median_ms": medians,
-        "max_spread_pct": round(spread * 100.0, 2),
-        "limit_pct": 10.0,
-        "within_limit": spread <= 0.10,
-    }
+            "wrong_password": lambda: ours.verify(stored, guess),
+        }
+
+    contenders: dict[str, Callable[[], object]] = {"right_password": lambda: ours.verify(stored, PASSWORD)}
+    for kind, guess in (("ascii", WRONG), ("nfkc_changing", WRONG_NFKC)):
+        for name, fn in paths(guess).items():
+            contenders[f"{kind}/{name}"] = fn
+    medians = interleaved(contenders, rounds)  # all seven interleaved: drift hits every path alike
+    result: dict[str, Any] = {"rounds": rounds, "right_password_ms": medians["right_password"], "limit_pct": 1.0}
+    for kind, guess in (("ascii", WRONG), ("nfkc_changing", WRONG_NFKC)):
+        of_kind = {name: medians[f"{kind}/{name}"] for name in paths(guess)}
+        ratio = max(of_kind.values()) / min(of_kind.values())
+        result[kind] = {
+            "guess_is_nfkc_stable": unicodedata.normalize("NFKC", guess) == guess,
+            "median_ms": of_kind,
+            "max_over_min": round(ratio, 4),
+            "spread_pct": round((ratio - 1.0) * 100.0, 2),
+            "within_limit": ratio - 1.0 <= 0.01,
+        }
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,10 +258,16 @@ def _print(report: dict[str, Any]) -> None:
         )
     print(f"  averify within {loop['limit_ms']} ms: {loop['within_limit']}")
     paths = report["failure_paths"]
-    print(f"\n[failure paths] {paths['rounds']} interleaved rounds, medians")
-    for name, ms in paths["median_ms"].items():
-        print(f"  {name:15} {ms:8.2f} ms")
-    print(f"  spread of the failure paths: {paths['max_spread_pct']}% (limit {paths['limit_pct']}%)")
+    print(
+        f"\n[failure paths] {paths['rounds']} interleaved rounds, medians "
+        f"(right password {paths['right_password_ms']} ms)"
+    )
+    for kind in ("ascii", "nfkc_changing"):
+        r = paths[kind]
+        cells = "  ".join(f"{name} {ms:.2f} ms" for name, ms in r["median_ms"].items())
+        print(
+            f"  {kind:14} {cells}  max/min x{r['max_over_min']:.4f} (limit {paths['limit_pct']}%: {r['within_limit']})"
+        )
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ import base64
 import contextlib
 import hashlib
 import sys
+import unicodedata
+from collections.abc import Callable
 
 import bcrypt
 import pytest
 from argon2.low_level import Type, hash_secret, verify_secret
-from hypothesis import assume, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import backend_guard.passwords as pw_mod
@@ -588,6 +590,112 @@ def test_unknown_user_garbage_hash_and_wrong_password_do_the_same_work(monkeypat
     with pytest.raises(InvalidHash):
         hasher.verify("$2b$99$" + "a" * 53, "x")
     assert spy.calls == expected
+
+
+# Passwords that NFKC changes (ligatures, full-width, circled digits, units, fractions, compatibility
+# signs), alone or mixed into arbitrary text: a hash made elsewhere saw them un-normalised, so a wrong guess
+# tries both forms, and every other path must then do the same two verifications.
+NFKC_CHANGING = st.text(
+    alphabet=st.sampled_from("\ufb01\ufb02\u2460\u338f\uff21\uff42\u00bd\u2167\u2122\u1d43\u2126\u212b\u00a0"),
+    min_size=1,
+    max_size=8,
+)
+ANY_PASSWORD = st.one_of(passwords, NFKC_CHANGING, st.tuples(passwords, NFKC_CHANGING, passwords).map("".join))
+# Near-miss argon2 strings: any parameters and base64 lengths (some usable, most refused before or by libargon2).
+NEAR_ARGON2 = st.builds(
+    "$argon2{}$v={}$m={},t={},p={}{}${}${}".format,
+    st.sampled_from(["id", "i", "d"]),
+    st.sampled_from(["16", "19", "18", "99", "019", "0"]),
+    st.one_of(st.integers(0, 300).map(str), st.integers(0, 9_999_999_999).map(str), st.just("064")),
+    st.one_of(st.integers(0, 4).map(str), st.integers(0, 9_999_999_999).map(str), st.just("02")),
+    st.one_of(st.integers(0, 999).map(str), st.just("02")),
+    st.sampled_from(["", ",keyid=p1", ",keyid=p2", ",keyid=gone"]),
+    st.text(alphabet="ABCDabcd0189+/", min_size=1, max_size=40),
+    st.text(alphabet="ABCDabcd0189+/", min_size=1, max_size=90),
+)
+
+
+def _hasher(kind: str) -> PasswordHasher:
+    peppers = {"p1": PEPPER1, "p2": PEPPER2} if kind != "plain" else None
+    return PasswordHasher(
+        POLICY,
+        allow_weak=True,
+        peppers=peppers,
+        current_pepper="p2" if peppers else None,
+        accept_legacy=kind != "no-legacy",
+        max_verify_memory_kib=256,  # drawn hashes that pass stay cheap
+    )
+
+
+HASHERS = {kind: _hasher(kind) for kind in ("plain", "peppered", "no-legacy")}
+
+
+def _work(spy: VerifySpy, call: Callable[[], object]) -> tuple[list[tuple[str, int, int, int]], str]:
+    """The argon2 verifications ``call`` performed, and how it ended (False or an exception's name)."""
+    spy.calls.clear()
+    try:
+        outcome = repr(call())
+    except InvalidHash:
+        outcome = "InvalidHash"
+    return list(spy.calls), outcome
+
+
+@given(password=ANY_PASSWORD, other=ANY_PASSWORD, kind=st.sampled_from(sorted(HASHERS)), near=NEAR_ARGON2)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_unknown_user_wrong_password_and_malformed_hash_perform_the_same_verifications(
+    monkeypatch: pytest.MonkeyPatch, password: str, other: str, kind: str, near: str
+) -> None:
+    assume(unicodedata.normalize("NFKC", password) != unicodedata.normalize("NFKC", other))
+    assume(password.encode() != other.encode())
+    hasher = HASHERS[kind]
+    spy = VerifySpy(monkeypatch)
+    forms = 1 if unicodedata.normalize("NFKC", password) == password else 2
+    # Unknown user: one verification per form of the password, at the policy's parameters.
+    unknown, outcome = _work(spy, lambda: hasher.dummy_verify(password))
+    assert (unknown, outcome) == ([("argon2id", 2, 64, 2)] * forms, "False")
+    assert _work(spy, lambda: hasher.authenticate(None, password)) == (unknown, "False")
+    # Wrong password: a hash of this hasher, a foreign un-normalised one (argon2-cffi, pwdlib), old peppers.
+    wrong = [hasher.hash(other), raw_argon2(other)]
+    if kind != "plain":
+        wrong.append(PasswordHasher(POLICY, allow_weak=True, peppers={"p1": PEPPER1}).hash(other))
+    for stored in wrong:
+        assert _work(spy, lambda: hasher.verify(stored, password)) == (unknown, "False")  # noqa: B023
+        assert _work(spy, lambda: hasher.verify_and_update(stored, password)) == (unknown, "(False, None)")  # noqa: B023
+    # Malformed or unusable stored hashes: the same verifications (on the dummy) before InvalidHash.
+    malformed = [g for g in GARBAGE if g is not None and not isinstance(g, int)] + [
+        "$argon2id$v=19$m=64,t=2,p=2$c2FsdHNhbHRzYWx0c2FsdA$YWJjZGVmZ2hpamtsbW5vcA$",
+        "$argon2id$v=19$m=64,t=2,p=2,keyid=gone$c2FsdHNhbHRzYWx0c2FsdA$YWJjZGVmZ2hpamtsbW5vcA",
+        "$argon2id$v=99$m=64,t=2,p=2$c2FsdHNhbHRzYWx0c2FsdA$YWJjZGVmZ2hpamtsbW5vcA",  # unknown version
+        "$argon2id$v=019$m=64,t=2,p=2$c2FsdHNhbHRzYWx0c2FsdA$YWJjZGVmZ2hpamtsbW5vcA",  # a leading zero
+        "$argon2id$v=19$m=064,t=2,p=2$c2FsdHNhbHRzYWx0c2FsdA$YWJjZGVmZ2hpamtsbW5vcA",
+        "$argon2id$v=19$m=64,t=0,p=2$c2FsdHNhbHRzYWx0c2FsdA$YWJjZGVmZ2hpamtsbW5vcA",  # no iterations
+        "$argon2id$v=19$m=64,t=2,p=0$c2FsdHNhbHRzYWx0c2FsdA$YWJjZGVmZ2hpamtsbW5vcA",  # no lanes
+        "$argon2id$v=19$m=64,t=2,p=2$c2FsdHNhbA$YWJjZGVmZ2hpamtsbW5vcA",  # 7-byte salt
+        "$argon2id$v=19$m=64,t=2,p=2$c2FsdHNhbHRzYWx0c2FsdA$YWI",  # 2-byte digest
+        "$argon2id$v=19$m=64,t=2,p=2$c2FsdHNhbHRzYWx0c2FsdB$YWJjZGVmZ2hpamtsbW5vcA",  # non-canonical base64
+        "$2b$20$" + "a" * 53,  # bcrypt cost beyond the cap
+        "pbkdf2_sha256$99999999$salt$" + "A" * 43 + "=",  # iterations beyond the cap
+        DJANGO_BCRYPT_SHA256 if kind == "no-legacy" else "garbage",
+        DJANGO_ARGON2 if kind == "no-legacy" else "garbage",
+    ]
+    for stored in malformed:
+        assert _work(spy, lambda: hasher.verify(stored, password)) == (unknown, "InvalidHash")  # noqa: B023
+    # Any near-miss argon2 string: refused after exactly the unknown user's work, or a real (cheap) check of
+    # the same number of verifications.
+    calls, outcome = _work(spy, lambda: hasher.verify(near, password))
+    if outcome == "InvalidHash":
+        assert calls == unknown
+    else:
+        assert outcome == "False"
+        assert len(calls) == forms
+
+
+def test_a_matching_password_stops_at_the_form_that_matched(monkeypatch: pytest.MonkeyPatch) -> None:
+    hasher = HASHERS["plain"]
+    spy = VerifySpy(monkeypatch)
+    assert _work(spy, lambda: hasher.verify(hasher.hash("\ufb01le"), "\ufb01le")) == ([("argon2id", 2, 64, 2)], "True")
+    foreign = raw_argon2("\ufb01le")
+    assert _work(spy, lambda: hasher.verify(foreign, "\ufb01le")) == ([("argon2id", 2, 64, 2)] * 2, "True")
 
 
 def test_dummy_verify() -> None:

@@ -43,10 +43,11 @@ MIN_PEPPER_BYTES = 16
 
 _B64 = r"[A-Za-z0-9+/]+"
 # PHC string as written by libargon2, plus the optional ``keyid`` parameter this library adds for peppers.
+# Decimals without leading zeros: libargon2 refuses "v=019" or "m=064" when it decodes the string.
 _ARGON2_RE = re.compile(
     r"\$(?P<type>argon2id|argon2i|argon2d)"
-    r"(?:\$v=(?P<version>\d{1,3}))?"
-    r"\$m=(?P<m>\d{1,10}),t=(?P<t>\d{1,10}),p=(?P<p>\d{1,3})"
+    r"(?:\$v=(?P<version>0|[1-9]\d{0,2}))?"
+    r"\$m=(?P<m>0|[1-9]\d{0,9}),t=(?P<t>0|[1-9]\d{0,9}),p=(?P<p>0|[1-9]\d{0,2})"
     r"(?:,keyid=(?P<keyid>[A-Za-z0-9]{1,16}))?"
     rf"\$(?P<salt>{_B64})\$(?P<hash>{_B64})"
 )
@@ -81,14 +82,28 @@ class ParsedLegacy:
     body: str
 
 
+# The last character of a canonical unpadded base64 field, by ``len % 4``: its unused low bits are zero.
+# libargon2 refuses any other (as it refuses ``len % 4 == 1``), so such a hash is no argon2 hash here either.
+_B64_LAST_CHAR = {0: None, 2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+
 def _b64_len(text: str) -> int:
     """Bytes held by unpadded standard base64 ``text``."""
     return len(text) * 3 // 4
 
 
+def _canonical_b64(text: str) -> bool:
+    """Whether ``text`` is unpadded standard base64 that libargon2 decodes (one spelling per value)."""
+    rest = len(text) % 4
+    if rest == 1:
+        return False
+    last = _B64_LAST_CHAR[rest]
+    return last is None or text[-1] in last
+
+
 def _parse_argon2(stored: str) -> ParsedArgon2 | None:
     match = _ARGON2_RE.fullmatch(stored)
-    if match is None or len(match["salt"]) % 4 == 1 or len(match["hash"]) % 4 == 1:
+    if match is None or not _canonical_b64(match["salt"]) or not _canonical_b64(match["hash"]):
         return None
     version = int(match["version"]) if match["version"] is not None else 0x10
     encoded = stored

@@ -5,13 +5,17 @@ What lives here: the policy (:class:`Argon2Parameters`, the named profiles, :fun
 decides when a stored hash is *weaker* than the policy (and only then offers a new one), and runs the costly
 work in a bounded thread pool for async callers. Stored-hash formats live in ``_password_schemes.py``.
 
-Timing: a garbage or unusable stored hash, an unknown user (:meth:`PasswordHasher.dummy_verify`) and a wrong
-password all cost one argon2 verification at the policy's parameters.
+Timing: a wrong password, an unknown user (:meth:`PasswordHasher.dummy_verify`) and a garbage or unusable
+stored hash all run the same *plan*: one argon2 verification per form of the password (the normalised form,
+then the form as typed when normalisation changed it), against the stored hash where it can be checked and
+against a dummy hash at the policy's parameters where it cannot (or there is none). Only a match ends the plan
+early: see ``PasswordHasher._run_plan``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import inspect
 import os
@@ -60,6 +64,11 @@ _TYPES = {"argon2id": Type.ID, "argon2i": Type.I, "argon2d": Type.D}
 _OWASP_TABLE = ((47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5))
 # The most lanes (threads, in libargon2) a stored hash may ask for: the policy's own upper bound.
 _MAX_VERIFY_LANES = 255
+# What libargon2 itself refuses when it decodes a stored hash (argon2.h): checked before any work, so a hash it
+# would refuse half-way through a plan is refused up front instead (same work: the plan runs on the dummy).
+_ARGON2_VERSIONS = (0x10, 0x13)
+_ARGON2_MIN_SALT = 8
+_ARGON2_MIN_OUTPUT = 4
 
 
 def _owasp_min_time_cost(memory_cost: int) -> int | None:
@@ -156,6 +165,15 @@ class _Secret:
     raw: bytes  # UTF-8 of the password as given (legacy schemes saw this)
     normalized: bytes  # UTF-8 of the normalised password (what this library hashes)
 
+    @property
+    def forms(self) -> tuple[bytes, ...]:
+        """The forms an argon2 check tries, in order: the normalised one, then the raw one when it differs.
+
+        Their number depends on the password alone, never on the stored hash: it is the length of the plan
+        every path (match, mismatch, unknown user, unusable hash) runs.
+        """
+        return (self.normalized,) if self.raw == self.normalized else (self.normalized, self.raw)
+
 
 class PasswordHasher:
     """Hash and verify passwords with argon2id, upgrading weaker and legacy hashes on the next login.
@@ -223,8 +241,7 @@ class PasswordHasher:
             max_concurrency = min(by_memory, max(1, _usable_cpus() - 1))
         self.max_concurrency: int = max_concurrency
         self._lock = threading.Lock()  # pool and semaphores: held for microseconds, also on the event loop
-        self._dummy_lock = threading.Lock()  # held while the dummy hash is made (one hash)
-        self._dummy: ParsedArgon2 | None = None
+        self._dummy = self._make_dummy()
         self._pool: ThreadPoolExecutor | None = None
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
@@ -296,52 +313,98 @@ class PasswordHasher:
         except VerificationError:
             raise _Unusable("The stored argon2 hash cannot be verified.") from None
 
-    def _dummy_hash(self) -> ParsedArgon2:
-        with self._dummy_lock:
-            if self._dummy is None:
-                parsed = parse_hash(self._make(os.urandom(16)))
-                assert isinstance(parsed, ParsedArgon2)
-                self._dummy = parsed
-            return self._dummy
+    def _make_dummy(self) -> ParsedArgon2:
+        """The hash checked where there is no usable stored one: the policy's parameters and current pepper.
 
-    def _dummy_work(self, secret: _Secret) -> None:
-        self._argon2_check(self._dummy_hash(), secret.normalized)
+        Random salt and random digest, so no password ever matches it, and libargon2 does exactly the work of
+        a real hash of the policy to find that out. Built here, at construction, without hashing anything.
+        """
+        p = self.parameters
+
+        def b64(size: int) -> str:
+            return base64.b64encode(os.urandom(size)).decode("ascii").rstrip("=")
+
+        encoded = (
+            f"${ARGON2_ID}$v={_ARGON2_VERSION}$m={p.memory_cost},t={p.time_cost},p={p.parallelism}"
+            f"${b64(p.salt_len)}${b64(p.hash_len)}"
+        )
+        if self._current_pepper is not None:
+            encoded = add_keyid(encoded, self._current_pepper)
+        parsed = parse_hash(encoded)
+        assert isinstance(parsed, ParsedArgon2)  # built from validated parameters just above
+        return parsed
 
     def _check_work(self, parsed: ParsedArgon2) -> None:
-        """Refuse (as unusable) a stored argon2 hash whose parameters would tie a worker up or exhaust memory.
+        """Refuse (as unusable), before any work, a stored argon2 hash that libargon2 would refuse or whose
+        parameters would tie a worker up or exhaust memory.
 
         A stored hash is data: one row with ``t=4294967295`` or ``p=999`` must not cost hours or a thousand
         threads. Allowed: memory up to ``max_verify_memory_kib``, lanes up to 255 (as the policy), and memory
-        times iterations up to four times ``max_verify_memory_kib`` (or the policy's own, if larger).
+        times iterations up to four times ``max_verify_memory_kib`` (or the policy's own, if larger). Refused
+        as libargon2 would: an unknown version, no iterations or lanes, memory below 8 KiB per lane, a salt
+        under 8 bytes, a digest under 4 bytes. (A digest or salt in non-canonical base64 is refused by
+        ``parse_hash``.)
         """
+        if (
+            parsed.version not in _ARGON2_VERSIONS
+            or parsed.time_cost < 1
+            or parsed.parallelism < 1
+            or parsed.memory_cost < 8 * parsed.parallelism
+            or parsed.salt_len < _ARGON2_MIN_SALT
+            or parsed.hash_len < _ARGON2_MIN_OUTPUT
+        ):
+            raise _Unusable("The stored argon2 hash has parameters libargon2 refuses.")
         if parsed.memory_cost > self.max_verify_memory_kib:
             raise _Unusable("The stored argon2 hash asks for more memory than max_verify_memory_kib.")
         if parsed.parallelism > _MAX_VERIFY_LANES or parsed.time_cost * parsed.memory_cost > self._max_verify_work:
             raise _Unusable("The stored argon2 hash asks for more work than this hasher verifies.")
 
-    def _check(self, parsed: ParsedArgon2 | ParsedLegacy, secret: _Secret) -> tuple[bool, bool]:
-        """(password matches, matched only in its un-normalised form). Raises _Unusable."""
-        if isinstance(parsed, ParsedLegacy):
-            if not self.accept_legacy:
-                raise _Unusable("Legacy hash schemes are disabled.")
-            if parsed.scheme == "django_argon2":
-                inner = parse_hash(parsed.body)
-                if not isinstance(inner, ParsedArgon2):  # pragma: no cover - parse_hash checked the same body
-                    raise _Unusable("The stored legacy hash cannot be verified.")
-                self._check_work(inner)
+    def _check_legacy(self, parsed: ParsedLegacy, secret: _Secret) -> bool:
+        """Whether the raw password matches a legacy hash. Raises _Unusable, before any costly work."""
+        if not self.accept_legacy:
+            raise _Unusable("Legacy hash schemes are disabled.")
+        if parsed.scheme == "django_argon2":
+            inner = parse_hash(parsed.body)
+            if not isinstance(inner, ParsedArgon2):  # pragma: no cover - parse_hash checked the same body
+                raise _Unusable("The stored legacy hash cannot be verified.")
+            self._check_work(inner)
+        try:
+            return verify_legacy(parsed, secret.raw)
+        except ImportError:
+            raise _Unusable("A bcrypt hash needs the 'bcrypt' package (backend-guard[bcrypt]).") from None
+        except ValueError:
+            raise _Unusable("The stored legacy hash cannot be verified.") from None
+
+    def _run_plan(self, stored: ParsedArgon2 | None, secret: _Secret) -> tuple[bool, bool, str | None]:
+        """The argon2 plan: (matched, matched only un-normalised, why the stored hash is unusable or None).
+
+        One verification per form of the password (:attr:`_Secret.forms`), in order, whatever the stored hash:
+        against ``stored`` while it can be checked, against the dummy hash (policy parameters) when there is
+        none (``None``: an unknown user or a garbage string), when it is refused before any work, or from the
+        step where libargon2 refuses it. So a wrong password, an unknown user and an unusable hash cost the
+        same number of verifications for the same password, by construction; only a match ends the plan early.
+        The un-normalised form can only match an unpeppered hash (made elsewhere, where nobody normalised):
+        against a peppered one it is still verified, and its answer ignored.
+        """
+        problem: str | None = None if stored is not None else "The stored hash is not in a recognised format."
+        if stored is not None:
             try:
-                return verify_legacy(parsed, secret.raw), False
-            except ImportError:
-                raise _Unusable("A bcrypt hash needs the 'bcrypt' package (backend-guard[bcrypt]).") from None
-            except ValueError:
-                raise _Unusable("The stored legacy hash cannot be verified.") from None
-        self._check_work(parsed)
-        if self._argon2_check(parsed, secret.normalized):
-            return True, False
-        if parsed.pepper_id is None and secret.raw != secret.normalized:
-            # Hashes made elsewhere (argon2-cffi, pwdlib, passlib) saw the password un-normalised.
-            return self._argon2_check(parsed, secret.raw), True
-        return False, False
+                self._check_work(stored)
+                if stored.pepper_id is not None and stored.pepper_id not in self._peppers:
+                    raise _Unusable("The stored hash uses a pepper that is not configured.")
+            except _Unusable as exc:
+                problem = str(exc)
+        for index, form in enumerate(secret.forms):
+            if stored is not None and problem is None:
+                try:
+                    if self._argon2_check(stored, form) and (index == 0 or stored.pepper_id is None):
+                        return True, index > 0, None
+                    continue
+                except _Unusable as exc:  # pragma: no cover - libargon2 refusing what _check_work accepted
+                    # It refused without doing the work: this step and the rest run on the dummy.
+                    problem = str(exc)
+            self._argon2_check(self._dummy, form)
+        return False, False, problem
 
     def _due(self, parsed: ParsedArgon2 | ParsedLegacy) -> bool:
         if isinstance(parsed, ParsedLegacy):
@@ -413,14 +476,19 @@ class PasswordHasher:
         """
         secret = self._prepare(password)
         parsed = parse_hash(stored_hash)
-        if parsed is None:
-            self._dummy_work(secret)
-            raise InvalidHash("The stored hash is not in a recognised format.")
-        try:
-            ok, unnormalized = self._check(parsed, secret)
-        except _Unusable as exc:
-            self._dummy_work(secret)
-            raise InvalidHash(str(exc)) from None
+        stored: ParsedArgon2 | None = parsed if isinstance(parsed, ParsedArgon2) else None
+        problem: str | None = None
+        if isinstance(parsed, ParsedLegacy):
+            # A usable legacy hash costs its own scheme's work (see docs/passwords.md, Timing); an unusable
+            # one is refused before any work and runs the argon2 plan on the dummy, as garbage does.
+            try:
+                return secret, parsed, self._check_legacy(parsed, secret) and bool(secret.raw), False
+            except _Unusable as exc:
+                problem = str(exc)
+        ok, unnormalized, refused = self._run_plan(stored, secret)
+        problem = problem or refused
+        if parsed is None or problem is not None:
+            raise InvalidHash(problem or "The stored hash is not in a recognised format.")
         return secret, parsed, ok and bool(secret.raw), unnormalized
 
     def needs_rehash(self, stored_hash: str) -> bool:
@@ -445,7 +513,7 @@ class PasswordHasher:
 
             ok = hasher.verify(user.password_hash, pw) if user else hasher.dummy_verify(pw)
         """
-        self._dummy_work(self._prepare(password))
+        self._run_plan(None, self._prepare(password))
         return False
 
     def authenticate(
