@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from backend_guard._redact import REDACTED, is_sensitive_key, redact_headers, redact_mapping
@@ -142,9 +142,51 @@ def test_validation_errors_drop_input_and_ctx() -> None:
         {"loc": ("body", "pw"), "msg": "Value error, hunter2 is weak", "type": "value_error", "input": "hunter2"},
     ]
     out = validation_field_errors(items)
-    assert out[0] == FieldError(pointer="/body/a~1b/0", message="bad", type="t")
+    assert out[0] == FieldError(pointer="/body/a~1b/0", message="Invalid value.", type="t")
     assert "hunter2" not in out[1].message
     assert "hunter2" not in json.dumps([e.as_dict() for e in out])
+
+
+@given(
+    secret=st.text(min_size=4).map("Zq".__add__),
+    kind=st.one_of(
+        st.sampled_from(["value_error", "assertion_error", "string_too_short", "greater_than", "missing"]), st.text()
+    ),
+    ctx_key=st.sampled_from(["error", "min_length", "gt", "value", "actual_length"]),
+)
+def test_field_errors_never_carry_msg_input_ctx_or_url(secret: str, kind: str, ctx_key: str) -> None:
+    assume(secret not in kind)  # the error type is the app's code (a constant), never built from the input
+    item = {
+        "loc": ("body", "password"),
+        "msg": f"{secret.upper()} / {secret}",
+        "type": kind,
+        "input": {"password": secret},
+        "ctx": {ctx_key: secret, "error": ValueError(secret)},
+        "url": f"https://errors.pydantic.dev/{secret}",
+    }
+    (err,) = validation_field_errors([item])
+    rendered = json.dumps(err.as_dict(), ensure_ascii=False)
+    assert secret not in rendered
+    assert secret.upper() not in rendered
+    assert "errors.pydantic.dev" not in rendered
+
+
+def test_field_messages_state_numeric_schema_constraints_only() -> None:
+    def message(kind: str, ctx: object) -> str:
+        return validation_field_errors([{"loc": ("x",), "msg": "m", "type": kind, "ctx": ctx}])[0].message
+
+    assert (
+        message("string_too_short", {"min_length": 8, "actual_length": 3}) == "String should have at least 8 characters"
+    )
+    assert message("greater_than", {"gt": 0.5}) == "Input should be greater than 0.5"
+    # Not a plain number (text, bool, a date, NaN): the type's plain message.
+    assert message("string_too_short", {"min_length": "8"}) == "String is too short"
+    assert message("greater_than", {"gt": True}) == "Input is too small"
+    assert message("greater_than", {"gt": float("nan")}) == "Input is too small"
+    assert message("too_long", {"actual_length": 99}) == "Input has too many items"
+    # An error type that is not an identifier is not repeated.
+    (err,) = validation_field_errors([{"loc": (), "msg": "m", "type": "bad type with spaces"}])
+    assert err.type == "value_error"
 
 
 @given(st.lists(st.one_of(st.text(max_size=20), st.integers()), max_size=5))

@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from pydantic import BaseModel
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from backend_guard.asgi._errors import ErrorEnvelopeMiddleware
 from backend_guard.asgi._request_id import RequestIdMiddleware
@@ -111,6 +114,182 @@ def test_fastapi_422_has_pointer_not_input(fastapi_url: str) -> None:
     assert "input" not in r.text
     assert "ctx" not in r.text
     assert doc["request_id"] == r.headers["x-request-id"]
+
+
+# --- 422 bodies never echo what was submitted ---------------------------------------------------------------
+# Validators that put the submitted values in their messages, each its own way: a model-level validator (its
+# input is the whole dict), a field validator that transforms the value before quoting it, a custom error whose
+# ctx carries the value, an assert quoting it, a validator of the email. None of it may reach the body.
+
+
+class SignupModelCheck(BaseModel):
+    email: str
+    password: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def whole_payload(cls, data: Any) -> Any:
+        raise ValueError(f"cannot accept {data!r}")
+
+
+class SignupUpperCheck(BaseModel):
+    email: str
+    password: str
+
+    @field_validator("password")
+    @classmethod
+    def shout(cls, value: str) -> str:
+        raise ValueError(f"{value.upper()} is too weak, {value.lower()} too")
+
+
+class SignupCustomCheck(BaseModel):
+    email: str
+    password: str
+
+    @field_validator("password")
+    @classmethod
+    def custom(cls, value: str) -> str:
+        raise PydanticCustomError("weak_password", "password {value} is weak", {"value": value, "upper": value.upper()})
+
+
+class SignupAssertCheck(BaseModel):
+    email: str
+    password: str
+
+    @field_validator("password")
+    @classmethod
+    def asserted(cls, value: str) -> str:
+        assert value == "expected", f"{value!r} is not the expected password"
+        return value
+
+
+class SignupAfterCheck(BaseModel):
+    email: str
+    password: str
+
+    @model_validator(mode="after")
+    def taken(self) -> SignupAfterCheck:
+        raise ValueError(f"{self.email.upper()} is already registered ({self.password[::-1]!r} reversed)")
+
+
+class SignupShortCheck(BaseModel):
+    email: str
+    password: Annotated[str, Field(min_length=1000)]
+
+
+SIGNUP_CHECKS = {
+    "model": SignupModelCheck,
+    "upper": SignupUpperCheck,
+    "custom": SignupCustomCheck,
+    "assert": SignupAssertCheck,
+    "after": SignupAfterCheck,
+    "short": SignupShortCheck,
+}
+
+
+@pytest.fixture(scope="module")
+def echo_url() -> Iterator[str]:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    install_fastapi_error_handlers(app)
+
+    @app.post("/model")
+    def model(body: SignupModelCheck) -> None: ...
+
+    @app.post("/upper")
+    def upper(body: SignupUpperCheck) -> None: ...
+
+    @app.post("/custom")
+    def custom(body: SignupCustomCheck) -> None: ...
+
+    @app.post("/assert")
+    def asserted(body: SignupAssertCheck) -> None: ...
+
+    @app.post("/after")
+    def after(body: SignupAfterCheck) -> None: ...
+
+    @app.post("/short")
+    def short(body: SignupShortCheck) -> None: ...
+
+    @app.post("/inside")
+    def inside() -> None:
+        # Validation inside a route (a pydantic ValidationError, not FastAPI's RequestValidationError).
+        SignupUpperCheck.model_validate({"email": "x", "password": ECHO_SECRET})
+
+    with run_asgi(app) as url:
+        yield url
+
+
+ECHO_SECRET = "Hunter2-Correct-Horse"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def assert_no_echo(response: httpx.Response, *secrets: str) -> None:
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    texts = [response.text, *_strings(response.json())]
+    for secret in secrets:
+        for form in {secret, secret.upper(), secret.lower(), repr(secret)[1:-1], secret[::-1]}:
+            assert not any(form in text for text in texts), (form, response.text)
+
+
+@pytest.mark.parametrize("route", sorted(SIGNUP_CHECKS))
+def test_422_bodies_never_echo_the_submitted_password_or_email(echo_url: str, route: str) -> None:
+    email, password = "alice.secret@example.com", ECHO_SECRET
+    r = httpx.post(f"{echo_url}/{route}", json={"email": email, "password": password})
+    assert_no_echo(r, email, password)
+    doc = r.json()
+    assert doc["code"] == "validation-failed"
+    for entry in doc["errors"]:
+        assert set(entry) == {"pointer", "detail", "type"}
+    for member in ('"input"', '"ctx"', '"url"', '"msg"', "errors.pydantic.dev"):
+        assert member not in r.text
+
+
+def test_422_entries_carry_a_fixed_message_per_error_type(echo_url: str) -> None:
+    r = httpx.post(f"{echo_url}/custom", json={"email": "e@example.com", "password": ECHO_SECRET})
+    assert r.json()["errors"] == [{"pointer": "/body/password", "detail": "Invalid value.", "type": "weak_password"}]
+    r = httpx.post(f"{echo_url}/upper", json={"password": ECHO_SECRET})
+    assert {(e["pointer"], e["detail"], e["type"]) for e in r.json()["errors"]} == {
+        ("/body/email", "Field required", "missing"),
+        ("/body/password", "Invalid value.", "value_error"),
+    }
+    # A constraint of the schema may be stated: it is the app's, not the input's.
+    r = httpx.post(f"{echo_url}/short", json={"email": "e@example.com", "password": ECHO_SECRET})
+    assert r.json()["errors"] == [
+        {
+            "pointer": "/body/password",
+            "detail": "String should have at least 1000 characters",
+            "type": "string_too_short",
+        }
+    ]
+
+
+def test_validation_inside_a_route_never_echoes_either(echo_url: str) -> None:
+    assert_no_echo(httpx.post(f"{echo_url}/inside"), ECHO_SECRET)
+
+
+@given(
+    secret=st.text(alphabet=st.characters(exclude_categories=["Cs", "Cc"]), min_size=6, max_size=40).map("Zq".__add__),
+    route=st.sampled_from(sorted(SIGNUP_CHECKS)),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_no_submitted_secret_ever_reaches_a_422_body(echo_url: str, secret: str, route: str) -> None:
+    email = secret + "@example.com"
+    r = httpx.post(f"{echo_url}/{route}", json={"email": email, "password": secret})
+    assert_no_echo(r, secret, email)
 
 
 @pytest.mark.parametrize(
