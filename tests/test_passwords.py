@@ -690,6 +690,24 @@ def test_unknown_user_wrong_password_and_malformed_hash_perform_the_same_verific
         assert len(calls) == forms
 
 
+@pytest.mark.parametrize("password", ["x" * 33, "\ufdfa\ufdfa", b"\xff" * 8, "nul\x00"])
+def test_a_refused_password_costs_no_verification_on_any_path(
+    monkeypatch: pytest.MonkeyPatch, password: object
+) -> None:
+    # 32 bytes at most: "\ufdfa" is 3 bytes as typed and 33 after NFKC.
+    hasher = PasswordHasher(POLICY, allow_weak=True, max_password_bytes=32)
+    stored = hasher.hash("hunter2")
+    spy = VerifySpy(monkeypatch)
+    for call in (
+        lambda: hasher.dummy_verify(password),  # type: ignore[arg-type]
+        lambda: hasher.verify(stored, password),  # type: ignore[arg-type]
+        lambda: hasher.verify("garbage", password),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidPassword):
+            call()
+    assert spy.calls == []
+
+
 def test_a_matching_password_stops_at_the_form_that_matched(monkeypatch: pytest.MonkeyPatch) -> None:
     hasher = HASHERS["plain"]
     spy = VerifySpy(monkeypatch)
