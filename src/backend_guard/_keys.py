@@ -25,6 +25,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from ._check import check_str
 from .exceptions import ConfigurationError
 
 __all__ = [
@@ -268,11 +269,17 @@ class KeyRing:
     """
 
     def __init__(self, keys: Iterable[Any], algorithm: str = "EdDSA") -> None:
+        check_str("algorithm", algorithm)
+        if isinstance(keys, (str, bytes, bytearray, Mapping)) or not isinstance(keys, Iterable):
+            raise ConfigurationError(f"keys must be a list of keys (or SigningKeys), not a {type(keys).__name__}.")
         loaded: list[SigningKey] = []
         for item in keys:
-            loaded.append(item if isinstance(item, SigningKey) else SigningKey.load(item, algorithm))
+            try:
+                loaded.append(item if isinstance(item, SigningKey) else SigningKey.load(item, algorithm))
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"keys: {exc.detail}") from None
         if not loaded:
-            raise ConfigurationError("A key ring needs at least one key.")
+            raise ConfigurationError("keys: a key ring needs at least one key.")
         families = {k.family for k in loaded}
         if len(families) > 1:
             raise ConfigurationError("A key ring cannot mix HMAC secrets and asymmetric keys.")

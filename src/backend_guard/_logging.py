@@ -16,6 +16,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Generic, TypeVar
 
+from ._check import check_bool, check_callable, check_instance, check_str, optional
 from .exceptions import ConfigurationError
 
 __all__ = [
@@ -59,6 +60,8 @@ class RequestIdFilter(logging.Filter):
     """
 
     def __init__(self, name: str = "", default: str = "-") -> None:
+        check_str("name", name, empty=True)
+        check_str("default", default, empty=True)
         super().__init__(name)
         self.default = default
 
@@ -191,8 +194,10 @@ class RequestIdPolicy:
         trust_incoming: bool = True,
         generator: Callable[[], str] | None = None,
     ) -> None:
-        if not _TOKEN.fullmatch(header):
-            raise ConfigurationError("The request id header must be a valid HTTP header name.")
+        if not _TOKEN.fullmatch(check_str("header", header)):
+            raise ConfigurationError("header: the request id header must be a valid HTTP header name.")
+        check_bool("trust_incoming", trust_incoming)
+        optional(check_callable, "generator", generator)
         self.header = header
         self.trust_incoming = trust_incoming
         self.generator = generator or new_request_id
@@ -237,6 +242,7 @@ class RequestIdShell(Generic[App]):
         generator: Callable[[], str] | None = None,
     ) -> None:
         self.app = app
+        optional(check_instance, "policy", policy, RequestIdPolicy)
         self.policy = policy or RequestIdPolicy(header=header, trust_incoming=trust_incoming, generator=generator)
         self._compile()
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._check import check_instance, optional
 from .config import GuardSettings
+from .storage import Store
 
 if TYPE_CHECKING:
     from .clientip import ClientIP
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from .lockout import Lockout
     from .passwords import PasswordHasher
     from .ratelimit import RateLimiter, RateLimitRule
-    from .storage import Store
     from .tokens import TokenManager
 
 
@@ -51,7 +52,8 @@ class StackParts:
     @classmethod
     def build(cls, settings: GuardSettings | None = None, *, store: Store | None = None) -> StackParts:
         """Compile every enabled part (one store object shared by all of them)."""
-        settings = settings if settings is not None else GuardSettings()
+        settings = optional(check_instance, "settings", settings, GuardSettings) or GuardSettings()
+        optional(check_instance, "store", store, Store)
         client_ip = settings.client_ip()
         shared = store if store is not None else settings.open_store()
         rl = settings.rate_limit

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._cache import BoundedCache
+from ._check import check_choice, check_strs
 from .exceptions import ConfigurationError
 
 __all__ = [
@@ -194,6 +195,8 @@ class ClientIP:
         forwarded_header: str = "x-forwarded-for",
         forwarded_fields: Iterable[str] = ("for", "proto"),
     ) -> None:
+        trusted_proxies = check_strs("trusted_proxies", trusted_proxies)
+        check_choice("forwarded_header", forwarded_header, ("x-forwarded-for", "forwarded", "any"))
         networks: list[_Network] = []
         self.trust_unix = False
         for entry in trusted_proxies:
@@ -212,8 +215,8 @@ class ClientIP:
             )
         if forwarded_header not in ("x-forwarded-for", "forwarded"):
             raise ConfigurationError("forwarded_header must be 'x-forwarded-for' or 'forwarded'.")
-        fields = tuple(forwarded_fields)
-        if isinstance(forwarded_fields, str) or not set(fields) <= set(FIELDS):
+        fields = check_strs("forwarded_fields", forwarded_fields)
+        if not set(fields) <= set(FIELDS):
             raise ConfigurationError("forwarded_fields must list some of 'for', 'proto' and 'host'.")
         self.networks: tuple[_Network, ...] = tuple(networks)
         self.forwarded_header = forwarded_header

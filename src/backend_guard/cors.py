@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from ._cache import BoundedCache
 from ._regex_samples import regex_samples
+from ._check import check_bool, check_int, check_str, check_strs, optional
 from .exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -490,9 +491,18 @@ class CORSPolicy:
         paths: Sequence[str] | None = None,
         preflight_status: int = 204,
     ) -> None:
+        allow_origins = check_strs("allow_origins", allow_origins)
+        allow_origin_patterns = check_strs("allow_origin_patterns", allow_origin_patterns)
+        allow_methods = check_strs("allow_methods", allow_methods)
+        allow_headers = check_strs("allow_headers", allow_headers)
+        expose_headers = check_strs("expose_headers", expose_headers)
+        check_bool("allow_credentials", allow_credentials)
+        check_int("max_age", max_age, min=0)
+        check_bool("allow_private_network", allow_private_network)
+        optional(check_str, "allow_origin_regex", allow_origin_regex)
+        paths = optional(check_strs, "paths", paths)
+        check_int("preflight_status", preflight_status)
         s = object.__setattr__
-        if isinstance(allow_origins, str) or isinstance(allow_origin_patterns, str):
-            raise ConfigurationError("CORS allow_origins/allow_origin_patterns must be lists, not one string.")
         origins = tuple(allow_origins)
         allow_all = "*" in origins
         allow_null = "null" in origins
@@ -535,8 +545,6 @@ class CORSPolicy:
             raise ConfigurationError(f"CORS max_age must be a whole number of seconds >= 0, got {max_age!r}.")
         if preflight_status not in (200, 204):
             raise ConfigurationError("CORS preflight_status must be 200 or 204.")
-        if paths is not None and isinstance(paths, str):
-            raise ConfigurationError("CORS paths must be a list of prefixes or patterns, not one string.")
         compiled_paths = [_compile_path(p) for p in paths] if paths is not None else []
 
         s(self, "allow_origins", origins)

@@ -24,7 +24,8 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._redact import redact_mapping
-from .exceptions import GuardError
+from .exceptions import ConfigurationError, GuardError
+from ._check import check_bool, check_str
 
 if TYPE_CHECKING:
     from typing import TypedDict
@@ -651,6 +652,9 @@ class ErrorPolicy:
     def __post_init__(self) -> None:
         from .exceptions import ConfigurationError
 
+        check_bool("expose_exception_details", self.expose_exception_details)
+        check_bool("include_instance", self.include_instance)
+        check_str("logger", self.logger)
         if not (self.format in ("problem", "envelope") or callable(self.format)):
             raise ConfigurationError("format must be 'problem', 'envelope' or a callable renderer.")
         if self.rewrite_plain_errors not in _REWRITE_MODES:
@@ -725,6 +729,8 @@ class ErrorEnvelopeShell(Generic[App]):
 
     def __init__(self, app: App, policy: ErrorPolicy | None = None, **options: Unpack[_ErrorPolicyOptions]) -> None:
         self.app = app
+        if policy is not None and not isinstance(policy, ErrorPolicy):
+            raise ConfigurationError(f"policy must be an ErrorPolicy, not {type(policy).__name__}.")
         self.policy = policy if policy is not None else ErrorPolicy(**options)
         self._rewrite = self.policy.rewrite_plain_errors != "never"
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from os import urandom as _urandom
 from typing import Any, Final, TypeVar
 
+from ._check import check_bool, check_choice, check_int, check_mapping, check_str, check_strs
 from ._routes import RouteCall, RouteHooks, guard_route
 from .exceptions import ConfigurationError
 
@@ -152,10 +153,11 @@ def _directive_name(name: str) -> str:
 
 
 def _as_list(name: str, value: CSPValue) -> tuple[str, ...]:
-    if isinstance(value, bool):
-        raise ConfigurationError(f"CSP {name}: expected a list of sources, got {value!r}.")
     if isinstance(value, str):
         return (value,)
+    if isinstance(value, (bool, bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+        shown = repr(value) if isinstance(value, (bool, int, float)) or value is None else type(value).__name__
+        raise ConfigurationError(f"CSP {name}: expected a list of sources, got {shown}.")
     return tuple(value)
 
 
@@ -235,10 +237,11 @@ class ContentSecurityPolicy:
         allow_missing_default_src: bool = False,
         **kwargs: CSPValue,
     ) -> None:
+        check_bool("allow_missing_default_src", allow_missing_default_src)
         merged: dict[str, CSPValue] = {}
-        for source in (directives or {}, kwargs):
+        for source in (check_mapping("directives", {} if directives is None else directives), kwargs):
             for raw_name, value in source.items():
-                name = _directive_name(raw_name)
+                name = _directive_name(check_str("CSP directive name", raw_name))
                 if name in merged:
                     raise ConfigurationError(f"CSP directive {name!r} is given twice.")
                 merged[name] = value
@@ -472,9 +475,9 @@ class PermissionsPolicy:
 
     def __init__(self, features: Mapping[str, Iterable[str] | str] | None = None, /, **kwargs: Iterable[str] | str):
         merged: dict[str, tuple[str, ...]] = {}
-        for source in (features or {}, kwargs):
+        for source in (check_mapping("features", {} if features is None else features), kwargs):
             for raw_name, allow in source.items():
-                name = raw_name.strip().lower().replace("_", "-")
+                name = check_str("Permissions-Policy feature name", raw_name).strip().lower().replace("_", "-")
                 if name not in PERMISSIONS_FEATURES:
                     close = difflib.get_close_matches(name, sorted(PERMISSIONS_FEATURES), n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -489,6 +492,10 @@ class PermissionsPolicy:
 
     @staticmethod
     def _allowlist(name: str, allow: Iterable[str] | str) -> tuple[str, ...]:
+        if isinstance(allow, (bytes, bytearray, Mapping)) or not isinstance(allow, Iterable):
+            raise ConfigurationError(
+                f"Permissions-Policy {name}: the allowlist must be a list of strings (or [] for none)."
+            )
         items = (allow,) if isinstance(allow, str) else tuple(allow)
         for item in items:
             if not isinstance(item, str):
@@ -645,12 +652,15 @@ def _as_csp(value: ContentSecurityPolicy | str | None, label: str) -> ContentSec
     if value is None or isinstance(value, ContentSecurityPolicy):
         return value
     if isinstance(value, str):
-        return ContentSecurityPolicy.parse(value)
+        try:
+            return ContentSecurityPolicy.parse(value)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{label}: {exc.detail}") from None
     raise ConfigurationError(f"{label} must be a ContentSecurityPolicy, its text, or None.")
 
 
 def _endpoint_url(name: str, url: str) -> str:
-    if not _TOKEN_RE.fullmatch(name):
+    if not isinstance(name, str) or not _TOKEN_RE.fullmatch(name):
         raise ConfigurationError(f"Reporting endpoint name {name!r} must be letters, digits, - and _.")
     if not isinstance(url, str) or _CTL_RE.search(url) or '"' in url or " " in url:
         raise ConfigurationError(f"Reporting endpoint {name!r}: the URL holds a forbidden character.")
@@ -715,7 +725,35 @@ class SecureHeaders:
         reporting_endpoints: Mapping[str, str] | None = None,
         remove_headers: Iterable[str] = DISCLOSURE_HEADERS,
     ) -> None:
-        defaults = _preset_values(preset)
+        defaults = _preset_values(check_choice("preset", preset, ("api", "web")))
+        for flag_name, flag in (
+            ("hsts", hsts),
+            ("hsts_include_subdomains", hsts_include_subdomains),
+            ("hsts_preload", hsts_preload),
+            ("force_hsts", force_hsts),
+            ("x_content_type_options", x_content_type_options),
+            ("origin_agent_cluster", origin_agent_cluster),
+        ):
+            if not isinstance(flag, _Preset):
+                check_bool(flag_name, flag)
+        check_int("hsts_max_age", hsts_max_age, min=0)
+        for arg, header, choice in (
+            ("x_frame_options", "X-Frame-Options", x_frame_options),
+            ("cross_origin_opener_policy", "Cross-Origin-Opener-Policy", cross_origin_opener_policy),
+            ("cross_origin_embedder_policy", "Cross-Origin-Embedder-Policy", cross_origin_embedder_policy),
+            ("cross_origin_resource_policy", "Cross-Origin-Resource-Policy", cross_origin_resource_policy),
+            (
+                "x_permitted_cross_domain_policies",
+                "X-Permitted-Cross-Domain-Policies",
+                x_permitted_cross_domain_policies,
+            ),
+            ("x_dns_prefetch_control", "X-DNS-Prefetch-Control", x_dns_prefetch_control),
+            ("x_xss_protection", "X-XSS-Protection", x_xss_protection),
+        ):
+            if choice is not None and not isinstance(choice, _Preset):
+                check_choice(f"{arg} ({header})", choice, _CHOICES[header])
+        no_store_paths = check_strs("no_store_paths", no_store_paths)
+        remove_headers = check_strs("remove_headers", remove_headers)
         self.preset = preset
         agent_cluster: bool = (
             defaults["origin_agent_cluster"] if isinstance(origin_agent_cluster, _Preset) else origin_agent_cluster
@@ -738,7 +776,12 @@ class SecureHeaders:
                 "csp_report_only without report-to or report-uri reports nowhere; add report_to=... "
                 "(with reporting_endpoints) or report_uri=[...]."
             )
-        endpoints = {name: _endpoint_url(name, url) for name, url in (reporting_endpoints or {}).items()}
+        endpoints = {
+            name: _endpoint_url(name, url)
+            for name, url in check_mapping(
+                "reporting_endpoints", {} if reporting_endpoints is None else reporting_endpoints
+            ).items()
+        }
         for policy in (self.csp, self.csp_report_only):
             target = policy.report_to if policy is not None else None
             if target is not None and target not in endpoints:
@@ -753,14 +796,21 @@ class SecureHeaders:
             headers.append(("X-Frame-Options", value))
         referrer = defaults["referrer_policy"] if isinstance(referrer_policy, _Preset) else referrer_policy
         if referrer is not None:
-            tokens = [t.strip() for t in referrer.split(",")]
+            tokens = [t.strip() for t in check_str("referrer_policy", referrer).split(",")]
             if not all(t in _REFERRER_POLICIES for t in tokens):
-                raise ConfigurationError(f"Referrer-Policy: {referrer!r} is not a referrer policy.")
+                raise ConfigurationError(
+                    f"referrer_policy (Referrer-Policy): {referrer[:80]!r} is not a referrer policy; write one of"
+                    f" {sorted(_REFERRER_POLICIES)}, or several separated by commas (a browser uses the last it knows)."
+                )
+            # A browser applies the last token it knows: a repeated token is sent once, where it last appears.
+            tokens = list(dict.fromkeys(reversed(tokens)))[::-1]
             headers.append(("Referrer-Policy", ", ".join(tokens)))
         perms = defaults["permissions_policy"] if isinstance(permissions_policy, _Preset) else permissions_policy
         if isinstance(perms, str):
             if not perms or re.search(r"[\x00-\x1f\x7f;]", perms):
-                raise ConfigurationError("Permissions-Policy text is empty or holds a control character or ';'.")
+                raise ConfigurationError(
+                    "permissions_policy: the Permissions-Policy text is empty or holds a control character or ';'."
+                )
             headers.append(("Permissions-Policy", perms))
         elif isinstance(perms, PermissionsPolicy):
             headers.append(("Permissions-Policy", perms.header_value()))
@@ -783,8 +833,6 @@ class SecureHeaders:
 
         hsts_value: str | None = None
         if hsts:
-            if not isinstance(hsts_max_age, int) or hsts_max_age < 0:
-                raise ConfigurationError("hsts_max_age must be a non-negative number of seconds.")
             if hsts_preload and (hsts_max_age < 31_536_000 or not hsts_include_subdomains):
                 raise ConfigurationError("hsts_preload needs hsts_max_age >= 31536000 and hsts_include_subdomains.")
             hsts_value = f"max-age={hsts_max_age}"

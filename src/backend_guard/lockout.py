@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from ._cache import BoundedCache, approx_size
+from ._check import check_bool, check_callable, check_int, check_str, optional
 from ._lockout_scripts import MAX_MS, MAX_THRESHOLD, PEEK, LockoutPolicy, ScopeRule, plain_int, scripts_for
 from .clientip import ClientIP, address_bucket
 from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
@@ -330,6 +331,21 @@ class Lockout:
         namespace: str = "lockout",
         client_ip: ClientIP | None = None,
     ) -> None:
+        for flag_name, flag in (
+            ("extend_while_locked", extend_while_locked),
+            ("generic", generic),
+            ("log_identifiers", log_identifiers),
+        ):
+            check_bool(flag_name, flag)
+        check_str("generic_detail", generic_detail)
+        check_str("namespace", namespace)
+        check_int("ipv6_prefix", ipv6_prefix, min=1, max=128)
+        optional(check_callable, "on_event", on_event)
+        if secret is not None and not isinstance(secret, (str, bytes, bytearray)):
+            raise ConfigurationError(
+                f"secret must be a string or bytes (at least 16 bytes), not a {type(secret).__name__}."
+            )
+
         # Every number is taken as a plain int or float before it is checked: these values are written into the
         # scripts' Lua text, so an int subclass (an IntEnum member, one with its own __format__) must never get
         # the chance to print itself there.

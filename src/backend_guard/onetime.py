@@ -17,13 +17,14 @@ import hmac
 import inspect
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from . import _token_scripts as scripts
+from ._check import check_callable, check_float, check_int, optional
 from .exceptions import ConfigurationError, InvalidToken, TokenExpired
 from .storage import Store, StoreLike, open_store
 
@@ -91,12 +92,22 @@ class OneTimeTokens:
         max_token_length: int = 4096,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if isinstance(secret_keys, Mapping) or not isinstance(secret_keys, (str, bytes, Iterable)):
+            raise ConfigurationError(
+                f"secret_keys must be a secret (str or bytes) or a list of them, not a {type(secret_keys).__name__}."
+            )
         keys = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys)
         if not keys:
-            raise ConfigurationError("OneTimeTokens needs at least one secret key.")
+            raise ConfigurationError("secret_keys: OneTimeTokens needs at least one secret key.")
+        if not all(isinstance(k, (str, bytes, bytearray)) for k in keys):
+            raise ConfigurationError("secret_keys must hold only secrets (str or bytes).")
         raw_keys = [k.encode("utf-8") if isinstance(k, str) else bytes(k) for k in keys]
         if any(len(k) < MIN_SECRET_BYTES for k in raw_keys):
-            raise ConfigurationError(f"One-time token secrets must be at least {MIN_SECRET_BYTES} bytes.")
+            raise ConfigurationError(f"secret_keys: one-time token secrets must be at least {MIN_SECRET_BYTES} bytes.")
+        check_float("max_age", max_age, positive=True)
+        optional(check_callable, "fingerprint", fingerprint)
+        check_int("max_token_length", max_token_length, min=1)
+        check_callable("clock", clock)
         if not isinstance(purpose, str) or not purpose:
             raise ConfigurationError("purpose must be a non-empty string.")
         if not 0 < max_age <= 30 * 86400:

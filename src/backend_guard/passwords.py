@@ -32,6 +32,7 @@ from typing import Literal, TypeVar
 from argon2.exceptions import VerificationError, VerifyMismatchError
 from argon2.low_level import Type, hash_secret, verify_secret
 
+from backend_guard._check import check_bool, check_int, check_mapping, check_str, optional
 from backend_guard._password_schemes import (
     ARGON2_ID,
     ParsedArgon2,
@@ -210,6 +211,11 @@ class PasswordHasher:
         max_concurrency: int | None = None,
         max_verify_memory_kib: int = 1024 * 1024,
     ) -> None:
+        check_bool("accept_legacy", accept_legacy)
+        check_bool("allow_weak", allow_weak)
+        optional(check_mapping, "peppers", peppers)
+        optional(check_str, "current_pepper", current_pepper)
+        check_int("max_verify_memory_kib", max_verify_memory_kib, min=1)
         if not isinstance(parameters, Argon2Parameters):
             raise ConfigurationError("parameters must be an Argon2Parameters.")
         if not allow_weak and not parameters.meets_owasp():

@@ -16,11 +16,11 @@ import logging
 import math
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
-
+from typing import Any, Generic, Literal, TYPE_CHECKING, TypeVar
 from ._cache import BoundedCache, approx_size
+from ._check import check_bool, check_instance, check_int, check_str, check_strs, optional
 from ._ratelimit_scripts import SCRIPTS
 from .exceptions import ConfigurationError, RateLimited, StorageError
 from .storage import MemoryStore, Script, Store, StoreLike, open_store
@@ -381,6 +381,14 @@ class RateLimiter:
         legacy_headers: bool = False,
         client_ip: ClientIP | None = None,
     ) -> None:
+        check_str("strategy", strategy)
+        check_str("key_prefix", key_prefix, empty=True)
+        check_bool("headers", headers)
+        check_bool("legacy_headers", legacy_headers)
+        if client_ip is not None:
+            from .clientip import ClientIP
+
+            check_instance("client_ip", client_ip, ClientIP)
         strategy = _ALIASES.get(strategy, strategy)
         if strategy not in SCRIPTS:
             raise ConfigurationError(f"Unknown rate limit strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
@@ -803,8 +811,24 @@ class RateLimitRule:
     bucket: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_str("path", self.path)
+        if isinstance(self.limits, (bytes, bytearray, Mapping)) or not isinstance(self.limits, (str, Iterable)):
+            raise ConfigurationError(
+                "limits must be a rate string ('5/minute;100/hour') or a list of rates,"
+                f" not {type(self.limits).__name__}."
+            )
+        optional(check_strs, "methods", self.methods)
+        optional(check_str, "scope", self.scope)
+        optional(check_str, "name", self.name)
+        check_int("cost", self.cost, min=0)
+        check_bool("exempt", self.exempt)
+        if self.key is not None:
+            KeyResolver(self.key)  # refuses a key that is neither 'ip', 'header:<name>' nor a callable
         specs = [self.limits] if isinstance(self.limits, str) else list(self.limits)
-        rates = () if self.exempt and not specs else parse_limits(specs)
+        try:
+            rates = () if self.exempt and not specs else parse_limits(specs)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"limits: {exc.detail}") from None
         methods = None if self.methods is None else frozenset(m.upper() for m in self.methods)
         if self.cost < 0:
             raise ConfigurationError("A rule's cost must not be negative.")
@@ -866,6 +890,8 @@ class KeyResolver:
     def __init__(self, spec: KeyFunc | str | None = None, client_ip: ClientIP | None = None, ipv6_prefix: int = 64):
         from .clientip import ClientIP
 
+        optional(check_instance, "client_ip", client_ip, ClientIP)
+        check_int("ipv6_prefix", ipv6_prefix, min=1, max=128)
         self.client_ip = client_ip or ClientIP()
         self.ipv6_prefix = ipv6_prefix
         self.func: KeyFunc | None = None
@@ -1050,7 +1076,11 @@ class RulePlan:
         client_ip: ClientIP | None = None,
         ipv6_prefix: int = 64,
     ) -> None:
+        if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Iterable):
+            raise ConfigurationError(f"rules must be a list of RateLimitRule, not {type(rules).__name__}.")
         all_rules = list(rules)
+        for rule in all_rules:
+            check_instance("rules", rule, RateLimitRule)
         if limits:
             all_rules.insert(0, RateLimitRule("*", limits, scope="global", name="global"))
         if not all_rules:
@@ -1192,6 +1222,12 @@ class RateLimitShell(Generic[App]):
         legacy_headers: bool | None = None,
     ) -> None:
         self.app = app
+        from .clientip import ClientIP
+
+        optional(check_instance, "limiter", limiter, RateLimiter)
+        optional(check_instance, "client_ip", client_ip, ClientIP)
+        optional(check_bool, "headers", headers)
+        optional(check_bool, "legacy_headers", legacy_headers)
         self.limiter = limiter if limiter is not None else RateLimiter()
         client_ip = client_ip or self.limiter.client_ip
         self.plan = RulePlan(rules, limits=limits, key=key, client_ip=client_ip, ipv6_prefix=ipv6_prefix)

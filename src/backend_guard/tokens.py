@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from . import _token_scripts as scripts
 from ._cache import BoundedCache
+from ._check import check_bool, check_callable, check_float, check_int, check_str, optional
 from ._keys import KeyRing, SigningKey
 from ._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
 from .exceptions import (
@@ -267,12 +268,28 @@ class TokenManager:
         max_token_length: int = 8192,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        check_str("algorithm", algorithm)
+        if isinstance(key, (bool, int, float, Mapping)) or key is None:
+            raise ConfigurationError(
+                f"key must be a secret (str or bytes), a PEM key, a SigningKey or a KeyRing, not {type(key).__name__}."
+            )
+        for ttl_name, ttl in (("access_ttl", access_ttl), ("refresh_ttl", refresh_ttl)):
+            check_float(ttl_name, ttl, positive=True)
+        check_float("leeway", leeway, min=0)
+        check_float("grace_window", grace_window, min=0)
+        optional(check_float, "refresh_idle", refresh_idle, positive=True)
+        check_bool("check_revocation", check_revocation)
+        check_int("max_token_length", max_token_length)
+        check_callable("clock", clock)
         if isinstance(key, KeyRing):
             ring = key
         elif isinstance(key, SigningKey):
             ring = KeyRing([key])
         else:
-            ring = KeyRing([key], algorithm)
+            try:
+                ring = KeyRing([SigningKey.load(key, algorithm)])
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"key: {exc.detail}") from None
         for name, value in (("issuer", issuer), ("audience", audience)):
             if not isinstance(value, str) or not value:
                 raise ConfigurationError(f"{name} must be a non-empty string.")

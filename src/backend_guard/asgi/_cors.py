@@ -47,6 +47,10 @@ def _policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: Any) -> 
         return (CORSPolicy(**kwargs),)
     if kwargs:
         raise ConfigurationError("CORSMiddleware takes either policy= or CORSPolicy keyword arguments, not both.")
+    if not isinstance(policy, (CORSPolicy, list, tuple)):
+        raise ConfigurationError(
+            f"CORSMiddleware policy must be a CORSPolicy or a list of them, not {type(policy).__name__}."
+        )
     policies = (policy,) if isinstance(policy, CORSPolicy) else tuple(policy)
     if not policies or not all(isinstance(p, CORSPolicy) for p in policies):
         raise ConfigurationError("CORSMiddleware policy must be a CORSPolicy or a non-empty list of them.")

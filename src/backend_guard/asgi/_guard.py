@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._cache import BoundedCache
+from .._check import check_instance, optional
 from .._http import REQUEST_ID_KEY, ASGIApp, Receive, Scope, Send
 from .._logging import request_id_var
 from .._stack import StackParts
@@ -67,6 +68,7 @@ class Guard:
     ) -> None:
         from .. import asgi as shells
 
+        optional(check_instance, "parts", parts, StackParts)
         if parts is None:
             parts = StackParts.build(settings, store=store)
         self.parts = parts

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .._check import check_instance, optional
 from .._http import ASGIApp, Message, Receive, Scope, Send
 from ..clientip import ClientIP
 from ..headers import NONCE_KEY, OVERRIDE_KEY, SecureHeaders
@@ -29,6 +30,8 @@ class SecureHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, policy: SecureHeaders | None = None, client_ip: ClientIP | None = None) -> None:
         self.app = app
+        optional(check_instance, "policy", policy, SecureHeaders)
+        optional(check_instance, "client_ip", client_ip, ClientIP)
         self.policy = policy if policy is not None else SecureHeaders()
         self.client_ip = client_ip if client_ip is not None and client_ip.enabled else None
         # What _added returns without a nonce, by "is it HTTPS?", when the headers never depend on the path

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from .._check import check_str
 from ..exceptions import ConfigurationError
 from .base import Script, Store, escape_key_part, make_key
 from .memory import MemoryStore, MemoryView
@@ -50,6 +51,7 @@ def open_store(store: StoreLike = None, *, prefix: str = "bg") -> Store:
         lock = bg.Lockout(store=store)
         limiter = bg.RateLimiter(store=store)
     """
+    check_str("prefix", prefix, empty=True)
     if store is None:
         return MemoryStore(prefix=prefix)
     if not isinstance(store, str):

@@ -25,7 +25,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..exceptions import ConfigurationError, StorageError
+from .._check import check_callable, check_int, check_str
+from ..exceptions import StorageError
 from .base import Script, make_key
 
 __all__ = ["MemoryStore", "MemoryView"]
@@ -262,12 +263,12 @@ class MemoryStore:
         max_state_keys: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if max_keys < 1:
-            raise ConfigurationError("max_keys must be at least 1.")
+        check_str("prefix", prefix, empty=True)
+        check_int("max_keys", max_keys, min=1)
+        check_int("max_state_keys", max_keys if max_state_keys is None else max_state_keys, min=1)
+        check_callable("clock", clock)
         if max_state_keys is None:
             max_state_keys = max_keys
-        if max_state_keys < 1:
-            raise ConfigurationError("max_state_keys must be at least 1.")
         self.prefix = prefix
         self.max_keys = max_keys
         self.max_state_keys = max_state_keys

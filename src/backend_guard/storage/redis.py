@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .._check import check_choice, check_float, check_int, check_str
 from ..exceptions import ConfigurationError, StorageError
 from ._redis_direct import AsyncDirect, Direct, direct_ok, is_saturated
 from .base import Script, make_key
@@ -208,6 +209,12 @@ class RedisStore:
     ) -> None:
         if not _load_redis_errors():  # pragma: no cover - depends on the install
             raise ConfigurationError("The Redis store needs redis-py: pip install 'backend-guard[redis]'.")
+        check_str("url", url)
+        check_str("prefix", prefix, empty=True)
+        check_float("socket_timeout", socket_timeout, positive=True)
+        check_float("connect_timeout", connect_timeout, positive=True)
+        check_float("breaker_cooldown", breaker_cooldown, min=0)
+        check_int("max_connections", max_connections, min=1)
         scheme = urlsplit(url).scheme
         if scheme not in (
             "redis",
@@ -219,12 +226,7 @@ class RedisStore:
             "rediss+cluster",
         ):
             raise ConfigurationError(f"Unsupported Redis URL scheme {scheme!r}.")
-        if socket_timeout <= 0 or connect_timeout <= 0:
-            raise ConfigurationError("Redis timeouts must be positive.")
-        if max_connections < 1:
-            raise ConfigurationError("max_connections must be at least 1.")
-        if on_evicting_policy not in ("refuse", "warn"):
-            raise ConfigurationError('on_evicting_policy must be "refuse" or "warn".')
+        check_choice("on_evicting_policy", on_evicting_policy, ("refuse", "warn"))
         self.on_evicting_policy: OnEvictingPolicy = on_evicting_policy
         # The server's maxmemory-policy, checked once before the first script that is not evictable: True once
         # accepted (or warned about); ``_refused`` keeps the refusal, raised again without another round trip.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .._check import check_instance, optional
 from .._http import StartResponse, WSGIApp
 from .._stack import StackParts
 from ..config import GuardSettings
@@ -33,6 +34,7 @@ class Guard:
     ) -> None:
         from .. import wsgi as shells
 
+        optional(check_instance, "parts", parts, StackParts)
         if parts is None:
             parts = StackParts.build(settings, store=store)
         self.parts = parts
