@@ -19,7 +19,15 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .clientip import ClientIP
 from .exceptions import ConfigurationError
@@ -55,8 +63,24 @@ _NOT_SETTINGS = ("require_", "demo_")
 log = logging.getLogger("backend_guard.config")
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+class _Strict(BaseModel):
+    """Settings take values of their own type only: a flag is True or False, never 1 or "yes"; a number is never
+    a bool or a string; NaN and infinities are refused; a list is a list (or a tuple) of strings, never one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _tuple_as_list(cls, value: Any) -> Any:
+        return list(value) if isinstance(value, tuple) else value
+
+
+class _Section(_Strict):
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _SettingsError(_problems(exc), type(self).__name__) from None
 
     def _kwargs(self, *exclude: str) -> dict[str, Any]:
         """The fields the user set, minus ``exclude`` and ``enabled``, as plain values."""
@@ -211,7 +235,7 @@ class RateLimitSettings(_Section):
     strategy: str | None = None
     default_limits: str | None = None
     key: str | None = None
-    rules: list[RateLimitRuleSettings] = []
+    rules: list[RateLimitRuleSettings] = Field([], strict=False)  # each rule may be a dict (its fields strict)
     on_storage_error: Literal["allow", "deny", "raise"] = "allow"
     headers: bool = True
     legacy_headers: bool = False
@@ -347,7 +371,7 @@ class PasswordSettings(_Section):
         return PasswordHasher(params, **self._kwargs("memory_cost", "time_cost", "parallelism"))
 
 
-class GuardSettings(BaseModel):
+class GuardSettings(_Strict):
     """Settings for the whole stack; every section can be switched off or given its own values.
 
     Building one validates everything (and builds each enabled policy once), raising ConfigurationError with
@@ -364,20 +388,19 @@ class GuardSettings(BaseModel):
         app = backend_guard.asgi.Guard(app, settings)
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
-
     store: str = "memory://"
     trusted_proxies: list[str] = []
     forwarded_header: Literal["x-forwarded-for", "forwarded", "any"] = "x-forwarded-for"
     forwarded_fields: list[Literal["for", "proto", "host"]] = ["for", "proto"]
-    request_id: RequestIdSettings = RequestIdSettings()
-    secure_headers: SecureHeadersSettings = SecureHeadersSettings()
-    cors: CORSSettings = CORSSettings()
-    errors: ErrorSettings = ErrorSettings()
-    rate_limit: RateLimitSettings = RateLimitSettings()
-    lockout: LockoutSettings = LockoutSettings()
-    tokens: TokenSettings = TokenSettings()
-    passwords: PasswordSettings = PasswordSettings()
+    # Sections may be given as dicts (strict=False here); their own fields stay strict.
+    request_id: RequestIdSettings = Field(RequestIdSettings(), strict=False)
+    secure_headers: SecureHeadersSettings = Field(SecureHeadersSettings(), strict=False)
+    cors: CORSSettings = Field(CORSSettings(), strict=False)
+    errors: ErrorSettings = Field(ErrorSettings(), strict=False)
+    rate_limit: RateLimitSettings = Field(RateLimitSettings(), strict=False)
+    lockout: LockoutSettings = Field(LockoutSettings(), strict=False)
+    tokens: TokenSettings = Field(TokenSettings(), strict=False)
+    passwords: PasswordSettings = Field(PasswordSettings(), strict=False)
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -434,7 +457,7 @@ class GuardSettings(BaseModel):
                 return cls(**value)
             except ConfigurationError as exc:
                 raise ConfigurationError(f"{where}: {exc.detail}") from None
-        raise TypeError(f"{where} must be a dict or a GuardSettings, not {type(value).__name__}.")
+        raise ConfigurationError(f"{where} must be a dict or a GuardSettings, not {type(value).__name__}.")
 
     def client_ip(self) -> ClientIP:
         """The :class:`~backend_guard.clientip.ClientIP` for ``trusted_proxies``."""
@@ -494,11 +517,28 @@ def _env_value(raw: str, annotation: Any) -> Any:
     return raw
 
 
+class _SettingsError(ConfigurationError):
+    """A settings section refused its values; ``problems`` keeps them so an enclosing model names each one
+    by its full dotted name (``cors.allow_credentials``)."""
+
+    def __init__(self, problems: list[tuple[str, str]], model: str) -> None:
+        self.problems = problems
+        super().__init__(f"Invalid {model}: " + "; ".join(f"{where}: {msg}" for where, msg in problems))
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(dotted name, what is wrong) per problem, a section's own problems under its name; never the value."""
+    out: list[tuple[str, str]] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in err["loc"])
+        inner = err.get("ctx", {}).get("error")
+        if isinstance(inner, _SettingsError):
+            out.extend((f"{where}.{name}" if where else name, msg) for name, msg in inner.problems)
+        else:
+            out.append((where or "settings", err["msg"].removeprefix("Value error, ")))
+    return out
+
+
 def _explain(exc: ValidationError) -> str:
     """One line per problem: the setting's dotted name and what is wrong (never the value: it may be secret)."""
-    lines = []
-    for err in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "settings"
-        message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{where}: {message}")
-    return "Invalid backend_guard settings: " + "; ".join(lines)
+    return "Invalid backend_guard settings: " + "; ".join(f"{where}: {msg}" for where, msg in _problems(exc))
