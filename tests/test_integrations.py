@@ -251,7 +251,7 @@ def test_flask_explicit_settings_win_over_app_config() -> None:
             r"app\.config\['BACKEND_GUARD'\]: .*cors.*allow_credentials",
         ),
         ({"rate_limit": {"default_limits": "lots"}}, bg.ConfigurationError, r"rate_limit\.default_limits.*'lots'"),
-        ("cors=on", TypeError, r"must be a dict or a GuardSettings, not str"),
+        ("cors=on", bg.ConfigurationError, r"must be a dict or a GuardSettings, not str"),
     ],
 )
 def test_flask_bad_config_fails_at_init_app(config: Any, error: type[Exception], message: str) -> None:
@@ -431,7 +431,7 @@ def test_django_settings_from_backend_guard(django_settings: None) -> None:
             r"settings\.BACKEND_GUARD: .*cors.*allow_credentials",
         ),
         ({"secure_headers": {"csp": "script-src self"}}, bg.ConfigurationError, r"settings\.BACKEND_GUARD: .*"),
-        (["cors"], TypeError, r"settings\.BACKEND_GUARD must be a dict or a GuardSettings, not list"),
+        (["cors"], bg.ConfigurationError, r"settings\.BACKEND_GUARD must be a dict or a GuardSettings, not list"),
     ],
 )
 def test_django_bad_settings_fail_when_the_handler_is_built(value: Any, error: type[Exception], message: str) -> None:
