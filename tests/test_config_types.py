@@ -146,6 +146,12 @@ def _shell_ctors(module: Any, app: Any) -> list[Ctor]:
             {"settings": "instance?", "store": "instance?", "parts": "instance?"},
         ),
         Ctor(
+            f"{prefix}.ProxyHeadersMiddleware",
+            lambda **kw: module.ProxyHeadersMiddleware(app, **kw),
+            {"client_ip": "instance"},
+            base={"client_ip": bg.ClientIP(["10.0.0.0/8"])},
+        ),
+        Ctor(
             f"{prefix}.RateLimitMiddleware",
             lambda **kw: module.RateLimitMiddleware(app, **kw),
             {

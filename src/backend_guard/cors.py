@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from ._cache import BoundedCache
-from ._regex_samples import regex_samples
 from ._check import check_bool, check_int, check_str, check_strs, optional
+from ._regex_samples import regex_samples
 from .exceptions import ConfigurationError
 
 if TYPE_CHECKING:

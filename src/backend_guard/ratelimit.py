@@ -18,7 +18,8 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
 from ._cache import BoundedCache, approx_size
 from ._check import check_bool, check_instance, check_int, check_str, check_strs, optional
 from ._ratelimit_scripts import SCRIPTS

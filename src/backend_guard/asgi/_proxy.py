@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._check import check_instance
 from .._http import ASGIApp, Receive, Scope, Send
 from ..clientip import ClientIP
 
@@ -26,7 +27,7 @@ class ProxyHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, client_ip: ClientIP) -> None:
         self.app = app
-        self.client_ip = client_ip
+        self.client_ip = check_instance("client_ip", client_ip, ClientIP)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):

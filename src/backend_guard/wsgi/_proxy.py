@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .._check import check_instance
 from .._http import StartResponse, WSGIApp
 from ..clientip import ClientIP
 
@@ -29,7 +30,7 @@ class ProxyHeadersMiddleware:
 
     def __init__(self, app: WSGIApp, client_ip: ClientIP) -> None:
         self.app = app
-        self.client_ip = client_ip
+        self.client_ip = check_instance("client_ip", client_ip, ClientIP)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         self.client_ip.apply_environ(environ)
