@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from starlette.requests import Request  # at module level: FastAPI resolves the route's annotations here
 
 import backend_guard as bg
+from backend_guard import asgi as bg_asgi
+from backend_guard import wsgi as bg_wsgi
 from backend_guard.clientip import FIELDS, ORIGINAL_KEY, RESOLVED_KEY, ClientIP, ResolvedClient
 from backend_guard.storage import RedisStore
 
@@ -108,19 +110,19 @@ def _flask(trusted: bool, store: RedisStore) -> Iterator[str]:
 
 
 @contextmanager
-def _django(trusted: bool, store: RedisStore) -> Iterator[str]:
+def _django(trusted: bool, store: RedisStore, *, asgi: bool = False) -> Iterator[str]:
     from django.conf import settings
     from django.http import JsonResponse
     from django.urls import path
 
     import backend_guard.django
-    from tests.django_app import add_urls, setup, wsgi_app
+    from tests.django_app import add_urls, asgi_app, setup, wsgi_app
 
     setup()
     url_store = f"{store.url}?prefix={store.prefix}"
     settings.BACKEND_GUARD = _settings(trusted, url_store).model_dump(exclude_unset=True)
     try:
-        handler = wsgi_app(["backend_guard.django.GuardMiddleware"])
+        handler = (asgi_app if asgi else wsgi_app)(["backend_guard.django.GuardMiddleware"])
     finally:
         del settings.BACKEND_GUARD
     parts = backend_guard.django.GuardMiddleware.parts
@@ -141,14 +143,21 @@ def _django(trusted: bool, store: RedisStore) -> Iterator[str]:
 
     base = f"p{uuid.uuid4().hex[:8]}"  # Django's URL list lives for the process: paths of this test's own
     add_urls(path(f"{base}/limited", limited), path(f"{base}/login", login), path(f"{base}/whoami", whoami))
-    with run_wsgi(handler, server=WSGI_SERVER) as url:
+    # Under ASGI Django reads the scheme from its scope: the resolved one is copied there too.
+    server = run_asgi(handler, proxy_headers=False) if asgi else run_wsgi(handler, server=WSGI_SERVER)
+    with server as url:
         yield f"{url}/{base}"
+
+
+def _django_asgi(trusted: bool, store: RedisStore) -> AbstractContextManager[str]:
+    return _django(trusted, store, asgi=True)
 
 
 SERVERS: dict[str, Callable[[bool, RedisStore], AbstractContextManager[str]]] = {
     "fastapi": _fastapi,
     "flask": _flask,
     "django": _django,
+    "django-asgi": _django_asgi,
 }
 
 
@@ -201,7 +210,7 @@ def test_hsts_is_sent_when_the_trusted_proxy_sets_only_x_forwarded_proto(trusted
     async def home(request: Any) -> PlainTextResponse:
         return PlainTextResponse(request.url.scheme)
 
-    app = bg.asgi.Guard(Starlette(routes=[Route("/", home)]), _settings(trusted))
+    app = bg_asgi.Guard(Starlette(routes=[Route("/", home)]), _settings(trusted))
     with run_asgi(app, proxy_headers=False) as url:
         reply = httpx.get(url + "/", headers={"X-Forwarded-Proto": "https"}, timeout=10)
     assert reply.status_code == 200
@@ -215,7 +224,7 @@ def test_hsts_is_sent_by_the_wsgi_guard_when_the_trusted_proxy_sets_only_x_forwa
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [environ["wsgi.url_scheme"].encode()]
 
-    with run_wsgi(bg.wsgi.Guard(app, _settings(True)), server=WSGI_SERVER) as url:
+    with run_wsgi(bg_wsgi.Guard(app, _settings(True)), server=WSGI_SERVER) as url:
         reply = httpx.get(url + "/", headers={"X-Forwarded-Proto": "https"}, timeout=10)
     assert "strict-transport-security" in reply.headers
     assert reply.text == "https"
@@ -259,10 +268,10 @@ HOSTED = ClientIP([LOOPBACK], forwarded_fields=FIELDS)
 @pytest.mark.parametrize(
     "wrap",
     [
-        pytest.param(lambda app: bg.asgi.Guard(app, bg.GuardSettings(trusted_proxies=[LOOPBACK])), id="guard"),
-        pytest.param(lambda app: bg.asgi.ProxyHeadersMiddleware(app, HOSTED), id="proxy-headers"),
+        pytest.param(lambda app: bg_asgi.Guard(app, bg.GuardSettings(trusted_proxies=[LOOPBACK])), id="guard"),
+        pytest.param(lambda app: bg_asgi.ProxyHeadersMiddleware(app, HOSTED), id="proxy-headers"),
         pytest.param(
-            lambda app: bg.asgi.RateLimitMiddleware(app, limits="100/minute", client_ip=HOSTED), id="ratelimit-alone"
+            lambda app: bg_asgi.RateLimitMiddleware(app, limits="100/minute", client_ip=HOSTED), id="ratelimit-alone"
         ),
     ],
 )
@@ -280,7 +289,7 @@ async def test_asgi_shells_rewrite_the_scope_once_and_keep_the_originals(wrap: C
 
 
 async def test_asgi_guard_leaves_a_scope_from_an_untrusted_peer_alone() -> None:
-    wrap = lambda app: bg.asgi.Guard(app, bg.GuardSettings(trusted_proxies=["10.0.0.0/8"]))  # noqa: E731
+    wrap = lambda app: bg_asgi.Guard(app, bg.GuardSettings(trusted_proxies=["10.0.0.0/8"]))  # noqa: E731
     seen = await _seen_by_asgi_app(wrap, _scope(LOOPBACK, (b"x-forwarded-for", A.encode())))
     assert seen["client"] == (LOOPBACK, 50000)
     assert seen[RESOLVED_KEY].address == LOOPBACK
@@ -288,7 +297,7 @@ async def test_asgi_guard_leaves_a_scope_from_an_untrusted_peer_alone() -> None:
 
 
 async def test_asgi_guard_with_no_trusted_proxy_changes_nothing_and_records_nothing() -> None:
-    seen = await _seen_by_asgi_app(lambda app: bg.asgi.Guard(app), _scope(LOOPBACK, (b"x-forwarded-for", A.encode())))
+    seen = await _seen_by_asgi_app(lambda app: bg_asgi.Guard(app), _scope(LOOPBACK, (b"x-forwarded-for", A.encode())))
     assert seen["client"] == (LOOPBACK, 50000)
     assert RESOLVED_KEY not in seen
 
@@ -307,10 +316,10 @@ def test_forwarded_host_rewrites_the_host_header_only_when_the_proxy_is_declared
 @pytest.mark.parametrize(
     "wrap",
     [
-        pytest.param(lambda app: bg.wsgi.Guard(app, bg.GuardSettings(trusted_proxies=[LOOPBACK])), id="guard"),
-        pytest.param(lambda app: bg.wsgi.ProxyHeadersMiddleware(app, HOSTED), id="proxy-headers"),
+        pytest.param(lambda app: bg_wsgi.Guard(app, bg.GuardSettings(trusted_proxies=[LOOPBACK])), id="guard"),
+        pytest.param(lambda app: bg_wsgi.ProxyHeadersMiddleware(app, HOSTED), id="proxy-headers"),
         pytest.param(
-            lambda app: bg.wsgi.RateLimitMiddleware(app, limits="100/minute", client_ip=HOSTED), id="ratelimit-alone"
+            lambda app: bg_wsgi.RateLimitMiddleware(app, limits="100/minute", client_ip=HOSTED), id="ratelimit-alone"
         ),
     ],
 )
