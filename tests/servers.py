@@ -35,11 +35,27 @@ def _wait_listening(port: int, timeout: float = STARTUP_TIMEOUT) -> None:
 @contextmanager
 def run_asgi(app: Any, **config: Any) -> Iterator[str]:
     """Serve an ASGI ``app`` with uvicorn in a thread; yields the base URL. ``config``: uvicorn.Config options."""
-    import uvicorn
-
     # log_config=None: uvicorn leaves the logging configuration alone, its records reach pytest's caplog.
     options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "log_config": None, "lifespan": "off"}
     options.update(config)
+    with _uvicorn(app, options) as server:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def run_asgi_unix(app: Any, path: str, **config: Any) -> Iterator[str]:
+    """Serve an ASGI ``app`` with uvicorn on the Unix socket ``path``; yields the path (for ``uds=``)."""
+    options: dict[str, Any] = {"uds": path, "log_config": None, "lifespan": "off"}
+    options.update(config)
+    with _uvicorn(app, options):
+        yield path
+
+
+@contextmanager
+def _uvicorn(app: Any, options: dict[str, Any]) -> Iterator[Any]:
+    import uvicorn
+
     server = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
@@ -49,9 +65,8 @@ def run_asgi(app: Any, **config: Any) -> Iterator[str]:
             server.should_exit = True
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server
     finally:
         server.should_exit = True
         thread.join(STARTUP_TIMEOUT)

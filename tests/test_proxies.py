@@ -435,3 +435,83 @@ def test_forwarded_fields_must_name_known_values() -> None:
         ClientIP(["10.0.0.0/8"], forwarded_fields=("for", "port"))
     with pytest.raises(bg.ConfigurationError, match="forwarded_header"):
         bg.GuardSettings(trusted_proxies=["10.0.0.0/8"], forwarded_header="any")
+
+
+# -- review: the request's own kind of scheme, no empty client, whole host values only --------------------
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(("proto", "scheme"), [("wss", "https"), ("ws", "http"), ("WSS", "https")])
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_a_forwarded_websocket_scheme_makes_an_http_request_http_or_https(kind: str, proto: str, scheme: str) -> None:
+    # An HTTP request is never "wss": frameworks would build wss:// URLs for it and disagree with HSTS.
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def home(request: Any) -> PlainTextResponse:
+        return PlainTextResponse(request.url.scheme)
+
+    def wsgi_home(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["wsgi.url_scheme"].encode()]
+
+    if kind == "asgi":
+        server = run_asgi(bg_asgi.Guard(Starlette(routes=[Route("/", home)]), _settings(True)), proxy_headers=False)
+    else:
+        server = run_wsgi(bg_wsgi.Guard(wsgi_home, _settings(True)), server=WSGI_SERVER)
+    with server as url:
+        reply = httpx.get(url + "/", headers={"X-Forwarded-Proto": proto}, timeout=10)
+    assert reply.text == scheme
+    assert ("strict-transport-security" in reply.headers) is (scheme == "https")
+
+
+def test_a_websocket_stays_ws_or_wss_whatever_the_proxy_writes() -> None:
+    cip = ClientIP([LOOPBACK])
+    for proto, scheme in (("https", "wss"), ("wss", "wss"), ("http", "ws"), ("ws", "ws")):
+        scope = {**_scope(LOOPBACK, (b"x-forwarded-proto", proto.encode())), "type": "websocket", "scheme": "ws"}
+        assert cip.apply_scope(scope).scheme == scheme
+        assert scope["scheme"] == scheme
+
+
+@pytest.mark.server
+def test_a_unix_socket_client_stays_unknown_when_the_proxy_forwards_only_the_scheme(tmp_path: Any) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from .servers import run_asgi_unix
+
+    async def home(request: Any) -> JSONResponse:
+        return JSONResponse(
+            {"client": None if request.client is None else request.client.host, "scheme": request.url.scheme}
+        )
+
+    app = bg_asgi.Guard(Starlette(routes=[Route("/", home)]), bg.GuardSettings(trusted_proxies=["unix"]))
+    path = str(tmp_path / "app.sock")
+    transport = httpx.HTTPTransport(uds=path)
+    with run_asgi_unix(app, path, proxy_headers=False), httpx.Client(transport=transport, timeout=10) as http:
+        seen = http.get("http://app/", headers={"X-Forwarded-Proto": "https"}).json()
+    assert seen == {"client": None, "scheme": "https"}
+
+
+_HOST_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]")
+
+
+@given(
+    st.sampled_from(["api.example.com", "[2001:db8::1]:443", "a.example:8443"]),
+    st.sampled_from(["\n", "\r\n", "\r", " ", "\t", "\x00", ",evil.example", "/evil", "@evil.example"]),
+    st.sampled_from(["x-forwarded-for", "forwarded"]),
+)
+def test_a_forwarded_host_is_taken_only_whole_never_with_a_newline_or_other_characters(
+    host: str, junk: str, family: str
+) -> None:
+    cip = ClientIP(["10.0.0.0/8"], forwarded_header=family, forwarded_fields=FIELDS)
+    for value in (host + junk, junk + host):
+        quoted = value.replace('"', "")
+        headers = (
+            {"forwarded": f'for=203.0.113.9;host="{quoted}"'} if family == "forwarded" else {"x-forwarded-host": value}
+        )
+        resolved = cip.resolve(PROXY, headers, scheme="http", host="svc.internal")
+        assert resolved.host is not None
+        assert set(resolved.host) <= _HOST_CHARS

@@ -57,7 +57,8 @@ ORIGINAL_KEY = "backend_guard.client.orig"
 #: The values a proxy may be declared to write: the client address, the scheme, the host.
 FIELDS = ("for", "proto", "host")
 
-_HOST_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::[0-9]{1,5})?$")
+#: A whole host value (``fullmatch``: ``$`` would also let a trailing newline through).
+_HOST_RE = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::[0-9]{1,5})?")
 _SCHEMES = frozenset({"http", "https", "ws", "wss"})
 
 
@@ -295,9 +296,11 @@ class ClientIP:
         proxied = address != peer_text
         new_scheme, new_host = scheme, host
         if proto and proto.lower() in _SCHEMES:
-            new_scheme = proto.lower()
+            # Of the request's own kind: an HTTP request is http or https, a WebSocket ws or wss.
+            kind = _WS_SCHEMES if scheme in ("ws", "wss") else _HTTP_SCHEMES
+            new_scheme = kind.get(proto.lower(), proto.lower())
             proxied = True
-        if fhost and len(fhost) <= 260 and _HOST_RE.match(fhost):
+        if fhost and len(fhost) <= 260 and _HOST_RE.fullmatch(fhost):
             new_host = fhost
             proxied = True
         return ResolvedClient(address, new_scheme, new_host, proxied=proxied)
@@ -396,7 +399,8 @@ class ClientIP:
         scope[RESOLVED_KEY] = resolved
         if resolved.proxied:
             peer = scope.get("client")
-            if not peer or peer[0] != resolved.address:
+            # No address (a Unix socket peer, only the scheme forwarded): the client stays unknown, not "".
+            if resolved.address and (not peer or peer[0] != resolved.address):
                 scope["client"] = (resolved.address, 0)
             scope["scheme"] = resolved.scheme
             new_host = None if resolved.host is None else resolved.host.encode("latin-1")
@@ -425,7 +429,8 @@ class ClientIP:
         environ[ORIGINAL_KEY] = {key: environ.get(key) for key in ("REMOTE_ADDR", "wsgi.url_scheme", "HTTP_HOST")}
         environ[RESOLVED_KEY] = resolved
         if resolved.proxied:
-            environ["REMOTE_ADDR"] = resolved.address
+            if resolved.address:
+                environ["REMOTE_ADDR"] = resolved.address
             environ["wsgi.url_scheme"] = resolved.scheme
             if resolved.host is not None:
                 environ["HTTP_HOST"] = resolved.host
@@ -458,6 +463,7 @@ _ENVIRON_KEYS = {
     "x-forwarded-host": "HTTP_X_FORWARDED_HOST",
 }
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
+_HTTP_SCHEMES = {"ws": "http", "wss": "https"}
 
 
 def _tail(raw: str | None) -> str | None:
