@@ -469,3 +469,207 @@ def test_a_per_method_bucket_cannot_be_multiplied_by_inventing_methods() -> None
         assert _statuses(url, invented) == [200, 200, 429, 429, 429]
         assert _statuses(url, [("POST", "/rl-invented/search")] * 3) == [200, 200, 429]  # standard: its own
     assert [bucket_method(m) for m in ("head", "Get", "post", "FOO", "get ")] == ["GET", "GET", "POST", None, None]
+
+
+# -- one bucket per decorated handler, not per path -----------------------------------------------------------------
+# GET and PUT on one path are usually two handlers (read and write): one shared counter let a client's reads starve
+# its own writes. A handler answering several methods keeps one bucket (HEAD with GET) unless per_method=True.
+
+READS_THEN_WRITE = ["GET", "GET", "HEAD", "PUT", "PUT", "PUT"]
+
+
+def _fastapi_handlers(limiter: RateLimiter) -> Any:
+    from fastapi import Depends, FastAPI
+
+    app = FastAPI()
+    per_route = limiter.dependency("2/minute")
+
+    @app.api_route("/items/{item_id}", methods=["GET", "HEAD"])  # FastAPI's app.get answers no HEAD
+    @limiter.limit("2/minute")
+    async def read_item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.put("/items/{item_id}")
+    @limiter.limit("2/minute")
+    async def write_item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.api_route("/both/{item_id}", methods=["GET", "HEAD", "PUT"])
+    @limiter.limit("2/minute")
+    def both(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.api_route("/apart/{item_id}", methods=["GET", "HEAD", "PUT"])
+    @limiter.limit("2/minute", per_method=True)
+    def apart(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.api_route("/dep/{item_id}", methods=["GET", "HEAD"], dependencies=[Depends(per_route)])
+    async def read_dep(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.put("/dep/{item_id}", dependencies=[Depends(per_route)])
+    async def write_dep(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    return app
+
+
+@pytest.mark.server
+def test_fastapi_get_and_put_handlers_on_one_path_count_in_two_buckets() -> None:
+    limiter = RateLimiter()
+    with run_asgi(_fastapi_handlers(limiter)) as url:
+        # two handlers: the reads use up their own quota only (HEAD with GET, any item id)
+        calls = [(m, f"/items/{i}") for i, m in enumerate(READS_THEN_WRITE)]
+        assert _statuses(url, calls) == [200, 200, 429, 200, 200, 429]
+        with httpx.Client(base_url=url) as client:
+            shown = client.get("/items/9").headers["ratelimit-policy"]
+        assert shown == '"/items/{item_id}";q=2;w=60'  # clients still see the route template
+        # one handler for GET and PUT: one bucket
+        assert _statuses(url, [(m, f"/both/{i}") for i, m in enumerate(READS_THEN_WRITE)]) == [200, 200] + [429] * 4
+        # per_method=True: one bucket per method, HEAD with GET
+        calls = [(m, f"/apart/{i}") for i, m in enumerate(READS_THEN_WRITE)]
+        assert _statuses(url, calls) == [200, 200, 429, 200, 200, 429]
+        # one dependency object on two handlers of one path: a bucket per handler, as the decorator
+        calls = [(m, f"/dep/{i}") for i, m in enumerate(READS_THEN_WRITE)]
+        assert _statuses(url, calls) == [200, 200, 429, 200, 200, 429]
+
+
+@pytest.mark.server
+def test_starlette_get_and_put_endpoints_on_one_path_count_in_two_buckets() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    limiter = RateLimiter()
+
+    @limiter.limit("2/minute")
+    async def read(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("read")
+
+    @limiter.limit("2/minute")
+    async def write(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("write")
+
+    app = Starlette(routes=[Route("/docs/{d}", read, methods=["GET"]), Route("/docs/{d}", write, methods=["PUT"])])
+    with run_asgi(app) as url:
+        calls = [(m, f"/docs/{i}") for i, m in enumerate(READS_THEN_WRITE)]
+        assert _statuses(url, calls) == [200, 200, 429, 200, 200, 429]
+
+
+@pytest.mark.server
+def test_flask_get_and_put_views_on_one_path_count_in_two_buckets() -> None:
+    from flask import Flask
+
+    limiter = RateLimiter()
+    app = Flask(__name__)
+
+    @app.get("/items/<int:item>")
+    @limiter.limit("2/minute")
+    def read_item(item: int) -> str:
+        return "read"
+
+    @app.put("/items/<int:item>")
+    @limiter.limit("2/minute")
+    def write_item(item: int) -> str:
+        return "write"
+
+    @app.route("/both/<int:item>", methods=["GET", "PUT"])
+    @limiter.limit("2/minute")
+    def both(item: int) -> str:
+        return "both"
+
+    @app.route("/apart/<int:item>", methods=["GET", "PUT"])
+    @limiter.limit("2/minute", per_method=True)
+    def apart(item: int) -> str:
+        return "apart"
+
+    with run_wsgi(app) as url:
+        calls = [(m, f"/items/{i}") for i, m in enumerate(READS_THEN_WRITE)]
+        assert _statuses(url, calls) == [200, 200, 429, 200, 200, 429]
+        with httpx.Client(base_url=url) as client:
+            assert client.put("/items/9").headers["ratelimit"].startswith('"/items/<int:item>";r=0;')
+        assert _statuses(url, [(m, f"/both/{i}") for i, m in enumerate(READS_THEN_WRITE)]) == [200, 200] + [429] * 4
+        calls = [(m, f"/apart/{i}") for i, m in enumerate(READS_THEN_WRITE)]
+        assert _statuses(url, calls) == [200, 200, 429, 200, 200, 429]
+
+
+@pytest.mark.server
+def test_a_django_function_view_keeps_one_bucket_for_every_method_unless_per_method() -> None:
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    from .django_app import add_urls, wsgi_app
+
+    limiter = RateLimiter()
+
+    @limiter.limit("2/minute")
+    def document(request: HttpRequest, item: int) -> HttpResponse:
+        return HttpResponse("doc")
+
+    @limiter.limit("2/minute", per_method=True)
+    def sheet(request: HttpRequest, item: int) -> HttpResponse:
+        return HttpResponse("sheet")
+
+    add_urls(path("rl-handler/doc/<int:item>", document), path("rl-handler/sheet/<int:item>", sheet))
+    with run_wsgi(wsgi_app([])) as url:
+        calls = [(m, f"/rl-handler/doc/{i}") for i, m in enumerate(READS_THEN_WRITE)]
+        assert _statuses(url, calls) == [200, 200] + [429] * 4
+        calls = [(m, f"/rl-handler/sheet/{i}") for i, m in enumerate(READS_THEN_WRITE)]
+        assert _statuses(url, calls) == [200, 200, 429, 200, 200, 429]
+
+
+def _same_named_handlers(limiter: RateLimiter) -> Any:
+    """An app whose two handlers on one path share a name (made in a loop), and one decorator object used twice."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    for methods in (["GET", "HEAD"], ["PUT"]):
+
+        @app.api_route("/made/{item_id}", methods=methods)
+        @limiter.limit("2/minute")
+        async def made(item_id: int) -> dict[str, int]:
+            return {"id": item_id}
+
+    two_per_minute = limiter.limit("2/minute")
+
+    @app.api_route("/reused/{item_id}", methods=["GET", "HEAD"])
+    @two_per_minute
+    async def read_reused(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @app.put("/reused/{item_id}")
+    @two_per_minute
+    async def write_reused(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    return app
+
+
+@pytest.mark.server
+def test_handlers_sharing_a_name_or_a_decorator_object_still_count_apart() -> None:
+    limiter = RateLimiter()
+    with run_asgi(_same_named_handlers(limiter)) as url:
+        for route in ("/made", "/reused"):
+            calls = [(m, f"{route}/{i}") for i, m in enumerate(READS_THEN_WRITE)]
+            assert _statuses(url, calls) == [200, 200, 429, 200, 200, 429], route
+
+
+@pytest.mark.server
+@pytest.mark.redis
+def test_workers_built_from_the_same_code_share_each_handlers_bucket(redis_store: RedisStore) -> None:
+    # Two workers (the app built twice, each with its own limiter, as every worker process does) on one Redis:
+    # a handler's bucket is named from code (module and name), never from objects of one process, so the
+    # workers count together, and still apart per handler.
+    def worker() -> Any:
+        return _fastapi_handlers(RateLimiter(store=redis_store))
+
+    with run_asgi(worker()) as one, run_asgi(worker()) as two:
+        assert _statuses(one, [("GET", "/items/1")]) + _statuses(two, [("HEAD", "/items/2")]) == [200, 200]
+        assert _statuses(one, [("GET", "/items/3")]) + _statuses(two, [("GET", "/items/4")]) == [429, 429]
+        assert _statuses(two, [("PUT", "/items/5")]) + _statuses(one, [("PUT", "/items/6")]) == [200, 200]
+        assert _statuses(one, [("PUT", "/items/7")]) == [429]
+        assert _statuses(two, [("GET", "/dep/1"), ("PUT", "/dep/1")]) == [200, 200]
+        assert _statuses(one, [("GET", "/dep/2"), ("PUT", "/dep/2")]) == [200, 200]
+        assert _statuses(two, [("GET", "/dep/3"), ("PUT", "/dep/3")]) == [429, 429]

@@ -4,12 +4,17 @@
 :func:`~backend_guard._routes.fastapi_dependency` (the dependency).
 
 The hooks charge the route's limits before the route runs (a refusal is a 429 problem document) and add the
-``RateLimit`` fields to the response; the bucket is the route template (never the concrete URL), one for all
-its methods unless the decorator asks for one per method (HEAD then shares GET's: the same handler answers).
+``RateLimit`` fields to the response. The bucket is one handler on one route template (never the concrete
+URL): the decorated function (named once, at decoration, from its module and qualified name: see
+:func:`~backend_guard.ratelimit.handler_name`), or for the dependency the endpoint FastAPI routed to. It is
+one for all the handler's methods unless ``per_method`` (HEAD then shares GET's: the same handler answers).
+Clients see the route template (and method, per method) as the policy name; the handler's name stays server
+side, in the store key.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from ._routes import RouteCall, RouteHooks
@@ -17,7 +22,7 @@ from .clientip import ClientIP
 from .exceptions import StorageError
 
 if TYPE_CHECKING:
-    from .ratelimit import KeyFunc, Rate, RateLimiter, RateLimitResult
+    from .ratelimit import Charge, KeyFunc, Rate, RateLimiter, RateLimitResult
 
 STATE_KEY = "backend_guard.ratelimit"
 
@@ -33,6 +38,7 @@ class _LimitHooks(RouteHooks):
         name: str | None,
         client_ip: ClientIP | None,
         per_method: bool = False,
+        handler: str | None = None,
     ) -> None:
         from .ratelimit import KeyResolver
 
@@ -43,28 +49,47 @@ class _LimitHooks(RouteHooks):
         self.scope = scope
         self.name = name
         self.per_method = per_method
+        #: The decorated handler's name (module and qualified name), None for the dependency (one object for
+        #: several routes: its bucket follows the endpoint of each request instead).
+        self.handler = handler
 
-    def _bucket(self, call: RouteCall) -> str:
-        """The bucket of this call: the scope given, else the route template (and standard method, when per method)."""
-        from .ratelimit import bucket_method
+    def for_handler(self, handler: str) -> _LimitHooks:
+        """These hooks for one decorated handler, named ``handler`` (a bucket of its own on each route)."""
+        bound = copy.copy(self)
+        bound.handler = handler
+        return bound
+
+    def _charge(self, key: str, route: str | None, method: str | None, endpoint: Any) -> Charge:
+        """The charge of a request to ``endpoint`` on ``route`` (``method`` when per method, else None).
+
+        Nothing here comes from the request but the key: ``route`` is the router's template, ``method`` one of
+        HTTP's standard methods, the handler named from code. The policy name clients see is the route template.
+        """
+        from .ratelimit import Charge, handler_name
 
         if self.scope:
-            return self.scope
-        if self.per_method:
-            method = bucket_method(call.view.method)
-            if method is not None:  # an invented method name gets no bucket of its own
-                return f"{method} {call.view.route_or_path}"
-        return call.view.route_or_path
+            return Charge(key, self.rates, self.cost, self.scope, self.name)
+        shown = " ".join(part for part in (method, route) if part) or "default"
+        if self.handler is not None:
+            owner = self.handler
+        else:  # the dependency: the endpoint it guards this time, marked apart from a decorator on it
+            owner = "dependency " + handler_name(endpoint) if endpoint is not None else "dependency"
+        return Charge(key, self.rates, self.cost, f"{shown} @{owner}", self.name or shown)
 
     def _plan(self, call: RouteCall) -> Any:
-        """The limiter's compiled plan for this call (cached per key and route), or None when exempt."""
-        from .ratelimit import Charge
+        """The limiter's compiled plan for this call (cached per key, route and handler), or None when exempt."""
+        from .ratelimit import bucket_method
 
         key = self.resolver.from_view(call.view)
         if key is None:
             return None
-        scope = self._bucket(call)
-        return self.limiter._cached((self, key, scope), lambda: [Charge(key, self.rates, self.cost, scope, self.name)])
+        route = call.view.route  # the router's template; never the concrete path a client chose
+        # an invented method name gets no bucket of its own (None: the handler's one bucket)
+        method = bucket_method(call.view.method) if self.per_method and not self.scope else None
+        endpoint = None if self.handler is not None else call.endpoint
+        return self.limiter._cached(
+            (self, key, route, method, endpoint), lambda: [self._charge(key, route, method, endpoint)]
+        )
 
     def _apply(self, call: RouteCall, result: RateLimitResult) -> None:
         call.set_state(STATE_KEY, result)

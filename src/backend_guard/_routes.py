@@ -55,7 +55,8 @@ class RouteCall:
     ``view`` is the plain :class:`~backend_guard.request.RequestView`; ``request`` the framework's own request
     object; ``framework`` is ``"starlette"`` (FastAPI too), ``"flask"`` or ``"django"``; ``state`` is scratch
     space shared by ``before`` and ``after``; headers added with :meth:`add_header` go on the response
-    (success or refusal).
+    (success or refusal); ``endpoint`` is the route function answering, when known (the decorated function,
+    or the endpoint FastAPI routed a dependency's request to).
 
     Example::
 
@@ -69,6 +70,7 @@ class RouteCall:
     framework: str
     state: dict[str, Any] = field(default_factory=dict)
     response_headers: list[tuple[str, str]] = field(default_factory=list)
+    endpoint: Any = None
 
     def add_header(self, name: str, value: str) -> None:
         """Put ``name: value`` on this route's response (replacing a header of the same name)."""
@@ -328,7 +330,7 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
                 if resp_name == _RESP:
                     kwargs.pop(_RESP, None)
             view = view_from_request(request, client_ip)
-            return RouteCall(view=view, request=request, framework=framework), injected_response
+            return RouteCall(view=view, request=request, framework=framework, endpoint=func), injected_response
 
         def finish(call: RouteCall, target: Any, out: Any, headers: list[tuple[str, str]]) -> Any:
             _set_headers(call.framework, target, call.response_headers + headers)
@@ -396,7 +398,12 @@ def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) 
     from starlette.responses import Response
 
     async def dependency(request: Request, response: Response, **_declared: Any) -> None:
-        call = RouteCall(view=view_from_request(request, client_ip), request=request, framework="starlette")
+        call = RouteCall(
+            view=view_from_request(request, client_ip),
+            request=request,
+            framework="starlette",
+            endpoint=request.scope.get("endpoint"),  # the route function Starlette's router picked
+        )
         try:
             await hooks.abefore(call)
         except GuardError as exc:

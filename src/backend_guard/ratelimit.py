@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
@@ -30,7 +31,7 @@ from .storage.base import glob_escape, is_cluster
 if TYPE_CHECKING:
     from limits import RateLimitItem
 
-    from ._routes import RouteHooks
+    from ._ratelimit_routes import _LimitHooks
     from .clientip import ClientIP
     from .request import RequestView
 
@@ -50,6 +51,7 @@ __all__ = [
     "bucket_method",
     "compile_path",
     "format_headers",
+    "handler_name",
     "merge_header_fields",
     "merge_raw_fields",
     "merge_str_fields",
@@ -416,6 +418,9 @@ class RateLimiter:
             "ratelimit.fast_plans", max_entries=4096, max_bytes=8 << 20
         )
         self._outage = False
+        # How many handlers of each name this limiter has decorated (handlers made in a loop share a name).
+        self._handlers: dict[str, int] = {}
+        self._handlers_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"RateLimiter(store={self.store!r}, strategy={self.strategy!r})"
@@ -666,10 +671,13 @@ class RateLimiter:
     ) -> Callable[[F], F]:
         """Decorate a FastAPI, Starlette, Flask or Django route (sync or async) with limits.
 
-        The bucket is the route template (``/users/{id}``, never the concrete URL), one for all the methods the
-        route answers, or ``scope`` when given (routes with the same scope share limits). ``per_method=True``
-        gives each standard method its own bucket (``GET /users/{id}``), HEAD sharing GET's (the same handler
-        answers both) and any other method the route's one bucket (see :func:`bucket_method`). ``key``:
+        The bucket is this handler on its route template (``/users/{id}``, never the concrete URL): one for all
+        the methods the handler answers, and its own even when another handler (a PUT beside a GET) serves the
+        same path. ``scope`` replaces it (handlers with the same scope share limits). ``per_method=True`` gives
+        each standard method its own bucket, HEAD sharing GET's (the same handler answers) and any other method
+        the handler's one bucket (see :func:`bucket_method`). Clients see the route template (``GET
+        /users/{id}`` per method) as the policy name, or ``name``. The handler is named once, at decoration,
+        from code (:func:`handler_name`), so every worker and restart counts in the same bucket. ``key``:
         ``"ip"`` (default, through ``client_ip``'s trusted proxies, IPv6 per /64), ``"header:X-API-Key"``, or a
         callable taking the :class:`~backend_guard.request.RequestView` (returning None exempts the request).
 
@@ -683,7 +691,11 @@ class RateLimiter:
 
         client_ip = client_ip or self.client_ip
         hooks = self._route_hooks(limits, key, cost, scope, name, client_ip, per_method)
-        return guard_route(hooks, client_ip=client_ip)
+
+        def decorate(func: F) -> F:
+            return guard_route(hooks.for_handler(self._name_handler(func)), client_ip=client_ip)(func)
+
+        return decorate
 
     def dependency(
         self,
@@ -697,7 +709,11 @@ class RateLimiter:
     ) -> Callable[..., Any]:
         """A FastAPI dependency applying limits: ``dependencies=[Depends(limiter.dependency("5/minute"))]``.
 
-        Buckets as for :meth:`limit`: the route template, one for all its methods unless ``per_method=True``.
+        Buckets as for :meth:`limit`, the handler being the endpoint each request is routed to: one dependency
+        object on several routes (or a router) keeps a bucket per route template and endpoint, one for all its
+        methods unless ``per_method=True``, never shared with a decorator on the same endpoint. Two dependency
+        objects with the same limits and key on one endpoint count together (a dependency has no name of its
+        own): give one a ``scope``.
 
         Example::
 
@@ -719,11 +735,38 @@ class RateLimiter:
         name: str | None,
         client_ip: ClientIP | None,
         per_method: bool,
-    ) -> RouteHooks:
+    ) -> _LimitHooks:
         """The route hooks behind :meth:`limit` and :meth:`dependency`."""
         from ._ratelimit_routes import _LimitHooks
 
         return _LimitHooks(self, parse_limits(limits), key, cost, scope, name, client_ip, per_method)
+
+    def _name_handler(self, func: Callable[..., Any]) -> str:
+        """The bucket name of a handler this limiter decorates: :func:`handler_name`, and ``#2``, ``#3``... for
+        later handlers of the same name (made in a loop or a factory), counted in the order the code decorates
+        them, which every worker and restart repeats."""
+        base = handler_name(func)
+        with self._handlers_lock:
+            seen = self._handlers.get(base, 0) + 1
+            self._handlers[base] = seen
+        return base if seen == 1 else f"{base}#{seen}"
+
+
+def handler_name(func: Callable[..., Any]) -> str:
+    """The name of a route handler in rate limit buckets: its module and qualified name, the same in every process.
+
+    Never an ``id()`` or anything else of one process: workers and restarts must count a handler in one bucket.
+    Decorators made with ``functools.wraps`` keep the name of the function they wrap.
+
+    Example::
+
+        >>> def item(): ...
+        >>> handler_name(item).endswith(".item")
+        True
+    """
+    module = getattr(func, "__module__", None) or "?"
+    qualname = getattr(func, "__qualname__", None) or type(func).__qualname__
+    return f"{module}.{qualname}"
 
 
 KeyFunc = Callable[["RequestView"], "str | None"]
