@@ -673,3 +673,42 @@ def test_workers_built_from_the_same_code_share_each_handlers_bucket(redis_store
         assert _statuses(two, [("GET", "/dep/1"), ("PUT", "/dep/1")]) == [200, 200]
         assert _statuses(one, [("GET", "/dep/2"), ("PUT", "/dep/2")]) == [200, 200]
         assert _statuses(two, [("GET", "/dep/3"), ("PUT", "/dep/3")]) == [429, 429]
+
+
+@pytest.mark.server
+def test_no_request_a_client_can_shape_gets_a_handler_fresh_quota() -> None:
+    # Property: whatever a client varies (the method and its spelling, invented methods, path parameters, a
+    # trailing slash, the path's case), a decorated handler answers at most its quota. A Django function view
+    # answers every method, the widest handler there is. Each example is a fresh client (its own API key).
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from .django_app import add_urls, wsgi_app
+
+    limiter = RateLimiter()
+
+    @limiter.limit("2/minute", key="header:X-API-Key")
+    def anything(request: HttpRequest, item: int) -> HttpResponse:
+        return HttpResponse("ok")
+
+    add_urls(path("rl-shape/<int:item>", anything))
+    methods = st.sampled_from(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "FOO", "PROPFIND"])
+    paths = st.builds(
+        lambda item, slash, upper: ("/RL-SHAPE/" if upper else "/rl-shape/") + str(item) + ("/" if slash else ""),
+        st.integers(0, 10**6),
+        st.sampled_from([False, False, True]),  # mostly routed, so that the quota is actually spent
+        st.sampled_from([False, False, True]),
+    )
+    counter = iter(range(10**6))
+    with run_wsgi(wsgi_app([])) as url, httpx.Client(base_url=url) as client:
+
+        @settings(max_examples=30, deadline=None)
+        @given(st.lists(st.tuples(methods, paths), min_size=3, max_size=10))
+        def at_most_the_quota(calls: list[tuple[str, str]]) -> None:
+            headers = {"X-API-Key": f"client-{next(counter)}"}
+            answered = [client.request(m, p, headers=headers).status_code for m, p in calls]
+            assert sum(1 for s in answered if s == 200) <= 2, list(zip(calls, answered, strict=True))
+
+        at_most_the_quota()
