@@ -92,6 +92,21 @@ def test_settings_name_the_cors_setting_of_a_public_suffix_wildcard() -> None:
     assert "allow_origin_patterns" in str(info.value)
 
 
+@pytest.mark.parametrize("pattern", ["https://*.amazonaws.com", "https://*.windows.net", "https://*.herokuapp.com"])
+def test_a_credentialed_wildcard_over_public_suffixes_below_its_domain_is_refused(
+    pattern: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # amazonaws.com is Amazon's, but s3.amazonaws.com and hundreds more under it are public suffixes: anyone's
+    # bucket website at attacker.s3-website.us-east-1.amazonaws.com would be admitted with the user's cookies.
+    with pytest.raises(ConfigurationError) as info:
+        CORSPolicy(allow_origin_patterns=[pattern], allow_credentials=True)
+    assert "allow_origin_patterns" in str(info.value)
+    assert "public suffix" in str(info.value)
+    with caplog.at_level(logging.WARNING, logger="backend_guard.cors"):
+        CORSPolicy(allow_origin_patterns=[pattern])
+    assert any("public suffix" in r.getMessage() for r in caplog.records if r.name == "backend_guard.cors")
+
+
 # --- origin regexes ----------------------------------------------------------------------------------------
 
 REACHING = [
@@ -112,6 +127,18 @@ REACHING = [
     r"https://example[0-9]*\.com",
     r"https://[a-f]+\.com",
     r"https://[a-z]+\.example\.com|https://.*",
+    # One character of the registrable name left open: other registrants' names of the same length.
+    r"https://example\.c[a-z]",  # example.cn, example.ch
+    r"https://exampl[a-z]\.com",
+    r"https://example[0-9]\.com",
+    r"https://shop[0-9]{2}\.com",
+    r"https://example\.com|https://[a-z]{3}\.com",
+    # Customers' sites under public suffixes below a company's domain (attacker.s3.amazonaws.com).
+    r"https://.*\.amazonaws\.com",
+    r"https://[a-z0-9.-]+\.windows\.net",
+    # A bad alternative after more alternatives than combinations are written out.
+    "https://(" + "|".join(f"a{i}" for i in range(60)) + r")\.example\.com|https://[a-z]+\.github\.io",
+    r"https://(www|app|api)\.example\.(com|net|org)(:[0-9]{4})?|https://[a-z]+\.github\.io",
 ]
 CONTAINED = [
     r"https://.*\.example\.com",
@@ -200,3 +227,45 @@ def test_an_accepted_credentialed_regex_never_admits_an_attackers_registrable_do
     if policy.is_allowed_origin(f"https://{host}"):
         assert PSL.privatesuffix(host) in ALLOWED or host == "github.io", (regex, host)
         assert re.fullmatch(regex, f"https://{host}")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.from_regex(r"[a-z]{3,10}", fullmatch=True),
+    suffix=st.sampled_from(["com", "net", "co.uk", "github.io", "de"]),
+    data=st.data(),
+    loose=st.sampled_from([r"[a-z]", r"[0-9a-z]", r"\w", r"[^.]", r"[a-z0-9-]", r"\S"]),
+)
+def test_a_credentialed_regex_leaving_any_character_of_the_registrable_name_open_is_refused(
+    name: str, suffix: str, data: st.DataObject, loose: str
+) -> None:
+    # Any one character of the registrable domain (its label or its suffix) written as a class admits another
+    # registrant's domain of the same length.
+    host = f"{name}.{suffix}"
+    positions = [i for i, ch in enumerate(host) if ch != "."]
+    i = data.draw(st.sampled_from(positions))
+    regex = "https://" + re.escape(host[:i]) + loose + re.escape(host[i + 1 :])
+    with pytest.raises(ConfigurationError, match="outside the domains it names"):
+        CORSPolicy(allow_origin_regex=regex, allow_credentials=True)
+
+
+def test_samples_of_nested_repeats_are_never_longer_than_an_origin() -> None:
+    from backend_guard._regex_samples import regex_samples
+
+    samples = regex_samples(r"https://(?:(?:(?:a{60}){60}){60}){60}\.example\.com", 512)
+    assert all(len(s) <= 512 for s in samples)
+
+
+@pytest.mark.parametrize(
+    "regex",
+    [
+        "(" * 1000 + "a" + ")" * 1000,  # the stdlib's parser itself runs out of stack
+        "https://" + "(?:" * 600 + "a" + ")" * 600 + r"\.example\.com",
+        r"https://(?:(?:(?:(?:a{64}){64}){64}){64}){64}\.example\.com",
+    ],
+)
+def test_a_pathological_credentialed_regex_is_a_configuration_error(regex: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"allow_origin_regex|origin regex"):
+        CORSPolicy(allow_origin_regex=regex, allow_credentials=True)
+    with pytest.raises(bg.ConfigurationError, match="cors"):
+        bg.GuardSettings(cors={"allow_origin_regex": regex, "allow_credentials": True})  # type: ignore[arg-type]

@@ -62,6 +62,8 @@ _LOOPBACK_NAMES = frozenset({"localhost"})
 # Sites an attacker may own, tried against an origin regex besides the ones derived from what it matches.
 _FOREIGN_HOSTS = ("attacker.com", "evil.example", "attacker.com.evil.net", "attacker", "203.0.113.7")
 
+_HOST_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+
 _SITES_READ = "those sites would read your users' data"
 
 log = logging.getLogger("backend_guard.cors")
@@ -191,6 +193,29 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList()
 
 
+@functools.cache
+def _suffixes_below() -> dict[str, tuple[str, ...]]:
+    """For each domain with public suffixes under it, hosts an attacker may register there (``amazonaws.com``:
+    ``attacker.s3.amazonaws.com``, ...). Read once from the list file shipped in ``publicsuffixlist``."""
+    from publicsuffixlist import PSLFILE
+
+    below: dict[str, list[str]] = {}
+    with open(PSLFILE, encoding="utf-8") as lines:
+        for line in lines:
+            rule = line.lower().split(" ")[0].strip()
+            if not rule or rule.startswith(("//", "!")):
+                continue
+            try:
+                rule = rule if rule.isascii() else rule.encode("idna").decode("ascii")
+            except UnicodeError:
+                continue
+            host = "attacker." + rule.replace("*", "attacker")
+            labels = rule.split(".")
+            for k in range(1, len(labels)):
+                below.setdefault(".".join(labels[k:]), []).append(host)
+    return {domain: tuple(hosts) for domain, hosts in below.items()}
+
+
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))
@@ -209,6 +234,10 @@ def _registrable(host: str) -> str:
     return found if found is not None else host
 
 
+def _site(host: str) -> str:
+    return host if host.startswith("[") or _is_ip(host) else _registrable(host)
+
+
 def _refuse_or_warn(credentials: bool, message: str, instead: str, risk: str = _SITES_READ) -> None:
     # With credentials another site reads the user's data: refused. Without, it reads what any client could
     # fetch anonymously, as allow_origins=["*"] (accepted without credentials) would: a warning at start-up.
@@ -218,7 +247,20 @@ def _refuse_or_warn(credentials: bool, message: str, instead: str, risk: str = _
 
 
 def _check_public_pattern(text: str, base_host: str, credentials: bool) -> None:
-    if base_host in _LOOPBACK_NAMES or _is_ip(base_host) or not _psl().is_public(base_host):
+    if base_host in _LOOPBACK_NAMES or _is_ip(base_host):
+        return
+    below = _suffixes_below().get(base_host)
+    if below and not _psl().is_public(base_host):
+        # The domain is someone's, but sites under it belong to its customers (attacker.s3.amazonaws.com).
+        _refuse_or_warn(
+            credentials,
+            f"CORS allow_origin_patterns {text!r}: public suffixes lie under {base_host!r}, so"
+            f" '*.{base_host}' admits sites anyone registers there (such as"
+            f" '{text.partition('://')[0]}://{below[0]}').",
+            "list your own origins in allow_origins, or narrow the pattern to a name you own.",
+        )
+        return
+    if not _psl().is_public(base_host):
         return
     _refuse_or_warn(
         credentials,
@@ -279,6 +321,8 @@ def _check_regex(text: str) -> re.Pattern[str]:
         return re.compile(text)
     except re.error as exc:
         raise ConfigurationError(f"CORS origin regex {text!r} does not compile: {exc}.") from None
+    except RecursionError:
+        raise ConfigurationError(f"CORS origin regex {text!r} is nested too deeply to compile.") from None
 
 
 def _foreign_variants(host: str) -> list[str]:
@@ -304,6 +348,11 @@ def _foreign_variants(host: str) -> list[str]:
     if suffix:
         out += [f"{sub}{label}.{other}" for other in (suffix + suffix[-1], "zz", "attacker")]
     out += [host + ".attacker.zz", host + "zz"]
+    out += _suffixes_below().get(registrable, ())
+    # One character of the registrable domain changed ("example.c[a-z]" admits example.cn, "shop[0-9]" shop2.com).
+    for i in range(len(sub), len(host)):
+        if host[i] != ".":
+            out += [host[:i] + ch + host[i + 1 :] for ch in _HOST_CHARS if ch != host[i]]
     return out
 
 
@@ -311,15 +360,25 @@ def _regex_escape(regex: re.Pattern[str]) -> tuple[str | None, str | None]:
     """``(origin outside the domains the regex names that it admits, an origin it matched)``; the first is
     None when none was found, the second None when no origin it matches could be made to check it with."""
     samples: list[Origin] = []
-    for text in regex_samples(regex.pattern):
+    try:
+        texts = regex_samples(regex.pattern, MAX_ORIGIN_LENGTH)
+    except (ValueError, RecursionError):  # too many alternatives or too deep to write out: not checkable
+        texts = []
+    for text in texts:
         origin = parse_origin(text)
         if origin is not None and origin not in samples and regex.fullmatch(origin.serialize()):
             samples.append(origin)
+    named = {_site(o.host) for o in samples}  # the registrable domains the regex names
     bases = samples or [Origin("https", "example.com", 443), Origin("http", "example.com", 80)]
+    tried: set[tuple[str, str, int | None]] = set()
     for origin in bases:
+        site = (origin.scheme, _site(origin.host), origin.port)
+        if site in tried:  # the other registrants of this site were tried from an earlier sample
+            continue
+        tried.add(site)
         for host in (*_FOREIGN_HOSTS, *_foreign_variants(origin.host)):
             probe = parse_origin(Origin(origin.scheme, host, origin.port).serialize())
-            if probe is not None and regex.fullmatch(probe.serialize()):
+            if probe is not None and _site(probe.host) not in named and regex.fullmatch(probe.serialize()):
                 return probe.serialize(), (origin.serialize() if samples else None)
     return None, (samples[0].serialize() if samples else None)
 
