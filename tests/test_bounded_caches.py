@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from hypothesis import given, settings
@@ -48,14 +49,29 @@ def test_a_bounded_cache_never_holds_more_than_its_entries_or_bytes_and_answers_
         assert cache.nbytes == sum(approx_size(k) + approx_size(cache.get(k)) for k in cache)
 
 
-def test_the_least_recently_used_entry_goes_first() -> None:
+def test_the_oldest_entry_goes_first() -> None:
     cache: BoundedCache[str, int] = BoundedCache("test", max_entries=3, max_bytes=1 << 20)
     for key in ("a", "b", "c"):
         cache.put(key, 1)
-    assert cache.get("a") == 1  # "a" is now the most recently used
+    cache.put("a", 2)  # put again: now the newest
     cache.put("d", 1)
     assert "b" not in cache
-    assert all(k in cache for k in ("a", "c", "d"))
+    assert [cache.get(k) for k in ("a", "c", "d")] == [2, 1, 1]
+
+
+def test_a_cache_hit_runs_no_python_code() -> None:
+    # The per-request paths (CORS answers, rate-limit routes, client addresses) look a cache up on every request:
+    # a hit is one dict lookup, with no Python function call around it.
+    cache: BoundedCache[str, int] = BoundedCache("test", max_entries=8, max_bytes=1 << 20)
+    cache.put("k", 1)
+    events: list[str] = []
+    sys.setprofile(lambda frame, event, arg: events.append(event))
+    try:
+        found, missing = cache.get("k"), cache.get("other", 7)
+    finally:
+        sys.setprofile(None)
+    assert (found, missing) == (1, 7)
+    assert "call" not in events, events  # "c_call" only
 
 
 def test_an_entry_too_big_for_the_cache_is_not_kept() -> None:

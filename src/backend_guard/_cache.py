@@ -1,4 +1,4 @@
-"""The one cache type for values keyed on request data: LRU, bounded by entries and by bytes.
+"""The one cache type for values keyed on request data: bounded by entries and by bytes, oldest out first.
 
 What lives here: :class:`BoundedCache`, used by every part that remembers a result per path, origin, client
 address, identifier or token header. Clients choose those keys, so a count bound alone lets a flood of distinct
@@ -6,8 +6,10 @@ large keys (4,000 paths of 100 KB) hold hundreds of megabytes; here the approxim
 are bounded too, and an entry larger than a fraction of the budget is not cached at all (its value is computed
 each time, as on a miss).
 
-Reads take no lock (a dict lookup and a move to the end, each atomic); writes (misses) take one, so the byte
-total stays exact when threads insert and evict together.
+A hit is one lookup in a plain dict (``cache.get`` is that dict's own ``get``: no Python code runs, which
+is what the per-request paths need); writes (misses) take a lock, so the byte total stays exact when threads
+insert and evict together. The entry put first goes first (a hit does not refresh it): under a flood of new keys
+a frequently used entry is computed again once per ``max_entries`` misses, a cost no flood can make larger.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from typing import Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 __all__ = ["BoundedCache", "approx_size", "bounded_caches"]
 
@@ -25,7 +27,6 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 D = TypeVar("D")
 
-_MISSING: Any = object()
 _ALL: weakref.WeakSet[BoundedCache[Any, Any]] = weakref.WeakSet()
 
 
@@ -47,10 +48,11 @@ def approx_size(obj: object, _depth: int = 0) -> int:
 
 
 class BoundedCache(Generic[K, V]):
-    """A least-recently-used cache holding at most ``max_entries`` entries and ``max_bytes`` of keys+values.
+    """A cache holding at most ``max_entries`` entries and ``max_bytes`` of keys+values.
 
     Sizes are approximate (:func:`approx_size`, or ``sizeof``); an entry over ``max_entry_bytes`` (a 64th
-    of ``max_bytes`` unless given) is not stored. ``name`` says which cache it is (in :func:`bounded_caches`).
+    of ``max_bytes`` unless given) is not stored; the oldest entries go first. ``get(key, default=None)`` is
+    the value under ``key`` or ``default``. ``name`` says which cache it is (in :func:`bounded_caches`).
 
     Example::
 
@@ -67,6 +69,8 @@ class BoundedCache(Generic[K, V]):
         "_lock",
         "_nbytes",
         "_sizeof",
+        "_sizes",
+        "get",
         "max_bytes",
         "max_entries",
         "max_entry_bytes",
@@ -89,7 +93,10 @@ class BoundedCache(Generic[K, V]):
         self.max_bytes = max_bytes
         self.max_entry_bytes = max_entry_bytes if max_entry_bytes is not None else max(1, max_bytes // 64)
         self._sizeof = sizeof
-        self._data: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._data: dict[K, V] = {}
+        self._sizes: OrderedDict[K, int] = OrderedDict()  # the same keys, oldest first (changed under the lock)
+        # The hit path: the dict's own get (never replaced: clear() empties the same dict).
+        object.__setattr__(self, "get", self._data.get)
         self._lock = threading.Lock()
         self._nbytes = 0
         _ALL.add(self)
@@ -112,34 +119,32 @@ class BoundedCache(Generic[K, V]):
         """Approximate bytes of the keys and values held now (never above ``max_bytes``)."""
         return self._nbytes
 
-    @overload
-    def get(self, key: K) -> V | None: ...
-    @overload
-    def get(self, key: K, default: D) -> V | D: ...
-    def get(self, key: K, default: Any = None) -> Any:
-        """The value under ``key`` (now the most recently used), or ``default`` (None)."""
-        entry = self._data.get(key, _MISSING)
-        if entry is _MISSING:
-            return default
-        try:  # noqa: SIM105 (contextlib.suppress costs a context manager on every hit)
-            self._data.move_to_end(key)
-        except KeyError:  # evicted by another thread in between: the value read is still right
-            pass
-        return entry[0]
+    if TYPE_CHECKING:  # at run time ``get`` is the dict's own method, set in __init__
+
+        @overload
+        def get(self, key: K) -> V | None: ...
+        @overload
+        def get(self, key: K, default: D) -> V | D: ...
+        def get(self, key: K, default: Any = None) -> Any:
+            """The value under ``key``, or ``default`` (None)."""
 
     def put(self, key: K, value: V) -> bool:
-        """Remember ``value`` under ``key``, evicting the least recently used; False when it is too big to keep."""
+        """Remember ``value`` under ``key``, evicting the oldest entries; False when it is too big to keep."""
         size = self._sizeof(key) + self._sizeof(value)
         with self._lock:
-            data = self._data
-            old = data.pop(key, None)  # an older value under this key never outlives a newer one
+            data, sizes = self._data, self._sizes
+            old = sizes.pop(key, None)  # an older value under this key never outlives a newer one
             if old is not None:
-                self._nbytes -= old[1]
+                del data[key]
+                self._nbytes -= old
             if size > self.max_entry_bytes:
                 return False
-            while data and (len(data) >= self.max_entries or self._nbytes + size > self.max_bytes):
-                self._nbytes -= data.popitem(last=False)[1][1]
-            data[key] = (value, size)
+            while sizes and (len(sizes) >= self.max_entries or self._nbytes + size > self.max_bytes):
+                oldest, oldest_size = sizes.popitem(last=False)
+                del data[oldest]
+                self._nbytes -= oldest_size
+            sizes[key] = size
+            data[key] = value
             self._nbytes += size
         return True
 
@@ -147,6 +152,7 @@ class BoundedCache(Generic[K, V]):
         """Forget every entry."""
         with self._lock:
             self._data.clear()
+            self._sizes.clear()
             self._nbytes = 0
 
 
