@@ -4,11 +4,12 @@ One helper every part uses: header pairs (``Authorization``, ``Cookie``, ``Set-C
 ``Proxy-Authorization``, ``X-JWT-Assertion``, ``DPoP``, API-key headers) and mappings whose keys name a secret
 (``password``, ``pw``, ``jwt``, ``bearer``, ``dsn``, ``database_url``, ``privkey``, ``mfa_code``, ...: matched by
 the words of the name, so ``author`` or ``passport`` are left alone), recursively through nested mappings and
-lists, have their values replaced by ``"[redacted]"``; so does any string value that is a URL with a password.
+lists, have their values replaced by ``"[redacted]"``; so does any string value holding a URL with a password.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
@@ -59,8 +60,10 @@ _SECRET_PAIRS = frozenset(
         ("set", "cookie"), ("session", "id"),
     }
 )  # fmt: skip
-# A URL with a password in it ("postgres://app:s3cret@db/app"), under any name.
-_URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#@\s]*:[^/?#@\s]*@")
+# A URL with a password in it ("postgres://app:s3cret@db/app"), anywhere in a value, under any name. The user
+# part has no ':' (the first one starts the password), so a search is linear in the value's length.
+_URL_WITH_PASSWORD = re.compile(r"://[^/?#@\s:]*:[^/?#@\s]*@")
+_CACHED_NAME = 64  # names up to this long are remembered (app-chosen names repeat on every problem document)
 
 S = TypeVar("S", str, bytes)
 
@@ -74,6 +77,15 @@ def is_sensitive_key(name: str | bytes) -> bool:
         (True, False)
     """
     text = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+    return _sensitive_name(text) if len(text) <= _CACHED_NAME else _names_secret(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sensitive_name(text: str) -> bool:
+    return _names_secret(text)
+
+
+def _names_secret(text: str) -> bool:
     if text.lower() in SENSITIVE_HEADERS:
         return True
     # Words at camelCase humps, and each separator-delimited part whole (so "DPoP" is "dpop", not "d po p").
@@ -113,7 +125,7 @@ def _redact_value(value: Any, depth: int) -> Any:
         return {k: (REDACTED if is_sensitive_key(str(k)) else _redact_value(v, depth + 1)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_redact_value(v, depth + 1) for v in value]
-    if isinstance(value, str) and _URL_WITH_PASSWORD.match(value):
+    if isinstance(value, str) and _URL_WITH_PASSWORD.search(value):
         return REDACTED
     return value
 
