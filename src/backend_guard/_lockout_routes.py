@@ -196,10 +196,15 @@ async def _starlette_name(request: Any, kind: BodyKind, field: str) -> str:
     try:
         if kind == "multipart":
             return name_from_form((await request.form()).getlist(field), field)
-        body = await request.body()  # cached: the route (and FastAPI before it) read these same bytes
-        if kind == "json":
-            return name_from_json(body, field)
-        refuse_json_labelled_form(body)
+        try:
+            body = await request.body()  # cached: the route (and FastAPI before it) read these same bytes
+        except RuntimeError:  # "Stream consumed": FastAPI parsed a Form() body; no one can read it raw now
+            if kind == "json":
+                raise
+        else:
+            if kind == "json":
+                return name_from_json(body, field)
+            refuse_json_labelled_form(body)
         return name_from_form((await request.form()).getlist(field), field)
     except Exception as exc:  # a malformed form, a client gone: never a 500, never uncounted
         raise _refusal_of(exc) from None
