@@ -501,3 +501,44 @@ def test_a_fastapi_form_login_in_a_urlencoded_body_is_counted_under_the_form_nam
     assert statuses == [401, 401, 401, 429, 429]
     assert seen == ["alice"] * 3
     assert json_labelled in REFUSALS | {422}  # no form name: never reaches the route
+
+
+def _django_charset_app(lock: bg.Lockout, seen: list[str]) -> tuple[Any, str]:
+    from django.conf import settings
+    from django.urls import path
+
+    from . import django_app
+
+    django_app.setup()
+
+    @lock.protect()
+    def login(request: Any) -> Any:
+        # What Django REST framework's JSONParser does: decode with the Content-Type charset (request.encoding).
+        data = json.loads(request.body.decode(request.encoding or settings.DEFAULT_CHARSET))
+        seen.append(data["username"])
+        raise lock.invalid_credentials()
+
+    route = f"login-charset-{id(lock)}/"
+    django_app.add_urls(path(route, login))
+    return django_app.wsgi_app(["backend_guard.django.ErrorEnvelopeMiddleware"]), "/" + route
+
+
+@pytest.mark.server
+def test_a_django_json_body_read_with_its_declared_charset_is_refused_or_counted_under_that_name() -> None:
+    import httpx
+
+    lock = bg.Lockout(max_failures=3, secret=SECRET)
+    seen: list[str] = []
+    app, route = _django_charset_app(lock, seen)
+    # A fresh UTF-7 spelling of alice per guess: JSON read from the bytes sees "+AGE-lice", "a+AGw-ice", ...
+    spellings = ["+AGE-lice", "a+AGw-ice", "al+AGk-ce", "ali+AGM-e", "alic+AGU-", "+AGEAbA-ice"]
+    utf7 = {"content-type": "application/json; charset=utf-7"}
+    with run_wsgi(app) as url, httpx.Client(timeout=10) as client:
+        statuses = [
+            client.post(url + route, content=json.dumps({"username": s}).encode(), headers=utf7).status_code
+            for s in spellings
+        ]
+        plain = [client.post(url + route, content=b'{"username": "alice"}', headers=utf7).status_code for _ in range(5)]
+    assert set(statuses) <= REFUSALS, statuses
+    assert plain == [401, 401, 401, 429, 429]  # the same name either way: counted
+    assert seen == ["alice"] * 3

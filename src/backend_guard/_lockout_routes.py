@@ -15,6 +15,7 @@ cached accessors, so the route reads the very same bytes and form.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import sys
@@ -131,7 +132,7 @@ def _definite(value: Any, field: str) -> str:
     return value
 
 
-def _parse_json(body: bytes, field: str) -> Any:
+def _parse_json(body: bytes | str, field: str) -> Any:
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         if sum(1 for key, _ in items if key == field) > 1:  # parsers disagree on which of two values wins
             raise ValueError("repeated account member")
@@ -141,18 +142,7 @@ def _parse_json(body: bytes, field: str) -> Any:
     return json.loads(body, object_pairs_hook=pairs)
 
 
-def name_from_json(body: bytes, field: str) -> str:
-    """The account name of a JSON login body: a top-level object with exactly one string member ``field``.
-
-    Anything else (too large, not JSON, not UTF-8/16/32, too deeply nested, another type, the member twice,
-    an empty name) raises :class:`LoginRequestRefused`.
-
-    Example::
-
-        name_from_json(b'{"username": "alice", "password": "..."}', "username")  # "alice"
-    """
-    if len(body) > MAX_LOGIN_BODY:
-        raise _too_large()
+def _json_member(body: bytes | str, field: str) -> str:
     try:
         data = _parse_json(body, field)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: deep nesting
@@ -160,6 +150,33 @@ def name_from_json(body: bytes, field: str) -> str:
     if not isinstance(data, dict):
         raise _no_name(field)
     return _definite(data.get(field), field)
+
+
+def name_from_json(body: bytes, field: str, encoding: str | None = None) -> str:
+    """The account name of a JSON login body: a top-level object with exactly one string member ``field``.
+
+    Anything else (too large, not JSON, not UTF-8/16/32, too deeply nested, another type, the member twice,
+    an empty name) raises :class:`LoginRequestRefused`. ``encoding`` is a charset the route may decode the
+    body with before parsing it (Django's ``request.encoding``, from the Content-Type, is what Django REST
+    framework's JSONParser uses): the body must then name the same account read that way too (a UTF-7
+    ``"+AGE-lice"`` is ``"alice"`` to such a route), or it is refused.
+
+    Example::
+
+        name_from_json(b'{"username": "alice", "password": "..."}', "username")  # "alice"
+    """
+    if len(body) > MAX_LOGIN_BODY:
+        raise _too_large()
+    name = _json_member(body, field)
+    if encoding is not None:
+        try:
+            utf8 = codecs.lookup(encoding).name == "utf-8"  # read as UTF-8, the body names `name` or nothing
+            text = None if utf8 else body.decode(encoding)
+        except (LookupError, UnicodeError):  # LookupError: not a text encoding (base64, rot13)
+            raise _no_name(field) from None
+        if text is not None and _json_member(text, field) != name:
+            raise _no_name(field)
+    return name
 
 
 def refuse_json_labelled_form(body: bytes) -> None:
@@ -237,8 +254,10 @@ def _django_name(request: Any, kind: BodyKind, field: str) -> str:
         if kind == "multipart":  # Django may have parsed it from the stream already (CSRF): no raw body then
             return name_from_form(request.POST.getlist(field), field)
         body = request.body  # Django parses request.POST from these cached bytes
-        if kind == "json":
-            return name_from_json(body, field)
+        if kind == "json":  # DRF decodes the body with the Content-Type charset (else DEFAULT_CHARSET)
+            from django.conf import settings
+
+            return name_from_json(body, field, request.encoding or settings.DEFAULT_CHARSET)
         refuse_json_labelled_form(body)
         return name_from_form(request.POST.getlist(field), field)
     except Exception as exc:
