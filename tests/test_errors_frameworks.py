@@ -12,7 +12,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from backend_guard.asgi._errors import ErrorEnvelopeMiddleware
@@ -177,6 +177,20 @@ class SignupShortCheck(BaseModel):
     password: Annotated[str, Field(min_length=1000)]
 
 
+class StrictLogin(BaseModel):
+    """A schema that refuses undeclared fields: the name of one is the client's text, not the schema's."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: str
+    password: str
+
+
+class ShortKeys(BaseModel):
+    """Keys of this mapping must be short: a refused key is the client's text."""
+
+    scores: dict[Annotated[str, Field(max_length=8)], int]
+
+
 SIGNUP_CHECKS = {
     "model": SignupModelCheck,
     "upper": SignupUpperCheck,
@@ -211,6 +225,12 @@ def echo_url() -> Iterator[str]:
 
     @app.post("/short")
     def short(body: SignupShortCheck) -> None: ...
+
+    @app.post("/strict")
+    def strict(body: StrictLogin) -> None: ...
+
+    @app.post("/keys")
+    def keys(body: ShortKeys) -> None: ...
 
     @app.post("/inside")
     def inside() -> None:
@@ -279,6 +299,24 @@ def test_422_entries_carry_a_fixed_message_per_error_type(echo_url: str) -> None
 
 def test_validation_inside_a_route_never_echoes_either(echo_url: str) -> None:
     assert_no_echo(httpx.post(f"{echo_url}/inside"), ECHO_SECRET)
+
+
+def test_a_key_the_schema_refused_never_reaches_a_422_pointer(echo_url: str) -> None:
+    # A password pasted as a field name (extra="forbid"), and a mapping key that failed its own validation:
+    # the pointer stops at the object that holds the key, and the type says what was wrong with it.
+    r = httpx.post(f"{echo_url}/strict", json={"email": "e@example.com", "password": "x", ECHO_SECRET: 1})
+    assert_no_echo(r, ECHO_SECRET)
+    assert r.json()["errors"] == [
+        {"pointer": "/body", "detail": "Extra inputs are not permitted", "type": "extra_forbidden"}
+    ]
+    r = httpx.post(f"{echo_url}/keys", json={"scores": {"ok": 1, ECHO_SECRET: 2}})
+    assert_no_echo(r, ECHO_SECRET)
+    assert r.json()["errors"] == [
+        {"pointer": "/body/scores", "detail": "String should have at most 8 characters", "type": "string_too_long"}
+    ]
+    # Declared field names still make the pointer.
+    r = httpx.post(f"{echo_url}/strict", json={"email": "e@example.com"})
+    assert [e["pointer"] for e in r.json()["errors"]] == ["/body/password"]
 
 
 @given(
@@ -437,6 +475,10 @@ def flask_url() -> Iterator[str]:
     def create() -> dict[str, str]:
         return {"email": User.model_validate(request.get_json()).email}
 
+    @app.post("/strict")
+    def strict() -> dict[str, str]:
+        return {"email": StrictLogin.model_validate(request.get_json()).email}
+
     @app.get("/conflict")
     def conflict() -> None:
         abort(Response("x", status=409, headers={"X-Extra": "1"}))
@@ -475,6 +517,12 @@ def test_flask_422_and_malformed_json(flask_url: str) -> None:
     assert "hunter2" not in r.text
     r = httpx.post(flask_url + "/users", content=b'{"email": \xff', headers={"content-type": "application/json"})
     assert (r.status_code, r.headers["content-type"], r.json()["status"]) == (400, PROBLEM, 400)
+
+
+def test_flask_422_pointers_never_carry_a_key_the_schema_refused(flask_url: str) -> None:
+    r = httpx.post(flask_url + "/strict", json={"email": "e@example.com", "password": "x", ECHO_SECRET: 1})
+    assert_no_echo(r, ECHO_SECRET)
+    assert [(e["pointer"], e["type"]) for e in r.json()["errors"]] == [("", "extra_forbidden")]
 
 
 def test_flask_errors_keep_headers(flask_url: str) -> None:

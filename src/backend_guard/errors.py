@@ -281,6 +281,10 @@ _FIELD_CONSTRAINTS: Mapping[str, tuple[str, str]] = {
     "decimal_max_places": ("decimal_places", "Decimal input should have no more than {} decimal places"),
     "decimal_whole_digits": ("whole_digits", "Decimal input should have no more than {} digits before the point"),
 }
+# Error types whose last location segment is a name the client wrote and the schema does not declare.
+_UNDECLARED_NAME_TYPES = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
+# pydantic-core's marker after a mapping key that failed validation: the segment before it is the client's key.
+_KEY_MARKER = "[key]"
 # An error type is an identifier; anything else (a custom type built from the input) is shown as value_error.
 _ERROR_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 
@@ -307,13 +311,27 @@ def _field_type(raw: object) -> str:
     return "value_error"
 
 
+def _declared_loc(loc: tuple[object, ...], kind: str) -> tuple[object, ...]:
+    """``loc`` up to the first segment that is not the schema's but the client's own text.
+
+    A field name the schema does not declare (``extra="forbid"``) and a mapping key that failed validation are
+    whatever was submitted (a password pasted as a field name); the pointer stops at the object holding them.
+    """
+    if _KEY_MARKER in loc:
+        return loc[: max(0, loc.index(_KEY_MARKER) - 1)]
+    if kind in _UNDECLARED_NAME_TYPES:
+        return loc[:-1]
+    return loc
+
+
 def validation_field_errors(items: Iterable[Mapping[str, Any]]) -> tuple[FieldError, ...]:
     """Pydantic-style error dicts as :class:`FieldError` s: the location, the type and a fixed message.
 
     The message is chosen from the error type (``missing`` -> ``"Field required"``; the app's own validators,
     ``value_error``/``assertion_error`` and custom types, -> ``"Invalid value."``), never taken from ``msg``,
     which a validator may have written with the submitted value in it. ``input``, ``ctx`` and ``url`` are
-    dropped; only a numeric schema constraint (``min_length``, ``gt``...) may be stated in the message.
+    dropped; only a numeric schema constraint (``min_length``, ``gt``...) may be stated in the message. The
+    pointer ends before a name the schema refused (an undeclared field, a mapping key that failed validation).
 
     Example::
 
@@ -325,8 +343,9 @@ def validation_field_errors(items: Iterable[Mapping[str, Any]]) -> tuple[FieldEr
         loc = item.get("loc") or ()
         if isinstance(loc, (str, int)):
             loc = (loc,)
-        pointer = "/" + "/".join(_escape_pointer(p) for p in loc) if loc else ""
         kind = _field_type(item.get("type"))
+        loc = _declared_loc(tuple(loc), kind)
+        pointer = "/" + "/".join(_escape_pointer(p) for p in loc) if loc else ""
         out.append(FieldError(pointer=pointer, message=_field_message(kind, item.get("ctx")), type=kind))
     return tuple(out)
 
