@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel
 
@@ -19,7 +19,9 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 
 def _type(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) if isinstance(annotation, type) else None
+    # A bare class by its name; a parametrised one (``list[str]``, a type on Python 3.10) spelt out in full.
+    plain = isinstance(annotation, type) and not get_args(annotation)
+    text = getattr(annotation, "__name__", None) if plain else None
     text = text or str(annotation).replace("typing.", "")
     text = text.replace("pydantic.types.", "").replace("backend_guard.config.", "")
     return text.replace("|", "\\|")

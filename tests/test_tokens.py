@@ -211,7 +211,7 @@ def test_jwks_exports_public_keys_only(materials: dict[str, str]) -> None:
     token = tm.issue("u").access_token
     public = jwt.PyJWK(jwks["keys"][1])
     options = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}  # PyJWT reads the wall clock
-    assert jwt.decode(token, public, algorithms=["EdDSA"], audience=AUD, options=options)["sub"] == "u"
+    assert jwt.decode(token, public.key, algorithms=["EdDSA"], audience=AUD, options=options)["sub"] == "u"
     clock.advance(11)
     assert len(tm.jwks()["keys"]) == 1
     with pytest.raises(ConfigurationError):

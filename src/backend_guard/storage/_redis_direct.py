@@ -68,7 +68,7 @@ def _packer() -> Any:
         return None
     import hiredis
 
-    return hiredis.pack_command
+    return getattr(hiredis, "pack_command", None)  # hiredis < 2.2.3 has none: redis-py packs instead
 
 
 def _pack(packer: Any, conn: Any, args: tuple[Any, ...]) -> Any:
