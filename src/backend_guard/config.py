@@ -235,7 +235,7 @@ class RateLimitSettings(_Section):
     strategy: str | None = None
     default_limits: str | None = None
     key: str | None = None
-    rules: list[RateLimitRuleSettings] = Field([], strict=False)  # each rule may be a dict (its fields strict)
+    rules: list[RateLimitRuleSettings] = []  # each rule may be a dict (its fields strict)
     on_storage_error: Literal["allow", "deny", "raise"] = "allow"
     headers: bool = True
     legacy_headers: bool = False

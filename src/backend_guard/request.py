@@ -8,7 +8,8 @@ scope, a WSGI environ, and Starlette/FastAPI, Flask (werkzeug) and Django reques
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,10 +67,40 @@ class RequestView:
         return self.route or self.path
 
 
+# Starlette releases before 1.8 record the matched route only under FastAPI (``scope["route"]``); a plain Starlette
+# route is found from the endpoint the router put in the scope. Keyed weakly by router, then endpoint: both are
+# the application's own objects, never request data.
+_TEMPLATES: weakref.WeakKeyDictionary[Any, dict[Any, str | None]] = weakref.WeakKeyDictionary()
+
+
+def _routes_of(router: Any) -> Iterator[Any]:
+    for route in getattr(router, "routes", None) or ():
+        yield route
+        yield from _routes_of(route)  # a Mount or Host: its own routes
+
+
+def _endpoint_template(scope: Mapping[str, Any]) -> str | None:
+    """The template of the one route whose endpoint is ``scope["endpoint"]``, else None (also when ambiguous)."""
+    router, endpoint = scope.get("router"), scope.get("endpoint")
+    if router is None or endpoint is None:
+        return None
+    try:
+        known = _TEMPLATES.setdefault(router, {})
+    except TypeError:  # a router that cannot be weakly referenced: not remembered
+        known = {}
+    if endpoint not in known:
+        found = {
+            getattr(r, "path_format", None) for r in _routes_of(router) if getattr(r, "endpoint", None) is endpoint
+        }
+        known[endpoint] = found.pop() if len(found) == 1 else None
+    return known[endpoint]
+
+
 def _scope_route(scope: Mapping[str, Any]) -> str | None:
     route = scope.get("route")
     if route is None:
-        return None
+        template = _endpoint_template(scope)
+        return None if template is None else str(scope.get("root_path", "") or "") + template
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not isinstance(template, str):
         return None

@@ -7,8 +7,8 @@ Swagger UI shows its "Authorize" button. The scheme only declares itself: the to
 backend_guard's own hooks, so this adds no second parsing of the header.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI < 0.115 resolves a callable instance's annotations in
+# an empty namespace, so ``_DeclaredBearer.__call__`` must carry the real ``Request`` class, not its name.
 import inspect
 from collections.abc import Sequence
 from typing import Any
