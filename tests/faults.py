@@ -38,18 +38,24 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603 - a fixed local binary, loopback only
-            [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return
-            time.sleep(0.02)
+        for _ in range(5):
+            self.proc = subprocess.Popen(  # noqa: S603 - a fixed local binary, loopback only
+                [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    # The answer must come from our own server: another process may have taken the free port
+                    # between free_port() and the bind (then ours exits, and a stranger answers the PING).
+                    if s.recv(16).startswith(b"+PONG") and self.proc.poll() is None:
+                        return
+                time.sleep(0.02)
+            if self.proc.poll() is None:
+                break
+            self.port = free_port()  # ours could not bind: try another port
         raise RuntimeError("private redis-server did not start")
 
     def stop(self) -> None:
