@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+from ._durations import wait_text
+
 __all__ = [
     "AccountLocked",
     "AuthenticationError",
@@ -100,12 +102,31 @@ class StorageError(GuardError):
 
 
 class _RetryAfter(GuardError):
-    """Shared shape of the errors that tell the client when to come back."""
+    """Shared shape of the errors that tell the client when to come back.
+
+    Without a ``detail``, the detail is :attr:`what` followed by when to retry, in words rounded up
+    ("retry in 37 seconds"), so a client reading the body alone knows both.
+    """
+
+    #: What happened, the first half of the default detail.
+    what: ClassVar[str] = "Too many requests"
 
     def __init__(self, retry_after: float, detail: str | None = None) -> None:
         self.retry_after: float = max(0.0, float(retry_after))
         seconds = self.retry_after_header()
+        if detail is None:
+            detail = f"{self.what}; {self.retry_text()}."
         super().__init__(detail, headers={"Retry-After": seconds})
+
+    def retry_text(self) -> str:
+        """When to retry, in words rounded up: ``"retry in 37 seconds"``, ``"retry in 1 hour 5 minutes"``.
+
+        Example::
+
+            >>> RateLimited(retry_after=36.2).retry_text()
+            'retry in 37 seconds'
+        """
+        return f"retry in {wait_text(self.retry_after)}"
 
     def retry_after_header(self) -> str:
         """``Retry-After`` as whole seconds, rounded up (a client retrying earlier would be refused)."""
@@ -117,6 +138,9 @@ class _RetryAfter(GuardError):
 
 class RateLimited(_RetryAfter):
     """429: a rate limit refused the request; ``retry_after`` is in seconds.
+
+    The default detail says when to retry ("Too many requests; retry in 13 seconds."); a refusal of the
+    rate limiter also names the limit that refused (see ``RateLimitResult.error``).
 
     Example::
 
@@ -131,6 +155,9 @@ class RateLimited(_RetryAfter):
 class AccountLocked(_RetryAfter):
     """429: too many failed logins for this account (from this address); ``retry_after`` is in seconds.
 
+    The default detail says when to try again and nothing of the account ("Too many failed sign-in attempts;
+    try again in 5 minutes.").
+
     Example::
 
         raise bg.AccountLocked(retry_after=300)
@@ -139,6 +166,11 @@ class AccountLocked(_RetryAfter):
     status = 429
     code = "account-locked"
     title = "Account Temporarily Locked"
+    what = "Too many failed sign-in attempts"
+
+    def retry_text(self) -> str:
+        """When to try again, in words rounded up: ``"try again in 12 minutes"``."""
+        return f"try again in {wait_text(self.retry_after)}"
 
 
 class AuthenticationError(GuardError):

@@ -12,6 +12,7 @@ the store's clock; a request refused by one limit spends none of the others.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import re
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._cache import BoundedCache, approx_size
 from ._check import check_bool, check_instance, check_int, check_str, check_strs, optional
+from ._durations import wait_text, window_text
 from ._ratelimit_scripts import SCRIPTS
 from .exceptions import ConfigurationError, RateLimited, StorageError
 from .storage import MemoryStore, Script, Store, StoreLike, open_store
@@ -226,8 +228,28 @@ class RateLimitResult:
         return format_headers(self, policy=policy, legacy=legacy)
 
     def error(self) -> RateLimited:
-        """The :class:`~backend_guard.exceptions.RateLimited` error for a refused request."""
-        return RateLimited(self.retry_after)
+        """The :class:`~backend_guard.exceptions.RateLimited` error for a refused request.
+
+        Its detail names the limit that refused, by the policy name clients already see in ``RateLimit-Policy``
+        (a route template, a rule's name; never the key), its amount and window, and when to retry::
+
+            Too many requests: the limit is 5 per minute ("POST /login"); retry in 37 seconds.
+
+        Example::
+
+            result = limiter.hit(f"login:{ip}", "5/minute")
+            if not result.allowed:
+                raise result.error()
+        """
+        refusing = [s for s in self.limits if not s.allowed]
+        if not refusing:  # the store failed closed: no limit to name
+            return RateLimited(self.retry_after)
+        state = max(refusing, key=lambda s: s.retry_after)
+        detail = (
+            f"Too many requests: the limit is {state.limit} per {window_text(state.window)} "
+            f"({json.dumps(state.name)}); retry in {wait_text(self.retry_after)}."
+        )
+        return RateLimited(self.retry_after, detail)
 
 
 @functools.lru_cache(maxsize=1024)
