@@ -29,7 +29,12 @@ from ._stack import StackParts
 from .clientip import RESOLVED_KEY, ResolvedClient
 from .config import GuardSettings
 from .headers import NONCE_KEY
-from .integrations._errors_django import DjangoErrorEnvelopeMiddleware, DjangoRequestIdMiddleware
+from .integrations._errors_django import (
+    DjangoErrorEnvelopeMiddleware,
+    DjangoRequestIdMiddleware,
+    csrf_failure,
+    csrf_failure_detail,
+)
 
 __all__ = [
     "CORSMiddleware",
@@ -39,6 +44,8 @@ __all__ = [
     "RequestIdMiddleware",
     "SecureHeadersMiddleware",
     "csp_nonce_context",
+    "csrf_failure",
+    "csrf_failure_detail",
     "settings",
 ]
 

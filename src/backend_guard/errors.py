@@ -717,6 +717,28 @@ class ErrorPolicy:
         return self.rewrite_plain_errors == "always" or not prefers_html(accept)
 
 
+#: Where a framework adapter notes the detail of an error page it let the framework produce, as
+#: ``(status, detail)`` (the environ or ``request.META``; ``scope["state"]`` under ASGI): the shell replacing
+#: that page with a problem document for an API client puts the detail in it (see :func:`page_info`).
+ERROR_DETAIL_KEY = "backend_guard.error_detail"
+
+
+def page_info(status: int, noted: object = None) -> ErrorInfo | int:
+    """What replaces a framework's own error page of ``status``: the bare status, or with the noted detail.
+
+    ``noted`` is what an adapter left under :data:`ERROR_DETAIL_KEY`: ``(status, detail)``, used only when
+    its status is the page's and the detail is text (anything else is ignored: the bare status).
+
+    Example::
+
+        >>> page_info(403, (403, "CSRF cookie not set.")).detail
+        'CSRF cookie not set.'
+    """
+    if isinstance(noted, tuple) and len(noted) == 2 and noted[0] == status and isinstance(noted[1], str):
+        return ErrorInfo(status=status, code=_status_code(status), title=status_title(status), detail=noted[1])
+    return status
+
+
 def prefers_html(accept: str | None) -> bool:
     """True when an ``Accept`` header names HTML and no JSON (a browser, not an API client).
 
@@ -753,7 +775,9 @@ class ErrorEnvelopeShell(Generic[App]):
         self.policy = policy if policy is not None else ErrorPolicy(**options)
         self._rewrite = self.policy.rewrite_plain_errors != "never"
 
-    def _info(self, error: BaseException | int, log: Callable[[BaseException, int], None]) -> ErrorInfo | int:
+    def _info(
+        self, error: BaseException | ErrorInfo | int, log: Callable[[BaseException, int], None]
+    ) -> ErrorInfo | int:
         """What to render for ``error`` (500 when even that failed); a server error is first passed to
         ``log`` with its status."""
         if not isinstance(error, BaseException):

@@ -16,14 +16,16 @@ and ``settings.BACKEND_GUARD["request_id"]`` (``header``, ``trust_incoming``).
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from .._http import ENVIRON_REQUEST_ID
 from .._logging import RequestIdPolicy, log_server_error, request_id_var
-from ..errors import ErrorInfo, ErrorPolicy
+from ..errors import ERROR_DETAIL_KEY, ErrorInfo, ErrorPolicy, page_info, prefers_html
 
-__all__ = ["DjangoErrorEnvelopeMiddleware", "DjangoRequestIdMiddleware"]
+__all__ = ["DjangoErrorEnvelopeMiddleware", "DjangoRequestIdMiddleware", "csrf_failure", "csrf_failure_detail"]
 
 _ENTITY = frozenset({"content-type", "content-length", "content-encoding", "transfer-encoding", "etag"})
 
@@ -51,6 +53,83 @@ def _mark_async(obj: Any) -> None:
     markcoroutinefunction(obj)
 
 
+def _django_debug() -> bool:
+    from django.conf import settings
+
+    return bool(getattr(settings, "DEBUG", False))
+
+
+#: What stands for the value a client sent where one of Django's CSRF reasons quotes it (by reason name).
+_CSRF_QUOTED = {"REASON_BAD_ORIGIN": "the request's Origin", "REASON_BAD_REFERER": "the request's Referer"}
+#: The reasons Django composes from a token's source (POST, or the header named by CSRF_HEADER_NAME, a setting)
+#: and a fixed fragment.
+_CSRF_COMPOSED = re.compile(
+    r"CSRF (?:cookie|token from (?:POST|the '[A-Za-z0-9_-]{1,64}' HTTP header)) "
+    r"(?:has incorrect length|has invalid characters|incorrect)\."
+)
+_CSRF_GENERIC = "CSRF verification failed."
+
+
+@functools.cache
+def _csrf_reasons() -> tuple[frozenset[str], tuple[tuple[re.Pattern[str], str], ...]]:
+    """Django's fixed CSRF reasons (``REASON_*`` of ``django.middleware.csrf``, whatever the version): the
+    ones quoting nothing, and a pattern and a safe text for each one quoting what the client sent."""
+    from django.middleware import csrf
+
+    exact: set[str] = set()
+    quoting: list[tuple[re.Pattern[str], str]] = []
+    for name in sorted(vars(csrf)):
+        value = getattr(csrf, name)
+        if not name.startswith("REASON_") or not isinstance(value, str):
+            continue
+        if "%s" in value:
+            pattern = re.compile(".*".join(re.escape(part) for part in value.split("%s")), re.DOTALL)
+            quoting.append((pattern, value.replace("%s", _CSRF_QUOTED.get(name, "the value sent"))))
+        else:
+            exact.add(value)
+    return frozenset(exact), tuple(quoting)
+
+
+def csrf_failure_detail(reason: object) -> str:
+    """The ``detail`` of a CSRF failure: Django's reason, never a value the client sent.
+
+    One of Django's fixed reasons is kept as it is ("CSRF cookie not set.", "CSRF token missing.", "CSRF token
+    from POST has incorrect length."); one that quotes the client's ``Origin`` or ``Referer`` gets the quoted
+    part replaced; any other text (a custom middleware's) gives "CSRF verification failed.".
+
+    Example::
+
+        >>> csrf_failure_detail("Origin checking failed - https://evil.example does not match any trusted origins.")
+        "Origin checking failed - the request's Origin does not match any trusted origins."
+    """
+    if not isinstance(reason, str):
+        return _CSRF_GENERIC
+    exact, quoting = _csrf_reasons()
+    if reason in exact or _CSRF_COMPOSED.fullmatch(reason):
+        return reason
+    for pattern, safe in quoting:
+        if pattern.fullmatch(reason):
+            return safe
+    return _CSRF_GENERIC
+
+
+def csrf_failure(request: Any, reason: str = "") -> Any:
+    """A ``CSRF_FAILURE_VIEW``: Django's own 403 page, and its reason in the problem document API clients get.
+
+    The page is Django's (``django.views.csrf.csrf_failure``: browsers see what they always saw); the error
+    middleware replacing it with a 403 problem document for an API client puts Django's reason in ``detail``
+    (:func:`csrf_failure_detail`: never the ``Origin`` or ``Referer`` the client sent).
+
+    Example (settings.py)::
+
+        CSRF_FAILURE_VIEW = "backend_guard.django.csrf_failure"
+    """
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    request.META[ERROR_DETAIL_KEY] = (403, csrf_failure_detail(reason))
+    return django_csrf_failure(request, reason=reason)
+
+
 class DjangoErrorEnvelopeMiddleware:
     """Django middleware: exceptions and Django's own error pages become problem documents (sync and async).
 
@@ -58,6 +137,11 @@ class DjangoErrorEnvelopeMiddleware:
     ``BadRequest`` (400), ``RequestDataTooBig`` (413), every ``GuardError`` and pydantic ``ValidationError``;
     any other exception is a generic 500, logged once (Django does not log it again). Django's HTML 4xx/5xx
     pages are replaced for API clients (``rewrite_plain_errors``).
+
+    With ``DEBUG = True``, an unexpected exception (a 500) in a request whose ``Accept`` prefers HTML (names
+    ``text/html`` and no JSON: a browser navigation) is left to Django, which shows its technical 500 page and
+    logs it; API clients still get the problem document, and so does everyone with
+    ``rewrite_plain_errors="always"``.
 
     Example::
 
@@ -84,8 +168,26 @@ class DjangoErrorEnvelopeMiddleware:
         return self._rewrite(request, await self.get_response(request))
 
     def process_exception(self, request: Any, exception: Exception) -> Any:
-        """Render the view's exception (Django calls this for exceptions raised in views)."""
+        """Render the view's exception (Django calls this for exceptions raised in views).
+
+        None (Django's own handling: its technical 500 page) for a browser under ``DEBUG``.
+        """
+        if self._debug_page(request, exception):
+            return None
         return self._response(request, exception, [])
+
+    def _debug_page(self, request: Any, exception: Exception) -> bool:
+        """True when Django's technical 500 page is the answer: ``DEBUG`` on, a client preferring HTML, a
+        policy leaving HTML pages to such clients, and an exception that is a 500 (not a deliberate 4xx/503)."""
+        if self.policy.rewrite_plain_errors == "always" or not prefers_html(request.META.get("HTTP_ACCEPT")):
+            return False
+        if not _django_debug():
+            return False
+        try:
+            info = self.policy.info(exception)
+        except Exception:
+            return False
+        return info.server_error and info.status == 500
 
     def _rewrite(self, request: Any, response: Any) -> Any:
         status = response.status_code
@@ -96,13 +198,13 @@ class DjangoErrorEnvelopeMiddleware:
         keep = [(k, v) for k, v in response.items() if k.lower() not in _ENTITY]
         with contextlib.suppress(Exception):
             response.close()
-        return self._response(request, status, keep)
+        return self._response(request, page_info(status, request.META.get(ERROR_DETAIL_KEY)), keep)
 
-    def _response(self, request: Any, error: BaseException | int, headers: list[tuple[str, str]]) -> Any:
+    def _response(self, request: Any, error: BaseException | ErrorInfo | int, headers: list[tuple[str, str]]) -> Any:
         from django.http import HttpResponse
 
         rid = getattr(request, "request_id", None) or request.META.get(ENVIRON_REQUEST_ID)
-        info: ErrorInfo | int = error if isinstance(error, int) else self.policy.info(error)
+        info = error if isinstance(error, ErrorInfo | int) else self.policy.info(error)
         logged = False
         if isinstance(error, BaseException) and isinstance(info, ErrorInfo) and info.server_error:
             match = getattr(request, "resolver_match", None)

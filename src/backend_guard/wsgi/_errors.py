@@ -19,7 +19,7 @@ from typing import Any
 
 from .._http import StartResponse, WSGIApp, request_id_from_environ
 from .._logging import log_server_error
-from ..errors import ErrorEnvelopeShell, ResponseAborted, status_title
+from ..errors import ERROR_DETAIL_KEY, ErrorEnvelopeShell, ErrorInfo, ResponseAborted, page_info, status_title
 from ..request import _wsgi_text
 
 __all__ = ["ErrorEnvelopeMiddleware"]
@@ -83,7 +83,7 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
             if state.held is not None:
                 code, headers = state.held
                 keep = [(k, v) for k, v in headers if k.lower() not in _ENTITY]
-                yield self._error(environ, start_response, code, keep, state)
+                yield self._error(environ, start_response, page_info(code, environ.get(ERROR_DETAIL_KEY)), keep, state)
         except Exception as exc:
             if state.yielded:
                 self._log(exc, environ, 500, after_start=True)
@@ -111,7 +111,7 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
         self,
         environ: dict[str, Any],
         start_response: StartResponse,
-        error: BaseException | int,
+        error: BaseException | ErrorInfo | int,
         headers: list[tuple[str, str]],
         state: _State,
     ) -> bytes:
