@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import io
 import json
 import logging
 from typing import Any
@@ -9,7 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
+from backend_guard._logging import log_server_error
 from backend_guard._redact import REDACTED, is_sensitive_key, redact_headers, redact_mapping
 from backend_guard.asgi._errors import ErrorEnvelopeMiddleware
 from backend_guard.errors import (
@@ -485,3 +489,78 @@ def test_a_name_the_schema_refused_never_reaches_the_pointer(secret: str) -> Non
         errors = validation_field_errors(caught.value.errors())
         assert [e.pointer for e in errors] == pointers
         assert not any(secret in json.dumps(e.as_dict(), ensure_ascii=False) for e in errors)
+
+
+_GROUP: Any = getattr(builtins, "ExceptionGroup", None)  # Python 3.11+
+_LINKS = ["cause", "context"] + (["group"] if _GROUP is not None else [])
+
+
+class _Login(BaseModel):
+    password: int
+
+
+def _raise_validation_error(secret: str) -> None:
+    _Login.model_validate({"password": secret})
+
+
+def _chained(secret: str, links: list[str]) -> BaseException:
+    """A validation error quoting ``secret``, wrapped in ``links`` (cause, context, group) from inside out."""
+    try:
+        _raise_validation_error(secret)
+    except ValidationError as exc:
+        caught: BaseException = exc
+    for link in links:
+        try:
+            if link == "cause":
+                raise RuntimeError("while loading") from caught
+            if link == "group":
+                raise _GROUP("several", [KeyError("k"), caught])
+            try:
+                raise caught
+            except BaseException:
+                raise LookupError("while handling")  # noqa: B904 - the implicit __context__ is the point
+        except BaseException as outer:
+            caught = outer
+    return caught
+
+
+@given(
+    secret=st.from_regex(r"SECRET-[A-Za-z0-9]{4,16}", fullmatch=True),
+    links=st.lists(st.sampled_from(_LINKS), max_size=4),
+)
+def test_a_logged_server_error_never_shows_a_validation_errors_input_however_deep_in_the_chain(
+    secret: str, links: list[str]
+) -> None:
+    exc = _chained(secret, links)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    log = logging.getLogger("tests.errors.chain")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log_server_error(exc, logger=log, request_id="r1", method="POST", route="/login", status=500)
+    finally:
+        log.removeHandler(handler)
+    text = stream.getvalue()
+    assert secret not in text
+    assert "pydantic_core._pydantic_core.ValidationError: 1 validation error (input not logged): /password" in text
+    assert "int_parsing" in text
+    assert "in _raise_validation_error" in text  # the frames stay
+    assert ("cause" not in links) or "RuntimeError: while loading" in text
+    assert ("context" not in links) or "LookupError: while handling" in text
+    assert ("group" not in links) or "ExceptionGroup: several" in text
+    # The application's own exception objects are left as they were.
+    inner = exc
+    while not isinstance(inner, ValidationError):
+        group = _GROUP is not None and isinstance(inner, _GROUP)
+        inner = inner.exceptions[1] if group else (inner.__cause__ or inner.__context__)  # type: ignore[attr-defined]
+    assert secret in str(inner)
+
+
+def test_a_chain_without_a_validation_error_is_logged_as_it_is(caplog: pytest.LogCaptureFixture) -> None:
+    exc = RuntimeError("boom")
+    with caplog.at_level(logging.ERROR, logger="backend_guard.errors"):
+        log_server_error(exc, request_id=None, method="GET", route="/", status=500)
+    (record,) = caplog.records
+    assert record.exc_info is not None
+    assert record.exc_info[1] is exc

@@ -371,6 +371,75 @@ def test_fastapi_stream_error_closes_connection(fastapi_url: str, caplog: pytest
     assert records[0].request_id == r.headers["x-request-id"]  # type: ignore[attr-defined]
 
 
+CTX_SECRET = "SECRET-" + "CTX"  # built, so the traceback's source lines do not show it either
+
+
+class Session(BaseModel):  # a response model the routes below return the wrong data through
+    token: int
+    user_id: int
+
+
+@pytest.fixture(scope="module")
+def response_model_url() -> Iterator[str]:
+    from fastapi import FastAPI
+    from pydantic import ValidationError
+
+    app = FastAPI()
+    install_fastapi_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/session/{sid}", response_model=Session)
+    def session(sid: int) -> Any:
+        return {"token": "SECRET-RESP"}  # token is not an int, user_id missing: the input is the whole dict
+
+    @app.get("/wrapped")
+    def wrapped() -> None:
+        try:
+            User.model_validate({"email": [CTX_SECRET], "password": 7})
+        except ValidationError as exc:
+            raise RuntimeError("could not load the user") from exc
+
+    @app.get("/context")
+    def context() -> None:
+        try:
+            Session.model_validate({"token": CTX_SECRET})
+        except ValidationError:
+            raise LookupError("no session")  # noqa: B904 - the validation error is the implicit __context__
+
+    with run_asgi(app) as url:
+        yield url
+
+
+def test_a_response_that_fails_its_model_is_a_500_whose_log_never_shows_the_returned_data(
+    response_model_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        r = httpx.get(response_model_url + "/session/3")
+    assert (r.status_code, r.headers["content-type"], r.json()["code"]) == (500, PROBLEM, "internal-error")
+    assert "SECRET-RESP" not in r.text
+    (record,) = [rec for rec in error_records(caplog) if getattr(rec, "request_id", None) == r.headers["x-request-id"]]
+    assert record.http_route == "/session/{sid}"  # type: ignore[attr-defined]
+    assert "SECRET-RESP" not in caplog.text
+    # What failed is still there: the class, each pointer and error type, and the frames of the traceback.
+    assert "Unhandled ResponseValidationError in GET /session/{sid}" in caplog.text
+    assert "fastapi.exceptions.ResponseValidationError: 2 validation errors" in caplog.text
+    assert "/response/token int_parsing" in caplog.text
+    assert "/response/user_id missing" in caplog.text
+    assert "in serialize_response" in caplog.text
+
+
+@pytest.mark.parametrize("route", ["/wrapped", "/context"])
+def test_a_validation_error_behind_the_exception_never_shows_its_input_in_the_log(
+    response_model_url: str, caplog: pytest.LogCaptureFixture, route: str
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        r = httpx.get(response_model_url + route)
+    assert r.status_code == 500
+    assert CTX_SECRET not in caplog.text
+    assert "pydantic_core._pydantic_core.ValidationError" in caplog.text  # the chained error is still shown
+    assert "could not load the user" in caplog.text or "no session" in caplog.text  # the app's own message stays
+
+
 # --- Starlette, plain: only the ASGI middlewares ------------------------------------------------------------
 
 

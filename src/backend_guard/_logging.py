@@ -3,23 +3,29 @@
 :data:`request_id_var` holds the id of the request being served (set by the RequestId middlewares, in the
 task or thread serving it); :class:`RequestIdFilter` copies it onto every log record as ``record.request_id``
 so a format string can use ``%(request_id)s``. :func:`log_server_error` logs a 5xx once, with the request
-id, method, route, status and traceback, and never a header, a body or a query string.
+id, method, route, status and traceback, and never a header, a body or a query string; a validation error in
+the traceback's chain is shown by its class, pointers and error types, never by its message (which quotes
+the input that failed: a password in a request, a token in a response).
 """
 
 from __future__ import annotations
 
+import builtins
+import copy
 import itertools
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Generic, TypeVar
 
 from ._check import check_bool, check_callable, check_instance, check_str, optional
+from .errors import FieldError, _validation_failures
 from .exceptions import ConfigurationError
 
 __all__ = [
+    "RedactedValidationError",
     "RequestIdFilter",
     "RequestIdPolicy",
     "current_request_id",
@@ -84,12 +90,17 @@ def log_server_error(
     """Log an unexpected exception once, server side: request id, method, route, status and traceback.
 
     Only these values are logged; headers (``Authorization``, ``Cookie``), bodies and query strings never.
+    A pydantic or FastAPI validation error anywhere in the exception's chain (``__cause__``, ``__context__``,
+    an exception group's members) keeps its traceback frames but its message is replaced by its class name and
+    each error's pointer and type (a :class:`RedactedValidationError`): ``str()`` of such an error quotes the
+    input that failed, a password posted to a model or a token a route returned through the wrong model.
 
     Example::
 
         log_server_error(exc, request_id=rid, method="GET", route="/users/{id}", status=500)
     """
     log = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
+    logged = _loggable(exc)
     # The method and the route (the raw path when no route template matched) come from the request: a
     # percent-encoded CR/LF in a path would otherwise forge log lines.
     method, route = _printable(method, 32), _printable(route, 512)
@@ -101,7 +112,7 @@ def log_server_error(
         route,
         what,
         request_id or "-",
-        exc_info=(type(exc), exc, exc.__traceback__),
+        exc_info=(type(logged), logged, logged.__traceback__),
         extra={
             "request_id": request_id,
             "http_method": method,
@@ -109,6 +120,104 @@ def log_server_error(
             "http_status": status,
         },
     )
+
+
+class RedactedValidationError(Exception):
+    """Stands in, in a logged traceback, for a validation error whose message would show the failed input.
+
+    Its message names the original class and each error's JSON pointer and type; its traceback is the
+    original's. Only :func:`log_server_error` makes these: the application never sees one.
+
+    Example::
+
+        RedactedValidationError("fastapi.exceptions.ResponseValidationError: 1 error: /response/token string_type")
+    """
+
+
+_MAX_LOGGED_FIELD_ERRORS = 20
+_BaseGroup: type[BaseException] | None = getattr(builtins, "BaseExceptionGroup", None)  # Python 3.11+
+
+
+def _linked(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions a traceback printer shows with ``exc``: its cause, its context, a group's members."""
+    if exc.__cause__ is not None:
+        yield exc.__cause__
+    if exc.__context__ is not None:
+        yield exc.__context__
+    if _BaseGroup is not None and isinstance(exc, _BaseGroup):
+        yield from exc.exceptions  # type: ignore[attr-defined]
+
+
+def _loggable(exc: BaseException) -> BaseException:
+    """``exc`` itself, or, when a validation error is in its chain, a copy of the chain with those redacted.
+
+    The app's exception objects are never changed: the chain down to the validation errors is copied (same
+    class, arguments and traceback) and each validation error is replaced by a :class:`RedactedValidationError`.
+    """
+    try:
+        seen: set[int] = set()
+        stack = [exc]
+        while stack:
+            item = stack.pop()
+            if id(item) not in seen:
+                seen.add(id(item))
+                if _validation_failures(item) is not None:
+                    return _mirror(exc, {}, set())
+                stack.extend(_linked(item))
+        return exc
+    except Exception:  # an exotic chain: fail closed, the frames of the outermost exception only
+        out = RedactedValidationError(f"{_qualified(exc)} (its chain could not be shown safely)")
+        out.__traceback__ = exc.__traceback__
+        return out
+
+
+def _mirror(exc: BaseException, done: dict[int, BaseException], active: set[int]) -> BaseException:
+    known = done.get(id(exc))
+    if known is not None:
+        return known
+    if id(exc) in active:  # an exception group whose member's chain leads back to the group
+        return RedactedValidationError(f"{_qualified(exc)} (chain loops)")
+    active.add(id(exc))
+    failures = _validation_failures(exc)
+    if failures is not None:
+        out: BaseException = RedactedValidationError(_summary(exc, failures))
+    else:
+        out = _copy(exc, done, active)
+    done[id(exc)] = out
+    out.__traceback__ = exc.__traceback__
+    out.__cause__ = None if exc.__cause__ is None else _mirror(exc.__cause__, done, active)
+    out.__context__ = None if exc.__context__ is None else _mirror(exc.__context__, done, active)
+    out.__suppress_context__ = exc.__suppress_context__
+    return out
+
+
+def _copy(exc: BaseException, done: dict[int, BaseException], active: set[int]) -> BaseException:
+    """A new exception of ``exc``'s class and arguments (a group's members mirrored), else a stand-in."""
+    try:
+        if _BaseGroup is not None and isinstance(exc, _BaseGroup):
+            members = [_mirror(m, done, active) for m in exc.exceptions]  # type: ignore[attr-defined]
+            out: BaseException = exc.derive(members)  # type: ignore[attr-defined]
+            notes = getattr(exc, "__notes__", None)
+            if notes is not None:
+                out.__notes__ = list(notes)  # type: ignore[attr-defined]
+        else:
+            out = copy.copy(exc)  # class, args and __dict__ (so __notes__); not the traceback or the chain
+    except Exception:
+        out = Exception(f"{_qualified(exc)}: {_printable(exc, 2048)}")
+    return out
+
+
+def _qualified(exc: BaseException) -> str:
+    return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
+def _summary(exc: BaseException, failures: tuple[FieldError, ...]) -> str:
+    """``module.Class: N validation error(s) (input not logged): /pointer type; ...``."""
+    parts = [f"{f.pointer or '/'} {f.type}" for f in failures[:_MAX_LOGGED_FIELD_ERRORS]]
+    if len(failures) > _MAX_LOGGED_FIELD_ERRORS:
+        parts.append(f"... {len(failures) - _MAX_LOGGED_FIELD_ERRORS} more")
+    count = f"{len(failures)} validation error{'' if len(failures) == 1 else 's'}"
+    return _printable(f"{_qualified(exc)}: {count} (input not logged): " + "; ".join(parts), 4096)
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e\xa0-\ud7ff\ue000-\U0010ffff]|[\u2028\u2029]")

@@ -369,20 +369,43 @@ def _safe_headers(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+# Validation errors a client caused (a 422); FastAPI's RequestValidationError carries the request location.
+_CLIENT_VALIDATION_ERRORS = (
+    ("fastapi.exceptions", "RequestValidationError"),
+    ("fastapi.exceptions", "WebSocketRequestValidationError"),
+    ("pydantic_core", "ValidationError"),
+)
+# Every validation error whose text (``str(exc)``) holds the input that failed: a response the app returned
+# through the wrong model (a token) is a server error, but its message must not reach a log either.
+_VALIDATION_ERRORS = (*_CLIENT_VALIDATION_ERRORS, ("fastapi.exceptions", "ResponseValidationError"))
+
+
+def _field_errors_of(exc: BaseException) -> tuple[FieldError, ...]:
+    try:
+        return validation_field_errors(exc.errors())  # type: ignore[attr-defined]
+    except Exception:
+        return ()
+
+
+def _validation_failures(exc: BaseException) -> tuple[FieldError, ...] | None:
+    """The safe field errors of a pydantic or FastAPI validation error (request or response); None otherwise.
+
+    What a log shows of such an error instead of its message, which quotes every failed ``input``.
+    """
+    for module, name in _VALIDATION_ERRORS:
+        cls = _cls(module, name)
+        if cls is not None and isinstance(exc, cls):
+            return _field_errors_of(exc)
+    return None
+
+
 def _framework_info(exc: BaseException) -> ErrorInfo | None:
     """Starlette/FastAPI, pydantic, werkzeug and Django exceptions, when those modules are loaded."""
     # Validation first: FastAPI's RequestValidationError carries the request location in ``loc``.
-    for module, name in (
-        ("fastapi.exceptions", "RequestValidationError"),
-        ("fastapi.exceptions", "WebSocketRequestValidationError"),
-        ("pydantic_core", "ValidationError"),
-    ):
+    for module, name in _CLIENT_VALIDATION_ERRORS:
         cls = _cls(module, name)
         if cls is not None and isinstance(exc, cls):
-            try:
-                errors = validation_field_errors(exc.errors())  # type: ignore[attr-defined]
-            except Exception:
-                errors = ()
+            errors = _field_errors_of(exc)
             return ErrorInfo(
                 status=422,
                 code="validation-failed",
