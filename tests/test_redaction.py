@@ -37,7 +37,18 @@ SECRET_NAMES = [
     ["authorization"],
     ["x", "jwt", "assertion"],
     ["dpop"],
+    ["subscription", "key"],
+    ["ocp", "apim", "subscription", "key"],
+    ["client", "assertion"],
+    ["client", "secret"],
+    ["x", "api", "key"],
+    ["private", "token"],
+    ["otp", "code"],
+    ["code", "verifier"],
 ]
+# Glued spellings: an owner word and a secret's ending in one word ("oldpw", "newpwd", "dbpass", "rootpassword").
+GLUED_OWNERS = ["old", "new", "user", "db", "admin", "root", "ldap", "smtp", "my", "current", "confirm", "app"]
+GLUED_ENDINGS = ["pw", "pwd", "pass", "passwd", "password", "secret", "token", "apikey", "subscriptionkey"]
 OTHER_WORDS = st.lists(st.sampled_from(["user", "new", "old", "app", "main", "value", "my", "current"]), max_size=2)
 HARMLESS = [
     "email",
@@ -57,7 +68,18 @@ HARMLESS = [
     "tokenizer",
     "status",
     "keyboard",
+    "bypassCache",
+    "BYPASS_CACHE",
+    "encompass",
+    "overpass_id",
+    "trespass_notice",
+    "subscription_id",
+    "subscription_plan",
+    "assertion_count",
+    "verifier_name",
 ]
+# Decided: redacted although they may hold nothing secret (a password hint often gives the password away).
+REDACTED_ON_PURPOSE = ["password_hint", "assertion", "client_assertion_type", "pin"]
 
 
 def _case(word: str, style: int) -> str:
@@ -82,6 +104,35 @@ def test_any_name_containing_a_secret_word_is_redacted(
         name = separator.join(_case(w, style) for w in words)
     assert is_sensitive_key(name), name
     assert redact_mapping({name: "s3cr3t-value"}) == {name: REDACTED}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    owner=st.sampled_from(GLUED_OWNERS),
+    ending=st.sampled_from(GLUED_ENDINGS),
+    before=OTHER_WORDS,
+    separator=st.sampled_from(["_", "-", ".", "camel"]),
+    style=st.integers(0, 2),
+)
+def test_a_secret_glued_to_its_owner_word_is_redacted(
+    owner: str, ending: str, before: list[str], separator: str, style: int
+) -> None:
+    words = [*before, owner + ending]
+    if separator == "camel":
+        name = words[0].lower() + "".join(w.capitalize() for w in words[1:])
+    else:
+        name = separator.join(_case(w, style) for w in words)
+    assert is_sensitive_key(name), name
+    assert redact_mapping({name: "s3cr3t-value"}) == {name: REDACTED}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["oldpw", "newpwd", "userpass", "dbpass", "Ocp-Apim-Subscription-Key", "client_assertion", *REDACTED_ON_PURPOSE],
+)
+def test_names_reviewers_found_unredacted_are_redacted(name: str) -> None:
+    assert is_sensitive_key(name)
+    assert redact_headers([(name, "abc")]) == [(name, REDACTED)]
 
 
 @pytest.mark.parametrize("name", HARMLESS)

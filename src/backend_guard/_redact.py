@@ -2,8 +2,9 @@
 
 One helper every part uses: header pairs (``Authorization``, ``Cookie``, ``Set-Cookie``,
 ``Proxy-Authorization``, ``X-JWT-Assertion``, ``DPoP``, API-key headers) and mappings whose keys name a secret
-(``password``, ``pw``, ``jwt``, ``bearer``, ``dsn``, ``database_url``, ``privkey``, ``mfa_code``, ...: matched by
-the words of the name, so ``author`` or ``passport`` are left alone), recursively through nested mappings and
+(``password``, ``pw``, ``jwt``, ``bearer``, ``dsn``, ``database_url``, ``privkey``, ``mfa_code``,
+``subscription_key``, ``client_assertion``, glued ``oldpw``/``newpwd``/``dbpass``, ...: matched by the words of
+the name, so ``author``, ``passport`` or ``bypass_cache`` are left alone), recursively through nested mappings and
 lists, have their values replaced by ``"[redacted]"``; so does any string value holding a URL with a password.
 """
 
@@ -46,11 +47,16 @@ _SECRET_WORDS = frozenset(
         "auth", "authorization", "credential", "credentials", "creds", "cookie", "cookies", "session", "sessionid",
         "csrf", "xsrf", "signature", "otp", "totp", "hotp", "dsn",
         "apikey", "privkey", "privatekey", "secretkey", "accesskey", "signingkey", "setcookie", "mfacode",
-        "databaseurl",
+        "databaseurl", "subscriptionkey",
     }
 )  # fmt: skip
-# Glued spellings ("accesstoken", "clientsecret", "dbpassword"): a word ending in one of these.
-_SECRET_ENDINGS = ("token", "tokens", "secret", "password", "passwd", "apikey", "privkey", "privatekey", "cookie")
+# Glued spellings ("accesstoken", "clientsecret", "dbpassword", "oldpw", "newpwd", "dbpass"): a word ending in
+# one of these, unless it is one of the English words below that merely end in "pass".
+_SECRET_ENDINGS = (
+    "token", "tokens", "secret", "password", "passwd", "pwd", "pw", "pass", "apikey", "privkey", "privatekey",
+    "cookie", "subscriptionkey",
+)  # fmt: skip
+_NOT_GLUED = frozenset({"bypass", "compass", "encompass", "overpass", "underpass", "trespass", "surpass", "flypass"})
 _SECRET_PAIRS = frozenset(
     {
         ("api", "key"), ("private", "key"), ("priv", "key"), ("secret", "key"), ("access", "key"),
@@ -58,8 +64,12 @@ _SECRET_PAIRS = frozenset(
         ("mfa", "code"), ("verification", "code"), ("recovery", "code"), ("backup", "code"),
         ("database", "url"), ("db", "url"), ("database", "uri"), ("db", "uri"), ("connection", "string"),
         ("set", "cookie"), ("session", "id"),
+        ("subscription", "key"), ("client", "assertion"), ("saml", "assertion"), ("code", "verifier"),
     }
 )  # fmt: skip
+# Names that are a secret only on their own: OAuth's JWT-bearer grant sends the signed JWT as "assertion"
+# (RFC 7523), while "assertion_count" holds nothing secret.
+_SECRET_WHOLE_NAMES = frozenset({"assertion"})
 # A URL with a password in it ("postgres://app:s3cret@db/app"), anywhere in a value, under any name. The user
 # part has no ':' (the first one starts the password), so a search is linear in the value's length.
 _URL_WITH_PASSWORD = re.compile(r"://[^/?#@\s:]*:[^/?#@\s]*@")
@@ -86,14 +96,14 @@ def _sensitive_name(text: str) -> bool:
 
 
 def _names_secret(text: str) -> bool:
-    if text.lower() in SENSITIVE_HEADERS:
+    if text.lower() in SENSITIVE_HEADERS or text.lower() in _SECRET_WHOLE_NAMES:
         return True
     # Words at camelCase humps, and each separator-delimited part whole (so "DPoP" is "dpop", not "d po p").
     words = [w.lower() for w in _WORDS.findall(text)]
     if any(p in _SECRET_WORDS for p in _PARTS.split(text.lower())):
         return True
     for i, word in enumerate(words):
-        if word in _SECRET_WORDS or word.endswith(_SECRET_ENDINGS):
+        if word in _SECRET_WORDS or (word.endswith(_SECRET_ENDINGS) and word not in _NOT_GLUED):
             return True
         if i and (words[i - 1], word) in _SECRET_PAIRS:
             return True
