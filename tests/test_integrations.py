@@ -159,6 +159,58 @@ def test_fastapi_token_routes_still_check_the_token_the_authorize_button_sends()
         assert client.get("/profile", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
+class Credentials(BaseModel):
+    username: str
+    password: str
+
+
+def test_fastapi_lockout_protected_login_routes_document_the_statuses_the_lockout_answers_with() -> None:
+    from fastapi import Depends, FastAPI
+
+    app = FastAPI()
+    bg_fastapi.document_problem_responses(app, statuses=(500,))  # only what a guard adds beyond a 500
+    lock = bg.Lockout()
+    generic = bg.Lockout(generic=True, on_storage_error="allow", namespace="generic")
+
+    @app.post("/login")
+    @lock.protect()
+    async def login(body: Credentials) -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/token")
+    async def token(attempt: bg.Attempt = Depends(lock.dependency())) -> dict[str, bool]:  # noqa: B008
+        return {"ok": True}
+
+    @app.post("/quiet-login")
+    @generic.protect()
+    def quiet_login(body: Credentials) -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/header-login")
+    @lock.protect(account=lambda call: call.view.header("x-account"))
+    async def header_login() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/open")
+    async def open_route(body: Credentials) -> dict[str, bool]:
+        return {"ok": True}
+
+    paths = app.openapi()["paths"]
+
+    def documented(path: str) -> set[int]:
+        responses = paths[path]["post"]["responses"]
+        problem = {k for k, v in responses.items() if "application/problem+json" in v.get("content", {})}
+        return {int(k) for k in problem}
+
+    assert documented("/login") == {400, 413, 415, 429, 500, 503}
+    assert documented("/token") == {400, 413, 415, 429, 500, 503}
+    # generic mode: a locked account answers as a wrong password (401), and never 429, even in the document
+    assert documented("/quiet-login") == {400, 401, 413, 415, 500}
+    # the name comes from the app's own getter: no body is read, so no 413 or 415
+    assert documented("/header-login") == {400, 429, 500, 503}
+    assert documented("/open") == {500}
+
+
 def test_fastapi_install_without_openapi_leaves_the_document_alone() -> None:
     schema = _fastapi_app(openapi=False).openapi()
     assert "Problem" not in schema.get("components", {}).get("schemas", {})

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Container
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl
 
-from ._routes import RouteCall, RouteHooks, guard_route, status_of_exception
+from ._routes import RouteCall, RouteHooks, declare_problem_statuses, guard_route, status_of_exception
 from .clientip import ClientIP
 from .exceptions import GuardError
 from .lockout import normalize_identifier
@@ -36,6 +36,7 @@ __all__ = [
     "LoginRequestRefused",
     "lockout_dependency",
     "login_body_kind",
+    "login_statuses",
     "name_from_form",
     "name_from_json",
     "protect_login",
@@ -283,12 +284,33 @@ def _django_signals() -> None:
         connect_auth_signals()
 
 
+def login_statuses(lock: Lockout, *, reads_body: bool = True) -> tuple[int, ...]:
+    """The error statuses a login route guarded by ``lock`` can be answered with before it runs (for OpenAPI).
+
+    400 (no single account name), 413 and 415 (a body too large or of another type; only when the name is read
+    from the body), 429 for a locked account or 401 in ``generic`` mode (a locked account answers as a wrong
+    password), 503 when ``on_storage_error="deny"``. Read from the lockout's settings when the route is
+    decorated.
+
+    Example::
+
+        login_statuses(Lockout())   # (400, 413, 415, 429, 503)
+    """
+    out = {400, 401 if lock.generic else 429}
+    if reads_body:
+        out |= {413, 415}
+    if lock.on_storage_error == "deny":
+        out.add(503)
+    return tuple(sorted(out))
+
+
 class _LoginHooks(RouteHooks):
     def __init__(self, lock: Lockout, field: str, account: AccountGetter | None, success: Container[int]) -> None:
         self.lock = lock
         self.field = field
         self.account = account
         self.success = success
+        self.statuses = login_statuses(lock, reads_body=account is None)
 
     def _custom(self, call: RouteCall) -> str:
         assert self.account is not None
@@ -399,4 +421,5 @@ def lockout_dependency(
 
     # The annotation must be the class itself: FastAPI resolves string annotations in this module's globals.
     dependency.__annotations__["request"] = Request
+    declare_problem_statuses(dependency, login_statuses(lock))
     return dependency

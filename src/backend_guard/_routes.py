@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -33,6 +33,7 @@ from .request import RequestView, framework_of, view_from_request
 __all__ = [
     "RouteCall",
     "RouteHooks",
+    "declare_problem_statuses",
     "fastapi_dependency",
     "guard_route",
     "native_problem",
@@ -245,6 +246,18 @@ def _annotated(params: list[inspect.Parameter], cls: type) -> str | None:
     return None
 
 
+def declare_problem_statuses(func: Callable[..., Any], statuses: Iterable[int]) -> None:
+    """Record on a route function or a dependency the error statuses its guards can answer with.
+
+    :func:`problem_statuses` reads them back (FastAPI's OpenAPI lists them on the operations using it).
+
+    Example::
+
+        declare_problem_statuses(dependency, (400, 429))
+    """
+    setattr(func, _STATUSES, problem_statuses(func) | frozenset(statuses))
+
+
 def problem_statuses(func: Callable[..., Any]) -> frozenset[int]:
     """The error statuses the guards on a route function or a dependency can answer with (empty if none).
 
@@ -376,7 +389,7 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
         if sig is not None:
             wrapper.__signature__ = sig
         setattr(wrapper, _GUARDED, True)
-        setattr(wrapper, _STATUSES, problem_statuses(func) | frozenset(hooks.statuses))
+        declare_problem_statuses(wrapper, hooks.statuses)  # with the route's own (functools.wraps copied them)
         return cast(F, wrapper)
 
     return decorate
@@ -428,5 +441,5 @@ def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) 
         ],
         return_annotation=None,
     )
-    setattr(dependency, _STATUSES, frozenset(hooks.statuses))
+    declare_problem_statuses(dependency, hooks.statuses)
     return dependency

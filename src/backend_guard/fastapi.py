@@ -206,8 +206,9 @@ def document_problem_responses(app: Any, statuses: tuple[int, ...] = _DEFAULT_ST
 
     ``statuses`` (default 422, 429, 500) go on every operation. 401 and 403 go only on the operations that can
     answer them: a route guarded by ``tm.require_auth`` or ``Depends(tm.dependency())`` gets 401, and 403 when
-    it requires scopes; any operation with an OpenAPI ``security`` requirement gets 401. Listing 401 or 403 in
-    ``statuses`` puts them on every operation.
+    it requires scopes; any operation with an OpenAPI ``security`` requirement gets 401; a login route guarded
+    by ``lock.protect()`` or ``Depends(lock.dependency())`` gets the lockout's 400, 413, 415, 429 (401 in
+    generic mode) and 503. Listing 401 or 403 in ``statuses`` puts them on every operation.
 
     Example::
 
