@@ -6,7 +6,9 @@ its password checks in the shared store. ``python -m tests.django_login_app`` cr
 (alice and bob, password "right") once, before the workers start.
 
 Environment: ``BG_DJ_DB`` (the SQLite file), ``BG_WORKER_STORE``, ``BG_WORKER_PREFIX``.
-Routes: ``GET/POST /login/`` (LoginView), ``GET /count`` (password checks), ``GET /health``.
+Routes: ``GET/POST /login/`` (LoginView), ``POST /email-login/`` (the ``username`` field holds an email),
+``POST /fallback-login/`` (a view that, when the named account's password fails, logs in the account of a
+second credential pair: the lockout counted the first), ``GET /count`` (password checks), ``GET /health``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ settings.configure(
 )
 django.setup()
 
+from django.contrib.auth import authenticate, get_user_model, login  # noqa: E402
 from django.contrib.auth.backends import ModelBackend  # noqa: E402
 from django.contrib.auth.views import LoginView  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
@@ -79,12 +82,38 @@ def count(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"count": int(STORE.run(_GET, [f"{STORE.prefix}:checks"], []))})
 
 
+def email_login(request: HttpRequest) -> JsonResponse:
+    """Log in by email: the account field holds the user's email address, in any case."""
+    user = get_user_model().objects.filter(email__iexact=request.POST.get("username", "").strip()).first()
+    if user is not None:
+        user = authenticate(request, username=user.get_username(), password=request.POST.get("password"))
+    if user is None:
+        return JsonResponse({"ok": False}, status=401)
+    login(request, user)
+    return JsonResponse({"ok": True})
+
+
+def fallback_login(request: HttpRequest) -> JsonResponse:
+    """A careless view: the body names one account, and a second credential pair may log in another one."""
+    user = authenticate(request, username=request.POST.get("username"), password=request.POST.get("password"))
+    if user is None and request.POST.get("fallback_user"):
+        user = authenticate(
+            request, username=request.POST.get("fallback_user"), password=request.POST.get("fallback_password")
+        )
+    if user is None:
+        return JsonResponse({"ok": False}, status=401)
+    login(request, user)
+    return JsonResponse({"ok": True, "user": user.get_username()})
+
+
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"pid": os.getpid()})
 
 
 urlpatterns = [
     path("login/", LOCK.protect()(LoginView.as_view())),
+    path("email-login/", LOCK.protect()(email_login)),
+    path("fallback-login/", LOCK.protect()(fallback_login)),
     path("count", count),
     path("health", health),
 ]
@@ -94,8 +123,8 @@ if __name__ == "__main__":
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    for name in ("alice", "bob"):
-        User.objects.create_user(name, password="right")
+    for name in ("alice", "bob", "mallory"):
+        User.objects.create_user(name, email=f"{name}@example.com", password="right")
 else:
     from django.core.asgi import get_asgi_application
 

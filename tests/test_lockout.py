@@ -509,6 +509,14 @@ def test_storage_failure_can_fail_open(caplog: pytest.LogCaptureFixture) -> None
     assert "store unavailable" in caplog.text
 
 
+def test_an_attempt_names_the_account_it_counts_as_normalised() -> None:
+    lock = Lockout(store=MemoryStore())
+    with lock.attempt("  \uff21lice ", IP) as attempt:  # a full-width A
+        assert attempt.account == normalize_identifier("alice") == "alice"
+    with Lockout(store=_dead_store(), on_storage_error="allow").attempt("alice", IP) as unchecked:
+        assert unchecked.account is None  # nothing was counted
+
+
 async def test_async_storage_failure() -> None:
     lock = Lockout(store=_dead_store(), on_storage_error="allow")
     async with lock.aattempt("alice", IP) as attempt:

@@ -352,6 +352,71 @@ def test_django_login_view_failures_lock_the_account_and_never_make_the_address_
     assert checks == 1 + 10 + 5
 
 
+def _django_app_lock(redis_url: str, prefix: str) -> tuple[bg.Lockout, RedisStore]:
+    """A Lockout reading the counters tests/django_login_app.py keeps (its store prefix, thresholds and secret)."""
+    store = RedisStore(redis_url, prefix=prefix, **TEST_TIMEOUTS)
+    lock = bg.Lockout(
+        store=store, max_failures=100, account_max_failures=5, secret=b"django-login-app-secret-0123456789"
+    )
+    return lock, store
+
+
+@pytest.mark.redis
+@pytest.mark.server
+@pytest.mark.slow
+def test_a_django_login_of_another_user_than_the_named_account_counts_as_a_failure_for_that_account(
+    django_login_server: str, redis_url: str, prefix: str
+) -> None:
+    import httpx
+
+    url = django_login_server
+    lock, store = _django_app_lock(redis_url, prefix)
+    try:
+        with httpx.Client(timeout=10) as client:
+            # mallory names alice with a wrong password, and the view logs mallory in by the fallback pair:
+            # user_logged_in is mallory's, so alice's attempt is a failure, every time.
+            body = {"username": "alice", "password": "guess", "fallback_user": "mallory", "fallback_password": "right"}
+            answers = [client.post(url + "/fallback-login/", data=body) for _ in range(5)]
+            assert [(r.status_code, r.json()["user"]) for r in answers] == [(200, "mallory")] * 5
+            status = lock.check("alice", "127.0.0.1")
+            assert not status.known_address  # mallory's address never became "known" for alice
+            assert status.locked  # the account-wide threshold (5) counted all five
+            assert client.post(url + "/fallback-login/", data=body).status_code == 429
+            # alice's own password from that address is refused too: her account is locked there.
+            assert (
+                client.post(url + "/fallback-login/", data={"username": "alice", "password": "right"}).status_code
+                == 429
+            )
+    finally:
+        store.close()
+
+
+@pytest.mark.redis
+@pytest.mark.server
+@pytest.mark.slow
+def test_a_django_login_by_username_or_by_email_is_the_counted_accounts_success(
+    django_login_server: str, redis_url: str, prefix: str
+) -> None:
+    import httpx
+
+    url = django_login_server
+    lock, store = _django_app_lock(redis_url, prefix)
+    try:
+        with httpx.Client(timeout=10) as client:
+            assert _post_login(client, url, "bob", "right") == 302  # LoginView, by username
+            assert client.post(
+                url + "/email-login/", data={"username": " Alice@Example.COM", "password": "right"}
+            ).json() == {"ok": True}
+            fallback = {"username": "mallory", "password": "right", "fallback_user": "bob", "fallback_password": "x"}
+            assert client.post(url + "/fallback-login/", data=fallback).json() == {"ok": True, "user": "mallory"}
+        # Each success remembered the address for the very account the lockout counted.
+        assert lock.check("bob", "127.0.0.1").known_address
+        assert lock.check("alice@example.com", "127.0.0.1").known_address
+        assert lock.check("mallory", "127.0.0.1").known_address
+    finally:
+        store.close()
+
+
 # -- the other ways in: custom getters, GET pages, the FastAPI dependency, statuses ---------------------------
 
 

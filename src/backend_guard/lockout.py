@@ -253,6 +253,19 @@ class Attempt:
         return self._outcome is True
 
     @property
+    def account(self) -> str | None:
+        """The account this attempt counts, as :func:`normalize_identifier` made it (None if nothing was counted).
+
+        None when the store was unavailable and ``on_storage_error="allow"`` let the attempt through unchecked.
+
+        Example::
+
+            with lock.attempt("  Alice ", ip) as attempt:
+                attempt.account   # 'alice'
+        """
+        return self._plan.account if self._plan is not None else None
+
+    @property
     def reported(self) -> bool:
         """True once the outcome was reported with :meth:`succeeded` or :meth:`failed`.
 

@@ -1,6 +1,9 @@
 """Django's own login outcome for ``@lock.protect``: the ``django.contrib.auth`` signals settle the attempt.
 
-``user_logged_in`` for the very request that holds a reserved attempt marks it succeeded; ``user_login_failed``
+``user_logged_in`` for the very request that holds a reserved attempt marks it succeeded when the user logged in
+is the account the attempt counted (its username, ``USERNAME_FIELD`` or email, normalised as the lockout
+normalises names), and failed when it is another user (a view that logs in someone else than the account the
+body names must not clear that account's counters or make the address known for it); ``user_login_failed``
 marks it failed, whatever status the view then answers (Django's ``LoginView`` answers a wrong password with
 200, and form views often redirect). A request whose view reports neither is counted as a failure.
 """
@@ -24,10 +27,36 @@ def _attempt_of(request: Any) -> Any:
     return attempt if isinstance(attempt, Attempt) else None
 
 
+def _names_of(user: Any) -> set[str]:
+    """The names a user logs in with: ``get_username()``, the ``USERNAME_FIELD`` and the email field's value."""
+    fields = [getattr(user, "USERNAME_FIELD", None), "email"]
+    email_field = getattr(user, "get_email_field_name", None)
+    if callable(email_field):
+        fields.append(email_field())
+    values = [getattr(user, f, None) for f in fields if isinstance(f, str)]
+    get_username = getattr(user, "get_username", None)
+    if callable(get_username):
+        values.append(get_username())
+    return {v for v in values if isinstance(v, str) and v}
+
+
+def _is_counted_account(attempt: Any, user: Any) -> bool:
+    from ..lockout import normalize_identifier
+
+    counted = attempt.account
+    if counted is None:  # nothing was counted (the store was unavailable): no counter to clear
+        return False
+    return any(normalize_identifier(name) == counted for name in _names_of(user))
+
+
 def _logged_in(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:
     attempt = _attempt_of(request)
-    if attempt is not None:
+    if attempt is None:
+        return
+    if _is_counted_account(attempt, user):
         attempt.succeeded()
+    else:  # another user logged in: the account the lockout counted was not proven
+        attempt.failed()
 
 
 def _login_failed(sender: Any, credentials: Any = None, request: Any = None, **kwargs: Any) -> None:
