@@ -129,3 +129,17 @@ def test_from_env_ignores_tool_variables_and_warns_on_unknown_top_level(caplog: 
     assert settings.store == "memory://"
     warnings = [r.getMessage() for r in caplog.records if r.name == "backend_guard.config"]
     assert warnings == ["BACKEND_GUARD_STOER is not a backend_guard setting; ignored."]
+
+
+def test_a_stack_without_a_token_key_builds_and_asking_it_for_tokens_says_how_to_make_a_key() -> None:
+    parts = StackParts.build(bg.GuardSettings(cors={"allow_origins": ["https://app.example.com"]}))
+    with pytest.raises(bg.ConfigurationError) as info:
+        parts.tokens()
+    message = str(info.value)
+    assert message.startswith("tokens.key:")
+    assert "BACKEND_GUARD_TOKENS__KEY" in message
+    assert "bg.generate_key()" in message
+    assert "backend-guard keys" in message
+    pem, _jwk = bg.generate_key("EdDSA")
+    keyed = StackParts.build(bg.GuardSettings(tokens={"key": pem}))
+    assert keyed.tokens().verify_access(keyed.tokens().issue("user-1").access_token)["sub"] == "user-1"

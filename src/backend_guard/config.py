@@ -331,7 +331,10 @@ class TokenSettings(_Section):
         from .tokens import TokenManager
 
         if self.key is None:
-            raise ConfigurationError("tokens.key: a signing key is required to build a TokenManager.")
+            raise ConfigurationError(
+                "tokens.key: a signing key is required to build a TokenManager. Set GuardSettings(tokens={'key': "
+                "...}) or BACKEND_GUARD_TOKENS__KEY to a key made by `backend-guard keys` or bg.generate_key()."
+            )
         kwargs = self._kwargs("store", "key", "algorithm", "issuer", "audience")
         return TokenManager(
             self.key.get_secret_value(),
