@@ -15,7 +15,9 @@ def test_defaults_build_a_secure_stack() -> None:
     assert parts.errors is not None
     assert parts.request_id is not None
     assert parts.cors is None  # CORS is off until an origin is configured
-    assert parts.limiter is None  # nothing to limit until a limit is configured
+    assert parts.rate_limit is False  # no RateLimit middleware until a limit is configured
+    assert isinstance(parts.limiter, bg.RateLimiter)  # ... but route decorators work: the limiter is always there
+    assert parts.limiter.store is parts.store
     assert isinstance(parts.store, bg.MemoryStore)
 
 
@@ -107,12 +109,12 @@ def test_each_part_can_be_switched_off() -> None:
         rate_limit={"enabled": False, "default_limits": "1/minute"},
     )
     parts = StackParts.build(settings)
-    assert (parts.request_id, parts.secure_headers, parts.errors, parts.cors, parts.limiter) == (
+    assert (parts.request_id, parts.secure_headers, parts.errors, parts.cors, parts.rate_limit) == (
         None,
         None,
         None,
         None,
-        None,
+        False,
     )
 
 

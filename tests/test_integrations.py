@@ -225,7 +225,7 @@ def test_fastapi_install_exposes_its_parts_on_app_state() -> None:
 
     app = _fastapi_app()
     parts = app.state.backend_guard
-    assert parts.limiter is None  # no rate_limit settings: the middleware is off, route decorators still work
+    assert parts.rate_limit is False  # no rate_limit settings: the middleware is off, route decorators still work
     with TestClient(app) as client:
         r = client.post("/items", json={"name": 3})
         assert r.status_code == 422

@@ -368,7 +368,7 @@ def test_lockout_built_from_settings_uses_the_settings_trusted_proxies() -> None
 
     parts = StackParts.build(settings)
     assert parts.lockout().client_ip is parts.client_ip
-    assert parts.limiter is None or parts.limiter.client_ip is parts.client_ip
+    assert parts.limiter.client_ip is parts.client_ip
 
 
 # -- item 3: each forwarding header on its own, only the one the proxy writes -----------------------------

@@ -1,14 +1,17 @@
-"""Typed user code: every ASGI middleware and ``Guard`` added the Starlette ways, checked by ``mypy --strict``.
+"""Typed user code: every ASGI middleware and ``Guard`` added the Starlette ways, and the parts FastAPI's install
+returns used as the README does, checked by ``mypy --strict``.
 
 Not a test module (no ``test_`` prefix): ``tests/test_typing.py`` runs mypy on it. It is also importable.
 """
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 import backend_guard as bg
+import backend_guard.fastapi
 from backend_guard.asgi import (
     CORSMiddleware,
     ErrorEnvelopeMiddleware,
@@ -43,3 +46,17 @@ middleware = [
     Middleware(Guard, settings=bg.GuardSettings()),
 ]
 other = Starlette(middleware=middleware)
+
+# The README's FastAPI quickstart: install() with default settings, then the stack's limiter on a route; the
+# limiter is a RateLimiter (never Optional), so no `or` and no assert are needed to use it.
+api = FastAPI()
+guard = backend_guard.fastapi.install(api)
+stack_limiter: bg.RateLimiter = guard.limiter
+lock: bg.Lockout = guard.lockout()
+hasher: bg.PasswordHasher = guard.passwords()
+
+
+@api.get("/search")
+@guard.limiter.limit("5/minute")
+async def search(q: str) -> dict[str, str]:
+    return {"q": q}

@@ -9,8 +9,11 @@ SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit -> app.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import copy
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._check import check_instance, optional
 from .config import GuardSettings
@@ -26,17 +29,25 @@ if TYPE_CHECKING:
     from .ratelimit import RateLimiter, RateLimitRule
     from .tokens import TokenManager
 
+_T = TypeVar("_T")
+
 
 @dataclass
 class StackParts:
     """Every compiled policy of the stack, plus the shared store and client-address resolver.
 
-    ``None`` marks a part that is switched off.
+    ``None`` marks a part that is switched off. ``limiter`` is always a
+    :class:`~backend_guard.ratelimit.RateLimiter` on the shared store (its route decorators work with no
+    ``rate_limit`` limits configured); ``rate_limit`` says whether the RateLimit middleware runs (some
+    ``default_limits`` or ``rules``, and not ``enabled=False``). ``lockout()``, ``tokens()`` and
+    ``passwords()`` build their part from the settings once and then return that same object, so every view
+    shares one lockout's state.
 
     Example::
 
         parts = StackParts.build(GuardSettings(cors={"allow_origins": ["https://a.example"]}))
         parts.cors.is_allowed_origin("https://a.example")   # True
+        parts.lockout() is parts.lockout()                  # True
     """
 
     settings: GuardSettings
@@ -46,8 +57,11 @@ class StackParts:
     secure_headers: SecureHeaders | None
     cors: CORSPolicy | None
     errors: ErrorPolicy | None
-    limiter: RateLimiter | None
+    limiter: RateLimiter
     rules: list[RateLimitRule]
+    rate_limit: bool = False
+    _built: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @classmethod
     def build(cls, settings: GuardSettings | None = None, *, store: Store | None = None) -> StackParts:
@@ -69,8 +83,9 @@ class StackParts:
             secure_headers=settings.secure_headers.build() if settings.secure_headers.enabled else None,
             cors=settings.cors.build() if settings.cors.active else None,
             errors=settings.errors.build() if settings.errors.enabled else None,
-            limiter=rl.build_limiter(shared, client_ip) if rl.active else None,
+            limiter=rl.build_limiter(shared, client_ip),
             rules=rl.build_rules() if rl.active else [],
+            rate_limit=rl.active,
         )
 
     def wrap(self, app: Any, shells: Any) -> Any:
@@ -82,7 +97,7 @@ class StackParts:
             app = parts.wrap(app, asgi)
         """
         inner = app
-        if self.limiter is not None:
+        if self.rate_limit:
             inner = shells.RateLimitMiddleware(inner, **self.rate_limit_options())
         if self.errors is not None:
             inner = shells.ErrorEnvelopeMiddleware(inner, policy=self.errors)
@@ -96,6 +111,25 @@ class StackParts:
             inner = shells.ProxyHeadersMiddleware(inner, client_ip=self.client_ip)
         return inner
 
+    def only(self, sections: tuple[str, ...]) -> StackParts:
+        """These parts with every stack section not named in ``sections`` switched off (the store, limiter
+        and the parts built by :meth:`lockout`, :meth:`tokens` and :meth:`passwords` stay shared).
+
+        Sections: ``request_id``, ``secure_headers``, ``cors``, ``errors``, ``rate_limit``.
+
+        Example::
+
+            headers_only = parts.only(("secure_headers",))
+        """
+        narrowed = copy.copy(self)  # shallow: the same store, limiter and built parts
+        for name in ("request_id", "secure_headers", "cors", "errors"):
+            if name not in sections:
+                setattr(narrowed, name, None)
+        if "rate_limit" not in sections:
+            narrowed.rate_limit = False
+            narrowed.rules = []
+        return narrowed
+
     def rate_limit_options(self) -> dict[str, Any]:
         """Keyword arguments for a RateLimitMiddleware (ASGI or WSGI)."""
         rl = self.settings.rate_limit
@@ -108,14 +142,57 @@ class StackParts:
             "ipv6_prefix": rl.ipv6_prefix,
         }
 
+    def _once(self, name: str, build: Callable[[], _T]) -> _T:
+        """The part ``name``, built by ``build`` on the first call only (thread-safe; a failure is not kept)."""
+        found = self._built.get(name)
+        if found is None:
+            with self._lock:
+                found = self._built.get(name)
+                if found is None:
+                    found = self._built[name] = build()
+        return found
+
     def lockout(self) -> Lockout:
-        """A :class:`~backend_guard.lockout.Lockout` on the shared store, from the settings."""
-        return self.settings.lockout.build(self.store, self.client_ip)
+        """The :class:`~backend_guard.lockout.Lockout` of the ``lockout`` settings, on the shared store.
+
+        Built on the first call; every later call returns the same object.
+
+        Example::
+
+            lock = parts.lockout()
+
+            @lock.protect()
+            def login(request): ...
+        """
+        return self._once("lockout", lambda: self.settings.lockout.build(self.store, self.client_ip))
 
     def tokens(self) -> TokenManager:
-        """A :class:`~backend_guard.tokens.TokenManager` on the shared store (needs ``tokens.key``)."""
-        return self.settings.tokens.build(self.store)
+        """The :class:`~backend_guard.tokens.TokenManager` of the ``tokens`` settings, on the shared store.
+
+        Needs ``tokens.key`` (ConfigurationError naming it otherwise). Built on the first call; every later
+        call returns the same object.
+
+        Example::
+
+            pair = parts.tokens().issue("user-42")
+        """
+        return self._once("tokens", lambda: self.settings.tokens.build(self.store))
+
+    def passwords(self) -> PasswordHasher:
+        """The :class:`~backend_guard.passwords.PasswordHasher` of the ``passwords`` settings (the same object on
+        every call).
+
+        Example::
+
+            ok, new_hash = parts.passwords().verify_and_update(stored, password)
+        """
+        return self._once("passwords", self.settings.passwords.build)
 
     def hasher(self) -> PasswordHasher:
-        """A :class:`~backend_guard.passwords.PasswordHasher` from the settings."""
-        return self.settings.passwords.build()
+        """The same as :meth:`passwords` (its older name).
+
+        Example::
+
+            parts.hasher().hash("correct horse battery staple")
+        """
+        return self.passwords()

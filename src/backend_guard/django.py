@@ -6,6 +6,9 @@ middleware chain: the request's ``META`` is a WSGI environ, Django's response is
 every other framework, with no second implementation; it works under Django's WSGI and ASGI handlers (Django
 runs this sync middleware in a thread under ASGI).
 
+Views get the configured parts, the very objects the middleware uses (one store, one limiter, one lockout),
+from :func:`parts`: ``parts().limiter``, ``parts().lockout()``, ``parts().tokens()``, ``parts().passwords()``.
+
 Example (settings.py)::
 
     MIDDLEWARE = [
@@ -21,6 +24,8 @@ Example (settings.py)::
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,6 +51,7 @@ __all__ = [
     "csp_nonce_context",
     "csrf_failure",
     "csrf_failure_detail",
+    "parts",
     "settings",
 ]
 
@@ -70,6 +76,48 @@ def settings() -> GuardSettings:
     return GuardSettings.coerce(getattr(django_settings, "BACKEND_GUARD", None), "settings.BACKEND_GUARD")
 
 
+class _Shared:
+    """The one StackParts of ``settings.BACKEND_GUARD``: (the settings value, a copy of it, its parts)."""
+
+    lock = threading.Lock()
+    built: tuple[Any, Any, StackParts] | None = None
+
+
+def parts() -> StackParts:
+    """The parts configured by ``settings.BACKEND_GUARD``: the same objects ``GuardMiddleware`` uses.
+
+    Built once, on first use (thread-safe), and shared by the middleware and every view: one store, one
+    ``limiter`` (a :class:`~backend_guard.ratelimit.RateLimiter`, whether or not ``rate_limit`` limits are
+    configured), and ``lockout()``, ``tokens()`` and ``passwords()`` built from the ``lockout``, ``tokens`` and
+    ``passwords`` settings on the first call and the same object on every later call. When
+    ``settings.BACKEND_GUARD`` is replaced (``override_settings`` in a test), the next call builds them anew.
+
+    Example (views.py)::
+
+        import backend_guard.django
+
+        guard = backend_guard.django.parts()
+        lock = guard.lockout()            # BACKEND_GUARD["lockout"]["max_failures"] and the rest apply
+
+        @guard.limiter.limit("10/minute")
+        @lock.protect()
+        def login(request): ...
+    """
+    from django.conf import settings as django_settings
+
+    raw = getattr(django_settings, "BACKEND_GUARD", None)
+    built = _Shared.built
+    if built is not None and built[0] is raw and built[1] == raw:
+        return built[2]
+    with _Shared.lock:
+        built = _Shared.built
+        if built is not None and built[0] is raw and built[1] == raw:
+            return built[2]
+        fresh = StackParts.build(GuardSettings.coerce(raw, "settings.BACKEND_GUARD"))
+        _Shared.built = (raw, copy.deepcopy(raw), fresh)
+        return fresh
+
+
 def csp_nonce_context(request: Any) -> dict[str, Any]:
     """Template context processor: ``{{ csp_nonce }}`` in templates (made lazily, on first use).
 
@@ -91,8 +139,8 @@ class GuardMiddleware:
 
     Put it first in ``MIDDLEWARE``. Views see ``request.request_id``; ``bg.csp_nonce(request)`` gives the
     nonce; route decorators (``@limiter.limit``, ``@lock.protect``, ``@tm.require_auth``, ``@cors_route``,
-    ``policy.route()``) work on function and class-based views, sync and async. The parts are at
-    ``GuardMiddleware.parts`` once Django has built the middleware.
+    ``policy.route()``) work on function and class-based views, sync and async. Its parts are the ones
+    :func:`parts` returns (also at ``GuardMiddleware.parts`` once Django has built the middleware).
 
     Example::
 
@@ -109,18 +157,15 @@ class GuardMiddleware:
         from .wsgi import Guard as WSGIGuard
 
         self.get_response = get_response
-        config = settings()
-        if self.only is not None:
-            off = {name: {"enabled": False} for name in _SECTIONS if name not in self.only}
-            config = GuardSettings(**{**config.model_dump(exclude_unset=True), **off})
-        parts = StackParts.build(config)
-        if parts.errors is not None:
+        shared = parts()
+        stack_parts = shared if self.only is None else shared.only(self.only)
+        if stack_parts.errors is not None:
             # Django turns view exceptions into responses itself: process_exception shapes them, and the shell
             # rewrites what Django's own handlers produced (its HTML 404/500 pages) for API clients.
-            self.errors = DjangoErrorEnvelopeMiddleware(get_response, parts.errors)
-        self.stack = WSGIGuard(self._inner, parts=parts)
-        self.parts = parts
-        type(self).parts = parts
+            self.errors = DjangoErrorEnvelopeMiddleware(get_response, stack_parts.errors)
+        self.stack = WSGIGuard(self._inner, parts=stack_parts)
+        self.parts = stack_parts
+        type(self).parts = stack_parts
 
     def _inner(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = environ[_REQUEST]
@@ -184,9 +229,6 @@ class GuardMiddleware:
         """Shape a view's exception as a problem document (logged once, never leaked)."""
         errors = getattr(self, "errors", None)
         return None if errors is None else errors.process_exception(request, exception)
-
-
-_SECTIONS = ("request_id", "secure_headers", "cors", "errors", "rate_limit")
 
 
 class SecureHeadersMiddleware(GuardMiddleware):

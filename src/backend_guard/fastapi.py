@@ -10,9 +10,8 @@ Example::
 
     app = FastAPI()
     guard = backend_guard.fastapi.install(app, bg.GuardSettings(cors={"allow_origins": ["https://app.example"]}))
-    limiter = guard.limiter or bg.RateLimiter()
 
-    @app.post("/login", dependencies=[Depends(limiter.dependency("5/minute"))])
+    @app.post("/login", dependencies=[Depends(guard.limiter.dependency("5/minute"))])
     async def login(...): ...
 """
 
@@ -126,14 +125,19 @@ def install(
     ``openapi=False`` to skip). FastAPI's own ``/docs`` and ``/redoc`` pages get ``docs_policy`` (default:
     :func:`docs_headers`, which lets Swagger UI and ReDoc load; disable the docs in production with
     ``FastAPI(docs_url=None, redoc_url=None)``). The returned :class:`~backend_guard._stack.StackParts` holds
-    the shared store, the limiter and factories for the lockout and token parts on the same store; it is also
-    ``app.state.backend_guard``.
+    the shared store, the limiter (always a RateLimiter on that store, with or without ``rate_limit``
+    settings) and the configured parts on the same store: ``guard.lockout()``, ``guard.tokens()``,
+    ``guard.passwords()``, each built once; it is also ``app.state.backend_guard``.
 
     Example::
 
         app = FastAPI()
         guard = backend_guard.fastapi.install(app, bg.GuardSettings.from_env())
         lock = guard.lockout()
+
+        @app.get("/search")
+        @guard.limiter.limit("10/second")
+        async def search(q: str): ...
     """
     from .asgi import (
         CORSMiddleware,
@@ -145,7 +149,7 @@ def install(
 
     parts = StackParts.build(settings, store=store)
     # Starlette puts the middleware added last outermost: add from the inside out.
-    if parts.limiter is not None:
+    if parts.rate_limit:
         app.add_middleware(RateLimitMiddleware, **parts.rate_limit_options())
     if parts.errors is not None:
         install_fastapi_error_handlers(app, parts.errors, middleware=True)

@@ -8,6 +8,10 @@ Example::
     app = Flask(__name__)
     app.config["BACKEND_GUARD"] = {"cors": {"allow_origins": ["https://app.example.com"]}}
     guard = backend_guard.flask.Guard(app)     # or Guard() and guard.init_app(app) in a factory
+
+    @app.post("/login")
+    @backend_guard.flask.parts(app).limiter.limit("5/minute")
+    def login(): ...
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from ._http import ENVIRON_REQUEST_ID
 from ._stack import StackParts
 from .config import GuardSettings
 from .errors import ErrorPolicy
+from .exceptions import ConfigurationError
 from .integrations._errors_flask import install_flask_error_handlers, install_flask_request_id
 from .storage import Store
 
-__all__ = ["Guard", "install_error_handlers", "install_request_id"]
+__all__ = ["Guard", "install_error_handlers", "install_request_id", "parts"]
 
 CONFIG_KEY = "BACKEND_GUARD"
 
@@ -32,7 +37,8 @@ class Guard:
 
     Settings come from ``settings=`` or ``app.config["BACKEND_GUARD"]`` (a dict or a GuardSettings). After
     ``init_app``, ``g.request_id`` and the Jinja global ``csp_nonce()`` are available in requests, and the parts
-    are at ``app.extensions["backend_guard"]`` (``.limiter``, ``.store``, ``.lockout()``, ``.tokens()``).
+    are at ``app.extensions["backend_guard"]`` and :func:`parts` (``.limiter``, always a RateLimiter; ``.store``;
+    ``.lockout()``, ``.tokens()``, ``.passwords()``, each built once from the settings and then shared).
 
     Example::
 
@@ -79,6 +85,31 @@ class Guard:
         app.extensions["backend_guard"] = parts
         self.parts = parts
         return parts
+
+
+def parts(app: Any = None) -> StackParts:
+    """The parts :class:`Guard` installed on ``app`` (default: the current app): the objects its stack uses.
+
+    ``.limiter`` (a RateLimiter on the stack's store, with or without ``rate_limit`` limits), ``.store``, and
+    ``.lockout()``, ``.tokens()``, ``.passwords()`` built from the settings on the first call and the same
+    object on every later call. Raises ConfigurationError when ``Guard`` was not installed on the app.
+
+    Example::
+
+        from flask import current_app
+
+        def login():
+            lock = backend_guard.flask.parts().lockout()   # in a request or app context
+            ...
+    """
+    if app is None:
+        from flask import current_app
+
+        app = current_app
+    found = app.extensions.get("backend_guard")
+    if not isinstance(found, StackParts):
+        raise ConfigurationError("backend_guard.flask.Guard is not installed on this app: call Guard(app) first.")
+    return found
 
 
 def install_error_handlers(app: Any, policy: ErrorPolicy | None = None, **options: Any) -> ErrorPolicy:
