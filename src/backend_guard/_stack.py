@@ -140,6 +140,7 @@ class StackParts:
             "key": rl.key,
             "client_ip": self.client_ip,
             "ipv6_prefix": rl.ipv6_prefix,
+            "check_routes": rl.check_routes,
         }
 
     def _once(self, name: str, build: Callable[[], _T]) -> _T:

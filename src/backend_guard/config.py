@@ -214,6 +214,7 @@ class RateLimitRuleSettings(_Section):
     cost: int = Field(1, ge=0)
     exempt: bool = False
     name: str | None = None
+    custom_methods: bool = False
 
     def build(self) -> RateLimitRule:
         """The :class:`~backend_guard.ratelimit.RateLimitRule`."""
@@ -224,6 +225,9 @@ class RateLimitRuleSettings(_Section):
 
 class RateLimitSettings(_Section):
     """Rate limiting (see :class:`~backend_guard.ratelimit.RateLimiter`): a global limit and path rules.
+
+    ``check_routes`` (on by default): when the app starts, a rule whose path matches none of the app's routes
+    is refused (see :func:`~backend_guard.ratelimit.check_rule_routes`).
 
     Example::
 
@@ -240,6 +244,7 @@ class RateLimitSettings(_Section):
     headers: bool = True
     legacy_headers: bool = False
     ipv6_prefix: int = Field(64, ge=1, le=128)
+    check_routes: bool = True
 
     @property
     def active(self) -> bool:
@@ -250,7 +255,7 @@ class RateLimitSettings(_Section):
         """The :class:`~backend_guard.ratelimit.RateLimiter`."""
         from .ratelimit import RateLimiter
 
-        kwargs = self._kwargs("store", "default_limits", "key", "rules", "ipv6_prefix")
+        kwargs = self._kwargs("store", "default_limits", "key", "rules", "ipv6_prefix", "check_routes")
         if kwargs.get("strategy") is None:
             kwargs.pop("strategy", None)
         return RateLimiter(self.store or store, client_ip=client_ip, **kwargs)

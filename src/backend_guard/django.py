@@ -164,6 +164,10 @@ class GuardMiddleware:
             # rewrites what Django's own handlers produced (its HTML 404/500 pages) for API clients.
             self.errors = DjangoErrorEnvelopeMiddleware(get_response, stack_parts.errors)
         self.stack = WSGIGuard(self._inner, parts=stack_parts)
+        #: The rate limit rules still to check against the URLconf (on the first request: see _check_routes).
+        self._unchecked = (
+            stack_parts.rules if stack_parts.rate_limit and stack_parts.settings.rate_limit.check_routes else []
+        )
         self.parts = stack_parts
         type(self).parts = stack_parts
 
@@ -185,9 +189,21 @@ class GuardMiddleware:
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         return _Passthrough()
 
+    def _check_routes(self, request: Any) -> None:
+        """Refuse a rate limit rule matching no URL pattern: raised on the first request (the URLconf is complete
+        by then) and every later one until the rule is fixed (a logged 500); Django's own ``check`` command
+        cannot see settings of a middleware it has not built."""
+        from .integrations._known_routes import django_routes
+        from .ratelimit import check_rule_routes
+
+        check_rule_routes(self._unchecked, django_routes(None, request.META.get("SCRIPT_NAME") or ""))
+        self._unchecked = []
+
     def __call__(self, request: Any) -> Any:
         from django.http import HttpResponse
 
+        if self._unchecked:
+            self._check_routes(request)
         environ = request.META
         environ[_REQUEST] = request
         environ[SHELL_KEY] = True

@@ -81,10 +81,36 @@ class Guard:
             g.request_id = request.environ.get(ENVIRON_REQUEST_ID)
 
         app.before_request(expose_request_id)
+        if parts.rate_limit and parts.rules and parts.settings.rate_limit.check_routes:
+            app.before_request(_RouteCheck(app, parts))
         init_flask(app)
         app.extensions["backend_guard"] = parts
         self.parts = parts
         return parts
+
+
+class _RouteCheck:
+    """Before the first request (Flask has no start-up hook; routes are registered after ``init_app``), refuse
+    a rate limit rule matching none of the app's routes: that request and every later one fail with the
+    ConfigurationError (a logged 500) until the rule is fixed."""
+
+    def __init__(self, app: Any, parts: StackParts) -> None:
+        self.app = app
+        self.rules = parts.rules
+        self.done = False
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        from flask import request
+
+        from .integrations._known_routes import flask_routes
+        from .ratelimit import check_rule_routes
+
+        routes = flask_routes(self.app, request.script_root)
+        if routes is not None:
+            check_rule_routes(self.rules, routes)
+        self.done = True
 
 
 def parts(app: Any = None) -> StackParts:

@@ -11,6 +11,7 @@ the store's clock; a request refused by one limit spends none of the others.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import logging
@@ -19,7 +20,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._cache import BoundedCache, approx_size
@@ -43,6 +44,7 @@ __all__ = [
     "Charge",
     "KeyFunc",
     "KeyResolver",
+    "KnownRoutes",
     "LimitState",
     "Rate",
     "RateLimitResult",
@@ -51,6 +53,7 @@ __all__ = [
     "RulePlan",
     "RuleSet",
     "bucket_method",
+    "check_rule_routes",
     "compile_path",
     "format_headers",
     "handler_name",
@@ -844,6 +847,121 @@ def compile_path(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+#: The methods a rule may name without ``custom_methods`` (RFC 9110, PATCH of RFC 5789).
+_RULE_METHODS = (*sorted(_BUCKET_METHODS), "HEAD")
+_METHOD_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
+
+
+def _check_rule_path(path: str) -> None:
+    """Refuse a rule path no request path can ever match."""
+    if path in ("*", "/*"):
+        return
+    if not path.startswith("/"):
+        raise ConfigurationError(
+            f"rule {path!r}: a rule path starts with '/' (request paths always do): did you mean {'/' + path!r}?"
+        )
+    for char, what in (("?", "query string"), ("#", "fragment")):
+        if char in path:
+            fixed = path.split(char, 1)[0] or "/"
+            raise ConfigurationError(
+                f"rule {path!r}: a request's {what} is not part of the path rules match: did you mean {fixed!r}?"
+            )
+
+
+def _check_rule_method(path: str, method: str, custom: bool) -> None:
+    """Refuse a rule method no request can carry (standard methods only unless ``custom``)."""
+    if _METHOD_TOKEN.fullmatch(method) is None:
+        raise ConfigurationError(f"rule {path!r}: {method!r} is not an HTTP method.")
+    if custom or method.upper() in _RULE_METHODS:
+        return
+    near = difflib.get_close_matches(method.upper(), _RULE_METHODS, n=1, cutoff=0.5)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    raise ConfigurationError(
+        f"rule {path!r}: unknown HTTP method {method!r}: {hint}(standard methods: {', '.join(_RULE_METHODS)};"
+        " for another method, set custom_methods=True on the rule)."
+    )
+
+
+@dataclass(frozen=True)
+class KnownRoutes:
+    """What a framework knows of an app's routes, for :func:`check_rule_routes` (the adapters build it).
+
+    ``serves(path)``: True when the app routes this concrete request path (to any handler, any method; a path
+    the router only redirects is not served). ``samples``: one concrete path per route (its parameters
+    filled in). ``complete``: the samples cover every route (False when some route could not be read, e.g.
+    a custom route class: then only rules naming a concrete path are checked).
+
+    Example::
+
+        routes = KnownRoutes(lambda p: p in {"/login", "/users/1"}, ("/login", "/users/1"))
+        check_rule_routes([RateLimitRule("/login/", "5/minute")], routes)   # ConfigurationError
+    """
+
+    serves: Callable[[str], bool]
+    samples: tuple[str, ...] = ()
+    complete: bool = True
+
+
+#: Values tried for a rule's parameters and tail when looking for a route it reaches.
+_SAMPLE_VALUES = ("1", "x", "00000000-0000-0000-0000-000000000000")
+
+
+def _rule_samples(rule: RateLimitRule) -> list[str]:
+    """Concrete paths ``rule`` matches: its parameters and tail filled with each sample value, as written and
+    with one more final slash (a rule matches both)."""
+    tail = rule.path.endswith("*")
+    body = rule.path[:-1] if tail else rule.path
+    out: list[str] = []
+    for value in _SAMPLE_VALUES:
+        filled = _PARAM.sub(value, body)
+        for path in (filled, filled + value) if tail else (filled,):
+            out.extend((path, path + "/"))
+    return [path for path in dict.fromkeys(out) if rule.regex.match(path)]
+
+
+def _reaches(rule: RateLimitRule, routes: KnownRoutes) -> bool | None:
+    """True when ``rule`` matches some route; None when that cannot be told (an incomplete route list)."""
+    if any(routes.serves(path) for path in _rule_samples(rule)):
+        return True
+    if any(rule.regex.match(path) for path in routes.samples):
+        return True
+    literal = not rule.path.endswith("*") and _PARAM.search(rule.path) is None
+    return False if literal or routes.complete else None
+
+
+def _near_misses(path: str, routes: KnownRoutes) -> list[str]:
+    """Spellings of ``path`` a user may have meant: another case, the other trailing slash, a route's own."""
+    bare = path.rstrip("/") or "/"
+    out = [path.lower(), bare, bare.lower()]
+    out += [s for s in routes.samples if (s.rstrip("/") or "/").lower() == bare.lower()]
+    return [p for p in dict.fromkeys(out) if p != path]
+
+
+def check_rule_routes(rules: Iterable[RateLimitRule], routes: KnownRoutes) -> None:
+    """Refuse a rule whose path matches none of the app's routes (ConfigurationError naming the rule).
+
+    The framework adapters call it when the app starts (FastAPI/Starlette: the ASGI lifespan startup; Flask and
+    Django: the first request, refused until fixed), with the app's routes. A rule matching nothing usually
+    is a typo: another case (``/Login``), a trailing slash the route has not (``/login/`` for ``/login``),
+    which would leave the real route unlimited. The message suggests the near miss that does match.
+    ``"*"`` rules always pass. Set ``rate_limit.check_routes=False`` (or ``check_routes=False`` on the
+    middleware) for paths served outside the app's router.
+
+    Example::
+
+        check_rule_routes(rules, KnownRoutes(lambda p: p == "/login", ("/login",)))
+    """
+    for rule in rules:
+        if rule.path in ("*", "/*") or _reaches(rule, routes) is not False:
+            continue
+        fixes = [p for p in _near_misses(rule.path, routes) if _reaches(replace(rule, path=p), routes)]
+        hint = f"did you mean {fixes[0]!r}?" if fixes else "rule paths match request paths exactly, case included"
+        raise ConfigurationError(
+            f"rate limit rule {rule.path!r} matches no route of the app: {hint} (or set"
+            " rate_limit.check_routes=False when the path is served outside the app's router)."
+        )
+
+
 @dataclass(frozen=True)
 class RateLimitRule:
     """Limits for requests whose path matches ``path`` (and method one of ``methods``; None: any).
@@ -855,6 +973,12 @@ class RateLimitRule:
     ``key`` overrides the middleware's key for this rule. Rules with the same ``scope`` share counters (a
     limit shared by several routes); the default scope is the method list and pattern. ``exempt=True``
     lets matching requests through unlimited. ``name`` is the policy name in the headers.
+
+    A rule that could never match is refused here with a ConfigurationError naming it: a path that does not
+    start with ``/`` (``"login"``), one holding a query or fragment (``?``, ``#``: never part of the path a
+    request is matched on), and a method that is not one of HTTP's standard ones (``"PSOT"``), unless
+    ``custom_methods=True`` (then any HTTP token, e.g. WebDAV's ``PROPFIND``). Against the app's own routes,
+    rules are checked when the app starts (see :func:`check_rule_routes`).
 
     Example::
 
@@ -871,6 +995,7 @@ class RateLimitRule:
     cost: int = 1
     exempt: bool = False
     name: str | None = None
+    custom_methods: bool = False
     rates: tuple[Rate, ...] = field(init=False, repr=False)
     method_set: frozenset[str] | None = field(init=False, repr=False)
     regex: re.Pattern[str] = field(init=False, repr=False)
@@ -888,6 +1013,11 @@ class RateLimitRule:
         optional(check_str, "name", self.name)
         check_int("cost", self.cost, min=0)
         check_bool("exempt", self.exempt)
+        check_bool("custom_methods", self.custom_methods)
+        _check_rule_path(self.path)
+        if self.methods is not None:
+            for method in self.methods:
+                _check_rule_method(self.path, method, self.custom_methods)
         if self.key is not None:
             KeyResolver(self.key)  # refuses a key that is neither 'ip', 'header:<name>' nor a callable
         specs = [self.limits] if isinstance(self.limits, str) else list(self.limits)
@@ -1264,7 +1394,8 @@ class RateLimitShell(Generic[App]):
 
     ``limiter`` (a memory one by default), the compiled :class:`RulePlan` on ``plan``, and whether allowed
     responses get the ``RateLimit`` fields (``send_headers``) and the legacy ``X-RateLimit-*`` ones
-    (``legacy``), from the limiter unless given.
+    (``legacy``), from the limiter unless given. ``check_routes``: whether the rules are checked against the
+    app's routes when it starts, where the framework knows them (:meth:`check_rules`).
 
     Example::
 
@@ -1286,6 +1417,7 @@ class RateLimitShell(Generic[App]):
         ipv6_prefix: int = 64,
         headers: bool | None = None,
         legacy_headers: bool | None = None,
+        check_routes: bool = True,
     ) -> None:
         self.app = app
         from .clientip import ClientIP
@@ -1294,6 +1426,7 @@ class RateLimitShell(Generic[App]):
         optional(check_instance, "client_ip", client_ip, ClientIP)
         optional(check_bool, "headers", headers)
         optional(check_bool, "legacy_headers", legacy_headers)
+        check_bool("check_routes", check_routes)
         self.limiter = limiter if limiter is not None else RateLimiter()
         client_ip = client_ip or self.limiter.client_ip
         self.plan = RulePlan(rules, limits=limits, key=key, client_ip=client_ip, ipv6_prefix=ipv6_prefix)
@@ -1301,6 +1434,18 @@ class RateLimitShell(Generic[App]):
         self.client_ip = client_ip if client_ip is not None and client_ip.enabled else None
         self.send_headers = self.limiter.headers if headers is None else headers
         self.legacy = self.limiter.legacy_headers if legacy_headers is None else legacy_headers
+        #: Whether the rules are checked against the app's routes when it starts (see check_rule_routes).
+        self.check_routes = check_routes
+
+    def check_rules(self, routes: KnownRoutes) -> None:
+        """Refuse (ConfigurationError) a rule matching none of ``routes``; nothing when ``check_routes`` is off.
+
+        Example::
+
+            middleware.check_rules(KnownRoutes(lambda p: p == "/login", ("/login",)))
+        """
+        if self.check_routes:
+            check_rule_routes(self.plan.rules.rules, routes)
 
     def _refusal(
         self, plan: _Prepared, reply: Sequence[Any] | RateLimitResult

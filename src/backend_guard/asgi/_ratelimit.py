@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem
-from ..exceptions import StorageError
+from ..exceptions import ConfigurationError, StorageError
 from ..ratelimit import RateLimitResult, RateLimitShell, _Prepared, merge_raw_fields
 
 __all__ = ["RateLimitMiddleware"]
@@ -32,6 +32,8 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.check_routes:
+                await self._check_at_startup(scope, receive, send)
             await self.app(scope, receive, send)
             return
         if self.client_ip is not None:
@@ -56,6 +58,22 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp]):
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    async def _check_at_startup(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """At the lifespan startup of a Starlette/FastAPI app (``scope["app"]``), refuse a rule matching none of
+        its routes: the server is told the startup failed (with the rule in the message) and it stops."""
+        from ..integrations._known_routes import starlette_routes
+
+        routes = starlette_routes(scope.get("app"))
+        if routes is None:
+            return
+        try:
+            self.check_rules(routes)
+        except ConfigurationError as exc:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.failed", "message": f"backend_guard: {exc.detail}"})
+            raise
 
     def _outcome(
         self, plan: _Prepared, reply: Sequence[Any] | RateLimitResult
