@@ -151,6 +151,15 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
 USE_TZ = True
 '''
 
+# The project a settings fragment lands in: the login route the docs' rules name (rules that match no route are
+# refused on the first request).
+DJANGO_PROJECT_URLS = """\
+from django.http import HttpResponse
+from django.urls import path
+
+urlpatterns = [path("login/", lambda request: HttpResponse("sign in"))]
+"""
+
 DJANGO_SETTINGS_RUNNER = """\
 import os
 os.environ["DJANGO_SETTINGS_MODULE"] = "docs_settings"
@@ -215,7 +224,7 @@ def test_each_docs_program_runs_as_written_in_a_fresh_interpreter(
     try:
         if program.kind == "django-settings":
             (tmp_path / "docs_settings.py").write_text(DJANGO_BASE_SETTINGS + "\n" + code)
-            (tmp_path / "docs_urls.py").write_text("urlpatterns: list[object] = []\n")
+            (tmp_path / "docs_urls.py").write_text(DJANGO_PROJECT_URLS)
             (tmp_path / "run_settings.py").write_text(DJANGO_SETTINGS_RUNNER)
             _run(["run_settings.py"], tmp_path)
         elif "django" in program.flags:
