@@ -609,6 +609,37 @@ def _preset_values(preset: str) -> dict[str, Any]:
     raise ConfigurationError(f"Unknown SecureHeaders preset {preset!r}: use 'api' or 'web'.")
 
 
+def _document_values(preset: str) -> dict[str, Any]:
+    """What an HTML document response gets for each keyword left to ``preset`` (see docs/headers.md).
+
+    ``web`` is a document policy already. Under ``api`` (the default) a page would get ``default-src 'none';
+    form-action 'none'``: no stylesheet, no script, a form that cannot be sent. So HTML documents get the
+    ``web`` preset's document headers and a CSP that lets a page use its own origin's styles, scripts, images
+    and fonts, inline code only with this response's nonce, and post forms only to its own origin.
+    ``Referrer-Policy: no-referrer`` would make a browser send ``Origin: null`` with the page's own form posts,
+    which CSRF checks (Django's) refuse: documents get ``strict-origin-when-cross-origin``.
+    """
+    web = _preset_values("web")
+    if preset == "web":
+        return web
+    nonce = ContentSecurityPolicy.NONCE
+    return {
+        **web,
+        "csp": ContentSecurityPolicy(
+            default_src=["'self'"],
+            # 'self' and no 'strict-dynamic' (which would make a CSP3 browser ignore 'self'): a page's own script
+            # files run, as Django's admin needs; an inline script runs only with this response's nonce.
+            script_src=["'self'", nonce],
+            style_src=["'self'", nonce],
+            img_src=["'self'", "data:"],
+            object_src=["'none'"],
+            base_uri=["'none'"],
+            form_action=["'self'"],
+            frame_ancestors=["'none'"],
+        ),
+    }
+
+
 _REFERRER_POLICIES = frozenset(
     {
         "no-referrer",
@@ -638,6 +669,44 @@ _CHOICES: dict[str, frozenset[str]] = {
 _RawHeaders = list[tuple[bytes, bytes]]
 # A compiled variant: (header pairs, their lower-case names, CSP templates to fill with a nonce)
 _Variant = tuple[tuple[tuple[bytes, bytes], ...], frozenset[bytes], tuple[tuple[bytes, tuple[bytes, ...]], ...]]
+
+
+def _referrer_value(referrer: str) -> str:
+    tokens = [t.strip() for t in check_str("referrer_policy", referrer).split(",")]
+    if not all(t in _REFERRER_POLICIES for t in tokens):
+        raise ConfigurationError(
+            f"referrer_policy (Referrer-Policy): {referrer[:80]!r} is not a referrer policy; write one of"
+            f" {sorted(_REFERRER_POLICIES)}, or several separated by commas (a browser uses the last it knows)."
+        )
+    # A browser applies the last token it knows: a repeated token is sent once, where it last appears.
+    tokens = list(dict.fromkeys(reversed(tokens)))[::-1]
+    return ", ".join(tokens)
+
+
+def _permissions_value(perms: PermissionsPolicy | str | None) -> str | None:
+    if isinstance(perms, str):
+        if not perms or re.search(r"[\x00-\x1f\x7f;]", perms):
+            raise ConfigurationError(
+                "permissions_policy: the Permissions-Policy text is empty or holds a control character or ';'."
+            )
+        return perms
+    if isinstance(perms, PermissionsPolicy):
+        return perms.header_value()
+    if perms is not None:
+        raise ConfigurationError("permissions_policy must be a PermissionsPolicy, its text, or None.")
+    return None
+
+
+_DOCUMENT_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
+_DOCUMENT_TYPES_RAW: Final = frozenset(t.encode() for t in _DOCUMENT_TYPES)
+
+
+def _is_document_raw(content_type: bytes) -> bool:
+    return content_type.split(b";", 1)[0].strip().lower() in _DOCUMENT_TYPES_RAW
+
+
+def _is_document(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() in _DOCUMENT_TYPES
 
 
 def _choice(header: str, value: str | None) -> str | None:
@@ -678,7 +747,13 @@ class SecureHeaders:
     (``replace=True`` in :meth:`merge_raw`, used by :meth:`route`), which replaces them: never two CSPs.
 
     - ``api``: ``default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'``,
-      ``Referrer-Policy: no-referrer``; none of the headers that only act on HTML documents (below).
+      ``Referrer-Policy: no-referrer``; none of the headers that only act on HTML documents (below). A
+      response whose ``Content-Type`` is ``text/html`` or ``application/xhtml+xml`` (Django's admin, a
+      template) gets a document policy instead, decided when the response starts: ``default-src 'self';
+      script-src 'self' 'nonce-…'; style-src 'self' 'nonce-…'; img-src 'self' data:; object-src 'none';
+      base-uri 'none'; form-action 'self'; frame-ancestors 'none'`` (the nonce only when the response used
+      one), ``Referrer-Policy: strict-origin-when-cross-origin`` and the ``web`` preset's document headers.
+      ``document_csp=`` sets that CSP; an explicit ``csp=`` is kept for documents too.
     - ``web``: a strict nonce CSP (``script-src 'nonce-…' 'strict-dynamic'``, ``object-src 'none'``,
       ``base-uri 'none'``, ``frame-ancestors 'none'``, ``upgrade-insecure-requests``),
       ``Referrer-Policy: strict-origin-when-cross-origin``, and for documents a Permissions-Policy disabling
@@ -704,6 +779,7 @@ class SecureHeaders:
         preset: str = "api",
         *,
         csp: ContentSecurityPolicy | str | _Preset | None = PRESET,
+        document_csp: ContentSecurityPolicy | str | _Preset | None = PRESET,
         csp_report_only: ContentSecurityPolicy | str | None = None,
         hsts: bool = True,
         hsts_max_age: int = 63_072_000,
@@ -755,21 +831,26 @@ class SecureHeaders:
         no_store_paths = check_strs("no_store_paths", no_store_paths)
         remove_headers = check_strs("remove_headers", remove_headers)
         self.preset = preset
-        agent_cluster: bool = (
-            defaults["origin_agent_cluster"] if isinstance(origin_agent_cluster, _Preset) else origin_agent_cluster
-        )
-        cross_domain: str | None = (
-            defaults["x_permitted_cross_domain_policies"]
-            if isinstance(x_permitted_cross_domain_policies, _Preset)
-            else x_permitted_cross_domain_policies
-        )
-        dns_prefetch: str | None = (
-            defaults["x_dns_prefetch_control"]
-            if isinstance(x_dns_prefetch_control, _Preset)
-            else x_dns_prefetch_control
-        )
-        xss: str | None = defaults["x_xss_protection"] if isinstance(x_xss_protection, _Preset) else x_xss_protection
+        documents = _document_values(preset)
+
+        def chosen(value: Any, name: str) -> tuple[Any, Any]:
+            # (for API responses, for HTML documents): a keyword left to the preset follows the response kind
+            return (defaults[name], documents[name]) if isinstance(value, _Preset) else (value, value)
+
+        agent_cluster = chosen(origin_agent_cluster, "origin_agent_cluster")
+        cross_domain = chosen(x_permitted_cross_domain_policies, "x_permitted_cross_domain_policies")
+        dns_prefetch = chosen(x_dns_prefetch_control, "x_dns_prefetch_control")
+        xss = chosen(x_xss_protection, "x_xss_protection")
+        referrer = chosen(referrer_policy, "referrer_policy")
+        perms = chosen(permissions_policy, "permissions_policy")
         self.csp = _as_csp(defaults["csp"] if isinstance(csp, _Preset) else csp, "csp")
+        #: The CSP of HTML documents (``text/html``, ``application/xhtml+xml``); the ``api`` preset's lets a page
+        #: load its own styles, scripts and images and post its forms to its own origin.
+        self.document_csp = (
+            _as_csp(document_csp, "document_csp")
+            if not isinstance(document_csp, _Preset)
+            else (documents["csp"] if isinstance(csp, _Preset) else self.csp)
+        )
         self.csp_report_only = _as_csp(csp_report_only, "csp_report_only")
         if self.csp_report_only is not None and not self.csp_report_only.has_reporting:
             raise ConfigurationError(
@@ -782,54 +863,41 @@ class SecureHeaders:
                 "reporting_endpoints", {} if reporting_endpoints is None else reporting_endpoints
             ).items()
         }
-        for policy in (self.csp, self.csp_report_only):
+        for policy in (self.csp, self.document_csp, self.csp_report_only):
             target = policy.report_to if policy is not None else None
             if target is not None and target not in endpoints:
                 raise ConfigurationError(
                     f"CSP report-to {target!r} names no endpoint in reporting_endpoints; add it there."
                 )
 
-        headers: list[tuple[str, str]] = []
-        if x_content_type_options:
-            headers.append(("X-Content-Type-Options", "nosniff"))
-        if (value := _choice("X-Frame-Options", x_frame_options)) is not None:
-            headers.append(("X-Frame-Options", value))
-        referrer = defaults["referrer_policy"] if isinstance(referrer_policy, _Preset) else referrer_policy
-        if referrer is not None:
-            tokens = [t.strip() for t in check_str("referrer_policy", referrer).split(",")]
-            if not all(t in _REFERRER_POLICIES for t in tokens):
-                raise ConfigurationError(
-                    f"referrer_policy (Referrer-Policy): {referrer[:80]!r} is not a referrer policy; write one of"
-                    f" {sorted(_REFERRER_POLICIES)}, or several separated by commas (a browser uses the last it knows)."
-                )
-            # A browser applies the last token it knows: a repeated token is sent once, where it last appears.
-            tokens = list(dict.fromkeys(reversed(tokens)))[::-1]
-            headers.append(("Referrer-Policy", ", ".join(tokens)))
-        perms = defaults["permissions_policy"] if isinstance(permissions_policy, _Preset) else permissions_policy
-        if isinstance(perms, str):
-            if not perms or re.search(r"[\x00-\x1f\x7f;]", perms):
-                raise ConfigurationError(
-                    "permissions_policy: the Permissions-Policy text is empty or holds a control character or ';'."
-                )
-            headers.append(("Permissions-Policy", perms))
-        elif isinstance(perms, PermissionsPolicy):
-            headers.append(("Permissions-Policy", perms.header_value()))
-        elif perms is not None:
-            raise ConfigurationError("permissions_policy must be a PermissionsPolicy, its text, or None.")
-        for header, value in (
-            ("Cross-Origin-Opener-Policy", cross_origin_opener_policy),
-            ("Cross-Origin-Embedder-Policy", cross_origin_embedder_policy),
-            ("Cross-Origin-Resource-Policy", cross_origin_resource_policy),
-            ("X-Permitted-Cross-Domain-Policies", cross_domain),
-            ("X-DNS-Prefetch-Control", dns_prefetch),
-            ("X-XSS-Protection", xss),
-        ):
-            if (checked := _choice(header, value)) is not None:
-                headers.append((header, checked))
-        if agent_cluster:
-            headers.append(("Origin-Agent-Cluster", "?1"))
-        if endpoints:
-            headers.append(("Reporting-Endpoints", ", ".join(f'{n}="{u}"' for n, u in endpoints.items())))
+        profiles: list[tuple[ContentSecurityPolicy | None, list[tuple[str, str]]]] = []
+        for kind in (0, 1):  # 0: every response but HTML documents; 1: HTML documents
+            headers: list[tuple[str, str]] = []
+            if x_content_type_options:
+                headers.append(("X-Content-Type-Options", "nosniff"))
+            if (value := _choice("X-Frame-Options", x_frame_options)) is not None:
+                headers.append(("X-Frame-Options", value))
+            if referrer[kind] is not None:
+                headers.append(("Referrer-Policy", _referrer_value(referrer[kind])))
+            if (perms_value := _permissions_value(perms[kind])) is not None:
+                headers.append(("Permissions-Policy", perms_value))
+            for header, value in (
+                ("Cross-Origin-Opener-Policy", cross_origin_opener_policy),
+                ("Cross-Origin-Embedder-Policy", cross_origin_embedder_policy),
+                ("Cross-Origin-Resource-Policy", cross_origin_resource_policy),
+                ("X-Permitted-Cross-Domain-Policies", cross_domain[kind]),
+                ("X-DNS-Prefetch-Control", dns_prefetch[kind]),
+                ("X-XSS-Protection", xss[kind]),
+            ):
+                if (checked := _choice(header, value)) is not None:
+                    headers.append((header, checked))
+            if agent_cluster[kind]:
+                headers.append(("Origin-Agent-Cluster", "?1"))
+            if endpoints:
+                headers.append(("Reporting-Endpoints", ", ".join(f'{n}="{u}"' for n, u in endpoints.items())))
+            profiles.append((self.document_csp if kind else self.csp, headers))
+        #: True when HTML documents get other headers than the rest (the ``api`` preset's keywords left to it).
+        self.splits_documents = profiles[0] != profiles[1]
 
         hsts_value: str | None = None
         if hsts:
@@ -851,48 +919,89 @@ class SecureHeaders:
             prefixes.append(prefix.rstrip("/"))
         self._no_store_exact = frozenset(p or "/" for p in prefixes)
         self._no_store_prefixes = tuple(p + "/" for p in prefixes)
+        #: True when the request path changes the headers (``no_store_paths`` is set).
+        self.depends_on_path = bool(prefixes)
 
         self.removed = frozenset(h.strip().lower() for h in remove_headers)
         self._removed_raw = frozenset(h.encode("latin-1") for h in self.removed)
 
-        # Every combination of (secure, no-store, nonce used) compiled now: per request one index.
-        csp_policies = [
-            ("Content-Security-Policy", self.csp),
-            ("Content-Security-Policy-Report-Only", self.csp_report_only),
-        ]
+        # Every combination of (HTML document, secure, no-store, nonce used) compiled now: per request one index.
         self._variants: list[_Variant] = []
         self._touched: list[frozenset[bytes]] = []  # names whose presence leaves the fast path
         self._str_variants: list[tuple[tuple[str, str], ...]] = []
-        for index in range(8):
-            secure, no_store, with_nonce = bool(index & 4), bool(index & 2), bool(index & 1)
-            pairs: list[tuple[str, str]] = []
-            templates: list[tuple[bytes, tuple[bytes, ...]]] = []
-            for name, policy in csp_policies:
-                if policy is None:
-                    continue
-                if with_nonce and policy.uses_nonce:
-                    templates.append((name.lower().encode(), tuple(p.encode() for p in policy._parts)))
-                else:
-                    pairs.append((name, policy.header_value()))
-            if (secure or force_hsts) and hsts_value is not None:
-                pairs.append(("Strict-Transport-Security", hsts_value))
-            pairs.extend(headers)
-            if no_store:
-                pairs.append(("Cache-Control", "no-store"))
-            raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs)
-            names = frozenset(k for k, _ in raw) | frozenset(t[0] for t in templates)
-            self._variants.append((raw, names, tuple(templates)))
-            self._touched.append(names | self._removed_raw)
-            self._str_variants.append(tuple(pairs))
+        for kind, (enforced, headers) in enumerate(profiles):
+            if kind and not self.splits_documents:  # documents get the same headers: the same variants
+                self._variants += self._variants
+                self._touched += self._touched
+                self._str_variants += self._str_variants
+                break
+            csp_policies = [
+                ("Content-Security-Policy", enforced),
+                ("Content-Security-Policy-Report-Only", self.csp_report_only),
+            ]
+            for index in range(8):
+                secure, no_store, with_nonce = bool(index & 4), bool(index & 2), bool(index & 1)
+                pairs: list[tuple[str, str]] = []
+                templates: list[tuple[bytes, tuple[bytes, ...]]] = []
+                for name, policy in csp_policies:
+                    if policy is None:
+                        continue
+                    if with_nonce and policy.uses_nonce:
+                        templates.append((name.lower().encode(), tuple(p.encode() for p in policy._parts)))
+                    else:
+                        pairs.append((name, policy.header_value()))
+                if (secure or force_hsts) and hsts_value is not None:
+                    pairs.append(("Strict-Transport-Security", hsts_value))
+                pairs.extend(headers)
+                if no_store:
+                    pairs.append(("Cache-Control", "no-store"))
+                raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs)
+                names = frozenset(k for k, _ in raw) | frozenset(t[0] for t in templates)
+                self._variants.append((raw, names, tuple(templates)))
+                self._touched.append(names | self._removed_raw)
+                self._str_variants.append(tuple(pairs))
         #: Lower-case names of every header this policy may add.
-        self.header_names = frozenset(n.decode() for n in self._variants[5][1] | self._variants[4][1])
+        self.header_names = frozenset(n.decode() for i in (4, 5, 12, 13) for n in self._variants[i][1])
         if self._no_store_prefixes:
             self.header_names |= {"cache-control"}
 
     # -- per request ---------------------------------------------------------------------------------------
 
-    def _index(self, secure: bool, path: str, nonce: str | None) -> int:
-        index = 4 if secure else 0
+    def document_raw(self, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+        """True when ASGI response ``headers`` declare an HTML document (``Content-Type: text/html`` or
+        ``application/xhtml+xml``) and this policy gives documents other headers (:attr:`splits_documents`).
+
+        Example::
+
+            SecureHeaders().document_raw([(b"content-type", b"text/html; charset=utf-8")])   # True
+        """
+        if self.splits_documents:
+            for name, value in headers:
+                if len(name) == 12 and name.lower() == b"content-type":
+                    return _is_document_raw(value)
+        return False
+
+    def added_raw(
+        self, *, secure: bool, path: str, nonce: str | None = None, document: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        """The ASGI header pairs this policy adds to a response that holds none of the names it touches
+        (:attr:`header_names` and :attr:`removed`); ``document`` as :meth:`document_raw` answers.
+
+        Example::
+
+            policy.added_raw(secure=True, path="/", document=policy.document_raw(message["headers"]))
+        """
+        if nonce is not None and not _NONCE_MATCH(nonce):
+            nonce = None
+        pairs, _, templates = self._variants[self._index(secure, path, nonce, document and self.splits_documents)]
+        out = list(pairs)
+        if templates:
+            encoded = nonce.encode() if nonce is not None else b""
+            out.extend((name, encoded.join(parts)) for name, parts in templates)
+        return out
+
+    def _index(self, secure: bool, path: str, nonce: str | None, document: bool = False) -> int:
+        index = 12 if secure and document else 8 if document else 4 if secure else 0
         if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
             index |= 2
         if nonce is not None:
@@ -917,8 +1026,15 @@ class SecureHeaders:
 
             message["headers"] = policy.merge_raw(message.get("headers", []), secure=True, path="/")
         """
-        # the hot path of every response: one variant lookup, one set of names, one disjointness test
+        # the hot path of every response: one content-type check, one variant lookup, one set of names, one
+        # disjointness test
         index = 4 if secure else 0
+        if self.splits_documents:
+            for k, v in headers:
+                if len(k) == 12 and k.lower() == b"content-type":
+                    if _is_document_raw(v):
+                        index |= 8
+                    break
         if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
             index |= 2
         if nonce is not None:
@@ -972,7 +1088,13 @@ class SecureHeaders:
         """
         if nonce is not None and not _NONCE_RE.fullmatch(nonce):
             nonce = None
-        ours = self.headers_for(secure=secure, path=path, nonce=nonce)
+        content_type = None
+        if self.splits_documents:
+            for name, value in headers:
+                if name.lower() == "content-type":
+                    content_type = value
+                    break
+        ours = self.headers_for(secure=secure, path=path, nonce=nonce, content_type=content_type)
         ours_lower = {k.lower() for k, _ in ours}
         out = [h for h in headers if h[0].lower() not in self.removed]
         if replace:
@@ -990,28 +1112,32 @@ class SecureHeaders:
         path: str = "/",
         nonce: str | None = None,
         existing: Iterable[str] = (),
+        content_type: str | None = None,
     ) -> list[tuple[str, str]]:
         """The headers to add to one response (a standalone helper for any framework).
 
         ``secure``: the request came over HTTPS (as resolved through your trusted proxies); ``path`` decides
         ``Cache-Control: no-store``; ``nonce`` is this response's nonce if it used one; headers named in
-        ``existing`` (the app's own, case-insensitive) are left out. Names in :attr:`removed` should be taken
-        off the response.
+        ``existing`` (the app's own, case-insensitive) are left out; ``content_type`` is the response's
+        ``Content-Type``: an HTML document gets :attr:`document_csp` and the document headers. Names in
+        :attr:`removed` should be taken off the response.
 
         Example::
 
             for name, value in policy.headers_for(secure=request.is_secure(), path=request.path,
-                                                  existing=response.headers.keys()):
+                                                  existing=response.headers.keys(),
+                                                  content_type=response.get("Content-Type")):
                 response[name] = value
         """
         if nonce is not None and not _NONCE_RE.fullmatch(nonce):
             raise ConfigurationError("A CSP nonce must be 16-128 base64 characters.")
-        index = self._index(secure, path, nonce)
+        document = self.splits_documents and content_type is not None and _is_document(content_type)
+        index = self._index(secure, path, nonce, document)
         skip = {e.lower() for e in existing}
         out = [(k, v) for k, v in self._str_variants[index] if k.lower() not in skip]
         if nonce is not None:
             for name, policy in (
-                ("Content-Security-Policy", self.csp),
+                ("Content-Security-Policy", self.document_csp if document else self.csp),
                 ("Content-Security-Policy-Report-Only", self.csp_report_only),
             ):
                 if policy is not None and policy.uses_nonce and name.lower() not in skip:

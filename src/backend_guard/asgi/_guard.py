@@ -97,7 +97,7 @@ class Guard:
         # of the conflicting ones, and the headers the layers append after the app's (Vary, the CORS answer,
         # the security headers) by (CORS answer, is it HTTPS?), each built once.
         self._clean: set[bytes] = set()
-        self._suffixes: BoundedCache[tuple[_Pairs | None, bool], _Pairs] = BoundedCache(
+        self._suffixes: BoundedCache[tuple[_Pairs | None, bool, bool], _Pairs] = BoundedCache(
             "guard.suffixes", max_entries=_SUFFIXES, max_bytes=_SUFFIXES_BYTES
         )
 
@@ -202,7 +202,8 @@ class Guard:
                 if k not in clean and not self._learn(k):
                     break
             else:
-                suffix = self._suffix(scope, state, cors, origin)
+                document = self._sh is not None and self._sh.policy.document_raw(headers)
+                suffix = self._suffix(scope, state, cors, origin, document)
                 if suffix is not None:
                     if self._rid is not None:
                         return (
@@ -215,7 +216,7 @@ class Guard:
                 if cors is not None:
                     out = _actual(cors, scope, origin, out)  # a route's own CORS policy (or a nonce...)
                 if self._sh is not None:
-                    out += self._sh._added(state, scope)
+                    out += self._sh._added(state, scope, headers)
                 if self._rid is not None:
                     out.append((self._name, value))
                 return out
@@ -240,11 +241,12 @@ class Guard:
         return True
 
     def _suffix(
-        self, scope: Scope, state: dict[str, Any], cors: CORSPolicy | None, origin: bytes | None
+        self, scope: Scope, state: dict[str, Any], cors: CORSPolicy | None, origin: bytes | None, document: bool
     ) -> _Pairs | None:
         """What the CORS and SecureHeaders layers append to a response holding none of their names: ``Vary:
-        Origin`` and the CORS answer for ``origin``, then the security headers; None when it depends on more
-        than the CORS answer and the scheme (a route's own CORS or security policy, a CSP nonce, a path)."""
+        Origin`` and the CORS answer for ``origin``, then the security headers (an HTML ``document``'s or the
+        others'); None when it depends on more than the CORS answer, the scheme and the kind of response (a
+        route's own CORS or security policy, a CSP nonce, a path)."""
         cors_raw: _Pairs | None = None
         if cors is not None:
             current = scope.get("state")
@@ -258,10 +260,10 @@ class Guard:
             if plain is None or sh.policy is not sh._plain_policy or state.get(_NONCE_KEY) is not None:
                 return None
             secure = sh.policy.needs_scheme and sh._secure(scope)
-        key = (cors_raw, secure)
+        key = (cors_raw, secure, document)
         found = self._suffixes.get(key)
         if found is None:
-            added: _Pairs = sh._plain[secure] if sh is not None and sh._plain is not None else ()
+            added: _Pairs = sh._plain[2 * document + secure] if sh is not None and sh._plain is not None else ()
             found = ((_VARY_ORIGIN, *cors_raw) if cors_raw is not None else ()) + added
             self._suffixes.put(key, found)
         return found

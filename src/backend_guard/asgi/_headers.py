@@ -34,15 +34,15 @@ class SecureHeadersMiddleware:
         optional(check_instance, "client_ip", client_ip, ClientIP)
         self.policy = policy if policy is not None else SecureHeaders()
         self.client_ip = client_ip if client_ip is not None and client_ip.enabled else None
-        # What _added returns without a nonce, by "is it HTTPS?", when the headers never depend on the path
-        # (no no-store paths): computed once.
-        self._plain: tuple[tuple[tuple[bytes, bytes], ...], tuple[tuple[bytes, bytes], ...]] | None = None
+        # What _added returns without a nonce, by (is it an HTML document?, is it HTTPS?) as 2 * document +
+        # secure, when the headers never depend on the path (no no-store paths): computed once.
+        self._plain: tuple[tuple[tuple[bytes, bytes], ...], ...] | None = None
         self._plain_policy = self.policy
-        if not getattr(self.policy, "_no_store_prefixes", True):
-            policy = self.policy
-            self._plain = (
-                tuple(policy.merge_raw((), secure=False, path="/")),
-                tuple(policy.merge_raw((), secure=True, path="/")),
+        if not self.policy.depends_on_path:
+            self._plain = tuple(
+                tuple(self.policy.added_raw(secure=secure, path="/", document=document))
+                for document in (False, True)
+                for secure in (False, True)
             )
 
     def _secure(self, scope: Scope) -> bool:
@@ -83,12 +83,16 @@ class SecureHeadersMiddleware:
             replace=policy is not self.policy,
         )
 
-    def _added(self, state: dict[str, Any], scope: Scope) -> Sequence[tuple[bytes, bytes]]:
-        """The headers :meth:`_apply` adds to a response holding none of the names the policy touches (its
-        ``header_names`` and ``removed``) when no route override is set: a fused Guard's fast path."""
+    def _added(
+        self, state: dict[str, Any], scope: Scope, headers: Iterable[tuple[bytes, bytes]]
+    ) -> Sequence[tuple[bytes, bytes]]:
+        """The headers :meth:`_apply` adds to the response ``headers`` when they hold none of the names the
+        policy touches (its ``header_names`` and ``removed``) and no route override is set: a fused Guard's
+        fast path."""
         policy = self.policy
         secure = policy.needs_scheme and self._secure(scope)
+        document = policy.document_raw(headers)
         nonce = state.get(NONCE_KEY)
         if nonce is None and self._plain is not None and policy is self._plain_policy:
-            return self._plain[secure]
-        return policy.merge_raw((), secure=secure, path=scope.get("path", "/"), nonce=nonce)
+            return self._plain[2 * document + secure]
+        return policy.added_raw(secure=secure, path=scope.get("path", "/"), nonce=nonce, document=document)
