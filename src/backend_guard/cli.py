@@ -224,8 +224,50 @@ class Report:
         self.passed.append(what)
 
 
-def grade_headers(headers: dict[str, str], *, https: bool) -> Report:
+_DOCUMENT_TYPES = ("text/html", "application/xhtml+xml")
+#: How much of an HTML page ``check`` reads to see what the page uses (stylesheets, scripts, forms).
+_BODY_LIMIT = 512 * 1024
+
+
+def _csp_directives(csp: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for chunk in csp.split(";"):
+        tokens = chunk.split()
+        if tokens and tokens[0].lower() not in out:  # a browser uses the first of a repeated directive
+            out[tokens[0].lower()] = [t.lower() for t in tokens[1:]]
+    return out
+
+
+def _blocks_everything(directives: dict[str, list[str]], *names: str) -> bool:
+    """True when the first of ``names`` present (a fetch directive falls back to default-src) is 'none'."""
+    for name in names:
+        if name in directives:
+            return directives[name] == ["'none'"]
+    return False
+
+
+def _page_breakage(csp: str, body: str) -> list[tuple[int, str]]:
+    """What the CSP of an HTML page blocks of the page itself: (points, advice) for each broken part."""
+    directives = _csp_directives(csp)
+    page = body.lower()
+    fix = "an HTML page needs a document policy (default-src 'self'; form-action 'self'; ...), as backend_guard sends"
+    found = []
+    if _blocks_everything(directives, "style-src-elem", "style-src", "default-src") and (
+        "stylesheet" in page or "<style" in page
+    ):
+        found.append((15, f"CSP blocks every stylesheet of this HTML page, its own too: it renders unstyled; {fix}."))
+    if _blocks_everything(directives, "script-src-elem", "script-src", "default-src") and "<script" in page:
+        found.append((10, f"CSP blocks every script of this HTML page, its own too; {fix}."))
+    if _blocks_everything(directives, "form-action") and "<form" in page:
+        found.append((15, f"CSP form-action 'none' stops this HTML page's own forms from being sent; {fix}."))
+    return found
+
+
+def grade_headers(headers: dict[str, str], *, https: bool, body: str = "") -> Report:
     """Grade lower-cased response headers the way a careful reviewer would (a subset of MDN's checks).
+
+    ``body`` is the response's text: for an HTML page, a CSP that would block the page's own stylesheets,
+    scripts or forms (``default-src 'none'``, ``form-action 'none'``) takes points off too.
 
     Example::
 
@@ -243,7 +285,11 @@ def grade_headers(headers: dict[str, str], *, https: bool) -> Report:
             r.fail(20, "CSP allows 'unsafe-inline' scripts: use nonces (bg.csp_nonce) instead.")
         if "default-src" not in lowered:
             r.fail(10, "CSP has no default-src fallback.")
-        else:
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        broken = _page_breakage(csp, body) if media in _DOCUMENT_TYPES else []
+        for points, advice in broken:
+            r.fail(points, advice)
+        if "default-src" in lowered and not broken:
             r.ok("Content-Security-Policy")
     if https:
         hsts = headers.get("strict-transport-security", "")
@@ -273,12 +319,23 @@ class _FetchFailed(Exception):
 
 
 def _fetch(url: str, method: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    status, found, _ = _fetch_page(url, method, headers)
+    return status, found
+
+
+def _fetch_page(url: str, method: str, headers: dict[str, str]) -> tuple[int, dict[str, str], str]:
+    """Status, lower-cased headers and, for an HTML page, the start of its text (at most ``_BODY_LIMIT`` bytes)."""
     request = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - a URL the user gave
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            return response.status, {k.lower(): v for k, v in response.headers.items()}
-    except urllib.error.HTTPError as exc:
-        return exc.code, {k.lower(): v for k, v in exc.headers.items()}
+        try:
+            response = urllib.request.urlopen(request, timeout=10)  # noqa: S310
+        except urllib.error.HTTPError as exc:
+            response = exc
+        with response:
+            found = {k.lower(): v for k, v in response.headers.items()}
+            media = found.get("content-type", "").split(";", 1)[0].strip().lower()
+            body = response.read(_BODY_LIMIT).decode("utf-8", "replace") if media in _DOCUMENT_TYPES else ""
+            return response.status, found, body
     except (OSError, ValueError, http.client.HTTPException) as exc:
         raise _FetchFailed(f"could not fetch {url} ({method}): {exc}") from None
 
@@ -293,11 +350,11 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
 
 def _grade(args: argparse.Namespace, out: TextIO) -> int:
     url: str = args.url
-    status, headers = _fetch(url, "GET", {"Accept": "*/*"})
+    status, headers, body = _fetch_page(url, "GET", {"Accept": "*/*"})
     print(f"GET {url} -> {status}", file=out)
     for name in sorted(headers):
         print(f"  {name}: {headers[name]}", file=out)
-    report = grade_headers(headers, https=url.startswith("https://"))
+    report = grade_headers(headers, https=url.startswith("https://"), body=body)
 
     evil = "https://evil.invalid"
     _, evil_headers = _fetch(url, "GET", {"Origin": evil})
