@@ -190,6 +190,58 @@ def test_check_grades_a_guarded_app_above_a_bare_one() -> None:
     assert "Grade: F" in text or "Grade: D" in text
 
 
+PAGE = (
+    '<!doctype html><html><head><link rel="stylesheet" href="/site.css"></head><body>'
+    '<form method="post" action="/login"><input name="user"><button>Sign in</button></form></body></html>'
+)
+API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+
+def test_an_html_page_whose_csp_blocks_its_own_stylesheet_and_form_is_not_a_plus() -> None:
+    headers = {
+        "content-type": "text/html; charset=utf-8",
+        "content-security-policy": API_CSP,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        "cross-origin-opener-policy": "same-origin",
+    }
+    report = grade_headers(headers, https=False, body=PAGE)
+    assert report.grade != "A+"
+    assert any("every stylesheet" in a and "unstyled" in a for a in report.advice), report.advice
+    assert any("form-action 'none'" in a and "forms" in a for a in report.advice), report.advice
+    # the same headers on JSON, or on a page with no stylesheet and no form, lose nothing for it
+    assert grade_headers({**headers, "content-type": "application/json"}, https=False, body=PAGE).grade == "A+"
+    assert grade_headers(headers, https=False, body="<!doctype html><p>hello</p>").grade == "A+"
+    # the document policy backend_guard sends for HTML
+    document = {**headers, "content-security-policy": "default-src 'self'; form-action 'self'; frame-ancestors 'none'"}
+    assert grade_headers(document, https=False, body=PAGE).grade == "A+"
+
+
+@pytest.mark.server
+def test_check_grades_a_page_broken_by_its_csp_below_a_plus_and_the_default_page_a_plus() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    async def home(request: object) -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    def app() -> Starlette:
+        return Starlette(routes=[Route("/", home)])
+
+    broken = bg_asgi.SecureHeadersMiddleware(app(), policy=bg.SecureHeaders(csp=API_CSP))
+    with run_asgi(broken) as url:
+        code, text = _run("check", url + "/")
+    assert code == 1, text
+    assert "Grade: A+" not in text
+    assert "renders unstyled" in text
+    assert "stops this HTML page's own forms from being sent" in text
+    with run_asgi(bg_asgi.Guard(app())) as url:
+        code, text = _run("check", url + "/")
+    assert code == 0, text
+    assert "Grade: A+" in text
+
+
 @pytest.fixture
 def demo_url() -> Iterator[str]:
     port = free_port()

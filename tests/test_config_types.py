@@ -335,6 +335,7 @@ CTORS: list[Ctor] = [
         {
             "preset": "choice",
             "csp": "policy?",
+            "document_csp": "policy?",
             "csp_report_only": "policy?",
             "hsts": "bool",
             "hsts_max_age": "int",
@@ -389,6 +390,7 @@ CTORS: list[Ctor] = [
             "enabled": "bool",
             "preset": "choice",
             "csp": "str?",
+            "document_csp": "str?",
             "csp_report_only": "str?",
             "hsts": "bool",
             "hsts_max_age": "int",

@@ -46,7 +46,9 @@ NAMES = st.sampled_from(
         b"x-custom",
     ]
 )
-HEADERS = st.lists(st.tuples(NAMES, st.sampled_from([b"a", b"Accept-Encoding", b"*", b"1"])), max_size=6)
+# Values include HTML and JSON content types: an HTML document gets other security headers than the rest.
+VALUES = st.sampled_from([b"a", b"Accept-Encoding", b"*", b"1", b"text/html; charset=utf-8", b"application/json"])
+HEADERS = st.lists(st.tuples(NAMES, VALUES), max_size=6)
 
 
 def _settings(variant: int) -> bg.GuardSettings:

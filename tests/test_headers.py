@@ -618,3 +618,117 @@ def test_nonce_fast_path_on_a_scope_dict_and_the_general_path_on_other_mappings(
     assert csp_nonce(other) == other["state"][NONCE_KEY]
     environ = {"REQUEST_METHOD": "GET", "type": "not-a-scope"}  # an environ holding a "type" key
     assert csp_nonce(environ) == environ[NONCE_KEY]
+
+
+# -- HTML documents and everything else ----------------------------------------------------------------------------
+
+HTML = [("Content-Type", "text/html; charset=utf-8")]
+JSON = [("Content-Type", "application/json")]
+API_CSP = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+
+def _csp_for(policy: SecureHeaders, headers: list[tuple[str, str]], nonce: str | None = None) -> dict[str, str]:
+    """The headers the WSGI merge, the ASGI merge and headers_for give one response: all three must agree."""
+    text = as_dict(policy.merge_str(headers, secure=True, path="/", nonce=nonce))
+    raw = raw_dict(
+        policy.merge_raw([(k.lower().encode(), v.encode()) for k, v in headers], secure=True, path="/", nonce=nonce)
+    )
+    content_type = dict((k.lower(), v) for k, v in headers).get("content-type")
+    helper = as_dict(
+        policy.headers_for(secure=True, nonce=nonce, content_type=content_type, existing=[k for k, _ in headers])
+    )
+    assert text == raw
+    assert {k: v for k, v in text.items() if k not in {k.lower() for k, _ in headers}} == helper
+    return text
+
+
+def test_json_responses_keep_the_api_policy() -> None:
+    policy = SecureHeaders()
+    for headers in (JSON, [("Content-Type", "text/plain")], [("content-type", "image/svg+xml")], []):
+        h = _csp_for(policy, headers, nonce=N)
+        assert h["content-security-policy"] == API_CSP
+        assert h["referrer-policy"] == "no-referrer"
+        assert "permissions-policy" not in h
+
+
+def test_html_responses_get_a_document_policy_that_lets_the_page_work() -> None:
+    h = _csp_for(SecureHeaders(), HTML)
+    assert h["content-security-policy"] == (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+    # no-referrer would make a browser send "Origin: null" with the page's own form posts (CSRF checks refuse it)
+    assert h["referrer-policy"] == "strict-origin-when-cross-origin"
+    # the headers that act on documents come with the document policy
+    assert h["permissions-policy"].startswith("accelerometer=(), camera=()")
+    assert (h["origin-agent-cluster"], h["x-xss-protection"], h["x-content-type-options"]) == ("?1", "0", "nosniff")
+    assert h["x-frame-options"] == "DENY"
+
+
+def test_an_html_response_that_used_a_nonce_carries_it_for_scripts_and_styles() -> None:
+    h = _csp_for(SecureHeaders(), HTML, nonce=N)
+    assert f"script-src 'self' 'nonce-{N}'" in h["content-security-policy"]
+    assert f"style-src 'self' 'nonce-{N}'" in h["content-security-policy"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/html", "TEXT/HTML", "text/html;charset=utf-8", " text/html ; charset=UTF-8", "application/xhtml+xml"],
+)
+def test_every_spelling_of_an_html_content_type_is_a_document(content_type: str) -> None:
+    h = _csp_for(SecureHeaders(), [("Content-Type", content_type)])
+    assert "form-action 'self'" in h["content-security-policy"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40))
+def test_only_an_html_media_type_relaxes_the_api_policy(content_type: str) -> None:
+    media = content_type.split(";", 1)[0].strip().lower()
+    h = _csp_for(SecureHeaders(), [("Content-Type", content_type)])
+    document = media in ("text/html", "application/xhtml+xml")
+    assert (h["content-security-policy"] == API_CSP) is not document
+
+
+def test_an_explicit_csp_is_kept_for_html_responses_too() -> None:
+    mine = "default-src 'none'; style-src 'self'; frame-ancestors 'none'"
+    policy = SecureHeaders(csp=mine)
+    assert _csp_for(policy, HTML)["content-security-policy"] == mine
+    assert _csp_for(policy, JSON)["content-security-policy"] == mine
+
+
+def test_document_csp_sets_the_policy_of_html_responses_only() -> None:
+    page = "default-src 'self'; frame-ancestors 'none'"
+    policy = SecureHeaders(document_csp=page)
+    assert _csp_for(policy, HTML)["content-security-policy"] == page
+    assert _csp_for(policy, JSON)["content-security-policy"] == API_CSP
+    with pytest.raises(ConfigurationError, match="document_csp"):
+        SecureHeaders(document_csp="default-src self")
+
+
+def test_the_apps_own_csp_on_an_html_response_wins() -> None:
+    own = [*HTML, ("Content-Security-Policy", "default-src 'self' https://cdn.example")]
+    h = _csp_for(SecureHeaders(), own)
+    assert h["content-security-policy"] == "default-src 'self' https://cdn.example"
+
+
+def test_an_explicit_keyword_applies_to_html_responses_too() -> None:
+    policy = SecureHeaders(referrer_policy="no-referrer", permissions_policy=None, origin_agent_cluster=False)
+    h = _csp_for(policy, HTML)
+    assert h["referrer-policy"] == "no-referrer"
+    assert "permissions-policy" not in h
+    assert "origin-agent-cluster" not in h
+
+
+def test_web_preset_gives_every_response_its_strict_nonce_policy() -> None:
+    policy = SecureHeaders(preset="web")
+    assert not policy.splits_documents
+    assert _csp_for(policy, HTML, nonce=N) == _csp_for(policy, JSON, nonce=N) | {"content-type": HTML[0][1]}
+
+
+def test_settings_document_csp_sets_the_policy_of_html_responses() -> None:
+    import backend_guard as bg
+
+    page = "default-src 'self'; frame-ancestors 'none'"
+    policy = bg.GuardSettings(secure_headers={"document_csp": page}).secure_headers.build()
+    assert _csp_for(policy, HTML)["content-security-policy"] == page
+    assert _csp_for(policy, JSON)["content-security-policy"] == API_CSP

@@ -117,6 +117,7 @@ class SecureHeadersSettings(_Section):
     enabled: bool = True
     preset: Literal["api", "web"] = "api"
     csp: str | None = None
+    document_csp: str | None = None
     csp_report_only: str | None = None
     hsts: bool = True
     hsts_max_age: int = Field(63_072_000, ge=0)
@@ -137,7 +138,7 @@ class SecureHeadersSettings(_Section):
         from .headers import ContentSecurityPolicy, SecureHeaders
 
         kwargs = self._kwargs()
-        for name in ("csp", "csp_report_only"):
+        for name in ("csp", "document_csp", "csp_report_only"):
             if isinstance(kwargs.get(name), str):
                 kwargs[name] = ContentSecurityPolicy.parse(kwargs[name])
         return SecureHeaders(**kwargs)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from os import urandom as _urandom
 from typing import Any, Final, TypeVar
 
+from ._cache import BoundedCache
 from ._check import check_bool, check_choice, check_int, check_mapping, check_str, check_strs
 from ._routes import RouteCall, RouteHooks, guard_route
 from .exceptions import ConfigurationError
@@ -701,8 +702,16 @@ _DOCUMENT_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
 _DOCUMENT_TYPES_RAW: Final = frozenset(t.encode() for t in _DOCUMENT_TYPES)
 
 
+# Content-Type values already classified (an app sends few distinct ones): a hit is one dict lookup.
+_SEEN_TYPES: BoundedCache[bytes, bool] = BoundedCache("headers.content_types", max_entries=64, max_bytes=64 << 10)
+
+
 def _is_document_raw(content_type: bytes) -> bool:
-    return content_type.split(b";", 1)[0].strip().lower() in _DOCUMENT_TYPES_RAW
+    found = _SEEN_TYPES.get(content_type)
+    if found is None:
+        found = content_type.split(b";", 1)[0].strip().lower() in _DOCUMENT_TYPES_RAW
+        _SEEN_TYPES.put(content_type, found)
+    return found
 
 
 def _is_document(content_type: str) -> bool:
