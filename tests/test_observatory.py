@@ -98,8 +98,12 @@ def app() -> Any:
     web_app = SecureHeadersMiddleware(
         Starlette(routes=[Route("/", page)]), policy=SecureHeaders(preset="web"), client_ip=proxy
     )
+    # an HTML page under the default ("api") preset: it gets the document policy
+    html_app = SecureHeadersMiddleware(Starlette(routes=[Route("/", page)]), client_ip=proxy)
     bare = Starlette(routes=[Route("/", api)])
-    return Starlette(routes=[Mount("/api", api_app), Mount("/web", web_app), Mount("/bare", bare)])
+    return Starlette(
+        routes=[Mount("/api", api_app), Mount("/web", web_app), Mount("/html", html_app), Mount("/bare", bare)]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +128,7 @@ def server() -> Iterator[str]:
 HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.7"}
 
 
-@pytest.mark.parametrize("preset", ["api", "web"])
+@pytest.mark.parametrize("preset", ["api", "web", "html"])  # html: a page under the default preset
 def test_preset_scores_a_plus(server: str, preset: str) -> None:
     response = httpx.get(f"{server}/{preset}/", headers=HTTPS)
     assert response.status_code == 200
