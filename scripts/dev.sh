@@ -83,6 +83,48 @@ redis_compat() {
   done
 }
 
+# Every Python the package claims (requires-python >= 3.10; 3.11 runs everything above): the suite again, without
+# the real-server, browser and slow tests, on 3.10 with the oldest release of every dependency pyproject accepts
+# and on 3.12 and 3.13 with the newest. Interpreters come from PATH (python3.X) or pyenv; CI requires all of them
+# (BACKEND_GUARD_REQUIRE_PYTHONS=1), elsewhere a missing one is skipped with a note.
+find_python() {
+  local v="$1" found
+  found=$(command -v "python$v" 2>/dev/null || true)
+  # A pyenv shim is on PATH even where that version is not selected: only an interpreter that runs counts.
+  if [ -n "$found" ] && ! "$found" -c "" >/dev/null 2>&1; then found=""; fi
+  if [ -z "$found" ]; then
+    found=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/python3 2>/dev/null | sort -V | tail -n 1 || true)
+  fi
+  echo "$found"
+}
+
+python_matrix() {
+  local entry v deps interp env_dir constraint
+  for entry in 3.10:oldest 3.12:newest 3.13:newest; do
+    v="${entry%%:*}"
+    deps="${entry##*:}"
+    interp=$(find_python "$v")
+    if [ -z "$interp" ]; then
+      if [ "${BACKEND_GUARD_REQUIRE_PYTHONS:-}" = 1 ]; then
+        echo "Python $v not found (PATH or pyenv) and BACKEND_GUARD_REQUIRE_PYTHONS=1" >&2
+        return 1
+      fi
+      echo "Python $v not found: its run is skipped" >&2
+      continue
+    fi
+    env_dir="$VENV-py$v-$deps"
+    constraint=()
+    if [ "$deps" = oldest ]; then constraint=(-c scripts/oldest-constraints.txt); fi
+    if [ ! -x "$env_dir/bin/python" ]; then
+      "$interp" -m venv "$env_dir"
+      "$env_dir/bin/python" -m pip install -q --upgrade pip
+    fi
+    "$env_dir/bin/python" -m pip install -q "${constraint[@]}" -e ".[test]"
+    echo "Python $v with the $deps dependencies: the suite without real servers, browsers and slow tests"
+    "$env_dir/bin/python" -m pytest -q -p no:cacheprovider -m "not server and not slow"
+  done
+}
+
 case "$cmd" in
   demo)
     setup "all"
@@ -98,6 +140,7 @@ case "$cmd" in
     NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$(mktemp -d)"
     "$VENV/bin/python" -m pytest "$@"
     redis_compat
+    python_matrix
     ;;
   *)
     echo "usage: bash scripts/dev.sh demo|test [args]" >&2
