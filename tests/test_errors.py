@@ -564,3 +564,54 @@ def test_a_chain_without_a_validation_error_is_logged_as_it_is(caplog: pytest.Lo
     (record,) = caplog.records
     assert record.exc_info is not None
     assert record.exc_info[1] is exc
+
+
+class _QuotingError(Exception):
+    def __init__(self, original: BaseException) -> None:
+        super().__init__("wrapped")
+        self.original = original
+
+    def __str__(self) -> str:
+        return f"could not log in: {self.original}"
+
+
+def _wrapped(secret: str, how: str) -> BaseException:
+    try:
+        try:
+            _raise_validation_error(secret)
+        except ValidationError as exc:
+            if how == "args":
+                raise RuntimeError(exc)  # noqa: B904 - the implicit __context__ is the point
+            if how == "formatted":
+                raise RuntimeError(f"while loading: {exc}") from None
+            if how == "attribute":
+                raise _QuotingError(exc) from exc
+            raise LookupError(f"no account for token {secret!r}")  # noqa: B904 - quotes the failed input itself
+    except Exception as outer:
+        return outer
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("how", ["args", "formatted", "attribute", "input"])
+def test_an_exception_whose_message_quotes_a_validation_error_in_its_chain_is_logged_without_that_message(
+    how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "SECRET-" + "tok3n" * 3
+    exc = _wrapped(secret, how)
+    with caplog.at_level(logging.ERROR, logger="backend_guard.errors"):
+        log_server_error(exc, request_id="r1", method="POST", route="/login", status=500)
+    text = caplog.text
+    assert secret not in text
+    assert f"{type(exc).__module__}.{type(exc).__qualname__}" in text  # the class is still named
+    assert "in _wrapped" in text  # the frames stay
+    assert how == "formatted" or "in _raise_validation_error" in text  # (from None hides the context)
+    # What a handler reading the record itself (Sentry's, a JSON formatter) sees: no original exception.
+    (record,) = caplog.records
+    assert record.exc_info is not None
+    seen: list[BaseException] = []
+    link: BaseException | None = record.exc_info[1]
+    while link is not None and len(seen) < 10:
+        seen.append(link)
+        link = link.__cause__ or link.__context__
+    assert not any(secret in str(e) for e in seen)
+    assert secret in str(exc)  # the application's own exception is unchanged

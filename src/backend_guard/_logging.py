@@ -94,6 +94,8 @@ def log_server_error(
     an exception group's members) keeps its traceback frames but its message is replaced by its class name and
     each error's pointer and type (a :class:`RedactedValidationError`): ``str()`` of such an error quotes the
     input that failed, a password posted to a model or a token a route returned through the wrong model.
+    Another exception of that chain whose message (or notes) quotes such an error or one of its failed inputs
+    (``raise RuntimeError(exc)``, ``f"...: {exc}"``, a ``__str__`` showing it) is shown by its class only.
 
     Example::
 
@@ -162,7 +164,7 @@ def _loggable(exc: BaseException) -> BaseException:
             if id(item) not in seen:
                 seen.add(id(item))
                 if _validation_failures(item) is not None:
-                    return _mirror(exc, {}, set())
+                    return _mirror(exc, {}, set(), _quoted_texts(exc))
                 stack.extend(_linked(item))
         return exc
     except Exception:  # an exotic chain: fail closed, the frames of the outermost exception only
@@ -171,7 +173,52 @@ def _loggable(exc: BaseException) -> BaseException:
         return out
 
 
-def _mirror(exc: BaseException, done: dict[int, BaseException], active: set[int]) -> BaseException:
+_MIN_QUOTED = 4  # a failed input shorter than this is too common a text to treat as quoted
+_MAX_QUOTED = 200  # texts looked for, at most
+
+
+def _quoted_texts(exc: BaseException) -> tuple[str, ...]:
+    """What another exception's message may quote of the validation errors in ``exc``'s chain: each one's
+    ``str()`` and every text and number it failed on (inside dicts and lists too), at most ``_MAX_QUOTED``."""
+    found: list[str] = []
+    inputs: list[object] = []
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        stack.extend(_linked(item))
+        if _validation_failures(item) is not None:
+            found.append(str(item))
+            inputs.extend(error.get("input") for error in item.errors())  # type: ignore[attr-defined]
+    while inputs and len(found) < _MAX_QUOTED:
+        value = inputs.pop()
+        if isinstance(value, dict):
+            inputs.extend(value.keys())
+            inputs.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            inputs.extend(value)
+        elif isinstance(value, (str, bytes, int, float)) and not isinstance(value, bool):
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            if len(text) >= _MIN_QUOTED:
+                found.append(text)
+    return tuple(found)
+
+
+def _quotes(exc: BaseException, quoted: tuple[str, ...]) -> bool:
+    """True when ``exc``'s message or notes, as a traceback prints them, hold one of the ``quoted`` texts."""
+    try:
+        text = "\n".join([str(exc), *map(str, getattr(exc, "__notes__", None) or ())])
+    except Exception:  # a traceback printer shows "<exception str() failed>": nothing quoted
+        return False
+    return any(q in text for q in quoted)
+
+
+def _mirror(
+    exc: BaseException, done: dict[int, BaseException], active: set[int], quoted: tuple[str, ...]
+) -> BaseException:
     known = done.get(id(exc))
     if known is not None:
         return known
@@ -182,20 +229,24 @@ def _mirror(exc: BaseException, done: dict[int, BaseException], active: set[int]
     if failures is not None:
         out: BaseException = RedactedValidationError(_summary(exc, failures))
     else:
-        out = _copy(exc, done, active)
+        out = _copy(exc, done, active, quoted)
+        if _quotes(out, quoted):  # RuntimeError(exc), f"...: {exc}", a __str__ showing it, the input itself
+            out = Exception(f"{_qualified(exc)} (its message quotes a validation error's input; not logged)")
     done[id(exc)] = out
     out.__traceback__ = exc.__traceback__
-    out.__cause__ = None if exc.__cause__ is None else _mirror(exc.__cause__, done, active)
-    out.__context__ = None if exc.__context__ is None else _mirror(exc.__context__, done, active)
+    out.__cause__ = None if exc.__cause__ is None else _mirror(exc.__cause__, done, active, quoted)
+    out.__context__ = None if exc.__context__ is None else _mirror(exc.__context__, done, active, quoted)
     out.__suppress_context__ = exc.__suppress_context__
     return out
 
 
-def _copy(exc: BaseException, done: dict[int, BaseException], active: set[int]) -> BaseException:
+def _copy(
+    exc: BaseException, done: dict[int, BaseException], active: set[int], quoted: tuple[str, ...]
+) -> BaseException:
     """A new exception of ``exc``'s class and arguments (a group's members mirrored), else a stand-in."""
     try:
         if _BaseGroup is not None and isinstance(exc, _BaseGroup):
-            members = [_mirror(m, done, active) for m in exc.exceptions]  # type: ignore[attr-defined]
+            members = [_mirror(m, done, active, quoted) for m in exc.exceptions]  # type: ignore[attr-defined]
             out: BaseException = exc.derive(members)  # type: ignore[attr-defined]
             notes = getattr(exc, "__notes__", None)
             if notes is not None:
