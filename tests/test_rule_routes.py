@@ -140,8 +140,17 @@ def test_uvicorn_refuses_to_start_an_app_whose_rule_matches_no_route(caplog: pyt
     server = uvicorn.Server(
         uvicorn.Config(_fastapi("/Login"), host="127.0.0.1", port=0, lifespan="on", log_config=None)
     )
-    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as exited:
-        server.run()  # the startup fails: uvicorn exits before serving anything
+    # uvicorn logs the lifespan failure on "uvicorn.error"; an earlier test's logging config may have stopped
+    # that logger propagating to the root, so listen on it directly.
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    was_disabled, uvicorn_log.disabled = uvicorn_log.disabled, False  # a dictConfig may have disabled it
+    uvicorn_log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as exited:
+            server.run()  # the startup fails: uvicorn exits before serving anything
+    finally:
+        uvicorn_log.removeHandler(caplog.handler)
+        uvicorn_log.disabled = was_disabled
     assert exited.value.code == 3  # uvicorn's STARTUP_FAILURE
     assert not server.started
     assert any("rule '/Login' matches no route" in r.getMessage() for r in caplog.records)
