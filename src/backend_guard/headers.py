@@ -781,7 +781,17 @@ class SecureHeaders:
             csp_report_only=ContentSecurityPolicy(default_src=["'self'"], report_to="csp"),
         )
         policy.headers_for(secure=True, path="/account/keys")   # [("Content-Security-Policy", ...), ...]
+
+    A ``304 Not Modified`` (``status=304``) gets neither profile: a browser copies a 304's headers onto the
+    response it cached, so it carries only the headers every response gets alike (HSTS, ``nosniff``...), never
+    a header whose value depends on the kind of response (the CSP, ``Referrer-Policy``, the document headers)
+    nor a CSP holding a nonce; the cached page keeps the headers it was served with.
     """
+
+    #: Kinds of response (:meth:`kind_raw`): every response but the two below, an HTML document, a 304.
+    OTHER: Final = 0
+    DOCUMENT: Final = 1
+    NOT_MODIFIED: Final = 2
 
     def __init__(
         self,
@@ -879,7 +889,7 @@ class SecureHeaders:
                     f"CSP report-to {target!r} names no endpoint in reporting_endpoints; add it there."
                 )
 
-        profiles: list[tuple[ContentSecurityPolicy | None, list[tuple[str, str]]]] = []
+        profiles: list[tuple[ContentSecurityPolicy | None, ContentSecurityPolicy | None, list[tuple[str, str]]]] = []
         for kind in (0, 1):  # 0: every response but HTML documents; 1: HTML documents
             headers: list[tuple[str, str]] = []
             if x_content_type_options:
@@ -904,9 +914,26 @@ class SecureHeaders:
                 headers.append(("Origin-Agent-Cluster", "?1"))
             if endpoints:
                 headers.append(("Reporting-Endpoints", ", ".join(f'{n}="{u}"' for n, u in endpoints.items())))
-            profiles.append((self.document_csp if kind else self.csp, headers))
+            profiles.append((self.document_csp if kind else self.csp, self.csp_report_only, headers))
         #: True when HTML documents get other headers than the rest (the ``api`` preset's keywords left to it).
         self.splits_documents = profiles[0] != profiles[1]
+
+        # A 304 Not Modified: a browser copies its headers, CSP included, onto the response it has cached, and a
+        # 304 has no Content-Type to say which profile that response got. So it carries only what every response
+        # gets alike: no header whose value differs between the two profiles, no CSP that holds a nonce (the
+        # cached page's nonce is not this response's).
+        def unchanging(policy: ContentSecurityPolicy | None) -> ContentSecurityPolicy | None:
+            return None if policy is None or policy.uses_nonce else policy
+
+        profiles.append(
+            (
+                unchanging(self.csp) if self.csp == self.document_csp else None,
+                unchanging(self.csp_report_only),
+                [h for h in profiles[0][2] if h in profiles[1][2]],
+            )
+        )
+        #: The CSP and CSP-Report-Only of each response kind (:attr:`OTHER`, :attr:`DOCUMENT`, :attr:`NOT_MODIFIED`).
+        self._kind_csps = tuple((enforced, report_only) for enforced, report_only, _ in profiles)
 
         hsts_value: str | None = None
         if hsts:
@@ -934,19 +961,20 @@ class SecureHeaders:
         self.removed = frozenset(h.strip().lower() for h in remove_headers)
         self._removed_raw = frozenset(h.encode("latin-1") for h in self.removed)
 
-        # Every combination of (HTML document, secure, no-store, nonce used) compiled now: per request one index.
+        # Every combination of (kind of response, secure, no-store, nonce used) compiled now: per request one
+        # index, 8 * kind + 4 * secure + 2 * no-store + nonce used.
         self._variants: list[_Variant] = []
         self._touched: list[frozenset[bytes]] = []  # names whose presence leaves the fast path
         self._str_variants: list[tuple[tuple[str, str], ...]] = []
-        for kind, (enforced, headers) in enumerate(profiles):
-            if kind and not self.splits_documents:  # documents get the same headers: the same variants
+        for kind, (enforced, report_only, headers) in enumerate(profiles):
+            if kind == self.DOCUMENT and not self.splits_documents:  # documents get the same: the same variants
                 self._variants += self._variants
                 self._touched += self._touched
                 self._str_variants += self._str_variants
-                break
+                continue
             csp_policies = [
                 ("Content-Security-Policy", enforced),
-                ("Content-Security-Policy-Report-Only", self.csp_report_only),
+                ("Content-Security-Policy-Report-Only", report_only),
             ]
             for index in range(8):
                 secure, no_store, with_nonce = bool(index & 4), bool(index & 2), bool(index & 1)
@@ -990,27 +1018,50 @@ class SecureHeaders:
                     return _is_document_raw(value)
         return False
 
-    def added_raw(
-        self, *, secure: bool, path: str, nonce: str | None = None, document: bool = False
-    ) -> list[tuple[bytes, bytes]]:
-        """The ASGI header pairs this policy adds to a response that holds none of the names it touches
-        (:attr:`header_names` and :attr:`removed`); ``document`` as :meth:`document_raw` answers.
+    def kind_raw(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> int:
+        """The kind of an ASGI response for this policy: :attr:`NOT_MODIFIED` for a 304, :attr:`DOCUMENT` when
+        :meth:`document_raw` says so, else :attr:`OTHER`.
 
         Example::
 
-            policy.added_raw(secure=True, path="/", document=policy.document_raw(message["headers"]))
+            policy.kind_raw(304, [])                                             # SecureHeaders.NOT_MODIFIED
+            policy.kind_raw(200, [(b"content-type", b"text/html")])              # SecureHeaders.DOCUMENT
+        """
+        if status == 304:
+            return self.NOT_MODIFIED
+        return self.DOCUMENT if self.document_raw(headers) else self.OTHER
+
+    def added_raw(
+        self,
+        *,
+        secure: bool,
+        path: str,
+        nonce: str | None = None,
+        document: bool = False,
+        kind: int | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        """The ASGI header pairs this policy adds to a response that holds none of the names it touches
+        (:attr:`header_names` and :attr:`removed`); ``kind`` as :meth:`kind_raw` answers (or ``document`` as
+        :meth:`document_raw` does).
+
+        Example::
+
+            headers = message["headers"]
+            policy.added_raw(secure=True, path="/", kind=policy.kind_raw(message["status"], headers))
         """
         if nonce is not None and not _NONCE_MATCH(nonce):
             nonce = None
-        pairs, _, templates = self._variants[self._index(secure, path, nonce, document and self.splits_documents)]
+        if kind is None:
+            kind = self.DOCUMENT if document and self.splits_documents else self.OTHER
+        pairs, _, templates = self._variants[self._index(secure, path, nonce, kind)]
         out = list(pairs)
         if templates:
             encoded = nonce.encode() if nonce is not None else b""
             out.extend((name, encoded.join(parts)) for name, parts in templates)
         return out
 
-    def _index(self, secure: bool, path: str, nonce: str | None, document: bool = False) -> int:
-        index = 12 if secure and document else 8 if document else 4 if secure else 0
+    def _index(self, secure: bool, path: str, nonce: str | None, kind: int = 0) -> int:
+        index = 8 * kind + (4 if secure else 0)
         if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
             index |= 2
         if nonce is not None:
@@ -1025,20 +1076,25 @@ class SecureHeaders:
         path: str,
         nonce: str | None = None,
         replace: bool = False,
+        status: int = 200,
     ) -> _RawHeaders:
         """ASGI header pairs with this policy merged in: disclosure headers dropped, ours added.
 
         The app's own headers win (ours are only added when missing), unless ``replace`` (a per-route override)
         drops the app's headers of the same names first. A malformed ``nonce`` is ignored, never echoed.
+        ``status``: the response's; a 304 gets only the headers every response gets alike.
 
         Example::
 
-            message["headers"] = policy.merge_raw(message.get("headers", []), secure=True, path="/")
+            message["headers"] = policy.merge_raw(message.get("headers", []), secure=True, path="/",
+                                                  status=message["status"])
         """
         # the hot path of every response: one content-type check, one variant lookup, one set of names, one
         # disjointness test
         index = 4 if secure else 0
-        if self.splits_documents:
+        if status == 304:
+            index |= 16
+        elif self.splits_documents:
             for k, v in headers:
                 if len(k) == 12 and k.lower() == b"content-type":
                     if _is_document_raw(v):
@@ -1088,12 +1144,13 @@ class SecureHeaders:
         path: str,
         nonce: str | None = None,
         replace: bool = False,
+        status: int = 200,
     ) -> list[tuple[str, str]]:
         """WSGI header pairs with this policy merged in (same rules as :meth:`merge_raw`).
 
         Example::
 
-            start_response(status, policy.merge_str(headers, secure=False, path="/"))
+            start_response(status, policy.merge_str(headers, secure=False, path="/", status=int(status[:3])))
         """
         if nonce is not None and not _NONCE_RE.fullmatch(nonce):
             nonce = None
@@ -1103,7 +1160,7 @@ class SecureHeaders:
                 if name.lower() == "content-type":
                     content_type = value
                     break
-        ours = self.headers_for(secure=secure, path=path, nonce=nonce, content_type=content_type)
+        ours = self.headers_for(secure=secure, path=path, nonce=nonce, content_type=content_type, status=status)
         ours_lower = {k.lower() for k, _ in ours}
         out = [h for h in headers if h[0].lower() not in self.removed]
         if replace:
@@ -1122,32 +1179,41 @@ class SecureHeaders:
         nonce: str | None = None,
         existing: Iterable[str] = (),
         content_type: str | None = None,
+        status: int = 200,
     ) -> list[tuple[str, str]]:
         """The headers to add to one response (a standalone helper for any framework).
 
         ``secure``: the request came over HTTPS (as resolved through your trusted proxies); ``path`` decides
         ``Cache-Control: no-store``; ``nonce`` is this response's nonce if it used one; headers named in
         ``existing`` (the app's own, case-insensitive) are left out; ``content_type`` is the response's
-        ``Content-Type``: an HTML document gets :attr:`document_csp` and the document headers. Names in
-        :attr:`removed` should be taken off the response.
+        ``Content-Type``: an HTML document gets :attr:`document_csp` and the document headers; ``status``: a 304
+        gets only the headers every response gets alike. Names in :attr:`removed` should be taken off the
+        response.
 
         Example::
 
             for name, value in policy.headers_for(secure=request.is_secure(), path=request.path,
                                                   existing=response.headers.keys(),
-                                                  content_type=response.get("Content-Type")):
+                                                  content_type=response.get("Content-Type"),
+                                                  status=response.status_code):
                 response[name] = value
         """
         if nonce is not None and not _NONCE_RE.fullmatch(nonce):
             raise ConfigurationError("A CSP nonce must be 16-128 base64 characters.")
-        document = self.splits_documents and content_type is not None and _is_document(content_type)
-        index = self._index(secure, path, nonce, document)
+        if status == 304:
+            kind = self.NOT_MODIFIED
+        elif self.splits_documents and content_type is not None and _is_document(content_type):
+            kind = self.DOCUMENT
+        else:
+            kind = self.OTHER
+        index = self._index(secure, path, nonce, kind)
         skip = {e.lower() for e in existing}
         out = [(k, v) for k, v in self._str_variants[index] if k.lower() not in skip]
         if nonce is not None:
+            enforced, report_only = self._kind_csps[kind]
             for name, policy in (
-                ("Content-Security-Policy", self.document_csp if document else self.csp),
-                ("Content-Security-Policy-Report-Only", self.csp_report_only),
+                ("Content-Security-Policy", enforced),
+                ("Content-Security-Policy-Report-Only", report_only),
             ):
                 if policy is not None and policy.uses_nonce and name.lower() not in skip:
                     out.insert(0 if name == "Content-Security-Policy" else 1, (name, policy.header_value(nonce)))
@@ -1296,5 +1362,8 @@ class _OverrideHooks(RouteHooks):
 
     def after(self, call: RouteCall, status: int) -> list[tuple[str, str]]:
         return self.policy.headers_for(
-            secure=call.view.secure or self.policy.force_hsts, path=call.view.path, nonce=peek_nonce(call.request)
+            secure=call.view.secure or self.policy.force_hsts,
+            path=call.view.path,
+            nonce=peek_nonce(call.request),
+            status=status,
         )

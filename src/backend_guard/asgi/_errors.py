@@ -24,8 +24,10 @@ from ..request import _scope_route
 __all__ = ["ErrorEnvelopeMiddleware"]
 
 #: A fused Guard's work on a response start: (its per-request context, the app's headers, rate limit fields
-#: or None) -> the headers sent.
-Finish = Callable[[Any, Iterable[tuple[bytes, bytes]], "list[tuple[bytes, bytes]] | None"], list[tuple[bytes, bytes]]]
+#: or None, the status) -> the headers sent.
+Finish = Callable[
+    [Any, Iterable[tuple[bytes, bytes]], "list[tuple[bytes, bytes]] | None", int], list[tuple[bytes, bytes]]
+]
 
 
 def _finishing(send: Send, finish: Finish, ctx: Any) -> Send:
@@ -33,7 +35,7 @@ def _finishing(send: Send, finish: Finish, ctx: Any) -> Send:
 
     async def finishing_send(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message["headers"] = finish(ctx, message.get("headers", ()), None)
+            message["headers"] = finish(ctx, message.get("headers", ()), None, message["status"])
         await send(message)
 
     return finishing_send
@@ -78,7 +80,7 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
 
         ``finish`` (from a fused Guard): the outer layers' work on a response start, done here instead of in
         another ``send`` wrapper. Every start that goes downstream, the app's or one rendered here, gets
-        ``finish(ctx, headers, extra)``, ``extra`` being None once it is merged in already.
+        ``finish(ctx, headers, extra, status)``, ``extra`` being None once it is merged in already.
         """
         sent = 0  # downstream: 1 after an http.response.start, 2 once the whole response
         held: Message | None = None  # a framework 4xx page being replaced
@@ -94,7 +96,7 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
                 if kind == "http.response.start":
                     if message["status"] < 400:
                         if finish is not None:
-                            message["headers"] = finish(ctx, message.get("headers", ()), extra)
+                            message["headers"] = finish(ctx, message.get("headers", ()), extra, message["status"])
                         elif extra is not None:
                             message["headers"] = merge_raw_fields(message.get("headers", ()), extra)
                         sent = 1

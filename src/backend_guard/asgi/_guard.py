@@ -95,9 +95,9 @@ class Guard:
         self._conflicts = self._fast_conflicts()
         # The fast path of _finish: response header names (as the app spelled them) already found to be none
         # of the conflicting ones, and the headers the layers append after the app's (Vary, the CORS answer,
-        # the security headers) by (CORS answer, is it HTTPS?), each built once.
+        # the security headers) by (CORS answer, is it HTTPS?, kind of response), each built once.
         self._clean: set[bytes] = set()
-        self._suffixes: BoundedCache[tuple[_Pairs | None, bool, bool], _Pairs] = BoundedCache(
+        self._suffixes: BoundedCache[tuple[_Pairs | None, bool, int], _Pairs] = BoundedCache(
             "guard.suffixes", max_entries=_SUFFIXES, max_bytes=_SUFFIXES_BYTES
         )
 
@@ -189,7 +189,11 @@ class Guard:
                 request_id_var.reset(token)
 
     def _finish(
-        self, ctx: _Context, headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]] | None
+        self,
+        ctx: _Context,
+        headers: Iterable[tuple[bytes, bytes]],
+        extra: list[tuple[bytes, bytes]] | None,
+        status: int,
     ) -> list[tuple[bytes, bytes]]:
         """A response start's headers with the rate limit fields (``extra``) and the outer three layers'
         headers merged in: what ErrorEnvelope, CORS, SecureHeaders and RequestId would send, nested."""
@@ -202,8 +206,8 @@ class Guard:
                 if k not in clean and not self._learn(k):
                     break
             else:
-                document = self._sh is not None and self._sh.policy.document_raw(headers)
-                suffix = self._suffix(scope, state, cors, origin, document)
+                kind = self._sh.policy.kind_raw(status, headers) if self._sh is not None else 0
+                suffix = self._suffix(scope, state, cors, origin, kind)
                 if suffix is not None:
                     if self._rid is not None:
                         return (
@@ -216,7 +220,7 @@ class Guard:
                 if cors is not None:
                     out = _actual(cors, scope, origin, out)  # a route's own CORS policy (or a nonce...)
                 if self._sh is not None:
-                    out += self._sh._added(state, scope, headers)
+                    out += self._sh._added(state, scope, kind)
                 if self._rid is not None:
                     out.append((self._name, value))
                 return out
@@ -225,7 +229,7 @@ class Guard:
         if cors is not None:
             headers = _actual(cors, scope, origin, headers)
         if self._sh is not None:
-            headers = self._sh._apply(state, scope, headers)
+            headers = self._sh._apply(state, scope, headers, status)
         if self._rid is not None:
             headers = _stamp(headers, self._name, value)
         return headers if isinstance(headers, list) else list(headers)
@@ -241,12 +245,13 @@ class Guard:
         return True
 
     def _suffix(
-        self, scope: Scope, state: dict[str, Any], cors: CORSPolicy | None, origin: bytes | None, document: bool
+        self, scope: Scope, state: dict[str, Any], cors: CORSPolicy | None, origin: bytes | None, kind: int
     ) -> _Pairs | None:
         """What the CORS and SecureHeaders layers append to a response holding none of their names: ``Vary:
-        Origin`` and the CORS answer for ``origin``, then the security headers (an HTML ``document``'s or the
-        others'); None when it depends on more than the CORS answer, the scheme and the kind of response (a
-        route's own CORS or security policy, a CSP nonce, a path)."""
+        Origin`` and the CORS answer for ``origin``, then the security headers of this ``kind`` of response (an
+        HTML document's, a 304's or the others': ``SecureHeaders.kind_raw``); None when it depends on more than
+        the CORS answer, the scheme and the kind of response (a route's own CORS or security policy, a CSP
+        nonce, a path)."""
         cors_raw: _Pairs | None = None
         if cors is not None:
             current = scope.get("state")
@@ -260,10 +265,10 @@ class Guard:
             if plain is None or sh.policy is not sh._plain_policy or state.get(_NONCE_KEY) is not None:
                 return None
             secure = sh.policy.needs_scheme and sh._secure(scope)
-        key = (cors_raw, secure, document)
+        key = (cors_raw, secure, kind)
         found = self._suffixes.get(key)
         if found is None:
-            added: _Pairs = sh._plain[2 * document + secure] if sh is not None and sh._plain is not None else ()
+            added: _Pairs = sh._plain[2 * kind + secure] if sh is not None and sh._plain is not None else ()
             found = ((_VARY_ORIGIN, *cors_raw) if cors_raw is not None else ()) + added
             self._suffixes.put(key, found)
         return found

@@ -34,14 +34,15 @@ class SecureHeadersMiddleware:
         optional(check_instance, "client_ip", client_ip, ClientIP)
         self.policy = policy if policy is not None else SecureHeaders()
         self.client_ip = client_ip if client_ip is not None and client_ip.enabled else None
-        # What _added returns without a nonce, by (is it an HTML document?, is it HTTPS?) as 2 * document +
-        # secure, when the headers never depend on the path (no no-store paths): computed once.
+        # What _added returns without a nonce, by (the kind of response, is it HTTPS?) as 2 * kind + secure
+        # (kinds: SecureHeaders.kind_raw), when the headers never depend on the path (no no-store paths):
+        # computed once.
         self._plain: tuple[tuple[tuple[bytes, bytes], ...], ...] | None = None
         self._plain_policy = self.policy
         if not self.policy.depends_on_path:
             self._plain = tuple(
-                tuple(self.policy.added_raw(secure=secure, path="/", document=document))
-                for document in (False, True)
+                tuple(self.policy.added_raw(secure=secure, path="/", kind=kind))
+                for kind in (SecureHeaders.OTHER, SecureHeaders.DOCUMENT, SecureHeaders.NOT_MODIFIED)
                 for secure in (False, True)
             )
 
@@ -63,13 +64,13 @@ class SecureHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = self._apply(state, scope, message.get("headers", ()))
+                message["headers"] = self._apply(state, scope, message.get("headers", ()), message["status"])
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
     def _apply(
-        self, state: dict[str, Any], scope: Scope, headers: Iterable[tuple[bytes, bytes]]
+        self, state: dict[str, Any], scope: Scope, headers: Iterable[tuple[bytes, bytes]], status: int
     ) -> list[tuple[bytes, bytes]]:
         """The response's header list with this request's security headers merged in."""
         policy = state.get(OVERRIDE_KEY) or self.policy
@@ -81,18 +82,16 @@ class SecureHeadersMiddleware:
             path=scope.get("path", "/"),
             nonce=state.get(NONCE_KEY),
             replace=policy is not self.policy,
+            status=status,
         )
 
-    def _added(
-        self, state: dict[str, Any], scope: Scope, headers: Iterable[tuple[bytes, bytes]]
-    ) -> Sequence[tuple[bytes, bytes]]:
-        """The headers :meth:`_apply` adds to the response ``headers`` when they hold none of the names the
-        policy touches (its ``header_names`` and ``removed``) and no route override is set: a fused Guard's
-        fast path."""
+    def _added(self, state: dict[str, Any], scope: Scope, kind: int) -> Sequence[tuple[bytes, bytes]]:
+        """The headers :meth:`_apply` adds to a response of this ``kind`` (``policy.kind_raw``) when its headers
+        hold none of the names the policy touches (its ``header_names`` and ``removed``) and no route override
+        is set: a fused Guard's fast path."""
         policy = self.policy
         secure = policy.needs_scheme and self._secure(scope)
-        document = policy.document_raw(headers)
         nonce = state.get(NONCE_KEY)
         if nonce is None and self._plain is not None and policy is self._plain_policy:
-            return self._plain[2 * document + secure]
-        return policy.added_raw(secure=secure, path=scope.get("path", "/"), nonce=nonce, document=document)
+            return self._plain[2 * kind + secure]
+        return policy.added_raw(secure=secure, path=scope.get("path", "/"), nonce=nonce, kind=kind)

@@ -53,9 +53,16 @@ class SecureHeadersMiddleware:
                 path=path,
                 nonce=environ.get(NONCE_KEY),
                 replace=policy is not self.policy,
+                status=_status_code(status),
             )
             if exc_info is None:
                 return start_response(status, merged)
             return start_response(status, merged, exc_info)
 
         return self.app(environ, start_with_headers)
+
+
+def _status_code(status: str) -> int:
+    """The code of a WSGI status line (``"304 Not Modified"`` -> 304); 0 when it is malformed."""
+    code = status[:3] if isinstance(status, str) else ""
+    return int(code) if code.isascii() and code.isdigit() else 0
