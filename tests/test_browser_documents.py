@@ -218,3 +218,43 @@ def test_a_pages_own_form_post_carries_its_origin_for_csrf_checks(page: Page) ->
         page.click_and_wait("#send")
         assert page.evaluate('document.getElementById("origin").textContent') == url
         _assert_clean(page)
+
+
+# -- A revalidated page (304 Not Modified) ------------------------------------------------------------------------
+
+
+def test_a_page_revalidated_with_a_304_stays_styled_and_breaks_no_csp_rule(page: Page) -> None:
+    # A browser copies a 304's headers, CSP included, onto the page it cached. A 304 has no Content-Type: it
+    # must not bring the API CSP (default-src 'none'), which would leave the cached page unstyled, its nonced
+    # script blocked.
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    from backend_guard import csp_nonce
+    from backend_guard.asgi import Guard
+
+    etag = '"page-v1"'
+    answered: list[int] = []
+
+    async def home(request: Request) -> Response:
+        cache = {"ETag": etag, "Cache-Control": "no-cache"}  # cached, revalidated on every use
+        if request.headers.get("if-none-match") == etag:
+            answered.append(304)
+            return Response(status_code=304, headers=cache)
+        answered.append(200)
+        return HTMLResponse(TEMPLATE.replace("{{ NONCE }}", csp_nonce(request)), headers=cache)
+
+    async def style(request: Request) -> Response:
+        return Response(STYLESHEET, media_type="text/css", headers={"Cache-Control": "no-store"})
+
+    async def script(request: Request) -> Response:
+        return Response(SCRIPT, media_type="text/javascript", headers={"Cache-Control": "no-store"})
+
+    chromium_path()
+    app = Guard(Starlette(routes=[Route("/", home), Route("/style.css", style), Route("/app.js", script)]))
+    with run_asgi(app) as url:
+        _assert_template_works(page, url + "/")
+        _assert_template_works(page, url + "/")  # the cached page, revalidated
+    assert answered == [200, 304]

@@ -64,19 +64,22 @@ def _settings(variant: int) -> bg.GuardSettings:
     return bg.GuardSettings(cors=cors, rate_limit={"default_limits": "1000/hour"})
 
 
-def _app(status: int, headers: list[tuple[bytes, bytes]], state: dict[str, Any], fail: bool) -> Any:
+def _app(headers: list[tuple[bytes, bytes]], state: dict[str, Any], fail: bool) -> Any:
+    """An app answering with the status the request asks for (``x-status``): a page, then a 304..."""
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
         scope["state"].update(state)
         if fail:
             raise RuntimeError("boom")
+        status = int(dict(scope["headers"])[b"x-status"])
         await send({"type": "http.response.start", "status": status, "headers": list(headers)})
         await send({"type": "http.response.body", "body": b"{}"})
 
     return app
 
 
-def _call(app: Any, origin: bytes | None, scheme: str) -> list[Any]:
-    headers = [(b"host", b"api.example.com"), (b"x-request-id", b"fixed-id-1")]
+def _call(app: Any, origin: bytes | None, scheme: str, status: int = 200) -> list[Any]:
+    headers = [(b"host", b"api.example.com"), (b"x-request-id", b"fixed-id-1"), (b"x-status", str(status).encode())]
     if origin is not None:
         headers.append((b"origin", origin))
     scope = {
@@ -120,16 +123,35 @@ def _call(app: Any, origin: bytes | None, scheme: str) -> list[Any]:
 @settings(max_examples=300, deadline=None)
 @example(  # the app's own CORS header, dropped for ours
     variant=0,
-    status=200,
+    statuses=[200],
     headers=[(b"Access-Control-Expose-Headers", b"1")],
     origin=ORIGIN,
     scheme="https",
     overrides=set(),
     fail=False,
 )
+@example(  # a page, then a 304 to its revalidation: the fused Guard's headers remembered for one are not the other's
+    variant=0,
+    statuses=[200, 304, 200],
+    headers=[(b"content-type", b"text/html; charset=utf-8")],
+    origin=None,
+    scheme="https",
+    overrides=set(),
+    fail=False,
+)
+@example(  # a 304, then another response of no HTML document
+    variant=2,
+    statuses=[304, 200, 304],
+    headers=[(b"content-type", b"application/json")],
+    origin=None,
+    scheme="http",
+    overrides=set(),
+    fail=False,
+)
 @given(
     variant=st.sampled_from([0, 1, 2]),
-    status=st.sampled_from([200, 204, 304, 404, 429, 500]),
+    # several responses from one Guard: what it remembers from one must not answer another
+    statuses=st.lists(st.sampled_from([200, 204, 304, 404, 429, 500]), min_size=1, max_size=3),
     headers=HEADERS,
     origin=st.sampled_from([ORIGIN, b"https://evil.example", None]),
     scheme=st.sampled_from(["https", "http"]),
@@ -138,7 +160,7 @@ def _call(app: Any, origin: bytes | None, scheme: str) -> list[Any]:
 )
 def test_fused_guard_answers_as_the_nested_stack(
     variant: int,
-    status: int,
+    statuses: list[int],
     headers: list[tuple[bytes, bytes]],
     origin: bytes | None,
     scheme: str,
@@ -152,7 +174,24 @@ def test_fused_guard_answers_as_the_nested_stack(
         state[OVERRIDE_KEY] = bg.SecureHeaders(preset="web")
     if "nonce" in overrides:
         state[NONCE_KEY] = "bm9uY2Vub25jZW5vbmNl"
-    app = _app(status, headers, state, fail)
+    app = _app(headers, state, fail)
     fused = Guard(app, _settings(variant))
     nested = Guard(app, _settings(variant)).app  # its own store: the same remaining quota
-    assert _call(fused, origin, scheme) == _call(nested, origin, scheme)
+    for status in statuses:
+        assert _call(fused, origin, scheme, status) == _call(nested, origin, scheme, status)
+
+
+def test_a_304_after_a_page_through_the_fused_guard_gets_no_csp_and_the_page_keeps_its_own() -> None:
+    app = _app([(b"content-type", b"text/html; charset=utf-8")], {}, fail=False)
+    fused = Guard(app, _settings(0))
+    nested = Guard(app, _settings(0)).app
+    for status in (200, 304, 200, 304):
+        start = _call(fused, None, "https", status)[0]
+        assert start == _call(nested, None, "https", status)[0]
+        headers = dict(start["headers"])
+        if status == 304:
+            assert b"content-security-policy" not in headers
+            assert b"referrer-policy" not in headers
+            assert headers[b"x-content-type-options"] == b"nosniff"
+        else:
+            assert b"form-action 'self'" in headers[b"content-security-policy"]

@@ -732,3 +732,77 @@ def test_settings_document_csp_sets_the_policy_of_html_responses() -> None:
     policy = bg.GuardSettings(secure_headers={"document_csp": page}).secure_headers.build()
     assert _csp_for(policy, HTML)["content-security-policy"] == page
     assert _csp_for(policy, JSON)["content-security-policy"] == API_CSP
+
+
+# -- 304 Not Modified ----------------------------------------------------------------------------------------------
+# A browser copies a 304's headers, CSP included, onto the response it cached (Chromium; WPT
+# 304-response-should-update-csp), and a 304 has no Content-Type: it must carry no header whose value depends on
+# the kind of response, nor a CSP holding a nonce (the cached page's nonce is another one).
+
+NOT_MODIFIED_POLICIES = {
+    "api": SecureHeaders,
+    "web": lambda: SecureHeaders(preset="web"),
+    "explicit csp": lambda: SecureHeaders(csp="default-src 'none'; style-src 'self'; frame-ancestors 'none'"),
+    "explicit nonce csp": lambda: SecureHeaders(csp=ContentSecurityPolicy(default_src=["'self'"], script_src=[NONCE])),
+    "document_csp and report-only": lambda: SecureHeaders(
+        document_csp="default-src 'self'",
+        csp_report_only=ContentSecurityPolicy(default_src=["'self'"], report_to="csp"),
+        reporting_endpoints={"csp": "https://example.com/r"},
+        no_store_paths=["/"],
+    ),
+}
+
+
+def _not_modified(policy: SecureHeaders, nonce: str | None) -> dict[str, str]:
+    """The headers a 304 gets from the WSGI merge, the ASGI merge and headers_for: all three must agree."""
+    text = as_dict(policy.merge_str([], secure=True, path="/", nonce=nonce, status=304))
+    raw = raw_dict(policy.merge_raw([], secure=True, path="/", nonce=nonce, status=304))
+    helper = as_dict(policy.headers_for(secure=True, nonce=nonce, status=304))
+    added = raw_dict(policy.added_raw(secure=True, path="/", nonce=nonce, kind=policy.kind_raw(304, [])))
+    assert text == raw == helper == added
+    return text
+
+
+@pytest.mark.parametrize("name", sorted(NOT_MODIFIED_POLICIES))
+@pytest.mark.parametrize("nonce", [None, N])
+def test_a_304_carries_only_the_headers_a_page_and_an_api_response_get_alike(name: str, nonce: str | None) -> None:
+    policy = NOT_MODIFIED_POLICIES[name]()
+    page = _csp_for(policy, HTML, nonce=nonce)
+    api = _csp_for(policy, JSON, nonce=nonce)
+    other_nonce = _csp_for(policy, HTML, nonce="zyxwvutsrqponmlkjihgfedc" if nonce is None else None)
+    # the same for every response: the same name and value for a page and the rest, whatever its nonce
+    alike = {
+        k: v
+        for k, v in page.items()
+        if k != "content-type" and api.get(k) == v and other_nonce.get(k) == v and _csp_for(policy, JSON).get(k) == v
+    }
+    assert _not_modified(policy, nonce) == alike
+
+
+def test_a_304_under_the_api_preset_keeps_the_cached_pages_csp_and_referrer_policy() -> None:
+    h = _not_modified(SecureHeaders(), N)
+    assert not {"content-security-policy", "referrer-policy", "permissions-policy", "origin-agent-cluster"} & set(h)
+    assert h["strict-transport-security"].startswith("max-age=")
+    assert (h["x-content-type-options"], h["x-frame-options"]) == ("nosniff", "DENY")
+
+
+def test_a_304_under_the_web_preset_gets_no_nonce_csp_but_its_other_headers() -> None:
+    h = _not_modified(SecureHeaders(preset="web"), N)
+    assert "content-security-policy" not in h  # its value holds each response's own nonce
+    assert h["referrer-policy"] == "strict-origin-when-cross-origin"  # the same for every response
+    assert "permissions-policy" in h
+
+
+def test_a_304_keeps_an_explicit_csp_that_is_the_same_for_every_response() -> None:
+    mine = "default-src 'none'; style-src 'self'; frame-ancestors 'none'"
+    assert _not_modified(SecureHeaders(csp=mine), None)["content-security-policy"] == mine
+    assert "content-security-policy" not in _not_modified(SecureHeaders(csp=mine, document_csp="default-src 'self'"), N)
+
+
+def test_a_304_with_an_html_content_type_is_still_a_304() -> None:
+    policy = SecureHeaders()
+    assert policy.kind_raw(304, [(b"content-type", b"text/html")]) == SecureHeaders.NOT_MODIFIED
+    assert policy.kind_raw(200, [(b"content-type", b"text/html")]) == SecureHeaders.DOCUMENT
+    assert policy.kind_raw(200, []) == SecureHeaders.OTHER
+    merged = raw_dict(policy.merge_raw([(b"content-type", b"text/html")], secure=False, path="/", status=304))
+    assert "content-security-policy" not in merged
