@@ -115,3 +115,25 @@ def test_a_flask_conditional_304_keeps_the_cached_pages_csp() -> None:
 
     with run_wsgi(app) as url:
         _assert_revalidation_keeps_the_pages_headers(url + "/page")
+
+
+# -- A route's own policy (policy.route()) without the middleware ------------------------------------------------
+
+
+def test_a_304_from_a_route_with_its_own_policy_gets_no_csp_either() -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from backend_guard import SecureHeaders
+
+    @SecureHeaders().route()
+    async def page(request: Request) -> Response:
+        return Response(status_code=304, headers={"ETag": '"v1"'})
+
+    with run_asgi(Starlette(routes=[Route("/page", page)])) as url:
+        r = httpx.get(url + "/page")
+    assert r.status_code == 304
+    assert [h for h in PROFILE_HEADERS if h in r.headers] == []
+    assert r.headers["x-content-type-options"] == "nosniff"
