@@ -607,3 +607,35 @@ def test_a_django_json_body_read_with_its_declared_charset_is_refused_or_counted
     assert set(statuses) <= REFUSALS, statuses
     assert plain == [401, 401, 401, 429, 429]  # the same name either way: counted
     assert seen == ["alice"] * 3
+
+
+def _django_body_reading_app(lock: bg.Lockout) -> tuple[Any, str]:
+    from django.http import JsonResponse
+    from django.urls import path
+
+    from . import django_app
+
+    django_app.setup()
+
+    @lock.protect()
+    def login(request: Any) -> Any:
+        # What the Django quickstart's view does: read the raw body (to parse JSON), whatever the Content-Type.
+        return JsonResponse({"body": len(request.body), "form": request.POST.get("username")})
+
+    route = f"login-raw-body-{id(lock)}/"
+    django_app.add_urls(path(route, login))
+    return django_app.wsgi_app(["backend_guard.django.ErrorEnvelopeMiddleware"]), "/" + route
+
+
+@pytest.mark.server
+def test_a_django_login_view_can_still_read_the_raw_body_of_a_multipart_form_the_lockout_read() -> None:
+    import httpx
+
+    lock = bg.Lockout(max_failures=3, secret=SECRET)
+    app, route = _django_body_reading_app(lock)
+    with run_wsgi(app) as url, httpx.Client(timeout=10) as client:
+        answer = client.post(url + route, files={"username": (None, "alice"), "password": (None, "x")})
+    assert answer.status_code == 200, answer.text  # not a 500 from Django's RawPostDataException
+    assert answer.json()["form"] == "alice"
+    assert answer.json()["body"] > 0
+    assert lock.check("alice", "127.0.0.1").remaining == 2  # counted under the name the route reads

@@ -252,7 +252,13 @@ def _flask_name(request: Any, kind: BodyKind, field: str) -> str:
 
 def _django_name(request: Any, kind: BodyKind, field: str) -> str:
     try:
-        if kind == "multipart":  # Django may have parsed it from the stream already (CSRF): no raw body then
+        if kind == "multipart":
+            from django.http import RawPostDataException
+
+            # Cache the raw bytes before parsing the form, so the route can still read request.body (Django
+            # parses request.POST from them); unless Django already parsed the form from the stream (CSRF).
+            with contextlib.suppress(RawPostDataException):
+                request.body  # noqa: B018  (the read caches the body)
             return name_from_form(request.POST.getlist(field), field)
         body = request.body  # Django parses request.POST from these cached bytes
         if kind == "json":  # DRF decodes the body with the Content-Type charset (else DEFAULT_CHARSET)
