@@ -465,6 +465,17 @@ def test_a_login_page_get_is_not_an_attempt_but_a_name_in_the_url_is_refused() -
     assert ran == ["GET"] * 5
 
 
+def test_a_json_body_labelled_as_a_form_is_refused_with_a_detail_that_says_so() -> None:
+    client, ran = _flask_route(bg.Lockout(max_failures=2))
+    labelled_form = {"content-type": "application/x-www-form-urlencoded"}
+    answer = client.post("/login", data=b'{"username": "alice"}', headers=labelled_form)
+    assert answer.status_code == 415
+    assert "URL-encoded form must not be JSON" in answer.get_json()["detail"]
+    other = client.post("/login", data=b'{"username": "alice"}', headers={"content-type": "text/plain"})
+    assert other.get_json()["detail"] == "A login request body must be JSON, a URL-encoded form or a multipart form."
+    assert ran == []
+
+
 def test_a_status_alone_is_a_success_only_when_the_application_names_it() -> None:
     lock = bg.Lockout(max_failures=2)
     client, _ = _flask_route(lock)

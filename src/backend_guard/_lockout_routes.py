@@ -188,7 +188,7 @@ def refuse_json_labelled_form(body: bytes) -> None:
         json.loads(body)
     except (ValueError, RecursionError):
         return
-    raise _unsupported()
+    raise _Unsupported("A login body labelled as a URL-encoded form must not be JSON: send JSON as application/json.")
 
 
 def name_from_form(values: list[Any], field: str) -> str:
