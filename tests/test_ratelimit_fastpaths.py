@@ -108,9 +108,10 @@ def test_plan_header_values_match_format_headers(names: list[str], allowed: bool
         for i, (rate, name) in enumerate(zip(rates, names, strict=True))
     ]
     plan = limiter._prepare(charges, True)
-    reply: list[int] = [1 if allowed else 0]
+    raw: list[int] = [1 if allowed else 0]
     for item in items[: len(names)]:
-        reply.extend(item)
+        raw.extend(item)
+    reply = scripts.RateLimitReply.from_reply(raw)
     expected = format_headers(limiter._result(plan, reply))
     assert plan.str_fields(reply) == expected
     assert plan.raw_fields(reply) == [(k.lower().encode(), v.encode()) for k, v in expected]

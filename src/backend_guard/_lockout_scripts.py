@@ -21,13 +21,23 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .exceptions import ConfigurationError
 from .storage import MemoryView, Script
 from .storage.base import _LUA_DIR
 
-__all__ = ["MAX_MS", "MAX_THRESHOLD", "PEEK", "LockoutPolicy", "ScopeRule", "plain_int", "scripts_for"]
+__all__ = [
+    "MAX_MS",
+    "MAX_THRESHOLD",
+    "PEEK",
+    "LockoutPolicy",
+    "ReserveReply",
+    "ScopeRule",
+    "SuccessReply",
+    "plain_int",
+    "scripts_for",
+]
 
 #: The longest time a policy may hold (10 years, in ms). Every time a script sends Redis (a ``PX``, a
 #: ``PEXPIRE``) is at most two of these, far below 1e14: Lua prints a number with 14 significant digits, so a
@@ -298,6 +308,57 @@ def _success(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
             good = dict(sorted(good.items(), key=lambda kv: (kv[1], kv[0]))[len(good) - policy.keep :])
         db.set(keys[_GOOD], good, px=policy.remember_ms)
     return [had_n, had_lock]
+
+
+class ReserveReply(NamedTuple):
+    """The reserve script's reply, by name (its eight numbers, in the order both twins return them).
+
+    Example::
+
+        reply = ReserveReply.from_reply(store.run(reserve, keys, args))
+        if not reply.allowed: ...
+    """
+
+    allowed: bool  # the attempt may go ahead
+    retry_ms: int  # when refused: ms until the refusing lock ends
+    scope: int  # when refused: the refusing scope, 1 pair, 2 account, 3 ceiling, 4 address
+    newly: int  # bit mask (1 << scope - 1) of the scopes this attempt locked
+    counted: int  # bit mask of the scopes this attempt was counted in
+    remaining: int  # failures left before the nearest lock
+    known: bool  # the address logged in to this account recently (exempt from account and address scopes)
+    longest_ms: int  # the longest lock this attempt set (ms)
+
+    @classmethod
+    def from_reply(cls, raw: Sequence[Any]) -> ReserveReply:
+        """The reply of either twin (Redis's list of ints or the memory twin's list)."""
+        return cls(
+            int(raw[0]) == 1,
+            int(raw[1]),
+            int(raw[2]),
+            int(raw[3]),
+            int(raw[4]),
+            int(raw[5]),
+            int(raw[6]) == 1,
+            int(raw[7]),
+        )
+
+
+class SuccessReply(NamedTuple):
+    """The success script's reply, by name.
+
+    Example::
+
+        reply = SuccessReply.from_reply(store.run(success, keys, args))
+        if reply.had_failures or reply.had_lock: ...
+    """
+
+    had_failures: int  # the pair's live failure count before this success
+    had_lock: bool  # the pair was locked before this success
+
+    @classmethod
+    def from_reply(cls, raw: Sequence[Any]) -> SuccessReply:
+        """The reply of either twin."""
+        return cls(int(raw[0]), int(raw[1]) == 1)
 
 
 #: The reserve script's documentation, put at the top of every generated script.

@@ -27,16 +27,48 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from .storage import MemoryView, Script
 
-__all__ = ["SCRIPTS"]
+__all__ = ["SCRIPTS", "RateLimitReply"]
 
 _floor = math.floor
 _ceil = math.ceil
 _EPS = 1e-9
 _TOL = 1.0  # GCRA: one microsecond of slack for the rounding of the stored arrival time
+
+
+class RateLimitReply(NamedTuple):
+    """A decision script's reply, by name: ``allowed``, then three numbers per limit read by the limit's index
+    (the order of the script's keys). The only code that knows the reply's layout.
+
+    Example::
+
+        reply = RateLimitReply.from_reply(store.run(script, keys, args))
+        if reply.allowed:
+            headers = f"r={reply.remaining(0)};t={reply.reset_ms(0)}"
+    """
+
+    allowed: bool
+    raw: Sequence[Any]  # the script's own list: [allowed, remaining_1, reset_ms_1, retry_ms_1, remaining_2, ...]
+
+    @classmethod
+    def from_reply(cls, raw: Sequence[Any]) -> RateLimitReply:
+        """The reply of either twin (Redis's list of ints or the memory twin's list)."""
+        return cls(int(raw[0]) == 1, raw)
+
+    def remaining(self, i: int) -> int:
+        """Requests (cost units) left on limit ``i``."""
+        return int(self.raw[3 * i + 1])
+
+    def reset_ms(self, i: int) -> int:
+        """Milliseconds until limit ``i`` has more quota (0: all of it is available)."""
+        return int(self.raw[3 * i + 2])
+
+    def retry_ms(self, i: int) -> int:
+        """Milliseconds until this request's cost fits limit ``i`` (0: it passes)."""
+        return int(self.raw[3 * i + 3])
 
 
 _One = Callable[[MemoryView, str, bool, int, int, int], list[int]]

@@ -18,11 +18,21 @@ Data model (all keys of one subject share a Redis Cluster hash tag, the subject)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from .storage import MemoryView, Script
 
-__all__ = ["ALIVE", "CONSUME_ONCE", "ISSUE", "NOT_CONSUMED", "REVOKE_FAMILY", "REVOKE_SUBJECT", "ROTATE", "text"]
+__all__ = [
+    "ALIVE",
+    "CONSUME_ONCE",
+    "ISSUE",
+    "NOT_CONSUMED",
+    "REVOKE_FAMILY",
+    "REVOKE_SUBJECT",
+    "ROTATE",
+    "RotateReply",
+    "text",
+]
 
 
 def text(value: Any) -> str:
@@ -102,6 +112,28 @@ def _rotate_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> 
     if members is not None:
         db.set(sub_key, set(members) - {sid}, keepttl=True)
     return [3]
+
+
+class RotateReply(NamedTuple):
+    """The rotate script's reply, by name.
+
+    ``outcome``: 0 the family is gone, 1 rotated, 2 the predecessor's grace replay (``sealed`` holds the
+    encrypted successor), 3 reuse (the family is revoked), 4 the family expired for inactivity.
+
+    Example::
+
+        reply = RotateReply.from_reply(store.run(ROTATE, keys, args))
+        if reply.outcome == 2:
+            blob = text(reply.sealed)
+    """
+
+    outcome: int
+    sealed: Any  # outcome 2 only (else None), as the store sent it: bytes from Redis, str from memory (see text)
+
+    @classmethod
+    def from_reply(cls, raw: Sequence[Any]) -> RotateReply:
+        """The reply of either twin."""
+        return cls(int(raw[0]), raw[1] if len(raw) > 1 else None)
 
 
 ROTATE = Script(name="bg_tokens_rotate", lua_file="tokens_rotate.lua", memory=_rotate_memory)

@@ -24,14 +24,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Container, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from ._cache import BoundedCache, approx_size
 from ._check import check_bool, check_callable, check_int, check_str, optional
-from ._lockout_scripts import MAX_MS, MAX_THRESHOLD, PEEK, LockoutPolicy, ScopeRule, plain_int, scripts_for
+from ._lockout_scripts import (
+    MAX_MS,
+    MAX_THRESHOLD,
+    PEEK,
+    LockoutPolicy,
+    ReserveReply,
+    ScopeRule,
+    SuccessReply,
+    plain_int,
+    scripts_for,
+)
 from .clientip import ClientIP, address_bucket
 from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
 from .storage import Store, StoreLike, open_store
@@ -544,13 +554,13 @@ class Lockout:
 
     # -- replies to decisions, audit -----------------------------------------------------------------------
 
-    def _status(self, reply: Sequence[Any]) -> LockoutStatus:
-        known = int(reply[6]) == 1
-        if int(reply[0]) != 1:
-            return LockoutStatus(True, int(reply[1]) / 1000.0, 0, _SCOPES[int(reply[2]) - 1], known)
+    def _status(self, reply: ReserveReply) -> LockoutStatus:
+        known = reply.known
+        if not reply.allowed:
+            return LockoutStatus(True, reply.retry_ms / 1000.0, 0, _SCOPES[reply.scope - 1], known)
         # An open status is one of few values (remaining 0..max threshold, known or not) and immutable: each is
         # made once and shared.
-        remaining = max(0, int(reply[5]))
+        remaining = max(0, reply.remaining)
         status = self._open.get((remaining, known))
         if status is None:
             status = LockoutStatus(False, 0.0, remaining, None, known)
@@ -584,19 +594,19 @@ class Lockout:
             except Exception:  # an audit sink must not break a login
                 log.exception("lockout on_event callback failed")
 
-    def _after_reserve(self, plan: _Plan, reply: Sequence[Any]) -> tuple[LockoutStatus, int, int]:
-        return self._status(reply), int(reply[4]), int(reply[3])
+    def _after_reserve(self, plan: _Plan, reply: ReserveReply) -> tuple[LockoutStatus, int, int]:
+        return self._status(reply), reply.counted, reply.newly
 
-    def _failed(self, plan: _Plan, reply: Sequence[Any]) -> None:
+    def _failed(self, plan: _Plan, reply: ReserveReply) -> None:
         """Audit a failure that counted, and the locks it set (after the attempt settled as a failure)."""
         self._emit("failure", plan)
-        newly = int(reply[3])
+        newly = reply.newly
         if newly:
             scopes = ",".join(scope for i, scope in enumerate(_SCOPES) if newly & (1 << i))
-            self._emit("lockout", plan, scope=scopes, retry_after=int(reply[7]) / 1000.0)
+            self._emit("lockout", plan, scope=scopes, retry_after=reply.longest_ms / 1000.0)
 
-    def _after_success(self, plan: _Plan, reply: Sequence[Any]) -> None:
-        had_n, had_lock = int(reply[0]), int(reply[1])
+    def _after_success(self, plan: _Plan, reply: SuccessReply) -> None:
+        had_n, had_lock = reply.had_failures, reply.had_lock
         if had_n or had_lock:
             self._emit("success_after_failures", plan, failures=had_n)
 
@@ -631,7 +641,9 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 0))
+            reply = ReserveReply.from_reply(
+                self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 0))
+            )
         except StorageError as exc:
             return self._degraded(exc, "check")
         return self._status(reply)
@@ -648,7 +660,9 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
+            reply = ReserveReply.from_reply(
+                self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
+            )
         except StorageError as exc:
             return self._degraded(exc, "record_failure")
         status = self._status(reply)
@@ -668,7 +682,9 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = self.store.run(self._success_script, plan.keys, self._success_args(plan, 0, 0))
+            reply = SuccessReply.from_reply(
+                self.store.run(self._success_script, plan.keys, self._success_args(plan, 0, 0))
+            )
         except StorageError:
             log.warning("lockout record_success skipped: store unavailable")
             return
@@ -724,7 +740,9 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            first = self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
+            first = ReserveReply.from_reply(
+                self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
+            )
         except StorageError as exc:
             status = self._degraded(exc, "attempt")
             yield Attempt(None, status, 0, 0)
@@ -738,7 +756,9 @@ class Lockout:
         finally:
             if att.ok:
                 try:
-                    reply = self.store.run(self._success_script, plan.keys, self._success_args(plan, counted, newly))
+                    reply = SuccessReply.from_reply(
+                        self.store.run(self._success_script, plan.keys, self._success_args(plan, counted, newly))
+                    )
                 except StorageError:
                     log.warning("lockout success not recorded: store unavailable")
                 else:
@@ -772,7 +792,9 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 0))
+            reply = ReserveReply.from_reply(
+                await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 0))
+            )
         except StorageError as exc:
             return self._degraded(exc, "check")
         return self._status(reply)
@@ -786,7 +808,9 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
+            reply = ReserveReply.from_reply(
+                await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
+            )
         except StorageError as exc:
             return self._degraded(exc, "record_failure")
         status = self._status(reply)
@@ -803,7 +827,9 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            reply = await self.store.arun(self._success_script, plan.keys, self._success_args(plan, 0, 0))
+            reply = SuccessReply.from_reply(
+                await self.store.arun(self._success_script, plan.keys, self._success_args(plan, 0, 0))
+            )
         except StorageError:
             log.warning("lockout record_success skipped: store unavailable")
             return
@@ -844,7 +870,9 @@ class Lockout:
         """
         plan = self._plan(account, ip)
         try:
-            first = await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
+            first = ReserveReply.from_reply(
+                await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
+            )
         except StorageError as exc:
             status = self._degraded(exc, "attempt")
             yield Attempt(None, status, 0, 0)
@@ -858,8 +886,8 @@ class Lockout:
         finally:
             if att.ok:
                 try:
-                    reply = await self.store.arun(
-                        self._success_script, plan.keys, self._success_args(plan, counted, newly)
+                    reply = SuccessReply.from_reply(
+                        await self.store.arun(self._success_script, plan.keys, self._success_args(plan, counted, newly))
                     )
                 except StorageError:
                     log.warning("lockout success not recorded: store unavailable")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from ._cache import BoundedCache, approx_size
 from ._check import check_bool, check_instance, check_int, check_str, check_strs, optional
 from ._durations import wait_text, window_text
-from ._ratelimit_scripts import SCRIPTS
+from ._ratelimit_scripts import SCRIPTS, RateLimitReply
 from .exceptions import ConfigurationError, RateLimited, StorageError
 from .storage import MemoryStore, Script, Store, StoreLike, open_store
 from .storage.base import glob_escape, is_cluster
@@ -358,24 +358,22 @@ class _Prepared:
         own = (self.keys, self.names, self.policy, self.policy_raw, self.templates, self.raw_template)
         return object.__sizeof__(self) + approx_size(own) + sum(sys.getsizeof(c.key) for c in self.charges)
 
-    def ratelimit_value(self, reply: Sequence[Any]) -> str:
+    def ratelimit_value(self, reply: RateLimitReply) -> str:
         """The ``RateLimit`` field value for a store reply (what :func:`format_headers` writes)."""
         if self.single:
-            return self.templates[0] % (int(reply[1]), _reset_secs(reply[2]))
-        return ", ".join(
-            t % (int(reply[3 * i + 1]), _reset_secs(reply[3 * i + 2])) for i, t in enumerate(self.templates)
-        )
+            return self.templates[0] % (reply.remaining(0), _reset_secs(reply.reset_ms(0)))
+        return ", ".join(t % (reply.remaining(i), _reset_secs(reply.reset_ms(i))) for i, t in enumerate(self.templates))
 
-    def raw_fields(self, reply: Sequence[Any]) -> list[tuple[bytes, bytes]]:
+    def raw_fields(self, reply: RateLimitReply) -> list[tuple[bytes, bytes]]:
         """``RateLimit-Policy`` and ``RateLimit`` as ASGI header pairs (lower-case names)."""
         if self.single:
-            reset = -(-int(reply[2]) // 1000)
-            value = self.raw_template % (int(reply[1]), reset if reset > 0 else 0)
+            reset = -(-reply.reset_ms(0) // 1000)
+            value = self.raw_template % (reply.remaining(0), reset if reset > 0 else 0)
         else:
             value = self.ratelimit_value(reply).encode("latin-1")
         return [(b"ratelimit-policy", self.policy_raw), (b"ratelimit", value)]
 
-    def str_fields(self, reply: Sequence[Any]) -> list[tuple[str, str]]:
+    def str_fields(self, reply: RateLimitReply) -> list[tuple[str, str]]:
         """``RateLimit-Policy`` and ``RateLimit`` as WSGI header pairs."""
         return [("RateLimit-Policy", self.policy), ("RateLimit", self.ratelimit_value(reply))]
 
@@ -506,14 +504,12 @@ class RateLimiter:
         return _Prepared(tuple(charges), keys, args, names)
 
     @staticmethod
-    def _result(plan: _Prepared, reply: Sequence[Any]) -> RateLimitResult:
-        allowed = int(reply[0]) == 1
+    def _result(plan: _Prepared, reply: RateLimitReply) -> RateLimitResult:
+        allowed = reply.allowed
         states: list[LimitState] = []
-        i = 1
-        for name, (amount, window) in zip(plan.names, plan.rates, strict=True):
-            remaining, reset_ms, retry_ms = int(reply[i]), int(reply[i + 1]), int(reply[i + 2])
+        for i, (name, (amount, window)) in enumerate(zip(plan.names, plan.rates, strict=True)):
+            remaining, reset_ms, retry_ms = reply.remaining(i), reply.reset_ms(i), reply.retry_ms(i)
             states.append(LimitState(name, amount, window, remaining, reset_ms / 1000, retry_ms / 1000, retry_ms == 0))
-            i += 3
         if len(states) == 1:
             binding = states[0]
         elif allowed:
@@ -523,22 +519,22 @@ class RateLimiter:
         retry = 0.0 if allowed else binding.retry_after
         return RateLimitResult(allowed, binding.limit, binding.remaining, binding.reset_after, retry, tuple(states))
 
-    def _run(self, plan: _Prepared) -> Sequence[Any] | RateLimitResult:
+    def _run(self, plan: _Prepared) -> RateLimitReply | RateLimitResult:
         """The store's reply for ``plan``, or the degraded result when the store failed."""
         try:
-            reply: Sequence[Any] = self.store.run(self._script, plan.keys, plan.args)
+            reply = RateLimitReply.from_reply(self.store.run(self._script, plan.keys, plan.args))
         except StorageError as exc:
             return self._failed(exc)
         if self._outage:
             self._recovered()
         return reply
 
-    async def _arun(self, plan: _Prepared) -> Sequence[Any] | RateLimitResult:
+    async def _arun(self, plan: _Prepared) -> RateLimitReply | RateLimitResult:
         """Async twin of :meth:`_run`."""
         if self._inline:
             return self._run(plan)
         try:
-            reply: Sequence[Any] = await self.store.arun(self._script, plan.keys, plan.args)
+            reply = RateLimitReply.from_reply(await self.store.arun(self._script, plan.keys, plan.args))
         except StorageError as exc:
             return self._failed(exc)
         if self._outage:
@@ -1448,17 +1444,17 @@ class RateLimitShell(Generic[App]):
             check_rule_routes(self.plan.rules.rules, routes)
 
     def _refusal(
-        self, plan: _Prepared, reply: Sequence[Any] | RateLimitResult
-    ) -> tuple[RateLimitResult | None, Sequence[Any] | None]:
+        self, plan: _Prepared, reply: RateLimitReply | RateLimitResult
+    ) -> tuple[RateLimitResult | None, RateLimitReply | None]:
         """What a decision means, protocol aside: (the result of a refusal, or None; the store's reply when
         the allowed response gets header fields, or None). A degraded refusal is the store failing closed."""
         if isinstance(reply, RateLimitResult):  # the store failed: on_storage_error decided
             return (None if reply.allowed else reply), None
-        if int(reply[0]) != 1:
+        if not reply.allowed:
             return self.limiter._result(plan, reply), None
         return None, reply if self.send_headers else None
 
-    def _legacy_fields(self, plan: _Prepared, reply: Sequence[Any]) -> list[tuple[str, str]]:
+    def _legacy_fields(self, plan: _Prepared, reply: RateLimitReply) -> list[tuple[str, str]]:
         """The fields of an allowed response with the legacy ``X-RateLimit-*`` ones (``legacy`` on)."""
         return self.limiter._result(plan, reply).headers(legacy=True)
 

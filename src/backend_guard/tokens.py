@@ -567,13 +567,13 @@ class TokenManager:
         ]
         return _RotatePlan([fam_key, sub_key], args, pair, raw, sid)
 
-    def _finish_rotate(self, plan: _RotatePlan, result: Any) -> TokenPair:
-        outcome = int(result[0])
+    def _finish_rotate(self, plan: _RotatePlan, result: scripts.RotateReply) -> TokenPair:
+        outcome = result.outcome
         if outcome == 1:
             return plan.pair
         if outcome == 2:
             try:
-                blob = _b64url_decode(scripts.text(result[1]))
+                blob = _b64url_decode(scripts.text(result.sealed))
                 body = AESGCM(_seal_key(plan.old_token, plan.sid)).decrypt(
                     blob[:12], blob[12:], plan.sid.encode("ascii")
                 )
@@ -609,7 +609,8 @@ class TokenManager:
                 raise
         """
         plan = self._plan_rotate(refresh_token, claims)
-        return self._finish_rotate(plan, self.store.run(scripts.ROTATE, plan.keys, plan.args))
+        reply = scripts.RotateReply.from_reply(self.store.run(scripts.ROTATE, plan.keys, plan.args))
+        return self._finish_rotate(plan, reply)
 
     async def arotate(self, refresh_token: str | bytes, claims: Mapping[str, Any] | None = None) -> TokenPair:
         """Async twin of :meth:`rotate`.
@@ -619,7 +620,8 @@ class TokenManager:
             pair = await tm.arotate(refresh_token)
         """
         plan = self._plan_rotate(refresh_token, claims)
-        return self._finish_rotate(plan, await self.store.arun(scripts.ROTATE, plan.keys, plan.args))
+        reply = scripts.RotateReply.from_reply(await self.store.arun(scripts.ROTATE, plan.keys, plan.args))
+        return self._finish_rotate(plan, reply)
 
     # -- revoking -----------------------------------------------------------------------------------------------
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem
+from .._ratelimit_scripts import RateLimitReply
 from ..exceptions import ConfigurationError, StorageError
 from ..ratelimit import RateLimitResult, RateLimitShell, _Prepared, merge_raw_fields
 
@@ -76,11 +74,11 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp]):
             raise
 
     def _outcome(
-        self, plan: _Prepared, reply: Sequence[Any] | RateLimitResult
+        self, plan: _Prepared, reply: RateLimitReply | RateLimitResult
     ) -> tuple[ASGIApp | None, list[tuple[bytes, bytes]] | None]:
         """What a decision means for the request: (an app answering instead of the wrapped one, or None;
         the header fields to add to the wrapped app's response, or None)."""
-        if reply.__class__ is list and reply[0] == 1 and self.send_headers and not self.legacy:
+        if reply.__class__ is RateLimitReply and reply.allowed and self.send_headers and not self.legacy:
             return None, plan.raw_fields(reply)  # the common case: allowed, with the standard fields
         refused, allowed = self._refusal(plan, reply)
         if refused is not None:
