@@ -30,6 +30,16 @@ def test_every_docs_page_is_in_the_nav() -> None:
         assert rel in nav, f"{rel} is not in mkdocs.yml's nav"
 
 
+def test_every_public_name_of_the_package_is_rendered_in_the_api_reference() -> None:
+    import backend_guard
+
+    page = (ROOT / "docs" / "reference" / "api.md").read_text(encoding="utf-8")
+    rendered = set(re.findall(r"^::: backend_guard\.(\w+)$", page, flags=re.MULTILINE))
+    public = set(backend_guard.__all__) - {"__version__"}
+    assert public - rendered == set(), "add these names to docs/reference/api.md"
+    assert rendered - public == set(), "docs/reference/api.md renders names that are not in backend_guard.__all__"
+
+
 # --- Every Python block of the docs runs as written -----------------------------------------------------------
 #
 # Each ```python block in README.md and docs/**/*.md is preceded by a marker line (an HTML comment: invisible in
