@@ -23,13 +23,16 @@ from collections.abc import AsyncIterator, Callable, Container
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl
 
+from ._lockout_attempt import normalize_identifier
 from ._routes import RouteCall, RouteHooks, declare_problem_statuses, guard_route, status_of_exception
 from .clientip import ClientIP
 from .exceptions import GuardError
-from .lockout import normalize_identifier
+from .integrations._lockout_django import connect_auth_signals
+from .request import view_from_request
 
 if TYPE_CHECKING:
-    from .lockout import Attempt, Lockout
+    from ._lockout_attempt import Attempt
+    from .lockout import Lockout
     from .request import RequestView
 
 __all__ = [
@@ -285,8 +288,6 @@ def _sync_name(call: RouteCall, kind: BodyKind, field: str) -> str:
 
 def _django_signals() -> None:
     if "django" in sys.modules:
-        from .integrations._lockout_django import connect_auth_signals
-
         connect_auth_signals()
 
 
@@ -400,8 +401,6 @@ def lockout_dependency(
     """FastAPI dependency yielding a reserved Attempt; see Lockout.dependency."""
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
-
-    from .request import view_from_request
 
     def refuse(exc: GuardError) -> HTTPException:
         http_exc = HTTPException(exc.status, detail=exc.detail, headers=dict(exc.headers))

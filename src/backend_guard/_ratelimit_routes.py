@@ -17,12 +17,13 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from ._ratelimit_keys import Charge, KeyFunc, KeyResolver, bucket_method, handler_name
 from ._routes import RouteCall, RouteHooks
 from .clientip import ClientIP
 from .exceptions import StorageError
 
 if TYPE_CHECKING:
-    from .ratelimit import Charge, KeyFunc, Rate, RateLimiter, RateLimitResult
+    from .ratelimit import Rate, RateLimiter, RateLimitResult
 
 STATE_KEY = "backend_guard.ratelimit"
 
@@ -40,8 +41,6 @@ class _LimitHooks(RouteHooks):
         per_method: bool = False,
         handler: str | None = None,
     ) -> None:
-        from .ratelimit import KeyResolver
-
         self.limiter = limiter
         self.rates = rates
         self.resolver = KeyResolver(key, client_ip)
@@ -65,8 +64,6 @@ class _LimitHooks(RouteHooks):
         Nothing here comes from the request but the key: ``route`` is the router's template, ``method`` one of
         HTTP's standard methods, the handler named from code. The policy name clients see is the route template.
         """
-        from .ratelimit import Charge, handler_name
-
         if self.scope:
             return Charge(key, self.rates, self.cost, self.scope, self.name)
         shown = " ".join(part for part in (method, route) if part) or "default"
@@ -78,8 +75,6 @@ class _LimitHooks(RouteHooks):
 
     def _plan(self, call: RouteCall) -> Any:
         """The limiter's compiled plan for this call (cached per key, route and handler), or None when exempt."""
-        from .ratelimit import bucket_method
-
         key = self.resolver.from_view(call.view)
         if key is None:
             return None

@@ -89,7 +89,8 @@ class StackParts:
         )
 
     def wrap(self, app: Any, shells: Any) -> Any:
-        """Wrap ``app`` in the enabled shells of ``shells`` (the ``asgi`` or ``wsgi`` package), in stack order.
+        """Wrap ``app`` in the enabled shells of ``shells`` (the ``asgi`` or ``wsgi`` package, or any
+        namespace with the six middlewares of one protocol), in stack order.
 
         Example::
 

@@ -15,6 +15,7 @@ from ..cors import STATE_KEY as _CORS_KEY
 from ..headers import NONCE_KEY as _NONCE_KEY
 from ..headers import OVERRIDE_KEY as _SH_KEY
 from ..ratelimit import _RL_FIELDS_ALL, merge_raw_fields
+from . import _shells as shells
 from ._cors import _INVALID, _VARY_ORIGIN, CORSMiddleware, _actual
 from ._errors import ErrorEnvelopeMiddleware, _finishing
 from ._headers import SecureHeadersMiddleware
@@ -66,8 +67,6 @@ class Guard:
         store: Store | None = None,
         parts: StackParts | None = None,
     ) -> None:
-        from .. import asgi as shells
-
         optional(check_instance, "parts", parts, StackParts)
         if parts is None:
             parts = StackParts.build(settings, store=store)

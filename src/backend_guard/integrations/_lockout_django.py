@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from .._lockout_attempt import Attempt, normalize_identifier
+
 __all__ = ["connect_auth_signals"]
 
 _UID = "backend_guard.lockout"
@@ -21,8 +23,6 @@ _lock = threading.Lock()
 
 
 def _attempt_of(request: Any) -> Any:
-    from ..lockout import Attempt
-
     attempt = getattr(request, "login_attempt", None)
     return attempt if isinstance(attempt, Attempt) else None
 
@@ -41,8 +41,6 @@ def _names_of(user: Any) -> set[str]:
 
 
 def _is_counted_account(attempt: Any, user: Any) -> bool:
-    from ..lockout import normalize_identifier
-
     counted = attempt.account
     if counted is None:  # nothing was counted (the store was unavailable): no counter to clear
         return False

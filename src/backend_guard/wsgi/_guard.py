@@ -9,6 +9,7 @@ from .._check import check_instance, optional
 from .._http import StartResponse, WSGIApp
 from .._stack import StackParts
 from ..config import GuardSettings
+from . import _shells as shells
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -32,8 +33,6 @@ class Guard:
         store: Store | None = None,
         parts: StackParts | None = None,
     ) -> None:
-        from .. import wsgi as shells
-
         optional(check_instance, "parts", parts, StackParts)
         if parts is None:
             parts = StackParts.build(settings, store=store)
