@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
-from .errors import problem_response
+from .errors import problem_response, status_title
 
 __all__ = [
     "ASGIApp",
@@ -118,7 +118,6 @@ def wsgi_problem(
     status, base, body = problem_response(
         exc_or_status, detail=detail, request_id=request_id_from_environ(environ) if environ else None
     )
-    from .errors import status_title
 
     start_response(f"{status} {status_title(status)}", [*base, *headers], exc_info)
     return [body]

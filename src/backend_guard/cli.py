@@ -26,7 +26,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO
 
+from ._keys import generate_key
+from .cors import parse_origin
 from .exceptions import GuardError
+from .passwords import calibrate
+from .storage import open_store
 
 __all__ = ["CommandParser", "Report", "build_parser", "grade_headers", "main"]
 
@@ -119,8 +123,6 @@ def _http_url(text: str) -> str:
 
 
 def _origin(text: str) -> str:
-    from .cors import parse_origin
-
     if parse_origin(text) is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not an origin (scheme://host[:port], no path)")
     return text
@@ -131,8 +133,6 @@ def _origin(text: str) -> str:
 
 def _demo(args: argparse.Namespace) -> int:
     import uvicorn
-
-    from .storage import open_store
 
     try:
         socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
@@ -154,8 +154,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace, out: TextIO) -> int:
-    from .passwords import calibrate
-
     params = calibrate(target_ms=args.target_ms, memory_cost=args.memory_kib, parallelism=args.parallelism)
     print(f"argon2id parameters for about {args.target_ms:g} ms on this host:", file=out)
     values = f"time_cost={params.time_cost}, memory_cost={params.memory_cost}, parallelism={params.parallelism}"
@@ -165,8 +163,6 @@ def _calibrate(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _keys(args: argparse.Namespace, out: TextIO) -> int:
-    from ._keys import generate_key
-
     secret, jwk = generate_key(args.algorithm)
     if jwk.get("kty") == "oct":
         print(

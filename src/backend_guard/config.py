@@ -13,6 +13,7 @@ when they parse as JSON, plain strings otherwise; lists may also be written comm
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -30,18 +31,18 @@ from pydantic import (
 )
 
 from .clientip import ClientIP
+from .cors import CORSPolicy
+from .errors import ErrorPolicy
 from .exceptions import ConfigurationError
-from .lockout import MAX_ADDRESS_FAILURES, MAX_DURATION, NIST_CEILING
+from .headers import ContentSecurityPolicy, SecureHeaders
+from .lockout import MAX_ADDRESS_FAILURES, MAX_DURATION, NIST_CEILING, Lockout
+from .passwords import DEFAULT_PARAMETERS, PasswordHasher
+from .ratelimit import RateLimiter, RateLimitRule, parse_limits
+from .storage import open_store
+from .tokens import TokenManager
 
 if TYPE_CHECKING:
-    from .cors import CORSPolicy
-    from .errors import ErrorPolicy
-    from .headers import SecureHeaders
-    from .lockout import Lockout
-    from .passwords import PasswordHasher
-    from .ratelimit import RateLimiter, RateLimitRule
     from .storage import Store
-    from .tokens import TokenManager
 
 __all__ = [
     "CORSSettings",
@@ -135,8 +136,6 @@ class SecureHeadersSettings(_Section):
 
     def build(self) -> SecureHeaders:
         """The compiled :class:`~backend_guard.headers.SecureHeaders`."""
-        from .headers import ContentSecurityPolicy, SecureHeaders
-
         kwargs = self._kwargs()
         for name in ("csp", "document_csp", "csp_report_only"):
             if isinstance(kwargs.get(name), str):
@@ -173,8 +172,6 @@ class CORSSettings(_Section):
 
     def build(self) -> CORSPolicy:
         """The compiled :class:`~backend_guard.cors.CORSPolicy`."""
-        from .cors import CORSPolicy
-
         return CORSPolicy(**self._kwargs())
 
 
@@ -194,8 +191,6 @@ class ErrorSettings(_Section):
 
     def build(self) -> ErrorPolicy:
         """The :class:`~backend_guard.errors.ErrorPolicy`."""
-        from .errors import ErrorPolicy
-
         return ErrorPolicy(**self._kwargs())
 
 
@@ -219,8 +214,6 @@ class RateLimitRuleSettings(_Section):
 
     def build(self) -> RateLimitRule:
         """The :class:`~backend_guard.ratelimit.RateLimitRule`."""
-        from .ratelimit import RateLimitRule
-
         return RateLimitRule(**self._kwargs())
 
 
@@ -254,8 +247,6 @@ class RateLimitSettings(_Section):
 
     def build_limiter(self, store: Store | str, client_ip: ClientIP) -> RateLimiter:
         """The :class:`~backend_guard.ratelimit.RateLimiter`."""
-        from .ratelimit import RateLimiter
-
         kwargs = self._kwargs("store", "default_limits", "key", "rules", "ipv6_prefix", "check_routes")
         if kwargs.get("strategy") is None:
             kwargs.pop("strategy", None)
@@ -263,8 +254,6 @@ class RateLimitSettings(_Section):
 
     def check_default_limits(self) -> None:
         """Parse ``default_limits`` (raises ConfigurationError when it does not parse)."""
-        from .ratelimit import parse_limits
-
         if self.default_limits:
             parse_limits([self.default_limits])
 
@@ -298,8 +287,6 @@ class LockoutSettings(_Section):
 
     def build(self, store: Store | str, client_ip: ClientIP | None = None) -> Lockout:
         """The :class:`~backend_guard.lockout.Lockout`."""
-        from .lockout import Lockout
-
         return Lockout(self.store or store, client_ip=client_ip, **self._kwargs("store"))
 
 
@@ -334,8 +321,6 @@ class TokenSettings(_Section):
 
     def build(self, store: Store | str) -> TokenManager:
         """The :class:`~backend_guard.tokens.TokenManager` (needs ``key``)."""
-        from .tokens import TokenManager
-
         if self.key is None:
             raise ConfigurationError(
                 "tokens.key: a signing key is required to build a TokenManager. Set GuardSettings(tokens={'key': "
@@ -369,10 +354,6 @@ class PasswordSettings(_Section):
 
     def build(self) -> PasswordHasher:
         """The :class:`~backend_guard.passwords.PasswordHasher`."""
-        import dataclasses
-
-        from .passwords import DEFAULT_PARAMETERS, PasswordHasher
-
         params = DEFAULT_PARAMETERS
         changes = {k: getattr(self, k) for k in ("memory_cost", "time_cost", "parallelism") if getattr(self, k)}
         if changes:
@@ -476,8 +457,6 @@ class GuardSettings(_Strict):
 
     def open_store(self) -> Store:
         """The store named by ``store`` (one object, to share between the parts)."""
-        from .storage import open_store
-
         return open_store(self.store)
 
     @classmethod

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from ._cache import BoundedCache
 from ._check import check_bool, check_int, check_str, check_strs, optional
 from ._regex_samples import regex_samples
+from ._routes import RouteCall, RouteHooks, guard_route
 from .exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -903,7 +904,6 @@ def cors_route(policy: CORSPolicy) -> Callable[[F], F]:
     """
     if not isinstance(policy, CORSPolicy):
         raise ConfigurationError("cors_route needs a CORSPolicy.")
-    from ._routes import RouteCall, RouteHooks, guard_route
 
     class _CORSHooks(RouteHooks):
         def before(self, call: RouteCall) -> None:

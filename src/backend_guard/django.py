@@ -40,6 +40,10 @@ from .integrations._errors_django import (
     csrf_failure,
     csrf_failure_detail,
 )
+from .integrations._headers_django import csp_nonce_context as _nonce_context
+from .integrations._known_routes import django_routes
+from .ratelimit import check_rule_routes
+from .wsgi import Guard as WSGIGuard
 
 __all__ = [
     "CORSMiddleware",
@@ -125,9 +129,7 @@ def csp_nonce_context(request: Any) -> dict[str, Any]:
 
         TEMPLATES[0]["OPTIONS"]["context_processors"].append("backend_guard.django.csp_nonce_context")
     """
-    from .integrations._headers_django import csp_nonce_context as context
-
-    return context(request)
+    return _nonce_context(request)
 
 
 class _Passthrough(list[bytes]):
@@ -154,8 +156,6 @@ class GuardMiddleware:
     only: tuple[str, ...] | None = None
 
     def __init__(self, get_response: Any) -> None:
-        from .wsgi import Guard as WSGIGuard
-
         self.get_response = get_response
         shared = parts()
         stack_parts = shared if self.only is None else shared.only(self.only)
@@ -193,9 +193,6 @@ class GuardMiddleware:
         """Refuse a rate limit rule matching no URL pattern: raised on the first request (the URLconf is complete
         by then) and every later one until the rule is fixed (a logged 500); Django's own ``check`` command
         cannot see settings of a middleware it has not built."""
-        from .integrations._known_routes import django_routes
-        from .ratelimit import check_rule_routes
-
         check_rule_routes(self._unchecked, django_routes(None, request.META.get("SCRIPT_NAME") or ""))
         self._unchecked = []
 

@@ -692,8 +692,6 @@ class ErrorPolicy:
     logger: str = "backend_guard.errors"
 
     def __post_init__(self) -> None:
-        from .exceptions import ConfigurationError
-
         check_bool("expose_exception_details", self.expose_exception_details)
         check_bool("include_instance", self.include_instance)
         check_str("logger", self.logger)

@@ -17,10 +17,18 @@ Example::
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ._routes import problem_statuses
 from ._stack import StackParts
+from .asgi import (
+    CORSMiddleware,
+    ProxyHeadersMiddleware,
+    RateLimitMiddleware,
+    RequestIdMiddleware,
+    SecureHeadersMiddleware,
+)
 from .config import GuardSettings
 from .errors import ErrorPolicy, status_title
 from .headers import OVERRIDE_KEY, ContentSecurityPolicy, SecureHeaders
@@ -139,14 +147,6 @@ def install(
         @guard.limiter.limit("10/second")
         async def search(q: str): ...
     """
-    from .asgi import (
-        CORSMiddleware,
-        ProxyHeadersMiddleware,
-        RateLimitMiddleware,
-        RequestIdMiddleware,
-        SecureHeadersMiddleware,
-    )
-
     parts = StackParts.build(settings, store=store)
     # Starlette puts the middleware added last outermost: add from the inside out.
     if parts.rate_limit:
@@ -248,6 +248,4 @@ def document_problem_responses(app: Any, statuses: tuple[int, ...] = _DEFAULT_ST
 
 
 def _referenced(schema: dict[str, Any], name: str) -> bool:
-    import json
-
     return f'"#/components/schemas/{name}"' in json.dumps(schema)

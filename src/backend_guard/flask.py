@@ -25,7 +25,11 @@ from .config import GuardSettings
 from .errors import ErrorPolicy
 from .exceptions import ConfigurationError
 from .integrations._errors_flask import install_flask_error_handlers, install_flask_request_id
+from .integrations._headers_jinja import init_flask
+from .integrations._known_routes import flask_routes
+from .ratelimit import check_rule_routes
 from .storage import Store
+from .wsgi import Guard as WSGIGuard
 
 __all__ = ["Guard", "install_error_handlers", "install_request_id", "parts"]
 
@@ -61,9 +65,6 @@ class Guard:
     def init_app(self, app: Any) -> StackParts:
         """Install the stack on ``app``; returns its parts."""
         from flask import g, request
-
-        from .integrations._headers_jinja import init_flask
-        from .wsgi import Guard as WSGIGuard
 
         settings = (
             self.settings
@@ -103,9 +104,6 @@ class _RouteCheck:
         if self.done:
             return
         from flask import request
-
-        from .integrations._known_routes import flask_routes
-        from .ratelimit import check_rule_routes
 
         routes = flask_routes(self.app, request.script_root)
         if routes is not None:

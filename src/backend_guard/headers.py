@@ -28,6 +28,7 @@ from ._cache import BoundedCache
 from ._check import check_bool, check_choice, check_int, check_mapping, check_str, check_strs
 from ._routes import RouteCall, RouteHooks, guard_route
 from .exceptions import ConfigurationError
+from .request import framework_of
 
 __all__ = [
     "DISCLOSURE_HEADERS",
@@ -1327,7 +1328,6 @@ def csp_nonce(request: Any = None) -> str:
         if "type" in request and "REQUEST_METHOD" not in request:
             return _nonce_in(_scope_state(request))
         return _nonce_in(request)
-    from .request import framework_of
 
     kind = framework_of(request)
     if kind == "starlette":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem
 from .._ratelimit_scripts import RateLimitReply
 from ..exceptions import ConfigurationError, StorageError
+from ..integrations._known_routes import starlette_routes
 from ..ratelimit import RateLimitResult, RateLimitShell, _Prepared, merge_raw_fields
 
 __all__ = ["RateLimitMiddleware"]
@@ -60,8 +61,6 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp]):
     async def _check_at_startup(self, scope: Scope, receive: Receive, send: Send) -> None:
         """At the lifespan startup of a Starlette/FastAPI app (``scope["app"]``), refuse a rule matching none of
         its routes: the server is told the startup failed (with the rule in the message) and it stops."""
-        from ..integrations._known_routes import starlette_routes
-
         routes = starlette_routes(scope.get("app"))
         if routes is None:
             return

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .._keys import generate_key
 from ..exceptions import GuardError
 from ..lockout import Lockout
 from ..passwords import TEST, PasswordHasher
@@ -83,8 +84,6 @@ class AuthService:
     @classmethod
     def create(cls, store: Store | str | None = None) -> AuthService:
         """A service on ``store`` (``BACKEND_GUARD_DEMO_STORE`` or the memory default)."""
-        from .._keys import generate_key
-
         shared = open_store(store if store is not None else os.environ.get("BACKEND_GUARD_DEMO_STORE", "memory://"))
         fast = os.environ.get("BACKEND_GUARD_DEMO_FAST_HASH") == "1"
         hasher = PasswordHasher(TEST, allow_weak=True) if fast else PasswordHasher()
