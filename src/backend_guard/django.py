@@ -43,7 +43,6 @@ from .integrations._errors_django import (
 from .integrations._headers_django import csp_nonce_context as _nonce_context
 from .integrations._known_routes import django_routes
 from .ratelimit import check_rule_routes
-from .wsgi import Guard as WSGIGuard
 
 __all__ = [
     "CORSMiddleware",
@@ -156,6 +155,10 @@ class GuardMiddleware:
     only: tuple[str, ...] | None = None
 
     def __init__(self, get_response: Any) -> None:
+        # Lazy: the WSGI stack (with the ASGI modules it shares code with) is loaded when Django builds this
+        # middleware, not by a settings module that only names csrf_failure or csp_nonce_context.
+        from .wsgi import Guard as WSGIGuard
+
         self.get_response = get_response
         shared = parts()
         stack_parts = shared if self.only is None else shared.only(self.only)
