@@ -496,9 +496,6 @@ class Lockout:
             except Exception:  # an audit sink must not break a login
                 log.exception("lockout on_event callback failed")
 
-    def _after_reserve(self, plan: _Plan, reply: ReserveReply) -> tuple[LockoutStatus, int, int]:
-        return self._status(reply), reply.counted, reply.newly
-
     def _failed(self, plan: _Plan, reply: ReserveReply) -> None:
         """Audit a failure that counted, and the locks it set (after the attempt settled as a failure)."""
         self._emit("failure", plan)
@@ -507,10 +504,39 @@ class Lockout:
             scopes = ",".join(scope for i, scope in enumerate(_SCOPES) if newly & (1 << i))
             self._emit("lockout", plan, scope=scopes, retry_after=reply.longest_ms / 1000.0)
 
-    def _after_success(self, plan: _Plan, reply: SuccessReply) -> None:
+    # -- finish: a store reply to a decision, shared by the sync and async twins ---------------------------
+    # Each twin is only plan (``_plan`` and the ``_*_args``), the store call, and one of these.
+
+    def _finish_failure(self, plan: _Plan, reply: ReserveReply) -> LockoutStatus:
+        """The status after a counted failure, audited unless the account was locked (so nothing was counted)."""
+        status = self._status(reply)
+        if not status.locked:
+            self._failed(plan, reply)
+        return status
+
+    def _finish_success(self, plan: _Plan, reply: SuccessReply) -> None:
         had_n, had_lock = reply.had_failures, reply.had_lock
         if had_n or had_lock:
             self._emit("success_after_failures", plan, failures=had_n)
+
+    def _reserved(self, plan: _Plan, first: ReserveReply) -> Attempt:
+        """The attempt a reservation made; raises the refusal when the account is locked."""
+        status = self._status(first)
+        if status.locked:
+            raise self._refusal(status)
+        return Attempt(plan, status, first.counted, first.newly)
+
+    def _settle(self, att: Attempt, plan: _Plan, first: ReserveReply) -> list[Any] | None:
+        """The success script's arguments for an attempt that succeeded, or None: a failure, audited here."""
+        if att.ok:
+            return self._success_args(plan, first.counted, first.newly)
+        self._failed(plan, first)
+        return None
+
+    def _collect(self, out: list[LockRecord], key: str, reply: Any, limit: int) -> bool:
+        """Add the live locks of one key's PEEK reply to ``out``; True once ``limit`` records were found."""
+        out += self._records(key, reply)
+        return len(out) >= limit
 
     def _degraded(self, exc: StorageError, what: str) -> LockoutStatus:
         if self.on_storage_error == "deny":
@@ -567,10 +593,7 @@ class Lockout:
             )
         except StorageError as exc:
             return self._degraded(exc, "record_failure")
-        status = self._status(reply)
-        if not status.locked:
-            self._failed(plan, reply)
-        return status
+        return self._finish_failure(plan, reply)
 
     def record_success(self, account: str | bytes, ip: str | None = None) -> None:
         """Record a successful login: clears this (account, address) pair and remembers the address.
@@ -590,7 +613,7 @@ class Lockout:
         except StorageError:
             log.warning("lockout record_success skipped: store unavailable")
             return
-        self._after_success(plan, reply)
+        self._finish_success(plan, reply)
 
     def _unlock_keys(self, account: str | bytes | None, ip: str | None, found: list[str]) -> tuple[list[str], _Plan]:
         plan = self._plan(account or "", ip)
@@ -646,27 +669,20 @@ class Lockout:
                 self.store.run(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
             )
         except StorageError as exc:
-            status = self._degraded(exc, "attempt")
-            yield Attempt(None, status, 0, 0)
+            yield Attempt(None, self._degraded(exc, "attempt"), 0, 0)
             return
-        status, counted, newly = self._after_reserve(plan, first)
-        if status.locked:
-            raise self._refusal(status)
-        att = Attempt(plan, status, counted, newly)
+        att = self._reserved(plan, first)
         try:
             yield att
         finally:
-            if att.ok:
+            args = self._settle(att, plan, first)
+            if args is not None:
                 try:
-                    reply = SuccessReply.from_reply(
-                        self.store.run(self._success_script, plan.keys, self._success_args(plan, counted, newly))
-                    )
+                    reply = SuccessReply.from_reply(self.store.run(self._success_script, plan.keys, args))
                 except StorageError:
                     log.warning("lockout success not recorded: store unavailable")
                 else:
-                    self._after_success(plan, reply)
-            else:
-                self._failed(plan, first)
+                    self._finish_success(plan, reply)
 
     def locked_accounts(self, limit: int = 1000) -> list[LockRecord]:
         """Live account-wide and ceiling locks (and pair locks), found with SCAN (never KEYS).
@@ -678,8 +694,7 @@ class Lockout:
         """
         out: list[LockRecord] = []
         for key in self.store.scan(self._lock_pattern(), count=limit * 4):
-            out += self._records(key, self.store.run(PEEK, [key], []))
-            if len(out) >= limit:
+            if self._collect(out, key, self.store.run(PEEK, [key], []), limit):
                 break
         return out[:limit]
 
@@ -715,10 +730,7 @@ class Lockout:
             )
         except StorageError as exc:
             return self._degraded(exc, "record_failure")
-        status = self._status(reply)
-        if not status.locked:
-            self._failed(plan, reply)
-        return status
+        return self._finish_failure(plan, reply)
 
     async def arecord_success(self, account: str | bytes, ip: str | None = None) -> None:
         """Async twin of :meth:`record_success`.
@@ -735,7 +747,7 @@ class Lockout:
         except StorageError:
             log.warning("lockout record_success skipped: store unavailable")
             return
-        self._after_success(plan, reply)
+        self._finish_success(plan, reply)
 
     async def aunlock(self, account: str | bytes, ip: str | None = None) -> None:
         """Async twin of :meth:`unlock`.
@@ -776,27 +788,20 @@ class Lockout:
                 await self.store.arun(self._reserve_script, plan.keys, self._reserve_args(plan, 1))
             )
         except StorageError as exc:
-            status = self._degraded(exc, "attempt")
-            yield Attempt(None, status, 0, 0)
+            yield Attempt(None, self._degraded(exc, "attempt"), 0, 0)
             return
-        status, counted, newly = self._after_reserve(plan, first)
-        if status.locked:
-            raise self._refusal(status)
-        att = Attempt(plan, status, counted, newly)
+        att = self._reserved(plan, first)
         try:
             yield att
         finally:
-            if att.ok:
+            args = self._settle(att, plan, first)
+            if args is not None:
                 try:
-                    reply = SuccessReply.from_reply(
-                        await self.store.arun(self._success_script, plan.keys, self._success_args(plan, counted, newly))
-                    )
+                    reply = SuccessReply.from_reply(await self.store.arun(self._success_script, plan.keys, args))
                 except StorageError:
                     log.warning("lockout success not recorded: store unavailable")
                 else:
-                    self._after_success(plan, reply)
-            else:
-                self._failed(plan, first)
+                    self._finish_success(plan, reply)
 
     async def alocked_accounts(self, limit: int = 1000) -> list[LockRecord]:
         """Async twin of :meth:`locked_accounts`.
@@ -807,8 +812,7 @@ class Lockout:
         """
         out: list[LockRecord] = []
         for key in await self.store.ascan(self._lock_pattern(), count=limit * 4):
-            out += self._records(key, await self.store.arun(PEEK, [key], []))
-            if len(out) >= limit:
+            if self._collect(out, key, await self.store.arun(PEEK, [key], []), limit):
                 break
         return out[:limit]
 
