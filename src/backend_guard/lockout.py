@@ -271,32 +271,12 @@ class Lockout:
                 f"secret must be a string or bytes (at least 16 bytes), not a {type(secret).__name__}."
             )
 
-        # Every number is taken as a plain int or float before it is checked: these values are written into the
-        # scripts' Lua text, so an int subclass (an IntEnum member, one with its own __format__) must never get
-        # the chance to print itself there.
-        def seconds(name: str, value: float) -> float:
-            number = _real(value)
-            if number is None or not 0 < number <= MAX_DURATION:  # NaN and infinities fail the comparison
-                raise ConfigurationError(
-                    f"{name} must be a positive number of seconds, at most {MAX_DURATION:.0f} (10 years)."
-                )
-            return number
-
-        def ms(value: float) -> int:
-            return max(1, round(value * 1000))
-
-        def count(name: str, value: int, low: int, high: int) -> int:
-            number = plain_int(value)
-            if number is None or not low <= number <= high:
-                raise ConfigurationError(f"{name} must be an integer from {low} to {high}.")
-            return number
-
-        max_failures = count("max_failures", max_failures, 1, NIST_CEILING)
-        account_ceiling = count("account_ceiling", account_ceiling, 1, NIST_CEILING)
+        max_failures = _count("max_failures", max_failures, 1, NIST_CEILING)
+        account_ceiling = _count("account_ceiling", account_ceiling, 1, NIST_CEILING)
         if account_max_failures is not None:
-            account_max_failures = count("account_max_failures", account_max_failures, 1, NIST_CEILING)
+            account_max_failures = _count("account_max_failures", account_max_failures, 1, NIST_CEILING)
         if address_max_failures is not None:
-            address_max_failures = count("address_max_failures", address_max_failures, 1, MAX_ADDRESS_FAILURES)
+            address_max_failures = _count("address_max_failures", address_max_failures, 1, MAX_ADDRESS_FAILURES)
         if max_failures > account_ceiling:
             raise ConfigurationError("max_failures cannot exceed account_ceiling.")
         factor = _real(backoff_factor)
@@ -305,18 +285,18 @@ class Lockout:
         backoff_factor = factor
         if on_storage_error not in ("allow", "deny"):
             raise ConfigurationError('on_storage_error must be "allow" or "deny".')
-        max_remembered_addresses = count("max_remembered_addresses", max_remembered_addresses, 0, 1000)
+        max_remembered_addresses = _count("max_remembered_addresses", max_remembered_addresses, 0, 1000)
         if not (isinstance(ipv6_prefix, int) and 0 < ipv6_prefix <= 128):
             raise ConfigurationError("ipv6_prefix must be between 1 and 128.")
-        window = seconds("window", window)
-        lockout_duration = seconds("lockout_duration", lockout_duration)
-        max_lockout_duration = seconds("max_lockout_duration", max_lockout_duration)
-        window_ms, base_ms, max_ms = ms(window), ms(lockout_duration), ms(max_lockout_duration)
+        window = _seconds("window", window)
+        lockout_duration = _seconds("lockout_duration", lockout_duration)
+        max_lockout_duration = _seconds("max_lockout_duration", max_lockout_duration)
+        window_ms, base_ms, max_ms = _ms(window), _ms(lockout_duration), _ms(max_lockout_duration)
         if max_ms < base_ms:
             raise ConfigurationError("max_lockout_duration cannot be shorter than lockout_duration.")
-        reset_ms = ms(seconds("backoff_reset", backoff_reset))
-        ceiling_ms = ms(seconds("ceiling_window", ceiling_window))
-        self._remember_ms = ms(seconds("remember_addresses_for", remember_addresses_for))
+        reset_ms = _ms(_seconds("backoff_reset", backoff_reset))
+        ceiling_ms = _ms(_seconds("ceiling_window", ceiling_window))
+        self._remember_ms = _ms(_seconds("remember_addresses_for", remember_addresses_for))
 
         self.store: Store = open_store(store)
         if address_max_failures is not None and is_cluster(self.store):
@@ -344,14 +324,7 @@ class Lockout:
         self.log_identifiers = log_identifiers
         self.client_ip = client_ip
         self.namespace = namespace
-        if secret is None:
-            self._key = _DEFAULT_KEY
-        else:
-            self._key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-            if len(self._key) < 16:
-                raise ConfigurationError("secret must be at least 16 bytes.")
-            if len(self._key) > 64:  # BLAKE2b takes keys of at most 64 bytes: a longer secret is hashed to 64
-                self._key = hashlib.blake2b(self._key, digest_size=64, person=b"lockout.key").digest()
+        self._key = _mac_key(secret)
         self._macs = {d: hashlib.blake2b(digest_size=16, key=self._key, person=d) for d in (b"account", b"address")}
         factor_milli = round(factor * 1000)
 
@@ -895,6 +868,44 @@ class Lockout:
             for scope, left in zip(scopes, reply, strict=True)
             if int(left) > 0
         ]
+
+
+# Every number is taken as a plain int or float before it is checked: these values are written into the
+# scripts' Lua text, so an int subclass (an IntEnum member, one with its own __format__) must never get the
+# chance to print itself there.
+
+
+def _seconds(name: str, value: float) -> float:
+    """``value`` as a plain number of seconds from 0 (excluded) to ``MAX_DURATION``, or ConfigurationError."""
+    number = _real(value)
+    if number is None or not 0 < number <= MAX_DURATION:  # NaN and infinities fail the comparison
+        raise ConfigurationError(f"{name} must be a positive number of seconds, at most {MAX_DURATION:.0f} (10 years).")
+    return number
+
+
+def _ms(value: float) -> int:
+    """Seconds as whole milliseconds, at least 1."""
+    return max(1, round(value * 1000))
+
+
+def _count(name: str, value: int, low: int, high: int) -> int:
+    """``value`` as a plain int from ``low`` to ``high``, or ConfigurationError."""
+    number = plain_int(value)
+    if number is None or not low <= number <= high:
+        raise ConfigurationError(f"{name} must be an integer from {low} to {high}.")
+    return number
+
+
+def _mac_key(secret: str | bytes | None) -> bytes:
+    """The BLAKE2b key of ``secret`` (already checked to be a string or bytes): at least 16 bytes, at most 64."""
+    if secret is None:
+        return _DEFAULT_KEY
+    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    if len(key) < 16:
+        raise ConfigurationError("secret must be at least 16 bytes.")
+    if len(key) > 64:  # BLAKE2b takes keys of at most 64 bytes: a longer secret is hashed to 64
+        key = hashlib.blake2b(key, digest_size=64, person=b"lockout.key").digest()
+    return key
 
 
 def _real(value: Any) -> float | None:
