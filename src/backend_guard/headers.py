@@ -1108,7 +1108,8 @@ class SecureHeaders:
                 index |= 1
             else:
                 nonce = None
-        pairs, names, templates = self._variants[index]
+        variant = self._variants[index]
+        pairs, _, templates = variant
         present = {k.lower() for k, _ in headers}
         if present.isdisjoint(self._touched[index]):
             if not templates:
@@ -1118,6 +1119,18 @@ class SecureHeaders:
             for name, parts in templates:
                 fast.append((name, encoded.join(parts)))
             return fast
+        return self._merge_over(headers, present, variant, nonce, replace)
+
+    def _merge_over(
+        self,
+        headers: Iterable[tuple[bytes, bytes]],
+        present: set[bytes],
+        variant: _Variant,
+        nonce: str | None,
+        replace: bool,
+    ) -> _RawHeaders:
+        """The slow path of :meth:`merge_raw`: the app set (or must lose) some of the headers this policy writes."""
+        pairs, names, templates = variant
         out = list(headers)
         if not present.isdisjoint(self._removed_raw):
             out = [h for h in out if h[0].lower() not in self._removed_raw]
