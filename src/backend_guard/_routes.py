@@ -310,6 +310,86 @@ def _signature(
     return sig.replace(parameters=params), req_name, resp_name, [p.name for p in own]
 
 
+class _Prepare:
+    """Turns one call of a decorated route into its :class:`RouteCall`; what it needs is settled at decoration."""
+
+    __slots__ = ("client_ip", "dropped", "func", "req_name", "resp_name")
+
+    def __init__(
+        self, func: Callable[..., Any], client_ip: ClientIP | None, req_name: str, resp_name: str, own: list[str]
+    ) -> None:
+        self.func = func
+        self.client_ip = client_ip
+        self.req_name = req_name
+        self.resp_name = resp_name
+        dropped = list(own)  # declared for FastAPI's OpenAPI only
+        if not getattr(func, _GUARDED, False):  # the route itself must not see the parameters we injected
+            if req_name == _REQ:
+                dropped.append(_REQ)
+            if resp_name == _RESP:
+                dropped.append(_RESP)
+        self.dropped = tuple(dropped)
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
+        """The call's RouteCall and the Response FastAPI injected (if any); drops our parameters from ``kwargs``."""
+        request, framework = _find_request(args, kwargs, self.req_name)
+        if request is None or framework is None:
+            raise TypeError(
+                f"{getattr(self.func, '__qualname__', self.func)!r} was called without a request that backend_guard "
+                "knows (FastAPI, Starlette, Flask or Django)."
+            )
+        injected_response = kwargs.get(self.resp_name)
+        for name in self.dropped:
+            kwargs.pop(name, None)
+        view = view_from_request(request, self.client_ip)
+        return RouteCall(view=view, request=request, framework=framework, endpoint=self.func), injected_response
+
+
+def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepare: _Prepare) -> Any:
+    @functools.wraps(func)
+    async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+        call, injected = prepare(args, kwargs)
+        try:
+            await hooks.abefore(call)
+        except GuardError as exc:
+            return native_problem(call.framework, exc, call.request_id(), call.response_headers)
+        try:
+            result = await func(*args, **kwargs)
+        except BaseException as exc:
+            await hooks.aafter(call, status_of_exception(exc))
+            raise
+        status, target, out = _status_and_target(call.framework, result, injected)
+        return _respond(call, target, out, await hooks.aafter(call, status))
+
+    return async_wrapper
+
+
+def _sync_wrapper(func: Callable[..., Any], hooks: RouteHooks, prepare: _Prepare) -> Any:
+    @functools.wraps(func)
+    def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+        call, injected = prepare(args, kwargs)
+        try:
+            hooks.before(call)
+        except GuardError as exc:
+            return native_problem(call.framework, exc, call.request_id(), call.response_headers)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            hooks.after(call, status_of_exception(exc))
+            raise
+        # One response object (Flask: make_response once), its status read and its headers set on it.
+        status, target, out = _status_and_target(call.framework, result, injected)
+        return _respond(call, target, out, hooks.after(call, status))
+
+    return sync_wrapper
+
+
+def _respond(call: RouteCall, target: Any, out: Any, headers: list[tuple[str, str]]) -> Any:
+    """``out`` (the route's response) with the call's and the hooks' headers set on ``target``."""
+    _set_headers(call.framework, target, call.response_headers + headers)
+    return out
+
+
 def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Callable[[F], F]:
     """Turn ``hooks`` into a decorator for FastAPI, Starlette, Flask and Django routes, sync or async.
 
@@ -324,68 +404,12 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
     """
 
     def decorate(func: F) -> F:
-        inner_guarded = getattr(func, _GUARDED, False)
         sig, req_name, resp_name, own_params = _signature(func, hooks)
-
-        def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
-            request, framework = _find_request(args, kwargs, req_name)
-            if request is None or framework is None:
-                raise TypeError(
-                    f"{getattr(func, '__qualname__', func)!r} was called without a request that backend_guard "
-                    "knows (FastAPI, Starlette, Flask or Django)."
-                )
-            injected_response = kwargs.get(resp_name)
-            for name in own_params:  # declared for FastAPI's OpenAPI only
-                kwargs.pop(name, None)
-            if not inner_guarded:  # the route itself must not see the parameters we injected
-                if req_name == _REQ:
-                    kwargs.pop(_REQ, None)
-                if resp_name == _RESP:
-                    kwargs.pop(_RESP, None)
-            view = view_from_request(request, client_ip)
-            return RouteCall(view=view, request=request, framework=framework, endpoint=func), injected_response
-
-        def finish(call: RouteCall, target: Any, out: Any, headers: list[tuple[str, str]]) -> Any:
-            _set_headers(call.framework, target, call.response_headers + headers)
-            return out
-
+        prepare = _Prepare(func, client_ip, req_name, resp_name, own_params)
         if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                call, injected = prepare(args, kwargs)
-                try:
-                    await hooks.abefore(call)
-                except GuardError as exc:
-                    return native_problem(call.framework, exc, call.request_id(), call.response_headers)
-                try:
-                    result = await cast(Callable[..., Awaitable[Any]], func)(*args, **kwargs)
-                except BaseException as exc:
-                    await hooks.aafter(call, status_of_exception(exc))
-                    raise
-                status, target, out = _status_and_target(call.framework, result, injected)
-                return finish(call, target, out, await hooks.aafter(call, status))
-
-            wrapper: Any = async_wrapper
+            wrapper = _async_wrapper(func, hooks, prepare)
         else:
-
-            @functools.wraps(func)
-            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                call, injected = prepare(args, kwargs)
-                try:
-                    hooks.before(call)
-                except GuardError as exc:
-                    return native_problem(call.framework, exc, call.request_id(), call.response_headers)
-                try:
-                    result = func(*args, **kwargs)
-                except BaseException as exc:
-                    hooks.after(call, status_of_exception(exc))
-                    raise
-                # One response object (Flask: make_response once), its status read and its headers set on it.
-                status, target, out = _status_and_target(call.framework, result, injected)
-                return finish(call, target, out, hooks.after(call, status))
-
-            wrapper = sync_wrapper
+            wrapper = _sync_wrapper(func, hooks, prepare)
         if sig is not None:
             wrapper.__signature__ = sig
         setattr(wrapper, _GUARDED, True)
