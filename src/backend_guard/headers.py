@@ -1092,15 +1092,7 @@ class SecureHeaders:
         """
         # the hot path of every response: one content-type check, one variant lookup, one set of names, one
         # disjointness test
-        index = 4 if secure else 0
-        if status == 304:
-            index |= 16
-        elif self.splits_documents:
-            for k, v in headers:
-                if len(k) == 12 and k.lower() == b"content-type":
-                    if _is_document_raw(v):
-                        index |= 8
-                    break
+        index = 8 * self.kind_raw(status, headers) + (4 if secure else 0)
         if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
             index |= 2
         if nonce is not None:
