@@ -9,12 +9,14 @@ Conventions every shell follows:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from .errors import problem_response, status_title
 
 __all__ = [
+    "HTTP_TOKEN_RE",
     "ASGIApp",
     "Message",
     "Receive",
@@ -37,6 +39,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+#: An RFC 9110 ``token`` (a method name, a header field name): match it with ``fullmatch``.
+HTTP_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
 
 REQUEST_ID_KEY = "request_id"
 ENVIRON_REQUEST_ID = "backend_guard.request_id"

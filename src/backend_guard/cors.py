@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from ._cache import BoundedCache
 from ._check import check_bool, check_int, check_str, check_strs, optional
+from ._http import HTTP_TOKEN_RE
 from ._regex_samples import regex_samples
 from ._routes import RouteCall, RouteHooks, guard_route
 from .exceptions import ConfigurationError
@@ -56,7 +57,6 @@ _HOST = rf"{_LABEL}(?:\.{_LABEL})*"
 _ORIGIN_RE = re.compile(rf"({_SCHEME})://({_HOST}|\[[0-9a-f:.]+\])(?::([0-9]{{1,5}}))?", re.ASCII)
 _PATTERN_RE = re.compile(rf"({_SCHEME})://\*\.({_HOST})(?::([0-9]{{1,5}}|\*))?", re.ASCII)
 _IDNA_DEVIATIONS = frozenset("\u00df\u1e9e\u03c2\u200c\u200d")  # UTS 46 deviations (and capitals)
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
 # Hosts no attacker can choose under a pattern or regex: the loopback name (browsers resolve "*.localhost" to
 # loopback), so "http://*.localhost:*" stays a fine development setting although "localhost" is no domain.
 _LOOPBACK_NAMES = frozenset({"localhost"})
@@ -423,7 +423,7 @@ def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
         raise ConfigurationError(f"CORS {what} must be a list of strings, not one string.")
     out: list[str] = []
     for v in values:
-        if not isinstance(v, str) or (v != "*" and _TOKEN_RE.fullmatch(v) is None):
+        if not isinstance(v, str) or (v != "*" and HTTP_TOKEN_RE.fullmatch(v) is None):
             raise ConfigurationError(f"CORS {what}: {v!r} is not a valid name.")
         if v not in out:
             out.append(v)
@@ -772,7 +772,7 @@ class CORSPolicy:
             return False, _NOTHING, "origin"
         if isinstance(method, bytes):
             method = method.decode("latin-1")
-        if not method or _TOKEN_RE.fullmatch(method) is None:
+        if not method or HTTP_TOKEN_RE.fullmatch(method) is None:
             return False, _NOTHING, "method"
         if not self._any_method and method not in self._methods:
             return False, _NOTHING, "method"
@@ -786,7 +786,7 @@ class CORSPolicy:
                 name = item.strip().lower()
                 if not name:
                     continue
-                if _TOKEN_RE.fullmatch(name) is None:
+                if HTTP_TOKEN_RE.fullmatch(name) is None:
                     return False, _NOTHING, "headers"
                 if name not in self._allowed_headers and not (self._any_header and name != "authorization"):
                     return False, _NOTHING, "headers"

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from ._cache import BoundedCache, approx_size
 from ._check import check_bool, check_instance, check_int, check_str, check_strs, optional
 from ._durations import wait_text, window_text
+from ._http import HTTP_TOKEN_RE
 from ._ratelimit_keys import BUCKET_METHODS as _BUCKET_METHODS
 from ._ratelimit_keys import Charge, KeyFunc, KeyResolver, bucket_method, handler_name
 from ._ratelimit_routes import _LimitHooks
@@ -777,7 +778,6 @@ def compile_path(pattern: str) -> re.Pattern[str]:
 
 #: The methods a rule may name without ``custom_methods`` (RFC 9110, PATCH of RFC 5789).
 _RULE_METHODS = (*sorted(_BUCKET_METHODS), "HEAD")
-_METHOD_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
 
 
 def _check_rule_path(path: str) -> None:
@@ -798,7 +798,7 @@ def _check_rule_path(path: str) -> None:
 
 def _check_rule_method(path: str, method: str, custom: bool) -> None:
     """Refuse a rule method no request can carry (standard methods only unless ``custom``)."""
-    if _METHOD_TOKEN.fullmatch(method) is None:
+    if HTTP_TOKEN_RE.fullmatch(method) is None:
         raise ConfigurationError(f"rule {path!r}: {method!r} is not an HTTP method.")
     if custom or method.upper() in _RULE_METHODS:
         return
