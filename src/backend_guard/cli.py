@@ -29,6 +29,7 @@ from typing import Any, NoReturn, TextIO
 from ._keys import generate_key
 from .cors import parse_origin
 from .exceptions import GuardError
+from .headers import is_document_type
 from .passwords import calibrate
 from .storage import open_store
 
@@ -220,7 +221,6 @@ class Report:
         self.passed.append(what)
 
 
-_DOCUMENT_TYPES = ("text/html", "application/xhtml+xml")
 #: How much of an HTML page ``check`` reads to see what the page uses (stylesheets, scripts, forms).
 _BODY_LIMIT = 512 * 1024
 
@@ -281,8 +281,7 @@ def grade_headers(headers: dict[str, str], *, https: bool, body: str = "") -> Re
             r.fail(20, "CSP allows 'unsafe-inline' scripts: use nonces (bg.csp_nonce) instead.")
         if "default-src" not in lowered:
             r.fail(10, "CSP has no default-src fallback.")
-        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        broken = _page_breakage(csp, body) if media in _DOCUMENT_TYPES else []
+        broken = _page_breakage(csp, body) if is_document_type(headers.get("content-type", "")) else []
         for points, advice in broken:
             r.fail(points, advice)
         if "default-src" in lowered and not broken:
@@ -329,8 +328,8 @@ def _fetch_page(url: str, method: str, headers: dict[str, str]) -> tuple[int, di
             response = exc
         with response:
             found = {k.lower(): v for k, v in response.headers.items()}
-            media = found.get("content-type", "").split(";", 1)[0].strip().lower()
-            body = response.read(_BODY_LIMIT).decode("utf-8", "replace") if media in _DOCUMENT_TYPES else ""
+            document = is_document_type(found.get("content-type", ""))
+            body = response.read(_BODY_LIMIT).decode("utf-8", "replace") if document else ""
             return response.status, found, body
     except (OSError, ValueError, http.client.HTTPException) as exc:
         raise _FetchFailed(f"could not fetch {url} ({method}): {exc}") from None

@@ -715,7 +715,14 @@ def _is_document_raw(content_type: bytes) -> bool:
     return found
 
 
-def _is_document(content_type: str) -> bool:
+def is_document_type(content_type: str) -> bool:
+    """True when a ``Content-Type`` value names an HTML document (``text/html``, ``application/xhtml+xml``).
+
+    Example::
+
+        >>> is_document_type("text/html; charset=utf-8"), is_document_type("application/json")
+        (True, False)
+    """
     return content_type.split(";", 1)[0].strip().lower() in _DOCUMENT_TYPES
 
 
@@ -1208,7 +1215,7 @@ class SecureHeaders:
             raise ConfigurationError("A CSP nonce must be 16-128 base64 characters.")
         if status == 304:
             kind = self.NOT_MODIFIED
-        elif self.splits_documents and content_type is not None and _is_document(content_type):
+        elif self.splits_documents and content_type is not None and is_document_type(content_type):
             kind = self.DOCUMENT
         else:
             kind = self.OTHER
