@@ -254,6 +254,25 @@ def test_strangers_cannot_lock_the_user_out_of_a_known_address(store: Store) -> 
     assert succeed(lock, "alice", home)
 
 
+@pytest.mark.parametrize(
+    ("plain", "spellings"),
+    [
+        ("192.0.2.7", ["192.0.2.7:5678", " 192.0.2.7:80 ", "::ffff:192.0.2.7", "[::ffff:192.0.2.7]:443"]),
+        ("2001:db8::1", ["[2001:db8::1]:443", "[2001:DB8:0:0::1]", "2001:db8::2"]),  # ::2: the same /64
+    ],
+)
+def test_an_address_written_with_a_port_or_brackets_counts_in_the_same_bucket(
+    store: Store, plain: str, spellings: list[str]
+) -> None:
+    # A caller passing "host:port" (a peer as some servers report it) must not give each spelling fresh
+    # per-address guesses: every spelling of one client counts against one pair.
+    lock = Lockout(store=store, max_failures=3, account_max_failures=None)
+    for spelling in spellings:
+        fail(lock, "erin", spelling)
+    assert lock.check("erin", plain).locked
+    assert all(lock.check("erin", spelling).locked for spelling in spellings)
+
+
 def test_the_account_ceiling_holds_even_for_known_addresses(store: Store) -> None:
     lock = Lockout(store=store, max_failures=3, account_max_failures=None, account_ceiling=6)
     home = "192.0.2.10"

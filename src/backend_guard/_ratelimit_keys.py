@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._cache import BoundedCache
 from ._check import check_instance, check_int, optional
-from .clientip import ClientIP, address_bucket, normalize_address
+from .clientip import ClientIP, address_bucket
 from .exceptions import ConfigurationError
 from .request import RequestView, view_from_environ, view_from_scope
 
@@ -124,7 +124,7 @@ class KeyResolver:
     def _ip(self, address: str) -> str:
         found = self._ips.get(address)
         if found is None:
-            found = "ip:" + address_bucket(normalize_address(address) or address, self.ipv6_prefix)
+            found = "ip:" + address_bucket(address, self.ipv6_prefix)
             self._ips.put(address, found)  # bounded: addresses come from clients
         return found
 

@@ -122,14 +122,18 @@ def _normalized_peer(peer: str) -> str:
 def address_bucket(address: str, ipv6_prefix: int = 64) -> str:
     """The bucket an address counts in: IPv4 as it is, IPv6 by its ``/ipv6_prefix`` network.
 
-    One IPv6 subscriber usually holds a whole /64, so per-address limits on IPv6 are per /64 by default.
+    One IPv6 subscriber usually holds a whole /64, so per-address limits on IPv6 are per /64 by default. Any
+    spelling of one address counts in one bucket: a port, brackets, IPv4-mapped IPv6 and case are read away
+    (text that is no address at all is its own bucket).
 
     Example::
 
         >>> address_bucket("2001:db8::1")
         '2001:db8::/64'
+        >>> address_bucket("192.0.2.7:5678")
+        '192.0.2.7'
     """
-    addr = _parse_ip(address)
+    addr = _parse_ip(_strip_port(address))
     if isinstance(addr, ipaddress.IPv6Address) and ipv6_prefix < 128:
         return str(ipaddress.IPv6Network((addr, ipv6_prefix), strict=False))
     return address if addr is None else addr.compressed
