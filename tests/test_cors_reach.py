@@ -250,7 +250,7 @@ def test_a_credentialed_regex_leaving_any_character_of_the_registrable_name_open
 
 
 def test_samples_of_nested_repeats_are_never_longer_than_an_origin() -> None:
-    from backend_guard._regex_samples import regex_samples
+    from backend_guard.cors._regex_samples import regex_samples
 
     samples = regex_samples(r"https://(?:(?:(?:a{60}){60}){60}){60}\.example\.com", 512)
     assert all(len(s) <= 512 for s in samples)

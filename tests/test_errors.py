@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from backend_guard._logging import log_server_error
-from backend_guard._redact import REDACTED, is_sensitive_key, redact_headers, redact_mapping
 from backend_guard.asgi._errors import ErrorEnvelopeMiddleware
 from backend_guard.errors import (
     MINIMAL_500_BODY,
@@ -26,6 +25,7 @@ from backend_guard.errors import (
     problem_response,
     validation_field_errors,
 )
+from backend_guard.errors._redact import REDACTED, is_sensitive_key, redact_headers, redact_mapping
 from backend_guard.exceptions import (
     AuthenticationError,
     ConfigurationError,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from backend_guard._lockout_scripts import LockoutPolicy, ScopeRule, reserve_lua
+from backend_guard.lockout._scripts import LockoutPolicy, ScopeRule, reserve_lua
 
 GOLDEN = Path(__file__).parent / "golden" / "lockout_reserve.lua"
 REGENERATE = "BACKEND_GUARD_REGENERATE_GOLDEN"

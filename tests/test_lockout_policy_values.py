@@ -16,9 +16,9 @@ import pytest
 import redis
 
 import backend_guard as bg
-from backend_guard._lockout_scripts import MAX_MS, LockoutPolicy, ScopeRule, reserve_lua, scripts_for
 from backend_guard.exceptions import AccountLocked, ConfigurationError
 from backend_guard.lockout import MAX_ADDRESS_FAILURES, MAX_DURATION, Lockout, LockoutStatus
+from backend_guard.lockout._scripts import MAX_MS, LockoutPolicy, ScopeRule, reserve_lua, scripts_for
 from backend_guard.storage import MemoryStore, RedisStore
 
 from .conftest import REDIS_URL, TEST_TIMEOUTS

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import redis
 
-from backend_guard._lockout_scripts import LockoutPolicy, ScopeRule, scripts_for
 from backend_guard.lockout import MAX_ADDRESS_FAILURES, MAX_DURATION, Lockout
+from backend_guard.lockout._scripts import LockoutPolicy, ScopeRule, scripts_for
 from backend_guard.storage import MemoryStore
 
 from .conftest import FrozenClock

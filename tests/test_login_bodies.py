@@ -275,7 +275,7 @@ def test_a_login_body_is_refused_or_counted_under_the_name_the_route_reads(
 
 @given(body=st.one_of(json_bodies(), st.binary(max_size=60)))
 def test_the_json_reader_returns_the_member_json_loads_returns_or_refuses(body: bytes) -> None:
-    from backend_guard._lockout_routes import LoginRequestRefused, name_from_json
+    from backend_guard.lockout._routes import LoginRequestRefused, name_from_json
 
     try:
         name: str | int = name_from_json(body, "username")
@@ -286,7 +286,7 @@ def test_the_json_reader_returns_the_member_json_loads_returns_or_refuses(body: 
 
 
 def test_a_padded_json_body_is_refused_as_too_large() -> None:
-    from backend_guard._lockout_routes import LoginRequestRefused, name_from_json
+    from backend_guard.lockout._routes import LoginRequestRefused, name_from_json
 
     body = json.dumps({"username": "alice", "pad": "x" * (1 << 20)}).encode()
     with pytest.raises(LoginRequestRefused) as info:

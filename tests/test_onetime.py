@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend_guard.exceptions import ConfigurationError, InvalidToken, TokenExpired
-from backend_guard.onetime import OneTimePayload, OneTimeTokens
 from backend_guard.storage import MemoryStore, Store
+from backend_guard.tokens.onetime import OneTimePayload, OneTimeTokens
 
 from .conftest import FrozenClock
 

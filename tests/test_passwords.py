@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import backend_guard.passwords as pw_mod
-from backend_guard._password_schemes import ParsedArgon2, parse_hash
 from backend_guard.exceptions import ConfigurationError, InvalidHash, InvalidPassword
 from backend_guard.passwords import (
     DEFAULT_PARAMETERS,
@@ -28,6 +27,7 @@ from backend_guard.passwords import (
     PasswordHasher,
     calibrate,
 )
+from backend_guard.passwords._schemes import ParsedArgon2, parse_hash
 
 CHEAP = PasswordHasher(TEST, allow_weak=True)
 # A cheap policy with room below and above it on every parameter.

@@ -710,7 +710,7 @@ def test_lua_and_memory_report_the_same_numbers_on_one_clock(
     redis_store: RedisStore, strategy: str, limits: tuple[tuple[int, int], ...], steps: list[tuple[int, int, bool]]
 ) -> None:
     """Every reply number (t included) of the Lua script equals its Python twin's, on the same injected clock."""
-    from backend_guard._ratelimit_scripts import SCRIPTS
+    from backend_guard.ratelimit._scripts import SCRIPTS
 
     script = SCRIPTS[strategy]
     assert _REDIS_TIME in script.source

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
-from backend_guard import _ratelimit_scripts as scripts
+from backend_guard.ratelimit import _scripts as scripts
 from backend_guard.asgi import RateLimitMiddleware
 from backend_guard.clientip import ClientIP, address_bucket, normalize_address
 from backend_guard.ratelimit import (

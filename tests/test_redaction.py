@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend_guard._redact import REDACTED, is_sensitive_key, redact_headers, redact_mapping
 from backend_guard.errors import problem_document
+from backend_guard.errors._redact import REDACTED, is_sensitive_key, redact_headers, redact_mapping
 from backend_guard.integrations._errors_fastapi import install_fastapi_error_handlers
 
 from .servers import run_asgi

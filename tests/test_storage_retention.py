@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 from backend_guard._keys import generate_key
 from backend_guard.exceptions import ConfigurationError, InvalidToken, StorageError
 from backend_guard.lockout import Lockout
-from backend_guard.onetime import OneTimeTokens
 from backend_guard.ratelimit import RateLimiter
 from backend_guard.storage import MemoryStore, MemoryView, RedisStore, Script, open_store
 from backend_guard.storage.redis import evicting_policy_problem, reported_policies
 from backend_guard.tokens import TokenManager
+from backend_guard.tokens.onetime import OneTimeTokens
 
 from .conftest import FrozenClock
 from .faults import ServerGroup, redis_cli, wait_until

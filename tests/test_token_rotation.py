@@ -12,7 +12,7 @@ import jwt
 import pytest
 import redis
 
-from backend_guard import _token_scripts as scripts
+from backend_guard.tokens import _scripts as scripts
 from backend_guard._keys import generate_key
 from backend_guard.exceptions import InvalidToken, TokenExpired, TokenReused
 from backend_guard.storage import MemoryStore, RedisStore, Store

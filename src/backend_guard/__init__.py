@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from ._keys import KeyRing, SigningKey, generate_key
 from ._logging import RequestIdFilter, current_request_id
-from ._redact import redact_headers, redact_mapping
 from .clientip import ClientIP, ResolvedClient, address_bucket
 from .config import (
     CORSSettings,
@@ -33,6 +32,7 @@ from .config import (
 )
 from .cors import CORSDecision, CORSPolicy, cors_headers, cors_route, parse_origin
 from .errors import ErrorPolicy, ResponseAborted, problem_document, problem_response
+from .errors._redact import redact_headers, redact_mapping
 from .exceptions import (
     AccountLocked,
     AuthenticationError,
@@ -50,12 +50,12 @@ from .exceptions import (
 )
 from .headers import ContentSecurityPolicy, PermissionsPolicy, SecureHeaders, csp_nonce
 from .lockout import Attempt, Lockout, LockoutEvent, LockoutStatus, LockRecord, normalize_identifier
-from .onetime import OneTimePayload, OneTimeTokens
 from .passwords import Argon2Parameters, PasswordHasher, calibrate
 from .ratelimit import RateLimiter, RateLimitResult, RateLimitRule, parse_limits
 from .request import RequestView
 from .storage import MemoryStore, RedisStore, open_store
 from .tokens import TokenManager, TokenPair
+from .tokens.onetime import OneTimePayload, OneTimeTokens
 
 __version__ = "0.1.0.dev0"
 

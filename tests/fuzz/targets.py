@@ -52,7 +52,7 @@ def origin(data: bytes) -> None:
 
 
 def stored_hash(data: bytes) -> None:
-    from backend_guard._password_schemes import parse_hash
+    from backend_guard.passwords._schemes import parse_hash
 
     parse_hash(_text(data))
     parse_hash(data.decode("utf-8", "replace"))

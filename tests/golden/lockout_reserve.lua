@@ -1,5 +1,5 @@
 -- backend_guard lockout: check, and (mode 1) reserve one attempt, atomically, timed by the server clock.
--- Generated for one policy by backend_guard._lockout_scripts.reserve_lua: only the enabled scopes appear, with
+-- Generated for one policy by backend_guard.lockout._scripts.reserve_lua: only the enabled scopes appear, with
 -- their thresholds and times as literals, each scope's state in locals (no table, no closure per call).
 -- Scopes: 1 pair (account, address), 2 account, 3 ceiling (account), 4 address. An address the account logged
 -- in from recently (a "known" address) is exempt from the account and address scopes.

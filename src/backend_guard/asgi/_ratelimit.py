@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem
-from .._ratelimit_scripts import RateLimitReply
 from ..exceptions import ConfigurationError, StorageError
 from ..integrations._known_routes import starlette_routes
 from ..ratelimit import RateLimitResult, RateLimitShell, _Prepared, merge_raw_fields
+from ..ratelimit._scripts import RateLimitReply
 
 __all__ = ["RateLimitMiddleware"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .._lockout_attempt import Attempt, normalize_identifier
+from ..lockout._attempt import Attempt, normalize_identifier
 
 __all__ = ["connect_auth_signals"]
 

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Script", "Store", "escape_key_part", "glob_escape", "is_cluster", "make_key"]
 
-_LUA_DIR = Path(__file__).with_name("lua")
 
 #: Key parts longer than this (in UTF-8 bytes) are replaced by a digest, so untrusted input cannot make huge keys.
 MAX_KEY_PART = 64
@@ -122,7 +121,8 @@ MemoryFunction = Callable[["MemoryView", Sequence[str], Sequence[Any]], Any]
 class Script:
     """One atomic operation, in Lua for Redis and in Python for the memory store.
 
-    ``lua`` is the script body (or ``lua_file``, a name in ``storage/lua/``); ``memory`` gets a
+    ``lua`` is the script body (or ``lua_file``, the path of a ``.lua`` file, kept beside its Python twin in
+    the part's package); ``memory`` gets a
     :class:`~backend_guard.storage.memory.MemoryView` (the store's data under its lock, with ``now_ms``), the
     keys and the arguments, and must return what the Lua body returns, in Redis's reply shape (integers,
     strings, nested lists; never floats: Lua numbers reach Python truncated to integers).
@@ -147,7 +147,7 @@ class Script:
     name: str
     memory: MemoryFunction
     lua: str = ""
-    lua_file: str = ""
+    lua_file: str | Path = ""
     evictable: bool = False
     _source: list[str] = field(default_factory=list, repr=False, compare=False)
 
@@ -155,7 +155,7 @@ class Script:
     def source(self) -> str:
         """The Lua source, read once from ``lua_file`` when given."""
         if not self._source:
-            text = self.lua or (_LUA_DIR / self.lua_file).read_text(encoding="utf-8")
+            text = self.lua or Path(self.lua_file).read_text(encoding="utf-8")
             self._source.extend((text, hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()))
         return self._source[0]
 

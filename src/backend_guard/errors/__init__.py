@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from ._check import check_bool, check_str
+from .._check import check_bool, check_str
+from ..exceptions import ConfigurationError, GuardError
 from ._redact import redact_mapping
-from .exceptions import ConfigurationError, GuardError
 
 if TYPE_CHECKING:
     from typing import TypedDict

@@ -2,7 +2,7 @@
 
 What lives here: the decisions about tokens (which claims, which header, which key, when a refresh token may
 rotate). Signing and signature checks are PyJWT's; keys are :mod:`backend_guard._keys`; the one atomic step of
-rotation is a store script (:mod:`backend_guard._token_scripts`). No framework is imported.
+rotation is a store script (:mod:`backend_guard.tokens._scripts`). No framework is imported.
 
 Access tokens (``typ: at+jwt``, RFC 9068) and refresh tokens (``typ: rt+jwt``) are both JWTs signed by the
 manager's key ring, and each kind is only accepted where it belongs. Every token carries ``iss``, ``aud``,
@@ -33,12 +33,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from . import _token_scripts as scripts
-from ._cache import BoundedCache
-from ._check import check_bool, check_callable, check_float, check_int, check_str, optional
-from ._keys import KeyRing, SigningKey
-from ._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
-from .exceptions import (
+from .._cache import BoundedCache
+from .._check import check_bool, check_callable, check_float, check_int, check_str, optional
+from .._keys import KeyRing, SigningKey
+from .._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
+from ..exceptions import (
     AuthenticationError,
     ConfigurationError,
     Forbidden,
@@ -47,7 +46,8 @@ from .exceptions import (
     TokenExpired,
     TokenReused,
 )
-from .storage import Store, StoreLike, open_store
+from ..storage import Store, StoreLike, open_store
+from . import _scripts as scripts
 
 log = logging.getLogger("backend_guard.tokens")
 
@@ -743,7 +743,7 @@ class _AuthHooks(RouteHooks):
 
     def fastapi_parameters(self) -> list[inspect.Parameter]:
         try:
-            from .integrations._fastapi_security import bearer_parameter
+            from ..integrations._fastapi_security import bearer_parameter
         except ImportError:  # no FastAPI: nothing to declare
             return []
         return [bearer_parameter(self.scopes)]

@@ -23,17 +23,17 @@ from collections.abc import AsyncIterator, Callable, Container
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl
 
-from ._lockout_attempt import normalize_identifier
-from ._routes import RouteCall, RouteHooks, declare_problem_statuses, guard_route, status_of_exception
-from .clientip import ClientIP
-from .exceptions import GuardError
-from .integrations._lockout_django import connect_auth_signals
-from .request import view_from_request
+from .._routes import RouteCall, RouteHooks, declare_problem_statuses, guard_route, status_of_exception
+from ..clientip import ClientIP
+from ..exceptions import GuardError
+from ..integrations._lockout_django import connect_auth_signals
+from ..request import view_from_request
+from ._attempt import normalize_identifier
 
 if TYPE_CHECKING:
-    from ._lockout_attempt import Attempt
-    from .lockout import Lockout
-    from .request import RequestView
+    from ..request import RequestView
+    from . import Lockout
+    from ._attempt import Attempt
 
 __all__ = [
     "LoginRequestRefused",

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._cache import BoundedCache
-from ._check import check_instance, check_int, optional
-from .clientip import ClientIP, address_bucket
-from .exceptions import ConfigurationError
-from .request import RequestView, view_from_environ, view_from_scope
+from .._cache import BoundedCache
+from .._check import check_instance, check_int, optional
+from ..clientip import ClientIP, address_bucket
+from ..exceptions import ConfigurationError
+from ..request import RequestView, view_from_environ, view_from_scope
 
 if TYPE_CHECKING:
-    from .ratelimit import Rate
+    from . import Rate
 
 __all__ = ["BUCKET_METHODS", "Charge", "KeyFunc", "KeyResolver", "bucket_method", "handler_name"]
 

@@ -27,9 +27,9 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._cache import BoundedCache
-from ._check import check_choice, check_strs
-from .exceptions import ConfigurationError
+from .._cache import BoundedCache
+from .._check import check_choice, check_strs
+from ..exceptions import ConfigurationError
 
 __all__ = [
     "FIELDS",

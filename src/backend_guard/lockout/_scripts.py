@@ -1,7 +1,7 @@
 """The lockout's atomic operations: one Lua script each for Redis, with a Python twin for the memory store.
 
 Both implementations take the same keys and arguments and return the same reply (see ``_RESERVE_DOC`` below
-and the comments at the top of ``storage/lua/lockout_success.lua``); the lockout test suite runs over both
+and the comments at the top of ``lockout/success.lua``); the lockout test suite runs over both
 stores so the twins cannot drift apart. Times are integer milliseconds from the store's clock.
 
 The policy (thresholds, windows, backoff) is part of each script, not of its arguments: the reserve script is
@@ -21,11 +21,11 @@ import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from .exceptions import ConfigurationError
-from .storage import MemoryView, Script
-from .storage.base import _LUA_DIR
+from ..exceptions import ConfigurationError
+from ..storage import MemoryView, Script
 
 __all__ = [
     "MAX_MS",
@@ -364,7 +364,7 @@ class SuccessReply(NamedTuple):
 #: The reserve script's documentation, put at the top of every generated script.
 _RESERVE_DOC = """\
 -- backend_guard lockout: check, and (mode 1) reserve one attempt, atomically, timed by the server clock.
--- Generated for one policy by backend_guard._lockout_scripts.reserve_lua: only the enabled scopes appear, with
+-- Generated for one policy by backend_guard.lockout._scripts.reserve_lua: only the enabled scopes appear, with
 -- their thresholds and times as literals, each scope's state in locals (no table, no closure per call).
 -- Scopes: 1 pair (account, address), 2 account, 3 ceiling (account), 4 address. An address the account logged
 -- in from recently (a "known" address) is exempt from the account and address scopes.
@@ -549,7 +549,7 @@ def scripts_for(policy: LockoutPolicy) -> tuple[Script, Script]:
     )
     success = Script(
         name="lockout_success",
-        lua=head + (_LUA_DIR / "lockout_success.lua").read_text(encoding="utf-8"),
+        lua=head + Path(__file__).with_name("success.lua").read_text(encoding="utf-8"),
         memory=functools.partial(_success, policy),
     )
     return reserve, success

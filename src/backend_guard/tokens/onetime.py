@@ -23,10 +23,10 @@ from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from . import _token_scripts as scripts
-from ._check import check_callable, check_float, check_int, optional
-from .exceptions import ConfigurationError, InvalidToken, TokenExpired
-from .storage import Store, StoreLike, open_store
+from .._check import check_callable, check_float, check_int, optional
+from ..exceptions import ConfigurationError, InvalidToken, TokenExpired
+from ..storage import Store, StoreLike, open_store
+from . import _scripts as scripts
 
 __all__ = ["OneTimePayload", "OneTimeTokens"]
 
@@ -120,13 +120,13 @@ class OneTimeTokens:
         self.clock = clock
         self._serializer = URLSafeTimedSerializer(
             raw_keys,
-            salt=f"backend_guard.onetime:{purpose}",
+            salt=f"backend_guard.tokens.onetime:{purpose}",
             signer=_ClockedSigner,
             signer_kwargs={"clock": clock, "digest_method": hashlib.sha256},
         )
         # Fingerprint MAC keys, newest first, derived per secret so that secret rotation keeps tokens valid.
         self._mac_keys = [
-            hmac.new(k, b"backend_guard.onetime.fingerprint:" + purpose.encode("utf-8"), hashlib.sha256).digest()
+            hmac.new(k, b"backend_guard.tokens.onetime.fingerprint:" + purpose.encode("utf-8"), hashlib.sha256).digest()
             for k in reversed(raw_keys)
         ]
 

@@ -1,7 +1,7 @@
 """Rate limiting (sans-IO core): limits, strategies, decisions, results and their header values.
 
 What must live here: parsing rate strings (through ``limits``), the choice of strategy, turning a set of
-charges into one atomic store call (:mod:`backend_guard._ratelimit_scripts`) and its reply into a
+charges into one atomic store call (:mod:`backend_guard.ratelimit._scripts`) and its reply into a
 :class:`RateLimitResult`, the ``RateLimit``/``RateLimit-Policy`` header values, and the rule matching used by
 the ASGI and WSGI shells. No framework is imported here.
 
@@ -23,19 +23,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from ._cache import BoundedCache, approx_size
-from ._check import check_bool, check_instance, check_int, check_str, check_strs, optional
-from ._durations import wait_text, window_text
-from ._http import HTTP_TOKEN_RE
-from ._ratelimit_keys import BUCKET_METHODS as _BUCKET_METHODS
-from ._ratelimit_keys import Charge, KeyFunc, KeyResolver, bucket_method, handler_name
-from ._ratelimit_routes import _LimitHooks
-from ._ratelimit_scripts import SCRIPTS, RateLimitReply
-from ._routes import fastapi_dependency, guard_route
-from .clientip import ClientIP
-from .exceptions import ConfigurationError, RateLimited, StorageError
-from .storage import MemoryStore, Script, Store, StoreLike, open_store
-from .storage.base import glob_escape, is_cluster
+from .._cache import BoundedCache, approx_size
+from .._check import check_bool, check_instance, check_int, check_str, check_strs, optional
+from .._durations import wait_text, window_text
+from .._http import HTTP_TOKEN_RE
+from .._routes import fastapi_dependency, guard_route
+from ..clientip import ClientIP
+from ..exceptions import ConfigurationError, RateLimited, StorageError
+from ..storage import MemoryStore, Script, Store, StoreLike, open_store
+from ..storage.base import glob_escape, is_cluster
+from ._keys import BUCKET_METHODS as _BUCKET_METHODS
+from ._keys import Charge, KeyFunc, KeyResolver, bucket_method, handler_name
+from ._routes import _LimitHooks
+from ._scripts import SCRIPTS, RateLimitReply
 
 if TYPE_CHECKING:
     from limits import RateLimitItem

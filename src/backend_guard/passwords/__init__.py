@@ -33,7 +33,8 @@ from argon2.exceptions import VerificationError, VerifyMismatchError
 from argon2.low_level import Type, hash_secret, verify_secret
 
 from backend_guard._check import check_bool, check_int, check_mapping, check_str, optional
-from backend_guard._password_schemes import (
+from backend_guard.exceptions import ConfigurationError, InvalidHash, InvalidPassword
+from backend_guard.passwords._schemes import (
     ARGON2_ID,
     ParsedArgon2,
     ParsedLegacy,
@@ -43,7 +44,6 @@ from backend_guard._password_schemes import (
     parse_hash,
     verify_legacy,
 )
-from backend_guard.exceptions import ConfigurationError, InvalidHash, InvalidPassword
 
 __all__ = [
     "DEFAULT_PARAMETERS",

@@ -13,7 +13,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .lockout import LockoutStatus, _Plan
+    from . import LockoutStatus, _Plan
 
 __all__ = ["Attempt", "normalize_identifier"]
 

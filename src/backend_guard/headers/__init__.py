@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from os import urandom as _urandom
 from typing import Any, Final, TypeVar
 
-from ._cache import BoundedCache
-from ._check import check_bool, check_choice, check_int, check_mapping, check_str, check_strs
-from ._routes import RouteCall, RouteHooks, guard_route
-from .exceptions import ConfigurationError
-from .request import framework_of
+from .._cache import BoundedCache
+from .._check import check_bool, check_choice, check_int, check_mapping, check_str, check_strs
+from .._routes import RouteCall, RouteHooks, guard_route
+from ..exceptions import ConfigurationError
+from ..request import framework_of
 
 __all__ = [
     "DISCLOSURE_HEADERS",

@@ -17,13 +17,13 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
-from ._ratelimit_keys import Charge, KeyFunc, KeyResolver, bucket_method, handler_name
-from ._routes import RouteCall, RouteHooks
-from .clientip import ClientIP
-from .exceptions import StorageError
+from .._routes import RouteCall, RouteHooks
+from ..clientip import ClientIP
+from ..exceptions import StorageError
+from ._keys import Charge, KeyFunc, KeyResolver, bucket_method, handler_name
 
 if TYPE_CHECKING:
-    from .ratelimit import Rate, RateLimiter, RateLimitResult
+    from . import Rate, RateLimiter, RateLimitResult
 
 STATE_KEY = "backend_guard.ratelimit"
 

@@ -28,11 +28,15 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from ._cache import BoundedCache, approx_size
-from ._check import check_bool, check_callable, check_int, check_str, optional
-from ._lockout_attempt import Attempt, normalize_identifier
-from ._lockout_routes import lockout_dependency, protect_login
-from ._lockout_scripts import (
+from .._cache import BoundedCache, approx_size
+from .._check import check_bool, check_callable, check_int, check_str, optional
+from ..clientip import ClientIP, address_bucket
+from ..exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
+from ..storage import Store, StoreLike, open_store
+from ..storage.base import glob_escape, is_cluster
+from ._attempt import Attempt, normalize_identifier
+from ._routes import lockout_dependency, protect_login
+from ._scripts import (
     MAX_MS,
     MAX_THRESHOLD,
     PEEK,
@@ -43,10 +47,6 @@ from ._lockout_scripts import (
     plain_int,
     scripts_for,
 )
-from .clientip import ClientIP, address_bucket
-from .exceptions import AccountLocked, ConfigurationError, InvalidCredentials, StorageError
-from .storage import Store, StoreLike, open_store
-from .storage.base import glob_escape, is_cluster
 
 __all__ = [
     "Attempt",

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-from ._cache import BoundedCache
-from ._check import check_bool, check_int, check_str, check_strs, optional
-from ._http import HTTP_TOKEN_RE
+from .._cache import BoundedCache
+from .._check import check_bool, check_int, check_str, check_strs, optional
+from .._http import HTTP_TOKEN_RE
+from .._routes import RouteCall, RouteHooks, guard_route
+from ..exceptions import ConfigurationError
 from ._regex_samples import regex_samples
-from ._routes import RouteCall, RouteHooks, guard_route
-from .exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from publicsuffixlist import PublicSuffixList

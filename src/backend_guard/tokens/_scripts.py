@@ -18,9 +18,10 @@ Data model (all keys of one subject share a Redis Cluster hash tag, the subject)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from .storage import MemoryView, Script
+from ..storage import MemoryView, Script
 
 __all__ = [
     "ALIVE",
@@ -136,7 +137,7 @@ class RotateReply(NamedTuple):
         return cls(int(raw[0]), raw[1] if len(raw) > 1 else None)
 
 
-ROTATE = Script(name="bg_tokens_rotate", lua_file="tokens_rotate.lua", memory=_rotate_memory)
+ROTATE = Script(name="bg_tokens_rotate", lua_file=Path(__file__).with_name("rotate.lua"), memory=_rotate_memory)
 
 
 # -- revoke one family (log out) ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Each script decides for *several* limits at once and charges them all or none (a request refused by one limit
 spends none of the others), in one round trip, timed by the store's clock (``redis.call('TIME')`` on Redis).
-The Lua bodies live in ``storage/lua/ratelimit_*.lua``; the Python functions below are their twins for the
+The Lua bodies live in ``ratelimit/*.lua`` (beside this module); the Python functions below are their twins for the
 memory store and must return exactly what the Lua returns. Both are run by one test suite over both backends.
 
 Calling convention, shared by every strategy:
@@ -27,11 +27,14 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
-from .storage import MemoryView, Script
+from ..storage import MemoryView, Script
 
 __all__ = ["SCRIPTS", "RateLimitReply"]
+
+_HERE = Path(__file__).parent  # the Lua bodies sit beside this module
 
 _floor = math.floor
 _ceil = math.ceil
@@ -314,16 +317,16 @@ _gcra = _by_count(_gcra_one, _gcra_many)
 #: pressure at worst admits a few extra requests, while lockout, token and one-time-token state must stay.
 SCRIPTS: dict[str, Script] = {
     "fixed-window": Script(
-        name="ratelimit_fixed_window", lua_file="ratelimit_fixed_window.lua", memory=_fixed_window, evictable=True
+        name="ratelimit_fixed_window", lua_file=_HERE / "fixed_window.lua", memory=_fixed_window, evictable=True
     ),
     "sliding-window-counter": Script(
         name="ratelimit_sliding_window",
-        lua_file="ratelimit_sliding_window.lua",
+        lua_file=_HERE / "sliding_window.lua",
         memory=_sliding_window,
         evictable=True,
     ),
     "moving-window": Script(
-        name="ratelimit_moving_window", lua_file="ratelimit_moving_window.lua", memory=_moving_window, evictable=True
+        name="ratelimit_moving_window", lua_file=_HERE / "moving_window.lua", memory=_moving_window, evictable=True
     ),
-    "gcra": Script(name="ratelimit_gcra", lua_file="ratelimit_gcra.lua", memory=_gcra, evictable=True),
+    "gcra": Script(name="ratelimit_gcra", lua_file=_HERE / "gcra.lua", memory=_gcra, evictable=True),
 }
