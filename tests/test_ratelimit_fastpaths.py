@@ -112,7 +112,7 @@ def test_plan_header_values_match_format_headers(names: list[str], allowed: bool
     for item in items[: len(names)]:
         raw.extend(item)
     reply = scripts.RateLimitReply.from_reply(raw)
-    expected = format_headers(limiter._result(plan, reply))
+    expected = format_headers(limiter.result_for(plan, reply))
     assert plan.str_fields(reply) == expected
     assert plan.raw_fields(reply) == [(k.lower().encode(), v.encode()) for k, v in expected]
 

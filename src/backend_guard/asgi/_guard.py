@@ -176,7 +176,7 @@ class Guard:
                     limiter = rl.limiter
                     plan = rl.plan.plan_for_scope(scope, limiter)
                     if plan is not None:
-                        reply = limiter._run(plan) if limiter._inline else await limiter._arun(plan)
+                        reply = limiter.run_plan(plan) if limiter.inline else await limiter.arun_plan(plan)
                         answer, extra = rl._outcome(plan, reply)
                         if answer is not None:
                             app = answer

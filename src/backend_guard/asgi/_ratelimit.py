@@ -42,7 +42,7 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp]):
         if plan is None:
             await self.app(scope, receive, send)
             return
-        reply = limiter._run(plan) if limiter._inline else await limiter._arun(plan)
+        reply = limiter.run_plan(plan) if limiter.inline else await limiter.arun_plan(plan)
         answer, extra = self._outcome(plan, reply)
         if answer is not None:
             await answer(scope, receive, send)

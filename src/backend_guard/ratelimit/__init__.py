@@ -409,8 +409,9 @@ class RateLimiter:
         self.legacy_headers = legacy_headers
         self.client_ip = client_ip
         self._script: Script = SCRIPTS[strategy]
-        # The memory store does no I/O (its arun only calls run): the async path can skip a coroutine.
-        self._inline = type(self.store) is MemoryStore
+        #: True when the store does no I/O (the memory store: its ``arun`` only calls ``run``), so an async
+        #: caller may call :meth:`run_plan` and skip a coroutine.
+        self.inline: bool = type(self.store) is MemoryStore
         self._code = _CODES[strategy]
         self._keys: BoundedCache[tuple[str, str, str], str] = BoundedCache(
             "ratelimit.keys", max_entries=4096, max_bytes=2 << 20
@@ -452,9 +453,25 @@ class RateLimiter:
             self._plans.put(plan_key, plan)  # bounded: keys come from clients
         return plan
 
-    def _cached(self, cache_key: tuple[Any, ...], charges: Callable[[], Sequence[Charge]]) -> _Prepared | None:
+    def known_plan(self, cache_key: tuple[Any, ...]) -> _Prepared | None:
+        """The spending plan :meth:`cached_plan` keeps under ``cache_key``, or None when none is kept yet (a
+        shell's fast path: no closure is built on a hit).
+
+        Example::
+
+            plan = limiter.known_plan((route, key)) or limiter.cached_plan((route, key), make_charges)
+        """
+        return self._fast.get(cache_key)
+
+    def cached_plan(self, cache_key: tuple[Any, ...], charges: Callable[[], Sequence[Charge]]) -> _Prepared | None:
         """The spending plan under ``cache_key`` (its first item: the object owning the key scheme); None when
-        ``charges()`` is empty. Cheaper than :meth:`_prepare` on a hit: no Charge is built or hashed."""
+        ``charges()`` is empty. Cheaper than :meth:`_prepare` on a hit: no Charge is built or hashed.
+
+        Example::
+
+            plan = limiter.cached_plan((self, key), lambda: [Charge(key, rates)])
+            result = limiter.decide_plan(plan) if plan is not None else None
+        """
         plan = self._fast.get(cache_key)
         if plan is None:
             found = charges()
@@ -485,7 +502,13 @@ class RateLimiter:
         return _Prepared(tuple(charges), keys, args, names)
 
     @staticmethod
-    def _result(plan: _Prepared, reply: RateLimitReply) -> RateLimitResult:
+    def result_for(plan: _Prepared, reply: RateLimitReply) -> RateLimitResult:
+        """The :class:`RateLimitResult` a store reply to ``plan`` means (the binding limit picked).
+
+        Example::
+
+            result = limiter.result_for(plan, reply)
+        """
         allowed = reply.allowed
         states: list[LimitState] = []
         for i, (name, (amount, window)) in enumerate(zip(plan.names, plan.rates, strict=True)):
@@ -500,8 +523,13 @@ class RateLimiter:
         retry = 0.0 if allowed else binding.retry_after
         return RateLimitResult(allowed, binding.limit, binding.remaining, binding.reset_after, retry, tuple(states))
 
-    def _run(self, plan: _Prepared) -> RateLimitReply | RateLimitResult:
-        """The store's reply for ``plan``, or the degraded result when the store failed."""
+    def run_plan(self, plan: _Prepared) -> RateLimitReply | RateLimitResult:
+        """The store's reply for ``plan``, or the degraded result when the store failed (one store call).
+
+        Example::
+
+            reply = limiter.run_plan(plan)  # a RateLimitReply, or a RateLimitResult when degraded
+        """
         try:
             reply = RateLimitReply.from_reply(self.store.run(self._script, plan.keys, plan.args))
         except StorageError as exc:
@@ -510,10 +538,15 @@ class RateLimiter:
             self._recovered()
         return reply
 
-    async def _arun(self, plan: _Prepared) -> RateLimitReply | RateLimitResult:
-        """Async twin of :meth:`_run`."""
-        if self._inline:
-            return self._run(plan)
+    async def arun_plan(self, plan: _Prepared) -> RateLimitReply | RateLimitResult:
+        """Async twin of :meth:`run_plan`.
+
+        Example::
+
+            reply = limiter.run_plan(plan) if limiter.inline else await limiter.arun_plan(plan)
+        """
+        if self.inline:
+            return self.run_plan(plan)
         try:
             reply = RateLimitReply.from_reply(await self.store.arun(self._script, plan.keys, plan.args))
         except StorageError as exc:
@@ -522,13 +555,25 @@ class RateLimiter:
             self._recovered()
         return reply
 
-    def _decide(self, plan: _Prepared) -> RateLimitResult:
-        reply = self._run(plan)
-        return reply if isinstance(reply, RateLimitResult) else self._result(plan, reply)
+    def decide_plan(self, plan: _Prepared) -> RateLimitResult:
+        """The decision on ``plan``: one store call, read as a :class:`RateLimitResult`.
 
-    async def _adecide(self, plan: _Prepared) -> RateLimitResult:
-        reply = await self._arun(plan)
-        return reply if isinstance(reply, RateLimitResult) else self._result(plan, reply)
+        Example::
+
+            result = limiter.decide_plan(plan)
+        """
+        reply = self.run_plan(plan)
+        return reply if isinstance(reply, RateLimitResult) else self.result_for(plan, reply)
+
+    async def adecide_plan(self, plan: _Prepared) -> RateLimitResult:
+        """Async twin of :meth:`decide_plan`.
+
+        Example::
+
+            result = await limiter.adecide_plan(plan)
+        """
+        reply = await self.arun_plan(plan)
+        return reply if isinstance(reply, RateLimitResult) else self.result_for(plan, reply)
 
     def _failed(self, exc: StorageError) -> RateLimitResult:
         if not self._outage:
@@ -561,7 +606,7 @@ class RateLimiter:
         """
         if not charges:
             return RateLimitResult(True, 0, 0, 0.0, 0.0)
-        return self._decide(self._prepare(charges, spend))
+        return self.decide_plan(self._prepare(charges, spend))
 
     async def ahit_all(self, charges: Sequence[Charge], *, spend: bool = True) -> RateLimitResult:
         """Async twin of :meth:`hit_all` (never blocks the event loop on Redis).
@@ -572,7 +617,7 @@ class RateLimiter:
         """
         if not charges:
             return RateLimitResult(True, 0, 0, 0.0, 0.0)
-        return await self._adecide(self._prepare(charges, spend))
+        return await self.adecide_plan(self._prepare(charges, spend))
 
     def hit(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
         """Charge ``cost`` against every limit for ``key``, all or nothing; the decision and header numbers.
@@ -582,7 +627,7 @@ class RateLimiter:
             result = limiter.hit("user:42", "5/minute", "100/hour")
             result.allowed, result.remaining, result.retry_after
         """
-        return self._decide(self._hit_plan(key, limits, cost, scope, True))
+        return self.decide_plan(self._hit_plan(key, limits, cost, scope, True))
 
     def _hit_plan(self, key: str, limits: tuple[LimitSpec, ...], cost: int, scope: str, spend: bool) -> _Prepared:
         """The plan of a :meth:`hit`/:meth:`test` call, cached by its arguments (no Charge built on a hit)."""
@@ -603,7 +648,7 @@ class RateLimiter:
 
             result = await limiter.ahit("user:42", "5/minute")
         """
-        return await self._adecide(self._hit_plan(key, limits, cost, scope, True))
+        return await self.adecide_plan(self._hit_plan(key, limits, cost, scope, True))
 
     def test(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
         """Whether a hit of ``cost`` would pass now, without spending anything.
@@ -613,7 +658,7 @@ class RateLimiter:
             if not limiter.test("user:42", "5/minute").allowed:
                 ...
         """
-        return self._decide(self._hit_plan(key, limits, cost, scope, False))
+        return self.decide_plan(self._hit_plan(key, limits, cost, scope, False))
 
     async def atest(self, key: str, *limits: LimitSpec, cost: int = 1, scope: str = "") -> RateLimitResult:
         """Async twin of :meth:`test`.
@@ -622,7 +667,7 @@ class RateLimiter:
 
             result = await limiter.atest("user:42", "5/minute")
         """
-        return await self._adecide(self._hit_plan(key, limits, cost, scope, False))
+        return await self.adecide_plan(self._hit_plan(key, limits, cost, scope, False))
 
     def _reset_target(self, key: str, limits: Sequence[LimitSpec], scope: str) -> tuple[list[str], str | None]:
         if limits:
@@ -1119,6 +1164,15 @@ class RulePlan:
         )
         self._interned: dict[tuple[int, ...], _Route] = {}
 
+    def resolver_for(self, rule: RateLimitRule) -> KeyResolver:
+        """The key resolver of one of this plan's rules (rules keyed alike share one).
+
+        Example::
+
+            key = plan.resolver_for(rule).from_scope(scope)
+        """
+        return self._resolvers[id(rule)]
+
     def _charges(self, rules: tuple[RateLimitRule, ...], key_of: Callable[[KeyResolver], str | None]) -> list[Charge]:
         out: list[Charge] = []
         seen: dict[int, str | None] = {}
@@ -1168,10 +1222,10 @@ class RulePlan:
 
     def _plan(self, route: _Route, keys: tuple[str | None, ...], limiter: RateLimiter) -> _Prepared | None:
         if route.resolver is not None:  # one key for every rule of the route
-            return limiter._cached((route, keys[0]), lambda: route.charges(keys))
+            return limiter.cached_plan((route, keys[0]), lambda: route.charges(keys))
         if not any(k is not None for k in keys):
             return None
-        return limiter._cached((route, keys), lambda: route.charges(keys))
+        return limiter.cached_plan((route, keys), lambda: route.charges(keys))
 
     def plan_for_scope(self, scope: Any, limiter: RateLimiter) -> _Prepared | None:
         """What ``limiter`` must decide for an ASGI request, compiled once and cached (None: not limited).
@@ -1193,7 +1247,7 @@ class RulePlan:
             key = resolver.from_scope(scope)
             if key is None:
                 return None
-            plan = limiter._fast.get((route, key))
+            plan = limiter.known_plan((route, key))
             return plan if plan is not None else self._plan(route, (key,), limiter)
         return self._plan(route, tuple(r.from_scope(scope) for r in route.resolvers), limiter)
 
@@ -1280,12 +1334,12 @@ class RateLimitShell(Generic[App]):
         if isinstance(reply, RateLimitResult):  # the store failed: on_storage_error decided
             return (None if reply.allowed else reply), None
         if not reply.allowed:
-            return self.limiter._result(plan, reply), None
+            return self.limiter.result_for(plan, reply), None
         return None, reply if self.send_headers else None
 
     def _legacy_fields(self, plan: _Prepared, reply: RateLimitReply) -> list[tuple[str, str]]:
         """The fields of an allowed response with the legacy ``X-RateLimit-*`` ones (``legacy`` on)."""
-        return self.limiter._result(plan, reply).headers(legacy=True)
+        return self.limiter.result_for(plan, reply).headers(legacy=True)
 
 
 class _Route:
@@ -1298,7 +1352,7 @@ class _Route:
         resolvers: list[KeyResolver] = []
         slots: list[int] = []
         for rule in rules:
-            resolver = plan._resolvers[id(rule)]
+            resolver = plan.resolver_for(rule)
             if resolver not in resolvers:
                 resolvers.append(resolver)
             slots.append(resolvers.index(resolver))

@@ -82,7 +82,7 @@ class _LimitHooks(RouteHooks):
         # an invented method name gets no bucket of its own (None: the handler's one bucket)
         method = bucket_method(call.view.method) if self.per_method and not self.scope else None
         endpoint = None if self.handler is not None else call.endpoint
-        return self.limiter._cached(
+        return self.limiter.cached_plan(
             (self, key, route, method, endpoint), lambda: [self._charge(key, route, method, endpoint)]
         )
 
@@ -101,9 +101,9 @@ class _LimitHooks(RouteHooks):
     def before(self, call: RouteCall) -> None:
         plan = self._plan(call)
         if plan is not None:
-            self._apply(call, self.limiter._decide(plan))
+            self._apply(call, self.limiter.decide_plan(plan))
 
     async def abefore(self, call: RouteCall) -> None:
         plan = self._plan(call)
         if plan is not None:
-            self._apply(call, await self.limiter._adecide(plan))
+            self._apply(call, await self.limiter.adecide_plan(plan))

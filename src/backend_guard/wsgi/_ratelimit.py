@@ -32,7 +32,7 @@ class RateLimitMiddleware(RateLimitShell[WSGIApp]):
         plan = self.plan.plan_for_environ(environ, limiter)
         if plan is None:
             return self.app(environ, start_response)
-        reply = limiter._run(plan)
+        reply = limiter.run_plan(plan)
         refused, allowed = self._refusal(plan, reply)
         if refused is not None:
             if refused.degraded:
