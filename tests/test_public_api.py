@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import backend_guard as bg
 import backend_guard.asgi
@@ -86,3 +91,46 @@ def test_importing_the_core_imports_no_web_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def _type_checking_imports() -> dict[str, set[str]]:
+    """The names ``backend_guard/__init__.py`` imports for type checkers, by module (relative, as written)."""
+    tree = ast.parse(Path(bg.__file__).read_text(encoding="utf-8"))
+    found: dict[str, set[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for stmt in node.body:
+                assert isinstance(stmt, ast.ImportFrom), ast.unparse(stmt)
+                found.setdefault("." * stmt.level + (stmt.module or ""), set()).update(a.name for a in stmt.names)
+    return found
+
+
+def test_the_lazy_table_type_checkers_and_all_name_the_same_things() -> None:
+    table = {module: set(names) for module, names in bg._EXPORTS.items()}
+    assert table == _type_checking_imports()
+    assert sorted(name for names in table.values() for name in names) == [n for n in bg.__all__ if n != "__version__"]
+    for module, names in table.items():
+        for name in names:
+            assert getattr(importlib.import_module(module, "backend_guard"), name) is getattr(bg, name)
+
+
+def test_an_unknown_name_is_an_attribute_error_and_submodules_load_on_demand() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
+        _ = bg.NoSuchName  # type: ignore[attr-defined]
+    assert bg.cors.CORSPolicy is bg.CORSPolicy  # type: ignore[attr-defined]
+    assert "RateLimiter" in dir(bg)
+
+
+def test_import_backend_guard_loads_no_part_and_no_heavy_dependency() -> None:
+    # What serverless functions and CLIs pay on every start: the parts and their dependencies load on first use.
+    code = (
+        "import sys, backend_guard;"
+        "heavy = ('pydantic', 'jwt', 'argon2', 'limits', 'redis', 'cryptography', 'backend_guard.ratelimit',"
+        " 'backend_guard.config', 'backend_guard.passwords', 'backend_guard.tokens');"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+    code = "import backend_guard as bg; from backend_guard import *; print(RateLimiter is bg.RateLimiter)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -15,47 +15,175 @@ Example::
 
 from __future__ import annotations
 
-from ._keys import KeyRing, SigningKey, generate_key
-from ._logging import RequestIdFilter, current_request_id
-from .clientip import ClientIP, ResolvedClient, address_bucket
-from .config import (
-    CORSSettings,
-    ErrorSettings,
-    GuardSettings,
-    LockoutSettings,
-    PasswordSettings,
-    RateLimitRuleSettings,
-    RateLimitSettings,
-    RequestIdSettings,
-    SecureHeadersSettings,
-    TokenSettings,
-)
-from .cors import CORSDecision, CORSPolicy, cors_headers, cors_route, parse_origin
-from .errors import ErrorPolicy, ResponseAborted, problem_document, problem_response
-from .errors._redact import redact_headers, redact_mapping
-from .exceptions import (
-    AccountLocked,
-    AuthenticationError,
-    ConfigurationError,
-    Forbidden,
-    GuardError,
-    InvalidCredentials,
-    InvalidHash,
-    InvalidPassword,
-    InvalidToken,
-    RateLimited,
-    StorageError,
-    TokenExpired,
-    TokenReused,
-)
-from .headers import ContentSecurityPolicy, PermissionsPolicy, SecureHeaders, csp_nonce
-from .lockout import Attempt, Lockout, LockoutEvent, LockoutStatus, LockRecord, normalize_identifier
-from .passwords import Argon2Parameters, PasswordHasher, calibrate
-from .ratelimit import RateLimiter, RateLimitResult, RateLimitRule, parse_limits
-from .request import RequestView
-from .storage import MemoryStore, RedisStore, open_store
-from .tokens import TokenManager, TokenPair
-from .tokens.onetime import OneTimePayload, OneTimeTokens
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Names are imported on first use (PEP 562), so ``import backend_guard`` costs a few milliseconds and a part's
+# dependencies (pydantic, PyJWT, argon2, limits) load only when that part is used. The table says where each
+# public name lives; tests/test_public_api.py keeps it equal to ``__all__`` and to the imports below, which are
+# what type checkers and IDEs read.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "._keys": (
+        "KeyRing",
+        "SigningKey",
+        "generate_key",
+    ),
+    "._logging": (
+        "RequestIdFilter",
+        "current_request_id",
+    ),
+    ".clientip": (
+        "ClientIP",
+        "ResolvedClient",
+        "address_bucket",
+    ),
+    ".config": (
+        "CORSSettings",
+        "ErrorSettings",
+        "GuardSettings",
+        "LockoutSettings",
+        "PasswordSettings",
+        "RateLimitRuleSettings",
+        "RateLimitSettings",
+        "RequestIdSettings",
+        "SecureHeadersSettings",
+        "TokenSettings",
+    ),
+    ".cors": (
+        "CORSDecision",
+        "CORSPolicy",
+        "cors_headers",
+        "cors_route",
+        "parse_origin",
+    ),
+    ".errors": (
+        "ErrorPolicy",
+        "ResponseAborted",
+        "problem_document",
+        "problem_response",
+    ),
+    ".errors._redact": (
+        "redact_headers",
+        "redact_mapping",
+    ),
+    ".exceptions": (
+        "AccountLocked",
+        "AuthenticationError",
+        "ConfigurationError",
+        "Forbidden",
+        "GuardError",
+        "InvalidCredentials",
+        "InvalidHash",
+        "InvalidPassword",
+        "InvalidToken",
+        "RateLimited",
+        "StorageError",
+        "TokenExpired",
+        "TokenReused",
+    ),
+    ".headers": (
+        "ContentSecurityPolicy",
+        "PermissionsPolicy",
+        "SecureHeaders",
+        "csp_nonce",
+    ),
+    ".lockout": (
+        "Attempt",
+        "LockRecord",
+        "Lockout",
+        "LockoutEvent",
+        "LockoutStatus",
+        "normalize_identifier",
+    ),
+    ".passwords": (
+        "Argon2Parameters",
+        "PasswordHasher",
+        "calibrate",
+    ),
+    ".ratelimit": (
+        "RateLimitResult",
+        "RateLimitRule",
+        "RateLimiter",
+        "parse_limits",
+    ),
+    ".request": ("RequestView",),
+    ".storage": (
+        "MemoryStore",
+        "RedisStore",
+        "open_store",
+    ),
+    ".tokens": (
+        "TokenManager",
+        "TokenPair",
+    ),
+    ".tokens.onetime": (
+        "OneTimePayload",
+        "OneTimeTokens",
+    ),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+if TYPE_CHECKING:
+    from ._keys import KeyRing, SigningKey, generate_key
+    from ._logging import RequestIdFilter, current_request_id
+    from .clientip import ClientIP, ResolvedClient, address_bucket
+    from .config import (
+        CORSSettings,
+        ErrorSettings,
+        GuardSettings,
+        LockoutSettings,
+        PasswordSettings,
+        RateLimitRuleSettings,
+        RateLimitSettings,
+        RequestIdSettings,
+        SecureHeadersSettings,
+        TokenSettings,
+    )
+    from .cors import CORSDecision, CORSPolicy, cors_headers, cors_route, parse_origin
+    from .errors import ErrorPolicy, ResponseAborted, problem_document, problem_response
+    from .errors._redact import redact_headers, redact_mapping
+    from .exceptions import (
+        AccountLocked,
+        AuthenticationError,
+        ConfigurationError,
+        Forbidden,
+        GuardError,
+        InvalidCredentials,
+        InvalidHash,
+        InvalidPassword,
+        InvalidToken,
+        RateLimited,
+        StorageError,
+        TokenExpired,
+        TokenReused,
+    )
+    from .headers import ContentSecurityPolicy, PermissionsPolicy, SecureHeaders, csp_nonce
+    from .lockout import Attempt, Lockout, LockoutEvent, LockoutStatus, LockRecord, normalize_identifier
+    from .passwords import Argon2Parameters, PasswordHasher, calibrate
+    from .ratelimit import RateLimiter, RateLimitResult, RateLimitRule, parse_limits
+    from .request import RequestView
+    from .storage import MemoryStore, RedisStore, open_store
+    from .tokens import TokenManager, TokenPair
+    from .tokens.onetime import OneTimePayload, OneTimeTokens
+else:
+
+    def __getattr__(name: str) -> Any:
+        """Import a public name (or a submodule, ``backend_guard.cors``) the first time it is read."""
+        module = _MODULE_OF.get(name)
+        if module is None:
+            try:
+                return importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{__name__}.{name}":
+                    raise
+                raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value  # later reads skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
+
 
 __version__ = "0.1.0.dev0"
 
