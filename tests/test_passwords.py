@@ -15,7 +15,7 @@ from argon2.low_level import Type, hash_secret, verify_secret
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import backend_guard.passwords as pw_mod
+import backend_guard.passwords._argon2 as pw_mod
 from backend_guard.exceptions import ConfigurationError, InvalidHash, InvalidPassword
 from backend_guard.passwords import (
     DEFAULT_PARAMETERS,

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 from argon2.low_level import Type, verify_secret
 
-import backend_guard.passwords as pw_mod
+import backend_guard.passwords._argon2 as pw_mod
+import backend_guard.passwords._pool as pool_mod
 from backend_guard.exceptions import ConfigurationError, InvalidHash, InvalidPassword
 from backend_guard.passwords import TEST, Argon2Parameters, PasswordHasher
 
@@ -123,7 +124,7 @@ async def test_concurrency_is_bounded(monkeypatch: pytest.MonkeyPatch, hasher: P
 
 
 def test_pool_size_comes_from_the_memory_budget() -> None:
-    cpus = max(1, pw_mod._usable_cpus() - 1)
+    cpus = max(1, pool_mod.usable_cpus() - 1)
     params = Argon2Parameters(time_cost=1, memory_cost=1000)
     assert PasswordHasher(params, allow_weak=True, memory_budget_kib=999).max_concurrency == 1
     assert PasswordHasher(params, allow_weak=True, memory_budget_kib=3000).max_concurrency == min(3, cpus)

@@ -3,17 +3,18 @@
 What lives here: turning a stored string into a plain description (:class:`ParsedArgon2` or
 :class:`ParsedLegacy`), the HMAC pepper step, and the verification of legacy schemes (bcrypt and Django's
 ``pbkdf2_sha256`` / ``bcrypt_sha256`` / ``argon2`` formats). No policy: whether a hash is weak, and what to do
-about it, is decided in ``passwords.py``. Nothing here ever puts a password, a pepper or a hash in a message.
+about it, is decided in ``_hasher.py``. Nothing here ever puts a password, a pepper or a hash in a message.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -122,8 +123,8 @@ def _parse_argon2(stored: str) -> ParsedArgon2 | None:
     )
 
 
-def parse_hash(stored: object) -> ParsedArgon2 | ParsedLegacy | None:
-    """Recognise a stored hash; ``None`` when it is in no known format (the caller decides what that means)."""
+def _ascii_text(stored: object) -> str | None:
+    """A stored hash as ASCII text of at most 1024 characters; ``None`` for anything else."""
     if isinstance(stored, bytes):
         try:
             stored = stored.decode("ascii")
@@ -131,25 +132,64 @@ def parse_hash(stored: object) -> ParsedArgon2 | ParsedLegacy | None:
             return None
     if not isinstance(stored, str) or len(stored) > 1024 or not stored.isascii():
         return None
-    if stored.startswith("$argon2"):
-        return _parse_argon2(stored)
-    if stored.startswith("$2"):
-        return ParsedLegacy("bcrypt", stored) if _BCRYPT_RE.fullmatch(stored) else None
-    if stored.startswith("pbkdf2_sha256$"):
-        return ParsedLegacy("pbkdf2_sha256", stored) if _PBKDF2_RE.fullmatch(stored) else None
-    if stored.startswith("bcrypt_sha256$$2"):
-        body = stored[len("bcrypt_sha256$") :]
-        return ParsedLegacy("bcrypt_sha256", body) if _BCRYPT_RE.fullmatch(body) else None
-    if stored.startswith("bcrypt$$2"):
-        body = stored[len("bcrypt$") :]
-        return ParsedLegacy("bcrypt", body) if _BCRYPT_RE.fullmatch(body) else None
-    if stored.startswith("argon2$argon2"):
-        # Django's Argon2PasswordHasher: "argon2" + the PHC string without its leading "$".
-        inner = _parse_argon2(stored[len("argon2") :])
-        if inner is None or inner.pepper_id is not None:
-            return None
-        return ParsedLegacy("django_argon2", stored[len("argon2") :])
+    return stored
+
+
+def _bcrypt(scheme: LegacyScheme, body: str) -> ParsedLegacy | None:
+    return ParsedLegacy(scheme, body) if _BCRYPT_RE.fullmatch(body) else None
+
+
+def _pbkdf2(body: str) -> ParsedLegacy | None:
+    return ParsedLegacy("pbkdf2_sha256", body) if _PBKDF2_RE.fullmatch(body) else None
+
+
+def _django_argon2(body: str) -> ParsedLegacy | None:
+    # Django's Argon2PasswordHasher: "argon2" + the PHC string without its leading "$".
+    inner = _parse_argon2(body)
+    if inner is None or inner.pepper_id is not None:
+        return None
+    return ParsedLegacy("django_argon2", body)
+
+
+# Each format by the prefix that announces it (no prefix is a prefix of another) and the parser of what
+# follows the part of the prefix that is not the format's own text.
+_FORMATS: tuple[tuple[str, int, Callable[[str], ParsedArgon2 | ParsedLegacy | None]], ...] = (
+    ("$argon2", 0, _parse_argon2),
+    ("$2", 0, functools.partial(_bcrypt, "bcrypt")),
+    ("pbkdf2_sha256$", 0, _pbkdf2),
+    ("bcrypt_sha256$$2", len("bcrypt_sha256$"), functools.partial(_bcrypt, "bcrypt_sha256")),
+    ("bcrypt$$2", len("bcrypt$"), functools.partial(_bcrypt, "bcrypt")),
+    ("argon2$argon2", len("argon2"), _django_argon2),
+)
+
+
+def parse_hash(stored: object) -> ParsedArgon2 | ParsedLegacy | None:
+    """Recognise a stored hash; ``None`` when it is in no known format (the caller decides what that means)."""
+    text = _ascii_text(stored)
+    if text is None:
+        return None
+    for prefix, skip, parse in _FORMATS:
+        if text.startswith(prefix):
+            return parse(text[skip:])
     return None
+
+
+def _check_pepper_table(peppers: Mapping[str, bytes]) -> None:
+    for pepper_id, key in peppers.items():
+        if not isinstance(pepper_id, str) or not PEPPER_ID_RE.fullmatch(pepper_id):
+            raise ConfigurationError("A pepper id must be 1 to 16 ASCII letters or digits.")
+        if not isinstance(key, bytes) or len(key) < MIN_PEPPER_BYTES:
+            raise ConfigurationError(f"Pepper {pepper_id!r} must be bytes of at least {MIN_PEPPER_BYTES} random bytes.")
+
+
+def _current_pepper(peppers: Mapping[str, bytes], current: str | None) -> str:
+    if current is None:
+        if len(peppers) > 1:
+            raise ConfigurationError("Several peppers are configured: name the one for new hashes in current_pepper.")
+        return next(iter(peppers))
+    if current not in peppers:
+        raise ConfigurationError(f"current_pepper {current!r} is not one of the configured peppers.")
+    return current
 
 
 def check_peppers(peppers: Mapping[str, bytes] | None, current: str | None) -> str | None:
@@ -161,18 +201,8 @@ def check_peppers(peppers: Mapping[str, bytes] | None, current: str | None) -> s
         if current is not None:
             raise ConfigurationError("current_pepper is set but no peppers are configured.")
         return None
-    for pepper_id, key in peppers.items():
-        if not isinstance(pepper_id, str) or not PEPPER_ID_RE.fullmatch(pepper_id):
-            raise ConfigurationError("A pepper id must be 1 to 16 ASCII letters or digits.")
-        if not isinstance(key, bytes) or len(key) < MIN_PEPPER_BYTES:
-            raise ConfigurationError(f"Pepper {pepper_id!r} must be bytes of at least {MIN_PEPPER_BYTES} random bytes.")
-    if current is None:
-        if len(peppers) > 1:
-            raise ConfigurationError("Several peppers are configured: name the one for new hashes in current_pepper.")
-        return next(iter(peppers))
-    if current not in peppers:
-        raise ConfigurationError(f"current_pepper {current!r} is not one of the configured peppers.")
-    return current
+    _check_pepper_table(peppers)
+    return _current_pepper(peppers, current)
 
 
 def apply_pepper(key: bytes, password: bytes) -> bytes:
@@ -213,27 +243,37 @@ def _pbkdf2_check(password: bytes, body: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+def _bcrypt_sha256_check(password: bytes, body: str) -> bool:
+    # Django prehashes with SHA-256 (hex) so long passwords are not truncated.
+    return _bcrypt_check(hashlib.sha256(password).hexdigest().encode("ascii"), body)
+
+
+def _django_argon2_check(password: bytes, body: str) -> bool:
+    from argon2.exceptions import VerificationError, VerifyMismatchError
+    from argon2.low_level import Type, verify_secret
+
+    kinds = {"argon2id": Type.ID, "argon2i": Type.I, "argon2d": Type.D}
+    kind = kinds[body.split("$", 2)[1]]
+    try:
+        return verify_secret(body.encode("ascii"), password, kind)
+    except VerifyMismatchError:
+        return False
+    except VerificationError:
+        raise ValueError("unusable argon2 hash") from None
+
+
+_VERIFIERS: dict[LegacyScheme, Callable[[bytes, str], bool]] = {
+    "bcrypt": _bcrypt_check,
+    "bcrypt_sha256": _bcrypt_sha256_check,
+    "pbkdf2_sha256": _pbkdf2_check,
+    "django_argon2": _django_argon2_check,
+}
+
+
 def verify_legacy(parsed: ParsedLegacy, password: bytes) -> bool:
     """Check ``password`` (the raw UTF-8 bytes, as the legacy system saw them) against a legacy hash.
 
     Returns True or False; raises ImportError when bcrypt is needed but missing, ValueError when the stored
     hash turns out unusable.
     """
-    if parsed.scheme == "bcrypt":
-        return _bcrypt_check(password, parsed.body)
-    if parsed.scheme == "bcrypt_sha256":
-        # Django prehashes with SHA-256 (hex) so long passwords are not truncated.
-        return _bcrypt_check(hashlib.sha256(password).hexdigest().encode("ascii"), parsed.body)
-    if parsed.scheme == "pbkdf2_sha256":
-        return _pbkdf2_check(password, parsed.body)
-    from argon2.exceptions import VerificationError, VerifyMismatchError
-    from argon2.low_level import Type, verify_secret
-
-    kinds = {"argon2id": Type.ID, "argon2i": Type.I, "argon2d": Type.D}
-    kind = kinds[parsed.body.split("$", 2)[1]]
-    try:
-        return verify_secret(parsed.body.encode("ascii"), password, kind)
-    except VerifyMismatchError:
-        return False
-    except VerificationError:
-        raise ValueError("unusable argon2 hash") from None
+    return _VERIFIERS[parsed.scheme](password, parsed.body)
