@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -102,20 +102,33 @@ def _load_pem(raw: bytes) -> Any:
         raise ConfigurationError("The key is not a readable unencrypted PEM private or public key.") from exc
 
 
+def _is_eddsa(public: Any) -> bool:
+    return isinstance(public, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey))
+
+
+def _is_p256(public: Any) -> bool:
+    return isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1)
+
+
+def _is_rsa(public: Any) -> bool:
+    """An RSA public key; one under ``MIN_RSA_BITS`` is refused here with its own message."""
+    if isinstance(public, rsa.RSAPublicKey) and public.key_size < MIN_RSA_BITS:
+        raise ConfigurationError(f"RSA keys must have at least {MIN_RSA_BITS} bits (got {public.key_size}).")
+    return isinstance(public, rsa.RSAPublicKey)
+
+
+# What each asymmetric algorithm accepts (a check of the public key) and how a refusal names it.
+_KEY_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "EdDSA": (_is_eddsa, "an Ed25519 or Ed448 key"),
+    "ES256": (_is_p256, "an EC key on the P-256 curve"),
+    "RS256": (_is_rsa, "an RSA key"),
+}
+
+
 def _check_asymmetric(algorithm: str, key: Any) -> None:
     public = key.public_key() if isinstance(key, _PRIVATE_TYPES) else key
-    if algorithm == "EdDSA":
-        ok = isinstance(public, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey))
-        need = "an Ed25519 or Ed448 key"
-    elif algorithm == "ES256":
-        ok = isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, ec.SECP256R1)
-        need = "an EC key on the P-256 curve"
-    else:  # RS256
-        ok = isinstance(public, rsa.RSAPublicKey)
-        need = "an RSA key"
-        if isinstance(public, rsa.RSAPublicKey) and public.key_size < MIN_RSA_BITS:
-            raise ConfigurationError(f"RSA keys must have at least {MIN_RSA_BITS} bits (got {public.key_size}).")
-    if not ok:
+    accepts, need = _KEY_KINDS[algorithm]
+    if not accepts(public):
         raise ConfigurationError(f"{algorithm} needs {need}, not a {type(public).__name__}.")
 
 
@@ -135,6 +148,31 @@ def _to_timestamp(value: float | datetime | None) -> float | None:
             raise ConfigurationError("verify_until must be timezone-aware (or epoch seconds).")
         return value.timestamp()
     return float(value)
+
+
+def _hmac_secret(material: Any, algorithm: str) -> bytes:
+    """The bytes of an HMAC secret for ``algorithm``, refused when it is not text or bytes, a PEM, or too short."""
+    if not isinstance(material, (str, bytes, bytearray)):
+        raise ConfigurationError(f"{algorithm} needs a secret (str or bytes), not {type(material).__name__}.")
+    secret = _as_bytes(material)
+    if secret.lstrip().startswith(_PEM_MARKERS):
+        raise ConfigurationError(f"{algorithm} needs a random secret; a PEM or SSH key was given.")
+    minimum = HMAC_ALGORITHMS[algorithm]
+    if len(secret) < minimum:
+        raise ConfigurationError(f"{algorithm} secrets must be at least {minimum} bytes (got {len(secret)}).")
+    return secret
+
+
+def _key_object(material: Any, algorithm: str) -> Any:
+    """The ``cryptography`` key of asymmetric key material: a PEM (text or bytes) or a key object itself."""
+    if isinstance(material, (str, bytes, bytearray)):
+        raw = _pem_text(_as_bytes(material))
+        if not raw.lstrip().startswith(_PEM_MARKERS):
+            raise ConfigurationError(f"{algorithm} needs a PEM private or public key, not a plain secret.")
+        return _load_pem(raw.strip())
+    if isinstance(material, _PRIVATE_TYPES + _PUBLIC_TYPES):
+        return material
+    raise ConfigurationError(f"Unsupported key type {type(material).__name__} for {algorithm}.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -195,25 +233,10 @@ class SigningKey:
             return material
         until = _to_timestamp(verify_until)
         if family_of(algorithm) == "hmac":
-            if not isinstance(material, (str, bytes, bytearray)):
-                raise ConfigurationError(f"{algorithm} needs a secret (str or bytes), not {type(material).__name__}.")
-            secret = _as_bytes(material)
-            if secret.lstrip().startswith(_PEM_MARKERS):
-                raise ConfigurationError(f"{algorithm} needs a random secret; a PEM or SSH key was given.")
-            minimum = HMAC_ALGORITHMS[algorithm]
-            if len(secret) < minimum:
-                raise ConfigurationError(f"{algorithm} secrets must be at least {minimum} bytes (got {len(secret)}).")
+            secret = _hmac_secret(material, algorithm)
             derived = hmac.new(secret, b"backend_guard kid", hashlib.sha256).digest()
             return cls(algorithm, kid or _b64url(derived[:12]), secret, secret, until)
-        if isinstance(material, (str, bytes, bytearray)):
-            raw = _pem_text(_as_bytes(material))
-            if not raw.lstrip().startswith(_PEM_MARKERS):
-                raise ConfigurationError(f"{algorithm} needs a PEM private or public key, not a plain secret.")
-            key_obj = _load_pem(raw.strip())
-        elif isinstance(material, _PRIVATE_TYPES + _PUBLIC_TYPES):
-            key_obj = material
-        else:
-            raise ConfigurationError(f"Unsupported key type {type(material).__name__} for {algorithm}.")
+        key_obj = _key_object(material, algorithm)
         _check_asymmetric(algorithm, key_obj)
         private = key_obj if isinstance(key_obj, _PRIVATE_TYPES) else None
         public = key_obj.public_key() if private is not None else key_obj
@@ -238,17 +261,40 @@ class SigningKey:
         return jwk
 
 
+# PyJWT's algorithm class that writes the public JWK of each asymmetric algorithm's keys.
+_JWK_WRITERS = {"EdDSA": "OKPAlgorithm", "ES256": "ECAlgorithm", "RS256": "RSAAlgorithm"}
+
+
 def _public_jwk(algorithm: str, public: Any) -> dict[str, Any]:
     import jwt.algorithms
 
-    impl: Any
-    if algorithm == "EdDSA":
-        impl = jwt.algorithms.OKPAlgorithm
-    elif algorithm == "ES256":
-        impl = jwt.algorithms.ECAlgorithm
-    else:
-        impl = jwt.algorithms.RSAAlgorithm
+    impl: Any = getattr(jwt.algorithms, _JWK_WRITERS[algorithm])
     return dict(impl.to_jwk(public, as_dict=True))
+
+
+def _load_all(keys: Iterable[Any], algorithm: str) -> list[SigningKey]:
+    """Every key of ``keys`` as a SigningKey (material is loaded for ``algorithm``); at least one."""
+    if isinstance(keys, (str, bytes, bytearray, Mapping)) or not isinstance(keys, Iterable):
+        raise ConfigurationError(f"keys must be a list of keys (or SigningKeys), not a {type(keys).__name__}.")
+    loaded: list[SigningKey] = []
+    for item in keys:
+        try:
+            loaded.append(item if isinstance(item, SigningKey) else SigningKey.load(item, algorithm))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"keys: {exc.detail}") from None
+    if not loaded:
+        raise ConfigurationError("keys: a key ring needs at least one key.")
+    return loaded
+
+
+def _by_kid(keys: list[SigningKey]) -> dict[str, SigningKey]:
+    """The keys by ``kid``; a ``kid`` named twice is refused."""
+    by_kid: dict[str, SigningKey] = {}
+    for key in keys:
+        if key.kid in by_kid:
+            raise ConfigurationError(f"Duplicate kid {key.kid!r} in the key ring.")
+        by_kid[key.kid] = key
+    return by_kid
 
 
 class KeyRing:
@@ -270,27 +316,13 @@ class KeyRing:
 
     def __init__(self, keys: Iterable[Any], algorithm: str = "EdDSA") -> None:
         check_str("algorithm", algorithm)
-        if isinstance(keys, (str, bytes, bytearray, Mapping)) or not isinstance(keys, Iterable):
-            raise ConfigurationError(f"keys must be a list of keys (or SigningKeys), not a {type(keys).__name__}.")
-        loaded: list[SigningKey] = []
-        for item in keys:
-            try:
-                loaded.append(item if isinstance(item, SigningKey) else SigningKey.load(item, algorithm))
-            except ConfigurationError as exc:
-                raise ConfigurationError(f"keys: {exc.detail}") from None
-        if not loaded:
-            raise ConfigurationError("keys: a key ring needs at least one key.")
+        loaded = _load_all(keys, algorithm)
         families = {k.family for k in loaded}
         if len(families) > 1:
             raise ConfigurationError("A key ring cannot mix HMAC secrets and asymmetric keys.")
-        by_kid: dict[str, SigningKey] = {}
-        for key in loaded:
-            if key.kid in by_kid:
-                raise ConfigurationError(f"Duplicate kid {key.kid!r} in the key ring.")
-            by_kid[key.kid] = key
         self.keys: tuple[SigningKey, ...] = tuple(loaded)
         self.family: str = families.pop()
-        self._by_kid = by_kid
+        self._by_kid = _by_kid(loaded)
         signers = [k for k in loaded if k.signing is not None and k.verify_until is None]
         self.signing_key: SigningKey | None = signers[-1] if signers else None
 
@@ -305,6 +337,15 @@ class KeyRing:
         """The algorithms of the keys in this ring (the verification allow list)."""
         return frozenset(k.algorithm for k in self.keys)
 
+    def get(self, kid: str) -> SigningKey | None:
+        """The key named ``kid``, whatever its verification window, or None (never a network fetch).
+
+        Example::
+
+            key = ring.get(header["kid"])   # then check key.usable_at(now) before verifying with it
+        """
+        return self._by_kid.get(kid)
+
     def find(self, kid: str, now: float) -> SigningKey | None:
         """The key named ``kid`` if it may verify at ``now``, else None (never a network fetch).
 
@@ -312,7 +353,7 @@ class KeyRing:
 
             ring.find(header["kid"], time.time())
         """
-        key = self._by_kid.get(kid)
+        key = self.get(kid)
         if key is None or not key.usable_at(now):
             return None
         return key
@@ -330,6 +371,14 @@ class KeyRing:
         return {"keys": [k.public_jwk() for k in keys]}
 
 
+# A new private key for each asymmetric algorithm.
+_GENERATORS: dict[str, Callable[[], Any]] = {
+    "EdDSA": ed25519.Ed25519PrivateKey.generate,
+    "ES256": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "RS256": lambda: rsa.generate_private_key(public_exponent=65537, key_size=3072),
+}
+
+
 def generate_key(algorithm: str = "EdDSA") -> tuple[str, dict[str, Any]]:
     """A new key for ``algorithm``: ``(private PEM or secret, JWK)``; the JWK never holds secret material.
 
@@ -345,13 +394,7 @@ def generate_key(algorithm: str = "EdDSA") -> tuple[str, dict[str, Any]]:
         secret = secrets.token_urlsafe(HMAC_ALGORITHMS[algorithm])
         key = SigningKey.load(secret, algorithm)
         return secret, {"kty": "oct", "alg": algorithm, "kid": key.kid}
-    private: Any
-    if algorithm == "EdDSA":
-        private = ed25519.Ed25519PrivateKey.generate()
-    elif algorithm == "ES256":
-        private = ec.generate_private_key(ec.SECP256R1())
-    else:
-        private = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    private: Any = _GENERATORS[algorithm]()
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode("ascii")

@@ -1,0 +1,114 @@
+"""The route side of access tokens: :meth:`~backend_guard.tokens.TokenManager.require_auth` and its FastAPI twin.
+
+What lives here: the hooks (on the shared :mod:`backend_guard._routes` mechanism) that read
+``Authorization: Bearer <token>``, have the manager verify it, check the route's scopes against the token's
+space-separated ``scope`` claim (RFC 9068) and offer the claims to the route; and, for FastAPI, the declaration
+of the ``bearerAuth`` security scheme in the OpenAPI document. Which token is valid is the manager's decision.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from .._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
+from ..exceptions import AuthenticationError, Forbidden
+
+__all__ = ["AccessVerifier", "AuthHooks", "auth_dependency", "require_auth"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class AccessVerifier(Protocol):
+    """What the hooks need of a token manager: both ways of verifying an access token.
+
+    Example::
+
+        hooks = AuthHooks(tm, "read")   # tm: a TokenManager
+    """
+
+    def verify_access(self, token: str | bytes) -> dict[str, Any]:
+        """The claims of a valid access token."""
+
+    async def averify_access(self, token: str | bytes) -> dict[str, Any]:
+        """Async twin of :meth:`verify_access`."""
+
+
+def _bearer_token(call: RouteCall) -> str:
+    """The token of ``Authorization: Bearer <token>``; AuthenticationError for no or a malformed header."""
+    value = call.view.header("authorization") or ""
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        raise AuthenticationError("A bearer token is required.")
+    return token
+
+
+class AuthHooks(RouteHooks):
+    """Route hooks of :meth:`TokenManager.require_auth` (built on the shared ``_routes`` mechanism).
+
+    Example::
+
+        decorator = guard_route(AuthHooks(tm, ["admin"]))
+    """
+
+    def __init__(self, tm: AccessVerifier, scopes: str | Sequence[str]) -> None:
+        self.tm = tm
+        self.scopes = tuple(scopes.split() if isinstance(scopes, str) else scopes)
+        self.statuses = (401, 403) if self.scopes else (401,)
+
+    def fastapi_parameters(self) -> list[inspect.Parameter]:
+        """The ``bearerAuth`` security parameter, for FastAPI's OpenAPI document (none without FastAPI)."""
+        try:
+            from ..integrations._fastapi_security import bearer_parameter
+        except ImportError:  # no FastAPI: nothing to declare
+            return []
+        return [bearer_parameter(self.scopes)]
+
+    def _grant(self, call: RouteCall, claims: dict[str, Any]) -> None:
+        if self.scopes:
+            granted = claims.get("scope")
+            have = set(granted.split()) if isinstance(granted, str) else set()
+            if not have.issuperset(self.scopes):
+                raise Forbidden("The token lacks a required scope.", scope=" ".join(self.scopes))
+        call.set_attr("auth", claims)
+
+    def before(self, call: RouteCall) -> None:
+        """Verify the bearer token and its scopes; the claims go to the route as ``auth``."""
+        self._grant(call, self.tm.verify_access(_bearer_token(call)))
+
+    async def abefore(self, call: RouteCall) -> None:
+        """Async twin of :meth:`before`."""
+        self._grant(call, await self.tm.averify_access(_bearer_token(call)))
+
+
+def require_auth(tm: AccessVerifier, scopes: str | Sequence[str] = ()) -> Callable[[_F], _F]:
+    """The decorator of :meth:`TokenManager.require_auth`: a valid access token of ``tm`` with ``scopes``.
+
+    Example::
+
+        @require_auth(tm, scopes=["admin"])
+        async def admin(request): ...
+    """
+    return guard_route(AuthHooks(tm, scopes))
+
+
+def auth_dependency(tm: AccessVerifier, scopes: str | Sequence[str] = ()) -> Callable[..., Any]:
+    """The FastAPI dependency of :meth:`TokenManager.dependency`; it returns the claims.
+
+    Example::
+
+        claims: dict = Depends(auth_dependency(tm, "read"))
+    """
+    from fastapi import Depends
+    from starlette.requests import Request
+
+    inner = fastapi_dependency(AuthHooks(tm, scopes))
+
+    async def dependency(request: Request, checked: Any = Depends(inner)) -> dict[str, Any]:  # noqa: B008
+        claims: dict[str, Any] = request.state.auth
+        return claims
+
+    dependency.__annotations__ = {"request": Request, "checked": Any, "return": dict[str, Any]}
+    return dependency
