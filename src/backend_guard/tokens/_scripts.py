@@ -81,6 +81,23 @@ ISSUE = Script(name="bg_tokens_issue", lua=_ISSUE_LUA, memory=_issue_memory)
 # -- rotate: one step of a family (Lua in storage/lua/tokens_rotate.lua) -----------------------------------
 
 
+def _forget_family(db: MemoryView, sub_key: str, sid: str) -> None:
+    """``SREM KEYS[2] sid``: the family is no longer one of the subject's."""
+    members = db.get(sub_key)
+    if members is not None:
+        db.set(sub_key, set(members) - {sid}, keepttl=True)
+
+
+def _idled_out(fam: dict[str, Any], now: int, idle: int) -> bool:
+    """The idle timeout is on and the family was last issued or rotated longer ago than it."""
+    return idle > 0 and "lu" in fam and now - int(fam["lu"]) > idle
+
+
+def _grace_replay(fam: dict[str, Any], old: str, now: int) -> bool:
+    """``old`` is the predecessor, its one replay not used yet, a successor sealed, within the grace window."""
+    return bool(fam["prev"] == old and fam["pd"] == "0" and fam["sealed"] and now < int(fam["pu"]))
+
+
 def _rotate_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
     fam_key, sub_key = keys
     old, new, sealed, grace_ms, sid = str(args[0]), str(args[1]), str(args[2]), float(args[3]), str(args[4])
@@ -91,11 +108,9 @@ def _rotate_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> 
     if fam is None or "cur" not in fam:
         return [0]
     now = int(db.now_ms)
-    if idle > 0 and "lu" in fam and now - int(fam["lu"]) > idle:
+    if _idled_out(fam, now, idle):
         db.delete(fam_key)
-        members = db.get(sub_key)
-        if members is not None:
-            db.set(sub_key, set(members) - {sid}, keepttl=True)
+        _forget_family(db, sub_key, sid)
         return [4]
     if fam["cur"] == old:
         fam.update(
@@ -103,15 +118,13 @@ def _rotate_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> 
         )
         db.set(fam_key, fam, keepttl=True)
         return [1]
-    if fam["prev"] == old and fam["pd"] == "0" and fam["sealed"] and now < int(fam["pu"]):
+    if _grace_replay(fam, old, now):
         stored = fam["sealed"]
         fam.update({"pd": "1", "sealed": ""})
         db.set(fam_key, fam, keepttl=True)
         return [2, stored]
     db.set(fam_key, {"rv": "1"}, keepttl=True)
-    members = db.get(sub_key)
-    if members is not None:
-        db.set(sub_key, set(members) - {sid}, keepttl=True)
+    _forget_family(db, sub_key, sid)
     return [3]
 
 
@@ -151,9 +164,7 @@ return n
 
 def _revoke_family_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
     n = db.delete(keys[0])
-    members = db.get(keys[1])
-    if members is not None:
-        db.set(keys[1], set(members) - {str(args[0])}, keepttl=True)
+    _forget_family(db, keys[1], str(args[0]))
     return n
 
 

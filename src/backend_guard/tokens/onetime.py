@@ -51,6 +51,47 @@ class OneTimePayload:
     issued_at: float
 
 
+def _secret_bytes(secret_keys: object) -> list[bytes]:
+    """The secrets, oldest to newest, as bytes: one secret or a list, each at least ``MIN_SECRET_BYTES``."""
+    if isinstance(secret_keys, Mapping) or not isinstance(secret_keys, (str, bytes, Iterable)):
+        raise ConfigurationError(
+            f"secret_keys must be a secret (str or bytes) or a list of them, not a {type(secret_keys).__name__}."
+        )
+    keys = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys)
+    if not keys:
+        raise ConfigurationError("secret_keys: OneTimeTokens needs at least one secret key.")
+    if not all(isinstance(k, (str, bytes, bytearray)) for k in keys):
+        raise ConfigurationError("secret_keys must hold only secrets (str or bytes).")
+    raw_keys = [k.encode("utf-8") if isinstance(k, str) else bytes(k) for k in keys]
+    if any(len(k) < MIN_SECRET_BYTES for k in raw_keys):
+        raise ConfigurationError(f"secret_keys: one-time token secrets must be at least {MIN_SECRET_BYTES} bytes.")
+    return raw_keys
+
+
+def _check_purpose_and_age(purpose: object, max_age: float) -> None:
+    if not isinstance(purpose, str) or not purpose:
+        raise ConfigurationError("purpose must be a non-empty string.")
+    if not 0 < max_age <= 30 * 86400:
+        raise ConfigurationError("max_age must be positive and at most 30 days.")
+
+
+def _token_text(token: Any, max_length: int) -> str:
+    """``token`` (str or ASCII bytes) as text of at most ``max_length`` characters; InvalidToken otherwise."""
+    if isinstance(token, bytes):
+        try:
+            token = token.decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidToken("The token is malformed.") from None
+    if not isinstance(token, str) or not token or len(token) > max_length:
+        raise InvalidToken("The token is malformed.")
+    return token
+
+
+def _well_formed(payload: Any) -> bool:
+    """The payload this class signs: a dict with a string subject ``s`` and a string nonce ``n``."""
+    return isinstance(payload, dict) and isinstance(payload.get("s"), str) and isinstance(payload.get("n"), str)
+
+
 class _ClockedSigner(TimestampSigner):
     """itsdangerous' timestamp signer on a replaceable clock."""
 
@@ -92,26 +133,12 @@ class OneTimeTokens:
         max_token_length: int = 4096,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if isinstance(secret_keys, Mapping) or not isinstance(secret_keys, (str, bytes, Iterable)):
-            raise ConfigurationError(
-                f"secret_keys must be a secret (str or bytes) or a list of them, not a {type(secret_keys).__name__}."
-            )
-        keys = [secret_keys] if isinstance(secret_keys, (str, bytes)) else list(secret_keys)
-        if not keys:
-            raise ConfigurationError("secret_keys: OneTimeTokens needs at least one secret key.")
-        if not all(isinstance(k, (str, bytes, bytearray)) for k in keys):
-            raise ConfigurationError("secret_keys must hold only secrets (str or bytes).")
-        raw_keys = [k.encode("utf-8") if isinstance(k, str) else bytes(k) for k in keys]
-        if any(len(k) < MIN_SECRET_BYTES for k in raw_keys):
-            raise ConfigurationError(f"secret_keys: one-time token secrets must be at least {MIN_SECRET_BYTES} bytes.")
+        raw_keys = _secret_bytes(secret_keys)
         check_float("max_age", max_age, positive=True)
         optional(check_callable, "fingerprint", fingerprint)
         check_int("max_token_length", max_token_length, min=1)
         check_callable("clock", clock)
-        if not isinstance(purpose, str) or not purpose:
-            raise ConfigurationError("purpose must be a non-empty string.")
-        if not 0 < max_age <= 30 * 86400:
-            raise ConfigurationError("max_age must be positive and at most 30 days.")
+        _check_purpose_and_age(purpose, max_age)
         self.purpose = purpose
         self.max_age = int(max_age)
         self.store: Store = open_store(store)
@@ -160,6 +187,11 @@ class OneTimeTokens:
             raise ConfigurationError("An async fingerprint needs acreate()/aconsume().")
         return value
 
+    async def _fingerprint_async(self, subject: str) -> FingerprintValue:
+        assert self.fingerprint is not None
+        value = self.fingerprint(subject)
+        return await value if inspect.isawaitable(value) else value
+
     def create(self, subject: str, data: Any = None) -> str:
         """A new URL-safe token for ``subject`` carrying ``data`` (small, JSON-serialisable, readable by the user).
 
@@ -177,31 +209,18 @@ class OneTimeTokens:
 
             token = await ot.acreate("user-42")
         """
-        state: FingerprintValue = None
-        if self.fingerprint is not None:
-            value = self.fingerprint(subject)
-            state = await value if inspect.isawaitable(value) else value
+        state = await self._fingerprint_async(subject) if self.fingerprint is not None else None
         return self._build(subject, data, state)
 
     def _verify(self, token: Any) -> tuple[dict[str, Any], float]:
-        if isinstance(token, bytes):
-            try:
-                token = token.decode("ascii")
-            except UnicodeDecodeError:
-                raise InvalidToken("The token is malformed.") from None
-        if not isinstance(token, str) or not token or len(token) > self.max_token_length:
-            raise InvalidToken("The token is malformed.")
+        text = _token_text(token, self.max_token_length)
         try:
-            payload, signed_at = self._serializer.loads(token, max_age=self.max_age, return_timestamp=True)
+            payload, signed_at = self._serializer.loads(text, max_age=self.max_age, return_timestamp=True)
         except SignatureExpired as exc:
             raise TokenExpired("The link has expired.") from exc
         except (BadData, ValueError, TypeError, OverflowError) as exc:
             raise InvalidToken("The token is invalid.") from exc
-        if (
-            not isinstance(payload, dict)
-            or not isinstance(payload.get("s"), str)
-            or not isinstance(payload.get("n"), str)
-        ):
+        if not _well_formed(payload):
             raise InvalidToken("The token is invalid.")
         return payload, signed_at.timestamp()
 
@@ -236,9 +255,7 @@ class OneTimeTokens:
         """Async twin of :meth:`_checked` (awaits an async ``fingerprint``)."""
         payload, issued_at = self._verify(token)
         if self.fingerprint is not None:
-            value = self.fingerprint(payload["s"])
-            state = await value if inspect.isawaitable(value) else value
-            self._check_fingerprint(payload, state)
+            self._check_fingerprint(payload, await self._fingerprint_async(payload["s"]))
         return payload, issued_at, *self._once_args(payload)
 
     def consume(self, token: str | bytes) -> OneTimePayload:
