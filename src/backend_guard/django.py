@@ -85,6 +85,14 @@ class _Shared:
     lock = threading.Lock()
     built: tuple[Any, Any, StackParts] | None = None
 
+    @classmethod
+    def current(cls, raw: Any) -> StackParts | None:
+        """The parts built for ``raw``, while it is the same object with the same value; else None."""
+        built = cls.built
+        if built is not None and built[0] is raw and built[1] == raw:
+            return built[2]
+        return None
+
 
 def parts() -> StackParts:
     """The parts configured by ``settings.BACKEND_GUARD``: the same objects ``GuardMiddleware`` uses.
@@ -109,13 +117,13 @@ def parts() -> StackParts:
     from django.conf import settings as django_settings
 
     raw = getattr(django_settings, "BACKEND_GUARD", None)
-    built = _Shared.built
-    if built is not None and built[0] is raw and built[1] == raw:
-        return built[2]
+    found = _Shared.current(raw)
+    if found is not None:
+        return found
     with _Shared.lock:
-        built = _Shared.built
-        if built is not None and built[0] is raw and built[1] == raw:
-            return built[2]
+        found = _Shared.current(raw)
+        if found is not None:
+            return found
         fresh = StackParts.build(GuardSettings.coerce(raw, "settings.BACKEND_GUARD"))
         _Shared.built = (raw, copy.deepcopy(raw), fresh)
         return fresh
@@ -133,6 +141,55 @@ def csp_nonce_context(request: Any) -> dict[str, Any]:
 
 class _Passthrough(list[bytes]):
     """The empty body that stands for "Django's own response object" inside the WSGI shells."""
+
+
+def _keep_nonce(request: Any, environ: dict[str, Any]) -> None:
+    """Under ASGI, ``bg.csp_nonce(request)`` keeps the nonce in the scope: the shells read it from the environ."""
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict) and scope.get("state") and NONCE_KEY in scope["state"]:
+        environ.setdefault(NONCE_KEY, scope["state"][NONCE_KEY])
+
+
+def _shell_environ(request: Any) -> dict[str, Any]:
+    """The request's ``META`` as the WSGI environ the shells read (the request itself under a private key)."""
+    environ: dict[str, Any] = request.META
+    environ[_REQUEST] = request
+    environ[SHELL_KEY] = True
+    environ.setdefault("PATH_INFO", request.path_info)
+    environ.setdefault("SCRIPT_NAME", "")
+    environ.setdefault("REQUEST_METHOD", request.method)
+    environ.setdefault("wsgi.url_scheme", request.scheme)
+    return environ
+
+
+class _StartResponse:
+    """The ``start_response`` handed to the WSGI shells: keeps the status line and headers they chose."""
+
+    def __init__(self) -> None:
+        self.status = ""
+        self.headers: list[tuple[str, str]] = []
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        self.status, self.headers = status, headers
+        return lambda chunk: None
+
+
+def _django_response(response: Any, body: bytes, started: _StartResponse) -> Any:
+    """Django's own response, or the one a shell answered by itself, with exactly the shells' headers."""
+    from django.http import HttpResponse
+
+    status = int(started.status.split(" ", 1)[0])
+    if response is None or body:
+        # A shell answered by itself (a preflight, a 429, a rewritten error page): its body, its headers.
+        response = HttpResponse(body, status=status)
+    for name in list(response.headers):
+        del response.headers[name]
+    for name, value in started.headers:
+        if name.lower() == "vary" and "Vary" in response:
+            response["Vary"] = f"{response['Vary']}, {value}"
+        else:
+            response[name] = value
+    return response
 
 
 class GuardMiddleware:
@@ -176,21 +233,22 @@ class GuardMiddleware:
 
     def _inner(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = environ[_REQUEST]
-        resolved = environ.get(RESOLVED_KEY)
-        asgi_scope = getattr(request, "scope", None)
-        if isinstance(resolved, ResolvedClient) and isinstance(asgi_scope, dict) and self.parts is not None:
-            # Under ASGI, Django reads the scheme from the scope: it gets the client the shells resolved.
-            self.parts.client_ip.apply_scope(asgi_scope, resolved)
+        self._share_client(request, environ)
         rid = environ.get(ENVIRON_REQUEST_ID)
         if rid is not None:
             request.request_id = rid
         response = self.get_response(request)
-        scope = getattr(request, "scope", None)  # under ASGI, bg.csp_nonce(request) keeps the nonce in the scope
-        if isinstance(scope, dict) and scope.get("state") and NONCE_KEY in scope["state"]:
-            environ.setdefault(NONCE_KEY, scope["state"][NONCE_KEY])
+        _keep_nonce(request, environ)
         environ[_RESPONSE] = response
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         return _Passthrough()
+
+    def _share_client(self, request: Any, environ: dict[str, Any]) -> None:
+        """Under ASGI, Django reads the scheme from the scope: it gets the client the shells resolved."""
+        resolved = environ.get(RESOLVED_KEY)
+        asgi_scope = getattr(request, "scope", None)
+        if isinstance(resolved, ResolvedClient) and isinstance(asgi_scope, dict) and self.parts is not None:
+            self.parts.client_ip.apply_scope(asgi_scope, resolved)
 
     def _check_routes(self, request: Any) -> None:
         """Refuse a rate limit rule matching no URL pattern: raised on the first request (the URLconf is complete
@@ -200,46 +258,25 @@ class GuardMiddleware:
         self._unchecked = []
 
     def __call__(self, request: Any) -> Any:
-        from django.http import HttpResponse
-
         if self._unchecked:
             self._check_routes(request)
-        environ = request.META
-        environ[_REQUEST] = request
-        environ[SHELL_KEY] = True
-        environ.setdefault("PATH_INFO", request.path_info)
-        environ.setdefault("SCRIPT_NAME", "")
-        environ.setdefault("REQUEST_METHOD", request.method)
-        environ.setdefault("wsgi.url_scheme", request.scheme)
-        captured: dict[str, Any] = {}
+        environ = _shell_environ(request)
+        start_response = _StartResponse()
+        body = self._run_stack(environ, start_response)
+        return _django_response(environ.pop(_RESPONSE, None), body, start_response)
 
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured["status"], captured["headers"] = status, headers
-            return lambda chunk: None
-
+    def _run_stack(self, environ: dict[str, Any], start_response: _StartResponse) -> bytes:
+        """The body the WSGI shells answer with (empty when it is Django's own response, passed through)."""
         try:
             result = self.stack(environ, start_response)
             try:
-                body = b"".join(result)
+                return b"".join(result)
             finally:
                 close = getattr(result, "close", None)
                 if close is not None:
                     close()
         finally:
             environ.pop(_REQUEST, None)
-        response = environ.pop(_RESPONSE, None)
-        status = int(captured["status"].split(" ", 1)[0])
-        if response is None or body:
-            # A shell answered by itself (a preflight, a 429, a rewritten error page): its body, its headers.
-            response = HttpResponse(body, status=status)
-        for name in list(response.headers):
-            del response.headers[name]
-        for name, value in captured["headers"]:
-            if name.lower() == "vary" and "Vary" in response:
-                response["Vary"] = f"{response['Vary']}, {value}"
-            else:
-                response[name] = value
-        return response
 
     def process_exception(self, request: Any, exception: Exception) -> Any:
         """Shape a view's exception as a problem document (logged once, never leaked)."""

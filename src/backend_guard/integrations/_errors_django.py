@@ -130,6 +130,25 @@ def csrf_failure(request: Any, reason: str = "") -> Any:
     return django_csrf_failure(request, reason=reason)
 
 
+def _route_of(request: Any) -> Any:
+    """The route template Django resolved the request to (``users/<int:id>/``), when it did."""
+    match = getattr(request, "resolver_match", None)
+    return getattr(match, "route", None) if match is not None else None
+
+
+def _http_response(status: int, body: bytes, headers: list[tuple[str, str]]) -> Any:
+    """A Django ``HttpResponse`` of a rendered problem document, marked ``backend_guard_error``."""
+    from django.http import HttpResponse
+
+    content_type = next(v for k, v in headers if k == "content-type")
+    response = HttpResponse(body, status=status, content_type=content_type)
+    for k, v in headers:
+        if k not in ("content-type", "content-length"):
+            response[k] = v
+    response.backend_guard_error = True  # our own problem document: _rewrite leaves it as it is
+    return response
+
+
 class DjangoErrorEnvelopeMiddleware:
     """Django middleware: exceptions and Django's own error pages become problem documents (sync and async).
 
@@ -191,7 +210,7 @@ class DjangoErrorEnvelopeMiddleware:
 
     def _rewrite(self, request: Any, response: Any) -> Any:
         status = response.status_code
-        if status < 400 or getattr(response, "_backend_guard_error", False):
+        if status < 400 or getattr(response, "backend_guard_error", False):
             return response
         if not self.policy.wants_rewrite(status, response.get("Content-Type"), request.META.get("HTTP_ACCEPT")):
             return response
@@ -200,34 +219,33 @@ class DjangoErrorEnvelopeMiddleware:
             response.close()
         return self._response(request, page_info(status, request.META.get(ERROR_DETAIL_KEY)), keep)
 
-    def _response(self, request: Any, error: BaseException | ErrorInfo | int, headers: list[tuple[str, str]]) -> Any:
-        from django.http import HttpResponse
+    def _logged(self, request: Any, error: BaseException, status: int, rid: str | None) -> bool:
+        """Log an unexpected exception once, with the request's route; whether the line was written."""
+        with contextlib.suppress(Exception):
+            route = _route_of(request)
+            log_server_error(
+                error,
+                logger=self.policy.logger,
+                request_id=rid,
+                method=request.method or "",
+                route="/" + route.lstrip("/") if route else request.path,
+                status=status,
+            )
+            return True
+        return False
 
+    def _response(self, request: Any, error: BaseException | ErrorInfo | int, headers: list[tuple[str, str]]) -> Any:
         rid = getattr(request, "request_id", None) or request.META.get(ENVIRON_REQUEST_ID)
         info = error if isinstance(error, ErrorInfo | int) else self.policy.info(error)
         logged = False
         if isinstance(error, BaseException) and isinstance(info, ErrorInfo) and info.server_error:
-            match = getattr(request, "resolver_match", None)
-            route = getattr(match, "route", None) if match is not None else None
-            with contextlib.suppress(Exception):
-                log_server_error(
-                    error,
-                    logger=self.policy.logger,
-                    request_id=rid,
-                    method=request.method or "",
-                    route="/" + route.lstrip("/") if route else request.path,
-                    status=info.status,
-                )
-                logged = True
+            logged = self._logged(request, error, info.status, rid)
         status, base, body = self.policy.render(info, request_id=rid, path=request.path)
-        content_type = next(v for k, v in base if k == "content-type")
-        response = HttpResponse(body, status=status, content_type=content_type)
-        for k, v in [*base, *headers]:
-            if k not in ("content-type", "content-length"):
-                response[k] = v
-        response._backend_guard_error = True
+        response = _http_response(status, body, [*base, *headers])
         if logged:
-            response._has_been_logged = True  # Django's own "Internal Server Error: /path" line would repeat it
+            # Django's own "Internal Server Error: /path" line would repeat it: log_response() (django.utils.log)
+            # skips a response that carries this flag, and sets it itself; there is no public way to say so.
+            response._has_been_logged = True  # noqa: SLF001 - Django's own convention for "already logged"
         return response
 
 
