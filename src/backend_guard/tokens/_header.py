@@ -90,15 +90,6 @@ def _canonical(token: str) -> bool:
     return True
 
 
-def _ascii(token: Any) -> Any:
-    if isinstance(token, bytes):
-        try:
-            return token.decode("ascii")
-        except UnicodeDecodeError:
-            raise InvalidToken("The token is malformed.") from None
-    return token
-
-
 def compact_text(token: Any, max_length: int) -> str:
     """``token`` (str or ASCII bytes) as text once its shape is checked: InvalidToken otherwise, before decoding.
 
@@ -106,7 +97,11 @@ def compact_text(token: Any, max_length: int) -> str:
 
         compact_text(b"eyJ...", 8192)   # "eyJ..."
     """
-    token = _ascii(token)
+    if isinstance(token, bytes):
+        try:
+            token = token.decode("ascii")
+        except UnicodeDecodeError:
+            raise InvalidToken("The token is malformed.") from None
     if not isinstance(token, str) or not token:
         raise InvalidToken("The token is malformed.")
     if len(token) > max_length:

@@ -247,12 +247,10 @@ class TokenManager:
     # -- verifying ----------------------------------------------------------------------------------------------
 
     def _head(self, token: str) -> Head:
-        """The parsed header of ``token``, from the cache of recently seen headers when it is there."""
+        """The parsed header of ``token`` (a header not in the cache of recently seen ones), now cached."""
         head = token.partition(".")[0]
-        parsed = self._heads.get(head)
-        if parsed is None:
-            parsed = parse_head(head, self.keys)
-            self._heads.put(head, parsed)
+        parsed = parse_head(head, self.keys)
+        self._heads.put(head, parsed)
         return parsed
 
     def _signed_claims(self, token: str, head: Head) -> dict[str, Any]:
@@ -268,7 +266,7 @@ class TokenManager:
     def _decode(self, token: Any, typ: str, *, verify_exp: bool = True) -> dict[str, Any]:
         """Check one token of kind ``typ`` completely and return its claims; InvalidToken/TokenExpired otherwise."""
         text = compact_text(token, self.max_token_length)
-        head = self._head(text)
+        head = self._heads.get(text.partition(".")[0]) or self._head(text)
         if head.typ != typ:
             raise InvalidToken("The token is not of the expected kind.")
         now = self.clock()
