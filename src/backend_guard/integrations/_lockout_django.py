@@ -27,13 +27,18 @@ def _attempt_of(request: Any) -> Any:
     return attempt if isinstance(attempt, Attempt) else None
 
 
-def _names_of(user: Any) -> set[str]:
-    """The names a user logs in with: ``get_username()``, the ``USERNAME_FIELD`` and the email field's value."""
+def _login_fields(user: Any) -> list[str]:
+    """The fields a user may log in with: the ``USERNAME_FIELD``, ``email`` and the email field's name."""
     fields = [getattr(user, "USERNAME_FIELD", None), "email"]
     email_field = getattr(user, "get_email_field_name", None)
     if callable(email_field):
         fields.append(email_field())
-    values = [getattr(user, f, None) for f in fields if isinstance(f, str)]
+    return [f for f in fields if isinstance(f, str)]
+
+
+def _names_of(user: Any) -> set[str]:
+    """The names a user logs in with: ``get_username()``, the ``USERNAME_FIELD`` and the email field's value."""
+    values = [getattr(user, f, None) for f in _login_fields(user)]
     get_username = getattr(user, "get_username", None)
     if callable(get_username):
         values.append(get_username())

@@ -110,7 +110,11 @@ def check_claims(claims: Mapping[str, Any], now: float, leeway: float, *, verify
         raise TokenExpired("The token has expired.")
     if nbf > now + leeway or iat > now + leeway:
         raise InvalidToken("The token is not valid yet.")
-    sid = claims.get("sid")
+    _check_sid(claims.get("sid"))
+
+
+def _check_sid(sid: Any) -> None:
+    """The login id: 16 to 64 base64url characters, as this library makes them."""
     if not isinstance(sid, str) or not _SID.fullmatch(sid):
         raise InvalidToken("The token is invalid.")
 
@@ -130,11 +134,16 @@ def subject_claim(subject: Any) -> str:
     return text
 
 
-def _scope_string(scope: Any) -> str:
-    """A list (or set) of scope strings as the RFC 9068 form: one space-separated string, duplicates dropped."""
+def _scope_items(scope: Any) -> list[Any]:
+    """The items of a scope list (a set's in sorted order); ConfigurationError for text, bytes or a mapping."""
     if isinstance(scope, (bytes, bytearray, Mapping)) or not isinstance(scope, (Sequence, set, frozenset)):
         raise ConfigurationError("The scope claim must be a string or a list of scope strings.")
-    items = sorted(scope) if isinstance(scope, (set, frozenset)) else list(scope)
+    return sorted(scope) if isinstance(scope, (set, frozenset)) else list(scope)
+
+
+def _scope_string(scope: Any) -> str:
+    """A list (or set) of scope strings as the RFC 9068 form: one space-separated string, duplicates dropped."""
+    items = _scope_items(scope)
     for item in items:
         if not isinstance(item, str) or not _SCOPE_TOKEN.fullmatch(item):
             raise ConfigurationError(

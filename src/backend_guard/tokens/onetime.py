@@ -51,8 +51,8 @@ class OneTimePayload:
     issued_at: float
 
 
-def _secret_bytes(secret_keys: object) -> list[bytes]:
-    """The secrets, oldest to newest, as bytes: one secret or a list, each at least ``MIN_SECRET_BYTES``."""
+def _secret_list(secret_keys: object) -> list[Any]:
+    """One secret or a list of them, as a non-empty list of str or bytes."""
     if isinstance(secret_keys, Mapping) or not isinstance(secret_keys, (str, bytes, Iterable)):
         raise ConfigurationError(
             f"secret_keys must be a secret (str or bytes) or a list of them, not a {type(secret_keys).__name__}."
@@ -62,7 +62,12 @@ def _secret_bytes(secret_keys: object) -> list[bytes]:
         raise ConfigurationError("secret_keys: OneTimeTokens needs at least one secret key.")
     if not all(isinstance(k, (str, bytes, bytearray)) for k in keys):
         raise ConfigurationError("secret_keys must hold only secrets (str or bytes).")
-    raw_keys = [k.encode("utf-8") if isinstance(k, str) else bytes(k) for k in keys]
+    return keys
+
+
+def _secret_bytes(secret_keys: object) -> list[bytes]:
+    """The secrets, oldest to newest, as bytes: one secret or a list, each at least ``MIN_SECRET_BYTES``."""
+    raw_keys = [k.encode("utf-8") if isinstance(k, str) else bytes(k) for k in _secret_list(secret_keys)]
     if any(len(k) < MIN_SECRET_BYTES for k in raw_keys):
         raise ConfigurationError(f"secret_keys: one-time token secrets must be at least {MIN_SECRET_BYTES} bytes.")
     return raw_keys
