@@ -12,11 +12,11 @@ import jwt
 import pytest
 import redis
 
-from backend_guard.tokens import _scripts as scripts
 from backend_guard._keys import generate_key
 from backend_guard.exceptions import InvalidToken, TokenExpired, TokenReused
 from backend_guard.storage import MemoryStore, RedisStore, Store
 from backend_guard.tokens import TokenManager, TokenPair
+from backend_guard.tokens import _scripts as scripts
 
 from .conftest import FrozenClock
 
