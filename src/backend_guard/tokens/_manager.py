@@ -292,8 +292,9 @@ class TokenManager:
         """
         claims = self._decode(token, ACCESS_TOKEN_TYPE)
         if self.check_revocation:
+            fam_key = self._family_keys(claims["sub"], claims["sid"])[0]
             try:
-                alive = self.store.run(scripts.ALIVE, [self._family_keys(claims["sub"], claims["sid"])[0]], [])
+                alive = self.store.run(scripts.ALIVE, [fam_key], [])
             except StorageError as exc:
                 self._revocation_unknown(exc)
             else:
@@ -309,8 +310,9 @@ class TokenManager:
         """
         claims = self._decode(token, ACCESS_TOKEN_TYPE)
         if self.check_revocation:
+            fam_key = self._family_keys(claims["sub"], claims["sid"])[0]
             try:
-                alive = await self.store.arun(scripts.ALIVE, [self._family_keys(claims["sub"], claims["sid"])[0]], [])
+                alive = await self.store.arun(scripts.ALIVE, [fam_key], [])
             except StorageError as exc:
                 self._revocation_unknown(exc)
             else:
