@@ -98,6 +98,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ".passwords": (
         "Argon2Parameters",
         "PasswordHasher",
+        "PasswordPolicy",
+        "WeakPassword",
         "calibrate",
     ),
     ".ratelimit": (
@@ -159,7 +161,7 @@ if TYPE_CHECKING:
     )
     from .headers import ContentSecurityPolicy, PermissionsPolicy, SecureHeaders, csp_nonce
     from .lockout import Attempt, Lockout, LockoutEvent, LockoutStatus, LockRecord, normalize_identifier
-    from .passwords import Argon2Parameters, PasswordHasher, calibrate
+    from .passwords import Argon2Parameters, PasswordHasher, PasswordPolicy, WeakPassword, calibrate
     from .ratelimit import RateLimiter, RateLimitResult, RateLimitRule, parse_limits
     from .request import RequestView
     from .storage import MemoryStore, RedisStore, open_store
@@ -217,6 +219,7 @@ __all__ = [
     "OneTimePayload",
     "OneTimeTokens",
     "PasswordHasher",
+    "PasswordPolicy",
     "PasswordSettings",
     "PermissionsPolicy",
     "RateLimitResult",
@@ -240,6 +243,7 @@ __all__ = [
     "TokenPair",
     "TokenReused",
     "TokenSettings",
+    "WeakPassword",
     "__version__",
     "address_bucket",
     "calibrate",

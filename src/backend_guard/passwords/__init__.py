@@ -18,6 +18,9 @@ from __future__ import annotations
 from ._calibrate import calibrate
 from ._hasher import PasswordHasher
 from ._parameters import DEFAULT_PARAMETERS, OWASP_MIN, RECOMMENDED, RFC_9106_LOW_MEMORY, TEST, Argon2Parameters
+from ._policy import PasswordIssue, PasswordPolicy, WeakPassword
+from ._pwned import PwnedPasswordsFile
+from ._pydantic import CheckedPassword
 
 __all__ = [
     "DEFAULT_PARAMETERS",
@@ -26,6 +29,11 @@ __all__ = [
     "RFC_9106_LOW_MEMORY",
     "TEST",
     "Argon2Parameters",
+    "CheckedPassword",
     "PasswordHasher",
+    "PasswordIssue",
+    "PasswordPolicy",
+    "PwnedPasswordsFile",
+    "WeakPassword",
     "calibrate",
 ]

@@ -1,0 +1,123 @@
+"""The blocklist of :class:`~backend_guard.passwords.PasswordPolicy`: common passwords, shipped and your own.
+
+The shipped list (``common-passwords.txt`` beside this module: 19,640 entries from Django's list, BSD-3-Clause,
+see the file's header) is read once per process, on the first check that needs it, into a frozenset of
+case-folded entries shared by every policy: a membership test is one hash lookup, whatever the list's size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from backend_guard.exceptions import ConfigurationError
+from backend_guard.passwords._rules import fold, is_periodic, trivial_cover
+
+__all__ = ["SHIPPED_LIST", "Blocklist", "read_list"]
+
+#: The list shipped with the package (its header names the source and licence).
+SHIPPED_LIST = Path(__file__).resolve().parent / "common-passwords.txt"
+#: The longest affix ("2024!", "123") a common word may carry and still count as that word; longer affixes
+#: count only when they are themselves repeated or sequential characters ("password" + "1234567").
+_SHORT_AFFIX = 5
+# What people add around a word to pass a rule: symbols ("acme2025!!" is "acme2025" + "!!"), or any characters
+# that are not letters ("password1234567" is "password" + "1234567").
+_SYMBOLS = re.compile(r"^([\W_]*)(.*?)([\W_]*)$", re.DOTALL)
+_NOT_LETTERS = re.compile(r"^([\W\d_]*)(.*?)([\W\d_]*)$", re.DOTALL)
+
+
+def read_list(path: str | Path) -> frozenset[str]:
+    """The entries of a list file, case-folded: one per line, ``.gz`` read compressed, ``#`` lines skipped.
+
+    The shipped file differs in one way: its header ends at the first empty line and every line after it is an
+    entry (some common passwords begin with ``#``).
+
+    Example::
+
+        words = read_list("banned-passwords.txt")
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"The password list {path.name!r} cannot be read: {type(exc).__name__}.") from None
+    if path == SHIPPED_LIST:
+        lines = lines[lines.index("") + 1 :]
+        return frozenset(fold(line) for line in lines if line)
+    return frozenset(fold(line.strip()) for line in lines if line.strip() and not line.startswith("#"))
+
+
+class _Shipped:
+    """The shipped list, read on first use (once per process, whichever thread gets there first)."""
+
+    lock = threading.Lock()
+    words: frozenset[str] | None = None
+
+    @classmethod
+    def get(cls) -> frozenset[str]:
+        words = cls.words
+        if words is None:
+            with cls.lock:
+                words = cls.words
+                if words is None:
+                    words = cls.words = read_list(SHIPPED_LIST)
+        return words
+
+
+def _trivial_affix(affix: str) -> bool:
+    if len(affix) <= _SHORT_AFFIX:
+        return True
+    repeated, sequential = trivial_cover(affix)
+    return repeated + sequential == len(affix) or is_periodic(affix)
+
+
+class Blocklist:
+    """Common passwords to refuse: the shipped list (``shipped=True``) plus ``words`` and the lines of ``files``.
+
+    ``folded in blocklist`` is the exact test (``folded`` already NFKC-normalised and case-folded);
+    :meth:`matches` also refuses a listed word wrapped in a short or trivial affix (``"Password2024!"``,
+    ``"dragon1234567"``), the usual way a common password is stretched to pass a length rule.
+
+    Example::
+
+        blocklist = Blocklist(words=["acme2025"], files=["banned.txt"])
+        blocklist.matches("password123")   # True
+    """
+
+    def __init__(self, *, shipped: bool = True, words: Iterable[str] = (), files: Iterable[str | Path] = ()) -> None:
+        if isinstance(words, str):
+            raise ConfigurationError("words must be a list of passwords, not one string.")
+        own = {fold(word) for word in words if word}
+        for path in files:
+            own |= read_list(path)
+        self.shipped = shipped
+        self.own: frozenset[str] = frozenset(own)
+
+    def __repr__(self) -> str:
+        return f"Blocklist(shipped={self.shipped!r}, own_entries={len(self.own)})"
+
+    def __contains__(self, folded: object) -> bool:
+        return folded in self.own or (self.shipped and folded in _Shipped.get())
+
+    def matches(self, folded: str) -> bool:
+        """Whether ``folded`` is a listed password, or one wrapped in a short or trivial affix.
+
+        Example::
+
+            Blocklist().matches("qwerty")   # True
+        """
+        if folded in self:
+            return True
+        for affixes in (_SYMBOLS, _NOT_LETTERS):
+            match = affixes.match(folded)
+            if match is None:  # pragma: no cover - the patterns match every string
+                continue
+            prefix, stem, suffix = match.groups()
+            if stem and stem != folded and stem in self and _trivial_affix(prefix) and _trivial_affix(suffix):
+                return True
+        return False

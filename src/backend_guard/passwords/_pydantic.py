@@ -1,0 +1,75 @@
+"""A pydantic field for new passwords: ``Annotated[SecretStr, CheckedPassword(policy)]``.
+
+The field validates to a :class:`pydantic.SecretStr` first and runs the policy on that, so a refusal's
+``input`` (which FastAPI copies into its 422 body and pydantic into its error text) is the masked
+``SecretStr('**********')``, never the password. The 422 says why: the error's ``msg`` joins the reasons'
+messages and its ``ctx`` lists their codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler, SecretStr, ValidationInfo
+from pydantic_core import PydanticCustomError, core_schema
+
+from backend_guard.exceptions import ConfigurationError
+from backend_guard.passwords._policy import PasswordPolicy
+
+__all__ = ["CheckedPassword"]
+
+
+class CheckedPassword:
+    """Pydantic metadata that checks a ``SecretStr`` field against a :class:`PasswordPolicy`.
+
+    Keyword arguments name the model's fields that give the policy its context: ``username="login"`` reads the
+    ``login`` field as the username. Those fields must come *before* the password in the model (pydantic
+    validates in order); a field that failed or is missing gives no context.
+
+    Example::
+
+        from typing import Annotated
+        from pydantic import BaseModel, SecretStr
+
+        policy = bg.PasswordPolicy()
+
+        class SignUp(BaseModel):
+            username: str
+            password: Annotated[SecretStr, CheckedPassword(policy, username="username")]
+    """
+
+    def __init__(self, policy: PasswordPolicy, **context_fields: str) -> None:
+        if not isinstance(policy, PasswordPolicy):
+            raise ConfigurationError("CheckedPassword needs a PasswordPolicy.")
+        self.policy = policy
+        self.context_fields = dict(context_fields)
+
+    def __repr__(self) -> str:
+        return f"CheckedPassword({self.policy!r}, context_fields={self.context_fields!r})"
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        if source is not SecretStr:
+            # A plain str field would put the password itself in every error's ``input``.
+            raise ConfigurationError("CheckedPassword annotates a SecretStr field: Annotated[SecretStr, ...].")
+        return core_schema.chain_schema(
+            [handler(source), core_schema.with_info_plain_validator_function(self._validate)]
+        )
+
+    def _validate(self, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        data = info.data if isinstance(info.data, dict) else {}
+        context = {kind: _text(data.get(field)) for kind, field in self.context_fields.items()}
+        reasons = self.policy.reasons(value.get_secret_value(), context)
+        if reasons:
+            raise PydanticCustomError(
+                "weak_password",
+                " ".join(issue.message for issue in reasons),
+                {"reasons": [issue.code for issue in reasons]},
+            )
+        return value
+
+
+def _text(value: object) -> str | None:
+    """A context field's value as text (an ``EmailStr`` or a ``SecretStr`` too); None for anything else."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value if isinstance(value, str) else None
