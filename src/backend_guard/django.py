@@ -34,6 +34,7 @@ from ._stack import StackParts
 from .clientip import RESOLVED_KEY, ResolvedClient
 from .config import GuardSettings
 from .headers import NONCE_KEY
+from .integrations._checks_django import BackendGuardConfig
 from .integrations._errors_django import (
     DjangoErrorEnvelopeMiddleware,
     DjangoRequestIdMiddleware,
@@ -42,12 +43,16 @@ from .integrations._errors_django import (
 )
 from .integrations._headers_django import csp_nonce_context as _nonce_context
 from .integrations._known_routes import django_routes
+from .integrations._passwords_django import GuardPasswordHasher, PasswordPolicyValidator
 from .ratelimit import check_rule_routes
 
 __all__ = [
+    "BackendGuardConfig",
     "CORSMiddleware",
     "ErrorEnvelopeMiddleware",
     "GuardMiddleware",
+    "GuardPasswordHasher",
+    "PasswordPolicyValidator",
     "RateLimitMiddleware",
     "RequestIdMiddleware",
     "SecureHeadersMiddleware",

@@ -88,16 +88,25 @@ def trivial_cover(text: str) -> tuple[int, int]:
 
 
 def is_periodic(text: str) -> bool:
-    """Whether ``text`` is one shorter unit said at least twice (``"abab"``, ``"passwordpassword"``).
+    """Whether ``text`` is a shorter unit said at least twice, the last time perhaps cut short (``"abab"``,
+    ``"passwordpassword"``, ``"acme acme acme acme"``): its smallest period is at most half its length.
 
     Example::
 
-        is_periodic("abcabcabc")   # True
+        is_periodic("abcabcab")   # True
     """
-    if len(text) < 2:
+    size = len(text)
+    if size < 2:
         return False
-    period = (text + text).find(text, 1)  # the smallest rotation equal to the text: its period
-    return period < len(text)
+    # Knuth-Morris-Pratt's failure function: border[i] is the longest proper prefix of text[:i + 1] that is also
+    # its suffix; the smallest period of the whole text is its length minus the longest such border.
+    border = [0] * size
+    for i in range(1, size):
+        k = border[i - 1]
+        while k and text[i] != text[k]:
+            k = border[k - 1]
+        border[i] = k + 1 if text[i] == text[k] else 0
+    return (size - border[-1]) * 2 <= size
 
 
 def context_tokens(values: Iterable[tuple[str, str]]) -> list[tuple[str, str, bool]]:

@@ -1,0 +1,285 @@
+"""Django system checks (``manage.py check --deploy``): weak settings of backend_guard, before they ship.
+
+The decision is :func:`deploy_findings`, a pure function of plain values (the settings, the ``MIDDLEWARE``
+list, the environment); :func:`check_deploy_settings` gathers those from Django and turns the findings into
+Django's check messages. Registered when ``backend_guard.django`` is imported; add
+``"backend_guard.django.BackendGuardConfig"`` to ``INSTALLED_APPS`` so that every ``manage.py check`` imports it.
+
+Checks (ids ``backend_guard.E001`` and ``W001``-``W005``): settings that do not build, a preferred password hasher
+under OWASP's minimum, a memory store shared by several worker processes (each would count on its own), CORS
+credentials for broad origins, no HSTS from us nor Django, hashes too long for Django's password column.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.apps import AppConfig
+
+from ..config import GuardSettings
+from ..exceptions import ConfigurationError
+from ..passwords import Argon2Parameters
+from ._passwords_django import (
+    DJANGO_PASSWORD_COLUMN,
+    GuardPasswordHasher,
+    configured_hasher,
+    encoded_length,
+    pepper_settings,
+)
+
+__all__ = [
+    "BackendGuardConfig",
+    "Finding",
+    "PreferredHasher",
+    "check_deploy_settings",
+    "deploy_findings",
+    "detected_workers",
+]
+
+#: OWASP Password Storage Cheat Sheet: PBKDF2 iterations (by digest) and the bcrypt work factor.
+OWASP_PBKDF2_ITERATIONS = {"pbkdf2_sha256": 600_000, "pbkdf2_sha1": 1_300_000}
+OWASP_BCRYPT_ROUNDS = 10
+#: A year: the HSTS max-age below which browsers' preload lists and most guides call it short.
+HSTS_MIN_SECONDS = 31_536_000
+#: The middleware classes of ours that send the security headers (with HSTS).
+HEADER_MIDDLEWARE = ("backend_guard.django.GuardMiddleware", "backend_guard.django.SecureHeadersMiddleware")
+_WORKERS_FLAG = re.compile(r"^(?:-w|--workers)(?:=(\d+))?$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One weak setting: a check id (``"backend_guard.W003"``), its level, what is wrong and how to fix it."""
+
+    id: str
+    level: Literal["error", "warning"]
+    msg: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class PreferredHasher:
+    """What :func:`deploy_findings` needs to know of ``PASSWORD_HASHERS[0]``."""
+
+    algorithm: str
+    parameters: Argon2Parameters | None = None  # argon2 (ours or Django's)
+    iterations: int | None = None  # PBKDF2
+    rounds: int | None = None  # bcrypt
+    encoded_length: int | None = None  # ours
+
+
+def detected_workers(environ: Mapping[str, str]) -> int | None:
+    """The worker processes the environment announces (``WEB_CONCURRENCY``, gunicorn's ``-w``, uvicorn's);
+    None when it says nothing.
+
+    Example::
+
+        detected_workers({"GUNICORN_CMD_ARGS": "--bind :8000 --workers 4"})   # 4
+    """
+    for name in ("WEB_CONCURRENCY", "UVICORN_WORKERS"):
+        value = environ.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    try:
+        args = shlex.split(environ.get("GUNICORN_CMD_ARGS", ""))
+    except ValueError:
+        return None
+    for index, arg in enumerate(args):
+        flag = _WORKERS_FLAG.match(arg)
+        if flag is None:
+            continue
+        value = flag[1] or (args[index + 1] if index + 1 < len(args) else "")
+        if value.isdigit():
+            return int(value)
+    return None
+
+
+def _hasher_findings(preferred: PreferredHasher | None) -> list[Finding]:
+    if preferred is None:
+        return []
+    weak = (
+        (preferred.parameters is not None and not preferred.parameters.meets_owasp())
+        or (
+            preferred.iterations is not None
+            and preferred.iterations < OWASP_PBKDF2_ITERATIONS.get(preferred.algorithm, 600_000)
+        )
+        or (preferred.rounds is not None and preferred.rounds < OWASP_BCRYPT_ROUNDS)
+        or preferred.algorithm in ("md5", "unsalted_md5", "unsalted_sha1", "sha1", "crypt")
+    )
+    found = []
+    if weak:
+        found.append(
+            Finding(
+                "backend_guard.W001",
+                "warning",
+                f"PASSWORD_HASHERS[0] ({preferred.algorithm}) is below OWASP's minimum for password storage.",
+                "Put backend_guard.django.GuardPasswordHasher first (argon2id at OWASP's parameters or above).",
+            )
+        )
+    if preferred.encoded_length is not None and preferred.encoded_length > DJANGO_PASSWORD_COLUMN:
+        found.append(
+            Finding(
+                "backend_guard.W005",
+                "warning",
+                f"GuardPasswordHasher's hashes are {preferred.encoded_length} characters, over Django's "
+                f"{DJANGO_PASSWORD_COLUMN}-character password column.",
+                "Use a shorter pepper id (8 characters are plenty) or smaller salt_len/hash_len.",
+            )
+        )
+    return found
+
+
+def _cors_findings(guard: GuardSettings) -> list[Finding]:
+    cors = guard.cors
+    if not (cors.active and cors.allow_credentials):
+        return []
+    plain = [origin for origin in cors.allow_origins if origin.startswith(("http://", "null"))]
+    if not (cors.allow_origin_regex or cors.allow_origin_patterns or plain):
+        return []
+    return [
+        Finding(
+            "backend_guard.W003",
+            "warning",
+            "BACKEND_GUARD['cors'] sends credentials to origins matched by a pattern, a regex or over plain HTTP: "
+            "any page on one of them (a forgotten subdomain, a network attacker) reads your users' responses.",
+            "List the exact https:// origins that need credentials in allow_origins.",
+        )
+    ]
+
+
+def _hsts_findings(guard: GuardSettings, middleware: Iterable[str], django_hsts_seconds: int) -> list[Finding]:
+    headers = guard.secure_headers
+    ours = any(name in HEADER_MIDDLEWARE for name in middleware)
+    ours_hsts = ours and headers.enabled and headers.hsts and headers.hsts_max_age > 0
+    if ours_hsts and headers.hsts_max_age < HSTS_MIN_SECONDS:
+        return [
+            Finding(
+                "backend_guard.W004",
+                "warning",
+                f"BACKEND_GUARD['secure_headers'] sends HSTS for only {headers.hsts_max_age} seconds.",
+                f"Set hsts_max_age to at least {HSTS_MIN_SECONDS} (a year) once HTTPS works everywhere.",
+            )
+        ]
+    if ours_hsts or django_hsts_seconds > 0:
+        return []
+    return [
+        Finding(
+            "backend_guard.W004",
+            "warning",
+            "No Strict-Transport-Security header: neither backend_guard's secure headers (GuardMiddleware or "
+            "SecureHeadersMiddleware with hsts on) nor Django's SECURE_HSTS_SECONDS send one.",
+            "Add backend_guard.django.GuardMiddleware to MIDDLEWARE (HSTS is on by default) behind TLS.",
+        )
+    ]
+
+
+def deploy_findings(
+    guard: GuardSettings | ConfigurationError,
+    *,
+    middleware: Iterable[str] = (),
+    django_hsts_seconds: int = 0,
+    workers: int | None = None,
+    preferred: PreferredHasher | None = None,
+) -> list[Finding]:
+    """The weak settings among these values, in check-id order (pure: no Django, no environment).
+
+    Example::
+
+        deploy_findings(bg.GuardSettings(), workers=4)   # W002 (memory store, 4 workers) and W004 (no HSTS)
+    """
+    if isinstance(guard, ConfigurationError):
+        return [
+            Finding(
+                "backend_guard.E001",
+                "error",
+                f"settings.BACKEND_GUARD is invalid: {guard.detail}",
+                "Fix the setting named above.",
+            )
+        ]
+    found = _hasher_findings(preferred)
+    if guard.store.startswith("memory://") and workers is not None and workers > 1:
+        found.append(
+            Finding(
+                "backend_guard.W002",
+                "warning",
+                f"BACKEND_GUARD['store'] is memory:// with {workers} worker processes: each counts rate limits, "
+                "lockouts and token rotation on its own, so an attacker gets that many times the limits.",
+                "Use a shared store: redis://... (see docs/storage.md).",
+            )
+        )
+    found += _cors_findings(guard)
+    found += _hsts_findings(guard, middleware, django_hsts_seconds)
+    return sorted(found, key=lambda finding: finding.id)
+
+
+def _preferred_hasher(hasher: Any) -> PreferredHasher:
+    """What the findings need from a Django hasher instance, read from its public attributes."""
+    algorithm = str(getattr(hasher, "algorithm", ""))
+    if isinstance(hasher, GuardPasswordHasher):
+        parameters, current = configured_hasher().parameters, pepper_settings()[1]
+        return PreferredHasher(algorithm, parameters, encoded_length=encoded_length(parameters, current))
+    if algorithm == "argon2":
+        try:
+            params = Argon2Parameters(hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+        except (ConfigurationError, AttributeError):
+            params = Argon2Parameters(1, 8)  # out of our range: below OWASP either way
+        return PreferredHasher(algorithm, params)
+    if algorithm.startswith("pbkdf2"):
+        return PreferredHasher(algorithm, iterations=getattr(hasher, "iterations", None))
+    if algorithm.startswith("bcrypt"):
+        return PreferredHasher(algorithm, rounds=getattr(hasher, "rounds", None))
+    return PreferredHasher(algorithm)
+
+
+def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """The Django system check: :func:`deploy_findings` of the project's settings, as check messages.
+
+    Example::
+
+        from django.core import checks
+        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W005
+    """
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hasher
+    from django.core import checks
+
+    guard: GuardSettings | ConfigurationError
+    try:
+        guard = GuardSettings.coerce(getattr(settings, "BACKEND_GUARD", None), "settings.BACKEND_GUARD")
+        preferred = _preferred_hasher(get_hasher("default"))
+    except ConfigurationError as exc:  # BACKEND_GUARD, or our hasher's passwords section or peppers
+        guard, preferred = exc, None
+    findings = deploy_findings(
+        guard,
+        middleware=list(getattr(settings, "MIDDLEWARE", None) or []),
+        django_hsts_seconds=int(getattr(settings, "SECURE_HSTS_SECONDS", 0) or 0),
+        workers=detected_workers(os.environ),
+        preferred=preferred,
+    )
+    kinds = {"error": checks.Error, "warning": checks.Warning}
+    return [kinds[f.level](f.msg, hint=f.hint, id=f.id) for f in findings]
+
+
+class BackendGuardConfig(AppConfig):  # type: ignore[misc]
+    """``INSTALLED_APPS`` entry that registers backend_guard's deploy checks at ``django.setup()``.
+
+    No models, no migrations, no templates: only the checks of this module.
+
+    Example (settings.py)::
+
+        INSTALLED_APPS = [..., "backend_guard.django.BackendGuardConfig"]
+    """
+
+    name = "backend_guard"
+    label = "backend_guard"
+    verbose_name = "backend_guard"
+
+    def ready(self) -> None:
+        # django.core.checks costs ``import backend_guard.django`` 40 ms: loaded here, when Django is set up.
+        from django.core import checks
+
+        checks.register(check_deploy_settings, checks.Tags.security, deploy=True)
