@@ -29,14 +29,14 @@ PINNED = [
     "CORSSettings", "ClientIP", "ConfigurationError", "ContentSecurityPolicy", "ErrorPolicy", "ErrorSettings",
     "Forbidden", "GuardError", "GuardSettings", "InvalidCredentials", "InvalidHash", "InvalidPassword",
     "InvalidToken", "KeyRing", "LockRecord", "Lockout", "LockoutEvent", "LockoutSettings", "LockoutStatus",
-    "MemoryStore", "OneTimePayload", "OneTimeTokens", "PasswordHasher", "PasswordPolicy", "PasswordSettings", "PermissionsPolicy",
-    "RateLimitResult", "RateLimitRule", "RateLimitRuleSettings", "RateLimitSettings", "RateLimited",
-    "RateLimiter", "RedisStore", "RequestIdFilter", "RequestIdSettings", "RequestView", "ResolvedClient",
-    "ResponseAborted", "SecureHeaders", "SecureHeadersSettings", "SigningKey", "StorageError", "TokenExpired",
-    "TokenManager", "TokenPair", "TokenReused", "TokenSettings", "WeakPassword", "__version__", "address_bucket", "calibrate",
-    "cors_headers", "cors_route", "csp_nonce", "current_request_id", "generate_key", "normalize_identifier",
-    "open_store", "parse_limits", "parse_origin", "problem_document", "problem_response", "redact_headers",
-    "redact_mapping",
+    "MemoryStore", "OneTimePayload", "OneTimeTokens", "PasswordHasher", "PasswordPolicy", "PasswordSettings",
+    "PermissionsPolicy", "RateLimitResult", "RateLimitRule", "RateLimitRuleSettings", "RateLimitSettings",
+    "RateLimited", "RateLimiter", "RedisStore", "RequestIdFilter", "RequestIdSettings", "RequestView",
+    "ResolvedClient", "ResponseAborted", "SecureHeaders", "SecureHeadersSettings", "SigningKey", "StorageError",
+    "TokenExpired", "TokenManager", "TokenPair", "TokenReused", "TokenSettings", "WeakPassword", "__version__",
+    "address_bucket", "calibrate", "cors_headers", "cors_route", "csp_nonce", "current_request_id", "generate_key",
+    "normalize_identifier", "open_store", "parse_limits", "parse_origin", "problem_document", "problem_response",
+    "redact_headers", "redact_mapping",
 ]  # fmt: skip
 
 SHELLS = [
