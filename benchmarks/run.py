@@ -341,6 +341,15 @@ def headline(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             _get(passwords, "event_loop", "within_limit"),
             "ms",
         )
+    policy = first(data.get("password_policy", {}), "password_policy.json", "password_policy-quick.json")
+    if policy:
+        row(
+            "PasswordPolicy: blocklist check per password",
+            _get(policy, "targets", "blocklist_us"),
+            f"<= {_get(policy, 'targets', 'budget_us')} µs",
+            _get(policy, "targets", "met"),
+            "µs",
+        )
     tokens = first(data.get("tokens", {}), "tokens.json")
     if tokens:
         for alg, cases in (tokens.get("verify_access") or {}).items():

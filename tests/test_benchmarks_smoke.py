@@ -79,6 +79,7 @@ def test_run_quick_exits_zero_and_writes_the_summary(quick_run: dict[str, Any]) 
     # every target the issues name has its row, read from the scripts' own JSON (a renamed case must not
     # silently drop a figure from the summary)
     assert "rate limit, memory: a decision through RateLimitMiddleware (headers on)" in figures
+    assert "PasswordPolicy: blocklist check per password" in figures
     ratelimit = summary["data"].get("ratelimit", {}).get("ratelimit-quick.json", {})
     if isinstance(ratelimit.get("redis"), dict):
         assert "rate limit, Redis: sliding-window-counter hit (1 limit) / redis-py PING" in figures
