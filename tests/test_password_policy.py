@@ -106,7 +106,7 @@ def test_a_megabyte_password_costs_what_the_byte_cap_allows() -> None:
     for value in (huge, huge_bytes, "é" * 600):
         start = time.perf_counter()
         assert codes(value) == ["too-long"]
-        assert time.perf_counter() - start < 0.01
+        assert time.perf_counter() - start < 0.05  # microseconds in fact: the length alone decides
 
 
 def test_input_that_is_not_usable_text_has_its_own_codes() -> None:
@@ -129,7 +129,10 @@ def test_real_common_passwords_are_refused_whatever_their_case(password: str) ->
     assert "common-password" in codes(password, bg.PasswordPolicy(mfa=True))
 
 
-@pytest.mark.parametrize("password", ["Password2024!", "password1234567", "!!dragon!!", "qwerty123456789"])
+@pytest.mark.parametrize(
+    "password",
+    ["Password2024!", "password1234567", "!!dragon!!", "qwerty123456789", "Password2024!!!!!!!", "12121212monkey"],
+)
 def test_a_common_word_in_a_short_or_trivial_affix_is_still_common(password: str) -> None:
     assert "common-password" in codes(password)
 
@@ -177,6 +180,7 @@ def test_user_lists_come_from_words_and_files(tmp_path: Path) -> None:
 def test_the_shipped_list_is_loaded_once_and_only_when_needed() -> None:
     assert Blocklist(shipped=False).matches("password") is False
     assert Blocklist().matches("password") is True
+    assert Blocklist(shipped=False, words=["  ", ""]).own == frozenset()  # blank entries block nothing
 
 
 # ---- context words (NIST: the service's name, the username, and derivatives) ----------------------------------

@@ -20,8 +20,8 @@ __all__ = ["SHIPPED_LIST", "Blocklist", "read_list"]
 
 #: The list shipped with the package (its header names the source and licence).
 SHIPPED_LIST = Path(__file__).resolve().parent / "common-passwords.txt"
-#: The longest affix ("2024!", "123") a common word may carry and still count as that word; longer affixes
-#: count only when they are themselves repeated or sequential characters ("password" + "1234567").
+#: The longest affix ("2024!", "123") a common word may carry and still count as that word, not counting the
+#: affix's runs of repeated or sequential characters ("password" + "1234567", "password" + "2024!!!!!!!").
 _SHORT_AFFIX = 5
 # What people add around a word to pass a rule: symbols ("acme2025!!" is "acme2025" + "!!"), or any characters
 # that are not letters ("password1234567" is "password" + "1234567").
@@ -70,10 +70,12 @@ class _Shipped:
 
 
 def _trivial_affix(affix: str) -> bool:
+    """Whether ``affix`` adds little: at most 5 characters once its repeated or sequential runs are set aside
+    (``"2024!!!!!!!"`` leaves ``"2024"``), or one unit repeated (``"1a1a1a"``)."""
     if len(affix) <= _SHORT_AFFIX:
         return True
     repeated, sequential = trivial_cover(affix)
-    return repeated + sequential == len(affix) or is_periodic(affix)
+    return len(affix) - repeated - sequential <= _SHORT_AFFIX or is_periodic(affix)
 
 
 class Blocklist:
@@ -92,7 +94,7 @@ class Blocklist:
     def __init__(self, *, shipped: bool = True, words: Iterable[str] = (), files: Iterable[str | Path] = ()) -> None:
         if isinstance(words, str):
             raise ConfigurationError("words must be a list of passwords, not one string.")
-        own = {fold(word) for word in words if word}
+        own = {folded for folded in map(fold, words) if folded}
         for path in files:
             own |= read_list(path)
         self.shipped = shipped

@@ -103,9 +103,12 @@ class WeakPassword(InvalidPassword):
         return {"reasons": [{"code": issue.code, "message": issue.message} for issue in self.reasons]}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class _Prepared:
-    """A password after the input policy: normalised text, its case-folded form, and the UTF-8 as typed."""
+    """A password after the input policy: normalised text, its case-folded form, and the UTF-8 as typed.
+
+    No generated repr (``object``'s instead), so a stray log line or assertion message cannot print the password.
+    """
 
     text: str
     folded: str
