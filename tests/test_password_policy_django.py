@@ -21,7 +21,7 @@ from django.test import override_settings  # noqa: E402
 
 import backend_guard as bg  # noqa: E402
 import backend_guard.django as bg_django  # noqa: E402
-from backend_guard.exceptions import ConfigurationError  # noqa: E402
+from backend_guard.exceptions import ConfigurationError, InvalidPassword  # noqa: E402
 from backend_guard.integrations._checks_django import (  # noqa: E402
     PreferredHasher,
     deploy_findings,
@@ -79,7 +79,12 @@ def test_make_password_stores_our_argon2id_and_check_password_verifies_it() -> N
     assert dj_hashers.identify_hasher(encoded).algorithm == ALGORITHM
     assert dj_hashers.check_password(PW, encoded) is True
     assert dj_hashers.check_password("wrong horse battery staple", encoded) is False
-    assert dj_hashers.check_password("x" * 5000, encoded) is False  # over the byte cap: no match, no error
+    # over the byte cap: refused alike for a known account (check_password) and an unknown one (ModelBackend
+    # hashes the password with make_password), so the answer does not tell them apart
+    with pytest.raises(InvalidPassword):
+        dj_hashers.check_password("x" * 5000, encoded)
+    with pytest.raises(InvalidPassword):
+        dj_hashers.make_password("x" * 5000)
     assert dj_hashers.is_password_usable(encoded)
     summary = dj_hashers.get_hasher("default").safe_summary(encoded)
     assert summary["memory cost"] == 7168
@@ -400,3 +405,98 @@ def test_manage_py_check_deploy_reports_invalid_password_settings(tmp_path: Path
     )
     assert "backend_guard.E001" in output, output
     assert "OWASP" in output, output
+
+
+# ---- end to end: Django's auth app, its User model and ModelBackend, behind GuardMiddleware --------------------
+
+E2E_SETTINGS = """\
+SECRET_KEY = "e2e-test-key-not-secret-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
+DEBUG = False
+ALLOWED_HOSTS = ["testserver"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "backend_guard.django.BackendGuardConfig"]
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+ROOT_URLCONF = "e2e_urls"
+MIDDLEWARE = ["backend_guard.django.GuardMiddleware"]
+PASSWORD_HASHERS = ["backend_guard.django.GuardPasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [{"NAME": "backend_guard.django.PasswordPolicyValidator", "OPTIONS": {"site_name": "Acme"}}]
+BACKEND_GUARD = {"passwords": {"memory_cost": 7168, "time_cost": 5}}
+USE_TZ = True
+"""
+
+E2E_URLS = """\
+from django.contrib.auth import authenticate
+from django.http import JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+
+@csrf_exempt
+def login(request):
+    user = authenticate(request, username=request.POST["username"], password=request.POST["password"])
+    return JsonResponse({"ok": user is not None})
+
+
+urlpatterns = [path("login/", login)]
+"""
+
+E2E_APP = """\
+import os
+os.environ["DJANGO_SETTINGS_MODULE"] = "e2e_settings"
+import django
+django.setup()
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.test import Client
+
+call_command("migrate", verbosity=0)
+old = PBKDF2PasswordHasher().encode("correct horse battery staple", "somesalt", iterations=1000)
+User.objects.create(username="margo", email="margo@example.com", password=old)
+client = Client()
+
+ok = client.post("/login/", {"username": "margo", "password": "correct horse battery staple"})
+assert ok.json() == {"ok": True}, ok.content
+assert User.objects.get(username="margo").password.startswith("bg_argon2id$argon2id$")  # migrated on login
+assert client.post("/login/", {"username": "margo", "password": "correct horse battery staple"}).json()["ok"]
+assert not client.post("/login/", {"username": "margo", "password": "wrong horse battery"}).json()["ok"]
+assert not client.post("/login/", {"username": "nobody", "password": "correct horse battery staple"}).json()["ok"]
+
+# an over-long password: the same answer whether the account exists or not
+known = client.post("/login/", {"username": "margo", "password": "x" * 2000})
+unknown = client.post("/login/", {"username": "nobody", "password": "x" * 2000})
+assert known.status_code == unknown.status_code == 400, (known.status_code, unknown.status_code)
+assert known.json()["code"] == unknown.json()["code"] == "invalid-password"
+assert "xxxxxxxx" not in known.content.decode()
+
+user = User.objects.get(username="margo")
+try:
+    validate_password("margo-acme-2025", user=user)
+    raise AssertionError("accepted")
+except ValidationError as exc:
+    assert [e.code for e in exc.error_list] == ["context-word"], exc.error_list
+user.set_password("a long and unrelated passphrase")
+user.save()
+assert user.check_password("a long and unrelated passphrase")
+print("e2e ok")
+"""
+
+
+def test_django_auth_end_to_end_migrates_on_login_and_answers_alike_for_unknown_accounts(tmp_path: Path) -> None:
+    (tmp_path / "e2e_settings.py").write_text(E2E_SETTINGS)
+    (tmp_path / "e2e_app.py").write_text(E2E_APP)
+    (tmp_path / "e2e_urls.py").write_text(E2E_URLS)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BACKEND_GUARD_"))}
+    clean["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(tmp_path)])
+    proc = subprocess.run(
+        [sys.executable, "e2e_app.py"],
+        cwd=tmp_path,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "e2e ok" in proc.stdout

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import GuardSettings, PasswordSettings
-from ..exceptions import ConfigurationError, InvalidHash, InvalidPassword
+from ..exceptions import ConfigurationError, InvalidHash
 from ..passwords import Argon2Parameters, PasswordHasher, PasswordPolicy
 from ..passwords._schemes import ParsedArgon2, parse_hash
 
@@ -140,6 +140,9 @@ class GuardPasswordHasher:
 
     Put it first; keep Django's hashers your users' hashes were made with after it, so Django verifies those and
     replaces them with ours at the next login. Django's ``salt`` is not used: argon2 draws its own 16 bytes.
+    A password the hasher refuses (longer than ``max_password_bytes``, a NUL) raises
+    :class:`~backend_guard.exceptions.InvalidPassword` from ``check_password`` as from ``make_password``, so a
+    known and an unknown account answer alike.
     It has every method Django calls on a hasher without subclassing Django's ``BasePasswordHasher``, so
     ``import backend_guard.django`` does not load ``django.contrib.auth`` (a third of a second).
 
@@ -183,8 +186,11 @@ class GuardPasswordHasher:
             return False
         try:
             return configured_hasher().verify(inner, password)
-        except (InvalidHash, InvalidPassword):  # garbage, a retired pepper, an over-long password: no match
+        except InvalidHash:  # garbage, a retired pepper: no match
             return False
+        # InvalidPassword (over max_password_bytes, a NUL) goes up, as from encode(): Django's ModelBackend
+        # hashes the password of an unknown user with encode(), so a False here for a known one would tell
+        # accounts apart. Through GuardMiddleware it is a 400 either way.
 
     def must_update(self, encoded: str) -> bool:
         inner = _inner(encoded)
