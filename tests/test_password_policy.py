@@ -384,6 +384,13 @@ def test_check_raises_weak_password_with_every_reason() -> None:
     assert POLICY.check(GOOD) is None
 
 
+def test_messages_can_be_replaced_by_a_subclass() -> None:
+    class Translated(bg.PasswordPolicy):
+        messages = {**MESSAGES, "too-short": "Au moins {min_length} caractères."}
+
+    assert Translated().reasons("court") == (PasswordIssue("too-short", "Au moins 15 caractères."),)
+
+
 def test_every_code_has_a_message_and_the_repr_holds_no_secret() -> None:
     assert set(MESSAGES) == {
         "not-text", "invalid-character", "too-short", "too-long", "common-password", "context-word",

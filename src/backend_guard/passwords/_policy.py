@@ -140,6 +140,7 @@ class PasswordPolicy:
         [issue.code for issue in policy.reasons("acme-password")]   # ["too-short", "context-word"]
     """
 
+    #: The message of each code; a subclass may replace them (a translation), keeping the placeholders.
     messages: ClassVar[Mapping[str, str]] = MESSAGES
 
     def __init__(
@@ -177,10 +178,10 @@ class PasswordPolicy:
         self._context_defaults = tuple(defaults)
         self.check_patterns = check_patterns
         self.pwned = PwnedPasswordsFile(pwned) if isinstance(pwned, (str, Path)) else pwned
+        if min_score is not None and (type(min_score) is not int or not 0 <= min_score <= 4):
+            raise ConfigurationError("min_score must be a zxcvbn score, 0 to 4.")
         self.min_score = min_score
         self._estimate = _zxcvbn() if min_score is not None else None
-        if min_score is not None and not 0 <= min_score <= 4:
-            raise ConfigurationError("min_score must be a zxcvbn score, 0 to 4.")
 
     def __repr__(self) -> str:
         return (
@@ -199,7 +200,7 @@ class PasswordPolicy:
             policy.issue("too-short").message   # "Use at least 15 characters; ..."
         """
         values = {"min_length": str(self.min_length), "max_length": str(self.max_length), "context": "details"}
-        return PasswordIssue(code, MESSAGES[code].format_map({**values, **fill}))
+        return PasswordIssue(code, self.messages[code].format_map({**values, **fill}))
 
     def reasons(self, password: object, context: Mapping[str, object] | None = None) -> tuple[PasswordIssue, ...]:
         """Every rule ``password`` breaks, in a stable order; empty when it is acceptable. Never raises for input.
