@@ -13,6 +13,7 @@ parameters, an older pepper) is replaced too (``must_update`` is upgrade-only: a
 
 from __future__ import annotations
 
+import copy
 import math
 import secrets
 import threading
@@ -81,24 +82,36 @@ class _Built:
     built: tuple[object, PasswordHasher] | None = None
 
 
+def _raw_settings() -> tuple[Any, Any, Any]:
+    from django.conf import settings
+
+    return (
+        getattr(settings, "BACKEND_GUARD", None),
+        getattr(settings, PEPPERS_SETTING, None),
+        getattr(settings, CURRENT_PEPPER_SETTING, None),
+    )
+
+
 def configured_hasher() -> PasswordHasher:
     """The :class:`~backend_guard.passwords.PasswordHasher` of the Django settings (built once per settings).
+
+    The settings are compared with a copy of those it was built from on each call (a few dict comparisons, not a
+    validation of ``BACKEND_GUARD``), so ``override_settings`` or a settings change gets a new hasher.
 
     Example::
 
         configured_hasher().parameters   # Argon2Parameters(time_cost=2, memory_cost=19456, parallelism=1, ...)
     """
-    section = password_settings()
-    peppers, current = pepper_settings()
-    key = (section, peppers, current)
+    raw = _raw_settings()
     built = _Built.built
-    if built is not None and built[0] == key:
+    if built is not None and built[0] == raw:
         return built[1]
     with _Built.lock:
         built = _Built.built
-        if built is not None and built[0] == key:
+        if built is not None and built[0] == raw:
             return built[1]
-        hasher = section.build()
+        hasher = password_settings().build()
+        peppers, current = pepper_settings()
         if peppers is not None:
             hasher = PasswordHasher(
                 hasher.parameters,
@@ -108,7 +121,7 @@ def configured_hasher() -> PasswordHasher:
                 max_password_bytes=hasher.max_password_bytes,
                 accept_legacy=hasher.accept_legacy,
             )
-        _Built.built = (key, hasher)
+        _Built.built = (copy.deepcopy(raw), hasher)
         return hasher
 
 
