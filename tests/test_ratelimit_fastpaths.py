@@ -19,7 +19,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
-from backend_guard.ratelimit import _scripts as scripts
 from backend_guard.asgi import RateLimitMiddleware
 from backend_guard.clientip import ClientIP, address_bucket, normalize_address
 from backend_guard.ratelimit import (
@@ -34,6 +33,7 @@ from backend_guard.ratelimit import (
     merge_str_fields,
     parse_limits,
 )
+from backend_guard.ratelimit import _scripts as scripts
 from backend_guard.storage import MemoryStore, Script
 from backend_guard.storage.memory import MemoryView
 from backend_guard.wsgi import RateLimitMiddleware as WSGIRateLimitMiddleware
