@@ -3,7 +3,7 @@
 :func:`normalize_identifier` makes the canonical account name every counter is keyed by, and :class:`Attempt`
 is one reserved attempt, marked ``succeeded()`` by the application. Both are re-exported by
 :mod:`backend_guard.lockout`; they live here, apart from :class:`~backend_guard.lockout.Lockout`, so the login
-route integrations (``_lockout_routes``, the Django signals) use them without importing the lockout itself,
+route integrations (``_routes``, the Django signals) use them without importing the lockout itself,
 which imports them.
 """
 
@@ -13,7 +13,8 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from . import LockoutStatus, _Plan
+    from ._keys import Plan
+    from ._status import LockoutStatus
 
 __all__ = ["Attempt", "normalize_identifier"]
 
@@ -71,7 +72,7 @@ class Attempt:
 
     __slots__ = ("_counted", "_newly", "_outcome", "_plan", "status")
 
-    def __init__(self, plan: _Plan | None, status: LockoutStatus, counted: int, newly: int) -> None:
+    def __init__(self, plan: Plan | None, status: LockoutStatus, counted: int, newly: int) -> None:
         self._plan = plan
         self.status = status
         self._counted = counted
