@@ -19,6 +19,7 @@ from ._status import LockoutEvent
 __all__ = ["AuditSettings", "emit", "emit_failure", "log"]
 
 log = logging.getLogger("backend_guard.lockout")
+_LEVELS = {"lockout": logging.WARNING}  # every other kind is logged at INFO
 
 
 class AuditSettings(Protocol):
@@ -38,7 +39,7 @@ def emit(settings: AuditSettings, kind: str, plan: Plan, **extra: Any) -> None:
 
         emit(lock, "unlock", plan, scope="address")
     """
-    level = logging.WARNING if kind == "lockout" else logging.INFO
+    level = _LEVELS.get(kind, logging.INFO)
     if settings.on_event is None and not log.isEnabledFor(level):
         return  # nobody listens: no event to build
     event = LockoutEvent(

@@ -136,11 +136,7 @@ class KeyPlanner:
         name = normalize_identifier(account)
         address = _bucket(ip.strip(), self._ipv6_prefix) if ip else ""
         aid = self.digest(b"account", name)
-        addr_id = self._addr_ids.get(address)
-        if addr_id is None:
-            addr_id = self.digest(b"address", address)
-            if len(address) <= CACHED_LEN:
-                self._addr_ids.put(address, addr_id)
+        addr_id = self._address_id(address)
         # Hex digests are key-safe as they are, so the keys are formatted directly: the same strings as
         # store.key(ns, "p", addr_id, tag=aid) and so on, without escaping work on every decision.
         base = f"{self._base}:{{{aid}}}:"
@@ -153,6 +149,15 @@ class KeyPlanner:
         # An empty identifier is nobody's account: it is counted per address only, so it can never become a
         # lock shared by every client that sends an empty name.
         return Plan(keys, "1" if name else "0", addr_id if name and address else "", aid, address, name)
+
+    def _address_id(self, address: str) -> str:
+        """The digest of an address bucket; cached (bounded) unless its text is long."""
+        addr_id = self._addr_ids.get(address)
+        if addr_id is None:
+            addr_id = self.digest(b"address", address)
+            if len(address) <= CACHED_LEN:
+                self._addr_ids.put(address, addr_id)
+        return addr_id
 
     def unlock_keys(self, account: str | bytes | None, ip: str | None, found: list[str]) -> tuple[list[str], Plan]:
         """The keys an unlock deletes, and the plan its event names: the address-wide key (``account`` None), the

@@ -153,19 +153,29 @@ class LockoutPolicy:
 
     def lua_constants(self) -> str:
         """The policy as Lua constants, put in front of the success script's body (``success.lua``)."""
-        s = self.scopes
-        return (
-            f"local EN = {_lua_table([int(r.enabled) for r in s])}\n"
-            f"local TH = {_lua_table([r.threshold for r in s])}\n"
-            f"local WIN = {_lua_table([r.window for r in s])}\n"
-            f"local BASE = {_lua_table([r.base for r in s])}\n"
-            f"local FAC = {_lua_table([r.factor_milli for r in s])}\n"
-            f"local MAXD = {_lua_table([r.max_lock for r in s])}\n"
-            f"local STRIKE = {_lua_table([r.strike_ttl for r in s])}\n"
-            f"local REMEMBER = {lua_int(self.remember_ms)}\n"
-            f"local EXTEND = {lua_int(self.extend)}\n"
-            f"local KEEP = {lua_int(self.keep)}\n"
+        tables = [
+            f"local {name} = {_lua_table([int(getattr(r, field)) for r in self.scopes])}\n" for name, field in _TABLES
+        ]
+        return "".join(
+            [
+                *tables,
+                f"local REMEMBER = {lua_int(self.remember_ms)}\n",
+                f"local EXTEND = {lua_int(self.extend)}\n",
+                f"local KEEP = {lua_int(self.keep)}\n",
+            ]
         )
+
+
+#: The success script's per-scope constants: Lua table name, ScopeRule field (each a table of the four scopes).
+_TABLES = (
+    ("EN", "enabled"),
+    ("TH", "threshold"),
+    ("WIN", "window"),
+    ("BASE", "base"),
+    ("FAC", "factor_milli"),
+    ("MAXD", "max_lock"),
+    ("STRIKE", "strike_ttl"),
+)
 
 
 def _lua_table(values: Sequence[int]) -> str:
@@ -246,19 +256,13 @@ def check_policy(
     reset_ms = _ms(_seconds("backoff_reset", backoff_reset))
     ceiling_ms = _ms(_seconds("ceiling_window", ceiling_window))
     remember_ms = _ms(_seconds("remember_addresses_for", remember_addresses_for))
-    factor_milli = round(factor * 1000)
-
-    def rule(limit: int | None, win: int) -> ScopeRule:
-        if limit is None:
-            return ScopeRule()
-        return ScopeRule(True, limit, win, base_ms, factor_milli, max_ms, reset_ms)
-
+    backoff = (base_ms, round(factor * 1000), max_ms, reset_ms)
     policy = LockoutPolicy(
         (
-            rule(max_failures, window_ms),
-            rule(account_max_failures, window_ms),
-            rule(account_ceiling, ceiling_ms),
-            rule(address_max_failures, window_ms),
+            _rule(max_failures, window_ms, backoff),
+            _rule(account_max_failures, window_ms, backoff),
+            _rule(account_ceiling, ceiling_ms, backoff),
+            _rule(address_max_failures, window_ms, backoff),
         ),
         remember_ms,
         bool(extend_while_locked),
@@ -276,6 +280,14 @@ def check_policy(
         max_lockout_duration,
         policy,
     )
+
+
+def _rule(limit: int | None, window_ms: int, backoff: tuple[int, int, int, int]) -> ScopeRule:
+    """A scope's rule: off without a ``limit``, else the limit, its window and the shared backoff (first lock,
+    factor in thousandths, longest lock, strikes forgotten after; all in ms)."""
+    if limit is None:
+        return ScopeRule()
+    return ScopeRule(True, limit, window_ms, *backoff)
 
 
 def _counts(

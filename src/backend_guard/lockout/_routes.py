@@ -105,6 +105,12 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
     length = view.header("content-length")
     if view.method.upper() in _SAFE_METHODS and view.header("transfer-encoding") is None and length in (None, "0"):
         return "none"
+    _check_length(length)
+    return _media_kind(view.header("content-type"))
+
+
+def _check_length(length: str | None) -> None:
+    """Refuse a declared Content-Length that is not a number (400) or is over :data:`MAX_LOGIN_BODY` (413)."""
     if length is not None:
         try:
             declared = int(length)
@@ -112,14 +118,20 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
             raise LoginRequestRefused("The Content-Length header is not a number.") from None
         if declared > MAX_LOGIN_BODY:
             raise _too_large()
-    media = (view.header("content-type") or "").split(";", 1)[0].strip().lower()
+
+
+def _media_kind(content_type: str | None) -> BodyKind:
+    """The body kind of a Content-Type: JSON (or none given), one of the two forms, or refused (415)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
     if not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
         return "json"
-    if media == "application/x-www-form-urlencoded":
-        return "urlencoded"
-    if media == "multipart/form-data":
-        return "multipart"
-    raise _unsupported()
+    form = _FORMS.get(media)
+    if form is None:
+        raise _unsupported()
+    return form
+
+
+_FORMS: dict[str, BodyKind] = {"application/x-www-form-urlencoded": "urlencoded", "multipart/form-data": "multipart"}
 
 
 def _definite(value: Any, field: str) -> str:

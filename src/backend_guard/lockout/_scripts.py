@@ -273,10 +273,15 @@ def _take_back(
         return
     if ceiling:
         value[5:10] = _EMPTY  # a login clears the consecutive-failure ceiling
+    _put_back(db, keys[index], value, now)
+
+
+def _put_back(db: MemoryView, key: str, value: list[int], now: int) -> None:
+    """Write a key's numbers back (its time to live unchanged), or delete it once none of them is live."""
     if all(_dead(value[j : j + 5], now) for j in range(0, len(value), 5)):
-        db.delete(keys[index])
+        db.delete(key)
     else:
-        db.set(keys[index], tuple(value), keepttl=True)
+        db.set(key, tuple(value), keepttl=True)
 
 
 def _returned(s: Sequence[int], rule: ScopeRule, locked_it: int) -> list[int]:
