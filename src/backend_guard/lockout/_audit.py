@@ -49,16 +49,25 @@ def emit(settings: AuditSettings, kind: str, plan: Plan, **extra: Any) -> None:
         account=plan.account if settings.log_identifiers else None,
         **extra,
     )
+    _log(level, event)
+    _give(settings.on_event, event)  # read again, as it may have changed: the sink set now gets the event
+
+
+def _log(level: int, event: LockoutEvent) -> None:
+    """Log ``event`` with its fields as record attributes (``lockout_event``, ``account_id``, ``client_address``)."""
     log.log(
         level,
         "lockout %s account_id=%s address=%s scope=%s",
-        kind,
+        event.kind,
         event.account_id,
         event.address,
         event.scope,
-        extra={"lockout_event": kind, "account_id": event.account_id, "client_address": event.address},
+        extra={"lockout_event": event.kind, "account_id": event.account_id, "client_address": event.address},
     )
-    on_event = settings.on_event  # read again, as it may have changed: the sink set now gets the event
+
+
+def _give(on_event: Callable[[LockoutEvent], None] | None, event: LockoutEvent) -> None:
+    """Give ``event`` to the application's sink, if any; a sink that raises is logged, never propagated."""
     if on_event is not None:
         try:
             on_event(event)

@@ -203,12 +203,19 @@ def records_of(key: str, reply: Any) -> list[LockRecord]:
     """
     head, _, rest = key.rpartition("}:")
     aid = head.rsplit("{", 1)[-1]
-    scopes = ("account", "ceiling") if rest == "ac" else ("pair",) if rest.startswith("p:") else ()
+    scopes = _record_scopes(rest)
     if not isinstance(reply, list) or len(reply) != len(scopes):
         return []
     return [
         LockRecord(aid, scope, int(left) / 1000.0) for scope, left in zip(scopes, reply, strict=True) if int(left) > 0
     ]
+
+
+def _record_scopes(rest: str) -> tuple[str, ...]:
+    """The scopes whose locks a key holds, from the key's end: the account's value, a pair's, or none."""
+    if rest == "ac":
+        return ("account", "ceiling")
+    return ("pair",) if rest.startswith("p:") else ()
 
 
 def mac_key(secret: str | bytes | None) -> bytes:

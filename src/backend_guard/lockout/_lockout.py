@@ -117,20 +117,13 @@ class Lockout:
         namespace: str = "lockout",
         client_ip: ClientIP | None = None,
     ) -> None:
-        for flag_name, flag in (
-            ("extend_while_locked", extend_while_locked),
-            ("generic", generic),
-            ("log_identifiers", log_identifiers),
-        ):
-            check_bool(flag_name, flag)
-        check_str("generic_detail", generic_detail)
-        check_str("namespace", namespace)
-        check_int("ipv6_prefix", ipv6_prefix, min=1, max=128)
-        optional(check_callable, "on_event", on_event)
-        if secret is not None and not isinstance(secret, (str, bytes, bytearray)):
-            raise ConfigurationError(
-                f"secret must be a string or bytes (at least 16 bytes), not a {type(secret).__name__}."
-            )
+        _check_options(
+            {"extend_while_locked": extend_while_locked, "generic": generic, "log_identifiers": log_identifiers},
+            {"generic_detail": generic_detail, "namespace": namespace},
+            ipv6_prefix,
+            on_event,
+            secret,
+        )
         checked = check_policy(
             max_failures=max_failures,
             window=window,
@@ -537,3 +530,20 @@ class Lockout:
                     attempt.succeeded()
         """
         return lockout_dependency(self, field=field, client_ip=client_ip or self.client_ip)
+
+
+def _check_options(
+    flags: dict[str, bool], texts: dict[str, str], ipv6_prefix: int, on_event: object, secret: object
+) -> None:
+    """The types of the settings that are not policy numbers (those are :func:`check_policy`'s), in the order a
+    Lockout always checked them: the flags, the texts, ``ipv6_prefix``, ``on_event``, ``secret``."""
+    for flag_name, flag in flags.items():
+        check_bool(flag_name, flag)
+    for text_name, text in texts.items():
+        check_str(text_name, text)
+    check_int("ipv6_prefix", ipv6_prefix, min=1, max=128)
+    optional(check_callable, "on_event", on_event)
+    if secret is not None and not isinstance(secret, (str, bytes, bytearray)):
+        raise ConfigurationError(
+            f"secret must be a string or bytes (at least 16 bytes), not a {type(secret).__name__}."
+        )

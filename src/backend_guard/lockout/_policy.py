@@ -239,20 +239,14 @@ def check_policy(
     max_failures, account_max_failures, account_ceiling, address_max_failures = _counts(
         max_failures, account_max_failures, account_ceiling, address_max_failures
     )
-    factor = _real(backoff_factor)
-    if factor is None or not 1.0 <= factor <= 100.0:
-        raise ConfigurationError("backoff_factor must be between 1 and 100.")
+    factor = _backoff_factor(backoff_factor)
     if on_storage_error not in ("allow", "deny"):
         raise ConfigurationError('on_storage_error must be "allow" or "deny".')
     max_remembered_addresses = _count("max_remembered_addresses", max_remembered_addresses, 0, 1000)
     if not (isinstance(ipv6_prefix, int) and 0 < ipv6_prefix <= 128):
         raise ConfigurationError("ipv6_prefix must be between 1 and 128.")
-    window = _seconds("window", window)
-    lockout_duration = _seconds("lockout_duration", lockout_duration)
-    max_lockout_duration = _seconds("max_lockout_duration", max_lockout_duration)
+    window, lockout_duration, max_lockout_duration = _lock_times(window, lockout_duration, max_lockout_duration)
     window_ms, base_ms, max_ms = _ms(window), _ms(lockout_duration), _ms(max_lockout_duration)
-    if max_ms < base_ms:
-        raise ConfigurationError("max_lockout_duration cannot be shorter than lockout_duration.")
     reset_ms = _ms(_seconds("backoff_reset", backoff_reset))
     ceiling_ms = _ms(_seconds("ceiling_window", ceiling_window))
     remember_ms = _ms(_seconds("remember_addresses_for", remember_addresses_for))
@@ -303,6 +297,25 @@ def _counts(
     if max_failures > account_ceiling:
         raise ConfigurationError("max_failures cannot exceed account_ceiling.")
     return max_failures, account_max_failures, account_ceiling, address_max_failures
+
+
+def _backoff_factor(value: float) -> float:
+    """The backoff factor, a plain number from 1 to 100."""
+    factor = _real(value)
+    if factor is None or not 1.0 <= factor <= 100.0:
+        raise ConfigurationError("backoff_factor must be between 1 and 100.")
+    return factor
+
+
+def _lock_times(window: float, lockout_duration: float, max_lockout_duration: float) -> tuple[float, float, float]:
+    """The window, the first lock and the longest lock, in seconds, checked: the longest lock is at least as long
+    as the first once both are whole milliseconds."""
+    window = _seconds("window", window)
+    lockout_duration = _seconds("lockout_duration", lockout_duration)
+    max_lockout_duration = _seconds("max_lockout_duration", max_lockout_duration)
+    if _ms(max_lockout_duration) < _ms(lockout_duration):
+        raise ConfigurationError("max_lockout_duration cannot be shorter than lockout_duration.")
+    return window, lockout_duration, max_lockout_duration
 
 
 def _seconds(name: str, value: float) -> float:

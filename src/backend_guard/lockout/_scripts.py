@@ -75,18 +75,6 @@ def _dead(s: Sequence[int], now: int) -> bool:
     return s[0] == 0 and s[2] <= now and (s[3] == 0 or s[4] <= now)
 
 
-def _live(stored: Sequence[int], now: int) -> list[int]:
-    """A scope's stored numbers with what has run out forgotten: the count with its window, the strikes, the lock."""
-    n, w, u, strikes, x = stored
-    if w <= now:
-        n = w = 0
-    if x <= now:
-        strikes = x = 0
-    if u <= now:
-        u = 0
-    return [n, w, u, strikes, x]
-
-
 # -- reserve ---------------------------------------------------------------------------------------------------
 
 
@@ -96,13 +84,11 @@ def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
     count = str(args[1]) == "1"
     named = str(args[2]) == "1"
     known = _known(policy, db, keys, member, now)
-    scopes = _Scopes(policy, db, keys, now, named=named, known=known)
+    scopes = _Scopes(policy, db, keys, now, named, known)
     k = int(known)
-    refused, refusing = scopes.refusal()
-    if refused > 0:
-        if policy.extend and count:
-            refused = scopes.extend(refused)
-        return [0, refused, refusing, 0, 0, 0, k, 0]
+    if scopes.refused > 0:
+        refused = scopes.extend() if policy.extend and count else scopes.refused
+        return [0, refused, scopes.refusing, 0, 0, 0, k, 0]
     if not count:
         return [1, 0, 0, 0, 0, scopes.remaining(0), k, 0]
     newly, counted, longest = scopes.count()
@@ -120,43 +106,46 @@ def _known(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], member: s
 
 class _Scopes:
     """The scopes one reserve takes part in, in scope order: each one's live numbers (``st``, changed in place),
-    the stored values they were read from (``raw``, by key index), and whether the address is exempt from it."""
+    the stored values they were read from (``raw``, by key index), whether the address is exempt from it, and
+    the longest lock that refuses the attempt (``refused`` ms left, in scope ``refusing``; 0 for none)."""
 
-    __slots__ = ("db", "exempt", "keys", "now", "policy", "raw", "st")
+    __slots__ = ("db", "exempt", "keys", "now", "policy", "raw", "refused", "refusing", "st")
 
     def __init__(
-        self, policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], now: int, *, named: bool, known: bool
+        self, policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], now: int, named: bool, known: bool
     ) -> None:
         self.policy = policy
         self.db = db
         self.keys = keys
         self.now = now
-        self.raw: dict[int, list[int]] = {}  # key index -> the numbers stored there (a scope's five at its offset)
-        self.st: dict[int, list[int]] = {}
-        self.exempt: dict[int, bool] = {}
-        for i, rule in enumerate(policy.scopes, 1):
-            if rule.enabled and (named or i in (1, 4)):
-                self._read(i, known)
-
-    def _read(self, i: int, known: bool) -> None:
-        index, at = SLOT[i - 1]
-        raw = self.raw
-        if index not in raw:
-            raw[index] = list(_value(self.db, index, self.keys))
-        self.st[i] = _live(raw[index][at : at + 5], self.now)
-        self.exempt[i] = known and i in (2, 4)
-
-    def refusal(self) -> tuple[int, int]:
-        """(ms left, scope) of the longest lock that refuses the attempt (the first of equal ones); (0, 0): none."""
+        raw: dict[int, list[int]] = {}  # key index -> the numbers stored there (a scope's five at its offset)
+        st: dict[int, list[int]] = {}
+        exempt: dict[int, bool] = {}
         refused, refusing = 0, 0
-        now = self.now
-        for i, s in self.st.items():
-            if s[2] > 0 and not self.exempt[i] and s[2] - now > refused:
-                refused, refusing = s[2] - now, i
-        return refused, refusing
+        for i, rule in enumerate(policy.scopes, 1):
+            if not rule.enabled or not (named or i in (1, 4)):
+                continue
+            index, at = SLOT[i - 1]
+            if index not in raw:
+                raw[index] = list(_value(db, index, keys))
+            n, w, u, strikes, x = raw[index][at : at + 5]
+            # What has run out is forgotten: the count with its window, the strikes, the lock.
+            if w <= now:
+                n = w = 0
+            if x <= now:
+                strikes = x = 0
+            if u <= now:
+                u = 0
+            st[i] = [n, w, u, strikes, x]
+            exempt[i] = known and i in (2, 4)
+            if u > 0 and not exempt[i] and u - now > refused:  # the first of equally long locks is reported
+                refused, refusing = u - now, i
+        self.raw, self.st, self.exempt = raw, st, exempt
+        self.refused, self.refusing = refused, refusing
 
-    def extend(self, refused: int) -> int:
+    def extend(self) -> int:
         """``extend_while_locked``: lengthen every lock that refuses; the longest time left after it (ms)."""
+        refused = self.refused
         changed: set[int] = set()
         now = self.now
         for i, s in self.st.items():
@@ -174,14 +163,24 @@ class _Scopes:
         """Count one failure in every scope not locked (an exempt one too): (newly locked, counted, longest lock)."""
         newly = counted = longest = 0
         counted_scopes: set[int] = set()
+        now = self.now
         for i, s in self.st.items():
             if s[2] != 0:
                 continue
+            rule = self.policy.scopes[i - 1]
+            if s[0] == 0:
+                s[1] = now + rule.window
+            s[0] += 1
             counted |= 1 << (i - 1)
             counted_scopes.add(i)
-            if _count_one(s, self.policy.scopes[i - 1], self.now):
+            if s[0] >= rule.threshold:  # lock: one more strike, the lock's own window after it
+                s[3] += 1
+                s[2] = now + _duration(rule, s[3])
+                s[0] = rule.threshold - 1
+                s[1] = s[2] + rule.window
+                s[4] = max(now + rule.strike_ttl, s[1])
                 newly |= 1 << (i - 1)
-                longest = max(longest, s[2] - self.now)
+                longest = max(longest, s[2] - now)
         self.save(counted_scopes)
         return newly, counted, longest
 
@@ -212,21 +211,6 @@ class _Scopes:
             self.db.set(self.keys[index], tuple(value), px=max(1, last - now))
 
 
-def _count_one(s: list[int], rule: ScopeRule, now: int) -> bool:
-    """Count one failure in a scope's live numbers ``s`` (in place); True when it reached the threshold and locked."""
-    if s[0] == 0:
-        s[1] = now + rule.window
-    s[0] += 1
-    if s[0] < rule.threshold:
-        return False
-    s[3] += 1
-    s[2] = now + _duration(rule, s[3])
-    s[0] = rule.threshold - 1
-    s[1] = s[2] + rule.window
-    s[4] = max(now + rule.strike_ttl, s[1])
-    return True
-
-
 # -- success ---------------------------------------------------------------------------------------------------
 
 
@@ -241,7 +225,7 @@ def _success(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
     db.delete(keys[0])
     for i in (2, 4):
         ceiling = i == 2 and named and policy.scopes[2].enabled  # the account's key holds the ceiling too
-        _take_back(policy, db, keys, now, i, counted, newly, ceiling=ceiling)
+        _take_back(policy, db, keys, now, i, counted, newly, ceiling)
     if member:
         _remember(policy, db, keys, member, now)
     return [had_n, had_lock]
@@ -255,7 +239,6 @@ def _take_back(
     i: int,
     counted: int,
     newly: int,
-    *,
     ceiling: bool,
 ) -> None:
     """Take back this attempt's own reservation from scope ``i`` (2 or 4), and with ``ceiling`` clear the
@@ -267,8 +250,13 @@ def _take_back(
     if index >= len(keys) or not (ceiling or take):
         return
     value = list(_value(db, index, keys))
-    if take and value[at + 1] > now:  # the reservation's window is still open
-        value[at : at + 5] = _returned(value[at : at + 5], rule, newly & bit)
+    if take and value[at + 1] > now:  # the reservation's window is still open: take back its failure
+        n, w, u, strikes, x = value[at : at + 5]
+        if newly & bit:  # undo the lock it set
+            u, strikes, n = 0, max(0, strikes - 1), rule.threshold - 1
+        elif n > 0:
+            n -= 1
+        value[at : at + 5] = [n, w, u, strikes, x]
     elif not ceiling:
         return
     if ceiling:
@@ -282,16 +270,6 @@ def _put_back(db: MemoryView, key: str, value: list[int], now: int) -> None:
         db.delete(key)
     else:
         db.set(key, tuple(value), keepttl=True)
-
-
-def _returned(s: Sequence[int], rule: ScopeRule, locked_it: int) -> list[int]:
-    """A scope's numbers without one reserved failure: undo the lock it set (``locked_it``), or count one less."""
-    n, w, u, strikes, x = s
-    if locked_it:
-        u, strikes, n = 0, max(0, strikes - 1), rule.threshold - 1
-    elif n > 0:
-        n -= 1
-    return [n, w, u, strikes, x]
 
 
 def _remember(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], member: str, now: int) -> None:
