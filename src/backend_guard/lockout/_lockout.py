@@ -1,9 +1,9 @@
 """The :class:`Lockout` class: a lockout's settings, and its sync, async and route-hook API over one store.
 
 Each call is: the plan of its (account, address) (``_keys.py``), one atomic script on the store
-(``_scripts.py``), and one shared helper that turns the reply into a status, an attempt or an audit event
-(``_audit.py``); the sync and async twins differ only in the store call. The policy itself (which numbers are
-allowed, how they compile into the scripts) is ``_policy.py``.
+(``_scripts.py``), and one shared helper that turns the reply into a status or an attempt (``_decisions.py``,
+audited by ``_audit.py``); the sync and async twins differ only in the store call. The policy itself (which
+numbers are allowed, how they compile into the scripts) is ``_policy.py``.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ class Lockout:
     def __repr__(self) -> str:
         return f"Lockout(store={self.store!r}, max_failures={self.max_failures})"
 
-    # -- identifiers and keys ------------------------------------------------------------------------------
+    # -- identifiers, errors -------------------------------------------------------------------------------
 
     def account_id(self, account: str | bytes) -> str:
         """The keyed hash that stands for ``account`` in storage keys, audit events and :class:`LockRecord`.
@@ -214,11 +214,6 @@ class Lockout:
             lock.account_id("Alice") == lock.account_id(" alice ")   # True
         """
         return self._keys.account_id(account)
-
-    def _collect(self, out: list[LockRecord], key: str, reply: Any, limit: int) -> bool:
-        """Add the live locks of one key's PEEK reply to ``out``; True once ``limit`` records were found."""
-        out += records_of(key, reply)
-        return len(out) >= limit
 
     def invalid_credentials(self) -> InvalidCredentials:
         """The error to raise on a wrong password; in ``generic`` mode a locked account raises the same.
@@ -468,6 +463,11 @@ class Lockout:
             if self._collect(out, key, await self.store.arun(PEEK, [key], []), limit):
                 break
         return out[:limit]
+
+    def _collect(self, out: list[LockRecord], key: str, reply: Any, limit: int) -> bool:
+        """Add the live locks of one key's PEEK reply to ``out``; True once ``limit`` records were found."""
+        out += records_of(key, reply)
+        return len(out) >= limit
 
     # -- framework integration -----------------------------------------------------------------------------
 

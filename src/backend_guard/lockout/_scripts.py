@@ -79,6 +79,7 @@ def _dead(s: Sequence[int], now: int) -> bool:
 
 
 def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    """The reserve script's Python twin (see ``_RESERVE_DOC`` in ``_reserve_lua.py`` for keys, args, reply)."""
     now = _now(db)
     member = str(args[0])
     count = str(args[1]) == "1"
@@ -215,6 +216,7 @@ class _Scopes:
 
 
 def _success(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    """The success script's Python twin (see the comments at the top of ``success.lua``)."""
     now = _now(db)
     member = str(args[0])
     counted, newly = int(args[1]), int(args[2])
