@@ -225,9 +225,10 @@ def _success(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
     had_n = pn if pw > now else 0
     had_lock = 1 if pu > now else 0
     db.delete(keys[0])
-    for i in (2, 4):
-        ceiling = i == 2 and named and policy.scopes[2].enabled  # the account's key holds the ceiling too
-        _take_back(policy, db, keys, now, i, counted, newly, ceiling)
+    # The account's key holds the ceiling too; the address scope is skipped when off (there is nothing to take).
+    _take_back(policy, db, keys, now, 2, counted, newly, named and policy.scopes[2].enabled)
+    if policy.scopes[3].enabled:
+        _take_back(policy, db, keys, now, 4, counted, newly, False)
     if member:
         _remember(policy, db, keys, member, now)
     return [had_n, had_lock]
