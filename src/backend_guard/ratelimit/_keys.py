@@ -19,7 +19,7 @@ from ..exceptions import ConfigurationError
 from ..request import RequestView, view_from_environ, view_from_scope
 
 if TYPE_CHECKING:
-    from . import Rate
+    from ._rates import Rate
 
 __all__ = ["BUCKET_METHODS", "Charge", "KeyFunc", "KeyResolver", "bucket_method", "handler_name"]
 

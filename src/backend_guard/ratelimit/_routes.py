@@ -23,7 +23,9 @@ from ..exceptions import StorageError
 from ._keys import Charge, KeyFunc, KeyResolver, bucket_method, handler_name
 
 if TYPE_CHECKING:
-    from . import Rate, RateLimiter, RateLimitResult
+    from ._limiter import RateLimiter
+    from ._rates import Rate
+    from ._result import RateLimitResult
 
 STATE_KEY = "backend_guard.ratelimit"
 

@@ -1,0 +1,201 @@
+"""A middleware's compiled rules: :class:`RulePlan`, which charges (and cached plan) a request gets.
+
+What lives here: the rules with their key resolvers (rules keyed alike share one), the charges of an ASGI or
+WSGI request, and the request path of the middlewares: the route (rules matching a method and path, interned
+per rule set, cached per path) and the limiter's plan for it, cached per route and key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from .._cache import BoundedCache
+from .._check import check_instance
+from ..clientip import ClientIP
+from ..exceptions import ConfigurationError
+from ._keys import Charge, KeyFunc, KeyResolver
+from ._limiter import RateLimiter
+from ._prepared import _Prepared
+from ._rates import LimitSpec
+from ._rules import RateLimitRule, RuleSet
+
+__all__ = ["RulePlan"]
+
+_NO_ROUTE: Any = object()  # "not cached yet" in the route cache, whose values may be None (no rule applies)
+
+
+class RulePlan:
+    """The compiled configuration of a rate limit middleware: rules, their keys, and the charges of a request.
+
+    ``limits`` (optional) is a global limit on every path (a ``"*"`` rule named ``"global"``), applied with the
+    route rules in the same atomic decision; ``key``, ``client_ip`` and ``ipv6_prefix`` build the default
+    :class:`KeyResolver` (a rule may name its own ``key``).
+
+    Example::
+
+        plan = RulePlan([RateLimitRule("/login", "5/minute", methods=["POST"])], limits="1000/hour")
+        plan.charges_for_scope(scope)
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[RateLimitRule] = (),
+        *,
+        limits: str | Sequence[LimitSpec] | None = None,
+        key: KeyFunc | str | None = None,
+        client_ip: ClientIP | None = None,
+        ipv6_prefix: int = 64,
+    ) -> None:
+        if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Iterable):
+            raise ConfigurationError(f"rules must be a list of RateLimitRule, not {type(rules).__name__}.")
+        all_rules = list(rules)
+        for rule in all_rules:
+            check_instance("rules", rule, RateLimitRule)
+        if limits:
+            all_rules.insert(0, RateLimitRule("*", limits, scope="global", name="global"))
+        if not all_rules:
+            raise ConfigurationError("A rate limit middleware needs rules or limits.")
+        self.rules = RuleSet(all_rules)
+        self.default = KeyResolver(key, client_ip, ipv6_prefix)
+        self._resolvers: dict[int, KeyResolver] = {
+            id(r): (KeyResolver(r.key, client_ip, ipv6_prefix) if r.key is not None else self.default)
+            for r in all_rules
+        }
+        self._routes: BoundedCache[tuple[str, str], _Route | None] = BoundedCache(
+            "ratelimit.routes", max_entries=2048, max_bytes=1 << 20
+        )
+        self._interned: dict[tuple[int, ...], _Route] = {}
+
+    def resolver_for(self, rule: RateLimitRule) -> KeyResolver:
+        """The key resolver of one of this plan's rules (rules keyed alike share one).
+
+        Example::
+
+            key = plan.resolver_for(rule).from_scope(scope)
+        """
+        return self._resolvers[id(rule)]
+
+    def _charges(self, rules: tuple[RateLimitRule, ...], key_of: Callable[[KeyResolver], str | None]) -> list[Charge]:
+        out: list[Charge] = []
+        seen: dict[int, str | None] = {}
+        for rule in rules:
+            resolver = self._resolvers[id(rule)]
+            rid = id(resolver)
+            if rid not in seen:
+                seen[rid] = key_of(resolver)
+            key = seen[rid]
+            if key is not None:
+                out.append(Charge(key, rule.rates, rule.cost, rule.bucket, rule.name))
+        return out
+
+    def charges_for_scope(self, scope: Any) -> list[Charge]:
+        """The charges of an ASGI request (empty: not limited)."""
+        rules = self.rules.match(scope.get("method", "GET"), scope.get("path", "/"))
+        if not rules:
+            return []
+        return self._charges(rules, lambda r: r.from_scope(scope))
+
+    def charges_for_environ(self, environ: Any) -> list[Charge]:
+        """The charges of a WSGI request (empty: not limited)."""
+        path = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/")
+        rules = self.rules.match(environ.get("REQUEST_METHOD", "GET"), path)
+        if not rules:
+            return []
+        return self._charges(rules, lambda r: r.from_environ(environ))
+
+    # -- the request path of the middlewares: cached routes and plans ----------------------------------------
+
+    def _route(self, method: str, path: str) -> _Route | None:
+        cache_key = (method, path)
+        cached = self._routes.get(cache_key, _NO_ROUTE)
+        if cached is not _NO_ROUTE:
+            return cached
+        rules = self.rules.match(method, path)
+        route: _Route | None = None
+        if rules:
+            ident = tuple(map(id, rules))
+            route = self._interned.get(ident)
+            if route is None:
+                if len(self._interned) >= 1024:  # bounded (routes still cached below stay valid)
+                    self._interned.clear()
+                route = self._interned[ident] = _Route(self, rules)
+        self._routes.put(cache_key, route)  # bounded: paths come from clients
+        return route
+
+    def _plan(self, route: _Route, keys: tuple[str | None, ...], limiter: RateLimiter) -> _Prepared | None:
+        if route.resolver is not None:  # one key for every rule of the route
+            return limiter.cached_plan((route, keys[0]), lambda: route.charges(keys))
+        if not any(k is not None for k in keys):
+            return None
+        return limiter.cached_plan((route, keys), lambda: route.charges(keys))
+
+    def plan_for_scope(self, scope: Any, limiter: RateLimiter) -> _Prepared | None:
+        """What ``limiter`` must decide for an ASGI request, compiled once and cached (None: not limited).
+
+        Same charges as :meth:`charges_for_scope`, without building them on every request.
+
+        Example::
+
+            plan = rule_plan.plan_for_scope(scope, limiter)
+        """
+        method_path = (scope.get("method", "GET"), scope.get("path", "/"))
+        route = self._routes.get(method_path)
+        if route is None:
+            route = self._route(*method_path)
+            if route is None:
+                return None
+        resolver = route.resolver
+        if resolver is not None:
+            key = resolver.from_scope(scope)
+            if key is None:
+                return None
+            plan = limiter.known_plan((route, key))
+            return plan if plan is not None else self._plan(route, (key,), limiter)
+        return self._plan(route, tuple(r.from_scope(scope) for r in route.resolvers), limiter)
+
+    def plan_for_environ(self, environ: Any, limiter: RateLimiter) -> _Prepared | None:
+        """What ``limiter`` must decide for a WSGI request (see :meth:`plan_for_scope`).
+
+        Example::
+
+            plan = rule_plan.plan_for_environ(environ, limiter)
+        """
+        script_name = environ.get("SCRIPT_NAME")
+        path = environ.get("PATH_INFO") or "/"
+        route = self._route(environ.get("REQUEST_METHOD", "GET"), script_name + path if script_name else path)
+        if route is None:
+            return None
+        resolver = route.resolver
+        if resolver is not None:
+            key = resolver.from_environ(environ)
+            return None if key is None else self._plan(route, (key,), limiter)
+        return self._plan(route, tuple(r.from_environ(environ) for r in route.resolvers), limiter)
+
+
+class _Route:
+    """The rules matching a request path, with their key resolvers in a fixed order (interned per rule set)."""
+
+    __slots__ = ("resolver", "resolvers", "rules", "slots")
+
+    def __init__(self, plan: RulePlan, rules: tuple[RateLimitRule, ...]) -> None:
+        self.rules = rules
+        resolvers: list[KeyResolver] = []
+        slots: list[int] = []
+        for rule in rules:
+            resolver = plan.resolver_for(rule)
+            if resolver not in resolvers:
+                resolvers.append(resolver)
+            slots.append(resolvers.index(resolver))
+        self.resolvers = tuple(resolvers)
+        self.slots = tuple(slots)  # per rule: the index of its resolver's key
+        self.resolver = resolvers[0] if len(resolvers) == 1 else None
+
+    def charges(self, keys: tuple[str | None, ...]) -> list[Charge]:
+        """The charges of a request whose resolvers gave ``keys`` (None: that resolver exempts it)."""
+        out: list[Charge] = []
+        for rule, slot in zip(self.rules, self.slots, strict=True):
+            key = keys[slot]
+            if key is not None:
+                out.append(Charge(key, rule.rates, rule.cost, rule.bucket, rule.name))
+        return out

@@ -1,0 +1,98 @@
+"""A compiled decision: the store keys and arguments of one script call, and its header templates.
+
+What lives here: :class:`_Prepared`, built once per distinct set of charges by the limiter (and cached), and
+the reading of a store reply into ``RateLimit`` header values without building a result. The shells use
+its ``raw_fields``/``str_fields`` on their request path.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .._cache import approx_size
+from ._keys import Charge
+from ._result import header_secs, sf_string
+from ._scripts import RateLimitReply
+
+__all__ = ["_Prepared", "policy_names"]
+
+
+def policy_names(charge: Charge) -> list[str]:
+    """The policy name of each of ``charge``'s limits in the ``RateLimit`` fields: the rate's own name, else
+    the charge's name or scope (with the amount and window when the charge has several limits).
+
+    Example::
+
+        policy_names(Charge("ip:1.2.3.4", parse_limits(["5/minute"]), scope="POST /login"))  # ['POST /login']
+    """
+    base = charge.name or charge.scope or "default"
+    if len(charge.rates) == 1:
+        return [charge.rates[0].name or base]
+    return [r.name or f"{base}-{r.amount}-per-{header_secs(r.window)}s" for r in charge.rates]
+
+
+def _reset_secs(reset_ms: int) -> int:
+    """``header_secs(reset_ms / 1000)`` in integer arithmetic: whole seconds, rounded up, never negative."""
+    return max(0, -(-int(reset_ms) // 1000))
+
+
+class _Prepared:
+    """One decision compiled once per distinct set of charges (then reused from a bounded cache).
+
+    It holds the store keys and arguments of the script and the parts of the ``RateLimit`` header fields
+    that do not change between requests: the whole ``RateLimit-Policy`` value and, per limit, a template
+    for its ``RateLimit`` item. A request then costs one script call and one string formatting.
+    """
+
+    __slots__ = (
+        "args",
+        "charges",
+        "keys",
+        "names",
+        "policy",
+        "policy_raw",
+        "rates",
+        "raw_template",
+        "single",
+        "templates",
+    )
+
+    def __init__(self, charges: tuple[Charge, ...], keys: list[str], args: list[int], names: list[str]) -> None:
+        rates = [rate for charge in charges for rate in charge.rates]
+        self.charges = charges
+        self.keys = keys
+        self.args = args
+        self.names = names
+        self.rates: tuple[tuple[int, float], ...] = tuple((r.amount, r.window) for r in rates)
+        self.policy = ", ".join(
+            f"{sf_string(n)};q={r.amount};w={header_secs(r.window)}" for n, r in zip(names, rates, strict=True)
+        )
+        self.policy_raw = self.policy.encode("latin-1")
+        self.templates = tuple(sf_string(n).replace("%", "%%") + ";r=%d;t=%d" for n in names)
+        self.raw_template = self.templates[0].encode("latin-1") if len(rates) == 1 else b""
+        self.single = len(rates) == 1
+
+    def __sizeof__(self) -> int:
+        # What a cache of plans holds per entry: the store keys and the charges' keys (client-chosen), the
+        # header texts; the rates and rules are shared with other plans.
+        own = (self.keys, self.names, self.policy, self.policy_raw, self.templates, self.raw_template)
+        return object.__sizeof__(self) + approx_size(own) + sum(sys.getsizeof(c.key) for c in self.charges)
+
+    def ratelimit_value(self, reply: RateLimitReply) -> str:
+        """The ``RateLimit`` field value for a store reply (what :func:`format_headers` writes)."""
+        if self.single:
+            return self.templates[0] % (reply.remaining(0), _reset_secs(reply.reset_ms(0)))
+        return ", ".join(t % (reply.remaining(i), _reset_secs(reply.reset_ms(i))) for i, t in enumerate(self.templates))
+
+    def raw_fields(self, reply: RateLimitReply) -> list[tuple[bytes, bytes]]:
+        """``RateLimit-Policy`` and ``RateLimit`` as ASGI header pairs (lower-case names)."""
+        if self.single:
+            reset = -(-reply.reset_ms(0) // 1000)
+            value = self.raw_template % (reply.remaining(0), reset if reset > 0 else 0)
+        else:
+            value = self.ratelimit_value(reply).encode("latin-1")
+        return [(b"ratelimit-policy", self.policy_raw), (b"ratelimit", value)]
+
+    def str_fields(self, reply: RateLimitReply) -> list[tuple[str, str]]:
+        """``RateLimit-Policy`` and ``RateLimit`` as WSGI header pairs."""
+        return [("RateLimit-Policy", self.policy), ("RateLimit", self.ratelimit_value(reply))]

@@ -1,0 +1,121 @@
+"""Rates and strategies: what a limit is (``5/minute``), how rate strings parse, which strategies exist.
+
+What lives here: :class:`Rate` (one limit: an amount per window), :func:`parse_limits` (rate strings,
+``Rate`` objects or ``limits.RateLimitItem`` objects to rates, with a bounded parse cache), and the strategy
+names (:data:`STRATEGIES`, :data:`DEFAULT_STRATEGY`, their aliases and their short codes in storage keys).
+``limits`` is imported only when a string is first parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from limits import RateLimitItem
+
+__all__ = [
+    "DEFAULT_STRATEGY",
+    "STRATEGIES",
+    "STRATEGY_ALIASES",
+    "STRATEGY_CODES",
+    "LimitSpec",
+    "Rate",
+    "Strategy",
+    "parse_limits",
+]
+
+Strategy = Literal["sliding-window-counter", "fixed-window", "moving-window", "gcra"]
+
+#: The strategies, by name. ``"token-bucket"`` is accepted as an alias of ``"gcra"``.
+STRATEGIES: tuple[str, ...] = ("sliding-window-counter", "fixed-window", "moving-window", "gcra")
+#: The default: O(1) state per key, no burst of twice the limit at a window edge (see docs/ratelimit.md).
+DEFAULT_STRATEGY: Strategy = "sliding-window-counter"
+
+#: Other names accepted for a strategy.
+STRATEGY_ALIASES = {"token-bucket": "gcra", "sliding-window": "sliding-window-counter"}
+#: Each strategy's part of a storage key (two strategies never read each other's state).
+STRATEGY_CODES = {"sliding-window-counter": "sw", "fixed-window": "fw", "moving-window": "mw", "gcra": "gc"}
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """One limit: ``amount`` hits per ``window`` seconds, parsed from a rate string by ``limits``.
+
+    ``name`` is the policy name used in the ``RateLimit`` header fields (None: a name is derived).
+
+    Example::
+
+        Rate.parse("5/minute")     # (Rate(amount=5, window=60.0, ...),)
+    """
+
+    amount: int
+    window: float
+    text: str
+    name: str | None = None
+
+    @property
+    def window_ms(self) -> int:
+        """The window in whole milliseconds."""
+        return round(self.window * 1000)
+
+    @property
+    def ident(self) -> str:
+        """The part of the storage key that names this limit (amount and window)."""
+        return f"{self.amount}/{self.window_ms}"
+
+    @classmethod
+    def from_item(cls, item: RateLimitItem, name: str | None = None) -> Rate:
+        """A Rate from a ``limits.RateLimitItem``."""
+        return cls(int(item.amount), float(item.get_expiry()), str(item), name)
+
+    @classmethod
+    def parse(cls, spec: str, name: str | None = None) -> tuple[Rate, ...]:
+        """Every limit in ``spec`` (``"5/minute;100/hour"``, ``"10 per 2 seconds"``), or ConfigurationError."""
+        from limits import parse_many
+
+        try:
+            items = parse_many(spec)
+        except ValueError as exc:
+            raise ConfigurationError(f"Invalid rate limit {spec!r}: {exc}") from exc
+        rates = tuple(cls.from_item(item, name) for item in items)
+        for rate in rates:
+            if rate.amount < 1 or rate.window <= 0:
+                raise ConfigurationError(f"Invalid rate limit {spec!r}: the amount and window must be positive.")
+        return rates
+
+
+LimitSpec = str | Rate | Any  # Any: a limits.RateLimitItem
+
+_parse_cache: dict[str, tuple[Rate, ...]] = {}
+
+
+def parse_limits(specs: Iterable[LimitSpec]) -> tuple[Rate, ...]:
+    """Rates from rate strings, :class:`Rate` objects or ``limits.RateLimitItem`` objects.
+
+    Example::
+
+        >>> [r.amount for r in parse_limits(["5/minute;100/hour"])]
+        [5, 100]
+    """
+    out: list[Rate] = []
+    for spec in specs:
+        if isinstance(spec, Rate):
+            out.append(spec)
+        elif isinstance(spec, str):
+            cached = _parse_cache.get(spec)
+            if cached is None:
+                cached = Rate.parse(spec)
+                if len(_parse_cache) < 1024:
+                    _parse_cache[spec] = cached
+            out.extend(cached)
+        elif hasattr(spec, "amount") and hasattr(spec, "get_expiry"):
+            out.append(Rate.from_item(spec))
+        else:
+            raise ConfigurationError(f"A limit must be a rate string or a RateLimitItem, not {type(spec).__name__}.")
+    if not out:
+        raise ConfigurationError("At least one limit is needed.")
+    return tuple(out)
