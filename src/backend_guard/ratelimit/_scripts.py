@@ -16,10 +16,13 @@ on that limit: until a request of ``remaining + 1`` would pass (with nothing spe
 the millisecond; 0 when the whole quota is available (an unused key). ``retry_ms`` is the same for this
 request's own cost, 0 when it passes.
 
-Most requests are charged against one limit, so each Python twin has a single-limit fast path
-(``_*_one``: no per-limit lists or tuples, the spend-or-peek branch taken once) beside the general body
-(``_*_many``); the script's entry point picks one by the number of keys. Both compute the same numbers in the
-same order of operations, and a property test runs them side by side.
+Each Python twin is written as its Lua script is: per limit, a ``read`` step (the limit's state and whether it
+refuses this request; no write) and a ``settle`` step (spend when every limit allows it, then the limit's
+reply numbers); :func:`_all_or_none` runs them over several limits (``_*_many``). Most requests are charged
+against one limit, so the fixed-window, sliding-window and GCRA twins also have a single-limit path written
+by hand (``_*_one``: no per-limit lists or state tuples, the request path of the memory store); the script's
+entry point picks one by the number of keys. Both compute the same numbers in the same order of operations,
+and a property test runs them side by side.
 """
 
 from __future__ import annotations
@@ -74,8 +77,54 @@ class RateLimitReply(NamedTuple):
         return int(self.raw[3 * i + 3])
 
 
+# A strategy is two steps on one limit, as in its Lua script: ``read`` (the limit's state, its last item whether
+# this request's cost is refused: no write) and ``settle`` (spend when told, then the reply's three numbers).
+# The entry points below run them for one limit or for several, all or none.
+_State = tuple[Any, ...]
+_Read = Callable[[MemoryView, str, float, int, int, int], _State]
+_Settle = Callable[[MemoryView, str, float, bool, int, int, int, _State], list[int]]
 _One = Callable[[MemoryView, str, bool, int, int, int], list[int]]
 _Many = Callable[[MemoryView, Sequence[str], Sequence[Any]], list[int]]
+
+
+def _limits(args: Sequence[Any]) -> list[tuple[int, int, int]]:
+    """(amount, window_ms, cost) per limit from the flat argument list."""
+    return [(int(args[i]), int(args[i + 1]), int(args[i + 2])) for i in range(1, len(args), 3)]
+
+
+def _now_us(db: MemoryView) -> float:
+    """The store's clock in whole microseconds (as the Lua computes it from ``TIME``)."""
+    return float((db.now_ms * 1000.0).__round__())  # round(), without the builtin's lookup
+
+
+def _single(read: _Read, settle: _Settle) -> _One:
+    """The body for one limit (key, spend, amount, window_ms, cost): no per-limit lists."""
+
+    def one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+        now = _now_us(db)
+        state = read(db, key, now, amount, window, cost)
+        if state[-1]:  # refused: nothing spent
+            return [0, *settle(db, key, now, False, amount, window, cost, state)]
+        return [1, *settle(db, key, now, spend, amount, window, cost, state)]
+
+    return one
+
+
+def _all_or_none(read: _Read, settle: _Settle) -> _Many:
+    """The body for several limits: read them all, then spend on every one or none (one refusing refuses all)."""
+
+    def many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+        now = _now_us(db)
+        specs = _limits(args)
+        states = [read(db, key, now, *spec) for key, spec in zip(keys, specs, strict=True)]
+        ok = not any(state[-1] for state in states)
+        spend = ok and int(args[0]) == 1
+        out = [1 if ok else 0]
+        for key, spec, state in zip(keys, specs, states, strict=True):
+            out += settle(db, key, now, spend, *spec, state)
+        return out
+
+    return many
 
 
 def _by_count(one: _One, many: _Many) -> _Many:
@@ -89,12 +138,32 @@ def _by_count(one: _One, many: _Many) -> _Many:
     return body
 
 
-def _limits(args: Sequence[Any]) -> list[tuple[int, int, int]]:
-    """(amount, window_ms, cost) per limit from the flat argument list."""
-    return [(int(args[i]), int(args[i + 1]), int(args[i + 2])) for i in range(1, len(args), 3)]
+# -- fixed window: a counter per window, which expires with it ------------------------------------------------
+
+
+def _fw_read(db: MemoryView, key: str, now: float, amount: int, window: int, cost: int) -> _State:
+    """(count, ttl ms, refused) of one limit."""
+    count = int(db.get(key, 0))
+    ttl = db.pttl(key)
+    return count, ttl if ttl >= 0 else window, count + cost > amount
+
+
+def _fw_settle(
+    db: MemoryView, key: str, now: float, spend: bool, amount: int, window: int, cost: int, state: _State
+) -> list[int]:
+    """Spend ``cost`` when told; remaining, reset ms, retry ms."""
+    count, ttl, blocked = state
+    if spend and cost > 0:
+        count = db.incr(key, cost)
+        if db.pttl(key) < 0:
+            db.pexpire(key, window)
+    # Quota comes back all at once, when the window's counter expires (none used: nothing to wait for).
+    # PTTL rounds down and a key lives through its last millisecond: retry one ms later.
+    return [max(0, amount - count), ttl if count > 0 else 0, ttl + 1 if blocked else 0]
 
 
 def _fixed_window_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+    """:func:`_fw_read` and :func:`_fw_settle` for one limit, by hand (a request path: no state tuple)."""
     count = int(db.get(key, 0))
     ttl = db.pttl(key)
     if ttl < 0:
@@ -109,163 +178,145 @@ def _fixed_window_one(db: MemoryView, key: str, spend: bool, amount: int, window
     return [1, max(0, amount - count), ttl if count > 0 else 0, 0]
 
 
-def _fixed_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-    spend = int(args[0]) == 1
-    specs = _limits(args)
-    counts: list[int] = []
-    ttls: list[int] = []
-    blocked: list[bool] = []
-    for key, (amount, window, cost) in zip(keys, specs, strict=True):
-        count = int(db.get(key, 0))
-        ttl = db.pttl(key)
-        if ttl < 0:
-            ttl = window
-        counts.append(count)
-        ttls.append(ttl)
-        blocked.append(count + cost > amount)
-    ok = not any(blocked)
-    out = [1 if ok else 0]
-    for i, (key, (amount, window, cost)) in enumerate(zip(keys, specs, strict=True)):
-        count = counts[i]
-        if ok and spend and cost > 0:
-            count = db.incr(key, cost)
-            if db.pttl(key) < 0:
-                db.pexpire(key, window)
-        # PTTL rounds down and a key lives through its last millisecond: retry one ms later.
-        out += [max(0, amount - count), ttls[i] if count > 0 else 0, ttls[i] + 1 if blocked[i] else 0]
-    return out
+# -- sliding window counter: this window's count and the previous one's, weighted by its overlap -------------
+
+
+def _sw_counts(stored: Any, w: int) -> tuple[int, int]:
+    """(c, p) of window ``w`` from a stored (window, count, previous count): the previous window's count carries
+    over as p, older ones are gone."""
+    if stored is not None:
+        sw, sc, sp = stored
+        if sw == w:
+            return sc, sp
+        if sw == w - 1:
+            return 0, sc
+    return 0, 0
+
+
+def _sw_wait(g: int, c: int, p: int, span: float, elapsed: float) -> int:
+    """Milliseconds (rounded up) until the estimate ``c + p * overlap`` is at most ``g``: within this window when
+    the previous window's decay is enough, else in the next one as this window's count decays (0: now)."""
+    if g < 0:  # a cost above the limit: two whole windows
+        wait = 2 * span - elapsed
+    elif p > 0 and c <= g:
+        wait = span - span * (g - c) / p - elapsed
+    elif c > 0:
+        wait = 2 * span - elapsed - span * g / c
+    else:
+        return 0
+    return _ceil(wait / 1000) if wait > 0.0 else 0
+
+
+def _sw_read(db: MemoryView, key: str, now: float, amount: int, window: int, cost: int) -> _State:
+    """(span, w, elapsed, c, p, carried, refused) of one limit (times in microseconds)."""
+    span = window * 1000.0
+    w = _floor(now / span)
+    elapsed = now - w * span
+    c, p = _sw_counts(db.get(key), w)
+    # With nothing carried over from the previous window the estimate is the integer count: the same
+    # comparisons as the float ones (integers far below 2**53), without the float work.
+    carried = p * (span - elapsed) / span if p else 0.0
+    return span, w, elapsed, c, p, carried, (c + carried + cost > amount + _EPS) if p else (c + cost > amount)
+
+
+def _sw_settle(
+    db: MemoryView, key: str, now: float, spend: bool, amount: int, window: int, cost: int, state: _State
+) -> list[int]:
+    """Spend ``cost`` when told; remaining, reset ms (until remaining + 1 would pass), retry ms."""
+    span, w, elapsed, c, p, carried, blocked = state
+    if spend and cost > 0:
+        c += cost
+        db.set(key, (w, c, p), _ceil((w * span + 2 * span - now) / 1000))  # px
+    remaining = max(0, _floor(amount - (c + carried) + _EPS) if p else amount - c)
+    # reset (the RateLimit "t"): until additional quota is made available (draft-ietf-httpapi-ratelimit-headers),
+    # i.e. until remaining + 1 would pass; 0 when the whole quota is available.
+    reset_ms = _sw_wait(amount - remaining - 1, c, p, span, elapsed) if remaining < amount else 0
+    return [remaining, reset_ms, _sw_wait(amount - cost, c, p, span, elapsed) if blocked else 0]
 
 
 def _sliding_window_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+    """:func:`_sw_read` and :func:`_sw_settle` for one limit, by hand: the default strategy's request path."""
     now = float((db.now_ms * 1000.0).__round__())  # round(), without the builtin's lookup
     span = window * 1000.0
     w = _floor(now / span)
     elapsed = now - w * span
-    stored = db.get(key)
-    c = p = 0
-    if stored is not None:
-        sw, sc, sp = stored
-        if sw == w:
-            c, p = sc, sp
-        elif sw == w - 1:
-            p = sc
-    # With nothing carried over from the previous window the estimate is the integer count: the same
-    # comparisons as the float ones (integers far below 2**53), without the float work.
-    carried = p * (span - elapsed) / span if p else 0.0
+    c, p = _sw_counts(db.get(key), w)
+    carried = p * (span - elapsed) / span if p else 0.0  # the integer fast case of _sw_read
     blocked = (c + carried + cost > amount + _EPS) if p else (c + cost > amount)
-    retry_ms = 0
-    if not blocked:
-        if spend and cost > 0:
-            c += cost
-            db.set(key, (w, c, p), _ceil((w * span + 2 * span - now) / 1000))  # px
-    else:
-        need = amount - cost
-        if need < 0:
-            retry = 2 * span - elapsed
-        elif c <= need and p > 0:
-            retry = span - span * (need - c) / p - elapsed
-        else:
-            retry = 2 * span - elapsed - span * need / c
-        if retry > 0.0:
-            retry_ms = _ceil(retry / 1000)
+    if not blocked and spend and cost > 0:
+        c += cost
+        db.set(key, (w, c, p), _ceil((w * span + 2 * span - now) / 1000))  # px
     remaining = _floor(amount - (c + carried) + _EPS) if p else amount - c
     if remaining < 0:
         remaining = 0
-    # reset (the RateLimit "t"): until additional quota is made available (draft-ietf-httpapi-ratelimit-headers),
-    # i.e. until remaining + 1 would pass: within this window when the previous window's decay frees the next
-    # whole unit, else in the next one, as this window's count decays; 0 when the whole quota is available.
-    reset_ms = 0
-    if remaining < amount:
-        g = amount - remaining - 1
-        if p > 0 and c <= g:
-            reset = span - span * (g - c) / p - elapsed
-        elif c > 0:
-            reset = 2 * span - elapsed - span * g / c
-        else:
-            reset = 0.0
-        if reset > 0.0:
-            reset_ms = _ceil(reset / 1000)
-    return [0 if blocked else 1, remaining, reset_ms, retry_ms]
+    reset_ms = _sw_wait(amount - remaining - 1, c, p, span, elapsed) if remaining < amount else 0
+    return [0 if blocked else 1, remaining, reset_ms, _sw_wait(amount - cost, c, p, span, elapsed) if blocked else 0]
 
 
-def _sliding_window_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-    now = float(round(db.now_ms * 1000.0))
-    spend = int(args[0]) == 1
-    state: list[tuple[int, float, int, int, int, int, float, bool]] = []
-    for key, (amount, window, cost) in zip(keys, _limits(args), strict=True):
-        span = window * 1000.0
-        w = math.floor(now / span)
-        stored = db.get(key)
-        c = p = 0
-        if stored is not None:
-            sw, sc, sp = stored
-            if sw == w:
-                c, p = sc, sp
-            elif sw == w - 1:
-                p = sc
-        elapsed = now - w * span
-        est = c + p * (span - elapsed) / span
-        state.append((amount, span, cost, w, c, p, elapsed, est + cost > amount + _EPS))
-    ok = not any(s[-1] for s in state)
-    out = [1 if ok else 0]
-    for key, (amount, span, cost, w, c, p, elapsed, blocked) in zip(keys, state, strict=True):
-        if ok and spend and cost > 0:
-            c += cost
-            db.set(key, (w, c, p), px=math.ceil((w * span + 2 * span - now) / 1000))
-        est = c + p * (span - elapsed) / span
-        retry = 0.0
-        if blocked:
-            need = amount - cost
-            if need < 0:
-                retry = 2 * span - elapsed
-            elif c <= need and p > 0:
-                retry = span - span * (need - c) / p - elapsed
-            else:
-                retry = 2 * span - elapsed - span * need / c
-        remaining = max(0, math.floor(amount - est + _EPS))
-        reset = 0.0
-        if remaining < amount:
-            g = amount - remaining - 1
-            if p > 0 and c <= g:
-                reset = span - span * (g - c) / p - elapsed
-            elif c > 0:
-                reset = 2 * span - elapsed - span * g / c
-        out += [remaining, math.ceil(max(0.0, reset) / 1000), math.ceil(max(0.0, retry) / 1000)]
-    return out
+# -- moving window: a log of the hits inside the window ---------------------------------------------------------
 
 
-def _moving_window(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-    now = float(round(db.now_ms * 1000.0))
-    spend = int(args[0]) == 1
-    specs = _limits(args)
-    logs: list[list[float]] = []
-    blocked: list[bool] = []
-    for key, (amount, window, cost) in zip(keys, specs, strict=True):
-        log: list[float] = db.get(key) or []
-        del log[: bisect.bisect_right(log, now - window * 1000.0)]
-        logs.append(log)
-        blocked.append(len(log) + cost > amount)
-    ok = not any(blocked)
-    out = [1 if ok else 0]
-    for i, (key, (amount, window, cost)) in enumerate(zip(keys, specs, strict=True)):
-        span = window * 1000.0
-        log = logs[i]
-        if ok and spend and cost > 0:
-            for _ in range(cost):
-                bisect.insort(log, now)
-            db.set(key, log, px=window)
-        elif log:
-            db.set(key, log, keepttl=True)
-        count = len(log)
-        retry = 0.0
-        if blocked[i]:
-            retry = span if cost > amount else log[count + cost - amount - 1] + span - now
-        reset = log[0] + span - now if log else 0.0  # more quota when the oldest hit leaves the window
-        out += [max(0, amount - count), math.ceil(reset / 1000), math.ceil(max(0.0, retry) / 1000)]
-    return out
+def _mw_read(db: MemoryView, key: str, now: float, amount: int, window: int, cost: int) -> _State:
+    """(the hits still inside the window, oldest first; refused) of one limit."""
+    log: list[float] = db.get(key) or []
+    del log[: bisect.bisect_right(log, now - window * 1000.0)]
+    return log, len(log) + cost > amount
+
+
+def _mw_save(db: MemoryView, key: str, now: float, spend: bool, window: int, cost: int, log: list[float]) -> None:
+    """Log ``cost`` hits now when spending (a fresh expiry); else keep the pruned log with its expiry."""
+    if spend and cost > 0:
+        for _ in range(cost):
+            bisect.insort(log, now)
+        db.set(key, log, px=window)
+    elif log:
+        db.set(key, log, keepttl=True)
+
+
+def _mw_settle(
+    db: MemoryView, key: str, now: float, spend: bool, amount: int, window: int, cost: int, state: _State
+) -> list[int]:
+    """Spend ``cost`` when told; remaining, reset ms (the oldest hit leaves the window), retry ms."""
+    log, blocked = state
+    _mw_save(db, key, now, spend, window, cost, log)
+    span = window * 1000.0
+    count = len(log)
+    retry = 0.0
+    if blocked:
+        retry = span if cost > amount else log[count + cost - amount - 1] + span - now
+    reset = log[0] + span - now if log else 0.0
+    return [max(0, amount - count), _ceil(reset / 1000), _ceil(max(0.0, retry) / 1000)]
+
+
+# -- GCRA: the theoretical arrival time of the next request ---------------------------------------------------
+
+
+def _gcra_read(db: MemoryView, key: str, now: float, amount: int, window: int, cost: int) -> _State:
+    """(span, interval, tat, new tat, refused) of one limit (times in microseconds)."""
+    span = window * 1000.0
+    interval = span / amount
+    tat = max(float(db.get(key, 0.0)), now)
+    new = tat + cost * interval
+    return span, interval, tat, new, new - now > span + _TOL
+
+
+def _gcra_settle(
+    db: MemoryView, key: str, now: float, spend: bool, amount: int, window: int, cost: int, state: _State
+) -> list[int]:
+    """Spend ``cost`` when told; remaining, reset ms (until remaining + 1 would pass), retry ms."""
+    span, interval, tat, new, blocked = state
+    if spend and cost > 0:
+        tat = float(f"{new:.0f}")
+        db.set(key, tat, px=max(1, _ceil((tat - now) / 1000)))
+    retry = (span if cost > amount else new - span - now) if blocked else 0.0
+    remaining = max(0, min(amount, _floor((span - (tat - now) + _TOL) / interval)))
+    # more quota when remaining + 1 would pass: its arrival time no more than span (+ tol) ahead of the clock
+    reset = tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
+    return [remaining, _ceil(max(0.0, reset) / 1000), _ceil(max(0.0, retry) / 1000)]
 
 
 def _gcra_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+    """:func:`_gcra_read` and :func:`_gcra_settle` for one limit, by hand (a request path: no state tuple)."""
     now = float(round(db.now_ms * 1000.0))
     span = window * 1000.0
     interval = span / amount
@@ -284,33 +335,12 @@ def _gcra_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, c
     return [0 if blocked else 1, remaining, _ceil(max(0.0, reset) / 1000), _ceil(retry / 1000)]
 
 
-def _gcra_many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-    now = float(round(db.now_ms * 1000.0))
-    spend = int(args[0]) == 1
-    state: list[tuple[int, float, int, float, float, float, bool]] = []
-    for key, (amount, window, cost) in zip(keys, _limits(args), strict=True):
-        span = window * 1000.0
-        interval = span / amount
-        tat = max(float(db.get(key, 0.0)), now)
-        new = tat + cost * interval
-        state.append((amount, span, cost, interval, tat, new, new - now > span + _TOL))
-    ok = not any(s[-1] for s in state)
-    out = [1 if ok else 0]
-    for key, (amount, span, cost, interval, tat, new, blocked) in zip(keys, state, strict=True):
-        if ok and spend and cost > 0:
-            tat = float(f"{new:.0f}")
-            db.set(key, tat, px=max(1, math.ceil((tat - now) / 1000)))
-        retry = 0.0
-        if blocked:
-            retry = span if cost > amount else new - span - now
-        remaining = max(0, min(amount, math.floor((span - (tat - now) + _TOL) / interval)))
-        reset = tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
-        out += [remaining, math.ceil(max(0.0, reset) / 1000), math.ceil(max(0.0, retry) / 1000)]
-    return out
-
-
+_fixed_window_many = _all_or_none(_fw_read, _fw_settle)
 _fixed_window = _by_count(_fixed_window_one, _fixed_window_many)
+_sliding_window_many = _all_or_none(_sw_read, _sw_settle)
 _sliding_window = _by_count(_sliding_window_one, _sliding_window_many)
+_moving_window = _by_count(_single(_mw_read, _mw_settle), _all_or_none(_mw_read, _mw_settle))
+_gcra_many = _all_or_none(_gcra_read, _gcra_settle)
 _gcra = _by_count(_gcra_one, _gcra_many)
 
 #: Rate-limit counters are the one kind of state a store may evict (``evictable=True``): forgetting one under memory
