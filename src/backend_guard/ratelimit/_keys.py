@@ -86,6 +86,15 @@ def bucket_method(method: str) -> str | None:
     return upper if upper in BUCKET_METHODS else None
 
 
+def _key_header(spec: KeyFunc | str | None) -> str | None:
+    """The header a key spec names (lower case), None for ``"ip"`` or a callable; anything else is refused."""
+    if spec is None or spec == "ip" or callable(spec):
+        return None
+    if isinstance(spec, str) and spec.lower().startswith("header:") and len(spec) > 7:
+        return spec[7:].strip().lower()
+    raise ConfigurationError("key must be 'ip', 'header:<name>' or a callable taking a RequestView.")
+
+
 class KeyResolver:
     """Turns a key spec into the rate limit key of a request (an ASGI scope, a WSGI environ or a view).
 
@@ -105,18 +114,11 @@ class KeyResolver:
         check_int("ipv6_prefix", ipv6_prefix, min=1, max=128)
         self.client_ip = client_ip or ClientIP()
         self.ipv6_prefix = ipv6_prefix
-        self.func: KeyFunc | None = None
-        self.header: str | None = None
-        if spec is None or spec == "ip":
-            pass
-        elif callable(spec):
-            self.func = spec
-        elif isinstance(spec, str) and spec.lower().startswith("header:") and len(spec) > 7:
-            self.header = spec[7:].strip().lower()
-        else:
-            raise ConfigurationError("key must be 'ip', 'header:<name>' or a callable taking a RequestView.")
-        self._header_bytes = self.header.encode("latin-1") if self.header else b""
-        self._environ_key = "HTTP_" + self.header.upper().replace("-", "_") if self.header else ""
+        self.func: KeyFunc | None = spec if callable(spec) else None
+        self.header: str | None = _key_header(spec)
+        header = self.header or ""
+        self._header_bytes = header.encode("latin-1")
+        self._environ_key = "HTTP_" + header.upper().replace("-", "_") if header else ""
         self._ips: BoundedCache[str, str] = BoundedCache("ratelimit.addresses", max_entries=8192, max_bytes=2 << 20)
         # The common case: the key is the peer address (no callable, no header, no trusted proxy to believe).
         self._peer_only = self.func is None and self.header is None and not self.client_ip.enabled
@@ -134,37 +136,49 @@ class KeyResolver:
 
     def from_scope(self, scope: Any) -> str | None:
         """The key for an ASGI scope."""
-        if self._peer_only:
+        if self._peer_only:  # the request path of most apps: one cache lookup
             peer = scope.get("client")
             address = peer[0] if peer else ""
             found = self._ips.get(address)
             return found if found is not None else self._ip(address)
         if self.func is not None:
             return self.func(view_from_scope(scope, self.client_ip))
+        return self._scope_header(scope) or self._ip(self._scope_address(scope))
+
+    def _scope_header(self, scope: Any) -> str | None:
+        """The digest of the key header in an ASGI scope (None: no key header, or the request has none)."""
+        wanted = self._header_bytes
         if self.header is not None:
             for name, value in scope.get("headers", ()):
-                if name == self._header_bytes or name.lower() == self._header_bytes:
+                if name == wanted or name.lower() == wanted:
                     return self._digest(value.decode("latin-1"))
-        if not self.client_ip.enabled:  # no trusted proxy: the peer is the client (skip header parsing)
-            peer = scope.get("client")
-            return self._ip(peer[0] if peer else "")
-        return self._ip(self.client_ip.resolve_scope(scope).address)
+        return None
+
+    def _scope_address(self, scope: Any) -> str:
+        """The client address of an ASGI request."""
+        if self.client_ip.enabled:
+            return self.client_ip.resolve_scope(scope).address
+        peer = scope.get("client")  # no trusted proxy: the peer is the client (skip header parsing)
+        return peer[0] if peer else ""
 
     def from_environ(self, environ: Any) -> str | None:
         """The key for a WSGI environ."""
-        if self._peer_only:
+        if self._peer_only:  # the request path of most apps: one cache lookup
             address = environ.get("REMOTE_ADDR") or ""
             found = self._ips.get(address)
             return found if found is not None else self._ip(address)
         if self.func is not None:
             return self.func(view_from_environ(environ, self.client_ip))
-        if self.header is not None:
-            value = environ.get(self._environ_key)
-            if value:
-                return self._digest(value)
-        if not self.client_ip.enabled:
-            return self._ip(environ.get("REMOTE_ADDR") or "")
-        return self._ip(self.client_ip.resolve_environ(environ).address)
+        value = environ.get(self._environ_key) if self.header is not None else None
+        if value:
+            return self._digest(value)
+        return self._ip(self._environ_address(environ))
+
+    def _environ_address(self, environ: Any) -> str:
+        """The client address of a WSGI request."""
+        if self.client_ip.enabled:
+            return self.client_ip.resolve_environ(environ).address
+        return environ.get("REMOTE_ADDR") or ""
 
     def from_view(self, view: RequestView) -> str | None:
         """The key for a :class:`~backend_guard.request.RequestView` (its ``client`` is already resolved)."""

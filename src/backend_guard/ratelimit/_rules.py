@@ -36,17 +36,21 @@ def compile_path(pattern: str) -> re.Pattern[str]:
     """
     if pattern in ("*", "/*"):
         return re.compile(r".*")
-    out = ["^"]
+    if pattern.endswith("*"):
+        return re.compile("^" + _path_regex(pattern[:-1]) + ".*$")
+    return re.compile("^" + _path_regex(pattern) + "/?$")
+
+
+def _path_regex(body: str) -> str:
+    """The regex of a path pattern without its tail: literal text escaped, each parameter one segment (or the
+    rest of the path for ``{name:path}``)."""
+    out: list[str] = []
     pos = 0
-    tail = pattern.endswith("*")
-    body = pattern[:-1] if tail else pattern
     for m in PATH_PARAM.finditer(body):
-        out.append(re.escape(body[pos : m.start()]))
-        out.append(".*" if m.group(2) == "path" else "[^/]+")
+        out += (re.escape(body[pos : m.start()]), ".*" if m.group(2) == "path" else "[^/]+")
         pos = m.end()
     out.append(re.escape(body[pos:]))
-    out.append(".*$" if tail else "/?$")
-    return re.compile("".join(out))
+    return "".join(out)
 
 
 #: The methods a rule may name without ``custom_methods`` (RFC 9110, PATCH of RFC 5789).
@@ -62,11 +66,52 @@ def _check_rule_path(path: str) -> None:
             f"rule {path!r}: a rule path starts with '/' (request paths always do): did you mean {'/' + path!r}?"
         )
     for char, what in (("?", "query string"), ("#", "fragment")):
-        if char in path:
-            fixed = path.split(char, 1)[0] or "/"
-            raise ConfigurationError(
-                f"rule {path!r}: a request's {what} is not part of the path rules match: did you mean {fixed!r}?"
-            )
+        _refuse_part(path, char, what)
+
+
+def _refuse_part(path: str, char: str, what: str) -> None:
+    """Refuse a rule path holding ``char`` (what starts a query string or a fragment: never matched on)."""
+    if char in path:
+        fixed = path.split(char, 1)[0] or "/"
+        raise ConfigurationError(
+            f"rule {path!r}: a request's {what} is not part of the path rules match: did you mean {fixed!r}?"
+        )
+
+
+def _rule_methods(path: str, methods: Iterable[str] | None, custom: bool) -> frozenset[str] | None:
+    """A rule's methods in upper case (None: any), each checked (:func:`_check_rule_method`)."""
+    if methods is None:
+        return None
+    for method in methods:
+        _check_rule_method(path, method, custom)
+    return frozenset(m.upper() for m in methods)
+
+
+def _with_head(methods: frozenset[str] | None) -> frozenset[str] | None:
+    """The methods a rule matches: HEAD runs the GET handler, so a rule for GET counts HEAD too (in the same
+    bucket; the bucket's label, part of the storage key, stays the one of the methods as written)."""
+    if methods is None or "GET" not in methods:
+        return methods
+    return methods | {"HEAD"}
+
+
+def _check_limits_type(limits: object) -> None:
+    """Refuse a rule's ``limits`` that is neither a rate string nor a list of rates."""
+    if isinstance(limits, (bytes, bytearray, Mapping)) or not isinstance(limits, (str, Iterable)):
+        raise ConfigurationError(
+            f"limits must be a rate string ('5/minute;100/hour') or a list of rates, not {type(limits).__name__}."
+        )
+
+
+def _rule_rates(limits: str | Sequence[LimitSpec], exempt: bool) -> tuple[Rate, ...]:
+    """A rule's rates (none for an exempt rule without limits); a bad rate is refused naming ``limits``."""
+    specs = [limits] if isinstance(limits, str) else list(limits)
+    if exempt and not specs:
+        return ()
+    try:
+        return parse_limits(specs)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"limits: {exc.detail}") from None
 
 
 def _check_rule_method(path: str, method: str, custom: bool) -> None:
@@ -123,40 +168,29 @@ class RateLimitRule:
     bucket: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._check_options()
+        _check_rule_path(self.path)
+        methods = _rule_methods(self.path, self.methods, self.custom_methods)
+        if self.key is not None:
+            KeyResolver(self.key)  # refuses a key that is neither 'ip', 'header:<name>' nor a callable
+        rates = _rule_rates(self.limits, self.exempt)
+        set_ = object.__setattr__
+        set_(self, "rates", rates)
+        set_(self, "method_set", _with_head(methods))
+        set_(self, "regex", compile_path(self.path))
+        label = ",".join(sorted(methods)) if methods else "*"
+        set_(self, "bucket", self.scope or f"{label} {self.path}")
+
+    def _check_options(self) -> None:
+        """Refuse an option of the wrong type (the cost, never negative, included)."""
         check_str("path", self.path)
-        if isinstance(self.limits, (bytes, bytearray, Mapping)) or not isinstance(self.limits, (str, Iterable)):
-            raise ConfigurationError(
-                "limits must be a rate string ('5/minute;100/hour') or a list of rates,"
-                f" not {type(self.limits).__name__}."
-            )
+        _check_limits_type(self.limits)
         optional(check_strs, "methods", self.methods)
         optional(check_str, "scope", self.scope)
         optional(check_str, "name", self.name)
         check_int("cost", self.cost, min=0)
         check_bool("exempt", self.exempt)
         check_bool("custom_methods", self.custom_methods)
-        _check_rule_path(self.path)
-        if self.methods is not None:
-            for method in self.methods:
-                _check_rule_method(self.path, method, self.custom_methods)
-        if self.key is not None:
-            KeyResolver(self.key)  # refuses a key that is neither 'ip', 'header:<name>' nor a callable
-        specs = [self.limits] if isinstance(self.limits, str) else list(self.limits)
-        try:
-            rates = () if self.exempt and not specs else parse_limits(specs)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"limits: {exc.detail}") from None
-        methods = None if self.methods is None else frozenset(m.upper() for m in self.methods)
-        if self.cost < 0:
-            raise ConfigurationError("A rule's cost must not be negative.")
-        set_ = object.__setattr__
-        set_(self, "rates", rates)
-        # HEAD runs the GET handler: a rule for GET counts HEAD too (in the same bucket; the label, part of the
-        # storage key, stays the one of the methods as written).
-        set_(self, "method_set", methods | {"HEAD"} if methods is not None and "GET" in methods else methods)
-        set_(self, "regex", compile_path(self.path))
-        label = ",".join(sorted(methods)) if methods else "*"
-        set_(self, "bucket", self.scope or f"{label} {self.path}")
 
     def matches(self, method: str, path: str) -> bool:
         """True when this rule applies to ``method`` (any case; HEAD when the rule has GET) and ``path``."""
