@@ -83,6 +83,13 @@ def _merge_fields(
     else:  # the common case: no rate limit field yet, a plain append
         out += ours
         return out
+    _join_fields(out, ours, list_names, sep)
+    return out
+
+
+def _join_fields(out: list[tuple[_S, _S]], ours: list[tuple[_S, _S]], list_names: tuple[_S, ...], sep: _S) -> None:
+    """Add ``ours`` to ``out`` in place: a list field already there gets our items after its own; another field
+    already there is kept as it is; a new one is appended."""
     index = {k.lower(): i for i, (k, _) in enumerate(out)}
     for name, value in ours:
         lname = name.lower()
@@ -91,4 +98,3 @@ def _merge_fields(
             out.append((name, value))
         elif lname in list_names:
             out[i] = (out[i][0], out[i][1] + sep + value)
-    return out

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 from .._cache import BoundedCache
-from .._check import check_bool, check_instance, check_str
+from .._check import check_bool, check_instance, check_str, optional
 from .._routes import fastapi_dependency, guard_route
 from ..clientip import ClientIP
 from ..exceptions import ConfigurationError, StorageError
@@ -70,13 +70,8 @@ class RateLimiter:
         check_str("key_prefix", key_prefix, empty=True)
         check_bool("headers", headers)
         check_bool("legacy_headers", legacy_headers)
-        if client_ip is not None:
-            check_instance("client_ip", client_ip, ClientIP)
-        strategy = STRATEGY_ALIASES.get(strategy, strategy)
-        if strategy not in SCRIPTS:
-            raise ConfigurationError(f"Unknown rate limit strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
-        if on_storage_error not in ("allow", "deny", "raise"):
-            raise ConfigurationError("on_storage_error must be 'allow', 'deny' or 'raise'.")
+        optional(check_instance, "client_ip", client_ip, ClientIP)
+        strategy = _strategy(strategy, on_storage_error)
         self.store: Store = open_store(store)
         self.strategy: str = strategy
         self.key_prefix = key_prefix
@@ -112,12 +107,8 @@ class RateLimiter:
         cache_key = (key, scope, rate.ident)
         found = self._keys.get(cache_key)
         if found is None:
-            parts: list[object] = [self._code, rate.ident]
-            if scope:
-                parts.insert(0, scope)
-            if self.key_prefix:
-                parts.insert(0, self.key_prefix)
-            found = self.store.key("rl", *parts, tag=key)
+            parts = [part for part in (self.key_prefix, scope) if part]  # a part is left out when empty
+            found = self.store.key("rl", *parts, self._code, rate.ident, tag=key)
             self._keys.put(cache_key, found)  # bounded: keys come from clients
         return found
 
@@ -158,24 +149,17 @@ class RateLimiter:
         return plan
 
     def _build(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
-        if len(charges) > 1 and is_cluster(self.store) and len({c.key for c in charges}) > 1:
-            # Every counter of a key shares the key's hash tag; one atomic decision cannot span two slots.
-            raise ConfigurationError(
-                "On Redis Cluster, limits decided together must share one key: these rules key requests "
-                f"differently ({', '.join(sorted({c.name or c.scope or 'limit' for c in charges}))}). Give them "
-                "the same key, or use one limiter (middleware) per key."
-            )
+        """The plan of ``charges``: the script's keys and arguments (``spend``: 1, else 0: a peek), in order."""
+        if len(charges) > 1 and is_cluster(self.store):
+            _check_one_slot(charges)
         keys: list[str] = []
         args: list[int] = [1 if spend else 0]
-        names: list[str] = []
         for charge in charges:
             if charge.cost < 0:
                 raise ConfigurationError("cost must not be negative.")
-            names.extend(policy_names(charge))
-            for rate in charge.rates:
-                keys.append(self._key(charge.key, charge.scope, rate))
-                args += (rate.amount, rate.window_ms, charge.cost)
-        return _Prepared(tuple(charges), keys, args, names)
+            keys += [self._key(charge.key, charge.scope, rate) for rate in charge.rates]
+            args += _script_args(charge)
+        return _Prepared(tuple(charges), keys, args, [name for charge in charges for name in policy_names(charge)])
 
     @staticmethod
     def result_for(plan: _Prepared, reply: RateLimitReply) -> RateLimitResult:
@@ -190,12 +174,7 @@ class RateLimiter:
         for i, (name, (amount, window)) in enumerate(zip(plan.names, plan.rates, strict=True)):
             remaining, reset_ms, retry_ms = reply.remaining(i), reply.reset_ms(i), reply.retry_ms(i)
             states.append(LimitState(name, amount, window, remaining, reset_ms / 1000, retry_ms / 1000, retry_ms == 0))
-        if len(states) == 1:
-            binding = states[0]
-        elif allowed:
-            binding = min(states, key=lambda s: (s.remaining, -s.reset_after))
-        else:
-            binding = max(states, key=lambda s: s.retry_after)
+        binding = states[0] if len(states) == 1 else _binding(states, allowed)
         retry = 0.0 if allowed else binding.retry_after
         return RateLimitResult(allowed, binding.limit, binding.remaining, binding.reset_after, retry, tuple(states))
 
@@ -227,8 +206,7 @@ class RateLimiter:
             reply = RateLimitReply.from_reply(await self.store.arun(self._script, plan.keys, plan.args))
         except StorageError as exc:
             return self._failed(exc)
-        if self._outage:
-            self._recovered()
+        self._recovered()
         return reply
 
     def decide_plan(self, plan: _Prepared) -> RateLimitResult:
@@ -252,6 +230,7 @@ class RateLimiter:
         return reply if isinstance(reply, RateLimitResult) else self.result_for(plan, reply)
 
     def _failed(self, exc: StorageError) -> RateLimitResult:
+        """What the limiter answers while its store fails (``on_storage_error``); the outage is logged once."""
         if not self._outage:
             self._outage = True
             log.warning(
@@ -261,11 +240,10 @@ class RateLimiter:
             )
         if self.on_storage_error == "raise":
             raise exc
-        if self.on_storage_error == "allow":
-            return RateLimitResult(True, 0, 0, 0.0, 0.0, (), degraded=True)
-        return RateLimitResult(False, 0, 0, 0.0, 1.0, (), degraded=True)
+        return _degraded(allowed=self.on_storage_error == "allow")
 
     def _recovered(self) -> None:
+        """Log once that the store answers again, after an outage."""
         if self._outage:
             self._outage = False
             log.warning("Rate limiter store available again")
@@ -467,3 +445,44 @@ class RateLimiter:
             seen = self._handlers.get(base, 0) + 1
             self._handlers[base] = seen
         return base if seen == 1 else f"{base}#{seen}"
+
+
+def _strategy(strategy: str, on_storage_error: str) -> str:
+    """The strategy's own name (an alias read); an unknown strategy or ``on_storage_error`` is refused."""
+    strategy = STRATEGY_ALIASES.get(strategy, strategy)
+    if strategy not in SCRIPTS:
+        raise ConfigurationError(f"Unknown rate limit strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
+    if on_storage_error not in ("allow", "deny", "raise"):
+        raise ConfigurationError("on_storage_error must be 'allow', 'deny' or 'raise'.")
+    return strategy
+
+
+def _check_one_slot(charges: Sequence[Charge]) -> None:
+    """Refuse, on Redis Cluster, charges of different keys decided together: every counter of a key shares the
+    key's hash tag, and one atomic decision cannot span two slots."""
+    if len({c.key for c in charges}) > 1:
+        names = ", ".join(sorted({c.name or c.scope or "limit" for c in charges}))
+        raise ConfigurationError(
+            "On Redis Cluster, limits decided together must share one key: these rules key requests "
+            f"differently ({names}). Give them the same key, or use one limiter (middleware) per key."
+        )
+
+
+def _script_args(charge: Charge) -> list[int]:
+    """A charge's script arguments: per limit, its amount, its window in ms and the cost."""
+    return [n for rate in charge.rates for n in (rate.amount, rate.window_ms, charge.cost)]
+
+
+def _binding(states: list[LimitState], allowed: bool) -> LimitState:
+    """The limit a client should see of several: allowed, the one closest to refusing; refused, the one
+    refusing longest."""
+    if allowed:
+        return min(states, key=lambda s: (s.remaining, -s.reset_after))
+    return max(states, key=lambda s: s.retry_after)
+
+
+def _degraded(*, allowed: bool) -> RateLimitResult:
+    """The result while the store fails: allowed (``"allow"``, fail open) or refused for a second (``"deny"``)."""
+    if allowed:
+        return RateLimitResult(True, 0, 0, 0.0, 0.0, (), degraded=True)
+    return RateLimitResult(False, 0, 0, 0.0, 1.0, (), degraded=True)

@@ -47,25 +47,22 @@ class RulePlan:
         client_ip: ClientIP | None = None,
         ipv6_prefix: int = 64,
     ) -> None:
-        if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Iterable):
-            raise ConfigurationError(f"rules must be a list of RateLimitRule, not {type(rules).__name__}.")
-        all_rules = list(rules)
-        for rule in all_rules:
-            check_instance("rules", rule, RateLimitRule)
-        if limits:
-            all_rules.insert(0, RateLimitRule("*", limits, scope="global", name="global"))
-        if not all_rules:
-            raise ConfigurationError("A rate limit middleware needs rules or limits.")
+        all_rules = _middleware_rules(rules, limits)
         self.rules = RuleSet(all_rules)
         self.default = KeyResolver(key, client_ip, ipv6_prefix)
         self._resolvers: dict[int, KeyResolver] = {
-            id(r): (KeyResolver(r.key, client_ip, ipv6_prefix) if r.key is not None else self.default)
-            for r in all_rules
+            id(r): self._own_resolver(r, client_ip, ipv6_prefix) for r in all_rules
         }
         self._routes: BoundedCache[tuple[str, str], _Route | None] = BoundedCache(
             "ratelimit.routes", max_entries=2048, max_bytes=1 << 20
         )
         self._interned: dict[tuple[int, ...], _Route] = {}
+
+    def _own_resolver(self, rule: RateLimitRule, client_ip: ClientIP | None, ipv6_prefix: int) -> KeyResolver:
+        """The resolver of a rule naming its own key; the plan's default for the others."""
+        if rule.key is None:
+            return self.default
+        return KeyResolver(rule.key, client_ip, ipv6_prefix)
 
     def resolver_for(self, rule: RateLimitRule) -> KeyResolver:
         """The key resolver of one of this plan's rules (rules keyed alike share one).
@@ -98,8 +95,7 @@ class RulePlan:
 
     def charges_for_environ(self, environ: Any) -> list[Charge]:
         """The charges of a WSGI request (empty: not limited)."""
-        path = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/")
-        rules = self.rules.match(environ.get("REQUEST_METHOD", "GET"), path)
+        rules = self.rules.match(environ.get("REQUEST_METHOD", "GET"), _environ_path(environ))
         if not rules:
             return []
         return self._charges(rules, lambda r: r.from_environ(environ))
@@ -112,15 +108,18 @@ class RulePlan:
         if cached is not _NO_ROUTE:
             return cached
         rules = self.rules.match(method, path)
-        route: _Route | None = None
-        if rules:
-            ident = tuple(map(id, rules))
-            route = self._interned.get(ident)
-            if route is None:
-                if len(self._interned) >= 1024:  # bounded (routes still cached below stay valid)
-                    self._interned.clear()
-                route = self._interned[ident] = _Route(self, rules)
+        route = self._intern(rules) if rules else None
         self._routes.put(cache_key, route)  # bounded: paths come from clients
+        return route
+
+    def _intern(self, rules: tuple[RateLimitRule, ...]) -> _Route:
+        """The one route of a set of rules (paths matching the same rules share it, and its cached plans)."""
+        ident = tuple(map(id, rules))
+        route = self._interned.get(ident)
+        if route is None:
+            if len(self._interned) >= 1024:  # bounded (routes still cached stay valid)
+                self._interned.clear()
+            route = self._interned[ident] = _Route(self, rules)
         return route
 
     def _plan(self, route: _Route, keys: tuple[str | None, ...], limiter: RateLimiter) -> _Prepared | None:
@@ -152,7 +151,7 @@ class RulePlan:
                 return None
             plan = limiter.known_plan((route, key))
             return plan if plan is not None else self._plan(route, (key,), limiter)
-        return self._plan(route, tuple(r.from_scope(scope) for r in route.resolvers), limiter)
+        return self._plan(route, route.scope_keys(scope), limiter)
 
     def plan_for_environ(self, environ: Any, limiter: RateLimiter) -> _Prepared | None:
         """What ``limiter`` must decide for a WSGI request (see :meth:`plan_for_scope`).
@@ -161,16 +160,33 @@ class RulePlan:
 
             plan = rule_plan.plan_for_environ(environ, limiter)
         """
-        script_name = environ.get("SCRIPT_NAME")
-        path = environ.get("PATH_INFO") or "/"
-        route = self._route(environ.get("REQUEST_METHOD", "GET"), script_name + path if script_name else path)
+        route = self._route(environ.get("REQUEST_METHOD", "GET"), _environ_path(environ))
         if route is None:
             return None
         resolver = route.resolver
         if resolver is not None:
             key = resolver.from_environ(environ)
             return None if key is None else self._plan(route, (key,), limiter)
-        return self._plan(route, tuple(r.from_environ(environ) for r in route.resolvers), limiter)
+        return self._plan(route, route.environ_keys(environ), limiter)
+
+
+def _middleware_rules(rules: Iterable[RateLimitRule], limits: str | Sequence[LimitSpec] | None) -> list[RateLimitRule]:
+    """A middleware's rules, checked, with the global limit (``limits``) first as a ``"*"`` rule."""
+    if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Iterable):
+        raise ConfigurationError(f"rules must be a list of RateLimitRule, not {type(rules).__name__}.")
+    all_rules = [check_instance("rules", rule, RateLimitRule) for rule in rules]
+    if limits:
+        all_rules.insert(0, RateLimitRule("*", limits, scope="global", name="global"))
+    if not all_rules:
+        raise ConfigurationError("A rate limit middleware needs rules or limits.")
+    return all_rules
+
+
+def _environ_path(environ: Any) -> str:
+    """The path of a WSGI request as the rules see it: the script name and the path inside the app."""
+    script_name = environ.get("SCRIPT_NAME")
+    path = environ.get("PATH_INFO") or "/"
+    return script_name + path if script_name else path
 
 
 class _Route:
@@ -190,6 +206,14 @@ class _Route:
         self.resolvers = tuple(resolvers)
         self.slots = tuple(slots)  # per rule: the index of its resolver's key
         self.resolver = resolvers[0] if len(resolvers) == 1 else None
+
+    def scope_keys(self, scope: Any) -> tuple[str | None, ...]:
+        """Each resolver's key for an ASGI request (None: that resolver exempts it)."""
+        return tuple(r.from_scope(scope) for r in self.resolvers)
+
+    def environ_keys(self, environ: Any) -> tuple[str | None, ...]:
+        """Each resolver's key for a WSGI request (None: that resolver exempts it)."""
+        return tuple(r.from_environ(environ) for r in self.resolvers)
 
     def charges(self, keys: tuple[str | None, ...]) -> list[Charge]:
         """The charges of a request whose resolvers gave ``keys`` (None: that resolver exempts it)."""

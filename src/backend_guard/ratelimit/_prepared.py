@@ -11,6 +11,7 @@ import sys
 
 from .._cache import approx_size
 from ._keys import Charge
+from ._rates import Rate
 from ._result import header_secs, sf_string
 from ._scripts import RateLimitReply
 
@@ -28,7 +29,12 @@ def policy_names(charge: Charge) -> list[str]:
     base = charge.name or charge.scope or "default"
     if len(charge.rates) == 1:
         return [charge.rates[0].name or base]
-    return [r.name or f"{base}-{r.amount}-per-{header_secs(r.window)}s" for r in charge.rates]
+    return [_rate_name(rate, base) for rate in charge.rates]
+
+
+def _rate_name(rate: Rate, base: str) -> str:
+    """The policy name of one of several limits of a charge: its own, else ``base`` with its amount and window."""
+    return rate.name or f"{base}-{rate.amount}-per-{header_secs(rate.window)}s"
 
 
 def _reset_secs(reset_ms: int) -> int:
@@ -64,13 +70,11 @@ class _Prepared:
         self.args = args
         self.names = names
         self.rates: tuple[tuple[int, float], ...] = tuple((r.amount, r.window) for r in rates)
-        self.policy = ", ".join(
-            f"{sf_string(n)};q={r.amount};w={header_secs(r.window)}" for n, r in zip(names, rates, strict=True)
-        )
+        self.policy = _policy_value(names, rates)
         self.policy_raw = self.policy.encode("latin-1")
-        self.templates = tuple(sf_string(n).replace("%", "%%") + ";r=%d;t=%d" for n in names)
-        self.raw_template = self.templates[0].encode("latin-1") if len(rates) == 1 else b""
+        self.templates = tuple(_item_template(name) for name in names)
         self.single = len(rates) == 1
+        self.raw_template = self.templates[0].encode("latin-1") if self.single else b""
 
     def __sizeof__(self) -> int:
         # What a cache of plans holds per entry: the store keys and the charges' keys (client-chosen), the
@@ -96,3 +100,15 @@ class _Prepared:
     def str_fields(self, reply: RateLimitReply) -> list[tuple[str, str]]:
         """``RateLimit-Policy`` and ``RateLimit`` as WSGI header pairs."""
         return [("RateLimit-Policy", self.policy), ("RateLimit", self.ratelimit_value(reply))]
+
+
+def _policy_value(names: list[str], rates: list[Rate]) -> str:
+    """The ``RateLimit-Policy`` value of limits named ``names`` (what :func:`format_headers` writes)."""
+    return ", ".join(
+        f"{sf_string(n)};q={r.amount};w={header_secs(r.window)}" for n, r in zip(names, rates, strict=True)
+    )
+
+
+def _item_template(name: str) -> str:
+    """The ``%`` template of a limit's ``RateLimit`` item: its name, then its remaining and reset to fill in."""
+    return sf_string(name).replace("%", "%%") + ";r=%d;t=%d"

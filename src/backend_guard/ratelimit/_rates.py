@@ -82,9 +82,8 @@ class Rate:
         except ValueError as exc:
             raise ConfigurationError(f"Invalid rate limit {spec!r}: {exc}") from exc
         rates = tuple(cls.from_item(item, name) for item in items)
-        for rate in rates:
-            if rate.amount < 1 or rate.window <= 0:
-                raise ConfigurationError(f"Invalid rate limit {spec!r}: the amount and window must be positive.")
+        if any(rate.amount < 1 or rate.window <= 0 for rate in rates):
+            raise ConfigurationError(f"Invalid rate limit {spec!r}: the amount and window must be positive.")
         return rates
 
 
@@ -101,21 +100,28 @@ def parse_limits(specs: Iterable[LimitSpec]) -> tuple[Rate, ...]:
         >>> [r.amount for r in parse_limits(["5/minute;100/hour"])]
         [5, 100]
     """
-    out: list[Rate] = []
-    for spec in specs:
-        if isinstance(spec, Rate):
-            out.append(spec)
-        elif isinstance(spec, str):
-            cached = _parse_cache.get(spec)
-            if cached is None:
-                cached = Rate.parse(spec)
-                if len(_parse_cache) < 1024:
-                    _parse_cache[spec] = cached
-            out.extend(cached)
-        elif hasattr(spec, "amount") and hasattr(spec, "get_expiry"):
-            out.append(Rate.from_item(spec))
-        else:
-            raise ConfigurationError(f"A limit must be a rate string or a RateLimitItem, not {type(spec).__name__}.")
+    out = tuple(rate for spec in specs for rate in _rates_of(spec))
     if not out:
         raise ConfigurationError("At least one limit is needed.")
-    return tuple(out)
+    return out
+
+
+def _rates_of(spec: LimitSpec) -> tuple[Rate, ...]:
+    """The rates of one limit spec: a :class:`Rate`, a rate string or a ``limits.RateLimitItem``."""
+    if isinstance(spec, Rate):
+        return (spec,)
+    if isinstance(spec, str):
+        return _parsed(spec)
+    if hasattr(spec, "amount") and hasattr(spec, "get_expiry"):
+        return (Rate.from_item(spec),)
+    raise ConfigurationError(f"A limit must be a rate string or a RateLimitItem, not {type(spec).__name__}.")
+
+
+def _parsed(spec: str) -> tuple[Rate, ...]:
+    """:meth:`Rate.parse`, cached (at most 1024 strings: rate strings come from code, not requests)."""
+    cached = _parse_cache.get(spec)
+    if cached is None:
+        cached = Rate.parse(spec)
+        if len(_parse_cache) < 1024:
+            _parse_cache[spec] = cached
+    return cached

@@ -115,27 +115,30 @@ def format_headers(result: RateLimitResult, *, policy: bool = True, legacy: bool
     """
     if not result.limits:
         return []
-    out: list[tuple[str, str]] = []
-    if policy:
-        out.append(
-            (
-                "RateLimit-Policy",
-                ", ".join(f"{sf_string(s.name)};q={s.limit};w={header_secs(s.window)}" for s in result.limits),
-            )
-        )
-    out.append(
-        (
-            "RateLimit",
-            ", ".join(f"{sf_string(s.name)};r={s.remaining};t={header_secs(s.reset_after)}" for s in result.limits),
-        )
-    )
+    out = [("RateLimit-Policy", _policy_field(result.limits))] if policy else []
+    out.append(("RateLimit", _state_field(result.limits)))
     if legacy:
-        out += [
-            ("X-RateLimit-Limit", str(result.limit)),
-            ("X-RateLimit-Remaining", str(result.remaining)),
-            ("X-RateLimit-Reset", str(header_secs(result.reset_after))),
-        ]
+        out += _legacy_fields(result)
     return out
+
+
+def _policy_field(limits: tuple[LimitState, ...]) -> str:
+    """The ``RateLimit-Policy`` value: each limit's name, quota and window."""
+    return ", ".join(f"{sf_string(s.name)};q={s.limit};w={header_secs(s.window)}" for s in limits)
+
+
+def _state_field(limits: tuple[LimitState, ...]) -> str:
+    """The ``RateLimit`` value: each limit's name, remaining quota and seconds until more is available."""
+    return ", ".join(f"{sf_string(s.name)};r={s.remaining};t={header_secs(s.reset_after)}" for s in limits)
+
+
+def _legacy_fields(result: RateLimitResult) -> list[tuple[str, str]]:
+    """The legacy ``X-RateLimit-*`` fields: the binding limit's quota, remaining and reset (seconds)."""
+    return [
+        ("X-RateLimit-Limit", str(result.limit)),
+        ("X-RateLimit-Remaining", str(result.remaining)),
+        ("X-RateLimit-Reset", str(header_secs(result.reset_after))),
+    ]
 
 
 def header_secs(value: float) -> int:

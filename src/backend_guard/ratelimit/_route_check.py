@@ -43,32 +43,50 @@ _SAMPLE_VALUES = ("1", "x", "00000000-0000-0000-0000-000000000000")
 def _rule_samples(rule: RateLimitRule) -> list[str]:
     """Concrete paths ``rule`` matches: its parameters and tail filled with each sample value, as written and
     with one more final slash (a rule matches both)."""
-    tail = rule.path.endswith("*")
-    body = rule.path[:-1] if tail else rule.path
-    out: list[str] = []
-    for value in _SAMPLE_VALUES:
-        filled = PATH_PARAM.sub(value, body)
-        for path in (filled, filled + value) if tail else (filled,):
-            out.extend((path, path + "/"))
+    out = [path for value in _SAMPLE_VALUES for filled in _filled(rule.path, value) for path in (filled, filled + "/")]
     return [path for path in dict.fromkeys(out) if rule.regex.match(path)]
+
+
+def _filled(pattern: str, value: str) -> tuple[str, ...]:
+    """``pattern`` with its parameters filled with ``value``; for a ``*`` tail, with no tail and with ``value``."""
+    if pattern.endswith("*"):
+        filled = PATH_PARAM.sub(value, pattern[:-1])
+        return filled, filled + value
+    return (PATH_PARAM.sub(value, pattern),)
 
 
 def _reaches(rule: RateLimitRule, routes: KnownRoutes) -> bool | None:
     """True when ``rule`` matches some route; None when that cannot be told (an incomplete route list)."""
+    if _serves_a_sample(rule, routes):
+        return True
+    if routes.complete or _is_literal(rule.path):
+        return False
+    return None
+
+
+def _serves_a_sample(rule: RateLimitRule, routes: KnownRoutes) -> bool:
+    """True when the app serves a path ``rule`` matches, or ``rule`` matches one of the routes' samples."""
     if any(routes.serves(path) for path in _rule_samples(rule)):
         return True
-    if any(rule.regex.match(path) for path in routes.samples):
-        return True
-    literal = not rule.path.endswith("*") and PATH_PARAM.search(rule.path) is None
-    return False if literal or routes.complete else None
+    return any(rule.regex.match(path) for path in routes.samples)
+
+
+def _is_literal(pattern: str) -> bool:
+    """True when a rule path names one concrete path (no parameter, no ``*`` tail)."""
+    return not pattern.endswith("*") and PATH_PARAM.search(pattern) is None
 
 
 def _near_misses(path: str, routes: KnownRoutes) -> list[str]:
     """Spellings of ``path`` a user may have meant: another case, the other trailing slash, a route's own."""
-    bare = path.rstrip("/") or "/"
+    bare = _bare(path)
     out = [path.lower(), bare, bare.lower()]
-    out += [s for s in routes.samples if (s.rstrip("/") or "/").lower() == bare.lower()]
+    out += [s for s in routes.samples if _bare(s).lower() == bare.lower()]
     return [p for p in dict.fromkeys(out) if p != path]
+
+
+def _bare(path: str) -> str:
+    """``path`` without its trailing slashes (``/`` stays ``/``)."""
+    return path.rstrip("/") or "/"
 
 
 def check_rule_routes(rules: Iterable[RateLimitRule], routes: KnownRoutes) -> None:
@@ -86,11 +104,14 @@ def check_rule_routes(rules: Iterable[RateLimitRule], routes: KnownRoutes) -> No
         check_rule_routes(rules, KnownRoutes(lambda p: p == "/login", ("/login",)))
     """
     for rule in rules:
-        if rule.path in ("*", "/*") or _reaches(rule, routes) is not False:
-            continue
-        fixes = [p for p in _near_misses(rule.path, routes) if _reaches(replace(rule, path=p), routes)]
-        hint = f"did you mean {fixes[0]!r}?" if fixes else "rule paths match request paths exactly, case included"
-        raise ConfigurationError(
-            f"rate limit rule {rule.path!r} matches no route of the app: {hint} (or set"
-            " rate_limit.check_routes=False when the path is served outside the app's router)."
-        )
+        if rule.path not in ("*", "/*") and _reaches(rule, routes) is False:
+            raise ConfigurationError(
+                f"rate limit rule {rule.path!r} matches no route of the app: {_hint(rule, routes)} (or set"
+                " rate_limit.check_routes=False when the path is served outside the app's router)."
+            )
+
+
+def _hint(rule: RateLimitRule, routes: KnownRoutes) -> str:
+    """What to tell about a rule matching no route: the near miss that does match, if any."""
+    fixes = [p for p in _near_misses(rule.path, routes) if _reaches(replace(rule, path=p), routes)]
+    return f"did you mean {fixes[0]!r}?" if fixes else "rule paths match request paths exactly, case included"

@@ -69,11 +69,14 @@ class _LimitHooks(RouteHooks):
         if self.scope:
             return Charge(key, self.rates, self.cost, self.scope, self.name)
         shown = " ".join(part for part in (method, route) if part) or "default"
+        return Charge(key, self.rates, self.cost, f"{shown} @{self._owner(endpoint)}", self.name or shown)
+
+    def _owner(self, endpoint: Any) -> str:
+        """Who owns the bucket: the decorated handler, or for the dependency the endpoint it guards this time
+        (marked apart from a decorator on the same endpoint)."""
         if self.handler is not None:
-            owner = self.handler
-        else:  # the dependency: the endpoint it guards this time, marked apart from a decorator on it
-            owner = "dependency " + handler_name(endpoint) if endpoint is not None else "dependency"
-        return Charge(key, self.rates, self.cost, f"{shown} @{owner}", self.name or shown)
+            return self.handler
+        return "dependency " + handler_name(endpoint) if endpoint is not None else "dependency"
 
     def _plan(self, call: RouteCall) -> Any:
         """The limiter's compiled plan for this call (cached per key, route and handler), or None when exempt."""
@@ -89,16 +92,21 @@ class _LimitHooks(RouteHooks):
         )
 
     def _apply(self, call: RouteCall, result: RateLimitResult) -> None:
+        """Keep the result on the request; refuse (429 with the fields, or 503 when the store failed closed), or
+        add the fields to the response when the limiter's ``headers`` is on."""
         call.set_state(STATE_KEY, result)
         if not result.allowed:
             if result.degraded:
                 raise StorageError()
-            for k, v in result.headers(legacy=self.limiter.legacy_headers):
-                call.add_header(k, v)
+            self._add_fields(call, result)
             raise result.error()
         if self.limiter.headers:
-            for k, v in result.headers(legacy=self.limiter.legacy_headers):
-                call.add_header(k, v)
+            self._add_fields(call, result)
+
+    def _add_fields(self, call: RouteCall, result: RateLimitResult) -> None:
+        """The ``RateLimit`` fields (and the legacy ones when the limiter sends them) on the response."""
+        for k, v in result.headers(legacy=self.limiter.legacy_headers):
+            call.add_header(k, v)
 
     def before(self, call: RouteCall) -> None:
         plan = self._plan(call)

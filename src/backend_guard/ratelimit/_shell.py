@@ -64,12 +64,12 @@ class RateLimitShell(Generic[App]):
         optional(check_bool, "legacy_headers", legacy_headers)
         check_bool("check_routes", check_routes)
         self.limiter = limiter if limiter is not None else RateLimiter()
-        client_ip = client_ip or self.limiter.client_ip
+        client_ip = _given(client_ip, self.limiter.client_ip)
         self.plan = RulePlan(rules, limits=limits, key=key, client_ip=client_ip, ipv6_prefix=ipv6_prefix)
         #: Used alone with trusted proxies, the shell resolves the client once for everything inside it.
-        self.client_ip = client_ip if client_ip is not None and client_ip.enabled else None
-        self.send_headers = self.limiter.headers if headers is None else headers
-        self.legacy = self.limiter.legacy_headers if legacy_headers is None else legacy_headers
+        self.client_ip = _trusting(client_ip)
+        self.send_headers = _given(headers, self.limiter.headers)
+        self.legacy = _given(legacy_headers, self.limiter.legacy_headers)
         #: Whether the rules are checked against the app's routes when it starts (see check_rule_routes).
         self.check_routes = check_routes
 
@@ -97,3 +97,16 @@ class RateLimitShell(Generic[App]):
     def _legacy_fields(self, plan: _Prepared, reply: RateLimitReply) -> list[tuple[str, str]]:
         """The fields of an allowed response with the legacy ``X-RateLimit-*`` ones (``legacy`` on)."""
         return self.limiter.result_for(plan, reply).headers(legacy=True)
+
+
+_T = TypeVar("_T")
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    """``value``, or ``default`` when it is None (an option left to the limiter's own)."""
+    return default if value is None else value
+
+
+def _trusting(client_ip: ClientIP | None) -> ClientIP | None:
+    """``client_ip`` when it trusts proxies (the shell then resolves the client once for the app), else None."""
+    return client_ip if client_ip is not None and client_ip.enabled else None
