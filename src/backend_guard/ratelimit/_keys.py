@@ -90,9 +90,21 @@ def _key_header(spec: KeyFunc | str | None) -> str | None:
     """The header a key spec names (lower case), None for ``"ip"`` or a callable; anything else is refused."""
     if spec is None or spec == "ip" or callable(spec):
         return None
+    return _header_name(spec)
+
+
+def _header_name(spec: object) -> str:
+    """The header of a ``"header:NAME"`` key spec (lower case); any other spec is refused."""
     if isinstance(spec, str) and spec.lower().startswith("header:") and len(spec) > 7:
         return spec[7:].strip().lower()
     raise ConfigurationError("key must be 'ip', 'header:<name>' or a callable taking a RequestView.")
+
+
+def _header_forms(header: str | None) -> tuple[bytes, str]:
+    """The key header as an ASGI header name and as a WSGI environ key (empty: no key header)."""
+    if not header:
+        return b"", ""
+    return header.encode("latin-1"), "HTTP_" + header.upper().replace("-", "_")
 
 
 class KeyResolver:
@@ -116,9 +128,7 @@ class KeyResolver:
         self.ipv6_prefix = ipv6_prefix
         self.func: KeyFunc | None = spec if callable(spec) else None
         self.header: str | None = _key_header(spec)
-        header = self.header or ""
-        self._header_bytes = header.encode("latin-1")
-        self._environ_key = "HTTP_" + header.upper().replace("-", "_") if header else ""
+        self._header_bytes, self._environ_key = _header_forms(self.header)
         self._ips: BoundedCache[str, str] = BoundedCache("ratelimit.addresses", max_entries=8192, max_bytes=2 << 20)
         # The common case: the key is the peer address (no callable, no header, no trusted proxy to believe).
         self._peer_only = self.func is None and self.header is None and not self.client_ip.enabled
@@ -169,10 +179,12 @@ class KeyResolver:
             return found if found is not None else self._ip(address)
         if self.func is not None:
             return self.func(view_from_environ(environ, self.client_ip))
+        return self._environ_header(environ) or self._ip(self._environ_address(environ))
+
+    def _environ_header(self, environ: Any) -> str | None:
+        """The digest of the key header in a WSGI environ (None: no key header, or the request has none)."""
         value = environ.get(self._environ_key) if self.header is not None else None
-        if value:
-            return self._digest(value)
-        return self._ip(self._environ_address(environ))
+        return self._digest(value) if value else None
 
     def _environ_address(self, environ: Any) -> str:
         """The client address of a WSGI request."""

@@ -24,7 +24,7 @@ from ..exceptions import ConfigurationError, StorageError
 from ..storage import MemoryStore, Script, Store, StoreLike, open_store
 from ..storage.base import glob_escape, is_cluster
 from ._keys import Charge, KeyFunc, handler_name
-from ._prepared import _Prepared, policy_names
+from ._prepared import _Prepared, policy_names_of
 from ._rates import DEFAULT_STRATEGY, STRATEGIES, STRATEGY_ALIASES, STRATEGY_CODES, LimitSpec, Rate, parse_limits
 from ._result import LimitState, RateLimitResult
 from ._routes import _LimitHooks
@@ -150,16 +150,24 @@ class RateLimiter:
 
     def _build(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
         """The plan of ``charges``: the script's keys and arguments (``spend``: 1, else 0: a peek), in order."""
-        if len(charges) > 1 and is_cluster(self.store):
-            _check_one_slot(charges)
+        self._check_cluster(charges)
         keys: list[str] = []
         args: list[int] = [1 if spend else 0]
         for charge in charges:
             if charge.cost < 0:
                 raise ConfigurationError("cost must not be negative.")
-            keys += [self._key(charge.key, charge.scope, rate) for rate in charge.rates]
+            keys += self._keys_of(charge)
             args += _script_args(charge)
-        return _Prepared(tuple(charges), keys, args, [name for charge in charges for name in policy_names(charge)])
+        return _Prepared(tuple(charges), keys, args, policy_names_of(charges))
+
+    def _check_cluster(self, charges: Sequence[Charge]) -> None:
+        """Refuse, on Redis Cluster only, charges of different keys decided together (see _check_one_slot)."""
+        if len(charges) > 1 and is_cluster(self.store):
+            _check_one_slot(charges)
+
+    def _keys_of(self, charge: Charge) -> list[str]:
+        """The store keys of a charge's limits (its key and scope, each limit's amount and window)."""
+        return [self._key(charge.key, charge.scope, rate) for rate in charge.rates]
 
     @staticmethod
     def result_for(plan: _Prepared, reply: RateLimitReply) -> RateLimitResult:
@@ -461,7 +469,7 @@ def _check_one_slot(charges: Sequence[Charge]) -> None:
     """Refuse, on Redis Cluster, charges of different keys decided together: every counter of a key shares the
     key's hash tag, and one atomic decision cannot span two slots."""
     if len({c.key for c in charges}) > 1:
-        names = ", ".join(sorted({c.name or c.scope or "limit" for c in charges}))
+        names = ", ".join(sorted({_label(c) for c in charges}))
         raise ConfigurationError(
             "On Redis Cluster, limits decided together must share one key: these rules key requests "
             f"differently ({names}). Give them the same key, or use one limiter (middleware) per key."
@@ -486,3 +494,8 @@ def _degraded(*, allowed: bool) -> RateLimitResult:
     if allowed:
         return RateLimitResult(True, 0, 0, 0.0, 0.0, (), degraded=True)
     return RateLimitResult(False, 0, 0, 0.0, 1.0, (), degraded=True)
+
+
+def _label(charge: Charge) -> str:
+    """A charge as a configuration error names it: its name, else its scope."""
+    return charge.name or charge.scope or "limit"

@@ -172,8 +172,7 @@ class RulePlan:
 
 def _middleware_rules(rules: Iterable[RateLimitRule], limits: str | Sequence[LimitSpec] | None) -> list[RateLimitRule]:
     """A middleware's rules, checked, with the global limit (``limits``) first as a ``"*"`` rule."""
-    if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Iterable):
-        raise ConfigurationError(f"rules must be a list of RateLimitRule, not {type(rules).__name__}.")
+    _check_rules_type(rules)
     all_rules = [check_instance("rules", rule, RateLimitRule) for rule in rules]
     if limits:
         all_rules.insert(0, RateLimitRule("*", limits, scope="global", name="global"))
@@ -223,3 +222,9 @@ class _Route:
             if key is not None:
                 out.append(Charge(key, rule.rates, rule.cost, rule.bucket, rule.name))
         return out
+
+
+def _check_rules_type(rules: object) -> None:
+    """Refuse ``rules`` that are not a list of rules (a string, bytes or a mapping are refused too)."""
+    if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Iterable):
+        raise ConfigurationError(f"rules must be a list of RateLimitRule, not {type(rules).__name__}.")

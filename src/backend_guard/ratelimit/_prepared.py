@@ -8,6 +8,7 @@ its ``raw_fields``/``str_fields`` on their request path.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 from .._cache import approx_size
 from ._keys import Charge
@@ -15,7 +16,7 @@ from ._rates import Rate
 from ._result import header_secs, sf_string
 from ._scripts import RateLimitReply
 
-__all__ = ["_Prepared", "policy_names"]
+__all__ = ["_Prepared", "policy_names", "policy_names_of"]
 
 
 def policy_names(charge: Charge) -> list[str]:
@@ -26,10 +27,20 @@ def policy_names(charge: Charge) -> list[str]:
 
         policy_names(Charge("ip:1.2.3.4", parse_limits(["5/minute"]), scope="POST /login"))  # ['POST /login']
     """
-    base = charge.name or charge.scope or "default"
+    base = _charge_name(charge)
     if len(charge.rates) == 1:
         return [charge.rates[0].name or base]
     return [_rate_name(rate, base) for rate in charge.rates]
+
+
+def policy_names_of(charges: Sequence[Charge]) -> list[str]:
+    """The policy names of every limit of ``charges``, in order (:func:`policy_names` of each).
+
+    Example::
+
+        policy_names_of([Charge("ip:1.2.3.4", parse_limits(["5/minute"]), scope="global")])  # ['global']
+    """
+    return [name for charge in charges for name in policy_names(charge)]
 
 
 def _rate_name(rate: Rate, base: str) -> str:
@@ -64,7 +75,7 @@ class _Prepared:
     )
 
     def __init__(self, charges: tuple[Charge, ...], keys: list[str], args: list[int], names: list[str]) -> None:
-        rates = [rate for charge in charges for rate in charge.rates]
+        rates = _all_rates(charges)
         self.charges = charges
         self.keys = keys
         self.args = args
@@ -112,3 +123,13 @@ def _policy_value(names: list[str], rates: list[Rate]) -> str:
 def _item_template(name: str) -> str:
     """The ``%`` template of a limit's ``RateLimit`` item: its name, then its remaining and reset to fill in."""
     return sf_string(name).replace("%", "%%") + ";r=%d;t=%d"
+
+
+def _charge_name(charge: Charge) -> str:
+    """What a charge's limits are named after: its name, else its scope, else ``default``."""
+    return charge.name or charge.scope or "default"
+
+
+def _all_rates(charges: Sequence[Charge]) -> list[Rate]:
+    """Every limit of ``charges``, in order (the order of the script's keys)."""
+    return [rate for charge in charges for rate in charge.rates]

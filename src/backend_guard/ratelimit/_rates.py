@@ -82,9 +82,14 @@ class Rate:
         except ValueError as exc:
             raise ConfigurationError(f"Invalid rate limit {spec!r}: {exc}") from exc
         rates = tuple(cls.from_item(item, name) for item in items)
-        if any(rate.amount < 1 or rate.window <= 0 for rate in rates):
+        if not all(map(_positive, rates)):
             raise ConfigurationError(f"Invalid rate limit {spec!r}: the amount and window must be positive.")
         return rates
+
+
+def _positive(rate: Rate) -> bool:
+    """True when the amount and the window are both positive (a rate a limit can be made of)."""
+    return not (rate.amount < 1 or rate.window <= 0)
 
 
 LimitSpec = str | Rate | Any  # Any: a limits.RateLimitItem
@@ -112,7 +117,7 @@ def _rates_of(spec: LimitSpec) -> tuple[Rate, ...]:
         return (spec,)
     if isinstance(spec, str):
         return _parsed(spec)
-    if hasattr(spec, "amount") and hasattr(spec, "get_expiry"):
+    if _is_rate_item(spec):
         return (Rate.from_item(spec),)
     raise ConfigurationError(f"A limit must be a rate string or a RateLimitItem, not {type(spec).__name__}.")
 
@@ -125,3 +130,8 @@ def _parsed(spec: str) -> tuple[Rate, ...]:
         if len(_parse_cache) < 1024:
             _parse_cache[spec] = cached
     return cached
+
+
+def _is_rate_item(spec: object) -> bool:
+    """True for a ``limits.RateLimitItem`` (or anything with its ``amount`` and ``get_expiry``)."""
+    return hasattr(spec, "amount") and hasattr(spec, "get_expiry")

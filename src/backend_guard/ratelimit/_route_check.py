@@ -43,8 +43,12 @@ _SAMPLE_VALUES = ("1", "x", "00000000-0000-0000-0000-000000000000")
 def _rule_samples(rule: RateLimitRule) -> list[str]:
     """Concrete paths ``rule`` matches: its parameters and tail filled with each sample value, as written and
     with one more final slash (a rule matches both)."""
-    out = [path for value in _SAMPLE_VALUES for filled in _filled(rule.path, value) for path in (filled, filled + "/")]
-    return [path for path in dict.fromkeys(out) if rule.regex.match(path)]
+    return [path for path in dict.fromkeys(_spellings(rule.path)) if rule.regex.match(path)]
+
+
+def _spellings(pattern: str) -> list[str]:
+    """``pattern`` filled with each sample value (:func:`_filled`), as written and with one more final slash."""
+    return [path for value in _SAMPLE_VALUES for filled in _filled(pattern, value) for path in (filled, filled + "/")]
 
 
 def _filled(pattern: str, value: str) -> tuple[str, ...]:

@@ -68,7 +68,7 @@ class _LimitHooks(RouteHooks):
         """
         if self.scope:
             return Charge(key, self.rates, self.cost, self.scope, self.name)
-        shown = " ".join(part for part in (method, route) if part) or "default"
+        shown = _policy_name(method, route)
         return Charge(key, self.rates, self.cost, f"{shown} @{self._owner(endpoint)}", self.name or shown)
 
     def _owner(self, endpoint: Any) -> str:
@@ -117,3 +117,8 @@ class _LimitHooks(RouteHooks):
         plan = self._plan(call)
         if plan is not None:
             self._apply(call, await self.limiter.adecide_plan(plan))
+
+
+def _policy_name(method: str | None, route: str | None) -> str:
+    """The policy name clients see: the route template, after the method when counted per method."""
+    return " ".join(part for part in (method, route) if part) or "default"

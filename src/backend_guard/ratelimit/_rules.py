@@ -120,8 +120,7 @@ def _check_rule_method(path: str, method: str, custom: bool) -> None:
         raise ConfigurationError(f"rule {path!r}: {method!r} is not an HTTP method.")
     if custom or method.upper() in _RULE_METHODS:
         return
-    near = difflib.get_close_matches(method.upper(), _RULE_METHODS, n=1, cutoff=0.5)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    hint = _method_hint(method)
     raise ConfigurationError(
         f"rule {path!r}: unknown HTTP method {method!r}: {hint}(standard methods: {', '.join(_RULE_METHODS)};"
         " for another method, set custom_methods=True on the rule)."
@@ -218,7 +217,17 @@ class RuleSet:
         cache_key = (method, path)
         found = self._cache.get(cache_key)
         if found is None:
-            matched = [r for r in self.rules if r.matches(method, path)]
-            found = () if any(r.exempt for r in matched) else tuple(matched)
+            found = self._matching(method, path)
             self._cache.put(cache_key, found)  # bounded: paths come from clients
         return found
+
+    def _matching(self, method: str, path: str) -> tuple[RateLimitRule, ...]:
+        """:meth:`match` without its cache."""
+        matched = tuple(r for r in self.rules if r.matches(method, path))
+        return () if any(r.exempt for r in matched) else matched
+
+
+def _method_hint(method: str) -> str:
+    """``did you mean 'POST'? `` for the standard method nearest an unknown one (empty: none is near)."""
+    near = difflib.get_close_matches(method.upper(), _RULE_METHODS, n=1, cutoff=0.5)
+    return f"did you mean {near[0]!r}? " if near else ""

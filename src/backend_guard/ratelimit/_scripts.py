@@ -18,11 +18,11 @@ request's own cost, 0 when it passes.
 
 Each Python twin is written as its Lua script is: per limit, a ``read`` step (the limit's state and whether it
 refuses this request; no write) and a ``settle`` step (spend when every limit allows it, then the limit's
-reply numbers); :func:`_all_or_none` runs them over several limits (``_*_many``). Most requests are charged
-against one limit, so the fixed-window, sliding-window and GCRA twins also have a single-limit path written
-by hand (``_*_one``: no per-limit lists or state tuples, the request path of the memory store); the script's
-entry point picks one by the number of keys. Both compute the same numbers in the same order of operations,
-and a property test runs them side by side.
+reply numbers); :func:`_all_or_none` runs them over several limits (``_*_many``), :func:`_single` over one.
+Most requests are charged against one limit, so the fixed-window and sliding-window twins (the default
+strategy) have their single-limit path written by hand instead (``_*_one``: no per-limit lists or state
+tuples, the request path of the memory store); the script's entry point picks one by the number of keys.
+Both compute the same numbers in the same order of operations, and a property test runs them side by side.
 """
 
 from __future__ import annotations
@@ -92,16 +92,11 @@ def _limits(args: Sequence[Any]) -> list[tuple[int, int, int]]:
     return [(int(args[i]), int(args[i + 1]), int(args[i + 2])) for i in range(1, len(args), 3)]
 
 
-def _now_us(db: MemoryView) -> float:
-    """The store's clock in whole microseconds (as the Lua computes it from ``TIME``)."""
-    return float((db.now_ms * 1000.0).__round__())  # round(), without the builtin's lookup
-
-
 def _single(read: _Read, settle: _Settle) -> _One:
     """The body for one limit (key, spend, amount, window_ms, cost): no per-limit lists."""
 
     def one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
-        now = _now_us(db)
+        now = float((db.now_ms * 1000.0).__round__())  # the clock in whole microseconds, as the Lua's
         state = read(db, key, now, amount, window, cost)
         if state[-1]:  # refused: nothing spent
             return [0, *settle(db, key, now, False, amount, window, cost, state)]
@@ -114,7 +109,7 @@ def _all_or_none(read: _Read, settle: _Settle) -> _Many:
     """The body for several limits: read them all, then spend on every one or none (one refusing refuses all)."""
 
     def many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
-        now = _now_us(db)
+        now = float((db.now_ms * 1000.0).__round__())  # the clock in whole microseconds, as the Lua's
         specs = _limits(args)
         states = [read(db, key, now, *spec) for key, spec in zip(keys, specs, strict=True)]
         ok = not any(state[-1] for state in states)
@@ -148,15 +143,21 @@ def _fw_read(db: MemoryView, key: str, now: float, amount: int, window: int, cos
     return count, ttl if ttl >= 0 else window, count + cost > amount
 
 
+def _fw_spend(db: MemoryView, key: str, window: int, cost: int) -> int:
+    """Count ``cost`` more in the window's counter (a new counter expires with the window); the new count."""
+    count = db.incr(key, cost)
+    if db.pttl(key) < 0:
+        db.pexpire(key, window)
+    return count
+
+
 def _fw_settle(
     db: MemoryView, key: str, now: float, spend: bool, amount: int, window: int, cost: int, state: _State
 ) -> list[int]:
     """Spend ``cost`` when told; remaining, reset ms, retry ms."""
     count, ttl, blocked = state
     if spend and cost > 0:
-        count = db.incr(key, cost)
-        if db.pttl(key) < 0:
-            db.pexpire(key, window)
+        count = _fw_spend(db, key, window, cost)
     # Quota comes back all at once, when the window's counter expires (none used: nothing to wait for).
     # PTTL rounds down and a key lives through its last millisecond: retry one ms later.
     return [max(0, amount - count), ttl if count > 0 else 0, ttl + 1 if blocked else 0]
@@ -171,9 +172,7 @@ def _fixed_window_one(db: MemoryView, key: str, spend: bool, amount: int, window
     if count + cost > amount:
         return [0, max(0, amount - count), ttl if count > 0 else 0, ttl + 1]
     if spend and cost > 0:
-        count = db.incr(key, cost)
-        if db.pttl(key) < 0:
-            db.pexpire(key, window)
+        count = _fw_spend(db, key, window, cost)
     # quota comes back all at once, when the window's counter expires (none used: nothing to wait for)
     return [1, max(0, amount - count), ttl if count > 0 else 0, 0]
 
@@ -227,11 +226,16 @@ def _sw_settle(
     if spend and cost > 0:
         c += cost
         db.set(key, (w, c, p), _ceil((w * span + 2 * span - now) / 1000))  # px
-    remaining = max(0, _floor(amount - (c + carried) + _EPS) if p else amount - c)
+    remaining = _sw_remaining(amount, c, p, carried)
     # reset (the RateLimit "t"): until additional quota is made available (draft-ietf-httpapi-ratelimit-headers),
     # i.e. until remaining + 1 would pass; 0 when the whole quota is available.
     reset_ms = _sw_wait(amount - remaining - 1, c, p, span, elapsed) if remaining < amount else 0
     return [remaining, reset_ms, _sw_wait(amount - cost, c, p, span, elapsed) if blocked else 0]
+
+
+def _sw_remaining(amount: int, c: int, p: int, carried: float) -> int:
+    """What is left of ``amount`` under the estimate ``c + carried`` (the integer count when nothing carries)."""
+    return max(0, _floor(amount - (c + carried) + _EPS) if p else amount - c)
 
 
 def _sliding_window_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
@@ -281,11 +285,15 @@ def _mw_settle(
     _mw_save(db, key, now, spend, window, cost, log)
     span = window * 1000.0
     count = len(log)
-    retry = 0.0
-    if blocked:
-        retry = span if cost > amount else log[count + cost - amount - 1] + span - now
+    retry = _mw_retry(log, amount, cost, span, now) if blocked else 0.0
     reset = log[0] + span - now if log else 0.0
     return [max(0, amount - count), _ceil(reset / 1000), _ceil(max(0.0, retry) / 1000)]
+
+
+def _mw_retry(log: list[float], amount: int, cost: int, span: float, now: float) -> float:
+    """Microseconds until ``cost`` fits: until enough of the oldest hits leave the window (a whole window for a
+    cost above the limit)."""
+    return span if cost > amount else log[len(log) + cost - amount - 1] + span - now
 
 
 # -- GCRA: the theoretical arrival time of the next request ---------------------------------------------------
@@ -310,29 +318,14 @@ def _gcra_settle(
         db.set(key, tat, px=max(1, _ceil((tat - now) / 1000)))
     retry = (span if cost > amount else new - span - now) if blocked else 0.0
     remaining = max(0, min(amount, _floor((span - (tat - now) + _TOL) / interval)))
-    # more quota when remaining + 1 would pass: its arrival time no more than span (+ tol) ahead of the clock
-    reset = tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
+    reset = _gcra_reset(remaining, amount, interval, span, tat, now)
     return [remaining, _ceil(max(0.0, reset) / 1000), _ceil(max(0.0, retry) / 1000)]
 
 
-def _gcra_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
-    """:func:`_gcra_read` and :func:`_gcra_settle` for one limit, by hand (a request path: no state tuple)."""
-    now = float(round(db.now_ms * 1000.0))
-    span = window * 1000.0
-    interval = span / amount
-    tat = max(float(db.get(key, 0.0)), now)
-    new = tat + cost * interval
-    blocked = new - now > span + _TOL
-    retry = 0.0
-    if blocked:
-        retry = span if cost > amount else max(0.0, new - span - now)
-    elif spend and cost > 0:
-        tat = float(f"{new:.0f}")
-        db.set(key, tat, px=max(1, _ceil((tat - now) / 1000)))
-    remaining = max(0, min(amount, _floor((span - (tat - now) + _TOL) / interval)))
-    # more quota when remaining + 1 would pass: its arrival time no more than span (+ tol) ahead of the clock
-    reset = tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
-    return [0 if blocked else 1, remaining, _ceil(max(0.0, reset) / 1000), _ceil(retry / 1000)]
+def _gcra_reset(remaining: int, amount: int, interval: float, span: float, tat: float, now: float) -> float:
+    """Microseconds until more quota: until remaining + 1 would pass, its arrival time no more than span (+ tol)
+    ahead of the clock (0 when the whole quota is available)."""
+    return tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
 
 
 _fixed_window_many = _all_or_none(_fw_read, _fw_settle)
@@ -340,6 +333,7 @@ _fixed_window = _by_count(_fixed_window_one, _fixed_window_many)
 _sliding_window_many = _all_or_none(_sw_read, _sw_settle)
 _sliding_window = _by_count(_sliding_window_one, _sliding_window_many)
 _moving_window = _by_count(_single(_mw_read, _mw_settle), _all_or_none(_mw_read, _mw_settle))
+_gcra_one = _single(_gcra_read, _gcra_settle)
 _gcra_many = _all_or_none(_gcra_read, _gcra_settle)
 _gcra = _by_count(_gcra_one, _gcra_many)
 
