@@ -130,8 +130,11 @@ class KeyResolver:
         self.header: str | None = _key_header(spec)
         self._header_bytes, self._environ_key = _header_forms(self.header)
         self._ips: BoundedCache[str, str] = BoundedCache("ratelimit.addresses", max_entries=8192, max_bytes=2 << 20)
-        # The common case: the key is the peer address (no callable, no header, no trusted proxy to believe).
-        self._peer_only = self.func is None and self.header is None and not self.client_ip.enabled
+        self._peer_only = self._keyed_by_peer()
+
+    def _keyed_by_peer(self) -> bool:
+        """True in the common case: the key is the peer address (no callable, no header, no trusted proxy)."""
+        return self.func is None and self.header is None and not self.client_ip.enabled
 
     def _ip(self, address: str) -> str:
         found = self._ips.get(address)

@@ -84,12 +84,16 @@ class _LimitHooks(RouteHooks):
         if key is None:
             return None
         route = call.view.route  # the router's template; never the concrete path a client chose
-        # an invented method name gets no bucket of its own (None: the handler's one bucket)
-        method = bucket_method(call.view.method) if self.per_method and not self.scope else None
+        method = self._method(call.view.method)
         endpoint = None if self.handler is not None else call.endpoint
         return self.limiter.cached_plan(
             (self, key, route, method, endpoint), lambda: [self._charge(key, route, method, endpoint)]
         )
+
+    def _method(self, method: str) -> str | None:
+        """The method a request counts under: its own bucket when counted per method (and not in a shared
+        scope), else None (the handler's one bucket); an invented method name gets no bucket of its own."""
+        return bucket_method(method) if self.per_method and not self.scope else None
 
     def _apply(self, call: RouteCall, result: RateLimitResult) -> None:
         """Keep the result on the request; refuse (429 with the fields, or 503 when the store failed closed), or

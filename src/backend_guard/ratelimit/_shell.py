@@ -89,7 +89,7 @@ class RateLimitShell(Generic[App]):
         """What a decision means, protocol aside: (the result of a refusal, or None; the store's reply when
         the allowed response gets header fields, or None). A degraded refusal is the store failing closed."""
         if isinstance(reply, RateLimitResult):  # the store failed: on_storage_error decided
-            return (None if reply.allowed else reply), None
+            return _failed_closed(reply), None
         if not reply.allowed:
             return self.limiter.result_for(plan, reply), None
         return None, reply if self.send_headers else None
@@ -110,3 +110,8 @@ def _given(value: _T | None, default: _T) -> _T:
 def _trusting(client_ip: ClientIP | None) -> ClientIP | None:
     """``client_ip`` when it trusts proxies (the shell then resolves the client once for the app), else None."""
     return client_ip if client_ip is not None and client_ip.enabled else None
+
+
+def _failed_closed(result: RateLimitResult) -> RateLimitResult | None:
+    """The degraded result of a store failure when it refuses (``on_storage_error="deny"``), else None."""
+    return None if result.allowed else result
