@@ -334,10 +334,14 @@ class RateLimiter:
     def _reset_target(self, key: str, limits: Sequence[LimitSpec], scope: str) -> tuple[list[str], str | None]:
         if limits:
             return [self._key(key, scope, r) for r in parse_limits(limits)], None
-        # prefix:rl:{tag}[:key_prefix]: only this limiter's counters when limiters share a store. Every part of
-        # the probe is escaped (the key, and the store's prefix too): a reset never reads the key as a pattern.
+        return [], self._reset_pattern(key)
+
+    def _reset_pattern(self, key: str) -> str:
+        """The pattern of every counter of ``key``: ``prefix:rl:{tag}[:key_prefix]:*``, only this limiter's counters
+        when limiters share a store. Every part of it is escaped (the key, and the store's prefix too): a reset
+        never reads the key as a pattern."""
         probe = self.store.key("rl", self.key_prefix, tag=key) if self.key_prefix else self.store.key("rl", tag=key)
-        return [], glob_escape(probe) + ":*"
+        return glob_escape(probe) + ":*"
 
     def reset(self, key: str, *limits: LimitSpec, scope: str = "") -> int:
         """Forget the counters of ``key`` (for ``limits`` in ``scope``; with no limits, every one of the key's).

@@ -82,10 +82,9 @@ class RateLimitResult:
             if not result.allowed:
                 raise result.error()
         """
-        refusing = [s for s in self.limits if not s.allowed]
-        if not refusing:  # the store failed closed: no limit to name
+        state = _refusing(self.limits)
+        if state is None:  # the store failed closed: no limit to name
             return RateLimited(self.retry_after)
-        state = max(refusing, key=lambda s: s.retry_after)
         detail = (
             f"Too many requests: the limit is {state.limit} per {window_text(state.window)} "
             f"({json.dumps(state.name)}); retry in {wait_text(self.retry_after)}."
@@ -150,3 +149,9 @@ def header_secs(value: float) -> int:
         (30, 0)
     """
     return max(0, math.ceil(value - 1e-9))
+
+
+def _refusing(limits: tuple[LimitState, ...]) -> LimitState | None:
+    """The limit refusing longest (None: none refuses, the store failed closed)."""
+    refusing = [s for s in limits if not s.allowed]
+    return max(refusing, key=lambda s: s.retry_after) if refusing else None

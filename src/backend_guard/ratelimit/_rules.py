@@ -105,7 +105,7 @@ def _check_limits_type(limits: object) -> None:
 
 def _rule_rates(limits: str | Sequence[LimitSpec], exempt: bool) -> tuple[Rate, ...]:
     """A rule's rates (none for an exempt rule without limits); a bad rate is refused naming ``limits``."""
-    specs = [limits] if isinstance(limits, str) else list(limits)
+    specs = _limit_specs(limits)
     if exempt and not specs:
         return ()
     try:
@@ -177,8 +177,7 @@ class RateLimitRule:
         set_(self, "rates", rates)
         set_(self, "method_set", _with_head(methods))
         set_(self, "regex", compile_path(self.path))
-        label = ",".join(sorted(methods)) if methods else "*"
-        set_(self, "bucket", self.scope or f"{label} {self.path}")
+        set_(self, "bucket", self.scope or _bucket_label(methods, self.path))
 
     def _check_options(self) -> None:
         """Refuse an option of the wrong type (the cost, never negative, included)."""
@@ -231,3 +230,14 @@ def _method_hint(method: str) -> str:
     """``did you mean 'POST'? `` for the standard method nearest an unknown one (empty: none is near)."""
     near = difflib.get_close_matches(method.upper(), _RULE_METHODS, n=1, cutoff=0.5)
     return f"did you mean {near[0]!r}? " if near else ""
+
+
+def _bucket_label(methods: frozenset[str] | None, path: str) -> str:
+    """A rule's bucket without a scope: its methods as written (``*``: any) and its path pattern."""
+    label = ",".join(sorted(methods)) if methods else "*"
+    return f"{label} {path}"
+
+
+def _limit_specs(limits: str | Sequence[LimitSpec]) -> list[LimitSpec]:
+    """A rule's limits as a list of specs (a rate string is one spec)."""
+    return [limits] if isinstance(limits, str) else list(limits)

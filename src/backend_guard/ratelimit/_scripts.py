@@ -19,8 +19,8 @@ request's own cost, 0 when it passes.
 Each Python twin is written as its Lua script is: per limit, a ``read`` step (the limit's state and whether it
 refuses this request; no write) and a ``settle`` step (spend when every limit allows it, then the limit's
 reply numbers); :func:`_all_or_none` runs them over several limits (``_*_many``), :func:`_single` over one.
-Most requests are charged against one limit, so the fixed-window and sliding-window twins (the default
-strategy) have their single-limit path written by hand instead (``_*_one``: no per-limit lists or state
+Most requests are charged against one limit, so the fixed-window, sliding-window (the default strategy) and
+GCRA twins have their single-limit path written by hand instead (``_*_one``: no per-limit lists or state
 tuples, the request path of the memory store); the script's entry point picks one by the number of keys.
 Both compute the same numbers in the same order of operations, and a property test runs them side by side.
 """
@@ -328,12 +328,31 @@ def _gcra_reset(remaining: int, amount: int, interval: float, span: float, tat: 
     return tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
 
 
+def _gcra_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+    """:func:`_gcra_read` and :func:`_gcra_settle` for one limit, by hand (a request path: no state tuple)."""
+    now = float(round(db.now_ms * 1000.0))
+    span = window * 1000.0
+    interval = span / amount
+    tat = max(float(db.get(key, 0.0)), now)
+    new = tat + cost * interval
+    blocked = new - now > span + _TOL
+    retry = 0.0
+    if blocked:
+        retry = span if cost > amount else max(0.0, new - span - now)
+    elif spend and cost > 0:
+        tat = float(f"{new:.0f}")
+        db.set(key, tat, px=max(1, _ceil((tat - now) / 1000)))
+    remaining = max(0, min(amount, _floor((span - (tat - now) + _TOL) / interval)))
+    # more quota when remaining + 1 would pass: its arrival time no more than span (+ tol) ahead of the clock
+    reset = tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
+    return [0 if blocked else 1, remaining, _ceil(max(0.0, reset) / 1000), _ceil(retry / 1000)]
+
+
 _fixed_window_many = _all_or_none(_fw_read, _fw_settle)
 _fixed_window = _by_count(_fixed_window_one, _fixed_window_many)
 _sliding_window_many = _all_or_none(_sw_read, _sw_settle)
 _sliding_window = _by_count(_sliding_window_one, _sliding_window_many)
 _moving_window = _by_count(_single(_mw_read, _mw_settle), _all_or_none(_mw_read, _mw_settle))
-_gcra_one = _single(_gcra_read, _gcra_settle)
 _gcra_many = _all_or_none(_gcra_read, _gcra_settle)
 _gcra = _by_count(_gcra_one, _gcra_many)
 
