@@ -1,6 +1,6 @@
 """What one request is charged in rate limiting: its key, the handler's bucket name and the charge.
 
-The route hooks (``_ratelimit_routes``), the middlewares' rules and :class:`~backend_guard.ratelimit.RateLimiter`
+The route hooks (:mod:`._routes`), the middlewares' rules and :class:`~backend_guard.ratelimit.RateLimiter`
 all use these; :mod:`backend_guard.ratelimit` re-exports them (the documented place to import them from). They
 live apart from the limiter so the route hooks need not import the limiter that builds them.
 """
