@@ -84,8 +84,13 @@ def _near_misses(path: str, routes: KnownRoutes) -> list[str]:
     """Spellings of ``path`` a user may have meant: another case, the other trailing slash, a route's own."""
     bare = _bare(path)
     out = [path.lower(), bare, bare.lower()]
-    out += [s for s in routes.samples if _bare(s).lower() == bare.lower()]
+    out += _samples_like(bare, routes)
     return [p for p in dict.fromkeys(out) if p != path]
+
+
+def _samples_like(bare: str, routes: KnownRoutes) -> list[str]:
+    """The routes' samples that are ``bare`` but for case and trailing slashes (the route's own spelling)."""
+    return [s for s in routes.samples if _bare(s).lower() == bare.lower()]
 
 
 def _bare(path: str) -> str:

@@ -171,8 +171,10 @@ def _fixed_window_one(db: MemoryView, key: str, spend: bool, amount: int, window
         ttl = window
     if count + cost > amount:
         return [0, max(0, amount - count), ttl if count > 0 else 0, ttl + 1]
-    if spend and cost > 0:
-        count = _fw_spend(db, key, window, cost)
+    if spend and cost > 0:  # _fw_spend, inline: this is the request path
+        count = db.incr(key, cost)
+        if db.pttl(key) < 0:
+            db.pexpire(key, window)
     # quota comes back all at once, when the window's counter expires (none used: nothing to wait for)
     return [1, max(0, amount - count), ttl if count > 0 else 0, 0]
 
@@ -244,7 +246,14 @@ def _sliding_window_one(db: MemoryView, key: str, spend: bool, amount: int, wind
     span = window * 1000.0
     w = _floor(now / span)
     elapsed = now - w * span
-    c, p = _sw_counts(db.get(key), w)
+    stored = db.get(key)  # _sw_counts, inline: this is the request path
+    c = p = 0
+    if stored is not None:
+        sw, sc, sp = stored
+        if sw == w:
+            c, p = sc, sp
+        elif sw == w - 1:
+            p = sc
     carried = p * (span - elapsed) / span if p else 0.0  # the integer fast case of _sw_read
     blocked = (c + carried + cost > amount + _EPS) if p else (c + cost > amount)
     if not blocked and spend and cost > 0:
@@ -270,11 +279,16 @@ def _mw_read(db: MemoryView, key: str, now: float, amount: int, window: int, cos
 def _mw_save(db: MemoryView, key: str, now: float, spend: bool, window: int, cost: int, log: list[float]) -> None:
     """Log ``cost`` hits now when spending (a fresh expiry); else keep the pruned log with its expiry."""
     if spend and cost > 0:
-        for _ in range(cost):
-            bisect.insort(log, now)
+        _mw_log_hits(log, now, cost)
         db.set(key, log, px=window)
     elif log:
         db.set(key, log, keepttl=True)
+
+
+def _mw_log_hits(log: list[float], now: float, cost: int) -> None:
+    """Log ``cost`` hits at ``now`` in ``log`` (kept sorted, oldest first)."""
+    for _ in range(cost):
+        bisect.insort(log, now)
 
 
 def _mw_settle(
