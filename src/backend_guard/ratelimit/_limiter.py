@@ -24,9 +24,9 @@ from ..exceptions import ConfigurationError, StorageError
 from ..storage import MemoryStore, Script, Store, StoreLike, open_store
 from ..storage.base import glob_escape, is_cluster
 from ._keys import Charge, KeyFunc, handler_name
-from ._prepared import _Prepared, policy_names_of
-from ._rates import DEFAULT_STRATEGY, STRATEGIES, STRATEGY_ALIASES, STRATEGY_CODES, LimitSpec, Rate, parse_limits
-from ._result import LimitState, RateLimitResult
+from ._prepared import _Prepared, check_one_slot, policy_names_of, script_args
+from ._rates import DEFAULT_STRATEGY, STRATEGY_CODES, LimitSpec, Rate, checked_strategy, parse_limits
+from ._result import LimitState, RateLimitResult, binding_limit, degraded_result
 from ._routes import _LimitHooks
 from ._scripts import SCRIPTS, RateLimitReply
 
@@ -71,7 +71,7 @@ class RateLimiter:
         check_bool("headers", headers)
         check_bool("legacy_headers", legacy_headers)
         optional(check_instance, "client_ip", client_ip, ClientIP)
-        strategy = _strategy(strategy, on_storage_error)
+        strategy = checked_strategy(strategy, on_storage_error)
         self.store: Store = open_store(store)
         self.strategy: str = strategy
         self.key_prefix = key_prefix
@@ -157,13 +157,13 @@ class RateLimiter:
             if charge.cost < 0:
                 raise ConfigurationError("cost must not be negative.")
             keys += self._keys_of(charge)
-            args += _script_args(charge)
+            args += script_args(charge)
         return _Prepared(tuple(charges), keys, args, policy_names_of(charges))
 
     def _check_cluster(self, charges: Sequence[Charge]) -> None:
-        """Refuse, on Redis Cluster only, charges of different keys decided together (see _check_one_slot)."""
+        """Refuse, on Redis Cluster only, charges of different keys decided together (see check_one_slot)."""
         if len(charges) > 1 and is_cluster(self.store):
-            _check_one_slot(charges)
+            check_one_slot(charges)
 
     def _keys_of(self, charge: Charge) -> list[str]:
         """The store keys of a charge's limits (its key and scope, each limit's amount and window)."""
@@ -182,7 +182,7 @@ class RateLimiter:
         for i, (name, (amount, window)) in enumerate(zip(plan.names, plan.rates, strict=True)):
             remaining, reset_ms, retry_ms = reply.remaining(i), reply.reset_ms(i), reply.retry_ms(i)
             states.append(LimitState(name, amount, window, remaining, reset_ms / 1000, retry_ms / 1000, retry_ms == 0))
-        binding = states[0] if len(states) == 1 else _binding(states, allowed)
+        binding = states[0] if len(states) == 1 else binding_limit(states, allowed)
         retry = 0.0 if allowed else binding.retry_after
         return RateLimitResult(allowed, binding.limit, binding.remaining, binding.reset_after, retry, tuple(states))
 
@@ -248,7 +248,7 @@ class RateLimiter:
             )
         if self.on_storage_error == "raise":
             raise exc
-        return _degraded(allowed=self.on_storage_error == "allow")
+        return degraded_result(allowed=self.on_storage_error == "allow")
 
     def _recovered(self) -> None:
         """Log once that the store answers again, after an outage."""
@@ -457,49 +457,3 @@ class RateLimiter:
             seen = self._handlers.get(base, 0) + 1
             self._handlers[base] = seen
         return base if seen == 1 else f"{base}#{seen}"
-
-
-def _strategy(strategy: str, on_storage_error: str) -> str:
-    """The strategy's own name (an alias read); an unknown strategy or ``on_storage_error`` is refused."""
-    strategy = STRATEGY_ALIASES.get(strategy, strategy)
-    if strategy not in SCRIPTS:
-        raise ConfigurationError(f"Unknown rate limit strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
-    if on_storage_error not in ("allow", "deny", "raise"):
-        raise ConfigurationError("on_storage_error must be 'allow', 'deny' or 'raise'.")
-    return strategy
-
-
-def _check_one_slot(charges: Sequence[Charge]) -> None:
-    """Refuse, on Redis Cluster, charges of different keys decided together: every counter of a key shares the
-    key's hash tag, and one atomic decision cannot span two slots."""
-    if len({c.key for c in charges}) > 1:
-        names = ", ".join(sorted({_label(c) for c in charges}))
-        raise ConfigurationError(
-            "On Redis Cluster, limits decided together must share one key: these rules key requests "
-            f"differently ({names}). Give them the same key, or use one limiter (middleware) per key."
-        )
-
-
-def _script_args(charge: Charge) -> list[int]:
-    """A charge's script arguments: per limit, its amount, its window in ms and the cost."""
-    return [n for rate in charge.rates for n in (rate.amount, rate.window_ms, charge.cost)]
-
-
-def _binding(states: list[LimitState], allowed: bool) -> LimitState:
-    """The limit a client should see of several: allowed, the one closest to refusing; refused, the one
-    refusing longest."""
-    if allowed:
-        return min(states, key=lambda s: (s.remaining, -s.reset_after))
-    return max(states, key=lambda s: s.retry_after)
-
-
-def _degraded(*, allowed: bool) -> RateLimitResult:
-    """The result while the store fails: allowed (``"allow"``, fail open) or refused for a second (``"deny"``)."""
-    if allowed:
-        return RateLimitResult(True, 0, 0, 0.0, 0.0, (), degraded=True)
-    return RateLimitResult(False, 0, 0, 0.0, 1.0, (), degraded=True)
-
-
-def _label(charge: Charge) -> str:
-    """A charge as a configuration error names it: its name, else its scope."""
-    return charge.name or charge.scope or "limit"

@@ -1,7 +1,8 @@
 """A compiled decision: the store keys and arguments of one script call, and its header templates.
 
-What lives here: :class:`_Prepared`, built once per distinct set of charges by the limiter (and cached), and
-the reading of a store reply into ``RateLimit`` header values without building a result. The shells use
+What lives here: :class:`_Prepared`, built once per distinct set of charges by the limiter (and cached), the
+parts of building one that need no store (policy names, script arguments, the Redis Cluster one-slot check),
+and the reading of a store reply into ``RateLimit`` header values without building a result. The shells use
 its ``raw_fields``/``str_fields`` on their request path.
 """
 
@@ -11,12 +12,13 @@ import sys
 from collections.abc import Sequence
 
 from .._cache import approx_size
+from ..exceptions import ConfigurationError
 from ._keys import Charge
 from ._rates import Rate
 from ._result import header_secs, sf_string
 from ._scripts import RateLimitReply
 
-__all__ = ["_Prepared", "policy_names", "policy_names_of"]
+__all__ = ["_Prepared", "check_one_slot", "policy_names", "policy_names_of", "script_args"]
 
 
 def policy_names(charge: Charge) -> list[str]:
@@ -133,3 +135,34 @@ def _charge_name(charge: Charge) -> str:
 def _all_rates(charges: Sequence[Charge]) -> list[Rate]:
     """Every limit of ``charges``, in order (the order of the script's keys)."""
     return [rate for charge in charges for rate in charge.rates]
+
+
+def check_one_slot(charges: Sequence[Charge]) -> None:
+    """Refuse (on Redis Cluster) charges of different keys decided together: every counter of a key shares the
+    key's hash tag, and one atomic decision cannot span two slots.
+
+    Example::
+
+        check_one_slot([Charge("ip:1.2.3.4", rates), Charge("user:42", rates)])   # ConfigurationError
+    """
+    if len({c.key for c in charges}) > 1:
+        names = ", ".join(sorted({_label(c) for c in charges}))
+        raise ConfigurationError(
+            "On Redis Cluster, limits decided together must share one key: these rules key requests "
+            f"differently ({names}). Give them the same key, or use one limiter (middleware) per key."
+        )
+
+
+def _label(charge: Charge) -> str:
+    """A charge as a configuration error names it: its name, else its scope."""
+    return charge.name or charge.scope or "limit"
+
+
+def script_args(charge: Charge) -> list[int]:
+    """A charge's script arguments: per limit, its amount, its window in ms and the cost.
+
+    Example::
+
+        script_args(Charge("ip:1.2.3.4", parse_limits(["5/minute"]), cost=2))   # [5, 60000, 2]
+    """
+    return [n for rate in charge.rates for n in (rate.amount, rate.window_ms, charge.cost)]

@@ -2,7 +2,8 @@
 
 What lives here: :class:`Rate` (one limit: an amount per window), :func:`parse_limits` (rate strings,
 ``Rate`` objects or ``limits.RateLimitItem`` objects to rates, with a bounded parse cache), and the strategy
-names (:data:`STRATEGIES`, :data:`DEFAULT_STRATEGY`, their aliases and their short codes in storage keys).
+names (:data:`STRATEGIES`, :data:`DEFAULT_STRATEGY`, their aliases and their short codes in storage keys,
+:func:`checked_strategy`).
 ``limits`` is imported only when a string is first parsed.
 """
 
@@ -25,6 +26,7 @@ __all__ = [
     "LimitSpec",
     "Rate",
     "Strategy",
+    "checked_strategy",
     "parse_limits",
 ]
 
@@ -135,3 +137,19 @@ def _parsed(spec: str) -> tuple[Rate, ...]:
 def _is_rate_item(spec: object) -> bool:
     """True for a ``limits.RateLimitItem`` (or anything with its ``amount`` and ``get_expiry``)."""
     return hasattr(spec, "amount") and hasattr(spec, "get_expiry")
+
+
+def checked_strategy(strategy: str, on_storage_error: str) -> str:
+    """The strategy's own name (an alias read); an unknown strategy or ``on_storage_error`` is refused.
+
+    Example::
+
+        >>> checked_strategy("token-bucket", "allow")
+        'gcra'
+    """
+    strategy = STRATEGY_ALIASES.get(strategy, strategy)
+    if strategy not in STRATEGIES:
+        raise ConfigurationError(f"Unknown rate limit strategy {strategy!r}: use one of {', '.join(STRATEGIES)}.")
+    if on_storage_error not in ("allow", "deny", "raise"):
+        raise ConfigurationError("on_storage_error must be 'allow', 'deny' or 'raise'.")
+    return strategy

@@ -1,9 +1,9 @@
 """What a decision says: :class:`RateLimitResult`, each limit's :class:`LimitState`, and their header values.
 
-What lives here: the result objects the limiter returns, the 429 error a refusal raises (naming the limit by
-its policy name), and :func:`format_headers`, the ``RateLimit``/``RateLimit-Policy`` header fields
-(draft-ietf-httpapi-ratelimit-headers) with the optional legacy ``X-RateLimit-*`` ones. Pure values: no
-store, no request.
+What lives here: the result objects the limiter returns (the binding limit of several, the degraded result of
+a store outage), the 429 error a refusal raises (naming the limit by its policy name), and
+:func:`format_headers`, the ``RateLimit``/``RateLimit-Policy`` header fields (draft-ietf-httpapi-ratelimit-headers)
+with the optional legacy ``X-RateLimit-*`` ones. Pure values: no store, no request.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from .._durations import wait_text, window_text
 from ..exceptions import RateLimited
 
-__all__ = ["LimitState", "RateLimitResult", "format_headers", "header_secs", "sf_string"]
+__all__ = [
+    "LimitState",
+    "RateLimitResult",
+    "binding_limit",
+    "degraded_result",
+    "format_headers",
+    "header_secs",
+    "sf_string",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +163,29 @@ def _refusing(limits: tuple[LimitState, ...]) -> LimitState | None:
     """The limit refusing longest (None: none refuses, the store failed closed)."""
     refusing = [s for s in limits if not s.allowed]
     return max(refusing, key=lambda s: s.retry_after) if refusing else None
+
+
+def binding_limit(states: list[LimitState], allowed: bool) -> LimitState:
+    """The limit a client is shown of several: allowed, the one closest to refusing; refused, the one refusing
+    longest.
+
+    Example::
+
+        binding = binding_limit(list(result.limits), result.allowed)
+    """
+    if allowed:
+        return min(states, key=lambda s: (s.remaining, -s.reset_after))
+    return max(states, key=lambda s: s.retry_after)
+
+
+def degraded_result(*, allowed: bool) -> RateLimitResult:
+    """The result while the store fails: allowed (``"allow"``, fail open) or refused for a second (``"deny"``).
+
+    Example::
+
+        >>> degraded_result(allowed=False).retry_after
+        1.0
+    """
+    if allowed:
+        return RateLimitResult(True, 0, 0, 0.0, 0.0, (), degraded=True)
+    return RateLimitResult(False, 0, 0, 0.0, 1.0, (), degraded=True)
