@@ -104,6 +104,7 @@ class RateLimiter:
     # -- the sans-IO halves of a decision -------------------------------------------------------------------
 
     def _key(self, key: str, scope: str, rate: Rate) -> str:
+        """The store key of one limit of ``key`` in ``scope`` (cached: building it hashes and formats)."""
         cache_key = (key, scope, rate.ident)
         found = self._keys.get(cache_key)
         if found is None:
@@ -113,6 +114,7 @@ class RateLimiter:
         return found
 
     def _prepare(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
+        """The plan of ``charges``, cached by the charges themselves (see :meth:`cached_plan` for a cheaper key)."""
         plan_key = (tuple(charges), spend)
         plan = self._plans.get(plan_key)
         if plan is None:

@@ -74,6 +74,7 @@ class RulePlan:
         return self._resolvers[id(rule)]
 
     def _charges(self, rules: tuple[RateLimitRule, ...], key_of: Callable[[KeyResolver], str | None]) -> list[Charge]:
+        """The charges of ``rules`` for a request, each resolver asked once (``key_of``; None exempts)."""
         out: list[Charge] = []
         seen: dict[int, str | None] = {}
         for rule in rules:
@@ -181,6 +182,12 @@ def _middleware_rules(rules: Iterable[RateLimitRule], limits: str | Sequence[Lim
     return all_rules
 
 
+def _check_rules_type(rules: object) -> None:
+    """Refuse ``rules`` that are not a list of rules (a string, bytes or a mapping are refused too)."""
+    if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Iterable):
+        raise ConfigurationError(f"rules must be a list of RateLimitRule, not {type(rules).__name__}.")
+
+
 def _environ_path(environ: Any) -> str:
     """The path of a WSGI request as the rules see it: the script name and the path inside the app."""
     script_name = environ.get("SCRIPT_NAME")
@@ -222,9 +229,3 @@ class _Route:
             if key is not None:
                 out.append(Charge(key, rule.rates, rule.cost, rule.bucket, rule.name))
         return out
-
-
-def _check_rules_type(rules: object) -> None:
-    """Refuse ``rules`` that are not a list of rules (a string, bytes or a mapping are refused too)."""
-    if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, Iterable):
-        raise ConfigurationError(f"rules must be a list of RateLimitRule, not {type(rules).__name__}.")
