@@ -161,7 +161,9 @@ class RulePlan:
 
             plan = rule_plan.plan_for_environ(environ, limiter)
         """
-        route = self._route(environ.get("REQUEST_METHOD", "GET"), _environ_path(environ))
+        script_name = environ.get("SCRIPT_NAME")  # _environ_path, inline: this is the request path
+        path = environ.get("PATH_INFO") or "/"
+        route = self._route(environ.get("REQUEST_METHOD", "GET"), script_name + path if script_name else path)
         if route is None:
             return None
         resolver = route.resolver
