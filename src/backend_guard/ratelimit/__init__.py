@@ -40,10 +40,12 @@ from ._rates import Strategy as Strategy
 from ._result import LimitState, RateLimitResult, format_headers
 from ._route_check import KnownRoutes, check_rule_routes
 from ._rules import RateLimitRule, RuleSet, compile_path
+from ._scripts import RateLimitReply as RateLimitReply
 from ._shell import RateLimitShell as RateLimitShell
 
 # Also importable from here, outside __all__ (the `X as X` imports above): the names the ASGI and WSGI shells
-# build on (RateLimitShell, the compiled plan _Prepared, the field names _RL_FIELDS_ALL) and the type aliases.
+# build on (RateLimitShell, the compiled plan _Prepared, the store's reply RateLimitReply, the field names
+# _RL_FIELDS_ALL) and the type aliases.
 __all__ = [
     "DEFAULT_STRATEGY",
     "STRATEGIES",
