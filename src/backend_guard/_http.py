@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+from ._media import media_type
 from .errors import problem_response, status_title
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "WSGIApp",
     "asgi_problem",
     "get_header",
+    "media_type",
     "merge_vary",
     "request_id_from_environ",
     "request_id_from_scope",

@@ -11,6 +11,7 @@ lists, have their values replaced by ``"[redacted]"``; so does any string value 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
@@ -96,18 +97,26 @@ def _sensitive_name(text: str) -> bool:
 
 
 def _names_secret(text: str) -> bool:
-    if text.lower() in SENSITIVE_HEADERS or text.lower() in _SECRET_WHOLE_NAMES:
-        return True
+    lowered = text.lower()
     # Words at camelCase humps, and each separator-delimited part whole (so "DPoP" is "dpop", not "d po p").
-    words = [w.lower() for w in _WORDS.findall(text)]
-    if any(p in _SECRET_WORDS for p in _PARTS.split(text.lower())):
-        return True
-    for i, word in enumerate(words):
-        if word in _SECRET_WORDS or (word.endswith(_SECRET_ENDINGS) and word not in _NOT_GLUED):
-            return True
-        if i and (words[i - 1], word) in _SECRET_PAIRS:
-            return True
-    return False
+    return _secret_whole(lowered) or _secret_part(lowered) or _secret_words([w.lower() for w in _WORDS.findall(text)])
+
+
+def _secret_whole(lowered: str) -> bool:
+    return lowered in SENSITIVE_HEADERS or lowered in _SECRET_WHOLE_NAMES
+
+
+def _secret_part(lowered: str) -> bool:
+    return any(part in _SECRET_WORDS for part in _PARTS.split(lowered))
+
+
+def _secret_words(words: list[str]) -> bool:
+    """True when a word, or two neighbouring words, name a secret."""
+    return any(_secret_word(word) for word in words) or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
+
+
+def _secret_word(word: str) -> bool:
+    return word in _SECRET_WORDS or (word.endswith(_SECRET_ENDINGS) and word not in _NOT_GLUED)
 
 
 def redact_headers(headers: Iterable[tuple[S, S]]) -> list[tuple[S, S]]:
@@ -132,12 +141,18 @@ def _redact_value(value: Any, depth: int) -> Any:
     if depth > 20:
         return REDACTED
     if isinstance(value, Mapping):
-        return {k: (REDACTED if is_sensitive_key(str(k)) else _redact_value(v, depth + 1)) for k, v in value.items()}
+        return _redact_items(value, depth)
     if isinstance(value, (list, tuple)):
         return [_redact_value(v, depth + 1) for v in value]
-    if isinstance(value, str) and _URL_WITH_PASSWORD.search(value):
-        return REDACTED
-    return value
+    return REDACTED if _holds_password_url(value) else value
+
+
+def _redact_items(value: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
+    return {k: (REDACTED if is_sensitive_key(str(k)) else _redact_value(v, depth + 1)) for k, v in value.items()}
+
+
+def _holds_password_url(value: object) -> bool:
+    return isinstance(value, str) and _URL_WITH_PASSWORD.search(value) is not None
 
 
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:

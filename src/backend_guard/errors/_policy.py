@@ -1,0 +1,125 @@
+"""The error policy: how errors are rendered, and which framework error pages are replaced.
+
+What lives here: :class:`ErrorPolicy` (format, exposure of details, rewriting of plain-text/HTML error pages,
+``instance``, logger) and the decision it owns, :meth:`ErrorPolicy.wants_rewrite`, with :func:`prefers_html`
+(a browser, not an API client). The shells hold no such rule of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .._check import check_bool, check_str
+from .._media import media_type
+from ..exceptions import ConfigurationError
+from ._classify import error_info
+from ._model import ErrorInfo
+from ._render import MINIMAL_500_BODY, MINIMAL_500_HEADERS, ErrorFormat, render
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class ErrorPolicyOptions(TypedDict, total=False):
+        """ErrorPolicy's fields as keywords: named, so Starlette's ``_MiddlewareFactory`` type-checks."""
+
+        format: ErrorFormat
+        expose_exception_details: bool
+        rewrite_plain_errors: Literal["api", "always", "never"]
+        include_instance: bool
+        logger: str
+
+
+__all__ = ["ErrorPolicy", "prefers_html"]
+
+_REWRITE_MODES = ("api", "always", "never")
+# The media types of a framework's own error page (none at all included): a JSON or other body is the app's.
+_PLAIN_PAGE_TYPES = frozenset({"text/plain", "text/html", ""})
+
+
+@dataclass(frozen=True)
+class ErrorPolicy:
+    """How errors are rendered and which framework error pages are replaced; shared by every shell.
+
+    - ``format``: ``"problem"`` (RFC 9457, default), ``"envelope"`` or a callable renderer;
+    - ``expose_exception_details``: put the exception type, message and traceback of unexpected errors in
+      the body. **Development only**: it leaks internals (and any secret in a message) to every client;
+    - ``rewrite_plain_errors``: replace the frameworks' own plain-text/HTML 4xx/5xx pages with problem
+      documents: ``"api"`` (default: unless the client asks for HTML), ``"always"`` or ``"never"``;
+    - ``include_instance``: put the request path in ``instance`` (off: paths may hold tokens);
+    - ``logger``: the logger name 5xx errors are logged to.
+
+    Example::
+
+        policy = ErrorPolicy(format="envelope")
+        app.add_middleware(ErrorEnvelopeMiddleware, policy=policy)
+    """
+
+    format: ErrorFormat = "problem"
+    expose_exception_details: bool = False
+    rewrite_plain_errors: Literal["api", "always", "never"] = "api"
+    include_instance: bool = False
+    logger: str = "backend_guard.errors"
+
+    def __post_init__(self) -> None:
+        check_bool("expose_exception_details", self.expose_exception_details)
+        check_bool("include_instance", self.include_instance)
+        check_str("logger", self.logger)
+        if not (self.format in ("problem", "envelope") or callable(self.format)):
+            raise ConfigurationError("format must be 'problem', 'envelope' or a callable renderer.")
+        if self.rewrite_plain_errors not in _REWRITE_MODES:
+            raise ConfigurationError("rewrite_plain_errors must be 'api', 'always' or 'never'.")
+
+    def info(self, exc_or_status: BaseException | int) -> ErrorInfo:
+        """The :class:`ErrorInfo` of an error under this policy."""
+        return error_info(exc_or_status, expose_exception_details=self.expose_exception_details)
+
+    def render(
+        self,
+        exc_or_status: BaseException | int | ErrorInfo,
+        *,
+        request_id: str | None = None,
+        path: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """``(status, headers, body)`` of the error under this policy (never raises)."""
+        try:
+            info = exc_or_status if isinstance(exc_or_status, ErrorInfo) else self.info(exc_or_status)
+        except Exception:
+            return 500, list(MINIMAL_500_HEADERS), MINIMAL_500_BODY
+        return render(
+            info,
+            format=self.format,
+            detail=None,
+            instance=path if self.include_instance else None,
+            request_id=request_id,
+            extensions=None,
+            headers=headers,
+            now=None,
+        )
+
+    def wants_rewrite(self, status: int, content_type: str | None, accept: str | None) -> bool:
+        """True when a framework's own error response (``status``, ``content_type``) should be replaced."""
+        if self.rewrite_plain_errors == "never" or not _plain_error_page(status, content_type):
+            return False
+        return self.rewrite_plain_errors == "always" or not prefers_html(accept)
+
+
+def _plain_error_page(status: int, content_type: str | None) -> bool:
+    """True for an error status whose body is plain text, HTML or nothing (a framework's own page)."""
+    return status >= 400 and media_type(content_type) in _PLAIN_PAGE_TYPES
+
+
+def prefers_html(accept: str | None) -> bool:
+    """True when an ``Accept`` header names HTML and no JSON (a browser, not an API client).
+
+    Example::
+
+        >>> prefers_html("text/html,application/xhtml+xml,*/*;q=0.8")
+        True
+    """
+    if not accept:
+        return False
+    value = accept.lower()
+    return "text/html" in value and "json" not in value
