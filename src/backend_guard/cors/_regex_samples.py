@@ -3,7 +3,7 @@
 What lives here: a walk over the parsed form of a Python regular expression that writes out a few strings it
 can match, choosing host-like characters (lower-case letters first) for classes and ``.``, each alternative of
 a branch (every alternative appears in some sample, however many combinations there are), and the fewest and
-one more repetitions of a repeat. The CORS policy (``cors.py``) parses these
+one more repetitions of a repeat. The CORS policy (``_regex``) parses these
 samples as origins and then asks the regex about hosts derived from them (another registrable domain, an
 attacker's suffix), so a regex admitting other people's sites is refused when the policy is built.
 
@@ -19,7 +19,7 @@ import importlib
 import itertools
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["MAX_SAMPLES", "regex_samples"]
@@ -40,42 +40,66 @@ _LIMIT = 16  # all combinations of two parts up to this many; beyond, each sampl
 MAX_SAMPLES = 512  # samples one regex may need to show every alternative; a regex needing more is not checked
 
 
+def _is_literal(av: Any, code: int, ch: str) -> bool:
+    return bool(av == code)
+
+
+def _in_range(av: Any, code: int, ch: str) -> bool:
+    return bool(av[0] <= code <= av[1])
+
+
+def _in_category(av: Any, code: int, ch: str) -> bool:
+    pattern = _CATEGORIES.get(av.name)
+    return pattern is not None and pattern.fullmatch(ch) is not None
+
+
+# How each item of a character class tests a character (NEGATE is read apart; unknown items match nothing).
+_CLASS_ITEMS: dict[str, Callable[[Any, int, str], bool]] = {
+    "LITERAL": _is_literal,
+    "RANGE": _in_range,
+    "CATEGORY": _in_category,
+}
+
+
 def _in_class(items: list[tuple[Any, Any]], ch: str) -> bool:
     code = ord(ch)
-    negate = False
-    found = False
-    for op, av in items:
-        name = op.name
-        if name == "NEGATE":
-            negate = True
-        elif name == "LITERAL":
-            found = found or av == code
-        elif name == "RANGE":
-            found = found or av[0] <= code <= av[1]
-        elif name == "CATEGORY":
-            pattern = _CATEGORIES.get(av.name)
-            found = found or (pattern is not None and pattern.fullmatch(ch) is not None)
-    return found != negate
+    negate = any(op.name == "NEGATE" for op, _ in items)
+    return any(_item_matches(op.name, av, code, ch) for op, av in items) != negate
+
+
+def _item_matches(name: str, av: Any, code: int, ch: str) -> bool:
+    test = _CLASS_ITEMS.get(name)
+    return test is not None and test(av, code, ch)
 
 
 def _pick(items: list[tuple[Any, Any]]) -> list[str]:
     for ch in _PREFERRED:
         if _in_class(items, ch):
             return [ch]
-    for op, av in items:  # a class of none of the usual characters: its first literal or range start
-        if op.name in ("LITERAL", "RANGE"):
-            return [chr(av if op.name == "LITERAL" else av[0])]
+    return _first_member(items)
+
+
+def _first_member(items: list[tuple[Any, Any]]) -> list[str]:
+    """A class of none of the usual characters: its first literal or range start (none: no sample)."""
+    for op, av in items:
+        if op.name == "LITERAL":
+            return [chr(av)]
+        if op.name == "RANGE":
+            return [chr(av[0])]
     return []
+
+
+def _pairs(left: list[str], right: list[str]) -> Iterable[tuple[str, str]]:
+    if len(left) * len(right) <= _LIMIT:
+        return itertools.product(left, right)
+    # Too many combinations: every sample of each part still appears once (no alternative is left out).
+    return ((left[i % len(left)], right[i % len(right)]) for i in range(max(len(left), len(right))))
 
 
 def _join(left: list[str], right: list[str], max_length: int) -> list[str]:
     if not left or not right:
         return []
-    if len(left) * len(right) <= _LIMIT:
-        pairs: Iterable[tuple[str, str]] = itertools.product(left, right)
-    else:  # too many combinations: every sample of each part still appears once (no alternative is left out)
-        pairs = ((left[i % len(left)], right[i % len(right)]) for i in range(max(len(left), len(right))))
-    return [a + b for a, b in pairs if len(a) + len(b) <= max_length]
+    return [a + b for a, b in _pairs(left, right) if len(a) + len(b) <= max_length]
 
 
 def _capped(samples: list[str]) -> list[str]:
@@ -94,39 +118,84 @@ def _sequence(items: Any, max_length: int) -> list[str]:
     return out
 
 
+def _literal(av: Any, max_length: int) -> list[str]:
+    return [chr(av)]
+
+
+def _not_literal(av: Any, max_length: int) -> list[str]:
+    return [next(ch for ch in _PREFERRED if ord(ch) != av)]
+
+
+def _any(av: Any, max_length: int) -> list[str]:
+    return ["a"]
+
+
+def _in(av: Any, max_length: int) -> list[str]:
+    return _pick(av)
+
+
+def _nothing_written(av: Any, max_length: int) -> list[str]:
+    # Anchors and lookarounds write nothing; the caller checks each sample with the regex.
+    return [""]
+
+
+def _branch(av: Any, max_length: int) -> list[str]:
+    return _capped([sample for b in av[1] for sample in _sequence(b, max_length)])
+
+
+def _subpattern(av: Any, max_length: int) -> list[str]:
+    return _sequence(av[-1], max_length)
+
+
+def _atomic_group(av: Any, max_length: int) -> list[str]:
+    return _sequence(av, max_length)
+
+
+def _group_exists(av: Any, max_length: int) -> list[str]:
+    yes = _sequence(av[1], max_length)
+    return _capped(yes + (_sequence(av[2], max_length) if av[2] is not None else [""]))
+
+
+def _repeat(av: Any, max_length: int) -> list[str]:
+    """The fewest repetitions and one more (counts over 64 are not written out)."""
+    low, high, body = av
+    once = _sequence(body, max_length)
+    out: list[str] = []
+    for count in dict.fromkeys((low, min(low + 1, high))):
+        if count <= 64:
+            out.extend(_repeated(once, count, max_length))
+    return _capped(out)
+
+
+def _repeated(once: list[str], count: int, max_length: int) -> list[str]:
+    reps = [""]
+    for _ in range(count):
+        reps = _join(reps, once, max_length)
+    return reps
+
+
+# How each node of the parsed regex is written out; back references and anything unknown: no sample.
+_NODES: dict[str, Callable[[Any, int], list[str]]] = {
+    "LITERAL": _literal,
+    "NOT_LITERAL": _not_literal,
+    "ANY": _any,
+    "IN": _in,
+    "AT": _nothing_written,
+    "ASSERT": _nothing_written,
+    "ASSERT_NOT": _nothing_written,
+    "BRANCH": _branch,
+    "SUBPATTERN": _subpattern,
+    "ATOMIC_GROUP": _atomic_group,
+    "GROUPREF_EXISTS": _group_exists,
+    "MAX_REPEAT": _repeat,
+    "MIN_REPEAT": _repeat,
+    "POSSESSIVE_REPEAT": _repeat,
+}
+
+
 def _node(name: str, av: Any, max_length: int) -> list[str]:
-    if name == "LITERAL":
-        return [chr(av)]
-    if name == "NOT_LITERAL":
-        return [next(ch for ch in _PREFERRED if ord(ch) != av)]
-    if name == "ANY":
-        return ["a"]
-    if name == "IN":
-        return _pick(av)
-    if name in ("AT", "ASSERT", "ASSERT_NOT"):
-        return [""]  # anchors and lookarounds write nothing; the caller checks each sample with the regex
-    if name == "BRANCH":
-        return _capped([sample for b in av[1] for sample in _sequence(b, max_length)])
-    if name == "SUBPATTERN":
-        return _sequence(av[-1], max_length)
-    if name == "ATOMIC_GROUP":
-        return _sequence(av, max_length)
-    if name == "GROUPREF_EXISTS":
-        yes = _sequence(av[1], max_length)
-        return _capped(yes + (_sequence(av[2], max_length) if av[2] is not None else [""]))
-    if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-        low, high, body = av
-        once = _sequence(body, max_length)
-        out = []
-        for count in dict.fromkeys((low, min(low + 1, high))):
-            if count > 64:
-                continue
-            reps = [""]
-            for _ in range(count):
-                reps = _join(reps, once, max_length)
-            out.extend(reps)
-        return _capped(out)
-    return []  # back references and anything unknown: no sample through this part
+    write = _NODES.get(name)
+    return write(av, max_length) if write is not None else []
 
 
 def regex_samples(pattern: str, max_length: int = 512) -> list[str]:
