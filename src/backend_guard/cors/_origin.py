@@ -44,7 +44,7 @@ class Origin(NamedTuple):
 
     def serialize(self) -> str:
         """The origin as a browser writes it in the ``Origin`` header (default port left out)."""
-        if self.port is None or DEFAULT_PORTS.get(self.scheme) == self.port:
+        if self.port in (None, DEFAULT_PORTS.get(self.scheme)):
             return f"{self.scheme}://{self.host}"
         return f"{self.scheme}://{self.host}:{self.port}"
 
@@ -79,10 +79,7 @@ def parse_origin(value: str | bytes) -> Origin | None:
         Origin(scheme='http', host='localhost', port=8000)
     """
     if isinstance(value, bytes):
-        try:
-            value = value.decode("ascii")
-        except UnicodeDecodeError:
-            return None
+        value = value.decode("ascii", "replace")  # a byte that is not ASCII becomes U+FFFD: refused just below
     if len(value) > MAX_ORIGIN_LENGTH or not value.isascii():
         return None
     m = _ORIGIN_RE.fullmatch(value.lower())
@@ -131,11 +128,16 @@ def _check_origin_parts(text: str) -> None:
     parts = urlsplit(text)
     if "@" in parts.netloc:
         raise ConfigurationError(f"CORS origin {text!r} has userinfo ('user@'); an origin never has one.")
-    if parts.path or parts.query or parts.fragment or text.endswith(("?", "#")):
+    if _has_more_than_origin(text, parts.path, parts.query, parts.fragment):
         raise ConfigurationError(
             f"CORS origin {text!r} has a path, query or fragment; an origin is only 'scheme://host[:port]'"
             " (no trailing slash)."
         )
+
+
+def _has_more_than_origin(text: str, path: str, query: str, fragment: str) -> bool:
+    """True when a configured origin has a path (a trailing slash too), a query or a fragment."""
+    return bool(path or query or fragment or text.endswith(("?", "#")))
 
 
 def _split_port(rest: str) -> tuple[str, str | None]:

@@ -57,12 +57,17 @@ def config_pattern(text: str, credentials: bool = False) -> HostPattern:
     scheme, base_host, port_text = _pattern_parts(text)
     any_port = port_text == "*"
     base = config_origin(with_port(f"{scheme}://{base_host}", None if any_port else port_text))
-    if base.host.startswith("[") or ("." not in base.host and base.host != "localhost"):
+    _check_below_a_domain(text, base.host)
+    _check_public_pattern(text, base.host, credentials)
+    return HostPattern(base.scheme, "." + base.host, None if any_port else base.port, any_port)
+
+
+def _check_below_a_domain(text: str, host: str) -> None:
+    """Refuse a pattern over a top-level domain (``*.com``) or an address (``localhost`` is fine)."""
+    if host.startswith("[") or ("." not in host and host != "localhost"):
         raise ConfigurationError(
             f"CORS origin pattern {text!r} would admit a whole top-level domain; name a registrable domain."
         )
-    _check_public_pattern(text, base.host, credentials)
-    return HostPattern(base.scheme, "." + base.host, None if any_port else base.port, any_port)
 
 
 def _pattern_parts(text: str) -> tuple[str, str, str | None]:

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard, overload
 
 from .._cache import BoundedCache
 from .._check import check_bool, check_int, check_str, check_strs, optional
 from .._http import HTTP_TOKEN_RE
 from ._decision import ACTUAL_VARY, NOTHING, PNA_VARY, PREFLIGHT_VARY, CORSDecision, RawHeaders, title
 from ._origin import MAX_ORIGIN_LENGTH, Origin, parse_origin
-from ._patterns import HostPattern, config_pattern
+from ._patterns import HostPattern
 from ._settings import (
     check_origin_settings,
     check_response_settings,
     compile_paths,
+    compile_patterns,
     compile_regex,
     exact_origins,
+    header_names,
+    method_names,
     names,
+    null_answer,
     preflight_common,
     simple_tail,
 )
@@ -37,6 +41,24 @@ SAFELISTED_HEADERS = ("accept", "accept-language", "content-language", "content-
 MAX_REQUEST_HEADERS_LENGTH = 4096
 _CACHE_SIZE = 1024
 _CACHE_BYTES = 1 << 20  # origins are at most 512 characters: 1024 of them fit
+
+
+@overload
+def _text(value: str | bytes) -> str: ...
+
+
+@overload
+def _text(value: None) -> None: ...
+
+
+def _text(value: str | bytes | None) -> str | None:
+    """A header value as text (bytes read as latin-1, as the shells pass them)."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def _header_list(value: str) -> list[str]:
+    """The names of a comma-separated header value, stripped and lower-case, empty items dropped."""
+    return [name for name in map(str.lower, map(str.strip, value.split(","))) if name]
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -153,10 +175,10 @@ class CORSPolicy:
         origins = tuple(allow_origins)
         check_origin_settings(origins, allow_origin_patterns, allow_origin_regex, allow_credentials)
         exact = exact_origins(origins)
-        patterns = tuple(config_pattern(p, allow_credentials) for p in allow_origin_patterns)
+        patterns = compile_patterns(allow_origin_patterns, allow_credentials)
         regex = compile_regex(allow_origin_regex, allow_credentials)
-        methods = tuple(m.upper() for m in names(allow_methods, "allow_methods"))
-        headers = tuple(h.lower() for h in names(allow_headers, "allow_headers"))
+        methods = method_names(allow_methods)
+        headers = header_names(allow_headers)
         expose = names(expose_headers, "expose_headers")
         check_response_settings(expose, allow_credentials, max_age, preflight_status)
         path_prefixes, path_patterns = compile_paths(paths)
@@ -175,8 +197,7 @@ class CORSPolicy:
         s(self, "paths", tuple(paths) if paths is not None else None)
         s(self, "preflight_status", preflight_status)
         s(self, "_allow_all", "*" in origins)
-        # What a "null" origin gets: "null" when listed, "*" from a policy allowing any origin, else nothing.
-        s(self, "_null_answer", "null" if self.allow_null else ("*" if self._allow_all else None))
+        s(self, "_null_answer", null_answer(self.allow_null, self._allow_all))
         s(self, "_exact", exact)
         s(self, "_patterns", patterns)
         s(self, "_regex", regex)
@@ -213,8 +234,10 @@ class CORSPolicy:
             >>> CORSPolicy(allow_origins=["https://a.example"], paths=["/api"]).applies_to("/api/users")
             True
         """
-        if self.paths is None:
-            return True
+        return self.paths is None or self._covers(path)
+
+    def _covers(self, path: str) -> bool:
+        """True when one of the ``paths`` prefixes or patterns covers ``path``."""
         return any(_under(path, prefix) for prefix in self._path_prefixes) or any(
             p.fullmatch(path) for p in self._path_patterns
         )
@@ -277,14 +300,16 @@ class CORSPolicy:
             return NOTHING
         cache = self._actual_cache
         found = cache.get(origin)
-        if found is not None:
-            return found
+        return found if found is not None else self._actual_uncached(origin)
+
+    def _actual_uncached(self, origin: bytes) -> RawHeaders:
+        """:meth:`actual_raw` computed, and remembered for an origin of a plausible length."""
         value = self.match_origin(origin)
         result: RawHeaders = (
             NOTHING if value is None else ((b"access-control-allow-origin", value.encode("ascii")), *self._simple_tail)
         )
         if len(origin) <= MAX_ORIGIN_LENGTH:
-            cache.put(origin, result)
+            self._actual_cache.put(origin, result)
         return result
 
     def actual(self, origin: str | None) -> CORSDecision:
@@ -318,29 +343,29 @@ class CORSPolicy:
         value = self.match_origin(origin)
         if value is None:
             return False, NOTHING, "origin"
-        if isinstance(method, bytes):
-            method = method.decode("latin-1")
-        if not method or HTTP_TOKEN_RE.fullmatch(method) is None or not (self._any_method or method in self._methods):
+        method = _text(method)
+        if not self._method_allowed(method):
             return False, NOTHING, "method"
-        asked = self._asked_headers(request_headers) if request_headers else []
+        asked = self._asked_headers(_text(request_headers)) if request_headers else []
         if asked is None:
             return False, NOTHING, "headers"
         return True, self._preflight_headers(value, method, asked, private_network), None
 
-    def _asked_headers(self, request_headers: str | bytes) -> list[str] | None:
+    def _method_allowed(self, method: str | None) -> TypeGuard[str]:
+        """True for a method token this policy allows (listed, safelisted, or any under ``["*"]``)."""
+        if not method:
+            return False
+        return HTTP_TOKEN_RE.fullmatch(method) is not None and (self._any_method or method in self._methods)
+
+    def _asked_headers(self, request_headers: str) -> list[str] | None:
         """The names of ``Access-Control-Request-Headers``, lower-case and once each; None when one is refused
         (not a token, not allowed, or the value too long)."""
-        if isinstance(request_headers, bytes):
-            request_headers = request_headers.decode("latin-1")
         if len(request_headers) > MAX_REQUEST_HEADERS_LENGTH:
             return None
-        asked: list[str] = []
-        for name in filter(None, (item.strip().lower() for item in request_headers.split(","))):
-            if not self._header_allowed(name):
-                return None
-            if name not in asked:
-                asked.append(name)
-        return asked
+        asked = _header_list(request_headers)
+        if not all(map(self._header_allowed, asked)):
+            return None
+        return list(dict.fromkeys(asked))
 
     def _header_allowed(self, name: str) -> bool:
         """True for a header name a preflight may ask for: a token, listed or safelisted, or any but

@@ -9,6 +9,7 @@ them (``_sites``) and refuses (with credentials) or warns about a regex admittin
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from ..exceptions import ConfigurationError
 from ._origin import MAX_ORIGIN_LENGTH, Origin, parse_origin
@@ -39,12 +40,21 @@ def check_regex(text: str) -> re.Pattern[str]:
         >>> check_regex(r"https://[a-z]+\\.example\\.com").pattern
         'https://[a-z]+\\\\.example\\\\.com'
     """
-    if any(token.group("dot") for token in _TOKENS.finditer(text)):
+    if _has_wild_dot(text):
         raise ConfigurationError(
             f"CORS origin regex {text!r} has an unescaped '.', which matches any character"
             " ('https://app.example.com' would admit 'https://appxexample.com'); write '\\.' or a class"
             " such as '[a-z0-9-]+'."
         )
+    return _compile(text)
+
+
+def _has_wild_dot(text: str) -> bool:
+    """True when ``text`` has a ``.`` outside a character class, not escaped and not repeated."""
+    return any(token.group("dot") for token in _TOKENS.finditer(text))
+
+
+def _compile(text: str) -> re.Pattern[str]:
     try:
         return re.compile(text)
     except re.error as exc:
@@ -55,16 +65,23 @@ def check_regex(text: str) -> re.Pattern[str]:
 
 def _matched_samples(regex: re.Pattern[str]) -> list[Origin]:
     """Origins the regex really matches, among the strings written out from it (none when it cannot be)."""
+    parsed = map(parse_origin, _sample_texts(regex))
+    return list(dict.fromkeys(o for o in parsed if o is not None and regex.fullmatch(o.serialize())))
+
+
+def _sample_texts(regex: re.Pattern[str]) -> list[str]:
     try:
-        texts = regex_samples(regex.pattern, MAX_ORIGIN_LENGTH)
+        return regex_samples(regex.pattern, MAX_ORIGIN_LENGTH)
     except (ValueError, RecursionError):  # too many alternatives or too deep to write out: not checkable
-        texts = []
-    samples: list[Origin] = []
-    for text in texts:
-        origin = parse_origin(text)
-        if origin is not None and origin not in samples and regex.fullmatch(origin.serialize()):
-            samples.append(origin)
-    return samples
+        return []
+
+
+def _one_per_site(origins: Iterable[Origin]) -> list[Origin]:
+    """The first of ``origins`` for each (scheme, site, port): other registrants of a site are tried once."""
+    firsts: dict[tuple[str, str, int | None], Origin] = {}
+    for origin in origins:
+        firsts.setdefault((origin.scheme, site(origin.host), origin.port), origin)
+    return list(firsts.values())
 
 
 def _foreign_match(regex: re.Pattern[str], origin: Origin, named: set[str]) -> str | None:
@@ -86,17 +103,22 @@ def regex_escape(regex: re.Pattern[str]) -> tuple[str | None, str | None]:
         (None, 'https://a.example.com')
     """
     samples = _matched_samples(regex)
+    found = _first_escape(regex, samples)
+    if found is None:
+        return None, (samples[0].serialize() if samples else None)
+    escape, origin = found
+    return escape, (origin.serialize() if samples else None)
+
+
+def _first_escape(regex: re.Pattern[str], samples: list[Origin]) -> tuple[str, Origin] | None:
+    """(an origin of another registrant the regex admits, the origin it was made from), or None; tried from the
+    samples (or, without any, from example.com)."""
     named = {site(o.host) for o in samples}  # the registrable domains the regex names
-    tried: set[tuple[str, str, int | None]] = set()
-    for origin in samples or _DEFAULT_BASES:
-        key = (origin.scheme, site(origin.host), origin.port)
-        if key in tried:  # the other registrants of this site were tried from an earlier sample
-            continue
-        tried.add(key)
+    for origin in _one_per_site(samples or _DEFAULT_BASES):
         escape = _foreign_match(regex, origin, named)
         if escape is not None:
-            return escape, (origin.serialize() if samples else None)
-    return None, (samples[0].serialize() if samples else None)
+            return escape, origin
+    return None
 
 
 def check_regex_reach(text: str, regex: re.Pattern[str], credentials: bool) -> None:

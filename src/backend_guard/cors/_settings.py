@@ -15,15 +15,20 @@ from .._http import HTTP_TOKEN_RE
 from ..exceptions import ConfigurationError
 from ._decision import RawHeaders
 from ._origin import Origin, config_origin
+from ._patterns import HostPattern, config_pattern
 from ._regex import check_regex, check_regex_reach
 
 __all__ = [
     "check_origin_settings",
     "check_response_settings",
     "compile_paths",
+    "compile_patterns",
     "compile_regex",
     "exact_origins",
+    "header_names",
+    "method_names",
     "names",
+    "null_answer",
     "preflight_common",
     "simple_tail",
 ]
@@ -70,8 +75,12 @@ def exact_origins(origins: Iterable[str]) -> dict[Origin, str]:
         >>> exact_origins(["https://Example.com:443"])
         {Origin(scheme='https', host='example.com', port=443): 'https://example.com'}
     """
-    parsed = (config_origin(text) for text in origins if text not in ("*", "null"))
-    return {origin: origin.serialize() for origin in parsed}
+    return {origin: origin.serialize() for origin in map(config_origin, _listed(origins))}
+
+
+def _listed(origins: Iterable[str]) -> list[str]:
+    """The origins to parse: all but the ``"*"`` and ``"null"`` keywords."""
+    return [text for text in origins if text not in ("*", "null")]
 
 
 def compile_regex(text: str | None, credentials: bool) -> re.Pattern[str] | None:
@@ -99,12 +108,55 @@ def names(values: Iterable[str], what: str) -> tuple[str, ...]:
     """
     if isinstance(values, str):
         raise ConfigurationError(f"CORS {what} must be a list of strings, not one string.")
-    out: list[str] = []
-    for v in values:
-        _check_name(v, what)
-        if v not in out:
-            out.append(v)
-    return tuple(out)
+    for value in values:
+        _check_name(value, what)
+    return tuple(dict.fromkeys(values))
+
+
+def method_names(values: Iterable[str]) -> tuple[str, ...]:
+    """The ``allow_methods`` setting: checked names, upper case.
+
+    Example::
+
+        >>> method_names(["get", "PUT"])
+        ('GET', 'PUT')
+    """
+    return tuple(m.upper() for m in names(values, "allow_methods"))
+
+
+def header_names(values: Iterable[str]) -> tuple[str, ...]:
+    """The ``allow_headers`` setting: checked names, lower case.
+
+    Example::
+
+        >>> header_names(["X-Request-Id"])
+        ('x-request-id',)
+    """
+    return tuple(h.lower() for h in names(values, "allow_headers"))
+
+
+def compile_patterns(patterns: Iterable[str], credentials: bool) -> tuple[HostPattern, ...]:
+    """The ``allow_origin_patterns`` setting compiled, each checked for its reach.
+
+    Example::
+
+        >>> compile_patterns(["https://*.example.com"], False)
+        (HostPattern(scheme='https', suffix='.example.com', port=443, any_port=False),)
+    """
+    return tuple(config_pattern(p, credentials) for p in patterns)
+
+
+def null_answer(allow_null: bool, allow_all: bool) -> str | None:
+    """What a ``null`` origin gets: ``"null"`` when listed, ``"*"`` from a policy allowing any origin, else None.
+
+    Example::
+
+        >>> null_answer(False, True)
+        '*'
+    """
+    if allow_null:
+        return "null"
+    return "*" if allow_all else None
 
 
 def _check_name(value: object, what: str) -> None:
@@ -121,24 +173,46 @@ def check_response_settings(
 
         check_response_settings(["*"], True, 600, 204)   # ConfigurationError: browsers take '*' literally
     """
+    _check_expose(expose, credentials)
+    _check_max_age(max_age)
+    _check_preflight_status(preflight_status)
+
+
+def _check_expose(expose: Sequence[str], credentials: bool) -> None:
     if "*" in expose and credentials:
         raise ConfigurationError(
             "CORS expose_headers=['*'] is taken literally by browsers on credentialed requests; list names."
         )
+
+
+def _check_max_age(max_age: object) -> None:
     if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
         raise ConfigurationError(f"CORS max_age must be a whole number of seconds >= 0, got {max_age!r}.")
+
+
+def _check_preflight_status(preflight_status: object) -> None:
     if preflight_status not in (200, 204):
         raise ConfigurationError("CORS preflight_status must be 200 or 204.")
 
 
 def _compile_path(spec: str) -> re.Pattern[str] | str:
+    _check_path(spec)
+    # Without a wildcard: a prefix at a segment boundary ("/" -> "" covers everything).
+    return spec.rstrip("/") if "*" not in spec else _glob(spec)
+
+
+def _check_path(spec: object) -> None:
     if not isinstance(spec, str) or not spec.startswith("/"):
         raise ConfigurationError(f"CORS path {spec!r} must start with '/'.")
-    if "*" not in spec:
-        return spec.rstrip("/")  # a prefix at a segment boundary; "/" -> "" covers everything
-    return re.compile(
-        "".join(_GLOBS[part] if part in _GLOBS else re.escape(part) for part in re.split(r"(\*\*|\*)", spec))
-    )
+
+
+def _glob(spec: str) -> re.Pattern[str]:
+    """A path pattern as a regex: ``**`` any path below, ``*`` one path segment, everything else literal."""
+    return re.compile("".join(map(_glob_part, re.split(r"(\*\*|\*)", spec))))
+
+
+def _glob_part(part: str) -> str:
+    return _GLOBS[part] if part in _GLOBS else re.escape(part)
 
 
 def compile_paths(paths: Sequence[str] | None) -> tuple[tuple[str, ...], tuple[re.Pattern[str], ...]]:
@@ -149,11 +223,15 @@ def compile_paths(paths: Sequence[str] | None) -> tuple[tuple[str, ...], tuple[r
         >>> compile_paths(["/api/", "/v*/public/**"])
         (('/api',), (re.compile('/v[^/]*/public/.*'),))
     """
-    compiled = [_compile_path(p) for p in paths] if paths is not None else []
-    return (
-        tuple(p for p in compiled if isinstance(p, str)),
-        tuple(p for p in compiled if not isinstance(p, str)),
-    )
+    prefixes: list[str] = []
+    patterns: list[re.Pattern[str]] = []
+    for spec in paths or ():
+        compiled = _compile_path(spec)
+        if isinstance(compiled, str):
+            prefixes.append(compiled)
+        else:
+            patterns.append(compiled)
+    return tuple(prefixes), tuple(patterns)
 
 
 def simple_tail(credentials: bool, expose: Sequence[str]) -> RawHeaders:

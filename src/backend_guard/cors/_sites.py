@@ -54,8 +54,12 @@ def _rule_of(line: str) -> str | None:
     rule = line.lower().split(" ")[0].strip()
     if not rule or rule.startswith(("//", "!")):
         return None
+    return rule if rule.isascii() else _idna(rule)
+
+
+def _idna(rule: str) -> str | None:
     try:
-        return rule if rule.isascii() else rule.encode("idna").decode("ascii")
+        return rule.encode("idna").decode("ascii")
     except UnicodeError:
         return None
 
@@ -166,10 +170,8 @@ def _relabelled(sub: str, label: str, suffix: str) -> list[str]:
 def _one_changed(host: str, start: int) -> list[str]:
     """``host`` with one character from ``start`` on changed ("example.c[a-z]" admits example.cn, "shop[0-9]"
     shop2.com); dots are kept."""
-    return [
-        host[:i] + ch + host[i + 1 :]
-        for i in range(start, len(host))
-        if host[i] != "."
-        for ch in _HOST_CHARS
-        if ch != host[i]
-    ]
+    return [changed for i in range(start, len(host)) if host[i] != "." for changed in _changed_at(host, i)]
+
+
+def _changed_at(host: str, i: int) -> list[str]:
+    return [host[:i] + ch + host[i + 1 :] for ch in _HOST_CHARS if ch != host[i]]
