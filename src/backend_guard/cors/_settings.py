@@ -63,8 +63,13 @@ def _check_any_origin(origins: Sequence[str], patterns: Sequence[str], regex: st
             "CORS allow_origins=['*'] with allow_credentials=True would let any site read credentialed"
             " responses; list the origins instead."
         )
-    if len(origins) > 1 or patterns or regex:
+    if _others_listed(origins, patterns, regex):
         raise ConfigurationError("CORS allow_origins=['*'] already allows every origin; list nothing else.")
+
+
+def _others_listed(origins: Sequence[str], patterns: Sequence[str], regex: str | None) -> bool:
+    """True when origins other than ``"*"`` are set: another origin, a pattern or a regex."""
+    return bool(len(origins) > 1 or patterns or regex)
 
 
 def exact_origins(origins: Iterable[str]) -> dict[Origin, str]:

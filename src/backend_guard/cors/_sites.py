@@ -162,9 +162,14 @@ def _relabelled(sub: str, label: str, suffix: str) -> list[str]:
         label + label[-1],
     ):
         out += [sub + other + dot_suffix, other + dot_suffix]
-    if suffix:
-        out += [f"{sub}{label}.{other}" for other in (suffix + suffix[-1], "zz", "attacker")]
-    return out
+    return out + _other_suffixes(sub, label, suffix)
+
+
+def _other_suffixes(sub: str, label: str, suffix: str) -> list[str]:
+    """``sub`` + ``label`` under other suffixes (the suffix with its last letter doubled, ``zz``, ``attacker``)."""
+    if not suffix:
+        return []
+    return [f"{sub}{label}.{other}" for other in (suffix + suffix[-1], "zz", "attacker")]
 
 
 def _one_changed(host: str, start: int) -> list[str]:

@@ -139,16 +139,18 @@ def _werkzeug_info(exc: BaseException) -> ErrorInfo | None:
     if not (_instance_of(exc, "werkzeug.exceptions", "HTTPException") and getattr(exc, "code", None)):
         return None
     status = int(exc.code)  # type: ignore[attr-defined]
-    description = getattr(exc, "description", None)
-    default = getattr(type(exc), "description", None)
+    detail = _werkzeug_detail(exc)
     headers = _werkzeug_headers(exc)
     return ErrorInfo(
-        status=status,
-        code=status_code(status),
-        title=status_title(status),
-        detail=description if isinstance(description, str) and description != default else None,
-        headers=headers,
+        status=status, code=status_code(status), title=status_title(status), detail=detail, headers=headers
     )
+
+
+def _werkzeug_detail(exc: BaseException) -> str | None:
+    """A werkzeug exception's ``description`` when the app wrote one (not its class's default text)."""
+    description = getattr(exc, "description", None)
+    default = getattr(type(exc), "description", None)
+    return description if isinstance(description, str) and description != default else None
 
 
 def _django_info(exc: BaseException) -> ErrorInfo | None:

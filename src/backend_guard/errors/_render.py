@@ -125,9 +125,8 @@ def envelope_body(doc: Mapping[str, Any], *, now: float | None = None) -> dict[s
 
         envelope_body(problem_document(404))["error"]["code"]   # 'not-found'
     """
-    details = [{"field": e.get("pointer", ""), "message": e.get("detail", "")} for e in doc.get("errors", ())]
     error: dict[str, Any] = {"code": doc.get("code"), "message": doc.get("detail") or doc.get("title")}
-    error["details"] = details
+    error["details"] = _details(doc)
     if "retry_after" in doc:
         error["retry_after"] = doc["retry_after"]
     meta = {
@@ -135,6 +134,11 @@ def envelope_body(doc: Mapping[str, Any], *, now: float | None = None) -> dict[s
         "request_id": doc.get("request_id"),
     }
     return {"success": False, "error": error, "meta": meta}
+
+
+def _details(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The envelope's ``details``: each field error's pointer and message."""
+    return [{"field": e.get("pointer", ""), "message": e.get("detail", "")} for e in doc.get("errors", ())]
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:
