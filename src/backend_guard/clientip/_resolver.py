@@ -80,6 +80,12 @@ def _header_names(forwarded_header: str, fields: frozenset[str]) -> frozenset[st
     return frozenset(XF_HEADERS[f] for f in fields)
 
 
+def _peer_text(peer: str | None) -> str:
+    """The peer's address in its canonical spelling (``""`` for a Unix socket peer; kept as it is when it is
+    no address)."""
+    return "" if peer is None else normalized_peer(peer)
+
+
 def _peer_address(scope: Mapping[str, Any]) -> str | None:
     """The address of an ASGI scope's ``client`` (None without one: a Unix socket peer)."""
     peer = scope.get("client")
@@ -177,9 +183,14 @@ class ClientIP:
 
             cip.resolve("10.0.0.5", {"x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "https"})
         """
-        peer_text = "" if peer is None else normalized_peer(peer)
         if not self._believes(peer):
-            return ResolvedClient(peer_text, scheme, host)
+            return ResolvedClient(_peer_text(peer), scheme, host)
+        return self._resolve_forwarded(_peer_text(peer), headers, scheme, host)
+
+    def _resolve_forwarded(
+        self, peer_text: str, headers: Mapping[str, str], scheme: str, host: str | None
+    ) -> ResolvedClient:
+        """The resolution for a peer whose forwarding headers are believed."""
         address, proto, fhost = self._forwarded(headers, peer_text)
         new_scheme, new_host, applied = forwarded_request(scheme, host, proto, fhost)
         return ResolvedClient(address, new_scheme, new_host, proxied=applied or address != peer_text)
@@ -238,13 +249,13 @@ class ClientIP:
         found = recorded(scope)
         if found is not None:
             return found
-        peer_addr = _peer_address(scope)
+        peer = _peer_address(scope)
         scheme = scope.get("scheme", "http")
-        wanted: dict[str, str] = {}
-        host_header = None
-        if self._believes(peer_addr):
-            wanted, host_header = scope_values(scope.get("headers", ()), self._names)
-        return as_websocket(scope, self.resolve(peer_addr, wanted, scheme=scheme, host=host_header))
+        # The peer is asked about once: forwarding headers (and the Host header) are read only when believed.
+        if not self._believes(peer):
+            return as_websocket(scope, ResolvedClient(_peer_text(peer), scheme, None))
+        wanted, host_header = scope_values(scope.get("headers", ()), self._names)
+        return as_websocket(scope, self._resolve_forwarded(_peer_text(peer), wanted, scheme, host_header))
 
     def resolve_environ(self, environ: Mapping[str, Any]) -> ResolvedClient:
         """Resolve from a WSGI ``environ`` (the recorded result when a layer resolved it).
@@ -258,8 +269,10 @@ class ClientIP:
             return found
         peer = environ.get("REMOTE_ADDR")
         scheme = environ.get("wsgi.url_scheme", "http")
-        wanted = environ_values(environ, self._environ_keys) if self._believes(peer) else {}
-        return self.resolve(peer, wanted, scheme=scheme, host=environ.get("HTTP_HOST"))
+        host = environ.get("HTTP_HOST")
+        if not self._believes(peer):
+            return ResolvedClient(_peer_text(peer), scheme, host)
+        return self._resolve_forwarded(_peer_text(peer), environ_values(environ, self._environ_keys), scheme, host)
 
     def apply_scope(self, scope: MutableMapping[str, Any], resolved: ResolvedClient | None = None) -> ResolvedClient:
         """Resolve an ASGI scope once, record the result and rewrite the scope (like uvicorn's proxy headers).

@@ -72,17 +72,26 @@ def _check_below_a_domain(text: str, host: str) -> None:
 
 def _pattern_parts(text: str) -> tuple[str, str, str | None]:
     """``(scheme, base host, port text)`` of a pattern; ``"*"`` as the port text for any port."""
-    if not isinstance(text, str) or "://" not in text:
-        raise ConfigurationError(f"CORS origin pattern {text!r} has no scheme; write 'https://*.example.com'.")
+    _check_pattern_scheme(text)
     scheme, _, rest = text.partition("://")
     if not rest.startswith("*."):
         raise ConfigurationError(
             f"CORS origin pattern {text!r}: the only wildcard is a leading '*.' label ('https://*.example.com')."
         )
-    base_host, port_text = rest[2:], None
-    if ":" in base_host:
-        base_host, _, port_text = base_host.rpartition(":")
-    return scheme, base_host, port_text
+    return (scheme, *_split_pattern_port(rest[2:]))
+
+
+def _check_pattern_scheme(text: object) -> None:
+    if not isinstance(text, str) or "://" not in text:
+        raise ConfigurationError(f"CORS origin pattern {text!r} has no scheme; write 'https://*.example.com'.")
+
+
+def _split_pattern_port(base_host: str) -> tuple[str, str | None]:
+    """``(host, port text)`` after the ``*.`` of a pattern (the port text ``"*"`` for any port)."""
+    if ":" not in base_host:
+        return base_host, None
+    host, _, port_text = base_host.rpartition(":")
+    return host, port_text
 
 
 def _check_public_pattern(text: str, base_host: str, credentials: bool) -> None:

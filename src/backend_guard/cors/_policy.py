@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, TypeGuard, overload
+from typing import Any, TypeGuard
 
 from .._cache import BoundedCache
 from .._check import check_bool, check_int, check_str, check_strs, optional
@@ -41,24 +41,6 @@ SAFELISTED_HEADERS = ("accept", "accept-language", "content-language", "content-
 MAX_REQUEST_HEADERS_LENGTH = 4096
 _CACHE_SIZE = 1024
 _CACHE_BYTES = 1 << 20  # origins are at most 512 characters: 1024 of them fit
-
-
-@overload
-def _text(value: str | bytes) -> str: ...
-
-
-@overload
-def _text(value: None) -> None: ...
-
-
-def _text(value: str | bytes | None) -> str | None:
-    """A header value as text (bytes read as latin-1, as the shells pass them)."""
-    return value.decode("latin-1") if isinstance(value, bytes) else value
-
-
-def _header_list(value: str) -> list[str]:
-    """The names of a comma-separated header value, stripped and lower-case, empty items dropped."""
-    return [name for name in map(str.lower, map(str.strip, value.split(","))) if name]
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -343,10 +325,11 @@ class CORSPolicy:
         value = self.match_origin(origin)
         if value is None:
             return False, NOTHING, "origin"
-        method = _text(method)
+        if isinstance(method, bytes):
+            method = method.decode("latin-1")
         if not self._method_allowed(method):
             return False, NOTHING, "method"
-        asked = self._asked_headers(_text(request_headers)) if request_headers else []
+        asked = self._asked_headers(request_headers) if request_headers else []
         if asked is None:
             return False, NOTHING, "headers"
         return True, self._preflight_headers(value, method, asked, private_network), None
@@ -357,15 +340,22 @@ class CORSPolicy:
             return False
         return HTTP_TOKEN_RE.fullmatch(method) is not None and (self._any_method or method in self._methods)
 
-    def _asked_headers(self, request_headers: str) -> list[str] | None:
+    def _asked_headers(self, request_headers: str | bytes) -> list[str] | None:
         """The names of ``Access-Control-Request-Headers``, lower-case and once each; None when one is refused
         (not a token, not allowed, or the value too long)."""
+        if isinstance(request_headers, bytes):
+            request_headers = request_headers.decode("latin-1")
         if len(request_headers) > MAX_REQUEST_HEADERS_LENGTH:
             return None
-        asked = _header_list(request_headers)
-        if not all(map(self._header_allowed, asked)):
-            return None
-        return list(dict.fromkeys(asked))
+        asked: list[str] = []
+        for item in request_headers.split(","):
+            name = item.strip().lower()
+            # A repeated name was allowed when first seen; an empty item is no name.
+            if name and name not in asked:
+                if not self._header_allowed(name):
+                    return None
+                asked.append(name)
+        return asked
 
     def _header_allowed(self, name: str) -> bool:
         """True for a header name a preflight may ask for: a token, listed or safelisted, or any but

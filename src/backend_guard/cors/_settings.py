@@ -50,6 +50,10 @@ def check_origin_settings(
         raise ConfigurationError("CORS allow_credentials must be True or False.")
     if "*" in origins:
         _check_any_origin(origins, patterns, regex, credentials)
+    _check_null(origins, credentials)
+
+
+def _check_null(origins: Sequence[str], credentials: bool) -> None:
     if "null" in origins and credentials:
         raise ConfigurationError(
             "CORS origin 'null' with allow_credentials=True: sandboxed iframes and data: URLs of any site"

@@ -43,16 +43,12 @@ _DJANGO_ERRORS = (
 _BODY_HEADERS = ("content-type", "content-length")
 
 
-def _cls(module: str, name: str) -> type[BaseException] | None:
+def _cls(module: str, name: str) -> type[BaseException] | tuple[()]:
+    """The exception class ``module.name``; ``()`` (an ``isinstance`` of nothing) when its module is not loaded
+    or it is no exception class."""
     mod = sys.modules.get(module)
     cls = getattr(mod, name, None) if mod is not None else None
-    return cls if isinstance(cls, type) and issubclass(cls, BaseException) else None
-
-
-def _instance_of(exc: BaseException, module: str, name: str) -> bool:
-    """True when ``exc`` is an instance of ``module.name`` (False when that module is not loaded)."""
-    cls = _cls(module, name)
-    return cls is not None and isinstance(exc, cls)
+    return cls if isinstance(cls, type) and issubclass(cls, BaseException) else ()
 
 
 def _safe_headers(raw: Any) -> tuple[tuple[str, str], ...]:
@@ -85,15 +81,20 @@ def validation_failures(exc: BaseException) -> tuple[FieldError, ...] | None:
         True
     """
     for module, name in _VALIDATION_ERRORS:
-        if _instance_of(exc, module, name):
+        if isinstance(exc, _cls(module, name)):
             return _field_errors_of(exc)
     return None
 
 
 def _validation_info(exc: BaseException) -> ErrorInfo | None:
     # FastAPI's RequestValidationError carries the request location in ``loc``.
-    if not any(_instance_of(exc, module, name) for module, name in _CLIENT_VALIDATION_ERRORS):
-        return None
+    for module, name in _CLIENT_VALIDATION_ERRORS:
+        if isinstance(exc, _cls(module, name)):
+            return _client_validation_info(exc)
+    return None
+
+
+def _client_validation_info(exc: BaseException) -> ErrorInfo:
     return ErrorInfo(
         status=422,
         code="validation-failed",
@@ -114,7 +115,7 @@ def _starlette_detail(status: int, raw_detail: object) -> tuple[str | None, dict
 
 
 def _starlette_info(exc: BaseException) -> ErrorInfo | None:
-    if not _instance_of(exc, "starlette.exceptions", "HTTPException"):
+    if not isinstance(exc, _cls("starlette.exceptions", "HTTPException")):
         return None
     status = int(exc.status_code)  # type: ignore[attr-defined]
     detail, ext = _starlette_detail(status, getattr(exc, "detail", None))
@@ -136,7 +137,7 @@ def _werkzeug_headers(exc: BaseException) -> tuple[tuple[str, str], ...]:
 
 
 def _werkzeug_info(exc: BaseException) -> ErrorInfo | None:
-    if not (_instance_of(exc, "werkzeug.exceptions", "HTTPException") and getattr(exc, "code", None)):
+    if not (isinstance(exc, _cls("werkzeug.exceptions", "HTTPException")) and getattr(exc, "code", None)):
         return None
     status = int(exc.code)  # type: ignore[attr-defined]
     detail = _werkzeug_detail(exc)
@@ -155,7 +156,7 @@ def _werkzeug_detail(exc: BaseException) -> str | None:
 
 def _django_info(exc: BaseException) -> ErrorInfo | None:
     for module, name, status in _DJANGO_ERRORS:
-        if _instance_of(exc, module, name):
+        if isinstance(exc, _cls(module, name)):
             return ErrorInfo(status=status, code=status_code(status), title=status_title(status))
     return None
 

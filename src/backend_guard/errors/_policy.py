@@ -66,10 +66,8 @@ class ErrorPolicy:
         check_bool("expose_exception_details", self.expose_exception_details)
         check_bool("include_instance", self.include_instance)
         check_str("logger", self.logger)
-        if not (self.format in ("problem", "envelope") or callable(self.format)):
-            raise ConfigurationError("format must be 'problem', 'envelope' or a callable renderer.")
-        if self.rewrite_plain_errors not in _REWRITE_MODES:
-            raise ConfigurationError("rewrite_plain_errors must be 'api', 'always' or 'never'.")
+        _check_format(self.format)
+        _check_rewrite_mode(self.rewrite_plain_errors)
 
     def info(self, exc_or_status: BaseException | int) -> ErrorInfo:
         """The :class:`ErrorInfo` of an error under this policy."""
@@ -101,14 +99,20 @@ class ErrorPolicy:
 
     def wants_rewrite(self, status: int, content_type: str | None, accept: str | None) -> bool:
         """True when a framework's own error response (``status``, ``content_type``) should be replaced."""
-        if self.rewrite_plain_errors == "never" or not _plain_error_page(status, content_type):
+        # A framework's own page: an error status with a plain-text, HTML or empty body (a JSON one is the app's).
+        if self.rewrite_plain_errors == "never" or status < 400 or media_type(content_type) not in _PLAIN_PAGE_TYPES:
             return False
         return self.rewrite_plain_errors == "always" or not prefers_html(accept)
 
 
-def _plain_error_page(status: int, content_type: str | None) -> bool:
-    """True for an error status whose body is plain text, HTML or nothing (a framework's own page)."""
-    return status >= 400 and media_type(content_type) in _PLAIN_PAGE_TYPES
+def _check_format(fmt: object) -> None:
+    if not (fmt in ("problem", "envelope") or callable(fmt)):
+        raise ConfigurationError("format must be 'problem', 'envelope' or a callable renderer.")
+
+
+def _check_rewrite_mode(mode: object) -> None:
+    if mode not in _REWRITE_MODES:
+        raise ConfigurationError("rewrite_plain_errors must be 'api', 'always' or 'never'.")
 
 
 def prefers_html(accept: str | None) -> bool:

@@ -56,34 +56,30 @@ def _document(
     extensions: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {"type": "about:blank", "title": info.title, "status": info.status}
-    _put(doc, "detail", detail if detail is not None else info.detail)
-    _put(doc, "instance", instance)
+    detail = detail if detail is not None else info.detail
+    if detail:
+        doc["detail"] = detail
+    if instance:
+        doc["instance"] = instance
     doc["code"] = info.code
-    _put(doc, "request_id", request_id)
-    doc.update(_members(info, extensions))
+    if request_id:
+        doc["request_id"] = request_id
+    _add_members(doc, info, extensions)
     doc["status"] = info.status  # the body's status always equals the HTTP status
     return doc
 
 
-def _members(info: ErrorInfo, extensions: Mapping[str, Any] | None) -> dict[str, Any]:
+def _add_members(doc: dict[str, Any], info: ErrorInfo, extensions: Mapping[str, Any] | None) -> None:
     """The members after ``code`` and ``request_id``: the field errors, then the extension members.
 
     Extension members come from the app (an HTTPException's structured detail, its own extensions, the caller's
     ``extensions``): values under secret-looking names (a token, a DSN, a password) never reach the body.
     """
-    members: dict[str, Any] = {}
     if info.errors:
-        members["errors"] = [e.as_dict() for e in info.errors]
-    members.update(redact_mapping(info.extensions))
+        doc["errors"] = [e.as_dict() for e in info.errors]
+    doc.update(redact_mapping(info.extensions))
     if extensions:
-        members.update(redact_mapping({k: v for k, v in extensions.items() if k not in _OWN_MEMBERS}))
-    return members
-
-
-def _put(doc: dict[str, Any], name: str, value: str | None) -> None:
-    """Set member ``name`` when ``value`` says something (None and "" leave it out)."""
-    if value:
-        doc[name] = value
+        doc.update(redact_mapping({k: v for k, v in extensions.items() if k not in _OWN_MEMBERS}))
 
 
 def problem_document(
