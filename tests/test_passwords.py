@@ -339,6 +339,23 @@ def test_legacy_schemes_can_be_disabled() -> None:
             hasher.verify(stored, DJANGO_PASSWORD)
 
 
+def test_an_unusable_legacy_hash_raises_invalid_hash_with_no_internal_exception_chained() -> None:
+    # As for garbage and unusable argon2 hashes: InvalidHash alone, not "during handling of" an internal one
+    # (whose own context may be a parser's error about the stored hash).
+    no_legacy = PasswordHasher(TEST, allow_weak=True, accept_legacy=False)
+    cases = [
+        (no_legacy, DJANGO_PBKDF2),
+        (HASHER, pbkdf2("hunter2", iterations=10_000_001)),
+        (HASHER, "argon2" + raw_argon2("hunter2").replace("m=64,", "m=2097152,")),
+        (HASHER, "garbage"),
+    ]
+    for hasher, stored in cases:
+        with pytest.raises(InvalidHash) as info:
+            hasher.verify(stored, "hunter2")
+        assert info.value.__context__ is None, stored
+        assert info.value.__cause__ is None, stored
+
+
 def test_missing_bcrypt_package_gives_invalid_hash(monkeypatch: pytest.MonkeyPatch) -> None:
     stored = bcrypt_hash(b"pw")
     monkeypatch.setitem(sys.modules, "bcrypt", None)

@@ -231,7 +231,9 @@ class PasswordHasher:
             try:
                 return secret, parsed, self._check_legacy(parsed, secret) and bool(secret.raw), False
             except Unusable as exc:
-                self._refused(secret, str(exc))
+                refusal = str(exc)
+            # Outside the handler: InvalidHash alone, never chained to the internal refusal.
+            self._refused(secret, refusal)
         ok, unnormalized, problem = self._run_plan(parsed, secret)
         if parsed is None or problem is not None:
             raise InvalidHash(problem or _UNRECOGNISED)
