@@ -356,6 +356,20 @@ def test_an_unusable_legacy_hash_raises_invalid_hash_with_no_internal_exception_
         assert info.value.__cause__ is None, stored
 
 
+def test_max_verify_memory_kib_set_on_a_hasher_bounds_its_next_verifications() -> None:
+    # A public attribute: lowered after construction, it refuses what it no longer allows (as it always did).
+    hasher = PasswordHasher(TEST, allow_weak=True)
+    stored = raw_argon2("hunter2", t=1, m=64, p=1)
+    assert hasher.verify(stored, "hunter2")
+    hasher.max_verify_memory_kib = 32
+    with pytest.raises(InvalidHash, match="more memory"):
+        hasher.verify(stored, "hunter2")
+    with pytest.raises(InvalidHash, match="more memory"):
+        hasher.verify("argon2" + stored, "hunter2")  # Django's argon2 format: the same bound
+    hasher.max_verify_memory_kib = 64
+    assert hasher.verify(stored, "hunter2")
+
+
 def test_missing_bcrypt_package_gives_invalid_hash(monkeypatch: pytest.MonkeyPatch) -> None:
     stored = bcrypt_hash(b"pw")
     monkeypatch.setitem(sys.modules, "bcrypt", None)

@@ -123,6 +123,30 @@ async def test_concurrency_is_bounded(monkeypatch: pytest.MonkeyPatch, hasher: P
     assert peak == 2
 
 
+async def test_max_concurrency_set_before_the_first_async_call_sizes_the_pool(
+    monkeypatch: pytest.MonkeyPatch, hasher: PasswordHasher
+) -> None:
+    # A public attribute: lowered before the pool exists, it bounds the pool (as it always did).
+    hasher.max_concurrency = 1
+    pair = threading.Barrier(2, timeout=0.5)  # two calls at once pass it; one alone breaks it
+    met: list[bool] = []
+    real = verify_secret
+
+    def counted(hash: bytes, secret: bytes, type: Type) -> bool:
+        try:
+            pair.wait()
+            met.append(True)
+        except threading.BrokenBarrierError:
+            pass
+        return real(hash, secret, type)
+
+    stored = hasher.hash("pw")
+    monkeypatch.setattr(pw_mod, "verify_secret", counted)
+    results = await asyncio.gather(*(hasher.averify(stored, "pw") for _ in range(4)))
+    assert results == [True] * 4
+    assert met == []
+
+
 def test_pool_size_comes_from_the_memory_budget() -> None:
     cpus = max(1, pool_mod.usable_cpus() - 1)
     params = Argon2Parameters(time_cost=1, memory_cost=1000)

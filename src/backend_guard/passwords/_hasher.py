@@ -14,6 +14,7 @@ early: see ``PasswordHasher._run_plan``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
@@ -134,13 +135,42 @@ class PasswordHasher:
         self.normalize: NormalForm | None = normalize
         self.max_password_bytes = max_password_bytes
         self.accept_legacy = accept_legacy
-        self.max_verify_memory_kib = max_verify_memory_kib
         self._limits = WorkLimits.for_policy(parameters, max_verify_memory_kib)
         if max_concurrency is None:
             max_concurrency = default_concurrency(memory_budget_kib, parameters.memory_cost)
-        self.max_concurrency: int = max_concurrency
         self._dummy = dummy_hash(parameters, self._current_pepper)
         self._workers = WorkerPool(max_concurrency)
+
+    # Both stay plain settable attributes, as they were: each is read where it bounds the work.
+
+    @property
+    def max_verify_memory_kib(self) -> int:
+        """The most memory (KiB) a stored argon2 hash may ask for; a new value bounds the next verifications.
+
+        Example::
+
+            hasher.max_verify_memory_kib = 256 * 1024   # refuse stored hashes asking for more than 256 MiB
+        """
+        return self._limits.max_memory_kib
+
+    @max_verify_memory_kib.setter
+    def max_verify_memory_kib(self, value: int) -> None:
+        # The memory x iterations bound keeps the value it was built with (as before the package split).
+        self._limits = dataclasses.replace(self._limits, max_memory_kib=value)
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most hashes the async methods run at once; a new value sizes the pool when it is next created.
+
+        Example::
+
+            hasher.max_concurrency   # e.g. 3
+        """
+        return self._workers.size
+
+    @max_concurrency.setter
+    def max_concurrency(self, value: int) -> None:
+        self._workers.size = value
 
     def __repr__(self) -> str:
         # Never the peppers: only their ids.
