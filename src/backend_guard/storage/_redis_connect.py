@@ -1,0 +1,169 @@
+"""How the Redis store connects: its URL read (schemes, Sentinel hosts and service), its clients and pools made.
+
+Every function here serves both call paths: ``asynchronous=True`` picks redis-py's asyncio module and retry
+class, otherwise the sync ones; the URL is read the same way for both. The options are the store's: short
+timeouts, a bounded pool, and one immediate retry on a broken connection (a restarted server), never on a
+timeout, so a slow server costs one timeout, not several.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
+
+from ..exceptions import ConfigurationError
+from ._redis_direct import direct_ok
+
+__all__ = ["SCHEMES", "Connect", "aclose_client", "check_scheme", "is_cluster_client", "redact"]
+
+#: The URL schemes the Redis store accepts.
+SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
+#: The schemes whose scripts get a pool of their own, sent straight (Sentinel and Cluster keep redis-py's path).
+_DIRECT_SCHEMES = ("redis", "rediss", "unix")
+_SENTINEL_PORT = 26379
+
+
+def check_scheme(url: str) -> str:
+    """The URL's scheme; ConfigurationError unless the Redis store serves it.
+
+    Example::
+
+        check_scheme("redis+sentinel://h1:26379/mymaster")   # 'redis+sentinel'
+    """
+    scheme = urlsplit(url).scheme
+    if scheme not in SCHEMES:
+        raise ConfigurationError(f"Unsupported Redis URL scheme {scheme!r}.")
+    return scheme
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs and reprs.
+
+    Example::
+
+        redact("redis://app:s3cret@db:6379/0")   # 'redis://app:***@db:6379/0'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+
+
+def is_cluster_client(*clients: Any) -> bool:
+    """True when one of the given redis-py clients is a cluster client (sync or asyncio).
+
+    Example::
+
+        is_cluster_client(redis.cluster.RedisCluster(...), None)   # True
+    """
+    return any(cls.__name__ == "RedisCluster" for given in clients for cls in type(given).__mro__)
+
+
+async def aclose_client(client: Any) -> None:
+    """Close an asyncio redis-py client (``aclose`` since redis-py 5.0.1; ``close`` before).
+
+    Example::
+
+        await aclose_client(client)
+    """
+    close = getattr(client, "aclose", None) or client.close
+    await close()
+
+
+def _sentinel_hosts(parts: SplitResult) -> list[tuple[str, int]]:
+    """The (host, port) of each Sentinel in ``h1:26379,h2:26379`` (a port defaults to 26379)."""
+    hosts = []
+    for hostport in parts.netloc.rsplit("@", 1)[-1].split(","):
+        host, _, port = hostport.rpartition(":")
+        hosts.append((host or hostport, int(port or _SENTINEL_PORT)))
+    return hosts
+
+
+def _sentinel_service(parts: SplitResult) -> tuple[str, int]:
+    """The service name and database number from a Sentinel URL's path (``/mymaster/0``)."""
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ConfigurationError("A sentinel URL must name the service: redis+sentinel://h:26379/name")
+    return path[0], int(path[1]) if len(path) > 1 else 0
+
+
+def _modules(asynchronous: bool) -> tuple[Any, Any]:
+    """redis-py's module and Retry class for the call path (asyncio or sync)."""
+    if asynchronous:
+        import redis.asyncio as aredis
+        from redis.asyncio.retry import Retry as ARetry
+
+        return aredis, ARetry
+    import redis
+    from redis.retry import Retry
+
+    return redis, Retry
+
+
+@dataclass(frozen=True)
+class Connect:
+    """The store's URL and connection options, making its clients and pools for either call path.
+
+    Example::
+
+        connect = Connect("redis://127.0.0.1:6379/0", socket_timeout=0.25, connect_timeout=1.0, max_connections=100)
+        client, sentinel = connect.client(asynchronous=False)
+    """
+
+    url: str
+    socket_timeout: float
+    connect_timeout: float
+    max_connections: int
+
+    def _options(self, retry_class: Any) -> dict[str, Any]:
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        return {
+            "socket_timeout": self.socket_timeout,
+            "socket_connect_timeout": self.connect_timeout,
+            "max_connections": self.max_connections,
+            # One immediate retry on a broken connection (a restarted server), never on a timeout: a slow
+            # server must cost one timeout, not several.
+            "retry": retry_class(NoBackoff(), 1, (RedisConnectionError,)),
+        }
+
+    def client(self, *, asynchronous: bool) -> tuple[Any, Any]:
+        """The client for this URL, and the Sentinel object behind it (None unless a sentinel URL)."""
+        module, retry_class = _modules(asynchronous)
+        opts = self._options(retry_class)
+        parts = urlsplit(self.url)
+        if parts.scheme.endswith("+sentinel"):
+            return self._sentinel_client(module, parts, opts)
+        if parts.scheme.endswith("+cluster"):
+            url = parts._replace(scheme="rediss" if parts.scheme.startswith("rediss") else "redis").geturl()
+            return module.cluster.RedisCluster.from_url(url, **opts), None
+        if "decode_responses" in parse_qs(parts.query):
+            raise ConfigurationError("decode_responses is managed by backend_guard; remove it from the URL.")
+        return module.Redis.from_url(self.url, **opts), None
+
+    def _sentinel_client(self, module: Any, parts: SplitResult, opts: dict[str, Any]) -> tuple[Any, Any]:
+        """The master's client through the Sentinels a ``+sentinel`` URL names, and the Sentinel object."""
+        hosts = _sentinel_hosts(parts)
+        service, db = _sentinel_service(parts)
+        password = unquote(parts.password) if parts.password else None
+        sentinel = module.sentinel.Sentinel(
+            hosts,
+            socket_timeout=self.socket_timeout,
+            socket_connect_timeout=self.connect_timeout,
+            sentinel_kwargs={"socket_timeout": self.socket_timeout, "password": password},
+            ssl=parts.scheme.startswith("rediss"),
+        )
+        return sentinel.master_for(service, db=db, password=password, **opts), sentinel
+
+    def direct_pool(self, *, asynchronous: bool) -> Any:
+        """A pool of the store's own for sending scripts straight (``_redis_direct``), beside the client's pool;
+        None for Sentinel and Cluster URLs (and anything but a plain pool), which keep redis-py's path."""
+        if urlsplit(self.url).scheme not in _DIRECT_SCHEMES:
+            return None
+        module, retry_class = _modules(asynchronous)
+        pool = module.ConnectionPool.from_url(self.url, **self._options(retry_class))
+        return pool if direct_ok(pool) else None
