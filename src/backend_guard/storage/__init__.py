@@ -11,7 +11,9 @@ Choose a backend with a URL, or pass a ready store object::
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from .._check import check_str
 from ..exceptions import ConfigurationError
@@ -55,41 +57,66 @@ def open_store(store: StoreLike = None, *, prefix: str = "bg") -> Store:
     if store is None:
         return MemoryStore(prefix=prefix)
     if not isinstance(store, str):
-        if not isinstance(store, Store):
-            raise ConfigurationError(f"store must be a URL or a storage object, not {type(store).__name__}.")
-        return store
-    parts = urlsplit(store)
+        return _given_store(store)
+    return _open_url(store, prefix)
+
+
+def _given_store(store: object) -> Store:
+    """A store object passed in, checked."""
+    if not isinstance(store, Store):
+        raise ConfigurationError(f"store must be a URL or a storage object, not {type(store).__name__}.")
+    return store
+
+
+def _open_url(url: str, prefix: str) -> Store:
+    """The store a URL names (its ``prefix`` option overrides the argument)."""
+    parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     prefix = query.pop("prefix", prefix)
+    opener = _opener(parts.scheme)
     try:
-        if parts.scheme == "memory":
-            max_keys = int(query.pop("max_keys", "100000"))
-            max_state_keys = int(query.pop("max_state_keys", str(max_keys)))
-            if query:
-                raise ConfigurationError(f"Unknown memory:// options: {', '.join(sorted(query))}.")
-            return MemoryStore(prefix=prefix, max_keys=max_keys, max_state_keys=max_state_keys)
-        if parts.scheme.startswith(("redis", "rediss", "unix")):
-            socket_timeout = float(query.pop("socket_timeout", "0.25"))
-            connect_timeout = float(query.pop("connect_timeout", "1.0"))
-            max_connections = int(query.pop("max_connections", "100"))
-            on_evicting_policy = query.pop("on_evicting_policy", "refuse")
-            if on_evicting_policy not in ("refuse", "warn"):
-                raise ConfigurationError('on_evicting_policy must be "refuse" or "warn".')
-            rest = "&".join(f"{k}={v}" for k, v in query.items())
-            url = parts._replace(query=rest).geturl()
-            return RedisStore(
-                url,
-                prefix=prefix,
-                socket_timeout=socket_timeout,
-                connect_timeout=connect_timeout,
-                max_connections=max_connections,
-                on_evicting_policy="warn" if on_evicting_policy == "warn" else "refuse",
-            )
+        return opener(parts, query, prefix)
     except ValueError as exc:
         if isinstance(exc, ConfigurationError):
             raise
         raise ConfigurationError(f"Invalid store URL option: {exc}") from exc
+
+
+def _opener(scheme: str) -> Callable[[SplitResult, dict[str, str], str], Store]:
+    """What makes the store of a URL scheme."""
+    if scheme == "memory":
+        return _memory_store
+    if scheme.startswith(("redis", "rediss", "unix")):
+        return _redis_store
     raise ConfigurationError(
-        f"Unknown store URL scheme {parts.scheme!r}: use memory://, redis://, rediss://, "
-        "redis+sentinel:// or redis+cluster://."
+        f"Unknown store URL scheme {scheme!r}: use memory://, redis://, rediss://, redis+sentinel:// or redis+cluster://."
     )
+
+
+def _memory_store(parts: SplitResult, query: dict[str, str], prefix: str) -> Store:
+    """A ``memory://`` URL's store (``max_keys``, ``max_state_keys``)."""
+    max_keys = int(query.pop("max_keys", "100000"))
+    max_state_keys = int(query.pop("max_state_keys", str(max_keys)))
+    if query:
+        raise ConfigurationError(f"Unknown memory:// options: {', '.join(sorted(query))}.")
+    return MemoryStore(prefix=prefix, max_keys=max_keys, max_state_keys=max_state_keys)
+
+
+def _redis_options(query: dict[str, str]) -> dict[str, Any]:
+    """The store's own options, taken out of a Redis URL's query."""
+    options: dict[str, Any] = {
+        "socket_timeout": float(query.pop("socket_timeout", "0.25")),
+        "connect_timeout": float(query.pop("connect_timeout", "1.0")),
+        "max_connections": int(query.pop("max_connections", "100")),
+        "on_evicting_policy": query.pop("on_evicting_policy", "refuse"),
+    }
+    if options["on_evicting_policy"] not in ("refuse", "warn"):
+        raise ConfigurationError('on_evicting_policy must be "refuse" or "warn".')
+    return options
+
+
+def _redis_store(parts: SplitResult, query: dict[str, str], prefix: str) -> Store:
+    """A Redis URL's store; the options it does not know stay in the URL, for redis-py."""
+    options = _redis_options(query)
+    rest = "&".join(f"{k}={v}" for k, v in query.items())
+    return RedisStore(parts._replace(query=rest).geturl(), prefix=prefix, **options)

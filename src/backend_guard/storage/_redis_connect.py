@@ -141,9 +141,13 @@ class Connect:
         if parts.scheme.endswith("+cluster"):
             url = parts._replace(scheme="rediss" if parts.scheme.startswith("rediss") else "redis").geturl()
             return module.cluster.RedisCluster.from_url(url, **opts), None
+        return self._plain_client(module, parts, opts), None
+
+    def _plain_client(self, module: Any, parts: SplitResult, opts: dict[str, Any]) -> Any:
+        """The client of a ``redis://``, ``rediss://`` or ``unix://`` URL."""
         if "decode_responses" in parse_qs(parts.query):
             raise ConfigurationError("decode_responses is managed by backend_guard; remove it from the URL.")
-        return module.Redis.from_url(self.url, **opts), None
+        return module.Redis.from_url(self.url, **opts)
 
     def _sentinel_client(self, module: Any, parts: SplitResult, opts: dict[str, Any]) -> tuple[Any, Any]:
         """The master's client through the Sentinels a ``+sentinel`` URL names, and the Sentinel object."""

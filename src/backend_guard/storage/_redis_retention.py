@@ -37,6 +37,13 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _as_mapping(reply: Any) -> Any:
+    """A raw ``CONFIG GET`` reply (name and value in turn) as a dict; any other reply as it is."""
+    if isinstance(reply, (list, tuple)):
+        return dict(zip(reply[::2], reply[1::2], strict=False))
+    return reply
+
+
 def reported_policies(reply: Any) -> list[str]:
     """The ``maxmemory-policy`` values in a ``CONFIG GET`` reply: one for a server, one per node for a cluster.
 
@@ -45,8 +52,7 @@ def reported_policies(reply: Any) -> list[str]:
         >>> reported_policies({"maxmemory-policy": "noeviction"})
         ['noeviction']
     """
-    if isinstance(reply, (list, tuple)):  # the raw reply, name and value in turn
-        reply = dict(zip(reply[::2], reply[1::2], strict=False))
+    reply = _as_mapping(reply)
     if not isinstance(reply, dict):
         return []
     out: list[str] = []

@@ -380,6 +380,9 @@ class RedisStore:
         direct, self._direct = self._direct, None
         if direct is not None:
             direct.close()
+        self._close_sentinel()
+
+    def _close_sentinel(self) -> None:
         sentinel, self._sentinel = self._sentinel, None
         for client in getattr(sentinel, "sentinels", ()):
             client.close()
@@ -393,12 +396,15 @@ class RedisStore:
         client = self._async.pop(loop, None)
         self._acall.pop(loop, None)
         self._aready.pop(loop, None)
-        adirect = self._adirect.pop(loop, None)
-        if adirect is not None:
-            await adirect.aclose()
+        await self._aclose_direct(loop)
         if client is not None and self._given_async is None:
             await aclose_client(client)
         await self._aclose_sentinel(loop)
+
+    async def _aclose_direct(self, loop: asyncio.AbstractEventLoop) -> None:
+        adirect = self._adirect.pop(loop, None)
+        if adirect is not None:
+            await adirect.aclose()
 
     async def _aclose_sentinel(self, loop: asyncio.AbstractEventLoop) -> None:
         sentinel = self._asentinels.pop(loop, None)
