@@ -17,8 +17,6 @@ Expired keys of both areas are dropped lazily and by a sweep (documented in docs
 
 from __future__ import annotations
 
-import functools
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +25,7 @@ from typing import Any
 
 from .._check import check_callable, check_int, check_str
 from ..exceptions import StorageError
+from ._glob import glob_regex
 from .base import Script, make_key
 
 __all__ = ["MemoryStore", "MemoryView"]
@@ -37,51 +36,19 @@ _Entry = tuple[Any, float | None]  # value, absolute expiry in ms (None: no expi
 _SCRIPT_KEYS = 64
 
 
-@functools.lru_cache(maxsize=256)
-def _glob(pattern: str) -> re.Pattern[bytes]:
-    """Redis's ``SCAN MATCH`` glob (``stringmatchlen``) as a regex over a key's UTF-8 bytes.
+def _expired_keys(data: OrderedDict[str, _Entry], now_ms: float) -> list[str]:
+    """The keys of ``data`` past their expiry at ``now_ms``."""
+    return [k for k, (_, exp) in data.items() if exp is not None and exp <= now_ms]
 
-    The same rules as Redis, so a pattern finds the same keys on both stores: ``*`` any bytes, ``?`` one byte,
-    ``[...]`` a class (``^`` first negates, ``a-z`` a range either way round, ``\\`` escapes; an unclosed
-    class runs to the end of the pattern), and outside a class a backslash makes the next character literal.
-    """
-    p = pattern.encode("utf-8", "surrogatepass")
-    n = len(p)
-    out: list[bytes] = []
-    i = 0
-    while i < n:
-        c = p[i]
-        if c == 0x2A:  # *
-            out.append(b".*")
-        elif c == 0x3F:  # ?
-            out.append(b".")
-        elif c == 0x5B:  # [
-            i += 1
-            negate = i < n and p[i] == 0x5E
-            if negate:
-                i += 1
-            items: list[bytes] = []
-            while i < n and p[i] != 0x5D:
-                if p[i] == 0x5C and i + 1 < n:
-                    i += 1
-                    items.append(b"\\x%02x" % p[i])
-                elif i + 2 < n and p[i + 1] == 0x2D:  # a range
-                    low, high = sorted((p[i], p[i + 2]))
-                    items.append(b"\\x%02x-\\x%02x" % (low, high))
-                    i += 2
-                else:
-                    items.append(b"\\x%02x" % p[i])
-                i += 1
-            if items:
-                out.append(b"[" + (b"^" if negate else b"") + b"".join(items) + b"]")
-            else:
-                out.append(b"." if negate else b"(?!)")
-        else:
-            if c == 0x5C and i + 1 < n:  # a backslash: the next byte is literal
-                i += 1
-            out.append(b"\\x%02x" % p[i])
-        i += 1
-    return re.compile(b"".join(out), re.DOTALL)
+
+def _drop_expired(data: OrderedDict[str, _Entry], now_ms: float) -> None:
+    for k in _expired_keys(data, now_ms):
+        del data[k]
+
+
+def _script_failed(script: Script, exc: BaseException) -> StorageError:
+    """A script's bug or bad argument (ValueError, TypeError, KeyError), reported as Redis reports a Lua error."""
+    return StorageError(f"script {script.name!r} failed", original=exc)
 
 
 class MemoryView:
@@ -292,10 +259,8 @@ class MemoryStore:
         """Drop expired keys of both areas (at most every 10 s), then the least recently used counters while over
         ``max_keys``. Security state is never evicted."""
         if now_ms >= self._next_sweep:
-            for data in (self._data, self._state):
-                expired = [k for k, (_, exp) in data.items() if exp is not None and exp <= now_ms]
-                for k in expired:
-                    del data[k]
+            _drop_expired(self._data, now_ms)
+            _drop_expired(self._state, now_ms)
             self._next_sweep = now_ms + 10_000.0
         while len(self._data) > self.max_keys:
             self._data.popitem(last=False)
@@ -306,20 +271,20 @@ class MemoryStore:
         now_ms = view.now_ms = self.clock() * 1000.0
         if now_ms >= self._next_sweep:
             self._sweep(now_ms)
-        state = self._state
-        if len(state) < self._guard_from:
-            try:
-                return script.memory(view, keys, args)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise StorageError(f"script {script.name!r} failed", original=exc) from exc
-        if now_ms >= self._next_state_purge:  # nearly full: reclaim expired entries first (at most once a second)
-            for k in [k for k, (_, exp) in state.items() if exp is not None and exp <= now_ms]:
-                del state[k]
-            self._next_state_purge = now_ms + 1000.0
         try:
-            return view.run_guarded(script.memory, keys, args)  # nothing of a refused (or failed) script stays
+            if len(self._state) < self._guard_from:
+                return script.memory(view, keys, args)
+            return self._run_guarded(script, keys, args, now_ms)
         except (ValueError, TypeError, KeyError) as exc:
-            raise StorageError(f"script {script.name!r} failed", original=exc) from exc
+            raise _script_failed(script, exc) from exc
+
+    def _run_guarded(self, script: Script, keys: Sequence[str], args: Sequence[Any], now_ms: float) -> Any:
+        """Run a security-state script when the area is nearly full: nothing of a refused (or failed) script
+        stays. Expired entries are reclaimed first (at most once a second)."""
+        if now_ms >= self._next_state_purge:
+            _drop_expired(self._state, now_ms)
+            self._next_state_purge = now_ms + 1000.0
+        return self._state_view.run_guarded(script.memory, keys, args)
 
     # -- the Store protocol ---------------------------------------------------------------------------------
 
@@ -339,7 +304,7 @@ class MemoryStore:
             try:
                 result = script.memory(view, keys, args)
             except (ValueError, TypeError, KeyError) as exc:  # a script bug or bad argument, as a Lua error
-                raise StorageError(f"script {script.name!r} failed", original=exc) from exc
+                raise _script_failed(script, exc) from exc
             finally:
                 if now_ms >= self._next_sweep or len(self._data) > self.max_keys:
                     self._sweep(now_ms)
@@ -353,7 +318,7 @@ class MemoryStore:
 
     def scan(self, match: str, count: int = 500) -> list[str]:
         """Live keys matching the glob ``match`` (read as Redis reads SCAN MATCH), at most ``count``."""
-        matches = _glob(match).fullmatch
+        matches = glob_regex(match).fullmatch
         with self._lock:
             now_ms = self.clock() * 1000.0
             out: list[str] = []
