@@ -90,21 +90,20 @@ def direct_ok(pool: Any) -> bool:
     return getattr(pool, "cache", None) is None
 
 
+def _required_positional(param: inspect.Parameter) -> bool:
+    return param.default is inspect.Parameter.empty and param.kind in (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    )
+
+
 def _getter(pool: Any) -> Any:
     """``pool.get_connection`` as a call without arguments (redis-py before 5.3 requires a command name)."""
     try:
         params = list(inspect.signature(pool.get_connection).parameters.values())
     except (TypeError, ValueError):  # pragma: no cover
         params = []
-    if (
-        params
-        and params[0].default is inspect.Parameter.empty
-        and params[0].kind
-        in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        )
-    ):  # pragma: no cover - redis-py < 5.3
+    if params and _required_positional(params[0]):  # pragma: no cover - redis-py < 5.3
         return functools.partial(pool.get_connection, "EVALSHA")
     return pool.get_connection
 
@@ -115,10 +114,10 @@ def is_saturated(exc: BaseException) -> bool:
     return type(exc).__name__ == "MaxConnectionsError" or str(exc).startswith("Too many connections")
 
 
-class Direct:
-    """Send one packed command on a free connection of a sync redis-py pool (see the module docstring)."""
+class _FreeList:
+    """What both call paths share: the pool, the free list of borrowed connections and how a command is packed."""
 
-    def __init__(self, pool: Any, wait: float = 0.25) -> None:
+    def __init__(self, pool: Any, wait: float) -> None:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import ResponseError
 
@@ -129,9 +128,26 @@ class Direct:
         self._forks = _forks
         self._broken = RedisConnectionError
         self._reply_error = ResponseError
+        self._packer = _packer()
         #: redis-py 6+ marks connections to move during server maintenance; older versions have no such flag.
         self._moved = hasattr(pool.connection_class, "should_reconnect")
-        self._packer = _packer()
+
+    def _pop_free(self) -> Any:
+        """A connection from the free list, or None when it is empty."""
+        try:
+            return self._free.pop()
+        except IndexError:
+            return None
+
+    def _too_many(self) -> BaseException:
+        return self._broken("Too many connections: no connection came free in time")
+
+
+class Direct(_FreeList):
+    """Send one packed command on a free connection of a sync redis-py pool (see the module docstring)."""
+
+    def __init__(self, pool: Any, wait: float = 0.25) -> None:
+        super().__init__(pool, wait)
         # Threads waiting for a connection while the pool is at max_connections: [event, connection or None].
         self._waiters: deque[list[Any]] = deque()
         self._lock = threading.Lock()
@@ -141,13 +157,16 @@ class Direct:
         self._free.clear()
         self._pool.disconnect()
 
+    def _after_fork(self) -> None:  # pragma: no cover - a forked child: the parent's connections are not ours
+        self._free = deque()
+        self._waiters = deque()
+        self._lock = threading.Lock()
+        self._forks = _forks
+
     def call(self, *args: Any) -> Any:
         """The reply to one command (a Redis error reply is raised as redis-py's ``ResponseError``)."""
-        if self._forks != _forks:  # pragma: no cover - a forked child: the parent's connections are not ours
-            self._free = deque()
-            self._waiters = deque()
-            self._lock = threading.Lock()
-            self._forks = _forks
+        if self._forks != _forks:  # pragma: no cover
+            self._after_fork()
         try:
             conn = self._free.pop()
         except IndexError:
@@ -167,11 +186,7 @@ class Direct:
             raise
         except BaseException:
             # Anything else may leave a reply unread (an interrupt between send and read): never reuse the socket.
-            try:
-                conn.disconnect()
-                self._pool.release(conn)
-            finally:
-                self._give(None)
+            self._discard(conn)
             raise
         if self._moved and conn.should_reconnect():
             self._pool.release(conn)
@@ -179,6 +194,14 @@ class Direct:
         else:
             self._give(conn)
         return reply
+
+    def _discard(self, conn: Any) -> None:
+        """Disconnect a connection and hand it back to the pool (a waiter is told one went back)."""
+        try:
+            conn.disconnect()
+            self._pool.release(conn)
+        finally:
+            self._give(None)
 
     def _give(self, conn: Any) -> None:
         """A connection is free (None: one went back to the pool): to the first waiter, else to the free list."""
@@ -216,50 +239,46 @@ class Direct:
             return conn
         deadline = time.monotonic() + self._wait
         while True:
-            waiter: list[Any] = [threading.Event(), None]
-            with self._lock:
-                try:
-                    return self._free.pop()
-                except IndexError:
-                    self._waiters.append(waiter)
-            try:
-                # Short waits: a connection given back between our look at the free list and our registering
-                # is found on the next turn, not after the whole wait.
-                waiter[0].wait(min(0.01, max(0.0, deadline - time.monotonic())))
-            except BaseException:  # an interrupt while waiting: pass on what we were handed, never lose it
-                if self._unregister(waiter):
-                    self._give(waiter[1])
-                raise
-            if self._unregister(waiter):
-                if waiter[1] is not None:
-                    return waiter[1]
-                conn = self._from_pool()  # one went back to the pool
-                if conn is not None:
-                    return conn
-            try:
-                return self._free.pop()
-            except IndexError:
-                pass
+            conn = self._one_turn(deadline)
+            if conn is not None:
+                return conn
             if time.monotonic() >= deadline:
-                raise self._broken("Too many connections: no connection came free in time")
+                raise self._too_many()
+
+    def _one_turn(self, deadline: float) -> Any:
+        """One short wait in the queue: the connection found or handed over, else None."""
+        waiter: list[Any] = [threading.Event(), None]
+        with self._lock:
+            conn = self._pop_free()
+            if conn is not None:
+                return conn
+            self._waiters.append(waiter)
+        self._sleep(waiter, deadline)
+        conn = self._handed(waiter)
+        return conn if conn is not None else self._pop_free()
+
+    def _sleep(self, waiter: list[Any], deadline: float) -> None:
+        try:
+            # Short waits: a connection given back between our look at the free list and our registering
+            # is found on the next turn, not after the whole wait.
+            waiter[0].wait(min(0.01, max(0.0, deadline - time.monotonic())))
+        except BaseException:  # an interrupt while waiting: pass on what we were handed, never lose it
+            if self._unregister(waiter):
+                self._give(waiter[1])
+            raise
+
+    def _handed(self, waiter: list[Any]) -> Any:
+        """The connection handed to ``waiter``; when the hand-over said one went back to the pool, one from it."""
+        if not self._unregister(waiter):
+            return None
+        return waiter[1] if waiter[1] is not None else self._from_pool()
 
 
-class AsyncDirect:
+class AsyncDirect(_FreeList):
     """Async twin of :class:`Direct` on an asyncio redis-py pool (one per event loop, like the pool)."""
 
     def __init__(self, pool: Any, wait: float = 0.25) -> None:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import ResponseError
-
-        self._pool = pool
-        self._get = _getter(pool)
-        self._wait = wait
-        self._free: deque[Any] = deque()
-        self._broken = RedisConnectionError
-        self._reply_error = ResponseError
-        self._moved = hasattr(pool.connection_class, "should_reconnect")
-        self._packer = _packer()
-        self._forks = _forks
+        super().__init__(pool, wait)
         #: Tasks waiting for a connection while the pool is at max_connections (one loop: no lock needed).
         self._waiters: deque[asyncio.Future[Any]] = deque()
 
@@ -268,12 +287,15 @@ class AsyncDirect:
         self._free.clear()
         await self._pool.disconnect()
 
+    def _after_fork(self) -> None:  # pragma: no cover - a forked child: the parent's connections are not ours
+        self._free = deque()
+        self._waiters = deque()
+        self._forks = _forks
+
     async def call(self, *args: Any) -> Any:
         """The reply to one command (a Redis error reply is raised as redis-py's ``ResponseError``)."""
-        if self._forks != _forks:  # pragma: no cover - a forked child: the parent's connections are not ours
-            self._free = deque()
-            self._waiters = deque()
-            self._forks = _forks
+        if self._forks != _forks:  # pragma: no cover
+            self._after_fork()
         try:
             conn = self._free.pop()
         except IndexError:
@@ -293,20 +315,22 @@ class AsyncDirect:
         except BaseException:
             # redis-py disconnected it (a cancellation mid-reply included); hand it back to the pool, even when
             # a second cancellation lands while we do.
-            try:
-                await conn.disconnect(nowait=True)
-                await self._pool.release(conn)
-            finally:
-                self._give(None)
+            await self._release(conn, disconnect=True)
             raise
         if self._moved and conn.should_reconnect():
-            try:
-                await self._pool.release(conn)
-            finally:
-                self._give(None)
+            await self._release(conn, disconnect=False)
         else:
             self._give(conn)
         return reply
+
+    async def _release(self, conn: Any, *, disconnect: bool) -> None:
+        """Hand a connection back to the pool (disconnected first when it may hold an unread reply)."""
+        try:
+            if disconnect:
+                await conn.disconnect(nowait=True)
+            await self._pool.release(conn)
+        finally:
+            self._give(None)
 
     def _give(self, conn: Any) -> None:
         while self._waiters:
@@ -332,31 +356,41 @@ class AsyncDirect:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
         while True:
-            try:
-                return self._free.pop()
-            except IndexError:
-                pass
-            left = deadline - loop.time()
-            if left <= 0:
-                raise self._broken("Too many connections: no connection came free in time")
-            waiter: asyncio.Future[Any] = loop.create_future()
-            self._waiters.append(waiter)
-            timer = loop.call_later(left, _expire, waiter)
-            try:
-                conn = await waiter
-            except BaseException:
-                # Cancelled after a connection was handed over: never lose it.
-                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                    self._give(waiter.result())
-                raise
-            finally:
-                timer.cancel()
+            conn = await self._one_turn(loop, deadline)
             if conn is not None:
                 return conn
-            if loop.time() < deadline:  # woken by a connection that went back to the pool
-                conn = await self._from_pool()
-                if conn is not None:
-                    return conn
+
+    async def _one_turn(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Any:
+        """One wait in the queue: the connection found or handed over, else None (raises past the deadline)."""
+        conn = self._pop_free()
+        if conn is not None:
+            return conn
+        left = deadline - loop.time()
+        if left <= 0:
+            raise self._too_many()
+        conn = await self._wait_turn(loop, left)
+        if conn is None and loop.time() < deadline:  # woken by a connection that went back to the pool
+            conn = await self._from_pool()
+        return conn
+
+    async def _wait_turn(self, loop: asyncio.AbstractEventLoop, left: float) -> Any:
+        """Wait up to ``left`` seconds for a connection handed over (None: one went back to the pool, or none)."""
+        waiter: asyncio.Future[Any] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = loop.call_later(left, _expire, waiter)
+        try:
+            return await waiter
+        except BaseException:
+            # Cancelled after a connection was handed over: never lose it.
+            if _handed_over(waiter):
+                self._give(waiter.result())
+            raise
+        finally:
+            timer.cancel()
+
+
+def _handed_over(waiter: asyncio.Future[Any]) -> bool:
+    return waiter.done() and not waiter.cancelled() and waiter.exception() is None
 
 
 def _expire(waiter: asyncio.Future[Any]) -> None:
