@@ -22,7 +22,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TextIO
 
@@ -105,20 +105,23 @@ _host = _checked("a host name or address", str, lambda v: bool(v) and v.isprinta
 _method = _checked("an HTTP method (e.g. POST)", str, lambda v: _TOKEN.fullmatch(v) is not None)
 
 
-def _http_url(text: str) -> str:
+def _url_parts_ok(text: str) -> bool:
+    """True when ``text`` parses as an http:// or https:// URL with a host (and, if any, a valid port)."""
     try:
         parts = urllib.parse.urlsplit(text)
         port_ok = parts.port is None or parts.port > 0
     except ValueError:
-        port_ok = False
-    if (
-        not port_ok
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or not text.isascii()
-        or not text.isprintable()
-        or " " in text
-    ):
+        return False
+    return port_ok and parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _plain_text(text: str) -> bool:
+    """True for printable ASCII without spaces (what a URL typed on a command line must be)."""
+    return text.isascii() and text.isprintable() and " " not in text
+
+
+def _http_url(text: str) -> str:
+    if not (_url_parts_ok(text) and _plain_text(text)):
         raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
     return text
 
@@ -132,7 +135,8 @@ def _origin(text: str) -> str:
 # -- commands -----------------------------------------------------------------------------------------------------
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
+    """Serve the example app; its lines go to the terminal, beside uvicorn's log (``out`` is not used)."""
     import uvicorn
 
     try:
@@ -242,21 +246,117 @@ def _blocks_everything(directives: dict[str, list[str]], *names: str) -> bool:
     return False
 
 
+_DOCUMENT_POLICY = (
+    "an HTML page needs a document policy (default-src 'self'; form-action 'self'; ...), as backend_guard sends"
+)
+#: What a CSP can block of an HTML page's own parts: (the directives, the first present deciding; the markup
+#: that shows the page uses the part; points; advice), in the order ``check`` reports them.
+_PAGE_PARTS = (
+    (
+        ("style-src-elem", "style-src", "default-src"),
+        ("stylesheet", "<style"),
+        15,
+        f"CSP blocks every stylesheet of this HTML page, its own too: it renders unstyled; {_DOCUMENT_POLICY}.",
+    ),
+    (
+        ("script-src-elem", "script-src", "default-src"),
+        ("<script",),
+        10,
+        f"CSP blocks every script of this HTML page, its own too; {_DOCUMENT_POLICY}.",
+    ),
+    (
+        ("form-action",),
+        ("<form",),
+        15,
+        f"CSP form-action 'none' stops this HTML page's own forms from being sent; {_DOCUMENT_POLICY}.",
+    ),
+)
+
+
 def _page_breakage(csp: str, body: str) -> list[tuple[int, str]]:
     """What the CSP of an HTML page blocks of the page itself: (points, advice) for each broken part."""
     directives = _csp_directives(csp)
     page = body.lower()
-    fix = "an HTML page needs a document policy (default-src 'self'; form-action 'self'; ...), as backend_guard sends"
+    return [
+        (points, advice)
+        for names, markup, points, advice in _PAGE_PARTS
+        if _blocks_everything(directives, *names) and any(mark in page for mark in markup)
+    ]
+
+
+def _fail_all(report: Report, findings: list[tuple[int, str]]) -> None:
+    for points, advice in findings:
+        report.fail(points, advice)
+
+
+def _grade_framing(headers: dict[str, str], r: Report) -> None:
+    if "frame-ancestors" not in headers.get("content-security-policy", "").lower() and "x-frame-options" not in headers:
+        r.fail(20, "Forbid framing: CSP frame-ancestors 'none' or X-Frame-Options: DENY.")
+
+
+def _inline_scripts_allowed(lowered_csp: str) -> bool:
+    """True when the CSP allows inline scripts: 'unsafe-inline' with no nonce or 'strict-dynamic' to void it."""
+    return "'unsafe-inline'" in lowered_csp and "'nonce-" not in lowered_csp and "'strict-dynamic'" not in lowered_csp
+
+
+def _csp_weaknesses(lowered_csp: str) -> list[tuple[int, str]]:
+    """What a (lower-cased) CSP leaves open: inline scripts, no default-src fallback."""
     found = []
-    if _blocks_everything(directives, "style-src-elem", "style-src", "default-src") and (
-        "stylesheet" in page or "<style" in page
-    ):
-        found.append((15, f"CSP blocks every stylesheet of this HTML page, its own too: it renders unstyled; {fix}."))
-    if _blocks_everything(directives, "script-src-elem", "script-src", "default-src") and "<script" in page:
-        found.append((10, f"CSP blocks every script of this HTML page, its own too; {fix}."))
-    if _blocks_everything(directives, "form-action") and "<form" in page:
-        found.append((15, f"CSP form-action 'none' stops this HTML page's own forms from being sent; {fix}."))
+    if _inline_scripts_allowed(lowered_csp):
+        found.append((20, "CSP allows 'unsafe-inline' scripts: use nonces (bg.csp_nonce) instead."))
+    if "default-src" not in lowered_csp:
+        found.append((10, "CSP has no default-src fallback."))
     return found
+
+
+def _document_breakage(headers: dict[str, str], csp: str, body: str) -> list[tuple[int, str]]:
+    """What the CSP blocks of the page itself when the response is an HTML page (nothing otherwise)."""
+    return _page_breakage(csp, body) if is_document_type(headers.get("content-type", "")) else []
+
+
+def _grade_csp(headers: dict[str, str], body: str, r: Report) -> None:
+    csp = headers.get("content-security-policy", "")
+    if not csp:
+        r.fail(25, "Add a Content-Security-Policy (bg.SecureHeaders() does, with a strict default).")
+        return
+    lowered = csp.lower()
+    _fail_all(r, _csp_weaknesses(lowered))
+    broken = _document_breakage(headers, csp, body)
+    _fail_all(r, broken)
+    if "default-src" in lowered and not broken:
+        r.ok("Content-Security-Policy")
+
+
+def _grade_hsts(headers: dict[str, str], r: Report) -> None:
+    if "max-age=" not in headers.get("strict-transport-security", ""):
+        r.fail(20, "Send Strict-Transport-Security on HTTPS responses.")
+    else:
+        r.ok("Strict-Transport-Security")
+
+
+def _grade_basics(headers: dict[str, str], r: Report) -> None:
+    """The headers every response should carry: nosniff, a referrer policy, a cross-origin opener policy."""
+    if headers.get("x-content-type-options", "").lower() != "nosniff":
+        r.fail(5, "Send X-Content-Type-Options: nosniff.")
+    else:
+        r.ok("X-Content-Type-Options")
+    if "referrer-policy" not in headers:
+        r.fail(5, "Send a Referrer-Policy (no-referrer or strict-origin-when-cross-origin).")
+    else:
+        r.ok("Referrer-Policy")
+    if "cross-origin-opener-policy" not in headers:
+        r.fail(3, "Send Cross-Origin-Opener-Policy: same-origin.")
+
+
+def _discloses(name: str, value: str) -> bool:
+    """True when a header tells the software (a version number, or any X-Powered-By)."""
+    return any(ch.isdigit() for ch in value) or (name == "x-powered-by" and bool(value))
+
+
+def _grade_disclosure(headers: dict[str, str], r: Report) -> None:
+    for name in ("server", "x-powered-by", "x-aspnet-version"):
+        if _discloses(name, headers.get(name, "")):
+            r.fail(2, f"Remove the {name} header: it discloses the software you run.")
 
 
 def grade_headers(headers: dict[str, str], *, https: bool, body: str = "") -> Report:
@@ -270,42 +370,12 @@ def grade_headers(headers: dict[str, str], *, https: bool, body: str = "") -> Re
         grade_headers({"x-content-type-options": "nosniff"}, https=True).grade   # 'F' (no CSP, no HSTS, ...)
     """
     r = Report()
-    csp = headers.get("content-security-policy", "")
-    lowered = csp.lower()
-    if "frame-ancestors" not in lowered and "x-frame-options" not in headers:
-        r.fail(20, "Forbid framing: CSP frame-ancestors 'none' or X-Frame-Options: DENY.")
-    if not csp:
-        r.fail(25, "Add a Content-Security-Policy (bg.SecureHeaders() does, with a strict default).")
-    else:
-        if "'unsafe-inline'" in lowered and "'nonce-" not in lowered and "'strict-dynamic'" not in lowered:
-            r.fail(20, "CSP allows 'unsafe-inline' scripts: use nonces (bg.csp_nonce) instead.")
-        if "default-src" not in lowered:
-            r.fail(10, "CSP has no default-src fallback.")
-        broken = _page_breakage(csp, body) if is_document_type(headers.get("content-type", "")) else []
-        for points, advice in broken:
-            r.fail(points, advice)
-        if "default-src" in lowered and not broken:
-            r.ok("Content-Security-Policy")
+    _grade_framing(headers, r)
+    _grade_csp(headers, body, r)
     if https:
-        hsts = headers.get("strict-transport-security", "")
-        if "max-age=" not in hsts:
-            r.fail(20, "Send Strict-Transport-Security on HTTPS responses.")
-        else:
-            r.ok("Strict-Transport-Security")
-    if headers.get("x-content-type-options", "").lower() != "nosniff":
-        r.fail(5, "Send X-Content-Type-Options: nosniff.")
-    else:
-        r.ok("X-Content-Type-Options")
-    if "referrer-policy" not in headers:
-        r.fail(5, "Send a Referrer-Policy (no-referrer or strict-origin-when-cross-origin).")
-    else:
-        r.ok("Referrer-Policy")
-    if "cross-origin-opener-policy" not in headers:
-        r.fail(3, "Send Cross-Origin-Opener-Policy: same-origin.")
-    for name in ("server", "x-powered-by", "x-aspnet-version"):
-        value = headers.get(name, "")
-        if any(ch.isdigit() for ch in value) or (name == "x-powered-by" and value):
-            r.fail(2, f"Remove the {name} header: it discloses the software you run.")
+        _grade_hsts(headers, r)
+    _grade_basics(headers, r)
+    _grade_disclosure(headers, r)
     return r
 
 
@@ -343,30 +413,55 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         return 2
 
 
+#: The origin ``check`` sends to see whether CORS reflects any origin.
+_EVIL_ORIGIN = "https://evil.invalid"
+
+
+def _cors_findings(allowed: str | None, credentials: bool) -> list[tuple[int, str]]:
+    """What the answer to a request from :data:`_EVIL_ORIGIN` says of the CORS policy: (points, advice)."""
+    if allowed == _EVIL_ORIGIN:
+        return [(40 if credentials else 15, "CORS reflects an arbitrary Origin: list allowed origins explicitly.")]
+    if allowed == "*" and credentials:
+        return [(40, "CORS allows * with credentials: refused by browsers and unsafe.")]
+    return []
+
+
+def _preflight_findings(headers: dict[str, str]) -> list[tuple[int, str]]:
+    """What a preflight's answer says of caching: an Origin-dependent answer must say ``Vary: Origin``."""
+    if "origin" not in headers.get("vary", "").lower() and headers.get("access-control-allow-origin", "*") != "*":
+        return [(5, "Responses that depend on Origin must send Vary: Origin.")]
+    return []
+
+
+def _print_headers(headers: dict[str, str], names: Iterable[str], out: TextIO) -> None:
+    for name in sorted(names):
+        print(f"  {name}: {headers[name]}", file=out)
+
+
+def _check_cors(url: str, report: Report, out: TextIO) -> None:
+    _, headers = _fetch(url, "GET", {"Origin": _EVIL_ORIGIN})
+    allowed = headers.get("access-control-allow-origin")
+    credentials = headers.get("access-control-allow-credentials", "").lower() == "true"
+    print(f"CORS, Origin: {_EVIL_ORIGIN} -> Access-Control-Allow-Origin: {allowed or '(none)'}", file=out)
+    _fail_all(report, _cors_findings(allowed, credentials))
+
+
+def _check_preflight(url: str, origin: str, method: str, report: Report, out: TextIO) -> None:
+    status, headers = _fetch(url, "OPTIONS", {"Origin": origin, "Access-Control-Request-Method": method})
+    print(f"CORS preflight, Origin: {origin} {method} -> {status}", file=out)
+    _print_headers(headers, (h for h in headers if h.startswith("access-control-") or h == "vary"), out)
+    _fail_all(report, _preflight_findings(headers))
+
+
 def _grade(args: argparse.Namespace, out: TextIO) -> int:
     url: str = args.url
     status, headers, body = _fetch_page(url, "GET", {"Accept": "*/*"})
     print(f"GET {url} -> {status}", file=out)
-    for name in sorted(headers):
-        print(f"  {name}: {headers[name]}", file=out)
+    _print_headers(headers, headers, out)
     report = grade_headers(headers, https=url.startswith("https://"), body=body)
-
-    evil = "https://evil.invalid"
-    _, evil_headers = _fetch(url, "GET", {"Origin": evil})
-    acao = evil_headers.get("access-control-allow-origin")
-    creds = evil_headers.get("access-control-allow-credentials", "").lower() == "true"
-    print(f"CORS, Origin: {evil} -> Access-Control-Allow-Origin: {acao or '(none)'}", file=out)
-    if acao == evil:
-        report.fail(40 if creds else 15, "CORS reflects an arbitrary Origin: list allowed origins explicitly.")
-    elif acao == "*" and creds:
-        report.fail(40, "CORS allows * with credentials: refused by browsers and unsafe.")
+    _check_cors(url, report, out)
     if args.origin:
-        pstatus, pre = _fetch(url, "OPTIONS", {"Origin": args.origin, "Access-Control-Request-Method": args.method})
-        print(f"CORS preflight, Origin: {args.origin} {args.method} -> {pstatus}", file=out)
-        for name in sorted(h for h in pre if h.startswith("access-control-") or h == "vary"):
-            print(f"  {name}: {pre[name]}", file=out)
-        if "origin" not in pre.get("vary", "").lower() and pre.get("access-control-allow-origin", "*") != "*":
-            report.fail(5, "Responses that depend on Origin must send Vary: Origin.")
+        _check_preflight(url, args.origin, args.method, report, out)
     print(f"\nGrade: {report.grade} (score {report.score} of 100; {_SCALE})", file=out)
     for line in report.advice:
         print(f"  - {line}", file=out)
@@ -435,19 +530,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     stream = out if out is not None else sys.stdout
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            return _demo(args)
-        if args.command == "calibrate":
-            return _calibrate(args, stream)
-        if args.command == "keys":
-            return _keys(args, stream)
-        return _check(args, stream)
+        return _COMMANDS[args.command](args, stream)
     except GuardError as exc:  # a value the library refuses (ConfigurationError): a usage error, not a traceback
         command: CommandParser = args.parser
         command.error(exc.detail)
     except KeyboardInterrupt:
         print(f"backend-guard {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+#: What runs each subcommand: (its arguments, the output stream) -> exit status.
+_COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
+    "demo": _demo,
+    "calibrate": _calibrate,
+    "keys": _keys,
+    "check": _check,
+}
 
 
 if __name__ == "__main__":  # pragma: no cover
