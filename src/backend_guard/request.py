@@ -79,32 +79,46 @@ def _routes_of(router: Any) -> Iterator[Any]:
         yield from _routes_of(route)  # a Mount or Host: its own routes
 
 
+def _known_templates(router: Any) -> dict[Any, str | None]:
+    """The templates found so far for ``router``'s endpoints (a fresh dict for a router that cannot be weakly
+    referenced: not remembered)."""
+    try:
+        return _TEMPLATES.setdefault(router, {})
+    except TypeError:
+        return {}
+
+
+def _template_of(router: Any, endpoint: Any) -> str | None:
+    """The template of the one route of ``router`` whose endpoint is ``endpoint``; None when none or several."""
+    found = _templates_of(router, endpoint)
+    return found.pop() if len(found) == 1 else None
+
+
+def _templates_of(router: Any, endpoint: Any) -> set[str | None]:
+    return {getattr(r, "path_format", None) for r in _routes_of(router) if getattr(r, "endpoint", None) is endpoint}
+
+
 def _endpoint_template(scope: Mapping[str, Any]) -> str | None:
     """The template of the one route whose endpoint is ``scope["endpoint"]``, else None (also when ambiguous)."""
     router, endpoint = scope.get("router"), scope.get("endpoint")
     if router is None or endpoint is None:
         return None
-    try:
-        known = _TEMPLATES.setdefault(router, {})
-    except TypeError:  # a router that cannot be weakly referenced: not remembered
-        known = {}
+    known = _known_templates(router)
     if endpoint not in known:
-        found = {
-            getattr(r, "path_format", None) for r in _routes_of(router) if getattr(r, "endpoint", None) is endpoint
-        }
-        known[endpoint] = found.pop() if len(found) == 1 else None
+        known[endpoint] = _template_of(router, endpoint)
     return known[endpoint]
+
+
+def _route_template(route: Any) -> str | None:
+    """The template of a matched route (FastAPI's, or Starlette 1.8+'s ``scope["route"]``)."""
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else None
 
 
 def _scope_route(scope: Mapping[str, Any]) -> str | None:
     route = scope.get("route")
-    if route is None:
-        template = _endpoint_template(scope)
-        return None if template is None else str(scope.get("root_path", "") or "") + template
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not isinstance(template, str):
-        return None
-    return str(scope.get("root_path", "") or "") + template
+    template = _endpoint_template(scope) if route is None else _route_template(route)
+    return None if template is None else str(scope.get("root_path", "") or "") + template
 
 
 def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None) -> RequestView:
@@ -115,10 +129,10 @@ def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None)
         view = view_from_scope(scope, ClientIP(["10.0.0.0/8"]))
     """
     resolved = (client_ip or _NO_PROXIES).resolve_scope(scope)
-    headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", ()))
+    headers = _scope_headers(scope)
     host = resolved.host
     if host is None:
-        host = next((v for k, v in headers if k == "host"), None)
+        host = _host_header(headers)
     return RequestView(
         method=scope.get("method", "GET"),
         path=scope.get("path", "/"),
@@ -129,6 +143,14 @@ def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None)
         route=_scope_route(scope),
         query=_scope_query(scope),
     )
+
+
+def _scope_headers(scope: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", ()))
+
+
+def _host_header(headers: tuple[tuple[str, str], ...]) -> str | None:
+    return next((v for k, v in headers if k == "host"), None)
 
 
 def _scope_query(scope: Mapping[str, Any]) -> str:
@@ -159,10 +181,9 @@ def view_from_environ(
         view = view_from_environ(environ)
     """
     resolved = (client_ip or _NO_PROXIES).resolve_environ(environ)
-    path = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/")
     return RequestView(
         method=environ.get("REQUEST_METHOD", "GET"),
-        path=_wsgi_text(path),
+        path=_environ_path(environ),
         headers=_environ_headers(environ),
         client=resolved.address,
         scheme=resolved.scheme,
@@ -170,6 +191,11 @@ def view_from_environ(
         route=route,
         query=environ.get("QUERY_STRING", ""),
     )
+
+
+def _environ_path(environ: Mapping[str, Any]) -> str:
+    """The full path of a WSGI request: the application's mount point and the path below it."""
+    return _wsgi_text((environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/"))
 
 
 def _wsgi_text(value: str) -> str:
@@ -180,15 +206,20 @@ def _wsgi_text(value: str) -> str:
         return value
 
 
+#: The request class of each framework: (its module, the class name, the framework's name), tried in turn.
+_REQUEST_CLASSES = (
+    ("starlette.requests", "Request", "starlette"),
+    ("django.http", "HttpRequest", "django"),
+    ("werkzeug.wrappers", "Request", "flask"),
+)
+
+
 def framework_of(obj: Any) -> str | None:
     """``"starlette"``, ``"flask"`` or ``"django"`` for a request object of that framework, else None."""
-    mods = sys.modules
-    if "starlette.requests" in mods and isinstance(obj, mods["starlette.requests"].Request):
-        return "starlette"
-    if "django.http" in mods and isinstance(obj, mods["django.http"].HttpRequest):
-        return "django"
-    if "werkzeug.wrappers" in mods and isinstance(obj, mods["werkzeug.wrappers"].Request):
-        return "flask"
+    for module_name, class_name, framework in _REQUEST_CLASSES:
+        module = sys.modules.get(module_name)  # a framework never imported made no request
+        if module is not None and isinstance(obj, getattr(module, class_name)):
+            return framework
     return None
 
 
@@ -205,29 +236,40 @@ def view_from_request(request: Any, client_ip: ClientIP | None = None) -> Reques
     if kind == "starlette":
         return view_from_scope(request.scope, client_ip)
     if kind == "flask":
-        rule = getattr(request, "url_rule", None)
-        return view_from_environ(request.environ, client_ip, route=getattr(rule, "rule", None))
+        return _flask_view(request, client_ip)
     if kind == "django":
-        environ = getattr(request, "META", {})
-        match = getattr(request, "resolver_match", None)
-        route = getattr(match, "route", None) if match is not None else None
-        if route is not None:
-            route = "/" + route.lstrip("/")
-        scope = getattr(request, "scope", None)  # Django's ASGIRequest keeps its scope
-        if scope is not None:
-            view = view_from_scope(scope, client_ip)
-            return RequestView(
-                method=view.method,
-                path=request.path,
-                headers=view.headers,
-                client=view.client,
-                scheme=view.scheme,
-                host=view.host,
-                route=route,
-                query=view.query,
-            )
-        return view_from_environ(environ, client_ip, route=route)
+        return _django_view(request, client_ip)
     raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
+
+
+def _flask_view(request: Any, client_ip: ClientIP | None) -> RequestView:
+    rule = getattr(request, "url_rule", None)
+    return view_from_environ(request.environ, client_ip, route=getattr(rule, "rule", None))
+
+
+def _django_route(request: Any) -> str | None:
+    """The route pattern Django resolved (``users/<int:id>/``) as a path (``/users/<int:id>/``), if any."""
+    match = getattr(request, "resolver_match", None)
+    route = getattr(match, "route", None) if match is not None else None
+    return None if route is None else "/" + route.lstrip("/")
+
+
+def _django_view(request: Any, client_ip: ClientIP | None) -> RequestView:
+    route = _django_route(request)
+    scope = getattr(request, "scope", None)  # Django's ASGIRequest keeps its scope
+    if scope is None:
+        return view_from_environ(getattr(request, "META", {}), client_ip, route=route)
+    view = view_from_scope(scope, client_ip)
+    return RequestView(
+        method=view.method,
+        path=request.path,
+        headers=view.headers,
+        client=view.client,
+        scheme=view.scheme,
+        host=view.host,
+        route=route,
+        query=view.query,
+    )
 
 
 def headers_from_pairs(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
