@@ -91,22 +91,35 @@ class RouteCall:
         scope = getattr(self.request, "scope", None)
         if isinstance(scope, dict):
             scope.setdefault("state", {})[key] = value
-        environ = getattr(self.request, "environ", None)
-        if environ is None and self.framework == "django":
-            environ = getattr(self.request, "META", None)
+        environ = self._environ()
         if isinstance(environ, dict):
             environ[key] = value
 
+    def _environ(self) -> Any:
+        """The WSGI environ of the request (Django's ``META``), if it has one."""
+        environ = getattr(self.request, "environ", None)
+        if environ is None and self.framework == "django":
+            environ = getattr(self.request, "META", None)
+        return environ
+
     def request_id(self) -> str | None:
         """The request id set by a RequestIdMiddleware, if any."""
-        scope = getattr(self.request, "scope", None)
-        if isinstance(scope, dict) and scope.get("state"):
-            rid = scope["state"].get("request_id")
-            if rid:
-                return str(rid)
-        environ = getattr(self.request, "environ", None) or getattr(self.request, "META", None) or {}
-        rid = environ.get("backend_guard.request_id") or getattr(self.request, "request_id", None)
+        rid = _scope_request_id(self.request) or _environ_request_id(self.request)
         return str(rid) if rid else None
+
+
+def _scope_request_id(request: Any) -> Any:
+    """The request id an ASGI RequestIdMiddleware left in ``scope["state"]``, if any."""
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict) and scope.get("state"):
+        return scope["state"].get("request_id")
+    return None
+
+
+def _environ_request_id(request: Any) -> Any:
+    """The request id a WSGI RequestIdMiddleware left in the environ (or on the request object), if any."""
+    environ = getattr(request, "environ", None) or getattr(request, "META", None) or {}
+    return environ.get("backend_guard.request_id") or getattr(request, "request_id", None)
 
 
 class RouteHooks:
@@ -194,24 +207,22 @@ def native_problem(
     """
     status, headers, body = problem_response(exc, request_id=request_id)
     headers = [h for h in headers if h[0] != "content-length"] + list(extra or [])
+    resp = _bare_response(framework, body, status)
+    _set_headers(framework, resp, headers)
+    return resp
+
+
+def _bare_response(framework: str, body: bytes, status: int) -> Any:
+    """A response of the framework's own type with ``body`` and ``status`` and no headers of ours yet."""
     if framework == "starlette":
         from starlette.responses import Response as StarletteResponse
 
-        resp: Any = StarletteResponse(content=body, status_code=status)
-        for k, v in headers:
-            resp.headers[k] = v
-        return resp
+        return StarletteResponse(content=body, status_code=status)
     if framework == "flask":
-        resp = sys.modules["flask"].Response(body, status=status)
-        for k, v in headers:
-            resp.headers[k] = v
-        return resp
+        return sys.modules["flask"].Response(body, status=status)
     from django.http import HttpResponse
 
-    resp = HttpResponse(body, status=status)
-    for k, v in headers:
-        resp[k] = v
-    return resp
+    return HttpResponse(body, status=status)
 
 
 def _status_and_target(framework: str, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
@@ -277,37 +288,72 @@ def _signature(
     its own, that one is used and nothing is injected for it. Returns (signature, request name, response name,
     the names of the hooks' own parameters added here).
     """
-    if "starlette" not in sys.modules and "fastapi" not in sys.modules:
-        try:
-            import starlette  # noqa: F401
-        except ImportError:
-            return None, _REQ, _RESP, []
+    if not _starlette_available():
+        return None, _REQ, _RESP, []
     from starlette.requests import Request
     from starlette.responses import Response
 
-    try:
-        sig = inspect.signature(func, eval_str=True)
-    except (NameError, TypeError, ValueError):
-        try:
-            sig = inspect.signature(func)
-        except (TypeError, ValueError):
-            return None, _REQ, _RESP, []
+    sig = _route_signature(func)
+    if sig is None:
+        return None, _REQ, _RESP, []
     params = list(sig.parameters.values())
     req_name = _annotated(params, Request) or _REQ
     resp_name = _annotated(params, Response) or _RESP
     names = {p.name for p in params}
-    extra = []
-    if req_name not in names:
-        extra.append(inspect.Parameter(req_name, inspect.Parameter.KEYWORD_ONLY, annotation=Request))
-    if resp_name not in names:
-        extra.append(inspect.Parameter(resp_name, inspect.Parameter.KEYWORD_ONLY, annotation=Response))
-    own = [p for p in (hooks.fastapi_parameters() if hooks is not None else []) if p.name not in names]
-    extra.extend(own)
+    own = _own_parameters(hooks, names)
+    extra = _missing_parameters(names, {req_name: Request, resp_name: Response}) + own
     if not extra:
         return sig, req_name, resp_name, []
-    var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
-    params = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD] + extra + var_kw
-    return sig.replace(parameters=params), req_name, resp_name, [p.name for p in own]
+    return sig.replace(parameters=_with_extra(params, extra)), req_name, resp_name, [p.name for p in own]
+
+
+def _starlette_available() -> bool:
+    """True when Starlette is (or can be) imported: without it no route is FastAPI's, and nothing is injected."""
+    if "starlette" in sys.modules or "fastapi" in sys.modules:
+        return True
+    try:
+        import starlette  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _route_signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """The route's signature, its annotations resolved in the route's module where they can be; None if none."""
+    try:
+        return inspect.signature(func, eval_str=True)
+    except (NameError, TypeError, ValueError):
+        pass
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
+def _own_parameters(hooks: RouteHooks | None, names: set[str]) -> list[inspect.Parameter]:
+    """The hooks' own FastAPI parameters the route does not already declare."""
+    declared = hooks.fastapi_parameters() if hooks is not None else []
+    return [p for p in declared if p.name not in names]
+
+
+def _missing_parameters(names: set[str], wanted: dict[str, type]) -> list[inspect.Parameter]:
+    """Keyword-only parameters for the ``Request`` and ``Response`` the route does not declare itself."""
+    kind = inspect.Parameter.KEYWORD_ONLY
+    return [inspect.Parameter(name, kind, annotation=cls) for name, cls in wanted.items() if name not in names]
+
+
+def _with_extra(params: list[inspect.Parameter], extra: list[inspect.Parameter]) -> list[inspect.Parameter]:
+    """The route's parameters with ``extra`` added, before a ``**kwargs`` (which must stay last)."""
+    return sorted(params + extra, key=lambda p: p.kind is inspect.Parameter.VAR_KEYWORD)  # a stable sort
+
+
+def _dropped(func: Callable[..., Any], req_name: str, resp_name: str, own: list[str]) -> tuple[str, ...]:
+    """The parameters a call's keyword arguments lose before the route runs: the hooks' own (declared for
+    FastAPI's OpenAPI only) and, on the innermost wrapper, the ``Request``/``Response`` we injected."""
+    if getattr(func, _GUARDED, False):  # an outer decorator: the innermost one drops what was injected
+        return tuple(own)
+    injected = [name for name, ours in ((req_name, _REQ), (resp_name, _RESP)) if name == ours]
+    return (*own, *injected)
 
 
 class _Prepare:
@@ -322,13 +368,7 @@ class _Prepare:
         self.client_ip = client_ip
         self.req_name = req_name
         self.resp_name = resp_name
-        dropped = list(own)  # declared for FastAPI's OpenAPI only
-        if not getattr(func, _GUARDED, False):  # the route itself must not see the parameters we injected
-            if req_name == _REQ:
-                dropped.append(_REQ)
-            if resp_name == _RESP:
-                dropped.append(_RESP)
-        self.dropped = tuple(dropped)
+        self.dropped = _dropped(func, req_name, resp_name, own)
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
         """The call's RouteCall and the Response FastAPI injected (if any); drops our parameters from ``kwargs``."""
