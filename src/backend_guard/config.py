@@ -29,6 +29,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from .clientip import ClientIP
 from .cors import CORSPolicy
@@ -409,23 +411,31 @@ class GuardSettings(_Strict):
     def _build_policies(self) -> GuardSettings:
         """Build every enabled policy once, so invalid values fail now and name their setting."""
         # ClientIP's messages name their own setting (trusted_proxies, forwarded_header, forwarded_fields).
-        checks: list[tuple[str, Any]] = [("", self.client_ip)]
-        if self.secure_headers.enabled:
-            checks.append(("secure_headers", self.secure_headers.build))
-        if self.cors.active:
-            checks.append(("cors", self.cors.build))
-        if self.errors.enabled:
-            checks.append(("errors", self.errors.build))
-        if self.rate_limit.active:
-            checks.append(("rate_limit", self.rate_limit.build_rules))
-            checks.append(("rate_limit.default_limits", self.rate_limit.check_default_limits))
-            checks.append(("rate_limit", lambda: self.rate_limit.build_limiter("memory://", self.client_ip())))
+        checks: list[tuple[str, Any]] = [("", self.client_ip), *self._policy_checks()]
         for section, build in checks:
             try:
                 build()
             except ConfigurationError as exc:
                 raise ValueError(f"{section}: {exc.detail}" if section else exc.detail) from None
         return self
+
+    def _policy_checks(self) -> list[tuple[str, Any]]:
+        """(section, build) for each enabled section whose policy is built at start-up, in order."""
+        rate_limit = self.rate_limit
+        groups: list[tuple[bool, list[tuple[str, Any]]]] = [
+            (self.secure_headers.enabled, [("secure_headers", self.secure_headers.build)]),
+            (self.cors.active, [("cors", self.cors.build)]),
+            (self.errors.enabled, [("errors", self.errors.build)]),
+            (
+                rate_limit.active,
+                [
+                    ("rate_limit", rate_limit.build_rules),
+                    ("rate_limit.default_limits", rate_limit.check_default_limits),
+                    ("rate_limit", lambda: rate_limit.build_limiter("memory://", self.client_ip())),
+                ],
+            ),
+        ]
+        return [check for enabled, group in groups if enabled for check in group]
 
     @classmethod
     def coerce(cls, value: Any, where: str) -> GuardSettings:
@@ -472,25 +482,40 @@ class GuardSettings(_Strict):
         """
         env = os.environ if environ is None else environ
         data: dict[str, Any] = {}
-        sections = {name for name, f in cls.model_fields.items() if isinstance(f.default, BaseModel)}
         for raw_name, raw_value in env.items():
-            if not raw_name.startswith(prefix):
-                continue
-            path = raw_name[len(prefix) :].lower().split("__")
-            if len(path) == 1 and path[0] in cls.model_fields and path[0] not in sections:
-                data[path[0]] = _env_value(raw_value, cls.model_fields[path[0]].annotation)
-            elif len(path) == 2 and path[0] in sections:
-                model = cls.model_fields[path[0]].annotation
-                fields = getattr(model, "model_fields", {})
-                if path[1] not in fields:
-                    raise ConfigurationError(f"{raw_name}: {path[0]} has no setting {path[1]!r}.")
-                data.setdefault(path[0], {})[path[1]] = _env_value(raw_value, fields[path[1]].annotation)
-            elif len(path) == 1 and not path[0].startswith(_NOT_SETTINGS):
-                # Top-level names are shared with tools (BACKEND_GUARD_REQUIRE_REDIS...): warn, don't fail.
-                log.warning("%s is not a backend_guard setting; ignored.", raw_name)
-            elif len(path) != 1:
-                raise ConfigurationError(f"{raw_name}: not a backend_guard setting.")
+            if raw_name.startswith(prefix):
+                path = raw_name[len(prefix) :].lower().split("__")
+                _read_env(cls.model_fields, data, raw_name, path, raw_value)
         return cls(**data)
+
+
+def _is_section(field: FieldInfo) -> bool:
+    return isinstance(field.default, BaseModel)
+
+
+def _read_env(fields: Mapping[str, FieldInfo], data: dict[str, Any], raw_name: str, path: list[str], raw: str) -> None:
+    """Put the variable ``raw_name`` (its name under the prefix split at ``__`` into ``path``) into ``data``."""
+    if len(path) == 1:
+        _read_top_level(fields, data, raw_name, path[0], raw)
+    elif len(path) == 2 and path[0] in fields and _is_section(fields[path[0]]):
+        _read_section_field(fields[path[0]], data, raw_name, path, raw)
+    else:
+        raise ConfigurationError(f"{raw_name}: not a backend_guard setting.")
+
+
+def _read_top_level(fields: Mapping[str, FieldInfo], data: dict[str, Any], raw_name: str, name: str, raw: str) -> None:
+    if name in fields and not _is_section(fields[name]):
+        data[name] = _env_value(raw, fields[name].annotation)
+    elif not name.startswith(_NOT_SETTINGS):
+        # Top-level names are shared with tools (BACKEND_GUARD_REQUIRE_REDIS...): warn, don't fail.
+        log.warning("%s is not a backend_guard setting; ignored.", raw_name)
+
+
+def _read_section_field(section: FieldInfo, data: dict[str, Any], raw_name: str, path: list[str], raw: str) -> None:
+    fields = getattr(section.annotation, "model_fields", {})
+    if path[1] not in fields:
+        raise ConfigurationError(f"{raw_name}: {path[0]} has no setting {path[1]!r}.")
+    data.setdefault(path[0], {})[path[1]] = _env_value(raw, fields[path[1]].annotation)
 
 
 def _env_value(raw: str, annotation: Any) -> Any:
@@ -501,8 +526,12 @@ def _env_value(raw: str, annotation: Any) -> Any:
     except ValueError:
         pass
     if "list" in str(annotation) and not text.startswith("["):
-        return [part.strip() for part in text.split(",") if part.strip()]
+        return _comma_separated(text)
     return raw
+
+
+def _comma_separated(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 class _SettingsError(ConfigurationError):
@@ -516,15 +545,21 @@ class _SettingsError(ConfigurationError):
 
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     """(dotted name, what is wrong) per problem, a section's own problems under its name; never the value."""
-    out: list[tuple[str, str]] = []
-    for err in exc.errors(include_input=False, include_url=False):
-        where = ".".join(str(p) for p in err["loc"])
-        inner = err.get("ctx", {}).get("error")
-        if isinstance(inner, _SettingsError):
-            out.extend((f"{where}.{name}" if where else name, msg) for name, msg in inner.problems)
-        else:
-            out.append((where or "settings", err["msg"].removeprefix("Value error, ")))
-    return out
+    return [problem for err in exc.errors(include_input=False, include_url=False) for problem in _error_problems(err)]
+
+
+def _error_problems(err: ErrorDetails) -> list[tuple[str, str]]:
+    """The problems of one pydantic error: a section's own, each under its dotted name, or the error itself."""
+    where = ".".join(str(p) for p in err["loc"])
+    inner = err.get("ctx", {}).get("error")
+    if isinstance(inner, _SettingsError):
+        return _section_problems(where, inner)
+    return [(where or "settings", err["msg"].removeprefix("Value error, "))]
+
+
+def _section_problems(where: str, inner: _SettingsError) -> list[tuple[str, str]]:
+    """A section's own problems, each under its full dotted name (``cors.allow_credentials``)."""
+    return [(f"{where}.{name}" if where else name, msg) for name, msg in inner.problems]
 
 
 def _explain(exc: ValidationError) -> str:
