@@ -142,12 +142,25 @@ _BaseGroup: type[BaseException] | None = getattr(builtins, "BaseExceptionGroup",
 
 def _linked(exc: BaseException) -> Iterator[BaseException]:
     """The exceptions a traceback printer shows with ``exc``: its cause, its context, a group's members."""
-    if exc.__cause__ is not None:
-        yield exc.__cause__
-    if exc.__context__ is not None:
-        yield exc.__context__
-    if _BaseGroup is not None and isinstance(exc, _BaseGroup):
+    yield from (link for link in (exc.__cause__, exc.__context__) if link is not None)
+    if _is_group(exc):
         yield from exc.exceptions  # type: ignore[attr-defined]
+
+
+def _is_group(exc: BaseException) -> bool:
+    return _BaseGroup is not None and isinstance(exc, _BaseGroup)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception a traceback printer shows with ``exc`` (``exc`` first), each once: a chain may loop."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        item = stack.pop()
+        if id(item) not in seen:
+            seen.add(id(item))
+            yield item
+            stack.extend(_linked(item))
 
 
 def _loggable(exc: BaseException) -> BaseException:
@@ -157,15 +170,8 @@ def _loggable(exc: BaseException) -> BaseException:
     class, arguments and traceback) and each validation error is replaced by a :class:`RedactedValidationError`.
     """
     try:
-        seen: set[int] = set()
-        stack = [exc]
-        while stack:
-            item = stack.pop()
-            if id(item) not in seen:
-                seen.add(id(item))
-                if _validation_failures(item) is not None:
-                    return _mirror(exc, {}, set(), _quoted_texts(exc))
-                stack.extend(_linked(item))
+        if any(_validation_failures(item) is not None for item in _chain(exc)):
+            return _mirror(exc, {}, set(), _quoted_texts(exc))
         return exc
     except Exception:  # an exotic chain: fail closed, the frames of the outermost exception only
         out = RedactedValidationError(f"{_qualified(exc)} (its chain could not be shown safely)")
@@ -180,31 +186,47 @@ _MAX_QUOTED = 200  # texts looked for, at most
 def _quoted_texts(exc: BaseException) -> tuple[str, ...]:
     """What another exception's message may quote of the validation errors in ``exc``'s chain: each one's
     ``str()`` and every text and number it failed on (inside dicts and lists too), at most ``_MAX_QUOTED``."""
-    found: list[str] = []
-    inputs: list[object] = []
-    seen: set[int] = set()
-    stack = [exc]
-    while stack:
-        item = stack.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        stack.extend(_linked(item))
-        if _validation_failures(item) is not None:
-            found.append(str(item))
-            inputs.extend(error.get("input") for error in item.errors())  # type: ignore[attr-defined]
+    errors = [item for item in _chain(exc) if _validation_failures(item) is not None]
+    found = [str(item) for item in errors]
+    _add_input_texts(found, _failed_inputs(errors))
+    return tuple(found)
+
+
+def _failed_inputs(errors: list[BaseException]) -> list[object]:
+    """The input each error of these validation errors failed on."""
+    return [error.get("input") for item in errors for error in item.errors()]  # type: ignore[attr-defined]
+
+
+def _add_input_texts(found: list[str], inputs: list[object]) -> None:
+    """Add to ``found`` every text and number in ``inputs`` (inside dicts and lists too), while it holds fewer
+    than ``_MAX_QUOTED``."""
     while inputs and len(found) < _MAX_QUOTED:
         value = inputs.pop()
-        if isinstance(value, dict):
-            inputs.extend(value.keys())
-            inputs.extend(value.values())
-        elif isinstance(value, (list, tuple)):
-            inputs.extend(value)
-        elif isinstance(value, (str, bytes, int, float)) and not isinstance(value, bool):
-            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-            if len(text) >= _MIN_QUOTED:
-                found.append(text)
-    return tuple(found)
+        children = _children(value)
+        if children is not None:
+            inputs.extend(children)
+            continue
+        text = _quotable(value)
+        if text is not None:
+            found.append(text)
+
+
+def _children(value: object) -> list[object] | None:
+    """A dict's keys and values, a list's or tuple's items; None for anything else."""
+    if isinstance(value, dict):
+        return [*value.keys(), *value.values()]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return None
+
+
+def _quotable(value: object) -> str | None:
+    """A failed input's text as a message would quote it: str, bytes and numbers (not bools) of at least
+    ``_MIN_QUOTED`` characters; None otherwise."""
+    if not isinstance(value, (str, bytes, int, float)) or isinstance(value, bool):
+        return None
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return text if len(text) >= _MIN_QUOTED else None
 
 
 def _quotes(exc: BaseException, quoted: tuple[str, ...]) -> bool:
@@ -225,18 +247,32 @@ def _mirror(
     if id(exc) in active:  # an exception group whose member's chain leads back to the group
         return RedactedValidationError(f"{_qualified(exc)} (chain loops)")
     active.add(id(exc))
-    failures = _validation_failures(exc)
-    if failures is not None:
-        out: BaseException = RedactedValidationError(_summary(exc, failures))
-    else:
-        out = _copy(exc, done, active, quoted)
-        if _quotes(out, quoted):  # RuntimeError(exc), f"...: {exc}", a __str__ showing it, the input itself
-            out = Exception(f"{_qualified(exc)} (its message quotes a validation error's input; not logged)")
+    out = _stand_in(exc, done, active, quoted)
     done[id(exc)] = out
     out.__traceback__ = exc.__traceback__
-    out.__cause__ = None if exc.__cause__ is None else _mirror(exc.__cause__, done, active, quoted)
-    out.__context__ = None if exc.__context__ is None else _mirror(exc.__context__, done, active, quoted)
+    out.__cause__ = _mirror_link(exc.__cause__, done, active, quoted)
+    out.__context__ = _mirror_link(exc.__context__, done, active, quoted)
     out.__suppress_context__ = exc.__suppress_context__
+    return out
+
+
+def _mirror_link(
+    exc: BaseException | None, done: dict[int, BaseException], active: set[int], quoted: tuple[str, ...]
+) -> BaseException | None:
+    return None if exc is None else _mirror(exc, done, active, quoted)
+
+
+def _stand_in(
+    exc: BaseException, done: dict[int, BaseException], active: set[int], quoted: tuple[str, ...]
+) -> BaseException:
+    """What the logged chain shows for ``exc``: a redacted validation error, a copy, or its class only when its
+    message quotes a validation error or its input."""
+    failures = _validation_failures(exc)
+    if failures is not None:
+        return RedactedValidationError(_summary(exc, failures))
+    out = _copy(exc, done, active, quoted)
+    if _quotes(out, quoted):  # RuntimeError(exc), f"...: {exc}", a __str__ showing it, the input itself
+        return Exception(f"{_qualified(exc)} (its message quotes a validation error's input; not logged)")
     return out
 
 
@@ -245,16 +281,22 @@ def _copy(
 ) -> BaseException:
     """A new exception of ``exc``'s class and arguments (a group's members mirrored), else a stand-in."""
     try:
-        if _BaseGroup is not None and isinstance(exc, _BaseGroup):
-            members = [_mirror(m, done, active, quoted) for m in exc.exceptions]  # type: ignore[attr-defined]
-            out: BaseException = exc.derive(members)  # type: ignore[attr-defined]
-            notes = getattr(exc, "__notes__", None)
-            if notes is not None:
-                out.__notes__ = list(notes)  # type: ignore[attr-defined]
-        else:
-            out = copy.copy(exc)  # class, args and __dict__ (so __notes__); not the traceback or the chain
+        if _is_group(exc):
+            return _copy_group(exc, done, active, quoted)
+        return copy.copy(exc)  # class, args and __dict__ (so __notes__); not the traceback or the chain
     except Exception:
-        out = Exception(f"{_qualified(exc)}: {_printable(exc, 2048)}")
+        return Exception(f"{_qualified(exc)}: {_printable(exc, 2048)}")
+
+
+def _copy_group(
+    exc: BaseException, done: dict[int, BaseException], active: set[int], quoted: tuple[str, ...]
+) -> BaseException:
+    """A new exception group of ``exc``'s class and message, its members mirrored, its notes copied."""
+    members = [_mirror(m, done, active, quoted) for m in exc.exceptions]  # type: ignore[attr-defined]
+    out: BaseException = exc.derive(members)  # type: ignore[attr-defined]
+    notes = getattr(exc, "__notes__", None)
+    if notes is not None:
+        out.__notes__ = list(notes)  # type: ignore[attr-defined]
     return out
 
 
@@ -267,8 +309,11 @@ def _summary(exc: BaseException, failures: tuple[FieldError, ...]) -> str:
     parts = [f"{f.pointer or '/'} {f.type}" for f in failures[:_MAX_LOGGED_FIELD_ERRORS]]
     if len(failures) > _MAX_LOGGED_FIELD_ERRORS:
         parts.append(f"... {len(failures) - _MAX_LOGGED_FIELD_ERRORS} more")
-    count = f"{len(failures)} validation error{'' if len(failures) == 1 else 's'}"
-    return _printable(f"{_qualified(exc)}: {count} (input not logged): " + "; ".join(parts), 4096)
+    return _printable(f"{_qualified(exc)}: {_count(len(failures))} (input not logged): " + "; ".join(parts), 4096)
+
+
+def _count(n: int) -> str:
+    return f"{n} validation error{'' if n == 1 else 's'}"
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e\xa0-\ud7ff\ue000-\U0010ffff]|[\u2028\u2029]")
@@ -335,6 +380,12 @@ def is_valid_request_id(value: str | bytes) -> bool:
     return _VALID_ID.fullmatch(raw) is not None
 
 
+def _safe_incoming(incoming: bytes | str) -> str | None:
+    """The incoming id when it is safe to put in headers and logs, else None."""
+    raw = incoming.encode("latin-1", "replace") if isinstance(incoming, str) else incoming
+    return raw.decode("ascii") if _VALID_ID.fullmatch(raw) is not None else None
+
+
 class RequestIdPolicy:
     """Which request id a request gets: the incoming header's when trusted and safe, else a new one.
 
@@ -365,9 +416,13 @@ class RequestIdPolicy:
     def choose(self, incoming: bytes | str | None) -> str:
         """The id for a request whose incoming header value is ``incoming`` (None when absent)."""
         if incoming and self.trust_incoming:
-            raw = incoming.encode("latin-1", "replace") if isinstance(incoming, str) else incoming
-            if _VALID_ID.fullmatch(raw) is not None:
-                return raw.decode("ascii")
+            rid = _safe_incoming(incoming)
+            if rid is not None:
+                return rid
+        return self._new_id()
+
+    def _new_id(self) -> str:
+        """A fresh id from the generator (checked when it is not ours)."""
         generator = self.generator
         if generator is new_request_id:  # our own ids are always safe: no need to validate them
             return new_request_id()
