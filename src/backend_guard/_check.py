@@ -75,20 +75,39 @@ def check_float(
 
         check_float("window", 900, positive=True)  # 900.0
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(f"{name} must be a number, not {_shown(value)}.")
-    number = float(value) if isinstance(value, float) else value
-    if isinstance(number, float) and not math.isfinite(number):
-        raise ConfigurationError(f"{name} must be a finite number, not {number!r}.")
+    number = _finite_number(name, value)
     if positive and number <= 0:
         raise ConfigurationError(f"{name} must be greater than 0, not {number!r}.")
     _check_range(name, number, min, max)
     return float(number)
 
 
+def _finite_number(name: str, value: object) -> float:
+    """``value`` when it is a finite int or float (never a bool); a float subclass as a plain float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number, not {_shown(value)}.")
+    if isinstance(value, float):
+        return _finite_float(name, float(value))
+    return value
+
+
+def _finite_float(name: str, number: float) -> float:
+    if not math.isfinite(number):
+        raise ConfigurationError(f"{name} must be a finite number, not {number!r}.")
+    return number
+
+
 def _check_range(name: str, value: float, low: float | None, high: float | None) -> None:
+    _check_low(name, value, low)
+    _check_high(name, value, high)
+
+
+def _check_low(name: str, value: float, low: float | None) -> None:
     if low is not None and value < low:
         raise ConfigurationError(f"{name} must be at least {low}, not {value!r}.")
+
+
+def _check_high(name: str, value: float, high: float | None) -> None:
     if high is not None and value > high:
         raise ConfigurationError(f"{name} must be at most {high}, not {value!r}.")
 
@@ -117,15 +136,21 @@ def check_strs(name: str, value: object) -> tuple[str, ...]:
 
         check_strs("trusted_proxies", ["10.0.0.0/8"])  # ("10.0.0.0/8",)
     """
-    if isinstance(value, (str, bytes, bytearray)):
-        raise ConfigurationError(f"{name} must be a list of strings, not one string: write {name}=[...].")
-    if isinstance(value, Mapping) or not isinstance(value, Iterable):
-        raise ConfigurationError(f"{name} must be a list of strings, not {_shown(value)}.")
-    items = tuple(value)
+    items = tuple(_check_list(name, value))
     for item in items:
         if not isinstance(item, str):
             raise ConfigurationError(f"{name} must hold only strings, not {_shown(item)}.")
     return items
+
+
+def _check_list(name: str, value: object) -> Iterable[Any]:
+    """Refuse a bare string (it would be read character by character), a mapping (read as its keys) and
+    anything that is not iterable."""
+    if isinstance(value, (str, bytes, bytearray)):
+        raise ConfigurationError(f"{name} must be a list of strings, not one string: write {name}=[...].")
+    if isinstance(value, Mapping) or not isinstance(value, Iterable):
+        raise ConfigurationError(f"{name} must be a list of strings, not {_shown(value)}.")
+    return value
 
 
 def check_choice(name: str, value: object, choices: Collection[str]) -> str:
@@ -136,9 +161,13 @@ def check_choice(name: str, value: object, choices: Collection[str]) -> str:
         check_choice("on_storage_error", "deny", ("allow", "deny"))  # "deny"
     """
     if not isinstance(value, str) or value not in choices:
-        shown = repr(value[:40]) if isinstance(value, str) else _shown(value)
-        raise ConfigurationError(f"{name} must be one of {sorted(choices)}, not {shown}.")
+        raise ConfigurationError(f"{name} must be one of {sorted(choices)}, not {_shown_choice(value)}.")
     return value
+
+
+def _shown_choice(value: object) -> str:
+    """A wrong choice for a message: a string cut to 40 characters (a misspelt word, not a secret's length)."""
+    return repr(value[:40]) if isinstance(value, str) else _shown(value)
 
 
 def check_callable(name: str, value: T) -> T:
@@ -173,6 +202,9 @@ def check_instance(name: str, value: object, cls: type[T] | tuple[type[T], ...])
         check_instance("client_ip", bg.ClientIP(), bg.ClientIP)
     """
     if not isinstance(value, cls):
-        wanted = " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
-        raise ConfigurationError(f"{name} must be a {wanted}, not {_shown(value)}.")
+        raise ConfigurationError(f"{name} must be a {_class_names(cls)}, not {_shown(value)}.")
     return value
+
+
+def _class_names(cls: type | tuple[type, ...]) -> str:
+    return " or ".join(c.__name__ for c in (cls if isinstance(cls, tuple) else (cls,)))
