@@ -220,10 +220,15 @@ def _children(value: object) -> list[object] | None:
     return None
 
 
+def _is_scalar(value: object) -> bool:
+    """True for what a message may quote of an input: a text, bytes or a number (a bool is not quoted)."""
+    return isinstance(value, (str, bytes, int, float)) and not isinstance(value, bool)
+
+
 def _quotable(value: object) -> str | None:
     """A failed input's text as a message would quote it: str, bytes and numbers (not bools) of at least
     ``_MIN_QUOTED`` characters; None otherwise."""
-    if not isinstance(value, (str, bytes, int, float)) or isinstance(value, bool):
+    if not _is_scalar(value):
         return None
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     return text if len(text) >= _MIN_QUOTED else None
@@ -380,12 +385,6 @@ def is_valid_request_id(value: str | bytes) -> bool:
     return _VALID_ID.fullmatch(raw) is not None
 
 
-def _safe_incoming(incoming: bytes | str) -> str | None:
-    """The incoming id when it is safe to put in headers and logs, else None."""
-    raw = incoming.encode("latin-1", "replace") if isinstance(incoming, str) else incoming
-    return raw.decode("ascii") if _VALID_ID.fullmatch(raw) is not None else None
-
-
 class RequestIdPolicy:
     """Which request id a request gets: the incoming header's when trusted and safe, else a new one.
 
@@ -415,19 +414,18 @@ class RequestIdPolicy:
 
     def choose(self, incoming: bytes | str | None) -> str:
         """The id for a request whose incoming header value is ``incoming`` (None when absent)."""
+        # On the path of every request: the two common cases (a safe incoming id, our own new id) stay inline.
         if incoming and self.trust_incoming:
-            rid = _safe_incoming(incoming)
-            if rid is not None:
-                return rid
-        return self._new_id()
-
-    def _new_id(self) -> str:
-        """A fresh id from the generator (checked when it is not ours)."""
-        generator = self.generator
-        if generator is new_request_id:  # our own ids are always safe: no need to validate them
+            raw = incoming.encode("latin-1", "replace") if isinstance(incoming, str) else incoming
+            if _VALID_ID.fullmatch(raw) is not None:
+                return raw.decode("ascii")
+        if self.generator is new_request_id:  # our own ids are always safe: no need to validate them
             return new_request_id()
-        rid = generator()
-        # A custom generator making unsafe ids must not put them in headers and logs.
+        return self._custom_id()
+
+    def _custom_id(self) -> str:
+        """A fresh id from a custom generator: an unsafe one must not reach headers and logs."""
+        rid = self.generator()
         return rid if is_valid_request_id(rid) else new_request_id()
 
 
