@@ -4,7 +4,9 @@ arguments, the audit events, and what a store failure means (``on_storage_error`
 What must live here: the decisions both twins of each :class:`~backend_guard.lockout.Lockout` call share, so
 that a sync method and its async twin are only the plan of their (account, address), one store call and one of
 these. Nothing here does I/O; the settings it reads (``generic``, ``on_storage_error``, ``on_event``, ...) are
-read from the lockout on every call, as they may change while it is in use.
+read from the lockout on every call, as they may change while it is in use. The lockout passes itself to each
+call rather than being kept here: a reference back would make a cycle, and a dropped lockout (its caches, its
+store) would then wait for the cycle collector instead of being freed at once.
 """
 
 from __future__ import annotations
@@ -52,14 +54,13 @@ class Decisions:
 
     Example::
 
-        decide = Decisions(lock)
+        decide = Decisions()
         status = decide.status(ReserveReply.from_reply(store.run(reserve, plan.keys, reserve_args(plan, 0))))
     """
 
-    __slots__ = ("_open", "_settings")
+    __slots__ = ("_open",)
 
-    def __init__(self, settings: DecisionSettings) -> None:
-        self._settings = settings
+    def __init__(self) -> None:
         self._open: dict[tuple[int, bool], LockoutStatus] = {}
 
     def status(self, reply: ReserveReply) -> LockoutStatus:
@@ -77,48 +78,48 @@ class Decisions:
                 self._open[remaining, known] = status
         return status
 
-    def success_args(self, plan: Plan, counted: int, newly: int) -> list[Any]:
+    def success_args(self, settings: DecisionSettings, plan: Plan, counted: int, newly: int) -> list[Any]:
         """The success script's arguments (the reservation's masks; the address only when addresses are kept)."""
-        return [plan.member if self._settings.max_remembered_addresses else "", counted, newly, plan.named]
+        return [plan.member if settings.max_remembered_addresses else "", counted, newly, plan.named]
 
     # -- finish: a store reply to a decision, shared by the sync and async twins ---------------------------
 
-    def after_failure(self, plan: Plan, reply: ReserveReply) -> LockoutStatus:
+    def after_failure(self, settings: DecisionSettings, plan: Plan, reply: ReserveReply) -> LockoutStatus:
         """The status after a counted failure, audited unless the account was locked (so nothing was counted)."""
         status = self.status(reply)
         if not status.locked:
-            emit_failure(self._settings, plan, reply)
+            emit_failure(settings, plan, reply)
         return status
 
-    def after_success(self, plan: Plan, reply: SuccessReply) -> None:
+    def after_success(self, settings: DecisionSettings, plan: Plan, reply: SuccessReply) -> None:
         """Audit a success that cleared failures or a lock."""
         had_n, had_lock = reply.had_failures, reply.had_lock
         if had_n or had_lock:
-            emit(self._settings, "success_after_failures", plan, failures=had_n)
+            emit(settings, "success_after_failures", plan, failures=had_n)
 
-    def reserved(self, plan: Plan, first: ReserveReply) -> Attempt:
+    def reserved(self, settings: DecisionSettings, plan: Plan, first: ReserveReply) -> Attempt:
         """The attempt a reservation made; raises the refusal when the account is locked."""
         status = self.status(first)
         if status.locked:
-            raise self.refusal(status)
+            raise self.refusal(settings, status)
         return Attempt(plan, status, first.counted, first.newly)
 
-    def settle(self, att: Attempt, plan: Plan, first: ReserveReply) -> list[Any] | None:
+    def settle(self, settings: DecisionSettings, att: Attempt, plan: Plan, first: ReserveReply) -> list[Any] | None:
         """The success script's arguments for an attempt that succeeded, or None: a failure, audited here."""
         if att.ok:
-            return self.success_args(plan, first.counted, first.newly)
-        emit_failure(self._settings, plan, first)
+            return self.success_args(settings, plan, first.counted, first.newly)
+        emit_failure(settings, plan, first)
         return None
 
-    def degraded(self, exc: StorageError, what: str) -> LockoutStatus:
+    def degraded(self, settings: DecisionSettings, exc: StorageError, what: str) -> LockoutStatus:
         """The store failed: re-raise ``exc`` (``on_storage_error="deny"``), or let the attempt through, logged."""
-        if self._settings.on_storage_error == "deny":
+        if settings.on_storage_error == "deny":
             raise exc
         log.warning("lockout %s skipped: store unavailable (on_storage_error=allow)", what)
         return LockoutStatus(False, 0.0, None, None, False, True)
 
-    def refusal(self, status: LockoutStatus) -> Exception:
+    def refusal(self, settings: DecisionSettings, status: LockoutStatus) -> Exception:
         """The error a locked status raises: AccountLocked, or in ``generic`` mode a wrong password's error."""
-        if self._settings.generic:
-            return self._settings.invalid_credentials()
+        if settings.generic:
+            return settings.invalid_credentials()
         return status.error()

@@ -177,7 +177,7 @@ class Lockout:
         self._addr_ids: BoundedCache[str, str] = BoundedCache(
             "lockout.addresses", max_entries=PLAN_CACHE, max_bytes=PLAN_BYTES // 4
         )
-        self._decide = Decisions(self)
+        self._decide = Decisions()  # given this lockout on each call: no cycle
         keys = KeyPlanner(
             self.store,
             namespace,
@@ -237,7 +237,7 @@ class Lockout:
         try:
             reply = ReserveReply.from_reply(self.store.run(self._reserve_script, plan.keys, reserve_args(plan, 0)))
         except StorageError as exc:
-            return self._decide.degraded(exc, "check")
+            return self._decide.degraded(self, exc, "check")
         return self._decide.status(reply)
 
     def record_failure(self, account: str | bytes, ip: str | None = None) -> LockoutStatus:
@@ -254,8 +254,8 @@ class Lockout:
         try:
             reply = ReserveReply.from_reply(self.store.run(self._reserve_script, plan.keys, reserve_args(plan, 1)))
         except StorageError as exc:
-            return self._decide.degraded(exc, "record_failure")
-        return self._decide.after_failure(plan, reply)
+            return self._decide.degraded(self, exc, "record_failure")
+        return self._decide.after_failure(self, plan, reply)
 
     def record_success(self, account: str | bytes, ip: str | None = None) -> None:
         """Record a successful login: clears this (account, address) pair and remembers the address.
@@ -270,12 +270,12 @@ class Lockout:
         plan = self._plan(account, ip)
         try:
             reply = SuccessReply.from_reply(
-                self.store.run(self._success_script, plan.keys, self._decide.success_args(plan, 0, 0))
+                self.store.run(self._success_script, plan.keys, self._decide.success_args(self, plan, 0, 0))
             )
         except StorageError:
             log.warning("lockout record_success skipped: store unavailable")
             return
-        self._decide.after_success(plan, reply)
+        self._decide.after_success(self, plan, reply)
 
     def unlock(self, account: str | bytes, ip: str | None = None) -> None:
         """Lift every lock and counter of ``account`` (or only its pair with ``ip``); raises StorageError.
@@ -317,20 +317,20 @@ class Lockout:
         try:
             first = ReserveReply.from_reply(self.store.run(self._reserve_script, plan.keys, reserve_args(plan, 1)))
         except StorageError as exc:
-            yield Attempt(None, self._decide.degraded(exc, "attempt"), 0, 0)
+            yield Attempt(None, self._decide.degraded(self, exc, "attempt"), 0, 0)
             return
-        att = self._decide.reserved(plan, first)
+        att = self._decide.reserved(self, plan, first)
         try:
             yield att
         finally:
-            args = self._decide.settle(att, plan, first)
+            args = self._decide.settle(self, att, plan, first)
             if args is not None:
                 try:
                     reply = SuccessReply.from_reply(self.store.run(self._success_script, plan.keys, args))
                 except StorageError:
                     log.warning("lockout success not recorded: store unavailable")
                 else:
-                    self._decide.after_success(plan, reply)
+                    self._decide.after_success(self, plan, reply)
 
     def locked_accounts(self, limit: int = 1000) -> list[LockRecord]:
         """Live account-wide and ceiling locks (and pair locks), found with SCAN (never KEYS).
@@ -361,7 +361,7 @@ class Lockout:
                 await self.store.arun(self._reserve_script, plan.keys, reserve_args(plan, 0))
             )
         except StorageError as exc:
-            return self._decide.degraded(exc, "check")
+            return self._decide.degraded(self, exc, "check")
         return self._decide.status(reply)
 
     async def arecord_failure(self, account: str | bytes, ip: str | None = None) -> LockoutStatus:
@@ -377,8 +377,8 @@ class Lockout:
                 await self.store.arun(self._reserve_script, plan.keys, reserve_args(plan, 1))
             )
         except StorageError as exc:
-            return self._decide.degraded(exc, "record_failure")
-        return self._decide.after_failure(plan, reply)
+            return self._decide.degraded(self, exc, "record_failure")
+        return self._decide.after_failure(self, plan, reply)
 
     async def arecord_success(self, account: str | bytes, ip: str | None = None) -> None:
         """Async twin of :meth:`record_success`.
@@ -390,12 +390,12 @@ class Lockout:
         plan = self._plan(account, ip)
         try:
             reply = SuccessReply.from_reply(
-                await self.store.arun(self._success_script, plan.keys, self._decide.success_args(plan, 0, 0))
+                await self.store.arun(self._success_script, plan.keys, self._decide.success_args(self, plan, 0, 0))
             )
         except StorageError:
             log.warning("lockout record_success skipped: store unavailable")
             return
-        self._decide.after_success(plan, reply)
+        self._decide.after_success(self, plan, reply)
 
     async def aunlock(self, account: str | bytes, ip: str | None = None) -> None:
         """Async twin of :meth:`unlock`.
@@ -436,20 +436,20 @@ class Lockout:
                 await self.store.arun(self._reserve_script, plan.keys, reserve_args(plan, 1))
             )
         except StorageError as exc:
-            yield Attempt(None, self._decide.degraded(exc, "attempt"), 0, 0)
+            yield Attempt(None, self._decide.degraded(self, exc, "attempt"), 0, 0)
             return
-        att = self._decide.reserved(plan, first)
+        att = self._decide.reserved(self, plan, first)
         try:
             yield att
         finally:
-            args = self._decide.settle(att, plan, first)
+            args = self._decide.settle(self, att, plan, first)
             if args is not None:
                 try:
                     reply = SuccessReply.from_reply(await self.store.arun(self._success_script, plan.keys, args))
                 except StorageError:
                     log.warning("lockout success not recorded: store unavailable")
                 else:
-                    self._decide.after_success(plan, reply)
+                    self._decide.after_success(self, plan, reply)
 
     async def alocked_accounts(self, limit: int = 1000) -> list[LockRecord]:
         """Async twin of :meth:`locked_accounts`.
