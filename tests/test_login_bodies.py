@@ -24,6 +24,8 @@ from starlette.requests import Request
 
 import backend_guard as bg
 from backend_guard.lockout import LockoutEvent, normalize_identifier
+from backend_guard.lockout._routes import LoginRequestRefused, login_body_kind
+from backend_guard.request import RequestView
 from backend_guard.storage import RedisStore
 
 from .conftest import TEST_TIMEOUTS, _cleanup
@@ -650,3 +652,14 @@ def test_a_django_login_view_can_still_read_the_raw_body_of_a_multipart_form_the
     assert answer.json()["form"] == "alice"
     assert answer.json()["body"] > 0
     assert lock.check("alice", "127.0.0.1").remaining == 2  # counted under the name the route reads
+
+
+@pytest.mark.parametrize("length", ["-1", " 5", "+7", "1_000", "\u0661\u0662", "5 ", "0x10", ""])
+def test_a_content_length_that_is_not_ascii_digits_is_refused_before_the_route(length: str) -> None:
+    # int() reads all of these; a server in front may not, so the lockout and the route could see different
+    # bodies (RFC 9110: Content-Length = 1*DIGIT).
+    headers = (("content-length", length), ("content-type", "application/json"))
+    with pytest.raises(LoginRequestRefused, match="not a number"):
+        login_body_kind(RequestView(method="POST", path="/login", headers=headers), "username")
+    ok = RequestView(method="POST", path="/login", headers=(("content-length", "17"),))
+    assert login_body_kind(ok, "username") == "json"

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Container
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl
 
+from .._media import media_type
 from .._routes import RouteCall, RouteHooks, declare_problem_statuses, guard_route, status_of_exception
 from ..clientip import ClientIP
 from ..exceptions import GuardError
@@ -110,19 +111,21 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
 
 
 def _check_length(length: str | None) -> None:
-    """Refuse a declared Content-Length that is not a number (400) or is over :data:`MAX_LOGIN_BODY` (413)."""
+    """Refuse a declared Content-Length that is not a number (400) or is over :data:`MAX_LOGIN_BODY` (413).
+
+    A number is ASCII digits only (RFC 9110 ``1*DIGIT``): ``int()`` alone would also take ``-1``, `` 5``, ``+7``,
+    ``1_000`` and other scripts' digits, which a server in front may read differently.
+    """
     if length is not None:
-        try:
-            declared = int(length)
-        except ValueError:
-            raise LoginRequestRefused("The Content-Length header is not a number.") from None
-        if declared > MAX_LOGIN_BODY:
+        if not (length.isascii() and length.isdigit()):
+            raise LoginRequestRefused("The Content-Length header is not a number.")
+        if int(length) > MAX_LOGIN_BODY:
             raise _too_large()
 
 
 def _media_kind(content_type: str | None) -> BodyKind:
     """The body kind of a Content-Type: JSON (or none given), one of the two forms, or refused (415)."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
+    media = media_type(content_type)
     if not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
         return "json"
     form = _FORMS.get(media)
