@@ -54,3 +54,11 @@ def test_the_linear_affix_split_gives_the_old_pattern_s_parts(text: str) -> None
         match = old.match(text)
         assert match is not None
         assert split_affixes(text, letters_only=letters_only) == match.groups()
+
+
+def test_a_huge_context_value_costs_what_the_byte_cap_allows() -> None:
+    # A sign-up form's username is the attacker's: U+FDFA expands 18 times under NFKC.
+    for value in ("\ufdfa" * 300_000, "abcd " * 200_000):
+        assert _elapsed(lambda v=value: POLICY.reasons(GOOD, {"username": v})) < 0.2  # type: ignore[misc]
+    # A part within the first max_bytes characters still counts.
+    assert codes(GOOD + " zanzibar", username="zanzibar " + "q" * 100_000) == ["context-word"]

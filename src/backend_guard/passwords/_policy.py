@@ -224,7 +224,9 @@ class PasswordPolicy:
             found.append(self.issue("too-short"))
         if prepared.folded and self.blocklist.matches(prepared.folded):
             found.append(self.issue("common-password"))
-        kind = matching_context(prepared.folded, context_tokens(fold_context(context, self._context_defaults)))
+        kind = matching_context(
+            prepared.folded, context_tokens(fold_context(context, self._context_defaults, self.max_bytes))
+        )
         if kind is not None:
             found.append(self.issue("context-word", context=_CONTEXT_NAMES.get(kind, "personal details")))
         if self.check_patterns:
@@ -306,7 +308,7 @@ class PasswordPolicy:
     def _guessable(self, text: str, context: Mapping[str, object] | None) -> bool:
         assert self._estimate is not None
         assert self.min_score is not None
-        inputs = [value for _, value in fold_context(context, self._context_defaults)]
+        inputs = [value for _, value in fold_context(context, self._context_defaults, self.max_bytes)]
         result = self._estimate(text[:_ESTIMATE_CHARS], inputs)
         score = result.get("score") if isinstance(result, Mapping) else None
         return isinstance(score, int) and score < self.min_score

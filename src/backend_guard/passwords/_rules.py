@@ -159,10 +159,14 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().casefold()
 
 
-def fold_context(context: Mapping[str, object] | None, defaults: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Context values as (kind, folded text): the policy's own (site name, words) then the call's strings."""
+def fold_context(
+    context: Mapping[str, object] | None, defaults: Iterable[tuple[str, str]], limit: int
+) -> list[tuple[str, str]]:
+    """Context values as (kind, folded text): the policy's own (site name, words) then the call's strings, each
+    read up to ``limit`` characters (the password's cap: a sign-up form's username is the caller's input, and a
+    megabyte of it would cost seconds of NFKC and matching; no password holds more of it anyway)."""
     pairs = list(defaults)
     for kind, value in (context or {}).items():
         if isinstance(value, str) and value.strip():
-            pairs.append((kind, fold(value)))
+            pairs.append((kind, fold(value[:limit])))
     return pairs
