@@ -62,3 +62,19 @@ def test_a_huge_context_value_costs_what_the_byte_cap_allows() -> None:
         assert _elapsed(lambda v=value: POLICY.reasons(GOOD, {"username": v})) < 0.2  # type: ignore[misc]
     # A part within the first max_bytes characters still counts.
     assert codes(GOOD + " zanzibar", username="zanzibar " + "q" * 100_000) == ["context-word"]
+
+
+def test_nfkc_runs_only_on_input_within_the_byte_cap() -> None:
+    big = bg.PasswordPolicy(max_length=1 << 20, max_bytes=1 << 20)
+    value = "\ufdfa" * 400_000  # 400,000 code points (under the cap), 1.2 MB of UTF-8 (over it)
+    assert _elapsed(lambda: big.reasons(value)) < 0.3
+    assert codes(value, big) == ["too-long"]
+
+
+def test_the_hasher_runs_nfkc_only_on_input_within_the_byte_cap() -> None:
+    hasher = bg.PasswordHasher(bg.passwords.TEST, allow_weak=True, max_password_bytes=1 << 20)
+    value = "\ufdfa" * 400_000
+    start = time.perf_counter()
+    with pytest.raises(bg.InvalidPassword):
+        hasher.hash(value)
+    assert time.perf_counter() - start < 0.3

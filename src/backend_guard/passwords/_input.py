@@ -82,7 +82,9 @@ def prepare(password: object, *, limit: int, normalize: NormalForm | None) -> Se
     """
     text = _as_text(password, limit)
     raw = _encoded(text, limit)
+    if len(raw) > limit:  # before NFKC, which may make the text 18 times longer (U+FDFA)
+        raise _too_long(limit)
     normalized = raw if normalize is None else unicodedata.normalize(normalize, text).encode("utf-8")
-    if len(raw) > limit or len(normalized) > limit:
+    if len(normalized) > limit:
         raise _too_long(limit)
     return Secret(raw, normalized)

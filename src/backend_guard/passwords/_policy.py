@@ -283,8 +283,10 @@ class PasswordPolicy:
             return self.issue("invalid-character")
         if "\x00" in password:
             return self.issue("invalid-character")
+        if len(raw) > limit:  # before NFKC, which may make the text 18 times longer (U+FDFA)
+            return self.issue("too-long")
         text = unicodedata.normalize(self.normalize, password) if self.normalize else password
-        if len(raw) > limit or len(text.encode("utf-8")) > limit:
+        if len(text.encode("utf-8")) > limit:
             return self.issue("too-long")
         return _Prepared(text, fold(text), raw)
 
