@@ -78,3 +78,15 @@ def test_the_hasher_runs_nfkc_only_on_input_within_the_byte_cap() -> None:
     with pytest.raises(bg.InvalidPassword):
         hasher.hash(value)
     assert time.perf_counter() - start < 0.3
+
+
+# ---- rules an attacker (or a lazy user) slips through ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("password", [" " * 15, "\t" * 20, "\u3000" * 16, " " * 14 + "a", "\n" * 30])
+def test_a_password_of_white_space_is_repeated_characters(password: str) -> None:
+    assert "repeated-characters" in codes(password)
+
+
+def test_white_space_around_a_real_password_is_still_fine() -> None:
+    assert codes("  " + GOOD + " ") == []

@@ -230,7 +230,7 @@ class PasswordPolicy:
         if kind is not None:
             found.append(self.issue("context-word", context=_CONTEXT_NAMES.get(kind, "personal details")))
         if self.check_patterns:
-            found.extend(self._pattern_issues(prepared.folded))
+            found.extend(self._pattern_issues(fold(prepared.text, strip=False)))  # spaces are a run too
         if self.pwned is not None and self._breached(prepared):
             found.append(self.issue("breached-password"))
         if self._estimate is not None and self._guessable(prepared.text, context):

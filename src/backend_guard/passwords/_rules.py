@@ -149,14 +149,16 @@ def matching_context(folded: str, tokens: Iterable[tuple[str, str, bool]]) -> st
     return None
 
 
-def fold(text: str) -> str:
-    """The form every comparison here uses: NFKC, case-folded, without surrounding white space.
+def fold(text: str, *, strip: bool = True) -> str:
+    """The form every comparison here uses: NFKC, case-folded, without surrounding white space (kept with
+    ``strip=False``: the pattern rules, for which a password of spaces is one long run).
 
     Example::
 
         fold(" Alice\u2003")   # "alice"
     """
-    return unicodedata.normalize("NFKC", text).strip().casefold()
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return folded.strip() if strip else folded
 
 
 def fold_context(
