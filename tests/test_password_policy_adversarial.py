@@ -90,3 +90,13 @@ def test_a_password_of_white_space_is_repeated_characters(password: str) -> None
 
 def test_white_space_around_a_real_password_is_still_fine() -> None:
     assert codes("  " + GOOD + " ") == []
+
+
+# ---- reasons() never raises for its input ---------------------------------------------------------------------
+
+
+def test_an_empty_password_with_a_strength_estimate_is_too_short_not_an_error() -> None:
+    pytest.importorskip("zxcvbn")
+    policy = bg.PasswordPolicy(min_score=3)
+    assert codes("", policy) == ["too-short"]
+    assert codes(b"", policy) == ["too-short"]

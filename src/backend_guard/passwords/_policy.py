@@ -310,6 +310,8 @@ class PasswordPolicy:
     def _guessable(self, text: str, context: Mapping[str, object] | None) -> bool:
         assert self._estimate is not None
         assert self.min_score is not None
+        if not text:  # zxcvbn raises IndexError on "" (too-short says enough)
+            return False
         inputs = [value for _, value in fold_context(context, self._context_defaults, self.max_bytes)]
         result = self._estimate(text[:_ESTIMATE_CHARS], inputs)
         score = result.get("score") if isinstance(result, Mapping) else None
