@@ -23,6 +23,7 @@ from typing import Any
 from ..config import GuardSettings, PasswordSettings
 from ..exceptions import ConfigurationError, InvalidHash
 from ..passwords import Argon2Parameters, PasswordHasher, PasswordPolicy
+from ..passwords._input import prepare
 from ..passwords._schemes import ParsedArgon2, parse_hash
 
 __all__ = [
@@ -142,6 +143,18 @@ def encoded_length(parameters: Argon2Parameters, pepper_id: str | None) -> int:
     return len(ALGORITHM) + 1 + len(phc) + keyid + 1 + _b64_length(p.salt_len) + 1 + _b64_length(p.hash_len)
 
 
+def _new_hash(hasher: PasswordHasher, password: str | bytes) -> str:
+    """A new hash of ``password``: one argon2 computation, as :meth:`GuardPasswordHasher.verify` costs one.
+
+    Django runs ``make_password`` (our ``encode``) for an unknown username and for an account with an unusable
+    password, where a known one gets ``check_password``: all must answer alike and cost alike, or a login tells
+    which accounts exist. So an empty password, which ``PasswordHasher.hash`` refuses and no check ever matches,
+    is stored as the hash of a random secret instead of raising (refused input, over the byte cap or with a NUL,
+    raises InvalidPassword on every path).
+    """
+    return hasher.hash(password if password else secrets.token_urlsafe(16))
+
+
 def _inner(encoded: str) -> str | None:
     """Our PHC string out of Django's ``bg_argon2id$...`` value; None when it is not one of ours."""
     algorithm, sep, rest = encoded.partition("$")
@@ -154,8 +167,11 @@ class GuardPasswordHasher:
     Put it first; keep Django's hashers your users' hashes were made with after it, so Django verifies those and
     replaces them with ours at the next login. Django's ``salt`` is not used: argon2 draws its own 16 bytes.
     A password the hasher refuses (longer than ``max_password_bytes``, a NUL) raises
-    :class:`~backend_guard.exceptions.InvalidPassword` from ``check_password`` as from ``make_password``, so a
-    known and an unknown account answer alike.
+    :class:`~backend_guard.exceptions.InvalidPassword` from ``check_password`` as from ``make_password``, and
+    both cost one argon2 computation whatever the password (the check is of its normalised form only, the form
+    every hash of ours was made from), so a known account, an unknown one (``ModelBackend`` runs
+    ``make_password``) and one with an unusable password answer alike, in the same time. An empty password is
+    stored as a hash no password matches (``check_password("")`` is always False).
     It has every method Django calls on a hasher without subclassing Django's ``BasePasswordHasher``, so
     ``import backend_guard.django`` does not load ``django.contrib.auth`` (a third of a second).
 
@@ -184,7 +200,7 @@ class GuardPasswordHasher:
             raise TypeError("password must be provided.")
         if not salt or "$" in salt:
             raise ValueError("salt must be provided and cannot contain $.")
-        encoded = ALGORITHM + "$" + configured_hasher().hash(password)[1:]
+        encoded = ALGORITHM + "$" + _new_hash(configured_hasher(), password)[1:]
         if len(encoded) > DJANGO_PASSWORD_COLUMN:
             # Django would store a truncated, unusable hash (or the database refuse it): refuse it here instead.
             raise ConfigurationError(
@@ -197,13 +213,18 @@ class GuardPasswordHasher:
         inner = _inner(encoded)
         if inner is None:
             return False
-        try:
-            return configured_hasher().verify(inner, password)
-        except InvalidHash:  # garbage, a retired pepper: no match
-            return False
+        hasher = configured_hasher()
         # InvalidPassword (over max_password_bytes, a NUL) goes up, as from encode(): Django's ModelBackend
         # hashes the password of an unknown user with encode(), so a False here for a known one would tell
         # accounts apart. Through GuardMiddleware it is a 400 either way.
+        secret = prepare(password, limit=hasher.max_password_bytes, normalize=hasher.normalize)
+        try:
+            # The normalised form only, so one argon2 check whatever the password, as encode() costs one hash:
+            # PasswordHasher.verify would also try the form as typed when NFKC changes it (for hashes made
+            # elsewhere, unnormalised), a second check an unknown account never pays. Ours are all normalised.
+            return hasher.verify(inner, secret.normalized)
+        except InvalidHash:  # garbage, a retired pepper: no match
+            return False
 
     def must_update(self, encoded: str) -> bool:
         inner = _inner(encoded)
