@@ -136,3 +136,21 @@ def test_an_empty_password_gets_the_same_answer_for_a_known_and_an_unknown_accou
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "e2e ok" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("odd", "expected"),
+    [
+        ({"PASSWORD_HASHERS": []}, {"backend_guard.W004"}),
+        ({"PASSWORD_HASHERS": ["no.such.Hasher"]}, {"backend_guard.W004"}),
+        ({"PASSWORD_HASHERS": None}, {"backend_guard.W004"}),
+        ({"SECURE_HSTS_SECONDS": "a year"}, {"backend_guard.W004"}),
+        ({"SECURE_HSTS_SECONDS": [1]}, {"backend_guard.W004"}),
+        ({"SECURE_HSTS_SECONDS": "31536000"}, set()),
+    ],
+)
+def test_odd_settings_give_findings_not_a_crashed_check(odd: dict[str, Any], expected: set[str]) -> None:
+    settings = {"PASSWORD_HASHERS": [OURS], "BACKEND_GUARD": CHEAP, "MIDDLEWARE": [], **odd}
+    with override_settings(**settings):
+        found = {message.id for message in check_deploy_settings()} - {"backend_guard.W002"}  # workers: the env's
+    assert found == expected

@@ -235,6 +235,26 @@ def _preferred_hasher(hasher: Any) -> PreferredHasher:
     return PreferredHasher(algorithm)
 
 
+def _default_hasher() -> Any:
+    """``PASSWORD_HASHERS[0]``, or None when Django cannot load it (empty, a wrong path): Django says so at the
+    first login; a check must not crash ``manage.py check`` and hide every other finding."""
+    from django.contrib.auth.hashers import get_hasher
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return get_hasher("default")
+    except (ImportError, IndexError, ImproperlyConfigured, TypeError, ValueError):
+        return None
+
+
+def _seconds(value: Any) -> int:
+    """``SECURE_HSTS_SECONDS`` as Django's SecurityMiddleware would send it; 0 for a value that is no number."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """The Django system check: :func:`deploy_findings` of the project's settings, as check messages.
 
@@ -244,19 +264,21 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W005
     """
     from django.conf import settings
-    from django.contrib.auth.hashers import get_hasher
     from django.core import checks
 
     guard: GuardSettings | ConfigurationError
+    preferred: PreferredHasher | None = None
     try:
         guard = GuardSettings.coerce(getattr(settings, "BACKEND_GUARD", None), "settings.BACKEND_GUARD")
-        preferred = _preferred_hasher(get_hasher("default"))
+        hasher = _default_hasher()
+        if hasher is not None:
+            preferred = _preferred_hasher(hasher)
     except ConfigurationError as exc:  # BACKEND_GUARD, or our hasher's passwords section or peppers
         guard, preferred = exc, None
     findings = deploy_findings(
         guard,
         middleware=list(getattr(settings, "MIDDLEWARE", None) or []),
-        django_hsts_seconds=int(getattr(settings, "SECURE_HSTS_SECONDS", 0) or 0),
+        django_hsts_seconds=_seconds(getattr(settings, "SECURE_HSTS_SECONDS", 0)),
         workers=detected_workers(os.environ),
         preferred=preferred,
     )
