@@ -1,0 +1,97 @@
+"""Merging a policy's compiled headers with the headers an application already set on its response.
+
+This module owns the merge rules, as pure functions over header lists: the disclosure headers (``removed``) are
+dropped; the app's own headers win and ours are only added when missing, unless the policy is a per-route
+override (``replace``), which drops the app's headers of the same names first (never two CSPs); a CSP template
+is filled with this response's nonce. :class:`~backend_guard.headers.SecureHeaders` keeps its hot path (no
+header of ours present) inline and calls :func:`merge_over` for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+
+from ._csp import ContentSecurityPolicy
+from ._variants import Templates, Variant
+
+__all__ = ["filled_templates", "merge_over", "merge_text", "with_nonce_csps"]
+
+RawHeaders = list[tuple[bytes, bytes]]
+TextHeaders = list[tuple[str, str]]
+
+_CSP_NAMES = ("Content-Security-Policy", "Content-Security-Policy-Report-Only")
+
+
+def filled_templates(templates: Templates, nonce: str | None, present: Collection[bytes] = ()) -> RawHeaders:
+    """The CSP templates filled with ``nonce`` (a checked one), leaving out the names in ``present``.
+
+    Example::
+
+        filled_templates([(b"content-security-policy", (b"script-src 'nonce-", b"'"))], "abc...")
+    """
+    encoded = nonce.encode() if nonce is not None else b""
+    return [(name, encoded.join(parts)) for name, parts in templates if name not in present]
+
+
+def _without(headers: RawHeaders, names: Collection[bytes]) -> RawHeaders:
+    return [h for h in headers if h[0].lower() not in names]
+
+
+def merge_over(
+    headers: Iterable[tuple[bytes, bytes]],
+    present: set[bytes],
+    variant: Variant,
+    nonce: str | None,
+    replace: bool,
+    removed_raw: frozenset[bytes],
+) -> RawHeaders:
+    """ASGI ``headers`` (whose lower-case names are ``present``) with ``variant`` merged in, when the app set
+    (or must lose) some of the headers the policy writes: the slow path of ``SecureHeaders.merge_raw``."""
+    out = list(headers)
+    if not present.isdisjoint(removed_raw):
+        out = _without(out, removed_raw)
+    if replace:
+        if not present.isdisjoint(variant.names):
+            out = _without(out, variant.names)
+        present = set()
+    if present.isdisjoint(variant.names):
+        out.extend(variant.raw)
+    else:
+        out.extend(p for p in variant.raw if p[0] not in present)
+    if variant.templates:
+        out.extend(filled_templates(variant.templates, nonce, present))
+    return out
+
+
+def merge_text(
+    headers: Iterable[tuple[str, str]], ours: Sequence[tuple[str, str]], removed: Collection[str], *, replace: bool
+) -> TextHeaders:
+    """WSGI ``headers`` with ``ours`` merged in (the same rules as :func:`merge_over`, case-insensitive).
+
+    Example::
+
+        merge_text([("Server", "x")], [("X-Frame-Options", "DENY")], {"server"}, replace=False)
+    """
+    out = [h for h in headers if h[0].lower() not in removed]
+    if replace:
+        ours_lower = {k.lower() for k, _ in ours}
+        out = [h for h in out if h[0].lower() not in ours_lower]
+        out.extend(ours)
+        return out
+    present = {k.lower() for k, _ in out}
+    out.extend(h for h in ours if h[0].lower() not in present)
+    return out
+
+
+def with_nonce_csps(
+    out: TextHeaders,
+    csps: tuple[ContentSecurityPolicy | None, ContentSecurityPolicy | None],
+    nonce: str,
+    skip: Collection[str],
+) -> TextHeaders:
+    """``out`` with the CSP and CSP-Report-Only of ``csps`` that hold the nonce placeholder put first, filled
+    with ``nonce`` (those named in ``skip`` left out)."""
+    for position, (name, policy) in enumerate(zip(_CSP_NAMES, csps, strict=True)):
+        if policy is not None and policy.uses_nonce and name.lower() not in skip:
+            out.insert(position, (name, policy.header_value(nonce)))
+    return out

@@ -1,0 +1,169 @@
+"""Compiled header variants: every combination of response kind, scheme, no-store and nonce, built once.
+
+This module owns the step from checked values to header bytes. A :class:`Profile` is what one kind of response
+gets (its CSP, its report-only CSP, its other headers in order); :func:`profiles` builds the three (every
+response, HTML documents, 304s). A :class:`Variant` is the header list of one :class:`VariantKey` (kind, HTTPS,
+no-store path, nonce used), as ASGI bytes, WSGI text and CSP templates waiting for a nonce;
+:func:`compile_variants` builds all 24 in :attr:`VariantKey.position` order, so a request costs one list index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from ._csp import ContentSecurityPolicy
+from ._kinds import DOCUMENT
+from ._presets import KindValues, Preset
+from ._values import permissions_value, referrer_value
+
+__all__ = ["Common", "Profile", "Variant", "VariantKey", "compile_variants", "profiles"]
+
+TextPairs = tuple[tuple[str, str], ...]
+RawPairs = tuple[tuple[bytes, bytes], ...]
+# A CSP whose value waits for this response's nonce: (lower-case name, the value's parts around the nonce)
+Templates = tuple[tuple[bytes, tuple[bytes, ...]], ...]
+
+_CSP_NAMES = ("Content-Security-Policy", "Content-Security-Policy-Report-Only")
+
+
+class Common(NamedTuple):
+    """The header values every kind of response takes from the same keywords (None: no such header)."""
+
+    nosniff: bool
+    frame_options: str | None
+    opener_policy: str | None
+    embedder_policy: str | None
+    resource_policy: str | None
+    reporting_endpoints: str | None
+
+
+class Profile(NamedTuple):
+    """What one kind of response gets besides HSTS and ``Cache-Control``: its two CSPs and its other headers."""
+
+    csp: ContentSecurityPolicy | None
+    report_only: ContentSecurityPolicy | None
+    headers: TextPairs
+
+
+class VariantKey(NamedTuple):
+    """Which variant a response gets: its kind (:mod:`._kinds`), HTTPS, a no-store path, a nonce used."""
+
+    kind: int
+    secure: bool
+    no_store: bool
+    nonce: bool
+
+    @classmethod
+    def at(cls, index: int) -> VariantKey:
+        """The key at ``index`` (the inverse of :attr:`position`)."""
+        return cls(index // 8, bool(index & 4), bool(index & 2), bool(index & 1))
+
+    @property
+    def position(self) -> int:
+        """The variant's place in the compiled list: ``8 * kind + 4 * secure + 2 * no_store + nonce``."""
+        return 8 * self.kind + 4 * self.secure + 2 * self.no_store + self.nonce
+
+
+class Variant(NamedTuple):
+    """One variant's headers: ASGI pairs, their names, CSP templates, the names that leave the fast path
+    (``touched``: ours and the removed ones), and the WSGI pairs (CSP templates not included)."""
+
+    raw: RawPairs
+    names: frozenset[bytes]
+    templates: Templates
+    touched: frozenset[bytes]
+    text: TextPairs
+
+
+def _kind_headers(values: KindValues, common: Common) -> TextPairs:
+    """One kind of response's headers but the CSPs, HSTS and ``Cache-Control``, in the order they are sent."""
+    referrer = values.referrer_policy
+    pairs = (
+        ("X-Content-Type-Options", "nosniff" if common.nosniff else None),
+        ("X-Frame-Options", common.frame_options),
+        ("Referrer-Policy", None if referrer is None else referrer_value(referrer)),
+        ("Permissions-Policy", permissions_value(values.permissions_policy)),
+        ("Cross-Origin-Opener-Policy", common.opener_policy),
+        ("Cross-Origin-Embedder-Policy", common.embedder_policy),
+        ("Cross-Origin-Resource-Policy", common.resource_policy),
+        ("X-Permitted-Cross-Domain-Policies", values.x_permitted_cross_domain_policies),
+        ("X-DNS-Prefetch-Control", values.x_dns_prefetch_control),
+        ("X-XSS-Protection", values.x_xss_protection),
+        ("Origin-Agent-Cluster", "?1" if values.origin_agent_cluster else None),
+        ("Reporting-Endpoints", common.reporting_endpoints),
+    )
+    return tuple((name, value) for name, value in pairs if value is not None)
+
+
+def _unchanging(policy: ContentSecurityPolicy | None) -> ContentSecurityPolicy | None:
+    return None if policy is None or policy.uses_nonce else policy
+
+
+def profiles(preset: Preset, report_only: ContentSecurityPolicy | None, common: Common) -> tuple[Profile, ...]:
+    """The profiles of every response but documents, of HTML documents, and of a 304 (in kind order).
+
+    A browser copies a 304's headers, CSP included, onto the response it has cached, and a 304 has no
+    Content-Type to say which profile that response got. So it carries only what every response gets alike: no
+    header whose value differs between the two profiles, no CSP that holds a nonce (the cached page's nonce is
+    not this response's).
+    """
+    other = Profile(preset.other.csp, report_only, _kind_headers(preset.other, common))
+    document = Profile(preset.document.csp, report_only, _kind_headers(preset.document, common))
+    not_modified = Profile(
+        _unchanging(other.csp) if other.csp == document.csp else None,
+        _unchanging(report_only),
+        tuple(h for h in other.headers if h in document.headers),
+    )
+    return other, document, not_modified
+
+
+def _csp_headers(profile: Profile, with_nonce: bool) -> tuple[list[tuple[str, str]], Templates]:
+    """A profile's CSPs: as finished pairs, or as templates when the response used a nonce they hold."""
+    pairs: list[tuple[str, str]] = []
+    templates: list[tuple[bytes, tuple[bytes, ...]]] = []
+    for name, policy in zip(_CSP_NAMES, (profile.csp, profile.report_only), strict=True):
+        if policy is None:
+            continue
+        if with_nonce and policy.uses_nonce:
+            templates.append((name.lower().encode(), tuple(p.encode() for p in policy.nonce_template())))
+        else:
+            pairs.append((name, policy.header_value()))
+    return pairs, tuple(templates)
+
+
+def _compiled(key: VariantKey, profile: Profile, hsts: str | None, removed_raw: frozenset[bytes]) -> Variant:
+    """The variant of ``key``; ``hsts`` is the HSTS value when this variant sends it (None: not sent)."""
+    pairs, templates = _csp_headers(profile, key.nonce)
+    if hsts is not None:
+        pairs.append(("Strict-Transport-Security", hsts))
+    pairs.extend(profile.headers)
+    if key.no_store:
+        pairs.append(("Cache-Control", "no-store"))
+    raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs)
+    names = frozenset(k for k, _ in raw) | frozenset(t[0] for t in templates)
+    return Variant(raw, names, templates, names | removed_raw, tuple(pairs))
+
+
+def compile_variants(
+    kinds: Sequence[Profile],
+    hsts: str | None,
+    *,
+    force_hsts: bool,
+    removed_raw: frozenset[bytes],
+    splits_documents: bool,
+) -> tuple[Variant, ...]:
+    """Every variant of ``kinds`` (a profile per kind), in :attr:`VariantKey.position` order. HSTS goes on HTTPS
+    responses, or on all with ``force_hsts``; when documents get the same profile, they share the variants."""
+    out: list[Variant] = []
+    for key in map(VariantKey.at, range(8 * len(kinds))):
+        if key.kind == DOCUMENT and not splits_documents:
+            out.append(out[key.position - 8])
+            continue
+        out.append(_compiled(key, kinds[key.kind], hsts if key.secure or force_hsts else None, removed_raw))
+    return tuple(out)
+
+
+def names_added(variants: Sequence[Variant], keys: Iterable[VariantKey]) -> frozenset[str]:
+    """The lower-case names of every header the variants at ``keys`` add."""
+    return frozenset(name.decode() for key in keys for name in variants[key.position].names)
