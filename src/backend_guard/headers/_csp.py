@@ -45,39 +45,64 @@ def _merged(directives: Mapping[str, CSPValue] | None, kwargs: Mapping[str, CSPV
     return merged
 
 
-def _parsed(text: str) -> dict[str, CSPValue]:
-    """The directives of header text, by name (a boolean directive without sources is True)."""
+def _check_header_text(text: object) -> str:
     if not isinstance(text, str) or _BAD_TEXT_RE.search(text):
         raise ConfigurationError("CSP text must be one line without ',' or control characters.")
+    return text
+
+
+def _parsed_value(name: str, sources: list[str]) -> CSPValue:
+    """A parsed directive's value: its sources, or True for a boolean directive written alone."""
+    return True if name in BOOLEAN_DIRECTIVES and not sources else sources
+
+
+def _parsed(text: str) -> dict[str, CSPValue]:
+    """The directives of header text, by name (a boolean directive without sources is True)."""
     directives: dict[str, CSPValue] = {}
-    for tokens in (chunk.split() for chunk in text.split(";")):
-        if not tokens:
-            continue
-        name = tokens[0].lower()
+    for name, *sources in filter(None, (chunk.split() for chunk in _check_header_text(text).split(";"))):
+        name = name.lower()
         if name in directives:
             raise ConfigurationError(f"CSP directive {name!r} is given twice.")
-        directives[name] = True if name in BOOLEAN_DIRECTIVES and len(tokens) == 1 else tokens[1:]
+        directives[name] = _parsed_value(name, sources)
     return directives
+
+
+def _trusts_nothing(kept: Sources) -> bool:
+    """True when sources left without the nonce allow nothing: none, or ``'strict-dynamic'`` with no hash."""
+    return not kept or ("'strict-dynamic'" in kept and not any(HASH_RE.fullmatch(i) for i in kept))
 
 
 def _without_nonce(items: Sources) -> Sources:
     """A directive's sources for a response that used no nonce: the placeholder dropped, and ``'none'`` when
     nothing (or ``'strict-dynamic'`` with no hash to trust) is left."""
     kept = tuple(i for i in items if i != NONCE_SOURCE)
-    if not kept or ("'strict-dynamic'" in kept and not any(HASH_RE.fullmatch(i) for i in kept)):
-        return ("'none'",)
-    return kept
+    return ("'none'",) if _trusts_nothing(kept) else kept
+
+
+def _with_nonce(items: Sources, nonce: str | None) -> Sources:
+    """A directive's sources with the placeholder written as ``nonce`` (None: dropped, see _without_nonce)."""
+    if nonce is None:
+        return _without_nonce(items)
+    return tuple(f"'nonce-{nonce}'" if i == NONCE_SOURCE else i for i in items)
 
 
 def _directive_text(name: str, items: Sources, nonce: str | None) -> str:
     if not items:
         return name
     if NONCE_SOURCE in items:
-        if nonce is None:
-            items = _without_nonce(items)
-        else:
-            items = tuple(f"'nonce-{nonce}'" if i == NONCE_SOURCE else i for i in items)
+        items = _with_nonce(items, nonce)
     return name + " " + " ".join(items)
+
+
+def _check_complete(directives: Mapping[str, Sources], allow_missing_default_src: bool) -> None:
+    """A policy has a directive, and ``default-src`` unless the caller said its absence is intended."""
+    if not directives:
+        raise ConfigurationError("A ContentSecurityPolicy needs at least one directive.")
+    if "default-src" not in directives and not allow_missing_default_src:
+        raise ConfigurationError(
+            "CSP without default-src leaves every other fetch unrestricted; add default_src "
+            "(e.g. [\"'self'\"] or [\"'none'\"]) or pass allow_missing_default_src=True."
+        )
 
 
 class ContentSecurityPolicy:
@@ -119,13 +144,7 @@ class ContentSecurityPolicy:
         check_bool("allow_missing_default_src", allow_missing_default_src)
         merged = _merged(directives, kwargs)
         self._directives = {name: validate_directive(name, value) for name, value in merged.items()}
-        if not self._directives:
-            raise ConfigurationError("A ContentSecurityPolicy needs at least one directive.")
-        if "default-src" not in self._directives and not allow_missing_default_src:
-            raise ConfigurationError(
-                "CSP without default-src leaves every other fetch unrestricted; add default_src "
-                "(e.g. [\"'self'\"] or [\"'none'\"]) or pass allow_missing_default_src=True."
-            )
+        _check_complete(self._directives, allow_missing_default_src)
         self._no_nonce = self._render(None)
         self._parts = tuple(self._render(_MARK).split(_MARK)) if self.uses_nonce else ()
 

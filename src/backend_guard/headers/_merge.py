@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
-from ._csp import ContentSecurityPolicy
-from ._variants import Templates, Variant
+from ._variants import Profile, Templates, Variant
 
 __all__ = ["filled_templates", "merge_over", "merge_text", "with_nonce_csps"]
 
@@ -33,8 +32,16 @@ def filled_templates(templates: Templates, nonce: str | None, present: Collectio
     return [(name, encoded.join(parts)) for name, parts in templates if name not in present]
 
 
-def _without(headers: RawHeaders, names: Collection[bytes]) -> RawHeaders:
-    return [h for h in headers if h[0].lower() not in names]
+def _without(headers: RawHeaders, present: set[bytes], names: Collection[bytes]) -> RawHeaders:
+    """``headers`` without those named in ``names`` (the list itself when ``present`` shows none of them)."""
+    return headers if present.isdisjoint(names) else [h for h in headers if h[0].lower() not in names]
+
+
+def _missing(variant: Variant, present: set[bytes]) -> RawHeaders:
+    """The variant's pairs whose names are not in ``present``."""
+    if present.isdisjoint(variant.names):
+        return list(variant.raw)
+    return [p for p in variant.raw if p[0] not in present]
 
 
 def merge_over(
@@ -47,17 +54,11 @@ def merge_over(
 ) -> RawHeaders:
     """ASGI ``headers`` (whose lower-case names are ``present``) with ``variant`` merged in, when the app set
     (or must lose) some of the headers the policy writes: the slow path of ``SecureHeaders.merge_raw``."""
-    out = list(headers)
-    if not present.isdisjoint(removed_raw):
-        out = _without(out, removed_raw)
+    out = _without(list(headers), present, removed_raw)
     if replace:
-        if not present.isdisjoint(variant.names):
-            out = _without(out, variant.names)
+        out = _without(out, present, variant.names)
         present = set()
-    if present.isdisjoint(variant.names):
-        out.extend(variant.raw)
-    else:
-        out.extend(p for p in variant.raw if p[0] not in present)
+    out.extend(_missing(variant, present))
     if variant.templates:
         out.extend(filled_templates(variant.templates, nonce, present))
     return out
@@ -72,25 +73,26 @@ def merge_text(
 
         merge_text([("Server", "x")], [("X-Frame-Options", "DENY")], {"server"}, replace=False)
     """
-    out = [h for h in headers if h[0].lower() not in removed]
-    if replace:
-        ours_lower = {k.lower() for k, _ in ours}
-        out = [h for h in out if h[0].lower() not in ours_lower]
-        out.extend(ours)
-        return out
-    present = {k.lower() for k, _ in out}
-    out.extend(h for h in ours if h[0].lower() not in present)
-    return out
+    kept = [h for h in headers if h[0].lower() not in removed]
+    return _replaced(kept, ours) if replace else _completed(kept, ours)
 
 
-def with_nonce_csps(
-    out: TextHeaders,
-    csps: tuple[ContentSecurityPolicy | None, ContentSecurityPolicy | None],
-    nonce: str,
-    skip: Collection[str],
-) -> TextHeaders:
-    """``out`` with the CSP and CSP-Report-Only of ``csps`` that hold the nonce placeholder put first, filled
+def _replaced(headers: TextHeaders, ours: Sequence[tuple[str, str]]) -> TextHeaders:
+    """``headers`` without the names of ``ours``, then ``ours``: a per-route override's merge."""
+    ours_lower = {k.lower() for k, _ in ours}
+    return [*(h for h in headers if h[0].lower() not in ours_lower), *ours]
+
+
+def _completed(headers: TextHeaders, ours: Sequence[tuple[str, str]]) -> TextHeaders:
+    """``headers`` then those of ``ours`` they do not name: the app's own headers win."""
+    present = {k.lower() for k, _ in headers}
+    return [*headers, *(h for h in ours if h[0].lower() not in present)]
+
+
+def with_nonce_csps(out: TextHeaders, profile: Profile, nonce: str, skip: Collection[str]) -> TextHeaders:
+    """``out`` with the CSP and CSP-Report-Only of ``profile`` that hold the nonce placeholder put first, filled
     with ``nonce`` (those named in ``skip`` left out)."""
+    csps = (profile.csp, profile.report_only)
     for position, (name, policy) in enumerate(zip(_CSP_NAMES, csps, strict=True)):
         if policy is not None and policy.uses_nonce and name.lower() not in skip:
             out.insert(position, (name, policy.header_value(nonce)))

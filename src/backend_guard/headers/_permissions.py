@@ -105,17 +105,34 @@ def _check_entry(name: str, item: object) -> None:
         raise ConfigurationError(f"Permissions-Policy {name}: {item!r} is not an http(s) origin.")
 
 
-def _allowlist(name: str, allow: Allowlist) -> tuple[str, ...]:
+def _entries(name: str, allow: Allowlist) -> tuple[str, ...]:
+    """An allowlist as a tuple: one string is one entry; bytes, a mapping or a scalar are refused."""
     if isinstance(allow, (bytes, bytearray, Mapping)) or not isinstance(allow, Iterable):
         raise ConfigurationError(
             f"Permissions-Policy {name}: the allowlist must be a list of strings (or [] for none)."
         )
-    items = (allow,) if isinstance(allow, str) else tuple(allow)
+    return (allow,) if isinstance(allow, str) else tuple(allow)
+
+
+def _allowlist(name: str, allow: Allowlist) -> tuple[str, ...]:
+    items = _entries(name, allow)
     for item in items:
         _check_entry(name, item)
     if "*" in items and len(items) > 1:
         raise ConfigurationError(f"Permissions-Policy {name}: '*' cannot be combined with other entries.")
     return items
+
+
+def _merged(features: Mapping[str, Allowlist] | None, kwargs: Mapping[str, Allowlist]) -> dict[str, tuple[str, ...]]:
+    """The allowlists of the mapping and the keywords, by header name; a feature given twice is refused."""
+    merged: dict[str, tuple[str, ...]] = {}
+    for source in (check_mapping("features", {} if features is None else features), kwargs):
+        for raw_name, allow in source.items():
+            name = _feature_name(raw_name)
+            if name in merged:
+                raise ConfigurationError(f"Permissions-Policy feature {name!r} is given twice.")
+            merged[name] = _allowlist(name, allow)
+    return merged
 
 
 def _rendered(name: str, items: tuple[str, ...]) -> str:
@@ -140,13 +157,7 @@ class PermissionsPolicy:
     __slots__ = ("_features", "_value")
 
     def __init__(self, features: Mapping[str, Allowlist] | None = None, /, **kwargs: Allowlist):
-        merged: dict[str, tuple[str, ...]] = {}
-        for source in (check_mapping("features", {} if features is None else features), kwargs):
-            for raw_name, allow in source.items():
-                name = _feature_name(raw_name)
-                if name in merged:
-                    raise ConfigurationError(f"Permissions-Policy feature {name!r} is given twice.")
-                merged[name] = _allowlist(name, allow)
+        merged = _merged(features, kwargs)
         if not merged:
             raise ConfigurationError("A PermissionsPolicy needs at least one feature.")
         self._features = merged

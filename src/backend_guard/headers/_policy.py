@@ -33,8 +33,9 @@ from ._values import (
     hsts_value,
     no_store_rules,
     preset_or_csp,
+    removed_names,
 )
-from ._variants import Common, VariantKey, compile_variants, names_added, profiles
+from ._variants import Common, compile_variants, names_added, profiles
 
 __all__ = ["SecureHeaders"]
 
@@ -44,10 +45,11 @@ _NONCE_MATCH = NONCE_RE.fullmatch
 _RawHeaders = list[tuple[bytes, bytes]]
 
 
-# The variants whose names make up header_names: HTTPS (HSTS) with and without a nonce, for both profiles.
-_ADDING_KEYS: Final = tuple(
-    VariantKey(kind, True, False, nonce) for kind in (OTHER, DOCUMENT) for nonce in (False, True)
-)
+def _checked_nonce(nonce: str | None) -> str | None:
+    """``nonce`` when None or well-formed; a malformed one given to :meth:`SecureHeaders.headers_for` is refused."""
+    if nonce is not None and not _NONCE_MATCH(nonce):
+        raise ConfigurationError("A CSP nonce must be 16-128 base64 characters.")
+    return nonce
 
 
 class SecureHeaders:
@@ -176,11 +178,10 @@ class SecureHeaders:
             cross_origin_resource_policy,
             endpoints_value(endpoints),
         )
-        by_kind = profiles(kinds, self.csp_report_only, common)
+        #: The profile of each response kind (:attr:`OTHER`, :attr:`DOCUMENT`, :attr:`NOT_MODIFIED`).
+        self._profiles = profiles(kinds, self.csp_report_only, common)
         #: True when HTML documents get other headers than the rest (the ``api`` preset's keywords left to it).
-        self.splits_documents = by_kind[OTHER] != by_kind[DOCUMENT]
-        #: The CSP and CSP-Report-Only of each response kind (:attr:`OTHER`, :attr:`DOCUMENT`, :attr:`NOT_MODIFIED`).
-        self._kind_csps = tuple((profile.csp, profile.report_only) for profile in by_kind)
+        self.splits_documents = self._profiles[OTHER] != self._profiles[DOCUMENT]
 
         hsts_header = hsts_value(hsts, hsts_max_age, hsts_include_subdomains, hsts_preload)
         self.force_hsts = force_hsts
@@ -189,21 +190,18 @@ class SecureHeaders:
         self._no_store_exact, self._no_store_prefixes = no_store_rules(no_store_paths)
         #: True when the request path changes the headers (``no_store_paths`` is set).
         self.depends_on_path = bool(self._no_store_prefixes)
-        self.removed = frozenset(h.strip().lower() for h in remove_headers)
-        self._removed_raw = frozenset(h.encode("latin-1") for h in self.removed)
+        self.removed, self._removed_raw = removed_names(remove_headers)
         # Every combination of (kind of response, secure, no-store, nonce used) compiled now: per request one
         # index, 8 * kind + 4 * secure + 2 * no-store + nonce used (VariantKey.position).
         self._variants = compile_variants(
-            by_kind,
+            self._profiles,
             hsts_header,
             force_hsts=force_hsts,
             removed_raw=self._removed_raw,
             splits_documents=self.splits_documents,
         )
         #: Lower-case names of every header this policy may add.
-        self.header_names = names_added(self._variants, _ADDING_KEYS) | (
-            {"cache-control"} if self.depends_on_path else frozenset()
-        )
+        self.header_names = names_added(self._variants, no_store=self.depends_on_path)
 
     # -- per request ---------------------------------------------------------------------------------------
 
@@ -255,19 +253,25 @@ class SecureHeaders:
         if nonce is not None and not _NONCE_MATCH(nonce):
             nonce = None
         if kind is None:
-            kind = DOCUMENT if document and self.splits_documents else OTHER
+            kind = self._document_kind(document)
         pairs, _, templates, _, _ = self._variants[self._index(secure, path, nonce, kind)]
         if not templates:
             return list(pairs)
         return [*pairs, *filled_templates(templates, nonce)]
 
+    def _document_kind(self, document: bool) -> int:
+        """The kind of a response :meth:`document_raw` said ``document`` of."""
+        return DOCUMENT if document and self.splits_documents else OTHER
+
+    def _no_store(self, path: str) -> bool:
+        """True when ``path`` is one of ``no_store_paths`` or below one."""
+        return path in self._no_store_exact or path.startswith(self._no_store_prefixes)
+
     def _index(self, secure: bool, path: str, nonce: str | None, kind: int = 0) -> int:
         """The index of this response's variant (:attr:`VariantKey.position`, computed without building the key)."""
-        index = 8 * kind + (4 if secure else 0)
-        if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
+        index = 8 * kind + (4 if secure else 0) + (nonce is not None)
+        if self._no_store_prefixes and self._no_store(path):
             index |= 2
-        if nonce is not None:
-            index |= 1
         return index
 
     def merge_raw(
@@ -307,7 +311,12 @@ class SecureHeaders:
         if present.isdisjoint(touched):
             if not templates:
                 return [*headers, *pairs]
-            return [*headers, *pairs, *filled_templates(templates, nonce)]
+            # filled_templates, written out: a call costs a nonce-using response a fifth of its merge
+            encoded = nonce.encode() if nonce is not None else b""
+            fast = [*headers, *pairs]
+            for name, parts in templates:
+                fast.append((name, encoded.join(parts)))
+            return fast
         return merge_over(headers, present, variant, nonce, replace, self._removed_raw)
 
     def merge_str(
@@ -359,14 +368,12 @@ class SecureHeaders:
                                                   status=response.status_code):
                 response[name] = value
         """
-        if nonce is not None and not _NONCE_MATCH(nonce):
-            raise ConfigurationError("A CSP nonce must be 16-128 base64 characters.")
         kind = kind_of(status, content_type, self.splits_documents)
         skip = {e.lower() for e in existing}
-        text = self._variants[self._index(secure, path, nonce, kind)].text
+        text = self._variants[self._index(secure, path, _checked_nonce(nonce), kind)].text
         out = [(k, v) for k, v in text if k.lower() not in skip]
         if nonce is not None:
-            with_nonce_csps(out, self._kind_csps[kind], nonce, skip)
+            with_nonce_csps(out, self._profiles[kind], nonce, skip)
         return out
 
     def route(self) -> Callable[[F], F]:

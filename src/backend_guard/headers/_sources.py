@@ -116,13 +116,22 @@ def is_nonce_or_hash(item: str) -> bool:
     return item == NONCE_SOURCE or bool(HASH_RE.fullmatch(item))
 
 
+def _shown(value: object) -> str:
+    """A refused value as an error message shows it: a scalar as written, anything else by its type."""
+    return repr(value) if isinstance(value, (bool, int, float)) or value is None else type(value).__name__
+
+
 def _as_list(name: str, value: CSPValue) -> Sources:
     if isinstance(value, str):
         return (value,)
     if isinstance(value, (bool, bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
-        shown = repr(value) if isinstance(value, (bool, int, float)) or value is None else type(value).__name__
-        raise ConfigurationError(f"CSP {name}: expected a list of sources, got {shown}.")
+        raise ConfigurationError(f"CSP {name}: expected a list of sources, got {_shown(value)}.")
     return tuple(value)
+
+
+def _splits(item: str) -> bool:
+    """True when ``item`` holds a space, a separator or a control character: more than one source."""
+    return bool(CTL_RE.search(item)) or any(c.isspace() for c in item)
 
 
 def _check_text(name: str, item: object) -> str:
@@ -130,7 +139,7 @@ def _check_text(name: str, item: object) -> str:
         raise ConfigurationError(f"CSP {name}: every source must be a string, got {type(item).__name__}.")
     if not item:
         raise ConfigurationError(f"CSP {name}: empty source.")
-    if CTL_RE.search(item) or any(c.isspace() for c in item):
+    if _splits(item):
         raise ConfigurationError(
             f"CSP {name}: {item!r} holds a space, ';', ',' or a control character; give one source per item."
         )
@@ -146,11 +155,23 @@ def _is_hash_or_nonce(item: str) -> bool:
     return bool(HASH_RE.fullmatch(item) or _NONCE_SOURCE_RE.fullmatch(item))
 
 
+def _is_quoted_keyword(item: str) -> bool:
+    return item[1:-1].lower() in _KEYWORDS and len(item) > 2 and item[0] == item[-1] == "'"
+
+
+def _is_bare_keyword(item: str) -> bool:
+    """True for a keyword, nonce or hash written without its quotes (``self``, ``sha256-...``)."""
+    lowered = item.lower()
+    return lowered in _KEYWORDS or lowered.startswith(("nonce-", "sha256-", "sha384-", "sha512-"))
+
+
+def _is_scheme_or_host(item: str) -> bool:
+    return bool(_SCHEME_SOURCE_RE.fullmatch(item) or _HOST_SOURCE_RE.fullmatch(item))
+
+
 def _check_quoted(name: str, item: str) -> None:
     """A source written in quotes: the nonce placeholder, a keyword, or a hash (never a fixed nonce)."""
-    if item == NONCE_SOURCE:
-        return
-    if item[1:-1].lower() in _KEYWORDS and len(item) > 2 and item[0] == item[-1] == "'":
+    if item == NONCE_SOURCE or _is_quoted_keyword(item):
         return
     if _is_hash_or_nonce(item):
         if item.lower().startswith("'nonce-"):
@@ -163,24 +184,19 @@ def _check_quoted(name: str, item: str) -> None:
 
 
 def _check_source(name: str, item: str) -> None:
-    lowered = item.lower()
-    if lowered in _KEYWORDS or lowered.startswith(("nonce-", "sha256-", "sha384-", "sha512-")):
+    if _is_bare_keyword(item):
         raise ConfigurationError(f"CSP {name}: the keyword {item!r} must be quoted: write \"'{item}'\".")
     if item.startswith("'") or item.endswith("'"):
         _check_quoted(name, item)
-    elif not (_SCHEME_SOURCE_RE.fullmatch(item) or _HOST_SOURCE_RE.fullmatch(item)):
+    elif not _is_scheme_or_host(item):
         raise ConfigurationError(f"CSP {name}: {item!r} is not a valid source expression.")
 
 
 # -- one check per kind of directive -----------------------------------------------------------------------------
 
 
-def _check_source_list(name: str, items: Sources) -> None:
-    """``default-src``, ``script-src``, ``frame-ancestors``...: valid sources, each once, sensibly combined."""
-    if not items:
-        raise ConfigurationError(f"CSP {name}: an empty source list; write [\"'none'\"] to allow nothing.")
-    for item in items:
-        _check_source(name, item)
+def _check_combination(name: str, items: Sources) -> None:
+    """Valid sources that make no sense together: a repeat, ``'none'`` beside others, a lone ``'strict-dynamic'``."""
     if len(set(items)) != len(items):
         raise ConfigurationError(f"CSP {name}: a source is listed twice.")
     if "'none'" in items and len(items) > 1:
@@ -190,6 +206,15 @@ def _check_source_list(name: str, items: Sources) -> None:
             f"CSP {name}: 'strict-dynamic' needs a nonce ({NONCE_SOURCE!r}) or hash source "
             "beside it; without one no script may run."
         )
+
+
+def _check_source_list(name: str, items: Sources) -> None:
+    """``default-src``, ``script-src``, ``frame-ancestors``...: valid sources, each once, sensibly combined."""
+    if not items:
+        raise ConfigurationError(f"CSP {name}: an empty source list; write [\"'none'\"] to allow nothing.")
+    for item in items:
+        _check_source(name, item)
+    _check_combination(name, items)
 
 
 def _check_sandbox(name: str, items: Sources) -> None:

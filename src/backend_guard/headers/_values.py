@@ -66,8 +66,11 @@ def check_choices(choices: Iterable[tuple[str, str, object]]) -> None:
             check_choice(f"{arg} ({header})", value, CHOICES[header])
 
 
-def referrer_value(referrer: str) -> str:
-    """The ``Referrer-Policy`` value of one policy or a comma-separated fallback list, each token once."""
+def referrer_value(referrer: str | None) -> str | None:
+    """The ``Referrer-Policy`` value of one policy or a comma-separated fallback list, each token once (None:
+    no header)."""
+    if referrer is None:
+        return None
     tokens = [t.strip() for t in check_str("referrer_policy", referrer).split(",")]
     if not all(t in _REFERRER_POLICIES for t in tokens):
         raise ConfigurationError(
@@ -79,14 +82,18 @@ def referrer_value(referrer: str) -> str:
     return ", ".join(tokens)
 
 
+def _permissions_text(text: str) -> str:
+    if not text or _PERMISSIONS_TEXT_BAD.search(text):
+        raise ConfigurationError(
+            "permissions_policy: the Permissions-Policy text is empty or holds a control character or ';'."
+        )
+    return text
+
+
 def permissions_value(perms: PermissionsPolicy | str | None) -> str | None:
     """The ``Permissions-Policy`` value of a :class:`PermissionsPolicy` or its text (None: no header)."""
     if isinstance(perms, str):
-        if not perms or _PERMISSIONS_TEXT_BAD.search(perms):
-            raise ConfigurationError(
-                "permissions_policy: the Permissions-Policy text is empty or holds a control character or ';'."
-            )
-        return perms
+        return _permissions_text(perms)
     if isinstance(perms, PermissionsPolicy):
         return perms.header_value()
     if perms is not None:
@@ -123,30 +130,42 @@ def check_report_only(policy: ContentSecurityPolicy | None) -> ContentSecurityPo
     return policy
 
 
-def _endpoint_url(name: str, url: str) -> str:
+def _check_endpoint_name(name: object) -> None:
     if not isinstance(name, str) or not TOKEN_RE.fullmatch(name):
         raise ConfigurationError(f"Reporting endpoint name {name!r} must be letters, digits, - and _.")
-    if not isinstance(url, str) or CTL_RE.search(url) or '"' in url or " " in url:
+
+
+def _is_plain_url(url: object) -> bool:
+    """True for a string a quoted structured-field value holds as is: no control, quote, space, ``;`` or ``,``."""
+    return isinstance(url, str) and not (CTL_RE.search(url) or '"' in url or " " in url)
+
+
+def _endpoint_url(name: str, url: str) -> str:
+    _check_endpoint_name(name)
+    if not _is_plain_url(url):
         raise ConfigurationError(f"Reporting endpoint {name!r}: the URL holds a forbidden character.")
-    if not (url.startswith("https://") or url.startswith("/")):
+    if not url.startswith(("https://", "/")):
         raise ConfigurationError(f"Reporting endpoint {name!r}: browsers only report to https:// URLs (or a path).")
     return url
+
+
+def _check_targets(endpoints: Mapping[str, str], policies: Iterable[ContentSecurityPolicy | None]) -> None:
+    """Every ``report-to`` of ``policies`` names one of ``endpoints``."""
+    for policy in policies:
+        target = policy.report_to if policy is not None else None
+        if target is not None and target not in endpoints:
+            raise ConfigurationError(
+                f"CSP report-to {target!r} names no endpoint in reporting_endpoints; add it there."
+            )
 
 
 def checked_endpoints(
     endpoints: Mapping[str, str] | None, policies: Iterable[ContentSecurityPolicy | None]
 ) -> dict[str, str]:
     """The checked ``{name: url}`` of ``reporting_endpoints``; every ``report-to`` of ``policies`` must be one."""
-    checked = {
-        name: _endpoint_url(name, url)
-        for name, url in check_mapping("reporting_endpoints", {} if endpoints is None else endpoints).items()
-    }
-    for policy in policies:
-        target = policy.report_to if policy is not None else None
-        if target is not None and target not in checked:
-            raise ConfigurationError(
-                f"CSP report-to {target!r} names no endpoint in reporting_endpoints; add it there."
-            )
+    given = check_mapping("reporting_endpoints", {} if endpoints is None else endpoints)
+    checked = {name: _endpoint_url(name, url) for name, url in given.items()}
+    _check_targets(checked, policies)
     return checked
 
 
@@ -155,12 +174,18 @@ def endpoints_value(endpoints: Mapping[str, str]) -> str | None:
     return ", ".join(f'{n}="{u}"' for n, u in endpoints.items()) or None
 
 
+def _check_preload(max_age: int, include_subdomains: bool) -> None:
+    """The HSTS preload list takes a site only with a max-age of a year or more, subdomains included."""
+    if max_age < _PRELOAD_MIN_AGE or not include_subdomains:
+        raise ConfigurationError("hsts_preload needs hsts_max_age >= 31536000 and hsts_include_subdomains.")
+
+
 def hsts_value(on: bool, max_age: int, include_subdomains: bool, preload: bool) -> str | None:
     """The ``Strict-Transport-Security`` value, or None when HSTS is off; preload only as the list accepts it."""
     if not on:
         return None
-    if preload and (max_age < _PRELOAD_MIN_AGE or not include_subdomains):
-        raise ConfigurationError("hsts_preload needs hsts_max_age >= 31536000 and hsts_include_subdomains.")
+    if preload:
+        _check_preload(max_age, include_subdomains)
     directives = [f"max-age={max_age}"]
     if include_subdomains:
         directives.append("includeSubDomains")
@@ -169,11 +194,19 @@ def hsts_value(on: bool, max_age: int, include_subdomains: bool, preload: bool) 
     return "; ".join(directives)
 
 
+def _no_store_prefix(path: object) -> str:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ConfigurationError(f"no_store_paths: {path!r} must be a path starting with '/'.")
+    return path.rstrip("/")
+
+
+def removed_names(headers: Iterable[str]) -> tuple[frozenset[str], frozenset[bytes]]:
+    """``remove_headers`` as lower-case names, as text (WSGI) and as ASGI bytes."""
+    names = frozenset(h.strip().lower() for h in headers)
+    return names, frozenset(h.encode("latin-1") for h in names)
+
+
 def no_store_rules(paths: Iterable[object]) -> tuple[frozenset[str], tuple[str, ...]]:
     """``no_store_paths`` as (the exact paths, the prefixes ending in ``/``) a request path is matched with."""
-    prefixes = []
-    for prefix in paths:
-        if not isinstance(prefix, str) or not prefix.startswith("/"):
-            raise ConfigurationError(f"no_store_paths: {prefix!r} must be a path starting with '/'.")
-        prefixes.append(prefix.rstrip("/"))
+    prefixes = [_no_store_prefix(path) for path in paths]
     return frozenset(p or "/" for p in prefixes), tuple(p + "/" for p in prefixes)

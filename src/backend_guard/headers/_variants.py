@@ -10,10 +10,10 @@ no-store path, nonce used), as ASGI bytes, WSGI text and CSP templates waiting f
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from ._csp import ContentSecurityPolicy
-from ._kinds import DOCUMENT
+from ._kinds import DOCUMENT, OTHER
 from ._presets import KindValues, Preset
 from ._values import permissions_value, referrer_value
 
@@ -76,13 +76,17 @@ class Variant(NamedTuple):
     text: TextPairs
 
 
+def _when(on: bool, value: str | None) -> str | None:
+    """``value`` for a header a flag turns on, None (no header) when it is off."""
+    return value if on else None
+
+
 def _kind_headers(values: KindValues, common: Common) -> TextPairs:
     """One kind of response's headers but the CSPs, HSTS and ``Cache-Control``, in the order they are sent."""
-    referrer = values.referrer_policy
     pairs = (
-        ("X-Content-Type-Options", "nosniff" if common.nosniff else None),
+        ("X-Content-Type-Options", _when(common.nosniff, "nosniff")),
         ("X-Frame-Options", common.frame_options),
-        ("Referrer-Policy", None if referrer is None else referrer_value(referrer)),
+        ("Referrer-Policy", referrer_value(values.referrer_policy)),
         ("Permissions-Policy", permissions_value(values.permissions_policy)),
         ("Cross-Origin-Opener-Policy", common.opener_policy),
         ("Cross-Origin-Embedder-Policy", common.embedder_policy),
@@ -90,7 +94,7 @@ def _kind_headers(values: KindValues, common: Common) -> TextPairs:
         ("X-Permitted-Cross-Domain-Policies", values.x_permitted_cross_domain_policies),
         ("X-DNS-Prefetch-Control", values.x_dns_prefetch_control),
         ("X-XSS-Protection", values.x_xss_protection),
-        ("Origin-Agent-Cluster", "?1" if values.origin_agent_cluster else None),
+        ("Origin-Agent-Cluster", _when(values.origin_agent_cluster, "?1")),
         ("Reporting-Endpoints", common.reporting_endpoints),
     )
     return tuple((name, value) for name, value in pairs if value is not None)
@@ -118,6 +122,11 @@ def profiles(preset: Preset, report_only: ContentSecurityPolicy | None, common: 
     return other, document, not_modified
 
 
+def _template(name: str, policy: ContentSecurityPolicy) -> tuple[bytes, tuple[bytes, ...]]:
+    """A CSP as its lower-case ASGI name and the parts of its value around the nonce."""
+    return name.lower().encode(), tuple(part.encode() for part in policy.nonce_template())
+
+
 def _csp_headers(profile: Profile, with_nonce: bool) -> tuple[list[tuple[str, str]], Templates]:
     """A profile's CSPs: as finished pairs, or as templates when the response used a nonce they hold."""
     pairs: list[tuple[str, str]] = []
@@ -126,10 +135,15 @@ def _csp_headers(profile: Profile, with_nonce: bool) -> tuple[list[tuple[str, st
         if policy is None:
             continue
         if with_nonce and policy.uses_nonce:
-            templates.append((name.lower().encode(), tuple(p.encode() for p in policy.nonce_template())))
+            templates.append(_template(name, policy))
         else:
             pairs.append((name, policy.header_value()))
     return pairs, tuple(templates)
+
+
+def _encoded(pairs: Iterable[tuple[str, str]]) -> RawPairs:
+    """Header pairs as ASGI sends them: lower-case latin-1 names, latin-1 values."""
+    return tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs)
 
 
 def _compiled(key: VariantKey, profile: Profile, hsts: str | None, removed_raw: frozenset[bytes]) -> Variant:
@@ -140,8 +154,8 @@ def _compiled(key: VariantKey, profile: Profile, hsts: str | None, removed_raw: 
     pairs.extend(profile.headers)
     if key.no_store:
         pairs.append(("Cache-Control", "no-store"))
-    raw = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in pairs)
-    names = frozenset(k for k, _ in raw) | frozenset(t[0] for t in templates)
+    raw = _encoded(pairs)
+    names = frozenset(k for k, _ in (*raw, *templates))
     return Variant(raw, names, templates, names | removed_raw, tuple(pairs))
 
 
@@ -159,11 +173,20 @@ def compile_variants(
     for key in map(VariantKey.at, range(8 * len(kinds))):
         if key.kind == DOCUMENT and not splits_documents:
             out.append(out[key.position - 8])
-            continue
-        out.append(_compiled(key, kinds[key.kind], hsts if key.secure or force_hsts else None, removed_raw))
+        else:
+            out.append(_compiled(key, kinds[key.kind], _when(key.secure or force_hsts, hsts), removed_raw))
     return tuple(out)
 
 
-def names_added(variants: Sequence[Variant], keys: Iterable[VariantKey]) -> frozenset[str]:
-    """The lower-case names of every header the variants at ``keys`` add."""
-    return frozenset(name.decode() for key in keys for name in variants[key.position].names)
+# The variants whose names make up every header a policy may add but Cache-Control: HTTPS (HSTS) with and without
+# a nonce, for both profiles.
+_ADDING_KEYS: Final = tuple(
+    VariantKey(kind, secure=True, no_store=False, nonce=nonce) for kind in (OTHER, DOCUMENT) for nonce in (False, True)
+)
+
+
+def names_added(variants: Sequence[Variant], no_store: bool) -> frozenset[str]:
+    """The lower-case names of every header ``variants`` may add (``Cache-Control`` when ``no_store`` paths
+    are set)."""
+    names = {name.decode() for key in _ADDING_KEYS for name in variants[key.position].names}
+    return frozenset(names | {"cache-control"} if no_store else names)
