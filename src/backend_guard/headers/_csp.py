@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, TypeGuard
 
 from .._check import check_bool, check_mapping, check_str
 from ..exceptions import ConfigurationError
@@ -26,7 +26,7 @@ from ._sources import (
     validate_directive,
 )
 
-__all__ = ["CSPValue", "ContentSecurityPolicy"]
+__all__ = ["CSPValue", "ContentSecurityPolicy", "holds_nonce"]
 
 # Stands for the nonce while rendering the template: a character no validated source can hold.
 _MARK = "\x00"
@@ -103,6 +103,16 @@ def _check_complete(directives: Mapping[str, Sources], allow_missing_default_src
             "CSP without default-src leaves every other fetch unrestricted; add default_src "
             "(e.g. [\"'self'\"] or [\"'none'\"]) or pass allow_missing_default_src=True."
         )
+
+
+def holds_nonce(policy: ContentSecurityPolicy | None) -> TypeGuard[ContentSecurityPolicy]:
+    """True when ``policy`` is a policy whose value holds the nonce placeholder (None holds none).
+
+    Example::
+
+        holds_nonce(ContentSecurityPolicy(default_src=[ContentSecurityPolicy.NONCE]))   # True
+    """
+    return policy is not None and policy.uses_nonce
 
 
 class ContentSecurityPolicy:

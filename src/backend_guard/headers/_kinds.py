@@ -78,6 +78,8 @@ def kind_of(status: int, content_type: str | None, splits_documents: bool) -> in
     """
     if status == 304:
         return NOT_MODIFIED
-    if splits_documents and content_type is not None and is_document_type(content_type):
-        return DOCUMENT
-    return OTHER
+    return DOCUMENT if splits_documents and _names_document(content_type) else OTHER
+
+
+def _names_document(content_type: str | None) -> bool:
+    return content_type is not None and is_document_type(content_type)

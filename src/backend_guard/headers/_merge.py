@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
+from ._csp import holds_nonce
 from ._variants import Profile, Templates, Variant
 
 __all__ = ["filled_templates", "merge_over", "merge_text", "with_nonce_csps"]
@@ -94,6 +95,6 @@ def with_nonce_csps(out: TextHeaders, profile: Profile, nonce: str, skip: Collec
     with ``nonce`` (those named in ``skip`` left out)."""
     csps = (profile.csp, profile.report_only)
     for position, (name, policy) in enumerate(zip(_CSP_NAMES, csps, strict=True)):
-        if policy is not None and policy.uses_nonce and name.lower() not in skip:
+        if holds_nonce(policy) and name.lower() not in skip:
             out.insert(position, (name, policy.header_value(nonce)))
     return out

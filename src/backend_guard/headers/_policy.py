@@ -269,7 +269,7 @@ class SecureHeaders:
 
     def _index(self, secure: bool, path: str, nonce: str | None, kind: int = 0) -> int:
         """The index of this response's variant (:attr:`VariantKey.position`, computed without building the key)."""
-        index = 8 * kind + (4 if secure else 0) + (nonce is not None)
+        index = 8 * kind + 4 * secure + (nonce is not None)
         if self._no_store_prefixes and self._no_store(path):
             index |= 2
         return index
@@ -297,8 +297,8 @@ class SecureHeaders:
         """
         # the hot path of every response: one content-type check, one variant lookup, one set of names, one
         # disjointness test (the index computed inline, as _index does, to spare a call)
-        index = 8 * self.kind_raw(status, headers) + (4 if secure else 0)
-        if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
+        index = 8 * self.kind_raw(status, headers) + 4 * secure
+        if self._no_store_prefixes and self._no_store(path):
             index |= 2
         if nonce is not None:
             if _NONCE_MATCH(nonce):

@@ -158,8 +158,13 @@ def filled(
     base = PRESETS.get(preset)
     if base is None:
         raise ConfigurationError(f"Unknown SecureHeaders preset {preset!r}: use 'api' or 'web'.")
-    chosen = {name: value for name, value in given.items() if not isinstance(value, PresetMarker)}
-    document = replace(base.document, **chosen)
-    if not isinstance(document_csp, PresetMarker):
-        document = replace(document, csp=document_csp)
-    return Preset(replace(base.other, **chosen), document)
+    changes = _given(given)
+    chosen = Preset(replace(base.other, **changes), replace(base.document, **changes))
+    if isinstance(document_csp, PresetMarker):
+        return chosen
+    return chosen._replace(document=replace(chosen.document, csp=document_csp))
+
+
+def _given(keywords: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords a caller gave a value (those not left to the preset)."""
+    return {name: value for name, value in keywords.items() if not isinstance(value, PresetMarker)}

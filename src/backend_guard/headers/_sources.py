@@ -186,7 +186,7 @@ def _check_quoted(name: str, item: str) -> None:
 def _check_source(name: str, item: str) -> None:
     if _is_bare_keyword(item):
         raise ConfigurationError(f"CSP {name}: the keyword {item!r} must be quoted: write \"'{item}'\".")
-    if item.startswith("'") or item.endswith("'"):
+    if item.startswith("'") or item.endswith("'"):  # a quote at either end: meant as a quoted source
         _check_quoted(name, item)
     elif not _is_scheme_or_host(item):
         raise ConfigurationError(f"CSP {name}: {item!r} is not a valid source expression.")
@@ -195,12 +195,18 @@ def _check_source(name: str, item: str) -> None:
 # -- one check per kind of directive -----------------------------------------------------------------------------
 
 
-def _check_combination(name: str, items: Sources) -> None:
-    """Valid sources that make no sense together: a repeat, ``'none'`` beside others, a lone ``'strict-dynamic'``."""
+def _check_once_each(name: str, items: Sources) -> None:
     if len(set(items)) != len(items):
         raise ConfigurationError(f"CSP {name}: a source is listed twice.")
+
+
+def _check_none_alone(name: str, items: Sources) -> None:
     if "'none'" in items and len(items) > 1:
         raise ConfigurationError(f"CSP {name}: 'none' cannot be combined with other sources.")
+
+
+def _check_strict_dynamic(name: str, items: Sources) -> None:
+    """``'strict-dynamic'`` trusts only what a nonce or hash admits: alone, it lets no script run."""
     if "'strict-dynamic'" in items and not any(is_nonce_or_hash(i) for i in items):
         raise ConfigurationError(
             f"CSP {name}: 'strict-dynamic' needs a nonce ({NONCE_SOURCE!r}) or hash source "
@@ -214,7 +220,9 @@ def _check_source_list(name: str, items: Sources) -> None:
         raise ConfigurationError(f"CSP {name}: an empty source list; write [\"'none'\"] to allow nothing.")
     for item in items:
         _check_source(name, item)
-    _check_combination(name, items)
+    _check_once_each(name, items)
+    _check_none_alone(name, items)
+    _check_strict_dynamic(name, items)
 
 
 def _check_sandbox(name: str, items: Sources) -> None:
@@ -269,6 +277,13 @@ def _unknown_directive(name: str) -> ConfigurationError:
     return ConfigurationError(f"Unknown CSP directive {name!r}{hint}.")
 
 
+def _boolean(name: str, value: CSPValue) -> Sources:
+    """A boolean directive (``upgrade-insecure-requests``) is given as True and has no sources."""
+    if value is not True:
+        raise ConfigurationError(f"CSP {name} takes True (present) and no sources.")
+    return ()
+
+
 def validate_directive(name: str, value: CSPValue) -> Sources:
     """The sources of directive ``name`` (already spelled as the header does), checked against its grammar.
 
@@ -280,9 +295,7 @@ def validate_directive(name: str, value: CSPValue) -> Sources:
     if name not in ALL_DIRECTIVES:
         raise _unknown_directive(name)
     if name in BOOLEAN_DIRECTIVES:
-        if value is not True:
-            raise ConfigurationError(f"CSP {name} takes True (present) and no sources.")
-        return ()
+        return _boolean(name, value)
     items = tuple(_check_text(name, item) for item in _as_list(name, value))
     _CHECKS[name](name, items)
     return items

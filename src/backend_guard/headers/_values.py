@@ -51,6 +51,16 @@ _PERMISSIONS_TEXT_BAD = re.compile(r"[\x00-\x1f\x7f;]")
 _PRELOAD_MIN_AGE = 31_536_000
 
 
+def when(on: bool, value: str | None) -> str | None:
+    """``value`` when a flag is on, None (no header, no directive) when it is off.
+
+    Example::
+
+        when(True, "?1")   # '?1'
+    """
+    return value if on else None
+
+
 def check_flags(flags: Iterable[tuple[str, object]]) -> None:
     """Each ``(keyword, value)`` is a bool (a value left to the preset is the preset's to get right)."""
     for name, flag in flags:
@@ -71,15 +81,19 @@ def referrer_value(referrer: str | None) -> str | None:
     no header)."""
     if referrer is None:
         return None
+    # A browser applies the last token it knows: a repeated token is sent once, where it last appears.
+    return ", ".join(list(dict.fromkeys(reversed(_referrer_tokens(referrer))))[::-1])
+
+
+def _referrer_tokens(referrer: str) -> list[str]:
+    """The policies of a ``Referrer-Policy`` list, each one a policy browsers know."""
     tokens = [t.strip() for t in check_str("referrer_policy", referrer).split(",")]
-    if not all(t in _REFERRER_POLICIES for t in tokens):
+    if not _REFERRER_POLICIES.issuperset(tokens):
         raise ConfigurationError(
             f"referrer_policy (Referrer-Policy): {referrer[:80]!r} is not a referrer policy; write one of"
             f" {sorted(_REFERRER_POLICIES)}, or several separated by commas (a browser uses the last it knows)."
         )
-    # A browser applies the last token it knows: a repeated token is sent once, where it last appears.
-    tokens = list(dict.fromkeys(reversed(tokens)))[::-1]
-    return ", ".join(tokens)
+    return tokens
 
 
 def _permissions_text(text: str) -> str:
@@ -106,11 +120,15 @@ def as_csp(value: ContentSecurityPolicy | str | None, label: str) -> ContentSecu
     if value is None or isinstance(value, ContentSecurityPolicy):
         return value
     if isinstance(value, str):
-        try:
-            return ContentSecurityPolicy.parse(value)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{label}: {exc.detail}") from None
+        return _parsed_csp(value, label)
     raise ConfigurationError(f"{label} must be a ContentSecurityPolicy, its text, or None.")
+
+
+def _parsed_csp(text: str, label: str) -> ContentSecurityPolicy:
+    try:
+        return ContentSecurityPolicy.parse(text)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{label}: {exc.detail}") from None
 
 
 def preset_or_csp(
@@ -151,8 +169,8 @@ def _endpoint_url(name: str, url: str) -> str:
 
 def _check_targets(endpoints: Mapping[str, str], policies: Iterable[ContentSecurityPolicy | None]) -> None:
     """Every ``report-to`` of ``policies`` names one of ``endpoints``."""
-    for policy in policies:
-        target = policy.report_to if policy is not None else None
+    for policy in filter(None, policies):
+        target = policy.report_to
         if target is not None and target not in endpoints:
             raise ConfigurationError(
                 f"CSP report-to {target!r} names no endpoint in reporting_endpoints; add it there."
@@ -186,12 +204,8 @@ def hsts_value(on: bool, max_age: int, include_subdomains: bool, preload: bool) 
         return None
     if preload:
         _check_preload(max_age, include_subdomains)
-    directives = [f"max-age={max_age}"]
-    if include_subdomains:
-        directives.append("includeSubDomains")
-    if preload:
-        directives.append("preload")
-    return "; ".join(directives)
+    directives = (f"max-age={max_age}", when(include_subdomains, "includeSubDomains"), when(preload, "preload"))
+    return "; ".join(filter(None, directives))
 
 
 def _no_store_prefix(path: object) -> str:

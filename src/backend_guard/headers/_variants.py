@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
 
-from ._csp import ContentSecurityPolicy
+from ._csp import ContentSecurityPolicy, holds_nonce
 from ._kinds import DOCUMENT, OTHER
 from ._presets import KindValues, Preset
-from ._values import permissions_value, referrer_value
+from ._values import permissions_value, referrer_value, when
 
 __all__ = ["Common", "Profile", "Variant", "VariantKey", "compile_variants", "profiles"]
 
@@ -76,15 +76,10 @@ class Variant(NamedTuple):
     text: TextPairs
 
 
-def _when(on: bool, value: str | None) -> str | None:
-    """``value`` for a header a flag turns on, None (no header) when it is off."""
-    return value if on else None
-
-
 def _kind_headers(values: KindValues, common: Common) -> TextPairs:
     """One kind of response's headers but the CSPs, HSTS and ``Cache-Control``, in the order they are sent."""
     pairs = (
-        ("X-Content-Type-Options", _when(common.nosniff, "nosniff")),
+        ("X-Content-Type-Options", when(common.nosniff, "nosniff")),
         ("X-Frame-Options", common.frame_options),
         ("Referrer-Policy", referrer_value(values.referrer_policy)),
         ("Permissions-Policy", permissions_value(values.permissions_policy)),
@@ -94,14 +89,14 @@ def _kind_headers(values: KindValues, common: Common) -> TextPairs:
         ("X-Permitted-Cross-Domain-Policies", values.x_permitted_cross_domain_policies),
         ("X-DNS-Prefetch-Control", values.x_dns_prefetch_control),
         ("X-XSS-Protection", values.x_xss_protection),
-        ("Origin-Agent-Cluster", _when(values.origin_agent_cluster, "?1")),
+        ("Origin-Agent-Cluster", when(values.origin_agent_cluster, "?1")),
         ("Reporting-Endpoints", common.reporting_endpoints),
     )
     return tuple((name, value) for name, value in pairs if value is not None)
 
 
 def _unchanging(policy: ContentSecurityPolicy | None) -> ContentSecurityPolicy | None:
-    return None if policy is None or policy.uses_nonce else policy
+    return None if holds_nonce(policy) else policy
 
 
 def profiles(preset: Preset, report_only: ContentSecurityPolicy | None, common: Common) -> tuple[Profile, ...]:
@@ -127,13 +122,17 @@ def _template(name: str, policy: ContentSecurityPolicy) -> tuple[bytes, tuple[by
     return name.lower().encode(), tuple(part.encode() for part in policy.nonce_template())
 
 
+def _csps(profile: Profile) -> list[tuple[str, ContentSecurityPolicy]]:
+    """A profile's CSPs (those it has), each with its header name."""
+    named = zip(_CSP_NAMES, (profile.csp, profile.report_only), strict=True)
+    return [(name, policy) for name, policy in named if policy is not None]
+
+
 def _csp_headers(profile: Profile, with_nonce: bool) -> tuple[list[tuple[str, str]], Templates]:
     """A profile's CSPs: as finished pairs, or as templates when the response used a nonce they hold."""
     pairs: list[tuple[str, str]] = []
     templates: list[tuple[bytes, tuple[bytes, ...]]] = []
-    for name, policy in zip(_CSP_NAMES, (profile.csp, profile.report_only), strict=True):
-        if policy is None:
-            continue
+    for name, policy in _csps(profile):
         if with_nonce and policy.uses_nonce:
             templates.append(_template(name, policy))
         else:
@@ -174,7 +173,7 @@ def compile_variants(
         if key.kind == DOCUMENT and not splits_documents:
             out.append(out[key.position - 8])
         else:
-            out.append(_compiled(key, kinds[key.kind], _when(key.secure or force_hsts, hsts), removed_raw))
+            out.append(_compiled(key, kinds[key.kind], when(key.secure or force_hsts, hsts), removed_raw))
     return tuple(out)
 
 
