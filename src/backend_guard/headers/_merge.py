@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Sequence
 from ._csp import holds_nonce
 from ._variants import Profile, Templates, Variant
 
-__all__ = ["filled_templates", "merge_over", "merge_text", "with_nonce_csps"]
+__all__ = ["filled_templates", "merge_over", "merge_text", "text_without", "with_nonce_csps"]
 
 RawHeaders = list[tuple[bytes, bytes]]
 TextHeaders = list[tuple[str, str]]
@@ -74,14 +74,24 @@ def merge_text(
 
         merge_text([("Server", "x")], [("X-Frame-Options", "DENY")], {"server"}, replace=False)
     """
-    kept = [h for h in headers if h[0].lower() not in removed]
+    kept = text_without(headers, removed)
     return _replaced(kept, ours) if replace else _completed(kept, ours)
+
+
+def text_without(headers: Iterable[tuple[str, str]], names: Collection[str]) -> TextHeaders:
+    """WSGI header pairs but those whose lower-case name is in ``names``.
+
+    Example::
+
+        text_without([("Server", "x"), ("ETag", '"1"')], {"server"})   # [("ETag", '"1"')]
+    """
+    return [h for h in headers if h[0].lower() not in names]
 
 
 def _replaced(headers: TextHeaders, ours: Sequence[tuple[str, str]]) -> TextHeaders:
     """``headers`` without the names of ``ours``, then ``ours``: a per-route override's merge."""
     ours_lower = {k.lower() for k, _ in ours}
-    return [*(h for h in headers if h[0].lower() not in ours_lower), *ours]
+    return [*text_without(headers, ours_lower), *ours]
 
 
 def _completed(headers: TextHeaders, ours: Sequence[tuple[str, str]]) -> TextHeaders:

@@ -18,7 +18,7 @@ from .._routes import guard_route
 from ..exceptions import ConfigurationError
 from ._csp import ContentSecurityPolicy
 from ._kinds import DOCUMENT, NOT_MODIFIED, OTHER, content_type_of, is_document_raw, kind_of
-from ._merge import filled_templates, merge_over, merge_text, with_nonce_csps
+from ._merge import filled_templates, merge_over, merge_text, text_without, with_nonce_csps
 from ._permissions import PermissionsPolicy
 from ._presets import DISCLOSURE_HEADERS, PRESET, PresetMarker, filled
 from ._route import OverrideHooks
@@ -371,7 +371,7 @@ class SecureHeaders:
         kind = kind_of(status, content_type, self.splits_documents)
         skip = {e.lower() for e in existing}
         text = self._variants[self._index(secure, path, _checked_nonce(nonce), kind)].text
-        out = [(k, v) for k, v in text if k.lower() not in skip]
+        out = text_without(text, skip)
         if nonce is not None:
             with_nonce_csps(out, self._profiles[kind], nonce, skip)
         return out
