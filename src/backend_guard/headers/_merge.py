@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 
 from ._csp import holds_nonce
-from ._variants import Profile, Templates, Variant
+from ._variants import CSP_NAMES, Profile, Templates, Variant
 
 __all__ = ["filled_templates", "merge_over", "merge_text", "text_without", "with_nonce_csps"]
 
 RawHeaders = list[tuple[bytes, bytes]]
 TextHeaders = list[tuple[str, str]]
-
-_CSP_NAMES = ("Content-Security-Policy", "Content-Security-Policy-Report-Only")
 
 
 def filled_templates(templates: Templates, nonce: str | None, present: Collection[bytes] = ()) -> RawHeaders:
@@ -104,7 +102,7 @@ def with_nonce_csps(out: TextHeaders, profile: Profile, nonce: str, skip: Collec
     """``out`` with the CSP and CSP-Report-Only of ``profile`` that hold the nonce placeholder put first, filled
     with ``nonce`` (those named in ``skip`` left out)."""
     csps = (profile.csp, profile.report_only)
-    for position, (name, policy) in enumerate(zip(_CSP_NAMES, csps, strict=True)):
+    for position, (name, policy) in enumerate(zip(CSP_NAMES, csps, strict=True)):
         if holds_nonce(policy) and name.lower() not in skip:
             out.insert(position, (name, policy.header_value(nonce)))
     return out

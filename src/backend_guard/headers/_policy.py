@@ -263,14 +263,12 @@ class SecureHeaders:
         """The kind of a response :meth:`document_raw` said ``document`` of."""
         return DOCUMENT if document and self.splits_documents else OTHER
 
-    def _no_store(self, path: str) -> bool:
-        """True when ``path`` is one of ``no_store_paths`` or below one."""
-        return path in self._no_store_exact or path.startswith(self._no_store_prefixes)
-
     def _index(self, secure: bool, path: str, nonce: str | None, kind: int = 0) -> int:
         """The index of this response's variant (:attr:`VariantKey.position`, computed without building the key)."""
         index = 8 * kind + 4 * secure + (nonce is not None)
-        if self._no_store_prefixes and self._no_store(path):
+        # a no-store path: one of no_store_paths or below one (written out here and in merge_raw: both run per
+        # response, and a method call would cost them more than the test)
+        if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
             index |= 2
         return index
 
@@ -298,7 +296,7 @@ class SecureHeaders:
         # the hot path of every response: one content-type check, one variant lookup, one set of names, one
         # disjointness test (the index computed inline, as _index does, to spare a call)
         index = 8 * self.kind_raw(status, headers) + 4 * secure
-        if self._no_store_prefixes and self._no_store(path):
+        if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
             index |= 2
         if nonce is not None:
             if _NONCE_MATCH(nonce):

@@ -19,7 +19,7 @@ from ..exceptions import ConfigurationError
 from ._csp import ContentSecurityPolicy
 from ._permissions import PermissionsPolicy
 from ._presets import PresetMarker
-from ._sources import CTL_RE, TOKEN_RE
+from ._sources import TOKEN_RE
 
 _REFERRER_POLICIES = frozenset(
     {
@@ -49,6 +49,8 @@ CHOICES: Final[Mapping[str, frozenset[str]]] = {
 }
 _PERMISSIONS_TEXT_BAD = re.compile(r"[\x00-\x1f\x7f;]")
 _PRELOAD_MIN_AGE = 31_536_000
+# What an endpoint URL may not hold: a control character, the list separators, a quote or a space.
+_URL_BAD = re.compile(r'[\x00-\x1f\x7f;," ]')
 
 
 def when(on: bool, value: str | None) -> str | None:
@@ -155,7 +157,7 @@ def _check_endpoint_name(name: object) -> None:
 
 def _is_plain_url(url: object) -> bool:
     """True for a string a quoted structured-field value holds as is: no control, quote, space, ``;`` or ``,``."""
-    return isinstance(url, str) and not (CTL_RE.search(url) or '"' in url or " " in url)
+    return isinstance(url, str) and not _URL_BAD.search(url)
 
 
 def _endpoint_url(name: str, url: str) -> str:

@@ -17,14 +17,15 @@ from ._kinds import DOCUMENT, OTHER
 from ._presets import KindValues, Preset
 from ._values import permissions_value, referrer_value, when
 
-__all__ = ["Common", "Profile", "Variant", "VariantKey", "compile_variants", "profiles"]
+__all__ = ["CSP_NAMES", "Common", "Profile", "Variant", "VariantKey", "compile_variants", "profiles"]
 
 TextPairs = tuple[tuple[str, str], ...]
 RawPairs = tuple[tuple[bytes, bytes], ...]
 # A CSP whose value waits for this response's nonce: (lower-case name, the value's parts around the nonce)
 Templates = tuple[tuple[bytes, tuple[bytes, ...]], ...]
 
-_CSP_NAMES = ("Content-Security-Policy", "Content-Security-Policy-Report-Only")
+#: The two CSP headers, in the order a response carries them.
+CSP_NAMES: Final = ("Content-Security-Policy", "Content-Security-Policy-Report-Only")
 
 
 class Common(NamedTuple):
@@ -124,7 +125,7 @@ def _template(name: str, policy: ContentSecurityPolicy) -> tuple[bytes, tuple[by
 
 def _csps(profile: Profile) -> list[tuple[str, ContentSecurityPolicy]]:
     """A profile's CSPs (those it has), each with its header name."""
-    named = zip(_CSP_NAMES, (profile.csp, profile.report_only), strict=True)
+    named = zip(CSP_NAMES, (profile.csp, profile.report_only), strict=True)
     return [(name, policy) for name, policy in named if policy is not None]
 
 
