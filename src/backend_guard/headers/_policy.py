@@ -35,7 +35,7 @@ from ._values import (
     preset_or_csp,
     removed_names,
 )
-from ._variants import Common, compile_variants, names_added, profiles
+from ._variants import Common, compile_variants, fast_table, names_added, profiles
 
 __all__ = ["SecureHeaders"]
 
@@ -200,6 +200,7 @@ class SecureHeaders:
             removed_raw=self._removed_raw,
             splits_documents=self.splits_documents,
         )
+        self._fast = fast_table(self._variants)
         #: Lower-case names of every header this policy may add.
         self.header_names = names_added(self._variants, no_store=self.depends_on_path)
 
@@ -254,7 +255,7 @@ class SecureHeaders:
             nonce = None
         if kind is None:
             kind = self._document_kind(document)
-        pairs, _, templates, _, _ = self._variants[self._index(secure, path, nonce, kind)]
+        pairs, templates, _ = self._fast[self._index(secure, path, nonce, kind)]
         if not templates:
             return list(pairs)
         return [*pairs, *filled_templates(templates, nonce)]
@@ -303,8 +304,7 @@ class SecureHeaders:
                 index |= 1
             else:
                 nonce = None
-        variant = self._variants[index]
-        pairs, _, templates, touched, _ = variant
+        pairs, templates, touched = self._fast[index]
         present = {k.lower() for k, _ in headers}
         if present.isdisjoint(touched):
             if not templates:
@@ -315,7 +315,7 @@ class SecureHeaders:
             for name, parts in templates:
                 fast.append((name, encoded.join(parts)))
             return fast
-        return merge_over(headers, present, variant, nonce, replace, self._removed_raw)
+        return merge_over(headers, present, self._variants[index], nonce, replace, self._removed_raw)
 
     def merge_str(
         self,

@@ -17,7 +17,18 @@ from ._kinds import DOCUMENT, OTHER
 from ._presets import KindValues, Preset
 from ._values import permissions_value, referrer_value, when
 
-__all__ = ["CSP_NAMES", "Common", "Profile", "Variant", "VariantKey", "compile_variants", "profiles"]
+__all__ = [
+    "CSP_NAMES",
+    "Common",
+    "FastVariant",
+    "Profile",
+    "Variant",
+    "VariantKey",
+    "compile_variants",
+    "fast_table",
+    "names_added",
+    "profiles",
+]
 
 TextPairs = tuple[tuple[str, str], ...]
 RawPairs = tuple[tuple[bytes, bytes], ...]
@@ -176,6 +187,16 @@ def compile_variants(
         else:
             out.append(_compiled(key, kinds[key.kind], when(key.secure or force_hsts, hsts), removed_raw))
     return tuple(out)
+
+
+#: What a response's merge reads of its variant: (ASGI pairs, CSP templates, touched names).
+FastVariant = tuple[RawPairs, Templates, frozenset[bytes]]
+
+
+def fast_table(variants: Iterable[Variant]) -> tuple[FastVariant, ...]:
+    """What the per-response merge reads of each variant, as plain tuples: CPython unpacks an exact tuple in one
+    specialised step, a NamedTuple (a subclass) through its iterator, which costs a response about 60 ns."""
+    return tuple((v.raw, v.templates, v.touched) for v in variants)
 
 
 # The variants whose names make up every header a policy may add but Cache-Control: HTTPS (HSTS) with and without
