@@ -67,6 +67,13 @@ def test_csp_nonce_placeholder_rendering() -> None:
     assert str(csp) == f"default-src 'self'; script-src {NONCE} 'strict-dynamic'; style-src 'self' {NONCE}"
 
 
+def test_csp_nonce_template_joins_into_the_header_value() -> None:
+    csp = ContentSecurityPolicy(default_src=["'self'"], script_src=[NONCE, "'strict-dynamic'"], style_src=[NONCE])
+    assert N.join(csp.nonce_template()) == csp.header_value(N)
+    assert len(csp.nonce_template()) == 3  # two nonce places
+    assert ContentSecurityPolicy(default_src=["'self'"]).nonce_template() == ()
+
+
 def test_csp_hash_keeps_strict_dynamic_without_nonce() -> None:
     digest = "'sha256-" + "A" * 43 + "='"
     csp = ContentSecurityPolicy(default_src=["'self'"], script_src=[NONCE, digest, "'strict-dynamic'"])
