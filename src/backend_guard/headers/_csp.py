@@ -59,11 +59,11 @@ def _parsed_value(name: str, sources: list[str]) -> CSPValue:
 def _parsed(text: str) -> dict[str, CSPValue]:
     """The directives of header text, by name (a boolean directive without sources is True)."""
     directives: dict[str, CSPValue] = {}
-    for name, *sources in filter(None, (chunk.split() for chunk in _check_header_text(text).split(";"))):
-        name = name.lower()
+    for tokens in filter(None, (chunk.split() for chunk in _check_header_text(text).split(";"))):
+        name = tokens[0].lower()
         if name in directives:
             raise ConfigurationError(f"CSP directive {name!r} is given twice.")
-        directives[name] = _parsed_value(name, sources)
+        directives[name] = _parsed_value(name, tokens[1:])
     return directives
 
 
