@@ -113,3 +113,30 @@ def test_fixed_window_twin_counts_as_the_lua(
     finally:
         client.delete(*keys)
         client.close()
+
+
+async def test_a_negative_cost_is_refused_on_every_entry() -> None:
+    """No entry admits a negative cost (it would give quota back): hit/test and their async twins, hit_all with
+    a Charge a user built, rules, and the route hooks (refused when the first request builds the plan)."""
+    from backend_guard.exceptions import ConfigurationError
+    from backend_guard.ratelimit import Charge, RateLimiter, RateLimitRule, parse_limits
+
+    limiter = RateLimiter()
+    rates = parse_limits(["2/minute"])
+    for call in (limiter.hit, limiter.test):
+        with pytest.raises(ConfigurationError, match="negative"):
+            call("k", "2/minute", cost=-1)
+    for acall in (limiter.ahit, limiter.atest):
+        with pytest.raises(ConfigurationError, match="negative"):
+            await acall("k", "2/minute", cost=-1)
+    charges = [Charge("k", rates, scope="ok"), Charge("k", rates, -1, scope="bad")]
+    with pytest.raises(ConfigurationError, match="negative"):
+        limiter.hit_all(charges)
+    with pytest.raises(ConfigurationError, match="negative"):
+        await limiter.ahit_all(charges, spend=False)
+    with pytest.raises(ConfigurationError, match="cost"):
+        RateLimitRule("/x", "2/minute", cost=-1)
+    hooks = limiter._route_hooks(("2/minute",), None, -1, None, None, None, False).for_handler("mod.f")
+    with pytest.raises(ConfigurationError, match="negative"):
+        limiter.cached_plan(("neg",), lambda: [hooks._charge("k", "/x", None, None)])
+    assert limiter.hit("k", "2/minute").remaining == 1  # nothing was spent or given back
