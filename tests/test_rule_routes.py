@@ -63,6 +63,17 @@ def test_standard_methods_in_any_case_are_accepted() -> None:
     assert rule.matches("POST", "/login")
 
 
+def test_methods_given_as_a_one_shot_iterator_are_read_once() -> None:
+    # A generator read by the type check, then again for the method set, left the rule matching no method at
+    # all (the route silently unlimited) and its methods unchecked.
+    rule = RateLimitRule("/login", "5/minute", methods=(m for m in ["POST"]))
+    assert rule.matches("POST", "/login")
+    assert not rule.matches("GET", "/login")
+    assert RateLimitRule("/x", "5/minute", methods=iter(["GET"])).matches("HEAD", "/x")
+    with pytest.raises(bg.ConfigurationError, match="PSOT"):
+        RateLimitRule("/login", "5/minute", methods=iter(["PSOT"]))
+
+
 # -- the sans-IO check against known routes --------------------------------------------------------------------
 
 _segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=8)
