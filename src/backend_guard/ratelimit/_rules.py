@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .._cache import BoundedCache
@@ -167,6 +167,8 @@ class RateLimitRule:
     bucket: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.methods, Iterator):  # a one-shot iterator (a generator): read it once, keep a tuple
+            object.__setattr__(self, "methods", tuple(self.methods))
         self._check_options()
         _check_rule_path(self.path)
         methods = _rule_methods(self.path, self.methods, self.custom_methods)
