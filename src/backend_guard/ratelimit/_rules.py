@@ -87,6 +87,12 @@ def _rule_methods(path: str, methods: Iterable[str] | None, custom: bool) -> fro
     return frozenset(m.upper() for m in methods)
 
 
+def _read_once(methods: Iterable[str] | None) -> Iterable[str] | None:
+    """``methods`` as a tuple when it is a one-shot iterator (a generator): it is read twice, by its type check
+    and for the rule's method set, and would be found empty the second time (a rule matching no method)."""
+    return tuple(methods) if isinstance(methods, Iterator) else methods
+
+
 def _with_head(methods: frozenset[str] | None) -> frozenset[str] | None:
     """The methods a rule matches: HEAD runs the GET handler, so a rule for GET counts HEAD too (in the same
     bucket; the bucket's label, part of the storage key, stays the one of the methods as written)."""
@@ -167,8 +173,7 @@ class RateLimitRule:
     bucket: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.methods, Iterator):  # a one-shot iterator (a generator): read it once, keep a tuple
-            object.__setattr__(self, "methods", tuple(self.methods))
+        object.__setattr__(self, "methods", _read_once(self.methods))
         self._check_options()
         _check_rule_path(self.path)
         methods = _rule_methods(self.path, self.methods, self.custom_methods)
