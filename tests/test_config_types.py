@@ -283,6 +283,23 @@ CTORS: list[Ctor] = [
         },
     ),
     Ctor(
+        "PasswordPolicy",
+        bg.PasswordPolicy,
+        {
+            "min_length": "int?",
+            "mfa": "bool",
+            "max_length": "int",
+            "max_bytes": "int",
+            "normalize": "choice?",
+            "common_passwords": "bool",
+            "blocklist": "strs",
+            "site_name": "str?",
+            "context_words": "strs",
+            "check_patterns": "bool",
+            "min_score": "int?",
+        },
+    ),
+    Ctor(
         "PermissionsPolicy",
         bg.PermissionsPolicy,
         {"features": "mapping?", "camera": "str|strs", "geolocation": "str|strs"},
@@ -545,6 +562,7 @@ NOT_CONFIGURATION = {
     "GuardError", "InvalidCredentials", "InvalidHash", "InvalidPassword", "InvalidToken", "LockRecord",
     "LockoutEvent", "LockoutStatus", "OneTimePayload", "RateLimitResult", "RateLimited", "RequestView",
     "ResolvedClient", "ResponseAborted", "SigningKey", "StorageError", "TokenExpired", "TokenPair", "TokenReused",
+    "WeakPassword",
 }  # fmt: skip
 
 CASES = [pytest.param(ctor, arg, id=f"{ctor.name}-{arg}") for ctor in CTORS for arg in ctor.args]

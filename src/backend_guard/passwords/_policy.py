@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from backend_guard._check import check_bool, check_str, check_strs, optional
 from backend_guard.exceptions import ConfigurationError, InvalidPassword
 from backend_guard.passwords._blocklist import Blocklist
 from backend_guard.passwords._pwned import PwnedPasswordsFile
@@ -161,6 +162,8 @@ class PasswordPolicy:
         pwned: PwnedPasswordsFile | str | Path | None = None,
         min_score: int | None = None,
     ) -> None:
+        _check_types(mfa=mfa, common_passwords=common_passwords, check_patterns=check_patterns, site_name=site_name)
+        blocklist, context_words = check_strs("blocklist", blocklist), check_strs("context_words", context_words)
         if hasher is not None:
             normalize, max_bytes = hasher.normalize, hasher.max_password_bytes
         if min_length is None:
@@ -168,8 +171,6 @@ class PasswordPolicy:
         _check_lengths(min_length, max_length, max_bytes)
         if normalize not in (None, "NFC", "NFD", "NFKC", "NFKD"):
             raise ConfigurationError("normalize must be one of NFC, NFD, NFKC, NFKD or None.")
-        if isinstance(context_words, str):
-            raise ConfigurationError("context_words must be a list of words, not one string.")
         self.min_length, self.max_length, self.max_bytes = min_length, max_length, max_bytes
         self.normalize: NormalForm | None = normalize
         self.blocklist = Blocklist(shipped=common_passwords, words=blocklist, files=blocklist_files)
@@ -316,6 +317,13 @@ class PasswordPolicy:
         result = self._estimate(text[:_ESTIMATE_CHARS], inputs)
         score = result.get("score") if isinstance(result, Mapping) else None
         return isinstance(score, int) and score < self.min_score
+
+
+def _check_types(*, mfa: object, common_passwords: object, check_patterns: object, site_name: object) -> None:
+    """The flags are True or False and the site name text (or None): ConfigurationError naming the argument."""
+    for name, flag in (("mfa", mfa), ("common_passwords", common_passwords), ("check_patterns", check_patterns)):
+        check_bool(name, flag)
+    optional(check_str, "site_name", site_name, empty=True)
 
 
 def _check_lengths(min_length: int, max_length: int, max_bytes: int) -> None:
