@@ -8,6 +8,7 @@ import re
 import threading
 from fractions import Fraction
 
+import limits
 import pytest
 import redis
 from hypothesis import HealthCheck, example, given, settings
@@ -731,3 +732,20 @@ def test_lua_and_memory_report_the_same_numbers_on_one_clock(
     finally:
         client.delete(*keys)
         client.close()
+
+
+@pytest.mark.parametrize("strategy", ["sliding-window-counter", "fixed-window", "moving-window", "gcra"])
+def test_a_rate_of_zero_or_a_window_of_zero_is_refused_when_given_not_a_crash_later(strategy: str) -> None:
+    # A Rate or a limits item built by hand skipped the string parser's check: GCRA and the sliding window then
+    # divided by zero on the first hit (a 500), and a negative window never limited anything.
+    limiter = RateLimiter(strategy=strategy)
+    for bad in (
+        lambda: Rate(0, 60.0, "0/minute"),
+        lambda: Rate(3, 0.0, "3/0s"),
+        lambda: Rate(3, -1.0, "3/-1s"),
+        lambda: limiter.hit("k", limits.RateLimitItemPerMinute(0)),
+        lambda: limiter.hit("k", Rate(1, 60.0, "ok"), limits.RateLimitItemPerSecond(0)),
+    ):
+        with pytest.raises(ConfigurationError, match="must be positive"):
+            bad()
+    assert limiter.hit("k", Rate(1, 60.0, "1/minute")).allowed

@@ -9,6 +9,7 @@ names (:data:`STRATEGIES`, :data:`DEFAULT_STRATEGY`, their aliases and their sho
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -59,6 +60,12 @@ class Rate:
     text: str
     name: str | None = None
 
+    def __post_init__(self) -> None:
+        # A Rate built by hand (or from a limits.RateLimitItem) is checked like a parsed one: a zero amount or
+        # window would divide by zero in the strategies, a negative window never limit anything.
+        if not _positive(self.amount, self.window):
+            raise ConfigurationError(f"Invalid rate limit {self.text!r}: the amount and window must be positive.")
+
     @property
     def window_ms(self) -> int:
         """The window in whole milliseconds."""
@@ -83,15 +90,16 @@ class Rate:
             items = parse_many(spec)
         except ValueError as exc:
             raise ConfigurationError(f"Invalid rate limit {spec!r}: {exc}") from exc
-        rates = tuple(cls.from_item(item, name) for item in items)
-        if not all(map(_positive, rates)):
+        if not all(_positive(item.amount, item.get_expiry()) for item in items):
             raise ConfigurationError(f"Invalid rate limit {spec!r}: the amount and window must be positive.")
-        return rates
+        return tuple(cls.from_item(item, name) for item in items)
 
 
-def _positive(rate: Rate) -> bool:
-    """True when the amount and the window are both positive (a rate a limit can be made of)."""
-    return not (rate.amount < 1 or rate.window <= 0)
+def _positive(amount: object, window: object) -> bool:
+    """True for a whole amount of at least 1 and a finite window of at least a millisecond (a usable limit)."""
+    if type(amount) is not int or isinstance(window, bool) or not isinstance(window, (int, float)):
+        return False
+    return amount >= 1 and math.isfinite(window) and window >= 0.001
 
 
 LimitSpec = str | Rate | Any  # Any: a limits.RateLimitItem
