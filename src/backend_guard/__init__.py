@@ -56,6 +56,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "cors_route",
         "parse_origin",
     ),
+    ".csrf": ("CrossOriginProtection",),
     ".errors": (
         "ErrorPolicy",
         "ResponseAborted",
@@ -86,6 +87,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "PermissionsPolicy",
         "SecureHeaders",
         "csp_nonce",
+    ),
+    ".hosts": (
+        "HTTPSRedirect",
+        "TrustedHosts",
     ),
     ".lockout": (
         "Attempt",
@@ -142,6 +147,7 @@ if TYPE_CHECKING:
         TokenSettings,
     )
     from .cors import CORSDecision, CORSPolicy, cors_headers, cors_route, parse_origin
+    from .csrf import CrossOriginProtection
     from .errors import ErrorPolicy, ResponseAborted, problem_document, problem_response
     from .errors._redact import redact_headers, redact_mapping
     from .exceptions import (
@@ -160,6 +166,7 @@ if TYPE_CHECKING:
         TokenReused,
     )
     from .headers import ContentSecurityPolicy, PermissionsPolicy, SecureHeaders, csp_nonce
+    from .hosts import HTTPSRedirect, TrustedHosts
     from .lockout import Attempt, Lockout, LockoutEvent, LockoutStatus, LockRecord, normalize_identifier
     from .passwords import Argon2Parameters, PasswordHasher, PasswordPolicy, WeakPassword, calibrate
     from .ratelimit import RateLimiter, RateLimitResult, RateLimitRule, parse_limits
@@ -200,11 +207,13 @@ __all__ = [
     "ClientIP",
     "ConfigurationError",
     "ContentSecurityPolicy",
+    "CrossOriginProtection",
     "ErrorPolicy",
     "ErrorSettings",
     "Forbidden",
     "GuardError",
     "GuardSettings",
+    "HTTPSRedirect",
     "InvalidCredentials",
     "InvalidHash",
     "InvalidPassword",
@@ -243,6 +252,7 @@ __all__ = [
     "TokenPair",
     "TokenReused",
     "TokenSettings",
+    "TrustedHosts",
     "WeakPassword",
     "__version__",
     "address_bucket",

@@ -1,0 +1,157 @@
+"""The cross-origin request policy: one decision per request from its method and two browser headers.
+
+What lives here: :class:`CrossOriginProtection`. The order of the rules (the docs' decision table):
+
+1. A safe method (``GET``, ``HEAD``, ``OPTIONS``, exactly so spelt) passes: those must not change state.
+2. With ``Sec-Fetch-Site`` (Fetch Metadata): ``same-origin`` and ``none`` pass; ``same-site`` passes with
+   ``allow_same_site=True``; any other case passes only when the single ``Origin`` is a trusted origin, and is
+   refused otherwise (``cross-site``, ``same-site``, a value no browser sends, two different values). The
+   header is a forbidden header name: a page's script cannot set it, so it is believed over ``Origin``.
+3. Without it, ``Origin``: none at all passes (not a browser); several, a malformed one or ``null`` (unless
+   ``allow_null_origin=True``) are refused; otherwise it passes when it equals the request's own origin (scheme
+   and host as resolved from trusted proxies, default ports normalised) or is a trusted origin.
+
+Header values arrive as the shells have them (``str`` from WSGI, ``bytes`` from ASGI), one item per header
+field; nothing here raises on any input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..cors._origin import parse_origin
+from ..exceptions import ConfigurationError
+from . import _decision as d
+from ._decision import CrossOriginDecision
+from ._trusted import TrustedOrigins, single_origin
+
+__all__ = ["SAFE_METHODS", "CrossOriginProtection"]
+
+#: Methods never refused (RFC 9110 safe methods a browser form or fetch can send; case-sensitive, as HTTP is).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Longest Sec-Fetch-Site value read: browsers send at most 11 characters ("same-origin").
+_MAX_FETCH_SITE = 64
+# What one Sec-Fetch-Site value says when it is a single well-formed token (both types, exact bytes first).
+_SITE_TOKENS = ("same-origin", "none", "same-site", "cross-site")
+
+
+class CrossOriginProtection:
+    """Refuse state-changing requests a browser sends from another site (CSRF), without tokens.
+
+    :param trusted_origins: other origins whose unsafe requests pass (``"https://admin.example.com"``, or
+        ``"https://*.example.com"`` for any subdomain); validated like CORS origins, at construction.
+    :param allow_same_site: let ``Sec-Fetch-Site: same-site`` pass (another origin of the same registrable
+        domain, such as ``https://app.example.com`` calling ``https://api.example.com``). Off by default:
+        any subdomain (a forgotten one, a user-content one) could then forge requests.
+    :param allow_null_origin: let ``Origin: null`` pass when there is no ``Sec-Fetch-Site`` (only old browsers
+        send no Fetch Metadata). Off by default: sandboxed iframes and ``data:`` documents of any site send it.
+
+    Example::
+
+        >>> import backend_guard as bg
+        >>> csrf = bg.CrossOriginProtection(trusted_origins=["https://admin.example.com"])
+        >>> csrf.check("POST", scheme="https", host="example.com", sec_fetch_site=["same-origin"]).allowed
+        True
+        >>> csrf.check("POST", scheme="https", host="example.com", origin=["https://evil.example"]).allowed
+        False
+        >>> csrf.check("POST", scheme="https", host="example.com").allowed  # curl, a server-side client
+        True
+    """
+
+    __slots__ = ("_sites", "allow_null_origin", "allow_same_site", "trusted_origins")
+
+    def __init__(
+        self,
+        trusted_origins: Iterable[str] = (),
+        allow_same_site: bool = False,
+        *,
+        allow_null_origin: bool = False,
+    ) -> None:
+        for name, value in (("allow_same_site", allow_same_site), ("allow_null_origin", allow_null_origin)):
+            if not isinstance(value, bool):
+                raise ConfigurationError(f"CrossOriginProtection {name} must be True or False, got {value!r}.")
+        self.trusted_origins = TrustedOrigins(trusted_origins)
+        self.allow_same_site = allow_same_site
+        self.allow_null_origin = allow_null_origin
+        same_site = d.FETCH_SAME_SITE_ALLOWED if allow_same_site else d.SAME_SITE
+        verdicts = (d.FETCH_SAME_ORIGIN, d.FETCH_SAME_ORIGIN, same_site, d.CROSS_SITE)
+        # One lookup answers the common case (a single well-formed value) for str and bytes alike.
+        self._sites: dict[str | bytes, CrossOriginDecision] = {}
+        for token, verdict in zip(_SITE_TOKENS, verdicts, strict=True):
+            self._sites[token] = self._sites[token.encode()] = verdict
+
+    def check(
+        self,
+        method: str,
+        *,
+        scheme: str,
+        host: str,
+        sec_fetch_site: Sequence[str | bytes] = (),
+        origin: Sequence[str | bytes] = (),
+    ) -> CrossOriginDecision:
+        """Decide one request.
+
+        :param method: the request method (``"POST"``).
+        :param scheme: the request's scheme as resolved from trusted proxies (``"https"``).
+        :param host: the request's host as resolved (the ``Host`` value: ``"example.com"``, ``"127.0.0.1:8000"``).
+        :param sec_fetch_site: the ``Sec-Fetch-Site`` values, one per header field (empty when absent).
+        :param origin: the ``Origin`` values, one per header field (empty when absent).
+        """
+        if method in SAFE_METHODS:
+            return d.SAFE
+        if sec_fetch_site:
+            verdict = self._fetch_site(sec_fetch_site)
+            if verdict.allowed or not self.trusted_origins.allows(origin):
+                return verdict
+            return d.TRUSTED
+        return self._origin(scheme, host, origin)
+
+    def _fetch_site(self, values: Sequence[str | bytes]) -> CrossOriginDecision:
+        """The verdict of the ``Sec-Fetch-Site`` values alone (trusted origins are the caller's next step)."""
+        if len(values) == 1:
+            verdict = self._sites.get(values[0])
+            if verdict is not None:
+                return verdict
+        tokens = _fetch_site_tokens(values)
+        if tokens is None:
+            return d.FETCH_UNKNOWN
+        if len(tokens) > 1:
+            return d.FETCH_CONFLICT
+        if not tokens:
+            return d.FETCH_UNKNOWN  # only empty values: a browser never sends one
+        return self._sites.get(tokens.pop(), d.FETCH_UNKNOWN)
+
+    def _origin(self, scheme: str, host: str, values: Sequence[str | bytes]) -> CrossOriginDecision:
+        """The verdict without Fetch Metadata: the ``Origin`` against the request's own origin."""
+        if not values:
+            return d.NO_BROWSER
+        if len(values) > 1:
+            return d.ORIGIN_DUPLICATE
+        if _is_null(values[0]):
+            return d.NULL_ALLOWED if self.allow_null_origin else d.ORIGIN_NULL
+        origin = single_origin(values)
+        if origin is None:
+            return d.ORIGIN_MALFORMED
+        if self.trusted_origins.allows(values):
+            return d.TRUSTED
+        own = parse_origin(f"{scheme}://{host}")
+        if own is None:
+            return d.HOST_MALFORMED
+        return d.SAME_ORIGIN if origin == own else d.ORIGIN_MISMATCH
+
+
+def _fetch_site_tokens(values: Sequence[str | bytes]) -> set[str] | None:
+    """The distinct lower-case tokens of the values (a field may hold a comma-separated list); None when a
+    value is overlong."""
+    tokens: set[str] = set()
+    for value in values:
+        if len(value) > _MAX_FETCH_SITE:
+            return None
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        tokens.update(t for t in (part.strip().lower() for part in text.split(",")) if t)
+    return tokens
+
+
+def _is_null(value: str | bytes) -> bool:
+    return value == "null" or value == b"null"

@@ -1,0 +1,118 @@
+"""The ``Host`` allowlist: exact names and ``*.example.com`` wildcards, validated once, asked per request.
+
+What lives here: :class:`TrustedHosts`. Why it matters: applications build absolute URLs from ``Host``
+(password-reset links, redirects, ``url_for(_external=True)``), and caches key on it; a server that answers any
+``Host`` lets a client choose the domain those URLs and cached pages point to.
+
+Rules (the docs' table): a configured host is lower-cased, its trailing dot dropped and IDNA names written in
+their ``xn--`` form; ``*.example.com`` admits every subdomain at any depth but not ``example.com`` itself (list
+both when both are served), is allowed only at the left and never over a top-level domain or a public suffix;
+``"*"`` alone (any host) needs ``allow_any=True``; ports are not written and not checked. A request's value is
+allowed when it is exactly one valid ``host[:port]`` whose host is listed or under a wildcard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ..cors._patterns import config_pattern
+from ..exceptions import ConfigurationError
+from ._host import config_host, parse_host
+
+__all__ = ["TrustedHosts"]
+
+_SETTING = "TrustedHosts"
+
+
+class TrustedHosts:
+    """A ``Host`` header allowlist: ``"example.com"`` exactly, ``"*.example.com"`` for its subdomains.
+
+    :param hosts: the hosts this server answers for (at least one). Ports are not written: the port of the
+        ``Host`` value is not checked. ``"*"`` alone means any host and needs ``allow_any=True``.
+    :param allow_any: accept ``["*"]`` (every syntactically valid host; for development only).
+
+    Example::
+
+        >>> import backend_guard as bg
+        >>> hosts = bg.TrustedHosts(["example.com", "*.example.com"])
+        >>> hosts.allows("Example.COM."), hosts.allows("api.example.com:8443"), hosts.allows("example.com.evil.net")
+        (True, True, False)
+        >>> hosts.allows(["example.com", "evil.net"])  # several Host values
+        False
+    """
+
+    __slots__ = ("allow_any", "exact", "suffixes")
+
+    def __init__(self, hosts: Iterable[str], *, allow_any: bool = False) -> None:
+        if isinstance(hosts, str | bytes):
+            raise ConfigurationError(f"{_SETTING} takes a list of hosts, not one string: write [{hosts!r}].")
+        if not isinstance(allow_any, bool):
+            raise ConfigurationError(f"{_SETTING} allow_any must be True or False, got {allow_any!r}.")
+        values = list(hosts)
+        if not values:
+            raise ConfigurationError(f"{_SETTING} needs at least one host: write ['example.com'].")
+        self.allow_any = _check_any(values, allow_any)
+        exact = {config_host(v, _SETTING) for v in values if not _is_wildcard(v)}
+        self.exact = frozenset(exact | {f"{h}." for h in exact})  # "example.com." is matched without parsing
+        self.suffixes = tuple(sorted({_suffix(v) for v in values if _is_wildcard(v) and v != "*"}))
+
+    def allows(self, host: str | bytes | Sequence[str | bytes] | None) -> bool:
+        """True when ``host`` (the ``Host`` value, or the list of its values) is exactly one allowed host.
+
+        Never raises: an empty, overlong, non-ASCII or malformed value, or several values, is simply refused.
+        """
+        if isinstance(host, list | tuple):
+            if len(host) != 1:
+                return False
+            host = host[0]
+        if isinstance(host, bytes):
+            host = host.decode("latin-1")
+        if not isinstance(host, str):
+            return False
+        if host in self.exact:
+            return True  # the common case: the value as configured, no port
+        parsed = parse_host(host)
+        if parsed is None:
+            return False
+        name = parsed.host
+        return self.allow_any or name in self.exact or (name.endswith(self.suffixes) and not name.startswith("["))
+
+
+def _is_wildcard(value: object) -> bool:
+    return isinstance(value, str) and "*" in value
+
+
+def _check_any(values: list[str], allow_any: bool) -> bool:
+    """Whether the list is the ``"*"`` opt-in; ``"*"`` without ``allow_any`` or next to hosts is refused."""
+    if "*" not in values:
+        if allow_any:
+            raise ConfigurationError(f"{_SETTING}: allow_any=True goes with ['*'] only; list the hosts or use ['*'].")
+        return False
+    if not allow_any:
+        raise ConfigurationError(
+            f"{_SETTING}: '*' accepts any Host header, which lets clients choose the domain of the URLs the"
+            " application builds; list your hosts (['example.com', '*.example.com']), or pass allow_any=True"
+            " for development."
+        )
+    if len(values) > 1:
+        raise ConfigurationError(f"{_SETTING}: '*' already accepts every host; write ['*'] alone.")
+    return True
+
+
+def _suffix(text: str) -> str:
+    """``.example.com`` of ``*.example.com``, its reach checked as CORS checks origin patterns."""
+    if not text.startswith("*.") or "*" in text[2:]:
+        raise ConfigurationError(
+            f"{_SETTING}: {text!r}: the only wildcard is a leading '*.' label, such as '*.example.com'."
+        )
+    base = config_host(text[2:], _SETTING)
+    try:
+        # The CORS pattern checks (credentials=True: refused, not warned): not over a top-level domain, a
+        # public suffix (*.github.io) or a domain whose subdomains other people register.
+        config_pattern(f"https://*.{base}", credentials=True)
+    except ConfigurationError:
+        raise ConfigurationError(
+            f"{_SETTING}: {text!r} admits hosts other people register (a top-level domain or public suffix);"
+            f" write a domain you own, such as '*.yourname.{base}', or list each host."
+        ) from None
+    return f".{base}"
