@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ..cors._origin import parse_origin
+from ..cors._origin import Origin, parse_origin
 from ..exceptions import ConfigurationError
 from . import _decision as d
 from ._decision import CrossOriginDecision
-from ._trusted import TrustedOrigins, single_origin
+from ._trusted import TrustedOrigins
 
 __all__ = ["SAFE_METHODS", "CrossOriginProtection"]
 
@@ -128,17 +128,30 @@ class CrossOriginProtection:
             return d.NO_BROWSER
         if len(values) > 1:
             return d.ORIGIN_DUPLICATE
-        if _is_null(values[0]):
+        text = _text(values[0])
+        if text == "null":
             return d.NULL_ALLOWED if self.allow_null_origin else d.ORIGIN_NULL
-        origin = single_origin(values)
+        origin = parse_origin(text)
         if origin is None:
             return d.ORIGIN_MALFORMED
-        if self.trusted_origins.allows(values):
+        if self.trusted_origins.matches(origin):
             return d.TRUSTED
-        own = parse_origin(f"{scheme}://{host}")
-        if own is None:
-            return d.HOST_MALFORMED
-        return d.SAME_ORIGIN if origin == own else d.ORIGIN_MISMATCH
+        return _compare_with_own(origin, text, f"{scheme}://{host}")
+
+
+def _compare_with_own(origin: Origin, text: str, own_text: str) -> CrossOriginDecision:
+    """Same origin or not: ``origin`` (parsed from ``text``) against the request's ``scheme://host``."""
+    if text == own_text:
+        return d.SAME_ORIGIN  # the same characters, already parsed as a valid origin: no second parse
+    own = parse_origin(own_text)
+    if own is None:
+        return d.HOST_MALFORMED
+    return d.SAME_ORIGIN if origin == own else d.ORIGIN_MISMATCH
+
+
+def _text(value: str | bytes) -> str:
+    # latin-1 maps each byte to one character: a byte that is not ASCII stays non-ASCII, refused by the grammar
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _fetch_site_tokens(values: Sequence[str | bytes]) -> set[str] | None:
@@ -148,10 +161,5 @@ def _fetch_site_tokens(values: Sequence[str | bytes]) -> set[str] | None:
     for value in values:
         if len(value) > _MAX_FETCH_SITE:
             return None
-        text = value.decode("latin-1") if isinstance(value, bytes) else value
-        tokens.update(t for t in (part.strip().lower() for part in text.split(",")) if t)
+        tokens.update(t for t in (part.strip().lower() for part in _text(value).split(",")) if t)
     return tokens
-
-
-def _is_null(value: str | bytes) -> bool:
-    return value == "null" or value == b"null"

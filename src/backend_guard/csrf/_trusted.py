@@ -53,10 +53,12 @@ class TrustedOrigins:
     def allows(self, origin_values: Sequence[str | bytes]) -> bool:
         """True when the request has exactly one ``Origin`` and it is trusted."""
         if not (self.exact or self.patterns):
-            return False
+            return False  # no parse when nothing is trusted
         origin = single_origin(origin_values)
-        if origin is None:
-            return False
+        return origin is not None and self.matches(origin)
+
+    def matches(self, origin: Origin) -> bool:
+        """True when the parsed ``origin`` is trusted (an exact origin, or under a pattern)."""
         return origin in self.exact or any(p.matches(origin) for p in self.patterns)
 
 
