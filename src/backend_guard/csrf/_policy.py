@@ -68,18 +68,12 @@ class CrossOriginProtection:
         *,
         allow_null_origin: bool = False,
     ) -> None:
-        for name, value in (("allow_same_site", allow_same_site), ("allow_null_origin", allow_null_origin)):
-            if not isinstance(value, bool):
-                raise ConfigurationError(f"CrossOriginProtection {name} must be True or False, got {value!r}.")
+        _check_bool("allow_same_site", allow_same_site)
+        _check_bool("allow_null_origin", allow_null_origin)
         self.trusted_origins = TrustedOrigins(trusted_origins)
         self.allow_same_site = allow_same_site
         self.allow_null_origin = allow_null_origin
-        same_site = d.FETCH_SAME_SITE_ALLOWED if allow_same_site else d.SAME_SITE
-        verdicts = (d.FETCH_SAME_ORIGIN, d.FETCH_SAME_ORIGIN, same_site, d.CROSS_SITE)
-        # One lookup answers the common case (a single well-formed value) for str and bytes alike.
-        self._sites: dict[str | bytes, CrossOriginDecision] = {}
-        for token, verdict in zip(_SITE_TOKENS, verdicts, strict=True):
-            self._sites[token] = self._sites[token.encode()] = verdict
+        self._sites = _site_verdicts(allow_same_site)
 
     def check(
         self,
@@ -114,12 +108,10 @@ class CrossOriginProtection:
             if verdict is not None:
                 return verdict
         tokens = _fetch_site_tokens(values)
-        if tokens is None:
-            return d.FETCH_UNKNOWN
+        if tokens is None or not tokens:
+            return d.FETCH_UNKNOWN  # an overlong value, or only empty ones: a browser never sends them
         if len(tokens) > 1:
             return d.FETCH_CONFLICT
-        if not tokens:
-            return d.FETCH_UNKNOWN  # only empty values: a browser never sends one
         return self._sites.get(tokens.pop(), d.FETCH_UNKNOWN)
 
     def _origin(self, scheme: str, host: str, values: Sequence[str | bytes]) -> CrossOriginDecision:
@@ -154,6 +146,22 @@ def _text(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"CrossOriginProtection {name} must be True or False, got {value!r}.")
+
+
+def _site_verdicts(allow_same_site: bool) -> dict[str | bytes, CrossOriginDecision]:
+    """The verdict of each single well-formed ``Sec-Fetch-Site`` value, as ``str`` and as ``bytes``: one lookup
+    answers the common case."""
+    same_site = d.FETCH_SAME_SITE_ALLOWED if allow_same_site else d.SAME_SITE
+    verdicts = (d.FETCH_SAME_ORIGIN, d.FETCH_SAME_ORIGIN, same_site, d.CROSS_SITE)
+    table: dict[str | bytes, CrossOriginDecision] = {}
+    for token, verdict in zip(_SITE_TOKENS, verdicts, strict=True):
+        table[token] = table[token.encode()] = verdict
+    return table
+
+
 def _fetch_site_tokens(values: Sequence[str | bytes]) -> set[str] | None:
     """The distinct lower-case tokens of the values (a field may hold a comma-separated list); None when a
     value is overlong."""
@@ -161,5 +169,10 @@ def _fetch_site_tokens(values: Sequence[str | bytes]) -> set[str] | None:
     for value in values:
         if len(value) > _MAX_FETCH_SITE:
             return None
-        tokens.update(t for t in (part.strip().lower() for part in _text(value).split(",")) if t)
+        tokens.update(_tokens(_text(value)))
     return tokens
+
+
+def _tokens(text: str) -> set[str]:
+    """The non-empty lower-case items of a comma-separated field value."""
+    return {token for token in (part.strip().lower() for part in text.split(",")) if token}

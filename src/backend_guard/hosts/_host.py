@@ -45,13 +45,12 @@ def parse_host(value: str | bytes | None) -> HostName | None:
         >>> parse_host("[::1]:8000"), parse_host("example.com/evil"), parse_host("")
         (HostName(host='[::1]', port=8000), None, None)
     """
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    if not isinstance(value, str) or not value or len(value) > MAX_HOST_LENGTH:
+    text = _text(value)
+    if text is None:
         return None
-    host, port_text = _split_port(value)
+    host, port_text = _split_port(text)
     if port_text == "" or host.endswith(".."):
-        return None
+        return None  # an empty port, or two trailing dots: not a host
     host = host.removesuffix(".")
     origin = parse_origin(f"http://{host}" if port_text is None else f"http://{host}:{port_text}")
     if origin is None:
@@ -59,15 +58,29 @@ def parse_host(value: str | bytes | None) -> HostName | None:
     return HostName(origin.host, None if port_text is None else origin.port)
 
 
+def _text(value: str | bytes | None) -> str | None:
+    """The value as text, None when it is empty, overlong or not text."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")  # one character per byte: a non-ASCII byte is refused by the grammar
+    if not isinstance(value, str) or not value or len(value) > MAX_HOST_LENGTH:
+        return None
+    return value
+
+
 def _split_port(value: str) -> tuple[str, str | None]:
     """``(host, port text)``; the port text None without a colon after the host (IPv6 keeps its colons)."""
     if value.startswith("["):
-        host, bracket, rest = value.partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            return value, None  # refused by the grammar
-        return host + bracket, rest[1:] if rest else None
+        return _split_bracketed(value)
     host, colon, port_text = value.partition(":")
     return (host, port_text) if colon else (host, None)
+
+
+def _split_bracketed(value: str) -> tuple[str, str | None]:
+    """``(host, port text)`` of ``[v6]`` or ``[v6]:port``; anything else whole (the grammar refuses it)."""
+    host, bracket, rest = value.partition("]")
+    if not bracket or (rest and not rest.startswith(":")):
+        return value, None
+    return host + bracket, rest[1:] if rest else None
 
 
 def config_host(text: object, setting: str) -> str:

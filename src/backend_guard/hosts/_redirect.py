@@ -79,11 +79,7 @@ class HTTPSRedirect:
         trusted_hosts: TrustedHosts | None = None,
         https_port: int | None = None,
     ) -> None:
-        if safe_status not in (301, 308) or isinstance(safe_status, bool):
-            raise ConfigurationError(f"{_SETTING} safe_status must be 301 or 308, got {safe_status!r}.")
-        if trusted_hosts is not None and not isinstance(trusted_hosts, TrustedHosts):
-            raise ConfigurationError(f"{_SETTING} trusted_hosts must be a TrustedHosts, got {trusted_hosts!r}.")
-        _check_port(https_port)
+        _check_settings(safe_status, trusted_hosts, https_port)
         paths = _exempt_paths(exempt_paths)
         self.exact_paths = frozenset(p for p in paths if not p.endswith("/"))
         self.path_prefixes = tuple(sorted(p for p in paths if p.endswith("/")))
@@ -112,13 +108,17 @@ class HTTPSRedirect:
         :param path: the request path (preferably still percent-encoded, as received).
         :param query: the query string without ``?`` (empty when none).
         """
-        if scheme != "http" or not isinstance(path, str) or self.is_exempt(path) or len(path) > _MAX_PATH:
+        if not self._applies(scheme, path):
             return None
         target = self._target_host(host)
         if target is None:
             return None
         status = self.safe_status if method in _SAFE_FOR_REDIRECT else 308
         return Redirect(status, f"https://{target}{_location_path(path)}{_location_query(query)}")
+
+    def _applies(self, scheme: str, path: str) -> bool:
+        """True for a plain-HTTP request to a path that is not exempt (and not overlong)."""
+        return scheme == "http" and isinstance(path, str) and len(path) <= _MAX_PATH and not self.is_exempt(path)
 
     def _target_host(self, host: str | bytes | None) -> str | None:
         """``host[:port]`` of the target, or None when the host is invalid or not trusted."""
@@ -143,6 +143,14 @@ def _location_query(query: str | bytes) -> str:
     return "?" + quote(query, safe=_QUERY_SAFE + "/")
 
 
+def _check_settings(safe_status: object, trusted_hosts: object, https_port: object) -> None:
+    if safe_status not in (301, 308) or isinstance(safe_status, bool):
+        raise ConfigurationError(f"{_SETTING} safe_status must be 301 or 308, got {safe_status!r}.")
+    if trusted_hosts is not None and not isinstance(trusted_hosts, TrustedHosts):
+        raise ConfigurationError(f"{_SETTING} trusted_hosts must be a TrustedHosts, got {trusted_hosts!r}.")
+    _check_port(https_port)
+
+
 def _check_port(port: object) -> None:
     if port is None:
         return
@@ -155,11 +163,15 @@ def _exempt_paths(values: Iterable[str]) -> list[str]:
         raise ConfigurationError(f"{_SETTING} exempt_paths takes a list of paths, not one string: write ({values!r},).")
     paths = list(values)
     for path in paths:
-        if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in "?# \t\r\n"):
-            raise ConfigurationError(
-                f"{_SETTING} exempt path {path!r} is not a path; write '/health' (exactly) or '/internal/'"
-                " (everything under it), without a query."
-            )
-        if path == "/":
-            raise ConfigurationError(f"{_SETTING} exempt path '/' exempts every path; leave HTTPSRedirect out instead.")
+        _check_exempt_path(path)
     return paths
+
+
+def _check_exempt_path(path: object) -> None:
+    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in "?# \t\r\n"):
+        raise ConfigurationError(
+            f"{_SETTING} exempt path {path!r} is not a path; write '/health' (exactly) or '/internal/'"
+            " (everything under it), without a query."
+        )
+    if path == "/":
+        raise ConfigurationError(f"{_SETTING} exempt path '/' exempts every path; leave HTTPSRedirect out instead.")

@@ -44,13 +44,7 @@ class TrustedHosts:
     __slots__ = ("allow_any", "exact", "suffixes")
 
     def __init__(self, hosts: Iterable[str], *, allow_any: bool = False) -> None:
-        if isinstance(hosts, str | bytes):
-            raise ConfigurationError(f"{_SETTING} takes a list of hosts, not one string: write [{hosts!r}].")
-        if not isinstance(allow_any, bool):
-            raise ConfigurationError(f"{_SETTING} allow_any must be True or False, got {allow_any!r}.")
-        values = list(hosts)
-        if not values:
-            raise ConfigurationError(f"{_SETTING} needs at least one host: write ['example.com'].")
+        values = _host_list(hosts, allow_any)
         self.allow_any = _check_any(values, allow_any)
         exact = {config_host(v, _SETTING) for v in values if not _is_wildcard(v)}
         self.exact = frozenset(exact | {f"{h}." for h in exact})  # "example.com." is matched without parsing
@@ -61,21 +55,42 @@ class TrustedHosts:
 
         Never raises: an empty, overlong, non-ASCII or malformed value, or several values, is simply refused.
         """
-        if isinstance(host, list | tuple):
-            if len(host) != 1:
-                return False
-            host = host[0]
-        if isinstance(host, bytes):
-            host = host.decode("latin-1")
-        if not isinstance(host, str):
+        text = _one_value(host)
+        if text is None:
             return False
-        if host in self.exact:
+        if text in self.exact:
             return True  # the common case: the value as configured, no port
-        parsed = parse_host(host)
-        if parsed is None:
-            return False
-        name = parsed.host
-        return self.allow_any or name in self.exact or (name.endswith(self.suffixes) and not name.startswith("["))
+        parsed = parse_host(text)
+        return parsed is not None and self._name_allowed(parsed.host)
+
+    def _name_allowed(self, name: str) -> bool:
+        """True when a parsed host name is listed, under a wildcard, or anything goes (``["*"]``)."""
+        if self.allow_any or name in self.exact:
+            return True
+        return name.endswith(self.suffixes) and not name.startswith("[")
+
+
+def _one_value(host: str | bytes | Sequence[str | bytes] | None) -> str | None:
+    """The text of the single ``Host`` value; None for several values or a value that is not text."""
+    if isinstance(host, list | tuple):
+        if len(host) != 1:
+            return None
+        host = host[0]
+    if isinstance(host, bytes):
+        return host.decode("latin-1")
+    return host if isinstance(host, str) else None
+
+
+def _host_list(hosts: Iterable[str], allow_any: object) -> list[str]:
+    """The configured hosts as a list, refusing one string, an empty list and a switch that is no bool."""
+    if isinstance(hosts, str | bytes):
+        raise ConfigurationError(f"{_SETTING} takes a list of hosts, not one string: write [{hosts!r}].")
+    if not isinstance(allow_any, bool):
+        raise ConfigurationError(f"{_SETTING} allow_any must be True or False, got {allow_any!r}.")
+    values = list(hosts)
+    if not values:
+        raise ConfigurationError(f"{_SETTING} needs at least one host: write ['example.com'].")
+    return values
 
 
 def _is_wildcard(value: object) -> bool:
