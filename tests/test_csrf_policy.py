@@ -4,6 +4,8 @@ huge values) against an independent model of the table; never an exception."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
 from collections.abc import Sequence
 
 import pytest
@@ -179,6 +181,23 @@ def test_a_trusted_origin_passes_without_fetch_metadata() -> None:
     assert check(policy, "POST", [], ["https://admin.example.net"], host="").rule == "trusted-origin"
 
 
+# --- WebSocket handshakes ---------------------------------------------------------------------------------------
+
+
+def test_a_websocket_handshake_is_judged_as_an_unsafe_method() -> None:
+    def ws(scheme: str, sites: Sequence[str] = (), origins: Sequence[str] = ()) -> CrossOriginDecision:
+        return POLICY.check_websocket(scheme=scheme, host="app.example.com", sec_fetch_site=sites, origin=origins)
+
+    assert ws("wss", ["cross-site"], ["https://evil.example"]).rule == "fetch-cross-site"
+    assert ws("wss", [], ["https://evil.example"]).rule == "origin-mismatch"
+    assert ws("wss", [], ["https://app.example.com"]).rule == "origin-same"  # wss is compared as https
+    assert ws("ws", [], ["http://app.example.com"]).rule == "origin-same"
+    assert ws("ws", [], ["https://app.example.com"]).rule == "origin-mismatch"
+    assert ws("wss", ["same-origin"]).allowed
+    assert ws("wss").rule == "no-browser-headers"
+    assert ws("https", [], ["https://app.example.com"]).allowed  # an http scope's scheme is taken as it is
+
+
 # --- configuration ----------------------------------------------------------------------------------------------
 
 
@@ -326,3 +345,9 @@ def test_arbitrary_values_never_raise(
 def test_huge_values_are_refused_without_raising(size: int, byte: str) -> None:
     assert not check(POLICY, "POST", [byte * size]).allowed
     assert not check(POLICY, "POST", [], [byte * size]).allowed
+
+
+@pytest.mark.parametrize("module", ["_decision", "_exempt", "_policy", "_trusted"])
+def test_the_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(f"backend_guard.csrf.{module}"))
+    assert result.failed == 0

@@ -3,6 +3,8 @@ status and exempt paths, and the open-redirect properties under hypothesis (neve
 
 from __future__ import annotations
 
+import doctest
+import importlib
 from urllib.parse import urlsplit
 
 import pytest
@@ -234,3 +236,9 @@ def test_without_an_allowlist_the_target_is_still_the_parsed_host(host: str, pat
     assert (decision is None) is (parsed is None)
     if decision is not None and parsed is not None:
         assert urlsplit(decision.location).netloc == parsed.host
+
+
+@pytest.mark.parametrize("module", ["_host", "_redirect", "_trusted"])
+def test_the_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(f"backend_guard.hosts.{module}"))
+    assert result.failed == 0

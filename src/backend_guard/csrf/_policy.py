@@ -2,7 +2,8 @@
 
 What lives here: :class:`CrossOriginProtection`. The order of the rules (the docs' decision table):
 
-1. A safe method (``GET``, ``HEAD``, ``OPTIONS``, exactly so spelt) passes: those must not change state.
+1. A safe method (``GET``, ``HEAD``, ``OPTIONS``, exactly so spelt) passes: those must not change state. A
+   WebSocket handshake (:meth:`CrossOriginProtection.check_websocket`) is a ``GET`` judged as unsafe.
 2. With ``Sec-Fetch-Site`` (Fetch Metadata): ``same-origin`` and ``none`` pass; ``same-site`` passes with
    ``allow_same_site=True``; any other case passes only when the single ``Origin`` is a trusted origin, and is
    refused otherwise (``cross-site``, ``same-site``, a value no browser sends, two different values). The
@@ -34,6 +35,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_FETCH_SITE = 64
 # What one Sec-Fetch-Site value says when it is a single well-formed token (both types, exact bytes first).
 _SITE_TOKENS = ("same-origin", "none", "same-site", "cross-site")
+# A WebSocket's own origin is written with the scheme of the page that opens it.
+_PAGE_SCHEMES = {"ws": "http", "wss": "https"}
 
 
 class CrossOriginProtection:
@@ -94,6 +97,36 @@ class CrossOriginProtection:
         """
         if method in SAFE_METHODS:
             return d.SAFE
+        return self._unsafe(scheme, host, sec_fetch_site, origin)
+
+    def check_websocket(
+        self,
+        *,
+        scheme: str,
+        host: str,
+        sec_fetch_site: Sequence[str | bytes] = (),
+        origin: Sequence[str | bytes] = (),
+    ) -> CrossOriginDecision:
+        """Decide a WebSocket handshake: a ``GET`` that opens a channel, so judged as an unsafe method.
+
+        A page on another site may open a socket to this server and the browser sends the user's cookies with
+        the handshake (cross-site WebSocket hijacking). ``scheme`` may be ``ws``/``wss``: it is compared as
+        ``http``/``https``, the scheme of the page's ``Origin``.
+
+        Example::
+
+            >>> csrf = CrossOriginProtection()
+            >>> csrf.check_websocket(scheme="wss", host="example.com", origin=["https://example.com"]).allowed
+            True
+            >>> csrf.check_websocket(scheme="wss", host="example.com", origin=["https://evil.example"]).rule
+            'origin-mismatch'
+        """
+        return self._unsafe(_PAGE_SCHEMES.get(scheme, scheme), host, sec_fetch_site, origin)
+
+    def _unsafe(
+        self, scheme: str, host: str, sec_fetch_site: Sequence[str | bytes], origin: Sequence[str | bytes]
+    ) -> CrossOriginDecision:
+        """The rules for an unsafe method: Fetch Metadata first, then ``Origin``."""
         if sec_fetch_site:
             verdict = self._fetch_site(sec_fetch_site)
             if verdict.allowed or not self.trusted_origins.allows(origin):

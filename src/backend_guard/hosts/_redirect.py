@@ -80,12 +80,10 @@ class HTTPSRedirect:
         https_port: int | None = None,
     ) -> None:
         _check_settings(safe_status, trusted_hosts, https_port)
-        paths = _exempt_paths(exempt_paths)
-        self.exact_paths = frozenset(p for p in paths if not p.endswith("/"))
-        self.path_prefixes = tuple(sorted(p for p in paths if p.endswith("/")))
+        self.exact_paths, self.path_prefixes = _exempt_paths(exempt_paths)
         self.safe_status = safe_status
         self.trusted_hosts = trusted_hosts
-        self.https_port = None if https_port == 443 else https_port
+        self.https_port = None if https_port == 443 else https_port  # 443 is written as no port
 
     def is_exempt(self, path: str) -> bool:
         """True when ``path`` is an exempt path (exactly, or under an entry ending in ``/``).
@@ -158,13 +156,15 @@ def _check_port(port: object) -> None:
         raise ConfigurationError(f"{_SETTING} https_port must be a port number (1-65535) or None, got {port!r}.")
 
 
-def _exempt_paths(values: Iterable[str]) -> list[str]:
+def _exempt_paths(values: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """``(exact paths, prefixes)``: entries ending in ``/`` are prefixes, each entry checked."""
     if isinstance(values, str | bytes):
         raise ConfigurationError(f"{_SETTING} exempt_paths takes a list of paths, not one string: write ({values!r},).")
     paths = list(values)
     for path in paths:
         _check_exempt_path(path)
-    return paths
+    prefixes = tuple(sorted(p for p in paths if p.endswith("/")))
+    return frozenset(paths) - set(prefixes), prefixes
 
 
 def _check_exempt_path(path: object) -> None:

@@ -46,9 +46,10 @@ class TrustedHosts:
     def __init__(self, hosts: Iterable[str], *, allow_any: bool = False) -> None:
         values = _host_list(hosts, allow_any)
         self.allow_any = _check_any(values, allow_any)
-        exact = {config_host(v, _SETTING) for v in values if not _is_wildcard(v)}
-        self.exact = frozenset(exact | {f"{h}." for h in exact})  # "example.com." is matched without parsing
-        self.suffixes = tuple(sorted({_suffix(v) for v in values if _is_wildcard(v) and v != "*"}))
+        names = [v for v in values if not _is_wildcard(v)]
+        patterns = [v for v in values if _is_wildcard(v) and v != "*"]
+        self.exact = _exact_hosts(names)
+        self.suffixes = tuple(sorted({_suffix(v) for v in patterns}))
 
     def allows(self, host: str | bytes | Sequence[str | bytes] | None) -> bool:
         """True when ``host`` (the ``Host`` value, or the list of its values) is exactly one allowed host.
@@ -91,6 +92,12 @@ def _host_list(hosts: Iterable[str], allow_any: object) -> list[str]:
     if not values:
         raise ConfigurationError(f"{_SETTING} needs at least one host: write ['example.com'].")
     return values
+
+
+def _exact_hosts(names: list[str]) -> frozenset[str]:
+    """The normalised hosts, each also with a trailing dot (``example.com.`` is then matched without parsing)."""
+    exact = {config_host(name, _SETTING) for name in names}
+    return frozenset(exact | {f"{host}." for host in exact})
 
 
 def _is_wildcard(value: object) -> bool:
