@@ -88,7 +88,7 @@ def test_allowed_hosts(value: str | bytes | list[str] | tuple[bytes]) -> None:
      "example.com:", "example.com:0", "example.com:65536", "example.com:8o", "example.com/evil", "evil@example.com",
      "example.com\r\nX: y", " example.com", "example.com ", "bücher.example", b"\xff", "a" * 10_000 + ".example.com",
      "::1", "[::1", "[::2]", "127.0.0.2", "*.example.com", ["example.com", "example.com"], [], ["evil.net"],
-     "example.com:80:80", "[::1]x"],
+     "example.com:80:80", "[::1]x", "example.com:²", "example.com:080000", "example.com:-1", "example.com.:+1"],
 )  # fmt: skip
 def test_refused_hosts(value: object) -> None:
     assert not HOSTS.allows(value)  # type: ignore[arg-type]

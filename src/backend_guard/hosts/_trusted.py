@@ -59,16 +59,25 @@ class TrustedHosts:
         text = _one_value(host)
         if text is None:
             return False
-        if text in self.exact:
-            return True  # the common case: the value as configured, no port
+        if text in self.exact or self._listed_with_port(text):
+            return True  # the common cases: the value as configured, with or without a port
         parsed = parse_host(text)
         return parsed is not None and self._name_allowed(parsed.host)
+
+    def _listed_with_port(self, text: str) -> bool:
+        """True for ``listed-host:port`` with a valid port (no parse needed: the host is as configured)."""
+        name, colon, port = text.rpartition(":")
+        return bool(colon) and name in self.exact and _is_port(port)
 
     def _name_allowed(self, name: str) -> bool:
         """True when a parsed host name is listed, under a wildcard, or anything goes (``["*"]``)."""
         if self.allow_any or name in self.exact:
             return True
         return name.endswith(self.suffixes) and not name.startswith("[")
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 5 and 0 < int(text) < 65536
 
 
 def _one_value(host: str | bytes | Sequence[str | bytes] | None) -> str | None:
