@@ -526,6 +526,48 @@ def test_fastapi_422_says_why_and_never_echoes_the_password() -> None:
     assert good.json() == {"user": "zed"}
 
 
+def test_with_backend_guards_own_422_handler_the_problem_document_states_the_reasons_too() -> None:
+    # backend_guard's handlers never read ``msg`` (an app's validator may quote the input there); the reasons
+    # are stated again from the error's codes and numbers, and the password appears nowhere.
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    import backend_guard.fastapi
+
+    app = FastAPI()
+    backend_guard.fastapi.install_error_handlers(app)
+
+    @app.post("/signup")
+    def signup(body: SignUp) -> dict[str, str]:
+        return {"user": body.username}
+
+    client = TestClient(app)
+    secret = "Acme-2024"
+    response = client.post("/signup", json={"username": "zed", "email": "zed@example.com", "password": secret})
+    assert response.status_code == 422
+    assert secret.lower() not in response.text.lower()
+    errors = response.json()["errors"]
+    (error,) = [e for e in errors if e["pointer"] == "/body/password"]
+    assert error["type"] == "weak_password"
+    assert "at least 15 characters" in error["detail"]
+    assert "site's name" in error["detail"]
+
+
+def test_a_forged_weak_password_error_states_nothing_it_was_handed() -> None:
+    from backend_guard.errors import validation_field_errors
+
+    forged = {"loc": ("body", "password"), "type": "weak_password", "msg": "hunter2",
+              "ctx": {"reasons": ["too-short"], "min_length": "hunter2", "max_length": 64, "context": []}}  # fmt: skip
+    (field,) = validation_field_errors([forged])
+    assert "hunter2" not in field.message
+    forged["ctx"] = {"reasons": ["context-word"], "min_length": 15, "max_length": 64, "context": ["hunter2"]}
+    (field,) = validation_field_errors([forged])
+    assert "hunter2" not in field.message
+    forged["ctx"] = {"reasons": ["hunter2"], "min_length": 15, "max_length": 64}
+    (field,) = validation_field_errors([forged])
+    assert field.message == "Invalid value."
+
+
 # ---- Flask: a form checked with reasons() ---------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from ._classify import GENERIC_500_DETAIL as GENERIC_500_DETAIL
 from ._classify import error_info
 from ._classify import validation_failures as validation_failures
-from ._fields import validation_field_errors
+from ._fields import state_field_errors, validation_field_errors
 from ._model import ErrorInfo, FieldError, ResponseAborted, status_title
 from ._policy import ErrorPolicy
 from ._policy import prefers_html as prefers_html
@@ -53,6 +53,7 @@ __all__ = [
     "error_info",
     "problem_document",
     "problem_response",
+    "state_field_errors",
     "status_title",
     "validation_field_errors",
 ]

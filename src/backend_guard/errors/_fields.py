@@ -8,12 +8,31 @@ that stops before a name the client wrote (an undeclared field, a mapping key th
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._model import FieldError
 
-__all__ = ["validation_field_errors"]
+__all__ = ["state_field_errors", "validation_field_errors"]
+
+#: Error types a part of this library raises from its own validators, with the function that states why from
+#: the error's ``ctx`` (its fixed codes and numbers, never the input); see :func:`state_field_errors`.
+_STATED: dict[str, Callable[[object], str | None]] = {}
+
+
+def state_field_errors(kind: str, state: Callable[[object], str | None]) -> None:
+    """Let one of the library's own validators say why a field failed: ``state(ctx)`` builds the message.
+
+    A 422's messages are never taken from ``msg`` (an app's validator may quote the input there); a type
+    registered here gets the message ``state`` builds from the error's ``ctx`` instead, which must read only
+    codes and numbers it knows (returning None falls back to the fixed message). ``CheckedPassword`` registers
+    ``weak_password`` so a refused password's 422 lists the policy's reasons.
+
+    Example::
+
+        state_field_errors("weak_password", lambda ctx: "Use at least 15 characters.")
+    """
+    _STATED[kind] = state
 
 
 def _escape_pointer(part: object) -> str:
@@ -161,6 +180,11 @@ _ERROR_TYPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW
 
 def _field_message(kind: str, ctx: object) -> str:
     """The fixed message of error type ``kind``, stating a schema constraint from ``ctx`` where one applies."""
+    stated = _STATED.get(kind)
+    if stated is not None:
+        message = stated(ctx)
+        if message:
+            return message
     constraint = _FIELD_CONSTRAINTS.get(kind)
     if constraint is not None and isinstance(ctx, Mapping):
         key, template = constraint

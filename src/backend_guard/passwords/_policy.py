@@ -34,7 +34,7 @@ from backend_guard.passwords._rules import (
 if TYPE_CHECKING:
     from backend_guard.passwords import PasswordHasher
 
-__all__ = ["MESSAGES", "PasswordIssue", "PasswordPolicy", "WeakPassword"]
+__all__ = ["CONTEXT_NAMES", "MESSAGES", "PasswordIssue", "PasswordPolicy", "WeakPassword"]
 
 NormalForm = Literal["NFC", "NFD", "NFKC", "NFKD"]
 #: zxcvbn's estimator: ``f(password, user_inputs) -> {"score": 0..4, ...}``.
@@ -63,6 +63,8 @@ MESSAGES: dict[str, str] = {
 }
 # What each context kind is called in a message; any other key of the context is "personal details".
 _CONTEXT_NAMES = {"username": "username", "email": "e-mail address", "site": "site's name", "words": "details"}
+#: Every value a message's ``{context}`` can take (what a 422 may state: nothing else).
+CONTEXT_NAMES = frozenset({*_CONTEXT_NAMES.values(), "personal details"})
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class PasswordIssue:
 
     code: str
     message: str
+    #: For ``context-word``: what the password contains (``"username"``, ``"e-mail address"``...), else None.
+    context: str | None = None
 
 
 class WeakPassword(InvalidPassword):
@@ -201,7 +205,7 @@ class PasswordPolicy:
             policy.issue("too-short").message   # "Use at least 15 characters; ..."
         """
         values = {"min_length": str(self.min_length), "max_length": str(self.max_length), "context": "details"}
-        return PasswordIssue(code, self.messages[code].format_map({**values, **fill}))
+        return PasswordIssue(code, self.messages[code].format_map({**values, **fill}), fill.get("context"))
 
     def reasons(self, password: object, context: Mapping[str, object] | None = None) -> tuple[PasswordIssue, ...]:
         """Every rule ``password`` breaks, in a stable order; empty when it is acceptable. Never raises for input.

@@ -3,18 +3,21 @@
 The field validates to a :class:`pydantic.SecretStr` first and runs the policy on that, so a refusal's
 ``input`` (which FastAPI copies into its 422 body and pydantic into its error text) is the masked
 ``SecretStr('**********')``, never the password. The 422 says why: the error's ``msg`` joins the reasons'
-messages and its ``ctx`` lists their codes.
+messages and its ``ctx`` lists their codes and the numbers and context names the messages hold, from which
+backend_guard's own 422 handlers state the same messages (they never read ``msg``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler, SecretStr, ValidationInfo
 from pydantic_core import PydanticCustomError, core_schema
 
+from backend_guard.errors import state_field_errors
 from backend_guard.exceptions import ConfigurationError
-from backend_guard.passwords._policy import PasswordPolicy
+from backend_guard.passwords._policy import CONTEXT_NAMES, MESSAGES, PasswordPolicy
 
 __all__ = ["CheckedPassword"]
 
@@ -63,7 +66,12 @@ class CheckedPassword:
             raise PydanticCustomError(
                 "weak_password",
                 " ".join(issue.message for issue in reasons),
-                {"reasons": [issue.code for issue in reasons]},
+                {
+                    "reasons": [issue.code for issue in reasons],
+                    "min_length": self.policy.min_length,
+                    "max_length": self.policy.max_length,
+                    "context": [issue.context for issue in reasons if issue.context],
+                },
             )
         return value
 
@@ -73,3 +81,24 @@ def _text(value: object) -> str | None:
     if isinstance(value, SecretStr):
         return value.get_secret_value()
     return value if isinstance(value, str) else None
+
+
+def _stated(ctx: object) -> str | None:
+    """The messages of a ``weak_password`` error rebuilt from its ``ctx``: known codes, whole numbers and known
+    context names only (anything else: None, and the 422 says "Invalid value.")."""
+    if not isinstance(ctx, Mapping):
+        return None
+    codes, contexts = ctx.get("reasons"), ctx.get("context") or []
+    numbers = {k: ctx.get(k) for k in ("min_length", "max_length")}
+    if not isinstance(codes, list) or not all(isinstance(c, str) and c in MESSAGES for c in codes):
+        return None
+    if not isinstance(contexts, list) or not all(isinstance(c, str) and c in CONTEXT_NAMES for c in contexts):
+        return None
+    if not all(type(n) is int for n in numbers.values()):
+        return None
+    names = iter(contexts)
+    fills = [next(names, "details") if code == "context-word" else "" for code in codes]
+    return " ".join(MESSAGES[code].format(context=fill, **numbers) for code, fill in zip(codes, fills, strict=True))
+
+
+state_field_errors("weak_password", _stated)
