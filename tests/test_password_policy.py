@@ -591,3 +591,16 @@ def test_a_flask_form_shows_the_reasons_without_the_password() -> None:
     assert b"quillfeather87" not in response.data
     assert client.post("/register", data={"username": "q"}).get_json()["errors"][0]["code"] == "not-text"
     assert client.post("/register", data={"username": "quillfeather", "password": GOOD}).status_code == 201
+
+
+def test_hashing_passwords_does_not_load_pydantic() -> None:
+    # pydantic is what CheckedPassword needs, not PasswordHasher or PasswordPolicy: it loads on first use.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, backend_guard.passwords as p; p.PasswordPolicy(); before = 'pydantic' in sys.modules;"
+        "p.CheckedPassword; print(before, 'pydantic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
