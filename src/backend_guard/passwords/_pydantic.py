@@ -9,8 +9,8 @@ backend_guard's own 422 handlers state the same messages (they never read ``msg`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Container, Mapping
+from typing import Any, TypeGuard
 
 from pydantic import GetCoreSchemaHandler, SecretStr, ValidationInfo
 from pydantic_core import PydanticCustomError, core_schema
@@ -89,16 +89,19 @@ def _stated(ctx: object) -> str | None:
     if not isinstance(ctx, Mapping):
         return None
     codes, contexts = ctx.get("reasons"), ctx.get("context") or []
-    numbers = {k: ctx.get(k) for k in ("min_length", "max_length")}
-    if not isinstance(codes, list) or not all(isinstance(c, str) and c in MESSAGES for c in codes):
-        return None
-    if not isinstance(contexts, list) or not all(isinstance(c, str) and c in CONTEXT_NAMES for c in contexts):
+    numbers = {"min_length": ctx.get("min_length"), "max_length": ctx.get("max_length")}
+    if not _known(codes, MESSAGES) or not _known(contexts, CONTEXT_NAMES):
         return None
     if not all(type(n) is int for n in numbers.values()):
         return None
     names = iter(contexts)
     fills = [next(names, "details") if code == "context-word" else "" for code in codes]
     return " ".join(MESSAGES[code].format(context=fill, **numbers) for code, fill in zip(codes, fills, strict=True))
+
+
+def _known(values: object, known: Container[str]) -> TypeGuard[list[str]]:
+    """True for a list holding only strings from ``known`` (what a message may state)."""
+    return isinstance(values, list) and all(isinstance(v, str) and v in known for v in values)
 
 
 state_field_errors("weak_password", _stated)
