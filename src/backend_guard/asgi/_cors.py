@@ -8,11 +8,13 @@ answered here and never reach the app.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem, merge_vary
+from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, merge_vary
+from .._layer import Answer
+from .._stack import cors_policies
 from ..cors import STATE_KEY, CORSPolicy
-from ..exceptions import ConfigurationError
+from ._layer_shell import LayerMiddleware
 
 if TYPE_CHECKING:
     from typing import TypedDict
@@ -38,23 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["CORSMiddleware"]
 
 _INVALID = b"\x00"  # stands for "several Origin headers": never parses, so never allowed
-
-
-def _policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: Any) -> tuple[CORSPolicy, ...]:
-    if policy is None:
-        if not kwargs:
-            raise ConfigurationError("CORSMiddleware needs policy=CORSPolicy(...) (or CORSPolicy keyword arguments).")
-        return (CORSPolicy(**kwargs),)
-    if kwargs:
-        raise ConfigurationError("CORSMiddleware takes either policy= or CORSPolicy keyword arguments, not both.")
-    if not isinstance(policy, (CORSPolicy, list, tuple)):
-        raise ConfigurationError(
-            f"CORSMiddleware policy must be a CORSPolicy or a list of them, not {type(policy).__name__}."
-        )
-    policies = (policy,) if isinstance(policy, CORSPolicy) else tuple(policy)
-    if not policies or not all(isinstance(p, CORSPolicy) for p in policies):
-        raise ConfigurationError("CORSMiddleware policy must be a CORSPolicy or a non-empty list of them.")
-    return policies
 
 
 _VARY_ORIGIN = (b"vary", b"Origin")
@@ -100,7 +85,7 @@ def _actual(
     return _add_headers(headers, policy.actual_raw(origin))
 
 
-class CORSMiddleware:
+class CORSMiddleware(LayerMiddleware):
     """Pure ASGI middleware applying a :class:`~backend_guard.CORSPolicy` (answers preflights itself).
 
     ``policy`` may also be a list of policies with ``paths``: the first covering the path decides (this is how a
@@ -115,6 +100,9 @@ class CORSMiddleware:
         app.add_middleware(CORSMiddleware, policy=bg.CORSPolicy(allow_origins=["https://app.example.com"]))
     """
 
+    touches = frozenset({b"vary"})
+    touched_prefixes = (b"access-control-",)
+
     def __init__(
         self,
         app: ASGIApp,
@@ -122,7 +110,7 @@ class CORSMiddleware:
         **policy_kwargs: Unpack[_CORSPolicyOptions],
     ) -> None:
         self.app = app
-        self.policies = _policies(policy, policy_kwargs)
+        self.policies = cors_policies(policy, policy_kwargs)
         self._single = self.policies[0] if len(self.policies) == 1 and self.policies[0].paths is None else None
 
     def _policy_for(self, path: str) -> CORSPolicy | None:
@@ -133,14 +121,11 @@ class CORSMiddleware:
                 return p
         return None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def on_request(self, scope: Scope) -> Answer[ASGIApp] | tuple[CORSPolicy, Scope, bytes | None] | None:
+        """A preflight is answered here; an actual request's context: (the policy, the scope, its Origin)."""
         policy = self._single or self._policy_for(scope["path"])
         if policy is None:
-            await self.app(scope, receive, send)
-            return
+            return None
         origin: bytes | None = None
         acrm: bytes | None = None
         is_options = scope["method"] == "OPTIONS"
@@ -150,15 +135,37 @@ class CORSMiddleware:
             elif is_options and name == b"access-control-request-method":
                 acrm = value
         if is_options and origin is not None and acrm is not None:
+            return Answer(self._preflight_app(policy, origin, acrm))
+        return policy, scope, origin
+
+    def on_response_start(
+        self,
+        context: tuple[CORSPolicy, Scope, bytes | None],
+        status: int,
+        headers: Iterable[tuple[bytes, bytes]],
+    ) -> list[tuple[bytes, bytes]]:
+        """The response's headers with ``Vary: Origin`` and the CORS answer merged in."""
+        policy, scope, origin = context
+        return _actual(policy, scope, origin, headers)
+
+    def appended(
+        self,
+        context: tuple[CORSPolicy, Scope, bytes | None],
+        status: int,
+        headers: Sequence[tuple[bytes, bytes]],
+    ) -> Sequence[tuple[bytes, bytes]] | None:
+        """``Vary: Origin`` and the CORS answer; None under a route's own CORS policy."""
+        policy, scope, origin = context
+        state = scope.get("state")
+        if state and STATE_KEY in state:
+            return None
+        return (_VARY_ORIGIN, *policy.actual_raw(origin))
+
+    def _preflight_app(self, policy: CORSPolicy, origin: bytes, acrm: bytes) -> ASGIApp:
+        async def preflight(scope: Scope, receive: Receive, send: Send) -> None:
             await self._preflight(policy, scope, send, origin, acrm)
-            return
 
-        async def send_with_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = _actual(policy, scope, origin, message.get("headers", ()))
-            await send(message)
-
-        await self.app(scope, receive, send_with_cors)
+        return preflight
 
     async def _preflight(self, policy: CORSPolicy, scope: Scope, send: Send, origin: bytes, acrm: bytes) -> None:
         acrh: list[bytes] = []

@@ -12,34 +12,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, get_header, request_id_from_scope
+from .._layer import BOTH, INNER, OUTER, Finish
 from .._logging import log_server_error
 from ..errors import ErrorEnvelopeShell, ResponseAborted
-from ..ratelimit import merge_raw_fields
 from ..request import _scope_route
 
 __all__ = ["ErrorEnvelopeMiddleware"]
-
-#: A fused Guard's work on a response start: (its per-request context, the app's headers, rate limit fields
-#: or None, the status) -> the headers sent.
-Finish = Callable[
-    [Any, Iterable[tuple[bytes, bytes]], "list[tuple[bytes, bytes]] | None", int], list[tuple[bytes, bytes]]
-]
-
-
-def _finishing(send: Send, finish: Finish, ctx: Any) -> Send:
-    """``send`` with ``finish`` applied to the response start (the rare paths of a fused Guard)."""
-
-    async def finishing_send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = finish(ctx, message.get("headers", ()), None, message["status"])
-        await send(message)
-
-    return finishing_send
-
 
 # Headers of the replaced body; everything else (Allow, Retry-After, WWW-Authenticate, Vary...) is kept.
 _ENTITY = frozenset(
@@ -63,103 +44,44 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await self._guard(self.app, scope, receive, send, None)
+        await self.run(self.app, scope, receive, send)
 
-    async def _guard(
+    async def run(
         self,
         app: ASGIApp,
         scope: Scope,
         receive: Receive,
         send: Send,
-        extra: list[tuple[bytes, bytes]] | None,
         finish: Finish | None = None,
-        ctx: Any = None,
+        context: Any = None,
     ) -> None:
-        """Run ``app`` under the envelope; ``extra`` (rate limit fields, from a fused Guard) is merged into
-        the app's response start first, as the RateLimitMiddleware inside this one would have done.
+        """Run ``app`` under the envelope (an HTTP scope): how ``__call__`` and a fused ``Guard`` call it.
 
-        ``finish`` (from a fused Guard): the outer layers' work on a response start, done here instead of in
-        another ``send`` wrapper. Every start that goes downstream, the app's or one rendered here, gets
-        ``finish(ctx, headers, extra, status)``, ``extra`` being None once it is merged in already.
+        ``finish`` (from a Guard): its layers' work on a response start, done here instead of in more ``send``
+        wrappers: ``finish(context, status, headers, stage)`` with :data:`~backend_guard._layer.INNER` on each
+        start the app sends (the layers inside the envelope), :data:`~backend_guard._layer.OUTER` on each
+        start sent downstream (the app's or one rendered here), or :data:`~backend_guard._layer.BOTH` at once
+        for a success response passing through.
+
+        Example::
+
+            await envelope.run(app, scope, receive, send)
         """
-        sent = 0  # downstream: 1 after an http.response.start, 2 once the whole response
-        held: Message | None = None  # a framework 4xx page being replaced
-        # A 5xx response is held back whole until the app returns or raises: frameworks such as Starlette send
-        # their own 500 page and only then re-raise, and the exception (a GuardError keeps its own status)
-        # must decide the answer, not the page.
-        held5xx: list[Message] | None = None
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal sent, held, held5xx
-            if held5xx is None and held is None:  # the hot path: a success response passing through
-                kind = message["type"]
-                if kind == "http.response.start":
-                    if message["status"] < 400:
-                        if finish is not None:
-                            message["headers"] = finish(ctx, message.get("headers", ()), extra, message["status"])
-                        elif extra is not None:
-                            message["headers"] = merge_raw_fields(message.get("headers", ()), extra)
-                        sent = 1
-                        await send(message)
-                        return
-                elif kind == "http.response.body":
-                    if not message.get("more_body", False):
-                        sent = 2
-                    await send(message)
-                    return
-            out = send if finish is None else _finishing(send, finish, ctx)
-            if extra is not None and message["type"] == "http.response.start":
-                message["headers"] = merge_raw_fields(message.get("headers", ()), extra)
-            if held5xx is not None:
-                held5xx.append(message)
-                return
-            if held is not None:
-                if message["type"] == "http.response.body" and not message.get("more_body", False):
-                    start, held = held, None
-                    keep = [(k, v) for k, v in start.get("headers", ()) if k.lower() not in _ENTITY]
-                    await self._send_error(out, scope, start["status"], keep)
-                    sent = 2
-                return
-            if message["type"] == "http.response.start":
-                if message["status"] >= 500:
-                    held5xx = [message]
-                    return
-                if self._rewrite and message["status"] >= 400 and self._replace(scope, message):
-                    held = message
-                    return
-                sent = 1
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                sent = 2
-            await out(message)
-
+        exchange = _Exchange(self, scope, send, finish, context)
         try:
-            await app(scope, receive, guarded_send)
+            await app(scope, receive, exchange.send_downstream)
         except Exception as exc:
-            out = send if finish is None else _finishing(send, finish, ctx)
-            if held5xx is not None:
-                await self._send_error(out, scope, exc, [])
-                return
-            if sent == 2:
-                # The response is whole (an app that answered and then failed in a background step): log the
-                # error here and keep the connection.
-                self._log(exc, scope, 500)
-                return
-            if sent:
-                self._log(exc, scope, 500, after_start=True)
-                raise ResponseAborted("the application failed after the response started") from None
-            await self._send_error(out, scope, exc, [])
+            await exchange.failed(exc)
             return
-        if held5xx is not None:  # a deliberate 5xx from the app: send it (rewritten for API clients)
-            out = send if finish is None else _finishing(send, finish, ctx)
-            first = held5xx[0]
-            if self._rewrite and self._replace(scope, first):
-                keep = [(k, v) for k, v in first.get("headers", ()) if k.lower() not in _ENTITY]
-                await self._send_error(out, scope, first["status"], keep)
-            else:
-                for message in held5xx:
-                    await out(message)
+        if exchange.held5xx is not None:  # a deliberate 5xx from the app: send it (rewritten for API clients)
+            await exchange.release()
 
-    def _replace(self, scope: Scope, start: Message) -> bool:
+    @property
+    def rewrites(self) -> bool:
+        """True when the policy rewrites a framework's own error pages (``rewrite_plain_errors``)."""
+        return self._rewrite
+
+    def replaces(self, scope: Scope, start: Message) -> bool:
         headers = start.get("headers", ())
         ctype = get_header(headers, b"content-type")
         accept = get_header(scope.get("headers", ()), b"accept")
@@ -169,7 +91,7 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
             accept.decode("latin-1") if accept is not None else None,
         )
 
-    def _log(self, exc: BaseException, scope: Scope, status: int, *, after_start: bool = False) -> None:
+    def log(self, exc: BaseException, scope: Scope, status: int, *, after_start: bool = False) -> None:
         with contextlib.suppress(Exception):  # a broken log handler must not break the error response
             log_server_error(
                 exc,
@@ -181,11 +103,11 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
                 after_start=after_start,
             )
 
-    async def _send_error(
+    async def send_error(
         self, send: Send, scope: Scope, error: BaseException | int, headers: list[tuple[bytes, bytes]]
     ) -> None:
         request_id = request_id_from_scope(scope)
-        info = self._info(error, lambda exc, status: self._log(exc, scope, status))
+        info = self._info(error, lambda exc, status: self.log(exc, scope, status))
         status, base, body = self.policy.render(info, request_id=request_id, path=scope.get("path"))
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in base]
         raw.extend(headers)
@@ -193,3 +115,103 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
             raw.append((b"x-request-id", request_id.encode("latin-1")))
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
+
+
+class _Exchange:
+    """One request under the envelope: what went downstream so far, and the response held back, if any."""
+
+    __slots__ = ("context", "envelope", "finish", "held", "held5xx", "scope", "send", "sent")
+
+    def __init__(
+        self, envelope: ErrorEnvelopeMiddleware, scope: Scope, send: Send, finish: Finish | None, context: Any
+    ) -> None:
+        self.envelope = envelope
+        self.scope = scope
+        self.send = send
+        self.finish = finish
+        self.context = context
+        self.sent = 0  # downstream: 1 after an http.response.start, 2 once the whole response
+        self.held: Message | None = None  # a framework 4xx page being replaced
+        # A 5xx response is held back whole until the app returns or raises: frameworks such as Starlette send
+        # their own 500 page and only then re-raise, and the exception (a GuardError keeps its own status)
+        # must decide the answer, not the page.
+        self.held5xx: list[Message] | None = None
+
+    async def send_downstream(self, message: Message) -> None:
+        """The ``send`` the app gets: the hot path (a success response passing through) first."""
+        if self.held5xx is None and self.held is None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+                if status < 400:
+                    if self.finish is not None:
+                        message["headers"] = self.finish(self.context, status, message.get("headers", ()), BOTH)
+                    self.sent = 1
+                    await self.send(message)
+                    return
+            elif kind == "http.response.body":
+                if not message.get("more_body", False):
+                    self.sent = 2
+                await self.send(message)
+                return
+        await self._judge(message)
+
+    async def _judge(self, message: Message) -> None:
+        """An error start, or any message once a response is held: hold, replace or pass it."""
+        is_start = message["type"] == "http.response.start"
+        if is_start and self.finish is not None:
+            message["headers"] = self.finish(self.context, message["status"], message.get("headers", ()), INNER)
+        if self.held5xx is not None:
+            self.held5xx.append(message)
+            return
+        if self.held is not None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                start, self.held = self.held, None
+                await self._replace(start)
+            return
+        if is_start:
+            if message["status"] >= 500:
+                self.held5xx = [message]
+                return
+            envelope = self.envelope
+            if envelope.rewrites and message["status"] >= 400 and envelope.replaces(self.scope, message):
+                self.held = message
+                return
+            self.sent = 1
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.sent = 2
+        await self.out(message)
+
+    async def out(self, message: Message) -> None:
+        """Send ``message`` downstream (with the outer layers' headers on a start)."""
+        if self.finish is not None and message["type"] == "http.response.start":
+            message["headers"] = self.finish(self.context, message["status"], message.get("headers", ()), OUTER)
+        await self.send(message)
+
+    async def _replace(self, start: Message) -> None:
+        """Send the problem document standing for the held page ``start`` (keeping its non-entity headers)."""
+        keep = [(k, v) for k, v in start.get("headers", ()) if k.lower() not in _ENTITY]
+        await self.envelope.send_error(self.out, self.scope, start["status"], keep)
+        self.sent = 2
+
+    async def failed(self, exc: Exception) -> None:
+        """The app raised ``exc``: answer with a document, or log it when the response went out already."""
+        if self.held5xx is None and self.sent:
+            if self.sent == 2:
+                # The response is whole (an app that answered and then failed in a background step): log the
+                # error here and keep the connection.
+                self.envelope.log(exc, self.scope, 500)
+                return
+            self.envelope.log(exc, self.scope, 500, after_start=True)
+            raise ResponseAborted("the application failed after the response started") from None
+        await self.envelope.send_error(self.out, self.scope, exc, [])
+
+    async def release(self) -> None:
+        """The app returned after a 5xx: send it, as a problem document when API clients get one."""
+        held = self.held5xx or []
+        first = held[0]
+        if self.envelope.rewrites and self.envelope.replaces(self.scope, first):
+            await self._replace(first)
+            return
+        for message in held:
+            await self.out(message)

@@ -6,16 +6,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .._check import check_instance, optional
-from .._http import ASGIApp, Message, Receive, Scope, Send
+from .._http import ASGIApp, Scope
 from ..clientip import ClientIP
 from ..headers import NONCE_KEY, OVERRIDE_KEY, SecureHeaders
+from ._layer_shell import LayerMiddleware
 
 __all__ = ["SecureHeadersMiddleware"]
 
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 
 
-class SecureHeadersMiddleware:
+class SecureHeadersMiddleware(LayerMiddleware):
     """Add security headers to every HTTP response (200s, 404s, 405s, 429s and 500s from inner layers alike).
 
     ``policy`` defaults to ``SecureHeaders()`` (the ``"api"`` preset). ``client_ip`` decides whether a
@@ -34,7 +35,9 @@ class SecureHeadersMiddleware:
         optional(check_instance, "client_ip", client_ip, ClientIP)
         self.policy = policy if policy is not None else SecureHeaders()
         self.client_ip = client_ip if client_ip is not None and client_ip.enabled else None
-        # What _added returns without a nonce, by (the kind of response, is it HTTPS?) as 2 * kind + secure
+        policy = self.policy
+        self.touches = frozenset(n.encode("latin-1") for n in (*policy.header_names, *policy.removed))
+        # What appended returns without a nonce, by (the kind of response, is it HTTPS?) as 2 * kind + secure
         # (kinds: SecureHeaders.kind_raw), when the headers never depend on the path (no no-store paths):
         # computed once.
         self._plain: tuple[tuple[tuple[bytes, bytes], ...], ...] | None = None
@@ -51,28 +54,21 @@ class SecureHeadersMiddleware:
             return self.client_ip.resolve_scope(scope).scheme in _SECURE_SCHEMES
         return scope.get("scheme") in _SECURE_SCHEMES
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    def on_request(self, scope: Scope) -> tuple[Scope, dict[str, Any]]:
+        """Rewrite the scope with the resolved client (when behind proxies); the context: (scope, its state)."""
         if self.client_ip is not None:
             self.client_ip.apply_scope(scope)
         state: dict[str, Any] | None = scope.get("state")
         if state is None:
             # made now so that a nonce or override set deeper in the stack lands where we look for it
             state = scope["state"] = {}
+        return scope, state
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = self._apply(state, scope, message.get("headers", ()), message["status"])
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-    def _apply(
-        self, state: dict[str, Any], scope: Scope, headers: Iterable[tuple[bytes, bytes]], status: int
+    def on_response_start(
+        self, context: tuple[Scope, dict[str, Any]], status: int, headers: Iterable[tuple[bytes, bytes]]
     ) -> list[tuple[bytes, bytes]]:
         """The response's header list with this request's security headers merged in."""
+        scope, state = context
         policy = state.get(OVERRIDE_KEY) or self.policy
         if not isinstance(policy, SecureHeaders):
             policy = self.policy
@@ -85,13 +81,18 @@ class SecureHeadersMiddleware:
             status=status,
         )
 
-    def _added(self, state: dict[str, Any], scope: Scope, kind: int) -> Sequence[tuple[bytes, bytes]]:
-        """The headers :meth:`_apply` adds to a response of this ``kind`` (``policy.kind_raw``) when its headers
-        hold none of the names the policy touches (its ``header_names`` and ``removed``) and no route override
-        is set: a fused Guard's fast path."""
+    def appended(
+        self, context: tuple[Scope, dict[str, Any]], status: int, headers: Sequence[tuple[bytes, bytes]]
+    ) -> Sequence[tuple[bytes, bytes]] | None:
+        """The headers :meth:`on_response_start` adds to a response holding none of the names the policy
+        touches; None under a route's own policy (which replaces the app's headers)."""
+        scope, state = context
         policy = self.policy
+        if OVERRIDE_KEY in state or policy is not self._plain_policy:
+            return None
+        kind = policy.kind_raw(status, headers)
         secure = policy.needs_scheme and self._secure(scope)
         nonce = state.get(NONCE_KEY)
-        if nonce is None and self._plain is not None and policy is self._plain_policy:
+        if nonce is None and self._plain is not None:
             return self._plain[2 * kind + secure]
         return policy.added_raw(secure=secure, path=scope.get("path", "/"), nonce=nonce, kind=kind)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from .._check import check_instance
-from .._http import ASGIApp, Receive, Scope, Send
+from .._http import ASGIApp, Scope
 from ..clientip import ClientIP
+from ._layer_shell import LayerMiddleware
 
 __all__ = ["ProxyHeadersMiddleware"]
 
 
-class ProxyHeadersMiddleware:
+class ProxyHeadersMiddleware(LayerMiddleware):
     """Resolve the client address, scheme and host once through trusted proxies, for everything inside.
 
     Like uvicorn's proxy headers middleware: ``scope["client"]``, ``scope["scheme"]`` and the ``host`` header
@@ -25,11 +26,13 @@ class ProxyHeadersMiddleware:
         # or, in Starlette/FastAPI:  app.add_middleware(ProxyHeadersMiddleware, client_ip=bg.ClientIP([...]))
     """
 
+    scope_types = frozenset({"http", "websocket"})
+    touches: frozenset[bytes] = frozenset()  # no response header
+
     def __init__(self, app: ASGIApp, client_ip: ClientIP) -> None:
         self.app = app
         self.client_ip = check_instance("client_ip", client_ip, ClientIP)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            self.client_ip.apply_scope(scope)
-        await self.app(scope, receive, send)
+    def on_request(self, scope: Scope) -> None:
+        """Rewrite the scope with the resolved client; nothing to do on the response."""
+        self.client_ip.apply_scope(scope)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .._http import ASGIApp, Receive, Scope, Send, asgi_problem
+from .._layer import Answer
 from ..exceptions import ConfigurationError, StorageError
 from ..integrations._known_routes import starlette_routes
-from ..ratelimit import RateLimitResult, RateLimitShell, _Prepared, merge_raw_fields
+from ..ratelimit import _RL_FIELDS_ALL, RateLimitResult, RateLimitShell, _Prepared, merge_raw_fields
 from ..ratelimit._scripts import RateLimitReply
+from ._layer_shell import LayerMiddleware
 
 __all__ = ["RateLimitMiddleware"]
 
 
-class RateLimitMiddleware(RateLimitShell[ASGIApp]):
+class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
     """Pure ASGI middleware applying a :class:`~backend_guard.ratelimit.RateLimiter` by rules.
 
     Every rule matching a request (path pattern and method) is charged in one atomic decision; ``limits``
@@ -29,34 +34,52 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp]):
                            client_ip=bg.ClientIP(["10.0.0.0/8"]))
     """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan" and self.check_routes:
-                await self._check_at_startup(scope, receive, send)
-            await self.app(scope, receive, send)
-            return
+    touches = _RL_FIELDS_ALL
+
+    @property
+    def awaits(self) -> bool:  # type: ignore[override]
+        """True when the decision needs I/O (an asynchronous store): ``on_request`` then returns an awaitable."""
+        return not self.limiter.inline
+
+    def on_request(self, scope: Scope) -> Any:
+        """Decide on the request (in one store call): an :class:`Answer` (429, 503), the header fields to add
+        (the context), or None; an awaitable of that when the store is asynchronous."""
         if self.client_ip is not None:
             self.client_ip.apply_scope(scope)
         limiter = self.limiter
         plan = self.plan.plan_for_scope(scope, limiter)
         if plan is None:
-            await self.app(scope, receive, send)
-            return
-        reply = limiter.run_plan(plan) if limiter.inline else await limiter.arun_plan(plan)
+            return None
+        if limiter.inline:
+            return self._decided(plan, limiter.run_plan(plan))
+        return self._adecide(plan)
+
+    async def _adecide(self, plan: _Prepared) -> Answer[ASGIApp] | list[tuple[bytes, bytes]] | None:
+        return self._decided(plan, await self.limiter.arun_plan(plan))
+
+    def _decided(
+        self, plan: _Prepared, reply: RateLimitReply | RateLimitResult
+    ) -> Answer[ASGIApp] | list[tuple[bytes, bytes]] | None:
         answer, extra = self._outcome(plan, reply)
-        if answer is not None:
-            await answer(scope, receive, send)
-            return
-        if extra is None:
-            await self.app(scope, receive, send)
-            return
+        return Answer(answer) if answer is not None else extra
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = merge_raw_fields(message.get("headers", ()), extra)
-            await send(message)
+    def on_response_start(
+        self, context: list[tuple[bytes, bytes]], status: int, headers: Iterable[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """The response's headers with the rate limit fields merged in."""
+        return merge_raw_fields(headers, context)
 
-        await self.app(scope, receive, send_with_headers)
+    def appended(
+        self, context: list[tuple[bytes, bytes]], status: int, headers: Sequence[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """The rate limit fields (the response holds none yet)."""
+        return context
+
+    async def other_scope(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the scope on; at a lifespan startup, check the rules against the app's routes first."""
+        if scope["type"] == "lifespan" and self.check_routes:
+            await self._check_at_startup(scope, receive, send)
+        await self.app(scope, receive, send)
 
     async def _check_at_startup(self, scope: Scope, receive: Receive, send: Send) -> None:
         """At the lifespan startup of a Starlette/FastAPI app (``scope["app"]``), refuse a rule matching none of

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextvars import Token
+from typing import Any
 
-from .._http import ASGIApp, Message, Receive, Scope, Send
+from .._http import REQUEST_ID_KEY, ASGIApp, Scope
 from .._logging import RequestIdShell, request_id_var
+from ._layer_shell import LayerMiddleware
 
 __all__ = ["RequestIdMiddleware"]
 
@@ -21,7 +24,7 @@ def _stamp(headers: Iterable[tuple[bytes, bytes]], name: bytes, value: bytes) ->
     return [*headers, (name, value)]
 
 
-class RequestIdMiddleware(RequestIdShell[ASGIApp]):
+class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
     """Pure ASGI middleware giving each request an id: the incoming ``X-Request-ID`` when it is safe, else new.
 
     The id is put in ``scope["state"]["request_id"]`` (``request.state.request_id`` in Starlette/FastAPI),
@@ -34,24 +37,16 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp]):
         app = RequestIdMiddleware(app, trust_incoming=False)
     """
 
+    scope_types = frozenset({"http", "websocket"})
+    ends = True  # the logging context variable is reset when the request ends
+
     def _compile(self) -> None:
         self._name = self.policy.header.lower().encode("latin-1")
+        self.touches = frozenset({self._name})
 
-    def _begin(self, scope: Scope, incoming: bytes | None) -> str:
-        """Choose this request's id (from the incoming header value, if any) and put it on the scope."""
-        rid = self.policy.choose(incoming)
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = {"request_id": rid}
-        else:
-            state["request_id"] = rid
-        return rid
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind != "http" and kind != "websocket":
-            await self.app(scope, receive, send)
-            return
+    def on_request(self, scope: Scope) -> tuple[bytes, Token[str | None]]:
+        """Choose this request's id (the incoming header's, if safe), put it on the scope and in the logging
+        context; the context: (the id as bytes, the context variable's token)."""
         name = self._name
         size = len(name)
         incoming = None
@@ -59,17 +54,27 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp]):
             if len(k) == size and (k == name or k.lower() == name):  # the length test skips most lower() calls
                 incoming = v
                 break
-        rid = self._begin(scope, incoming)
-        value = rid.encode("ascii")
+        rid = self.policy.choose(incoming)
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = {REQUEST_ID_KEY: rid}
+        else:
+            state[REQUEST_ID_KEY] = rid
+        return rid.encode("ascii"), request_id_var.set(rid)
 
-        async def send_with_id(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start" or kind == "websocket.accept":
-                message["headers"] = _stamp(message.get("headers", ()), name, value)
-            await send(message)
+    def on_response_start(
+        self, context: tuple[bytes, Any], status: int, headers: Iterable[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """The headers with the id added (replacing the app's own header of that name)."""
+        return _stamp(headers, self._name, context[0])
 
-        token = request_id_var.set(rid)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
+    def appended(
+        self, context: tuple[bytes, Any], status: int, headers: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[tuple[bytes, bytes]]:
+        """The id's header, when the app set none."""
+        return ((self._name, context[0]),)
+
+    def on_end(self, context: tuple[bytes, Token[str | None]], body: Any) -> Any:
+        """Reset the logging context variable."""
+        request_id_var.reset(context[1])
+        return body

@@ -7,16 +7,19 @@ Note: a WSGI server joins repeated ``Origin`` headers with ``","``, which never 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
 from .._http import StartResponse, WSGIApp, merge_vary, wsgi_problem
-from ..asgi._cors import _policies
+from .._layer import Answer
+from .._stack import cors_policies
 from ..cors import STATE_KEY, CORSPolicy
+from ._layer_shell import LayerMiddleware
 
 __all__ = ["CORSMiddleware"]
 
 
-class CORSMiddleware:
+class CORSMiddleware(LayerMiddleware):
     """WSGI middleware applying a :class:`~backend_guard.CORSPolicy` (answers preflights itself).
 
     Same arguments as the ASGI one: ``policy`` (or a list of path-scoped policies, the first covering the path
@@ -32,7 +35,7 @@ class CORSMiddleware:
         self, app: WSGIApp, policy: CORSPolicy | Sequence[CORSPolicy] | None = None, **policy_kwargs: Any
     ) -> None:
         self.app = app
-        self.policies = _policies(policy, policy_kwargs)
+        self.policies = cors_policies(policy, policy_kwargs)
         self._single = self.policies[0] if len(self.policies) == 1 and self.policies[0].paths is None else None
 
     def _policy_for(self, path: str) -> CORSPolicy | None:
@@ -41,48 +44,51 @@ class CORSMiddleware:
                 return p
         return None
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def on_request(
+        self, environ: dict[str, Any]
+    ) -> Answer[WSGIApp] | tuple[CORSPolicy, dict[str, Any], bytes | None] | None:
+        """A preflight is answered here; an actual request's context: (the policy, the environ, its Origin)."""
         policy = self._single or self._policy_for(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
         if policy is None:
-            return self.app(environ, start_response)
+            return None
         origin_text: str | None = environ.get("HTTP_ORIGIN")
         # PEP 3333: header values are latin-1 decoded str; back to the bytes the client sent.
         origin = origin_text.encode("latin-1", "replace") if origin_text is not None else None
         if environ.get("REQUEST_METHOD") == "OPTIONS" and origin is not None:
             acrm = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
             if acrm is not None:
-                return self._preflight(policy, environ, start_response, origin, acrm)
+                return Answer(partial(self._preflight, policy, origin=origin, acrm=acrm))
+        return policy, environ, origin
 
-        def start_with_cors(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            chosen = policy
-            override = environ.get(STATE_KEY)
-            if isinstance(override, CORSPolicy):
-                chosen = override
-            extra = chosen.actual_raw(origin)
-            for name, _ in headers:
-                lower = name.lower()
-                if lower == "vary" or (extra and lower.startswith("access-control-")):
-                    break
-            else:  # the common case: nothing to merge
-                keep = [*headers, ("Vary", "Origin")]
-                keep.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in extra)
-                return start_response(status, keep, exc_info)
-            existing: list[str] = []
-            keep = []
-            for name, value in headers:
-                lower = name.lower()
-                if lower == "vary":
-                    existing.append(value)
-                elif not (extra and lower.startswith("access-control-")):
-                    keep.append((name, value))
-            keep.append(("Vary", merge_vary(", ".join(existing) if existing else None, ("Origin",))))
-            keep.extend((k.decode("latin-1"), v.decode("latin-1")) for k, v in extra)
-            return start_response(status, keep, exc_info)
-
-        return self.app(environ, start_with_cors)
+    def on_response_start(
+        self, context: tuple[CORSPolicy, dict[str, Any], bytes | None], status: int, headers: Iterable[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The response's headers with ``Vary: Origin`` and the CORS answer merged in (a route override wins)."""
+        policy, environ, origin = context
+        override = environ.get(STATE_KEY)
+        if isinstance(override, CORSPolicy):
+            policy = override
+        extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in policy.actual_raw(origin)]
+        for name, _ in headers:
+            lower = name.lower()
+            if lower == "vary" or (extra and lower.startswith("access-control-")):
+                break
+        else:  # the common case: nothing to merge
+            return [*headers, ("Vary", "Origin"), *extra]
+        existing: list[str] = []
+        keep = []
+        for name, value in headers:
+            lower = name.lower()
+            if lower == "vary":
+                existing.append(value)
+            elif not (extra and lower.startswith("access-control-")):
+                keep.append((name, value))
+        keep.append(("Vary", merge_vary(", ".join(existing) if existing else None, ("Origin",))))
+        keep.extend(extra)
+        return keep
 
     def _preflight(
-        self, policy: CORSPolicy, environ: dict[str, Any], start_response: StartResponse, origin: bytes, acrm: str
+        self, policy: CORSPolicy, environ: dict[str, Any], start_response: StartResponse, *, origin: bytes, acrm: str
     ) -> Iterable[bytes]:
         pna = environ.get("HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK", "").strip().lower() == "true"
         allowed, raw, _reason = policy.preflight_raw(

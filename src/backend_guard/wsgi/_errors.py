@@ -18,9 +18,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .._http import StartResponse, WSGIApp, request_id_from_environ
+from .._layer import BOTH, INNER, OUTER, Finish, status_code
 from .._logging import log_server_error
 from ..errors import ERROR_DETAIL_KEY, ErrorEnvelopeShell, ErrorInfo, ResponseAborted, page_info, status_title
 from ..request import _wsgi_text
+from ._layer_shell import finishing
 
 __all__ = ["ErrorEnvelopeMiddleware"]
 
@@ -52,29 +54,34 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
     """
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        return self._run(environ, start_response)
+        return self.run(self.app, environ, start_response)
 
-    def _run(self, environ: dict[str, Any], start_response: StartResponse) -> Iterator[bytes]:
+    def run(
+        self,
+        app: WSGIApp,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        finish: Finish | None = None,
+        context: Any = None,
+    ) -> Iterator[bytes]:
+        """Run ``app`` under the envelope: how ``__call__`` and a fused ``Guard`` call it (the body is a
+        generator: the app runs when it is first iterated).
+
+        ``finish`` (from a Guard): its layers' work on a response start: ``finish(context, status, headers,
+        stage)`` with :data:`~backend_guard._layer.INNER` on the app's start (the layers inside the envelope)
+        and :data:`~backend_guard._layer.OUTER` on what goes out (the app's start or one rendered here), or
+        :data:`~backend_guard._layer.BOTH` at once.
+
+        Example::
+
+            body = envelope.run(app, environ, start_response)
+        """
         state = _State()
-        policy = self.policy
-
-        def guarded_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            if exc_info is not None and state.yielded:
-                raise exc_info[1].with_traceback(exc_info[2])
-            code = int(status[:3])
-            if code >= 400 and self._rewrite:
-                ctype = next((v for k, v in headers if k.lower() == "content-type"), None)
-                if policy.wants_rewrite(code, ctype, environ.get("HTTP_ACCEPT")):
-                    state.held = (code, headers)
-                    return _discard
-            state.held = None
-            write = start_response(status, headers, exc_info if state.started else None)
-            state.started = True
-            return write
-
+        out = start_response if finish is None else finishing(start_response, finish, context, OUTER)
+        guarded_start = self._guarded_start(environ, start_response, state, finish, context)
         result: Iterable[bytes] | None = None
         try:
-            result = self.app(environ, guarded_start)
+            result = app(environ, guarded_start)
             for chunk in result:
                 if state.held is not None:
                     continue
@@ -83,18 +90,46 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
             if state.held is not None:
                 code, headers = state.held
                 keep = [(k, v) for k, v in headers if k.lower() not in _ENTITY]
-                yield self._error(environ, start_response, page_info(code, environ.get(ERROR_DETAIL_KEY)), keep, state)
+                yield self._error(environ, out, page_info(code, environ.get(ERROR_DETAIL_KEY)), keep, state)
         except Exception as exc:
             if state.yielded:
-                self._log(exc, environ, 500, after_start=True)
+                self.log(exc, environ, 500, after_start=True)
                 raise ResponseAborted("the application failed after the response started") from None
-            yield self._error(environ, start_response, exc, [], state)
+            yield self._error(environ, out, exc, [], state)
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
 
-    def _log(self, exc: BaseException, environ: dict[str, Any], status: int, *, after_start: bool = False) -> None:
+    def _guarded_start(
+        self, environ: dict[str, Any], start_response: StartResponse, state: _State, finish: Finish | None, context: Any
+    ) -> StartResponse:
+        """The ``start_response`` the app gets: a framework's error page is held back (to be replaced)."""
+        policy = self.policy
+
+        def guarded_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if exc_info is not None and state.yielded:
+                raise exc_info[1].with_traceback(exc_info[2])
+            code = status_code(status) or int(status[:3])  # a malformed status line raises, as it always did
+            stage = BOTH
+            if code >= 400 and self._rewrite:
+                if finish is not None:
+                    headers = finish(context, code, headers, INNER)
+                    stage = OUTER
+                ctype = next((v for k, v in headers if k.lower() == "content-type"), None)
+                if policy.wants_rewrite(code, ctype, environ.get("HTTP_ACCEPT")):
+                    state.held = (code, headers)
+                    return _discard
+            if finish is not None:
+                headers = finish(context, code, headers, stage)
+            state.held = None
+            write = start_response(status, headers, exc_info if state.started else None)
+            state.started = True
+            return write
+
+        return guarded_start
+
+    def log(self, exc: BaseException, environ: dict[str, Any], status: int, *, after_start: bool = False) -> None:
         with contextlib.suppress(Exception):  # a broken log handler must not break the error response
             path = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/")
             log_server_error(
@@ -115,7 +150,7 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
         headers: list[tuple[str, str]],
         state: _State,
     ) -> bytes:
-        info = self._info(error, lambda exc, status: self._log(exc, environ, status))
+        info = self._info(error, lambda exc, status: self.log(exc, environ, status))
         request_id = request_id_from_environ(environ)
         status, base, body = self.policy.render(
             info, request_id=request_id, path=_wsgi_text(environ.get("PATH_INFO", "") or "/")

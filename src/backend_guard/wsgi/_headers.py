@@ -6,16 +6,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._check import check_instance, optional
-from .._http import StartResponse, WSGIApp
+from .._http import WSGIApp
 from ..clientip import ClientIP
 from ..headers import NONCE_KEY, OVERRIDE_KEY, SecureHeaders
+from ._layer_shell import LayerMiddleware
 
 __all__ = ["SecureHeadersMiddleware"]
 
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 
 
-class SecureHeadersMiddleware:
+class SecureHeadersMiddleware(LayerMiddleware):
     """Add security headers to every response of a WSGI app (Flask, Django, any WSGI callable).
 
     ``policy`` defaults to ``SecureHeaders()`` (the ``"api"`` preset); ``client_ip`` decides HTTPS behind
@@ -39,30 +40,25 @@ class SecureHeadersMiddleware:
             return self.client_ip.resolve_environ(environ).scheme in _SECURE_SCHEMES
         return environ.get("wsgi.url_scheme") in _SECURE_SCHEMES
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def on_request(self, environ: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite the environ with the resolved client (behind proxies); the context: the environ."""
         if self.client_ip is not None:
             self.client_ip.apply_environ(environ)
+        return environ
 
-        def start_with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            override = environ.get(OVERRIDE_KEY)
-            policy = override if isinstance(override, SecureHeaders) else self.policy
-            path = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/")
-            merged = policy.merge_str(
-                headers,
-                secure=self._secure(environ) if policy.needs_scheme else False,
-                path=path,
-                nonce=environ.get(NONCE_KEY),
-                replace=policy is not self.policy,
-                status=_status_code(status),
-            )
-            if exc_info is None:
-                return start_response(status, merged)
-            return start_response(status, merged, exc_info)
-
-        return self.app(environ, start_with_headers)
-
-
-def _status_code(status: str) -> int:
-    """The code of a WSGI status line (``"304 Not Modified"`` -> 304); 0 when it is malformed."""
-    code = status[:3] if isinstance(status, str) else ""
-    return int(code) if code.isascii() and code.isdigit() else 0
+    def on_response_start(
+        self, context: dict[str, Any], status: int, headers: Iterable[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The response's header list with this request's security headers merged in."""
+        environ = context
+        override = environ.get(OVERRIDE_KEY)
+        policy = override if isinstance(override, SecureHeaders) else self.policy
+        path = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/")
+        return policy.merge_str(
+            headers,
+            secure=self._secure(environ) if policy.needs_scheme else False,
+            path=path,
+            nonce=environ.get(NONCE_KEY),
+            replace=policy is not self.policy,
+            status=status,
+        )

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from .._check import check_instance
-from .._http import StartResponse, WSGIApp
+from .._http import WSGIApp
 from ..clientip import ClientIP
+from ._layer_shell import LayerMiddleware
 
 __all__ = ["ProxyHeadersMiddleware"]
 
 
-class ProxyHeadersMiddleware:
+class ProxyHeadersMiddleware(LayerMiddleware):
     """Resolve the client address, scheme and host once through trusted proxies, for everything inside.
 
     Like werkzeug's ProxyFix: ``REMOTE_ADDR``, ``wsgi.url_scheme`` and ``HTTP_HOST`` become the resolved values
@@ -28,10 +28,12 @@ class ProxyHeadersMiddleware:
         app.wsgi_app = ProxyHeadersMiddleware(app.wsgi_app, bg.ClientIP(["10.0.0.0/8"]))
     """
 
+    touches: frozenset[str] = frozenset()  # no response header
+
     def __init__(self, app: WSGIApp, client_ip: ClientIP) -> None:
         self.app = app
         self.client_ip = check_instance("client_ip", client_ip, ClientIP)
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def on_request(self, environ: dict[str, Any]) -> None:
+        """Rewrite the environ with the resolved client; nothing to do on the response."""
         self.client_ip.apply_environ(environ)
-        return self.app(environ, start_response)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from .._http import StartResponse, WSGIApp, wsgi_problem
+from .._layer import Answer
 from ..exceptions import StorageError
 from ..ratelimit import RateLimitShell, merge_str_fields
+from ._layer_shell import LayerMiddleware
 
 __all__ = ["RateLimitMiddleware"]
 
 
-class RateLimitMiddleware(RateLimitShell[WSGIApp]):
+class RateLimitMiddleware(RateLimitShell[WSGIApp], LayerMiddleware):
     """WSGI middleware applying a :class:`~backend_guard.ratelimit.RateLimiter` by rules.
 
     Same behaviour as the ASGI middleware of the same name: one atomic decision for every matching rule,
@@ -25,26 +28,34 @@ class RateLimitMiddleware(RateLimitShell[WSGIApp]):
         app.wsgi_app = RateLimitMiddleware(app.wsgi_app, limiter=bg.RateLimiter(), limits="100/minute")
     """
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def on_request(self, environ: dict[str, Any]) -> Answer[WSGIApp] | list[tuple[str, str]] | None:
+        """Decide on the request (in one store call): an :class:`Answer` (429, 503), the header fields to add
+        (the context), or None."""
         if self.client_ip is not None:
             self.client_ip.apply_environ(environ)
-        limiter = self.limiter
-        plan = self.plan.plan_for_environ(environ, limiter)
+        plan = self.plan.plan_for_environ(environ, self.limiter)
         if plan is None:
-            return self.app(environ, start_response)
-        reply = limiter.run_plan(plan)
+            return None
+        reply = self.limiter.run_plan(plan)
         refused, allowed = self._refusal(plan, reply)
         if refused is not None:
             if refused.degraded:
-                return wsgi_problem(start_response, StorageError(), environ=environ, headers=[("Retry-After", "1")])
-            return wsgi_problem(
-                start_response, refused.error(), environ=environ, headers=refused.headers(legacy=self.legacy)
-            )
+                return Answer(_storage_unavailable)
+            return Answer(partial(_refuse, refused.error(), refused.headers(legacy=self.legacy)))
         if allowed is None:
-            return self.app(environ, start_response)
-        extra = self._legacy_fields(plan, allowed) if self.legacy else plan.str_fields(allowed)
+            return None
+        return self._legacy_fields(plan, allowed) if self.legacy else plan.str_fields(allowed)
 
-        def start_with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            return start_response(status, merge_str_fields(headers, extra), exc_info)
+    def on_response_start(
+        self, context: list[tuple[str, str]], status: int, headers: Iterable[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The response's headers with the rate limit fields merged in."""
+        return merge_str_fields(headers, context)
 
-        return self.app(environ, start_with_headers)
+
+def _storage_unavailable(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    return wsgi_problem(start_response, StorageError(), environ=environ, headers=[("Retry-After", "1")])
+
+
+def _refuse(error: Any, headers: Any, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    return wsgi_problem(start_response, error, environ=environ, headers=headers)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextvars import Token
 from typing import Any
 
-from .._http import ENVIRON_REQUEST_ID, StartResponse, WSGIApp
+from .._http import ENVIRON_REQUEST_ID, WSGIApp
 from .._logging import RequestIdShell, request_id_var
+from ._layer_shell import LayerMiddleware
 
 __all__ = ["RequestIdMiddleware"]
 
@@ -47,7 +49,7 @@ class _WithRequestId:
                 request_id_var.reset(token)
 
 
-class RequestIdMiddleware(RequestIdShell[WSGIApp]):
+class RequestIdMiddleware(RequestIdShell[WSGIApp], LayerMiddleware):
     """WSGI middleware giving each request an id: the incoming ``X-Request-ID`` when it is safe, else new.
 
     The id goes to ``environ["backend_guard.request_id"]``, to the logging context variable (for
@@ -59,30 +61,33 @@ class RequestIdMiddleware(RequestIdShell[WSGIApp]):
         application = RequestIdMiddleware(get_wsgi_application())
     """
 
+    ends = True  # the body is run with the id in the logging context
+
     def _compile(self) -> None:
         self._lname = self.policy.header.lower()
         self._environ_key = "HTTP_" + self.policy.header.upper().replace("-", "_")
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def on_request(self, environ: dict[str, Any]) -> tuple[str, Token[str | None]]:
+        """Choose this request's id, put it in the environ and the logging context; the context: (the id, the
+        context variable's token)."""
         rid = self.policy.choose(environ.get(self._environ_key))
         environ[ENVIRON_REQUEST_ID] = rid
-        header, lname = self.policy.header, self._lname
+        return rid, request_id_var.set(rid)
 
+    def on_response_start(
+        self, context: tuple[str, Any], status: int, headers: Iterable[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The headers with the id added (replacing the app's own header of that name)."""
+        header, lname, rid = self.policy.header, self._lname, context[0]
         size = len(lname)
+        for k, _ in headers:
+            if len(k) == size and k.lower() == lname:  # the app set one: ours replaces it
+                out = [(k, v) for k, v in headers if k.lower() != lname]
+                out.append((header, rid))
+                return out
+        return [*headers, (header, rid)]
 
-        def start_with_id(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            for k, _ in headers:
-                if len(k) == size and k.lower() == lname:  # the app set one: ours replaces it
-                    headers = [(k, v) for k, v in headers if k.lower() != lname]
-                    headers.append((header, rid))
-                    break
-            else:
-                headers = [*headers, (header, rid)]
-            return start_response(status, headers, exc_info)
-
-        token = request_id_var.set(rid)
-        try:
-            result = self.app(environ, start_with_id)
-        finally:
-            request_id_var.reset(token)
-        return _WithRequestId(result, rid)
+    def on_end(self, context: tuple[str, Token[str | None]], body: Iterable[bytes] | None) -> Iterable[bytes] | None:
+        """Reset the logging context variable; the body runs with the id set again (:class:`_WithRequestId`)."""
+        request_id_var.reset(context[1])
+        return _WithRequestId(body, context[0]) if body is not None else None

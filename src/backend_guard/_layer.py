@@ -1,0 +1,212 @@
+"""The protocol every layer of the stack speaks, whatever the server protocol (ASGI or WSGI).
+
+A *layer* is one part of the stack (RequestId, SecureHeaders, CORS, RateLimit, ProxyHeaders) seen as two
+steps around the app, and nothing else:
+
+- ``on_request(request)``: read (and may rewrite) the request (an ASGI ``scope`` or a WSGI ``environ``) and
+  return what the layer must remember for the response: a *context*; ``None`` when it has nothing to do on
+  the response; or an :class:`Answer` when it answers instead of the app (a CORS preflight, a 429);
+- ``on_response_start(context, status, headers)``: the response's header list with the layer's own merged in.
+
+Three optional refinements (class attributes with safe defaults, see :class:`LayerDefaults`):
+
+- ``ends``: True when ``on_end(context, body)`` must run once the app returned or raised (RequestId resets its
+  logging context there; in WSGI it may wrap the body iterable it returns);
+- ``awaits`` (ASGI only): True when ``on_request`` may return an awaitable of its result (a rate limit
+  decision on an asynchronous store);
+- ``touches`` / ``touched_prefixes``: the lower-case response header names the layer merges, replaces or
+  drops, so a driver may ask ``appended(context, status, headers)`` for the headers the layer would only
+  append to a response holding none of them (a tuple computed once, usually), or None when it cannot say.
+
+A *shell* drives one layer (``asgi.*Middleware``, ``wsgi.*Middleware``: a thin translation to the server
+protocol); ``Guard`` drives the list of layers in one call with one ``send``/``start_response`` wrapper,
+through these methods only. The ErrorEnvelope is no layer: it wraps the call (exceptions become documents)
+and takes a :data:`Finish` function with which Guard adds every layer's headers to the starts it lets
+through: ``finish(context, status, headers, stage)``, ``stage`` saying which layers apply (:data:`INNER`, the
+layers inside the envelope, on the app's own start; :data:`OUTER` on what goes out; :data:`BOTH` at once).
+
+Example::
+
+    class Hello(LayerDefaults):
+        def on_request(self, scope):
+            return b"hello"                       # the context
+
+        def on_response_start(self, context, status, headers):
+            return [*headers, (b"x-hello", context)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+__all__ = [
+    "BOTH",
+    "INNER",
+    "OUTER",
+    "Answer",
+    "Finish",
+    "Layer",
+    "LayerDefaults",
+    "status_code",
+]
+
+_H = TypeVar("_H")  # a header pair: (bytes, bytes) in ASGI, (str, str) in WSGI
+_A = TypeVar("_A")  # an app of the server protocol
+
+#: Which layers a :data:`Finish` call applies: those inside the envelope, those outside, or both at once.
+INNER, OUTER, BOTH = 1, 2, 3
+
+#: A Guard's work on a response start: (its per-request context, the status, the headers, the stage) -> the
+#: headers sent.
+Finish = Callable[[Any, int, Any, int], list[Any]]
+
+
+class Answer(Generic[_A]):
+    """What ``on_request`` returns to answer instead of the app: an app of the same server protocol.
+
+    Example::
+
+        return Answer(refuse)     # refuse(scope, receive, send) sends the 429
+    """
+
+    __slots__ = ("app",)
+
+    def __init__(self, app: _A) -> None:
+        self.app = app
+
+
+class Layer(Protocol[_H]):
+    """One part of the stack as a request step and a response-start step (see the module's documentation)."""
+
+    ends: bool
+    awaits: bool
+    touches: frozenset[Any] | None
+    touched_prefixes: tuple[Any, ...]
+
+    def on_request(self, request: Any) -> Any:
+        """None, a context for the response, an :class:`Answer` (or, with ``awaits``, an awaitable of one)."""
+
+    def on_response_start(self, context: Any, status: int, headers: Iterable[_H]) -> list[_H]:
+        """``headers`` with this layer's headers merged in (a new list: the app's may be a shared constant)."""
+
+    def appended(self, context: Any, status: int, headers: Sequence[_H]) -> Sequence[_H] | None:
+        """What ``on_response_start`` appends when ``headers`` hold none of ``touches``; None to merge."""
+
+    def on_end(self, context: Any, body: Any) -> Any:
+        """Called (when ``ends``) once the app returned (``body``: WSGI's iterable, else None) or raised."""
+
+
+class LayerDefaults:
+    """The optional parts of :class:`Layer` with their neutral values: subclass and override what you need.
+
+    Example::
+
+        class Tag(LayerDefaults):
+            def on_request(self, request): return b"1"
+            def on_response_start(self, context, status, headers): return [*headers, (b"x-tag", context)]
+    """
+
+    ends = False
+    awaits = False
+    #: None: the layer may touch any header, so a driver never asks ``appended``.
+    touches: frozenset[Any] | None = None
+    touched_prefixes: tuple[Any, ...] = ()
+
+    def on_request(self, request: Any) -> Any:
+        """Nothing to do on the response (override)."""
+        return None
+
+    def on_response_start(self, context: Any, status: int, headers: Iterable[Any]) -> list[Any]:
+        """The headers unchanged, as a new list (override)."""
+        return list(headers)
+
+    def appended(self, context: Any, status: int, headers: Sequence[Any]) -> Sequence[Any] | None:
+        """None: merge through ``on_response_start`` (override with a precomputed answer for speed)."""
+        return None
+
+    def on_end(self, context: Any, body: Any) -> Any:
+        """``body`` unchanged (override with ``ends = True``)."""
+        return body
+
+
+def status_code(status: str) -> int:
+    """The code of a WSGI status line (``"304 Not Modified"`` -> 304); 0 when it is malformed.
+
+    Example::
+
+        status_code("404 Not Found")   # 404
+    """
+    code = status[:3] if isinstance(status, str) else ""
+    return int(code) if code.isascii() and code.isdigit() else 0
+
+
+#: Bound of :class:`Merger`'s memory of clean header names (they come from the app, any spelling).
+_CLEAN_NAMES = 256
+
+
+class Merger:
+    """Merge the response headers of several layers at once: how ``Guard`` applies its layers' contexts.
+
+    When the layers' ``touches`` are known and pairwise apart, a response holding none of those names only
+    gets each layer's ``appended`` headers, in one new list (the names found clean are remembered, bounded);
+    otherwise each layer's ``on_response_start`` runs in turn, innermost first, as the nested shells would.
+
+    Example::
+
+        merger = Merger([request_id, secure_headers])
+        merger.merge([(secure_headers, scope), (request_id, context)], 200, [(b"content-type", b"text/plain")])
+    """
+
+    def __init__(self, layers: Iterable[Layer[Any]]) -> None:
+        found = _apart(list(layers))
+        #: Every touched name and prefix; None when the layers could touch each other's headers.
+        self.touched: frozenset[Any] | None = found[0] if found is not None else None
+        self.prefixes: tuple[Any, ...] = found[1] if found is not None else ()
+        self._clean: set[Any] = set()
+
+    def merge(self, entries: Sequence[tuple[Layer[Any], Any]], status: int, headers: Any) -> list[Any]:
+        """``headers`` with every (layer, context) of ``entries`` (innermost first) applied."""
+        if self.touched is not None:
+            clean = self._clean
+            for name, _ in headers:
+                if name not in clean and not self._learn(name):
+                    break
+            else:
+                out = list(headers)
+                for layer, context in entries:
+                    part = layer.appended(context, status, headers)
+                    if part is None:
+                        break
+                    out += part
+                else:
+                    return out
+        for layer, context in entries:
+            headers = layer.on_response_start(context, status, headers)
+        return headers if isinstance(headers, list) else list(headers)
+
+    def _learn(self, name: Any) -> bool:
+        """True when a response header named ``name`` is none a layer touches (remembered, bounded)."""
+        lower = name.lower()
+        if self.touched is None or lower in self.touched or (self.prefixes and lower.startswith(self.prefixes)):
+            return False
+        if len(self._clean) < _CLEAN_NAMES:
+            self._clean.add(name)
+        return True
+
+
+def _apart(layers: list[Layer[Any]]) -> tuple[frozenset[Any], tuple[Any, ...]] | None:
+    """The union of the layers' touched names and prefixes; None when a layer may touch any header or two
+    layers touch the same one (then a layer's appended headers could be another's to merge)."""
+    names: set[Any] = set()
+    prefixes: tuple[Any, ...] = ()
+    for layer in layers:
+        touches = layer.touches
+        if touches is None or not names.isdisjoint(touches):
+            return None
+        own = layer.touched_prefixes
+        if any(n.startswith(p) for n in touches for p in prefixes) or any(n.startswith(p) for n in names for p in own):
+            return None
+        names |= touches
+        prefixes += own
+    return frozenset(names), prefixes

@@ -1,0 +1,85 @@
+"""The ASGI translation of :class:`~backend_guard._layer.Layer`: one shell drives any layer.
+
+Each ASGI middleware of the stack (but the ErrorEnvelope, which wraps the call) is a :class:`LayerMiddleware`:
+it implements the layer's two steps and inherits ``__call__``, which turns them into ASGI (the request step
+on the scope, the response step on the ``http.response.start`` or ``websocket.accept`` message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._http import ASGIApp, Message, Receive, Scope, Send
+from .._layer import Answer, Finish, LayerDefaults
+
+__all__ = ["LayerMiddleware", "finishing"]
+
+_STARTS = frozenset({"http.response.start", "websocket.accept"})
+_HTTP = frozenset({"http"})
+
+
+class LayerMiddleware(LayerDefaults):
+    """A pure ASGI middleware made of a layer: subclasses implement ``on_request``/``on_response_start``.
+
+    ``scope_types``: the scope types the layer acts on (others pass through untouched).
+
+    Example::
+
+        class Hello(LayerMiddleware):
+            def __init__(self, app):
+                self.app = app
+
+            def on_request(self, scope):
+                return b"hello"
+
+            def on_response_start(self, context, status, headers):
+                return [*headers, (b"x-hello", context)]
+    """
+
+    app: ASGIApp
+    scope_types: frozenset[str] = _HTTP
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in self.scope_types:
+            await self.other_scope(scope, receive, send)
+            return
+        context = self.on_request(scope)
+        if self.awaits and context is not None:
+            context = await context
+        if context is None:
+            await self.app(scope, receive, send)
+        elif context.__class__ is Answer:
+            await context.app(scope, receive, send)
+        elif self.ends:
+            try:
+                await self.app(scope, receive, self._sending(send, context))
+            finally:
+                self.on_end(context, None)
+        else:
+            await self.app(scope, receive, self._sending(send, context))
+
+    async def other_scope(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A scope the layer does not act on (``lifespan``...): passed on untouched (override to act)."""
+        await self.app(scope, receive, send)
+
+    def _sending(self, send: Send, context: Any) -> Send:
+        """``send`` with this layer's headers merged into the response start."""
+        merge = self.on_response_start
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] in _STARTS:
+                message["headers"] = merge(context, message.get("status", 101), message.get("headers", ()))
+            await send(message)
+
+        return send_with_headers
+
+
+def finishing(send: Send, finish: Finish, context: Any, stage: int) -> Send:
+    """``send`` with ``finish(context, status, headers, stage)`` applied to the response start (a Guard's)."""
+
+    async def finishing_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = finish(context, message["status"], message.get("headers", ()), stage)
+        await send(message)
+
+    return finishing_send
