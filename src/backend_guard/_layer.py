@@ -48,6 +48,8 @@ __all__ = [
     "Finish",
     "Layer",
     "LayerDefaults",
+    "Stack",
+    "chain_layers",
     "status_code",
 ]
 
@@ -141,32 +143,92 @@ def status_code(status: str) -> int:
     return int(code) if code.isascii() and code.isdigit() else 0
 
 
-#: Bound of :class:`Merger`'s memory of clean header names (they come from the app, any spelling).
-_CLEAN_NAMES = 256
-
-
-class Merger:
-    """Merge the response headers of several layers at once: how ``Guard`` applies its layers' contexts.
-
-    When the layers' ``touches`` are known and pairwise apart, a response holding none of those names only
-    gets each layer's ``appended`` headers, in one new list (the names found clean are remembered, bounded);
-    otherwise each layer's ``on_response_start`` runs in turn, innermost first, as the nested shells would.
+def chain_layers(node: Any, kind: type[Any]) -> tuple[list[Any], Any]:
+    """The layers (instances of ``kind``) at the top of a chain of middlewares, each one's ``.app`` the next,
+    and the first node that is none.
 
     Example::
 
-        merger = Merger([request_id, secure_headers])
-        merger.merge([(secure_headers, scope), (request_id, context)], 200, [(b"content-type", b"text/plain")])
+        outer, rest = chain_layers(guard.app, LayerMiddleware)
+    """
+    found: list[Any] = []
+    while isinstance(node, kind):
+        found.append(node)
+        node = node.app
+    return found, node
+
+
+#: Bound of :class:`Stack`'s memory of clean header names (they come from the app, any spelling).
+_CLEAN_NAMES = 256
+
+
+class Stack:
+    """A list of layers driven as one, the way a ``Guard`` runs its stack in one call.
+
+    ``layers`` (outermost first) and how many of them are ``outside`` an ErrorEnvelope (the rest are inside
+    it). Per request the contexts are a list with one slot per layer (None: nothing to do on the response).
+    Everything a request needs is prepared here once: each layer's bound steps, in the order they run.
+
+    On a response start, when the layers' ``touches`` are known and pairwise apart, a response holding none of
+    those names only gets each layer's ``appended`` headers, in one new list (the names found clean are
+    remembered, bounded); otherwise each layer's ``on_response_start`` runs in turn, innermost first, as the
+    nested shells would.
+
+    Example::
+
+        stack = Stack([request_id, cors, rate_limit], outside=2)
+        contexts = stack.contexts()
+        answer = stack.enter(scope, contexts, OUTER)      # the layers outside the envelope
+        headers = stack.finish(contexts, 200, headers, BOTH)
+        stack.end(contexts, None)
     """
 
-    def __init__(self, layers: Iterable[Layer[Any]]) -> None:
-        found = _apart(list(layers))
+    def __init__(self, layers: Sequence[Layer[Any]], outside: int) -> None:
+        self.layers = tuple(layers)
+        self.outside = outside
+        numbered = list(enumerate(self.layers))
+        # The request steps by stage, outermost first.
+        self._requests = (
+            (),
+            tuple((i, layer.on_request) for i, layer in numbered[outside:]),
+            tuple((i, layer.on_request) for i, layer in numbered[:outside]),
+            tuple((i, layer.on_request) for i, layer in numbered),
+        )
+        # The response steps by stage, innermost first.
+        steps = [(i, layer.appended, layer.on_response_start) for i, layer in reversed(numbered)]
+        self._responses = (
+            (),
+            tuple(step for step in steps if step[0] >= outside),
+            tuple(step for step in steps if step[0] < outside),
+            tuple(steps),
+        )
+        self._ends = tuple((i, layer.on_end) for i, layer in reversed(numbered) if layer.ends)
+        found = _apart(self.layers)
         #: Every touched name and prefix; None when the layers could touch each other's headers.
         self.touched: frozenset[Any] | None = found[0] if found is not None else None
         self.prefixes: tuple[Any, ...] = found[1] if found is not None else ()
         self._clean: set[Any] = set()
 
-    def merge(self, entries: Sequence[tuple[Layer[Any], Any]], status: int, headers: Any) -> list[Any]:
-        """``headers`` with every (layer, context) of ``entries`` (innermost first) applied."""
+    def contexts(self) -> list[Any]:
+        """A new request's contexts: one empty slot per layer."""
+        return [None] * len(self.layers)
+
+    def enter(self, request: Any, contexts: list[Any], stage: int) -> Any:
+        """Run the request steps of the layers of ``stage`` (outermost first) on ``request``, keeping their
+        contexts; the app of the first layer answering instead of the rest (its :class:`Answer`'s), else
+        None. (Layers that ``awaits`` are the ASGI Guard's to run.)"""
+        for i, on_request in self._requests[stage]:
+            context = on_request(request)
+            if context is not None:
+                if context.__class__ is Answer:
+                    return context.app
+                contexts[i] = context
+        return None
+
+    def finish(self, contexts: list[Any], status: int, headers: Any, stage: int) -> list[Any]:
+        """``headers`` with the response steps of the layers of ``stage`` applied, innermost first: a Guard's
+        :data:`Finish`."""
+        steps = self._responses[stage]
         if self.touched is not None:
             clean = self._clean
             for name, _ in headers:
@@ -174,16 +236,28 @@ class Merger:
                     break
             else:
                 out = list(headers)
-                for layer, context in entries:
-                    part = layer.appended(context, status, headers)
-                    if part is None:
-                        break
-                    out += part
+                for i, appended, _ in steps:
+                    context = contexts[i]
+                    if context is not None:
+                        part = appended(context, status, headers)
+                        if part is None:
+                            break
+                        out += part
                 else:
                     return out
-        for layer, context in entries:
-            headers = layer.on_response_start(context, status, headers)
+        for i, _, on_response_start in steps:
+            context = contexts[i]
+            if context is not None:
+                headers = on_response_start(context, status, headers)
         return headers if isinstance(headers, list) else list(headers)
+
+    def end(self, contexts: list[Any], body: Any) -> Any:
+        """Run the end steps (innermost first) of the layers that entered; the body they return."""
+        for i, on_end in self._ends:
+            context = contexts[i]
+            if context is not None:
+                body = on_end(context, body)
+        return body
 
     def _learn(self, name: Any) -> bool:
         """True when a response header named ``name`` is none a layer touches (remembered, bounded)."""
@@ -195,7 +269,7 @@ class Merger:
         return True
 
 
-def _apart(layers: list[Layer[Any]]) -> tuple[frozenset[Any], tuple[Any, ...]] | None:
+def _apart(layers: Sequence[Layer[Any]]) -> tuple[frozenset[Any], tuple[Any, ...]] | None:
     """The union of the layers' touched names and prefixes; None when a layer may touch any header or two
     layers touch the same one (then a layer's appended headers could be another's to merge)."""
     names: set[Any] = set()

@@ -89,9 +89,36 @@ class StackParts:
             rate_limit=rl.active,
         )
 
+    def middlewares(self, shells: Any) -> list[tuple[str, Any, dict[str, Any]]]:
+        """The enabled shells of ``shells`` (the ``asgi`` or ``wsgi`` package, or any namespace with the six
+        middlewares of one protocol) with their keyword arguments, innermost first: (section, class, options).
+        The one place the stack's order is written; :meth:`wrap` and ``backend_guard.fastapi.install`` follow it.
+
+        Sections: ``rate_limit``, ``errors``, ``cors``, ``secure_headers``, ``request_id``, ``proxy_headers``.
+
+        Example::
+
+            for section, cls, options in parts.middlewares(asgi):
+                app.add_middleware(cls, **options)      # Starlette: the one added last is outermost
+        """
+        found: list[tuple[str, Any, dict[str, Any]]] = []
+        if self.rate_limit:
+            found.append(("rate_limit", shells.RateLimitMiddleware, self.rate_limit_options()))
+        if self.errors is not None:
+            found.append(("errors", shells.ErrorEnvelopeMiddleware, {"policy": self.errors}))
+        if self.cors is not None:
+            found.append(("cors", shells.CORSMiddleware, {"policy": self.cors}))
+        if self.secure_headers is not None:
+            options = {"policy": self.secure_headers, "client_ip": self.client_ip}
+            found.append(("secure_headers", shells.SecureHeadersMiddleware, options))
+        if self.request_id is not None:
+            found.append(("request_id", shells.RequestIdMiddleware, dict(self.request_id)))
+        if self.client_ip.enabled:  # outermost: every layer inside uses the one resolved client
+            found.append(("proxy_headers", shells.ProxyHeadersMiddleware, {"client_ip": self.client_ip}))
+        return found
+
     def wrap(self, app: Any, shells: Any) -> Any:
-        """Wrap ``app`` in the enabled shells of ``shells`` (the ``asgi`` or ``wsgi`` package, or any
-        namespace with the six middlewares of one protocol), in stack order.
+        """Wrap ``app`` in the enabled shells of ``shells`` (see :meth:`middlewares`), in stack order.
 
         Example::
 
@@ -99,18 +126,8 @@ class StackParts:
             app = parts.wrap(app, asgi)
         """
         inner = app
-        if self.rate_limit:
-            inner = shells.RateLimitMiddleware(inner, **self.rate_limit_options())
-        if self.errors is not None:
-            inner = shells.ErrorEnvelopeMiddleware(inner, policy=self.errors)
-        if self.cors is not None:
-            inner = shells.CORSMiddleware(inner, policy=self.cors)
-        if self.secure_headers is not None:
-            inner = shells.SecureHeadersMiddleware(inner, policy=self.secure_headers, client_ip=self.client_ip)
-        if self.request_id is not None:
-            inner = shells.RequestIdMiddleware(inner, **self.request_id)
-        if self.client_ip.enabled:  # outermost: every layer inside uses the one resolved client
-            inner = shells.ProxyHeadersMiddleware(inner, client_ip=self.client_ip)
+        for _section, cls, options in self.middlewares(shells):
+            inner = cls(inner, **options)
         return inner
 
     def only(self, sections: tuple[str, ...]) -> StackParts:

@@ -22,13 +22,7 @@ from typing import Any
 
 from ._routes import problem_statuses
 from ._stack import StackParts
-from .asgi import (
-    CORSMiddleware,
-    ProxyHeadersMiddleware,
-    RateLimitMiddleware,
-    RequestIdMiddleware,
-    SecureHeadersMiddleware,
-)
+from .asgi import _shells as asgi_shells
 from .config import GuardSettings
 from .errors import ErrorPolicy, status_title
 from .headers import OVERRIDE_KEY, ContentSecurityPolicy, SecureHeaders
@@ -148,20 +142,15 @@ def install(
         async def search(q: str): ...
     """
     parts = StackParts.build(settings, store=store)
-    # Starlette puts the middleware added last outermost: add from the inside out.
-    if parts.rate_limit:
-        app.add_middleware(RateLimitMiddleware, **parts.rate_limit_options())
-    if parts.errors is not None:
-        install_fastapi_error_handlers(app, parts.errors, middleware=True)
-    if parts.cors is not None:
-        app.add_middleware(CORSMiddleware, policy=parts.cors)
-    if parts.secure_headers is not None:
-        app.add_middleware(SecureHeadersMiddleware, policy=parts.secure_headers, client_ip=parts.client_ip)
-        _relax_docs(app, docs_policy if docs_policy is not None else docs_headers())
-    if parts.request_id is not None:
-        app.add_middleware(RequestIdMiddleware, **parts.request_id)
-    if parts.client_ip.enabled:  # outermost: the client is resolved once, for every layer and route inside
-        app.add_middleware(ProxyHeadersMiddleware, client_ip=parts.client_ip)
+    # Starlette puts the middleware added last outermost: add them from the inside out, as parts.middlewares
+    # lists them.
+    for section, cls, options in parts.middlewares(asgi_shells):
+        if section == "errors":  # the exception handlers, and the envelope for what they do not catch
+            install_fastapi_error_handlers(app, parts.errors, middleware=True)
+            continue
+        app.add_middleware(cls, **options)
+        if section == "secure_headers":
+            _relax_docs(app, docs_policy if docs_policy is not None else docs_headers())
     if openapi and hasattr(app, "openapi_schema"):
         document_problem_responses(app)
     app.state.backend_guard = parts

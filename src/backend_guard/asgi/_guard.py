@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._check import check_instance, optional
 from .._http import ASGIApp, Receive, Scope, Send
-from .._layer import BOTH, INNER, Answer, Merger
+from .._layer import BOTH, INNER, OUTER, Answer, Stack, chain_layers
 from .._stack import StackParts
 from ..config import GuardSettings
 from . import _shells as shells
@@ -17,10 +17,6 @@ if TYPE_CHECKING:
     from ..storage import Store
 
 __all__ = ["Guard"]
-
-#: Per request: the (layer, context) pairs entered, innermost first, and how many of them are outside the
-#: envelope (the last ones).
-_Entries = list[tuple[LayerMiddleware, Any]]
 
 
 class Guard:
@@ -59,94 +55,60 @@ class Guard:
         self.app: ASGIApp = parts.wrap(app, shells)
         self.settings = parts.settings
         # The chain parts.wrap built, read as layers: those outside the envelope, the envelope, those inside.
-        node: Any = self.app
-        self._outer, node = _layers(node)
+        outer, node = chain_layers(self.app, LayerMiddleware)
         self._envelope = node if isinstance(node, ErrorEnvelopeMiddleware) else None
-        self._inner: list[LayerMiddleware] = []
+        inner: list[LayerMiddleware] = []
         if self._envelope is not None:
-            self._inner, node = _layers(node.app)
+            inner, node = chain_layers(node.app, LayerMiddleware)
         self._app: ASGIApp = node
-        self._merger = Merger([*self._outer, *self._inner])
-        # Without a layer awaiting its decision (a rate limit on an asynchronous store), the request steps run
-        # without one more coroutine.
-        self._now = not any(layer.awaits for layer in (*self._outer, *self._inner))
+        self._stack = Stack([*outer, *inner], outside=len(outer))
+        # A layer awaiting its decision (a rate limit on an asynchronous store) needs the slower way in.
+        self._awaits = any(layer.awaits for layer in self._stack.layers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        now = self._now
-        entries: _Entries = []
+        stack = self._stack
+        contexts = stack.contexts()
         try:
-            outer = self._outer
-            answer = _enter_now(outer, scope, entries) if now else await _enter_async(outer, scope, entries)
-            outside = len(entries)
+            answer = await self._enter(scope, contexts, OUTER) if self._awaits else stack.enter(scope, contexts, OUTER)
             envelope = self._envelope
             if answer is None and envelope is not None:
-                inner = self._inner
                 try:  # what the layers inside the envelope raise is the envelope's to answer
-                    app = _enter_now(inner, scope, entries) if now else await _enter_async(inner, scope, entries)
+                    app = (
+                        await self._enter(scope, contexts, INNER)
+                        if self._awaits
+                        else stack.enter(scope, contexts, INNER)
+                    )
                 except Exception as exc:
                     app = _raiser(exc)
-                await envelope.run(app or self._app, scope, receive, send, self._finish, (entries, outside))
+                await envelope.run(app or self._app, scope, receive, send, stack.finish, contexts)
                 return
             if answer is None:  # no envelope
-                inner = self._inner
-                answer = _enter_now(inner, scope, entries) if now else await _enter_async(inner, scope, entries)
-            await (answer or self._app)(scope, receive, finishing(send, self._finish, (entries, outside), BOTH))
+                answer = (
+                    await self._enter(scope, contexts, INNER) if self._awaits else stack.enter(scope, contexts, INNER)
+                )
+            await (answer or self._app)(scope, receive, finishing(send, stack.finish, contexts, BOTH))
         finally:
-            for layer, context in entries:
-                if layer.ends:
-                    layer.on_end(context, None)
+            stack.end(contexts, None)
 
-    def _finish(self, context: tuple[_Entries, int], status: int, headers: Any, stage: int) -> list[Any]:
-        """A response start's headers with the layers of ``stage`` (inside the envelope, outside, both)
-        applied, innermost first, as the nested shells would."""
-        entries, outside = context
-        if stage != BOTH:
-            inside = len(entries) - outside
-            entries = entries[:inside] if stage == INNER else entries[inside:]
-        return self._merger.merge(entries, status, headers)
-
-
-def _enter_now(layers: list[LayerMiddleware], scope: Scope, entries: _Entries) -> ASGIApp | None:
-    """Run each layer's request step; put the (layer, context) pairs first in ``entries`` (innermost first);
-    the app of the first layer answering instead of the rest, if any."""
-    for layer in layers:
-        context = layer.on_request(scope)
-        if context is None:
-            continue
-        if context.__class__ is Answer:
-            answer: ASGIApp = context.app
-            return answer
-        entries.insert(0, (layer, context))
-    return None
-
-
-async def _enter_async(layers: list[LayerMiddleware], scope: Scope, entries: _Entries) -> ASGIApp | None:
-    """:func:`_enter_now` with the decisions of the layers that ``awaits`` awaited."""
-    for layer in layers:
-        context = layer.on_request(scope)
-        if context is None:
-            continue
-        if layer.awaits:
-            context = await context
-            if context is None:
-                continue
-        if context.__class__ is Answer:
-            answer: ASGIApp = context.app
-            return answer
-        entries.insert(0, (layer, context))
-    return None
-
-
-def _layers(node: Any) -> tuple[list[LayerMiddleware], Any]:
-    """The layers at the top of a chain of middlewares (each one's ``.app`` the next), and what follows."""
-    found: list[LayerMiddleware] = []
-    while isinstance(node, LayerMiddleware):
-        found.append(node)
-        node = node.app
-    return found, node
+    async def _enter(self, scope: Scope, contexts: list[Any], stage: int) -> ASGIApp | None:
+        """:meth:`Stack.enter <backend_guard._layer.Stack.enter>` awaiting the decisions of the layers that
+        ``awaits``."""
+        stack = self._stack
+        first, last = (stack.outside, len(stack.layers)) if stage == INNER else (0, stack.outside)
+        for i in range(first, last):
+            layer = stack.layers[i]
+            context = layer.on_request(scope)
+            if context is not None and layer.awaits:
+                context = await context
+            if context is not None:
+                if context.__class__ is Answer:
+                    answer: ASGIApp = context.app
+                    return answer
+                contexts[i] = context
+        return None
 
 
 def _raiser(exc: Exception) -> ASGIApp:

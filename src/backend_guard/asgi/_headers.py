@@ -91,7 +91,12 @@ class SecureHeadersMiddleware(LayerMiddleware):
         if OVERRIDE_KEY in state or policy is not self._plain_policy:
             return None
         kind = policy.kind_raw(status, headers)
-        secure = policy.needs_scheme and self._secure(scope)
+        if not policy.needs_scheme:
+            secure = False
+        elif self.client_ip is None:
+            secure = scope.get("scheme") in _SECURE_SCHEMES
+        else:
+            secure = self._secure(scope)
         nonce = state.get(NONCE_KEY)
         if nonce is None and self._plain is not None:
             return self._plain[2 * kind + secure]

@@ -50,18 +50,14 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
         plan = self.plan.plan_for_scope(scope, limiter)
         if plan is None:
             return None
-        if limiter.inline:
-            return self._decided(plan, limiter.run_plan(plan))
-        return self._adecide(plan)
+        if not limiter.inline:
+            return self._adecide(plan)
+        answer, extra = self._outcome(plan, limiter.run_plan(plan))
+        return extra if answer is None else Answer(answer)
 
     async def _adecide(self, plan: _Prepared) -> Answer[ASGIApp] | list[tuple[bytes, bytes]] | None:
-        return self._decided(plan, await self.limiter.arun_plan(plan))
-
-    def _decided(
-        self, plan: _Prepared, reply: RateLimitReply | RateLimitResult
-    ) -> Answer[ASGIApp] | list[tuple[bytes, bytes]] | None:
-        answer, extra = self._outcome(plan, reply)
-        return Answer(answer) if answer is not None else extra
+        answer, extra = self._outcome(plan, await self.limiter.arun_plan(plan))
+        return extra if answer is None else Answer(answer)
 
     def on_response_start(
         self, context: list[tuple[bytes, bytes]], status: int, headers: Iterable[tuple[bytes, bytes]]
