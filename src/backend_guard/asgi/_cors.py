@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, merge_vary
 from .._layer import Answer
+from .._shell_headers import with_cors
 from .._stack import cors_policies
 from ..cors import STATE_KEY, CORSPolicy
 from ._layer_shell import LayerMiddleware
@@ -45,34 +46,6 @@ _INVALID = b"\x00"  # stands for "several Origin headers": never parses, so neve
 _VARY_ORIGIN = (b"vary", b"Origin")
 
 
-def _add_headers(
-    headers: Iterable[tuple[bytes, bytes]], extra: tuple[tuple[bytes, bytes], ...]
-) -> list[tuple[bytes, bytes]]:
-    """A new header list: ``Vary: Origin`` merged (one Vary left) and ``extra`` added, dropping the app's own
-    ``Access-Control-*`` headers when ``extra`` is not empty (so a response never carries two). The app's list
-    is never changed in place (it may be a shared constant)."""
-    for name, _ in headers:
-        lower = name.lower()
-        if lower == b"vary" or (extra and lower.startswith(b"access-control-")):
-            break
-    else:  # the common case: nothing to merge
-        return [*headers, _VARY_ORIGIN, *extra]
-    existing: list[str] = []
-    keep: list[tuple[bytes, bytes]] = []
-    for item in headers:
-        lower = item[0].lower()
-        if lower == b"vary":
-            existing.append(item[1].decode("latin-1"))
-        elif not (extra and lower.startswith(b"access-control-")):
-            keep.append(item)
-    keep.append((b"vary", merge_vary(", ".join(existing) if existing else None, _ORIGIN).encode("latin-1")))
-    keep.extend(extra)
-    return keep
-
-
-_ORIGIN = ("Origin",)
-
-
 def _actual(
     policy: CORSPolicy, scope: Scope, origin: bytes | None, headers: Iterable[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
@@ -82,7 +55,7 @@ def _actual(
         override = state.get(STATE_KEY)
         if isinstance(override, CORSPolicy):
             policy = override
-    return _add_headers(headers, policy.actual_raw(origin))
+    return with_cors(headers, policy.actual_raw(origin), _VARY_ORIGIN, b"access-control-")
 
 
 class CORSMiddleware(LayerMiddleware):

@@ -117,6 +117,11 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
         await send({"type": "http.response.body", "body": body})
 
 
+def _is_last(message: Message) -> bool:
+    """True for the last body message of a response."""
+    return message["type"] == "http.response.body" and not message.get("more_body", False)
+
+
 class _Exchange:
     """One request under the envelope: what went downstream so far, and the response held back, if any."""
 
@@ -163,24 +168,29 @@ class _Exchange:
             message["headers"] = self.finish(self.context, message["status"], message.get("headers", ()), INNER)
         if self.held5xx is not None:
             self.held5xx.append(message)
-            return
-        if self.held is not None:
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
+        elif self.held is not None:
+            if _is_last(message):
                 start, self.held = self.held, None
                 await self._replace(start)
-            return
-        if is_start:
-            if message["status"] >= 500:
-                self.held5xx = [message]
-                return
-            envelope = self.envelope
-            if envelope.rewrites and message["status"] >= 400 and envelope.replaces(self.scope, message):
-                self.held = message
-                return
+        elif not is_start:
+            if _is_last(message):
+                self.sent = 2
+            await self.out(message)
+        elif not self._hold(message):
             self.sent = 1
-        elif message["type"] == "http.response.body" and not message.get("more_body", False):
-            self.sent = 2
-        await self.out(message)
+            await self.out(message)
+
+    def _hold(self, start: Message) -> bool:
+        """Hold a response ``start`` back when it is a 5xx (until the app returns or raises) or a framework's
+        error page to replace; True when it was held."""
+        if start["status"] >= 500:
+            self.held5xx = [start]
+            return True
+        envelope = self.envelope
+        if envelope.rewrites and start["status"] >= 400 and envelope.replaces(self.scope, start):
+            self.held = start
+            return True
+        return False
 
     async def out(self, message: Message) -> None:
         """Send ``message`` downstream (with the outer layers' headers on a start)."""

@@ -100,21 +100,27 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
             return None, plan.raw_fields(reply)  # the common case: allowed, with the standard fields
         refused, allowed = self._refusal(plan, reply)
         if refused is not None:
-            if refused.degraded:
-                return _storage_unavailable, None
-            legacy = self.legacy
-
-            async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
-                await asgi_problem(send, refused.error(), scope=scope, headers=refused.headers(legacy=legacy))
-
-            return refuse, None
+            return _refusing(refused, self.legacy), None
         if allowed is None:
             return None, None
+        return None, self._fields(plan, allowed)
+
+    def _fields(self, plan: _Prepared, allowed: RateLimitReply) -> list[tuple[bytes, bytes]]:
+        """The header fields of an allowed request (the legacy ``X-RateLimit-*`` ones when configured)."""
         if self.legacy:
-            return None, [
-                (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self._legacy_fields(plan, allowed)
-            ]
-        return None, plan.raw_fields(allowed)
+            return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in self._legacy_fields(plan, allowed)]
+        return plan.raw_fields(allowed)
+
+
+def _refusing(refused: RateLimitResult, legacy: bool) -> ASGIApp:
+    """The app answering a refused request: 503 when the store failed (``degraded``), else the refusal's."""
+    if refused.degraded:
+        return _storage_unavailable
+
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await asgi_problem(send, refused.error(), scope=scope, headers=refused.headers(legacy=legacy))
+
+    return refuse
 
 
 async def _storage_unavailable(scope: Scope, receive: Receive, send: Send) -> None:

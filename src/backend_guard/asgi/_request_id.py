@@ -8,20 +8,10 @@ from typing import Any
 
 from .._http import REQUEST_ID_KEY, ASGIApp, Scope
 from .._logging import RequestIdShell, request_id_var
+from .._shell_headers import stamp
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["RequestIdMiddleware"]
-
-
-def _stamp(headers: Iterable[tuple[bytes, bytes]], name: bytes, value: bytes) -> list[tuple[bytes, bytes]]:
-    """A new header list with ``name: value`` added, replacing the app's own ``name`` header if it set one."""
-    size = len(name)
-    for k, _ in headers:
-        if len(k) == size and k.lower() == name:  # the app set one: ours replaces it
-            out = [(k, v) for k, v in headers if k.lower() != name]
-            out.append((name, value))
-            return out
-    return [*headers, (name, value)]
 
 
 class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
@@ -66,7 +56,7 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
         self, context: tuple[bytes, Any], status: int, headers: Iterable[tuple[bytes, bytes]]
     ) -> list[tuple[bytes, bytes]]:
         """The headers with the id added (replacing the app's own header of that name)."""
-        return _stamp(headers, self._name, context[0])
+        return stamp(headers, self._name, self._name, context[0])
 
     def appended(
         self, context: tuple[bytes, Any], status: int, headers: Sequence[tuple[bytes, bytes]]

@@ -12,6 +12,7 @@ from typing import Any
 
 from .._http import StartResponse, WSGIApp, merge_vary, wsgi_problem
 from .._layer import Answer
+from .._shell_headers import with_cors
 from .._stack import cors_policies
 from ..cors import STATE_KEY, CORSPolicy
 from ._layer_shell import LayerMiddleware
@@ -69,23 +70,7 @@ class CORSMiddleware(LayerMiddleware):
         if isinstance(override, CORSPolicy):
             policy = override
         extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in policy.actual_raw(origin)]
-        for name, _ in headers:
-            lower = name.lower()
-            if lower == "vary" or (extra and lower.startswith("access-control-")):
-                break
-        else:  # the common case: nothing to merge
-            return [*headers, ("Vary", "Origin"), *extra]
-        existing: list[str] = []
-        keep = []
-        for name, value in headers:
-            lower = name.lower()
-            if lower == "vary":
-                existing.append(value)
-            elif not (extra and lower.startswith("access-control-")):
-                keep.append((name, value))
-        keep.append(("Vary", merge_vary(", ".join(existing) if existing else None, ("Origin",))))
-        keep.extend(extra)
-        return keep
+        return with_cors(headers, extra, ("Vary", "Origin"), "access-control-")
 
     def _preflight(
         self, policy: CORSPolicy, environ: dict[str, Any], start_response: StartResponse, *, origin: bytes, acrm: str

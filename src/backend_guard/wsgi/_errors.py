@@ -33,6 +33,13 @@ def _discard(data: bytes) -> None:
     """The ``write`` callable handed out while a framework error page is being replaced."""
 
 
+def _close(result: Iterable[bytes] | None) -> None:
+    """Close the app's body iterable (PEP 3333), if it has a ``close``."""
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()
+
+
 class _State:
     __slots__ = ("held", "started", "yielded")
 
@@ -92,14 +99,16 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
                 keep = [(k, v) for k, v in headers if k.lower() not in _ENTITY]
                 yield self._error(environ, out, page_info(code, environ.get(ERROR_DETAIL_KEY)), keep, state)
         except Exception as exc:
-            if state.yielded:
-                self.log(exc, environ, 500, after_start=True)
-                raise ResponseAborted("the application failed after the response started") from None
-            yield self._error(environ, out, exc, [], state)
+            yield self._failed(exc, environ, out, state)
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            _close(result)
+
+    def _failed(self, exc: Exception, environ: dict[str, Any], out: StartResponse, state: _State) -> bytes:
+        """The app raised ``exc``: a document's body, or ResponseAborted when the body went out already."""
+        if state.yielded:
+            self.log(exc, environ, 500, after_start=True)
+            raise ResponseAborted("the application failed after the response started") from None
+        return self._error(environ, out, exc, [], state)
 
     def _guarded_start(
         self, environ: dict[str, Any], start_response: StartResponse, state: _State, finish: Finish | None, context: Any

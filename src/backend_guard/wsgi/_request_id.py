@@ -8,6 +8,7 @@ from typing import Any
 
 from .._http import ENVIRON_REQUEST_ID, WSGIApp
 from .._logging import RequestIdShell, request_id_var
+from .._shell_headers import stamp
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["RequestIdMiddleware"]
@@ -78,14 +79,7 @@ class RequestIdMiddleware(RequestIdShell[WSGIApp], LayerMiddleware):
         self, context: tuple[str, Any], status: int, headers: Iterable[tuple[str, str]]
     ) -> list[tuple[str, str]]:
         """The headers with the id added (replacing the app's own header of that name)."""
-        header, lname, rid = self.policy.header, self._lname, context[0]
-        size = len(lname)
-        for k, _ in headers:
-            if len(k) == size and k.lower() == lname:  # the app set one: ours replaces it
-                out = [(k, v) for k, v in headers if k.lower() != lname]
-                out.append((header, rid))
-                return out
-        return [*headers, (header, rid)]
+        return stamp(headers, self._lname, self.policy.header, context[0])
 
     def on_end(self, context: tuple[str, Token[str | None]], body: Iterable[bytes] | None) -> Iterable[bytes] | None:
         """Reset the logging context variable; the body runs with the id set again (:class:`_WithRequestId`)."""
