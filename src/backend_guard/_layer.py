@@ -194,13 +194,19 @@ class Stack:
             tuple((i, layer.on_request) for i, layer in numbered[:outside]),
             tuple((i, layer.on_request) for i, layer in numbered),
         )
-        # The response steps by stage, innermost first.
-        steps = [(i, layer.appended, layer.on_response_start) for i, layer in reversed(numbered)]
-        self._responses = (
+        # The response steps by stage, innermost first: the appended headers (the fast path) and the merges.
+        inward = list(reversed(numbered))
+        self._appends = (
             (),
-            tuple(step for step in steps if step[0] >= outside),
-            tuple(step for step in steps if step[0] < outside),
-            tuple(steps),
+            tuple((i, layer.appended) for i, layer in inward if i >= outside),
+            tuple((i, layer.appended) for i, layer in inward if i < outside),
+            tuple((i, layer.appended) for i, layer in inward),
+        )
+        self._merges = (
+            (),
+            tuple((i, layer.on_response_start) for i, layer in inward if i >= outside),
+            tuple((i, layer.on_response_start) for i, layer in inward if i < outside),
+            tuple((i, layer.on_response_start) for i, layer in inward),
         )
         self._ends = tuple((i, layer.on_end) for i, layer in reversed(numbered) if layer.ends)
         found = _apart(self.layers)
@@ -228,7 +234,6 @@ class Stack:
     def finish(self, contexts: list[Any], status: int, headers: Any, stage: int) -> list[Any]:
         """``headers`` with the response steps of the layers of ``stage`` applied, innermost first: a Guard's
         :data:`Finish`."""
-        steps = self._responses[stage]
         if self.touched is not None:
             clean = self._clean
             for name, _ in headers:
@@ -236,7 +241,7 @@ class Stack:
                     break
             else:
                 out = list(headers)
-                for i, appended, _ in steps:
+                for i, appended in self._appends[stage]:
                     context = contexts[i]
                     if context is not None:
                         part = appended(context, status, headers)
@@ -245,7 +250,7 @@ class Stack:
                         out += part
                 else:
                     return out
-        for i, _, on_response_start in steps:
+        for i, on_response_start in self._merges[stage]:
             context = contexts[i]
             if context is not None:
                 headers = on_response_start(context, status, headers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from .._cache import BoundedCache
 from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, merge_vary
 from .._layer import Answer
 from .._shell_headers import with_cors
@@ -44,6 +45,10 @@ _INVALID = b"\x00"  # stands for "several Origin headers": never parses, so neve
 
 
 _VARY_ORIGIN = (b"vary", b"Origin")
+_Pairs = tuple[tuple[bytes, bytes], ...]
+#: Bounds of the cache of CORS answers by Origin: up to 256 origins of 512 characters.
+_SUFFIXES = 256
+_SUFFIXES_BYTES = 1 << 20
 
 
 def _actual(
@@ -85,6 +90,10 @@ class CORSMiddleware(LayerMiddleware):
         self.app = app
         self.policies = cors_policies(policy, policy_kwargs)
         self._single = self.policies[0] if len(self.policies) == 1 and self.policies[0].paths is None else None
+        # What appended returns under the single policy, by Origin (which comes from clients: bounded).
+        self._suffixes: BoundedCache[bytes | None, _Pairs] = BoundedCache(
+            "cors.appended", max_entries=_SUFFIXES, max_bytes=_SUFFIXES_BYTES
+        )
 
     def _policy_for(self, path: str) -> CORSPolicy | None:
         if self._single is not None:
@@ -132,7 +141,13 @@ class CORSMiddleware(LayerMiddleware):
         state = scope.get("state")
         if state and STATE_KEY in state:
             return None
-        return (_VARY_ORIGIN, *policy.actual_raw(origin))
+        if policy is not self._single:
+            return (_VARY_ORIGIN, *policy.actual_raw(origin))
+        found = self._suffixes.get(origin)
+        if found is None:
+            found = (_VARY_ORIGIN, *policy.actual_raw(origin))
+            self._suffixes.put(origin, found)
+        return found
 
     def _preflight_app(self, policy: CORSPolicy, origin: bytes, acrm: bytes) -> ASGIApp:
         async def preflight(scope: Scope, receive: Receive, send: Send) -> None:

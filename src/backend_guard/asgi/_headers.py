@@ -42,6 +42,7 @@ class SecureHeadersMiddleware(LayerMiddleware):
         # computed once.
         self._plain: tuple[tuple[tuple[bytes, bytes], ...], ...] | None = None
         self._plain_policy = self.policy
+        self._splits = self.policy.splits_documents
         if not self.policy.depends_on_path:
             self._plain = tuple(
                 tuple(self.policy.added_raw(secure=secure, path="/", kind=kind))
@@ -90,7 +91,10 @@ class SecureHeadersMiddleware(LayerMiddleware):
         policy = self.policy
         if OVERRIDE_KEY in state or policy is not self._plain_policy:
             return None
-        kind = policy.kind_raw(status, headers)
+        if self._splits:
+            kind = policy.kind_raw(status, headers)
+        else:  # documents get the same headers as the rest: only a 304 differs
+            kind = SecureHeaders.NOT_MODIFIED if status == 304 else SecureHeaders.OTHER
         if not policy.needs_scheme:
             secure = False
         elif self.client_ip is None:

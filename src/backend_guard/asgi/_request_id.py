@@ -32,13 +32,14 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
 
     def _compile(self) -> None:
         self._name = self.policy.header.lower().encode("latin-1")
+        self._size = len(self._name)
         self.touches = frozenset({self._name})
 
     def on_request(self, scope: Scope) -> tuple[bytes, Token[str | None]]:
         """Choose this request's id (the incoming header's, if safe), put it on the scope and in the logging
         context; the context: (the id as bytes, the context variable's token)."""
         name = self._name
-        size = len(name)
+        size = self._size
         incoming = None
         for k, v in scope.get("headers", ()):
             if len(k) == size and (k == name or k.lower() == name):  # the length test skips most lower() calls
