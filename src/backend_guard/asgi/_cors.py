@@ -63,6 +63,19 @@ def _actual(
     return with_cors(headers, policy.actual_raw(origin), _VARY_ORIGIN, b"access-control-")
 
 
+def _preflight_asks(scope: Scope) -> tuple[bytes | None, bool]:
+    """A preflight's requested headers (the ``Access-Control-Request-Headers`` joined) and whether it asks
+    for private network access."""
+    acrh: list[bytes] = []
+    pna = False
+    for name, value in scope["headers"]:
+        if name == b"access-control-request-headers":
+            acrh.append(value)
+        elif name == b"access-control-request-private-network":
+            pna = value.strip().lower() == b"true"
+    return b",".join(acrh) or None, pna
+
+
 class CORSMiddleware(LayerMiddleware):
     """Pure ASGI middleware applying a :class:`~backend_guard.CORSPolicy` (answers preflights itself).
 
@@ -156,14 +169,8 @@ class CORSMiddleware(LayerMiddleware):
         return preflight
 
     async def _preflight(self, policy: CORSPolicy, scope: Scope, send: Send, origin: bytes, acrm: bytes) -> None:
-        acrh: list[bytes] = []
-        pna = False
-        for name, value in scope["headers"]:
-            if name == b"access-control-request-headers":
-                acrh.append(value)
-            elif name == b"access-control-request-private-network":
-                pna = value.strip().lower() == b"true"
-        allowed, raw, _reason = policy.preflight_raw(origin, acrm, b",".join(acrh) or None, pna)
+        acrh, pna = _preflight_asks(scope)
+        allowed, raw, _reason = policy.preflight_raw(origin, acrm, acrh, pna)
         vary = merge_vary(None, policy.preflight_vary())
         if not allowed:
             await asgi_problem(send, 403, scope=scope, headers=[("Vary", vary)], detail="CORS preflight refused.")

@@ -164,8 +164,8 @@ class _Exchange:
     async def _judge(self, message: Message) -> None:
         """An error start, or any message once a response is held: hold, replace or pass it."""
         is_start = message["type"] == "http.response.start"
-        if is_start and self.finish is not None:
-            message["headers"] = self.finish(self.context, message["status"], message.get("headers", ()), INNER)
+        if is_start:
+            self._inside(message)
         if self.held5xx is not None:
             self.held5xx.append(message)
         elif self.held is not None:
@@ -179,6 +179,11 @@ class _Exchange:
         elif not self._hold(message):
             self.sent = 1
             await self.out(message)
+
+    def _inside(self, start: Message) -> None:
+        """Add the headers of the layers inside the envelope (a Guard's) to the app's response ``start``."""
+        if self.finish is not None:
+            start["headers"] = self.finish(self.context, start["status"], start.get("headers", ()), INNER)
 
     def _hold(self, start: Message) -> bool:
         """Hold a response ``start`` back when it is a 5xx (until the app returns or raises) or a framework's

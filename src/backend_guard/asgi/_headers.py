@@ -16,6 +16,17 @@ __all__ = ["SecureHeadersMiddleware"]
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 
 
+def _plain_variants(policy: SecureHeaders) -> tuple[tuple[tuple[bytes, bytes], ...], ...] | None:
+    """What ``policy`` adds without a nonce, by 2 * kind + secure; None when it depends on the path."""
+    if policy.depends_on_path:
+        return None
+    return tuple(
+        tuple(policy.added_raw(secure=secure, path="/", kind=kind))
+        for kind in (SecureHeaders.OTHER, SecureHeaders.DOCUMENT, SecureHeaders.NOT_MODIFIED)
+        for secure in (False, True)
+    )
+
+
 class SecureHeadersMiddleware(LayerMiddleware):
     """Add security headers to every HTTP response (200s, 404s, 405s, 429s and 500s from inner layers alike).
 
@@ -40,15 +51,9 @@ class SecureHeadersMiddleware(LayerMiddleware):
         # What appended returns without a nonce, by (the kind of response, is it HTTPS?) as 2 * kind + secure
         # (kinds: SecureHeaders.kind_raw), when the headers never depend on the path (no no-store paths):
         # computed once.
-        self._plain: tuple[tuple[tuple[bytes, bytes], ...], ...] | None = None
-        self._plain_policy = self.policy
-        self._splits = self.policy.splits_documents
-        if not self.policy.depends_on_path:
-            self._plain = tuple(
-                tuple(self.policy.added_raw(secure=secure, path="/", kind=kind))
-                for kind in (SecureHeaders.OTHER, SecureHeaders.DOCUMENT, SecureHeaders.NOT_MODIFIED)
-                for secure in (False, True)
-            )
+        self._plain = _plain_variants(policy)
+        self._plain_policy = policy
+        self._splits = policy.splits_documents
 
     def _secure(self, scope: Scope) -> bool:
         if self.client_ip is not None:

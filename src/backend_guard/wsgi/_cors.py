@@ -20,6 +20,12 @@ from ._layer_shell import LayerMiddleware
 __all__ = ["CORSMiddleware"]
 
 
+def _origin(environ: dict[str, Any]) -> bytes | None:
+    """The request's Origin as the bytes the client sent (PEP 3333: header values are latin-1 decoded str)."""
+    origin_text: str | None = environ.get("HTTP_ORIGIN")
+    return origin_text.encode("latin-1", "replace") if origin_text is not None else None
+
+
 class CORSMiddleware(LayerMiddleware):
     """WSGI middleware applying a :class:`~backend_guard.CORSPolicy` (answers preflights itself).
 
@@ -52,13 +58,10 @@ class CORSMiddleware(LayerMiddleware):
         policy = self._single or self._policy_for(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
         if policy is None:
             return None
-        origin_text: str | None = environ.get("HTTP_ORIGIN")
-        # PEP 3333: header values are latin-1 decoded str; back to the bytes the client sent.
-        origin = origin_text.encode("latin-1", "replace") if origin_text is not None else None
-        if environ.get("REQUEST_METHOD") == "OPTIONS" and origin is not None:
-            acrm = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
-            if acrm is not None:
-                return Answer(partial(self._preflight, policy, origin=origin, acrm=acrm))
+        origin = _origin(environ)
+        acrm = environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD")
+        if origin is not None and acrm is not None and environ.get("REQUEST_METHOD") == "OPTIONS":
+            return Answer(partial(self._preflight, policy, origin=origin, acrm=acrm))
         return policy, environ, origin
 
     def on_response_start(

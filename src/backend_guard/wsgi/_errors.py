@@ -33,6 +33,17 @@ def _discard(data: bytes) -> None:
     """The ``write`` callable handed out while a framework error page is being replaced."""
 
 
+def _replacing(state: _State) -> Any:
+    """The ``exc_info`` of a start_response: None, or (when one already went to the server, headers not sent
+    yet) the exception being handled, so the server replaces it, as PEP 3333 allows."""
+    if not state.started:
+        return None
+    exc_info = sys.exc_info()
+    if exc_info[0] is None:
+        return (RuntimeError, RuntimeError("replacing the response headers"), None)
+    return exc_info
+
+
 def _close(result: Iterable[bytes] | None) -> None:
     """Close the app's body iterable (PEP 3333), if it has a ``close``."""
     close = getattr(result, "close", None)
@@ -95,13 +106,17 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
                 state.yielded = True
                 yield chunk
             if state.held is not None:
-                code, headers = state.held
-                keep = [(k, v) for k, v in headers if k.lower() not in _ENTITY]
-                yield self._error(environ, out, page_info(code, environ.get(ERROR_DETAIL_KEY)), keep, state)
+                yield self._replace_held(environ, out, state)
         except Exception as exc:
             yield self._failed(exc, environ, out, state)
         finally:
             _close(result)
+
+    def _replace_held(self, environ: dict[str, Any], out: StartResponse, state: _State) -> bytes:
+        """The body of the problem document standing for the framework's error page held back."""
+        code, headers = state.held or (500, [])
+        keep = [(k, v) for k, v in headers if k.lower() not in _ENTITY]
+        return self._error(environ, out, page_info(code, environ.get(ERROR_DETAIL_KEY)), keep, state)
 
     def _failed(self, exc: Exception, environ: dict[str, Any], out: StartResponse, state: _State) -> bytes:
         """The app raised ``exc``: a document's body, or ResponseAborted when the body went out already."""
@@ -167,12 +182,6 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
         out = [*base, *headers]
         if request_id is not None and not any(k.lower() == "x-request-id" for k, _ in out):
             out.append(("x-request-id", request_id))
-        # A start_response already went to the server (headers not sent yet): replace it, as PEP 3333 allows.
-        exc_info: Any = None
-        if state.started:
-            exc_info = sys.exc_info()
-            if exc_info[0] is None:
-                exc_info = (RuntimeError, RuntimeError("replacing the response headers"), None)
-        start_response(f"{status} {status_title(status)}", out, exc_info)
+        start_response(f"{status} {status_title(status)}", out, _replacing(state))
         state.started = True
         return body

@@ -9,7 +9,7 @@ from typing import Any
 from .._http import StartResponse, WSGIApp, wsgi_problem
 from .._layer import Answer
 from ..exceptions import StorageError
-from ..ratelimit import RateLimitShell, merge_str_fields
+from ..ratelimit import RateLimitResult, RateLimitShell, merge_str_fields
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["RateLimitMiddleware"]
@@ -39,9 +39,7 @@ class RateLimitMiddleware(RateLimitShell[WSGIApp], LayerMiddleware):
         reply = self.limiter.run_plan(plan)
         refused, allowed = self._refusal(plan, reply)
         if refused is not None:
-            if refused.degraded:
-                return Answer(_storage_unavailable)
-            return Answer(partial(_refuse, refused.error(), refused.headers(legacy=self.legacy)))
+            return Answer(_refusing(refused, self.legacy))
         if allowed is None:
             return None
         return self._legacy_fields(plan, allowed) if self.legacy else plan.str_fields(allowed)
@@ -51,6 +49,13 @@ class RateLimitMiddleware(RateLimitShell[WSGIApp], LayerMiddleware):
     ) -> list[tuple[str, str]]:
         """The response's headers with the rate limit fields merged in."""
         return merge_str_fields(headers, context)
+
+
+def _refusing(refused: RateLimitResult, legacy: bool) -> WSGIApp:
+    """The app answering a refused request: 503 when the store failed (``degraded``), else the refusal's."""
+    if refused.degraded:
+        return _storage_unavailable
+    return partial(_refuse, refused.error(), refused.headers(legacy=legacy))
 
 
 def _storage_unavailable(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
