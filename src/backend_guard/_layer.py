@@ -215,6 +215,27 @@ class Stack:
         self.prefixes: tuple[Any, ...] = found[1] if found is not None else ()
         self._clean: set[Any] = set()
 
+    @classmethod
+    def from_chain(cls, app: Any, layer: type[Any], envelope: type[Any]) -> tuple[Stack, Any, Any]:
+        """Read a chain of middlewares (each one's ``.app`` the next) as a Guard drives it: (the stack of the
+        layers, outside the envelope first; the envelope, or None; the app after the last layer).
+
+        Example::
+
+            stack, envelope, app = Stack.from_chain(parts.wrap(app, shells), LayerMiddleware, ErrorEnvelope)
+        """
+        outer, node = chain_layers(app, layer)
+        found = node if isinstance(node, envelope) else None
+        inner: list[Any] = []
+        if found is not None:
+            inner, node = chain_layers(node.app, layer)
+        return cls([*outer, *inner], outside=len(outer)), found, node
+
+    @property
+    def awaits(self) -> bool:
+        """True when a layer may await its decision: then :meth:`aenter` runs the request steps."""
+        return any(layer.awaits for layer in self.layers)
+
     def contexts(self) -> list[Any]:
         """A new request's contexts: one empty slot per layer."""
         return [None] * len(self.layers)
@@ -225,6 +246,20 @@ class Stack:
         None. (Layers that ``awaits`` are the ASGI Guard's to run.)"""
         for i, on_request in self._requests[stage]:
             context = on_request(request)
+            if context is not None:
+                if context.__class__ is Answer:
+                    return context.app
+                contexts[i] = context
+        return None
+
+    async def aenter(self, request: Any, contexts: list[Any], stage: int) -> Any:
+        """:meth:`enter`, awaiting the decisions of the layers that ``awaits`` (ASGI)."""
+        first, last = (self.outside, len(self.layers)) if stage == INNER else (0, self.outside)
+        for i in range(first, last):
+            layer = self.layers[i]
+            context = layer.on_request(request)
+            if context is not None and layer.awaits:
+                context = await context
             if context is not None:
                 if context.__class__ is Answer:
                     return context.app

@@ -121,15 +121,25 @@ class CORSMiddleware(LayerMiddleware):
         policy = self._single or self._policy_for(scope["path"])
         if policy is None:
             return None
+        if scope["method"] == "OPTIONS":
+            return self._options(policy, scope)
         origin: bytes | None = None
-        acrm: bytes | None = None
-        is_options = scope["method"] == "OPTIONS"
         for name, value in scope["headers"]:
             if name == b"origin":
                 origin = _INVALID if origin is not None else value
-            elif is_options and name == b"access-control-request-method":
+        return policy, scope, origin
+
+    def _options(self, policy: CORSPolicy, scope: Scope) -> Answer[ASGIApp] | tuple[CORSPolicy, Scope, bytes | None]:
+        """An OPTIONS request: a preflight (with an Origin and ``Access-Control-Request-Method``) is answered
+        here; any other is an actual request."""
+        origin: bytes | None = None
+        acrm: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = _INVALID if origin is not None else value
+            elif name == b"access-control-request-method":
                 acrm = value
-        if is_options and origin is not None and acrm is not None:
+        if origin is not None and acrm is not None:
             return Answer(self._preflight_app(policy, origin, acrm))
         return policy, scope, origin
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._check import check_instance, optional
 from .._http import ASGIApp, Receive, Scope, Send
-from .._layer import BOTH, INNER, OUTER, Answer, Stack, chain_layers
+from .._layer import BOTH, INNER, OUTER, Stack
 from .._stack import StackParts
 from ..config import GuardSettings
 from . import _shells as shells
@@ -55,15 +55,12 @@ class Guard:
         self.app: ASGIApp = parts.wrap(app, shells)
         self.settings = parts.settings
         # The chain parts.wrap built, read as layers: those outside the envelope, the envelope, those inside.
-        outer, node = chain_layers(self.app, LayerMiddleware)
-        self._envelope = node if isinstance(node, ErrorEnvelopeMiddleware) else None
-        inner: list[LayerMiddleware] = []
-        if self._envelope is not None:
-            inner, node = chain_layers(node.app, LayerMiddleware)
-        self._app: ASGIApp = node
-        self._stack = Stack([*outer, *inner], outside=len(outer))
+        stack, envelope, inner = Stack.from_chain(self.app, LayerMiddleware, ErrorEnvelopeMiddleware)
+        self._stack: Stack = stack
+        self._envelope: ErrorEnvelopeMiddleware | None = envelope
+        self._app: ASGIApp = inner
         # A layer awaiting its decision (a rate limit on an asynchronous store) needs the slower way in.
-        self._awaits = any(layer.awaits for layer in self._stack.layers)
+        self._awaits = self._stack.awaits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,12 +69,12 @@ class Guard:
         stack = self._stack
         contexts = stack.contexts()
         try:
-            answer = await self._enter(scope, contexts, OUTER) if self._awaits else stack.enter(scope, contexts, OUTER)
+            answer = await stack.aenter(scope, contexts, OUTER) if self._awaits else stack.enter(scope, contexts, OUTER)
             envelope = self._envelope
             if answer is None and envelope is not None:
                 try:  # what the layers inside the envelope raise is the envelope's to answer
                     app = (
-                        await self._enter(scope, contexts, INNER)
+                        await stack.aenter(scope, contexts, INNER)
                         if self._awaits
                         else stack.enter(scope, contexts, INNER)
                     )
@@ -87,28 +84,11 @@ class Guard:
                 return
             if answer is None:  # no envelope
                 answer = (
-                    await self._enter(scope, contexts, INNER) if self._awaits else stack.enter(scope, contexts, INNER)
+                    await stack.aenter(scope, contexts, INNER) if self._awaits else stack.enter(scope, contexts, INNER)
                 )
             await (answer or self._app)(scope, receive, finishing(send, stack.finish, contexts, BOTH))
         finally:
             stack.end(contexts, None)
-
-    async def _enter(self, scope: Scope, contexts: list[Any], stage: int) -> ASGIApp | None:
-        """:meth:`Stack.enter <backend_guard._layer.Stack.enter>` awaiting the decisions of the layers that
-        ``awaits``."""
-        stack = self._stack
-        first, last = (stack.outside, len(stack.layers)) if stage == INNER else (0, stack.outside)
-        for i in range(first, last):
-            layer = stack.layers[i]
-            context = layer.on_request(scope)
-            if context is not None and layer.awaits:
-                context = await context
-            if context is not None:
-                if context.__class__ is Answer:
-                    answer: ASGIApp = context.app
-                    return answer
-                contexts[i] = context
-        return None
 
 
 def _raiser(exc: Exception) -> ASGIApp:

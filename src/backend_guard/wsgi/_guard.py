@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._check import check_instance, optional
 from .._http import StartResponse, WSGIApp
-from .._layer import BOTH, INNER, OUTER, Stack, chain_layers
+from .._layer import BOTH, INNER, OUTER, Stack
 from .._stack import StackParts
 from ..config import GuardSettings
 from . import _shells as shells
@@ -48,13 +48,10 @@ class Guard:
         self.app: WSGIApp = parts.wrap(app, shells)
         self.settings = parts.settings
         # The chain parts.wrap built, read as layers: those outside the envelope, the envelope, those inside.
-        outer, node = chain_layers(self.app, LayerMiddleware)
-        self._envelope = node if isinstance(node, ErrorEnvelopeMiddleware) else None
-        inner: list[LayerMiddleware] = []
-        if self._envelope is not None:
-            inner, node = chain_layers(node.app, LayerMiddleware)
-        self._app: WSGIApp = node
-        self._stack = Stack([*outer, *inner], outside=len(outer))
+        stack, envelope, inner = Stack.from_chain(self.app, LayerMiddleware, ErrorEnvelopeMiddleware)
+        self._stack: Stack = stack
+        self._envelope: ErrorEnvelopeMiddleware | None = envelope
+        self._app: WSGIApp = inner
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         stack = self._stack
