@@ -169,9 +169,7 @@ class _Exchange:
         if self.held5xx is not None:
             self.held5xx.append(message)
         elif self.held is not None:
-            if _is_last(message):
-                start, self.held = self.held, None
-                await self._replace(start)
+            await self._held_more(message)
         elif not is_start:
             if _is_last(message):
                 self.sent = 2
@@ -179,6 +177,12 @@ class _Exchange:
         elif not self._hold(message):
             self.sent = 1
             await self.out(message)
+
+    async def _held_more(self, message: Message) -> None:
+        """A message after a held error page: at its end, the problem document replacing it goes out."""
+        if _is_last(message) and self.held is not None:
+            start, self.held = self.held, None
+            await self._replace(start)
 
     def _inside(self, start: Message) -> None:
         """Add the headers of the layers inside the envelope (a Guard's) to the app's response ``start``."""

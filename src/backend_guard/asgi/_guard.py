@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._check import check_instance, optional
 from .._http import ASGIApp, Receive, Scope, Send
@@ -71,24 +71,28 @@ class Guard:
         try:
             answer = await stack.aenter(scope, contexts, OUTER) if self._awaits else stack.enter(scope, contexts, OUTER)
             envelope = self._envelope
-            if answer is None and envelope is not None:
-                try:  # what the layers inside the envelope raise is the envelope's to answer
-                    app = (
-                        await stack.aenter(scope, contexts, INNER)
-                        if self._awaits
-                        else stack.enter(scope, contexts, INNER)
-                    )
-                except Exception as exc:
-                    app = _raiser(exc)
-                await envelope.run(app or self._app, scope, receive, send, stack.finish, contexts)
+            if answer is not None or envelope is None:
+                await self._unwrapped(answer, scope, receive, send, contexts)
                 return
-            if answer is None:  # no envelope
-                answer = (
+            try:  # what the layers inside the envelope raise is the envelope's to answer
+                app = (
                     await stack.aenter(scope, contexts, INNER) if self._awaits else stack.enter(scope, contexts, INNER)
                 )
-            await (answer or self._app)(scope, receive, finishing(send, stack.finish, contexts, BOTH))
+            except Exception as exc:
+                app = _raiser(exc)
+            await envelope.run(app or self._app, scope, receive, send, stack.finish, contexts)
         finally:
             stack.end(contexts, None)
+
+    async def _unwrapped(
+        self, answer: ASGIApp | None, scope: Scope, receive: Receive, send: Send, contexts: list[Any]
+    ) -> None:
+        """An answer from a layer outside the envelope (a CORS preflight), or a stack without an envelope:
+        one ``send`` wrapper adds every layer's headers."""
+        stack = self._stack
+        if answer is None:
+            answer = await stack.aenter(scope, contexts, INNER) if self._awaits else stack.enter(scope, contexts, INNER)
+        await (answer or self._app)(scope, receive, finishing(send, stack.finish, contexts, BOTH))
 
 
 def _raiser(exc: Exception) -> ASGIApp:

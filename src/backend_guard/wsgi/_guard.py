@@ -69,16 +69,14 @@ class Guard:
         stack = self._stack
         answer = stack.enter(environ, contexts, OUTER)
         envelope = self._envelope
-        if answer is None and envelope is not None:
-            try:  # what the layers inside the envelope raise is the envelope's to answer
-                app = stack.enter(environ, contexts, INNER) or self._app
-            except Exception as exc:
-                app = _raiser(exc)
-            return envelope.run(app, environ, start_response, stack.finish, contexts)
-        if answer is None:  # no envelope
-            answer = stack.enter(environ, contexts, INNER)
-        app = answer or self._app
-        return app(environ, finishing(start_response, stack.finish, contexts, BOTH))
+        if answer is not None or envelope is None:  # a layer answered (a CORS preflight), or no envelope
+            app = answer or stack.enter(environ, contexts, INNER) or self._app
+            return app(environ, finishing(start_response, stack.finish, contexts, BOTH))
+        try:  # what the layers inside the envelope raise is the envelope's to answer
+            app = stack.enter(environ, contexts, INNER) or self._app
+        except Exception as exc:
+            app = _raiser(exc)
+        return envelope.run(app, environ, start_response, stack.finish, contexts)
 
 
 def _raiser(exc: Exception) -> WSGIApp:
