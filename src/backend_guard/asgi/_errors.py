@@ -82,6 +82,13 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
         return self._rewrite
 
     def replaces(self, scope: Scope, start: Message) -> bool:
+        """True when the error page ``start`` (an ``http.response.start``) is to be replaced by a problem
+        document for this request (``ErrorPolicy.wants_rewrite``).
+
+        Example::
+
+            envelope.replaces(scope, {"type": "http.response.start", "status": 404, "headers": []})
+        """
         headers = start.get("headers", ())
         ctype = get_header(headers, b"content-type")
         accept = get_header(scope.get("headers", ()), b"accept")
@@ -92,6 +99,12 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
         )
 
     def log(self, exc: BaseException, scope: Scope, status: int, *, after_start: bool = False) -> None:
+        """Log ``exc`` once, with the request id, method, route and ``status`` (a failing handler is ignored).
+
+        Example::
+
+            envelope.log(exc, scope, 500, after_start=True)
+        """
         with contextlib.suppress(Exception):  # a broken log handler must not break the error response
             log_server_error(
                 exc,
@@ -106,6 +119,13 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
     async def send_error(
         self, send: Send, scope: Scope, error: BaseException | int, headers: list[tuple[bytes, bytes]]
     ) -> None:
+        """Send the problem document for ``error`` (an exception or a status) with ``headers`` kept from the
+        response it replaces.
+
+        Example::
+
+            await envelope.send_error(send, scope, 404, [(b"allow", b"GET")])
+        """
         request_id = request_id_from_scope(scope)
         info = self._info(error, lambda exc, status: self.log(exc, scope, status))
         status, base, body = self.policy.render(info, request_id=request_id, path=scope.get("path"))

@@ -154,6 +154,12 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
         return guarded_start
 
     def log(self, exc: BaseException, environ: dict[str, Any], status: int, *, after_start: bool = False) -> None:
+        """Log ``exc`` once, with the request id, method, route and ``status`` (a failing handler is ignored).
+
+        Example::
+
+            envelope.log(exc, environ, 500)
+        """
         with contextlib.suppress(Exception):  # a broken log handler must not break the error response
             path = (environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/")
             log_server_error(
