@@ -214,6 +214,8 @@ class Stack:
         self.touched: frozenset[Any] | None = found[0] if found is not None else None
         self.prefixes: tuple[Any, ...] = found[1] if found is not None else ()
         self._clean: set[Any] = set()
+        #: A new request's contexts: ``stack.contexts()`` is a list with one empty slot per layer (a copy).
+        self.contexts: Callable[[], list[Any]] = [None for _ in self.layers].copy
 
     @classmethod
     def from_chain(cls, app: Any, layer: type[Any], envelope: type[Any]) -> tuple[Stack, Any, Any]:
@@ -235,10 +237,6 @@ class Stack:
     def awaits(self) -> bool:
         """True when a layer may await its decision: then :meth:`aenter` runs the request steps."""
         return any(layer.awaits for layer in self.layers)
-
-    def contexts(self) -> list[Any]:
-        """A new request's contexts: one empty slot per layer."""
-        return [None] * len(self.layers)
 
     def enter(self, request: Any, contexts: list[Any], stage: int) -> Any:
         """Run the request steps of the layers of ``stage`` (outermost first) on ``request``, keeping their

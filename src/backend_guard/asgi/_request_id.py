@@ -35,9 +35,9 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
         self._size = len(self._name)
         self.touches = frozenset({self._name})
 
-    def on_request(self, scope: Scope) -> tuple[bytes, Token[str | None]]:
+    def on_request(self, scope: Scope) -> tuple[tuple[tuple[bytes, bytes]], Token[str | None]]:
         """Choose this request's id (the incoming header's, if safe), put it on the scope and in the logging
-        context; the context: (the id as bytes, the context variable's token)."""
+        context; the context: (the header it adds, as ``appended`` returns it; the context variable's token)."""
         name = self._name
         size = self._size
         incoming = None
@@ -51,21 +51,21 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
             scope["state"] = {REQUEST_ID_KEY: rid}
         else:
             state[REQUEST_ID_KEY] = rid
-        return rid.encode("ascii"), request_id_var.set(rid)
+        return ((self._name, rid.encode("ascii")),), request_id_var.set(rid)
 
     def on_response_start(
-        self, context: tuple[bytes, Any], status: int, headers: Iterable[tuple[bytes, bytes]]
+        self, context: tuple[tuple[tuple[bytes, bytes]], Any], status: int, headers: Iterable[tuple[bytes, bytes]]
     ) -> list[tuple[bytes, bytes]]:
         """The headers with the id added (replacing the app's own header of that name)."""
-        return stamp(headers, self._name, self._name, context[0])
+        return stamp(headers, self._name, self._name, context[0][0][1])
 
     def appended(
-        self, context: tuple[bytes, Any], status: int, headers: Sequence[tuple[bytes, bytes]]
+        self, context: tuple[tuple[tuple[bytes, bytes]], Any], status: int, headers: Sequence[tuple[bytes, bytes]]
     ) -> tuple[tuple[bytes, bytes]]:
         """The id's header, when the app set none."""
-        return ((self._name, context[0]),)
+        return context[0]
 
-    def on_end(self, context: tuple[bytes, Token[str | None]], body: Any) -> Any:
+    def on_end(self, context: tuple[Any, Token[str | None]], body: Any) -> Any:
         """Reset the logging context variable."""
         request_id_var.reset(context[1])
         return body
