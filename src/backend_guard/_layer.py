@@ -187,28 +187,13 @@ class Stack:
         self.layers = tuple(layers)
         self.outside = outside
         numbered = list(enumerate(self.layers))
-        # The request steps by stage, outermost first.
-        self._requests = (
-            (),
-            tuple((i, layer.on_request) for i, layer in numbered[outside:]),
-            tuple((i, layer.on_request) for i, layer in numbered[:outside]),
-            tuple((i, layer.on_request) for i, layer in numbered),
-        )
-        # The response steps by stage, innermost first: the appended headers (the fast path) and the merges.
+        # The request steps by stage, outermost first; the response steps innermost first: the appended headers
+        # (the fast path) and the merges; the end steps of the layers that have one.
+        self._requests = _by_stage([(i, layer.on_request) for i, layer in numbered], outside)
         inward = list(reversed(numbered))
-        self._appends = (
-            (),
-            tuple((i, layer.appended) for i, layer in inward if i >= outside),
-            tuple((i, layer.appended) for i, layer in inward if i < outside),
-            tuple((i, layer.appended) for i, layer in inward),
-        )
-        self._merges = (
-            (),
-            tuple((i, layer.on_response_start) for i, layer in inward if i >= outside),
-            tuple((i, layer.on_response_start) for i, layer in inward if i < outside),
-            tuple((i, layer.on_response_start) for i, layer in inward),
-        )
-        self._ends = tuple((i, layer.on_end) for i, layer in reversed(numbered) if layer.ends)
+        self._appends = _by_stage([(i, layer.appended) for i, layer in inward], outside)
+        self._merges = _by_stage([(i, layer.on_response_start) for i, layer in inward], outside)
+        self._ends = tuple((i, layer.on_end) for i, layer in inward if layer.ends)
         found = _apart(self.layers)
         #: Every touched name and prefix; None when the layers could touch each other's headers.
         self.touched: frozenset[Any] | None = found[0] if found is not None else None
@@ -305,6 +290,14 @@ class Stack:
         if len(self._clean) < _CLEAN_NAMES:
             self._clean.add(name)
         return True
+
+
+def _by_stage(steps: list[tuple[int, Any]], outside: int) -> tuple[tuple[tuple[int, Any], ...], ...]:
+    """Steps (layer index, bound method) indexed by stage: none, :data:`INNER` (the layers from ``outside`` on),
+    :data:`OUTER` (those before), :data:`BOTH`; each keeps the order given."""
+    inner = tuple(step for step in steps if step[0] >= outside)
+    outer = tuple(step for step in steps if step[0] < outside)
+    return ((), inner, outer, tuple(steps))
 
 
 def _apart(layers: Sequence[Layer[Any]]) -> tuple[frozenset[Any], tuple[Any, ...]] | None:
