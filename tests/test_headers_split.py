@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from backend_guard.exceptions import ConfigurationError
 from backend_guard.headers import SecureHeaders
 
 N = "abcdefghijklmnopqrstuvwx"  # a well-formed 24-character nonce
@@ -28,3 +29,18 @@ def test_secure_is_read_by_its_truth_not_as_a_number(secure: Any, https: bool) -
     raw = [(k.lower().encode(), v.encode()) for k, v in expected]
     assert sorted(policy.merge_raw([], secure=secure, path="/", nonce=N)) == sorted(raw)
     assert sorted(policy.added_raw(secure=secure, path="/", nonce=N)) == sorted(raw)
+
+
+def test_headers_for_refuses_a_malformed_nonce_before_reading_its_other_arguments() -> None:
+    # Before the split the nonce was checked first: with a malformed nonce and another wrong argument, the error
+    # is the nonce's ConfigurationError, not an AttributeError from the other argument.
+    policy = SecureHeaders(no_store_paths=["/account"])
+    for wrong in ({"existing": [5]}, {"content_type": 5}, {"path": 5}):
+        with pytest.raises(ConfigurationError, match="CSP nonce must be 16-128"):
+            policy.headers_for(secure=True, nonce="short", **wrong)
+
+
+def test_headers_for_reads_the_path_before_the_existing_names() -> None:
+    policy = SecureHeaders(no_store_paths=["/account"])
+    with pytest.raises(AttributeError, match="'int' object has no attribute 'startswith'"):
+        policy.headers_for(secure=True, path=5, existing=[5])  # type: ignore[arg-type]

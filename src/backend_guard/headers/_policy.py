@@ -367,9 +367,11 @@ class SecureHeaders:
                                                   status=response.status_code):
                 response[name] = value
         """
+        # the arguments read in the order they were before the split: a malformed nonce is the error reported
+        nonce = _checked_nonce(nonce)
         kind = kind_of(status, content_type, self.splits_documents)
+        text = self._variants[self._index(secure, path, nonce, kind)].text
         skip = {e.lower() for e in existing}
-        text = self._variants[self._index(secure, path, _checked_nonce(nonce), kind)].text
         out = text_without(text, skip)
         if nonce is not None:
             with_nonce_csps(out, self._profiles[kind], nonce, skip)
