@@ -44,3 +44,37 @@ def test_headers_for_reads_the_path_before_the_existing_names() -> None:
     policy = SecureHeaders(no_store_paths=["/account"])
     with pytest.raises(AttributeError, match="'int' object has no attribute 'startswith'"):
         policy.headers_for(secure=True, path=5, existing=[5])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("preset", ["api", "web"])
+def test_one_policy_cannot_change_what_the_shared_presets_give_another(preset: str) -> None:
+    # The presets are built once, at import, and shared by every SecureHeaders: nothing a caller does with one
+    # policy (its keywords, what it hands out) may reach the next one's headers.
+    def everything(policy: SecureHeaders) -> list[object]:
+        kinds = [(s, c, n) for s in (False, True) for c in (None, "text/html") for n in (None, N)]
+        return [policy.headers_for(secure=s, path="/", nonce=n, content_type=c) for s, c, n in kinds]
+
+    before = everything(SecureHeaders(preset))
+    tweaked = SecureHeaders(
+        preset,
+        csp="default-src *",
+        document_csp=None,
+        referrer_policy="unsafe-url",
+        permissions_policy="camera=*",
+        origin_agent_cluster=False,
+        x_permitted_cross_domain_policies="all",
+        x_dns_prefetch_control="on",
+        x_xss_protection="1",
+    )
+    shared = SecureHeaders(preset)
+    for policy in (tweaked, shared):
+        for csp in (policy.csp, policy.document_csp):
+            if csp is not None:
+                csp.directives["default-src"] = ("*",)  # a copy
+                with pytest.raises(AttributeError):
+                    csp.extra = 1  # type: ignore[attr-defined]
+        policy.headers_for(secure=True, path="/", nonce=N).clear()
+        policy.added_raw(secure=True, path="/", nonce=N).clear()
+    shared.csp = None  # an instance's attribute, not the preset
+    assert everything(SecureHeaders(preset)) == before
+    assert everything(shared) == before
