@@ -266,8 +266,8 @@ class SecureHeaders:
 
     def _index(self, secure: bool, path: str, nonce: str | None, kind: int = 0) -> int:
         """The index of this response's variant (:attr:`VariantKey.position`, computed without building the key)."""
-        # (4 if secure else 0), not 4 * secure: a caller's truthy value ("on", None) is read as a flag, not a number
-        index = 8 * kind + (4 if secure else 0) + (nonce is not None)
+        # bool(secure), not secure: a caller's truthy value ("on", None) is read as a flag, not as a number
+        index = 8 * kind + 4 * bool(secure) + (nonce is not None)
         # a no-store path: one of no_store_paths or below one (written out here and in merge_raw: both run per
         # response, and a method call would cost them more than the test)
         if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
@@ -297,7 +297,7 @@ class SecureHeaders:
         """
         # the hot path of every response: one content-type check, one variant lookup, one set of names, one
         # disjointness test (the index computed inline, as _index does, to spare a call)
-        index = 8 * self.kind_raw(status, headers) + (4 if secure else 0)
+        index = 8 * self.kind_raw(status, headers) + (4 if secure else 0)  # a flag, as in _index
         if self._no_store_prefixes and (path in self._no_store_exact or path.startswith(self._no_store_prefixes)):
             index |= 2
         if nonce is not None:
