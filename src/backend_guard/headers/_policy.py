@@ -266,7 +266,7 @@ class SecureHeaders:
 
     def _index(self, secure: bool, path: str, nonce: str | None, kind: int = 0) -> int:
         """The index of this response's variant (:attr:`VariantKey.position`, computed without building the key)."""
-        # bool(secure), not secure: a caller's truthy value ("on", None) is read as a flag, not as a number
+        # bool(secure), not secure: any true or false value ("on", None) is read as a flag, not as a number
         index = 8 * kind + 4 * bool(secure) + (nonce is not None)
         # a no-store path: one of no_store_paths or below one (written out here and in merge_raw: both run per
         # response, and a method call would cost them more than the test)
