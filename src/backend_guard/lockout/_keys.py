@@ -206,8 +206,11 @@ def records_of(key: str, reply: Any) -> list[LockRecord]:
     scopes = _record_scopes(rest)
     if not isinstance(reply, list) or len(reply) != len(scopes):
         return []
+    address_id = rest[2:] if rest.startswith("p:") else None
     return [
-        LockRecord(aid, scope, int(left) / 1000.0) for scope, left in zip(scopes, reply, strict=True) if int(left) > 0
+        LockRecord(aid, scope, int(left) / 1000.0, address_id)
+        for scope, left in zip(scopes, reply, strict=True)
+        if int(left) > 0
     ]
 
 

@@ -215,6 +215,15 @@ class Lockout:
         """
         return self._keys.account_id(account)
 
+    def address_id(self, ip: str) -> str:
+        """The keyed hash that stands for the address bucket of ``ip`` in storage keys and :class:`LockRecord`.
+
+        Example::
+
+            [rec for rec in lock.locked_accounts() if rec.address_id == lock.address_id("203.0.113.7")]
+        """
+        return self._plan("", ip).keys[0].rpartition(":p:")[2]
+
     def invalid_credentials(self) -> InvalidCredentials:
         """The error to raise on a wrong password; in ``generic`` mode a locked account raises the same.
 
@@ -277,8 +286,10 @@ class Lockout:
             return
         self._decide.after_success(self, plan, reply)
 
-    def unlock(self, account: str | bytes, ip: str | None = None) -> None:
+    def unlock(self, account: str | bytes, ip: str | None = None) -> int:
         """Lift every lock and counter of ``account`` (or only its pair with ``ip``); raises StorageError.
+
+        Returns how many stored counters (with their locks) it removed: 0 when the account had none.
 
         Example::
 
@@ -286,19 +297,21 @@ class Lockout:
         """
         found = self.store.scan(self._keys.pair_pattern(account), count=10_000) if ip is None else []
         keys, plan = self._keys.unlock_keys(account, ip, found)
-        self.store.delete(*keys)
+        removed = self.store.delete(*keys)
         emit(self, "unlock", plan)
+        return removed
 
-    def unlock_address(self, ip: str) -> None:
-        """Lift the address-wide lock and counter of ``ip`` (``address_max_failures``).
+    def unlock_address(self, ip: str) -> int:
+        """Lift the address-wide lock and counter of ``ip`` (``address_max_failures``); how many keys it removed.
 
         Example::
 
             lock.unlock_address("203.0.113.7")
         """
         keys, plan = self._keys.unlock_keys(None, ip, [])
-        self.store.delete(*keys)
+        removed = self.store.delete(*keys)
         emit(self, "unlock", plan, scope="address")
+        return removed
 
     @contextmanager
     def attempt(self, account: str | bytes, ip: str | None = None) -> Iterator[Attempt]:
@@ -397,7 +410,7 @@ class Lockout:
             return
         self._decide.after_success(self, plan, reply)
 
-    async def aunlock(self, account: str | bytes, ip: str | None = None) -> None:
+    async def aunlock(self, account: str | bytes, ip: str | None = None) -> int:
         """Async twin of :meth:`unlock`.
 
         Example::
@@ -406,10 +419,11 @@ class Lockout:
         """
         found = await self.store.ascan(self._keys.pair_pattern(account), count=10_000) if ip is None else []
         keys, plan = self._keys.unlock_keys(account, ip, found)
-        await self.store.adelete(*keys)
+        removed = await self.store.adelete(*keys)
         emit(self, "unlock", plan)
+        return removed
 
-    async def aunlock_address(self, ip: str) -> None:
+    async def aunlock_address(self, ip: str) -> int:
         """Async twin of :meth:`unlock_address`.
 
         Example::
@@ -417,8 +431,9 @@ class Lockout:
             await lock.aunlock_address("203.0.113.7")
         """
         keys, plan = self._keys.unlock_keys(None, ip, [])
-        await self.store.adelete(*keys)
+        removed = await self.store.adelete(*keys)
         emit(self, "unlock", plan, scope="address")
+        return removed
 
     @asynccontextmanager
     async def aattempt(self, account: str | bytes, ip: str | None = None) -> AsyncIterator[Attempt]:

@@ -75,7 +75,8 @@ class LockoutEvent:
 class LockRecord:
     """One live lock found by :meth:`Lockout.locked_accounts`: the account's hash, the scope, the time left.
 
-    Compare ``account_id`` with ``lock.account_id(name)`` to find a given account.
+    Compare ``account_id`` with ``lock.account_id(name)`` to find a given account; a ``pair`` lock also names
+    its address bucket's hash in ``address_id`` (compare with ``lock.address_id(ip)``; None for other scopes).
 
     Example::
 
@@ -86,3 +87,4 @@ class LockRecord:
     account_id: str
     scope: str
     retry_after: float
+    address_id: str | None = None

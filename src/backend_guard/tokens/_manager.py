@@ -199,8 +199,7 @@ class TokenManager:
         return pair, access_exp
 
     def _family_keys(self, subject: str, sid: str) -> tuple[str, str, str]:
-        fam_prefix = self.store.key("tok", "fam", tag=subject) + ":"
-        return fam_prefix + sid, self.store.key("tok", "sub", tag=subject), fam_prefix
+        return scripts.family_keys(self.store, subject, sid)
 
     def _plan_issue(
         self, subject: str | int, claims: Mapping[str, Any] | None

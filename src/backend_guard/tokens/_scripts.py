@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..storage import MemoryView, Script
+from ..storage import MemoryView, Script, Store
 
 __all__ = [
     "ALIVE",
@@ -32,8 +32,21 @@ __all__ = [
     "REVOKE_SUBJECT",
     "ROTATE",
     "RotateReply",
+    "family_keys",
     "text",
 ]
+
+
+def family_keys(store: Store, subject: str, sid: str) -> tuple[str, str, str]:
+    """The keys of the family ``sid`` of ``subject`` (a ``sub`` claim): (its hash, the subject's set, the prefix
+    of every family key of the subject, to which a family id is appended).
+
+    Example::
+
+        fam_key, sub_key, fam_prefix = family_keys(store, "user-42", sid)
+    """
+    fam_prefix = store.key("tok", "fam", tag=subject) + ":"
+    return fam_prefix + sid, store.key("tok", "sub", tag=subject), fam_prefix
 
 
 def text(value: Any) -> str:

@@ -1,0 +1,171 @@
+"""The operator API (backend_guard.operate) over the memory store and the real Redis: every verb, sync and async."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import backend_guard as bg
+from backend_guard._stack import StackParts
+from backend_guard.exceptions import ConfigurationError
+from backend_guard.operate import LockEntry, Operator, Page, digest
+from backend_guard.storage import Store
+
+SECRET = "operate-test-secret-of-32-bytes!"
+
+
+def settings() -> bg.GuardSettings:
+    return bg.GuardSettings(
+        lockout={"max_failures": 3, "address_max_failures": 50},
+        rate_limit={"default_limits": "100/minute", "rules": [{"path": "/login", "limits": "5/minute"}]},
+        tokens={"key": SECRET, "algorithm": "HS256"},
+    )
+
+
+def parts_on(store: Store) -> StackParts:
+    return StackParts.build(settings(), store=store)
+
+
+def lock_out(parts: StackParts, account: str, ip: str) -> None:
+    lock = parts.lockout()
+    for _ in range(3):
+        lock.record_failure(account, ip)
+    assert lock.check(account, ip).locked
+
+
+def test_locks_list_and_unlock_an_account(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    parts = parts_on(store)
+    lock_out(parts, "alice", "203.0.113.7")
+    lock_out(parts, "bob", "198.51.100.1")
+    op = Operator.from_parts(parts)
+    everyone = op.locks.list()
+    assert {e.account_id for e in everyone.items} == {parts.lockout().account_id(n) for n in ("alice", "bob")}
+    assert all(e.account is None and e.scope == "pair" and e.retry_after > 0 for e in everyone.items)
+    assert everyone.cursor is None
+    (alice,) = op.locks.list(account="alice").items
+    assert alice.account == "alice"
+    assert alice.address_id == parts.lockout().address_id("203.0.113.7")
+    assert alice.until > alice.retry_after
+    with caplog.at_level(logging.INFO, logger="backend_guard.audit"):
+        assert op.locks.unlock(account="alice", by="jane") >= 1
+    record = next(r for r in caplog.records if r.name == "backend_guard.audit")
+    assert (record.operator, record.verb) == ("jane", "locks.unlock")  # type: ignore[attr-defined]
+    assert "alice" not in record.getMessage()
+    assert parts.lockout().account_id("alice") in record.getMessage()
+    assert not parts.lockout().check("alice", "203.0.113.7").locked
+    assert op.locks.list(account="alice").items == ()
+    assert op.locks.unlock(account="nobody") == 0
+
+
+def test_locks_pages_follow_the_cursor(store: Store) -> None:
+    parts = parts_on(store)
+    for n in range(5):
+        lock_out(parts, f"user{n}", "203.0.113.7")
+    op = Operator.from_parts(parts)
+    seen: list[str] = []
+    page = op.locks.list(limit=2)
+    while True:
+        assert len(page.items) <= 2
+        seen += [e.account_id for e in page.items]
+        if page.cursor is None:
+            break
+        page = op.locks.list(limit=2, cursor=page.cursor)
+    assert len(seen) == 5 == len(set(seen))
+    with pytest.raises(ConfigurationError):
+        op.locks.list(limit=0)
+    with pytest.raises(ConfigurationError):
+        op.locks.list(cursor="x" * 300)
+
+
+def test_unlock_a_pair_and_an_address(store: Store) -> None:
+    parts = parts_on(store)
+    lock = parts.lockout()
+    lock_out(parts, "carol", "203.0.113.7")
+    lock_out(parts, "carol", "198.51.100.1")
+    op = Operator.from_parts(parts)
+    assert op.locks.unlock(account="carol", address="203.0.113.7") == 1
+    assert not lock.check("carol", "203.0.113.7").locked
+    assert lock.check("carol", "198.51.100.1").locked
+    assert op.locks.unlock(address="203.0.113.7") == 1  # the address-wide counter
+    with pytest.raises(ConfigurationError):
+        op.locks.unlock()
+
+
+def test_limits_show_and_reset(store: Store) -> None:
+    parts = parts_on(store)
+    op = Operator.from_parts(parts)
+    key = op.limits.key("203.0.113.9")
+    for _ in range(3):
+        parts.limiter.hit_all([c for c in _charges(op, key)])
+    rows = {row.rule: row for row in op.limits.show(address="203.0.113.9")}
+    assert rows["global"].limit == 100
+    assert rows["global"].remaining == 97
+    assert next(r for name, r in rows.items() if name != "global").remaining == 2
+    assert op.limits.show(address="203.0.113.9") == list(rows.values())  # showing spends nothing
+    assert op.limits.reset(address="203.0.113.9", by="jane") == 2
+    assert all(r.remaining == r.limit for r in op.limits.show(address="203.0.113.9"))
+    with pytest.raises(ConfigurationError):
+        op.limits.show()
+
+
+def _charges(op: Operator, key: str) -> list[bg.ratelimit.Charge]:
+    return [bg.ratelimit.Charge(key, r.rates, 1, r.bucket, r.name) for r in op.limits.rules]
+
+
+def test_tokens_list_and_revoke(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    parts = parts_on(store)
+    tm = parts.tokens()
+    pairs = [tm.issue("user-42") for _ in range(3)]
+    tm.issue("user-7")
+    op = Operator.from_parts(parts)
+    page = op.tokens.list("user-42", limit=2)
+    assert len(page.items) == 2
+    assert page.cursor is not None
+    rest = op.tokens.list("user-42", limit=2, cursor=page.cursor)
+    assert len(rest.items) == 1
+    assert rest.cursor is None
+    families = [*page.items, *rest.items]
+    assert all(f.last_used and f.created and abs(f.created - f.last_used) < 5 for f in families)
+    assert all(f.expires > f.last_used for f in families if f.last_used)
+    with caplog.at_level(logging.INFO, logger="backend_guard.audit"):
+        assert op.tokens.revoke("user-42", families[0].family, by="jane") == 1
+    record = next(r for r in caplog.records if r.name == "backend_guard.audit")
+    assert record.target == digest("user-42")  # type: ignore[attr-defined]
+    assert len(op.tokens.list("user-42").items) == 2
+    assert op.tokens.revoke("user-42") == 2
+    assert op.tokens.list("user-42").items == ()
+    assert len(op.tokens.list("user-7").items) == 1
+    with pytest.raises(bg.InvalidToken):
+        tm.rotate(pairs[1].refresh_token)
+
+
+async def test_the_async_twins_answer_the_same(astore: Store) -> None:
+    parts = parts_on(astore)
+    lock_out(parts, "dave", "203.0.113.7")
+    parts.tokens().issue("user-1")
+    op = Operator.from_parts(parts)
+    assert _locks(await op.locks.alist()) == _locks(op.locks.list()) != []
+    assert await op.limits.ashow(address="203.0.113.7") == op.limits.show(address="203.0.113.7")
+    assert [f.family for f in (await op.tokens.alist("user-1")).items] == [
+        f.family for f in op.tokens.list("user-1").items
+    ]
+    assert await op.locks.aunlock(account="dave") >= 1
+    assert await op.locks.aunlock(address="203.0.113.7") == 1
+    assert (await op.locks.alist()).items == ()
+    assert await op.limits.areset(address="203.0.113.7") == 0
+    assert await op.tokens.arevoke("user-1") == 1
+
+
+def test_from_settings_opens_the_named_store(redis_url: str, prefix: str) -> None:
+    url = f"{redis_url}?prefix={prefix}"
+    app_parts = StackParts.build(settings().model_copy(update={"store": url}))
+    lock_out(app_parts, "erin", "203.0.113.7")
+    op = Operator.from_settings(settings(), store=url)
+    assert [e.account_id for e in op.locks.list().items] == [app_parts.lockout().account_id("erin")]
+    assert op.locks.unlock(account="erin") >= 1
+    assert not app_parts.lockout().check("erin", "203.0.113.7").locked
+
+
+def _locks(page: Page[LockEntry]) -> list[tuple[str, str, str | None]]:
+    return [(e.account_id, e.scope, e.address_id) for e in page.items]
