@@ -1,4 +1,5 @@
-"""The ``backend-guard`` command: ``demo``, ``calibrate``, ``keys`` and ``check``.
+"""The ``backend-guard`` command: ``demo``, ``calibrate``, ``keys``, ``check``, and ``locks``, ``limits`` and
+``tokens`` (the operator verbs of :mod:`backend_guard.operate`).
 
 Example::
 
@@ -7,6 +8,8 @@ Example::
     backend-guard calibrate --target-ms 250
     backend-guard keys --algorithm EdDSA
     backend-guard check http://127.0.0.1:8000/ --origin https://app.example.com
+    backend-guard locks list --store redis://127.0.0.1:6379/0
+    backend-guard locks unlock --account alice --by jane
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from ._keys import generate_key
 from .cors import parse_origin
 from .exceptions import GuardError
 from .headers import is_document_type
+from .operate._cli import add_commands, run_command
 from .passwords import calibrate
 from .storage import open_store
 
-__all__ = ["CommandParser", "Report", "build_parser", "grade_headers", "main"]
+__all__ = ["CommandParser", "Report", "build_parser", "grade_headers", "main", "operate_parser"]
 
 # -- arguments ----------------------------------------------------------------------------------------------------
 
@@ -517,6 +521,20 @@ def build_parser() -> CommandParser:
     )
     for command in parser.commands.values():
         command.set_defaults(parser=command)
+    add_commands(parser, sub)  # after: each verb is its own parser
+    return parser
+
+
+def operate_parser(prog: str) -> CommandParser:
+    """A parser of the operator verbs alone (``locks``, ``limits``, ``tokens``; no ``--store``: the app's own).
+
+    Example::
+
+        args = operate_parser("flask guard").parse_args(["locks", "list"])
+    """
+    parser = CommandParser(prog=prog, description="see and undo what backend_guard decided")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
+    add_commands(parser, sub, standalone=False)
     return parser
 
 
@@ -545,6 +563,9 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "calibrate": _calibrate,
     "keys": _keys,
     "check": _check,
+    "locks": run_command,
+    "limits": run_command,
+    "tokens": run_command,
 }
 
 

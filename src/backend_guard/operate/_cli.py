@@ -1,0 +1,229 @@
+"""The operator verbs as commands: ``locks list|unlock``, ``limits show|reset``, ``tokens list|revoke``.
+
+One front end for three programs: the ``backend-guard`` command (:func:`add_commands`, on the store of
+``--store`` or of the app's ``BACKEND_GUARD_*`` settings), Django's ``manage.py guard`` and Flask's ``flask guard``
+(:func:`run_argv`, on the app's own parts). A verb prints a few lines (or ``--json``); a refusal is one line and a
+non-zero status (:class:`OperateFailed`: 1 when the store is down or there was nothing to undo, 2 for bad input),
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+from ..exceptions import ConfigurationError, StorageError
+from ._model import MAX_LIMIT, Page, audit_log, row_dict
+from ._operator import Operator
+
+__all__ = ["OperateFailed", "add_commands", "execute", "run_command"]
+
+#: The groups and their verbs: (group, help, ((verb, help), ...)).
+GROUPS = (
+    ("locks", "see and lift account lockout locks", (("list", "list live locks"), ("unlock", "lift locks"))),
+    (
+        "limits",
+        "see and reset a client's rate limit quota",
+        (("show", "a client's remaining quota per rule"), ("reset", "forget a client's counters")),
+    ),
+    (
+        "tokens",
+        "see and revoke a subject's refresh-token families (logins)",
+        (("list", "list a subject's live logins"), ("revoke", "end one login of a subject, or all")),
+    ),
+)
+
+
+class OperateFailed(Exception):
+    """A verb that could not be done: its one-line ``message`` and the exit ``status``.
+
+    Example::
+
+        raise OperateFailed("the store is unavailable", 1)
+    """
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.message = " ".join(message.split())
+        self.status = status
+
+
+def _limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to {MAX_LIMIT}")
+    return value
+
+
+def _verb_options(verb: Any, group: str, name: str, standalone: bool) -> None:
+    """The options of one verb (``standalone``: the ``backend-guard`` command, which also takes ``--store``)."""
+    if standalone:
+        verb.add_argument("--store", default=None, help="store URL (default: BACKEND_GUARD_STORE, as the app)")
+    verb.add_argument("--json", action="store_true", help="print JSON instead of text")
+    if name in ("unlock", "reset", "revoke"):
+        verb.add_argument("--by", default=None, help="the operator's name, recorded in the audit event")
+    _target_options(verb, group, name)
+    if name == "list":
+        verb.add_argument("--limit", type=_limit, default=100, help=f"rows per page, 1-{MAX_LIMIT} (default: 100)")
+        verb.add_argument("--cursor", default=None, help="the cursor a previous page printed, for the next page")
+
+
+def _target_options(verb: Any, group: str, name: str) -> None:
+    if group == "locks":
+        verb.add_argument("--account", default=None, help="the account name (as the user types it at login)")
+        verb.add_argument("--address", default=None, help="the client address (a pair lock, or address-wide)")
+    elif group == "limits":
+        verb.add_argument("--address", default=None, help="the client address (the default client key)")
+        verb.add_argument("--key", default=None, help="the client key itself, as the rate limiter built it")
+    else:
+        verb.add_argument("subject", help="the subject (user id, the tokens' sub claim)")
+        if name == "revoke":
+            verb.add_argument("--family", default=None, help="one family id from a listing (default: every one)")
+
+
+def add_commands(parser: Any, sub: Any, standalone: bool = True) -> None:
+    """Add the three groups to ``parser`` (a ``backend-guard`` :class:`~backend_guard.cli.CommandParser`) through
+    its subparsers ``sub``.
+
+    Example::
+
+        add_commands(parser, parser.add_subparsers(dest="command"))
+    """
+    for group, help_text, verbs in GROUPS:
+        command = parser.command(sub, group, help_text)
+        verb_sub = command.add_subparsers(
+            dest="verb", required=True, metavar="VERB", parser_class=type(parser), help="what to do"
+        )
+        for name, verb_help in verbs:
+            verb = command.command(verb_sub, name, verb_help)
+            _verb_options(verb, group, name, standalone)
+            verb.set_defaults(parser=verb, group=group)
+
+
+# -- running a verb -----------------------------------------------------------------------------------------------
+
+
+def _when(seconds: float | None) -> str:
+    return "-" if seconds is None else datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _lock_line(row: Any) -> str:
+    account = row.account or row.account_id
+    address = row.address or row.address_id or "-"
+    return f"{account}  scope={row.scope}  address={address}  until={_when(row.until)}  ({row.retry_after:.0f} s left)"
+
+
+def _quota_line(row: Any) -> str:
+    state = "ok" if row.allowed else "LIMITED"
+    left = f"{row.remaining} of {row.limit} per {row.window:g} s left"
+    return f"{row.rule}: {left}, {state}, more in {row.reset_after:.0f} s"
+
+
+def _family_line(row: Any) -> str:
+    return f"{row.family}  created={_when(row.created)}  last_used={_when(row.last_used)}  expires={_when(row.expires)}"
+
+
+def _print_page(page: Page[Any], line: Callable[[Any], str], args: argparse.Namespace, out: TextIO) -> None:
+    if args.json:
+        print(json.dumps({"items": [row_dict(r) for r in page.items], "cursor": page.cursor}), file=out)
+        return
+    for row in page.items:
+        print(line(row), file=out)
+    if not page.items:
+        print("(none)", file=out)
+    if page.cursor is not None:
+        print(f"more: --cursor {page.cursor}", file=out)
+
+
+def _print_done(what: str, count: int, args: argparse.Namespace, out: TextIO) -> None:
+    if count == 0:
+        raise OperateFailed(f"nothing to {what}: no such {_NOUN[args.group]} in the store", 1)
+    if args.json:
+        print(json.dumps({"done": what, "count": count}), file=out)
+    else:
+        print(f"{what}: {count} removed", file=out)
+
+
+_NOUN = {"locks": "account, pair or address", "limits": "client's counters", "tokens": "live login of that subject"}
+
+
+def _locks(op: Operator, args: argparse.Namespace, out: TextIO) -> None:
+    if args.verb == "list":
+        page = op.locks.list(limit=args.limit, cursor=args.cursor, account=args.account, address=args.address)
+        _print_page(page, _lock_line, args, out)
+    else:
+        _print_done("unlock", op.locks.unlock(account=args.account, address=args.address, by=args.by), args, out)
+
+
+def _limits(op: Operator, args: argparse.Namespace, out: TextIO) -> None:
+    if args.verb == "show":
+        _print_page(Page(tuple(op.limits.show(address=args.address, key=args.key))), _quota_line, args, out)
+    else:
+        _print_done("reset", op.limits.reset(address=args.address, key=args.key, by=args.by), args, out)
+
+
+def _tokens(op: Operator, args: argparse.Namespace, out: TextIO) -> None:
+    if args.verb == "list":
+        _print_page(op.tokens.list(args.subject, limit=args.limit, cursor=args.cursor), _family_line, args, out)
+    else:
+        _print_done("revoke", op.tokens.revoke(args.subject, args.family, by=args.by), args, out)
+
+
+_GROUPS: dict[str, Callable[[Operator, argparse.Namespace, TextIO], None]] = {
+    "locks": _locks,
+    "limits": _limits,
+    "tokens": _tokens,
+}
+
+
+def execute(args: argparse.Namespace, out: TextIO, operator: Operator | None = None) -> None:
+    """Run the verb of ``args`` on ``operator`` (default: the app of ``--store`` and ``BACKEND_GUARD_*``);
+    raises :class:`OperateFailed` with one line when it cannot.
+
+    Example::
+
+        execute(parser.parse_args(["locks", "list", "--json"]), sys.stdout, Operator.from_parts(parts))
+    """
+    try:
+        op = operator if operator is not None else Operator.from_settings(store=args.store)
+        _GROUPS[args.group](op, args, out)
+    except StorageError as exc:
+        raise OperateFailed(f"the store is unavailable: {exc.detail}", 1) from None
+    except ConfigurationError as exc:
+        raise OperateFailed(exc.detail, 2) from None
+
+
+def _audit_to_stderr() -> None:
+    """On a command line with no logging set up: audit records on stderr, the library's other records only from
+    ERROR up (a store outage is the verb's own one line, not a warning too)."""
+    if not audit_log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("backend-guard audit: %(message)s"))
+        audit_log.addHandler(handler)
+        audit_log.setLevel(logging.INFO)
+        audit_log.propagate = False
+        logging.basicConfig(level=logging.ERROR, format="backend-guard: %(name)s: %(message)s")
+
+
+def run_command(args: argparse.Namespace, out: TextIO) -> int:
+    """The ``backend-guard locks|limits|tokens`` entry: the verb's exit status, a failure as one stderr line.
+
+    Example::
+
+        run_command(build_parser().parse_args(["locks", "list"]), sys.stdout)
+    """
+    _audit_to_stderr()
+    try:
+        execute(args, out)
+    except OperateFailed as exc:
+        print(f"backend-guard {args.group} {args.verb}: {exc.message}", file=sys.stderr)
+        return exc.status
+    return 0
