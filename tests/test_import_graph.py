@@ -19,7 +19,7 @@ SRC = Path(backend_guard.__file__).resolve().parent
 # Third-party packages a module may import inside a function: the optional ones (extras, and what the
 # frameworks bring along), so the core never imports a web framework or a Redis client it does not use...
 OPTIONAL_THIRD_PARTY = frozenset(
-    {"anyio", "asgiref", "bcrypt", "django", "fastapi", "flask", "hiredis", "jinja2", "redis", "starlette"}
+    {"anyio", "asgiref", "bcrypt", "click", "django", "fastapi", "flask", "hiredis", "jinja2", "redis", "starlette"}
     | {"uvicorn", "werkzeug", "zxcvbn"}
 )
 # ... and dependencies that are heavy to import, loaded on first use by the part that needs them.

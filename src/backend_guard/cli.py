@@ -27,13 +27,15 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
+from ._command_parser import CommandParser
 from ._keys import generate_key
 from .cors import parse_origin
 from .exceptions import GuardError
 from .headers import is_document_type
 from .operate._cli import add_commands, run_command
+from .operate._cli import operate_parser as operate_parser
 from .passwords import calibrate
 from .storage import open_store
 
@@ -49,44 +51,6 @@ _SCALE = (
     + ", F below"
 )
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP method is a token (RFC 9110 section 5.6.2)
-
-
-class CommandParser(argparse.ArgumentParser):
-    """``argparse`` for the ``backend-guard`` command: a usage error is one line on stderr and exit status 2.
-
-    Every option must have help text; ``options`` lists the options of this (sub)command and ``commands`` its
-    subcommands, so both can be walked.
-
-    Example::
-
-        parser = build_parser()
-        for name, command in parser.commands.items():
-            print(name, [action.option_strings for action in command.options])
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.options: list[argparse.Action] = []
-        self.commands: dict[str, CommandParser] = {}
-        super().__init__(*args, **kwargs)
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        """Add an option (``help`` is required), as ``argparse.ArgumentParser.add_argument``."""
-        if not kwargs.get("help"):
-            raise TypeError(f"backend-guard option {args!r} needs help text")
-        action = super().add_argument(*args, **kwargs)
-        self.options.append(action)
-        return action
-
-    def command(self, subparsers: Any, name: str, help: str, description: str = "") -> CommandParser:  # noqa: A002
-        """Add the subcommand ``name`` (a :class:`CommandParser`) through ``subparsers``."""
-        parser: CommandParser = subparsers.add_parser(name, help=help, description=description or help)
-        self.commands[name] = parser
-        return parser
-
-    def error(self, message: str) -> NoReturn:
-        """Print one line, ``PROG: error: MESSAGE (see PROG --help)``, to stderr and exit with status 2."""
-        line = " ".join(message.split())
-        self.exit(2, f"{self.prog}: error: {line} (see {self.prog} --help)\n")
 
 
 def _checked(kind: str, convert: Callable[[str], Any], ok: Callable[[Any], bool]) -> Callable[[str], Any]:
@@ -522,19 +486,6 @@ def build_parser() -> CommandParser:
     for command in parser.commands.values():
         command.set_defaults(parser=command)
     add_commands(parser, sub)  # after: each verb is its own parser
-    return parser
-
-
-def operate_parser(prog: str) -> CommandParser:
-    """A parser of the operator verbs alone (``locks``, ``limits``, ``tokens``; no ``--store``: the app's own).
-
-    Example::
-
-        args = operate_parser("flask guard").parse_args(["locks", "list"])
-    """
-    parser = CommandParser(prog=prog, description="see and undo what backend_guard decided")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
-    add_commands(parser, sub, standalone=False)
     return parser
 
 

@@ -27,6 +27,7 @@ from .exceptions import ConfigurationError
 from .integrations._errors_flask import install_flask_error_handlers, install_flask_request_id
 from .integrations._headers_jinja import init_flask
 from .integrations._known_routes import flask_routes
+from .integrations._operate_flask import guard_command
 from .ratelimit import check_rule_routes
 from .storage import Store
 from .wsgi import Guard as WSGIGuard
@@ -85,6 +86,7 @@ class Guard:
         if parts.rate_limit and parts.rules and parts.settings.rate_limit.check_routes:
             app.before_request(_RouteCheck(app, parts))
         init_flask(app)
+        app.cli.add_command(guard_command(lambda: parts))  # flask guard locks list, ... on these parts
         app.extensions["backend_guard"] = parts
         self.parts = parts
         return parts

@@ -10,6 +10,7 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -17,11 +18,12 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from .._command_parser import CommandParser
 from ..exceptions import ConfigurationError, StorageError
 from ._model import MAX_LIMIT, Page, audit_log, row_dict
 from ._operator import Operator
 
-__all__ = ["OperateFailed", "add_commands", "execute", "run_command"]
+__all__ = ["OperateFailed", "add_commands", "execute", "operate_parser", "run_command", "run_in_app"]
 
 #: The groups and their verbs: (group, help, ((verb, help), ...)).
 GROUPS = (
@@ -106,6 +108,32 @@ def add_commands(parser: Any, sub: Any, standalone: bool = True) -> None:
             verb = command.command(verb_sub, name, verb_help)
             _verb_options(verb, group, name, standalone)
             verb.set_defaults(parser=verb, group=group)
+
+
+def operate_parser(prog: str) -> CommandParser:
+    """A parser of the operator verbs alone (``locks``, ``limits``, ``tokens``; no ``--store``: the app's own).
+
+    Example::
+
+        args = operate_parser("flask guard").parse_args(["locks", "list"])
+    """
+    parser = CommandParser(prog=prog, description="see and undo what backend_guard decided")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=CommandParser)
+    add_commands(parser, sub, standalone=False)
+    return parser
+
+
+def run_in_app(argv: list[str], prog: str, operator: Operator) -> str:
+    """Run the verb of ``argv`` in an app's process (``manage.py guard``, ``flask guard``) on its ``operator``;
+    the output, or :class:`OperateFailed` (a usage error exits with status 2, as argparse does).
+
+    Example::
+
+        print(run_in_app(["locks", "list"], "flask guard", Operator.from_parts(parts)), end="")
+    """
+    out = io.StringIO()
+    execute(operate_parser(prog).parse_args(argv), out, operator)
+    return out.getvalue()
 
 
 # -- running a verb -----------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Django management commands of the ``backend_guard`` app (``INSTALLED_APPS``: ``BackendGuardConfig``)."""
