@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+import re
+import shlex
+from pathlib import Path
 
 import pytest
 
 import backend_guard as bg
 from backend_guard._stack import StackParts
+from backend_guard.cli import build_parser
 from backend_guard.exceptions import ConfigurationError
 from backend_guard.operate import LockEntry, Operator, Page, digest
+from backend_guard.operate._cli import operate_parser
 from backend_guard.storage import Store
 
 SECRET = "operate-test-secret-of-32-bytes!"
@@ -170,3 +175,19 @@ def test_from_settings_opens_the_named_store(redis_url: str, prefix: str) -> Non
 
 def _locks(page: Page[LockEntry]) -> list[tuple[str, str, str | None]]:
     return [(e.account_id, e.scope, e.address_id) for e in page.items]
+
+
+def test_every_command_line_of_the_operations_page_parses() -> None:
+    """The runbooks' shell lines are not run (they need a live app), but each one is a valid command."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    lines = [line[2:].split("  #")[0].split(" > ")[0] for line in page.splitlines() if line.startswith("$ ")]
+    spans = re.findall(r"`((?:backend-guard|python manage\.py guard|flask guard) [^`]+)`", page)
+    lines += [span for span in spans if "..." not in span]
+    assert len(lines) >= 12
+    for line in lines:
+        argv = shlex.split(line)
+        if argv[0] == "backend-guard":
+            args = build_parser().parse_args(argv[1:])
+        else:
+            args = operate_parser("guard").parse_args(argv[2:] if argv[0] == "flask" else argv[3:])
+        assert args.group in ("locks", "limits", "tokens"), line
