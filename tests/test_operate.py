@@ -122,7 +122,7 @@ def _charges(op: Operator, key: str) -> list[bg.ratelimit.Charge]:
 def test_tokens_list_and_revoke(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     parts = parts_on(store)
     tm = parts.tokens()
-    pairs = [tm.issue("user-42") for _ in range(3)]
+    pairs = [tm.issue("user-42", {"device": "Pixel 8"}), *(tm.issue("user-42") for _ in range(2))]
     tm.issue("user-7")
     op = Operator.from_parts(parts)
     page = op.tokens.list("user-42", limit=2)
@@ -132,6 +132,7 @@ def test_tokens_list_and_revoke(store: Store, caplog: pytest.LogCaptureFixture) 
     assert len(rest.items) == 1
     assert rest.cursor is None
     families = [*page.items, *rest.items]
+    assert sorted(f.device or "" for f in families) == ["", "", "Pixel 8"]
     assert all(f.last_used and f.created and abs(f.created - f.last_used) < 5 for f in families)
     assert all(f.expires > f.last_used for f in families if f.last_used)
     with caplog.at_level(logging.INFO, logger="backend_guard.audit"):

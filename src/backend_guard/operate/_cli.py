@@ -156,7 +156,8 @@ def _quota_line(row: Any) -> str:
 
 
 def _family_line(row: Any) -> str:
-    return f"{row.family}  created={_when(row.created)}  last_used={_when(row.last_used)}  expires={_when(row.expires)}"
+    times = f"created={_when(row.created)}  last_used={_when(row.last_used)}  expires={_when(row.expires)}"
+    return f"{row.family}  {times}  device={json.dumps(row.device) if row.device else '-'}"
 
 
 def _print_page(page: Page[Any], line: Callable[[Any], str], args: argparse.Namespace, out: TextIO) -> None:

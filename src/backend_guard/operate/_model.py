@@ -96,13 +96,14 @@ class QuotaEntry:
 class FamilyEntry:
     """One live refresh-token family (one login) of a subject.
 
-    ``created`` and ``expires`` are seconds since the epoch (``created`` is None when the refresh lifetime is
-    unknown), ``last_used`` the last issue or rotation; ``device`` is None (families do not store a device claim).
+        ``created`` and ``expires`` are seconds since the epoch (``created`` is None when the refresh lifetime is
+        unknown), ``last_used`` the last issue or rotation; ``device`` the login's ``device`` (or ``user_agent``) claim,
+    None when it had none.
 
-    Example::
+        Example::
 
-        for fam in operator.tokens.list("user-42").items:
-            print(fam.family, fam.last_used)
+            for fam in operator.tokens.list("user-42").items:
+                print(fam.family, fam.last_used)
     """
 
     family: str

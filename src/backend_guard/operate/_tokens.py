@@ -27,10 +27,10 @@ local out = {}
 local limit = tonumber(ARGV[3])
 for _, sid in ipairs(members) do
   if sid > ARGV[2] then
-    local f = redis.call('HMGET', ARGV[1] .. sid, 'cur', 'lu')
+    local f = redis.call('HMGET', ARGV[1] .. sid, 'cur', 'lu', 'dv')
     if f[1] then
       if #out >= limit then return {1, out} end
-      out[#out + 1] = {sid, f[2] or '', redis.call('PTTL', ARGV[1] .. sid)}
+      out[#out + 1] = {sid, f[2] or '', redis.call('PTTL', ARGV[1] .. sid), f[3] or ''}
     end
   end
 end
@@ -46,7 +46,7 @@ def _families_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -
         if fam is not None and "cur" in fam:
             if len(out) >= limit:
                 return [1, out]
-            out.append([sid, fam.get("lu", ""), db.pttl(prefix + sid)])
+            out.append([sid, fam.get("lu", ""), db.pttl(prefix + sid), fam.get("dv", "")])
     return [0, out]
 
 
@@ -64,7 +64,7 @@ def family_page(reply: Any, now: float, refresh_ttl: float | None) -> Page[Famil
     """
     more, rows = int(reply[0]), reply[1]
     entries = []
-    for raw_sid, raw_lu, pttl in rows:
+    for raw_sid, raw_lu, pttl, raw_device in rows:
         expires = now + int(pttl) / 1000.0
         last = text(raw_lu)
         entries.append(
@@ -73,6 +73,7 @@ def family_page(reply: Any, now: float, refresh_ttl: float | None) -> Page[Famil
                 expires - refresh_ttl if refresh_ttl is not None else None,
                 int(last) / 1000.0 if last else None,
                 expires,
+                text(raw_device) or None,
             )
         )
     return Page(tuple(entries), entries[-1].family if more and entries else None)

@@ -8,7 +8,8 @@ Data model (all keys of one subject share a Redis Cluster hash tag, the subject)
 - ``tok:fam:{sub}:<sid>``: a hash per token family (one login): ``cur`` (SHA-256 digest of the current
   refresh token), ``prev`` (the previous digest), ``pu`` (end of its grace window, ms), ``pd`` ("1" once the
   grace replay was used), ``sealed`` (the successor, encrypted under a key derived from the previous token),
-  ``lu`` (the last issue or rotation, ms: the idle timeout's clock).
+  ``lu`` (the last issue or rotation, ms: the idle timeout's clock), ``dv`` (the login's ``device`` or
+  ``user_agent`` claim when it had one, for operators' listings).
   A family revoked for reuse keeps only ``rv`` until its expiry. The key expires at the family's absolute
   expiry: rotation never touches the TTL.
 - ``tok:sub:{sub}``: the set of the subject's family ids, for "log out everywhere".
@@ -62,6 +63,7 @@ _ISSUE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'cur', ARGV[1], 'prev', '', 'pu', '0', 'pd', '1', 'sealed', '', 'lu', tostring(now))
+if ARGV[5] and ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'dv', ARGV[5]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local members = redis.call('SMEMBERS', KEYS[2])
 for _, sid in ipairs(members) do
@@ -77,7 +79,10 @@ def _issue_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> A
     fam_key, sub_key = keys
     digest, ttl_ms, sid, fam_prefix = str(args[0]), float(args[1]), str(args[2]), str(args[3])
     now = str(int(db.now_ms))
-    db.set(fam_key, {"cur": digest, "prev": "", "pu": "0", "pd": "1", "sealed": "", "lu": now}, px=ttl_ms)
+    fam = {"cur": digest, "prev": "", "pu": "0", "pd": "1", "sealed": "", "lu": now}
+    if len(args) > 4 and args[4]:
+        fam["dv"] = str(args[4])
+    db.set(fam_key, fam, px=ttl_ms)
     members = set(db.get(sub_key, set()))
     members = {m for m in members if db.exists(fam_prefix + m)}
     members.add(sid)
