@@ -92,6 +92,12 @@ def test_unlock_a_pair_and_an_address(store: Store) -> None:
     assert op.locks.unlock(account="carol", address="203.0.113.7") == 1
     assert not lock.check("carol", "203.0.113.7").locked
     assert lock.check("carol", "198.51.100.1").locked
+    for n in range(50):  # address_max_failures: one password sprayed over 50 accounts from one address
+        lock.record_failure(f"spray{n}", "192.0.2.9")
+    (wide,) = [e for e in op.locks.list(address="192.0.2.9").items if e.scope == "address"]
+    assert (wide.account_id, wide.address, wide.address_id) == ("", "192.0.2.9", lock.address_id("192.0.2.9"))
+    assert op.locks.unlock(address="192.0.2.9") == 1  # the address-wide lock and counter
+    assert [e for e in op.locks.list(address="192.0.2.9").items if e.scope == "address"] == []
     assert op.locks.unlock(address="203.0.113.7") == 1  # the address-wide counter
     with pytest.raises(ConfigurationError):
         op.locks.unlock()

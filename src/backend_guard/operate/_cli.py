@@ -144,7 +144,7 @@ def _when(seconds: float | None) -> str:
 
 
 def _lock_line(row: Any) -> str:
-    account = row.account or row.account_id
+    account = row.account or row.account_id or "(every account)"
     address = row.address or row.address_id or "-"
     return f"{account}  scope={row.scope}  address={address}  until={_when(row.until)}  ({row.retry_after:.0f} s left)"
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..exceptions import ConfigurationError
-from ..lockout import Lockout, LockRecord
+from ..lockout import Lockout, LockoutStatus, LockRecord
 from ._model import MAX_LIMIT, LockEntry, Page, audit, check_limit
 
 __all__ = ["Locks", "lock_page", "sort_key"]
@@ -111,7 +111,10 @@ class Locks:
             page = locks.list(account="alice")
         """
         query = self._query(limit, cursor, account, address)
-        return lock_page(self.lockout.locked_accounts(MAX_LIMIT), query, self.clock())
+        records = self.lockout.locked_accounts(MAX_LIMIT)
+        if address is not None and self._address_scope(query):
+            records += _address_lock(self.lockout.check("", address), query)
+        return lock_page(records, query, self.clock())
 
     async def alist(
         self, *, limit: int = 100, cursor: str | None = None, account: str | None = None, address: str | None = None
@@ -123,7 +126,14 @@ class Locks:
             page = await locks.alist(limit=20)
         """
         query = self._query(limit, cursor, account, address)
-        return lock_page(await self.lockout.alocked_accounts(MAX_LIMIT), query, self.clock())
+        records = await self.lockout.alocked_accounts(MAX_LIMIT)
+        if address is not None and self._address_scope(query):
+            records += _address_lock(await self.lockout.acheck("", address), query)
+        return lock_page(records, query, self.clock())
+
+    def _address_scope(self, query: _Query) -> bool:
+        """True when a listing of an address must also ask for its address-wide lock (which SCAN does not list)."""
+        return query.account is None and self.lockout.address_max_failures is not None
 
     def unlock(self, *, account: str | None = None, address: str | None = None, by: str | None = None) -> int:
         """Lift the locks and counters of ``account`` (with ``address``: only that pair) or, with ``address``
@@ -161,6 +171,13 @@ class Locks:
         if address is not None:
             parts.append("address:" + self.lockout.address_id(address))
         audit(by, "locks.unlock", " ".join(parts), removed=removed)
+
+
+def _address_lock(status: LockoutStatus, query: _Query) -> list[LockRecord]:
+    """The address-wide lock of a listing's address, from its status (none when it is not locked so)."""
+    if not status.locked or status.scope != "address":
+        return []
+    return [LockRecord("", "address", status.retry_after, query.address_id)]
 
 
 def _address(account: str | None, address: str | None) -> str:
