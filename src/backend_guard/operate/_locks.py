@@ -21,7 +21,7 @@ __all__ = ["Locks", "lock_page", "sort_key"]
 
 @dataclass(frozen=True, slots=True)
 class _Query:
-    """A listing's filter and page: the names the operator gave (and their hashes), the offset and size."""
+    """A listing's page and filter: the cursor (the last sort key shown), the size, the names given and their hashes."""
 
     after: str
     limit: int
