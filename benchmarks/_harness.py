@@ -38,19 +38,24 @@ class CaseResult:
     samples_us: list[float] = field(default_factory=list)
 
 
-def _time_sync(fn: Callable[[], Any], n: int) -> float:
-    start = time.perf_counter()
+def _time_sync(fn: Callable[[], Any], n: int, clock: Callable[[], float] = time.perf_counter) -> float:
+    start = clock()
     for _ in range(n):
         fn()
-    return (time.perf_counter() - start) / n * 1e6
+    return (clock() - start) / n * 1e6
 
 
-def _time_async(loop: asyncio.AbstractEventLoop, fn: Callable[[], Awaitable[Any]], n: int) -> float:
+def _time_async(
+    loop: asyncio.AbstractEventLoop,
+    fn: Callable[[], Awaitable[Any]],
+    n: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     async def run() -> float:
-        start = time.perf_counter()
+        start = clock()
         for _ in range(n):
             await fn()
-        return (time.perf_counter() - start) / n * 1e6
+        return (clock() - start) / n * 1e6
 
     return loop.run_until_complete(run())
 
@@ -63,8 +68,12 @@ def compare(
     calls: int = 2000,
     is_async: bool = False,
     seed: int = 1234,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, CaseResult]:
-    """Run every case in shuffled interleaved rounds; return per-case medians, overheads and ratios."""
+    """Run every case in shuffled interleaved rounds; return per-case medians, overheads and ratios.
+
+    ``clock``: wall time by default; ``time.process_time`` counts only this process's CPU time (steadier on a
+    machine other processes load)."""
     rng = random.Random(seed)
     names = list(cases)
     loop = asyncio.new_event_loop() if is_async else None
@@ -72,17 +81,17 @@ def compare(
     try:
         for name in names:  # warm-up
             if loop is not None:
-                _time_async(loop, cases[name], max(10, calls // 10))
+                _time_async(loop, cases[name], max(10, calls // 10), clock)
             else:
-                _time_sync(cases[name], max(10, calls // 10))
+                _time_sync(cases[name], max(10, calls // 10), clock)
         for _ in range(rounds):
             order = names[:]
             rng.shuffle(order)
             for name in order:
                 if loop is not None:
-                    per_round[name].append(_time_async(loop, cases[name], calls))
+                    per_round[name].append(_time_async(loop, cases[name], calls, clock))
                 else:
-                    per_round[name].append(_time_sync(cases[name], calls))
+                    per_round[name].append(_time_sync(cases[name], calls, clock))
     finally:
         if loop is not None:
             loop.close()
