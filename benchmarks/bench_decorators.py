@@ -483,17 +483,21 @@ def django_tokens(args: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ main
 
+RL, AUTH, LOCK = "ours: @limiter.limit", "ours: @tm.require_auth()", "ours: @lock.protect()"
+HAND = "ours: verify_access by hand"
+ASGI_MW, WSGI_MW = "ours: RateLimitMiddleware", "ours: WSGI RateLimitMiddleware"
+
 #: (framework, part, the benchmark, the decorator's case, the reference case, the peer's case)
 PARTS: list[tuple[str, str, Callable[[Any], Any], str, str, str | None]] = [
-    ("starlette", "ratelimit", starlette_ratelimit, "ours: @limiter.limit", "ours: RateLimitMiddleware", "peer: slowapi @limit"),
-    ("starlette", "tokens", starlette_tokens, "ours: @tm.require_auth()", "ours: verify_access by hand", None),
-    ("starlette", "lockout", starlette_lockout, "ours: @lock.protect()", "ours: lock.aattempt by hand", None),
-    ("flask", "ratelimit", flask_ratelimit, "ours: @limiter.limit", "ours: WSGI RateLimitMiddleware", "peer: Flask-Limiter @limit"),
-    ("flask", "tokens", flask_tokens, "ours: @tm.require_auth()", "ours: verify_access by hand", None),
-    ("flask", "lockout", flask_lockout, "ours: @lock.protect()", "ours: lock.attempt by hand", None),
-    ("django", "ratelimit", django_ratelimit, "ours: @limiter.limit", "ours: WSGI RateLimitMiddleware", "peer: django-ratelimit @ratelimit"),
-    ("django", "tokens", django_tokens, "ours: @tm.require_auth()", "ours: verify_access by hand", None),
-]  # fmt: skip
+    ("starlette", "ratelimit", starlette_ratelimit, RL, ASGI_MW, "peer: slowapi @limit"),
+    ("starlette", "tokens", starlette_tokens, AUTH, HAND, None),
+    ("starlette", "lockout", starlette_lockout, LOCK, "ours: lock.aattempt by hand", None),
+    ("flask", "ratelimit", flask_ratelimit, RL, WSGI_MW, "peer: Flask-Limiter @limit"),
+    ("flask", "tokens", flask_tokens, AUTH, HAND, None),
+    ("flask", "lockout", flask_lockout, LOCK, "ours: lock.attempt by hand", None),
+    ("django", "ratelimit", django_ratelimit, RL, WSGI_MW, "peer: django-ratelimit @ratelimit"),
+    ("django", "tokens", django_tokens, AUTH, HAND, None),
+]
 
 
 def main() -> None:

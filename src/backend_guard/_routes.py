@@ -28,7 +28,7 @@ from typing import Any, TypeVar, cast
 from .clientip import ClientIP
 from .errors import problem_response
 from .exceptions import GuardError
-from .request import RequestView, framework_of, view_from_request
+from .request import RequestView, framework_of, framework_view, view_from_request
 
 __all__ = [
     "RouteCall",
@@ -381,7 +381,7 @@ class _Prepare:
         injected_response = kwargs.get(self.resp_name)
         for name in self.dropped:
             kwargs.pop(name, None)
-        view = view_from_request(request, self.client_ip)
+        view = framework_view(framework, request, self.client_ip)  # lazy: reads only what the hooks ask
         return RouteCall(view=view, request=request, framework=framework, endpoint=self.func), injected_response
 
 

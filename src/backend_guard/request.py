@@ -10,17 +10,20 @@ from __future__ import annotations
 import sys
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import FrozenInstanceError
+from typing import Any, TypeVar
 
 from .clientip import ClientIP
 
-__all__ = ["RequestView", "view_from_environ", "view_from_request", "view_from_scope"]
+__all__ = ["RequestView", "framework_view", "view_from_environ", "view_from_request", "view_from_scope"]
 
 _NO_PROXIES = ClientIP()
 
 
-@dataclass(frozen=True, slots=True)
+_T = TypeVar("_T")
+_UNSET: Any = object()  # a lazy value not computed yet
+
+
 class RequestView:
     """What the core may know of a request: plain, immutable values.
 
@@ -28,21 +31,114 @@ class RequestView:
     ``route`` is the route template (``/users/{id}``) when the framework knows it, else None;
     ``client`` is the resolved client address (through trusted proxies only).
 
+    A view built from a request (:func:`view_from_scope`, :func:`view_from_environ`, :func:`view_from_request`)
+    computes what is asked of it, once, on first use: :meth:`header` decodes only the header asked for, and the
+    client address (with ``scheme`` and ``host``) and the route template are resolved when first read. Most
+    guards read two or three of these values per request.
+
     Example::
 
         view = view_from_scope(scope)
         view.header("origin"), view.route or view.path, view.client
     """
 
+    __slots__ = ("_client", "_headers", "_host", "_index", "_route", "_scheme", "_source", "method", "path", "query")
+    __match_args__ = ("method", "path", "headers", "client", "scheme", "host", "route", "query")
+
     method: str
     path: str
-    headers: tuple[tuple[str, str], ...] = ()
-    client: str = ""
-    scheme: str = "http"
-    host: str | None = None
-    route: str | None = None
-    query: str = ""
-    _index: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False, hash=False)
+    query: str
+    # What a lazy view computes on first use (``_UNSET`` until then); ``_source`` says where it reads it.
+    _headers: tuple[tuple[str, str], ...]
+    _client: str
+    _scheme: str
+    _host: str | None
+    _route: str | None
+    _index: dict[str, list[str]] | None
+    _source: Any
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        headers: tuple[tuple[str, str], ...] = (),
+        client: str = "",
+        scheme: str = "http",
+        host: str | None = None,
+        route: str | None = None,
+        query: str = "",
+        *,
+        _source: _Source | None = None,
+    ) -> None:
+        for name, value in (
+            ("method", method),
+            ("path", path),
+            ("query", query),
+            ("_headers", headers),
+            ("_client", client),
+            ("_scheme", scheme),
+            ("_host", host),
+            ("_route", route),
+            ("_source", _source),
+            ("_index", None),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    def _keep(self, name: str, value: _T) -> _T:
+        """Remember a value computed on first use (the view stays immutable to its readers)."""
+        object.__setattr__(self, name, value)
+        return value
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """Every header as ``(lower-case name, value)`` pairs, in arrival order."""
+        if self._headers is _UNSET:
+            return self._keep("_headers", self._source.headers())
+        return self._headers
+
+    def _resolve(self) -> None:
+        """Resolve the client address, scheme and host (through trusted proxies), once."""
+        client, scheme, host = self._source.resolve()
+        self._keep("_client", client)
+        self._keep("_scheme", scheme)
+        self._keep("_host", host)
+
+    @property
+    def client(self) -> str:
+        """The client address, resolved through trusted proxies only."""
+        if self._client is _UNSET:
+            self._resolve()
+        return self._client
+
+    @property
+    def scheme(self) -> str:
+        """The scheme the client used (``http``, ``https``, ``ws``, ``wss``), resolved like :attr:`client`."""
+        if self._client is _UNSET:
+            self._resolve()
+        return self._scheme
+
+    @property
+    def host(self) -> str | None:
+        """The host the client asked for, resolved like :attr:`client` (the Host header otherwise)."""
+        if self._client is _UNSET:
+            self._resolve()
+        if self._host is _UNSET:  # no forwarded host believed: the request's own Host header
+            return self._keep("_host", next(iter(self.header_all("host")), None))
+        return self._host
+
+    @property
+    def route(self) -> str | None:
+        """The route template (``/users/{id}``) when the framework knows it, else None."""
+        if self._route is _UNSET:
+            route: str | None = self._source.route()
+            return self._keep("_route", route)
+        return self._route
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (case-insensitive); repeated headers joined with ``", "``."""
@@ -51,10 +147,17 @@ class RequestView:
 
     def header_all(self, name: str) -> list[str]:
         """Every value of header ``name`` (case-insensitive), in arrival order."""
-        if not self._index and self.headers:
+        if self._headers is _UNSET:
+            found: list[str] | None = self._source.header_all(name)
+            if found is not None:  # the source read that one header without decoding the others
+                return found
+        index = self._index
+        if index is None:
+            index = {}
             for k, v in self.headers:
-                self._index.setdefault(k, []).append(v)
-        return self._index.get(name.lower(), [])
+                index.setdefault(k, []).append(v)
+            self._keep("_index", index)
+        return index.get(name.lower(), [])
 
     @property
     def secure(self) -> bool:
@@ -65,6 +168,93 @@ class RequestView:
     def route_or_path(self) -> str:
         """The route template when known, else the concrete path."""
         return self.route or self.path
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.method, self.path, self.headers, self.client, self.scheme, self.host, self.route, self.query)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{name}={value!r}" for name, value in zip(self.__match_args__, self._fields(), strict=True))
+        return f"RequestView({values})"
+
+
+class _Source:
+    """Where a lazy :class:`RequestView` reads what it is first asked for: an ASGI scope or a WSGI environ."""
+
+    __slots__ = ("client_ip", "request", "route_known")
+
+    def __init__(self, request: Mapping[str, Any], client_ip: ClientIP | None, route: Any = _UNSET) -> None:
+        self.request = request
+        self.client_ip = client_ip or _NO_PROXIES
+        self.route_known = route
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        raise NotImplementedError
+
+    def header_all(self, name: str) -> list[str] | None:
+        """The values of one header read without decoding the others, or None: the view decodes them all."""
+        return None
+
+    def resolve(self) -> tuple[str, str, str | None]:
+        """The client address, the scheme and the host (``_UNSET``: the Host header, read when asked)."""
+        raise NotImplementedError
+
+    def route(self) -> str | None:
+        return None if self.route_known is _UNSET else self.route_known
+
+
+class _ScopeSource(_Source):
+    """An ASGI scope (``http`` or ``websocket``)."""
+
+    __slots__ = ()
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        return _scope_headers(self.request)
+
+    def header_all(self, name: str) -> list[str] | None:
+        return _scope_header_all(self.request, name)
+
+    def resolve(self) -> tuple[str, str, str | None]:
+        resolved = self.client_ip.resolve_scope(self.request)
+        return resolved.address, resolved.scheme, _UNSET if resolved.host is None else resolved.host
+
+    def route(self) -> str | None:
+        return _scope_route(self.request) if self.route_known is _UNSET else self.route_known
+
+
+class _EnvironSource(_Source):
+    """A WSGI environ (or Django's ``META``)."""
+
+    __slots__ = ()
+
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        return _environ_headers(self.request)
+
+    def resolve(self) -> tuple[str, str, str | None]:
+        resolved = self.client_ip.resolve_environ(self.request)
+        return resolved.address, resolved.scheme, resolved.host
+
+
+def _scope_header_all(scope: Mapping[str, Any], name: str) -> list[str]:
+    """The values of header ``name`` in a scope, decoding only those (names compared as the view's are: decoded
+    as latin-1 and lower-cased; ``bytes.lower`` gives the same for the ASCII names HTTP allows)."""
+    wanted = name.lower()
+    try:
+        raw = wanted.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = None
+    out = []
+    for k, v in scope.get("headers", ()):
+        if k.lower() == raw or (not k.isascii() and k.decode("latin-1").lower() == wanted):
+            out.append(v.decode("latin-1"))
+    return out
 
 
 # Starlette releases before 1.8 record the matched route only under FastAPI (``scope["route"]``); a plain Starlette
@@ -122,35 +312,32 @@ def _scope_route(scope: Mapping[str, Any]) -> str | None:
 
 
 def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None) -> RequestView:
-    """A view of an ASGI ``http`` or ``websocket`` scope.
+    """A view of an ASGI ``http`` or ``websocket`` scope (headers, client and route read on first use).
 
     Example::
 
         view = view_from_scope(scope, ClientIP(["10.0.0.0/8"]))
     """
-    resolved = (client_ip or _NO_PROXIES).resolve_scope(scope)
-    headers = _scope_headers(scope)
-    host = resolved.host
-    if host is None:
-        host = _host_header(headers)
+    return _scope_view(scope, client_ip, scope.get("path", "/"), _UNSET)
+
+
+def _scope_view(scope: Mapping[str, Any], client_ip: ClientIP | None, path: str, route: Any) -> RequestView:
+    """A lazy view of ``scope`` with this path and route (``_UNSET``: the route the router matched)."""
     return RequestView(
         method=scope.get("method", "GET"),
-        path=scope.get("path", "/"),
-        headers=headers,
-        client=resolved.address,
-        scheme=resolved.scheme,
-        host=host,
-        route=_scope_route(scope),
+        path=path,
+        headers=_UNSET,
+        client=_UNSET,
+        scheme=_UNSET,
+        host=_UNSET,
+        route=_UNSET,
         query=_scope_query(scope),
+        _source=_ScopeSource(scope, client_ip, route),
     )
 
 
 def _scope_headers(scope: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", ()))
-
-
-def _host_header(headers: tuple[tuple[str, str], ...]) -> str | None:
-    return next((v for k, v in headers if k == "host"), None)
 
 
 def _scope_query(scope: Mapping[str, Any]) -> str:
@@ -174,22 +361,23 @@ def _environ_headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 def view_from_environ(
     environ: Mapping[str, Any], client_ip: ClientIP | None = None, *, route: str | None = None
 ) -> RequestView:
-    """A view of a WSGI ``environ`` (``route`` when the caller knows the template).
+    """A view of a WSGI ``environ`` (``route`` when the caller knows the template); headers and client read on
+    first use.
 
     Example::
 
         view = view_from_environ(environ)
     """
-    resolved = (client_ip or _NO_PROXIES).resolve_environ(environ)
     return RequestView(
         method=environ.get("REQUEST_METHOD", "GET"),
         path=_environ_path(environ),
-        headers=_environ_headers(environ),
-        client=resolved.address,
-        scheme=resolved.scheme,
-        host=resolved.host,
+        headers=_UNSET,
+        client=_UNSET,
+        scheme=_UNSET,
+        host=_UNSET,
         route=route,
         query=environ.get("QUERY_STRING", ""),
+        _source=_EnvironSource(environ, client_ip),
     )
 
 
@@ -233,13 +421,23 @@ def view_from_request(request: Any, client_ip: ClientIP | None = None) -> Reques
             view = view_from_request(request)
     """
     kind = framework_of(request)
-    if kind == "starlette":
+    if kind is None:
+        raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
+    return framework_view(kind, request, client_ip)
+
+
+def framework_view(framework: str, request: Any, client_ip: ClientIP | None = None) -> RequestView:
+    """A view of a request of a known framework (what :func:`framework_of` answered for it).
+
+    Example::
+
+        view = framework_view("flask", flask.request)
+    """
+    if framework == "starlette":
         return view_from_scope(request.scope, client_ip)
-    if kind == "flask":
+    if framework == "flask":
         return _flask_view(request, client_ip)
-    if kind == "django":
-        return _django_view(request, client_ip)
-    raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
+    return _django_view(request, client_ip)
 
 
 def _flask_view(request: Any, client_ip: ClientIP | None) -> RequestView:
@@ -259,17 +457,7 @@ def _django_view(request: Any, client_ip: ClientIP | None) -> RequestView:
     scope = getattr(request, "scope", None)  # Django's ASGIRequest keeps its scope
     if scope is None:
         return view_from_environ(getattr(request, "META", {}), client_ip, route=route)
-    view = view_from_scope(scope, client_ip)
-    return RequestView(
-        method=view.method,
-        path=request.path,
-        headers=view.headers,
-        client=view.client,
-        scheme=view.scheme,
-        host=view.host,
-        route=route,
-        query=view.query,
-    )
+    return _scope_view(scope, client_ip, request.path, route)
 
 
 def headers_from_pairs(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

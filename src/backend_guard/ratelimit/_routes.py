@@ -21,11 +21,13 @@ from .._routes import RouteCall, RouteHooks
 from ..clientip import ClientIP
 from ..exceptions import StorageError
 from ._keys import Charge, KeyFunc, KeyResolver, bucket_method, handler_name
+from ._result import RateLimitResult
 
 if TYPE_CHECKING:
     from ._limiter import RateLimiter
+    from ._prepared import _Prepared
     from ._rates import Rate
-    from ._result import RateLimitResult
+    from ._scripts import RateLimitReply
 
 STATE_KEY = "backend_guard.ratelimit"
 
@@ -95,32 +97,38 @@ class _LimitHooks(RouteHooks):
         scope), else None (the handler's one bucket); an invented method name gets no bucket of its own."""
         return bucket_method(method) if self.per_method and not self.scope else None
 
-    def _apply(self, call: RouteCall, result: RateLimitResult) -> None:
+    def _apply(self, call: RouteCall, plan: _Prepared, reply: RateLimitReply | RateLimitResult) -> None:
         """Keep the result on the request; refuse (429 with the fields, or 503 when the store failed closed), or
         add the fields to the response when the limiter's ``headers`` is on."""
+        if isinstance(reply, RateLimitResult):  # the store failed and on_storage_error answered: no limit to show
+            call.set_state(STATE_KEY, reply)
+            if not reply.allowed:
+                raise StorageError()
+            return
+        result = self.limiter.result_for(plan, reply)
         call.set_state(STATE_KEY, result)
         if not result.allowed:
-            if result.degraded:
-                raise StorageError()
-            self._add_fields(call, result)
+            self._add_fields(call, plan, reply, result)
             raise result.error()
         if self.limiter.headers:
-            self._add_fields(call, result)
+            self._add_fields(call, plan, reply, result)
 
-    def _add_fields(self, call: RouteCall, result: RateLimitResult) -> None:
-        """The ``RateLimit`` fields (and the legacy ones when the limiter sends them) on the response."""
-        for k, v in result.headers(legacy=self.limiter.legacy_headers):
+    def _add_fields(self, call: RouteCall, plan: _Prepared, reply: RateLimitReply, result: RateLimitResult) -> None:
+        """The ``RateLimit`` fields (and the legacy ones when the limiter sends them) on the response; without
+        legacy fields, the plan's precomputed ones (the very values :func:`format_headers` writes)."""
+        legacy = self.limiter.legacy_headers
+        for k, v in result.headers(legacy=True) if legacy else plan.str_fields(reply):
             call.add_header(k, v)
 
     def before(self, call: RouteCall) -> None:
         plan = self._plan(call)
         if plan is not None:
-            self._apply(call, self.limiter.decide_plan(plan))
+            self._apply(call, plan, self.limiter.run_plan(plan))
 
     async def abefore(self, call: RouteCall) -> None:
         plan = self._plan(call)
         if plan is not None:
-            self._apply(call, await self.limiter.adecide_plan(plan))
+            self._apply(call, plan, await self.limiter.arun_plan(plan))
 
 
 def _policy_name(method: str | None, route: str | None) -> str:
