@@ -240,13 +240,31 @@ def _status_and_target(framework: str, result: Any, injected_response: Any) -> t
 
 
 def _set_headers(framework: str, target: Any, headers: list[tuple[str, str]]) -> None:
-    if target is None:
+    """Put ``headers`` on the response ``target``, each replacing a header of the same name."""
+    if target is None or not headers:
+        return
+    raw = getattr(target, "raw_headers", None) if framework == "starlette" else None
+    if isinstance(raw, list):
+        _set_raw_headers(target, raw, headers)
         return
     for k, v in headers:
         if framework == "django":
             target[k] = v
         else:
             target.headers[k] = v
+
+
+def _set_raw_headers(target: Any, raw: list[tuple[bytes, bytes]], headers: list[tuple[str, str]]) -> None:
+    """Starlette: a new name is appended to the response's ``raw_headers`` (what it sends) as encoded bytes; a
+    name already there is set through ``headers``, which replaces it (as ``response.headers[k] = v`` does)."""
+    present = {name for name, _ in raw}
+    for k, v in headers:
+        name = k.lower().encode("latin-1")
+        if name in present:
+            target.headers[k] = v
+        else:
+            raw.append((name, v.encode("latin-1")))
+            present.add(name)
 
 
 def _annotated(params: list[inspect.Parameter], cls: type) -> str | None:

@@ -21,6 +21,7 @@ _NO_PROXIES = ClientIP()
 
 
 _T = TypeVar("_T")
+_assign = object.__setattr__  # the view is immutable to its readers: it sets its own slots this way
 _UNSET: Any = object()  # a lazy value not computed yet
 
 
@@ -70,19 +71,16 @@ class RequestView:
         *,
         _source: _Source | None = None,
     ) -> None:
-        for name, value in (
-            ("method", method),
-            ("path", path),
-            ("query", query),
-            ("_headers", headers),
-            ("_client", client),
-            ("_scheme", scheme),
-            ("_host", host),
-            ("_route", route),
-            ("_source", _source),
-            ("_index", None),
-        ):
-            object.__setattr__(self, name, value)
+        _assign(self, "method", method)
+        _assign(self, "path", path)
+        _assign(self, "query", query)
+        _assign(self, "_headers", headers)
+        _assign(self, "_client", client)
+        _assign(self, "_scheme", scheme)
+        _assign(self, "_host", host)
+        _assign(self, "_route", route)
+        _assign(self, "_index", None)
+        _assign(self, "_source", _source)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -92,7 +90,7 @@ class RequestView:
 
     def _keep(self, name: str, value: _T) -> _T:
         """Remember a value computed on first use (the view stays immutable to its readers)."""
-        object.__setattr__(self, name, value)
+        _assign(self, name, value)
         return value
 
     @property
@@ -323,16 +321,9 @@ def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None)
 
 def _scope_view(scope: Mapping[str, Any], client_ip: ClientIP | None, path: str, route: Any) -> RequestView:
     """A lazy view of ``scope`` with this path and route (``_UNSET``: the route the router matched)."""
+    source = _ScopeSource(scope, client_ip, route)
     return RequestView(
-        method=scope.get("method", "GET"),
-        path=path,
-        headers=_UNSET,
-        client=_UNSET,
-        scheme=_UNSET,
-        host=_UNSET,
-        route=_UNSET,
-        query=_scope_query(scope),
-        _source=_ScopeSource(scope, client_ip, route),
+        scope.get("method", "GET"), path, _UNSET, _UNSET, _UNSET, _UNSET, _UNSET, _scope_query(scope), _source=source
     )
 
 
@@ -368,17 +359,9 @@ def view_from_environ(
 
         view = view_from_environ(environ)
     """
-    return RequestView(
-        method=environ.get("REQUEST_METHOD", "GET"),
-        path=_environ_path(environ),
-        headers=_UNSET,
-        client=_UNSET,
-        scheme=_UNSET,
-        host=_UNSET,
-        route=route,
-        query=environ.get("QUERY_STRING", ""),
-        _source=_EnvironSource(environ, client_ip),
-    )
+    source = _EnvironSource(environ, client_ip)
+    method, query = environ.get("REQUEST_METHOD", "GET"), environ.get("QUERY_STRING", "")
+    return RequestView(method, _environ_path(environ), _UNSET, _UNSET, _UNSET, _UNSET, route, query, _source=source)
 
 
 def _environ_path(environ: Mapping[str, Any]) -> str:

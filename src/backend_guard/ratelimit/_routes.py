@@ -80,17 +80,19 @@ class _LimitHooks(RouteHooks):
             return self.handler
         return "dependency " + handler_name(endpoint) if endpoint is not None else "dependency"
 
-    def _plan(self, call: RouteCall) -> Any:
+    def _plan(self, call: RouteCall) -> _Prepared | None:
         """The limiter's compiled plan for this call (cached per key, route and handler), or None when exempt."""
         key = self.resolver.from_view(call.view)
         if key is None:
             return None
         route = call.view.route  # the router's template; never the concrete path a client chose
-        method = self._method(call.view.method)
+        method = self._method(call.view.method) if self.per_method else None
         endpoint = None if self.handler is not None else call.endpoint
-        return self.limiter.cached_plan(
-            (self, key, route, method, endpoint), lambda: [self._charge(key, route, method, endpoint)]
-        )
+        cache_key = (self, key, route, method, endpoint)
+        plan = self.limiter.known_plan(cache_key)  # the common case: no closure built
+        if plan is not None:
+            return plan
+        return self.limiter.cached_plan(cache_key, lambda: [self._charge(key, route, method, endpoint)])
 
     def _method(self, method: str) -> str | None:
         """The method a request counts under: its own bucket when counted per method (and not in a shared
@@ -128,7 +130,8 @@ class _LimitHooks(RouteHooks):
     async def abefore(self, call: RouteCall) -> None:
         plan = self._plan(call)
         if plan is not None:
-            self._apply(call, plan, await self.limiter.arun_plan(plan))
+            limiter = self.limiter  # a store doing no I/O (memory) is asked directly: no coroutine
+            self._apply(call, plan, limiter.run_plan(plan) if limiter.inline else await limiter.arun_plan(plan))
 
 
 def _policy_name(method: str | None, route: str | None) -> str:
