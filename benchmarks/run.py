@@ -389,12 +389,38 @@ def headline(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             "1",
             None,
         )
+    decorators = first(data.get("decorators", {}), "decorators.json", "decorators-quick.json")
+    if decorators:
+        decorator_rows(decorators.get("targets", {}), row)
     lockout = first(data.get("lockout", {}), "lockout.json", "lockout-quick.json")
     if lockout:
         value = _get(lockout, "redis", "check+reserve (record_failure)", "ratio")
         row("lockout, Redis: check-and-reserve / redis-py PING", value, "<= 1.2x", _at_most(value, 1.2), "x")
         row("lockout check-and-reserve: Redis round trips", lockout.get("script_round_trips_per_reserve"), "1", None)
     return rows
+
+
+def decorator_rows(targets: dict[str, Any], row: Any) -> None:
+    """The route decorators' rows: each decorator's overhead over the same decision through the middleware (or
+    made by hand in the route), and the rate limit decorators' over the peers' decorators."""
+    for part, t in targets.items():
+        framework, _, kind = part.partition("_")
+        row(
+            f"{framework} {kind} decorator overhead / {t.get('reference')}'s",
+            t.get("over_reference"),
+            "<= 1.5x",
+            t.get("met_reference"),
+            "x",
+        )
+        if t.get("peer"):
+            limit = t.get("max_over_peer")
+            row(
+                f"{framework} {kind} decorator overhead / {t['peer']}'s",
+                t.get("over_peer"),
+                f"<= {limit}x" if limit else "",
+                t.get("met_peer"),
+                "x",
+            )
 
 
 def _fmt(value: Any, unit: str) -> str:

@@ -88,12 +88,15 @@ class RouteCall:
 
     def set_state(self, key: str, value: Any) -> None:
         """Leave a value for the middlewares (``scope["state"][key]`` on ASGI, ``environ[key]`` on WSGI)."""
-        scope = getattr(self.request, "scope", None)
-        if isinstance(scope, dict):
-            scope.setdefault("state", {})[key] = value
-        environ = self._environ()
-        if isinstance(environ, dict):
-            environ[key] = value
+        # A Starlette request has no WSGI environ and a Flask (werkzeug) one no ASGI scope; Django's may have both.
+        if self.framework != "flask":
+            scope = getattr(self.request, "scope", None)
+            if isinstance(scope, dict):
+                scope.setdefault("state", {})[key] = value
+        if self.framework != "starlette":
+            environ = self._environ()
+            if isinstance(environ, dict):
+                environ[key] = value
 
     def _environ(self) -> Any:
         """The WSGI environ of the request (Django's ``META``), if it has one."""
