@@ -88,18 +88,22 @@ class RouteCall:
 
     def set_state(self, key: str, value: Any) -> None:
         """Leave a value for the middlewares (``scope["state"][key]`` on ASGI, ``environ[key]`` on WSGI)."""
-        # A Starlette request has no WSGI environ and a Flask (werkzeug) one no ASGI scope; Django's may have both.
-        if self.framework != "flask":
-            scope = getattr(self.request, "scope", None)
-            if isinstance(scope, dict):
-                scope.setdefault("state", {})[key] = value
-        if self.framework != "starlette":
-            environ = self._environ()
-            if isinstance(environ, dict):
-                environ[key] = value
+        scope = self._scope()
+        if isinstance(scope, dict):
+            scope.setdefault("state", {})[key] = value
+        environ = self._environ()
+        if isinstance(environ, dict):
+            environ[key] = value
+
+    def _scope(self) -> Any:
+        """The ASGI scope of the request, if it has one (a Flask request has none: not looked for through its
+        proxy, where a missing attribute is slow)."""
+        return None if self.framework == "flask" else getattr(self.request, "scope", None)
 
     def _environ(self) -> Any:
-        """The WSGI environ of the request (Django's ``META``), if it has one."""
+        """The WSGI environ of the request (Django's ``META``), if it has one (a Starlette request has none)."""
+        if self.framework == "starlette":
+            return None
         environ = getattr(self.request, "environ", None)
         if environ is None and self.framework == "django":
             environ = getattr(self.request, "META", None)
@@ -243,31 +247,41 @@ def _status_and_target(framework: str, result: Any, injected_response: Any) -> t
 
 
 def _set_headers(framework: str, target: Any, headers: list[tuple[str, str]]) -> None:
-    """Put ``headers`` on the response ``target``, each replacing a header of the same name."""
-    if target is None or not headers:
-        return
-    raw = getattr(target, "raw_headers", None) if framework == "starlette" else None
-    if isinstance(raw, list):
-        _set_raw_headers(target, raw, headers)
-        return
+    """Put ``headers`` on the response ``target`` (if any), each replacing a header of the same name."""
+    if target is not None and headers:
+        _HEADER_SETTERS.get(framework, _set_fields)(target, headers)
+
+
+def _set_fields(target: Any, headers: list[tuple[str, str]]) -> None:
+    """Flask (werkzeug) and Starlette: through the response's ``headers``."""
     for k, v in headers:
-        if framework == "django":
-            target[k] = v
-        else:
-            target.headers[k] = v
+        target.headers[k] = v
 
 
-def _set_raw_headers(target: Any, raw: list[tuple[bytes, bytes]], headers: list[tuple[str, str]]) -> None:
+def _set_items(target: Any, headers: list[tuple[str, str]]) -> None:
+    """Django: ``response[name] = value``."""
+    for k, v in headers:
+        target[k] = v
+
+
+def _set_starlette(target: Any, headers: list[tuple[str, str]]) -> None:
     """Starlette: a new name is appended to the response's ``raw_headers`` (what it sends) as encoded bytes; a
     name already there is set through ``headers``, which replaces it (as ``response.headers[k] = v`` does)."""
-    present = {name for name, _ in raw}
+    raw = getattr(target, "raw_headers", None)
+    if not isinstance(raw, list):
+        _set_fields(target, headers)
+        return
+    present = dict(raw)
     for k, v in headers:
         name = k.lower().encode("latin-1")
         if name in present:
             target.headers[k] = v
         else:
             raw.append((name, v.encode("latin-1")))
-            present.add(name)
+            present[name] = b""
+
+
+_HEADER_SETTERS = {"starlette": _set_starlette, "django": _set_items}
 
 
 def _annotated(params: list[inspect.Parameter], cls: type) -> str | None:

@@ -86,13 +86,11 @@ class _LimitHooks(RouteHooks):
         if key is None:
             return None
         route = call.view.route  # the router's template; never the concrete path a client chose
-        method = self._method(call.view.method) if self.per_method else None
+        method = self._method(call.view.method)
         endpoint = None if self.handler is not None else call.endpoint
-        cache_key = (self, key, route, method, endpoint)
-        plan = self.limiter.known_plan(cache_key)  # the common case: no closure built
-        if plan is not None:
-            return plan
-        return self.limiter.cached_plan(cache_key, lambda: [self._charge(key, route, method, endpoint)])
+        return self.limiter.cached_plan(
+            (self, key, route, method, endpoint), lambda: [self._charge(key, route, method, endpoint)]
+        )
 
     def _method(self, method: str) -> str | None:
         """The method a request counts under: its own bucket when counted per method (and not in a shared
@@ -130,8 +128,7 @@ class _LimitHooks(RouteHooks):
     async def abefore(self, call: RouteCall) -> None:
         plan = self._plan(call)
         if plan is not None:
-            limiter = self.limiter  # a store doing no I/O (memory) is asked directly: no coroutine
-            self._apply(call, plan, limiter.run_plan(plan) if limiter.inline else await limiter.arun_plan(plan))
+            self._apply(call, plan, await self.limiter.arun_plan(plan))
 
 
 def _policy_name(method: str | None, route: str | None) -> str:
