@@ -283,6 +283,17 @@ CTORS: list[Ctor] = [
         },
     ),
     Ctor(
+        "CrossOriginProtection",
+        bg.CrossOriginProtection,
+        {"trusted_origins": "strs", "allow_same_site": "bool", "allow_null_origin": "bool"},
+    ),
+    Ctor(
+        "HTTPSRedirect",
+        bg.HTTPSRedirect,
+        {"exempt_paths": "strs", "safe_status": "int", "trusted_hosts": "instance?", "https_port": "int?"},
+    ),
+    Ctor("TrustedHosts", bg.TrustedHosts, {"hosts": "strs", "allow_any": "bool"}, base={"hosts": ["example.com"]}),
+    Ctor(
         "PasswordPolicy",
         bg.PasswordPolicy,
         {

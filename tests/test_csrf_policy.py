@@ -214,7 +214,7 @@ def test_a_websocket_handshake_is_judged_as_an_unsafe_method() -> None:
         (["https://*.github.io"], "public suffix"),
         (["https://a.*.example"], "leading"),
         ([""], "non-empty"),
-        ([42], "non-empty"),
+        ([42], "only strings"),
     ],
 )
 def test_trusted_origins_are_validated_like_cors_origins(value: object, message: str) -> None:

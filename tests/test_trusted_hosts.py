@@ -42,7 +42,7 @@ HOSTS = bg.TrustedHosts(["example.com", "*.example.com", "Bücher.example", "127
         (["*."], "not a host"),
         (["exa mple.com"], "not a valid host"),
         (["faß.example"], "not a valid host"),  # IDNA 2003 and browsers disagree: refused, as for CORS
-        ([None], "not a host"),
+        ([None], "only strings"),
     ],
 )
 def test_invalid_hosts_are_refused_at_construction_saying_what_to_write(hosts: object, message: str) -> None:

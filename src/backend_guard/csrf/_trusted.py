@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from .._check import check_strs
 from ..cors._origin import Origin, config_origin, parse_origin
 from ..cors._patterns import HostPattern, config_pattern
 from ..exceptions import ConfigurationError
@@ -39,7 +40,7 @@ class TrustedOrigins:
             raise ConfigurationError(f"{_SETTING} must be a list of origins, not one string: write [{values!r}].")
         exact: set[Origin] = set()
         patterns: list[HostPattern] = []
-        for text in values:
+        for text in check_strs("trusted_origins", values):
             if _is_pattern(text):
                 patterns.append(_pattern(text))
             else:

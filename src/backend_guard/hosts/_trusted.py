@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from .._check import check_strs
 from ..cors._patterns import config_pattern
 from ..exceptions import ConfigurationError
 from ._host import config_host, parse_host
@@ -97,7 +98,7 @@ def _host_list(hosts: Iterable[str], allow_any: object) -> list[str]:
         raise ConfigurationError(f"{_SETTING} takes a list of hosts, not one string: write [{hosts!r}].")
     if not isinstance(allow_any, bool):
         raise ConfigurationError(f"{_SETTING} allow_any must be True or False, got {allow_any!r}.")
-    values = list(hosts)
+    values = list(check_strs("hosts", hosts))
     if not values:
         raise ConfigurationError(f"{_SETTING} needs at least one host: write ['example.com'].")
     return values
