@@ -161,7 +161,7 @@ def _exempt_paths(values: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...
     """``(exact paths, prefixes)``: entries ending in ``/`` are prefixes, each entry checked."""
     if isinstance(values, str | bytes):
         raise ConfigurationError(f"{_SETTING} exempt_paths takes a list of paths, not one string: write ({values!r},).")
-    paths = list(check_strs("exempt_paths", values))
+    paths = list(check_strs(f"{_SETTING} exempt_paths", values))
     for path in paths:
         _check_exempt_path(path)
     prefixes = tuple(sorted(p for p in paths if p.endswith("/")))

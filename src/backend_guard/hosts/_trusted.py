@@ -98,7 +98,7 @@ def _host_list(hosts: Iterable[str], allow_any: object) -> list[str]:
         raise ConfigurationError(f"{_SETTING} takes a list of hosts, not one string: write [{hosts!r}].")
     if not isinstance(allow_any, bool):
         raise ConfigurationError(f"{_SETTING} allow_any must be True or False, got {allow_any!r}.")
-    values = list(check_strs("hosts", hosts))
+    values = list(check_strs(f"{_SETTING} hosts", hosts))
     if not values:
         raise ConfigurationError(f"{_SETTING} needs at least one host: write ['example.com'].")
     return values
