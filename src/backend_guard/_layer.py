@@ -229,10 +229,9 @@ class Stack:
         None. (Layers that ``awaits`` are the ASGI Guard's to run.)"""
         for i, on_request in self._requests[stage]:
             context = on_request(request)
-            if context is not None:
-                if context.__class__ is Answer:
-                    return context.app
-                contexts[i] = context
+            if context.__class__ is Answer:
+                return context.app
+            contexts[i] = context  # None (nothing to do on the response) leaves the slot as it was
         return None
 
     async def aenter(self, request: Any, contexts: list[Any], stage: int) -> Any:
@@ -261,11 +260,12 @@ class Stack:
                 out = list(headers)
                 for i, appended in self._appends[stage]:
                     context = contexts[i]
-                    if context is not None:
-                        part = appended(context, status, headers)
-                        if part is None:
-                            break
-                        out += part
+                    if context is None:
+                        continue
+                    part = appended(context, status, headers)
+                    if part is None:
+                        break
+                    out += part
                 else:
                     return out
         for i, on_response_start in self._merges[stage]:
