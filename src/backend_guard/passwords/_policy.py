@@ -170,21 +170,16 @@ class PasswordPolicy:
         blocklist, context_words = check_strs("blocklist", blocklist), check_strs("context_words", context_words)
         if hasher is not None:
             normalize, max_bytes = hasher.normalize, hasher.max_password_bytes
-        if min_length is None:
-            min_length = NIST_MIN_WITH_MFA if mfa else NIST_MIN_SINGLE_FACTOR
+        min_length = _min_length(min_length, mfa=mfa)
         _check_lengths(min_length, max_length, max_bytes)
-        if normalize not in (None, "NFC", "NFD", "NFKC", "NFKD"):
-            raise ConfigurationError("normalize must be one of NFC, NFD, NFKC, NFKD or None.")
+        _check_normalize(normalize)
         self.min_length, self.max_length, self.max_bytes = min_length, max_length, max_bytes
         self.normalize: NormalForm | None = normalize
         self.blocklist = Blocklist(shipped=common_passwords, words=blocklist, files=blocklist_files)
-        defaults = [("site", fold(site_name))] if site_name and site_name.strip() else []
-        defaults += [("words", fold(word)) for word in context_words if word.strip()]
-        self._context_defaults = tuple(defaults)
+        self._context_defaults = (*_site_context(site_name), *_word_context(context_words))
         self.check_patterns = check_patterns
-        self.pwned = PwnedPasswordsFile(pwned) if isinstance(pwned, (str, Path)) else pwned
-        if min_score is not None and (type(min_score) is not int or not 0 <= min_score <= 4):
-            raise ConfigurationError("min_score must be a zxcvbn score, 0 to 4.")
+        self.pwned = _pwned_file(pwned)
+        _check_score(min_score)
         self.min_score = min_score
         self._estimate = _zxcvbn() if min_score is not None else None
 
@@ -225,21 +220,8 @@ class PasswordPolicy:
         if len(prepared.text) > self.max_length:
             return (self.issue("too-long"),)
         found: list[PasswordIssue] = []
-        if len(prepared.text) < self.min_length:
-            found.append(self.issue("too-short"))
-        if prepared.folded and self.blocklist.matches(prepared.folded):
-            found.append(self.issue("common-password"))
-        kind = matching_context(
-            prepared.folded, context_tokens(fold_context(context, self._context_defaults, self.max_bytes))
-        )
-        if kind is not None:
-            found.append(self.issue("context-word", context=_CONTEXT_NAMES.get(kind, "personal details")))
-        if self.check_patterns:
-            found.extend(self._pattern_issues(fold(prepared.text, strip=False)))  # spaces are a run too
-        if self.pwned is not None and self._breached(prepared):
-            found.append(self.issue("breached-password"))
-        if self._estimate is not None and self._guessable(prepared.text, context):
-            found.append(self.issue("too-guessable"))
+        for rule in (self._short, self._common, self._context_word, self._patterns, self._breach, self._guess):
+            found += rule(prepared, context)  # in the order the messages are shown
         return tuple(found)
 
     def check(self, password: object, context: Mapping[str, object] | None = None) -> None:
@@ -266,61 +248,142 @@ class PasswordPolicy:
             "and runs of repeated or sequential characters."
         )
 
-    # ---- the rules -----------------------------------------------------------------------------------
+    # ---- the rules: each gives the issues it finds, in the order :meth:`reasons` shows them -------------
+
+    def _short(self, prepared: _Prepared, context: Mapping[str, object] | None) -> list[PasswordIssue]:
+        return [self.issue("too-short")] if len(prepared.text) < self.min_length else []
+
+    def _common(self, prepared: _Prepared, context: Mapping[str, object] | None) -> list[PasswordIssue]:
+        listed = bool(prepared.folded) and self.blocklist.matches(prepared.folded)
+        return [self.issue("common-password")] if listed else []
+
+    def _context_word(self, prepared: _Prepared, context: Mapping[str, object] | None) -> list[PasswordIssue]:
+        kind = matching_context(
+            prepared.folded, context_tokens(fold_context(context, self._context_defaults, self.max_bytes))
+        )
+        if kind is None:
+            return []
+        return [self.issue("context-word", context=_CONTEXT_NAMES.get(kind, "personal details"))]
+
+    def _patterns(self, prepared: _Prepared, context: Mapping[str, object] | None) -> list[PasswordIssue]:
+        if not self.check_patterns:
+            return []
+        code = _pattern_code(fold(prepared.text, strip=False))  # spaces are a run too
+        return [self.issue(code)] if code else []
+
+    def _breach(self, prepared: _Prepared, context: Mapping[str, object] | None) -> list[PasswordIssue]:
+        return [self.issue("breached-password")] if self._breached(prepared) else []
+
+    def _guess(self, prepared: _Prepared, context: Mapping[str, object] | None) -> list[PasswordIssue]:
+        return [self.issue("too-guessable")] if self._guessable(prepared.text, context) else []
 
     def _prepare(self, password: object) -> _Prepared | PasswordIssue:
         """The input policy: text, at most ``max_bytes`` UTF-8 bytes (checked before any work), no NUL."""
-        limit = self.max_bytes
-        if isinstance(password, bytes):
-            if len(password) > limit:
-                return self.issue("too-long")
-            try:
-                password = password.decode("utf-8")
-            except UnicodeDecodeError:
-                return self.issue("invalid-character")
-        if not isinstance(password, str):
-            return self.issue("not-text")
-        if len(password) > limit:  # each code point is at least one byte: refused before encoding it
-            return self.issue("too-long")
-        try:
-            raw = password.encode("utf-8")
-        except UnicodeEncodeError:
-            return self.issue("invalid-character")
-        if "\x00" in password:
-            return self.issue("invalid-character")
-        if len(raw) > limit:  # before NFKC, which may make the text 18 times longer (U+FDFA)
-            return self.issue("too-long")
-        text = unicodedata.normalize(self.normalize, password) if self.normalize else password
-        if len(text.encode("utf-8")) > limit:
+        checked = _checked_input(password, self.max_bytes)
+        if isinstance(checked, _Refused):
+            return self.issue(checked.code)
+        text, raw = checked
+        text = unicodedata.normalize(self.normalize, text) if self.normalize else text
+        if len(text.encode("utf-8")) > self.max_bytes:
             return self.issue("too-long")
         return _Prepared(text, fold(text), raw)
 
-    def _pattern_issues(self, folded: str) -> list[PasswordIssue]:
-        if len(folded) < 2:
-            return []
-        repeated, sequential = trivial_cover(folded)
-        if is_periodic(folded) or repeated * 2 > len(folded):
-            return [self.issue("repeated-characters")]
-        if (repeated + sequential) * 2 > len(folded):
-            code = "sequential-characters" if sequential >= repeated else "repeated-characters"
-            return [self.issue(code)]
-        return []
-
     def _breached(self, prepared: _Prepared) -> bool:
-        assert self.pwned is not None
+        if self.pwned is None:
+            return False
         # The corpus hashes passwords as typed; the normalised form is checked too when it differs.
         forms = dict.fromkeys((prepared.raw, prepared.text.encode("utf-8")))
         return any(self.pwned.count(form) > 0 for form in forms)
 
     def _guessable(self, text: str, context: Mapping[str, object] | None) -> bool:
-        assert self._estimate is not None
-        assert self.min_score is not None
-        if not text:  # zxcvbn raises IndexError on "" (too-short says enough)
+        if self._estimate is None or self.min_score is None or not text:  # zxcvbn raises IndexError on ""
             return False
         inputs = [value for _, value in fold_context(context, self._context_defaults, self.max_bytes)]
-        result = self._estimate(text[:_ESTIMATE_CHARS], inputs)
-        score = result.get("score") if isinstance(result, Mapping) else None
-        return isinstance(score, int) and score < self.min_score
+        score = _score(self._estimate(text[:_ESTIMATE_CHARS], inputs))
+        return score is not None and score < self.min_score
+
+
+# ---- the input policy -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """The input policy's refusal of a password: the code of its issue (never the password)."""
+
+    code: str
+
+
+def _checked_input(password: object, limit: int) -> tuple[str, bytes] | _Refused:
+    """The password as text and as UTF-8 (at most ``limit`` bytes, no NUL), or why it is refused."""
+    text = _as_text(password, limit)
+    if isinstance(text, _Refused):
+        return text
+    raw = _encoded(text, limit)
+    return raw if isinstance(raw, _Refused) else (text, raw)
+
+
+def _as_text(password: object, limit: int) -> str | _Refused:
+    """The password as text: bytes are decoded (UTF-8, at most ``limit`` of them); anything else is not text."""
+    if isinstance(password, bytes):
+        return _decoded(password, limit)
+    return password if isinstance(password, str) else _Refused("not-text")
+
+
+def _decoded(password: bytes, limit: int) -> str | _Refused:
+    if len(password) > limit:
+        return _Refused("too-long")
+    try:
+        return password.decode("utf-8")
+    except UnicodeDecodeError:
+        return _Refused("invalid-character")
+
+
+def _encoded(text: str, limit: int) -> bytes | _Refused:
+    """``text`` as UTF-8 when it has no NUL and at most ``limit`` bytes, checked from the cheapest test on."""
+    if len(text) > limit:  # each code point is at least one byte: refused before encoding it
+        return _Refused("too-long")
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _Refused("invalid-character")
+    return _bounded(text, raw, limit)
+
+
+def _bounded(text: str, raw: bytes, limit: int) -> bytes | _Refused:
+    if "\x00" in text:
+        return _Refused("invalid-character")
+    if len(raw) > limit:  # before NFKC, which may make the text 18 times longer (U+FDFA)
+        return _Refused("too-long")
+    return raw
+
+
+# ---- the pure rules ---------------------------------------------------------------------------------------
+
+
+def _pattern_code(folded: str) -> str | None:
+    """``repeated-characters`` or ``sequential-characters`` when the text is mostly such runs, else None."""
+    if len(folded) < 2:
+        return None
+    repeated, sequential = trivial_cover(folded)
+    if is_periodic(folded) or repeated * 2 > len(folded):
+        return "repeated-characters"
+    return _mostly_runs(repeated, sequential, len(folded))
+
+
+def _mostly_runs(repeated: int, sequential: int, size: int) -> str | None:
+    """The code for a text of ``size`` characters that is more than half runs, named after the larger kind."""
+    if (repeated + sequential) * 2 <= size:
+        return None
+    return "sequential-characters" if sequential >= repeated else "repeated-characters"
+
+
+def _score(result: object) -> int | None:
+    """zxcvbn's score in its answer, None when it holds none."""
+    score = result.get("score") if isinstance(result, Mapping) else None
+    return score if isinstance(score, int) else None
+
+
+# ---- the settings -----------------------------------------------------------------------------------------
 
 
 def _check_types(*, mfa: object, common_passwords: object, check_patterns: object, site_name: object) -> None:
@@ -330,10 +393,21 @@ def _check_types(*, mfa: object, common_passwords: object, check_patterns: objec
     optional(check_str, "site_name", site_name, empty=True)
 
 
+def _min_length(min_length: int | None, *, mfa: bool) -> int:
+    """The minimum length asked for, else NIST's: 15 for a password alone, 8 with a second factor."""
+    if min_length is not None:
+        return min_length
+    return NIST_MIN_WITH_MFA if mfa else NIST_MIN_SINGLE_FACTOR
+
+
 def _check_lengths(min_length: int, max_length: int, max_bytes: int) -> None:
     for name, value in (("min_length", min_length), ("max_length", max_length), ("max_bytes", max_bytes)):
         if type(value) is not int:
             raise ConfigurationError(f"{name} must be an int.")
+    _check_length_bounds(min_length, max_length, max_bytes)
+
+
+def _check_length_bounds(min_length: int, max_length: int, max_bytes: int) -> None:
     if min_length < NIST_MIN_WITH_MFA:
         raise ConfigurationError(f"min_length must be at least {NIST_MIN_WITH_MFA} (NIST SP 800-63B).")
     if max_length < NIST_MAX_AT_LEAST or max_bytes < NIST_MAX_AT_LEAST:
@@ -342,6 +416,35 @@ def _check_lengths(min_length: int, max_length: int, max_bytes: int) -> None:
         )
     if min_length > max_length or max_bytes > 1 << 20:
         raise ConfigurationError("min_length must not exceed max_length, nor max_bytes 1 MiB.")
+
+
+def _check_normalize(normalize: object) -> None:
+    if normalize not in (None, "NFC", "NFD", "NFKC", "NFKD"):
+        raise ConfigurationError("normalize must be one of NFC, NFD, NFKC, NFKD or None.")
+
+
+def _site_context(site_name: str | None) -> list[tuple[str, str]]:
+    """The site's name as a context value, folded; none for no name or a blank one."""
+    return [("site", fold(site_name))] if site_name and site_name.strip() else []
+
+
+def _word_context(context_words: Iterable[str]) -> list[tuple[str, str]]:
+    """The policy's context words, folded; blank ones are left out."""
+    return [("words", fold(word)) for word in context_words if word.strip()]
+
+
+def _pwned_file(pwned: PwnedPasswordsFile | str | Path | None) -> PwnedPasswordsFile | None:
+    return PwnedPasswordsFile(pwned) if isinstance(pwned, (str, Path)) else pwned
+
+
+def _check_score(min_score: object) -> None:
+    if min_score is not None and not _is_score(min_score):
+        raise ConfigurationError("min_score must be a zxcvbn score, 0 to 4.")
+
+
+def _is_score(value: object) -> bool:
+    """Whether ``value`` is a zxcvbn score: an int (not a bool) from 0 to 4."""
+    return type(value) is int and 0 <= value <= 4
 
 
 def _zxcvbn() -> _Estimator:
