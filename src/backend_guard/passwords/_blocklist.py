@@ -43,16 +43,30 @@ def read_list(path: str | Path) -> frozenset[str]:
         words = read_list("banned-passwords.txt")
     """
     path = Path(path)
+    lines = _read_lines(path)
+    if path == SHIPPED_LIST:
+        return _shipped_entries(lines)
+    return frozenset(fold(line.strip()) for line in lines if _is_entry(line))
+
+
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a list file (``.gz`` read compressed); ConfigurationError naming the file when unreadable."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rt", encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
+            return handle.read().splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"The password list {path.name!r} cannot be read: {type(exc).__name__}.") from None
-    if path == SHIPPED_LIST:
-        lines = lines[lines.index("") + 1 :]
-        return frozenset(fold(line) for line in lines if line)
-    return frozenset(fold(line.strip()) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def _shipped_entries(lines: list[str]) -> frozenset[str]:
+    """The entries of the shipped file: every non-empty line after its header (which ends at the first empty line)."""
+    return frozenset(fold(line) for line in lines[lines.index("") + 1 :] if line)
+
+
+def _is_entry(line: str) -> bool:
+    """Whether a line of one's own list file is an entry: not blank, not a ``#`` comment."""
+    return bool(line.strip()) and not line.startswith("#")
 
 
 class _Shipped:
@@ -64,12 +78,15 @@ class _Shipped:
     @classmethod
     def get(cls) -> frozenset[str]:
         words = cls.words
-        if words is None:
-            with cls.lock:
-                words = cls.words
-                if words is None:
-                    words = cls.words = read_list(SHIPPED_LIST)
-        return words
+        return words if words is not None else cls._load()
+
+    @classmethod
+    def _load(cls) -> frozenset[str]:
+        """Read the list unless another thread did while this one waited for the lock."""
+        with cls.lock:
+            if cls.words is None:
+                cls.words = read_list(SHIPPED_LIST)
+            return cls.words
 
 
 def split_affixes(text: str, *, letters_only: bool) -> tuple[str, str, str]:
@@ -80,7 +97,11 @@ def split_affixes(text: str, *, letters_only: bool) -> tuple[str, str, str]:
 
         split_affixes("!!acme2025!!", letters_only=True)   # ("!!", "acme", "2025!!")
     """
-    run = _NOT_LETTERS if letters_only else _SYMBOLS
+    return _split(_NOT_LETTERS if letters_only else _SYMBOLS, text)
+
+
+def _split(run: re.Pattern[str], text: str) -> tuple[str, str, str]:
+    """:func:`split_affixes` with the affixes' pattern given."""
     head = _run_length(run, text)
     tail = max(head, len(text) - _run_length(run, text[::-1]))
     return text[:head], text[head:tail], text[tail:]
@@ -117,7 +138,7 @@ class Blocklist:
     def __init__(self, *, shipped: bool = True, words: Iterable[str] = (), files: Iterable[str | Path] = ()) -> None:
         if isinstance(words, str):
             raise ConfigurationError("words must be a list of passwords, not one string.")
-        own = {folded for folded in map(fold, words) if folded}
+        own = _folded_words(words)
         for path in files:
             own |= read_list(path)
         self.shipped = shipped
@@ -138,8 +159,16 @@ class Blocklist:
         """
         if folded in self:
             return True
-        for letters_only in (False, True):
-            prefix, stem, suffix = split_affixes(folded, letters_only=letters_only)
-            if stem and stem != folded and stem in self and _trivial_affix(prefix) and _trivial_affix(suffix):
-                return True
-        return False
+        return self._wrapped(folded, _SYMBOLS) or self._wrapped(folded, _NOT_LETTERS)
+
+    def _wrapped(self, folded: str, run: re.Pattern[str]) -> bool:
+        """Whether ``folded`` is a listed word between trivial affixes, the affixes being runs of ``run``."""
+        prefix, stem, suffix = _split(run, folded)
+        if stem in (folded, "") or stem not in self:  # nothing taken off, or nothing left
+            return False
+        return _trivial_affix(prefix) and _trivial_affix(suffix)
+
+
+def _folded_words(words: Iterable[str]) -> set[str]:
+    """The words, folded; those that fold to nothing are left out."""
+    return {folded for folded in map(fold, words) if folded}
