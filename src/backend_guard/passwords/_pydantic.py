@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from backend_guard.errors import state_field_errors
 from backend_guard.exceptions import ConfigurationError
-from backend_guard.passwords._policy import CONTEXT_NAMES, MESSAGES, PasswordPolicy
+from backend_guard.passwords._policy import CONTEXT_NAMES, MESSAGES, PasswordIssue, PasswordPolicy
 
 __all__ = ["CheckedPassword"]
 
@@ -59,21 +59,35 @@ class CheckedPassword:
         )
 
     def _validate(self, value: SecretStr, info: ValidationInfo) -> SecretStr:
-        data = info.data if isinstance(info.data, dict) else {}
-        context = {kind: _text(data.get(field)) for kind, field in self.context_fields.items()}
-        reasons = self.policy.reasons(value.get_secret_value(), context)
+        reasons = self.policy.reasons(value.get_secret_value(), self._context(info))
         if reasons:
-            raise PydanticCustomError(
-                "weak_password",
-                " ".join(issue.message for issue in reasons),
-                {
-                    "reasons": [issue.code for issue in reasons],
-                    "min_length": self.policy.min_length,
-                    "max_length": self.policy.max_length,
-                    "context": [issue.context for issue in reasons if issue.context],
-                },
-            )
+            raise _weak_password(reasons, self.policy)
         return value
+
+    def _context(self, info: ValidationInfo) -> dict[str, str | None]:
+        """The policy's context from the fields validated before the password (None for those that failed)."""
+        data = info.data if isinstance(info.data, dict) else {}
+        return {kind: _text(data.get(field)) for kind, field in self.context_fields.items()}
+
+
+def _weak_password(reasons: tuple[PasswordIssue, ...], policy: PasswordPolicy) -> PydanticCustomError:
+    """The ``weak_password`` error: the reasons' messages, and in ``ctx`` what restates them (codes, numbers,
+    context names)."""
+    return PydanticCustomError(
+        "weak_password",
+        " ".join(issue.message for issue in reasons),
+        {
+            "reasons": [issue.code for issue in reasons],
+            "min_length": policy.min_length,
+            "max_length": policy.max_length,
+            "context": _context_names(reasons),
+        },
+    )
+
+
+def _context_names(reasons: tuple[PasswordIssue, ...]) -> list[str]:
+    """What the ``context-word`` reasons say the password contains."""
+    return [issue.context for issue in reasons if issue.context]
 
 
 def _text(value: object) -> str | None:
@@ -88,20 +102,42 @@ def _stated(ctx: object) -> str | None:
     context names only (anything else: None, and the 422 says "Invalid value.")."""
     if not isinstance(ctx, Mapping):
         return None
+    checked = _checked(ctx)
+    if checked is None:
+        return None
+    codes, contexts, numbers = checked
+    return " ".join(MESSAGES[code].format(context=fill, **numbers) for code, fill in _fills(codes, contexts))
+
+
+def _checked(ctx: Mapping[str, object]) -> tuple[list[str], list[str], Mapping[str, int]] | None:
+    """The codes, context names and numbers of a ``ctx`` when each is one a message may state, else None."""
     codes, contexts = ctx.get("reasons"), ctx.get("context") or []
     numbers = {"min_length": ctx.get("min_length"), "max_length": ctx.get("max_length")}
-    if not _known(codes, MESSAGES) or not _known(contexts, CONTEXT_NAMES):
-        return None
-    if not all(type(n) is int for n in numbers.values()):
-        return None
+    if _known(codes, MESSAGES) and _known(contexts, CONTEXT_NAMES) and _whole(numbers):
+        return codes, contexts, numbers
+    return None
+
+
+def _whole(numbers: Mapping[str, object]) -> TypeGuard[Mapping[str, int]]:
+    """True when every number is an int (not a bool: ``type`` is exact)."""
+    return all(type(n) is int for n in numbers.values())
+
+
+def _fills(codes: list[str], contexts: list[str]) -> zip[tuple[str, str]]:
+    """Each code with its message's ``{context}``: the next context name for ``context-word`` ("details" when
+    the names run out), "" for the others."""
     names = iter(contexts)
     fills = [next(names, "details") if code == "context-word" else "" for code in codes]
-    return " ".join(MESSAGES[code].format(context=fill, **numbers) for code, fill in zip(codes, fills, strict=True))
+    return zip(codes, fills, strict=True)
 
 
 def _known(values: object, known: Container[str]) -> TypeGuard[list[str]]:
     """True for a list holding only strings from ``known`` (what a message may state)."""
-    return isinstance(values, list) and all(isinstance(v, str) and v in known for v in values)
+    return isinstance(values, list) and all(_known_text(v, known) for v in values)
+
+
+def _known_text(value: object, known: Container[str]) -> bool:
+    return isinstance(value, str) and value in known
 
 
 state_field_errors("weak_password", _stated)
