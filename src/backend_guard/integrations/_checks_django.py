@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from django.apps import AppConfig
 
-from ..config import GuardSettings
+from ..config import CORSSettings, GuardSettings, SecureHeadersSettings
 from ..exceptions import ConfigurationError
 from ..passwords import Argon2Parameters
 from ._passwords_django import (
@@ -88,57 +88,86 @@ def detected_workers(environ: Mapping[str, str]) -> int | None:
         args = shlex.split(environ.get("GUNICORN_CMD_ARGS", ""))
     except ValueError:
         return None
+    return _gunicorn_workers(args)
+
+
+def _gunicorn_workers(args: list[str]) -> int | None:
+    """The number of the first ``-w``/``--workers`` flag of gunicorn's arguments that gives one."""
     for index, arg in enumerate(args):
-        flag = _WORKERS_FLAG.match(arg)
-        if flag is None:
-            continue
-        value = flag[1] or (args[index + 1] if index + 1 < len(args) else "")
+        value = _workers_value(args, index, _WORKERS_FLAG.match(arg))
         if value.isdigit():
             return int(value)
     return None
 
 
+def _workers_value(args: list[str], index: int, flag: re.Match[str] | None) -> str:
+    """What a workers flag at ``args[index]`` says: its ``=value``, else the next argument; "" for no flag."""
+    if flag is None:
+        return ""
+    return flag[1] or (args[index + 1] if index + 1 < len(args) else "")
+
+
+#: Hash algorithms of Django's that are below OWASP's minimum whatever their parameters.
+_BROKEN_ALGORITHMS = ("md5", "unsalted_md5", "unsalted_sha1", "sha1", "crypt")
+
+
+def _weak_argon2(preferred: PreferredHasher) -> bool:
+    return preferred.parameters is not None and not preferred.parameters.meets_owasp()
+
+
+def _weak_pbkdf2(preferred: PreferredHasher) -> bool:
+    minimum = OWASP_PBKDF2_ITERATIONS.get(preferred.algorithm, 600_000)
+    return preferred.iterations is not None and preferred.iterations < minimum
+
+
+def _weak_bcrypt(preferred: PreferredHasher) -> bool:
+    return preferred.rounds is not None and preferred.rounds < OWASP_BCRYPT_ROUNDS
+
+
+def _broken_algorithm(preferred: PreferredHasher) -> bool:
+    return preferred.algorithm in _BROKEN_ALGORITHMS
+
+
+#: Each way the preferred hasher is below OWASP's minimum (W001), tried in this order.
+_WEAK_HASHER = (_weak_argon2, _weak_pbkdf2, _weak_bcrypt, _broken_algorithm)
+
+
 def _hasher_findings(preferred: PreferredHasher | None) -> list[Finding]:
     if preferred is None:
         return []
-    weak = (
-        (preferred.parameters is not None and not preferred.parameters.meets_owasp())
-        or (
-            preferred.iterations is not None
-            and preferred.iterations < OWASP_PBKDF2_ITERATIONS.get(preferred.algorithm, 600_000)
+    return [*_weak_hasher_findings(preferred), *_hash_length_findings(preferred)]
+
+
+def _weak_hasher_findings(preferred: PreferredHasher) -> list[Finding]:
+    if not any(weak(preferred) for weak in _WEAK_HASHER):
+        return []
+    return [
+        Finding(
+            "backend_guard.W001",
+            "warning",
+            f"PASSWORD_HASHERS[0] ({preferred.algorithm}) is below OWASP's minimum for password storage.",
+            "Put backend_guard.django.GuardPasswordHasher first (argon2id at OWASP's parameters or above).",
         )
-        or (preferred.rounds is not None and preferred.rounds < OWASP_BCRYPT_ROUNDS)
-        or preferred.algorithm in ("md5", "unsalted_md5", "unsalted_sha1", "sha1", "crypt")
-    )
-    found = []
-    if weak:
-        found.append(
-            Finding(
-                "backend_guard.W001",
-                "warning",
-                f"PASSWORD_HASHERS[0] ({preferred.algorithm}) is below OWASP's minimum for password storage.",
-                "Put backend_guard.django.GuardPasswordHasher first (argon2id at OWASP's parameters or above).",
-            )
+    ]
+
+
+def _hash_length_findings(preferred: PreferredHasher) -> list[Finding]:
+    if preferred.encoded_length is None or preferred.encoded_length <= DJANGO_PASSWORD_COLUMN:
+        return []
+    return [
+        Finding(
+            "backend_guard.W005",
+            "warning",
+            f"GuardPasswordHasher's hashes are {preferred.encoded_length} characters, over Django's "
+            f"{DJANGO_PASSWORD_COLUMN}-character password column.",
+            "Use a shorter pepper id (8 characters are plenty) or smaller salt_len/hash_len.",
         )
-    if preferred.encoded_length is not None and preferred.encoded_length > DJANGO_PASSWORD_COLUMN:
-        found.append(
-            Finding(
-                "backend_guard.W005",
-                "warning",
-                f"GuardPasswordHasher's hashes are {preferred.encoded_length} characters, over Django's "
-                f"{DJANGO_PASSWORD_COLUMN}-character password column.",
-                "Use a shorter pepper id (8 characters are plenty) or smaller salt_len/hash_len.",
-            )
-        )
-    return found
+    ]
 
 
 def _cors_findings(guard: GuardSettings) -> list[Finding]:
     cors = guard.cors
-    if not (cors.active and cors.allow_credentials):
-        return []
-    plain = [origin for origin in cors.allow_origins if origin.startswith(("http://", "null"))]
-    if not (cors.allow_origin_regex or cors.allow_origin_patterns or plain):
+    if not (cors.active and cors.allow_credentials and _broad_origins(cors)):
         return []
     return [
         Finding(
@@ -151,10 +180,15 @@ def _cors_findings(guard: GuardSettings) -> list[Finding]:
     ]
 
 
+def _broad_origins(cors: CORSSettings) -> bool:
+    """Whether CORS allows origins by a regex or a pattern, or any origin over plain HTTP (or ``null``)."""
+    plain = [origin for origin in cors.allow_origins if origin.startswith(("http://", "null"))]
+    return bool(cors.allow_origin_regex or cors.allow_origin_patterns or plain)
+
+
 def _hsts_findings(guard: GuardSettings, middleware: Iterable[str], django_hsts_seconds: int) -> list[Finding]:
     headers = guard.secure_headers
-    ours = any(name in HEADER_MIDDLEWARE for name in middleware)
-    ours_hsts = ours and headers.enabled and headers.hsts and headers.hsts_max_age > 0
+    ours_hsts = _sends_hsts(headers, middleware)
     if ours_hsts and headers.hsts_max_age < HSTS_MIN_SECONDS:
         return [
             Finding(
@@ -173,6 +207,26 @@ def _hsts_findings(guard: GuardSettings, middleware: Iterable[str], django_hsts_
             "No Strict-Transport-Security header: neither backend_guard's secure headers (GuardMiddleware or "
             "SecureHeadersMiddleware with hsts on) nor Django's SECURE_HSTS_SECONDS send one.",
             "Add backend_guard.django.GuardMiddleware to MIDDLEWARE (HSTS is on by default) behind TLS.",
+        )
+    ]
+
+
+def _sends_hsts(headers: SecureHeadersSettings, middleware: Iterable[str]) -> bool:
+    """Whether our secure headers send HSTS: one of our header middlewares is installed and HSTS is on."""
+    ours = any(name in HEADER_MIDDLEWARE for name in middleware)
+    return ours and headers.enabled and headers.hsts and headers.hsts_max_age > 0
+
+
+def _store_findings(guard: GuardSettings, workers: int | None) -> list[Finding]:
+    if not (guard.store.startswith("memory://") and workers is not None and workers > 1):
+        return []
+    return [
+        Finding(
+            "backend_guard.W002",
+            "warning",
+            f"BACKEND_GUARD['store'] is memory:// with {workers} worker processes: each counts rate limits, "
+            "lockouts and token rotation on its own, so an attacker gets that many times the limits.",
+            "Use a shared store: redis://... (see docs/storage.md).",
         )
     ]
 
@@ -201,19 +255,14 @@ def deploy_findings(
             )
         ]
     found = _hasher_findings(preferred)
-    if guard.store.startswith("memory://") and workers is not None and workers > 1:
-        found.append(
-            Finding(
-                "backend_guard.W002",
-                "warning",
-                f"BACKEND_GUARD['store'] is memory:// with {workers} worker processes: each counts rate limits, "
-                "lockouts and token rotation on its own, so an attacker gets that many times the limits.",
-                "Use a shared store: redis://... (see docs/storage.md).",
-            )
-        )
+    found += _store_findings(guard, workers)
     found += _cors_findings(guard)
     found += _hsts_findings(guard, middleware, django_hsts_seconds)
-    return sorted(found, key=lambda finding: finding.id)
+    return sorted(found, key=_finding_id)
+
+
+def _finding_id(finding: Finding) -> str:
+    return finding.id
 
 
 def _preferred_hasher(hasher: Any) -> PreferredHasher:
@@ -223,11 +272,20 @@ def _preferred_hasher(hasher: Any) -> PreferredHasher:
         parameters, current = configured_hasher().parameters, pepper_settings()[1]
         return PreferredHasher(algorithm, parameters, encoded_length=encoded_length(parameters, current))
     if algorithm == "argon2":
-        try:
-            params = Argon2Parameters(hasher.time_cost, hasher.memory_cost, hasher.parallelism)
-        except (ConfigurationError, AttributeError):
-            params = Argon2Parameters(1, 8)  # out of our range: below OWASP either way
-        return PreferredHasher(algorithm, params)
+        return PreferredHasher(algorithm, _argon2_parameters(hasher))
+    return _other_hasher(hasher, algorithm)
+
+
+def _argon2_parameters(hasher: Any) -> Argon2Parameters:
+    """A Django argon2 hasher's parameters; out of our range they are below OWASP either way."""
+    try:
+        return Argon2Parameters(hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+    except (ConfigurationError, AttributeError):
+        return Argon2Parameters(1, 8)
+
+
+def _other_hasher(hasher: Any, algorithm: str) -> PreferredHasher:
+    """PBKDF2's iterations, bcrypt's rounds, nothing of the others."""
     if algorithm.startswith("pbkdf2"):
         return PreferredHasher(algorithm, iterations=getattr(hasher, "iterations", None))
     if algorithm.startswith("bcrypt"):
@@ -266,15 +324,7 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     from django.conf import settings
     from django.core import checks
 
-    guard: GuardSettings | ConfigurationError
-    preferred: PreferredHasher | None = None
-    try:
-        guard = GuardSettings.coerce(getattr(settings, "BACKEND_GUARD", None), "settings.BACKEND_GUARD")
-        hasher = _default_hasher()
-        if hasher is not None:
-            preferred = _preferred_hasher(hasher)
-    except ConfigurationError as exc:  # BACKEND_GUARD, or our hasher's passwords section or peppers
-        guard, preferred = exc, None
+    guard, preferred = _guard_and_hasher(settings)
     findings = deploy_findings(
         guard,
         middleware=list(getattr(settings, "MIDDLEWARE", None) or []),
@@ -284,6 +334,16 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     )
     kinds = {"error": checks.Error, "warning": checks.Warning}
     return [kinds[f.level](f.msg, hint=f.hint, id=f.id) for f in findings]
+
+
+def _guard_and_hasher(settings: Any) -> tuple[GuardSettings | ConfigurationError, PreferredHasher | None]:
+    """``BACKEND_GUARD`` built (or why it does not build) and what the findings need of the preferred hasher."""
+    try:
+        guard = GuardSettings.coerce(getattr(settings, "BACKEND_GUARD", None), "settings.BACKEND_GUARD")
+        hasher = _default_hasher()
+        return guard, (_preferred_hasher(hasher) if hasher is not None else None)
+    except ConfigurationError as exc:  # BACKEND_GUARD, or our hasher's passwords section or peppers
+        return exc, None
 
 
 class BackendGuardConfig(AppConfig):  # type: ignore[misc]
