@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..cors._origin import config_origin, parse_origin
+from ..cors._origin import Origin, config_origin, parse_origin
 from ..exceptions import ConfigurationError
 
 __all__ = ["MAX_HOST_LENGTH", "HostName", "config_host", "parse_host"]
@@ -51,20 +51,30 @@ def parse_host(value: str | bytes | None) -> HostName | None:
     host, port_text = _split_port(text)
     if port_text == "" or host.endswith(".."):
         return None  # an empty port, or two trailing dots: not a host
-    host = host.removesuffix(".")
-    origin = parse_origin(f"http://{host}" if port_text is None else f"http://{host}:{port_text}")
+    return _parsed(host.removesuffix("."), port_text)
+
+
+def _parsed(host: str, port_text: str | None) -> HostName | None:
+    """``host[:port]`` read with the origin grammar; the port None when none was written."""
+    if port_text is None:
+        return _host_name(parse_origin(f"http://{host}"), port_given=False)
+    return _host_name(parse_origin(f"http://{host}:{port_text}"), port_given=True)
+
+
+def _host_name(origin: Origin | None, *, port_given: bool) -> HostName | None:
+    """The host and (when one was written) the port of a parsed origin; None when it did not parse."""
     if origin is None:
         return None
-    return HostName(origin.host, None if port_text is None else origin.port)
+    return HostName(origin.host, origin.port if port_given else None)
 
 
 def _text(value: str | bytes | None) -> str | None:
     """The value as text, None when it is empty, overlong or not text."""
     if isinstance(value, bytes):
         value = value.decode("latin-1")  # one character per byte: a non-ASCII byte is refused by the grammar
-    if not isinstance(value, str) or not value or len(value) > MAX_HOST_LENGTH:
-        return None
-    return value
+    if isinstance(value, str) and 0 < len(value) <= MAX_HOST_LENGTH:
+        return value
+    return None
 
 
 def _split_port(value: str) -> tuple[str, str | None]:
@@ -72,15 +82,20 @@ def _split_port(value: str) -> tuple[str, str | None]:
     if value.startswith("["):
         return _split_bracketed(value)
     host, colon, port_text = value.partition(":")
-    return (host, port_text) if colon else (host, None)
+    return host, (port_text if colon else None)
 
 
 def _split_bracketed(value: str) -> tuple[str, str | None]:
     """``(host, port text)`` of ``[v6]`` or ``[v6]:port``; anything else whole (the grammar refuses it)."""
     host, bracket, rest = value.partition("]")
-    if not bracket or (rest and not rest.startswith(":")):
+    if not _closed(bracket, rest):
         return value, None
     return host + bracket, rest[1:] if rest else None
+
+
+def _closed(bracket: str, rest: str) -> bool:
+    """Whether ``[v6`` was closed by ``]`` followed by nothing or by a ``:port``."""
+    return bool(bracket) and (not rest or rest.startswith(":"))
 
 
 def config_host(text: object, setting: str) -> str:
@@ -91,8 +106,7 @@ def config_host(text: object, setting: str) -> str:
         >>> config_host("Bücher.Example.", "TrustedHosts"), config_host("[0::1]", "TrustedHosts")
         ('xn--bcher-kva.example', '[::1]')
     """
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigurationError(f"{setting}: {text!r} is not a host; {_WRITE}.")
+    text = _host_text(text, setting)
     _check_no_port(text, setting)
     try:
         return config_origin(f"http://{text.removesuffix('.')}").host
@@ -100,14 +114,24 @@ def config_host(text: object, setting: str) -> str:
         raise ConfigurationError(f"{setting}: {text!r} is not a valid host; {_WRITE}.") from None
 
 
-def _check_no_port(text: str, setting: str) -> None:
+def _host_text(text: object, setting: str) -> str:
+    """A configured host is text with something besides white space."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigurationError(f"{setting}: {text!r} is not a host; {_WRITE}.")
+    return text
+
+
+def _port_given(text: str, setting: str) -> bool:
+    """Whether a configured host has a port; an IPv6 address without brackets is refused."""
     if text.startswith("["):
-        port_given = "]:" in text
-    elif text.count(":") > 1:
+        return "]:" in text
+    if text.count(":") > 1:
         raise ConfigurationError(f"{setting}: {text!r} looks like an IPv6 address; write it in brackets: '[{text}]'.")
-    else:
-        port_given = ":" in text
-    if port_given:
+    return ":" in text
+
+
+def _check_no_port(text: str, setting: str) -> None:
+    if _port_given(text, setting):
         raise ConfigurationError(
             f"{setting}: {text!r} has a port; write the host alone ('example.com'): the port of the Host header"
             " is not checked (the listener's sockets decide which ports reach the server)."
