@@ -47,10 +47,8 @@ class TrustedHosts:
     def __init__(self, hosts: Iterable[str], *, allow_any: bool = False) -> None:
         values = _host_list(hosts, allow_any)
         self.allow_any = _check_any(values, allow_any)
-        names = [v for v in values if not _is_wildcard(v)]
-        patterns = [v for v in values if _is_wildcard(v) and v != "*"]
-        self.exact = _exact_hosts(names)
-        self.suffixes = tuple(sorted({_suffix(v) for v in patterns}))
+        self.exact = _exact_hosts(_names(values))
+        self.suffixes = _suffixes(_wildcards(values))
 
     def allows(self, host: str | bytes | Sequence[str | bytes] | None) -> bool:
         """True when ``host`` (the ``Host`` value, or the list of its values) is exactly one allowed host.
@@ -62,6 +60,10 @@ class TrustedHosts:
             return False
         if text in self.exact or self._listed_with_port(text):
             return True  # the common cases: the value as configured, with or without a port
+        return self._parsed_allowed(text)
+
+    def _parsed_allowed(self, text: str) -> bool:
+        """True when ``text`` parses as ``host[:port]`` and its host is allowed."""
         parsed = parse_host(text)
         return parsed is not None and self._name_allowed(parsed.host)
 
@@ -72,9 +74,12 @@ class TrustedHosts:
 
     def _name_allowed(self, name: str) -> bool:
         """True when a parsed host name is listed, under a wildcard, or anything goes (``["*"]``)."""
-        if self.allow_any or name in self.exact:
-            return True
-        return name.endswith(self.suffixes) and not name.startswith("[")
+        return self.allow_any or name in self.exact or _under_wildcard(name, self.suffixes)
+
+
+def _under_wildcard(name: str, suffixes: tuple[str, ...]) -> bool:
+    """True when a host name (not an IPv6 literal) ends with one of the wildcards' ``.example.com``."""
+    return name.endswith(suffixes) and not name.startswith("[")
 
 
 def _is_port(text: str) -> bool:
@@ -84,24 +89,46 @@ def _is_port(text: str) -> bool:
 def _one_value(host: str | bytes | Sequence[str | bytes] | None) -> str | None:
     """The text of the single ``Host`` value; None for several values or a value that is not text."""
     if isinstance(host, list | tuple):
-        if len(host) != 1:
-            return None
-        host = host[0]
+        host = _single(host)
     if isinstance(host, bytes):
         return host.decode("latin-1")
     return host if isinstance(host, str) else None
+
+
+def _single(values: Sequence[str | bytes]) -> str | bytes | None:
+    """The only value of a list of ``Host`` values; None for none or several."""
+    return values[0] if len(values) == 1 else None
 
 
 def _host_list(hosts: Iterable[str], allow_any: object) -> list[str]:
     """The configured hosts as a list, refusing one string, an empty list and a switch that is no bool."""
     if isinstance(hosts, str | bytes):
         raise ConfigurationError(f"{_SETTING} takes a list of hosts, not one string: write [{hosts!r}].")
-    if not isinstance(allow_any, bool):
-        raise ConfigurationError(f"{_SETTING} allow_any must be True or False, got {allow_any!r}.")
+    _check_allow_any_type(allow_any)
     values = list(check_strs(f"{_SETTING} hosts", hosts))
     if not values:
         raise ConfigurationError(f"{_SETTING} needs at least one host: write ['example.com'].")
     return values
+
+
+def _check_allow_any_type(allow_any: object) -> None:
+    if not isinstance(allow_any, bool):
+        raise ConfigurationError(f"{_SETTING} allow_any must be True or False, got {allow_any!r}.")
+
+
+def _names(values: list[str]) -> list[str]:
+    """The configured values that are host names (no wildcard)."""
+    return [v for v in values if not _is_wildcard(v)]
+
+
+def _wildcards(values: list[str]) -> list[str]:
+    """The configured ``*.example.com`` values (not the ``"*"`` opt-in)."""
+    return [v for v in values if _is_wildcard(v) and v != "*"]
+
+
+def _suffixes(wildcards: list[str]) -> tuple[str, ...]:
+    """The wildcards' ``.example.com`` suffixes, each once, sorted."""
+    return tuple(sorted({_suffix(v) for v in wildcards}))
 
 
 def _exact_hosts(names: list[str]) -> frozenset[str]:
@@ -117,9 +144,19 @@ def _is_wildcard(value: object) -> bool:
 def _check_any(values: list[str], allow_any: bool) -> bool:
     """Whether the list is the ``"*"`` opt-in; ``"*"`` without ``allow_any`` or next to hosts is refused."""
     if "*" not in values:
-        if allow_any:
-            raise ConfigurationError(f"{_SETTING}: allow_any=True goes with ['*'] only; list the hosts or use ['*'].")
+        _check_no_allow_any(allow_any)
         return False
+    _check_star(values, allow_any)
+    return True
+
+
+def _check_no_allow_any(allow_any: bool) -> None:
+    if allow_any:
+        raise ConfigurationError(f"{_SETTING}: allow_any=True goes with ['*'] only; list the hosts or use ['*'].")
+
+
+def _check_star(values: list[str], allow_any: bool) -> None:
+    """``"*"`` needs ``allow_any`` and comes alone."""
     if not allow_any:
         raise ConfigurationError(
             f"{_SETTING}: '*' accepts any Host header, which lets clients choose the domain of the URLs the"
@@ -128,15 +165,11 @@ def _check_any(values: list[str], allow_any: bool) -> bool:
         )
     if len(values) > 1:
         raise ConfigurationError(f"{_SETTING}: '*' already accepts every host; write ['*'] alone.")
-    return True
 
 
 def _suffix(text: str) -> str:
     """``.example.com`` of ``*.example.com``, its reach checked as CORS checks origin patterns."""
-    if not text.startswith("*.") or "*" in text[2:]:
-        raise ConfigurationError(
-            f"{_SETTING}: {text!r}: the only wildcard is a leading '*.' label, such as '*.example.com'."
-        )
+    _check_leading_wildcard(text)
     base = config_host(text[2:], _SETTING)
     try:
         # The CORS pattern checks (credentials=True: refused, not warned): not over a top-level domain, a
@@ -148,3 +181,10 @@ def _suffix(text: str) -> str:
             f" write a domain you own, such as '*.yourname.{base}', or list each host."
         ) from None
     return f".{base}"
+
+
+def _check_leading_wildcard(text: str) -> None:
+    if not text.startswith("*.") or "*" in text[2:]:
+        raise ConfigurationError(
+            f"{_SETTING}: {text!r}: the only wildcard is a leading '*.' label, such as '*.example.com'."
+        )
