@@ -121,12 +121,20 @@ class HTTPSRedirect:
 
     def _target_host(self, host: str | bytes | None) -> str | None:
         """``host[:port]`` of the target, or None when the host is invalid or not trusted."""
-        if self.trusted_hosts is not None and not self.trusted_hosts.allows(host):
+        if not self._trusted(host):
             return None
         parsed = parse_host(host)
         if parsed is None:
             return None
-        return parsed.host if self.https_port is None else f"{parsed.host}:{self.https_port}"
+        return self._with_port(parsed.host)
+
+    def _trusted(self, host: str | bytes | None) -> bool:
+        """True when no :class:`TrustedHosts` is set or it allows ``host``."""
+        return self.trusted_hosts is None or self.trusted_hosts.allows(host)
+
+    def _with_port(self, host: str) -> str:
+        """The target's ``host[:port]``: the port written only when it is not 443."""
+        return host if self.https_port is None else f"{host}:{self.https_port}"
 
 
 def _location_path(path: str) -> str:
@@ -137,24 +145,35 @@ def _location_path(path: str) -> str:
 def _location_query(query: str | bytes) -> str:
     if isinstance(query, bytes):
         query = query.decode("latin-1")
-    if not isinstance(query, str) or not query or len(query) > _MAX_PATH:
-        return ""
-    return "?" + quote(query, safe=_QUERY_SAFE + "/")
+    if isinstance(query, str) and 0 < len(query) <= _MAX_PATH:
+        return "?" + quote(query, safe=_QUERY_SAFE)  # "/" is in it already (_PATH_SAFE)
+    return ""
 
 
 def _check_settings(safe_status: object, trusted_hosts: object, https_port: object) -> None:
-    if safe_status not in (301, 308) or isinstance(safe_status, bool):
-        raise ConfigurationError(f"{_SETTING} safe_status must be 301 or 308, got {safe_status!r}.")
-    if trusted_hosts is not None and not isinstance(trusted_hosts, TrustedHosts):
-        raise ConfigurationError(f"{_SETTING} trusted_hosts must be a TrustedHosts, got {trusted_hosts!r}.")
+    _check_safe_status(safe_status)
+    _check_trusted_hosts(trusted_hosts)
     _check_port(https_port)
 
 
+def _check_safe_status(safe_status: object) -> None:
+    if safe_status not in (301, 308) or isinstance(safe_status, bool):
+        raise ConfigurationError(f"{_SETTING} safe_status must be 301 or 308, got {safe_status!r}.")
+
+
+def _check_trusted_hosts(trusted_hosts: object) -> None:
+    if trusted_hosts is not None and not isinstance(trusted_hosts, TrustedHosts):
+        raise ConfigurationError(f"{_SETTING} trusted_hosts must be a TrustedHosts, got {trusted_hosts!r}.")
+
+
 def _check_port(port: object) -> None:
-    if port is None:
-        return
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+    if port is not None and not _is_port(port):
         raise ConfigurationError(f"{_SETTING} https_port must be a port number (1-65535) or None, got {port!r}.")
+
+
+def _is_port(port: object) -> bool:
+    """An int from 1 to 65535 (not a bool)."""
+    return isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536
 
 
 def _exempt_paths(values: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -164,12 +183,22 @@ def _exempt_paths(values: Iterable[str]) -> tuple[frozenset[str], tuple[str, ...
     paths = list(check_strs(f"{_SETTING} exempt_paths", values))
     for path in paths:
         _check_exempt_path(path)
-    prefixes = tuple(sorted(p for p in paths if p.endswith("/")))
+    prefixes = _prefixes(paths)
     return frozenset(paths) - set(prefixes), prefixes
 
 
+def _prefixes(paths: list[str]) -> tuple[str, ...]:
+    """The entries ending in ``/`` (everything under them is exempt), sorted."""
+    return tuple(sorted(p for p in paths if p.endswith("/")))
+
+
+def _is_path(path: object) -> bool:
+    """A path as exempt paths are written: text starting with ``/``, no query, fragment or white space."""
+    return isinstance(path, str) and path.startswith("/") and not any(c in path for c in "?# \t\r\n")
+
+
 def _check_exempt_path(path: object) -> None:
-    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in "?# \t\r\n"):
+    if not _is_path(path):
         raise ConfigurationError(
             f"{_SETTING} exempt path {path!r} is not a path; write '/health' (exactly) or '/internal/'"
             " (everything under it), without a query."
