@@ -62,7 +62,7 @@ class CrossOriginProtection:
         True
     """
 
-    __slots__ = ("_sites", "allow_null_origin", "allow_same_site", "trusted_origins")
+    __slots__ = ("_null", "_sites", "allow_null_origin", "allow_same_site", "trusted_origins")
 
     def __init__(
         self,
@@ -77,6 +77,7 @@ class CrossOriginProtection:
         self.allow_same_site = allow_same_site
         self.allow_null_origin = allow_null_origin
         self._sites = _site_verdicts(allow_same_site)
+        self._null = d.NULL_ALLOWED if allow_null_origin else d.ORIGIN_NULL  # the verdict of ``Origin: null``
 
     def check(
         self,
@@ -139,10 +140,14 @@ class CrossOriginProtection:
         if len(values) == 1:
             verdict = self._sites.get(values[0])
             if verdict is not None:
-                return verdict
+                return verdict  # the common case: one well-formed token, one lookup
+        return self._fetch_site_list(values)
+
+    def _fetch_site_list(self, values: Sequence[str | bytes]) -> CrossOriginDecision:
+        """The verdict of values that are not one well-formed token: lists, odd case, several fields."""
         tokens = _fetch_site_tokens(values)
-        if tokens is None or not tokens:
-            return d.FETCH_UNKNOWN  # an overlong value, or only empty ones: a browser never sends them
+        if not tokens:
+            return d.FETCH_UNKNOWN  # an overlong value (None), or only empty ones: a browser never sends them
         if len(tokens) > 1:
             return d.FETCH_CONFLICT
         return self._sites.get(tokens.pop(), d.FETCH_UNKNOWN)
@@ -153,9 +158,12 @@ class CrossOriginProtection:
             return d.NO_BROWSER
         if len(values) > 1:
             return d.ORIGIN_DUPLICATE
-        text = _text(values[0])
+        return self._one_origin(scheme, host, _text(values[0]))
+
+    def _one_origin(self, scheme: str, host: str, text: str) -> CrossOriginDecision:
+        """The verdict of the request's single ``Origin`` value."""
         if text == "null":
-            return d.NULL_ALLOWED if self.allow_null_origin else d.ORIGIN_NULL
+            return self._null
         origin = parse_origin(text)
         if origin is None:
             return d.ORIGIN_MALFORMED
@@ -168,7 +176,11 @@ def _compare_with_own(origin: Origin, text: str, own_text: str) -> CrossOriginDe
     """Same origin or not: ``origin`` (parsed from ``text``) against the request's ``scheme://host``."""
     if text == own_text:
         return d.SAME_ORIGIN  # the same characters, already parsed as a valid origin: no second parse
-    own = parse_origin(own_text)
+    return _compare_parsed(origin, parse_origin(own_text))
+
+
+def _compare_parsed(origin: Origin, own: Origin | None) -> CrossOriginDecision:
+    """Same origin or not, the request's own origin parsed (None: its host is malformed)."""
     if own is None:
         return d.HOST_MALFORMED
     return d.SAME_ORIGIN if origin == own else d.ORIGIN_MISMATCH

@@ -38,15 +38,7 @@ class TrustedOrigins:
     def __init__(self, values: Iterable[str]) -> None:
         if isinstance(values, str | bytes):
             raise ConfigurationError(f"{_SETTING} must be a list of origins, not one string: write [{values!r}].")
-        exact: set[Origin] = set()
-        patterns: list[HostPattern] = []
-        for text in check_strs("trusted_origins", values):
-            if _is_pattern(text):
-                patterns.append(_pattern(text))
-            else:
-                exact.add(_origin(text))
-        self.exact = frozenset(exact)
-        self.patterns = tuple(patterns)
+        self.exact, self.patterns = _compiled(check_strs("trusted_origins", values))
 
     def __bool__(self) -> bool:
         return bool(self.exact or self.patterns)
@@ -74,16 +66,32 @@ def single_origin(values: Sequence[str | bytes]) -> Origin | None:
     return parse_origin(values[0]) if len(values) == 1 else None
 
 
+def _compiled(values: Iterable[str]) -> tuple[frozenset[Origin], tuple[HostPattern, ...]]:
+    """``(exact origins, patterns)``, each value checked in order (the first mistake is the one explained)."""
+    exact: set[Origin] = set()
+    patterns: list[HostPattern] = []
+    for text in values:
+        if _is_pattern(text):
+            patterns.append(_pattern(text))
+        else:
+            exact.add(_origin(text))
+    return frozenset(exact), tuple(patterns)
+
+
 def _is_pattern(text: object) -> bool:
     return isinstance(text, str) and "*" in text and text != "*"  # "*" alone is refused as an origin
 
 
-def _origin(text: str) -> Origin:
+def _check_not_any(text: str) -> None:
     if text in ("null", "*"):
         raise ConfigurationError(
             f"{_SETTING}: {text!r} is not an origin (it would trust every sandboxed or every other site);"
             " list the origins you trust, such as 'https://admin.example.com'."
         )
+
+
+def _origin(text: str) -> Origin:
+    _check_not_any(text)
     try:
         return config_origin(text)
     except ConfigurationError as exc:
