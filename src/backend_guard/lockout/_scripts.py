@@ -58,21 +58,34 @@ def _now(db: MemoryView) -> int:
 
 
 def _state(value: Any) -> State:
-    return value if isinstance(value, tuple) and len(value) == 5 else _EMPTY
+    return value if _is_numbers(value, 5) else _EMPTY
+
+
+def _is_numbers(value: Any, size: int) -> bool:
+    """True for a stored value of ``size`` numbers (anything else reads as nothing stored)."""
+    return isinstance(value, tuple) and len(value) == size
 
 
 def _value(db: MemoryView, index: int, keys: Sequence[str]) -> tuple[int, ...]:
     """The numbers stored under ``keys[index]``: ten for the account's key, five for the others."""
     value = db.get(keys[index])
-    size = 10 if index == 1 else 5
-    if isinstance(value, tuple) and len(value) == size:
-        return value
-    return _EMPTY2 if size == 10 else _EMPTY
+    empty = _EMPTY2 if index == 1 else _EMPTY
+    return value if _is_numbers(value, len(empty)) else empty
 
 
 def _dead(s: Sequence[int], now: int) -> bool:
     """True when a scope's numbers hold nothing a later decision reads (no count, no lock, no live strikes)."""
-    return s[0] == 0 and s[2] <= now and (s[3] == 0 or s[4] <= now)
+    return s[0] == 0 and s[2] <= now and not _live_strikes(s, now)
+
+
+def _live_strikes(s: Sequence[int], now: int) -> bool:
+    return s[3] != 0 and s[4] > now
+
+
+def _good(db: MemoryView, keys: Sequence[str]) -> dict[str, int]:
+    """The addresses the account logged in from, with when (ms); empty when none is stored."""
+    good: dict[str, int] = db.get(keys[GOOD]) or {}
+    return good
 
 
 # -- reserve ---------------------------------------------------------------------------------------------------
@@ -88,21 +101,42 @@ def _reserve(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
     scopes = _Scopes(policy, db, keys, now, named, known)
     k = int(known)
     if scopes.refused > 0:
-        refused = scopes.extend() if policy.extend and count else scopes.refused
-        return [0, refused, scopes.refusing, 0, 0, 0, k, 0]
+        return _refusal(policy, scopes, count, k)
     if not count:
         return [1, 0, 0, 0, 0, scopes.remaining(0), k, 0]
     newly, counted, longest = scopes.count()
     return [1, 0, 0, newly, counted, scopes.remaining(newly), k, longest]
 
 
+def _refusal(policy: LockoutPolicy, scopes: _Scopes, count: bool, k: int) -> list[int]:
+    """The reply of a refused attempt; a counted one first lengthens the locks with ``extend_while_locked``."""
+    refused = scopes.extend() if policy.extend and count else scopes.refused
+    return [0, refused, scopes.refusing, 0, 0, 0, k, 0]
+
+
 def _known(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], member: str, now: int) -> bool:
     """True when the account logged in from the address ``member`` recently (it is then exempt from scopes 2, 4)."""
     if not member:
         return False
-    good = db.get(keys[GOOD]) or {}
-    score = good.get(member)
+    score = _good(db, keys).get(member)
     return score is not None and score > now - policy.remember_ms
+
+
+def _taking_part(policy: LockoutPolicy, named: bool) -> list[int]:
+    """The scopes (1-4) one reserve takes part in: the enabled ones; without a named account, only 1 and 4."""
+    return [i for i, rule in enumerate(policy.scopes, 1) if rule.enabled and (named or i in (1, 4))]
+
+
+def _live(numbers: Sequence[int], now: int) -> list[int]:
+    """A scope's five numbers with what has run out forgotten: the count with its window, the strikes, the lock."""
+    n, w, u, strikes, x = numbers
+    if w <= now:
+        n = w = 0
+    if x <= now:
+        strikes = x = 0
+    if u <= now:
+        u = 0
+    return [n, w, u, strikes, x]
 
 
 class _Scopes:
@@ -119,30 +153,30 @@ class _Scopes:
         self.db = db
         self.keys = keys
         self.now = now
-        raw: dict[int, list[int]] = {}  # key index -> the numbers stored there (a scope's five at its offset)
-        st: dict[int, list[int]] = {}
-        exempt: dict[int, bool] = {}
-        refused, refusing = 0, 0
-        for i, rule in enumerate(policy.scopes, 1):
-            if not rule.enabled or not (named or i in (1, 4)):
-                continue
-            index, at = SLOT[i - 1]
-            if index not in raw:
-                raw[index] = list(_value(db, index, keys))
-            n, w, u, strikes, x = raw[index][at : at + 5]
-            # What has run out is forgotten: the count with its window, the strikes, the lock.
-            if w <= now:
-                n = w = 0
-            if x <= now:
-                strikes = x = 0
-            if u <= now:
-                u = 0
-            st[i] = [n, w, u, strikes, x]
-            exempt[i] = known and i in (2, 4)
-            if u > 0 and not exempt[i] and u - now > refused:  # the first of equally long locks is reported
-                refused, refusing = u - now, i
-        self.raw, self.st, self.exempt = raw, st, exempt
-        self.refused, self.refusing = refused, refusing
+        self.raw: dict[int, list[int]] = {}  # key index -> the numbers stored there (a scope's five at its offset)
+        self.st: dict[int, list[int]] = {}
+        self.exempt: dict[int, bool] = {}
+        self.refused, self.refusing = 0, 0
+        for i in _taking_part(policy, named):
+            self._read(i, known)
+
+    def _read(self, i: int, known: bool) -> None:
+        """Read scope ``i``'s live numbers; the longest lock so far that refuses the attempt is remembered."""
+        index, at = SLOT[i - 1]
+        s = self.st[i] = _live(self._raw(index)[at : at + 5], self.now)
+        self.exempt[i] = known and i in (2, 4)
+        if self._locked(i) and s[2] - self.now > self.refused:  # the first of equally long locks is reported
+            self.refused, self.refusing = s[2] - self.now, i
+
+    def _raw(self, index: int) -> list[int]:
+        """The numbers stored under ``keys[index]``, read once per reserve."""
+        if index not in self.raw:
+            self.raw[index] = list(_value(self.db, index, self.keys))
+        return self.raw[index]
+
+    def _locked(self, i: int) -> bool:
+        """True when scope ``i`` holds a lock the address is not exempt from."""
+        return self.st[i][2] > 0 and not self.exempt[i]
 
     def extend(self) -> int:
         """``extend_while_locked``: lengthen every lock that refuses; the longest time left after it (ms)."""
@@ -150,7 +184,7 @@ class _Scopes:
         changed: set[int] = set()
         now = self.now
         for i, s in self.st.items():
-            if s[2] > 0 and not self.exempt[i]:
+            if self._locked(i):
                 rule = self.policy.scopes[i - 1]
                 s[2] = max(s[2], now + _duration(rule, max(s[3], 1)))
                 s[1] = max(s[1], s[2] + rule.window)
@@ -164,52 +198,77 @@ class _Scopes:
         """Count one failure in every scope not locked (an exempt one too): (newly locked, counted, longest lock)."""
         newly = counted = longest = 0
         counted_scopes: set[int] = set()
-        now = self.now
         for i, s in self.st.items():
             if s[2] != 0:
                 continue
-            rule = self.policy.scopes[i - 1]
-            if s[0] == 0:
-                s[1] = now + rule.window
-            s[0] += 1
             counted |= 1 << (i - 1)
             counted_scopes.add(i)
-            if s[0] >= rule.threshold:  # lock: one more strike, the lock's own window after it
-                s[3] += 1
-                s[2] = now + _duration(rule, s[3])
-                s[0] = rule.threshold - 1
-                s[1] = s[2] + rule.window
-                s[4] = max(now + rule.strike_ttl, s[1])
+            if _count_failure(self.policy.scopes[i - 1], s, self.now):
                 newly |= 1 << (i - 1)
-                longest = max(longest, s[2] - now)
+                longest = max(longest, s[2] - self.now)
         self.save(counted_scopes)
         return newly, counted, longest
 
     def remaining(self, newly: int) -> int:
         """The failures left before the nearest lock, over the scopes the address is not exempt from."""
         r = -1
-        for i, s in self.st.items():
-            if self.exempt[i]:
-                continue
-            left = self.policy.scopes[i - 1].threshold - s[0]
-            if s[2] > 0 or newly & (1 << (i - 1)):
-                left = 0
-            if r < 0 or left < r:
-                r = left
+        for i in self.st:
+            if not self.exempt[i]:
+                r = _nearer(r, self._left(i, newly))
         return r
+
+    def _left(self, i: int, newly: int) -> int:
+        """The failures scope ``i`` allows before it locks: none while it is locked or was just locked."""
+        s = self.st[i]
+        if s[2] > 0 or newly & (1 << (i - 1)):
+            return 0
+        return self.policy.scopes[i - 1].threshold - s[0]
 
     def save(self, changed: set[int]) -> None:
         """Write the keys of the scopes in ``changed`` (the account's key once for both of its scopes)."""
-        now = self.now
         for index in sorted({SLOT[i - 1][0] for i in changed}):
-            value = self.raw[index]
-            for i, s in self.st.items():
-                slot, at = SLOT[i - 1]
-                if slot == index:
-                    value[at : at + 5] = s
+            value = self._packed(index)
             # Lives as long as the longest time it holds (each scope's window end, lock end and strikes end).
-            last = max(value[at + j] for at in range(0, len(value), 5) for j in (1, 2, 4))
-            self.db.set(self.keys[index], tuple(value), px=max(1, last - now))
+            self.db.set(self.keys[index], tuple(value), px=max(1, _last_end(value) - self.now))
+
+    def _packed(self, index: int) -> list[int]:
+        """The value of ``keys[index]`` with the live numbers of its scopes written in."""
+        value = self.raw[index]
+        for i, s in self.st.items():
+            slot, at = SLOT[i - 1]
+            if slot == index:
+                value[at : at + 5] = s
+        return value
+
+
+def _count_failure(rule: ScopeRule, s: list[int], now: int) -> bool:
+    """Count one failure in a scope's live numbers (a new window when none is open); True when it locks."""
+    if s[0] == 0:
+        s[1] = now + rule.window
+    s[0] += 1
+    if s[0] < rule.threshold:
+        return False
+    _lock(rule, s, now)
+    return True
+
+
+def _lock(rule: ScopeRule, s: list[int], now: int) -> None:
+    """Lock a scope: one more strike, the lock's own window after it."""
+    s[3] += 1
+    s[2] = now + _duration(rule, s[3])
+    s[0] = rule.threshold - 1
+    s[1] = s[2] + rule.window
+    s[4] = max(now + rule.strike_ttl, s[1])
+
+
+def _nearer(r: int, left: int) -> int:
+    """The failures left so far (-1: no scope yet) against one more scope's: the first scope's, then fewer."""
+    return left if r < 0 or left < r else r
+
+
+def _last_end(value: Sequence[int]) -> int:
+    """The latest time a value holds: each scope's window end, lock end and strikes end."""
+    return max(value[at + j] for at in range(0, len(value), 5) for j in (1, 2, 4))
 
 
 # -- success ---------------------------------------------------------------------------------------------------
@@ -221,9 +280,7 @@ def _success(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
     member = str(args[0])
     counted, newly = int(args[1]), int(args[2])
     named = str(args[3]) == "1"
-    pn, pw, pu, _, _ = _state(db.get(keys[0]))
-    had_n = pn if pw > now else 0
-    had_lock = 1 if pu > now else 0
+    had = _had(_state(db.get(keys[0])), now)
     db.delete(keys[0])
     # The account's key holds the ceiling too; the address scope is skipped when off (there is nothing to take).
     _take_back(policy, db, keys, now, 2, counted, newly, named and policy.scopes[2].enabled)
@@ -231,7 +288,13 @@ def _success(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], args: S
         _take_back(policy, db, keys, now, 4, counted, newly, False)
     if member:
         _remember(policy, db, keys, member, now)
-    return [had_n, had_lock]
+    return had
+
+
+def _had(pair: State, now: int) -> list[int]:
+    """The pair's live failure count and whether it was locked (1 or 0), before this success."""
+    pn, pw, pu, _, _ = pair
+    return [pn if pw > now else 0, 1 if pu > now else 0]
 
 
 def _take_back(
@@ -246,25 +309,41 @@ def _take_back(
 ) -> None:
     """Take back this attempt's own reservation from scope ``i`` (2 or 4), and with ``ceiling`` clear the
     account's consecutive-failure ceiling; the key is deleted once nothing in it is live."""
-    rule = policy.scopes[i - 1]
     index, at = SLOT[i - 1]
-    bit = 1 << (i - 1)
-    take = rule.enabled and counted & bit
+    take = _counted_in(policy, i, counted)
     if index >= len(keys) or not (ceiling or take):
         return
     value = list(_value(db, index, keys))
-    if take and value[at + 1] > now:  # the reservation's window is still open: take back its failure
-        n, w, u, strikes, x = value[at : at + 5]
-        if newly & bit:  # undo the lock it set
-            u, strikes, n = 0, max(0, strikes - 1), rule.threshold - 1
-        elif n > 0:
-            n -= 1
-        value[at : at + 5] = [n, w, u, strikes, x]
-    elif not ceiling:
-        return
-    if ceiling:
-        value[5:10] = _EMPTY  # a login clears the consecutive-failure ceiling
-    _put_back(db, keys[index], value, now)
+    if _taken(policy.scopes[i - 1], value, at, now, take=take, locked=bool(newly & (1 << (i - 1)))) or ceiling:
+        _put_back(db, keys[index], _without_ceiling(value) if ceiling else value, now)
+
+
+def _counted_in(policy: LockoutPolicy, i: int, counted: int) -> bool:
+    """True when the attempt was counted in scope ``i`` (and the scope is on)."""
+    return policy.scopes[i - 1].enabled and bool(counted & (1 << (i - 1)))
+
+
+def _taken(rule: ScopeRule, value: list[int], at: int, now: int, *, take: bool, locked: bool) -> bool:
+    """Take back the attempt's failure from the scope at ``value[at:]`` when its window is still open (and the
+    lock it set when ``locked``); True when something was taken back."""
+    if not take or value[at + 1] <= now:
+        return False
+    value[at : at + 5] = _undo_failure(rule, value[at : at + 5], locked)
+    return True
+
+
+def _undo_failure(rule: ScopeRule, numbers: Sequence[int], locked: bool) -> list[int]:
+    """A scope's five numbers without one failure; when that failure set the lock, without the lock and its strike."""
+    n, w, u, strikes, x = numbers
+    if locked:
+        return [rule.threshold - 1, w, 0, max(0, strikes - 1), x]
+    return [n - 1 if n > 0 else n, w, u, strikes, x]
+
+
+def _without_ceiling(value: list[int]) -> list[int]:
+    """The account's value with the consecutive-failure ceiling cleared (a login clears it)."""
+    value[5:10] = _EMPTY
+    return value
 
 
 def _put_back(db: MemoryView, key: str, value: list[int], now: int) -> None:
@@ -277,12 +356,21 @@ def _put_back(db: MemoryView, key: str, value: list[int], now: int) -> None:
 
 def _remember(policy: LockoutPolicy, db: MemoryView, keys: Sequence[str], member: str, now: int) -> None:
     """Remember ``member`` as an address the account logs in from: the ``keep`` most recent, for ``remember_ms``."""
-    good = dict(db.get(keys[GOOD]) or {})
-    good[member] = now
-    good = {m: sc for m, sc in good.items() if sc > now - policy.remember_ms}
+    good = {**_good(db, keys), member: now}
+    good = _recent(good, now - policy.remember_ms)
     if len(good) > policy.keep:
-        good = dict(sorted(good.items(), key=lambda kv: (kv[1], kv[0]))[len(good) - policy.keep :])
+        good = dict(sorted(good.items(), key=_oldest_first)[len(good) - policy.keep :])
     db.set(keys[GOOD], good, px=policy.remember_ms)
+
+
+def _recent(good: dict[str, int], since: int) -> dict[str, int]:
+    """The addresses seen after ``since`` (ms)."""
+    return {m: sc for m, sc in good.items() if sc > since}
+
+
+def _oldest_first(item: tuple[str, int]) -> tuple[int, str]:
+    """Sort key of a remembered address: when it was seen, then the address (a stable order for equal times)."""
+    return item[1], item[0]
 
 
 # -- replies ---------------------------------------------------------------------------------------------------
