@@ -57,11 +57,11 @@ def parse_host(value: str | bytes | None) -> HostName | None:
 def _parsed(host: str, port_text: str | None) -> HostName | None:
     """``host[:port]`` read with the origin grammar; the port None when none was written."""
     if port_text is None:
-        return _host_name(parse_origin(f"http://{host}"), port_given=False)
-    return _host_name(parse_origin(f"http://{host}:{port_text}"), port_given=True)
+        return _host_name(parse_origin(f"http://{host}"), False)
+    return _host_name(parse_origin(f"http://{host}:{port_text}"), True)
 
 
-def _host_name(origin: Origin | None, *, port_given: bool) -> HostName | None:
+def _host_name(origin: Origin | None, port_given: bool) -> HostName | None:
     """The host and (when one was written) the port of a parsed origin; None when it did not parse."""
     if origin is None:
         return None

@@ -60,10 +60,6 @@ class TrustedHosts:
             return False
         if text in self.exact or self._listed_with_port(text):
             return True  # the common cases: the value as configured, with or without a port
-        return self._parsed_allowed(text)
-
-    def _parsed_allowed(self, text: str) -> bool:
-        """True when ``text`` parses as ``host[:port]`` and its host is allowed."""
         parsed = parse_host(text)
         return parsed is not None and self._name_allowed(parsed.host)
 
@@ -102,13 +98,17 @@ def _single(values: Sequence[str | bytes]) -> str | bytes | None:
 
 def _host_list(hosts: Iterable[str], allow_any: object) -> list[str]:
     """The configured hosts as a list, refusing one string, an empty list and a switch that is no bool."""
-    if isinstance(hosts, str | bytes):
-        raise ConfigurationError(f"{_SETTING} takes a list of hosts, not one string: write [{hosts!r}].")
+    _check_not_one_string(hosts)
     _check_allow_any_type(allow_any)
     values = list(check_strs(f"{_SETTING} hosts", hosts))
     if not values:
         raise ConfigurationError(f"{_SETTING} needs at least one host: write ['example.com'].")
     return values
+
+
+def _check_not_one_string(hosts: object) -> None:
+    if isinstance(hosts, str | bytes):
+        raise ConfigurationError(f"{_SETTING} takes a list of hosts, not one string: write [{hosts!r}].")
 
 
 def _check_allow_any_type(allow_any: object) -> None:
