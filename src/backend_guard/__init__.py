@@ -120,6 +120,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "open_store",
     ),
     ".tokens": (
+        "TokenCookies",
         "TokenManager",
         "TokenPair",
     ),
@@ -172,7 +173,7 @@ if TYPE_CHECKING:
     from .ratelimit import RateLimiter, RateLimitResult, RateLimitRule, parse_limits
     from .request import RequestView
     from .storage import MemoryStore, RedisStore, open_store
-    from .tokens import TokenManager, TokenPair
+    from .tokens import TokenCookies, TokenManager, TokenPair
     from .tokens.onetime import OneTimePayload, OneTimeTokens
 else:
 
@@ -247,6 +248,7 @@ __all__ = [
     "SecureHeadersSettings",
     "SigningKey",
     "StorageError",
+    "TokenCookies",
     "TokenExpired",
     "TokenManager",
     "TokenPair",

@@ -2,7 +2,8 @@
 
 The public names of the package, re-exported from the modules that hold them: :class:`TokenManager`
 (``_manager.py``, with its claims ``_claims.py``, compact form and header ``_header.py``, grace seal
-``_seal.py``, route hooks ``_routes.py`` and atomic store steps ``_scripts.py``), :class:`TokenPair` and the
+``_seal.py``, route hooks ``_routes.py`` and atomic store steps ``_scripts.py``), :class:`TokenCookies`
+(tokens in cookies for browser apps, ``_cookies.py``, on ``_cookie_jar.py``), :class:`TokenPair` and the
 ``typ`` headers (``_claims.py``). One-time tokens for mailed links are :mod:`backend_guard.tokens.onetime`.
 
 Example::
@@ -16,7 +17,8 @@ Example::
 from __future__ import annotations
 
 from ._claims import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenPair
+from ._cookies import TokenCookies
 from ._header import digest as _digest  # noqa: F401 - the store digest of a refresh token, read by tests
 from ._manager import TokenManager
 
-__all__ = ["ACCESS_TOKEN_TYPE", "REFRESH_TOKEN_TYPE", "TokenManager", "TokenPair"]
+__all__ = ["ACCESS_TOKEN_TYPE", "REFRESH_TOKEN_TYPE", "TokenCookies", "TokenManager", "TokenPair"]

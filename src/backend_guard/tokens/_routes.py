@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 from .._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
 from ..exceptions import AuthenticationError, Forbidden
 
-__all__ = ["AccessVerifier", "AuthHooks", "auth_dependency", "require_auth"]
+__all__ = ["AccessVerifier", "AuthHooks", "TokenSource", "auth_dependency", "bearer_token", "require_auth"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -35,8 +35,13 @@ class AccessVerifier(Protocol):
         """Async twin of :meth:`verify_access`."""
 
 
-def _bearer_token(call: RouteCall) -> str:
-    """The token of ``Authorization: Bearer <token>``; AuthenticationError for no or a malformed header."""
+def bearer_token(call: RouteCall) -> str:
+    """The token of ``Authorization: Bearer <token>``; AuthenticationError for no or a malformed header.
+
+    Example::
+
+        token = bearer_token(call)
+    """
     value = call.view.header("authorization") or ""
     scheme, _, token = value.strip().partition(" ")
     token = token.strip()
@@ -45,18 +50,26 @@ def _bearer_token(call: RouteCall) -> str:
     return token
 
 
+#: How the hooks find the access token of a call: the bearer header by default (cookies: ``_cookies.py``).
+TokenSource = Callable[[RouteCall], str]
+
+
 class AuthHooks(RouteHooks):
     """Route hooks of :meth:`TokenManager.require_auth` (built on the shared ``_routes`` mechanism).
+
+    ``token_of`` finds the call's access token (or raises the refusal): ``Authorization: Bearer`` by default;
+    :class:`~backend_guard.tokens.TokenCookies` passes its own, which also reads the access cookie.
 
     Example::
 
         decorator = guard_route(AuthHooks(tm, ["admin"]))
     """
 
-    def __init__(self, tm: AccessVerifier, scopes: str | Sequence[str]) -> None:
+    def __init__(self, tm: AccessVerifier, scopes: str | Sequence[str], token_of: TokenSource | None = None) -> None:
         self.tm = tm
         self.scopes = tuple(scopes.split() if isinstance(scopes, str) else scopes)
         self.statuses = (401, 403) if self.scopes else (401,)
+        self.token_of: TokenSource = token_of or bearer_token
 
     def fastapi_parameters(self) -> list[inspect.Parameter]:
         """The ``bearerAuth`` security parameter, for FastAPI's OpenAPI document (none without FastAPI)."""
@@ -76,14 +89,16 @@ class AuthHooks(RouteHooks):
 
     def before(self, call: RouteCall) -> None:
         """Verify the bearer token and its scopes; the claims go to the route as ``auth``."""
-        self._grant(call, self.tm.verify_access(_bearer_token(call)))
+        self._grant(call, self.tm.verify_access(self.token_of(call)))
 
     async def abefore(self, call: RouteCall) -> None:
         """Async twin of :meth:`before`."""
-        self._grant(call, await self.tm.averify_access(_bearer_token(call)))
+        self._grant(call, await self.tm.averify_access(self.token_of(call)))
 
 
-def require_auth(tm: AccessVerifier, scopes: str | Sequence[str] = ()) -> Callable[[_F], _F]:
+def require_auth(
+    tm: AccessVerifier, scopes: str | Sequence[str] = (), token_of: TokenSource | None = None
+) -> Callable[[_F], _F]:
     """The decorator of :meth:`TokenManager.require_auth`: a valid access token of ``tm`` with ``scopes``.
 
     Example::
@@ -91,10 +106,12 @@ def require_auth(tm: AccessVerifier, scopes: str | Sequence[str] = ()) -> Callab
         @require_auth(tm, scopes=["admin"])
         async def admin(request): ...
     """
-    return guard_route(AuthHooks(tm, scopes))
+    return guard_route(AuthHooks(tm, scopes, token_of))
 
 
-def auth_dependency(tm: AccessVerifier, scopes: str | Sequence[str] = ()) -> Callable[..., Any]:
+def auth_dependency(
+    tm: AccessVerifier, scopes: str | Sequence[str] = (), token_of: TokenSource | None = None
+) -> Callable[..., Any]:
     """The FastAPI dependency of :meth:`TokenManager.dependency`; it returns the claims.
 
     Example::
@@ -104,7 +121,7 @@ def auth_dependency(tm: AccessVerifier, scopes: str | Sequence[str] = ()) -> Cal
     from fastapi import Depends
     from starlette.requests import Request
 
-    inner = fastapi_dependency(AuthHooks(tm, scopes))
+    inner = fastapi_dependency(AuthHooks(tm, scopes, token_of))
 
     async def dependency(request: Request, checked: Any = Depends(inner)) -> dict[str, Any]:  # noqa: B008
         claims: dict[str, Any] = request.state.auth

@@ -1,0 +1,136 @@
+"""Cookies as plain data: reading one from ``Cookie`` header values, writing ``Set-Cookie`` on any framework's response.
+
+What lives here: :func:`cookie_value` (the decision on what a request's ``Cookie`` fields say about one name:
+absent, one value, or an ambiguous duplicate), :class:`CookieSpec` (one cookie to set or clear, rendered as a
+``Set-Cookie`` value) and :func:`write_cookies` (putting specs on a Starlette/FastAPI, Flask (werkzeug) or Django
+response). No token is decided here: :mod:`backend_guard.tokens._cookies` says which cookies carry which token.
+
+The ``Cookie`` header is parsed here rather than by the framework: Starlette, werkzeug and Django each parse it
+differently (duplicates: first or last wins; odd bytes: dropped or kept), and an authentication decision must
+not depend on which one runs. Nothing here raises on any header value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..exceptions import InvalidToken
+
+__all__ = ["CookieSpec", "cookie_value", "response_framework", "write_cookies"]
+
+#: The bytes a cookie's name may hold (RFC 6265 ``token``); our names are checked against it at start-up.
+_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+#: The response classes of each framework, by the module their class (or a base class) lives in.
+_RESPONSE_MODULES = (("starlette", "starlette"), ("werkzeug", "flask"), ("flask", "flask"), ("django", "django"))
+
+
+def is_cookie_name(name: str) -> bool:
+    """True when ``name`` can be a cookie's name (a non-empty RFC 6265 token).
+
+    Example::
+
+        >>> is_cookie_name("__Host-access"), is_cookie_name("a b")
+        (True, False)
+    """
+    return bool(name) and all(ch in _NAME_CHARS for ch in name)
+
+
+def cookie_value(fields: Sequence[str], name: str) -> str | None:
+    """The value of cookie ``name`` in a request's ``Cookie`` header fields; None when it is not there.
+
+    The same name sent twice with different values is refused (InvalidToken, a 401): a sibling subdomain can
+    plant a second cookie of a ``__Secure-`` name (cookie tossing) and the browser sends both, in an order the
+    server cannot trust. Pairs without ``=`` and empty pieces are skipped, as browsers do.
+
+    Example::
+
+        >>> cookie_value(["theme=dark; __Host-access=eyJ.x.y"], "__Host-access")
+        'eyJ.x.y'
+    """
+    found: str | None = None
+    for pair in _pairs(fields):
+        key, sep, value = pair.partition("=")
+        if not sep or key.strip() != name:
+            continue
+        value = value.strip()
+        if found is not None and value != found:
+            raise InvalidToken("The request carries the token cookie more than once.")
+        found = value
+    return found
+
+
+def _pairs(fields: Iterable[str]) -> Iterable[str]:
+    """Every ``name=value`` piece of the header fields (HTTP/2 may split ``Cookie`` into several fields)."""
+    for field in fields:
+        yield from field.split(";")
+
+
+@dataclass(frozen=True, slots=True)
+class CookieSpec:
+    """One cookie to set (or, with ``value=""`` and ``max_age=0``, to clear); always ``Secure`` and ``HttpOnly``.
+
+    Example::
+
+        >>> CookieSpec("__Host-access", "eyJ.x.y", 900, "/", "Lax").header()
+        '__Host-access=eyJ.x.y; Max-Age=900; Path=/; Secure; HttpOnly; SameSite=Lax'
+    """
+
+    name: str
+    value: str
+    max_age: int
+    path: str
+    samesite: Literal["Lax", "Strict"]
+
+    def header(self) -> str:
+        """The ``Set-Cookie`` value (no ``Domain``: the cookie stays on the host that set it)."""
+        return (
+            f"{self.name}={self.value}; Max-Age={self.max_age}; Path={self.path}; Secure; HttpOnly; "
+            f"SameSite={self.samesite}"
+        )
+
+    def cleared(self) -> CookieSpec:
+        """The spec that removes this cookie: same name and path, empty value, ``Max-Age=0``."""
+        return CookieSpec(self.name, "", 0, self.path, self.samesite)
+
+
+def response_framework(response: Any) -> str:
+    """``"starlette"``, ``"flask"`` or ``"django"`` for a response object of that framework (TypeError otherwise).
+
+    Example::
+
+        response_framework(JSONResponse({}))   # "starlette"
+    """
+    for cls in type(response).__mro__:
+        root = cls.__module__.partition(".")[0]
+        for module, framework in _RESPONSE_MODULES:
+            if root == module:
+                return framework
+    raise TypeError(f"Not a response object backend_guard knows: {type(response).__name__}")
+
+
+def write_cookies(response: Any, specs: Sequence[CookieSpec]) -> None:
+    """Add one ``Set-Cookie`` field per spec to ``response`` (Starlette/FastAPI, Flask or Django).
+
+    Each framework keeps repeated ``Set-Cookie`` fields its own way: Starlette in ``raw_headers`` (what its
+    ``set_cookie`` appends to), werkzeug with ``headers.add``, Django only through ``response.cookies``.
+
+    Example::
+
+        write_cookies(response, [CookieSpec("__Host-access", token, 900, "/", "Lax")])
+    """
+    framework = response_framework(response)
+    if framework == "django":
+        for spec in specs:
+            response.set_cookie(
+                spec.name, spec.value, max_age=spec.max_age, path=spec.path, secure=True, httponly=True,
+                samesite=spec.samesite,
+            )  # fmt: skip
+    elif framework == "flask":
+        for spec in specs:
+            response.headers.add("Set-Cookie", spec.header())
+    else:
+        for spec in specs:
+            response.raw_headers.append((b"set-cookie", spec.header().encode("latin-1")))

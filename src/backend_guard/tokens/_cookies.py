@@ -1,0 +1,399 @@
+"""Access and refresh tokens in hardened cookies, for browser apps: :class:`TokenCookies`.
+
+What lives here: the companion of a :class:`~backend_guard.tokens.TokenManager` that puts its token pairs in
+cookies, reads them back and clears them, and the decisions that come with cookies: which token a request
+presents (header, cookie, or both, and what two different ones mean), the cross-origin check a cookie-borne
+credential needs, and the refusal at start-up of cookie mode without that protection. Parsing and writing the
+cookies themselves is ``_cookie_jar.py``; which token is valid is still the manager's decision.
+
+Why two prefixes: ``__Host-`` makes the browser refuse the cookie unless it is ``Secure``, has ``Path=/`` and no
+``Domain``, so no sibling subdomain can set or overwrite it. The refresh cookie must be sent only to the refresh
+endpoint (``Path=<refresh path>``), which ``__Host-`` forbids, so it takes ``__Secure-`` (``Secure`` required,
+any path) and ``SameSite=Strict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+import jwt
+
+from .._check import check_bool, check_str
+from .._routes import RouteCall, native_problem
+from ..csrf import CrossOriginProtection
+from ..exceptions import AuthenticationError, ConfigurationError, Forbidden, GuardError, InvalidToken, StorageError
+from ..request import RequestView, framework_of, framework_view
+from ._claims import TokenPair
+from ._cookie_jar import CookieSpec, cookie_value, is_cookie_name, write_cookies
+from ._manager import TokenManager
+from ._routes import auth_dependency, bearer_token, require_auth
+
+__all__ = ["TokenCookies"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+Accept = Literal["header", "cookie", "both"]
+_ACCEPT = ("header", "cookie", "both")
+_PATH_FORBIDDEN = frozenset(';,"\\ ')
+
+
+class CrossOriginRefused(Forbidden):
+    """403: a cookie-authenticated request came from another origin (the ``cross-origin-request`` code)."""
+
+    code = "cross-origin-request"
+
+
+#: Logout refusals that keep the cookies: a forged cross-origin request, and a store that could not end the login.
+_KEPT = (CrossOriginRefused, StorageError)
+
+
+class TokenCookies:
+    """Set, read and clear a :class:`~backend_guard.tokens.TokenManager`'s tokens as cookies (browser apps).
+
+    The access token goes in ``__Host-access`` (``Secure``, ``HttpOnly``, ``Path=/``, ``SameSite=Lax``), the
+    refresh token in ``__Secure-refresh`` (``Secure``, ``HttpOnly``, ``Path=<refresh_path>``,
+    ``SameSite=Strict``), each with ``Max-Age`` from its token's lifetime.
+
+    :param tm: the token manager.
+    :param refresh_path: the path of the app's refresh (and logout) endpoint: the only path the browser sends
+        the refresh cookie to.
+    :param accept: where :meth:`require_auth` and :meth:`dependency` look for the access token: ``"cookie"``,
+        ``"header"`` (``Authorization: Bearer``) or ``"both"`` (default). A request with a header and a cookie
+        holding *different* tokens is refused (401): it is not clear whose request it is.
+    :param csrf: a :class:`~backend_guard.CrossOriginProtection` checked here on every request authenticated by a
+        cookie (the token routes, :meth:`refresh` and :meth:`logout`): a refusal is a 403 ``cross-origin-request``.
+    :param csrf_protected: ``True`` declares that a ``CrossOriginProtectionMiddleware`` already covers the app.
+        One of ``csrf`` and ``csrf_protected`` is required: cookie mode without cross-origin protection is a
+        ConfigurationError at start-up.
+    :param access_cookie, refresh_cookie: the cookie names; they must keep their ``__Host-`` and ``__Secure-``
+        prefixes.
+
+    Example::
+
+        cookies = bg.TokenCookies(tm, refresh_path="/auth/refresh", csrf=bg.CrossOriginProtection())
+        cookies.set(response, tm.issue("user-42"))          # at login, on the framework's response
+    """
+
+    def __init__(
+        self,
+        tm: TokenManager,
+        *,
+        refresh_path: str = "/auth/refresh",
+        accept: Accept = "both",
+        csrf: CrossOriginProtection | None = None,
+        csrf_protected: bool = False,
+        access_cookie: str = "__Host-access",
+        refresh_cookie: str = "__Secure-refresh",
+    ) -> None:
+        if not isinstance(tm, TokenManager):
+            raise ConfigurationError(f"tm must be a TokenManager, not {type(tm).__name__}.")
+        if accept not in _ACCEPT:
+            raise ConfigurationError(f"accept must be one of {', '.join(_ACCEPT)}.")
+        self.tm = tm
+        self.refresh_path = _checked_path(refresh_path)
+        self.accept: Accept = accept
+        self.csrf = _checked_protection(csrf, check_bool("csrf_protected", csrf_protected))
+        self.csrf_protected = csrf_protected
+        self.access_cookie = _checked_name("access_cookie", access_cookie, "__Host-")
+        self.refresh_cookie = _checked_name("refresh_cookie", refresh_cookie, "__Secure-")
+
+    def __repr__(self) -> str:
+        return f"TokenCookies(refresh_path={self.refresh_path!r}, accept={self.accept!r})"
+
+    # -- writing ------------------------------------------------------------------------------------------------
+
+    def specs(self, pair: TokenPair) -> list[CookieSpec]:
+        """The two cookies that carry ``pair`` (for a custom shell; :meth:`set` writes them).
+
+        Example::
+
+            [spec.header() for spec in cookies.specs(pair)]
+        """
+        refresh_age = max(0, _expiry(pair.refresh_token) - int(self.tm.clock()))
+        return [
+            CookieSpec(self.access_cookie, pair.access_token, pair.expires_in, "/", "Lax"),
+            CookieSpec(self.refresh_cookie, pair.refresh_token, refresh_age, self.refresh_path, "Strict"),
+        ]
+
+    def cleared_specs(self) -> list[CookieSpec]:
+        """The two cookies that remove the tokens (empty values, ``Max-Age=0``, same names and paths).
+
+        Example::
+
+            [spec.header() for spec in cookies.cleared_specs()]
+        """
+        return [
+            CookieSpec(self.access_cookie, "", 0, "/", "Lax"),
+            CookieSpec(self.refresh_cookie, "", 0, self.refresh_path, "Strict"),
+        ]
+
+    def set(self, response: Any, pair: TokenPair) -> None:
+        """Put ``pair`` on a Starlette/FastAPI, Flask or Django response as the two cookies (after a login).
+
+        Example::
+
+            response = JSONResponse({"user": "user-42"})
+            cookies.set(response, tm.issue("user-42"))
+        """
+        write_cookies(response, self.specs(pair))
+
+    def clear(self, response: Any) -> None:
+        """Remove both cookies in the browser (on a Starlette/FastAPI, Flask or Django response).
+
+        Example::
+
+            cookies.clear(response)
+        """
+        write_cookies(response, self.cleared_specs())
+
+    # -- reading ------------------------------------------------------------------------------------------------
+
+    def access_token(self, view: RequestView) -> str | None:
+        """The access cookie's value in a request (None when absent; InvalidToken for a conflicting duplicate).
+
+        Example::
+
+            token = cookies.access_token(view_from_request(request))
+        """
+        return cookie_value(view.header_all("cookie"), self.access_cookie) or None
+
+    def refresh_token(self, view: RequestView) -> str | None:
+        """The refresh cookie's value in a request (None when absent; InvalidToken for a conflicting duplicate).
+
+        Example::
+
+            token = cookies.refresh_token(view_from_request(request))
+        """
+        return cookie_value(view.header_all("cookie"), self.refresh_cookie) or None
+
+    def presented(self, view: RequestView) -> str:
+        """The access token a request presents, per ``accept``; the cookie only after the cross-origin check.
+
+        Refusals: no token (401), a malformed ``Authorization`` header (401), a header and a cookie with
+        different tokens (401), a cookie sent from another origin (403).
+
+        Example::
+
+            claims = tm.verify_access(cookies.presented(view))
+        """
+        header = _header_token(view) if self.accept != "cookie" else None
+        cookie = self.access_token(view) if self.accept != "header" else None
+        if header is not None and cookie is not None and header != cookie:
+            raise InvalidToken("The request carries two different access tokens.")
+        if header is not None:
+            return header
+        if cookie is None:
+            raise AuthenticationError("An access token is required.")
+        self.check_origin(view)
+        return cookie
+
+    def check_origin(self, view: RequestView) -> None:
+        """Refuse (403) a request the ``csrf`` policy says came from another origin (nothing without a policy).
+
+        Example::
+
+            cookies.check_origin(view)
+        """
+        if self.csrf is None:
+            return
+        decision = self.csrf.check(
+            view.method,
+            scheme=view.scheme,
+            host=view.host or "",
+            sec_fetch_site=view.header_all("sec-fetch-site"),
+            origin=view.header_all("origin"),
+        )
+        if not decision.allowed:
+            raise CrossOriginRefused(decision.reason)
+
+    # -- routes -------------------------------------------------------------------------------------------------
+
+    def _route_token(self, call: RouteCall) -> str:
+        return self.presented(call.view)
+
+    def require_auth(self, scopes: str | Sequence[str] = ()) -> Callable[[_F], _F]:
+        """:meth:`TokenManager.require_auth` reading the token per ``accept`` (header, cookie or both).
+
+        Example::
+
+            @app.get("/me")
+            @cookies.require_auth()
+            async def me(request: Request):
+                return {"user": request.state.auth["sub"]}
+        """
+        return require_auth(self.tm, scopes, self._route_token)
+
+    def dependency(self, scopes: str | Sequence[str] = ()) -> Callable[..., Any]:
+        """The FastAPI dependency twin of :meth:`require_auth`; it returns the claims.
+
+        Example::
+
+            async def me(claims: dict = Depends(cookies.dependency())): ...
+        """
+        return auth_dependency(self.tm, scopes, self._route_token)
+
+    # -- refresh and logout endpoints ---------------------------------------------------------------------------
+
+    def _refresh_input(self, request: Any) -> tuple[str, str]:
+        """(framework, refresh token) of a refresh request, after the cross-origin check; a GuardError else."""
+        framework, view = _framework_view(request)
+        self.check_origin(view)
+        token = self.refresh_token(view)
+        if token is None:
+            raise AuthenticationError("A refresh cookie is required.")
+        return framework, token
+
+    def refresh(self, request: Any) -> Any:
+        """The whole answer of a refresh endpoint, in the request's framework: rotate the refresh cookie's token.
+
+        200 ``{"expires_in": <seconds>}`` with both cookies re-set; a refused rotation (reuse detected, session
+        ended, a bad or missing cookie) is a 401 problem+json that clears both cookies; a cross-origin request a
+        403. Tokens never appear in a body.
+
+        Example::
+
+            @app.post("/auth/refresh")
+            def refresh(request: Request):
+                return cookies.refresh(request)
+        """
+        try:
+            framework, token = self._refresh_input(request)
+            return self._refreshed(framework, self.tm.rotate(token))
+        except GuardError as exc:
+            return self._refused(request, exc)
+
+    async def arefresh(self, request: Any) -> Any:
+        """Async twin of :meth:`refresh` (the store is not asked from the event loop's thread).
+
+        Example::
+
+            @app.post("/auth/refresh")
+            async def refresh(request: Request):
+                return await cookies.arefresh(request)
+        """
+        try:
+            framework, token = self._refresh_input(request)
+            return self._refreshed(framework, await self.tm.arotate(token))
+        except GuardError as exc:
+            return self._refused(request, exc)
+
+    def logout(self, request: Any) -> Any:
+        """The whole answer of a logout endpoint: end the refresh cookie's login and clear both cookies (204).
+
+        Serve it on ``refresh_path`` (the refresh cookie is only sent there). A missing or invalid cookie still
+        clears them; a cross-origin request is refused (403) and a store failure is a 503; both clear nothing.
+
+        Example::
+
+            @app.post("/auth/refresh/logout")   # under refresh_path="/auth/refresh"
+            def logout(request: Request):
+                return cookies.logout(request)
+        """
+        try:
+            framework, token = self._refresh_input(request)
+            self.tm.revoke(token)
+        except _KEPT as exc:
+            return self._refused(request, exc)
+        except GuardError:
+            framework = _framework_view(request)[0]  # nothing to end: the cookies still go
+        return self._logged_out(framework)
+
+    async def alogout(self, request: Any) -> Any:
+        """Async twin of :meth:`logout`.
+
+        Example::
+
+            return await cookies.alogout(request)
+        """
+        try:
+            framework, token = self._refresh_input(request)
+            await self.tm.arevoke(token)
+        except _KEPT as exc:
+            return self._refused(request, exc)
+        except GuardError:
+            framework = _framework_view(request)[0]
+        return self._logged_out(framework)
+
+    def _refreshed(self, framework: str, pair: TokenPair) -> Any:
+        response = _json_response(framework, b'{"expires_in":%d}' % pair.expires_in, 200)
+        self.set(response, pair)
+        return response
+
+    def _logged_out(self, framework: str) -> Any:
+        response = _json_response(framework, b"", 204)
+        self.clear(response)
+        return response
+
+    def _refused(self, request: Any, exc: GuardError) -> Any:
+        """The problem response of a refusal; an authentication failure also clears both cookies."""
+        framework = framework_of(request)
+        if framework is None:
+            raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
+        response = native_problem(framework, exc, None)
+        if isinstance(exc, AuthenticationError):
+            self.clear(response)
+        return response
+
+
+def _header_token(view: RequestView) -> str | None:
+    """The bearer token of the request's ``Authorization`` header, None when it has none (401 if malformed)."""
+    if not view.header_all("authorization"):
+        return None
+    return bearer_token(RouteCall(view=view, request=None, framework=""))
+
+
+def _framework_view(request: Any) -> tuple[str, RequestView]:
+    framework = framework_of(request)
+    if framework is None:
+        raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
+    return framework, framework_view(framework, request)
+
+
+def _json_response(framework: str, body: bytes, status: int) -> Any:
+    """A ``no-store`` JSON response of the framework's own type (tokens set on it must not be cached)."""
+    headers = {"Cache-Control": "no-store"}
+    if framework == "starlette":
+        from starlette.responses import Response
+
+        return Response(body or None, status_code=status, media_type="application/json", headers=headers)
+    if framework == "flask":
+        from flask import Response as FlaskResponse
+
+        return FlaskResponse(body, status=status, mimetype="application/json", headers=headers)
+    from django.http import HttpResponse
+
+    response = HttpResponse(body, status=status, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _expiry(token: str) -> int:
+    """The ``exp`` of a token the manager has just signed (read, not verified: it is our own)."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return int(claims["exp"])
+
+
+def _checked_path(path: object) -> str:
+    text = check_str("refresh_path", path)
+    if not text.startswith("/") or any(ch in _PATH_FORBIDDEN or ord(ch) < 0x21 or ord(ch) > 0x7E for ch in text):
+        raise ConfigurationError("refresh_path must be a path starting with '/' (no ';', ',', quotes or spaces).")
+    return text
+
+
+def _checked_protection(csrf: object, declared: bool) -> CrossOriginProtection | None:
+    if csrf is not None and not isinstance(csrf, CrossOriginProtection):
+        raise ConfigurationError(f"csrf must be a CrossOriginProtection or None, not {type(csrf).__name__}.")
+    if csrf is None and not declared:
+        raise ConfigurationError(
+            "Tokens in cookies need cross-origin request protection: pass csrf=CrossOriginProtection(...), or "
+            "csrf_protected=True when a CrossOriginProtectionMiddleware covers the app."
+        )
+    return csrf
+
+
+def _checked_name(arg: str, name: object, prefix: str) -> str:
+    text = check_str(arg, name)
+    if not text.startswith(prefix) or not is_cookie_name(text):
+        raise ConfigurationError(f"{arg} must be a cookie name starting with {prefix!r}.")
+    return text

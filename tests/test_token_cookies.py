@@ -1,0 +1,446 @@
+"""Tokens in hardened cookies (bg.TokenCookies): set, read, rotate and clear, in FastAPI/Starlette, Flask and Django."""
+
+from __future__ import annotations
+
+from http.cookies import SimpleCookie
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, Request, Response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import backend_guard as bg
+from backend_guard.request import RequestView
+from backend_guard.tokens._cookie_jar import CookieSpec, cookie_value
+
+from .conftest import FrozenClock
+from .servers import run_asgi
+
+SECRET = "cookie-tests-secret-" + "k" * 20
+ACCESS = "__Host-access"
+REFRESH = "__Secure-refresh"
+
+
+def _manager(clock: FrozenClock | None = None) -> bg.TokenManager:
+    return bg.TokenManager(
+        SECRET,
+        "HS256",
+        issuer="https://auth.test",
+        audience="app",
+        store="memory://",
+        clock=clock or FrozenClock(),
+        grace_window=0,
+    )
+
+
+def _cookies(tm: bg.TokenManager | None = None, **kw: Any) -> bg.TokenCookies:
+    kw.setdefault("csrf", bg.CrossOriginProtection())
+    kw.setdefault("refresh_path", "/auth/refresh")
+    return bg.TokenCookies(tm or _manager(), **kw)
+
+
+def _set_cookies(headers: list[str]) -> dict[str, dict[str, Any]]:
+    """name -> {value, attributes (lower-case)} of each Set-Cookie field."""
+    out: dict[str, dict[str, Any]] = {}
+    for field in headers:
+        first, *attrs = [part.strip() for part in field.split(";")]
+        name, _, value = first.partition("=")
+        parsed: dict[str, Any] = {"value": value}
+        for attr in attrs:
+            key, _, val = attr.partition("=")
+            parsed[key.lower()] = val or True
+        out[name] = parsed
+    return out
+
+
+def _assert_set(found: dict[str, dict[str, Any]], tm: bg.TokenManager) -> None:
+    access, refresh = found[ACCESS], found[REFRESH]
+    assert access["path"] == "/"
+    assert access["samesite"].lower() == "lax"
+    assert access["secure"] is True
+    assert access["httponly"] is True
+    assert "domain" not in access
+    assert int(access["max-age"]) == tm.access_ttl
+    assert refresh["path"] == "/auth/refresh"
+    assert refresh["samesite"].lower() == "strict"
+    assert refresh["secure"] is True
+    assert refresh["httponly"] is True
+    assert int(refresh["max-age"]) == tm.refresh_ttl
+    tm.verify_access(access["value"])
+
+
+def _assert_cleared(found: dict[str, dict[str, Any]]) -> None:
+    assert found[ACCESS]["value"] in ("", '""')
+    assert int(found[ACCESS]["max-age"]) == 0
+    assert found[REFRESH]["value"] in ("", '""')
+    assert int(found[REFRESH]["max-age"]) == 0
+    assert found[REFRESH]["path"] == "/auth/refresh"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Start-up
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_cookie_mode_without_cross_origin_protection_is_refused_at_start_up() -> None:
+    with pytest.raises(bg.ConfigurationError, match="CrossOriginProtection"):
+        bg.TokenCookies(_manager())
+    bg.TokenCookies(_manager(), csrf_protected=True)  # a middleware covers the app: declared
+
+
+@pytest.mark.parametrize(
+    ("kw", "named"),
+    [
+        ({"access_cookie": "access"}, "access_cookie"),
+        ({"access_cookie": "__Secure-access"}, "access_cookie"),
+        ({"refresh_cookie": "refresh"}, "refresh_cookie"),
+        ({"refresh_cookie": "__Secure-a b"}, "refresh_cookie"),
+        ({"refresh_path": "auth"}, "refresh_path"),
+        ({"refresh_path": "/a;Domain=evil"}, "refresh_path"),
+        ({"accept": "query"}, "accept"),
+        ({"csrf": "yes"}, "csrf"),
+    ],
+)
+def test_unsafe_cookie_settings_are_refused(kw: dict[str, Any], named: str) -> None:
+    with pytest.raises(bg.ConfigurationError, match=named):
+        _cookies(**kw)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Reading: the decision, and Cookie header garbage
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _view(*headers: tuple[str, str], method: str = "GET") -> RequestView:
+    return RequestView(method, "/me", headers=tuple(headers), scheme="https", host="app.test")
+
+
+def test_cookie_value_reads_one_name_and_refuses_conflicting_duplicates() -> None:
+    assert cookie_value(["a=1; __Host-access=x.y.z; b"], ACCESS) == "x.y.z"
+    assert cookie_value(["a=1", "__Host-access=x.y.z"], ACCESS) == "x.y.z"  # HTTP/2 split fields
+    assert cookie_value(["__Host-access=t; __Host-access=t"], ACCESS) == "t"
+    assert cookie_value(["__host-access=t"], ACCESS) is None
+    with pytest.raises(bg.InvalidToken):
+        cookie_value(["__Host-access=t; __Host-access=u"], ACCESS)
+
+
+def test_header_cookie_or_both_per_accept() -> None:
+    tm = _manager()
+    token = tm.issue("u1").access_token
+    other = tm.issue("u2").access_token
+    bearer = ("authorization", f"Bearer {token}")
+    cookie = ("cookie", f"{ACCESS}={token}")
+    assert _cookies(tm, accept="header").presented(_view(bearer)) == token
+    assert _cookies(tm, accept="cookie").presented(_view(cookie)) == token
+    both = _cookies(tm)
+    assert both.presented(_view(bearer)) == token
+    assert both.presented(_view(cookie)) == token
+    assert both.presented(_view(bearer, cookie)) == token
+    with pytest.raises(bg.InvalidToken, match="two different"):
+        both.presented(_view(("authorization", f"Bearer {other}"), cookie))
+    with pytest.raises(bg.AuthenticationError):
+        _cookies(tm, accept="header").presented(_view(cookie))
+    with pytest.raises(bg.AuthenticationError):
+        _cookies(tm, accept="cookie").presented(_view(bearer))
+
+
+def test_a_cookie_sent_from_another_origin_is_refused_but_the_header_is_not() -> None:
+    tm = _manager()
+    token = tm.issue("u1").access_token
+    cookies = _cookies(tm)
+    evil = ("origin", "https://evil.example")
+    with pytest.raises(bg.Forbidden) as caught:
+        cookies.presented(_view(("cookie", f"{ACCESS}={token}"), evil, method="POST"))
+    assert caught.value.code == "cross-origin-request"
+    assert cookies.presented(_view(("authorization", f"Bearer {token}"), evil, method="POST")) == token
+    same = ("sec-fetch-site", "same-origin")
+    assert cookies.presented(_view(("cookie", f"{ACCESS}={token}"), same, method="POST")) == token
+
+
+_COOKIE_TEXT = st.text(alphabet=st.sampled_from(list('=; ,"\\\t_-.aZ09é\x00\x7f')), max_size=40).map(
+    lambda text: text.replace("Z", "__Host-access")
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=st.lists(_COOKIE_TEXT, max_size=3), method=st.sampled_from(["GET", "POST"]))
+def test_cookie_header_garbage_is_a_clean_401_never_another_error(fields: list[str], method: str) -> None:
+    tm = _manager()
+    cookies = _cookies(tm)
+    view = _view(*[("cookie", f) for f in fields], method=method)
+    with pytest.raises(bg.AuthenticationError) as caught:
+        tm.verify_access(cookies.presented(view))
+    assert caught.value.status == 401
+    assert "__Host" not in caught.value.detail
+
+
+# --------------------------------------------------------------------------------------------------------------
+# FastAPI / Starlette
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _fastapi_app(cookies: bg.TokenCookies) -> Any:
+    app = FastAPI()
+    tm = cookies.tm
+
+    @app.post("/login")
+    async def login(response: Response) -> dict[str, str]:
+        cookies.set(response, await tm.aissue("user-42", {"scope": "read"}))
+        return {"user": "user-42"}
+
+    @app.get("/me")
+    @cookies.require_auth(scopes="read")
+    async def me(request: Request) -> dict[str, str]:
+        return {"user": request.state.auth["sub"]}
+
+    @app.get("/dep")
+    async def dep(claims: dict[str, Any] = Depends(cookies.dependency())) -> dict[str, str]:  # noqa: B008
+        return {"user": claims["sub"]}
+
+    @app.post("/auth/refresh")
+    async def refresh(request: Request) -> Any:
+        return await cookies.arefresh(request)
+
+    @app.post("/auth/refresh/logout")
+    async def logout(request: Request) -> Any:
+        return await cookies.alogout(request)
+
+    return app
+
+
+def test_fastapi_login_read_rotate_reuse_and_logout_through_the_cookie_jar() -> None:
+    from fastapi.testclient import TestClient
+
+    cookies = _cookies()
+    tm = cookies.tm
+    with TestClient(_fastapi_app(cookies), base_url="https://testserver") as client:
+        login = client.post("/login")
+        assert login.status_code == 200
+        _assert_set(_set_cookies(login.headers.get_list("set-cookie")), tm)
+        assert "eyJ" not in login.text
+        first_refresh = client.cookies.get(REFRESH)
+        assert client.get("/me").json() == {"user": "user-42"}
+        assert client.get("/dep").json() == {"user": "user-42"}
+
+        rotated = client.post("/auth/refresh")
+        assert rotated.status_code == 200
+        assert "eyJ" not in rotated.text
+        assert rotated.json() == {"expires_in": tm.access_ttl}
+        _assert_set(_set_cookies(rotated.headers.get_list("set-cookie")), tm)  # both re-set
+        assert client.cookies.get(REFRESH) != first_refresh
+        assert client.get("/me").status_code == 200
+
+        # The old refresh token again (a thief's copy) after the grace window: reuse, both cookies cleared.
+        client.cookies.clear()
+        tm.clock.advance(60)  # type: ignore[attr-defined]
+        reused = client.post("/auth/refresh", headers={"cookie": f"{REFRESH}={first_refresh}"})
+        assert reused.status_code == 401
+        assert reused.json()["code"] == "token-reused"
+        assert first_refresh not in reused.text
+        _assert_cleared(_set_cookies(reused.headers.get_list("set-cookie")))
+
+
+def test_fastapi_logout_revokes_and_clears() -> None:
+    from fastapi.testclient import TestClient
+
+    cookies = _cookies()
+    with TestClient(_fastapi_app(cookies), base_url="https://testserver") as client:
+        client.post("/login")
+        refresh_token = client.cookies.get(REFRESH)
+        # The refresh cookie is scoped to /auth/refresh: send it to the logout endpoint below that path.
+        out = client.post("/auth/refresh/logout", headers={"cookie": f"{REFRESH}={refresh_token}"})
+        assert out.status_code == 204
+        _assert_cleared(_set_cookies(out.headers.get_list("set-cookie")))
+        with pytest.raises(bg.InvalidToken):
+            cookies.tm.rotate(refresh_token)
+        # Without any cookie: still cleared.
+        client.cookies.clear()
+        assert client.post("/auth/refresh/logout").status_code == 204
+
+
+def test_fastapi_cross_origin_refresh_and_cookie_route_are_refused() -> None:
+    from fastapi.testclient import TestClient
+
+    cookies = _cookies()
+    with TestClient(_fastapi_app(cookies), base_url="https://testserver") as client:
+        client.post("/login")
+        evil = {"origin": "https://evil.example", "sec-fetch-site": "cross-site"}
+        refused = client.post("/auth/refresh", headers=evil)
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "cross-origin-request"
+        assert not refused.headers.get_list("set-cookie")
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        f"{ACCESS}=" + "A" * 100_000,
+        f"{ACCESS}=a; {ACCESS}=b",
+        f"{ACCESS}=\u00e9\u00e9.x.y",
+        ";;;=;==;" + ACCESS,
+        f'{ACCESS}="quoted.x.y"',
+    ],
+)
+def test_fastapi_odd_cookies_are_a_clean_401(cookie: str) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(_fastapi_app(_cookies()), base_url="https://testserver") as client:
+        raw = cookie.encode("latin-1", "replace") if not cookie.isascii() else cookie
+        answer = client.get("/me", headers={"cookie": raw})
+        assert answer.status_code == 401
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "AAAA" not in answer.text
+
+
+def test_a_real_uvicorn_server_sets_reads_and_clears() -> None:
+    cookies = _cookies()
+    with run_asgi(_fastapi_app(cookies)) as base, httpx.Client(base_url=base) as client:
+        login = client.post("/login")
+        found = _set_cookies(login.headers.get_list("set-cookie"))
+        _assert_set(found, cookies.tm)
+        access, refresh = found[ACCESS]["value"], found[REFRESH]["value"]
+        # Secure cookies are not sent back over http by a client: the Cookie header is written by hand here.
+        assert client.get("/me", headers={"cookie": f"{ACCESS}={access}"}).json() == {"user": "user-42"}
+        rotated = client.post("/auth/refresh", headers={"cookie": f"{REFRESH}={refresh}"})
+        assert rotated.status_code == 200
+        _assert_set(_set_cookies(rotated.headers.get_list("set-cookie")), cookies.tm)
+        new_refresh = _set_cookies(rotated.headers.get_list("set-cookie"))[REFRESH]["value"]
+        out = client.post("/auth/refresh/logout", headers={"cookie": f"{REFRESH}={new_refresh}"})
+        assert out.status_code == 204
+        _assert_cleared(_set_cookies(out.headers.get_list("set-cookie")))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Flask
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _flask_app(cookies: bg.TokenCookies) -> Any:
+    import flask
+
+    app = flask.Flask("cookies")
+    tm = cookies.tm
+
+    @app.post("/login")
+    def login() -> Any:
+        response = flask.jsonify(user="user-42")
+        cookies.set(response, tm.issue("user-42"))
+        return response
+
+    @app.get("/me")
+    @cookies.require_auth()
+    def me() -> Any:
+        return {"user": flask.g.auth["sub"]}
+
+    @app.post("/auth/refresh")
+    def refresh() -> Any:
+        return cookies.refresh(flask.request)
+
+    @app.post("/auth/refresh/logout")
+    def logout() -> Any:
+        return cookies.logout(flask.request)
+
+    return app
+
+
+def test_flask_login_read_rotate_reuse_and_logout() -> None:
+    cookies = _cookies()
+    tm = cookies.tm
+    client = _flask_app(cookies).test_client(use_cookies=False)
+    login = client.post("/login")
+    found = _set_cookies(login.headers.getlist("Set-Cookie"))
+    _assert_set(found, tm)
+    access, refresh = found[ACCESS]["value"], found[REFRESH]["value"]
+    assert client.get("/me", headers={"Cookie": f"{ACCESS}={access}"}).json == {"user": "user-42"}
+    assert client.get("/me", headers={"Cookie": f"{ACCESS}=junk"}).status_code == 401
+    rotated = client.post("/auth/refresh", headers={"Cookie": f"{REFRESH}={refresh}"})
+    assert rotated.status_code == 200
+    renewed = _set_cookies(rotated.headers.getlist("Set-Cookie"))
+    _assert_set(renewed, tm)
+    tm.clock.advance(60)  # type: ignore[attr-defined]
+    reused = client.post("/auth/refresh", headers={"Cookie": f"{REFRESH}={refresh}"})
+    assert reused.status_code == 401
+    assert reused.json["code"] == "token-reused"
+    _assert_cleared(_set_cookies(reused.headers.getlist("Set-Cookie")))
+    out = client.post("/auth/refresh/logout", headers={"Cookie": f"{REFRESH}={renewed[REFRESH]['value']}"})
+    assert out.status_code == 204
+    _assert_cleared(_set_cookies(out.headers.getlist("Set-Cookie")))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Django
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _django_client(cookies: bg.TokenCookies) -> Any:
+    from django.http import JsonResponse
+    from django.test import Client
+    from django.urls import path
+
+    from . import django_app
+
+    django_app.setup()
+    tm = cookies.tm
+
+    def login(request: Any) -> Any:
+        response = JsonResponse({"user": "user-42"})
+        cookies.set(response, tm.issue("user-42"))
+        return response
+
+    @cookies.require_auth()
+    def me(request: Any) -> Any:
+        return JsonResponse({"user": request.auth["sub"]})
+
+    def refresh(request: Any) -> Any:
+        return cookies.refresh(request)
+
+    def logout(request: Any) -> Any:
+        return cookies.logout(request)
+
+    django_app.add_urls(
+        path("ck/login", login), path("ck/me", me), path("auth/refresh", refresh), path("auth/refresh/logout", logout)
+    )
+    from django.conf import settings
+
+    settings.ROOT_URLCONF = django_app.__name__
+    return Client()
+
+
+def _django_set(response: Any) -> dict[str, dict[str, Any]]:
+    return _set_cookies([morsel.output(header="").strip() for morsel in response.cookies.values()])
+
+
+def test_django_login_read_rotate_reuse_and_logout() -> None:
+    cookies = _cookies()
+    tm = cookies.tm
+    client = _django_client(cookies)
+    login = client.post("/ck/login", secure=True)
+    found = _django_set(login)
+    _assert_set(found, tm)
+    access, refresh = found[ACCESS]["value"], found[REFRESH]["value"]
+    client.cookies = SimpleCookie()  # the Cookie header below is the only one sent
+    me = client.get("/ck/me", HTTP_COOKIE=f"{ACCESS}={access}", secure=True)
+    assert me.json() == {"user": "user-42"}
+    assert client.get("/ck/me", HTTP_COOKIE=f"{ACCESS}=a; {ACCESS}=b", secure=True).status_code == 401
+    rotated = client.post("/auth/refresh", HTTP_COOKIE=f"{REFRESH}={refresh}", secure=True)
+    assert rotated.status_code == 200
+    renewed = _django_set(rotated)
+    _assert_set(renewed, tm)
+    tm.clock.advance(60)  # type: ignore[attr-defined]
+    client.cookies = SimpleCookie()
+    reused = client.post("/auth/refresh", HTTP_COOKIE=f"{REFRESH}={refresh}", secure=True)
+    assert reused.status_code == 401
+    assert reused.json()["code"] == "token-reused"
+    _assert_cleared(_django_set(reused))
+    client.cookies = SimpleCookie()
+    out = client.post("/auth/refresh/logout", HTTP_COOKIE=f"{REFRESH}={renewed[REFRESH]['value']}", secure=True)
+    assert out.status_code == 204
+    _assert_cleared(_django_set(out))
+
+
+def test_cookie_spec_header_is_what_the_docs_say() -> None:
+    spec = CookieSpec(ACCESS, "t", 900, "/", "Lax")
+    assert spec.header() == "__Host-access=t; Max-Age=900; Path=/; Secure; HttpOnly; SameSite=Lax"
+    assert spec.cleared().header() == "__Host-access=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax"
