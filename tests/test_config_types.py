@@ -407,6 +407,20 @@ CTORS: list[Ctor] = [
         },
         base={"key": _HMAC, "algorithm": "HS256", "issuer": "https://api", "audience": "app"},
     ),
+    Ctor(
+        "TokenCookies",
+        bg.TokenCookies,
+        {
+            "tm": "instance",
+            "refresh_path": "str",
+            "accept": "choice",
+            "csrf": "instance?",
+            "csrf_protected": "bool",
+            "access_cookie": "str",
+            "refresh_cookie": "str",
+        },
+        base={"tm": bg.TokenManager(_HMAC, "HS256", issuer="https://api", audience="app"), "csrf_protected": True},
+    ),
     Ctor("open_store", bg.open_store, {"store": "store", "prefix": "str"}),
     Ctor("StackParts.build", StackParts.build, {"settings": "instance?", "store": "instance?"}),
     # settings models: every field, by its own dotted name
