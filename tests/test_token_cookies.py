@@ -444,3 +444,38 @@ def test_cookie_spec_header_is_what_the_docs_say() -> None:
     spec = CookieSpec(ACCESS, "t", 900, "/", "Lax")
     assert spec.header() == "__Host-access=t; Max-Age=900; Path=/; Secure; HttpOnly; SameSite=Lax"
     assert spec.cleared().header() == "__Host-access=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Headless Chromium: the page's script cannot read the cookies, and the browser sends them back
+# --------------------------------------------------------------------------------------------------------------
+
+_PAGE = """<!doctype html><html><body><pre id="out">pending</pre><script>
+(async () => {
+  const out = document.getElementById("out");
+  const login = await fetch("/login", {method: "POST"});
+  const seen = document.cookie;
+  const me = await fetch("/me");
+  const body = me.ok ? (await me.json()).user : "status " + me.status;
+  out.textContent = "login=" + login.status + " cookie=[" + seen + "] me=" + body;
+})();
+</script></body></html>"""
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_chromium_cannot_read_the_cookies_and_sends_them_back() -> None:
+    from fastapi.responses import HTMLResponse
+
+    from .browser import chromium_path, dump_dom
+
+    chromium_path()
+    app = _fastapi_app(_cookies())
+
+    @app.get("/")
+    async def page() -> HTMLResponse:
+        return HTMLResponse(_PAGE)
+
+    with run_asgi(app) as base:
+        dom = dump_dom(base.replace("127.0.0.1", "localhost") + "/")
+    assert "login=200 cookie=[] me=user-42" in dom
