@@ -137,6 +137,7 @@ case "$cmd" in
     "$VENV/bin/ruff" check src tests benchmarks scripts
     "$VENV/bin/ruff" format --check src tests benchmarks scripts
     "$VENV/bin/mypy" --strict src
+    "$VENV/bin/python" scripts/code_figures.py
     NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet --site-dir "$(mktemp -d)"
     "$VENV/bin/python" -m pytest "$@"
     redis_compat
