@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._check import check_instance, optional
 from .._http import ASGIApp, Receive, Scope, Send
-from .._layer import BOTH, INNER, OUTER, Stack
+from .._layer import BOTH, INNER, OUTER
 from .._stack import StackParts
+from .._stack_guard import StackGuard
 from ..config import GuardSettings
 from . import _shells as shells
 from ._errors import ErrorEnvelopeMiddleware
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["Guard"]
 
 
-class Guard:
+class Guard(StackGuard):
     """Wrap an ASGI app in RequestId -> SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit (outermost first).
 
     Each part can be switched off or configured in ``settings``; the compiled parts are on ``.parts``
@@ -48,17 +48,7 @@ class Guard:
         store: Store | None = None,
         parts: StackParts | None = None,
     ) -> None:
-        optional(check_instance, "parts", parts, StackParts)
-        if parts is None:
-            parts = StackParts.build(settings, store=store)
-        self.parts = parts
-        self.app: ASGIApp = parts.wrap(app, shells)
-        self.settings = parts.settings
-        # The chain parts.wrap built, read as layers: those outside the envelope, the envelope, those inside.
-        stack, envelope, inner = Stack.from_chain(self.app, LayerMiddleware, ErrorEnvelopeMiddleware)
-        self._stack: Stack = stack
-        self._envelope: ErrorEnvelopeMiddleware | None = envelope
-        self._app: ASGIApp = inner
+        super().__init__(app, settings, store, parts, shells, LayerMiddleware, ErrorEnvelopeMiddleware)
         # A layer awaiting its decision (a rate limit on an asynchronous store) needs the slower way in.
         self._awaits = self._stack.awaits
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._check import check_instance, optional
 from .._http import StartResponse, WSGIApp
-from .._layer import BOTH, INNER, OUTER, Stack
+from .._layer import BOTH, INNER, OUTER
 from .._stack import StackParts
+from .._stack_guard import StackGuard
 from ..config import GuardSettings
 from . import _shells as shells
 from ._errors import ErrorEnvelopeMiddleware
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["Guard"]
 
 
-class Guard:
+class Guard(StackGuard):
     """Wrap a WSGI app in RequestId -> SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit (outermost first).
 
     The stack is the nested middlewares on ``.app``; a request runs fused: Guard drives the same middlewares
@@ -41,17 +41,7 @@ class Guard:
         store: Store | None = None,
         parts: StackParts | None = None,
     ) -> None:
-        optional(check_instance, "parts", parts, StackParts)
-        if parts is None:
-            parts = StackParts.build(settings, store=store)
-        self.parts = parts
-        self.app: WSGIApp = parts.wrap(app, shells)
-        self.settings = parts.settings
-        # The chain parts.wrap built, read as layers: those outside the envelope, the envelope, those inside.
-        stack, envelope, inner = Stack.from_chain(self.app, LayerMiddleware, ErrorEnvelopeMiddleware)
-        self._stack: Stack = stack
-        self._envelope: ErrorEnvelopeMiddleware | None = envelope
-        self._app: WSGIApp = inner
+        super().__init__(app, settings, store, parts, shells, LayerMiddleware, ErrorEnvelopeMiddleware)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         stack = self._stack
@@ -70,13 +60,14 @@ class Guard:
         answer = stack.enter(environ, contexts, OUTER)
         envelope = self._envelope
         if answer is not None or envelope is None:  # a layer answered (a CORS preflight), or no envelope
-            app = answer or stack.enter(environ, contexts, INNER) or self._app
+            app: WSGIApp = answer or stack.enter(environ, contexts, INNER) or self._app
             return app(environ, finishing(start_response, stack.finish, contexts, BOTH))
         try:  # what the layers inside the envelope raise is the envelope's to answer
             app = stack.enter(environ, contexts, INNER) or self._app
         except Exception as exc:
             app = _raiser(exc)
-        return envelope.run(app, environ, start_response, stack.finish, contexts)
+        body: Iterable[bytes] = envelope.run(app, environ, start_response, stack.finish, contexts)
+        return body
 
 
 def _raiser(exc: Exception) -> WSGIApp:
