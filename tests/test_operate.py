@@ -198,3 +198,15 @@ def test_every_command_line_of_the_operations_page_parses() -> None:
         else:
             args = operate_parser("guard").parse_args(argv[2:] if argv[0] == "flask" else argv[3:])
         assert args.group in ("locks", "limits", "tokens"), line
+
+
+def test_a_device_claim_is_kept_printable_and_never_breaks_a_login(store: Store) -> None:
+    """The device claim is user input (a User-Agent, a JSON field): a lone surrogate, which the access token's
+    JSON carries fine, must not make issue fail on Redis, and control characters (terminal escapes) are not kept."""
+    parts = parts_on(store)
+    tm = parts.tokens()
+    tm.issue("user-9", {"user_agent": "x\ud800y"})
+    tm.issue("user-9", {"device": "ok\x1b]0;pwned\x07\x1b[2J\u202eevil\n"})
+    devices = sorted(f.device or "" for f in Operator.from_parts(parts).tokens.list("user-9").items)
+    assert all(d.isprintable() for d in devices), devices
+    assert len(devices) == 2

@@ -514,8 +514,12 @@ class TokenManager:
 
 def _device(extra: Mapping[str, Any] | None) -> str:
     """The ``device`` (else ``user_agent``) claim of a login, when it is a string: kept for operators' listings,
-    cut to 200 characters."""
+    cut to 200 characters, each unprintable one (control characters such as a terminal's escape, bidi overrides,
+    lone surrogates that UTF-8 cannot carry to Redis) replaced by ``?``: it is client input an operator reads."""
     if not extra:
         return ""
     found = extra.get("device", extra.get("user_agent"))
-    return found[:200] if isinstance(found, str) else ""
+    if not isinstance(found, str):
+        return ""
+    cut = found[:200]
+    return cut if cut.isprintable() else "".join(ch if ch.isprintable() else "?" for ch in cut)
