@@ -210,3 +210,21 @@ def test_a_device_claim_is_kept_printable_and_never_breaks_a_login(store: Store)
     devices = sorted(f.device or "" for f in Operator.from_parts(parts).tokens.list("user-9").items)
     assert all(d.isprintable() for d in devices), devices
     assert len(devices) == 2
+
+
+def test_a_listing_of_one_account_or_address_finds_its_lock_among_many_counters(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A listing reads at most MAX_LIMIT locks of a SCAN: filtered after the fact, an account's lock beyond the
+    first keys scanned (a store busy with failed logins) was reported as "(none)". Here MAX_LIMIT is 5."""
+    monkeypatch.setattr(bg.operate._locks, "MAX_LIMIT", 5)
+    parts = parts_on(store)
+    lock = parts.lockout()
+    for n in range(40):
+        lock.record_failure(f"someone-{n}", f"198.51.100.{n}")
+    lock_out(parts, "alice", "203.0.113.7")
+    op = Operator.from_parts(parts)
+    assert [e.scope for e in op.locks.list(account="alice").items] == ["pair"]
+    assert [e.account_id for e in op.locks.list(address="203.0.113.7").items] == [lock.account_id("alice")]
+    assert len(op.locks.list(account="alice", address="203.0.113.7").items) == 1
+    assert op.locks.list(account="alice", address="198.51.100.1").items == ()

@@ -184,14 +184,20 @@ class KeyPlanner:
         aid = self.account_id(account)
         return glob_escape(self._store.key(self._namespace, "p", "x", tag=aid)[:-1]) + "*"
 
-    def lock_pattern(self) -> str:
-        """The SCAN pattern of every key that may hold a lock a listing reports (pair and account values).
+    def lock_pattern(self, account: str | bytes | None = None, ip: str | None = None) -> str:
+        """The SCAN pattern of every key that may hold a lock a listing reports (pair and account values), or
+        only those of ``account`` and/or the pair keys of the address ``ip`` (so that a listing of one account
+        or address finds its keys however many other keys the store holds).
 
         Example::
 
             store.scan(planner.lock_pattern())
         """
-        return glob_escape(f"{self._store.prefix}:{self._namespace}:") + "{*}:[ap]*"
+        base = glob_escape(f"{self._store.prefix}:{self._namespace}:")
+        tag = "{*}" if account is None else "{" + self.account_id(account) + "}"  # hex digests: glob-safe
+        if ip is None:
+            return base + tag + ":[ap]*"
+        return base + tag + ":p:" + self._address_id(_bucket(ip.strip(), self._ipv6_prefix) if ip else "")
 
 
 def records_of(key: str, reply: Any) -> list[LockRecord]:

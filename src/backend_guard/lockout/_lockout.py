@@ -345,8 +345,11 @@ class Lockout:
                 else:
                     self._decide.after_success(self, plan, reply)
 
-    def locked_accounts(self, limit: int = 1000) -> list[LockRecord]:
-        """Live account-wide and ceiling locks (and pair locks), found with SCAN (never KEYS).
+    def locked_accounts(
+        self, limit: int = 1000, *, account: str | bytes | None = None, ip: str | None = None
+    ) -> list[LockRecord]:
+        """Live account-wide and ceiling locks (and pair locks), found with SCAN (never KEYS); only those of
+        ``account`` and/or the pair locks at ``ip`` when given (their keys alone are scanned).
 
         Example::
 
@@ -354,7 +357,7 @@ class Lockout:
                 log.info("locked %s (%s) for %.0f s", rec.account_id, rec.scope, rec.retry_after)
         """
         out: list[LockRecord] = []
-        for key in self.store.scan(self._keys.lock_pattern(), count=limit * 4):
+        for key in self.store.scan(self._keys.lock_pattern(account, ip), count=limit * 4):
             if self._collect(out, key, self.store.run(PEEK, [key], []), limit):
                 break
         return out[:limit]
@@ -466,7 +469,9 @@ class Lockout:
                 else:
                     self._decide.after_success(self, plan, reply)
 
-    async def alocked_accounts(self, limit: int = 1000) -> list[LockRecord]:
+    async def alocked_accounts(
+        self, limit: int = 1000, *, account: str | bytes | None = None, ip: str | None = None
+    ) -> list[LockRecord]:
         """Async twin of :meth:`locked_accounts`.
 
         Example::
@@ -474,7 +479,7 @@ class Lockout:
             records = await lock.alocked_accounts()
         """
         out: list[LockRecord] = []
-        for key in await self.store.ascan(self._keys.lock_pattern(), count=limit * 4):
+        for key in await self.store.ascan(self._keys.lock_pattern(account, ip), count=limit * 4):
             if self._collect(out, key, await self.store.arun(PEEK, [key], []), limit):
                 break
         return out[:limit]

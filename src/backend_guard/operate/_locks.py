@@ -1,7 +1,8 @@
 """Locks: list the live locks of a :class:`~backend_guard.lockout.Lockout` and lift them.
 
 Built on the lockout's public calls only (``locked_accounts``, ``unlock``, ``unlock_address``, ``account_id``,
-``address_id``): the listing is its SCAN (never KEYS) of at most :data:`MAX_LIMIT` locks, sorted (SCAN's order
+``address_id``): the listing is its SCAN (never KEYS; of the given account's or address's keys only) of at most
+:data:`MAX_LIMIT` locks, sorted (SCAN's order
 changes between calls) and cut into pages by ``limit`` and a cursor (the last row's sort key, so unlocking
 while paging skips nobody). The sync and async paths share every step but the store call.
 """
@@ -111,7 +112,7 @@ class Locks:
             page = locks.list(account="alice")
         """
         query = self._query(limit, cursor, account, address)
-        records = self.lockout.locked_accounts(MAX_LIMIT)
+        records = self.lockout.locked_accounts(MAX_LIMIT, account=account, ip=address)
         if address is not None and self._address_scope(query):
             records += _address_lock(self.lockout.check("", address), query)
         return lock_page(records, query, self.clock())
@@ -126,7 +127,7 @@ class Locks:
             page = await locks.alist(limit=20)
         """
         query = self._query(limit, cursor, account, address)
-        records = await self.lockout.alocked_accounts(MAX_LIMIT)
+        records = await self.lockout.alocked_accounts(MAX_LIMIT, account=account, ip=address)
         if address is not None and self._address_scope(query):
             records += _address_lock(await self.lockout.acheck("", address), query)
         return lock_page(records, query, self.clock())
