@@ -228,3 +228,14 @@ def test_a_listing_of_one_account_or_address_finds_its_lock_among_many_counters(
     assert [e.account_id for e in op.locks.list(address="203.0.113.7").items] == [lock.account_id("alice")]
     assert len(op.locks.list(account="alice", address="203.0.113.7").items) == 1
     assert op.locks.list(account="alice", address="198.51.100.1").items == ()
+
+
+def test_an_in_process_operator_sees_the_token_managers_own_memory_store() -> None:
+    """tokens.store set to memory:// gives the app's TokenManager a store of its own: manage.py guard and
+    flask guard (in the app's process) must list and revoke in that store, not in a fresh empty one."""
+    app = settings().model_copy(update={"tokens": bg.TokenSettings(key=SECRET, algorithm="HS256", store="memory://")})
+    parts = StackParts.build(app, store=bg.storage.MemoryStore())
+    parts.tokens().issue("user-5")
+    op = Operator.from_parts(parts)
+    assert len(op.tokens.list("user-5").items) == 1
+    assert op.tokens.revoke("user-5") == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .._stack import StackParts
 from ..config import GuardSettings
+from ..exceptions import ConfigurationError
 from ..storage import Store, open_store
 from ._limits import Limits
 from ._locks import Locks
@@ -50,10 +51,7 @@ class Operator:
                 default_limits=settings.rate_limit.default_limits if settings.rate_limit.enabled else None,
                 ipv6_prefix=settings.rate_limit.ipv6_prefix,
             ),
-            Families(
-                open_store(settings.tokens.store) if settings.tokens.store else parts.store,
-                refresh_ttl=settings.tokens.refresh_ttl,
-            ),
+            Families(_token_store(parts), refresh_ttl=settings.tokens.refresh_ttl),
         )
 
     @classmethod
@@ -68,3 +66,18 @@ class Operator:
         chosen = settings if settings is not None else GuardSettings.from_env()
         shared = open_store(store) if store is not None else None
         return cls.from_parts(StackParts.build(chosen, store=shared))
+
+
+def _token_store(parts: StackParts) -> Store:
+    """The store of the app's refresh-token families: the shared one, or ``tokens.store``. When the app's token
+    manager can be built it is asked for its store, so that in the app's process (``manage.py guard``,
+    ``flask guard``) a ``memory://`` token store is the manager's very store, not a new empty one."""
+    tokens = parts.settings.tokens
+    if not tokens.store:
+        return parts.store
+    if tokens.active:
+        try:
+            return parts.tokens().store
+        except ConfigurationError:  # a key the app cannot use either: its families are on the URL, if anywhere
+            pass
+    return open_store(tokens.store)
