@@ -125,6 +125,15 @@ def test_bad_input_is_a_usage_error_with_status_2() -> None:
         assert "Traceback" not in proc.stderr
 
 
+def test_a_malformed_store_url_is_one_line_and_status_2_without_its_password() -> None:
+    for url in ("redis://:s3cret@127.0.0.1:notaport/0", "redis://:s3cret@[::1/0", "redis+cluster://:s3cret@h:x"):
+        proc = cli("locks", "list", "--store", url)
+        assert proc.returncode == 2, (url, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        assert proc.stderr.count("\n") == 1, proc.stderr
+        assert "s3cret" not in proc.stderr
+
+
 # -- end to end: a real app on Redis locks an account, the CLI lists and unlocks it, the app lets the user in ------
 
 

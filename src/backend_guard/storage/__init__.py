@@ -70,7 +70,12 @@ def _given_store(store: object) -> Store:
 
 def _open_url(url: str, prefix: str) -> Store:
     """The store a URL names (its ``prefix`` option overrides the argument)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        if not parts.scheme.endswith("+sentinel"):  # a Sentinel URL may list several host:port pairs
+            _ = parts.port  # a port that is no number fails here, not as a ValueError at the first command
+    except ValueError as exc:  # its text names the bad part (a port, a bracket), never the URL or its password
+        raise ConfigurationError(f"Invalid store URL: {exc}") from exc
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     prefix = query.pop("prefix", prefix)
     opener = _opener(parts.scheme)
