@@ -119,3 +119,15 @@ def test_flask_guard_bad_input_is_a_usage_error() -> None:
     result = runner.invoke(args=["guard", "locks", "list", "--limit", "0"])
     assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_flask_guard_on_a_misconfigured_part_is_one_line_not_a_traceback() -> None:
+    """The parts are built when a verb runs: a setting the app only checks on first use (a lockout secret too
+    short) must be the verb's one-line refusal, not an exception out of the command."""
+    app = Flask("misconfigured")
+    settings = backend_guard.GuardSettings(store="memory://", lockout={"max_failures": 3, "secret": "short"})
+    backend_guard.flask.Guard(app, settings=settings)
+    result = app.test_cli_runner().invoke(args=["guard", "tokens", "list", "user-1"])
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "at least 16 bytes" in result.output

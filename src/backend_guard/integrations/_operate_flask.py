@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from .._stack import StackParts
-from ..operate import Operator
 from ..operate._cli import OperateFailed, run_in_app
 
 __all__ = ["guard_command"]
@@ -36,7 +35,7 @@ def guard_command(app_parts: Callable[[], StackParts]) -> Any:
     @with_appcontext
     def guard(argv: tuple[str, ...]) -> None:
         try:
-            text = run_in_app(list(argv), "flask guard", Operator.from_parts(app_parts()))
+            text = run_in_app(list(argv), "flask guard", app_parts)
         except OperateFailed as exc:
             if exc.status == 2:
                 raise click.UsageError(exc.message) from None

@@ -14,11 +14,13 @@ import io
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from .._command_parser import CommandParser
+from .._stack import StackParts
 from ..exceptions import ConfigurationError, StorageError
 from ._model import MAX_LIMIT, Page, audit_log, row_dict
 from ._operator import Operator
@@ -123,16 +125,20 @@ def operate_parser(prog: str) -> CommandParser:
     return parser
 
 
-def run_in_app(argv: list[str], prog: str, operator: Operator) -> str:
-    """Run the verb of ``argv`` in an app's process (``manage.py guard``, ``flask guard``) on its ``operator``;
-    the output, or :class:`OperateFailed` (a usage error exits with status 2, as argparse does).
+def run_in_app(argv: list[str], prog: str, app_parts: Callable[[], StackParts]) -> str:
+    """Run the verb of ``argv`` in an app's process (``manage.py guard``, ``flask guard``) on the operator of
+    ``app_parts()``; the output, or :class:`OperateFailed` (a usage error exits with status 2, as argparse does;
+    a part the settings cannot build is a refusal too, as the parts are built here).
 
     Example::
 
-        print(run_in_app(["locks", "list"], "flask guard", Operator.from_parts(parts)), end="")
+        print(run_in_app(["locks", "list"], "flask guard", lambda: parts), end="")
     """
+    args = operate_parser(prog).parse_args(argv)
+    with _refusals():
+        operator = Operator.from_parts(app_parts())
     out = io.StringIO()
-    execute(operate_parser(prog).parse_args(argv), out, operator)
+    execute(args, out, operator)
     return out.getvalue()
 
 
@@ -221,9 +227,16 @@ def execute(args: argparse.Namespace, out: TextIO, operator: Operator | None = N
 
         execute(parser.parse_args(["locks", "list", "--json"]), sys.stdout, Operator.from_parts(parts))
     """
-    try:
+    with _refusals():
         op = operator if operator is not None else Operator.from_settings(store=args.store)
         _GROUPS[args.group](op, args, out)
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A store failure as :class:`OperateFailed` with status 1, a configuration error with status 2."""
+    try:
+        yield
     except StorageError as exc:
         raise OperateFailed(f"the store is unavailable: {exc.detail}", 1) from None
     except ConfigurationError as exc:

@@ -17,7 +17,6 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from ...django import parts
-from ...operate import Operator
 from ...operate._cli import OperateFailed, run_in_app
 
 __all__ = ["Command"]
@@ -38,7 +37,7 @@ class Command(BaseCommand):  # type: ignore[misc]
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            text = run_in_app(list(options["argv"]), "manage.py guard", Operator.from_parts(parts()))
+            text = run_in_app(list(options["argv"]), "manage.py guard", parts)
         except OperateFailed as exc:
             raise CommandError(exc.message, returncode=exc.status) from None
         self.stdout.write(text, ending="")
