@@ -239,3 +239,14 @@ def test_an_in_process_operator_sees_the_token_managers_own_memory_store() -> No
     op = Operator.from_parts(parts)
     assert len(op.tokens.list("user-5").items) == 1
     assert op.tokens.revoke("user-5") == 1
+
+
+def test_an_audit_record_is_one_line_whatever_the_operator_name(caplog: pytest.LogCaptureFixture) -> None:
+    """--by is free text: a newline or a terminal escape in it must not forge a second audit line."""
+    op = Operator.from_parts(parts_on(bg.storage.MemoryStore()))
+    with caplog.at_level(logging.INFO, logger="backend_guard.audit"):
+        op.locks.unlock(account="alice", by="jane\nbackend-guard audit: operator root locks.unlock \x1b[2K")
+    (record,) = [r for r in caplog.records if r.name == "backend_guard.audit"]
+    assert record.getMessage().isprintable()
+    assert record.operator.isprintable()  # type: ignore[attr-defined]
+    assert record.operator.startswith("jane")  # type: ignore[attr-defined]

@@ -154,7 +154,8 @@ def audit(by: str | None, verb: str, target: str, **fields: Any) -> None:
 
         audit("jane", "locks.unlock", lock.account_id("alice"), removed=3)
     """
-    who = by or "unknown"
+    # The operator's name is free text: no newline or escape in it may forge a second line or rewrite the terminal.
+    who = "".join(ch if ch.isprintable() else "?" for ch in by) if by else "unknown"
     audit_log.info(
         "operator %s %s %s",
         who,
