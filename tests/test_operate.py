@@ -250,3 +250,14 @@ def test_an_audit_record_is_one_line_whatever_the_operator_name(caplog: pytest.L
     assert record.getMessage().isprintable()
     assert record.operator.isprintable()  # type: ignore[attr-defined]
     assert record.operator.startswith("jane")  # type: ignore[attr-defined]
+
+
+def test_a_family_or_cursor_no_listing_gave_is_a_configuration_error(store: Store) -> None:
+    """--family and --cursor are operator input: bytes that are not UTF-8 (a command line's surrogate escapes)
+    or control characters are refused as bad input before they reach the store, on every store."""
+    op = Operator.from_parts(parts_on(store))
+    for bad in ("\udcff", "a\x1b[2J", "x" * 201):
+        with pytest.raises(ConfigurationError):
+            op.tokens.list("user-1", cursor=bad)
+        with pytest.raises(ConfigurationError):
+            op.tokens.revoke("user-1", bad)

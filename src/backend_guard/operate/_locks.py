@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..exceptions import ConfigurationError
 from ..lockout import Lockout, LockoutStatus, LockRecord
-from ._model import MAX_LIMIT, LockEntry, Page, audit, check_limit
+from ._model import MAX_LIMIT, LockEntry, Page, audit, check_limit, listed
 
 __all__ = ["Locks", "lock_page", "sort_key"]
 
@@ -190,8 +190,4 @@ def _address(account: str | None, address: str | None) -> str:
 
 def _cursor(cursor: str | None) -> str:
     """A listing's cursor, checked: "" (the first page) or a sort key a listing gave."""
-    if not cursor:
-        return ""
-    if len(cursor) > 200 or not cursor.isascii() or not cursor.isprintable():
-        raise ConfigurationError(f"cursor {cursor[:40]!r} is not one a listing gave.")
-    return cursor
+    return listed("cursor", cursor) if cursor else ""

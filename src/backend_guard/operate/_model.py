@@ -23,6 +23,7 @@ __all__ = [
     "audit",
     "check_limit",
     "digest",
+    "listed",
     "row_dict",
 ]
 
@@ -133,6 +134,19 @@ def check_limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ConfigurationError(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {limit!r}.")
     return limit
+
+
+def listed(what: str, value: str) -> str:
+    """``value`` if it can be a ``what`` (a cursor, a family id) that a listing printed: printable ASCII, at most
+    200 characters; else a ConfigurationError (operator input, checked before it reaches the store).
+
+    Example::
+
+        listed("family", args.family)
+    """
+    if len(value) > 200 or not value.isascii() or not value.isprintable():
+        raise ConfigurationError(f"{what} {value[:40]!r} is not one a listing gave.")
+    return value
 
 
 def row_dict(row: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from ..exceptions import ConfigurationError
 from ..storage import MemoryView, Script, Store
 from ..tokens._claims import subject_claim
 from ..tokens._scripts import REVOKE_FAMILY, REVOKE_SUBJECT, family_keys, text
-from ._model import FamilyEntry, Page, audit, check_limit, digest
+from ._model import FamilyEntry, Page, audit, check_limit, digest, listed
 
 __all__ = ["FAMILIES", "Families", "family_page"]
 
@@ -98,7 +98,7 @@ class Families:
 
     def _list_call(self, subject: str | int, limit: int, cursor: str | None) -> tuple[Sequence[str], Sequence[Any]]:
         _, sub_key, prefix = family_keys(self.store, subject_claim(subject), "")
-        return [sub_key], [prefix, cursor or "", check_limit(limit)]
+        return [sub_key], [prefix, listed("cursor", cursor) if cursor else "", check_limit(limit)]
 
     def list(self, subject: str | int, *, limit: int = 100, cursor: str | None = None) -> Page[FamilyEntry]:
         """One page of the live families of ``subject``, by family id.
@@ -127,7 +127,7 @@ class Families:
             return REVOKE_SUBJECT, [sub_key], [prefix]
         if not family:
             raise ConfigurationError("family must be a family id from a listing.")
-        fam_key, sub_key, _ = family_keys(self.store, sub, family)
+        fam_key, sub_key, _ = family_keys(self.store, sub, listed("family", family))
         return REVOKE_FAMILY, [fam_key, sub_key], [family]
 
     def revoke(self, subject: str | int, family: str | None = None, *, by: str | None = None) -> int:
