@@ -261,3 +261,18 @@ def test_a_family_or_cursor_no_listing_gave_is_a_configuration_error(store: Stor
             op.tokens.list("user-1", cursor=bad)
         with pytest.raises(ConfigurationError):
             op.tokens.revoke("user-1", bad)
+
+
+async def test_the_async_listing_of_one_account_scans_only_its_keys_too(
+    astore: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bg.operate._locks, "MAX_LIMIT", 5)
+    parts = parts_on(astore)
+    lock = parts.lockout()
+    for n in range(40):
+        await lock.arecord_failure(f"someone-{n}", f"198.51.100.{n}")
+    for _ in range(3):
+        await lock.arecord_failure("alice", "203.0.113.7")
+    op = Operator.from_parts(parts)
+    assert [e.scope for e in (await op.locks.alist(account="alice")).items] == ["pair"]
+    assert len((await op.locks.alist(address="203.0.113.7")).items) == 1
