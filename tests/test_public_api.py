@@ -43,9 +43,9 @@ PINNED = [
 ]  # fmt: skip
 
 SHELLS = [
-    "CORSMiddleware", "ErrorEnvelopeMiddleware", "Guard", "ProxyHeadersMiddleware", "RateLimitMiddleware",
-    "RequestIdMiddleware",
-    "SecureHeadersMiddleware",
+    "CORSMiddleware", "CrossOriginProtectionMiddleware", "ErrorEnvelopeMiddleware", "Guard", "HTTPSRedirectMiddleware",
+    "ProxyHeadersMiddleware", "RateLimitMiddleware", "RequestIdMiddleware", "SecureHeadersMiddleware",
+    "TrustedHostMiddleware",
 ]  # fmt: skip
 
 

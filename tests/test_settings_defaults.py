@@ -26,10 +26,13 @@ from pydantic.fields import FieldInfo
 from backend_guard import ConfigurationError
 from backend_guard._logging import RequestIdPolicy
 from backend_guard.clientip import ClientIP
+from backend_guard.asgi import CrossOriginProtectionMiddleware
 from backend_guard.config import (
     CORSSettings,
+    CSRFSettings,
     ErrorSettings,
     GuardSettings,
+    HTTPSRedirectSettings,
     LockoutSettings,
     PasswordSettings,
     RateLimitRuleSettings,
@@ -39,8 +42,10 @@ from backend_guard.config import (
     TokenSettings,
 )
 from backend_guard.cors import CORSPolicy
+from backend_guard.csrf import CrossOriginProtection
 from backend_guard.errors import ErrorPolicy
 from backend_guard.headers import SecureHeaders
+from backend_guard.hosts import HTTPSRedirect
 from backend_guard.lockout import Lockout
 from backend_guard.passwords import DEFAULT_PARAMETERS, Argon2Parameters, PasswordHasher
 from backend_guard.ratelimit import RateLimiter, RateLimitRule, RateLimitShell
@@ -69,6 +74,8 @@ PARTS: dict[type[BaseModel], list[tuple[Callable[..., Any], Callable[..., Any]]]
     TokenSettings: [(TokenManager, _tokens)],
     PasswordSettings: [(PasswordHasher, PasswordHasher), (Argon2Parameters, _argon2)],
     GuardSettings: [(ClientIP, ClientIP)],
+    CSRFSettings: [(CrossOriginProtection, CrossOriginProtection), (CrossOriginProtectionMiddleware, None)],
+    HTTPSRedirectSettings: [(HTTPSRedirect, HTTPSRedirect)],
 }
 
 # (section, settings field) -> (part, its constructor argument). The settings default must equal the argument's
@@ -172,6 +179,12 @@ MAPPED: dict[tuple[type[BaseModel], str], tuple[Callable[..., Any], str]] = {
     (GuardSettings, "trusted_proxies"): (ClientIP, "trusted_proxies"),
     (GuardSettings, "forwarded_header"): (ClientIP, "forwarded_header"),
     (GuardSettings, "forwarded_fields"): (ClientIP, "forwarded_fields"),
+    **{
+        (CSRFSettings, name): (CrossOriginProtection, name)
+        for name in ("trusted_origins", "allow_same_site", "allow_null_origin")
+    },
+    (CSRFSettings, "exempt_paths"): (CrossOriginProtectionMiddleware, "exempt_paths"),
+    **{(HTTPSRedirectSettings, name): (HTTPSRedirect, name) for name in ("exempt_paths", "safe_status", "https_port")},
 }
 
 # Settings fields with no constructor argument of their own.
@@ -183,6 +196,10 @@ SETTINGS_ONLY: set[tuple[type[BaseModel], str]] = {
     (ErrorSettings, "enabled"),
     (RateLimitSettings, "enabled"),
     (LockoutSettings, "enabled"),
+    (CSRFSettings, "enabled"),
+    (HTTPSRedirectSettings, "enabled"),
+    # TrustedHosts takes the hosts (no default: at least one); the settings' empty list switches the check off
+    (GuardSettings, "trusted_hosts"),
     # store URLs: a part's own store instead of the stack's shared one (GuardSettings.store)
     (RateLimitSettings, "store"),
     (LockoutSettings, "store"),

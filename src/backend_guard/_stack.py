@@ -4,7 +4,8 @@ Both ``asgi.Guard`` and ``wsgi.Guard`` (and the framework installers) take their
 order and the wiring are written once: the shells only wrap.
 
 Order (outermost first): ProxyHeaders (when ``trusted_proxies`` is set) -> RequestId ->
-SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit -> app.
+SecureHeaders -> CORS -> ErrorEnvelope -> TrustedHost -> HTTPSRedirect -> CrossOriginProtection -> RateLimit
+-> app. The browser-session layers sit inside the envelope, so their refusals carry every header.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from .storage import Store
 
 if TYPE_CHECKING:
     from .clientip import ClientIP
+    from .csrf import CrossOriginProtection
     from .errors import ErrorPolicy
     from .headers import SecureHeaders
+    from .hosts import HTTPSRedirect, TrustedHosts
     from .lockout import Lockout
     from .passwords import PasswordHasher
     from .ratelimit import RateLimiter, RateLimitRule
@@ -61,6 +64,12 @@ class StackParts:
     limiter: RateLimiter
     rules: list[RateLimitRule]
     rate_limit: bool = False
+    #: The browser-session layers (None: off): the Host allowlist, the HTTPS redirect, cross-origin protection
+    #: (with the paths it never refuses).
+    trusted_hosts: TrustedHosts | None = None
+    https_redirect: HTTPSRedirect | None = None
+    csrf: CrossOriginProtection | None = None
+    csrf_exempt_paths: tuple[str, ...] = ()
     _built: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
@@ -87,6 +96,7 @@ class StackParts:
             limiter=rl.build_limiter(shared, client_ip),
             rules=rl.build_rules() if rl.active else [],
             rate_limit=rl.active,
+            **_browser_parts(settings),
         )
 
     def middlewares(self, shells: Any) -> list[tuple[str, Any, dict[str, Any]]]:
@@ -94,7 +104,8 @@ class StackParts:
         middlewares of one protocol) with their keyword arguments, innermost first: (section, class, options).
         The one place the stack's order is written; :meth:`wrap` and ``backend_guard.fastapi.install`` follow it.
 
-        Sections: ``rate_limit``, ``errors``, ``cors``, ``secure_headers``, ``request_id``, ``proxy_headers``.
+        Sections: ``rate_limit``, ``csrf``, ``https_redirect``, ``trusted_hosts``, ``errors``, ``cors``,
+        ``secure_headers``, ``request_id``, ``proxy_headers``.
 
         Example::
 
@@ -104,6 +115,7 @@ class StackParts:
         found: list[tuple[str, Any, dict[str, Any]]] = []
         if self.rate_limit:
             found.append(("rate_limit", shells.RateLimitMiddleware, self.rate_limit_options()))
+        found += self._browser_middlewares(shells)
         if self.errors is not None:
             found.append(("errors", shells.ErrorEnvelopeMiddleware, {"policy": self.errors}))
         if self.cors is not None:
@@ -115,6 +127,18 @@ class StackParts:
             found.append(("request_id", shells.RequestIdMiddleware, dict(self.request_id)))
         if self.client_ip.enabled:  # outermost: every layer inside uses the one resolved client
             found.append(("proxy_headers", shells.ProxyHeadersMiddleware, {"client_ip": self.client_ip}))
+        return found
+
+    def _browser_middlewares(self, shells: Any) -> list[tuple[str, Any, dict[str, Any]]]:
+        """The enabled browser-session shells, innermost first: CrossOriginProtection, HTTPSRedirect, TrustedHost."""
+        found: list[tuple[str, Any, dict[str, Any]]] = []
+        if self.csrf is not None:
+            options = {"policy": self.csrf, "exempt_paths": self.csrf_exempt_paths}
+            found.append(("csrf", shells.CrossOriginProtectionMiddleware, options))
+        if self.https_redirect is not None:
+            found.append(("https_redirect", shells.HTTPSRedirectMiddleware, {"policy": self.https_redirect}))
+        if self.trusted_hosts is not None:
+            found.append(("trusted_hosts", shells.TrustedHostMiddleware, {"policy": self.trusted_hosts}))
         return found
 
     def wrap(self, app: Any, shells: Any) -> Any:
@@ -134,14 +158,15 @@ class StackParts:
         """These parts with every stack section not named in ``sections`` switched off (the store, limiter
         and the parts built by :meth:`lockout`, :meth:`tokens` and :meth:`passwords` stay shared).
 
-        Sections: ``request_id``, ``secure_headers``, ``cors``, ``errors``, ``rate_limit``.
+        Sections: ``request_id``, ``secure_headers``, ``cors``, ``errors``, ``rate_limit``, ``trusted_hosts``,
+        ``https_redirect``, ``csrf``.
 
         Example::
 
             headers_only = parts.only(("secure_headers",))
         """
         narrowed = copy.copy(self)  # shallow: the same store, limiter and built parts
-        for name in ("request_id", "secure_headers", "cors", "errors"):
+        for name in ("request_id", "secure_headers", "cors", "errors", "trusted_hosts", "https_redirect", "csrf"):
             if name not in sections:
                 setattr(narrowed, name, None)
         if "rate_limit" not in sections:
@@ -216,6 +241,17 @@ class StackParts:
             parts.hasher().hash("correct horse battery staple")
         """
         return self.passwords()
+
+
+def _browser_parts(settings: GuardSettings) -> dict[str, Any]:
+    """The browser-session parts of ``settings`` as StackParts fields (each None when off)."""
+    csrf = settings.csrf
+    return {
+        "trusted_hosts": settings.trusted_host_policy(),
+        "https_redirect": settings.https_redirect_policy() if settings.https_redirect.enabled else None,
+        "csrf": csrf.build() if csrf.active else None,
+        "csrf_exempt_paths": tuple(csrf.exempt_paths),
+    }
 
 
 def cors_policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: Any) -> tuple[CORSPolicy, ...]:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -30,8 +29,11 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails
 
+from ._browser_settings import CSRFSettings, HTTPSRedirectSettings, trusted_hosts
+from ._settings_base import Section as _Section
+from ._settings_base import Strict as _Strict
+from ._settings_base import problems as _problems
 from .clientip import ClientIP
 from .cors import CORSPolicy
 from .errors import ErrorPolicy
@@ -44,12 +46,15 @@ from .storage import open_store
 from .tokens import TokenManager
 
 if TYPE_CHECKING:
+    from .hosts import HTTPSRedirect, TrustedHosts
     from .storage import Store
 
 __all__ = [
     "CORSSettings",
+    "CSRFSettings",
     "ErrorSettings",
     "GuardSettings",
+    "HTTPSRedirectSettings",
     "LockoutSettings",
     "PasswordSettings",
     "RateLimitRuleSettings",
@@ -64,36 +69,6 @@ ENV_PREFIX = "BACKEND_GUARD_"
 _NOT_SETTINGS = ("require_", "demo_")
 
 log = logging.getLogger("backend_guard.config")
-
-
-class _Strict(BaseModel):
-    """Settings take values of their own type only: a flag is True or False, never 1 or "yes"; a number is never
-    a bool or a string; NaN and infinities are refused; a list is a list (or a tuple) of strings, never one."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _tuple_as_list(cls, value: Any) -> Any:
-        return list(value) if isinstance(value, tuple) else value
-
-
-class _Section(_Strict):
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise _SettingsError(_problems(exc), type(self).__name__) from None
-
-    def _kwargs(self, *exclude: str) -> dict[str, Any]:
-        """The fields the user set, minus ``exclude`` and ``enabled``, as plain values."""
-        out = {}
-        for name in self.model_fields_set - {"enabled", *exclude}:
-            value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            out[name] = value
-        return out
 
 
 class RequestIdSettings(_Section):
@@ -393,12 +368,22 @@ class GuardSettings(_Strict):
     lockout: LockoutSettings = Field(LockoutSettings(), strict=False)
     tokens: TokenSettings = Field(TokenSettings(), strict=False)
     passwords: PasswordSettings = Field(PasswordSettings(), strict=False)
+    # Browser sessions (off by default): the Host allowlist, the HTTPS redirect, cross-origin protection.
+    trusted_hosts: list[str] = []
+    https_redirect: HTTPSRedirectSettings = Field(HTTPSRedirectSettings(), strict=False)
+    csrf: CSRFSettings = Field(CSRFSettings(), strict=False)
 
     def __init__(self, **data: Any) -> None:
         try:
             super().__init__(**data)
         except ValidationError as exc:
             raise ConfigurationError(_explain(exc)) from None
+
+    @field_validator("csrf", "https_redirect", mode="before")
+    @classmethod
+    def _switch(cls, value: Any) -> Any:
+        """``csrf=True`` / ``https_redirect=False``: the section's ``enabled`` alone."""
+        return {"enabled": value} if isinstance(value, bool) else value
 
     @field_validator("store")
     @classmethod
@@ -426,6 +411,9 @@ class GuardSettings(_Strict):
             (self.secure_headers.enabled, [("secure_headers", self.secure_headers.build)]),
             (self.cors.active, [("cors", self.cors.build)]),
             (self.errors.enabled, [("errors", self.errors.build)]),
+            (bool(self.trusted_hosts), [("trusted_hosts", self.trusted_host_policy)]),
+            (self.https_redirect.enabled, [("https_redirect", self.https_redirect_policy)]),
+            (self.csrf.active, [("csrf", self.csrf.check)]),
             (
                 rate_limit.active,
                 [
@@ -464,6 +452,15 @@ class GuardSettings(_Strict):
         return ClientIP(
             self.trusted_proxies, forwarded_header=self.forwarded_header, forwarded_fields=self.forwarded_fields
         )
+
+    def trusted_host_policy(self) -> TrustedHosts | None:
+        """The :class:`~backend_guard.TrustedHosts` of ``trusted_hosts``; None when the list is empty (off)."""
+        return trusted_hosts(self.trusted_hosts)
+
+    def https_redirect_policy(self) -> HTTPSRedirect:
+        """The :class:`~backend_guard.HTTPSRedirect` of ``https_redirect``, never redirecting to a host
+        ``trusted_hosts`` refuses."""
+        return self.https_redirect.build(self.trusted_host_policy())
 
     def open_store(self) -> Store:
         """The store named by ``store`` (one object, to share between the parts)."""
@@ -532,34 +529,6 @@ def _env_value(raw: str, annotation: Any) -> Any:
 
 def _comma_separated(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-class _SettingsError(ConfigurationError):
-    """A settings section refused its values; ``problems`` keeps them so an enclosing model names each one
-    by its full dotted name (``cors.allow_credentials``)."""
-
-    def __init__(self, problems: list[tuple[str, str]], model: str) -> None:
-        self.problems = problems
-        super().__init__(f"Invalid {model}: " + "; ".join(f"{where}: {msg}" for where, msg in problems))
-
-
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
-    """(dotted name, what is wrong) per problem, a section's own problems under its name; never the value."""
-    return [problem for err in exc.errors(include_input=False, include_url=False) for problem in _error_problems(err)]
-
-
-def _error_problems(err: ErrorDetails) -> list[tuple[str, str]]:
-    """The problems of one pydantic error: a section's own, each under its dotted name, or the error itself."""
-    where = ".".join(str(p) for p in err["loc"])
-    inner = err.get("ctx", {}).get("error")
-    if isinstance(inner, _SettingsError):
-        return _section_problems(where, inner)
-    return [(where or "settings", err["msg"].removeprefix("Value error, "))]
-
-
-def _section_problems(where: str, inner: _SettingsError) -> list[tuple[str, str]]:
-    """A section's own problems, each under its full dotted name (``cors.allow_credentials``)."""
-    return [(f"{where}.{name}" if where else name, msg) for name, msg in inner.problems]
 
 
 def _explain(exc: ValidationError) -> str:

@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._http import ENVIRON_REQUEST_ID
+from ._shell_browser import VIEW_KEY
 from ._stack import StackParts
 from .clientip import RESOLVED_KEY, ResolvedClient
 from .config import GuardSettings
@@ -44,6 +45,7 @@ from .integrations._errors_django import (
 from .integrations._headers_django import csp_nonce_context as _nonce_context
 from .integrations._known_routes import django_routes
 from .integrations._passwords_django import GuardPasswordHasher, PasswordPolicyValidator
+from .integrations._route_views import django_view
 from .ratelimit import check_rule_routes
 
 __all__ = [
@@ -160,11 +162,17 @@ def _shell_environ(request: Any) -> dict[str, Any]:
     environ: dict[str, Any] = request.META
     environ[_REQUEST] = request
     environ[SHELL_KEY] = True
+    environ[VIEW_KEY] = _view_of  # csrf_exempt views: resolved only when a request is about to be refused
     environ.setdefault("PATH_INFO", request.path_info)
     environ.setdefault("SCRIPT_NAME", "")
     environ.setdefault("REQUEST_METHOD", request.method)
     environ.setdefault("wsgi.url_scheme", request.scheme)
     return environ
+
+
+def _view_of(environ: dict[str, Any]) -> Any:
+    """The view Django's URLconf resolves the request of ``environ`` to (None when it resolves to none)."""
+    return django_view(environ[_REQUEST])
 
 
 class _StartResponse:

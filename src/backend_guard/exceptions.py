@@ -20,6 +20,7 @@ __all__ = [
     "AccountLocked",
     "AuthenticationError",
     "ConfigurationError",
+    "CrossOriginRequest",
     "Forbidden",
     "GuardError",
     "InvalidCredentials",
@@ -30,6 +31,7 @@ __all__ = [
     "StorageError",
     "TokenExpired",
     "TokenReused",
+    "UnknownHost",
 ]
 
 
@@ -266,6 +268,35 @@ class Forbidden(GuardError):
         if scope is not None:
             headers = {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
         super().__init__(detail, headers=headers)
+
+
+class CrossOriginRequest(Forbidden):
+    """403: a browser sent a state-changing request from another origin (cross-site request forgery).
+
+    What the cross-origin protection middlewares answer; ``detail`` is the decision's reason (safe to show).
+
+    Example::
+
+        from backend_guard.exceptions import CrossOriginRequest
+        CrossOriginRequest("Cross-site requests with this method are refused.").code   # 'cross-origin-request'
+    """
+
+    code = "cross-origin-request"
+    title = "Cross-Origin Request Refused"
+
+
+class UnknownHost(GuardError):
+    """400: the request's ``Host`` is none this server answers for (see ``TrustedHosts``).
+
+    Example::
+
+        from backend_guard.exceptions import UnknownHost
+        UnknownHost().status   # 400
+    """
+
+    status = 400
+    code = "unknown-host"
+    title = "Unknown Host"
 
 
 class InvalidPassword(GuardError, ValueError):

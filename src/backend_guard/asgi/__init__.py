@@ -1,26 +1,31 @@
 """Pure ASGI middlewares: one per part, and ``Guard`` that stacks them in the documented order.
 
 Order (outermost first): ProxyHeaders (with trusted proxies) -> RequestId -> SecureHeaders -> CORS ->
-ErrorEnvelope -> RateLimit -> app. Every middleware takes the wrapped app first and its policy as ``policy``
-(the rate limiter as ``limiter``).
+ErrorEnvelope -> TrustedHost -> HTTPSRedirect -> CrossOriginProtection -> RateLimit -> app. Every middleware
+takes the wrapped app first and its policy as ``policy`` (the rate limiter as ``limiter``).
 """
 
 from __future__ import annotations
 
 from ._cors import CORSMiddleware
+from ._csrf import CrossOriginProtectionMiddleware
 from ._errors import ErrorEnvelopeMiddleware
 from ._guard import Guard
 from ._headers import SecureHeadersMiddleware
+from ._hosts import HTTPSRedirectMiddleware, TrustedHostMiddleware
 from ._proxy import ProxyHeadersMiddleware
 from ._ratelimit import RateLimitMiddleware
 from ._request_id import RequestIdMiddleware
 
 __all__ = [
     "CORSMiddleware",
+    "CrossOriginProtectionMiddleware",
     "ErrorEnvelopeMiddleware",
     "Guard",
+    "HTTPSRedirectMiddleware",
     "ProxyHeadersMiddleware",
     "RateLimitMiddleware",
     "RequestIdMiddleware",
     "SecureHeadersMiddleware",
+    "TrustedHostMiddleware",
 ]

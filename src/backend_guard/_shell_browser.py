@@ -1,0 +1,148 @@
+"""What the browser-session shells (ASGI and WSGI) share: their arguments checked once, exempt paths, refusals.
+
+What lives here: :class:`ExemptPaths` (the paths a cross-origin protection middleware never refuses, checked
+like the HTTPS redirect's), the argument checks of the three middlewares (a policy object, or the values to
+build one) and the errors their refusals render (:class:`~backend_guard.exceptions.CrossOriginRequest`,
+:class:`~backend_guard.exceptions.UnknownHost`). No I/O: the shells read the request and send the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .csrf import CrossOriginDecision, CrossOriginProtection
+from .exceptions import ConfigurationError, CrossOriginRequest, UnknownHost
+from .hosts import HTTPSRedirect, TrustedHosts
+
+__all__ = [
+    "VIEW_KEY",
+    "ExemptPaths",
+    "cross_origin_policy",
+    "https_redirect_policy",
+    "refusal",
+    "trusted_hosts_policy",
+    "unknown_host",
+]
+
+#: The request key (scope or environ) of a framework's view resolver: ``resolver(request) -> view | None``,
+#: asked only when a request is about to be refused, so a view marked ``csrf_exempt`` is honoured.
+VIEW_KEY = "backend_guard.view"
+
+
+class ExemptPaths:
+    """Paths a cross-origin protection middleware never refuses: ``"/webhooks/stripe"`` exactly, ``"/hooks/"``
+    (ending in ``/``) everything under it. Each starts with ``/``; ``"/"`` alone is refused (it would exempt
+    every path: leave the protection out instead).
+
+    Example::
+
+        >>> paths = ExemptPaths(("/hooks/", "/stripe"))
+        >>> paths.is_exempt("/hooks/github"), paths.is_exempt("/stripe"), paths.is_exempt("/stripe/x")
+        (True, True, False)
+    """
+
+    __slots__ = ("exact", "prefixes")
+
+    def __init__(self, paths: Iterable[str] = (), *, setting: str = "CrossOriginProtectionMiddleware") -> None:
+        if isinstance(paths, str | bytes):
+            raise ConfigurationError(f"{setting} exempt_paths takes a list of paths, not one string: ({paths!r},).")
+        values = list(paths)
+        for path in values:
+            _check_path(path, setting)
+        self.prefixes = tuple(sorted(p for p in values if p.endswith("/")))
+        self.exact = frozenset(values) - set(self.prefixes)
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.prefixes)
+
+    def is_exempt(self, path: str) -> bool:
+        """True when ``path`` is listed, or under a listed prefix."""
+        return path in self.exact or (bool(self.prefixes) and path.startswith(self.prefixes))
+
+
+def _check_path(path: object, setting: str) -> None:
+    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in "?# \t\r\n"):
+        raise ConfigurationError(
+            f"{setting} exempt path {path!r} is not a path; write '/webhooks/stripe' (exactly) or '/webhooks/'"
+            " (everything under it), without a query."
+        )
+    if path == "/":
+        raise ConfigurationError(f"{setting} exempt path '/' exempts every path; leave the protection out instead.")
+
+
+def cross_origin_policy(policy: object) -> CrossOriginProtection:
+    """The policy of a CrossOriginProtectionMiddleware: the one given, or the default one for None.
+
+    Example::
+
+        >>> cross_origin_policy(None).allow_same_site
+        False
+    """
+    if policy is None:
+        return CrossOriginProtection()
+    if not isinstance(policy, CrossOriginProtection):
+        raise ConfigurationError(
+            f"CrossOriginProtectionMiddleware policy must be a CrossOriginProtection, not {type(policy).__name__}."
+        )
+    return policy
+
+
+def trusted_hosts_policy(policy: object) -> TrustedHosts:
+    """The policy of a TrustedHostMiddleware: a :class:`TrustedHosts`, or a list of hosts to build one from.
+
+    Example::
+
+        >>> trusted_hosts_policy(["example.com"]).allows("example.com")
+        True
+    """
+    if isinstance(policy, TrustedHosts):
+        return policy
+    if isinstance(policy, list | tuple):
+        return TrustedHosts(policy)
+    raise ConfigurationError(
+        "TrustedHostMiddleware needs policy=TrustedHosts(['example.com', ...]) (or a list of hosts),"
+        f" not {type(policy).__name__}."
+    )
+
+
+def https_redirect_policy(policy: object, exempt_paths: Iterable[str], options: dict[str, Any]) -> HTTPSRedirect:
+    """The policy of an HTTPSRedirectMiddleware: ``policy``, or one built from ``exempt_paths`` and ``options``
+    (``safe_status``, ``trusted_hosts``, ``https_port``); not both.
+
+    Example::
+
+        >>> https_redirect_policy(None, ("/health",), {}).is_exempt("/health")
+        True
+    """
+    if policy is None:
+        return HTTPSRedirect(exempt_paths, **options)
+    if not isinstance(policy, HTTPSRedirect):
+        raise ConfigurationError(f"HTTPSRedirectMiddleware policy must be an HTTPSRedirect, not {type(policy)}.")
+    if tuple(exempt_paths) or options:
+        raise ConfigurationError("HTTPSRedirectMiddleware takes either policy= or its arguments, not both.")
+    return policy
+
+
+def refusal(decision: CrossOriginDecision) -> CrossOriginRequest:
+    """The error a refused decision renders: 403 ``cross-origin-request`` with the decision's reason.
+
+    Example::
+
+        >>> import backend_guard as bg
+        >>> d = bg.CrossOriginProtection().check("POST", scheme="https", host="a.example", origin=["null"])
+        >>> refusal(d).status, refusal(d).code
+        (403, 'cross-origin-request')
+    """
+    return CrossOriginRequest(decision.reason)
+
+
+def unknown_host() -> UnknownHost:
+    """The error an unknown ``Host`` renders: 400 ``unknown-host`` (the host itself is not echoed).
+
+    Example::
+
+        >>> unknown_host().code
+        'unknown-host'
+    """
+    return UnknownHost("The request's Host is not one this server answers for.")

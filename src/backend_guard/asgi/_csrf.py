@@ -1,0 +1,157 @@
+"""The ASGI shell of cross-origin request protection: read the browser's headers, ask the policy, refuse early.
+
+All decisions live in :mod:`backend_guard.csrf`; this shell only translates. An unsafe request a browser sends
+from another origin gets a 403 problem document (``cross-origin-request``) before it reaches the app; a
+WebSocket handshake from another origin is refused before ``websocket.accept`` (cross-site WebSocket
+hijacking): with the server's WebSocket denial response (a 403 problem document) when it offers that extension,
+else with ``websocket.close`` (the server answers the handshake with a 403).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .._check import check_instance, optional
+from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, request_id_from_scope
+from .._layer import Answer
+from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, refusal
+from ..clientip import ClientIP
+from ..csrf import CrossOriginDecision, is_csrf_exempt
+from ..csrf._policy import SAFE_METHODS
+from ..errors import problem_response
+from ..exceptions import GuardError
+from ..integrations._route_views import find_starlette_app, starlette_endpoint
+from ._layer_shell import LayerMiddleware
+
+__all__ = ["CrossOriginProtectionMiddleware", "browser_headers", "refuse_asgi"]
+
+_DENIAL = "websocket.http.response"
+# RFC 6455 close code 1008: the endpoint refuses a message that violates its policy.
+_POLICY_VIOLATION = 1008
+
+
+def browser_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    """(the ``Sec-Fetch-Site`` values, the ``Origin`` values, the ``Host`` values) of ASGI header pairs, one
+    item per header field.
+
+    Example::
+
+        >>> browser_headers([(b"origin", b"https://a.example"), (b"host", b"a.example")])
+        ([], [b'https://a.example'], [b'a.example'])
+    """
+    site: list[bytes] = []
+    origin: list[bytes] = []
+    host: list[bytes] = []
+    for name, value in headers:
+        if name == b"sec-fetch-site":
+            site.append(value)
+        elif name == b"origin":
+            origin.append(value)
+        elif name == b"host":
+            host.append(value)
+    return site, origin, host
+
+
+def _one_host(values: list[bytes]) -> str:
+    """The single ``Host`` value as text; "" for none or several (the policy then cannot form the origin)."""
+    return values[0].decode("latin-1") if len(values) == 1 else ""
+
+
+class CrossOriginProtectionMiddleware(LayerMiddleware):
+    """Pure ASGI middleware applying a :class:`~backend_guard.CrossOriginProtection` (CSRF without tokens).
+
+    Unsafe requests (and WebSocket handshakes) a browser sends from another origin are refused with a 403
+    problem document, code ``cross-origin-request``; safe methods and requests without browser headers pass.
+    The request's own origin is its scheme and ``Host`` as the ProxyHeaders layer resolved them (or
+    ``client_ip`` here, when the middleware runs alone behind proxies).
+
+    Exemptions (webhooks that authenticate their sender): ``exempt_paths`` (``"/hooks/stripe"`` exactly,
+    ``"/hooks/"`` everything under it), and any Starlette/FastAPI endpoint marked with
+    :func:`~backend_guard.csrf.csrf_exempt`: the middleware runs before routing, so when it is about to refuse
+    it matches the app's routes itself (the app of ``scope["app"]``, or the one it wraps) and lets a marked
+    endpoint's requests through. Another framework can put a resolver ``(scope) -> view`` in the scope under
+    ``"backend_guard.view"``.
+
+    Example::
+
+        app = CrossOriginProtectionMiddleware(app, policy=bg.CrossOriginProtection())
+        # Starlette / FastAPI:
+        app.add_middleware(CrossOriginProtectionMiddleware, policy=bg.CrossOriginProtection(),
+                           exempt_paths=("/hooks/",))
+    """
+
+    scope_types = frozenset({"http", "websocket"})
+    touches: frozenset[bytes] = frozenset()  # no response header
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        policy: Any = None,
+        *,
+        exempt_paths: Iterable[str] = (),
+        client_ip: ClientIP | None = None,
+    ) -> None:
+        self.app = app
+        self.policy = cross_origin_policy(policy)
+        self.exempt_paths = ExemptPaths(exempt_paths)
+        self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+
+    def on_request(self, scope: Scope) -> Answer[ASGIApp] | None:
+        """None when the request goes on; an :class:`Answer` refusing it (403) otherwise."""
+        websocket = scope["type"] == "websocket"
+        if not websocket and scope["method"] in SAFE_METHODS:
+            return None  # the common case, decided before any header is read
+        decision = self.decide(scope, websocket)
+        if decision.allowed or self.is_exempt(scope):
+            return None
+        return Answer(_refusing(refusal(decision)))
+
+    def decide(self, scope: Scope, websocket: bool) -> CrossOriginDecision:
+        """The policy's decision on the request (the scheme and host as resolved)."""
+        if self.client_ip is not None:
+            self.client_ip.apply_scope(scope)
+        site, origin, hosts = browser_headers(scope["headers"])
+        scheme = scope.get("scheme") or ("ws" if websocket else "http")
+        host = _one_host(hosts)
+        if websocket:
+            return self.policy.check_websocket(scheme=scheme, host=host, sec_fetch_site=site, origin=origin)
+        return self.policy.check(scope["method"], scheme=scheme, host=host, sec_fetch_site=site, origin=origin)
+
+    def is_exempt(self, scope: Scope) -> bool:
+        """True when the request's path is exempt, or the view it reaches is marked ``csrf_exempt`` (asked only
+        on a refusal: it matches the app's routes)."""
+        if self.exempt_paths and self.exempt_paths.is_exempt(scope.get("path", "")):
+            return True
+        resolver = scope.get(VIEW_KEY)
+        if callable(resolver):
+            return is_csrf_exempt(resolver(scope))
+        return is_csrf_exempt(starlette_endpoint(find_starlette_app(scope, self.app), scope))
+
+
+def _refusing(error: GuardError) -> ASGIApp:
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await refuse_asgi(scope, send, error)
+
+    return refuse
+
+
+async def refuse_asgi(scope: Scope, send: Send, error: GuardError) -> None:
+    """Answer ``error`` on an HTTP scope (a problem document) or refuse a WebSocket handshake before it is
+    accepted: a denial response with the problem document when the server offers the extension, else a close
+    (the server answers the handshake with a 403).
+
+    Example::
+
+        await refuse_asgi(scope, send, CrossOriginRequest("..."))
+    """
+    if scope["type"] != "websocket":
+        await asgi_problem(send, error, scope=scope)
+        return
+    if _DENIAL not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
+        return
+    status, headers, body = problem_response(error, request_id=request_id_from_scope(scope))
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    await send({"type": "websocket.http.response.start", "status": status, "headers": raw})
+    await send({"type": "websocket.http.response.body", "body": body})

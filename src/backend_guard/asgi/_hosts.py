@@ -1,0 +1,123 @@
+"""The ASGI shells of the ``Host`` allowlist and of the HTTPS redirect: ask the policy, answer early.
+
+All decisions live in :mod:`backend_guard.hosts`; these shells only translate. An unknown ``Host`` gets a 400
+problem document (``unknown-host``; WebSocket handshakes are refused before ``websocket.accept``); a plain-HTTP
+request gets its redirect (308 for unsafe methods, 301 or 308 for ``GET``/``HEAD``, an empty body). Both read the
+scheme and host as the ProxyHeaders layer resolved them (or ``client_ip`` here, when one runs alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .._check import check_instance, optional
+from .._http import ASGIApp, Receive, Scope, Send
+from .._layer import Answer
+from .._shell_browser import https_redirect_policy, trusted_hosts_policy, unknown_host
+from ..clientip import ClientIP
+from ..hosts import Redirect
+from ._csrf import refuse_asgi
+from ._layer_shell import LayerMiddleware
+
+__all__ = ["HTTPSRedirectMiddleware", "TrustedHostMiddleware"]
+
+
+def _host_values(scope: Scope) -> list[bytes]:
+    return [value for name, value in scope["headers"] if name == b"host"]
+
+
+async def _refuse_unknown_host(scope: Scope, receive: Receive, send: Send) -> None:
+    await refuse_asgi(scope, send, unknown_host())
+
+
+class TrustedHostMiddleware(LayerMiddleware):
+    """Pure ASGI middleware answering 400 problem+json (``unknown-host``) to a request whose ``Host`` is not
+    allowed by a :class:`~backend_guard.TrustedHosts` (several ``Host`` fields, or none, are refused too).
+
+    Acts on WebSocket handshakes as well (refused before ``websocket.accept``). ``policy`` may also be the list
+    of hosts.
+
+    Example::
+
+        app = TrustedHostMiddleware(app, policy=bg.TrustedHosts(["example.com", "*.example.com"]))
+        # Starlette / FastAPI:
+        app.add_middleware(TrustedHostMiddleware, policy=bg.TrustedHosts(["example.com"]))
+    """
+
+    scope_types = frozenset({"http", "websocket"})
+    touches: frozenset[bytes] = frozenset()  # no response header
+
+    def __init__(self, app: ASGIApp, policy: Any, *, client_ip: ClientIP | None = None) -> None:
+        self.app = app
+        self.policy = trusted_hosts_policy(policy)
+        self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+
+    def on_request(self, scope: Scope) -> Answer[ASGIApp] | None:
+        """None for an allowed host; an :class:`Answer` refusing the request (400) otherwise."""
+        if self.client_ip is not None:
+            self.client_ip.apply_scope(scope)
+        if self.policy.allows(_host_values(scope)):
+            return None
+        return Answer(_refuse_unknown_host)
+
+
+class HTTPSRedirectMiddleware(LayerMiddleware):
+    """Pure ASGI middleware redirecting plain-HTTP requests to HTTPS with an
+    :class:`~backend_guard.HTTPSRedirect`: 308 for unsafe methods, ``safe_status`` (301 or 308) for ``GET`` and
+    ``HEAD``; the ``Location`` keeps the path and query; an empty body.
+
+    ``exempt_paths`` are not redirected (``"/health"`` exactly, ``"/internal/"`` everything under it: a load
+    balancer's plain-HTTP health check). ``trusted_hosts``: never redirect to a host it refuses. Or pass a
+    built ``policy=``. The scheme is the resolved one: behind a proxy that terminates TLS, configure it as a
+    trusted proxy, or every request looks plain and is redirected again.
+
+    Example::
+
+        app = HTTPSRedirectMiddleware(app, exempt_paths=("/health",))
+        # Starlette / FastAPI:
+        app.add_middleware(HTTPSRedirectMiddleware, exempt_paths=("/health",), safe_status=308)
+    """
+
+    touches: frozenset[bytes] = frozenset()  # no response header
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        exempt_paths: Iterable[str] = (),
+        *,
+        policy: Any = None,
+        client_ip: ClientIP | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        self.policy = https_redirect_policy(policy, exempt_paths, options)
+        self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+
+    def on_request(self, scope: Scope) -> Answer[ASGIApp] | None:
+        """None when the request goes on; an :class:`Answer` sending the redirect otherwise."""
+        if self.client_ip is not None:
+            self.client_ip.apply_scope(scope)
+        if scope.get("scheme", "http") != "http":
+            return None  # the common case: already HTTPS
+        host = _host_values(scope)
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else scope["path"]
+        found = self.policy.redirect(
+            scope["method"],
+            scheme="http",
+            host=host[0] if len(host) == 1 else None,
+            path=path,
+            query=scope.get("query_string", b""),
+        )
+        return None if found is None else Answer(_redirecting(found))
+
+
+def _redirecting(redirect: Redirect) -> ASGIApp:
+    headers = [(b"location", redirect.location.encode("latin-1")), (b"content-length", b"0")]
+
+    async def send_redirect(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": redirect.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    return send_redirect

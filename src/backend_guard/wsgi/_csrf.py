@@ -1,0 +1,109 @@
+"""The WSGI shell of cross-origin request protection: read the browser's headers, ask the policy, refuse early.
+
+All decisions live in :mod:`backend_guard.csrf`; this shell only translates. An unsafe request a browser sends
+from another origin gets a 403 problem document (``cross-origin-request``) before it reaches the app. A WSGI
+server joins repeated header fields with ``","``: two ``Origin`` fields never parse (refused), two different
+``Sec-Fetch-Site`` values conflict (refused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+from .._check import check_instance, optional
+from .._http import StartResponse, WSGIApp, wsgi_problem
+from .._layer import Answer
+from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, refusal
+from ..clientip import ClientIP
+from ..csrf import CrossOriginDecision, is_csrf_exempt
+from ..csrf._policy import SAFE_METHODS
+from ..exceptions import GuardError
+from ..integrations._route_views import find_flask_app, flask_view
+from ._layer_shell import LayerMiddleware
+
+__all__ = ["CrossOriginProtectionMiddleware", "refuse_wsgi"]
+
+
+def _values(environ: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = environ.get(key)
+    return (value,) if isinstance(value, str) else ()
+
+
+class CrossOriginProtectionMiddleware(LayerMiddleware):
+    """WSGI middleware applying a :class:`~backend_guard.CrossOriginProtection` (CSRF without tokens).
+
+    Same behaviour as the ASGI middleware of the same name: unsafe requests a browser sends from another origin
+    get a 403 problem document (``cross-origin-request``); safe methods and requests without browser headers
+    pass; the scheme and ``HTTP_HOST`` are the ones ProxyHeaders resolved (or ``client_ip`` here).
+
+    Exemptions: ``exempt_paths``, a Flask view marked with :func:`~backend_guard.csrf.csrf_exempt` (found by
+    binding the URL map of the Flask app this middleware wraps, only when it is about to refuse), a Django view
+    so marked (``GuardMiddleware`` puts its URLconf resolver in the environ), or any framework's resolver
+    ``(environ) -> view`` under ``environ["backend_guard.view"]``.
+
+    Example::
+
+        app.wsgi_app = CrossOriginProtectionMiddleware(app.wsgi_app, policy=bg.CrossOriginProtection())
+    """
+
+    touches: frozenset[str] = frozenset()  # no response header
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        policy: Any = None,
+        *,
+        exempt_paths: Iterable[str] = (),
+        client_ip: ClientIP | None = None,
+    ) -> None:
+        self.app = app
+        self.policy = cross_origin_policy(policy)
+        self.exempt_paths = ExemptPaths(exempt_paths)
+        self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+
+    def on_request(self, environ: dict[str, Any]) -> Answer[WSGIApp] | None:
+        """None when the request goes on; an :class:`Answer` refusing it (403) otherwise."""
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method in SAFE_METHODS:
+            return None  # the common case, decided before any header is read
+        decision = self.decide(environ, method)
+        if decision.allowed or self.is_exempt(environ):
+            return None
+        return Answer(partial(refuse_wsgi, refusal(decision)))
+
+    def decide(self, environ: dict[str, Any], method: str) -> CrossOriginDecision:
+        """The policy's decision on the request (the scheme and host as resolved)."""
+        if self.client_ip is not None:
+            self.client_ip.apply_environ(environ)
+        host = environ.get("HTTP_HOST")
+        return self.policy.check(
+            method,
+            scheme=environ.get("wsgi.url_scheme", "http"),
+            host=host if isinstance(host, str) else "",
+            sec_fetch_site=_values(environ, "HTTP_SEC_FETCH_SITE"),
+            origin=_values(environ, "HTTP_ORIGIN"),
+        )
+
+    def is_exempt(self, environ: dict[str, Any]) -> bool:
+        """True when the path is exempt, or the view the request reaches is marked ``csrf_exempt`` (asked only
+        on a refusal)."""
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if self.exempt_paths and self.exempt_paths.is_exempt(path):
+            return True
+        resolver = environ.get(VIEW_KEY)
+        if callable(resolver):
+            return is_csrf_exempt(resolver(environ))
+        flask_app = find_flask_app(self.app)
+        return flask_app is not None and is_csrf_exempt(flask_view(flask_app, environ))
+
+
+def refuse_wsgi(error: GuardError, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    """Answer ``error`` as a problem document.
+
+    Example::
+
+        return refuse_wsgi(CrossOriginRequest("..."), environ, start_response)
+    """
+    return wsgi_problem(start_response, error, environ=environ)

@@ -1,0 +1,98 @@
+"""The WSGI shells of the ``Host`` allowlist and of the HTTPS redirect: ask the policy, answer early.
+
+All decisions live in :mod:`backend_guard.hosts`; these shells only translate (the same behaviour as the ASGI
+middlewares of the same names). They read ``wsgi.url_scheme`` and ``HTTP_HOST`` as ProxyHeaders resolved them
+(or ``client_ip`` here, when one runs alone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
+from .._check import check_instance, optional
+from .._http import StartResponse, WSGIApp
+from .._layer import Answer
+from .._shell_browser import https_redirect_policy, trusted_hosts_policy, unknown_host
+from ..clientip import ClientIP
+from ..errors import status_title
+from ..hosts import Redirect
+from ._csrf import refuse_wsgi
+from ._layer_shell import LayerMiddleware
+
+__all__ = ["HTTPSRedirectMiddleware", "TrustedHostMiddleware"]
+
+
+class TrustedHostMiddleware(LayerMiddleware):
+    """WSGI middleware answering 400 problem+json (``unknown-host``) to a request whose ``Host`` is not allowed
+    by a :class:`~backend_guard.TrustedHosts` (a request without ``Host`` is refused too). ``policy`` may also
+    be the list of hosts.
+
+    Example::
+
+        app.wsgi_app = TrustedHostMiddleware(app.wsgi_app, policy=bg.TrustedHosts(["example.com"]))
+    """
+
+    touches: frozenset[str] = frozenset()  # no response header
+
+    def __init__(self, app: WSGIApp, policy: Any, *, client_ip: ClientIP | None = None) -> None:
+        self.app = app
+        self.policy = trusted_hosts_policy(policy)
+        self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+
+    def on_request(self, environ: dict[str, Any]) -> Answer[WSGIApp] | None:
+        """None for an allowed host; an :class:`Answer` refusing the request (400) otherwise."""
+        if self.client_ip is not None:
+            self.client_ip.apply_environ(environ)
+        if self.policy.allows(environ.get("HTTP_HOST")):
+            return None
+        return Answer(partial(refuse_wsgi, unknown_host()))
+
+
+class HTTPSRedirectMiddleware(LayerMiddleware):
+    """WSGI middleware redirecting plain-HTTP requests to HTTPS with an :class:`~backend_guard.HTTPSRedirect`
+    (the same arguments and behaviour as the ASGI middleware of the same name).
+
+    Example::
+
+        app.wsgi_app = HTTPSRedirectMiddleware(app.wsgi_app, exempt_paths=("/health",))
+    """
+
+    touches: frozenset[str] = frozenset()  # no response header
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        exempt_paths: Iterable[str] = (),
+        *,
+        policy: Any = None,
+        client_ip: ClientIP | None = None,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        self.policy = https_redirect_policy(policy, exempt_paths, options)
+        self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+
+    def on_request(self, environ: dict[str, Any]) -> Answer[WSGIApp] | None:
+        """None when the request goes on; an :class:`Answer` sending the redirect otherwise."""
+        if self.client_ip is not None:
+            self.client_ip.apply_environ(environ)
+        if environ.get("wsgi.url_scheme", "http") != "http":
+            return None  # the common case: already HTTPS
+        found = self.policy.redirect(
+            environ.get("REQUEST_METHOD", "GET"),
+            scheme="http",
+            host=environ.get("HTTP_HOST"),  # None: no redirect
+            path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            query=environ.get("QUERY_STRING", ""),
+        )
+        return None if found is None else Answer(partial(_send_redirect, found))
+
+
+def _send_redirect(redirect: Redirect, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    start_response(
+        f"{redirect.status} {status_title(redirect.status)}",
+        [("Location", redirect.location), ("Content-Length", "0")],
+    )
+    return [b""]
