@@ -61,6 +61,16 @@ def _settings(variant: int) -> bg.GuardSettings:
         )
     if variant == 2:  # only some parts
         return bg.GuardSettings(rate_limit={"default_limits": "1000/hour"}, request_id={"enabled": False})
+    if variant == 3:  # the browser-session layers inside the envelope
+        return bg.GuardSettings(
+            cors=cors, rate_limit={"default_limits": "1000/hour"}, trusted_hosts=["api.example.com"],
+            https_redirect=True, csrf=True,
+        )  # fmt: skip
+    if variant == 4:  # the browser-session layers without an envelope
+        return bg.GuardSettings(
+            errors={"enabled": False}, trusted_hosts=["*.example.com"], csrf={"trusted_origins": [ORIGIN.decode()]},
+            https_redirect={"enabled": True, "exempt_paths": ["/items"], "safe_status": 308},
+        )  # fmt: skip
     return bg.GuardSettings(cors=cors, rate_limit={"default_limits": "1000/hour"})
 
 
@@ -78,8 +88,15 @@ def _app(headers: list[tuple[bytes, bytes]], state: dict[str, Any], fail: bool) 
     return app
 
 
-def _call(app: Any, origin: bytes | None, scheme: str, status: int = 200) -> list[Any]:
-    headers = [(b"host", b"api.example.com"), (b"x-request-id", b"fixed-id-1"), (b"x-status", str(status).encode())]
+def _call(
+    app: Any,
+    origin: bytes | None,
+    scheme: str,
+    status: int = 200,
+    method: str = "GET",
+    host: bytes = b"api.example.com",
+) -> list[Any]:
+    headers = [(b"host", host), (b"x-request-id", b"fixed-id-1"), (b"x-status", str(status).encode())]
     if origin is not None:
         headers.append((b"origin", origin))
     scope = {
@@ -87,7 +104,7 @@ def _call(app: Any, origin: bytes | None, scheme: str, status: int = 200) -> lis
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "scheme": scheme,
-        "method": "GET",
+        "method": method,
         "path": "/items",
         "raw_path": b"/items",
         "query_string": b"",
@@ -129,6 +146,8 @@ def _call(app: Any, origin: bytes | None, scheme: str, status: int = 200) -> lis
     scheme="https",
     overrides=set(),
     fail=False,
+    method="GET",
+    host=b"api.example.com",
 )
 @example(  # a page, then a 304 to its revalidation: the fused Guard's headers remembered for one are not the other's
     variant=0,
@@ -138,6 +157,8 @@ def _call(app: Any, origin: bytes | None, scheme: str, status: int = 200) -> lis
     scheme="https",
     overrides=set(),
     fail=False,
+    method="GET",
+    host=b"api.example.com",
 )
 @example(  # a 304, then another response of no HTML document
     variant=2,
@@ -147,9 +168,11 @@ def _call(app: Any, origin: bytes | None, scheme: str, status: int = 200) -> lis
     scheme="http",
     overrides=set(),
     fail=False,
+    method="GET",
+    host=b"api.example.com",
 )
 @given(
-    variant=st.sampled_from([0, 1, 2]),
+    variant=st.sampled_from([0, 1, 2, 3, 4]),
     # several responses from one Guard: what it remembers from one must not answer another
     statuses=st.lists(st.sampled_from([200, 204, 304, 404, 429, 500]), min_size=1, max_size=3),
     headers=HEADERS,
@@ -157,6 +180,8 @@ def _call(app: Any, origin: bytes | None, scheme: str, status: int = 200) -> lis
     scheme=st.sampled_from(["https", "http"]),
     overrides=st.sets(st.sampled_from(["cors", "secure_headers", "nonce"])),
     fail=st.booleans(),
+    method=st.sampled_from(["GET", "POST"]),
+    host=st.sampled_from([b"api.example.com", b"evil.net"]),
 )
 def test_fused_guard_answers_as_the_nested_stack(
     variant: int,
@@ -166,6 +191,8 @@ def test_fused_guard_answers_as_the_nested_stack(
     scheme: str,
     overrides: set[str],
     fail: bool,
+    method: str,
+    host: bytes,
 ) -> None:
     state: dict[str, Any] = {}
     if "cors" in overrides:
@@ -178,7 +205,7 @@ def test_fused_guard_answers_as_the_nested_stack(
     fused = Guard(app, _settings(variant))
     nested = Guard(app, _settings(variant)).app  # its own store: the same remaining quota
     for status in statuses:
-        assert _call(fused, origin, scheme, status) == _call(nested, origin, scheme, status)
+        assert _call(fused, origin, scheme, status, method, host) == _call(nested, origin, scheme, status, method, host)
 
 
 def test_a_304_after_a_page_through_the_fused_guard_gets_no_csp_and_the_page_keeps_its_own() -> None:

@@ -25,8 +25,8 @@ from pydantic.fields import FieldInfo
 
 from backend_guard import ConfigurationError
 from backend_guard._logging import RequestIdPolicy
-from backend_guard.clientip import ClientIP
 from backend_guard.asgi import CrossOriginProtectionMiddleware
+from backend_guard.clientip import ClientIP
 from backend_guard.config import (
     CORSSettings,
     CSRFSettings,

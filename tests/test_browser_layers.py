@@ -1,0 +1,366 @@
+"""The browser-session shells in process: CrossOriginProtection, TrustedHost and HTTPSRedirect middlewares (ASGI
+and WSGI), their place in Guard's stack, exemptions, and hostile headers (never a 500)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import backend_guard as bg
+from backend_guard import asgi, wsgi
+from backend_guard._stack import StackParts
+from backend_guard.csrf import csrf_exempt
+
+HOST = "app.example.com"
+SAME = f"https://{HOST}"
+EVIL = "https://evil.example"
+
+
+# -- drivers --------------------------------------------------------------------------------------------------
+
+
+async def _asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"app"})
+
+
+def call_asgi(
+    app: Any,
+    method: str = "POST",
+    headers: list[tuple[str, str]] | None = None,
+    *,
+    scheme: str = "https",
+    path: str = "/",
+    query: bytes = b"",
+) -> tuple[int, dict[str, str], bytes]:
+    raw = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in (headers if headers is not None else [("host", HOST)])
+    ]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": scheme, "method": method,
+        "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "", "headers": raw,
+        "client": ("203.0.113.9", 5000), "server": ("10.0.0.1", 443),
+    }  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+
+
+def _wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"app"]
+
+
+def call_wsgi(
+    app: Any,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    *,
+    scheme: str = "https",
+    path: str = "/",
+    query: str = "",
+) -> tuple[int, dict[str, str], bytes]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": query,
+        "SERVER_NAME": "localhost", "SERVER_PORT": "443", "REMOTE_ADDR": "203.0.113.9", "wsgi.url_scheme": scheme,
+        "wsgi.input": io.BytesIO(b""), "wsgi.errors": io.StringIO(),
+    }  # fmt: skip
+    for name, value in (headers if headers is not None else {"host": HOST}).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started["status"], started["headers"] = int(status[:3]), dict(response_headers)
+        return lambda data: None
+
+    body = b"".join(app(environ, start_response))
+    return started["status"], {k.lower(): v for k, v in started["headers"].items()}, body
+
+
+# -- cross-origin protection ----------------------------------------------------------------------------------
+
+CASES = [
+    # (method, headers besides Host, expected status)
+    ("POST", {"sec-fetch-site": "cross-site"}, 403),
+    ("POST", {"origin": EVIL}, 403),
+    ("POST", {"origin": "null"}, 403),
+    ("PUT", {"sec-fetch-site": "same-site"}, 403),
+    ("POST", {"sec-fetch-site": "same-origin"}, 200),
+    ("POST", {"origin": SAME}, 200),
+    ("DELETE", {}, 200),  # no browser headers
+    ("GET", {"sec-fetch-site": "cross-site", "origin": EVIL}, 200),  # safe method
+    ("HEAD", {"origin": EVIL}, 200),
+    ("OPTIONS", {"origin": EVIL}, 200),
+]
+
+
+@pytest.mark.parametrize(("method", "extra", "status"), CASES)
+def test_cross_origin_protection_asgi_and_wsgi(method: str, extra: dict[str, str], status: int) -> None:
+    headers = {"host": HOST, **extra}
+    a_status, a_headers, a_body = call_asgi(
+        asgi.CrossOriginProtectionMiddleware(_asgi_app), method, list(headers.items())
+    )
+    w_status, w_headers, w_body = call_wsgi(wsgi.CrossOriginProtectionMiddleware(_wsgi_app), method, headers)
+    assert a_status == w_status == status
+    if status == 403:
+        for content_type, body in ((a_headers["content-type"], a_body), (w_headers["content-type"], w_body)):
+            assert content_type == "application/problem+json"
+            assert json.loads(body)["code"] == "cross-origin-request"
+    else:
+        assert a_body == w_body == b"app"
+
+
+def test_the_scheme_is_part_of_the_origin() -> None:
+    headers = [("host", HOST), ("origin", f"http://{HOST}")]
+    assert call_asgi(asgi.CrossOriginProtectionMiddleware(_asgi_app), "POST", headers)[0] == 403
+    assert call_asgi(asgi.CrossOriginProtectionMiddleware(_asgi_app), "POST", headers, scheme="http")[0] == 200
+
+
+def test_client_ip_resolves_the_scheme_behind_a_trusted_proxy() -> None:
+    cip = bg.ClientIP(["203.0.113.0/24"])
+    headers = [("host", HOST), ("origin", SAME), ("x-forwarded-proto", "https")]
+    app = asgi.CrossOriginProtectionMiddleware(_asgi_app, client_ip=cip)
+    assert call_asgi(app, "POST", headers, scheme="http")[0] == 200
+    environ_headers = {"host": HOST, "origin": SAME, "x-forwarded-proto": "https"}
+    wapp = wsgi.CrossOriginProtectionMiddleware(_wsgi_app, client_ip=cip)
+    assert call_wsgi(wapp, "POST", environ_headers, scheme="http")[0] == 200
+
+
+def test_exempt_paths_pass_and_are_checked() -> None:
+    app = asgi.CrossOriginProtectionMiddleware(_asgi_app, exempt_paths=("/hooks/", "/stripe"))
+    evil = [("host", HOST), ("origin", EVIL)]
+    assert call_asgi(app, "POST", evil, path="/hooks/github")[0] == 200
+    assert call_asgi(app, "POST", evil, path="/stripe")[0] == 200
+    assert call_asgi(app, "POST", evil, path="/stripe/x")[0] == 403
+    wapp = wsgi.CrossOriginProtectionMiddleware(_wsgi_app, exempt_paths=["/hooks/"])
+    assert call_wsgi(wapp, "POST", {"host": HOST, "origin": EVIL}, path="/hooks/a")[0] == 200
+    for bad in ("/", "hooks", "/a?b", "/hooks"):
+        with pytest.raises(bg.ConfigurationError, match="exempt"):
+            asgi.CrossOriginProtectionMiddleware(_asgi_app, exempt_paths=[bad] if bad != "/hooks" else bad)
+
+
+def test_a_policy_of_the_wrong_type_is_refused() -> None:
+    with pytest.raises(bg.ConfigurationError, match="CrossOriginProtection"):
+        asgi.CrossOriginProtectionMiddleware(_asgi_app, policy=bg.CORSPolicy(allow_origins=[SAME]))
+    with pytest.raises(bg.ConfigurationError, match="TrustedHosts"):
+        wsgi.TrustedHostMiddleware(_wsgi_app, policy="example.com")
+    with pytest.raises(bg.ConfigurationError, match="not both"):
+        asgi.HTTPSRedirectMiddleware(_asgi_app, ("/health",), policy=bg.HTTPSRedirect())
+
+
+def test_a_resolver_in_the_request_exempts_a_marked_view() -> None:
+    @csrf_exempt
+    def hook() -> None: ...
+
+    def plain() -> None: ...
+
+    async def with_resolver(view: Any) -> Any:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            scope["backend_guard.view"] = lambda s: view
+            await asgi.CrossOriginProtectionMiddleware(_asgi_app)(scope, receive, send)
+
+        return app
+
+    evil = [("host", HOST), ("origin", EVIL)]
+    assert call_asgi(asyncio.run(with_resolver(hook)), "POST", evil)[0] == 200
+    assert call_asgi(asyncio.run(with_resolver(plain)), "POST", evil)[0] == 403
+
+
+def test_starlette_endpoints_marked_csrf_exempt_pass_when_wrapped_or_added() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    @csrf_exempt
+    async def hook(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("hook")
+
+    async def form(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("form")
+
+    routes = [Route("/hook", hook, methods=["POST"]), Route("/form", form, methods=["POST"])]
+    app = Starlette(routes=[*routes, Mount("/v1", routes=routes)])
+    evil = [("host", HOST), ("origin", EVIL)]
+    wrapped = asgi.CrossOriginProtectionMiddleware(app)
+    added = Starlette(routes=routes)
+    added.add_middleware(asgi.CrossOriginProtectionMiddleware)
+    for outer in (wrapped, added, bg.asgi.Guard(app, bg.GuardSettings(csrf=True))):
+        assert call_asgi(outer, "POST", evil, path="/hook")[:3:2] == (200, b"hook")
+        assert call_asgi(outer, "POST", evil, path="/form")[0] == 403
+    assert call_asgi(wrapped, "POST", evil, path="/v1/hook")[0] == 200
+    assert call_asgi(wrapped, "POST", evil, path="/v1/form")[0] == 403
+
+
+def test_flask_views_marked_csrf_exempt_pass() -> None:
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.post("/hook")
+    @csrf_exempt
+    def hook() -> str:
+        return "hook"
+
+    @app.post("/form")
+    def form() -> str:
+        return "form"
+
+    app.wsgi_app = wsgi.Guard(app.wsgi_app, bg.GuardSettings(csrf=True))  # type: ignore[method-assign]
+    client = app.test_client()
+    assert client.post("/hook", headers={"Origin": EVIL}).status_code == 200
+    refused = client.post("/form", headers={"Origin": EVIL})
+    assert refused.status_code == 403
+    assert refused.get_json()["code"] == "cross-origin-request"
+    assert client.post("/form", headers={"Origin": "http://localhost"}).status_code == 200
+
+
+# -- trusted hosts --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [(HOST, 200), ("api.example.com:8443", 200), ("evil.net", 400), ("app.example.com.evil.net", 400), ("", 400)],
+)
+def test_trusted_hosts_asgi_and_wsgi(host: str, status: int) -> None:
+    policy = bg.TrustedHosts([HOST, "*.example.com"])
+    a = call_asgi(asgi.TrustedHostMiddleware(_asgi_app, policy=policy), "GET", [("host", host)] if host else [])
+    w = call_wsgi(
+        wsgi.TrustedHostMiddleware(_wsgi_app, policy=[HOST, "*.example.com"]), "GET", {"host": host} if host else {}
+    )
+    assert a[0] == w[0] == status
+    if status == 400:
+        assert json.loads(a[2])["code"] == json.loads(w[2])["code"] == "unknown-host"
+        assert a[1]["content-type"] == "application/problem+json"
+
+
+def test_several_host_headers_are_refused() -> None:
+    app = asgi.TrustedHostMiddleware(_asgi_app, policy=bg.TrustedHosts([HOST]))
+    assert call_asgi(app, "GET", [("host", HOST), ("host", HOST)])[0] == 400
+
+
+# -- HTTPS redirect -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "safe_status", "status"), [("GET", 301, 301), ("HEAD", 308, 308), ("POST", 301, 308)]
+)
+def test_https_redirect_asgi_and_wsgi(method: str, safe_status: int, status: int) -> None:
+    a = call_asgi(
+        asgi.HTTPSRedirectMiddleware(_asgi_app, ("/health",), safe_status=safe_status),
+        method, [("host", HOST)], scheme="http", path="/a b", query=b"x=1",
+    )  # fmt: skip
+    w = call_wsgi(
+        wsgi.HTTPSRedirectMiddleware(_wsgi_app, ("/health",), safe_status=safe_status),
+        method, {"host": HOST}, scheme="http", path="/a b", query="x=1",
+    )  # fmt: skip
+    assert a[0] == w[0] == status
+    assert a[1]["location"] == w[1]["location"] == f"https://{HOST}/a%20b?x=1"
+    assert a[2] == w[2] == b""
+
+
+def test_https_redirect_passes_https_and_exempt_paths() -> None:
+    app = asgi.HTTPSRedirectMiddleware(_asgi_app, exempt_paths=("/health",))
+    assert call_asgi(app, "GET", scheme="https")[0] == 200
+    assert call_asgi(app, "GET", scheme="http", path="/health")[0] == 200
+    wapp = wsgi.HTTPSRedirectMiddleware(_wsgi_app, exempt_paths=("/health",))
+    assert call_wsgi(wapp, "GET", scheme="http", path="/health")[0] == 200
+
+
+def test_https_redirect_never_redirects_to_an_untrusted_host() -> None:
+    app = asgi.HTTPSRedirectMiddleware(_asgi_app, trusted_hosts=bg.TrustedHosts([HOST]))
+    assert call_asgi(app, "GET", [("host", "evil.net")], scheme="http")[0] == 200
+    assert call_asgi(app, "GET", [("host", HOST)], scheme="http")[0] == 301
+
+
+# -- Guard ----------------------------------------------------------------------------------------------------
+
+BROWSER = {"trusted_hosts": [HOST], "https_redirect": True, "csrf": True}
+
+
+@pytest.mark.parametrize("protocol", ["asgi", "wsgi"])
+def test_guard_refusals_are_problem_documents_with_every_header(protocol: str) -> None:
+    settings = bg.GuardSettings(**BROWSER, cors={"allow_origins": [EVIL]})
+    if protocol == "asgi":
+        guard: Any = asgi.Guard(_asgi_app, settings)
+        call: Any = lambda m, h, **kw: call_asgi(guard, m, list(h.items()), **kw)  # noqa: E731
+    else:
+        guard = wsgi.Guard(_wsgi_app, settings)
+        call = lambda m, h, **kw: call_wsgi(guard, m, h, **kw)  # noqa: E731
+    cases = [
+        (call("POST", {"host": HOST, "origin": EVIL}), 403, "cross-origin-request"),
+        (call("GET", {"host": "evil.net"}), 400, "unknown-host"),
+    ]
+    for (status, headers, body), expected, code in cases:
+        assert status == expected
+        assert json.loads(body)["code"] == code
+        assert headers["x-request-id"]
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["access-control-allow-origin"] == EVIL if code == "cross-origin-request" else True
+    status, headers, _ = call("POST", {"host": HOST}, scheme="http")
+    assert (status, headers["location"]) == (308, f"https://{HOST}/")
+    assert headers["x-request-id"]
+    assert call("POST", {"host": HOST, "origin": SAME})[0] == 200
+
+
+def test_guard_order_follows_the_design() -> None:
+    parts = StackParts.build(bg.GuardSettings(**BROWSER, rate_limit={"default_limits": "10/second"}))
+    sections = [section for section, _, _ in parts.middlewares(asgi)]
+    assert sections == [
+        "rate_limit",
+        "csrf",
+        "https_redirect",
+        "trusted_hosts",
+        "errors",
+        "secure_headers",
+        "request_id",
+    ]
+    assert [section for section, _, _ in parts.only(("csrf",)).middlewares(wsgi)] == ["csrf"]
+
+
+def test_off_by_default() -> None:
+    parts = StackParts.build(bg.GuardSettings())
+    assert (parts.csrf, parts.trusted_hosts, parts.https_redirect) == (None, None, None)
+    assert call_asgi(asgi.Guard(_asgi_app), "POST", [("host", "evil.net"), ("origin", EVIL)], scheme="http")[0] == 200
+
+
+# -- hostile input: a clean 4xx or a pass, never a 500 --------------------------------------------------------
+
+NAMES = st.sampled_from(["host", "origin", "sec-fetch-site", "x-forwarded-proto", "x-forwarded-host"])
+TEXT = st.one_of(
+    st.sampled_from([HOST, SAME, EVIL, "null", "same-origin", "cross-site", "", ",", "*", "https://", "[::1]:99999"]),
+    st.text(st.characters(min_codepoint=32, max_codepoint=255), max_size=40),
+    st.integers(1000, 20000).map(lambda n: "a" * n),
+)
+GUARD = asgi.Guard(
+    _asgi_app,
+    bg.GuardSettings(**BROWSER, trusted_proxies=["203.0.113.0/24"], forwarded_fields=["for", "proto", "host"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "post", "OPTIONS"]),
+    headers=st.lists(st.tuples(NAMES, TEXT), max_size=6),
+    scheme=st.sampled_from(["http", "https"]),
+)
+def test_hostile_browser_headers_never_cause_a_500(method: str, headers: list[tuple[str, str]], scheme: str) -> None:
+    status, _, body = call_asgi(GUARD, method, headers, scheme=scheme)
+    assert status in (200, 301, 308, 400, 403)
+    if status in (400, 403):
+        assert json.loads(body)["code"] in ("unknown-host", "cross-origin-request")
