@@ -61,8 +61,12 @@ class ExemptPaths:
         return path in self.exact or (bool(self.prefixes) and path.startswith(self.prefixes))
 
 
+def _is_path(path: object) -> bool:
+    return isinstance(path, str) and path.startswith("/") and not any(c in path for c in "?# \t\r\n")
+
+
 def _check_path(path: object, setting: str) -> None:
-    if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in "?# \t\r\n"):
+    if not _is_path(path):
         raise ConfigurationError(
             f"{setting} exempt path {path!r} is not a path; write '/webhooks/stripe' (exactly) or '/webhooks/'"
             " (everything under it), without a query."

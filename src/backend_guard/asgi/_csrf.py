@@ -145,9 +145,14 @@ async def refuse_asgi(scope: Scope, send: Send, error: GuardError) -> None:
 
         await refuse_asgi(scope, send, CrossOriginRequest("..."))
     """
-    if scope["type"] != "websocket":
+    if scope["type"] == "websocket":
+        await _refuse_websocket(scope, send, error)
+    else:
         await asgi_problem(send, error, scope=scope)
-        return
+
+
+async def _refuse_websocket(scope: Scope, send: Send, error: GuardError) -> None:
+    """Refuse a handshake: the denial response when the server offers it, else a close before accept."""
     if _DENIAL not in (scope.get("extensions") or {}):
         await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
         return

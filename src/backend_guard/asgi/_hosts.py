@@ -101,16 +101,20 @@ class HTTPSRedirectMiddleware(LayerMiddleware):
         if scope.get("scheme", "http") != "http":
             return None  # the common case: already HTTPS
         host = _host_values(scope)
-        raw_path = scope.get("raw_path")
-        path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else scope["path"]
         found = self.policy.redirect(
             scope["method"],
             scheme="http",
             host=host[0] if len(host) == 1 else None,
-            path=path,
+            path=_request_path(scope),
             query=scope.get("query_string", b""),
         )
         return None if found is None else Answer(_redirecting(found))
+
+
+def _request_path(scope: Scope) -> str:
+    """The path as received (``raw_path``, still percent-encoded), else the decoded ``path``."""
+    raw_path = scope.get("raw_path")
+    return raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(scope["path"])
 
 
 def _redirecting(redirect: Redirect) -> ASGIApp:

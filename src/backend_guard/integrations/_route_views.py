@@ -9,7 +9,7 @@ raises: an odd request is then simply not exempt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..csrf import is_csrf_exempt
@@ -31,14 +31,25 @@ def find_starlette_app(scope: Mapping[str, Any], app: Any) -> Any:
         find_starlette_app({"app": api}, None) is api   # True
     """
     found = scope.get("app")
-    if isinstance(getattr(found, "routes", None), list):
-        return found
-    node = app
+    return found if _has_routes(found) else _down_chain(app, _has_routes)
+
+
+def _has_routes(node: Any) -> bool:
+    return isinstance(getattr(node, "routes", None), list)
+
+
+def _is_flask(node: Any) -> bool:
+    return hasattr(node, "url_map") and hasattr(node, "view_functions")
+
+
+def _down_chain(node: Any, wanted: Callable[[Any], bool]) -> Any:
+    """The first ``wanted`` object down a chain of ``.app`` links (a bound method stands for its owner)."""
     for _ in range(_MAX_DEPTH):
         if node is None:
             return None
-        if isinstance(getattr(node, "routes", None), list):
-            return node
+        for candidate in (node, getattr(node, "__self__", None)):
+            if wanted(candidate):
+                return candidate
         node = getattr(node, "app", None)
     return None
 
@@ -64,16 +75,22 @@ def _match(routes: Any, scope: dict[str, Any], none: Any, mount: type[Any], dept
     if not isinstance(routes, list) or depth > _MAX_MOUNTS:
         return None
     for route in routes:
-        try:
-            match, child = route.matches(scope)
-        except Exception:  # noqa: S112  # a custom route class refusing an odd scope: not this route
-            continue
-        if match == none:
+        child = _matched(route, scope, none)
+        if child is None:
             continue
         if isinstance(route, mount):
             return _match(list(route.routes), {**scope, **child}, none, mount, depth + 1)
         return child.get("endpoint", getattr(route, "endpoint", None))
     return None
+
+
+def _matched(route: Any, scope: dict[str, Any], none: Any) -> dict[str, Any] | None:
+    """The child scope of a route matching ``scope``; None when it does not (or refuses the scope)."""
+    try:
+        match, child = route.matches(scope)
+    except Exception:  # noqa: BLE001  # a custom route class refusing an odd scope: not this route
+        return None
+    return None if match == none else dict(child)
 
 
 def find_flask_app(app: Any) -> Any:
@@ -83,16 +100,7 @@ def find_flask_app(app: Any) -> Any:
 
         find_flask_app(flask_app.wsgi_app) is flask_app   # True, once Guard wrapped it
     """
-    node = app
-    for _ in range(_MAX_DEPTH):
-        if node is None:
-            return None
-        owner = getattr(node, "__self__", None)
-        for candidate in (node, owner):
-            if hasattr(candidate, "url_map") and hasattr(candidate, "view_functions"):
-                return candidate
-        node = getattr(node, "app", None)
-    return None
+    return _down_chain(app, _is_flask)
 
 
 def flask_view(app: Any, environ: dict[str, Any]) -> Any:
