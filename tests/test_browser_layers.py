@@ -230,6 +230,40 @@ def test_flask_views_marked_csrf_exempt_pass() -> None:
     assert client.post("/form", headers={"Origin": "http://localhost"}).status_code == 200
 
 
+def _handshake(app: Any, headers: list[tuple[bytes, bytes]], extensions: dict[str, Any]) -> list[dict[str, Any]]:
+    scope = {"type": "websocket", "scheme": "wss", "path": "/ws", "raw_path": b"/ws", "query_string": b"",
+             "root_path": "", "headers": headers, "extensions": extensions, "subprotocols": []}  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> Any:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+async def _accepting(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "websocket.accept"})
+
+
+def test_websocket_handshakes_are_refused_before_accept() -> None:
+    app = asgi.CrossOriginProtectionMiddleware(_accepting)
+    host = [(b"host", HOST.encode())]
+    evil = [*host, (b"origin", EVIL.encode())]
+    assert _handshake(app, [*host, (b"origin", SAME.encode())], {}) == [{"type": "websocket.accept"}]
+    assert _handshake(app, evil, {}) == [{"type": "websocket.close", "code": 1008}]
+    denied = _handshake(app, evil, {"websocket.http.response": {}})
+    assert [m["type"] for m in denied] == ["websocket.http.response.start", "websocket.http.response.body"]
+    assert denied[0]["status"] == 403
+    assert json.loads(denied[1]["body"])["code"] == "cross-origin-request"
+    hosts = asgi.TrustedHostMiddleware(_accepting, policy=[HOST])
+    assert _handshake(hosts, [(b"host", b"evil.net")], {}) == [{"type": "websocket.close", "code": 1008}]
+    assert _handshake(hosts, host, {}) == [{"type": "websocket.accept"}]
+
+
 # -- trusted hosts --------------------------------------------------------------------------------------------
 
 

@@ -246,6 +246,8 @@ def test_a_cross_site_websocket_is_refused_before_accept(framework: str) -> None
         with pytest.raises(InvalidStatus) as refused:
             connect(ws_url, origin=EVIL, open_timeout=5)  # type: ignore[arg-type]
         assert refused.value.response.status_code == 403
+        # uvicorn offers the WebSocket denial response: the refusal is the problem document
+        assert b'"code":"cross-origin-request"' in (refused.value.response.body or b"")
         with pytest.raises(InvalidStatus) as unknown:
             connect(ws_url, origin=url, additional_headers={"Host": "evil.net"}, open_timeout=5)  # type: ignore[arg-type]
         assert unknown.value.response.status_code in (400, 403)
