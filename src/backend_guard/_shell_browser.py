@@ -111,19 +111,20 @@ def trusted_hosts_policy(policy: object) -> TrustedHosts:
 
 
 def https_redirect_policy(policy: object, exempt_paths: Iterable[str], options: dict[str, Any]) -> HTTPSRedirect:
-    """The policy of an HTTPSRedirectMiddleware: ``policy``, or one built from ``exempt_paths`` and ``options``
-    (``safe_status``, ``trusted_hosts``, ``https_port``); not both.
+    """The policy of an HTTPSRedirectMiddleware: ``policy``, or one built from ``exempt_paths`` and the
+    ``options`` given (``safe_status``, ``trusted_hosts``, ``https_port``; None: the policy's default); not both.
 
     Example::
 
-        >>> https_redirect_policy(None, ("/health",), {}).is_exempt("/health")
+        >>> https_redirect_policy(None, ("/health",), {"safe_status": None}).is_exempt("/health")
         True
     """
+    given = {name: value for name, value in options.items() if value is not None}
     if policy is None:
-        return HTTPSRedirect(exempt_paths, **options)
+        return HTTPSRedirect(exempt_paths, **given)
     if not isinstance(policy, HTTPSRedirect):
         raise ConfigurationError(f"HTTPSRedirectMiddleware policy must be an HTTPSRedirect, not {type(policy)}.")
-    if tuple(exempt_paths) or options:
+    if tuple(exempt_paths) or given:
         raise ConfigurationError("HTTPSRedirectMiddleware takes either policy= or its arguments, not both.")
     return policy
 

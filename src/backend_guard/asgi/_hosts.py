@@ -16,7 +16,7 @@ from .._http import ASGIApp, Receive, Scope, Send
 from .._layer import Answer
 from .._shell_browser import https_redirect_policy, trusted_hosts_policy, unknown_host
 from ..clientip import ClientIP
-from ..hosts import Redirect
+from ..hosts import HTTPSRedirect, Redirect, TrustedHosts
 from ._csrf import refuse_asgi
 from ._layer_shell import LayerMiddleware
 
@@ -86,11 +86,14 @@ class HTTPSRedirectMiddleware(LayerMiddleware):
         app: ASGIApp,
         exempt_paths: Iterable[str] = (),
         *,
-        policy: Any = None,
+        safe_status: int | None = None,
+        trusted_hosts: TrustedHosts | None = None,
+        https_port: int | None = None,
+        policy: HTTPSRedirect | None = None,
         client_ip: ClientIP | None = None,
-        **options: Any,
     ) -> None:
         self.app = app
+        options = {"safe_status": safe_status, "trusted_hosts": trusted_hosts, "https_port": https_port}
         self.policy = https_redirect_policy(policy, exempt_paths, options)
         self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
 
