@@ -21,7 +21,9 @@ __all__ = ["Guard"]
 
 
 class Guard(StackGuard):
-    """Wrap a WSGI app in RequestId -> SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit (outermost first).
+    """Wrap a WSGI app in RequestId -> SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit (outermost first);
+    with ``trusted_hosts``, ``https_redirect`` and ``csrf`` switched on, TrustedHost -> HTTPSRedirect ->
+    CrossOriginProtection sit between ErrorEnvelope and RateLimit.
 
     The stack is the nested middlewares on ``.app``; a request runs fused: Guard drives the same middlewares
     as layers (:mod:`backend_guard._layer`), with one ``start_response`` wrapper for all of them.
