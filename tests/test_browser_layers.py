@@ -398,3 +398,41 @@ def test_hostile_browser_headers_never_cause_a_500(method: str, headers: list[tu
     assert status in (200, 301, 308, 400, 403)
     if status in (400, 403):
         assert json.loads(body)["code"] in ("unknown-host", "cross-origin-request")
+
+
+# -- settings -------------------------------------------------------------------------------------------------
+
+
+def test_settings_switches_and_the_environment() -> None:
+    assert not bg.GuardSettings().csrf.active
+    assert bg.GuardSettings(csrf=True).csrf.active
+    assert bg.GuardSettings(csrf={"allow_same_site": True}).csrf.active  # any field set switches it on
+    assert not bg.GuardSettings(csrf={"enabled": False, "allow_same_site": True}).csrf.active
+    env = bg.GuardSettings.from_env(
+        {
+            "BACKEND_GUARD_CSRF": "true",
+            "BACKEND_GUARD_CSRF__EXEMPT_PATHS": "/hooks/",
+            "BACKEND_GUARD_TRUSTED_HOSTS": "example.com,*.example.com",
+            "BACKEND_GUARD_HTTPS_REDIRECT": "true",
+        }
+    )
+    assert (env.csrf.active, env.csrf.exempt_paths) == (True, ["/hooks/"])
+    assert env.trusted_hosts == ["example.com", "*.example.com"]
+    assert env.https_redirect.enabled
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"trusted_hosts": ["*"]}, "trusted_hosts: '\\*' accepts any Host"),
+        ({"trusted_hosts": ["*.com"]}, "trusted_hosts: .*admits hosts other people register"),
+        ({"csrf": {"exempt_paths": ["/"]}}, "csrf: .*exempts every path"),
+        ({"csrf": {"trusted_origins": ["null"]}}, "csrf: .*trusted_origins"),
+        ({"https_redirect": {"enabled": True, "exempt_paths": ["health"]}}, "https_redirect: .*is not a path"),
+        ({"https_redirect": {"safe_status": 302}}, "https_redirect.safe_status"),
+        ({"csrf": "yes"}, "csrf"),
+    ],
+)
+def test_unsafe_settings_are_refused_at_start_up(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(bg.ConfigurationError, match=message):
+        bg.GuardSettings(**settings)

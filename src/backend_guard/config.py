@@ -69,6 +69,8 @@ ENV_PREFIX = "BACKEND_GUARD_"
 _NOT_SETTINGS = ("require_", "demo_")
 
 log = logging.getLogger("backend_guard.config")
+#: Sections switched on or off by a top-level boolean (``csrf=True``, ``BACKEND_GUARD_HTTPS_REDIRECT=true``).
+_SWITCHES = ("csrf", "https_redirect")
 
 
 class RequestIdSettings(_Section):
@@ -379,7 +381,7 @@ class GuardSettings(_Strict):
         except ValidationError as exc:
             raise ConfigurationError(_explain(exc)) from None
 
-    @field_validator("csrf", "https_redirect", mode="before")
+    @field_validator(*_SWITCHES, mode="before")
     @classmethod
     def _switch(cls, value: Any) -> Any:
         """``csrf=True`` / ``https_redirect=False``: the section's ``enabled`` alone."""
@@ -501,7 +503,9 @@ def _read_env(fields: Mapping[str, FieldInfo], data: dict[str, Any], raw_name: s
 
 
 def _read_top_level(fields: Mapping[str, FieldInfo], data: dict[str, Any], raw_name: str, name: str, raw: str) -> None:
-    if name in fields and not _is_section(fields[name]):
+    if name in _SWITCHES:  # BACKEND_GUARD_CSRF=true: the section's switch alone
+        data.setdefault(name, {})["enabled"] = _env_value(raw, bool)
+    elif name in fields and not _is_section(fields[name]):
         data[name] = _env_value(raw, fields[name].annotation)
     elif not name.startswith(_NOT_SETTINGS):
         # Top-level names are shared with tools (BACKEND_GUARD_REQUIRE_REDIS...): warn, don't fail.
