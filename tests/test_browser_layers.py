@@ -400,6 +400,22 @@ def test_hostile_browser_headers_never_cause_a_500(method: str, headers: list[tu
         assert json.loads(body)["code"] in ("unknown-host", "cross-origin-request")
 
 
+WSGI_GUARD = wsgi.Guard(_wsgi_app, bg.GuardSettings(**BROWSER, trusted_proxies=["203.0.113.0/24"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    method=st.sampled_from(["GET", "POST", "PATCH", "post"]),
+    headers=st.dictionaries(NAMES, TEXT, max_size=5),
+    scheme=st.sampled_from(["http", "https"]),
+)
+def test_hostile_browser_headers_never_cause_a_500_in_wsgi(method: str, headers: dict[str, str], scheme: str) -> None:
+    status, _, body = call_wsgi(WSGI_GUARD, method, headers, scheme=scheme)
+    assert status in (200, 301, 308, 400, 403)
+    if status in (400, 403):
+        assert json.loads(body)["code"] in ("unknown-host", "cross-origin-request")
+
+
 # -- settings -------------------------------------------------------------------------------------------------
 
 
