@@ -452,3 +452,14 @@ def test_settings_switches_and_the_environment() -> None:
 def test_unsafe_settings_are_refused_at_start_up(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(bg.ConfigurationError, match=message):
         bg.GuardSettings(**settings)
+
+
+@pytest.mark.parametrize(
+    "module", ["backend_guard._shell_browser", "backend_guard._browser_settings", "backend_guard.asgi._csrf"]
+)
+def test_the_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert (result.failed, result.attempted > 0) == (0, True)
