@@ -463,3 +463,43 @@ def test_the_docstring_examples_run(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module))
     assert (result.failed, result.attempted > 0) == (0, True)
+
+
+def test_django_views_marked_csrf_exempt_pass_function_and_class_based() -> None:
+    from django.http import HttpRequest, HttpResponse
+    from django.test import Client, override_settings
+    from django.urls import path
+    from django.views import View
+
+    from .django_app import setup
+
+    @csrf_exempt
+    def hook(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("hook")
+
+    @csrf_exempt
+    class ClassHook(View):
+        def post(self, request: HttpRequest) -> HttpResponse:
+            return HttpResponse("class hook")
+
+    def form(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("form")
+
+    class URLs:
+        urlpatterns = [path("hook", hook), path("class-hook", ClassHook.as_view()), path("form", form)]
+
+    setup()
+    with override_settings(
+        ROOT_URLCONF=URLs,
+        MIDDLEWARE=["backend_guard.django.GuardMiddleware"],
+        BACKEND_GUARD={"csrf": True, "trusted_hosts": ["testserver"]},
+        ALLOWED_HOSTS=["*"],
+    ):
+        client = Client()
+        assert client.post("/hook", HTTP_ORIGIN=EVIL).content == b"hook"
+        assert client.post("/class-hook", HTTP_ORIGIN=EVIL).content == b"class hook"
+        refused = client.post("/form", HTTP_ORIGIN=EVIL)
+        assert (refused.status_code, refused.json()["code"]) == (403, "cross-origin-request")
+        assert client.post("/nowhere", HTTP_ORIGIN=EVIL).status_code == 403  # no view: not exempt
+        assert client.post("/form", HTTP_ORIGIN="http://testserver").content == b"form"
+        assert client.get("/form", HTTP_HOST="evil.net").status_code == 400

@@ -8,9 +8,10 @@ build one) and the errors their refusals render (:class:`~backend_guard.exceptio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._check import check_instance, optional
 from .csrf import CrossOriginDecision, CrossOriginProtection
 from .exceptions import ConfigurationError, CrossOriginRequest, UnknownHost
 from .hosts import HTTPSRedirect, TrustedHosts
@@ -19,6 +20,7 @@ __all__ = [
     "VIEW_KEY",
     "ExemptPaths",
     "cross_origin_policy",
+    "environ_host",
     "https_redirect_policy",
     "refusal",
     "trusted_hosts_policy",
@@ -75,6 +77,21 @@ def _check_path(path: object, setting: str) -> None:
         raise ConfigurationError(f"{setting} exempt path '/' exempts every path; leave the protection out instead.")
 
 
+def environ_host(environ: Mapping[str, Any]) -> str | None:
+    """A WSGI request's host: ``HTTP_HOST``, else (no ``Host`` header, as HTTP/1.0 and test clients send) the
+    server's own ``SERVER_NAME:SERVER_PORT`` (PEP 3333's URL reconstruction; Django's ``get_host``).
+
+    Example::
+
+        >>> environ_host({"SERVER_NAME": "testserver", "SERVER_PORT": "80"})
+        'testserver:80'
+    """
+    host: str | None = environ.get("HTTP_HOST")
+    if host is None and environ.get("SERVER_NAME"):
+        host = f"{environ['SERVER_NAME']}:{environ.get('SERVER_PORT', '')}".removesuffix(":")
+    return host
+
+
 def cross_origin_policy(policy: object) -> CrossOriginProtection:
     """The policy of a CrossOriginProtectionMiddleware: the one given, or the default one for None.
 
@@ -83,13 +100,10 @@ def cross_origin_policy(policy: object) -> CrossOriginProtection:
         >>> cross_origin_policy(None).allow_same_site
         False
     """
-    if policy is None:
-        return CrossOriginProtection()
-    if not isinstance(policy, CrossOriginProtection):
-        raise ConfigurationError(
-            f"CrossOriginProtectionMiddleware policy must be a CrossOriginProtection, not {type(policy).__name__}."
-        )
-    return policy
+    found: CrossOriginProtection | None = optional(
+        check_instance, "CrossOriginProtectionMiddleware policy", policy, CrossOriginProtection
+    )
+    return CrossOriginProtection() if found is None else found
 
 
 def trusted_hosts_policy(policy: object) -> TrustedHosts:
@@ -110,23 +124,25 @@ def trusted_hosts_policy(policy: object) -> TrustedHosts:
     )
 
 
+#: HTTPSRedirect's own defaults: what an HTTPSRedirectMiddleware given a ``policy=`` must leave as they are.
+_REDIRECT_DEFAULTS = {"safe_status": 301, "trusted_hosts": None, "https_port": None}
+
+
 def https_redirect_policy(policy: object, exempt_paths: Iterable[str], options: dict[str, Any]) -> HTTPSRedirect:
-    """The policy of an HTTPSRedirectMiddleware: ``policy``, or one built from ``exempt_paths`` and the
-    ``options`` given (``safe_status``, ``trusted_hosts``, ``https_port``; None: the policy's default); not both.
+    """The policy of an HTTPSRedirectMiddleware: ``policy``, or one built from ``exempt_paths`` and ``options``
+    (``safe_status``, ``trusted_hosts``, ``https_port``); not both.
 
     Example::
 
-        >>> https_redirect_policy(None, ("/health",), {"safe_status": None}).is_exempt("/health")
-        True
+        >>> https_redirect_policy(None, ("/health",), {"safe_status": 308}).safe_status
+        308
     """
-    given = {name: value for name, value in options.items() if value is not None}
-    if policy is None:
-        return HTTPSRedirect(exempt_paths, **given)
-    if not isinstance(policy, HTTPSRedirect):
-        raise ConfigurationError(f"HTTPSRedirectMiddleware policy must be an HTTPSRedirect, not {type(policy)}.")
-    if tuple(exempt_paths) or given:
+    found: HTTPSRedirect | None = optional(check_instance, "HTTPSRedirectMiddleware policy", policy, HTTPSRedirect)
+    if found is None:
+        return HTTPSRedirect(exempt_paths, **options)
+    if tuple(exempt_paths) or options != _REDIRECT_DEFAULTS:
         raise ConfigurationError("HTTPSRedirectMiddleware takes either policy= or its arguments, not both.")
-    return policy
+    return found
 
 
 def refusal(decision: CrossOriginDecision) -> CrossOriginRequest:

@@ -86,7 +86,7 @@ class HTTPSRedirectMiddleware(LayerMiddleware):
         app: ASGIApp,
         exempt_paths: Iterable[str] = (),
         *,
-        safe_status: int | None = None,
+        safe_status: int = 301,
         trusted_hosts: TrustedHosts | None = None,
         https_port: int | None = None,
         policy: HTTPSRedirect | None = None,

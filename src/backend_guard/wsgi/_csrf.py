@@ -15,7 +15,7 @@ from typing import Any
 from .._check import check_instance, optional
 from .._http import StartResponse, WSGIApp, wsgi_problem
 from .._layer import Answer
-from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, refusal
+from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, environ_host, refusal
 from ..clientip import ClientIP
 from ..csrf import CrossOriginDecision, is_csrf_exempt
 from ..csrf._policy import SAFE_METHODS
@@ -36,7 +36,8 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
 
     Same behaviour as the ASGI middleware of the same name: unsafe requests a browser sends from another origin
     get a 403 problem document (``cross-origin-request``); safe methods and requests without browser headers
-    pass; the scheme and ``HTTP_HOST`` are the ones ProxyHeaders resolved (or ``client_ip`` here).
+    pass; the scheme and ``HTTP_HOST`` are the ones ProxyHeaders resolved (or ``client_ip`` here); without a
+    ``Host`` header, the server's ``SERVER_NAME``/``SERVER_PORT``.
 
     Exemptions: ``exempt_paths``, a Flask view marked with :func:`~backend_guard.csrf.csrf_exempt` (found by
     binding the URL map of the Flask app this middleware wraps, only when it is about to refuse), a Django view
@@ -77,11 +78,10 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
         """The policy's decision on the request (the scheme and host as resolved)."""
         if self.client_ip is not None:
             self.client_ip.apply_environ(environ)
-        host = environ.get("HTTP_HOST")
         return self.policy.check(
             method,
             scheme=environ.get("wsgi.url_scheme", "http"),
-            host=host if isinstance(host, str) else "",
+            host=environ_host(environ) or "",
             sec_fetch_site=_values(environ, "HTTP_SEC_FETCH_SITE"),
             origin=_values(environ, "HTTP_ORIGIN"),
         )

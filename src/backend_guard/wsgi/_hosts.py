@@ -14,7 +14,7 @@ from typing import Any
 from .._check import check_instance, optional
 from .._http import StartResponse, WSGIApp
 from .._layer import Answer
-from .._shell_browser import https_redirect_policy, trusted_hosts_policy, unknown_host
+from .._shell_browser import environ_host, https_redirect_policy, trusted_hosts_policy, unknown_host
 from ..clientip import ClientIP
 from ..errors import status_title
 from ..hosts import HTTPSRedirect, Redirect, TrustedHosts
@@ -26,8 +26,8 @@ __all__ = ["HTTPSRedirectMiddleware", "TrustedHostMiddleware"]
 
 class TrustedHostMiddleware(LayerMiddleware):
     """WSGI middleware answering 400 problem+json (``unknown-host``) to a request whose ``Host`` is not allowed
-    by a :class:`~backend_guard.TrustedHosts` (a request without ``Host`` is refused too). ``policy`` may also
-    be the list of hosts.
+    by a :class:`~backend_guard.TrustedHosts`. Without a ``Host`` header, the server's ``SERVER_NAME`` (and
+    ``SERVER_PORT``) is checked, as Django's ``get_host`` does. ``policy`` may also be the list of hosts.
 
     Example::
 
@@ -45,7 +45,7 @@ class TrustedHostMiddleware(LayerMiddleware):
         """None for an allowed host; an :class:`Answer` refusing the request (400) otherwise."""
         if self.client_ip is not None:
             self.client_ip.apply_environ(environ)
-        if self.policy.allows(environ.get("HTTP_HOST")):
+        if self.policy.allows(environ_host(environ)):
             return None
         return Answer(partial(refuse_wsgi, unknown_host()))
 
@@ -66,7 +66,7 @@ class HTTPSRedirectMiddleware(LayerMiddleware):
         app: WSGIApp,
         exempt_paths: Iterable[str] = (),
         *,
-        safe_status: int | None = None,
+        safe_status: int = 301,
         trusted_hosts: TrustedHosts | None = None,
         https_port: int | None = None,
         policy: HTTPSRedirect | None = None,
@@ -86,7 +86,7 @@ class HTTPSRedirectMiddleware(LayerMiddleware):
         found = self.policy.redirect(
             environ.get("REQUEST_METHOD", "GET"),
             scheme="http",
-            host=environ.get("HTTP_HOST"),  # None: no redirect
+            host=environ_host(environ),  # None: no redirect
             path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
             query=environ.get("QUERY_STRING", ""),
         )
