@@ -17,8 +17,7 @@ from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, request_id_from
 from .._layer import Answer
 from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, refusal
 from ..clientip import ClientIP
-from ..csrf import CrossOriginDecision, is_csrf_exempt
-from ..csrf._policy import SAFE_METHODS
+from ..csrf import SAFE_METHODS, CrossOriginDecision, is_csrf_exempt
 from ..errors import problem_response
 from ..exceptions import GuardError
 from ..integrations._route_views import find_starlette_app, starlette_endpoint
