@@ -503,3 +503,22 @@ def test_django_views_marked_csrf_exempt_pass_function_and_class_based() -> None
         assert client.post("/nowhere", HTTP_ORIGIN=EVIL).status_code == 403  # no view: not exempt
         assert client.post("/form", HTTP_ORIGIN="http://testserver").content == b"form"
         assert client.get("/form", HTTP_HOST="evil.net").status_code == 400
+
+
+def test_fastapi_documents_the_unknown_host_answer() -> None:
+    from fastapi import FastAPI
+
+    from backend_guard.fastapi import install
+
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items() -> dict[str, str]:
+        return {}
+
+    install(app, bg.GuardSettings(trusted_hosts=["example.com"]))
+    assert "400" in app.openapi()["paths"]["/items"]["get"]["responses"]
+    plain = FastAPI()
+    plain.get("/items")(items)
+    install(plain, bg.GuardSettings())
+    assert "400" not in plain.openapi()["paths"]["/items"]["get"]["responses"]

@@ -152,9 +152,16 @@ def install(
         if section == "secure_headers":
             _relax_docs(app, docs_policy if docs_policy is not None else docs_headers())
     if openapi and hasattr(app, "openapi_schema"):
-        document_problem_responses(app)
+        document_problem_responses(app, _documented_statuses(parts))
     app.state.backend_guard = parts
     return parts
+
+
+def _documented_statuses(parts: StackParts) -> tuple[int, ...]:
+    """The statuses every operation of an installed app can answer: the defaults, and 400 with a ``Host``
+    allowlist (the cross-origin 403 is not documented yet: it concerns only the unsafe operations not marked
+    ``csrf_exempt``)."""
+    return (*_DEFAULT_STATUSES, 400) if parts.trusted_hosts is not None else _DEFAULT_STATUSES
 
 
 def install_error_handlers(app: Any, policy: ErrorPolicy | None = None, **options: Any) -> ErrorPolicy:
