@@ -136,6 +136,31 @@ def _shell_ctors(module: Any, app: Any) -> list[Ctor]:
             alone=frozenset({"policy"}),
         ),
         Ctor(
+            f"{prefix}.CrossOriginProtectionMiddleware",
+            lambda **kw: module.CrossOriginProtectionMiddleware(app, **kw),
+            {"policy": "policy?", "exempt_paths": "strs", "client_ip": "instance?"},
+        ),
+        Ctor(
+            f"{prefix}.HTTPSRedirectMiddleware",
+            lambda **kw: module.HTTPSRedirectMiddleware(app, **kw),
+            {
+                "exempt_paths": "strs",
+                "safe_status": "int",
+                "trusted_hosts": "instance?",
+                "https_port": "int?",
+                "policy": "instance?",
+                "client_ip": "instance?",
+            },
+            alone=frozenset({"policy"}),
+        ),
+        Ctor(
+            f"{prefix}.TrustedHostMiddleware",
+            lambda **kw: module.TrustedHostMiddleware(app, **kw),
+            {"policy": "policy?", "client_ip": "instance?"},
+            base={"policy": ["example.com"]},
+            aliases={"policy": "TrustedHosts"},
+        ),
+        Ctor(
             f"{prefix}.ErrorEnvelopeMiddleware",
             lambda **kw: module.ErrorEnvelopeMiddleware(app, **kw),
             {"policy": "instance?", "include_instance": "bool", "expose_exception_details": "bool"},

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._check import check_instance, optional
+from ._check import check_instance, check_strs, optional
 from .csrf import CrossOriginDecision, CrossOriginProtection
 from .exceptions import ConfigurationError, CrossOriginRequest, UnknownHost
 from .hosts import HTTPSRedirect, TrustedHosts
@@ -49,7 +49,7 @@ class ExemptPaths:
     def __init__(self, paths: Iterable[str] = (), *, setting: str = "CrossOriginProtectionMiddleware") -> None:
         if isinstance(paths, str | bytes):
             raise ConfigurationError(f"{setting} exempt_paths takes a list of paths, not one string: ({paths!r},).")
-        values = list(paths)
+        values = list(check_strs(f"{setting} exempt_paths", paths))
         for path in values:
             _check_path(path, setting)
         self.prefixes = tuple(sorted(p for p in values if p.endswith("/")))
