@@ -126,6 +126,25 @@ def test_cookie_value_reads_one_name_and_refuses_conflicting_duplicates() -> Non
         cookie_value(["__Host-access=t; __Host-access=u"], ACCESS)
 
 
+@pytest.mark.parametrize("space", ["\xa0", "\x85", "\x0b", "\x0c", "\x1c", "\x1f"])
+def test_only_the_whitespace_browsers_trim_is_trimmed_from_a_cookie_name(space: str) -> None:
+    # A browser trims only spaces and tabs around a cookie's name, so "\xa0__Host-access" is another cookie to it,
+    # one without the prefix's rules: a sibling subdomain may set it (Domain=parent). Python's str.strip() also
+    # trims NBSP, NEL and the other Unicode spaces: reading that cookie as __Host-access would let a sibling plant
+    # the access cookie the prefix exists to protect (a prefix bypass).
+    assert cookie_value([f"{space}{ACCESS}=planted"], ACCESS) is None
+    assert cookie_value([f"{ACCESS}{space}=planted"], ACCESS) is None
+    assert cookie_value([f"{space}{ACCESS}=planted; {ACCESS}=real"], ACCESS) == "real"
+    assert cookie_value([f" \t{ACCESS} \t= real \t"], ACCESS) == "real"  # spaces and tabs: trimmed, as browsers do
+
+
+def test_a_cookie_spec_keeps_its_token_out_of_repr() -> None:
+    spec = CookieSpec(ACCESS, "eyJsecret.x.y", 900, "/", "Lax")
+    assert "eyJsecret" not in repr(spec)
+    pair = _manager().issue("u1")
+    assert pair.access_token not in repr(_cookies().specs(pair))
+
+
 def test_header_cookie_or_both_per_accept() -> None:
     tm = _manager()
     token = tm.issue("u1").access_token

@@ -12,6 +12,7 @@ not depend on which one runs. Nothing here raises on any header value.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,6 +23,12 @@ __all__ = ["CookieSpec", "cookie_value", "response_framework", "write_cookies"]
 
 #: The bytes a cookie's name may hold (RFC 6265 ``token``); our names are checked against it at start-up.
 _NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+#: What a browser trims around a cookie's name and value: spaces and tabs only (WSP, RFC 6265 section 5.2). Not
+#: ``str.strip()``'s set: it also trims NBSP, NEL and other control or Unicode spaces, which a browser keeps, so
+#: a sibling subdomain's ``"\xa0__Host-access"`` (no prefix to the browser, so settable with ``Domain``) would be
+#: read as ``__Host-access``.
+_TRIMMED = " \t"
 
 #: The response classes of each framework, by the module their class (or a base class) lives in.
 _RESPONSE_MODULES = (("starlette", "starlette"), ("werkzeug", "flask"), ("flask", "flask"), ("django", "django"))
@@ -53,9 +60,9 @@ def cookie_value(fields: Sequence[str], name: str) -> str | None:
     found: str | None = None
     for pair in _pairs(fields):
         key, sep, value = pair.partition("=")
-        if not sep or key.strip() != name:
+        if not sep or key.strip(_TRIMMED) != name:
             continue
-        value = value.strip()
+        value = value.strip(_TRIMMED)
         if found is not None and value != found:
             raise InvalidToken("The request carries the token cookie more than once.")
         found = value
@@ -79,7 +86,7 @@ class CookieSpec:
     """
 
     name: str
-    value: str
+    value: str = dataclasses.field(repr=False)  # a token: never in a log by accident
     max_age: int
     path: str
     samesite: Literal["Lax", "Strict"]
