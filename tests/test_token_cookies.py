@@ -279,6 +279,34 @@ def test_fastapi_logout_revokes_and_clears() -> None:
         assert client.post("/auth/refresh/logout").status_code == 204
 
 
+@pytest.mark.parametrize("sync", [True, False])
+def test_logout_with_a_tossed_second_refresh_cookie_still_ends_the_users_login(sync: bool) -> None:
+    # A sibling subdomain plants a second __Secure-refresh (Domain=parent, Path=/auth/refresh): the browser sends
+    # both at logout. The answer is still a 204 that clears the cookies, so the login it names must end too.
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    cookies = _cookies()
+    tm = cookies.tm
+    app = FastAPI()
+
+    @app.post("/auth/refresh/logout")
+    async def logout(request: Request) -> Any:
+        return cookies.logout(request) if sync else await cookies.alogout(request)
+
+    victim, planted = tm.issue("victim"), tm.issue("attacker")
+    with TestClient(app, base_url="https://testserver") as client:
+        for tossed in ("junk", planted.refresh_token):
+            users = tm.issue("victim")
+            header = f"{REFRESH}={tossed}; {REFRESH}={users.refresh_token}"
+            out = client.post("/auth/refresh/logout", headers={"cookie": header})
+            assert out.status_code == 204
+            _assert_cleared(_set_cookies(out.headers.get_list("set-cookie")))
+            with pytest.raises(bg.InvalidToken):
+                tm.rotate(users.refresh_token)
+    tm.rotate(victim.refresh_token)  # another login of the same user is untouched
+
+
 def test_fastapi_cross_origin_refresh_and_cookie_route_are_refused() -> None:
     from fastapi.testclient import TestClient
 

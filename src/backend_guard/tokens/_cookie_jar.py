@@ -1,9 +1,10 @@
 """Cookies as plain data: reading one from ``Cookie`` header values, writing ``Set-Cookie`` on any framework's response.
 
 What lives here: :func:`cookie_value` (the decision on what a request's ``Cookie`` fields say about one name:
-absent, one value, or an ambiguous duplicate), :class:`CookieSpec` (one cookie to set or clear, rendered as a
-``Set-Cookie`` value) and :func:`write_cookies` (putting specs on a Starlette/FastAPI, Flask (werkzeug) or Django
-response). No token is decided here: :mod:`backend_guard.tokens._cookies` says which cookies carry which token.
+absent, one value, or an ambiguous duplicate; :func:`cookie_values` lists them all), :class:`CookieSpec` (one
+cookie to set or clear, rendered as a ``Set-Cookie`` value) and :func:`write_cookies` (putting specs on a
+Starlette/FastAPI, Flask (werkzeug) or Django response). No token is decided here:
+:mod:`backend_guard.tokens._cookies` says which cookies carry which token.
 
 The ``Cookie`` header is parsed here rather than by the framework: Starlette, werkzeug and Django each parse it
 differently (duplicates: first or last wins; odd bytes: dropped or kept), and an authentication decision must
@@ -19,7 +20,7 @@ from typing import Any, Literal
 
 from ..exceptions import InvalidToken
 
-__all__ = ["CookieSpec", "cookie_value", "response_framework", "write_cookies"]
+__all__ = ["CookieSpec", "cookie_value", "cookie_values", "response_framework", "write_cookies"]
 
 #: The bytes a cookie's name may hold (RFC 6265 ``token``); our names are checked against it at start-up.
 _NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -57,15 +58,31 @@ def cookie_value(fields: Sequence[str], name: str) -> str | None:
         >>> cookie_value(["theme=dark; __Host-access=eyJ.x.y"], "__Host-access")
         'eyJ.x.y'
     """
-    found: str | None = None
+    values = cookie_values(fields, name, 2)
+    if len(values) > 1:
+        raise InvalidToken("The request carries the token cookie more than once.")
+    return values[0] if values else None
+
+
+def cookie_values(fields: Sequence[str], name: str, limit: int) -> list[str]:
+    """The distinct values of cookie ``name`` in a request's ``Cookie`` header fields, in arrival order, at most
+    ``limit`` of them (logout ends the login of each: a tossed duplicate must not hide the user's own).
+
+    Example::
+
+        >>> cookie_values(["__Secure-refresh=a; __Secure-refresh=b; __Secure-refresh=a"], "__Secure-refresh", 8)
+        ['a', 'b']
+    """
+    found: list[str] = []
     for pair in _pairs(fields):
         key, sep, value = pair.partition("=")
         if not sep or key.strip(_TRIMMED) != name:
             continue
         value = value.strip(_TRIMMED)
-        if found is not None and value != found:
-            raise InvalidToken("The request carries the token cookie more than once.")
-        found = value
+        if value not in found:
+            found.append(value)
+            if len(found) >= limit:
+                break
     return found
 
 

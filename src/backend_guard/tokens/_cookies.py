@@ -14,7 +14,7 @@ any path) and ``SameSite=Strict``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 import jwt
@@ -25,7 +25,7 @@ from ..csrf import CrossOriginProtection
 from ..exceptions import AuthenticationError, ConfigurationError, Forbidden, GuardError, InvalidToken, StorageError
 from ..request import RequestView, framework_of, framework_view
 from ._claims import TokenPair
-from ._cookie_jar import CookieSpec, cookie_value, is_cookie_name, write_cookies
+from ._cookie_jar import CookieSpec, cookie_value, cookie_values, is_cookie_name, write_cookies
 from ._manager import TokenManager
 from ._routes import auth_dependency, bearer_token, require_auth
 
@@ -46,6 +46,10 @@ class CrossOriginRefused(Forbidden):
 
 #: Logout refusals that keep the cookies: a forged cross-origin request, and a store that could not end the login.
 _KEPT = (CrossOriginRefused, StorageError)
+
+#: How many distinct refresh cookie values one logout ends at most. A browser sends one, or a few when a sibling
+#: subdomain planted more (cookie tossing); each costs a signature check and, when valid, a store round trip.
+_MAX_LOGOUT_TOKENS = 8
 
 
 class TokenCookies:
@@ -283,6 +287,8 @@ class TokenCookies:
 
         Serve it on ``refresh_path`` (the refresh cookie is only sent there). A missing or invalid cookie still
         clears them; a cross-origin request is refused (403) and a store failure is a 503; both clear nothing.
+        When the browser sends the refresh cookie more than once (a sibling subdomain planted one), the login of
+        each valid value ends: the user's own is among them.
 
         Example::
 
@@ -291,12 +297,11 @@ class TokenCookies:
                 return cookies.logout(request)
         """
         try:
-            framework, token = self._refresh_input(request)
-            self.tm.revoke(token)
+            framework, tokens = self._logout_input(request)
+            for token in tokens:
+                _quietly(self.tm.revoke, token)
         except _KEPT as exc:
             return self._refused(request, exc)
-        except GuardError:
-            framework = _framework_view(request)[0]  # nothing to end: the cookies still go
         return self._logged_out(framework)
 
     async def alogout(self, request: Any) -> Any:
@@ -307,13 +312,18 @@ class TokenCookies:
             return await cookies.alogout(request)
         """
         try:
-            framework, token = self._refresh_input(request)
-            await self.tm.arevoke(token)
+            framework, tokens = self._logout_input(request)
+            for token in tokens:
+                await _aquietly(self.tm.arevoke, token)
         except _KEPT as exc:
             return self._refused(request, exc)
-        except GuardError:
-            framework = _framework_view(request)[0]
         return self._logged_out(framework)
+
+    def _logout_input(self, request: Any) -> tuple[str, list[str]]:
+        """(framework, every refresh cookie value) of a logout request, after the cross-origin check."""
+        framework, view = _framework_view(request)
+        self.check_origin(view)
+        return framework, cookie_values(view.header_all("cookie"), self.refresh_cookie, _MAX_LOGOUT_TOKENS)
 
     def _refreshed(self, framework: str, pair: TokenPair) -> Any:
         response = _json_response(framework, b'{"expires_in":%d}' % pair.expires_in, 200)
@@ -341,6 +351,26 @@ def _header_token(view: RequestView) -> str | None:
     if not view.header_all("authorization"):
         return None
     return bearer_token(RouteCall(view=view, request=None, framework=""))
+
+
+def _quietly(revoke: Callable[[str], bool], token: str) -> None:
+    """End the login of ``token``; a value that is no valid refresh token (forged, planted, empty) ends nothing."""
+    try:
+        revoke(token)
+    except StorageError:
+        raise  # the login may still be alive: a 503, the cookies kept
+    except GuardError:
+        pass
+
+
+async def _aquietly(arevoke: Callable[[str], Awaitable[bool]], token: str) -> None:
+    """Async twin of :func:`_quietly`."""
+    try:
+        await arevoke(token)
+    except StorageError:
+        raise  # the login may still be alive: a 503, the cookies kept
+    except GuardError:
+        pass
 
 
 def _framework_view(request: Any) -> tuple[str, RequestView]:
