@@ -14,7 +14,7 @@ not depend on which one runs. Nothing here raises on any header value.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,10 +58,12 @@ def cookie_value(fields: Sequence[str], name: str) -> str | None:
         >>> cookie_value(["theme=dark; __Host-access=eyJ.x.y"], "__Host-access")
         'eyJ.x.y'
     """
-    values = cookie_values(fields, name, 2)
-    if len(values) > 1:
-        raise InvalidToken("The request carries the token cookie more than once.")
-    return values[0] if values else None
+    found: str | None = None
+    for value in _values(fields, name):
+        if found is not None and value != found:
+            raise InvalidToken("The request carries the token cookie more than once.")
+        found = value
+    return found
 
 
 def cookie_values(fields: Sequence[str], name: str, limit: int) -> list[str]:
@@ -74,11 +76,7 @@ def cookie_values(fields: Sequence[str], name: str, limit: int) -> list[str]:
         ['a', 'b']
     """
     found: list[str] = []
-    for pair in _pairs(fields):
-        key, sep, value = pair.partition("=")
-        if not sep or key.strip(_TRIMMED) != name:
-            continue
-        value = value.strip(_TRIMMED)
+    for value in _values(fields, name):
         if value not in found:
             found.append(value)
             if len(found) >= limit:
@@ -86,10 +84,14 @@ def cookie_values(fields: Sequence[str], name: str, limit: int) -> list[str]:
     return found
 
 
-def _pairs(fields: Iterable[str]) -> Iterable[str]:
-    """Every ``name=value`` piece of the header fields (HTTP/2 may split ``Cookie`` into several fields)."""
+def _values(fields: Iterable[str], name: str) -> Iterator[str]:
+    """Every value of cookie ``name`` in the header fields, in arrival order (HTTP/2 may split ``Cookie`` into
+    several fields); pieces without ``=`` are skipped."""
     for field in fields:
-        yield from field.split(";")
+        for pair in field.split(";"):
+            key, sep, value = pair.partition("=")
+            if sep and key.strip(_TRIMMED) == name:
+                yield value.strip(_TRIMMED)
 
 
 @dataclass(frozen=True, slots=True)
