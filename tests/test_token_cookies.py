@@ -165,6 +165,22 @@ def test_header_cookie_or_both_per_accept() -> None:
         _cookies(tm, accept="cookie").presented(_view(bearer))
 
 
+def test_basic_credentials_a_browser_keeps_do_not_hide_the_cookie_when_both_are_accepted() -> None:
+    # A browser that stored Basic credentials (a staging site behind a proxy) sends them on every request: with
+    # cookies accepted too, another scheme is no token, so the cookie still authenticates.
+    tm = _manager()
+    token = tm.issue("u1").access_token
+    basic = ("authorization", "Basic dXNlcjpwYXNz")
+    cookie = ("cookie", f"{ACCESS}={token}")
+    assert _cookies(tm).presented(_view(basic, cookie)) == token
+    with pytest.raises(bg.AuthenticationError):
+        _cookies(tm).presented(_view(basic))
+    with pytest.raises(bg.AuthenticationError):
+        _cookies(tm, accept="header").presented(_view(basic, cookie))
+    with pytest.raises(bg.AuthenticationError):
+        _cookies(tm).presented(_view(("authorization", "Bearer"), cookie))
+
+
 def test_a_cookie_sent_from_another_origin_is_refused_but_the_header_is_not() -> None:
     tm = _manager()
     token = tm.issue("u1").access_token

@@ -181,7 +181,7 @@ class TokenCookies:
 
             claims = tm.verify_access(cookies.presented(view))
         """
-        header = _header_token(view) if self.accept != "cookie" else None
+        header = _header_token(view, self.accept == "both") if self.accept != "cookie" else None
         cookie = self.access_token(view) if self.accept != "header" else None
         if header is not None and cookie is not None and header != cookie:
             raise InvalidToken("The request carries two different access tokens.")
@@ -346,9 +346,16 @@ class TokenCookies:
         return response
 
 
-def _header_token(view: RequestView) -> str | None:
-    """The bearer token of the request's ``Authorization`` header, None when it has none (401 if malformed)."""
-    if not view.header_all("authorization"):
+def _header_token(view: RequestView, other_schemes_are_none: bool) -> str | None:
+    """The bearer token of the request's ``Authorization`` header, None when it has none (401 if malformed).
+
+    With ``other_schemes_are_none`` (cookies accepted too), a header of another scheme (``Basic`` credentials a
+    browser keeps for a staging proxy) is no token rather than a 401, so the cookie still authenticates.
+    """
+    values = view.header_all("authorization")
+    if not values:
+        return None
+    if other_schemes_are_none and len(values) == 1 and values[0].strip().partition(" ")[0].lower() != "bearer":
         return None
     return bearer_token(RouteCall(view=view, request=None, framework=""))
 
