@@ -207,6 +207,53 @@ def test_starlette_endpoints_marked_csrf_exempt_pass_when_wrapped_or_added() -> 
     assert call_asgi(wrapped, "POST", evil, path="/v1/form")[0] == 403
 
 
+def test_an_exempt_endpoint_of_another_method_on_the_same_path_exempts_nothing() -> None:
+    # Starlette routes a request to the first route matching path and method, and only without one to the
+    # first route matching the path alone (its 405): an exempt PUT webhook listed first must not let a
+    # cross-site POST through to the protected view of the same path.
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    @csrf_exempt
+    async def hook(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("hook")
+
+    async def transfer(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("transfer")
+
+    app = Starlette(routes=[Route("/items", hook, methods=["PUT"]), Route("/items", transfer, methods=["POST"])])
+    evil = [("host", HOST), ("origin", EVIL)]
+    guarded = bg.asgi.Guard(app, bg.GuardSettings(csrf=True))
+    assert call_asgi(guarded, "POST", evil, path="/items")[0] == 403
+    assert call_asgi(guarded, "PUT", evil, path="/items")[:3:2] == (200, b"hook")
+    assert call_asgi(guarded, "DELETE", evil, path="/items")[0] == 405  # no route of that method: Starlette's 405
+
+
+def test_flask_subdomain_routes_are_matched_as_flask_matches_them() -> None:
+    # With subdomain matching, Flask routes api.example.com/hook to the "api" subdomain's view: the exemption of
+    # the main domain's /hook webhook must not reach it.
+    from flask import Flask
+
+    app = Flask(__name__, subdomain_matching=True)
+    app.config["SERVER_NAME"] = "example.com"
+
+    @app.post("/hook")
+    @csrf_exempt
+    def hook() -> str:
+        return "hook"
+
+    @app.post("/hook", subdomain="api")
+    def api_hook() -> str:
+        return "api"
+
+    app.wsgi_app = wsgi.Guard(app.wsgi_app, bg.GuardSettings(csrf=True))  # type: ignore[method-assign]
+    client = app.test_client()
+    cross = {"Sec-Fetch-Site": "cross-site"}
+    assert client.post("/hook", headers=cross, base_url="https://example.com").text == "hook"
+    assert client.post("/hook", headers=cross, base_url="https://api.example.com").status_code == 403
+
+
 def test_flask_views_marked_csrf_exempt_pass() -> None:
     from flask import Flask
 

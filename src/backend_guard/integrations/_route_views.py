@@ -61,36 +61,47 @@ def starlette_endpoint(app: Any, scope: Mapping[str, Any]) -> Any:
 
         starlette_endpoint(api, {"type": "http", "path": "/hook", "method": "POST", "root_path": "", "headers": []})
     """
-    if app is None:
-        return None
     try:
         from starlette.routing import Match, Mount
     except ImportError:  # pragma: no cover - no Starlette app without Starlette
         return None
-    return _match(getattr(app, "routes", None), dict(scope), Match.NONE, Mount, 0)
+    return _match(getattr(app, "routes", None), dict(scope), Match, Mount, 0)
 
 
-def _match(routes: Any, scope: dict[str, Any], none: Any, mount: type[Any], depth: int) -> Any:
-    """The endpoint of the first route matching ``scope`` (a method mismatch still names the route's)."""
+def _match(routes: Any, scope: dict[str, Any], match: Any, mount: type[Any], depth: int) -> Any:
+    """The endpoint of the route Starlette's router picks for ``scope`` (through mounts), or None."""
     if not isinstance(routes, list) or depth > _MAX_MOUNTS:
         return None
+    route, child = _pick(routes, scope, match)
+    if isinstance(route, mount):
+        return _match(list(route.routes), {**scope, **child}, match, mount, depth + 1)
+    return child.get("endpoint", getattr(route, "endpoint", None))
+
+
+def _pick(routes: list[Any], scope: dict[str, Any], match: Any) -> tuple[Any, dict[str, Any]]:
+    """``(route, child scope)`` as Starlette's router picks them: the first route matching path and method, else
+    the first matching the path alone (its endpoint is never called: it answers 405); ``(None, {})`` for none.
+    The first partial match taken while a later route fully matches would lend one method's exemption to
+    another method's view."""
+    partial: tuple[Any, dict[str, Any]] | None = None
     for route in routes:
-        child = _matched(route, scope, none)
-        if child is None:
+        found = _matched(route, scope, match)
+        if found is None:
             continue
-        if isinstance(route, mount):
-            return _match(list(route.routes), {**scope, **child}, none, mount, depth + 1)
-        return child.get("endpoint", getattr(route, "endpoint", None))
-    return None
+        kind, child = found
+        if kind == match.FULL:
+            return route, child
+        partial = partial or (route, child)
+    return partial or (None, {})
 
 
-def _matched(route: Any, scope: dict[str, Any], none: Any) -> dict[str, Any] | None:
-    """The child scope of a route matching ``scope``; None when it does not (or refuses the scope)."""
+def _matched(route: Any, scope: dict[str, Any], match: Any) -> tuple[Any, dict[str, Any]] | None:
+    """``(match kind, child scope)`` of a route matching ``scope``; None when it does not (or refuses the scope)."""
     try:
-        match, child = route.matches(scope)
+        kind, child = route.matches(scope)
     except Exception:  # noqa: BLE001  # a custom route class refusing an odd scope: not this route
         return None
-    return None if match == none else dict(child)
+    return None if kind == match.NONE else (kind, dict(child))
 
 
 def find_flask_app(app: Any) -> Any:
@@ -106,18 +117,18 @@ def find_flask_app(app: Any) -> Any:
 def flask_view(app: Any, environ: dict[str, Any]) -> Any:
     """The view function a Flask ``app`` routes ``environ`` to, or None.
 
+    The URL adapter is the one Flask itself builds for the request (``create_url_adapter``: ``SERVER_NAME``,
+    subdomain and host matching, ``TRUSTED_HOSTS``), so the view is the one Flask will call.
+
     Example::
 
         flask_view(flask_app, environ)   # <function webhook ...>
     """
-    if app is None:
-        return None
-    from werkzeug.exceptions import HTTPException
-    from werkzeug.routing import RoutingException
-
     try:
-        endpoint, _ = app.url_map.bind_to_environ(environ).match()
-    except (HTTPException, RoutingException, ValueError, UnicodeError):
+        # shallow: the body is never read; populate_request=False: the environ is left as it was
+        request = app.request_class(environ, populate_request=False, shallow=True)
+        endpoint, _ = app.create_url_adapter(request).match()
+    except Exception:  # noqa: BLE001  # no route (404, 405, a redirect), an untrusted host, an odd request
         return None
     return app.view_functions.get(endpoint)
 
