@@ -355,6 +355,17 @@ def test_https_redirect_asgi_and_wsgi(method: str, safe_status: int, status: int
     assert a[2] == w[2] == b""
 
 
+def test_the_wsgi_redirect_encodes_the_decoded_path_it_was_given() -> None:
+    # PEP 3333: PATH_INFO is the decoded path, its bytes as latin-1 characters. /caf%C3%A9 arrives as
+    # "/caf\xc3\xa9" and /a%2541 as "/a%41": the Location must name the same resource again.
+    app = wsgi.HTTPSRedirectMiddleware(_wsgi_app)
+    for path, location in [("/caf\xc3\xa9", "/caf%C3%A9"), ("/a%41", "/a%2541"), ("/a b", "/a%20b")]:
+        status, headers, _ = call_wsgi(app, "GET", scheme="http", path=path)
+        assert (status, headers["location"]) == (301, f"https://{HOST}{location}")
+    # A text path (Django's request.path_info under ASGI) is encoded as UTF-8.
+    assert call_wsgi(app, "GET", scheme="http", path="/caf\xe9")[1]["location"] == f"https://{HOST}/caf%C3%A9"
+
+
 def test_https_redirect_passes_https_and_exempt_paths() -> None:
     app = asgi.HTTPSRedirectMiddleware(_asgi_app, exempt_paths=("/health",))
     assert call_asgi(app, "GET", scheme="https")[0] == 200

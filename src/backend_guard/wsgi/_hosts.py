@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 from .._check import check_instance, optional
 from .._http import StartResponse, WSGIApp
@@ -22,6 +23,9 @@ from ._csrf import refuse_wsgi
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["HTTPSRedirectMiddleware", "TrustedHostMiddleware"]
+
+# RFC 3986 pchar and "/": the WSGI path is decoded, so a "%" in it is data, encoded like any other character.
+_PATH_CHARS = "/:@!$&'()*+,;=-._~"
 
 
 class TrustedHostMiddleware(LayerMiddleware):
@@ -87,10 +91,26 @@ class HTTPSRedirectMiddleware(LayerMiddleware):
             environ.get("REQUEST_METHOD", "GET"),
             scheme="http",
             host=environ_host(environ),  # None: no redirect
-            path=environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            path=_request_path(environ),
             query=environ.get("QUERY_STRING", ""),
         )
         return None if found is None else Answer(partial(_send_redirect, found))
+
+
+def _request_path(environ: dict[str, Any]) -> str:
+    """The request path percent-encoded again from the decoded ``SCRIPT_NAME`` and ``PATH_INFO``."""
+    return quote(_path_bytes(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")), safe=_PATH_CHARS)
+
+
+def _path_bytes(path: str) -> bytes:
+    """The path's bytes: PEP 3333 carries them as latin-1 characters (``/caf%C3%A9`` is ``"/caf\\xc3\\xa9"``);
+    a path that is no such UTF-8 byte string is text (Django's ``path_info`` under ASGI), encoded as UTF-8."""
+    try:
+        raw = path.encode("latin-1")
+        raw.decode("utf-8")
+    except UnicodeError:
+        return path.encode("utf-8", "replace")
+    return raw
 
 
 def _send_redirect(redirect: Redirect, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
