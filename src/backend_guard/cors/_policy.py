@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, TypeGuard
 
+from .. import events
 from .._cache import BoundedCache
 from .._check import check_bool, check_int, check_str, check_strs, optional
 from .._http import HTTP_TOKEN_RE
@@ -324,14 +325,14 @@ class CORSPolicy:
         """
         value = self.match_origin(origin)
         if value is None:
-            return False, NOTHING, "origin"
+            return _refused(origin, "origin")
         if isinstance(method, bytes):
             method = method.decode("latin-1")
         if not self._method_allowed(method):
-            return False, NOTHING, "method"
+            return _refused(origin, "method")
         asked = self._asked_headers(request_headers) if request_headers else []
         if asked is None:
-            return False, NOTHING, "headers"
+            return _refused(origin, "headers")
         return True, self._preflight_headers(value, method, asked, private_network), None
 
     def _method_allowed(self, method: str | None) -> TypeGuard[str]:
@@ -402,3 +403,16 @@ class CORSPolicy:
             status=self.preflight_status if allowed else 403,
             reason=reason,
         )
+
+
+_MAX_EVENT_ORIGIN = 256  # an Origin comes from the client: an event shows at most this much of it
+
+
+def _refused(origin: str | bytes | None, reason: str) -> tuple[bool, RawHeaders, str]:
+    """A refused preflight's answer, after publishing ``cors.refused`` (the reason, and the origin on one line,
+    cut to 256 characters)."""
+    if events.listening("cors"):
+        text = origin.decode("latin-1") if isinstance(origin, bytes) else origin
+        shown = None if text is None else text[:_MAX_EVENT_ORIGIN].encode("unicode_escape").decode("ascii")
+        events.emit("cors", "cors.refused", reason=reason, origin=shown, preflight=True)
+    return False, NOTHING, reason

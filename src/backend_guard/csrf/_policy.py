@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from .. import events
 from ..cors._origin import Origin, parse_origin
 from ..exceptions import ConfigurationError
 from . import _decision as d
@@ -98,7 +99,8 @@ class CrossOriginProtection:
         """
         if method in SAFE_METHODS:
             return d.SAFE
-        return self._unsafe(scheme, host, sec_fetch_site, origin)
+        verdict = self._unsafe(scheme, host, sec_fetch_site, origin)
+        return verdict if verdict.allowed else _refused(verdict, websocket=False)
 
     def check_websocket(
         self,
@@ -122,7 +124,8 @@ class CrossOriginProtection:
             >>> csrf.check_websocket(scheme="wss", host="example.com", origin=["https://evil.example"]).rule
             'origin-mismatch'
         """
-        return self._unsafe(_PAGE_SCHEMES.get(scheme, scheme), host, sec_fetch_site, origin)
+        verdict = self._unsafe(_PAGE_SCHEMES.get(scheme, scheme), host, sec_fetch_site, origin)
+        return verdict if verdict.allowed else _refused(verdict, websocket=True)
 
     def _unsafe(
         self, scheme: str, host: str, sec_fetch_site: Sequence[str | bytes], origin: Sequence[str | bytes]
@@ -170,6 +173,12 @@ class CrossOriginProtection:
         if self.trusted_origins.matches(origin):
             return d.TRUSTED
         return _compare_with_own(origin, text, f"{scheme}://{host}")
+
+
+def _refused(verdict: CrossOriginDecision, *, websocket: bool) -> CrossOriginDecision:
+    """``verdict`` (a refusal), after publishing ``csrf.refused`` with the rule that refused."""
+    events.emit("csrf", "csrf.refused", rule=verdict.rule, websocket=websocket)
+    return verdict
 
 
 def _compare_with_own(origin: Origin, text: str, own_text: str) -> CrossOriginDecision:

@@ -1,5 +1,7 @@
 """The lockout's audit trail: each failure, lock, unlock and success after failures, as a :class:`LockoutEvent`
-given to the application's ``on_event`` and logged on the ``backend_guard.lockout`` logger.
+given to the application's ``on_event``, logged on the ``backend_guard.lockout`` logger and published as a
+:class:`~backend_guard.events.Event` (``lockout.failure``, ``lockout.locked``, ``lockout.unlocked``,
+``lockout.success_after_failures``; ``lockout.refused`` for an attempt refused while locked, only as an event).
 
 An event names the account by its keyed hash (the name only with ``log_identifiers=True``) and the client by its
 address bucket. Nothing is built when nobody listens, and a failing ``on_event`` never breaks a login.
@@ -9,17 +11,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import astuple
 from typing import Any, Protocol
 
+from .. import events
 from ._keys import Plan
 from ._policy import SCOPES
 from ._scripts import ReserveReply
 from ._status import LockoutEvent
 
-__all__ = ["AuditSettings", "emit", "emit_failure", "log"]
+__all__ = ["AuditSettings", "emit", "emit_failure", "emit_refused", "log", "published"]
 
 log = logging.getLogger("backend_guard.lockout")
 _LEVELS = {"lockout": logging.WARNING}  # every other kind is logged at INFO
+# The event name of each kind of LockoutEvent.
+_NAMES = {
+    "failure": "lockout.failure",
+    "lockout": "lockout.locked",
+    "unlock": "lockout.unlocked",
+    "success_after_failures": "lockout.success_after_failures",
+}
 
 
 class AuditSettings(Protocol):
@@ -40,7 +51,8 @@ def emit(settings: AuditSettings, kind: str, plan: Plan, **extra: Any) -> None:
         emit(lock, "unlock", plan, scope="address")
     """
     level = _LEVELS.get(kind, logging.INFO)
-    if settings.on_event is None and not log.isEnabledFor(level):
+    bus = events.listening("lockout")
+    if settings.on_event is None and not bus and not log.isEnabledFor(level):
         return  # nobody listens: no event to build
     event = LockoutEvent(
         kind,
@@ -51,6 +63,39 @@ def emit(settings: AuditSettings, kind: str, plan: Plan, **extra: Any) -> None:
     )
     _log(level, event)
     _give(settings.on_event, event)  # read again, as it may have changed: the sink set now gets the event
+    if bus:
+        events.emit("lockout", _NAMES[kind], **published(event))
+
+
+def published(event: LockoutEvent) -> dict[str, Any]:
+    """The fields a :class:`LockoutEvent` publishes as an :class:`~backend_guard.events.Event`: all but its kind
+    (the event's name) and the account's name (only its keyed hash, ``account_id``).
+
+    Example::
+
+        published(LockoutEvent("unlock", "3f2a...", "203.0.113.7"))["account_id"]
+    """
+    _kind, account_id, address, scope, retry_after, failures, _account = astuple(event)
+    return {
+        "account_id": account_id,
+        "address": address,
+        "scope": scope,
+        "retry_after": retry_after,
+        "failures": failures,
+    }
+
+
+def emit_refused(plan: Plan, scope: str | None, retry_after: float) -> None:
+    """Publish ``lockout.refused``: an attempt refused because the account is locked (an event only: the
+    application's ``on_event`` gets the lock itself, as ``lockout``).
+
+    Example::
+
+        emit_refused(plan, "pair", 300.0)
+    """
+    if events.listening("lockout"):
+        fields = published(LockoutEvent("refused", plan.account_id, plan.address or None, scope, retry_after))
+        events.emit("lockout", "lockout.refused", **fields)
 
 
 def _log(level: int, event: LockoutEvent) -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol
 
+from .. import events
 from ..exceptions import InvalidCredentials, StorageError
 from ._attempt import Attempt
-from ._audit import AuditSettings, emit, emit_failure, log
+from ._audit import AuditSettings, emit, emit_failure, emit_refused, log
 from ._keys import PLAN_CACHE, Plan
 from ._policy import SCOPES
 from ._scripts import ReserveReply, SuccessReply
@@ -101,6 +102,7 @@ class Decisions:
         """The attempt a reservation made; raises the refusal when the account is locked."""
         status = self.status(first)
         if status.locked:
+            emit_refused(plan, status.scope, status.retry_after)
             raise self.refusal(settings, status)
         return Attempt(plan, status, first.counted, first.newly)
 
@@ -114,8 +116,10 @@ class Decisions:
     def degraded(self, settings: DecisionSettings, exc: StorageError, what: str) -> LockoutStatus:
         """The store failed: re-raise ``exc`` (``on_storage_error="deny"``), or let the attempt through, logged."""
         if settings.on_storage_error == "deny":
+            events.emit("lockout", "storage.fail_closed", operation=what, mode="deny")
             raise exc
         log.warning("lockout %s skipped: store unavailable (on_storage_error=allow)", what)
+        events.emit("lockout", "storage.fail_open", operation=what, mode="allow")
         return LockoutStatus(False, 0.0, None, None, False, True)
 
     def refusal(self, settings: DecisionSettings, status: LockoutStatus) -> Exception:

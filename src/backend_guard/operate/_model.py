@@ -7,11 +7,12 @@ the name (then the row carries it too, as the operator already knows it).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
+from .. import events
+from ..events import digest
 from ..exceptions import ConfigurationError
 
 __all__ = [
@@ -114,16 +115,6 @@ class FamilyEntry:
     device: str | None = None
 
 
-def digest(text: str) -> str:
-    """The short digest that stands for a subject or client key in output and audit records (32 hex digits).
-
-    Example::
-
-        digest("user-42")
-    """
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
 def check_limit(limit: int) -> int:
     """``limit`` if it is a whole number from 1 to :data:`MAX_LIMIT`; else a ConfigurationError.
 
@@ -160,7 +151,8 @@ def row_dict(row: Any) -> dict[str, Any]:
 
 
 def audit(by: str | None, verb: str, target: str, **fields: Any) -> None:
-    """Record an operator's action on the ``backend_guard.audit`` logger (``target`` already digested).
+    """Record an operator's action on the ``backend_guard.audit`` logger (``target`` already digested), and
+    emit it as the event ``operate.<verb>`` (fields ``by``, ``target`` and ``fields``).
 
     The record carries ``operator``, ``verb`` and ``target`` as attributes, and ``fields`` beside them.
 
@@ -177,3 +169,4 @@ def audit(by: str | None, verb: str, target: str, **fields: Any) -> None:
         target,
         extra={"operator": who, "verb": verb, "target": target, **fields},
     )
+    events.emit("operate", "operate." + verb, by=who, target=target, **fields)

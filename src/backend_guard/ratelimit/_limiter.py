@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar
 
+from .. import events
 from .._cache import BoundedCache
 from .._check import check_bool, check_instance, check_str, optional
 from .._routes import fastapi_dependency, guard_route
@@ -26,7 +27,7 @@ from ..storage.base import glob_escape, is_cluster
 from ._keys import Charge, KeyFunc, handler_name
 from ._prepared import _Prepared, check_one_slot, policy_names_of, script_args
 from ._rates import DEFAULT_STRATEGY, STRATEGY_CODES, LimitSpec, Rate, checked_strategy, parse_limits
-from ._result import LimitState, RateLimitResult, binding_limit, degraded_result
+from ._result import LimitState, RateLimitResult, binding_limit, degraded_result, emit_refused
 from ._routes import _LimitHooks
 from ._scripts import SCRIPTS, RateLimitReply
 
@@ -185,8 +186,14 @@ class RateLimiter:
             remaining, reset_ms, retry_ms = reply.remaining(i), reply.reset_ms(i), reply.retry_ms(i)
             states.append(LimitState(name, amount, window, remaining, reset_ms / 1000, retry_ms / 1000, retry_ms == 0))
         binding = states[0] if len(states) == 1 else binding_limit(states, allowed)
-        retry = 0.0 if allowed else binding.retry_after
-        return RateLimitResult(allowed, binding.limit, binding.remaining, binding.reset_after, retry, tuple(states))
+        if allowed:
+            return RateLimitResult(True, binding.limit, binding.remaining, binding.reset_after, 0.0, tuple(states))
+        result = RateLimitResult(
+            False, binding.limit, binding.remaining, binding.reset_after, binding.retry_after, tuple(states)
+        )
+        if plan.args[0] and events.listening("ratelimit"):  # a spending decision refused (not a peek)
+            emit_refused(plan.charges, result)
+        return result
 
     def run_plan(self, plan: _Prepared) -> RateLimitReply | RateLimitResult:
         """The store's reply for ``plan``, or the degraded result when the store failed (one store call).
@@ -248,9 +255,12 @@ class RateLimiter:
                 self.on_storage_error,
                 exc.detail,
             )
+        allowed = self.on_storage_error == "allow"
+        name = "storage.fail_open" if allowed else "storage.fail_closed"
+        events.emit("ratelimit", name, operation="hit", mode=self.on_storage_error)
         if self.on_storage_error == "raise":
             raise exc
-        return degraded_result(allowed=self.on_storage_error == "allow")
+        return degraded_result(allowed=allowed)
 
     def _recovered(self) -> None:
         """Log once that the store answers again, after an outage."""

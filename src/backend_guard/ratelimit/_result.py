@@ -13,14 +13,17 @@ import json
 import math
 from dataclasses import dataclass
 
+from .. import events
 from .._durations import wait_text, window_text
 from ..exceptions import RateLimited
+from ._keys import Charge
 
 __all__ = [
     "LimitState",
     "RateLimitResult",
     "binding_limit",
     "degraded_result",
+    "emit_refused",
     "format_headers",
     "header_secs",
     "sf_string",
@@ -189,3 +192,31 @@ def degraded_result(*, allowed: bool) -> RateLimitResult:
     if allowed:
         return RateLimitResult(True, 0, 0, 0.0, 0.0, (), degraded=True)
     return RateLimitResult(False, 0, 0, 0.0, 1.0, (), degraded=True)
+
+
+def emit_refused(charges: tuple[Charge, ...], result: RateLimitResult) -> None:
+    """Publish ``ratelimit.refused`` for a refused decision on ``charges``: the refusing limit's policy name, the
+    digest of its charge's key (never the key: an address, a user id), and when to retry.
+
+    Example::
+
+        emit_refused(plan.charges, result)
+    """
+    state = _refusing(result.limits)
+    index = result.limits.index(state) if state is not None else 0
+    events.emit(
+        "ratelimit",
+        "ratelimit.refused",
+        key_id=events.digest(_key_of(charges, index)),
+        policy=state.name if state is not None else None,
+        retry_after=result.retry_after,
+    )
+
+
+def _key_of(charges: tuple[Charge, ...], index: int) -> str:
+    """The key of the charge holding the ``index``-th limit of ``charges`` (limits in charge order)."""
+    for charge in charges:
+        if index < len(charge.rates):
+            return charge.key
+        index -= len(charge.rates)
+    return charges[-1].key if charges else ""

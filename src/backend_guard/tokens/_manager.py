@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 
 import jwt
 
+from .. import events
 from .._cache import BoundedCache
 from ..exceptions import ConfigurationError, GuardError, InvalidToken, StorageError, TokenExpired, TokenReused
 from ..storage import Store, StoreLike, open_store
@@ -66,6 +67,7 @@ class _RotatePlan:
     pair: TokenPair
     old_token: bytes
     sid: str
+    subject: str
 
 
 class TokenManager:
@@ -335,7 +337,9 @@ class TokenManager:
     def _revocation_unknown(self, exc: StorageError) -> None:
         """The revocation check could not ask the store: raise (``deny``) or accept the token (``allow``)."""
         if self.revocation_on_storage_error == "deny":
+            events.emit("tokens", "storage.fail_closed", operation="revocation_check", mode="deny")
             raise exc
+        events.emit("tokens", "storage.fail_open", operation="revocation_check", mode="allow")
         if not self._revocation_outage:
             self._revocation_outage = True
             log.warning(
@@ -369,7 +373,7 @@ class TokenManager:
             sid,
             int(self.refresh_idle * 1000) if self.refresh_idle else 0,
         ]
-        return _RotatePlan([fam_key, sub_key], args, pair, raw, sid)
+        return _RotatePlan([fam_key, sub_key], args, pair, raw, sid, subject)
 
     def _finish_rotate(self, plan: _RotatePlan, result: scripts.RotateReply) -> TokenPair:
         """What the rotate script's outcome means: 1 the new pair, 2 the sealed one (grace), else the refusal."""
@@ -378,6 +382,8 @@ class TokenManager:
         if result.outcome == 2:
             return unseal(result.sealed, plan.old_token, plan.sid, self.clock)
         error, message = _ROTATE_REFUSALS.get(result.outcome, _ROTATE_GONE)
+        if error is not InvalidToken:  # reuse or idle: the script dropped the family
+            _emit_dropped(error, plan.subject, plan.sid)
         raise error(message)
 
     def rotate(self, refresh_token: str | bytes, claims: Mapping[str, Any] | None = None) -> TokenPair:
@@ -414,10 +420,10 @@ class TokenManager:
 
     # -- revoking -----------------------------------------------------------------------------------------------
 
-    def _plan_revoke(self, refresh_token: str | bytes) -> tuple[list[str], list[Any]]:
+    def _plan_revoke(self, refresh_token: str | bytes) -> tuple[list[str], list[Any], str]:
         claims = self._decode(refresh_token, REFRESH_TOKEN_TYPE, verify_exp=False)
         fam_key, sub_key, _ = self._family_keys(claims["sub"], claims["sid"])
-        return [fam_key, sub_key], [claims["sid"]]
+        return [fam_key, sub_key], [claims["sid"]], claims["sub"]
 
     def revoke(self, refresh_token: str | bytes) -> bool:
         """End the login of ``refresh_token`` (log out): its family can no longer rotate. True if it was alive.
@@ -428,8 +434,8 @@ class TokenManager:
 
             tm.revoke(refresh_token)
         """
-        keys, args = self._plan_revoke(refresh_token)
-        return bool(self.store.run(scripts.REVOKE_FAMILY, keys, args))
+        keys, args, subject = self._plan_revoke(refresh_token)
+        return _revoked(bool(self.store.run(scripts.REVOKE_FAMILY, keys, args)), subject, args[0])
 
     async def arevoke(self, refresh_token: str | bytes) -> bool:
         """Async twin of :meth:`revoke`.
@@ -438,12 +444,13 @@ class TokenManager:
 
             await tm.arevoke(refresh_token)
         """
-        keys, args = self._plan_revoke(refresh_token)
-        return bool(await self.store.arun(scripts.REVOKE_FAMILY, keys, args))
+        keys, args, subject = self._plan_revoke(refresh_token)
+        return _revoked(bool(await self.store.arun(scripts.REVOKE_FAMILY, keys, args)), subject, args[0])
 
-    def _plan_revoke_subject(self, subject: str | int) -> tuple[list[str], list[Any]]:
-        _, sub_key, fam_prefix = self._family_keys(subject_claim(subject), "x")
-        return [sub_key], [fam_prefix]
+    def _plan_revoke_subject(self, subject: str | int) -> tuple[list[str], list[Any], str]:
+        sub = subject_claim(subject)
+        _, sub_key, fam_prefix = self._family_keys(sub, "x")
+        return [sub_key], [fam_prefix], sub
 
     def revoke_subject(self, subject: str | int) -> int:
         """End every login of ``subject`` (log out everywhere, after a password change); how many ended.
@@ -452,8 +459,8 @@ class TokenManager:
 
             tm.revoke_subject("user-42")
         """
-        keys, args = self._plan_revoke_subject(subject)
-        return int(self.store.run(scripts.REVOKE_SUBJECT, keys, args))
+        keys, args, sub = self._plan_revoke_subject(subject)
+        return _revoked_all(int(self.store.run(scripts.REVOKE_SUBJECT, keys, args)), sub)
 
     async def arevoke_subject(self, subject: str | int) -> int:
         """Async twin of :meth:`revoke_subject`.
@@ -462,8 +469,8 @@ class TokenManager:
 
             await tm.arevoke_subject("user-42")
         """
-        keys, args = self._plan_revoke_subject(subject)
-        return int(await self.store.arun(scripts.REVOKE_SUBJECT, keys, args))
+        keys, args, sub = self._plan_revoke_subject(subject)
+        return _revoked_all(int(await self.store.arun(scripts.REVOKE_SUBJECT, keys, args)), sub)
 
     # -- routes -------------------------------------------------------------------------------------------------
 
@@ -523,3 +530,30 @@ def _device(extra: Mapping[str, Any] | None) -> str:
         return ""
     cut = found[:200]
     return cut if cut.isprintable() else "".join(ch if ch.isprintable() else "?" for ch in cut)
+
+
+def _emit_dropped(error: type[GuardError], subject: str, sid: str) -> None:
+    """Publish what a refused rotation did to its family: reuse detected (the family revoked), or the family
+    dropped after a period of inactivity."""
+    if events.listening("tokens"):
+        if error is TokenReused:
+            events.emit("tokens", "tokens.reuse_detected", subject_id=events.digest(subject), family=sid)
+        else:
+            fields = {"subject_id": events.digest(subject), "family": sid, "reason": "idle", "count": 1}
+            events.emit("tokens", "tokens.family_revoked", **fields)
+
+
+def _revoked(alive: bool, subject: str, sid: str) -> bool:
+    """``alive``, after publishing ``tokens.family_revoked`` (reason ``logout``) when the family was alive."""
+    if alive and events.listening("tokens"):
+        fields = {"subject_id": events.digest(subject), "family": sid, "reason": "logout", "count": 1}
+        events.emit("tokens", "tokens.family_revoked", **fields)
+    return alive
+
+
+def _revoked_all(count: int, subject: str) -> int:
+    """``count``, after publishing ``tokens.family_revoked`` (reason ``logout_all``) when a login ended."""
+    if count and events.listening("tokens"):
+        fields = {"subject_id": events.digest(subject), "family": None, "reason": "logout_all", "count": count}
+        events.emit("tokens", "tokens.family_revoked", **fields)
+    return count
