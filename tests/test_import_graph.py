@@ -20,7 +20,7 @@ SRC = Path(backend_guard.__file__).resolve().parent
 # frameworks bring along), so the core never imports a web framework or a Redis client it does not use...
 OPTIONAL_THIRD_PARTY = frozenset(
     {"anyio", "asgiref", "bcrypt", "click", "django", "fastapi", "flask", "hiredis", "jinja2", "redis", "starlette"}
-    | {"uvicorn", "werkzeug", "zxcvbn"}
+    | {"opentelemetry", "uvicorn", "werkzeug", "zxcvbn"}
 )
 # ... and dependencies that are heavy to import, loaded on first use by the part that needs them.
 HEAVY_THIRD_PARTY = frozenset({"argon2", "jwt", "limits", "publicsuffixlist", "pydantic"})
