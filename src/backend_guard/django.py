@@ -46,6 +46,7 @@ from .integrations._headers_django import csp_nonce_context as _nonce_context
 from .integrations._known_routes import django_routes
 from .integrations._passwords_django import GuardPasswordHasher, PasswordPolicyValidator
 from .integrations._route_views import django_view
+from .integrations._signals_django import lockout_event, token_event
 from .ratelimit import check_rule_routes
 
 __all__ = [
@@ -61,8 +62,10 @@ __all__ = [
     "csp_nonce_context",
     "csrf_failure",
     "csrf_failure_detail",
+    "lockout_event",
     "parts",
     "settings",
+    "token_event",
 ]
 
 ErrorEnvelopeMiddleware = DjangoErrorEnvelopeMiddleware
