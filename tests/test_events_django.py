@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import backend_guard as bg
+from backend_guard import events
 from backend_guard.events import Event
 
 pytest.importorskip("django")
@@ -49,6 +50,8 @@ def test_lockout_and_token_events_are_sent_as_signals() -> None:
         ("token", "tokens.reuse_detected"),
     ]
     assert all(sender is Event for _signal, sender, _e in got)
+    assert not events.listening("lockout")  # the last receiver left
+    assert not events.listening("tokens")
     assert got[1][2].fields["account_id"] == lock.account_id("alice")
 
 

@@ -2,9 +2,9 @@
 
 Each is sent with ``sender=Event`` and ``event=`` the :class:`~backend_guard.events.Event` (``lockout.locked``,
 ``lockout.unlocked``, ``tokens.reuse_detected``, ... and ``storage.*`` of those parts), in the thread that made
-the decision. A signal subscribes to its part's events when its first receiver connects: no event is built for
-a signal nobody listens to. Receivers run through ``send_robust``: one that raises is logged by Django and never
-breaks the login or the rotation.
+the decision. A signal subscribes to its part's events when its first receiver connects (and unsubscribes when
+the last one disconnects): no event is built for a signal nobody listens to. Receivers run through
+``send_robust``: one that raises is logged by Django and never breaks the login or the rotation.
 
 Example (a Django app's ``signals.py``)::
 
@@ -49,6 +49,15 @@ class GuardSignal(Signal):  # type: ignore[misc]
         with self._subscribing:
             if self.subscription is None:
                 self.subscription = subscribe(self.deliver, parts=[self.part])
+
+    def disconnect(self, *args: Any, **kwargs: Any) -> bool:
+        """Disconnect a receiver as Django does; with none left, stop building this part's events for it."""
+        found: bool = super().disconnect(*args, **kwargs)
+        with self._subscribing:
+            if self.subscription is not None and not self.receivers:
+                self.subscription.close()
+                self.subscription = None
+        return found
 
     def deliver(self, event: Event) -> None:
         """Send ``event`` to the connected receivers (each failure logged by Django, none raised).
