@@ -9,11 +9,20 @@ we keep requests/s, latency percentiles, and the ratio of requests/s to bare's i
 medians. Any non-2xx answer or socket error invalidates the run (a short-circuit must never look fast).
 
 ``wrk`` and the server share the machine: the figures are for comparison side by side, not capacity planning.
-Target: our stack keeps at least 0.85x bare Starlette's requests/s.
+Old target: our stack keeps at least 0.85x bare Starlette's requests/s (it mixed the server's cost of sending
+the headers with ours; replaced by the floor target below).
 
 ``--floor`` adds a ``floor`` server: bare Starlette behind one pure-ASGI middleware appending, as constants, the
 very response headers ``ours`` adds (same names and values). It does no other work, so ``floor`` is the server's
 own cost of sending those headers (h11 validates and scans every header), the best any stack adding them can do.
+
+``--all-servers`` (what ``run.py`` runs) measures every variant, floor included, on three setups one after the
+other: plain ``uvicorn`` (asyncio, h11), ``uvicorn[standard]`` (uvloop, httptools; skipped and said so when
+they are not installed) and ``waitress`` serving the Flask app of ``bench_stack.py`` (bare, our WSGI ``Guard``,
+the peer stack flask-cors + flask-talisman + Flask-Limiter, and the floor: bare Flask + our headers as
+constants; waitress is told the scheme is https, as behind a TLS proxy, so Talisman does not redirect).
+Targets (issue #24), per setup: ours keeps >= 0.95x the floor's requests/s and >= 1.8x the peer stack's (both
+medians of per-round ratios); latency p99 reported.
 
 Usage::
 
@@ -23,6 +32,7 @@ Usage::
     python benchmarks/bench_server.py --http both # plain ``uvicorn`` (asyncio, h11) and ``uvicorn[standard]``
                                                   # (uvloop, httptools; both must be installed), one after the other
     python benchmarks/bench_server.py --floor     # with the ``floor`` server
+    python benchmarks/bench_server.py --floor --all-servers  # uvicorn h11, uvicorn httptools, waitress + Flask
     WRK=/path/to/wrk python benchmarks/bench_server.py
 
 Needs ``wrk`` (Debian/Ubuntu: ``apt-get install wrk``); without it the script exits with status 2.
@@ -56,6 +66,14 @@ ALL_VARIANTS = (*VARIANTS, "floor")
 #: ``--http both``: (label, uvicorn's http, uvicorn's loop) of a plain ``uvicorn`` and of ``uvicorn[standard]``.
 BOTH = (("uvicorn", "h11", "asyncio"), ("uvicorn[standard]", "httptools", "uvloop"))
 TARGET_RPS_RATIO = 0.85
+TARGET_OVER_FLOOR = 0.95
+TARGET_OVER_PEER = 1.8
+#: ``--all-servers``: (label, server, uvicorn's http, uvicorn's loop); waitress ignores the last two.
+ALL_SERVERS = (
+    ("uvicorn (h11)", "uvicorn", "h11", "asyncio"),
+    ("uvicorn[standard] (httptools)", "uvicorn", "httptools", "uvloop"),
+    ("waitress + Flask", "waitress", "auto", "auto"),
+)
 MUST = {
     "bare": [],
     "ours": ["x-request-id", "x-content-type-options", "access-control-allow-origin", "ratelimit"],
@@ -139,8 +157,52 @@ class ConstantHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def serve(variant: str, port: int, http: str, loop: str) -> None:
-    """Run one uvicorn server in this process (the parent starts it in a subprocess)."""
+def build_wsgi_app(variant: str) -> Any:
+    """The Flask (WSGI) app of one variant (the builders of bench_stack.py; ``floor``: bare + our headers)."""
+    import bench_stack
+
+    if variant == "floor":
+        return ConstantHeadersWSGI(bench_stack.flask_app("bare"), ours_added_wsgi_headers())
+    return bench_stack.flask_app(variant)
+
+
+def ours_added_wsgi_headers() -> list[tuple[str, str]]:
+    """The response headers our WSGI ``Guard`` adds to bare Flask's, for a request like wrk's (https scheme, as
+    waitress is told, and an allowed Origin)."""
+    import bench_stack
+
+    def start(variant: str) -> list[tuple[str, str]]:
+        sink: list[Any] = [None, None, None]  # status, headers, body
+        bench_stack.wsgi_case(bench_stack.flask_app(variant), sink)()
+        assert sink[0].startswith("200"), sink[0]
+        return list(sink[1])
+
+    bare = {k.lower() for k, _ in start("bare")}
+    return [(k, v) for k, v in start("ours") if k.lower() not in bare]
+
+
+class ConstantHeadersWSGI:
+    """A WSGI middleware appending constant headers to every response (the WSGI ``floor`` server)."""
+
+    def __init__(self, app: Any, headers: list[tuple[str, str]]) -> None:
+        self.app = app
+        self.headers = headers
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        def start_with_headers(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            return start_response(status, [*headers, *self.headers], exc_info)
+
+        return self.app(environ, start_with_headers)
+
+
+def serve(variant: str, port: int, http: str, loop: str, server: str = "uvicorn") -> None:
+    """Run one server in this process (the parent starts it in a subprocess)."""
+    if server == "waitress":
+        import waitress
+
+        # https: as behind a TLS-terminating proxy (Talisman would redirect plain http; HSTS is sent by both)
+        waitress.serve(build_wsgi_app(variant), host="127.0.0.1", port=port, url_scheme="https", _quiet=True)
+        return
     import uvicorn
 
     uvicorn.run(
@@ -157,7 +219,7 @@ def free_port() -> int:
 class Server:
     """One uvicorn server in a subprocess, up until ``stop``."""
 
-    def __init__(self, variant: str, http: str, loop: str = "auto") -> None:
+    def __init__(self, variant: str, http: str, loop: str = "auto", server: str = "uvicorn") -> None:
         self.variant = variant
         self.port = free_port()
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (open while the server runs)
@@ -173,6 +235,8 @@ class Server:
                 http,
                 "--loop",
                 loop,
+                "--server",
+                server,
             ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -243,7 +307,7 @@ def run_wrk(wrk: str, url: str, origin: str, threads: int, connections: int, dur
 
 
 def measure(
-    args: argparse.Namespace, wrk: str, http: str, loop: str, variants: tuple[str, ...]
+    args: argparse.Namespace, wrk: str, http: str, loop: str, variants: tuple[str, ...], server_kind: str = "uvicorn"
 ) -> dict[str, dict[str, Any]]:
     """Interleaved rounds of every variant on one server setup: {variant: figures and rounds}."""
     import bench_stack
@@ -263,7 +327,7 @@ def measure(
             order = list(variants)
             rng.shuffle(order)
             for variant in order:
-                server = Server(variant, http, loop)
+                server = Server(variant, http, loop, server_kind)
                 try:
                     server.wait_ready()
                     check(server, origin)
@@ -278,26 +342,19 @@ def measure(
                 samples[variant].append(data)
                 lat = data["latency_us"]
                 print(
-                    f"{http:9} round {r + 1}/{rounds} {variant:5} {data['rps']:9.1f} req/s  "
+                    f"{server_kind if server_kind != 'uvicorn' else http:9} round {r + 1}/{rounds} {variant:5}"
+                    f" {data['rps']:9.1f} req/s  "
                     f"p50 {lat['p50'] / 1000:6.2f} ms  p99 {lat['p99'] / 1000:6.2f} ms"
                 )
     finally:
         os.unlink(script)
-
-    def per_round_ratio(variant: str) -> float:
-        return round(
-            float(
-                statistics.median(s["rps"] / b["rps"] for s, b in zip(samples[variant], samples["bare"], strict=True))
-            ),
-            3,
-        )
 
     results: dict[str, Any] = {}
     for variant in variants:
         runs = samples[variant]
         results[variant] = {
             "rps": round(statistics.median(s["rps"] for s in runs), 1),
-            "rps_ratio_to_bare": per_round_ratio(variant),
+            "rps_ratio_to_bare": per_round_ratio(samples[variant], samples["bare"]),
             # server time per request, from requests/s (the server is one process on one core)
             "us_per_request": round(1e6 / statistics.median(s["rps"] for s in runs), 1),
             "latency_p50_ms": round(statistics.median(s["latency_us"]["p50"] for s in runs) / 1000, 3),
@@ -308,16 +365,43 @@ def measure(
     return results
 
 
-def report(results: dict[str, dict[str, Any]], setup: str, args: argparse.Namespace) -> tuple[list[str], Any]:
+def per_round_ratio(runs: list[dict[str, Any]], reference: list[dict[str, Any]]) -> float:
+    """Median over rounds of one server's requests/s over another's measured in the same round."""
+    return round(float(statistics.median(s["rps"] / b["rps"] for s, b in zip(runs, reference, strict=True))), 3)
+
+
+def floor_targets(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Issue #24's targets of one setup: ours / floor >= 0.95x and ours / peer >= 1.8x requests/s, p99."""
+    ours = results["ours"]["rounds"]
+    over_floor = per_round_ratio(ours, results["floor"]["rounds"]) if "floor" in results else None
+    over_peer = per_round_ratio(ours, results["peer"]["rounds"])
+    return {
+        "ours_rps_ratio_to_floor": over_floor,
+        "ours_rps_ratio_to_peer": over_peer,
+        "ours_latency_p99_ms": results["ours"]["latency_p99_ms"],
+        "floor_latency_p99_ms": results["floor"]["latency_p99_ms"] if "floor" in results else None,
+        "peer_latency_p99_ms": results["peer"]["latency_p99_ms"],
+        "floor_target": TARGET_OVER_FLOOR,
+        "peer_target": TARGET_OVER_PEER,
+        "met": {
+            "floor": None if over_floor is None else over_floor >= TARGET_OVER_FLOOR,
+            "peer": over_peer >= TARGET_OVER_PEER,
+        },
+    }
+
+
+def report(
+    results: dict[str, dict[str, Any]], setup: str, args: argparse.Namespace, title: str = "uvicorn"
+) -> tuple[list[str], Any]:
     """Markdown lines and the targets of one setup's results."""
     rounds = args.rounds or (1 if args.quick else 5)
     duration = args.duration or (1 if args.quick else 5)
     ratio = results["ours"]["rps_ratio_to_bare"]
     targets = {"ours_rps_ratio_to_bare": ratio, "target": TARGET_RPS_RATIO, "met": ratio >= TARGET_RPS_RATIO}
     lines = [
-        "## Real server: uvicorn + wrk on loopback",
+        f"## Real server: {title} + wrk on loopback",
         "",
-        f"One uvicorn worker ({setup}),"
+        f"One {'waitress server (4 threads)' if 'waitress' in title else 'uvicorn worker'} ({setup}),"
         f" `wrk -t{args.threads} -c{args.connections} -d{duration}s` with an `Origin` header;"
         f" median of {rounds} interleaved rounds, a fresh server each time.",
         "",
@@ -331,8 +415,20 @@ def report(results: dict[str, dict[str, Any]], setup: str, args: argparse.Namesp
         )
     lines += [
         "",
-        f"Target: ours >= {TARGET_RPS_RATIO}x bare requests/s: {ratio:.3f}x, {'met' if targets['met'] else 'NOT met'}.",
+        f"Old target: ours >= {TARGET_RPS_RATIO}x bare requests/s: {ratio:.3f}x,"
+        f" {'met' if targets['met'] else 'NOT met'} (replaced by the floor target).",
     ]
+    t = floor_targets(results)
+    if t["ours_rps_ratio_to_floor"] is not None:
+        lines.append(
+            f"Target: ours >= {TARGET_OVER_FLOOR}x the floor's requests/s: {t['ours_rps_ratio_to_floor']:.3f}x,"
+            f" {'met' if t['met']['floor'] else 'NOT met'}."
+        )
+    lines.append(
+        f"Target: ours >= {TARGET_OVER_PEER}x the peer stack's requests/s: {t['ours_rps_ratio_to_peer']:.3f}x,"
+        f" {'met' if t['met']['peer'] else 'NOT met'}. Latency p99: ours {t['ours_latency_p99_ms']:.2f} ms,"
+        f" peer {t['peer_latency_p99_ms']:.2f} ms."
+    )
     if "floor" in results:
         floor = results["floor"]
         lines.append(
@@ -358,11 +454,17 @@ def main() -> int:
     )
     parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto", help=argparse.SUPPRESS)
     parser.add_argument("--floor", action="store_true", help="add the floor server (ours' headers as constants)")
+    parser.add_argument(
+        "--all-servers",
+        action="store_true",
+        help="uvicorn (h11), uvicorn[standard] (httptools, when installed) and waitress + Flask, one after the other",
+    )
     parser.add_argument("--serve", choices=ALL_VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--server", choices=["uvicorn", "waitress"], default="uvicorn", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.http, args.loop)
+        serve(args.serve, args.port, args.http, args.loop, args.server)
         return 0
 
     import importlib.util
@@ -373,25 +475,35 @@ def main() -> int:
     if not wrk:
         print("wrk is not installed (Debian/Ubuntu: apt-get install wrk): nothing measured", file=sys.stderr)
         return 2
-    if args.http == "both":
+    skipped: dict[str, str] = {}
+    if args.all_servers:
+        setups, skipped = all_server_setups()
+    elif args.http == "both":
         missing = [m for m in ("httptools", "uvloop") if importlib.util.find_spec(m) is None]
         if missing:
             print(
                 f"--http both needs uvicorn[standard] ({', '.join(missing)} missing): nothing measured", file=sys.stderr
             )
             return 2
-        setups = [(label, http, loop) for label, http, loop in BOTH]
+        setups = [(label, "uvicorn", http, loop) for label, http, loop in BOTH]
     else:
-        setups = [("uvicorn", args.http, "auto")]
+        setups = [("uvicorn", "uvicorn", args.http, "auto")]
     variants = (*VARIANTS, "floor") if args.floor else VARIANTS
     configs: dict[str, Any] = {}
     texts: list[str] = []
-    for label, http, loop in setups:
-        setup = _loop_and_http(http, loop)
-        results = measure(args, wrk, http, loop, variants)
-        lines, targets = report(results, setup, args)
+    for label, kind, http, loop in setups:
+        if kind == "waitress":
+            setup, server = "Flask app, url_scheme https", f"waitress {_version('waitress')}, 4 threads, Flask app"
+        else:
+            setup = _loop_and_http(http, loop)
+            server = "uvicorn, one worker, " + setup
+        results = measure(args, wrk, http, loop, variants, kind)
+        lines, targets = report(results, setup, args, label)
         texts.append("\n".join(lines))
-        configs[label] = {"server": "uvicorn, one worker, " + setup, "results": results, "targets": targets}
+        configs[label] = {"server": server, "results": results, "targets": targets}
+        if "floor" in results:
+            configs[label]["floor_targets"] = floor_targets(results)
+    texts += [f"{label}: not measured ({reason}).\n" for label, reason in skipped.items()]
     text = "\n".join(texts)
     print(text)
     first = next(iter(configs.values()))
@@ -410,10 +522,28 @@ def main() -> int:
         "results": first["results"],
         "targets": first["targets"],
     }
-    if len(configs) > 1:
+    if "floor_targets" in first:
+        payload["floor_targets"] = first["floor_targets"]
+    if len(configs) > 1 or skipped:
         payload["setups"] = configs
+        payload["skipped_setups"] = skipped
     print("written:", save("server-quick" if args.quick else "server", payload, text))
     return 0
+
+
+def all_server_setups() -> tuple[list[tuple[str, str, str, str]], dict[str, str]]:
+    """``--all-servers``: the setups to measure and those skipped (label: why)."""
+    import importlib.util
+
+    setups, skipped = [], {}
+    for label, kind, http, loop in ALL_SERVERS:
+        needed = {"uvicorn": [http, loop], "waitress": ["waitress", "flask"]}[kind]
+        missing = [m for m in needed if m not in ("h11", "asyncio") and importlib.util.find_spec(m) is None]
+        if missing:
+            skipped[label] = f"{', '.join(missing)} not installed"
+        else:
+            setups.append((label, kind, http, loop))
+    return setups, skipped
 
 
 def _version(dist: str) -> str | None:
