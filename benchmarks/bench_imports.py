@@ -23,7 +23,7 @@ Also written: ``python -X importtime -c "import backend_guard"``'s top entries b
 Usage::
 
     python benchmarks/bench_imports.py           # full run: best of 9 rounds
-    python benchmarks/bench_imports.py --quick   # smoke run: best of 2 rounds
+    python benchmarks/bench_imports.py --quick   # smoke run: one round
 
 Results are printed and written to benchmarks/results/imports.json (and imports.md); ``--quick`` writes
 imports-quick.json (and .md).
@@ -176,7 +176,9 @@ def report(results: dict[str, dict[str, Any]], rounds: int, targets: dict[str, A
     for m, r in results.items():
         loaded = ", ".join(r["loaded"]) or "-"
         met = "" if m not in parts else ("yes" if parts[m]["met"] else f"**no** ({', '.join(parts[m]['extra'])})")
-        lines.append(f"| {m} | {r['best_ms']:.1f} | {r['median_ms']:.1f} | {r['best_ms'] / ref:.2f}x | {loaded} | {met} |")
+        lines.append(
+            f"| {m} | {r['best_ms']:.1f} | {r['median_ms']:.1f} | {r['best_ms'] / ref:.2f}x | {loaded} | {met} |"
+        )
     ratio = targets["ours_over_starlette"]
     unmet = [m for m, p in parts.items() if not p["met"]]
     lines += [
@@ -186,7 +188,7 @@ def report(results: dict[str, dict[str, Any]], rounds: int, targets: dict[str, A
         f"Target: no heavy module ({', '.join(HEAVY)}) beyond the part's needs:"
         f" {'met for every module' if not unmet else 'NOT met for ' + ', '.join(unmet)}.",
         "",
-        f"`python -X importtime -c \"import {OURS}\"`, top entries by cumulative time (one run):",
+        f'`python -X importtime -c "import {OURS}"`, top entries by cumulative time (one run):',
         "",
         "| module | self µs | cumulative µs |",
         "|---|---:|---:|",
@@ -198,10 +200,10 @@ def report(results: dict[str, dict[str, Any]], rounds: int, targets: dict[str, A
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="smoke run: best of 2 rounds")
-    parser.add_argument("--rounds", type=int, help="rounds (default 9, quick 2)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: one round")
+    parser.add_argument("--rounds", type=int, help="rounds (default 9, quick 1)")
     args = parser.parse_args()
-    rounds = args.rounds or (2 if args.quick else 9)
+    rounds = args.rounds or (1 if args.quick else 9)
     modules = [OURS, *PARTS, *PEERS]
     results = measure(modules, rounds)
     ratio = round(results[OURS]["best_ms"] / results[REFERENCE]["best_ms"], 3)
