@@ -22,7 +22,10 @@ they are not installed) and ``waitress`` serving the Flask app of ``bench_stack.
 the peer stack flask-cors + flask-talisman + Flask-Limiter, and the floor: bare Flask + our headers as
 constants; waitress is told the scheme is https, as behind a TLS proxy, so Talisman does not redirect).
 Targets (issue #24), per setup: ours keeps >= 0.95x the floor's requests/s and >= 1.8x the peer stack's (both
-medians of per-round ratios); latency p99 reported.
+medians of per-round ratios); latency p99 reported. Each round also records the server process's own CPU time
+per request (user + system, from /proc, all its threads): on a machine other work loads, requests/s swings
+with the scheduler while CPU time per request moves far less, so the same two ratios are also reported from it
+(the requests/s each server would reach with a core to itself).
 
 Usage::
 
@@ -333,7 +336,10 @@ def measure(
                     check(server, origin)
                     if warmup:
                         run_wrk(wrk, server.url, origin, args.threads, args.connections, warmup, script)
+                    cpu_before = process_cpu_seconds(server.proc.pid)
                     data = run_wrk(wrk, server.url, origin, args.threads, args.connections, duration, script)
+                    cpu = process_cpu_seconds(server.proc.pid) - cpu_before
+                    data["server_cpu_us_per_request"] = round(cpu / max(data["requests"], 1) * 1e6, 1)
                 finally:
                     server.stop()
                 errors = data["errors"]
@@ -345,6 +351,7 @@ def measure(
                     f"{server_kind if server_kind != 'uvicorn' else http:9} round {r + 1}/{rounds} {variant:5}"
                     f" {data['rps']:9.1f} req/s  "
                     f"p50 {lat['p50'] / 1000:6.2f} ms  p99 {lat['p99'] / 1000:6.2f} ms"
+                    f"  server CPU {data['server_cpu_us_per_request']:6.1f} µs/request"
                 )
     finally:
         os.unlink(script)
@@ -357,6 +364,8 @@ def measure(
             "rps_ratio_to_bare": per_round_ratio(samples[variant], samples["bare"]),
             # server time per request, from requests/s (the server is one process on one core)
             "us_per_request": round(1e6 / statistics.median(s["rps"] for s in runs), 1),
+            # the server process's own CPU time per request (/proc): what other load on the machine moves least
+            "server_cpu_us_per_request": round(statistics.median(s["server_cpu_us_per_request"] for s in runs), 1),
             "latency_p50_ms": round(statistics.median(s["latency_us"]["p50"] for s in runs) / 1000, 3),
             "latency_p90_ms": round(statistics.median(s["latency_us"]["p90"] for s in runs) / 1000, 3),
             "latency_p99_ms": round(statistics.median(s["latency_us"]["p99"] for s in runs) / 1000, 3),
@@ -370,6 +379,26 @@ def per_round_ratio(runs: list[dict[str, Any]], reference: list[dict[str, Any]])
     return round(float(statistics.median(s["rps"] / b["rps"] for s, b in zip(runs, reference, strict=True))), 3)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process (all its threads) has used so far, from /proc (0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_capacity_ratio(runs: list[dict[str, Any]], reference: list[dict[str, Any]]) -> float | None:
+    """Median over rounds of the reference's server CPU time per request over this one's: the requests/s ratio
+    the two would have with a core each to themselves (None without /proc)."""
+    pairs = [
+        (s["server_cpu_us_per_request"], b["server_cpu_us_per_request"]) for s, b in zip(runs, reference, strict=True)
+    ]
+    if not all(ours > 0 for ours, _ in pairs):
+        return None
+    return round(float(statistics.median(b / s for s, b in pairs)), 3)
+
+
 def floor_targets(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Issue #24's targets of one setup: ours / floor >= 0.95x and ours / peer >= 1.8x requests/s, p99."""
     ours = results["ours"]["rounds"]
@@ -378,6 +407,8 @@ def floor_targets(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "ours_rps_ratio_to_floor": over_floor,
         "ours_rps_ratio_to_peer": over_peer,
+        "ours_cpu_ratio_to_floor": cpu_capacity_ratio(ours, results["floor"]["rounds"]) if "floor" in results else None,
+        "ours_cpu_ratio_to_peer": cpu_capacity_ratio(ours, results["peer"]["rounds"]),
         "ours_latency_p99_ms": results["ours"]["latency_p99_ms"],
         "floor_latency_p99_ms": results["floor"]["latency_p99_ms"] if "floor" in results else None,
         "peer_latency_p99_ms": results["peer"]["latency_p99_ms"],
@@ -405,12 +436,13 @@ def report(
         f" `wrk -t{args.threads} -c{args.connections} -d{duration}s` with an `Origin` header;"
         f" median of {rounds} interleaved rounds, a fresh server each time.",
         "",
-        "| server | requests/s | ratio to bare | µs/request | p50 ms | p90 ms | p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| server | requests/s | ratio to bare | µs/request | server CPU µs/request | p50 ms | p90 ms | p99 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for variant, r in results.items():
         lines.append(
             f"| {variant} | {r['rps']:.0f} | {r['rps_ratio_to_bare']:.3f}x | {r['us_per_request']:.1f} |"
+            f" {r['server_cpu_us_per_request']:.1f} |"
             f" {r['latency_p50_ms']:.2f} | {r['latency_p90_ms']:.2f} | {r['latency_p99_ms']:.2f} |"
         )
     lines += [
@@ -429,6 +461,12 @@ def report(
         f" {'met' if t['met']['peer'] else 'NOT met'}. Latency p99: ours {t['ours_latency_p99_ms']:.2f} ms,"
         f" peer {t['peer_latency_p99_ms']:.2f} ms."
     )
+    if t["ours_cpu_ratio_to_peer"] is not None:
+        lines.append(
+            f"By the server's CPU time per request (what other load moves least): ours has"
+            f" {t['ours_cpu_ratio_to_floor'] or 0:.3f}x the floor's capacity and {t['ours_cpu_ratio_to_peer']:.3f}x"
+            f" the peer's."
+        )
     if "floor" in results:
         floor = results["floor"]
         lines.append(

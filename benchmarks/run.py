@@ -222,6 +222,10 @@ def _at_most(value: Any, limit: float) -> bool | None:
     return None if value is None else bool(value <= limit)
 
 
+def _at_least(value: Any, limit: float) -> bool | None:
+    return None if value is None else bool(value >= limit)
+
+
 def headline(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The claimed figures against their targets, from whatever results exist (each read defensively)."""
     rows: list[dict[str, Any]] = []
@@ -424,6 +428,20 @@ def server_rows(server: dict[str, Any], row: Any) -> None:
             t.get("ours_rps_ratio_to_peer"),
             ">= 1.8x",
             met.get("peer"),
+            "x",
+        )
+        row(
+            f"{label} + wrk, by server CPU time per request: our capacity / the floor's",
+            t.get("ours_cpu_ratio_to_floor"),
+            ">= 0.95x",
+            _at_least(t.get("ours_cpu_ratio_to_floor"), 0.95),
+            "x",
+        )
+        row(
+            f"{label} + wrk, by server CPU time per request: our capacity / the peer stack's",
+            t.get("ours_cpu_ratio_to_peer"),
+            ">= 1.8x",
+            _at_least(t.get("ours_cpu_ratio_to_peer"), 1.8),
             "x",
         )
         row(
