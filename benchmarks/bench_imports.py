@@ -23,7 +23,7 @@ Also written: ``python -X importtime -c "import backend_guard"``'s top entries b
 Usage::
 
     python benchmarks/bench_imports.py           # full run: best of 9 rounds
-    python benchmarks/bench_imports.py --quick   # smoke run: one round
+    python benchmarks/bench_imports.py --quick   # smoke run: one round, no untimed first import
 
 Results are printed and written to benchmarks/results/imports.json (and imports.md); ``--quick`` writes
 imports-quick.json (and .md).
@@ -105,12 +105,12 @@ def time_import(name: str, env: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def measure(modules: list[str], rounds: int, seed: int = 1234) -> dict[str, dict[str, Any]]:
+def measure(modules: list[str], rounds: int, *, warmup: bool = True, seed: int = 1234) -> dict[str, dict[str, Any]]:
     """Interleaved shuffled rounds of fresh imports: per module best and median ms, and what it loaded."""
     env = child_env()
     rng = random.Random(seed)
     samples: dict[str, list[dict[str, Any]]] = {m: [] for m in modules}
-    for m in modules:  # one untimed import each: bytecode caches written, files in the page cache
+    for m in modules if warmup else ():  # one untimed import each: bytecode caches written, files in the page cache
         time_import(m, env)
     for _ in range(rounds):
         order = modules[:]
@@ -205,7 +205,7 @@ def main() -> int:
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 9)
     modules = [OURS, *PARTS, *PEERS]
-    results = measure(modules, rounds)
+    results = measure(modules, rounds, warmup=not args.quick)  # a smoke run's figures are not read
     ratio = round(results[OURS]["best_ms"] / results[REFERENCE]["best_ms"], 3)
     parts = parts_check(results)
     targets = {
