@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from ._adapter import ADAPTERS, FrameworkAdapter, adapter_named, context_request
+from ._view import RequestView
 from .clientip import ClientIP
 from .errors import problem_response
 from .exceptions import GuardError
-from .request import RequestView, framework_of, framework_view, view_from_request
+from .integrations._adapter_starlette import ADAPTER as STARLETTE
+from .integrations._adapter_starlette import fastapi_classes, refusal_exception, starlette_classes
 
 __all__ = [
     "RouteCall",
@@ -79,12 +81,7 @@ class RouteCall:
 
     def set_attr(self, name: str, value: Any) -> None:
         """Offer a value to the route: ``request.state.name``, ``flask.g.name`` or Django's ``request.name``."""
-        if self.framework == "starlette":
-            setattr(self.request.state, name, value)
-        elif self.framework == "flask":
-            setattr(sys.modules["flask"].g, name, value)
-        else:
-            setattr(self.request, name, value)
+        adapter_named(self.framework).set_attr(self.request, name, value)
 
     def set_state(self, key: str, value: Any) -> None:
         """Leave a value for the middlewares (``scope["state"][key]`` on ASGI, ``environ[key]`` on WSGI)."""
@@ -96,18 +93,12 @@ class RouteCall:
             environ[key] = value
 
     def _scope(self) -> Any:
-        """The ASGI scope of the request, if it has one (a Flask request has none: not looked for through its
-        proxy, where a missing attribute is slow)."""
-        return None if self.framework == "flask" else getattr(self.request, "scope", None)
+        """The ASGI scope of the request, if it has one."""
+        return adapter_named(self.framework).scope_of(self.request)
 
     def _environ(self) -> Any:
-        """The WSGI environ of the request (Django's ``META``), if it has one (a Starlette request has none)."""
-        if self.framework == "starlette":
-            return None
-        environ = getattr(self.request, "environ", None)
-        if environ is None and self.framework == "django":
-            environ = getattr(self.request, "META", None)
-        return environ
+        """The WSGI environ of the request (Django's ``META``), if it has one."""
+        return adapter_named(self.framework).environ_of(self.request)
 
     def request_id(self) -> str | None:
         """The request id set by a RequestIdMiddleware, if any."""
@@ -182,25 +173,19 @@ def status_of_exception(exc: BaseException) -> int:
     return {"Http404": 404, "PermissionDenied": 403, "SuspiciousOperation": 400, "BadRequest": 400}.get(name, 500)
 
 
-def _flask_request() -> Any:
-    flask = sys.modules.get("flask")
-    if flask is not None and flask.has_request_context():
-        return flask.request
-    return None
-
-
-def _find_request(args: tuple[Any, ...], kwargs: dict[str, Any], req_name: str = _REQ) -> tuple[Any, str | None]:
+def _find_request(
+    args: tuple[Any, ...], kwargs: dict[str, Any], req_name: str = _REQ
+) -> tuple[Any, FrameworkAdapter | None]:
+    """The call's request and its framework's adapter: the ``Request`` FastAPI filled, a request among the first
+    two arguments (a Django view's, a method view's), or the one of a request context (Flask's)."""
     injected = kwargs.get(req_name)
     if injected is not None:
-        return injected, "starlette"
+        return injected, STARLETTE
     for arg in args[:2]:
-        kind = framework_of(arg)
-        if kind is not None:
-            return arg, kind
-    flask_request = _flask_request()
-    if flask_request is not None:
-        return flask_request, "flask"
-    return None, None
+        for adapter in ADAPTERS:
+            if adapter.owns(arg):
+                return arg, adapter
+    return context_request()
 
 
 def native_problem(
@@ -212,76 +197,23 @@ def native_problem(
 
         return native_problem("flask", bg.RateLimited(retry_after=3), request_id=None)
     """
+    return _problem(adapter_named(framework), exc, request_id, extra)
+
+
+def _problem(
+    adapter: FrameworkAdapter, exc: GuardError, request_id: str | None, extra: list[tuple[str, str]] | None
+) -> Any:
     status, headers, body = problem_response(exc, request_id=request_id)
     headers = [h for h in headers if h[0] != "content-length"] + list(extra or [])
-    resp = _bare_response(framework, body, status)
-    _set_headers(framework, resp, headers)
+    resp = adapter.bare_response(body, status)
+    _set_headers(adapter, resp, headers)
     return resp
 
 
-def _bare_response(framework: str, body: bytes, status: int) -> Any:
-    """A response of the framework's own type with ``body`` and ``status`` and no headers of ours yet."""
-    if framework == "starlette":
-        from starlette.responses import Response as StarletteResponse
-
-        return StarletteResponse(content=body, status_code=status)
-    if framework == "flask":
-        return sys.modules["flask"].Response(body, status=status)
-    from django.http import HttpResponse
-
-    return HttpResponse(body, status=status)
-
-
-def _status_and_target(framework: str, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
-    """(status, response object to put headers on, the result to return)."""
-    if framework == "flask":
-        resp = sys.modules["flask"].make_response(result)
-        return int(resp.status_code), resp, resp
-    status = getattr(result, "status_code", None)
-    if isinstance(status, int):
-        return status, result, result
-    if injected_response is not None:  # FastAPI: a model or dict was returned; headers go on the injected Response
-        code = getattr(injected_response, "status_code", None)
-        return (int(code) if code else 200), injected_response, result
-    return 200, None, result
-
-
-def _set_headers(framework: str, target: Any, headers: list[tuple[str, str]]) -> None:
+def _set_headers(adapter: FrameworkAdapter, target: Any, headers: list[tuple[str, str]]) -> None:
     """Put ``headers`` on the response ``target`` (if any), each replacing a header of the same name."""
     if target is not None and headers:
-        _HEADER_SETTERS.get(framework, _set_fields)(target, headers)
-
-
-def _set_fields(target: Any, headers: list[tuple[str, str]]) -> None:
-    """Flask (werkzeug) and Starlette: through the response's ``headers``."""
-    for k, v in headers:
-        target.headers[k] = v
-
-
-def _set_items(target: Any, headers: list[tuple[str, str]]) -> None:
-    """Django: ``response[name] = value``."""
-    for k, v in headers:
-        target[k] = v
-
-
-def _set_starlette(target: Any, headers: list[tuple[str, str]]) -> None:
-    """Starlette: a new name is appended to the response's ``raw_headers`` (what it sends) as encoded bytes; a
-    name already there is set through ``headers``, which replaces it (as ``response.headers[k] = v`` does)."""
-    raw = getattr(target, "raw_headers", None)
-    if not isinstance(raw, list):
-        _set_fields(target, headers)
-        return
-    present = dict(raw)
-    for k, v in headers:
-        name = k.lower().encode("latin-1")
-        if name in present:
-            target.headers[k] = v
-        else:
-            raw.append((name, v.encode("latin-1")))
-            present[name] = b""
-
-
-_HEADER_SETTERS = {"starlette": _set_starlette, "django": _set_items}
+        adapter.set_headers(target, headers)
 
 
 def _annotated(params: list[inspect.Parameter], cls: type) -> str | None:
@@ -323,11 +255,10 @@ def _signature(
     its own, that one is used and nothing is injected for it. Returns (signature, request name, response name,
     the names of the hooks' own parameters added here).
     """
-    if not _starlette_available():
+    classes = fastapi_classes()
+    if classes is None:
         return None, _REQ, _RESP, []
-    from starlette.requests import Request
-    from starlette.responses import Response
-
+    Request, Response = classes  # noqa: N806  (the classes, named as FastAPI users know them)
     sig = _route_signature(func)
     if sig is None:
         return None, _REQ, _RESP, []
@@ -340,17 +271,6 @@ def _signature(
     if not extra:
         return sig, req_name, resp_name, []
     return sig.replace(parameters=_with_extra(params, extra)), req_name, resp_name, [p.name for p in own]
-
-
-def _starlette_available() -> bool:
-    """True when Starlette is (or can be) imported: without it no route is FastAPI's, and nothing is injected."""
-    if "starlette" in sys.modules or "fastapi" in sys.modules:
-        return True
-    try:
-        import starlette  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _route_signature(func: Callable[..., Any]) -> inspect.Signature | None:
@@ -405,10 +325,11 @@ class _Prepare:
         self.resp_name = resp_name
         self.dropped = _dropped(func, req_name, resp_name, own)
 
-    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
-        """The call's RouteCall and the Response FastAPI injected (if any); drops our parameters from ``kwargs``."""
-        request, framework = _find_request(args, kwargs, self.req_name)
-        if request is None or framework is None:
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any, FrameworkAdapter]:
+        """The call's RouteCall, the Response FastAPI injected (if any) and the adapter of the request's framework
+        (found once per call); drops our parameters from ``kwargs``."""
+        request, adapter = _find_request(args, kwargs, self.req_name)
+        if request is None or adapter is None:
             raise TypeError(
                 f"{getattr(self.func, '__qualname__', self.func)!r} was called without a request that backend_guard "
                 "knows (FastAPI, Starlette, Flask or Django)."
@@ -416,25 +337,26 @@ class _Prepare:
         injected_response = kwargs.get(self.resp_name)
         for name in self.dropped:
             kwargs.pop(name, None)
-        view = framework_view(framework, request, self.client_ip)  # lazy: reads only what the hooks ask
-        return RouteCall(view=view, request=request, framework=framework, endpoint=self.func), injected_response
+        view = adapter.view(request, self.client_ip)  # lazy: reads only what the hooks ask
+        call = RouteCall(view=view, request=request, framework=adapter.name, endpoint=self.func)
+        return call, injected_response, adapter
 
 
 def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepare: _Prepare) -> Any:
     @functools.wraps(func)
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-        call, injected = prepare(args, kwargs)
+        call, injected, adapter = prepare(args, kwargs)
         try:
             await hooks.abefore(call)
         except GuardError as exc:
-            return native_problem(call.framework, exc, call.request_id(), call.response_headers)
+            return _problem(adapter, exc, call.request_id(), call.response_headers)
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
             await hooks.aafter(call, status_of_exception(exc))
             raise
-        status, target, out = _status_and_target(call.framework, result, injected)
-        return _respond(call, target, out, await hooks.aafter(call, status))
+        status, target, out = adapter.status_and_target(result, injected)
+        return _respond(adapter, call, target, out, await hooks.aafter(call, status))
 
     return async_wrapper
 
@@ -442,26 +364,26 @@ def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepa
 def _sync_wrapper(func: Callable[..., Any], hooks: RouteHooks, prepare: _Prepare) -> Any:
     @functools.wraps(func)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        call, injected = prepare(args, kwargs)
+        call, injected, adapter = prepare(args, kwargs)
         try:
             hooks.before(call)
         except GuardError as exc:
-            return native_problem(call.framework, exc, call.request_id(), call.response_headers)
+            return _problem(adapter, exc, call.request_id(), call.response_headers)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
             hooks.after(call, status_of_exception(exc))
             raise
         # One response object (Flask: make_response once), its status read and its headers set on it.
-        status, target, out = _status_and_target(call.framework, result, injected)
-        return _respond(call, target, out, hooks.after(call, status))
+        status, target, out = adapter.status_and_target(result, injected)
+        return _respond(adapter, call, target, out, hooks.after(call, status))
 
     return sync_wrapper
 
 
-def _respond(call: RouteCall, target: Any, out: Any, headers: list[tuple[str, str]]) -> Any:
+def _respond(adapter: FrameworkAdapter, call: RouteCall, target: Any, out: Any, headers: list[tuple[str, str]]) -> Any:
     """``out`` (the route's response) with the call's and the hooks' headers set on ``target``."""
-    _set_headers(call.framework, target, call.response_headers + headers)
+    _set_headers(adapter, target, call.response_headers + headers)
     return out
 
 
@@ -505,13 +427,11 @@ def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) 
         @app.get("/search", dependencies=[Depends(limiter.dependency("10/second"))])
         async def search(q: str): ...
     """
-    from starlette.exceptions import HTTPException
-    from starlette.requests import Request
-    from starlette.responses import Response
+    Request, Response = starlette_classes()  # noqa: N806  (ImportError without Starlette, as FastAPI needs it)
 
-    async def dependency(request: Request, response: Response, **_declared: Any) -> None:
+    async def dependency(request: Any, response: Any, **_declared: Any) -> None:
         call = RouteCall(
-            view=view_from_request(request, client_ip),
+            view=STARLETTE.view(request, client_ip),
             request=request,
             framework="starlette",
             endpoint=request.scope.get("endpoint"),  # the route function Starlette's router picked
@@ -519,16 +439,12 @@ def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) 
         try:
             await hooks.abefore(call)
         except GuardError as exc:
-            headers = dict(exc.headers)
-            headers.update(dict(call.response_headers))
-            http_exc = HTTPException(exc.status, detail=exc.detail, headers=headers)
-            http_exc.guard_error = exc  # type: ignore[attr-defined]
-            raise http_exc from None
+            raise refusal_exception(exc, call.response_headers) from None
         for k, v in call.response_headers:
             response.headers[k] = v
 
     # This module uses postponed annotations; FastAPI resolves them in the function's globals, where the
-    # locally imported Request/Response are not, so give it the real classes (and the hooks' own parameters,
+    # Request/Response found at run time are not, so give it the real classes (and the hooks' own parameters,
     # which only shape the OpenAPI: their values land in ``_declared`` and are ignored).
     dependency.__annotations__ = {"request": Request, "response": Response, "return": None}
     keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD

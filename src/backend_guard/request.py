@@ -2,396 +2,35 @@
 
 The core never sees a framework object: shells and decorators build a :class:`RequestView` (method, path,
 route template, headers, client address, scheme, host) and pass plain values on. Builders exist for an ASGI
-scope, a WSGI environ, and Starlette/FastAPI, Flask (werkzeug) and Django request objects.
+scope and a WSGI environ (in ``_view.py``) and, through each framework's adapter (``_adapter.py``), for
+Starlette/FastAPI, Flask (werkzeug) and Django request objects. This module is the public path of them all.
 """
 
 from __future__ import annotations
 
-import sys
-import weakref
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import FrozenInstanceError
-from typing import Any, TypeVar
+from typing import Any
 
+from ._adapter import adapter_named, adapter_of
+from ._view import RequestView, view_from_environ, view_from_scope
+
+# Re-exported (``x as x``): the paths other modules read these by (the ASGI and WSGI error envelopes).
+from ._view import _scope_route as _scope_route
+from ._view import _wsgi_text as _wsgi_text
+from ._view import headers_from_pairs as headers_from_pairs
 from .clientip import ClientIP
 
 __all__ = ["RequestView", "framework_view", "view_from_environ", "view_from_request", "view_from_scope"]
 
-_NO_PROXIES = ClientIP()
-
-
-_T = TypeVar("_T")
-_assign = object.__setattr__  # the view is immutable to its readers: it sets its own slots this way
-_UNSET: Any = object()  # a lazy value not computed yet
-
-
-class RequestView:
-    """What the core may know of a request: plain, immutable values.
-
-    ``headers`` are ``(lower-case name, value)`` pairs in arrival order (repeated headers kept);
-    ``route`` is the route template (``/users/{id}``) when the framework knows it, else None;
-    ``client`` is the resolved client address (through trusted proxies only).
-
-    A view built from a request (:func:`view_from_scope`, :func:`view_from_environ`, :func:`view_from_request`)
-    computes what is asked of it, once, on first use: :meth:`header` decodes only the header asked for, and the
-    client address (with ``scheme`` and ``host``) and the route template are resolved when first read. Most
-    guards read two or three of these values per request.
-
-    Example::
-
-        view = view_from_scope(scope)
-        view.header("origin"), view.route or view.path, view.client
-    """
-
-    __slots__ = ("_client", "_headers", "_host", "_index", "_route", "_scheme", "_source", "method", "path", "query")
-    __match_args__ = ("method", "path", "headers", "client", "scheme", "host", "route", "query")
-
-    method: str
-    path: str
-    query: str
-    # What a lazy view computes on first use (``_UNSET`` until then); ``_source`` says where it reads it.
-    _headers: tuple[tuple[str, str], ...]
-    _client: str
-    _scheme: str
-    _host: str | None
-    _route: str | None
-    _index: dict[str, list[str]] | None
-    _source: Any
-
-    def __init__(
-        self,
-        method: str,
-        path: str,
-        headers: tuple[tuple[str, str], ...] = (),
-        client: str = "",
-        scheme: str = "http",
-        host: str | None = None,
-        route: str | None = None,
-        query: str = "",
-        *,
-        _source: _Source | None = None,
-    ) -> None:
-        _assign(self, "method", method)
-        _assign(self, "path", path)
-        _assign(self, "query", query)
-        _assign(self, "_headers", headers)
-        _assign(self, "_client", client)
-        _assign(self, "_scheme", scheme)
-        _assign(self, "_host", host)
-        _assign(self, "_route", route)
-        _assign(self, "_index", None)
-        _assign(self, "_source", _source)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise FrozenInstanceError(f"cannot assign to field {name!r}")
-
-    def __delattr__(self, name: str) -> None:
-        raise FrozenInstanceError(f"cannot delete field {name!r}")
-
-    def _keep(self, name: str, value: _T) -> _T:
-        """Remember a value computed on first use (the view stays immutable to its readers)."""
-        _assign(self, name, value)
-        return value
-
-    @property
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        """Every header as ``(lower-case name, value)`` pairs, in arrival order."""
-        if self._headers is _UNSET:
-            return self._keep("_headers", self._source.headers())
-        return self._headers
-
-    def _resolve(self) -> None:
-        """Resolve the client address, scheme and host (through trusted proxies), once."""
-        client, scheme, host = self._source.resolve()
-        self._keep("_client", client)
-        self._keep("_scheme", scheme)
-        self._keep("_host", host)
-
-    @property
-    def client(self) -> str:
-        """The client address, resolved through trusted proxies only."""
-        if self._client is _UNSET:
-            self._resolve()
-        return self._client
-
-    @property
-    def scheme(self) -> str:
-        """The scheme the client used (``http``, ``https``, ``ws``, ``wss``), resolved like :attr:`client`."""
-        if self._client is _UNSET:
-            self._resolve()
-        return self._scheme
-
-    @property
-    def host(self) -> str | None:
-        """The host the client asked for, resolved like :attr:`client` (the Host header otherwise)."""
-        if self._client is _UNSET:
-            self._resolve()
-        if self._host is _UNSET:  # no forwarded host believed: the request's own Host header
-            return self._keep("_host", next(iter(self.header_all("host")), None))
-        return self._host
-
-    @property
-    def route(self) -> str | None:
-        """The route template (``/users/{id}``) when the framework knows it, else None."""
-        if self._route is _UNSET:
-            route: str | None = self._source.route()
-            return self._keep("_route", route)
-        return self._route
-
-    def header(self, name: str) -> str | None:
-        """The value of header ``name`` (case-insensitive); repeated headers joined with ``", "``."""
-        values = self.header_all(name)
-        return ", ".join(values) if values else None
-
-    def header_all(self, name: str) -> list[str]:
-        """Every value of header ``name`` (case-insensitive), in arrival order."""
-        if self._headers is _UNSET:
-            found: list[str] | None = self._source.header_all(name)
-            if found is not None:  # the source read that one header without decoding the others
-                return found
-        index = self._index
-        if index is None:
-            index = {}
-            for k, v in self.headers:
-                index.setdefault(k, []).append(v)
-            self._keep("_index", index)
-        return index.get(name.lower(), [])
-
-    @property
-    def secure(self) -> bool:
-        """True for ``https`` and ``wss`` (as resolved through trusted proxies)."""
-        return self.scheme in ("https", "wss")
-
-    @property
-    def route_or_path(self) -> str:
-        """The route template when known, else the concrete path."""
-        return self.route or self.path
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (self.method, self.path, self.headers, self.client, self.scheme, self.host, self.route, self.query)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __repr__(self) -> str:
-        values = ", ".join(f"{name}={value!r}" for name, value in zip(self.__match_args__, self._fields(), strict=True))
-        return f"RequestView({values})"
-
-
-class _Source:
-    """Where a lazy :class:`RequestView` reads what it is first asked for: an ASGI scope or a WSGI environ."""
-
-    __slots__ = ("client_ip", "request", "route_known")
-
-    def __init__(self, request: Mapping[str, Any], client_ip: ClientIP | None, route: Any = _UNSET) -> None:
-        self.request = request
-        self.client_ip = client_ip or _NO_PROXIES
-        self.route_known = route
-
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        raise NotImplementedError
-
-    def header_all(self, name: str) -> list[str] | None:
-        """The values of one header read without decoding the others, or None: the view decodes them all."""
-        return None
-
-    def resolve(self) -> tuple[str, str, str | None]:
-        """The client address, the scheme and the host (``_UNSET``: the Host header, read when asked)."""
-        raise NotImplementedError
-
-    def route(self) -> str | None:
-        return None if self.route_known is _UNSET else self.route_known
-
-
-class _ScopeSource(_Source):
-    """An ASGI scope (``http`` or ``websocket``)."""
-
-    __slots__ = ()
-
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        return _scope_headers(self.request)
-
-    def header_all(self, name: str) -> list[str] | None:
-        return _scope_header_all(self.request, name)
-
-    def resolve(self) -> tuple[str, str, str | None]:
-        resolved = self.client_ip.resolve_scope(self.request)
-        return resolved.address, resolved.scheme, _UNSET if resolved.host is None else resolved.host
-
-    def route(self) -> str | None:
-        return _scope_route(self.request) if self.route_known is _UNSET else self.route_known
-
-
-class _EnvironSource(_Source):
-    """A WSGI environ (or Django's ``META``)."""
-
-    __slots__ = ()
-
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        return _environ_headers(self.request)
-
-    def resolve(self) -> tuple[str, str, str | None]:
-        resolved = self.client_ip.resolve_environ(self.request)
-        return resolved.address, resolved.scheme, resolved.host
-
-
-def _scope_header_all(scope: Mapping[str, Any], name: str) -> list[str]:
-    """The values of header ``name`` in a scope, decoding only those (names compared as the view's are: decoded
-    as latin-1 and lower-cased; ``bytes.lower`` gives the same for the ASCII names HTTP allows)."""
-    wanted = name.lower()
-    try:
-        raw = wanted.encode("latin-1")
-    except UnicodeEncodeError:
-        raw = None
-    out = []
-    for k, v in scope.get("headers", ()):
-        if k.lower() == raw or (not k.isascii() and k.decode("latin-1").lower() == wanted):
-            out.append(v.decode("latin-1"))
-    return out
-
-
-# Starlette releases before 1.8 record the matched route only under FastAPI (``scope["route"]``); a plain Starlette
-# route is found from the endpoint the router put in the scope. Keyed weakly by router, then endpoint: both are
-# the application's own objects, never request data.
-_TEMPLATES: weakref.WeakKeyDictionary[Any, dict[Any, str | None]] = weakref.WeakKeyDictionary()
-
-
-def _routes_of(router: Any) -> Iterator[Any]:
-    for route in getattr(router, "routes", None) or ():
-        yield route
-        yield from _routes_of(route)  # a Mount or Host: its own routes
-
-
-def _known_templates(router: Any) -> dict[Any, str | None]:
-    """The templates found so far for ``router``'s endpoints (a fresh dict for a router that cannot be weakly
-    referenced: not remembered)."""
-    try:
-        return _TEMPLATES.setdefault(router, {})
-    except TypeError:
-        return {}
-
-
-def _template_of(router: Any, endpoint: Any) -> str | None:
-    """The template of the one route of ``router`` whose endpoint is ``endpoint``; None when none or several."""
-    found = _templates_of(router, endpoint)
-    return found.pop() if len(found) == 1 else None
-
-
-def _templates_of(router: Any, endpoint: Any) -> set[str | None]:
-    return {getattr(r, "path_format", None) for r in _routes_of(router) if getattr(r, "endpoint", None) is endpoint}
-
-
-def _endpoint_template(scope: Mapping[str, Any]) -> str | None:
-    """The template of the one route whose endpoint is ``scope["endpoint"]``, else None (also when ambiguous)."""
-    router, endpoint = scope.get("router"), scope.get("endpoint")
-    if router is None or endpoint is None:
-        return None
-    known = _known_templates(router)
-    if endpoint not in known:
-        known[endpoint] = _template_of(router, endpoint)
-    return known[endpoint]
-
-
-def _route_template(route: Any) -> str | None:
-    """The template of a matched route (FastAPI's, or Starlette 1.8+'s ``scope["route"]``)."""
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) else None
-
-
-def _scope_route(scope: Mapping[str, Any]) -> str | None:
-    route = scope.get("route")
-    template = _endpoint_template(scope) if route is None else _route_template(route)
-    return None if template is None else str(scope.get("root_path", "") or "") + template
-
-
-def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None) -> RequestView:
-    """A view of an ASGI ``http`` or ``websocket`` scope (headers, client and route read on first use).
-
-    Example::
-
-        view = view_from_scope(scope, ClientIP(["10.0.0.0/8"]))
-    """
-    return _scope_view(scope, client_ip, scope.get("path", "/"), _UNSET)
-
-
-def _scope_view(scope: Mapping[str, Any], client_ip: ClientIP | None, path: str, route: Any) -> RequestView:
-    """A lazy view of ``scope`` with this path and route (``_UNSET``: the route the router matched)."""
-    source = _ScopeSource(scope, client_ip, route)
-    return RequestView(
-        scope.get("method", "GET"), path, _UNSET, _UNSET, _UNSET, _UNSET, _UNSET, _scope_query(scope), _source=source
-    )
-
-
-def _scope_headers(scope: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    return tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", ()))
-
-
-def _scope_query(scope: Mapping[str, Any]) -> str:
-    """The query string of a scope: bytes per the ASGI spec; Django's own AsyncClient puts a str there."""
-    query = scope.get("query_string", b"")
-    if isinstance(query, str):
-        return query
-    return bytes(query).decode("latin-1")
-
-
-def _environ_headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    out = []
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            out.append((key[5:].replace("_", "-").lower(), str(value)))
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-            out.append((key.replace("_", "-").lower(), str(value)))
-    return tuple(out)
-
-
-def view_from_environ(
-    environ: Mapping[str, Any], client_ip: ClientIP | None = None, *, route: str | None = None
-) -> RequestView:
-    """A view of a WSGI ``environ`` (``route`` when the caller knows the template); headers and client read on
-    first use.
-
-    Example::
-
-        view = view_from_environ(environ)
-    """
-    source = _EnvironSource(environ, client_ip)
-    method, query = environ.get("REQUEST_METHOD", "GET"), environ.get("QUERY_STRING", "")
-    return RequestView(method, _environ_path(environ), _UNSET, _UNSET, _UNSET, _UNSET, route, query, _source=source)
-
-
-def _environ_path(environ: Mapping[str, Any]) -> str:
-    """The full path of a WSGI request: the application's mount point and the path below it."""
-    return _wsgi_text((environ.get("SCRIPT_NAME", "") or "") + (environ.get("PATH_INFO", "") or "/"))
-
-
-def _wsgi_text(value: str) -> str:
-    """WSGI hands paths over as latin-1 decoded bytes; recover UTF-8 where it is valid."""
-    try:
-        return value.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
-        return value
-
-
-#: The request class of each framework: (its module, the class name, the framework's name), tried in turn.
-_REQUEST_CLASSES = (
-    ("starlette.requests", "Request", "starlette"),
-    ("django.http", "HttpRequest", "django"),
-    ("werkzeug.wrappers", "Request", "flask"),
-)
-
 
 def framework_of(obj: Any) -> str | None:
-    """``"starlette"``, ``"flask"`` or ``"django"`` for a request object of that framework, else None."""
-    for module_name, class_name, framework in _REQUEST_CLASSES:
-        module = sys.modules.get(module_name)  # a framework never imported made no request
-        if module is not None and isinstance(obj, getattr(module, class_name)):
-            return framework
-    return None
+    """``"starlette"``, ``"flask"`` or ``"django"`` for a request object of that framework, else None.
+
+    Example::
+
+        framework_of(flask.request)   # "flask"
+    """
+    adapter = adapter_of(obj)
+    return None if adapter is None else adapter.name
 
 
 def view_from_request(request: Any, client_ip: ClientIP | None = None) -> RequestView:
@@ -403,10 +42,10 @@ def view_from_request(request: Any, client_ip: ClientIP | None = None) -> Reques
         async def home(request: Request):
             view = view_from_request(request)
     """
-    kind = framework_of(request)
-    if kind is None:
+    adapter = adapter_of(request)
+    if adapter is None:
         raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
-    return framework_view(kind, request, client_ip)
+    return adapter.view(request, client_ip)
 
 
 def framework_view(framework: str, request: Any, client_ip: ClientIP | None = None) -> RequestView:
@@ -416,33 +55,4 @@ def framework_view(framework: str, request: Any, client_ip: ClientIP | None = No
 
         view = framework_view("flask", flask.request)
     """
-    if framework == "starlette":
-        return view_from_scope(request.scope, client_ip)
-    if framework == "flask":
-        return _flask_view(request, client_ip)
-    return _django_view(request, client_ip)
-
-
-def _flask_view(request: Any, client_ip: ClientIP | None) -> RequestView:
-    rule = getattr(request, "url_rule", None)
-    return view_from_environ(request.environ, client_ip, route=getattr(rule, "rule", None))
-
-
-def _django_route(request: Any) -> str | None:
-    """The route pattern Django resolved (``users/<int:id>/``) as a path (``/users/<int:id>/``), if any."""
-    match = getattr(request, "resolver_match", None)
-    route = getattr(match, "route", None) if match is not None else None
-    return None if route is None else "/" + route.lstrip("/")
-
-
-def _django_view(request: Any, client_ip: ClientIP | None) -> RequestView:
-    route = _django_route(request)
-    scope = getattr(request, "scope", None)  # Django's ASGIRequest keeps its scope
-    if scope is None:
-        return view_from_environ(getattr(request, "META", {}), client_ip, route=route)
-    return _scope_view(scope, client_ip, request.path, route)
-
-
-def headers_from_pairs(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """Normalise header pairs for a :class:`RequestView` (lower-case names)."""
-    return tuple((k.lower(), v) for k, v in pairs)
+    return adapter_named(framework).view(request, client_ip)

@@ -3,8 +3,8 @@
 What lives here: :func:`cookie_value` (the decision on what a request's ``Cookie`` fields say about one name:
 absent, one value, or an ambiguous duplicate; :func:`cookie_values` lists them all), :class:`CookieSpec` (one
 cookie to set or clear, rendered as a ``Set-Cookie`` value) and :func:`write_cookies` (putting specs on a
-Starlette/FastAPI, Flask (werkzeug) or Django response). No token is decided here:
-:mod:`backend_guard.tokens._cookies` says which cookies carry which token.
+Starlette/FastAPI, Flask (werkzeug) or Django response, through its framework's adapter). No token is decided
+here: :mod:`backend_guard.tokens._cookies` says which cookies carry which token.
 
 The ``Cookie`` header is parsed here rather than by the framework: Starlette, werkzeug and Django each parse it
 differently (duplicates: first or last wins; odd bytes: dropped or kept), and an authentication decision must
@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._adapter import response_adapter
 from ..exceptions import InvalidToken
 
 __all__ = ["CookieSpec", "cookie_value", "cookie_values", "response_framework", "write_cookies"]
@@ -30,9 +31,6 @@ _NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcd
 #: a sibling subdomain's ``"\xa0__Host-access"`` (no prefix to the browser, so settable with ``Domain``) would be
 #: read as ``__Host-access``.
 _TRIMMED = " \t"
-
-#: The response classes of each framework, by the module their class (or a base class) lives in.
-_RESPONSE_MODULES = (("starlette", "starlette"), ("werkzeug", "flask"), ("flask", "flask"), ("django", "django"))
 
 
 def is_cookie_name(name: str) -> bool:
@@ -129,34 +127,18 @@ def response_framework(response: Any) -> str:
 
         response_framework(JSONResponse({}))   # "starlette"
     """
-    for cls in type(response).__mro__:
-        root = cls.__module__.partition(".")[0]
-        for module, framework in _RESPONSE_MODULES:
-            if root == module:
-                return framework
-    raise TypeError(f"Not a response object backend_guard knows: {type(response).__name__}")
+    return response_adapter(response).name
 
 
 def write_cookies(response: Any, specs: Sequence[CookieSpec]) -> None:
     """Add one ``Set-Cookie`` field per spec to ``response`` (Starlette/FastAPI, Flask or Django).
 
-    Each framework keeps repeated ``Set-Cookie`` fields its own way: Starlette in ``raw_headers`` (what its
-    ``set_cookie`` appends to), werkzeug with ``headers.add``, Django only through ``response.cookies``.
+    Each framework keeps repeated ``Set-Cookie`` fields its own way (Starlette in ``raw_headers``, werkzeug with
+    ``headers.add``, Django only through ``response.cookies``): its adapter (``integrations/_adapter_*.py``)
+    writes them.
 
     Example::
 
         write_cookies(response, [CookieSpec("__Host-access", token, 900, "/", "Lax")])
     """
-    framework = response_framework(response)
-    if framework == "django":
-        for spec in specs:
-            response.set_cookie(
-                spec.name, spec.value, max_age=spec.max_age, path=spec.path, secure=True, httponly=True,
-                samesite=spec.samesite,
-            )  # fmt: skip
-    elif framework == "flask":
-        for spec in specs:
-            response.headers.add("Set-Cookie", spec.header())
-    else:
-        for spec in specs:
-            response.raw_headers.append((b"set-cookie", spec.header().encode("latin-1")))
+    response_adapter(response).set_cookies(response, specs)

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 
 import jwt
 
+from .._adapter import adapter_named
 from .._check import check_bool, check_str
 from .._routes import RouteCall, native_problem
 from ..csrf import CrossOriginProtection
@@ -389,20 +390,7 @@ def _framework_view(request: Any) -> tuple[str, RequestView]:
 
 def _json_response(framework: str, body: bytes, status: int) -> Any:
     """A ``no-store`` JSON response of the framework's own type (tokens set on it must not be cached)."""
-    headers = {"Cache-Control": "no-store"}
-    if framework == "starlette":
-        from starlette.responses import Response
-
-        return Response(body or None, status_code=status, media_type="application/json", headers=headers)
-    if framework == "flask":
-        from flask import Response as FlaskResponse
-
-        return FlaskResponse(body, status=status, mimetype="application/json", headers=headers)
-    from django.http import HttpResponse
-
-    response = HttpResponse(body, status=status, content_type="application/json")
-    response["Cache-Control"] = "no-store"
-    return response
+    return adapter_named(framework).no_store_json(body, status)
 
 
 def _expiry(token: str) -> int:

@@ -1,0 +1,143 @@
+"""What backend_guard knows of a web framework, behind one small protocol; and the table of the frameworks.
+
+Route decorators (:mod:`._routes`), request views (:mod:`.request`) and the token cookies
+(:mod:`.tokens._cookie_jar`) never name a framework: they ask the table which :class:`FrameworkAdapter` owns a
+request (or a response) and call it. Each framework's knowledge is one module, ``integrations/_adapter_<name>.py``,
+defining one adapter object; a new framework is one such file and one entry in :data:`ADAPTERS`.
+
+No framework is imported here or by the adapters at module level: an adapter recognises a request through
+``sys.modules`` (a framework never imported made no request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ._view import RequestView
+from .clientip import ClientIP
+from .integrations import _adapter_django, _adapter_flask, _adapter_starlette
+
+if TYPE_CHECKING:
+    from .tokens._cookie_jar import CookieSpec
+
+__all__ = [
+    "ADAPTERS",
+    "FrameworkAdapter",
+    "adapter_named",
+    "adapter_of",
+    "context_request",
+    "response_adapter",
+]
+
+
+class FrameworkAdapter(Protocol):
+    """One web framework, as route decorators, request views and cookies see it.
+
+    ``name`` is what :func:`backend_guard.request.framework_of` and ``RouteCall.framework`` say
+    (``"starlette"`` for FastAPI too); ``response_modules`` the root modules of its response classes;
+    ``contextual`` whether it keeps the current request in a context (Flask) rather than passing it.
+
+    Example::
+
+        adapter = adapter_of(request)            # None for an object of no known framework
+        view = adapter.view(request, client_ip)
+        adapter.set_headers(response, [("X-A", "1")])
+    """
+
+    name: str
+    response_modules: tuple[str, ...]
+    contextual: bool
+
+    def owns(self, obj: Any) -> bool:
+        """True when ``obj`` is a request object of this framework."""
+
+    def current_request(self) -> Any:
+        """The request of the active request context (``contextual`` frameworks), else None."""
+
+    def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
+        """The lazy :class:`~backend_guard.request.RequestView` of one of its requests."""
+
+    def scope_of(self, request: Any) -> Any:
+        """The request's ASGI scope, if it has one."""
+
+    def environ_of(self, request: Any) -> Any:
+        """The request's WSGI environ (Django's ``META``), if it has one."""
+
+    def set_attr(self, request: Any, name: str, value: Any) -> None:
+        """Offer a value to the route, where the framework's routes look for such things."""
+
+    def bare_response(self, body: bytes, status: int) -> Any:
+        """A response of the framework's own type with ``body`` and ``status``, no headers of ours yet."""
+
+    def no_store_json(self, body: bytes, status: int) -> Any:
+        """A JSON response of the framework's own type with ``body`` and ``Cache-Control: no-store``."""
+
+    def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
+        """What a route returned: (status, response object to put headers on or None, the result to return)."""
+
+    def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
+        """Put ``headers`` on the response ``target``, each replacing a header of the same name."""
+
+    def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
+        """Add one ``Set-Cookie`` field per spec to ``response``."""
+
+
+#: The frameworks, in the order a request is matched: each check is one ``sys.modules`` look-up and an
+#: ``isinstance``, so the order only sets which one answers first (Starlette: most decorated routes).
+ADAPTERS: tuple[FrameworkAdapter, ...] = (_adapter_starlette.ADAPTER, _adapter_django.ADAPTER, _adapter_flask.ADAPTER)
+_BY_NAME: dict[str, FrameworkAdapter] = {adapter.name: adapter for adapter in ADAPTERS}
+_CONTEXTUAL = tuple(adapter for adapter in ADAPTERS if adapter.contextual)
+
+
+def adapter_of(obj: Any) -> FrameworkAdapter | None:
+    """The adapter of the framework ``obj`` is a request of, else None.
+
+    Example::
+
+        adapter_of(flask.request).name   # "flask"
+    """
+    for adapter in ADAPTERS:
+        if adapter.owns(obj):
+            return adapter
+    return None
+
+
+def adapter_named(name: str) -> FrameworkAdapter:
+    """The adapter called ``name`` (``"starlette"``, ``"flask"``, ``"django"``); KeyError for another name.
+
+    Example::
+
+        adapter_named("django").bare_response(b"", 204)
+    """
+    return _BY_NAME[name]
+
+
+def context_request() -> tuple[Any, FrameworkAdapter | None]:
+    """The request of an active request context (Flask's) and its adapter; ``(None, None)`` outside one.
+
+    Example::
+
+        request, adapter = context_request()
+    """
+    for adapter in _CONTEXTUAL:
+        request = adapter.current_request()
+        if request is not None:
+            return request, adapter
+    return None, None
+
+
+def response_adapter(response: Any) -> FrameworkAdapter:
+    """The adapter of the framework ``response`` is a response of, by the modules of its classes (TypeError
+    for another object).
+
+    Example::
+
+        response_adapter(JSONResponse({})).name   # "starlette"
+    """
+    for cls in type(response).__mro__:
+        root = cls.__module__.partition(".")[0]
+        for adapter in ADAPTERS:
+            if root in adapter.response_modules:
+                return adapter
+    raise TypeError(f"Not a response object backend_guard knows: {type(response).__name__}")

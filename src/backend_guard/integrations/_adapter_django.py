@@ -1,0 +1,112 @@
+"""The Django adapter: what route decorators need to know of Django's requests and responses.
+
+One object, :data:`ADAPTER`, implements :class:`~backend_guard._adapter.FrameworkAdapter`; the table in
+``_adapter.py`` lists it. Django is never imported here at module level: a request is recognised through
+``sys.modules`` (a framework never imported made no request), and ``HttpResponse`` is imported when a response
+is first built.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._view import RequestView, scope_view, view_from_environ
+from ..clientip import ClientIP
+
+if TYPE_CHECKING:
+    from ..tokens._cookie_jar import CookieSpec
+
+__all__ = ["ADAPTER", "DjangoAdapter"]
+
+
+class DjangoAdapter:
+    """Django requests (``django.http.HttpRequest``, WSGI or ASGI) and responses.
+
+    Example::
+
+        ADAPTER.view(request, None).route   # "/users/<int:id>/"
+    """
+
+    name: str = "django"
+    #: The root modules of this framework's response classes (a response's MRO is matched against them).
+    response_modules: tuple[str, ...] = ("django",)
+    #: No request context to look in: Django passes the request to the view.
+    contextual: bool = False
+
+    def owns(self, obj: Any) -> bool:
+        """True for a Django request."""
+        module = sys.modules.get("django.http")
+        return module is not None and isinstance(obj, module.HttpRequest)
+
+    def current_request(self) -> Any:
+        """None: Django keeps no request context."""
+        return None
+
+    def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
+        """The lazy view of the request's scope (ASGI) or ``META`` (WSGI), with the route Django resolved."""
+        route = _route(request)
+        scope = getattr(request, "scope", None)  # Django's ASGIRequest keeps its scope
+        if scope is None:
+            return view_from_environ(getattr(request, "META", {}), client_ip, route=route)
+        return scope_view(scope, client_ip, request.path, route)
+
+    def scope_of(self, request: Any) -> Any:
+        """The request's ASGI scope under Django's ASGI handler, else None."""
+        return getattr(request, "scope", None)
+
+    def environ_of(self, request: Any) -> Any:
+        """The request's WSGI environ (``META``)."""
+        environ = getattr(request, "environ", None)
+        return getattr(request, "META", None) if environ is None else environ
+
+    def set_attr(self, request: Any, name: str, value: Any) -> None:
+        """Offer ``value`` to the view as ``request.<name>``."""
+        setattr(request, name, value)
+
+    def bare_response(self, body: bytes, status: int) -> Any:
+        """A Django ``HttpResponse`` with ``body`` and ``status``."""
+        from django.http import HttpResponse
+
+        return HttpResponse(body, status=status)
+
+    def no_store_json(self, body: bytes, status: int) -> Any:
+        """A JSON response with ``body`` and ``Cache-Control: no-store``."""
+        from django.http import HttpResponse
+
+        response = HttpResponse(body, status=status, content_type="application/json")
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
+        """(status, response object to put headers on, the result to return)."""
+        status = getattr(result, "status_code", None)
+        if isinstance(status, int):
+            return status, result, result
+        return 200, None, result
+
+    def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
+        """``response[name] = value``, each replacing a header of the same name."""
+        for k, v in headers:
+            target[k] = v
+
+    def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
+        """One cookie per spec through ``response.set_cookie`` (Django keeps repeated ``Set-Cookie`` fields only
+        in ``response.cookies``)."""
+        for spec in specs:
+            response.set_cookie(
+                spec.name, spec.value, max_age=spec.max_age, path=spec.path, secure=True, httponly=True,
+                samesite=spec.samesite,
+            )  # fmt: skip
+
+
+def _route(request: Any) -> str | None:
+    """The route pattern Django resolved (``users/<int:id>/``) as a path (``/users/<int:id>/``), if any."""
+    match = getattr(request, "resolver_match", None)
+    route = getattr(match, "route", None) if match is not None else None
+    return None if route is None else "/" + route.lstrip("/")
+
+
+#: The one Django adapter (listed in ``_adapter.ADAPTERS``).
+ADAPTER = DjangoAdapter()

@@ -1,0 +1,94 @@
+"""The Flask adapter: what route decorators need to know of Flask's (werkzeug's) requests and responses.
+
+One object, :data:`ADAPTER`, implements :class:`~backend_guard._adapter.FrameworkAdapter`; the table in
+``_adapter.py`` lists it. Flask is never imported here: it is found in ``sys.modules`` (a framework never
+imported made no request), and a Flask route's request is the one of its request context.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._view import RequestView, view_from_environ
+from ..clientip import ClientIP
+
+if TYPE_CHECKING:
+    from ..tokens._cookie_jar import CookieSpec
+
+__all__ = ["ADAPTER", "FlaskAdapter"]
+
+
+class FlaskAdapter:
+    """Flask requests (``werkzeug.wrappers.Request``) and responses.
+
+    Example::
+
+        ADAPTER.current_request()   # flask.request inside a request context, else None
+    """
+
+    name: str = "flask"
+    #: The root modules of this framework's response classes (a response's MRO is matched against them).
+    response_modules: tuple[str, ...] = ("werkzeug", "flask")
+    #: A Flask route gets no request argument: its request is the one of the active request context.
+    contextual: bool = True
+
+    def owns(self, obj: Any) -> bool:
+        """True for a werkzeug (so Flask) request."""
+        module = sys.modules.get("werkzeug.wrappers")
+        return module is not None and isinstance(obj, module.Request)
+
+    def current_request(self) -> Any:
+        """``flask.request`` inside a request context, else None."""
+        flask = sys.modules.get("flask")
+        if flask is not None and flask.has_request_context():
+            return flask.request
+        return None
+
+    def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
+        """The lazy view of the request's WSGI environ, with the URL rule Flask matched."""
+        rule = getattr(request, "url_rule", None)
+        return view_from_environ(request.environ, client_ip, route=getattr(rule, "rule", None))
+
+    def scope_of(self, request: Any) -> Any:
+        """None: a Flask request has no ASGI scope (not looked for through its proxy, where a missing attribute
+        is slow)."""
+        return None
+
+    def environ_of(self, request: Any) -> Any:
+        """The request's WSGI environ."""
+        return getattr(request, "environ", None)
+
+    def set_attr(self, request: Any, name: str, value: Any) -> None:
+        """Offer ``value`` to the route as ``flask.g.<name>``."""
+        setattr(sys.modules["flask"].g, name, value)
+
+    def bare_response(self, body: bytes, status: int) -> Any:
+        """A Flask ``Response`` with ``body`` and ``status``."""
+        return sys.modules["flask"].Response(body, status=status)
+
+    def no_store_json(self, body: bytes, status: int) -> Any:
+        """A JSON response with ``body`` and ``Cache-Control: no-store``."""
+        from flask import Response
+
+        return Response(body, status=status, mimetype="application/json", headers={"Cache-Control": "no-store"})
+
+    def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
+        """(status, response object to put headers on, the result to return): ``make_response`` once."""
+        resp = sys.modules["flask"].make_response(result)
+        return int(resp.status_code), resp, resp
+
+    def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
+        """Through the response's ``headers``, each replacing a header of the same name."""
+        for k, v in headers:
+            target.headers[k] = v
+
+    def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
+        """One ``Set-Cookie`` field per spec, with werkzeug's ``headers.add``."""
+        for spec in specs:
+            response.headers.add("Set-Cookie", spec.header())
+
+
+#: The one Flask adapter (listed in ``_adapter.ADAPTERS``).
+ADAPTER = FlaskAdapter()

@@ -1,0 +1,162 @@
+"""The Starlette adapter (FastAPI rides on it): what route decorators need to know of Starlette's requests and
+responses, and the FastAPI parameter plumbing.
+
+One object, :data:`ADAPTER`, implements :class:`~backend_guard._adapter.FrameworkAdapter`; the table in
+``_adapter.py`` lists it. Starlette is never imported here at module level: a request is recognised through
+``sys.modules`` (a framework never imported made no request), and the response classes are imported when a
+response is first built.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._view import RequestView, view_from_scope
+from ..clientip import ClientIP
+
+if TYPE_CHECKING:
+    from ..exceptions import GuardError
+    from ..tokens._cookie_jar import CookieSpec
+
+__all__ = ["ADAPTER", "StarletteAdapter", "fastapi_classes", "refusal_exception", "starlette_classes"]
+
+
+class StarletteAdapter:
+    """Starlette and FastAPI requests (``starlette.requests.Request``) and responses.
+
+    Example::
+
+        ADAPTER.owns(request), ADAPTER.view(request, None).route
+    """
+
+    name: str = "starlette"
+    #: The root modules of this framework's response classes (a response's MRO is matched against them).
+    response_modules: tuple[str, ...] = ("starlette",)
+    #: No request context to look in: Starlette passes the request, or FastAPI fills an injected parameter.
+    contextual: bool = False
+
+    def owns(self, obj: Any) -> bool:
+        """True for a Starlette (or FastAPI) request."""
+        module = sys.modules.get("starlette.requests")
+        return module is not None and isinstance(obj, module.Request)
+
+    def current_request(self) -> Any:
+        """None: Starlette keeps no request context."""
+        return None
+
+    def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
+        """The lazy view of the request's ASGI scope."""
+        return view_from_scope(request.scope, client_ip)
+
+    def scope_of(self, request: Any) -> Any:
+        """The request's ASGI scope."""
+        return getattr(request, "scope", None)
+
+    def environ_of(self, request: Any) -> Any:
+        """None: a Starlette request has no WSGI environ."""
+        return None
+
+    def set_attr(self, request: Any, name: str, value: Any) -> None:
+        """Offer ``value`` to the route as ``request.state.<name>``."""
+        setattr(request.state, name, value)
+
+    def bare_response(self, body: bytes, status: int) -> Any:
+        """A Starlette ``Response`` with ``body`` and ``status``."""
+        from starlette.responses import Response
+
+        return Response(content=body, status_code=status)
+
+    def no_store_json(self, body: bytes, status: int) -> Any:
+        """A JSON response with ``body`` (none when empty) and ``Cache-Control: no-store``."""
+        from starlette.responses import Response
+
+        headers = {"Cache-Control": "no-store"}
+        return Response(body or None, status_code=status, media_type="application/json", headers=headers)
+
+    def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
+        """(status, response object to put headers on, the result to return).
+
+        A route returning a model or a dict under FastAPI: the headers go on the injected ``Response``.
+        """
+        status = getattr(result, "status_code", None)
+        if isinstance(status, int):
+            return status, result, result
+        if injected_response is not None:
+            code = getattr(injected_response, "status_code", None)
+            return (int(code) if code else 200), injected_response, result
+        return 200, None, result
+
+    def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
+        """A new name is appended to the response's ``raw_headers`` (what it sends) as encoded bytes; a name
+        already there is set through ``headers``, which replaces it (as ``response.headers[k] = v`` does)."""
+        raw = getattr(target, "raw_headers", None)
+        if not isinstance(raw, list):
+            for k, v in headers:
+                target.headers[k] = v
+            return
+        present = dict(raw)
+        for k, v in headers:
+            name = k.lower().encode("latin-1")
+            if name in present:
+                target.headers[k] = v
+            else:
+                raw.append((name, v.encode("latin-1")))
+                present[name] = b""
+
+    def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
+        """One ``Set-Cookie`` field per spec, appended to ``raw_headers`` (what Starlette's ``set_cookie`` does)."""
+        for spec in specs:
+            response.raw_headers.append((b"set-cookie", spec.header().encode("latin-1")))
+
+
+#: The one Starlette adapter (listed in ``_adapter.ADAPTERS``).
+ADAPTER = StarletteAdapter()
+
+
+def fastapi_classes() -> tuple[Any, Any] | None:
+    """Starlette's ``Request`` and ``Response`` classes, for FastAPI to fill a route's injected parameters; None
+    when Starlette cannot be imported (then no route is FastAPI's, and nothing is injected).
+
+    Example::
+
+        classes = fastapi_classes()   # (Request, Response) under FastAPI
+    """
+    if "starlette" not in sys.modules and "fastapi" not in sys.modules:
+        try:
+            import starlette  # noqa: F401
+        except ImportError:
+            return None
+    return starlette_classes()
+
+
+def starlette_classes() -> tuple[Any, Any]:
+    """Starlette's ``Request`` and ``Response`` classes (ImportError without Starlette).
+
+    Example::
+
+        Request, Response = starlette_classes()
+    """
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    return Request, Response
+
+
+def refusal_exception(exc: GuardError, extra: list[tuple[str, str]]) -> Exception:
+    """The Starlette ``HTTPException`` a FastAPI dependency raises for a refusal: the GuardError's status and
+    headers (``extra`` added), the GuardError itself as ``.guard_error`` (rendered as problem+json by
+    backend_guard's exception handlers).
+
+    Example::
+
+        raise refusal_exception(bg.RateLimited(retry_after=3), []) from None
+    """
+    from starlette.exceptions import HTTPException
+
+    headers = dict(exc.headers)
+    headers.update(dict(extra))
+    http_exc = HTTPException(exc.status, detail=exc.detail, headers=headers)
+    http_exc.guard_error = exc  # type: ignore[attr-defined]
+    return http_exc
