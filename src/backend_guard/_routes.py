@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from ._adapter import ADAPTERS, FrameworkAdapter, adapter_named, context_request
+from ._adapter import FrameworkAdapter, adapter_named, adapter_of, context_request
 from ._view import RequestView
 from .clientip import ClientIP
 from .errors import problem_response
@@ -182,9 +182,9 @@ def _find_request(
     if injected is not None:
         return injected, STARLETTE
     for arg in args[:2]:
-        for adapter in ADAPTERS:
-            if adapter.owns(arg):
-                return arg, adapter
+        adapter = adapter_of(arg)
+        if adapter is not None:
+            return arg, adapter
     return context_request()
 
 
