@@ -293,6 +293,16 @@ def test_the_pwned_file_is_binary_searched(tmp_path: Path, crlf: bool) -> None:
         assert codes(GOOD, policy) == []
 
 
+def test_a_damaged_count_in_the_pwned_file_still_means_listed_never_an_error(tmp_path: Path) -> None:
+    import hashlib
+
+    digest = hashlib.sha1(b"damaged count here", usedforsecurity=False).hexdigest().upper()
+    path = tmp_path / "pwned.txt"
+    path.write_bytes(digest.encode() + b":" + b"9" * 5000 + b"\n")
+    with PwnedPasswordsFile(path) as pwned:
+        assert pwned.count("damaged count here") == 1
+
+
 @given(st.sets(st.text(min_size=1, max_size=30), min_size=1, max_size=40), st.text(max_size=30))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_the_pwned_search_finds_exactly_what_the_file_holds(tmp_path: Path, listed: set[str], other: str) -> None:

@@ -107,4 +107,5 @@ class PwnedPasswordsFile:
 
 def _count_of(line: bytes) -> int:
     _, _, count = line.rstrip(b"\r").partition(b":")
-    return int(count) if count.isdigit() else 1
+    # A count is a few digits; a longer run (a damaged file) still means "listed", never a ValueError.
+    return int(count) if count.isdigit() and len(count) <= 18 else 1
