@@ -12,6 +12,7 @@ import asyncio
 import re
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -222,3 +223,49 @@ def test_a_304_after_a_page_through_the_fused_guard_gets_no_csp_and_the_page_kee
             assert headers[b"x-content-type-options"] == b"nosniff"
         else:
             assert b"form-action 'self'" in headers[b"content-security-policy"]
+
+
+def _headers_app(make_headers: Any, seen: list[Any]) -> Any:
+    """An app answering ``x-status`` with the header pairs ``make_headers()`` gives (any iterable, as ASGI allows)."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append("state" in scope)
+        status = int(dict(scope["headers"])[b"x-status"])
+        await send({"type": "http.response.start", "status": status, "headers": make_headers()})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"errors": {"enabled": False}},  # no envelope: every layer on the one send wrapper
+        {},  # an error status under the envelope: the layers inside it, then the outer ones
+    ],
+)
+@pytest.mark.parametrize("status", [200, 418])
+def test_guard_keeps_every_header_of_a_one_shot_iterable(options: dict[str, Any], status: int) -> None:
+    """ASGI's ``headers`` may be any iterable of pairs: a generator's are read once, none lost (the app's Vary
+    merged with ours, its own header kept)."""
+    pairs = [(b"vary", b"Accept-Encoding"), (b"x-app", b"1")]
+    settings = bg.GuardSettings(
+        cors={"allow_origins": [ORIGIN.decode()]},
+        rate_limit={"default_limits": "1000/hour"},
+        errors={**options.get("errors", {}), "rewrite_plain_errors": "never"},
+    )
+    for make in (lambda: list(pairs), lambda: (pair for pair in pairs)):
+        guard = Guard(_headers_app(make, []), settings)
+        headers = _call(guard, ORIGIN, "https", status)[0]["headers"]
+        assert (b"vary", b"Accept-Encoding, Origin") in headers
+        assert (b"x-app", b"1") in headers
+
+
+def test_guard_gives_the_app_a_state_even_without_request_id_and_secure_headers() -> None:
+    """Guard makes ``scope["state"]`` for the app (where route decorators and csp_nonce leave their values),
+    whichever layers are on."""
+    seen: list[Any] = []
+    settings = bg.GuardSettings(request_id={"enabled": False}, secure_headers={"enabled": False})
+    guard = Guard(_headers_app(list, seen), settings)
+    _call(guard, None, "https", 200)
+    assert seen == [True]
