@@ -251,6 +251,8 @@ class Stack:
     def finish(self, contexts: list[Any], status: int, headers: Any, stage: int) -> list[Any]:
         """``headers`` with the response steps of the layers of ``stage`` applied, innermost first: a Guard's
         :data:`Finish`."""
+        if headers.__class__ is not list:  # ASGI allows any iterable of pairs: a one-shot one is read once here
+            headers = list(headers)
         if self.touched is not None:
             clean = self._clean
             for name, _ in headers:

@@ -60,6 +60,8 @@ class Guard(StackGuard):
         contexts = stack.contexts()
         try:
             answer = await stack.aenter(scope, contexts, OUTER) if self._awaits else stack.enter(scope, contexts, OUTER)
+            if "state" not in scope:  # for the app, whichever layers are on (route decorators leave values there)
+                scope["state"] = {}
             envelope = self._envelope
             if answer is not None or envelope is None:
                 await self._unwrapped(answer, scope, receive, send, contexts)
