@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import backend_guard as bg
+from backend_guard import wsgi
+from backend_guard._logging import request_id_var
 from backend_guard.asgi import Guard
 from backend_guard.cors import STATE_KEY as CORS_KEY
 from backend_guard.headers import NONCE_KEY, OVERRIDE_KEY
@@ -96,8 +99,11 @@ def _call(
     status: int = 200,
     method: str = "GET",
     host: bytes = b"api.example.com",
+    accept: bytes | None = None,
 ) -> list[Any]:
     headers = [(b"host", host), (b"x-request-id", b"fixed-id-1"), (b"x-status", str(status).encode())]
+    if accept is not None:
+        headers.append((b"accept", accept))
     if origin is not None:
         headers.append((b"origin", origin))
     scope = {
@@ -269,3 +275,142 @@ def test_guard_gives_the_app_a_state_even_without_request_id_and_secure_headers(
     guard = Guard(_headers_app(list, seen), settings)
     _call(guard, None, "https", 200)
     assert seen == [True]
+
+
+# -- the app's ways of answering, through the fused Guard and the nested stack (ASGI and WSGI) ------------------
+
+ASGI_KINDS = ["stream", "raise", "raise_after_start", "raise_after_body", "page", "page_chunks", "page500_raise"]
+
+
+def _kind_app(kind: str, headers: list[tuple[bytes, bytes]]) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        page = [(b"content-type", b"text/plain"), *headers]
+        if kind == "raise":
+            raise RuntimeError("boom")
+        status = 404 if kind.startswith("page") and kind != "page500_raise" else 500 if kind == "page500_raise" else 200
+        await send({"type": "http.response.start", "status": status, "headers": page})
+        if kind in ("stream", "page_chunks", "raise_after_start"):
+            await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        if kind == "raise_after_start":
+            raise RuntimeError("after start")
+        await send({"type": "http.response.body", "body": b"b"})
+        if kind in ("raise_after_body", "page500_raise"):
+            raise RuntimeError("after body")
+
+    return app
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    variant=st.sampled_from([0, 1, 2]),
+    kind=st.sampled_from(ASGI_KINDS),
+    headers=HEADERS,
+    origin=st.sampled_from([ORIGIN, None]),
+    accept=st.sampled_from([b"text/html", b"application/json"]),
+)
+def test_fused_guard_streams_fails_and_replaces_pages_as_the_nested_stack(
+    variant: int, kind: str, headers: list[tuple[bytes, bytes]], origin: bytes | None, accept: bytes
+) -> None:
+    app = _kind_app(kind, headers)
+    fused = Guard(app, _settings(variant))
+    nested = Guard(app, _settings(variant)).app
+    assert _call(fused, origin, "https", accept=accept) == _call(nested, origin, "https", accept=accept)
+
+
+class _Body:
+    """A WSGI body recording its close() and the request id it ran under."""
+
+    def __init__(self, events: list[Any], fail: bool) -> None:
+        self.events = events
+        self.fail = fail
+
+    def __iter__(self) -> Any:
+        self.events.append(("iter", request_id_var.get()))
+        if self.fail:
+            raise RuntimeError("in body")
+        yield b"a"
+
+    def close(self) -> None:
+        self.events.append(("close", request_id_var.get()))
+
+
+WSGI_KINDS = ["plain", "raise", "raise_in_body", "page", "exc_info", "generator_late_start"]
+
+
+def _wsgi_app(kind: str, status: str, headers: list[tuple[str, str]], events: list[Any]) -> Any:
+    def late(start_response: Any) -> Any:
+        start_response(status, list(headers))
+        yield b"g"
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        events.append(("app", request_id_var.get()))
+        if kind == "raise":
+            raise RuntimeError("boom")
+        if kind == "generator_late_start":
+            return late(start_response)
+        if kind == "page":
+            start_response("404 Not Found", [("Content-Type", "text/plain"), *headers])
+        elif kind == "exc_info":
+            start_response(status, list(headers))
+            try:
+                raise KeyError("k")
+            except KeyError:
+                start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
+        else:
+            start_response(status, list(headers))
+        return _Body(events, fail=kind == "raise_in_body")
+
+    return app
+
+
+def _serve_wsgi(app: Any, origin: str | None, accept: str) -> list[Any]:
+    """A strict server: the start_response calls, the body, the exception, and the request id along the way."""
+    log: list[Any] = []
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": "/items", "SCRIPT_NAME": "", "QUERY_STRING": "",
+        "SERVER_NAME": "api.example.com", "SERVER_PORT": "443", "HTTP_HOST": "api.example.com",
+        "wsgi.url_scheme": "https", "REMOTE_ADDR": "203.0.113.9", "HTTP_ACCEPT": accept,
+        "HTTP_X_REQUEST_ID": "fixed-id-1",
+    }  # fmt: skip
+    if origin is not None:
+        environ["HTTP_ORIGIN"] = origin
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        fields = [(k, re.sub(r"t=\d+", "t=T", v)) for k, v in headers]
+        log.append(("start", status, fields, exc_info is not None))
+        return lambda data: log.append(("write", data))
+
+    result = None
+    try:
+        result = app(environ, start_response)
+        log.extend(("chunk", chunk) for chunk in result)
+    except Exception as exc:  # the same exception from both, if any
+        log.append(("raised", type(exc).__name__))
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    log.append(("after", request_id_var.get()))
+    return log
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    variant=st.sampled_from([0, 1, 2]),
+    kind=st.sampled_from(WSGI_KINDS),
+    status=st.sampled_from(["200 OK", "304 Not Modified", "404 Not Found", "500 Internal Server Error"]),
+    headers=st.lists(st.tuples(NAMES.map(bytes.decode), VALUES.map(bytes.decode)), max_size=4),
+    origin=st.sampled_from([ORIGIN.decode(), None]),
+    accept=st.sampled_from(["text/html", "application/json"]),
+)
+def test_wsgi_guard_answers_as_the_nested_stack(
+    variant: int, kind: str, status: str, headers: list[tuple[str, str]], origin: str | None, accept: str
+) -> None:
+    """wsgi.Guard drives its layers in one call: the same start_response calls, body, close() and request id in
+    the logging context as the nested middlewares give."""
+    fused_events: list[Any] = []
+    nested_events: list[Any] = []
+    fused = wsgi.Guard(_wsgi_app(kind, status, headers, fused_events), _settings(variant))
+    nested = wsgi.Guard(_wsgi_app(kind, status, headers, nested_events), _settings(variant)).app
+    assert _serve_wsgi(fused, origin, accept) == _serve_wsgi(nested, origin, accept)
+    assert fused_events == nested_events
