@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -257,3 +259,33 @@ def test_operator_actions_are_events_naming_the_operator(store: Store, seen: lis
     assert operate[2].fields["target"] == events.digest("user-42")
     assert operate[2].fields["revoked"] == 1
     assert "lockout.unlocked" in names(seen)  # the unlock itself, from the lockout
+
+
+# -- review: what events carry, and the documented table --------------------------------------------------------
+
+
+def test_lockout_events_name_the_address_by_the_lockouts_keyed_hash(store: Store, seen: list[Event]) -> None:
+    # The docs promise "an account and an address as the lockout's keyed hashes": never the client's IP.
+    lock = bg.Lockout(store=store, max_failures=1, secret=SECRET)
+    lock.record_failure("alice", "203.0.113.7")
+    with pytest.raises(bg.AccountLocked), lock.attempt("alice", "203.0.113.7"):
+        pass
+    lock.record_failure("bob")  # no address: none in the events
+    assert names(seen) == ["lockout.failure", "lockout.locked", "lockout.refused", "lockout.failure", "lockout.locked"]
+    assert all("203.0.113.7" not in repr(e) for e in seen)
+    assert {e.fields["address"] for e in seen[:3]} == {lock.address_id("203.0.113.7")}
+    assert [e.fields["address"] for e in seen[3:]] == [None, None]
+
+
+def test_the_docs_table_lists_every_event_name_with_its_outcome() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text.split("## Events and metrics", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]
+    documented: dict[str, str] = {}
+    for row in table[2:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        found = re.findall(r"`([a-z_.]+)`", cells[0])
+        outcomes = [o.strip() for o in cells[1].split(",")]
+        assert len(found) == len(outcomes), row
+        documented.update(zip(found, outcomes, strict=True))
+    assert documented == dict(events.NAMES)

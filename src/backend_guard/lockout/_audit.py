@@ -3,8 +3,10 @@ given to the application's ``on_event``, logged on the ``backend_guard.lockout``
 :class:`~backend_guard.events.Event` (``lockout.failure``, ``lockout.locked``, ``lockout.unlocked``,
 ``lockout.success_after_failures``; ``lockout.refused`` for an attempt refused while locked, only as an event).
 
-An event names the account by its keyed hash (the name only with ``log_identifiers=True``) and the client by its
-address bucket. Nothing is built when nobody listens, and a failing ``on_event`` never breaks a login.
+A :class:`LockoutEvent` names the account by its keyed hash (the name only with ``log_identifiers=True``) and
+the client by its address bucket; a published :class:`~backend_guard.events.Event` names both by their keyed
+hashes (``account_id``, ``address``), as the documentation promises. Nothing is built when nobody listens,
+and a failing ``on_event`` never breaks a login.
 """
 
 from __future__ import annotations
@@ -64,21 +66,22 @@ def emit(settings: AuditSettings, kind: str, plan: Plan, **extra: Any) -> None:
     _log(level, event)
     _give(settings.on_event, event)  # read again, as it may have changed: the sink set now gets the event
     if bus:
-        events.emit("lockout", _NAMES[kind], **published(event))
+        events.emit("lockout", _NAMES[kind], **published(event, plan))
 
 
-def published(event: LockoutEvent) -> dict[str, Any]:
-    """The fields a :class:`LockoutEvent` publishes as an :class:`~backend_guard.events.Event`: all but its kind
-    (the event's name) and the account's name (only its keyed hash, ``account_id``).
+def published(event: LockoutEvent, plan: Plan) -> dict[str, Any]:
+    """The fields a :class:`LockoutEvent` about ``plan`` publishes as an :class:`~backend_guard.events.Event`:
+    all but its kind (the event's name) and the account's name, with the address as its keyed hash (``address``,
+    as ``lock.address_id(ip)`` gives it; never the client's IP).
 
     Example::
 
-        published(LockoutEvent("unlock", "3f2a...", "203.0.113.7"))["account_id"]
+        published(LockoutEvent("unlock", plan.account_id, plan.address), plan)["address"] == plan.address_id
     """
-    _kind, account_id, address, scope, retry_after, failures, _account = astuple(event)
+    _kind, account_id, _address, scope, retry_after, failures, _account = astuple(event)
     return {
         "account_id": account_id,
-        "address": address,
+        "address": plan.address_id,
         "scope": scope,
         "retry_after": retry_after,
         "failures": failures,
@@ -94,7 +97,7 @@ def emit_refused(plan: Plan, scope: str | None, retry_after: float) -> None:
         emit_refused(plan, "pair", 300.0)
     """
     if events.listening("lockout"):
-        fields = published(LockoutEvent("refused", plan.account_id, plan.address or None, scope, retry_after))
+        fields = published(LockoutEvent("refused", plan.account_id, plan.address or None, scope, retry_after), plan)
         events.emit("lockout", "lockout.refused", **fields)
 
 

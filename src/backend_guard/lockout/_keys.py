@@ -51,6 +51,16 @@ class Plan:
         self.address = address
         self.account = account
 
+    @property
+    def address_id(self) -> str | None:
+        """The keyed hash of the address bucket (the end of the pair key), None when the attempt named none.
+
+        Example::
+
+            planner.plan("alice", "203.0.113.7").address_id   # 32 hex digits
+        """
+        return self.keys[0].rpartition(":p:")[2] if self.address else None
+
     def __sizeof__(self) -> int:
         # Everything a plan holds is its own: the store keys, the digests, the address and the identifier.
         own = (self.keys, self.named, self.member, self.account_id, self.address, self.account)
