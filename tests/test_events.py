@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -289,3 +290,47 @@ def test_the_docs_table_lists_every_event_name_with_its_outcome() -> None:
         assert len(found) == len(outcomes), row
         documented.update(zip(found, outcomes, strict=True))
     assert documented == dict(events.NAMES)
+
+
+def test_a_callback_may_emit_subscribe_and_close_inside_delivery_without_deadlock() -> None:
+    found: list[str] = []
+    later: list[events.Subscription] = []
+
+    def reentrant(event: Event) -> None:
+        found.append(event.name)
+        if event.name == "csrf.refused":
+            events.emit("cors", "cors.refused", reason="origin")  # an event inside a callback
+            later.append(events.subscribe(lambda e: found.append("late " + e.name), parts=["cors"]))
+            sub.close()  # closing itself while it is being delivered
+
+    sub = events.subscribe(reentrant, parts=["csrf", "cors"])
+    events.emit("csrf", "csrf.refused", rule="x")
+    events.emit("cors", "cors.refused", reason="origin")
+    later[0].close()
+    assert found == ["csrf.refused", "cors.refused", "late cors.refused"]
+    assert not events.listening("csrf")
+    assert not events.listening("cors")
+
+
+def test_subscribing_and_closing_from_threads_while_others_emit() -> None:
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def emitter() -> None:
+        try:
+            while not stop.is_set():
+                events.emit("csrf", "csrf.refused", rule="x")
+        except BaseException as exc:  # pragma: no cover - the failure this test looks for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=emitter) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for _ in range(300):
+        with events.subscribe(lambda e: None, parts=["csrf"]):
+            pass
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert not events.listening("csrf")

@@ -70,3 +70,21 @@ def test_a_failing_receiver_is_logged_by_django_and_never_breaks_the_login(caplo
         lockout_event.disconnect(broken)
     assert lock.check("bob", "203.0.113.7").locked
     assert any("receiver down" in r.getMessage() for r in caplog.records if r.name == "django.dispatch")
+
+
+def test_a_receiver_collected_without_disconnect_stops_the_events_it_wanted() -> None:
+    # Django holds receivers weakly by default: one garbage-collected never calls disconnect(), and the signal
+    # must not keep the lockout building events for nobody.
+    import gc
+
+    setup()
+
+    def on_lockout(sender: Any, event: Event, **kwargs: Any) -> None:
+        pass
+
+    lockout_event.connect(on_lockout)
+    assert events.listening("lockout")
+    del on_lockout
+    gc.collect()
+    bg.Lockout(max_failures=5, secret=SECRET).record_failure("alice", "203.0.113.7")
+    assert not events.listening("lockout")

@@ -53,11 +53,15 @@ class GuardSignal(Signal):  # type: ignore[misc]
     def disconnect(self, *args: Any, **kwargs: Any) -> bool:
         """Disconnect a receiver as Django does; with none left, stop building this part's events for it."""
         found: bool = super().disconnect(*args, **kwargs)
+        self._release()
+        return found
+
+    def _release(self) -> None:
+        """With no receiver left, close this signal's subscription (checked under the lock, as a connect may race)."""
         with self._subscribing:
             if self.subscription is not None and not self.receivers:
                 self.subscription.close()
                 self.subscription = None
-        return found
 
     def deliver(self, event: Event) -> None:
         """Send ``event`` to the connected receivers (each failure logged by Django, none raised).
@@ -68,6 +72,8 @@ class GuardSignal(Signal):  # type: ignore[misc]
         """
         if self.has_listeners(Event):
             self.send_robust(sender=Event, event=event)
+        else:  # the last receiver was garbage-collected (Django holds them weakly): no disconnect() ran
+            self._release()
 
 
 #: Sent for each lockout event (failure, locked, refused, unlocked, success_after_failures, storage.*).
