@@ -56,6 +56,9 @@ def run_asgi_unix(app: Any, path: str, **config: Any) -> Iterator[str]:
 def _uvicorn(app: Any, options: dict[str, Any]) -> Iterator[Any]:
     import uvicorn
 
+    # The asyncio loop and h11 whatever extras are installed (uvicorn[standard] brings uvloop and httptools for the
+    # benchmarks): the same server in every environment, and uvloop's teardown warnings stay out of the tests.
+    options = {"loop": "asyncio", "http": "h11", **options}
     server = uvicorn.Server(uvicorn.Config(app, **options))
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()

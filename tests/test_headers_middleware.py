@@ -224,6 +224,7 @@ def uvicorn_url() -> Iterator[str]:
         port=port,
         log_level="critical",
         lifespan="off",
+        loop="asyncio",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -111,7 +111,7 @@ def server() -> Iterator[str]:
     import uvicorn
 
     port = free_port()
-    config = uvicorn.Config(app(), host="127.0.0.1", port=port, log_level="critical", lifespan="off")
+    config = uvicorn.Config(app(), host="127.0.0.1", port=port, log_level="critical", lifespan="off", loop="asyncio")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -150,7 +150,15 @@ def test_uvicorn_refuses_to_start_an_app_whose_rule_matches_no_route(caplog: pyt
 
     server = uvicorn.Server(
         # log_level: uvicorn sets its loggers' level from it (another test's "critical" would silence the failure)
-        uvicorn.Config(_fastapi("/Login"), host="127.0.0.1", port=0, lifespan="on", log_config=None, log_level="error")
+        uvicorn.Config(
+            _fastapi("/Login"),
+            host="127.0.0.1",
+            port=0,
+            lifespan="on",
+            log_config=None,
+            log_level="error",
+            loop="asyncio",
+        )
     )
     # uvicorn logs the lifespan failure on "uvicorn.error"; an earlier test's logging config may have stopped
     # that logger propagating to the root, so listen on it directly.
