@@ -355,6 +355,15 @@ def test_https_redirect_asgi_and_wsgi(method: str, safe_status: int, status: int
     assert a[2] == w[2] == b""
 
 
+def test_an_asgi_raw_path_carrying_the_query_string_redirects_to_the_same_url() -> None:
+    # The ASGI spec keeps the query out of raw_path; Starlette's TestClient before 0.38 put it in. The query is
+    # query_string's, once: never "/transfer%3Fa=1?a=1".
+    app = asgi.HTTPSRedirectMiddleware(_asgi_app)
+    scope_path = "/transfer?a=1"  # as raw_path; path and query_string as every server sends them
+    status, headers, _ = call_asgi(app, "GET", scheme="http", path=scope_path, query=b"a=1")
+    assert (status, headers["location"]) == (301, f"https://{HOST}/transfer?a=1")
+
+
 def test_the_wsgi_redirect_encodes_the_decoded_path_it_was_given() -> None:
     # PEP 3333: PATH_INFO is the decoded path, its bytes as latin-1 characters. /caf%C3%A9 arrives as
     # "/caf\xc3\xa9" and /a%2541 as "/a%41": the Location must name the same resource again.

@@ -21,6 +21,8 @@ from backend_guard.csrf import csrf_exempt
 
 from .servers import run_asgi, run_wsgi
 
+pytestmark = pytest.mark.server
+
 EVIL = "https://evil.example"
 BROWSER: dict[str, Any] = {"trusted_hosts": ["127.0.0.1"], "csrf": {"exempt_paths": ["/hooks/"]}}
 REDIRECT: dict[str, Any] = {"https_redirect": {"enabled": True, "exempt_paths": ["/health"]}}

@@ -115,9 +115,15 @@ class HTTPSRedirectMiddleware(LayerMiddleware):
 
 
 def _request_path(scope: Scope) -> str:
-    """The path as received (``raw_path``, still percent-encoded), else the decoded ``path``."""
+    """The path as received (``raw_path``, still percent-encoded), else the decoded ``path``.
+
+    ``raw_path`` holds no query string by the ASGI spec, but some clients put it there (Starlette's TestClient
+    before 0.38): the query is ``scope["query_string"]``'s, so what follows a ``?`` here is dropped.
+    """
     raw_path = scope.get("raw_path")
-    return raw_path.decode("latin-1") if isinstance(raw_path, bytes) else str(scope["path"])
+    if isinstance(raw_path, bytes):
+        return raw_path.partition(b"?")[0].decode("latin-1")
+    return str(scope["path"])
 
 
 def _redirecting(redirect: Redirect) -> ASGIApp:
