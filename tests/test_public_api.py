@@ -137,3 +137,18 @@ def test_import_backend_guard_loads_no_part_and_no_heavy_dependency() -> None:
     code = "import backend_guard as bg; from backend_guard import *; print(RateLimiter is bg.RateLimiter)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_the_shell_packages_load_no_settings_until_guard_is_used() -> None:
+    # A single middleware (CORS, secure headers...) needs neither pydantic nor the token or password parts:
+    # `Guard`, which reads settings, loads them when first used.
+    code = (
+        "import sys, backend_guard.asgi, backend_guard.wsgi;"
+        "from backend_guard.asgi import CORSMiddleware, SecureHeadersMiddleware;"
+        "heavy = ('pydantic', 'jwt', 'argon2', 'backend_guard.config', 'backend_guard._stack');"
+        "print(','.join(m for m in heavy if m in sys.modules));"
+        "backend_guard.asgi.Guard; backend_guard.wsgi.Guard;"
+        "print('config' if 'backend_guard.config' in sys.modules else '')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["", "config"]

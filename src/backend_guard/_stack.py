@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._check import check_instance, optional
 from .config import GuardSettings
 from .cors import CORSPolicy
-from .exceptions import ConfigurationError
 from .storage import Store
 
 if TYPE_CHECKING:
@@ -252,26 +251,3 @@ def _browser_parts(settings: GuardSettings) -> dict[str, Any]:
         "csrf": csrf.build() if csrf.active else None,
         "csrf_exempt_paths": tuple(csrf.exempt_paths),
     }
-
-
-def cors_policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: Any) -> tuple[CORSPolicy, ...]:
-    """The policies a CORS shell (ASGI or WSGI) applies: ``policy`` (one or a list), or one built from ``kwargs``.
-
-    Example::
-
-        cors_policies(None, {"allow_origins": ["https://a.example"]})   # (CORSPolicy(...),)
-    """
-    if policy is None:
-        if not kwargs:
-            raise ConfigurationError("CORSMiddleware needs policy=CORSPolicy(...) (or CORSPolicy keyword arguments).")
-        return (CORSPolicy(**kwargs),)
-    if kwargs:
-        raise ConfigurationError("CORSMiddleware takes either policy= or CORSPolicy keyword arguments, not both.")
-    if not isinstance(policy, (CORSPolicy, list, tuple)):
-        raise ConfigurationError(
-            f"CORSMiddleware policy must be a CORSPolicy or a list of them, not {type(policy).__name__}."
-        )
-    policies = (policy,) if isinstance(policy, CORSPolicy) else tuple(policy)
-    if not policies or not all(isinstance(p, CORSPolicy) for p in policies):
-        raise ConfigurationError("CORSMiddleware policy must be a CORSPolicy or a non-empty list of them.")
-    return policies

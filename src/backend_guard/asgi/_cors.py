@@ -14,8 +14,8 @@ from .._cache import BoundedCache
 from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, merge_vary
 from .._layer import Answer
 from .._shell_headers import with_cors
-from .._stack import cors_policies
 from ..cors import STATE_KEY, CORSPolicy
+from ..cors._policy import cors_policies
 from ._layer_shell import LayerMiddleware
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from .. import events
 from .._cache import BoundedCache
 from .._check import check_bool, check_int, check_str, check_strs, optional
 from .._http import HTTP_TOKEN_RE
+from ..exceptions import ConfigurationError
 from ._decision import ACTUAL_VARY, NOTHING, PNA_VARY, PREFLIGHT_VARY, CORSDecision, RawHeaders, title
 from ._origin import MAX_ORIGIN_LENGTH, Origin, parse_origin
 from ._patterns import HostPattern
@@ -416,3 +417,26 @@ def _refused(origin: str | bytes | None, reason: str) -> tuple[bool, RawHeaders,
         shown = None if text is None else text[:_MAX_EVENT_ORIGIN].encode("unicode_escape").decode("ascii")
         events.emit("cors", "cors.refused", reason=reason, origin=shown, preflight=True)
     return False, NOTHING, reason
+
+
+def cors_policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: Any) -> tuple[CORSPolicy, ...]:
+    """The policies a CORS shell (ASGI or WSGI) applies: ``policy`` (one or a list), or one built from ``kwargs``.
+
+    Example::
+
+        cors_policies(None, {"allow_origins": ["https://a.example"]})   # (CORSPolicy(...),)
+    """
+    if policy is None:
+        if not kwargs:
+            raise ConfigurationError("CORSMiddleware needs policy=CORSPolicy(...) (or CORSPolicy keyword arguments).")
+        return (CORSPolicy(**kwargs),)
+    if kwargs:
+        raise ConfigurationError("CORSMiddleware takes either policy= or CORSPolicy keyword arguments, not both.")
+    if not isinstance(policy, (CORSPolicy, list, tuple)):
+        raise ConfigurationError(
+            f"CORSMiddleware policy must be a CORSPolicy or a list of them, not {type(policy).__name__}."
+        )
+    policies = (policy,) if isinstance(policy, CORSPolicy) else tuple(policy)
+    if not policies or not all(isinstance(p, CORSPolicy) for p in policies):
+        raise ConfigurationError("CORSMiddleware policy must be a CORSPolicy or a non-empty list of them.")
+    return policies

@@ -7,10 +7,12 @@ takes the wrapped app first and its policy as ``policy`` (the rate limiter as ``
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._cors import CORSMiddleware
 from ._csrf import CrossOriginProtectionMiddleware
 from ._errors import ErrorEnvelopeMiddleware
-from ._guard import Guard
 from ._headers import SecureHeadersMiddleware
 from ._hosts import HTTPSRedirectMiddleware, TrustedHostMiddleware
 from ._proxy import ProxyHeadersMiddleware
@@ -29,3 +31,16 @@ __all__ = [
     "SecureHeadersMiddleware",
     "TrustedHostMiddleware",
 ]
+
+if TYPE_CHECKING:
+    from ._guard import Guard
+else:
+
+    def __getattr__(name: str) -> Any:
+        """``Guard`` is imported when first read: it loads the settings (pydantic) that the middlewares alone
+        do not need."""
+        if name == "Guard":
+            value = importlib.import_module("._guard", __name__).Guard
+            globals()[name] = value
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,8 +13,8 @@ from typing import Any
 from .._http import StartResponse, WSGIApp, merge_vary, wsgi_problem
 from .._layer import Answer
 from .._shell_headers import with_cors
-from .._stack import cors_policies
 from ..cors import STATE_KEY, CORSPolicy
+from ..cors._policy import cors_policies
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["CORSMiddleware"]
