@@ -20,8 +20,7 @@ class CommandParser(argparse.ArgumentParser):
     Example::
 
         parser = build_parser()
-        for name, command in parser.commands.items():
-            print(name, [action.option_strings for action in command.options])
+        options = {name: [a.option_strings for a in command.options] for name, command in parser.commands.items()}
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

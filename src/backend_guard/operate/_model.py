@@ -60,8 +60,7 @@ class LockEntry:
 
     Example::
 
-        for entry in operator.locks.list(account="alice").items:
-            print(entry.scope, entry.retry_after)
+        waits = {e.scope: e.retry_after for e in operator.locks.list(account="alice").items}
     """
 
     account_id: str
@@ -81,8 +80,7 @@ class QuotaEntry:
 
     Example::
 
-        for row in operator.limits.show(address="203.0.113.7"):
-            print(row.rule, row.remaining, row.limit)
+        left = {row.rule: (row.remaining, row.limit) for row in operator.limits.show(address="203.0.113.7")}
     """
 
     rule: str
@@ -104,8 +102,7 @@ class FamilyEntry:
 
         Example::
 
-            for fam in operator.tokens.list("user-42").items:
-                print(fam.family, fam.last_used)
+            last_used = {fam.family: fam.last_used for fam in operator.tokens.list("user-42").items}
     """
 
     family: str

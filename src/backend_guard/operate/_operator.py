@@ -24,8 +24,7 @@ class Operator:
     Example::
 
         op = Operator.from_settings(GuardSettings.from_env())
-        for entry in op.locks.list(limit=20).items:
-            print(entry.account_id, entry.scope, entry.retry_after)
+        locked = [(e.account_id, e.scope, e.retry_after) for e in op.locks.list(limit=20).items]
         op.locks.unlock(account="alice", by="jane")
     """
 
