@@ -100,7 +100,7 @@ def test_tokens_list_and_revoke_on_the_command_line(url: str) -> None:
     page = json.loads(listed.stdout)
     assert len(page["items"]) == 1
     assert page["cursor"] == page["items"][0]["family"]
-    one = cli("tokens", "revoke", "user-42", "--family", page["items"][0]["family"], "--store", url)
+    one = cli("tokens", "revoke", "user-42", f"--family={page['items'][0]['family']}", "--store", url)
     assert one.stdout.strip() == "revoke: 1 removed"
     rest = cli("tokens", "revoke", "user-42", "--by", "jane", "--json", "--store", url)
     assert json.loads(rest.stdout) == {"done": "revoke", "count": 1}

@@ -109,7 +109,7 @@ def test_flask_guard_group_runs_every_verb_on_the_apps_memory_store() -> None:
 
     families = runner.invoke(args=["guard", "tokens", "list", "user-9", "--json"])
     (family,) = json.loads(families.output)["items"]
-    revoked = runner.invoke(args=["guard", "tokens", "revoke", "user-9", "--family", family["family"]])
+    revoked = runner.invoke(args=["guard", "tokens", "revoke", "user-9", f"--family={family['family']}"])
     assert revoked.output == "revoke: 1 removed\n"
     assert json.loads(runner.invoke(args=["guard", "tokens", "list", "user-9", "--json"]).output)["items"] == []
 

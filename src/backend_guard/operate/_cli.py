@@ -175,7 +175,7 @@ def _print_page(page: Page[Any], line: Callable[[Any], str], args: argparse.Name
     if not page.items:
         print("(none)", file=out)
     if page.cursor is not None:
-        print(f"more: --cursor {page.cursor}", file=out)
+        print(f"more: --cursor={page.cursor}", file=out)  # "=": a cursor may start with "-"
 
 
 def _print_done(what: str, count: int, args: argparse.Namespace, out: TextIO) -> None:
