@@ -322,7 +322,10 @@ def _config_gets(port: int) -> int:
 @pytest.mark.redis
 async def test_a_burst_of_first_calls_reads_the_policy_once_per_store(servers: ServerGroup) -> None:
     port = servers.start("--maxmemory-policy", "noeviction")
-    threaded, tasked = RedisStore(_url(port), prefix="ret"), RedisStore(_url(port), prefix="ret")
+    # Generous timeouts: 50 connections opened at once on a loaded machine must not time out; this test counts
+    # policy reads, not latency.
+    threaded = RedisStore(_url(port), prefix="ret", socket_timeout=5.0, connect_timeout=5.0)
+    tasked = RedisStore(_url(port), prefix="ret", socket_timeout=5.0, connect_timeout=5.0)
     try:
         ot = _one_time(threaded)  # type: ignore[arg-type]
         with ThreadPoolExecutor(max_workers=8) as pool:
