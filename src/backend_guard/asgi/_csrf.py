@@ -13,21 +13,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._check import check_instance, optional
-from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, request_id_from_scope
+from .._http import ASGIApp, Scope
 from .._layer import Answer
 from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, refusal
 from ..clientip import ClientIP
 from ..csrf import SAFE_METHODS, CrossOriginDecision, is_csrf_exempt
-from ..errors import problem_response
-from ..exceptions import GuardError
 from ..integrations._route_views import find_starlette_app, starlette_endpoint
-from ._layer_shell import LayerMiddleware
+from ._layer_shell import LayerMiddleware, refusing
 
-__all__ = ["CrossOriginProtectionMiddleware", "browser_headers", "refuse_asgi"]
-
-_DENIAL = "websocket.http.response"
-# RFC 6455 close code 1008: the endpoint refuses a message that violates its policy.
-_POLICY_VIOLATION = 1008
+__all__ = ["CrossOriginProtectionMiddleware", "browser_headers"]
 
 
 def browser_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -104,7 +98,7 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
         decision = self.decide(scope, websocket)
         if decision.allowed or self.is_exempt(scope):
             return None
-        return Answer(_refusing(refusal(decision)))
+        return Answer(refusing(refusal(decision)))
 
     def decide(self, scope: Scope, websocket: bool) -> CrossOriginDecision:
         """The policy's decision on the request (the scheme and host as resolved)."""
@@ -126,36 +120,3 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
         if callable(resolver):
             return is_csrf_exempt(resolver(scope))
         return is_csrf_exempt(starlette_endpoint(find_starlette_app(scope, self.app), scope))
-
-
-def _refusing(error: GuardError) -> ASGIApp:
-    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        await refuse_asgi(scope, send, error)
-
-    return refuse
-
-
-async def refuse_asgi(scope: Scope, send: Send, error: GuardError) -> None:
-    """Answer ``error`` on an HTTP scope (a problem document) or refuse a WebSocket handshake before it is
-    accepted: a denial response with the problem document when the server offers the extension, else a close
-    (the server answers the handshake with a 403).
-
-    Example::
-
-        await refuse_asgi(scope, send, CrossOriginRequest("..."))
-    """
-    if scope["type"] == "websocket":
-        await _refuse_websocket(scope, send, error)
-    else:
-        await asgi_problem(send, error, scope=scope)
-
-
-async def _refuse_websocket(scope: Scope, send: Send, error: GuardError) -> None:
-    """Refuse a handshake: the denial response when the server offers it, else a close before accept."""
-    if _DENIAL not in (scope.get("extensions") or {}):
-        await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
-        return
-    status, headers, body = problem_response(error, request_id=request_id_from_scope(scope))
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    await send({"type": "websocket.http.response.start", "status": status, "headers": raw})
-    await send({"type": "websocket.http.response.body", "body": body})

@@ -17,8 +17,7 @@ from .._layer import Answer
 from .._shell_browser import https_redirect_policy, trusted_hosts_policy, unknown_host
 from ..clientip import ClientIP
 from ..hosts import HTTPSRedirect, Redirect, TrustedHosts
-from ._csrf import refuse_asgi
-from ._layer_shell import LayerMiddleware
+from ._layer_shell import LayerMiddleware, refuse_asgi
 
 __all__ = ["HTTPSRedirectMiddleware", "TrustedHostMiddleware"]
 

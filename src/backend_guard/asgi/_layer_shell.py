@@ -3,19 +3,29 @@
 Each ASGI middleware of the stack (but the ErrorEnvelope, which wraps the call) is a :class:`LayerMiddleware`:
 it implements the layer's two steps and inherits ``__call__``, which turns them into ASGI (the request step
 on the scope, the response step on the ``http.response.start`` or ``websocket.accept`` message).
+
+A layer refusing a request answers with :func:`refusing` (an app for its :class:`~backend_guard._layer.Answer`):
+the problem document on an HTTP scope; on a WebSocket handshake, a refusal before ``websocket.accept`` (the
+socket never reaches the app), the one way every layer refuses a handshake.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from .._http import ASGIApp, Message, Receive, Scope, Send
+from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem, request_id_from_scope
 from .._layer import Answer, Finish, LayerDefaults
+from ..errors import problem_response
 
-__all__ = ["LayerMiddleware", "finishing"]
+__all__ = ["LayerMiddleware", "finishing", "refuse_asgi", "refusing"]
 
-_STARTS = frozenset({"http.response.start", "websocket.accept"})
+_STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 _HTTP = frozenset({"http"})
+#: The ASGI extension letting an app answer a WebSocket handshake with an HTTP response (a denial response).
+_DENIAL = "websocket.http.response"
+#: RFC 6455 close code 1008: the endpoint refuses a message that violates its policy.
+_POLICY_VIOLATION = 1008
 
 
 class LayerMiddleware(LayerDefaults):
@@ -83,3 +93,39 @@ def finishing(send: Send, finish: Finish, context: Any, stage: int) -> Send:
         await send(message)
 
     return finishing_send
+
+
+def refusing(error: BaseException, headers: Iterable[tuple[str, str]] = ()) -> ASGIApp:
+    """The app refusing a request with ``error`` (and extra ``headers``): what a layer's :class:`Answer` holds.
+
+    Example::
+
+        return Answer(refusing(CrossOriginRequest("..."), [("retry-after", "3")]))
+    """
+    extra = tuple(headers)
+
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await refuse_asgi(scope, send, error, extra)
+
+    return refuse
+
+
+async def refuse_asgi(scope: Scope, send: Send, error: BaseException, headers: Iterable[tuple[str, str]] = ()) -> None:
+    """Answer ``error`` on an HTTP scope (a problem document with ``headers``) or refuse a WebSocket handshake
+    before it is accepted: a denial response with the same status, headers and problem document when the server
+    offers the ``websocket.http.response`` extension, else ``websocket.close`` with code 1008 (the server then
+    answers the handshake with a 403, and the status and headers are lost).
+
+    Example::
+
+        await refuse_asgi(scope, send, CrossOriginRequest("..."))
+    """
+    if scope["type"] != "websocket":
+        await asgi_problem(send, error, scope=scope, headers=headers)
+    elif _DENIAL not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
+    else:
+        status, base, body = problem_response(error, request_id=request_id_from_scope(scope))
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*base, *headers)]
+        await send({"type": "websocket.http.response.start", "status": status, "headers": raw})
+        await send({"type": "websocket.http.response.body", "body": body})

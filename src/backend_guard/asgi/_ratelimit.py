@@ -1,17 +1,21 @@
-"""The ASGI shell of the rate limiter: match rules, decide in one store call, answer 429 or add headers."""
+"""The ASGI shell of the rate limiter: match rules, decide in one store call, answer 429 or add headers.
+
+A WebSocket handshake counts as a ``GET`` of its path (same rules, key and client resolution as HTTP); an
+over-limit one is refused before ``websocket.accept`` (see :func:`~backend_guard.asgi._layer_shell.refusing`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .._http import ASGIApp, Receive, Scope, Send, asgi_problem
+from .._http import ASGIApp, Receive, Scope, Send
 from .._layer import Answer
 from ..exceptions import ConfigurationError, StorageError
 from ..integrations._known_routes import starlette_routes
 from ..ratelimit import _RL_FIELDS_ALL, RateLimitResult, RateLimitShell, _Prepared, merge_raw_fields
 from ..ratelimit._scripts import RateLimitReply
-from ._layer_shell import LayerMiddleware
+from ._layer_shell import LayerMiddleware, refuse_asgi, refusing
 
 __all__ = ["RateLimitMiddleware"]
 
@@ -26,6 +30,12 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
     request and ``"deny"`` answers 503 (``storage-unavailable``, ``Retry-After: 1``); never a 500. Only the
     response start is touched, so streaming responses pass through unchanged.
 
+    A WebSocket handshake is charged as a ``GET`` of its path (a rule with ``methods=["GET"]`` or none matches
+    it). Over the limit it never reaches the app: the server's denial response (429 problem document with
+    ``Retry-After`` and the fields) when it offers the ``websocket.http.response`` extension, else
+    ``websocket.close`` with code 1008 (the client sees a 403). An accepted socket gets the fields on its
+    ``websocket.accept`` (the handshake response). Lifespan passes straight through.
+
     Example::
 
         limiter = bg.RateLimiter(store="redis://127.0.0.1:6379/0")
@@ -34,6 +44,7 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
                            client_ip=bg.ClientIP(["10.0.0.0/8"]))
     """
 
+    scope_types = frozenset({"http", "websocket"})
     touches = _RL_FIELDS_ALL
 
     @property
@@ -116,12 +127,8 @@ def _refusing(refused: RateLimitResult, legacy: bool) -> ASGIApp:
     """The app answering a refused request: 503 when the store failed (``degraded``), else the refusal's."""
     if refused.degraded:
         return _storage_unavailable
-
-    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        await asgi_problem(send, refused.error(), scope=scope, headers=refused.headers(legacy=legacy))
-
-    return refuse
+    return refusing(refused.error(), refused.headers(legacy=legacy))
 
 
 async def _storage_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
-    await asgi_problem(send, StorageError(), scope=scope, headers=[("retry-after", "1")])
+    await refuse_asgi(scope, send, StorageError(), [("retry-after", "1")])

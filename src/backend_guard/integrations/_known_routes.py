@@ -15,6 +15,8 @@ from ..ratelimit import KnownRoutes
 #: A parameter in a route template: Starlette ``{id:int}``, Flask/Werkzeug and Django ``<int:id>``.
 _BRACES = re.compile(r"\{[^{}]*\}")
 _ANGLES = re.compile(r"<[^<>]*>")
+#: The scope types a Starlette route may serve: an HTTP request or a WebSocket handshake (both rate limited).
+_KINDS = ("http", "websocket")
 
 
 def starlette_routes(app: Any) -> KnownRoutes | None:
@@ -32,7 +34,7 @@ def starlette_routes(app: Any) -> KnownRoutes | None:
     def walk(prefix: str, found: list[Any]) -> None:
         nonlocal complete
         for route in found:
-            if isinstance(route, Route):
+            if isinstance(route, (Route, WebSocketRoute)):  # a WebSocket handshake is rate limited too
                 samples.append(prefix + _BRACES.sub("1", route.path_format))
             elif isinstance(route, Mount):
                 base = prefix + _BRACES.sub("1", route.path_format)
@@ -40,14 +42,14 @@ def starlette_routes(app: Any) -> KnownRoutes | None:
                     walk(base, list(route.routes))
                 else:  # another ASGI app (static files...): any path under the mount may be its
                     samples.extend((base + "/", base + "/1"))
-            elif not isinstance(route, WebSocketRoute):
+            else:
                 complete = False  # a Host or a custom route class: not read
 
     walk("", routes)
 
     def serves(path: str) -> bool:
-        scope = {"type": "http", "path": path, "root_path": "", "method": "GET", "headers": []}
-        return any(route.matches(scope)[0] != Match.NONE for route in routes)
+        scopes = [{"type": kind, "path": path, "root_path": "", "method": "GET", "headers": []} for kind in _KINDS]
+        return any(route.matches(scope)[0] != Match.NONE for route in routes for scope in scopes)
 
     return KnownRoutes(serves, tuple(samples), complete)
 
