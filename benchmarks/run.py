@@ -334,6 +334,16 @@ def headline(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             None,
             "µs",
         )
+    csrf = first(data.get("csrf", {}), "csrf.json", "csrf-quick.json")
+    if csrf:
+        t = csrf.get("targets", {})
+        row(
+            "CSRF protection on the ASGI stack (passing requests, Origin-only included; layer step and middleware)",
+            t.get("asgi_us"),
+            f"<= {t.get('budget_us', 2.0)} µs",
+            t.get("met_asgi"),
+            "µs",
+        )
     passwords = first(data.get("passwords", {}), "passwords.json")
     if passwords:
         row(

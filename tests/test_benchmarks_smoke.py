@@ -80,6 +80,8 @@ def test_run_quick_exits_zero_and_writes_the_summary(quick_run: dict[str, Any]) 
     # silently drop a figure from the summary)
     assert "rate limit, memory: a decision through RateLimitMiddleware (headers on)" in figures
     assert "PasswordPolicy: blocklist check per password" in figures
+    csrf = "CSRF protection on the ASGI stack (passing requests, Origin-only included; layer step and middleware)"
+    assert csrf in figures
     ratelimit = summary["data"].get("ratelimit", {}).get("ratelimit-quick.json", {})
     if isinstance(ratelimit.get("redis"), dict):
         assert "rate limit, Redis: sliding-window-counter hit (1 limit) / redis-py PING" in figures
