@@ -2,7 +2,8 @@
 same rules, key and client resolution as HTTP; over the limit it is refused before ``websocket.accept`` (the
 socket never reaches the app): a 429 denial response when the server offers the ``websocket.http.response``
 extension, else ``websocket.close`` 1008. Plain scopes, hypothesis, and a real uvicorn with a real client, on
-the memory store and the real Redis, through the middleware and through ``asgi.Guard``'s settings.
+the memory store and the real Redis, through the middleware, ``asgi.Guard``'s settings and ``fastapi.install``;
+and headless Chromium opening sockets from the app's own page.
 """
 
 from __future__ import annotations
@@ -200,10 +201,11 @@ def test_a_rule_for_a_websocket_route_reaches_a_route_at_startup() -> None:
 # -- a real server and a real client ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["middleware", "guard"])
+@pytest.fixture(params=["middleware", "guard", "install"])
 def served(request: pytest.FixtureRequest, store: Store) -> Iterator[tuple[str, Socket]]:
     """A Starlette app with a WebSocket route under uvicorn (lifespan on: the route check runs), limited to 3
-    handshakes a minute on ``/ws`` by the middleware or by ``Guard``'s settings, on ``store``."""
+    handshakes a minute on ``/ws`` by the middleware, by ``Guard``'s settings or by ``fastapi.install``'s, on
+    ``store``."""
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
 
@@ -214,9 +216,14 @@ def served(request: pytest.FixtureRequest, store: Store) -> Iterator[tuple[str, 
 
     socket = Socket()
     app = Starlette(routes=[WebSocketRoute("/ws", socket)], lifespan=lifespan)
+    settings = bg.GuardSettings(rate_limit={"rules": [{"path": "/ws", "limits": "3/minute"}]})
     if request.param == "guard":
-        settings = bg.GuardSettings(rate_limit={"rules": [{"path": "/ws", "limits": "3/minute"}]})
         wrapped: Any = Guard(app, settings, store=store)
+    elif request.param == "install":
+        from backend_guard.fastapi import install
+
+        install(app, settings, store=store)
+        wrapped = app
     else:
         wrapped = RateLimitMiddleware(app, limiter=RateLimiter(store=store), rules=[RateLimitRule("/ws", "3/minute")])
     with run_asgi(wrapped, lifespan="on") as url:
@@ -241,3 +248,55 @@ def test_a_real_client_gets_n_handshakes_then_429(served: tuple[str, Socket]) ->
     assert int(response.headers["Retry-After"]) > 0
     assert json.loads(response.body or b"")["code"] == "rate-limited"
     assert socket.entered == 3  # the refused socket never reached the app
+
+
+# -- from Chromium ---------------------------------------------------------------------------------------------------
+
+_OPEN_SOCKET = """new Promise(done => {
+  const ws = new WebSocket(%s);
+  const timer = setTimeout(() => done("timeout"), 5000);
+  ws.onmessage = e => { clearTimeout(timer); done("message:" + e.data); };
+  ws.onerror = () => { clearTimeout(timer); done("error"); };
+})"""
+
+
+@pytest.mark.server
+@pytest.mark.slow
+def test_chromium_opens_n_sockets_and_the_next_handshake_is_answered_429() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route, WebSocketRoute
+
+    from .browser import Page, chromium_path
+
+    chromium_path()
+    statuses: list[int] = []
+
+    def recording(app: Any) -> Any:
+        """Outside the Guard: the status each handshake was answered with (101 accepted)."""
+
+        async def record(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            async def noting(message: dict[str, Any]) -> None:
+                if message["type"] == "websocket.accept":
+                    statuses.append(101)
+                elif message["type"] == "websocket.http.response.start":
+                    statuses.append(message["status"])
+                await send(message)
+
+            await app(scope, receive, noting if scope["type"] == "websocket" else send)
+
+        return record
+
+    async def page(request: Any) -> HTMLResponse:
+        return HTMLResponse("<!doctype html><html><body><p>app</p></body></html>")
+
+    socket = Socket()
+    app = Starlette(routes=[Route("/", page), WebSocketRoute("/ws", socket)])
+    settings = bg.GuardSettings(csrf=True, rate_limit={"rules": [{"path": "/ws", "limits": "3/minute"}]})
+    with run_asgi(recording(Guard(app, settings))) as url, Page(timeout=15.0) as browser:
+        browser.goto(url + "/")
+        target = json.dumps(url.replace("http://", "ws://") + "/ws")
+        opened = [browser.evaluate(_OPEN_SOCKET % target) for _ in range(4)]
+    assert opened == ["message:hello"] * 3 + ["error"]  # the browser's own page: the CSRF check lets it through
+    assert statuses == [101, 101, 101, 429]
+    assert socket.entered == 3
