@@ -111,6 +111,29 @@ async def test_a_handshake_and_a_get_of_the_same_path_share_the_bucket() -> None
     assert (await _call(mw, _scope("http", "/ws", {})))[0]["status"] == 429
 
 
+async def test_a_key_function_sees_the_handshake_as_a_get_and_keys_its_bucket() -> None:
+    seen: list[tuple[str, str]] = []
+
+    def user(view: bg.RequestView) -> str | None:
+        seen.append((view.method, view.path))
+        return view.header("x-user")
+
+    app = Socket()
+    mw = RateLimitMiddleware(app, limiter=RateLimiter(), limits="1/minute", key=user)
+
+    def as_user(name: bytes) -> dict[str, Any]:
+        scope = _scope("websocket", "/ws", {})
+        scope["headers"] = [*scope["headers"], (b"x-user", name)]
+        return scope
+
+    assert (await _call(mw, as_user(b"ann")))[0]["type"] == "websocket.accept"
+    assert (await _call(mw, as_user(b"bob")))[0]["type"] == "websocket.accept"  # another key, another bucket
+    assert await _call(mw, as_user(b"ann")) == [{"type": "websocket.close", "code": 1008}]
+    assert (await _call(mw, _scope("websocket", "/ws", {})))[0]["type"] == "websocket.accept"  # None: not limited
+    assert set(seen) == {("GET", "/ws")}
+    assert app.entered == 3
+
+
 @pytest.mark.parametrize("denial", [False, True], ids=["close", "denial-response"])
 async def test_guard_settings_limit_handshakes_and_the_denial_carries_the_request_id(denial: bool) -> None:
     app = Socket()
