@@ -43,6 +43,7 @@ class FrameworkAdapter(Protocol):
         adapter = adapter_of(request)            # None for an object of no known framework
         view = adapter.view(request, client_ip)
         adapter.set_headers(response, [("X-A", "1")])
+        body = await adapter.aread_body(request, 1 << 20)   # the login decorator's body, read the framework's way
     """
 
     name: str
@@ -81,6 +82,32 @@ class FrameworkAdapter(Protocol):
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """Add one ``Set-Cookie`` field per spec to ``response``."""
+
+    def read_body(self, request: Any, limit: int) -> bytes | None:
+        """The request body through the framework's cache (the route reads the very same bytes), the framework
+        told to stop reading past ``limit`` where it can; None when it already parsed a form from the stream and
+        the raw bytes are gone. Sync: a route of an async framework borrows its event loop."""
+
+    async def aread_body(self, request: Any, limit: int) -> bytes | None:
+        """:meth:`read_body` for an async route."""
+
+    def form_values(self, request: Any, field: str, limit: int) -> list[Any]:
+        """Every value of ``field`` in the request's form, parsed (and cached) by the framework."""
+
+    async def aform_values(self, request: Any, field: str, limit: int) -> list[Any]:
+        """:meth:`form_values` for an async route."""
+
+    def body_charset(self, request: Any) -> str | None:
+        """The charset a route may decode a JSON body with before parsing it; None where routes parse bytes."""
+
+    def body_too_large(self, exc: BaseException) -> bool:
+        """True when ``exc`` is the framework's refusal of a body over its own size limit (beyond a 413 code)."""
+
+    def watch_login(self, request: Any, attempt: Any) -> None:
+        """Let the framework's own login report settle ``attempt`` (an ``Attempt`` reserved for ``request``)."""
+
+    def offer_nonce(self, request: Any, nonce: str) -> None:
+        """Offer the request's CSP nonce where the framework's templates look for it (nothing where none do)."""
 
 
 #: The frameworks, in the order a request is matched: each check is one ``sys.modules`` look-up and an

@@ -2,21 +2,20 @@
 
 This module owns where a nonce comes from and where it lives. :func:`csp_nonce` makes one (144 bits from
 ``os.urandom``, the CSPRNG behind :mod:`secrets`) the first time a request asks for it and keeps it on the
-request: ``scope["state"]`` for ASGI, the WSGI environ, and also Flask's ``g.csp_nonce`` and Django's
-``request.csp_nonce``. :func:`peek_nonce` reads it back without making one, so the middleware adds a nonce to
-the CSP only of the responses that used it. Which framework a request object belongs to is asked of
-:func:`backend_guard.request.framework_of`; nothing here imports a framework.
+request: ``scope["state"]`` for ASGI, the WSGI environ, and also where the framework's templates look (Flask's
+``g.csp_nonce``, Django's ``request.csp_nonce``). :func:`peek_nonce` reads it back without making one, so the
+middleware adds a nonce to the CSP only of the responses that used it. A request object's framework is known
+to its adapter (:mod:`backend_guard._adapter`): nothing here names or imports a framework.
 """
 
 from __future__ import annotations
 
-import sys
 from binascii import b2a_base64 as _b2a_base64
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from os import urandom as _urandom
 from typing import Any, Final
 
-from ..request import framework_of
+from .._adapter import FrameworkAdapter, adapter_of, context_request
 
 __all__ = ["ENVIRON_NONCE_KEY", "NONCE_KEY", "csp_nonce", "peek_nonce"]
 
@@ -56,53 +55,28 @@ def _mapping_nonce(carrier: MutableMapping[str, Any]) -> str:
     return _nonce_in(_scope_state(carrier) if _is_scope(carrier) else carrier)
 
 
-def _flask_g(nonce: str) -> str:
-    """Also sets ``nonce`` as Flask's ``g.csp_nonce`` when a Flask request is active."""
-    flask = sys.modules.get("flask")
-    if flask is not None and flask.has_request_context():
-        flask.g.csp_nonce = nonce
+def _request_nonce(request: Any, adapter: FrameworkAdapter) -> str:
+    """The nonce of a framework's request: kept in its ASGI scope's state or its WSGI environ (Django's
+    ``META``), and offered where the framework's templates look (Flask's ``g``, Django's request)."""
+    scope = adapter.scope_of(request)
+    nonce = _nonce_in(_scope_state(scope) if isinstance(scope, MutableMapping) else adapter.environ_of(request))
+    adapter.offer_nonce(request, nonce)
     return nonce
-
-
-def _flask_current_nonce() -> str:
-    flask = sys.modules.get("flask")
-    if flask is None or not flask.has_request_context():
-        raise RuntimeError("csp_nonce() without a request works only inside a Flask request.")
-    return _flask_g(_nonce_in(flask.request.environ))
-
-
-def _starlette_nonce(request: Any) -> str:
-    return _nonce_in(_scope_state(request.scope))
-
-
-def _flask_nonce(request: Any) -> str:
-    return _flask_g(_nonce_in(request.environ))
-
-
-def _django_nonce(request: Any) -> str:
-    scope = getattr(request, "scope", None)
-    nonce = _nonce_in(_scope_state(scope) if isinstance(scope, MutableMapping) else request.META)
-    request.csp_nonce = nonce
-    return nonce
-
-
-_FRAMEWORK_NONCES: Final[dict[str | None, Callable[[Any], str]]] = {
-    "starlette": _starlette_nonce,
-    "flask": _flask_nonce,
-    "django": _django_nonce,
-}
 
 
 def _other_nonce(request: Any) -> str:
     """:func:`csp_nonce` for anything but a plain ASGI scope dict (its hot path)."""
     if request is None:
-        return _flask_current_nonce()
+        request, adapter = context_request()
+        if adapter is None:
+            raise RuntimeError("csp_nonce() without a request works only inside a Flask request.")
+        return _request_nonce(request, adapter)
     if isinstance(request, MutableMapping):
         return _mapping_nonce(request)
-    make = _FRAMEWORK_NONCES.get(framework_of(request))
-    if make is None:
+    adapter = adapter_of(request)
+    if adapter is None:
         raise TypeError(f"csp_nonce() needs a request, an ASGI scope or a WSGI environ, not {type(request).__name__}.")
-    return make(request)
+    return _request_nonce(request, adapter)
 
 
 def _carrier_mapping(carrier: Any) -> Mapping[str, Any] | None:

@@ -8,12 +8,14 @@ is first built.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._view import RequestView, scope_view, view_from_environ
 from ..clientip import ClientIP
+from ._lockout_django import watch_login
 
 if TYPE_CHECKING:
     from ..tokens._cookie_jar import CookieSpec
@@ -99,6 +101,48 @@ class DjangoAdapter:
                 spec.name, spec.value, max_age=spec.max_age, path=spec.path, secure=True, httponly=True,
                 samesite=spec.samesite,
             )  # fmt: skip
+
+    def read_body(self, request: Any, limit: int) -> bytes | None:
+        """``request.body``: cached, and Django parses ``request.POST`` from these bytes."""
+        body: bytes = request.body
+        return body
+
+    async def aread_body(self, request: Any, limit: int) -> bytes | None:
+        """:meth:`read_body` (an async view's body is already read in full)."""
+        return self.read_body(request, limit)
+
+    def form_values(self, request: Any, field: str, limit: int) -> list[Any]:
+        """``request.POST.getlist(field)``, the raw bytes cached first so the view can still read
+        ``request.body`` (unless Django already parsed the form from the stream, for the CSRF check)."""
+        from django.http import RawPostDataException
+
+        with contextlib.suppress(RawPostDataException):
+            request.body  # noqa: B018  (the read caches the body)
+        return list(request.POST.getlist(field))
+
+    async def aform_values(self, request: Any, field: str, limit: int) -> list[Any]:
+        """:meth:`form_values`."""
+        return self.form_values(request, field, limit)
+
+    def body_charset(self, request: Any) -> str | None:
+        """The Content-Type's charset, else ``DEFAULT_CHARSET``: what Django REST framework's JSONParser decodes
+        the body with."""
+        from django.conf import settings
+
+        charset: str = request.encoding or settings.DEFAULT_CHARSET
+        return charset
+
+    def body_too_large(self, exc: BaseException) -> bool:
+        """True for Django's ``RequestDataTooBig`` (``DATA_UPLOAD_MAX_MEMORY_SIZE``)."""
+        return type(exc).__name__ == "RequestDataTooBig"
+
+    def watch_login(self, request: Any, attempt: Any) -> None:
+        """Django's ``user_logged_in`` / ``user_login_failed`` signals for this request settle ``attempt``."""
+        watch_login(request, attempt)
+
+    def offer_nonce(self, request: Any, nonce: str) -> None:
+        """``request.csp_nonce``, for the templates."""
+        request.csp_nonce = nonce
 
 
 def _route(request: Any) -> str | None:

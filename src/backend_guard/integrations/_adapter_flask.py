@@ -7,6 +7,7 @@ imported made no request), and a Flask route's request is the one of its request
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -88,6 +89,50 @@ class FlaskAdapter:
         """One ``Set-Cookie`` field per spec, with werkzeug's ``headers.add``."""
         for spec in specs:
             response.headers.add("Set-Cookie", spec.header())
+
+    def read_body(self, request: Any, limit: int) -> bytes | None:
+        """``request.get_data(cache=True)``: cached before any form is parsed (werkzeug parses these bytes)."""
+        _cap(request, limit)
+        body: bytes = request.get_data(cache=True)
+        return body
+
+    async def aread_body(self, request: Any, limit: int) -> bytes | None:
+        """:meth:`read_body` (werkzeug reads the body synchronously)."""
+        return self.read_body(request, limit)
+
+    def form_values(self, request: Any, field: str, limit: int) -> list[Any]:
+        """``request.form.getlist(field)``."""
+        _cap(request, limit)
+        return list(request.form.getlist(field))
+
+    async def aform_values(self, request: Any, field: str, limit: int) -> list[Any]:
+        """:meth:`form_values` (werkzeug parses the form synchronously)."""
+        return self.form_values(request, field, limit)
+
+    def body_charset(self, request: Any) -> str | None:
+        """None: Flask routes parse JSON from the bytes."""
+        return None
+
+    def body_too_large(self, exc: BaseException) -> bool:
+        """False: werkzeug's ``RequestEntityTooLarge`` carries the 413 code."""
+        return False
+
+    def watch_login(self, request: Any, attempt: Any) -> None:
+        """Nothing: Flask has no login machinery of its own."""
+
+    def offer_nonce(self, request: Any, nonce: str) -> None:
+        """``flask.g.csp_nonce``, when a Flask request is active."""
+        flask = sys.modules.get("flask")
+        if flask is not None and flask.has_request_context():
+            flask.g.csp_nonce = nonce
+
+
+def _cap(request: Any, limit: int) -> None:
+    """Bound a body without Content-Length (chunked) too: werkzeug stops reading past the limit (Flask 3.1+)."""
+    current = request.max_content_length
+    # Flask 3.0 has no setter: the limit is the app's MAX_CONTENT_LENGTH there, and the length is checked after.
+    with contextlib.suppress(AttributeError):
+        request.max_content_length = limit if current is None else min(current, limit)
 
 
 #: The one Flask adapter (listed in ``_adapter.ADAPTERS``).

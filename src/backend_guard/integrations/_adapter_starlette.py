@@ -110,6 +110,47 @@ class StarletteAdapter:
         for spec in specs:
             response.raw_headers.append((b"set-cookie", spec.header().encode("latin-1")))
 
+    async def aread_body(self, request: Any, limit: int) -> bytes | None:
+        """``await request.body()`` (cached: the route, and FastAPI before it, read these same bytes); None when
+        the stream was consumed (FastAPI parsed a ``Form()`` body: no one can read it raw now)."""
+        try:
+            body: bytes = await request.body()
+        except RuntimeError:  # "Stream consumed"
+            return None
+        return body
+
+    def read_body(self, request: Any, limit: int) -> bytes | None:
+        """:meth:`aread_body` from a sync route's worker thread, on the borrowed event loop."""
+        import anyio.from_thread
+
+        body: bytes | None = anyio.from_thread.run(self.aread_body, request, limit)
+        return body
+
+    async def aform_values(self, request: Any, field: str, limit: int) -> list[Any]:
+        """``(await request.form()).getlist(field)`` (the form is cached on the request)."""
+        return list((await request.form()).getlist(field))
+
+    def form_values(self, request: Any, field: str, limit: int) -> list[Any]:
+        """:meth:`aform_values` from a sync route's worker thread, on the borrowed event loop."""
+        import anyio.from_thread
+
+        values: list[Any] = anyio.from_thread.run(self.aform_values, request, field, limit)
+        return values
+
+    def body_charset(self, request: Any) -> str | None:
+        """None: Starlette and FastAPI routes parse JSON from the bytes."""
+        return None
+
+    def body_too_large(self, exc: BaseException) -> bool:
+        """False: Starlette's size refusals carry a 413 status code."""
+        return False
+
+    def watch_login(self, request: Any, attempt: Any) -> None:
+        """Nothing: Starlette has no login machinery of its own."""
+
+    def offer_nonce(self, request: Any, nonce: str) -> None:
+        """Nothing: a Starlette template gets the nonce from ``csp_nonce(request)``."""
+
 
 #: The one Starlette adapter (listed in ``_adapter.ADAPTERS``).
 ADAPTER = StarletteAdapter()

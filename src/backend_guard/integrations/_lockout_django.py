@@ -11,20 +11,34 @@ marks it failed, whatever status the view then answers (Django's ``LoginView`` a
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..lockout._attempt import Attempt, normalize_identifier
+if TYPE_CHECKING:
+    from ..lockout._attempt import Attempt
 
-__all__ = ["connect_auth_signals"]
+__all__ = ["connect_auth_signals", "watch_login"]
 
 _UID = "backend_guard.lockout"
+#: Where :func:`watch_login` keeps the request's reserved attempt (the receivers settle only that one).
+_WATCHED = "_backend_guard_login_attempt"
 _connected = threading.Event()
 _lock = threading.Lock()
 
 
-def _attempt_of(request: Any) -> Any:
-    attempt = getattr(request, "login_attempt", None)
-    return attempt if isinstance(attempt, Attempt) else None
+def watch_login(request: Any, attempt: Attempt) -> None:
+    """Have the auth signals for ``request`` settle ``attempt`` (the receivers are connected on first use).
+
+    Example::
+
+        watch_login(request, attempt)   # the Django adapter does this for @lock.protect
+    """
+    connect_auth_signals()
+    setattr(request, _WATCHED, attempt)
+
+
+def _attempt_of(request: Any) -> Attempt | None:
+    attempt: Attempt | None = getattr(request, _WATCHED, None)
+    return attempt
 
 
 def _login_fields(user: Any) -> list[str]:
@@ -45,11 +59,9 @@ def _names_of(user: Any) -> set[str]:
     return {v for v in values if isinstance(v, str) and v}
 
 
-def _is_counted_account(attempt: Any, user: Any) -> bool:
-    counted = attempt.account
-    if counted is None:  # nothing was counted (the store was unavailable): no counter to clear
-        return False
-    return any(normalize_identifier(name) == counted for name in _names_of(user))
+def _is_counted_account(attempt: Attempt, user: Any) -> bool:
+    # Nothing counted (the store was unavailable): no counter to clear, and counts() is False for every name.
+    return any(attempt.counts(name) for name in _names_of(user))
 
 
 def _logged_in(sender: Any, request: Any = None, user: Any = None, **kwargs: Any) -> None:

@@ -105,6 +105,17 @@ class Attempt:
         """
         return self._plan.account if self._plan is not None else None
 
+    def counts(self, name: str) -> bool:
+        """True when ``name`` is the account this attempt counts, once normalised (False when nothing was counted).
+
+        Example::
+
+            with lock.attempt("alice", ip) as attempt:
+                attempt.counts("  ALICE ")   # True
+        """
+        account = self.account
+        return account is not None and normalize_identifier(name) == account
+
     @property
     def reported(self) -> bool:
         """True once the outcome was reported with :meth:`succeeded` or :meth:`failed`.

@@ -16,18 +16,19 @@ cached accessors, so the route reads the very same bytes and form.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Container
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl
 
+from .._adapter import FrameworkAdapter, adapter_named
 from .._media import media_type
 from .._routes import RouteCall, RouteHooks, declare_problem_statuses, guard_route, status_of_exception
 from ..clientip import ClientIP
 from ..exceptions import GuardError
-from ..integrations._lockout_django import connect_auth_signals
+from ..integrations._adapter_starlette import ADAPTER as STARLETTE
+from ..integrations._adapter_starlette import refusal_exception, starlette_classes
 from ..request import view_from_request
 from ._attempt import normalize_identifier
 
@@ -216,94 +217,51 @@ def name_from_form(values: list[Any], field: str) -> str:
     return _definite(values[0], field)
 
 
-def _refusal_of(exc: BaseException) -> LoginRequestRefused:
+# -- reading the body through the framework's adapter (its own cached accessors) ----------------------------
+
+
+def _refusal_of(adapter: FrameworkAdapter, exc: BaseException) -> LoginRequestRefused:
     """A framework's error while parsing the body, as a refusal (413 for its size limits, else 400)."""
     if isinstance(exc, LoginRequestRefused):
         return exc
-    if status_of_exception(exc) == 413 or type(exc).__name__ == "RequestDataTooBig":
+    if status_of_exception(exc) == 413 or adapter.body_too_large(exc):
         return _too_large()
     return LoginRequestRefused("The login request body could not be read.")
 
 
-# -- reading the body through each framework's cached accessors -------------------------------------------
+def _from_body(body: bytes | None, kind: BodyKind, field: str, adapter: FrameworkAdapter, request: Any) -> str | None:
+    """The name of a JSON body, or None when it is in the form (a URL-encoded body that is JSON is refused)."""
+    if kind == "json":
+        if body is None:  # the stream was consumed by a form parser: the JSON cannot be read
+            raise LoginRequestRefused("The login request body could not be read.")
+        return name_from_json(body, field, adapter.body_charset(request))
+    if body is not None:
+        refuse_json_labelled_form(body)
+    return None
 
 
-async def _starlette_name(request: Any, kind: BodyKind, field: str) -> str:
+def _read_name(adapter: FrameworkAdapter, request: Any, kind: BodyKind, field: str) -> str:
+    """The account name, read in a sync route (a multipart form is parsed without reading the body first)."""
     try:
-        if kind == "multipart":
-            return name_from_form((await request.form()).getlist(field), field)
-        try:
-            body = await request.body()  # cached: the route (and FastAPI before it) read these same bytes
-        except RuntimeError:  # "Stream consumed": FastAPI parsed a Form() body; no one can read it raw now
-            if kind == "json":
-                raise
-        else:
-            if kind == "json":
-                return name_from_json(body, field)
-            refuse_json_labelled_form(body)
-        return name_from_form((await request.form()).getlist(field), field)
+        if kind != "multipart":
+            name = _from_body(adapter.read_body(request, MAX_LOGIN_BODY), kind, field, adapter, request)
+            if name is not None:
+                return name
+        return name_from_form(adapter.form_values(request, field, MAX_LOGIN_BODY), field)
     except Exception as exc:  # a malformed form, a client gone: never a 500, never uncounted
-        raise _refusal_of(exc) from None
+        raise _refusal_of(adapter, exc) from None
 
 
-def _cap_flask(request: Any) -> None:
-    """Bound a body without Content-Length (chunked) too: werkzeug stops reading past the limit (Flask 3.1+)."""
-    current = request.max_content_length
-    # Flask 3.0 has no setter: the limit is the app's MAX_CONTENT_LENGTH there, and the length is checked after.
-    with contextlib.suppress(AttributeError):
-        request.max_content_length = MAX_LOGIN_BODY if current is None else min(current, MAX_LOGIN_BODY)
-
-
-def _flask_name(request: Any, kind: BodyKind, field: str) -> str:
+async def _aread_name(adapter: FrameworkAdapter, request: Any, kind: BodyKind, field: str) -> str:
+    """:func:`_read_name` in an async route."""
     try:
-        _cap_flask(request)
-        if kind == "multipart":
-            return name_from_form(request.form.getlist(field), field)
-        body = request.get_data(cache=True)  # cached before the form is parsed: werkzeug parses these bytes
-        if kind == "json":
-            return name_from_json(body, field)
-        refuse_json_labelled_form(body)
-        return name_from_form(request.form.getlist(field), field)
+        if kind != "multipart":
+            name = _from_body(await adapter.aread_body(request, MAX_LOGIN_BODY), kind, field, adapter, request)
+            if name is not None:
+                return name
+        return name_from_form(await adapter.aform_values(request, field, MAX_LOGIN_BODY), field)
     except Exception as exc:
-        raise _refusal_of(exc) from None
-
-
-def _django_name(request: Any, kind: BodyKind, field: str) -> str:
-    try:
-        if kind == "multipart":
-            from django.http import RawPostDataException
-
-            # Cache the raw bytes before parsing the form, so the route can still read request.body (Django
-            # parses request.POST from them); unless Django already parsed the form from the stream (CSRF).
-            with contextlib.suppress(RawPostDataException):
-                request.body  # noqa: B018  (the read caches the body)
-            return name_from_form(request.POST.getlist(field), field)
-        body = request.body  # Django parses request.POST from these cached bytes
-        if kind == "json":  # DRF decodes the body with the Content-Type charset (else DEFAULT_CHARSET)
-            from django.conf import settings
-
-            return name_from_json(body, field, request.encoding or settings.DEFAULT_CHARSET)
-        refuse_json_labelled_form(body)
-        return name_from_form(request.POST.getlist(field), field)
-    except Exception as exc:
-        raise _refusal_of(exc) from None
-
-
-def _sync_name(call: RouteCall, kind: BodyKind, field: str) -> str:
-    if call.framework == "flask":
-        return _flask_name(call.request, kind, field)
-    if call.framework == "django":
-        return _django_name(call.request, kind, field)
-    # A sync Starlette/FastAPI route runs in a worker thread: borrow the event loop to read the cached body.
-    import anyio.from_thread
-
-    name: str = anyio.from_thread.run(_starlette_name, call.request, kind, field)
-    return name
-
-
-def _django_signals() -> None:
-    if "django" in sys.modules:
-        connect_auth_signals()
+        raise _refusal_of(adapter, exc) from None
 
 
 def login_statuses(lock: Lockout, *, reads_body: bool = True) -> tuple[int, ...]:
@@ -343,7 +301,7 @@ class _LoginHooks(RouteHooks):
         if self.account is not None:
             return self._custom(call)
         kind = login_body_kind(call.view, self.field)
-        return None if kind == "none" else _sync_name(call, kind, self.field)
+        return None if kind == "none" else _read_name(adapter_named(call.framework), call.request, kind, self.field)
 
     async def _aname(self, call: RouteCall) -> str | None:
         if self.account is not None:
@@ -351,15 +309,12 @@ class _LoginHooks(RouteHooks):
         kind = login_body_kind(call.view, self.field)
         if kind == "none":
             return None
-        if call.framework == "starlette":
-            return await _starlette_name(call.request, kind, self.field)
-        return _sync_name(call, kind, self.field)
+        return await _aread_name(adapter_named(call.framework), call.request, kind, self.field)
 
     def _offer(self, call: RouteCall, ctx: Any, attempt: Attempt) -> None:
         call.state["lockout_attempt"] = (ctx, attempt)
         call.set_attr(ATTEMPT_ATTR, attempt)
-        if call.framework == "django":
-            _django_signals()
+        adapter_named(call.framework).watch_login(call.request, attempt)
 
     def before(self, call: RouteCall) -> None:
         name = self._name(call)
@@ -414,25 +369,19 @@ def lockout_dependency(
     client_ip: ClientIP | None = None,
 ) -> Callable[..., AsyncIterator[Attempt]]:
     """FastAPI dependency yielding a reserved Attempt; see Lockout.dependency."""
-    from starlette.exceptions import HTTPException
-    from starlette.requests import Request
+    Request, _ = starlette_classes()  # noqa: N806  (ImportError without Starlette, as FastAPI needs it)
 
-    def refuse(exc: GuardError) -> HTTPException:
-        http_exc = HTTPException(exc.status, detail=exc.detail, headers=dict(exc.headers))
-        http_exc.guard_error = exc  # type: ignore[attr-defined]
-        return http_exc
-
-    async def dependency(request: Request) -> AsyncIterator[Attempt]:
+    async def dependency(request: Any) -> AsyncIterator[Attempt]:
         view = view_from_request(request, client_ip)
         try:
             kind = login_body_kind(view, field)
             if kind == "none":  # a route guarded by this dependency always takes a login attempt
                 raise _no_name(field)
-            name = await _starlette_name(request, kind, field)
+            name = await _aread_name(STARLETTE, request, kind, field)
             ctx = lock.aattempt(name, view.client or None)
             attempt = await ctx.__aenter__()
         except GuardError as exc:
-            raise refuse(exc) from None
+            raise refusal_exception(exc, []) from None
         request.state.login_attempt = attempt
         try:
             yield attempt
