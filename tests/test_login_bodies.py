@@ -287,6 +287,62 @@ def test_the_json_reader_returns_the_member_json_loads_returns_or_refuses(body: 
         assert json.loads(body)["username"] == name
 
 
+_SPELLINGS = ['"username"', '"user\\u006eame"', '"\\u0075sername"', '"password"', '"usernam"']
+
+
+@st.composite
+def _objects(draw: st.DrawFn, depth: int = 0) -> str:
+    """A JSON object written by hand: members may repeat, names may be escaped, values may nest."""
+    values = st.sampled_from(['"alice"', '"bob"', "1", '""', "null", '"\\u0061lice"'])
+    if depth < 2:
+        values = st.one_of(values, _objects(depth + 1))
+    members = draw(st.lists(st.tuples(st.sampled_from(_SPELLINGS), values), max_size=4))
+    return "{" + ", ".join(f"{name}: {value}" for name, value in members) + "}"
+
+
+def _refused_or_name(body: bytes) -> str | int:
+    from backend_guard.lockout._routes import LoginRequestRefused, name_from_json
+
+    try:
+        return name_from_json(body, "username")
+    except LoginRequestRefused as exc:
+        return exc.status
+
+
+def _reference(body: bytes) -> str | int:
+    """What the reader must answer: any object naming the member twice is refused (parsers disagree on which
+    wins), else the top-level member if it is a non-empty string."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        if sum(1 for key, _ in items if key == "username") > 1:
+            raise ValueError("repeated")
+        return dict(items)
+
+    try:
+        data = json.loads(body, object_pairs_hook=pairs)
+    except ValueError:
+        return 400
+    name = data.get("username") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and normalize_identifier(name) else 400
+
+
+@given(body=_objects(), encoding=st.sampled_from(["utf-8", "utf-16", "utf-16-le", "utf-32", "utf-8-sig"]))
+def test_a_repeated_account_member_is_refused_however_it_is_written(body: str, encoding: str) -> None:
+    raw = body.encode(encoding)
+    assert _refused_or_name(raw) == _reference(raw)
+
+
+def test_a_repeated_account_member_is_refused_in_each_spelling() -> None:
+    for body in (
+        '{"username": "alice", "username": "bob"}',
+        '{"username": "alice", "user\\u006eame": "bob"}',
+        '{"a": {"username": 1, "username": 2}, "username": "alice"}',
+    ):
+        for encoding in ("utf-8", "utf-16", "utf-32"):
+            assert _refused_or_name(body.encode(encoding)) == 400, (body, encoding)
+    assert _refused_or_name(b'{"username": "alice", "note": "username"}') == "alice"
+
+
 def test_a_padded_json_body_is_refused_as_too_large() -> None:
     from backend_guard.lockout._routes import LoginRequestRefused, name_from_json
 

@@ -128,7 +128,13 @@ class FlaskAdapter:
 
 
 def _cap(request: Any, limit: int) -> None:
-    """Bound a body without Content-Length (chunked) too: werkzeug stops reading past the limit (Flask 3.1+)."""
+    """Bound a body without Content-Length (chunked) too: werkzeug stops reading past the limit (Flask 3.1+).
+
+    A declared length within the limit needs no cap where werkzeug reads no more than the Content-Length: not
+    chunked, and a server that does not terminate the stream itself (``wsgi.input_terminated``).
+    """
+    if _bounded_by_length(request.environ, limit):
+        return
     current = request.max_content_length
     # Flask 3.0 has no setter: the limit is the app's MAX_CONTENT_LENGTH there, and the length is checked after.
     with contextlib.suppress(AttributeError):
@@ -137,3 +143,11 @@ def _cap(request: Any, limit: int) -> None:
 
 #: The one Flask adapter (listed in ``_adapter.ADAPTERS``).
 ADAPTER = FlaskAdapter()
+
+
+def _bounded_by_length(environ: Any, limit: int) -> bool:
+    """True when werkzeug reads at most a declared Content-Length, and that is within ``limit``."""
+    if "wsgi.input_terminated" in environ or environ.get("HTTP_TRANSFER_ENCODING"):
+        return False
+    length = environ.get("CONTENT_LENGTH")
+    return isinstance(length, str) and length.isascii() and length.isdigit() and int(length) <= limit

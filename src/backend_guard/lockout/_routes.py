@@ -102,7 +102,8 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
     :data:`MAX_LOGIN_BODY` (413, nothing read) and any media type other than JSON (or none) and the two forms
     (415: a route might still parse such a body as JSON, and the lockout would not have counted it).
     """
-    if any(key == field for key, _ in parse_qsl(view.query, keep_blank_values=True)):
+    query = view.query
+    if query and any(key == field for key, _ in parse_qsl(query, keep_blank_values=True)):
         raise LoginRequestRefused(f"Send {field!r} in the request body, not in the URL.")
     length = view.header("content-length")
     if view.method.upper() in _SAFE_METHODS and view.header("transfer-encoding") is None and length in (None, "0"):
@@ -152,13 +153,26 @@ def _definite(value: Any, field: str) -> str:
     return value
 
 
+def _cannot_repeat(body: bytes | str, field: str) -> bool:
+    """True when no object in ``body`` can hold ``field`` twice: UTF-8 (or text) with no escape, where the quoted
+    name appears at most once (a member name with no escape is its own text, so a repeated one appears twice)."""
+    if not field.isascii():
+        return False
+    if isinstance(body, str):
+        return "\\" not in body and body.count(f'"{field}"') <= 1
+    return b"\\" not in body and body.count(f'"{field}"'.encode("ascii")) <= 1 and json.detect_encoding(body) == "utf-8"
+
+
 def _parse_json(body: bytes | str, field: str) -> Any:
+    # json.loads on bytes (UTF-8/16/32 detected) is what Starlette, Flask and json.loads(request.body) do.
+    if _cannot_repeat(body, field):  # the common body: parsed without a Python hook per object
+        return json.loads(body)
+
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         if sum(1 for key, _ in items if key == field) > 1:  # parsers disagree on which of two values wins
             raise ValueError("repeated account member")
         return dict(items)
 
-    # json.loads on bytes (UTF-8/16/32 detected) is what Starlette, Flask and json.loads(request.body) do.
     return json.loads(body, object_pairs_hook=pairs)
 
 
@@ -297,38 +311,40 @@ class _LoginHooks(RouteHooks):
         # A getter that finds no name refuses the request: it would otherwise run uncounted.
         return _definite(self.account(call), "account")
 
-    def _name(self, call: RouteCall) -> str | None:
+    def _name(self, call: RouteCall, adapter: FrameworkAdapter) -> str | None:
         if self.account is not None:
             return self._custom(call)
         kind = login_body_kind(call.view, self.field)
-        return None if kind == "none" else _read_name(adapter_named(call.framework), call.request, kind, self.field)
+        return None if kind == "none" else _read_name(adapter, call.request, kind, self.field)
 
-    async def _aname(self, call: RouteCall) -> str | None:
+    async def _aname(self, call: RouteCall, adapter: FrameworkAdapter) -> str | None:
         if self.account is not None:
             return self._custom(call)
         kind = login_body_kind(call.view, self.field)
         if kind == "none":
             return None
-        return await _aread_name(adapter_named(call.framework), call.request, kind, self.field)
+        return await _aread_name(adapter, call.request, kind, self.field)
 
-    def _offer(self, call: RouteCall, ctx: Any, attempt: Attempt) -> None:
+    def _offer(self, call: RouteCall, adapter: FrameworkAdapter, ctx: Any, attempt: Attempt) -> None:
         call.state["lockout_attempt"] = (ctx, attempt)
-        call.set_attr(ATTEMPT_ATTR, attempt)
-        adapter_named(call.framework).watch_login(call.request, attempt)
+        adapter.set_attr(call.request, ATTEMPT_ATTR, attempt)
+        adapter.watch_login(call.request, attempt)
 
     def before(self, call: RouteCall) -> None:
-        name = self._name(call)
+        adapter = adapter_named(call.framework)
+        name = self._name(call, adapter)
         if name is None:
             return
         ctx = self.lock.attempt(name, call.view.client or None)
-        self._offer(call, ctx, ctx.__enter__())
+        self._offer(call, adapter, ctx, ctx.__enter__())
 
     async def abefore(self, call: RouteCall) -> None:
-        name = await self._aname(call)
+        adapter = adapter_named(call.framework)
+        name = await self._aname(call, adapter)
         if name is None:
             return
         actx = self.lock.aattempt(name, call.view.client or None)
-        self._offer(call, actx, await actx.__aenter__())
+        self._offer(call, adapter, actx, await actx.__aenter__())
 
     def _settle(self, call: RouteCall, status: int) -> Any:
         pair = call.state.pop("lockout_attempt", None)
