@@ -20,6 +20,7 @@ Usage::
 
     python benchmarks/bench_decorators.py            # full run
     python benchmarks/bench_decorators.py --quick    # smoke run
+    python benchmarks/bench_decorators.py --only flask --part lockout   # one framework, one part
 
 Results are printed and written to benchmarks/results/decorators.json (and decorators.md).
 """
@@ -481,6 +482,35 @@ def django_tokens(args: Any) -> dict[str, Any]:
     return _measure(cases, "bare route", args)
 
 
+def django_lockout(args: Any) -> dict[str, Any]:
+    handler = _django()
+    from django.http import JsonResponse
+
+    lock = Lockout(MemoryStore())
+
+    def plain(request: Any, id: int) -> Any:
+        json.loads(request.body)
+        return JsonResponse({})
+
+    def by_hand(request: Any, id: int) -> Any:
+        with lock.attempt(json.loads(request.body)["username"], request.META.get("REMOTE_ADDR")) as attempt:
+            attempt.succeeded()
+        return JsonResponse({})
+
+    @lock.protect()
+    def decorated(request: Any, id: int) -> Any:
+        json.loads(request.body)
+        request.login_attempt.succeeded()
+        return JsonResponse({})
+
+    views = {"bare route": plain, "ours: lock.attempt by hand": by_hand, LOCK: decorated}
+    paths = _django_routes(views)
+    seen: list[Any] = []
+    cases = {name: _wsgi_call(handler, seen, _environ("POST", paths[name], LOGIN)) for name in views}
+    _check_wsgi(cases, seen, None)
+    return _measure(cases, "bare route", args)
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 RL, AUTH, LOCK = "ours: @limiter.limit", "ours: @tm.require_auth()", "ours: @lock.protect()"
@@ -497,6 +527,7 @@ PARTS: list[tuple[str, str, Callable[[Any], Any], str, str, str | None]] = [
     ("flask", "lockout", flask_lockout, LOCK, "ours: lock.attempt by hand", None),
     ("django", "ratelimit", django_ratelimit, RL, WSGI_MW, "peer: django-ratelimit @ratelimit"),
     ("django", "tokens", django_tokens, AUTH, HAND, None),
+    ("django", "lockout", django_lockout, LOCK, "ours: lock.attempt by hand", None),
 ]
 
 
@@ -504,12 +535,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run with few rounds")
     parser.add_argument("--only", nargs="+", metavar="FRAMEWORK", help="starlette, flask and/or django")
+    parser.add_argument("--part", nargs="+", metavar="PART", help="ratelimit, tokens and/or lockout")
     args = parser.parse_args()
     args.rounds, args.calls = (3, 200) if args.quick else (15, 1500)
     payload: dict[str, Any] = {"quick": args.quick, "clock": "process_time", "targets": {}}
     parts: list[str] = []
     for framework, part, bench, case, reference, peer in PARTS:
-        if args.only and framework not in args.only:
+        if (args.only and framework not in args.only) or (args.part and part not in args.part):
             continue
         results = bench(args)
         payload[f"{framework}_{part}"] = results
