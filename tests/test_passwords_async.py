@@ -6,10 +6,10 @@ import asyncio
 import threading
 from collections.abc import Iterator
 
+import argon2.low_level
 import pytest
 from argon2.low_level import Type, verify_secret
 
-import backend_guard.passwords._argon2 as pw_mod
 import backend_guard.passwords._pool as pool_mod
 from backend_guard.exceptions import ConfigurationError, InvalidHash, InvalidPassword
 from backend_guard.passwords import TEST, Argon2Parameters, PasswordHasher
@@ -84,7 +84,7 @@ async def test_averify_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch, 
         return real(hash, secret, type)
 
     stored = hasher.hash("pw")
-    monkeypatch.setattr(pw_mod, "verify_secret", gated)
+    monkeypatch.setattr(argon2.low_level, "verify_secret", gated)
     task = asyncio.create_task(hasher.averify(stored, "pw"))
     await asyncio.sleep(0)
     ticks = 0
@@ -117,7 +117,7 @@ async def test_concurrency_is_bounded(monkeypatch: pytest.MonkeyPatch, hasher: P
                 in_flight -= 1
 
     stored = hasher.hash("pw")
-    monkeypatch.setattr(pw_mod, "verify_secret", counted)
+    monkeypatch.setattr(argon2.low_level, "verify_secret", counted)
     results = await asyncio.gather(*(hasher.averify(stored, "pw") for _ in range(8)))
     assert results == [True] * 8
     assert peak == 2
@@ -141,7 +141,7 @@ async def test_max_concurrency_set_before_the_first_async_call_sizes_the_pool(
         return real(hash, secret, type)
 
     stored = hasher.hash("pw")
-    monkeypatch.setattr(pw_mod, "verify_secret", counted)
+    monkeypatch.setattr(argon2.low_level, "verify_secret", counted)
     results = await asyncio.gather(*(hasher.averify(stored, "pw") for _ in range(4)))
     assert results == [True] * 4
     assert met == []
@@ -182,7 +182,7 @@ async def test_cancelled_waiter_leaves_the_hasher_usable(monkeypatch: pytest.Mon
         release.wait(WAIT)
         return real(hash, secret, type)
 
-    monkeypatch.setattr(pw_mod, "verify_secret", gated)
+    monkeypatch.setattr(argon2.low_level, "verify_secret", gated)
     first = asyncio.create_task(h.averify(stored, "pw"))
     queued = asyncio.create_task(h.averify(stored, "pw"))
     await asyncio.sleep(0)

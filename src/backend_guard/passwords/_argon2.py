@@ -5,6 +5,10 @@ the dummy hash that stands in where no usable stored hash exists, and :class:`Wo
 stored hash before any work when libargon2 would refuse it or its parameters would tie a worker up. A stored
 hash that cannot be checked here raises :class:`Unusable` (the hasher turns it into ``InvalidHash`` after the
 same work as a real check). Which hash is checked, and how often, is the hasher's plan, not decided here.
+
+argon2-cffi is imported by the calls that hash or verify, not when this module loads: importing
+``backend_guard.passwords`` (or the settings, which name its defaults) costs no libargon2 until a password is
+hashed or checked, and the import is nothing next to the argon2 work that follows it.
 """
 
 from __future__ import annotations
@@ -14,16 +18,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from argon2.exceptions import VerificationError, VerifyMismatchError
-from argon2.low_level import Type, hash_secret, verify_secret
-
 from ._parameters import Argon2Parameters
 from ._schemes import ARGON2_ID, ParsedArgon2, add_keyid, apply_pepper, parse_hash
 
 __all__ = ["ARGON2_VERSION", "Unusable", "WorkLimits", "check", "dummy_hash", "new_hash"]
 
 ARGON2_VERSION = 0x13
-_TYPES = {"argon2id": Type.ID, "argon2i": Type.I, "argon2d": Type.D}
+# The argon2 variant of a stored hash's prefix, as the name of its ``argon2.low_level.Type`` member.
+_TYPE_NAMES = {"argon2id": "ID", "argon2i": "I", "argon2d": "D"}
 # The most lanes (threads, in libargon2) a stored hash may ask for: the policy's own upper bound.
 _MAX_VERIFY_LANES = 255
 # What libargon2 itself refuses when it decodes a stored hash (argon2.h): checked before any work, so a hash it
@@ -44,6 +46,8 @@ def new_hash(parameters: Argon2Parameters, password: bytes, pepper_id: str | Non
 
         new_hash(OWASP_MIN, b"correct horse", None, {})   # "$argon2id$v=19$m=19456,t=2,p=1$..."
     """
+    from argon2.low_level import Type, hash_secret
+
     p = parameters
     secret = apply_pepper(peppers[pepper_id], password) if pepper_id is not None else password
     encoded = hash_secret(
@@ -69,13 +73,16 @@ def check(parsed: ParsedArgon2, password: bytes, peppers: Mapping[str, bytes]) -
 
         check(parse_hash(stored), b"correct horse", {})
     """
+    from argon2.exceptions import VerificationError, VerifyMismatchError
+    from argon2.low_level import Type, verify_secret
+
     if parsed.pepper_id is not None:
         key = peppers.get(parsed.pepper_id)
         if key is None:
             raise Unusable("The stored hash uses a pepper that is not configured.")
         password = apply_pepper(key, password)
     try:
-        return verify_secret(parsed.encoded, password, _TYPES[parsed.type])
+        return verify_secret(parsed.encoded, password, Type[_TYPE_NAMES[parsed.type]])
     except VerifyMismatchError:
         return False
     except VerificationError:

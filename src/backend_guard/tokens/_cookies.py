@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
-import jwt
 
 from .._adapter import adapter_named
 from .._check import check_bool, check_str
@@ -395,6 +394,8 @@ def _json_response(framework: str, body: bytes, status: int) -> Any:
 
 def _expiry(token: str) -> int:
     """The ``exp`` of a token the manager has just signed (read, not verified: it is our own)."""
+    import jwt  # already loaded: the manager that signed the token imported it
+
     claims = jwt.decode(token, options={"verify_signature": False})
     return int(claims["exp"])
 

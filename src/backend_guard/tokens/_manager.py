@@ -22,8 +22,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-import jwt
-
 from .. import events
 from .._cache import BoundedCache
 from ..exceptions import ConfigurationError, GuardError, InvalidToken, StorageError, TokenExpired, TokenReused
@@ -157,7 +155,11 @@ class TokenManager:
         self._revocation_outage = False
         self.max_token_length = max_token_length
         self.clock = clock
-        # Time claims are checked here with ``clock``; PyJWT checks signature, aud (exact), iss (exact), presence.
+        # PyJWT (and the cryptography it loads) is imported by the first manager, not by ``import
+        # backend_guard.tokens`` or the settings. Time claims are checked here with ``clock``; PyJWT checks the
+        # signature, aud (exact), iss (exact), presence.
+        import jwt
+
         self._jwt = jwt.PyJWT(
             options={
                 "verify_exp": False,
@@ -180,7 +182,7 @@ class TokenManager:
         key = self.keys.signing_key
         if key is None:
             raise ConfigurationError("This key ring has no active private key: it can verify but not sign.")
-        return jwt.encode(claims, key.signing, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ})
+        return self._jwt.encode(claims, key.signing, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ})
 
     def _make_pair(
         self, subject: str, sid: str, family_exp: int, extra: Mapping[str, Any] | None, now: int
