@@ -32,9 +32,6 @@ ALLOWED_LOCAL_IMPORTS: dict[tuple[str, str], str] = {
     # Imports FastAPI at its top: loaded only when a FastAPI app asks a token dependency for its OpenAPI
     # parameters (the core never imports a web framework).
     ("backend_guard.tokens._routes", "backend_guard.integrations._fastapi_security"): "optional framework (fastapi)",
-    # Heavy optional part: the WSGI stack (and the ASGI modules it loads) costs ``import backend_guard.django``
-    # about 30 ms at the top; it is loaded when Django builds GuardMiddleware.
-    ("backend_guard.django", "backend_guard.wsgi"): "heavy optional part",
 }
 
 

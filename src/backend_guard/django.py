@@ -24,18 +24,9 @@ Example (settings.py)::
 
 from __future__ import annotations
 
-import copy
-import threading
-from collections.abc import Iterable
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from ._http import ENVIRON_REQUEST_ID
-from ._shell_browser import VIEW_KEY
-from ._stack import StackParts
-from .clientip import RESOLVED_KEY, ResolvedClient
-from .config import GuardSettings
-from .headers import NONCE_KEY
-from .integrations._checks_django import BackendGuardConfig
 from .integrations._errors_django import (
     DjangoErrorEnvelopeMiddleware,
     DjangoRequestIdMiddleware,
@@ -43,11 +34,51 @@ from .integrations._errors_django import (
     csrf_failure_detail,
 )
 from .integrations._headers_django import csp_nonce_context as _nonce_context
-from .integrations._known_routes import django_routes
-from .integrations._passwords_django import GuardPasswordHasher, PasswordPolicyValidator
-from .integrations._route_views import django_view
 from .integrations._signals_django import lockout_event, token_event
-from .ratelimit import check_rule_routes
+
+# What builds on the settings (pydantic) or on the password hasher is imported when first read (PEP 562), as
+# Django does when it reads ``MIDDLEWARE``, ``INSTALLED_APPS`` or ``PASSWORD_HASHERS``: a settings module that
+# only names ``csrf_failure`` or ``csp_nonce_context`` loads neither. The table says where each name lives; the
+# imports under TYPE_CHECKING are what type checkers read.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    ".integrations._checks_django": ("BackendGuardConfig",),
+    ".integrations._guard_django": (
+        "CORSMiddleware",
+        "GuardMiddleware",
+        "RateLimitMiddleware",
+        "SecureHeadersMiddleware",
+        "parts",
+        "settings",
+    ),
+    ".integrations._passwords_django": ("GuardPasswordHasher", "PasswordPolicyValidator"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+if TYPE_CHECKING:
+    from .integrations._checks_django import BackendGuardConfig
+    from .integrations._guard_django import (
+        CORSMiddleware,
+        GuardMiddleware,
+        RateLimitMiddleware,
+        SecureHeadersMiddleware,
+        parts,
+        settings,
+    )
+    from .integrations._passwords_django import GuardPasswordHasher, PasswordPolicyValidator
+else:
+
+    def __getattr__(name: str) -> Any:
+        """A name of the table above, imported the first time it is read."""
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __package__), name)
+        globals()[name] = value  # later reads skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "BackendGuardConfig",
@@ -71,73 +102,6 @@ __all__ = [
 ErrorEnvelopeMiddleware = DjangoErrorEnvelopeMiddleware
 RequestIdMiddleware = DjangoRequestIdMiddleware
 
-_REQUEST = "backend_guard.django.request"
-_RESPONSE = "backend_guard.django.response"
-#: Marks an environ that is a Django request's META (csp_nonce and the route decorators read it).
-SHELL_KEY = "backend_guard.django"
-
-
-def settings() -> GuardSettings:
-    """``settings.BACKEND_GUARD`` (a dict or a GuardSettings) as GuardSettings.
-
-    Example::
-
-        backend_guard.django.settings().cors.allow_origins
-    """
-    from django.conf import settings as django_settings
-
-    return GuardSettings.coerce(getattr(django_settings, "BACKEND_GUARD", None), "settings.BACKEND_GUARD")
-
-
-class _Shared:
-    """The one StackParts of ``settings.BACKEND_GUARD``: (the settings value, a copy of it, its parts)."""
-
-    lock = threading.Lock()
-    built: tuple[Any, Any, StackParts] | None = None
-
-    @classmethod
-    def current(cls, raw: Any) -> StackParts | None:
-        """The parts built for ``raw``, while it is the same object with the same value; else None."""
-        built = cls.built
-        if built is not None and built[0] is raw and built[1] == raw:
-            return built[2]
-        return None
-
-
-def parts() -> StackParts:
-    """The parts configured by ``settings.BACKEND_GUARD``: the same objects ``GuardMiddleware`` uses.
-
-    Built once, on first use (thread-safe), and shared by the middleware and every view: one store, one
-    ``limiter`` (a :class:`~backend_guard.ratelimit.RateLimiter`, whether or not ``rate_limit`` limits are
-    configured), and ``lockout()``, ``tokens()`` and ``passwords()`` built from the ``lockout``, ``tokens`` and
-    ``passwords`` settings on the first call and the same object on every later call. When
-    ``settings.BACKEND_GUARD`` is replaced (``override_settings`` in a test), the next call builds them anew.
-
-    Example (views.py)::
-
-        import backend_guard.django
-
-        guard = backend_guard.django.parts()
-        lock = guard.lockout()            # BACKEND_GUARD["lockout"]["max_failures"] and the rest apply
-
-        @guard.limiter.limit("10/minute")
-        @lock.protect()
-        def login(request): ...
-    """
-    from django.conf import settings as django_settings
-
-    raw = getattr(django_settings, "BACKEND_GUARD", None)
-    found = _Shared.current(raw)
-    if found is not None:
-        return found
-    with _Shared.lock:
-        found = _Shared.current(raw)
-        if found is not None:
-            return found
-        fresh = StackParts.build(GuardSettings.coerce(raw, "settings.BACKEND_GUARD"))
-        _Shared.built = (raw, copy.deepcopy(raw), fresh)
-        return fresh
-
 
 def csp_nonce_context(request: Any) -> dict[str, Any]:
     """Template context processor: ``{{ csp_nonce }}`` in templates (made lazily, on first use).
@@ -147,187 +111,3 @@ def csp_nonce_context(request: Any) -> dict[str, Any]:
         TEMPLATES[0]["OPTIONS"]["context_processors"].append("backend_guard.django.csp_nonce_context")
     """
     return _nonce_context(request)
-
-
-class _Passthrough(list[bytes]):
-    """The empty body that stands for "Django's own response object" inside the WSGI shells."""
-
-
-def _keep_nonce(request: Any, environ: dict[str, Any]) -> None:
-    """Under ASGI, ``bg.csp_nonce(request)`` keeps the nonce in the scope: the shells read it from the environ."""
-    scope = getattr(request, "scope", None)
-    if isinstance(scope, dict) and scope.get("state") and NONCE_KEY in scope["state"]:
-        environ.setdefault(NONCE_KEY, scope["state"][NONCE_KEY])
-
-
-def _shell_environ(request: Any) -> dict[str, Any]:
-    """The request's ``META`` as the WSGI environ the shells read (the request itself under a private key)."""
-    environ: dict[str, Any] = request.META
-    environ[_REQUEST] = request
-    environ[SHELL_KEY] = True
-    environ[VIEW_KEY] = _view_of  # csrf_exempt views: resolved only when a request is about to be refused
-    environ.setdefault("PATH_INFO", request.path_info)
-    environ.setdefault("SCRIPT_NAME", "")
-    environ.setdefault("REQUEST_METHOD", request.method)
-    environ.setdefault("wsgi.url_scheme", request.scheme)
-    return environ
-
-
-def _view_of(environ: dict[str, Any]) -> Any:
-    """The view Django's URLconf resolves the request of ``environ`` to (None when it resolves to none)."""
-    return django_view(environ[_REQUEST])
-
-
-class _StartResponse:
-    """The ``start_response`` handed to the WSGI shells: keeps the status line and headers they chose."""
-
-    def __init__(self) -> None:
-        self.status = ""
-        self.headers: list[tuple[str, str]] = []
-
-    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        self.status, self.headers = status, headers
-        return lambda chunk: None
-
-
-def _django_response(response: Any, body: bytes, started: _StartResponse) -> Any:
-    """Django's own response, or the one a shell answered by itself, with exactly the shells' headers."""
-    from django.http import HttpResponse
-
-    status = int(started.status.split(" ", 1)[0])
-    if response is None or body:
-        # A shell answered by itself (a preflight, a 429, a rewritten error page): its body, its headers.
-        response = HttpResponse(body, status=status)
-    for name in list(response.headers):
-        del response.headers[name]
-    for name, value in started.headers:
-        if name.lower() == "vary" and "Vary" in response:
-            response["Vary"] = f"{response['Vary']}, {value}"
-        else:
-            response[name] = value
-    return response
-
-
-class GuardMiddleware:
-    """The whole stack for Django: RequestId, SecureHeaders, CORS, ErrorEnvelope, RateLimit.
-
-    Put it first in ``MIDDLEWARE``. Views see ``request.request_id``; ``bg.csp_nonce(request)`` gives the
-    nonce; route decorators (``@limiter.limit``, ``@lock.protect``, ``@tm.require_auth``, ``@cors_route``,
-    ``policy.route()``) work on function and class-based views, sync and async. Its parts are the ones
-    :func:`parts` returns (also at ``GuardMiddleware.parts`` once Django has built the middleware).
-
-    Example::
-
-        MIDDLEWARE = ["backend_guard.django.GuardMiddleware", ...]
-    """
-
-    sync_capable = True
-    async_capable = False
-    parts: StackParts | None = None
-    #: The stack sections this class runs (None: every enabled one); the one-part classes below narrow it.
-    only: tuple[str, ...] | None = None
-
-    def __init__(self, get_response: Any) -> None:
-        # Lazy: the WSGI stack (with the ASGI modules it shares code with) is loaded when Django builds this
-        # middleware, not by a settings module that only names csrf_failure or csp_nonce_context.
-        from .wsgi import Guard as WSGIGuard
-
-        self.get_response = get_response
-        shared = parts()
-        stack_parts = shared if self.only is None else shared.only(self.only)
-        if stack_parts.errors is not None:
-            # Django turns view exceptions into responses itself: process_exception shapes them, and the shell
-            # rewrites what Django's own handlers produced (its HTML 404/500 pages) for API clients.
-            self.errors = DjangoErrorEnvelopeMiddleware(get_response, stack_parts.errors)
-        self.stack = WSGIGuard(self._inner, parts=stack_parts)
-        #: The rate limit rules still to check against the URLconf (on the first request: see _check_routes).
-        self._unchecked = (
-            stack_parts.rules if stack_parts.rate_limit and stack_parts.settings.rate_limit.check_routes else []
-        )
-        self.parts = stack_parts
-        type(self).parts = stack_parts
-
-    def _inner(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        request = environ[_REQUEST]
-        self._share_client(request, environ)
-        rid = environ.get(ENVIRON_REQUEST_ID)
-        if rid is not None:
-            request.request_id = rid
-        response = self.get_response(request)
-        _keep_nonce(request, environ)
-        environ[_RESPONSE] = response
-        start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
-        return _Passthrough()
-
-    def _share_client(self, request: Any, environ: dict[str, Any]) -> None:
-        """Under ASGI, Django reads the scheme from the scope: it gets the client the shells resolved."""
-        resolved = environ.get(RESOLVED_KEY)
-        asgi_scope = getattr(request, "scope", None)
-        if isinstance(resolved, ResolvedClient) and isinstance(asgi_scope, dict) and self.parts is not None:
-            self.parts.client_ip.apply_scope(asgi_scope, resolved)
-
-    def _check_routes(self, request: Any) -> None:
-        """Refuse a rate limit rule matching no URL pattern: raised on the first request (the URLconf is complete
-        by then) and every later one until the rule is fixed (a logged 500); Django's own ``check`` command
-        cannot see settings of a middleware it has not built."""
-        check_rule_routes(self._unchecked, django_routes(None, request.META.get("SCRIPT_NAME") or ""))
-        self._unchecked = []
-
-    def __call__(self, request: Any) -> Any:
-        if self._unchecked:
-            self._check_routes(request)
-        environ = _shell_environ(request)
-        start_response = _StartResponse()
-        body = self._run_stack(environ, start_response)
-        return _django_response(environ.pop(_RESPONSE, None), body, start_response)
-
-    def _run_stack(self, environ: dict[str, Any], start_response: _StartResponse) -> bytes:
-        """The body the WSGI shells answer with (empty when it is Django's own response, passed through)."""
-        try:
-            result = self.stack(environ, start_response)
-            try:
-                return b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        finally:
-            environ.pop(_REQUEST, None)
-
-    def process_exception(self, request: Any, exception: Exception) -> Any:
-        """Shape a view's exception as a problem document (logged once, never leaked)."""
-        errors = getattr(self, "errors", None)
-        return None if errors is None else errors.process_exception(request, exception)
-
-
-class SecureHeadersMiddleware(GuardMiddleware):
-    """Only the security headers of ``settings.BACKEND_GUARD["secure_headers"]``.
-
-    Example::
-
-        MIDDLEWARE = ["backend_guard.django.SecureHeadersMiddleware", ...]
-    """
-
-    only = ("secure_headers",)
-
-
-class CORSMiddleware(GuardMiddleware):
-    """Only CORS, from ``settings.BACKEND_GUARD["cors"]``.
-
-    Example::
-
-        MIDDLEWARE = ["backend_guard.django.CORSMiddleware", ...]
-    """
-
-    only = ("cors",)
-
-
-class RateLimitMiddleware(GuardMiddleware):
-    """Only the rate limit rules of ``settings.BACKEND_GUARD["rate_limit"]``.
-
-    Example::
-
-        MIDDLEWARE = ["backend_guard.django.RateLimitMiddleware", ...]
-    """
-
-    only = ("rate_limit",)
