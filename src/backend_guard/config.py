@@ -30,6 +30,9 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+# ``_tokens.TokenManager`` is imported when a TokenSettings first builds one (the token package's PEP 562 table):
+# it loads cryptography, which settings that sign no tokens, and so every framework integration, never need.
+from . import tokens as _tokens
 from ._browser_settings import CSRFSettings, HTTPSRedirectSettings, trusted_hosts
 from ._settings_base import Section as _Section
 from ._settings_base import Strict as _Strict
@@ -43,11 +46,11 @@ from .lockout import MAX_ADDRESS_FAILURES, MAX_DURATION, NIST_CEILING, Lockout
 from .passwords import DEFAULT_PARAMETERS, PasswordHasher
 from .ratelimit import RateLimiter, RateLimitRule, parse_limits
 from .storage import open_store
-from .tokens import TokenManager
 
 if TYPE_CHECKING:
     from .hosts import HTTPSRedirect, TrustedHosts
     from .storage import Store
+    from .tokens import TokenManager
 
 __all__ = [
     "CORSSettings",
@@ -306,7 +309,7 @@ class TokenSettings(_Section):
                 "...}) or BACKEND_GUARD_TOKENS__KEY to a key made by `backend-guard keys` or bg.generate_key()."
             )
         kwargs = self._kwargs("store", "key", "algorithm", "issuer", "audience")
-        return TokenManager(
+        return _tokens.TokenManager(
             self.key.get_secret_value(),
             self.algorithm,
             issuer=self.issuer,

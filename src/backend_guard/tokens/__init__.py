@@ -16,9 +16,32 @@ Example::
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._claims import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenPair
-from ._cookies import TokenCookies
-from ._header import digest as _digest  # noqa: F401 - the store digest of a refresh token, read by tests
-from ._manager import TokenManager
+
+if TYPE_CHECKING:
+    from ._cookies import TokenCookies
+    from ._header import digest as _digest  # noqa: F401 - the store digest of a refresh token, read by tests
+    from ._manager import TokenManager
+else:
+    # Imported when first read (PEP 562): they load cryptography (key material, seals) and, once a manager is
+    # built, PyJWT. The claims, the store scripts and the operator's view of token families need neither.
+    _LAZY = {"TokenCookies": ("._cookies", "TokenCookies"), "TokenManager": ("._manager", "TokenManager")}
+    _LAZY["_digest"] = ("._header", "digest")
+
+    def __getattr__(name: str) -> Any:
+        """``TokenManager``, ``TokenCookies`` (and ``_digest``), imported the first time they are read."""
+        if name not in _LAZY:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module, __name__), attribute)
+        globals()[name] = value  # later reads skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})
+
 
 __all__ = ["ACCESS_TOKEN_TYPE", "REFRESH_TOKEN_TYPE", "TokenCookies", "TokenManager", "TokenPair"]
