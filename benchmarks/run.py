@@ -478,7 +478,7 @@ def import_rows(targets: dict[str, Any], row: Any) -> None:
     for module, part in (targets.get("parts") or {}).items():
         extra = part.get("extra") or []
         row(
-            f"import {module}: pydantic/jwt/argon2/limits/redis beyond its needs",
+            f"import {module}: heavy dependencies beyond its part's needs",
             ", ".join(extra) or "none",
             "none",
             part.get("met"),

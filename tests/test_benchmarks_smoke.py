@@ -82,6 +82,11 @@ def test_run_quick_exits_zero_and_writes_the_summary(quick_run: dict[str, Any]) 
     assert "PasswordPolicy: blocklist check per password" in figures
     csrf = "CSRF protection on the ASGI stack (passing requests, Origin-only included; layer step and middleware)"
     assert csrf in figures
+    # issue #24's import targets, each with its met / not met
+    imports = [row for row in summary["headline"] if row["figure"].startswith("import backend_guard")]
+    assert "import backend_guard / import starlette.applications (best of N fresh interpreters)" in figures
+    assert "import backend_guard.flask: heavy dependencies beyond its part's needs" in figures
+    assert all(isinstance(row["met"], bool) for row in imports)
     ratelimit = summary["data"].get("ratelimit", {}).get("ratelimit-quick.json", {})
     if isinstance(ratelimit.get("redis"), dict):
         assert "rate limit, Redis: sliding-window-counter hit (1 limit) / redis-py PING" in figures
