@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
-
 from .._adapter import adapter_named
 from .._check import check_bool, check_str
 from .._routes import RouteCall, native_problem
