@@ -83,9 +83,9 @@ def test_run_quick_exits_zero_and_writes_the_summary(quick_run: dict[str, Any]) 
     csrf = "CSRF protection on the ASGI stack (passing requests, Origin-only included; layer step and middleware)"
     assert csrf in figures
     # issue #24's import targets, each with its met / not met
-    imports = [row for row in summary["headline"] if row["figure"].startswith("import backend_guard")]
+    imports = [row for row in summary["headline"] if row["figure"].startswith("import ")]
     assert "import backend_guard / import starlette.applications (best of N fresh interpreters)" in figures
-    assert "import backend_guard.flask: heavy dependencies beyond its part's needs" in figures
+    assert any(figure.startswith("import of each public module") for figure in figures)
     assert all(isinstance(row["met"], bool) for row in imports)
     ratelimit = summary["data"].get("ratelimit", {}).get("ratelimit-quick.json", {})
     if isinstance(ratelimit.get("redis"), dict):
