@@ -1,6 +1,7 @@
 """Headless Chromium against cross-origin request protection and cookie tokens (issue #25's browser proof).
 
-The app runs behind ``asgi.Guard`` with ``GuardSettings(csrf=True)`` and keeps its tokens in ``TokenCookies``.
+The app runs behind ``asgi.Guard`` with ``GuardSettings(token_cookies=...)`` (which switches ``csrf`` on) and keeps
+its tokens in the ``TokenCookies`` of ``parts.token_cookies(tm)``.
 Attacker pages are served by another server on another port, under two names for loopback:
 
 - ``http://localhost:B`` is another *site* than the app at ``http://127.0.0.1:A`` (an IP address is its own
@@ -151,10 +152,12 @@ def _app(transfers: list[str]) -> tuple[Recorder, bg.TokenManager]:
     tm = bg.TokenManager(
         "browser-csrf-tests-secret-" + "k" * 20, "HS256", issuer="https://auth.test", audience="app", store="memory://"
     )
-    # The Guard's CrossOriginProtection covers the whole app: TokenCookies is told so rather than checking again,
-    # so every refusal below is the Guard's.
-    cookies = bg.TokenCookies(tm, refresh_path="/auth/refresh", csrf_protected=True)
+    # Cookie tokens in the settings switch the Guard's CrossOriginProtection on (csrf is never mentioned); the
+    # companion checks cookie-authenticated requests with that same policy, after the Guard has refused hostile ones.
     app = FastAPI()
+    guard = Guard(app, bg.GuardSettings(token_cookies={"refresh_path": "/auth/refresh"}))
+    assert guard.parts.csrf is not None
+    cookies = guard.parts.token_cookies(tm)
 
     @app.get("/")
     async def page() -> HTMLResponse:
@@ -190,7 +193,7 @@ def _app(transfers: list[str]) -> tuple[Recorder, bg.TokenManager]:
     async def logout(request: Request) -> Any:
         return await cookies.alogout(request)
 
-    recorder = Recorder(Guard(app, bg.GuardSettings(csrf=True)))
+    recorder = Recorder(guard)
     return recorder, tm
 
 

@@ -7,11 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response, WebSocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import backend_guard as bg
+from backend_guard._stack import StackParts
+from backend_guard.exceptions import CrossOriginRequest
 from backend_guard.request import RequestView
 from backend_guard.tokens._cookie_jar import CookieSpec, cookie_value
 
@@ -87,7 +89,12 @@ def _assert_cleared(found: dict[str, dict[str, Any]]) -> None:
 def test_cookie_mode_without_cross_origin_protection_is_refused_at_start_up() -> None:
     with pytest.raises(bg.ConfigurationError, match="CrossOriginProtection"):
         bg.TokenCookies(_manager())
-    bg.TokenCookies(_manager(), csrf_protected=True)  # a middleware covers the app: declared
+    # No bare "a middleware covers it" boolean: a declaration is not a protection.
+    with pytest.raises(TypeError):
+        bg.TokenCookies(_manager(), csrf_protected=True)  # type: ignore[call-arg]
+    for bad in (True, False, "on"):
+        with pytest.raises(bg.ConfigurationError, match="csrf"):
+            bg.TokenCookies(_manager(), csrf=bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -542,3 +549,225 @@ def test_chromium_cannot_read_the_cookies_and_sends_them_back() -> None:
     with run_asgi(app) as base:
         dom = dump_dom(base.replace("127.0.0.1", "localhost") + "/")
     assert "login=200 cookie=[] me=user-42" in dom
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Settings: cookie tokens switch cross-origin protection on; csrf=False with them is refused at start-up
+# --------------------------------------------------------------------------------------------------------------
+
+_KEYED = {"key": SECRET, "algorithm": "HS256", "issuer": "https://auth.test", "audience": "app"}
+
+
+def test_cookie_tokens_in_the_settings_switch_csrf_on_and_refuse_it_off() -> None:
+    on = bg.GuardSettings(token_cookies=True, tokens=_KEYED)
+    assert on.csrf_active
+    assert StackParts.build(on).csrf is not None  # the middleware runs although csrf was never mentioned
+    for off in (False, {"enabled": False}, {"enabled": False, "trusted_origins": ["https://admin.test"]}):
+        with pytest.raises(bg.ConfigurationError, match="csrf"):
+            bg.GuardSettings(token_cookies=True, csrf=off)
+    with pytest.raises(bg.ConfigurationError, match="csrf"):
+        bg.GuardSettings.from_env({"BACKEND_GUARD_TOKEN_COOKIES": "true", "BACKEND_GUARD_CSRF": "false"})
+    assert bg.GuardSettings.from_env({"BACKEND_GUARD_TOKEN_COOKIES__ACCEPT": "cookie"}).csrf_active
+    assert not bg.GuardSettings().csrf_active  # nothing on: nothing switched on
+    with pytest.raises(bg.ConfigurationError, match="token_cookies"):
+        bg.GuardSettings(token_cookies={"refresh_path": "/a;Domain=evil"})
+    with pytest.raises(bg.ConfigurationError, match="token_cookies"):
+        StackParts.build(bg.GuardSettings(tokens=_KEYED)).token_cookies()  # cookie tokens off: no companion
+
+
+def test_parts_token_cookies_check_with_the_stacks_policy_and_proxies() -> None:
+    settings = bg.GuardSettings(
+        token_cookies={"refresh_path": "/session/refresh", "accept": "cookie"},
+        csrf={"trusted_origins": ["https://admin.test"]},
+        trusted_proxies=["10.0.0.0/8"],
+        tokens=_KEYED,
+    )
+    parts = StackParts.build(settings)
+    cookies = parts.token_cookies()
+    assert cookies is parts.token_cookies()
+    assert (cookies.refresh_path, cookies.accept) == ("/session/refresh", "cookie")
+    assert cookies.csrf is parts.csrf
+    assert cookies.client_ip is parts.client_ip
+    assert cookies.tm is parts.tokens()
+    # A stack narrowed to other layers (Django's one-part middlewares) still checks, with the settings' policy.
+    narrowed = parts.only(("secure_headers",)).token_cookies(parts.tokens())
+    admin = _view(("cookie", f"{ACCESS}=x"), ("origin", "https://admin.test"), method="POST")
+    narrowed.check_origin(admin)
+    with pytest.raises(CrossOriginRequest):
+        narrowed.check_origin(_view(("origin", "https://evil.test"), method="POST"))
+
+
+def test_a_cookie_route_exempted_from_the_middleware_is_still_checked_by_the_cookies() -> None:
+    """The middleware exempts a path (a webhook); a cookie-authenticated route under it is not left open."""
+    from starlette.testclient import TestClient
+
+    from backend_guard.asgi import Guard
+
+    settings = bg.GuardSettings(token_cookies=True, csrf={"exempt_paths": ["/hooks/"]}, tokens=_KEYED)
+    app = FastAPI()
+    guard = Guard(app, settings)
+    cookies = guard.parts.token_cookies()
+
+    @app.post("/hooks/me")
+    @cookies.require_auth()
+    async def me(request: Request) -> dict[str, str]:
+        return {"user": request.state.auth["sub"]}
+
+    token = guard.parts.tokens().issue("user-42").access_token
+    client = TestClient(guard, base_url="https://app.test")
+    forged = client.post("/hooks/me", headers={"cookie": f"{ACCESS}={token}", "origin": "https://evil.test"})
+    assert (forged.status_code, forged.json()["code"]) == (403, "cross-origin-request")
+    own = client.post("/hooks/me", headers={"cookie": f"{ACCESS}={token}", "sec-fetch-site": "same-origin"})
+    assert own.json() == {"user": "user-42"}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Behind a proxy that terminates TLS: the request's own origin is the one the trusted proxy forwarded
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _old_browser_post(path: str, token: str) -> dict[str, str]:
+    """An older browser (no Fetch Metadata) posting from the app's own https page, through the proxy."""
+    return {
+        "cookie": f"{ACCESS}={token}",
+        "origin": "https://app.test",
+        "host": "app.test",
+        "x-forwarded-for": "203.0.113.7",
+        "x-forwarded-proto": "https",
+    }
+
+
+async def test_behind_a_tls_proxy_the_cookie_check_uses_the_forwarded_scheme_starlette() -> None:
+    tm = _manager()
+    proxies = bg.ClientIP(["10.0.0.0/8"])
+    cookies = _cookies(tm, client_ip=proxies)
+    app = _fastapi_app(cookies)
+
+    @app.post("/act")
+    @cookies.require_auth()
+    async def act(request: Request) -> dict[str, str]:
+        return {"user": request.state.auth["sub"]}
+
+    @app.post("/act-dep")
+    async def act_dep(claims: dict[str, Any] = Depends(cookies.dependency())) -> dict[str, str]:  # noqa: B008
+        return {"user": claims["sub"]}
+
+    pair = tm.issue("user-42")
+    transport = httpx.ASGITransport(app, client=("10.0.0.2", 5000))  # the proxy is the peer; it spoke plain http
+    async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as client:
+        for path in ("/act", "/act-dep"):
+            answer = await client.post(path, headers=_old_browser_post(path, pair.access_token))
+            assert answer.json() == {"user": "user-42"}, path
+        refresh = _old_browser_post("/auth/refresh", "") | {"cookie": f"{REFRESH}={pair.refresh_token}"}
+        assert (await client.post("/auth/refresh", headers=refresh)).status_code == 200
+        # A forwarded scheme from a peer that is no trusted proxy is not believed: the origins differ, refused.
+    untrusted = httpx.ASGITransport(app, client=("198.51.100.9", 5000))
+    async with httpx.AsyncClient(transport=untrusted, base_url="http://app.test") as client:
+        answer = await client.post("/act", headers=_old_browser_post("/act", pair.access_token))
+        assert (answer.status_code, answer.json()["code"]) == (403, "cross-origin-request")
+
+
+def test_behind_a_tls_proxy_the_cookie_check_uses_the_forwarded_scheme_flask() -> None:
+    tm = _manager()
+    cookies = _cookies(tm, client_ip=bg.ClientIP(["10.0.0.0/8"]))
+    app = _flask_app(cookies)
+
+    @app.post("/act")
+    @cookies.require_auth()
+    def act() -> dict[str, str]:
+        import flask
+
+        return {"user": flask.g.auth["sub"]}
+
+    token = tm.issue("user-42").access_token
+    client = app.test_client(use_cookies=False)
+    env = {"REMOTE_ADDR": "10.0.0.2"}
+    answer = client.post("/act", headers=_old_browser_post("/act", token), environ_base=env)
+    assert answer.get_json() == {"user": "user-42"}
+    env = {"REMOTE_ADDR": "198.51.100.9"}
+    answer = client.post("/act", headers=_old_browser_post("/act", token), environ_base=env)
+    assert answer.status_code == 403
+
+
+# --------------------------------------------------------------------------------------------------------------
+# WebSocket routes: the cookie authenticates the handshake; a cross-site handshake is refused before accept
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _ws_apps(cookies: bg.TokenCookies) -> tuple[Any, Any]:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    fast = FastAPI()
+
+    @fast.websocket("/dep")
+    async def dep(websocket: WebSocket, claims: dict[str, Any] = Depends(cookies.dependency())) -> None:  # noqa: B008
+        await websocket.accept()
+        await websocket.send_text(claims["sub"])
+        await websocket.close()
+
+    @fast.websocket("/dec")
+    @cookies.require_auth(scopes="read")
+    async def dec(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.state.auth["sub"])
+        await websocket.close()
+
+    @cookies.require_auth()
+    async def plain(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.state.auth["sub"])
+        await websocket.close()
+
+    return fast, Starlette(routes=[WebSocketRoute("/dec", plain)])
+
+
+async def _handshake(url: str, headers: dict[str, str]) -> tuple[int, str]:
+    """(101 and the first message) or (the refusal's status and body)."""
+    import websockets
+    from websockets.exceptions import InvalidStatus
+
+    try:
+        async with websockets.connect(url, additional_headers=headers, open_timeout=10) as ws:
+            return 101, str(await ws.recv())
+    except InvalidStatus as exc:
+        return exc.response.status_code, exc.response.body.decode() if exc.response.body else ""
+
+
+@pytest.mark.server
+async def test_cookie_auth_on_websocket_routes_through_a_real_server() -> None:
+    tm = _manager()
+    cookies = _cookies(tm)
+    fast, starlette_app = _ws_apps(cookies)
+    token = tm.issue("user-42", {"scope": "read"}).access_token
+    unscoped = tm.issue("user-7").access_token
+    own = {"cookie": f"{ACCESS}={token}"}
+    cases = [
+        (fast, "/dep", own, 101),
+        (fast, "/dec", own, 101),
+        (starlette_app, "/dec", own, 101),
+        (fast, "/dep", {"authorization": f"Bearer {token}"}, 101),
+        (fast, "/dep", {}, 401),
+        (fast, "/dec", {}, 401),
+        (starlette_app, "/dec", {}, 401),
+        (fast, "/dec", {"cookie": f"{ACCESS}={unscoped}"}, 403),
+        (fast, "/dep", {"cookie": f"{ACCESS}=garbage"}, 401),
+    ]
+    # A page on another site opens the socket with the user's cookie (cross-site WebSocket hijacking): a handshake
+    # is a GET, yet it is judged as an unsafe method.
+    for site in ({"origin": "https://evil.test"}, {"sec-fetch-site": "cross-site", "origin": "https://evil.test"}):
+        cases += [
+            (app, path, own | site, 403) for app, path in ((fast, "/dep"), (fast, "/dec"), (starlette_app, "/dec"))
+        ]
+    for app in (fast, starlette_app):
+        with run_asgi(app) as base:
+            url = base.replace("http://", "ws://")
+            for case_app, path, headers, status in cases:
+                if case_app is not app:
+                    continue
+                found, body = await _handshake(url + path, headers)
+                assert found == status, (path, headers, body)
+                if status == 101:
+                    assert body in ("user-42",), path
+                else:
+                    assert token not in body

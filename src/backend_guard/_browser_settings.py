@@ -1,10 +1,11 @@
 """The settings sections of the browser-session layers: cross-origin request protection and the HTTPS redirect.
 
-What lives here: :class:`CSRFSettings` (``GuardSettings.csrf``) and :class:`HTTPSRedirectSettings`
-(``GuardSettings.https_redirect``), re-exported by :mod:`backend_guard.config`; the ``Host`` allowlist is the
-plain list ``GuardSettings.trusted_hosts``. Each maps onto its part's constructor as the other sections do
-(only the fields a user set are passed on). All three are off by default: cross-origin protection is switched
-on by ``csrf=True`` or by setting any of its fields.
+What lives here: :class:`CSRFSettings` (``GuardSettings.csrf``), :class:`HTTPSRedirectSettings`
+(``GuardSettings.https_redirect``) and :class:`TokenCookieSettings` (``GuardSettings.token_cookies``),
+re-exported by :mod:`backend_guard.config`; the ``Host`` allowlist is the plain list
+``GuardSettings.trusted_hosts``. Each maps onto its part's constructor as the other sections do (only the
+fields a user set are passed on). All are off by default: cross-origin protection is switched on by
+``csrf=True``, by setting any of its fields, or by switching cookie tokens on (which refuses ``csrf=False``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from pydantic import Field
 
 from ._settings_base import Section
 from ._shell_browser import ExemptPaths
+from .clientip import ClientIP
 from .csrf import CrossOriginProtection
 from .exceptions import ConfigurationError
 from .hosts import HTTPSRedirect, TrustedHosts
+from .tokens import TokenCookies, TokenManager
+from .tokens._cookies import check_cookie_options
 
-__all__ = ["CSRFSettings", "HTTPSRedirectSettings", "trusted_hosts"]
+__all__ = ["CSRFSettings", "HTTPSRedirectSettings", "TokenCookieSettings", "trusted_hosts"]
 
 
 class CSRFSettings(Section):
@@ -55,6 +59,39 @@ class CSRFSettings(Section):
         """Build the policy and the exempt paths once, so a mistake fails at start-up."""
         self.build()
         ExemptPaths(self.exempt_paths, setting="CrossOriginProtection")
+
+
+class TokenCookieSettings(Section):
+    """Access and refresh tokens in cookies (see :class:`~backend_guard.TokenCookies`); on when ``enabled=True``
+    (``token_cookies=True``) or any other field is set. Cookie tokens switch ``csrf`` on for the whole stack,
+    and ``csrf=False`` with them is refused at start-up; ``parts.token_cookies()`` builds the companion with the
+    stack's cross-origin policy and trusted proxies.
+
+    Example::
+
+        TokenCookieSettings(refresh_path="/auth/refresh", accept="cookie")
+    """
+
+    enabled: bool | None = None
+    refresh_path: str = "/auth/refresh"
+    accept: Literal["header", "cookie", "both"] = "both"
+    access_cookie: str = "__Host-access"
+    refresh_cookie: str = "__Secure-refresh"
+
+    @property
+    def active(self) -> bool:
+        """True when cookie tokens are on: explicitly, or by configuring any of their fields."""
+        if self.enabled is not None:
+            return self.enabled
+        return bool(self.model_fields_set - {"enabled"})
+
+    def check(self) -> None:
+        """Refuse a refresh path or cookie name :class:`~backend_guard.TokenCookies` would refuse, at start-up."""
+        check_cookie_options(self.refresh_path, self.accept, self.access_cookie, self.refresh_cookie)
+
+    def build(self, tm: TokenManager, csrf: CrossOriginProtection, client_ip: ClientIP | None) -> TokenCookies:
+        """The :class:`~backend_guard.TokenCookies` of ``tm``, checking ``csrf`` with ``client_ip``'s proxies."""
+        return TokenCookies(tm, csrf=csrf, client_ip=client_ip, **self._kwargs())
 
 
 class HTTPSRedirectSettings(Section):

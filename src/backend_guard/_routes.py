@@ -49,6 +49,10 @@ _REQ = "bg_request__"
 _RESP = "bg_response__"
 _GUARDED = "__backend_guard_route__"
 _STATUSES = "__backend_guard_statuses__"
+_WS_SCHEMES = ("ws", "wss")
+_DENIAL = "websocket.http.response"
+# RFC 6455 close code 1008: the endpoint refuses a message that violates its policy.
+_POLICY_VIOLATION = 1008
 
 
 @dataclass
@@ -349,7 +353,11 @@ def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepa
         try:
             await hooks.abefore(call)
         except GuardError as exc:
-            return _problem(adapter, exc, call.request_id(), call.response_headers)
+            problem = _problem(adapter, exc, call.request_id(), call.response_headers)
+            if call.view.scheme in _WS_SCHEMES:  # a WebSocket route: refused before accept, nothing to return
+                await _deny_websocket(call.request, problem)
+                return None
+            return problem
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
@@ -359,6 +367,15 @@ def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepa
         return _respond(adapter, call, target, out, await hooks.aafter(call, status))
 
     return async_wrapper
+
+
+async def _deny_websocket(websocket: Any, problem: Any) -> None:
+    """Refuse a WebSocket handshake before accept: the problem document as the denial response when the server
+    offers that extension (uvicorn does), else a close with 1008 (policy violation; the server answers 403)."""
+    if _DENIAL in (websocket.scope.get("extensions") or {}):
+        await websocket.send_denial_response(problem)
+    else:
+        await websocket.close(code=_POLICY_VIOLATION)
 
 
 def _sync_wrapper(func: Callable[..., Any], hooks: RouteHooks, prepare: _Prepare) -> Any:
@@ -427,6 +444,8 @@ def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) 
         @app.get("/search", dependencies=[Depends(limiter.dependency("10/second"))])
         async def search(q: str): ...
     """
+    # HTTPConnection, not Request: FastAPI fills it on WebSocket routes too. A refusal on a WebSocket route is the
+    # same HTTPException: Starlette sends the response it renders as the handshake's denial response.
     Request, Response = starlette_classes()  # noqa: N806  (ImportError without Starlette, as FastAPI needs it)
 
     async def dependency(request: Any, response: Any, **_declared: Any) -> None:

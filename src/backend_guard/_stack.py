@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ._check import check_instance, optional
 from .config import GuardSettings
 from .cors import CORSPolicy
+from .exceptions import ConfigurationError
 from .storage import Store
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from .lockout import Lockout
     from .passwords import PasswordHasher
     from .ratelimit import RateLimiter, RateLimitRule
-    from .tokens import TokenManager
+    from .tokens import TokenCookies, TokenManager
 
 _T = TypeVar("_T")
 
@@ -222,6 +223,31 @@ class StackParts:
         """
         return self._once("tokens", lambda: self.settings.tokens.build(self.store))
 
+    def token_cookies(self, tm: TokenManager | None = None) -> TokenCookies:
+        """The :class:`~backend_guard.TokenCookies` of the ``token_cookies`` settings: ``tm`` (default:
+        :meth:`tokens`) in cookies, checked with the stack's cross-origin policy and trusted proxies.
+
+        Needs ``token_cookies`` on in the settings (which switches ``csrf`` on for the whole stack);
+        ConfigurationError otherwise. Without ``tm``, built on the first call; every later call returns it.
+
+        Example::
+
+            cookies = parts.token_cookies()      # GuardSettings(token_cookies=True, tokens={"key": ...})
+            cookies.set(response, parts.tokens().issue("user-42"))
+        """
+        section = self.settings.token_cookies
+        if not section.active:
+            raise ConfigurationError(
+                "token_cookies: cookie tokens are off in these settings; switch them on with token_cookies=True"
+                " (or {'refresh_path': ...}), which also switches csrf on for the whole stack."
+            )
+        # The stack's own policy; a narrowed stack (parts.only(...)) without the csrf layer: the settings' policy.
+        policy = self.csrf if self.csrf is not None else self.settings.csrf.build()
+        if tm is None:
+            manager = self.tokens()  # outside _once: its lock is not re-entrant
+            return self._once("token_cookies", lambda: section.build(manager, policy, self.client_ip))
+        return section.build(tm, policy, self.client_ip)
+
     def passwords(self) -> PasswordHasher:
         """The :class:`~backend_guard.passwords.PasswordHasher` of the ``passwords`` settings (the same object on
         every call).
@@ -248,6 +274,6 @@ def _browser_parts(settings: GuardSettings) -> dict[str, Any]:
     return {
         "trusted_hosts": settings.trusted_host_policy(),
         "https_redirect": settings.https_redirect_policy() if settings.https_redirect.enabled else None,
-        "csrf": csrf.build() if csrf.active else None,
+        "csrf": csrf.build() if settings.csrf_active else None,
         "csrf_exempt_paths": tuple(csrf.exempt_paths),
     }

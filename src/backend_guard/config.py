@@ -33,7 +33,7 @@ from pydantic.fields import FieldInfo
 # ``_tokens.TokenManager`` is imported when a TokenSettings first builds one (the token package's PEP 562 table):
 # it loads cryptography, which settings that sign no tokens, and so every framework integration, never need.
 from . import tokens as _tokens
-from ._browser_settings import CSRFSettings, HTTPSRedirectSettings, trusted_hosts
+from ._browser_settings import CSRFSettings, HTTPSRedirectSettings, TokenCookieSettings, trusted_hosts
 from ._settings_base import Section as _Section
 from ._settings_base import Strict as _Strict
 from ._settings_base import problems as _problems
@@ -64,6 +64,7 @@ __all__ = [
     "RateLimitSettings",
     "RequestIdSettings",
     "SecureHeadersSettings",
+    "TokenCookieSettings",
     "TokenSettings",
 ]
 
@@ -73,7 +74,7 @@ _NOT_SETTINGS = ("require_", "demo_")
 
 log = logging.getLogger("backend_guard.config")
 #: Sections switched on or off by a top-level boolean (``csrf=True``, ``BACKEND_GUARD_HTTPS_REDIRECT=true``).
-_SWITCHES = ("csrf", "https_redirect")
+_SWITCHES = ("csrf", "https_redirect", "token_cookies")
 
 
 class RequestIdSettings(_Section):
@@ -377,6 +378,8 @@ class GuardSettings(_Strict):
     trusted_hosts: list[str] = []
     https_redirect: HTTPSRedirectSettings = Field(HTTPSRedirectSettings(), strict=False)
     csrf: CSRFSettings = Field(CSRFSettings(), strict=False)
+    # Tokens in cookies (off by default); on, they switch csrf on and refuse csrf=False.
+    token_cookies: TokenCookieSettings = Field(TokenCookieSettings(), strict=False)
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -401,6 +404,11 @@ class GuardSettings(_Strict):
     def _build_policies(self) -> GuardSettings:
         """Build every enabled policy once, so invalid values fail now and name their setting."""
         # ClientIP's messages name their own setting (trusted_proxies, forwarded_header, forwarded_fields).
+        if self.token_cookies.active and self.csrf.enabled is False:
+            raise ValueError(
+                "csrf: cookie tokens (token_cookies) need cross-origin request protection; csrf=False is refused"
+                " while token_cookies is on (configure it with csrf={...} instead, or leave it out: it is on)."
+            )
         checks: list[tuple[str, Any]] = [("", self.client_ip), *self._policy_checks()]
         for section, build in checks:
             try:
@@ -418,7 +426,8 @@ class GuardSettings(_Strict):
             (self.errors.enabled, [("errors", self.errors.build)]),
             (bool(self.trusted_hosts), [("trusted_hosts", self.trusted_host_policy)]),
             (self.https_redirect.enabled, [("https_redirect", self.https_redirect_policy)]),
-            (self.csrf.active, [("csrf", self.csrf.check)]),
+            (self.csrf_active, [("csrf", self.csrf.check)]),
+            (self.token_cookies.active, [("token_cookies", self.token_cookies.check)]),
             (
                 rate_limit.active,
                 [
@@ -451,6 +460,17 @@ class GuardSettings(_Strict):
             except ConfigurationError as exc:
                 raise ConfigurationError(f"{where}: {exc.detail}") from None
         raise ConfigurationError(f"{where} must be a dict or a GuardSettings, not {type(value).__name__}.")
+
+    @property
+    def csrf_active(self) -> bool:
+        """True when cross-origin protection runs: ``csrf`` switched on or configured, or cookie tokens on.
+
+        Example::
+
+            >>> GuardSettings(token_cookies=True).csrf_active
+            True
+        """
+        return self.csrf.active or self.token_cookies.active
 
     def client_ip(self) -> ClientIP:
         """The :class:`~backend_guard.clientip.ClientIP` for ``trusted_proxies``."""

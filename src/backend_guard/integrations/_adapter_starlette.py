@@ -38,9 +38,9 @@ class StarletteAdapter:
     contextual: bool = False
 
     def owns(self, obj: Any) -> bool:
-        """True for a Starlette (or FastAPI) request."""
+        """True for a Starlette (or FastAPI) request or WebSocket (both are an ``HTTPConnection``)."""
         module = sys.modules.get("starlette.requests")
-        return module is not None and isinstance(obj, module.Request)
+        return module is not None and isinstance(obj, module.HTTPConnection)
 
     def current_request(self) -> Any:
         """None: Starlette keeps no request context."""
@@ -157,12 +157,12 @@ ADAPTER = StarletteAdapter()
 
 
 def fastapi_classes() -> tuple[Any, Any] | None:
-    """Starlette's ``Request`` and ``Response`` classes, for FastAPI to fill a route's injected parameters; None
+    """Starlette's ``HTTPConnection`` and ``Response`` classes, for FastAPI to fill a route's injected parameters; None
     when Starlette cannot be imported (then no route is FastAPI's, and nothing is injected).
 
     Example::
 
-        classes = fastapi_classes()   # (Request, Response) under FastAPI
+        classes = fastapi_classes()   # (HTTPConnection, Response) under FastAPI
     """
     if "starlette" not in sys.modules and "fastapi" not in sys.modules:
         try:
@@ -173,16 +173,18 @@ def fastapi_classes() -> tuple[Any, Any] | None:
 
 
 def starlette_classes() -> tuple[Any, Any]:
-    """Starlette's ``Request`` and ``Response`` classes (ImportError without Starlette).
+    """Starlette's ``HTTPConnection`` and ``Response`` classes (ImportError without Starlette): what FastAPI fills
+    on a route's injected parameters, on HTTP and WebSocket routes alike (a ``Request`` parameter it fills on
+    HTTP routes only; a route's own ``Request`` or ``WebSocket`` parameter is an ``HTTPConnection`` too).
 
     Example::
 
-        Request, Response = starlette_classes()
+        Connection, Response = starlette_classes()
     """
-    from starlette.requests import Request
+    from starlette.requests import HTTPConnection
     from starlette.responses import Response
 
-    return Request, Response
+    return HTTPConnection, Response
 
 
 def refusal_exception(exc: GuardError, extra: list[tuple[str, str]]) -> Exception:

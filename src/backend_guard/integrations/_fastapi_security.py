@@ -8,14 +8,14 @@ backend_guard's own hooks, so this adds no second parsing of the header.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI < 0.115 resolves a callable instance's annotations in
-# an empty namespace, so ``_DeclaredBearer.__call__`` must carry the real ``Request`` class, not its name.
+# an empty namespace, so ``_DeclaredBearer.__call__`` must carry the real ``HTTPConnection`` class, not its name.
 import inspect
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Security
 from fastapi.security import HTTPBearer
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 __all__ = ["BEARER_SCHEME_NAME", "bearer_parameter"]
 
@@ -28,7 +28,8 @@ _PARAMETER = "bg_bearer__"
 class _DeclaredBearer(HTTPBearer):
     """An HTTP bearer scheme for the OpenAPI document only; backend_guard checks the token itself."""
 
-    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+    # HTTPConnection, not Request: FastAPI fills it on WebSocket routes too (a Request parameter it cannot).
+    async def __call__(self, request: HTTPConnection) -> None:  # type: ignore[override]
         return None
 
 

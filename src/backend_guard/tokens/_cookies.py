@@ -18,33 +18,36 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 from .._adapter import adapter_named
-from .._check import check_bool, check_str
+from .._check import check_instance, check_str, optional
 from .._routes import RouteCall, native_problem
+from ..clientip import ClientIP
 from ..csrf import CrossOriginProtection
-from ..exceptions import AuthenticationError, ConfigurationError, Forbidden, GuardError, InvalidToken, StorageError
+from ..exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    CrossOriginRequest,
+    GuardError,
+    InvalidToken,
+    StorageError,
+)
 from ..request import RequestView, framework_of, framework_view
 from ._claims import TokenPair
 from ._cookie_jar import CookieSpec, cookie_value, cookie_values, is_cookie_name, write_cookies
 from ._manager import TokenManager
 from ._routes import auth_dependency, bearer_token, require_auth
 
-__all__ = ["TokenCookies"]
+__all__ = ["TokenCookies", "check_cookie_options"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 Accept = Literal["header", "cookie", "both"]
 _ACCEPT = ("header", "cookie", "both")
 _PATH_FORBIDDEN = frozenset(';,"\\ ')
-
-
-class CrossOriginRefused(Forbidden):
-    """403: a cookie-authenticated request came from another origin (the ``cross-origin-request`` code)."""
-
-    code = "cross-origin-request"
+_WS_SCHEMES = ("ws", "wss")
 
 
 #: Logout refusals that keep the cookies: a forged cross-origin request, and a store that could not end the login.
-_KEPT = (CrossOriginRefused, StorageError)
+_KEPT = (CrossOriginRequest, StorageError)
 
 #: How many distinct refresh cookie values one logout ends at most. A browser sends one, or a few when a sibling
 #: subdomain planted more (cookie tossing); each costs a signature check and, when valid, a store round trip.
@@ -64,11 +67,15 @@ class TokenCookies:
     :param accept: where :meth:`require_auth` and :meth:`dependency` look for the access token: ``"cookie"``,
         ``"header"`` (``Authorization: Bearer``) or ``"both"`` (default). A request with a header and a cookie
         holding *different* tokens is refused (401): it is not clear whose request it is.
-    :param csrf: a :class:`~backend_guard.CrossOriginProtection` checked here on every request authenticated by a
-        cookie (the token routes, :meth:`refresh` and :meth:`logout`): a refusal is a 403 ``cross-origin-request``.
-    :param csrf_protected: ``True`` declares that a ``CrossOriginProtectionMiddleware`` already covers the app.
-        One of ``csrf`` and ``csrf_protected`` is required: cookie mode without cross-origin protection is a
-        ConfigurationError at start-up.
+    :param csrf: the :class:`~backend_guard.CrossOriginProtection` checked here on every request authenticated by
+        a cookie (the token routes, WebSocket handshakes included, :meth:`refresh` and :meth:`logout`), whatever
+        middleware also runs: a refusal is a 403 ``cross-origin-request``. Required: cookie mode without
+        cross-origin protection is a ConfigurationError at start-up. ``parts.token_cookies()`` (settings
+        ``token_cookies``) passes the stack's own policy.
+    :param client_ip: the :class:`~backend_guard.ClientIP` resolving the request's scheme and host through trusted
+        proxies (a request a ProxyHeaders layer already resolved is not resolved again). Behind a proxy that
+        terminates TLS, without it the request's own origin is ``http://...`` and browsers without Fetch
+        Metadata are refused. ``parts.token_cookies()`` passes the stack's ``trusted_proxies``.
     :param access_cookie, refresh_cookie: the cookie names; they must keep their ``__Host-`` and ``__Secure-``
         prefixes.
 
@@ -85,21 +92,20 @@ class TokenCookies:
         refresh_path: str = "/auth/refresh",
         accept: Accept = "both",
         csrf: CrossOriginProtection | None = None,
-        csrf_protected: bool = False,
+        client_ip: ClientIP | None = None,
         access_cookie: str = "__Host-access",
         refresh_cookie: str = "__Secure-refresh",
     ) -> None:
         if not isinstance(tm, TokenManager):
             raise ConfigurationError(f"tm must be a TokenManager, not {type(tm).__name__}.")
-        if accept not in _ACCEPT:
-            raise ConfigurationError(f"accept must be one of {', '.join(_ACCEPT)}.")
+        check_cookie_options(refresh_path, accept, access_cookie, refresh_cookie)
         self.tm = tm
-        self.refresh_path = _checked_path(refresh_path)
+        self.refresh_path = refresh_path
         self.accept: Accept = accept
-        self.csrf = _checked_protection(csrf, check_bool("csrf_protected", csrf_protected))
-        self.csrf_protected = csrf_protected
-        self.access_cookie = _checked_name("access_cookie", access_cookie, "__Host-")
-        self.refresh_cookie = _checked_name("refresh_cookie", refresh_cookie, "__Secure-")
+        self.csrf: CrossOriginProtection = _checked_protection(csrf)
+        self.client_ip: ClientIP | None = optional(check_instance, "client_ip", client_ip, ClientIP)
+        self.access_cookie = access_cookie
+        self.refresh_cookie = refresh_cookie
 
     def __repr__(self) -> str:
         return f"TokenCookies(refresh_path={self.refresh_path!r}, accept={self.accept!r})"
@@ -192,23 +198,32 @@ class TokenCookies:
         return cookie
 
     def check_origin(self, view: RequestView) -> None:
-        """Refuse (403) a request the ``csrf`` policy says came from another origin (nothing without a policy).
+        """Refuse (403 ``cross-origin-request``) a request the ``csrf`` policy says came from another origin.
+
+        A WebSocket handshake (scheme ``ws`` or ``wss``) is judged as an unsafe method: it is a ``GET`` that opens
+        a channel the browser authenticates with the user's cookies (cross-site WebSocket hijacking).
 
         Example::
 
-            cookies.check_origin(view)
+            cookies.check_origin(cookies.view(request))
         """
-        if self.csrf is None:
-            return
-        decision = self.csrf.check(
-            view.method,
-            scheme=view.scheme,
-            host=view.host or "",
-            sec_fetch_site=view.header_all("sec-fetch-site"),
-            origin=view.header_all("origin"),
-        )
+        site, origin, host = view.header_all("sec-fetch-site"), view.header_all("origin"), view.host or ""
+        if view.scheme in _WS_SCHEMES:
+            decision = self.csrf.check_websocket(scheme=view.scheme, host=host, sec_fetch_site=site, origin=origin)
+        else:
+            decision = self.csrf.check(view.method, scheme=view.scheme, host=host, sec_fetch_site=site, origin=origin)
         if not decision.allowed:
-            raise CrossOriginRefused(decision.reason)
+            raise CrossOriginRequest(decision.reason)
+
+    def view(self, request: Any) -> RequestView:
+        """The view of a Starlette/FastAPI, Flask or Django request, its scheme and host resolved through
+        ``client_ip`` (for :meth:`check_origin` on a login route).
+
+        Example::
+
+            cookies.check_origin(cookies.view(request))
+        """
+        return _framework_view(request, self.client_ip)[1]
 
     # -- routes -------------------------------------------------------------------------------------------------
 
@@ -225,7 +240,7 @@ class TokenCookies:
             async def me(request: Request):
                 return {"user": request.state.auth["sub"]}
         """
-        return require_auth(self.tm, scopes, self._route_token)
+        return require_auth(self.tm, scopes, self._route_token, client_ip=self.client_ip)
 
     def dependency(self, scopes: str | Sequence[str] = ()) -> Callable[..., Any]:
         """The FastAPI dependency twin of :meth:`require_auth`; it returns the claims.
@@ -234,13 +249,13 @@ class TokenCookies:
 
             async def me(claims: dict = Depends(cookies.dependency())): ...
         """
-        return auth_dependency(self.tm, scopes, self._route_token)
+        return auth_dependency(self.tm, scopes, self._route_token, client_ip=self.client_ip)
 
     # -- refresh and logout endpoints ---------------------------------------------------------------------------
 
     def _refresh_input(self, request: Any) -> tuple[str, str]:
         """(framework, refresh token) of a refresh request, after the cross-origin check; a GuardError else."""
-        framework, view = _framework_view(request)
+        framework, view = _framework_view(request, self.client_ip)
         self.check_origin(view)
         token = self.refresh_token(view)
         if token is None:
@@ -320,7 +335,7 @@ class TokenCookies:
 
     def _logout_input(self, request: Any) -> tuple[str, list[str]]:
         """(framework, every refresh cookie value) of a logout request, after the cross-origin check."""
-        framework, view = _framework_view(request)
+        framework, view = _framework_view(request, self.client_ip)
         self.check_origin(view)
         return framework, cookie_values(view.header_all("cookie"), self.refresh_cookie, _MAX_LOGOUT_TOKENS)
 
@@ -379,11 +394,11 @@ async def _aquietly(arevoke: Callable[[str], Awaitable[bool]], token: str) -> No
         pass
 
 
-def _framework_view(request: Any) -> tuple[str, RequestView]:
+def _framework_view(request: Any, client_ip: ClientIP | None) -> tuple[str, RequestView]:
     framework = framework_of(request)
     if framework is None:
         raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
-    return framework, framework_view(framework, request)
+    return framework, framework_view(framework, request, client_ip)
 
 
 def _json_response(framework: str, body: bytes, status: int) -> Any:
@@ -399,6 +414,21 @@ def _expiry(token: str) -> int:
     return int(claims["exp"])
 
 
+def check_cookie_options(refresh_path: object, accept: object, access_cookie: object, refresh_cookie: object) -> None:
+    """Refuse (ConfigurationError naming the option) a refresh path or cookie name :class:`TokenCookies` would
+    refuse: what the ``token_cookies`` settings check at start-up, before any token manager exists.
+
+    Example::
+
+        >>> check_cookie_options("/auth/refresh", "both", "__Host-access", "__Secure-refresh")
+    """
+    if accept not in _ACCEPT:
+        raise ConfigurationError(f"accept must be one of {', '.join(_ACCEPT)}.")
+    _checked_path(refresh_path)
+    _checked_name("access_cookie", access_cookie, "__Host-")
+    _checked_name("refresh_cookie", refresh_cookie, "__Secure-")
+
+
 def _checked_path(path: object) -> str:
     text = check_str("refresh_path", path)
     if not text.startswith("/") or any(ch in _PATH_FORBIDDEN or ord(ch) < 0x21 or ord(ch) > 0x7E for ch in text):
@@ -406,14 +436,15 @@ def _checked_path(path: object) -> str:
     return text
 
 
-def _checked_protection(csrf: object, declared: bool) -> CrossOriginProtection | None:
-    if csrf is not None and not isinstance(csrf, CrossOriginProtection):
-        raise ConfigurationError(f"csrf must be a CrossOriginProtection or None, not {type(csrf).__name__}.")
-    if csrf is None and not declared:
+def _checked_protection(csrf: object) -> CrossOriginProtection:
+    if csrf is None:
         raise ConfigurationError(
-            "Tokens in cookies need cross-origin request protection: pass csrf=CrossOriginProtection(...), or "
-            "csrf_protected=True when a CrossOriginProtectionMiddleware covers the app."
+            "Tokens in cookies need cross-origin request protection: pass csrf=bg.CrossOriginProtection(...) (the"
+            " same policy as your CrossOriginProtectionMiddleware, if any), or build the cookies from the settings"
+            " with parts.token_cookies() (GuardSettings(token_cookies=...) switches csrf on)."
         )
+    if not isinstance(csrf, CrossOriginProtection):
+        raise ConfigurationError(f"csrf must be a CrossOriginProtection, not {type(csrf).__name__}.")
     return csrf
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from .._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
+from ..clientip import ClientIP
 from ..exceptions import AuthenticationError, Forbidden
 
 __all__ = ["AccessVerifier", "AuthHooks", "TokenSource", "auth_dependency", "bearer_token", "require_auth"]
@@ -97,7 +98,11 @@ class AuthHooks(RouteHooks):
 
 
 def require_auth(
-    tm: AccessVerifier, scopes: str | Sequence[str] = (), token_of: TokenSource | None = None
+    tm: AccessVerifier,
+    scopes: str | Sequence[str] = (),
+    token_of: TokenSource | None = None,
+    *,
+    client_ip: ClientIP | None = None,
 ) -> Callable[[_F], _F]:
     """The decorator of :meth:`TokenManager.require_auth`: a valid access token of ``tm`` with ``scopes``.
 
@@ -106,26 +111,31 @@ def require_auth(
         @require_auth(tm, scopes=["admin"])
         async def admin(request): ...
     """
-    return guard_route(AuthHooks(tm, scopes, token_of))
+    return guard_route(AuthHooks(tm, scopes, token_of), client_ip=client_ip)
 
 
 def auth_dependency(
-    tm: AccessVerifier, scopes: str | Sequence[str] = (), token_of: TokenSource | None = None
+    tm: AccessVerifier,
+    scopes: str | Sequence[str] = (),
+    token_of: TokenSource | None = None,
+    *,
+    client_ip: ClientIP | None = None,
 ) -> Callable[..., Any]:
-    """The FastAPI dependency of :meth:`TokenManager.dependency`; it returns the claims.
+    """The FastAPI dependency of :meth:`TokenManager.dependency`; it returns the claims (HTTP and WebSocket routes:
+    it asks for the ``HTTPConnection``, which FastAPI fills on both).
 
     Example::
 
         claims: dict = Depends(auth_dependency(tm, "read"))
     """
     from fastapi import Depends
-    from starlette.requests import Request
+    from starlette.requests import HTTPConnection
 
-    inner = fastapi_dependency(AuthHooks(tm, scopes, token_of))
+    inner = fastapi_dependency(AuthHooks(tm, scopes, token_of), client_ip=client_ip)
 
-    async def dependency(request: Request, checked: Any = Depends(inner)) -> dict[str, Any]:  # noqa: B008
+    async def dependency(request: HTTPConnection, checked: Any = Depends(inner)) -> dict[str, Any]:  # noqa: B008
         claims: dict[str, Any] = request.state.auth
         return claims
 
-    dependency.__annotations__ = {"request": Request, "checked": Any, "return": dict[str, Any]}
+    dependency.__annotations__ = {"request": HTTPConnection, "checked": Any, "return": dict[str, Any]}
     return dependency
