@@ -29,7 +29,7 @@ class _DeclaredBearer(HTTPBearer):
     """An HTTP bearer scheme for the OpenAPI document only; backend_guard checks the token itself."""
 
     # HTTPConnection, not Request: FastAPI fills it on WebSocket routes too (a Request parameter it cannot).
-    async def __call__(self, request: HTTPConnection) -> None:  # type: ignore[override]
+    async def __call__(self, request: HTTPConnection) -> None:
         return None
 
 
