@@ -589,3 +589,85 @@ def test_fastapi_documents_the_unknown_host_answer() -> None:
     plain.get("/items")(items)
     install(plain, bg.GuardSettings())
     assert "400" not in plain.openapi()["paths"]["/items"]["get"]["responses"]
+
+
+def test_fastapi_documents_the_cross_origin_refusal_on_the_operations_it_can_refuse() -> None:
+    from fastapi import FastAPI
+
+    from backend_guard.fastapi import install
+
+    def _app() -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/items")
+        async def items() -> dict[str, str]:
+            return {}
+
+        @app.post("/items")
+        async def create() -> dict[str, str]:
+            return {}
+
+        @app.delete("/items/{item_id}")
+        async def delete(item_id: int) -> dict[str, str]:
+            return {}
+
+        @app.post("/hooks/stripe")
+        @csrf_exempt
+        async def stripe() -> dict[str, str]:
+            return {}
+
+        @app.post("/public/{name}")
+        async def public(name: str) -> dict[str, str]:
+            return {}
+
+        return app
+
+    app = _app()
+    install(app, bg.GuardSettings(csrf={"exempt_paths": ["/public/"]}))
+    paths = app.openapi()["paths"]
+    assert "403" in paths["/items"]["post"]["responses"]
+    assert "403" in paths["/items/{item_id}"]["delete"]["responses"]
+    problem = paths["/items"]["post"]["responses"]["403"]["content"]
+    assert "application/problem+json" in problem
+    assert "403" not in paths["/items"]["get"]["responses"]  # a safe method is never refused
+    assert "403" not in paths["/hooks/stripe"]["post"]["responses"]  # csrf_exempt
+    assert "403" not in paths["/public/{name}"]["post"]["responses"]  # an exempt path
+    # Cookie tokens switch the protection on: documented too. Without it, no 403 anywhere.
+    cookie_app = _app()
+    install(cookie_app, bg.GuardSettings(token_cookies=True))
+    assert "403" in cookie_app.openapi()["paths"]["/items"]["post"]["responses"]
+    plain = _app()
+    install(plain, bg.GuardSettings())
+    assert all("403" not in op["responses"] for item in plain.openapi()["paths"].values() for op in item.values())
+
+
+def test_fastapi_cookie_token_routes_document_the_cross_origin_refusal() -> None:
+    from fastapi import Depends, FastAPI
+
+    from backend_guard.fastapi import install
+
+    tm = bg.TokenManager("openapi-cookie-tests-" + "k" * 24, "HS256", issuer="https://a", audience="b")
+    app = FastAPI()
+    install(app, bg.GuardSettings())  # no middleware: the cookies' own check is what answers 403
+    cookies = bg.TokenCookies(tm, csrf=bg.CrossOriginProtection())
+    header_only = bg.TokenCookies(tm, csrf=bg.CrossOriginProtection(), accept="header")
+
+    @app.get("/me")
+    @cookies.require_auth()
+    async def me() -> dict[str, str]:
+        return {}
+
+    @app.get("/dep")
+    async def dep(claims: dict[str, Any] = Depends(cookies.dependency())) -> dict[str, str]:  # noqa: B008
+        return {}
+
+    @app.get("/header")
+    @header_only.require_auth()
+    async def header() -> dict[str, str]:
+        return {}
+
+    paths = app.openapi()["paths"]
+    for path in ("/me", "/dep"):
+        assert {"401", "403"} <= set(paths[path]["get"]["responses"]), path
+    assert "401" in paths["/header"]["get"]["responses"]
+    assert "403" not in paths["/header"]["get"]["responses"]

@@ -18,12 +18,15 @@ Example::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from ._routes import problem_statuses
+from ._shell_browser import ExemptPaths
 from ._stack import StackParts
 from .asgi import _shells as asgi_shells
 from .config import GuardSettings
+from .csrf import SAFE_METHODS, is_csrf_exempt
 from .errors import ErrorPolicy, status_title
 from .headers import OVERRIDE_KEY, ContentSecurityPolicy, SecureHeaders
 from .integrations._errors_fastapi import install_fastapi_error_handlers
@@ -152,15 +155,15 @@ def install(
         if section == "secure_headers":
             _relax_docs(app, docs_policy if docs_policy is not None else docs_headers())
     if openapi and hasattr(app, "openapi_schema"):
-        document_problem_responses(app, _documented_statuses(parts))
+        exempt = parts.csrf_exempt_paths if parts.csrf is not None else None
+        document_problem_responses(app, _documented_statuses(parts), csrf_exempt_paths=exempt)
     app.state.backend_guard = parts
     return parts
 
 
 def _documented_statuses(parts: StackParts) -> tuple[int, ...]:
     """The statuses every operation of an installed app can answer: the defaults, and 400 with a ``Host``
-    allowlist (the cross-origin 403 is not documented yet: it concerns only the unsafe operations not marked
-    ``csrf_exempt``)."""
+    allowlist (the cross-origin 403 concerns only the unsafe operations not exempt: :func:`_cross_origin_guarded`)."""
     return (*_DEFAULT_STATUSES, 400) if parts.trusted_hosts is not None else _DEFAULT_STATUSES
 
 
@@ -201,14 +204,31 @@ def _guard_statuses(app: Any) -> dict[tuple[str, str], frozenset[int]]:
     return found
 
 
-def document_problem_responses(app: Any, statuses: tuple[int, ...] = _DEFAULT_STATUSES) -> None:
+def _cross_origin_guarded(app: Any, exempt_paths: Iterable[str]) -> set[tuple[str, str]]:
+    """(path, method) of each operation the cross-origin protection judges: an unsafe method, a route not marked
+    ``csrf_exempt``, a path not exempt (templates are matched as written: ``/hooks/`` exempts ``/hooks/{id}``)."""
+    exempt = ExemptPaths(exempt_paths)
+    found: set[tuple[str, str]] = set()
+    for route in getattr(app, "routes", ()):
+        path = getattr(route, "path_format", None)
+        if path is None or is_csrf_exempt(getattr(route, "endpoint", None)) or exempt.is_exempt(path):
+            continue
+        found.update((path, m.lower()) for m in getattr(route, "methods", None) or () if m not in SAFE_METHODS)
+    return found
+
+
+def document_problem_responses(
+    app: Any, statuses: tuple[int, ...] = _DEFAULT_STATUSES, *, csrf_exempt_paths: Iterable[str] | None = None
+) -> None:
     """Declare ``application/problem+json`` responses in a FastAPI app's OpenAPI, where they can happen.
 
     ``statuses`` (default 422, 429, 500) go on every operation. 401 and 403 go only on the operations that can
     answer them: a route guarded by ``tm.require_auth`` or ``Depends(tm.dependency())`` gets 401, and 403 when
     it requires scopes; any operation with an OpenAPI ``security`` requirement gets 401; a login route guarded
     by ``lock.protect()`` or ``Depends(lock.dependency())`` gets the lockout's 400, 413, 415, 429 (401 in
-    generic mode) and 503. Listing 401 or 403 in ``statuses`` puts them on every operation.
+    generic mode) and 503. Listing 401 or 403 in ``statuses`` puts them on every operation. With
+    ``csrf_exempt_paths`` (not None: cross-origin protection runs, these paths exempt), every unsafe operation
+    not exempt gets the 403 ``cross-origin-request``; ``install`` passes it when ``csrf`` is on.
 
     Example::
 
@@ -223,6 +243,7 @@ def document_problem_responses(app: Any, statuses: tuple[int, ...] = _DEFAULT_ST
         schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         guarded = _guard_statuses(app)
+        cross_origin = set() if csrf_exempt_paths is None else _cross_origin_guarded(app, csrf_exempt_paths)
         for path, path_item in schema.get("paths", {}).items():
             for method, operation in path_item.items():
                 if not isinstance(operation, dict) or "responses" not in operation:
@@ -230,6 +251,8 @@ def document_problem_responses(app: Any, statuses: tuple[int, ...] = _DEFAULT_ST
                 own = set(guarded.get((path, method), ()))
                 if operation.get("security"):
                     own.add(401)
+                if (path, method) in cross_origin:
+                    own.add(403)
                 for status in sorted({*statuses, *own}):
                     entry = operation["responses"].setdefault(str(status), {"description": status_title(status)})
                     entry["content"] = content

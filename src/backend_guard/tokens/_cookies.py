@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from .._adapter import adapter_named
 from .._check import check_instance, check_str, optional
-from .._routes import RouteCall, native_problem
+from .._routes import RouteCall, declare_problem_statuses, native_problem
 from ..clientip import ClientIP
 from ..csrf import CrossOriginProtection
 from ..exceptions import (
@@ -44,6 +44,8 @@ Accept = Literal["header", "cookie", "both"]
 _ACCEPT = ("header", "cookie", "both")
 _PATH_FORBIDDEN = frozenset(';,"\\ ')
 _WS_SCHEMES = ("ws", "wss")
+#: What a route reading the access cookie can answer besides the token's own statuses: a cross-origin 403.
+_COOKIE_STATUSES = (401, 403)
 
 
 #: Logout refusals that keep the cookies: a forged cross-origin request, and a store that could not end the login.
@@ -240,7 +242,16 @@ class TokenCookies:
             async def me(request: Request):
                 return {"user": request.state.auth["sub"]}
         """
-        return require_auth(self.tm, scopes, self._route_token, client_ip=self.client_ip)
+        decorate = require_auth(self.tm, scopes, self._route_token, client_ip=self.client_ip)
+        if self.accept == "header":
+            return decorate
+
+        def with_cross_origin(func: _F) -> _F:
+            guarded = decorate(func)
+            declare_problem_statuses(guarded, _COOKIE_STATUSES)  # the cookie's cross-origin 403, in the OpenAPI
+            return guarded
+
+        return with_cross_origin
 
     def dependency(self, scopes: str | Sequence[str] = ()) -> Callable[..., Any]:
         """The FastAPI dependency twin of :meth:`require_auth`; it returns the claims.
@@ -249,7 +260,10 @@ class TokenCookies:
 
             async def me(claims: dict = Depends(cookies.dependency())): ...
         """
-        return auth_dependency(self.tm, scopes, self._route_token, client_ip=self.client_ip)
+        dependency = auth_dependency(self.tm, scopes, self._route_token, client_ip=self.client_ip)
+        if self.accept != "header":
+            declare_problem_statuses(dependency, _COOKIE_STATUSES)
+        return dependency
 
     # -- refresh and logout endpoints ---------------------------------------------------------------------------
 
