@@ -586,6 +586,33 @@ CTORS: list[Ctor] = [
         },
     ),
     Ctor(
+        "CSRFSettings",
+        bg.CSRFSettings,
+        {
+            "enabled": "bool?",
+            "trusted_origins": "strs",
+            "allow_same_site": "bool",
+            "allow_null_origin": "bool",
+            "exempt_paths": "strs",
+        },
+    ),
+    Ctor(
+        "HTTPSRedirectSettings",
+        bg.HTTPSRedirectSettings,
+        {"enabled": "bool", "exempt_paths": "strs", "safe_status": "choice", "https_port": "int?"},
+    ),
+    Ctor(
+        "TokenCookieSettings",
+        bg.TokenCookieSettings,
+        {
+            "enabled": "bool?",
+            "refresh_path": "str",
+            "accept": "choice",
+            "access_cookie": "str",
+            "refresh_cookie": "str",
+        },
+    ),
+    Ctor(
         "GuardSettings",
         bg.GuardSettings,
         {
@@ -611,7 +638,8 @@ BY_NAME = {ctor.name: ctor for ctor in CTORS}
 #: Public classes that are not configuration: errors, and the values the library hands back (never built by a
 #: user from settings). Listed so that a new public class has to be put in one table or the other.
 NOT_CONFIGURATION = {
-    "AccountLocked", "Attempt", "AuthenticationError", "CORSDecision", "ConfigurationError", "Forbidden",
+    "AccountLocked", "Attempt", "AuthenticationError", "CORSDecision", "ConfigurationError", "CrossOriginRequest",
+    "Forbidden", "UnknownHost",
     "GuardError", "InvalidCredentials", "InvalidHash", "InvalidPassword", "InvalidToken", "LockRecord",
     "LockoutEvent", "LockoutStatus", "OneTimePayload", "RateLimitResult", "RateLimited", "RequestView",
     "ResolvedClient", "ResponseAborted", "SigningKey", "StorageError", "TokenExpired", "TokenPair", "TokenReused",
