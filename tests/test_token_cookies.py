@@ -771,3 +771,35 @@ async def test_cookie_auth_on_websocket_routes_through_a_real_server() -> None:
                     assert body in ("user-42",), path
                 else:
                     assert token not in body
+
+
+def test_a_handshake_is_judged_as_unsafe_whatever_scheme_the_server_reports() -> None:
+    cookies = _cookies()
+    evil = ("origin", "https://evil.test")
+    with pytest.raises(CrossOriginRequest):  # an ASGI websocket scope
+        cookies.check_origin(RequestView("GET", "/ws", headers=(evil,), scheme="wss", host="app.test"))
+    with pytest.raises(CrossOriginRequest):  # a server that reports the handshake as https
+        cookies.check_origin(RequestView("GET", "/ws", headers=(evil, ("upgrade", "WebSocket")), scheme="https"))
+    cookies.check_origin(RequestView("GET", "/page", headers=(evil,), scheme="https", host="app.test"))  # a link
+
+
+async def test_inside_the_guard_parts_token_cookies_resolve_through_trusted_proxies() -> None:
+    from backend_guard.asgi import Guard
+
+    settings = bg.GuardSettings(token_cookies=True, trusted_proxies=["10.0.0.0/8"], tokens=_KEYED)
+    app = FastAPI()
+    guard = Guard(app, settings)
+    cookies = guard.parts.token_cookies()
+
+    @app.post("/act")
+    @cookies.require_auth()
+    async def act(request: Request) -> dict[str, str]:
+        return {"user": request.state.auth["sub"]}
+
+    token = guard.parts.tokens().issue("user-42").access_token
+    transport = httpx.ASGITransport(guard, client=("10.0.0.2", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as client:
+        answer = await client.post("/act", headers=_old_browser_post("/act", token))
+        assert answer.json() == {"user": "user-42"}
+        forged = _old_browser_post("/act", token) | {"origin": "https://evil.test"}
+        assert (await client.post("/act", headers=forged)).status_code == 403

@@ -49,7 +49,6 @@ _REQ = "bg_request__"
 _RESP = "bg_response__"
 _GUARDED = "__backend_guard_route__"
 _STATUSES = "__backend_guard_statuses__"
-_WS_SCHEMES = ("ws", "wss")
 _DENIAL = "websocket.http.response"
 # RFC 6455 close code 1008: the endpoint refuses a message that violates its policy.
 _POLICY_VIOLATION = 1008
@@ -354,7 +353,7 @@ def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepa
             await hooks.abefore(call)
         except GuardError as exc:
             problem = _problem(adapter, exc, call.request_id(), call.response_headers)
-            if call.view.scheme in _WS_SCHEMES:  # a WebSocket route: refused before accept, nothing to return
+            if _is_websocket(adapter, call.request):  # a WebSocket route: refused before accept, nothing to return
                 await _deny_websocket(call.request, problem)
                 return None
             return problem
@@ -367,6 +366,12 @@ def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepa
         return _respond(adapter, call, target, out, await hooks.aafter(call, status))
 
     return async_wrapper
+
+
+def _is_websocket(adapter: FrameworkAdapter, request: Any) -> bool:
+    """True when ``request`` is a WebSocket connection (an ASGI ``websocket`` scope)."""
+    scope = adapter.scope_of(request)
+    return isinstance(scope, dict) and scope.get("type") == "websocket"
 
 
 async def _deny_websocket(websocket: Any, problem: Any) -> None:

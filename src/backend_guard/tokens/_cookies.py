@@ -210,7 +210,7 @@ class TokenCookies:
             cookies.check_origin(cookies.view(request))
         """
         site, origin, host = view.header_all("sec-fetch-site"), view.header_all("origin"), view.host or ""
-        if view.scheme in _WS_SCHEMES:
+        if _is_handshake(view):
             decision = self.csrf.check_websocket(scheme=view.scheme, host=host, sec_fetch_site=site, origin=origin)
         else:
             decision = self.csrf.check(view.method, scheme=view.scheme, host=host, sec_fetch_site=site, origin=origin)
@@ -372,6 +372,14 @@ class TokenCookies:
         if isinstance(exc, AuthenticationError):
             self.clear(response)
         return response
+
+
+def _is_handshake(view: RequestView) -> bool:
+    """True for a WebSocket handshake: a ``ws``/``wss`` scheme (ASGI), or, whatever scheme a server reports, an
+    ``Upgrade: websocket`` header (which no page's script can set on a plain request)."""
+    if view.scheme in _WS_SCHEMES:
+        return True
+    return any("websocket" in value.lower() for value in view.header_all("upgrade"))
 
 
 def _header_token(view: RequestView, other_schemes_are_none: bool) -> str | None:
