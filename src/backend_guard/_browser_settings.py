@@ -62,10 +62,11 @@ class CSRFSettings(Section):
 
 
 class TokenCookieSettings(Section):
-    """Access and refresh tokens in cookies (see :class:`~backend_guard.TokenCookies`); on when ``enabled=True``
-    (``token_cookies=True``) or any other field is set. Cookie tokens switch ``csrf`` on for the whole stack,
-    and ``csrf=False`` with them is refused at start-up; ``parts.token_cookies()`` builds the companion with the
-    stack's cross-origin policy and trusted proxies.
+    """Tokens in cookies (see :class:`~backend_guard.TokenCookies`); on, they switch ``csrf`` on (never off).
+
+    On when ``enabled=True`` (``token_cookies=True``) or any other field is set. ``csrf=False`` with them is
+    refused at start-up; ``parts.token_cookies()`` builds the companion with the stack's cross-origin policy and
+    trusted proxies.
 
     Example::
 
