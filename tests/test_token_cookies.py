@@ -803,3 +803,24 @@ async def test_inside_the_guard_parts_token_cookies_resolve_through_trusted_prox
         assert answer.json() == {"user": "user-42"}
         forged = _old_browser_post("/act", token) | {"origin": "https://evil.test"}
         assert (await client.post("/act", headers=forged)).status_code == 403
+
+
+@pytest.mark.server
+async def test_websocket_refusals_are_problem_documents_under_the_installed_stack() -> None:
+    import json
+
+    from backend_guard.fastapi import install
+
+    tm = _manager()
+    fast, _ = _ws_apps(_cookies(tm))
+    install(fast, bg.GuardSettings())  # the error handlers render the dependency's refusal
+    token = tm.issue("user-42", {"scope": "read"}).access_token
+    with run_asgi(fast) as base:
+        url = base.replace("http://", "ws://")
+        for path in ("/dep", "/dec"):
+            assert await _handshake(url + path, {"cookie": f"{ACCESS}={token}"}) == (101, "user-42")
+            status, body = await _handshake(url + path, {})
+            assert (status, json.loads(body)["code"]) == (401, "unauthenticated")
+            forged = {"cookie": f"{ACCESS}={token}", "origin": "https://evil.test"}
+            status, body = await _handshake(url + path, forged)
+            assert (status, json.loads(body)["code"]) == (403, "cross-origin-request")
