@@ -824,3 +824,69 @@ async def test_websocket_refusals_are_problem_documents_under_the_installed_stac
             forged = {"cookie": f"{ACCESS}={token}", "origin": "https://evil.test"}
             status, body = await _handshake(url + path, forged)
             assert (status, json.loads(body)["code"]) == (403, "cross-origin-request")
+
+
+def test_flask_one_call_from_the_settings() -> None:
+    import flask
+
+    import backend_guard.flask
+
+    app = flask.Flask(__name__)
+    backend_guard.flask.Guard(app, bg.GuardSettings(token_cookies=True, tokens=_KEYED))
+    cookies = backend_guard.flask.parts(app).token_cookies()
+
+    @app.post("/act")
+    @cookies.require_auth()
+    def act() -> dict[str, str]:
+        return {"user": flask.g.auth["sub"]}
+
+    @app.post("/plain")
+    def plain() -> str:
+        return "changed"
+
+    token = backend_guard.flask.parts(app).tokens().issue("user-42").access_token
+    client = app.test_client(use_cookies=False)
+    own = {"Cookie": f"{ACCESS}={token}", "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/act", headers=own, base_url="https://app.test").get_json() == {"user": "user-42"}
+    for path in ("/act", "/plain"):  # the Guard's middleware is on: csrf was never mentioned
+        forged = client.post(path, headers=own | {"Sec-Fetch-Site": "cross-site"}, base_url="https://app.test")
+        assert (forged.status_code, forged.get_json()["code"]) == (403, "cross-origin-request"), path
+
+
+def test_django_one_call_from_the_settings() -> None:
+    from django.http import HttpRequest, HttpResponse, JsonResponse
+    from django.test import Client, override_settings
+    from django.urls import path
+
+    import backend_guard.django
+
+    from . import django_app
+
+    django_app.setup()
+    guard_settings = {"token_cookies": True, "tokens": _KEYED}
+
+    def act(request: HttpRequest) -> HttpResponse:
+        cookies = backend_guard.django.parts().token_cookies()
+        return JsonResponse({"user": cookies.tm.verify_access(cookies.presented(cookies.view(request)))["sub"]})
+
+    def plain(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("changed")
+
+    class URLs:
+        urlpatterns = [path("act", act), path("plain", plain)]
+
+    with override_settings(
+        ROOT_URLCONF=URLs,
+        MIDDLEWARE=["backend_guard.django.GuardMiddleware"],
+        BACKEND_GUARD=guard_settings,
+        ALLOWED_HOSTS=["*"],
+    ):
+        parts = backend_guard.django.parts()
+        assert parts.csrf is not None
+        token = parts.tokens().issue("user-42").access_token
+        client = Client()
+        own = {"HTTP_COOKIE": f"{ACCESS}={token}", "HTTP_SEC_FETCH_SITE": "same-origin"}
+        assert client.post("/act", secure=True, **own).json() == {"user": "user-42"}  # type: ignore[arg-type]
+        for route in ("/act", "/plain"):
+            forged = client.post(route, secure=True, **(own | {"HTTP_SEC_FETCH_SITE": "cross-site"}))  # type: ignore[arg-type]
+            assert (forged.status_code, forged.json()["code"]) == (403, "cross-origin-request"), route
