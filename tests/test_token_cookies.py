@@ -890,3 +890,31 @@ def test_django_one_call_from_the_settings() -> None:
         for route in ("/act", "/plain"):
             forged = client.post(route, secure=True, **(own | {"HTTP_SEC_FETCH_SITE": "cross-site"}))  # type: ignore[arg-type]
             assert (forged.status_code, forged.json()["code"]) == (403, "cross-origin-request"), route
+
+
+@pytest.mark.server
+async def test_bearer_auth_on_websocket_routes_through_a_real_server() -> None:
+    """``tm.require_auth()`` and ``tm.dependency()`` (header only) on WebSocket routes: no TypeError (500)."""
+    tm = _manager()
+    app = FastAPI()
+
+    @app.websocket("/dep")
+    async def dep(websocket: WebSocket, claims: dict[str, Any] = Depends(tm.dependency())) -> None:  # noqa: B008
+        await websocket.accept()
+        await websocket.send_text(claims["sub"])
+        await websocket.close()
+
+    @app.websocket("/dec")
+    @tm.require_auth()
+    async def dec(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.state.auth["sub"])
+        await websocket.close()
+
+    token = tm.issue("user-42").access_token
+    with run_asgi(app) as base:
+        url = base.replace("http://", "ws://")
+        for path in ("/dep", "/dec"):
+            assert await _handshake(url + path, {"authorization": f"Bearer {token}"}) == (101, "user-42")
+            assert (await _handshake(url + path, {}))[0] == 401
+            assert (await _handshake(url + path, {"authorization": "Bearer nope"}))[0] == 401
