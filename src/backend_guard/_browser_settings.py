@@ -10,18 +10,23 @@ fields a user set are passed on). All are off by default: cross-origin protectio
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from . import tokens as _tokens
 from ._settings_base import Section
 from ._shell_browser import ExemptPaths
 from .clientip import ClientIP
 from .csrf import CrossOriginProtection
 from .exceptions import ConfigurationError
 from .hosts import HTTPSRedirect, TrustedHosts
-from .tokens import TokenCookies, TokenManager
-from .tokens._cookies import check_cookie_options
+from .tokens._cookie_jar import check_cookie_options
+
+if TYPE_CHECKING:
+    # TokenCookies is read through the token package's PEP 562 table when the settings build it: it loads
+    # PyJWT and cryptography, which settings that put no tokens in cookies never need.
+    from .tokens import TokenCookies, TokenManager
 
 __all__ = ["CSRFSettings", "HTTPSRedirectSettings", "TokenCookieSettings", "trusted_hosts"]
 
@@ -92,7 +97,7 @@ class TokenCookieSettings(Section):
 
     def build(self, tm: TokenManager, csrf: CrossOriginProtection, client_ip: ClientIP | None) -> TokenCookies:
         """The :class:`~backend_guard.TokenCookies` of ``tm``, checking ``csrf`` with ``client_ip``'s proxies."""
-        return TokenCookies(tm, csrf=csrf, client_ip=client_ip, **self._kwargs())
+        return _tokens.TokenCookies(tm, csrf=csrf, client_ip=client_ip, **self._kwargs())
 
 
 class HTTPSRedirectSettings(Section):

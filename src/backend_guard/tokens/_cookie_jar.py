@@ -19,9 +19,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._adapter import response_adapter
-from ..exceptions import InvalidToken
+from .._check import check_str
+from ..exceptions import ConfigurationError, InvalidToken
 
-__all__ = ["CookieSpec", "cookie_value", "cookie_values", "response_framework", "write_cookies"]
+__all__ = [
+    "CookieSpec",
+    "check_cookie_options",
+    "cookie_value",
+    "cookie_values",
+    "response_framework",
+    "write_cookies",
+]
 
 #: The bytes a cookie's name may hold (RFC 6265 ``token``); our names are checked against it at start-up.
 _NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -142,3 +150,38 @@ def write_cookies(response: Any, specs: Sequence[CookieSpec]) -> None:
         write_cookies(response, [CookieSpec("__Host-access", token, 900, "/", "Lax")])
     """
     response_adapter(response).set_cookies(response, specs)
+
+
+# -- the options TokenCookies and the token_cookies settings check, before any token manager exists --------
+
+_ACCEPT = ("header", "cookie", "both")
+_PATH_FORBIDDEN = frozenset(';,"\\ ')
+
+
+def check_cookie_options(refresh_path: object, accept: object, access_cookie: object, refresh_cookie: object) -> None:
+    """Refuse (ConfigurationError naming the option) a refresh path or cookie name :class:`TokenCookies` would
+    refuse: what the ``token_cookies`` settings check at start-up, before any token manager exists.
+
+    Example::
+
+        >>> check_cookie_options("/auth/refresh", "both", "__Host-access", "__Secure-refresh")
+    """
+    if accept not in _ACCEPT:
+        raise ConfigurationError(f"accept must be one of {', '.join(_ACCEPT)}.")
+    _checked_path(refresh_path)
+    _checked_name("access_cookie", access_cookie, "__Host-")
+    _checked_name("refresh_cookie", refresh_cookie, "__Secure-")
+
+
+def _checked_path(path: object) -> str:
+    text = check_str("refresh_path", path)
+    if not text.startswith("/") or any(ch in _PATH_FORBIDDEN or ord(ch) < 0x21 or ord(ch) > 0x7E for ch in text):
+        raise ConfigurationError("refresh_path must be a path starting with '/' (no ';', ',', quotes or spaces).")
+    return text
+
+
+def _checked_name(arg: str, name: object, prefix: str) -> str:
+    text = check_str(arg, name)
+    if not text.startswith(prefix) or not is_cookie_name(text):
+        raise ConfigurationError(f"{arg} must be a cookie name starting with {prefix!r}.")
+    return text

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 from .._adapter import adapter_named
-from .._check import check_instance, check_str, optional
+from .._check import check_instance, optional
 from .._routes import RouteCall, declare_problem_statuses, native_problem
 from ..clientip import ClientIP
 from ..csrf import CrossOriginProtection
@@ -32,17 +32,15 @@ from ..exceptions import (
 )
 from ..request import RequestView, framework_of, framework_view
 from ._claims import TokenPair
-from ._cookie_jar import CookieSpec, cookie_value, cookie_values, is_cookie_name, write_cookies
+from ._cookie_jar import CookieSpec, check_cookie_options, cookie_value, cookie_values, write_cookies
 from ._manager import TokenManager
 from ._routes import auth_dependency, bearer_token, require_auth
 
-__all__ = ["TokenCookies", "check_cookie_options"]
+__all__ = ["TokenCookies"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 Accept = Literal["header", "cookie", "both"]
-_ACCEPT = ("header", "cookie", "both")
-_PATH_FORBIDDEN = frozenset(';,"\\ ')
 _WS_SCHEMES = ("ws", "wss")
 #: What a route reading the access cookie can answer besides the token's own statuses: a cross-origin 403.
 _COOKIE_STATUSES = (401, 403)
@@ -436,28 +434,6 @@ def _expiry(token: str) -> int:
     return int(claims["exp"])
 
 
-def check_cookie_options(refresh_path: object, accept: object, access_cookie: object, refresh_cookie: object) -> None:
-    """Refuse (ConfigurationError naming the option) a refresh path or cookie name :class:`TokenCookies` would
-    refuse: what the ``token_cookies`` settings check at start-up, before any token manager exists.
-
-    Example::
-
-        >>> check_cookie_options("/auth/refresh", "both", "__Host-access", "__Secure-refresh")
-    """
-    if accept not in _ACCEPT:
-        raise ConfigurationError(f"accept must be one of {', '.join(_ACCEPT)}.")
-    _checked_path(refresh_path)
-    _checked_name("access_cookie", access_cookie, "__Host-")
-    _checked_name("refresh_cookie", refresh_cookie, "__Secure-")
-
-
-def _checked_path(path: object) -> str:
-    text = check_str("refresh_path", path)
-    if not text.startswith("/") or any(ch in _PATH_FORBIDDEN or ord(ch) < 0x21 or ord(ch) > 0x7E for ch in text):
-        raise ConfigurationError("refresh_path must be a path starting with '/' (no ';', ',', quotes or spaces).")
-    return text
-
-
 def _checked_protection(csrf: object) -> CrossOriginProtection:
     if csrf is None:
         raise ConfigurationError(
@@ -468,10 +444,3 @@ def _checked_protection(csrf: object) -> CrossOriginProtection:
     if not isinstance(csrf, CrossOriginProtection):
         raise ConfigurationError(f"csrf must be a CrossOriginProtection, not {type(csrf).__name__}.")
     return csrf
-
-
-def _checked_name(arg: str, name: object, prefix: str) -> str:
-    text = check_str(arg, name)
-    if not text.startswith(prefix) or not is_cookie_name(text):
-        raise ConfigurationError(f"{arg} must be a cookie name starting with {prefix!r}.")
-    return text
