@@ -193,11 +193,13 @@ def test_every_command_line_of_the_operations_page_parses() -> None:
     assert len(lines) >= 12
     for line in lines:
         argv = shlex.split(line)
+        while "=" in argv[0]:  # an environment variable set for the command
+            argv = argv[1:]
         if argv[0] == "backend-guard":
             args = build_parser().parse_args(argv[1:])
         else:
             args = operate_parser("guard").parse_args(argv[2:] if argv[0] == "flask" else argv[3:])
-        assert args.group in ("locks", "limits", "tokens"), line
+        assert args.command == "digest" or args.group in ("locks", "limits", "tokens"), line
 
 
 def test_a_device_claim_is_kept_printable_and_never_breaks_a_login(store: Store) -> None:

@@ -1,5 +1,5 @@
-"""The ``backend-guard`` command: ``demo``, ``calibrate``, ``keys``, ``check``, and ``locks``, ``limits`` and
-``tokens`` (the operator verbs of :mod:`backend_guard.operate`).
+"""The ``backend-guard`` command: ``demo``, ``calibrate``, ``keys``, ``check``, ``digest``, and ``locks``,
+``limits`` and ``tokens`` (the operator verbs of :mod:`backend_guard.operate`).
 
 Example::
 
@@ -10,6 +10,7 @@ Example::
     backend-guard check http://127.0.0.1:8000/ --origin https://app.example.com
     backend-guard locks list --store redis://127.0.0.1:6379/0
     backend-guard locks unlock --account alice --by jane
+    backend-guard digest user-42            # the subject_id its events show (BACKEND_GUARD_DIGEST_KEY set)
 """
 
 from __future__ import annotations
@@ -30,11 +31,13 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from ._command_parser import CommandParser
+from . import events
 from ._keys import generate_key
 from .cors import parse_origin
 from .exceptions import GuardError
 from .headers import is_document_type
 from .operate._cli import add_commands, run_command
+from .operate._limits import client_key
 from .operate._cli import operate_parser as operate_parser
 from .passwords import calibrate
 from .storage import open_store
@@ -132,6 +135,19 @@ def _calibrate(args: argparse.Namespace, out: TextIO) -> int:
     values = f"time_cost={params.time_cost}, memory_cost={params.memory_cost}, parallelism={params.parallelism}"
     print(f"  {values}", file=out)
     print(f"  bg.PasswordHasher(bg.Argon2Parameters({values}))", file=out)
+    return 0
+
+
+def _digest(args: argparse.Namespace, out: TextIO) -> int:
+    if not events.digest_key_configured():
+        print(
+            f"backend-guard digest: {events.DIGEST_KEY_ENV} is not set: the app's digests use a random key per "
+            "process, which no other process can reproduce; set the same key in the app and here.",
+            file=sys.stderr,
+        )
+        return 1
+    text = client_key(args.value, None, args.ipv6_prefix) if args.address else args.value
+    print(events.digest(text), file=out)
     return 0
 
 
@@ -483,6 +499,16 @@ def build_parser() -> CommandParser:
     check.add_argument(
         "--method", type=_method, default="POST", help="the method of that preflight check (default: POST)"
     )
+    dig = parser.command(
+        sub,
+        "digest",
+        "the digest that stands for a subject or a client key in events and audit records (same key as the app)",
+    )
+    dig.add_argument("value", help="a subject (the tokens' sub claim) or a rate limit client key (ip:203.0.113.7)")
+    dig.add_argument("--address", action="store_true", help="VALUE is a client address: digest its client key")
+    dig.add_argument(
+        "--ipv6-prefix", type=_positive_int, default=64, help="with --address: the IPv6 bucket (default: 64)"
+    )
     for command in parser.commands.values():
         command.set_defaults(parser=command)
     add_commands(parser, sub)  # after: each verb is its own parser
@@ -514,6 +540,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
     "calibrate": _calibrate,
     "keys": _keys,
     "check": _check,
+    "digest": _digest,
     "locks": run_command,
     "limits": run_command,
     "tokens": run_command,

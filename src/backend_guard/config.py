@@ -70,7 +70,7 @@ __all__ = [
 
 ENV_PREFIX = "BACKEND_GUARD_"
 #: Variables under the prefix that belong to the tests, CI and the demo, not to the settings.
-_NOT_SETTINGS = ("require_", "demo_")
+_NOT_SETTINGS = ("require_", "demo_", "digest_")
 
 log = logging.getLogger("backend_guard.config")
 #: Sections switched on or off by a top-level boolean (``csrf=True``, ``BACKEND_GUARD_HTTPS_REDIRECT=true``).

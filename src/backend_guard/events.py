@@ -18,6 +18,12 @@ The names (:data:`NAMES`), stable across releases:
 - ``operate.locks.unlock``, ``operate.limits.reset``, ``operate.tokens.revoke`` (an operator's action:
   ``by``, ``target`` and the verb's own fields).
 
+A subject or a client key is shown as :func:`digest`, an HMAC-SHA-256 under the process's digest key: the
+``BACKEND_GUARD_DIGEST_KEY`` environment variable (or :func:`set_digest_key`), else a random key drawn when the
+process starts (kept by forked workers). An unkeyed hash of an address or a user name is undone by trying every
+value; a keyed one is not. Digests match across processes (and ``backend-guard digest VALUE``) only when the key
+is configured.
+
 Example::
 
     from backend_guard import events
@@ -31,15 +37,31 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._logging import request_id_var
+from .exceptions import ConfigurationError
 
-__all__ = ["NAMES", "PARTS", "Event", "Subscription", "digest", "emit", "listening", "publish", "subscribe"]
+__all__ = [
+    "DIGEST_KEY_ENV",
+    "NAMES",
+    "PARTS",
+    "Event",
+    "Subscription",
+    "digest",
+    "digest_key_configured",
+    "emit",
+    "listening",
+    "publish",
+    "set_digest_key",
+    "subscribe",
+]
 
 log = logging.getLogger("backend_guard.events")
 
@@ -218,12 +240,61 @@ def emit(part: str, name: str, **fields: Any) -> None:
             sub.deliver(event)
 
 
-def digest(text: str) -> str:
-    """The short digest that stands for a subject or a client key in events, output and audit records (32 hex
-    digits of SHA-256).
+#: The environment variable holding the digest key (at least 16 bytes of text; read when the module is imported).
+DIGEST_KEY_ENV = "BACKEND_GUARD_DIGEST_KEY"
+_MIN_DIGEST_KEY = 16
+
+
+def _mac_of(key: str | bytes | None) -> tuple[Any, bool]:
+    """The HMAC-SHA-256 state of ``key`` (a random 32-byte key when None) and whether it was configured."""
+    if key is None:
+        return hmac.new(os.urandom(32), digestmod=hashlib.sha256), False
+    raw = key.encode("utf-8") if isinstance(key, str) else key
+    if not isinstance(raw, bytes) or len(raw) < _MIN_DIGEST_KEY:
+        raise ConfigurationError(
+            f"{DIGEST_KEY_ENV}: the digest key must be at least {_MIN_DIGEST_KEY} bytes (e.g. `openssl rand -hex 32`)."
+        )
+    return hmac.new(raw, digestmod=hashlib.sha256), True
+
+
+_mac, _configured = _mac_of(os.environ.get(DIGEST_KEY_ENV) or None)
+
+
+def set_digest_key(key: str | bytes | None) -> None:
+    """Key :func:`digest` with ``key`` (at least 16 bytes: the same in every process whose digests must match,
+    and in the ``backend-guard digest`` command's environment); None draws a new random key for this process.
+
+    Call it at start-up, before requests: earlier digests stop matching. ``BACKEND_GUARD_DIGEST_KEY`` does the
+    same when the module is imported.
 
     Example::
 
-        digest("user-42")
+        events.set_digest_key(os.environ["AUDIT_DIGEST_KEY"])
     """
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    global _mac, _configured
+    _mac, _configured = _mac_of(key)
+
+
+def digest_key_configured() -> bool:
+    """True when :func:`digest` uses a configured key (so its digests match other processes'), False for the
+    random per-process key.
+
+    Example::
+
+        if not events.digest_key_configured():
+            log.warning("event digests will not match across workers")
+    """
+    return _configured
+
+
+def digest(text: str) -> str:
+    """The short digest that stands for a subject or a client key in events, output and audit records: 32 hex
+    digits of HMAC-SHA-256 under the digest key (see :func:`set_digest_key`), never the text itself.
+
+    Example::
+
+        digest("user-42")   # the same value as `backend-guard digest user-42` with the same key
+    """
+    mac = _mac.copy()
+    mac.update(text.encode("utf-8", "surrogatepass"))
+    return str(mac.hexdigest()[:32])

@@ -1,8 +1,8 @@
 """What the operator API answers: one row per lock, limit or token family, a bounded page of rows, the audit record.
 
 Plain frozen values with no I/O. Identifiers are shown as the logs show them: an account and an address as the
-lockout's keyed hashes, a subject and a client key as :func:`digest` (a short SHA-256), unless the operator gave
-the name (then the row carries it too, as the operator already knows it).
+lockout's keyed hashes, a subject and a client key as :func:`digest` (a keyed HMAC-SHA-256), unless the operator
+gave the name (then the row carries it too, as the operator already knows it).
 """
 
 from __future__ import annotations
