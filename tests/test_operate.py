@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
 import shlex
@@ -278,3 +280,47 @@ async def test_the_async_listing_of_one_account_scans_only_its_keys_too(
     op = Operator.from_parts(parts)
     assert [e.scope for e in (await op.locks.alist(account="alice")).items] == ["pair"]
     assert len((await op.locks.alist(address="203.0.113.7")).items) == 1
+
+
+def test_a_lock_listing_that_could_not_read_every_lock_says_so(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listing reads at most MAX_LIMIT locks and 4 * MAX_LIMIT keys: beyond that its pages miss locks, and the
+    page (and the command's output) must say it was cut rather than look complete (here MAX_LIMIT is 2)."""
+    from backend_guard.operate import _cli, _locks
+
+    parts = parts_on(store)
+    for name in ("alice", "bob"):
+        lock_out(parts, name, "203.0.113.7")
+    op = Operator.from_parts(parts)
+    monkeypatch.setattr(_locks, "MAX_LIMIT", 2)
+    assert not op.locks.list().truncated  # two locks, four keys: all read
+    lock_out(parts, "carol", "203.0.113.7")
+    page = op.locks.list()
+    assert page.truncated and len(page.items) == 2
+    assert not op.locks.list(account="carol").truncated  # narrowed: complete again
+    args = operate_parser("guard").parse_args(["locks", "list", "--json"])
+    out = io.StringIO()
+    _cli.execute(args, out, op)
+    assert json.loads(out.getvalue())["truncated"] is True
+    out = io.StringIO()
+    _cli.execute(operate_parser("guard").parse_args(["locks", "list"]), out, op)
+    assert out.getvalue().splitlines()[-1].startswith("truncated: ")
+
+
+def test_keys_without_locks_that_fill_the_scan_cap_also_truncate(store: Store) -> None:
+    """Failures that lock nothing still leave keys: a SCAN stopped at its key cap may have missed a lock."""
+    lock = bg.Lockout(store=store, max_failures=3)
+    for n in range(9):
+        lock.record_failure(f"user-{n}", "203.0.113.7")  # 9 accounts, 18 keys, no lock
+    records, complete = lock.scan_locks(2)
+    assert records == [] and not complete
+    assert lock.scan_locks(10) == ([], True)
+
+
+async def test_the_async_listing_says_so_too(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend_guard.operate import _locks
+
+    parts = parts_on(store)
+    for name in ("alice", "bob", "carol"):
+        lock_out(parts, name, "203.0.113.7")
+    monkeypatch.setattr(_locks, "MAX_LIMIT", 2)
+    assert (await Operator.from_parts(parts).locks.alist()).truncated

@@ -356,11 +356,24 @@ class Lockout:
             for rec in lock.locked_accounts():
                 log.info("locked %s (%s) for %.0f s", rec.account_id, rec.scope, rec.retry_after)
         """
+        return self.scan_locks(limit, account=account, ip=ip)[0]
+
+    def scan_locks(
+        self, limit: int = 1000, *, account: str | bytes | None = None, ip: str | None = None
+    ) -> tuple[list[LockRecord], bool]:
+        """:meth:`locked_accounts` and whether it is complete: False when there are more than ``limit`` live locks,
+        or when the SCAN stopped at its cap of ``4 * limit`` keys (some locks may not have been read).
+
+        Example::
+
+            records, complete = lock.scan_locks(10_000)
+        """
         out: list[LockRecord] = []
-        for key in self.store.scan(self._keys.lock_pattern(account, ip), count=limit * 4):
-            if self._collect(out, key, self.store.run(PEEK, [key], []), limit):
-                break
-        return out[:limit]
+        keys = self.store.scan(self._keys.lock_pattern(account, ip), count=limit * 4)
+        for key in keys:
+            if self._collect(out, key, self.store.run(PEEK, [key], []), limit + 1):
+                return out[:limit], False  # more live locks than limit
+        return out, len(keys) < limit * 4
 
     # -- async API -----------------------------------------------------------------------------------------
 
@@ -478,11 +491,23 @@ class Lockout:
 
             records = await lock.alocked_accounts()
         """
+        return (await self.ascan_locks(limit, account=account, ip=ip))[0]
+
+    async def ascan_locks(
+        self, limit: int = 1000, *, account: str | bytes | None = None, ip: str | None = None
+    ) -> tuple[list[LockRecord], bool]:
+        """Async twin of :meth:`scan_locks`.
+
+        Example::
+
+            records, complete = await lock.ascan_locks(10_000)
+        """
         out: list[LockRecord] = []
-        for key in await self.store.ascan(self._keys.lock_pattern(account, ip), count=limit * 4):
-            if self._collect(out, key, await self.store.arun(PEEK, [key], []), limit):
-                break
-        return out[:limit]
+        keys = await self.store.ascan(self._keys.lock_pattern(account, ip), count=limit * 4)
+        for key in keys:
+            if self._collect(out, key, await self.store.arun(PEEK, [key], []), limit + 1):
+                return out[:limit], False  # more live locks than limit
+        return out, len(keys) < limit * 4
 
     def _collect(self, out: list[LockRecord], key: str, reply: Any, limit: int) -> bool:
         """Add the live locks of one key's PEEK reply to ``out``; True once ``limit`` records were found."""

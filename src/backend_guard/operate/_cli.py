@@ -168,7 +168,8 @@ def _family_line(row: Any) -> str:
 
 def _print_page(page: Page[Any], line: Callable[[Any], str], args: argparse.Namespace, out: TextIO) -> None:
     if args.json:
-        print(json.dumps({"items": [row_dict(r) for r in page.items], "cursor": page.cursor}), file=out)
+        rows = [row_dict(r) for r in page.items]
+        print(json.dumps({"items": rows, "cursor": page.cursor, "truncated": page.truncated}), file=out)
         return
     for row in page.items:
         print(line(row), file=out)
@@ -176,6 +177,14 @@ def _print_page(page: Page[Any], line: Callable[[Any], str], args: argparse.Name
         print("(none)", file=out)
     if page.cursor is not None:
         print(f"more: --cursor={page.cursor}", file=out)  # "=": a cursor may start with "-"
+    if page.truncated:
+        print(_TRUNCATED, file=out)
+
+
+_TRUNCATED = (
+    f"truncated: the store holds more than one listing reads ({MAX_LIMIT} locks, {4 * MAX_LIMIT} keys): "
+    "these pages miss some locks, whatever the cursor; list by --account or --address to see them"
+)
 
 
 def _print_done(what: str, count: int, args: argparse.Namespace, out: TextIO) -> None:

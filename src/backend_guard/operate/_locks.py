@@ -1,6 +1,6 @@
 """Locks: list the live locks of a :class:`~backend_guard.lockout.Lockout` and lift them.
 
-Built on the lockout's public calls only (``locked_accounts``, ``unlock``, ``unlock_address``, ``account_id``,
+Built on the lockout's public calls only (``scan_locks``, ``unlock``, ``unlock_address``, ``account_id``,
 ``address_id``): the listing is its SCAN (never KEYS; of the given account's or address's keys only) of at most
 :data:`MAX_LIMIT` locks, sorted (SCAN's order
 changes between calls) and cut into pages by ``limit`` and a cursor (the last row's sort key, so unlocking
@@ -50,12 +50,14 @@ def sort_key(record: LockRecord) -> str:
     return f"{record.account_id}:{record.scope}:{record.address_id or ''}"
 
 
-def lock_page(records: list[LockRecord], query: _Query, now: float) -> Page[LockEntry]:
-    """The page of ``query`` out of ``records`` (pure: no store, no clock).
+def lock_page(records: list[LockRecord], query: _Query, now: float, complete: bool = True) -> Page[LockEntry]:
+    """The page of ``query`` out of ``records`` (pure: no store, no clock); ``complete``: whether ``records`` are
+    every live lock the query covers (else the page says it is ``truncated``).
 
     Example::
 
-        lock_page(lock.locked_accounts(100), query, time.time())
+        records, complete = lock.scan_locks(100)
+        lock_page(records, query, time.time(), complete)
     """
     kept = sorted((r for r in records if query.keeps(r)), key=sort_key)
     rows = kept[: query.limit]
@@ -72,7 +74,7 @@ def lock_page(records: list[LockRecord], query: _Query, now: float) -> Page[Lock
         )
         for r in rows
     )
-    return Page(entries, sort_key(rows[-1]) if more else None)
+    return Page(entries, sort_key(rows[-1]) if more else None, not complete)
 
 
 class Locks:
@@ -112,10 +114,10 @@ class Locks:
             page = locks.list(account="alice")
         """
         query = self._query(limit, cursor, account, address)
-        records = self.lockout.locked_accounts(MAX_LIMIT, account=account, ip=address)
+        records, complete = self.lockout.scan_locks(MAX_LIMIT, account=account, ip=address)
         if address is not None and self._address_scope(query):
             records += _address_lock(self.lockout.check("", address), query)
-        return lock_page(records, query, self.clock())
+        return lock_page(records, query, self.clock(), complete)
 
     async def alist(
         self, *, limit: int = 100, cursor: str | None = None, account: str | None = None, address: str | None = None
@@ -127,10 +129,10 @@ class Locks:
             page = await locks.alist(limit=20)
         """
         query = self._query(limit, cursor, account, address)
-        records = await self.lockout.alocked_accounts(MAX_LIMIT, account=account, ip=address)
+        records, complete = await self.lockout.ascan_locks(MAX_LIMIT, account=account, ip=address)
         if address is not None and self._address_scope(query):
             records += _address_lock(await self.lockout.acheck("", address), query)
-        return lock_page(records, query, self.clock())
+        return lock_page(records, query, self.clock(), complete)
 
     def _address_scope(self, query: _Query) -> bool:
         """True when a listing of an address must also ask for its address-wide lock (which SCAN does not list)."""

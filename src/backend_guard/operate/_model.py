@@ -40,15 +40,22 @@ audit_log = logging.getLogger("backend_guard.audit")
 class Page(Generic[T]):
     """One bounded page of a listing: its rows, and the cursor of the next page (None: this was the last).
 
+    ``truncated`` is True when the listing could not read everything it covers (a lock listing reads at most
+    :data:`MAX_LIMIT` locks, and ``4 * MAX_LIMIT`` keys, of the store): the pages, however far the cursor goes,
+    miss some rows. Narrow the listing (by account or address) to see them.
+
     Example::
 
         page = operator.locks.list(limit=50)
         while page.cursor is not None:
             page = operator.locks.list(limit=50, cursor=page.cursor)
+        if page.truncated:
+            log.warning("more locks than one listing reads: list by account or address")
     """
 
     items: tuple[T, ...]
     cursor: str | None = None
+    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
