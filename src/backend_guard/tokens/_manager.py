@@ -211,7 +211,9 @@ class TokenManager:
         subject = subject_claim(subject)
         extra = extra_claims(claims)
         now = int(self.clock())
-        sid = secrets.token_urlsafe(18)
+        # 144 random bits behind a letter: an id a listing prints never starts with "-", which a command line
+        # would read as an option (older ids, which may, stay valid: ``--family=ID`` reads them).
+        sid = "f" + secrets.token_urlsafe(18)
         pair, _ = self._make_pair(subject, sid, now + self.refresh_ttl, extra, now)
         fam_key, sub_key, fam_prefix = self._family_keys(subject, sid)
         args: list[Any] = [
