@@ -60,6 +60,28 @@ def test_grace_window_returns_the_same_successor_once(store: Store) -> None:
         tm.rotate(successor.refresh_token)
 
 
+def test_revoking_a_family_revoked_for_reuse_keeps_the_evidence(store: Store) -> None:
+    """A logout (or an operator's revoke) after reuse must not erase the reuse tombstone: a later replay of the
+    stolen token must still be reported as reuse, not as an ended session; and nothing live was ended."""
+    from backend_guard.operate import Families
+
+    tm = _tm(store, grace_window=0)
+    first = tm.issue("u")
+    successor = tm.rotate(first.refresh_token)
+    with pytest.raises(TokenReused):
+        tm.rotate(first.refresh_token)
+    sid = tm.verify_access(first.access_token)["sid"]
+    assert tm.revoke(successor.refresh_token) is False  # it was not alive
+    assert Families(store).revoke("u", sid, by="jane") == 0
+    with pytest.raises(TokenReused):
+        tm.rotate(successor.refresh_token)
+    live = tm.issue("u")  # a live family still ends, with its key
+    assert tm.revoke(live.refresh_token) is True
+    with pytest.raises(InvalidToken) as ended:
+        tm.rotate(live.refresh_token)
+    assert not isinstance(ended.value, TokenReused)
+
+
 def test_without_grace_the_previous_token_is_reuse(store: Store) -> None:
     tm = _tm(store, grace_window=0)
     first = tm.issue("u")

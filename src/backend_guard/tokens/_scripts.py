@@ -10,7 +10,7 @@ Data model (all keys of one subject share a Redis Cluster hash tag, the subject)
   grace replay was used), ``sealed`` (the successor, encrypted under a key derived from the previous token),
   ``lu`` (the last issue or rotation, ms: the idle timeout's clock), ``dv`` (the login's ``device`` or
   ``user_agent`` claim when it had one, for operators' listings).
-  A family revoked for reuse keeps only ``rv`` until its expiry. The key expires at the family's absolute
+  A family revoked for reuse keeps only ``rv`` until its expiry (a revocation leaves it). The key expires at the family's absolute
   expiry: rotation never touches the TTL.
 - ``tok:sub:{sub}``: the set of the subject's family ids, for "log out everywhere".
 - ``ot:<purpose>:<nonce>``: a one-time token already consumed, until the token could no longer verify.
@@ -173,15 +173,21 @@ ROTATE = Script(name="bg_tokens_rotate", lua_file=Path(__file__).with_name("rota
 
 # -- revoke one family (log out) ---------------------------------------------------------------------------
 
+# A family revoked for reuse is already ended: its tombstone (``rv``) stays until the family's expiry, so that a
+# later presentation of its tokens is still reported as reuse (the evidence of a theft), and nothing ends (0).
 _REVOKE_FAMILY_LUA = """
-local n = redis.call('DEL', KEYS[1])
+local n = 0
+if redis.call('HEXISTS', KEYS[1], 'rv') == 0 then n = redis.call('DEL', KEYS[1]) end
 redis.call('SREM', KEYS[2], ARGV[1])
 return n
 """
 
 
 def _revoke_family_memory(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> Any:
-    n = db.delete(keys[0])
+    fam = db.get(keys[0])
+    n = 0
+    if fam is None or "rv" not in fam:
+        n = db.delete(keys[0])
     _forget_family(db, keys[1], str(args[0]))
     return n
 
