@@ -53,12 +53,12 @@ def test_every_public_name_of_the_package_is_rendered_in_the_api_reference() -> 
 #
 # Flags after ``full``: ``redis`` (talks to the shared test Redis: its redis://127.0.0.1:6379/0 URLs get a key
 # prefix of the test's own, deleted afterwards), ``django`` (Django is configured around the block, with the block
-# itself as ROOT_URLCONF). An unmarked block fails the test, so a new page cannot slip through untested.
+# itself as ROOT_URLCONF), ``otel`` (needs the OpenTelemetry SDK, of the dev extra: skipped without it). An unmarked block fails the test, so a new page cannot slip through untested.
 # Each program runs in a fresh interpreter in a temporary directory, without BACKEND_GUARD_* variables;
 # ``mypy --strict`` checks every full program.
 
 SNIPPET_MARK = re.compile(
-    r"^<!-- snippet: (?P<kind>full|continues|django-settings|skip)(?P<flags>(?: (?:redis|django))*)"
+    r"^<!-- snippet: (?P<kind>full|continues|django-settings|skip)(?P<flags>(?: (?:redis|django|otel))*)"
     r'(?: reason="(?P<reason>[^"]+)")? -->$'
 )
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>\S*)\s*$")
@@ -226,6 +226,8 @@ def test_each_docs_program_runs_as_written_in_a_fresh_interpreter(
 ) -> None:
     code = program.code
     prefix = None
+    if "otel" in program.flags:
+        pytest.importorskip("opentelemetry.sdk.metrics", reason="the OpenTelemetry SDK is in the dev extra")
     if "redis" in program.flags:
         request.getfixturevalue("redis_url")  # skips (or fails under BACKEND_GUARD_REQUIRE_REDIS=1) without Redis
         assert DOCS_REDIS in code, f"{program.name} is marked redis but never names {DOCS_REDIS}"
