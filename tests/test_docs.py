@@ -53,7 +53,8 @@ def test_every_public_name_of_the_package_is_rendered_in_the_api_reference() -> 
 #
 # Flags after ``full``: ``redis`` (talks to the shared test Redis: its redis://127.0.0.1:6379/0 URLs get a key
 # prefix of the test's own, deleted afterwards), ``django`` (Django is configured around the block, with the block
-# itself as ROOT_URLCONF), ``otel`` (needs the OpenTelemetry SDK, of the dev extra: skipped without it). An unmarked block fails the test, so a new page cannot slip through untested.
+# itself as ROOT_URLCONF), ``otel`` (needs the OpenTelemetry SDK, of the dev extra: skipped without it). An
+# unmarked block fails the test, so a new page cannot slip through untested.
 # Each program runs in a fresh interpreter in a temporary directory, without BACKEND_GUARD_* variables;
 # ``mypy --strict`` checks every full program.
 

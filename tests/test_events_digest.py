@@ -77,7 +77,8 @@ def test_the_environment_key_makes_digests_match_across_processes(keyed: None) -
     assert unset[0] != unset[1]  # random per process
     bad = _digest_in_process({"BACKEND_GUARD_DIGEST_KEY": "tooSHORTkey"}, "user-42")
     assert bad.returncode != 0  # refused at start-up, the key itself never shown
-    assert "BACKEND_GUARD_DIGEST_KEY" in bad.stderr and "tooSHORTkey" not in bad.stderr
+    assert "BACKEND_GUARD_DIGEST_KEY" in bad.stderr
+    assert "tooSHORTkey" not in bad.stderr
 
 
 def test_the_digest_command_gives_what_events_and_audit_records_show(keyed: None) -> None:

@@ -296,7 +296,8 @@ def test_a_lock_listing_that_could_not_read_every_lock_says_so(store: Store, mon
     assert not op.locks.list().truncated  # two locks, four keys: all read
     lock_out(parts, "carol", "203.0.113.7")
     page = op.locks.list()
-    assert page.truncated and len(page.items) == 2
+    assert page.truncated
+    assert len(page.items) == 2
     assert not op.locks.list(account="carol").truncated  # narrowed: complete again
     args = operate_parser("guard").parse_args(["locks", "list", "--json"])
     out = io.StringIO()
@@ -313,7 +314,8 @@ def test_keys_without_locks_that_fill_the_scan_cap_also_truncate(store: Store) -
     for n in range(9):
         lock.record_failure(f"user-{n}", "203.0.113.7")  # 9 accounts, 18 keys, no lock
     records, complete = lock.scan_locks(2)
-    assert records == [] and not complete
+    assert records == []
+    assert not complete
     assert lock.scan_locks(10) == ([], True)
 
 
@@ -341,7 +343,8 @@ def test_a_new_family_id_never_starts_with_a_dash(store: Store, monkeypatch: pyt
     monkeypatch.undo()
     op = Operator.from_parts(parts)
     page = op.tokens.list("user-7", limit=1)
-    assert page.cursor is not None and not page.cursor.startswith("-")
+    assert page.cursor is not None
+    assert not page.cursor.startswith("-")
     family = page.items[0].family
     assert not family.startswith("-")
     args = operate_parser("guard").parse_args(["tokens", "list", "user-7", "--cursor", page.cursor])

@@ -8,9 +8,10 @@ build one) and the errors their refusals render (:class:`~backend_guard.exceptio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from . import events
 from ._check import check_instance, check_strs, optional
 from .csrf import CrossOriginDecision, CrossOriginProtection
 from .exceptions import ConfigurationError, CrossOriginRequest, UnknownHost
@@ -21,6 +22,7 @@ __all__ = [
     "ExemptPaths",
     "cross_origin_policy",
     "environ_host",
+    "host_refused",
     "https_redirect_policy",
     "refusal",
     "trusted_hosts_policy",
@@ -167,3 +169,25 @@ def unknown_host() -> UnknownHost:
         'unknown-host'
     """
     return UnknownHost("The request's Host is not one this server answers for.")
+
+
+_MAX_EVENT_HOST = 256  # a Host comes from the client: an event shows at most this much of it
+
+
+def host_refused(hosts: str | bytes | Sequence[str | bytes] | None) -> None:
+    """Publish ``hosts.refused`` for a request refused for its ``Host`` (the request's ``Host`` values, or the
+    WSGI host): ``reason`` (``missing``, ``several`` or ``unknown``) and the ``host`` on one line, cut to 256
+    characters. Only when a callback listens; called on the refusal's path, never on an allowed request's.
+
+    Example::
+
+        host_refused([b"evil.example"])
+    """
+    if not events.listening("hosts"):
+        return
+    values = [hosts] if isinstance(hosts, str | bytes) else list(hosts or ())
+    reason = "missing" if not values else "several" if len(values) > 1 else "unknown"
+    first = values[0] if values else None
+    text = first.decode("latin-1") if isinstance(first, bytes) else first
+    shown = None if text is None else text[:_MAX_EVENT_HOST].encode("unicode_escape").decode("ascii")
+    events.emit("hosts", "hosts.refused", reason=reason, host=shown)

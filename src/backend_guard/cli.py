@@ -30,15 +30,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ._command_parser import CommandParser
 from . import events
+from ._command_parser import CommandParser
 from ._keys import generate_key
 from .cors import parse_origin
 from .exceptions import GuardError
 from .headers import is_document_type
 from .operate._cli import add_commands, run_command
-from .operate._limits import client_key
 from .operate._cli import operate_parser as operate_parser
+from .operate._limits import client_key
 from .passwords import calibrate
 from .storage import open_store
 

@@ -12,7 +12,11 @@ The names (:data:`NAMES`), stable across releases:
 - ``lockout.failure``, ``lockout.locked``, ``lockout.refused``, ``lockout.unlocked``,
   ``lockout.success_after_failures`` (``account_id``, ``address``, ``scope``, ``retry_after``, ``failures``);
 - ``tokens.reuse_detected``, ``tokens.family_revoked`` (``subject_id``, ``family``, ``reason``, ``count``);
-- ``cors.refused`` (a refused preflight; ``reason``, ``origin``), ``csrf.refused`` (``rule``, ``websocket``);
+- ``tokens.refused`` (a route refused its access token: ``reason``, the refusal's code, such as ``invalid-token``
+  or ``token-expired``, and ``status``; never the token);
+- ``cors.refused`` (a refused preflight, or an actual cross-origin request whose response gets no CORS headers;
+  ``reason``, ``origin``, ``preflight``), ``csrf.refused`` (``rule``, ``websocket``);
+- ``hosts.refused`` (a request refused for its ``Host``; ``reason``, ``host``);
 - ``storage.fail_open``, ``storage.fail_closed`` (a store outage answered by ``on_storage_error``; the part
   is the one whose store failed, ``operation`` says which call);
 - ``operate.locks.unlock``, ``operate.limits.reset``, ``operate.tokens.revoke`` (an operator's action:
@@ -66,7 +70,7 @@ __all__ = [
 log = logging.getLogger("backend_guard.events")
 
 #: The parts that emit events.
-PARTS = ("cors", "csrf", "lockout", "operate", "ratelimit", "tokens")
+PARTS = ("cors", "csrf", "hosts", "lockout", "operate", "ratelimit", "tokens")
 
 #: Every event name and its outcome (the ``storage.*`` events come from the part whose store failed).
 NAMES: Mapping[str, str] = {
@@ -78,7 +82,9 @@ NAMES: Mapping[str, str] = {
     "lockout.success_after_failures": "cleared",
     "tokens.reuse_detected": "revoked",
     "tokens.family_revoked": "revoked",
+    "tokens.refused": "refused",
     "cors.refused": "refused",
+    "hosts.refused": "refused",
     "csrf.refused": "refused",
     "storage.fail_open": "allowed",
     "storage.fail_closed": "refused",

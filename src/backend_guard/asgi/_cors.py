@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from .. import events
 from .._cache import BoundedCache
 from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, merge_vary
 from .._layer import Answer
 from .._shell_headers import with_cors
 from ..cors import STATE_KEY, CORSPolicy
-from ..cors._policy import cors_policies
+from ..cors._policy import actual_refused, cors_policies
 from ._layer_shell import LayerMiddleware
 
 if TYPE_CHECKING:
@@ -60,7 +61,27 @@ def _actual(
         override = state.get(STATE_KEY)
         if isinstance(override, CORSPolicy):
             policy = override
-    return with_cors(headers, policy.actual_raw(origin), _VARY_ORIGIN, b"access-control-")
+    raw = policy.actual_raw(origin)
+    if not raw and origin is not None:
+        _refused(scope, origin)
+    return with_cors(headers, raw, _VARY_ORIGIN, b"access-control-")
+
+
+_NOTED = "backend_guard.cors_refused"  # set in the scope once the refusal's event is published
+
+
+def _refused(scope: Scope, origin: bytes) -> None:
+    """An actual request from a refused origin: ``cors.refused`` when a callback listens, once per request (a
+    response's steps may ask the CORS answer twice)."""
+    if events.listening("cors") and _NOTED not in scope:
+        scope[_NOTED] = True
+        host = fetch_site = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"sec-fetch-site":
+                fetch_site = value
+        actual_refused(origin, host, fetch_site)
 
 
 def _preflight_asks(scope: Scope) -> tuple[bytes | None, bool]:
@@ -164,12 +185,16 @@ class CORSMiddleware(LayerMiddleware):
         state = scope.get("state")
         if state and STATE_KEY in state:
             return None
+        found: _Pairs | None
         if policy is not self._single:
-            return (_VARY_ORIGIN, *policy.actual_raw(origin))
-        found = self._suffixes.get(origin)
-        if found is None:
             found = (_VARY_ORIGIN, *policy.actual_raw(origin))
-            self._suffixes.put(origin, found)
+        else:
+            found = self._suffixes.get(origin)
+            if found is None:
+                found = (_VARY_ORIGIN, *policy.actual_raw(origin))
+                self._suffixes.put(origin, found)
+        if len(found) == 1 and origin is not None:  # Vary alone: the origin is refused
+            _refused(scope, origin)
         return found
 
     def _preflight_app(self, policy: CORSPolicy, origin: bytes, acrm: bytes) -> ASGIApp:

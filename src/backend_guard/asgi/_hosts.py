@@ -14,7 +14,7 @@ from typing import Any
 from .._check import check_instance, optional
 from .._http import ASGIApp, Receive, Scope, Send
 from .._layer import Answer
-from .._shell_browser import https_redirect_policy, trusted_hosts_policy, unknown_host
+from .._shell_browser import host_refused, https_redirect_policy, trusted_hosts_policy, unknown_host
 from ..clientip import ClientIP
 from ..hosts import HTTPSRedirect, Redirect, TrustedHosts
 from ._layer_shell import LayerMiddleware, refuse_asgi
@@ -27,6 +27,7 @@ def _host_values(scope: Scope) -> list[bytes]:
 
 
 async def _refuse_unknown_host(scope: Scope, receive: Receive, send: Send) -> None:
+    host_refused(_host_values(scope))
     await refuse_asgi(scope, send, unknown_host())
 
 

@@ -413,10 +413,42 @@ def _refused(origin: str | bytes | None, reason: str) -> tuple[bool, RawHeaders,
     """A refused preflight's answer, after publishing ``cors.refused`` (the reason, and the origin on one line,
     cut to 256 characters)."""
     if events.listening("cors"):
-        text = origin.decode("latin-1") if isinstance(origin, bytes) else origin
-        shown = None if text is None else text[:_MAX_EVENT_ORIGIN].encode("unicode_escape").decode("ascii")
-        events.emit("cors", "cors.refused", reason=reason, origin=shown, preflight=True)
+        events.emit("cors", "cors.refused", reason=reason, origin=_shown(origin), preflight=True)
     return False, NOTHING, reason
+
+
+def _shown(origin: str | bytes | None) -> str | None:
+    """An Origin as an event shows it: on one line (escaped), at most 256 characters."""
+    text = origin.decode("latin-1") if isinstance(origin, bytes) else origin
+    return None if text is None else text[:_MAX_EVENT_ORIGIN].encode("unicode_escape").decode("ascii")
+
+
+def actual_refused(origin: bytes, host: bytes | str | None, fetch_site: bytes | str | None) -> None:
+    """Publish ``cors.refused`` (``reason="origin"``, ``preflight=False``) for an actual request whose ``Origin``
+    the policy does not allow: its response gets no CORS headers, so a browser withholds it from the page.
+
+    A same-origin request is no CORS request (a browser sends ``Origin`` on a same-origin POST too): none is
+    published for ``Sec-Fetch-Site: same-origin`` or an ``Origin`` naming the request's own ``Host``. The shells
+    call this only on a refused origin's path, when a callback listens.
+
+    Example::
+
+        actual_refused(b"https://evil.example", b"api.example.com", b"cross-site")
+    """
+    site = fetch_site.decode("latin-1") if isinstance(fetch_site, bytes) else fetch_site
+    if site == "same-origin" or _names_host(origin, host):
+        return
+    events.emit("cors", "cors.refused", reason="origin", origin=_shown(origin), preflight=False)
+
+
+def _names_host(origin: bytes, host: bytes | str | None) -> bool:
+    """True when ``origin`` is the request's own ``host`` (``name[:port]``, the port left out when default)."""
+    parsed = parse_origin(origin)
+    if parsed is None or not host:
+        return False
+    authority = parsed.serialize().partition("://")[2]
+    text = (host.decode("latin-1") if isinstance(host, bytes) else host).strip().lower().rstrip(".")
+    return text in (authority, f"{authority}:{parsed.port}")
 
 
 def cors_policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: Any) -> tuple[CORSPolicy, ...]:

@@ -12,11 +12,20 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from .. import events
 from .._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
 from ..clientip import ClientIP
-from ..exceptions import AuthenticationError, Forbidden
+from ..exceptions import AuthenticationError, Forbidden, GuardError
 
-__all__ = ["AccessVerifier", "AuthHooks", "TokenSource", "auth_dependency", "bearer_token", "require_auth"]
+__all__ = [
+    "AccessVerifier",
+    "AuthHooks",
+    "TokenSource",
+    "auth_dependency",
+    "bearer_token",
+    "refused",
+    "require_auth",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -90,11 +99,32 @@ class AuthHooks(RouteHooks):
 
     def before(self, call: RouteCall) -> None:
         """Verify the bearer token and its scopes; the claims go to the route as ``auth``."""
-        self._grant(call, self.tm.verify_access(self.token_of(call)))
+        try:
+            self._grant(call, self.tm.verify_access(self.token_of(call)))
+        except (AuthenticationError, Forbidden) as exc:
+            refused(exc)
+            raise
 
     async def abefore(self, call: RouteCall) -> None:
         """Async twin of :meth:`before`."""
-        self._grant(call, await self.tm.averify_access(self.token_of(call)))
+        try:
+            self._grant(call, await self.tm.averify_access(self.token_of(call)))
+        except (AuthenticationError, Forbidden) as exc:
+            refused(exc)
+            raise
+
+
+def refused(exc: GuardError) -> None:
+    """Publish ``tokens.refused`` for a route's refusal ``exc`` (401 or 403): its ``code`` as the ``reason``
+    (``unauthenticated``, ``invalid-token``, ``token-expired``, ``forbidden``, ...) and its ``status``; never the
+    token, nor a subject (a refused token's claims are not to be trusted).
+
+    Example::
+
+        refused(InvalidToken("The token is invalid."))
+    """
+    if events.listening("tokens"):
+        events.emit("tokens", "tokens.refused", reason=exc.code, status=exc.status)
 
 
 def require_auth(

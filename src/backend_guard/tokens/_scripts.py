@@ -10,8 +10,8 @@ Data model (all keys of one subject share a Redis Cluster hash tag, the subject)
   grace replay was used), ``sealed`` (the successor, encrypted under a key derived from the previous token),
   ``lu`` (the last issue or rotation, ms: the idle timeout's clock), ``dv`` (the login's ``device`` or
   ``user_agent`` claim when it had one, for operators' listings).
-  A family revoked for reuse keeps only ``rv`` until its expiry (a revocation leaves it). The key expires at the family's absolute
-  expiry: rotation never touches the TTL.
+  A family revoked for reuse keeps only ``rv`` until its expiry (a revocation leaves it). The key expires at
+  the family's absolute expiry: rotation never touches the TTL.
 - ``tok:sub:{sub}``: the set of the subject's family ids, for "log out everywhere".
 - ``ot:<purpose>:<nonce>``: a one-time token already consumed, until the token could no longer verify.
 """

@@ -10,14 +10,18 @@ from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
+from .. import events
 from .._http import StartResponse, WSGIApp, merge_vary, wsgi_problem
 from .._layer import Answer
+from .._shell_browser import environ_host
 from .._shell_headers import with_cors
 from ..cors import STATE_KEY, CORSPolicy
-from ..cors._policy import cors_policies
+from ..cors._policy import actual_refused, cors_policies
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["CORSMiddleware"]
+
+_NOTED = "backend_guard.cors_refused"  # set in the environ once the refusal's event is published
 
 
 def _origin(environ: dict[str, Any]) -> bytes | None:
@@ -72,7 +76,11 @@ class CORSMiddleware(LayerMiddleware):
         override = environ.get(STATE_KEY)
         if isinstance(override, CORSPolicy):
             policy = override
-        extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in policy.actual_raw(origin)]
+        raw = policy.actual_raw(origin)
+        if not raw and origin is not None and events.listening("cors") and _NOTED not in environ:
+            environ[_NOTED] = True  # once per request
+            actual_refused(origin, environ_host(environ), environ.get("HTTP_SEC_FETCH_SITE"))
+        extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
         return with_cors(headers, extra, ("Vary", "Origin"), "access-control-")
 
     def _preflight(

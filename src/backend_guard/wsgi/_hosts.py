@@ -15,7 +15,7 @@ from urllib.parse import quote
 from .._check import check_instance, optional
 from .._http import StartResponse, WSGIApp
 from .._layer import Answer
-from .._shell_browser import environ_host, https_redirect_policy, trusted_hosts_policy, unknown_host
+from .._shell_browser import environ_host, host_refused, https_redirect_policy, trusted_hosts_policy, unknown_host
 from ..clientip import ClientIP
 from ..errors import status_title
 from ..hosts import HTTPSRedirect, Redirect, TrustedHosts
@@ -26,6 +26,11 @@ __all__ = ["HTTPSRedirectMiddleware", "TrustedHostMiddleware"]
 
 # RFC 3986 pchar and "/": the WSGI path is decoded, so a "%" in it is data, encoded like any other character.
 _PATH_CHARS = "/:@!$&'()*+,;=-._~"
+
+
+def _refuse_unknown_host(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    host_refused(environ_host(environ))
+    return refuse_wsgi(unknown_host(), environ, start_response)
 
 
 class TrustedHostMiddleware(LayerMiddleware):
@@ -51,7 +56,7 @@ class TrustedHostMiddleware(LayerMiddleware):
             self.client_ip.apply_environ(environ)
         if self.policy.allows(environ_host(environ)):
             return None
-        return Answer(partial(refuse_wsgi, unknown_host()))
+        return Answer(_refuse_unknown_host)
 
 
 class HTTPSRedirectMiddleware(LayerMiddleware):
