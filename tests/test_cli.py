@@ -112,7 +112,7 @@ def test_bad_input_is_a_one_line_usage_error_with_status_2_never_a_traceback(arg
 
 def test_every_option_of_every_subcommand_has_help_text() -> None:
     parser = build_parser()
-    assert set(parser.commands) == {"demo", "calibrate", "keys", "check", "locks", "limits", "tokens"}
+    assert set(parser.commands) == {"demo", "calibrate", "keys", "check", "digest", "locks", "limits", "tokens"}
     for command in [parser, *parser.commands.values()]:
         assert command.description, command.prog
         for action in command.options:

@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import re
+import secrets
 import shlex
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from backend_guard._stack import StackParts
 from backend_guard.cli import build_parser
 from backend_guard.exceptions import ConfigurationError
 from backend_guard.operate import LockEntry, Operator, Page, digest
-from backend_guard.operate._cli import operate_parser
+from backend_guard.operate._cli import execute, operate_parser
 from backend_guard.storage import Store
 
 SECRET = "operate-test-secret-of-32-bytes!"
@@ -286,13 +287,11 @@ async def test_the_async_listing_of_one_account_scans_only_its_keys_too(
 def test_a_lock_listing_that_could_not_read_every_lock_says_so(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A listing reads at most MAX_LIMIT locks and 4 * MAX_LIMIT keys: beyond that its pages miss locks, and the
     page (and the command's output) must say it was cut rather than look complete (here MAX_LIMIT is 2)."""
-    from backend_guard.operate import _cli, _locks
-
     parts = parts_on(store)
     for name in ("alice", "bob"):
         lock_out(parts, name, "203.0.113.7")
     op = Operator.from_parts(parts)
-    monkeypatch.setattr(_locks, "MAX_LIMIT", 2)
+    monkeypatch.setattr(bg.operate._locks, "MAX_LIMIT", 2)
     assert not op.locks.list().truncated  # two locks, four keys: all read
     lock_out(parts, "carol", "203.0.113.7")
     page = op.locks.list()
@@ -301,10 +300,10 @@ def test_a_lock_listing_that_could_not_read_every_lock_says_so(store: Store, mon
     assert not op.locks.list(account="carol").truncated  # narrowed: complete again
     args = operate_parser("guard").parse_args(["locks", "list", "--json"])
     out = io.StringIO()
-    _cli.execute(args, out, op)
+    execute(args, out, op)
     assert json.loads(out.getvalue())["truncated"] is True
     out = io.StringIO()
-    _cli.execute(operate_parser("guard").parse_args(["locks", "list"]), out, op)
+    execute(operate_parser("guard").parse_args(["locks", "list"]), out, op)
     assert out.getvalue().splitlines()[-1].startswith("truncated: ")
 
 
@@ -319,21 +318,21 @@ def test_keys_without_locks_that_fill_the_scan_cap_also_truncate(store: Store) -
     assert lock.scan_locks(10) == ([], True)
 
 
-async def test_the_async_listing_says_so_too(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from backend_guard.operate import _locks
-
-    parts = parts_on(store)
+async def test_the_async_listing_says_so_too(astore: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    parts = parts_on(astore)
+    lock = parts.lockout()
     for name in ("alice", "bob", "carol"):
-        lock_out(parts, name, "203.0.113.7")
-    monkeypatch.setattr(_locks, "MAX_LIMIT", 2)
-    assert (await Operator.from_parts(parts).locks.alist()).truncated
+        for _ in range(3):
+            await lock.arecord_failure(name, "203.0.113.7")
+    monkeypatch.setattr(bg.operate._locks, "MAX_LIMIT", 2)
+    op = Operator.from_parts(parts)
+    assert (await op.locks.alist()).truncated
+    assert not (await op.locks.alist(account="carol")).truncated
 
 
 def test_a_new_family_id_never_starts_with_a_dash(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """1 in 64 random base64url ids started with "-": argparse read ``--family ID`` and ``--cursor ID`` as an
     option. New ids start with a letter; an old one (here forced) still revokes with ``--family=ID``."""
-    import secrets
-
     parts = parts_on(store)
     tm = parts.tokens()
     drawn = itertools.count()  # distinct draws (jti too), each starting with "-"

@@ -14,6 +14,7 @@ import redis
 
 from backend_guard._keys import generate_key
 from backend_guard.exceptions import InvalidToken, TokenExpired, TokenReused
+from backend_guard.operate import Families
 from backend_guard.storage import MemoryStore, RedisStore, Store
 from backend_guard.tokens import TokenManager, TokenPair
 from backend_guard.tokens import _scripts as scripts
@@ -63,8 +64,6 @@ def test_grace_window_returns_the_same_successor_once(store: Store) -> None:
 def test_revoking_a_family_revoked_for_reuse_keeps_the_evidence(store: Store) -> None:
     """A logout (or an operator's revoke) after reuse must not erase the reuse tombstone: a later replay of the
     stolen token must still be reported as reuse, not as an ended session; and nothing live was ended."""
-    from backend_guard.operate import Families
-
     tm = _tm(store, grace_window=0)
     first = tm.issue("u")
     successor = tm.rotate(first.refresh_token)
