@@ -62,7 +62,7 @@ def _actual(
         if isinstance(override, CORSPolicy):
             policy = override
     raw = policy.actual_raw(origin)
-    if not raw and origin is not None:
+    if not raw and origin is not None and events.listening("cors"):
         _refused(scope, origin)
     return with_cors(headers, raw, _VARY_ORIGIN, b"access-control-")
 
@@ -71,9 +71,9 @@ _NOTED = "backend_guard.cors_refused"  # set in the scope once the refusal's eve
 
 
 def _refused(scope: Scope, origin: bytes) -> None:
-    """An actual request from a refused origin: ``cors.refused`` when a callback listens, once per request (a
+    """An actual request from a refused origin, while a callback listens: ``cors.refused``, once per request (a
     response's steps may ask the CORS answer twice)."""
-    if events.listening("cors") and _NOTED not in scope:
+    if _NOTED not in scope:
         scope[_NOTED] = True
         host = fetch_site = None
         for name, value in scope["headers"]:
@@ -193,7 +193,7 @@ class CORSMiddleware(LayerMiddleware):
             if found is None:
                 found = (_VARY_ORIGIN, *policy.actual_raw(origin))
                 self._suffixes.put(origin, found)
-        if len(found) == 1 and origin is not None:  # Vary alone: the origin is refused
+        if len(found) == 1 and origin is not None and events.listening("cors"):  # Vary alone: a refused origin
             _refused(scope, origin)
         return found
 
