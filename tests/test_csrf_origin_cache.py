@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import backend_guard as bg
 from backend_guard._cache import bounded_caches
 from backend_guard.cors._origin import parse_origin
+from backend_guard.csrf._trusted import TrustedOrigins
 
 TRUSTED = ["https://admin.example.com", "https://*.partner.example"]
 #: One policy for every example: verdicts remembered across examples must still be the full parse's.
@@ -92,3 +94,24 @@ def test_a_flood_of_distinct_origins_stays_bounded_and_changes_no_answer() -> No
     assert cache.nbytes <= cache.max_bytes
     assert policy.check("POST", **own, origin=[b"https://app.example.com"]).allowed
     assert policy.check("POST", **own, origin=[b"https://evil.example"]).rule == "origin-mismatch"
+
+
+def test_a_policy_is_frozen_so_no_remembered_verdict_outlives_its_settings() -> None:
+    """The verdicts are remembered per policy, so its settings cannot change under them: revoking a trusted
+    origin by assignment once kept the remembered ``trusted-origin`` verdict (a cross-site request passed);
+    now any assignment is refused, as CORSPolicy's, and the remembered verdict stays the settings' own."""
+    policy = bg.CrossOriginProtection(trusted_origins=["https://partner.example"], allow_null_origin=True)
+    partner = dict(scheme="https", host="app.example.com", origin=["https://partner.example"])
+    assert policy.check("POST", **partner).rule == "trusted-origin"  # remembered
+    for name, value in [
+        ("trusted_origins", TrustedOrigins([])),
+        ("allow_null_origin", False),
+        ("allow_same_site", True),
+        ("_verdicts", None),
+    ]:
+        with pytest.raises(AttributeError, match="frozen"):
+            setattr(policy, name, value)
+        with pytest.raises(AttributeError, match="frozen"):
+            delattr(policy, name)
+    assert policy.check("POST", **partner).rule == "trusted-origin"
+    assert policy.check("POST", scheme="https", host="app.example.com", origin=["null"]).allowed

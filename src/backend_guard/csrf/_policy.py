@@ -62,6 +62,8 @@ class CrossOriginProtection:
     :param allow_null_origin: let ``Origin: null`` pass when there is no ``Sec-Fetch-Site`` (only old browsers
         send no Fetch Metadata). Off by default: sandboxed iframes and ``data:`` documents of any site send it.
 
+    A policy is frozen (it remembers its verdicts): assigning a setting raises ``AttributeError``; build a new one.
+
     Example::
 
         >>> import backend_guard as bg
@@ -75,6 +77,12 @@ class CrossOriginProtection:
     """
 
     __slots__ = ("_null", "_sites", "_verdicts", "allow_null_origin", "allow_same_site", "trusted_origins")
+    trusted_origins: TrustedOrigins
+    allow_same_site: bool
+    allow_null_origin: bool
+    _sites: dict[str | bytes, CrossOriginDecision]
+    _null: CrossOriginDecision
+    _verdicts: BoundedCache[tuple[str | bytes, str, str], CrossOriginDecision]
 
     def __init__(
         self,
@@ -85,15 +93,20 @@ class CrossOriginProtection:
     ) -> None:
         _check_bool("allow_same_site", allow_same_site)
         _check_bool("allow_null_origin", allow_null_origin)
-        self.trusted_origins = TrustedOrigins(trusted_origins)
-        self.allow_same_site = allow_same_site
-        self.allow_null_origin = allow_null_origin
-        self._sites = _site_verdicts(allow_same_site)
-        self._null = d.NULL_ALLOWED if allow_null_origin else d.ORIGIN_NULL  # the verdict of ``Origin: null``
+        s = object.__setattr__  # frozen (see __setattr__): the remembered verdicts are these settings' own
+        s(self, "trusted_origins", TrustedOrigins(trusted_origins))
+        s(self, "allow_same_site", allow_same_site)
+        s(self, "allow_null_origin", allow_null_origin)
+        s(self, "_sites", _site_verdicts(allow_same_site))
+        s(self, "_null", d.NULL_ALLOWED if allow_null_origin else d.ORIGIN_NULL)  # the verdict of ``Origin: null``
         #: The verdict of one ``Origin`` value (as received) for a scheme and host: see the module's documentation.
-        self._verdicts: BoundedCache[tuple[str | bytes, str, str], CrossOriginDecision] = BoundedCache(
-            "csrf.origins", max_entries=_VERDICTS, max_bytes=_VERDICT_BYTES
-        )
+        s(self, "_verdicts", BoundedCache("csrf.origins", max_entries=_VERDICTS, max_bytes=_VERDICT_BYTES))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("CrossOriginProtection is frozen (its verdicts are remembered); build a new one")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("CrossOriginProtection is frozen (its verdicts are remembered); build a new one")
 
     def check(
         self,
