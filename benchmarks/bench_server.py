@@ -322,6 +322,7 @@ def measure(
     rng = random.Random(1234)
     samples: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
 
+    load_before = load_average()
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT)
         script = f.name
@@ -371,12 +372,37 @@ def measure(
             "latency_p99_ms": round(statistics.median(s["latency_us"]["p99"] for s in runs) / 1000, 3),
             "rounds": runs,
         }
+    results["ours"]["load_average"] = {"before": load_before, "after": load_average()}
     return results
+
+
+def load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15 minute load averages (None where the system has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def per_round_ratio(runs: list[dict[str, Any]], reference: list[dict[str, Any]]) -> float:
     """Median over rounds of one server's requests/s over another's measured in the same round."""
     return round(float(statistics.median(s["rps"] / b["rps"] for s, b in zip(runs, reference, strict=True))), 3)
+
+
+def round_ratios(runs: list[dict[str, Any]], reference: list[dict[str, Any]], key: str = "rps") -> list[float]:
+    """Per round, one server's figure over another's measured in the same round: requests/s (``rps``), or
+    server CPU capacity (``cpu``: the reference's CPU time per request over this one's)."""
+    if key == "rps":
+        return [round(s["rps"] / b["rps"], 3) for s, b in zip(runs, reference, strict=True)]
+    pairs = [
+        (s["server_cpu_us_per_request"], b["server_cpu_us_per_request"]) for s, b in zip(runs, reference, strict=True)
+    ]
+    return [round(b / s, 3) for s, b in pairs if s > 0]
+
+
+def spread(values: list[float]) -> list[float] | None:
+    """[lowest, highest] of per-round figures (None without any)."""
+    return [min(values), max(values)] if values else None
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -409,6 +435,15 @@ def floor_targets(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "ours_rps_ratio_to_peer": over_peer,
         "ours_cpu_ratio_to_floor": cpu_capacity_ratio(ours, results["floor"]["rounds"]) if "floor" in results else None,
         "ours_cpu_ratio_to_peer": cpu_capacity_ratio(ours, results["peer"]["rounds"]),
+        "spread": {  # [lowest, highest] per-round ratio: how far one round can be from another on this machine
+            "rps_to_floor": spread(round_ratios(ours, results["floor"]["rounds"])) if "floor" in results else None,
+            "rps_to_peer": spread(round_ratios(ours, results["peer"]["rounds"])),
+            "cpu_to_floor": spread(round_ratios(ours, results["floor"]["rounds"], "cpu"))
+            if "floor" in results
+            else None,
+            "cpu_to_peer": spread(round_ratios(ours, results["peer"]["rounds"], "cpu")),
+        },
+        "load_average": results["ours"].get("load_average"),
         "ours_latency_p99_ms": results["ours"]["latency_p99_ms"],
         "floor_latency_p99_ms": results["floor"]["latency_p99_ms"] if "floor" in results else None,
         "peer_latency_p99_ms": results["peer"]["latency_p99_ms"],
@@ -467,6 +502,7 @@ def report(
             f" {t['ours_cpu_ratio_to_floor'] or 0:.3f}x the floor's capacity and {t['ours_cpu_ratio_to_peer']:.3f}x"
             f" the peer's."
         )
+    lines.append(spread_line(t))
     if "floor" in results:
         floor = results["floor"]
         lines.append(
@@ -475,6 +511,25 @@ def report(
         )
     lines.append("")
     return lines, targets
+
+
+def spread_line(t: dict[str, Any]) -> str:
+    """The lowest and highest per-round ratios, and the machine's load average (1 min) around the rounds."""
+    parts = [
+        f"{name} {low:.3f}-{high:.3f}x"
+        for name, key in (
+            ("ours/floor req/s", "rps_to_floor"),
+            ("ours/peer req/s", "rps_to_peer"),
+            ("ours/floor CPU", "cpu_to_floor"),
+            ("ours/peer CPU", "cpu_to_peer"),
+        )
+        if (pair := t["spread"].get(key))
+        for low, high in [pair]
+    ]
+    load = t.get("load_average") or {}
+    before, after = load.get("before"), load.get("after")
+    loads = f" Load average (1 min) {before[0]:.2f} before, {after[0]:.2f} after." if before and after else ""
+    return f"Spread over rounds: {', '.join(parts)}.{loads}"
 
 
 def main() -> int:

@@ -421,41 +421,40 @@ def headline(data: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def server_rows(server: dict[str, Any], row: Any) -> None:
     """Issue #24's real-server rows, per setup (uvicorn h11, uvicorn[standard] httptools, waitress + Flask): ours
-    against the floor server and the peer stack, and our latency p99; a setup not measured says why."""
+    against the floor server and the peer stack (median of per-round ratios, with the lowest and highest round),
+    by requests/s and by the server's CPU time per request, our latency p99 and the machine's load average; a
+    setup not measured says why."""
     setups = server.get("setups") or {"uvicorn": server}
     for label, setup in setups.items():
         t = setup.get("floor_targets") or {}
         met = t.get("met") or {}
+        spread = t.get("spread") or {}
+        cpu_floor, cpu_peer = t.get("ours_cpu_ratio_to_floor"), t.get("ours_cpu_ratio_to_peer")
+        for figure, value, target, ok, key in (
+            ("our requests/s / the floor's", t.get("ours_rps_ratio_to_floor"), 0.95, met.get("floor"), "rps_to_floor"),
+            ("our requests/s / the peer stack's", t.get("ours_rps_ratio_to_peer"), 1.8, met.get("peer"), "rps_to_peer"),
+            (
+                "by server CPU time per request: our capacity / the floor's",
+                cpu_floor,
+                0.95,
+                _at_least(cpu_floor, 0.95),
+                "cpu_to_floor",
+            ),
+            (
+                "by server CPU time per request: our capacity / the peer stack's",
+                cpu_peer,
+                1.8,
+                _at_least(cpu_peer, 1.8),
+                "cpu_to_peer",
+            ),
+        ):
+            low_high = spread.get(key)
+            rounds = f" (rounds {low_high[0]:.3f}-{low_high[1]:.3f}x)" if low_high else ""
+            row(f"{label} + wrk: {figure}{rounds}", value, f">= {target}x", ok, "x")
+        load = (t.get("load_average") or {}).get("before")
         row(
-            f"{label} + wrk: our requests/s / the floor's",
-            t.get("ours_rps_ratio_to_floor"),
-            ">= 0.95x",
-            met.get("floor"),
-            "x",
-        )
-        row(
-            f"{label} + wrk: our requests/s / the peer stack's",
-            t.get("ours_rps_ratio_to_peer"),
-            ">= 1.8x",
-            met.get("peer"),
-            "x",
-        )
-        row(
-            f"{label} + wrk, by server CPU time per request: our capacity / the floor's",
-            t.get("ours_cpu_ratio_to_floor"),
-            ">= 0.95x",
-            _at_least(t.get("ours_cpu_ratio_to_floor"), 0.95),
-            "x",
-        )
-        row(
-            f"{label} + wrk, by server CPU time per request: our capacity / the peer stack's",
-            t.get("ours_cpu_ratio_to_peer"),
-            ">= 1.8x",
-            _at_least(t.get("ours_cpu_ratio_to_peer"), 1.8),
-            "x",
-        )
-        row(
-            f"{label} + wrk: our latency p99 (peer's {t.get('peer_latency_p99_ms')} ms)",
+            f"{label} + wrk: our latency p99 (peer's {t.get('peer_latency_p99_ms')} ms"
+            + (f"; load average {load[0]:.2f} on {os.cpu_count()} cores)" if load else ")"),
             t.get("ours_latency_p99_ms"),
             "",
             None,

@@ -414,3 +414,47 @@ def test_wsgi_guard_answers_as_the_nested_stack(
     nested = wsgi.Guard(_wsgi_app(kind, status, headers, nested_events), _settings(variant)).app
     assert _serve_wsgi(fused, origin, accept) == _serve_wsgi(nested, origin, accept)
     assert fused_events == nested_events
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+@pytest.mark.parametrize(
+    ("status", "content_type"),
+    [("200 OK", "text/html; charset=utf-8"), ("200 OK", "application/json"), ("304 Not Modified", "text/html")],
+)
+@pytest.mark.parametrize("preset", ["api", "web"])
+def test_wsgi_guard_adds_each_kind_of_response_its_own_headers(
+    preset: str, status: str, content_type: str, scheme: str
+) -> None:
+    """The fused WSGI Guard appends the headers computed once per kind of response (an HTML document, anything
+    else, a 304) and scheme: the same as the nested middlewares merge, the document's CSP on a document only."""
+    settings = bg.GuardSettings(
+        cors={"allow_origins": [ORIGIN.decode()]},
+        rate_limit={"default_limits": "1000/hour"},
+        secure_headers={"preset": preset},
+    )
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response(status, [("Content-Type", content_type)])
+        return [b"x"]
+
+    def serve(guard: Any) -> list[tuple[str, str]]:
+        starts: list[Any] = []
+        environ = {
+            "REQUEST_METHOD": "GET", "PATH_INFO": "/items", "SCRIPT_NAME": "", "SERVER_NAME": "api.example.com",
+            "SERVER_PORT": "443", "wsgi.url_scheme": scheme, "REMOTE_ADDR": "203.0.113.9",
+            "HTTP_ORIGIN": ORIGIN.decode(), "HTTP_X_REQUEST_ID": "fixed-id-1234",
+        }  # fmt: skip
+        list(guard(environ, lambda s, headers, exc_info=None: starts.append(headers)))
+        return list(starts[0])
+
+    fused = serve(wsgi.Guard(app, settings))
+    assert fused == serve(wsgi.Guard(app, settings).app)
+    names = [name.lower() for name, _ in fused]
+    assert ("strict-transport-security" in names) == (scheme == "https")
+    assert {"access-control-allow-origin", "x-request-id", "ratelimit"} <= set(names)
+    csp = dict((k.lower(), v) for k, v in fused).get("content-security-policy")
+    documents_differ = bg.SecureHeaders(preset=preset).splits_documents
+    if documents_differ and status.startswith("200"):
+        api = bg.SecureHeaders(preset=preset).headers_for(secure=True, content_type="application/json")
+        api_csp = dict((k.lower(), v) for k, v in api).get("content-security-policy")
+        assert (csp != api_csp) == content_type.startswith("text/html")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
-__all__ = ["_RL_FIELDS_ALL", "merge_header_fields", "merge_raw_fields", "merge_str_fields"]
+__all__ = ["_RL_FIELDS_ALL", "_RL_STR_FIELDS", "merge_header_fields", "merge_raw_fields", "merge_str_fields"]
 
 
 _RL_NAMES = ("ratelimit", "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")

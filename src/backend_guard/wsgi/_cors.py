@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from .. import events
+from .._cache import BoundedCache
 from .._http import StartResponse, WSGIApp, merge_vary, wsgi_problem
 from .._layer import Answer
 from .._shell_browser import environ_host
@@ -22,12 +23,30 @@ from ._layer_shell import LayerMiddleware
 __all__ = ["CORSMiddleware"]
 
 _NOTED = "backend_guard.cors_refused"  # set in the environ once the refusal's event is published
+_VARY_ORIGIN = ("Vary", "Origin")
+_Pairs = tuple[tuple[str, str], ...]
+#: Bounds of the memory of what ``appended`` returns by Origin (Origins come from clients).
+_SUFFIXES = 256
+_SUFFIXES_BYTES = 1 << 20
 
 
 def _origin(environ: dict[str, Any]) -> bytes | None:
     """The request's Origin as the bytes the client sent (PEP 3333: header values are latin-1 decoded str)."""
     origin_text: str | None = environ.get("HTTP_ORIGIN")
     return origin_text.encode("latin-1", "replace") if origin_text is not None else None
+
+
+def _text(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """A CORS answer's raw header pairs as WSGI header pairs."""
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+
+
+def _refused(environ: dict[str, Any], origin: bytes) -> None:
+    """An actual request from a refused origin, while a callback listens: ``cors.refused``, once per request (a
+    response's steps may ask the CORS answer twice)."""
+    if _NOTED not in environ:
+        environ[_NOTED] = True
+        actual_refused(origin, environ_host(environ), environ.get("HTTP_SEC_FETCH_SITE"))
 
 
 class CORSMiddleware(LayerMiddleware):
@@ -42,12 +61,19 @@ class CORSMiddleware(LayerMiddleware):
         app.wsgi_app = CORSMiddleware(app.wsgi_app, policy=bg.CORSPolicy(allow_origins=["https://app.example.com"]))
     """
 
+    touches = frozenset({"vary"})
+    touched_prefixes = ("access-control-",)
+
     def __init__(
         self, app: WSGIApp, policy: CORSPolicy | Sequence[CORSPolicy] | None = None, **policy_kwargs: Any
     ) -> None:
         self.app = app
         self.policies = cors_policies(policy, policy_kwargs)
         self._single = self.policies[0] if len(self.policies) == 1 and self.policies[0].paths is None else None
+        # What appended returns under the single policy, by Origin (which comes from clients: bounded).
+        self._suffixes: BoundedCache[bytes | None, _Pairs] = BoundedCache(
+            "wsgi.cors.appended", max_entries=_SUFFIXES, max_bytes=_SUFFIXES_BYTES
+        )
 
     def _policy_for(self, path: str) -> CORSPolicy | None:
         for p in self.policies:
@@ -77,11 +103,29 @@ class CORSMiddleware(LayerMiddleware):
         if isinstance(override, CORSPolicy):
             policy = override
         raw = policy.actual_raw(origin)
-        if not raw and origin is not None and events.listening("cors") and _NOTED not in environ:
-            environ[_NOTED] = True  # once per request
-            actual_refused(origin, environ_host(environ), environ.get("HTTP_SEC_FETCH_SITE"))
-        extra = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
-        return with_cors(headers, extra, ("Vary", "Origin"), "access-control-")
+        if not raw and origin is not None and events.listening("cors"):
+            _refused(environ, origin)
+        return with_cors(headers, _text(raw), _VARY_ORIGIN, "access-control-")
+
+    def appended(
+        self, context: tuple[CORSPolicy, dict[str, Any], bytes | None], status: int, headers: Sequence[tuple[str, str]]
+    ) -> Sequence[tuple[str, str]] | None:
+        """``Vary: Origin`` and the CORS answer, for a response holding neither (None under a route's own CORS
+        policy)."""
+        policy, environ, origin = context
+        if STATE_KEY in environ:
+            return None
+        if policy is not self._single:
+            found: _Pairs = (_VARY_ORIGIN, *_text(policy.actual_raw(origin)))
+        else:
+            cached = self._suffixes.get(origin)
+            if cached is None:
+                cached = (_VARY_ORIGIN, *_text(policy.actual_raw(origin)))
+                self._suffixes.put(origin, cached)
+            found = cached
+        if len(found) == 1 and origin is not None and events.listening("cors"):  # Vary alone: a refused origin
+            _refused(environ, origin)
+        return found
 
     def _preflight(
         self, policy: CORSPolicy, environ: dict[str, Any], start_response: StartResponse, *, origin: bytes, acrm: str

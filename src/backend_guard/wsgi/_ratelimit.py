@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -10,6 +10,7 @@ from .._http import StartResponse, WSGIApp, wsgi_problem
 from .._layer import Answer
 from ..exceptions import StorageError
 from ..ratelimit import RateLimitResult, RateLimitShell, merge_str_fields
+from ..ratelimit._fields import _RL_STR_FIELDS
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["RateLimitMiddleware"]
@@ -27,6 +28,8 @@ class RateLimitMiddleware(RateLimitShell[WSGIApp], LayerMiddleware):
 
         app.wsgi_app = RateLimitMiddleware(app.wsgi_app, limiter=bg.RateLimiter(), limits="100/minute")
     """
+
+    touches = _RL_STR_FIELDS
 
     def on_request(self, environ: dict[str, Any]) -> Answer[WSGIApp] | list[tuple[str, str]] | None:
         """Decide on the request (in one store call): an :class:`Answer` (429, 503), the header fields to add
@@ -49,6 +52,12 @@ class RateLimitMiddleware(RateLimitShell[WSGIApp], LayerMiddleware):
     ) -> list[tuple[str, str]]:
         """The response's headers with the rate limit fields merged in."""
         return merge_str_fields(headers, context)
+
+    def appended(
+        self, context: list[tuple[str, str]], status: int, headers: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """The rate limit fields (the response holds none yet)."""
+        return context
 
 
 def _refusing(refused: RateLimitResult, legacy: bool) -> WSGIApp:

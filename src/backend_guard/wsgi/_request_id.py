@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextvars import Token
 from typing import Any
 
@@ -66,6 +66,7 @@ class RequestIdMiddleware(RequestIdShell[WSGIApp], LayerMiddleware):
 
     def _compile(self) -> None:
         self._lname = self.policy.header.lower()
+        self.touches = frozenset({self._lname})
         self._environ_key = "HTTP_" + self.policy.header.upper().replace("-", "_")
 
     def on_request(self, environ: dict[str, Any]) -> tuple[str, Token[str | None]]:
@@ -80,6 +81,12 @@ class RequestIdMiddleware(RequestIdShell[WSGIApp], LayerMiddleware):
     ) -> list[tuple[str, str]]:
         """The headers with the id added (replacing the app's own header of that name)."""
         return stamp(headers, self._lname, self.policy.header, context[0])
+
+    def appended(
+        self, context: tuple[str, Any], status: int, headers: Sequence[tuple[str, str]]
+    ) -> tuple[tuple[str, str]]:
+        """The id's header, when the app set none."""
+        return ((self.policy.header, context[0]),)
 
     def on_end(self, context: tuple[str, Token[str | None]], body: Iterable[bytes] | None) -> Iterable[bytes] | None:
         """Reset the logging context variable; the body runs with the id set again (:class:`_WithRequestId`)."""
