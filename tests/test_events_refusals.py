@@ -95,6 +95,17 @@ def test_the_wsgi_cors_middleware_publishes_a_refused_origin_once(seen: list[Eve
     assert refused(seen) == [("cors.refused", {"reason": "origin", "origin": EVIL, "preflight": False})]
 
 
+def test_the_fused_wsgi_guard_publishes_a_cors_refusal_once_per_request(seen: list[Event]) -> None:
+    # the WSGI Guard appends the CORS answer through the layer's cached ``appended`` step: a refusal found there
+    # (the same Origin twice: the second answer comes from the cache) is still published, once per request
+    settings = bg.GuardSettings(cors={"allow_origins": [APP]})
+    app = bg_wsgi.Guard(make_wsgi_app(), settings)
+    wsgi_call(app, "GET", headers={"Host": "api.example", "Origin": APP})
+    for _ in range(2):
+        wsgi_call(app, "GET", headers={"Host": "api.example", "Origin": EVIL})
+    assert [e.name for e in seen] == ["cors.refused", "cors.refused"]
+
+
 async def test_nothing_is_called_while_nobody_listens_to_cors(monkeypatch: pytest.MonkeyPatch) -> None:
     """A refused origin's request costs no event work when no callback wants CORS events (another part's may)."""
     from backend_guard.asgi import _cors as asgi_cors
