@@ -8,7 +8,7 @@ steps around the app, and nothing else:
   the response; or an :class:`Answer` when it answers instead of the app (a CORS preflight, a 429);
 - ``on_response_start(context, status, headers)``: the response's header list with the layer's own merged in.
 
-Three optional refinements (class attributes with safe defaults, see :class:`LayerDefaults`):
+Optional refinements (attributes with safe defaults, see :class:`LayerDefaults`):
 
 - ``ends``: True when ``on_end(context, body)`` must run once the app returned or raised (RequestId resets its
   logging context there; in WSGI it may wrap the body iterable it returns);
@@ -16,7 +16,12 @@ Three optional refinements (class attributes with safe defaults, see :class:`Lay
   decision on an asynchronous store);
 - ``touches`` / ``touched_prefixes``: the lower-case response header names the layer merges, replaces or
   drops, so a driver may ask ``appended(context, status, headers)`` for the headers the layer would only
-  append to a response holding none of them (a tuple computed once, usually), or None when it cannot say.
+  append to a response holding none of them (a tuple computed once, usually), or None when it cannot say;
+- ``context_appended``: True when a context (not None) is itself what ``appended`` returns, so a driver appends
+  it without the call (the rate limit fields);
+- ``request_context``: True when ``on_request`` only returns the request itself (after making the ASGI
+  ``scope["state"]`` when missing, which a Guard does first anyway), so a driver may skip the call and keep the
+  request as the context. Both are decided when the layer is built.
 
 A *shell* drives one layer (``asgi.*Middleware``, ``wsgi.*Middleware``: a thin translation to the server
 protocol); ``Guard`` drives the list of layers in one call with one ``send``/``start_response`` wrapper,
@@ -85,6 +90,8 @@ class Layer(Protocol[_H]):
     awaits: bool
     touches: frozenset[Any] | None
     touched_prefixes: tuple[Any, ...]
+    context_appended: bool
+    request_context: bool
 
     def on_request(self, request: Any) -> Any:
         """None, a context for the response, an :class:`Answer` (or, with ``awaits``, an awaitable of one)."""
@@ -114,6 +121,10 @@ class LayerDefaults:
     #: None: the layer may touch any header, so a driver never asks ``appended``.
     touches: frozenset[Any] | None = None
     touched_prefixes: tuple[Any, ...] = ()
+    #: True: a context is what ``appended`` returns (a driver need not call it).
+    context_appended = False
+    #: True: ``on_request`` returns the request (a driver may skip the call and keep the request as the context).
+    request_context = False
 
     def on_request(self, request: Any) -> Any:
         """Nothing to do on the response (override)."""
@@ -167,7 +178,8 @@ class Stack:
 
     ``layers`` (outermost first) and how many of them are ``outside`` an ErrorEnvelope (the rest are inside
     it). Per request the contexts are a list with one slot per layer (None: nothing to do on the response).
-    Everything a request needs is prepared here once: each layer's bound steps, in the order they run.
+    Everything a request needs is prepared here once: each layer's bound steps, in the order they run (None for
+    a step a layer lets the driver skip: ``request_context``, ``context_appended``).
 
     On a response start, when the layers' ``touches`` are known and pairwise apart, a response holding none of
     those names only gets each layer's ``appended`` headers, in one new list (the names found clean are
@@ -189,11 +201,19 @@ class Stack:
         numbered = list(enumerate(self.layers))
         # The request steps by stage, outermost first; the response steps innermost first: the appended headers
         # (the fast path) and the merges; the end steps of the layers that have one.
-        self._requests = _by_stage([(i, layer.on_request) for i, layer in numbered], outside)
+        self._requests = _by_stage(
+            [(i, None if layer.request_context else layer.on_request) for i, layer in numbered], outside
+        )
         inward = list(reversed(numbered))
-        self._appends = _by_stage([(i, layer.appended) for i, layer in inward], outside)
+        self._appends = _by_stage(
+            [(i, None if layer.context_appended else layer.appended) for i, layer in inward], outside
+        )
         self._merges = _by_stage([(i, layer.on_response_start) for i, layer in inward], outside)
         self._ends = tuple((i, layer.on_end) for i, layer in inward if layer.ends)
+        #: Whether a stage has request steps to run (:data:`INNER`, :data:`OUTER`...), and whether :meth:`end` has
+        #: any: a driver skips the calls that would do nothing.
+        self.has_requests = tuple(bool(steps) for steps in self._requests)
+        self.has_ends = bool(self._ends)
         found = _apart(self.layers)
         #: Every touched name and prefix; None when the layers could touch each other's headers.
         self.touched: frozenset[Any] | None = found[0] if found is not None else None
@@ -228,7 +248,7 @@ class Stack:
         contexts; the app of the first layer answering instead of the rest (its :class:`Answer`'s), else
         None. (Layers that ``awaits`` are the ASGI Guard's to run.)"""
         for i, on_request in self._requests[stage]:
-            context = on_request(request)
+            context = request if on_request is None else on_request(request)
             if context.__class__ is Answer:
                 return context.app
             contexts[i] = context  # None (nothing to do on the response) leaves the slot as it was
@@ -239,7 +259,7 @@ class Stack:
         first, last = (self.outside, len(self.layers)) if stage == INNER else (0, self.outside)
         for i in range(first, last):
             layer = self.layers[i]
-            context = layer.on_request(request)
+            context = request if layer.request_context else layer.on_request(request)
             if context is not None and layer.awaits:
                 context = await context
             if context is not None:
@@ -264,7 +284,7 @@ class Stack:
                     context = contexts[i]
                     if context is None:
                         continue
-                    part = appended(context, status, headers)
+                    part = context if appended is None else appended(context, status, headers)
                     if part is None:
                         break
                     out += part

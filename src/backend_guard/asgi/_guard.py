@@ -49,32 +49,40 @@ class Guard(StackGuard):
         parts: StackParts | None = None,
     ) -> None:
         super().__init__(app, settings, store, parts, shells, LayerMiddleware, ErrorEnvelopeMiddleware)
-        # A layer awaiting its decision (a rate limit on an asynchronous store) needs the slower way in.
+        # A layer awaiting its decision (a rate limit on an asynchronous store) needs the slower way in; a stage
+        # without request steps, or a stack without end steps, is not called.
         self._awaits = self._stack.awaits
+        self._inner = self._stack.has_requests[INNER]
+        self._ends = self._stack.has_ends
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "state" not in scope:  # for the layers and the app (route decorators leave values there)
+            scope["state"] = {}
         stack = self._stack
         contexts = stack.contexts()
         try:
             answer = await stack.aenter(scope, contexts, OUTER) if self._awaits else stack.enter(scope, contexts, OUTER)
-            if "state" not in scope:  # for the app, whichever layers are on (route decorators leave values there)
-                scope["state"] = {}
             envelope = self._envelope
             if answer is not None or envelope is None:
                 await self._unwrapped(answer, scope, receive, send, contexts)
                 return
-            try:  # what the layers inside the envelope raise is the envelope's to answer
-                app = (
-                    await stack.aenter(scope, contexts, INNER) if self._awaits else stack.enter(scope, contexts, INNER)
-                )
-            except Exception as exc:
-                app = _raiser(exc)
+            app = None
+            if self._inner:
+                try:  # what the layers inside the envelope raise is the envelope's to answer
+                    app = (
+                        await stack.aenter(scope, contexts, INNER)
+                        if self._awaits
+                        else stack.enter(scope, contexts, INNER)
+                    )
+                except Exception as exc:
+                    app = _raiser(exc)
             await envelope.run(app or self._app, scope, receive, send, stack.finish, contexts)
         finally:
-            stack.end(contexts, None)
+            if self._ends:
+                stack.end(contexts, None)
 
     async def _unwrapped(
         self, answer: ASGIApp | None, scope: Scope, receive: Receive, send: Send, contexts: list[Any]

@@ -14,6 +14,7 @@ from ._layer_shell import LayerMiddleware
 __all__ = ["SecureHeadersMiddleware"]
 
 _SECURE_SCHEMES = frozenset({"https", "wss"})
+_NO_STATE: dict[str, Any] = {}  # read only: a scope without a state holds no nonce and no override
 
 
 def _plain_variants(policy: SecureHeaders) -> tuple[tuple[tuple[bytes, bytes], ...], ...] | None:
@@ -54,27 +55,29 @@ class SecureHeadersMiddleware(LayerMiddleware):
         self._plain = _plain_variants(policy)
         self._plain_policy = policy
         self._splits = policy.splits_documents
+        # Without proxies the request step only makes the scope's state: a Guard (which makes it first) skips it.
+        self.request_context = self.client_ip is None
 
     def _secure(self, scope: Scope) -> bool:
         if self.client_ip is not None:
             return self.client_ip.resolve_scope(scope).scheme in _SECURE_SCHEMES
         return scope.get("scheme") in _SECURE_SCHEMES
 
-    def on_request(self, scope: Scope) -> tuple[Scope, dict[str, Any]]:
-        """Rewrite the scope with the resolved client (when behind proxies); the context: (scope, its state)."""
+    def on_request(self, scope: Scope) -> Scope:
+        """Rewrite the scope with the resolved client (when behind proxies); the context: the scope."""
         if self.client_ip is not None:
             self.client_ip.apply_scope(scope)
-        state: dict[str, Any] | None = scope.get("state")
-        if state is None:
+        if "state" not in scope:
             # made now so that a nonce or override set deeper in the stack lands where we look for it
-            state = scope["state"] = {}
-        return scope, state
+            scope["state"] = {}
+        return scope
 
     def on_response_start(
-        self, context: tuple[Scope, dict[str, Any]], status: int, headers: Iterable[tuple[bytes, bytes]]
+        self, context: Scope, status: int, headers: Iterable[tuple[bytes, bytes]]
     ) -> list[tuple[bytes, bytes]]:
         """The response's header list with this request's security headers merged in."""
-        scope, state = context
+        scope = context
+        state: dict[str, Any] = scope.get("state") or _NO_STATE
         policy = state.get(OVERRIDE_KEY) or self.policy
         if not isinstance(policy, SecureHeaders):
             policy = self.policy
@@ -88,11 +91,12 @@ class SecureHeadersMiddleware(LayerMiddleware):
         )
 
     def appended(
-        self, context: tuple[Scope, dict[str, Any]], status: int, headers: Sequence[tuple[bytes, bytes]]
+        self, context: Scope, status: int, headers: Sequence[tuple[bytes, bytes]]
     ) -> Sequence[tuple[bytes, bytes]] | None:
         """The headers :meth:`on_response_start` adds to a response holding none of the names the policy
         touches; None under a route's own policy (which replaces the app's headers)."""
-        scope, state = context
+        scope = context
+        state: dict[str, Any] = scope.get("state") or _NO_STATE
         policy = self.policy
         if OVERRIDE_KEY in state or policy is not self._plain_policy:
             return None

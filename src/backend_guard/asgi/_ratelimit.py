@@ -46,6 +46,7 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
 
     scope_types = frozenset({"http", "websocket"})
     touches = _RL_FIELDS_ALL
+    context_appended = True  # the context is the fields, appended as they are
 
     @property
     def awaits(self) -> bool:  # type: ignore[override]

@@ -214,11 +214,7 @@ class SecureHeaders:
 
             SecureHeaders().document_raw([(b"content-type", b"text/html; charset=utf-8")])   # True
         """
-        if self.splits_documents:
-            for name, value in headers:
-                if len(name) == 12 and name.lower() == b"content-type":
-                    return is_document_raw(value)
-        return False
+        return self.kind_raw(200, headers) == DOCUMENT
 
     def kind_raw(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> int:
         """The kind of an ASGI response for this policy: :attr:`NOT_MODIFIED` for a 304, :attr:`DOCUMENT` when
@@ -231,7 +227,11 @@ class SecureHeaders:
         """
         if status == 304:
             return NOT_MODIFIED
-        return DOCUMENT if self.document_raw(headers) else OTHER
+        if self.splits_documents:  # on every response's path: the Content-Type is looked up here, in one call
+            for name, value in headers:
+                if len(name) == 12 and name.lower() == b"content-type":
+                    return DOCUMENT if is_document_raw(value) else OTHER
+        return OTHER
 
     def added_raw(
         self,

@@ -94,6 +94,10 @@ class RateLimiter:
         self._fast: BoundedCache[tuple[Any, ...], _Prepared] = BoundedCache(
             "ratelimit.fast_plans", max_entries=4096, max_bytes=8 << 20
         )
+        #: ``known_plan(cache_key)``: the spending plan :meth:`cached_plan` keeps under ``cache_key``, or None when
+        #: none is kept yet (a shell's fast path: no closure is built on a hit; the cache's own ``get``, so no
+        #: Python code runs). Example: ``limiter.known_plan((route, key)) or limiter.cached_plan(...)``.
+        self.known_plan: Callable[[tuple[Any, ...]], _Prepared | None] = self._fast.get
         self._outage = False
         # How many handlers of each name this limiter has decorated (handlers made in a loop share a name).
         self._handlers: dict[str, int] = {}
@@ -122,16 +126,6 @@ class RateLimiter:
             plan = self._build(charges, spend)
             self._plans.put(plan_key, plan)  # bounded: keys come from clients
         return plan
-
-    def known_plan(self, cache_key: tuple[Any, ...]) -> _Prepared | None:
-        """The spending plan :meth:`cached_plan` keeps under ``cache_key``, or None when none is kept yet (a
-        shell's fast path: no closure is built on a hit).
-
-        Example::
-
-            plan = limiter.known_plan((route, key)) or limiter.cached_plan((route, key), make_charges)
-        """
-        return self._fast.get(cache_key)
 
     def cached_plan(self, cache_key: tuple[Any, ...], charges: Callable[[], Sequence[Charge]]) -> _Prepared | None:
         """The spending plan under ``cache_key`` (its first item: the object owning the key scheme); None when

@@ -98,14 +98,16 @@ class _Prepared:
     def ratelimit_value(self, reply: RateLimitReply) -> str:
         """The ``RateLimit`` field value for a store reply (what :func:`format_headers` writes)."""
         if self.single:
-            return self.templates[0] % (reply.remaining(0), _reset_secs(reply.reset_ms(0)))
+            remaining, reset_ms = reply.remaining_reset(0)
+            return self.templates[0] % (remaining, _reset_secs(reset_ms))
         return ", ".join(t % (reply.remaining(i), _reset_secs(reply.reset_ms(i))) for i, t in enumerate(self.templates))
 
     def raw_fields(self, reply: RateLimitReply) -> list[tuple[bytes, bytes]]:
         """``RateLimit-Policy`` and ``RateLimit`` as ASGI header pairs (lower-case names)."""
         if self.single:
-            reset = -(-reply.reset_ms(0) // 1000)
-            value = self.raw_template % (reply.remaining(0), reset if reset > 0 else 0)
+            remaining, reset_ms = reply.remaining_reset(0)
+            reset = -(-reset_ms // 1000)
+            value = self.raw_template % (remaining, reset if reset > 0 else 0)
         else:
             value = self.ratelimit_value(reply).encode("latin-1")
         return [(b"ratelimit-policy", self.policy_raw), (b"ratelimit", value)]

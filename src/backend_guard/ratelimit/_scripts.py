@@ -40,6 +40,7 @@ __all__ = ["SCRIPTS", "RateLimitReply"]
 _HERE = Path(__file__).parent  # the Lua bodies sit beside this module
 
 _floor = math.floor
+_tuple_new = tuple.__new__
 _ceil = math.ceil
 _EPS = 1e-9
 _TOL = 1.0  # GCRA: one microsecond of slack for the rounding of the stored arrival time
@@ -62,11 +63,16 @@ class RateLimitReply(NamedTuple):
     @classmethod
     def from_reply(cls, raw: Sequence[Any]) -> RateLimitReply:
         """The reply of either twin (Redis's list of ints or the memory twin's list)."""
-        return cls(int(raw[0]) == 1, raw)
+        return _tuple_new(cls, (int(raw[0]) == 1, raw))  # the NamedTuple's own __new__, without its Python frame
 
     def remaining(self, i: int) -> int:
         """Requests (cost units) left on limit ``i``."""
         return int(self.raw[3 * i + 1])
+
+    def remaining_reset(self, i: int) -> tuple[int, int]:
+        """:meth:`remaining` and :meth:`reset_ms` of limit ``i`` in one call (a response's header path)."""
+        raw = self.raw
+        return int(raw[3 * i + 1]), int(raw[3 * i + 2])
 
     def reset_ms(self, i: int) -> int:
         """Milliseconds until limit ``i`` has more quota (0: all of it is available)."""
