@@ -42,6 +42,10 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 Accept = Literal["header", "cookie", "both"]
 _WS_SCHEMES = ("ws", "wss")
+#: The method refresh and logout are judged as, whatever method the app serves them on: both change state (a
+#: GET route would otherwise let a sibling subdomain's ``<img>``, which the Strict refresh cookie reaches, rotate
+#: the tokens or end the login).
+_STATE_CHANGE = "POST"
 #: What a route reading the access cookie can answer besides the token's own statuses: a cross-origin 403.
 _COOKIE_STATUSES = (401, 403)
 
@@ -207,11 +211,15 @@ class TokenCookies:
 
             cookies.check_origin(cookies.view(request))
         """
+        self._judge(view, view.method)
+
+    def _judge(self, view: RequestView, method: str) -> None:
+        """:meth:`check_origin` as if the request's method were ``method``."""
         site, origin, host = view.header_all("sec-fetch-site"), view.header_all("origin"), view.host or ""
         if _is_handshake(view):
             decision = self.csrf.check_websocket(scheme=view.scheme, host=host, sec_fetch_site=site, origin=origin)
         else:
-            decision = self.csrf.check(view.method, scheme=view.scheme, host=host, sec_fetch_site=site, origin=origin)
+            decision = self.csrf.check(method, scheme=view.scheme, host=host, sec_fetch_site=site, origin=origin)
         if not decision.allowed:
             raise CrossOriginRequest(decision.reason)
 
@@ -268,7 +276,7 @@ class TokenCookies:
     def _refresh_input(self, request: Any) -> tuple[str, str]:
         """(framework, refresh token) of a refresh request, after the cross-origin check; a GuardError else."""
         framework, view = _framework_view(request, self.client_ip)
-        self.check_origin(view)
+        self._judge(view, _STATE_CHANGE)
         token = self.refresh_token(view)
         if token is None:
             raise AuthenticationError("A refresh cookie is required.")
@@ -279,7 +287,8 @@ class TokenCookies:
 
         200 ``{"expires_in": <seconds>}`` with both cookies re-set; a refused rotation (reuse detected, session
         ended, a bad or missing cookie) is a 401 problem+json that clears both cookies; a cross-origin request a
-        403. Tokens never appear in a body.
+        403, whatever method the route is served on (a refresh changes state: judged as a ``POST``). Tokens never
+        appear in a body.
 
         Example::
 
@@ -312,7 +321,8 @@ class TokenCookies:
         """The whole answer of a logout endpoint: end the refresh cookie's login and clear both cookies (204).
 
         Serve it on ``refresh_path`` (the refresh cookie is only sent there). A missing or invalid cookie still
-        clears them; a cross-origin request is refused (403) and a store failure is a 503; both clear nothing.
+        clears them; a cross-origin request is refused (403, whatever the route's method: judged as a ``POST``) and
+        a store failure is a 503; both clear nothing.
         When the browser sends the refresh cookie more than once (a sibling subdomain planted one), the login of
         each valid value ends: the user's own is among them.
 
@@ -348,7 +358,7 @@ class TokenCookies:
     def _logout_input(self, request: Any) -> tuple[str, list[str]]:
         """(framework, every refresh cookie value) of a logout request, after the cross-origin check."""
         framework, view = _framework_view(request, self.client_ip)
-        self.check_origin(view)
+        self._judge(view, _STATE_CHANGE)
         return framework, cookie_values(view.header_all("cookie"), self.refresh_cookie, _MAX_LOGOUT_TOKENS)
 
     def _refreshed(self, framework: str, pair: TokenPair) -> Any:
