@@ -108,3 +108,22 @@ def test_flask_refresh_on_get_refuses_another_site() -> None:
         answer = client.get(path, headers=headers, base_url="https://app.test")
         assert answer.status_code == 403, path
         assert _still_alive(tm, pair.refresh_token), path
+
+
+def test_django_deploy_check_warns_when_no_middleware_runs_the_cross_origin_protection() -> None:
+    """Cookie tokens switch csrf on, but Django's one-part middlewares (SecureHeaders, CORS, RateLimit) leave it
+    out: with neither GuardMiddleware nor Django's CsrfViewMiddleware, only TokenCookies' own routes are checked
+    (a login form, any other view is open to cross-site posts). ``manage.py check --deploy`` says so."""
+    from backend_guard.integrations._checks_django import deploy_findings
+
+    keyed = {"key": SECRET, "algorithm": "HS256"}
+    guard = bg.GuardSettings(token_cookies=True, tokens=keyed)
+    headers_only = ["backend_guard.django.SecureHeadersMiddleware", "backend_guard.django.CORSMiddleware"]
+    assert "backend_guard.W006" in [f.id for f in deploy_findings(guard, middleware=headers_only)]
+    assert "backend_guard.W006" in [f.id for f in deploy_findings(bg.GuardSettings(csrf=True), middleware=headers_only)]
+    for covered in (
+        ["backend_guard.django.GuardMiddleware"],
+        [*headers_only, "django.middleware.csrf.CsrfViewMiddleware"],
+    ):
+        assert "backend_guard.W006" not in [f.id for f in deploy_findings(guard, middleware=covered)]
+    assert "backend_guard.W006" not in [f.id for f in deploy_findings(bg.GuardSettings(), middleware=headers_only)]

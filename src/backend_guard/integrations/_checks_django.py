@@ -5,9 +5,10 @@ list, the environment); :func:`check_deploy_settings` gathers those from Django 
 Django's check messages. Registered when ``backend_guard.django`` is imported; add
 ``"backend_guard.django.BackendGuardConfig"`` to ``INSTALLED_APPS`` so that every ``manage.py check`` imports it.
 
-Checks (ids ``backend_guard.E001`` and ``W001``-``W005``): settings that do not build, a preferred password hasher
+Checks (ids ``backend_guard.E001`` and ``W001``-``W006``): settings that do not build, a preferred password hasher
 under OWASP's minimum, a memory store shared by several worker processes (each would count on its own), CORS
-credentials for broad origins, no HSTS from us nor Django, hashes too long for Django's password column.
+credentials for broad origins, no HSTS from us nor Django, hashes too long for Django's password column,
+cross-origin protection (or cookie tokens) on with no middleware that runs it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ OWASP_BCRYPT_ROUNDS = 10
 HSTS_MIN_SECONDS = 31_536_000
 #: The middleware classes of ours that send the security headers (with HSTS).
 HEADER_MIDDLEWARE = ("backend_guard.django.GuardMiddleware", "backend_guard.django.SecureHeadersMiddleware")
+#: The middleware classes that refuse cross-site unsafe requests: ours (the one-part ones leave it out) and Django's.
+CSRF_MIDDLEWARE = ("backend_guard.django.GuardMiddleware", "django.middleware.csrf.CsrfViewMiddleware")
 _WORKERS_FLAG = re.compile(r"^(?:-w|--workers)(?:=(\d+))?$")
 
 
@@ -217,6 +220,23 @@ def _sends_hsts(headers: SecureHeadersSettings, middleware: Iterable[str]) -> bo
     return ours and headers.enabled and headers.hsts and headers.hsts_max_age > 0
 
 
+def _csrf_findings(guard: GuardSettings, middleware: Iterable[str]) -> list[Finding]:
+    """Cross-origin protection on (``csrf``, or cookie tokens, which switch it on) and no middleware running it."""
+    if not guard.csrf_active or any(name in CSRF_MIDDLEWARE for name in middleware):
+        return []
+    return [
+        Finding(
+            "backend_guard.W006",
+            "warning",
+            "BACKEND_GUARD switches cross-origin protection on (csrf, or token_cookies), but no middleware in "
+            "MIDDLEWARE runs it: neither backend_guard.django.GuardMiddleware (the one-part middlewares leave it "
+            "out) nor Django's CsrfViewMiddleware. Only TokenCookies' own routes check it; a login form or any "
+            "other view accepts cross-site posts.",
+            "Add backend_guard.django.GuardMiddleware to MIDDLEWARE.",
+        )
+    ]
+
+
 def _store_findings(guard: GuardSettings, workers: int | None) -> list[Finding]:
     if not (guard.store.startswith("memory://") and workers is not None and workers > 1):
         return []
@@ -258,6 +278,7 @@ def deploy_findings(
     found += _store_findings(guard, workers)
     found += _cors_findings(guard)
     found += _hsts_findings(guard, middleware, django_hsts_seconds)
+    found += _csrf_findings(guard, middleware)
     return sorted(found, key=_finding_id)
 
 
@@ -319,7 +340,7 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     Example::
 
         from django.core import checks
-        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W005
+        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W006
     """
     from django.conf import settings
     from django.core import checks
