@@ -165,6 +165,9 @@ class TokenCookies:
     def access_token(self, view: RequestView) -> str | None:
         """The access cookie's value in a request (None when absent; InvalidToken for a conflicting duplicate).
 
+        No cross-origin check: to authenticate a request, use :meth:`presented` (or :meth:`require_auth` and
+        :meth:`dependency`), which checks ``csrf`` before it returns a cookie's token.
+
         Example::
 
             token = cookies.access_token(view_from_request(request))
@@ -173,6 +176,8 @@ class TokenCookies:
 
     def refresh_token(self, view: RequestView) -> str | None:
         """The refresh cookie's value in a request (None when absent; InvalidToken for a conflicting duplicate).
+
+        No cross-origin check: :meth:`refresh` and :meth:`logout` check ``csrf`` before they read it.
 
         Example::
 
