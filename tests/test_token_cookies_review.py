@@ -127,3 +127,46 @@ def test_django_deploy_check_warns_when_no_middleware_runs_the_cross_origin_prot
     ):
         assert "backend_guard.W006" not in [f.id for f in deploy_findings(guard, middleware=covered)]
     assert "backend_guard.W006" not in [f.id for f in deploy_findings(bg.GuardSettings(), middleware=headers_only)]
+
+
+_HANDSHAKE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (_HANDSHAKE | {"Origin": "https://evil.test"}, 403),  # an older browser: Origin alone
+        (_HANDSHAKE | {"Origin": "https://evil.test", "Sec-Fetch-Site": "cross-site"}, 403),
+        (_HANDSHAKE | {"Origin": "https://user-content.app.test", "Sec-Fetch-Site": "same-site"}, 403),
+        ({"Upgrade": "WebSocket", "Origin": "null"}, 403),
+        (_HANDSHAKE | {"Origin": "https://app.test", "Sec-Fetch-Site": "same-origin"}, 200),
+        (_HANDSHAKE, 200),  # no browser headers: not a browser
+    ],
+)
+def test_wsgi_middleware_judges_a_websocket_handshake_as_unsafe(headers: dict[str, str], status: int) -> None:
+    """A WSGI WebSocket route (flask-sock, simple-websocket) authenticated by the session cookie: the handshake is a
+    GET the browser sends from any page with the user's cookies (cross-site WebSocket hijacking). The ASGI
+    middleware judges it as unsafe; the WSGI one must too, before the view runs."""
+    import backend_guard.flask
+
+    reached: list[str] = []
+    app = flask.Flask(__name__)
+    backend_guard.flask.Guard(app, bg.GuardSettings(csrf=True))
+
+    @app.route("/ws", websocket=True)  # as flask-sock registers its routes
+    def socket() -> str:
+        reached.append("ws")
+        return "opened"
+
+    @app.get("/page")
+    def page() -> str:
+        return "page"
+
+    client = app.test_client()
+    answer = client.get("/ws", headers=headers, base_url="https://app.test")
+    assert answer.status_code == status
+    assert bool(reached) is (status == 200)
+    if status == 403:
+        assert answer.get_json()["code"] == "cross-origin-request"
+    link = {"Origin": "https://evil.test", "Sec-Fetch-Site": "cross-site"}  # a plain GET (a link) stays safe
+    assert client.get("/page", headers=link, base_url="https://app.test").status_code == 200

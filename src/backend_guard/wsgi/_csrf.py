@@ -1,7 +1,8 @@
 """The WSGI shell of cross-origin request protection: read the browser's headers, ask the policy, refuse early.
 
 All decisions live in :mod:`backend_guard.csrf`; this shell only translates. An unsafe request a browser sends
-from another origin gets a 403 problem document (``cross-origin-request``) before it reaches the app. A WSGI
+from another origin gets a 403 problem document (``cross-origin-request``) before it reaches the app; a WebSocket
+handshake (``Upgrade: websocket``, a ``GET``) is judged as unsafe, as the ASGI shell judges one. A WSGI
 server joins repeated header fields with ``","``: two ``Origin`` fields never parse (refused), two different
 ``Sec-Fetch-Site`` values conflict (refused).
 """
@@ -23,6 +24,14 @@ from ..integrations._route_views import find_flask_app, flask_view
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["CrossOriginProtectionMiddleware", "refuse_wsgi"]
+
+
+def _is_handshake(environ: dict[str, Any]) -> bool:
+    """True for a WebSocket handshake (``Upgrade: websocket``: flask-sock, simple-websocket, gevent-websocket): a
+    ``GET`` a page on any site can send with the user's cookies (cross-site WebSocket hijacking). No page's script
+    can set ``Upgrade`` on a plain request."""
+    upgrade = environ.get("HTTP_UPGRADE")
+    return isinstance(upgrade, str) and "websocket" in upgrade.lower()
 
 
 def _values(environ: dict[str, Any], key: str) -> tuple[str, ...]:
@@ -67,23 +76,25 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
         """None when the request goes on; an :class:`Answer` refusing it (403) otherwise."""
         method = environ.get("REQUEST_METHOD", "GET")
         if method in SAFE_METHODS:
-            return None  # the common case, decided before any header is read
-        decision = self.decide(environ, method)
+            if not _is_handshake(environ):
+                return None  # the common case, decided after one header is looked up
+            decision = self.decide(environ, method, websocket=True)
+        else:
+            decision = self.decide(environ, method)
         if decision.allowed or self.is_exempt(environ):
             return None
         return Answer(partial(refuse_wsgi, refusal(decision)))
 
-    def decide(self, environ: dict[str, Any], method: str) -> CrossOriginDecision:
-        """The policy's decision on the request (the scheme and host as resolved)."""
+    def decide(self, environ: dict[str, Any], method: str, *, websocket: bool = False) -> CrossOriginDecision:
+        """The policy's decision on the request (the scheme and host as resolved); a WebSocket handshake is
+        judged as an unsafe method."""
         if self.client_ip is not None:
             self.client_ip.apply_environ(environ)
-        return self.policy.check(
-            method,
-            scheme=environ.get("wsgi.url_scheme", "http"),
-            host=environ_host(environ) or "",
-            sec_fetch_site=_values(environ, "HTTP_SEC_FETCH_SITE"),
-            origin=_values(environ, "HTTP_ORIGIN"),
-        )
+        scheme, host = environ.get("wsgi.url_scheme", "http"), environ_host(environ) or ""
+        site, origin = _values(environ, "HTTP_SEC_FETCH_SITE"), _values(environ, "HTTP_ORIGIN")
+        if websocket:
+            return self.policy.check_websocket(scheme=scheme, host=host, sec_fetch_site=site, origin=origin)
+        return self.policy.check(method, scheme=scheme, host=host, sec_fetch_site=site, origin=origin)
 
     def is_exempt(self, environ: dict[str, Any]) -> bool:
         """True when the path is exempt, or the view the request reaches is marked ``csrf_exempt`` (asked only
