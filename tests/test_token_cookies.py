@@ -330,6 +330,38 @@ def test_logout_with_a_tossed_second_refresh_cookie_still_ends_the_users_login(s
     tm.rotate(victim.refresh_token)  # another login of the same user is untouched
 
 
+@pytest.mark.parametrize("sync", [True, False])
+def test_logout_behind_a_flood_of_tossed_refresh_cookies_never_answers_204_with_the_login_alive(sync: bool) -> None:
+    # A hostile sibling subdomain plants many __Secure-refresh values ahead of the user's own: the logout either
+    # ends every value's login (the user's included) or refuses (403, nothing ended, cookies kept), never a 204
+    # that leaves the user's login alive.
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    cookies = _cookies()
+    tm = cookies.tm
+    app = FastAPI()
+
+    @app.post("/auth/refresh/logout")
+    async def logout(request: Request) -> Any:
+        return cookies.logout(request) if sync else await cookies.alogout(request)
+
+    with TestClient(app, base_url="https://testserver") as client:
+        for planted, ends in ((31, True), (50, False)):
+            users = tm.issue("victim")
+            header = "; ".join([f"{REFRESH}=junk{i}" for i in range(planted)] + [f"{REFRESH}={users.refresh_token}"])
+            out = client.post("/auth/refresh/logout", headers={"cookie": header})
+            if ends:
+                assert out.status_code == 204
+                with pytest.raises(bg.InvalidToken):
+                    tm.rotate(users.refresh_token)
+            else:
+                assert out.status_code == 403
+                assert not out.headers.get_list("set-cookie")
+                assert "refresh cookies" in out.json()["detail"]
+                tm.rotate(users.refresh_token)  # nothing was ended, and the user was told so
+
+
 def test_fastapi_cross_origin_refresh_and_cookie_route_are_refused() -> None:
     from fastapi.testclient import TestClient
 

@@ -26,6 +26,7 @@ from ..exceptions import (
     AuthenticationError,
     ConfigurationError,
     CrossOriginRequest,
+    Forbidden,
     GuardError,
     InvalidToken,
     StorageError,
@@ -50,12 +51,14 @@ _STATE_CHANGE = "POST"
 _COOKIE_STATUSES = (401, 403)
 
 
-#: Logout refusals that keep the cookies: a forged cross-origin request, and a store that could not end the login.
-_KEPT = (CrossOriginRequest, StorageError)
+#: Logout refusals that keep the cookies: a forged cross-origin request, too many refresh cookies to end them all,
+#: and a store that could not end the login.
+_KEPT = (Forbidden, StorageError)
 
 #: How many distinct refresh cookie values one logout ends at most. A browser sends one, or a few when a sibling
 #: subdomain planted more (cookie tossing); each costs a signature check and, when valid, a store round trip.
-_MAX_LOGOUT_TOKENS = 8
+#: Beyond it the logout is refused (403, nothing ended), never answered 204 with the user's own login alive.
+_MAX_LOGOUT_TOKENS = 32
 
 
 class TokenCookies:
@@ -329,7 +332,8 @@ class TokenCookies:
         clears them; a cross-origin request is refused (403, whatever the route's method: judged as a ``POST``) and
         a store failure is a 503; both clear nothing.
         When the browser sends the refresh cookie more than once (a sibling subdomain planted one), the login of
-        each valid value ends: the user's own is among them.
+        each valid value ends: the user's own is among them. More than 32 distinct values (a flood of planted
+        cookies) are refused with a 403 that ends nothing, rather than a 204 that might leave the user's login alive.
 
         Example::
 
@@ -364,7 +368,13 @@ class TokenCookies:
         """(framework, every refresh cookie value) of a logout request, after the cross-origin check."""
         framework, view = _framework_view(request, self.client_ip)
         self._judge(view, _STATE_CHANGE)
-        return framework, cookie_values(view.header_all("cookie"), self.refresh_cookie, _MAX_LOGOUT_TOKENS)
+        tokens = cookie_values(view.header_all("cookie"), self.refresh_cookie, _MAX_LOGOUT_TOKENS + 1)
+        if len(tokens) > _MAX_LOGOUT_TOKENS:
+            raise Forbidden(
+                f"Logout refused: the browser sent more than {_MAX_LOGOUT_TOKENS} refresh cookies (cookies planted by"
+                " another site); no login was ended."
+            )
+        return framework, tokens
 
     def _refreshed(self, framework: str, pair: TokenPair) -> Any:
         response = _json_response(framework, b'{"expires_in":%d}' % pair.expires_in, 200)
