@@ -950,3 +950,10 @@ async def test_bearer_auth_on_websocket_routes_through_a_real_server() -> None:
             assert await _handshake(url + path, {"authorization": f"Bearer {token}"}) == (101, "user-42")
             assert (await _handshake(url + path, {}))[0] == 401
             assert (await _handshake(url + path, {"authorization": "Bearer nope"}))[0] == 401
+
+
+@pytest.mark.parametrize("path", ["/", "//"])
+def test_a_refresh_path_of_the_whole_site_is_refused_at_start_up(path: str) -> None:
+    # the refresh cookie goes only where it is needed: Path=/ would send the refresh token with every request
+    with pytest.raises(bg.ConfigurationError, match="refresh_path"):
+        bg.GuardSettings(token_cookies={"refresh_path": path})

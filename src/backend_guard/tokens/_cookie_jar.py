@@ -177,6 +177,9 @@ def _checked_path(path: object) -> str:
     text = check_str("refresh_path", path)
     if not text.startswith("/") or any(ch in _PATH_FORBIDDEN or ord(ch) < 0x21 or ord(ch) > 0x7E for ch in text):
         raise ConfigurationError("refresh_path must be a path starting with '/' (no ';', ',', quotes or spaces).")
+    if text.strip("/") == "":
+        # Path=/ would send the refresh token with every request of the site, where only the refresh route needs it
+        raise ConfigurationError("refresh_path must name the refresh route (e.g. '/auth/refresh'), not '/'.")
     return text
 
 
