@@ -36,7 +36,9 @@ class FrameworkAdapter(Protocol):
 
     ``name`` is what :func:`backend_guard.request.framework_of` and ``RouteCall.framework`` say
     (``"starlette"`` for FastAPI too); ``response_modules`` the root modules of its response classes;
-    ``contextual`` whether it keeps the current request in a context (Flask) rather than passing it.
+    ``contextual`` whether it keeps the current request in a context (Flask) rather than passing it;
+    ``raw_headers`` whether its responses keep header fields as ASGI pairs (then :meth:`set_raw_headers` is the
+    cheap way to add fields).
 
     Example::
 
@@ -49,6 +51,7 @@ class FrameworkAdapter(Protocol):
     name: str
     response_modules: tuple[str, ...]
     contextual: bool
+    raw_headers: bool
 
     def owns(self, obj: Any) -> bool:
         """True when ``obj`` is a request object of this framework."""
@@ -58,6 +61,9 @@ class FrameworkAdapter(Protocol):
 
     def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
         """The lazy :class:`~backend_guard.request.RequestView` of one of its requests."""
+
+    def route_of(self, request: Any) -> str | None:
+        """The route template the framework matched for one of its requests (``view(...).route``), else None."""
 
     def scope_of(self, request: Any) -> Any:
         """The request's ASGI scope, if it has one."""
@@ -79,6 +85,10 @@ class FrameworkAdapter(Protocol):
 
     def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
         """Put ``headers`` on the response ``target``, each replacing a header of the same name."""
+
+    def set_raw_headers(self, target: Any, pairs: list[tuple[bytes, bytes]]) -> None:
+        """Put ASGI header pairs (lower-case names, latin-1 bytes) on ``target``, each replacing a header of the
+        same name (frameworks whose responses keep them as such: ``raw_headers`` True; the others decode them)."""
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """Add one ``Set-Cookie`` field per spec to ``response``."""

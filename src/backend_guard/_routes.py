@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from ._adapter import FrameworkAdapter, adapter_named, adapter_of, context_request
@@ -52,17 +51,18 @@ _STATUSES = "__backend_guard_statuses__"
 _DENIAL = "websocket.http.response"
 # RFC 6455 close code 1008: the endpoint refuses a message that violates its policy.
 _POLICY_VIOLATION = 1008
+_UNSET: Any = object()  # a lazy value not read yet
 
 
-@dataclass
 class RouteCall:
     """One call of a guarded route, as the hooks see it.
 
-    ``view`` is the plain :class:`~backend_guard.request.RequestView`; ``request`` the framework's own request
-    object; ``framework`` is ``"starlette"`` (FastAPI too), ``"flask"`` or ``"django"``; ``state`` is scratch
-    space shared by ``before`` and ``after``; headers added with :meth:`add_header` go on the response
-    (success or refusal); ``endpoint`` is the route function answering, when known (the decorated function,
-    or the endpoint FastAPI routed a dependency's request to).
+    ``view`` is the plain :class:`~backend_guard.request.RequestView` (built when first read: a hook that needs
+    only the client's key or the route template reads :attr:`scope`/:attr:`environ` and :attr:`route`);
+    ``request`` the framework's own request object; ``framework`` is ``"starlette"`` (FastAPI too), ``"flask"``
+    or ``"django"``; ``state`` is scratch space shared by ``before`` and ``after``; headers added with
+    :meth:`add_header` go on the response (success or refusal); ``endpoint`` is the route function answering,
+    when known (the decorated function, or the endpoint FastAPI routed a dependency's request to).
 
     Example::
 
@@ -71,37 +71,94 @@ class RouteCall:
                 call.add_header("X-Route", call.view.route_or_path)
     """
 
-    view: RequestView
-    request: Any
-    framework: str
-    state: dict[str, Any] = field(default_factory=dict)
-    response_headers: list[tuple[str, str]] = field(default_factory=list)
-    endpoint: Any = None
+    __slots__ = (
+        "_client_ip",
+        "_route",
+        "_view",
+        "adapter",
+        "endpoint",
+        "framework",
+        "raw_headers",
+        "request",
+        "response_headers",
+        "state",
+    )
+
+    def __init__(
+        self,
+        view: RequestView | None = None,
+        request: Any = None,
+        framework: str = "",
+        state: dict[str, Any] | None = None,
+        response_headers: list[tuple[str, str]] | None = None,
+        endpoint: Any = None,
+        adapter: FrameworkAdapter | None = None,
+        client_ip: ClientIP | None = None,
+    ) -> None:
+        self._view = view
+        self.request = request
+        if adapter is None and framework:
+            adapter = adapter_named(framework)
+        #: The adapter of the request's framework (None only for a call built around a bare view).
+        self.adapter: FrameworkAdapter = adapter  # type: ignore[assignment]
+        self.framework = framework if adapter is None else adapter.name
+        self.state: dict[str, Any] = {} if state is None else state
+        self.response_headers: list[tuple[str, str]] = [] if response_headers is None else response_headers
+        #: Header fields already encoded for the ASGI response (see :meth:`add_raw_headers`), or None.
+        self.raw_headers: list[tuple[bytes, bytes]] | None = None
+        self.endpoint = endpoint
+        self._client_ip = client_ip
+        self._route: Any = _UNSET
+
+    @property
+    def view(self) -> RequestView:
+        """The request's :class:`~backend_guard.request.RequestView` (built on first use, then kept)."""
+        view = self._view
+        if view is None:
+            view = self._view = self.adapter.view(self.request, self._client_ip)
+        return view
+
+    @property
+    def route(self) -> str | None:
+        """The route template the framework matched (``call.view.route``, read without building the view)."""
+        route = self._route
+        if route is _UNSET:
+            view = self._view
+            route = self._route = view.route if view is not None else self.adapter.route_of(self.request)
+        return cast("str | None", route)
+
+    @property
+    def scope(self) -> Any:
+        """The request's ASGI scope, if it has one (Starlette, Django under ASGI), else None."""
+        return self.adapter.scope_of(self.request)
+
+    @property
+    def environ(self) -> Any:
+        """The request's WSGI environ (Django's ``META``), if it has one, else None."""
+        return self.adapter.environ_of(self.request)
 
     def add_header(self, name: str, value: str) -> None:
         """Put ``name: value`` on this route's response (replacing a header of the same name)."""
         self.response_headers.append((name, value))
 
+    def add_raw_headers(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        """Put ASGI header pairs (lower-case names, latin-1 bytes) on this route's successful response, each
+        replacing a header of the same name; only where the framework's responses take them
+        (``call.adapter.raw_headers``), else use :meth:`add_header`."""
+        self.raw_headers = pairs if self.raw_headers is None else self.raw_headers + pairs
+
     def set_attr(self, name: str, value: Any) -> None:
         """Offer a value to the route: ``request.state.name``, ``flask.g.name`` or Django's ``request.name``."""
-        adapter_named(self.framework).set_attr(self.request, name, value)
+        self.adapter.set_attr(self.request, name, value)
 
     def set_state(self, key: str, value: Any) -> None:
         """Leave a value for the middlewares (``scope["state"][key]`` on ASGI, ``environ[key]`` on WSGI)."""
-        scope = self._scope()
+        scope = self.scope
         if isinstance(scope, dict):
             scope.setdefault("state", {})[key] = value
-        environ = self._environ()
+        environ = self.environ
         if isinstance(environ, dict):
             environ[key] = value
-
-    def _scope(self) -> Any:
-        """The ASGI scope of the request, if it has one."""
-        return adapter_named(self.framework).scope_of(self.request)
-
-    def _environ(self) -> Any:
-        """The WSGI environ of the request (Django's ``META``), if it has one."""
-        return adapter_named(self.framework).environ_of(self.request)
 
     def request_id(self) -> str | None:
         """The request id set by a RequestIdMiddleware, if any."""
@@ -162,6 +219,17 @@ class RouteHooks:
     async def aafter(self, call: RouteCall, status: int) -> list[tuple[str, str]]:
         """Runs after an async route; returns headers to add."""
         return self.after(call, status)
+
+    def runs_inline(self) -> bool:
+        """True when ``abefore`` does no I/O (the default twin, which calls ``before``): an async route then calls
+        ``before`` itself, one coroutine fewer per request. Override when only some configurations do I/O."""
+        return type(self).abefore is RouteHooks.abefore
+
+    def has_after(self) -> bool:
+        """True when this part does anything after the route (``after`` or ``aafter`` overridden); else the route's
+        response is only read when headers were added to it."""
+        cls = type(self)
+        return cls.after is not RouteHooks.after or cls.aafter is not RouteHooks.aafter
 
 
 def status_of_exception(exc: BaseException) -> int:
@@ -328,9 +396,9 @@ class _Prepare:
         self.resp_name = resp_name
         self.dropped = _dropped(func, req_name, resp_name, own)
 
-    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any, FrameworkAdapter]:
-        """The call's RouteCall, the Response FastAPI injected (if any) and the adapter of the request's framework
-        (found once per call); drops our parameters from ``kwargs``."""
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
+        """The call's RouteCall (its view built only if a hook reads it) and the Response FastAPI injected (if
+        any); drops our parameters from ``kwargs``."""
         request, adapter = _find_request(args, kwargs, self.req_name)
         if request is None or adapter is None:
             raise TypeError(
@@ -340,30 +408,35 @@ class _Prepare:
         injected_response = kwargs.get(self.resp_name)
         for name in self.dropped:
             kwargs.pop(name, None)
-        view = adapter.view(request, self.client_ip)  # lazy: reads only what the hooks ask
-        call = RouteCall(view=view, request=request, framework=adapter.name, endpoint=self.func)
-        return call, injected_response, adapter
+        return RouteCall(None, request, "", None, None, self.func, adapter, self.client_ip), injected_response
 
 
 def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepare: _Prepare) -> Any:
+    inline, after = hooks.runs_inline(), hooks.has_after()
+
     @functools.wraps(func)
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-        call, injected, adapter = prepare(args, kwargs)
+        call, injected = prepare(args, kwargs)
         try:
-            await hooks.abefore(call)
+            if inline:
+                hooks.before(call)
+            else:
+                await hooks.abefore(call)
         except GuardError as exc:
-            problem = _problem(adapter, exc, call.request_id(), call.response_headers)
-            if _is_websocket(adapter, call.request):  # a WebSocket route: refused before accept, nothing to return
+            problem = _problem(call.adapter, exc, call.request_id(), call.response_headers)
+            if _is_websocket(call.adapter, call.request):  # a WebSocket route: refused before accept, nothing to return
                 await _deny_websocket(call.request, problem)
                 return None
             return problem
+        if not after:
+            return _respond(call, injected, await func(*args, **kwargs))
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
             await hooks.aafter(call, status_of_exception(exc))
             raise
-        status, target, out = adapter.status_and_target(result, injected)
-        return _respond(adapter, call, target, out, await hooks.aafter(call, status))
+        status, target, out = call.adapter.status_and_target(result, injected)
+        return _respond_on(call, target, out, await hooks.aafter(call, status))
 
     return async_wrapper
 
@@ -384,28 +457,43 @@ async def _deny_websocket(websocket: Any, problem: Any) -> None:
 
 
 def _sync_wrapper(func: Callable[..., Any], hooks: RouteHooks, prepare: _Prepare) -> Any:
+    after = hooks.has_after()
+
     @functools.wraps(func)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        call, injected, adapter = prepare(args, kwargs)
+        call, injected = prepare(args, kwargs)
         try:
             hooks.before(call)
         except GuardError as exc:
-            return _problem(adapter, exc, call.request_id(), call.response_headers)
+            return _problem(call.adapter, exc, call.request_id(), call.response_headers)
+        if not after:
+            return _respond(call, injected, func(*args, **kwargs))
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
             hooks.after(call, status_of_exception(exc))
             raise
         # One response object (Flask: make_response once), its status read and its headers set on it.
-        status, target, out = adapter.status_and_target(result, injected)
-        return _respond(adapter, call, target, out, hooks.after(call, status))
+        status, target, out = call.adapter.status_and_target(result, injected)
+        return _respond_on(call, target, out, hooks.after(call, status))
 
     return sync_wrapper
 
 
-def _respond(adapter: FrameworkAdapter, call: RouteCall, target: Any, out: Any, headers: list[tuple[str, str]]) -> Any:
+def _respond(call: RouteCall, injected: Any, result: Any) -> Any:
+    """What the route returned, with the call's headers set on its response (read only when there are some)."""
+    if not call.response_headers and call.raw_headers is None:
+        return result
+    _, target, out = call.adapter.status_and_target(result, injected)
+    return _respond_on(call, target, out, [])
+
+
+def _respond_on(call: RouteCall, target: Any, out: Any, headers: list[tuple[str, str]]) -> Any:
     """``out`` (the route's response) with the call's and the hooks' headers set on ``target``."""
-    _set_headers(adapter, target, call.response_headers + headers)
+    if target is not None:
+        if call.raw_headers is not None:
+            call.adapter.set_raw_headers(target, call.raw_headers)
+        _set_headers(call.adapter, target, call.response_headers + headers if headers else call.response_headers)
     return out
 
 
@@ -452,18 +540,20 @@ def fastapi_dependency(hooks: RouteHooks, *, client_ip: ClientIP | None = None) 
     # HTTPConnection, not Request: FastAPI fills it on WebSocket routes too. A refusal on a WebSocket route is the
     # same HTTPException: Starlette sends the response it renders as the handshake's denial response.
     Request, Response = starlette_classes()  # noqa: N806  (ImportError without Starlette, as FastAPI needs it)
+    inline = hooks.runs_inline()
 
     async def dependency(request: Any, response: Any, **_declared: Any) -> None:
-        call = RouteCall(
-            view=STARLETTE.view(request, client_ip),
-            request=request,
-            framework="starlette",
-            endpoint=request.scope.get("endpoint"),  # the route function Starlette's router picked
-        )
+        endpoint = request.scope.get("endpoint")  # the route function Starlette's router picked
+        call = RouteCall(request=request, endpoint=endpoint, adapter=STARLETTE, client_ip=client_ip)
         try:
-            await hooks.abefore(call)
+            if inline:
+                hooks.before(call)
+            else:
+                await hooks.abefore(call)
         except GuardError as exc:
             raise refusal_exception(exc, call.response_headers) from None
+        if call.raw_headers is not None:
+            STARLETTE.set_raw_headers(response, call.raw_headers)
         for k, v in call.response_headers:
             response.headers[k] = v
 

@@ -36,6 +36,8 @@ class DjangoAdapter:
     response_modules: tuple[str, ...] = ("django",)
     #: No request context to look in: Django passes the request to the view.
     contextual: bool = False
+    #: Its responses keep header fields as text: :meth:`set_raw_headers` decodes the pairs.
+    raw_headers: bool = False
 
     def owns(self, obj: Any) -> bool:
         """True for a Django request."""
@@ -48,11 +50,17 @@ class DjangoAdapter:
 
     def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
         """The lazy view of the request's scope (ASGI) or ``META`` (WSGI), with the route Django resolved."""
-        route = _route(request)
+        route = self.route_of(request)
         scope = getattr(request, "scope", None)  # Django's ASGIRequest keeps its scope
         if scope is None:
             return view_from_environ(getattr(request, "META", {}), client_ip, route=route)
         return scope_view(scope, client_ip, request.path, route)
+
+    def route_of(self, request: Any) -> str | None:
+        """The route pattern Django resolved (``users/<int:id>/``) as a path (``/users/<int:id>/``), if any."""
+        match = getattr(request, "resolver_match", None)
+        route = getattr(match, "route", None) if match is not None else None
+        return None if route is None else "/" + route.lstrip("/")
 
     def scope_of(self, request: Any) -> Any:
         """The request's ASGI scope under Django's ASGI handler, else None."""
@@ -89,9 +97,15 @@ class DjangoAdapter:
         return 200, None, result
 
     def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
-        """``response[name] = value``, each replacing a header of the same name."""
+        """``response.headers[name] = value`` (what ``response[name] = value`` does), each replacing a header of
+        the same name."""
+        fields = target.headers
         for k, v in headers:
-            target[k] = v
+            fields[k] = v
+
+    def set_raw_headers(self, target: Any, pairs: list[tuple[bytes, bytes]]) -> None:
+        """:meth:`set_headers` with the pairs decoded (latin-1)."""
+        self.set_headers(target, [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs])
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """One cookie per spec through ``response.set_cookie`` (Django keeps repeated ``Set-Cookie`` fields only
@@ -143,13 +157,6 @@ class DjangoAdapter:
     def offer_nonce(self, request: Any, nonce: str) -> None:
         """``request.csp_nonce``, for the templates."""
         request.csp_nonce = nonce
-
-
-def _route(request: Any) -> str | None:
-    """The route pattern Django resolved (``users/<int:id>/``) as a path (``/users/<int:id>/``), if any."""
-    match = getattr(request, "resolver_match", None)
-    route = getattr(match, "route", None) if match is not None else None
-    return None if route is None else "/" + route.lstrip("/")
 
 
 #: The one Django adapter (listed in ``_adapter.ADAPTERS``).

@@ -34,6 +34,8 @@ class FlaskAdapter:
     response_modules: tuple[str, ...] = ("werkzeug", "flask")
     #: A Flask route gets no request argument: its request is the one of the active request context.
     contextual: bool = True
+    #: Its responses keep header fields as text: :meth:`set_raw_headers` decodes the pairs.
+    raw_headers: bool = False
 
     def owns(self, obj: Any) -> bool:
         """True for a werkzeug (so Flask) request."""
@@ -49,8 +51,11 @@ class FlaskAdapter:
 
     def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
         """The lazy view of the request's WSGI environ, with the URL rule Flask matched."""
-        rule = getattr(request, "url_rule", None)
-        return view_from_environ(request.environ, client_ip, route=getattr(rule, "rule", None))
+        return view_from_environ(request.environ, client_ip, route=self.route_of(request))
+
+    def route_of(self, request: Any) -> str | None:
+        """The URL rule Flask matched (``/users/<int:id>``), else None."""
+        return getattr(getattr(request, "url_rule", None), "rule", None)
 
     def scope_of(self, request: Any) -> Any:
         """None: a Flask request has no ASGI scope (not looked for through its proxy, where a missing attribute
@@ -82,8 +87,13 @@ class FlaskAdapter:
 
     def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
         """Through the response's ``headers``, each replacing a header of the same name."""
+        set_header = target.headers.set  # what ``headers[k] = v`` calls
         for k, v in headers:
-            target.headers[k] = v
+            set_header(k, v)
+
+    def set_raw_headers(self, target: Any, pairs: list[tuple[bytes, bytes]]) -> None:
+        """:meth:`set_headers` with the pairs decoded (latin-1)."""
+        self.set_headers(target, [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs])
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """One ``Set-Cookie`` field per spec, with werkzeug's ``headers.add``."""

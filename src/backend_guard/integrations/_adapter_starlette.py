@@ -9,11 +9,12 @@ response is first built.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._view import RequestView, view_from_scope
+from .._view import RequestView, _scope_route, view_from_scope
 from ..clientip import ClientIP
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ class StarletteAdapter:
     response_modules: tuple[str, ...] = ("starlette",)
     #: No request context to look in: Starlette passes the request, or FastAPI fills an injected parameter.
     contextual: bool = False
+    #: Its responses keep header fields as ASGI pairs (``raw_headers``): :meth:`set_raw_headers` extends them.
+    raw_headers: bool = True
 
     def owns(self, obj: Any) -> bool:
         """True for a Starlette (or FastAPI) request or WebSocket (both are an ``HTTPConnection``)."""
@@ -49,6 +52,10 @@ class StarletteAdapter:
     def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
         """The lazy view of the request's ASGI scope."""
         return view_from_scope(request.scope, client_ip)
+
+    def route_of(self, request: Any) -> str | None:
+        """The template of the route the router matched (with the app's root path), else None."""
+        return _scope_route(request.scope)
 
     def scope_of(self, request: Any) -> Any:
         """The request's ASGI scope."""
@@ -98,12 +105,21 @@ class StarletteAdapter:
             return
         present = dict(raw)
         for k, v in headers:
-            name = k.lower().encode("latin-1")
+            name = _raw_name(k)
             if name in present:
                 target.headers[k] = v
             else:
                 raw.append((name, v.encode("latin-1")))
                 present[name] = b""
+
+    def set_raw_headers(self, target: Any, pairs: list[tuple[bytes, bytes]]) -> None:
+        """Extend the response's ``raw_headers`` with ``pairs``; a name already there is replaced instead (through
+        :meth:`set_headers`)."""
+        raw = getattr(target, "raw_headers", None)
+        if isinstance(raw, list) and not any(name == k for k, _ in raw for name, _ in pairs):
+            raw += pairs
+        else:
+            self.set_headers(target, _decoded(pairs))
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """One ``Set-Cookie`` field per spec, appended to ``raw_headers`` (what Starlette's ``set_cookie`` does)."""
@@ -150,6 +166,17 @@ class StarletteAdapter:
 
     def offer_nonce(self, request: Any, nonce: str) -> None:
         """Nothing: a Starlette template gets the nonce from ``csp_nonce(request)``."""
+
+
+def _decoded(pairs: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """ASGI header pairs as text."""
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs]
+
+
+@functools.lru_cache(maxsize=256)
+def _raw_name(name: str) -> bytes:
+    """A header name as ASGI sends it: lower case, encoded once per name (names come from code, not clients)."""
+    return name.lower().encode("latin-1")
 
 
 #: The one Starlette adapter (listed in ``_adapter.ADAPTERS``).

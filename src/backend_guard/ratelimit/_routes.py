@@ -80,17 +80,36 @@ class _LimitHooks(RouteHooks):
             return self.handler
         return "dependency " + handler_name(endpoint) if endpoint is not None else "dependency"
 
+    def runs_inline(self) -> bool:
+        """True on a store doing no I/O (the memory store): an async route then decides without a coroutine."""
+        return self.limiter.inline
+
+    def _key(self, call: RouteCall) -> str | None:
+        """The request's key, from its ASGI scope or WSGI environ (the client address or a header: no view is
+        built), or from its view for a key function (None exempts the request)."""
+        resolver = self.resolver
+        if resolver.func is None:
+            scope = call.scope
+            if scope is not None:
+                return resolver.from_scope(scope)
+            environ = call.environ
+            if environ is not None:
+                return resolver.from_environ(environ)
+        return resolver.from_view(call.view)
+
     def _plan(self, call: RouteCall) -> _Prepared | None:
         """The limiter's compiled plan for this call (cached per key, route and handler), or None when exempt."""
-        key = self.resolver.from_view(call.view)
+        key = self._key(call)
         if key is None:
             return None
-        route = call.view.route  # the router's template; never the concrete path a client chose
-        method = self._method(call.view.method)
+        route = None if self.scope else call.route  # the router's template; never the concrete path a client chose
+        method = self._method(call.view.method) if self.per_method else None
         endpoint = None if self.handler is not None else call.endpoint
-        return self.limiter.cached_plan(
-            (self, key, route, method, endpoint), lambda: [self._charge(key, route, method, endpoint)]
-        )
+        cache_key = (self, key, route, method, endpoint)
+        plan = self.limiter.known_plan(cache_key)  # no closure built when the plan is known
+        if plan is None:
+            plan = self.limiter.cached_plan(cache_key, lambda: [self._charge(key, route, method, endpoint)])
+        return plan
 
     def _method(self, method: str) -> str | None:
         """The method a request counts under: its own bucket when counted per method (and not in a shared
@@ -98,27 +117,31 @@ class _LimitHooks(RouteHooks):
         return bucket_method(method) if self.per_method and not self.scope else None
 
     def _apply(self, call: RouteCall, plan: _Prepared, reply: RateLimitReply | RateLimitResult) -> None:
-        """Keep the result on the request; refuse (429 with the fields, or 503 when the store failed closed), or
-        add the fields to the response when the limiter's ``headers`` is on."""
+        """Refuse (429 with the fields, the result kept on the request; or 503 when the store failed closed), or
+        add the fields to an allowed response when the limiter's ``headers`` is on (no result built for it)."""
         if isinstance(reply, RateLimitResult):  # the store failed and on_storage_error answered: no limit to show
             call.set_state(STATE_KEY, reply)
             if not reply.allowed:
                 raise StorageError()
             return
-        result = self.limiter.result_for(plan, reply)
-        call.set_state(STATE_KEY, result)
-        if not result.allowed:
-            self._add_fields(call, plan, reply, result)
+        if not reply.allowed:
+            result = self.limiter.result_for(plan, reply)
+            call.set_state(STATE_KEY, result)
+            call.response_headers += self._fields(plan, reply)
             raise result.error()
-        if self.limiter.headers:
-            self._add_fields(call, plan, reply, result)
+        if not self.limiter.headers:
+            return
+        if call.adapter.raw_headers and not self.limiter.legacy_headers:
+            call.add_raw_headers(plan.raw_fields(reply))  # encoded as the ASGI middleware sends them
+        else:
+            call.response_headers += self._fields(plan, reply)
 
-    def _add_fields(self, call: RouteCall, plan: _Prepared, reply: RateLimitReply, result: RateLimitResult) -> None:
-        """The ``RateLimit`` fields (and the legacy ones when the limiter sends them) on the response; without
-        legacy fields, the plan's precomputed ones (the very values :func:`format_headers` writes)."""
-        legacy = self.limiter.legacy_headers
-        for k, v in result.headers(legacy=True) if legacy else plan.str_fields(reply):
-            call.add_header(k, v)
+    def _fields(self, plan: _Prepared, reply: RateLimitReply) -> list[tuple[str, str]]:
+        """The ``RateLimit`` fields (and the legacy ones when the limiter sends them); without legacy fields,
+        the plan's precomputed ones (the very values :func:`format_headers` writes)."""
+        if self.limiter.legacy_headers:
+            return self.limiter.result_for(plan, reply).headers(legacy=True)
+        return plan.str_fields(reply)
 
     def before(self, call: RouteCall) -> None:
         plan = self._plan(call)
