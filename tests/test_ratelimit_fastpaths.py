@@ -5,7 +5,8 @@
 - the encoded header merges against :func:`merge_header_fields`;
 - the middlewares' cached plans against the charges built per request, with one key or several;
 - the peer-address key (no trusted proxy) against the trusted-proxy resolution;
-- the legacy ``X-RateLimit-*`` fields on allowed responses (the middleware's slow header path).
+- the legacy ``X-RateLimit-*`` fields on allowed responses (the middleware's slow header path);
+- the route decorator's encoded fields on Starlette responses (replacing the route's own, stacked decorators).
 """
 
 from __future__ import annotations
@@ -264,3 +265,40 @@ def test_hit_plans_are_cached_and_unhashable_limits_still_work() -> None:
             return "3 per 1 minute"
 
     assert limiter.hit("k", Unhashable()).remaining == 0  # same limit, same counter, no caching
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+async def test_decorated_starlette_route_fields_replace_the_routes_own(legacy: bool) -> None:
+    """The decorator's encoded fields (appended to the response's raw headers) replace a field of the same name
+    the route set, and stacked decorators leave one field each: the outer one's."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    limiter = RateLimiter(MemoryStore(), strategy="fixed-window", legacy_headers=legacy)
+
+    @limiter.limit("10/minute", name="own")
+    async def own(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok", headers={"RateLimit": '"route";r=1;t=5', "RateLimit-Policy": "x"})
+
+    @limiter.limit("5/minute", name="outer")
+    @limiter.limit("10/minute", name="inner")
+    async def stacked(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/own", own), Route("/stacked", stacked)])
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 1))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        first = await client.get("/own")
+        second = await client.get("/own")
+        both = await client.get("/stacked")
+    for resp in (first, second):
+        assert resp.headers.get_list("ratelimit-policy") == ['"own";q=10;w=60']
+    assert [v.rsplit(";t=", 1)[0] for v in first.headers.get_list("ratelimit")] == ['"own";r=9']
+    assert [v.rsplit(";t=", 1)[0] for v in second.headers.get_list("ratelimit")] == ['"own";r=8']
+    assert [v.rsplit(";t=", 1)[0] for v in both.headers.get_list("ratelimit")] == ['"outer";r=4']
+    assert both.headers.get_list("ratelimit-policy") == ['"outer";q=5;w=60']
+    assert ("x-ratelimit-remaining" in both.headers) is legacy
+    if legacy:
+        assert both.headers.get_list("x-ratelimit-remaining") == ["4"]

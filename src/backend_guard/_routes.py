@@ -405,9 +405,11 @@ class _Prepare:
                 f"{getattr(self.func, '__qualname__', self.func)!r} was called without a request that backend_guard "
                 "knows (FastAPI, Starlette, Flask or Django)."
             )
-        injected_response = kwargs.get(self.resp_name)
-        for name in self.dropped:
-            kwargs.pop(name, None)
+        injected_response = None
+        if kwargs:  # no keyword arguments (a plain Starlette route): nothing of ours to drop
+            injected_response = kwargs.get(self.resp_name)
+            for name in self.dropped:
+                kwargs.pop(name, None)
         return RouteCall(None, request, "", None, None, self.func, adapter, self.client_ip), injected_response
 
 

@@ -116,10 +116,15 @@ class StarletteAdapter:
         """Extend the response's ``raw_headers`` with ``pairs``; a name already there is replaced instead (through
         :meth:`set_headers`)."""
         raw = getattr(target, "raw_headers", None)
-        if isinstance(raw, list) and not any(name == k for k, _ in raw for name, _ in pairs):
-            raw += pairs
-        else:
-            self.set_headers(target, _decoded(pairs))
+        if isinstance(raw, list):
+            present = dict(raw)
+            for name, _ in pairs:
+                if name in present:
+                    break
+            else:
+                raw += pairs
+                return
+        self.set_headers(target, _decoded(pairs))
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """One ``Set-Cookie`` field per spec, appended to ``raw_headers`` (what Starlette's ``set_cookie`` does)."""
