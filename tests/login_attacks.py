@@ -7,6 +7,7 @@ addresses (each request binds its own ``127.0.0.x`` source address, so the locko
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,6 +24,18 @@ _JSON = json.dumps(GUESS).encode()
 
 def _padded() -> bytes:
     return json.dumps({**GUESS, "pad": "x" * PAD}).encode()
+
+
+_DECOYS = itertools.count()
+
+
+def _json_and_django_multipart() -> bytes:
+    """The guess as JSON that Django's multipart parser also reads as a form naming a fresh decoy (Django finds a
+    boundary anywhere, even inside a JSON string; JSON whitespace ends the part's headers)."""
+    return (
+        b'{"username": "alice", "password": "wrong", "z": "--XYZcontent-disposition: form-data; name=username;"'
+        b'\r\n\r\n, "q": "decoy%d--XYZ--"}' % next(_DECOYS)
+    )
 
 
 def _chunked(body: bytes) -> Callable[[], Iterator[bytes]]:
@@ -48,6 +61,13 @@ SHAPES: list[tuple[str, Callable[[], dict[str, Any]]]] = [
     (
         "json as urlencoded",
         lambda: {"content": _JSON, "headers": {"content-type": "application/x-www-form-urlencoded"}},
+    ),
+    (
+        "json that Django also reads as a multipart form",
+        lambda: {
+            "content": _json_and_django_multipart(),
+            "headers": {"content-type": "multipart/form-data; boundary=XYZ"},
+        },
     ),
     ("json as text", lambda: {"content": _JSON, "headers": {"content-type": "text/plain"}}),
     ("json without content type", lambda: {"content": _JSON, "headers": {}}),

@@ -528,7 +528,7 @@ def test_a_json_body_labelled_as_a_form_is_refused_with_a_detail_that_says_so() 
     labelled_form = {"content-type": "application/x-www-form-urlencoded"}
     answer = client.post("/login", data=b'{"username": "alice"}', headers=labelled_form)
     assert answer.status_code == 415
-    assert "URL-encoded form must not be JSON" in answer.get_json()["detail"]
+    assert "labelled as a form must not be JSON" in answer.get_json()["detail"]
     other = client.post("/login", data=b'{"username": "alice"}', headers={"content-type": "text/plain"})
     assert other.get_json()["detail"] == "A login request body must be JSON, a URL-encoded form or a multipart form."
     assert ran == []
@@ -570,7 +570,7 @@ def test_the_fastapi_dependency_refuses_a_body_it_cannot_read_before_the_route()
     padded = json.dumps({"username": "alice", "pad": "x" * (1 << 20)}).encode()
     form = {"content-type": "application/x-www-form-urlencoded"}
     assert client.post("/login", content=body, headers=form).status_code == 415
-    assert client.post("/login", content=body, headers={"content-type": "multipart/form-data"}).status_code == 400
+    assert client.post("/login", content=body, headers={"content-type": "multipart/form-data"}).status_code == 415
     assert client.post("/login", content=padded, headers={"content-type": "application/json"}).status_code == 413
     assert ran == []
     assert [client.post("/login", content=body).status_code for _ in range(3)] == [401, 401, 429]
@@ -676,6 +676,37 @@ def test_a_django_json_body_read_with_its_declared_charset_is_refused_or_counted
     assert set(statuses) <= REFUSALS, statuses
     assert plain == [401, 401, 401, 429, 429]  # the same name either way: counted
     assert seen == ["alice"] * 3
+
+
+def _json_and_django_multipart(decoy: str, charset: str) -> bytes:
+    """A JSON guess at alice that Django's multipart parser also reads as a form naming ``decoy``: Django finds
+    a boundary anywhere (no line break before it), so a JSON string opens a part whose headers end at JSON
+    whitespace (CRLF CRLF) and whose value runs to the next boundary. In UTF-7 the braces are spelled
+    ``+AHs-``/``+AH0-``: the raw bytes are then not JSON, but the body decoded with its charset is."""
+    body = (
+        b'{"username": "alice", "password": "wrong", "z": "--XYZcontent-disposition: form-data; name=username;"'
+        b'\r\n\r\n, "q": "' + decoy.encode() + b'--XYZ--"}'
+    )
+    return body.replace(b"{", b"+AHs-").replace(b"}", b"+AH0-") if charset == "utf-7" else body
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("charset", ["utf-8", "utf-7"])
+def test_a_json_body_that_django_also_reads_as_a_multipart_form_is_refused_before_the_route(charset: str) -> None:
+    import httpx
+
+    lock = bg.Lockout(max_failures=3, secret=SECRET)
+    seen: list[str] = []
+    app, route = _django_charset_app(lock, seen)  # the view reads the body as JSON, whatever the label says
+    headers = {"content-type": f"multipart/form-data; boundary=XYZ; charset={charset}"}
+    with run_wsgi(app) as url, httpx.Client(timeout=10) as client:
+        # A fresh decoy per guess: counted under the decoy, alice's password would be checked without end.
+        statuses = [
+            client.post(url + route, content=_json_and_django_multipart(f"decoy{i}", charset), headers=headers)
+            for i in range(6)
+        ]
+    assert {s.status_code for s in statuses} == {415}, [(s.status_code, s.text) for s in statuses]
+    assert seen == []
 
 
 def _django_body_reading_app(lock: bg.Lockout) -> tuple[Any, str]:

@@ -117,8 +117,14 @@ class DjangoAdapter:
             )  # fmt: skip
 
     def read_body(self, request: Any, limit: int) -> bytes | None:
-        """``request.body``: cached, and Django parses ``request.POST`` from these bytes."""
-        body: bytes = request.body
+        """``request.body``: cached, and Django parses ``request.POST`` from these bytes; None when Django already
+        parsed a multipart form from the stream (for the CSRF check): no one can read the raw bytes now."""
+        from django.http import RawPostDataException
+
+        try:
+            body: bytes = request.body
+        except RawPostDataException:
+            return None
         return body
 
     async def aread_body(self, request: Any, limit: int) -> bytes | None:

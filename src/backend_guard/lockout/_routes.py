@@ -213,15 +213,36 @@ def name_from_json(body: bytes, field: str, encoding: str | None = None) -> str:
     return name
 
 
-def refuse_json_labelled_form(body: bytes) -> None:
-    """A URL-encoded body that is JSON is refused (415): a route that ignores the label reads another name."""
-    if len(body) > MAX_LOGIN_BODY:
-        raise _too_large()
+def _is_json(body: bytes | str) -> bool:
     try:
         json.loads(body)
     except (ValueError, RecursionError):
-        return
-    raise _Unsupported("A login body labelled as a URL-encoded form must not be JSON: send JSON as application/json.")
+        return False
+    return True
+
+
+def _is_json_text(body: bytes, encoding: str) -> bool:
+    """True when ``body`` decoded with ``encoding`` (a charset other than UTF-8) is JSON."""
+    try:
+        return codecs.lookup(encoding).name != "utf-8" and _is_json(body.decode(encoding))
+    except (LookupError, UnicodeError):  # a route cannot decode it either
+        return False
+
+
+def refuse_json_labelled_form(body: bytes, encoding: str | None = None) -> None:
+    """A form body (URL-encoded or multipart) that is JSON is refused (415): a route that ignores the label reads
+    another name (Django's multipart parser finds a boundary anywhere, so a JSON string can open a part naming
+    another account). ``encoding``: a charset the route may decode the body with first (as in
+    :func:`name_from_json`); JSON that way is refused too.
+
+    Example::
+
+        refuse_json_labelled_form(b"username=alice&password=x")   # a form: nothing raised
+    """
+    if len(body) > MAX_LOGIN_BODY:
+        raise _too_large()
+    if _is_json(body) or (encoding is not None and _is_json_text(body, encoding)):
+        raise _Unsupported("A login body labelled as a form must not be JSON: send JSON as application/json.")
 
 
 def name_from_form(values: list[Any], field: str) -> str:
@@ -244,23 +265,23 @@ def _refusal_of(adapter: FrameworkAdapter, exc: BaseException) -> LoginRequestRe
 
 
 def _from_body(body: bytes | None, kind: BodyKind, field: str, adapter: FrameworkAdapter, request: Any) -> str | None:
-    """The name of a JSON body, or None when it is in the form (a URL-encoded body that is JSON is refused)."""
+    """The name of a JSON body, or None when it is in the form (a form body that is JSON is refused; its raw bytes
+    are None only where no one can read them any more: the form was parsed from the stream)."""
     if kind == "json":
         if body is None:  # the stream was consumed by a form parser: the JSON cannot be read
             raise LoginRequestRefused("The login request body could not be read.")
         return name_from_json(body, field, adapter.body_charset(request))
     if body is not None:
-        refuse_json_labelled_form(body)
+        refuse_json_labelled_form(body, adapter.body_charset(request))
     return None
 
 
 def _read_name(adapter: FrameworkAdapter, request: Any, kind: BodyKind, field: str) -> str:
-    """The account name, read in a sync route (a multipart form is parsed without reading the body first)."""
+    """The account name, read in a sync route (the raw body first, also for a form: the route may read it)."""
     try:
-        if kind != "multipart":
-            name = _from_body(adapter.read_body(request, MAX_LOGIN_BODY), kind, field, adapter, request)
-            if name is not None:
-                return name
+        name = _from_body(adapter.read_body(request, MAX_LOGIN_BODY), kind, field, adapter, request)
+        if name is not None:
+            return name
         return name_from_form(adapter.form_values(request, field, MAX_LOGIN_BODY), field)
     except Exception as exc:  # a malformed form, a client gone: never a 500, never uncounted
         raise _refusal_of(adapter, exc) from None
@@ -269,10 +290,9 @@ def _read_name(adapter: FrameworkAdapter, request: Any, kind: BodyKind, field: s
 async def _aread_name(adapter: FrameworkAdapter, request: Any, kind: BodyKind, field: str) -> str:
     """:func:`_read_name` in an async route."""
     try:
-        if kind != "multipart":
-            name = _from_body(await adapter.aread_body(request, MAX_LOGIN_BODY), kind, field, adapter, request)
-            if name is not None:
-                return name
+        name = _from_body(await adapter.aread_body(request, MAX_LOGIN_BODY), kind, field, adapter, request)
+        if name is not None:
+            return name
         return name_from_form(await adapter.aform_values(request, field, MAX_LOGIN_BODY), field)
     except Exception as exc:
         raise _refusal_of(adapter, exc) from None
