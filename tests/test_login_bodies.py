@@ -709,6 +709,41 @@ def test_a_json_body_that_django_also_reads_as_a_multipart_form_is_refused_befor
     assert seen == []
 
 
+def _starlette_form_app(lock: bg.Lockout, seen: list[str]) -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    @lock.protect()
+    async def login(request: Request) -> Any:
+        seen.append(str((await request.form()).get("username")))  # Starlette reads the first Content-Type
+        return JSONResponse({}, status_code=401)
+
+    return Starlette(routes=[Route("/login", login, methods=["POST"])])
+
+
+@pytest.mark.server
+def test_a_login_with_two_content_types_is_refused_before_the_route() -> None:
+    import httpx
+
+    lock = bg.Lockout(max_failures=3, secret=SECRET)
+    seen: list[str] = []
+    # Joined, the two read "application/x-www-form-urlencoded, application/ld+json": a +json type to the lockout,
+    # which would count the JSON's fresh decoy, while Starlette parses the form under the first one (alice).
+    headers = [("content-type", "application/x-www-form-urlencoded"), ("content-type", "application/ld+json")]
+    with run_asgi(_starlette_form_app(lock, seen)) as url, httpx.Client(timeout=10) as client:
+        statuses = [
+            client.post(
+                url + "/login",
+                content=json.dumps({"username": f"decoy{i}", "x": "&username=alice&"}).encode(),
+                headers=headers,
+            ).status_code
+            for i in range(6)
+        ]
+    assert set(statuses) == {400}, statuses
+    assert seen == []
+
+
 def _django_body_reading_app(lock: bg.Lockout) -> tuple[Any, str]:
     from django.http import JsonResponse
     from django.urls import path

@@ -99,8 +99,9 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
 
     ``"none"``: a GET/HEAD/OPTIONS without a body (a login page; not an attempt). A name in the query string
     is refused (Flask's ``request.values`` and hand-written views read it there), as is a declared length over
-    :data:`MAX_LOGIN_BODY` (413, nothing read) and any media type other than JSON (or none) and the two forms
-    (415: a route might still parse such a body as JSON, and the lockout would not have counted it).
+    :data:`MAX_LOGIN_BODY` (413, nothing read), a repeated Content-Type (400: frameworks read different ones)
+    and any media type other than JSON (or none) and the two forms (415: a route might still parse such a body
+    as JSON, and the lockout would not have counted it).
     """
     query = view.query
     if query and any(key == field for key, _ in parse_qsl(query, keep_blank_values=True)):
@@ -109,7 +110,10 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
     if view.method.upper() in _SAFE_METHODS and view.header("transfer-encoding") is None and length in (None, "0"):
         return "none"
     _check_length(length)
-    return _media_kind(view.header("content-type"))
+    types = view.header_all("content-type")
+    if len(types) > 1:  # Starlette parses a form under the first; joined, "form, x+json" reads as JSON
+        raise LoginRequestRefused("A login request must carry one Content-Type header.")
+    return _media_kind(types[0] if types else None)
 
 
 def _check_length(length: str | None) -> None:
