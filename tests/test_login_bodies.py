@@ -275,6 +275,21 @@ def test_a_login_body_is_refused_or_counted_under_the_name_the_route_reads(
         assert normalize_identifier(name)
 
 
+def test_a_form_body_that_is_json_too_deep_for_the_lockouts_parser_is_refused_whatever_the_depth() -> None:
+    # The lockout parses a few frames deeper than the route: at some depths only its json.loads hits the
+    # recursion limit, and a "not JSON" verdict there let the form's decoy be counted while the route read alice.
+    import sys
+
+    client, _, seen, counted = _flask_probe()
+    limit = sys.getrecursionlimit()
+    for depth in range(limit - 400, limit + 1):
+        nested = b"[" * depth + b"]" * depth
+        body = b'{"username": "alice", "password": "x", "q": "&username=decoy&", "n": ' + nested + b"}"
+        labelled = {"content-type": "application/x-www-form-urlencoded"}
+        status = client.post("/login", data=body, headers=labelled).status_code
+        assert (status, seen, counted) == (415, [], []), depth
+
+
 @given(body=st.one_of(json_bodies(), st.binary(max_size=60)))
 def test_the_json_reader_returns_the_member_json_loads_returns_or_refuses(body: bytes) -> None:
     from backend_guard.lockout._routes import LoginRequestRefused, name_from_json
