@@ -325,12 +325,6 @@ def test_chromium_opens_n_sockets_and_the_next_handshake_is_answered_429() -> No
     assert socket.entered == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review-ws finding: under a root_path (uvicorn --root-path, a prefix-stripping proxy) the start-up check"
-    " accepts '/ws' (it matches routes with root_path '') but the rule is matched against scope['path'] '/api/ws'"
-    " at run time, so the handshake is never limited; '/api/ws' limits it but fails the start-up check",
-)
 async def test_a_rule_the_startup_check_accepts_limits_the_handshake_under_a_root_path() -> None:
     from starlette.applications import Starlette
     from starlette.routing import WebSocketRoute
@@ -352,12 +346,6 @@ async def test_a_rule_the_startup_check_accepts_limits_the_handshake_under_a_roo
     assert socket.entered == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review-ws finding: with on_storage_error='raise', Guard's ErrorEnvelope turns the StorageError of an"
-    " HTTP request into a 503 document, but it passes websocket scopes through, so a handshake's StorageError"
-    " reaches the server (uvicorn: a 500 and a traceback logged per handshake during the outage)",
-)
 async def test_guard_refuses_a_handshake_with_503_when_the_store_raises() -> None:
     from .conftest import free_port
 

@@ -30,6 +30,7 @@ __all__ = [
     "merge_vary",
     "request_id_from_environ",
     "request_id_from_scope",
+    "route_path",
     "scope_state",
     "wsgi_problem",
 ]
@@ -55,6 +56,30 @@ def scope_state(scope: Scope) -> dict[str, Any]:
     if state is None:
         state = scope["state"] = {}
     return state
+
+
+def route_path(scope: Mapping[str, Any]) -> str:
+    """The path an ASGI app routes on: ``scope["path"]`` without the server's ``scope["root_path"]``.
+
+    Path-scoped policies (rate limit rules, CORS policies, CSRF and HTTPS-redirect exemptions, no-store paths)
+    match this path, as Starlette's router matches its routes: under ``uvicorn --root-path /api`` (or inside a
+    ``Mount``) ``/api/ws`` is the app's ``/ws``. ``root_path`` comes from the server or the framework, never
+    from the client. A path that does not start with ``root_path`` at a segment boundary is returned as it is
+    (a limit is never skipped because a prefix is absent); the root itself is ``"/"``.
+
+    Example::
+
+        route_path({"path": "/api/ws", "root_path": "/api"})    # "/ws"
+        route_path({"path": "/other", "root_path": "/api"})     # "/other"
+    """
+    path: str = scope.get("path") or "/"
+    root = scope.get("root_path")
+    if not root or not path.startswith(root):
+        return path
+    rest = path[len(root) :]
+    if not rest:
+        return "/"
+    return rest if rest[0] == "/" else path
 
 
 def request_id_from_scope(scope: Mapping[str, Any]) -> str | None:

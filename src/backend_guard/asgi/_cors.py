@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .. import events
 from .._cache import BoundedCache
-from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, merge_vary
+from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, merge_vary, route_path
 from .._layer import Answer
 from .._shell_headers import with_cors
 from ..cors import STATE_KEY, CORSPolicy
@@ -139,7 +139,7 @@ class CORSMiddleware(LayerMiddleware):
 
     def on_request(self, scope: Scope) -> Answer[ASGIApp] | tuple[CORSPolicy, Scope, bytes | None] | None:
         """A preflight is answered here; an actual request's context: (the policy, the scope, its Origin)."""
-        policy = self._single or self._policy_for(scope["path"])
+        policy = self._single or self._policy_for(route_path(scope))
         if policy is None:
             return None
         if scope["method"] == "OPTIONS":

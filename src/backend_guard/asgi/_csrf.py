@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._check import check_instance, optional
-from .._http import ASGIApp, Scope
+from .._http import ASGIApp, Scope, route_path
 from .._layer import Answer
 from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, refusal
 from ..clientip import ClientIP
@@ -114,7 +114,7 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
     def is_exempt(self, scope: Scope) -> bool:
         """True when the request's path is exempt, or the view it reaches is marked ``csrf_exempt`` (asked only
         on a refusal: it matches the app's routes)."""
-        if self.exempt_paths and self.exempt_paths.is_exempt(scope.get("path", "")):
+        if self.exempt_paths and self.exempt_paths.is_exempt(route_path(scope)):
             return True
         resolver = scope.get(VIEW_KEY)
         if callable(resolver):

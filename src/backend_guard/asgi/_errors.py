@@ -5,6 +5,9 @@
 - an exception after the response started: nothing more is sent (no second ``http.response.start``); the
   error is logged and :class:`~backend_guard.errors.ResponseAborted` is raised so the server closes the
   connection (uvicorn does exactly that) and the client sees a truncated response;
+- on a WebSocket scope: an exception before ``websocket.accept`` refuses the handshake with the document (a
+  denial response where the server offers one, else a close with 1008: the server answers 403); after it, the
+  error is logged and the socket closed with 1011 (internal error); nothing of the exception reaches the client;
 - a framework's own plain-text/HTML 4xx/5xx page (Starlette's 404/405 text, for instance) is replaced with a
   problem document for API clients, keeping its status and headers such as ``Allow``.
 """
@@ -19,6 +22,7 @@ from .._layer import BOTH, INNER, OUTER, Finish
 from .._logging import log_server_error
 from ..errors import ErrorEnvelopeShell, ResponseAborted
 from ..request import _scope_route
+from ._layer_shell import deny_handshake
 
 __all__ = ["ErrorEnvelopeMiddleware"]
 
@@ -41,10 +45,28 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind == "http":
+            await self.run(self.app, scope, receive, send)
+        elif kind == "websocket":
+            await self.run_socket(self.app, scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
-        await self.run(self.app, scope, receive, send)
+
+    async def run_socket(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run ``app`` under the envelope on a WebSocket scope: an exception before ``websocket.accept`` refuses
+        the handshake with the document (:func:`~backend_guard.asgi._layer_shell.deny_handshake`), one after it
+        is logged and closes the socket with 1011; one after the socket closed is logged only.
+
+        Example::
+
+            await envelope.run_socket(app, scope, receive, send)
+        """
+        socket = _Socket(send)
+        try:
+            await app(scope, receive, socket.send)
+        except Exception as exc:
+            await socket.failed(self, scope, exc)
 
     async def run(
         self,
@@ -126,15 +148,26 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
 
             await envelope.send_error(send, scope, 404, [(b"allow", b"GET")])
         """
-        request_id = request_id_from_scope(scope)
-        info = self._info(error, lambda exc, status: self.log(exc, scope, status))
-        status, base, body = self.policy.render(info, request_id=request_id, path=scope.get("path"))
+        status, base, body = self.document(scope, error)
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in base]
         raw.extend(headers)
+        request_id = request_id_from_scope(scope)
         if request_id is not None and not any(k == b"x-request-id" for k, _ in raw):
             raw.append((b"x-request-id", request_id.encode("latin-1")))
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
+
+    def document(self, scope: Scope, error: BaseException | int) -> tuple[int, list[tuple[str, str]], bytes]:
+        """``(status, headers, body)`` of the document for ``error`` under the policy; a server error is
+        logged first.
+
+        Example::
+
+            status, headers, body = envelope.document(scope, exc)
+        """
+        request_id = request_id_from_scope(scope)
+        info = self._info(error, lambda exc, status: self.log(exc, scope, status))
+        return self.policy.render(info, request_id=request_id, path=scope.get("path"))
 
 
 def _is_last(message: Message) -> bool:
@@ -254,3 +287,44 @@ class _Exchange:
             return
         for message in held:
             await self.out(message)
+
+
+#: RFC 6455 close code 1011: the server met an unexpected condition.
+_INTERNAL_ERROR = 1011
+#: The messages ending a WebSocket exchange from the app's side.
+_ENDS = frozenset({"websocket.close", "websocket.http.response.start"})
+
+
+class _Socket:
+    """One WebSocket scope under the envelope: whether the app accepted the handshake or ended the exchange."""
+
+    __slots__ = ("accepted", "ended", "send_downstream")
+
+    def __init__(self, send: Send) -> None:
+        self.send_downstream = send
+        self.accepted = False
+        self.ended = False  # the app closed the socket or began a denial response: nothing more to send
+
+    async def send(self, message: Message) -> None:
+        """The ``send`` the app gets: notes the accept and the end, then passes the message on."""
+        kind = message["type"]
+        if kind == "websocket.accept":
+            self.accepted = True
+        elif kind in _ENDS:
+            self.ended = True
+        await self.send_downstream(message)
+
+    async def failed(self, envelope: ErrorEnvelopeMiddleware, scope: Scope, exc: Exception) -> None:
+        """The app raised ``exc``: refuse the handshake, or log it and close an accepted socket with 1011."""
+        if not self.accepted and not self.ended:
+            status, headers, body = envelope.document(scope, exc)  # logs a server error
+            request_id = request_id_from_scope(scope)
+            if request_id is not None and not any(k.lower() == "x-request-id" for k, _ in headers):
+                headers = [*headers, ("x-request-id", request_id)]
+            await deny_handshake(scope, self.send_downstream, status, headers, body)
+            return
+        envelope.log(exc, scope, 500, after_start=True)
+        if not self.ended:
+            self.ended = True
+            with contextlib.suppress(Exception):  # the client may be gone already: the error is logged
+                await self.send_downstream({"type": "websocket.close", "code": _INTERNAL_ERROR})

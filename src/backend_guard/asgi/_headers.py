@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .._check import check_instance, optional
-from .._http import ASGIApp, Scope
+from .._http import ASGIApp, Scope, route_path
 from ..clientip import ClientIP
 from ..headers import NONCE_KEY, OVERRIDE_KEY, SecureHeaders
 from ._layer_shell import LayerMiddleware
@@ -84,7 +84,7 @@ class SecureHeadersMiddleware(LayerMiddleware):
         return policy.merge_raw(
             headers,
             secure=policy.needs_scheme and self._secure(scope),
-            path=scope.get("path", "/"),
+            path=route_path(scope),
             nonce=state.get(NONCE_KEY),
             replace=policy is not self.policy,
             status=status,
@@ -113,4 +113,4 @@ class SecureHeadersMiddleware(LayerMiddleware):
         nonce = state.get(NONCE_KEY)
         if nonce is None and self._plain is not None:
             return self._plain[2 * kind + secure]
-        return policy.added_raw(secure=secure, path=scope.get("path", "/"), nonce=nonce, kind=kind)
+        return policy.added_raw(secure=secure, path=route_path(scope), nonce=nonce, kind=kind)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._check import check_instance, optional
-from .._http import ASGIApp, Receive, Scope, Send
+from .._http import ASGIApp, Receive, Scope, Send, route_path
 from .._layer import Answer
 from .._shell_browser import host_refused, https_redirect_policy, trusted_hosts_policy, unknown_host
 from ..clientip import ClientIP
@@ -110,6 +110,7 @@ class HTTPSRedirectMiddleware(LayerMiddleware):
             host=host[0] if len(host) == 1 else None,
             path=_request_path(scope),
             query=scope.get("query_string", b""),
+            route=route_path(scope) if scope.get("root_path") else None,
         )
         return None if found is None else Answer(_redirecting(found))
 

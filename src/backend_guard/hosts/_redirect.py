@@ -97,7 +97,14 @@ class HTTPSRedirect:
         return path in self.exact_paths or path.startswith(self.path_prefixes)
 
     def redirect(
-        self, method: str, *, scheme: str, host: str | bytes | None, path: str, query: str | bytes = ""
+        self,
+        method: str,
+        *,
+        scheme: str,
+        host: str | bytes | None,
+        path: str,
+        query: str | bytes = "",
+        route: str | None = None,
     ) -> Redirect | None:
         """The redirect for one request, or None when it goes on as it is.
 
@@ -106,8 +113,10 @@ class HTTPSRedirect:
         :param host: the ``Host`` value as resolved (one value).
         :param path: the request path (preferably still percent-encoded, as received).
         :param query: the query string without ``?`` (empty when none).
+        :param route: the path the app routes on, which ``exempt_paths`` match (an ASGI app under a
+            ``root_path``: the path without it); default ``path``.
         """
-        if not self._applies(scheme, path):
+        if not self._applies(scheme, path, path if route is None else route):
             return None
         target = self._target_host(host)
         if target is None:
@@ -115,9 +124,9 @@ class HTTPSRedirect:
         status = self.safe_status if method in _SAFE_FOR_REDIRECT else 308
         return Redirect(status, f"https://{target}{_location_path(path)}{_location_query(query)}")
 
-    def _applies(self, scheme: str, path: str) -> bool:
-        """True for a plain-HTTP request to a path that is not exempt (and not overlong)."""
-        return scheme == "http" and isinstance(path, str) and len(path) <= _MAX_PATH and not self.is_exempt(path)
+    def _applies(self, scheme: str, path: str, route: str) -> bool:
+        """True for a plain-HTTP request to a path whose ``route`` is not exempt (and not overlong)."""
+        return scheme == "http" and isinstance(path, str) and len(path) <= _MAX_PATH and not self.is_exempt(route)
 
     def _target_host(self, host: str | bytes | None) -> str | None:
         """``host[:port]`` of the target, or None when the host is invalid or not trusted."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._cache import BoundedCache
+from .._http import route_path
 from .._check import check_instance
 from ..clientip import ClientIP
 from ..exceptions import ConfigurationError
@@ -89,7 +90,7 @@ class RulePlan:
 
     def charges_for_scope(self, scope: Any) -> list[Charge]:
         """The charges of an ASGI request (empty: not limited)."""
-        rules = self.rules.match(scope.get("method", "GET"), scope.get("path", "/"))
+        rules = self.rules.match(scope.get("method", "GET"), route_path(scope))
         if not rules:
             return []
         return self._charges(rules, lambda r: r.from_scope(scope))
@@ -139,7 +140,7 @@ class RulePlan:
 
             plan = rule_plan.plan_for_scope(scope, limiter)
         """
-        method_path = (scope.get("method", "GET"), scope.get("path", "/"))
+        method_path = (scope.get("method", "GET"), route_path(scope))
         route = self._routes.get(method_path)
         if route is None:
             route = self._route(*method_path)
