@@ -129,7 +129,9 @@ async def refuse_asgi(scope: Scope, send: Send, error: BaseException, headers: I
         await deny_handshake(scope, send, status, [*base, *headers], body)
 
 
-async def deny_handshake(scope: Scope, send: Send, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> None:
+async def deny_handshake(
+    scope: Scope, send: Send, status: int, headers: Iterable[tuple[str, str]], body: bytes
+) -> None:
     """Refuse a WebSocket handshake before ``websocket.accept`` with a rendered document (``status``,
     ``headers``, ``body``): a denial response when the server offers the ``websocket.http.response`` extension,
     else ``websocket.close`` with code 1008. The WebSocket half of :func:`refuse_asgi`, for a document

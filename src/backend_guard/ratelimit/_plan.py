@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .._cache import BoundedCache
-from .._http import route_path
 from .._check import check_instance
+from .._http import route_path
 from ..clientip import ClientIP
 from ..exceptions import ConfigurationError
 from ._keys import Charge, KeyFunc, KeyResolver
