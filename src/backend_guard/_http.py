@@ -25,6 +25,7 @@ __all__ = [
     "Send",
     "WSGIApp",
     "asgi_problem",
+    "deny_handshake",
     "get_header",
     "media_type",
     "merge_vary",
@@ -135,6 +136,32 @@ async def asgi_problem(
     raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*base, *headers)]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+#: The ASGI extension letting an app answer a WebSocket handshake with an HTTP response (a denial response).
+_DENIAL = "websocket.http.response"
+#: RFC 6455 close code 1008: the endpoint refuses a message that violates its policy.
+_POLICY_VIOLATION = 1008
+
+
+async def deny_handshake(
+    scope: Mapping[str, Any], send: Send, status: int, headers: Iterable[tuple[bytes, bytes]], body: bytes
+) -> None:
+    """Refuse a WebSocket handshake before ``websocket.accept`` with a rendered document (``status``, raw
+    ``headers``, ``body``): a denial response when the server offers the ``websocket.http.response`` extension
+    (uvicorn does), else ``websocket.close`` with code 1008 (the server answers the handshake with a 403; the
+    status and headers are lost). The one WebSocket refusal: the layers' (``refuse_asgi``), the ErrorEnvelope's
+    and the route decorators' all end here.
+
+    Example::
+
+        await deny_handshake(scope, send, 429, [(b"retry-after", b"3")], body)
+    """
+    if _DENIAL not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
+        return
+    await send({"type": "websocket.http.response.start", "status": status, "headers": list(headers)})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 def wsgi_problem(

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from ._adapter import FrameworkAdapter, adapter_named, adapter_of, context_request
+from ._http import deny_handshake
 from ._view import RequestView
 from .clientip import ClientIP
 from .errors import problem_response
@@ -48,9 +49,6 @@ _REQ = "bg_request__"
 _RESP = "bg_response__"
 _GUARDED = "__backend_guard_route__"
 _STATUSES = "__backend_guard_statuses__"
-_DENIAL = "websocket.http.response"
-# RFC 6455 close code 1008: the endpoint refuses a message that violates its policy.
-_POLICY_VIOLATION = 1008
 _UNSET: Any = object()  # a lazy value not read yet
 
 
@@ -452,10 +450,7 @@ def _is_websocket(adapter: FrameworkAdapter, request: Any) -> bool:
 async def _deny_websocket(websocket: Any, problem: Any) -> None:
     """Refuse a WebSocket handshake before accept: the problem document as the denial response when the server
     offers that extension (uvicorn does), else a close with 1008 (policy violation; the server answers 403)."""
-    if _DENIAL in (websocket.scope.get("extensions") or {}):
-        await websocket.send_denial_response(problem)
-    else:
-        await websocket.close(code=_POLICY_VIOLATION)
+    await deny_handshake(websocket.scope, websocket.send, problem.status_code, problem.raw_headers, problem.body)
 
 
 def _sync_wrapper(func: Callable[..., Any], hooks: RouteHooks, prepare: _Prepare) -> Any:

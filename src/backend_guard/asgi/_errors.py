@@ -17,12 +17,11 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from .._http import ASGIApp, Message, Receive, Scope, Send, get_header, request_id_from_scope
+from .._http import ASGIApp, Message, Receive, Scope, Send, deny_handshake, get_header, request_id_from_scope
 from .._layer import BOTH, INNER, OUTER, Finish
 from .._logging import log_server_error
 from ..errors import ErrorEnvelopeShell, ResponseAborted
 from ..request import _scope_route
-from ._layer_shell import deny_handshake
 
 __all__ = ["ErrorEnvelopeMiddleware"]
 
@@ -55,7 +54,7 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
 
     async def run_socket(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         """Run ``app`` under the envelope on a WebSocket scope: an exception before ``websocket.accept`` refuses
-        the handshake with the document (:func:`~backend_guard.asgi._layer_shell.deny_handshake`), one after it
+        the handshake with the document (:func:`~backend_guard._http.deny_handshake`), one after it
         is logged and closes the socket with 1011; one after the socket closed is logged only.
 
         Example::
@@ -318,10 +317,11 @@ class _Socket:
         """The app raised ``exc``: refuse the handshake, or log it and close an accepted socket with 1011."""
         if not self.accepted and not self.ended:
             status, headers, body = envelope.document(scope, exc)  # logs a server error
+            raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
             request_id = request_id_from_scope(scope)
-            if request_id is not None and not any(k.lower() == "x-request-id" for k, _ in headers):
-                headers = [*headers, ("x-request-id", request_id)]
-            await deny_handshake(scope, self.send_downstream, status, headers, body)
+            if request_id is not None and not any(k.lower() == b"x-request-id" for k, _ in raw):
+                raw.append((b"x-request-id", request_id.encode("latin-1")))
+            await deny_handshake(scope, self.send_downstream, status, raw, body)
             return
         envelope.log(exc, scope, 500, after_start=True)
         if not self.ended:

@@ -14,18 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem, request_id_from_scope
+from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem, deny_handshake, request_id_from_scope
 from .._layer import Answer, Finish, LayerDefaults
 from ..errors import problem_response
 
-__all__ = ["LayerMiddleware", "deny_handshake", "finishing", "refuse_asgi", "refusing"]
+__all__ = ["LayerMiddleware", "finishing", "refuse_asgi", "refusing"]
 
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 _HTTP = frozenset({"http"})
-#: The ASGI extension letting an app answer a WebSocket handshake with an HTTP response (a denial response).
-_DENIAL = "websocket.http.response"
-#: RFC 6455 close code 1008: the endpoint refuses a message that violates its policy.
-_POLICY_VIOLATION = 1008
 
 
 class LayerMiddleware(LayerDefaults):
@@ -122,28 +118,8 @@ async def refuse_asgi(scope: Scope, send: Send, error: BaseException, headers: I
     """
     if scope["type"] != "websocket":
         await asgi_problem(send, error, scope=scope, headers=headers)
-    elif _DENIAL not in (scope.get("extensions") or {}):
-        await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
-    else:
-        status, base, body = problem_response(error, request_id=request_id_from_scope(scope))
-        await deny_handshake(scope, send, status, [*base, *headers], body)
-
-
-async def deny_handshake(
-    scope: Scope, send: Send, status: int, headers: Iterable[tuple[str, str]], body: bytes
-) -> None:
-    """Refuse a WebSocket handshake before ``websocket.accept`` with a rendered document (``status``,
-    ``headers``, ``body``): a denial response when the server offers the ``websocket.http.response`` extension,
-    else ``websocket.close`` with code 1008. The WebSocket half of :func:`refuse_asgi`, for a document
-    rendered elsewhere (the ErrorEnvelope's, under its policy).
-
-    Example::
-
-        await deny_handshake(scope, send, 503, [("content-type", "application/problem+json")], body)
-    """
-    if _DENIAL not in (scope.get("extensions") or {}):
-        await send({"type": "websocket.close", "code": _POLICY_VIOLATION})
         return
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    await send({"type": "websocket.http.response.start", "status": status, "headers": raw})
-    await send({"type": "websocket.http.response.body", "body": body})
+    status, base, body = problem_response(error, request_id=request_id_from_scope(scope))
+    await deny_handshake(
+        scope, send, status, [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*base, *headers)], body
+    )
