@@ -197,3 +197,10 @@ def test_a_rule_written_with_the_root_path_fails_the_startup_check() -> None:
     assert routes is not None
     with pytest.raises(ConfigurationError, match="/api/hello"):
         app.check_rules(routes)
+
+
+async def test_guard_limits_the_route_path_under_a_root_path() -> None:
+    from backend_guard.asgi import Guard
+
+    guard = Guard(ok, bg.GuardSettings(rate_limit={"rules": [{"path": "/login", "limits": "1/minute"}]}))
+    assert [(await _call(guard, _scope("/api/login", "/api")))[0]["status"] for _ in range(2)] == [200, 429]

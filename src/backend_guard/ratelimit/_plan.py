@@ -54,7 +54,8 @@ class RulePlan:
         self._resolvers: dict[int, KeyResolver] = {
             id(r): self._own_resolver(r, client_ip, ipv6_prefix) for r in all_rules
         }
-        self._routes: BoundedCache[tuple[str, str], _Route | None] = BoundedCache(
+        # Keyed by (method, path), with the ASGI root_path third when there is one (the route path made on a miss).
+        self._routes: BoundedCache[tuple[str, ...], _Route | None] = BoundedCache(
             "ratelimit.routes", max_entries=2048, max_bytes=1 << 20
         )
         self._interned: dict[tuple[int, ...], _Route] = {}
@@ -104,8 +105,7 @@ class RulePlan:
 
     # -- the request path of the middlewares: cached routes and plans ----------------------------------------
 
-    def _route(self, method: str, path: str) -> _Route | None:
-        cache_key = (method, path)
+    def _route(self, method: str, path: str, cache_key: tuple[str, ...]) -> _Route | None:
         cached = self._routes.get(cache_key, _NO_ROUTE)
         if cached is not _NO_ROUTE:
             return cached
@@ -140,10 +140,14 @@ class RulePlan:
 
             plan = rule_plan.plan_for_scope(scope, limiter)
         """
-        method_path = (scope.get("method", "GET"), route_path(scope))
-        route = self._routes.get(method_path)
+        root = scope.get("root_path")  # the route path is made on a cache miss only
+        if root:
+            request: tuple[str, ...] = (scope.get("method", "GET"), scope.get("path", "/"), root)
+        else:
+            request = (scope.get("method", "GET"), scope.get("path", "/"))
+        route = self._routes.get(request)
         if route is None:
-            route = self._route(*method_path)
+            route = self._route(request[0], route_path(scope), request)
             if route is None:
                 return None
         resolver = route.resolver
@@ -164,7 +168,9 @@ class RulePlan:
         """
         script_name = environ.get("SCRIPT_NAME")  # _environ_path, inline: this is the request path
         path = environ.get("PATH_INFO") or "/"
-        route = self._route(environ.get("REQUEST_METHOD", "GET"), script_name + path if script_name else path)
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = script_name + path if script_name else path
+        route = self._route(method, path, (method, path))
         if route is None:
             return None
         resolver = route.resolver
