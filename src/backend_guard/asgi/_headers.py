@@ -84,7 +84,7 @@ class SecureHeadersMiddleware(LayerMiddleware):
         return policy.merge_raw(
             headers,
             secure=policy.needs_scheme and self._secure(scope),
-            path=route_path(scope),
+            path=route_path(scope) if policy.depends_on_path else "/",
             nonce=state.get(NONCE_KEY),
             replace=policy is not self.policy,
             status=status,
@@ -113,4 +113,6 @@ class SecureHeadersMiddleware(LayerMiddleware):
         nonce = state.get(NONCE_KEY)
         if nonce is None and self._plain is not None:
             return self._plain[2 * kind + secure]
-        return policy.added_raw(secure=secure, path=route_path(scope), nonce=nonce, kind=kind)
+        return policy.added_raw(
+            secure=secure, path=route_path(scope) if policy.depends_on_path else "/", nonce=nonce, kind=kind
+        )
