@@ -54,8 +54,8 @@ class RulePlan:
         self._resolvers: dict[int, KeyResolver] = {
             id(r): self._own_resolver(r, client_ip, ipv6_prefix) for r in all_rules
         }
-        # Keyed by (method, path), with the ASGI root_path third when there is one (the route path made on a miss).
-        self._routes: BoundedCache[tuple[str, ...], _Route | None] = BoundedCache(
+        # Keyed by (method, path) for WSGI, (method, path, root_path) for ASGI (the route path is made on a miss).
+        self._routes: BoundedCache[tuple[Any, ...], _Route | None] = BoundedCache(
             "ratelimit.routes", max_entries=2048, max_bytes=1 << 20
         )
         self._interned: dict[tuple[int, ...], _Route] = {}
@@ -105,7 +105,7 @@ class RulePlan:
 
     # -- the request path of the middlewares: cached routes and plans ----------------------------------------
 
-    def _route(self, method: str, path: str, cache_key: tuple[str, ...]) -> _Route | None:
+    def _route(self, method: str, path: str, cache_key: tuple[Any, ...]) -> _Route | None:
         cached = self._routes.get(cache_key, _NO_ROUTE)
         if cached is not _NO_ROUTE:
             return cached
@@ -140,11 +140,8 @@ class RulePlan:
 
             plan = rule_plan.plan_for_scope(scope, limiter)
         """
-        root = scope.get("root_path")  # the route path is made on a cache miss only
-        if root:
-            request: tuple[str, ...] = (scope.get("method", "GET"), scope.get("path", "/"), root)
-        else:
-            request = (scope.get("method", "GET"), scope.get("path", "/"))
+        # The route path (without root_path) is made on a cache miss only.
+        request = (scope.get("method", "GET"), scope.get("path", "/"), scope.get("root_path"))
         route = self._routes.get(request)
         if route is None:
             route = self._route(request[0], route_path(scope), request)
