@@ -47,7 +47,7 @@ def starlette_routes(app: Any) -> KnownRoutes | None:
 
     walk("", routes)
 
-    def serves(path: str) -> bool:
+    def serves(path: str) -> bool:  # an app-relative path: what the ASGI shells match rules against (route_path)
         scopes = [{"type": kind, "path": path, "root_path": "", "method": "GET", "headers": []} for kind in _KINDS]
         return any(route.matches(scope)[0] != Match.NONE for route in routes for scope in scopes)
 
