@@ -957,3 +957,79 @@ def test_a_refresh_path_of_the_whole_site_is_refused_at_start_up(path: str) -> N
     # the refresh cookie goes only where it is needed: Path=/ would send the refresh token with every request
     with pytest.raises(bg.ConfigurationError, match="refresh_path"):
         bg.GuardSettings(token_cookies={"refresh_path": path})
+
+
+def test_refresh_and_logout_refusals_carry_the_request_id_in_every_framework() -> None:
+    """A refused refresh or logout is a problem document like every other: its ``request_id`` is the one in
+    ``X-Request-ID`` (it was missing from the body: a user could not match the 401 to the log)."""
+    import flask
+    from django.http import HttpRequest, HttpResponse
+    from django.test import Client, override_settings
+    from django.urls import path
+    from fastapi.testclient import TestClient
+
+    import backend_guard.django
+    import backend_guard.fastapi
+    import backend_guard.flask
+
+    from . import django_app
+
+    settings = bg.GuardSettings(token_cookies=True, tokens=_KEYED)
+    api = FastAPI()
+    api_cookies = backend_guard.fastapi.install(api, settings).token_cookies()
+
+    @api.post("/auth/refresh")
+    async def api_refresh(request: Request) -> Response:
+        response: Response = await api_cookies.arefresh(request)
+        return response
+
+    @api.post("/auth/refresh/logout")
+    async def api_logout(request: Request) -> Response:
+        response: Response = await api_cookies.alogout(request)
+        return response
+
+    web = flask.Flask(__name__)
+    backend_guard.flask.Guard(web, settings)
+    web_cookies = backend_guard.flask.parts(web).token_cookies()
+    web.post("/auth/refresh")(lambda: web_cookies.refresh(flask.request))
+    web.post("/auth/refresh/logout", endpoint="logout")(lambda: web_cookies.logout(flask.request))
+
+    bad = {"Cookie": f"{REFRESH}=junk"}
+    forged = bad | {"Sec-Fetch-Site": "cross-site"}
+    answers = []
+    fastapi_client = TestClient(api, base_url="https://app.test")
+    flask_client = web.test_client(use_cookies=False)
+    for path_, headers, status in (("/auth/refresh", bad, 401), ("/auth/refresh/logout", forged, 403)):
+        answers.append((fastapi_client.post(path_, headers=headers), status))
+        flask_answer = flask_client.post(path_, headers=headers, base_url="https://app.test")
+        answers.append(
+            (
+                httpx.Response(
+                    flask_answer.status_code, headers=list(flask_answer.headers.items()), content=flask_answer.data
+                ),
+                status,
+            )
+        )
+
+    django_app.setup()
+
+    def dj_refresh(request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = backend_guard.django.parts().token_cookies().refresh(request)
+        return response
+
+    class URLs:
+        urlpatterns = [path("auth/refresh", dj_refresh)]
+
+    with override_settings(
+        ROOT_URLCONF=URLs,
+        MIDDLEWARE=["backend_guard.django.GuardMiddleware"],
+        BACKEND_GUARD={"token_cookies": True, "tokens": _KEYED},
+        ALLOWED_HOSTS=["*"],
+    ):
+        dj = Client().post("/auth/refresh", HTTP_COOKIE=f"{REFRESH}=junk", secure=True)
+        answers.append((httpx.Response(dj.status_code, headers=list(dj.headers.items()), content=dj.content), 401))
+
+    for answer, status in answers:
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["request_id"] == answer.headers["x-request-id"], answer.text

@@ -40,6 +40,7 @@ __all__ = [
     "guard_route",
     "native_problem",
     "problem_statuses",
+    "request_id_of",
     "status_of_exception",
 ]
 
@@ -160,8 +161,18 @@ class RouteCall:
 
     def request_id(self) -> str | None:
         """The request id set by a RequestIdMiddleware, if any."""
-        rid = _scope_request_id(self.request) or _environ_request_id(self.request)
-        return str(rid) if rid else None
+        return request_id_of(self.request)
+
+
+def request_id_of(request: Any) -> str | None:
+    """The request id a RequestIdMiddleware left on a framework request (Starlette, Flask, Django), if any.
+
+    Example::
+
+        native_problem("flask", exc, request_id_of(flask.request))
+    """
+    rid = _scope_request_id(request) or _environ_request_id(request)
+    return str(rid) if rid else None
 
 
 def _scope_request_id(request: Any) -> Any:

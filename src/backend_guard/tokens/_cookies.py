@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 from .._adapter import adapter_named
 from .._check import check_instance, optional
-from .._routes import RouteCall, declare_problem_statuses, native_problem
+from .._routes import RouteCall, declare_problem_statuses, native_problem, request_id_of
 from ..clientip import ClientIP
 from ..csrf import CrossOriginProtection
 from ..exceptions import (
@@ -391,7 +391,7 @@ class TokenCookies:
         framework = framework_of(request)
         if framework is None:
             raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
-        response = native_problem(framework, exc, None)
+        response = native_problem(framework, exc, request_id_of(request))
         if isinstance(exc, AuthenticationError):
             self.clear(response)
         return response
