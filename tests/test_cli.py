@@ -288,3 +288,16 @@ def test_demo_serves_the_whole_stack(demo_url: str) -> None:
         assert me.json() == {"sub": "d@example.com"}
         page = client.get("/")
         assert "'nonce-" in page.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("missing", ["uvicorn", "fastapi"])
+def test_demo_without_fastapi_or_uvicorn_says_what_to_install(missing: str) -> None:
+    """A Flask or Django install (no FastAPI, no uvicorn): one line naming the extra, exit status 1, no traceback."""
+    code = f"import sys; sys.modules[{missing!r}] = None; from backend_guard.cli import main; sys.exit(main(['demo']))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        f"backend-guard demo: the demo app needs FastAPI and uvicorn ({missing} is not installed): "
+        'pip install "backend-guard[fastapi,server]"'
+    )

@@ -108,7 +108,16 @@ def _origin(text: str) -> str:
 
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
     """Serve the example app; its lines go to the terminal, beside uvicorn's log (``out`` is not used)."""
-    import uvicorn
+    try:
+        import fastapi  # noqa: F401  (the example app's framework, imported by uvicorn below)
+        import uvicorn
+    except ImportError as exc:  # a core, Flask or Django install: one line, not a traceback
+        print(
+            f"backend-guard demo: the demo app needs FastAPI and uvicorn ({exc.name} is not installed): "
+            'pip install "backend-guard[fastapi,server]"',
+            file=sys.stderr,
+        )
+        return 1
 
     try:
         socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
