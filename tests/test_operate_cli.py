@@ -92,6 +92,19 @@ def test_limits_show_and_reset_on_the_command_line(url: str) -> None:
     assert reset.stdout.strip() == "reset: 1 removed"
 
 
+def test_limits_show_without_the_apps_rules_says_so_instead_of_none(url: str) -> None:
+    """Run without the app's BACKEND_GUARD_RATE_LIMIT__* (the runbook's first try), `limits show` printed "(none)"
+    with exit status 0 for a client over its limit: it now says which settings it needs (status 2)."""
+    parts = StackParts.build(app_settings(url))
+    parts.limiter.hit("ip:203.0.113.7", "100/minute", scope="global")
+    shown = cli("limits", "show", "--address", "203.0.113.7", "--store", url)
+    assert (shown.returncode, shown.stdout) == (2, ""), shown.stdout
+    assert "BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS" in shown.stderr
+    assert "Traceback" not in shown.stderr
+    reset = cli("limits", "reset", "--address", "203.0.113.7", "--by", "jane", "--store", url)
+    assert (reset.returncode, reset.stdout.strip()) == (0, "reset: 1 removed"), reset.stderr
+
+
 def test_tokens_list_and_revoke_on_the_command_line(url: str) -> None:
     tm = StackParts.build(app_settings(url)).tokens()
     pair = tm.issue("user-42")

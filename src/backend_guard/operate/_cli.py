@@ -207,8 +207,17 @@ def _locks(op: Operator, args: argparse.Namespace, out: TextIO) -> None:
         _print_done("unlock", op.locks.unlock(account=args.account, address=args.address, by=args.by), args, out)
 
 
+_NO_RULES = (
+    "no rate limit rules to show: give the app's own BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS and "
+    "BACKEND_GUARD_RATE_LIMIT__RULES (or run `manage.py guard` / `flask guard`); `limits reset` forgets every "
+    "counter of the client without them"
+)
+
+
 def _limits(op: Operator, args: argparse.Namespace, out: TextIO) -> None:
     if args.verb == "show":
+        if not op.limits.rules:  # nothing to peek at: "(none)" would read as "this client has its whole quota"
+            raise OperateFailed(_NO_RULES, 2)
         _print_page(Page(tuple(op.limits.show(address=args.address, key=args.key))), _quota_line, args, out)
     else:
         _print_done("reset", op.limits.reset(address=args.address, key=args.key, by=args.by), args, out)
