@@ -455,6 +455,23 @@ def test_wsgi_html_404_rewritten_for_api_clients_only() -> None:
     assert body == b"<h1>Not Found</h1>"
 
 
+def test_a_bare_500_from_the_app_has_the_code_of_an_unhandled_exception() -> None:
+    """Django turns an exception of an inner middleware into its own 500 page before the guard sees it; that 500
+    was ``internal-server-error`` while a 500 from an exception is ``internal-error``: one code per status."""
+
+    def bare(environ: Any, start_response: Any) -> Any:
+        start_response("500 Internal Server Error", [("Content-Type", "text/html")])
+        return [b"<h1>Server Error (500)</h1>"]
+
+    def raising(environ: Any, start_response: Any) -> Any:
+        raise RuntimeError("boom")
+
+    accept = {"HTTP_ACCEPT": "application/json"}
+    codes = {json.loads(call_wsgi(WSGIErrorEnvelope(app), accept)[2])["code"] for app in (bare, raising)}
+    assert codes == {"internal-error"}
+    assert json.loads(problem_response(500)[2])["code"] == "internal-error"
+
+
 def test_wsgi_success_untouched() -> None:
     def app(environ: Any, start_response: Any) -> Any:
         start_response("200 OK", [("Content-Type", "text/plain")])

@@ -43,15 +43,21 @@ def status_title(status: int) -> str:
         return "Error"
 
 
+#: Codes that differ from the reason phrase: a 500 the framework answered itself (Django's own 500 page, a route
+#: returning a bare 500) has the code of a 500 from an unhandled exception, so clients match one code per status.
+_STATUS_CODES = {500: "internal-error"}
+
+
 def status_code(status: int) -> str:
-    """The ``code`` member of a bare status: its reason phrase in lower-case words joined by ``-``.
+    """The ``code`` member of a bare status: its reason phrase in lower-case words joined by ``-``
+    (``internal-error`` for 500, as for an unhandled exception).
 
     Example::
 
         >>> status_code(404)
         'not-found'
     """
-    return status_title(status).lower().replace(" ", "-").replace("'", "")
+    return _STATUS_CODES.get(status) or status_title(status).lower().replace(" ", "-").replace("'", "")
 
 
 @dataclass(frozen=True, slots=True)
