@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Final, Protocol
 
+from .._http import route_path
 from .._routes import RouteCall, RouteHooks
 from ._nonce import peek_nonce
 
@@ -45,7 +46,14 @@ class OverrideHooks(RouteHooks):
     def after(self, call: RouteCall, status: int) -> list[tuple[str, str]]:
         return self.policy.headers_for(
             secure=call.view.secure or self.policy.force_hsts,
-            path=call.view.path,
+            path=_policy_path(call),
             nonce=peek_nonce(call.request),
             status=status,
         )
+
+
+def _policy_path(call: RouteCall) -> str:
+    """The path ``no_store_paths`` match, as the middlewares match it: a Starlette/FastAPI request's path without
+    ``root_path`` (:func:`~backend_guard._http.route_path`), else the request's full path (WSGI, Django)."""
+    scope = call.scope if call.framework == "starlette" else None
+    return call.view.path if scope is None else route_path(scope)
