@@ -69,3 +69,29 @@ def test_a_guard_around_a_fastapi_app_with_its_own_root_path_limits_the_route_it
         assert httpx.get(url + "/api/login").json() == {"ok": True}
         statuses = [httpx.get(url + "/api/login").status_code for _ in range(3)]
     assert statuses[-1] == 429
+
+
+async def test_a_websocket_error_is_logged_with_a_websocket_label_not_an_empty_method(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from backend_guard.asgi import ErrorEnvelopeMiddleware
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise RuntimeError("boom")
+
+    scope = {"type": "websocket", "path": "/ws", "root_path": "", "headers": [], "extensions": {}}
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.ERROR, logger="backend_guard.errors"):
+        await ErrorEnvelopeMiddleware(app)(scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+    (record,) = caplog.records
+    assert "in WEBSOCKET /ws" in record.getMessage()

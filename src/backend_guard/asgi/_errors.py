@@ -131,7 +131,7 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
                 exc,
                 logger=self.policy.logger,
                 request_id=request_id_from_scope(scope),
-                method=str(scope.get("method", "")),
+                method=str(scope.get("method") or ("WEBSOCKET" if scope.get("type") == "websocket" else "")),
                 route=_scope_route(scope) or str(scope.get("path", "")),
                 status=status,
                 after_start=after_start,
