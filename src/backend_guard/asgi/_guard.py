@@ -9,6 +9,7 @@ from .._layer import BOTH, INNER, OUTER
 from .._stack import StackParts
 from .._stack_guard import StackGuard
 from ..config import GuardSettings
+from ..integrations._route_views import find_starlette_app
 from . import _shells as shells
 from ._errors import ErrorEnvelopeMiddleware
 from ._layer_shell import LayerMiddleware, finishing
@@ -54,8 +55,14 @@ class Guard(StackGuard):
         self._awaits = self._stack.awaits
         self._inner = self._stack.has_requests[INNER]
         self._ends = self._stack.has_ends
+        #: The root path the wrapped app puts on the scope itself (``FastAPI(root_path="/api")``, which sets it
+        #: on every request, after this Guard), else "": set here first, so the layers judge the path the
+        #: app's router dispatches (``/login`` for ``/api/login``), not the path with the prefix.
+        self._app_root = _own_root_path(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app_root and scope["type"] != "lifespan":
+            scope = {**scope, "root_path": self._app_root}  # what the app sets on it, a moment later
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -93,6 +100,13 @@ class Guard(StackGuard):
         if answer is None:
             answer = await stack.aenter(scope, contexts, INNER) if self._awaits else stack.enter(scope, contexts, INNER)
         await (answer or self._app)(scope, receive, finishing(send, stack.finish, contexts, BOTH))
+
+
+def _own_root_path(app: ASGIApp) -> str:
+    """The ``root_path`` a wrapped FastAPI app sets on each request's scope itself (``FastAPI(root_path=...)``),
+    else "" (a Starlette app or router has none: the server's ``root_path`` is already on the scope)."""
+    root = getattr(find_starlette_app({}, app), "root_path", "")
+    return root if isinstance(root, str) else ""
 
 
 def _raiser(exc: Exception) -> ASGIApp:
