@@ -91,3 +91,30 @@ async def test_a_websocket_error_is_logged_with_a_websocket_label_not_an_empty_m
     assert sent == [{"type": "websocket.close", "code": 1008}]
     (record,) = caplog.records
     assert "in WEBSOCKET /ws" in record.getMessage()
+
+
+@pytest.mark.server
+def test_a_guard_around_a_fastapi_app_with_its_own_root_path_limits_its_websocket_handshakes() -> None:
+    from fastapi import FastAPI
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        app = FastAPI(root_path="/api")
+
+    async def socket(ws: Any) -> None:
+        await ws.accept()
+        await ws.send_text("hello")
+        await ws.close()
+
+    app.router.add_websocket_route("/ws", socket)  # a Starlette route: no annotation for FastAPI to resolve
+
+    guard = bg.asgi.Guard(app, bg.GuardSettings(rate_limit={"rules": [{"path": "/ws", "limits": "1/minute"}]}))
+    with run_asgi(guard) as url:
+        base = url.replace("http://", "ws://")
+        with connect(base + "/api/ws", open_timeout=5) as ws:
+            assert ws.recv(timeout=5) == "hello"
+        with pytest.raises(InvalidStatus) as refused:
+            connect(base + "/api/ws", open_timeout=5)
+        assert refused.value.response.status_code == 429
