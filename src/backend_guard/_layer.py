@@ -43,6 +43,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = [
@@ -199,10 +200,12 @@ class Stack:
         self.layers = tuple(layers)
         self.outside = outside
         numbered = list(enumerate(self.layers))
-        # The request steps by stage, outermost first; the response steps innermost first: the appended headers
-        # (the fast path) and the merges; the end steps of the layers that have one.
+        # The request steps by stage, outermost first (the layers keeping the request as their context apart: no
+        # call); the response steps innermost first: the appended headers (the fast path; None where the context
+        # is what is appended) and the merges; the end steps of the layers that have one.
+        self._kept = _by_stage([i for i, layer in numbered if layer.request_context], outside, key=int)
         self._requests = _by_stage(
-            [(i, None if layer.request_context else layer.on_request) for i, layer in numbered], outside
+            [(i, layer.on_request) for i, layer in numbered if not layer.request_context], outside
         )
         inward = list(reversed(numbered))
         self._appends = _by_stage(
@@ -212,8 +215,11 @@ class Stack:
         self._ends = tuple((i, layer.on_end) for i, layer in inward if layer.ends)
         #: Whether a stage has request steps to run (:data:`INNER`, :data:`OUTER`...), and whether :meth:`end` has
         #: any: a driver skips the calls that would do nothing.
-        self.has_requests = tuple(bool(steps) for steps in self._requests)
+        self.has_requests = tuple(bool(steps or kept) for steps, kept in zip(self._requests, self._kept, strict=True))
+        self._entering = tuple(self._compose_enter(stage) for stage in (0, INNER, OUTER, BOTH))
         self.has_ends = bool(self._ends)
+        #: :meth:`end` composed once: ``stack.ending(contexts, body)``.
+        self.ending: Callable[[list[Any], Any], Any] = _compose_end(self._ends)
         found = _apart(self.layers)
         #: Every touched name and prefix; None when the layers could touch each other's headers.
         self.touched: frozenset[Any] | None = found[0] if found is not None else None
@@ -246,13 +252,52 @@ class Stack:
     def enter(self, request: Any, contexts: list[Any], stage: int) -> Any:
         """Run the request steps of the layers of ``stage`` (outermost first) on ``request``, keeping their
         contexts; the app of the first layer answering instead of the rest (its :class:`Answer`'s), else
-        None. (Layers that ``awaits`` are the ASGI Guard's to run.)"""
-        for i, on_request in self._requests[stage]:
-            context = request if on_request is None else on_request(request)
-            if context.__class__ is Answer:
-                return context.app
-            contexts[i] = context  # None (nothing to do on the response) leaves the slot as it was
-        return None
+        None. (Layers that ``awaits`` are the ASGI Guard's to run.) A driver binds :meth:`entering` once instead."""
+        return self._entering[stage](request, contexts)
+
+    def entering(self, stage: int) -> Callable[[Any, list[Any]], Any]:
+        """:meth:`enter` for ``stage`` as a function of (request, contexts), composed once from the stage's steps.
+
+        Example::
+
+            enter_outer = stack.entering(OUTER)
+            answer = enter_outer(scope, contexts)
+        """
+        return self._entering[stage]
+
+    def _compose_enter(self, stage: int) -> Callable[[Any, list[Any]], Any]:
+        """The request steps of ``stage`` in one function: the layers keeping the request as their context get it
+        first (a step may read what the Guard made on it), without a call; then each step in turn."""
+        kept, steps = self._kept[stage], self._requests[stage]
+
+        def enter_steps(request: Any, contexts: list[Any]) -> Any:
+            for i, on_request in steps:
+                context = on_request(request)
+                if context.__class__ is Answer:
+                    return context.app
+                contexts[i] = context
+            return None
+
+        if not kept:
+            return enter_steps
+
+        def enter_kept(request: Any, contexts: list[Any]) -> Any:
+            for i in kept:
+                contexts[i] = request
+            i = -1
+            try:
+                for i, on_request in steps:
+                    context = on_request(request)
+                    if context.__class__ is Answer:
+                        _unreached(contexts, kept, i)
+                        return context.app
+                    contexts[i] = context
+            except BaseException:
+                _unreached(contexts, kept, i)
+                raise
+            return None
+
+        return enter_kept
 
     async def aenter(self, request: Any, contexts: list[Any], stage: int) -> Any:
         """:meth:`enter`, awaiting the decisions of the layers that ``awaits`` (ASGI)."""
@@ -297,12 +342,9 @@ class Stack:
         return headers if isinstance(headers, list) else list(headers)
 
     def end(self, contexts: list[Any], body: Any) -> Any:
-        """Run the end steps (innermost first) of the layers that entered; the body they return."""
-        for i, on_end in self._ends:
-            context = contexts[i]
-            if context is not None:
-                body = on_end(context, body)
-        return body
+        """Run the end steps (innermost first) of the layers that entered; the body they return. (A driver binds
+        :attr:`ending`, the same composed once.)"""
+        return self.ending(contexts, body)
 
     def _learn(self, name: Any) -> bool:
         """True when a response header named ``name`` is none a layer touches (remembered, bounded)."""
@@ -314,12 +356,41 @@ class Stack:
         return True
 
 
-def _by_stage(steps: list[tuple[int, Any]], outside: int) -> tuple[tuple[tuple[int, Any], ...], ...]:
-    """Steps (layer index, bound method) indexed by stage: none, :data:`INNER` (the layers from ``outside`` on),
-    :data:`OUTER` (those before), :data:`BOTH`; each keeps the order given."""
-    inner = tuple(step for step in steps if step[0] >= outside)
-    outer = tuple(step for step in steps if step[0] < outside)
+def _by_stage(steps: list[Any], outside: int, key: Callable[[Any], int] = itemgetter(0)) -> tuple[tuple[Any, ...], ...]:
+    """Steps (layer index, bound method; or, with ``key=int``, layer indices) indexed by stage: none, :data:`INNER`
+    (the layers from ``outside`` on), :data:`OUTER` (those before), :data:`BOTH`; each keeps the order given."""
+    inner = tuple(step for step in steps if key(step) >= outside)
+    outer = tuple(step for step in steps if key(step) < outside)
     return ((), inner, outer, tuple(steps))
+
+
+def _compose_end(steps: tuple[tuple[int, Any], ...]) -> Callable[[list[Any], Any], Any]:
+    """The end steps (layer index, bound ``on_end``) in one function of (contexts, body)."""
+    if len(steps) == 1:
+        ((at, on_end),) = steps
+
+        def end_one(contexts: list[Any], body: Any) -> Any:
+            context = contexts[at]
+            return body if context is None else on_end(context, body)
+
+        return end_one
+
+    def end_steps(contexts: list[Any], body: Any) -> Any:
+        for i, on_end in steps:
+            context = contexts[i]
+            if context is not None:
+                body = on_end(context, body)
+        return body
+
+    return end_steps
+
+
+def _unreached(contexts: list[Any], kept: tuple[int, ...], at: int) -> None:
+    """The layer ``at`` answered or raised: the request never reached the layers after it (as nested), so the
+    request kept as their context goes."""
+    for i in kept:
+        if i > at:
+            contexts[i] = None
 
 
 def _apart(layers: Sequence[Layer[Any]]) -> tuple[frozenset[Any], tuple[Any, ...]] | None:

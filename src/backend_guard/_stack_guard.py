@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._check import check_instance, optional
-from ._layer import Stack
+from ._layer import INNER, OUTER, Stack
 from ._stack import StackParts
 
 if TYPE_CHECKING:
@@ -45,3 +45,9 @@ class StackGuard:
         self.app: Any = self.parts.wrap(app, shells)
         self.settings = self.parts.settings
         self._stack, self._envelope, self._app = Stack.from_chain(self.app, layer, envelope)
+        # The stack's steps, bound once for the Guard's call.
+        stack = self._stack
+        self._enter_outer = stack.entering(OUTER)
+        self._enter_inner = stack.entering(INNER)
+        self._finish = stack.finish
+        self._end = stack.ending

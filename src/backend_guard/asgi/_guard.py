@@ -59,6 +59,7 @@ class Guard(StackGuard):
         #: on every request, after this Guard), else "": set here first, so the layers judge the path the
         #: app's router dispatches (``/login`` for ``/api/login``), not the path with the prefix.
         self._app_root = _own_root_path(app)
+        self._contexts = self._stack.contexts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app_root and scope["type"] != "lifespan":
@@ -68,10 +69,11 @@ class Guard(StackGuard):
             return
         if "state" not in scope:  # for the layers and the app (route decorators leave values there)
             scope["state"] = {}
-        stack = self._stack
-        contexts = stack.contexts()
+        contexts = self._contexts()
         try:
-            answer = await stack.aenter(scope, contexts, OUTER) if self._awaits else stack.enter(scope, contexts, OUTER)
+            answer = (
+                await self._stack.aenter(scope, contexts, OUTER) if self._awaits else self._enter_outer(scope, contexts)
+            )
             envelope = self._envelope
             if answer is not None or envelope is None:
                 await self._unwrapped(answer, scope, receive, send, contexts)
@@ -80,26 +82,27 @@ class Guard(StackGuard):
             if self._inner:
                 try:  # what the layers inside the envelope raise is the envelope's to answer
                     app = (
-                        await stack.aenter(scope, contexts, INNER)
+                        await self._stack.aenter(scope, contexts, INNER)
                         if self._awaits
-                        else stack.enter(scope, contexts, INNER)
+                        else self._enter_inner(scope, contexts)
                     )
                 except Exception as exc:
                     app = _raiser(exc)
-            await envelope.run(app or self._app, scope, receive, send, stack.finish, contexts)
+            await envelope.run(app or self._app, scope, receive, send, self._finish, contexts)
         finally:
             if self._ends:
-                stack.end(contexts, None)
+                self._end(contexts, None)
 
     async def _unwrapped(
         self, answer: ASGIApp | None, scope: Scope, receive: Receive, send: Send, contexts: list[Any]
     ) -> None:
         """An answer from a layer outside the envelope (a CORS preflight), or a stack without an envelope:
         one ``send`` wrapper adds every layer's headers."""
-        stack = self._stack
         if answer is None:
-            answer = await stack.aenter(scope, contexts, INNER) if self._awaits else stack.enter(scope, contexts, INNER)
-        await (answer or self._app)(scope, receive, finishing(send, stack.finish, contexts, BOTH))
+            answer = (
+                await self._stack.aenter(scope, contexts, INNER) if self._awaits else self._enter_inner(scope, contexts)
+            )
+        await (answer or self._app)(scope, receive, finishing(send, self._finish, contexts, BOTH))
 
 
 def _own_root_path(app: ASGIApp) -> str:

@@ -55,6 +55,7 @@ class SecureHeadersMiddleware(LayerMiddleware):
         self._plain = _plain_variants(policy)
         self._plain_policy = policy
         self._splits = policy.splits_documents
+        self._scheme_matters = policy.needs_scheme
         # Without proxies the request step only makes the scope's state: a Guard (which makes it first) skips it.
         self.request_context = self.client_ip is None
 
@@ -95,8 +96,7 @@ class SecureHeadersMiddleware(LayerMiddleware):
     ) -> Sequence[tuple[bytes, bytes]] | None:
         """The headers :meth:`on_response_start` adds to a response holding none of the names the policy
         touches; None under a route's own policy (which replaces the app's headers)."""
-        scope = context
-        state: dict[str, Any] = scope.get("state") or _NO_STATE
+        state: dict[str, Any] = context.get("state") or _NO_STATE
         policy = self.policy
         if OVERRIDE_KEY in state or policy is not self._plain_policy:
             return None
@@ -104,15 +104,13 @@ class SecureHeadersMiddleware(LayerMiddleware):
             kind = policy.kind_raw(status, headers)
         else:  # documents get the same headers as the rest: only a 304 differs
             kind = SecureHeaders.NOT_MODIFIED if status == 304 else SecureHeaders.OTHER
-        if not policy.needs_scheme:
-            secure = False
-        elif self.client_ip is None:
-            secure = scope.get("scheme") in _SECURE_SCHEMES
-        else:
-            secure = self._secure(scope)
+        # The scheme matters to the plain policy only when it sends HSTS on HTTPS alone (decided once).
+        secure = self._scheme_matters and (
+            context.get("scheme") in _SECURE_SCHEMES if self.client_ip is None else self._secure(context)
+        )
         nonce = state.get(NONCE_KEY)
         if nonce is None and self._plain is not None:
             return self._plain[2 * kind + secure]
         return policy.added_raw(
-            secure=secure, path=route_path(scope) if policy.depends_on_path else "/", nonce=nonce, kind=kind
+            secure=secure, path=route_path(context) if policy.depends_on_path else "/", nonce=nonce, kind=kind
         )

@@ -64,12 +64,10 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
             return None
         if not limiter.inline:
             return self._adecide(plan)
-        answer, extra = self._outcome(plan, limiter.run_plan(plan))
-        return extra if answer is None else Answer(answer)
+        return self._decided(plan, limiter.run_plan(plan))
 
     async def _adecide(self, plan: _Prepared) -> Answer[ASGIApp] | list[tuple[bytes, bytes]] | None:
-        answer, extra = self._outcome(plan, await self.limiter.arun_plan(plan))
-        return extra if answer is None else Answer(answer)
+        return self._decided(plan, await self.limiter.arun_plan(plan))
 
     def on_response_start(
         self, context: list[tuple[bytes, bytes]], status: int, headers: Iterable[tuple[bytes, bytes]]
@@ -103,19 +101,19 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
                 await send({"type": "lifespan.startup.failed", "message": f"backend_guard: {exc.detail}"})
             raise
 
-    def _outcome(
+    def _decided(
         self, plan: _Prepared, reply: RateLimitReply | RateLimitResult
-    ) -> tuple[ASGIApp | None, list[tuple[bytes, bytes]] | None]:
-        """What a decision means for the request: (an app answering instead of the wrapped one, or None;
-        the header fields to add to the wrapped app's response, or None)."""
+    ) -> Answer[ASGIApp] | list[tuple[bytes, bytes]] | None:
+        """What a decision means for the request (the context of :meth:`on_request`): an :class:`Answer` (429,
+        503), the header fields to add to the wrapped app's response, or None."""
         if reply.__class__ is RateLimitReply and reply.allowed and self.send_headers and not self.legacy:
-            return None, plan.raw_fields(reply)  # the common case: allowed, with the standard fields
+            return plan.raw_fields(reply)  # the common case: allowed, with the standard fields
         refused, allowed = self._refusal(plan, reply)
         if refused is not None:
-            return _refusing(refused, self.legacy), None
+            return Answer(_refusing(refused, self.legacy))
         if allowed is None:
-            return None, None
-        return None, self._fields(plan, allowed)
+            return None
+        return self._fields(plan, allowed)
 
     def _fields(self, plan: _Prepared, allowed: RateLimitReply) -> list[tuple[bytes, bytes]]:
         """The header fields of an allowed request (the legacy ``X-RateLimit-*`` ones when configured)."""

@@ -51,7 +51,7 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
             scope["state"] = {REQUEST_ID_KEY: rid}
         else:
             state[REQUEST_ID_KEY] = rid
-        return ((self._name, rid.encode("ascii")),), request_id_var.set(rid)
+        return ((name, rid.encode("ascii")),), request_id_var.set(rid)
 
     def on_response_start(
         self, context: tuple[tuple[tuple[bytes, bytes]], Any], status: int, headers: Iterable[tuple[bytes, bytes]]

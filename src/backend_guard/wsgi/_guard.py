@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._http import StartResponse, WSGIApp
-from .._layer import BOTH, INNER, OUTER
+from .._layer import BOTH
 from .._stack import StackParts
 from .._stack_guard import StackGuard
 from ..config import GuardSettings
@@ -46,29 +46,27 @@ class Guard(StackGuard):
         super().__init__(app, settings, store, parts, shells, LayerMiddleware, ErrorEnvelopeMiddleware)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        stack = self._stack
-        contexts = stack.contexts()
+        contexts = self._stack.contexts()
         try:
             body = self._serve(environ, start_response, contexts)
         except BaseException:
-            stack.end(contexts, None)
+            self._end(contexts, None)
             raise
-        ended: Iterable[bytes] = stack.end(contexts, body)
+        ended: Iterable[bytes] = self._end(contexts, body)
         return ended
 
     def _serve(self, environ: dict[str, Any], start_response: StartResponse, contexts: list[Any]) -> Iterable[bytes]:
         """Every layer's request step, then the app (or the answer of a layer) under the envelope."""
-        stack = self._stack
-        answer = stack.enter(environ, contexts, OUTER)
+        answer = self._enter_outer(environ, contexts)
         envelope = self._envelope
         if answer is not None or envelope is None:  # a layer answered (a CORS preflight), or no envelope
-            app: WSGIApp = answer or stack.enter(environ, contexts, INNER) or self._app
-            return app(environ, finishing(start_response, stack.finish, contexts, BOTH))
+            app: WSGIApp = answer or self._enter_inner(environ, contexts) or self._app
+            return app(environ, finishing(start_response, self._finish, contexts, BOTH))
         try:  # what the layers inside the envelope raise is the envelope's to answer
-            app = stack.enter(environ, contexts, INNER) or self._app
+            app = self._enter_inner(environ, contexts) or self._app
         except Exception as exc:
             app = _raiser(exc)
-        body: Iterable[bytes] = envelope.run(app, environ, start_response, stack.finish, contexts)
+        body: Iterable[bytes] = envelope.run(app, environ, start_response, self._finish, contexts)
         return body
 
 
