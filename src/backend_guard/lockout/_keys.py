@@ -11,6 +11,8 @@ so that all of an account's keys share a Redis Cluster slot.
 from __future__ import annotations
 
 import hashlib
+import logging
+import secrets
 from typing import Any
 
 from .._cache import BoundedCache, approx_size
@@ -26,7 +28,13 @@ __all__ = ["CACHED_LEN", "PLAN_BYTES", "PLAN_CACHE", "KeyPlanner", "Plan", "mac_
 PLAN_CACHE = 2048  # (account, address) plans and address digests kept per Lockout
 CACHED_LEN = 256  # identifiers and addresses longer than this are never cached: entries are bounded in size too
 PLAN_BYTES = 4 << 20  # a plan of two 256-character names and its keys is about 1.5 KB
+#: The key without ``secret=`` on a store shared between processes (Redis): public, the same in every process
+#: (their counters must meet), so a warning says the stored ids can be reversed by hashing a list of names.
 _DEFAULT_KEY = b"backend_guard.lockout.v1"
+#: The key without ``secret=`` on an in-process store: random, drawn once per process, so neither the stored
+#: ids nor the digests in logs and events can be reversed by anyone outside the process.
+_PROCESS_KEY = secrets.token_bytes(32)
+_log = logging.getLogger("backend_guard.lockout")
 
 
 class Plan:
@@ -237,14 +245,23 @@ def _record_scopes(rest: str) -> tuple[str, ...]:
     return ("pair",) if rest.startswith("p:") else ()
 
 
-def mac_key(secret: str | bytes | None) -> bytes:
+def mac_key(secret: str | bytes | None, shared: bool = True) -> bytes:
     """The BLAKE2b key of ``secret`` (already checked to be a string or bytes): at least 16 bytes, at most 64.
+    Without a secret: a random key drawn once per process for an in-process store (``shared=False``), else a
+    public key, with a warning (the identifiers in a shared store must hash alike in every process).
 
     Example::
 
         planner = KeyPlanner(store, "lockout", mac_key(settings.LOCKOUT_KEY), ...)
     """
     if secret is None:
+        if not shared:
+            return _PROCESS_KEY
+        _log.warning(
+            "Lockout on a shared store without secret=: account names are hashed with a public key in the store,"
+            " logs and events, so they can be reversed by hashing a list of names. Set secret= (16+ bytes, one per"
+            " deployment; BACKEND_GUARD_LOCKOUT__SECRET in the settings)."
+        )
         return _DEFAULT_KEY
     key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
     if len(key) < 16:

@@ -16,7 +16,7 @@ from .._cache import BoundedCache
 from .._check import check_bool, check_callable, check_int, check_str, optional
 from ..clientip import ClientIP
 from ..exceptions import ConfigurationError, InvalidCredentials, StorageError
-from ..storage import Store, StoreLike, open_store
+from ..storage import MemoryStore, Store, StoreLike, open_store
 from ..storage.base import is_cluster
 from ._attempt import Attempt
 from ._audit import emit, log
@@ -168,7 +168,7 @@ class Lockout:
         self.log_identifiers = log_identifiers
         self.client_ip = client_ip
         self.namespace = namespace
-        key = mac_key(secret)
+        key = mac_key(secret, shared=not isinstance(self.store, MemoryStore))
         self._script_policy = checked.policy
         self._reserve_script, self._success_script = scripts_for(self._script_policy)
         self._plans: BoundedCache[tuple[str | bytes, str | None], Plan] = BoundedCache(
