@@ -199,20 +199,8 @@ class Stack:
     def __init__(self, layers: Sequence[Layer[Any]], outside: int) -> None:
         self.layers = tuple(layers)
         self.outside = outside
-        numbered = list(enumerate(self.layers))
-        # The request steps by stage, outermost first (the layers keeping the request as their context apart: no
-        # call); the response steps innermost first: the appended headers (the fast path; None where the context
-        # is what is appended) and the merges; the end steps of the layers that have one.
-        self._kept = _by_stage([i for i, layer in numbered if layer.request_context], outside, key=int)
-        self._requests = _by_stage(
-            [(i, layer.on_request) for i, layer in numbered if not layer.request_context], outside
-        )
-        inward = list(reversed(numbered))
-        self._appends = _by_stage(
-            [(i, None if layer.context_appended else layer.appended) for i, layer in inward], outside
-        )
-        self._merges = _by_stage([(i, layer.on_response_start) for i, layer in inward], outside)
-        self._ends = tuple((i, layer.on_end) for i, layer in inward if layer.ends)
+        self._kept, self._requests = _request_steps(self.layers, outside)
+        self._appends, self._merges, self._ends = _response_steps(self.layers, outside)
         #: Whether a stage has request steps to run (:data:`INNER`, :data:`OUTER`...), and whether :meth:`end` has
         #: any: a driver skips the calls that would do nothing.
         self.has_requests = tuple(bool(steps or kept) for steps, kept in zip(self._requests, self._kept, strict=True))
@@ -354,6 +342,25 @@ class Stack:
         if len(self._clean) < _CLEAN_NAMES:
             self._clean.add(name)
         return True
+
+
+def _request_steps(layers: tuple[Layer[Any], ...], outside: int) -> tuple[Any, Any]:
+    """The request steps by stage, outermost first: the layers keeping the request as their context (no call)
+    apart from the others' ``on_request``."""
+    numbered = list(enumerate(layers))
+    kept = _by_stage([i for i, layer in numbered if layer.request_context], outside, key=int)
+    requests = _by_stage([(i, layer.on_request) for i, layer in numbered if not layer.request_context], outside)
+    return kept, requests
+
+
+def _response_steps(layers: tuple[Layer[Any], ...], outside: int) -> tuple[Any, Any, tuple[Any, ...]]:
+    """The response steps by stage, innermost first: the appended headers (the fast path; None where the context
+    is what is appended) and the merges; and the end steps of the layers that have one."""
+    inward = list(reversed(list(enumerate(layers))))
+    appends = _by_stage([(i, None if layer.context_appended else layer.appended) for i, layer in inward], outside)
+    merges = _by_stage([(i, layer.on_response_start) for i, layer in inward], outside)
+    ends = tuple((i, layer.on_end) for i, layer in inward if layer.ends)
+    return appends, merges, ends
 
 
 def _by_stage(steps: list[Any], outside: int, key: Callable[[Any], int] = itemgetter(0)) -> tuple[tuple[Any, ...], ...]:
