@@ -11,19 +11,25 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import Any
 
 from .._http import ENVIRON_REQUEST_ID
 from .._shell_browser import VIEW_KEY
 from .._stack import StackParts
+from .._stack_guard import StackGuard
 from ..clientip import RESOLVED_KEY, ResolvedClient
 from ..config import GuardSettings
 from ..headers import NONCE_KEY
 from ..ratelimit import check_rule_routes
 from ..wsgi import Guard as WSGIGuard
+from ..wsgi import _shells as wsgi_shells
+from ..wsgi._csrf import CrossOriginProtectionMiddleware
+from ..wsgi._errors import ErrorEnvelopeMiddleware
+from ..wsgi._layer_shell import LayerMiddleware
 from ._errors_django import DjangoErrorEnvelopeMiddleware
 from ._known_routes import django_routes
-from ._route_views import django_view
+from ._route_views import django_view_exempt
 
 __all__ = [
     "CORSMiddleware",
@@ -36,6 +42,8 @@ __all__ = [
 
 _REQUEST = "backend_guard.django.request"
 _RESPONSE = "backend_guard.django.response"
+#: The cross-origin refusal (a WSGI app) waiting for ``process_view``: answered unless the view is csrf_exempt.
+_PENDING = "backend_guard.django.csrf_refusal"
 #: Marks an environ that is a Django request's META (csp_nonce and the route decorators read it).
 SHELL_KEY = "backend_guard.django"
 
@@ -118,7 +126,7 @@ def _shell_environ(request: Any) -> dict[str, Any]:
     environ: dict[str, Any] = request.META
     environ[_REQUEST] = request
     environ[SHELL_KEY] = True
-    environ[VIEW_KEY] = _view_of  # csrf_exempt views: resolved only when a request is about to be refused
+    environ[VIEW_KEY] = _view_later  # csrf_exempt views: judged in process_view, on the view Django resolved
     environ.setdefault("PATH_INFO", request.path_info)
     environ.setdefault("SCRIPT_NAME", "")
     environ.setdefault("REQUEST_METHOD", request.method)
@@ -126,9 +134,40 @@ def _shell_environ(request: Any) -> dict[str, Any]:
     return environ
 
 
-def _view_of(environ: dict[str, Any]) -> Any:
-    """The view Django's URLconf resolves the request of ``environ`` to (None when it resolves to none)."""
-    return django_view(environ[_REQUEST])
+def _view_later(environ: dict[str, Any]) -> None:
+    """No view yet: a middleware listed after ours may still set ``request.urlconf`` (django-hosts, multi-tenant
+    apps), so the view is the one Django passes to ``process_view``; until then the request is not exempt."""
+    return None
+
+
+class _CrossOriginAtView(CrossOriginProtectionMiddleware):
+    """Django's cross-origin protection: a refusal that a ``csrf_exempt`` view could lift waits for the view.
+
+    The decision (and its ``csrf.refused`` event) is taken here, in the stack; ``exempt_paths`` are honoured here.
+    A refusal is kept in the environ and answered by :class:`GuardMiddleware` unless ``process_view`` sees an
+    exempt view: as Django's own ``CsrfViewMiddleware``, after every middleware's request phase, with the URLconf
+    that really dispatches the request. No view (a 404, a middleware answering by itself) keeps the refusal.
+    """
+
+    def on_request(self, environ: dict[str, Any]) -> None:
+        answer = super().on_request(environ)
+        if answer is not None:
+            environ[_PENDING] = answer.app
+        return None
+
+
+#: The WSGI shells GuardMiddleware stacks: the ``wsgi`` ones, with cross-origin protection judged at the view.
+_SHELLS = SimpleNamespace(
+    **{name: getattr(wsgi_shells, name) for name in wsgi_shells.__all__}
+    | {"CrossOriginProtectionMiddleware": _CrossOriginAtView}
+)
+
+
+class _DjangoStack(WSGIGuard):
+    """``wsgi.Guard`` over :data:`_SHELLS`: the same fused stack, in the same order."""
+
+    def __init__(self, app: Any, parts: StackParts) -> None:
+        StackGuard.__init__(self, app, None, None, parts, _SHELLS, LayerMiddleware, ErrorEnvelopeMiddleware)
 
 
 class _StartResponse:
@@ -188,7 +227,7 @@ class GuardMiddleware:
             # Django turns view exceptions into responses itself: process_exception shapes them, and the shell
             # rewrites what Django's own handlers produced (its HTML 404/500 pages) for API clients.
             self.errors = DjangoErrorEnvelopeMiddleware(get_response, stack_parts.errors)
-        self.stack = WSGIGuard(self._inner, parts=stack_parts)
+        self.stack: WSGIGuard = _DjangoStack(self._inner, stack_parts)
         #: The rate limit rules still to check against the URLconf (on the first request: see _check_routes).
         self._unchecked = (
             stack_parts.rules if stack_parts.rate_limit and stack_parts.settings.rate_limit.check_routes else []
@@ -204,6 +243,10 @@ class GuardMiddleware:
             request.request_id = rid
         response = self.get_response(request)
         _keep_nonce(request, environ)
+        refusal = environ.pop(_PENDING, None)
+        if refusal is not None:  # cross-origin, and no csrf_exempt view reached (see process_view)
+            body: Iterable[bytes] = refusal(environ, start_response)
+            return body
         environ[_RESPONSE] = response
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
         return _Passthrough()
@@ -242,6 +285,24 @@ class GuardMiddleware:
                     close()
         finally:
             environ.pop(_REQUEST, None)
+            environ.pop(_PENDING, None)
+
+    def process_view(self, request: Any, view_func: Any, view_args: Any, view_kwargs: Any) -> Any:
+        """Lift a waiting cross-origin refusal when the view Django resolved is marked ``csrf_exempt``.
+
+        Django calls it after every middleware's request phase, with the view of the URLconf that dispatches the
+        request (``request.urlconf`` as a later middleware set it). Otherwise the view is not called: a bare 403
+        stands in, and the refusal itself (the problem document, with every layer's headers) is answered.
+        """
+        meta = request.META
+        if _PENDING not in meta:
+            return None
+        if django_view_exempt(view_func):
+            del meta[_PENDING]
+            return None
+        from django.http import HttpResponseForbidden
+
+        return HttpResponseForbidden()
 
     def process_exception(self, request: Any, exception: Exception) -> Any:
         """Shape a view's exception as a problem document (logged once, never leaked)."""

@@ -3,8 +3,9 @@
 A middleware runs before the framework routes the request, so it cannot see the view's marker. The shells of
 cross-origin protection ask these functions only when they are about to refuse a request (never on the hot
 path): Starlette/FastAPI match the app's routes (``route.matches``, the public routing API), Flask binds its URL
-map, Django resolves the path with its URLconf. Each returns the view (None when no route matches) and never
-raises: an odd request is then simply not exempt.
+map. Each returns the view (None when no route matches) and never raises: an odd request is then simply not
+exempt. Django is the exception: a middleware listed after ``GuardMiddleware`` may still set ``request.urlconf``,
+so the refusal waits for ``process_view`` and :func:`django_view_exempt` reads the view Django resolved.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from ..csrf import is_csrf_exempt
 
-__all__ = ["django_view", "find_flask_app", "find_starlette_app", "flask_view", "starlette_endpoint"]
+__all__ = ["django_view_exempt", "find_flask_app", "find_starlette_app", "flask_view", "starlette_endpoint"]
 
 #: How far down a chain of middlewares (``.app`` links) the framework's app is looked for.
 _MAX_DEPTH = 32
@@ -133,18 +134,12 @@ def flask_view(app: Any, environ: dict[str, Any]) -> Any:
     return app.view_functions.get(endpoint)
 
 
-def django_view(request: Any) -> Any:
-    """The view a Django ``request`` resolves to with its URLconf, or None (its class for a class-based view
-    when the function carries no marker).
+def django_view_exempt(view: Any) -> bool:
+    """True when the view Django resolved (``process_view``'s ``view_func``) is marked ``csrf_exempt``: the
+    function, or the class of a class-based view (``as_view()`` keeps it as ``view_class``).
 
     Example::
 
-        django_view(request)   # <function webhook ...>
+        django_view_exempt(webhook)   # True
     """
-    from django.urls import Resolver404, resolve
-
-    try:
-        func = resolve(request.path_info, getattr(request, "urlconf", None)).func
-    except (Resolver404, ValueError, UnicodeError):
-        return None
-    return func if is_csrf_exempt(func) else getattr(func, "view_class", func)
+    return is_csrf_exempt(view) or is_csrf_exempt(getattr(view, "view_class", None))
