@@ -206,7 +206,9 @@ class GuardMiddleware:
     Put it first in ``MIDDLEWARE``. Views see ``request.request_id``; ``bg.csp_nonce(request)`` gives the
     nonce; route decorators (``@limiter.limit``, ``@lock.protect``, ``@tm.require_auth``, ``@cors_route``,
     ``policy.route()``) work on function and class-based views, sync and async. Its parts are the ones
-    :func:`parts` returns (also at ``GuardMiddleware.parts`` once Django has built the middleware).
+    :func:`parts` returns (also at ``GuardMiddleware.parts`` once Django has built the middleware). With ``csrf``,
+    a view's ``@csrf_exempt`` is judged in :meth:`process_view`, on the view of the URLconf that dispatches the
+    request (``request.urlconf`` as a later middleware may set it).
 
     Example::
 
