@@ -3,8 +3,8 @@
 A middleware listed after ``GuardMiddleware`` may set ``request.urlconf`` (django-hosts'
 ``HostsRequestMiddleware``, multi-tenant apps). The exemption must come from that URLconf, not from
 ``ROOT_URLCONF``: here the same paths map to an exempt view in one and to a protected view in the other, and a
-cross-site ``POST`` is refused exactly when the view Django calls is protected. Through Django's test client and
-through waitress.
+cross-site ``POST`` is refused exactly when the view Django calls is protected. Through Django's test clients
+(WSGI and ASGI handlers) and through waitress.
 """
 
 from __future__ import annotations
@@ -81,13 +81,14 @@ class TenantURLs:
 
 
 class TenantURLconfMiddleware:
-    """Sets ``request.urlconf`` for the tenant's host, as django-hosts' ``HostsRequestMiddleware`` does."""
+    """Sets ``request.urlconf`` for the tenant's host (or ``X-Tenant``), as django-hosts' ``HostsRequestMiddleware``
+    does."""
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.get_host().split(":")[0] == TENANT:
+        if request.get_host().split(":")[0] == TENANT or request.headers.get("X-Tenant"):
             request.urlconf = TenantURLs
         response: HttpResponse = self.get_response(request)
         return response
@@ -152,6 +153,19 @@ def test_a_view_exempt_in_the_real_urlconf_passes_although_root_urlconf_protects
     assert CALLED == ["tenant-hook", "tenant-class-hook", "tenant-hook"]
     assert _refused(client.post("/hook", HTTP_ORIGIN=EVIL))  # ROOT_URLCONF's protected view
     assert CALLED == ["tenant-hook", "tenant-class-hook", "tenant-hook"]
+
+
+@pytest.mark.usefixtures("django_settings")
+async def test_under_asgi_too() -> None:
+    from django.test import AsyncClient
+
+    client = AsyncClient()
+    tenant = {"X-Tenant": "1", "Origin": EVIL}
+    assert _refused(await client.post("/transfer", headers=tenant))
+    assert (await client.post("/hook", headers=tenant)).content == b"tenant-hook"
+    assert _refused(await client.post("/hook", headers={"Origin": EVIL}))
+    assert (await client.post("/transfer", headers={"Origin": EVIL})).content == b"root-hook"
+    assert CALLED == ["tenant-hook", "root-hook"]
 
 
 @pytest.mark.usefixtures("django_settings")
