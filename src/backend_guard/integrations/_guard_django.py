@@ -295,6 +295,10 @@ class GuardMiddleware:
         Django calls it after every middleware's request phase, with the view of the URLconf that dispatches the
         request (``request.urlconf`` as a later middleware set it). Otherwise the view is not called: a bare 403
         stands in, and the refusal itself (the problem document, with every layer's headers) is answered.
+
+        Example (Django calls it; a cross-site ``POST`` to a view not marked ``csrf_exempt``)::
+
+            middleware.process_view(request, transfer, (), {})   # <HttpResponseForbidden status_code=403>
         """
         meta = request.META
         if _PENDING not in meta:
