@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._media import media_type
-from .errors import problem_response, status_title
+from .errors import status_title
+from .errors._policy import DEFAULT_POLICY
+
+if TYPE_CHECKING:
+    from .errors import ErrorPolicy
 
 __all__ = [
     "HTTP_TOKEN_RE",
@@ -128,12 +132,18 @@ async def asgi_problem(
     scope: Mapping[str, Any] | None = None,
     headers: Iterable[tuple[str, str]] = (),
     detail: str | None = None,
+    policy: ErrorPolicy | None = None,
 ) -> None:
-    """Send a whole problem+json response on an ASGI ``send`` (the response must not have started)."""
-    status, base, body = problem_response(
-        exc_or_status, detail=detail, request_id=request_id_from_scope(scope) if scope else None
+    """Send a whole error response on an ASGI ``send`` (the response must not have started), rendered under
+    ``policy`` (the stack's :class:`~backend_guard.errors.ErrorPolicy`; default: problem documents)."""
+    status, base, body = (policy or DEFAULT_POLICY).render(
+        exc_or_status,
+        request_id=request_id_from_scope(scope) if scope else None,
+        path=scope.get("path") if scope else None,
+        headers=headers,
+        detail=detail,
     )
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*base, *headers)]
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in base]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
@@ -172,11 +182,16 @@ def wsgi_problem(
     headers: Iterable[tuple[str, str]] = (),
     detail: str | None = None,
     exc_info: Any = None,
+    policy: ErrorPolicy | None = None,
 ) -> list[bytes]:
-    """Start a problem+json response on a WSGI ``start_response`` and return its body iterable."""
-    status, base, body = problem_response(
-        exc_or_status, detail=detail, request_id=request_id_from_environ(environ) if environ else None
+    """Start an error response on a WSGI ``start_response`` and return its body iterable, rendered under
+    ``policy`` (the stack's :class:`~backend_guard.errors.ErrorPolicy`; default: problem documents)."""
+    status, base, body = (policy or DEFAULT_POLICY).render(
+        exc_or_status,
+        request_id=request_id_from_environ(environ) if environ else None,
+        path=(environ.get("PATH_INFO") or "/") if environ else None,
+        headers=headers,
+        detail=detail,
     )
-
-    start_response(f"{status} {status_title(status)}", [*base, *headers], exc_info)
+    start_response(f"{status} {status_title(status)}", base, exc_info)
     return [body]

@@ -119,7 +119,7 @@ class StackParts:
         if self.errors is not None:
             found.append(("errors", shells.ErrorEnvelopeMiddleware, {"policy": self.errors}))
         if self.cors is not None:
-            found.append(("cors", shells.CORSMiddleware, {"policy": self.cors}))
+            found.append(("cors", shells.CORSMiddleware, {"policy": self.cors, "errors": self.error_policy()}))
         if self.secure_headers is not None:
             options = {"policy": self.secure_headers, "client_ip": self.client_ip}
             found.append(("secure_headers", shells.SecureHeadersMiddleware, options))
@@ -132,13 +132,15 @@ class StackParts:
     def _browser_middlewares(self, shells: Any) -> list[tuple[str, Any, dict[str, Any]]]:
         """The enabled browser-session shells, innermost first: CrossOriginProtection, HTTPSRedirect, TrustedHost."""
         found: list[tuple[str, Any, dict[str, Any]]] = []
+        errors = self.error_policy()
         if self.csrf is not None:
-            options = {"policy": self.csrf, "exempt_paths": self.csrf_exempt_paths}
+            options = {"policy": self.csrf, "exempt_paths": self.csrf_exempt_paths, "errors": errors}
             found.append(("csrf", shells.CrossOriginProtectionMiddleware, options))
         if self.https_redirect is not None:
             found.append(("https_redirect", shells.HTTPSRedirectMiddleware, {"policy": self.https_redirect}))
         if self.trusted_hosts is not None:
-            found.append(("trusted_hosts", shells.TrustedHostMiddleware, {"policy": self.trusted_hosts}))
+            options = {"policy": self.trusted_hosts, "errors": errors}
+            found.append(("trusted_hosts", shells.TrustedHostMiddleware, options))
         return found
 
     def wrap(self, app: Any, shells: Any) -> Any:
@@ -185,7 +187,21 @@ class StackParts:
             "client_ip": self.client_ip,
             "ipv6_prefix": rl.ipv6_prefix,
             "check_routes": rl.check_routes,
+            "errors": self.error_policy(),
         }
+
+    def error_policy(self) -> ErrorPolicy:
+        """The :class:`~backend_guard.errors.ErrorPolicy` every refusal of this stack is rendered with (the
+        layers' 429/403/400, the route decorators'): the ``errors`` settings' (``format``...), also when the
+        ErrorEnvelope itself is off or narrowed away (:meth:`only`), so one setting shapes every error.
+
+        Example::
+
+            parts.error_policy().format     # "envelope" under GuardSettings(errors={"format": "envelope"})
+        """
+        if self.errors is not None:
+            return self.errors
+        return self._once("error_policy", self.settings.errors.build)
 
     def _once(self, name: str, build: Callable[[], _T]) -> _T:
         """The part ``name``, built by ``build`` on the first call only (thread-safe; a failure is not kept)."""

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 from .. import events
 from .._cache import BoundedCache
+from .._check import check_instance, optional
 from .._http import ASGIApp, Receive, Scope, Send, asgi_problem, merge_vary, route_path
 from .._layer import Answer
 from .._shell_headers import with_cors
 from ..cors import STATE_KEY, CORSPolicy
 from ..cors._policy import actual_refused, cors_policies
+from ..errors import ErrorPolicy
 from ._layer_shell import LayerMiddleware
 
 if TYPE_CHECKING:
@@ -103,7 +105,9 @@ class CORSMiddleware(LayerMiddleware):
     ``policy`` may also be a list of policies with ``paths``: the first covering the path decides (this is how a
     route gets its own preflight rules). A per-route override for actual responses is read from
     ``scope["state"]["backend_guard.cors"]`` (set by the route decorator) when the response starts.
-    Keyword arguments build a policy instead: ``CORSMiddleware(app, allow_origins=[...])``.
+    Keyword arguments build a policy instead: ``CORSMiddleware(app, allow_origins=[...])``. ``errors``: the
+    :class:`~backend_guard.errors.ErrorPolicy` a refused preflight's 403 is rendered with (default: problem
+    documents; a stack built from settings passes its own).
 
     Example::
 
@@ -119,10 +123,14 @@ class CORSMiddleware(LayerMiddleware):
         self,
         app: ASGIApp,
         policy: CORSPolicy | Sequence[CORSPolicy] | None = None,
+        *,
+        errors: ErrorPolicy | None = None,
         **policy_kwargs: Unpack[_CORSPolicyOptions],
     ) -> None:
         self.app = app
         self.policies = cors_policies(policy, policy_kwargs)
+        #: The policy a refused preflight's 403 is rendered with (None: problem documents).
+        self.errors = optional(check_instance, "errors", errors, ErrorPolicy)
         self._single = self.policies[0] if len(self.policies) == 1 and self.policies[0].paths is None else None
         # What appended returns under the single policy, by Origin (which comes from clients: bounded).
         self._suffixes: BoundedCache[bytes | None, _Pairs] = BoundedCache(
@@ -208,7 +216,9 @@ class CORSMiddleware(LayerMiddleware):
         allowed, raw, _reason = policy.preflight_raw(origin, acrm, acrh, pna)
         vary = merge_vary(None, policy.preflight_vary())
         if not allowed:
-            await asgi_problem(send, 403, scope=scope, headers=[("Vary", vary)], detail="CORS preflight refused.")
+            await asgi_problem(
+                send, 403, scope=scope, headers=[("Vary", vary)], detail="CORS preflight refused.", policy=self.errors
+            )
             return
         headers = [*raw, (b"vary", vary.encode("latin-1"))]
         if policy.preflight_status == 200:

@@ -17,6 +17,7 @@ from .._http import ASGIApp, Scope, route_path
 from .._layer import Answer
 from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, refusal
 from ..clientip import ClientIP
+from ..errors import ErrorPolicy
 from ..csrf import SAFE_METHODS, CrossOriginDecision, is_csrf_exempt
 from ..integrations._route_views import find_starlette_app, starlette_endpoint
 from ._layer_shell import LayerMiddleware, refusing
@@ -84,11 +85,14 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
         *,
         exempt_paths: Iterable[str] = (),
         client_ip: ClientIP | None = None,
+        errors: ErrorPolicy | None = None,
     ) -> None:
         self.app = app
         self.policy = cross_origin_policy(policy)
         self.exempt_paths = ExemptPaths(exempt_paths)
         self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+        #: The policy its 403 is rendered with (None: problem documents); a stack built from settings passes its own.
+        self.errors = optional(check_instance, "errors", errors, ErrorPolicy)
 
     def on_request(self, scope: Scope) -> Answer[ASGIApp] | None:
         """None when the request goes on; an :class:`Answer` refusing it (403) otherwise."""
@@ -98,7 +102,7 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
         decision = self.decide(scope, websocket)
         if decision.allowed or self.is_exempt(scope):
             return None
-        return Answer(refusing(refusal(decision)))
+        return Answer(refusing(refusal(decision), (), self.errors))
 
     def decide(self, scope: Scope, websocket: bool) -> CrossOriginDecision:
         """The policy's decision on the request (the scheme and host as resolved)."""

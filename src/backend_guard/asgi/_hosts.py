@@ -16,6 +16,7 @@ from .._http import ASGIApp, Receive, Scope, Send, route_path
 from .._layer import Answer
 from .._shell_browser import host_refused, https_redirect_policy, trusted_hosts_policy, unknown_host
 from ..clientip import ClientIP
+from ..errors import ErrorPolicy
 from ..hosts import HTTPSRedirect, Redirect, TrustedHosts
 from ._layer_shell import LayerMiddleware, refuse_asgi
 
@@ -26,9 +27,14 @@ def _host_values(scope: Scope) -> list[bytes]:
     return [value for name, value in scope["headers"] if name == b"host"]
 
 
-async def _refuse_unknown_host(scope: Scope, receive: Receive, send: Send) -> None:
-    host_refused(_host_values(scope))
-    await refuse_asgi(scope, send, unknown_host())
+def _refusing_unknown_host(policy: ErrorPolicy | None) -> ASGIApp:
+    """The app answering a request for an unknown host (400) under ``policy``."""
+
+    async def refuse_unknown_host(scope: Scope, receive: Receive, send: Send) -> None:
+        host_refused(_host_values(scope))
+        await refuse_asgi(scope, send, unknown_host(), (), policy)
+
+    return refuse_unknown_host
 
 
 class TrustedHostMiddleware(LayerMiddleware):
@@ -36,7 +42,8 @@ class TrustedHostMiddleware(LayerMiddleware):
     allowed by a :class:`~backend_guard.TrustedHosts` (several ``Host`` fields, or none, are refused too).
 
     Acts on WebSocket handshakes as well (refused before ``websocket.accept``). ``policy`` may also be the list
-    of hosts.
+    of hosts. ``errors``: the :class:`~backend_guard.errors.ErrorPolicy` the 400 is rendered with (default:
+    problem documents; a stack built from settings passes its own).
 
     Example::
 
@@ -48,10 +55,13 @@ class TrustedHostMiddleware(LayerMiddleware):
     scope_types = frozenset({"http", "websocket"})
     touches: frozenset[bytes] = frozenset()  # no response header
 
-    def __init__(self, app: ASGIApp, policy: Any, *, client_ip: ClientIP | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, policy: Any, *, client_ip: ClientIP | None = None, errors: ErrorPolicy | None = None
+    ) -> None:
         self.app = app
         self.policy = trusted_hosts_policy(policy)
         self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+        self._refusal = Answer(_refusing_unknown_host(optional(check_instance, "errors", errors, ErrorPolicy)))
 
     def on_request(self, scope: Scope) -> Answer[ASGIApp] | None:
         """None for an allowed host; an :class:`Answer` refusing the request (400) otherwise."""
@@ -59,7 +69,7 @@ class TrustedHostMiddleware(LayerMiddleware):
             self.client_ip.apply_scope(scope)
         if self.policy.allows(_host_values(scope)):
             return None
-        return Answer(_refuse_unknown_host)
+        return self._refusal
 
 
 class HTTPSRedirectMiddleware(LayerMiddleware):

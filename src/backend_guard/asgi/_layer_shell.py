@@ -12,11 +12,14 @@ socket never reaches the app), the one way every layer refuses a handshake.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem, deny_handshake, request_id_from_scope
 from .._layer import Answer, Finish, LayerDefaults
-from ..errors import problem_response
+from ..errors._policy import DEFAULT_POLICY
+
+if TYPE_CHECKING:
+    from ..errors import ErrorPolicy
 
 __all__ = ["LayerMiddleware", "finishing", "refuse_asgi", "refusing"]
 
@@ -91,35 +94,44 @@ def finishing(send: Send, finish: Finish, context: Any, stage: int) -> Send:
     return finishing_send
 
 
-def refusing(error: BaseException, headers: Iterable[tuple[str, str]] = ()) -> ASGIApp:
-    """The app refusing a request with ``error`` (and extra ``headers``): what a layer's :class:`Answer` holds.
+def refusing(
+    error: BaseException, headers: Iterable[tuple[str, str]] = (), policy: ErrorPolicy | None = None
+) -> ASGIApp:
+    """The app refusing a request with ``error`` (and extra ``headers``), rendered under ``policy`` (the stack's
+    :class:`~backend_guard.errors.ErrorPolicy`; default: problem documents): what a layer's :class:`Answer` holds.
 
     Example::
 
-        return Answer(refusing(CrossOriginRequest("..."), [("retry-after", "3")]))
+        return Answer(refusing(CrossOriginRequest("..."), [("retry-after", "3")], self.errors))
     """
     extra = tuple(headers)
 
     async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        await refuse_asgi(scope, send, error, extra)
+        await refuse_asgi(scope, send, error, extra, policy)
 
     return refuse
 
 
-async def refuse_asgi(scope: Scope, send: Send, error: BaseException, headers: Iterable[tuple[str, str]] = ()) -> None:
-    """Answer ``error`` on an HTTP scope (a problem document with ``headers``) or refuse a WebSocket handshake
-    before it is accepted: a denial response with the same status, headers and problem document when the server
-    offers the ``websocket.http.response`` extension, else ``websocket.close`` with code 1008 (the server then
-    answers the handshake with a 403, and the status and headers are lost).
+async def refuse_asgi(
+    scope: Scope,
+    send: Send,
+    error: BaseException,
+    headers: Iterable[tuple[str, str]] = (),
+    policy: ErrorPolicy | None = None,
+) -> None:
+    """Answer ``error`` on an HTTP scope (an error document under ``policy``, with ``headers``) or refuse a
+    WebSocket handshake before it is accepted: a denial response with the same status, headers and document when
+    the server offers the ``websocket.http.response`` extension, else ``websocket.close`` with code 1008 (the
+    server then answers the handshake with a 403, and the status and headers are lost).
 
     Example::
 
         await refuse_asgi(scope, send, CrossOriginRequest("..."))
     """
     if scope["type"] != "websocket":
-        await asgi_problem(send, error, scope=scope, headers=headers)
+        await asgi_problem(send, error, scope=scope, headers=headers, policy=policy)
         return
-    status, base, body = problem_response(error, request_id=request_id_from_scope(scope))
-    await deny_handshake(
-        scope, send, status, [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (*base, *headers)], body
+    status, base, body = (policy or DEFAULT_POLICY).render(
+        error, request_id=request_id_from_scope(scope), path=scope.get("path"), headers=headers
     )
+    await deny_handshake(scope, send, status, [(k.encode("latin-1"), v.encode("latin-1")) for k, v in base], body)

@@ -11,11 +11,12 @@ from typing import Any
 
 from .._http import ASGIApp, Receive, Scope, Send
 from .._layer import Answer
+from ..errors import ErrorPolicy
 from ..exceptions import ConfigurationError, StorageError
 from ..integrations._known_routes import starlette_routes
 from ..ratelimit import _RL_FIELDS_ALL, RateLimitResult, RateLimitShell, _Prepared, merge_raw_fields
 from ..ratelimit._scripts import RateLimitReply
-from ._layer_shell import LayerMiddleware, refuse_asgi, refusing
+from ._layer_shell import LayerMiddleware, refusing
 
 __all__ = ["RateLimitMiddleware"]
 
@@ -110,7 +111,7 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
             return plan.raw_fields(reply)  # the common case: allowed, with the standard fields
         refused, allowed = self._refusal(plan, reply)
         if refused is not None:
-            return Answer(_refusing(refused, self.legacy))
+            return Answer(_refusing(refused, self.legacy, self.errors))
         if allowed is None:
             return None
         return self._fields(plan, allowed)
@@ -122,12 +123,9 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
         return plan.raw_fields(allowed)
 
 
-def _refusing(refused: RateLimitResult, legacy: bool) -> ASGIApp:
-    """The app answering a refused request: 503 when the store failed (``degraded``), else the refusal's."""
+def _refusing(refused: RateLimitResult, legacy: bool, policy: ErrorPolicy | None) -> ASGIApp:
+    """The app answering a refused request under ``policy``: 503 when the store failed (``degraded``), else the
+    refusal's."""
     if refused.degraded:
-        return _storage_unavailable
-    return refusing(refused.error(), refused.headers(legacy=legacy))
-
-
-async def _storage_unavailable(scope: Scope, receive: Receive, send: Send) -> None:
-    await refuse_asgi(scope, send, StorageError(), [("retry-after", "1")])
+        return refusing(StorageError(), [("retry-after", "1")], policy)
+    return refusing(refused.error(), refused.headers(legacy=legacy), policy)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         logger: str
 
 
-__all__ = ["ErrorPolicy", "prefers_html"]
+__all__ = ["DEFAULT_POLICY", "ErrorPolicy", "prefers_html"]
 
 _REWRITE_MODES = ("api", "always", "never")
 # The media types of a framework's own error page (none at all included): a JSON or other body is the app's.
@@ -80,8 +80,10 @@ class ErrorPolicy:
         request_id: str | None = None,
         path: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
+        detail: str | None = None,
     ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """``(status, headers, body)`` of the error under this policy (never raises)."""
+        """``(status, headers, body)`` of the error under this policy (never raises); ``detail`` replaces the
+        error's own."""
         try:
             info = exc_or_status if isinstance(exc_or_status, ErrorInfo) else self.info(exc_or_status)
         except Exception:
@@ -89,7 +91,7 @@ class ErrorPolicy:
         return render(
             info,
             format=self.format,
-            detail=None,
+            detail=detail,
             instance=path if self.include_instance else None,
             request_id=request_id,
             extensions=None,
@@ -127,3 +129,7 @@ def prefers_html(accept: str | None) -> bool:
         return False
     value = accept.lower()
     return "text/html" in value and "json" not in value
+
+
+#: The policy of a shell built without one (a middleware used alone): problem documents, nothing exposed.
+DEFAULT_POLICY = ErrorPolicy()

@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 
 from .._check import check_bool, check_instance, optional
 from ..clientip import ClientIP
+from ..errors import ErrorPolicy
 from ._keys import KeyFunc
 from ._limiter import RateLimiter
 from ._plan import RulePlan
@@ -33,7 +34,9 @@ class RateLimitShell(Generic[App]):
     ``limiter`` (a memory one by default), the compiled :class:`RulePlan` on ``plan``, and whether allowed
     responses get the ``RateLimit`` fields (``send_headers``) and the legacy ``X-RateLimit-*`` ones
     (``legacy``), from the limiter unless given. ``check_routes``: whether the rules are checked against the
-    app's routes when it starts, where the framework knows them (:meth:`check_rules`).
+    app's routes when it starts, where the framework knows them (:meth:`check_rules`). ``errors``: the
+    :class:`~backend_guard.errors.ErrorPolicy` its 429/503 are rendered with (a stack built from settings passes
+    its own; default: problem documents).
 
     Example::
 
@@ -56,9 +59,13 @@ class RateLimitShell(Generic[App]):
         headers: bool | None = None,
         legacy_headers: bool | None = None,
         check_routes: bool = True,
+        errors: ErrorPolicy | None = None,
     ) -> None:
         self.app = app
         optional(check_instance, "limiter", limiter, RateLimiter)
+        optional(check_instance, "errors", errors, ErrorPolicy)
+        #: The policy refusals are rendered with (None: the default, problem documents).
+        self.errors = errors
         optional(check_instance, "client_ip", client_ip, ClientIP)
         optional(check_bool, "headers", headers)
         optional(check_bool, "legacy_headers", legacy_headers)

@@ -12,12 +12,14 @@ from typing import Any
 
 from .. import events
 from .._cache import BoundedCache
+from .._check import check_instance, optional
 from .._http import StartResponse, WSGIApp, merge_vary, wsgi_problem
 from .._layer import Answer
 from .._shell_browser import environ_host
 from .._shell_headers import with_cors
 from ..cors import STATE_KEY, CORSPolicy
 from ..cors._policy import actual_refused, cors_policies
+from ..errors import ErrorPolicy
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["CORSMiddleware"]
@@ -53,8 +55,8 @@ class CORSMiddleware(LayerMiddleware):
     """WSGI middleware applying a :class:`~backend_guard.CORSPolicy` (answers preflights itself).
 
     Same arguments as the ASGI one: ``policy`` (or a list of path-scoped policies, the first covering the path
-    decides) or CORSPolicy keyword arguments. A per-route override for actual responses is read from
-    ``environ["backend_guard.cors"]`` when the response starts.
+    decides) or CORSPolicy keyword arguments, and ``errors`` (the policy a refused preflight is rendered with). A
+    per-route override for actual responses is read from ``environ["backend_guard.cors"]`` when the response starts.
 
     Example::
 
@@ -65,10 +67,17 @@ class CORSMiddleware(LayerMiddleware):
     touched_prefixes = ("access-control-",)
 
     def __init__(
-        self, app: WSGIApp, policy: CORSPolicy | Sequence[CORSPolicy] | None = None, **policy_kwargs: Any
+        self,
+        app: WSGIApp,
+        policy: CORSPolicy | Sequence[CORSPolicy] | None = None,
+        *,
+        errors: ErrorPolicy | None = None,
+        **policy_kwargs: Any,
     ) -> None:
         self.app = app
         self.policies = cors_policies(policy, policy_kwargs)
+        #: The policy a refused preflight's 403 is rendered with (None: problem documents).
+        self.errors = optional(check_instance, "errors", errors, ErrorPolicy)
         self._single = self.policies[0] if len(self.policies) == 1 and self.policies[0].paths is None else None
         # What appended returns under the single policy, by Origin (which comes from clients: bounded).
         self._suffixes: BoundedCache[bytes | None, _Pairs] = BoundedCache(
@@ -137,7 +146,12 @@ class CORSMiddleware(LayerMiddleware):
         vary = merge_vary(None, policy.preflight_vary())
         if not allowed:
             return wsgi_problem(
-                start_response, 403, environ=environ, headers=[("Vary", vary)], detail="CORS preflight refused."
+                start_response,
+                403,
+                environ=environ,
+                headers=[("Vary", vary)],
+                detail="CORS preflight refused.",
+                policy=self.errors,
             )
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
         headers.append(("Vary", vary))

@@ -18,6 +18,7 @@ from .._http import StartResponse, WSGIApp, wsgi_problem
 from .._layer import Answer
 from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, environ_host, refusal
 from ..clientip import ClientIP
+from ..errors import ErrorPolicy
 from ..csrf import SAFE_METHODS, CrossOriginDecision, is_csrf_exempt
 from ..exceptions import GuardError
 from ..integrations._route_views import find_flask_app, flask_view
@@ -66,11 +67,14 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
         *,
         exempt_paths: Iterable[str] = (),
         client_ip: ClientIP | None = None,
+        errors: ErrorPolicy | None = None,
     ) -> None:
         self.app = app
         self.policy = cross_origin_policy(policy)
         self.exempt_paths = ExemptPaths(exempt_paths)
         self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+        #: The policy its 403 is rendered with (None: problem documents); a stack built from settings passes its own.
+        self.errors = optional(check_instance, "errors", errors, ErrorPolicy)
 
     def on_request(self, environ: dict[str, Any]) -> Answer[WSGIApp] | None:
         """None when the request goes on; an :class:`Answer` refusing it (403) otherwise."""
@@ -83,7 +87,7 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
             decision = self.decide(environ, method)
         if decision.allowed or self.is_exempt(environ):
             return None
-        return Answer(partial(refuse_wsgi, refusal(decision)))
+        return Answer(partial(refuse_wsgi, refusal(decision), policy=self.errors))
 
     def decide(self, environ: dict[str, Any], method: str, *, websocket: bool = False) -> CrossOriginDecision:
         """The policy's decision on the request (the scheme and host as resolved); a WebSocket handshake is
@@ -109,11 +113,13 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
         return flask_app is not None and is_csrf_exempt(flask_view(flask_app, environ))
 
 
-def refuse_wsgi(error: GuardError, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    """Answer ``error`` as a problem document.
+def refuse_wsgi(
+    error: GuardError, environ: dict[str, Any], start_response: StartResponse, policy: ErrorPolicy | None = None
+) -> Iterable[bytes]:
+    """Answer ``error`` as an error document under ``policy`` (default: a problem document).
 
     Example::
 
         return refuse_wsgi(CrossOriginRequest("..."), environ, start_response)
     """
-    return wsgi_problem(start_response, error, environ=environ)
+    return wsgi_problem(start_response, error, environ=environ, policy=policy)

@@ -17,7 +17,7 @@ from .._http import StartResponse, WSGIApp
 from .._layer import Answer
 from .._shell_browser import environ_host, host_refused, https_redirect_policy, trusted_hosts_policy, unknown_host
 from ..clientip import ClientIP
-from ..errors import status_title
+from ..errors import ErrorPolicy, status_title
 from ..hosts import HTTPSRedirect, Redirect, TrustedHosts
 from ._csrf import refuse_wsgi
 from ._layer_shell import LayerMiddleware
@@ -28,15 +28,19 @@ __all__ = ["HTTPSRedirectMiddleware", "TrustedHostMiddleware"]
 _PATH_CHARS = "/:@!$&'()*+,;=-._~"
 
 
-def _refuse_unknown_host(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+def _refuse_unknown_host(
+    environ: dict[str, Any], start_response: StartResponse, policy: ErrorPolicy | None = None
+) -> Iterable[bytes]:
     host_refused(environ_host(environ))
-    return refuse_wsgi(unknown_host(), environ, start_response)
+    return refuse_wsgi(unknown_host(), environ, start_response, policy)
 
 
 class TrustedHostMiddleware(LayerMiddleware):
     """WSGI middleware answering 400 problem+json (``unknown-host``) to a request whose ``Host`` is not allowed
     by a :class:`~backend_guard.TrustedHosts`. Without a ``Host`` header, the server's ``SERVER_NAME`` (and
     ``SERVER_PORT``) is checked, as Django's ``get_host`` does. ``policy`` may also be the list of hosts.
+    ``errors``: the :class:`~backend_guard.errors.ErrorPolicy` the 400 is rendered with (default: problem
+    documents; a stack built from settings passes its own).
 
     Example::
 
@@ -45,10 +49,14 @@ class TrustedHostMiddleware(LayerMiddleware):
 
     touches: frozenset[str] = frozenset()  # no response header
 
-    def __init__(self, app: WSGIApp, policy: Any, *, client_ip: ClientIP | None = None) -> None:
+    def __init__(
+        self, app: WSGIApp, policy: Any, *, client_ip: ClientIP | None = None, errors: ErrorPolicy | None = None
+    ) -> None:
         self.app = app
         self.policy = trusted_hosts_policy(policy)
         self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
+        errors = optional(check_instance, "errors", errors, ErrorPolicy)
+        self._refusal = Answer(partial(_refuse_unknown_host, policy=errors))
 
     def on_request(self, environ: dict[str, Any]) -> Answer[WSGIApp] | None:
         """None for an allowed host; an :class:`Answer` refusing the request (400) otherwise."""
@@ -56,7 +64,7 @@ class TrustedHostMiddleware(LayerMiddleware):
             self.client_ip.apply_environ(environ)
         if self.policy.allows(environ_host(environ)):
             return None
-        return Answer(_refuse_unknown_host)
+        return self._refusal
 
 
 class HTTPSRedirectMiddleware(LayerMiddleware):

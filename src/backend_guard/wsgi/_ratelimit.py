@@ -8,6 +8,7 @@ from typing import Any
 
 from .._http import StartResponse, WSGIApp, wsgi_problem
 from .._layer import Answer
+from ..errors import ErrorPolicy
 from ..exceptions import StorageError
 from ..ratelimit import RateLimitResult, RateLimitShell, merge_str_fields
 from ..ratelimit._fields import _RL_STR_FIELDS
@@ -42,7 +43,7 @@ class RateLimitMiddleware(RateLimitShell[WSGIApp], LayerMiddleware):
         reply = self.limiter.run_plan(plan)
         refused, allowed = self._refusal(plan, reply)
         if refused is not None:
-            return Answer(_refusing(refused, self.legacy))
+            return Answer(_refusing(refused, self.legacy, self.errors))
         if allowed is None:
             return None
         return self._legacy_fields(plan, allowed) if self.legacy else plan.str_fields(allowed)
@@ -60,16 +61,15 @@ class RateLimitMiddleware(RateLimitShell[WSGIApp], LayerMiddleware):
         return context
 
 
-def _refusing(refused: RateLimitResult, legacy: bool) -> WSGIApp:
-    """The app answering a refused request: 503 when the store failed (``degraded``), else the refusal's."""
+def _refusing(refused: RateLimitResult, legacy: bool, policy: ErrorPolicy | None) -> WSGIApp:
+    """The app answering a refused request under ``policy``: 503 when the store failed (``degraded``), else the
+    refusal's."""
     if refused.degraded:
-        return _storage_unavailable
-    return partial(_refuse, refused.error(), refused.headers(legacy=legacy))
+        return partial(_refuse, StorageError(), [("Retry-After", "1")], policy)
+    return partial(_refuse, refused.error(), refused.headers(legacy=legacy), policy)
 
 
-def _storage_unavailable(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    return wsgi_problem(start_response, StorageError(), environ=environ, headers=[("Retry-After", "1")])
-
-
-def _refuse(error: Any, headers: Any, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-    return wsgi_problem(start_response, error, environ=environ, headers=headers)
+def _refuse(
+    error: Any, headers: Any, policy: ErrorPolicy | None, environ: dict[str, Any], start_response: StartResponse
+) -> Iterable[bytes]:
+    return wsgi_problem(start_response, error, environ=environ, headers=headers, policy=policy)
