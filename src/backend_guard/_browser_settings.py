@@ -26,6 +26,7 @@ from .tokens._cookie_jar import check_cookie_options
 if TYPE_CHECKING:
     # TokenCookies is read through the token package's PEP 562 table when the settings build it: it loads
     # PyJWT and cryptography, which settings that put no tokens in cookies never need.
+    from .errors import ErrorPolicy
     from .tokens import TokenCookies, TokenManager
 
 __all__ = ["CSRFSettings", "HTTPSRedirectSettings", "TokenCookieSettings", "trusted_hosts"]
@@ -95,9 +96,16 @@ class TokenCookieSettings(Section):
         """Refuse a refresh path or cookie name :class:`~backend_guard.TokenCookies` would refuse, at start-up."""
         check_cookie_options(self.refresh_path, self.accept, self.access_cookie, self.refresh_cookie)
 
-    def build(self, tm: TokenManager, csrf: CrossOriginProtection, client_ip: ClientIP | None) -> TokenCookies:
-        """The :class:`~backend_guard.TokenCookies` of ``tm``, checking ``csrf`` with ``client_ip``'s proxies."""
-        return _tokens.TokenCookies(tm, csrf=csrf, client_ip=client_ip, **self._kwargs())
+    def build(
+        self,
+        tm: TokenManager,
+        csrf: CrossOriginProtection,
+        client_ip: ClientIP | None,
+        errors: ErrorPolicy | None = None,
+    ) -> TokenCookies:
+        """The :class:`~backend_guard.TokenCookies` of ``tm``, checking ``csrf`` with ``client_ip``'s proxies, its
+        refusals rendered under ``errors`` (default: ``tm``'s)."""
+        return _tokens.TokenCookies(tm, csrf=csrf, client_ip=client_ip, errors=errors, **self._kwargs())
 
 
 class HTTPSRedirectSettings(Section):

@@ -27,7 +27,8 @@ from ._adapter import FrameworkAdapter, adapter_named, adapter_of, context_reque
 from ._http import deny_handshake
 from ._view import RequestView
 from .clientip import ClientIP
-from .errors import problem_response
+from .errors import ErrorPolicy
+from .errors._policy import DEFAULT_POLICY
 from .exceptions import GuardError
 from .integrations._adapter_starlette import ADAPTER as STARLETTE
 from .integrations._adapter_starlette import fastapi_classes, refusal_exception, starlette_classes
@@ -269,21 +270,29 @@ def _find_request(
 
 
 def native_problem(
-    framework: str, exc: GuardError, request_id: str | None, extra: list[tuple[str, str]] | None = None
+    framework: str,
+    exc: GuardError,
+    request_id: str | None,
+    extra: list[tuple[str, str]] | None = None,
+    policy: ErrorPolicy | None = None,
 ) -> Any:
-    """A problem+json response in the framework's own type.
+    """An error response in the framework's own type, rendered under ``policy`` (default: a problem document).
 
     Example::
 
         return native_problem("flask", bg.RateLimited(retry_after=3), request_id=None)
     """
-    return _problem(adapter_named(framework), exc, request_id, extra)
+    return _problem(adapter_named(framework), exc, request_id, extra, policy)
 
 
 def _problem(
-    adapter: FrameworkAdapter, exc: GuardError, request_id: str | None, extra: list[tuple[str, str]] | None
+    adapter: FrameworkAdapter,
+    exc: GuardError,
+    request_id: str | None,
+    extra: list[tuple[str, str]] | None,
+    policy: ErrorPolicy | None = None,
 ) -> Any:
-    status, headers, body = problem_response(exc, request_id=request_id)
+    status, headers, body = (policy or DEFAULT_POLICY).render(exc, request_id=request_id)
     headers = [h for h in headers if h[0] != "content-length"] + list(extra or [])
     resp = adapter.bare_response(body, status)
     _set_headers(adapter, resp, headers)
@@ -394,13 +403,21 @@ def _dropped(func: Callable[..., Any], req_name: str, resp_name: str, own: list[
 class _Prepare:
     """Turns one call of a decorated route into its :class:`RouteCall`; what it needs is settled at decoration."""
 
-    __slots__ = ("client_ip", "dropped", "func", "req_name", "resp_name")
+    __slots__ = ("client_ip", "dropped", "errors", "func", "req_name", "resp_name")
 
     def __init__(
-        self, func: Callable[..., Any], client_ip: ClientIP | None, req_name: str, resp_name: str, own: list[str]
+        self,
+        func: Callable[..., Any],
+        client_ip: ClientIP | None,
+        req_name: str,
+        resp_name: str,
+        own: list[str],
+        errors: ErrorPolicy | None = None,
     ) -> None:
         self.func = func
         self.client_ip = client_ip
+        #: The policy a refusal is rendered with (None: problem documents).
+        self.errors = errors
         self.req_name = req_name
         self.resp_name = resp_name
         self.dropped = _dropped(func, req_name, resp_name, own)
@@ -434,7 +451,7 @@ def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepa
             else:
                 await hooks.abefore(call)
         except GuardError as exc:
-            problem = _problem(call.adapter, exc, call.request_id(), call.response_headers)
+            problem = _problem(call.adapter, exc, call.request_id(), call.response_headers, prepare.errors)
             if _is_websocket(call.adapter, call.request):  # a WebSocket route: refused before accept, nothing to return
                 await _deny_websocket(call.request, problem)
                 return None
@@ -473,7 +490,7 @@ def _sync_wrapper(func: Callable[..., Any], hooks: RouteHooks, prepare: _Prepare
         try:
             hooks.before(call)
         except GuardError as exc:
-            return _problem(call.adapter, exc, call.request_id(), call.response_headers)
+            return _problem(call.adapter, exc, call.request_id(), call.response_headers, prepare.errors)
         if not after:
             return _respond(call, injected, func(*args, **kwargs))
         try:
@@ -505,8 +522,11 @@ def _respond_on(call: RouteCall, target: Any, out: Any, headers: list[tuple[str,
     return out
 
 
-def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Callable[[F], F]:
-    """Turn ``hooks`` into a decorator for FastAPI, Starlette, Flask and Django routes, sync or async.
+def guard_route(
+    hooks: RouteHooks, *, client_ip: ClientIP | None = None, errors: ErrorPolicy | None = None
+) -> Callable[[F], F]:
+    """Turn ``hooks`` into a decorator for FastAPI, Starlette, Flask and Django routes, sync or async; a refusal
+    is rendered under ``errors`` (the part's :class:`~backend_guard.errors.ErrorPolicy`; default: problem+json).
 
     Example::
 
@@ -520,7 +540,7 @@ def guard_route(hooks: RouteHooks, *, client_ip: ClientIP | None = None) -> Call
 
     def decorate(func: F) -> F:
         sig, req_name, resp_name, own_params = _signature(func, hooks)
-        prepare = _Prepare(func, client_ip, req_name, resp_name, own_params)
+        prepare = _Prepare(func, client_ip, req_name, resp_name, own_params, errors)
         if inspect.iscoroutinefunction(func):
             wrapper = _async_wrapper(func, hooks, prepare)
         else:

@@ -81,6 +81,7 @@ class StackParts:
         client_ip = settings.client_ip()
         shared = store if store is not None else settings.open_store()
         rl = settings.rate_limit
+        errors = settings.errors.build()  # every refusal's policy, the envelope's too (one setting, every part)
         return cls(
             settings=settings,
             client_ip=client_ip,
@@ -92,8 +93,8 @@ class StackParts:
             ),
             secure_headers=settings.secure_headers.build() if settings.secure_headers.enabled else None,
             cors=settings.cors.build() if settings.cors.active else None,
-            errors=settings.errors.build() if settings.errors.enabled else None,
-            limiter=rl.build_limiter(shared, client_ip),
+            errors=errors if settings.errors.enabled else None,
+            limiter=rl.build_limiter(shared, client_ip, errors),
             rules=rl.build_rules() if rl.active else [],
             rate_limit=rl.active,
             **_browser_parts(settings),
@@ -225,7 +226,9 @@ class StackParts:
             @lock.protect()
             def login(request): ...
         """
-        return self._once("lockout", lambda: self.settings.lockout.build(self.store, self.client_ip))
+        return self._once(
+            "lockout", lambda: self.settings.lockout.build(self.store, self.client_ip, self.error_policy())
+        )
 
     def tokens(self) -> TokenManager:
         """The :class:`~backend_guard.tokens.TokenManager` of the ``tokens`` settings, on the shared store.
@@ -237,7 +240,7 @@ class StackParts:
 
             pair = parts.tokens().issue("user-42")
         """
-        return self._once("tokens", lambda: self.settings.tokens.build(self.store))
+        return self._once("tokens", lambda: self.settings.tokens.build(self.store, self.error_policy()))
 
     def token_cookies(self, tm: TokenManager | None = None) -> TokenCookies:
         """The :class:`~backend_guard.TokenCookies` of the ``token_cookies`` settings: ``tm`` (default:
@@ -259,10 +262,11 @@ class StackParts:
             )
         # The stack's own policy; a narrowed stack (parts.only(...)) without the csrf layer: the settings' policy.
         policy = self.csrf if self.csrf is not None else self.settings.csrf.build()
+        errors = self.error_policy()
         if tm is None:
             manager = self.tokens()  # outside _once: its lock is not re-entrant
-            return self._once("token_cookies", lambda: section.build(manager, policy, self.client_ip))
-        return section.build(tm, policy, self.client_ip)
+            return self._once("token_cookies", lambda: section.build(manager, policy, self.client_ip, errors))
+        return section.build(tm, policy, self.client_ip, errors)
 
     def passwords(self) -> PasswordHasher:
         """The :class:`~backend_guard.passwords.PasswordHasher` of the ``passwords`` settings (the same object on

@@ -228,12 +228,12 @@ class RateLimitSettings(_Section):
         """True when there is something to limit."""
         return self.enabled and bool(self.default_limits or self.rules)
 
-    def build_limiter(self, store: Store | str, client_ip: ClientIP) -> RateLimiter:
-        """The :class:`~backend_guard.ratelimit.RateLimiter`."""
+    def build_limiter(self, store: Store | str, client_ip: ClientIP, errors: ErrorPolicy | None = None) -> RateLimiter:
+        """The :class:`~backend_guard.ratelimit.RateLimiter` (its decorators' refusals rendered under ``errors``)."""
         kwargs = self._kwargs("store", "default_limits", "key", "rules", "ipv6_prefix", "check_routes")
         if kwargs.get("strategy") is None:
             kwargs.pop("strategy", None)
-        return RateLimiter(self.store or store, client_ip=client_ip, **kwargs)
+        return RateLimiter(self.store or store, client_ip=client_ip, errors=errors, **kwargs)
 
     def check_default_limits(self) -> None:
         """Parse ``default_limits`` (raises ConfigurationError when it does not parse)."""
@@ -268,9 +268,11 @@ class LockoutSettings(_Section):
     on_storage_error: Literal["allow", "deny"] = "deny"
     secret: SecretStr | None = None
 
-    def build(self, store: Store | str, client_ip: ClientIP | None = None) -> Lockout:
-        """The :class:`~backend_guard.lockout.Lockout`."""
-        return Lockout(self.store or store, client_ip=client_ip, **self._kwargs("store"))
+    def build(
+        self, store: Store | str, client_ip: ClientIP | None = None, errors: ErrorPolicy | None = None
+    ) -> Lockout:
+        """The :class:`~backend_guard.lockout.Lockout` (its refusals rendered under ``errors``)."""
+        return Lockout(self.store or store, client_ip=client_ip, errors=errors, **self._kwargs("store"))
 
 
 class TokenSettings(_Section):
@@ -302,8 +304,8 @@ class TokenSettings(_Section):
         """True when a signing key is configured."""
         return self.key is not None
 
-    def build(self, store: Store | str) -> TokenManager:
-        """The :class:`~backend_guard.tokens.TokenManager` (needs ``key``)."""
+    def build(self, store: Store | str, errors: ErrorPolicy | None = None) -> TokenManager:
+        """The :class:`~backend_guard.tokens.TokenManager` (needs ``key``; its refusals rendered under ``errors``)."""
         if self.key is None:
             raise ConfigurationError(
                 "tokens.key: a signing key is required to build a TokenManager. Set GuardSettings(tokens={'key': "
@@ -316,6 +318,7 @@ class TokenSettings(_Section):
             issuer=self.issuer,
             audience=self.audience,
             store=self.store or store,
+            errors=errors,
             **kwargs,
         )
 

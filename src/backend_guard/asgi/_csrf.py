@@ -17,8 +17,8 @@ from .._http import ASGIApp, Scope, route_path
 from .._layer import Answer
 from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, refusal
 from ..clientip import ClientIP
-from ..errors import ErrorPolicy
 from ..csrf import SAFE_METHODS, CrossOriginDecision, is_csrf_exempt
+from ..errors import ErrorPolicy
 from ..integrations._route_views import find_starlette_app, starlette_endpoint
 from ._layer_shell import LayerMiddleware, refusing
 

@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal, TypeVar
 
 from .._cache import BoundedCache
-from .._check import check_bool, check_callable, check_int, check_str, optional
+from .._check import check_bool, check_callable, check_instance, check_int, check_str, optional
 from ..clientip import ClientIP
+from ..errors import ErrorPolicy
 from ..exceptions import ConfigurationError, InvalidCredentials, StorageError
 from ..storage import MemoryStore, Store, StoreLike, open_store
 from ..storage.base import is_cluster
@@ -74,7 +75,9 @@ class Lockout:
     ``Lockout`` to change them), while ``generic``, ``generic_detail``, ``on_storage_error``, ``on_event`` and
     ``log_identifiers`` are read on every call and may be changed. ``client_ip`` is the default trusted-proxy
     resolver of :meth:`protect` and :meth:`dependency` (behind a Guard with trusted proxies they use the
-    address it resolved for the request, with or without one). Every duration is a number of seconds from
+    address it resolved for the request, with or without one); ``errors`` the
+    :class:`~backend_guard.errors.ErrorPolicy` its refusals there are rendered with (a lockout of a stack built
+    from settings has the settings' ``errors``; default: problem documents). Every duration is a number of seconds from
     0.001 (shorter ones count as 1 ms) up to ``MAX_DURATION`` (10 years); counts are integers (an ``IntEnum``
     member counts as its value; ``bool`` is refused); ``address_max_failures`` is at most
     ``MAX_ADDRESS_FAILURES`` (1,000,000).
@@ -116,6 +119,7 @@ class Lockout:
         log_identifiers: bool = False,
         namespace: str = "lockout",
         client_ip: ClientIP | None = None,
+        errors: ErrorPolicy | None = None,
     ) -> None:
         _check_options(
             {"extend_while_locked": extend_while_locked, "generic": generic, "log_identifiers": log_identifiers},
@@ -167,6 +171,8 @@ class Lockout:
         self.on_event = on_event
         self.log_identifiers = log_identifiers
         self.client_ip = client_ip
+        #: The policy :meth:`protect`'s refusals are rendered with (None: problem documents).
+        self.errors = optional(check_instance, "errors", errors, ErrorPolicy)
         self.namespace = namespace
         key = mac_key(secret, shared=not isinstance(self.store, MemoryStore))
         self._script_policy = checked.policy

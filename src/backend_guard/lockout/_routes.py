@@ -403,7 +403,7 @@ def protect_login(
     client_ip: ClientIP | None = None,
 ) -> Callable[[F], F]:
     """Decorator for login routes (FastAPI, Starlette, Flask, Django; sync or async); see Lockout.protect."""
-    return guard_route(_LoginHooks(lock, field, account, success_statuses), client_ip=client_ip)
+    return guard_route(_LoginHooks(lock, field, account, success_statuses), client_ip=client_ip, errors=lock.errors)
 
 
 def lockout_dependency(

@@ -21,6 +21,7 @@ from .._cache import BoundedCache
 from .._check import check_bool, check_instance, check_str, optional
 from .._routes import fastapi_dependency, guard_route
 from ..clientip import ClientIP
+from ..errors import ErrorPolicy
 from ..exceptions import ConfigurationError, StorageError
 from ..storage import MemoryStore, Script, Store, StoreLike, open_store
 from ..storage.base import glob_escape, is_cluster
@@ -46,7 +47,9 @@ class RateLimiter:
     ``on_storage_error``: ``"allow"`` (fail open, the default), ``"deny"`` (fail closed) or ``"raise"``
     (:class:`~backend_guard.exceptions.StorageError` propagates); the outage is logged once.
     ``headers``/``legacy_headers``: whether middlewares and decorators add ``RateLimit``/``RateLimit-Policy``
-    (and ``X-RateLimit-*``) on allowed responses; refusals always carry them.
+    (and ``X-RateLimit-*``) on allowed responses; refusals always carry them. ``errors``: the
+    :class:`~backend_guard.errors.ErrorPolicy` the route decorators' 429 is rendered with (a limiter of a stack
+    built from settings has the settings' ``errors``; default: problem documents).
 
     Example::
 
@@ -66,6 +69,7 @@ class RateLimiter:
         headers: bool = True,
         legacy_headers: bool = False,
         client_ip: ClientIP | None = None,
+        errors: ErrorPolicy | None = None,
     ) -> None:
         check_str("strategy", strategy)
         check_str("key_prefix", key_prefix, empty=True)
@@ -80,6 +84,8 @@ class RateLimiter:
         self.headers = headers
         self.legacy_headers = legacy_headers
         self.client_ip = client_ip
+        #: The policy the route decorators' refusals are rendered with (None: problem documents).
+        self.errors = optional(check_instance, "errors", errors, ErrorPolicy)
         self._script: Script = SCRIPTS[strategy]
         #: True when the store does no I/O (the memory store: its ``arun`` only calls ``run``), so an async
         #: caller may call :meth:`run_plan` and skip a coroutine.
@@ -410,7 +416,9 @@ class RateLimiter:
         hooks = self._route_hooks(limits, key, cost, scope, name, client_ip, per_method)
 
         def decorate(func: F) -> F:
-            return guard_route(hooks.for_handler(self._name_handler(func)), client_ip=client_ip)(func)
+            return guard_route(hooks.for_handler(self._name_handler(func)), client_ip=client_ip, errors=self.errors)(
+                func
+            )
 
         return decorate
 

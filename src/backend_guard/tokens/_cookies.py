@@ -22,6 +22,7 @@ from .._check import check_instance, optional
 from .._routes import RouteCall, declare_problem_statuses, native_problem, request_id_of
 from ..clientip import ClientIP
 from ..csrf import CrossOriginProtection
+from ..errors import ErrorPolicy
 from ..exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -85,6 +86,9 @@ class TokenCookies:
         Metadata are refused. ``parts.token_cookies()`` passes the stack's ``trusted_proxies``.
     :param access_cookie, refresh_cookie: the cookie names; they must keep their ``__Host-`` and ``__Secure-``
         prefixes.
+    :param errors: the :class:`~backend_guard.errors.ErrorPolicy` the refusals of :meth:`refresh`,
+        :meth:`logout` and :meth:`require_auth` are rendered with (default: the manager's ``errors``);
+        ``parts.token_cookies()`` passes the settings' ``errors``.
 
     Example::
 
@@ -102,6 +106,7 @@ class TokenCookies:
         client_ip: ClientIP | None = None,
         access_cookie: str = "__Host-access",
         refresh_cookie: str = "__Secure-refresh",
+        errors: ErrorPolicy | None = None,
     ) -> None:
         if not isinstance(tm, TokenManager):
             raise ConfigurationError(f"tm must be a TokenManager, not {type(tm).__name__}.")
@@ -113,6 +118,9 @@ class TokenCookies:
         self.client_ip: ClientIP | None = optional(check_instance, "client_ip", client_ip, ClientIP)
         self.access_cookie = access_cookie
         self.refresh_cookie = refresh_cookie
+        #: The policy refusals (:meth:`refresh`, :meth:`logout`, :meth:`require_auth`) are rendered with: the
+        #: manager's unless given (None: problem documents).
+        self.errors = optional(check_instance, "errors", errors, ErrorPolicy) or tm.errors
 
     def __repr__(self) -> str:
         return f"TokenCookies(refresh_path={self.refresh_path!r}, accept={self.accept!r})"
@@ -256,7 +264,7 @@ class TokenCookies:
             async def me(request: Request):
                 return {"user": request.state.auth["sub"]}
         """
-        decorate = require_auth(self.tm, scopes, self._route_token, client_ip=self.client_ip)
+        decorate = require_auth(self.tm, scopes, self._route_token, client_ip=self.client_ip, errors=self.errors)
         if self.accept == "header":
             return decorate
 
@@ -391,7 +399,7 @@ class TokenCookies:
         framework = framework_of(request)
         if framework is None:
             raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
-        response = native_problem(framework, exc, request_id_of(request))
+        response = native_problem(framework, exc, request_id_of(request), None, self.errors)
         if isinstance(exc, AuthenticationError):
             self.clear(response)
         return response

@@ -24,6 +24,8 @@ from typing import Any, Literal, TypeVar
 
 from .. import events
 from .._cache import BoundedCache
+from .._check import check_instance, optional
+from ..errors import ErrorPolicy
 from ..exceptions import ConfigurationError, GuardError, InvalidToken, StorageError, TokenExpired, TokenReused
 from ..storage import Store, StoreLike, open_store
 from . import _scripts as scripts
@@ -89,6 +91,8 @@ class TokenManager:
     does when the store cannot answer: ``"deny"`` (the default: :class:`~backend_guard.exceptions.StorageError`,
     a 503) or ``"allow"`` (the token is accepted on its signature and ``exp`` alone, as without the check; logged
     once per outage). Issuing, rotating and revoking never fail open. ``clock`` returns seconds (tests freeze it).
+    ``errors``: the :class:`~backend_guard.errors.ErrorPolicy` :meth:`require_auth`'s refusals are rendered with
+    (a manager of a stack built from settings has the settings' ``errors``; default: problem documents).
 
     Example::
 
@@ -116,6 +120,7 @@ class TokenManager:
         revocation_on_storage_error: Literal["deny", "allow"] = "deny",
         max_token_length: int = 8192,
         clock: Callable[[], float] = time.time,
+        errors: ErrorPolicy | None = None,
     ) -> None:
         check_option_types(
             algorithm,
@@ -155,6 +160,8 @@ class TokenManager:
         self._revocation_outage = False
         self.max_token_length = max_token_length
         self.clock = clock
+        #: The policy :meth:`require_auth`'s 401/403 are rendered with (None: problem documents).
+        self.errors = optional(check_instance, "errors", errors, ErrorPolicy)
         # PyJWT (and the cryptography it loads) is imported by the first manager, not by ``import
         # backend_guard.tokens`` or the settings. Time claims are checked here with ``clock``; PyJWT checks the
         # signature, aud (exact), iss (exact), presence.
@@ -496,7 +503,7 @@ class TokenManager:
             async def admin(request: Request):
                 return {"user": request.state.auth["sub"]}
         """
-        return require_auth(self, scopes)
+        return require_auth(self, scopes, errors=self.errors)
 
     def dependency(self, scopes: str | Sequence[str] = ()) -> Callable[..., Any]:
         """The FastAPI dependency twin of :meth:`require_auth`; it returns the claims.

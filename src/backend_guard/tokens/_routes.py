@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 from .. import events
 from .._routes import RouteCall, RouteHooks, fastapi_dependency, guard_route
 from ..clientip import ClientIP
+from ..errors import ErrorPolicy
 from ..exceptions import AuthenticationError, Forbidden, GuardError
 
 __all__ = [
@@ -133,15 +134,17 @@ def require_auth(
     token_of: TokenSource | None = None,
     *,
     client_ip: ClientIP | None = None,
+    errors: ErrorPolicy | None = None,
 ) -> Callable[[_F], _F]:
-    """The decorator of :meth:`TokenManager.require_auth`: a valid access token of ``tm`` with ``scopes``.
+    """The decorator of :meth:`TokenManager.require_auth`: a valid access token of ``tm`` with ``scopes``; its
+    401/403 rendered under ``errors`` (default: problem documents).
 
     Example::
 
         @require_auth(tm, scopes=["admin"])
         async def admin(request): ...
     """
-    return guard_route(AuthHooks(tm, scopes, token_of), client_ip=client_ip)
+    return guard_route(AuthHooks(tm, scopes, token_of), client_ip=client_ip, errors=errors)
 
 
 def auth_dependency(

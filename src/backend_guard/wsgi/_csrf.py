@@ -18,8 +18,8 @@ from .._http import StartResponse, WSGIApp, wsgi_problem
 from .._layer import Answer
 from .._shell_browser import VIEW_KEY, ExemptPaths, cross_origin_policy, environ_host, refusal
 from ..clientip import ClientIP
-from ..errors import ErrorPolicy
 from ..csrf import SAFE_METHODS, CrossOriginDecision, is_csrf_exempt
+from ..errors import ErrorPolicy
 from ..exceptions import GuardError
 from ..integrations._route_views import find_flask_app, flask_view
 from ._layer_shell import LayerMiddleware

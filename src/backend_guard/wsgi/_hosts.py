@@ -56,7 +56,7 @@ class TrustedHostMiddleware(LayerMiddleware):
         self.policy = trusted_hosts_policy(policy)
         self.client_ip = optional(check_instance, "client_ip", client_ip, ClientIP)
         errors = optional(check_instance, "errors", errors, ErrorPolicy)
-        self._refusal = Answer(partial(_refuse_unknown_host, policy=errors))
+        self._refusal: Answer[WSGIApp] = Answer(partial(_refuse_unknown_host, policy=errors))
 
     def on_request(self, environ: dict[str, Any]) -> Answer[WSGIApp] | None:
         """None for an allowed host; an :class:`Answer` refusing the request (400) otherwise."""
