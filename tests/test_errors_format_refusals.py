@@ -7,7 +7,7 @@ default format stays problem+json."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -221,11 +221,10 @@ def _flask(fmt: str | None) -> Send:
 
 
 @pytest.fixture
-def django_ready() -> Iterator[None]:
+def django_ready() -> None:
     from .django_app import setup
 
     setup()
-    yield
 
 
 def _django_urls() -> Any:
@@ -283,7 +282,8 @@ def _django_send() -> Send:
 def _django_check(refusal: tuple[Any, ...], fmt: str | None) -> None:
     from django.test import override_settings
 
-    with override_settings(BACKEND_GUARD=_config(fmt), MIDDLEWARE=["backend_guard.django.GuardMiddleware"]):
+    # The URLs are built under the settings: their decorators come from the parts GuardMiddleware uses.
+    with override_settings(BACKEND_GUARD=_config(fmt), MIDDLEWARE=["backend_guard.django.GuardMiddleware"]):  # noqa: SIM117
         with override_settings(ROOT_URLCONF=_django_urls()):
             _check(refusal, _django_send(), fmt)
 
@@ -315,9 +315,7 @@ def test_a_bare_wsgi_guard_renders_its_429_in_the_format() -> None:
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"ok"]
 
-    settings = bg.GuardSettings(
-        errors={"format": "envelope"}, rate_limit={"default_limits": "1/minute"}
-    )
+    settings = bg.GuardSettings(errors={"format": "envelope"}, rate_limit={"default_limits": "1/minute"})
     guarded = bg_wsgi.Guard(app, settings)
     seen: list[Any] = []
 
@@ -363,3 +361,46 @@ def test_a_shell_takes_an_error_policy() -> None:
     assert r.json()["error"]["code"] == "unknown-host"
     with pytest.raises(bg.ConfigurationError):
         bg_asgi.TrustedHostMiddleware(app, policy=["example.com"], errors="envelope")
+
+
+@pytest.mark.parametrize(
+    ("config", "status", "code"),
+    [
+        ({"rate_limit": {"default_limits": "1/minute"}}, 429, "rate-limited"),
+        ({"trusted_hosts": ["other.example"]}, 400, "unknown-host"),
+    ],
+    ids=["rate-limit", "unknown-host"],
+)
+async def test_a_websocket_denial_is_in_the_format(config: dict[str, Any], status: int, code: str) -> None:
+    """A layer refusing a handshake sends its denial response in the configured format (with the request id)."""
+    from .test_ratelimit_websocket import DENIAL, Socket, _call, _scope
+
+    app = Socket()
+    guard = bg_asgi.Guard(app, bg.GuardSettings(errors={"format": "envelope"}, **config))
+    if status == 429:
+        await _call(guard, _scope("websocket", "/ws", DENIAL))
+    refused = await _call(guard, _scope("websocket", "/ws", DENIAL))
+    assert refused[0]["type"] == "websocket.http.response.start"
+    assert refused[0]["status"] == status
+    headers = dict(refused[0]["headers"])
+    assert headers[b"content-type"] == b"application/json"
+    doc = json.loads(refused[1]["body"])
+    assert doc["error"]["code"] == code
+    assert doc["meta"]["request_id"] == headers[b"x-request-id"].decode()
+
+
+def test_a_rate_limit_middleware_takes_its_limiters_policy() -> None:
+    """``RateLimiter(errors=policy)``: the middleware on that limiter (used alone) answers in that format too."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    limiter = bg.RateLimiter(errors=bg.ErrorPolicy(format="envelope"))
+    shell = bg_wsgi.RateLimitMiddleware(app, limiter=limiter, limits="1/minute")
+    seen: list[str] = []
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "REMOTE_ADDR": "203.0.113.9", "wsgi.url_scheme": "http"}
+    b"".join(shell(dict(environ), lambda status, headers, exc_info=None: seen.append(status)))
+    body = b"".join(shell(dict(environ), lambda status, headers, exc_info=None: seen.append(status)))
+    assert seen[-1].startswith("429")
+    assert json.loads(body)["error"]["code"] == "rate-limited"

@@ -36,7 +36,7 @@ class RateLimitShell(Generic[App]):
     (``legacy``), from the limiter unless given. ``check_routes``: whether the rules are checked against the
     app's routes when it starts, where the framework knows them (:meth:`check_rules`). ``errors``: the
     :class:`~backend_guard.errors.ErrorPolicy` its 429/503 are rendered with (a stack built from settings passes
-    its own; default: problem documents).
+    its own; default: the limiter's ``errors``, else problem documents).
 
     Example::
 
@@ -64,13 +64,13 @@ class RateLimitShell(Generic[App]):
         self.app = app
         optional(check_instance, "limiter", limiter, RateLimiter)
         optional(check_instance, "errors", errors, ErrorPolicy)
-        #: The policy refusals are rendered with (None: the default, problem documents).
-        self.errors = errors
         optional(check_instance, "client_ip", client_ip, ClientIP)
         optional(check_bool, "headers", headers)
         optional(check_bool, "legacy_headers", legacy_headers)
         check_bool("check_routes", check_routes)
         self.limiter = limiter if limiter is not None else RateLimiter()
+        #: The policy refusals are rendered with: ``errors``, else the limiter's (None: problem documents).
+        self.errors = errors if errors is not None else self.limiter.errors
         client_ip = _given(client_ip, self.limiter.client_ip)
         self.plan = RulePlan(rules, limits=limits, key=key, client_ip=client_ip, ipv6_prefix=ipv6_prefix)
         #: Used alone with trusted proxies, the shell resolves the client once for everything inside it.
