@@ -50,8 +50,8 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
 
     Exemptions: ``exempt_paths``, a Flask view marked with :func:`~backend_guard.csrf.csrf_exempt` (found by
     binding the URL map of the Flask app this middleware wraps, only when it is about to refuse), a Django view
-    so marked (``GuardMiddleware`` puts its URLconf resolver in the environ), or any framework's resolver
-    ``(environ) -> view`` under ``environ["backend_guard.view"]``.
+    so marked (``GuardMiddleware`` holds the refusal until ``process_view`` knows the view Django resolved), or
+    any framework's resolver ``(environ) -> view`` under ``environ["backend_guard.view"]``.
 
     Example::
 
