@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal, TypeVar
 
 from .._cache import BoundedCache
-from .._check import check_bool, check_callable, check_instance, check_int, check_str, optional
+from .._check import check_instance, optional
 from ..clientip import ClientIP
 from ..errors import ErrorPolicy
 from ..exceptions import ConfigurationError, InvalidCredentials, StorageError
@@ -23,7 +23,7 @@ from ._attempt import Attempt
 from ._audit import emit, log
 from ._decisions import Decisions, reserve_args
 from ._keys import PLAN_BYTES, PLAN_CACHE, KeyPlanner, Plan, mac_key, records_of
-from ._policy import NIST_CEILING, check_policy
+from ._policy import NIST_CEILING, check_options, check_policy
 from ._routes import lockout_dependency, protect_login
 from ._scripts import PEEK, ReserveReply, SuccessReply, scripts_for
 from ._status import LockoutEvent, LockoutStatus, LockRecord
@@ -121,7 +121,7 @@ class Lockout:
         client_ip: ClientIP | None = None,
         errors: ErrorPolicy | None = None,
     ) -> None:
-        _check_options(
+        check_options(
             {"extend_while_locked": extend_while_locked, "generic": generic, "log_identifiers": log_identifiers},
             {"generic_detail": generic_detail, "namespace": namespace},
             ipv6_prefix,
@@ -581,20 +581,3 @@ class Lockout:
                     attempt.succeeded()
         """
         return lockout_dependency(self, field=field, client_ip=client_ip or self.client_ip)
-
-
-def _check_options(
-    flags: dict[str, bool], texts: dict[str, str], ipv6_prefix: int, on_event: object, secret: object
-) -> None:
-    """The types of the settings that are not policy numbers (those are :func:`check_policy`'s), in the order a
-    Lockout always checked them: the flags, the texts, ``ipv6_prefix``, ``on_event``, ``secret``."""
-    for flag_name, flag in flags.items():
-        check_bool(flag_name, flag)
-    for text_name, text in texts.items():
-        check_str(text_name, text)
-    check_int("ipv6_prefix", ipv6_prefix, min=1, max=128)
-    optional(check_callable, "on_event", on_event)
-    if secret is not None and not isinstance(secret, (str, bytes, bytearray)):
-        raise ConfigurationError(
-            f"secret must be a string or bytes (at least 16 bytes), not a {type(secret).__name__}."
-        )

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._check import check_bool, check_callable, check_int, check_str, optional
 from ..exceptions import ConfigurationError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "CheckedPolicy",
     "LockoutPolicy",
     "ScopeRule",
+    "check_options",
     "check_policy",
     "lua_int",
     "plain_int",
@@ -344,3 +346,25 @@ def _real(value: Any) -> float | None:
     if isinstance(value, float):
         return float.__float__(value)  # exact float, whatever a subclass's own __float__ does
     return plain_int(value)
+
+
+def check_options(
+    flags: dict[str, bool], texts: dict[str, str], ipv6_prefix: int, on_event: object, secret: object
+) -> None:
+    """The types of the settings that are not policy numbers (those are :func:`check_policy`'s), in the order a
+    Lockout always checked them: the flags, the texts, ``ipv6_prefix``, ``on_event``, ``secret``.
+
+    Example::
+
+        check_options({"generic": True}, {"generic_detail": "Try again later."}, 64, None, None)
+    """
+    for flag_name, flag in flags.items():
+        check_bool(flag_name, flag)
+    for text_name, text in texts.items():
+        check_str(text_name, text)
+    check_int("ipv6_prefix", ipv6_prefix, min=1, max=128)
+    optional(check_callable, "on_event", on_event)
+    if secret is not None and not isinstance(secret, (str, bytes, bytearray)):
+        raise ConfigurationError(
+            f"secret must be a string or bytes (at least 16 bytes), not a {type(secret).__name__}."
+        )
