@@ -42,7 +42,9 @@ __all__ = [
 
 _REQUEST = "backend_guard.django.request"
 _RESPONSE = "backend_guard.django.response"
-#: The cross-origin refusal (a WSGI app) waiting for ``process_view``: answered unless the view is csrf_exempt.
+#: The cross-origin refusal (a :class:`_Held`) waiting for ``process_view``: answered unless the view is csrf_exempt.
+#: Kept in the environ and, under the same name, as an attribute of the request (a later middleware may give the
+#: request a new ``META``: ``process_view`` must still find it, or the protected view would run).
 _PENDING = "backend_guard.django.csrf_refusal"
 #: Marks an environ that is a Django request's META (csp_nonce and the route decorators read it).
 SHELL_KEY = "backend_guard.django"
@@ -140,6 +142,24 @@ def _view_later(environ: dict[str, Any]) -> None:
     return None
 
 
+class _Held:
+    """A cross-origin refusal (a WSGI app) held for ``process_view``; ``lifted`` once the view is csrf_exempt."""
+
+    __slots__ = ("app", "lifted")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lifted = False
+
+
+def _held(request: Any) -> _Held | None:
+    """The refusal held for ``request`` and not lifted (from its ``META``, else from the request itself)."""
+    held = request.META.get(_PENDING)
+    if not isinstance(held, _Held):
+        held = getattr(request, _PENDING, None)
+    return held if isinstance(held, _Held) and not held.lifted else None
+
+
 class _CrossOriginAtView(CrossOriginProtectionMiddleware):
     """Django's cross-origin protection: a refusal that a ``csrf_exempt`` view could lift waits for the view.
 
@@ -152,7 +172,8 @@ class _CrossOriginAtView(CrossOriginProtectionMiddleware):
     def on_request(self, environ: dict[str, Any]) -> None:
         answer = super().on_request(environ)
         if answer is not None:
-            environ[_PENDING] = answer.app
+            held = environ[_PENDING] = _Held(answer.app)
+            setattr(environ[_REQUEST], _PENDING, held)
         return None
 
 
@@ -245,9 +266,9 @@ class GuardMiddleware:
             request.request_id = rid
         response = self.get_response(request)
         _keep_nonce(request, environ)
-        refusal = environ.pop(_PENDING, None)
-        if refusal is not None:  # cross-origin, and no csrf_exempt view reached (see process_view)
-            body: Iterable[bytes] = refusal(environ, start_response)
+        held = environ.pop(_PENDING, None)
+        if isinstance(held, _Held) and not held.lifted:  # cross-origin, no csrf_exempt view reached (process_view)
+            body: Iterable[bytes] = held.app(environ, start_response)
             return body
         environ[_RESPONSE] = response
         start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
@@ -286,8 +307,10 @@ class GuardMiddleware:
                 if close is not None:
                     close()
         finally:
-            environ.pop(_REQUEST, None)
+            request = environ.pop(_REQUEST, None)
             environ.pop(_PENDING, None)
+            if request is not None:
+                vars(request).pop(_PENDING, None)  # nothing held outlives the request
 
     def process_view(self, request: Any, view_func: Any, view_args: Any, view_kwargs: Any) -> Any:
         """Lift a waiting cross-origin refusal when the view Django resolved is marked ``csrf_exempt``.
@@ -300,11 +323,11 @@ class GuardMiddleware:
 
             middleware.process_view(request, transfer, (), {})   # <HttpResponseForbidden status_code=403>
         """
-        meta = request.META
-        if _PENDING not in meta:
+        held = _held(request)
+        if held is None:
             return None
         if django_view_exempt(view_func):
-            del meta[_PENDING]
+            held.lifted = True
             return None
         from django.http import HttpResponseForbidden
 
