@@ -19,6 +19,7 @@ from django.urls import path
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt as django_csrf_exempt
 
+import backend_guard as bg
 from backend_guard import events
 from backend_guard.csrf import csrf_exempt
 from backend_guard.events import Event
@@ -96,7 +97,17 @@ def stream(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(body())
 
 
+LOCK = bg.Lockout(store=bg.storage.MemoryStore(), max_failures=2, secret=b"review-django-secret-0123456789abcdef")
+
+
+@LOCK.protect()
+def login(request: HttpRequest) -> HttpResponse:
+    CALLED.append("login")
+    return HttpResponse("in") if request.POST.get("password") == "right" else HttpResponse("no", status=401)
+
+
 urlpatterns = [
+    path("login", login),
     path("transfer", transfer),
     path("django-exempt", django_exempt),
     path("api", APIView.as_view()),
@@ -271,13 +282,34 @@ async def test_whatever_the_other_middlewares_do_the_refusal_stands_under_asgi(
         assert "async-transfer" not in CALLED
 
 
-@pytest.mark.parametrize("inner", ["CORSMiddleware", "SecureHeadersMiddleware", "RateLimitMiddleware"])
-def test_a_one_part_middleware_listed_after_guard_never_lets_the_stand_in_out(inner: str) -> None:
-    """Another GuardMiddleware class inside ours sees the held refusal too: the client gets the problem document
-    (never the bare 403 stand-in), and an exempt view still passes."""
+@pytest.mark.usefixtures("guard_only")
+def test_a_refused_login_takes_no_lockout_attempt_and_reads_no_body() -> None:
+    """The lockout decorator (which reads the login body) is part of the view: a refused request never reaches
+    it, so cross-site guesses cannot lock the victim's account."""
     from django.test import Client
 
-    with _settings([GUARD, f"backend_guard.django.{inner}"], rate_limit={"default_limits": "100/minute"}):
+    client = Client()
+    for _ in range(5):
+        assert _refused(client.post("/login", {"username": "alice", "password": "guess"}, HTTP_ORIGIN=EVIL))
+    assert CALLED == []
+    assert not LOCK.check("alice", "127.0.0.1").locked
+    assert client.post("/login", {"username": "alice", "password": "right"}).content == b"in"
+
+
+ONE_PART = ["CORSMiddleware", "SecureHeadersMiddleware", "RateLimitMiddleware"]
+
+
+@pytest.mark.parametrize(
+    "middleware",
+    [[GUARD, f"backend_guard.django.{one}"] for one in ONE_PART]
+    + [[f"backend_guard.django.{one}", GUARD] for one in ONE_PART],
+)
+def test_one_part_middlewares_around_guard_never_let_the_stand_in_out(middleware: list[str]) -> None:
+    """Another GuardMiddleware class before or after ours sees the held refusal too (its ``process_view`` may be
+    asked first): the client gets the problem document (never the bare 403 stand-in), an exempt view passes."""
+    from django.test import Client
+
+    with _settings(middleware, rate_limit={"default_limits": "100/minute"}):
         client = Client()
         assert _refused(client.post("/transfer", HTTP_ORIGIN=EVIL))
         assert client.post("/hook", HTTP_ORIGIN=EVIL).content == b"hook"
