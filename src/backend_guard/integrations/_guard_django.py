@@ -153,10 +153,8 @@ class _Held:
 
 
 def _held(request: Any) -> _Held | None:
-    """The refusal held for ``request`` and not lifted (from its ``META``, else from the request itself)."""
-    held = request.META.get(_PENDING)
-    if not isinstance(held, _Held):
-        held = getattr(request, _PENDING, None)
+    """The refusal held for ``request`` and not lifted (on the request itself, else in its ``META``)."""
+    held = vars(request).get(_PENDING) or request.META.get(_PENDING)
     return held if isinstance(held, _Held) and not held.lifted else None
 
 
