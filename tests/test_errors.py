@@ -632,3 +632,29 @@ def test_an_exception_whose_message_quotes_a_validation_error_in_its_chain_is_lo
         link = link.__cause__ or link.__context__
     assert not any(secret in str(e) for e in seen)
     assert secret in str(exc)  # the application's own exception is unchanged
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [("X-Price", "5 €"), ("X-Injected", "a\r\nSet-Cookie: session=evil"), ("Bad Name", "1"), ("", "1")],
+)
+async def test_an_app_error_header_no_server_could_send_is_dropped_not_a_server_error(bad: tuple[str, str]) -> None:
+    # the app's own HTTPException carries a header that is not a valid field: the envelope still answers its
+    # status (the good headers kept), instead of failing to encode it and leaving the server a traceback
+    from starlette.exceptions import HTTPException
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise HTTPException(409, "Already there", headers={"X-Good": "1", bad[0]: bad[1]})
+
+    start, _body = await call_asgi(ErrorEnvelopeMiddleware(app))
+    assert start["status"] == 409
+    assert (b"x-good", b"1") in start["headers"]
+    assert not any(b"evil" in v or b"\xe2" in v for _, v in start["headers"])
+
+    def wsgi_app(environ: Any, start_response: Any) -> Any:
+        raise HTTPException(409, headers={"X-Good": "1", bad[0]: bad[1]})
+
+    status, headers, _ = call_wsgi(WSGIErrorEnvelope(wsgi_app))
+    assert status.startswith("409")
+    assert ("x-good", "1") in [(k.lower(), v) for k, v in headers]
+    assert all(k and "\r" not in v and "\n" not in v and "€" not in v for k, v in headers)

@@ -52,8 +52,23 @@ def _cls(module: str, name: str) -> type[BaseException] | tuple[()]:
 
 
 def _safe_headers(raw: Any) -> tuple[tuple[str, str], ...]:
-    named = ((str(k), v) for k, v in _header_items(raw))
-    return tuple((name, str(v)) for name, v in named if name.lower() not in _BODY_HEADERS)
+    """A framework exception's headers that can go on the wire: not the body's own, and each one a valid field
+    (a name of token characters, a value of latin-1 text without control characters); the others are dropped,
+    so a header the app could not have sent either never turns an error response into a server error."""
+    named = ((str(k), str(v)) for k, v in _header_items(raw))
+    return tuple((n, v) for n, v in named if n.lower() not in _BODY_HEADERS and _sendable(n, v))
+
+
+#: RFC 9110 token characters (a field name), and the characters a field value may not hold (controls but HTAB).
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_FORBIDDEN_IN_VALUE = frozenset(chr(c) for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F))
+
+
+def _sendable(name: str, value: str) -> bool:
+    """True when ``name: value`` is a field an HTTP/1.1 server can send as it is."""
+    if not name or not _TOKEN.issuperset(name):
+        return False
+    return all(ord(ch) < 0x100 and ch not in _FORBIDDEN_IN_VALUE for ch in value)
 
 
 def _header_items(raw: Any) -> Iterable[tuple[Any, Any]]:
