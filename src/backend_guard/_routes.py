@@ -25,6 +25,7 @@ from typing import Any, TypeVar, cast
 
 from ._adapter import FrameworkAdapter, adapter_named, adapter_of, context_request
 from ._http import deny_handshake
+from ._request_ids import request_id_of
 from ._view import RequestView
 from .clientip import ClientIP
 from .errors import ErrorPolicy
@@ -41,7 +42,6 @@ __all__ = [
     "guard_route",
     "native_problem",
     "problem_statuses",
-    "request_id_of",
     "status_of_exception",
 ]
 
@@ -163,31 +163,6 @@ class RouteCall:
     def request_id(self) -> str | None:
         """The request id set by a RequestIdMiddleware, if any."""
         return request_id_of(self.request)
-
-
-def request_id_of(request: Any) -> str | None:
-    """The request id a RequestIdMiddleware left on a framework request (Starlette, Flask, Django), if any.
-
-    Example::
-
-        native_problem("flask", exc, request_id_of(flask.request))
-    """
-    rid = _scope_request_id(request) or _environ_request_id(request)
-    return str(rid) if rid else None
-
-
-def _scope_request_id(request: Any) -> Any:
-    """The request id an ASGI RequestIdMiddleware left in ``scope["state"]``, if any."""
-    scope = getattr(request, "scope", None)
-    if isinstance(scope, dict) and scope.get("state"):
-        return scope["state"].get("request_id")
-    return None
-
-
-def _environ_request_id(request: Any) -> Any:
-    """The request id a WSGI RequestIdMiddleware left in the environ (or on the request object), if any."""
-    environ = getattr(request, "environ", None) or getattr(request, "META", None) or {}
-    return environ.get("backend_guard.request_id") or getattr(request, "request_id", None)
 
 
 class RouteHooks:

@@ -19,7 +19,8 @@ from typing import Any, Literal, TypeVar
 
 from .._adapter import adapter_named
 from .._check import check_instance, optional
-from .._routes import RouteCall, declare_problem_statuses, native_problem, request_id_of
+from .._request_ids import request_id_of
+from .._routes import RouteCall, declare_problem_statuses, native_problem
 from ..clientip import ClientIP
 from ..csrf import CrossOriginProtection
 from ..errors import ErrorPolicy
