@@ -52,6 +52,7 @@ _RESP = "bg_response__"
 _GUARDED = "__backend_guard_route__"
 _STATUSES = "__backend_guard_statuses__"
 _UNSET: Any = object()  # a lazy value not read yet
+_NO_PROXIES = ClientIP()
 
 
 class RouteCall:
@@ -121,11 +122,21 @@ class RouteCall:
     @property
     def route(self) -> str | None:
         """The route template the framework matched (``call.view.route``, read without building the view)."""
-        route = self._route
+        route: str | None = self._route
         if route is _UNSET:
             view = self._view
             route = self._route = view.route if view is not None else self.adapter.route_of(self.request)
-        return cast("str | None", route)
+        return route
+
+    @property
+    def client(self) -> str:
+        """The client address, resolved through trusted proxies only (``call.view.client``, read from the scope or
+        environ without building the view)."""
+        if self.request is None:  # a call built around a bare view
+            return self.view.client
+        client_ip = self._client_ip or _NO_PROXIES
+        scope = self.scope
+        return client_ip.from_scope(scope) if scope is not None else client_ip.from_environ(self.environ)
 
     @property
     def scope(self) -> Any:
@@ -378,7 +389,7 @@ def _dropped(func: Callable[..., Any], req_name: str, resp_name: str, own: list[
 class _Prepare:
     """Turns one call of a decorated route into its :class:`RouteCall`; what it needs is settled at decoration."""
 
-    __slots__ = ("client_ip", "dropped", "errors", "func", "req_name", "resp_name")
+    __slots__ = ("client_ip", "dropped", "errors", "func", "known", "req_name", "resp_name")
 
     def __init__(
         self,
@@ -396,11 +407,24 @@ class _Prepare:
         self.req_name = req_name
         self.resp_name = resp_name
         self.dropped = _dropped(func, req_name, resp_name, own)
+        #: The class of the request the last call had as its first argument, and its adapter (None: none yet).
+        self.known: tuple[type, FrameworkAdapter] | None = None
+
+    def _request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, FrameworkAdapter | None]:
+        """:func:`_find_request`, without asking the adapters again about a first argument of the class the last
+        call's request was (a class is a request of one framework, or of none, for good)."""
+        known = self.known
+        if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
+            return args[0], known[1]
+        request, adapter = _find_request(args, kwargs, self.req_name)
+        if adapter is not None and args and args[0] is request:
+            self.known = (request.__class__, adapter)
+        return request, adapter
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
         """The call's RouteCall (its view built only if a hook reads it) and the Response FastAPI injected (if
         any); drops our parameters from ``kwargs``."""
-        request, adapter = _find_request(args, kwargs, self.req_name)
+        request, adapter = self._request(args, kwargs)
         if request is None or adapter is None:
             raise TypeError(
                 f"{getattr(self.func, '__qualname__', self.func)!r} was called without a request that backend_guard "
@@ -493,7 +517,9 @@ def _respond_on(call: RouteCall, target: Any, out: Any, headers: list[tuple[str,
     if target is not None:
         if call.raw_headers is not None:
             call.adapter.set_raw_headers(target, call.raw_headers)
-        _set_headers(call.adapter, target, call.response_headers + headers if headers else call.response_headers)
+        fields = call.response_headers + headers if headers else call.response_headers
+        if fields:
+            call.adapter.set_headers(target, fields)
     return out
 
 

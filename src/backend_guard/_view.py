@@ -235,6 +235,9 @@ class _EnvironSource(_Source):
     def headers(self) -> tuple[tuple[str, str], ...]:
         return _environ_headers(self.request)
 
+    def header_all(self, name: str) -> list[str] | None:
+        return _environ_header_all(self.request, name)
+
     def resolve(self) -> tuple[str, str, str | None]:
         resolved = self.client_ip.resolve_environ(self.request)
         return resolved.address, resolved.scheme, resolved.host
@@ -306,7 +309,8 @@ def _route_template(route: Any) -> str | None:
 def _scope_route(scope: Mapping[str, Any]) -> str | None:
     route = scope.get("route")
     template = _endpoint_template(scope) if route is None else _route_template(route)
-    return None if template is None else str(scope.get("root_path", "") or "") + template
+    root = scope.get("root_path")
+    return template if template is None or not root else str(root) + template
 
 
 def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None) -> RequestView:
@@ -347,6 +351,27 @@ def _environ_headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
             out.append((key.replace("_", "-").lower(), str(value)))
     return tuple(out)
+
+
+_BODY_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+def _environ_header_all(environ: Mapping[str, Any], name: str) -> list[str] | None:
+    """The value of header ``name`` read under its CGI name (``HTTP_X_NAME``), without decoding the others; None
+    where the view decodes them all to answer (a name with ``_`` or not ASCII: several CGI names could be it; a
+    body header also sent as ``HTTP_CONTENT_TYPE``)."""
+    wanted = name.lower()
+    if "_" in wanted or not wanted.isascii():
+        return None
+    key = "HTTP_" + wanted.upper().replace("-", "_")
+    body_key = _BODY_KEYS.get(wanted)
+    if body_key is not None:
+        if key in environ:
+            return None
+        value = environ.get(body_key)
+        return [str(value)] if value else []
+    value = environ.get(key)
+    return [] if value is None else [str(value)]
 
 
 def view_from_environ(

@@ -27,6 +27,7 @@ from ._forwarding import (
 )
 from ._requests import (
     ENVIRON_KEYS,
+    RESOLVED_KEY,
     ResolvedClient,
     as_websocket,
     environ_values,
@@ -324,6 +325,8 @@ class ClientIP:
 
             ClientIP(["10.0.0.0/8"]).from_scope(scope)   # '203.0.113.7'
         """
+        if not self.enabled and RESOLVED_KEY not in scope:  # no proxy trusted, none resolved: the peer
+            return _peer_text(_peer_address(scope))
         return self.resolve_scope(scope).address
 
     def from_environ(self, environ: Mapping[str, Any]) -> str:
@@ -333,4 +336,6 @@ class ClientIP:
 
             ClientIP(["10.0.0.0/8"]).from_environ(environ)   # '203.0.113.7'
         """
+        if not self.enabled and RESOLVED_KEY not in environ:  # no proxy trusted, none resolved: the peer
+            return _peer_text(environ.get("REMOTE_ADDR"))
         return self.resolve_environ(environ).address

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Container
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from urllib.parse import parse_qsl
 
-from .._adapter import FrameworkAdapter, adapter_named
+from .._adapter import FrameworkAdapter
 from .._media import media_type
 from .._routes import RouteCall, RouteHooks, declare_problem_statuses, guard_route, status_of_exception
 from ..clientip import ClientIP
@@ -359,19 +359,19 @@ class _LoginHooks(RouteHooks):
         adapter.watch_login(call.request, attempt)
 
     def before(self, call: RouteCall) -> None:
-        adapter = adapter_named(call.framework)
+        adapter = call.adapter
         name = self._name(call, adapter)
         if name is None:
             return
-        ctx = self.lock.attempt(name, call.view.client or None)
+        ctx = self.lock.attempt(name, call.client or None)
         self._offer(call, adapter, ctx, ctx.__enter__())
 
     async def abefore(self, call: RouteCall) -> None:
-        adapter = adapter_named(call.framework)
+        adapter = call.adapter
         name = await self._aname(call, adapter)
         if name is None:
             return
-        actx = self.lock.aattempt(name, call.view.client or None)
+        actx = self.lock.aattempt(name, call.client or None)
         self._offer(call, adapter, actx, await actx.__aenter__())
 
     def _settle(self, call: RouteCall, status: int) -> Any:

@@ -1,0 +1,91 @@
+"""The route decorators' short cuts answer what the long way answers: one environ header read under its CGI name,
+the client address read without a view, the request found again among a route's arguments."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backend_guard._routes import RouteCall, RouteHooks, guard_route
+from backend_guard.clientip import ClientIP
+from backend_guard.clientip._requests import RESOLVED_KEY, ResolvedClient
+from backend_guard.integrations._adapter_starlette import ADAPTER
+from backend_guard.request import view_from_environ
+
+NAMES = st.sampled_from(
+    ["content-type", "content-length", "transfer-encoding", "x-a", "x_a", "X-A", "host", "x-a-b", "é", "ss"]
+)
+KEYS = st.sampled_from(
+    ["CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING",
+     "HTTP_X_A", "HTTP_X_A_B", "HTTP_HOST", "HTTP_SS", "REMOTE_ADDR", "PATH_INFO"]
+)  # fmt: skip
+VALUES = st.sampled_from(["", "0", "12", "application/json", "chunked", "a, b", "x"])
+
+
+@given(st.dictionaries(KEYS, VALUES), NAMES)
+def test_one_environ_header_reads_as_the_decoded_headers_do(environ: dict[str, str], name: str) -> None:
+    lazy = view_from_environ(environ)
+    decoded = view_from_environ(environ)
+    decoded.headers  # noqa: B018  (every header decoded: the view answers from its index)
+    assert lazy.header_all(name) == decoded.header_all(name)
+    assert lazy.header(name) == decoded.header(name)
+
+
+PEERS = st.sampled_from(["203.0.113.9", "10.0.0.5", "::ffff:10.0.0.5", "2001:db8::1", "", "garbage"])
+
+
+@given(PEERS, st.booleans(), st.booleans(), st.sampled_from(["", "198.51.100.2", "198.51.100.2, 10.0.0.9"]))
+def test_the_client_address_read_directly_is_the_resolved_one(
+    peer: str, trusting: bool, recorded: bool, forwarded: str
+) -> None:
+    cip = ClientIP(["10.0.0.0/8"] if trusting else [])
+    scope = {
+        "type": "http",
+        "client": (peer, 1) if peer else None,
+        "headers": [(b"x-forwarded-for", forwarded.encode())],
+    }
+    environ = {"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded}
+    if recorded:
+        scope[RESOLVED_KEY] = environ[RESOLVED_KEY] = ResolvedClient("192.0.2.1", "https", None)
+    assert cip.from_scope(scope) == cip.resolve_scope(scope).address
+    assert cip.from_environ(environ) == cip.resolve_environ(environ).address
+
+
+def test_a_route_call_reads_the_client_its_view_reads() -> None:
+    from starlette.requests import Request
+
+    cip = ClientIP(["10.0.0.0/8"])
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"x-forwarded-for", b"198.51.100.2")]}
+    for peer in ("10.0.0.5", "203.0.113.9"):
+        request = Request({**scope, "client": (peer, 1)})
+        call = RouteCall(request=request, adapter=ADAPTER, client_ip=cip)
+        assert call.client == RouteCall(request=request, adapter=ADAPTER, client_ip=cip).view.client
+    assert RouteCall(view=view_from_environ({"REMOTE_ADDR": "203.0.113.9"})).client == "203.0.113.9"
+
+
+class _Seen(RouteHooks):
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def before(self, call: RouteCall) -> None:
+        self.seen.append(call.request)
+
+
+def test_the_request_is_found_again_on_later_calls_and_not_taken_from_another_class() -> None:
+    from starlette.requests import Request
+
+    hooks = _Seen()
+
+    @guard_route(hooks)
+    async def route(request: object) -> str:
+        return "ok"
+
+    first, second = Request({"type": "http", "headers": []}), Request({"type": "http", "headers": []})
+    asyncio.run(route(first))
+    asyncio.run(route(second))
+    assert hooks.seen == [first, second]
+    with pytest.raises(TypeError, match="without a request"):  # not taken for a request of the last one's class
+        asyncio.run(route(object()))
