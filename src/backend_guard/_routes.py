@@ -26,13 +26,16 @@ from typing import Any, TypeVar, cast
 from ._adapter import FrameworkAdapter, adapter_named, adapter_of, context_request
 from ._http import deny_handshake
 from ._request_ids import request_id_of
+from ._route_signature import INJECTED_REQUEST as _REQ
+from ._route_signature import INJECTED_RESPONSE as _RESP
+from ._route_signature import route_signature
 from ._view import RequestView
 from .clientip import ClientIP
 from .errors import ErrorPolicy
 from .errors._policy import DEFAULT_POLICY
 from .exceptions import GuardError
 from .integrations._adapter_starlette import ADAPTER as STARLETTE
-from .integrations._adapter_starlette import fastapi_classes, refusal_exception, starlette_classes
+from .integrations._adapter_starlette import refusal_exception, starlette_classes
 
 __all__ = [
     "RouteCall",
@@ -47,8 +50,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_REQ = "bg_request__"
-_RESP = "bg_response__"
 _GUARDED = "__backend_guard_route__"
 _STATUSES = "__backend_guard_statuses__"
 _UNSET: Any = object()  # a lazy value not read yet
@@ -291,14 +292,6 @@ def _set_headers(adapter: FrameworkAdapter, target: Any, headers: list[tuple[str
         adapter.set_headers(target, headers)
 
 
-def _annotated(params: list[inspect.Parameter], cls: type) -> str | None:
-    """The name of the route's own parameter annotated ``cls`` (or a subclass), if it has one."""
-    for p in params:
-        if isinstance(p.annotation, type) and issubclass(p.annotation, cls):
-            return p.name
-    return None
-
-
 def declare_problem_statuses(func: Callable[..., Any], statuses: Iterable[int]) -> None:
     """Record on a route function or a dependency the error statuses its guards can answer with.
 
@@ -319,62 +312,6 @@ def problem_statuses(func: Callable[..., Any]) -> frozenset[int]:
         problem_statuses(route.endpoint)   # frozenset({401, 403}) under tm.require_auth(scopes="admin")
     """
     return frozenset(getattr(func, _STATUSES, ()))
-
-
-def _signature(
-    func: Callable[..., Any], hooks: RouteHooks | None = None
-) -> tuple[inspect.Signature | None, str, str, list[str]]:
-    """The route's signature plus the injected FastAPI parameters (annotations resolved in the route's module).
-
-    FastAPI fills only one ``Request`` and one ``Response`` parameter per route, so when the route declares
-    its own, that one is used and nothing is injected for it. Returns (signature, request name, response name,
-    the names of the hooks' own parameters added here).
-    """
-    classes = fastapi_classes()
-    if classes is None:
-        return None, _REQ, _RESP, []
-    Request, Response = classes  # noqa: N806  (the classes, named as FastAPI users know them)
-    sig = _route_signature(func)
-    if sig is None:
-        return None, _REQ, _RESP, []
-    params = list(sig.parameters.values())
-    req_name = _annotated(params, Request) or _REQ
-    resp_name = _annotated(params, Response) or _RESP
-    names = {p.name for p in params}
-    own = _own_parameters(hooks, names)
-    extra = _missing_parameters(names, {req_name: Request, resp_name: Response}) + own
-    if not extra:
-        return sig, req_name, resp_name, []
-    return sig.replace(parameters=_with_extra(params, extra)), req_name, resp_name, [p.name for p in own]
-
-
-def _route_signature(func: Callable[..., Any]) -> inspect.Signature | None:
-    """The route's signature, its annotations resolved in the route's module where they can be; None if none."""
-    try:
-        return inspect.signature(func, eval_str=True)
-    except (NameError, TypeError, ValueError):
-        pass
-    try:
-        return inspect.signature(func)
-    except (TypeError, ValueError):
-        return None
-
-
-def _own_parameters(hooks: RouteHooks | None, names: set[str]) -> list[inspect.Parameter]:
-    """The hooks' own FastAPI parameters the route does not already declare."""
-    declared = hooks.fastapi_parameters() if hooks is not None else []
-    return [p for p in declared if p.name not in names]
-
-
-def _missing_parameters(names: set[str], wanted: dict[str, type]) -> list[inspect.Parameter]:
-    """Keyword-only parameters for the ``Request`` and ``Response`` the route does not declare itself."""
-    kind = inspect.Parameter.KEYWORD_ONLY
-    return [inspect.Parameter(name, kind, annotation=cls) for name, cls in wanted.items() if name not in names]
-
-
-def _with_extra(params: list[inspect.Parameter], extra: list[inspect.Parameter]) -> list[inspect.Parameter]:
-    """The route's parameters with ``extra`` added, before a ``**kwargs`` (which must stay last)."""
-    return sorted(params + extra, key=lambda p: p.kind is inspect.Parameter.VAR_KEYWORD)  # a stable sort
 
 
 def _dropped(func: Callable[..., Any], req_name: str, resp_name: str, own: list[str]) -> tuple[str, ...]:
@@ -540,7 +477,7 @@ def guard_route(
     """
 
     def decorate(func: F) -> F:
-        sig, req_name, resp_name, own_params = _signature(func, hooks)
+        sig, req_name, resp_name, own_params = route_signature(func, hooks.fastapi_parameters() if hooks else [])
         prepare = _Prepare(func, client_ip, req_name, resp_name, own_params, errors)
         if inspect.iscoroutinefunction(func):
             wrapper = _async_wrapper(func, hooks, prepare)
