@@ -176,6 +176,8 @@ def test_null_only_when_listed_on_purpose() -> None:
         ({"allow_origins": ["//example.com"]}, "no scheme"),
         ({"allow_origins": ["https://exa mple.com"]}, "not a valid"),
         ({"allow_origins": ["https://example.com:99999"]}, "not a valid"),
+        ({"allow_origins": ["https://[::1"]}, "not a valid"),
+        ({"allow_origins": ["https://::1]"]}, "not a valid"),
         ({"allow_origins": "https://example.com"}, "allow_origins must be a list"),
         ({"allow_origins": ["*", "https://example.com"]}, "already"),
         ({"allow_origin_patterns": ["https://*.com"]}, "top-level"),

@@ -125,7 +125,10 @@ def _check_origin_text(text: str) -> None:
 
 
 def _check_origin_parts(text: str) -> None:
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # an unclosed or misplaced IPv6 bracket ('https://[::1')
+        raise ConfigurationError(f"CORS origin {text!r} is not a valid 'scheme://host[:port]' origin.") from None
     if "@" in parts.netloc:
         raise ConfigurationError(f"CORS origin {text!r} has userinfo ('user@'); an origin never has one.")
     if _has_more_than_origin(text, parts.path, parts.query, parts.fragment):
