@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import Client
 
+import backend_guard as bg
 from backend_guard.asgi import RateLimitMiddleware
 from backend_guard.clientip import ClientIP, address_bucket, normalize_address
 from backend_guard.ratelimit import (
@@ -302,3 +303,13 @@ async def test_decorated_starlette_route_fields_replace_the_routes_own(legacy: b
     assert ("x-ratelimit-remaining" in both.headers) is legacy
     if legacy:
         assert both.headers.get_list("x-ratelimit-remaining") == ["4"]
+
+
+@pytest.mark.parametrize("cost", [-1, 1.5, True, "2"])
+def test_a_route_decorator_with_a_bad_cost_is_refused_at_decoration(cost: object) -> None:
+    # refused where the route is written, not as a server error (ConfigurationError) on its first request
+    limiter = bg.RateLimiter()
+    with pytest.raises(bg.ConfigurationError, match="cost"):
+        limiter.limit("5/minute", cost=cost)  # type: ignore[arg-type]
+    with pytest.raises(bg.ConfigurationError, match="cost"):
+        limiter.dependency("5/minute", cost=cost)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from .. import events
 from .._cache import BoundedCache
-from .._check import check_bool, check_instance, check_str, optional
+from .._check import check_bool, check_instance, check_int, check_str, optional
 from .._routes import fastapi_dependency, guard_route
 from ..clientip import ClientIP
 from ..errors import ErrorPolicy
@@ -459,7 +459,9 @@ class RateLimiter:
         client_ip: ClientIP | None,
         per_method: bool,
     ) -> _LimitHooks:
-        """The route hooks behind :meth:`limit` and :meth:`dependency`."""
+        """The route hooks behind :meth:`limit` and :meth:`dependency` (a bad ``cost`` refused here, at
+        decoration, not as a server error on the first request)."""
+        check_int("cost", cost, min=0)
         return _LimitHooks(self, parse_limits(limits), key, cost, scope, name, client_ip, per_method)
 
     def _name_handler(self, func: Callable[..., Any]) -> str:
