@@ -301,3 +301,28 @@ def test_demo_without_fastapi_or_uvicorn_says_what_to_install(missing: str) -> N
         f"backend-guard demo: the demo app needs FastAPI and uvicorn ({missing} is not installed): "
         'pip install "backend-guard[fastapi,server]"'
     )
+
+
+def test_a_reader_that_left_the_pipe_gets_no_traceback() -> None:
+    # `backend-guard keys | head -c 5`: the reader may close the pipe before the command writes; the command ends
+    # with status 1 and no traceback (nor an "Exception ignored" one when stdout is flushed at exit)
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        done = subprocess.run(  # noqa: S603 - this interpreter, a fixed command
+            [sys.executable, "-c", "import sys; from backend_guard.cli import main; sys.exit(main(['keys']))"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "BrokenPipeError" not in done.stderr
