@@ -117,7 +117,7 @@ def test_fixed_window_twin_counts_as_the_lua(
 
 async def test_a_negative_cost_is_refused_on_every_entry() -> None:
     """No entry admits a negative cost (it would give quota back): hit/test and their async twins, hit_all with
-    a Charge a user built, rules, and the route hooks (refused when the first request builds the plan)."""
+    a Charge a user built, rules, plans, and the route hooks (refused when the route is decorated)."""
     from backend_guard.exceptions import ConfigurationError
     from backend_guard.ratelimit import Charge, RateLimiter, RateLimitRule, parse_limits
 
@@ -136,9 +136,10 @@ async def test_a_negative_cost_is_refused_on_every_entry() -> None:
         await limiter.ahit_all(charges, spend=False)
     with pytest.raises(ConfigurationError, match="cost"):
         RateLimitRule("/x", "2/minute", cost=-1)
-    hooks = limiter._route_hooks(("2/minute",), None, -1, None, None, None, False).for_handler("mod.f")
-    with pytest.raises(ConfigurationError, match="negative"):
-        limiter.cached_plan(("neg",), lambda: [hooks._charge("k", "/x", None, None)])
+    with pytest.raises(ConfigurationError, match="cost"):  # the route hooks: refused when the route is decorated
+        limiter._route_hooks(("2/minute",), None, -1, None, None, None, False)
+    with pytest.raises(ConfigurationError, match="negative"):  # a plan built from a charge of its own
+        limiter.cached_plan(("neg",), lambda: [Charge("k", rates, -1, scope="x")])
     assert limiter.hit("k", "2/minute").remaining == 1  # nothing was spent or given back
 
 
