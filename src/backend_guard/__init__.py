@@ -15,8 +15,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # Names are imported on first use (PEP 562), so ``import backend_guard`` costs a few milliseconds and a part's
 # dependencies (pydantic, PyJWT, argon2, limits) load only when that part is used. The table says where each
@@ -186,23 +185,11 @@ if TYPE_CHECKING:
     from .tokens import TokenCookies, TokenManager, TokenPair
     from .tokens.onetime import OneTimePayload, OneTimeTokens
 else:
+    from ._lazy import lazy_names
 
-    def __getattr__(name: str) -> Any:
-        """Import a public name (or a submodule, ``backend_guard.cors``) the first time it is read."""
-        module = _MODULE_OF.get(name)
-        if module is None:
-            try:
-                return importlib.import_module(f"{__name__}.{name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{__name__}.{name}":
-                    raise
-                raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(module, __name__), name)
-        globals()[name] = value  # later reads skip this function
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_names(
+        __name__, globals(), {name: (module, name) for name, module in _MODULE_OF.items()}, submodules=True
+    )
 
 
 __version__ = "0.1.0.dev0"

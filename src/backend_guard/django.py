@@ -24,7 +24,6 @@ Example (settings.py)::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from .integrations._errors_django import (
@@ -66,18 +65,9 @@ if TYPE_CHECKING:
     )
     from .integrations._passwords_django import GuardPasswordHasher, PasswordPolicyValidator
 else:
+    from ._lazy import lazy_names
 
-    def __getattr__(name: str) -> Any:
-        """A name of the table above, imported the first time it is read."""
-        module = _MODULE_OF.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, __package__), name)
-        globals()[name] = value  # later reads skip this function
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_names(__package__, globals(), {name: (m, name) for name, m in _MODULE_OF.items()})
 
 
 __all__ = [

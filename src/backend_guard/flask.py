@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from .integrations._errors_flask import install_flask_error_handlers, install_flask_request_id
@@ -27,18 +26,11 @@ if TYPE_CHECKING:
 else:
     # ``Guard`` and ``parts`` are imported when first read (PEP 562): they build the stack from GuardSettings,
     # which loads pydantic; ``install_error_handlers`` and ``install_request_id`` alone load no settings.
-    _LAZY = frozenset({"Guard", "parts"})
+    from ._lazy import lazy_names
 
-    def __getattr__(name: str) -> Any:
-        """``Guard`` and ``parts``, imported when first read (they load the settings)."""
-        if name in _LAZY:
-            value = getattr(importlib.import_module(".integrations._guard_flask", __package__), name)
-            globals()[name] = value
-            return value
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_names(
+        __package__, globals(), {name: (".integrations._guard_flask", name) for name in ("Guard", "parts")}
+    )
 
 
 __all__ = ["Guard", "install_error_handlers", "install_request_id", "parts"]

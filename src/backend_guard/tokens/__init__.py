@@ -16,8 +16,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._claims import ACCESS_TOKEN_TYPE, REFRESH_TOKEN_TYPE, TokenPair
 
@@ -28,20 +27,12 @@ if TYPE_CHECKING:
 else:
     # Imported when first read (PEP 562): they load cryptography (key material, seals) and, once a manager is
     # built, PyJWT. The claims, the store scripts and the operator's view of token families need neither.
+    from .._lazy import lazy_names
+
     _LAZY = {"TokenCookies": ("._cookies", "TokenCookies"), "TokenManager": ("._manager", "TokenManager")}
     _LAZY["_digest"] = ("._header", "digest")
 
-    def __getattr__(name: str) -> Any:
-        """``TokenManager``, ``TokenCookies`` (and ``_digest``), imported the first time they are read."""
-        if name not in _LAZY:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        module, attribute = _LAZY[name]
-        value = getattr(importlib.import_module(module, __name__), attribute)
-        globals()[name] = value  # later reads skip this function
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)
 
 
 __all__ = ["ACCESS_TOKEN_TYPE", "REFRESH_TOKEN_TYPE", "TokenCookies", "TokenManager", "TokenPair"]

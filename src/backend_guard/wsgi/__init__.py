@@ -7,8 +7,7 @@ takes the wrapped app first and its policy as ``policy`` (the rate limiter as ``
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._cors import CORSMiddleware
 from ._csrf import CrossOriginProtectionMiddleware
@@ -35,12 +34,7 @@ __all__ = [
 if TYPE_CHECKING:
     from ._guard import Guard
 else:
+    # ``Guard`` is imported when first read: it loads the settings (pydantic) the middlewares alone do not need.
+    from .._lazy import lazy_names
 
-    def __getattr__(name: str) -> Any:
-        """``Guard`` is imported when first read: it loads the settings (pydantic) that the middlewares alone
-        do not need."""
-        if name == "Guard":
-            value = importlib.import_module("._guard", __name__).Guard
-            globals()[name] = value
-            return value
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    __getattr__, __dir__ = lazy_names(__name__, globals(), {"Guard": ("._guard", "Guard")})
