@@ -144,23 +144,17 @@ async def test_a_negative_cost_is_refused_on_every_entry() -> None:
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, from before the split: one decision naming the same counter twice (two limits of one key, scope "
-    "and rate, e.g. two rules sharing a scope and a limit, both matching) charges a moving window once on Redis "
-    "(the Lua's ZADD members repeat) but twice in the memory twin (both limits read the one stored list)",
-)
-def test_the_same_counter_twice_in_one_moving_window_decision(redis_store: RedisStore) -> None:
-    script = SCRIPTS["moving-window"]
-    lua = script.source.replace(_REDIS_TIME, _INJECTED)
-    client = redis.Redis.from_url(REDIS_URL)
-    key = redis_store.key("twins-dup")
-    memory = MemoryStore(clock=FrozenClock(START_US / 1e6))
-    args = [1, 5, 60_000, 1, 5, 60_000, 1]
-    try:
-        for _ in range(4):
-            ours = memory.run(script, [key, key], args)
-            assert [int(x) for x in client.eval(lua, 2, key, key, *args, START_US)] == ours
-    finally:
-        client.delete(key)
-        client.close()
+@pytest.mark.parametrize("strategy", ["fixed-window", *CLOCKED])
+def test_a_counter_named_twice_in_one_decision_is_charged_once(redis_store: RedisStore, strategy: str) -> None:
+    """Two rules sharing a scope and a limit, both matching one request, name one counter: every strategy on
+    both stores charges it once per request (fixed-window charged it twice, moving-window twice in memory but
+    once on Redis, the others once), with the same remaining count on both."""
+    from backend_guard.ratelimit import Charge, RateLimiter, parse_limits
+
+    rates = parse_limits(["5/minute"])
+    charges = [Charge("1.2.3.4", rates, scope="api"), Charge("1.2.3.4", rates, scope="api", name="again")]
+    for store in (MemoryStore(), redis_store):
+        limiter = RateLimiter(store, strategy=strategy)  # type: ignore[arg-type]
+        seen = [limiter.hit_all(charges).remaining for _ in range(6)]
+        assert seen == [4, 3, 2, 1, 0, 0], (store, seen)
+        assert limiter.hit("1.2.3.4", "5/minute", scope="api").allowed is False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 from .. import events
@@ -154,14 +155,37 @@ class RateLimiter:
     def _build(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
         """The plan of ``charges``: the script's keys and arguments (``spend``: 1, else 0: a peek), in order."""
         self._check_cluster(charges)
+        if any(charge.cost < 0 for charge in charges):
+            raise ConfigurationError("cost must not be negative.")
+        charges = self._one_charge_per_counter(charges)
         keys: list[str] = []
         args: list[int] = [1 if spend else 0]
         for charge in charges:
-            if charge.cost < 0:
-                raise ConfigurationError("cost must not be negative.")
             keys += self._keys_of(charge)
             args += script_args(charge)
         return _Prepared(tuple(charges), keys, args, policy_names_of(charges))
+
+    def _one_charge_per_counter(self, charges: Sequence[Charge]) -> list[Charge]:
+        """``charges`` with every counter named once: a limit whose counter an earlier charge (or the same one)
+        already names is left out, so a decision charges each counter once, on every store and strategy.
+
+        Two rules sharing a scope and a limit, both matching one request, name one counter (the store key is
+        the key, the scope and the limit); the first charge naming it sets the cost.
+        """
+        seen: set[str] = set()
+        distinct: list[Charge] = []
+        for charge in charges:
+            kept = []
+            for rate in charge.rates:
+                counter = self._key(charge.key, charge.scope, rate)
+                if counter not in seen:
+                    seen.add(counter)
+                    kept.append(rate)
+            if len(kept) == len(charge.rates):
+                distinct.append(charge)
+            elif kept:
+                distinct.append(replace(charge, rates=tuple(kept)))
+        return distinct
 
     def _check_cluster(self, charges: Sequence[Charge]) -> None:
         """Refuse, on Redis Cluster only, charges of different keys decided together (see check_one_slot)."""
