@@ -244,6 +244,24 @@ def test_events_once_and_no_refusal_left_for_the_next_request() -> None:
     assert CALLED == ["transfer", "transfer"]
 
 
+@pytest.mark.usefixtures("guard_only")
+def test_a_cross_site_request_let_through_by_a_csrf_exempt_view_is_no_event() -> None:
+    """The refusal held for ``process_view`` is lifted: nothing was refused, so no ``csrf.refused`` (operators saw
+    a false alarm for every webhook call); a request refused at its view is still one event."""
+    from django.test import Client
+
+    client = Client()
+    found: list[Event] = []
+    with events.subscribe(found.append):
+        assert client.post("/hook", HTTP_ORIGIN=EVIL).content == b"hook"
+        assert client.post("/wrapped-hook", HTTP_SEC_FETCH_SITE="cross-site").content == b"hook"
+        assert found == []
+        assert _refused(client.post("/hidden-hook", HTTP_ORIGIN=EVIL))
+    assert [(e.name, dict(e.fields)) for e in found] == [
+        ("csrf.refused", {"rule": "origin-mismatch", "websocket": False})
+    ]
+
+
 OTHERS = [
     pytest.param([GUARD, f"{__name__}.RaisesBefore"], 500, id="later-raises"),
     pytest.param([GUARD, f"{__name__}.StreamsByItself"], 200, id="later-streams-by-itself"),

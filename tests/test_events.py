@@ -84,9 +84,8 @@ def test_a_failing_callback_is_logged_once_never_raised_and_others_still_get_eve
         raise RuntimeError("sink down")
 
     with caplog.at_level(logging.ERROR, logger="backend_guard.events"), events.subscribe(broken) as sub:
-        csrf = bg.CrossOriginProtection()
         for _ in range(3):
-            assert not csrf.check("POST", scheme="https", host="a.example", sec_fetch_site=["cross-site"]).allowed
+            events.emit("csrf", "csrf.refused", rule="fetch-cross-site", websocket=False)
     assert sub.failures == 3
     assert len([r for r in caplog.records if r.name == "backend_guard.events"]) == 1
     assert names(seen) == ["csrf.refused"] * 3
@@ -225,11 +224,19 @@ def test_refused_preflights_are_events_allowed_ones_and_actual_requests_are_not(
 
 
 def test_csrf_refusals_only(seen: list[Event]) -> None:
+    """The policy decides and publishes nothing (the request may be exempt); a refusal answered is one event."""
+    from backend_guard.csrf._policy import publish_refusal
+
     csrf = bg.CrossOriginProtection()
     assert csrf.check("POST", scheme="https", host="a.example", origin=["https://a.example"]).allowed
     assert csrf.check("GET", scheme="https", host="a.example", sec_fetch_site=["cross-site"]).allowed
-    assert not csrf.check("POST", scheme="https", host="a.example", origin=["https://evil.example"]).allowed
-    assert not csrf.check_websocket(scheme="wss", host="a.example", origin=["https://evil.example"]).allowed
+    post = csrf.check("POST", scheme="https", host="a.example", origin=["https://evil.example"])
+    socket = csrf.check_websocket(scheme="wss", host="a.example", origin=["https://evil.example"])
+    assert not post.allowed
+    assert not socket.allowed
+    assert seen == []
+    publish_refusal(post)
+    publish_refusal(socket, websocket=True)
     assert [(e.name, e.fields["rule"], e.fields["websocket"]) for e in seen] == [
         ("csrf.refused", "origin-mismatch", False),
         ("csrf.refused", "origin-mismatch", True),

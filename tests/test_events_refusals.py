@@ -209,3 +209,29 @@ def test_the_new_names_are_counted_by_the_otel_counter() -> None:
     ]
     assert {p["backend_guard.event"] for p in points} == {"hosts.refused", "tokens.refused"}
     assert all(set(p) == {"backend_guard.event", "backend_guard.part", "backend_guard.outcome"} for p in points)
+
+
+# -- CSRF: only a request actually refused is an event ------------------------------------------------------------
+
+
+async def test_a_cross_site_request_to_an_exempt_path_or_view_is_no_csrf_event(seen: list[Event]) -> None:
+    """An exempt path (ASGI and WSGI) and a ``csrf_exempt`` Starlette endpoint let the request through: no
+    ``csrf.refused`` (it was a false alarm); a refused request is still one event."""
+
+    @bg.csrf.csrf_exempt
+    async def hook(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("hook")
+
+    routed = bg_asgi.CrossOriginProtectionMiddleware(Starlette(routes=[Route("/hook", hook, methods=["POST"])]))
+    asgi = bg_asgi.CrossOriginProtectionMiddleware(make_asgi_app(), exempt_paths=["/hooks/"])
+    wsgi = bg_wsgi.CrossOriginProtectionMiddleware(make_wsgi_app(), exempt_paths=["/hooks/"])
+    assert (await call(routed, "POST", "/hook", headers=[("Origin", EVIL)]))[0] == 200
+    assert (await call(asgi, "POST", "/hooks/stripe", headers=[("Origin", EVIL)]))[0] == 200
+    assert wsgi_call(wsgi, "POST", "/hooks/stripe", headers={"Origin": EVIL})[0].startswith("200")
+    assert seen == []
+    assert (await call(asgi, "POST", "/transfer", headers=[("Sec-Fetch-Site", "cross-site")]))[0] == 403
+    assert wsgi_call(wsgi, "POST", "/transfer", headers={"Origin": EVIL, "Host": "api.example"})[0].startswith("403")
+    assert refused(seen) == [
+        ("csrf.refused", {"rule": "fetch-cross-site", "websocket": False}),
+        ("csrf.refused", {"rule": "origin-mismatch", "websocket": False}),
+    ]

@@ -11,6 +11,7 @@ import pytest
 
 import backend_guard as bg
 from backend_guard import events, otel
+from backend_guard.csrf._policy import publish_refusal
 
 pytest.importorskip("opentelemetry.sdk.metrics")  # the dev extra installs the SDK
 
@@ -61,8 +62,7 @@ def test_refusals_and_state_changes_are_counted_with_low_cardinality_attributes(
     lock = bg.Lockout(max_failures=1, secret="otel-test-secret-of-32-bytes!!!!")
     lock.record_failure("alice", "203.0.113.7")
     lock.unlock("alice")
-    csrf = bg.CrossOriginProtection()
-    csrf.check("POST", scheme="https", host="a.example", sec_fetch_site=["cross-site"])
+    publish_refusal(bg.CrossOriginProtection().check("POST", scheme="https", host="a", sec_fetch_site=["cross-site"]))
     assert counts(reader) == {
         ("ratelimit.refused", "ratelimit", "refused"): 4,  # two clients, one data point
         ("lockout.failure", "lockout", "counted"): 1,

@@ -14,6 +14,7 @@ from typing import Any
 from . import events
 from ._check import check_instance, check_strs, optional
 from .csrf import CrossOriginDecision, CrossOriginProtection
+from .csrf._policy import publish_refusal
 from .exceptions import ConfigurationError, CrossOriginRequest, UnknownHost
 from .hosts import HTTPSRedirect, TrustedHosts
 
@@ -147,8 +148,9 @@ def https_redirect_policy(policy: object, exempt_paths: Iterable[str], options: 
     return found
 
 
-def refusal(decision: CrossOriginDecision) -> CrossOriginRequest:
-    """The error a refused decision renders: 403 ``cross-origin-request`` with the decision's reason.
+def refusal(decision: CrossOriginDecision, *, websocket: bool = False) -> CrossOriginRequest:
+    """The error a refused decision renders: 403 ``cross-origin-request`` with the decision's reason; its
+    ``csrf.refused`` event is published here, so call it only once the request is refused (not exempt).
 
     Example::
 
@@ -157,6 +159,7 @@ def refusal(decision: CrossOriginDecision) -> CrossOriginRequest:
         >>> refusal(d).status, refusal(d).code
         (403, 'cross-origin-request')
     """
+    publish_refusal(decision, websocket=websocket)
     return CrossOriginRequest(decision.reason)
 
 

@@ -102,7 +102,7 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
         decision = self.decide(scope, websocket)
         if decision.allowed or self.is_exempt(scope):
             return None
-        return Answer(refusing(refusal(decision), (), self.errors))
+        return Answer(refusing(refusal(decision, websocket=websocket), (), self.errors))
 
     def decide(self, scope: Scope, websocket: bool) -> CrossOriginDecision:
         """The policy's decision on the request (the scheme and host as resolved)."""

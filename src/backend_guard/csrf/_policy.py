@@ -34,7 +34,7 @@ from . import _decision as d
 from ._decision import CrossOriginDecision
 from ._trusted import TrustedOrigins
 
-__all__ = ["SAFE_METHODS", "CrossOriginProtection"]
+__all__ = ["SAFE_METHODS", "CrossOriginProtection", "publish_refusal"]
 
 #: Methods never refused (RFC 9110 safe methods a browser form or fetch can send; case-sensitive, as HTTP is).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -151,7 +151,7 @@ class CrossOriginProtection:
             >>> csrf.check_websocket(scheme="wss", host="example.com", origin=["https://evil.example"]).rule
             'origin-mismatch'
         """
-        return self._unsafe(_PAGE_SCHEMES.get(scheme, scheme), host, sec_fetch_site, origin, True)
+        return self._unsafe(_PAGE_SCHEMES.get(scheme, scheme), host, sec_fetch_site, origin)
 
     def _unsafe(
         self,
@@ -159,17 +159,15 @@ class CrossOriginProtection:
         host: str,
         sec_fetch_site: Sequence[str | bytes],
         origin: Sequence[str | bytes],
-        websocket: bool = False,
     ) -> CrossOriginDecision:
-        """The rules for an unsafe method: Fetch Metadata first, then ``Origin``; a refusal is published (the
-        allowed paths do no more work than before)."""
+        """The rules for an unsafe method: Fetch Metadata first, then ``Origin``. Nothing is published here: the
+        request may still be exempt (:func:`publish_refusal` is the caller's, once it refuses)."""
         if sec_fetch_site:
             verdict = self._fetch_site(sec_fetch_site)
             if verdict.allowed:
                 return verdict
-            return d.TRUSTED if self.trusted_origins.allows(origin) else _refused(verdict, websocket)
-        verdict = self._origin(scheme, host, origin)
-        return verdict if verdict.allowed else _refused(verdict, websocket)
+            return d.TRUSTED if self.trusted_origins.allows(origin) else verdict
+        return self._origin(scheme, host, origin)
 
     def _fetch_site(self, values: Sequence[str | bytes]) -> CrossOriginDecision:
         """The verdict of the ``Sec-Fetch-Site`` values alone (trusted origins are the caller's next step)."""
@@ -213,10 +211,18 @@ class CrossOriginProtection:
         return _compare_with_own(origin, text, f"{scheme}://{host}")
 
 
-def _refused(verdict: CrossOriginDecision, websocket: bool) -> CrossOriginDecision:
-    """``verdict`` (a refusal), after publishing ``csrf.refused`` with the rule that refused."""
-    events.emit("csrf", "csrf.refused", rule=verdict.rule, websocket=websocket)
-    return verdict
+def publish_refusal(decision: CrossOriginDecision, *, websocket: bool = False) -> None:
+    """Publish ``csrf.refused`` (the ``rule`` that refused, ``websocket``) for a request actually refused.
+
+    The middlewares and ``TokenCookies`` call it when they answer the 403, after the exemptions (``exempt_paths``,
+    a ``csrf_exempt`` view) are known; :meth:`CrossOriginProtection.check` itself publishes nothing.
+
+    Example::
+
+        >>> decision = CrossOriginProtection().check("POST", scheme="https", host="a.example", origin=["null"])
+        >>> publish_refusal(decision)
+    """
+    events.emit("csrf", "csrf.refused", rule=decision.rule, websocket=websocket)
 
 
 def _compare_with_own(origin: Origin, text: str, own_text: str) -> CrossOriginDecision:

@@ -23,6 +23,7 @@ from .._request_ids import request_id_of
 from .._routes import RouteCall, declare_problem_statuses, native_problem
 from ..clientip import ClientIP
 from ..csrf import CrossOriginProtection
+from ..csrf._policy import publish_refusal
 from ..errors import ErrorPolicy
 from ..exceptions import (
     AuthenticationError,
@@ -233,11 +234,13 @@ class TokenCookies:
     def _judge(self, view: RequestView, method: str) -> None:
         """:meth:`check_origin` as if the request's method were ``method``."""
         site, origin, host = view.header_all("sec-fetch-site"), view.header_all("origin"), view.host or ""
-        if _is_handshake(view):
+        websocket = _is_handshake(view)
+        if websocket:
             decision = self.csrf.check_websocket(scheme=view.scheme, host=host, sec_fetch_site=site, origin=origin)
         else:
             decision = self.csrf.check(method, scheme=view.scheme, host=host, sec_fetch_site=site, origin=origin)
         if not decision.allowed:
+            publish_refusal(decision, websocket=websocket)
             raise CrossOriginRequest(decision.reason)
 
     def view(self, request: Any) -> RequestView:

@@ -79,15 +79,20 @@ class CrossOriginProtectionMiddleware(LayerMiddleware):
     def on_request(self, environ: dict[str, Any]) -> Answer[WSGIApp] | None:
         """None when the request goes on; an :class:`Answer` refusing it (403) otherwise."""
         method = environ.get("REQUEST_METHOD", "GET")
-        if method in SAFE_METHODS:
-            if not _is_handshake(environ):
-                return None  # the common case, decided after one header is looked up
-            decision = self.decide(environ, method, websocket=True)
-        else:
-            decision = self.decide(environ, method)
+        websocket = method in SAFE_METHODS
+        if websocket and not _is_handshake(environ):
+            return None  # the common case, decided after one header is looked up
+        decision = self.decide(environ, method, websocket=websocket)
         if decision.allowed or self.is_exempt(environ):
             return None
-        return Answer(partial(refuse_wsgi, refusal(decision), policy=self.errors))
+        return Answer(partial(self._refuse, decision, websocket))
+
+    def _refuse(
+        self, decision: CrossOriginDecision, websocket: bool, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The 403 of a refused decision, and its ``csrf.refused`` event: when it is answered (Django's
+        ``GuardMiddleware`` holds it until ``process_view``, which lifts it for a ``csrf_exempt`` view)."""
+        return refuse_wsgi(refusal(decision, websocket=websocket), environ, start_response, policy=self.errors)
 
     def decide(self, environ: dict[str, Any], method: str, *, websocket: bool = False) -> CrossOriginDecision:
         """The policy's decision on the request (the scheme and host as resolved); a WebSocket handshake is
