@@ -355,6 +355,25 @@ def test_empty_identifier_never_makes_a_shared_lock(store: Store) -> None:
     assert store.scan(f"{store.prefix}:lockout:*:ac") == []
 
 
+async def test_a_none_account_is_nobody_s_account_never_the_name_none(astore: Store) -> None:
+    """``None`` (a login form without a name) is the empty identifier: counted per address only. It was counted
+    as the account ``"none"``: every caller passing None shared one counter, and locked a user named None."""
+    store = astore
+    lock = Lockout(store=store, max_failures=2, account_max_failures=2, account_ceiling=2)
+    for i in range(3):
+        fail(lock, None, f"192.0.2.{i}")  # type: ignore[arg-type]
+        fail(lock, None, f"192.0.2.{i}")  # type: ignore[arg-type]
+        lock.record_failure(None, f"192.0.2.{i}")  # type: ignore[arg-type]
+    async with lock.aattempt(None, "192.0.2.9"):  # type: ignore[arg-type]
+        pass
+    assert lock.check("none", OTHER_IP).locked is False  # the user named None is nobody's victim
+    assert lock.check("None", "192.0.2.0").locked is False
+    assert lock.check(None, OTHER_IP).locked is False  # type: ignore[arg-type]
+    assert lock.check(None, "192.0.2.0").locked  # type: ignore[arg-type]  # counted per address
+    assert lock.account_id(None) == lock.account_id("")  # type: ignore[arg-type]
+    assert store.scan(f"{store.prefix}:lockout:*:ac") == []
+
+
 def test_huge_and_unicode_identifiers_make_short_keys(store: Store) -> None:
     lock = Lockout(store=store, max_failures=2)
     huge = "x" * 1_000_000

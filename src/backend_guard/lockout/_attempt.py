@@ -31,20 +31,23 @@ def _ignorable(ch: str) -> bool:
     )
 
 
-def normalize_identifier(account: str | bytes) -> str:
+def normalize_identifier(account: str | bytes | None) -> str:
     """The canonical form of an account identifier: NFKC, case-folded, stripped of surrounding white space.
 
     ``"  Alice@Example.COM "``, ``"alice@example.com"``, the same name typed in full-width letters and the
     same name with invisible characters (zero-width space, joiners, BOM, soft hyphen) are one account.
     Look-alike letters of other scripts (a Cyrillic ``U+0430`` for a Latin ``a``) are *not* folded: they are
     other names, and a user store that does not fold them either has no account to guess there. Bytes are
-    decoded as UTF-8 (undecodable bytes replaced).
+    decoded as UTF-8 (undecodable bytes replaced). ``None`` (no name given) is the empty identifier, nobody's
+    account, never the name ``"none"``.
 
     Example::
 
         >>> normalize_identifier("  ÅLICE ")
         'ålice'
     """
+    if account is None:
+        return ""
     text = account.decode("utf-8", "replace") if isinstance(account, bytes) else str(account)
     if text.isascii():
         return text.casefold().strip()  # NFKC leaves ASCII as it is, and ASCII case-folds to ASCII
