@@ -112,6 +112,52 @@ async def test_a_socket_that_works_passes_through_untouched() -> None:
     assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
 
 
+async def test_a_client_disconnect_is_no_server_error(caplog: pytest.LogCaptureFixture) -> None:
+    """Starlette's ``WebSocketDisconnect`` (the client left while the endpoint waited), before or after accept, and
+    a send failing because the client is gone: not logged, nothing sent after (the socket is gone)."""
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    async def echo(ws: WebSocket) -> None:
+        await ws.accept()
+        while True:  # no handler for the disconnect, as most endpoints
+            await ws.send_text(await ws.receive_text())
+
+    async def leaves(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "hi"})
+
+    sent: list[dict[str, Any]] = []
+
+    def receiver() -> Any:
+        messages = iter([{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1001}])
+
+        async def receive() -> dict[str, Any]:
+            return next(messages)
+
+        return receive
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.send":
+            raise OSError("client disconnected")  # what uvicorn's ClientDisconnected is
+        sent.append(message)
+
+    with caplog.at_level(logging.ERROR, logger="backend_guard.errors"):
+        await ErrorEnvelopeMiddleware(WebSocketRoute("/ws", echo))(_scope(DENIAL), receiver(), send)
+        assert sent == [{"type": "websocket.accept", "subprotocol": None, "headers": []}]
+        await ErrorEnvelopeMiddleware(leaves)(_scope(DENIAL), receiver(), send)
+        assert sent[1:] == [{"type": "websocket.accept"}]
+        await ErrorEnvelopeMiddleware(failing("before", _disconnect()))(_scope(DENIAL), receiver(), send)
+        assert sent[2:] == []
+    assert caplog.records == []
+
+
+def _disconnect() -> Exception:
+    from starlette.websockets import WebSocketDisconnect
+
+    return WebSocketDisconnect(1001)
+
+
 # -- a real server and a real client ---------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@
 - on a WebSocket scope: an exception before ``websocket.accept`` refuses the handshake with the document (a
   denial response where the server offers one, else a close with 1008: the server answers 403); after it, the
   error is logged and the socket closed with 1011 (internal error); nothing of the exception reaches the client;
+  a client that left (``WebSocketDisconnect``, a send failing on a gone client) is no error: nothing is logged;
 - a framework's own plain-text/HTML 4xx/5xx page (Starlette's 404/405 text, for instance) is replaced with a
   problem document for API clients, keeping its status and headers such as ``Allow``.
 """
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, deny_handshake, get_header, request_id_from_scope
@@ -294,15 +296,24 @@ _INTERNAL_ERROR = 1011
 _ENDS = frozenset({"websocket.close", "websocket.http.response.start"})
 
 
+def _client_left(exc: Exception) -> bool:
+    """True for Starlette's ``WebSocketDisconnect``: the client closed the socket (or left) while the endpoint
+    waited on it or sent to it. Looked up only when Starlette is loaded (no exception is one otherwise)."""
+    module = sys.modules.get("starlette.websockets")
+    disconnect = getattr(module, "WebSocketDisconnect", None)
+    return isinstance(disconnect, type) and isinstance(exc, disconnect)
+
+
 class _Socket:
     """One WebSocket scope under the envelope: whether the app accepted the handshake or ended the exchange."""
 
-    __slots__ = ("accepted", "ended", "send_downstream")
+    __slots__ = ("accepted", "ended", "lost", "send_downstream")
 
     def __init__(self, send: Send) -> None:
         self.send_downstream = send
         self.accepted = False
         self.ended = False  # the app closed the socket or began a denial response: nothing more to send
+        self.lost: OSError | None = None  # the server's error on a send to a client that left (uvicorn's)
 
     async def send(self, message: Message) -> None:
         """The ``send`` the app gets: notes the accept and the end, then passes the message on."""
@@ -311,10 +322,18 @@ class _Socket:
             self.accepted = True
         elif kind in _ENDS:
             self.ended = True
-        await self.send_downstream(message)
+        try:
+            await self.send_downstream(message)
+        except OSError as exc:  # the client is gone (uvicorn's ClientDisconnected): no server error if it ends the app
+            self.lost = exc
+            raise
 
     async def failed(self, envelope: ErrorEnvelopeMiddleware, scope: Scope, exc: Exception) -> None:
-        """The app raised ``exc``: refuse the handshake, or log it and close an accepted socket with 1011."""
+        """The app raised ``exc``: refuse the handshake, or log it and close an accepted socket with 1011. A client
+        that left (``WebSocketDisconnect``, the server's error on a send to it) is no error: nothing is logged
+        or sent."""
+        if exc is self.lost or _client_left(exc):
+            return
         if not self.accepted and not self.ended:
             status, headers, body = envelope.document(scope, exc)  # logs a server error
             raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
