@@ -294,6 +294,8 @@ def test_fastapi_logout_revokes_and_clears() -> None:
         # The refresh cookie is scoped to /auth/refresh: send it to the logout endpoint below that path.
         out = client.post("/auth/refresh/logout", headers={"cookie": f"{REFRESH}={refresh_token}"})
         assert out.status_code == 204
+        assert "content-type" not in out.headers  # a 204 has no content
+        assert out.headers["cache-control"] == "no-store"
         _assert_cleared(_set_cookies(out.headers.get_list("set-cookie")))
         with pytest.raises(bg.InvalidToken):
             cookies.tm.rotate(refresh_token)
@@ -468,6 +470,8 @@ def test_flask_login_read_rotate_reuse_and_logout() -> None:
     _assert_cleared(_set_cookies(reused.headers.getlist("Set-Cookie")))
     out = client.post("/auth/refresh/logout", headers={"Cookie": f"{REFRESH}={renewed[REFRESH]['value']}"})
     assert out.status_code == 204
+    assert "Content-Type" not in out.headers  # a 204 has no content
+    assert out.headers["Cache-Control"] == "no-store"
     _assert_cleared(_set_cookies(out.headers.getlist("Set-Cookie")))
 
 
@@ -539,6 +543,8 @@ def test_django_login_read_rotate_reuse_and_logout() -> None:
     client.cookies = SimpleCookie()
     out = client.post("/auth/refresh/logout", HTTP_COOKIE=f"{REFRESH}={renewed[REFRESH]['value']}", secure=True)
     assert out.status_code == 204
+    assert "Content-Type" not in out.headers  # a 204 has no content
+    assert out.headers["Cache-Control"] == "no-store"
     _assert_cleared(_django_set(out))
 
 

@@ -78,7 +78,8 @@ class FrameworkAdapter(Protocol):
         """A response of the framework's own type with ``body`` and ``status``, no headers of ours yet."""
 
     def no_store_json(self, body: bytes, status: int) -> Any:
-        """A JSON response of the framework's own type with ``body`` and ``Cache-Control: no-store``."""
+        """A JSON response of the framework's own type with ``body`` and ``Cache-Control: no-store``; an empty
+        ``body`` (a 204) has no ``Content-Type``."""
 
     def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
         """What a route returned: (status, response object to put headers on or None, the result to return)."""

@@ -82,11 +82,13 @@ class DjangoAdapter:
         return HttpResponse(body, status=status)
 
     def no_store_json(self, body: bytes, status: int) -> Any:
-        """A JSON response with ``body`` and ``Cache-Control: no-store``."""
+        """A JSON response with ``body`` and ``Cache-Control: no-store`` (no ``Content-Type`` when empty)."""
         from django.http import HttpResponse
 
         response = HttpResponse(body, status=status, content_type="application/json")
         response["Cache-Control"] = "no-store"
+        if not body:
+            del response["Content-Type"]
         return response
 
     def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:

@@ -75,10 +75,13 @@ class FlaskAdapter:
         return sys.modules["flask"].Response(body, status=status)
 
     def no_store_json(self, body: bytes, status: int) -> Any:
-        """A JSON response with ``body`` and ``Cache-Control: no-store``."""
+        """A JSON response with ``body`` and ``Cache-Control: no-store`` (no ``Content-Type`` when empty)."""
         from flask import Response
 
-        return Response(body, status=status, mimetype="application/json", headers={"Cache-Control": "no-store"})
+        response = Response(body, status=status, mimetype="application/json", headers={"Cache-Control": "no-store"})
+        if not body:
+            del response.headers["Content-Type"]
+        return response
 
     def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
         """(status, response object to put headers on, the result to return): ``make_response`` once."""

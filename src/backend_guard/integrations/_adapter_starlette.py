@@ -76,11 +76,13 @@ class StarletteAdapter:
         return Response(content=body, status_code=status)
 
     def no_store_json(self, body: bytes, status: int) -> Any:
-        """A JSON response with ``body`` (none when empty) and ``Cache-Control: no-store``."""
+        """A JSON response with ``body`` (none when empty, nor a ``Content-Type``) and ``Cache-Control: no-store``."""
         from starlette.responses import Response
 
         headers = {"Cache-Control": "no-store"}
-        return Response(body or None, status_code=status, media_type="application/json", headers=headers)
+        return Response(
+            body or None, status_code=status, media_type="application/json" if body else None, headers=headers
+        )
 
     def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
         """(status, response object to put headers on, the result to return).
