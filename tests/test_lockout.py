@@ -473,6 +473,10 @@ def test_audit_events_through_logging_and_callback(store: Store, caplog: pytest.
     assert lockout.account is None
     assert all(r.name == "backend_guard.lockout" for r in caplog.records)
     assert any(getattr(r, "lockout_event", None) == "lockout" for r in caplog.records)
+    # each line names its event as the events bus does: "lockout.locked", never "lockout lockout"
+    messages = [r.getMessage().split(" account_id=")[0] for r in caplog.records if hasattr(r, "lockout_event")]
+    assert messages == ["lockout.failure", "lockout.failure", "lockout.locked", "lockout.unlocked", "lockout.failure",
+                        "lockout.success_after_failures"]  # fmt: skip
     assert "alice" not in caplog.text
 
 

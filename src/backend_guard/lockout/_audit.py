@@ -102,11 +102,12 @@ def emit_refused(plan: Plan, scope: str | None, retry_after: float) -> None:
 
 
 def _log(level: int, event: LockoutEvent) -> None:
-    """Log ``event`` with its fields as record attributes (``lockout_event``, ``account_id``, ``client_address``)."""
+    """Log ``event`` with its fields as record attributes (``lockout_event``, ``account_id``, ``client_address``);
+    the message starts with the event's name (``lockout.locked``), as the events bus publishes it."""
     log.log(
         level,
-        "lockout %s account_id=%s address=%s scope=%s",
-        event.kind,
+        "%s account_id=%s address=%s scope=%s",
+        _NAMES[event.kind],
         event.account_id,
         event.address,
         event.scope,
