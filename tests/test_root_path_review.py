@@ -118,3 +118,82 @@ def test_a_guard_around_a_fastapi_app_with_its_own_root_path_limits_its_websocke
         with pytest.raises(InvalidStatus) as refused:
             connect(base + "/api/ws", open_timeout=5)
         assert refused.value.response.status_code == 429
+
+
+# -- Django mounted under a script name: the override matches the path the middleware matches -----------------------
+
+
+def _django_views() -> None:
+    from django.http import HttpRequest, HttpResponse
+    from django.urls import path
+
+    from .django_app import add_urls, setup
+
+    setup()
+    override = bg.SecureHeaders(no_store_paths=["/app/sh-account"])
+
+    @override.route()
+    def overridden(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("o")
+
+    def plain(request: HttpRequest) -> HttpResponse:
+        return HttpResponse("p")
+
+    add_urls(path("sh-account", overridden), path("sh-plain", plain))
+
+
+async def _django_asgi(path: str, root_path: str) -> str | None:
+    """The ``Cache-Control`` Django's ASGI handler answers ``path`` with, under ``root_path``."""
+    import asyncio
+
+    from django.core.handlers.asgi import ASGIHandler
+
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": root_path, "query_string": b"",
+             "headers": [(b"host", b"testserver")], "client": ("192.0.2.7", 5000), "server": ("testserver", 80),
+             "scheme": "http", "http_version": "1.1", "asgi": {"version": "3.0"}}  # fmt: skip
+    first = [{"type": "http.request", "body": b""}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if first:
+            return first.pop()
+        await asyncio.sleep(3600)  # no disconnect while the handler answers
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await ASGIHandler()(scope, receive, send)
+    found = {k.lower(): v for k, v in sent[0]["headers"]}.get(b"cache-control")
+    return None if found is None else found.decode()
+
+
+MOUNTS = [
+    pytest.param("asgi", "/app/{}", "/app", None, id="asgi-root-path-in-path"),
+    pytest.param("asgi", "/{}", "/app", None, id="asgi-prefix-stripped-by-the-server"),
+    pytest.param("asgi", "/{}", "", "/app", id="asgi-force-script-name"),
+    pytest.param("wsgi", "/{}", "/app", None, id="wsgi-script-name"),
+]
+
+
+@pytest.mark.parametrize(("handler", "path", "script", "force"), MOUNTS)
+async def test_a_django_route_override_matches_the_path_the_middleware_matches(
+    handler: str, path: str, script: str, force: str | None
+) -> None:
+    """Django's ``GuardMiddleware`` matches ``SCRIPT_NAME + PATH_INFO`` (the script name as Django resolves it,
+    ``FORCE_SCRIPT_NAME`` included); a ``policy.route()`` override alone matched ``request.path``, which under ASGI
+    lacks the script name when the server strips the prefix or ``FORCE_SCRIPT_NAME`` sets it."""
+    from django.test import Client, override_settings
+
+    _django_views()
+    guard = {"secure_headers": {"no_store_paths": ["/app/sh-plain"]}}
+
+    async def cache_control(view: str, middleware: list[str]) -> str | None:
+        with override_settings(MIDDLEWARE=middleware, FORCE_SCRIPT_NAME=force, BACKEND_GUARD=guard):
+            if handler == "asgi":
+                return await _django_asgi(path.format(view), script)
+            found: str | None = Client().get(path.format(view), SCRIPT_NAME=script).headers.get("Cache-Control")
+            return found
+
+    assert await cache_control("sh-plain", ["backend_guard.django.GuardMiddleware"]) == "no-store"
+    assert await cache_control("sh-account", []) == "no-store"  # the override alone, the same full path
