@@ -249,6 +249,20 @@ def test_middleware_arguments() -> None:
         CORSMiddleware(app, allow_origins=["*"], allow_credentials=True)
 
 
+@pytest.mark.parametrize("middleware", [CORSMiddleware, WSGICORSMiddleware], ids=["asgi", "wsgi"])
+def test_a_wrong_keyword_names_the_middleware_and_its_arguments(middleware: Any) -> None:
+    """It was CORSPolicy's bare TypeError (``CORSPolicy.__init__() got an unexpected keyword argument``), naming a
+    class the caller never called; Starlette's own middlewares name themselves."""
+    with pytest.raises(ConfigurationError, match=r"'policies'; it takes policy= .*allow_origins, ") as found:
+        middleware(make_asgi_app(), policies=[POLICY])
+    assert "CORSMiddleware" in str(found.value)
+    with pytest.raises(ConfigurationError, match=r"'allow_origin';"):
+        middleware(make_asgi_app(), allow_origin=[ORIGIN])
+    with pytest.raises(ConfigurationError, match=r"'policies'"):  # reported before "not both"
+        middleware(make_asgi_app(), policy=POLICY, policies=[POLICY])
+    assert middleware(make_asgi_app(), allow_origins=[ORIGIN], max_age=5).policies[0].max_age == 5
+
+
 # -- Starlette, through httpx --------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ origin), and what an actual response or a preflight gets. The shells only read h
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Sequence
 from typing import Any, TypeGuard
@@ -458,6 +459,8 @@ def cors_policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: Any)
 
         cors_policies(None, {"allow_origins": ["https://a.example"]})   # (CORSPolicy(...),)
     """
+    if kwargs:
+        _check_keywords(kwargs)
     if policy is None:
         if not kwargs:
             raise ConfigurationError("CORSMiddleware needs policy=CORSPolicy(...) (or CORSPolicy keyword arguments).")
@@ -472,3 +475,15 @@ def cors_policies(policy: CORSPolicy | Sequence[CORSPolicy] | None, kwargs: Any)
     if not policies or not all(isinstance(p, CORSPolicy) for p in policies):
         raise ConfigurationError("CORSMiddleware policy must be a CORSPolicy or a non-empty list of them.")
     return policies
+
+
+def _check_keywords(kwargs: Any) -> None:
+    """Refuse a keyword that is no CORSPolicy argument, naming it and every accepted one (a bare
+    ``CORSPolicy.__init__() got an unexpected keyword argument`` names a class the caller never called)."""
+    accepted = list(inspect.signature(CORSPolicy).parameters)
+    unknown = [name for name in kwargs if name not in accepted]
+    if unknown:
+        raise ConfigurationError(
+            f"CORSMiddleware got an unexpected keyword argument {unknown[0]!r}; it takes policy= (a CORSPolicy or a"
+            f" list of them), errors=, or CORSPolicy's keyword arguments: {', '.join(accepted)}."
+        )
