@@ -374,6 +374,24 @@ async def test_a_none_account_is_nobody_s_account_never_the_name_none(astore: St
     assert store.scan(f"{store.prefix}:lockout:*:ac") == []
 
 
+async def test_unlock_of_a_none_account_lifts_the_lock_check_of_none_reports(astore: Store) -> None:
+    """``check(None, ip)`` reports the empty identifier's lock at ``ip``: ``unlock(None, ip)`` (and ``aunlock``)
+    must lift that lock, not silently delete the address-wide counter instead and leave it in place."""
+    lock = Lockout(store=astore, max_failures=2, address_max_failures=50)
+    for _ in range(2):
+        fail(lock, None, IP)  # type: ignore[arg-type]
+    assert lock.check(None, IP).locked  # type: ignore[arg-type]
+    assert lock.unlock(None, IP) == 1  # type: ignore[arg-type]
+    assert lock.check(None, IP).locked is False  # type: ignore[arg-type]
+    for _ in range(2):
+        fail(lock, None, OTHER_IP)  # type: ignore[arg-type]
+    assert await lock.aunlock(None) >= 1  # type: ignore[arg-type]  # every address's pair of nobody's account
+    assert lock.check(None, OTHER_IP).locked is False  # type: ignore[arg-type]
+    assert lock.check("", OTHER_IP).locked is False
+    lock.unlock_address(IP)
+    lock.unlock_address(OTHER_IP)
+
+
 def test_huge_and_unicode_identifiers_make_short_keys(store: Store) -> None:
     lock = Lockout(store=store, max_failures=2)
     huge = "x" * 1_000_000

@@ -302,7 +302,7 @@ class Lockout:
             lock.unlock("alice")
         """
         found = self.store.scan(self._keys.pair_pattern(account), count=10_000) if ip is None else []
-        keys, plan = self._keys.unlock_keys(account, ip, found)
+        keys, plan = self._keys.unlock_keys(account or "", ip, found)  # None: nobody's account, as check reads it
         removed = self.store.delete(*keys)
         emit(self, "unlock", plan)
         return removed
@@ -440,7 +440,7 @@ class Lockout:
             await lock.aunlock("alice")
         """
         found = await self.store.ascan(self._keys.pair_pattern(account), count=10_000) if ip is None else []
-        keys, plan = self._keys.unlock_keys(account, ip, found)
+        keys, plan = self._keys.unlock_keys(account or "", ip, found)  # None: nobody's account, as check reads it
         removed = await self.store.adelete(*keys)
         emit(self, "unlock", plan)
         return removed
