@@ -197,3 +197,27 @@ async def test_a_django_route_override_matches_the_path_the_middleware_matches(
 
     assert await cache_control("sh-plain", ["backend_guard.django.GuardMiddleware"]) == "no-store"
     assert await cache_control("sh-account", []) == "no-store"  # the override alone, the same full path
+
+
+def test_the_django_asgi_adapter_path_is_the_environ_path_the_shells_matched_after_a_later_rewrite() -> None:
+    """The adapter's path is the one ``GuardMiddleware``'s shells matched (``META`` SCRIPT_NAME + PATH_INFO), under
+    ASGI as under WSGI: a middleware listed after it that rewrites ``request.path_info`` (a tenant prefix) must not
+    make a route override judge ``no_store_paths`` on another path than the middleware judged."""
+    import io
+
+    from django.core.handlers.asgi import ASGIRequest
+
+    from backend_guard.integrations._adapter_django import DjangoAdapter
+    from backend_guard.integrations._guard_django import _shell_environ
+
+    from .django_app import setup
+
+    setup()
+    scope = {"type": "http", "method": "GET", "path": "/app/t/acme/account", "root_path": "/app", "query_string": b"",
+             "headers": [(b"host", b"testserver")], "server": ("testserver", 80), "scheme": "http"}  # fmt: skip
+    request = ASGIRequest(scope, io.BytesIO())
+    environ = _shell_environ(request)
+    matched = environ["SCRIPT_NAME"] + environ["PATH_INFO"]
+    request.path_info = "/account"  # a later middleware strips the tenant prefix
+    assert matched == "/app/t/acme/account"
+    assert DjangoAdapter().view(request, None).path == matched

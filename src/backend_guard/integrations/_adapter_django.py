@@ -51,14 +51,17 @@ class DjangoAdapter:
     def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
         """The lazy view of the request's scope (ASGI) or ``META`` (WSGI), with the route Django resolved.
 
-        Its path is ``SCRIPT_NAME + PATH_INFO`` as Django resolved them, under either handler: the path
+        Its path is ``META``'s ``SCRIPT_NAME + PATH_INFO`` under either handler: the path
         ``GuardMiddleware``'s shells match (``request.path`` under ASGI is the scope's path, without the script
         name when the server stripped the prefix or ``FORCE_SCRIPT_NAME`` sets it)."""
         route = self.route_of(request)
         scope = getattr(request, "scope", None)  # Django's ASGIRequest keeps its scope
         if scope is None:
             return view_from_environ(getattr(request, "META", {}), client_ip, route=route)
-        return scope_view(scope, client_ip, (request.META.get("SCRIPT_NAME") or "") + request.path_info, route)
+        meta = request.META  # as the shells read it: a later middleware may rewrite request.path_info
+        return scope_view(
+            scope, client_ip, (meta.get("SCRIPT_NAME") or "") + meta.get("PATH_INFO", request.path_info), route
+        )
 
     def route_of(self, request: Any) -> str | None:
         """The route pattern Django resolved (``users/<int:id>/``) as a path (``/users/<int:id>/``), if any."""
