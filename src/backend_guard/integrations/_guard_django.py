@@ -161,8 +161,8 @@ def _held(request: Any) -> _Held | None:
 class _CrossOriginAtView(CrossOriginProtectionMiddleware):
     """Django's cross-origin protection: a refusal that a ``csrf_exempt`` view could lift waits for the view.
 
-    The decision (and its ``csrf.refused`` event) is taken here, in the stack; ``exempt_paths`` are honoured here.
-    A refusal is kept in the environ and answered by :class:`GuardMiddleware` unless ``process_view`` sees an
+    The decision is taken here, in the stack; ``exempt_paths`` are honoured here. A refusal is kept in the environ
+    and answered (with its ``csrf.refused`` event) by :class:`GuardMiddleware` unless ``process_view`` sees an
     exempt view: as Django's own ``CsrfViewMiddleware``, after every middleware's request phase, with the URLconf
     that really dispatches the request. No view (a 404, a middleware answering by itself) keeps the refusal.
     """
