@@ -89,3 +89,67 @@ def test_the_request_is_found_again_on_later_calls_and_not_taken_from_another_cl
     assert hooks.seen == [first, second]
     with pytest.raises(TypeError, match="without a request"):  # not taken for a request of the last one's class
         asyncio.run(route(object()))
+
+
+class _Headers(RouteHooks):
+    def before(self, call: RouteCall) -> None:
+        call.add_header("X-Limit", "ours")
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"a": 1},
+        "text",
+        b"bytes",
+        ["a"],
+        ("text", 201),
+        ("text", {"X-Own": "1"}),
+        ("text", 201, [("X-Limit", "route's")]),
+    ],
+)
+def test_flask_routes_get_the_hooks_headers_whatever_they_return(result: object) -> None:
+    flask = pytest.importorskip("flask")
+    app = flask.Flask("fast")
+
+    @guard_route(_Headers())
+    def view() -> object:
+        return result
+
+    app.add_url_rule("/", "view", view)
+    response = app.test_client().get("/")
+    assert response.headers.getlist("X-Limit") == ["ours"]  # set: replaces the route's own field of that name
+    expected = flask.Flask("plain")
+    expected.add_url_rule("/", "view", lambda: result)
+    plain = expected.test_client().get("/")
+    assert (response.status_code, response.data) == (plain.status_code, plain.data)
+    assert {k for k, _ in response.headers} - {"X-Limit"} == {k for k, _ in plain.headers} - {"X-Limit"}
+
+
+def test_flask_routes_get_the_hooks_headers_on_a_response_they_return() -> None:
+    flask = pytest.importorskip("flask")
+    app = flask.Flask("fast")
+
+    @guard_route(_Headers())
+    def view() -> object:
+        return flask.Response("x", status=202, headers=[("X-Limit", "route's"), ("X-Own", "1")])
+
+    app.add_url_rule("/", "view", view)
+    response = app.test_client().get("/")
+    assert response.status_code == 202
+    assert (response.headers.getlist("X-Limit"), response.headers["X-Own"]) == (["ours"], "1")
+
+
+def test_flask_hooks_see_the_request_itself_not_its_context_proxy() -> None:
+    flask = pytest.importorskip("flask")
+    app = flask.Flask("fast")
+    hooks = _Seen()
+
+    @guard_route(hooks)
+    def view() -> str:
+        assert hooks.seen[-1].environ is flask.request.environ  # type: ignore[attr-defined]
+        return "ok"
+
+    app.add_url_rule("/", "view", view)
+    assert app.test_client().get("/").status_code == 200
+    assert type(hooks.seen[-1]) is app.request_class  # the object itself: no context look-up per attribute read
