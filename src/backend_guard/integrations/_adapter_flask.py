@@ -46,13 +46,13 @@ class FlaskAdapter:
         """The request behind ``flask.request`` inside a request context, else None.
 
         The request object itself, not the proxy: each attribute read through werkzeug's ``LocalProxy`` looks the
-        context up again (about 1 µs), and the hooks read several (``environ``, ``url_rule``). A bound method's
-        ``__self__`` is the object the proxy stands for, found in one proxied read (werkzeug's own unwrapping
-        method is private).
+        context up again (about 1 µs), and the hooks read several (``environ``, ``url_rule``).
+        ``_get_current_object()`` is the proxy's documented public way to reach that object (Flask's "Notes On
+        Proxies"; the underscore only keeps it from shadowing the proxied object's own attributes).
         """
         flask = sys.modules.get("flask")
         if flask is not None and flask.has_request_context():
-            return flask.request.get_data.__self__
+            return flask.request._get_current_object()  # noqa: SLF001  (documented public API, see above)
         return None
 
     def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
