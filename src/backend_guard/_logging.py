@@ -41,6 +41,10 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 #: The id of the request this task/thread is serving (None outside a request).
 request_id_var: ContextVar[str | None] = ContextVar("backend_guard_request_id", default=None)
+#: ``request_id_var.set`` and ``.reset``, bound once for the middlewares' per-request calls (CPython 3.11 makes a
+#: new bound method at each ``request_id_var.set(...)``: it does not specialise attribute reads on a ContextVar).
+set_request_id = request_id_var.set
+reset_request_id = request_id_var.reset
 
 
 def current_request_id() -> str | None:

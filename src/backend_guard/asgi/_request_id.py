@@ -7,7 +7,7 @@ from contextvars import Token
 from typing import Any
 
 from .._http import REQUEST_ID_KEY, ASGIApp, Scope
-from .._logging import RequestIdShell, request_id_var
+from .._logging import RequestIdShell, reset_request_id, set_request_id
 from .._shell_headers import stamp
 from ._layer_shell import LayerMiddleware
 
@@ -51,7 +51,7 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
             scope["state"] = {REQUEST_ID_KEY: rid}
         else:
             state[REQUEST_ID_KEY] = rid
-        return ((name, rid.encode("ascii")),), request_id_var.set(rid)
+        return ((name, rid.encode("ascii")),), set_request_id(rid)
 
     def on_response_start(
         self, context: tuple[tuple[tuple[bytes, bytes]], Any], status: int, headers: Iterable[tuple[bytes, bytes]]
@@ -67,5 +67,5 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
 
     def on_end(self, context: tuple[Any, Token[str | None]], body: Any) -> Any:
         """Reset the logging context variable."""
-        request_id_var.reset(context[1])
+        reset_request_id(context[1])
         return body

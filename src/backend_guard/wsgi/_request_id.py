@@ -7,7 +7,7 @@ from contextvars import Token
 from typing import Any
 
 from .._http import ENVIRON_REQUEST_ID, WSGIApp
-from .._logging import RequestIdShell, request_id_var
+from .._logging import RequestIdShell, reset_request_id, set_request_id
 from .._shell_headers import stamp
 from ._layer_shell import LayerMiddleware
 
@@ -32,22 +32,22 @@ class _WithRequestId:
         return self
 
     def __next__(self) -> bytes:
-        token = request_id_var.set(self._rid)
+        token = set_request_id(self._rid)
         try:
             if self._iterator is None:
                 self._iterator = iter(self._result)
             return next(self._iterator)
         finally:
-            request_id_var.reset(token)
+            reset_request_id(token)
 
     def close(self) -> None:
         close = getattr(self._result, "close", None)
         if close is not None:
-            token = request_id_var.set(self._rid)
+            token = set_request_id(self._rid)
             try:
                 close()
             finally:
-                request_id_var.reset(token)
+                reset_request_id(token)
 
 
 class RequestIdMiddleware(RequestIdShell[WSGIApp], LayerMiddleware):
@@ -74,7 +74,7 @@ class RequestIdMiddleware(RequestIdShell[WSGIApp], LayerMiddleware):
         context variable's token)."""
         rid = self.policy.choose(environ.get(self._environ_key))
         environ[ENVIRON_REQUEST_ID] = rid
-        return rid, request_id_var.set(rid)
+        return rid, set_request_id(rid)
 
     def on_response_start(
         self, context: tuple[str, Any], status: int, headers: Iterable[tuple[str, str]]
@@ -90,5 +90,5 @@ class RequestIdMiddleware(RequestIdShell[WSGIApp], LayerMiddleware):
 
     def on_end(self, context: tuple[str, Token[str | None]], body: Iterable[bytes] | None) -> Iterable[bytes] | None:
         """Reset the logging context variable; the body runs with the id set again (:class:`_WithRequestId`)."""
-        request_id_var.reset(context[1])
+        reset_request_id(context[1])
         return _WithRequestId(body, context[0]) if body is not None else None
