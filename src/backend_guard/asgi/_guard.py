@@ -59,7 +59,7 @@ class Guard(StackGuard):
         #: on every request, after this Guard), else "": set here first, so the layers judge the path the
         #: app's router dispatches (``/login`` for ``/api/login``), not the path with the prefix.
         self._app_root = _own_root_path(app)
-        self._contexts = self._stack.contexts
+        self._steps = (self._stack.contexts, self._enter_outer, self._enter_inner, self._end)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app_root and scope["type"] != "lifespan":
@@ -69,11 +69,12 @@ class Guard(StackGuard):
             return
         if "state" not in scope:  # for the layers and the app (route decorators leave values there)
             scope["state"] = {}
-        contexts = self._contexts()
+        # The stack's steps read into locals first: CPython 3.11 does not specialise ``self.step(...)`` when the
+        # step is a function held on the instance (each such call looks the name up the slow way).
+        new_contexts, enter_outer, enter_inner, end = self._steps
+        contexts = new_contexts()
         try:
-            answer = (
-                await self._stack.aenter(scope, contexts, OUTER) if self._awaits else self._enter_outer(scope, contexts)
-            )
+            answer = await self._stack.aenter(scope, contexts, OUTER) if self._awaits else enter_outer(scope, contexts)
             envelope = self._envelope
             if answer is not None or envelope is None:
                 await self._unwrapped(answer, scope, receive, send, contexts)
@@ -84,14 +85,14 @@ class Guard(StackGuard):
                     app = (
                         await self._stack.aenter(scope, contexts, INNER)
                         if self._awaits
-                        else self._enter_inner(scope, contexts)
+                        else enter_inner(scope, contexts)
                     )
                 except Exception as exc:
                     app = _raiser(exc)
             await envelope.run(app or self._app, scope, receive, send, self._finish, contexts)
         finally:
             if self._ends:
-                self._end(contexts, None)
+                end(contexts, None)
 
     async def _unwrapped(
         self, answer: ASGIApp | None, scope: Scope, receive: Receive, send: Send, contexts: list[Any]
