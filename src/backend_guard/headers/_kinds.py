@@ -28,6 +28,8 @@ _DOCUMENT_TYPES_RAW: Final = frozenset(t.encode() for t in _DOCUMENT_TYPES)
 
 # Content-Type values already classified (an app sends few distinct ones): a hit is one dict lookup.
 _SEEN_TYPES: BoundedCache[bytes, bool] = BoundedCache("headers.content_types", max_entries=64, max_bytes=64 << 10)
+# Its hit path bound once (``BoundedCache.get`` is the dict's own, kept by ``clear()``): on every response.
+_seen_type = _SEEN_TYPES.get
 
 
 def is_document_raw(content_type: bytes) -> bool:
@@ -37,7 +39,7 @@ def is_document_raw(content_type: bytes) -> bool:
 
         is_document_raw(b"text/html; charset=utf-8")   # True
     """
-    found = _SEEN_TYPES.get(content_type)
+    found = _seen_type(content_type)
     if found is None:
         found = content_type.split(b";", 1)[0].strip().lower() in _DOCUMENT_TYPES_RAW
         _SEEN_TYPES.put(content_type, found)
