@@ -90,13 +90,37 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
 
             await envelope.run(app, scope, receive, send)
         """
-        exchange = _Exchange(self, scope, send, finish, context)
+        sent = 0  # downstream: 1 after an http.response.start, 2 once the whole response
+        exchange: _Exchange | None = None  # made by the first message off the success path, with what it needs
+
+        async def send_downstream(message: Message) -> None:
+            """The ``send`` the app gets: a success response passes straight through; any other message (an
+            error start and what follows it) goes to the exchange, made then."""
+            nonlocal sent, exchange
+            if exchange is None:
+                kind = message["type"]
+                if kind == "http.response.start":
+                    status = message["status"]
+                    if status < 400:
+                        if finish is not None:
+                            message["headers"] = finish(context, status, message.get("headers", ()), BOTH)
+                        sent = 1
+                        await send(message)
+                        return
+                elif kind == "http.response.body":
+                    if not message.get("more_body", False):
+                        sent = 2
+                    await send(message)
+                    return
+                exchange = _Exchange(self, scope, send, finish, context, sent)
+            await exchange.judge(message)
+
         try:
-            await app(scope, receive, exchange.send_downstream)
+            await app(scope, receive, send_downstream)
         except Exception as exc:
-            await exchange.failed(exc)
+            await (exchange or _Exchange(self, scope, send, finish, context, sent)).failed(exc)
             return
-        if exchange.held5xx is not None:  # a deliberate 5xx from the app: send it (rewritten for API clients)
+        if exchange is not None and exchange.held5xx is not None:  # a deliberate 5xx from the app: send it
             await exchange.release()
 
     @property
@@ -177,46 +201,34 @@ def _is_last(message: Message) -> bool:
 
 
 class _Exchange:
-    """One request under the envelope: what went downstream so far, and the response held back, if any."""
+    """One request under the envelope once a message left the success path: what went downstream so far, and
+    the response held back, if any."""
 
     __slots__ = ("context", "envelope", "finish", "held", "held5xx", "scope", "send", "sent")
 
     def __init__(
-        self, envelope: ErrorEnvelopeMiddleware, scope: Scope, send: Send, finish: Finish | None, context: Any
+        self,
+        envelope: ErrorEnvelopeMiddleware,
+        scope: Scope,
+        send: Send,
+        finish: Finish | None,
+        context: Any,
+        sent: int,
     ) -> None:
         self.envelope = envelope
         self.scope = scope
         self.send = send
         self.finish = finish
         self.context = context
-        self.sent = 0  # downstream: 1 after an http.response.start, 2 once the whole response
+        self.sent = sent  # downstream: 1 after an http.response.start, 2 once the whole response
         self.held: Message | None = None  # a framework 4xx page being replaced
         # A 5xx response is held back whole until the app returns or raises: frameworks such as Starlette send
         # their own 500 page and only then re-raise, and the exception (a GuardError keeps its own status)
         # must decide the answer, not the page.
         self.held5xx: list[Message] | None = None
 
-    async def send_downstream(self, message: Message) -> None:
-        """The ``send`` the app gets: the hot path (a success response passing through) first."""
-        if self.held5xx is None and self.held is None:
-            kind = message["type"]
-            if kind == "http.response.start":
-                status = message["status"]
-                if status < 400:
-                    if self.finish is not None:
-                        message["headers"] = self.finish(self.context, status, message.get("headers", ()), BOTH)
-                    self.sent = 1
-                    await self.send(message)
-                    return
-            elif kind == "http.response.body":
-                if not message.get("more_body", False):
-                    self.sent = 2
-                await self.send(message)
-                return
-        await self._judge(message)
-
-    async def _judge(self, message: Message) -> None:
-        """An error start, or any message once a response is held: hold, replace or pass it."""
+    async def judge(self, message: Message) -> None:
+        """A message off the success path (an error start, what follows it): hold, replace or pass it."""
         is_start = message["type"] == "http.response.start"
         if is_start:
             self._inside(message)
