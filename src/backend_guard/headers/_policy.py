@@ -229,7 +229,7 @@ class SecureHeaders:
             return NOT_MODIFIED
         if self.splits_documents:  # on every response's path: the Content-Type is looked up here, in one call
             for name, value in headers:
-                if len(name) == 12 and name.lower() == b"content-type":
+                if len(name) == 12 and (name == b"content-type" or name.lower() == b"content-type"):
                     return DOCUMENT if is_document_raw(value) else OTHER
         return OTHER
 
