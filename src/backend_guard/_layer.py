@@ -266,6 +266,17 @@ class Stack:
                 contexts[i] = context
             return None
 
+        if not kept and len(steps) == 1:  # the usual inner stage: the rate limit alone
+            ((at, step),) = steps
+
+            def enter_one(request: Any, contexts: list[Any]) -> Any:
+                context = step(request)
+                if context.__class__ is Answer:
+                    return context.app
+                contexts[at] = context
+                return None
+
+            return enter_one
         if not kept:
             return enter_steps
 
@@ -320,7 +331,7 @@ class Stack:
                     part = context if appended is None else appended(context, status, headers)
                     if part is None:
                         break
-                    out += part
+                    out.extend(part)
                 else:
                     return out
         for i, on_response_start in self._merges[stage]:
