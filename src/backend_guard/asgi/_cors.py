@@ -197,7 +197,8 @@ class CORSMiddleware(LayerMiddleware):
         if policy is not self._single:
             found = (_VARY_ORIGIN, *policy.actual_raw(origin))
         else:
-            found = self._suffixes.get(origin)
+            cached = self._suffixes.get  # read first: CPython 3.11 does not specialise a call through the slot
+            found = cached(origin)
             if found is None:
                 found = (_VARY_ORIGIN, *policy.actual_raw(origin))
                 self._suffixes.put(origin, found)
