@@ -65,7 +65,10 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
             return None
         if not limiter.inline:
             return self._adecide(plan)
-        return self._decided(plan, limiter.run_plan(plan))
+        reply = limiter.run_plan(plan)
+        if reply.__class__ is RateLimitReply and reply.allowed and self.send_headers and not self.legacy:
+            return plan.raw_fields(reply)  # the common case (allowed, the standard fields), in this frame
+        return self._decided(plan, reply)
 
     async def _adecide(self, plan: _Prepared) -> Answer[ASGIApp] | list[tuple[bytes, bytes]] | None:
         return self._decided(plan, await self.limiter.arun_plan(plan))
@@ -107,8 +110,6 @@ class RateLimitMiddleware(RateLimitShell[ASGIApp], LayerMiddleware):
     ) -> Answer[ASGIApp] | list[tuple[bytes, bytes]] | None:
         """What a decision means for the request (the context of :meth:`on_request`): an :class:`Answer` (429,
         503), the header fields to add to the wrapped app's response, or None."""
-        if reply.__class__ is RateLimitReply and reply.allowed and self.send_headers and not self.legacy:
-            return plan.raw_fields(reply)  # the common case: allowed, with the standard fields
         refused, allowed = self._refusal(plan, reply)
         if refused is not None:
             return Answer(_refusing(refused, self.legacy, self.errors))

@@ -69,6 +69,7 @@ class _Prepared:
         "keys",
         "names",
         "policy",
+        "policy_pair",
         "policy_raw",
         "rates",
         "raw_template",
@@ -85,6 +86,7 @@ class _Prepared:
         self.rates: tuple[tuple[int, float], ...] = tuple((r.amount, r.window) for r in rates)
         self.policy = _policy_value(names, rates)
         self.policy_raw = self.policy.encode("latin-1")
+        self.policy_pair = (b"ratelimit-policy", self.policy_raw)  # the same ASGI pair on every request
         self.templates = tuple(_item_template(name) for name in names)
         self.single = len(rates) == 1
         self.raw_template = self.templates[0].encode("latin-1") if self.single else b""
@@ -110,7 +112,7 @@ class _Prepared:
             value = self.raw_template % (remaining, reset if reset > 0 else 0)
         else:
             value = self.ratelimit_value(reply).encode("latin-1")
-        return [(b"ratelimit-policy", self.policy_raw), (b"ratelimit", value)]
+        return [self.policy_pair, (b"ratelimit", value)]
 
     def str_fields(self, reply: RateLimitReply) -> list[tuple[str, str]]:
         """``RateLimit-Policy`` and ``RateLimit`` as WSGI header pairs."""

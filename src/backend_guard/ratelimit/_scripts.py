@@ -133,7 +133,8 @@ def _by_count(one: _One, many: _Many) -> _Many:
 
     def body(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
         if len(keys) == 1:
-            return one(db, keys[0], int(args[0]) == 1, int(args[1]), int(args[2]), int(args[3]))
+            spend, amount, window, cost = args  # one limit: exactly four arguments
+            return one(db, keys[0], int(spend) == 1, int(amount), int(window), int(cost))
         return many(db, keys, args)
 
     return body
