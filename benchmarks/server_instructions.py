@@ -9,6 +9,9 @@ after ``--low`` requests and again after ``--high``: the second dump holds exact
 requests between (the difference of a ``low`` and a ``high`` run, start-up and shutdown left out, in one
 server run instead of two). Then SIGINT stops the server. The figure is the server's whole per-request cost:
 the parser, the event loop, the socket calls, Starlette, the middlewares. ``PYTHONHASHSEED=0`` for the server.
+uvicorn's main loop also wakes every 0.1 s whatever the requests: a run slowed by other load counts more of
+those ticks. So the server then idles ``--idle`` seconds (default 20) and is dumped a third time; that dump's
+instructions per second, times the seconds the counted requests took, are subtracted (``--idle 0``: kept).
 
 Variants (the apps of ``bench_server.py``; the single layers are ``Guard`` with every other part off):
 
@@ -194,12 +197,16 @@ def drive(conn: http.client.HTTPConnection, n: int) -> None:
             raise RuntimeError(f"unexpected answer {response.status} {body[:200]!r}")
 
 
-def count(variant: str, setup: str, low: int, high: int, out_dir: Path, tools: tuple[str, str]) -> int:
+def count(
+    variant: str, setup: str, low: int, high: int, out_dir: Path, tools: tuple[str, str], idle: float = 0.0
+) -> tuple[int, float, int]:
     """Instructions of requests ``low + 1`` to ``high`` of one server run under callgrind.
 
     The counters are dumped (``callgrind_control --dump``, which also zeroes them) after ``low`` requests and
     again after ``high``: the second dump holds exactly the ``high - low`` requests between, start-up, the
     first requests and shutdown left out (the difference of a ``low`` and a ``high`` run, in one run).
+    Returns (those instructions, the seconds they took, the instructions of ``idle`` seconds without a request:
+    uvicorn's main loop wakes every 0.1 s, so a slow run on a loaded machine counts more of its ticks).
     """
     valgrind, control = tools
     port = free_port()
@@ -222,9 +229,13 @@ def count(variant: str, setup: str, low: int, high: int, out_dir: Path, tools: t
                 started = time.monotonic()
                 drive(conn, high - low)
                 dump(control, proc.pid, "high")
+                busy = time.monotonic() - started
+                if idle:  # uvicorn's own 0.1 s tick, alone: what it adds to the dump above per second
+                    time.sleep(idle)
+                    dump(control, proc.pid, "idle")
             finally:
                 conn.close()
-            print(f"  {variant} {setup}: {time.monotonic() - started:.1f} s for {high - low} requests", flush=True)
+            print(f"  {variant} {setup}: {busy:.1f} s for {high - low} requests", flush=True)
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=STOP_TIMEOUT)
         finally:
@@ -232,11 +243,16 @@ def count(variant: str, setup: str, low: int, high: int, out_dir: Path, tools: t
                 proc.kill()
                 proc.wait(timeout=30)
     dumps = sorted(out_dir.glob(f"{out.name}.*"), key=lambda p: int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0)
-    text = dumps[1].read_text(errors="replace") if len(dumps) >= 2 else ""
-    match = re.search(r"^(?:summary|totals): (\d+)", text, re.MULTILINE)
-    if not match:
-        raise RuntimeError(f"no second dump in {out_dir}: {log.read_text(errors='replace')[-2000:]}")
-    return int(match.group(1))
+    totals = [_total(d) for d in dumps[1:3]]
+    if len(totals) < (2 if idle else 1) or None in totals:
+        raise RuntimeError(f"missing dumps in {out_dir}: {log.read_text(errors='replace')[-2000:]}")
+    return totals[0] or 0, busy, (totals[1] or 0) if idle else 0
+
+
+def _total(path: Path) -> int | None:
+    """The instruction total of one callgrind dump."""
+    match = re.search(r"^(?:summary|totals): (\d+)", path.read_text(errors="replace"), re.MULTILINE)
+    return int(match.group(1)) if match else None
 
 
 def dump(control: str, pid: int, label: str) -> None:
@@ -250,6 +266,12 @@ def main() -> int:
     parser.add_argument("--http", choices=["h11", "httptools", "both"], default="both")
     parser.add_argument("--low", type=int, default=200, help="requests of the first run (default 200)")
     parser.add_argument("--high", type=int, default=2200, help="requests of the second run (default 2200)")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=20.0,
+        help="seconds of no request after the counted ones, to subtract uvicorn's 0.1 s ticks (0: keep them)",
+    )
     parser.add_argument("--keep", type=Path, help="keep the callgrind files and server logs in this directory")
     parser.add_argument("--serve", choices=ALL_VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--setup", choices=sorted(SETUPS), help=argparse.SUPPRESS)
@@ -278,9 +300,16 @@ def main() -> int:
         per_request: dict[tuple[str, str], float] = {}
         for setup in setups:
             for variant in variants:
-                total = count(variant, setup, args.low, args.high, out_dir, tools)
-                per_request[variant, setup] = total / (args.high - args.low)
-                print(f"{variant:12} {setup:9} {per_request[variant, setup]:10,.0f} instructions/request", flush=True)
+                total, busy, idle = count(variant, setup, args.low, args.high, out_dir, tools, args.idle)
+                n = args.high - args.low
+                raw = total / n
+                # Without uvicorn's ticks: the idle run's instructions per second, times the requests' seconds.
+                per_request[variant, setup] = (total - idle / args.idle * busy) / n if args.idle else raw
+                print(
+                    f"{variant:12} {setup:9} {per_request[variant, setup]:10,.0f} instructions/request"
+                    f" (raw {raw:,.0f}, {busy:.1f} s, ticks {idle:,} instructions in {args.idle:g} s idle)",
+                    flush=True,
+                )
     print_table(per_request, variants, setups)
     return 0
 
