@@ -117,11 +117,16 @@ def build_app(variant: str) -> Any:
 
 def ours_added_headers() -> list[tuple[bytes, bytes]]:
     """The response headers ``ours`` adds to bare's, for a request like wrk's (plain HTTP, an allowed Origin)."""
+    return added_headers(build_app("ours"))
+
+
+def added_headers(app: Any) -> list[tuple[bytes, bytes]]:
+    """The response headers ``app`` adds to bare's, for a request like wrk's (plain HTTP, an allowed Origin)."""
     import asyncio
 
     import bench_stack
 
-    def start(variant: str) -> list[tuple[bytes, bytes]]:
+    def start(app: Any) -> list[tuple[bytes, bytes]]:
         scope = bench_stack.asgi_scope() | {"scheme": "http", "client": ("127.0.0.1", 50000), "state": {}}
         sent: list[Any] = []
 
@@ -131,12 +136,12 @@ def ours_added_headers() -> list[tuple[bytes, bytes]]:
         async def send(message: Any) -> None:
             sent.append(message)
 
-        asyncio.run(build_app(variant)(scope, receive, send))
+        asyncio.run(app(scope, receive, send))
         assert sent[0]["status"] == 200, sent[0]
         return list(sent[0]["headers"])
 
-    bare = {k.lower() for k, _ in start("bare")}
-    return [(k.lower(), v) for k, v in start("ours") if k.lower() not in bare]
+    bare = {k.lower() for k, _ in start(build_app("bare"))}
+    return [(k.lower(), v) for k, v in start(app) if k.lower() not in bare]
 
 
 class ConstantHeaders:

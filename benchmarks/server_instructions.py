@@ -106,32 +106,9 @@ def build_app(variant: str) -> Any:
 
 def floor_headers(variant: str) -> list[tuple[bytes, bytes]]:
     """The constant headers of ``floor`` (ours') or ``floor_<layer>`` (that layer's)."""
-    return added_headers(build_app("ours" if variant == "floor" else variant.removeprefix("floor_")))
-
-
-def added_headers(app: Any) -> list[tuple[bytes, bytes]]:
-    """The response headers ``app`` adds to bare's for the client's request (as ``bench_server`` does for ours)."""
-    import asyncio
-
     import bench_server
-    import bench_stack
 
-    def start(app: Any) -> list[tuple[bytes, bytes]]:
-        scope = bench_stack.asgi_scope() | {"scheme": "http", "client": ("127.0.0.1", 50000), "state": {}}
-        sent: list[Any] = []
-
-        async def receive() -> Any:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Any) -> None:
-            sent.append(message)
-
-        asyncio.run(app(scope, receive, send))
-        assert sent[0]["status"] == 200, sent[0]
-        return list(sent[0]["headers"])
-
-    bare = {k.lower() for k, _ in start(bench_server.build_app("bare"))}
-    return [(k.lower(), v) for k, v in start(app) if k.lower() not in bare]
+    return bench_server.added_headers(build_app("ours" if variant == "floor" else variant.removeprefix("floor_")))
 
 
 def serve(variant: str, port: int, setup: str, headers: Path | None) -> None:
