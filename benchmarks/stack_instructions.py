@@ -1,0 +1,153 @@
+"""Instructions per request through ``asgi.Guard`` in-process, counted by valgrind's callgrind (load-independent).
+
+CPU time on a shared 2-core machine swings with other work; instruction counts do not. For each settings
+configuration and each source tree, this script runs itself under ``valgrind --tool=callgrind`` twice, driving
+``--low`` and then ``--high`` GET requests through a ``Guard`` around a tiny ASGI app (one event loop, a cross-origin
+GET with six request headers, a JSON 200), and reports ``(high run - low run) / (high - low)``: the instructions of
+one request, start-up left out. ``PYTHONHASHSEED=0`` in every run.
+
+Configurations: ``default`` (``GuardSettings()``), ``cors``, ``rl`` (a memory rate limit never reached) and
+``cors_rl`` (both: ``bench_stack.guard_settings()``'s policy, the one the server benchmarks use).
+
+``--tree DIR`` (repeatable) measures another checkout's ``src`` too (e.g. an older commit checked out with
+``git worktree add /tmp/old <commit>``), in the same run, so ratios between trees are read side by side: this is
+how issue #23's "within 5% of before" was judged (before = 7af614c, the Guard that read other layers' members).
+
+Usage::
+
+    python benchmarks/stack_instructions.py                                   # every configuration, this tree
+    python benchmarks/stack_instructions.py --configs default cors_rl --tree /tmp/old
+    python benchmarks/stack_instructions.py --drive cors_rl 1000              # the driver alone (no valgrind)
+
+Needs valgrind; about a minute per configuration and tree. No figure is judged against a threshold here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+SRC = HERE.parent.parent / "src"
+CONFIGS = ("default", "cors", "rl", "cors_rl")
+ORIGIN = "https://app.example.com"
+CORS = {
+    "allow_origins": [ORIGIN, "https://admin.example.com"],
+    "allow_methods": ["GET", "POST", "PUT"],
+    "allow_headers": ["authorization", "content-type"],
+}
+RATE_LIMIT = {"default_limits": "1000000000/hour"}  # never reached: the decision and its headers are measured
+HEADERS = [
+    (b"host", b"api.example.com"),
+    (b"user-agent", b"Mozilla/5.0 benchmark"),
+    (b"accept", b"application/json"),
+    (b"accept-encoding", b"gzip, deflate, br"),
+    (b"origin", ORIGIN.encode()),
+    (b"referer", b"https://app.example.com/page"),
+]
+SCOPE = {
+    "type": "http",
+    "asgi": {"version": "3.0", "spec_version": "2.4"},
+    "http_version": "1.1",
+    "server": ("10.0.0.2", 443),
+    "client": ("203.0.113.7", 50123),
+    "scheme": "https",
+    "method": "GET",
+    "root_path": "",
+    "path": "/items",
+    "raw_path": b"/items",
+    "query_string": b"",
+    "headers": HEADERS,
+}
+
+
+def settings(config: str) -> Any:
+    """The ``GuardSettings`` of one configuration (imported here: the tree under test is on ``sys.path``)."""
+    import backend_guard as bg
+
+    parts: dict[str, Any] = {}
+    if "cors" in config:
+        parts["cors"] = CORS
+    if config in ("rl", "cors_rl"):
+        parts["rate_limit"] = RATE_LIMIT
+    return bg.GuardSettings(**parts)
+
+
+def drive(config: str, n: int) -> None:
+    """Send ``n`` requests (after 20 to warm up) through a Guard built from ``config``; check every answer."""
+    from backend_guard.asgi import Guard
+
+    statuses: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"items":[1,2,3]}'})
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def run(guard: Any, count: int) -> None:
+        for _ in range(count):
+            scope = dict(SCOPE)
+            scope["state"] = {}
+            await guard(scope, receive, send)
+
+    guard = Guard(app, settings=settings(config))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(run(guard, 20))
+    loop.run_until_complete(run(guard, n))
+    loop.close()
+    if statuses != [200] * (n + 20):
+        raise SystemExit(f"{config}: unexpected statuses {sorted(set(statuses))}")
+
+
+def count(src: Path, config: str, n: int, out: Path) -> int:
+    """The instructions callgrind counts for one run of the driver with ``src`` first on the path."""
+    env = dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0")
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, str(HERE)]
+    subprocess.run([*command, "--drive", config, str(n)], env=env, check=True, capture_output=True, timeout=1800)
+    summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
+    if summary is None:
+        raise SystemExit(f"no summary line in {out}")
+    return int(summary.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
+    parser.add_argument("--tree", action="append", default=[], help="another checkout to measure (its src/)")
+    parser.add_argument("--low", type=int, default=200)
+    parser.add_argument("--high", type=int, default=2200)
+    parser.add_argument("--drive", nargs=2, metavar=("CONFIG", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drive:
+        drive(args.drive[0], int(args.drive[1]))
+        return
+    trees = [("this tree", SRC)] + [(tree, Path(tree).resolve() / "src") for tree in args.tree]
+    print(f"| configuration | {' | '.join(name for name, _ in trees)} |")
+    print(f"|---|{'---:|' * len(trees)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for config in args.configs:
+            row = []
+            for i, (_, src) in enumerate(trees):
+                low = count(src, config, args.low, Path(tmp) / f"{i}-{config}-low.out")
+                high = count(src, config, args.high, Path(tmp) / f"{i}-{config}-high.out")
+                row.append((high - low) // (args.high - args.low))
+            # beside another tree's count: this tree's count as a multiple of it
+            ratios = [f"{row[0]:,}"] + [f"{value:,} (this tree {row[0] / value:.3f}x)" for value in row[1:]]
+            print(f"| {config} | {' | '.join(ratios)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
