@@ -183,6 +183,31 @@ class RequestView:
         return f"RequestView({values})"
 
 
+class _Filling(RequestView):
+    """A :class:`RequestView` being built by :func:`_lazy_view`: its slots set as plain attributes, then it is made
+    a RequestView (ten ``object.__setattr__`` calls through the frozen guard cost as much as the rest of a view)."""
+
+    __slots__ = ()
+    # Both: CPython keeps one slot for the two, and runs it in C only when neither is a Python function.
+    __setattr__ = object.__setattr__  # type: ignore[assignment]
+    __delattr__ = object.__delattr__
+
+
+def _lazy_view(method: str, path: str, route: Any, query: str, source: _Source) -> RequestView:
+    """A view whose headers, client, scheme and host (and the route, when ``_UNSET``) ``source`` gives on first
+    use: the fields :meth:`RequestView.__init__` sets, set on a :class:`_Filling`."""
+    view = object.__new__(_Filling)
+    view.method = method
+    view.path = path
+    view.query = query
+    view._headers = view._client = view._scheme = view._host = _UNSET
+    view._route = route
+    view._index = None
+    view._source = source
+    view.__class__ = RequestView  # type: ignore[assignment]  # the same slots: frozen from here on
+    return view
+
+
 class _Source:
     """Where a lazy :class:`RequestView` reads what it is first asked for: an ASGI scope or a WSGI environ."""
 
@@ -326,9 +351,7 @@ def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None)
 def scope_view(scope: Mapping[str, Any], client_ip: ClientIP | None, path: str, route: Any) -> RequestView:
     """A lazy view of ``scope`` with this path and route (``_UNSET``: the route the router matched)."""
     source = _ScopeSource(scope, client_ip, route)
-    return RequestView(
-        scope.get("method", "GET"), path, _UNSET, _UNSET, _UNSET, _UNSET, _UNSET, _scope_query(scope), _source=source
-    )
+    return _lazy_view(scope.get("method", "GET"), path, _UNSET, _scope_query(scope), source)
 
 
 def _scope_headers(scope: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -386,7 +409,7 @@ def view_from_environ(
     """
     source = _EnvironSource(environ, client_ip)
     method, query = environ.get("REQUEST_METHOD", "GET"), environ.get("QUERY_STRING", "")
-    return RequestView(method, _environ_path(environ), _UNSET, _UNSET, _UNSET, _UNSET, route, query, _source=source)
+    return _lazy_view(method, _environ_path(environ), route, query, source)
 
 
 def _environ_path(environ: Mapping[str, Any]) -> str:
