@@ -255,6 +255,71 @@ def _flask_probe() -> tuple[Any, bg.Lockout, list[str], list[str]]:
     return app.test_client(), lock, seen, counted
 
 
+def _flask_own_json() -> tuple[Any, bg.Lockout, list[str], list[Any], list[Any]]:
+    """A Flask app whose JSON provider reads ``"alice+tag"`` as alice; returns (client, lock, counted ids, the
+    provider's parses, what the route's get_json() returned)."""
+    import flask
+    from flask.json.provider import DefaultJSONProvider
+
+    import backend_guard.flask as bgfl
+
+    counted: list[str] = []
+    parses: list[Any] = []
+    seen: list[Any] = []
+
+    class Provider(DefaultJSONProvider):
+        def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+            data = super().loads(s, **kwargs)
+            if isinstance(data, dict) and isinstance(data.get("username"), str):
+                data["username"] = data["username"].partition("+")[0]
+            parses.append(data)
+            return data
+
+    def on_event(event: LockoutEvent) -> None:
+        if event.kind == "failure":
+            counted.append(event.account_id)
+
+    lock = bg.Lockout(max_failures=100, account_max_failures=None, on_event=on_event)
+    app = flask.Flask(__name__)
+    app.json = Provider(app)
+    bgfl.install_error_handlers(app)
+
+    @app.post("/login")
+    @lock.protect()
+    def login() -> Any:
+        seen.append(flask.request.get_json())
+        raise lock.invalid_credentials()
+
+    return app.test_client(), lock, counted, parses, seen
+
+
+def test_a_flask_login_counts_the_name_of_the_apps_own_json_parse_the_route_gets_too() -> None:
+    client, lock, counted, parses, seen = _flask_own_json()
+    assert client.post("/login", json={"username": "alice+tag", "password": "x"}).status_code == 401
+    assert counted == [lock.account_id("alice")]  # the account the route checks, not "alice+tag"
+    assert len(parses) == 1  # parsed once: the route's get_json() is the very object the lockout read
+    assert seen[0] is parses[0]
+
+
+def test_a_flask_json_body_where_the_member_may_repeat_must_name_one_account_both_ways() -> None:
+    # An escape (or the quoted name twice) sends the body through the strict reader too, which must agree.
+    client, lock, counted, _, seen = _flask_own_json()
+    assert (
+        client.post(
+            "/login", data=b'{"username": "alice+tag", "note": "\\n"}', content_type="application/json"
+        ).status_code
+        == 400
+    )
+    assert (counted, seen) == ([], [])
+    assert (
+        client.post(
+            "/login", data=b'{"username": "b\\u006fb", "note": "\\n"}', content_type="application/json"
+        ).status_code
+        == 401
+    )
+    assert counted == [lock.account_id("bob")]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=BODIES, content_type=CONTENT_TYPES)
 def test_a_login_body_is_refused_or_counted_under_the_name_the_route_reads(

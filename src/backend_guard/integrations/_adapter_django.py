@@ -157,6 +157,10 @@ class DjangoAdapter:
         """:meth:`form_values`."""
         return self.form_values(request, field, limit)
 
+    def parsed_json(self, request: Any) -> tuple[Any] | None:
+        """None: Django parses no JSON of its own (routes parse ``request.body``)."""
+        return None
+
     def body_charset(self, request: Any) -> str | None:
         """The Content-Type's charset, else ``DEFAULT_CHARSET``: what Django REST framework's JSONParser decodes
         the body with."""

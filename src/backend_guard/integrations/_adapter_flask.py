@@ -134,6 +134,16 @@ class FlaskAdapter:
         """:meth:`form_values` (werkzeug parses the form synchronously)."""
         return self.form_values(request, field, limit)
 
+    def parsed_json(self, request: Any) -> tuple[Any] | None:
+        """``(request.get_json(),)`` for a body Flask itself reads as JSON (``request.is_json``), else None.
+
+        Parsed by the application's JSON provider and cached on the request: the route's own ``get_json()``
+        returns this very object (not parsed again). A body that is not JSON raises werkzeug's ``BadRequest``.
+        """
+        if not request.is_json:  # get_json() would refuse it (415): the route cannot read a name from it this way
+            return None
+        return (request.get_json(),)
+
     def body_charset(self, request: Any) -> str | None:
         """None: Flask routes parse JSON from the bytes."""
         return None

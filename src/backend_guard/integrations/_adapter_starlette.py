@@ -164,6 +164,11 @@ class StarletteAdapter:
         values: list[Any] = anyio.from_thread.run(self.aform_values, request, field, limit)
         return values
 
+    def parsed_json(self, request: Any) -> tuple[Any] | None:
+        """None: a Starlette route reads the bytes (its ``request.json()`` is ``json.loads`` of them, parsed here
+        the same way)."""
+        return None
+
     def body_charset(self, request: Any) -> str | None:
         """None: Starlette and FastAPI routes parse JSON from the bytes."""
         return None

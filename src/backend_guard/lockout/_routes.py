@@ -185,6 +185,11 @@ def _json_member(body: bytes | str, field: str) -> str:
         data = _parse_json(body, field)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: deep nesting
         raise _no_name(field) from None
+    return _member_of(data, field)
+
+
+def _member_of(data: Any, field: str) -> str:
+    """The name in a parsed JSON body: a top-level object's string member ``field``."""
     if not isinstance(data, dict):
         raise _no_name(field)
     return _definite(data.get(field), field)
@@ -278,10 +283,26 @@ def _from_body(body: bytes | None, kind: BodyKind, field: str, adapter: Framewor
     if kind == "json":
         if body is None:  # the stream was consumed by a form parser: the JSON cannot be read
             raise LoginRequestRefused("The login request body could not be read.")
-        return name_from_json(body, field, adapter.body_charset(request))
+        return _json_name(body, field, adapter, request)
     if body is not None:
         refuse_json_labelled_form(body, adapter.body_charset(request))
     return None
+
+
+def _json_name(body: bytes, field: str, adapter: FrameworkAdapter, request: Any) -> str:
+    """The name of a JSON body; where the framework parses JSON for its routes (Flask's cached ``get_json()``),
+    the name in that very parse, which the route then gets too. A body where the member might repeat (an escape,
+    the quoted name twice) must also name that account read by :func:`name_from_json`, which refuses a repeat."""
+    if len(body) > MAX_LOGIN_BODY:
+        raise _too_large()
+    charset = adapter.body_charset(request)
+    parsed = adapter.parsed_json(request) if charset is None else None  # a charset: both readings checked
+    if parsed is None:
+        return name_from_json(body, field, charset)
+    name = _member_of(parsed[0], field)
+    if not _cannot_repeat(body, field) and name_from_json(body, field, charset) != name:
+        raise _no_name(field)
+    return name
 
 
 def _read_name(adapter: FrameworkAdapter, request: Any, kind: BodyKind, field: str) -> str:
