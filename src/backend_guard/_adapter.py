@@ -114,8 +114,8 @@ class FrameworkAdapter(Protocol):
         """:meth:`form_values` for an async route."""
 
     def parsed_json(self, request: Any) -> tuple[Any] | None:
-        """``(value,)``: the JSON body as the framework parses it for its routes, and caches (they get this very
-        object); None where the framework has no such parse, or would not parse this body as JSON."""
+        """``(value,)``: the JSON body as the framework parses it for its routes (cached where the framework caches
+        it: they get this very object); None where the framework has no such parse."""
 
     def body_charset(self, request: Any) -> str | None:
         """The charset a route may decode a JSON body with before parsing it; None where routes parse bytes."""

@@ -135,14 +135,14 @@ class FlaskAdapter:
         return self.form_values(request, field, limit)
 
     def parsed_json(self, request: Any) -> tuple[Any] | None:
-        """``(request.get_json(),)`` for a body Flask itself reads as JSON (``request.is_json``), else None.
+        """``(request.get_json(),)``: the body parsed by the application's JSON provider.
 
-        Parsed by the application's JSON provider and cached on the request: the route's own ``get_json()``
-        returns this very object (not parsed again). A body that is not JSON raises werkzeug's ``BadRequest``.
+        For a body Flask itself reads as JSON (``request.is_json``) the parse is cached on the request: the route's
+        own ``get_json()`` returns this very object (not parsed again). Any other body (no Content-Type) is parsed
+        as ``get_json(force=True)`` parses it for a route, and not cached: a route's plain ``get_json()`` still
+        refuses it (415). A body that is not JSON raises werkzeug's ``BadRequest``.
         """
-        if not request.is_json:  # get_json() would refuse it (415): the route cannot read a name from it this way
-            return None
-        return (request.get_json(),)
+        return (request.get_json(force=True, cache=request.is_json),)
 
     def body_charset(self, request: Any) -> str | None:
         """None: Flask routes parse JSON from the bytes."""

@@ -290,9 +290,11 @@ def _from_body(body: bytes | None, kind: BodyKind, field: str, adapter: Framewor
 
 
 def _json_name(body: bytes, field: str, adapter: FrameworkAdapter, request: Any) -> str:
-    """The name of a JSON body; where the framework parses JSON for its routes (Flask's cached ``get_json()``),
-    the name in that very parse, which the route then gets too. A body where the member might repeat (an escape,
-    the quoted name twice) must also name that account read by :func:`name_from_json`, which refuses a repeat."""
+    """The name of a JSON body; where the framework parses JSON for its routes (Flask's ``get_json()``), the name
+    in that parse, which the route then gets too. A body where the member might repeat (an escape, the quoted name
+    twice) must also pass :func:`name_from_json`, which refuses a repeat (parsers differ on which value wins); the
+    name it reads is not compared: an application's provider may read the member differently (that is the name its
+    route checks), and a body with an escaped password would be refused for it."""
     if len(body) > MAX_LOGIN_BODY:
         raise _too_large()
     charset = adapter.body_charset(request)
@@ -300,8 +302,8 @@ def _json_name(body: bytes, field: str, adapter: FrameworkAdapter, request: Any)
     if parsed is None:
         return name_from_json(body, field, charset)
     name = _member_of(parsed[0], field)
-    if not _cannot_repeat(body, field) and name_from_json(body, field, charset) != name:
-        raise _no_name(field)
+    if not _cannot_repeat(body, field):
+        name_from_json(body, field, charset)  # for its refusal of a repeated member only
     return name
 
 
