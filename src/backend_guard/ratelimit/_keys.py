@@ -152,7 +152,8 @@ class KeyResolver:
         if self._peer_only:  # the request path of most apps: one cache lookup
             peer = scope.get("client")
             address = peer[0] if peer else ""
-            found = self._ips.get(address)
+            cached = self._ips.get  # loaded, then called: CPython 3.11 specialises the load of a slot
+            found = cached(address)
             return found if found is not None else self._ip(address)
         if self.func is not None:
             return self.func(view_from_scope(scope, self.client_ip))

@@ -39,6 +39,8 @@ log = logging.getLogger("backend_guard.ratelimit")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_reply_of = RateLimitReply.from_reply  # a module global: CPython 3.11 specialises it, not a class's attribute
+
 
 class RateLimiter:
     """Rate limits over a store, decided atomically for all of a request's limits in one round trip.
@@ -227,7 +229,7 @@ class RateLimiter:
             reply = limiter.run_plan(plan)  # a RateLimitReply, or a RateLimitResult when degraded
         """
         try:
-            reply = RateLimitReply.from_reply(self.store.run(self._script, plan.keys, plan.args))
+            reply = _reply_of(self.store.run(self._script, plan.keys, plan.args))
         except StorageError as exc:
             return self._failed(exc)
         if self._outage:

@@ -142,7 +142,10 @@ class RulePlan:
         """
         # The route path (without root_path) is made on a cache miss only.
         request = (scope.get("method", "GET"), scope.get("path", "/"), scope.get("root_path"))
-        route = self._routes.get(request)
+        # Cache lookups are loaded, then called: CPython 3.11 specialises the load of a slot or an instance
+        # attribute, not a call through one (this is every request's path).
+        routes = self._routes.get
+        route = routes(request)
         if route is None:
             route = self._route(request[0], route_path(scope), request)
             if route is None:
@@ -152,7 +155,8 @@ class RulePlan:
             key = resolver.from_scope(scope)
             if key is None:
                 return None
-            plan = limiter.known_plan((route, key))
+            known = limiter.known_plan
+            plan = known((route, key))
             return plan if plan is not None else self._plan(route, (key,), limiter)
         return self._plan(route, route.scope_keys(scope), limiter)
 

@@ -300,9 +300,12 @@ class MemoryStore:
             if not script.evictable:
                 return self._run_state(script, keys, args)
             view = self._view
-            now_ms = view.now_ms = self.clock() * 1000.0
+            # Functions held by objects are loaded, then called: CPython 3.11 specialises the load, not the
+            # call through an attribute that is no method (this is every decision's path).
+            clock, body = self.clock, script.memory
+            now_ms = view.now_ms = clock() * 1000.0
             try:
-                result = script.memory(view, keys, args)
+                result = body(view, keys, args)
             except (ValueError, TypeError, KeyError) as exc:  # a script bug or bad argument, as a Lua error
                 raise _script_failed(script, exc) from exc
             finally:
