@@ -4,6 +4,8 @@ the client address read without a view, the request found again among a route's 
 from __future__ import annotations
 
 import asyncio
+import functools
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -153,3 +155,32 @@ def test_flask_hooks_see_the_request_itself_not_its_context_proxy() -> None:
     app.add_url_rule("/", "view", view)
     assert app.test_client().get("/").status_code == 200
     assert type(hooks.seen[-1]) is app.request_class  # the object itself: no context look-up per attribute read
+
+
+@pytest.mark.parametrize("result", [{"ok": True}, "text", "jsonify"])
+def test_a_users_decorator_stacked_outside_ours_on_flask_still_gets_a_response(result: object) -> None:
+    """Code wrapping a decorated Flask view gets the Response our decorator always returned (with our headers),
+    whatever the view returns: a decorator of the app's own doing ``resp = f(); resp.headers[...] = ...``
+    answered 500 ('tuple' object has no attribute 'headers') when ours handed back Flask's (body, headers) form
+    (new-user trial, 2026-12-07)."""
+    flask = pytest.importorskip("flask")
+    app = flask.Flask("wrapped")
+
+    def add_header(func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            response = func(*args, **kwargs)
+            response.headers["X-Mine"] = "1"
+            return response
+
+        return wrapper
+
+    @add_header
+    @guard_route(_Headers())
+    def view() -> object:
+        return flask.jsonify(ok=True) if result == "jsonify" else result
+
+    app.add_url_rule("/", "view", view)
+    response = app.test_client().get("/")
+    assert response.status_code == 200
+    assert (response.headers["X-Mine"], response.headers.getlist("X-Limit")) == ("1", ["ours"])

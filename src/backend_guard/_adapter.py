@@ -84,11 +84,6 @@ class FrameworkAdapter(Protocol):
     def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
         """What a route returned: (status, response object to put headers on or None, the result to return)."""
 
-    def body_with_headers(self, result: Any, headers: list[tuple[str, str]]) -> Any:
-        """What a route returns for ``result`` with ``headers`` added, in the framework's own form (Flask: the
-        ``(body, headers)`` tuple it turns into one response, each header replacing one of the same name), or
-        None where the framework has none for it: the headers then go on :meth:`status_and_target`'s target."""
-
     def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
         """Put ``headers`` on the response ``target``, each replacing a header of the same name."""
 

@@ -443,12 +443,8 @@ def _sync_wrapper(func: Callable[..., Any], hooks: RouteHooks, prepare: _Prepare
 
 def _respond(call: RouteCall, injected: Any, result: Any) -> Any:
     """What the route returned, with the call's headers set on its response (read only when there are some)."""
-    if call.raw_headers is None:
-        if not call.response_headers:
-            return result
-        quick = call.adapter.body_with_headers(result, call.response_headers)  # the framework's own form, if any
-        if quick is not None:
-            return quick
+    if not call.response_headers and call.raw_headers is None:
+        return result
     _, target, out = call.adapter.status_and_target(result, injected)
     return _respond_on(call, target, out, [])
 

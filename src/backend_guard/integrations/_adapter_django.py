@@ -105,10 +105,6 @@ class DjangoAdapter:
             return status, result, result
         return 200, None, result
 
-    def body_with_headers(self, result: Any, headers: list[tuple[str, str]]) -> Any:
-        """None: the headers go on the response :meth:`status_and_target` finds."""
-        return None
-
     def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
         """``response.headers[name] = value`` (what ``response[name] = value`` does), each replacing a header of
         the same name."""

@@ -94,12 +94,6 @@ class FlaskAdapter:
         resp = sys.modules["flask"].make_response(result)
         return int(resp.status_code), resp, resp
 
-    def body_with_headers(self, result: Any, headers: list[tuple[str, str]]) -> Any:
-        """``(result, headers)``: Flask makes the response once and sets each header on it (``headers.update``), with
-        no second ``make_response`` through the ``current_app`` proxy; None for a tuple (it may carry a status
-        and headers of its own: :meth:`status_and_target` then)."""
-        return None if isinstance(result, tuple) else (result, headers)
-
     def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
         """Through the response's ``headers``, each replacing a header of the same name."""
         set_header = target.headers.set  # what ``headers[k] = v`` calls

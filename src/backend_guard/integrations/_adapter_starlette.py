@@ -97,10 +97,6 @@ class StarletteAdapter:
             return (int(code) if code else 200), injected_response, result
         return 200, None, result
 
-    def body_with_headers(self, result: Any, headers: list[tuple[str, str]]) -> Any:
-        """None: the headers go on the response :meth:`status_and_target` finds."""
-        return None
-
     def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
         """A new name is appended to the response's ``raw_headers`` (what it sends) as encoded bytes; a name
         already there is set through ``headers``, which replaces it (as ``response.headers[k] = v`` does)."""
