@@ -35,53 +35,29 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))  # bench_stack, beside this file
 SRC = HERE.parent.parent / "src"
 CONFIGS = ("default", "cors", "rl", "cors_rl")
-ORIGIN = "https://app.example.com"
-CORS = {
-    "allow_origins": [ORIGIN, "https://admin.example.com"],
-    "allow_methods": ["GET", "POST", "PUT"],
-    "allow_headers": ["authorization", "content-type"],
-}
-RATE_LIMIT = {"default_limits": "1000000000/hour"}  # never reached: the decision and its headers are measured
-HEADERS = [
-    (b"host", b"api.example.com"),
-    (b"user-agent", b"Mozilla/5.0 benchmark"),
-    (b"accept", b"application/json"),
-    (b"accept-encoding", b"gzip, deflate, br"),
-    (b"origin", ORIGIN.encode()),
-    (b"referer", b"https://app.example.com/page"),
-]
-SCOPE = {
-    "type": "http",
-    "asgi": {"version": "3.0", "spec_version": "2.4"},
-    "http_version": "1.1",
-    "server": ("10.0.0.2", 443),
-    "client": ("203.0.113.7", 50123),
-    "scheme": "https",
-    "method": "GET",
-    "root_path": "",
-    "path": "/items",
-    "raw_path": b"/items",
-    "query_string": b"",
-    "headers": HEADERS,
-}
 
 
 def settings(config: str) -> Any:
     """The ``GuardSettings`` of one configuration (imported here: the tree under test is on ``sys.path``)."""
+    from bench_stack import ALLOW_HEADERS, LIMIT, METHODS, ORIGINS  # the server benchmarks' policy
+
     import backend_guard as bg
 
     parts: dict[str, Any] = {}
     if "cors" in config:
-        parts["cors"] = CORS
+        parts["cors"] = {"allow_origins": ORIGINS, "allow_methods": METHODS, "allow_headers": ALLOW_HEADERS}
     if config in ("rl", "cors_rl"):
-        parts["rate_limit"] = RATE_LIMIT
+        parts["rate_limit"] = {"default_limits": LIMIT}  # never reached: the decision and its headers are measured
     return bg.GuardSettings(**parts)
 
 
 def drive(config: str, n: int) -> None:
     """Send ``n`` requests (after 20 to warm up) through a Guard built from ``config``; check every answer."""
+    from bench_stack import asgi_scope  # a cross-origin GET over https with six request headers
+
     from backend_guard.asgi import Guard
 
     statuses: list[int] = []
@@ -99,8 +75,7 @@ def drive(config: str, n: int) -> None:
 
     async def run(guard: Any, count: int) -> None:
         for _ in range(count):
-            scope = dict(SCOPE)
-            scope["state"] = {}
+            scope = asgi_scope()
             await guard(scope, receive, send)
 
     guard = Guard(app, settings=settings(config))
