@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Awaitable
 from typing import Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, deny_handshake, get_header, request_id_from_scope
@@ -93,9 +94,10 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
         sent = 0  # downstream: 1 after an http.response.start, 2 once the whole response
         exchange: _Exchange | None = None  # made by the first message off the success path, with what it needs
 
-        async def send_downstream(message: Message) -> None:
+        def send_downstream(message: Message) -> Awaitable[None]:
             """The ``send`` the app gets: a success response passes straight through; any other message (an
-            error start and what follows it) goes to the exchange, made then."""
+            error start and what follows it) goes to the exchange, made then. No coroutine of its own: it returns
+            the awaitable of the step it hands the message to (the app awaits it at once)."""
             nonlocal sent, exchange
             if exchange is None:
                 kind = message["type"]
@@ -105,15 +107,13 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
                         if finish is not None:
                             message["headers"] = finish(context, status, message.get("headers", ()), BOTH)
                         sent = 1
-                        await send(message)
-                        return
+                        return send(message)
                 elif kind == "http.response.body":
                     if not message.get("more_body", False):
                         sent = 2
-                    await send(message)
-                    return
+                    return send(message)
                 exchange = _Exchange(self, scope, send, finish, context, sent)
-            await exchange.judge(message)
+            return exchange.judge(message)
 
         try:
             await app(scope, receive, send_downstream)

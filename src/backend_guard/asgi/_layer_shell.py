@@ -11,7 +11,7 @@ socket never reaches the app), the one way every layer refuses a handshake.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem, deny_handshake, request_id_from_scope
@@ -72,13 +72,14 @@ class LayerMiddleware(LayerDefaults):
         await self.app(scope, receive, send)
 
     def _sending(self, send: Send, context: Any) -> Send:
-        """``send`` with this layer's headers merged into the response start."""
+        """``send`` with this layer's headers merged into the response start (no coroutine of its own: it
+        returns the awaitable of ``send``, which the app awaits at once)."""
         merge = self.on_response_start
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] in _STARTS:
                 message["headers"] = merge(context, message.get("status", 101), message.get("headers", ()))
-            await send(message)
+            return send(message)
 
         return send_with_headers
 
@@ -86,10 +87,10 @@ class LayerMiddleware(LayerDefaults):
 def finishing(send: Send, finish: Finish, context: Any, stage: int) -> Send:
     """``send`` with ``finish(context, status, headers, stage)`` applied to the response start (a Guard's)."""
 
-    async def finishing_send(message: Message) -> None:
+    def finishing_send(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
             message["headers"] = finish(context, message["status"], message.get("headers", ()), stage)
-        await send(message)
+        return send(message)  # the awaitable of the next send: no coroutine of this wrapper's own
 
     return finishing_send
 
