@@ -326,7 +326,7 @@ def _dropped(func: Callable[..., Any], req_name: str, resp_name: str, own: list[
 class _Prepare:
     """Turns one call of a decorated route into its :class:`RouteCall`; what it needs is settled at decoration."""
 
-    __slots__ = ("client_ip", "dropped", "errors", "func", "known", "req_name", "resp_name")
+    __slots__ = ("client_ip", "context", "dropped", "errors", "func", "known", "req_name", "resp_name")
 
     def __init__(
         self,
@@ -346,16 +346,25 @@ class _Prepare:
         self.dropped = _dropped(func, req_name, resp_name, own)
         #: The class of the request the last call had as its first argument, and its adapter (None: none yet).
         self.known: tuple[type, FrameworkAdapter] | None = None
+        #: The adapter whose request context the last call without arguments had its request from (Flask's).
+        self.context: FrameworkAdapter | None = None
 
     def _request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, FrameworkAdapter | None]:
         """:func:`_find_request`, without asking the adapters again about a first argument of the class the last
-        call's request was (a class is a request of one framework, or of none, for good)."""
-        known = self.known
+        call's request was (a class is a request of one framework, or of none, for good), nor the other adapters
+        about a call without arguments whose request the last such call found in a context (a Flask route)."""
+        known, context = self.known, self.context
         if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
             return args[0], known[1]
+        if context is not None and not args and kwargs.get(self.req_name) is None:
+            found = context.current_request()
+            if found is not None:
+                return found, context
         request, adapter = _find_request(args, kwargs, self.req_name)
         if adapter is not None and args and args[0] is request:
             self.known = (request.__class__, adapter)
+        elif adapter is not None and not args and adapter.contextual:
+            self.context = adapter
         return request, adapter
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:

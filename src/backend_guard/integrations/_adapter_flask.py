@@ -8,6 +8,7 @@ imported made no request), and a Flask route's request is the one of its request
 from __future__ import annotations
 
 import contextlib
+import operator
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from ..tokens._cookie_jar import CookieSpec
 
 __all__ = ["ADAPTER", "FlaskAdapter"]
+
+#: The name of a ``(name, value)`` header field.
+_NAME = operator.itemgetter(0)
 
 
 class FlaskAdapter:
@@ -51,9 +55,12 @@ class FlaskAdapter:
         Proxies"; the underscore only keeps it from shadowing the proxied object's own attributes).
         """
         flask = sys.modules.get("flask")
-        if flask is not None and flask.has_request_context():
+        if flask is None:
+            return None
+        try:  # one context look-up (``has_request_context()`` first would be a second)
             return flask.request._get_current_object()  # noqa: SLF001  (documented public API, see above)
-        return None
+        except RuntimeError:  # "Working outside of request context": the proxy is unbound
+            return None
 
     def view(self, request: Any, client_ip: ClientIP | None) -> RequestView:
         """The lazy view of the request's WSGI environ, with the URL rule Flask matched."""
@@ -73,8 +80,9 @@ class FlaskAdapter:
         return getattr(request, "environ", None)
 
     def set_attr(self, request: Any, name: str, value: Any) -> None:
-        """Offer ``value`` to the route as ``flask.g.<name>``."""
-        setattr(sys.modules["flask"].g, name, value)
+        """Offer ``value`` to the route as ``flask.g.<name>`` (set on the object behind the proxy: one context look-up,
+        none of the proxy's attribute machinery)."""
+        setattr(sys.modules["flask"].g._get_current_object(), name, value)  # noqa: SLF001  (documented, see above)
 
     def bare_response(self, body: bytes, status: int) -> Any:
         """A Flask ``Response`` with ``body`` and ``status``."""
@@ -90,15 +98,30 @@ class FlaskAdapter:
         return response
 
     def status_and_target(self, result: Any, injected_response: Any) -> tuple[int, Any, Any]:
-        """(status, response object to put headers on, the result to return): ``make_response`` once."""
-        resp = sys.modules["flask"].make_response(result)
+        """(status, response object to put headers on, the result to return): the app's ``make_response`` once.
+
+        Called on the app itself (``current_app._get_current_object()``, as for the request above): through the
+        ``current_app`` proxy (what ``flask.make_response`` does) each call looks the context up again.
+        """
+        app = sys.modules["flask"].current_app._get_current_object()  # noqa: SLF001  (documented, see above)
+        resp = app.make_response(result)
         return int(resp.status_code), resp, resp
 
     def set_headers(self, target: Any, headers: list[tuple[str, str]]) -> None:
-        """Through the response's ``headers``, each replacing a header of the same name."""
-        set_header = target.headers.set  # what ``headers[k] = v`` calls
+        """Through the response's ``headers``, each replacing a header of the same name.
+
+        ``headers.set`` scans every field for the name at each call; the names already on the response are
+        read once instead, and a name not among them is appended with ``headers.add`` (what ``set`` does then).
+        """
+        fields = target.headers
+        present = set(map(str.lower, map(_NAME, fields)))  # the names on it, lower-cased (no Python code per field)
         for k, v in headers:
-            set_header(k, v)
+            lower = k.lower()
+            if lower in present:
+                fields.set(k, v)
+            else:
+                fields.add(k, v)
+                present.add(lower)
 
     def set_raw_headers(self, target: Any, pairs: list[tuple[bytes, bytes]]) -> None:
         """:meth:`set_headers` with the pairs decoded (latin-1)."""
