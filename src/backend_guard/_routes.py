@@ -347,31 +347,38 @@ class _Prepare:
         #: The class of the request the last call had as its first argument, and its adapter (None: none yet).
         self.known: tuple[type, FrameworkAdapter] | None = None
 
-    def _request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, FrameworkAdapter | None]:
-        """:func:`_find_request`, without asking the adapters again about a first argument of the class the last
-        call's request was (a class is a request of one framework, or of none, for good)."""
-        known = self.known
-        if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
-            return args[0], known[1]
+    def _request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, FrameworkAdapter]:
+        """:func:`_find_request` (TypeError when there is no request); a first argument that is the request is
+        remembered by class, for :meth:`__call__` (a class is a request of one framework, or of none, for good)."""
         request, adapter = _find_request(args, kwargs, self.req_name)
-        if adapter is not None and args and args[0] is request:
-            self.known = (request.__class__, adapter)
-        return request, adapter
-
-    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
-        """The call's RouteCall (its view built only if a hook reads it) and the Response FastAPI injected (if
-        any); drops our parameters from ``kwargs``."""
-        request, adapter = self._request(args, kwargs)
         if request is None or adapter is None:
             raise TypeError(
                 f"{getattr(self.func, '__qualname__', self.func)!r} was called without a request that backend_guard "
                 "knows (FastAPI, Starlette, Flask or Django)."
             )
-        injected_response = None
-        if kwargs:  # no keyword arguments (a plain Starlette route): nothing of ours to drop
+        if args and args[0] is request:
+            self.known = (request.__class__, adapter)
+        return request, adapter
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
+        """The call's RouteCall (its view built only if a hook reads it) and the Response FastAPI injected (if
+        any); drops our parameters from ``kwargs``. A first argument of the class the last call's request was is
+        the request (a plain Starlette route's, a Django view's): the adapters are not asked again."""
+        known = self.known
+        if kwargs:  # FastAPI: our injected parameters (the request among them) are dropped
             injected_response = kwargs.get(self.resp_name)
+            if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
+                request, adapter = args[0], known[1]
+            else:
+                request, adapter = self._request(args, kwargs)
             for name in self.dropped:
                 kwargs.pop(name, None)
+        else:
+            injected_response = None
+            if known is not None and args and args[0].__class__ is known[0]:
+                request, adapter = args[0], known[1]
+            else:
+                request, adapter = self._request(args, kwargs)
         return RouteCall(None, request, "", None, None, self.func, adapter, self.client_ip), injected_response
 
 

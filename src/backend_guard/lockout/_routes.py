@@ -16,6 +16,7 @@ cached accessors, so the route reads the very same bytes and form.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Container
@@ -57,6 +58,8 @@ MAX_LOGIN_BODY = 1 << 20
 #: The name under which the route finds its reserved attempt (request.state / flask.g / Django request).
 ATTEMPT_ATTR = "login_attempt"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The headers :func:`login_body_kind` reads.
+_BODY_HEADERS = ("content-length", "content-type", "transfer-encoding")
 
 
 class LoginRequestRefused(GuardError):
@@ -106,11 +109,13 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
     query = view.query
     if query and any(key == field for key, _ in parse_qsl(query, keep_blank_values=True)):
         raise LoginRequestRefused(f"Send {field!r} in the request body, not in the URL.")
-    length = view.header("content-length")
-    if view.method.upper() in _SAFE_METHODS and view.header("transfer-encoding") is None and length in (None, "0"):
+    fields = view.header_map(_BODY_HEADERS)  # one pass over the headers
+    lengths = fields.get("content-length")
+    length = ", ".join(lengths) if lengths else None
+    if view.method.upper() in _SAFE_METHODS and "transfer-encoding" not in fields and length in (None, "0"):
         return "none"
     _check_length(length)
-    types = view.header_all("content-type")
+    types = fields.get("content-type", ())
     if len(types) > 1:  # Starlette parses a form under the first; joined, "form, x+json" reads as JSON
         raise LoginRequestRefused("A login request must carry one Content-Type header.")
     return _media_kind(types[0] if types else None)
@@ -158,19 +163,30 @@ def _definite(value: Any, field: str) -> str:
 
 
 def _cannot_repeat(body: bytes | str, field: str) -> bool:
-    """True when no object in ``body`` can hold ``field`` twice: UTF-8 (or text) with no escape, where the quoted
-    name appears at most once (a member name with no escape is its own text, so a repeated one appears twice)."""
-    if not field.isascii():
+    """True when no object in ``body`` can hold ``field`` twice: text, or bytes with no NUL, with no escape, where
+    the quoted name appears at most once (a member name with no escape is its own text, so a repeated one appears
+    twice). Bytes with no NUL that ``json.loads`` reads as UTF-16/32 (after a byte order mark) hold no object at
+    all: every character JSON's syntax needs has a NUL byte in those encodings."""
+    quoted = _quoted(field)
+    if quoted is None:
         return False
     if isinstance(body, str):
-        return "\\" not in body and body.count(f'"{field}"') <= 1
-    return b"\\" not in body and body.count(f'"{field}"'.encode("ascii")) <= 1 and json.detect_encoding(body) == "utf-8"
+        return "\\" not in body and body.count(quoted[0]) <= 1
+    return b"\\" not in body and b"\0" not in body and body.count(quoted[1]) <= 1
+
+
+@functools.lru_cache(maxsize=64)
+def _quoted(field: str) -> tuple[str, bytes] | None:
+    """A member name ``field`` (from code) quoted as text and as UTF-8 JSON; None when it is not ASCII."""
+    return (f'"{field}"', f'"{field}"'.encode("ascii")) if field.isascii() else None
 
 
 def _parse_json(body: bytes | str, field: str) -> Any:
     # json.loads on bytes (UTF-8/16/32 detected) is what Starlette, Flask and json.loads(request.body) do.
     if _cannot_repeat(body, field):  # the common body: parsed without a Python hook per object
-        return json.loads(body)
+        # Bytes with no NUL: json.loads reads them as UTF-8 (after a BOM or not), or as UTF-16 after its BOM,
+        # where they are no JSON at all, nor UTF-8 (0xFE and 0xFF never are); so decoded as json.loads would.
+        return json.loads(body if isinstance(body, str) else body.decode("utf-8-sig", "surrogatepass"))
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         if sum(1 for key, _ in items if key == field) > 1:  # parsers disagree on which of two values wins
