@@ -184,9 +184,11 @@ def _quoted(field: str) -> tuple[str, bytes] | None:
 def _parse_json(body: bytes | str, field: str) -> Any:
     # json.loads on bytes (UTF-8/16/32 detected) is what Starlette, Flask and json.loads(request.body) do.
     if _cannot_repeat(body, field):  # the common body: parsed without a Python hook per object
-        # Bytes with no NUL: json.loads reads them as UTF-8 (after a BOM or not), or as UTF-16 after its BOM,
-        # where they are no JSON at all, nor UTF-8 (0xFE and 0xFF never are); so decoded as json.loads would.
-        return json.loads(body if isinstance(body, str) else body.decode("utf-8-sig", "surrogatepass"))
+        if isinstance(body, str) or body.startswith(codecs.BOM_UTF8):
+            return json.loads(body)
+        # Bytes with no NUL nor UTF-8 BOM: json.loads reads them as UTF-8, or as UTF-16 after its BOM, where they
+        # are no JSON at all, nor UTF-8 (0xFE and 0xFF never are); so decoded as json.loads decodes them.
+        return json.loads(body.decode("utf-8", "surrogatepass"))
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         if sum(1 for key, _ in items if key == field) > 1:  # parsers disagree on which of two values wins
@@ -316,7 +318,7 @@ def _json_name(body: bytes, field: str, adapter: FrameworkAdapter, request: Any)
     charset = adapter.body_charset(request)
     parsed = adapter.parsed_json(request) if charset is None else None  # a charset: both readings checked
     if parsed is None:
-        return name_from_json(body, field, charset)
+        return _json_member(body, field) if charset is None else name_from_json(body, field, charset)
     name = _member_of(parsed[0], field)
     if not _cannot_repeat(body, field):
         name_from_json(body, field, charset)  # for its refusal of a repeated member only
@@ -384,14 +386,6 @@ class _LoginHooks(RouteHooks):
         kind = login_body_kind(call.view, self.field)
         return None if kind == "none" else _read_name(adapter, call.request, kind, self.field)
 
-    async def _aname(self, call: RouteCall, adapter: FrameworkAdapter) -> str | None:
-        if self.account is not None:
-            return self._custom(call)
-        kind = login_body_kind(call.view, self.field)
-        if kind == "none":
-            return None
-        return await _aread_name(adapter, call.request, kind, self.field)
-
     def _offer(self, call: RouteCall, adapter: FrameworkAdapter, ctx: Any, attempt: Attempt) -> None:
         call.state["lockout_attempt"] = (ctx, attempt)
         adapter.set_attr(call.request, ATTEMPT_ATTR, attempt)
@@ -407,9 +401,13 @@ class _LoginHooks(RouteHooks):
 
     async def abefore(self, call: RouteCall) -> None:
         adapter = call.adapter
-        name = await self._aname(call, adapter)
-        if name is None:
-            return
+        if self.account is not None:
+            name = self._custom(call)
+        else:  # _name's twin, in this coroutine (one coroutine fewer per login)
+            kind = login_body_kind(call.view, self.field)
+            if kind == "none":
+                return
+            name = await _aread_name(adapter, call.request, kind, self.field)
         actx = self.lock.aattempt(name, call.client or None)
         self._offer(call, adapter, actx, await actx.__aenter__())
 
