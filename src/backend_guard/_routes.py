@@ -136,7 +136,7 @@ class RouteCall:
         if self.request is None:  # a call built around a bare view
             return self.view.client
         client_ip = self._client_ip or _NO_PROXIES
-        scope = self.scope
+        scope = self.adapter.scope_of(self.request)  # self.scope, without a property's call
         return client_ip.from_scope(scope) if scope is not None else client_ip.from_environ(self.environ)
 
     @property

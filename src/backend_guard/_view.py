@@ -264,7 +264,18 @@ class _ScopeSource(_Source):
         return _scope_header_all(self.request, name)
 
     def header_map(self, names: tuple[str, ...]) -> dict[str, list[str]] | None:
-        return _scope_header_map(self.request, names)
+        # The names compared as _scope_header_all compares them; one not in ASCII lower case is looked up alone.
+        wanted, odd = _raw_names(names)
+        out: dict[str, list[str]] = {}
+        for k, v in self.request.get("headers", ()):
+            name = wanted.get(k.lower())
+            if name is not None:
+                out.setdefault(name, []).append(v.decode("latin-1"))
+        for name in odd:
+            found = _scope_header_all(self.request, name)
+            if found:
+                out[name] = found
+        return out
 
     def resolve(self) -> tuple[str, str, str | None]:
         resolved = self.client_ip.resolve_scope(self.request)
@@ -302,22 +313,6 @@ def _scope_header_all(scope: Mapping[str, Any], name: str) -> list[str]:
     for k, v in scope.get("headers", ()):
         if k.lower() == raw or (not k.isascii() and k.decode("latin-1").lower() == wanted):
             out.append(v.decode("latin-1"))
-    return out
-
-
-def _scope_header_map(scope: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, list[str]]:
-    """The values of the headers ``names`` in a scope, in one pass, decoding only those (names compared as
-    :func:`_scope_header_all` compares them: a name that is not ASCII lower case is looked up on its own)."""
-    wanted, odd = _raw_names(names)
-    out: dict[str, list[str]] = {}
-    for k, v in scope.get("headers", ()):
-        name = wanted.get(k.lower())
-        if name is not None:
-            out.setdefault(name, []).append(v.decode("latin-1"))
-    for name in odd:
-        found = _scope_header_all(scope, name)
-        if found:
-            out[name] = found
     return out
 
 
