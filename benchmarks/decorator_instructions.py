@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +27,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))  # bench_decorators, beside this file
 SRC = HERE.parent.parent / "src"
+
+from _harness import callgrind_instructions  # noqa: E402  (beside this file)
+
 #: part: (the decorator's case, the reference case, the peer's case)
 PARTS = {
     "ratelimit": ("ours: @limiter.limit", "ours: RateLimitMiddleware", "peer: slowapi @limit"),
@@ -55,13 +55,7 @@ def drive(part: str, case: str, n: int) -> None:
 
 def count(src: Path, part: str, case: str, n: int, out: Path) -> int:
     """The instructions callgrind counts for one run of the driver with ``src`` first on the path."""
-    env = dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0")
-    command = ["valgrind", "--tool=callgrind", "--dump-instr=no", f"--callgrind-out-file={out}", sys.executable]
-    subprocess.run([*command, str(HERE), "--drive", part, case, str(n)], env=env, check=True, capture_output=True)
-    summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
-    if summary is None:
-        raise SystemExit(f"no summary line in {out}")
-    return int(summary.group(1))
+    return callgrind_instructions([str(HERE), "--drive", part, case, str(n)], src, out)
 
 
 def main() -> None:
