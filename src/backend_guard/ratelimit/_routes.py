@@ -130,15 +130,10 @@ class _LimitHooks(RouteHooks):
             raise result.error()
         if not self.limiter.headers:
             return
-        if self._raw(call):
+        if _raw(self.limiter, call):
             call.add_raw_headers(plan.raw_fields(reply))  # encoded as the ASGI middleware sends them
         else:
             call.response_headers += self._fields(plan, reply)
-
-    def _raw(self, call: RouteCall) -> bool:
-        """True when the fields go on the response as ASGI pairs: the framework's responses take them and the
-        limiter sends no legacy fields."""
-        return call.adapter.raw_headers and not self.limiter.legacy_headers
 
     def _fields(self, plan: _Prepared, reply: RateLimitReply) -> list[tuple[str, str]]:
         """The ``RateLimit`` fields (and the legacy ones when the limiter sends them); without legacy fields,
@@ -153,7 +148,7 @@ class _LimitHooks(RouteHooks):
             limiter = self.limiter
             reply = limiter.run_plan(plan)
             # The common case (allowed, the standard fields on an ASGI response), in this frame.
-            if reply.__class__ is RateLimitReply and reply.allowed and limiter.headers and self._raw(call):
+            if reply.__class__ is RateLimitReply and reply.allowed and limiter.headers and _raw(limiter, call):
                 call.add_raw_headers(plan.raw_fields(reply))
             else:
                 self._apply(call, plan, reply)
@@ -167,3 +162,9 @@ class _LimitHooks(RouteHooks):
 def _policy_name(method: str | None, route: str | None) -> str:
     """The policy name clients see: the route template, after the method when counted per method."""
     return " ".join(part for part in (method, route) if part) or "default"
+
+
+def _raw(limiter: RateLimiter, call: RouteCall) -> bool:
+    """True when the fields go on the response as ASGI pairs: the framework's responses take them and the limiter
+    sends no legacy fields."""
+    return call.adapter.raw_headers and not limiter.legacy_headers
