@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import tempfile
 from pathlib import Path
@@ -38,7 +39,8 @@ PARTS = {
 
 
 def drive(part: str, case: str, n: int) -> None:
-    """Send ``n`` requests (after 50 to warm up) to one case (each answer was checked when the cases were built)."""
+    """Send ``n`` requests (after 50 to warm up, then the heap frozen) to one case (each answer was checked
+    when the cases were built)."""
     import bench_decorators
 
     call = getattr(bench_decorators, f"starlette_{part}_cases")()[case]
@@ -49,6 +51,7 @@ def drive(part: str, case: str, n: int) -> None:
 
     loop = asyncio.new_event_loop()
     loop.run_until_complete(run(50))
+    gc.freeze()  # what start-up made is never traversed again: no full collection lands in one run and not another
     loop.run_until_complete(run(n))
     loop.close()
 
