@@ -878,3 +878,62 @@ def test_a_content_length_that_is_not_ascii_digits_is_refused_before_the_route(l
         login_body_kind(RequestView(method="POST", path="/login", headers=headers), "username")
     ok = RequestView(method="POST", path="/login", headers=(("content-length", "17"),))
     assert login_body_kind(ok, "username") == "json"
+
+
+def _flask_lenient_json() -> tuple[Any, bg.Lockout, list[str]]:
+    """A Flask app whose JSON provider reads more than the standard parser: raw control characters in strings
+    (``strict=False``) and a byte order mark (or two) before the text; returns (client, lock, counted ids)."""
+    import flask
+    from flask.json.provider import DefaultJSONProvider
+
+    import backend_guard.flask as bgfl
+
+    counted: list[str] = []
+
+    class Provider(DefaultJSONProvider):
+        def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+            text = s.decode("utf-8", "replace") if isinstance(s, bytes) else s
+            return json.loads(text.lstrip("\ufeff\ufffd"), strict=False)
+
+    def on_event(event: LockoutEvent) -> None:
+        if event.kind == "failure":
+            counted.append(event.account_id)
+
+    lock = bg.Lockout(max_failures=100, account_max_failures=None, on_event=on_event)
+    app = flask.Flask(__name__)
+    app.json = Provider(app)
+    bgfl.install_error_handlers(app)
+
+    @app.post("/login")
+    @lock.protect()
+    def login() -> Any:
+        flask.request.get_json()
+        raise lock.invalid_credentials()
+
+    return app.test_client(), lock, counted
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'\xff\xfe{"username": "alice"}',  # a UTF-16 mark with no NUL after it
+        b'\xfe\xff{"username": "alice"}',
+        b'\xef\xbb\xbf\xef\xbb\xbf{"username": "alice"}',  # two UTF-8 marks
+        b'\xef\xbb\xbf{"username": "alice", "password": "a\x01b"}',  # a raw control character after a mark
+    ],
+)
+def test_a_flask_body_after_a_byte_order_mark_must_pass_the_strict_reader_too(body: bytes) -> None:
+    # A body json.loads does not read as plain UTF-8 may hold the member twice in another reading: it must pass
+    # the strict reader (as it did before the reading of the name was made cheaper), whatever the provider reads.
+    client, _, counted = _flask_lenient_json()
+    assert client.post("/login", data=body, content_type="application/json").status_code == 400
+    assert counted == []
+
+
+def test_a_flask_body_read_as_utf8_with_a_raw_nul_counts_the_name_the_provider_reads() -> None:
+    # A raw NUL inside a string is JSON to a strict=False provider: the body is read as UTF-8 by json.loads, the
+    # member cannot repeat, so the provider's name is counted and the route runs (it was never refused).
+    client, lock, counted = _flask_lenient_json()
+    body = b'{"username": "alice", "password": "a\x00b"}'
+    assert client.post("/login", data=body, content_type="application/json").status_code == 401
+    assert counted == [lock.account_id("alice")]

@@ -60,6 +60,8 @@ ATTEMPT_ATTR = "login_attempt"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The headers :func:`login_body_kind` reads.
 _BODY_HEADERS = ("content-length", "content-type", "transfer-encoding")
+#: Byte order marks: bytes starting with one are not read as plain UTF-8 by json.loads.
+_MARKS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 class LoginRequestRefused(GuardError):
@@ -163,16 +165,22 @@ def _definite(value: Any, field: str) -> str:
 
 
 def _cannot_repeat(body: bytes | str, field: str) -> bool:
-    """True when no object in ``body`` can hold ``field`` twice: text, or bytes with no NUL, with no escape, where
-    the quoted name appears at most once (a member name with no escape is its own text, so a repeated one appears
-    twice). Bytes with no NUL that ``json.loads`` reads as UTF-16/32 (after a byte order mark) hold no object at
-    all: every character JSON's syntax needs has a NUL byte in those encodings."""
+    """True when no object in ``body`` can hold ``field`` twice: text, or bytes ``json.loads`` reads as UTF-8
+    without a byte order mark, with no escape, where the quoted name appears at most once (a member name with no
+    escape is its own text, so a repeated one appears twice).
+
+    The bytes test is ``json.detect_encoding(body) == "utf-8"`` without its call: no NUL in the first two bytes,
+    no UTF-8/16 byte order mark (a UTF-32 one starts with a UTF-16 one or a NUL); stricter only for bodies of 1
+    and 3 bytes, too short for a name. No looser test (no NUL anywhere, a mark allowed): an application's JSON
+    provider may read bodies the standard parser refuses (a raw NUL under ``strict=False``, text after a mark),
+    and such a body meets :func:`name_from_json` in :func:`_json_name` exactly as before.
+    """
     quoted = _quoted(field)
     if quoted is None:
         return False
     if isinstance(body, str):
         return "\\" not in body and body.count(quoted[0]) <= 1
-    return b"\\" not in body and b"\0" not in body and body.count(quoted[1]) <= 1
+    return b"\\" not in body and b"\0" not in body[:2] and not body.startswith(_MARKS) and body.count(quoted[1]) <= 1
 
 
 @functools.lru_cache(maxsize=64)
@@ -184,11 +192,8 @@ def _quoted(field: str) -> tuple[str, bytes] | None:
 def _parse_json(body: bytes | str, field: str) -> Any:
     # json.loads on bytes (UTF-8/16/32 detected) is what Starlette, Flask and json.loads(request.body) do.
     if _cannot_repeat(body, field):  # the common body: parsed without a Python hook per object
-        if isinstance(body, str) or body.startswith(codecs.BOM_UTF8):
-            return json.loads(body)
-        # Bytes with no NUL nor UTF-8 BOM: json.loads reads them as UTF-8, or as UTF-16 after its BOM, where they
-        # are no JSON at all, nor UTF-8 (0xFE and 0xFF never are); so decoded as json.loads decodes them.
-        return json.loads(body.decode("utf-8", "surrogatepass"))
+        # Bytes json.loads reads as UTF-8 (see _cannot_repeat): decoded as json.loads decodes them.
+        return json.loads(body if isinstance(body, str) else body.decode("utf-8", "surrogatepass"))
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         if sum(1 for key, _ in items if key == field) > 1:  # parsers disagree on which of two values wins
