@@ -180,7 +180,8 @@ def _cannot_repeat(body: bytes | str, field: str) -> bool:
         return False
     if isinstance(body, str):
         return "\\" not in body and body.count(quoted[0]) <= 1
-    return b"\\" not in body and b"\0" not in body[:2] and not body.startswith(_MARKS) and body.count(quoted[1]) <= 1
+    utf8 = body.find(b"\0", 0, 2) < 0 and not body.startswith(_MARKS)  # no NUL in the first two bytes, no mark
+    return utf8 and b"\\" not in body and body.count(quoted[1]) <= 1
 
 
 @functools.lru_cache(maxsize=64)
