@@ -150,3 +150,18 @@ def save(name: str, payload: dict[str, Any], markdown: str | None = None) -> Pat
     if markdown is not None:
         (RESULTS / f"{name}.md").write_text(markdown)
     return path
+
+
+def callgrind_instructions(command: list[str], src: Path, out: Path) -> int:
+    """The instructions valgrind's callgrind counts for one run of ``command`` (a Python script and its arguments,
+    run with this interpreter) with ``src`` first on the path and ``PYTHONHASHSEED=0``."""
+    import re
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0")
+    valgrind = ["valgrind", "--tool=callgrind", "--dump-instr=no", f"--callgrind-out-file={out}", sys.executable]
+    subprocess.run([*valgrind, *command], env=env, check=True, capture_output=True, timeout=1800)
+    summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
+    if summary is None:
+        raise SystemExit(f"no summary line in {out}")
+    return int(summary.group(1))

@@ -125,6 +125,11 @@ def _starlette_app(endpoint: Any, path: str = "/users/{id}", methods: list[str] 
 
 
 def starlette_ratelimit(args: Any) -> dict[str, Any]:
+    return _measure(starlette_ratelimit_cases(), "bare route", args, is_async=True)
+
+
+def starlette_ratelimit_cases() -> dict[str, Callable[[], Any]]:
+    """The cases of :func:`starlette_ratelimit`, each checked once (decorator_instructions.py drives them too)."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
@@ -163,10 +168,15 @@ def starlette_ratelimit(args: Any) -> dict[str, Any]:
     sink: list[Any] = []
     cases = {name: _asgi_call(app, sink) for name, app in apps.items()}
     _check_asgi(cases, sink, b"ratelimit")
-    return _measure(cases, "bare route", args, is_async=True)
+    return cases
 
 
 def starlette_tokens(args: Any) -> dict[str, Any]:
+    return _measure(starlette_tokens_cases(), "bare route", args, is_async=True)
+
+
+def starlette_tokens_cases() -> dict[str, Callable[[], Any]]:
+    """The cases of :func:`starlette_tokens`, each checked once (decorator_instructions.py drives them too)."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
@@ -189,10 +199,15 @@ def starlette_tokens(args: Any) -> dict[str, Any]:
         "ours: @tm.require_auth()": _asgi_call(_starlette_app(decorated), sink, headers=auth),
     }
     _check_asgi(cases, sink, None)
-    return _measure(cases, "bare route", args, is_async=True)
+    return cases
 
 
 def starlette_lockout(args: Any) -> dict[str, Any]:
+    return _measure(starlette_lockout_cases(), "bare route", args, is_async=True)
+
+
+def starlette_lockout_cases() -> dict[str, Callable[[], Any]]:
+    """The cases of :func:`starlette_lockout`, each checked once (decorator_instructions.py drives them too)."""
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
@@ -226,7 +241,7 @@ def starlette_lockout(args: Any) -> dict[str, Any]:
         )
     }
     _check_asgi(cases, sink, None)
-    return _measure(cases, "bare route", args, is_async=True)
+    return cases
 
 
 # ------------------------------------------------------------------------------------------------ WSGI

@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +33,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))  # bench_stack, beside this file
+
+from _harness import callgrind_instructions  # noqa: E402  (beside this file)
+
 SRC = HERE.parent.parent / "src"
 CONFIGS = ("default", "cors", "rl", "cors_rl")
 
@@ -89,13 +89,7 @@ def drive(config: str, n: int) -> None:
 
 def count(src: Path, config: str, n: int, out: Path) -> int:
     """The instructions callgrind counts for one run of the driver with ``src`` first on the path."""
-    env = dict(os.environ, PYTHONPATH=str(src), PYTHONHASHSEED="0")
-    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, str(HERE)]
-    subprocess.run([*command, "--drive", config, str(n)], env=env, check=True, capture_output=True, timeout=1800)
-    summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
-    if summary is None:
-        raise SystemExit(f"no summary line in {out}")
-    return int(summary.group(1))
+    return callgrind_instructions([str(HERE), "--drive", config, str(n)], src, out)
 
 
 def main() -> None:

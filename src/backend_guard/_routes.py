@@ -136,7 +136,7 @@ class RouteCall:
         if self.request is None:  # a call built around a bare view
             return self.view.client
         client_ip = self._client_ip or _NO_PROXIES
-        scope = self.scope
+        scope = self.adapter.scope_of(self.request)  # self.scope, without a property's call
         return client_ip.from_scope(scope) if scope is not None else client_ip.from_environ(self.environ)
 
     @property
@@ -349,38 +349,47 @@ class _Prepare:
         #: The adapter whose request context the last call without arguments had its request from (Flask's).
         self.context: FrameworkAdapter | None = None
 
-    def _request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, FrameworkAdapter | None]:
-        """:func:`_find_request`, without asking the adapters again about a first argument of the class the last
-        call's request was (a class is a request of one framework, or of none, for good), nor the other adapters
-        about a call without arguments whose request the last such call found in a context (a Flask route)."""
-        known, context = self.known, self.context
-        if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
-            return args[0], known[1]
+    def _request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, FrameworkAdapter]:
+        """:func:`_find_request` (TypeError when there is no request), first asking the adapter the last call
+        without arguments found its request in a context (a Flask route's); remembered for :meth:`call`: the class
+        of a first argument that is the request (a class is a request of one framework, or of none, for good), and
+        the adapter of a request found in a context."""
+        context = self.context
         if context is not None and not args and kwargs.get(self.req_name) is None:
             found = context.current_request()
             if found is not None:
                 return found, context
         request, adapter = _find_request(args, kwargs, self.req_name)
-        if adapter is not None and args and args[0] is request:
-            self.known = (request.__class__, adapter)
-        elif adapter is not None and not args and adapter.contextual:
-            self.context = adapter
-        return request, adapter
-
-    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
-        """The call's RouteCall (its view built only if a hook reads it) and the Response FastAPI injected (if
-        any); drops our parameters from ``kwargs``."""
-        request, adapter = self._request(args, kwargs)
         if request is None or adapter is None:
             raise TypeError(
                 f"{getattr(self.func, '__qualname__', self.func)!r} was called without a request that backend_guard "
                 "knows (FastAPI, Starlette, Flask or Django)."
             )
-        injected_response = None
-        if kwargs:  # no keyword arguments (a plain Starlette route): nothing of ours to drop
+        if args and args[0] is request:
+            self.known = (request.__class__, adapter)
+        elif not args and adapter.contextual:
+            self.context = adapter
+        return request, adapter
+
+    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
+        """The call's RouteCall (its view built only if a hook reads it) and the Response FastAPI injected (if
+        any); drops our parameters from ``kwargs``. A first argument of the class the last call's request was is
+        the request (a plain Starlette route's, a Django view's): the adapters are not asked again."""
+        known = self.known
+        if kwargs:  # FastAPI: our injected parameters (the request among them) are dropped
             injected_response = kwargs.get(self.resp_name)
+            if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
+                request, adapter = args[0], known[1]
+            else:
+                request, adapter = self._request(args, kwargs)
             for name in self.dropped:
                 kwargs.pop(name, None)
+        else:
+            injected_response = None
+            if known is not None and args and args[0].__class__ is known[0]:
+                request, adapter = args[0], known[1]
+            else:
+                request, adapter = self._request(args, kwargs)
         return RouteCall(None, request, "", None, None, self.func, adapter, self.client_ip), injected_response
 
 
@@ -389,7 +398,7 @@ def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepa
 
     @functools.wraps(func)
     async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-        call, injected = prepare(args, kwargs)
+        call, injected = prepare.call(args, kwargs)  # a method: cheaper to call than __call__
         try:
             if inline:
                 hooks.before(call)
@@ -431,7 +440,7 @@ def _sync_wrapper(func: Callable[..., Any], hooks: RouteHooks, prepare: _Prepare
 
     @functools.wraps(func)
     def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-        call, injected = prepare(args, kwargs)
+        call, injected = prepare.call(args, kwargs)  # a method: cheaper to call than __call__
         try:
             hooks.before(call)
         except GuardError as exc:

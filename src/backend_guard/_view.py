@@ -9,6 +9,7 @@ here. :mod:`backend_guard.request` is the public path of these names.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import FrozenInstanceError
@@ -157,6 +158,20 @@ class RequestView:
             self._keep("_index", index)
         return index.get(name.lower(), [])
 
+    def header_map(self, names: tuple[str, ...]) -> dict[str, list[str]]:
+        """Every value of each header in ``names`` (lower-case ASCII names), read in one pass: ``{name: values}``,
+        a header the request lacks left out.
+
+        Example::
+
+            view.header_map(("content-length", "content-type"))   # {'content-type': ['application/json']}
+        """
+        if self._headers is _UNSET:
+            found: dict[str, list[str]] | None = self._source.header_map(names)
+            if found is not None:
+                return found
+        return {name: values for name in names if (values := self.header_all(name))}
+
     @property
     def secure(self) -> bool:
         """True for ``https`` and ``wss`` (as resolved through trusted proxies)."""
@@ -225,6 +240,10 @@ class _Source:
         """The values of one header read without decoding the others, or None: the view decodes them all."""
         return None
 
+    def header_map(self, names: tuple[str, ...]) -> dict[str, list[str]] | None:
+        """:meth:`RequestView.header_map` read without decoding the other headers, or None: the view decodes them."""
+        return None
+
     def resolve(self) -> tuple[str, str, str | None]:
         """The client address, the scheme and the host (``_UNSET``: the Host header, read when asked)."""
         raise NotImplementedError
@@ -243,6 +262,20 @@ class _ScopeSource(_Source):
 
     def header_all(self, name: str) -> list[str] | None:
         return _scope_header_all(self.request, name)
+
+    def header_map(self, names: tuple[str, ...]) -> dict[str, list[str]] | None:
+        # The names compared as _scope_header_all compares them; one not in ASCII lower case is looked up alone.
+        wanted, odd = _raw_names(names)
+        out: dict[str, list[str]] = {}
+        for k, v in self.request.get("headers", ()):
+            name = wanted.get(k.lower())
+            if name is not None:
+                out.setdefault(name, []).append(v.decode("latin-1"))
+        for name in odd:
+            found = _scope_header_all(self.request, name)
+            if found:
+                out[name] = found
+        return out
 
     def resolve(self) -> tuple[str, str, str | None]:
         resolved = self.client_ip.resolve_scope(self.request)
@@ -281,6 +314,14 @@ def _scope_header_all(scope: Mapping[str, Any], name: str) -> list[str]:
         if k.lower() == raw or (not k.isascii() and k.decode("latin-1").lower() == wanted):
             out.append(v.decode("latin-1"))
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _raw_names(names: tuple[str, ...]) -> tuple[dict[bytes, str], tuple[str, ...]]:
+    """``names`` (from code, never from clients) by the bytes a scope's header name lower-cases to, and the names
+    that are not ASCII lower case (``bytes.lower`` never gives them)."""
+    plain = [name for name in names if name.isascii() and name == name.lower()]
+    return {name.encode("ascii"): name for name in plain}, tuple(name for name in names if name not in plain)
 
 
 # Starlette releases before 1.8 record the matched route only under FastAPI (``scope["route"]``); a plain Starlette
@@ -325,15 +366,16 @@ def _endpoint_template(scope: Mapping[str, Any]) -> str | None:
     return known[endpoint]
 
 
-def _route_template(route: Any) -> str | None:
-    """The template of a matched route (FastAPI's, or Starlette 1.8+'s ``scope["route"]``)."""
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) else None
-
-
 def _scope_route(scope: Mapping[str, Any]) -> str | None:
+    """The template of the route the router matched, after the app's root path: the matched route's (FastAPI's,
+    or Starlette 1.8+'s ``scope["route"]``), else the one route of the scope's endpoint (None: not known)."""
     route = scope.get("route")
-    template = _endpoint_template(scope) if route is None else _route_template(route)
+    if route is None:
+        template = _endpoint_template(scope)
+    else:
+        template = getattr(route, "path_format", None) or getattr(route, "path", None)
+        if not isinstance(template, str):
+            return None
     root = scope.get("root_path")
     return template if template is None or not root else str(root) + template
 
@@ -345,7 +387,8 @@ def view_from_scope(scope: Mapping[str, Any], client_ip: ClientIP | None = None)
 
         view = view_from_scope(scope, ClientIP(["10.0.0.0/8"]))
     """
-    return scope_view(scope, client_ip, scope.get("path", "/"), _UNSET)
+    source = _ScopeSource(scope, client_ip)  # scope_view's, with the scope's own path and route
+    return _lazy_view(scope.get("method", "GET"), scope.get("path", "/"), _UNSET, _scope_query(scope), source)
 
 
 def scope_view(scope: Mapping[str, Any], client_ip: ClientIP | None, path: str, route: Any) -> RequestView:

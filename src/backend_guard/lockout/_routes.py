@@ -16,6 +16,7 @@ cached accessors, so the route reads the very same bytes and form.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Container
@@ -57,6 +58,10 @@ MAX_LOGIN_BODY = 1 << 20
 #: The name under which the route finds its reserved attempt (request.state / flask.g / Django request).
 ATTEMPT_ATTR = "login_attempt"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The headers :func:`login_body_kind` reads.
+_BODY_HEADERS = ("content-length", "content-type", "transfer-encoding")
+#: Byte order marks: bytes starting with one are not read as plain UTF-8 by json.loads.
+_MARKS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 class LoginRequestRefused(GuardError):
@@ -106,11 +111,13 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
     query = view.query
     if query and any(key == field for key, _ in parse_qsl(query, keep_blank_values=True)):
         raise LoginRequestRefused(f"Send {field!r} in the request body, not in the URL.")
-    length = view.header("content-length")
-    if view.method.upper() in _SAFE_METHODS and view.header("transfer-encoding") is None and length in (None, "0"):
+    fields = view.header_map(_BODY_HEADERS)  # one pass over the headers
+    lengths = fields.get("content-length")
+    length = ", ".join(lengths) if lengths else None
+    if view.method.upper() in _SAFE_METHODS and "transfer-encoding" not in fields and length in (None, "0"):
         return "none"
     _check_length(length)
-    types = view.header_all("content-type")
+    types = fields.get("content-type", ())
     if len(types) > 1:  # Starlette parses a form under the first; joined, "form, x+json" reads as JSON
         raise LoginRequestRefused("A login request must carry one Content-Type header.")
     return _media_kind(types[0] if types else None)
@@ -158,19 +165,36 @@ def _definite(value: Any, field: str) -> str:
 
 
 def _cannot_repeat(body: bytes | str, field: str) -> bool:
-    """True when no object in ``body`` can hold ``field`` twice: UTF-8 (or text) with no escape, where the quoted
-    name appears at most once (a member name with no escape is its own text, so a repeated one appears twice)."""
-    if not field.isascii():
+    """True when no object in ``body`` can hold ``field`` twice: text, or bytes ``json.loads`` reads as UTF-8
+    without a byte order mark, with no escape, where the quoted name appears at most once (a member name with no
+    escape is its own text, so a repeated one appears twice).
+
+    The bytes test is ``json.detect_encoding(body) == "utf-8"`` without its call: no NUL in the first two bytes,
+    no UTF-8/16 byte order mark (a UTF-32 one starts with a UTF-16 one or a NUL); stricter only for bodies of 1
+    and 3 bytes, too short for a name. No looser test (no NUL anywhere, a mark allowed): an application's JSON
+    provider may read bodies the standard parser refuses (a raw NUL under ``strict=False``, text after a mark),
+    and such a body meets :func:`name_from_json` in :func:`_json_name` exactly as before.
+    """
+    quoted = _quoted(field)
+    if quoted is None:
         return False
     if isinstance(body, str):
-        return "\\" not in body and body.count(f'"{field}"') <= 1
-    return b"\\" not in body and body.count(f'"{field}"'.encode("ascii")) <= 1 and json.detect_encoding(body) == "utf-8"
+        return "\\" not in body and body.count(quoted[0]) <= 1
+    utf8 = body.find(b"\0", 0, 2) < 0 and not body.startswith(_MARKS)  # no NUL in the first two bytes, no mark
+    return utf8 and b"\\" not in body and body.count(quoted[1]) <= 1
+
+
+@functools.lru_cache(maxsize=64)
+def _quoted(field: str) -> tuple[str, bytes] | None:
+    """A member name ``field`` (from code) quoted as text and as UTF-8 JSON; None when it is not ASCII."""
+    return (f'"{field}"', f'"{field}"'.encode("ascii")) if field.isascii() else None
 
 
 def _parse_json(body: bytes | str, field: str) -> Any:
     # json.loads on bytes (UTF-8/16/32 detected) is what Starlette, Flask and json.loads(request.body) do.
     if _cannot_repeat(body, field):  # the common body: parsed without a Python hook per object
-        return json.loads(body)
+        # Bytes json.loads reads as UTF-8 (see _cannot_repeat): decoded as json.loads decodes them.
+        return json.loads(body if isinstance(body, str) else body.decode("utf-8", "surrogatepass"))
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         if sum(1 for key, _ in items if key == field) > 1:  # parsers disagree on which of two values wins
@@ -300,7 +324,7 @@ def _json_name(body: bytes, field: str, adapter: FrameworkAdapter, request: Any)
     charset = adapter.body_charset(request)
     parsed = adapter.parsed_json(request) if charset is None else None  # a charset: both readings checked
     if parsed is None:
-        return name_from_json(body, field, charset)
+        return _json_member(body, field) if charset is None else name_from_json(body, field, charset)
     name = _member_of(parsed[0], field)
     if not _cannot_repeat(body, field):
         name_from_json(body, field, charset)  # for its refusal of a repeated member only
@@ -368,14 +392,6 @@ class _LoginHooks(RouteHooks):
         kind = login_body_kind(call.view, self.field)
         return None if kind == "none" else _read_name(adapter, call.request, kind, self.field)
 
-    async def _aname(self, call: RouteCall, adapter: FrameworkAdapter) -> str | None:
-        if self.account is not None:
-            return self._custom(call)
-        kind = login_body_kind(call.view, self.field)
-        if kind == "none":
-            return None
-        return await _aread_name(adapter, call.request, kind, self.field)
-
     def _offer(self, call: RouteCall, adapter: FrameworkAdapter, ctx: Any, attempt: Attempt) -> None:
         call.state["lockout_attempt"] = (ctx, attempt)
         adapter.set_attr(call.request, ATTEMPT_ATTR, attempt)
@@ -391,9 +407,13 @@ class _LoginHooks(RouteHooks):
 
     async def abefore(self, call: RouteCall) -> None:
         adapter = call.adapter
-        name = await self._aname(call, adapter)
-        if name is None:
-            return
+        if self.account is not None:
+            name = self._custom(call)
+        else:  # _name's twin, in this coroutine (one coroutine fewer per login)
+            kind = login_body_kind(call.view, self.field)
+            if kind == "none":
+                return
+            name = await _aread_name(adapter, call.request, kind, self.field)
         actx = self.lock.aattempt(name, call.client or None)
         self._offer(call, adapter, actx, await actx.__aenter__())
 

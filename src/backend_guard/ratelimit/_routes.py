@@ -22,12 +22,12 @@ from ..clientip import ClientIP
 from ..exceptions import StorageError
 from ._keys import Charge, KeyFunc, KeyResolver, bucket_method, handler_name
 from ._result import RateLimitResult
+from ._scripts import RateLimitReply
 
 if TYPE_CHECKING:
     from ._limiter import RateLimiter
     from ._prepared import _Prepared
     from ._rates import Rate
-    from ._scripts import RateLimitReply
 
 STATE_KEY = "backend_guard.ratelimit"
 
@@ -85,13 +85,10 @@ class _LimitHooks(RouteHooks):
         return self.limiter.inline
 
     def _key(self, call: RouteCall) -> str | None:
-        """The request's key, from its ASGI scope or WSGI environ (the client address or a header: no view is
-        built), or from its view for a key function (None exempts the request)."""
+        """The request's key, from its WSGI environ (the client address or a header: no view is built), or from
+        its view for a key function (None exempts the request); :meth:`_plan` reads an ASGI scope's itself."""
         resolver = self.resolver
         if resolver.func is None:
-            scope = call.scope
-            if scope is not None:
-                return resolver.from_scope(scope)
             environ = call.environ
             if environ is not None:
                 return resolver.from_environ(environ)
@@ -99,7 +96,9 @@ class _LimitHooks(RouteHooks):
 
     def _plan(self, call: RouteCall) -> _Prepared | None:
         """The limiter's compiled plan for this call (cached per key, route and handler), or None when exempt."""
-        key = self._key(call)
+        resolver = self.resolver
+        scope = call.scope if resolver.func is None else None
+        key = resolver.from_scope(scope) if scope is not None else self._key(call)
         if key is None:
             return None
         route = None if self.scope else call.route  # the router's template; never the concrete path a client chose
@@ -131,7 +130,7 @@ class _LimitHooks(RouteHooks):
             raise result.error()
         if not self.limiter.headers:
             return
-        if call.adapter.raw_headers and not self.limiter.legacy_headers:
+        if _raw(self.limiter, call):
             call.add_raw_headers(plan.raw_fields(reply))  # encoded as the ASGI middleware sends them
         else:
             call.response_headers += self._fields(plan, reply)
@@ -146,7 +145,13 @@ class _LimitHooks(RouteHooks):
     def before(self, call: RouteCall) -> None:
         plan = self._plan(call)
         if plan is not None:
-            self._apply(call, plan, self.limiter.run_plan(plan))
+            limiter = self.limiter
+            reply = limiter.run_plan(plan)
+            # The common case (allowed, the standard fields on an ASGI response), in this frame.
+            if reply.__class__ is RateLimitReply and reply.allowed and limiter.headers and _raw(limiter, call):
+                call.add_raw_headers(plan.raw_fields(reply))
+            else:
+                self._apply(call, plan, reply)
 
     async def abefore(self, call: RouteCall) -> None:
         plan = self._plan(call)
@@ -157,3 +162,9 @@ class _LimitHooks(RouteHooks):
 def _policy_name(method: str | None, route: str | None) -> str:
     """The policy name clients see: the route template, after the method when counted per method."""
     return " ".join(part for part in (method, route) if part) or "default"
+
+
+def _raw(limiter: RateLimiter, call: RouteCall) -> bool:
+    """True when the fields go on the response as ASGI pairs: the framework's responses take them and the limiter
+    sends no legacy fields."""
+    return call.adapter.raw_headers and not limiter.legacy_headers

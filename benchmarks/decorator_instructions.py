@@ -1,0 +1,98 @@
+"""Instructions per request of the Starlette route decorator cases, counted by valgrind's callgrind.
+
+The cases are bench_decorators.py's (``starlette_ratelimit_cases`` and ``starlette_lockout_cases``: the bare route,
+slowapi's ``@limit``, our ``RateLimitMiddleware`` and ``@limiter.limit``; the lockout by hand and
+``@lock.protect()``). Each case runs under ``valgrind --tool=callgrind`` twice, ``--low`` and then ``--high``
+requests in one event loop, and the figure is ``(high run - low run) / (high - low)``: one request, start-up
+left out (``PYTHONHASHSEED=0``). The overhead of a case is its figure minus the bare route's; the ratios are
+the ones bench_decorators.py judges, in instructions instead of noisy CPU time.
+
+Usage::
+
+    python benchmarks/decorator_instructions.py                       # both parts, this tree
+    python benchmarks/decorator_instructions.py --part lockout --tree /tmp/old
+    python benchmarks/decorator_instructions.py --drive ratelimit "bare route" 1000   # the driver alone
+
+Needs valgrind; about half a minute per case and tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))  # bench_decorators, beside this file
+SRC = HERE.parent.parent / "src"
+
+from _harness import callgrind_instructions  # noqa: E402  (beside this file)
+
+#: part: (the decorator's case, the reference case, the peer's case)
+PARTS = {
+    "ratelimit": ("ours: @limiter.limit", "ours: RateLimitMiddleware", "peer: slowapi @limit"),
+    "lockout": ("ours: @lock.protect()", "ours: lock.aattempt by hand", None),
+}
+
+
+def drive(part: str, case: str, n: int) -> None:
+    """Send ``n`` requests (after 50 to warm up, then the heap frozen) to one case (each answer was checked
+    when the cases were built)."""
+    import bench_decorators
+
+    call = getattr(bench_decorators, f"starlette_{part}_cases")()[case]
+
+    async def run(count: int) -> None:
+        for _ in range(count):
+            await call()
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(run(50))
+    gc.freeze()  # what start-up made is never traversed again: no full collection lands in one run and not another
+    loop.run_until_complete(run(n))
+    loop.close()
+
+
+def count(src: Path, part: str, case: str, n: int, out: Path) -> int:
+    """The instructions callgrind counts for one run of the driver with ``src`` first on the path."""
+    return callgrind_instructions([str(HERE), "--drive", part, case, str(n)], src, out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", nargs="+", choices=list(PARTS), default=list(PARTS))
+    parser.add_argument("--tree", action="append", default=[], help="another checkout to measure (its src/)")
+    parser.add_argument("--low", type=int, default=200)
+    parser.add_argument("--high", type=int, default=1200)
+    parser.add_argument("--drive", nargs=3, metavar=("PART", "CASE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drive:
+        drive(args.drive[0], args.drive[1], int(args.drive[2]))
+        return
+    trees = [("this tree", SRC)] + [(tree, Path(tree).resolve() / "src") for tree in args.tree]
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in args.part:
+            decorator, reference, peer = PARTS[part]
+            cases = ["bare route", reference, decorator] + ([peer] if peer else [])
+            for name, src in trees:
+                per_call = {}
+                for i, case in enumerate(cases):
+                    low = count(src, part, case, args.low, Path(tmp) / f"{i}-low.out")
+                    high = count(src, part, case, args.high, Path(tmp) / f"{i}-high.out")
+                    per_call[case] = (high - low) // (args.high - args.low)
+                bare = per_call["bare route"]
+                print(f"\n{part}, {name}: instructions per request (overhead over the bare route)")
+                for case, value in per_call.items():
+                    print(f"  {case:32} {value:>10,}  {value - bare:>+10,}")
+                over = per_call[decorator] - bare
+                print(f"  decorator / {reference}: {over / (per_call[reference] - bare):.3f}x", end="")
+                if peer:
+                    print(f"; / {peer}: {over / (per_call[peer] - bare):.3f}x", end="")
+                print(flush=True)
+
+
+if __name__ == "__main__":
+    main()
