@@ -311,6 +311,11 @@ def _flask(name: str, rule: str, view: Any, methods: list[str] | None = None) ->
 
 
 def flask_ratelimit(args: Any) -> dict[str, Any]:
+    return _measure(flask_ratelimit_cases(), "bare route", args)
+
+
+def flask_ratelimit_cases() -> dict[str, Callable[[], Any]]:
+    """The cases of :func:`flask_ratelimit`, each checked once (decorator_instructions.py drives them too)."""
     from backend_guard.wsgi import RateLimitMiddleware
 
     ours = RateLimiter(MemoryStore())
@@ -337,7 +342,7 @@ def flask_ratelimit(args: Any) -> dict[str, Any]:
     seen: list[Any] = []
     cases = {name: _wsgi_call(app, seen, _environ()) for name, app in apps.items()}
     _check_wsgi(cases, seen, "ratelimit")
-    return _measure(cases, "bare route", args)
+    return cases
 
 
 def flask_tokens(args: Any) -> dict[str, Any]:
@@ -363,6 +368,11 @@ def flask_tokens(args: Any) -> dict[str, Any]:
 
 
 def flask_lockout(args: Any) -> dict[str, Any]:
+    return _measure(flask_lockout_cases(), "bare route", args)
+
+
+def flask_lockout_cases() -> dict[str, Callable[[], Any]]:
+    """The cases of :func:`flask_lockout`, each checked once (decorator_instructions.py drives them too)."""
     from flask import g, request
 
     lock = Lockout(MemoryStore())
@@ -393,7 +403,7 @@ def flask_lockout(args: Any) -> dict[str, Any]:
         )
     }
     _check_wsgi(cases, seen, None)
-    return _measure(cases, "bare route", args)
+    return cases
 
 
 # ------------------------------------------------------------------------------------------------ Django
