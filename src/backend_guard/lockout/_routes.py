@@ -60,8 +60,6 @@ ATTEMPT_ATTR = "login_attempt"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The headers :func:`login_body_kind` reads.
 _BODY_HEADERS = ("content-length", "content-type", "transfer-encoding")
-#: Byte order marks: bytes starting with one are not read as plain UTF-8 by json.loads.
-_MARKS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 class LoginRequestRefused(GuardError):
@@ -169,19 +167,16 @@ def _cannot_repeat(body: bytes | str, field: str) -> bool:
     without a byte order mark, with no escape, where the quoted name appears at most once (a member name with no
     escape is its own text, so a repeated one appears twice).
 
-    The bytes test is ``json.detect_encoding(body) == "utf-8"`` without its call: no NUL in the first two bytes,
-    no UTF-8/16 byte order mark (a UTF-32 one starts with a UTF-16 one or a NUL); stricter only for bodies of 1
-    and 3 bytes, too short for a name. No looser test (no NUL anywhere, a mark allowed): an application's JSON
-    provider may read bodies the standard parser refuses (a raw NUL under ``strict=False``, text after a mark),
-    and such a body meets :func:`name_from_json` in :func:`_json_name` exactly as before.
+    The bytes test is the standard library's own (``json.detect_encoding``), never a looser one (no NUL anywhere,
+    a mark allowed): an application's JSON provider may read bodies the standard parser refuses (a raw NUL under
+    ``strict=False``, text after a mark), and such a body meets :func:`name_from_json` in :func:`_json_name`.
     """
     quoted = _quoted(field)
     if quoted is None:
         return False
     if isinstance(body, str):
         return "\\" not in body and body.count(quoted[0]) <= 1
-    utf8 = body.find(b"\0", 0, 2) < 0 and not body.startswith(_MARKS)  # no NUL in the first two bytes, no mark
-    return utf8 and b"\\" not in body and body.count(quoted[1]) <= 1
+    return b"\\" not in body and body.count(quoted[1]) <= 1 and json.detect_encoding(body) == "utf-8"
 
 
 @functools.lru_cache(maxsize=64)
