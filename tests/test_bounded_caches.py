@@ -49,6 +49,24 @@ def test_a_bounded_cache_never_holds_more_than_its_entries_or_bytes_and_answers_
         assert cache.nbytes == sum(approx_size(k) + approx_size(cache.get(k)) for k in cache)
 
 
+_texts = st.text(max_size=200) | st.binary(max_size=200)
+_nested = st.recursive(_texts, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_nested)
+def test_approx_size_counts_every_string_held_in_nested_tuples_and_lists(value: Any) -> None:
+    # The byte bound is only a bound if a key or value's strings are counted wherever they sit: at least the
+    # containers' own sizes plus each string's, to the depth the cache looks (4 levels below the top).
+    def floor(obj: Any, depth: int) -> int:
+        if isinstance(obj, (tuple, list)) and depth < 4:
+            return sys.getsizeof(obj) + sum(floor(item, depth + 1) for item in obj)
+        return sys.getsizeof(obj)
+
+    assert approx_size(value) == floor(value, 0)
+    assert approx_size(("key", value)) == sys.getsizeof(("key", value)) + sys.getsizeof("key") + floor(value, 1)
+
+
 def test_the_oldest_entry_goes_first() -> None:
     cache: BoundedCache[str, int] = BoundedCache("test", max_entries=3, max_bytes=1 << 20)
     for key in ("a", "b", "c"):

@@ -43,7 +43,8 @@ def approx_size(obj: object, _depth: int = 0) -> int:
     """
     size = sys.getsizeof(obj)
     if _depth < 4 and isinstance(obj, (tuple, list)):
-        size += sum(approx_size(item, _depth + 1) for item in obj)
+        for item in obj:  # a leaf (a string, mostly) is its own size: no call of this function for it
+            size += approx_size(item, _depth + 1) if isinstance(item, (tuple, list)) else sys.getsizeof(item)
     return size
 
 
