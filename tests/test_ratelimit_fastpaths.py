@@ -93,6 +93,20 @@ def test_the_entry_points_dispatch_by_the_number_of_keys() -> None:
         store.clear()
 
 
+@pytest.mark.parametrize("strategy", sorted(scripts.SCRIPTS))
+def test_the_public_entry_reads_numeric_strings_as_a_plan_reads_its_ints(strategy: str) -> None:
+    """``store.run`` with a strategy's script takes what Redis would pass (numeric strings); a limiter's plan of one
+    limit runs the one-limit body on the ints it built: the same numbers."""
+    public, typed = MemoryStore(clock=FrozenClock(1_700_000_000.0)), MemoryStore(clock=FrozenClock(1_700_000_000.0))
+    key = public.key("rl", "k")
+    for _ in range(5):  # allowed, then refused
+        expected = typed.run(scripts.ONE_LIMIT[strategy], [key], [1, 3, 60_000, 1])
+        assert public.run(scripts.SCRIPTS[strategy], [key], ["1", "3", "60000", "1"]) == expected
+    plan = RateLimiter(strategy=strategy)._prepare([Charge("k", parse_limits(["3/minute"]), cost=True)], True)
+    assert plan.script is scripts.ONE_LIMIT[strategy]
+    assert [type(a) for a in plan.args] == [int] * 4
+
+
 REPLY_ITEM = st.tuples(st.integers(0, 10**6), st.integers(-5, 10**8), st.integers(0, 10**8))
 
 
