@@ -358,6 +358,11 @@ class Stack:
                     out.extend(part)
                 else:
                     return out
+        return self._merged(contexts, status, headers, stage)
+
+    def _merged(self, contexts: list[Any], status: int, headers: Any, stage: int) -> list[Any]:
+        """``headers`` with each layer's ``on_response_start`` applied in turn, innermost first (the way of the
+        nested shells: a response holding a header some layer touches)."""
         for i, on_response_start in self._merges[stage]:
             context = contexts[i]
             if context is not None:
