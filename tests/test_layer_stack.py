@@ -1,4 +1,5 @@
-"""The Stack's refinements that let a driver skip a layer's call: ``request_context`` and ``context_appended``."""
+"""The Stack's refinements that let a driver skip a layer's call: ``request_context``, ``context_appended`` and
+``reads_content_type``."""
 
 from __future__ import annotations
 
@@ -71,3 +72,31 @@ def test_a_stack_says_which_stages_have_request_steps_and_whether_it_has_end_ste
     assert stack.has_requests[OUTER]
     assert not stack.has_requests[INNER]
     assert not stack.has_ends
+
+
+class Typed(LayerDefaults):
+    """Reads only the response's Content-Type: the Stack hands over the first one it found checking the names."""
+
+    reads_content_type = True
+    touches = frozenset({b"x-type"})
+
+    def on_request(self, request: Any) -> Any:
+        return request
+
+    def appended(self, context: Any, status: int, headers: Any) -> Any:
+        raise AssertionError("the Stack calls appended_by_type instead")
+
+    def appended_by_type(self, context: Any, status: int, content_type: Any) -> Any:
+        return ((b"x-type", content_type or b"none"),)
+
+
+def test_a_content_type_reading_layer_gets_the_first_content_type_whatever_its_case() -> None:
+    stack = Stack([Typed()], outside=1)
+    for headers, expected in [
+        ([(b"content-length", b"2"), (b"Content-Type", b"text/html"), (b"content-type", b"x/y")], b"text/html"),
+        ([(b"content-length", b"2")], b"none"),
+        ([(b"content-type", b"application/json")], b"application/json"),
+    ]:
+        contexts = stack.contexts()
+        stack.enter({}, contexts, OUTER)
+        assert stack.finish(contexts, 200, headers, BOTH) == [*headers, (b"x-type", expected)]

@@ -93,6 +93,42 @@ def test_the_entry_points_dispatch_by_the_number_of_keys() -> None:
         store.clear()
 
 
+@pytest.mark.parametrize("strategy", sorted(scripts.SCRIPTS))
+def test_the_public_entry_reads_numeric_strings_as_a_plan_reads_its_ints(strategy: str) -> None:
+    """``store.run`` with a strategy's script takes what Redis would pass (numeric strings); a limiter's plan of one
+    limit runs the one-limit body on the ints it built: the same numbers."""
+    public, typed = MemoryStore(clock=FrozenClock(1_700_000_000.0)), MemoryStore(clock=FrozenClock(1_700_000_000.0))
+    key = public.key("rl", "k")
+    for _ in range(5):  # allowed, then refused
+        expected = typed.run(scripts.ONE_LIMIT[strategy], [key], [1, 3, 60_000, 1])
+        assert public.run(scripts.SCRIPTS[strategy], [key], ["1", "3", "60000", "1"]) == expected
+    plan = RateLimiter(strategy=strategy)._prepare([Charge("k", parse_limits(["3/minute"]), cost=True)], True)
+    assert plan.script is scripts.ONE_LIMIT[strategy]
+    assert [type(a) for a in plan.args] == [int] * 4
+
+
+def test_plans_cached_by_peer_address_share_the_counters_of_their_key() -> None:
+    """A rule keyed by the peer address alone caches its plans by that address: two addresses of one IPv6 /64
+    get their own plan, on the same counter; a key header still keys by the header."""
+    limiter = RateLimiter()
+    plan = RulePlan([], limits="5/minute")
+    assert plan.default.peer_only
+    assert not KeyResolver("header:X-API-Key").peer_only
+
+    def scope(address: str) -> dict[str, Any]:
+        return {"type": "http", "method": "GET", "path": "/", "headers": [], "client": (address, 1234)}
+
+    first, second = (
+        plan.plan_for_scope(scope("2001:db8::1"), limiter),
+        plan.plan_for_scope(scope("2001:db8::2"), limiter),
+    )
+    assert first is not None
+    assert second is not None
+    assert first.keys == second.keys
+    assert plan.plan_for_scope(scope("2001:db8::1"), limiter) is first
+    assert plan.plan_for_scope(scope("192.0.2.1"), limiter).keys != first.keys  # type: ignore[union-attr]
+
+
 REPLY_ITEM = st.tuples(st.integers(0, 10**6), st.integers(-5, 10**8), st.integers(0, 10**8))
 
 

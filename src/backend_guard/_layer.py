@@ -19,6 +19,9 @@ Optional refinements (attributes with safe defaults, see :class:`LayerDefaults`)
   append to a response holding none of them (a tuple computed once, usually), or None when it cannot say;
 - ``context_appended``: True when a context (not None) is itself what ``appended`` returns, so a driver appends
   it without the call (the rate limit fields);
+- ``reads_content_type``: True when ``appended`` reads nothing of the response's headers but its Content-Type:
+  a driver that found that value while checking the names calls ``appended_by_type(context, status,
+  content_type)`` instead (the first Content-Type value, or None; the security headers' kind of response);
 - ``request_context``: True when ``on_request`` only returns the request itself (after making the ASGI
   ``scope["state"]`` when missing, which a Guard does first anyway), so a driver may skip the call and keep the
   request as the context. Both are decided when the layer is built.
@@ -93,6 +96,7 @@ class Layer(Protocol[_H]):
     touched_prefixes: tuple[Any, ...]
     context_appended: bool
     request_context: bool
+    reads_content_type: bool
 
     def on_request(self, request: Any) -> Any:
         """None, a context for the response, an :class:`Answer` (or, with ``awaits``, an awaitable of one)."""
@@ -102,6 +106,9 @@ class Layer(Protocol[_H]):
 
     def appended(self, context: Any, status: int, headers: Sequence[_H]) -> Sequence[_H] | None:
         """What ``on_response_start`` appends when ``headers`` hold none of ``touches``; None to merge."""
+
+    def appended_by_type(self, context: Any, status: int, content_type: Any) -> Sequence[_H] | None:
+        """``appended`` given the response's first Content-Type value (None: none), for ``reads_content_type``."""
 
     def on_end(self, context: Any, body: Any) -> Any:
         """Called (when ``ends``) once the app returned (``body``: WSGI's iterable, else None) or raised."""
@@ -126,6 +133,8 @@ class LayerDefaults:
     context_appended = False
     #: True: ``on_request`` returns the request (a driver may skip the call and keep the request as the context).
     request_context = False
+    #: True: a driver may call ``appended_by_type`` with the response's Content-Type instead of ``appended``.
+    reads_content_type = False
 
     def on_request(self, request: Any) -> Any:
         """Nothing to do on the response (override)."""
@@ -137,6 +146,10 @@ class LayerDefaults:
 
     def appended(self, context: Any, status: int, headers: Sequence[Any]) -> Sequence[Any] | None:
         """None: merge through ``on_response_start`` (override with a precomputed answer for speed)."""
+        return None
+
+    def appended_by_type(self, context: Any, status: int, content_type: Any) -> Sequence[Any] | None:
+        """None: merge through ``on_response_start`` (override with ``reads_content_type = True``)."""
         return None
 
     def on_end(self, context: Any, body: Any) -> Any:
@@ -172,6 +185,8 @@ def chain_layers(node: Any, kind: type[Any]) -> tuple[list[Any], Any]:
 
 #: Bound of :class:`Stack`'s memory of clean header names (they come from the app, any spelling).
 _CLEAN_NAMES = 256
+#: A Content-Type header's name, lower-case (ASGI and WSGI).
+_CONTENT_TYPE = frozenset({b"content-type", "content-type"})
 
 
 class Stack:
@@ -212,7 +227,8 @@ class Stack:
         #: Every touched name and prefix; None when the layers could touch each other's headers.
         self.touched: frozenset[Any] | None = found[0] if found is not None else None
         self.prefixes: tuple[Any, ...] = found[1] if found is not None else ()
-        self._clean: set[Any] = set()
+        #: Header names found clean (remembered, bounded): True for a Content-Type, False for any other.
+        self._clean: dict[Any, bool] = {}
         #: A new request's contexts: ``stack.contexts()`` is a list with one empty slot per layer (a copy).
         self.contexts: Callable[[], list[Any]] = [None for _ in self.layers].copy
 
@@ -319,21 +335,34 @@ class Stack:
             headers = list(headers)
         if self.touched is not None:
             clean = self._clean
-            for name, _ in headers:
-                if name not in clean and not self._learn(name):
-                    break
+            content_type = None  # the first Content-Type value, found while checking the names
+            for name, value in headers:
+                typed = clean.get(name)
+                if typed is None:
+                    typed = self._learn(name)
+                    if typed is None:
+                        break
+                if typed and content_type is None:
+                    content_type = value
             else:
                 out = list(headers)
-                for i, appended in self._appends[stage]:
+                for i, appended, by_type in self._appends[stage]:
                     context = contexts[i]
                     if context is None:
                         continue
-                    part = context if appended is None else appended(context, status, headers)
+                    part = (
+                        context if appended is None else appended(context, status, content_type if by_type else headers)
+                    )
                     if part is None:
                         break
                     out.extend(part)
                 else:
                     return out
+        return self._merged(contexts, status, headers, stage)
+
+    def _merged(self, contexts: list[Any], status: int, headers: Any, stage: int) -> list[Any]:
+        """``headers`` with each layer's ``on_response_start`` applied in turn, innermost first (the way of the
+        nested shells: a response holding a header some layer touches)."""
         for i, on_response_start in self._merges[stage]:
             context = contexts[i]
             if context is not None:
@@ -345,14 +374,16 @@ class Stack:
         :attr:`ending`, the same composed once.)"""
         return self.ending(contexts, body)
 
-    def _learn(self, name: Any) -> bool:
-        """True when a response header named ``name`` is none a layer touches (remembered, bounded)."""
+    def _learn(self, name: Any) -> bool | None:
+        """None when a layer touches a response header named ``name``; else whether it is a Content-Type
+        (remembered, bounded)."""
         lower = name.lower()
         if self.touched is None or lower in self.touched or (self.prefixes and lower.startswith(self.prefixes)):
-            return False
+            return None
+        typed = lower in _CONTENT_TYPE
         if len(self._clean) < _CLEAN_NAMES:
-            self._clean.add(name)
-        return True
+            self._clean[name] = typed
+        return typed
 
 
 def _request_steps(layers: tuple[Layer[Any], ...], outside: int) -> tuple[Any, Any]:
@@ -366,12 +397,22 @@ def _request_steps(layers: tuple[Layer[Any], ...], outside: int) -> tuple[Any, A
 
 def _response_steps(layers: tuple[Layer[Any], ...], outside: int) -> tuple[Any, Any, tuple[Any, ...]]:
     """The response steps by stage, innermost first: the appended headers (the fast path; None where the context
-    is what is appended) and the merges; and the end steps of the layers that have one."""
+    is what is appended; whether the step takes the Content-Type) and the merges; and the end steps of the layers
+    that have one."""
     inward = list(reversed(list(enumerate(layers))))
-    appends = _by_stage([(i, None if layer.context_appended else layer.appended) for i, layer in inward], outside)
+    appends = _by_stage([(i, *_appended_step(layer)) for i, layer in inward], outside)
     merges = _by_stage([(i, layer.on_response_start) for i, layer in inward], outside)
     ends = tuple((i, layer.on_end) for i, layer in inward if layer.ends)
     return appends, merges, ends
+
+
+def _appended_step(layer: Layer[Any]) -> tuple[Any, bool]:
+    """A layer's step on the fast path and whether it takes the Content-Type (``appended_by_type``)."""
+    if layer.context_appended:
+        return None, False
+    if getattr(layer, "reads_content_type", False):
+        return layer.appended_by_type, True
+    return layer.appended, False
 
 
 def _by_stage(steps: list[Any], outside: int, key: Callable[[Any], int] = itemgetter(0)) -> tuple[tuple[Any, ...], ...]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .._cache import BoundedCache
 from .._check import check_instance, optional
-from .._http import ASGIApp, Scope, route_path
+from .._http import ASGIApp, Scope, get_header, route_path
 from ..clientip import ClientIP
 from ..headers import NONCE_KEY, OVERRIDE_KEY, SecureHeaders
 from ._layer_shell import LayerMiddleware
@@ -41,6 +42,8 @@ class SecureHeadersMiddleware(LayerMiddleware):
         app.add_middleware(SecureHeadersMiddleware, policy=bg.SecureHeaders(preset="web"))
     """
 
+    reads_content_type = True
+
     def __init__(self, app: ASGIApp, policy: SecureHeaders | None = None, client_ip: ClientIP | None = None) -> None:
         self.app = app
         optional(check_instance, "policy", policy, SecureHeaders)
@@ -58,6 +61,11 @@ class SecureHeadersMiddleware(LayerMiddleware):
         self._scheme_matters = policy.needs_scheme
         # Without proxies the request step only makes the scope's state: a Guard (which makes it first) skips it.
         self.request_context = self.client_ip is None
+        # The kind of response by (status, Content-Type) (policy.kind_raw's answer, remembered): a Guard hands the
+        # Content-Type over (it finds it while checking the response's names).
+        self._kinds: BoundedCache[tuple[int, bytes | None], int] = BoundedCache(
+            "secure_headers.kinds", max_entries=256, max_bytes=64 << 10
+        )
 
     def _secure(self, scope: Scope) -> bool:
         if self.client_ip is not None:
@@ -96,12 +104,22 @@ class SecureHeadersMiddleware(LayerMiddleware):
     ) -> Sequence[tuple[bytes, bytes]] | None:
         """The headers :meth:`on_response_start` adds to a response holding none of the names the policy
         touches; None under a route's own policy (which replaces the app's headers)."""
+        return self.appended_by_type(context, status, get_header(headers, b"content-type"))
+
+    def appended_by_type(
+        self, context: Scope, status: int, content_type: bytes | None
+    ) -> Sequence[tuple[bytes, bytes]] | None:
+        """:meth:`appended` for a response whose first Content-Type value is ``content_type`` (None: none)."""
         state: dict[str, Any] = context.get("state") or _NO_STATE
         policy = self.policy
         if OVERRIDE_KEY in state or policy is not self._plain_policy:
             return None
         if self._splits:
-            kind = policy.kind_raw(status, headers)
+            kinds = self._kinds.get  # read first: CPython 3.11 does not specialise a call through the slot
+            kind = kinds((status, content_type))
+            if kind is None:
+                kind = policy.kind_raw(status, () if content_type is None else ((b"content-type", content_type),))
+                self._kinds.put((status, content_type), kind)  # bounded: the app's statuses and types
         else:  # documents get the same headers as the rest: only a 304 differs
             kind = SecureHeaders.NOT_MODIFIED if status == 304 else SecureHeaders.OTHER
         # The scheme matters to the plain policy only when it sends HSTS on HTTPS alone (decided once).

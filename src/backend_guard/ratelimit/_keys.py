@@ -130,7 +130,10 @@ class KeyResolver:
         self.header: str | None = _key_header(spec)
         self._header_bytes, self._environ_key = _header_forms(self.header)
         self._ips: BoundedCache[str, str] = BoundedCache("ratelimit.addresses", max_entries=8192, max_bytes=2 << 20)
-        self._peer_only = self._keyed_by_peer()
+        #: True when the key is the peer address alone (no callable, no key header, no trusted proxy): the key of
+        #: an ASGI request then follows from ``scope["client"]`` alone, so a caller may cache by that address.
+        self.peer_only: bool = self._keyed_by_peer()
+        self._peer_only = self.peer_only
 
     def _keyed_by_peer(self) -> bool:
         """True in the common case: the key is the peer address (no callable, no header, no trusted proxy)."""

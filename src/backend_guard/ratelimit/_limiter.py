@@ -31,7 +31,7 @@ from ._prepared import _Prepared, check_one_slot, policy_names_of, script_args
 from ._rates import DEFAULT_STRATEGY, STRATEGY_CODES, LimitSpec, Rate, checked_strategy, parse_limits
 from ._result import LimitState, RateLimitResult, binding_limit, degraded_result, emit_refused
 from ._routes import _LimitHooks
-from ._scripts import SCRIPTS, RateLimitReply
+from ._scripts import ONE_LIMIT, SCRIPTS, RateLimitReply
 
 __all__ = ["RateLimiter"]
 
@@ -90,6 +90,7 @@ class RateLimiter:
         #: The policy the route decorators' refusals are rendered with (None: problem documents).
         self.errors = optional(check_instance, "errors", errors, ErrorPolicy)
         self._script: Script = SCRIPTS[strategy]
+        self._one_limit: Script = ONE_LIMIT[strategy]  # a plan of one limit: its ints need no coercion
         #: True when the store does no I/O (the memory store: its ``arun`` only calls ``run``), so an async
         #: caller may call :meth:`run_plan` and skip a coroutine.
         self.inline: bool = type(self.store) is MemoryStore
@@ -165,7 +166,8 @@ class RateLimiter:
         for charge in charges:
             keys += self._keys_of(charge)
             args += script_args(charge)
-        return _Prepared(tuple(charges), keys, args, policy_names_of(charges))
+        script = self._one_limit if len(keys) == 1 else self._script
+        return _Prepared(tuple(charges), keys, args, policy_names_of(charges), script)
 
     def _one_charge_per_counter(self, charges: Sequence[Charge]) -> list[Charge]:
         """``charges`` with every counter named once: a limit whose counter an earlier charge (or the same one)
@@ -229,7 +231,7 @@ class RateLimiter:
             reply = limiter.run_plan(plan)  # a RateLimitReply, or a RateLimitResult when degraded
         """
         try:
-            reply = _reply_of(self.store.run(self._script, plan.keys, plan.args))
+            reply = _reply_of(self.store.run(plan.script, plan.keys, plan.args))
         except StorageError as exc:
             return self._failed(exc)
         if self._outage:
@@ -246,7 +248,7 @@ class RateLimiter:
         if self.inline:
             return self.run_plan(plan)
         try:
-            reply = RateLimitReply.from_reply(await self.store.arun(self._script, plan.keys, plan.args))
+            reply = RateLimitReply.from_reply(await self.store.arun(plan.script, plan.keys, plan.args))
         except StorageError as exc:
             return self._failed(exc)
         self._recovered()

@@ -23,6 +23,7 @@ from ._rules import RateLimitRule, RuleSet
 
 __all__ = ["RulePlan"]
 
+_PEER = "peer"  # in the key of a plan cached by the peer address
 _NO_ROUTE: Any = object()  # "not cached yet" in the route cache, whose values may be None (no rule applies)
 
 
@@ -151,14 +152,22 @@ class RulePlan:
             if route is None:
                 return None
         resolver = route.resolver
-        if resolver is not None:
+        if resolver is None:
+            return self._plan(route, route.scope_keys(scope), limiter)
+        known = limiter.known_plan
+        if resolver.peer_only:  # the key follows from the peer address: plans cached by it, one lookup on a hit
+            peer = scope.get("client")
+            by_peer = (route, _PEER, peer[0] if peer else "")  # three items: never a (route, key) of _plan
+            plan = known(by_peer)
+            if plan is not None:
+                return plan
             key = resolver.from_scope(scope)
-            if key is None:
-                return None
-            known = limiter.known_plan
-            plan = known((route, key))
-            return plan if plan is not None else self._plan(route, (key,), limiter)
-        return self._plan(route, route.scope_keys(scope), limiter)
+            return limiter.cached_plan(by_peer, lambda: route.charges((key,)))
+        key = resolver.from_scope(scope)
+        if key is None:
+            return None
+        plan = known((route, key))
+        return plan if plan is not None else self._plan(route, (key,), limiter)
 
     def plan_for_environ(self, environ: Any, limiter: RateLimiter) -> _Prepared | None:
         """What ``limiter`` must decide for a WSGI request (see :meth:`plan_for_scope`).

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from .._cache import approx_size
 from ..exceptions import ConfigurationError
+from ..storage import Script
 from ._keys import Charge
 from ._rates import Rate
 from ._result import header_secs, sf_string
@@ -73,13 +74,18 @@ class _Prepared:
         "policy_raw",
         "rates",
         "raw_template",
+        "script",
         "single",
         "templates",
     )
 
-    def __init__(self, charges: tuple[Charge, ...], keys: list[str], args: list[int], names: list[str]) -> None:
+    def __init__(
+        self, charges: tuple[Charge, ...], keys: list[str], args: list[int], names: list[str], script: Script
+    ) -> None:
         rates = _all_rates(charges)
         self.charges = charges
+        #: The script deciding it (for one limit, the strategy's :data:`~._scripts.ONE_LIMIT` script).
+        self.script = script
         self.keys = keys
         self.args = args
         self.names = names
@@ -163,10 +169,12 @@ def _label(charge: Charge) -> str:
 
 
 def script_args(charge: Charge) -> list[int]:
-    """A charge's script arguments: per limit, its amount, its window in ms and the cost.
+    """A charge's script arguments: per limit, its amount, its window in ms and the cost, as ints (what the
+    memory twins read: a plan's one-limit body takes them as they are).
 
     Example::
 
         script_args(Charge("ip:1.2.3.4", parse_limits(["5/minute"]), cost=2))   # [5, 60000, 2]
     """
-    return [n for rate in charge.rates for n in (rate.amount, rate.window_ms, charge.cost)]
+    cost = int(charge.cost)  # the memory twin's coercion, once per plan
+    return [n for rate in charge.rates for n in (int(rate.amount), rate.window_ms, cost)]

@@ -21,7 +21,9 @@ refuses this request; no write) and a ``settle`` step (spend when every limit al
 reply numbers); :func:`_all_or_none` runs them over several limits (``_*_many``), :func:`_single` over one.
 Most requests are charged against one limit, so the fixed-window, sliding-window (the default strategy) and
 GCRA twins have their single-limit path written by hand instead (``_*_one``: no per-limit lists or state
-tuples, the request path of the memory store); the script's entry point picks one by the number of keys.
+tuples, the request path of the memory store); the script's entry point picks one by the number of keys, after
+coercing the arguments (Redis passes strings). A limiter's plan of one limit runs the one-limit body directly
+(:data:`ONE_LIMIT`: its arguments are ints from the start).
 Both compute the same numbers in the same order of operations, and a property test runs them side by side.
 """
 
@@ -30,12 +32,13 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..storage import MemoryView, Script
 
-__all__ = ["SCRIPTS", "RateLimitReply"]
+__all__ = ["ONE_LIMIT", "SCRIPTS", "RateLimitReply"]
 
 _HERE = Path(__file__).parent  # the Lua bodies sit beside this module
 
@@ -89,8 +92,7 @@ class RateLimitReply(NamedTuple):
 _State = tuple[Any, ...]
 _Read = Callable[[MemoryView, str, float, int, int, int], _State]
 _Settle = Callable[[MemoryView, str, float, bool, int, int, int, _State], list[int]]
-_One = Callable[[MemoryView, str, bool, int, int, int], list[int]]
-_Many = Callable[[MemoryView, Sequence[str], Sequence[Any]], list[int]]
+_Body = Callable[[MemoryView, Sequence[str], Sequence[Any]], list[int]]
 
 
 def _limits(args: Sequence[Any]) -> list[tuple[int, int, int]]:
@@ -98,20 +100,22 @@ def _limits(args: Sequence[Any]) -> list[tuple[int, int, int]]:
     return [(int(args[i]), int(args[i + 1]), int(args[i + 2])) for i in range(1, len(args), 3)]
 
 
-def _single(read: _Read, settle: _Settle) -> _One:
-    """The body for one limit (key, spend, amount, window_ms, cost): no per-limit lists."""
+def _single(read: _Read, settle: _Settle) -> _Body:
+    """The body for one limit, its arguments already ints (see :func:`_by_count`): no per-limit lists."""
 
-    def one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+    def one(db: MemoryView, keys: Sequence[str], args: Sequence[int]) -> list[int]:
+        key = keys[0]
+        spend, amount, window, cost = args
         now = float((db.now_ms * 1000.0).__round__())  # the clock in whole microseconds, as the Lua's
         state = read(db, key, now, amount, window, cost)
         if state[-1]:  # refused: nothing spent
             return [0, *settle(db, key, now, False, amount, window, cost, state)]
-        return [1, *settle(db, key, now, spend, amount, window, cost, state)]
+        return [1, *settle(db, key, now, spend == 1, amount, window, cost, state)]
 
     return one
 
 
-def _all_or_none(read: _Read, settle: _Settle) -> _Many:
+def _all_or_none(read: _Read, settle: _Settle) -> _Body:
     """The body for several limits: read them all, then spend on every one or none (one refusing refuses all)."""
 
     def many(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
@@ -128,13 +132,16 @@ def _all_or_none(read: _Read, settle: _Settle) -> _Many:
     return many
 
 
-def _by_count(one: _One, many: _Many) -> _Many:
-    """A script body: ``one`` (key, spend, amount, window_ms, cost) for a single limit, else ``many``."""
+def _by_count(one: _Body, many: _Body) -> _Body:
+    """A script body: ``one`` for a single limit, else ``many``.
+
+    ``one`` takes its four arguments (spend, amount, window_ms, cost) as ints, a limiter's plan builds them so
+    (:data:`ONE_LIMIT`); this body is the public entry, which coerces them first, as Redis reads its strings."""
 
     def body(db: MemoryView, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
         if len(keys) == 1:
             spend, amount, window, cost = args  # one limit: exactly four arguments
-            return one(db, keys[0], int(spend) == 1, int(amount), int(window), int(cost))
+            return one(db, keys, (int(spend) == 1, int(amount), int(window), int(cost)))
         return many(db, keys, args)
 
     return body
@@ -170,8 +177,10 @@ def _fw_settle(
     return [max(0, amount - count), ttl if count > 0 else 0, ttl + 1 if blocked else 0]
 
 
-def _fixed_window_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+def _fixed_window_one(db: MemoryView, keys: Sequence[str], args: Sequence[int]) -> list[int]:
     """:func:`_fw_read` and :func:`_fw_settle` for one limit, by hand (a request path: no state tuple)."""
+    key = keys[0]
+    spend, amount, window, cost = args  # ints: a plan's own, or coerced by _by_count
     count = int(db.get(key, 0))
     ttl = db.pttl(key)
     if ttl < 0:
@@ -247,8 +256,10 @@ def _sw_remaining(amount: int, c: int, p: int, carried: float) -> int:
     return max(0, _floor(amount - (c + carried) + _EPS) if p else amount - c)
 
 
-def _sliding_window_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+def _sliding_window_one(db: MemoryView, keys: Sequence[str], args: Sequence[int]) -> list[int]:
     """:func:`_sw_read` and :func:`_sw_settle` for one limit, by hand: the default strategy's request path."""
+    key = keys[0]
+    spend, amount, window, cost = args  # ints: a plan's own, or coerced by _by_count
     now = float((db.now_ms * 1000.0).__round__())  # round(), without the builtin's lookup
     span = window * 1000.0
     w = _floor(now / span)
@@ -349,8 +360,10 @@ def _gcra_reset(remaining: int, amount: int, interval: float, span: float, tat: 
     return tat + (remaining + 1) * interval - span - _TOL - now if remaining < amount else 0.0
 
 
-def _gcra_one(db: MemoryView, key: str, spend: bool, amount: int, window: int, cost: int) -> list[int]:
+def _gcra_one(db: MemoryView, keys: Sequence[str], args: Sequence[int]) -> list[int]:
     """:func:`_gcra_read` and :func:`_gcra_settle` for one limit, by hand (a request path: no state tuple)."""
+    key = keys[0]
+    spend, amount, window, cost = args  # ints: a plan's own, or coerced by _by_count
     now = float(round(db.now_ms * 1000.0))
     span = window * 1000.0
     interval = span / amount
@@ -373,24 +386,34 @@ _fixed_window_many = _all_or_none(_fw_read, _fw_settle)
 _fixed_window = _by_count(_fixed_window_one, _fixed_window_many)
 _sliding_window_many = _all_or_none(_sw_read, _sw_settle)
 _sliding_window = _by_count(_sliding_window_one, _sliding_window_many)
-_moving_window = _by_count(_single(_mw_read, _mw_settle), _all_or_none(_mw_read, _mw_settle))
+_moving_window_one = _single(_mw_read, _mw_settle)
+_moving_window = _by_count(_moving_window_one, _all_or_none(_mw_read, _mw_settle))
 _gcra_many = _all_or_none(_gcra_read, _gcra_settle)
 _gcra = _by_count(_gcra_one, _gcra_many)
+
+#: Per strategy: (the script's name, its Lua file, its entry point, its one-limit body).
+_BODIES: dict[str, tuple[str, str, _Body, _Body]] = {
+    "fixed-window": ("ratelimit_fixed_window", "fixed_window.lua", _fixed_window, _fixed_window_one),
+    "sliding-window-counter": (
+        "ratelimit_sliding_window",
+        "sliding_window.lua",
+        _sliding_window,
+        _sliding_window_one,
+    ),
+    "moving-window": ("ratelimit_moving_window", "moving_window.lua", _moving_window, _moving_window_one),
+    "gcra": ("ratelimit_gcra", "gcra.lua", _gcra, _gcra_one),
+}
 
 #: Rate-limit counters are the one kind of state a store may evict (``evictable=True``): forgetting one under memory
 #: pressure at worst admits a few extra requests, while lockout, token and one-time-token state must stay.
 SCRIPTS: dict[str, Script] = {
-    "fixed-window": Script(
-        name="ratelimit_fixed_window", lua_file=_HERE / "fixed_window.lua", memory=_fixed_window, evictable=True
-    ),
-    "sliding-window-counter": Script(
-        name="ratelimit_sliding_window",
-        lua_file=_HERE / "sliding_window.lua",
-        memory=_sliding_window,
-        evictable=True,
-    ),
-    "moving-window": Script(
-        name="ratelimit_moving_window", lua_file=_HERE / "moving_window.lua", memory=_moving_window, evictable=True
-    ),
-    "gcra": Script(name="ratelimit_gcra", lua_file=_HERE / "gcra.lua", memory=_gcra, evictable=True),
+    strategy: Script(name=name, lua_file=_HERE / lua, memory=entry, evictable=True)
+    for strategy, (name, lua, entry, _) in _BODIES.items()
+}
+
+#: The same scripts (the same Lua) for one limit whose four arguments are ints already, as a limiter's plan builds
+#: them: the memory body is the strategy's one-limit body itself, without the public entry's coercion and count.
+#: Only for such calls; :data:`SCRIPTS` takes any arguments Redis would (numeric strings too).
+ONE_LIMIT: dict[str, Script] = {
+    strategy: replace(SCRIPTS[strategy], memory=one) for strategy, (_, _, _, one) in _BODIES.items()
 }
