@@ -97,11 +97,14 @@ class _LimitHooks(RouteHooks):
     def _plan(self, call: RouteCall) -> _Prepared | None:
         """The limiter's compiled plan for this call (cached per key, route and handler), or None when exempt."""
         resolver = self.resolver
-        scope = call.scope if resolver.func is None else None
+        # The adapter is asked directly (call.scope and call.route, without two properties' calls per request).
+        adapter, request = call.adapter, call.request
+        scope = adapter.scope_of(request) if resolver.func is None and request is not None else None
         key = resolver.from_scope(scope) if scope is not None else self._key(call)
         if key is None:
             return None
-        route = None if self.scope else call.route  # the router's template; never the concrete path a client chose
+        # The router's template, never the concrete path a client chose (a call around a bare view: the view's).
+        route = None if self.scope else adapter.route_of(request) if request is not None else call.route
         method = self._method(call.view.method) if self.per_method else None
         endpoint = None if self.handler is not None else call.endpoint
         cache_key = (self, key, route, method, endpoint)
