@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+from contextvars import ContextVar
 from typing import Any
 
 import pytest
@@ -221,6 +222,36 @@ async def test_asgi_replaces_an_app_set_id_and_keeps_other_headers() -> None:
     scope, sent = await run(RequestIdMiddleware(plain), [])
     rid = scope["state"]["request_id"]
     assert sent[0]["headers"] == [(b"etag", b'"1"'), (b"x-request-id", rid.encode())]
+
+
+_BODY_VAR: ContextVar[str | None] = ContextVar("test_body_var", default=None)
+
+
+def test_wsgi_body_keeps_its_context_variables_to_itself() -> None:
+    """What the body sets in a context variable is seen by its later steps and its close, never by the server."""
+    seen: list[tuple[str | None, str | None]] = []
+
+    class Body:
+        def __iter__(self) -> Any:
+            _BODY_VAR.set("set by the body")
+            yield b"a"
+            seen.append((current_request_id(), _BODY_VAR.get()))
+            yield b"b"
+
+        def close(self) -> None:
+            seen.append((current_request_id(), _BODY_VAR.get()))
+
+    def app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return Body()
+
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_REQUEST_ID": "given:3"}
+    result = WSGIRequestId(app)(environ, lambda *a: None)
+    assert b"".join(result) == b"ab"
+    assert _BODY_VAR.get() is None
+    result.close()  # type: ignore[attr-defined]
+    assert seen == [("given:3", "set by the body")] * 2
+    assert (current_request_id(), _BODY_VAR.get()) == (None, None)
 
 
 def test_wsgi_replaces_an_app_set_id() -> None:

@@ -179,14 +179,22 @@ class RulePlan:
         script_name = environ.get("SCRIPT_NAME")  # _environ_path, inline: this is the request path
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
-        path = script_name + path if script_name else path
-        route = self._route(method, path, (method, path))
+        request = (method, script_name + path if script_name else path)
+        # As plan_for_scope: the route and the plan are cache hits looked up inline; a miss builds them.
+        routes = self._routes.get
+        route = routes(request)
         if route is None:
-            return None
+            route = self._route(method, request[1], request)
+            if route is None:
+                return None
         resolver = route.resolver
         if resolver is not None:
             key = resolver.from_environ(environ)
-            return None if key is None else self._plan(route, (key,), limiter)
+            if key is None:
+                return None
+            known = limiter.known_plan
+            plan = known((route, key))
+            return plan if plan is not None else self._plan(route, (key,), limiter)
         return self._plan(route, route.environ_keys(environ), limiter)
 
 

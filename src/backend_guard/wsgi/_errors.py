@@ -44,6 +44,12 @@ def _replacing(state: _State) -> Any:
     return exc_info
 
 
+def _outgoing(start_response: StartResponse, finish: Finish | None, context: Any) -> StartResponse:
+    """The ``start_response`` of a document rendered here: with a Guard's outer layers' headers (made on the
+    error paths only, not per request)."""
+    return start_response if finish is None else finishing(start_response, finish, context, OUTER)
+
+
 def _close(result: Iterable[bytes] | None) -> None:
     """Close the app's body iterable (PEP 3333), if it has a ``close``."""
     close = getattr(result, "close", None)
@@ -95,7 +101,6 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
             body = envelope.run(app, environ, start_response)
         """
         state = _State()
-        out = start_response if finish is None else finishing(start_response, finish, context, OUTER)
         guarded_start = self._guarded_start(environ, start_response, state, finish, context)
         result: Iterable[bytes] | None = None
         try:
@@ -106,9 +111,9 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[WSGIApp]):
                 state.yielded = True
                 yield chunk
             if state.held is not None:
-                yield self._replace_held(environ, out, state)
+                yield self._replace_held(environ, _outgoing(start_response, finish, context), state)
         except Exception as exc:
-            yield self._failed(exc, environ, out, state)
+            yield self._failed(exc, environ, _outgoing(start_response, finish, context), state)
         finally:
             _close(result)
 

@@ -47,27 +47,23 @@ class Guard(StackGuard):
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         contexts = self._stack.contexts()
-        try:
-            body = self._serve(environ, start_response, contexts)
+        try:  # every layer's request step, then the app (or the answer of a layer) under the envelope
+            answer = self._enter_outer(environ, contexts)
+            envelope = self._envelope
+            if answer is not None or envelope is None:  # a layer answered (a CORS preflight), or no envelope
+                app: WSGIApp = answer or self._enter_inner(environ, contexts) or self._app
+                body = app(environ, finishing(start_response, self._finish, contexts, BOTH))
+            else:
+                try:  # what the layers inside the envelope raise is the envelope's to answer
+                    app = self._enter_inner(environ, contexts) or self._app
+                except Exception as exc:
+                    app = _raiser(exc)
+                body = envelope.run(app, environ, start_response, self._finish, contexts)
         except BaseException:
             self._end(contexts, None)
             raise
         ended: Iterable[bytes] = self._end(contexts, body)
         return ended
-
-    def _serve(self, environ: dict[str, Any], start_response: StartResponse, contexts: list[Any]) -> Iterable[bytes]:
-        """Every layer's request step, then the app (or the answer of a layer) under the envelope."""
-        answer = self._enter_outer(environ, contexts)
-        envelope = self._envelope
-        if answer is not None or envelope is None:  # a layer answered (a CORS preflight), or no envelope
-            app: WSGIApp = answer or self._enter_inner(environ, contexts) or self._app
-            return app(environ, finishing(start_response, self._finish, contexts, BOTH))
-        try:  # what the layers inside the envelope raise is the envelope's to answer
-            app = self._enter_inner(environ, contexts) or self._app
-        except Exception as exc:
-            app = _raiser(exc)
-        body: Iterable[bytes] = envelope.run(app, environ, start_response, self._finish, contexts)
-        return body
 
 
 def _raiser(exc: Exception) -> WSGIApp:
