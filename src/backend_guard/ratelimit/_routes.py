@@ -150,9 +150,12 @@ class _LimitHooks(RouteHooks):
         if plan is not None:
             limiter = self.limiter
             reply = limiter.run_plan(plan)
-            # The common case (allowed, the standard fields on an ASGI response), in this frame.
-            if reply.__class__ is RateLimitReply and reply.allowed and limiter.headers and _raw(limiter, call):
-                call.add_raw_headers(plan.raw_fields(reply))
+            # The common case (allowed, the standard fields), in this frame: what _apply adds then.
+            if reply.__class__ is RateLimitReply and reply.allowed and limiter.headers and not limiter.legacy_headers:
+                if call.adapter.raw_headers:
+                    call.add_raw_headers(plan.raw_fields(reply))
+                else:
+                    call.response_headers += plan.str_fields(reply)
             else:
                 self._apply(call, plan, reply)
 
