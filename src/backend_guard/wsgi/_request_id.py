@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextvars import Context, Token, copy_context
+from contextvars import Token
 from typing import Any
 
 from .._http import ENVIRON_REQUEST_ID, WSGIApp
-from .._logging import RequestIdShell, request_id_var, reset_request_id, set_request_id
+from .._logging import RequestIdShell, reset_request_id, set_request_id
 from .._shell_headers import stamp
 from ._layer_shell import LayerMiddleware
 
@@ -18,38 +18,36 @@ class _WithRequestId:
     """The app's body iterable, run with the request id in the logging context variable.
 
     The variable is set only while the app runs (its call, each step of its body, its ``close``) and reset
-    right after, so an id never outlives its request in a server thread, even if nobody closes the body:
-    each step runs in ``context``, a copy of the request's context holding the id (entering a context is a
-    swap, where setting and resetting the variable at each step would make a new mapping and token each time).
+    right after, so an id never outlives its request in a server thread, even if nobody closes the body.
     """
 
-    __slots__ = ("_context", "_iterator", "_result")
+    __slots__ = ("_iterator", "_result", "_rid")
 
-    def __init__(self, result: Iterable[bytes], context: Context) -> None:
+    def __init__(self, result: Iterable[bytes], rid: str) -> None:
         self._result = result
-        self._context = context
+        self._rid = rid
         self._iterator: Iterator[bytes] | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
     def __next__(self) -> bytes:
-        if self._iterator is None:
-            self._iterator = self._context.run(iter, self._result)
-        return self._context.run(next, self._iterator)
+        token = set_request_id(self._rid)
+        try:
+            if self._iterator is None:
+                self._iterator = iter(self._result)
+            return next(self._iterator)
+        finally:
+            reset_request_id(token)
 
     def close(self) -> None:
         close = getattr(self._result, "close", None)
         if close is not None:
-            self._context.run(close)
-
-
-def _with_request_id(rid: str) -> Context:
-    """A copy of the current context in which the logging context variable holds ``rid``."""
-    context = copy_context()
-    if context.get(request_id_var) != rid:  # the app set another value meanwhile: the body still runs with ours
-        context.run(set_request_id, rid)
-    return context
+            token = set_request_id(self._rid)
+            try:
+                close()
+            finally:
+                reset_request_id(token)
 
 
 class RequestIdMiddleware(RequestIdShell[WSGIApp], LayerMiddleware):
@@ -92,9 +90,5 @@ class RequestIdMiddleware(RequestIdShell[WSGIApp], LayerMiddleware):
 
     def on_end(self, context: tuple[str, Token[str | None]], body: Iterable[bytes] | None) -> Iterable[bytes] | None:
         """Reset the logging context variable; the body runs with the id set again (:class:`_WithRequestId`)."""
-        if body is None:
-            reset_request_id(context[1])
-            return None
-        steps = _with_request_id(context[0])  # copied while the variable still holds the id
         reset_request_id(context[1])
-        return _WithRequestId(body, steps)
+        return _WithRequestId(body, context[0]) if body is not None else None
