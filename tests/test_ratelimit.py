@@ -139,6 +139,16 @@ def test_cost_zero_is_a_free_pass() -> None:
         limiter.hit("k", "1/minute", cost=-1)
 
 
+@pytest.mark.parametrize("cost", [1.5, True, float("nan"), float("inf"), "2"])
+def test_a_cost_that_is_not_a_whole_number_is_refused_whatever_the_store(store: Store, cost: object) -> None:
+    # The memory store would count int(cost), Redis a fraction or nothing: refused before either runs, so the
+    # count never depends on the store (and a NaN is a clear ConfigurationError, not a storage outage).
+    limiter = RateLimiter(store)
+    with pytest.raises(ConfigurationError, match="cost must be a whole number"):
+        limiter.hit("k", "5/minute", cost=cost)  # type: ignore[arg-type]
+    assert limiter.hit("k", "5/minute").remaining == 4  # nothing was spent
+
+
 # -- window maths on a frozen clock ------------------------------------------------------------------------------
 
 
