@@ -102,7 +102,7 @@ def test_the_public_entry_reads_numeric_strings_as_a_plan_reads_its_ints(strateg
     for _ in range(5):  # allowed, then refused
         expected = typed.run(scripts.ONE_LIMIT[strategy], [key], [1, 3, 60_000, 1])
         assert public.run(scripts.SCRIPTS[strategy], [key], ["1", "3", "60000", "1"]) == expected
-    plan = RateLimiter(strategy=strategy)._prepare([Charge("k", parse_limits(["3/minute"]), cost=True)], True)
+    plan = RateLimiter(strategy=strategy)._prepare([Charge("k", parse_limits(["3/minute"]), cost=1)], True)
     assert plan.script is scripts.ONE_LIMIT[strategy]
     assert [type(a) for a in plan.args] == [int] * 4
 

@@ -23,7 +23,7 @@ from .._check import check_bool, check_instance, check_int, check_str, optional
 from .._routes import fastapi_dependency, guard_route
 from ..clientip import ClientIP
 from ..errors import ErrorPolicy
-from ..exceptions import StorageError
+from ..exceptions import ConfigurationError, StorageError
 from ..storage import MemoryStore, Script, Store, StoreLike, open_store
 from ..storage.base import glob_escape, is_cluster
 from ._keys import Charge, KeyFunc, handler_name
@@ -159,7 +159,8 @@ class RateLimiter:
         """The plan of ``charges``: the script's keys and arguments (``spend``: 1, else 0: a peek), in order."""
         self._check_cluster(charges)
         for charge in charges:  # a whole number (never a bool, a float, NaN): the same count on every store
-            check_int("cost", charge.cost, min=0)
+            if check_int("cost", charge.cost) < 0:
+                raise ConfigurationError("cost must not be negative.")
         charges = self._one_charge_per_counter(charges)
         keys: list[str] = []
         args: list[int] = [1 if spend else 0]
