@@ -813,3 +813,30 @@ def test_a_304_with_an_html_content_type_is_still_a_304() -> None:
     assert policy.kind_raw(200, []) == SecureHeaders.OTHER
     merged = raw_dict(policy.merge_raw([(b"content-type", b"text/html")], secure=False, path="/", status=304))
     assert "content-security-policy" not in merged
+
+
+# -- the kind of response, remembered by the policy for both shells ---------------------------------------------
+
+_TYPES = st.one_of(
+    st.none(),
+    st.sampled_from(["text/html", "TEXT/HTML; charset=utf-8", " application/xhtml+xml ", "application/json", ""]),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    preset=st.sampled_from(["api", "web"]),
+    calls=st.lists(st.tuples(st.sampled_from([200, 204, 304, 404, 500]), _TYPES), min_size=1, max_size=12),
+)
+def test_the_remembered_kind_of_a_response_is_the_kind_the_policy_reads_from_its_headers(
+    preset: str, calls: list[tuple[int, str | None]]
+) -> None:
+    # The ASGI shell asks response_kind_raw (bytes), the WSGI shell response_kind_str (text), each remembered per
+    # (status, Content-Type): asked again, and in any order, they answer what kind_raw reads off the headers.
+    policy = SecureHeaders(preset=preset)
+    for status, content_type in calls * 2:
+        raw = None if content_type is None else content_type.encode()
+        expected = policy.kind_raw(status, [] if raw is None else [(b"content-type", raw)])
+        assert policy.response_kind_raw(status, raw) == expected
+        assert policy.response_kind_str(status, content_type) == expected

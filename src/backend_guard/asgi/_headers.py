@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .._cache import BoundedCache
 from .._check import check_instance, optional
 from .._http import ASGIApp, Scope, get_header, route_path
 from ..clientip import ClientIP
@@ -57,15 +56,9 @@ class SecureHeadersMiddleware(LayerMiddleware):
         # computed once.
         self._plain = _plain_variants(policy)
         self._plain_policy = policy
-        self._splits = policy.splits_documents
         self._scheme_matters = policy.needs_scheme
         # Without proxies the request step only makes the scope's state: a Guard (which makes it first) skips it.
         self.request_context = self.client_ip is None
-        # The kind of response by (status, Content-Type) (policy.kind_raw's answer, remembered): a Guard hands the
-        # Content-Type over (it finds it while checking the response's names).
-        self._kinds: BoundedCache[tuple[int, bytes | None], int] = BoundedCache(
-            "secure_headers.kinds", max_entries=256, max_bytes=64 << 10
-        )
 
     def _secure(self, scope: Scope) -> bool:
         if self.client_ip is not None:
@@ -114,14 +107,7 @@ class SecureHeadersMiddleware(LayerMiddleware):
         policy = self.policy
         if OVERRIDE_KEY in state or policy is not self._plain_policy:
             return None
-        if self._splits:
-            kinds = self._kinds.get  # read first: CPython 3.11 does not specialise a call through the slot
-            kind = kinds((status, content_type))
-            if kind is None:
-                kind = policy.kind_raw(status, () if content_type is None else ((b"content-type", content_type),))
-                self._kinds.put((status, content_type), kind)  # bounded: the app's statuses and types
-        else:  # documents get the same headers as the rest: only a 304 differs
-            kind = SecureHeaders.NOT_MODIFIED if status == 304 else SecureHeaders.OTHER
+        kind = policy.response_kind_raw(status, content_type)  # remembered by the policy
         # The scheme matters to the plain policy only when it sends HSTS on HTTPS alone (decided once).
         secure = self._scheme_matters and (
             context.get("scheme") in _SECURE_SCHEMES if self.client_ip is None else self._secure(context)

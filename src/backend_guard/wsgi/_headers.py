@@ -5,19 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .._cache import BoundedCache
 from .._check import check_instance, optional
 from .._http import WSGIApp
 from ..clientip import ClientIP
 from ..headers import NONCE_KEY, OVERRIDE_KEY, SecureHeaders
-from ..headers._kinds import content_type_of, kind_of
+from ..headers._kinds import content_type_of
 from ._layer_shell import LayerMiddleware
 
 __all__ = ["SecureHeadersMiddleware"]
 
 _SECURE_SCHEMES = frozenset({"https", "wss"})
-#: Bound of the memory of response kinds by (status, Content-Type): both come from the app, few distinct.
-_KINDS = 256
 #: A response of each kind, as ``headers_for`` reads it: (status, Content-Type), in the order of the kinds.
 _KIND_SAMPLES = {
     SecureHeaders.OTHER: (200, None),
@@ -62,10 +59,6 @@ class SecureHeadersMiddleware(LayerMiddleware):
         # computed once.
         self._plain = _plain_variants(policy)
         self._plain_policy = policy
-        # The kind of a response by (status, Content-Type), as kind_of answers it (computed once per pair).
-        self._kinds: BoundedCache[tuple[int, str | None], int] = BoundedCache(
-            "wsgi.secure_headers.kinds", max_entries=_KINDS, max_bytes=64 << 10
-        )
 
     def _secure(self, environ: dict[str, Any]) -> bool:
         if self.client_ip is not None:
@@ -105,10 +98,5 @@ class SecureHeadersMiddleware(LayerMiddleware):
         plain = self._plain
         if plain is None or policy is not self._plain_policy or OVERRIDE_KEY in environ or NONCE_KEY in environ:
             return None
-        splits = policy.splits_documents
-        response = (status, content_type_of(headers) if splits else None)
-        kind = self._kinds.get(response)
-        if kind is None:
-            kind = kind_of(status, response[1], splits)
-            self._kinds.put(response, kind)
+        kind = policy.response_kind_str(status, content_type_of(headers) if policy.splits_documents else None)
         return plain[kind, self._secure(environ) if policy.needs_scheme else False]
