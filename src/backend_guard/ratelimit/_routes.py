@@ -119,24 +119,26 @@ class _LimitHooks(RouteHooks):
         return bucket_method(method) if self.per_method and not self.scope else None
 
     def _apply(self, call: RouteCall, plan: _Prepared, reply: RateLimitReply | RateLimitResult) -> None:
-        """Refuse (429 with the fields, the result kept on the request; or 503 when the store failed closed), or
-        add the fields to an allowed response when the limiter's ``headers`` is on (no result built for it)."""
+        """Add the fields to an allowed response when the limiter's ``headers`` is on (no result built for it);
+        refuse (429 with the fields, the result kept on the request; or 503 when the store failed closed)."""
+        limiter = self.limiter
+        if reply.__class__ is RateLimitReply and reply.allowed:  # the common case, first
+            if not limiter.headers:
+                return
+            if call.adapter.raw_headers and not limiter.legacy_headers:
+                call.add_raw_headers(plan.raw_fields(reply))  # encoded as the ASGI middleware sends them
+            else:
+                call.response_headers += self._fields(plan, reply)
+            return
         if isinstance(reply, RateLimitResult):  # the store failed and on_storage_error answered: no limit to show
             call.set_state(STATE_KEY, reply)
             if not reply.allowed:
                 raise StorageError()
             return
-        if not reply.allowed:
-            result = self.limiter.result_for(plan, reply)
-            call.set_state(STATE_KEY, result)
-            call.response_headers += self._fields(plan, reply)
-            raise result.error()
-        if not self.limiter.headers:
-            return
-        if _raw(self.limiter, call):
-            call.add_raw_headers(plan.raw_fields(reply))  # encoded as the ASGI middleware sends them
-        else:
-            call.response_headers += self._fields(plan, reply)
+        result = limiter.result_for(plan, reply)
+        call.set_state(STATE_KEY, result)
+        call.response_headers += self._fields(plan, reply)
+        raise result.error()
 
     def _fields(self, plan: _Prepared, reply: RateLimitReply) -> list[tuple[str, str]]:
         """The ``RateLimit`` fields (and the legacy ones when the limiter sends them); without legacy fields,
@@ -148,16 +150,7 @@ class _LimitHooks(RouteHooks):
     def before(self, call: RouteCall) -> None:
         plan = self._plan(call)
         if plan is not None:
-            limiter = self.limiter
-            reply = limiter.run_plan(plan)
-            # The common case (allowed, the standard fields), in this frame: what _apply adds then.
-            if reply.__class__ is RateLimitReply and reply.allowed and limiter.headers and not limiter.legacy_headers:
-                if call.adapter.raw_headers:
-                    call.add_raw_headers(plan.raw_fields(reply))
-                else:
-                    call.response_headers += plan.str_fields(reply)
-            else:
-                self._apply(call, plan, reply)
+            self._apply(call, plan, self.limiter.run_plan(plan))
 
     async def abefore(self, call: RouteCall) -> None:
         plan = self._plan(call)
@@ -168,9 +161,3 @@ class _LimitHooks(RouteHooks):
 def _policy_name(method: str | None, route: str | None) -> str:
     """The policy name clients see: the route template, after the method when counted per method."""
     return " ".join(part for part in (method, route) if part) or "default"
-
-
-def _raw(limiter: RateLimiter, call: RouteCall) -> bool:
-    """True when the fields go on the response as ASGI pairs: the framework's responses take them and the limiter
-    sends no legacy fields."""
-    return call.adapter.raw_headers and not limiter.legacy_headers
