@@ -266,7 +266,8 @@ def test_ping_delete_and_scan_keep_working_when_the_scripts_hold_every_connectio
 
 async def test_async_admin_calls_keep_working_after_a_burst() -> None:
     with private_redis() as server:
-        store = RedisStore(server.url)
+        # 150 calls on a pool of 100: 50 wait for a connection, at most socket_timeout (generous: a loaded CI host)
+        store = RedisStore(server.url, socket_timeout=10)
         key = store.key("direct", "aadmin")
         replies = await asyncio.gather(*(store.arun(INCR, [key], [1, 60_000]) for _ in range(150)))
         assert sorted(r[0] for r in replies) == list(range(1, 151))
