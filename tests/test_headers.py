@@ -16,6 +16,7 @@ from backend_guard.headers import (
     PermissionsPolicy,
     SecureHeaders,
     csp_nonce,
+    is_document_type,
     peek_nonce,
 )
 
@@ -820,7 +821,10 @@ def test_a_304_with_an_html_content_type_is_still_a_304() -> None:
 _TYPES = st.one_of(
     st.none(),
     st.sampled_from(["text/html", "TEXT/HTML; charset=utf-8", " application/xhtml+xml ", "application/json", ""]),
-    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=40),  # latin-1, as WSGI's
+    st.builds(
+        lambda pad, t: pad + t + pad, st.sampled_from(["\xa0", "\x85", "\x0b", "\x1c", "\t"]), st.just("text/html")
+    ),
 )
 
 
@@ -836,7 +840,31 @@ def test_the_remembered_kind_of_a_response_is_the_kind_the_policy_reads_from_its
     # (status, Content-Type): asked again, and in any order, they answer what kind_raw reads off the headers.
     policy = SecureHeaders(preset=preset)
     for status, content_type in calls * 2:
-        raw = None if content_type is None else content_type.encode()
+        raw = None if content_type is None else content_type.encode("latin-1")
         expected = policy.kind_raw(status, [] if raw is None else [(b"content-type", raw)])
         assert policy.response_kind_raw(status, raw) == expected
         assert policy.response_kind_str(status, content_type) == expected
+
+
+@pytest.mark.parametrize(
+    ("content_type", "document"),
+    [
+        ("text/html", True),
+        (" text/html\t", True),
+        ("\r\ntext/html;charset=utf-8", True),
+        ("\xa0text/html", False),
+        ("text/html\x85", False),
+        ("\x0btext/html", False),
+        ("\x1ctext/html", False),
+    ],
+)
+def test_only_http_whitespace_around_a_media_type_is_ignored_in_bytes_and_in_text(
+    content_type: str, document: bool
+) -> None:
+    # A browser trims HTTP's whitespace (space, tab, CR, LF) around a media type and nothing else: "\xa0text/html"
+    # is no HTML page to it, so it does not get the looser document CSP here either, on ASGI (bytes) or WSGI (text).
+    policy = SecureHeaders()
+    kind = SecureHeaders.DOCUMENT if document else SecureHeaders.OTHER
+    assert policy.response_kind_str(200, content_type) == kind
+    assert policy.response_kind_raw(200, content_type.encode("latin-1")) == kind
+    assert is_document_type(content_type) is document

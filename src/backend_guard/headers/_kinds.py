@@ -3,8 +3,8 @@
 This module owns the classification a policy applies per response: :data:`OTHER` (every response but the two
 below), :data:`DOCUMENT` (an HTML document: ``text/html`` or ``application/xhtml+xml``, which gets the document
 CSP and headers) and :data:`NOT_MODIFIED` (a 304, which gets only the headers every response gets alike).
-Content-Type values already seen are kept in a small bounded cache, so classifying an ASGI response is one
-dict lookup; :func:`is_document_type` is the same answer for text (the CLI uses it).
+Content-Type values already seen are kept in small bounded caches (bytes and text apart), so classifying a
+response is one dict lookup; :func:`is_document_type` is the answer for text (the WSGI shell and the CLI use it).
 """
 
 from __future__ import annotations
@@ -25,11 +25,18 @@ NOT_MODIFIED: Final = 2
 
 _DOCUMENT_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
 _DOCUMENT_TYPES_RAW: Final = frozenset(t.encode() for t in _DOCUMENT_TYPES)
+#: HTTP's whitespace (RFC 9110 OWS, and the line ends of Fetch's MIME type parsing), the only characters trimmed
+#: around a media type: a browser reads "\xa0text/html" as no HTML, and so do both classifications here.
+_HTTP_SPACE: Final = " \t\r\n"
+_HTTP_SPACE_RAW: Final = _HTTP_SPACE.encode()
 
-# Content-Type values already classified (an app sends few distinct ones): a hit is one dict lookup.
+# Content-Type values already classified (an app sends few distinct ones): a hit is one dict lookup. Bytes (ASGI)
+# and text (WSGI) apart: a bytes key and a str key with the same letters hash alike.
 _SEEN_TYPES: BoundedCache[bytes, bool] = BoundedCache("headers.content_types", max_entries=64, max_bytes=64 << 10)
-# Its hit path bound once (``BoundedCache.get`` is the dict's own, kept by ``clear()``): on every response.
+_SEEN_TEXT: BoundedCache[str, bool] = BoundedCache("headers.content_types_text", max_entries=64, max_bytes=64 << 10)
+# Their hit paths bound once (``BoundedCache.get`` is the dict's own, kept by ``clear()``): on every response.
 _seen_type = _SEEN_TYPES.get
+_seen_text = _SEEN_TEXT.get
 
 
 def is_document_raw(content_type: bytes) -> bool:
@@ -41,20 +48,25 @@ def is_document_raw(content_type: bytes) -> bool:
     """
     found = _seen_type(content_type)
     if found is None:
-        found = content_type.split(b";", 1)[0].strip().lower() in _DOCUMENT_TYPES_RAW
+        found = content_type.split(b";", 1)[0].strip(_HTTP_SPACE_RAW).lower() in _DOCUMENT_TYPES_RAW
         _SEEN_TYPES.put(content_type, found)
     return found
 
 
 def is_document_type(content_type: str) -> bool:
-    """True when a ``Content-Type`` value names an HTML document (``text/html``, ``application/xhtml+xml``).
+    """True when a ``Content-Type`` value names an HTML document (``text/html``, ``application/xhtml+xml``),
+    remembered per value.
 
     Example::
 
         >>> is_document_type("text/html; charset=utf-8"), is_document_type("application/json")
         (True, False)
     """
-    return content_type.split(";", 1)[0].strip().lower() in _DOCUMENT_TYPES
+    found = _seen_text(content_type)
+    if found is None:
+        found = content_type.split(";", 1)[0].strip(_HTTP_SPACE).lower() in _DOCUMENT_TYPES
+        _SEEN_TEXT.put(content_type, found)
+    return found
 
 
 def content_type_of(headers: Iterable[tuple[str, str]]) -> str | None:

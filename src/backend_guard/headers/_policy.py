@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 
-from .._cache import BoundedCache
 from .._check import check_choice, check_int, check_strs
 from .._routes import guard_route
 from ..exceptions import ConfigurationError
@@ -43,8 +42,6 @@ __all__ = ["SecureHeaders"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _NONCE_MATCH = NONCE_RE.fullmatch
-#: Bound of each memory of response kinds by (status, Content-Type): both come from the app, few distinct.
-_KINDS = 256
 _RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -185,14 +182,6 @@ class SecureHeaders:
         self._profiles = profiles(kinds, self.csp_report_only, common)
         #: True when HTML documents get other headers than the rest (the ``api`` preset's keywords left to it).
         self.splits_documents = self._profiles[OTHER] != self._profiles[DOCUMENT]
-        # The kind of response by (status, Content-Type) as the shells see it (bytes on ASGI, text on WSGI: two
-        # memories, as bytes and text never share a key), each answered once (both come from the app: few).
-        self._kinds_raw: BoundedCache[tuple[int, bytes | None], int] = BoundedCache(
-            "secure_headers.kinds_raw", max_entries=_KINDS, max_bytes=64 << 10
-        )
-        self._kinds_str: BoundedCache[tuple[int, str | None], int] = BoundedCache(
-            "secure_headers.kinds_str", max_entries=_KINDS, max_bytes=64 << 10
-        )
 
         hsts_header = hsts_value(hsts, hsts_max_age, hsts_include_subdomains, hsts_preload)
         self.force_hsts = force_hsts
@@ -246,33 +235,28 @@ class SecureHeaders:
 
     def response_kind_raw(self, status: int, content_type: bytes | None) -> int:
         """:meth:`kind_raw` for a response whose first ``Content-Type`` value is ``content_type`` (None: it has
-        none), remembered per (status, Content-Type): the ASGI shell asks it once per response.
+        none): what the ASGI shell asks once per response (a Content-Type value is classified once, then
+        remembered in a bounded memory of the values seen).
 
         Example::
 
             policy.response_kind_raw(200, b"text/html; charset=utf-8")   # SecureHeaders.DOCUMENT
         """
-        key = (status, content_type)
-        kind = self._kinds_raw.get(key)
-        if kind is None:
-            kind = self.kind_raw(status, () if content_type is None else ((b"content-type", content_type),))
-            self._kinds_raw.put(key, kind)
-        return kind
+        if status == 304:
+            return NOT_MODIFIED
+        if self.splits_documents and content_type is not None and is_document_raw(content_type):
+            return DOCUMENT
+        return OTHER
 
     def response_kind_str(self, status: int, content_type: str | None) -> int:
         """The kind of a WSGI response (:attr:`OTHER`, :attr:`DOCUMENT`, :attr:`NOT_MODIFIED`) from its status and
-        first ``Content-Type`` value (None: it has none), remembered per pair: the WSGI shell asks it per response.
+        first ``Content-Type`` value (None: it has none): what the WSGI shell asks once per response.
 
         Example::
 
             policy.response_kind_str(304, None)   # SecureHeaders.NOT_MODIFIED
         """
-        key = (status, content_type)
-        kind = self._kinds_str.get(key)
-        if kind is None:
-            kind = kind_of(status, content_type, self.splits_documents)
-            self._kinds_str.put(key, kind)
-        return kind
+        return kind_of(status, content_type, self.splits_documents)
 
     def added_raw(
         self,

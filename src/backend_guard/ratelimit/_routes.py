@@ -119,21 +119,21 @@ class _LimitHooks(RouteHooks):
         return bucket_method(method) if self.per_method and not self.scope else None
 
     def _apply(self, call: RouteCall, plan: _Prepared, reply: RateLimitReply | RateLimitResult) -> None:
-        """Add the fields to an allowed response when the limiter's ``headers`` is on (no result built for it);
-        refuse (429 with the fields, the result kept on the request; or 503 when the store failed closed)."""
+        """Refuse (429 with the fields, the result kept on the request; or 503 when the store failed closed), or
+        add the fields to an allowed response when the limiter's ``headers`` is on (no result built for it)."""
+        if isinstance(reply, RateLimitResult):  # the store failed and on_storage_error answered: no limit to show
+            call.set_state(STATE_KEY, reply)
+            if not reply.allowed:
+                raise StorageError()
+            return
         limiter = self.limiter
-        if reply.__class__ is RateLimitReply and reply.allowed:  # the common case, first
+        if reply.allowed:
             if not limiter.headers:
                 return
             if call.adapter.raw_headers and not limiter.legacy_headers:
                 call.add_raw_headers(plan.raw_fields(reply))  # encoded as the ASGI middleware sends them
             else:
                 call.response_headers += self._fields(plan, reply)
-            return
-        if isinstance(reply, RateLimitResult):  # the store failed and on_storage_error answered: no limit to show
-            call.set_state(STATE_KEY, reply)
-            if not reply.allowed:
-                raise StorageError()
             return
         result = limiter.result_for(plan, reply)
         call.set_state(STATE_KEY, result)
