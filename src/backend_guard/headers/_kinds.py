@@ -80,20 +80,3 @@ def content_type_of(headers: Iterable[tuple[str, str]]) -> str | None:
         if name.lower() == "content-type":
             return value
     return None
-
-
-def kind_of(status: int, content_type: str | None, splits_documents: bool) -> int:
-    """The kind of a response from its status and ``Content-Type`` text (:data:`DOCUMENT` only for a policy
-    whose documents get other headers).
-
-    Example::
-
-        kind_of(200, "text/html", True)   # DOCUMENT
-    """
-    if status == 304:
-        return NOT_MODIFIED
-    return DOCUMENT if splits_documents and _names_document(content_type) else OTHER
-
-
-def _names_document(content_type: str | None) -> bool:
-    return content_type is not None and is_document_type(content_type)

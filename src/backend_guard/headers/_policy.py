@@ -17,7 +17,7 @@ from .._check import check_choice, check_int, check_strs
 from .._routes import guard_route
 from ..exceptions import ConfigurationError
 from ._csp import ContentSecurityPolicy
-from ._kinds import DOCUMENT, NOT_MODIFIED, OTHER, content_type_of, is_document_raw, kind_of
+from ._kinds import DOCUMENT, NOT_MODIFIED, OTHER, content_type_of, is_document_raw, is_document_type
 from ._merge import filled_templates, merge_over, merge_text, text_without, with_nonce_csps
 from ._permissions import PermissionsPolicy
 from ._presets import DISCLOSURE_HEADERS, PRESET, PresetMarker, filled
@@ -256,7 +256,11 @@ class SecureHeaders:
 
             policy.response_kind_str(304, None)   # SecureHeaders.NOT_MODIFIED
         """
-        return kind_of(status, content_type, self.splits_documents)
+        if status == 304:
+            return NOT_MODIFIED
+        if self.splits_documents and content_type is not None and is_document_type(content_type):
+            return DOCUMENT
+        return OTHER
 
     def added_raw(
         self,
@@ -394,7 +398,7 @@ class SecureHeaders:
         """
         # the arguments read in the order they were before the split: a malformed nonce is the error reported
         nonce = _checked_nonce(nonce)
-        kind = kind_of(status, content_type, self.splits_documents)
+        kind = self.response_kind_str(status, content_type)
         text = self._variants[self._index(secure, path, nonce, kind)].text
         skip = {e.lower() for e in existing}
         out = text_without(text, skip)
