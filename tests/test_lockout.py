@@ -793,6 +793,75 @@ def test_fastapi_generic_mode_is_indistinguishable() -> None:
     assert "retry-after" not in locked.headers
 
 
+_SAME_EITHER_WAY = {"date", "x-request-id", "content-length", "ratelimit"}  # values that change per request
+
+
+@pytest.mark.parametrize("framework", ["fastapi", "flask"])
+def test_a_generic_lock_under_a_rate_limit_sends_the_headers_a_wrong_password_sends(framework: str) -> None:
+    # Generic mode hides a lock: the locked 401 is the hook's refusal, the wrong password's 401 the route's own
+    # InvalidCredentials. Under @limiter.limit both carry the route's RateLimit fields (before, only the lock's
+    # did: a header told a locked account from a wrong password), on a real server.
+    import httpx
+
+    import backend_guard as bg
+
+    from .servers import run_asgi, run_wsgi
+
+    lock = Lockout(max_failures=2, generic=True)
+    limiter = bg.RateLimiter()
+    if framework == "fastapi":
+        from fastapi import FastAPI
+
+        import backend_guard.fastapi
+
+        app: Any = FastAPI()
+        backend_guard.fastapi.install(app, bg.GuardSettings())
+
+        @app.post("/login")
+        @limiter.limit("50/minute")
+        @lock.protect()
+        async def login(body: Login, request: Request) -> Any:
+            if body.password != PASSWORD:
+                raise lock.invalid_credentials()
+            request.state.login_attempt.succeeded()
+            return {"ok": True}
+
+        server = run_asgi(app)
+    else:
+        from flask import Flask, g
+        from flask import request as flask_request
+
+        import backend_guard.flask
+
+        app = Flask(__name__)
+        backend_guard.flask.Guard(app)
+
+        @app.post("/login")
+        @limiter.limit("50/minute")
+        @lock.protect()
+        def flask_login() -> Any:
+            if flask_request.get_json()["password"] != PASSWORD:
+                raise lock.invalid_credentials()
+            g.login_attempt.succeeded()
+            return {"ok": True}
+
+        server = run_wsgi(app)
+    with server as url:
+        wrong = [httpx.post(f"{url}/login", json={"username": "alice", "password": "x"}) for _ in range(2)]
+        locked = httpx.post(f"{url}/login", json={"username": "alice", "password": PASSWORD})
+    assert [r.status_code for r in (*wrong, locked)] == [401, 401, 401]
+
+    def document(r: Any) -> dict[str, Any]:
+        return {k: v for k, v in r.json().items() if k != "request_id"}  # each request's own id
+
+    assert document(locked) == document(wrong[0])
+    assert "ratelimit" in wrong[0].headers
+    assert dict(locked.headers).keys() == dict(wrong[0].headers).keys()
+    assert {k: v for k, v in locked.headers.items() if k not in _SAME_EITHER_WAY} == {
+        k: v for k, v in wrong[1].headers.items() if k not in _SAME_EITHER_WAY
+    }
+
+
 def test_starlette_login_route() -> None:
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse

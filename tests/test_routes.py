@@ -6,6 +6,7 @@ import sys
 import types
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -189,11 +190,105 @@ def test_flask_routes_sync_and_async() -> None:
     assert r.status_code == 201
     assert r.headers["x-guard-after"] == "201"
     assert client.get("/async/bo").json == {"name": "bo"}
-    assert client.get("/raise").status_code == 403
+    r = client.get("/raise")
+    assert r.status_code == 403
     assert hooks.statuses[-1] == 403
+    assert r.headers["x-guard-after"] == "403"  # the hooks' fields reach the response Flask makes of the error
     r = client.get("/users/1", headers={"x-deny": "1"})
     _check_refusal(r.status_code, r.headers, r.data)
     assert hooks.routes[0] == "/users/<int:uid>"
+
+
+def test_a_flask_error_response_of_a_rate_limited_route_carries_its_rate_limit_fields() -> None:
+    # As Flask-Limiter's after_request: an abort(404) or an error handler's answer still tells the client its
+    # budget, on a real server (waitress); the route's own budget was spent on it.
+    from flask import Flask, abort
+
+    import backend_guard as bg
+
+    from .servers import run_wsgi
+
+    limiter = bg.RateLimiter()
+    app = Flask(__name__)
+
+    @app.errorhandler(409)
+    def conflict(_: Exception) -> Any:
+        return {"error": "conflict"}, 409
+
+    @app.get("/items/<int:item>")
+    @limiter.limit("3/minute")
+    def item(item: int) -> Any:
+        if item == 0:
+            abort(404)
+        if item == 1:
+            abort(409)
+        return {"item": item}
+
+    with run_wsgi(app) as url:
+        statuses, budgets = [], []
+        for n in (0, 1, 2, 2):
+            r = httpx.get(f"{url}/items/{n}")
+            statuses.append(r.status_code)
+            budgets.append(r.headers.get("ratelimit", ""))
+    assert statuses == [404, 409, 200, 429]
+    assert [b.split(";")[1] for b in budgets] == ["r=2", "r=1", "r=0", "r=0"]
+    assert all(b.startswith('"/items/<int:item>"') for b in budgets)
+
+
+def test_an_exception_a_flask_route_catches_leaves_no_fields_on_its_answer() -> None:
+    # A decorated helper that aborts, its error caught by the route: the route's own budget is the answer's.
+    from flask import Flask, abort
+
+    import backend_guard as bg
+
+    limiter = bg.RateLimiter()
+    app = Flask(__name__)
+
+    @limiter.limit("3/minute", scope="helper")
+    def helper() -> None:
+        abort(404)
+
+    @app.get("/a")
+    @limiter.limit("10/minute")
+    def a() -> Any:
+        try:
+            helper()
+        except Exception:  # noqa: BLE001 (the point: the route carries on)
+            return "caught"
+        return "not reached"
+
+    r = app.test_client().get("/a")
+    assert r.status_code == 200
+    assert r.headers["RateLimit"].startswith('"/a";r=9;')
+
+
+def test_a_fastapi_http_exception_of_a_rate_limited_route_carries_its_fields_and_its_own() -> None:
+    # raise HTTPException(401, headers=...) in a decorated route: the response keeps the exception's own headers
+    # and gains the route's RateLimit fields, on a real server (uvicorn), with or without backend_guard's handlers.
+    from fastapi import FastAPI, HTTPException
+
+    import backend_guard as bg
+    import backend_guard.fastapi
+
+    from .servers import run_asgi
+
+    for install in (False, True):
+        limiter = bg.RateLimiter()
+        app = FastAPI()
+        if install:
+            backend_guard.fastapi.install(app, bg.GuardSettings(rate_limit={"enabled": False}))
+
+        @app.get("/me")
+        @limiter.limit("3/minute")
+        async def me(request: Request) -> Any:
+            raise HTTPException(401, headers={"WWW-Authenticate": "Bearer"})
+
+        with run_asgi(app) as url:
+            r = httpx.get(f"{url}/me")
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"] == "Bearer"
+        assert r.headers["ratelimit"].startswith('"/me";r=2;')
+        assert r.headers["ratelimit-policy"] == '"/me";q=3;w=60'
 
 
 # -- Django --------------------------------------------------------------------------------------------------------

@@ -124,6 +124,10 @@ class FrameworkAdapter(Protocol):
     def offer_nonce(self, request: Any, nonce: str) -> None:
         """Offer the request's CSP nonce where the framework's templates look for it (nothing where none do)."""
 
+    def headers_on_error(self, request: Any, exc: BaseException, headers: list[tuple[str, str]]) -> None:
+        """Put ``headers`` on the response the framework makes of ``exc``, raised by a decorated route, where the
+        framework lets a route reach that response (Flask: ``after_this_request``); nothing elsewhere."""
+
 
 #: The frameworks, in the order a request is matched: each check is one ``sys.modules`` look-up and an
 #: ``isinstance``, so the order only sets which one answers first (Starlette: most decorated routes).

@@ -411,11 +411,16 @@ def _async_wrapper(func: Callable[..., Awaitable[Any]], hooks: RouteHooks, prepa
                 return None
             return problem
         if not after:
-            return _respond(call, injected, await func(*args, **kwargs))
+            try:
+                result = await func(*args, **kwargs)
+            except BaseException as exc:
+                _keep_on_error(call, exc, [])
+                raise
+            return _respond(call, injected, result)
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
-            await hooks.aafter(call, status_of_exception(exc))
+            _keep_on_error(call, exc, await hooks.aafter(call, status_of_exception(exc)))
             raise
         status, target, out = call.adapter.status_and_target(result, injected)
         return _respond_on(call, target, out, await hooks.aafter(call, status))
@@ -446,17 +451,38 @@ def _sync_wrapper(func: Callable[..., Any], hooks: RouteHooks, prepare: _Prepare
         except GuardError as exc:
             return _problem(call.adapter, exc, call.request_id(), call.response_headers, prepare.errors)
         if not after:
-            return _respond(call, injected, func(*args, **kwargs))
+            try:
+                result = func(*args, **kwargs)
+            except BaseException as exc:
+                _keep_on_error(call, exc, [])
+                raise
+            return _respond(call, injected, result)
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
-            hooks.after(call, status_of_exception(exc))
+            _keep_on_error(call, exc, hooks.after(call, status_of_exception(exc)))
             raise
         # One response object (Flask: make_response once), its status read and its headers set on it.
         status, target, out = call.adapter.status_and_target(result, injected)
         return _respond_on(call, target, out, hooks.after(call, status))
 
     return sync_wrapper
+
+
+def _keep_on_error(call: RouteCall, exc: BaseException, headers: list[tuple[str, str]]) -> None:
+    """The call's and the hooks' header fields (a rate limit's ``RateLimit``...) on the response made of ``exc``:
+    on a GuardError itself (so a route's own ``InvalidCredentials`` looks like a hook's refusal, e.g. a generic
+    lockout's), else where the framework lets a route reach that response (Flask's responses, Starlette's
+    ``HTTPException``); the exception goes on either way."""
+    fields = call.response_headers + headers if headers else call.response_headers
+    if call.raw_headers:  # set first on a response, so the text fields replace them: first here too
+        fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in call.raw_headers] + fields
+    if not fields:
+        return
+    if isinstance(exc, GuardError):  # rendered by backend_guard's handlers on every framework, as a hook's refusal
+        exc.headers = {**exc.headers, **dict(fields)}  # is (its fields after the error's own)
+    else:
+        call.adapter.headers_on_error(call.request, exc, fields)
 
 
 def _respond(call: RouteCall, injected: Any, result: Any) -> Any:

@@ -177,6 +177,9 @@ class DjangoAdapter:
         """``request.csp_nonce``, for the templates."""
         request.csp_nonce = nonce
 
+    def headers_on_error(self, request: Any, exc: BaseException, headers: list[tuple[str, str]]) -> None:
+        """Nothing: an exception's response is Django's handler's."""
+
 
 #: The one Django adapter (listed in ``_adapter.ADAPTERS``).
 ADAPTER = DjangoAdapter()

@@ -172,6 +172,21 @@ class FlaskAdapter:
     def watch_login(self, request: Any, attempt: Any) -> None:
         """Nothing: Flask has no login machinery of its own."""
 
+    def headers_on_error(self, request: Any, exc: BaseException, headers: list[tuple[str, str]]) -> None:
+        """On the response Flask makes of ``exc`` (an ``abort(404)``, an error handler's answer), through
+        ``after_this_request``, as Flask-Limiter's ``after_request`` does; nothing outside a request context, nor
+        on a successful response (the exception was caught inside the request: the fields are not the answer's).
+        """
+        flask = sys.modules.get("flask")
+        if flask is not None and flask.has_request_context():
+
+            def add(response: Any) -> Any:
+                if response.status_code >= 400:
+                    self.set_headers(response, headers)
+                return response
+
+            flask.after_this_request(add)
+
     def offer_nonce(self, request: Any, nonce: str) -> None:
         """``flask.g.csp_nonce``, when a Flask request is active."""
         flask = sys.modules.get("flask")

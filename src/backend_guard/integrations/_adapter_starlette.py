@@ -179,6 +179,13 @@ class StarletteAdapter:
     def offer_nonce(self, request: Any, nonce: str) -> None:
         """Nothing: a Starlette template gets the nonce from ``csp_nonce(request)``."""
 
+    def headers_on_error(self, request: Any, exc: BaseException, headers: list[tuple[str, str]]) -> None:
+        """On a Starlette (FastAPI) ``HTTPException``: added to its ``headers`` (a new dict, each replacing a field
+        of the same name), which the exception handlers send; nothing on other exceptions."""
+        exceptions = sys.modules.get("starlette.exceptions")  # a route raised its HTTPException: loaded
+        if exceptions is not None and isinstance(exc, exceptions.HTTPException):
+            exc.headers = {**(exc.headers or {}), **dict(headers)}
+
 
 def _decoded(pairs: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     """ASGI header pairs as text."""
