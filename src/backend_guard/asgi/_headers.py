@@ -107,7 +107,7 @@ class SecureHeadersMiddleware(LayerMiddleware):
         policy = self.policy
         if OVERRIDE_KEY in state or policy is not self._plain_policy:
             return None
-        kind = policy.response_kind_raw(status, content_type)  # remembered by the policy
+        kind = policy.response_kind_raw(status, content_type)  # the policy's one classification
         # The scheme matters to the plain policy only when it sends HSTS on HTTPS alone (decided once).
         secure = self._scheme_matters and (
             context.get("scheme") in _SECURE_SCHEMES if self.client_ip is None else self._secure(context)

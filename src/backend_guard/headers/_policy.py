@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, TypeVar
 
 from .._check import check_choice, check_int, check_strs
+from .._http import get_header
 from .._routes import guard_route
 from ..exceptions import ConfigurationError
 from ._csp import ContentSecurityPolicy
@@ -225,13 +226,9 @@ class SecureHeaders:
             policy.kind_raw(304, [])                                             # SecureHeaders.NOT_MODIFIED
             policy.kind_raw(200, [(b"content-type", b"text/html")])              # SecureHeaders.DOCUMENT
         """
-        if status == 304:
-            return NOT_MODIFIED
-        if self.splits_documents:  # on every response's path: the Content-Type is looked up here, in one call
-            for name, value in headers:
-                if len(name) == 12 and (name == b"content-type" or name.lower() == b"content-type"):
-                    return DOCUMENT if is_document_raw(value) else OTHER
-        return OTHER
+        # the Content-Type looked up only where it can change the answer
+        content_type = get_header(headers, b"content-type") if self.splits_documents and status != 304 else None
+        return self.response_kind_raw(status, content_type)
 
     def response_kind_raw(self, status: int, content_type: bytes | None) -> int:
         """:meth:`kind_raw` for a response whose first ``Content-Type`` value is ``content_type`` (None: it has
