@@ -98,6 +98,17 @@ def request_id_from_environ(environ: Mapping[str, Any]) -> str | None:
     return environ.get(ENVIRON_REQUEST_ID)
 
 
+def text_headers(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """ASGI header pairs as text pairs (latin-1, as HTTP/1.1 carries them), for WSGI and framework responses.
+
+    Example::
+
+        >>> text_headers([(b"ratelimit", b'"default";r=4;t=60')])
+        [('ratelimit', '"default";r=4;t=60')]
+    """
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs]
+
+
 def get_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
     """The first value of header ``name`` (lower-case bytes) in ASGI header pairs."""
     for k, v in headers:

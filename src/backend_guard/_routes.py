@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, cast
 
 from ._adapter import FrameworkAdapter, adapter_named, adapter_of, context_request
-from ._http import deny_handshake
+from ._http import deny_handshake, text_headers
 from ._request_ids import request_id_of
 from ._route_signature import INJECTED_REQUEST as _REQ
 from ._route_signature import INJECTED_RESPONSE as _RESP
@@ -476,7 +476,7 @@ def _keep_on_error(call: RouteCall, exc: BaseException, headers: list[tuple[str,
     ``HTTPException``); the exception goes on either way."""
     fields = call.response_headers + headers if headers else call.response_headers
     if call.raw_headers:  # set first on a response, so the text fields replace them: first here too
-        fields = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in call.raw_headers] + fields
+        fields = text_headers(call.raw_headers) + fields
     if not fields:
         return
     if isinstance(exc, GuardError):  # rendered by backend_guard's handlers on every framework, as a hook's refusal

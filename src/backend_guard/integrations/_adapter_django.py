@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._http import text_headers
 from .._view import RequestView, scope_view, view_from_environ
 from ..clientip import ClientIP
 from ._lockout_django import watch_login
@@ -114,7 +115,7 @@ class DjangoAdapter:
 
     def set_raw_headers(self, target: Any, pairs: list[tuple[bytes, bytes]]) -> None:
         """:meth:`set_headers` with the pairs decoded (latin-1)."""
-        self.set_headers(target, [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs])
+        self.set_headers(target, text_headers(pairs))
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """One cookie per spec through ``response.set_cookie`` (Django keeps repeated ``Set-Cookie`` fields only

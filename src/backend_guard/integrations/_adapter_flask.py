@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._http import text_headers
 from .._view import RequestView, view_from_environ
 from ..clientip import ClientIP
 
@@ -125,7 +126,7 @@ class FlaskAdapter:
 
     def set_raw_headers(self, target: Any, pairs: list[tuple[bytes, bytes]]) -> None:
         """:meth:`set_headers` with the pairs decoded (latin-1)."""
-        self.set_headers(target, [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs])
+        self.set_headers(target, text_headers(pairs))
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """One ``Set-Cookie`` field per spec, with werkzeug's ``headers.add``."""

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._http import text_headers
 from .._view import RequestView, _scope_route, view_from_scope
 from ..clientip import ClientIP
 
@@ -126,7 +127,7 @@ class StarletteAdapter:
             else:
                 raw += pairs
                 return
-        self.set_headers(target, _decoded(pairs))
+        self.set_headers(target, text_headers(pairs))
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """One ``Set-Cookie`` field per spec, appended to ``raw_headers`` (what Starlette's ``set_cookie`` does)."""
@@ -185,11 +186,6 @@ class StarletteAdapter:
         exceptions = sys.modules.get("starlette.exceptions")  # a route raised its HTTPException: loaded
         if exceptions is not None and isinstance(exc, exceptions.HTTPException):
             exc.headers = {**(exc.headers or {}), **dict(headers)}
-
-
-def _decoded(pairs: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    """ASGI header pairs as text."""
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs]
 
 
 @functools.lru_cache(maxsize=256)

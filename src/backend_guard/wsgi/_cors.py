@@ -13,7 +13,7 @@ from typing import Any
 from .. import events
 from .._cache import BoundedCache
 from .._check import check_instance, optional
-from .._http import StartResponse, WSGIApp, merge_vary, wsgi_problem
+from .._http import StartResponse, WSGIApp, merge_vary, text_headers, wsgi_problem
 from .._layer import Answer
 from .._shell_browser import environ_host
 from .._shell_headers import with_cors
@@ -36,11 +36,6 @@ def _origin(environ: dict[str, Any]) -> bytes | None:
     """The request's Origin as the bytes the client sent (PEP 3333: header values are latin-1 decoded str)."""
     origin_text: str | None = environ.get("HTTP_ORIGIN")
     return origin_text.encode("latin-1", "replace") if origin_text is not None else None
-
-
-def _text(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
-    """A CORS answer's raw header pairs as WSGI header pairs."""
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
 
 
 def _refused(environ: dict[str, Any], origin: bytes) -> None:
@@ -114,7 +109,7 @@ class CORSMiddleware(LayerMiddleware):
         raw = policy.actual_raw(origin)
         if not raw and origin is not None and events.listening("cors"):
             _refused(environ, origin)
-        return with_cors(headers, _text(raw), _VARY_ORIGIN, "access-control-")
+        return with_cors(headers, text_headers(raw), _VARY_ORIGIN, "access-control-")
 
     def appended(
         self, context: tuple[CORSPolicy, dict[str, Any], bytes | None], status: int, headers: Sequence[tuple[str, str]]
@@ -125,11 +120,11 @@ class CORSMiddleware(LayerMiddleware):
         if STATE_KEY in environ:
             return None
         if policy is not self._single:
-            found: _Pairs = (_VARY_ORIGIN, *_text(policy.actual_raw(origin)))
+            found: _Pairs = (_VARY_ORIGIN, *text_headers(policy.actual_raw(origin)))
         else:
             cached = self._suffixes.get(origin)
             if cached is None:
-                cached = (_VARY_ORIGIN, *_text(policy.actual_raw(origin)))
+                cached = (_VARY_ORIGIN, *text_headers(policy.actual_raw(origin)))
                 self._suffixes.put(origin, cached)
             found = cached
         if len(found) == 1 and origin is not None and events.listening("cors"):  # Vary alone: a refused origin
@@ -153,7 +148,7 @@ class CORSMiddleware(LayerMiddleware):
                 detail="CORS preflight refused.",
                 policy=self.errors,
             )
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+        headers = text_headers(raw)
         headers.append(("Vary", vary))
         headers.append(("Content-Length", "0"))
         status = "204 No Content" if policy.preflight_status == 204 else "200 OK"
