@@ -410,10 +410,23 @@ def flask_lockout_cases() -> dict[str, Callable[[], Any]]:
 
 _URLS = types.ModuleType("bench_decorators_urls")
 _URLS.urlpatterns = []  # type: ignore[attr-defined]
+#: Each view's own URLconf, by its path: every case resolves its URL among one pattern (in one shared URLconf a
+#: view registered later would pay the failed matches of every view before it).
+_URLCONF_OF_PATH: dict[str, str] = {}
+
+
+def one_urlconf_per_view(get_response: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Django middleware: the request resolves in its view's own URLconf (the same look-up for every case)."""
+
+    def middleware(request: Any) -> Any:
+        request.urlconf = _URLCONF_OF_PATH.get(request.path_info)
+        return get_response(request)
+
+    return middleware
 
 
 def _django() -> Any:
-    """A Django WSGI handler over this module's URLconf (settings configured once, a local-memory cache)."""
+    """A Django WSGI handler (settings configured once, a local-memory cache), each view in its own URLconf."""
     from django.conf import settings
 
     if not settings.configured:
@@ -423,7 +436,7 @@ def _django() -> Any:
             SECRET_KEY="bench-only-not-a-secret",
             ALLOWED_HOSTS=["*"],
             ROOT_URLCONF=_URLS.__name__,
-            MIDDLEWARE=[],
+            MIDDLEWARE=[f"{__name__}.one_urlconf_per_view"],
             INSTALLED_APPS=[],
             DATABASES={},
             USE_TZ=True,
@@ -440,18 +453,28 @@ def _django() -> Any:
 
 
 def _django_routes(views: dict[str, Any]) -> dict[str, str]:
-    """Each view under its own prefix (``/<n>/users/42/``); the paths by case name."""
+    """Each view at its own path (``/r<n>/users/42/``, ``n`` counting the views registered in this process: the
+    parts' views never share a path), alone in its own URLconf; the paths by case name."""
     from django.urls import clear_url_caches, path
 
     paths = {}
-    for i, (name, view) in enumerate(views.items()):
-        _URLS.urlpatterns.append(path(f"r{i}/users/<int:id>/", view))  # type: ignore[attr-defined]
+    for name, view in views.items():
+        i = len(_URLCONF_OF_PATH)
+        urls = types.ModuleType(f"bench_decorators_urls_{i}")
+        urls.urlpatterns = [path(f"r{i}/users/<int:id>/", view)]  # type: ignore[attr-defined]
+        sys.modules[urls.__name__] = urls
         paths[name] = f"/r{i}/users/42/"
+        _URLCONF_OF_PATH[paths[name]] = urls.__name__
     clear_url_caches()
     return paths
 
 
 def django_ratelimit(args: Any) -> dict[str, Any]:
+    return _measure(django_ratelimit_cases(), "bare route", args)
+
+
+def django_ratelimit_cases() -> dict[str, Callable[[], Any]]:
+    """The cases of :func:`django_ratelimit`, each checked once (decorator_instructions.py drives them too)."""
     handler = _django()
     from django.http import JsonResponse
 
@@ -480,7 +503,7 @@ def django_ratelimit(args: Any) -> dict[str, Any]:
     cases = {name: _wsgi_call(handler, seen, _environ(path=paths[name])) for name in views}
     cases["ours: WSGI RateLimitMiddleware"] = _wsgi_call(mw, seen, _environ(path=paths["bare route"]))
     _check_wsgi(cases, seen, "ratelimit")
-    return _measure(cases, "bare route", args)
+    return cases
 
 
 def django_tokens(args: Any) -> dict[str, Any]:
@@ -508,6 +531,11 @@ def django_tokens(args: Any) -> dict[str, Any]:
 
 
 def django_lockout(args: Any) -> dict[str, Any]:
+    return _measure(django_lockout_cases(), "bare route", args)
+
+
+def django_lockout_cases() -> dict[str, Callable[[], Any]]:
+    """The cases of :func:`django_lockout`, each checked once (decorator_instructions.py drives them too)."""
     handler = _django()
     from django.http import JsonResponse
 
@@ -533,7 +561,7 @@ def django_lockout(args: Any) -> dict[str, Any]:
     seen: list[Any] = []
     cases = {name: _wsgi_call(handler, seen, _environ("POST", paths[name], LOGIN)) for name in views}
     _check_wsgi(cases, seen, None)
-    return _measure(cases, "bare route", args)
+    return cases
 
 
 # ------------------------------------------------------------------------------------------------ main

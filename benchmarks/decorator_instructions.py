@@ -2,7 +2,8 @@
 
 The cases are bench_decorators.py's (``starlette_ratelimit_cases`` and ``starlette_lockout_cases``: the bare route,
 slowapi's ``@limit``, our ``RateLimitMiddleware`` and ``@limiter.limit``; the lockout by hand and
-``@lock.protect()``; with ``--framework flask`` the ``flask_*_cases``: Flask-Limiter and the WSGI middleware).
+``@lock.protect()``; with ``--framework flask`` the ``flask_*_cases``: Flask-Limiter and the WSGI middleware;
+with ``--framework django`` the ``django_*_cases``: django-ratelimit and the WSGI middleware).
 Each case runs under ``valgrind --tool=callgrind`` twice, ``--low`` and then ``--high`` requests in one process,
 and the figure is ``(high run - low run) / (high - low)``: one request, start-up left out (``PYTHONHASHSEED=0``).
 The overhead of a case is its figure minus the bare route's; the ratios are the ones bench_decorators.py judges,
@@ -13,6 +14,7 @@ Usage::
     python benchmarks/decorator_instructions.py                       # both parts, this tree
     python benchmarks/decorator_instructions.py --part lockout --tree /tmp/old
     python benchmarks/decorator_instructions.py --framework flask                # Flask's cases
+    python benchmarks/decorator_instructions.py --framework django --low 50 --high 1050
     python benchmarks/decorator_instructions.py --drive starlette ratelimit "bare route" 1000   # the driver alone
 
 Needs valgrind; about half a minute per case and tree.
@@ -43,6 +45,10 @@ PARTS = {
         "ratelimit": ("ours: @limiter.limit", "ours: WSGI RateLimitMiddleware", "peer: Flask-Limiter @limit"),
         "lockout": ("ours: @lock.protect()", "ours: lock.attempt by hand", None),
     },
+    "django": {
+        "ratelimit": ("ours: @limiter.limit", "ours: WSGI RateLimitMiddleware", "peer: django-ratelimit @ratelimit"),
+        "lockout": ("ours: @lock.protect()", "ours: lock.attempt by hand", None),
+    },
 }
 
 
@@ -52,7 +58,7 @@ def drive(framework: str, part: str, case: str, n: int) -> None:
     import bench_decorators
 
     call = getattr(bench_decorators, f"{framework}_{part}_cases")()[case]
-    if framework == "flask":  # a WSGI call
+    if framework != "starlette":  # a WSGI call (Flask, Django)
         for _ in range(50):
             call()
         gc.freeze()
