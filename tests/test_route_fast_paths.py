@@ -36,6 +36,17 @@ def test_one_environ_header_reads_as_the_decoded_headers_do(environ: dict[str, s
     assert lazy.header(name) == decoded.header(name)
 
 
+@given(st.dictionaries(KEYS, VALUES), st.lists(NAMES, max_size=4, unique=True))
+def test_several_environ_headers_read_in_one_pass_as_the_decoded_headers_do(
+    environ: dict[str, str], names: list[str]
+) -> None:
+    lower = tuple(dict.fromkeys(name.lower() for name in names))  # header_map takes lower-case names
+    decoded = view_from_environ(environ)
+    decoded.headers  # noqa: B018
+    assert view_from_environ(environ).header_map(lower) == decoded.header_map(lower)
+    assert decoded.header_map(lower) == {name: decoded.header_all(name) for name in lower if decoded.header_all(name)}
+
+
 PEERS = st.sampled_from(["203.0.113.9", "10.0.0.5", "::ffff:10.0.0.5", "2001:db8::1", "", "garbage"])
 
 

@@ -296,6 +296,21 @@ class _EnvironSource(_Source):
     def header_all(self, name: str) -> list[str] | None:
         return _environ_header_all(self.request, name)
 
+    def header_map(self, names: tuple[str, ...]) -> dict[str, list[str]] | None:
+        # Each name read under its CGI name, as header_all reads it; None when one needs every header decoded.
+        located = _cgi_keys_of(names)
+        if located is None:
+            return None
+        environ = self.request
+        out: dict[str, list[str]] = {}
+        for name, keys in located:
+            found = _environ_values(environ, keys)
+            if found is None:
+                return None
+            if found:
+                out[name] = found
+        return out
+
     def resolve(self) -> tuple[str, str, str | None]:
         resolved = self.client_ip.resolve_environ(self.request)
         return resolved.address, resolved.scheme, resolved.host
@@ -422,22 +437,47 @@ def _environ_headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 _BODY_KEYS = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
 
 
-def _environ_header_all(environ: Mapping[str, Any], name: str) -> list[str] | None:
-    """The value of header ``name`` read under its CGI name (``HTTP_X_NAME``), without decoding the others; None
-    where the view decodes them all to answer (a name with ``_`` or not ASCII: several CGI names could be it; a
-    body header also sent as ``HTTP_CONTENT_TYPE``)."""
+@functools.lru_cache(maxsize=256)
+def _cgi_keys(name: str) -> tuple[str, str | None] | None:
+    """Where a WSGI environ holds header ``name``: its CGI name (``HTTP_X_NAME``) and, for a body header, the key
+    servers put it under (``CONTENT_TYPE``); None for a name with ``_`` or not in ASCII (several CGI names could be
+    it). Bounded: a name can come from a client (e.g. a CORS preflight's list)."""
     wanted = name.lower()
     if "_" in wanted or not wanted.isascii():
         return None
-    key = "HTTP_" + wanted.upper().replace("-", "_")
-    body_key = _BODY_KEYS.get(wanted)
-    if body_key is not None:
-        if key in environ:
+    return "HTTP_" + wanted.upper().replace("-", "_"), _BODY_KEYS.get(wanted)
+
+
+@functools.lru_cache(maxsize=64)
+def _cgi_keys_of(names: tuple[str, ...]) -> tuple[tuple[str, tuple[str, str | None]], ...] | None:
+    """Each of ``names`` (from code, never from clients) with its :func:`_cgi_keys`; None if one has none."""
+    located = []
+    for name in names:
+        keys = _cgi_keys(name)
+        if keys is None:
             return None
-        value = environ.get(body_key)
-        return [str(value)] if value else []
-    value = environ.get(key)
-    return [] if value is None else [str(value)]
+        located.append((name, keys))
+    return tuple(located)
+
+
+def _environ_values(environ: Mapping[str, Any], keys: tuple[str, str | None]) -> list[str] | None:
+    """The values of the header the :func:`_cgi_keys` ``keys`` locate, or None for a body header also sent under
+    its CGI name (``HTTP_CONTENT_TYPE``: the view decodes every header to answer)."""
+    key, body_key = keys
+    if body_key is None:
+        value = environ.get(key)
+        return [] if value is None else [str(value)]
+    if key in environ:
+        return None
+    value = environ.get(body_key)
+    return [str(value)] if value else []
+
+
+def _environ_header_all(environ: Mapping[str, Any], name: str) -> list[str] | None:
+    """The value of header ``name`` read under its CGI name, without decoding the others; None where the view
+    decodes them all to answer (see :func:`_cgi_keys` and :func:`_environ_values`)."""
+    keys = _cgi_keys(name)
+    return None if keys is None else _environ_values(environ, keys)
 
 
 def view_from_environ(
