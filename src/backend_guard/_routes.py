@@ -52,7 +52,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _GUARDED = "__backend_guard_route__"
 _STATUSES = "__backend_guard_statuses__"
-_UNSET: Any = object()  # a lazy value not read yet
 _NO_PROXIES = ClientIP()
 
 
@@ -75,11 +74,9 @@ class RouteCall:
 
     __slots__ = (
         "_client_ip",
-        "_route",
         "_view",
         "adapter",
         "endpoint",
-        "framework",
         "raw_headers",
         "request",
         "response_headers",
@@ -103,14 +100,12 @@ class RouteCall:
             adapter = adapter_named(framework)
         #: The adapter of the request's framework (None only for a call built around a bare view).
         self.adapter: FrameworkAdapter = adapter  # type: ignore[assignment]
-        self.framework = framework if adapter is None else adapter.name
         self.state: dict[str, Any] = {} if state is None else state
         self.response_headers: list[tuple[str, str]] = [] if response_headers is None else response_headers
         #: Header fields already encoded for the ASGI response (see :meth:`add_raw_headers`), or None.
         self.raw_headers: list[tuple[bytes, bytes]] | None = None
         self.endpoint = endpoint
         self._client_ip = client_ip
-        self._route: Any = _UNSET
 
     @property
     def view(self) -> RequestView:
@@ -121,13 +116,17 @@ class RouteCall:
         return view
 
     @property
+    def framework(self) -> str:
+        """``"starlette"`` (FastAPI too), ``"flask"`` or ``"django"``: the name of the request's adapter (``""`` for
+        a call built around a bare view)."""
+        adapter = self.adapter
+        return "" if adapter is None else adapter.name
+
+    @property
     def route(self) -> str | None:
         """The route template the framework matched (``call.view.route``, read without building the view)."""
-        route: str | None = self._route
-        if route is _UNSET:
-            view = self._view
-            route = self._route = view.route if view is not None else self.adapter.route_of(self.request)
-        return route
+        view = self._view
+        return view.route if view is not None else self.adapter.route_of(self.request)
 
     @property
     def client(self) -> str:
@@ -374,22 +373,17 @@ class _Prepare:
     def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
         """The call's RouteCall (its view built only if a hook reads it) and the Response FastAPI injected (if
         any); drops our parameters from ``kwargs``. A first argument of the class the last call's request was is
-        the request (a plain Starlette route's, a Django view's): the adapters are not asked again."""
+        the request (a plain Starlette route's, a Django view's): the adapters are not asked again, and nothing of
+        ours is among the keywords (FastAPI, which fills our parameters, passes no positional argument)."""
         known = self.known
+        if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
+            return RouteCall(None, args[0], "", None, None, self.func, known[1], self.client_ip), None
+        request, adapter = self._request(args, kwargs)
+        injected_response = None
         if kwargs:  # FastAPI: our injected parameters (the request among them) are dropped
             injected_response = kwargs.get(self.resp_name)
-            if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
-                request, adapter = args[0], known[1]
-            else:
-                request, adapter = self._request(args, kwargs)
             for name in self.dropped:
                 kwargs.pop(name, None)
-        else:
-            injected_response = None
-            if known is not None and args and args[0].__class__ is known[0]:
-                request, adapter = args[0], known[1]
-            else:
-                request, adapter = self._request(args, kwargs)
         return RouteCall(None, request, "", None, None, self.func, adapter, self.client_ip), injected_response
 
 
