@@ -9,6 +9,7 @@ is first built.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -129,11 +130,9 @@ class DjangoAdapter:
     def read_body(self, request: Any, limit: int) -> bytes | None:
         """``request.body``: cached, and Django parses ``request.POST`` from these bytes; None when Django already
         parsed a multipart form from the stream (for the CSRF check): no one can read the raw bytes now."""
-        from django.http import RawPostDataException
-
         try:
             body: bytes = request.body
-        except RawPostDataException:
+        except _django().RawPostDataException:
             return None
         return body
 
@@ -144,9 +143,7 @@ class DjangoAdapter:
     def form_values(self, request: Any, field: str, limit: int) -> list[Any]:
         """``request.POST.getlist(field)``, the raw bytes cached first so the view can still read
         ``request.body`` (unless Django already parsed the form from the stream, for the CSRF check)."""
-        from django.http import RawPostDataException
-
-        with contextlib.suppress(RawPostDataException):
+        with contextlib.suppress(_django().RawPostDataException):
             request.body  # noqa: B018  (the read caches the body)
         return list(request.POST.getlist(field))
 
@@ -161,9 +158,7 @@ class DjangoAdapter:
     def body_charset(self, request: Any) -> str | None:
         """The Content-Type's charset, else ``DEFAULT_CHARSET``: what Django REST framework's JSONParser decodes
         the body with."""
-        from django.conf import settings
-
-        charset: str = request.encoding or settings.DEFAULT_CHARSET
+        charset: str = request.encoding or _django().settings.DEFAULT_CHARSET
         return charset
 
     def body_too_large(self, exc: BaseException) -> bool:
@@ -180,6 +175,23 @@ class DjangoAdapter:
 
     def headers_on_error(self, request: Any, exc: BaseException, headers: list[tuple[str, str]]) -> None:
         """Nothing: an exception's response is Django's handler's."""
+
+
+class _Django:
+    """The Django names the adapter uses on every request, imported once (on the first request: never at import)."""
+
+    def __init__(self) -> None:
+        from django.conf import settings
+        from django.http import RawPostDataException
+
+        self.settings = settings
+        self.RawPostDataException = RawPostDataException  # noqa: N815  (Django's name)
+
+
+@functools.cache
+def _django() -> _Django:
+    """The :class:`_Django` names, imported on first use."""
+    return _Django()
 
 
 #: The one Django adapter (listed in ``_adapter.ADAPTERS``).
