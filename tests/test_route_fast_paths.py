@@ -104,6 +104,25 @@ def test_the_request_is_found_again_on_later_calls_and_not_taken_from_another_cl
         asyncio.run(route(object()))
 
 
+def test_a_route_gets_the_same_keyword_arguments_on_its_first_call_and_on_later_ones() -> None:
+    # A request found again by its class takes a shorter path than the first call's: the keywords the route
+    # receives (a Django view's URL arguments, one of them named like a parameter FastAPI fills for us) are the same.
+    from starlette.requests import Request
+
+    from backend_guard._route_signature import INJECTED_RESPONSE
+
+    hooks = _Seen()
+
+    @guard_route(hooks)
+    async def route(request: object, **kwargs: object) -> list[str]:
+        return sorted(kwargs)
+
+    calls = [asyncio.run(route(Request({"type": "http", "headers": []}), id=42, **{INJECTED_RESPONSE: "x"}))]
+    calls += [asyncio.run(route(Request({"type": "http", "headers": []}), id=42, **{INJECTED_RESPONSE: "x"}))]
+    assert calls == [["id"], ["id"]]
+    assert len(hooks.seen) == 2
+
+
 class _Headers(RouteHooks):
     def before(self, call: RouteCall) -> None:
         call.add_header("X-Limit", "ours")

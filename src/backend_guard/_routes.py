@@ -373,10 +373,13 @@ class _Prepare:
     def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouteCall, Any]:
         """The call's RouteCall (its view built only if a hook reads it) and the Response FastAPI injected (if
         any); drops our parameters from ``kwargs``. A first argument of the class the last call's request was is
-        the request (a plain Starlette route's, a Django view's): the adapters are not asked again, and nothing of
-        ours is among the keywords (FastAPI, which fills our parameters, passes no positional argument)."""
+        the request (a plain Starlette route's, a Django view's): the adapters are not asked again, and no Response
+        was injected (FastAPI, which fills our parameters, passes no positional argument)."""
         known = self.known
         if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
+            if kwargs:  # a Django view's URL arguments: our names are dropped as on any call (the first one's too)
+                for name in self.dropped:
+                    kwargs.pop(name, None)
             return RouteCall(None, args[0], "", None, None, self.func, known[1], self.client_ip), None
         request, adapter = self._request(args, kwargs)
         injected_response = None
