@@ -10,6 +10,7 @@ response is first built.
 from __future__ import annotations
 
 import functools
+import operator
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from ..tokens._cookie_jar import CookieSpec
 
 __all__ = ["ADAPTER", "StarletteAdapter", "fastapi_classes", "refusal_exception", "starlette_classes"]
+
+_name = operator.itemgetter(0)  # a header pair's name
 
 
 class StarletteAdapter:
@@ -119,15 +122,10 @@ class StarletteAdapter:
         """Extend the response's ``raw_headers`` with ``pairs``; a name already there is replaced instead (through
         :meth:`set_headers`)."""
         raw = getattr(target, "raw_headers", None)
-        if isinstance(raw, list):
-            present = dict(raw)
-            for name, _ in pairs:
-                if name in present:
-                    break
-            else:
-                raw += pairs
-                return
-        self.set_headers(target, text_headers(pairs))
+        if isinstance(raw, list) and dict(raw).keys().isdisjoint(map(_name, pairs)):
+            raw += pairs
+        else:
+            self.set_headers(target, text_headers(pairs))
 
     def set_cookies(self, response: Any, specs: Sequence[CookieSpec]) -> None:
         """One ``Set-Cookie`` field per spec, appended to ``raw_headers`` (what Starlette's ``set_cookie`` does)."""
