@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .errors import ErrorPolicy
 
 __all__ = [
+    "BYTES_LIKE_ERRORS",
     "HTTP_TOKEN_RE",
     "ASGIApp",
     "Message",
@@ -29,6 +30,7 @@ __all__ = [
     "Send",
     "WSGIApp",
     "asgi_problem",
+    "bytes_headers",
     "deny_handshake",
     "get_header",
     "media_type",
@@ -107,6 +109,27 @@ def text_headers(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
         [('ratelimit', '"default";r=4;t=60')]
     """
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in pairs]
+
+
+#: What a shell's response step raises on a ``bytearray`` or ``memoryview`` header name or value (looked up in a
+#: dict, or a bytes method called): it then reads them again through :func:`bytes_headers`.
+BYTES_LIKE_ERRORS = (TypeError, AttributeError)
+
+
+def bytes_headers(headers: Any, error: BaseException) -> list[tuple[bytes, bytes]]:
+    """An ASGI app's response headers with each ``bytearray`` or ``memoryview`` name and value made ``bytes`` (servers
+    accept them; a lookup does not); ``error`` (what reading them raised) is raised again when there is none: then
+    the app sent something else, which stays its error.
+
+    Example::
+
+        bytes_headers([(b"content-type", bytearray(b"text/html"))], exc)   # [(b'content-type', b'text/html')]
+    """
+    odd = (bytearray, memoryview)
+    pairs = headers if isinstance(headers, list) else []  # a one-shot iterable was read: nothing to read again
+    if not any(isinstance(part, odd) for pair in pairs for part in pair):
+        raise error
+    return [(bytes(k) if isinstance(k, odd) else k, bytes(v) if isinstance(v, odd) else v) for k, v in pairs]
 
 
 def get_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

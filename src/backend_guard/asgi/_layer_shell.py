@@ -14,7 +14,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._http import ASGIApp, Message, Receive, Scope, Send, asgi_problem, deny_handshake, request_id_from_scope
+from .._http import (
+    BYTES_LIKE_ERRORS,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    asgi_problem,
+    bytes_headers,
+    deny_handshake,
+    request_id_from_scope,
+)
 from .._layer import Answer, Finish, LayerDefaults
 from ..errors._policy import DEFAULT_POLICY
 
@@ -78,7 +89,11 @@ class LayerMiddleware(LayerDefaults):
 
         def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] in _STARTS:
-                message["headers"] = merge(context, message.get("status", 101), message.get("headers", ()))
+                status, headers = message.get("status", 101), message.get("headers", ())
+                try:
+                    message["headers"] = merge(context, status, headers)
+                except BYTES_LIKE_ERRORS as exc:
+                    message["headers"] = merge(context, status, bytes_headers(headers, exc))
             return send(message)
 
         return send_with_headers
