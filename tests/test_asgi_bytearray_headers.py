@@ -1,6 +1,7 @@
-"""An ASGI app may send header names and values as ``bytearray`` or ``memoryview`` (servers such as uvicorn
-accept them): every ASGI shell answers such a response exactly as it answers the same headers as ``bytes``,
-instead of a 500 (a bytearray cannot be looked up in a dict or a set)."""
+"""An ASGI app may send header names and values as ``bytearray`` or ``memoryview`` (uvicorn accepts them): every
+ASGI shell answers such a response exactly as it answers the same headers as ``bytes`` (a success, a framework's
+404 page the error envelope replaces, a 500 page), instead of a 500 of its own (a bytearray cannot be looked up in a
+dict or a set)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ NAMES = st.sampled_from(
     [b"content-type", b"Content-Type", b"x-own", b"vary", b"cache-control", b"content-security-policy", b"ratelimit"]
 )
 VALUES = st.sampled_from([b"text/html; charset=utf-8", b"application/json", b"\xa0text/html", b"Origin", b"no-store"])
-KINDS = st.sampled_from([bytes, bytearray, memoryview])
+KINDS = st.sampled_from([bytes, bytearray, memoryview, lambda b: memoryview(bytearray(b))])
+STATUSES = st.sampled_from([200, 304, 404, 500])
 
 
-def _app(headers: list[tuple[Any, Any]]) -> Any:
+def _app(headers: list[tuple[Any, Any]], status: int = 200, container: type = list) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
+        await send({"type": "http.response.start", "status": status, "headers": container(headers)})
         await send({"type": "http.response.body", "body": b"ok"})
 
     return app
@@ -43,6 +45,10 @@ def _stacks(inner: Any) -> dict[str, Any]:
         "CORSMiddleware": asgi.CORSMiddleware(inner, allow_origins=[APP]),
         "RateLimitMiddleware": asgi.RateLimitMiddleware(inner, limiter=RateLimiter(MemoryStore()), limits="100/minute"),
         "RequestIdMiddleware": asgi.RequestIdMiddleware(inner),
+        "ErrorEnvelopeMiddleware": asgi.ErrorEnvelopeMiddleware(inner),
+        "nested": asgi.RequestIdMiddleware(
+            asgi.SecureHeadersMiddleware(asgi.CORSMiddleware(asgi.ErrorEnvelopeMiddleware(inner), allow_origins=[APP]))
+        ),
     }
 
 
@@ -83,7 +89,7 @@ def _comparable(start: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]]]:
 async def test_an_html_page_sent_as_a_bytearray_gets_the_headers_of_an_html_page(kind: type) -> None:
     as_bytes = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", b"2")]
     odd = [(kind(k), kind(v)) for k, v in as_bytes]
-    for (name, expected), (_, shell) in zip(_stacks(_app(as_bytes)).items(), _stacks(_app(odd)).items()):
+    for (name, expected), (_, shell) in zip(_stacks(_app(as_bytes)).items(), _stacks(_app(odd)).items(), strict=True):
         answered = _comparable(await _start(shell))
         assert answered == _comparable(await _start(expected)), name
         assert answered[0] == 200
@@ -92,14 +98,23 @@ async def test_an_html_page_sent_as_a_bytearray_gets_the_headers_of_an_html_page
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(NAMES, VALUES, KINDS), max_size=5))
+@given(st.lists(st.tuples(NAMES, VALUES, KINDS), max_size=5), STATUSES, st.sampled_from([list, tuple]))
 async def test_any_response_headers_as_bytearrays_are_answered_as_the_same_bytes(
-    headers: list[tuple[bytes, bytes, type]],
+    headers: list[tuple[bytes, bytes, Any]], status: int, container: type
 ) -> None:
     as_bytes = [(name, value) for name, value, _ in headers]
     odd = [(kind(name), kind(value)) for name, value, kind in headers]
-    for (name, expected), (_, shell) in zip(_stacks(_app(as_bytes)).items(), _stacks(_app(odd)).items()):
-        assert _comparable(await _start(shell)) == _comparable(await _start(expected)), name
+    expected, odd_stacks = _stacks(_app(as_bytes, status, container)), _stacks(_app(odd, status, container))
+    for name, shell in odd_stacks.items():
+        assert _comparable(await _start(shell)) == _comparable(await _start(expected[name])), name
+
+
+async def test_a_framework_error_page_sent_with_bytearray_names_is_replaced_keeping_its_allow_header() -> None:
+    page = [(bytearray(b"content-type"), bytearray(b"text/plain")), (bytearray(b"allow"), bytearray(b"GET"))]
+    for shell in (asgi.ErrorEnvelopeMiddleware(_app(page, 405)), asgi.Guard(_app(page, 405), bg.GuardSettings())):
+        answered = dict(_comparable(await _start(shell))[1])
+        assert answered[b"content-type"] == b"application/problem+json"
+        assert answered[b"allow"] == b"GET"
 
 
 async def test_a_header_name_that_is_text_is_still_an_application_error() -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "WSGIApp",
     "asgi_problem",
     "bytes_headers",
+    "bytes_or_raise",
     "deny_handshake",
     "get_header",
     "media_type",
@@ -112,24 +113,39 @@ def text_headers(pairs: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
 
 
 #: What a shell's response step raises on a ``bytearray`` or ``memoryview`` header name or value (looked up in a
-#: dict, or a bytes method called): it then reads them again through :func:`bytes_headers`.
-BYTES_LIKE_ERRORS = (TypeError, AttributeError)
+#: dict or hashed, or a bytes method called): it then reads the headers again through :func:`bytes_headers`.
+BYTES_LIKE_ERRORS = (TypeError, AttributeError, ValueError)
+_BYTES_LIKE = (bytearray, memoryview)
 
 
-def bytes_headers(headers: Any, error: BaseException) -> list[tuple[bytes, bytes]]:
-    """An ASGI app's response headers with each ``bytearray`` or ``memoryview`` name and value made ``bytes`` (servers
-    accept them; a lookup does not); ``error`` (what reading them raised) is raised again when there is none: then
-    the app sent something else, which stays its error.
+def bytes_headers(headers: Iterable[Any]) -> list[Any] | None:
+    """An ASGI app's response headers with each ``bytearray`` or ``memoryview`` name and value made ``bytes``
+    (servers accept them; a dict lookup does not); None when there is none (a one-shot iterable already read has
+    none left).
 
     Example::
 
-        bytes_headers([(b"content-type", bytearray(b"text/html"))], exc)   # [(b'content-type', b'text/html')]
+        bytes_headers([(b"content-type", bytearray(b"text/html"))])   # [(b'content-type', b'text/html')]
     """
-    odd = (bytearray, memoryview)
-    pairs = headers if isinstance(headers, list) else []  # a one-shot iterable was read: nothing to read again
-    if not any(isinstance(part, odd) for pair in pairs for part in pair):
+    pairs = list(headers)
+    if not any(isinstance(part, _BYTES_LIKE) for pair in pairs if isinstance(pair, (tuple, list)) for part in pair):
+        return None
+    return [tuple(bytes(part) if isinstance(part, _BYTES_LIKE) else part for part in pair) for pair in pairs]
+
+
+def bytes_or_raise(headers: Iterable[Any], error: BaseException) -> list[Any]:
+    """:func:`bytes_headers`, or ``error`` (what reading ``headers`` raised) raised again when no name or value
+    is a ``bytearray`` or ``memoryview``: then the app sent something else, which stays its error.
+
+    Example::
+
+        except BYTES_LIKE_ERRORS as exc:
+            message["headers"] = merge(context, status, bytes_or_raise(headers, exc))
+    """
+    as_bytes = bytes_headers(headers)
+    if as_bytes is None:
         raise error
-    return [(bytes(k) if isinstance(k, odd) else k, bytes(v) if isinstance(v, odd) else v) for k, v in pairs]
+    return as_bytes
 
 
 def get_header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

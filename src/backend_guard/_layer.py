@@ -49,8 +49,6 @@ from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any, Generic, Protocol, TypeVar
 
-from ._http import BYTES_LIKE_ERRORS, bytes_headers
-
 __all__ = [
     "BOTH",
     "INNER",
@@ -332,17 +330,9 @@ class Stack:
 
     def finish(self, contexts: list[Any], status: int, headers: Any, stage: int) -> list[Any]:
         """``headers`` with the response steps of the layers of ``stage`` applied, innermost first: a Guard's
-        :data:`Finish`. An ASGI app's ``bytearray`` (or ``memoryview``) names and values, which servers accept,
-        are read as bytes (they cannot be looked up as they are)."""
+        :data:`Finish`."""
         if headers.__class__ is not list:  # ASGI allows any iterable of pairs: a one-shot one is read once here
             headers = list(headers)
-        try:
-            return self._finish(contexts, status, headers, stage)
-        except BYTES_LIKE_ERRORS as exc:
-            return self._finish(contexts, status, bytes_headers(headers, exc), stage)
-
-    def _finish(self, contexts: list[Any], status: int, headers: list[Any], stage: int) -> list[Any]:
-        """:meth:`finish` of a list of pairs."""
         if self.touched is not None:
             clean = self._clean
             content_type = None  # the first Content-Type value, found while checking the names

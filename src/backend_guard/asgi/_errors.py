@@ -20,7 +20,19 @@ import sys
 from collections.abc import Awaitable
 from typing import Any
 
-from .._http import ASGIApp, Message, Receive, Scope, Send, deny_handshake, get_header, request_id_from_scope
+from .._http import (
+    BYTES_LIKE_ERRORS,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    bytes_headers,
+    bytes_or_raise,
+    deny_handshake,
+    get_header,
+    request_id_from_scope,
+)
 from .._layer import BOTH, INNER, OUTER, Finish
 from .._logging import log_server_error
 from ..errors import ErrorEnvelopeShell, ResponseAborted
@@ -105,7 +117,11 @@ class ErrorEnvelopeMiddleware(ErrorEnvelopeShell[ASGIApp]):
                     status = message["status"]
                     if status < 400:
                         if finish is not None:
-                            message["headers"] = finish(context, status, message.get("headers", ()), BOTH)
+                            headers = message.get("headers", ())
+                            try:
+                                message["headers"] = finish(context, status, headers, BOTH)
+                            except BYTES_LIKE_ERRORS as exc:  # an app's bytearray name or value (no cost otherwise)
+                                message["headers"] = finish(context, status, bytes_or_raise(headers, exc), BOTH)
                         sent = 1
                         return send(message)
                 elif kind == "http.response.body":
@@ -231,6 +247,10 @@ class _Exchange:
         """A message off the success path (an error start, what follows it): hold, replace or pass it."""
         is_start = message["type"] == "http.response.start"
         if is_start:
+            headers = message["headers"] = list(message.get("headers", ()))  # read once, and again below
+            as_bytes = bytes_headers(headers)  # an app's bytearray names and values, as bytes
+            if as_bytes is not None:
+                message["headers"] = as_bytes
             self._inside(message)
         if self.held5xx is not None:
             self.held5xx.append(message)

@@ -22,7 +22,7 @@ from .._http import (
     Scope,
     Send,
     asgi_problem,
-    bytes_headers,
+    bytes_or_raise,
     deny_handshake,
     request_id_from_scope,
 )
@@ -92,8 +92,8 @@ class LayerMiddleware(LayerDefaults):
                 status, headers = message.get("status", 101), message.get("headers", ())
                 try:
                     message["headers"] = merge(context, status, headers)
-                except BYTES_LIKE_ERRORS as exc:
-                    message["headers"] = merge(context, status, bytes_headers(headers, exc))
+                except BYTES_LIKE_ERRORS as exc:  # an app's bytearray name or value (no cost on the way through)
+                    message["headers"] = merge(context, status, bytes_or_raise(headers, exc))
             return send(message)
 
         return send_with_headers
@@ -104,7 +104,11 @@ def finishing(send: Send, finish: Finish, context: Any, stage: int) -> Send:
 
     def finishing_send(message: Message) -> Awaitable[None]:
         if message["type"] == "http.response.start":
-            message["headers"] = finish(context, message["status"], message.get("headers", ()), stage)
+            status, headers = message["status"], message.get("headers", ())
+            try:
+                message["headers"] = finish(context, status, headers, stage)
+            except BYTES_LIKE_ERRORS as exc:  # an app's bytearray name or value (no cost on the way through)
+                message["headers"] = finish(context, status, bytes_or_raise(headers, exc), stage)
         return send(message)  # the awaitable of the next send: no coroutine of this wrapper's own
 
     return finishing_send
