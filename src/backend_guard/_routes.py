@@ -325,7 +325,7 @@ def _dropped(func: Callable[..., Any], req_name: str, resp_name: str, own: list[
 class _Prepare:
     """Turns one call of a decorated route into its :class:`RouteCall`; what it needs is settled at decoration."""
 
-    __slots__ = ("client_ip", "context", "dropped", "errors", "func", "known", "req_name", "resp_name")
+    __slots__ = ("client_ip", "context", "dropped", "dropped_names", "errors", "func", "known", "req_name", "resp_name")
 
     def __init__(
         self,
@@ -343,6 +343,7 @@ class _Prepare:
         self.req_name = req_name
         self.resp_name = resp_name
         self.dropped = _dropped(func, req_name, resp_name, own)
+        self.dropped_names = frozenset(self.dropped)  # asked first: a view's URL arguments hold none of them
         #: The class of the request the last call had as its first argument, and its adapter (None: none yet).
         self.known: tuple[type, FrameworkAdapter] | None = None
         #: The adapter whose request context the last call without arguments had its request from (Flask's).
@@ -377,14 +378,13 @@ class _Prepare:
         was injected (FastAPI, which fills our parameters, passes no positional argument)."""
         known = self.known
         if known is not None and args and args[0].__class__ is known[0] and kwargs.get(self.req_name) is None:
-            if kwargs:  # a Django view's URL arguments: our names are dropped as on any call (the first one's too)
+            if kwargs and not self.dropped_names.isdisjoint(kwargs):  # dropped as on any call (the first one's too)
                 for name in self.dropped:
                     kwargs.pop(name, None)
             return RouteCall(None, args[0], "", None, None, self.func, known[1], self.client_ip), None
         request, adapter = self._request(args, kwargs)
-        injected_response = None
-        if kwargs:  # FastAPI: our injected parameters (the request among them) are dropped
-            injected_response = kwargs.get(self.resp_name)
+        injected_response = kwargs.get(self.resp_name) if kwargs else None  # FastAPI's (ours or the route's own)
+        if kwargs and not self.dropped_names.isdisjoint(kwargs):  # our injected parameters are dropped
             for name in self.dropped:
                 kwargs.pop(name, None)
         return RouteCall(None, request, "", None, None, self.func, adapter, self.client_ip), injected_response
