@@ -369,3 +369,31 @@ def test_wsgi_django_nonce_and_headers() -> None:
     assert f"'nonce-{r.text}'" in r.headers["Content-Security-Policy"]
     assert missing.status_code == 404
     assert "nonce" not in missing.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("content_type", [b"application/json", b"text/html"])
+async def test_an_app_sending_its_headers_as_a_one_shot_iterable_keeps_them(content_type: bytes) -> None:
+    # ASGI allows any iterable of pairs: the policy reads them several times (the kind of response, the names).
+    own = [(b"content-type", content_type), (b"x-own", b"1")]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": (pair for pair in own)})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "scheme": "https", "path": "/", "headers": [], "client": ("192.0.2.1", 1)}
+    await SecureHeadersMiddleware(app)(scope, receive, send)
+    names = [k for k, _ in sent[0]["headers"]]
+    assert names[:2] == [b"content-type", b"x-own"]
+    assert b"content-security-policy" in names
+    policy = SecureHeaders()
+    assert policy.merge_raw((p for p in own), secure=True, path="/") == policy.merge_raw(own, secure=True, path="/")
+    text = [(k.decode(), v.decode()) for k, v in own]
+    assert policy.merge_str((p for p in text), secure=True, path="/") == policy.merge_str(text, secure=True, path="/")

@@ -321,6 +321,8 @@ class SecureHeaders:
             message["headers"] = policy.merge_raw(message.get("headers", []), secure=True, path="/",
                                                   status=message["status"])
         """
+        if headers.__class__ is not list:  # read several times below: a one-shot iterable (ASGI allows one) once here
+            headers = list(headers)
         # the hot path of every response: one content-type check, one variant lookup, one set of names, one
         # disjointness test (the index computed inline, as _index does, to spare a call)
         index = 8 * self.kind_raw(status, headers) + (4 if secure else 0)  # a flag, as in _index
@@ -362,6 +364,8 @@ class SecureHeaders:
         """
         if nonce is not None and not _NONCE_MATCH(nonce):
             nonce = None
+        if headers.__class__ is not list:  # read twice below: a one-shot iterable once here
+            headers = list(headers)
         content_type = content_type_of(headers) if self.splits_documents else None
         ours = self.headers_for(secure=secure, path=path, nonce=nonce, content_type=content_type, status=status)
         return merge_text(headers, ours, self.removed, replace=replace)
