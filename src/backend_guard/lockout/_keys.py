@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import sys
 from typing import Any
 
-from .._cache import BoundedCache, approx_size
+from .._cache import BoundedCache
 from ..clientip import address_bucket
 from ..exceptions import ConfigurationError
 from ..storage import Store
@@ -70,9 +71,12 @@ class Plan:
         return self.keys[0].rpartition(":p:")[2] if self.address else None
 
     def __sizeof__(self) -> int:
-        # Everything a plan holds is its own: the store keys, the digests, the address and the identifier.
-        own = (self.keys, self.named, self.member, self.account_id, self.address, self.account)
-        return object.__sizeof__(self) + approx_size(own)
+        # Everything a plan holds is its own: the store keys, the digests, the address and the identifier, every
+        # one an exact str (whose own __sizeof__ is what sys.getsizeof answers). A plan is sized once, when a new
+        # (account, address) is cached: the path of every guess in a flood of them.
+        keys = self.keys
+        strings = (*keys, self.named, self.member, self.account_id, self.address, self.account)
+        return object.__sizeof__(self) + sys.getsizeof(keys) + sum(map(str.__sizeof__, strings))
 
 
 class KeyPlanner:
