@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -184,6 +185,41 @@ def test_escaped_part_has_no_separator_or_hash_tag(part: str) -> None:
     assert "{" not in escaped
     assert "}" not in escaped
     assert len(escaped) <= 192
+
+
+def _escaped_by_hand(text: str) -> str:
+    """The key scheme's rule, one character at a time: what every stored key was written with."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= 64:
+        out = []
+        for ch in text:
+            if ch in {"%": 1, ":": 1, "{": 1, "}": 1, "#": 1}:
+                out.append(f"%{ord(ch):02X}")
+            elif " " < ch < "\x7f":
+                out.append(ch)
+            else:
+                out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+        if len("".join(out)) <= 192:
+            return "".join(out)
+    return "#" + hashlib.sha256(raw).hexdigest()[:40]
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7F), max_size=70) | st.text(max_size=70))
+def test_a_key_part_is_escaped_as_the_rule_writes_it(part: str) -> None:
+    # Plain parts (an address, a route, a digest) take a shortcut; every part must come out as the one rule writes
+    # it, or a store's existing keys would no longer be found.
+    assert escape_key_part(part) == _escaped_by_hand(part)
+    assert type(escape_key_part(part)) is str
+
+
+def test_plain_key_parts_stay_as_they_are_up_to_the_length_bound() -> None:
+    plain = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in "%:{}#")
+    assert escape_key_part(plain[:64]) == plain[:64]
+    assert escape_key_part(plain[:65]).startswith("#")  # over 64 bytes: a digest, as before
+    assert escape_key_part("ip:" + "1" * 61) == "ip%3A" + "1" * 61
+    assert escape_key_part("%:{}#") == "%25%3A%7B%7D%23"
+    assert escape_key_part("203.0.113.7") == "203.0.113.7"
+    assert escape_key_part("2001:db8::1") == "2001%3Adb8%3A%3A1"
 
 
 def test_open_store_urls() -> None:

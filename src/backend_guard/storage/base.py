@@ -19,6 +19,7 @@ called it does, from its own ``on_storage_error`` setting.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,10 @@ __all__ = ["Script", "Store", "escape_key_part", "glob_escape", "is_cluster", "m
 MAX_KEY_PART = 64
 
 _ESCAPES = {"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D", "#": "%23"}
+#: A part of printable ASCII characters but space (most parts: a client address, a route, a digest) is escaped
+#: by one table (the five above) instead of a loop per character.
+_PRINTABLE_ASCII = re.compile("[!-~]*")
+_ESCAPE_TABLE = str.maketrans(_ESCAPES)
 
 
 def escape_key_part(part: object) -> str:
@@ -49,6 +54,8 @@ def escape_key_part(part: object) -> str:
         'a%3Ab'
     """
     text = part if isinstance(part, str) else str(part)
+    if len(text) <= MAX_KEY_PART and _PRINTABLE_ASCII.fullmatch(text):  # ASCII: as many bytes as characters
+        return text.translate(_ESCAPE_TABLE)
     raw = text.encode("utf-8", "surrogatepass")
     if len(raw) <= MAX_KEY_PART:
         out = []
