@@ -171,14 +171,26 @@ def test_a_flood_of_distinct_large_paths_and_origins_keeps_every_cache_under_its
     assert b"access-control-allow-origin" not in _call(guard, "/x", "https://attacker.com")[1]
 
 
+class _Text(str):
+    """A str subclass an application might pass (as markupsafe's Markup): its methods answer their own type."""
+
+    def strip(self, chars: str | None = None) -> _Text:
+        return _Text(str.strip(self, chars))
+
+
 @settings(max_examples=200, deadline=None)
-@given(account=st.text(max_size=256) | st.binary(max_size=256), ip=st.sampled_from(["203.0.113.7", "2001:db8::1", ""]))
-def test_a_lockout_plan_counts_every_string_it_holds(account: str | bytes, ip: str) -> None:
+@given(
+    account=st.text(max_size=256) | st.binary(max_size=256),
+    ip=st.sampled_from(["203.0.113.7", "2001:db8::1", "", " not an address "]),
+    subclass=st.booleans(),
+)
+def test_a_lockout_plan_counts_every_string_it_holds(account: str | bytes, ip: str, subclass: bool) -> None:
     # The lockout's plan cache is bounded by bytes through each plan's size: every key, digest, the address and the
-    # normalised name (non-ASCII names take 2 or 4 bytes a character) are counted, not only the plan's slots.
+    # normalised name (non-ASCII names take 2 or 4 bytes a character) are counted, not only the plan's slots; an
+    # address given as a str subclass is held as a plain str.
     from backend_guard.lockout import Lockout
 
-    plan = Lockout(max_failures=5)._keys.plan(account, ip or None)
+    plan = Lockout(max_failures=5)._keys.plan(account, (_Text(ip) if subclass else ip) or None)
     held = [*plan.keys, plan.named, plan.member, plan.account_id, plan.address, plan.account]
     assert all(type(s) is str for s in held)
     assert sys.getsizeof(plan) >= sys.getsizeof(plan.keys) + sum(map(sys.getsizeof, held))

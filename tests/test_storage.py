@@ -222,6 +222,19 @@ def test_plain_key_parts_stay_as_they_are_up_to_the_length_bound() -> None:
     assert escape_key_part("2001:db8::1") == "2001%3Adb8%3A%3A1"
 
 
+def test_a_str_subclass_key_part_is_read_character_by_character() -> None:
+    class Shouting(str):
+        def translate(self, table: Any) -> str:  # as markupsafe's Markup, a subclass may answer its own way
+            return "SHOUT"
+
+        def __len__(self) -> int:
+            return 0
+
+    assert escape_key_part(Shouting("a:b")) == "a%3Ab"
+    assert type(escape_key_part(Shouting("a:b"))) is str
+    assert escape_key_part(Shouting("z" * 100)).startswith("#")  # its length is read from its bytes
+
+
 def test_open_store_urls() -> None:
     assert isinstance(open_store(None), MemoryStore)
     mem = open_store("memory://?max_keys=10&prefix=x")

@@ -44,10 +44,10 @@ def approx_size(obj: object, _depth: int = 0) -> int:
     size = sys.getsizeof(obj)
     if _depth < 4 and isinstance(obj, (tuple, list)):
         for item in obj:  # a leaf (a string, mostly) is its own size: no call of this function for it
-            kind = item.__class__
+            kind = type(item)  # the real type (an object can claim any __class__)
             if kind is str or kind is bytes:
-                # The collector does not track either, so their own __sizeof__ is what sys.getsizeof answers
-                # (a quarter of its cost: no special-method lookup, no collector header to add).
+                # The collector tracks neither, so their own __sizeof__ is what sys.getsizeof answers (a quarter
+                # of its cost: no special-method lookup, no collector header to add). Subclasses take the long way.
                 size += item.__sizeof__()
             else:
                 size += approx_size(item, _depth + 1) if isinstance(item, (tuple, list)) else sys.getsizeof(item)

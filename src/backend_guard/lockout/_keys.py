@@ -156,7 +156,8 @@ class KeyPlanner:
 
     def _new_plan(self, account: str | bytes, ip: str | None) -> Plan:
         name = normalize_identifier(account)
-        address = _bucket(ip.strip(), self._ipv6_prefix) if ip else ""
+        # str.strip: an exact str even from a str subclass (the plan's strings are sized as exact strs).
+        address = _bucket(str.strip(ip), self._ipv6_prefix) if ip else ""
         aid = self.digest(b"account", name)
         addr_id = self._address_id(address)
         # Hex digests are key-safe as they are, so the keys are formatted directly: the same strings as
@@ -219,7 +220,7 @@ class KeyPlanner:
         tag = "{*}" if account is None else "{" + self.account_id(account) + "}"  # hex digests: glob-safe
         if ip is None:
             return base + tag + ":[ap]*"
-        return base + tag + ":p:" + self._address_id(_bucket(ip.strip(), self._ipv6_prefix) if ip else "")
+        return base + tag + ":p:" + self._address_id(_bucket(str.strip(ip), self._ipv6_prefix) if ip else "")
 
 
 def records_of(key: str, reply: Any) -> list[LockRecord]:

@@ -54,7 +54,8 @@ def escape_key_part(part: object) -> str:
         'a%3Ab'
     """
     text = part if isinstance(part, str) else str(part)
-    if len(text) <= MAX_KEY_PART and _PRINTABLE_ASCII.fullmatch(text):  # ASCII: as many bytes as characters
+    # A plain str only: a subclass may answer len() or translate() its own way (the loop below reads its characters).
+    if type(text) is str and len(text) <= MAX_KEY_PART and _PRINTABLE_ASCII.fullmatch(text):  # ASCII: a byte each
         return text.translate(_ESCAPE_TABLE)
     raw = text.encode("utf-8", "surrogatepass")
     if len(raw) <= MAX_KEY_PART:
