@@ -172,3 +172,54 @@ def test_untrusted_peer_is_always_the_answer(peer: str) -> None:
     trusted = ClientIP(["10.0.0.0/8"])
     if not trusted.is_trusted(peer):
         assert trusted.resolve(peer, {"x-forwarded-for": "1.2.3.4"}).address == normalize_address(peer)
+
+
+def _parsed_by_ipaddress(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """What parse_ip answers by the standard library alone (its rule before the C library's shortcut)."""
+    if not 0 < len(text) <= 45 or "%" in text:
+        return None
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped else addr
+
+
+_octet = st.integers(0, 300).map(str) | st.sampled_from(
+    ["00", "01", "007", "0x1", "1e1", " 1", "1 ", "+1", "-1", "١", ""]
+)
+_dotted = st.lists(_octet, min_size=1, max_size=6).map(".".join)
+
+
+@given(_dotted | st.text(alphabet="0123456789.:abcdefABCDEF x\x00%[]", max_size=46) | st.text(max_size=20))
+def test_an_address_is_read_as_the_standard_library_reads_it(text: str) -> None:
+    # Canonical dotted-quad IPv4 (what peers and forwarding headers hold) is read by the C library, everything
+    # else by ipaddress: both must give one answer, or a forged spelling could count in another bucket.
+    from backend_guard.clientip._address import parse_ip
+
+    assert parse_ip(text) == _parsed_by_ipaddress(text)
+    assert type(parse_ip(text)) is type(_parsed_by_ipaddress(text))
+
+
+def test_a_flood_of_distinct_peers_keeps_the_trust_answers_right_and_bounded() -> None:
+    # Whether a peer is a trusted proxy is remembered per peer address (asked on every request); an app clients
+    # reach directly sees each client as a peer, so the memory is bounded and its answers stay right.
+    from backend_guard._cache import bounded_caches
+
+    cip = ClientIP(["10.0.0.0/8", "2001:db8::/32"])
+    headers = {"x-forwarded-for": "198.51.100.7"}
+    assert cip.resolve("10.1.2.3", headers).address == "198.51.100.7"
+    for i in range(6000):
+        peer = f"203.0.{i // 256}.{i % 256}" if i % 2 else f"10.9.{i // 256}.{i % 256}"
+        assert cip.is_trusted(peer) == (i % 2 == 0)
+        assert cip.resolve(peer, headers).address == ("198.51.100.7" if i % 2 == 0 else peer)
+    assert cip.is_trusted("10.1.2.3")
+    assert cip.is_trusted("2001:db8::5")
+    assert not cip.is_trusted("2001:db9::5")
+    assert not cip.is_trusted("10.1.2.3 ")
+    assert not cip.is_trusted("garbage")
+    caches = [c for c in bounded_caches() if c.name == "clientip.trusted_peers"]
+    assert any(len(c) == c.max_entries for c in caches)  # this resolver's, full after the flood
+    for cache in caches:
+        assert len(cache) <= cache.max_entries
+        assert cache.nbytes <= cache.max_bytes

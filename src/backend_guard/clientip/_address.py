@@ -9,6 +9,7 @@ believed here: that is the resolver's business (``_resolver``).
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 from .._cache import BoundedCache
 
@@ -30,11 +31,28 @@ def parse_ip(text: str) -> IPAddress | None:
     """
     if not _plausible(text):
         return None
+    dotted = _canonical_ipv4(text)
+    if dotted is not None:
+        return dotted
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
         return None
     return _unmapped(addr)
+
+
+def _canonical_ipv4(text: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address ``text`` spells in its one canonical form (``192.0.2.7``: what most peers and forwarding
+    headers hold), read by the C library, else None (any other text is left to :mod:`ipaddress`).
+
+    Only a spelling the C library writes back the same is taken: ``ipaddress`` reads exactly those four decimal
+    numbers the same way, so nothing it would refuse or read otherwise (leading zeros, fewer parts) passes here.
+    """
+    try:
+        packed = socket.inet_pton(socket.AF_INET, text)
+    except (OSError, ValueError):  # not dotted-quad IPv4, or text no C string can hold (a NUL, a lone surrogate)
+        return None
+    return ipaddress.IPv4Address(packed) if socket.inet_ntop(socket.AF_INET, packed) == text else None
 
 
 def _plausible(text: str) -> bool:

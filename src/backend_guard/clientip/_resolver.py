@@ -13,6 +13,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
+from .._cache import BoundedCache
 from .._check import check_choice, check_strs
 from ..exceptions import ConfigurationError
 from ._address import IPAddress, normalized_peer, parse_ip, strip_port
@@ -132,6 +133,11 @@ class ClientIP:
         names = _header_names(forwarded_header, self.forwarded_fields)
         self._names: frozenset[str] = names
         self._environ_keys: tuple[tuple[str, str], ...] = tuple((n, ENVIRON_KEYS[n]) for n in sorted(names))
+        # Whether a peer is a trusted proxy, per peer text: asked on every request, of a few proxies' addresses
+        # (or, for an app clients also reach directly, of theirs: bounded).
+        self._trusted_peers: BoundedCache[str, bool] = BoundedCache(
+            "clientip.trusted_peers", max_entries=4096, max_bytes=1 << 20
+        )
 
     def __repr__(self) -> str:
         return (
@@ -143,8 +149,12 @@ class ClientIP:
         """True when ``address`` is one of the trusted proxies (None: a Unix socket peer)."""
         if not address:  # None or "": a Unix socket peer
             return self.trust_unix
-        addr = parse_ip(address)
-        return addr is not None and self._is_trusted_ip(addr)
+        trusted = self._trusted_peers.get(address)
+        if trusted is None:
+            addr = parse_ip(address)
+            trusted = addr is not None and self._is_trusted_ip(addr)
+            self._trusted_peers.put(address, trusted)  # bounded: a peer address may be a client's
+        return trusted
 
     def _is_trusted_ip(self, addr: IPAddress) -> bool:
         return any(addr in net for net in self.networks)
