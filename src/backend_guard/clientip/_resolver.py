@@ -175,7 +175,7 @@ class ClientIP:
             if addr is None:
                 break  # garbage or an obfuscated hop: keep the proxy that reported it
             client = addr.compressed
-            if not self._is_trusted_ip(addr) or index == 0:
+            if not self.is_trusted(client) or index == 0:  # its canonical text: remembered as a peer's is
                 break
             index -= 1
         return client, index
