@@ -8,7 +8,9 @@ GET with six request headers, a JSON 200), and reports ``(high run - low run) / 
 one request, start-up left out. ``PYTHONHASHSEED=0`` in every run.
 
 Configurations: ``default`` (``GuardSettings()``), ``cors``, ``rl`` (a memory rate limit never reached) and
-``cors_rl`` (both: ``bench_stack.guard_settings()``'s policy, the one the server benchmarks use).
+``cors_rl`` (both: ``bench_stack.guard_settings()``'s policy, the one the server benchmarks use); ASGI only,
+``proxied``: ``cors_rl`` behind a trusted proxy (the peer is a ``10.0.0.0/8`` address and the client comes in
+``X-Forwarded-For``; the app checks it sees the forwarded client).
 
 ``--shell wsgi``: the same configurations as ``wsgi.Guard`` around bench_stack.py's Flask app (``flask_app``: one
 JSON route; ``cors_rl`` is its ``flask_app("ours")``), driven by its ``wsgi_case`` (the same cross-origin GET as an
@@ -50,6 +52,10 @@ SRC = HERE.parent.parent / "src"
 CONFIGS = ("default", "cors", "rl", "cors_rl")
 #: ``--shell wsgi``'s cases: Flask alone, the Guard's configurations, the peer extensions.
 WSGI_CASES = ("bare", *CONFIGS, "peer")
+#: ``--shell asgi``'s: ``proxied`` is ``cors_rl`` behind a trusted proxy (``10.0.0.0/8``): the peer is the proxy and
+#: the client comes in ``X-Forwarded-For``, as behind a load balancer.
+ASGI_CONFIGS = (*CONFIGS, "proxied")
+PROXY, FORWARDED_CLIENT = "10.0.0.5", b"198.51.100.7"
 
 
 def settings(config: str) -> Any:
@@ -61,8 +67,11 @@ def settings(config: str) -> Any:
     parts: dict[str, Any] = {}
     if "cors" in config:
         parts["cors"] = {"allow_origins": ORIGINS, "allow_methods": METHODS, "allow_headers": ALLOW_HEADERS}
-    if config in ("rl", "cors_rl"):
+    if config in ("rl", "cors_rl", "proxied"):
         parts["rate_limit"] = {"default_limits": LIMIT}  # never reached: the decision and its headers are measured
+    if config == "proxied":
+        parts["cors"] = {"allow_origins": ORIGINS, "allow_methods": METHODS, "allow_headers": ALLOW_HEADERS}
+        parts["trusted_proxies"] = ["10.0.0.0/8"]
     return bg.GuardSettings(**parts)
 
 
@@ -75,6 +84,8 @@ def drive(config: str, n: int) -> None:
     statuses: list[int] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
+        if config == "proxied" and scope["client"][0] != FORWARDED_CLIENT.decode():
+            raise SystemExit(f"proxied: the app saw the client {scope['client']}")
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b'{"items":[1,2,3]}'})
 
@@ -88,6 +99,9 @@ def drive(config: str, n: int) -> None:
     async def run(guard: Any, count: int) -> None:
         for _ in range(count):
             scope = asgi_scope()
+            if config == "proxied":
+                scope["client"] = (PROXY, 40000)
+                scope["headers"] = [*scope["headers"], (b"x-forwarded-for", FORWARDED_CLIENT)]
             await guard(scope, receive, send)
 
     guard = Guard(app, settings=settings(config))
@@ -155,7 +169,9 @@ def wsgi_summary(rows: dict[str, list[int]], trees: list[tuple[str, Path]]) -> N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shell", choices=("asgi", "wsgi"), default="asgi")
-    parser.add_argument("--configs", nargs="+", choices=WSGI_CASES, help="default: every one of the shell's")
+    parser.add_argument(
+        "--configs", nargs="+", choices=(*WSGI_CASES, "proxied"), help="default: every one of the shell's"
+    )
     parser.add_argument("--tree", action="append", default=[], help="another checkout to measure (its src/)")
     parser.add_argument("--low", type=int, default=200)
     parser.add_argument("--high", type=int, default=2200)
@@ -164,7 +180,7 @@ def main() -> None:
     if args.drive:
         (drive_wsgi if args.shell == "wsgi" else drive)(args.drive[0], int(args.drive[1]))
         return
-    cases = WSGI_CASES if args.shell == "wsgi" else CONFIGS
+    cases = WSGI_CASES if args.shell == "wsgi" else ASGI_CONFIGS
     configs = args.configs or list(cases)
     if not set(configs) <= set(cases):
         parser.error(f"--shell {args.shell} measures {', '.join(cases)}")
