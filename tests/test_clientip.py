@@ -223,3 +223,38 @@ def test_a_flood_of_distinct_peers_keeps_the_trust_answers_right_and_bounded() -
     for cache in caches:
         assert len(cache) <= cache.max_entries
         assert cache.nbytes <= cache.max_bytes
+
+
+class _Spelled(str):
+    """A str subclass whose str() is another address (a server or framework could hand one over as the peer)."""
+
+    def __str__(self) -> str:
+        return "10.0.0.1"
+
+
+def test_a_str_subclass_peer_is_read_as_before_and_never_remembered_for_plain_text() -> None:
+    # ipaddress reads a subclass through str(): the C library's shortcut and the per-peer memory take plain str
+    # only, so such a peer answers as it always did and leaves nothing a plain peer of the same characters reads.
+    from backend_guard.clientip._address import parse_ip
+
+    assert parse_ip(_Spelled("203.0.113.9")) == ipaddress.ip_address("10.0.0.1")
+    cip = ClientIP(["10.0.0.0/8"])
+    assert cip.is_trusted(_Spelled("203.0.113.9"))
+    assert not cip.is_trusted("203.0.113.9")
+    assert cip.is_trusted(_Spelled("2001:db8::1"))  # read through str(), as ipaddress always read it
+    assert cip.is_trusted("2001:db8::1") is False  # the plain text of the same characters: not remembered
+
+
+def test_a_resolver_keeps_its_trusted_networks_and_copies_forget_what_it_remembered() -> None:
+    import copy
+    import pickle
+
+    cip = ClientIP(["10.0.0.0/8"])
+    assert cip.is_trusted("10.1.2.3")
+    with pytest.raises(AttributeError):
+        cip.networks = ()  # type: ignore[misc]  # fixed at construction, as every answer read from them
+    for twin in (copy.copy(cip), copy.deepcopy(cip), pickle.loads(pickle.dumps(cip))):
+        assert twin.networks == cip.networks
+        assert twin.is_trusted("10.1.2.3")
+        assert not twin.is_trusted("203.0.113.9")
+        assert twin.resolve("10.1.2.3", {"x-forwarded-for": "198.51.100.2"}).address == "198.51.100.2"

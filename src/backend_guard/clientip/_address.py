@@ -48,6 +48,8 @@ def _canonical_ipv4(text: str) -> ipaddress.IPv4Address | None:
     Only a spelling the C library writes back the same is taken: ``ipaddress`` reads exactly those four decimal
     numbers the same way, so nothing it would refuse or read otherwise (leading zeros, fewer parts) passes here.
     """
+    if type(text) is not str:  # a subclass may spell itself otherwise to ipaddress (through str())
+        return None
     try:
         packed = socket.inet_pton(socket.AF_INET, text)
     except (OSError, ValueError):  # not dotted-quad IPv4, or text no C string can hold (a NUL, a lone surrogate)

@@ -45,6 +45,12 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _Forwarded = tuple[str, str | None, str | None]
 
 
+def _trust_memory() -> BoundedCache[str, bool]:
+    """Whether a peer is a trusted proxy, per peer text: asked on every request, of a few proxies' addresses (or,
+    for an app clients also reach directly, of theirs: bounded)."""
+    return BoundedCache("clientip.trusted_peers", max_entries=4096, max_bytes=1 << 20)
+
+
 def _network(entry: str) -> _Network:
     try:
         return ipaddress.ip_network(entry.strip(), strict=False)
@@ -126,18 +132,29 @@ class ClientIP:
         networks = _networks(trusted_proxies)
         _check_forwarded_header(forwarded_header)
         self.trust_unix = "unix" in trusted_proxies
-        self.networks: tuple[_Network, ...] = networks
+        self._networks = networks
         self.forwarded_header = forwarded_header
         self.forwarded_fields: frozenset[str] = _check_fields(forwarded_fields)
         self.enabled = bool(networks) or self.trust_unix
         names = _header_names(forwarded_header, self.forwarded_fields)
         self._names: frozenset[str] = names
         self._environ_keys: tuple[tuple[str, str], ...] = tuple((n, ENVIRON_KEYS[n]) for n in sorted(names))
-        # Whether a peer is a trusted proxy, per peer text: asked on every request, of a few proxies' addresses
-        # (or, for an app clients also reach directly, of theirs: bounded).
-        self._trusted_peers: BoundedCache[str, bool] = BoundedCache(
-            "clientip.trusted_peers", max_entries=4096, max_bytes=1 << 20
-        )
+        self._trusted_peers = _trust_memory()
+
+    @property
+    def networks(self) -> tuple[_Network, ...]:
+        """The trusted proxies' networks (fixed at construction, as every answer read from them)."""
+        return self._networks
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy or a pickle carries the settings, not what was remembered (nor its lock)."""
+        state = self.__dict__.copy()
+        del state["_trusted_peers"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._trusted_peers = _trust_memory()
 
     def __repr__(self) -> str:
         return (
@@ -149,15 +166,20 @@ class ClientIP:
         """True when ``address`` is one of the trusted proxies (None: a Unix socket peer)."""
         if not address:  # None or "": a Unix socket peer
             return self.trust_unix
+        if type(address) is not str:  # remembered for plain text only (a subclass may spell itself otherwise)
+            return self._is_trusted_text(address)
         trusted = self._trusted_peers.get(address)
         if trusted is None:
-            addr = parse_ip(address)
-            trusted = addr is not None and self._is_trusted_ip(addr)
+            trusted = self._is_trusted_text(address)
             self._trusted_peers.put(address, trusted)  # bounded: a peer address may be a client's
         return trusted
 
+    def _is_trusted_text(self, address: str) -> bool:
+        addr = parse_ip(address)
+        return addr is not None and self._is_trusted_ip(addr)
+
     def _is_trusted_ip(self, addr: IPAddress) -> bool:
-        return any(addr in net for net in self.networks)
+        return any(addr in net for net in self._networks)
 
     def _believes(self, peer: str | None) -> bool:
         """True when forwarding headers from ``peer`` are read at all (a trusted proxy of an enabled resolver)."""
