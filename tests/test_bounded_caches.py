@@ -194,3 +194,21 @@ def test_a_lockout_plan_counts_every_string_it_holds(account: str | bytes, ip: s
     held = [*plan.keys, plan.named, plan.member, plan.account_id, plan.address, plan.account]
     assert all(type(s) is str for s in held)
     assert sys.getsizeof(plan) >= sys.getsizeof(plan.keys) + sum(map(sys.getsizeof, held))
+
+
+def test_a_rate_limit_plan_counts_the_client_key_it_holds() -> None:
+    # A new client's plan is cached under its key: its size must grow with the key it holds (in the charge and in
+    # the store key), or a flood of long keys would pass the byte bound.
+    from backend_guard.ratelimit import Charge, RateLimiter, parse_limits
+
+    limiter = RateLimiter()
+    rates = parse_limits(["100/minute"])
+
+    def plan_size(key: str) -> int:
+        plan = limiter.cached_plan(
+            (test_a_rate_limit_plan_counts_the_client_key_it_holds, key), lambda: [Charge(key, rates)]
+        )
+        return sys.getsizeof(plan)
+
+    assert plan_size("k" * 60) - plan_size("k") >= 59  # the charge's key (the store key digests a long part)
+    assert plan_size("€" * 60) - plan_size("€") >= 2 * 59  # two bytes a character there

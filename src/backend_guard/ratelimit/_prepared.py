@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from .._cache import approx_size
 from ..exceptions import ConfigurationError
 from ..storage import Script
 from ._keys import Charge
@@ -100,8 +99,15 @@ class _Prepared:
     def __sizeof__(self) -> int:
         # What a cache of plans holds per entry: the store keys and the charges' keys (client-chosen), the
         # header texts; the rates and rules are shared with other plans.
-        own = (self.keys, self.names, self.policy, self.policy_raw, self.templates, self.raw_template)
-        return object.__sizeof__(self) + approx_size(own) + sum(sys.getsizeof(c.key) for c in self.charges)
+        # One flat pass over the texts (a new client's plan is sized on its first request).
+        texts = (*self.keys, *self.names, *self.templates, self.policy, self.policy_raw, self.raw_template)
+        containers = (self.keys, self.names, self.templates)
+        return (
+            object.__sizeof__(self)
+            + sum(map(sys.getsizeof, containers))
+            + sum(map(sys.getsizeof, texts))
+            + sum(sys.getsizeof(c.key) for c in self.charges)
+        )
 
     def ratelimit_value(self, reply: RateLimitReply) -> str:
         """The ``RateLimit`` field value for a store reply (what :func:`format_headers` writes)."""
