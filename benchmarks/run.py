@@ -9,9 +9,11 @@ skew each other), then gathers the JSON they wrote into ``results/summary.json``
 of this folder (a temporary directory, or ``--out DIR``), so a smoke run never overwrites the committed figures
 of a full run. Only a full run writes ``benchmarks/results/`` and the docs plot.
 
-The Redis figures come from a private ``redis-server`` that this script starts on a free loopback port for the
-run and stops after it (``--redis private``, the default when ``redis-server`` is installed and ``REDIS_URL``
-is not set): a fresh server, the same for every run, holding nothing but what the benchmarks load. A shared
+The Redis figures come from private ``redis-server``s that this script starts on a free loopback port and stops
+after (``--redis private``, the default when ``redis-server`` is installed and ``REDIS_URL`` is not set): a fresh
+server for each benchmark that uses Redis, holding nothing but what that benchmark loads (the benchmarks run
+before it on a shared server made the lockout's script calls slower: 1.36x a PING in a full run against 1.20x
+alone, 2026-12-07). A shared
 server that has run the test suite holds hundreds of cached Lua scripts (one per lockout policy the tests
 drew), and Redis's Lua garbage collector then costs every script call microseconds that no production server
 pays. ``--redis shared`` uses ``REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) instead.
@@ -139,8 +141,14 @@ def snapshot(folder: Path) -> dict[str, float]:
     return {p.name: p.stat().st_mtime for p in folder.glob("*")} if folder.is_dir() else {}
 
 
-def run_all(selected: dict[str, Path], workdir: Path, quick: bool, timeout: float | None) -> dict[str, Any]:
-    """Run each script from ``workdir``; return per benchmark its status, time and the files it wrote."""
+def run_all(
+    selected: dict[str, Path], workdir: Path, quick: bool, timeout: float | None, fresh_redis: bool = False
+) -> dict[str, Any]:
+    """Run each script from ``workdir``; return per benchmark its status, time and the files it wrote.
+
+    ``fresh_redis``: each script that uses Redis gets a fresh private ``redis-server`` of its own, so no script's
+    figures depend on the scripts the server ran before (their cached Lua scripts and Lua heap slow every later
+    script call: see the module's docstring)."""
     results_dir = workdir / "results"
     redis_issue = redis_problem()
     env = dict(os.environ)
@@ -159,8 +167,11 @@ def run_all(selected: dict[str, Path], workdir: Path, quick: bool, timeout: floa
         print(f"--- {name}: {' '.join(cmd[1:])}", flush=True)
         before = snapshot(results_dir)
         start = time.perf_counter()
+        needs_redis = any(marker in original.read_text() for marker in NEEDS_REDIS_MARKERS)
         try:
-            proc = subprocess.run(cmd, cwd=workdir, env=env, timeout=timeout, capture_output=True, text=True)
+            with private_redis() if fresh_redis and needs_redis else contextlib.nullcontext(None) as url:
+                own_env = {**env, "REDIS_URL": url} if url is not None else env
+                proc = subprocess.run(cmd, cwd=workdir, env=own_env, timeout=timeout, capture_output=True, text=True)
             code: int | None = proc.returncode
             output = proc.stdout + proc.stderr
         except subprocess.TimeoutExpired as exc:
@@ -678,9 +689,9 @@ def main() -> int:
     with private_redis() if mode == "private" else contextlib.nullcontext(None) as url:
         if url is not None:
             os.environ["REDIS_URL"] = url  # the scripts read it; run_all passes the environment on
-        redis_used = "a private redis-server started for this run" if url is not None else redis_url()
+        redis_used = "a fresh private redis-server for each benchmark" if url is not None else redis_url()
         print(f"Redis: {redis_used}", flush=True)
-        report = run_all(selected, workdir, args.quick, timeout)
+        report = run_all(selected, workdir, args.quick, timeout, fresh_redis=url is not None)
     if args.only and not args.quick:
         # A partial full run: the benchmarks not run now keep their committed figures in the summary, marked
         # as from an earlier run (their own JSON says when).
