@@ -176,15 +176,16 @@ def test_plot_is_drawn_when_matplotlib_is_installed(quick_run: dict[str, Any]) -
 
 
 def test_redis_figures_come_from_a_private_server(quick_run: dict[str, Any]) -> None:
-    # A shared server that ran the test suite holds hundreds of cached scripts, whose Lua garbage collection
-    # slows every script call: run.py measures on a fresh redis-server of its own unless told otherwise.
+    # A shared server that ran the test suite (or the benchmarks before) holds cached scripts, whose Lua garbage
+    # collection slows every script call: run.py measures each benchmark on a fresh redis-server of its own
+    # unless told otherwise.
     if "REDIS_URL" in os.environ or shutil.which("redis-server") is None:
         pytest.skip("REDIS_URL is set or redis-server is not installed: run.py uses the shared Redis")
     summary = quick_run["summary"]
     assert summary is not None, quick_run["proc"].stderr[-3000:]
-    assert summary["redis"] == "a private redis-server started for this run"
+    assert summary["redis"] == "a fresh private redis-server for each benchmark"
     assert (
-        "Redis: a private redis-server started for this run."
+        "Redis: a fresh private redis-server for each benchmark."
         in (quick_run["out"] / "results" / "summary.md").read_text()
     )
     assert _entry(quick_run, "lockout")["status"] == "ok"
