@@ -7,7 +7,8 @@ with ``--framework django`` the ``django_*_cases``: django-ratelimit and the WSG
 Each case runs under ``valgrind --tool=callgrind`` twice, ``--low`` and then ``--high`` requests in one process,
 and the figure is ``(high run - low run) / (high - low)``: one request, start-up left out (``PYTHONHASHSEED=0``).
 The overhead of a case is its figure minus the bare route's; the ratios are the ones bench_decorators.py judges,
-in instructions instead of noisy CPU time.
+in instructions instead of noisy CPU time. A rate limit part also counts the floor case (the bare route with the
+decorator's two fields set by hand) and prints the decorator's overhead beyond it over the middleware's.
 
 Usage::
 
@@ -34,6 +35,7 @@ sys.path.insert(0, str(HERE.parent))  # bench_decorators, beside this file
 SRC = HERE.parent.parent / "src"
 
 from _harness import callgrind_instructions  # noqa: E402  (beside this file)
+from bench_decorators import FLOOR  # noqa: E402  (beside this file)
 
 #: part: (the decorator's case, the reference case, the peer's case)
 PARTS = {
@@ -98,7 +100,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for part in args.part:
             decorator, reference, peer = PARTS[args.framework][part]
-            cases = ["bare route", reference, decorator] + ([peer] if peer else [])
+            floor = [FLOOR] if part == "ratelimit" else []  # the framework's own cost of the two fields
+            cases = ["bare route", *floor, reference, decorator] + ([peer] if peer else [])
             for name, src in trees:
                 per_call = {}
                 for i, case in enumerate(cases):
@@ -111,6 +114,9 @@ def main() -> None:
                     print(f"  {case:32} {value:>10,}  {value - bare:>+10,}")
                 over = per_call[decorator] - bare
                 print(f"  decorator / {reference}: {over / (per_call[reference] - bare):.3f}x", end="")
+                if floor:
+                    beyond = (per_call[decorator] - per_call[FLOOR]) / (per_call[reference] - bare)
+                    print(f"; beyond the floor / {reference}: {beyond:.3f}x", end="")
                 if peer:
                     print(f"; / {peer}: {over / (per_call[peer] - bare):.3f}x", end="")
                 print(flush=True)

@@ -462,6 +462,15 @@ def server_rows(server: dict[str, Any], row: Any) -> None:
             low_high = spread.get(key)
             rounds = f" (rounds {low_high[0]:.3f}-{low_high[1]:.3f}x)" if low_high else ""
             row(f"{label} + wrk: {figure}{rounds}", value, f">= {target}x", ok, "x")
+        ceiling = _ratio(_get(setup, "results", "floor", "rps"), _get(setup, "results", "peer", "rps"))
+        if ceiling is not None:  # a stack costing nothing serves as the floor does: the most any stack can reach
+            row(
+                f"{label} + wrk: the floor's requests/s / the peer stack's (the most any stack can reach)",
+                ceiling,
+                "",
+                None,
+                "x",
+            )
         load = (t.get("load_average") or {}).get("before")
         row(
             f"{label} + wrk: our latency p99 (peer's {t.get('peer_latency_p99_ms')} ms"
@@ -473,6 +482,13 @@ def server_rows(server: dict[str, Any], row: Any) -> None:
         )
     for label, reason in (server.get("skipped_setups") or {}).items():
         row(f"{label} + wrk: not measured", reason, ">= 0.95x floor, >= 1.8x peer", None)
+
+
+def _ratio(numerator: Any, denominator: Any) -> float | None:
+    """``numerator / denominator`` rounded to 3 places, None unless both are positive numbers."""
+    if isinstance(numerator, (int, float)) and isinstance(denominator, (int, float)) and numerator > 0 < denominator:
+        return round(numerator / denominator, 3)
+    return None
 
 
 def import_rows(targets: dict[str, Any], row: Any) -> None:
@@ -509,6 +525,15 @@ def decorator_rows(targets: dict[str, Any], row: Any) -> None:
             t.get("met_reference"),
             "x",
         )
+        if "over_reference_beyond_floor" in t:
+            row(
+                f"{framework} {kind} decorator overhead beyond the framework's own cost of its two fields "
+                f"(the floor case) / {t.get('reference')}'s",
+                t["over_reference_beyond_floor"],
+                "(<= 1.5x)",
+                t.get("met_reference_beyond_floor"),
+                "x",
+            )
         if t.get("peer"):
             limit = t.get("max_over_peer")
             row(
