@@ -95,9 +95,6 @@ class RateLimiter:
         #: caller may call :meth:`run_plan` and skip a coroutine.
         self.inline: bool = type(self.store) is MemoryStore
         self._code = STRATEGY_CODES[strategy]
-        self._keys: BoundedCache[tuple[str, str, str], str] = BoundedCache(
-            "ratelimit.keys", max_entries=4096, max_bytes=2 << 20
-        )
         self._plans: BoundedCache[tuple[tuple[Charge, ...], bool], _Prepared] = BoundedCache(
             "ratelimit.plans", max_entries=4096, max_bytes=8 << 20
         )
@@ -119,14 +116,9 @@ class RateLimiter:
     # -- the sans-IO halves of a decision -------------------------------------------------------------------
 
     def _key(self, key: str, scope: str, rate: Rate) -> str:
-        """The store key of one limit of ``key`` in ``scope`` (cached: building it hashes and formats)."""
-        cache_key = (key, scope, rate.ident)
-        found = self._keys.get(cache_key)
-        if found is None:
-            parts = [part for part in (self.key_prefix, scope) if part]  # a part is left out when empty
-            found = self.store.key("rl", *parts, self._code, rate.ident, tag=key)
-            self._keys.put(cache_key, found)  # bounded: keys come from clients
-        return found
+        """The store key of one limit of ``key`` in ``scope`` (made when a plan is built: plans are cached)."""
+        parts = [part for part in (self.key_prefix, scope) if part]  # a part is left out when empty
+        return self.store.key("rl", *parts, self._code, rate.ident, tag=key)
 
     def _prepare(self, charges: Sequence[Charge], spend: bool) -> _Prepared:
         """The plan of ``charges``, cached by the charges themselves (see :meth:`cached_plan` for a cheaper key)."""
@@ -161,24 +153,24 @@ class RateLimiter:
         for charge in charges:  # a whole number (never a bool, a float, NaN): the same count on every store
             if check_int("cost", charge.cost) < 0:
                 raise ConfigurationError("cost must not be negative.")
-        charges = self._one_charge_per_counter(charges)
-        keys: list[str] = []
+        charges, keys = self._counters(charges)
         args: list[int] = [1 if spend else 0]
         for charge in charges:
-            keys += self._keys_of(charge)
             args += script_args(charge)
         script = self._one_limit if len(keys) == 1 else self._script
         return _Prepared(tuple(charges), keys, args, policy_names_of(charges), script)
 
-    def _one_charge_per_counter(self, charges: Sequence[Charge]) -> list[Charge]:
-        """``charges`` with every counter named once: a limit whose counter an earlier charge (or the same one)
-        already names is left out, so a decision charges each counter once, on every store and strategy.
+    def _counters(self, charges: Sequence[Charge]) -> tuple[list[Charge], list[str]]:
+        """``charges`` with every counter named once, and the store key of each limit kept, in order: a limit
+        whose counter an earlier charge (or the same one) already names is left out, so a decision charges each
+        counter once, on every store and strategy.
 
         Two rules sharing a scope and a limit, both matching one request, name one counter (the store key is
         the key, the scope and the limit); the first charge naming it sets the cost.
         """
         seen: set[str] = set()
         distinct: list[Charge] = []
+        keys: list[str] = []
         for charge in charges:
             kept = []
             for rate in charge.rates:
@@ -186,20 +178,17 @@ class RateLimiter:
                 if counter not in seen:
                     seen.add(counter)
                     kept.append(rate)
+                    keys.append(counter)
             if len(kept) == len(charge.rates):
                 distinct.append(charge)
             elif kept:
                 distinct.append(replace(charge, rates=tuple(kept)))
-        return distinct
+        return distinct, keys
 
     def _check_cluster(self, charges: Sequence[Charge]) -> None:
         """Refuse, on Redis Cluster only, charges of different keys decided together (see check_one_slot)."""
         if len(charges) > 1 and is_cluster(self.store):
             check_one_slot(charges)
-
-    def _keys_of(self, charge: Charge) -> list[str]:
-        """The store keys of a charge's limits (its key and scope, each limit's amount and window)."""
-        return [self._key(charge.key, charge.scope, rate) for rate in charge.rates]
 
     @staticmethod
     def result_for(plan: _Prepared, reply: RateLimitReply) -> RateLimitResult:

@@ -34,10 +34,10 @@ __all__ = ["Script", "Store", "escape_key_part", "glob_escape", "is_cluster", "m
 #: Key parts longer than this (in UTF-8 bytes) are replaced by a digest, so untrusted input cannot make huge keys.
 MAX_KEY_PART = 64
 
-_ESCAPES = {"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D", "#": "%23"}
-#: A part of printable ASCII characters but space (most parts: a client address, a route, a digest) is escaped
-#: by one table (the five above) instead of a loop per character.
-_PRINTABLE_ASCII = re.compile("[!-~]*")
+_ESCAPES = {"%": "%25", ":": "%3A", "{": "%7B", "}": "%7D", "#": "%23", " ": "%20"}
+#: A part of printable ASCII characters and spaces (most parts: a client address, a route, a digest, a scope such
+#: as ``GET /users/{id}``) is escaped by one table (the six above) instead of a loop per character.
+_PRINTABLE_ASCII = re.compile("[ -~]*")
 _ESCAPE_TABLE = str.maketrans(_ESCAPES)
 
 
