@@ -201,6 +201,32 @@ def test_an_address_is_read_as_the_standard_library_reads_it(text: str) -> None:
     assert type(parse_ip(text)) is type(_parsed_by_ipaddress(text))
 
 
+def _bucket_by_ipaddress(address: str, ipv6_prefix: int) -> str:
+    """What address_bucket answers by the standard library alone (its rule before the C library's shortcut)."""
+    from backend_guard.clientip._address import strip_port
+
+    addr = _parsed_by_ipaddress(strip_port(address))
+    if isinstance(addr, ipaddress.IPv6Address) and ipv6_prefix < 128:
+        return str(ipaddress.IPv6Network((addr, ipv6_prefix), strict=False))
+    return address if addr is None else addr.compressed
+
+
+_port = st.sampled_from(["", ":80", ":x", ":", ":65535"])
+
+
+@given(
+    st.tuples(_dotted | ips | st.text(alphabet="0123456789.:abcdefABCDEF x\x00%[]", max_size=46), _port).map("".join)
+    | ips.map(lambda a: f"[{a}]:443")
+    | st.text(max_size=20),
+    st.sampled_from([48, 64, 128]),
+)
+def test_an_address_counts_in_the_bucket_the_standard_library_gives_it(address: str, ipv6_prefix: int) -> None:
+    # A canonical dotted quad is its own bucket as written (no address object made): every spelling must still
+    # land where ipaddress puts it, or one client could count in two buckets (or two clients in one).
+    assert address_bucket(address, ipv6_prefix) == _bucket_by_ipaddress(address, ipv6_prefix)
+    assert type(address_bucket(address, ipv6_prefix)) is str
+
+
 def test_a_flood_of_distinct_peers_keeps_the_trust_answers_right_and_bounded() -> None:
     # Whether a peer is a trusted proxy is remembered per peer address (asked on every request); an app clients
     # reach directly sees each client as a peer, so the memory is bounded and its answers stay right.

@@ -32,8 +32,8 @@ def parse_ip(text: str) -> IPAddress | None:
     if not _plausible(text):
         return None
     dotted = _canonical_ipv4(text)
-    if dotted is not None:
-        return dotted
+    if dotted is not None:  # the one canonical dotted quad (most addresses), read by the C library
+        return ipaddress.IPv4Address(dotted)
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
@@ -41,12 +41,13 @@ def parse_ip(text: str) -> IPAddress | None:
     return _unmapped(addr)
 
 
-def _canonical_ipv4(text: str) -> ipaddress.IPv4Address | None:
-    """The IPv4 address ``text`` spells in its one canonical form (``192.0.2.7``: what most peers and forwarding
-    headers hold), read by the C library, else None (any other text is left to :mod:`ipaddress`).
+def _canonical_ipv4(text: str) -> bytes | None:
+    """The four bytes of the IPv4 address ``text`` spells in its one canonical form, read by the C library, else
+    None.
 
     Only a spelling the C library writes back the same is taken: ``ipaddress`` reads exactly those four decimal
-    numbers the same way, so nothing it would refuse or read otherwise (leading zeros, fewer parts) passes here.
+    numbers the same way and writes them back as they are, so nothing it would refuse or read otherwise (leading
+    zeros, fewer parts) passes here.
     """
     if type(text) is not str:  # a subclass may spell itself otherwise to ipaddress (through str())
         return None
@@ -54,7 +55,7 @@ def _canonical_ipv4(text: str) -> ipaddress.IPv4Address | None:
         packed = socket.inet_pton(socket.AF_INET, text)
     except (OSError, ValueError):  # not dotted-quad IPv4, or text no C string can hold (a NUL, a lone surrogate)
         return None
-    return ipaddress.IPv4Address(packed) if socket.inet_ntop(socket.AF_INET, packed) == text else None
+    return packed if socket.inet_ntop(socket.AF_INET, packed) == text else None
 
 
 def _plausible(text: str) -> bool:
@@ -157,7 +158,10 @@ def address_bucket(address: str, ipv6_prefix: int = 64) -> str:
         >>> address_bucket("192.0.2.7:5678")
         '192.0.2.7'
     """
-    addr = parse_ip(strip_port(address))
+    text = strip_port(address)
+    if _canonical_ipv4(text) is not None:  # IPv4 as ipaddress writes it: its own bucket, with no object made
+        return text
+    addr = parse_ip(text)
     if isinstance(addr, ipaddress.IPv6Address) and ipv6_prefix < 128:
         return str(ipaddress.IPv6Network((addr, ipv6_prefix), strict=False))
     return address if addr is None else addr.compressed
