@@ -212,3 +212,30 @@ def test_a_rate_limit_plan_counts_the_client_key_it_holds() -> None:
 
     assert plan_size("k" * 60) - plan_size("k") >= 59  # the charge's key (the store key digests a long part)
     assert plan_size("€" * 60) - plan_size("€") >= 2 * 59  # two bytes a character there
+
+
+def test_every_clients_plan_of_one_limit_shares_its_field_texts_and_they_stay_bounded() -> None:
+    # The RateLimit field texts follow from the limits alone: a new client's plan reuses them (its size counts only
+    # what is its own), and a flood of distinct limit names (scopes from route templates) keeps their cache bounded.
+    from backend_guard._cache import bounded_caches
+    from backend_guard.ratelimit import Charge, RateLimiter, format_headers, parse_limits
+
+    limiter = RateLimiter()
+    rates = parse_limits(["100/minute"])
+    owner = test_every_clients_plan_of_one_limit_shares_its_field_texts_and_they_stay_bounded
+    plans = [
+        limiter.cached_plan((owner, key), lambda key=key: [Charge(key, rates, scope="GET /a b", name="GET /a b")])
+        for key in ("ip:198.51.100.1", "ip:198.51.100.2")
+    ]
+    assert plans[0] is not plans[1]
+    assert plans[0].keys != plans[1].keys
+    assert plans[0].policy is plans[1].policy
+    assert plans[0].templates is plans[1].templates
+    result = limiter.result_for(plans[0], limiter.run_plan(plans[0]))
+    assert plans[0].str_fields(limiter.run_plan(plans[0]))[0] == format_headers(result)[0]  # the policy field
+    for i in range(3000):
+        name = f"route-{i}-" + "x" * 200
+        limiter.cached_plan((owner, i), lambda name=name: [Charge("ip:198.51.100.9", rates, scope=name, name=name)])
+    (texts,) = [c for c in bounded_caches() if c.name == "ratelimit.field_texts"]
+    assert len(texts) <= texts.max_entries
+    assert texts.max_bytes // 2 < texts.nbytes <= texts.max_bytes  # flooded, and held to its bound

@@ -142,9 +142,19 @@ class KeyResolver:
     def _ip(self, address: str) -> str:
         found = self._ips.get(address)
         if found is None:
-            found = "ip:" + address_bucket(address, self.ipv6_prefix)
+            found = self.peer_key(address)
             self._ips.put(address, found)  # bounded: addresses come from clients
         return found
+
+    def peer_key(self, address: str) -> str:
+        """The key of a request from ``address`` when the peer is the client (:attr:`peer_only`), made each time:
+        for a caller that keeps what it makes of the key under the address itself (a middleware's plans).
+
+        Example::
+
+            KeyResolver().peer_key("2001:db8::1")   # 'ip:2001:db8::/64'
+        """
+        return "ip:" + address_bucket(address, self.ipv6_prefix)
 
     @staticmethod
     def _digest(value: str) -> str:

@@ -157,12 +157,13 @@ class RulePlan:
         known = limiter.known_plan
         if resolver.peer_only:  # the key follows from the peer address: plans cached by it, one lookup on a hit
             peer = scope.get("client")
-            by_peer = (route, _PEER, peer[0] if peer else "")  # three items: never a (route, key) of _plan
+            address = peer[0] if peer else ""
+            by_peer = (route, _PEER, address)  # three items: never a (route, key) of _plan
             plan = known(by_peer)
             if plan is not None:
                 return plan
-            key = resolver.from_scope(scope)
-            return limiter.cached_plan(by_peer, lambda: route.charges((key,)))
+            of_peer = resolver.peer_key(address)  # not remembered apart: the plan is, under the address
+            return limiter.cached_plan(by_peer, lambda: route.charges((of_peer,)))
         key = resolver.from_scope(scope)
         if key is None:
             return None

@@ -1,7 +1,8 @@
 """A compiled decision: the store keys and arguments of one script call, and its header templates.
 
 What lives here: :class:`_Prepared`, built once per distinct set of charges by the limiter (and cached), the
-parts of building one that need no store (policy names, script arguments, the Redis Cluster one-slot check),
+header texts its limits share with every other client's plan of them (:class:`_FieldTexts`, one bounded cache),
+the parts of building one that need no store (policy names, script arguments, the Redis Cluster one-slot check),
 and the reading of a store reply into ``RateLimit`` header values without building a result. The shells use
 its ``raw_fields``/``str_fields`` on their request path.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from .._cache import BoundedCache
 from ..exceptions import ConfigurationError
 from ..storage import Script
 from ._keys import Charge
@@ -55,6 +57,49 @@ def _reset_secs(reset_ms: int) -> int:
     return max(0, -(-int(reset_ms) // 1000))
 
 
+class _FieldTexts:
+    """The ``RateLimit`` field texts of one set of limits, made from their policy names and their amounts and
+    windows alone: the whole ``RateLimit-Policy`` value and, per limit, a template for its ``RateLimit`` item.
+
+    Made once per set of limits and kept in a bounded cache (:func:`_field_texts`): every client's plan of the same
+    limits shares them, so a new client's first request neither formats nor sizes them again.
+    """
+
+    __slots__ = ("names", "policy", "policy_pair", "policy_raw", "rates", "raw_template", "single", "templates")
+
+    def __init__(self, names: tuple[str, ...], rates: tuple[tuple[int, float], ...]) -> None:
+        self.names = names
+        self.rates = rates
+        self.policy = _policy_value(names, rates)
+        self.policy_raw = self.policy.encode("latin-1")
+        self.policy_pair = (b"ratelimit-policy", self.policy_raw)  # the same ASGI pair on every request
+        self.templates = tuple(_item_template(name) for name in names)
+        self.single = len(rates) == 1
+        self.raw_template = self.templates[0].encode("latin-1") if self.single else b""
+
+    def __sizeof__(self) -> int:
+        texts = (*self.names, *self.templates, self.policy, self.policy_raw, self.raw_template)
+        containers = (self.names, self.templates, self.rates)
+        return object.__sizeof__(self) + sum(map(sys.getsizeof, containers)) + sum(map(sys.getsizeof, texts))
+
+
+#: The field texts by (policy names, (amount, window) of each limit). Names come from rule names, scopes and route
+#: templates, so the cache is bounded like any other; one too large to keep is made again for each plan.
+_TEXTS: BoundedCache[tuple[tuple[str, ...], tuple[tuple[int, float], ...]], _FieldTexts] = BoundedCache(
+    "ratelimit.field_texts", max_entries=1024, max_bytes=1 << 20
+)
+
+
+def _field_texts(names: tuple[str, ...], rates: tuple[tuple[int, float], ...]) -> _FieldTexts:
+    """The shared :class:`_FieldTexts` of limits named ``names`` with these (amount, window) pairs."""
+    key = (names, rates)
+    texts = _TEXTS.get(key)
+    if texts is None:
+        texts = _FieldTexts(names, rates)
+        _TEXTS.put(key, texts)
+    return texts
+
+
 class _Prepared:
     """One decision compiled once per distinct set of charges (then reused from a bounded cache).
 
@@ -81,31 +126,30 @@ class _Prepared:
     def __init__(
         self, charges: tuple[Charge, ...], keys: list[str], args: list[int], names: list[str], script: Script
     ) -> None:
-        rates = _all_rates(charges)
         self.charges = charges
         #: The script deciding it (for one limit, the strategy's :data:`~._scripts.ONE_LIMIT` script).
         self.script = script
         self.keys = keys
         self.args = args
-        self.names = names
-        self.rates: tuple[tuple[int, float], ...] = tuple((r.amount, r.window) for r in rates)
-        self.policy = _policy_value(names, rates)
-        self.policy_raw = self.policy.encode("latin-1")
-        self.policy_pair = (b"ratelimit-policy", self.policy_raw)  # the same ASGI pair on every request
-        self.templates = tuple(_item_template(name) for name in names)
-        self.single = len(rates) == 1
-        self.raw_template = self.templates[0].encode("latin-1") if self.single else b""
+        # The header texts follow from the limits alone: shared by every client's plan of them (read from here
+        # on each request, as the plan's own attributes).
+        texts = _field_texts(tuple(names), tuple((r.amount, r.window) for r in _all_rates(charges)))
+        self.names = texts.names
+        self.rates = texts.rates
+        self.policy = texts.policy
+        self.policy_raw = texts.policy_raw
+        self.policy_pair = texts.policy_pair
+        self.templates = texts.templates
+        self.single = texts.single
+        self.raw_template = texts.raw_template
 
     def __sizeof__(self) -> int:
-        # What a cache of plans holds per entry: the store keys and the charges' keys (client-chosen), the
-        # header texts; the rates and rules are shared with other plans.
-        # One flat pass over the texts (a new client's plan is sized on its first request).
-        texts = (*self.keys, *self.names, *self.templates, self.policy, self.policy_raw, self.raw_template)
-        containers = (self.keys, self.names, self.templates)
+        # What a cache of plans holds per entry: the store keys and the charges' keys (client-chosen); the header
+        # texts are shared with the other plans of the same limits (and sized in their own cache).
         return (
             object.__sizeof__(self)
-            + sum(map(sys.getsizeof, containers))
-            + sum(map(sys.getsizeof, texts))
+            + sys.getsizeof(self.keys)
+            + sum(map(sys.getsizeof, self.keys))
             + sum(sys.getsizeof(c.key) for c in self.charges)
         )
 
@@ -131,10 +175,11 @@ class _Prepared:
         return [("RateLimit-Policy", self.policy), ("RateLimit", self.ratelimit_value(reply))]
 
 
-def _policy_value(names: list[str], rates: list[Rate]) -> str:
-    """The ``RateLimit-Policy`` value of limits named ``names`` (what :func:`format_headers` writes)."""
+def _policy_value(names: Sequence[str], rates: Sequence[tuple[int, float]]) -> str:
+    """The ``RateLimit-Policy`` value of limits named ``names`` with these (amount, window) pairs (what
+    :func:`format_headers` writes)."""
     return ", ".join(
-        f"{sf_string(n)};q={r.amount};w={header_secs(r.window)}" for n, r in zip(names, rates, strict=True)
+        f"{sf_string(n)};q={amount};w={header_secs(window)}" for n, (amount, window) in zip(names, rates, strict=True)
     )
 
 
