@@ -189,3 +189,17 @@ def test_redis_figures_come_from_a_private_server(quick_run: dict[str, Any]) -> 
         in (quick_run["out"] / "results" / "summary.md").read_text()
     )
     assert _entry(quick_run, "lockout")["status"] == "ok"
+
+
+@pytest.mark.parametrize("shell", ["guard", "wsgi", "decorator"])
+def test_first_request_driver_runs_each_shell_on_the_memory_path(shell: str) -> None:
+    # first_request_instructions.py counts instructions under valgrind (not in CI); its driver must keep running:
+    # it raises when a shell awaits something (then it would not be the memory store's path it claims to count).
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, str(BENCHMARKS / "first_request_instructions.py"), "--drive", shell, "new", "20"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
