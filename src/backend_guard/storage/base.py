@@ -44,7 +44,7 @@ _ESCAPE_TABLE = str.maketrans(_ESCAPES)
 def escape_key_part(part: object) -> str:
     """Return ``part`` as one key segment that can never collide with another part sequence.
 
-    ``%``, ``:``, ``{``, ``}`` and ``#`` are percent-escaped, control and non-ASCII characters too; a part
+    ``%``, ``:``, ``{``, ``}``, ``#`` and spaces are percent-escaped, control and non-ASCII characters too; a part
     longer than :data:`MAX_KEY_PART` bytes (or one that would be after escaping) becomes ``#`` and a SHA-256
     digest. An escaped part never holds a raw ``#``, so the two forms cannot meet.
 
