@@ -1,7 +1,8 @@
-"""Real HTTP servers on loopback for tests: uvicorn for ASGI apps, waitress (or wsgiref) for WSGI apps.
+"""Real HTTP servers on loopback for tests: uvicorn for ASGI apps (hypercorn where HTTP/2 is needed), waitress (or
+wsgiref) for WSGI apps.
 
-Both context managers bind port 0 (the OS picks a free port, no race), wait a bounded time for the server to
-answer, yield the base URL (``http://127.0.0.1:PORT``) and shut the server down cleanly afterwards::
+Each context manager binds port 0 (the OS picks a free port, no race), waits a bounded time for the server to
+answer, yields the base URL (``http://127.0.0.1:PORT``) and shuts the server down cleanly afterwards::
 
     with run_asgi(app) as url:
         assert httpx.get(url + "/").status_code == 200
@@ -73,6 +74,35 @@ def _uvicorn(app: Any, options: dict[str, Any]) -> Iterator[Any]:
     finally:
         server.should_exit = True
         thread.join(STARTUP_TIMEOUT)
+
+
+@contextmanager
+def run_asgi_h2(app: Any) -> Iterator[str]:
+    """Serve an ASGI ``app`` with hypercorn, which speaks HTTP/2 to a client that starts with it (prior knowledge,
+    no TLS: ``httpx.Client(http1=False, http2=True)``) and HTTP/1.1 otherwise; yields the base URL."""
+    import asyncio
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    listener = socket.create_server(("127.0.0.1", 0))  # port 0 bound here: no race for a free port
+    port = listener.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{listener.detach()}"]  # hypercorn's socket from now on (it closes it)
+    config.accesslog = config.errorlog = None
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(serve(app, config, shutdown_trigger=stop.wait),), daemon=True
+    )
+    thread.start()
+    try:
+        _wait_listening(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(STARTUP_TIMEOUT)
+        loop.close()
 
 
 @contextmanager

@@ -24,13 +24,13 @@ from starlette.requests import Request
 
 import backend_guard as bg
 from backend_guard.lockout import LockoutEvent, normalize_identifier
-from backend_guard.lockout._routes import LoginRequestRefused, login_body_kind
+from backend_guard.lockout._routes import LoginRequestRefused, login_body_kind, unframed_body_kind
 from backend_guard.request import RequestView
 from backend_guard.storage import RedisStore
 
 from .conftest import TEST_TIMEOUTS, _cleanup
 from .login_attacks import REFUSALS, flood
-from .servers import run_asgi, run_wsgi
+from .servers import run_asgi, run_asgi_h2, run_wsgi
 
 SECRET = b"login-bodies-test-secret-0123456789"
 THRESHOLD = 20  # account-wide: guesses from unknown addresses that reach the password check
@@ -650,23 +650,29 @@ def test_a_status_alone_is_a_success_only_when_the_application_names_it() -> Non
     assert [client.post("/login", json={"username": "a", "mark": "ok"}).status_code for _ in range(3)] == [200] * 3
 
 
-def test_the_fastapi_dependency_refuses_a_body_it_cannot_read_before_the_route() -> None:
+def _dependency_app(lock: bg.Lockout, ran: list[str], method: str = "POST") -> Any:
+    """A FastAPI login route guarded by ``lock.dependency()``, answering ``method``; it records each name it checks."""
     from fastapi import Depends, FastAPI
-    from fastapi.testclient import TestClient
 
     import backend_guard.fastapi as bgf
 
-    lock = bg.Lockout(max_failures=2)
     app = FastAPI()
     bgf.install_error_handlers(app)
-    ran: list[str] = []
 
-    @app.post("/login")
+    @app.api_route("/login", methods=[method])
     async def login(request: Request, attempt: bg.Attempt = Depends(lock.dependency())) -> Any:  # noqa: B008
         ran.append(json.loads(await request.body())["username"])
         raise lock.invalid_credentials()
 
-    client = TestClient(app)
+    return app
+
+
+def test_the_fastapi_dependency_refuses_a_body_it_cannot_read_before_the_route() -> None:
+    from fastapi.testclient import TestClient
+
+    lock = bg.Lockout(max_failures=2)
+    ran: list[str] = []
+    client = TestClient(_dependency_app(lock, ran))
     body = json.dumps({"username": "alice", "password": "x"}).encode()
     padded = json.dumps({"username": "alice", "pad": "x" * (1 << 20)}).encode()
     form = {"content-type": "application/x-www-form-urlencoded"}
@@ -675,6 +681,133 @@ def test_the_fastapi_dependency_refuses_a_body_it_cannot_read_before_the_route()
     assert client.post("/login", content=padded, headers={"content-type": "application/json"}).status_code == 413
     assert ran == []
     assert [client.post("/login", content=body).status_code for _ in range(3)] == [401, 401, 429]
+    assert ran == ["alice", "alice"]
+
+
+# -- a safe method with a body its headers do not declare (HTTP/2 and HTTP/3 need not) ---------------------
+
+
+def _view(method: str, *headers: tuple[str, str]) -> RequestView:
+    return RequestView(method=method, path="/login", headers=tuple(headers), client="127.0.0.1")
+
+
+def test_a_safe_request_declaring_no_body_is_a_page_only_once_its_body_turns_out_empty() -> None:
+    for method in ("GET", "HEAD", "OPTIONS", "get"):
+        assert login_body_kind(_view(method), "username") == "unframed"
+        assert login_body_kind(_view(method, ("content-length", "0")), "username") == "none"
+        assert unframed_body_kind(_view(method), b"") == "none"
+        assert unframed_body_kind(_view(method), b'{"username": "alice"}') == "json"
+        form = _view(method, ("content-type", "application/x-www-form-urlencoded"))
+        assert unframed_body_kind(form, b"username=alice") == "urlencoded"
+        assert unframed_body_kind(form, None) == "urlencoded"  # a form parser consumed the stream: there was one
+    with pytest.raises(LoginRequestRefused) as refused:
+        unframed_body_kind(_view("GET", ("content-type", "text/plain")), b"username=alice")
+    assert refused.value.status == 415
+    two_types = _view("GET", ("content-type", "application/json"), ("content-type", "multipart/form-data"))
+    with pytest.raises(LoginRequestRefused):
+        unframed_body_kind(two_types, b"{}")
+    # A page's own odd Content-Type (no body) is still only a page.
+    assert unframed_body_kind(_view("GET", ("content-type", "text/plain")), b"") == "none"
+
+
+@given(st.binary(min_size=1, max_size=64), st.sampled_from(["GET", "HEAD", "OPTIONS"]), st.booleans())
+def test_a_safe_request_that_carries_any_body_is_never_a_page(body: bytes, method: str, typed: bool) -> None:
+    view = _view(method, ("content-type", "application/json")) if typed else _view(method)
+    assert login_body_kind(view, "username") == "unframed"
+    assert unframed_body_kind(view, body) == "json"
+
+
+def _any_method_login_app(lock: bg.Lockout, checked: list[str]) -> Any:
+    """A Starlette login route that also answers GET and checks the password of any body it gets, whatever the
+    method (the route a GET with a body could otherwise reach uncounted)."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    import backend_guard.fastapi as bgf
+
+    @lock.protect()
+    async def login(request: Request) -> Any:
+        body = await request.body()
+        if not body:
+            return JSONResponse({"page": True, "http_version": request.scope["http_version"]})
+        checked.append(json.loads(body)["username"])
+        raise lock.invalid_credentials()
+
+    app = Starlette(routes=[Route("/login", login, methods=["GET", "POST"])])
+    bgf.install_error_handlers(app)
+    return app
+
+
+@pytest.mark.server
+def test_an_http2_get_with_a_body_it_does_not_declare_is_a_counted_login_attempt() -> None:
+    import httpx
+
+    lock = bg.Lockout(max_failures=2)
+    checked: list[str] = []
+    body = json.dumps({"username": "alice", "password": "wrong"}).encode()
+
+    def streamed() -> Iterator[bytes]:  # no Content-Length: HTTP/2 sends the body in DATA frames, undeclared
+        yield body
+
+    with (
+        run_asgi_h2(_any_method_login_app(lock, checked)) as url,
+        httpx.Client(base_url=url, http1=False, http2=True, timeout=10.0) as client,
+    ):
+        page = client.get("/login")
+        assert (page.http_version, page.status_code, page.json()["http_version"]) == ("HTTP/2", 200, "2")
+        assert lock.check("alice", "127.0.0.1").remaining == 2  # a page is not an attempt
+        answers = []
+        for _ in range(5):
+            answer = client.request("GET", "/login", content=streamed(), headers={"content-type": "application/json"})
+            assert "content-length" not in answer.request.headers
+            answers.append(answer.status_code)
+        text = client.request(
+            "GET", "/login", content=iter([b"username=alice"]), headers={"content-type": "text/plain"}
+        )
+    assert answers == [401, 401, 429, 429, 429]
+    assert checked == ["alice", "alice"]  # the password check ran as often as the lockout allows, no more
+    assert lock.check("alice", "127.0.0.1").locked
+    assert text.status_code == 415
+
+
+def test_the_fastapi_dependency_counts_an_http2_get_carrying_a_body() -> None:
+    import asyncio
+
+    lock = bg.Lockout(max_failures=2)
+    ran: list[str] = []
+    app = _dependency_app(lock, ran, "GET")
+
+    async def get(body: bytes) -> int:  # an HTTP/2 GET as an ASGI server hands it over: no Content-Length
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "2",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/login",
+            "raw_path": b"/login",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"testserver")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        chunks = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return int(sent[0]["status"])
+
+    body = json.dumps({"username": "alice", "password": "x"}).encode()
+    assert asyncio.run(get(b"")) == 400  # a route guarded by the dependency always takes an attempt
+    assert [asyncio.run(get(body)) for _ in range(3)] == [401, 401, 429]
     assert ran == ["alice", "alice"]
 
 

@@ -540,7 +540,8 @@ class Lockout:
         lists in ``success_statuses`` (none by default; Django's ``user_login_failed`` wins over a status).
         A body the lockout cannot read one account name from is refused before the route: 413 over 1 MiB,
         415 neither JSON nor a form, 400 no single non-empty string name (or the name in the query string);
-        a GET, HEAD or OPTIONS without a body is not an attempt. A custom ``account`` getter that returns
+        a GET, HEAD or OPTIONS without a body is not an attempt (one carrying a body is, declared or not: an
+        HTTP/2 request need not send ``Content-Length``). A custom ``account`` getter that returns
         None or an empty name refuses the request with 400. The client address is the one the outermost
         layer with trusted proxies resolved for the request (a Guard built from
         ``GuardSettings(trusted_proxies=...)``); with no such layer, ``client_ip`` (default: the lockout's

@@ -47,11 +47,12 @@ __all__ = [
     "name_from_json",
     "protect_login",
     "refuse_json_labelled_form",
+    "unframed_body_kind",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
 AccountGetter = Callable[[RouteCall], str | None]
-BodyKind = Literal["none", "json", "urlencoded", "multipart"]
+BodyKind = Literal["none", "unframed", "json", "urlencoded", "multipart"]
 
 #: The largest login body the decorator reads; a larger one is refused with 413 before the route runs.
 MAX_LOGIN_BODY = 1 << 20
@@ -100,11 +101,14 @@ def _unsupported() -> LoginRequestRefused:
 def login_body_kind(view: RequestView, field: str) -> BodyKind:
     """How to read the account name of this login request, or a refusal, from its method and headers alone.
 
-    ``"none"``: a GET/HEAD/OPTIONS without a body (a login page; not an attempt). A name in the query string
-    is refused (Flask's ``request.values`` and hand-written views read it there), as is a declared length over
-    :data:`MAX_LOGIN_BODY` (413, nothing read), a repeated Content-Type (400: frameworks read different ones)
-    and any media type other than JSON (or none) and the two forms (415: a route might still parse such a body
-    as JSON, and the lockout would not have counted it).
+    ``"none"``: a GET/HEAD/OPTIONS declaring an empty body (``Content-Length: 0``): a login page, not an attempt.
+    ``"unframed"``: a GET/HEAD/OPTIONS declaring no body at all, a login page too unless a body arrives anyway
+    (an HTTP/2 or HTTP/3 request need not declare its body): the caller reads the body and asks
+    :func:`unframed_body_kind`. A name in the query string is refused (Flask's ``request.values`` and
+    hand-written views read it there), as is a declared length over :data:`MAX_LOGIN_BODY` (413, nothing read),
+    a repeated Content-Type (400: frameworks read different ones) and any media type other than JSON (or none)
+    and the two forms (415: a route might still parse such a body as JSON, and the lockout would not have
+    counted it).
     """
     query = view.query
     if query and any(key == field for key, _ in parse_qsl(query, keep_blank_values=True)):
@@ -113,9 +117,29 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
     lengths = fields.get("content-length")
     length = ", ".join(lengths) if lengths else None
     if view.method.upper() in _SAFE_METHODS and "transfer-encoding" not in fields and length in (None, "0"):
-        return "none"
+        return "unframed" if length is None else "none"
     _check_length(length)
-    types = fields.get("content-type", ())
+    return _content_kind(fields.get("content-type", []))
+
+
+def unframed_body_kind(view: RequestView, body: bytes | None) -> BodyKind:
+    """The kind of an ``"unframed"`` request (see :func:`login_body_kind`) once its body is read: ``"none"`` (not
+    an attempt) when the body is empty, else read by its Content-Type as any login body is (``body`` None: the
+    stream was consumed by a form parser, so there was a body).
+
+    Example::
+
+        unframed_body_kind(view, b"")                      # "none": a login page
+        unframed_body_kind(view, b'{"username": "alice"}')  # "json": an attempt, though sent with GET
+    """
+    if body == b"":
+        return "none"
+    return _content_kind(view.header_all("content-type"))
+
+
+def _content_kind(types: list[str]) -> BodyKind:
+    """The body kind of a request's Content-Type fields (none: JSON), or a refusal (400 two fields, 415 another
+    media type)."""
     if len(types) > 1:  # Starlette parses a form under the first; joined, "form, x+json" reads as JSON
         raise LoginRequestRefused("A login request must carry one Content-Type header.")
     return _media_kind(types[0] if types else None)
@@ -326,6 +350,23 @@ def _json_name(body: bytes, field: str, adapter: FrameworkAdapter, request: Any)
     return name
 
 
+def _body_of_unframed(adapter: FrameworkAdapter, request: Any) -> bytes | None:
+    """The body of a request that declared none (``"unframed"``), read in a sync route: the same cached bytes the
+    route reads (b"" when there is none, at no cost on HTTP/1.1, where such a request cannot carry one)."""
+    try:
+        return adapter.read_body(request, MAX_LOGIN_BODY)
+    except Exception as exc:  # a client gone: never a 500, never uncounted
+        raise _refusal_of(adapter, exc) from None
+
+
+async def _abody_of_unframed(adapter: FrameworkAdapter, request: Any) -> bytes | None:
+    """:func:`_body_of_unframed` in an async route."""
+    try:
+        return await adapter.aread_body(request, MAX_LOGIN_BODY)
+    except Exception as exc:
+        raise _refusal_of(adapter, exc) from None
+
+
 def _read_name(adapter: FrameworkAdapter, request: Any, kind: BodyKind, field: str) -> str:
     """The account name, read in a sync route (the raw body first, also for a form: the route may read it)."""
     try:
@@ -385,6 +426,8 @@ class _LoginHooks(RouteHooks):
         if self.account is not None:
             return self._custom(call)
         kind = login_body_kind(call.view, self.field)
+        if kind == "unframed":
+            kind = unframed_body_kind(call.view, _body_of_unframed(adapter, call.request))
         return None if kind == "none" else _read_name(adapter, call.request, kind, self.field)
 
     def _offer(self, call: RouteCall, adapter: FrameworkAdapter, ctx: Any, attempt: Attempt) -> None:
@@ -406,6 +449,8 @@ class _LoginHooks(RouteHooks):
             name = self._custom(call)
         else:  # _name's twin, in this coroutine (one coroutine fewer per login)
             kind = login_body_kind(call.view, self.field)
+            if kind == "unframed":
+                kind = unframed_body_kind(call.view, await _abody_of_unframed(adapter, call.request))
             if kind == "none":
                 return
             name = await _aread_name(adapter, call.request, kind, self.field)
@@ -457,6 +502,8 @@ def lockout_dependency(
         view = view_from_request(request, client_ip)
         try:
             kind = login_body_kind(view, field)
+            if kind == "unframed":
+                kind = unframed_body_kind(view, await _abody_of_unframed(STARLETTE, request))
             if kind == "none":  # a route guarded by this dependency always takes a login attempt
                 raise _no_name(field)
             name = await _aread_name(STARLETTE, request, kind, field)
