@@ -352,7 +352,7 @@ def _json_name(body: bytes, field: str, adapter: FrameworkAdapter, request: Any)
 
 def _body_of_unframed(adapter: FrameworkAdapter, request: Any) -> bytes | None:
     """The body of a request that declared none (``"unframed"``), read in a sync route: the same cached bytes the
-    route reads (b"" when there is none, at no cost on HTTP/1.1, where such a request cannot carry one)."""
+    route reads (b"" when there is none, as always on HTTP/1.1, where such a request cannot carry one)."""
     try:
         return adapter.read_body(request, MAX_LOGIN_BODY)
     except Exception as exc:  # a client gone: never a 500, never uncounted
