@@ -694,7 +694,8 @@ def _view(method: str, *headers: tuple[str, str]) -> RequestView:
 def test_a_safe_request_declaring_no_body_is_a_page_only_once_its_body_turns_out_empty() -> None:
     for method in ("GET", "HEAD", "OPTIONS", "get"):
         assert login_body_kind(_view(method), "username") == "unframed"
-        assert login_body_kind(_view(method, ("content-length", "0")), "username") == "none"
+        # A declared 0 is read too: the server, not the client's header, says whether a body came.
+        assert login_body_kind(_view(method, ("content-length", "0")), "username") == "unframed"
         assert unframed_body_kind(_view(method), b"") == "none"
         assert unframed_body_kind(_view(method), b'{"username": "alice"}') == "json"
         form = _view(method, ("content-type", "application/x-www-form-urlencoded"))
@@ -771,44 +772,76 @@ def test_an_http2_get_with_a_body_it_does_not_declare_is_a_counted_login_attempt
     assert text.status_code == 415
 
 
-def test_the_fastapi_dependency_counts_an_http2_get_carrying_a_body() -> None:
+def _get_through(app: Any, body: bytes, *headers: tuple[bytes, bytes]) -> int:
+    """The status ``app`` answers a GET whose body ``body`` the ASGI server hands over with these headers (an
+    HTTP/2 GET need not declare its body; a server that does not check a declared length hands over what came)."""
     import asyncio
 
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "2",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/login",
+        "raw_path": b"/login",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    chunks = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return int(sent[0]["status"])
+
+
+def test_the_fastapi_dependency_counts_an_http2_get_carrying_a_body() -> None:
     lock = bg.Lockout(max_failures=2)
     ran: list[str] = []
     app = _dependency_app(lock, ran, "GET")
-
-    async def get(body: bytes) -> int:  # an HTTP/2 GET as an ASGI server hands it over: no Content-Length
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "2",
-            "method": "GET",
-            "scheme": "http",
-            "path": "/login",
-            "raw_path": b"/login",
-            "root_path": "",
-            "query_string": b"",
-            "headers": [(b"host", b"testserver")],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-        chunks = [{"type": "http.request", "body": body, "more_body": False}]
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return chunks.pop(0) if chunks else {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await app(scope, receive, send)
-        return int(sent[0]["status"])
-
     body = json.dumps({"username": "alice", "password": "x"}).encode()
-    assert asyncio.run(get(b"")) == 400  # a route guarded by the dependency always takes an attempt
-    assert [asyncio.run(get(body)) for _ in range(3)] == [401, 401, 429]
+    assert _get_through(app, b"") == 400  # a route guarded by the dependency always takes an attempt
+    assert [_get_through(app, body) for _ in range(3)] == [401, 401, 429]
     assert ran == ["alice", "alice"]
+
+
+def test_a_declared_content_length_of_0_is_not_taken_on_trust() -> None:
+    lock = bg.Lockout(max_failures=2)
+    checked: list[str] = []
+    app = _any_method_login_app(lock, checked)
+    body = json.dumps({"username": "alice", "password": "wrong"}).encode()
+    assert _get_through(app, b"", (b"content-length", b"0")) == 200  # a page
+    assert [_get_through(app, body, (b"content-length", b"0")) for _ in range(4)] == [401, 401, 429, 429]
+    assert checked == ["alice", "alice"]
+
+
+def test_a_websocket_route_under_the_login_decorator_is_not_refused_for_a_body_it_cannot_have() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocket
+
+    lock = bg.Lockout(max_failures=2)
+
+    @lock.protect()
+    async def hello(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hello")
+        await websocket.close()
+
+    client = TestClient(Starlette(routes=[WebSocketRoute("/ws", hello)]))
+    for _ in range(3):
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_text() == "hello"  # accepted: a handshake has no body to read (refused 400 before)
 
 
 # -- bodies the framework parsed before the route: FastAPI's Form(), Django's charset ----------------------

@@ -134,7 +134,10 @@ class StarletteAdapter:
 
     async def aread_body(self, request: Any, limit: int) -> bytes | None:
         """``await request.body()`` (cached: the route, and FastAPI before it, read these same bytes); None when
-        the stream was consumed (FastAPI parsed a ``Form()`` body: no one can read it raw now)."""
+        the stream was consumed (FastAPI parsed a ``Form()`` body: no one can read it raw now); ``b""`` for a
+        WebSocket (its handshake carries no body)."""
+        if request.scope.get("type") == "websocket":
+            return b""
         try:
             body: bytes = await request.body()
         except RuntimeError:  # "Stream consumed"

@@ -101,14 +101,14 @@ def _unsupported() -> LoginRequestRefused:
 def login_body_kind(view: RequestView, field: str) -> BodyKind:
     """How to read the account name of this login request, or a refusal, from its method and headers alone.
 
-    ``"none"``: a GET/HEAD/OPTIONS declaring an empty body (``Content-Length: 0``): a login page, not an attempt.
-    ``"unframed"``: a GET/HEAD/OPTIONS declaring no body at all, a login page too unless a body arrives anyway
-    (an HTTP/2 or HTTP/3 request need not declare its body): the caller reads the body and asks
-    :func:`unframed_body_kind`. A name in the query string is refused (Flask's ``request.values`` and
-    hand-written views read it there), as is a declared length over :data:`MAX_LOGIN_BODY` (413, nothing read),
-    a repeated Content-Type (400: frameworks read different ones) and any media type other than JSON (or none)
-    and the two forms (415: a route might still parse such a body as JSON, and the lockout would not have
-    counted it).
+    ``"unframed"``: a GET/HEAD/OPTIONS declaring no body or an empty one (no Transfer-Encoding, no Content-Length
+    or ``0``), a login page unless a body arrives anyway (an HTTP/2 or HTTP/3 request need not declare its
+    body, and a declared ``0`` is the client's word, not the server's): the caller reads the body and asks
+    :func:`unframed_body_kind` (``"none"``: empty, a page, not an attempt). A name in the query string is
+    refused (Flask's ``request.values`` and hand-written views read it there), as is a declared length over
+    :data:`MAX_LOGIN_BODY` (413, nothing read), a repeated Content-Type (400: frameworks read different ones)
+    and any media type other than JSON (or none) and the two forms (415: a route might still parse such a body
+    as JSON, and the lockout would not have counted it).
     """
     query = view.query
     if query and any(key == field for key, _ in parse_qsl(query, keep_blank_values=True)):
@@ -117,7 +117,7 @@ def login_body_kind(view: RequestView, field: str) -> BodyKind:
     lengths = fields.get("content-length")
     length = ", ".join(lengths) if lengths else None
     if view.method.upper() in _SAFE_METHODS and "transfer-encoding" not in fields and length in (None, "0"):
-        return "unframed" if length is None else "none"
+        return "unframed"
     _check_length(length)
     return _content_kind(fields.get("content-type", []))
 
