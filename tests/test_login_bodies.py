@@ -814,6 +814,35 @@ def test_the_fastapi_dependency_counts_an_http2_get_carrying_a_body() -> None:
     assert ran == ["alice", "alice"]
 
 
+def test_a_fastapi_form_route_serving_its_page_on_get_counts_a_get_form_body_and_renders_a_bodyless_get() -> None:
+    from fastapi import FastAPI, Form
+    from fastapi.testclient import TestClient
+
+    import backend_guard.fastapi as bgf
+
+    lock = bg.Lockout(max_failures=2)
+    app = FastAPI()
+    bgf.install_error_handlers(app)
+    checked: list[str] = []
+
+    @app.api_route("/login", methods=["GET", "POST"])
+    @lock.protect()
+    async def login(username: str | None = Form(None), password: str | None = Form(None)) -> Any:  # noqa: B008
+        if username is None:
+            return {"page": True}
+        checked.append(username)
+        raise lock.invalid_credentials()
+
+    client = TestClient(app)
+    for content_type in ("application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None):
+        headers = {"content-type": content_type} if content_type else {}
+        assert client.get("/login", headers=headers).json() == {"page": True}  # FastAPI parsed an empty form
+    form = (b"content-type", b"application/x-www-form-urlencoded")
+    statuses = [_get_through(app, b"username=alice&password=wrong", form) for _ in range(3)]
+    assert statuses == [401, 401, 429]
+    assert checked == ["alice", "alice"]
+
+
 def test_a_declared_content_length_of_0_is_not_taken_on_trust() -> None:
     lock = bg.Lockout(max_failures=2)
     checked: list[str] = []

@@ -28,6 +28,15 @@ __all__ = ["ADAPTER", "StarletteAdapter", "fastapi_classes", "refusal_exception"
 _name = operator.itemgetter(0)  # a header pair's name
 
 
+async def _parsed_form_has_fields(request: Any) -> bool:
+    """True unless the form already parsed from ``request``'s consumed stream (``request.form()`` returns the one
+    FastAPI parsed) is empty; True too when there is none to ask (the stream went elsewhere)."""
+    try:
+        return len(await request.form()) > 0
+    except Exception:  # no form was parsed: the stream was read some other way
+        return True
+
+
 class StarletteAdapter:
     """Starlette and FastAPI requests (``starlette.requests.Request``) and responses.
 
@@ -134,14 +143,15 @@ class StarletteAdapter:
 
     async def aread_body(self, request: Any, limit: int) -> bytes | None:
         """``await request.body()`` (cached: the route, and FastAPI before it, read these same bytes); None when
-        the stream was consumed (FastAPI parsed a ``Form()`` body: no one can read it raw now); ``b""`` for a
-        WebSocket (its handshake carries no body)."""
+        the stream was consumed (FastAPI parsed a ``Form()`` body: no one can read it raw now), or ``b""`` when
+        the form parsed from it is empty (no reader finds anything in it: a bodyless GET that declared a form
+        type); ``b""`` for a WebSocket (its handshake carries no body)."""
         if request.scope.get("type") == "websocket":
             return b""
         try:
             body: bytes = await request.body()
         except RuntimeError:  # "Stream consumed"
-            return None
+            return None if await _parsed_form_has_fields(request) else b""
         return body
 
     def read_body(self, request: Any, limit: int) -> bytes | None:
