@@ -843,6 +843,38 @@ def test_a_fastapi_form_route_serving_its_page_on_get_counts_a_get_form_body_and
     assert checked == ["alice", "alice"]
 
 
+def test_a_get_body_another_reader_consumed_is_refused_not_taken_for_a_page() -> None:
+    from fastapi import Depends, FastAPI
+
+    import backend_guard.fastapi as bgf
+
+    lock = bg.Lockout(max_failures=2)
+    app = FastAPI()
+    bgf.install_error_handlers(app)
+    checked: list[str] = []
+
+    async def raw(request: Request) -> bytes:  # a dependency that streams the body: nothing is cached
+        return b"".join([chunk async for chunk in request.stream()])
+
+    @app.api_route("/login", methods=["GET", "POST"])
+    @lock.protect()
+    async def login(raw_body: bytes = Depends(raw)) -> Any:  # noqa: B008
+        if not raw_body:
+            return {"page": True}
+        checked.append(json.loads(raw_body)["username"])
+        raise lock.invalid_credentials()
+
+    body = json.dumps({"username": "alice", "password": "wrong"}).encode()
+    # No form type: Starlette's form() is an empty form made without the stream, which says nothing of the body.
+    for headers in (
+        [],
+        [(b"content-type", b"application/json")],
+        [(b"content-type", b"application/x-www-form-urlencoded")],
+    ):
+        assert [_get_through(app, body, *headers) for _ in range(3)] == [400, 400, 400]
+    assert checked == []
+
+
 def test_a_declared_content_length_of_0_is_not_taken_on_trust() -> None:
     lock = bg.Lockout(max_failures=2)
     checked: list[str] = []

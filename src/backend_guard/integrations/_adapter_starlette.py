@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._http import text_headers
+from .._media import media_type
 from .._view import RequestView, _scope_route, view_from_scope
 from ..clientip import ClientIP
 
@@ -28,9 +29,17 @@ __all__ = ["ADAPTER", "StarletteAdapter", "fastapi_classes", "refusal_exception"
 _name = operator.itemgetter(0)  # a header pair's name
 
 
+#: The media types Starlette parses a form from (reading the stream); for any other, ``request.form()`` is an
+#: empty form made without reading anything.
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 async def _parsed_form_has_fields(request: Any) -> bool:
-    """True unless the form already parsed from ``request``'s consumed stream (``request.form()`` returns the one
-    FastAPI parsed) is empty; True too when there is none to ask (the stream went elsewhere)."""
+    """True unless the form FastAPI parsed from ``request``'s consumed stream (``request.form()`` returns that
+    one) is empty. True whenever that cannot be told: a type Starlette parses no form from (the stream went to
+    another reader, an empty form says nothing of it), or no form parsed (asking raises: the stream is gone)."""
+    if media_type(request.headers.get("content-type")) not in _FORM_TYPES:
+        return True
     try:
         return len(await request.form()) > 0
     except Exception:  # no form was parsed: the stream was read some other way
