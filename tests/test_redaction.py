@@ -156,6 +156,11 @@ def test_a_url_with_a_password_inside_a_longer_text_is_redacted() -> None:
     assert redact_mapping(data) == {"error": REDACTED, "note": "at 10:30 @ home"}
 
 
+def test_a_url_with_a_password_as_a_query_option_is_redacted() -> None:
+    data = {"store": "redis://db.internal:6379/0?Password=s3cret", "next": "https://example.com/?page=2"}
+    assert redact_mapping(data) == {"store": REDACTED, "next": "https://example.com/?page=2"}
+
+
 def test_problem_document_extensions_are_redacted() -> None:
     doc = problem_document(400, extensions={"jwt": "eyJhbGciOi.x.y", "dsn": "https://k@sentry", "field": "email"})
     assert doc["jwt"] == REDACTED

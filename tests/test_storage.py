@@ -161,6 +161,39 @@ def test_redis_url_password_is_not_in_repr() -> None:
     assert "s3cret-pw" not in repr(store)
 
 
+def test_a_password_given_as_a_url_option_is_in_no_log_and_no_repr(caplog: pytest.LogCaptureFixture) -> None:
+    # redis-py reads ``?password=`` as the password (docs/storage.md: outages are logged with it redacted).
+    from backend_guard import open_store
+
+    from .conftest import free_port
+
+    store = open_store(f"redis://127.0.0.1:{free_port()}/0?socket_timeout=0.2&password=s3cret-pw")
+    assert isinstance(store, RedisStore)
+    with pytest.raises(StorageError):
+        store.run(INCR, ["k"], [1, 1000])
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("unavailable" in m and "password=***" in m for m in logged), logged
+    assert not any("s3cret-pw" in m for m in logged)
+    assert "s3cret-pw" not in repr(store)
+    assert "password=***" in repr(store)
+
+
+@given(secret=st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.~%", min_size=8, max_size=40))
+def test_redact_hides_every_password_of_a_redis_url(secret: str) -> None:
+    from backend_guard.storage._redis_connect import redact
+
+    for url in (
+        f"redis://app:{secret}@db:6379/0",
+        f"redis://db:6379/0?password={secret}",
+        f"rediss://db/1?ssl_cert_reqs=none&Password={secret}&health_check_interval=5",
+        f"redis+sentinel://:{secret}@h1:26379,h2/mymaster?sentinel_password={secret}",
+    ):
+        shown = redact(url)
+        assert secret not in shown, (url, shown)
+        assert shown.split("://")[0] == url.split("://")[0]
+    assert redact("redis://db:6379/0?socket_timeout=1") == "redis://db:6379/0?socket_timeout=1"
+
+
 def test_key_parts_never_collide() -> None:
     assert make_key("p", "ns", ["a/b", "c"]) != make_key("p", "ns", ["a", "b/c"])
     assert make_key("p", "ns", ["a:b", "c"]) != make_key("p", "ns", ["a", "b:c"])

@@ -152,7 +152,11 @@ def _redact_items(value: Mapping[Any, Any], depth: int) -> dict[Any, Any]:
 
 
 def _holds_password_url(value: object) -> bool:
-    return isinstance(value, str) and _URL_WITH_PASSWORD.search(value) is not None
+    """True for a text holding a URL with a password: before its ``@``, or as a query option
+    (``redis://db/0?password=...``, which redis-py reads as the password)."""
+    if not isinstance(value, str):
+        return False
+    return _URL_WITH_PASSWORD.search(value) is not None or ("://" in value and "password=" in value.lower())
 
 
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -38,18 +38,27 @@ def check_scheme(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for logs and reprs.
+    """The URL without its passwords, for logs and reprs: the one before ``@`` and any query option naming one
+    (``?password=``, which redis-py reads as the password too, ``sentinel_password=``...).
 
     Example::
 
-        redact("redis://app:s3cret@db:6379/0")   # 'redis://app:***@db:6379/0'
+        redact("redis://app:s3cret@db:6379/0")          # 'redis://app:***@db:6379/0'
+        redact("redis://db:6379/0?password=s3cret")     # 'redis://db:6379/0?password=***'
     """
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+    if parts.password is not None:
+        user = parts.username or ""
+        parts = parts._replace(netloc=f"{user}:***@{parts.netloc.rsplit('@', 1)[1]}")
+    if "password" in unquote(parts.query).lower():
+        parts = parts._replace(query="&".join(map(_redact_option, parts.query.split("&"))))
+    return parts.geturl()
+
+
+def _redact_option(option: str) -> str:
+    """One ``name=value`` of a URL's query, its value hidden when its name says it is a password."""
+    name, equals, _ = option.partition("=")
+    return f"{name}=***" if equals and "password" in unquote(name).lower() else option
 
 
 def is_cluster_client(*clients: Any) -> bool:
