@@ -145,6 +145,18 @@ def test_only_the_whitespace_browsers_trim_is_trimmed_from_a_cookie_name(space: 
     assert cookie_value([f" \t{ACCESS} \t= real \t"], ACCESS) == "real"  # spaces and tabs: trimmed, as browsers do
 
 
+def test_a_token_too_large_for_a_browser_cookie_is_refused_not_set_to_be_dropped() -> None:
+    # Chromium and Firefox drop a cookie whose name and value pass 4,096 bytes: the login would not stick.
+    tm = _manager()
+    cookies = _cookies(tm)
+    small = tm.issue("u", {"note": "x" * 2000})
+    assert all(len(s.name) + len(s.value) <= 4096 for s in cookies.specs(small))
+    large = tm.issue("u", {"note": "x" * 3500})  # under max_token_length (8,192): a valid token, too big a cookie
+    with pytest.raises(bg.ConfigurationError, match="browsers drop a cookie over 4096") as info:
+        cookies.specs(large)
+    assert large.access_token not in str(info.value)
+
+
 def test_a_cookie_spec_keeps_its_token_out_of_repr() -> None:
     spec = CookieSpec(ACCESS, "eyJsecret.x.y", 900, "/", "Lax")
     assert "eyJsecret" not in repr(spec)

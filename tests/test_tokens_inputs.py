@@ -59,6 +59,32 @@ def test_subjects_other_than_str_or_int_are_a_clear_configuration_error(subject:
         tm.revoke_subject(subject)
 
 
+def test_a_login_whose_tokens_would_be_too_long_to_verify_is_refused_and_stores_nothing(tm: TokenManager) -> None:
+    # A 6,000-character e-mail as subject, or 900 roles: tokens over max_token_length (8,192), which every check
+    # refuses: the login would look successful and be unusable.
+    for subject, claims in (("l" * 6000 + "@example.com", None), ("u", {"roles": [f"role-{i}" for i in range(900)]})):
+        with pytest.raises(ConfigurationError, match="over max_token_length=8192"):
+            tm.issue(subject, claims)
+        assert tm.revoke_subject(subject) == 0  # no login was stored
+    pair = tm.issue("u", {"roles": ["admin"]})
+    with pytest.raises(ConfigurationError, match="over max_token_length"):
+        tm.rotate(pair.refresh_token, {"roles": [f"role-{i}" for i in range(900)]})
+    rotated = tm.rotate(pair.refresh_token)  # the refused rotation spent nothing: the token still rotates
+    assert tm.verify_access(rotated.access_token)["roles"] == ["admin"]
+
+
+@given(length=st.integers(min_value=1, max_value=9000))
+def test_every_pair_issue_returns_is_one_its_checks_accept(length: int) -> None:
+    tm = _manager()
+    try:
+        pair = tm.issue("s" * length)
+    except ConfigurationError:
+        assert length > 5000  # only a subject this long makes a token over 8,192 characters
+        return
+    assert tm.verify_access(pair.access_token)["sub"] == "s" * length
+    assert tm.rotate(pair.refresh_token).access_token
+
+
 async def test_the_async_twins_take_integer_subjects_too() -> None:
     tm = _manager()
     pair = await tm.aissue(7)

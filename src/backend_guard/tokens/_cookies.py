@@ -46,6 +46,9 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 Accept = Literal["header", "cookie", "both"]
 _WS_SCHEMES = ("ws", "wss")
+#: The largest cookie (name and value) browsers keep: Chromium and Firefox drop a larger one (RFC 6265 asks them
+#: to keep at least this much).
+MAX_COOKIE_BYTES = 4096
 #: The method refresh and logout are judged as, whatever method the app serves them on: both change state (a
 #: GET route would otherwise let a sibling subdomain's ``<img>``, which the Strict refresh cookie reaches, rotate
 #: the tokens or end the login).
@@ -137,10 +140,18 @@ class TokenCookies:
             [spec.header() for spec in cookies.specs(pair)]
         """
         refresh_age = max(0, _expiry(pair.refresh_token) - int(self.tm.clock()))
-        return [
+        specs = [
             CookieSpec(self.access_cookie, pair.access_token, pair.expires_in, "/", "Lax"),
             CookieSpec(self.refresh_cookie, pair.refresh_token, refresh_age, self.refresh_path, "Strict"),
         ]
+        for spec in specs:
+            if len(spec.name) + len(spec.value) > MAX_COOKIE_BYTES:
+                raise ConfigurationError(
+                    f"The {spec.name} cookie would be {len(spec.name) + len(spec.value)} bytes: browsers drop a"
+                    f" cookie over {MAX_COOKIE_BYTES} (name and value), and the login would silently not stick."
+                    " Keep the subject and claims short (an id, not a profile)."
+                )
+        return specs
 
     def cleared_specs(self) -> list[CookieSpec]:
         """The two cookies that remove the tokens (empty values, ``Max-Age=0``, same names and paths).

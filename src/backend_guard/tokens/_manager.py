@@ -207,7 +207,19 @@ class TokenManager:
             refresh_token=self._sign(refresh, REFRESH_TOKEN_TYPE),
             expires_in=max(0, access_exp - now),
         )
+        self._check_length(pair)
         return pair, access_exp
+
+    def _check_length(self, pair: TokenPair) -> None:
+        """Refuse (ConfigurationError, before anything is stored) a pair this manager would refuse to verify: a
+        token over ``max_token_length`` characters (a long subject, many claims), never one the client gets."""
+        longest = max(len(pair.access_token), len(pair.refresh_token))
+        if longest > self.max_token_length:
+            raise ConfigurationError(
+                f"A token of this login would be {longest} characters, over max_token_length="
+                f"{self.max_token_length}, and refused by every check: keep the subject and claims short "
+                "(an id, not a profile), or raise max_token_length."
+            )
 
     def _family_keys(self, subject: str, sid: str) -> tuple[str, str, str]:
         return scripts.family_keys(self.store, subject, sid)
@@ -241,7 +253,8 @@ class TokenManager:
         of this login; ``scope`` may also be a list of scope strings (``["read", "write"]``), stored as the
         space-separated string of RFC 9068. The registered claims are set by the manager and cannot be
         overridden. A string ``device`` (else ``user_agent``) claim is also kept with the login, at most 200
-        characters, for operators' listings (``backend-guard tokens list``).
+        characters, for operators' listings (``backend-guard tokens list``). A token that would be longer than
+        ``max_token_length`` (which every check refuses) is a ConfigurationError, and nothing is stored.
 
         Example::
 
