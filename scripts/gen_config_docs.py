@@ -37,7 +37,8 @@ def _default(field: Any) -> str:
 
 
 def _doc(model: type[BaseModel]) -> str:
-    first = (model.__doc__ or "").strip().split("\n", 1)[0]
+    # The docstring's first paragraph, its lines joined (a first line alone may stop mid-sentence).
+    first = " ".join(line.strip() for line in (model.__doc__ or "").strip().split("\n\n", 1)[0].splitlines())
     return re.sub(r":class:`~?([\w.]+)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", first).replace("``", "`")
 
 

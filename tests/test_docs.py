@@ -144,7 +144,11 @@ SECRET_KEY = "docs-snippet-test-key-not-secret-0123456789abcdefghijklmnop"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver"]
 ROOT_URLCONF = "docs_urls"
-INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"]
+INSTALLED_APPS = [
+    "django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
+    "django.contrib.messages", "django.contrib.staticfiles",
+]
+STATIC_URL = "static/"
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -156,19 +160,22 @@ MIDDLEWARE = [
 ]
 TEMPLATES = [{
     "BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": [], "APP_DIRS": True,
-    "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request", "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
 }]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 USE_TZ = True
 '''
 
-# The project a settings fragment lands in: the login route the docs' rules name (rules that match no route are
-# refused on the first request).
+# The project a settings fragment lands in: a fresh startproject's URLconf, the admin alone (a rule naming a route
+# it lacks is refused on the first request, as in the user's project).
 DJANGO_PROJECT_URLS = """\
-from django.http import HttpResponse
+from django.contrib import admin
 from django.urls import path
 
-urlpatterns = [path("login/", lambda request: HttpResponse("sign in"))]
+urlpatterns = [path("admin/", admin.site.urls)]
 """
 
 DJANGO_SETTINGS_RUNNER = """\
@@ -180,6 +187,10 @@ from django.test import Client
 response = Client().get("/")
 assert response.status_code == 404, response.status_code
 assert response.headers.get("X-Request-ID"), dict(response.headers)
+from django.conf import settings
+if "django.contrib.auth.middleware.AuthenticationMiddleware" in settings.MIDDLEWARE:  # (a fragment may replace it)
+    page = Client().get("/admin/login/")  # the framework's own pages keep working with the fragment in
+    assert page.status_code == 200 and b'name="password"' in page.content, page.status_code
 """
 
 DJANGO_PRELUDE_RUNNER = """\
