@@ -52,6 +52,16 @@ def test_foreign_exception_is_a_generic_500_without_its_message() -> None:
     assert ("cache-control", "no-store") in headers
 
 
+def test_a_configuration_error_met_on_a_request_tells_the_client_nothing_of_the_configuration() -> None:
+    exc = ConfigurationError(f"rate limit rule '/admin-{SECRET}' matches no route of the app")
+    status, _, body = problem_response(exc)
+    doc = json.loads(body)
+    assert status == 500 == doc["status"]
+    assert doc["code"] == "configuration-error"
+    assert SECRET not in body.decode()
+    assert error_info(exc).server_error  # logged, with its text, for the operator
+
+
 def test_expose_exception_details_is_explicit() -> None:
     try:
         raise RuntimeError(SECRET)

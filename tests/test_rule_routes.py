@@ -248,8 +248,13 @@ def test_django_refuses_every_request_while_a_rule_matches_no_url_pattern(
 ) -> None:
     url, rule_path = django_server
     with caplog.at_level(logging.ERROR), httpx.Client(timeout=10) as http:
-        statuses = [http.post(url + "/login").status_code for _ in range(2)]
-    assert statuses == [500, 500]
+        answers = [http.post(url + "/login", headers={"Accept": "application/json"}) for _ in range(2)]
+    assert [a.status_code for a in answers] == [500, 500]
+    for answer in answers:  # the stack's own 500: a problem document with its headers, nothing of the error in it
+        assert answer.headers["content-type"] == "application/problem+json", answer.headers
+        assert answer.headers.get("x-request-id")
+        assert answer.headers.get("content-security-policy")
+        assert "matches no route" not in answer.text
     logged = "\n".join(str(r.exc_info[1]) for r in caplog.records if r.exc_info)
     assert f"rule {rule_path!r} matches no route" in logged
     assert "did you mean '/" in logged

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..exceptions import GuardError
+from ..exceptions import ConfigurationError, GuardError
 from ._fields import validation_field_errors
 from ._model import ErrorInfo, FieldError, status_code, status_title
 
@@ -203,11 +203,13 @@ def _guard_error_of(exc_or_status: object) -> GuardError | None:
 
 
 def _guard_info(exc: GuardError) -> ErrorInfo:
+    # A configuration error's text (a rule, a setting, a size) is for the operator's log, never the client.
+    detail = GENERIC_500_DETAIL if isinstance(exc, ConfigurationError) else exc.detail
     return ErrorInfo(
         status=exc.status,
         code=exc.code,
         title=exc.title,
-        detail=exc.detail,
+        detail=detail,
         headers=tuple(exc.headers.items()),
         extensions=exc.extensions(),
         server_error=exc.status >= 500,

@@ -258,6 +258,8 @@ class GuardMiddleware:
 
     def _inner(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = environ[_REQUEST]
+        if self._unchecked:  # inside the stack: its refusal is a problem document with every layer's headers
+            self._check_routes(request)
         self._share_client(request, environ)
         rid = environ.get(ENVIRON_REQUEST_ID)
         if rid is not None:
@@ -287,8 +289,6 @@ class GuardMiddleware:
         self._unchecked = []
 
     def __call__(self, request: Any) -> Any:
-        if self._unchecked:
-            self._check_routes(request)
         environ = _shell_environ(request)
         start_response = _StartResponse()
         body = self._run_stack(environ, start_response)
