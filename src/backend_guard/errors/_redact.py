@@ -15,6 +15,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 __all__ = ["REDACTED", "SENSITIVE_HEADERS", "is_sensitive_key", "redact_headers", "redact_mapping"]
 
@@ -156,7 +157,10 @@ def _holds_password_url(value: object) -> bool:
     (``redis://db/0?password=...``, which redis-py reads as the password)."""
     if not isinstance(value, str):
         return False
-    return _URL_WITH_PASSWORD.search(value) is not None or ("://" in value and "password=" in value.lower())
+    text = value.replace("\t", "").replace("\n", "").replace("\r", "")  # what a URL parser strips first
+    if _URL_WITH_PASSWORD.search(text) is not None:
+        return True
+    return "://" in text and "password=" in unquote(text).lower()  # ?password=, ?pass%77ord=, ?ssl_password=
 
 
 def redact_mapping(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,13 +46,13 @@ def redact(url: str) -> str:
         redact("redis://app:s3cret@db:6379/0")          # 'redis://app:***@db:6379/0'
         redact("redis://db:6379/0?password=s3cret")     # 'redis://db:6379/0?password=***'
     """
-    parts = urlsplit(url)
+    parts = original = urlsplit(url)
     if parts.password is not None:
         user = parts.username or ""
         parts = parts._replace(netloc=f"{user}:***@{parts.netloc.rsplit('@', 1)[1]}")
     if "password" in unquote(parts.query).lower():
         parts = parts._replace(query="&".join(map(_redact_option, parts.query.split("&"))))
-    return parts.geturl()
+    return url if parts is original else parts.geturl()  # a URL with nothing to hide is shown as written
 
 
 def _redact_option(option: str) -> str:
