@@ -160,8 +160,12 @@ def test_a_url_with_a_password_as_a_query_option_is_redacted() -> None:
     data = {"store": "redis://db.internal:6379/0?Password=s3cret", "next": "https://example.com/?page=2"}
     assert redact_mapping(data) == {"store": REDACTED, "next": "https://example.com/?page=2"}
     # Spellings redis-py reads a password from too (review of c5cb666).
-    for url in ("redis://db:6379/0?pass%77ord=s3", "redis://db/0?%70assword=s3", "rediss://db/0?ssl_pass%77ord=s3",
-                "redis://u:S3CR\tETX@db:6379/0"):
+    for url in (
+        "redis://db:6379/0?pass%77ord=s3",
+        "redis://db/0?%70assword=s3",
+        "rediss://db/0?ssl_pass%77ord=s3",
+        "redis://u:S3CR\tETX@db:6379/0",
+    ):
         assert redact_mapping({"upstream": url}) == {"upstream": REDACTED}, url
 
 
