@@ -157,6 +157,52 @@ def test_a_token_too_large_for_a_browser_cookie_is_refused_not_set_to_be_dropped
     assert large.access_token not in str(info.value)
 
 
+def test_a_login_too_large_for_its_cookies_is_ended_not_left_behind() -> None:
+    tm = _manager()
+    cookies = _cookies(tm)
+    with pytest.raises(bg.ConfigurationError):
+        cookies.set(Response(), tm.issue("big", {"note": "x" * 3500}))
+    assert tm.revoke_subject("big") == 0  # the login set() refused was ended with it
+
+
+def test_a_refresh_whose_new_cookies_would_not_fit_ends_the_login_logs_and_no_retry_reads_as_reuse(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A key migration with larger signatures (EdDSA -> RS256: +256 characters) pushes a login's tokens past what a
+    # cookie holds: the rotation the store made cannot reach the browser, whose retry must not look like a theft.
+    from fastapi.testclient import TestClient
+
+    from backend_guard._keys import KeyRing, SigningKey
+
+    clock, store = FrozenClock(), bg.MemoryStore()
+    old_pem, _ = bg.generate_key("EdDSA")
+    new_pem, _ = bg.generate_key("RS256")
+    options: dict[str, Any] = {"issuer": "https://auth.test", "audience": "api", "store": store, "clock": clock}
+    before = bg.TokenManager(old_pem, "EdDSA", **options)
+    ring = KeyRing([SigningKey.load(old_pem, "EdDSA", verify_until=clock.now + 600), SigningKey.load(new_pem, "RS256")])
+    after = bg.TokenManager(ring, **options)
+    pair = before.issue("u", {"note": "x" * 2700})
+    assert len(REFRESH) + len(pair.refresh_token) <= 4096 < len(REFRESH) + len(pair.refresh_token) + 256
+    cookies = _cookies(after)
+    app = FastAPI()
+
+    @app.post("/auth/refresh")
+    def refresh(request: Request) -> Any:
+        return cookies.refresh(request)
+
+    http = TestClient(app, base_url="https://testserver")
+    http.cookies.set(REFRESH, pair.refresh_token, domain="testserver.local", path="/auth/refresh")
+    with caplog.at_level("ERROR"):
+        first = http.post("/auth/refresh", headers={"Origin": "https://testserver"})
+    assert first.status_code == 500
+    assert first.json()["code"] == "configuration-error"
+    assert pair.refresh_token not in first.text
+    assert any("ConfigurationError" in r.getMessage() or r.exc_info for r in caplog.records)
+    retry = http.post("/auth/refresh", headers={"Origin": "https://testserver"})
+    assert retry.status_code == 401
+    assert retry.json()["code"] != "token-reused"
+
+
 def test_a_cookie_spec_keeps_its_token_out_of_repr() -> None:
     spec = CookieSpec(ACCESS, "eyJsecret.x.y", 900, "/", "Lax")
     assert "eyJsecret" not in repr(spec)

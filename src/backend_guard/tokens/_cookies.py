@@ -14,11 +14,13 @@ any path) and ``SameSite=Strict``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 
 from .._adapter import adapter_named
 from .._check import check_instance, optional
+from .._logging import log_server_error
 from .._request_ids import request_id_of
 from .._routes import RouteCall, declare_problem_statuses, native_problem
 from ..clientip import ClientIP
@@ -172,8 +174,18 @@ class TokenCookies:
 
             response = JSONResponse({"user": "user-42"})
             cookies.set(response, tm.issue("user-42"))
+
+        A pair too large for a browser cookie is a ConfigurationError (see :meth:`specs`), and the login it began
+        is ended first (revoked in the store): nothing is left behind, and a refresh refused this way leaves no
+        spent token for a retry to present as a reuse.
         """
-        write_cookies(response, self.specs(pair))
+        try:
+            specs = self.specs(pair)
+        except ConfigurationError:
+            with contextlib.suppress(GuardError):  # a store failure here changes nothing of the answer
+                self.tm.revoke(pair.refresh_token)
+            raise
+        write_cookies(response, specs)
 
     def clear(self, response: Any) -> None:
         """Remove both cookies in the browser (on a Starlette/FastAPI, Flask or Django response).
@@ -411,9 +423,11 @@ class TokenCookies:
 
     def _refused(self, request: Any, exc: GuardError) -> Any:
         """The problem response of a refusal; an authentication failure also clears both cookies."""
-        framework = framework_of(request)
-        if framework is None:
-            raise TypeError(f"Not a request object backend_guard knows: {type(request).__name__}")
+        framework, view = _framework_view(request, self.client_ip)
+        if isinstance(exc, ConfigurationError):  # the operator's to fix: logged, as every 500 the envelope answers
+            log_server_error(
+                exc, request_id=request_id_of(request), method=view.method, route=view.route_or_path, status=500
+            )
         response = native_problem(framework, exc, request_id_of(request), None, self.errors)
         if isinstance(exc, AuthenticationError):
             self.clear(response)
