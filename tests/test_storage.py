@@ -178,6 +178,23 @@ def test_a_password_given_as_a_url_option_is_in_no_log_and_no_repr(caplog: pytes
     assert "password=***" in repr(store)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["redis://:S3CR#ETX@127.0.0.1:6390/11", "redis://app:S3CR/ETX@127.0.0.1:6390/11", "rediss://:S3CR?ETX@db:6390/0"],
+)
+def test_a_redis_url_whose_password_is_not_percent_encoded_is_refused_without_quoting_it(url: str) -> None:
+    # The host part ends at the password's '/', '#' or '?': redis-py then fails on every call with a ValueError
+    # quoting the password's start ("Port could not be cast to integer value as 'S3CR'"), and repr showed it all.
+    from backend_guard import open_store
+
+    for make in (RedisStore, open_store):
+        with pytest.raises(ConfigurationError, match="percent-encode") as info:
+            make(url)
+        assert "S3CR" not in str(info.value)
+        assert info.value.__cause__ is None
+        assert info.value.__suppress_context__
+
+
 @given(secret=st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.~%", min_size=8, max_size=40))
 def test_redact_hides_every_password_of_a_redis_url(secret: str) -> None:
     from backend_guard.storage._redis_connect import redact

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import SplitResult, parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs
 
 from .._check import check_str
 from ..exceptions import ConfigurationError
+from ._redis_connect import parse_url
 from .base import Script, Store, escape_key_part, make_key
 from .memory import MemoryStore, MemoryView
 from .redis import RedisStore
@@ -70,12 +71,7 @@ def _given_store(store: object) -> Store:
 
 def _open_url(url: str, prefix: str) -> Store:
     """The store a URL names (its ``prefix`` option overrides the argument)."""
-    try:
-        parts = urlsplit(url)
-        if not parts.scheme.endswith("+sentinel"):  # a Sentinel URL may list several host:port pairs
-            _ = parts.port  # a port that is no number fails here, not as a ValueError at the first command
-    except ValueError as exc:  # its text names the bad part (a port, a bracket), never the URL or its password
-        raise ConfigurationError(f"Invalid store URL: {exc}") from exc
+    parts = parse_url(url)  # a port that is no number fails here, not as a ValueError at the first command
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     prefix = query.pop("prefix", prefix)
     opener = _opener(parts.scheme)

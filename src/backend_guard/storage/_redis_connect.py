@@ -15,7 +15,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 from ..exceptions import ConfigurationError
 from ._redis_direct import direct_ok
 
-__all__ = ["SCHEMES", "Connect", "aclose_client", "check_scheme", "is_cluster_client", "redact"]
+__all__ = ["SCHEMES", "Connect", "aclose_client", "check_scheme", "is_cluster_client", "parse_url", "redact"]
 
 #: The URL schemes the Redis store accepts.
 SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
@@ -24,14 +24,35 @@ _DIRECT_SCHEMES = ("redis", "rediss", "unix")
 _SENTINEL_PORT = 26379
 
 
+def parse_url(url: str) -> SplitResult:
+    """``urlsplit(url)`` with its port read; ConfigurationError when the URL does not parse, with nothing of it in the
+    message: a password holding ``/``, ``#``, ``?`` or ``@`` unencoded ends the host part early and its rest is read
+    as the port (urllib's error, and redis-py's on every later call, quote the password's start).
+
+    Example::
+
+        parse_url("redis://:p%2Fw@db:6379/0").port   # 6379
+    """
+    try:
+        parts = urlsplit(url)
+        if not parts.scheme.endswith("+sentinel"):  # a Sentinel URL lists several hosts: read by _sentinel_hosts
+            parts.port  # noqa: B018  (raises ValueError when what follows the last ':' is no port number)
+    except ValueError:
+        raise ConfigurationError(
+            "The store URL does not parse (a port that is no number, an unclosed '['): check it, and percent-encode"
+            " the special characters of its password (urllib.parse.quote(password, safe=''))."
+        ) from None
+    return parts
+
+
 def check_scheme(url: str) -> str:
-    """The URL's scheme; ConfigurationError unless the Redis store serves it.
+    """The URL's scheme; ConfigurationError unless the Redis store serves it and the URL parses (:func:`parse_url`).
 
     Example::
 
         check_scheme("redis+sentinel://h1:26379/mymaster")   # 'redis+sentinel'
     """
-    scheme = urlsplit(url).scheme
+    scheme = parse_url(url).scheme
     if scheme not in SCHEMES:
         raise ConfigurationError(f"Unsupported Redis URL scheme {scheme!r}.")
     return scheme
