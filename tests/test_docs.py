@@ -187,6 +187,8 @@ from django.test import Client
 response = Client().get("/")
 assert response.status_code == 404, response.status_code
 assert response.headers.get("X-Request-ID"), dict(response.headers)
+from django.core.management import call_command
+call_command("check", tags=["urls"])  # the URL checks, backend_guard.E002 (rules against the URLconf) among them
 from django.conf import settings
 if "django.contrib.auth.middleware.AuthenticationMiddleware" in settings.MIDDLEWARE:  # (a fragment may replace it)
     page = Client().get("/admin/login/")  # the framework's own pages keep working with the fragment in

@@ -5,7 +5,8 @@ list, the environment); :func:`check_deploy_settings` gathers those from Django 
 Django's check messages. Registered when ``backend_guard.django`` is imported; add
 ``"backend_guard.django.BackendGuardConfig"`` to ``INSTALLED_APPS`` so that every ``manage.py check`` imports it.
 
-Checks (ids ``backend_guard.E001`` and ``W001``-``W006``): settings that do not build, a preferred password hasher
+Checks (ids ``backend_guard.E001`` and ``W001``-``W006``, with ``--deploy``; ``E002`` on every check: a rate limit rule
+matching no URL pattern, :func:`check_rule_urls`): settings that do not build, a preferred password hasher
 under OWASP's minimum, a memory store shared by several worker processes (each would count on its own), CORS
 credentials for broad origins, no HSTS from us nor Django, hashes too long for Django's password column,
 cross-origin protection (or cookie tokens) on with no middleware that runs it.
@@ -38,6 +39,7 @@ __all__ = [
     "Finding",
     "PreferredHasher",
     "check_deploy_settings",
+    "check_rule_urls",
     "deploy_findings",
     "detected_workers",
 ]
@@ -357,6 +359,40 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return [kinds[f.level](f.msg, hint=f.hint, id=f.id) for f in findings]
 
 
+#: The middlewares that check rate limit rules against the URLconf (on the first request).
+RULE_MIDDLEWARE = ("backend_guard.django.GuardMiddleware", "backend_guard.django.RateLimitMiddleware")
+
+
+def check_rule_urls(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """The Django system check of ``BACKEND_GUARD``'s rate limit rules against the URLconf (``backend_guard.E002``).
+
+    A rule matching no URL pattern is refused by the middleware on the first request, and every request answers 500
+    until it is fixed; ``manage.py check`` and ``runserver`` say so before that, with the near miss that does
+    match. Nothing is checked when no middleware of ours runs the rules, or ``check_routes`` is off.
+
+    Example::
+
+        from django.core import checks
+        checks.run_checks()   # includes backend_guard.E002 for BACKEND_GUARD = {"rate_limit": {"rules": [...]}}
+    """
+    from django.conf import settings
+    from django.core import checks
+
+    from ..ratelimit import check_rule_routes
+    from ._known_routes import django_routes
+
+    if not any(name in RULE_MIDDLEWARE for name in getattr(settings, "MIDDLEWARE", None) or []):
+        return []
+    guard, _ = _guard_and_hasher(settings)
+    if isinstance(guard, ConfigurationError) or not guard.rate_limit.active or not guard.rate_limit.check_routes:
+        return []  # a settings error is backend_guard.E001's (deploy checks)
+    try:
+        check_rule_routes(guard.rate_limit.build_rules(), django_routes())
+    except ConfigurationError as exc:
+        return [checks.Error(str(exc), id="backend_guard.E002")]
+    return []
+
+
 def _guard_and_hasher(settings: Any) -> tuple[GuardSettings | ConfigurationError, PreferredHasher | None]:
     """``BACKEND_GUARD`` built (or why it does not build) and what the findings need of the preferred hasher."""
     try:
@@ -386,3 +422,4 @@ class BackendGuardConfig(AppConfig):  # type: ignore[misc]
         from django.core import checks
 
         checks.register(check_deploy_settings, checks.Tags.security, deploy=True)
+        checks.register(check_rule_urls, checks.Tags.urls)  # every check, runserver's too
