@@ -190,6 +190,35 @@ def test_check_grades_a_guarded_app_above_a_bare_one() -> None:
     assert "Grade: F" in text or "Grade: D" in text
 
 
+@pytest.mark.server
+def test_check_shows_a_servers_control_characters_as_question_marks_never_raw() -> None:
+    # A header value with an escape sequence (set the window title, clear the screen) reached the terminal raw.
+    # uvicorn refuses to send such a value: a raw server on loopback answers one fixed response.
+    import socketserver
+    import threading
+
+    answer = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n"
+        b"X-Evil: \x1b]0;pwned\x07\x1b[2J\r\nAccess-Control-Allow-Origin: \x1b[31mred\r\n\r\nhi"
+    )
+
+    class Raw(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(65536)
+            self.request.sendall(answer)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Raw) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            _, text = _run("check", f"http://127.0.0.1:{server.server_address[1]}/")
+        finally:
+            server.shutdown()
+    assert "\x1b" not in text
+    assert "\x07" not in text
+    assert "x-evil: ?]0;pwned??[2J" in text
+    assert "Access-Control-Allow-Origin: ?[31mred" in text
+
+
 PAGE = (
     '<!doctype html><html><head><link rel="stylesheet" href="/site.css"></head><body>'
     '<form method="post" action="/login"><input name="user"><button>Sign in</button></form></body></html>'

@@ -308,6 +308,36 @@ def test_unlock_one_pair_or_the_whole_account(store: Store) -> None:
     assert lock.check("alice", OTHER_IP).locked is False
 
 
+def test_unlock_removes_every_pair_of_a_sprayed_account_not_only_one_scan_s_worth(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A spray from many addresses leaves more per-address counters than one scan returns (10,000; 7 here): the
+    # unlock said "removed" and the owner's own address stayed locked (operators' trial).
+    from backend_guard.lockout import _lockout
+
+    monkeypatch.setattr(_lockout, "_UNLOCK_BATCH", 7)
+    lock = Lockout(store=store, max_failures=2, account_max_failures=None)
+    for i in range(30):
+        fail(lock, "alice", f"10.9.{i}.1")
+    fail(lock, "alice", IP)
+    fail(lock, "alice", IP)
+    assert lock.check("alice", IP).locked
+    assert lock.unlock("alice") >= 31
+    assert lock.check("alice", IP).locked is False
+    assert [lock.check("alice", f"10.9.{i}.1").remaining for i in range(30)] == [2] * 30
+
+
+async def test_aunlock_removes_every_pair_too(astore: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backend_guard.lockout import _lockout
+
+    monkeypatch.setattr(_lockout, "_UNLOCK_BATCH", 5)
+    lock = Lockout(store=astore, max_failures=1, account_max_failures=None)
+    for i in range(12):
+        await lock.arecord_failure("bob", f"10.8.{i}.1")
+    assert await lock.aunlock("bob") >= 12
+    assert not any([(await lock.acheck("bob", f"10.8.{i}.1")).locked for i in range(12)])
+
+
 def test_unlock_and_locked_accounts_find_locks_under_a_store_prefix_with_glob_characters(store: Store) -> None:
     # the store's prefix is the operator's text: a backslash or a bracket in it is taken literally by the scans
     # behind unlock() and locked_accounts(), on the memory store and Redis alike (both read Redis's glob rules)

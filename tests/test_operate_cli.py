@@ -92,6 +92,16 @@ def test_limits_show_and_reset_on_the_command_line(url: str) -> None:
     assert reset.stdout.strip() == "reset: 1 removed"
 
 
+@pytest.mark.parametrize("address", ["203.0.113.8O", "not-an-ip", "203.0.113"])
+def test_limits_show_refuses_an_address_that_is_no_address_instead_of_a_fresh_bucket(url: str, address: str) -> None:
+    # A typo (a letter O for a zero) read as an untouched bucket: "ok", exit 0, for a client over its limit.
+    env = {"BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS": "100/minute"}
+    shown = cli("limits", "show", "--address", address, "--store", url, env=env)
+    assert (shown.returncode, shown.stdout) == (2, ""), shown.stdout
+    assert "is not an IP address" in shown.stderr
+    assert "Traceback" not in shown.stderr
+
+
 def test_limits_show_without_the_apps_rules_says_so_instead_of_none(url: str) -> None:
     """Run without the app's BACKEND_GUARD_RATE_LIMIT__* (the runbook's first try), `limits show` printed "(none)"
     with exit status 0 for a client over its limit: it now says which settings it needs (status 2)."""

@@ -195,6 +195,29 @@ def test_a_redis_url_whose_password_is_not_percent_encoded_is_refused_without_qu
         assert info.value.__suppress_context__
 
 
+@pytest.mark.redis
+def test_a_password_with_url_special_characters_given_as_an_option_reaches_redis_as_written() -> None:
+    # open_store decoded its options and joined them again unencoded: "&" or "=" split the password into another
+    # option (a TypeError traceback), "+" and "#" changed it (operators' trial).
+    from urllib.parse import quote
+
+    import redis
+
+    from backend_guard import open_store
+
+    from .faults import private_redis
+
+    password = "pa&ss=w+rd#1 %41/?"
+    with private_redis() as server:
+        redis.Redis(port=server.port).config_set("requirepass", password)
+        store = open_store(f"{server.url}?socket_timeout=1&password={quote(password, safe='')}")
+        assert store.ping() is True
+        wrong = open_store(f"{server.url}?password={quote(password[:-1], safe='')}")
+        assert wrong.ping() is False
+        store.close()
+        wrong.close()
+
+
 @given(secret=st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.~%", min_size=8, max_size=40))
 def test_redact_hides_every_password_of_a_redis_url(secret: str) -> None:
     from backend_guard.storage._redis_connect import redact

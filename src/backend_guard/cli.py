@@ -41,6 +41,7 @@ from .operate._cli import operate_parser as operate_parser
 from .operate._limits import client_key
 from .passwords import calibrate
 from .storage import open_store
+from .storage._redis_connect import redact
 
 __all__ = ["CommandParser", "Report", "build_parser", "grade_headers", "main", "operate_parser"]
 
@@ -126,7 +127,8 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
     if args.redis:
         open_store(args.redis).close()  # a bad URL is a usage error now, not a traceback in the app
         os.environ["BACKEND_GUARD_DEMO_STORE"] = args.redis
-    print(f"backend_guard demo on http://{args.host}:{args.port}/  (store: {args.redis or 'memory://'})")
+    store = redact(args.redis) if args.redis else "memory://"  # its password, if any, never on the terminal
+    print(f"backend_guard demo on http://{args.host}:{args.port}/  (store: {store})")
     print("  POST /register, POST /login, POST /refresh, GET /me, POST /logout-all, GET / (CSP nonce page)")
     uvicorn.run(
         "backend_guard.examples.fastapi_app:app",
@@ -426,16 +428,22 @@ def _preflight_findings(headers: dict[str, str]) -> list[tuple[int, str]]:
     return []
 
 
+def _shown(text: str) -> str:
+    """A server's text as the terminal may show it: each character that is not printable (an escape sequence's
+    ESC, a newline, a direction override) as ``?``."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _print_headers(headers: dict[str, str], names: Iterable[str], out: TextIO) -> None:
     for name in sorted(names):
-        print(f"  {name}: {headers[name]}", file=out)
+        print(f"  {_shown(name)}: {_shown(headers[name])}", file=out)
 
 
 def _check_cors(url: str, report: Report, out: TextIO) -> None:
     _, headers = _fetch(url, "GET", {"Origin": _EVIL_ORIGIN})
     allowed = headers.get("access-control-allow-origin")
     credentials = headers.get("access-control-allow-credentials", "").lower() == "true"
-    print(f"CORS, Origin: {_EVIL_ORIGIN} -> Access-Control-Allow-Origin: {allowed or '(none)'}", file=out)
+    print(f"CORS, Origin: {_EVIL_ORIGIN} -> Access-Control-Allow-Origin: {_shown(allowed or '(none)')}", file=out)
     _fail_all(report, _cors_findings(allowed, credentials))
 
 
@@ -457,7 +465,7 @@ def _grade(args: argparse.Namespace, out: TextIO) -> int:
         _check_preflight(url, args.origin, args.method, report, out)
     print(f"\nGrade: {report.grade} (score {report.score} of 100; {_SCALE})", file=out)
     for line in report.advice:
-        print(f"  - {line}", file=out)
+        print(f"  - {_shown(line)}", file=out)
     return 0 if report.grade in ("A+", "A") else 1
 
 

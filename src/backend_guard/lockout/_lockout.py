@@ -32,6 +32,12 @@ __all__ = ["Lockout", "OnStorageError"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: How many of an account's per-address counters one scan of an unlock returns, and how many scans it makes at
+#: most (a spray from many addresses leaves more than one scan returns; a flood still spraying during the unlock
+#: cannot keep it going for ever).
+_UNLOCK_BATCH = 10_000
+_UNLOCK_ROUNDS = 100
+
 #: Lockout's settings compiled into its scripts and keys when it is made: read-only afterwards.
 _COMPILED = frozenset(
     {
@@ -301,9 +307,13 @@ class Lockout:
 
             lock.unlock("alice")
         """
-        found = self.store.scan(self._keys.pair_pattern(account), count=10_000) if ip is None else []
-        keys, plan = self._keys.unlock_keys(account or "", ip, found)  # None: nobody's account, as check reads it
-        removed = self.store.delete(*keys)
+        removed, pattern = 0, self._keys.pair_pattern(account)
+        for _ in range(_UNLOCK_ROUNDS):  # a spray leaves more pairs than one scan returns: each round deletes some
+            found = self.store.scan(pattern, count=_UNLOCK_BATCH) if ip is None else []
+            keys, plan = self._keys.unlock_keys(account or "", ip, found)  # None: nobody's account, as check reads it
+            removed += self.store.delete(*keys)
+            if len(found) < _UNLOCK_BATCH:
+                break
         emit(self, "unlock", plan)
         return removed
 
@@ -439,9 +449,13 @@ class Lockout:
 
             await lock.aunlock("alice")
         """
-        found = await self.store.ascan(self._keys.pair_pattern(account), count=10_000) if ip is None else []
-        keys, plan = self._keys.unlock_keys(account or "", ip, found)  # None: nobody's account, as check reads it
-        removed = await self.store.adelete(*keys)
+        removed, pattern = 0, self._keys.pair_pattern(account)
+        for _ in range(_UNLOCK_ROUNDS):
+            found = await self.store.ascan(pattern, count=_UNLOCK_BATCH) if ip is None else []
+            keys, plan = self._keys.unlock_keys(account or "", ip, found)  # None: nobody's account, as check reads it
+            removed += await self.store.adelete(*keys)
+            if len(found) < _UNLOCK_BATCH:
+                break
         emit(self, "unlock", plan)
         return removed
 

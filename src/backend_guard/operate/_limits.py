@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..clientip import address_bucket
+from ..clientip._address import parse_ip, strip_port
 from ..exceptions import ConfigurationError
 from ..ratelimit import Charge, RateLimiter, RateLimitResult, RateLimitRule, RulePlan
 from ._model import QuotaEntry, audit, digest
@@ -28,7 +29,10 @@ def client_key(address: str | None = None, key: str | None = None, ipv6_prefix: 
         return key
     if address is None:
         raise ConfigurationError("give a client address or key.")
-    return "ip:" + address_bucket(address.strip(), ipv6_prefix)
+    text = address.strip()
+    if parse_ip(strip_port(text)) is None:  # a typo (203.0.113.8O) would show a fresh, untouched bucket
+        raise ConfigurationError(f"{text[:60]!r} is not an IP address (another key: --key ip:<text>).")
+    return "ip:" + address_bucket(text, ipv6_prefix)
 
 
 def _charges(rules: Sequence[RateLimitRule], key: str) -> list[Charge]:

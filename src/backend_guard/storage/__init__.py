@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import SplitResult, parse_qs
+from urllib.parse import SplitResult, parse_qs, urlencode
 
 from .._check import check_str
 from ..exceptions import ConfigurationError
@@ -119,5 +119,5 @@ def _redis_options(query: dict[str, str]) -> dict[str, Any]:
 def _redis_store(parts: SplitResult, query: dict[str, str], prefix: str) -> Store:
     """A Redis URL's store; the options it does not know stay in the URL, for redis-py."""
     options = _redis_options(query)
-    rest = "&".join(f"{k}={v}" for k, v in query.items())
+    rest = urlencode(query)  # encoded again: a password's "&", "=", "+" or "#" reaches redis-py as written
     return RedisStore(parts._replace(query=rest).geturl(), prefix=prefix, **options)
