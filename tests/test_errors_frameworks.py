@@ -750,3 +750,33 @@ def test_envelope_format_through_a_server() -> None:
     assert doc["error"]["code"] == "internal-error"
     assert doc["meta"]["request_id"] == r.headers["x-request-id"]
     assert SECRET not in json.dumps(doc)
+
+
+@pytest.mark.parametrize(("mode", "problem"), [(None, False), ("always", True)])
+def test_a_mounted_apps_plain_404_and_405_follow_rewrite_plain_errors_under_fastapi(
+    mode: str | None, problem: bool
+) -> None:
+    # install() set the inner envelope to "never" whatever the setting said: "always" was ignored (FastAPI trial).
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    import backend_guard as bg
+    import backend_guard.fastapi
+
+    async def hello(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("hello")
+
+    app = FastAPI()
+    app.mount("/sub", Starlette(routes=[Route("/hello", hello)]))
+    errors = {"rewrite_plain_errors": mode} if mode else {}
+    backend_guard.fastapi.install(app, bg.GuardSettings(errors=errors))
+    with TestClient(app) as client:
+        for method, path, status in (("GET", "/sub/nope", 404), ("POST", "/sub/hello", 405)):
+            answer = client.request(method, path, headers={"Accept": "application/json"})
+            assert answer.status_code == status
+            is_problem = answer.headers["content-type"] == "application/problem+json"
+            assert is_problem is problem, answer.headers["content-type"]
+        assert client.get("/sub/hello").text == "hello"

@@ -91,8 +91,10 @@ def install_fastapi_error_handlers(
 
     app.add_exception_handler(ValidationError, handler)
     if middleware:
-        # The handlers already convert the framework's own errors; the app's deliberate responses stay.
-        app.add_middleware(ErrorEnvelopeMiddleware, policy=replace(policy, rewrite_plain_errors="never"))
+        # The handlers already convert the framework's own errors; the app's deliberate responses stay, unless
+        # rewrite_plain_errors="always" asks for every plain error page (a mounted app's 404/405 among them).
+        inner = policy if policy.rewrite_plain_errors == "always" else replace(policy, rewrite_plain_errors="never")
+        app.add_middleware(ErrorEnvelopeMiddleware, policy=inner)
     else:
         app.add_exception_handler(Exception, handler)
     return policy
