@@ -44,9 +44,9 @@ def app_settings(url: str) -> GuardSettings:
     )
 
 
-def cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*argv: str, env: dict[str, str] | None = None, secret: bool = True) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("BACKEND_GUARD_")}
-    environ.update({"PYTHONPATH": SRC, "BACKEND_GUARD_LOCKOUT__SECRET": SECRET, **(env or {})})
+    environ.update({"PYTHONPATH": SRC, **({"BACKEND_GUARD_LOCKOUT__SECRET": SECRET} if secret else {}), **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "backend_guard.cli", *argv],
         capture_output=True,
@@ -146,6 +146,27 @@ def test_bad_input_is_a_usage_error_with_status_2() -> None:
         proc = cli(*argv, "--store", "memory://")
         assert proc.returncode == 2, argv
         assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "group", [("locks", "list"), ("limits", "show", "--address", "203.0.113.7"), ("tokens", "list", "user-42")]
+)
+def test_a_command_with_no_shared_store_says_so_instead_of_an_empty_answer(group: tuple[str, ...]) -> None:
+    # Without BACKEND_GUARD_STORE or --store, the command read a fresh memory store of its own: "(none)", exit 0,
+    # while the app had accounts locked (operators' trial).
+    env = {"BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS": "100/minute"}
+    proc = cli(*group, env=env)
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout
+    assert "no shared store to read" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_naming_an_account_without_the_lockout_secret_says_why_it_may_not_be_found(url: str) -> None:
+    proc = cli("locks", "list", "--account", "alice", "--store", url, secret=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "no lockout secret" in proc.stderr
+    with_secret = cli("locks", "list", "--account", "alice", "--store", url)
+    assert "no lockout secret" not in with_secret.stderr
 
 
 def test_a_malformed_store_url_is_one_line_and_status_2_without_its_password() -> None:

@@ -218,6 +218,17 @@ def test_a_password_with_url_special_characters_given_as_an_option_reaches_redis
         wrong.close()
 
 
+@pytest.mark.parametrize("path", ["/13x", "/db13", "/1 3", "/１"])
+def test_a_redis_url_whose_path_is_no_database_number_is_refused(path: str) -> None:
+    # redis-py reads such a path as database 0 without a word (an operator's tool then read an empty database).
+    from backend_guard import open_store
+
+    with pytest.raises(ConfigurationError, match="database number"):
+        open_store(f"redis://127.0.0.1:6379{path}")
+    with pytest.raises(ConfigurationError, match="database number"):
+        RedisStore(f"rediss://127.0.0.1:6379{path}")
+
+
 @given(secret=st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.~%", min_size=8, max_size=40))
 def test_redact_hides_every_password_of_a_redis_url(secret: str) -> None:
     from backend_guard.storage._redis_connect import redact

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from .._command_parser import CommandParser
 from .._stack import StackParts
+from ..config import GuardSettings
 from ..exceptions import ConfigurationError, StorageError
 from ._model import MAX_LIMIT, Page, audit_log, row_dict
 from ._operator import Operator
@@ -246,8 +247,39 @@ def execute(args: argparse.Namespace, out: TextIO, operator: Operator | None = N
         execute(parser.parse_args(["locks", "list", "--json"]), sys.stdout, Operator.from_parts(parts))
     """
     with _refusals():
-        op = operator if operator is not None else Operator.from_settings(store=args.store)
-        _GROUPS[args.group](op, args, out)
+        if operator is None:
+            settings = GuardSettings.from_env()
+            _refuse_a_private_store(args, settings)
+            _note_a_missing_secret(args, settings)
+            operator = Operator.from_settings(settings, store=args.store)
+        _GROUPS[args.group](operator, args, out)
+
+
+#: The settings section whose own ``store`` a group's state may live on.
+_SECTIONS = {"locks": "lockout", "limits": "rate_limit", "tokens": "tokens"}
+
+
+def _refuse_a_private_store(args: argparse.Namespace, settings: GuardSettings) -> None:
+    """Refuse (status 2) to read a memory store from a process of its own: it holds nothing of the app's, and an
+    empty answer would read as "nobody is locked"."""
+    url = args.store or getattr(settings, _SECTIONS[args.group]).store or settings.store
+    if url.partition(":")[0].lower() == "memory":  # (a URL that does not parse is refused by open_store)
+        raise OperateFailed(
+            "no shared store to read: this command runs in a process of its own, where a memory store holds nothing"
+            " of the app's. Give --store redis://... or set BACKEND_GUARD_STORE as the app does (or use `flask guard`"
+            " / `manage.py guard`, inside the app).",
+            2,
+        )
+
+
+def _note_a_missing_secret(args: argparse.Namespace, settings: GuardSettings) -> None:
+    """Say on stderr that an account named without the app's lockout secret is looked up under another id."""
+    if args.group == "locks" and getattr(args, "account", None) and settings.lockout.secret is None:
+        print(
+            "backend-guard locks: note: no lockout secret (BACKEND_GUARD_LOCKOUT__SECRET); if the app sets one,"
+            " set it here too, or the account is looked up under another id and not found.",
+            file=sys.stderr,
+        )
 
 
 @contextmanager

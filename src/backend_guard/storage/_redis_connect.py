@@ -42,6 +42,10 @@ def parse_url(url: str) -> SplitResult:
             "The store URL does not parse (a port that is no number, an unclosed '['): check it, and percent-encode"
             " the special characters of its password (urllib.parse.quote(password, safe=''))."
         ) from None
+    database = parts.path.strip("/")
+    if parts.scheme in ("redis", "rediss") and database and not (database.isascii() and database.isdigit()):
+        # redis-py would use database 0 without a word: the operator's tools then read an empty database
+        raise ConfigurationError("The Redis URL's path must be a database number (redis://host:6379/0).")
     return parts
 
 
