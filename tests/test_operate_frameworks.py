@@ -131,3 +131,54 @@ def test_flask_guard_on_a_misconfigured_part_is_one_line_not_a_traceback() -> No
     assert result.exit_code == 2
     assert isinstance(result.exception, SystemExit), result.exception
     assert "at least 16 bytes" in result.output
+
+
+DJANGO_PIPE_PROGRAM = """\
+import sys
+from django.conf import settings
+settings.configure(
+    SECRET_KEY="operate-test-key-not-secret-0123456789abcdefghijklmnopqrstuvwxyz",
+    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "backend_guard.django.BackendGuardConfig"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    BACKEND_GUARD={"lockout": {"max_failures": 1}},
+)
+import django
+django.setup()
+from django.core.management import call_command
+import backend_guard.django
+
+lock = backend_guard.django.parts().lockout()
+for i in range(50):
+    lock.record_failure(f"user-{i}", "203.0.113.7")
+sys.stdin.read()  # until the test has closed its end of stdout: every write below meets a reader that left
+call_command("guard", "locks", "list", "--limit", "50")
+"""
+
+
+def test_django_guard_command_into_a_closed_pipe_is_status_1_without_a_traceback(tmp_path: Path) -> None:
+    # `manage.py guard locks list | head` whose reader left: a BrokenPipeError traceback (operators' trial).
+    (tmp_path / "program.py").write_text(DJANGO_PIPE_PROGRAM)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BACKEND_GUARD_"))}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    proc = subprocess.Popen(
+        [sys.executable, "program.py"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stderr is not None
+    proc.stdout.close()
+    proc.stdin.close()
+    try:
+        err = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+        proc.stderr.close()
+    assert proc.returncode == 1, err.decode()
+    assert b"Traceback" not in err
+    assert b"BrokenPipeError" not in err

@@ -36,7 +36,7 @@ from ._keys import generate_key
 from .cors import parse_origin
 from .exceptions import GuardError
 from .headers import is_document_type
-from .operate._cli import add_commands, run_command
+from .operate._cli import add_commands, reader_left, run_command
 from .operate._cli import operate_parser as operate_parser
 from .operate._limits import client_key
 from .passwords import calibrate
@@ -550,7 +550,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"backend-guard {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader left (``| head``): no traceback, and none at exit when stdout is flushed
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        reader_left()
         return 1
 
 

@@ -13,6 +13,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -303,6 +304,19 @@ def _audit_to_stderr() -> None:
         audit_log.setLevel(logging.INFO)
         audit_log.propagate = False
         logging.basicConfig(level=logging.ERROR, format="backend-guard: %(name)s: %(message)s")
+
+
+def reader_left() -> None:
+    """After a ``BrokenPipeError`` on stdout (the reader of ``| head`` left): point stdout at ``/dev/null``, so
+    that the interpreter's own flush at exit raises no second error (and prints no traceback).
+
+    Example::
+
+        except BrokenPipeError:
+            reader_left()
+            return 1
+    """
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run_command(args: argparse.Namespace, out: TextIO) -> int:

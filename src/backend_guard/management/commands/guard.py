@@ -17,7 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from ...django import parts
-from ...operate._cli import OperateFailed, run_in_app
+from ...operate._cli import OperateFailed, reader_left, run_in_app
 
 __all__ = ["Command"]
 
@@ -40,4 +40,9 @@ class Command(BaseCommand):  # type: ignore[misc]
             text = run_in_app(list(options["argv"]), "manage.py guard", parts)
         except OperateFailed as exc:
             raise CommandError(exc.message, returncode=exc.status) from None
-        self.stdout.write(text, ending="")
+        try:
+            self.stdout.write(text, ending="")
+            self.stdout.flush()
+        except BrokenPipeError:  # the reader left (``| head``): status 1, and no traceback
+            reader_left()
+            raise SystemExit(1) from None
