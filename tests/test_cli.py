@@ -355,3 +355,18 @@ def test_a_reader_that_left_the_pipe_gets_no_traceback() -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "BrokenPipeError" not in done.stderr
+
+
+def test_a_command_started_with_stdout_closed_fails_instead_of_losing_its_output() -> None:
+    # `backend-guard keys >&-` exited 0 and printed nothing: the new private key was lost (operators' trial).
+    proc = subprocess.run(
+        [sys.executable, "-m", "backend_guard.cli", "keys", "--algorithm", "EdDSA"],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509  (the child alone, before exec)
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "standard output is closed" in proc.stderr

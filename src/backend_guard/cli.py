@@ -540,6 +540,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         main(["keys", "--algorithm", "ES256"])
     """
     stream = out if out is not None else sys.stdout
+    if stream is None:  # started with stdout closed (``>&-``): a new key or a listing would vanish without a word
+        print("backend-guard: standard output is closed: nothing would be shown", file=sys.stderr)
+        return 1
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args, stream)
