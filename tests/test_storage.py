@@ -218,6 +218,47 @@ def test_a_password_with_url_special_characters_given_as_an_option_reaches_redis
         wrong.close()
 
 
+@pytest.mark.parametrize("query", ["bogus=1", "db=abc", "socket_timeout=0.2&max_connections=3&pw=x"])
+def test_a_redis_url_option_redis_py_refuses_is_a_configuration_error_when_the_store_is_made(query: str) -> None:
+    # It was a TypeError or ValueError traceback at the first command (operators' trial).
+    from backend_guard import open_store
+
+    with pytest.raises(ConfigurationError, match="option redis-py does not take"):
+        open_store(f"redis://127.0.0.1:6379/0?{query}")
+
+
+@pytest.mark.redis
+def test_a_unix_socket_url_reaches_redis_through_open_store(tmp_path: Any) -> None:
+    # open_store rebuilt unix:///path/redis.sock as unix:/path/redis.sock, which redis-py refuses.
+    import shutil
+    import subprocess
+    import time
+
+    from backend_guard import open_store
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("redis-server is not installed")
+    sock = tmp_path / "r.sock"
+    proc = subprocess.Popen(  # noqa: S603 - a fixed local binary, a socket in the test's own directory
+        [exe, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        store = open_store(f"unix://{sock}?db=2&prefix=t")
+        assert isinstance(store, RedisStore)
+        assert store.url == f"unix://{sock}?db=2"
+        assert store.run(INCR, [store.key("n")], [1, 60_000])[0] == 1
+        store.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 @pytest.mark.parametrize("path", ["/13x", "/db13", "/1 3", "/１"])
 def test_a_redis_url_whose_path_is_no_database_number_is_refused(path: str) -> None:
     # redis-py reads such a path as database 0 without a word (an operator's tool then read an empty database).

@@ -120,4 +120,11 @@ def _redis_store(parts: SplitResult, query: dict[str, str], prefix: str) -> Stor
     """A Redis URL's store; the options it does not know stay in the URL, for redis-py."""
     options = _redis_options(query)
     rest = urlencode(query)  # encoded again: a password's "&", "=", "+" or "#" reaches redis-py as written
-    return RedisStore(parts._replace(query=rest).geturl(), prefix=prefix, **options)
+    # The URL as written up to its query (urlunsplit would make unix:///run/redis.sock unix:/run/redis.sock).
+    base = parts._replace(query="", fragment="").geturl() if parts.netloc else _before_query(parts)
+    return RedisStore(base + ("?" + rest if rest else ""), prefix=prefix, **options)
+
+
+def _before_query(parts: SplitResult) -> str:
+    """A URL with no host (``unix:///run/redis.sock``) up to its query, its ``//`` kept."""
+    return f"{parts.scheme}://{parts.path}"

@@ -15,7 +15,16 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 from ..exceptions import ConfigurationError
 from ._redis_direct import direct_ok
 
-__all__ = ["SCHEMES", "Connect", "aclose_client", "check_scheme", "is_cluster_client", "parse_url", "redact"]
+__all__ = [
+    "SCHEMES",
+    "Connect",
+    "aclose_client",
+    "check_options",
+    "check_scheme",
+    "is_cluster_client",
+    "parse_url",
+    "redact",
+]
 
 #: The URL schemes the Redis store accepts.
 SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
@@ -60,6 +69,25 @@ def check_scheme(url: str) -> str:
     if scheme not in SCHEMES:
         raise ConfigurationError(f"Unsupported Redis URL scheme {scheme!r}.")
     return scheme
+
+
+def check_options(url: str) -> None:
+    """ConfigurationError for a ``redis://``, ``rediss://`` or ``unix://`` URL option that redis-py refuses or does
+    not know (``?db=abc``, ``?bogus=1``), when the store is made: else it is a TypeError or ValueError at the first
+    command, on the request path. Sentinel and Cluster URLs are read by their own code.
+
+    Example::
+
+        check_options("redis://127.0.0.1:6379/0?health_check_interval=30")   # nothing: redis-py takes it
+    """
+    if urlsplit(url).scheme not in _DIRECT_SCHEMES:
+        return
+    import redis
+
+    try:
+        redis.ConnectionPool.from_url(url).make_connection()  # the connection object only: no socket is opened
+    except (TypeError, ValueError) as exc:  # their texts name the option, never a value
+        raise ConfigurationError(f"The Redis URL has an option redis-py does not take: {exc}") from None
 
 
 def redact(url: str) -> str:

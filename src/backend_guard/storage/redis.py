@@ -33,7 +33,7 @@ from typing import Any
 from .._check import check_choice, check_float, check_int, check_str
 from ..exceptions import ConfigurationError, StorageError
 from . import _redis_errors as errors
-from ._redis_connect import Connect, aclose_client, check_scheme, is_cluster_client, redact
+from ._redis_connect import Connect, aclose_client, check_options, check_scheme, is_cluster_client, redact
 from ._redis_direct import AsyncDirect, Direct
 from ._redis_errors import Breaker, wrap_failure
 from ._redis_retention import (
@@ -96,6 +96,7 @@ class RedisStore:
         check_float("breaker_cooldown", breaker_cooldown, min=0)
         check_int("max_connections", max_connections, min=1)
         scheme = check_scheme(url)
+        check_options(url)
         check_choice("on_evicting_policy", on_evicting_policy, ("refuse", "warn"))
         self.on_evicting_policy: OnEvictingPolicy = on_evicting_policy
         self.max_connections = max_connections
