@@ -91,6 +91,8 @@ BAD_ARGUMENTS = [
     ["check", "http://127.0.0.1/", "--method", ""],
     ["check"],
     ["calibrate", "--unknown"],
+    ["calibrate", "--\x1b]0;pwned\x07"],
+    ["locks", "list", "\x1b[2J"],
     ["nope"],
     [],
 ]
@@ -108,6 +110,7 @@ def test_bad_input_is_a_one_line_usage_error_with_status_2_never_a_traceback(arg
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("backend-guard"), lines[0]
     assert "error:" in lines[0]
+    assert lines[0].isprintable(), lines[0]  # an argument's escape sequence is quoted as ?, never raw
 
 
 def test_every_option_of_every_subcommand_has_help_text() -> None:

@@ -43,6 +43,7 @@ class CommandParser(argparse.ArgumentParser):
         return parser
 
     def error(self, message: str) -> NoReturn:
-        """Print one line, ``PROG: error: MESSAGE (see PROG --help)``, to stderr and exit with status 2."""
-        line = " ".join(message.split())
+        """Print one line, ``PROG: error: MESSAGE (see PROG --help)``, to stderr and exit with status 2; a character
+        that is not printable (an escape sequence's ESC in an argument the message quotes) is shown as ``?``."""
+        line = "".join(ch if ch.isprintable() else "?" for ch in " ".join(message.split()))
         self.exit(2, f"{self.prog}: error: {line} (see {self.prog} --help)\n")
