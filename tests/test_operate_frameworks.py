@@ -182,3 +182,45 @@ def test_django_guard_command_into_a_closed_pipe_is_status_1_without_a_traceback
     assert proc.returncode == 1, err.decode()
     assert b"Traceback" not in err
     assert b"BrokenPipeError" not in err
+
+
+FLASK_APP_FILE = """\
+import os
+from flask import Flask
+import backend_guard.flask
+
+app = Flask(__name__)
+app.config["BACKEND_GUARD"] = {"store": os.environ["TEST_STORE"], "lockout": {"max_failures": 3}}
+backend_guard.flask.Guard(app)
+"""
+
+
+@pytest.mark.redis
+def test_flask_guard_unlock_leaves_its_audit_record_on_stderr_when_the_app_logs_nothing(
+    tmp_path: Path, redis_store: object, redis_url: str, prefix: str
+) -> None:
+    # `backend-guard` printed "operator jane locks.unlock ...", `flask guard` nothing: the record was dropped
+    # unless the app set up logging (operators' trial).
+    from backend_guard._stack import StackParts
+    from backend_guard.config import GuardSettings
+
+    store = f"{redis_url}?prefix={prefix}"
+    lock = StackParts.build(GuardSettings(store=store, lockout={"max_failures": 3})).lockout()
+    for _ in range(3):
+        lock.record_failure("bob", "198.51.100.4")
+    (tmp_path / "guarded.py").write_text(FLASK_APP_FILE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BACKEND_GUARD_"))}
+    env.update(PYTHONPATH=str(ROOT / "src"), TEST_STORE=store)
+    argv = ["guard", "locks", "unlock", "--account", "bob", "--by", "jane"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "guarded", *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"operator jane locks.unlock account:{lock.account_id('bob')}" in proc.stderr
+    assert not lock.check("bob", "198.51.100.4").locked

@@ -137,6 +137,7 @@ def run_in_app(argv: list[str], prog: str, app_parts: Callable[[], StackParts]) 
         print(run_in_app(["locks", "list"], "flask guard", lambda: parts), end="")
     """
     args = operate_parser(prog).parse_args(argv)
+    _audit_to_stderr()  # an app that set up no logging would drop the record of an unlock or a revoke
     with _refusals():
         operator = Operator.from_parts(app_parts())
     out = io.StringIO()
@@ -295,8 +296,9 @@ def _refusals() -> Iterator[None]:
 
 
 def _audit_to_stderr() -> None:
-    """On a command line with no logging set up: audit records on stderr, the library's other records only from
-    ERROR up (a store outage is the verb's own one line, not a warning too)."""
+    """On a command line (``backend-guard``, ``flask guard``, ``manage.py guard``) with no logging set up: audit
+    records on stderr, the library's other records only from ERROR up (a store outage is the verb's own one line,
+    not a warning too)."""
     if not audit_log.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("backend-guard audit: %(message)s"))
