@@ -222,6 +222,34 @@ def test_check_shows_a_servers_control_characters_as_question_marks_never_raw() 
     assert "Access-Control-Allow-Origin: ?[31mred" in text
 
 
+@pytest.mark.server
+def test_check_shows_a_malformed_status_lines_control_characters_as_question_marks() -> None:
+    # http.client quotes a bad status line in its error, which reached stderr raw (review of 9e3782d).
+    import socketserver
+    import threading
+
+    class Raw(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(65536)
+            self.request.sendall(b"\x1b]0;owned\x07\x1b[2J\x1b[32mGrade: A+\r\n\r\n")
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Raw) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            proc = subprocess.run(  # noqa: S603 - our own entry point, loopback only
+                [sys.executable, "-m", "backend_guard.cli", "check", f"http://127.0.0.1:{server.server_address[1]}/"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            server.shutdown()
+    assert proc.returncode == 2, proc.stderr
+    assert "\x1b" not in proc.stderr
+    assert "\x07" not in proc.stderr
+
+
 PAGE = (
     '<!doctype html><html><head><link rel="stylesheet" href="/site.css"></head><body>'
     '<form method="post" action="/login"><input name="user"><button>Sign in</button></form></body></html>'

@@ -60,6 +60,7 @@ def test_a_configuration_error_met_on_a_request_tells_the_client_nothing_of_the_
     assert doc["code"] == "configuration-error"
     assert SECRET not in body.decode()
     assert error_info(exc).server_error  # logged, with its text, for the operator
+    assert SECRET in error_info(exc, expose_exception_details=True).detail  # shown in development, as any error's
 
 
 def test_expose_exception_details_is_explicit() -> None:

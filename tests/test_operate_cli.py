@@ -161,6 +161,14 @@ def test_a_command_with_no_shared_store_says_so_instead_of_an_empty_answer(group
     assert "Traceback" not in proc.stderr
 
 
+def test_a_sections_own_memory_store_is_refused_even_with_store(url: str) -> None:
+    # The lockout's own store wins over --store, as in the app: reading it answered "(none)" (review of fab9b23).
+    proc = cli("locks", "list", "--store", url, env={"BACKEND_GUARD_LOCKOUT__STORE": "memory://"})
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stdout
+    assert "no shared store to read" in proc.stderr
+    assert "flask guard" not in proc.stderr  # a process of its own too: no use against a memory store
+
+
 def test_naming_an_account_without_the_lockout_secret_says_why_it_may_not_be_found(url: str) -> None:
     proc = cli("locks", "list", "--account", "alice", "--store", url, secret=False)
     assert proc.returncode == 0, proc.stderr

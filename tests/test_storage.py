@@ -218,13 +218,38 @@ def test_a_password_with_url_special_characters_given_as_an_option_reaches_redis
         wrong.close()
 
 
-@pytest.mark.parametrize("query", ["bogus=1", "db=abc", "socket_timeout=0.2&max_connections=3&pw=x"])
+@pytest.mark.parametrize(
+    "query", ["bogus=1", "db=abc", "socket_timeout=0.2&max_connections=3&pw=x", "protocol=4", "ssl_cert_reqs=nope"]
+)
 def test_a_redis_url_option_redis_py_refuses_is_a_configuration_error_when_the_store_is_made(query: str) -> None:
     # It was a TypeError or ValueError traceback at the first command (operators' trial).
     from backend_guard import open_store
 
+    scheme = "rediss" if query.startswith("ssl") else "redis"
     with pytest.raises(ConfigurationError, match="option redis-py does not take"):
-        open_store(f"redis://127.0.0.1:6379/0?{query}")
+        open_store(f"{scheme}://127.0.0.1:6379/0?{query}")
+
+
+@pytest.mark.redis
+def test_an_option_only_the_sync_path_takes_is_a_configuration_error_at_the_first_async_call() -> None:
+    # redis-py's sync pool takes ssl_validate_ocsp, its asyncio pool does not: a raw TypeError at the first async
+    # command, which on_storage_error never saw (review of cdfc50a).
+    from backend_guard import RateLimiter, open_store
+
+    store = open_store("rediss://127.0.0.1:6379/0?ssl_validate_ocsp=true")  # a sync app may use it
+
+    async def first() -> None:
+        await RateLimiter(store=store).ahit("k", "5/minute")
+
+    with pytest.raises(ConfigurationError, match="ssl_validate_ocsp"):
+        asyncio.run(first())
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/x?db=14", "redis://127.0.0.1:6379/%31%34"])
+def test_a_database_named_by_option_or_percent_encoded_path_is_taken(url: str) -> None:
+    from backend_guard import open_store
+
+    open_store(url).close()  # redis-py reads ?db= first and unquotes the path (review of fab9b23)
 
 
 @pytest.mark.redis

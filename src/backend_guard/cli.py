@@ -404,7 +404,7 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     try:
         return _grade(args, out)
     except _FetchFailed as exc:
-        print("backend-guard check: " + " ".join(str(exc).split()), file=sys.stderr)
+        print("backend-guard check: " + _shown(" ".join(str(exc).split())), file=sys.stderr)  # a server's words too
         return 2
 
 

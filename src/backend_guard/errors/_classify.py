@@ -202,9 +202,11 @@ def _guard_error_of(exc_or_status: object) -> GuardError | None:
     return exc_or_status if isinstance(exc_or_status, GuardError) else None
 
 
-def _guard_info(exc: GuardError) -> ErrorInfo:
-    # A configuration error's text (a rule, a setting, a size) is for the operator's log, never the client.
-    detail = GENERIC_500_DETAIL if isinstance(exc, ConfigurationError) else exc.detail
+def _guard_info(exc: GuardError, expose_exception_details: bool = False) -> ErrorInfo:
+    # A configuration error's text (a rule, a setting, a size) is for the operator's log, never the client (but in
+    # development, where exception details are shown, it is the one thing worth showing).
+    hidden = isinstance(exc, ConfigurationError) and not expose_exception_details
+    detail = GENERIC_500_DETAIL if hidden else exc.detail
     return ErrorInfo(
         status=exc.status,
         code=exc.code,
@@ -246,7 +248,7 @@ def error_info(exc_or_status: BaseException | int, *, expose_exception_details: 
     """
     guard_error = _guard_error_of(exc_or_status)
     if guard_error is not None:
-        return _guard_info(guard_error)
+        return _guard_info(guard_error, expose_exception_details)
     if isinstance(exc_or_status, BaseException):
         return _framework_info(exc_or_status) or _unexpected_info(exc_or_status, expose_exception_details)
     status = int(exc_or_status)

@@ -264,14 +264,24 @@ _SECTIONS = {"locks": "lockout", "limits": "rate_limit", "tokens": "tokens"}
 def _refuse_a_private_store(args: argparse.Namespace, settings: GuardSettings) -> None:
     """Refuse (status 2) to read a memory store from a process of its own: it holds nothing of the app's, and an
     empty answer would read as "nobody is locked"."""
-    url = args.store or getattr(settings, _SECTIONS[args.group]).store or settings.store
-    if url.partition(":")[0].lower() == "memory":  # (a URL that does not parse is refused by open_store)
+    if _is_memory(_store_url(args.group, settings, args.store)):
         raise OperateFailed(
             "no shared store to read: this command runs in a process of its own, where a memory store holds nothing"
-            " of the app's. Give --store redis://... or set BACKEND_GUARD_STORE as the app does (or use `flask guard`"
-            " / `manage.py guard`, inside the app).",
+            " of the app's (its state lives in the serving process alone). Give --store redis://... or set"
+            " BACKEND_GUARD_STORE as the app does.",
             2,
         )
+
+
+def _store_url(group: str, settings: GuardSettings, shared: str | None) -> str:
+    """The URL of the store a group's verbs read: a section's own store wins over the shared one (``shared``,
+    ``--store``, else the settings'), as in the app."""
+    return getattr(settings, _SECTIONS[group]).store or shared or settings.store
+
+
+def _is_memory(url: str) -> bool:
+    """True for a ``memory://`` URL (one that does not parse is refused by ``open_store``)."""
+    return url.partition(":")[0].lower() == "memory"
 
 
 def _note_a_missing_secret(args: argparse.Namespace, settings: GuardSettings) -> None:

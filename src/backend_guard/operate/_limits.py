@@ -7,6 +7,7 @@ nothing is charged), one store call per rule; a reset forgets every counter of t
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 from ..clientip import address_bucket
@@ -30,9 +31,20 @@ def client_key(address: str | None = None, key: str | None = None, ipv6_prefix: 
     if address is None:
         raise ConfigurationError("give a client address or key.")
     text = address.strip()
-    if parse_ip(strip_port(text)) is None:  # a typo (203.0.113.8O) would show a fresh, untouched bucket
+    if not _is_address(strip_port(text)):  # a typo (203.0.113.8O) would show a fresh, untouched bucket
         raise ConfigurationError(f"{text[:60]!r} is not an IP address (another key: --key ip:<text>).")
     return "ip:" + address_bucket(text, ipv6_prefix)
+
+
+def _is_address(text: str) -> bool:
+    """True for an IP address, an IPv6 one with its zone (``fe80::1%eth0``, a bucket of its own) included."""
+    if parse_ip(text) is not None:
+        return True
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def _charges(rules: Sequence[RateLimitRule], key: str) -> list[Charge]:

@@ -51,8 +51,9 @@ def parse_url(url: str) -> SplitResult:
             "The store URL does not parse (a port that is no number, an unclosed '['): check it, and percent-encode"
             " the special characters of its password (urllib.parse.quote(password, safe=''))."
         ) from None
-    database = parts.path.strip("/")
-    if parts.scheme in ("redis", "rediss") and database and not (database.isascii() and database.isdigit()):
+    database = unquote(parts.path).strip("/")  # as redis-py reads it, which takes ?db= first
+    numbered = not database or (database.isascii() and database.isdigit()) or "db" in parse_qs(parts.query)
+    if parts.scheme.lower() in ("redis", "rediss") and not numbered:
         # redis-py would use database 0 without a word: the operator's tools then read an empty database
         raise ConfigurationError("The Redis URL's path must be a database number (redis://host:6379/0).")
     return parts
@@ -71,22 +72,24 @@ def check_scheme(url: str) -> str:
     return scheme
 
 
-def check_options(url: str) -> None:
-    """ConfigurationError for a ``redis://``, ``rediss://`` or ``unix://`` URL option that redis-py refuses or does
-    not know (``?db=abc``, ``?bogus=1``), when the store is made: else it is a TypeError or ValueError at the first
-    command, on the request path. Sentinel and Cluster URLs are read by their own code.
+def check_options(url: str, *, asynchronous: bool = False) -> None:
+    """ConfigurationError for a ``redis://``, ``rediss://`` or ``unix://`` URL option that one call path of redis-py
+    (sync, or asyncio: they take different options) refuses or does not know (``?db=abc``, ``?bogus=1``): asked
+    when the store is made (sync) and when its first async client is, else it is a TypeError or ValueError at the
+    first command. Sentinel and Cluster URLs are read by their own code.
 
     Example::
 
         check_options("redis://127.0.0.1:6379/0?health_check_interval=30")   # nothing: redis-py takes it
     """
-    if urlsplit(url).scheme not in _DIRECT_SCHEMES:
+    if urlsplit(url).scheme.lower() not in _DIRECT_SCHEMES:
         return
     import redis
 
+    module, _ = _modules(asynchronous)
     try:
-        redis.ConnectionPool.from_url(url).make_connection()  # the connection object only: no socket is opened
-    except (TypeError, ValueError) as exc:  # their texts name the option, never a value
+        module.ConnectionPool.from_url(url).make_connection()  # the connection object only: no socket is opened
+    except (TypeError, ValueError, redis.RedisError) as exc:  # their texts name the option, never a value
         raise ConfigurationError(f"The Redis URL has an option redis-py does not take: {exc}") from None
 
 

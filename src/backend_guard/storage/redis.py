@@ -169,6 +169,7 @@ class RedisStore:
         if self._given_async is not None:
             self._acall[loop] = self._given_async.execute_command
             return self._given_async
+        check_options(self.url, asynchronous=True)  # an option only the sync path takes: said here, not a TypeError
         client, sentinel = self._connect.client(asynchronous=True)
         if sentinel is not None:
             self._asentinels[loop] = sentinel
