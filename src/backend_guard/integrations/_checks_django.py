@@ -26,6 +26,8 @@ from django.apps import AppConfig
 from ..config import CORSSettings, GuardSettings, SecureHeadersSettings
 from ..exceptions import ConfigurationError
 from ..passwords import Argon2Parameters
+from ..ratelimit import check_rule_routes
+from ._known_routes import django_routes
 from ._passwords_django import (
     DJANGO_PASSWORD_COLUMN,
     GuardPasswordHasher,
@@ -377,9 +379,6 @@ def check_rule_urls(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     """
     from django.conf import settings
     from django.core import checks
-
-    from ..ratelimit import check_rule_routes
-    from ._known_routes import django_routes
 
     if not any(name in RULE_MIDDLEWARE for name in getattr(settings, "MIDDLEWARE", None) or []):
         return []
