@@ -165,8 +165,9 @@ def test_a_login_too_large_for_its_cookies_is_ended_not_left_behind() -> None:
     assert tm.revoke_subject("big") == 0  # the login set() refused was ended with it
 
 
+@pytest.mark.parametrize("asynchronous", [False, True])
 def test_a_refresh_whose_new_cookies_would_not_fit_ends_the_login_logs_and_no_retry_reads_as_reuse(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, asynchronous: bool
 ) -> None:
     # A key migration with larger signatures (EdDSA -> RS256: +256 characters) pushes a login's tokens past what a
     # cookie holds: the rotation the store made cannot reach the browser, whose retry must not look like a theft.
@@ -186,9 +187,17 @@ def test_a_refresh_whose_new_cookies_would_not_fit_ends_the_login_logs_and_no_re
     cookies = _cookies(after)
     app = FastAPI()
 
-    @app.post("/auth/refresh")
-    def refresh(request: Request) -> Any:
-        return cookies.refresh(request)
+    if asynchronous:  # arefresh ends the login through the store's async path, off the event loop's thread
+
+        @app.post("/auth/refresh")
+        async def arefresh(request: Request) -> Any:
+            return await cookies.arefresh(request)
+
+    else:
+
+        @app.post("/auth/refresh")
+        def refresh(request: Request) -> Any:
+            return cookies.refresh(request)
 
     http = TestClient(app, base_url="https://testserver")
     http.cookies.set(REFRESH, pair.refresh_token, domain="testserver.local", path="/auth/refresh")

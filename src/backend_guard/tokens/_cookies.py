@@ -179,13 +179,25 @@ class TokenCookies:
         is ended first (revoked in the store): nothing is left behind, and a refresh refused this way leaves no
         spent token for a retry to present as a reuse.
         """
+        write_cookies(response, self._fitting_specs(pair))
+
+    def _fitting_specs(self, pair: TokenPair) -> list[CookieSpec]:
+        """:meth:`specs`; for a pair too large for browser cookies, its login is ended before the refusal."""
         try:
-            specs = self.specs(pair)
+            return self.specs(pair)
         except ConfigurationError:
             with contextlib.suppress(GuardError):  # a store failure here changes nothing of the answer
                 self.tm.revoke(pair.refresh_token)
             raise
-        write_cookies(response, specs)
+
+    async def _afitting_specs(self, pair: TokenPair) -> list[CookieSpec]:
+        """Async twin of :meth:`_fitting_specs` (the store is not asked from the event loop's thread)."""
+        try:
+            return self.specs(pair)
+        except ConfigurationError:
+            with contextlib.suppress(GuardError):
+                await self.tm.arevoke(pair.refresh_token)
+            raise
 
     def clear(self, response: Any) -> None:
         """Remove both cookies in the browser (on a Starlette/FastAPI, Flask or Django response).
@@ -341,7 +353,8 @@ class TokenCookies:
         """
         try:
             framework, token = self._refresh_input(request)
-            return self._refreshed(framework, self.tm.rotate(token))
+            pair = self.tm.rotate(token)
+            return self._refreshed(framework, pair, self._fitting_specs(pair))
         except GuardError as exc:
             return self._refused(request, exc)
 
@@ -356,7 +369,8 @@ class TokenCookies:
         """
         try:
             framework, token = self._refresh_input(request)
-            return self._refreshed(framework, await self.tm.arotate(token))
+            pair = await self.tm.arotate(token)
+            return self._refreshed(framework, pair, await self._afitting_specs(pair))
         except GuardError as exc:
             return self._refused(request, exc)
 
@@ -411,9 +425,9 @@ class TokenCookies:
             )
         return framework, tokens
 
-    def _refreshed(self, framework: str, pair: TokenPair) -> Any:
+    def _refreshed(self, framework: str, pair: TokenPair, specs: list[CookieSpec]) -> Any:
         response = _json_response(framework, b'{"expires_in":%d}' % pair.expires_in, 200)
-        self.set(response, pair)
+        write_cookies(response, specs)
         return response
 
     def _logged_out(self, framework: str) -> Any:
