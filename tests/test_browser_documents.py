@@ -34,7 +34,8 @@ SCRIPT = 'document.getElementById("file").textContent = "ran";'
 # One template for Flask and Starlette: a same-origin stylesheet and script file, a nonced inline style and script.
 TEMPLATE = """<!doctype html><html><head><title>t</title>
 <link rel="stylesheet" href="/style.css"><script src="/app.js" defer></script>
-<style nonce="{{ NONCE }}">#inline { color: rgb(1, 2, 3); }</style></head>
+<style nonce="{{ NONCE }}">#inline { color: rgb(1, 2, 3); font-family: Dot, serif; }
+@font-face { font-family: Dot; src: url(data:font/woff2;base64,d09GMgABAAAAAA==); }</style></head>
 <body><p id="styled">styled</p><p id="inline">inline style</p><p id="file">blocked</p><p id="out">blocked</p>
 <script nonce="{{ NONCE }}">document.getElementById("out").textContent = "ran";</script></body></html>"""
 
@@ -50,6 +51,9 @@ def _assert_template_works(page: Page, url: str) -> None:
     assert page.evaluate('document.getElementById("file").textContent') == "ran"
     assert page.evaluate('getComputedStyle(document.getElementById("styled")).backgroundColor') == "rgb(10, 20, 30)"
     assert page.evaluate('getComputedStyle(document.getElementById("inline")).color') == "rgb(1, 2, 3)"
+    # a font the stylesheet inlines as a data: URI is loaded, not refused (the bytes are no real font: only the
+    # policy is tested)
+    page.evaluate('document.fonts.load("16px Dot").catch(() => null)')
     _assert_clean(page)
 
 

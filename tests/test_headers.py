@@ -662,7 +662,8 @@ def test_json_responses_keep_the_api_policy() -> None:
 def test_html_responses_get_a_document_policy_that_lets_the_page_work() -> None:
     h = _csp_for(SecureHeaders(), HTML)
     assert h["content-security-policy"] == (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; "
+        "object-src 'none'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
     # no-referrer would make a browser send "Origin: null" with the page's own form posts (CSRF checks refuse it)

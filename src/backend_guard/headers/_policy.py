@@ -65,10 +65,10 @@ class SecureHeaders:
       ``Referrer-Policy: no-referrer``; none of the headers that only act on HTML documents (below). A
       response whose ``Content-Type`` is ``text/html`` or ``application/xhtml+xml`` (Django's admin, a
       template) gets a document policy instead, decided when the response starts: ``default-src 'self';
-      script-src 'self' 'nonce-…'; style-src 'self' 'nonce-…'; img-src 'self' data:; object-src 'none';
-      base-uri 'none'; form-action 'self'; frame-ancestors 'none'`` (the nonce only when the response used
-      one), ``Referrer-Policy: strict-origin-when-cross-origin`` and the ``web`` preset's document headers.
-      ``document_csp=`` sets that CSP; an explicit ``csp=`` is kept for documents too.
+      script-src 'self' 'nonce-…'; style-src 'self' 'nonce-…'; img-src 'self' data:; font-src 'self' data:;
+      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'`` (the nonce only when the
+      response used one), ``Referrer-Policy: strict-origin-when-cross-origin`` and the ``web`` preset's document
+      headers. ``document_csp=`` sets that CSP; an explicit ``csp=`` is kept for documents too.
     - ``web``: a strict nonce CSP (``script-src 'nonce-…' 'strict-dynamic'``, ``object-src 'none'``,
       ``base-uri 'none'``, ``frame-ancestors 'none'``, ``upgrade-insecure-requests``),
       ``Referrer-Policy: strict-origin-when-cross-origin``, and for documents a Permissions-Policy disabling
