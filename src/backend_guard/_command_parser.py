@@ -8,7 +8,19 @@ from __future__ import annotations
 import argparse
 from typing import Any, NoReturn
 
-__all__ = ["CommandParser"]
+__all__ = ["CommandParser", "printable"]
+
+
+def printable(text: str) -> str:
+    """``text`` as a terminal may show it: each character that is not printable (an escape sequence's ESC, a
+    newline, a direction override) as ``?``, so no text from a client, a server or an argument can forge a line
+    or rewrite the screen.
+
+    Example::
+
+        printable("ok\\x1b[2J")   # 'ok?[2J'
+    """
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 class CommandParser(argparse.ArgumentParser):
@@ -45,5 +57,5 @@ class CommandParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print one line, ``PROG: error: MESSAGE (see PROG --help)``, to stderr and exit with status 2; a character
         that is not printable (an escape sequence's ESC in an argument the message quotes) is shown as ``?``."""
-        line = "".join(ch if ch.isprintable() else "?" for ch in " ".join(message.split()))
+        line = printable(" ".join(message.split()))
         self.exit(2, f"{self.prog}: error: {line} (see {self.prog} --help)\n")

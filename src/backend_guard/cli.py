@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from . import events
-from ._command_parser import CommandParser
+from ._command_parser import CommandParser, printable
 from ._keys import generate_key
 from .cors import parse_origin
 from .exceptions import GuardError
@@ -404,7 +404,7 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     try:
         return _grade(args, out)
     except _FetchFailed as exc:
-        print("backend-guard check: " + _shown(" ".join(str(exc).split())), file=sys.stderr)  # a server's words too
+        print("backend-guard check: " + printable(" ".join(str(exc).split())), file=sys.stderr)  # a server's words too
         return 2
 
 
@@ -428,22 +428,16 @@ def _preflight_findings(headers: dict[str, str]) -> list[tuple[int, str]]:
     return []
 
 
-def _shown(text: str) -> str:
-    """A server's text as the terminal may show it: each character that is not printable (an escape sequence's
-    ESC, a newline, a direction override) as ``?``."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
-
-
 def _print_headers(headers: dict[str, str], names: Iterable[str], out: TextIO) -> None:
     for name in sorted(names):
-        print(f"  {_shown(name)}: {_shown(headers[name])}", file=out)
+        print(f"  {printable(name)}: {printable(headers[name])}", file=out)
 
 
 def _check_cors(url: str, report: Report, out: TextIO) -> None:
     _, headers = _fetch(url, "GET", {"Origin": _EVIL_ORIGIN})
     allowed = headers.get("access-control-allow-origin")
     credentials = headers.get("access-control-allow-credentials", "").lower() == "true"
-    print(f"CORS, Origin: {_EVIL_ORIGIN} -> Access-Control-Allow-Origin: {_shown(allowed or '(none)')}", file=out)
+    print(f"CORS, Origin: {_EVIL_ORIGIN} -> Access-Control-Allow-Origin: {printable(allowed or '(none)')}", file=out)
     _fail_all(report, _cors_findings(allowed, credentials))
 
 
@@ -465,7 +459,7 @@ def _grade(args: argparse.Namespace, out: TextIO) -> int:
         _check_preflight(url, args.origin, args.method, report, out)
     print(f"\nGrade: {report.grade} (score {report.score} of 100; {_SCALE})", file=out)
     for line in report.advice:
-        print(f"  - {_shown(line)}", file=out)
+        print(f"  - {printable(line)}", file=out)
     return 0 if report.grade in ("A+", "A") else 1
 
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Generic, TypeVar
 
 from .. import events
+from .._command_parser import printable
 from ..events import digest
 from ..exceptions import ConfigurationError
 
@@ -165,7 +166,7 @@ def audit(by: str | None, verb: str, target: str, **fields: Any) -> None:
         audit("jane", "locks.unlock", lock.account_id("alice"), removed=3)
     """
     # The operator's name is free text: no newline or escape in it may forge a second line or rewrite the terminal.
-    who = "".join(ch if ch.isprintable() else "?" for ch in by) if by else "unknown"
+    who = printable(by) if by else "unknown"
     audit_log.info(
         "operator %s %s %s",
         who,
