@@ -82,6 +82,41 @@ async def test_sentinel_store_runs_scripts_sync_and_async(tmp_path: Path) -> Non
             store.close()
 
 
+async def test_sentinel_url_options_reach_the_master_and_the_sentinels(tmp_path: Path) -> None:
+    # A Sentinel URL's query options were dropped without a word: the master's password, its database, and the
+    # sentinels' own password; a misspelt one was taken too. They are read as in a redis:// URL now.
+    with private_sentinel(tmp_path) as setup:
+        redis_cli(setup.master, "CONFIG", "SET", "requirepass", "m&pw")
+        redis_cli(setup.sentinel, "SENTINEL", "SET", setup.service, "auth-pass", "m&pw")
+        redis_cli(setup.sentinel, "ACL", "SETUSER", "default", "resetpass", ">s#pw")
+        base = f"redis+sentinel://127.0.0.1:{setup.sentinel}/{setup.service}/0"
+        url = f"{base}?password=m%26pw&sentinel_password=s%23pw&db=4&client_name=bgtest-sentinel"
+        store = RedisStore(url, prefix="bgtest:sentinel", **TIMEOUTS)
+        try:
+            key = store.key("t", "counter")
+            assert store.run(INCR, [key], [2, 60_000])[0] == 2
+            assert (await store.arun(INCR, [key], [3, 60_000]))[0] == 5
+            master = ("-a", "m&pw", "--no-auth-warning")
+            assert redis_cli(setup.master, *master, "-n", "4", "GET", key).strip() == "5"  # ?db=4, not the path's 0
+            assert "name=bgtest-sentinel" in redis_cli(setup.master, *master, "CLIENT", "LIST")
+            assert "password=***" in repr(store)
+            assert "s%23pw" not in repr(store)
+        finally:
+            await store.aclose()
+            store.close()
+        # Without the sentinels' password the master is never found: the store says so, it does not go elsewhere.
+        without = RedisStore(f"{base}?password=m%26pw", prefix="bgtest:sentinel", **TIMEOUTS)
+        try:
+            with pytest.raises(bg.StorageError):
+                without.run(INCR, [key], [1, 60_000])
+        finally:
+            without.close()
+        for option in ("bogus=1", "decode_responses=true", "db=abc"):
+            with pytest.raises(ConfigurationError) as refused:
+                RedisStore(f"{base}?{option}", prefix="bgtest:sentinel", **TIMEOUTS)
+            assert "abc" not in str(refused.value)
+
+
 async def test_sentinel_failover_keeps_the_store_working(tmp_path: Path) -> None:
     with private_sentinel(tmp_path, replica=True) as setup:
         assert setup.replica is not None

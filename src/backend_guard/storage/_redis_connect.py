@@ -73,22 +73,29 @@ def check_scheme(url: str) -> str:
 
 
 def check_options(url: str, *, asynchronous: bool = False) -> None:
-    """ConfigurationError for a ``redis://``, ``rediss://`` or ``unix://`` URL option that one call path of redis-py
-    (sync, or asyncio: they take different options) refuses or does not know (``?db=abc``, ``?bogus=1``): asked
-    when the store is made (sync) and when its first async client is, else it is a TypeError or ValueError at the
-    first command. Sentinel and Cluster URLs are read by their own code.
+    """ConfigurationError for a URL option that one call path of redis-py (sync, or asyncio: they take different
+    options) refuses or does not know (``?db=abc``, ``?bogus=1``), on a ``redis://``, ``rediss://``, ``unix://`` or
+    Sentinel URL: asked when the store is made (sync) and when its first async client is, else it is a TypeError or
+    ValueError at the first command. Cluster URLs are read by redis-py's cluster client, which checks its own.
 
     Example::
 
         check_options("redis://127.0.0.1:6379/0?health_check_interval=30")   # nothing: redis-py takes it
     """
-    if urlsplit(url).scheme.lower() not in _DIRECT_SCHEMES:
-        return
     import redis
 
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DIRECT_SCHEMES and not scheme.endswith("+sentinel"):
+        return
     module, _ = _modules(asynchronous)
     try:
-        module.ConnectionPool.from_url(url).make_connection()  # the connection object only: no socket is opened
+        if scheme in _DIRECT_SCHEMES:
+            module.ConnectionPool.from_url(url).make_connection()  # the connection object only: no socket opened
+        else:
+            master, _own = _sentinel_options(parts)
+            kind = module.SSLConnection if scheme.startswith("rediss") else module.Connection
+            module.ConnectionPool(connection_class=kind, **master).make_connection()
     except (TypeError, ValueError, redis.RedisError) as exc:  # their texts name the option, never a value
         raise ConfigurationError(f"The Redis URL has an option redis-py does not take: {exc}") from None
 
@@ -155,6 +162,29 @@ def _sentinel_service(parts: SplitResult) -> tuple[str, int]:
     return path[0], int(path[1]) if len(path) > 1 else 0
 
 
+def _refuse_decoding(parts: SplitResult) -> None:
+    """The store reads its replies as bytes: a URL may not ask redis-py to decode them."""
+    if "decode_responses" in parse_qs(parts.query):
+        raise ConfigurationError("decode_responses is managed by backend_guard; remove it from the URL.")
+
+
+def _sentinel_options(parts: SplitResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Sentinel URL's query options, read as redis-py reads a plain URL's: (the master's connections', the
+    sentinels' own). ``sentinel_password`` and ``sentinel_username`` are the sentinels' credentials; every other
+    option (``password``, ``db``, ``ssl_cert_reqs``, ``client_name``...) is the master's, as in a ``redis://`` URL.
+    """
+    from redis.connection import parse_url as redis_options
+
+    _refuse_decoding(parts)
+    try:
+        master: dict[str, Any] = redis_options(f"redis://sentinel?{parts.query}")  # type: ignore[no-untyped-call]
+    except ValueError as exc:  # its text names the option, never a value
+        raise ConfigurationError(f"The Redis URL has an option redis-py does not take: {exc}") from None
+    del master["host"]  # the placeholder's: a Sentinel URL's hosts are the sentinels
+    own = {name: master.pop(f"sentinel_{name}") for name in ("password", "username") if f"sentinel_{name}" in master}
+    return master, own
+
+
 def _modules(asynchronous: bool) -> tuple[Any, Any]:
     """redis-py's module and Retry class for the call path (asyncio or sync)."""
     if asynchronous:
@@ -210,8 +240,7 @@ class Connect:
 
     def _plain_client(self, module: Any, parts: SplitResult, opts: dict[str, Any]) -> Any:
         """The client of a ``redis://``, ``rediss://`` or ``unix://`` URL."""
-        if "decode_responses" in parse_qs(parts.query):
-            raise ConfigurationError("decode_responses is managed by backend_guard; remove it from the URL.")
+        _refuse_decoding(parts)
         return module.Redis.from_url(self.url, **opts)
 
     def _sentinel_client(self, module: Any, parts: SplitResult, opts: dict[str, Any]) -> tuple[Any, Any]:
@@ -219,14 +248,16 @@ class Connect:
         hosts = _sentinel_hosts(parts)
         service, db = _sentinel_service(parts)
         password = unquote(parts.password) if parts.password else None
+        master, own = _sentinel_options(parts)
         sentinel = module.sentinel.Sentinel(
             hosts,
             socket_timeout=self.socket_timeout,
             socket_connect_timeout=self.connect_timeout,
-            sentinel_kwargs={"socket_timeout": self.socket_timeout, "password": password},
+            sentinel_kwargs={"socket_timeout": self.socket_timeout, "password": password, **own},
             ssl=parts.scheme.startswith("rediss"),
         )
-        return sentinel.master_for(service, db=db, password=password, **opts), sentinel
+        # The query's options win, as redis-py lets a plain URL's query win over its path and password.
+        return sentinel.master_for(service, **{"db": db, "password": password, **opts, **master}), sentinel
 
     def direct_pool(self, *, asynchronous: bool) -> Any:
         """A pool of the store's own for sending scripts straight (``_redis_direct``), beside the client's pool;
