@@ -101,6 +101,30 @@ async def test_asgi_request_id_everywhere() -> None:
     assert current_request_id() is None  # reset after the request
 
 
+async def test_a_repeated_incoming_id_is_replaced_on_asgi_as_on_wsgi() -> None:
+    # ASGI took the first of two X-Request-ID fields while a WSGI server joins them ("a, b", no valid id) and got
+    # a new one: one request, two ids depending on the server. Both replace it now.
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    repeated = [(b"x-request-id", b"trace-1"), (b"accept", b"*/*"), (b"X-Request-ID", b"trace-2")]
+    scope, _ = await run(RequestIdMiddleware(app), repeated)
+    assert scope["state"]["request_id"] not in ("trace-1", "trace-2")
+    assert len(scope["state"]["request_id"]) == 32
+    scope, _ = await run(RequestIdMiddleware(app), repeated[:2])
+    assert scope["state"]["request_id"] == "trace-1"
+
+    def wsgi_app(environ: Any, start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return [b""]
+
+    environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_X_REQUEST_ID": "trace-1, trace-2"}
+    list(WSGIRequestId(wsgi_app)(environ, lambda status, headers, exc_info=None: None))
+    assert environ["backend_guard.request_id"] not in ("trace-1", "trace-2")
+    assert len(environ["backend_guard.request_id"]) == 32
+
+
 async def test_asgi_request_id_on_500_from_error_middleware() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raise RuntimeError("boom")

@@ -43,8 +43,10 @@ class RequestIdMiddleware(RequestIdShell[ASGIApp], LayerMiddleware):
         incoming = None
         for k, v in scope.get("headers", ()):
             if len(k) == size and (k == name or k.lower() == name):  # the length test skips most lower() calls
+                if incoming is not None:  # repeated: no one id, as under WSGI (whose servers join the values)
+                    incoming = None
+                    break
                 incoming = v
-                break
         rid = self.policy.choose(incoming)
         state = scope.get("state")
         if state is None:
