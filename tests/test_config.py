@@ -145,3 +145,39 @@ def test_a_stack_without_a_token_key_builds_and_asking_it_for_tokens_says_how_to
     pem, _jwk = bg.generate_key("EdDSA")
     keyed = StackParts.build(bg.GuardSettings(tokens={"key": pem}))
     assert keyed.tokens().verify_access(keyed.tokens().issue("user-1").access_token)["sub"] == "user-1"
+
+
+def test_a_framework_dict_is_read_over_the_environment_the_dict_winning_field_by_field() -> None:
+    # A Flask app whose dict set only trusted_proxies ran on memory:// with BACKEND_GUARD_STORE in its
+    # environment (which the backend-guard command line read): the sources did not combine.
+    env = {
+        "BACKEND_GUARD_STORE": "memory://?max_keys=1000",
+        "BACKEND_GUARD_TRUSTED_PROXIES": "10.0.0.0/8",
+        "BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS": "5/minute",
+        "BACKEND_GUARD_RATE_LIMIT__HEADERS": "false",
+        "BACKEND_GUARD_CSRF__TRUSTED_ORIGINS": "https://sso.example.com",
+        "BACKEND_GUARD_REQUIRE_REDIS": "1",  # a tool's variable, not a setting
+    }
+    given = {"trusted_proxies": ["192.0.2.1"], "rate_limit": {"default_limits": "100/minute"}, "csrf": True}
+    settings = bg.GuardSettings.coerce(given, "app.config['BACKEND_GUARD']", env)
+    assert settings.store == "memory://?max_keys=1000"  # only the environment sets it
+    assert settings.trusted_proxies == ["192.0.2.1"]  # both set it: the dict wins
+    assert settings.rate_limit.default_limits == "100/minute"
+    assert settings.rate_limit.headers is False  # the section's other field keeps the environment's
+    assert settings.csrf.enabled is True  # the dict's switch, merged with the environment's field
+    assert settings.csrf.trusted_origins == ["https://sso.example.com"]
+    # None (no dict) is the environment alone; a GuardSettings is taken whole.
+    assert bg.GuardSettings.coerce(None, "settings.BACKEND_GUARD", env) == bg.GuardSettings.from_env(env)
+    whole = bg.GuardSettings(trusted_proxies=["192.0.2.1"])
+    assert bg.GuardSettings.coerce(whole, "settings.BACKEND_GUARD", env) is whole
+
+
+def test_an_environment_variable_a_framework_dict_cannot_take_is_named_with_both_sources() -> None:
+    env = {"BACKEND_GUARD_LOCKOUT__MAX_FAILURES": "0"}
+    with pytest.raises(bg.ConfigurationError) as info:
+        bg.GuardSettings.coerce({"store": "memory://"}, "settings.BACKEND_GUARD", env)
+    message = str(info.value)
+    assert message.startswith("settings.BACKEND_GUARD (over the BACKEND_GUARD_* environment variables): ")
+    assert "lockout.max_failures" in message
+    with pytest.raises(bg.ConfigurationError, match="BACKEND_GUARD_LOCKOUT__MAX_FAILUREZ"):
+        bg.GuardSettings.coerce({}, "settings.BACKEND_GUARD", {"BACKEND_GUARD_LOCKOUT__MAX_FAILUREZ": "3"})

@@ -331,6 +331,43 @@ def test_flask_bad_config_fails_at_init_app(config: Any, error: type[Exception],
         bg_flask.Guard().init_app(app)
 
 
+#: A limit only the environment sets, for the apps below whose own settings set something else.
+ENV_LIMIT = {"BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS": "2/minute", "BACKEND_GUARD_RATE_LIMIT__KEY": "ip"}
+
+
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ENV_LIMIT.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_flask_config_dict_takes_the_environment_variables_it_does_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    # app.config["BACKEND_GUARD"] with CORS alone ignored BACKEND_GUARD_RATE_LIMIT__* (and BACKEND_GUARD_STORE):
+    # the app ran unlimited while the operator's environment (and backend-guard) said otherwise.
+    _env(monkeypatch)
+    app = _flask_factory({"cors": {"allow_origins": [ORIGIN]}})
+    client = app.test_client()
+    statuses = [client.get("/rid", headers={"Origin": ORIGIN}) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [200, 200, 429]
+    assert statuses[2].headers["Access-Control-Allow-Origin"] == ORIGIN  # the dict's CORS, on the env's refusal
+
+
+def test_asgi_guard_without_settings_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from backend_guard.asgi import Guard
+
+    _env(monkeypatch)
+    app = Guard(Starlette(routes=[Route("/", lambda request: PlainTextResponse("ok"))]))
+    with TestClient(app) as client:
+        assert [client.get("/").status_code for _ in range(3)] == [200, 200, 429]
+    given = Guard(Starlette(routes=[Route("/", lambda request: PlainTextResponse("ok"))]), bg.GuardSettings())
+    with TestClient(given) as client:  # a GuardSettings built in Python is taken whole
+        assert [client.get("/").status_code for _ in range(3)] == [200, 200, 200]
+
+
 # -- Django ----------------------------------------------------------------------------------------------------------
 
 _tm = bg.TokenManager("django-integration-tests-secret-0123456789abcdef", "HS256", issuer="t", audience="t")
@@ -514,6 +551,20 @@ def test_django_bad_settings_fail_when_the_handler_is_built(value: Any, error: t
             bg_django.settings()
         with pytest.raises(error, match=message):
             WSGIHandler()
+
+
+def test_django_settings_dict_takes_the_environment_variables_it_does_not_set(
+    django_settings: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.test import Client, override_settings
+
+    _env(monkeypatch)
+    with override_settings(BACKEND_GUARD={"cors": {"allow_origins": [ORIGIN]}, "request_id": {"header": "X-Trace"}}):
+        client = Client(REMOTE_ADDR="203.0.113.77")
+        statuses = [client.get("/rid", HTTP_ORIGIN=ORIGIN) for _ in range(3)]
+        assert [r.status_code for r in statuses] == [200, 200, 429]
+        assert statuses[2]["Access-Control-Allow-Origin"] == ORIGIN
+        assert "X-Trace" in statuses[0]
 
 
 def test_django_settings_accepts_a_guard_settings_object() -> None:

@@ -75,8 +75,9 @@ class StackParts:
 
     @classmethod
     def build(cls, settings: GuardSettings | None = None, *, store: Store | None = None) -> StackParts:
-        """Compile every enabled part (one store object shared by all of them)."""
-        settings = optional(check_instance, "settings", settings, GuardSettings) or GuardSettings()
+        """Compile every enabled part (one store object shared by all of them); no settings: the environment's
+        (:meth:`GuardSettings.from_env`, the defaults where no ``BACKEND_GUARD_...`` variable is set)."""
+        settings = optional(check_instance, "settings", settings, GuardSettings) or GuardSettings.from_env()
         optional(check_instance, "store", store, Store)
         client_ip = settings.client_ip()
         shared = store if store is not None else settings.open_store()

@@ -443,9 +443,12 @@ class GuardSettings(_Strict):
         return [check for enabled, group in groups if enabled for check in group]
 
     @classmethod
-    def coerce(cls, value: Any, where: str) -> GuardSettings:
+    def coerce(cls, value: Any, where: str, environ: Mapping[str, str] | None = None) -> GuardSettings:
         """Settings from a framework's config value: None (defaults), a dict, or a GuardSettings.
 
+        None and a dict are read over the ``BACKEND_GUARD_...`` environment variables (:meth:`from_env`): the
+        dict wins for each field both set, so ``BACKEND_GUARD_STORE`` reaches an app whose dict sets only
+        ``trusted_proxies``, as it reaches the ``backend-guard`` command line. A GuardSettings is taken whole.
         ``where`` names the source in error messages (``"settings.BACKEND_GUARD"``). Unknown keys fail too:
         a misspelt section would otherwise leave its part silently on its defaults.
 
@@ -453,16 +456,17 @@ class GuardSettings(_Strict):
 
             GuardSettings.coerce(app.config.get("BACKEND_GUARD"), "app.config['BACKEND_GUARD']")
         """
-        if value is None:
-            return cls()
         if isinstance(value, cls):
             return value
-        if isinstance(value, dict):
-            try:
-                return cls(**value)
-            except ConfigurationError as exc:
-                raise ConfigurationError(f"{where}: {exc.detail}") from None
-        raise ConfigurationError(f"{where} must be a dict or a GuardSettings, not {type(value).__name__}.")
+        if value is not None and not isinstance(value, dict):
+            raise ConfigurationError(f"{where} must be a dict or a GuardSettings, not {type(value).__name__}.")
+        env = _env_data(cls.model_fields, os.environ if environ is None else environ, ENV_PREFIX)
+        if env:
+            where = f"{where} (over the {ENV_PREFIX}* environment variables)"
+        try:
+            return cls(**_over(cls.model_fields, env, value or {}))
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{where}: {exc.detail}") from None
 
     @property
     def csrf_active(self) -> bool:
@@ -505,13 +509,28 @@ class GuardSettings(_Strict):
             # BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS=100/minute
             settings = GuardSettings.from_env()
         """
-        env = os.environ if environ is None else environ
-        data: dict[str, Any] = {}
-        for raw_name, raw_value in env.items():
-            if raw_name.startswith(prefix):
-                path = raw_name[len(prefix) :].lower().split("__")
-                _read_env(cls.model_fields, data, raw_name, path, raw_value)
-        return cls(**data)
+        return cls(**_env_data(cls.model_fields, os.environ if environ is None else environ, prefix))
+
+
+def _env_data(fields: Mapping[str, FieldInfo], environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
+    """The settings the ``prefix...`` variables of ``environ`` give, as a dict of plain values (sections nested)."""
+    data: dict[str, Any] = {}
+    for raw_name, raw_value in environ.items():
+        if raw_name.startswith(prefix):
+            _read_env(fields, data, raw_name, raw_name[len(prefix) :].lower().split("__"), raw_value)
+    return data
+
+
+def _over(fields: Mapping[str, FieldInfo], below: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` over ``below``, section by section: a field ``given`` sets wins, the rest of ``below`` stays."""
+    out = dict(below)
+    for name, value in given.items():
+        if name in _SWITCHES and isinstance(value, bool):
+            value = {"enabled": value}  # csrf=True: the section's switch, merged like its other fields
+        under = out.get(name)
+        section = name in fields and _is_section(fields[name])
+        out[name] = {**under, **value} if section and isinstance(under, dict) and isinstance(value, dict) else value
+    return out
 
 
 def _is_section(field: FieldInfo) -> bool:

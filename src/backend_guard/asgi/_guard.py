@@ -23,7 +23,8 @@ __all__ = ["Guard"]
 class Guard(StackGuard):
     """Wrap an ASGI app in RequestId -> SecureHeaders -> CORS -> ErrorEnvelope -> RateLimit (outermost first).
 
-    Each part can be switched off or configured in ``settings``; the compiled parts are on ``.parts``
+    Each part can be switched off or configured in ``settings`` (none given: the ``BACKEND_GUARD_...`` environment
+    variables over the defaults, :meth:`GuardSettings.from_env`); the compiled parts are on ``.parts``
     (``parts.limiter``, ``parts.store``, ``parts.lockout()``, ``parts.tokens()``...).
 
     Example::

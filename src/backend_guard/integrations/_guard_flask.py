@@ -29,7 +29,8 @@ CONFIG_KEY = "BACKEND_GUARD"
 class Guard:
     """The Flask extension: RequestId, SecureHeaders, CORS, error handlers + ErrorEnvelope and RateLimit.
 
-    Settings come from ``settings=`` or ``app.config["BACKEND_GUARD"]`` (a dict or a GuardSettings). After
+    Settings come from ``settings=`` or ``app.config["BACKEND_GUARD"]`` (a dict or a GuardSettings; a dict, or
+    none, is read over the ``BACKEND_GUARD_...`` environment variables, the dict winning field by field). After
     ``init_app``, ``g.request_id`` and the Jinja global ``csp_nonce()`` are available in requests, and the parts
     are at ``app.extensions["backend_guard"]`` and :func:`parts` (``.limiter``, always a RateLimiter; ``.store``;
     ``.lockout()``, ``.tokens()``, ``.passwords()``, each built once from the settings and then shared).

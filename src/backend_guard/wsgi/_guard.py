@@ -26,7 +26,8 @@ class Guard(StackGuard):
     CrossOriginProtection sit between ErrorEnvelope and RateLimit.
 
     The stack is the nested middlewares on ``.app``; a request runs fused: Guard drives the same middlewares
-    as layers (:mod:`backend_guard._layer`), with one ``start_response`` wrapper for all of them.
+    as layers (:mod:`backend_guard._layer`), with one ``start_response`` wrapper for all of them. No ``settings``:
+    the ``BACKEND_GUARD_...`` environment variables over the defaults (:meth:`GuardSettings.from_env`).
 
     Example::
 
