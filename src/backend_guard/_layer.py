@@ -185,8 +185,6 @@ def chain_layers(node: Any, kind: type[Any]) -> tuple[list[Any], Any]:
 
 #: Bound of :class:`Stack`'s memory of clean header names (they come from the app, any spelling).
 _CLEAN_NAMES = 256
-#: A Content-Type header's name, lower-case (ASGI and WSGI).
-_CONTENT_TYPE = frozenset({b"content-type", "content-type"})
 
 
 class Stack:
@@ -380,7 +378,8 @@ class Stack:
         lower = name.lower()
         if self.touched is None or lower in self.touched or (self.prefixes and lower.startswith(self.prefixes)):
             return None
-        typed = lower in _CONTENT_TYPE
+        # Never a bytes name compared with a str one (a BytesWarning, an error under ``python -bb``).
+        typed: bool = lower == (b"content-type" if isinstance(lower, bytes) else "content-type")
         if len(self._clean) < _CLEAN_NAMES:
             self._clean[name] = typed
         return typed

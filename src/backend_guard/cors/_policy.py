@@ -239,7 +239,7 @@ class CORSPolicy:
         """
         if origin is None:
             return None
-        if origin in ("null", b"null"):
+        if origin == (b"null" if isinstance(origin, bytes) else "null"):  # never bytes == str (python -bb)
             return self._null_answer
         parsed = parse_origin(origin)
         if parsed is None:

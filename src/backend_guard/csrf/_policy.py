@@ -76,13 +76,22 @@ class CrossOriginProtection:
         True
     """
 
-    __slots__ = ("_null", "_sites", "_verdicts", "allow_null_origin", "allow_same_site", "trusted_origins")
+    __slots__ = (
+        "_null",
+        "_site_bytes",
+        "_sites",
+        "_verdicts",
+        "allow_null_origin",
+        "allow_same_site",
+        "trusted_origins",
+    )
     trusted_origins: TrustedOrigins
     allow_same_site: bool
     allow_null_origin: bool
-    _sites: dict[str | bytes, CrossOriginDecision]
+    _sites: dict[str, CrossOriginDecision]
+    _site_bytes: dict[bytes, CrossOriginDecision]
     _null: CrossOriginDecision
-    _verdicts: BoundedCache[tuple[str | bytes, str, str], CrossOriginDecision]
+    _verdicts: BoundedCache[tuple[bool, str | bytes, str, str], CrossOriginDecision]
 
     def __init__(
         self,
@@ -97,7 +106,9 @@ class CrossOriginProtection:
         s(self, "trusted_origins", TrustedOrigins(trusted_origins))
         s(self, "allow_same_site", allow_same_site)
         s(self, "allow_null_origin", allow_null_origin)
-        s(self, "_sites", _site_verdicts(allow_same_site))
+        sites = _site_verdicts(allow_same_site)
+        s(self, "_sites", sites)
+        s(self, "_site_bytes", {token.encode(): verdict for token, verdict in sites.items()})
         s(self, "_null", d.NULL_ALLOWED if allow_null_origin else d.ORIGIN_NULL)  # the verdict of ``Origin: null``
         #: The verdict of one ``Origin`` value (as received) for a scheme and host: see the module's documentation.
         s(self, "_verdicts", BoundedCache("csrf.origins", max_entries=_VERDICTS, max_bytes=_VERDICT_BYTES))
@@ -172,7 +183,9 @@ class CrossOriginProtection:
     def _fetch_site(self, values: Sequence[str | bytes]) -> CrossOriginDecision:
         """The verdict of the ``Sec-Fetch-Site`` values alone (trusted origins are the caller's next step)."""
         if len(values) == 1:
-            verdict = self._sites.get(values[0])
+            value = values[0]
+            # Apart by type: a bytes key never meets a str one (a BytesWarning, an error under ``python -bb``).
+            verdict = self._site_bytes.get(value) if isinstance(value, bytes) else self._sites.get(value)
             if verdict is not None:
                 return verdict  # the common case: one well-formed token, one lookup
         return self._fetch_site_list(values)
@@ -192,7 +205,7 @@ class CrossOriginProtection:
             return d.NO_BROWSER
         if len(values) > 1:
             return d.ORIGIN_DUPLICATE
-        key = (values[0], scheme, host)
+        key = (isinstance(values[0], bytes), values[0], scheme, host)  # the type first: bytes never meets str
         verdict = self._verdicts.get(key)
         if verdict is None:  # never seen (or forgotten): decided in full, then remembered
             verdict = self._one_origin(scheme, host, _text(values[0]))
@@ -249,15 +262,11 @@ def _check_bool(name: str, value: object) -> None:
         raise ConfigurationError(f"CrossOriginProtection {name} must be True or False, got {value!r}.")
 
 
-def _site_verdicts(allow_same_site: bool) -> dict[str | bytes, CrossOriginDecision]:
-    """The verdict of each single well-formed ``Sec-Fetch-Site`` value, as ``str`` and as ``bytes``: one lookup
-    answers the common case."""
+def _site_verdicts(allow_same_site: bool) -> dict[str, CrossOriginDecision]:
+    """The verdict of each single well-formed ``Sec-Fetch-Site`` value: one lookup answers the common case."""
     same_site = d.FETCH_SAME_SITE_ALLOWED if allow_same_site else d.SAME_SITE
     verdicts = (d.FETCH_SAME_ORIGIN, d.FETCH_SAME_ORIGIN, same_site, d.CROSS_SITE)
-    table: dict[str | bytes, CrossOriginDecision] = {}
-    for token, verdict in zip(_SITE_TOKENS, verdicts, strict=True):
-        table[token] = table[token.encode()] = verdict
-    return table
+    return dict(zip(_SITE_TOKENS, verdicts, strict=True))
 
 
 def _fetch_site_tokens(values: Sequence[str | bytes]) -> set[str] | None:
