@@ -319,6 +319,43 @@ async def test_asgi_exception_becomes_problem(caplog: pytest.LogCaptureFixture) 
     assert "tok-9" not in caplog.text
 
 
+@pytest.mark.parametrize("shell", ["asgi", "wsgi"])
+async def test_a_store_outage_met_by_a_route_is_one_warning_line_per_request_not_an_error_traceback(
+    shell: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A route calling tokens.arotate() during a Redis outage logged "Unhandled StorageError" at ERROR with the
+    # whole traceback on every request, though the store logs the outage itself (once when it starts, once when
+    # it ends): a log flood. The 503 problem document is unchanged.
+    cause = ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise StorageError("The backing store is unavailable (circuit open).", original=cause)
+
+    def wsgi_app(environ: Any, start_response: Any) -> Any:
+        raise StorageError("The backing store is unavailable (circuit open).", original=cause)
+
+    with caplog.at_level(logging.DEBUG, logger="backend_guard.errors"):
+        for _ in range(3):
+            if shell == "asgi":
+                start, body = await call_asgi(ErrorEnvelopeMiddleware(app))
+                status, doc = start["status"], json.loads(body["body"])
+            else:
+                got: list[str] = []
+                chunks = WSGIErrorEnvelope(wsgi_app)(
+                    {"REQUEST_METHOD": "POST", "PATH_INFO": "/refresh", "wsgi.errors": io.StringIO()},
+                    lambda s, h, exc_info=None, got=got: got.append(s),
+                )
+                body_bytes = b"".join(chunks)
+                status, doc = int(got[0][:3]), json.loads(body_bytes)
+            assert status == 503
+            assert doc["code"] == "storage-unavailable"
+    assert [r.levelno for r in caplog.records] == [logging.WARNING] * 3
+    assert all(r.exc_info is None for r in caplog.records)
+    assert all(r.http_status == 503 for r in caplog.records)  # type: ignore[attr-defined]
+    assert "StorageError" in caplog.records[0].getMessage()
+    assert "ConnectionError" in caplog.records[0].getMessage()  # the cause, named
+
+
 async def test_asgi_exception_after_start_sends_no_second_start(caplog: pytest.LogCaptureFixture) -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})

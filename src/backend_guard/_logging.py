@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 from ._check import check_bool, check_callable, check_instance, check_str, optional
 from .errors import FieldError, _validation_failures
-from .exceptions import ConfigurationError
+from .exceptions import ConfigurationError, StorageError
 
 __all__ = [
     "RedactedValidationError",
@@ -91,7 +91,9 @@ def log_server_error(
     status: int,
     after_start: bool = False,
 ) -> None:
-    """Log an unexpected exception once, server side: request id, method, route, status and traceback.
+    """Log an unexpected exception once, server side: request id, method, route, status and traceback (a
+    :class:`~backend_guard.exceptions.StorageError`, which the store logs itself when an outage starts and ends:
+    one warning line, its cause's class named, no traceback).
 
     Only these values are logged; headers (``Authorization``, ``Cookie``), bodies and query strings never.
     A pydantic or FastAPI validation error anywhere in the exception's chain (``__cause__``, ``__context__``,
@@ -106,11 +108,26 @@ def log_server_error(
         log_server_error(exc, request_id=rid, method="GET", route="/users/{id}", status=500)
     """
     log = logger if isinstance(logger, logging.Logger) else logging.getLogger(logger)
-    logged = _loggable(exc)
     # The method and the route (the raw path when no route template matched) come from the request: a
     # percent-encoded CR/LF in a path would otherwise forge log lines.
     method, route = _printable(method, 32), _printable(route, 512)
     what = "after the response started; connection closed" if after_start else f"answered {status}"
+    extra = {"request_id": request_id, "http_method": method, "http_route": route, "http_status": status}
+    if isinstance(exc, StorageError) and not after_start:
+        # The store logs an outage itself, when it starts and when it ends: here one line, not a traceback per
+        # request (a flood while it lasts). Its cause is named by class only (a Redis error may quote the URL).
+        cause = type(exc.original).__name__ if exc.original is not None else "-"
+        log.warning(
+            "StorageError in %s %s (%s; cause %s) [request_id=%s]",
+            method,
+            route,
+            what,
+            cause,
+            request_id or "-",
+            extra=extra,
+        )
+        return
+    logged = _loggable(exc)
     log.error(
         "Unhandled %s in %s %s (%s) [request_id=%s]",
         type(exc).__name__,
@@ -119,12 +136,7 @@ def log_server_error(
         what,
         request_id or "-",
         exc_info=(type(logged), logged, logged.__traceback__),
-        extra={
-            "request_id": request_id,
-            "http_method": method,
-            "http_route": route,
-            "http_status": status,
-        },
+        extra=extra,
     )
 
 
