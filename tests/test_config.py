@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 import backend_guard as bg
@@ -181,3 +183,55 @@ def test_an_environment_variable_a_framework_dict_cannot_take_is_named_with_both
     assert "lockout.max_failures" in message
     with pytest.raises(bg.ConfigurationError, match="BACKEND_GUARD_LOCKOUT__MAX_FAILUREZ"):
         bg.GuardSettings.coerce({}, "settings.BACKEND_GUARD", {"BACKEND_GUARD_LOCKOUT__MAX_FAILUREZ": "3"})
+
+
+def test_a_section_object_in_a_framework_dict_keeps_the_environment_fields_it_was_not_given() -> None:
+    # {"lockout": LockoutSettings(generic=True)} dropped BACKEND_GUARD_LOCKOUT__SECRET: the app hashed account
+    # names with the public key while backend-guard (from the environment) used the secret.
+    from backend_guard.config import LockoutSettings
+
+    env = {"BACKEND_GUARD_LOCKOUT__SECRET": "s" * 32, "BACKEND_GUARD_LOCKOUT__MAX_FAILURES": "3"}
+    settings = bg.GuardSettings.coerce({"lockout": LockoutSettings(generic=True)}, "settings.BACKEND_GUARD", env)
+    assert settings.lockout.generic is True
+    assert settings.lockout.max_failures == 3
+    assert settings.lockout.secret is not None
+    assert settings.lockout.secret.get_secret_value() == "s" * 32
+
+
+def test_the_environment_switching_off_a_section_the_dict_configures_is_said_once_by_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {
+        "BACKEND_GUARD_CSRF": "false",
+        "BACKEND_GUARD_STORE": "memory://?max_keys=7",
+        "BACKEND_GUARD_TOKENS__KEY": "k" * 40,
+        "BACKEND_GUARD_PASSWORD_PEPPERS": '{"p1": "secret-pepper"}',  # a Django setting's name: not ours
+    }
+    given = {"csrf": {"trusted_origins": ["https://sso.example.com"]}}
+    with caplog.at_level(logging.INFO, logger="backend_guard.config"):
+        for _ in range(3):
+            settings = bg.GuardSettings.coerce(given, "app.config['BACKEND_GUARD']", env)
+    assert settings.csrf.enabled is False  # the environment's, as documented: but said
+    messages = [r.getMessage() for r in caplog.records if r.name == "backend_guard.config"]
+    assert messages == [
+        "app.config['BACKEND_GUARD'] configures csrf, and the environment (BACKEND_GUARD_CSRF or "
+        "BACKEND_GUARD_CSRF__ENABLED) switches it off.",
+        "app.config['BACKEND_GUARD']: taken from the environment: csrf.enabled, store, tokens.key.",
+    ]
+    assert "k" * 40 not in caplog.text
+    assert "max_keys" not in caplog.text
+
+
+def test_a_misspelt_environment_variable_is_named_as_one_with_the_setting_it_resembles() -> None:
+    with pytest.raises(bg.ConfigurationError) as info:
+        bg.GuardSettings.coerce({}, "settings.BACKEND_GUARD", {"BACKEND_GUARD_CORS__ALLOWORIGINS": "https://a.example"})
+    assert str(info.value) == (
+        "environment variable BACKEND_GUARD_CORS__ALLOWORIGINS: cors has no setting 'alloworigins'"
+        " (did you mean 'allow_origins'?)."
+    )
+    with pytest.raises(
+        bg.ConfigurationError,
+        match=r"^environment variable BACKEND_GUARD_LOCKUOT__MAX_FAILURES: .*"
+        r"did you mean 'lockout'",
+    ):
+        bg.GuardSettings.from_env({"BACKEND_GUARD_LOCKUOT__MAX_FAILURES": "3"})

@@ -111,10 +111,23 @@ async def test_sentinel_url_options_reach_the_master_and_the_sentinels(tmp_path:
                 without.run(INCR, [key], [1, 60_000])
         finally:
             without.close()
-        for option in ("bogus=1", "decode_responses=true", "db=abc"):
+        for option in ("bogus=1", "decode_responses=true", "db=abc", "ssl_cert_reqs=s3cret-looking"):
             with pytest.raises(ConfigurationError) as refused:
                 RedisStore(f"{base}?{option}", prefix="bgtest:sentinel", **TIMEOUTS)
-            assert "abc" not in str(refused.value)
+            message = str(refused.value)
+            assert "abc" not in message
+            assert "s3cret-looking" not in message
+            assert message.count("does not take") <= 1  # said once, not wrapped twice
+        # A user before "@" is the master's (an ACL user there), the password the master's and the sentinels'.
+        acl = ("-a", "m&pw", "--no-auth-warning")
+        redis_cli(setup.master, *acl, "ACL", "SETUSER", "bgapp", "on", ">u&pw", "~*", "+@all")
+        user = f"redis+sentinel://bgapp:u%26pw@127.0.0.1:{setup.sentinel}/{setup.service}/0?sentinel_password=s%23pw"
+        as_user = RedisStore(user, prefix="bgtest:sentinel", **TIMEOUTS)
+        try:
+            assert as_user.run(INCR, [key], [1, 60_000])[0] == 1  # database 0 this time
+            assert "user=bgapp" in redis_cli(setup.master, *acl, "CLIENT", "LIST")
+        finally:
+            as_user.close()
 
 
 async def test_sentinel_failover_keeps_the_store_working(tmp_path: Path) -> None:

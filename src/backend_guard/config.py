@@ -14,6 +14,7 @@ when they parse as JSON, plain strings otherwise; lists may also be written comm
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import logging
 import os
@@ -70,7 +71,7 @@ __all__ = [
 
 ENV_PREFIX = "BACKEND_GUARD_"
 #: Variables under the prefix that belong to the tests, CI and the demo, not to the settings.
-_NOT_SETTINGS = ("require_", "demo_", "digest_")
+_NOT_SETTINGS = ("require_", "demo_", "digest_", "password_")
 
 log = logging.getLogger("backend_guard.config")
 #: Sections switched on or off by a top-level boolean (``csrf=True``, ``BACKEND_GUARD_HTTPS_REDIRECT=true``).
@@ -461,10 +462,12 @@ class GuardSettings(_Strict):
         if value is not None and not isinstance(value, dict):
             raise ConfigurationError(f"{where} must be a dict or a GuardSettings, not {type(value).__name__}.")
         env = _env_data(cls.model_fields, os.environ if environ is None else environ, ENV_PREFIX)
+        given = _plain_sections(value or {})
         if env:
+            _tell_taken(env, given, where)
             where = f"{where} (over the {ENV_PREFIX}* environment variables)"
         try:
-            return cls(**_over(cls.model_fields, env, value or {}))
+            return cls(**_over(cls.model_fields, env, given))
         except ConfigurationError as exc:
             raise ConfigurationError(f"{where}: {exc.detail}") from None
 
@@ -521,16 +524,65 @@ def _env_data(fields: Mapping[str, FieldInfo], environ: Mapping[str, str], prefi
     return data
 
 
-def _over(fields: Mapping[str, FieldInfo], below: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """``given`` over ``below``, section by section: a field ``given`` sets wins, the rest of ``below`` stays."""
-    out = dict(below)
+def _plain_sections(given: dict[str, Any]) -> dict[str, Any]:
+    """A framework's dict with each section as a dict of the fields it sets: ``csrf=True`` is the section's
+    switch (``{"enabled": True}``), a section object the fields it was given."""
+    out = {}
     for name, value in given.items():
         if name in _SWITCHES and isinstance(value, bool):
-            value = {"enabled": value}  # csrf=True: the section's switch, merged like its other fields
+            value = {"enabled": value}
+        elif isinstance(value, BaseModel):
+            value = value.model_dump(exclude_unset=True)
+        out[name] = value
+    return out
+
+
+def _over(fields: Mapping[str, FieldInfo], below: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` (:func:`_plain_sections`) over ``below``, section by section: a field ``given`` sets wins, the
+    rest of ``below`` stays."""
+    out = dict(below)
+    for name, value in given.items():
         under = out.get(name)
         section = name in fields and _is_section(fields[name])
         out[name] = {**under, **value} if section and isinstance(under, dict) and isinstance(value, dict) else value
     return out
+
+
+def _tell_taken(env: dict[str, Any], given: dict[str, Any], where: str) -> None:
+    """Say (once) which settings the environment gives beside ``where``'s dict (:func:`_plain_sections`), by name
+    only, and warn where it switches off a section that dict configures (a leftover ``BACKEND_GUARD_CSRF=false``
+    would otherwise end a protection without a word)."""
+    taken = []
+    for name, value in env.items():
+        mine = given.get(name)
+        if isinstance(value, dict):
+            taken += [f"{name}.{field}" for field in value if not (isinstance(mine, dict) and field in mine)]
+            if value.get("enabled") is False and mine and not (isinstance(mine, dict) and "enabled" in mine):
+                _say_once(
+                    logging.WARNING,
+                    f"{where} configures {name}, and the environment ({ENV_PREFIX}{name.upper()} or "
+                    f"{ENV_PREFIX}{name.upper()}__ENABLED) switches it off.",
+                )
+        elif name not in given:
+            taken.append(name)
+    if taken:
+        _say_once(logging.INFO, f"{where}: taken from the environment: {', '.join(sorted(taken))}.")
+
+
+#: What :func:`_say_once` has said (bounded by the settings' names: a message names settings, never values).
+_said: set[str] = set()
+
+
+def _say_once(level: int, message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        log.log(level, message)
+
+
+def _near(name: str, fields: Mapping[str, FieldInfo]) -> str:
+    """``" (did you mean 'x'?)"`` for the setting closest to a misspelt ``name``, else ``""``."""
+    found = difflib.get_close_matches(name, list(fields), n=1)
+    return f" (did you mean {found[0]!r}?)" if found else ""
 
 
 def _is_section(field: FieldInfo) -> bool:
@@ -544,7 +596,9 @@ def _read_env(fields: Mapping[str, FieldInfo], data: dict[str, Any], raw_name: s
     elif len(path) == 2 and path[0] in fields and _is_section(fields[path[0]]):
         _read_section_field(fields[path[0]], data, raw_name, path, raw)
     else:
-        raise ConfigurationError(f"{raw_name}: not a backend_guard setting.")
+        raise ConfigurationError(
+            f"environment variable {raw_name}: not a backend_guard setting{_near(path[0], fields)}."
+        )
 
 
 def _read_top_level(fields: Mapping[str, FieldInfo], data: dict[str, Any], raw_name: str, name: str, raw: str) -> None:
@@ -553,14 +607,16 @@ def _read_top_level(fields: Mapping[str, FieldInfo], data: dict[str, Any], raw_n
     elif name in fields and not _is_section(fields[name]):
         data[name] = _env_value(raw, fields[name].annotation)
     elif not name.startswith(_NOT_SETTINGS):
-        # Top-level names are shared with tools (BACKEND_GUARD_REQUIRE_REDIS...): warn, don't fail.
-        log.warning("%s is not a backend_guard setting; ignored.", raw_name)
+        # Top-level names are shared with tools (BACKEND_GUARD_REQUIRE_REDIS...): warn (once a name), don't fail.
+        _say_once(logging.WARNING, f"{raw_name} is not a backend_guard setting; ignored.")
 
 
 def _read_section_field(section: FieldInfo, data: dict[str, Any], raw_name: str, path: list[str], raw: str) -> None:
     fields = getattr(section.annotation, "model_fields", {})
     if path[1] not in fields:
-        raise ConfigurationError(f"{raw_name}: {path[0]} has no setting {path[1]!r}.")
+        raise ConfigurationError(
+            f"environment variable {raw_name}: {path[0]} has no setting {path[1]!r}{_near(path[1], fields)}."
+        )
     data.setdefault(path[0], {})[path[1]] = _env_value(raw, fields[path[1]].annotation)
 
 

@@ -89,15 +89,28 @@ def check_options(url: str, *, asynchronous: bool = False) -> None:
     if scheme not in _DIRECT_SCHEMES and not scheme.endswith("+sentinel"):
         return
     module, _ = _modules(asynchronous)
+    master = _sentinel_options(parts)[0] if scheme.endswith("+sentinel") else {}  # its own ConfigurationError
     try:
         if scheme in _DIRECT_SCHEMES:
             module.ConnectionPool.from_url(url).make_connection()  # the connection object only: no socket opened
         else:
-            master, _own = _sentinel_options(parts)
             kind = module.SSLConnection if scheme.startswith("rediss") else module.Connection
             module.ConnectionPool(connection_class=kind, **master).make_connection()
-    except (TypeError, ValueError, redis.RedisError) as exc:  # their texts name the option, never a value
-        raise ConfigurationError(f"The Redis URL has an option redis-py does not take: {exc}") from None
+    except (TypeError, ValueError, redis.RedisError) as exc:
+        raise ConfigurationError(
+            f"The Redis URL has an option redis-py does not take: {_valueless(exc, parts)}"
+        ) from None
+
+
+def _valueless(exc: BaseException, parts: SplitResult) -> str:
+    """redis-py's message about a URL option (it names the option), each of the URL's option values in it hidden:
+    some messages quote the value (``Invalid SSL Certificate Requirements Flag: ...``), which may be a secret."""
+    text = str(exc)
+    for values in parse_qs(parts.query).values():
+        for value in values:
+            if len(value) > 2:  # a shorter one is no secret, and hiding it would blot out the option's name
+                text = text.replace(value, "***")
+    return text
 
 
 def redact(url: str) -> str:
@@ -178,8 +191,10 @@ def _sentinel_options(parts: SplitResult) -> tuple[dict[str, Any], dict[str, Any
     _refuse_decoding(parts)
     try:
         master: dict[str, Any] = redis_options(f"redis://sentinel?{parts.query}")  # type: ignore[no-untyped-call]
-    except ValueError as exc:  # its text names the option, never a value
-        raise ConfigurationError(f"The Redis URL has an option redis-py does not take: {exc}") from None
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"The Redis URL has an option redis-py does not take: {_valueless(exc, parts)}"
+        ) from None
     del master["host"]  # the placeholder's: a Sentinel URL's hosts are the sentinels
     own = {name: master.pop(f"sentinel_{name}") for name in ("password", "username") if f"sentinel_{name}" in master}
     return master, own
@@ -247,6 +262,9 @@ class Connect:
         """The master's client through the Sentinels a ``+sentinel`` URL names, and the Sentinel object."""
         hosts = _sentinel_hosts(parts)
         service, db = _sentinel_service(parts)
+        # The user before "@" is the master's (sentinels mostly have no ACL users: sentinel_username names theirs),
+        # the password the master's and the sentinels' (sentinel_password gives theirs apart).
+        username = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password else None
         master, own = _sentinel_options(parts)
         sentinel = module.sentinel.Sentinel(
@@ -257,7 +275,8 @@ class Connect:
             ssl=parts.scheme.startswith("rediss"),
         )
         # The query's options win, as redis-py lets a plain URL's query win over its path and password.
-        return sentinel.master_for(service, **{"db": db, "password": password, **opts, **master}), sentinel
+        login = {"db": db, "username": username, "password": password}
+        return sentinel.master_for(service, **{**login, **opts, **master}), sentinel
 
     def direct_pool(self, *, asynchronous: bool) -> Any:
         """A pool of the store's own for sending scripts straight (``_redis_direct``), beside the client's pool;
