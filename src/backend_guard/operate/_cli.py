@@ -139,7 +139,15 @@ def run_in_app(argv: list[str], prog: str, app_parts: Callable[[], StackParts]) 
     args = operate_parser(prog).parse_args(argv)
     _audit_to_stderr()  # an app that set up no logging would drop the record of an unlock or a revoke
     with _refusals():
-        operator = Operator.from_parts(app_parts())
+        parts = app_parts()
+        operator = Operator.from_parts(parts)
+    if _is_memory(_store_url(args.group, parts.settings, None)):
+        print(
+            f"{prog} {args.group}: note: the store is memory://, so this reads this process's memory only: a command"
+            " line is a process of its own, and what the serving processes counted is not here. Set a shared store"
+            " (redis://...) in the settings.",
+            file=sys.stderr,
+        )
     out = io.StringIO()
     execute(args, out, operator)
     return out.getvalue()
