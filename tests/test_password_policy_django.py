@@ -26,6 +26,7 @@ from backend_guard.integrations._checks_django import (  # noqa: E402
     PreferredHasher,
     deploy_findings,
     detected_workers,
+    startup_findings,
 )
 from backend_guard.integrations._passwords_django import ALGORITHM, encoded_length  # noqa: E402
 from tests.django_app import setup  # noqa: E402
@@ -283,9 +284,13 @@ def test_deploy_findings_name_each_weak_setting() -> None:
     assert _ids(deploy_findings(exact, middleware=ours)) == []
     plain = bg.GuardSettings(cors={"allow_origins": ["http://app.example.com"], "allow_credentials": True})
     assert _ids(deploy_findings(plain, middleware=ours)) == ["backend_guard.W003"]
-    invalid = deploy_findings(ConfigurationError("passwords: below OWASP"))
+    invalid = startup_findings(ConfigurationError("passwords: below OWASP"))
     assert _ids(invalid) == ["backend_guard.E001"]
     assert invalid[0].level == "error"
+    assert startup_findings(good) == []
+    shown = bg.GuardSettings(errors={"expose_exception_details": True})
+    assert _ids(deploy_findings(shown, middleware=ours)) == ["backend_guard.W007"]
+    assert _ids(deploy_findings(shown, middleware=ours, debug=True)) == []
 
 
 @pytest.mark.parametrize(
@@ -306,9 +311,8 @@ def test_the_preferred_hasher_is_held_to_owasp_s_minimum(preferred: PreferredHas
     found = _ids(deploy_findings(bg.GuardSettings(), django_hsts_seconds=1, preferred=preferred))
     assert found == (["backend_guard.W001"] if weak else [])
     too_long = PreferredHasher("bg_argon2id", bg.Argon2Parameters(2, 19456), encoded_length=140)
-    assert _ids(deploy_findings(bg.GuardSettings(), django_hsts_seconds=1, preferred=too_long)) == [
-        "backend_guard.W005"
-    ]
+    assert _ids(deploy_findings(bg.GuardSettings(), django_hsts_seconds=1, preferred=too_long)) == []
+    assert _ids(startup_findings(bg.GuardSettings(), preferred=too_long)) == ["backend_guard.E003"]
 
 
 @pytest.mark.parametrize(
@@ -344,18 +348,18 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "check_settings"
 import django
 django.setup()
 from django.core.management import call_command
-call_command("check", "--deploy")
+call_command("check", *sys.argv[1:])
 """
 
 
-def _manage_check(tmp_path: Path, extra: str, env: dict[str, str]) -> str:
+def _manage_check(tmp_path: Path, extra: str, env: dict[str, str], *args: str) -> str:
     (tmp_path / "check_settings.py").write_text(CHECK_SETTINGS + textwrap.dedent(extra))
     (tmp_path / "run_check.py").write_text(RUN_CHECK)
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BACKEND_GUARD_"))}
     clean.pop("WEB_CONCURRENCY", None)
     clean["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(tmp_path)])
     proc = subprocess.run(
-        [sys.executable, "run_check.py"],
+        [sys.executable, "run_check.py", *(args or ("--deploy",))],
         cwd=tmp_path,
         env={**clean, **env},
         capture_output=True,
@@ -405,6 +409,44 @@ def test_manage_py_check_deploy_reports_invalid_password_settings(tmp_path: Path
     )
     assert "backend_guard.E001" in output, output
     assert "OWASP" in output, output
+
+
+def test_manage_py_check_without_deploy_reports_what_stops_the_app(tmp_path: Path) -> None:
+    # Settings that do not build and a pepper id making hashes longer than Django's column were reported only under
+    # --deploy, while runserver refused to serve (or every password change failed): they are errors of every check.
+    invalid = _manage_check(
+        tmp_path,
+        """
+        MIDDLEWARE = ["backend_guard.django.GuardMiddleware"]
+        BACKEND_GUARD = {"cors": {"allow_origins": ["https://app.example.com"]}}
+        """,
+        {"BACKEND_GUARD_CORS__ALLOWORIGINS": "https://b.example.com"},
+        "--fail-level",
+        "ERROR",
+    )
+    assert "backend_guard.E001" in invalid, invalid
+    assert "environment variable BACKEND_GUARD_CORS__ALLOWORIGINS" in invalid, invalid
+    long_pepper = _manage_check(
+        tmp_path,
+        """
+        PASSWORD_HASHERS = ["backend_guard.django.GuardPasswordHasher"]
+        BACKEND_GUARD_PASSWORD_PEPPERS = {"pepper2026winter": "a-pepper-of-32-bytes-0123456789ab"}
+        BACKEND_GUARD_PASSWORD_CURRENT_PEPPER = "pepper2026winter"
+        """,
+        {},
+        "--fail-level",
+        "ERROR",
+    )
+    assert "backend_guard.E003" in long_pepper, long_pepper
+    shown = _manage_check(
+        tmp_path,
+        """
+        MIDDLEWARE = ["backend_guard.django.GuardMiddleware"]
+        SECURE_HSTS_SECONDS = 31536000
+        """,
+        {"BACKEND_GUARD_ERRORS__EXPOSE_EXCEPTION_DETAILS": "true"},
+    )
+    assert "backend_guard.W007" in shown, shown
 
 
 # ---- end to end: Django's auth app, its User model and ModelBackend, behind GuardMiddleware --------------------

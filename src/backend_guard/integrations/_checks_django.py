@@ -5,11 +5,12 @@ list, the environment); :func:`check_deploy_settings` gathers those from Django 
 Django's check messages. Registered when ``backend_guard.django`` is imported; add
 ``"backend_guard.django.BackendGuardConfig"`` to ``INSTALLED_APPS`` so that every ``manage.py check`` imports it.
 
-Checks (ids ``backend_guard.E001`` and ``W001``-``W006``, with ``--deploy``; ``E002`` on every check: a rate limit rule
-matching no URL pattern, :func:`check_rule_urls`): settings that do not build, a preferred password hasher
-under OWASP's minimum, a memory store shared by several worker processes (each would count on its own), CORS
-credentials for broad origins, no HSTS from us nor Django, hashes too long for Django's password column,
-cross-origin protection (or cookie tokens) on with no middleware that runs it.
+On every check (``runserver`` and ``migrate`` too), :func:`startup_findings`: ``backend_guard.E001`` settings that
+do not build, ``E003`` hashes too long for Django's password column; and ``E002`` a rate limit rule matching no URL
+pattern (:func:`check_rule_urls`). With ``--deploy``, :func:`deploy_findings` (``W001``-``W004``, ``W006``,
+``W007``): a preferred password hasher under OWASP's minimum, a memory store shared by several worker processes
+(each would count on its own), CORS credentials for broad origins, no HSTS from us nor Django, cross-origin
+protection (or cookie tokens) on with no middleware that runs it, exception details shown with ``DEBUG`` off.
 """
 
 from __future__ import annotations
@@ -140,9 +141,7 @@ _WEAK_HASHER = (_weak_argon2, _weak_pbkdf2, _weak_bcrypt, _broken_algorithm)
 
 
 def _hasher_findings(preferred: PreferredHasher | None) -> list[Finding]:
-    if preferred is None:
-        return []
-    return [*_weak_hasher_findings(preferred), *_hash_length_findings(preferred)]
+    return [] if preferred is None else _weak_hasher_findings(preferred)
 
 
 def _weak_hasher_findings(preferred: PreferredHasher) -> list[Finding]:
@@ -158,16 +157,32 @@ def _weak_hasher_findings(preferred: PreferredHasher) -> list[Finding]:
     ]
 
 
-def _hash_length_findings(preferred: PreferredHasher) -> list[Finding]:
-    if preferred.encoded_length is None or preferred.encoded_length <= DJANGO_PASSWORD_COLUMN:
+def _hash_length_findings(preferred: PreferredHasher | None) -> list[Finding]:
+    if preferred is None or preferred.encoded_length is None or preferred.encoded_length <= DJANGO_PASSWORD_COLUMN:
         return []
     return [
         Finding(
-            "backend_guard.W005",
-            "warning",
+            "backend_guard.E003",
+            "error",
             f"GuardPasswordHasher's hashes are {preferred.encoded_length} characters, over Django's "
-            f"{DJANGO_PASSWORD_COLUMN}-character password column.",
+            f"{DJANGO_PASSWORD_COLUMN}-character password column: no password can be set, and a login that "
+            "upgrades an older hash fails.",
             "Use a shorter pepper id (8 characters are plenty) or smaller salt_len/hash_len.",
+        )
+    ]
+
+
+def _debug_findings(guard: GuardSettings, debug: bool) -> list[Finding]:
+    if debug or not guard.errors.expose_exception_details:
+        return []
+    return [
+        Finding(
+            "backend_guard.W007",
+            "warning",
+            "BACKEND_GUARD['errors'] sets expose_exception_details with DEBUG off: every 500 shows its exception's "
+            "message and traceback to the client.",
+            "Leave expose_exception_details off outside development (it may come from "
+            "BACKEND_GUARD_ERRORS__EXPOSE_EXCEPTION_DETAILS in the environment).",
         )
     ]
 
@@ -255,19 +270,15 @@ def _store_findings(guard: GuardSettings, workers: int | None) -> list[Finding]:
     ]
 
 
-def deploy_findings(
-    guard: GuardSettings | ConfigurationError,
-    *,
-    middleware: Iterable[str] = (),
-    django_hsts_seconds: int = 0,
-    workers: int | None = None,
-    preferred: PreferredHasher | None = None,
+def startup_findings(
+    guard: GuardSettings | ConfigurationError, *, preferred: PreferredHasher | None = None
 ) -> list[Finding]:
-    """The weak settings among these values, in check-id order (pure: no Django, no environment).
+    """What stops the app from working, for every ``manage.py check`` (``runserver`` too): settings that do not
+    build (E001), hashes longer than Django's password column (E003). Pure: no Django, no environment.
 
     Example::
 
-        deploy_findings(bg.GuardSettings(), workers=4)   # W002 (memory store, 4 workers) and W004 (no HSTS)
+        startup_findings(ConfigurationError("passwords: below OWASP"))   # [Finding("backend_guard.E001", ...)]
     """
     if isinstance(guard, ConfigurationError):
         return [
@@ -278,11 +289,30 @@ def deploy_findings(
                 "Fix the setting named above.",
             )
         ]
+    return _hash_length_findings(preferred)
+
+
+def deploy_findings(
+    guard: GuardSettings,
+    *,
+    middleware: Iterable[str] = (),
+    django_hsts_seconds: int = 0,
+    workers: int | None = None,
+    preferred: PreferredHasher | None = None,
+    debug: bool = False,
+) -> list[Finding]:
+    """The weak settings among these values, in check-id order (pure: no Django, no environment).
+
+    Example::
+
+        deploy_findings(bg.GuardSettings(), workers=4)   # W002 (memory store, 4 workers) and W004 (no HSTS)
+    """
     found = _hasher_findings(preferred)
     found += _store_findings(guard, workers)
     found += _cors_findings(guard)
     found += _hsts_findings(guard, middleware, django_hsts_seconds)
     found += _csrf_findings(guard, middleware)
+    found += _debug_findings(guard, debug)
     return sorted(found, key=_finding_id)
 
 
@@ -338,25 +368,50 @@ def _seconds(value: Any) -> int:
         return 0
 
 
-def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    """The Django system check: :func:`deploy_findings` of the project's settings, as check messages.
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """The Django system check run by every ``manage.py check``: :func:`startup_findings`, as check messages.
 
     Example::
 
         from django.core import checks
-        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W006
+        checks.run_checks()   # includes backend_guard.E001 and E003
     """
     from django.conf import settings
-    from django.core import checks
 
     guard, preferred = _guard_and_hasher(settings)
-    findings = deploy_findings(
-        guard,
-        middleware=list(getattr(settings, "MIDDLEWARE", None) or []),
-        django_hsts_seconds=_seconds(getattr(settings, "SECURE_HSTS_SECONDS", 0)),
-        workers=detected_workers(os.environ),
-        preferred=preferred,
+    return _messages(startup_findings(guard, preferred=preferred))
+
+
+def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """The Django system check of ``--deploy``: :func:`deploy_findings` of the project's settings, as check messages
+    (nothing when the settings do not build: :func:`check_settings` says so).
+
+    Example::
+
+        from django.core import checks
+        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W004, W006, W007
+    """
+    from django.conf import settings
+
+    guard, preferred = _guard_and_hasher(settings)
+    if isinstance(guard, ConfigurationError):
+        return []
+    return _messages(
+        deploy_findings(
+            guard,
+            middleware=list(getattr(settings, "MIDDLEWARE", None) or []),
+            django_hsts_seconds=_seconds(getattr(settings, "SECURE_HSTS_SECONDS", 0)),
+            workers=detected_workers(os.environ),
+            preferred=preferred,
+            debug=bool(getattr(settings, "DEBUG", False)),
+        )
     )
+
+
+def _messages(findings: list[Finding]) -> list[Any]:
+    """Django's check messages of ``findings``."""
+    from django.core import checks
+
     kinds = {"error": checks.Error, "warning": checks.Warning}
     return [kinds[f.level](f.msg, hint=f.hint, id=f.id) for f in findings]
 
@@ -384,7 +439,7 @@ def check_rule_urls(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         return []
     guard, _ = _guard_and_hasher(settings)
     if isinstance(guard, ConfigurationError) or not guard.rate_limit.active or not guard.rate_limit.check_routes:
-        return []  # a settings error is backend_guard.E001's (deploy checks)
+        return []  # a settings error is backend_guard.E001's (check_settings)
     try:
         check_rule_routes(guard.rate_limit.build_rules(), django_routes())
     except ConfigurationError as exc:
@@ -421,4 +476,5 @@ class BackendGuardConfig(AppConfig):  # type: ignore[misc]
         from django.core import checks
 
         checks.register(check_deploy_settings, checks.Tags.security, deploy=True)
+        checks.register(check_settings, checks.Tags.security)  # every check, runserver's too
         checks.register(check_rule_urls, checks.Tags.urls)  # every check, runserver's too
