@@ -329,10 +329,10 @@ async def test_a_store_outage_met_by_a_route_is_one_warning_line_per_request_not
     cause = ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        raise StorageError("The backing store is unavailable (circuit open).", original=cause)
+        raise StorageError("Redis unavailable during lockout_reserve.", original=cause, outage=True)
 
     def wsgi_app(environ: Any, start_response: Any) -> Any:
-        raise StorageError("The backing store is unavailable (circuit open).", original=cause)
+        raise StorageError("Redis unavailable during lockout_reserve.", original=cause, outage=True)
 
     with caplog.at_level(logging.DEBUG, logger="backend_guard.errors"):
         for _ in range(3):
@@ -354,6 +354,35 @@ async def test_a_store_outage_met_by_a_route_is_one_warning_line_per_request_not
     assert all(r.http_status == 503 for r in caplog.records)  # type: ignore[attr-defined]
     assert "StorageError" in caplog.records[0].getMessage()
     assert "ConnectionError" in caplog.records[0].getMessage()  # the cause, named
+
+
+async def test_a_store_failure_that_is_no_outage_is_logged_in_full(caplog: pytest.LogCaptureFixture) -> None:
+    # An exhausted pool, an error reply (NOPERM, OOM), a full memory store: the store logs none of them, so the
+    # handler logs each with its traceback (the outage's one quiet line would hide them).
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise StorageError("Redis error during lockout_reserve.", original=ValueError("NOPERM this user has no ..."))
+
+    with caplog.at_level(logging.DEBUG, logger="backend_guard.errors"):
+        start, _ = await call_asgi(ErrorEnvelopeMiddleware(app))
+    assert start["status"] == 503
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+
+
+def test_the_redis_store_marks_an_outage_and_nothing_else_as_one() -> None:
+    from backend_guard.storage import RedisStore
+    from backend_guard.storage._redis_errors import Breaker, wrap_failure
+
+    store = RedisStore("redis://127.0.0.1:9/0", socket_timeout=0.2, connect_timeout=0.2)  # nobody listens there
+    try:
+        for _ in range(2):  # refused, then the open circuit
+            with pytest.raises(StorageError) as refused:
+                store.scan("bgtest:outage:*")
+            assert refused.value.outage is True
+    finally:
+        store.close()
+    assert wrap_failure(ValueError("WRONGTYPE"), "a script", Breaker(1.0, "redis://x")).outage is False
 
 
 async def test_asgi_exception_after_start_sends_no_second_start(caplog: pytest.LogCaptureFixture) -> None:

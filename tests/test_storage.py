@@ -230,6 +230,23 @@ def test_a_redis_url_option_redis_py_refuses_is_a_configuration_error_when_the_s
         open_store(f"{scheme}://127.0.0.1:6379/0?{query}")
 
 
+@pytest.mark.parametrize(
+    "query",
+    ["x=Sup&ssl_cert_reqs=Sup3rSecretValue", "ssl_cert_reqs=Sup3rSecretValue", "ssl_cert_reqs=Sup3r%25SecretValue"],
+)
+def test_a_refused_option_s_value_is_never_quoted_even_in_part(query: str) -> None:
+    # redis-py quotes some values in its message (ssl_cert_reqs): hidden, the longest first (a short value inside a
+    # long one hid only its own part) and in its decoded form too.
+    from backend_guard import open_store
+
+    with pytest.raises(ConfigurationError) as refused:
+        open_store(f"rediss://127.0.0.1:6379/0?{query}")
+    message = str(refused.value)
+    assert "ssl_cert_reqs" in message or "SSL" in message
+    assert "3rSecretValue" not in message
+    assert "SecretValue" not in message
+
+
 @pytest.mark.redis
 def test_an_option_only_the_sync_path_takes_is_a_configuration_error_at_the_first_async_call() -> None:
     # redis-py's sync pool takes ssl_validate_ocsp, its asyncio pool does not: a raw TypeError at the first async

@@ -92,8 +92,8 @@ def log_server_error(
     after_start: bool = False,
 ) -> None:
     """Log an unexpected exception once, server side: request id, method, route, status and traceback (a
-    :class:`~backend_guard.exceptions.StorageError`, which the store logs itself when an outage starts and ends:
-    one warning line, its cause's class named, no traceback).
+    :class:`~backend_guard.exceptions.StorageError` of an outage, which the store logs itself when it starts and
+    ends: one warning line, its cause's class named, no traceback).
 
     Only these values are logged; headers (``Authorization``, ``Cookie``), bodies and query strings never.
     A pydantic or FastAPI validation error anywhere in the exception's chain (``__cause__``, ``__context__``,
@@ -113,9 +113,10 @@ def log_server_error(
     method, route = _printable(method, 32), _printable(route, 512)
     what = "after the response started; connection closed" if after_start else f"answered {status}"
     extra = {"request_id": request_id, "http_method": method, "http_route": route, "http_status": status}
-    if isinstance(exc, StorageError) and not after_start:
-        # The store logs an outage itself, when it starts and when it ends: here one line, not a traceback per
+    if isinstance(exc, StorageError) and exc.outage and not after_start:
+        # An outage the store logs itself, when it starts and when it ends: here one line, not a traceback per
         # request (a flood while it lasts). Its cause is named by class only (a Redis error may quote the URL).
+        # Any other store failure (an exhausted pool, an error reply, a full memory store) is logged in full.
         cause = type(exc.original).__name__ if exc.original is not None else "-"
         log.warning(
             "StorageError in %s %s (%s; cause %s) [request_id=%s]",

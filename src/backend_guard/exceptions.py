@@ -80,7 +80,9 @@ class ConfigurationError(GuardError, ValueError):
 
 
 class StorageError(GuardError):
-    """The store failed (Redis down, timed out, refused); ``original`` keeps the cause.
+    """The store failed (Redis down, timed out, refused); ``original`` keeps the cause. ``outage`` is True when
+    the failure is part of an outage the store logs itself (once when it starts, once when it ends: a server
+    that does not answer, an open circuit), so a handler need not log every request that meets it.
 
     Each part decides what a storage failure means (allow, deny or raise) from its own setting.
 
@@ -96,9 +98,12 @@ class StorageError(GuardError):
     code = "storage-unavailable"
     title = "Service Unavailable"
 
-    def __init__(self, detail: str | None = None, *, original: BaseException | None = None) -> None:
+    def __init__(
+        self, detail: str | None = None, *, original: BaseException | None = None, outage: bool = False
+    ) -> None:
         super().__init__(detail or "The backing store is unavailable.")
         self.original = original
+        self.outage = outage
         if original is not None:
             self.__cause__ = original
 

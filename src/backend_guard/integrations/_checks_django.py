@@ -167,7 +167,7 @@ def _hash_length_findings(preferred: PreferredHasher | None) -> list[Finding]:
             f"GuardPasswordHasher's hashes are {preferred.encoded_length} characters, over Django's "
             f"{DJANGO_PASSWORD_COLUMN}-character password column: no password can be set, and a login that "
             "upgrades an older hash fails.",
-            "Use a shorter pepper id (8 characters are plenty) or smaller salt_len/hash_len.",
+            "Use a shorter pepper id in BACKEND_GUARD_PASSWORD_CURRENT_PEPPER and _PEPPERS (8 characters are plenty).",
         )
     ]
 
@@ -285,7 +285,8 @@ def startup_findings(
             Finding(
                 "backend_guard.E001",
                 "error",
-                f"settings.BACKEND_GUARD is invalid: {guard.detail}",
+                f"backend_guard's settings do not build (settings.BACKEND_GUARD, the BACKEND_GUARD_PASSWORD_* "
+                f"settings or the BACKEND_GUARD_* environment variables): {guard.detail}",
                 "Fix the setting named above.",
             )
         ]

@@ -106,10 +106,10 @@ def _valueless(exc: BaseException, parts: SplitResult) -> str:
     """redis-py's message about a URL option (it names the option), each of the URL's option values in it hidden:
     some messages quote the value (``Invalid SSL Certificate Requirements Flag: ...``), which may be a secret."""
     text = str(exc)
-    for values in parse_qs(parts.query).values():
-        for value in values:
-            if len(value) > 2:  # a shorter one is no secret, and hiding it would blot out the option's name
-                text = text.replace(value, "***")
+    values = {form for given in parse_qs(parts.query).values() for value in given for form in (value, unquote(value))}
+    for value in sorted(values, key=len, reverse=True):  # the longest first: a short one inside it hides no part
+        if len(value) > 2:  # a shorter one is no secret, and hiding it would blot out the option's name
+            text = text.replace(value, "***")
     return text
 
 

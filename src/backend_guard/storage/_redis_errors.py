@@ -106,7 +106,7 @@ class Breaker:
     def before(self) -> None:
         """Raise StorageError while the circuit is open (the server failed less than ``cooldown`` ago)."""
         if self._down and time.monotonic() < self._open_until:
-            raise StorageError("The backing store is unavailable (circuit open).")
+            raise StorageError("The backing store is unavailable (circuit open).", outage=True)
 
     def failure(self, exc: BaseException) -> None:
         """The server failed: open the circuit for ``cooldown`` seconds (logged when an outage starts)."""
@@ -148,6 +148,6 @@ def wrap_failure(exc: BaseException, what: str, breaker: Breaker) -> StorageErro
         # so the circuit stays closed.
         return StorageError(f"Redis connection pool exhausted during {what}.", original=exc)
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)):
-        breaker.failure(exc)
-        return StorageError(f"Redis unavailable during {what}.", original=exc)
+        breaker.failure(exc)  # logs the outage when it starts
+        return StorageError(f"Redis unavailable during {what}.", original=exc, outage=True)
     return StorageError(f"Redis error during {what}.", original=exc)
