@@ -23,6 +23,7 @@ import backend_guard as bg  # noqa: E402
 import backend_guard.django as bg_django  # noqa: E402
 from backend_guard.exceptions import ConfigurationError, InvalidPassword  # noqa: E402
 from backend_guard.integrations._checks_django import (  # noqa: E402
+    LEGACY_HASHERS,
     PreferredHasher,
     deploy_findings,
     detected_workers,
@@ -70,6 +71,33 @@ def _legacy_hashes() -> dict[str, str]:
 
 
 # ---- PASSWORD_HASHERS -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["pbkdf2_sha256", "argon2", "bcrypt_sha256"])
+def test_the_legacy_hashers_answer_an_over_long_password_as_for_every_other_account(scheme: str) -> None:
+    # Django's own hasher took an over-long password for an account still on an older hash ("wrong password", a
+    # 200 form) while every other account, known or not, raised InvalidPassword (a 400): the answer told accounts
+    # still on an older hash apart (Django trial). Ours of the same algorithm refuse it first.
+    legacy = _legacy_hashes()[scheme]
+    with override_settings(PASSWORD_HASHERS=[OURS, *DJANGO_HASHERS], BACKEND_GUARD=CHEAP):
+        assert dj_hashers.check_password("x" * 5000, legacy) is False  # the leak
+    ours = [OURS, *LEGACY_HASHERS.values()]
+    with override_settings(PASSWORD_HASHERS=ours, BACKEND_GUARD=CHEAP):
+        assert type(dj_hashers.identify_hasher(legacy)).__name__.startswith("Legacy")
+        with pytest.raises(InvalidPassword):
+            dj_hashers.check_password("x" * 5000, legacy)
+        with pytest.raises(InvalidPassword):
+            dj_hashers.make_password("x" * 5000)  # what ModelBackend runs for an unknown account
+        with pytest.raises(InvalidPassword):
+            dj_hashers.check_password(PW + "\x00", legacy)
+        assert dj_hashers.check_password("not the password at all", legacy) is False
+        saved: list[str] = []
+        assert dj_hashers.check_password(PW, legacy, lambda raw: saved.append(dj_hashers.make_password(raw))) is True
+        assert saved[0].startswith(ALGORITHM + "$")  # migrated to ours at the login, as with Django's hashers
+    assert _ids(deploy_findings(bg.GuardSettings(), django_hsts_seconds=1, hashers=[OURS, *DJANGO_HASHERS])) == [
+        "backend_guard.W008"
+    ]
+    assert _ids(deploy_findings(bg.GuardSettings(), django_hsts_seconds=1, hashers=ours)) == []
 
 
 @pytest.mark.usefixtures("ours_first")

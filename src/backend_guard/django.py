@@ -50,6 +50,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "settings",
     ),
     ".integrations._passwords_django": ("GuardPasswordHasher", "PasswordPolicyValidator"),
+    ".integrations._legacy_hashers_django": (
+        "LegacyArgon2PasswordHasher",
+        "LegacyBCryptSHA256PasswordHasher",
+        "LegacyPBKDF2PasswordHasher",
+        "LegacyPBKDF2SHA1PasswordHasher",
+        "LegacyScryptPasswordHasher",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -62,6 +69,13 @@ if TYPE_CHECKING:
         SecureHeadersMiddleware,
         parts,
         settings,
+    )
+    from .integrations._legacy_hashers_django import (
+        LegacyArgon2PasswordHasher,
+        LegacyBCryptSHA256PasswordHasher,
+        LegacyPBKDF2PasswordHasher,
+        LegacyPBKDF2SHA1PasswordHasher,
+        LegacyScryptPasswordHasher,
     )
     from .integrations._passwords_django import GuardPasswordHasher, PasswordPolicyValidator
 else:
@@ -76,6 +90,11 @@ __all__ = [
     "ErrorEnvelopeMiddleware",
     "GuardMiddleware",
     "GuardPasswordHasher",
+    "LegacyArgon2PasswordHasher",
+    "LegacyBCryptSHA256PasswordHasher",
+    "LegacyPBKDF2PasswordHasher",
+    "LegacyPBKDF2SHA1PasswordHasher",
+    "LegacyScryptPasswordHasher",
     "PasswordPolicyValidator",
     "RateLimitMiddleware",
     "RequestIdMiddleware",

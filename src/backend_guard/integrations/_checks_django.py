@@ -7,10 +7,11 @@ Django's check messages. Registered when ``backend_guard.django`` is imported; a
 
 On every check (``runserver`` and ``migrate`` too), :func:`startup_findings`: ``backend_guard.E001`` settings that
 do not build, ``E003`` hashes too long for Django's password column; and ``E002`` a rate limit rule matching no URL
-pattern (:func:`check_rule_urls`). With ``--deploy``, :func:`deploy_findings` (``W001``-``W004``, ``W006``,
-``W007``): a preferred password hasher under OWASP's minimum, a memory store shared by several worker processes
+pattern (:func:`check_rule_urls`). With ``--deploy``, :func:`deploy_findings` (``W001``-``W004``,
+``W006``-``W008``): a preferred password hasher under OWASP's minimum, a memory store shared by several worker processes
 (each would count on its own), CORS credentials for broad origins, no HSTS from us nor Django, cross-origin
-protection (or cookie tokens) on with no middleware that runs it, exception details shown with ``DEBUG`` off.
+protection (or cookie tokens) on with no middleware that runs it, exception details shown with ``DEBUG`` off,
+Django's own hashers kept for older hashes (``backend_guard.django.Legacy*`` refuse first what ours refuses).
 """
 
 from __future__ import annotations
@@ -172,6 +173,33 @@ def _hash_length_findings(preferred: PreferredHasher | None) -> list[Finding]:
     ]
 
 
+#: Django's hashers a project keeps for its older hashes, and ours that take their place (they refuse first what
+#: GuardPasswordHasher refuses, so an over-long password answers alike for every account).
+LEGACY_HASHERS = {
+    f"django.contrib.auth.hashers.{name}PasswordHasher": f"backend_guard.django.Legacy{name}PasswordHasher"
+    for name in ("PBKDF2", "PBKDF2SHA1", "Argon2", "BCryptSHA256", "Scrypt")
+}
+OURS_HASHER = "backend_guard.django.GuardPasswordHasher"
+
+
+def _legacy_findings(hashers: list[str]) -> list[Finding]:
+    if not hashers or hashers[0] != OURS_HASHER:
+        return []
+    django_own = [name for name in hashers[1:] if name in LEGACY_HASHERS]
+    if not django_own:
+        return []
+    return [
+        Finding(
+            "backend_guard.W008",
+            "warning",
+            f"PASSWORD_HASHERS lists Django's {', '.join(n.rsplit('.', 1)[1] for n in django_own)} after "
+            "GuardPasswordHasher: an over-long password is a wrong password for an account still on such a hash and "
+            "a 400 for every other one, which tells those accounts apart.",
+            "Use " + ", ".join(LEGACY_HASHERS[n] for n in django_own) + " in their place.",
+        )
+    ]
+
+
 def _debug_findings(guard: GuardSettings, debug: bool) -> list[Finding]:
     if debug or not guard.errors.expose_exception_details:
         return []
@@ -301,6 +329,7 @@ def deploy_findings(
     workers: int | None = None,
     preferred: PreferredHasher | None = None,
     debug: bool = False,
+    hashers: Iterable[str] = (),
 ) -> list[Finding]:
     """The weak settings among these values, in check-id order (pure: no Django, no environment).
 
@@ -314,6 +343,7 @@ def deploy_findings(
     found += _hsts_findings(guard, middleware, django_hsts_seconds)
     found += _csrf_findings(guard, middleware)
     found += _debug_findings(guard, debug)
+    found += _legacy_findings(list(hashers))
     return sorted(found, key=_finding_id)
 
 
@@ -390,7 +420,7 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     Example::
 
         from django.core import checks
-        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W004, W006, W007
+        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W004, W006-W008
     """
     from django.conf import settings
 
@@ -405,6 +435,7 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             workers=detected_workers(os.environ),
             preferred=preferred,
             debug=bool(getattr(settings, "DEBUG", False)),
+            hashers=[str(name) for name in getattr(settings, "PASSWORD_HASHERS", None) or []],
         )
     )
 

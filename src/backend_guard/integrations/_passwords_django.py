@@ -164,8 +164,9 @@ def _inner(encoded: str) -> str | None:
 class GuardPasswordHasher:
     """Django ``PASSWORD_HASHERS`` entry: argon2id with backend_guard's parameters, pepper and rehash rules.
 
-    Put it first; keep Django's hashers your users' hashes were made with after it, so Django verifies those and
-    replaces them with ours at the next login. Django's ``salt`` is not used: argon2 draws its own 16 bytes.
+    Put it first; keep the hashers your users' hashes were made with after it (``backend_guard.django.Legacy*``,
+    Django's own refusing first what this one refuses), so those verify and are replaced with ours at the next
+    login. Django's ``salt`` is not used: argon2 draws its own 16 bytes.
     A password the hasher refuses (longer than ``max_password_bytes``, a NUL) raises
     :class:`~backend_guard.exceptions.InvalidPassword` from ``check_password`` as from ``make_password``, and
     both cost one argon2 computation whatever the password (the check is of its normalised form only, the form
@@ -179,9 +180,9 @@ class GuardPasswordHasher:
 
         PASSWORD_HASHERS = [
             "backend_guard.django.GuardPasswordHasher",
-            "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-            "django.contrib.auth.hashers.Argon2PasswordHasher",
-            "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+            "backend_guard.django.LegacyPBKDF2PasswordHasher",
+            "backend_guard.django.LegacyArgon2PasswordHasher",
+            "backend_guard.django.LegacyBCryptSHA256PasswordHasher",
         ]
     """
 

@@ -1,0 +1,101 @@
+"""Django's own password hashers for the hashes a project had before ``GuardPasswordHasher``, refusing first what it
+refuses.
+
+While older hashes remain (PBKDF2, Django's argon2, bcrypt, scrypt), Django checks a login against one of them with
+Django's own hasher, which takes a password of any length: an over-long password (or one holding a NUL) then
+answered with the form's "wrong password" for an account still on an older hash, and with
+:class:`~backend_guard.exceptions.InvalidPassword` (a 400 through ``GuardMiddleware``) for every other account,
+known or not: the answer told the accounts still on an older hash apart. Each class here is Django's hasher of the
+same ``algorithm`` (so it reads the same hashes) whose ``verify`` first refuses such a password as
+``GuardPasswordHasher`` does. List them in ``PASSWORD_HASHERS`` in place of Django's.
+
+This module imports ``django.contrib.auth.hashers``: ``backend_guard.django`` loads it when one of its names is
+first read (as Django does when it reads ``PASSWORD_HASHERS``).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import hashers as django_hashers
+
+from ..passwords._input import prepare
+from ._passwords_django import configured_hasher
+
+__all__ = [
+    "LegacyArgon2PasswordHasher",
+    "LegacyBCryptSHA256PasswordHasher",
+    "LegacyPBKDF2PasswordHasher",
+    "LegacyPBKDF2SHA1PasswordHasher",
+    "LegacyScryptPasswordHasher",
+]
+
+
+class _RefusesFirst:
+    """``verify`` refuses a password ``GuardPasswordHasher`` refuses (InvalidPassword), then checks as Django's."""
+
+    def verify(self, password: str, encoded: str) -> bool:
+        hasher = configured_hasher()
+        prepare(password, limit=hasher.max_password_bytes, normalize=hasher.normalize)  # InvalidPassword goes up
+        verified: bool = super().verify(password, encoded)  # type: ignore[misc]
+        return verified
+
+
+class LegacyPBKDF2PasswordHasher(_RefusesFirst, django_hashers.PBKDF2PasswordHasher):  # type: ignore[misc]
+    """Django's ``PBKDF2PasswordHasher`` (Django's default: ``pbkdf2_sha256$`` hashes), refusing first a password
+    ``GuardPasswordHasher`` refuses, so an account on an older hash answers as every other one.
+
+    Example (settings.py)::
+
+        PASSWORD_HASHERS = [
+            "backend_guard.django.GuardPasswordHasher",
+            "backend_guard.django.LegacyPBKDF2PasswordHasher",
+        ]
+    """
+
+
+class LegacyPBKDF2SHA1PasswordHasher(_RefusesFirst, django_hashers.PBKDF2SHA1PasswordHasher):  # type: ignore[misc]
+    """Django's ``PBKDF2SHA1PasswordHasher`` (``pbkdf2_sha1$``), refusing first what ``GuardPasswordHasher`` refuses.
+
+    Example (settings.py)::
+
+        PASSWORD_HASHERS = [
+            "backend_guard.django.GuardPasswordHasher",
+            "backend_guard.django.LegacyPBKDF2SHA1PasswordHasher",
+        ]
+    """
+
+
+class LegacyArgon2PasswordHasher(_RefusesFirst, django_hashers.Argon2PasswordHasher):  # type: ignore[misc]
+    """Django's ``Argon2PasswordHasher`` (``argon2$``), refusing first what ``GuardPasswordHasher`` refuses.
+
+    Example (settings.py)::
+
+        PASSWORD_HASHERS = [
+            "backend_guard.django.GuardPasswordHasher",
+            "backend_guard.django.LegacyArgon2PasswordHasher",
+        ]
+    """
+
+
+class LegacyBCryptSHA256PasswordHasher(_RefusesFirst, django_hashers.BCryptSHA256PasswordHasher):  # type: ignore[misc]
+    """Django's ``BCryptSHA256PasswordHasher`` (``bcrypt_sha256$``), refusing first what ``GuardPasswordHasher``
+    refuses.
+
+    Example (settings.py)::
+
+        PASSWORD_HASHERS = [
+            "backend_guard.django.GuardPasswordHasher",
+            "backend_guard.django.LegacyBCryptSHA256PasswordHasher",
+        ]
+    """
+
+
+class LegacyScryptPasswordHasher(_RefusesFirst, django_hashers.ScryptPasswordHasher):  # type: ignore[misc]
+    """Django's ``ScryptPasswordHasher`` (``scrypt$``), refusing first what ``GuardPasswordHasher`` refuses.
+
+    Example (settings.py)::
+
+        PASSWORD_HASHERS = [
+            "backend_guard.django.GuardPasswordHasher",
+            "backend_guard.django.LegacyScryptPasswordHasher",
+        ]
+    """
