@@ -98,6 +98,15 @@ def test_the_legacy_hashers_answer_an_over_long_password_as_for_every_other_acco
         "backend_guard.W008"
     ]
     assert _ids(deploy_findings(bg.GuardSettings(), django_hsts_seconds=1, hashers=ours)) == []
+    md5 = deploy_findings(
+        bg.GuardSettings(), django_hsts_seconds=1, hashers=[*ours, "django.contrib.auth.hashers.MD5PasswordHasher"]
+    )
+    assert _ids(md5) == ["backend_guard.W008"]
+    assert "migrate or reset" in md5[0].hint
+    backends = ["django.contrib.auth.backends.ModelBackend"]
+    assert _ids(deploy_findings(bg.GuardSettings(), django_hsts_seconds=1, hashers=ours, backends=backends)) == [
+        "backend_guard.W009"
+    ]
 
 
 @pytest.mark.usefixtures("ours_first")
@@ -417,6 +426,7 @@ def test_manage_py_check_deploy_is_quiet_about_good_settings(tmp_path: Path) -> 
         tmp_path,
         """
         PASSWORD_HASHERS = ["backend_guard.django.GuardPasswordHasher"]
+        AUTHENTICATION_BACKENDS = ["backend_guard.django.GuardModelBackend"]
         MIDDLEWARE = ["backend_guard.django.GuardMiddleware"]
         BACKEND_GUARD = {"cors": {"allow_origins": ["https://app.example.com"], "allow_credentials": True}}
         """,
@@ -487,7 +497,8 @@ INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "backend
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 ROOT_URLCONF = "e2e_urls"
 MIDDLEWARE = ["backend_guard.django.GuardMiddleware"]
-PASSWORD_HASHERS = ["backend_guard.django.GuardPasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+PASSWORD_HASHERS = ["backend_guard.django.GuardPasswordHasher", "backend_guard.django.LegacyPBKDF2PasswordHasher"]
+AUTHENTICATION_BACKENDS = ["backend_guard.django.GuardModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [{"NAME": "backend_guard.django.PasswordPolicyValidator", "OPTIONS": {"site_name": "Acme"}}]
 BACKEND_GUARD = {"passwords": {"memory_cost": 7168, "time_cost": 5}}
 USE_TZ = True
@@ -524,6 +535,10 @@ from django.test import Client
 call_command("migrate", verbosity=0)
 old = PBKDF2PasswordHasher().encode("correct horse battery staple", "somesalt", iterations=1000)
 User.objects.create(username="margo", email="margo@example.com", password=old)
+User.objects.create(username="still-old", email="old@example.com", password=old)  # never logs in: stays pbkdf2
+unusable = User(username="no-password", email="none@example.com")
+unusable.set_unusable_password()
+unusable.save()
 client = Client()
 
 ok = client.post("/login/", {"username": "margo", "password": "correct horse battery staple"})
@@ -533,12 +548,15 @@ assert client.post("/login/", {"username": "margo", "password": "correct horse b
 assert not client.post("/login/", {"username": "margo", "password": "wrong horse battery"}).json()["ok"]
 assert not client.post("/login/", {"username": "nobody", "password": "correct horse battery staple"}).json()["ok"]
 
-# an over-long password: the same answer whether the account exists or not
-known = client.post("/login/", {"username": "margo", "password": "x" * 2000})
-unknown = client.post("/login/", {"username": "nobody", "password": "x" * 2000})
-assert known.status_code == unknown.status_code == 400, (known.status_code, unknown.status_code)
-assert known.json()["code"] == unknown.json()["code"] == "invalid-password"
-assert "xxxxxxxx" not in known.content.decode()
+# an over-long password: the same answer whether the account exists or not, is on an older hash or has none
+answers = {
+    name: client.post("/login/", {"username": name, "password": "x" * 2000})
+    for name in ("margo", "nobody", "still-old", "no-password")
+}
+assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 400), answers
+assert {r.json()["code"] for r in answers.values()} == {"invalid-password"}
+assert "xxxxxxxx" not in answers["margo"].content.decode()
+assert User.objects.get(username="still-old").password == old
 
 user = User.objects.get(username="margo")
 try:

@@ -150,7 +150,14 @@ def test_an_empty_password_gets_the_same_answer_for_a_known_and_an_unknown_accou
     ],
 )
 def test_odd_settings_give_findings_not_a_crashed_check(odd: dict[str, Any], expected: set[str]) -> None:
-    settings = {"PASSWORD_HASHERS": [OURS], "BACKEND_GUARD": CHEAP, "MIDDLEWARE": [], **odd}
+    backends = ["backend_guard.django.GuardModelBackend"]
+    settings = {
+        "PASSWORD_HASHERS": [OURS],
+        "AUTHENTICATION_BACKENDS": backends,
+        "BACKEND_GUARD": CHEAP,
+        "MIDDLEWARE": [],
+        **odd,
+    }
     with override_settings(**settings):
         found = {message.id for message in check_deploy_settings()} - {"backend_guard.W002"}  # workers: the env's
     assert found == expected

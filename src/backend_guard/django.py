@@ -50,6 +50,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "settings",
     ),
     ".integrations._passwords_django": ("GuardPasswordHasher", "PasswordPolicyValidator"),
+    ".integrations._auth_backend_django": ("GuardModelBackend",),
     ".integrations._legacy_hashers_django": (
         "LegacyArgon2PasswordHasher",
         "LegacyBCryptSHA256PasswordHasher",
@@ -61,6 +62,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:
+    from .integrations._auth_backend_django import GuardModelBackend
     from .integrations._checks_django import BackendGuardConfig
     from .integrations._guard_django import (
         CORSMiddleware,
@@ -89,6 +91,7 @@ __all__ = [
     "CORSMiddleware",
     "ErrorEnvelopeMiddleware",
     "GuardMiddleware",
+    "GuardModelBackend",
     "GuardPasswordHasher",
     "LegacyArgon2PasswordHasher",
     "LegacyBCryptSHA256PasswordHasher",

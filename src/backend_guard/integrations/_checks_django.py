@@ -8,10 +8,11 @@ Django's check messages. Registered when ``backend_guard.django`` is imported; a
 On every check (``runserver`` and ``migrate`` too), :func:`startup_findings`: ``backend_guard.E001`` settings that
 do not build, ``E003`` hashes too long for Django's password column; and ``E002`` a rate limit rule matching no URL
 pattern (:func:`check_rule_urls`). With ``--deploy``, :func:`deploy_findings` (``W001``-``W004``,
-``W006``-``W008``): a preferred password hasher under OWASP's minimum, a memory store shared by several worker processes
+``W006``-``W009``): a preferred password hasher under OWASP's minimum, a memory store shared by several worker processes
 (each would count on its own), CORS credentials for broad origins, no HSTS from us nor Django, cross-origin
 protection (or cookie tokens) on with no middleware that runs it, exception details shown with ``DEBUG`` off,
-Django's own hashers kept for older hashes (``backend_guard.django.Legacy*`` refuse first what ours refuses).
+Django's own hashers kept for older hashes (``backend_guard.django.Legacy*`` refuse first what ours refuses),
+Django's ``ModelBackend`` (``GuardModelBackend`` refuses it before the account is looked up).
 """
 
 from __future__ import annotations
@@ -180,24 +181,42 @@ LEGACY_HASHERS = {
     for name in ("PBKDF2", "PBKDF2SHA1", "Argon2", "BCryptSHA256", "Scrypt")
 }
 OURS_HASHER = "backend_guard.django.GuardPasswordHasher"
+DJANGO_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-def _legacy_findings(hashers: list[str]) -> list[Finding]:
+def _legacy_findings(hashers: list[str], backends: list[str]) -> list[Finding]:
+    """Where an over-long password answers otherwise for some accounts than for the rest (ours listed first)."""
     if not hashers or hashers[0] != OURS_HASHER:
         return []
-    django_own = [name for name in hashers[1:] if name in LEGACY_HASHERS]
-    if not django_own:
-        return []
-    return [
-        Finding(
-            "backend_guard.W008",
-            "warning",
-            f"PASSWORD_HASHERS lists Django's {', '.join(n.rsplit('.', 1)[1] for n in django_own)} after "
-            "GuardPasswordHasher: an over-long password is a wrong password for an account still on such a hash and "
-            "a 400 for every other one, which tells those accounts apart.",
-            "Use " + ", ".join(LEGACY_HASHERS[n] for n in django_own) + " in their place.",
+    found = []
+    django_own = [name for name in hashers[1:] if name.startswith("django.contrib.auth.hashers.")]
+    if django_own:
+        ours = [LEGACY_HASHERS[n] for n in django_own if n in LEGACY_HASHERS]
+        others = [n.rsplit(".", 1)[1] for n in django_own if n not in LEGACY_HASHERS]
+        hint = f"Use {', '.join(ours)} in their place." if ours else ""
+        if others:
+            hint += f" No backend_guard class stands for {', '.join(others)}: migrate or reset those accounts."
+        found.append(
+            Finding(
+                "backend_guard.W008",
+                "warning",
+                f"PASSWORD_HASHERS lists Django's {', '.join(n.rsplit('.', 1)[1] for n in django_own)} after "
+                "GuardPasswordHasher: an over-long password is a wrong password for an account still on such a hash "
+                "and a 400 for every other one, which tells those accounts apart.",
+                hint.strip(),
+            )
         )
-    ]
+    if DJANGO_MODEL_BACKEND in backends:
+        found.append(
+            Finding(
+                "backend_guard.W009",
+                "warning",
+                "AUTHENTICATION_BACKENDS has Django's ModelBackend: an account with an unusable password answers an "
+                "over-long password as a wrong one, every other account (unknown ones too) with a 400.",
+                "Use backend_guard.django.GuardModelBackend in its place.",
+            )
+        )
+    return found
 
 
 def _debug_findings(guard: GuardSettings, debug: bool) -> list[Finding]:
@@ -330,6 +349,7 @@ def deploy_findings(
     preferred: PreferredHasher | None = None,
     debug: bool = False,
     hashers: Iterable[str] = (),
+    backends: Iterable[str] = (),
 ) -> list[Finding]:
     """The weak settings among these values, in check-id order (pure: no Django, no environment).
 
@@ -343,7 +363,7 @@ def deploy_findings(
     found += _hsts_findings(guard, middleware, django_hsts_seconds)
     found += _csrf_findings(guard, middleware)
     found += _debug_findings(guard, debug)
-    found += _legacy_findings(list(hashers))
+    found += _legacy_findings(list(hashers), list(backends))
     return sorted(found, key=_finding_id)
 
 
@@ -420,7 +440,7 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     Example::
 
         from django.core import checks
-        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W004, W006-W008
+        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W004, W006-W009
     """
     from django.conf import settings
 
@@ -436,6 +456,7 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             preferred=preferred,
             debug=bool(getattr(settings, "DEBUG", False)),
             hashers=[str(name) for name in getattr(settings, "PASSWORD_HASHERS", None) or []],
+            backends=[str(name) for name in getattr(settings, "AUTHENTICATION_BACKENDS", None) or []],
         )
     )
 

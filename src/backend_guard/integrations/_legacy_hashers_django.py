@@ -9,16 +9,20 @@ known or not: the answer told the accounts still on an older hash apart. Each cl
 same ``algorithm`` (so it reads the same hashes) whose ``verify`` first refuses such a password as
 ``GuardPasswordHasher`` does. List them in ``PASSWORD_HASHERS`` in place of Django's.
 
+Django never hands a hasher the password of an account with an unusable password:
+``backend_guard.django.GuardModelBackend`` refuses such a password before the account is looked up.
+
 This module imports ``django.contrib.auth.hashers``: ``backend_guard.django`` loads it when one of its names is
 first read (as Django does when it reads ``PASSWORD_HASHERS``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import hashers as django_hashers
 
-from ..passwords._input import prepare
-from ._passwords_django import configured_hasher
+from ._passwords_django import refuse_what_ours_refuses
 
 __all__ = [
     "LegacyArgon2PasswordHasher",
@@ -30,13 +34,18 @@ __all__ = [
 
 
 class _RefusesFirst:
-    """``verify`` refuses a password ``GuardPasswordHasher`` refuses (InvalidPassword), then checks as Django's."""
+    """``verify`` and ``encode`` refuse a password ``GuardPasswordHasher`` refuses (InvalidPassword), then do as
+    Django's."""
 
     def verify(self, password: str, encoded: str) -> bool:
-        hasher = configured_hasher()
-        prepare(password, limit=hasher.max_password_bytes, normalize=hasher.normalize)  # InvalidPassword goes up
+        refuse_what_ours_refuses(password)
         verified: bool = super().verify(password, encoded)  # type: ignore[misc]
         return verified
+
+    def encode(self, password: str, *args: Any, **kwargs: Any) -> str:
+        refuse_what_ours_refuses(password)
+        encoded: str = super().encode(password, *args, **kwargs)  # type: ignore[misc]
+        return encoded
 
 
 class LegacyPBKDF2PasswordHasher(_RefusesFirst, django_hashers.PBKDF2PasswordHasher):  # type: ignore[misc]

@@ -35,6 +35,7 @@ __all__ = [
     "encoded_length",
     "password_settings",
     "pepper_settings",
+    "refuse_what_ours_refuses",
 ]
 
 #: The algorithm name Django stores in front of our hashes (``identify_hasher`` reads it).
@@ -161,6 +162,19 @@ def _inner(encoded: str) -> str | None:
     return "$" + rest if sep and algorithm == ALGORITHM else None
 
 
+def refuse_what_ours_refuses(password: str) -> None:
+    """Raise :class:`~backend_guard.exceptions.InvalidPassword` for a password :class:`GuardPasswordHasher` refuses
+    (over ``max_password_bytes``, a NUL), before any lookup or hash: what the legacy hashers and
+    ``GuardModelBackend`` check first, so every account answers such a password alike.
+
+    Example::
+
+        refuse_what_ours_refuses("x" * 5000)   # InvalidPassword
+    """
+    hasher = configured_hasher()
+    prepare(password, limit=hasher.max_password_bytes, normalize=hasher.normalize)
+
+
 class GuardPasswordHasher:
     """Django ``PASSWORD_HASHERS`` entry: argon2id with backend_guard's parameters, pepper and rehash rules.
 
@@ -170,8 +184,9 @@ class GuardPasswordHasher:
     A password the hasher refuses (longer than ``max_password_bytes``, a NUL) raises
     :class:`~backend_guard.exceptions.InvalidPassword` from ``check_password`` as from ``make_password``, and
     both cost one argon2 computation whatever the password (the check is of its normalised form only, the form
-    every hash of ours was made from), so a known account, an unknown one (``ModelBackend`` runs
-    ``make_password``) and one with an unusable password answer alike, in the same time. An empty password is
+    every hash of ours was made from), so a known account and an unknown one (``ModelBackend`` runs
+    ``make_password``) answer alike, in the same time (an account with an unusable password, whose password Django
+    hands no hasher, answers alike under ``GuardModelBackend``). An empty password is
     stored as a hash no password matches (``check_password("")`` is always False).
     It has every method Django calls on a hasher without subclassing Django's ``BasePasswordHasher``, so
     ``import backend_guard.django`` does not load ``django.contrib.auth`` (a third of a second).
