@@ -8,11 +8,12 @@ Django's check messages. Registered when ``backend_guard.django`` is imported; a
 On every check (``runserver`` and ``migrate`` too), :func:`startup_findings`: ``backend_guard.E001`` settings that
 do not build, ``E003`` hashes too long for Django's password column; and ``E002`` a rate limit rule matching no URL
 pattern (:func:`check_rule_urls`). With ``--deploy``, :func:`deploy_findings` (``W001``-``W004``,
-``W006``-``W009``): a preferred password hasher under OWASP's minimum, a memory store shared by several worker processes
+``W006``-``W010``): a preferred password hasher under OWASP's minimum, a memory store shared by several worker processes
 (each would count on its own), CORS credentials for broad origins, no HSTS from us nor Django, cross-origin
 protection (or cookie tokens) on with no middleware that runs it, exception details shown with ``DEBUG`` off,
 Django's own hashers kept for older hashes (``backend_guard.django.Legacy*`` refuse first what ours refuses),
-Django's ``ModelBackend`` (``GuardModelBackend`` refuses it before the account is looked up).
+Django's ``ModelBackend`` (``GuardModelBackend`` refuses it before the account is looked up), no middleware
+of ours answering an ``InvalidPassword``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ HSTS_MIN_SECONDS = 31_536_000
 HEADER_MIDDLEWARE = ("backend_guard.django.GuardMiddleware", "backend_guard.django.SecureHeadersMiddleware")
 #: The middleware classes that refuse cross-site unsafe requests: ours (the one-part ones leave it out) and Django's.
 CSRF_MIDDLEWARE = ("backend_guard.django.GuardMiddleware", "django.middleware.csrf.CsrfViewMiddleware")
+#: The middleware classes that answer our errors (an InvalidPassword from a hasher: a 400) instead of Django's 500.
+ERROR_MIDDLEWARE = ("backend_guard.django.GuardMiddleware", "backend_guard.django.ErrorEnvelopeMiddleware")
 _WORKERS_FLAG = re.compile(r"^(?:-w|--workers)(?:=(\d+))?$")
 
 
@@ -182,10 +185,12 @@ LEGACY_HASHERS = {
 }
 OURS_HASHER = "backend_guard.django.GuardPasswordHasher"
 DJANGO_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+GUARD_MODEL_BACKEND = "backend_guard.django.GuardModelBackend"
 
 
-def _legacy_findings(hashers: list[str], backends: list[str]) -> list[Finding]:
-    """Where an over-long password answers otherwise for some accounts than for the rest (ours listed first)."""
+def _legacy_findings(hashers: list[str], backends: list[str], middleware: list[str]) -> list[Finding]:
+    """Where a password GuardPasswordHasher refuses answers otherwise for some accounts than for the rest, or as a
+    500 (ours listed first)."""
     if not hashers or hashers[0] != OURS_HASHER:
         return []
     found = []
@@ -202,18 +207,31 @@ def _legacy_findings(hashers: list[str], backends: list[str]) -> list[Finding]:
                 "warning",
                 f"PASSWORD_HASHERS lists Django's {', '.join(n.rsplit('.', 1)[1] for n in django_own)} after "
                 "GuardPasswordHasher: an over-long password is a wrong password for an account still on such a hash "
-                "and a 400 for every other one, which tells those accounts apart.",
+                "and an InvalidPassword for every other one, which tells those accounts apart.",
                 hint.strip(),
             )
         )
-    if DJANGO_MODEL_BACKEND in backends:
+    ours_at = backends.index(GUARD_MODEL_BACKEND) if GUARD_MODEL_BACKEND in backends else len(backends)
+    if DJANGO_MODEL_BACKEND in backends[:ours_at]:
         found.append(
             Finding(
                 "backend_guard.W009",
                 "warning",
-                "AUTHENTICATION_BACKENDS has Django's ModelBackend: an account with an unusable password answers an "
-                "over-long password as a wrong one, every other account (unknown ones too) with a 400.",
-                "Use backend_guard.django.GuardModelBackend in its place.",
+                "AUTHENTICATION_BACKENDS has Django's ModelBackend (before backend_guard.django.GuardModelBackend, or "
+                "without it): an account with an unusable password answers an over-long password as a wrong one, "
+                "every other account (unknown ones too) with an InvalidPassword.",
+                "Put backend_guard.django.GuardModelBackend first (keep ModelBackend after it until the sessions "
+                "logged in under it expire: Django keeps each session's backend).",
+            )
+        )
+    if not any(name in ERROR_MIDDLEWARE for name in middleware):
+        found.append(
+            Finding(
+                "backend_guard.W010",
+                "warning",
+                "GuardPasswordHasher raises InvalidPassword for a password it refuses (over max_password_bytes, a "
+                "NUL), and no middleware of ours answers it: every view that checks such a password answers 500.",
+                "Add backend_guard.django.GuardMiddleware (or ErrorEnvelopeMiddleware) to MIDDLEWARE.",
             )
         )
     return found
@@ -363,7 +381,7 @@ def deploy_findings(
     found += _hsts_findings(guard, middleware, django_hsts_seconds)
     found += _csrf_findings(guard, middleware)
     found += _debug_findings(guard, debug)
-    found += _legacy_findings(list(hashers), list(backends))
+    found += _legacy_findings(list(hashers), list(backends), list(middleware))
     return sorted(found, key=_finding_id)
 
 
@@ -440,7 +458,7 @@ def check_deploy_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     Example::
 
         from django.core import checks
-        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W004, W006-W009
+        checks.run_checks(include_deployment_checks=True)   # includes backend_guard.W001-W004, W006-W010
     """
     from django.conf import settings
 

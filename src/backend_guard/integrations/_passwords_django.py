@@ -162,7 +162,7 @@ def _inner(encoded: str) -> str | None:
     return "$" + rest if sep and algorithm == ALGORITHM else None
 
 
-def refuse_what_ours_refuses(password: str) -> None:
+def refuse_what_ours_refuses(password: str | bytes) -> None:
     """Raise :class:`~backend_guard.exceptions.InvalidPassword` for a password :class:`GuardPasswordHasher` refuses
     (over ``max_password_bytes``, a NUL), before any lookup or hash: what the legacy hashers and
     ``GuardModelBackend`` check first, so every account answers such a password alike.
