@@ -8,8 +8,9 @@ rehashed; tokens rotate with reuse detection. The web shells only translate HTTP
 from __future__ import annotations
 
 import os
+import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .._keys import generate_key
@@ -78,6 +79,8 @@ class AuthService:
     limiter: RateLimiter
     users: dict[str, str]
     lock: threading.Lock
+    #: email -> user id: the tokens' subject (an e-mail there would be in the store's keys and the logs' digests)
+    ids: dict[str, str] = field(default_factory=dict)
 
     LOGIN_LIMIT: ClassVar[str] = "10/minute"
 
@@ -115,6 +118,7 @@ class AuthService:
             if email in self.users:
                 raise EmailTaken()
             self.users[email] = hashed
+            self.ids[email] = secrets.token_hex(8)
         return {"email": email}
 
     def login(self, body: Any, address: str) -> TokenPair:
@@ -132,7 +136,7 @@ class AuthService:
                 with self.lock:
                     self.users[email] = new_hash
             attempt.succeeded()
-        return self.tokens.issue(email)
+        return self.tokens.issue(self.ids[email])
 
     def refresh(self, body: Any) -> TokenPair:
         """Rotate a refresh token (a reused one revokes its whole family)."""
