@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -96,6 +97,28 @@ BAD_ARGUMENTS = [
     ["nope"],
     [],
 ]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["keys"], ["locks", "list"]])
+def test_a_short_digest_key_is_one_line_for_every_command_not_a_traceback(argv: list[str]) -> None:
+    # backend_guard.events refuses a BACKEND_GUARD_DIGEST_KEY under 16 bytes when it is imported: every command,
+    # --help too, died with a traceback. The console script (what pip installs as `backend-guard`) says it in one
+    # line with status 2.
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "backend-guard"]
+    assert script.value == "backend_guard._cli_entry:main"
+    run = f"from backend_guard._cli_entry import main; raise SystemExit(main({argv!r}))"
+    env = {**os.environ, "BACKEND_GUARD_DIGEST_KEY": "short"}
+    proc = subprocess.run(  # noqa: S603 - our own entry point, no network
+        [sys.executable, "-c", run], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        "backend-guard: BACKEND_GUARD_DIGEST_KEY: the digest key must be at least 16 bytes (e.g. `openssl rand -hex"
+        " 32`).\n"
+    )
 
 
 @pytest.mark.parametrize("argv", BAD_ARGUMENTS, ids=lambda argv: " ".join(argv) or "(none)")
@@ -345,7 +368,7 @@ def test_demo_serves_the_whole_stack(demo_url: str) -> None:
         assert client.post("/register", json={"email": "d@example.com", "password": "pw-123456789"}).status_code == 201
         pair = client.post("/login", json={"email": "d@example.com", "password": "pw-123456789"}).json()
         me = client.get("/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
-        assert me.json() == {"sub": "d@example.com"}
+        assert re.fullmatch(r"[0-9a-f]{16}", me.json()["sub"]), me.text  # a user id, never the e-mail
         page = client.get("/")
         assert "'nonce-" in page.headers["content-security-policy"]
 

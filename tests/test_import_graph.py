@@ -32,6 +32,9 @@ ALLOWED_LOCAL_IMPORTS: dict[tuple[str, str], str] = {
     # Imports FastAPI at its top: loaded only when a FastAPI app asks a token dependency for its OpenAPI
     # parameters (the core never imports a web framework).
     ("backend_guard.tokens._routes", "backend_guard.integrations._fastapi_security"): "optional framework (fastapi)",
+    # The console script: a ConfigurationError raised while the command line loads (a short
+    # BACKEND_GUARD_DIGEST_KEY, read when backend_guard.events is imported) is one line there, not a traceback.
+    ("backend_guard._cli_entry", "backend_guard.cli"): "the console script catches a refusal while cli loads",
 }
 
 
