@@ -14,22 +14,17 @@ when they parse as JSON, plain strings otherwise; lists may also be written comm
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import json
-import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
-    BaseModel,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 
 # ``_tokens.TokenManager`` is imported when a TokenSettings first builds one (the token package's PEP 562 table):
 # it loads cryptography, which settings that sign no tokens, and so every framework integration, never need.
@@ -38,6 +33,7 @@ from ._browser_settings import CSRFSettings, HTTPSRedirectSettings, TokenCookieS
 from ._settings_base import Section as _Section
 from ._settings_base import Strict as _Strict
 from ._settings_base import problems as _problems
+from ._settings_env import ENV_PREFIX, SWITCHES, env_data, over, plain_sections, tell_taken
 from .clientip import ClientIP
 from .cors import CORSPolicy
 from .errors import ErrorPolicy
@@ -68,14 +64,6 @@ __all__ = [
     "TokenCookieSettings",
     "TokenSettings",
 ]
-
-ENV_PREFIX = "BACKEND_GUARD_"
-#: Variables under the prefix that belong to the tests, CI and the demo, not to the settings.
-_NOT_SETTINGS = ("require_", "demo_", "digest_", "password_")
-
-log = logging.getLogger("backend_guard.config")
-#: Sections switched on or off by a top-level boolean (``csrf=True``, ``BACKEND_GUARD_HTTPS_REDIRECT=true``).
-_SWITCHES = ("csrf", "https_redirect", "token_cookies")
 
 
 class RequestIdSettings(_Section):
@@ -391,7 +379,7 @@ class GuardSettings(_Strict):
         except ValidationError as exc:
             raise ConfigurationError(_explain(exc)) from None
 
-    @field_validator(*_SWITCHES, mode="before")
+    @field_validator(*SWITCHES, mode="before")
     @classmethod
     def _switch(cls, value: Any) -> Any:
         """``csrf=True`` / ``https_redirect=False``: the section's ``enabled`` alone."""
@@ -461,13 +449,13 @@ class GuardSettings(_Strict):
             return value
         if value is not None and not isinstance(value, dict):
             raise ConfigurationError(f"{where} must be a dict or a GuardSettings, not {type(value).__name__}.")
-        env = _env_data(cls.model_fields, os.environ if environ is None else environ, ENV_PREFIX)
-        given = _plain_sections(value or {})
+        env = env_data(cls.model_fields, os.environ if environ is None else environ, ENV_PREFIX)
+        given = plain_sections(value or {})
         if env:
-            _tell_taken(env, given, where)
+            tell_taken(env, given, where)
             where = f"{where} (over the {ENV_PREFIX}* environment variables)"
         try:
-            return cls(**_over(cls.model_fields, env, given))
+            return cls(**over(cls.model_fields, env, given))
         except ConfigurationError as exc:
             raise ConfigurationError(f"{where}: {exc.detail}") from None
 
@@ -512,128 +500,7 @@ class GuardSettings(_Strict):
             # BACKEND_GUARD_RATE_LIMIT__DEFAULT_LIMITS=100/minute
             settings = GuardSettings.from_env()
         """
-        return cls(**_env_data(cls.model_fields, os.environ if environ is None else environ, prefix))
-
-
-def _env_data(fields: Mapping[str, FieldInfo], environ: Mapping[str, str], prefix: str) -> dict[str, Any]:
-    """The settings the ``prefix...`` variables of ``environ`` give, as a dict of plain values (sections nested)."""
-    data: dict[str, Any] = {}
-    for raw_name, raw_value in environ.items():
-        if raw_name.startswith(prefix):
-            _read_env(fields, data, raw_name, raw_name[len(prefix) :].lower().split("__"), raw_value)
-    return data
-
-
-def _plain_sections(given: dict[str, Any]) -> dict[str, Any]:
-    """A framework's dict with each section as a dict of the fields it sets: ``csrf=True`` is the section's
-    switch (``{"enabled": True}``), a section object the fields it was given."""
-    out = {}
-    for name, value in given.items():
-        if name in _SWITCHES and isinstance(value, bool):
-            value = {"enabled": value}
-        elif isinstance(value, BaseModel):
-            value = value.model_dump(exclude_unset=True)
-        out[name] = value
-    return out
-
-
-def _over(fields: Mapping[str, FieldInfo], below: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """``given`` (:func:`_plain_sections`) over ``below``, section by section: a field ``given`` sets wins, the
-    rest of ``below`` stays."""
-    out = dict(below)
-    for name, value in given.items():
-        under = out.get(name)
-        section = name in fields and _is_section(fields[name])
-        out[name] = {**under, **value} if section and isinstance(under, dict) and isinstance(value, dict) else value
-    return out
-
-
-def _tell_taken(env: dict[str, Any], given: dict[str, Any], where: str) -> None:
-    """Say (once) which settings the environment gives beside ``where``'s dict (:func:`_plain_sections`), by name
-    only, and warn where it switches off a section that dict configures (a leftover ``BACKEND_GUARD_CSRF=false``
-    would otherwise end a protection without a word)."""
-    taken = []
-    for name, value in env.items():
-        mine = given.get(name)
-        if isinstance(value, dict):
-            taken += [f"{name}.{field}" for field in value if not (isinstance(mine, dict) and field in mine)]
-            if value.get("enabled") is False and mine and not (isinstance(mine, dict) and "enabled" in mine):
-                _say_once(
-                    logging.WARNING,
-                    f"{where} configures {name}, and the environment ({ENV_PREFIX}{name.upper()} or "
-                    f"{ENV_PREFIX}{name.upper()}__ENABLED) switches it off.",
-                )
-        elif name not in given:
-            taken.append(name)
-    if taken:
-        _say_once(logging.INFO, f"{where}: taken from the environment: {', '.join(sorted(taken))}.")
-
-
-#: What :func:`_say_once` has said (bounded by the settings' names: a message names settings, never values).
-_said: set[str] = set()
-
-
-def _say_once(level: int, message: str) -> None:
-    if message not in _said:
-        _said.add(message)
-        log.log(level, message)
-
-
-def _near(name: str, fields: Mapping[str, FieldInfo]) -> str:
-    """``" (did you mean 'x'?)"`` for the setting closest to a misspelt ``name``, else ``""``."""
-    found = difflib.get_close_matches(name, list(fields), n=1)
-    return f" (did you mean {found[0]!r}?)" if found else ""
-
-
-def _is_section(field: FieldInfo) -> bool:
-    return isinstance(field.default, BaseModel)
-
-
-def _read_env(fields: Mapping[str, FieldInfo], data: dict[str, Any], raw_name: str, path: list[str], raw: str) -> None:
-    """Put the variable ``raw_name`` (its name under the prefix split at ``__`` into ``path``) into ``data``."""
-    if len(path) == 1:
-        _read_top_level(fields, data, raw_name, path[0], raw)
-    elif len(path) == 2 and path[0] in fields and _is_section(fields[path[0]]):
-        _read_section_field(fields[path[0]], data, raw_name, path, raw)
-    else:
-        raise ConfigurationError(
-            f"environment variable {raw_name}: not a backend_guard setting{_near(path[0], fields)}."
-        )
-
-
-def _read_top_level(fields: Mapping[str, FieldInfo], data: dict[str, Any], raw_name: str, name: str, raw: str) -> None:
-    if name in _SWITCHES:  # BACKEND_GUARD_CSRF=true: the section's switch alone
-        data.setdefault(name, {})["enabled"] = _env_value(raw, bool)
-    elif name in fields and not _is_section(fields[name]):
-        data[name] = _env_value(raw, fields[name].annotation)
-    elif not name.startswith(_NOT_SETTINGS):
-        # Top-level names are shared with tools (BACKEND_GUARD_REQUIRE_REDIS...): warn (once a name), don't fail.
-        _say_once(logging.WARNING, f"{raw_name} is not a backend_guard setting; ignored.")
-
-
-def _read_section_field(section: FieldInfo, data: dict[str, Any], raw_name: str, path: list[str], raw: str) -> None:
-    fields = getattr(section.annotation, "model_fields", {})
-    if path[1] not in fields:
-        raise ConfigurationError(
-            f"environment variable {raw_name}: {path[0]} has no setting {path[1]!r}{_near(path[1], fields)}."
-        )
-    data.setdefault(path[0], {})[path[1]] = _env_value(raw, fields[path[1]].annotation)
-
-
-def _env_value(raw: str, annotation: Any) -> Any:
-    """JSON when it parses (lists, numbers, booleans, objects), comma-separated for list fields, else text."""
-    text = raw.strip()
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    if "list" in str(annotation) and not text.startswith("["):
-        return _comma_separated(text)
-    return raw
-
-
-def _comma_separated(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+        return cls(**env_data(cls.model_fields, os.environ if environ is None else environ, prefix))
 
 
 def _explain(exc: ValidationError) -> str:

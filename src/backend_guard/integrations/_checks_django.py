@@ -193,48 +193,59 @@ def _legacy_findings(hashers: list[str], backends: list[str], middleware: list[s
     500 (ours listed first)."""
     if not hashers or hashers[0] != OURS_HASHER:
         return []
-    found = []
-    django_own = [name for name in hashers[1:] if name.startswith("django.contrib.auth.hashers.")]
-    if django_own:
-        ours = [LEGACY_HASHERS[n] for n in django_own if n in LEGACY_HASHERS]
-        others = [n.rsplit(".", 1)[1] for n in django_own if n not in LEGACY_HASHERS]
-        hint = f"Use {', '.join(ours)} in their place." if ours else ""
-        if others:
-            hint += f" No backend_guard class stands for {', '.join(others)}: migrate or reset those accounts."
-        found.append(
-            Finding(
-                "backend_guard.W008",
-                "warning",
-                f"PASSWORD_HASHERS lists Django's {', '.join(n.rsplit('.', 1)[1] for n in django_own)} after "
-                "GuardPasswordHasher: an over-long password is a wrong password for an account still on such a hash "
-                "and an InvalidPassword for every other one, which tells those accounts apart.",
-                hint.strip(),
-            )
+    return [*_older_hasher_findings(hashers[1:]), *_backend_findings(backends), *_envelope_findings(middleware)]
+
+
+def _older_hasher_findings(after_ours: list[str]) -> list[Finding]:
+    django_own = [name for name in after_ours if name.startswith("django.contrib.auth.hashers.")]
+    if not django_own:
+        return []
+    ours = [LEGACY_HASHERS[n] for n in django_own if n in LEGACY_HASHERS]
+    others = [n.rsplit(".", 1)[1] for n in django_own if n not in LEGACY_HASHERS]
+    hint = f"Use {', '.join(ours)} in their place." if ours else ""
+    if others:
+        hint += f" No backend_guard class stands for {', '.join(others)}: migrate or reset those accounts."
+    return [
+        Finding(
+            "backend_guard.W008",
+            "warning",
+            f"PASSWORD_HASHERS lists Django's {', '.join(n.rsplit('.', 1)[1] for n in django_own)} after "
+            "GuardPasswordHasher: an over-long password is a wrong password for an account still on such a hash "
+            "and an InvalidPassword for every other one, which tells those accounts apart.",
+            hint.strip(),
         )
+    ]
+
+
+def _backend_findings(backends: list[str]) -> list[Finding]:
     ours_at = backends.index(GUARD_MODEL_BACKEND) if GUARD_MODEL_BACKEND in backends else len(backends)
-    if DJANGO_MODEL_BACKEND in backends[:ours_at]:
-        found.append(
-            Finding(
-                "backend_guard.W009",
-                "warning",
-                "AUTHENTICATION_BACKENDS has Django's ModelBackend (before backend_guard.django.GuardModelBackend, or "
-                "without it): an account with an unusable password answers an over-long password as a wrong one, "
-                "every other account (unknown ones too) with an InvalidPassword.",
-                "Put backend_guard.django.GuardModelBackend first (keep ModelBackend after it until the sessions "
-                "logged in under it expire: Django keeps each session's backend).",
-            )
+    if DJANGO_MODEL_BACKEND not in backends[:ours_at]:
+        return []
+    return [
+        Finding(
+            "backend_guard.W009",
+            "warning",
+            "AUTHENTICATION_BACKENDS has Django's ModelBackend (before backend_guard.django.GuardModelBackend, or "
+            "without it): an account with an unusable password answers an over-long password as a wrong one, "
+            "every other account (unknown ones too) with an InvalidPassword.",
+            "Put backend_guard.django.GuardModelBackend first (keep ModelBackend after it until the sessions "
+            "logged in under it expire: Django keeps each session's backend).",
         )
-    if not any(name in ERROR_MIDDLEWARE for name in middleware):
-        found.append(
-            Finding(
-                "backend_guard.W010",
-                "warning",
-                "GuardPasswordHasher raises InvalidPassword for a password it refuses (over max_password_bytes, a "
-                "NUL), and no middleware of ours answers it: every view that checks such a password answers 500.",
-                "Add backend_guard.django.GuardMiddleware (or ErrorEnvelopeMiddleware) to MIDDLEWARE.",
-            )
+    ]
+
+
+def _envelope_findings(middleware: list[str]) -> list[Finding]:
+    if any(name in ERROR_MIDDLEWARE for name in middleware):
+        return []
+    return [
+        Finding(
+            "backend_guard.W010",
+            "warning",
+            "GuardPasswordHasher raises InvalidPassword for a password it refuses (over max_password_bytes, a "
+            "NUL), and no middleware of ours answers it: every view that checks such a password answers 500.",
+            "Add backend_guard.django.GuardMiddleware (or ErrorEnvelopeMiddleware) to MIDDLEWARE.",
         )
-    return found
+    ]
 
 
 def _debug_findings(guard: GuardSettings, debug: bool) -> list[Finding]:
